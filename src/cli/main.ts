@@ -1,0 +1,42 @@
+// The clusterd command line. Commands stay thin: they parse, validate, and call into the
+// master (start) or the control plane client (everything else).
+import yargs from 'yargs';
+import { ClusterdError, oneLine } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { startCommand } from './start.js';
+
+/** Prints the one line a user sees for an expected failure and exits with its code. */
+export function fail(error: unknown): never {
+  if (error instanceof ClusterdError) {
+    process.stderr.write(`clusterd: ${oneLine(error)}\n`);
+    if (process.env.CLUSTERD_DEBUG) process.stderr.write(`${error.stack}\n`);
+    process.exit(error.exitCode);
+  }
+  process.stderr.write(`clusterd: internal error: ${oneLine(error)} (set CLUSTERD_DEBUG=1 for details)\n`);
+  if (process.env.CLUSTERD_DEBUG) process.stderr.write(`${(error as Error)?.stack ?? error}\n`);
+  process.exit(ExitCode.INTERNAL);
+}
+
+export function main(argv: string[]): void {
+  process.on('uncaughtException', fail);
+  process.on('unhandledRejection', fail);
+  yargs(argv)
+    .scriptName('clusterd')
+    .usage('$0 <command> [options]\n\nRun a Node.js server on every core, and see each worker\'s event loop.')
+    .command(startCommand)
+    .demandCommand(1, 'a command is required (see clusterd --help)')
+    .parserConfiguration({ 'populate--': true, 'duplicate-arguments-array': false })
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias('help', 'h')
+    .version()
+    .alias('version', 'V')
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .fail((message, error) => {
+      if (error) fail(error);
+      process.stderr.write(`clusterd: ${(message ?? 'invalid command line').split('\n')[0]} (see clusterd --help)\n`);
+      process.exit(ExitCode.USAGE);
+    })
+    .parse();
+}

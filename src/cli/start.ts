@@ -1,0 +1,102 @@
+import { basename, extname } from 'node:path';
+import type { CommandModule } from 'yargs';
+import { fail } from './main.js';
+import { BALANCE_MODES, type BalanceMode } from '../master/balancers/index.js';
+import { resolveEntry } from '../master/entry.js';
+import { LOG_FORMATS, LogSink, type LogFormat } from '../master/logs.js';
+import { Supervisor } from '../master/supervisor.js';
+import { formatAddress } from '../worker/servers.js';
+import { BootError, ClusterdError } from '../errors.js';
+import { parseChoice, parseDuration, parseInstances, parseName } from '../options.js';
+
+interface StartArgs {
+  entry: string;
+  instances: string;
+  name?: string;
+  balance: string;
+  'wait-ready': boolean;
+  'listen-timeout': string;
+  grace: string;
+  'max-boot-failures': number;
+  'log-format': string;
+  'node-arg': string[];
+  '--'?: (string | number)[];
+}
+
+export const startCommand: CommandModule<object, StartArgs> = {
+  command: 'start <entry> [options] [-- app args]',
+  describe: 'Run <entry> on N workers in the foreground, sharing its ports',
+  builder: (yargs) =>
+    yargs
+      .positional('entry', { type: 'string', demandOption: true, describe: 'The app: .js, .mjs, .cjs, .ts, .mts or .cts' })
+      .option('instances', { alias: 'i', type: 'string', default: 'max', describe: 'Number of workers, or `max` for one per core' })
+      .option('name', { type: 'string', describe: 'Cluster name (default: the entry file name)' })
+      .option('balance', { type: 'string', default: 'rr', choices: BALANCE_MODES as unknown as string[], describe: 'rr: the master hands each connection to the next free worker; shared: workers accept from one shared socket' })
+      .option('wait-ready', { type: 'boolean', default: false, describe: "A worker is ready when the app calls process.send('ready'), not when its servers listen" })
+      .option('listen-timeout', { type: 'string', default: '10s', describe: 'How long a worker may take to get ready before it counts as a failed boot' })
+      .option('grace', { type: 'string', default: '10s', describe: 'How long workers may drain on stop before they are killed' })
+      .option('max-boot-failures', { type: 'number', default: 3, describe: 'Give up after this many failed boots in a row' })
+      .option('log-format', { type: 'string', default: 'text', choices: LOG_FORMATS as unknown as string[], describe: 'text: `[w2] line`; json: one object per line' })
+      .option('node-arg', { type: 'string', array: true, default: [], describe: 'A flag for the workers\' node, e.g. --node-arg=--max-old-space-size=512 (repeatable)' })
+      .example('$0 start app.ts -i 4', 'four workers on the ports app.ts listens on')
+      .example('$0 start server.js -- --port 8080', 'arguments after -- go to the app'),
+  handler: (args) => {
+    try {
+      run(args);
+    } catch (error) {
+      fail(error);
+    }
+  },
+};
+
+function run(args: StartArgs): void {
+  const instances = parseInstances(args.instances);
+  const entry = resolveEntry(args.entry, args['node-arg']);
+  const name = parseName(args.name ?? basename(entry.path, extname(entry.path)));
+  const maxBootFailures = args['max-boot-failures'];
+  if (!Number.isInteger(maxBootFailures) || maxBootFailures < 1) {
+    throw new ClusterdError('ERR_CLUSTERD_USAGE', `Expected \`--max-boot-failures\` to be a positive integer, got \`${maxBootFailures}\``, { exitCode: 2 });
+  }
+  const logs = new LogSink({ format: parseChoice('log-format', args['log-format'], LOG_FORMATS) as LogFormat });
+  const supervisor = new Supervisor({
+    name,
+    entry,
+    args: (args['--'] ?? []).map(String),
+    instances,
+    balance: parseChoice('balance', args.balance, BALANCE_MODES) as BalanceMode,
+    waitReady: args['wait-ready'],
+    listenTimeoutMs: parseDuration('listen-timeout', args['listen-timeout']),
+    graceMs: parseDuration('grace', args.grace),
+    maxBootFailures,
+    logs,
+  });
+
+  supervisor.once('ready', () => {
+    const workers = supervisor.workers().map((worker) => ({ id: worker.id, pid: worker.pid }));
+    const addresses = supervisor.addresses().map(formatAddress);
+    logs.event(
+      'ready',
+      `${name} ready on ${addresses.join(', ') || '(no ports)'} with ${workers.length} worker${workers.length === 1 ? '' : 's'} (pids ${workers.map((w) => w.pid).join(', ')})`,
+      { name, addresses, workers, masterPid: process.pid },
+    );
+  });
+  supervisor.on('fatal', (error: ClusterdError) => {
+    const lastOutput = error instanceof BootError ? error.lastOutput : [];
+    logs.event('fatal', `error: ${error.message}`, { code: error.code, lastOutput }, 'error');
+  });
+  supervisor.once('stopped', (code: number) => {
+    process.exitCode = code;
+    logs.event('stopped', `${name} stopped`, { exitCode: code });
+    // Output has been fully written (workers' streams closed); nothing else should hold us.
+    process.exit(code);
+  });
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    const forcing = supervisor.phase === 'stopping';
+    logs.event('signal', forcing ? `${signal} again: killing workers` : `${signal}: stopping gracefully (again to force)`, { signal });
+    supervisor.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  supervisor.start();
+}

@@ -1,0 +1,22 @@
+// The master's exit codes are a contract with scripts and supervisors (systemd, containers, CI).
+// Keep this table and the README's "Exit codes" section in step.
+export const ExitCode = {
+  /** Stopped on request; every worker drained within --grace. */
+  OK: 0,
+  /** Unexpected internal failure of clusterd itself. */
+  INTERNAL: 1,
+  /** Bad command line: unknown flag, invalid value, missing or unreadable entry file. */
+  USAGE: 2,
+  /** The app could not boot: workers failed before ready --max-boot-failures times in a row. */
+  BOOT_FAILED: 3,
+  /** A port the app listens on could not be bound (in use, permission denied). */
+  LISTEN_FAILED: 4,
+  /** Stopped on request, but some workers were still busy after --grace and were killed. */
+  GRACE_EXPIRED: 5,
+  /** Stopped by a second SIGINT/SIGTERM while draining: workers were killed at once. */
+  FORCED: 6,
+  /** A control command could not reach the named cluster (none running, unknown name). */
+  NOT_FOUND: 7,
+} as const;
+
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

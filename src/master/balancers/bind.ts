@@ -1,0 +1,69 @@
+import net from 'node:net';
+import { getSystemErrorName } from 'node:util';
+import type { ListenQuery, SockName } from '../../protocol.js';
+import type { RawHandle } from './types.js';
+
+const UV_TCP_IPV6ONLY = 1;
+
+interface InternalNet {
+  _createServerHandle(address: string | null, port: number, addressType: number, fd?: number, flags?: number): RawHandle | number;
+}
+
+/** A listen failure carrying libuv's negative errno, which the worker turns into Node's error. */
+export class BindError extends Error {
+  constructor(
+    readonly errno: number,
+    readonly code: string,
+  ) {
+    super(`bind ${code}`);
+  }
+}
+
+/**
+ * Binds and listens in the master, then takes the raw handle away from its net.Server so the
+ * master only ever accepts and hands off (Node's RoundRobinHandle does the same).
+ */
+export function listenRaw(query: ListenQuery): Promise<{ handle: RawHandle; sockname: SockName }> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      reject(new BindError(typeof error.errno === 'number' ? error.errno : -1, error.code ?? 'UNKNOWN'));
+    });
+    server.once('listening', () => {
+      const sockname = server.address() as SockName;
+      const internal = server as unknown as { _handle: RawHandle | null };
+      const handle = internal._handle!;
+      internal._handle = null;
+      resolve({ handle, sockname });
+    });
+    server.listen({
+      port: query.port,
+      host: query.address ?? undefined,
+      backlog: query.backlog,
+      ipv6Only: (query.flags & UV_TCP_IPV6ONLY) !== 0,
+    });
+  });
+}
+
+/** Binds without listening, so that every worker can listen (and accept) on a copy. */
+export function bindShared(query: ListenQuery): { handle: RawHandle; sockname: SockName } {
+  const handle = (net as unknown as InternalNet)._createServerHandle(
+    query.address,
+    query.port,
+    query.addressType as number,
+    query.fd,
+    query.flags,
+  );
+  if (typeof handle === 'number') throw new BindError(handle, errorName(handle));
+  const sockname: Partial<SockName> = {};
+  handle.getsockname?.(sockname);
+  return { handle, sockname: sockname as SockName };
+}
+
+function errorName(errno: number): string {
+  try {
+    return getSystemErrorName(errno);
+  } catch {
+    return 'UNKNOWN';
+  }
+}

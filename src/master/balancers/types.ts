@@ -1,0 +1,41 @@
+import type { ListenQuery, MasterMessage, SockName } from '../../protocol.js';
+
+/** A libuv handle as Node passes it around: a listening socket or an accepted connection. */
+export interface RawHandle {
+  close(callback?: () => void): void;
+  getsockname?(out: Partial<SockName>): number;
+  onconnection?: ((status: number, handle: RawHandle) => void) | null;
+}
+
+/** What a balancer needs of a worker: its id and a way to send it a message with a handle. */
+export interface BalancedWorker {
+  readonly id: number;
+  /** False once the worker is draining or gone: it must not be given connections. */
+  readonly accepting: boolean;
+  send(message: MasterMessage, handle?: RawHandle): boolean;
+}
+
+/**
+ * One listening address shared by the workers that listen on it. Mirrors Node's
+ * RoundRobinHandle / SharedHandle: add a worker and answer its listen request, remove it.
+ */
+export interface Balancer {
+  readonly key: string;
+  readonly sockname: SockName | null;
+  /** Registers the worker and sends it the listen reply (with the listening handle in shared mode). */
+  add(worker: BalancedWorker, seq: number): void;
+  /** Stops routing to the worker; in-flight connections are re-routed or closed. */
+  remove(worker: BalancedWorker): void;
+  /** A worker acknowledged (or refused) connection `id`. */
+  ack(worker: BalancedWorker, id: number, accepted: boolean): void;
+  /** How many workers share this address. */
+  readonly size: number;
+  /** Closes the listening socket and any connection still queued. */
+  close(): void;
+}
+
+/** Opens a balancer for one address: binds, or rejects with a negative libuv errno. */
+export type BalancerFactory = (query: ListenQuery) => Promise<Balancer>;
+
+export const BALANCE_MODES = ['rr', 'shared'] as const;
+export type BalanceMode = (typeof BALANCE_MODES)[number];

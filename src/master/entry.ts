@@ -1,0 +1,32 @@
+// Works out how to run the user's entry: the file itself, and the node flags it needs.
+import { accessSync, constants, statSync } from 'node:fs';
+import { extname, resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+
+const TYPESCRIPT = new Set(['.ts', '.mts', '.cts', '.tsx']);
+
+export interface Entry {
+  /** Absolute path of the entry file. */
+  path: string;
+  /** Node flags every worker is started with, the loader first, then clusterd's runtime. */
+  execArgv: string[];
+}
+
+/** Validates the entry file and builds the worker's execArgv; throws a UsageError. */
+export function resolveEntry(file: string, nodeArgs: readonly string[] = []): Entry {
+  const path = resolve(file);
+  try {
+    if (!statSync(path).isFile()) throw new UsageError(`entry \`${file}\` is not a file`);
+    accessSync(path, constants.R_OK);
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(code === 'ENOENT' ? `entry file not found: ${path}` : `cannot read entry file ${path} (${code})`);
+  }
+  const execArgv = [...nodeArgs];
+  // tsx (esbuild) handles .ts/.mts/.cts in both module systems and honours tsconfig paths.
+  // An explicit execArgv replaces the parent's, so the loader must be named here every time.
+  if (TYPESCRIPT.has(extname(path))) execArgv.push('--import', import.meta.resolve('tsx'));
+  execArgv.push('--import', new URL('../worker/preload.js', import.meta.url).href);
+  return { path, execArgv };
+}

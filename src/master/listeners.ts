@@ -1,0 +1,90 @@
+// The master's table of listening addresses, keyed like Node's cluster (address:port:type:fd:index).
+// The first worker to listen on a key binds it; later workers (and replacements) join it.
+import { openBalancer, type BalanceMode, type Balancer, type BalancedWorker } from './balancers/index.js';
+import { BindError } from './balancers/bind.js';
+import type { ListenQuery, SockName } from '../protocol.js';
+
+export interface ListenFailure {
+  query: ListenQuery;
+  code: string;
+  errno: number;
+}
+
+export class Listeners {
+  readonly #mode: BalanceMode;
+  readonly #balancers = new Map<string, Promise<Balancer>>();
+  // The same balancers once bound, for the per-connection path (no promise hop per ack).
+  readonly #open = new Map<string, Balancer>();
+  readonly #onFailure: (failure: ListenFailure, worker: BalancedWorker) => void;
+  #closed = false;
+
+  constructor({ mode, onFailure }: { mode: BalanceMode; onFailure: (failure: ListenFailure, worker: BalancedWorker) => void }) {
+    this.#mode = mode;
+    this.#onFailure = onFailure;
+  }
+
+  /** Answers a worker's listen request: binds the address on first use, then adds the worker. */
+  listen(worker: BalancedWorker, seq: number, query: ListenQuery): void {
+    let opening = this.#balancers.get(query.key);
+    if (!opening) {
+      opening = openBalancer(this.#mode, query);
+      this.#balancers.set(query.key, opening);
+      // A failed bind is forgotten so that a later attempt (say, once the port is free) retries.
+      opening.then(
+        (balancer) => this.#open.set(query.key, balancer),
+        () => this.#balancers.delete(query.key),
+      );
+    }
+    opening.then(
+      (balancer) => {
+        if (this.#closed || !worker.accepting) return;
+        balancer.add(worker, seq);
+      },
+      (error: unknown) => {
+        const errno = error instanceof BindError ? error.errno : -1;
+        const code = error instanceof BindError ? error.code : 'UNKNOWN';
+        worker.send({ cmd: 'clusterd:listen-reply', seq, errno, mode: this.#mode, sockname: null });
+        this.#onFailure({ query, code, errno }, worker);
+      },
+    );
+  }
+
+  /** The worker closed its server on this key. The last one out closes the socket. */
+  close(worker: BalancedWorker, key: string): void {
+    const balancer = this.#open.get(key);
+    if (!balancer) return;
+    balancer.remove(worker);
+    if (balancer.size === 0) {
+      balancer.close();
+      this.#open.delete(key);
+      this.#balancers.delete(key);
+    }
+  }
+
+  ack(worker: BalancedWorker, key: string, id: number, accepted: boolean): void {
+    this.#open.get(key)?.ack(worker, id, accepted);
+  }
+
+  /**
+   * Takes a worker out of balancing everywhere (it is draining or gone). Its addresses stay
+   * bound even when it was the last worker, so a replacement finds the same socket and
+   * clients queue instead of being refused.
+   */
+  remove(worker: BalancedWorker): void {
+    for (const balancer of this.#open.values()) balancer.remove(worker);
+  }
+
+  /** Every bound address, for the ready line and `status`. */
+  addresses(): SockName[] {
+    return [...this.#open.values()].flatMap((balancer) => (balancer.sockname ? [balancer.sockname] : []));
+  }
+
+  /** Stops accepting everywhere: closes every listening socket and queued connection. */
+  async closeAll(): Promise<void> {
+    this.#closed = true;
+    const settled = await Promise.allSettled(this.#balancers.values());
+    for (const result of settled) if (result.status === 'fulfilled') result.value.close();
+    this.#balancers.clear();
+    this.#open.clear();
+  }
+}

@@ -1,0 +1,31 @@
+// A worker's lifecycle, as one type and one transition function that refuses illegal edges.
+//
+//   starting --ready--> ready --stop--> stopping --exit--> exited
+//       |                 |                                  ^
+//       +------stop-------+---------------exit---------------+
+export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited';
+
+const EDGES: Record<WorkerState, readonly WorkerState[]> = {
+  starting: ['ready', 'stopping', 'exited'],
+  ready: ['stopping', 'exited'],
+  stopping: ['exited'],
+  exited: [],
+};
+
+export class IllegalTransitionError extends Error {
+  constructor(from: WorkerState, to: WorkerState) {
+    super(`Illegal worker state transition ${from} -> ${to}`);
+    this.name = 'IllegalTransitionError';
+  }
+}
+
+/** Returns the next state, or throws when the edge is not in the diagram above. */
+export function transition(from: WorkerState, to: WorkerState): WorkerState {
+  if (!EDGES[from].includes(to)) throw new IllegalTransitionError(from, to);
+  return to;
+}
+
+/** True while the worker should receive new connections. */
+export function isAccepting(state: WorkerState): boolean {
+  return state === 'starting' || state === 'ready';
+}

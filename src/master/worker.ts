@@ -1,0 +1,142 @@
+// The master's view of one worker process: forks it, speaks the protocol, follows its output.
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import type { BalancedWorker, RawHandle } from './balancers/types.js';
+import type { Listeners } from './listeners.js';
+import type { LogSink } from './logs.js';
+import { isAccepting, transition, type WorkerState } from './worker-state.js';
+import { SETTINGS_ENV, isProtocolMessage, type MasterMessage, type WorkerMessage, type WorkerSettings } from '../protocol.js';
+import type { Entry } from './entry.js';
+
+export interface WorkerSpec {
+  id: number;
+  generation: number;
+  clusterName: string;
+  entry: Entry;
+  args: readonly string[];
+  settings: WorkerSettings;
+  listeners: Listeners;
+  logs: LogSink;
+}
+
+export interface WorkerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The state the worker was in when it exited: `starting` means it failed to boot. */
+  from: WorkerState;
+}
+
+/**
+ * Events: 'ready' once it can take traffic; 'exit' (WorkerExit) once the process is gone and
+ * its output fully written.
+ */
+export class WorkerProcess extends EventEmitter implements BalancedWorker {
+  readonly id: number;
+  readonly generation: number;
+  readonly startedAt = Date.now();
+  readyAt: number | null = null;
+  /** The last lines the worker wrote to stderr, to explain a failed boot. */
+  readonly stderrTail: string[] = [];
+  #state: WorkerState = 'starting';
+  readonly #child: ChildProcess;
+  readonly #listeners: Listeners;
+  readonly #waitReady: boolean;
+
+  constructor(spec: WorkerSpec) {
+    super();
+    this.id = spec.id;
+    this.generation = spec.generation;
+    this.#listeners = spec.listeners;
+    this.#waitReady = spec.settings.waitReady;
+    this.#child = fork(spec.entry.path, spec.args, {
+      execArgv: spec.entry.execArgv,
+      env: {
+        ...process.env,
+        CLUSTERD_WORKER_ID: String(spec.id),
+        CLUSTERD_CLUSTER_NAME: spec.clusterName,
+        [SETTINGS_ENV]: JSON.stringify(spec.settings),
+      },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // Its own process group: a terminal's Ctrl-C reaches the master only, which drains
+      // the workers in order instead of having them all die at once.
+      detached: true,
+    });
+    const pid = this.#child.pid ?? 0;
+    const output = Promise.all([
+      spec.logs.follow(this.#child.stdout!, { worker: this.id, pid, stream: 'stdout' }),
+      spec.logs.follow(this.#child.stderr!, { worker: this.id, pid, stream: 'stderr' }, this.stderrTail),
+    ]);
+    this.#child.on('message', (message: unknown, handle: unknown) => this.#onMessage(message, handle));
+    // A failed send (channel closing under us) is reported here; exit handling covers it.
+    this.#child.on('error', () => {});
+    this.#child.once('exit', (code, signal) => {
+      const from = this.#state;
+      this.#state = transition(from, 'exited');
+      this.#listeners.remove(this);
+      void output.then(() => this.emit('exit', { code, signal, from } satisfies WorkerExit));
+    });
+  }
+
+  get pid(): number {
+    return this.#child.pid ?? 0;
+  }
+
+  get state(): WorkerState {
+    return this.#state;
+  }
+
+  get accepting(): boolean {
+    return isAccepting(this.#state);
+  }
+
+  send(message: MasterMessage, handle?: RawHandle): boolean {
+    if (!this.#child.connected) return false;
+    return this.#child.send(message, handle as never);
+  }
+
+  /** Graceful: out of balancing at once, then drain and exit on its own. */
+  stop(): void {
+    if (this.#state === 'stopping' || this.#state === 'exited') return;
+    this.#state = transition(this.#state, 'stopping');
+    this.#listeners.remove(this);
+    this.send({ cmd: 'clusterd:shutdown' });
+  }
+
+  /** Immediate: SIGKILL, for --grace expiry, a forced stop, or a worker that never got ready. */
+  kill(): void {
+    if (this.#state !== 'exited') this.#child.kill('SIGKILL');
+  }
+
+  #onMessage(message: unknown, handle: unknown): void {
+    if (message === 'ready') {
+      if (this.#waitReady) this.#markReady();
+      return;
+    }
+    if (!isProtocolMessage(message)) return;
+    const msg = message as WorkerMessage;
+    switch (msg.cmd) {
+      case 'clusterd:listen':
+        this.#listeners.listen(this, msg.seq, msg.query);
+        break;
+      case 'clusterd:close':
+        this.#listeners.close(this, msg.key);
+        break;
+      case 'clusterd:ack':
+        this.#listeners.ack(this, msg.key, msg.id, msg.accepted);
+        break;
+      case 'clusterd:ready':
+        if (!this.#waitReady) this.#markReady();
+        break;
+      case 'clusterd:drained':
+        break;
+    }
+    void handle;
+  }
+
+  #markReady(): void {
+    if (this.#state !== 'starting') return;
+    this.#state = transition(this.#state, 'ready');
+    this.readyAt = Date.now();
+    this.emit('ready');
+  }
+}

@@ -1,0 +1,102 @@
+// Every message between the master and a worker, in one place, read top to bottom.
+// Commands start with `clusterd:`; Node reserves `NODE_` for itself, and an app's own
+// process.send() messages (or the PM2-style string 'ready') are told apart by that prefix.
+
+/** What a worker's listen() asks the master for (mirrors Node's cluster `queryServer`). */
+export interface ListenQuery {
+  /** `address:port:addressType:fd:index`; equal keys in different workers share one socket. */
+  key: string;
+  address: string | null;
+  port: number;
+  addressType: number | string;
+  fd: number | undefined;
+  flags: number;
+  backlog: number | undefined;
+}
+
+/** The address a listening socket is bound to, as `server.address()` returns it. */
+export interface SockName {
+  address: string;
+  family: string;
+  port: number;
+}
+
+// Worker -> master ---------------------------------------------------------------------------
+
+/** Asks the master for a listening socket; answered by `listen-reply` with the same seq. */
+export interface ListenRequest {
+  cmd: 'clusterd:listen';
+  seq: number;
+  query: ListenQuery;
+}
+
+/** A server in the worker closed: stop sending it connections. */
+export interface CloseServer {
+  cmd: 'clusterd:close';
+  key: string;
+}
+
+/** Acknowledges a handed-off connection; `accepted: false` sends it to another worker. */
+export interface ConnectionAck {
+  cmd: 'clusterd:ack';
+  key: string;
+  id: number;
+  accepted: boolean;
+}
+
+/** Every server the app started listens (or the app called ready() under --wait-ready). */
+export interface Ready {
+  cmd: 'clusterd:ready';
+  /** `host:port` of every server listening in the worker. */
+  listening: string[];
+}
+
+/** The worker finished draining after a shutdown request and is about to exit. */
+export interface Drained {
+  cmd: 'clusterd:drained';
+}
+
+export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | Ready | Drained;
+
+// Master -> worker ---------------------------------------------------------------------------
+
+/** The answer to a ListenRequest. Shared mode sends the listening handle along with it. */
+export interface ListenReply {
+  cmd: 'clusterd:listen-reply';
+  seq: number;
+  /** 0 on success, else a negative libuv errno (UV_EADDRINUSE...), as Node's cluster does. */
+  errno: number;
+  mode: 'rr' | 'shared';
+  sockname: SockName | null;
+}
+
+/** A new connection for the server registered under `key`; the socket travels as the handle. */
+export interface NewConnection {
+  cmd: 'clusterd:conn';
+  id: number;
+  key: string;
+}
+
+/** Stop accepting, finish in-flight requests, close idle keep-alive sockets, then exit 0. */
+export interface Shutdown {
+  cmd: 'clusterd:shutdown';
+}
+
+export type MasterMessage = ListenReply | NewConnection | Shutdown;
+
+/** The runtime's settings, passed to each worker in one environment variable. */
+export interface WorkerSettings {
+  waitReady: boolean;
+}
+
+export const SETTINGS_ENV = 'CLUSTERD_SETTINGS';
+
+/** True for messages of clusterd's protocol (as opposed to the app's own IPC). */
+export function isProtocolMessage(message: unknown): message is { cmd: string } {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    typeof (message as { cmd?: unknown }).cmd === 'string' &&
+    (message as { cmd: string }).cmd.startsWith('clusterd:')
+  );
+}

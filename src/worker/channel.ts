@@ -1,0 +1,47 @@
+import { isProtocolMessage, type MasterMessage, type WorkerMessage } from '../protocol.js';
+
+type Handler<C extends MasterMessage['cmd']> = (message: Extract<MasterMessage, { cmd: C }>, handle: unknown) => void;
+
+const handlers = new Map<string, (message: never, handle: unknown) => void>();
+const pending = new Map<number, (message: never, handle: unknown) => void>();
+let seq = 0;
+let installed = false;
+
+/** The worker's one IPC listener: dispatches the master's messages by `cmd`, replies by `seq`. */
+function install(): void {
+  if (installed) return;
+  installed = true;
+  process.on('message', (message: unknown, handle: unknown) => {
+    if (!isProtocolMessage(message)) return;
+    const reply = (message as { seq?: number }).seq;
+    if (message.cmd.endsWith('-reply') && reply !== undefined) {
+      const resolve = pending.get(reply);
+      pending.delete(reply);
+      resolve?.(message as never, handle);
+      return;
+    }
+    handlers.get(message.cmd)?.(message as never, handle);
+  });
+}
+
+/** Registers the handler for one master command. */
+export function on<C extends MasterMessage['cmd']>(cmd: C, handler: Handler<C>): void {
+  install();
+  handlers.set(cmd, handler as (message: never, handle: unknown) => void);
+}
+
+/** Sends a message to the master; silently dropped once the master is gone. */
+export function send(message: WorkerMessage): void {
+  if (process.connected) process.send!(message);
+}
+
+/** Sends a request and calls back with the master's `*-reply` carrying the same seq. */
+export function request<R extends MasterMessage>(
+  message: Omit<Extract<WorkerMessage, { seq: number }>, 'seq'>,
+  callback: (reply: R, handle: unknown) => void,
+): void {
+  install();
+  const id = ++seq;
+  pending.set(id, callback as (message: never, handle: unknown) => void);
+  send({ ...message, seq: id } as WorkerMessage);
+}

@@ -1,0 +1,192 @@
+// Routes every listen() in the worker to the master, the way Node's own cluster child does.
+//
+// net.Server#listen already normalises its arguments, resolves host names, honours
+// `exclusive`, and then calls `cluster._getServer(server, query, cb)` whenever
+// `cluster.isPrimary` is false (lib/net.js listenInCluster). A process started with plain
+// child_process.fork() is a "primary", so we flip that flag and install our own _getServer:
+// http, https, tls, http2, express and fastify servers all get the cluster behaviour with
+// no change to the app, and errors surface exactly as Node words them.
+import cluster from 'node:cluster';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import * as channel from './channel.js';
+import type { ListenQuery, ListenReply, NewConnection, SockName } from '../protocol.js';
+
+/** The libuv handle objects Node keeps in `server._handle`. */
+export interface RawHandle {
+  close(callback?: () => void): void;
+  listen?(backlog: number): number;
+  getsockname?(out: Partial<SockName>): number;
+  ref?(): void;
+  unref?(): void;
+  onconnection?: (status: number, handle: RawHandle) => void;
+}
+
+type GetServerCallback = (errno: number, handle: RawHandle | null) => void;
+interface ServerQuery {
+  address: string | null;
+  port: number;
+  addressType: number | string;
+  fd?: number;
+  flags?: number;
+  backlog?: number;
+}
+
+interface InternalNet {
+  _createServerHandle(address: string | null, port: number, addressType: number, fd?: number, flags?: number): RawHandle | number;
+}
+
+interface RoundRobinEntry {
+  server: net.Server;
+  handle: RawHandle;
+}
+
+// UV_TCP_REUSEPORT (Node >= 22.12): such sockets are meant to be bound by each process itself.
+const UV_TCP_REUSEPORT = 2;
+
+const roundRobin = new Map<string, RoundRobinEntry>();
+const indexes = new Map<string, Set<number>>();
+
+/** Installs the hook; must run before the app's entry is loaded. */
+export function installListenHook(): void {
+  const clusterModule = cluster as unknown as Record<string, unknown>;
+  clusterModule.isPrimary = false;
+  clusterModule.isMaster = false;
+  clusterModule._getServer = getServer;
+  patchDgramBind();
+  channel.on('clusterd:conn', onConnection);
+}
+
+function getServer(server: net.Server, query: ServerQuery, callback: GetServerCallback): void {
+  // Unix socket paths and inherited fds keep their normal meaning: the worker binds them itself.
+  const isPath = typeof query.addressType === 'number' && query.addressType < 0;
+  const isFd = typeof query.fd === 'number' && query.fd >= 0;
+  if (isPath || isFd || ((query.flags ?? 0) & UV_TCP_REUSEPORT) !== 0) {
+    const handle = (net as unknown as InternalNet)._createServerHandle(
+      query.address,
+      query.port,
+      query.addressType as number,
+      query.fd,
+      query.flags,
+    );
+    if (typeof handle === 'number') callback(handle, null);
+    else callback(0, handle);
+    return;
+  }
+
+  const base = [query.address, query.port, query.addressType, query.fd].join(':');
+  const index = takeIndex(base);
+  const key = `${base}:${index}`;
+  const message: ListenQuery = {
+    key,
+    address: query.address,
+    port: query.port,
+    addressType: query.addressType,
+    fd: query.fd,
+    flags: query.flags ?? 0,
+    backlog: query.backlog,
+  };
+  channel.request<ListenReply>({ cmd: 'clusterd:listen', query: message }, (reply, handle) => {
+    if (reply.errno !== 0) {
+      releaseIndex(base, index);
+      callback(reply.errno, null);
+      return;
+    }
+    if (reply.mode === 'shared') {
+      const shared = handle as RawHandle;
+      const close = shared.close.bind(shared);
+      shared.close = (done) => {
+        releaseIndex(base, index);
+        channel.send({ cmd: 'clusterd:close', key });
+        close(done);
+      };
+      callback(0, shared);
+      return;
+    }
+    callback(0, roundRobinHandle(server, key, reply.sockname, () => releaseIndex(base, index)));
+  });
+}
+
+/** A stand-in listening handle: the master accepts, and hands each connection to onconnection. */
+function roundRobinHandle(server: net.Server, key: string, sockname: SockName | null, release: () => void): RawHandle {
+  // Like a real listening socket, the handle keeps the process alive until closed or unref'd.
+  let keepAlive: NodeJS.Timeout | null = null;
+  const ref = (): void => {
+    keepAlive ??= setInterval(() => {}, 2 ** 31 - 1);
+  };
+  const unref = (): void => {
+    if (keepAlive) clearInterval(keepAlive);
+    keepAlive = null;
+  };
+  let open = true;
+  const handle: RawHandle = {
+    listen: () => 0,
+    getsockname(out) {
+      if (open && sockname) Object.assign(out, sockname);
+      return 0;
+    },
+    ref,
+    unref,
+    close(done) {
+      if (!open) return;
+      open = false;
+      unref();
+      roundRobin.delete(key);
+      release();
+      channel.send({ cmd: 'clusterd:close', key });
+      if (done) process.nextTick(done);
+    },
+  };
+  ref();
+  roundRobin.set(key, { server, handle });
+  return handle;
+}
+
+function onConnection(message: NewConnection, raw: unknown): void {
+  const connection = raw as RawHandle;
+  const entry = roundRobin.get(message.key);
+  const server = entry?.server as (net.Server & { _connections: number }) | undefined;
+  // Refuse rather than drop: a refused connection goes back to the master for another worker.
+  const accepted =
+    entry !== undefined &&
+    entry.handle.onconnection !== undefined &&
+    !(server!.maxConnections != null && server!._connections >= server!.maxConnections);
+  channel.send({ cmd: 'clusterd:ack', key: message.key, id: message.id, accepted });
+  if (accepted) entry.handle.onconnection!(0, connection);
+  else connection.close();
+}
+
+function takeIndex(base: string): number {
+  let used = indexes.get(base);
+  if (!used) indexes.set(base, (used = new Set()));
+  let index = 0;
+  while (used.has(index)) index++;
+  used.add(index);
+  return index;
+}
+
+function releaseIndex(base: string, index: number): void {
+  const used = indexes.get(base);
+  used?.delete(index);
+  if (used?.size === 0) indexes.delete(base);
+}
+
+/**
+ * dgram sockets also consult cluster._getServer. UDP has no connections to balance, so each
+ * worker binds its own socket, as a standalone process would: we pass `exclusive: true`.
+ */
+function patchDgramBind(): void {
+  const bind = dgram.Socket.prototype.bind as (...args: unknown[]) => dgram.Socket;
+  dgram.Socket.prototype.bind = function (this: dgram.Socket, ...args: unknown[]): dgram.Socket {
+    const [first] = args;
+    if (first !== null && typeof first === 'object') {
+      args[0] = { exclusive: true, ...(first as object) };
+    } else {
+      const callback = typeof args[args.length - 1] === 'function' ? args.pop() : undefined;
+      const [port, address] = args as [number | undefined, string | undefined];
+      args = [{ port, address, exclusive: true }];
+      if (callback) args.push(callback);
+    }
+    return bind.apply(this, args);
+  } as typeof dgram.Socket.prototype.bind;
+}

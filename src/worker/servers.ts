@@ -1,0 +1,119 @@
+// Keeps track of every server the app starts: when all of them listen the worker is ready;
+// on shutdown they are closed and drained; HTTP servers are counted for the loop stats.
+import type http from 'node:http';
+import net from 'node:net';
+
+/** Live counters for one worker's HTTP traffic, read by the stats sampler. */
+export interface TrafficCounters {
+  requests: number;
+  inflight: number;
+  connections: number;
+}
+
+export const traffic: TrafficCounters = { requests: 0, inflight: 0, connections: 0 };
+
+const servers = new Set<net.Server>();
+const inflight = new Set<http.ServerResponse>();
+let pendingListens = 0;
+let draining = false;
+let onSettled: (() => void) | null = null;
+
+type HttpLike = net.Server & { closeIdleConnections?: () => void };
+
+/** Wraps net.Server#listen so that every server the app starts is known to the runtime. */
+export function installServerTracking(settled: () => void): void {
+  onSettled = settled;
+  const listen = net.Server.prototype.listen as (...args: unknown[]) => net.Server;
+  net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]): net.Server {
+    track(this);
+    pendingListens++;
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      this.off('listening', finish);
+      this.off('error', finish);
+      pendingListens--;
+      setImmediate(check);
+    };
+    this.once('listening', finish);
+    this.once('error', finish);
+    try {
+      return listen.apply(this, args);
+    } catch (error) {
+      finish();
+      throw error;
+    }
+  } as typeof net.Server.prototype.listen;
+}
+
+function track(server: net.Server): void {
+  if (servers.has(server)) return;
+  servers.add(server);
+  server.on('connection', countConnection);
+  // Only HTTP(S) servers emit 'request'; the listener costs nothing on others.
+  server.prependListener('request' as 'connection', countRequest as never);
+  server.once('close', () => servers.delete(server));
+}
+
+function countConnection(socket: net.Socket): void {
+  traffic.connections++;
+  socket.once('close', () => traffic.connections--);
+}
+
+function countRequest(_request: http.IncomingMessage, response: http.ServerResponse): void {
+  traffic.requests++;
+  traffic.inflight++;
+  inflight.add(response);
+  // While draining, every response tells the client not to reuse the connection.
+  if (draining) response.shouldKeepAlive = false;
+  response.once('close', () => {
+    traffic.inflight--;
+    inflight.delete(response);
+  });
+}
+
+function check(): void {
+  if (pendingListens === 0 && listeningAddresses().length > 0) onSettled?.();
+}
+
+/** The addresses of all servers that currently listen. */
+export function listeningAddresses(): string[] {
+  const out: string[] = [];
+  for (const server of servers) {
+    if (!server.listening) continue;
+    const address = server.address();
+    if (address === null) continue;
+    out.push(typeof address === 'string' ? address : formatAddress(address));
+  }
+  return out;
+}
+
+/** `host:port`, with brackets around IPv6 addresses. */
+export function formatAddress({ address, port }: { address: string; port: number }): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/**
+ * Stops accepting on every server, marks in-flight responses `Connection: close`, closes idle
+ * keep-alive sockets, and resolves once every server has closed (all its connections ended).
+ */
+export function drainServers(): Promise<void> {
+  draining = true;
+  for (const response of inflight) {
+    if (!response.headersSent) response.shouldKeepAlive = false;
+  }
+  const closing = [...servers].map(
+    (server) =>
+      new Promise<void>((resolve) => {
+        if (!server.listening) {
+          resolve();
+          return;
+        }
+        server.close(() => resolve());
+        // Node >= 19 does this inside close(); older releases and http2 need it explicitly.
+        (server as HttpLike).closeIdleConnections?.();
+      }),
+  );
+  return Promise.all(closing).then(() => undefined);
+}
