@@ -1,0 +1,155 @@
+// Starts the real CLI (`bin/clusterd.js start ... --log-format json`) and follows its output.
+import { execa, type ResultPromise } from 'execa';
+import http from 'node:http';
+import { createInterface } from 'node:readline';
+import { setTimeout as tick } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../bin/clusterd.js', import.meta.url));
+
+/** Absolute path of a file under test/fixtures. */
+export function fixture(name: string): string {
+  return fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+}
+
+/** One JSON line of the master's output: a worker's log line, or a master event. */
+export interface OutputLine {
+  time: string;
+  worker: number | null;
+  pid: number;
+  stream: 'stdout' | 'stderr' | 'master';
+  message: string;
+  event?: string;
+  [key: string]: unknown;
+}
+
+export interface Cluster {
+  process: ResultPromise;
+  masterPid: number;
+  /** The first port the cluster listens on. */
+  port: number;
+  /** Worker pids at ready, by worker id order. */
+  pids: number[];
+  /** Every JSON line so far. */
+  lines: OutputLine[];
+  /** Resolves with the first line (already seen or future) that matches. */
+  waitForLine(match: (line: OutputLine) => boolean, timeoutMs?: number): Promise<OutputLine>;
+  /** Sends a signal and waits for the master to exit; resolves with its exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | undefined>;
+}
+
+export interface StartOptions {
+  instances?: number;
+  /** Extra clusterd flags. */
+  flags?: string[];
+  /** Arguments for the app, after `--`. */
+  appArgs?: string[];
+  env?: Record<string, string>;
+  /** How long to wait for the ready event. */
+  readyTimeoutMs?: number;
+}
+
+/** Starts a cluster and resolves once it printed its ready event. */
+export async function startCluster(entry: string, options: StartOptions = {}): Promise<Cluster> {
+  const { instances = 2, flags = [], appArgs = [], env = {}, readyTimeoutMs = 20_000 } = options;
+  const args = ['start', entry, '-i', String(instances), '--log-format', 'json', ...flags];
+  if (appArgs.length > 0) args.push('--', ...appArgs);
+  const child = execa(process.execPath, [CLI, ...args], { env, reject: false, buffer: false, stdin: 'ignore' });
+  const lines: OutputLine[] = [];
+  const waiters = new Set<{ match: (line: OutputLine) => boolean; resolve: (line: OutputLine) => void }>();
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    let line: OutputLine;
+    try {
+      line = JSON.parse(text) as OutputLine;
+    } catch {
+      line = { time: '', worker: null, pid: 0, stream: 'master', message: text, event: 'non-json' };
+    }
+    lines.push(line);
+    for (const waiter of waiters) {
+      if (waiter.match(line)) {
+        waiters.delete(waiter);
+        waiter.resolve(line);
+      }
+    }
+  });
+  const stderr: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (text) => stderr.push(text));
+  const exited = child.then((result) => result.exitCode);
+
+  const waitForLine = (match: (line: OutputLine) => boolean, timeoutMs = 20_000): Promise<OutputLine> => {
+    const seen = lines.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const waiter = { match, resolve: (line: OutputLine) => (clearTimeout(timer), resolve(line)) };
+      const timer = setTimeout(() => {
+        waiters.delete(waiter);
+        reject(new Error(`no matching output line within ${timeoutMs} ms; stderr: ${stderr.join(' | ')}`));
+      }, timeoutMs);
+      waiters.add(waiter);
+      void exited.then(() => {
+        if (!waiters.has(waiter)) return;
+        waiters.delete(waiter);
+        clearTimeout(timer);
+        reject(new Error(`clusterd exited before a matching line; stderr: ${stderr.join(' | ')}`));
+      });
+    });
+  };
+
+  const ready = await waitForLine((line) => line.event === 'ready', readyTimeoutMs);
+  const addresses = ready.addresses as string[];
+  const workers = ready.workers as { id: number; pid: number }[];
+  return {
+    process: child,
+    masterPid: child.pid!,
+    port: Number(addresses[0]?.split(':').pop()),
+    pids: workers.map((worker) => worker.pid),
+    lines,
+    waitForLine,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Polls `condition` until it returns a truthy value, or throws after `timeoutMs`. */
+export async function waitFor<T>(condition: () => T | Promise<T>, { timeoutMs = 10_000, intervalMs = 20, what = 'condition' } = {}): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await condition();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await tick(intervalMs);
+  }
+}
+
+export interface Response {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** One HTTP GET to 127.0.0.1:port (a new connection unless an agent is given). */
+export function get(port: number, path = '/', { agent = false as http.Agent | false, timeoutMs = 10_000 } = {}): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const request = http.get({ host: '127.0.0.1', port, path, agent, timeout: timeoutMs }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }));
+      response.on('error', reject);
+    });
+    request.on('timeout', () => request.destroy(new Error('request timed out')));
+    request.on('error', reject);
+  });
+}
+
+/** True while a process with this pid exists. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
