@@ -13,4 +13,9 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  {
+    // Fixtures are tiny apps in every module flavour, CommonJS included.
+    files: ['test/fixtures/**'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

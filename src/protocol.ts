@@ -1,3 +1,5 @@
+import type { LoopSample } from './loop/types.js';
+
 // Every message between the master and a worker, in one place, read top to bottom.
 // Commands start with `clusterd:`; Node reserves `NODE_` for itself, and an app's own
 // process.send() messages (or the PM2-style string 'ready') are told apart by that prefix.
@@ -56,7 +58,13 @@ export interface Drained {
   cmd: 'clusterd:drained';
 }
 
-export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | Ready | Drained;
+/** One interval of loop and process measurements (every --stats-interval). */
+export interface Stats {
+  cmd: 'clusterd:stats';
+  sample: LoopSample;
+}
+
+export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | Ready | Drained | Stats;
 
 // Master -> worker ---------------------------------------------------------------------------
 
@@ -87,6 +95,8 @@ export type MasterMessage = ListenReply | NewConnection | Shutdown;
 /** The runtime's settings, passed to each worker in one environment variable. */
 export interface WorkerSettings {
   waitReady: boolean;
+  /** How often the loop sampler reports, in ms; 0 turns loop stats off. */
+  statsIntervalMs: number;
 }
 
 export const SETTINGS_ENV = 'CLUSTERD_SETTINGS';

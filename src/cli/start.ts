@@ -18,6 +18,7 @@ interface StartArgs {
   'listen-timeout': string;
   grace: string;
   'max-boot-failures': number;
+  'stats-interval': string;
   'log-format': string;
   'node-arg': string[];
   '--'?: (string | number)[];
@@ -36,6 +37,7 @@ export const startCommand: CommandModule<object, StartArgs> = {
       .option('listen-timeout', { type: 'string', default: '10s', describe: 'How long a worker may take to get ready before it counts as a failed boot' })
       .option('grace', { type: 'string', default: '10s', describe: 'How long workers may drain on stop before they are killed' })
       .option('max-boot-failures', { type: 'number', default: 3, describe: 'Give up after this many failed boots in a row' })
+      .option('stats-interval', { type: 'string', default: '1s', describe: 'How often each worker reports loop lag, ELU, CPU, memory and HTTP counters; 0 turns them off' })
       .option('log-format', { type: 'string', default: 'text', choices: LOG_FORMATS as unknown as string[], describe: 'text: `[w2] line`; json: one object per line' })
       .option('node-arg', { type: 'string', array: true, default: [], describe: 'A flag for the workers\' node, e.g. --node-arg=--max-old-space-size=512 (repeatable)' })
       .example('$0 start app.ts -i 4', 'four workers on the ports app.ts listens on')
@@ -68,6 +70,7 @@ function run(args: StartArgs): void {
     listenTimeoutMs: parseDuration('listen-timeout', args['listen-timeout']),
     graceMs: parseDuration('grace', args.grace),
     maxBootFailures,
+    statsIntervalMs: parseDuration('stats-interval', args['stats-interval']),
     logs,
   });
 

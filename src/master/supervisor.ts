@@ -11,6 +11,7 @@ import { WorkerProcess, type WorkerExit } from './worker.js';
 import { BootError, ClusterdError, ListenError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { SockName } from '../protocol.js';
+import type { ClusterStatus, ControlSource, WorkerStatus } from './status.js';
 
 export interface ClusterConfig {
   name: string;
@@ -25,6 +26,8 @@ export interface ClusterConfig {
   graceMs: number;
   /** Failed boots in a row (no worker got ready in between) before the master gives up. */
   maxBootFailures: number;
+  /** How often workers report loop stats, in ms; 0 turns them off. */
+  statsIntervalMs: number;
   backoff?: BackoffPolicy;
   logs: LogSink;
 }
@@ -44,9 +47,10 @@ type Phase = 'booting' | 'running' | 'stopping' | 'stopped';
 
 /**
  * Events: 'ready' (every worker ready for the first time), 'fatal' (ClusterdError: the app
- * cannot run; the cluster is being stopped), 'stopped' (exit code).
+ * cannot run; the cluster is being stopped), 'stopped' (exit code), 'change' (a sample arrived
+ * or a worker changed state: what the control plane's Watch follows).
  */
-export class Supervisor extends EventEmitter {
+export class Supervisor extends EventEmitter implements ControlSource {
   readonly config: ClusterConfig;
   readonly sockets: Listeners;
   readonly startedAt = Date.now();
@@ -90,6 +94,49 @@ export class Supervisor extends EventEmitter {
 
   start(): void {
     this.#reconcile();
+  }
+
+  onChange(listener: () => void): () => void {
+    this.on('change', listener);
+    return () => this.off('change', listener);
+  }
+
+  /** A snapshot of the cluster for the control plane. */
+  status(): ClusterStatus {
+    const now = Date.now();
+    const workers: WorkerStatus[] = [...this.#slots.values()]
+      .filter((slot) => slot.worker)
+      .map(({ worker, restarts }) => ({
+        id: worker!.id,
+        pid: worker!.pid,
+        state: worker!.state,
+        generation: worker!.generation,
+        startedAt: worker!.startedAt,
+        uptimeMs: now - worker!.startedAt,
+        restarts,
+        sample: worker!.history.at(-1) ?? null,
+        history: [...worker!.history],
+      }));
+    const sum = (pick: (worker: WorkerStatus) => number): number => workers.reduce((total, worker) => total + pick(worker), 0);
+    return {
+      name: this.config.name,
+      masterPid: process.pid,
+      startedAt: this.startedAt,
+      uptimeMs: now - this.startedAt,
+      entry: this.config.entry.path,
+      balance: this.config.balance,
+      statsIntervalMs: this.config.statsIntervalMs,
+      workers,
+      totals: {
+        workers: workers.length,
+        ready: workers.filter((worker) => worker.state === 'ready').length,
+        rps: sum((worker) => worker.sample?.http.rps ?? 0),
+        inflight: sum((worker) => worker.sample?.http.inflight ?? 0),
+        connections: sum((worker) => worker.sample?.http.connections ?? 0),
+        rss: sum((worker) => worker.sample?.memory.rss ?? 0),
+        restarts: [...this.#slots.values()].reduce((total, slot) => total + slot.restarts, 0),
+      },
+    };
   }
 
   /**
@@ -137,7 +184,7 @@ export class Supervisor extends EventEmitter {
       clusterName: config.name,
       entry: config.entry,
       args: config.args,
-      settings: { waitReady: config.waitReady },
+      settings: { waitReady: config.waitReady, statsIntervalMs: config.statsIntervalMs },
       listeners: this.sockets,
       logs: config.logs,
     });
@@ -149,6 +196,7 @@ export class Supervisor extends EventEmitter {
       worker.kill();
     }, config.listenTimeoutMs);
     worker.once('ready', () => this.#onReady(slot, worker));
+    worker.on('sample', () => this.emit('change'));
     worker.once('exit', (exit: WorkerExit) => this.#onExit(slot, worker, exit));
   }
 
@@ -156,6 +204,7 @@ export class Supervisor extends EventEmitter {
     if (slot.bootTimer) clearTimeout(slot.bootTimer);
     slot.bootTimer = null;
     this.#bootFailures = 0;
+    this.emit('change');
     if (this.#phase === 'booting' && this.workers().length === this.#desired && this.workers().every((w) => w.state === 'ready')) {
       this.#phase = 'running';
       this.emit('ready');
@@ -167,6 +216,7 @@ export class Supervisor extends EventEmitter {
     if (slot.bootTimer) clearTimeout(slot.bootTimer);
     slot.bootTimer = null;
     if (slot.worker === worker) slot.worker = null;
+    this.emit('change');
     const listenFailure = this.#listenFailures.get(worker);
     this.#listenFailures.delete(worker);
 

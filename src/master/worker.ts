@@ -7,6 +7,10 @@ import type { LogSink } from './logs.js';
 import { isAccepting, transition, type WorkerState } from './worker-state.js';
 import { SETTINGS_ENV, isProtocolMessage, type MasterMessage, type WorkerMessage, type WorkerSettings } from '../protocol.js';
 import type { Entry } from './entry.js';
+import type { LoopSample } from '../loop/types.js';
+
+/** Samples kept per worker for `status` history and `top` sparklines. */
+export const HISTORY_LENGTH = 60;
 
 export interface WorkerSpec {
   id: number;
@@ -27,7 +31,7 @@ export interface WorkerExit {
 }
 
 /**
- * Events: 'ready' once it can take traffic; 'exit' (WorkerExit) once the process is gone and
+ * Events: 'ready' once it can take traffic; 'sample' (LoopSample) every stats interval; 'exit' (WorkerExit) once the process is gone and
  * its output fully written.
  */
 export class WorkerProcess extends EventEmitter implements BalancedWorker {
@@ -37,6 +41,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   readyAt: number | null = null;
   /** The last lines the worker wrote to stderr, to explain a failed boot. */
   readonly stderrTail: string[] = [];
+  /** The latest loop sample and up to HISTORY_LENGTH before it, oldest first. */
+  readonly history: LoopSample[] = [];
   #state: WorkerState = 'starting';
   readonly #child: ChildProcess;
   readonly #listeners: Listeners;
@@ -128,6 +134,11 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
         if (!this.#waitReady) this.#markReady();
         break;
       case 'clusterd:drained':
+        break;
+      case 'clusterd:stats':
+        this.history.push(msg.sample);
+        if (this.history.length > HISTORY_LENGTH) this.history.shift();
+        this.emit('sample', msg.sample);
         break;
     }
     void handle;

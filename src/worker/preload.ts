@@ -8,7 +8,7 @@ import { SETTINGS_ENV, type WorkerSettings } from '../protocol.js';
 function settings(): WorkerSettings {
   const raw = process.env[SETTINGS_ENV];
   delete process.env[SETTINGS_ENV];
-  return raw ? (JSON.parse(raw) as WorkerSettings) : { waitReady: false };
+  return raw ? (JSON.parse(raw) as WorkerSettings) : { waitReady: false, statsIntervalMs: 0 };
 }
 
 function start(): void {
