@@ -1,6 +1,7 @@
 // The master's view of the cluster, as the control plane serves it (Status, Watch, metrics).
 import type { LoopSample } from '../loop/types.js';
 import type { WorkerState } from './worker-state.js';
+import type { Supervisor } from './supervisor.js';
 
 export interface WorkerStatus {
   id: number;
@@ -45,4 +46,44 @@ export interface ControlSource {
   status(): ClusterStatus;
   /** Calls `listener` after each new sample or worker state change; returns the unsubscribe. */
   onChange(listener: () => void): () => void;
+}
+
+/** Builds the control plane's snapshot: every live worker process, serving or not, by id. */
+export function buildStatus(supervisor: Supervisor): ClusterStatus {
+  const now = Date.now();
+  const workers: WorkerStatus[] = supervisor
+    .processes()
+    .sort((a, b) => a.id - b.id || a.startedAt - b.startedAt)
+    .map((worker) => ({
+      id: worker.id,
+      pid: worker.pid,
+      state: worker.state,
+      generation: worker.generation,
+      startedAt: worker.startedAt,
+      uptimeMs: now - worker.startedAt,
+      restarts: supervisor.slot(worker.id)?.restarts ?? 0,
+      sample: worker.history.at(-1) ?? null,
+      history: [...worker.history],
+    }));
+  const sum = (pick: (worker: WorkerStatus) => number): number => workers.reduce((total, worker) => total + pick(worker), 0);
+  const { config } = supervisor;
+  return {
+    name: config.name,
+    masterPid: process.pid,
+    startedAt: supervisor.startedAt,
+    uptimeMs: now - supervisor.startedAt,
+    entry: config.entry.path,
+    balance: config.balance,
+    statsIntervalMs: config.statsIntervalMs,
+    workers,
+    totals: {
+      workers: workers.length,
+      ready: workers.filter((worker) => worker.state === 'ready').length,
+      rps: sum((worker) => worker.sample?.http.rps ?? 0),
+      inflight: sum((worker) => worker.sample?.http.inflight ?? 0),
+      connections: sum((worker) => worker.sample?.http.connections ?? 0),
+      rss: sum((worker) => worker.sample?.memory.rss ?? 0),
+      restarts: supervisor.workers().reduce((total, worker) => total + (supervisor.slot(worker.id)?.restarts ?? 0), 0),
+    },
+  };
 }

@@ -1,17 +1,17 @@
-// The supervisor owns the desired state (how many workers, of which generation) and one
-// reconcile step that makes the running set match it. Exits, restarts and stops are all
-// changes to that state followed by reconcile(), never bespoke code paths.
-import { EventEmitter } from 'node:events';
+// The supervisor owns the desired state (how many workers, which of them must be replaced)
+// and one reconcile step that makes the running set match it. Exits, restarts, scaling and
+// replacements are changes to that state followed by reconcile(), never bespoke code paths.
+import { EventEmitter, once } from 'node:events';
 import { DEFAULT_BACKOFF, backoffDelay, type BackoffPolicy } from './backoff.js';
 import type { BalanceMode } from './balancers/index.js';
 import type { Entry } from './entry.js';
 import { Listeners, type ListenFailure } from './listeners.js';
 import type { LogSink } from './logs.js';
+import { buildStatus, type ClusterStatus, type ControlSource } from './status.js';
 import { WorkerProcess, type WorkerExit } from './worker.js';
 import { BootError, ClusterdError, ListenError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { SockName } from '../protocol.js';
-import type { ClusterStatus, ControlSource, WorkerStatus } from './status.js';
 
 export interface ClusterConfig {
   name: string;
@@ -32,15 +32,18 @@ export interface ClusterConfig {
   logs: LogSink;
 }
 
-interface Slot {
+/** One worker id (1..N) and the processes that hold it over time. */
+export interface Slot {
   readonly id: number;
+  /** The worker serving under this id. */
   worker: WorkerProcess | null;
-  /** Restarts of this slot so far (shown by status). */
+  /** Its replacement while it boots (reload, restart, memory limit). */
+  successor: WorkerProcess | null;
+  /** Times this id has been restarted after an unexpected exit. */
   restarts: number;
   /** Consecutive quick failures, drives the backoff. */
   attempt: number;
   restartTimer: NodeJS.Timeout | null;
-  bootTimer: NodeJS.Timeout | null;
 }
 
 type Phase = 'booting' | 'running' | 'stopping' | 'stopped';
@@ -56,8 +59,11 @@ export class Supervisor extends EventEmitter implements ControlSource {
   readonly startedAt = Date.now();
   #phase: Phase = 'booting';
   #desired: number;
+  /** The generation new workers are forked as; a reload bumps it. */
   #generation = 1;
   readonly #slots = new Map<number, Slot>();
+  /** Every worker process alive, whatever its role: current, successor or draining. */
+  readonly #live = new Set<WorkerProcess>();
   #bootFailures = 0;
   readonly #listenFailures = new Map<WorkerProcess, ListenFailure>();
   #exitCode: ExitCodeValue = ExitCode.OK;
@@ -79,13 +85,26 @@ export class Supervisor extends EventEmitter implements ControlSource {
     return this.#phase;
   }
 
-  /** The live workers, by slot id. */
-  workers(): WorkerProcess[] {
-    return [...this.#slots.values()].flatMap((slot) => (slot.worker ? [slot.worker] : []));
+  get desired(): number {
+    return this.#desired;
   }
 
-  restartsOf(id: number): number {
-    return this.#slots.get(id)?.restarts ?? 0;
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** The serving worker of each id, by id. */
+  workers(): WorkerProcess[] {
+    return [...this.#slots.values()].flatMap((slot) => (slot.worker ? [slot.worker] : [])).sort((a, b) => a.id - b.id);
+  }
+
+  /** Every live worker process, including successors still booting and old workers draining. */
+  processes(): WorkerProcess[] {
+    return [...this.#live];
+  }
+
+  slot(id: number): Slot | undefined {
+    return this.#slots.get(id);
   }
 
   addresses(): SockName[] {
@@ -103,40 +122,64 @@ export class Supervisor extends EventEmitter implements ControlSource {
 
   /** A snapshot of the cluster for the control plane. */
   status(): ClusterStatus {
-    const now = Date.now();
-    const workers: WorkerStatus[] = [...this.#slots.values()]
-      .filter((slot) => slot.worker)
-      .map(({ worker, restarts }) => ({
-        id: worker!.id,
-        pid: worker!.pid,
-        state: worker!.state,
-        generation: worker!.generation,
-        startedAt: worker!.startedAt,
-        uptimeMs: now - worker!.startedAt,
-        restarts,
-        sample: worker!.history.at(-1) ?? null,
-        history: [...worker!.history],
-      }));
-    const sum = (pick: (worker: WorkerStatus) => number): number => workers.reduce((total, worker) => total + pick(worker), 0);
-    return {
-      name: this.config.name,
-      masterPid: process.pid,
-      startedAt: this.startedAt,
-      uptimeMs: now - this.startedAt,
-      entry: this.config.entry.path,
-      balance: this.config.balance,
-      statsIntervalMs: this.config.statsIntervalMs,
-      workers,
-      totals: {
-        workers: workers.length,
-        ready: workers.filter((worker) => worker.state === 'ready').length,
-        rps: sum((worker) => worker.sample?.http.rps ?? 0),
-        inflight: sum((worker) => worker.sample?.http.inflight ?? 0),
-        connections: sum((worker) => worker.sample?.http.connections ?? 0),
-        rss: sum((worker) => worker.sample?.memory.rss ?? 0),
-        restarts: [...this.#slots.values()].reduce((total, slot) => total + slot.restarts, 0),
-      },
-    };
+    return buildStatus(this);
+  }
+
+  /** Changes the number of workers; extra ones (highest ids first) drain and leave. */
+  scale(count: number): void {
+    this.#desired = count;
+    this.#reconcile();
+  }
+
+  /** Starts the next generation: workers forked from now on load the entry anew. */
+  nextGeneration(): number {
+    return ++this.#generation;
+  }
+
+  /** Goes back to a generation after a reload whose new code failed to boot. */
+  revertGeneration(generation: number): void {
+    this.#generation = generation;
+  }
+
+  /**
+   * Replaces the worker of one id without a gap: forks the successor, waits until it is ready,
+   * then takes the old one out of balancing and drains it within --grace. Rejects with a
+   * BootError (and leaves the old worker serving) when the successor fails to boot.
+   */
+  async replace(id: number, onProgress: (phase: 'starting' | 'draining' | 'replaced', worker: WorkerProcess) => void = () => {}): Promise<WorkerProcess> {
+    const slot = this.#slots.get(id);
+    if (!slot || !slot.worker || this.#phase === 'stopping' || this.#phase === 'stopped') {
+      throw new ClusterdError('ERR_CLUSTERD_NO_WORKER', `there is no worker ${id} to replace`, { exitCode: ExitCode.NOT_FOUND });
+    }
+    if (slot.successor) {
+      throw new ClusterdError('ERR_CLUSTERD_BUSY', `worker ${id} is already being replaced`, { exitCode: ExitCode.USAGE });
+    }
+    const successor = this.#spawn(slot, 'successor');
+    onProgress('starting', successor);
+    const [outcome] = (await Promise.race([once(successor, 'ready').then(() => ['ready']), once(successor, 'exit')])) as [WorkerExit | 'ready'];
+    if (outcome !== 'ready') {
+      throw new BootError(`worker ${id}'s replacement ${describeExit(outcome, successor)}`, successor.stderrTail);
+    }
+    const old = slot.worker;
+    slot.successor = null;
+    slot.worker = successor;
+    this.emit('change');
+    if (old) {
+      onProgress('draining', old);
+      await this.drain(old);
+    }
+    onProgress('replaced', successor);
+    return successor;
+  }
+
+  /** Stops one worker gracefully and resolves once it exited (killed after --grace). */
+  async drain(worker: WorkerProcess): Promise<void> {
+    if (worker.state === 'exited') return;
+    const exited = once(worker, 'exit');
+    worker.stop();
+    const timer = setTimeout(() => worker.kill(), this.config.graceMs);
+    await exited;
+    clearTimeout(timer);
   }
 
   /**
@@ -147,18 +190,18 @@ export class Supervisor extends EventEmitter implements ControlSource {
     if (this.#phase === 'stopped') return;
     if (this.#phase === 'stopping') {
       this.#exitCode = this.#exitCode === ExitCode.OK ? ExitCode.FORCED : this.#exitCode;
-      for (const worker of this.workers()) worker.kill();
+      for (const worker of this.#live) worker.kill();
       return;
     }
     this.#phase = 'stopping';
     this.#exitCode = exitCode;
-    for (const slot of this.#slots.values()) this.#clearTimers(slot);
+    for (const slot of this.#slots.values()) this.#clearRestart(slot);
     void this.sockets.closeAll();
-    for (const worker of this.workers()) worker.stop();
+    for (const worker of this.#live) worker.stop();
     this.#graceTimer = setTimeout(() => {
-      if (this.workers().length === 0) return;
+      if (this.#live.size === 0) return;
       if (this.#exitCode === ExitCode.OK) this.#exitCode = ExitCode.GRACE_EXPIRED;
-      for (const worker of this.workers()) worker.kill();
+      for (const worker of this.#live) worker.kill();
     }, this.config.graceMs);
     this.#finishIfStopped();
   }
@@ -169,14 +212,21 @@ export class Supervisor extends EventEmitter implements ControlSource {
     for (let id = 1; id <= this.#desired; id++) {
       let slot = this.#slots.get(id);
       if (!slot) {
-        slot = { id, worker: null, restarts: 0, attempt: 0, restartTimer: null, bootTimer: null };
+        slot = { id, worker: null, successor: null, restarts: 0, attempt: 0, restartTimer: null };
         this.#slots.set(id, slot);
       }
-      if (!slot.worker && !slot.restartTimer) this.#spawn(slot);
+      if (!slot.worker && !slot.restartTimer) this.#spawn(slot, 'worker');
     }
+    for (const slot of this.#slots.values()) {
+      if (slot.id <= this.#desired) continue;
+      this.#clearRestart(slot);
+      this.#slots.delete(slot.id);
+      for (const worker of [slot.successor, slot.worker]) if (worker) void this.drain(worker);
+    }
+    this.emit('change');
   }
 
-  #spawn(slot: Slot): void {
+  #spawn(slot: Slot, role: 'worker' | 'successor'): WorkerProcess {
     const { config } = this;
     const worker = new WorkerProcess({
       id: slot.id,
@@ -188,42 +238,52 @@ export class Supervisor extends EventEmitter implements ControlSource {
       listeners: this.sockets,
       logs: config.logs,
     });
-    slot.worker = worker;
-    slot.bootTimer = setTimeout(() => {
-      slot.bootTimer = null;
+    slot[role] = worker;
+    this.#live.add(worker);
+    const bootTimer = setTimeout(() => {
       if (worker.state !== 'starting') return;
       worker.stderrTail.push(`(clusterd: not ready after ${config.listenTimeoutMs} ms; see --listen-timeout)`);
       worker.kill();
     }, config.listenTimeoutMs);
-    worker.once('ready', () => this.#onReady(slot, worker));
+    worker.once('ready', () => {
+      clearTimeout(bootTimer);
+      this.#onReady();
+    });
     worker.on('sample', () => this.emit('change'));
-    worker.once('exit', (exit: WorkerExit) => this.#onExit(slot, worker, exit));
+    worker.once('exit', (exit: WorkerExit) => {
+      clearTimeout(bootTimer);
+      this.#live.delete(worker);
+      this.#onExit(slot, worker, exit);
+    });
+    this.emit('change');
+    return worker;
   }
 
-  #onReady(slot: Slot, worker: WorkerProcess): void {
-    if (slot.bootTimer) clearTimeout(slot.bootTimer);
-    slot.bootTimer = null;
+  #onReady(): void {
     this.#bootFailures = 0;
     this.emit('change');
     if (this.#phase === 'booting' && this.workers().length === this.#desired && this.workers().every((w) => w.state === 'ready')) {
       this.#phase = 'running';
       this.emit('ready');
     }
-    void worker;
   }
 
   #onExit(slot: Slot, worker: WorkerProcess, exit: WorkerExit): void {
-    if (slot.bootTimer) clearTimeout(slot.bootTimer);
-    slot.bootTimer = null;
-    if (slot.worker === worker) slot.worker = null;
-    this.emit('change');
     const listenFailure = this.#listenFailures.get(worker);
     this.#listenFailures.delete(worker);
-
+    this.emit('change');
     if (this.#phase === 'stopping') {
       this.#finishIfStopped();
       return;
     }
+    if (slot.successor === worker) {
+      // A replacement that failed to boot: replace() reports it; the old worker keeps serving.
+      slot.successor = null;
+      return;
+    }
+    // Only the serving worker of a live slot is restarted; drained and scaled-away ones are not.
+    if (slot.worker !== worker || this.#slots.get(slot.id) !== slot) return;
+    slot.worker = null;
 
     const uptime = Date.now() - (worker.readyAt ?? worker.startedAt);
     if (exit.from === 'starting') {
@@ -234,21 +294,17 @@ export class Supervisor extends EventEmitter implements ControlSource {
         return;
       }
       if (this.#bootFailures >= this.config.maxBootFailures) {
-        this.#fatal(
-          new BootError(
-            `app failed to boot ${this.#bootFailures} times in a row; last: worker ${worker.id} ${reason}`,
-            worker.stderrTail,
-          ),
-        );
+        this.#fatal(new BootError(`app failed to boot ${this.#bootFailures} times in a row; last: worker ${worker.id} ${reason}`, worker.stderrTail));
         return;
       }
       this.config.logs.event('boot-failed', `worker ${worker.id} failed to boot: ${reason}`, { worker: worker.id, code: exit.code, signal: exit.signal }, 'warn');
     } else {
-      this.config.logs.event('worker-exit', `worker ${worker.id} (pid ${worker.pid}) ${describeExit(exit, worker)}; restarting`, {
-        worker: worker.id,
-        code: exit.code,
-        signal: exit.signal,
-      }, 'warn');
+      this.config.logs.event(
+        'worker-exit',
+        `worker ${worker.id} (pid ${worker.pid}) ${describeExit(exit, worker)}; restarting`,
+        { worker: worker.id, code: exit.code, signal: exit.signal },
+        'warn',
+      );
     }
     slot.attempt = uptime >= this.#backoff.resetAfterMs ? 0 : slot.attempt + 1;
     slot.restarts++;
@@ -265,20 +321,21 @@ export class Supervisor extends EventEmitter implements ControlSource {
   }
 
   #finishIfStopped(): void {
-    if (this.#phase !== 'stopping' || this.workers().length > 0) return;
+    if (this.#phase !== 'stopping' || this.#live.size > 0) return;
     if (this.#graceTimer) clearTimeout(this.#graceTimer);
     this.#graceTimer = null;
     this.#phase = 'stopped';
     this.emit('stopped', this.#exitCode);
   }
 
-  #clearTimers(slot: Slot): void {
+  #clearRestart(slot: Slot): void {
     if (slot.restartTimer) clearTimeout(slot.restartTimer);
     slot.restartTimer = null;
   }
 }
 
-function describeExit(exit: WorkerExit, worker: WorkerProcess): string {
+/** `exited with code 1 before it was ready: Error: boom`, for logs and error lines. */
+export function describeExit(exit: WorkerExit, worker: WorkerProcess): string {
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
   const when = exit.from === 'starting' ? ' before it was ready' : '';
   const last = lastErrorLine(worker.stderrTail);
