@@ -4,10 +4,12 @@ import { fail } from './main.js';
 import { BALANCE_MODES, type BalanceMode } from '../master/balancers/index.js';
 import { resolveEntry } from '../master/entry.js';
 import { LOG_FORMATS, LogSink, type LogFormat } from '../master/logs.js';
+import { Operations } from '../master/operations.js';
 import { Supervisor } from '../master/supervisor.js';
 import { formatAddress } from '../worker/servers.js';
 import { BootError, ClusterdError } from '../errors.js';
-import { parseChoice, parseDuration, parseInstances, parseName } from '../options.js';
+import { parseChoice, parseDuration, parseInstances, parseName, parseSize } from '../options.js';
+import { enforceMemoryLimit } from '../master/memory-limit.js';
 
 interface StartArgs {
   entry: string;
@@ -19,6 +21,7 @@ interface StartArgs {
   grace: string;
   'max-boot-failures': number;
   'stats-interval': string;
+  'max-memory'?: string;
   'log-format': string;
   'node-arg': string[];
   '--'?: (string | number)[];
@@ -38,6 +41,7 @@ export const startCommand: CommandModule<object, StartArgs> = {
       .option('grace', { type: 'string', default: '10s', describe: 'How long workers may drain on stop before they are killed' })
       .option('max-boot-failures', { type: 'number', default: 3, describe: 'Give up after this many failed boots in a row' })
       .option('stats-interval', { type: 'string', default: '1s', describe: 'How often each worker reports loop lag, ELU, CPU, memory and HTTP counters; 0 turns them off' })
+      .option('max-memory', { type: 'string', describe: 'Replace (drained, new worker first) a worker whose RSS stays above this size, e.g. 512M' })
       .option('log-format', { type: 'string', default: 'text', choices: LOG_FORMATS as unknown as string[], describe: 'text: `[w2] line`; json: one object per line' })
       .option('node-arg', { type: 'string', array: true, default: [], describe: 'A flag for the workers\' node, e.g. --node-arg=--max-old-space-size=512 (repeatable)' })
       .example('$0 start app.ts -i 4', 'four workers on the ports app.ts listens on')
@@ -59,6 +63,7 @@ function run(args: StartArgs): void {
   if (!Number.isInteger(maxBootFailures) || maxBootFailures < 1) {
     throw new ClusterdError('ERR_CLUSTERD_USAGE', `Expected \`--max-boot-failures\` to be a positive integer, got \`${maxBootFailures}\``, { exitCode: 2 });
   }
+  const maxMemory = args['max-memory'] === undefined ? null : parseSize('max-memory', args['max-memory']);
   const logs = new LogSink({ format: parseChoice('log-format', args['log-format'], LOG_FORMATS) as LogFormat });
   const supervisor = new Supervisor({
     name,
@@ -74,6 +79,7 @@ function run(args: StartArgs): void {
     logs,
   });
 
+  if (maxMemory !== null) enforceMemoryLimit({ supervisor, limitBytes: maxMemory, logs });
   supervisor.once('ready', () => {
     const workers = supervisor.workers().map((worker) => ({ id: worker.id, pid: worker.pid }));
     const addresses = supervisor.addresses().map(formatAddress);
@@ -101,5 +107,20 @@ function run(args: StartArgs): void {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+
+  // Signals only enqueue operations; refusals (one already running) are logged, not fatal.
+  const operations = new Operations(supervisor);
+  const operate = (what: string, run: () => Promise<unknown>): void => {
+    if (supervisor.phase !== 'running') return;
+    run().then(
+      () => logs.event('operation', `${what} done`, { operation: what }),
+      (error: unknown) => logs.event('operation-failed', `${what} failed: ${(error as Error).message}`, { operation: what }, 'error'),
+    );
+  };
+  process.on('SIGHUP', () =>
+    operate('reload', () => operations.reload({ onProgress: (progress) => logs.event('reload', progress.message, { ...progress }) })),
+  );
+  process.on('SIGTTIN', () => operate('scale +1', () => operations.scale('+1')));
+  process.on('SIGTTOU', () => operate('scale -1', () => operations.scale('-1')));
   supervisor.start();
 }

@@ -12,6 +12,7 @@ import { WorkerProcess, type WorkerExit } from './worker.js';
 import { BootError, ClusterdError, ListenError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { SockName } from '../protocol.js';
+import type { LoopSample } from '../loop/types.js';
 
 export interface ClusterConfig {
   name: string;
@@ -50,7 +51,8 @@ type Phase = 'booting' | 'running' | 'stopping' | 'stopped';
 
 /**
  * Events: 'ready' (every worker ready for the first time), 'fatal' (ClusterdError: the app
- * cannot run; the cluster is being stopped), 'stopped' (exit code), 'change' (a sample arrived
+ * cannot run; the cluster is being stopped), 'stopped' (exit code), 'sample' (worker, LoopSample),
+ * 'change' (a sample arrived
  * or a worker changed state: what the control plane's Watch follows).
  */
 export class Supervisor extends EventEmitter implements ControlSource {
@@ -249,7 +251,10 @@ export class Supervisor extends EventEmitter implements ControlSource {
       clearTimeout(bootTimer);
       this.#onReady();
     });
-    worker.on('sample', () => this.emit('change'));
+    worker.on('sample', (sample: LoopSample) => {
+      this.emit('sample', worker, sample);
+      this.emit('change');
+    });
     worker.once('exit', (exit: WorkerExit) => {
       clearTimeout(bootTimer);
       this.#live.delete(worker);

@@ -1,0 +1,67 @@
+// --max-memory: a worker whose RSS stays above the limit is replaced by a drained restart
+// (its successor first), judged from the stats stream at every interval rather than a slow
+// poll. Replacements run one at a time, so several bloated workers are never all recycled
+// at once.
+import type { LogSink } from './logs.js';
+import type { Supervisor } from './supervisor.js';
+import type { WorkerProcess } from './worker.js';
+import type { LoopSample } from '../loop/types.js';
+
+/** Samples in a row above the limit before a worker counts as "staying" above it. */
+export const SAMPLES_OVER_LIMIT = 2;
+
+export function enforceMemoryLimit({ supervisor, limitBytes, logs }: { supervisor: Supervisor; limitBytes: number; logs: LogSink }): () => void {
+  const over = new WeakMap<WorkerProcess, number>();
+  const queue: WorkerProcess[] = [];
+  let replacing = false;
+
+  const next = (): void => {
+    if (replacing) return;
+    const worker = queue.shift();
+    if (!worker) return;
+    // A worker that exited or is already being replaced (a reload) needs nothing more.
+    if (worker.state !== 'ready' || supervisor.slot(worker.id)?.worker !== worker || supervisor.phase !== 'running') {
+      next();
+      return;
+    }
+    replacing = true;
+    supervisor.replace(worker.id).then(
+      (successor) => logs.event('memory-restarted', `worker ${worker.id}: replaced by pid ${successor.pid} (memory limit)`, { worker: worker.id, pid: successor.pid }),
+      (error: unknown) => logs.event('memory-restart-failed', `worker ${worker.id}: memory restart failed: ${(error as Error).message}`, { worker: worker.id }, 'error'),
+    ).finally(() => {
+      replacing = false;
+      next();
+    });
+  };
+
+  const onSample = (worker: WorkerProcess, sample: LoopSample): void => {
+    if (sample.memory.rss <= limitBytes) {
+      over.delete(worker);
+      return;
+    }
+    const count = (over.get(worker) ?? 0) + 1;
+    over.set(worker, count);
+    if (count !== SAMPLES_OVER_LIMIT || queue.includes(worker)) return;
+    logs.event(
+      'memory-limit',
+      `worker ${worker.id} (pid ${worker.pid}) RSS ${formatBytes(sample.memory.rss)} is over --max-memory ${formatBytes(limitBytes)}: replacing it`,
+      { worker: worker.id, pid: worker.pid, rss: sample.memory.rss, limit: limitBytes },
+      'warn',
+    );
+    queue.push(worker);
+    next();
+  };
+  supervisor.on('sample', onSample);
+  return () => supervisor.off('sample', onSample);
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(value >= 10 || unit === 0 ? 0 : 1)} ${units[unit]}`;
+}

@@ -1,0 +1,147 @@
+// The operator's actions on a running cluster (reload, restart one worker, scale), each a
+// change of the supervisor's desired state carried out without dropping a request.
+import type { Supervisor } from './supervisor.js';
+import type { WorkerProcess } from './worker.js';
+import { BootError, ClusterdError, UsageError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+
+export type ProgressPhase = 'starting' | 'draining' | 'replaced' | 'failed';
+
+export interface Progress {
+  id: number;
+  phase: ProgressPhase;
+  pid: number;
+  generation: number;
+  message: string;
+}
+
+export interface ReloadResult {
+  generation: number;
+  replaced: number;
+}
+
+/** Serialises replacements: one reload or restart at a time; a second request is refused. */
+export class Operations {
+  readonly #supervisor: Supervisor;
+  #busy: { what: string; since: number } | null = null;
+
+  constructor(supervisor: Supervisor) {
+    this.#supervisor = supervisor;
+  }
+
+  get busy(): boolean {
+    return this.#busy !== null;
+  }
+
+  /**
+   * Rolling reload: every worker is replaced by one of the next generation, `parallel` at a
+   * time, each new worker ready before its old one drains. Stops at the first replacement
+   * that fails to boot, leaving the remaining old workers serving.
+   */
+  async reload({ parallel = 1, onProgress = () => {} }: { parallel?: number; onProgress?: (progress: Progress) => void } = {}): Promise<ReloadResult> {
+    if (!Number.isInteger(parallel) || parallel < 1) {
+      throw new UsageError(`Expected \`--parallel\` to be a positive integer, got \`${parallel}\``);
+    }
+    return this.#exclusive('a reload', async () => {
+      const supervisor = this.#supervisor;
+      const previous = supervisor.generation;
+      const generation = supervisor.nextGeneration();
+      const queue = supervisor.workers().map((worker) => worker.id);
+      let replaced = 0;
+      let failure: unknown = null;
+      const lane = async (): Promise<void> => {
+        for (let id = queue.shift(); id !== undefined && failure === null; id = queue.shift()) {
+          try {
+            await supervisor.replace(id, (phase, worker) => onProgress(describe(id, phase, worker)));
+            replaced++;
+          } catch (error) {
+            failure ??= error;
+            onProgress({ id, phase: 'failed', pid: 0, generation, message: error instanceof Error ? error.message : String(error) });
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(parallel, queue.length) }, lane));
+      if (failure !== null) {
+        // New code that never booted is not the cluster's generation; workers that did boot keep theirs.
+        if (replaced === 0) supervisor.revertGeneration(previous);
+        if (failure instanceof BootError) {
+          throw new BootError(`reload failed after ${replaced} of ${replaced + queue.length + 1} workers: ${failure.message}`, failure.lastOutput);
+        }
+        throw failure;
+      }
+      return { generation, replaced };
+    });
+  }
+
+  /** Replaces one worker the same safe way (same generation). */
+  async restart(id: number, onProgress: (progress: Progress) => void = () => {}): Promise<WorkerProcess> {
+    if (!this.#supervisor.workers().some((worker) => worker.id === id)) {
+      throw new ClusterdError('ERR_CLUSTERD_NO_WORKER', `no worker ${id} in cluster ${this.#supervisor.config.name} (workers: ${this.#ids()})`, {
+        exitCode: ExitCode.NOT_FOUND,
+      });
+    }
+    return this.#exclusive(`a restart of worker ${id}`, () => this.#supervisor.replace(id, (phase, worker) => onProgress(describe(id, phase, worker))));
+  }
+
+  /** `N`, `+K` or `-K` workers; never fewer than one. Resolves once the new count is ready. */
+  async scale(spec: string): Promise<number> {
+    const supervisor = this.#supervisor;
+    const match = /^([+-]?)(\d+)$/.exec(spec.trim());
+    if (!match) throw new UsageError(`Expected a worker count N, +K or -K, got \`${spec}\``);
+    const amount = Number(match[2]);
+    const target = match[1] === '+' ? supervisor.desired + amount : match[1] === '-' ? supervisor.desired - amount : amount;
+    if (target < 1) {
+      throw new UsageError(`cannot scale ${supervisor.config.name} to ${target} workers: at least one worker must run (now ${supervisor.desired})`);
+    }
+    supervisor.scale(target);
+    await new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (supervisor.phase === 'stopping' || supervisor.phase === 'stopped') {
+          off();
+          reject(new ClusterdError('ERR_CLUSTERD_STOPPING', 'the cluster is stopping'));
+          return;
+        }
+        const serving = supervisor.workers();
+        if (serving.length === target && serving.every((worker) => worker.state === 'ready')) {
+          off();
+          resolve();
+        }
+      };
+      const off = supervisor.onChange(check);
+      check();
+    });
+    return target;
+  }
+
+  async #exclusive<T>(what: string, run: () => Promise<T>): Promise<T> {
+    if (this.#busy) {
+      const seconds = Math.round((Date.now() - this.#busy.since) / 1000);
+      throw new ClusterdError('ERR_CLUSTERD_BUSY', `refused: ${this.#busy.what} is in progress (started ${seconds}s ago); try again when it finishes`, {
+        exitCode: ExitCode.USAGE,
+      });
+    }
+    this.#busy = { what, since: Date.now() };
+    try {
+      return await run();
+    } finally {
+      this.#busy = null;
+    }
+  }
+
+  #ids(): string {
+    return this.#supervisor
+      .workers()
+      .map((worker) => worker.id)
+      .join(', ');
+  }
+}
+
+function describe(id: number, phase: 'starting' | 'draining' | 'replaced', worker: WorkerProcess): Progress {
+  const message =
+    phase === 'starting'
+      ? `worker ${id}: starting generation ${worker.generation} (pid ${worker.pid})`
+      : phase === 'draining'
+        ? `worker ${id}: draining pid ${worker.pid}`
+        : `worker ${id}: replaced by pid ${worker.pid}`;
+  return { id, phase, pid: worker.pid, generation: worker.generation, message };
+}
