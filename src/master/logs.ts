@@ -22,10 +22,18 @@ export interface LogOutput {
 /** How many of a worker's last stderr lines are kept to explain a failed boot. */
 const TAIL_LINES = 20;
 
+/** How many recent worker lines the master keeps for `clusterd logs`. */
+export const RECENT_LINES = 1000;
+
+export type TimedLogLine = LogLine & { time: string };
+
 export class LogSink {
   readonly #format: LogFormat;
   readonly #out: LogOutput;
-  readonly #listeners = new Set<(line: LogLine & { time: string }) => void>();
+  readonly #listeners = new Set<(line: TimedLogLine) => void>();
+  // A ring buffer: #recent[#next] is the oldest line once it has wrapped.
+  readonly #recent: TimedLogLine[] = [];
+  #next = 0;
 
   constructor({ format, output = process }: { format: LogFormat; output?: LogOutput }) {
     this.#format = format;
@@ -48,7 +56,11 @@ export class LogSink {
   /** Writes one worker line. */
   line(line: LogLine): void {
     const time = new Date().toISOString();
-    for (const listener of this.#listeners) listener({ time, ...line });
+    const timed: TimedLogLine = { time, ...line };
+    if (this.#recent.length < RECENT_LINES) this.#recent.push(timed);
+    else this.#recent[this.#next] = timed;
+    this.#next = (this.#next + 1) % RECENT_LINES;
+    for (const listener of this.#listeners) listener(timed);
     if (this.#format === 'json') {
       this.#out.stdout.write(JSON.stringify({ time, worker: line.worker, pid: line.pid, stream: line.stream, message: line.message }) + '\n');
     } else {
@@ -67,8 +79,13 @@ export class LogSink {
     }
   }
 
+  /** Up to RECENT_LINES most recent worker lines, oldest first. */
+  recent(): TimedLogLine[] {
+    return this.#recent.length < RECENT_LINES ? [...this.#recent] : [...this.#recent.slice(this.#next), ...this.#recent.slice(0, this.#next)];
+  }
+
   /** Subscribes to every worker line (the control plane's `logs -f` uses this). */
-  subscribe(listener: (line: LogLine & { time: string }) => void): () => void {
+  subscribe(listener: (line: TimedLogLine) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }

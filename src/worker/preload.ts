@@ -2,7 +2,8 @@
 // master, reports readiness, drains on shutdown, and exits with the master.
 import * as channel from './channel.js';
 import { installListenHook } from './listen.js';
-import { drainServers, installServerTracking, listeningAddresses } from './servers.js';
+import { drainServers, installServerTracking, listeningAddresses, traffic } from './servers.js';
+import { createSampler } from '../loop/sampler.js';
 import { SETTINGS_ENV, type WorkerSettings } from '../protocol.js';
 
 function settings(): WorkerSettings {
@@ -16,7 +17,8 @@ function start(): void {
     // Run outside a clusterd master (for example `node --import` by hand): do nothing.
     return;
   }
-  const { waitReady } = settings();
+  const { waitReady, statsIntervalMs } = settings();
+  blockingStdio();
   let readySent = false;
   const sendReady = (): void => {
     if (readySent) return;
@@ -30,6 +32,14 @@ function start(): void {
   });
   // Under --wait-ready the app itself tells the master, PM2-style: process.send('ready').
 
+  if (statsIntervalMs > 0) {
+    createSampler({
+      intervalMs: statsIntervalMs,
+      traffic,
+      onSample: (sample) => channel.send({ cmd: 'clusterd:stats', sample }),
+    }).start();
+  }
+
   channel.on('clusterd:shutdown', () => {
     void drainServers().then(() => {
       channel.send({ cmd: 'clusterd:drained' });
@@ -39,6 +49,17 @@ function start(): void {
 
   // The master is gone (killed, even with SIGKILL): never outlive it, never hold its ports.
   process.on('disconnect', () => process.exit(0));
+}
+
+/**
+ * Node writes to a pipe asynchronously once the pipe is full, so output still queued when the
+ * app throws or calls process.exit() is lost (nodejs/node#6456), just when the last lines matter.
+ * The master reads the worker's pipes all the time: blocking writes cost it nothing.
+ */
+function blockingStdio(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    (stream as unknown as { _handle?: { setBlocking?(blocking: boolean): number } })._handle?.setBlocking?.(true);
+  }
 }
 
 start();

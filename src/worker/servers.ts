@@ -2,14 +2,9 @@
 // on shutdown they are closed and drained; HTTP servers are counted for the loop stats.
 import type http from 'node:http';
 import net from 'node:net';
+import type { TrafficCounters } from '../loop/types.js';
 
 /** Live counters for one worker's HTTP traffic, read by the stats sampler. */
-export interface TrafficCounters {
-  requests: number;
-  inflight: number;
-  connections: number;
-}
-
 export const traffic: TrafficCounters = { requests: 0, inflight: 0, connections: 0 };
 
 const servers = new Set<net.Server>();
@@ -28,13 +23,16 @@ export function installServerTracking(settled: () => void): void {
     track(this);
     pendingListens++;
     let done = false;
-    const finish = (): void => {
+    const finish = (error?: unknown): void => {
       if (done) return;
       done = true;
       this.off('listening', finish);
       this.off('error', finish);
       pendingListens--;
       setImmediate(check);
+      // Our listener must not swallow a listen error (EADDRINUSE...): with no 'error' listener
+      // of the app's own, Node would throw it, and the worker must crash as it would alone.
+      if (error instanceof Error && this.listenerCount('error') === 0) throw error;
     };
     this.once('listening', finish);
     this.once('error', finish);
@@ -95,8 +93,18 @@ export function formatAddress({ address, port }: { address: string; port: number
 }
 
 /**
- * Stops accepting on every server, marks in-flight responses `Connection: close`, closes idle
- * keep-alive sockets, and resolves once every server has closed (all its connections ended).
+ * How long a draining HTTP server keeps idle keep-alive connections open. A busy client sends
+ * its next request within this time and gets `Connection: close` on the response, so it closes
+ * the connection itself; closing an idle connection from the server side races a request the
+ * client may be sending at that instant (ECONNRESET on the client). Only connections still idle
+ * after this are closed by the server.
+ */
+const IDLE_SWEEP_MS = 1000;
+
+/**
+ * Stops accepting on every server, marks in-flight and later responses `Connection: close`,
+ * closes connections still idle after IDLE_SWEEP_MS, and resolves once every server has
+ * closed (all its connections ended).
  */
 export function drainServers(): Promise<void> {
   draining = true;
@@ -110,9 +118,15 @@ export function drainServers(): Promise<void> {
           resolve();
           return;
         }
-        server.close(() => resolve());
-        // Node >= 19 does this inside close(); older releases and http2 need it explicitly.
-        (server as HttpLike).closeIdleConnections?.();
+        const closeIdle = (server as HttpLike).closeIdleConnections;
+        if (typeof closeIdle !== 'function') {
+          server.close(() => resolve());
+          return;
+        }
+        // http.Server#close (Node >= 19) closes idle connections at once; net.Server#close only
+        // stops accepting, which lets keep-alive clients be told to leave first.
+        net.Server.prototype.close.call(server, () => resolve());
+        setTimeout(() => closeIdle.call(server), IDLE_SWEEP_MS).unref();
       }),
   );
   return Promise.all(closing).then(() => undefined);
