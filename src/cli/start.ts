@@ -1,4 +1,5 @@
 import { basename, extname } from 'node:path';
+import { setTimeout as pause } from 'node:timers/promises';
 import type { CommandModule } from 'yargs';
 import { fail } from './main.js';
 import { BALANCE_MODES, type BalanceMode } from '../master/balancers/index.js';
@@ -28,7 +29,7 @@ interface StartArgs {
 }
 
 export const startCommand: CommandModule<object, StartArgs> = {
-  command: 'start <entry> [options] [-- app args]',
+  command: 'start <entry>',
   describe: 'Run <entry> on N workers in the foreground, sharing its ports',
   builder: (yargs) =>
     yargs
@@ -96,8 +97,9 @@ function run(args: StartArgs): void {
   supervisor.once('stopped', (code: number) => {
     process.exitCode = code;
     logs.event('stopped', `${name} stopped`, { exitCode: code });
-    // Output has been fully written (workers' streams closed); nothing else should hold us.
-    process.exit(code);
+    // Every worker's output has reached our streams, but Node still queues what a lagging
+    // pipe reader has not taken, and process.exit() would drop it: exit once both are flushed.
+    void flushed([process.stdout, process.stderr]).then(() => process.exit(code));
   });
 
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -123,4 +125,10 @@ function run(args: StartArgs): void {
   process.on('SIGTTIN', () => operate('scale +1', () => operations.scale('+1')));
   process.on('SIGTTOU', () => operate('scale -1', () => operations.scale('-1')));
   supervisor.start();
+}
+
+/** Resolves once everything written so far to the streams is with the OS, or after `limitMs` (a reader that never reads). */
+function flushed(streams: NodeJS.WritableStream[], limitMs = 10_000): Promise<unknown> {
+  const written = streams.map((stream) => new Promise((resolve) => stream.write('', resolve)));
+  return Promise.race([Promise.all(written), pause(limitMs, undefined, { ref: false })]);
 }

@@ -1,4 +1,4 @@
-// Restart delays: exponential with full-range jitter, reset once a worker has stayed up.
+// Restart delays: exponential with proportional jitter, reset once a worker has stayed up.
 
 export interface BackoffPolicy {
   /** Delay before the first restart. */
@@ -17,5 +17,6 @@ export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 100, maxMs: 15_000, r
 export function backoffDelay(policy: BackoffPolicy, attempt: number, random: () => number = Math.random): number {
   const base = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.max(0, attempt));
   const spread = base * policy.jitter;
-  return Math.max(0, Math.round(base - spread / 2 + random() * spread));
+  // Clamped: maxMs is a bound on the delay itself, so upward jitter stops there.
+  return Math.min(policy.maxMs, Math.max(0, Math.round(base - spread / 2 + random() * spread)));
 }

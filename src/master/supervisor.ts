@@ -302,7 +302,10 @@ export class Supervisor extends EventEmitter implements ControlSource {
         this.#fatal(new BootError(`app failed to boot ${this.#bootFailures} times in a row; last: worker ${worker.id} ${reason}`, worker.stderrTail));
         return;
       }
-      this.config.logs.event('boot-failed', `worker ${worker.id} failed to boot: ${reason}`, { worker: worker.id, code: exit.code, signal: exit.signal }, 'warn');
+      // While the cluster first boots, a retried boot is progress, not an error: stderr is kept
+      // for the one line that says why clusterd gives up, if it does.
+      const level = this.#phase === 'booting' ? 'info' : 'warn';
+      this.config.logs.event('boot-failed', `worker ${worker.id} failed to boot: ${reason}`, { worker: worker.id, code: exit.code, signal: exit.signal }, level);
     } else {
       this.config.logs.event(
         'worker-exit',

@@ -1,6 +1,8 @@
 // Starts the real CLI (`bin/clusterd.js start ... --log-format json`) and follows its output.
 import { execa, type ResultPromise } from 'execa';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { setTimeout as tick } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +34,10 @@ export interface Cluster {
   pids: number[];
   /** Every JSON line so far. */
   lines: OutputLine[];
+  /** Every stderr line so far. */
+  stderr: string[];
+  /** Resolves with the master's exit code once it has exited. */
+  exited: Promise<number | undefined>;
   /** Resolves with the first line (already seen or future) that matches. */
   waitForLine(match: (line: OutputLine) => boolean, timeoutMs?: number): Promise<OutputLine>;
   /** Sends a signal and waits for the master to exit; resolves with its exit code. */
@@ -49,11 +55,21 @@ export interface StartOptions {
   readyTimeoutMs?: number;
 }
 
-/** Starts a cluster and resolves once it printed its ready event. */
-export async function startCluster(entry: string, options: StartOptions = {}): Promise<Cluster> {
-  const { instances = 2, flags = [], appArgs = [], env = {}, readyTimeoutMs = 20_000 } = options;
-  const args = ['start', entry, '-i', String(instances), '--log-format', 'json', ...flags];
-  if (appArgs.length > 0) args.push('--', ...appArgs);
+/** A master started by launch(): its output is followed; it may or may not get ready. */
+export interface Launched {
+  process: ResultPromise;
+  /** Every stdout line so far, parsed as JSON (a non-JSON line becomes event `non-json`). */
+  lines: OutputLine[];
+  /** Every stderr line so far. */
+  stderr: string[];
+  /** Resolves with the first line (already seen or future) that matches. */
+  waitForLine(match: (line: OutputLine) => boolean, timeoutMs?: number): Promise<OutputLine>;
+  /** Resolves with the master's exit code once it has exited. */
+  exited: Promise<number | undefined>;
+}
+
+/** Runs `clusterd ...args` (pass `--log-format json` for parsed lines) and follows its output. */
+export function launch(args: string[], { env = {} }: { env?: Record<string, string> } = {}): Launched {
   const child = execa(process.execPath, [CLI, ...args], { env, reject: false, buffer: false, stdin: 'ignore' });
   const lines: OutputLine[] = [];
   const waiters = new Set<{ match: (line: OutputLine) => boolean; resolve: (line: OutputLine) => void }>();
@@ -94,6 +110,15 @@ export async function startCluster(entry: string, options: StartOptions = {}): P
       });
     });
   };
+  return { process: child, lines, stderr, waitForLine, exited };
+}
+
+/** Starts a cluster and resolves once it printed its ready event. */
+export async function startCluster(entry: string, options: StartOptions = {}): Promise<Cluster> {
+  const { instances = 2, flags = [], appArgs = [], env = {}, readyTimeoutMs = 20_000 } = options;
+  const args = ['start', entry, '-i', String(instances), '--log-format', 'json', ...flags];
+  if (appArgs.length > 0) args.push('--', ...appArgs);
+  const { process: child, lines, stderr, waitForLine, exited } = launch(args, { env });
 
   const ready = await waitForLine((line) => line.event === 'ready', readyTimeoutMs);
   const addresses = ready.addresses as string[];
@@ -104,7 +129,9 @@ export async function startCluster(entry: string, options: StartOptions = {}): P
     port: Number(addresses[0]?.split(':').pop()),
     pids: workers.map((worker) => worker.pid),
     lines,
+    stderr,
     waitForLine,
+    exited,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null) child.kill(signal);
       return exited;
@@ -152,4 +179,39 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * True while a process with this pid runs. Unlike isAlive(), a zombie counts as gone: a worker
+ * orphaned by a killed master is reparented to a pid 1 that may reap it only later, but it has
+ * already exited and released its sockets.
+ */
+export function isRunning(pid: number): boolean {
+  if (!isAlive(pid)) return false;
+  try {
+    // /proc/<pid>/stat: `pid (comm) state ...`; comm may hold spaces or parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Kills the master with SIGKILL when a test ends, however it ends, unless it already exited. */
+export function killOnTeardown(t: { teardown(fn: () => void): void }, child: ResultPromise): void {
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+}
+
+/** Opens a TCP connection to 127.0.0.1:port and closes it: resolves `connected` or the error code. */
+export function tryConnect(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'ERROR'));
+  });
 }

@@ -1,0 +1,44 @@
+// Issue 2, point 6: a worker's lifecycle is one transition function that refuses illegal edges.
+import test from 'ava';
+import { IllegalTransitionError, isAccepting, transition, type WorkerState } from '../../src/master/worker-state.js';
+
+const STATES: WorkerState[] = ['starting', 'ready', 'stopping', 'exited'];
+const LEGAL = new Set(['starting->ready', 'starting->stopping', 'starting->exited', 'ready->stopping', 'ready->exited', 'stopping->exited']);
+
+const legal = test.macro({
+  exec(t, from: WorkerState, to: WorkerState) {
+    t.is(transition(from, to), to);
+  },
+  title: (_title, from: WorkerState, to: WorkerState) => `${from} -> ${to} is allowed`,
+});
+
+const illegal = test.macro({
+  exec(t, from: WorkerState, to: WorkerState) {
+    const error = t.throws(() => transition(from, to), { instanceOf: IllegalTransitionError });
+    t.true(error!.message.includes(`${from} -> ${to}`), error!.message);
+  },
+  title: (_title, from: WorkerState, to: WorkerState) => `${from} -> ${to} is refused`,
+});
+
+// Every one of the 16 pairs, so that an edge added or lost by mistake fails a test.
+for (const from of STATES) {
+  for (const to of STATES) {
+    if (LEGAL.has(`${from}->${to}`)) test(legal, from, to);
+    else test(illegal, from, to);
+  }
+}
+
+const accepting = test.macro({
+  exec(t, state: WorkerState, expected: boolean) {
+    t.is(isAccepting(state), expected);
+  },
+  title: (_title, state: WorkerState, expected: boolean) => `a ${state} worker ${expected ? 'takes' : 'takes no'} new connections`,
+});
+for (const [state, expected] of [
+  ['starting', true],
+  ['ready', true],
+  ['stopping', false],
+  ['exited', false],
+] as const) {
+  test(accepting, state, expected);
+}
