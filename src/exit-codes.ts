@@ -17,6 +17,8 @@ export const ExitCode = {
   FORCED: 6,
   /** A control command could not reach the named cluster (none running, unknown name). */
   NOT_FOUND: 7,
+  /** The cluster's TCP control listener refused the call: missing or wrong --control-token. */
+  UNAUTHENTICATED: 8,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

@@ -4,6 +4,9 @@ import yargs from 'yargs';
 import { ClusterdError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { startCommand } from './start.js';
+import { lsCommand } from './ls.js';
+import { statusCommand } from './status.js';
+import { topCommand } from './top.js';
 
 /** Prints the one line a user sees for an expected failure and exits with its code. */
 export function fail(error: unknown): never {
@@ -24,6 +27,9 @@ export function main(argv: string[]): void {
     .scriptName('clusterd')
     .usage('$0 <command> [options]\n\nRun a Node.js server on every core, and see each worker\'s event loop.')
     .command(startCommand)
+    .command(lsCommand)
+    .command(statusCommand)
+    .command(topCommand)
     .demandCommand(1, 'a command is required (see clusterd --help)')
     .parserConfiguration({ 'populate--': true, 'duplicate-arguments-array': false })
     .strict()

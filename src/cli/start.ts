@@ -1,16 +1,13 @@
 import { basename, extname } from 'node:path';
-import { setTimeout as pause } from 'node:timers/promises';
 import type { CommandModule } from 'yargs';
 import { fail } from './main.js';
 import { BALANCE_MODES, type BalanceMode } from '../master/balancers/index.js';
 import { resolveEntry } from '../master/entry.js';
 import { LOG_FORMATS, LogSink, type LogFormat } from '../master/logs.js';
-import { Operations } from '../master/operations.js';
-import { Supervisor } from '../master/supervisor.js';
-import { formatAddress } from '../worker/servers.js';
-import { BootError, ClusterdError } from '../errors.js';
+import { runMaster, type MasterOptions } from '../master/run.js';
+import { parseControlAddress, readControlToken, TOKEN_ENV } from '../control/options.js';
+import { UsageError } from '../errors.js';
 import { parseChoice, parseDuration, parseInstances, parseName, parseSize } from '../options.js';
-import { enforceMemoryLimit } from '../master/memory-limit.js';
 
 interface StartArgs {
   entry: string;
@@ -23,6 +20,10 @@ interface StartArgs {
   'max-boot-failures': number;
   'stats-interval': string;
   'max-memory'?: string;
+  metrics?: string;
+  control?: string;
+  'control-token'?: string;
+  'control-token-file'?: string;
   'log-format': string;
   'node-arg': string[];
   '--'?: (string | number)[];
@@ -44,91 +45,51 @@ export const startCommand: CommandModule<object, StartArgs> = {
       .option('stats-interval', { type: 'string', default: '1s', describe: 'How often each worker reports loop lag, ELU, CPU, memory and HTTP counters; 0 turns them off' })
       .option('max-memory', { type: 'string', describe: 'Replace (drained, new worker first) a worker whose RSS stays above this size, e.g. 512M' })
       .option('log-format', { type: 'string', default: 'text', choices: LOG_FORMATS as unknown as string[], describe: 'text: `[w2] line`; json: one object per line' })
+      .option('metrics', { type: 'string', describe: 'Serve Prometheus metrics on HOST:PORT/metrics' })
+      .option('control', { type: 'string', describe: 'Also serve the control plane on TCP HOST:PORT (needs a token)' })
+      .option('control-token', { type: 'string', describe: `Token required on --control (or $${TOKEN_ENV})` })
+      .option('control-token-file', { type: 'string', describe: 'Read the --control token from this file' })
       .option('node-arg', { type: 'string', array: true, default: [], describe: 'A flag for the workers\' node, e.g. --node-arg=--max-old-space-size=512 (repeatable)' })
       .example('$0 start app.ts -i 4', 'four workers on the ports app.ts listens on')
       .example('$0 start server.js -- --port 8080', 'arguments after -- go to the app'),
   handler: (args) => {
     try {
-      run(args);
+      void runMaster(masterOptions(args)).catch(fail);
     } catch (error) {
       fail(error);
     }
   },
 };
 
-function run(args: StartArgs): void {
+/** Validates the command line into the master's options; throws a UsageError naming the flag. */
+export function masterOptions(args: StartArgs): MasterOptions {
   const instances = parseInstances(args.instances);
   const entry = resolveEntry(args.entry, args['node-arg']);
   const name = parseName(args.name ?? basename(entry.path, extname(entry.path)));
   const maxBootFailures = args['max-boot-failures'];
   if (!Number.isInteger(maxBootFailures) || maxBootFailures < 1) {
-    throw new ClusterdError('ERR_CLUSTERD_USAGE', `Expected \`--max-boot-failures\` to be a positive integer, got \`${maxBootFailures}\``, { exitCode: 2 });
+    throw new UsageError(`Expected \`--max-boot-failures\` to be a positive integer, got \`${maxBootFailures}\``);
   }
-  const maxMemory = args['max-memory'] === undefined ? null : parseSize('max-memory', args['max-memory']);
-  const logs = new LogSink({ format: parseChoice('log-format', args['log-format'], LOG_FORMATS) as LogFormat });
-  const supervisor = new Supervisor({
-    name,
-    entry,
-    args: (args['--'] ?? []).map(String),
-    instances,
-    balance: parseChoice('balance', args.balance, BALANCE_MODES) as BalanceMode,
-    waitReady: args['wait-ready'],
-    listenTimeoutMs: parseDuration('listen-timeout', args['listen-timeout']),
-    graceMs: parseDuration('grace', args.grace),
-    maxBootFailures,
-    statsIntervalMs: parseDuration('stats-interval', args['stats-interval']),
-    logs,
-  });
-
-  if (maxMemory !== null) enforceMemoryLimit({ supervisor, limitBytes: maxMemory, logs });
-  supervisor.once('ready', () => {
-    const workers = supervisor.workers().map((worker) => ({ id: worker.id, pid: worker.pid }));
-    const addresses = supervisor.addresses().map(formatAddress);
-    logs.event(
-      'ready',
-      `${name} ready on ${addresses.join(', ') || '(no ports)'} with ${workers.length} worker${workers.length === 1 ? '' : 's'} (pids ${workers.map((w) => w.pid).join(', ')})`,
-      { name, addresses, workers, masterPid: process.pid },
-    );
-  });
-  supervisor.on('fatal', (error: ClusterdError) => {
-    const lastOutput = error instanceof BootError ? error.lastOutput : [];
-    logs.event('fatal', `error: ${error.message}`, { code: error.code, lastOutput }, 'error');
-  });
-  supervisor.once('stopped', (code: number) => {
-    process.exitCode = code;
-    logs.event('stopped', `${name} stopped`, { exitCode: code });
-    // Every worker's output has reached our streams, but Node still queues what a lagging
-    // pipe reader has not taken, and process.exit() would drop it: exit once both are flushed.
-    void flushed([process.stdout, process.stderr]).then(() => process.exit(code));
-  });
-
-  const onSignal = (signal: NodeJS.Signals): void => {
-    const forcing = supervisor.phase === 'stopping';
-    logs.event('signal', forcing ? `${signal} again: killing workers` : `${signal}: stopping gracefully (again to force)`, { signal });
-    supervisor.stop();
+  const controlTcp =
+    args.control === undefined
+      ? null
+      : { ...parseControlAddress(args.control), token: readControlToken({ token: args['control-token'], tokenFile: args['control-token-file'] }) };
+  return {
+    cluster: {
+      name,
+      entry,
+      args: (args['--'] ?? []).map(String),
+      instances,
+      balance: parseChoice('balance', args.balance, BALANCE_MODES) as BalanceMode,
+      waitReady: args['wait-ready'],
+      listenTimeoutMs: parseDuration('listen-timeout', args['listen-timeout']),
+      graceMs: parseDuration('grace', args.grace),
+      maxBootFailures,
+      statsIntervalMs: parseDuration('stats-interval', args['stats-interval']),
+      logs: new LogSink({ format: parseChoice('log-format', args['log-format'], LOG_FORMATS) as LogFormat }),
+    },
+    maxMemory: args['max-memory'] === undefined ? null : parseSize('max-memory', args['max-memory']),
+    controlTcp,
+    metrics: args.metrics === undefined ? null : parseControlAddress(args.metrics, 'metrics'),
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
-  // Signals only enqueue operations; refusals (one already running) are logged, not fatal.
-  const operations = new Operations(supervisor);
-  const operate = (what: string, run: () => Promise<unknown>): void => {
-    if (supervisor.phase !== 'running') return;
-    run().then(
-      () => logs.event('operation', `${what} done`, { operation: what }),
-      (error: unknown) => logs.event('operation-failed', `${what} failed: ${(error as Error).message}`, { operation: what }, 'error'),
-    );
-  };
-  process.on('SIGHUP', () =>
-    operate('reload', () => operations.reload({ onProgress: (progress) => logs.event('reload', progress.message, { ...progress }) })),
-  );
-  process.on('SIGTTIN', () => operate('scale +1', () => operations.scale('+1')));
-  process.on('SIGTTOU', () => operate('scale -1', () => operations.scale('-1')));
-  supervisor.start();
-}
-
-/** Resolves once everything written so far to the streams is with the OS, or after `limitMs` (a reader that never reads). */
-function flushed(streams: NodeJS.WritableStream[], limitMs = 10_000): Promise<unknown> {
-  const written = streams.map((stream) => new Promise((resolve) => stream.write('', resolve)));
-  return Promise.race([Promise.all(written), pause(limitMs, undefined, { ref: false })]);
 }

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Test-only system tools, installed when missing; .ci/run calls this before `npm ci`. Idempotent.
+#
+# promtool (Debian's `prometheus` package) is the authority test/control/metrics.test.ts validates /metrics
+# with. Without it that test falls back to the parse-prometheus-text-format devDependency plus its own line lint,
+# and says so in its output.
+set -euo pipefail
+
+if command -v promtool >/dev/null 2>&1; then
+  echo "promtool: $(command -v promtool) (already installed)"
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "promtool: not installed and no apt-get here; the metrics test will validate with its JS parser only" >&2
+  exit 0
+fi
+
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    as_root=(sudo -n)
+  else
+    echo "promtool: not installed, and installing the prometheus package needs root (or passwordless sudo)" >&2
+    exit 1
+  fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -qq
+"${as_root[@]}" apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+
+# Only promtool is wanted. Where systemd runs (not in most containers, whose policy-rc.d refuses), the package
+# starts a Prometheus server on :9090; it was not installed before this script, so stop and disable it.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+  "${as_root[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
+
+command -v promtool >/dev/null 2>&1 || { echo "promtool: still missing after installing prometheus" >&2; exit 1; }
+echo "promtool: $(command -v promtool) ($(promtool --version 2>&1 | head -1))"

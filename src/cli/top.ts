@@ -1,0 +1,111 @@
+import type { WriteStream } from 'node:tty';
+import type { CommandModule } from 'yargs';
+import { fail } from './main.js';
+import { connectFromArgs, withControlOptions, type ControlArgs } from './control-args.js';
+import { Screen } from './screen.js';
+import { topLines } from './views.js';
+import { ClusterdError } from '../errors.js';
+import { NOT_RUNNING } from '../control/client.js';
+import type { ClusterView } from '../control/types.js';
+import { parseDuration } from '../options.js';
+
+interface TopArgs extends ControlArgs {
+  name?: string;
+  once: boolean;
+  interval: string;
+}
+
+export const topCommand: CommandModule<object, TopArgs> = {
+  command: 'top [name]',
+  describe: 'The status table, live, with each worker\'s recent loop lag as a sparkline',
+  builder: (yargs) =>
+    withControlOptions(
+      yargs
+        .positional('name', { type: 'string', describe: 'The cluster (may be left out when only one runs)' })
+        .option('interval', { type: 'string', default: '1s', describe: 'Least time between two refreshes' })
+        .option('once', { type: 'boolean', default: false, describe: 'Print one snapshot, plain, and exit' })
+        .epilog(
+          'On a terminal: a full-screen view, quit with q or Ctrl-C; loop lag is yellow from 50 ms and red from 100 ms, ' +
+            'ELU yellow from 70% and red from 90%. Otherwise (a pipe, a file): one plain snapshot per refresh.',
+        ),
+    ),
+  handler: async (args) => {
+    try {
+      await runTop(args);
+    } catch (error) {
+      fail(error);
+    }
+  },
+};
+
+async function runTop(args: TopArgs): Promise<void> {
+  const minIntervalMs = parseDuration('interval', args.interval);
+  const { client, status } = await connectFromArgs(args);
+  const out = process.stdout;
+  if (args.once) {
+    try {
+      const full = await client.status({ history: true });
+      out.write(`${plainLines(full).join('\n')}\n`);
+    } finally {
+      client.close();
+    }
+    return;
+  }
+
+  const live = out.isTTY === true;
+  await new Promise<void>((resolve, reject) => {
+    let latest: ClusterView = status;
+    let finished = false;
+    let watch: { cancel(): void } | null = null;
+    const screen = live
+      ? new Screen(out as WriteStream, process.stdin, { onQuit: () => finish(null), onResize: () => draw() })
+      : null;
+    const colour = live && !process.env.NO_COLOR;
+    const draw = (): void => {
+      if (screen) {
+        screen.draw(topLines(latest, { width: screen.width, height: screen.height, colour, now: Date.now() }));
+      } else {
+        out.write(`${plainLines(latest).join('\n')}\n\n`);
+      }
+    };
+    const onSignal = (): void => finish(null);
+    const onOutputError = (error: NodeJS.ErrnoException): void => finish(error.code === 'EPIPE' ? null : error);
+    const finish = (error: Error | null, note?: string): void => {
+      if (finished) return;
+      finished = true;
+      watch?.cancel();
+      client.close();
+      screen?.restore();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      out.off('error', onOutputError);
+      if (note) process.stderr.write(`clusterd: ${note}\n`);
+      if (error) reject(error);
+      else resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    out.on('error', onOutputError);
+    screen?.enter();
+    watch = client.watch(
+      { history: true, minIntervalMs },
+      {
+        onStatus: (next) => {
+          latest = next;
+          draw();
+        },
+        onEnd: (error: ClusterdError | null) => {
+          if (error?.code === NOT_RUNNING) {
+            finish(new ClusterdError(NOT_RUNNING, `lost the connection to cluster ${latest.name} at ${client.address}`, { exitCode: error.exitCode, cause: error }));
+          } else {
+            finish(error, error ? undefined : `cluster ${latest.name} stopped`);
+          }
+        },
+      },
+    );
+  });
+}
+
+function plainLines(status: ClusterView): string[] {
+  return topLines(status, { width: Infinity, height: Infinity, colour: false, now: Date.now() });
+}

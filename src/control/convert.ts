@@ -1,0 +1,122 @@
+// ClusterStatus -> wire (in the master) and wire -> ClusterView (in clients). Written out field by
+// field on purpose: the compiler then flags any field added to the status types and not here.
+import type { LoopSample } from '../loop/types.js';
+import type { ClusterStatus, WorkerStatus } from '../master/status.js';
+import type { WorkerState } from '../master/worker-state.js';
+import type { WireClusterStatus, WireHistoryPoint, WireSample, WireWorker, WireWorkerState } from './proto.js';
+import type { ClusterView, HistoryPoint, WorkerView } from './types.js';
+
+const WIRE_STATES: Record<WorkerState, WireWorkerState> = {
+  starting: 'WORKER_STATE_STARTING',
+  ready: 'WORKER_STATE_READY',
+  stopping: 'WORKER_STATE_STOPPING',
+  exited: 'WORKER_STATE_EXITED',
+};
+
+const STATES = new Map<string, WorkerState>(Object.entries(WIRE_STATES).map(([state, wire]) => [wire, state as WorkerState]));
+
+/** The master's status as a ClusterStatus message; history only when asked for (it is the bulk). */
+export function encodeStatus(status: ClusterStatus, { history }: { history: boolean }): WireClusterStatus {
+  return {
+    name: status.name,
+    masterPid: status.masterPid,
+    startedAt: status.startedAt,
+    uptimeMs: status.uptimeMs,
+    entry: status.entry,
+    balance: status.balance,
+    statsIntervalMs: status.statsIntervalMs,
+    workers: status.workers.map((worker) => encodeWorker(worker, history)),
+    totals: { ...status.totals },
+  };
+}
+
+function encodeWorker(worker: WorkerStatus, history: boolean): WireWorker {
+  return {
+    id: worker.id,
+    pid: worker.pid,
+    state: WIRE_STATES[worker.state] ?? 'WORKER_STATE_UNSPECIFIED',
+    generation: worker.generation,
+    startedAt: worker.startedAt,
+    uptimeMs: worker.uptimeMs,
+    restarts: worker.restarts,
+    sample: worker.sample ? encodeSample(worker.sample) : null,
+    history: history ? worker.history.map(encodeHistoryPoint) : [],
+  };
+}
+
+function encodeSample(sample: LoopSample): WireSample {
+  return {
+    time: sample.time,
+    intervalMs: sample.intervalMs,
+    lag: { ...sample.lag },
+    elu: sample.elu,
+    loop: sample.loop ? { ...sample.loop } : null,
+    cpu: sample.cpu,
+    memory: { ...sample.memory },
+    resources: { ...sample.resources },
+    http: { ...sample.http },
+  };
+}
+
+function encodeHistoryPoint(sample: LoopSample): WireHistoryPoint {
+  return { time: sample.time, lagP99: sample.lag.p99, lagMax: sample.lag.max, elu: sample.elu, cpu: sample.cpu, rps: sample.http.rps };
+}
+
+/** A ClusterStatus message as a client sees it; tolerant of fields a different version left out. */
+export function decodeStatus(wire: WireClusterStatus): ClusterView {
+  const totals = wire.totals;
+  return {
+    name: wire.name,
+    masterPid: wire.masterPid,
+    startedAt: wire.startedAt,
+    uptimeMs: wire.uptimeMs,
+    entry: wire.entry,
+    balance: wire.balance,
+    statsIntervalMs: wire.statsIntervalMs,
+    workers: (wire.workers ?? []).map(decodeWorker),
+    totals: {
+      workers: totals?.workers ?? 0,
+      ready: totals?.ready ?? 0,
+      rps: totals?.rps ?? 0,
+      inflight: totals?.inflight ?? 0,
+      connections: totals?.connections ?? 0,
+      rss: totals?.rss ?? 0,
+      restarts: totals?.restarts ?? 0,
+    },
+  };
+}
+
+function decodeWorker(wire: WireWorker): WorkerView {
+  return {
+    id: wire.id,
+    pid: wire.pid,
+    state: STATES.get(wire.state) ?? 'unknown',
+    generation: wire.generation,
+    startedAt: wire.startedAt,
+    uptimeMs: wire.uptimeMs,
+    restarts: wire.restarts,
+    sample: wire.sample ? decodeSample(wire.sample) : null,
+    history: (wire.history ?? []).map((point): HistoryPoint => ({ ...point })),
+  };
+}
+
+function decodeSample(wire: WireSample): LoopSample {
+  const { lag, memory, http } = wire;
+  return {
+    time: wire.time,
+    intervalMs: wire.intervalMs,
+    lag: { mean: lag?.mean ?? 0, p50: lag?.p50 ?? 0, p90: lag?.p90 ?? 0, p99: lag?.p99 ?? 0, max: lag?.max ?? 0 },
+    elu: wire.elu,
+    loop: wire.loop ? { ...wire.loop } : null,
+    cpu: wire.cpu,
+    memory: {
+      rss: memory?.rss ?? 0,
+      heapUsed: memory?.heapUsed ?? 0,
+      heapTotal: memory?.heapTotal ?? 0,
+      external: memory?.external ?? 0,
+      arrayBuffers: memory?.arrayBuffers ?? 0,
+    },
+    resources: { ...wire.resources },
+    http: { rps: http?.rps ?? 0, requests: http?.requests ?? 0, inflight: http?.inflight ?? 0, connections: http?.connections ?? 0 },
+  };
+}

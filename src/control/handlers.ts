@@ -1,0 +1,127 @@
+// The Control service's methods over a ControlSource. One handler per rpc of proto/clusterd.proto;
+// issue 4's operations join here. A handler never throws into grpc-js: every failure becomes a
+// gRPC status, so a bad request costs the caller its call and never the master its life.
+import * as grpc from '@grpc/grpc-js';
+import type { ControlSource } from '../master/status.js';
+import { encodeStatus } from './convert.js';
+import type { WireClusterStatus, WireStatusRequest, WireWatchRequest } from './proto.js';
+
+/** Watch pushes at most one message per this many ms unless the client asks otherwise. */
+export const DEFAULT_WATCH_INTERVAL_MS = 250;
+export const MIN_WATCH_INTERVAL_MS = 50;
+export const MAX_WATCH_INTERVAL_MS = 60_000;
+
+/** The interval a WatchRequest asked for, with 0 (unset) meaning the default. */
+export function watchInterval(requested: number): number {
+  if (!Number.isFinite(requested) || requested <= 0) return DEFAULT_WATCH_INTERVAL_MS;
+  return Math.min(MAX_WATCH_INTERVAL_MS, Math.max(MIN_WATCH_INTERVAL_MS, Math.round(requested)));
+}
+
+export class ControlHandlers {
+  readonly #source: ControlSource;
+  /** Open Watch streams, each with the function that ends it. */
+  readonly #watches = new Set<() => void>();
+
+  constructor(source: ControlSource) {
+    this.#source = source;
+  }
+
+  /** The service implementation for grpc.Server#addService. */
+  implementation(): grpc.UntypedServiceImplementation {
+    return {
+      Status: (call: grpc.ServerUnaryCall<WireStatusRequest, WireClusterStatus>, callback: grpc.sendUnaryData<WireClusterStatus>) =>
+        this.#status(call, callback),
+      Watch: (call: grpc.ServerWritableStream<WireWatchRequest, WireClusterStatus>) => this.#watch(call),
+    };
+  }
+
+  /** Number of open Watch streams (tests assert none leak). */
+  get watchers(): number {
+    return this.#watches.size;
+  }
+
+  /** Ends every Watch stream with OK: the master is going away. */
+  endWatches(): void {
+    for (const end of [...this.#watches]) end();
+  }
+
+  #status(call: grpc.ServerUnaryCall<WireStatusRequest, WireClusterStatus>, callback: grpc.sendUnaryData<WireClusterStatus>): void {
+    const snapshot = this.#snapshot(call.request?.includeHistory === true);
+    if ('error' in snapshot) callback(snapshot.error);
+    else callback(null, snapshot.message);
+  }
+
+  /**
+   * The current status at once, then after each change, coalesced: a change schedules one send
+   * no sooner than `interval` after the previous one, and every change until then rides on it.
+   * While the client is not reading (write() returned false) nothing is queued; the latest
+   * state goes out on 'drain'. So a slow or stalled client costs the master one message of
+   * memory, not a backlog.
+   */
+  #watch(call: grpc.ServerWritableStream<WireWatchRequest, WireClusterStatus>): void {
+    const interval = watchInterval(Number(call.request?.minIntervalMs ?? 0));
+    const history = call.request?.includeHistory === true;
+    let lastSent = 0;
+    let timer: NodeJS.Timeout | null = null;
+    let blocked = false;
+    let dirty = false;
+    let open = true;
+
+    const send = (): void => {
+      timer = null;
+      if (!open) return;
+      if (blocked) {
+        dirty = true;
+        return;
+      }
+      dirty = false;
+      const snapshot = this.#snapshot(history);
+      if ('error' in snapshot) {
+        stop();
+        call.emit('error', snapshot.error);
+        return;
+      }
+      lastSent = Date.now();
+      if (!call.write(snapshot.message)) {
+        blocked = true;
+        call.once('drain', () => {
+          blocked = false;
+          if (dirty) schedule();
+        });
+      }
+    };
+    const schedule = (): void => {
+      if (!open || timer) return;
+      timer = setTimeout(send, Math.max(0, lastSent + interval - Date.now()));
+      // Owned (cleared by stop) and unref'd: a pending push never holds the master up.
+      timer.unref();
+    };
+    const unsubscribe = this.#source.onChange(schedule);
+    const stop = (): void => {
+      if (!open) return;
+      open = false;
+      unsubscribe();
+      if (timer) clearTimeout(timer);
+      timer = null;
+      this.#watches.delete(end);
+    };
+    const end = (): void => {
+      stop();
+      call.end();
+    };
+    this.#watches.add(end);
+    call.on('cancelled', stop);
+    call.on('error', stop);
+    call.on('finish', stop);
+    call.on('close', stop);
+    send();
+  }
+
+  #snapshot(history: boolean): { message: WireClusterStatus } | { error: grpc.ServiceError | Partial<grpc.StatusObject> } {
+    try {
+      return { message: encodeStatus(this.#source.status(), { history }) };
+    } catch (error) {
+      return { error: { code: grpc.status.INTERNAL, details: `reading the cluster status failed: ${(error as Error)?.message ?? String(error)}` } };
+    }
+  }
+}

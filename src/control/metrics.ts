@@ -1,0 +1,374 @@
+// `--metrics HOST:PORT`: the master's ClusterStatus as Prometheus text exposition (format 0.0.4) at /metrics.
+//
+// Hand-rendered rather than built on prom-client: every figure already sits in the snapshot the master keeps,
+// so a scrape is one pure function of ClusterStatus. prom-client's metric objects are stateful (a Counter only
+// moves by inc(), a label set lingers until removed), so each scrape would reset and refill a registry and
+// have to remember to drop the series of workers that went away. The format itself is small (exposition.ts).
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ListenError, oneLine, UsageError } from '../errors.js';
+import type { LoopSample } from '../loop/types.js';
+import type { ClusterStatus, ControlSource, WorkerStatus } from '../master/status.js';
+import type { WorkerState } from '../master/worker-state.js';
+import { METRICS_CONTENT_TYPE, renderFamily, type Family, type Labels, type MetricType } from './exposition.js';
+import { formatControlAddress } from './options.js';
+
+export { METRICS_CONTENT_TYPE };
+
+export const METRICS_PATH = '/metrics';
+
+const VERSION = readVersion();
+
+function readVersion(): string {
+  // The same relative path from src/control (tsx) and dist/control (built).
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** A per-worker family: the samples one worker contributes, beyond its `worker` label. */
+interface WorkerFamily {
+  name: string;
+  type: MetricType;
+  help: string;
+  samples: (worker: WorkerStatus) => { labels?: Labels; value: number }[];
+}
+
+const STATES: readonly WorkerState[] = ['starting', 'ready', 'stopping', 'exited'];
+
+/** A figure from the latest sample; none until the worker's first sample arrives. */
+function fromSample(pick: (sample: LoopSample) => number | undefined): WorkerFamily['samples'] {
+  return ({ sample }) => {
+    const value = sample === null ? undefined : pick(sample);
+    return value === undefined ? [] : [{ value }];
+  };
+}
+
+const ms = (value: number): number => value / 1000;
+
+// Lag percentiles are separate gauges (as prom-client's nodejs_eventloop_lag_p99_seconds), not one family
+// with a `quantile` label: promtool rejects `quantile` on anything but a summary, and a summary promises a
+// cumulative _sum and _count, which a delay histogram reset every interval cannot supply.
+const WORKER_FAMILIES: readonly WorkerFamily[] = [
+  {
+    name: 'clusterd_worker_info',
+    type: 'gauge',
+    help: 'Constant 1, labelled with the pid of the process that now holds this worker id.',
+    samples: ({ pid }) => [{ labels: { pid: String(pid) }, value: 1 }],
+  },
+  {
+    name: 'clusterd_worker_state',
+    type: 'gauge',
+    help: 'Lifecycle state of the worker: 1 for the current state, 0 for the others.',
+    samples: ({ state }) => STATES.map((each) => ({ labels: { state: each }, value: each === state ? 1 : 0 })),
+  },
+  {
+    name: 'clusterd_worker_generation',
+    type: 'gauge',
+    help: 'Code generation the worker runs: 1 at start, +1 per reload.',
+    samples: ({ generation }) => [{ value: generation }],
+  },
+  {
+    name: 'clusterd_worker_start_time_seconds',
+    type: 'gauge',
+    help: 'Start time of the worker process since the Unix epoch, in seconds.',
+    samples: ({ startedAt }) => [{ value: ms(startedAt) }],
+  },
+  {
+    name: 'clusterd_worker_uptime_seconds',
+    type: 'gauge',
+    help: 'Time since the worker process started, in seconds.',
+    samples: ({ uptimeMs }) => [{ value: ms(uptimeMs) }],
+  },
+  {
+    name: 'clusterd_worker_restarts_total',
+    type: 'counter',
+    help: 'Times this worker id was replaced after an unexpected exit.',
+    samples: ({ restarts }) => [{ value: restarts }],
+  },
+  {
+    name: 'clusterd_worker_last_sample_timestamp_seconds',
+    type: 'gauge',
+    help: 'When the latest stats sample was taken, since the Unix epoch, in seconds; a stale value means a stuck loop.',
+    samples: fromSample((s) => ms(s.time)),
+  },
+  {
+    name: 'clusterd_worker_event_loop_lag_p50_seconds',
+    type: 'gauge',
+    help: 'Median event-loop delay over the last stats interval, in seconds.',
+    samples: fromSample((s) => ms(s.lag.p50)),
+  },
+  {
+    name: 'clusterd_worker_event_loop_lag_p90_seconds',
+    type: 'gauge',
+    help: '90th percentile of event-loop delay over the last stats interval, in seconds.',
+    samples: fromSample((s) => ms(s.lag.p90)),
+  },
+  {
+    name: 'clusterd_worker_event_loop_lag_p99_seconds',
+    type: 'gauge',
+    help: '99th percentile of event-loop delay over the last stats interval, in seconds.',
+    samples: fromSample((s) => ms(s.lag.p99)),
+  },
+  {
+    name: 'clusterd_worker_event_loop_lag_mean_seconds',
+    type: 'gauge',
+    help: 'Mean event-loop delay over the last stats interval, in seconds.',
+    samples: fromSample((s) => ms(s.lag.mean)),
+  },
+  {
+    name: 'clusterd_worker_event_loop_lag_max_seconds',
+    type: 'gauge',
+    help: 'Longest event-loop delay over the last stats interval, in seconds.',
+    samples: fromSample((s) => ms(s.lag.max)),
+  },
+  {
+    name: 'clusterd_worker_event_loop_utilization_ratio',
+    type: 'gauge',
+    help: 'Share of the last stats interval the event loop was not idle, 0 to 1.',
+    samples: fromSample((s) => s.elu),
+  },
+  {
+    name: 'clusterd_worker_event_loop_iterations_per_second',
+    type: 'gauge',
+    help: 'Event-loop iterations per second over the last stats interval, the lag monitor\'s own timer wake-ups included (absent where Node lacks uvMetricsInfo).',
+    samples: fromSample((s) => s.loop?.iterationsPerSec),
+  },
+  {
+    name: 'clusterd_worker_event_loop_events_per_second',
+    type: 'gauge',
+    help: 'Events the loop processed per second over the last stats interval (absent where Node lacks uvMetricsInfo).',
+    samples: fromSample((s) => s.loop?.eventsPerSec),
+  },
+  {
+    name: 'clusterd_worker_event_loop_events_waiting',
+    type: 'gauge',
+    help: 'Poll events already pending when the loop reached the poll phase, counted over the last stats interval; it grows as the loop falls behind (absent where Node lacks uvMetricsInfo).',
+    samples: fromSample((s) => s.loop?.eventsWaiting),
+  },
+  {
+    name: 'clusterd_worker_cpu_ratio',
+    type: 'gauge',
+    help: 'CPU time (user + system) over the last stats interval, as a fraction of one core.',
+    samples: fromSample((s) => s.cpu / 100),
+  },
+  {
+    name: 'clusterd_worker_memory_rss_bytes',
+    type: 'gauge',
+    help: 'Resident set size of the worker process, in bytes.',
+    samples: fromSample((s) => s.memory.rss),
+  },
+  {
+    name: 'clusterd_worker_memory_heap_used_bytes',
+    type: 'gauge',
+    help: 'V8 heap in use, in bytes.',
+    samples: fromSample((s) => s.memory.heapUsed),
+  },
+  {
+    name: 'clusterd_worker_memory_heap_total_bytes',
+    type: 'gauge',
+    help: 'V8 heap allocated, in bytes.',
+    samples: fromSample((s) => s.memory.heapTotal),
+  },
+  {
+    name: 'clusterd_worker_memory_external_bytes',
+    type: 'gauge',
+    help: 'Memory of C++ objects bound to JavaScript objects, in bytes.',
+    samples: fromSample((s) => s.memory.external),
+  },
+  {
+    name: 'clusterd_worker_memory_array_buffers_bytes',
+    type: 'gauge',
+    help: 'Memory of ArrayBuffers and SharedArrayBuffers (included in external), in bytes.',
+    samples: fromSample((s) => s.memory.arrayBuffers),
+  },
+  {
+    name: 'clusterd_worker_http_requests_per_second',
+    type: 'gauge',
+    help: 'HTTP requests per second over the last stats interval, across every server the app started.',
+    samples: fromSample((s) => s.http.rps),
+  },
+  {
+    // The worker's running total: it starts again from 0 when the process behind this worker id is replaced,
+    // which rate() and increase() treat as a counter reset. No cluster-wide total for the same reason: a sum of
+    // counters that reset on their own is not a counter; sum(rate(...)) is.
+    name: 'clusterd_worker_http_requests_total',
+    type: 'counter',
+    help: 'HTTP requests received by the worker process since it started, across every server the app started.',
+    samples: fromSample((s) => s.http.requests),
+  },
+  {
+    name: 'clusterd_worker_http_requests_in_flight',
+    type: 'gauge',
+    help: 'HTTP requests received and not yet answered.',
+    samples: fromSample((s) => s.http.inflight),
+  },
+  {
+    name: 'clusterd_worker_http_connections',
+    type: 'gauge',
+    help: 'Open connections to the HTTP servers of the app.',
+    samples: fromSample((s) => s.http.connections),
+  },
+  {
+    name: 'clusterd_worker_active_resources',
+    type: 'gauge',
+    help: 'Active libuv handles and requests keeping the loop alive, by type (process.getActiveResourcesInfo()).',
+    samples: ({ sample }) =>
+      sample === null
+        ? []
+        : Object.entries(sample.resources)
+            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+            .map(([type, count]) => ({ labels: { type }, value: count })),
+  },
+];
+
+/** The Prometheus text exposition (format 0.0.4) of one ClusterStatus snapshot. */
+export function renderMetrics(status: ClusterStatus): string {
+  return collect(status)
+    .filter((family) => family.samples.length > 0)
+    .map(renderFamily)
+    .join('');
+}
+
+function collect(status: ClusterStatus): Family[] {
+  const single = (name: string, type: MetricType, help: string, value: number, labels: Labels = {}): Family => ({
+    name,
+    type,
+    help,
+    samples: [{ labels, value }],
+  });
+  const info = {
+    name: status.name,
+    version: VERSION,
+    node_version: process.versions.node,
+    entry: status.entry,
+    balance: status.balance,
+    pid: String(status.masterPid),
+  };
+  const workers = latestPerId(status.workers);
+  return [
+    single('clusterd_info', 'gauge', 'Constant 1, labelled with the cluster and the clusterd version serving it.', 1, info),
+    single('clusterd_master_start_time_seconds', 'gauge', 'Start time of the master since the Unix epoch, in seconds.', ms(status.startedAt)),
+    single('clusterd_master_uptime_seconds', 'gauge', 'Time since the master started, in seconds.', ms(status.uptimeMs)),
+    single('clusterd_master_stats_interval_seconds', 'gauge', 'How often each worker samples its loop; the per-interval gauges cover this long.', ms(status.statsIntervalMs)),
+    single('clusterd_master_workers', 'gauge', 'Workers the master supervises.', status.totals.workers),
+    single('clusterd_master_workers_ready', 'gauge', 'Workers ready to take connections.', status.totals.ready),
+    single('clusterd_master_restarts_total', 'counter', 'Workers replaced after an unexpected exit, all worker ids together.', status.totals.restarts),
+    ...WORKER_FAMILIES.map(({ name, type, help, samples }) => ({
+      name,
+      type,
+      help,
+      samples: workers.flatMap((worker) =>
+        samples(worker).map(({ labels, value }) => ({ labels: { worker: String(worker.id), ...labels }, value })),
+      ),
+    })),
+  ];
+}
+
+/**
+ * One entry per worker id, in id order. Should the master list two processes under one id (an old and a new
+ * generation during a reload), the newer wins: two series with the same labels make the whole scrape invalid.
+ */
+function latestPerId(workers: readonly WorkerStatus[]): WorkerStatus[] {
+  const byId = new Map<number, WorkerStatus>();
+  for (const worker of workers) {
+    const seen = byId.get(worker.id);
+    if (seen === undefined || worker.generation >= seen.generation) byId.set(worker.id, worker);
+  }
+  return [...byId.values()].sort((a, b) => a.id - b.id);
+}
+
+export interface MetricsServerOptions {
+  host: string;
+  /** 0 picks a free port; `address.port` tells which. */
+  port: number;
+  source: ControlSource;
+  /** Errors after the server is listening (an accept failing with EMFILE); they never stop it. */
+  onError?: (error: Error) => void;
+}
+
+export interface MetricsServer {
+  address: { host: string; port: number };
+  /** Stops listening and drops open connections (scrapers keep theirs alive). */
+  close(): Promise<void>;
+}
+
+/** Serves `GET /metrics` on host:port; rejects with a ListenError when the address cannot be bound. */
+export async function startMetricsServer({ host, port, source, onError = () => {} }: MetricsServerOptions): Promise<MetricsServer> {
+  if (typeof host !== 'string' || host === '') {
+    throw new UsageError(`Expected the \`--metrics\` host to be a non-empty string, got \`${String(host)}\``);
+  }
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new UsageError(`Expected the \`--metrics\` port to be an integer from 0 to 65535, got \`${String(port)}\``);
+  }
+  const server = http.createServer((request, response) => serve(request, response, source));
+  await new Promise<void>((resolve, reject) => {
+    const onListenError = (error: NodeJS.ErrnoException): void => {
+      reject(new ListenError(`cannot serve metrics on ${formatControlAddress({ host, port })}: ${describeListenError(error)}`, error));
+    };
+    server.once('error', onListenError);
+    server.listen({ host, port }, () => {
+      server.off('error', onListenError);
+      // Node emits accept failures as 'error' on the server; unheard, one would take the master down.
+      server.on('error', (error) => onError(error));
+      resolve();
+    });
+  });
+  const bound = (server.address() as AddressInfo).port;
+  return {
+    address: { host, port: bound },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function serve(request: http.IncomingMessage, response: http.ServerResponse, source: ControlSource): void {
+  const path = (request.url ?? '/').split('?')[0];
+  if (path !== METRICS_PATH) {
+    reply(response, 404, `not found: metrics are served at ${METRICS_PATH}\n`);
+    return;
+  }
+  // HEAD is GET without the body (Node's http drops it); both are safe for a probe to send.
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    response.setHeader('Allow', 'GET, HEAD');
+    reply(response, 405, `method ${request.method ?? ''} not allowed: use GET\n`);
+    return;
+  }
+  let body: string;
+  try {
+    body = renderMetrics(source.status());
+  } catch (error) {
+    reply(response, 500, `cannot render metrics: ${oneLine(error)}\n`);
+    return;
+  }
+  response.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body) });
+  response.end(body);
+}
+
+function reply(response: http.ServerResponse, status: number, text: string): void {
+  response.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  response.end(text);
+}
+
+function describeListenError(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return 'address already in use';
+    case 'EACCES':
+      return 'permission denied';
+    case 'EADDRNOTAVAIL':
+      return 'address not available on this machine';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host name could not be resolved';
+    default:
+      return error.message;
+  }
+}

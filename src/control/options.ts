@@ -1,0 +1,58 @@
+// The control plane's command-line values, shared by `start` (the master's TCP listener) and the
+// client commands (`--control HOST:PORT` to reach a remote cluster).
+import { readFileSync } from 'node:fs';
+import { UsageError } from '../errors.js';
+
+export interface TcpAddress {
+  host: string;
+  port: number;
+}
+
+/** Parses `HOST:PORT`, `[IPv6]:PORT`; port 0 asks the system for a free one (listener only). */
+export function parseControlAddress(value: unknown, option = 'control'): TcpAddress {
+  const text = String(value).trim();
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[3]);
+  if (!match || port > 65_535) {
+    throw new UsageError(`Expected \`--${option}\` to be HOST:PORT, such as 127.0.0.1:7070 or [::1]:7070, got \`${text}\``);
+  }
+  return { host: (match[1] ?? match[2])!, port };
+}
+
+/** `host:port` as gRPC and people read it, with IPv6 hosts in brackets. */
+export function formatControlAddress({ host, port }: TcpAddress): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Environment variable read when neither token flag is given (keeps the token out of `ps`). */
+export const TOKEN_ENV = 'CLUSTERD_CONTROL_TOKEN';
+
+/**
+ * The token from `--control-token`, `--control-token-file` or $CLUSTERD_CONTROL_TOKEN, in that
+ * order; a file's trailing newline is not part of it. Throws when none gives a non-empty token.
+ */
+export function readControlToken(
+  { token, tokenFile, env = process.env }: { token?: string | undefined; tokenFile?: string | undefined; env?: NodeJS.ProcessEnv },
+): string {
+  if (token !== undefined && tokenFile !== undefined) {
+    throw new UsageError('Expected one of `--control-token` and `--control-token-file`, got both');
+  }
+  let value: string | undefined = token ?? env[TOKEN_ENV];
+  let source = token !== undefined ? '`--control-token`' : `$${TOKEN_ENV}`;
+  if (tokenFile !== undefined) {
+    source = `the token file ${tokenFile}`;
+    try {
+      value = readFileSync(tokenFile, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      throw new UsageError(`Cannot read \`--control-token-file\` ${tokenFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
+  if (value === undefined) {
+    throw new UsageError(`\`--control\` needs a token: give \`--control-token\`, \`--control-token-file\` or $${TOKEN_ENV}`);
+  }
+  // It travels as an HTTP/2 header value: printable ASCII only.
+  if (!/^[\x20-\x7e]+$/.test(value)) {
+    throw new UsageError(`Expected ${source} to hold a non-empty token of printable ASCII characters on one line`);
+  }
+  return value;
+}

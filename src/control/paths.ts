@@ -1,0 +1,86 @@
+// Where control sockets live: one private directory per user, one socket per cluster name.
+// The directory's 0700 mode (and the sockets' 0600) is the whole access control of the unix
+// socket transport, so it is checked and repaired every time a master binds.
+import { accessSync, chmodSync, constants, lstatSync, mkdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ClusterdError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+
+/** Cluster names are file names here; the same alphabet as `--name` (src/options.ts). */
+export const CLUSTER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export const SOCKET_SUFFIX = '.sock';
+
+/** sun_path is 108 bytes on Linux and 104 on macOS, including the terminating NUL. */
+const MAX_SOCKET_PATH = 103;
+
+/** The runtime directory for this user, without creating it. */
+export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
+  // Absolute, because it ends up in `unix:` addresses.
+  if (env.CLUSTERD_RUNTIME_DIR) return resolve(env.CLUSTERD_RUNTIME_DIR);
+  const xdg = env.XDG_RUNTIME_DIR;
+  if (xdg && isWritableDir(xdg)) return join(xdg, 'clusterd');
+  return join(tmpdir(), `clusterd-${uid()}`);
+}
+
+/** Creates the runtime directory if needed and makes sure only this user can enter it. */
+export function ensureRuntimeDir(dir: string = runtimeDir()): string {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw runtimeDirError(`cannot create the runtime directory ${dir}`, error);
+  }
+  // lstat, not stat: a symlink planted in a shared /tmp must not redirect our sockets.
+  const stats = lstatSync(dir);
+  if (stats.isSymbolicLink()) throw runtimeDirError(`the runtime directory ${dir} is a symbolic link; refusing to follow it`);
+  if (!stats.isDirectory()) throw runtimeDirError(`the runtime directory ${dir} is not a directory`);
+  if (stats.uid !== uid()) {
+    throw runtimeDirError(`the runtime directory ${dir} belongs to uid ${stats.uid}, not to this user (uid ${uid()})`);
+  }
+  if ((stats.mode & 0o777) !== 0o700) {
+    try {
+      chmodSync(dir, 0o700);
+    } catch (error) {
+      throw runtimeDirError(`cannot make the runtime directory ${dir} private (mode 0700)`, error);
+    }
+  }
+  return dir;
+}
+
+/** The socket of the cluster `name` in `dir`. */
+export function socketPath(name: string, dir: string = runtimeDir()): string {
+  const path = join(dir, `${name}${SOCKET_SUFFIX}`);
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
+    throw runtimeDirError(
+      `the control socket path ${path} is longer than unix sockets allow (${MAX_SOCKET_PATH} bytes): use a shorter --name or CLUSTERD_RUNTIME_DIR`,
+    );
+  }
+  return path;
+}
+
+/** The cluster name a socket file stands for, or null for any other file. */
+export function nameOfSocket(fileName: string): string | null {
+  if (!fileName.endsWith(SOCKET_SUFFIX)) return null;
+  const name = fileName.slice(0, -SOCKET_SUFFIX.length);
+  return CLUSTER_NAME.test(name) ? name : null;
+}
+
+function isWritableDir(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK | constants.X_OK);
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function uid(): number {
+  // process.getuid is absent on Windows only, which clusterd does not support (unix sockets).
+  return process.getuid?.() ?? 0;
+}
+
+function runtimeDirError(message: string, cause?: unknown): ClusterdError {
+  const detail = cause instanceof Error ? `: ${cause.message}` : '';
+  return new ClusterdError('ERR_CLUSTERD_RUNTIME_DIR', `${message}${detail}`, { exitCode: ExitCode.INTERNAL, cause });
+}

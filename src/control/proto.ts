@@ -1,0 +1,124 @@
+// Loads proto/clusterd.proto at run time (no generated code to keep in step) and describes the
+// plain objects @grpc/proto-loader turns its messages into with LOADER_OPTIONS.
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { fileURLToPath } from 'node:url';
+import { ClusterdError } from '../errors.js';
+
+/** From dist/control or src/control alike: proto/ sits at the package root. */
+export const PROTO_PATH = fileURLToPath(new URL('../../proto/clusterd.proto', import.meta.url));
+
+const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false, // snake_case fields become camelCase properties
+  longs: Number, // int64 fields (epoch ms, bytes) fit in a double for any value they take
+  enums: String,
+  defaults: true, // absent scalars read as 0 / '' and absent messages as null
+  oneofs: true,
+};
+
+export interface ControlService {
+  definition: grpc.ServiceDefinition;
+  Client: grpc.ServiceClientConstructor;
+}
+
+let loaded: ControlService | null = null;
+
+/** The Control service of clusterd.v1, loaded once per process. */
+export function controlService(): ControlService {
+  if (loaded) return loaded;
+  // grpc-js logs failures (a bind that failed, a peer that hung up) on stderr itself; clusterd
+  // reports them as its own errors instead. GRPC_VERBOSITY=DEBUG still turns its log on.
+  if (!process.env.GRPC_VERBOSITY) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
+  let packageDefinition: protoLoader.PackageDefinition;
+  try {
+    packageDefinition = protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS);
+  } catch (error) {
+    throw new ClusterdError('ERR_CLUSTERD_PROTO', `cannot load the control-plane API ${PROTO_PATH}: ${(error as Error).message}`, { cause: error });
+  }
+  const root = grpc.loadPackageDefinition(packageDefinition) as unknown as { clusterd: { v1: { Control: grpc.ServiceClientConstructor } } };
+  const Client = root.clusterd.v1.Control;
+  loaded = { definition: Client.service, Client };
+  return loaded;
+}
+
+// The messages as plain objects. Outgoing objects may leave fields out; incoming ones have every
+// scalar (defaults: true) and null for absent messages, hence the `| null`s.
+
+export type WireWorkerState =
+  | 'WORKER_STATE_UNSPECIFIED'
+  | 'WORKER_STATE_STARTING'
+  | 'WORKER_STATE_READY'
+  | 'WORKER_STATE_STOPPING'
+  | 'WORKER_STATE_EXITED';
+
+export interface WireStatusRequest {
+  includeHistory: boolean;
+}
+
+export interface WireWatchRequest {
+  includeHistory: boolean;
+  minIntervalMs: number;
+}
+
+export interface WireLag {
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+export interface WireSample {
+  time: number;
+  intervalMs: number;
+  lag: WireLag | null;
+  elu: number;
+  loop: { iterationsPerSec: number; eventsPerSec: number; eventsWaiting: number } | null;
+  cpu: number;
+  memory: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } | null;
+  resources: Record<string, number> | null;
+  http: { rps: number; requests: number; inflight: number; connections: number } | null;
+}
+
+export interface WireHistoryPoint {
+  time: number;
+  lagP99: number;
+  lagMax: number;
+  elu: number;
+  cpu: number;
+  rps: number;
+}
+
+export interface WireWorker {
+  id: number;
+  pid: number;
+  state: WireWorkerState | string;
+  generation: number;
+  startedAt: number;
+  uptimeMs: number;
+  restarts: number;
+  sample: WireSample | null;
+  history: WireHistoryPoint[] | null;
+}
+
+export interface WireTotals {
+  workers: number;
+  ready: number;
+  rps: number;
+  inflight: number;
+  connections: number;
+  rss: number;
+  restarts: number;
+}
+
+export interface WireClusterStatus {
+  name: string;
+  masterPid: number;
+  startedAt: number;
+  uptimeMs: number;
+  entry: string;
+  balance: string;
+  statsIntervalMs: number;
+  workers: WireWorker[] | null;
+  totals: WireTotals | null;
+}

@@ -1,0 +1,115 @@
+// Runs a master in this process: the supervisor, its control plane and metrics, the signals
+// an operator sends, and the process exit once the cluster has stopped.
+import { setTimeout as pause } from 'node:timers/promises';
+import { enforceMemoryLimit } from './memory-limit.js';
+import { Operations } from './operations.js';
+import { Supervisor, type ClusterConfig } from './supervisor.js';
+import { startMetricsServer } from '../control/metrics.js';
+import type { TcpAddress } from '../control/options.js';
+import { startControlServer } from '../control/server.js';
+import { BootError, type ClusterdError } from '../errors.js';
+import { formatAddress } from '../worker/servers.js';
+
+export interface MasterOptions {
+  cluster: ClusterConfig;
+  /** --max-memory in bytes, or null. */
+  maxMemory: number | null;
+  /** --control: also serve the control plane on TCP, with a token. */
+  controlTcp: (TcpAddress & { token: string }) | null;
+  /** --metrics: serve Prometheus text on HOST:PORT/metrics. */
+  metrics: TcpAddress | null;
+}
+
+/** What the master announces once every worker is ready (also sent to a daemon's parent). */
+export interface ReadyInfo {
+  name: string;
+  addresses: string[];
+  workers: { id: number; pid: number }[];
+  masterPid: number;
+  controlSocket: string;
+  metrics: string | null;
+}
+
+export interface MasterHooks {
+  onReady?(info: ReadyInfo): void;
+  onFatal?(error: ClusterdError): void;
+}
+
+/** Starts the master; rejects (before any worker is forked) when the control plane or metrics cannot start. */
+export async function runMaster({ cluster, maxMemory, controlTcp, metrics }: MasterOptions, hooks: MasterHooks = {}): Promise<Supervisor> {
+  const { logs, name } = cluster;
+  const supervisor = new Supervisor(cluster);
+  const operations = new Operations(supervisor);
+  const control = await startControlServer({ name, source: supervisor, tcp: controlTcp ?? undefined });
+  const metricsServer = metrics ? await startMetricsServer({ ...metrics, source: supervisor }).catch(async (error: unknown) => {
+    await control.close();
+    throw error;
+  }) : null;
+  const metricsUrl = metricsServer ? `http://${formatAddress({ address: metricsServer.address.host, port: metricsServer.address.port })}/metrics` : null;
+
+  if (maxMemory !== null) enforceMemoryLimit({ supervisor, limitBytes: maxMemory, logs });
+
+  supervisor.once('ready', () => {
+    const workers = supervisor.workers().map((worker) => ({ id: worker.id, pid: worker.pid }));
+    const info: ReadyInfo = {
+      name,
+      addresses: supervisor.addresses().map(formatAddress),
+      workers,
+      masterPid: process.pid,
+      controlSocket: control.socketPath,
+      metrics: metricsUrl,
+    };
+    const plural = workers.length === 1 ? '' : 's';
+    logs.event(
+      'ready',
+      `${name} ready on ${info.addresses.join(', ') || '(no ports)'} with ${workers.length} worker${plural} (pids ${workers.map((w) => w.pid).join(', ')})`,
+      { ...info },
+    );
+    hooks.onReady?.(info);
+  });
+  supervisor.on('fatal', (error: ClusterdError) => {
+    const lastOutput = error instanceof BootError ? error.lastOutput : [];
+    logs.event('fatal', `error: ${error.message}`, { code: error.code, lastOutput }, 'error');
+    hooks.onFatal?.(error);
+  });
+  supervisor.once('stopped', (code: number) => {
+    process.exitCode = code;
+    logs.event('stopped', `${name} stopped`, { exitCode: code });
+    void Promise.allSettled([control.close(), metricsServer?.close()])
+      // Every worker's output has reached our streams, but Node still queues what a lagging
+      // pipe reader has not taken, and process.exit() would drop it: exit once both are flushed.
+      .then(() => flushed([process.stdout, process.stderr]))
+      .then(() => process.exit(code));
+  });
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    const forcing = supervisor.phase === 'stopping';
+    logs.event('signal', forcing ? `${signal} again: killing workers` : `${signal}: stopping gracefully (again to force)`, { signal });
+    supervisor.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  // Signals only enqueue operations; refusals (one already running) are logged, not fatal.
+  const operate = (what: string, run: () => Promise<unknown>): void => {
+    if (supervisor.phase !== 'running') return;
+    run().then(
+      () => logs.event('operation', `${what} done`, { operation: what }),
+      (error: unknown) => logs.event('operation-failed', `${what} failed: ${(error as Error).message}`, { operation: what }, 'error'),
+    );
+  };
+  process.on('SIGHUP', () =>
+    operate('reload', () => operations.reload({ onProgress: (progress) => logs.event('reload', progress.message, { ...progress }) })),
+  );
+  process.on('SIGTTIN', () => operate('scale +1', () => operations.scale('+1')));
+  process.on('SIGTTOU', () => operate('scale -1', () => operations.scale('-1')));
+
+  supervisor.start();
+  return supervisor;
+}
+
+/** Resolves once everything written so far to the streams is with the OS, or after `limitMs` (a reader that never reads). */
+function flushed(streams: NodeJS.WritableStream[], limitMs = 10_000): Promise<unknown> {
+  const written = streams.map((stream) => new Promise((resolve) => stream.write('', resolve)));
+  return Promise.race([Promise.all(written), pause(limitMs, undefined, { ref: false })]);
+}

@@ -1,0 +1,503 @@
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import { ListenError, UsageError } from '../../src/errors.js';
+import { ExitCode } from '../../src/exit-codes.js';
+import { METRICS_CONTENT_TYPE, renderMetrics, startMetricsServer, type MetricsServer } from '../../src/control/metrics.js';
+import type { LoopSample } from '../../src/loop/types.js';
+import type { ClusterStatus, ControlSource, WorkerStatus } from '../../src/master/status.js';
+
+// ---- the fake cluster: worker 1 blocks its loop, worker 2 is healthy -------------------------------------------
+
+const NOW = 1_750_000_000_000;
+
+function sample(overrides: Partial<LoopSample>): LoopSample {
+  return {
+    time: NOW - 250,
+    intervalMs: 1000,
+    lag: { mean: 1.2, p50: 1.05, p90: 1.4, p99: 3.1, max: 4.75 },
+    elu: 0.05,
+    loop: { iterationsPerSec: 950, eventsPerSec: 1200, eventsWaiting: 0 },
+    cpu: 6.5,
+    memory: { rss: 61_440_000, heapUsed: 9_000_000, heapTotal: 12_000_000, external: 1_500_000, arrayBuffers: 20_000 },
+    resources: { TCPServerWrap: 1, TCPSocketWrap: 3, Timeout: 2 },
+    http: { rps: 410.5, requests: 411, inflight: 2, connections: 7 },
+    ...overrides,
+  };
+}
+
+function worker(id: number, overrides: Partial<WorkerStatus> = {}): WorkerStatus {
+  return {
+    id,
+    pid: 4000 + id,
+    state: 'ready',
+    generation: 1,
+    startedAt: NOW - 60_000,
+    uptimeMs: 60_000,
+    restarts: 0,
+    sample: sample({}),
+    history: [],
+    ...overrides,
+  };
+}
+
+const blocked = sample({
+  lag: { mean: 41.3, p50: 1.2, p90: 180.25, p99: 212.5, max: 230.125 },
+  elu: 0.93,
+  cpu: 87.5,
+  loop: null,
+  http: { rps: 12, requests: 12_345, inflight: 5, connections: 9 },
+});
+
+// Quotes, a backslash and a newline in label values: the exposition must escape all three.
+const NAME = 'shop "eu"\\blue\nline2';
+const ENTRY = 'C:\\srv\\app "main".ts';
+
+function fakeStatus(workers: WorkerStatus[] = [worker(1, { sample: blocked, restarts: 2, pid: 4242 }), worker(2)]): ClusterStatus {
+  return {
+    name: NAME,
+    masterPid: 4000,
+    startedAt: NOW - 90_000,
+    uptimeMs: 90_000,
+    entry: ENTRY,
+    balance: 'round-robin',
+    statsIntervalMs: 1000,
+    workers,
+    totals: { workers: workers.length, ready: workers.filter((w) => w.state === 'ready').length, rps: 422.5, inflight: 7, connections: 16, rss: 122_880_000, restarts: 2 },
+  };
+}
+
+function fakeSource(status: () => ClusterStatus): ControlSource & { calls: number } {
+  const source = {
+    calls: 0,
+    status() {
+      source.calls++;
+      return status();
+    },
+    onChange: () => () => {},
+  };
+  return source;
+}
+
+// ---- validation: promtool when installed (scripts/ci-deps.sh), the JS parser and a line lint always -----------
+
+interface ParsedFamily {
+  name: string;
+  help: string;
+  type: string;
+  metrics: { value?: string; labels?: Record<string, string> }[];
+}
+const parsePrometheus = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => ParsedFamily[];
+
+interface Validation {
+  /** Validators that ran, in order. */
+  by: string[];
+  problems: string[];
+}
+
+/** Runs `promtool check metrics` (exit status 0 and no lint output), or reports that it is not installed. */
+function promtool(text: string): { available: boolean; problems: string[] } {
+  const result = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  if ((result.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return { available: false, problems: [] };
+  if (result.error) throw result.error;
+  const problems = `${result.stdout}${result.stderr}`.split('\n').filter((line) => line.trim() !== '');
+  if (result.status !== 0 && problems.length === 0) problems.push(`promtool exited with ${result.status}`);
+  return { available: true, problems };
+}
+
+const NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL = String.raw`[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"`;
+const SAMPLE_RE = new RegExp(String.raw`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{${LABEL}(?:,${LABEL})*\})? (\S+)$`);
+const VALUE_RE = /^(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|NaN|[+-]Inf)$/;
+
+/**
+ * What the JS parser lets through (it is lenient: `garbage{ 1` parses as a sample without a value), checked line
+ * by line: HELP then TYPE once per family before its samples, families contiguous, valid names, label syntax and
+ * values, counters named *_total, no series twice.
+ */
+function lint(text: string): string[] {
+  const problems: string[] = [];
+  if (text !== '' && !text.endsWith('\n')) problems.push('does not end with a newline');
+  const seenFamilies = new Set<string>();
+  const seenSeries = new Set<string>();
+  let family: { name: string; type: string | null } | null = null;
+  for (const [index, line] of text.split('\n').entries()) {
+    const at = `line ${index + 1}: ${JSON.stringify(line)}`;
+    if (line === '') continue;
+    const help = /^# HELP (\S+) (.*)$/.exec(line);
+    const type = /^# TYPE (\S+) (\S+)$/.exec(line);
+    if (help) {
+      const name = help[1]!;
+      if (!NAME_RE.test(name)) problems.push(`${at}: bad metric name`);
+      if (seenFamilies.has(name)) problems.push(`${at}: family listed twice`);
+      seenFamilies.add(name);
+      family = { name, type: null };
+    } else if (type) {
+      if (family === null || family.name !== type[1] || family.type !== null) problems.push(`${at}: TYPE must follow its family's HELP, once`);
+      else family.type = type[2]!;
+      if (!['gauge', 'counter'].includes(type[2]!)) problems.push(`${at}: unexpected type`);
+      if (type[2] === 'counter' && !type[1]!.endsWith('_total')) problems.push(`${at}: counter not named *_total`);
+    } else if (line.startsWith('#')) {
+      problems.push(`${at}: unexpected comment`);
+    } else {
+      const match = SAMPLE_RE.exec(line);
+      if (!match) {
+        problems.push(`${at}: not a sample line`);
+        continue;
+      }
+      if (family === null || match[1] !== family.name || family.type === null) problems.push(`${at}: sample outside its family's HELP/TYPE block`);
+      if (!VALUE_RE.test(match[3]!)) problems.push(`${at}: bad value`);
+      const series = `${match[1]}${match[2] ?? ''}`;
+      if (seenSeries.has(series)) problems.push(`${at}: duplicate series`);
+      seenSeries.add(series);
+    }
+  }
+  return problems;
+}
+
+function validate(text: string): Validation {
+  const by: string[] = [];
+  const problems: string[] = [];
+  const tool = promtool(text);
+  if (tool.available) {
+    by.push('promtool');
+    problems.push(...tool.problems.map((p) => `promtool: ${p}`));
+  }
+  by.push('parse-prometheus-text-format', 'lint');
+  try {
+    parsePrometheus(text);
+  } catch (error) {
+    problems.push(`parse-prometheus-text-format: ${(error as Error).message}`);
+  }
+  problems.push(...lint(text).map((p) => `lint: ${p}`));
+  return { by, problems };
+}
+
+/** Every sample as `name{label="value",...}` (labels sorted) -> number, read back by the JS parser. */
+function values(text: string): Map<string, number> {
+  const map = new Map<string, number>();
+  for (const family of parsePrometheus(text)) {
+    for (const { value, labels = {} } of family.metrics) {
+      map.set(key(family.name, labels), Number(value));
+    }
+  }
+  return map;
+}
+
+function key(name: string, labels: Record<string, string> = {}): string {
+  const sorted = Object.keys(labels).sort().map((label) => `${label}=${JSON.stringify(labels[label])}`);
+  return `${name}{${sorted.join(',')}}`;
+}
+
+function read(map: Map<string, number>, name: string, labels: Record<string, string> = {}): number | undefined {
+  return map.get(key(name, labels));
+}
+
+// ---- a plain HTTP client without keep-alive -------------------------------------------------------------------
+
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+function request(port: number, { method = 'GET', path = '/metrics' } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function withServer(source: ControlSource, run: (server: MetricsServer) => Promise<void>): Promise<void> {
+  const server = await startMetricsServer({ host: '127.0.0.1', port: 0, source });
+  try {
+    await run(server);
+  } finally {
+    await server.close();
+  }
+}
+
+// ---- tests ----------------------------------------------------------------------------------------------------
+
+test('the validators reject a broken exposition (they cannot pass silently)', (t) => {
+  const broken = [
+    'garbage{ 1\n',
+    '# HELP a_restarts restarts\n# TYPE a_restarts counter\na_restarts 1\n',
+    '# HELP a x\n# TYPE a gauge\na{worker="1"} 1\na{worker="1"} 2\n',
+    '# HELP a x\n# TYPE a gauge\na{worker="1} 1\n',
+  ];
+  for (const text of broken) {
+    const { problems } = validate(text);
+    t.true(problems.length > 0, `accepted: ${JSON.stringify(text)}`);
+  }
+  const tool = promtool('garbage{ 1\n');
+  if (tool.available) t.true(tool.problems.length > 0);
+});
+
+test('a scrape over HTTP is valid exposition format 0.0.4', async (t) => {
+  const source = fakeSource(() => fakeStatus());
+  await withServer(source, async ({ address }) => {
+    const reply = await request(address.port);
+    t.is(reply.status, 200);
+    t.is(reply.headers['content-type'], METRICS_CONTENT_TYPE);
+    t.is(reply.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+    const { by, problems } = validate(reply.body);
+    if (!by.includes('promtool')) {
+      t.log('promtool not installed (scripts/ci-deps.sh installs it): validated with parse-prometheus-text-format and the line lint only');
+    }
+    t.deepEqual(problems, [], reply.body);
+    t.is(source.calls, 1);
+  });
+});
+
+test('worker figures are carried in Prometheus units, labelled by worker id', (t) => {
+  const text = renderMetrics(fakeStatus());
+  const v = values(text);
+  const w1 = { worker: '1' };
+  const w2 = { worker: '2' };
+
+  // Lag: milliseconds in the sample, seconds in the exposition.
+  t.is(read(v, 'clusterd_worker_event_loop_lag_p99_seconds', w1), blocked.lag.p99 / 1000);
+  t.is(read(v, 'clusterd_worker_event_loop_lag_p99_seconds', w1), 0.2125);
+  t.is(read(v, 'clusterd_worker_event_loop_lag_p50_seconds', w1), blocked.lag.p50 / 1000);
+  t.is(read(v, 'clusterd_worker_event_loop_lag_p90_seconds', w1), blocked.lag.p90 / 1000);
+  t.is(read(v, 'clusterd_worker_event_loop_lag_mean_seconds', w1), blocked.lag.mean / 1000);
+  t.is(read(v, 'clusterd_worker_event_loop_lag_max_seconds', w1), blocked.lag.max / 1000);
+  t.true(read(v, 'clusterd_worker_event_loop_lag_p99_seconds', w1)! >= 0.15);
+  t.is(read(v, 'clusterd_worker_event_loop_lag_p99_seconds', w2), 0.0031);
+  t.true(read(v, 'clusterd_worker_event_loop_lag_p99_seconds', w2)! < 0.02);
+
+  t.is(read(v, 'clusterd_worker_event_loop_utilization_ratio', w1), 0.93);
+  t.is(read(v, 'clusterd_worker_cpu_ratio', w1), 0.875);
+  t.is(read(v, 'clusterd_worker_cpu_ratio', w2), 0.065);
+  t.is(read(v, 'clusterd_worker_memory_rss_bytes', w2), 61_440_000);
+  t.is(read(v, 'clusterd_worker_memory_heap_used_bytes', w2), 9_000_000);
+  t.is(read(v, 'clusterd_worker_memory_heap_total_bytes', w2), 12_000_000);
+  t.is(read(v, 'clusterd_worker_memory_external_bytes', w2), 1_500_000);
+  t.is(read(v, 'clusterd_worker_memory_array_buffers_bytes', w2), 20_000);
+  t.is(read(v, 'clusterd_worker_http_requests_per_second', w1), 12);
+  t.is(read(v, 'clusterd_worker_http_requests_per_second', w2), 410.5);
+  t.is(read(v, 'clusterd_worker_http_requests_total', w1), 12_345);
+  t.is(read(v, 'clusterd_worker_http_requests_total', w2), 411);
+  t.is(read(v, 'clusterd_worker_http_requests_in_flight', w1), 5);
+  t.is(read(v, 'clusterd_worker_http_connections', w1), 9);
+  t.is(read(v, 'clusterd_worker_restarts_total', w1), 2);
+  t.is(read(v, 'clusterd_worker_restarts_total', w2), 0);
+  t.is(read(v, 'clusterd_worker_uptime_seconds', w1), 60);
+  t.is(read(v, 'clusterd_worker_start_time_seconds', w1), (NOW - 60_000) / 1000);
+  t.is(read(v, 'clusterd_worker_last_sample_timestamp_seconds', w1), (NOW - 250) / 1000);
+  t.is(read(v, 'clusterd_worker_generation', w1), 1);
+  t.is(read(v, 'clusterd_worker_info', { worker: '1', pid: '4242' }), 1);
+  t.is(read(v, 'clusterd_worker_active_resources', { worker: '2', type: 'TCPSocketWrap' }), 3);
+
+  // uvMetricsInfo: worker 2 has it, worker 1's Node (in the fake) does not, so its series are absent, not 0.
+  t.is(read(v, 'clusterd_worker_event_loop_iterations_per_second', w2), 950);
+  t.is(read(v, 'clusterd_worker_event_loop_events_per_second', w2), 1200);
+  t.is(read(v, 'clusterd_worker_event_loop_events_waiting', w2), 0);
+  t.false(v.has(key('clusterd_worker_event_loop_iterations_per_second', w1)));
+
+  // State as a state set: exactly one 1 per worker.
+  t.is(read(v, 'clusterd_worker_state', { worker: '1', state: 'ready' }), 1);
+  t.is(read(v, 'clusterd_worker_state', { worker: '1', state: 'starting' }), 0);
+  t.is(read(v, 'clusterd_worker_state', { worker: '1', state: 'stopping' }), 0);
+  t.is(read(v, 'clusterd_worker_state', { worker: '1', state: 'exited' }), 0);
+
+  // Label cardinality: every per-worker series carries `worker`, and only the info/state/resources families
+  // carry one more label.
+  for (const family of parsePrometheus(text).filter((f) => f.name.startsWith('clusterd_worker_'))) {
+    for (const { labels = {} } of family.metrics) {
+      t.true(['1', '2'].includes(labels.worker ?? ''), `${family.name} without a worker label`);
+      const extra = Object.keys(labels).filter((label) => label !== 'worker');
+      const allowed = { clusterd_worker_info: ['pid'], clusterd_worker_state: ['state'], clusterd_worker_active_resources: ['type'] }[family.name] ?? [];
+      t.deepEqual(extra, allowed, family.name);
+    }
+  }
+});
+
+test('master figures, the info metric and label escaping', (t) => {
+  const text = renderMetrics(fakeStatus());
+  const v = values(text);
+  t.is(read(v, 'clusterd_master_uptime_seconds'), 90);
+  t.is(read(v, 'clusterd_master_start_time_seconds'), (NOW - 90_000) / 1000);
+  t.is(read(v, 'clusterd_master_stats_interval_seconds'), 1);
+  t.is(read(v, 'clusterd_master_workers'), 2);
+  t.is(read(v, 'clusterd_master_workers_ready'), 2);
+  t.is(read(v, 'clusterd_master_restarts_total'), 2);
+
+  const info = parsePrometheus(text).find((f) => f.name === 'clusterd_info');
+  const labels = info?.metrics[0]?.labels;
+  t.is(labels?.name, NAME);
+  t.is(labels?.entry, ENTRY);
+  t.is(labels?.balance, 'round-robin');
+  t.is(labels?.pid, '4000');
+  t.regex(labels?.version ?? '', /^\d+\.\d+\.\d+/);
+  t.is(labels?.node_version, process.versions.node);
+  // The raw line, escaped as the format says: \\ for a backslash, \" for a quote, \n for a newline.
+  t.true(text.includes(String.raw`name="shop \"eu\"\\blue\nline2"`));
+  t.true(text.includes(String.raw`entry="C:\\srv\\app \"main\".ts"`));
+});
+
+test('each family is listed once, with HELP and TYPE, counters end in _total', (t) => {
+  const text = renderMetrics(fakeStatus());
+  const families = parsePrometheus(text);
+  const names = families.map((f) => f.name);
+  t.deepEqual(names, [...new Set(names)]);
+  for (const family of families) {
+    t.not(family.help, '', family.name);
+    t.true(['GAUGE', 'COUNTER'].includes(family.type), family.name);
+    t.is(family.type === 'COUNTER', family.name.endsWith('_total'), family.name);
+  }
+  t.deepEqual(
+    names.filter((name) => name.endsWith('_total')),
+    ['clusterd_master_restarts_total', 'clusterd_worker_restarts_total', 'clusterd_worker_http_requests_total'],
+  );
+});
+
+test('a worker without a sample yet has its state but no loop figures; the output stays valid', (t) => {
+  const status = fakeStatus([worker(1), worker(2, { state: 'starting', sample: null, uptimeMs: 40 })]);
+  const text = renderMetrics(status);
+  t.deepEqual(validate(text).problems, []);
+  const v = values(text);
+  t.is(read(v, 'clusterd_worker_state', { worker: '2', state: 'starting' }), 1);
+  t.is(read(v, 'clusterd_worker_uptime_seconds', { worker: '2' }), 0.04);
+  t.is(read(v, 'clusterd_worker_event_loop_lag_p99_seconds', { worker: '1' }), 0.0031);
+  const perWorker2 = [...v.keys()].filter((k) => k.includes('worker="2"')).map((k) => k.slice(0, k.indexOf('{')));
+  t.deepEqual(
+    [...new Set(perWorker2)].sort(),
+    [
+      'clusterd_worker_generation',
+      'clusterd_worker_info',
+      'clusterd_worker_restarts_total',
+      'clusterd_worker_start_time_seconds',
+      'clusterd_worker_state',
+      'clusterd_worker_uptime_seconds',
+    ],
+  );
+});
+
+test('no workers at all: master families only, still valid', (t) => {
+  const text = renderMetrics(fakeStatus([]));
+  t.deepEqual(validate(text).problems, []);
+  t.false(text.includes('clusterd_worker_'));
+  t.is(read(values(text), 'clusterd_master_workers'), 0);
+});
+
+test('two processes under one worker id (a reload): the newer generation is the one exported', (t) => {
+  const old = worker(1, { pid: 5001, generation: 1, state: 'stopping' });
+  const fresh = worker(1, { pid: 5002, generation: 2, state: 'starting', sample: null });
+  for (const workers of [[old, fresh], [fresh, old]]) {
+    const text = renderMetrics(fakeStatus(workers));
+    t.deepEqual(validate(text).problems, []);
+    const v = values(text);
+    t.is(read(v, 'clusterd_worker_info', { worker: '1', pid: '5002' }), 1);
+    t.false(v.has(key('clusterd_worker_info', { worker: '1', pid: '5001' })));
+    t.is(read(v, 'clusterd_worker_generation', { worker: '1' }), 2);
+  }
+});
+
+test('non-finite figures are written as NaN, +Inf and -Inf', (t) => {
+  const odd = sample({ lag: { mean: Number.NaN, p50: 1, p90: 2, p99: Infinity, max: Infinity }, elu: -Infinity });
+  const text = renderMetrics(fakeStatus([worker(1, { sample: odd })]));
+  t.deepEqual(validate(text).problems, []);
+  t.true(text.includes('clusterd_worker_event_loop_lag_mean_seconds{worker="1"} NaN\n'));
+  t.true(text.includes('clusterd_worker_event_loop_lag_p99_seconds{worker="1"} +Inf\n'));
+  t.true(text.includes('clusterd_worker_event_loop_utilization_ratio{worker="1"} -Inf\n'));
+});
+
+test('every scrape reads a fresh snapshot from the source', async (t) => {
+  let p99 = 10;
+  const source = fakeSource(() => fakeStatus([worker(1, { sample: sample({ lag: { mean: 1, p50: 1, p90: 2, p99, max: 20 } }) })]));
+  await withServer(source, async ({ address }) => {
+    t.is(read(values((await request(address.port)).body), 'clusterd_worker_event_loop_lag_p99_seconds', { worker: '1' }), 0.01);
+    p99 = 175;
+    t.is(read(values((await request(address.port)).body), 'clusterd_worker_event_loop_lag_p99_seconds', { worker: '1' }), 0.175);
+    t.is(source.calls, 2);
+  });
+});
+
+test('only GET and HEAD /metrics are served', async (t) => {
+  const source = fakeSource(() => fakeStatus());
+  await withServer(source, async ({ address }) => {
+    const withQuery = await request(address.port, { path: '/metrics?name[]=up' });
+    t.is(withQuery.status, 200);
+
+    const head = await request(address.port, { method: 'HEAD' });
+    t.is(head.status, 200);
+    t.is(head.body, '');
+    t.is(head.headers['content-type'], METRICS_CONTENT_TYPE);
+
+    for (const path of ['/', '/metrics/', '/metricsx', '/favicon.ico']) {
+      t.is((await request(address.port, { path })).status, 404, path);
+    }
+    for (const method of ['POST', 'PUT', 'DELETE']) {
+      const reply = await request(address.port, { method });
+      t.is(reply.status, 405, method);
+      t.is(reply.headers.allow, 'GET, HEAD');
+    }
+    t.is(source.calls, 2); // the GET with a query string and the HEAD
+  });
+});
+
+test('a source that throws gives a 500, and the server keeps serving', async (t) => {
+  let fail = true;
+  const source = fakeSource(() => {
+    if (fail) throw new Error('snapshot unavailable');
+    return fakeStatus();
+  });
+  await withServer(source, async ({ address }) => {
+    const reply = await request(address.port);
+    t.is(reply.status, 500);
+    t.regex(reply.body, /snapshot unavailable/);
+    fail = false;
+    t.is((await request(address.port)).status, 200);
+  });
+});
+
+test('a port in use rejects with a ListenError naming host:port', async (t) => {
+  const source = fakeSource(() => fakeStatus());
+  await withServer(source, async ({ address }) => {
+    const error = await t.throwsAsync(startMetricsServer({ host: '127.0.0.1', port: address.port, source }), { instanceOf: ListenError });
+    t.is(error?.code, 'ERR_CLUSTERD_LISTEN');
+    t.is(error?.exitCode, ExitCode.LISTEN_FAILED);
+    t.is(error?.message, `cannot serve metrics on 127.0.0.1:${address.port}: address already in use`);
+    t.is((error?.cause as NodeJS.ErrnoException | undefined)?.code, 'EADDRINUSE');
+  });
+});
+
+test('an invalid port is a usage error naming the option and the value', async (t) => {
+  const source = fakeSource(() => fakeStatus());
+  for (const port of [-1, 65_536, 1.5, Number.NaN]) {
+    const error = await t.throwsAsync(startMetricsServer({ host: '127.0.0.1', port, source }), { instanceOf: UsageError });
+    t.is(error?.message, `Expected the \`--metrics\` port to be an integer from 0 to 65535, got \`${port}\``);
+  }
+  t.is(source.calls, 0);
+});
+
+test('close() stops listening even with a keep-alive connection open', async (t) => {
+  const server = await startMetricsServer({ host: '127.0.0.1', port: 0, source: fakeSource(() => fakeStatus()) });
+  const agent = new http.Agent({ keepAlive: true });
+  try {
+    const reply = await new Promise<number>((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port: server.address.port, path: '/metrics', agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        })
+        .on('error', reject);
+    });
+    t.is(reply, 200);
+    await server.close();
+    const error = await t.throwsAsync(request(server.address.port));
+    t.is((error as NodeJS.ErrnoException | undefined)?.code, 'ECONNREFUSED');
+  } finally {
+    agent.destroy();
+  }
+});
