@@ -2,6 +2,7 @@
 // (its successor first), judged from the stats stream at every interval rather than a slow
 // poll. Replacements run one at a time, so several bloated workers are never all recycled
 // at once.
+import { formatBytes } from '../cli/format.js';
 import type { LogSink } from './logs.js';
 import type { Supervisor } from './supervisor.js';
 import type { WorkerProcess } from './worker.js';
@@ -53,15 +54,4 @@ export function enforceMemoryLimit({ supervisor, limitBytes, logs }: { superviso
   };
   supervisor.on('sample', onSample);
   return () => supervisor.off('sample', onSample);
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value >= 10 || unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
