@@ -45,10 +45,14 @@ function standsOut(workers: WorkerJson[]): boolean {
 }
 
 test.serial('status --json shows the blocked worker and only it', async (t) => {
+  let last: WorkerJson[] = [];
   const snapshot = await waitFor(async () => {
     const current = await status();
+    last = current.workers;
     return standsOut(current.workers) ? current : null;
-  }, { timeoutMs: 30_000, what: 'worker 1 p99 >= 150 ms with worker 2 < 20 ms' });
+  }, { timeoutMs: 45_000, what: 'worker 1 p99 >= 150 ms with worker 2 < 20 ms' }).catch((error: Error) => {
+    throw new Error(`${error.message}; last p99s: ${last.map((worker) => `w${worker.id}=${worker.lag?.p99}`).join(' ')}`);
+  });
   t.is(snapshot.name, name);
   const one = snapshot.workers.find((worker) => worker.id === 1)!;
   t.log(`worker 1 lag`, one.lag, `worker 2 lag`, snapshot.workers.find((worker) => worker.id === 2)!.lag);
@@ -71,7 +75,7 @@ test.serial('/metrics carries the same figures as status', async (t) => {
     const p99 = (snapshot: typeof before, id: number): number | undefined => snapshot.workers.find((worker) => worker.id === id)?.lag?.p99;
     if (p99(before, 1) !== p99(after, 1) || p99(before, 2) !== p99(after, 2) || !standsOut(after.workers)) return null;
     return { text, one: p99(after, 1)!, two: p99(after, 2)! };
-  }, { timeoutMs: 30_000, what: 'a metrics scrape between two equal status reads' });
+  }, { timeoutMs: 45_000, what: 'a metrics scrape between two equal status reads' });
   t.is(lagOf(agreed.text, 1), agreed.one / 1000);
   t.is(lagOf(agreed.text, 2), agreed.two / 1000);
   t.true(lagOf(agreed.text, 1) >= 0.15);
