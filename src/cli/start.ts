@@ -1,12 +1,14 @@
 import { basename, extname } from 'node:path';
 import type { CommandModule } from 'yargs';
+import { DAEMON_ENV, startDaemon, type DaemonReport } from './daemon.js';
 import { fail } from './main.js';
 import { BALANCE_MODES, type BalanceMode } from '../master/balancers/index.js';
 import { resolveEntry } from '../master/entry.js';
 import { LOG_FORMATS, LogSink, type LogFormat } from '../master/logs.js';
 import { runMaster, type MasterOptions } from '../master/run.js';
 import { parseControlAddress, readControlToken, TOKEN_ENV } from '../control/options.js';
-import { UsageError } from '../errors.js';
+import { BootError, ClusterdError, UsageError, oneLine } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
 import { parseChoice, parseDuration, parseInstances, parseName, parseSize } from '../options.js';
 
 interface StartArgs {
@@ -24,6 +26,7 @@ interface StartArgs {
   control?: string;
   'control-token'?: string;
   'control-token-file'?: string;
+  daemon: boolean;
   'log-format': string;
   'node-arg': string[];
   '--'?: (string | number)[];
@@ -45,6 +48,7 @@ export const startCommand: CommandModule<object, StartArgs> = {
       .option('stats-interval', { type: 'string', default: '1s', describe: 'How often each worker reports loop lag, ELU, CPU, memory and HTTP counters; 0 turns them off' })
       .option('max-memory', { type: 'string', describe: 'Replace (drained, new worker first) a worker whose RSS stays above this size, e.g. 512M' })
       .option('log-format', { type: 'string', default: 'text', choices: LOG_FORMATS as unknown as string[], describe: 'text: `[w2] line`; json: one object per line' })
+      .option('daemon', { alias: 'd', type: 'boolean', default: false, describe: 'Run in the background; return once every worker is ready (or the app failed). Logs go to <runtime dir>/<name>.log' })
       .option('metrics', { type: 'string', describe: 'Serve Prometheus metrics on HOST:PORT/metrics' })
       .option('control', { type: 'string', describe: 'Also serve the control plane on TCP HOST:PORT (needs a token)' })
       .option('control-token', { type: 'string', describe: `Token required on --control (or $${TOKEN_ENV})` })
@@ -54,7 +58,14 @@ export const startCommand: CommandModule<object, StartArgs> = {
       .example('$0 start server.js -- --port 8080', 'arguments after -- go to the app'),
   handler: (args) => {
     try {
-      void runMaster(masterOptions(args)).catch(fail);
+      const options = masterOptions(args);
+      if (args.daemon) {
+        void startDaemon({ name: options.cluster.name, argv: process.argv.slice(2) }).then((code) => process.exit(code), fail);
+      } else if (process.env[DAEMON_ENV]) {
+        runAsDaemon(options);
+      } else {
+        void runMaster(options).catch(fail);
+      }
     } catch (error) {
       fail(error);
     }
@@ -92,4 +103,25 @@ export function masterOptions(args: StartArgs): MasterOptions {
     controlTcp,
     metrics: args.metrics === undefined ? null : parseControlAddress(args.metrics, 'metrics'),
   };
+}
+
+/** The master of `start -d`: runs as usual, telling the process that started it how boot went. */
+function runAsDaemon(options: MasterOptions): void {
+  delete process.env[DAEMON_ENV];
+  const report = (message: DaemonReport, then: () => void = () => {}): void => {
+    if (!process.connected) return then();
+    // Once the parent has its answer the master is on its own: no IPC keeps it tied.
+    process.send!(message, () => {
+      process.disconnect();
+      then();
+    });
+  };
+  runMaster(options, {
+    onReady: (info) => report({ type: 'ready', info }),
+    onFatal: (error) =>
+      report({ type: 'fatal', message: `error: ${error.message}`, lastOutput: error instanceof BootError ? error.lastOutput : [], exitCode: error.exitCode }),
+  }).catch((error: unknown) => {
+    const exitCode = error instanceof ClusterdError ? error.exitCode : ExitCode.INTERNAL;
+    report({ type: 'fatal', message: oneLine(error), lastOutput: [], exitCode }, () => fail(error));
+  });
 }

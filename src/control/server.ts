@@ -7,11 +7,11 @@
 // socket file left by a master that died (nobody answers on it) is removed first. What remains
 // racy is two masters both removing the same stale file at once; the loser then finds the
 // winner answering and is refused like any duplicate.
-import { chmodSync, linkSync, lstatSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, lstatSync, statSync, unlinkSync } from 'node:fs';
 import { connect as netConnect, type AddressInfo, type ListenOptions } from 'node:net';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { ControlSource } from '../master/status.js';
+import type { ControlOperations, ControlSource } from '../master/status.js';
 import { ClusterdError, UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { requireToken } from './auth.js';
@@ -26,6 +26,8 @@ export interface ControlServerOptions {
   /** The cluster name: the socket is `<dir>/<name>.sock`. */
   name: string;
   source: ControlSource;
+  /** Reload, Restart, Scale, Stop, Stack and Logs; without it they answer UNIMPLEMENTED. */
+  operations?: ControlOperations | undefined;
   /** Also serve on TCP; every call there must carry `authorization: Bearer <token>`. */
   tcp?: ({ token: string } & TcpAddress) | undefined;
   /** The runtime directory; by default runtimeDir() ($CLUSTERD_RUNTIME_DIR, $XDG_RUNTIME_DIR/clusterd, ...). */
@@ -38,6 +40,8 @@ export interface ControlServer {
   readonly tcpAddress: TcpAddress | null;
   /** Open Watch streams. */
   readonly watchers: number;
+  /** Open server streams of any kind (Watch, Reload, Restart, Logs). */
+  readonly streams: number;
   /** Ends Watch streams, removes the socket file and stops listening. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -52,12 +56,12 @@ const SHUTDOWN_GRACE_MS = 1_000;
  * that name already answers, when the runtime directory is unsafe, or when the TCP address
  * cannot be bound.
  */
-export async function startControlServer({ name, source, tcp, dir = runtimeDir() }: ControlServerOptions): Promise<ControlServer> {
+export async function startControlServer({ name, source, operations, tcp, dir = runtimeDir() }: ControlServerOptions): Promise<ControlServer> {
   if (!CLUSTER_NAME.test(name)) throw new UsageError(`Expected the cluster name to be 1-64 letters, digits, '.', '_' or '-', got \`${name}\``);
   if (tcp && tcp.token.length === 0) throw new UsageError('Expected a non-empty control token for the TCP control listener');
   ensureRuntimeDir(dir);
   const path = socketPathOf(name, dir);
-  const handlers = new ControlHandlers(source);
+  const handlers = new ControlHandlers(source, operations ?? null);
   const { definition } = controlService();
 
   const unixListener = new GrpcListener({ definition, implementation: handlers.implementation() });
@@ -79,7 +83,7 @@ export async function startControlServer({ name, source, tcp, dir = runtimeDir()
     closed = true;
     onExit.delete(removeSocket);
     removeSocket();
-    handlers.endWatches();
+    handlers.endStreams();
     await Promise.all([unixListener.close(SHUTDOWN_GRACE_MS), tcpListener?.close(SHUTDOWN_GRACE_MS)]);
   };
 
@@ -99,6 +103,9 @@ export async function startControlServer({ name, source, tcp, dir = runtimeDir()
       tcpAddress,
       get watchers() {
         return handlers.watchers;
+      },
+      get streams() {
+        return handlers.streams;
       },
       close,
     };
@@ -201,4 +208,10 @@ async function alreadyRunning(path: string, name: string): Promise<ClusterdError
   }
   const who = pid === null ? `its socket ${path} answers` : `pid ${pid}`;
   return new ClusterdError('ERR_CLUSTERD_NAME_IN_USE', `a cluster named ${name} is already running (${who})`, { exitCode: ExitCode.USAGE });
+}
+
+/** Throws the "already running" error when a live master serves the cluster `name`. */
+export async function assertNameFree(name: string, dir: string = runtimeDir()): Promise<void> {
+  const path = socketPathOf(name, dir);
+  if (existsSync(path) && (await answers(path))) throw await alreadyRunning(path, name);
 }
