@@ -97,6 +97,8 @@ export interface WorkerSettings {
   waitReady: boolean;
   /** How often the loop sampler reports, in ms; 0 turns loop stats off. */
   statsIntervalMs: number;
+  /** A loop blocked longer than this (ms) is reported with its stack; 0 turns the check off. */
+  watchdogMs: number;
 }
 
 export const SETTINGS_ENV = 'CLUSTERD_SETTINGS';

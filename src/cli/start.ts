@@ -21,6 +21,7 @@ interface StartArgs {
   grace: string;
   'max-boot-failures': number;
   'stats-interval': string;
+  watchdog: string;
   'max-memory'?: string;
   metrics?: string;
   control?: string;
@@ -46,6 +47,7 @@ export const startCommand: CommandModule<object, StartArgs> = {
       .option('grace', { type: 'string', default: '10s', describe: 'How long workers may drain on stop before they are killed' })
       .option('max-boot-failures', { type: 'number', default: 3, describe: 'Give up after this many failed boots in a row' })
       .option('stats-interval', { type: 'string', default: '1s', describe: 'How often each worker reports loop lag, ELU, CPU, memory and HTTP counters; 0 turns them off' })
+      .option('watchdog', { type: 'string', default: '5s', describe: "Replace a worker whose event loop stays blocked this long, logging its JavaScript stack; 0 turns it off (clusterd stack still works)" })
       .option('max-memory', { type: 'string', describe: 'Replace (drained, new worker first) a worker whose RSS stays above this size, e.g. 512M' })
       .option('log-format', { type: 'string', default: 'text', choices: LOG_FORMATS as unknown as string[], describe: 'text: `[w2] line`; json: one object per line' })
       .option('daemon', { alias: 'd', type: 'boolean', default: false, describe: 'Run in the background; return once every worker is ready (or the app failed). Logs go to <runtime dir>/<name>.log' })
@@ -81,6 +83,9 @@ export function masterOptions(args: StartArgs): MasterOptions {
   if (!Number.isInteger(maxBootFailures) || maxBootFailures < 1) {
     throw new UsageError(`Expected \`--max-boot-failures\` to be a positive integer, got \`${maxBootFailures}\``);
   }
+  const watchdogMs = parseDuration('watchdog', args.watchdog);
+  // Under 10 ms, ordinary garbage-collection pauses would count as a blocked loop.
+  if (watchdogMs !== 0 && watchdogMs < 10) throw new UsageError(`Expected \`--watchdog\` to be 0 (off) or at least 10ms, got \`${args.watchdog}\``);
   const controlTcp =
     args.control === undefined
       ? null
@@ -97,6 +102,7 @@ export function masterOptions(args: StartArgs): MasterOptions {
       graceMs: parseDuration('grace', args.grace),
       maxBootFailures,
       statsIntervalMs: parseDuration('stats-interval', args['stats-interval']),
+      watchdogMs,
       logs: new LogSink({ format: parseChoice('log-format', args['log-format'], LOG_FORMATS) as LogFormat }),
     },
     maxMemory: args['max-memory'] === undefined ? null : parseSize('max-memory', args['max-memory']),

@@ -8,7 +8,8 @@ import type { Entry } from './entry.js';
 import { Listeners, type ListenFailure } from './listeners.js';
 import type { LogSink } from './logs.js';
 import { buildStatus, type ClusterStatus, type ControlSource } from './status.js';
-import { WorkerProcess, type WorkerExit } from './worker.js';
+import { formatStack } from './watchdog-link.js';
+import { WorkerProcess, type BlockedInfo, type WorkerExit } from './worker.js';
 import { BootError, ClusterdError, ListenError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { SockName } from '../protocol.js';
@@ -29,6 +30,8 @@ export interface ClusterConfig {
   maxBootFailures: number;
   /** How often workers report loop stats, in ms; 0 turns them off. */
   statsIntervalMs: number;
+  /** A worker whose loop stays blocked longer than this (ms) is reported and replaced; 0: never. */
+  watchdogMs: number;
   backoff?: BackoffPolicy;
   logs: LogSink;
 }
@@ -148,7 +151,11 @@ export class Supervisor extends EventEmitter implements ControlSource {
    * then takes the old one out of balancing and drains it within --grace. Rejects with a
    * BootError (and leaves the old worker serving) when the successor fails to boot.
    */
-  async replace(id: number, onProgress: (phase: 'starting' | 'draining' | 'replaced', worker: WorkerProcess) => void = () => {}): Promise<WorkerProcess> {
+  async replace(
+    id: number,
+    onProgress: (phase: 'starting' | 'draining' | 'replaced', worker: WorkerProcess) => void = () => {},
+    { drain = true }: { drain?: boolean } = {},
+  ): Promise<WorkerProcess> {
     const slot = this.#slots.get(id);
     if (!slot || !slot.worker || this.#phase === 'stopping' || this.#phase === 'stopped') {
       throw new ClusterdError('ERR_CLUSTERD_NO_WORKER', `there is no worker ${id} to replace`, { exitCode: ExitCode.NOT_FOUND });
@@ -166,9 +173,13 @@ export class Supervisor extends EventEmitter implements ControlSource {
     slot.successor = null;
     slot.worker = successor;
     this.emit('change');
-    if (old) {
+    if (old && drain) {
       onProgress('draining', old);
       await this.drain(old);
+    } else if (old) {
+      const exited = once(old, 'exit');
+      old.kill();
+      await exited;
     }
     onProgress('replaced', successor);
     return successor;
@@ -236,7 +247,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       clusterName: config.name,
       entry: config.entry,
       args: config.args,
-      settings: { waitReady: config.waitReady, statsIntervalMs: config.statsIntervalMs },
+      settings: { waitReady: config.waitReady, statsIntervalMs: config.statsIntervalMs, watchdogMs: config.watchdogMs },
       listeners: this.sockets,
       logs: config.logs,
     });
@@ -251,6 +262,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       clearTimeout(bootTimer);
       this.#onReady();
     });
+    worker.on('blocked', (info: BlockedInfo) => this.#onBlocked(worker, info));
     worker.on('sample', (sample: LoopSample) => {
       this.emit('sample', worker, sample);
       this.emit('change');
@@ -321,6 +333,29 @@ export class Supervisor extends EventEmitter implements ControlSource {
       slot.restartTimer = null;
       this.#reconcile();
     }, delay);
+  }
+
+  /**
+   * The watchdog caught the worker's loop blocked past --watchdog: log where, keep it for
+   * status (the 'change' lets the control plane read it while the process still exists), then
+   * replace the worker: its successor first, so the id never goes dark, then SIGKILL, since a
+   * blocked loop cannot drain.
+   */
+  #onBlocked(worker: WorkerProcess, info: BlockedInfo): void {
+    const frames = formatStack(info.stack);
+    this.config.logs.event(
+      'blocked',
+      `worker ${worker.id} (pid ${worker.pid}) event loop blocked for ${info.blockedMs} ms; replacing it. Stack:\n${frames.join('\n') || '    (no JavaScript frames)'}`,
+      { worker: worker.id, pid: worker.pid, blockedMs: info.blockedMs, stack: info.stack },
+      'warn',
+    );
+    this.emit('change');
+    const slot = this.#slots.get(worker.id);
+    if (this.#phase !== 'running' || slot?.worker !== worker || slot.successor) {
+      worker.kill();
+      return;
+    }
+    this.replace(worker.id, () => {}, { drain: false }).catch(() => worker.kill());
   }
 
   #fatal(error: ClusterdError): void {

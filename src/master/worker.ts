@@ -1,5 +1,6 @@
 // The master's view of one worker process: forks it, speaks the protocol, follows its output.
 import { fork, type ChildProcess } from 'node:child_process';
+import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import type { BalancedWorker, RawHandle } from './balancers/types.js';
 import type { Listeners } from './listeners.js';
@@ -8,6 +9,11 @@ import { isAccepting, transition, type WorkerState } from './worker-state.js';
 import { SETTINGS_ENV, isProtocolMessage, type MasterMessage, type WorkerMessage, type WorkerSettings } from '../protocol.js';
 import type { Entry } from './entry.js';
 import type { LoopSample } from '../loop/types.js';
+import type { StackReport } from './status.js';
+import { WatchdogLink, type BlockedReport } from './watchdog-link.js';
+
+/** A blocked-loop episode as the watchdog caught it. */
+export type BlockedInfo = StackReport & { time: number; blockedMs: number };
 
 /** Samples kept per worker for `status` history and `top` sparklines. */
 export const HISTORY_LENGTH = 60;
@@ -31,7 +37,8 @@ export interface WorkerExit {
 }
 
 /**
- * Events: 'ready' once it can take traffic; 'sample' (LoopSample) every stats interval; 'exit' (WorkerExit) once the process is gone and
+ * Events: 'ready' once it can take traffic; 'sample' (LoopSample) every stats interval;
+ * 'blocked' (BlockedInfo) when the watchdog catches its loop blocked past the threshold; 'exit' (WorkerExit) once the process is gone and
  * its output fully written.
  */
 export class WorkerProcess extends EventEmitter implements BalancedWorker {
@@ -43,6 +50,9 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   readonly stderrTail: string[] = [];
   /** The latest loop sample and up to HISTORY_LENGTH before it, oldest first. */
   readonly history: LoopSample[] = [];
+  /** The last time the watchdog caught this worker's loop blocked, with the stack. */
+  lastBlocked: BlockedInfo | null = null;
+  readonly #watchdog: WatchdogLink;
   #state: WorkerState = 'starting';
   readonly #child: ChildProcess;
   readonly #listeners: Listeners;
@@ -62,7 +72,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
         CLUSTERD_CLUSTER_NAME: spec.clusterName,
         [SETTINGS_ENV]: JSON.stringify(spec.settings),
       },
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // fd 4 is the watchdog thread's own line to the master: it works while the main thread is blocked.
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'],
       // Its own process group: a terminal's Ctrl-C reaches the master only, which drains
       // the workers in order instead of having them all die at once.
       detached: true,
@@ -73,6 +84,13 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       spec.logs.follow(this.#child.stderr!, { worker: this.id, pid, stream: 'stderr' }, this.stderrTail),
     ]);
     this.#child.on('message', (message: unknown, handle: unknown) => this.#onMessage(message, handle));
+    this.#watchdog = new WatchdogLink(this.#child.stdio[4] as Duplex);
+    this.#watchdog.on('blocked', (report: BlockedReport) => {
+      // A long synchronous start-up is not a hung worker: --listen-timeout covers booting.
+      if (this.#state !== 'ready') return;
+      this.lastBlocked = { state: 'blocked', stack: report.stack, time: Date.now(), blockedMs: report.blockedMs };
+      this.emit('blocked', this.lastBlocked);
+    });
     // A failed send (channel closing under us) is reported here; exit handling covers it.
     this.#child.on('error', () => {});
     this.#child.once('exit', (code, signal) => {
@@ -93,6 +111,16 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
 
   get accepting(): boolean {
     return isAccepting(this.#state);
+  }
+
+  get exited(): boolean {
+    return this.#state === 'exited';
+  }
+
+  /** The main thread's JavaScript stack now, captured by the watchdog thread (works while blocked). */
+  async requestStack(timeoutMs: number): Promise<StackReport> {
+    const reply = await this.#watchdog.requestStack(timeoutMs);
+    return { state: reply.state, stack: reply.stack };
   }
 
   send(message: MasterMessage, handle?: RawHandle): boolean {

@@ -4,12 +4,13 @@ import * as channel from './channel.js';
 import { installListenHook } from './listen.js';
 import { drainServers, installServerTracking, listeningAddresses, traffic } from './servers.js';
 import { createSampler } from '../loop/sampler.js';
+import { startWatchdog } from '../loop/watchdog.js';
 import { SETTINGS_ENV, type WorkerSettings } from '../protocol.js';
 
 function settings(): WorkerSettings {
   const raw = process.env[SETTINGS_ENV];
   delete process.env[SETTINGS_ENV];
-  return raw ? (JSON.parse(raw) as WorkerSettings) : { waitReady: false, statsIntervalMs: 0 };
+  return raw ? (JSON.parse(raw) as WorkerSettings) : { waitReady: false, statsIntervalMs: 0, watchdogMs: 0 };
 }
 
 function start(): void {
@@ -17,7 +18,8 @@ function start(): void {
     // Run outside a clusterd master (for example `node --import` by hand): do nothing.
     return;
   }
-  const { waitReady, statsIntervalMs } = settings();
+  const { waitReady, statsIntervalMs, watchdogMs } = settings();
+  startStackWatch(watchdogMs);
   blockingStdio();
   let readySent = false;
   const sendReady = (): void => {
@@ -59,6 +61,19 @@ function start(): void {
 function blockingStdio(): void {
   for (const stream of [process.stdout, process.stderr]) {
     (stream as unknown as { _handle?: { setBlocking?(blocking: boolean): number } })._handle?.setBlocking?.(true);
+  }
+}
+
+/**
+ * The watchdog thread owns fd 4, the pipe the master opened for it: blocked-loop reports and
+ * on-demand stacks reach the master without the main thread. Never fatal to the app: a worker
+ * started without fd 4, or under --permission without --allow-worker, runs without it.
+ */
+function startStackWatch(thresholdMs: number): void {
+  try {
+    startWatchdog({ fd: 4, thresholdMs });
+  } catch (error) {
+    process.emitWarning(`clusterd: blocked-loop watchdog unavailable: ${(error as Error).message}`);
   }
 }
 
