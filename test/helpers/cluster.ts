@@ -1,8 +1,10 @@
 // Starts the real CLI (`bin/clusterd.js start ... --log-format json`) and follows its output.
 import { execa, type ResultPromise } from 'execa';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as tick } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -70,7 +72,13 @@ export interface Launched {
 
 /** Runs `clusterd ...args` (pass `--log-format json` for parsed lines) and follows its output. */
 export function launch(args: string[], { env = {} }: { env?: Record<string, string> } = {}): Launched {
+  // A master registers its cluster name in the runtime directory, and tests running at once
+  // start clusters of the same name (hello.js...): unless the caller chose a directory, each
+  // master gets one of its own.
+  const runtime = env.CLUSTERD_RUNTIME_DIR || process.env.CLUSTERD_RUNTIME_DIR ? null : mkdtempSync(join(tmpdir(), 'clusterd-test-'));
+  if (runtime) env = { ...env, CLUSTERD_RUNTIME_DIR: runtime };
   const child = execa(process.execPath, [CLI, ...args], { env, reject: false, buffer: false, stdin: 'ignore' });
+  if (runtime) void child.then(() => rmSync(runtime, { recursive: true, force: true }));
   const lines: OutputLine[] = [];
   const waiters = new Set<{ match: (line: OutputLine) => boolean; resolve: (line: OutputLine) => void }>();
   createInterface({ input: child.stdout! }).on('line', (text) => {

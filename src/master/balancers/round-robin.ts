@@ -49,19 +49,19 @@ export class RoundRobinBalancer implements Balancer {
     worker.send({ cmd: 'clusterd:listen-reply', seq, errno: 0, mode: 'rr', sockname: this.sockname });
     if (this.#workers.has(worker)) return;
     this.#workers.add(worker);
-    this.#handoff(worker);
+    // Back after closing its server with a handoff still unsettled: its ack resumes handoffs.
+    if (!this.#inFlight.has(worker)) this.#handoff(worker);
   }
 
   remove(worker: BalancedWorker): void {
-    if (!this.#workers.delete(worker)) return;
+    this.#workers.delete(worker);
     const index = this.#free.indexOf(worker);
     if (index !== -1) this.#free.splice(index, 1);
-    // A connection sent but not acknowledged: the worker may have read from it before dying,
-    // so it cannot safely go to another worker. Close the master's copy (nodejs/node#21746
-    // leaked it); the worker's own copy died with it.
-    const pending = this.#inFlight.get(worker);
-    this.#inFlight.delete(worker);
-    pending?.connection.close();
+    // A live worker (one that closed its server, or drains) still settles a connection it was
+    // sent: it accepts it, or refuses it and ack() re-routes it. One that died never will, and
+    // may have read from it, so it cannot go to another worker: close the master's copy
+    // (nodejs/node#21746 leaked it); the worker's own copy died with it.
+    if (worker.exited) this.#dropInFlight(worker);
   }
 
   ack(worker: BalancedWorker, id: number, accepted: boolean): void {
@@ -78,6 +78,14 @@ export class RoundRobinBalancer implements Balancer {
     this.#listener = null;
     for (const connection of this.#queue.splice(0)) connection.close();
     for (const worker of [...this.#workers]) this.remove(worker);
+    // Nothing is re-routed any more: an unsettled handoff keeps only the worker's copy.
+    for (const worker of [...this.#inFlight.keys()]) this.#dropInFlight(worker);
+  }
+
+  #dropInFlight(worker: BalancedWorker): void {
+    const pending = this.#inFlight.get(worker);
+    this.#inFlight.delete(worker);
+    pending?.connection.close();
   }
 
   #distribute(connection: RawHandle): void {

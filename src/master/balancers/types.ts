@@ -12,6 +12,8 @@ export interface BalancedWorker {
   readonly id: number;
   /** False once the worker is draining or gone: it must not be given connections. */
   readonly accepting: boolean;
+  /** True once the process is gone: it will never acknowledge a connection it was sent. */
+  readonly exited: boolean;
   send(message: MasterMessage, handle?: RawHandle): boolean;
 }
 
