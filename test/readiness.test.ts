@@ -46,6 +46,10 @@ test('--wait-ready: ready only once every worker called process.send("ready")', 
   process.kill(first!, 'SIGUSR2');
   await cluster.waitForLine((line) => line.pid === first && line.message === 'signalled');
   t.false(cluster.lines.some(isReady), 'not ready while worker 2 has not signalled');
+  // Worker 2 listens but has not said it is ready: every connection goes to worker 1.
+  const port = Number(listening[0]!.message.split(' ')[1]);
+  const answeredBy = await Promise.all(Array.from({ length: 12 }, () => getJson(port).then((answer) => answer.pid)));
+  t.deepEqual(new Set(answeredBy), new Set([first]));
 
   process.kill(second!, 'SIGUSR2');
   const ready = await cluster.waitForLine(isReady);

@@ -37,7 +37,7 @@ export class Listeners {
     }
     opening.then(
       (balancer) => {
-        if (this.#closed || !worker.accepting) return;
+        if (this.#closed || worker.exited) return;
         balancer.add(worker, seq);
       },
       (error: unknown) => {
@@ -59,6 +59,11 @@ export class Listeners {
       this.#open.delete(key);
       this.#balancers.delete(key);
     }
+  }
+
+  /** The worker may now be given connections (under --wait-ready: it said it is ready). */
+  activate(worker: BalancedWorker): void {
+    for (const balancer of this.#open.values()) balancer.activate(worker);
   }
 
   ack(worker: BalancedWorker, key: string, id: number, accepted: boolean): void {

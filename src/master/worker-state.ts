@@ -25,7 +25,10 @@ export function transition(from: WorkerState, to: WorkerState): WorkerState {
   return to;
 }
 
-/** True while the worker should receive new connections. */
-export function isAccepting(state: WorkerState): boolean {
-  return state === 'starting' || state === 'ready';
+/**
+ * True while the worker should receive new connections: once it listens (it is `starting` until
+ * every server listens), or under --wait-ready only once the app said it is ready.
+ */
+export function isAccepting(state: WorkerState, waitReady = false): boolean {
+  return state === 'ready' || (state === 'starting' && !waitReady);
 }

@@ -110,7 +110,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   }
 
   get accepting(): boolean {
-    return isAccepting(this.#state);
+    return isAccepting(this.#state, this.#waitReady);
   }
 
   get exited(): boolean {
@@ -176,6 +176,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     if (this.#state !== 'starting') return;
     this.#state = transition(this.#state, 'ready');
     this.readyAt = Date.now();
+    this.#listeners.activate(this);
     this.emit('ready');
   }
 }

@@ -29,16 +29,21 @@ for (const from of STATES) {
 }
 
 const accepting = test.macro({
-  exec(t, state: WorkerState, expected: boolean) {
-    t.is(isAccepting(state), expected);
+  exec(t, state: WorkerState, waitReady: boolean, expected: boolean) {
+    t.is(isAccepting(state, waitReady), expected);
   },
-  title: (_title, state: WorkerState, expected: boolean) => `a ${state} worker ${expected ? 'takes' : 'takes no'} new connections`,
+  title: (_title, state: WorkerState, waitReady: boolean, expected: boolean) =>
+    `a ${state} worker ${expected ? 'takes' : 'takes no'} new connections${waitReady ? ' under --wait-ready' : ''}`,
 });
-for (const [state, expected] of [
-  ['starting', true],
-  ['ready', true],
-  ['stopping', false],
-  ['exited', false],
+for (const [state, waitReady, expected] of [
+  ['starting', false, true],
+  ['starting', true, false],
+  ['ready', false, true],
+  ['ready', true, true],
+  ['stopping', false, false],
+  ['stopping', true, false],
+  ['exited', false, false],
+  ['exited', true, false],
 ] as const) {
-  test(accepting, state, expected);
+  test(accepting, state, waitReady, expected);
 }

@@ -50,7 +50,12 @@ export class RoundRobinBalancer implements Balancer {
     if (this.#workers.has(worker)) return;
     this.#workers.add(worker);
     // Back after closing its server with a handoff still unsettled: its ack resumes handoffs.
-    if (!this.#inFlight.has(worker)) this.#handoff(worker);
+    // Not yet accepting (--wait-ready): activate() starts them.
+    if (!this.#inFlight.has(worker) && worker.accepting) this.#handoff(worker);
+  }
+
+  activate(worker: BalancedWorker): void {
+    if (this.#workers.has(worker) && !this.#inFlight.has(worker) && !this.#free.includes(worker)) this.#handoff(worker);
   }
 
   remove(worker: BalancedWorker): void {

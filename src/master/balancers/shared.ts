@@ -36,6 +36,10 @@ export class SharedBalancer implements Balancer {
     this.#workers.delete(worker);
   }
 
+  activate(): void {
+    // The worker accepts from the shared socket as soon as it listens; nothing to start.
+  }
+
   ack(): void {
     // Workers accept for themselves: there are no handoffs to acknowledge.
   }

@@ -10,7 +10,10 @@ export interface RawHandle {
 /** What a balancer needs of a worker: its id and a way to send it a message with a handle. */
 export interface BalancedWorker {
   readonly id: number;
-  /** False once the worker is draining or gone: it must not be given connections. */
+  /**
+   * True while the worker may be given connections: once it listens (or, under --wait-ready,
+   * once the app said it is ready), until it drains or exits.
+   */
   readonly accepting: boolean;
   /** True once the process is gone: it will never acknowledge a connection it was sent. */
   readonly exited: boolean;
@@ -28,6 +31,8 @@ export interface Balancer {
   add(worker: BalancedWorker, seq: number): void;
   /** Stops routing to the worker; in-flight connections are re-routed or closed. */
   remove(worker: BalancedWorker): void;
+  /** The worker became ready to take connections (under --wait-ready, after it listened). */
+  activate(worker: BalancedWorker): void;
   /** A worker acknowledged (or refused) connection `id`. */
   ack(worker: BalancedWorker, id: number, accepted: boolean): void;
   /** How many workers share this address. */
