@@ -1,14 +1,11 @@
 import test from 'ava';
 import { createDelayMonitor } from '../../src/loop/delay-monitor.js';
-import { burnCpu } from './helpers.js';
+import { burnCpu, observeFor } from './helpers.js';
+import { waitFor } from '../helpers/cluster.js';
 
-/** Polls `condition` every few ms until it holds, failing after `deadlineMs`. */
-async function until(condition: () => boolean, deadlineMs = 10_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`condition still false after ${deadlineMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+/** Polls `condition` every few ms until it holds. */
+async function until(condition: () => boolean): Promise<void> {
+  await waitFor(condition, { intervalMs: 5, what: 'the delay monitor' });
 }
 
 test.serial('a stall right after reset() is recorded at the next tick (monitorEventLoopDelay drops it)', async (t) => {
@@ -31,8 +28,23 @@ test.serial('ticks are recorded in ns with the resolution included, and stop onc
   const { count } = monitor.histogram;
   // An idle tick takes at least about the resolution (Node's ms clock may fire it up to ~1 ms early).
   t.true(monitor.histogram.min >= 3.5e6, `min ${monitor.histogram.min / 1e6} ms`);
-  await new Promise((resolve) => setTimeout(resolve, 50)); // ten resolutions of observation
+  await observeFor(50); // ten resolutions of silence
   t.is(monitor.histogram.count, count);
   monitor.reset();
   t.is(monitor.histogram.count, 0);
+});
+
+test.serial('a stall weighs by its duration: one 200 ms stall among a second of ticks sets p99', async (t) => {
+  const monitor = createDelayMonitor(10);
+  monitor.enable();
+  t.teardown(() => monitor.disable());
+  await until(() => monitor.histogram.count >= 60);
+  burnCpu(200);
+  await until(() => monitor.histogram.max >= 200e6);
+  // Counted once, the stall would be one tick in ~80 and leave p99 at ~10 ms; the ticks it
+  // swallowed are recorded too (delays of 190, 180, ... 10 ms), as a request arriving then would wait.
+  const { histogram } = monitor;
+  t.true(histogram.percentile(99) >= 150e6, `p99 ${histogram.percentile(99) / 1e6} ms over ${histogram.count} values`);
+  // How far the weighting reaches down depends on how long the stall really lasted on this box.
+  t.true(histogram.percentile(50) < histogram.percentile(99), `p50 ${histogram.percentile(50) / 1e6} ms`);
 });

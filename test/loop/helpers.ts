@@ -1,4 +1,5 @@
 // Shared by the loop tests: a sampler whose samples are awaited one by one, and a CPU-bound stall.
+import { setTimeout as pause } from 'node:timers/promises';
 import { createSampler, type Sampler } from '../../src/loop/sampler.js';
 import type { LoopSample, TrafficCounters } from '../../src/loop/types.js';
 
@@ -65,4 +66,12 @@ export function burnCpu(ms: number): void {
     const used = process.cpuUsage(cpu);
     if (performance.now() - start >= ms && used.user + used.system >= ms * 1000) return;
   }
+}
+
+/**
+ * Lets `ms` pass so a test can check that something did NOT happen meanwhile (a stopped timer
+ * stays silent). Never use it to wait for something to happen: wait on the event or poll.
+ */
+export function observeFor(ms: number): Promise<void> {
+  return pause(ms);
 }

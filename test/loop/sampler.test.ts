@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { countResources, createSampler, type SamplerOptions } from '../../src/loop/sampler.js';
 import { uvMetricsReader } from '../../src/loop/uv-metrics.js';
-import { burnCpu, startQueue } from './helpers.js';
+import { burnCpu, observeFor, startQueue } from './helpers.js';
 
 const hasUvMetrics = 'uvMetricsInfo' in performance.nodeTiming;
 
@@ -144,7 +144,7 @@ test.serial('stop() releases the timer and the delay probe; start() may follow',
   const delivered = queue.delivered;
   const readUv = uvMetricsReader();
   const loopsBefore = readUv?.().loopCount ?? 0;
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await observeFor(300);
   t.is(queue.delivered, delivered);
   if (readUv) t.true(readUv().loopCount - loopsBefore < 10, `${readUv().loopCount - loopsBefore} iterations`);
 
