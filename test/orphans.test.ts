@@ -2,9 +2,11 @@
 // and the port is free again.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fixture, get, isRunning, killOnTeardown, startCluster, waitFor } from './helpers/cluster.js';
+import { control } from './helpers/control.js';
 
 /** Resolves once a plain server could listen on 127.0.0.1:port (then closes it); rejects with the error. */
 function listenOn(port: number): Promise<void> {
@@ -68,3 +70,28 @@ const noOrphans = test.macro({
 });
 test(noOrphans, 'rr');
 test(noOrphans, 'shared');
+
+test('a worker stuck in a busy loop when the master is SIGKILLed still exits within one second', async (t) => {
+  const ctl = control(t);
+  // --watchdog 0: the stuck worker is not replaced; shared: the worker itself holds the port.
+  const cluster = await startCluster(fixture('spins-on-request.js'), { instances: 1, flags: ['--name', 'orphan', '--watchdog', '0', '--balance', 'shared'], env: ctl.env });
+  killOnTeardown(t, cluster.process);
+  t.teardown(() => {
+    for (const pid of cluster.pids) if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+  });
+  const spin = http.get({ host: '127.0.0.1', port: cluster.port, path: '/spin', agent: false });
+  spin.on('error', () => {});
+  t.teardown(() => spin.destroy());
+  await waitFor(async () => {
+    const result = await ctl.run(['stack', 'orphan', '1', '--json']);
+    return result.exitCode === 0 && (JSON.parse(String(result.stdout)) as { state: string }).state !== 'idle';
+  }, { what: 'the worker to be stuck in spinForever' });
+
+  cluster.process.kill('SIGKILL');
+  const killedAt = performance.now();
+  // Its main thread never sees the IPC channel close: the watchdog thread ends the process.
+  await waitFor(() => cluster.pids.every((pid) => !isRunning(pid)), { what: 'the stuck worker gone', timeoutMs: 1500, intervalMs: 5 });
+  t.log(`stuck worker gone ${Math.round(performance.now() - killedAt)} ms after the master's SIGKILL`);
+  await waitFor(() => !socketStates(cluster.port).includes('0A'), { what: `no listener on port ${cluster.port}`, timeoutMs: 5000, intervalMs: 5 });
+  t.pass();
+});

@@ -80,6 +80,9 @@ interface Script {
 // Connected only while a capture runs: a session still connected when the process exits makes
 // Node print "Waiting for the debugger to disconnect..." into the app's stderr.
 const session = new Session();
+
+/** How long a worker whose master died may take to exit by itself before this thread kills it. */
+const ORPHAN_GRACE_MS = 500;
 /** The scripts the current capture's Debugger.enable reported, by scriptId. */
 const scripts = new Map<string, Script>();
 let waiting: ((capture: Capture) => void) | null = null;
@@ -294,5 +297,10 @@ pipe.on('error', ignore);
 pipe.on('close', () => {
   if (poll !== null) clearInterval(poll);
   session.disconnect();
+  // The master is gone. A healthy main thread sees its IPC channel close and exits; one stuck in a
+  // busy loop never will, and would hold its port as an orphan. This thread still runs: if the
+  // process outlives the grace, it ends it. The timer stays ref'd, or this thread's loop would end
+  // before it fires; the thread itself is unref'd, so a process that exits first is not held.
+  setTimeout(() => process.kill(process.pid, 'SIGKILL'), ORPHAN_GRACE_MS);
 });
 send({ type: 'ready', pid: process.pid, thresholdMs });

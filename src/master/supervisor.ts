@@ -71,6 +71,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
   readonly #live = new Set<WorkerProcess>();
   #bootFailures = 0;
   readonly #listenFailures = new Map<WorkerProcess, ListenFailure>();
+  /** Workers the watchdog killed: their id restarts without backoff. */
+  readonly #restartAtOnce = new WeakSet<WorkerProcess>();
   #exitCode: ExitCodeValue = ExitCode.OK;
   #graceTimer: NodeJS.Timeout | null = null;
   readonly #backoff: BackoffPolicy;
@@ -151,11 +153,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
    * then takes the old one out of balancing and drains it within --grace. Rejects with a
    * BootError (and leaves the old worker serving) when the successor fails to boot.
    */
-  async replace(
-    id: number,
-    onProgress: (phase: 'starting' | 'draining' | 'replaced', worker: WorkerProcess) => void = () => {},
-    { drain = true }: { drain?: boolean } = {},
-  ): Promise<WorkerProcess> {
+  async replace(id: number, onProgress: (phase: 'starting' | 'draining' | 'replaced', worker: WorkerProcess) => void = () => {}): Promise<WorkerProcess> {
     const slot = this.#slots.get(id);
     if (!slot || !slot.worker || this.#phase === 'stopping' || this.#phase === 'stopped') {
       throw new ClusterdError('ERR_CLUSTERD_NO_WORKER', `there is no worker ${id} to replace`, { exitCode: ExitCode.NOT_FOUND });
@@ -173,13 +171,9 @@ export class Supervisor extends EventEmitter implements ControlSource {
     slot.successor = null;
     slot.worker = successor;
     this.emit('change');
-    if (old && drain) {
+    if (old) {
       onProgress('draining', old);
       await this.drain(old);
-    } else if (old) {
-      const exited = once(old, 'exit');
-      old.kill();
-      await exited;
     }
     onProgress('replaced', successor);
     return successor;
@@ -326,9 +320,12 @@ export class Supervisor extends EventEmitter implements ControlSource {
         'warn',
       );
     }
-    slot.attempt = uptime >= this.#backoff.resetAfterMs ? 0 : slot.attempt + 1;
     slot.restarts++;
-    const delay = backoffDelay(this.#backoff, slot.attempt - 1);
+    let delay = 0;
+    if (!this.#restartAtOnce.has(worker)) {
+      slot.attempt = uptime >= this.#backoff.resetAfterMs ? 0 : slot.attempt + 1;
+      delay = backoffDelay(this.#backoff, slot.attempt - 1);
+    }
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = null;
       this.#reconcile();
@@ -338,8 +335,9 @@ export class Supervisor extends EventEmitter implements ControlSource {
   /**
    * The watchdog caught the worker's loop blocked past --watchdog: log where, keep it for
    * status (the 'change' lets the control plane read it while the process still exists), then
-   * replace the worker: its successor first, so the id never goes dark, then SIGKILL, since a
-   * blocked loop cannot drain.
+   * SIGKILL it (a blocked loop cannot drain) and restart its id at once, without backoff. Killing
+   * first frees the core it spins on, so its replacement boots sooner; it served nothing anyway
+   * (in rr, connections already go to the workers that acknowledge them).
    */
   #onBlocked(worker: WorkerProcess, info: BlockedInfo): void {
     const frames = formatStack(info.stack);
@@ -350,12 +348,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
       'warn',
     );
     this.emit('change');
-    const slot = this.#slots.get(worker.id);
-    if (this.#phase !== 'running' || slot?.worker !== worker || slot.successor) {
-      worker.kill();
-      return;
-    }
-    this.replace(worker.id, () => {}, { drain: false }).catch(() => worker.kill());
+    this.#restartAtOnce.add(worker);
+    worker.kill();
   }
 
   #fatal(error: ClusterdError): void {
