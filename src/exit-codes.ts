@@ -19,6 +19,10 @@ export const ExitCode = {
   NOT_FOUND: 7,
   /** The cluster's TCP control listener refused the call: missing or wrong --control-token. */
   UNAUTHENTICATED: 8,
+  /** A control command was refused because a reload or restart is already in progress. */
+  BUSY: 9,
+  /** `clusterd stop`: the master had not exited by --grace plus a margin after it was asked to stop. */
+  STOP_TIMEOUT: 10,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

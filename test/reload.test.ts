@@ -40,7 +40,10 @@ test('a reload under keep-alive and new-connection load fails no request and lea
   t.deepEqual(before.map((worker) => worker.generation), [1, 1]);
 
   const streams = [newConnectionStream(cluster.port), newConnectionStream(cluster.port)];
-  const load = autocannon({ url: `http://127.0.0.1:${cluster.port}/`, connections: 64, duration: 10, timeout: 10 });
+  // Without a callback autocannon returns an instance that is both a promise and an emitter.
+  const load = autocannon({ url: `http://127.0.0.1:${cluster.port}/`, connections: 64, duration: 10, timeout: 10 }) as unknown as Promise<autocannon.Result> & {
+    on(event: 'response', listener: () => void): void;
+  };
   // Reload in the middle of the run, once traffic flows.
   let reloaded: Promise<import('execa').Result> | null = null;
   let responses = 0;

@@ -1,7 +1,8 @@
 // The options every control command shares: which cluster, and how to reach a remote one.
 import type { Argv } from 'yargs';
-import { connect, type Connection } from '../control/client.js';
+import { connect, type Connection } from '../control/discovery.js';
 import { parseControlAddress, readControlToken, TOKEN_ENV } from '../control/options.js';
+import { UsageError } from '../errors.js';
 
 export interface ControlArgs {
   control?: string;
@@ -27,4 +28,21 @@ export function connectFromArgs(args: ControlArgs & { name?: string | undefined 
   const address = parseControlAddress(args.control);
   const token = readControlToken({ token: args['control-token'], tokenFile: args['control-token-file'] });
   return connect({ name: args.name, control: { ...address, token } });
+}
+
+/**
+ * `[NAME] TARGET`: one positional is the target (a worker id, a count), two are the cluster's
+ * name and the target. So `restart 2` and `restart api 2` both read right.
+ */
+export function nameAndTarget(positionals: readonly (string | number | undefined)[], what: string): { name: string | undefined; target: string } {
+  const given = positionals.filter((value): value is string | number => value !== undefined).map(String);
+  if (given.length === 1) return { name: undefined, target: given[0]! };
+  if (given.length === 2) return { name: given[0], target: given[1]! };
+  throw new UsageError(given.length === 0 ? `Expected ${what}` : `Expected [NAME] and ${what}, got ${given.length} arguments: ${given.join(' ')}`);
+}
+
+/** A worker id as typed on the command line: a positive integer. */
+export function parseWorkerId(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new UsageError(`Expected WORKER_ID to be a positive integer, got \`${text}\``);
+  return Number(text);
 }

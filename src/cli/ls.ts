@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { fail } from './main.js';
 import { connectFromArgs, withControlOptions, type ControlArgs } from './control-args.js';
-import { listClusters } from '../control/client.js';
+import { listClusters } from '../control/discovery.js';
 import { runtimeDir } from '../control/paths.js';
 import type { ClusterView } from '../control/types.js';
 import { lsJson, lsLines } from './views.js';

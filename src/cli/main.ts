@@ -7,6 +7,12 @@ import { startCommand } from './start.js';
 import { lsCommand } from './ls.js';
 import { statusCommand } from './status.js';
 import { topCommand } from './top.js';
+import { reloadCommand } from './reload.js';
+import { restartCommand } from './restart.js';
+import { scaleCommand } from './scale.js';
+import { stopCommand } from './stop.js';
+import { stackCommand } from './stack.js';
+import { logsCommand } from './logs.js';
 
 /** Prints the one line a user sees for an expected failure and exits with its code. */
 export function fail(error: unknown): never {
@@ -30,6 +36,12 @@ export function main(argv: string[]): void {
     .command(lsCommand)
     .command(statusCommand)
     .command(topCommand)
+    .command(reloadCommand)
+    .command(scaleCommand)
+    .command(restartCommand)
+    .command(stopCommand)
+    .command(stackCommand)
+    .command(logsCommand)
     .demandCommand(1, 'a command is required (see clusterd --help)')
     .parserConfiguration({ 'populate--': true, 'duplicate-arguments-array': false })
     .strict()

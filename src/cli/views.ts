@@ -1,7 +1,8 @@
 // What `ls`, `status` and `top` print, as pure functions of what the control plane returned.
 import type { LagSummary } from '../loop/types.js';
 import type { ClusterTotals } from '../master/status.js';
-import type { ClusterView, WorkerView } from '../control/types.js';
+import type { BlockedView, ClusterView, WorkerView } from '../control/types.js';
+import { blockedLines } from './stack-view.js';
 import {
   BOLD,
   DIM,
@@ -43,6 +44,8 @@ export interface WorkerJson {
   inflight: number | null;
   connections: number | null;
   generation: number;
+  /** The worker id's last blocked-loop episode (time epoch ms, blockedMs, frames innermost first), or null. */
+  lastBlocked: BlockedView | null;
 }
 
 /** `status --json`: the issue's shape, with the cluster-level fields after `workers`. */
@@ -89,17 +92,18 @@ function workerJson(worker: WorkerView): WorkerJson {
     inflight: sample?.http.inflight ?? null,
     connections: sample?.http.connections ?? null,
     generation: worker.generation,
+    lastBlocked: worker.lastBlocked,
   };
 }
 
-const WORKER_HEADER = ['ID', 'PID', 'STATE', 'UPTIME', 'RESTARTS', 'REQ/S', 'CONNS', 'LAG p50', 'p99', 'max', 'ELU', 'CPU', 'RSS'];
-const WORKER_ALIGN: Align[] = ['right', 'right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'];
+const WORKER_HEADER = ['ID', 'PID', 'STATE', 'GEN', 'UPTIME', 'RESTARTS', 'REQ/S', 'CONNS', 'LAG p50', 'p99', 'max', 'ELU', 'CPU', 'RSS'];
+const WORKER_ALIGN: Align[] = ['right', 'right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'];
 const NONE = '-';
 
 /** A worker's row: lag in ms; the sample's cells read `-` until its first sample. */
 function workerCells(worker: WorkerView, colour: boolean): string[] {
   const sample = worker.sample;
-  const fixed = [String(worker.id), String(worker.pid), worker.state, formatDuration(worker.uptimeMs), String(worker.restarts)];
+  const fixed = [String(worker.id), String(worker.pid), worker.state, String(worker.generation), formatDuration(worker.uptimeMs), String(worker.restarts)];
   if (!sample) return [...fixed, ...Array<string>(WORKER_HEADER.length - fixed.length).fill(NONE)];
   const { lag } = sample;
   return [
@@ -115,9 +119,15 @@ function workerCells(worker: WorkerView, colour: boolean): string[] {
   ];
 }
 
-/** `status`: a header line about the cluster, then one row per worker. */
+/** `status`: a header line about the cluster, one row per worker, then any blocked-loop notes. */
 export function statusLines(status: ClusterView): string[] {
-  return [summaryLine(status, false), '', ...table([WORKER_HEADER, ...status.workers.map((worker) => workerCells(worker, false))], WORKER_ALIGN)];
+  const blocked = blockedLines(status.workers);
+  return [
+    summaryLine(status, false),
+    '',
+    ...table([WORKER_HEADER, ...status.workers.map((worker) => workerCells(worker, false))], WORKER_ALIGN),
+    ...(blocked.length > 0 ? ['', ...blocked] : []),
+  ];
 }
 
 function summaryLine(status: ClusterView, colour: boolean): string {

@@ -5,6 +5,7 @@ import type { ClusterStatus, WorkerStatus } from '../master/status.js';
 import type { WorkerState } from '../master/worker-state.js';
 import type { WireClusterStatus, WireHistoryPoint, WireSample, WireWorker, WireWorkerState } from './proto.js';
 import type { ClusterView, HistoryPoint, WorkerView } from './types.js';
+import { decodeBlocked, encodeBlocked, type BlockedInfo } from './convert-ops.js';
 
 const WIRE_STATES: Record<WorkerState, WireWorkerState> = {
   starting: 'WORKER_STATE_STARTING',
@@ -15,8 +16,15 @@ const WIRE_STATES: Record<WorkerState, WireWorkerState> = {
 
 const STATES = new Map<string, WorkerState>(Object.entries(WIRE_STATES).map(([state, wire]) => [wire, state as WorkerState]));
 
-/** The master's status as a ClusterStatus message; history only when asked for (it is the bulk). */
-export function encodeStatus(status: ClusterStatus, { history }: { history: boolean }): WireClusterStatus {
+export interface EncodeOptions {
+  /** Fill each worker's history (it is the bulk of the message). */
+  history: boolean;
+  /** Each worker id's last blocked-loop report, where the master keeps them. */
+  lastBlocked?: ((id: number) => BlockedInfo | null) | undefined;
+}
+
+/** The master's status as a ClusterStatus message; history only when asked for. */
+export function encodeStatus(status: ClusterStatus, { history, lastBlocked }: EncodeOptions): WireClusterStatus {
   return {
     name: status.name,
     masterPid: status.masterPid,
@@ -25,12 +33,12 @@ export function encodeStatus(status: ClusterStatus, { history }: { history: bool
     entry: status.entry,
     balance: status.balance,
     statsIntervalMs: status.statsIntervalMs,
-    workers: status.workers.map((worker) => encodeWorker(worker, history)),
+    workers: status.workers.map((worker) => encodeWorker(worker, history, lastBlocked?.(worker.id) ?? null)),
     totals: { ...status.totals },
   };
 }
 
-function encodeWorker(worker: WorkerStatus, history: boolean): WireWorker {
+function encodeWorker(worker: WorkerStatus, history: boolean, blocked: BlockedInfo | null): WireWorker {
   return {
     id: worker.id,
     pid: worker.pid,
@@ -41,6 +49,7 @@ function encodeWorker(worker: WorkerStatus, history: boolean): WireWorker {
     restarts: worker.restarts,
     sample: worker.sample ? encodeSample(worker.sample) : null,
     history: history ? worker.history.map(encodeHistoryPoint) : [],
+    lastBlocked: blocked ? encodeBlocked(blocked) : null,
   };
 }
 
@@ -97,6 +106,7 @@ function decodeWorker(wire: WireWorker): WorkerView {
     restarts: wire.restarts,
     sample: wire.sample ? decodeSample(wire.sample) : null,
     history: (wire.history ?? []).map((point): HistoryPoint => ({ ...point })),
+    lastBlocked: decodeBlocked(wire.lastBlocked),
   };
 }
 

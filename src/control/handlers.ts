@@ -1,9 +1,12 @@
-// The Control service's methods over a ControlSource. One handler per rpc of proto/clusterd.proto;
-// issue 4's operations join here. A handler never throws into grpc-js: every failure becomes a
-// gRPC status, so a bad request costs the caller its call and never the master its life.
+// The Control service's methods: Status and Watch over a ControlSource here, the operations over
+// ControlOperations in operation-handlers.ts and logs-handler.ts. A handler never throws into
+// grpc-js: every failure becomes a gRPC status, so a bad request costs the caller its call and
+// never the master its life.
 import * as grpc from '@grpc/grpc-js';
-import type { ControlSource } from '../master/status.js';
+import type { ControlOperations, ControlSource } from '../master/status.js';
 import { encodeStatus } from './convert.js';
+import { logsHandler } from './logs-handler.js';
+import { operationHandlers, unimplementedOperations } from './operation-handlers.js';
 import type { WireClusterStatus, WireStatusRequest, WireWatchRequest } from './proto.js';
 
 /** Watch pushes at most one message per this many ms unless the client asks otherwise. */
@@ -19,19 +22,31 @@ export function watchInterval(requested: number): number {
 
 export class ControlHandlers {
   readonly #source: ControlSource;
+  readonly #operations: ControlOperations | null;
   /** Open Watch streams, each with the function that ends it. */
   readonly #watches = new Set<() => void>();
+  /** Other open server streams (Reload, Restart, Logs), likewise. */
+  readonly #streams = new Set<() => void>();
 
-  constructor(source: ControlSource) {
+  constructor(source: ControlSource, operations: ControlOperations | null = null) {
     this.#source = source;
+    this.#operations = operations;
   }
 
   /** The service implementation for grpc.Server#addService. */
   implementation(): grpc.UntypedServiceImplementation {
+    const operations = this.#operations;
+    const track = (end: () => void): (() => void) => {
+      this.#streams.add(end);
+      return () => this.#streams.delete(end);
+    };
     return {
       Status: (call: grpc.ServerUnaryCall<WireStatusRequest, WireClusterStatus>, callback: grpc.sendUnaryData<WireClusterStatus>) =>
         this.#status(call, callback),
       Watch: (call: grpc.ServerWritableStream<WireWatchRequest, WireClusterStatus>) => this.#watch(call),
+      ...(operations
+        ? { ...operationHandlers(operations, this.#source, track), Logs: logsHandler(operations, this.#source, track) }
+        : unimplementedOperations()),
     };
   }
 
@@ -40,9 +55,17 @@ export class ControlHandlers {
     return this.#watches.size;
   }
 
-  /** Ends every Watch stream with OK: the master is going away. */
-  endWatches(): void {
-    for (const end of [...this.#watches]) end();
+  /** Number of open server streams of any kind: Watch, Reload, Restart, Logs. */
+  get streams(): number {
+    return this.#watches.size + this.#streams.size;
+  }
+
+  /**
+   * The master is going away: Watch and Logs streams end with OK, an operation still running
+   * with UNAVAILABLE.
+   */
+  endStreams(): void {
+    for (const end of [...this.#watches, ...this.#streams]) end();
   }
 
   #status(call: grpc.ServerUnaryCall<WireStatusRequest, WireClusterStatus>, callback: grpc.sendUnaryData<WireClusterStatus>): void {
@@ -119,7 +142,9 @@ export class ControlHandlers {
 
   #snapshot(history: boolean): { message: WireClusterStatus } | { error: grpc.ServiceError | Partial<grpc.StatusObject> } {
     try {
-      return { message: encodeStatus(this.#source.status(), { history }) };
+      const operations = this.#operations;
+      const lastBlocked = operations ? (id: number) => operations.lastBlocked(id) : undefined;
+      return { message: encodeStatus(this.#source.status(), { history, lastBlocked }) };
     } catch (error) {
       return { error: { code: grpc.status.INTERNAL, details: `reading the cluster status failed: ${(error as Error)?.message ?? String(error)}` } };
     }

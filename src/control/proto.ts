@@ -99,6 +99,7 @@ export interface WireWorker {
   restarts: number;
   sample: WireSample | null;
   history: WireHistoryPoint[] | null;
+  lastBlocked?: WireBlockedReport | null;
 }
 
 export interface WireTotals {
@@ -121,4 +122,84 @@ export interface WireClusterStatus {
   statsIntervalMs: number;
   workers: WireWorker[] | null;
   totals: WireTotals | null;
+}
+
+export interface WireStackFrame {
+  functionName: string;
+  url: string;
+  line: number;
+  column: number;
+}
+
+export interface WireBlockedReport {
+  time: number;
+  blockedMs: number;
+  frames: WireStackFrame[] | null;
+}
+
+export type WireOperationPhase =
+  | 'OPERATION_PHASE_UNSPECIFIED'
+  | 'OPERATION_PHASE_STARTING'
+  | 'OPERATION_PHASE_DRAINING'
+  | 'OPERATION_PHASE_REPLACED'
+  | 'OPERATION_PHASE_FAILED'
+  | 'OPERATION_PHASE_DONE';
+
+export interface WireReloadRequest {
+  parallel: number;
+}
+
+export interface WireRestartRequest {
+  id: number;
+}
+
+export interface WireOperationProgress {
+  id: number;
+  phase: WireOperationPhase | string;
+  pid: number;
+  generation: number;
+  message: string;
+  replaced: number;
+}
+
+export interface WireScaleRequest {
+  spec: string;
+}
+
+export interface WireScaleReply {
+  workers: number;
+}
+
+export type WireStopRequest = Record<string, never>;
+
+export interface WireStopReply {
+  masterPid: number;
+  graceMs: number;
+}
+
+export interface WireStackRequest {
+  id: number;
+}
+
+export type WireLoopState = 'LOOP_STATE_UNSPECIFIED' | 'LOOP_STATE_IDLE' | 'LOOP_STATE_BUSY' | 'LOOP_STATE_BLOCKED';
+
+export interface WireStackReply {
+  state: WireLoopState | string;
+  frames: WireStackFrame[] | null;
+}
+
+export interface WireLogsRequest {
+  follow: boolean;
+  worker: number;
+  lines: number;
+}
+
+export type WireLogStream = 'LOG_STREAM_UNSPECIFIED' | 'LOG_STREAM_STDOUT' | 'LOG_STREAM_STDERR';
+
+export interface WireLogEntry {
+  time: number;
+  worker: number;
+  pid: number;
+  stream: WireLogStream | string;
+  message: string;
 }

@@ -42,7 +42,7 @@ export interface ControlServer {
   readonly watchers: number;
   /** Open server streams of any kind (Watch, Reload, Restart, Logs). */
   readonly streams: number;
-  /** Ends Watch streams, removes the socket file and stops listening. Safe to call twice. */
+  /** Ends open streams (Watch, Logs, operations), removes the socket file and stops listening. Safe to call twice. */
   close(): Promise<void>;
 }
 

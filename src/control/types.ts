@@ -1,7 +1,7 @@
 // What a control-plane client receives: the master's ClusterStatus (src/master/status.ts) as it
 // survives the wire. The only differences: history comes in brief (HistoryPoint), and a state a
 // newer master knows but this client does not reads 'unknown'.
-import type { ClusterStatus, WorkerStatus } from '../master/status.js';
+import type { ClusterStatus, LogEntry, OperationProgress, StackFrame, StackReport, WorkerStatus } from '../master/status.js';
 import type { WorkerState } from '../master/worker-state.js';
 
 /** A past sample in brief, enough for a sparkline. */
@@ -14,12 +14,39 @@ export interface HistoryPoint {
   rps: number;
 }
 
+/** A worker's last blocked-loop episode: when (epoch ms), how long (ms), its stack, innermost first. */
+export interface BlockedView {
+  time: number;
+  blockedMs: number;
+  frames: StackFrame[];
+}
+
 export interface WorkerView extends Omit<WorkerStatus, 'state' | 'history'> {
   state: WorkerState | 'unknown';
   /** Oldest first; empty unless the call asked for history. */
   history: HistoryPoint[];
+  /** Null when the worker id's loop was never caught blocked (or the master keeps no reports). */
+  lastBlocked: BlockedView | null;
 }
 
 export interface ClusterView extends Omit<ClusterStatus, 'workers'> {
   workers: WorkerView[];
 }
+
+/**
+ * One step of a reload or restart as a client sees it: the master's steps, then `done` with
+ * the outcome (a reload's new generation and count of replaced workers; a restart's new pid).
+ */
+export interface ProgressView extends Omit<OperationProgress, 'phase'> {
+  phase: OperationProgress['phase'] | 'done' | 'unknown';
+  /** On a reload's `done`: how many workers were replaced. */
+  replaced: number;
+}
+
+export interface StackView {
+  state: StackReport['state'] | 'unknown';
+  frames: StackFrame[];
+}
+
+/** A worker's output line as `clusterd logs` receives it; worker 0 is a note from the master. */
+export type LogView = LogEntry;

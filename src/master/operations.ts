@@ -50,7 +50,10 @@ export class Operations {
       let replaced = 0;
       let failure: unknown = null;
       const lane = async (): Promise<void> => {
-        for (let id = queue.shift(); id !== undefined && failure === null; id = queue.shift()) {
+        // The failure check comes first: a lane must not take an id it will not replace.
+        while (failure === null) {
+          const id = queue.shift();
+          if (id === undefined) break;
           try {
             await supervisor.replace(id, (phase, worker) => onProgress(describe(id, phase, worker)));
             replaced++;
@@ -60,12 +63,13 @@ export class Operations {
           }
         }
       };
+      const total = queue.length;
       await Promise.all(Array.from({ length: Math.min(parallel, queue.length) }, lane));
       if (failure !== null) {
         // New code that never booted is not the cluster's generation; workers that did boot keep theirs.
         if (replaced === 0) supervisor.revertGeneration(previous);
         if (failure instanceof BootError) {
-          throw new BootError(`reload failed after ${replaced} of ${replaced + queue.length + 1} workers: ${failure.message}`, failure.lastOutput);
+          throw new BootError(`reload failed after ${replaced} of ${total} workers: ${failure.message}`, failure.lastOutput);
         }
         throw failure;
       }

@@ -1,6 +1,7 @@
 // Runs a master in this process: the supervisor, its control plane and metrics, the signals
 // an operator sends, and the process exit once the cluster has stopped.
 import { setTimeout as pause } from 'node:timers/promises';
+import { MasterControl } from './control.js';
 import { enforceMemoryLimit } from './memory-limit.js';
 import { Operations } from './operations.js';
 import { Supervisor, type ClusterConfig } from './supervisor.js';
@@ -40,7 +41,12 @@ export async function runMaster({ cluster, maxMemory, controlTcp, metrics }: Mas
   const { logs, name } = cluster;
   const supervisor = new Supervisor(cluster);
   const operations = new Operations(supervisor);
-  const control = await startControlServer({ name, source: supervisor, tcp: controlTcp ?? undefined });
+  const control = await startControlServer({
+    name,
+    source: supervisor,
+    operations: new MasterControl({ supervisor, operations, logs }),
+    tcp: controlTcp ?? undefined,
+  });
   const metricsServer = metrics ? await startMetricsServer({ ...metrics, source: supervisor }).catch(async (error: unknown) => {
     await control.close();
     throw error;

@@ -41,12 +41,27 @@ export interface ClusterStatus {
   totals: ClusterTotals;
 }
 
-/** What the control plane needs from the master. Issue 4's operations will join it. */
+/** What the control plane needs from the master to report on it. */
 export interface ControlSource {
   status(): ClusterStatus;
   /** Calls `listener` after each new sample or worker state change; returns the unsubscribe. */
   onChange(listener: () => void): () => void;
 }
+
+/** One frame of a worker's JavaScript stack, as the inspector reports it (1-based line/column). */
+export interface StackFrame {
+  functionName: string;
+  url: string;
+  line: number;
+  column: number;
+}
+
+/** A worker's main-thread stack: idle in the event loop, busy running JS, or blocked past the watchdog threshold. */
+export interface StackReport {
+  state: 'idle' | 'busy' | 'blocked';
+  stack: StackFrame[];
+}
+
 
 /** Builds the control plane's snapshot: every live worker process, serving or not, by id. */
 export function buildStatus(supervisor: Supervisor): ClusterStatus {
@@ -86,4 +101,45 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
       restarts: supervisor.workers().reduce((total, worker) => total + (supervisor.slot(worker.id)?.restarts ?? 0), 0),
     },
   };
+}
+
+/** A worker's output line as the master keeps it for `clusterd logs`. */
+export interface LogEntry {
+  time: string;
+  worker: number;
+  pid: number;
+  stream: 'stdout' | 'stderr';
+  message: string;
+}
+
+/** Progress of a reload or restart, one message per step. */
+export interface OperationProgress {
+  id: number;
+  phase: 'starting' | 'draining' | 'replaced' | 'failed';
+  pid: number;
+  generation: number;
+  message: string;
+}
+
+/**
+ * The operations the control plane offers (issue 4). Each rejects with a ClusterdError whose
+ * `code` and `exitCode` say what went wrong (unknown worker: NOT_FOUND; a reload already
+ * running: ERR_CLUSTERD_BUSY; bad count: USAGE; a replacement that failed to boot: BootError
+ * with `lastOutput`).
+ */
+export interface ControlOperations {
+  reload(options: { parallel: number }, onProgress: (progress: OperationProgress) => void): Promise<{ generation: number; replaced: number }>;
+  restart(id: number, onProgress: (progress: OperationProgress) => void): Promise<{ pid: number }>;
+  /** `N`, `+K` or `-K`; resolves with the new worker count once it is reached. */
+  scale(spec: string): Promise<number>;
+  /** Starts a graceful stop (the master exits once it is done); says how long the drain may take. */
+  stop(): { graceMs: number };
+  /** The current JavaScript stack of worker `id`, captured without its main thread's help. */
+  stack(id: number): Promise<StackReport>;
+  /** The last blocked-loop report of each worker id, if any. */
+  lastBlocked(id: number): (StackReport & { time: number; blockedMs: number }) | null;
+  /** Recent log lines, oldest first, optionally of one worker. */
+  recentLogs(worker?: number): LogEntry[];
+  /** Follows new log lines; returns the unsubscribe. */
+  followLogs(listener: (entry: LogEntry) => void): () => void;
 }

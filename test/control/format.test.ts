@@ -99,6 +99,7 @@ test('status --json has the documented shape, units and key order', (t) => {
     inflight: 2,
     connections: 14,
     generation: 1,
+    lastBlocked: null,
   });
   t.is(json.name, 'api');
   t.is(json.masterPid, 39_999);
@@ -114,12 +115,12 @@ test('status table: a summary line, then one row per worker', (t) => {
   t.deepEqual(statusLines(view(false)), [
     'api  master 39999  up 1m10s  2/2 ready  621 req/s  28 conns  RSS 160 MiB  1 restart',
     '',
-    'ID    PID  STATE  UPTIME  RESTARTS  REQ/S  CONNS  LAG p50  p99  max  ELU  CPU       RSS',
-    ' 1  40001  ready   1m05s         0    311     14      1.1  2.5  4.1  12%  15%  80.0 MiB',
-    ' 2  40002  ready   1m05s         1    311     14      3.0  210  230  93%  15%  80.0 MiB',
+    'ID    PID  STATE  GEN  UPTIME  RESTARTS  REQ/S  CONNS  LAG p50  p99  max  ELU  CPU       RSS',
+    ' 1  40001  ready    1   1m05s         0    311     14      1.1  2.5  4.1  12%  15%  80.0 MiB',
+    ' 2  40002  ready    1   1m05s         1    311     14      3.0  210  230  93%  15%  80.0 MiB',
   ]);
   const starting = statusLines(decodeStatus(encodeStatus(clusterStatus('api', [worker(1, { state: 'starting' }, [])]), { history: false })));
-  t.is(starting.at(-1), ' 1  40001  starting   1m05s         0      -      -        -    -    -    -    -    -');
+  t.is(starting.at(-1), ' 1  40001  starting    1   1m05s         0      -      -        -    -    -    -    -    -');
 });
 
 test('ls: name, pid, ready/total workers, uptime', (t) => {

@@ -1,0 +1,33 @@
+// What reload and restart share: print each step as it streams, then the outcome; on failure the
+// one `clusterd: ...` line, followed by the failed worker's last output, indented.
+import { fail } from './main.js';
+import type { ProgressView } from '../control/types.js';
+import { BootError, oneLine } from '../errors.js';
+
+/** Runs a streamed operation, printing its steps (text, or one JSON object per line). */
+export async function printOperation(json: boolean, what: string, start: (onProgress: (progress: ProgressView) => void) => Promise<ProgressView>): Promise<void> {
+  const print = (progress: ProgressView): void => {
+    process.stdout.write(`${json ? JSON.stringify(progress) : progress.message}\n`);
+  };
+  // Ctrl-C stops this client, not the operation: say so rather than leave the user guessing.
+  const onSignal = (): void => {
+    process.stderr.write(`clusterd: stopped following the ${what}; it goes on in the master (see clusterd status)\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  try {
+    print(await start(print));
+  } finally {
+    process.off('SIGINT', onSignal);
+  }
+}
+
+/** fail(), plus a failed boot's last output under the error line. */
+export function failOperation(error: unknown): never {
+  if (error instanceof BootError && error.lastOutput.length > 0) {
+    const output = error.lastOutput.map((line) => `    ${line}`).join('\n');
+    process.stderr.write(`clusterd: ${oneLine(error)}\n${output}\n`);
+    process.exit(error.exitCode);
+  }
+  fail(error);
+}

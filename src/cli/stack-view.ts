@@ -1,0 +1,41 @@
+// What `stack`, `logs` and the blocked-loop notes under `status` print, as pure functions.
+import type { StackFrame } from '../master/status.js';
+import type { LogView, StackView, WorkerView } from '../control/types.js';
+
+/** `    at fn (file:///srv/app.js:27:5)`, as V8 prints a frame. */
+export function frameLine(frame: StackFrame): string {
+  const where = frame.url ? `${frame.url}:${frame.line}:${frame.column}` : '<unknown>';
+  return `    at ${frame.functionName || '<anonymous>'} (${where})`;
+}
+
+/** `stack --json`: the worker, its state and its frames, innermost first. */
+export interface StackJson {
+  id: number;
+  pid: number;
+  state: StackView['state'];
+  frames: StackFrame[];
+}
+
+/** `stack`: a line naming the worker and its state, then one line per frame. */
+export function stackLines({ id, pid, state, frames }: StackJson): string[] {
+  const head = `worker ${id} (pid ${pid}): ${state}`;
+  if (frames.length > 0) return [head, ...frames.map(frameLine)];
+  return [head, state === 'idle' ? '    (no JavaScript running: waiting in the event loop)' : '    (no frames: the thread was in native code)'];
+}
+
+/** Under `status`: one line per worker whose loop was caught blocked, naming where. */
+export function blockedLines(workers: readonly WorkerView[]): string[] {
+  return workers.flatMap((worker) => {
+    const report = worker.lastBlocked;
+    if (!report) return [];
+    const when = new Date(report.time).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+    const top = report.frames[0];
+    const where = top ? `, in${frameLine(top).slice('    at'.length)}` : '';
+    return [`worker ${worker.id}: loop blocked ${Math.round(report.blockedMs)} ms at ${when}${where}`];
+  });
+}
+
+/** `logs`: `[w2] line`, and the master's own notes (worker 0) as they are. */
+export function logLine(entry: LogView): string {
+  return entry.worker === 0 ? entry.message : `[w${entry.worker}] ${entry.message}`;
+}

@@ -1,0 +1,112 @@
+// Finding clusters: the ones answering in this user's runtime directory, one by name (or the only
+// one), or a remote one over TCP. Each yields a ControlClient and the status it read on the way.
+import { readdir } from 'node:fs/promises';
+import { ClusterdError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { ControlClient, DEFAULT_CALL_TIMEOUT_MS, PROBE_TIMEOUT_MS } from './client.js';
+import type { TcpAddress } from './options.js';
+import { CLUSTER_NAME, nameOfSocket, runtimeDir, socketPath } from './paths.js';
+import { NOT_RUNNING } from './status-codes.js';
+import type { ClusterView } from './types.js';
+
+export interface RunningCluster {
+  name: string;
+  socketPath: string;
+  status: ClusterView;
+}
+
+/** A client and the status it read while connecting (so a command needs no second call). */
+export interface Connection {
+  client: ControlClient;
+  status: ClusterView;
+}
+
+/** The clusters answering in the runtime directory, by name. Sockets nobody answers on are skipped. */
+export async function listClusters({ dir = runtimeDir(), timeoutMs = PROBE_TIMEOUT_MS }: { dir?: string; timeoutMs?: number } = {}): Promise<RunningCluster[]> {
+  const found = await probeAll(dir, timeoutMs);
+  for (const { client } of found) client.close();
+  return found.map(({ name, socketPath, status }) => ({ name, socketPath, status }));
+}
+
+export interface ConnectOptions {
+  /** The cluster's name; may be left out when exactly one cluster runs. */
+  name?: string | undefined;
+  /** A remote cluster's TCP listener and token, instead of the local runtime directory. */
+  control?: ({ token: string } & TcpAddress) | undefined;
+  dir?: string;
+  timeoutMs?: number;
+}
+
+/**
+ * Connects to the cluster `name` (or the only one running) and reads its status. Throws a
+ * ClusterdError with exit code NOT_FOUND naming what it looked for when there is no such cluster.
+ */
+export async function connect({ name, control, dir = runtimeDir(), timeoutMs = DEFAULT_CALL_TIMEOUT_MS }: ConnectOptions): Promise<Connection> {
+  if (control) return connectTcp(control, name, timeoutMs);
+  if (name !== undefined) {
+    if (!CLUSTER_NAME.test(name)) throw notFound(`no cluster named ${JSON.stringify(name)} is running (not a valid cluster name)`);
+    const client = new ControlClient({ transport: 'unix', socketPath: socketPath(name, dir) });
+    try {
+      return { client, status: await client.status({ timeoutMs }) };
+    } catch (error) {
+      client.close();
+      if (!(error instanceof ClusterdError) || error.code !== NOT_RUNNING) throw error;
+      const others = (await listClusters({ dir, timeoutMs: Math.min(timeoutMs, PROBE_TIMEOUT_MS) })).map((cluster) => cluster.name);
+      const running = others.length === 0 ? 'none is running' : `running: ${others.join(', ')}`;
+      throw notFound(`no cluster named ${name} is running (looked in ${dir}; ${running})`);
+    }
+  }
+  const found = await probeAll(dir, Math.min(timeoutMs, PROBE_TIMEOUT_MS));
+  if (found.length === 1) return { client: found[0]!.client, status: found[0]!.status };
+  for (const { client } of found) client.close();
+  if (found.length === 0) throw notFound(`no running cluster found (looked in ${dir})`);
+  throw new ClusterdError(
+    'ERR_CLUSTERD_AMBIGUOUS',
+    `${found.length} clusters are running (${found.map((cluster) => cluster.name).join(', ')}): name the one you mean`,
+    { exitCode: ExitCode.USAGE },
+  );
+}
+
+async function connectTcp(control: { token: string } & TcpAddress, name: string | undefined, timeoutMs: number): Promise<Connection> {
+  const client = new ControlClient({ transport: 'tcp', ...control });
+  try {
+    const status = await client.status({ timeoutMs });
+    if (name !== undefined && status.name !== name) {
+      throw notFound(`the cluster at ${client.address} is named ${status.name}, not ${name}`);
+    }
+    return { client, status };
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+}
+
+/** Every cluster answering in `dir`, with an open client each (the caller closes them). */
+async function probeAll(dir: string, timeoutMs: number): Promise<(RunningCluster & { client: ControlClient })[]> {
+  let files: string[];
+  try {
+    files = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new ClusterdError('ERR_CLUSTERD_RUNTIME_DIR', `cannot read the runtime directory ${dir}: ${(error as Error).message}`, { cause: error });
+  }
+  const names = files.map(nameOfSocket).filter((name): name is string => name !== null).sort();
+  const probes = await Promise.all(
+    names.map(async (name) => {
+      const path = socketPath(name, dir);
+      const client = new ControlClient({ transport: 'unix', socketPath: path });
+      try {
+        return { name, socketPath: path, client, status: await client.status({ timeoutMs }) };
+      } catch {
+        // Stale (its master died without removing it) or not answering: not a running cluster.
+        client.close();
+        return null;
+      }
+    }),
+  );
+  return probes.filter((probe) => probe !== null);
+}
+
+function notFound(message: string): ClusterdError {
+  return new ClusterdError('ERR_CLUSTERD_NOT_FOUND', message, { exitCode: ExitCode.NOT_FOUND });
+}

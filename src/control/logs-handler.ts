@@ -1,0 +1,108 @@
+// The Logs rpc: a worker's recent lines, then (with follow) every new one until the client
+// cancels or the master stops. Workers can write faster than a client reads (a terminal over
+// SSH, a stopped `less`); the master then keeps at most MAX_BACKLOG lines for that client and
+// counts the rest as dropped, so one slow reader costs bounded memory and never slows the
+// workers, whose output the master must keep draining.
+import * as grpc from '@grpc/grpc-js';
+import type { ControlOperations, ControlSource, LogEntry } from '../master/status.js';
+import { encodeLogEntry } from './convert-ops.js';
+import type { TrackStream } from './operation-handlers.js';
+import type { WireLogEntry, WireLogsRequest } from './proto.js';
+import { noSuchWorker, toServiceError } from './status-codes.js';
+
+/** Lines kept for a client that is not reading; above this they are dropped and counted. */
+export const MAX_BACKLOG = 2_000;
+
+type LogsCall = grpc.ServerWritableStream<WireLogsRequest, WireLogEntry>;
+type Queued = LogEntry | { dropped: number };
+
+export function logsHandler(operations: ControlOperations, source: ControlSource, track: TrackStream): (call: LogsCall) => void {
+  return (call) => {
+    try {
+      serveLogs(call, operations, source, track);
+    } catch (error) {
+      call.emit('error', toServiceError(error));
+    }
+  };
+}
+
+function serveLogs(call: LogsCall, operations: ControlOperations, source: ControlSource, track: TrackStream): void {
+  const worker = Number(call.request?.worker ?? 0);
+  const lines = Number(call.request?.lines ?? 0);
+  const only = worker > 0 ? worker : undefined;
+  const recent = operations.recentLogs(only);
+  if (only !== undefined && recent.length === 0) {
+    // An id that is gone but whose lines are still kept is fine; one never seen is a typo.
+    const status = source.status();
+    const ids = status.workers.map((w) => w.id);
+    if (!ids.includes(only)) throw noSuchWorker(only, status.name, ids);
+  }
+  const first = lines > 0 ? recent.slice(-lines) : [];
+
+  if (!call.request?.follow) {
+    for (const entry of first) call.write(encodeLogEntry(entry));
+    call.end();
+    return;
+  }
+
+  const queue: Queued[] = [];
+  let blocked = false;
+  let open = true;
+  const write = (item: Queued): void => {
+    const wire = 'dropped' in item ? droppedNote(item.dropped) : encodeLogEntry(item);
+    if (!call.write(wire)) {
+      blocked = true;
+      call.once('drain', () => {
+        blocked = false;
+        flush();
+      });
+    }
+  };
+  const flush = (): void => {
+    while (open && !blocked && queue.length > 0) write(queue.shift()!);
+  };
+  const deliver = (entry: LogEntry): void => {
+    if (!open || (only !== undefined && entry.worker !== only)) return;
+    if (!blocked && queue.length === 0) {
+      write(entry);
+      return;
+    }
+    if (queue.length < MAX_BACKLOG) {
+      queue.push(entry);
+      return;
+    }
+    // Full: count the loss in a note that keeps its place among the lines.
+    const last = queue.at(-1);
+    if (last && 'dropped' in last) last.dropped++;
+    else queue.push({ dropped: 1 });
+  };
+
+  const unsubscribe = operations.followLogs(deliver);
+  const stop = (): void => {
+    if (!open) return;
+    open = false;
+    queue.length = 0;
+    unsubscribe();
+    untrack();
+  };
+  const untrack = track(() => {
+    // The master is stopping: what the client has not read yet is lost with it.
+    stop();
+    call.end();
+  });
+  call.on('cancelled', stop);
+  call.on('error', stop);
+  call.on('finish', stop);
+  call.on('close', stop);
+  for (const entry of first) deliver(entry);
+}
+
+function droppedNote(count: number): WireLogEntry {
+  return {
+    time: Date.now(),
+    worker: 0,
+    pid: process.pid,
+    stream: 'LOG_STREAM_STDERR',
+    message: `clusterd: ${count} line${count === 1 ? '' : 's'} dropped: this reader fell more than ${MAX_BACKLOG} lines behind`,
+  };
+}

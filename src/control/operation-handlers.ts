@@ -1,0 +1,130 @@
+// The Control service's operations (Reload, Restart, Scale, Stop, Stack) over ControlOperations.
+// Like the status handlers they never throw into grpc-js: every failure, thrown or rejected,
+// becomes a status through toServiceError. A client that cancels a Reload or Restart stops
+// hearing about it; the operation itself goes on (the cluster must not be left half-replaced
+// because a terminal closed).
+import * as grpc from '@grpc/grpc-js';
+import type { ControlOperations, ControlSource, OperationProgress } from '../master/status.js';
+import { UsageError } from '../errors.js';
+import { encodeProgress, encodeStack } from './convert-ops.js';
+import type {
+  WireOperationProgress,
+  WireReloadRequest,
+  WireRestartRequest,
+  WireScaleReply,
+  WireScaleRequest,
+  WireStackReply,
+  WireStackRequest,
+  WireStopReply,
+  WireStopRequest,
+} from './proto.js';
+import { toServiceError } from './status-codes.js';
+import type { ProgressView } from './types.js';
+
+/** Registers a server stream to be ended when the server closes; returns its unregister function. */
+export type TrackStream = (end: () => void) => () => void;
+
+/** The names of the rpcs this file implements (UNIMPLEMENTED when the master offers no operations). */
+export const OPERATION_METHODS = ['Reload', 'Restart', 'Scale', 'Stop', 'Stack'] as const;
+
+type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
+type Progress = grpc.ServerWritableStream<unknown, WireOperationProgress>;
+
+export function operationHandlers(operations: ControlOperations, source: ControlSource, track: TrackStream): grpc.UntypedServiceImplementation {
+  return {
+    Reload: (call: grpc.ServerWritableStream<WireReloadRequest, WireOperationProgress>) =>
+      streamOperation(call, track, async (onProgress) => {
+        const parallel = Number(call.request?.parallel ?? 0) || 1;
+        const { generation, replaced } = await operations.reload({ parallel }, onProgress);
+        const plural = replaced === 1 ? '' : 's';
+        return { id: 0, phase: 'done', pid: 0, generation, replaced, message: `reloaded ${replaced} worker${plural}: generation ${generation}` };
+      }),
+    Restart: (call: grpc.ServerWritableStream<WireRestartRequest, WireOperationProgress>) =>
+      streamOperation(call, track, async (onProgress) => {
+        const id = workerId(call.request?.id);
+        let generation = 0;
+        const { pid } = await operations.restart(id, (progress) => {
+          generation = progress.generation;
+          onProgress(progress);
+        });
+        return { id, phase: 'done', pid, generation, replaced: 1, message: `worker ${id} restarted: now pid ${pid}` };
+      }),
+    Scale: unary<WireScaleRequest, WireScaleReply>(async (request) => ({ workers: await operations.scale(String(request?.spec ?? '')) })),
+    Stop: unary<WireStopRequest, WireStopReply>(() => {
+      const masterPid = source.status().masterPid;
+      // ControlOperations.stop() is typed void; a master that knows its --grace returns it.
+      const returned: unknown = operations.stop();
+      return { masterPid, graceMs: graceOf(returned) };
+    }),
+    Stack: unary<WireStackRequest, WireStackReply>(async (request) => encodeStack(await operations.stack(workerId(request?.id)))),
+  };
+}
+
+/** Answers for every operation of a master that offers none (a control plane started without them). */
+export function unimplementedOperations(): grpc.UntypedServiceImplementation {
+  const refuse = (method: string): Partial<grpc.StatusObject> => ({ code: grpc.status.UNIMPLEMENTED, details: `this master does not offer ${method}` });
+  const handlers: grpc.UntypedServiceImplementation = {};
+  for (const method of [...OPERATION_METHODS, 'Logs']) {
+    handlers[method] = (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerUnaryCall<unknown, unknown>, callback?: grpc.sendUnaryData<unknown>) => {
+      if (callback) callback(refuse(method));
+      else (call as grpc.ServerWritableStream<unknown, unknown>).emit('error', refuse(method));
+    };
+  }
+  return handlers;
+}
+
+/** A unary handler from an async function; whatever it throws becomes the call's status. */
+function unary<Req, Res>(run: (request: Req | undefined) => Res | Promise<Res>): Unary<Req, Res> {
+  return (call, callback) => {
+    new Promise<Res>((resolve) => resolve(run(call.request ?? undefined))).then(
+      (reply) => callback(null, reply),
+      (error: unknown) => callback(toServiceError(error)),
+    );
+  };
+}
+
+/**
+ * Runs an operation, writing each step to the stream, then its final `done` message and OK, or
+ * its error status. The stream may end first (client cancelled, server closing); the operation
+ * is left to finish on its own.
+ */
+function streamOperation(call: Progress, track: TrackStream, run: (onProgress: (progress: OperationProgress) => void) => Promise<ProgressView>): void {
+  let open = true;
+  const close = (): boolean => {
+    if (!open) return false;
+    open = false;
+    untrack();
+    return true;
+  };
+  const untrack = track(() => {
+    if (close()) call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'the master is stopping; the operation did not finish' });
+  });
+  call.on('cancelled', close);
+  call.on('error', close);
+  call.on('close', close);
+  const write = (progress: OperationProgress | ProgressView): void => {
+    if (open) call.write(encodeProgress(progress));
+  };
+  new Promise<ProgressView>((resolve) => resolve(run(write))).then(
+    (done) => {
+      write(done);
+      if (close()) call.end();
+    },
+    (error: unknown) => {
+      if (close()) call.emit('error', toServiceError(error));
+    },
+  );
+}
+
+/** A worker id from a request: a positive integer, else INVALID_ARGUMENT. */
+function workerId(value: unknown): number {
+  const id = Number(value ?? 0);
+  if (!Number.isInteger(id) || id < 1) throw new UsageError(`Expected a worker id (a positive integer), got \`${String(value)}\``);
+  return id;
+}
+
+function graceOf(value: unknown): number {
+  if (typeof value !== 'object' || value === null || !('graceMs' in value)) return 0;
+  const grace = Number(value.graceMs);
+  return Number.isFinite(grace) && grace > 0 ? Math.round(grace) : 0;
+}

@@ -1,0 +1,117 @@
+// The one place where clusterd's errors meet gRPC statuses: the master turns a ClusterdError into
+// a status (code, message, trailing metadata), and a client turns a status back into a
+// ClusterdError with the exit code the CLI should use. proto/clusterd.proto documents the codes.
+import * as grpc from '@grpc/grpc-js';
+import { BootError, ClusterdError } from '../errors.js';
+import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
+
+/** Trailing metadata: clusterd's own error code, on every error the master raises itself. */
+export const ERROR_CODE_KEY = 'clusterd-error-code';
+/** Trailing metadata: a failed worker's last output, UTF-8 JSON array of strings. */
+export const LAST_OUTPUT_KEY = 'clusterd-last-output-bin';
+
+/** The last output travels in a trailer: bounded, whatever the app printed. */
+export const MAX_LAST_OUTPUT_BYTES = 16 * 1024;
+const MAX_LINE_CHARS = 2_000;
+
+/** ClusterdError.code -> gRPC status; codes not listed are INTERNAL. */
+const GRPC_STATUS: Record<string, grpc.status> = {
+  ERR_CLUSTERD_USAGE: grpc.status.INVALID_ARGUMENT,
+  ERR_CLUSTERD_NO_WORKER: grpc.status.NOT_FOUND,
+  ERR_CLUSTERD_BUSY: grpc.status.ABORTED,
+  ERR_CLUSTERD_BOOT: grpc.status.FAILED_PRECONDITION,
+  ERR_CLUSTERD_LISTEN: grpc.status.FAILED_PRECONDITION,
+  ERR_CLUSTERD_STOPPING: grpc.status.UNAVAILABLE,
+  ERR_CLUSTERD_UNAVAILABLE: grpc.status.UNIMPLEMENTED,
+  ERR_CLUSTERD_TIMEOUT: grpc.status.DEADLINE_EXCEEDED,
+  ERR_CLUSTERD_WATCHDOG_TIMEOUT: grpc.status.DEADLINE_EXCEEDED,
+  // The worker exited while its stack was being taken.
+  ERR_CLUSTERD_WATCHDOG_CLOSED: grpc.status.NOT_FOUND,
+};
+
+/** gRPC status of an error the master raised -> the CLI's exit code. */
+const EXIT_CODE: Partial<Record<grpc.status, ExitCodeValue>> = {
+  [grpc.status.INVALID_ARGUMENT]: ExitCode.USAGE,
+  [grpc.status.NOT_FOUND]: ExitCode.NOT_FOUND,
+  [grpc.status.ABORTED]: ExitCode.BUSY,
+  [grpc.status.FAILED_PRECONDITION]: ExitCode.BOOT_FAILED,
+  [grpc.status.UNAVAILABLE]: ExitCode.NOT_FOUND,
+  [grpc.status.UNAUTHENTICATED]: ExitCode.UNAUTHENTICATED,
+};
+
+/** The status a handler answers with for `error`: never throws, whatever it is given. */
+export function toServiceError(error: unknown): Partial<grpc.StatusObject> {
+  if (!(error instanceof ClusterdError)) {
+    return { code: grpc.status.INTERNAL, details: `the master failed: ${(error as Error)?.message ?? String(error)}` };
+  }
+  const metadata = new grpc.Metadata();
+  metadata.set(ERROR_CODE_KEY, error.code);
+  if (error instanceof BootError && error.lastOutput.length > 0) {
+    metadata.set(LAST_OUTPUT_KEY, Buffer.from(JSON.stringify(boundedOutput(error.lastOutput))));
+  }
+  // Metadata and grpc-js's status line are one line of text; the first line is the message.
+  return { code: GRPC_STATUS[error.code] ?? grpc.status.INTERNAL, details: error.message.split('\n')[0] ?? '', metadata };
+}
+
+/** The latest lines that fit MAX_LAST_OUTPUT_BYTES, each cut to MAX_LINE_CHARS. */
+export function boundedOutput(lines: readonly string[]): string[] {
+  const kept: string[] = [];
+  let bytes = 2;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!.length > MAX_LINE_CHARS ? `${lines[i]!.slice(0, MAX_LINE_CHARS)}...` : lines[i]!;
+    bytes += Buffer.byteLength(JSON.stringify(line)) + 1;
+    if (bytes > MAX_LAST_OUTPUT_BYTES) break;
+    kept.unshift(line);
+  }
+  return kept;
+}
+
+/** ClusterdError code of a target nobody answers on. */
+export const NOT_RUNNING = 'ERR_CLUSTERD_NOT_RUNNING';
+
+/** A failed call as the one line a CLI user should see, with the exit code to leave with. */
+export function controlError(error: grpc.ServiceError | null, address: string): ClusterdError {
+  const own = error?.metadata?.get(ERROR_CODE_KEY)[0];
+  if (error && typeof own === 'string') return masterError(error, own);
+  // grpc-js says "No connection established. Last error: Error: connect ECONNREFUSED ... Resolution note: ".
+  const details = (error?.details || error?.message || 'no reply')
+    .replace(/\s*Resolution note:.*$/s, '')
+    .replace(/^No connection established\. Last error: (?:Error: )?/, '')
+    .replace(/\.$/, '');
+  switch (error?.code) {
+    case grpc.status.UNAVAILABLE:
+      return new ClusterdError(NOT_RUNNING, `no cluster answers at ${address} (${details})`, { exitCode: ExitCode.NOT_FOUND, cause: error });
+    case grpc.status.DEADLINE_EXCEEDED:
+      return new ClusterdError('ERR_CLUSTERD_TIMEOUT', `the cluster at ${address} did not answer in time`, { exitCode: ExitCode.NOT_FOUND, cause: error });
+    case grpc.status.UNAUTHENTICATED:
+      return new ClusterdError('ERR_CLUSTERD_UNAUTHENTICATED', `the cluster at ${address} refused the call: ${details}`, { exitCode: ExitCode.UNAUTHENTICATED, cause: error });
+    case grpc.status.UNIMPLEMENTED:
+      return new ClusterdError('ERR_CLUSTERD_UNIMPLEMENTED', `the cluster at ${address} runs a clusterd without this operation (${details})`, { cause: error });
+    default:
+      return new ClusterdError('ERR_CLUSTERD_CONTROL', `control call to ${address} failed: ${details}`, { cause: error });
+  }
+}
+
+/** An error the master raised: its own message and code; a failed boot comes back a BootError. */
+function masterError(error: grpc.ServiceError, code: string): ClusterdError {
+  const message = error.details || error.message;
+  if (code === 'ERR_CLUSTERD_BOOT') return new BootError(message, lastOutputOf(error.metadata));
+  return new ClusterdError(code, message, { exitCode: EXIT_CODE[error.code] ?? ExitCode.INTERNAL, cause: error });
+}
+
+function lastOutputOf(metadata: grpc.Metadata): string[] {
+  const raw = metadata.get(LAST_OUTPUT_KEY)[0];
+  if (!Buffer.isBuffer(raw)) return [];
+  try {
+    const lines: unknown = JSON.parse(raw.toString('utf8'));
+    return Array.isArray(lines) ? lines.filter((line): line is string => typeof line === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** For ControlOperations implementations: the error for a worker id the cluster does not have. */
+export function noSuchWorker(id: number, name: string, ids: readonly number[]): ClusterdError {
+  const have = ids.length === 0 ? 'it has none' : `workers: ${ids.join(', ')}`;
+  return new ClusterdError('ERR_CLUSTERD_NO_WORKER', `no worker ${id} in cluster ${name} (${have})`, { exitCode: ExitCode.NOT_FOUND });
+}

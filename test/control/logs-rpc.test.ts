@@ -1,0 +1,118 @@
+// Logs (recent lines, follow, slow readers) and the blocked-loop report in Status, over real gRPC
+// against fake operations.
+import test from 'ava';
+import type { ControlClient, Subscription } from '../../src/control/client.js';
+import { MAX_BACKLOG } from '../../src/control/logs-handler.js';
+import type { LogView } from '../../src/control/types.js';
+import { ClusterdError } from '../../src/errors.js';
+import { ExitCode } from '../../src/exit-codes.js';
+import { waitFor } from '../helpers/cluster.js';
+import { SPIN_STACK, logEntry } from './helpers/fake-operations.js';
+import { serveOps } from './helpers/serve.js';
+
+/** Reads a Logs call to its end. */
+function readLogs(client: ControlClient, request: Parameters<ControlClient['logs']>[0]): Promise<LogView[]> {
+  return new Promise((resolve, reject) => {
+    const entries: LogView[] = [];
+    client.logs(request, { onEntry: (entry) => entries.push(entry), onEnd: (error) => (error ? reject(error) : resolve(entries)) });
+  });
+}
+
+/** Follows a Logs call; `entries` fills as lines arrive. */
+function follow(client: ControlClient, request: Parameters<ControlClient['logs']>[0]): { entries: LogView[]; ended: Promise<ClusterdError | null>; subscription: Subscription } {
+  const entries: LogView[] = [];
+  let subscription: Subscription | null = null;
+  const ended = new Promise<ClusterdError | null>((resolve) => {
+    subscription = client.logs({ ...request, follow: true }, { onEntry: (entry) => entries.push(entry), onEnd: resolve });
+  });
+  return { entries, ended, subscription: subscription! };
+}
+
+test('Logs sends the latest `lines` lines, oldest first, of every worker or one', async (t) => {
+  const { client, ops } = await serveOps(t);
+  for (let i = 1; i <= 6; i++) ops.log(logEntry((i % 2) + 1, `line ${i}`, i === 5 ? { stream: 'stderr' } : {}));
+  const last3 = await readLogs(client, { lines: 3 });
+  t.deepEqual(last3.map((entry) => `[w${entry.worker}] ${entry.message}`), ['[w1] line 4', '[w2] line 5', '[w1] line 6']);
+  t.deepEqual(last3[1], { time: '2024-01-02T03:04:05.000Z', worker: 2, pid: 40_002, stream: 'stderr', message: 'line 5' });
+  t.deepEqual((await readLogs(client, { lines: 100, worker: 2 })).map((entry) => entry.message), ['line 1', 'line 3', 'line 5']);
+  t.deepEqual(await readLogs(client, { lines: 0 }), []);
+});
+
+test('Logs for a worker id never seen is NOT_FOUND; one that is gone but has lines is fine', async (t) => {
+  const { client, ops } = await serveOps(t);
+  const error = await t.throwsAsync(readLogs(client, { lines: 10, worker: 7 }), { instanceOf: ClusterdError });
+  t.is(error.exitCode, ExitCode.NOT_FOUND);
+  t.is(error.message, 'no worker 7 in cluster api (workers: 1, 2)');
+  ops.log(logEntry(3, 'from a worker scaled away'));
+  t.deepEqual((await readLogs(client, { lines: 10, worker: 3 })).map((entry) => entry.message), ['from a worker scaled away']);
+});
+
+test('Logs follow: recent lines, then new ones of the chosen worker; cancelling unsubscribes', async (t) => {
+  const { client, ops, server } = await serveOps(t);
+  ops.log(logEntry(1, 'before'));
+  ops.log(logEntry(2, 'before, other worker'));
+  const { entries, subscription } = follow(client, { lines: 10, worker: 1 });
+  await waitFor(() => entries.length === 1 && ops.logListeners.size === 1, { what: 'the recent line' });
+  ops.log(logEntry(2, 'not for us'));
+  ops.log(logEntry(1, 'after'));
+  await waitFor(() => entries.length === 2, { what: 'the new line' });
+  t.deepEqual(entries.map((entry) => entry.message), ['before', 'after']);
+
+  subscription.cancel();
+  await waitFor(() => ops.logListeners.size === 0 && server.streams === 0, { what: 'the follower to be released' });
+  t.pass();
+});
+
+test('Logs follow ends with OK when the master stops', async (t) => {
+  const { client, ops, server } = await serveOps(t);
+  const { ended } = follow(client, { lines: 0 });
+  await waitFor(() => ops.logListeners.size === 1, { what: 'the follower' });
+  await server.close();
+  t.is(await ended, null);
+  t.is(ops.logListeners.size, 0);
+});
+
+test('a follower that falls behind loses lines, not the master\'s memory, and is told how many', async (t) => {
+  const { client, ops } = await serveOps(t);
+  const { entries, subscription } = follow(client, { lines: 0 });
+  t.teardown(() => subscription.cancel());
+  await waitFor(() => ops.logListeners.size === 1, { what: 'the follower' });
+  // Written in one go, far faster than any reader: most of the burst cannot be kept.
+  const burst = MAX_BACKLOG * 5;
+  for (let i = 0; i < burst; i++) ops.log(logEntry(1, `${i} ${'x'.repeat(200)}`));
+  const dropped = (): number =>
+    entries.filter((entry) => entry.worker === 0).reduce((sum, entry) => sum + Number(/(\d+) lines? dropped/.exec(entry.message)?.[1] ?? 0), 0);
+  const received = (): LogView[] => entries.filter((entry) => entry.worker !== 0);
+  await waitFor(() => received().length + dropped() === burst, { what: 'every line to be received or counted' });
+  t.true(dropped() > 0);
+  t.true(received().length >= MAX_BACKLOG);
+  // What does arrive is in order, the note in its place: after the lines kept before the gap.
+  const numbers = received().map((entry) => Number(entry.message.split(' ')[0]));
+  t.deepEqual(numbers, [...numbers].sort((a, b) => a - b));
+  t.is(entries.at(-1)!.worker, 0);
+  t.is(entries.at(-1)!.stream, 'stderr');
+
+  // The stream goes on normally afterwards.
+  ops.log(logEntry(1, 'caught up'));
+  await waitFor(() => entries.at(-1)?.message === 'caught up', { what: 'a line after the gap' });
+  t.pass();
+});
+
+test('Status and Watch carry each worker\'s last blocked-loop report', async (t) => {
+  const { client, ops } = await serveOps(t);
+  t.is((await client.status()).workers[0]!.lastBlocked, null);
+  ops.blocked.set(1, { ...SPIN_STACK, time: 1_700_000_123_000, blockedMs: 1234.5 });
+  const [one, two] = (await client.status()).workers;
+  t.deepEqual(one!.lastBlocked, { time: 1_700_000_123_000, blockedMs: 1234.5, frames: SPIN_STACK.stack });
+  t.is(two!.lastBlocked, null);
+  const watched = await new Promise<number | undefined>((resolve) => {
+    const subscription = client.watch({}, {
+      onStatus: (status) => {
+        subscription.cancel();
+        resolve(status.workers[0]!.lastBlocked?.blockedMs);
+      },
+      onEnd: () => resolve(undefined),
+    });
+  });
+  t.is(watched, 1234.5);
+});
