@@ -1,91 +1,9 @@
-// `clusterd start -d`: the command line is checked here, then a detached master is started
-// whose output goes to <runtime dir>/<name>.log. This process waits until every worker is
-// ready (exit 0, naming the cluster and its control socket) or the master fails (non-zero,
-// with the reason), so scripts can rely on the exit code.
-import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// `clusterd start -d`: what the daemon master and the process that started it share. The parent
+// side (spawning, waiting) is in daemon-parent.ts, loaded only by `start -d`.
 import type { ReadyInfo } from '../master/run.js';
-import { ensureRuntimeDir } from '../control/paths.js';
-import { assertNameFree } from '../control/server.js';
-import { ExitCode } from '../exit-codes.js';
 
 /** Set in the daemon master's environment: it reports to its parent over IPC, then detaches. */
 export const DAEMON_ENV = 'CLUSTERD_DAEMON_CHILD';
 
 /** What the daemon master tells the process that started it. */
 export type DaemonReport = { type: 'ready'; info: ReadyInfo } | { type: 'fatal'; message: string; lastOutput: string[]; exitCode: number };
-
-/** The log file of a daemon cluster. */
-export function daemonLogPath(name: string): string {
-  return join(ensureRuntimeDir(), `${name}.log`);
-}
-
-/** Starts the master detached and resolves with the exit code this CLI should use. */
-export async function startDaemon({ name, argv }: { name: string; argv: readonly string[] }): Promise<number> {
-  // Refused here, before the new master would append its complaint to the running one's log.
-  await assertNameFree(name);
-  const logPath = daemonLogPath(name);
-  const log = openSync(logPath, 'a', 0o600);
-  const bin = fileURLToPath(new URL('../../bin/clusterd.js', import.meta.url));
-  const child = spawn(process.execPath, [bin, ...withoutDaemonFlag(argv)], {
-    detached: true,
-    stdio: ['ignore', log, log, 'ipc'],
-    env: { ...process.env, [DAEMON_ENV]: '1' },
-  });
-  closeSync(log);
-  return new Promise((resolve) => {
-    let settled = false;
-    const done = (code: number): void => {
-      if (settled) return;
-      settled = true;
-      child.removeAllListeners();
-      if (child.connected) child.disconnect();
-      child.unref();
-      resolve(code);
-    };
-    child.on('message', (report: DaemonReport) => {
-      if (report.type === 'ready') {
-        const { info } = report;
-        process.stdout.write(
-          `clusterd: ${info.name} started in the background: master pid ${info.masterPid}, ${info.workers.length} workers ` +
-            `(pids ${info.workers.map((worker) => worker.pid).join(', ')}) on ${info.addresses.join(', ') || '(no ports)'}\n` +
-            `clusterd: control socket ${info.controlSocket}; logs ${logPath}\n`,
-        );
-        done(ExitCode.OK);
-      } else {
-        process.stderr.write(`clusterd: ${report.message}\n`);
-        for (const line of report.lastOutput) process.stderr.write(`  | ${line}\n`);
-        // The master is stopping its workers; its exit code is the same.
-        done(report.exitCode);
-      }
-    });
-    child.once('error', (error) => {
-      process.stderr.write(`clusterd: cannot start the master: ${error.message}\n`);
-      done(ExitCode.INTERNAL);
-    });
-    child.once('exit', (code, signal) => {
-      const tail = lastLines(logPath, 5);
-      process.stderr.write(`clusterd: the master ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before it was ready; see ${logPath}\n`);
-      for (const line of tail) process.stderr.write(`  | ${line}\n`);
-      done(code && code > 0 ? code : ExitCode.INTERNAL);
-    });
-  });
-}
-
-/** The command line again, minus -d/--daemon (never touching the app's arguments after `--`). */
-export function withoutDaemonFlag(argv: readonly string[]): string[] {
-  const end = argv.indexOf('--');
-  const own = end === -1 ? argv : argv.slice(0, end);
-  const rest = end === -1 ? [] : argv.slice(end);
-  return [...own.filter((arg) => !/^(-d|--daemon)(=true)?$/.test(arg)), ...rest];
-}
-
-function lastLines(path: string, count: number): string[] {
-  try {
-    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-count);
-  } catch {
-    return [];
-  }
-}

@@ -1,11 +1,11 @@
 import { basename, extname } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { DAEMON_ENV, startDaemon, type DaemonReport } from './daemon.js';
+import { DAEMON_ENV, type DaemonReport } from './daemon.js';
 import { fail } from './main.js';
 import { BALANCE_MODES, type BalanceMode } from '../master/balancers/index.js';
 import { resolveEntry } from '../master/entry.js';
 import { LOG_FORMATS, LogSink, type LogFormat } from '../master/logs.js';
-import { runMaster, type MasterOptions } from '../master/run.js';
+import type { MasterOptions } from '../master/run.js';
 import { parseControlAddress, readControlToken, TOKEN_ENV } from '../control/options.js';
 import { BootError, ClusterdError, UsageError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
@@ -59,18 +59,7 @@ export const startCommand: CommandModule<object, StartArgs> = {
       .example('$0 start app.ts -i 4', 'four workers on the ports app.ts listens on')
       .example('$0 start server.js -- --port 8080', 'arguments after -- go to the app'),
   handler: (args) => {
-    try {
-      const options = masterOptions(args);
-      if (args.daemon) {
-        void startDaemon({ name: options.cluster.name, argv: process.argv.slice(2) }).then((code) => process.exit(code), fail);
-      } else if (process.env[DAEMON_ENV]) {
-        runAsDaemon(options);
-      } else {
-        void runMaster(options).catch(fail);
-      }
-    } catch (error) {
-      fail(error);
-    }
+    void start(args).catch(fail);
   },
 };
 
@@ -111,8 +100,20 @@ export function masterOptions(args: StartArgs): MasterOptions {
   };
 }
 
+async function start(args: StartArgs): Promise<void> {
+  const options = masterOptions(args);
+  // The master's modules load only here: `clusterd status` and friends never pay for them.
+  if (args.daemon) {
+    const { startDaemon } = await import('./daemon-parent.js');
+    process.exit(await startDaemon({ name: options.cluster.name, argv: process.argv.slice(2) }));
+  }
+  const { runMaster } = await import('../master/run.js');
+  if (process.env[DAEMON_ENV]) runAsDaemon(options, runMaster);
+  else await runMaster(options);
+}
+
 /** The master of `start -d`: runs as usual, telling the process that started it how boot went. */
-function runAsDaemon(options: MasterOptions): void {
+function runAsDaemon(options: MasterOptions, runMaster: typeof import('../master/run.js').runMaster): void {
   delete process.env[DAEMON_ENV];
   const report = (message: DaemonReport, then: () => void = () => {}): void => {
     if (!process.connected) return then();
