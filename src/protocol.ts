@@ -44,6 +44,8 @@ export interface ConnectionAck {
   key: string;
   id: number;
   accepted: boolean;
+  /** The worker's open connections, this one included: fresh load figures for `least`. */
+  connections: number;
 }
 
 /** Every server the app started listens (or the app called ready() under --wait-ready). */
@@ -74,7 +76,8 @@ export interface ListenReply {
   seq: number;
   /** 0 on success, else a negative libuv errno (UV_EADDRINUSE...), as Node's cluster does. */
   errno: number;
-  mode: 'rr' | 'shared';
+  /** rr: connections come as `conn` messages; shared: the handle comes along; reuseport: bind your own. */
+  mode: 'rr' | 'shared' | 'reuseport';
   sockname: SockName | null;
 }
 

@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs';
 import { DAEMON_ENV, type DaemonReport } from './daemon.js';
 import { fail } from './main.js';
 import { BALANCE_MODES, type BalanceMode } from '../master/balancers/index.js';
+import { reusePortSupport } from '../master/balancers/reuseport.js';
 import { resolveEntry } from '../master/entry.js';
 import { LOG_FORMATS, LogSink, type LogFormat } from '../master/logs.js';
 import type { MasterOptions } from '../master/run.js';
@@ -41,7 +42,7 @@ export const startCommand: CommandModule<object, StartArgs> = {
       .positional('entry', { type: 'string', demandOption: true, describe: 'The app: .js, .mjs, .cjs, .ts, .mts or .cts' })
       .option('instances', { alias: 'i', type: 'string', default: 'max', describe: 'Number of workers, or `max` for one per core' })
       .option('name', { type: 'string', describe: 'Cluster name (default: the entry file name)' })
-      .option('balance', { type: 'string', default: 'rr', choices: BALANCE_MODES as unknown as string[], describe: 'rr: the master hands each connection to the next free worker; shared: workers accept from one shared socket' })
+      .option('balance', { type: 'string', default: 'rr', choices: BALANCE_MODES as unknown as string[], describe: 'rr: the master hands each connection to the next free worker; least: to the free worker with the fewest connections and the lowest loop lag; sticky: one client address always to the same worker; shared: workers accept from one shared socket; reuseport: each worker its own SO_REUSEPORT socket (Node >= 22.12, Linux)' })
       .option('wait-ready', { type: 'boolean', default: false, describe: "A worker is ready when the app calls process.send('ready'), not when its servers listen" })
       .option('listen-timeout', { type: 'string', default: '10s', describe: 'How long a worker may take to get ready before it counts as a failed boot' })
       .option('grace', { type: 'string', default: '10s', describe: 'How long workers may drain on stop before they are killed' })
@@ -72,6 +73,9 @@ export function masterOptions(args: StartArgs): MasterOptions {
   if (!Number.isInteger(maxBootFailures) || maxBootFailures < 1) {
     throw new UsageError(`Expected \`--max-boot-failures\` to be a positive integer, got \`${maxBootFailures}\``);
   }
+  const balance = parseChoice('balance', args.balance, BALANCE_MODES) as BalanceMode;
+  const unsupported = balance === 'reuseport' ? reusePortSupport() : null;
+  if (unsupported) throw new UsageError(unsupported);
   const watchdogMs = parseDuration('watchdog', args.watchdog);
   // Under 10 ms, ordinary garbage-collection pauses would count as a blocked loop.
   if (watchdogMs !== 0 && watchdogMs < 10) throw new UsageError(`Expected \`--watchdog\` to be 0 (off) or at least 10ms, got \`${args.watchdog}\``);
@@ -85,7 +89,7 @@ export function masterOptions(args: StartArgs): MasterOptions {
       entry,
       args: (args['--'] ?? []).map(String),
       instances,
-      balance: parseChoice('balance', args.balance, BALANCE_MODES) as BalanceMode,
+      balance,
       waitReady: args['wait-ready'],
       listenTimeoutMs: parseDuration('listen-timeout', args['listen-timeout']),
       graceMs: parseDuration('grace', args.grace),

@@ -43,7 +43,7 @@ export class Listeners {
       (error: unknown) => {
         const errno = error instanceof BindError ? error.errno : -1;
         const code = error instanceof BindError ? error.code : 'UNKNOWN';
-        worker.send({ cmd: 'clusterd:listen-reply', seq, errno, mode: this.#mode, sockname: null });
+        worker.send({ cmd: 'clusterd:listen-reply', seq, errno, mode: 'rr', sockname: null });
         this.#onFailure({ query, code, errno }, worker);
       },
     );

@@ -84,7 +84,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     this.#backoff = config.backoff ?? DEFAULT_BACKOFF;
     this.sockets = new Listeners({
       mode: config.balance,
-      onFailure: (failure, worker) => this.#listenFailures.set(worker as WorkerProcess, failure),
+      onFailure: (failure, worker) => this.#listenFailures.set(worker as unknown as WorkerProcess, failure),
     });
   }
 

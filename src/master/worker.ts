@@ -2,6 +2,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
+import type { WorkerLoad } from './balancers/choose.js';
 import type { BalancedWorker, RawHandle } from './balancers/types.js';
 import type { Listeners } from './listeners.js';
 import type { LogSink } from './logs.js';
@@ -53,6 +54,9 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   /** The last time the watchdog caught this worker's loop blocked, with the stack. */
   lastBlocked: BlockedInfo | null = null;
   readonly #watchdog: WatchdogLink;
+  // Open connections as the worker's last ack reported them, and when.
+  #ackedConnections = 0;
+  #ackedAt = 0;
   #state: WorkerState = 'starting';
   readonly #child: ChildProcess;
   readonly #listeners: Listeners;
@@ -117,6 +121,13 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     return this.#state === 'exited';
   }
 
+  /** Its latest known load, for `least`: connections from the fresher of its last ack and sample. */
+  load(): WorkerLoad {
+    const sample = this.history.at(-1);
+    const connections = sample && sample.time > this.#ackedAt ? sample.http.connections : this.#ackedConnections;
+    return { connections, lagP99: sample?.lag.p99 ?? 0, elu: sample?.elu ?? 0 };
+  }
+
   /** The main thread's JavaScript stack now, captured by the watchdog thread (works while blocked). */
   async requestStack(timeoutMs: number): Promise<StackReport> {
     const reply = await this.#watchdog.requestStack(timeoutMs);
@@ -156,6 +167,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
         this.#listeners.close(this, msg.key);
         break;
       case 'clusterd:ack':
+        this.#ackedConnections = msg.connections;
+        this.#ackedAt = Date.now();
         this.#listeners.ack(this, msg.key, msg.id, msg.accepted);
         break;
       case 'clusterd:ready':

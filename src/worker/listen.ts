@@ -10,6 +10,7 @@ import cluster from 'node:cluster';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import * as channel from './channel.js';
+import { traffic } from './servers.js';
 import type { ListenQuery, ListenReply, NewConnection, SockName } from '../protocol.js';
 
 /** The libuv handle objects Node keeps in `server._handle`. */
@@ -92,19 +93,40 @@ function getServer(server: net.Server, query: ServerQuery, callback: GetServerCa
       callback(reply.errno, null);
       return;
     }
-    if (reply.mode === 'shared') {
-      const shared = handle as RawHandle;
-      const close = shared.close.bind(shared);
-      shared.close = (done) => {
+    if (reply.mode === 'reuseport') {
+      // The master holds the port; this worker listens on a socket of its own in the same group.
+      const own = (net as unknown as InternalNet)._createServerHandle(
+        query.address,
+        reply.sockname!.port,
+        query.addressType as number,
+        undefined,
+        (query.flags ?? 0) | UV_TCP_REUSEPORT,
+      );
+      if (typeof own === 'number') {
         releaseIndex(base, index);
-        channel.send({ cmd: 'clusterd:close', key });
-        close(done);
-      };
-      callback(0, shared);
+        callback(own, null);
+        return;
+      }
+      callback(0, tellMasterOnClose(own, key, () => releaseIndex(base, index)));
+      return;
+    }
+    if (reply.mode === 'shared') {
+      callback(0, tellMasterOnClose(handle as RawHandle, key, () => releaseIndex(base, index)));
       return;
     }
     callback(0, roundRobinHandle(server, key, reply.sockname, () => releaseIndex(base, index)));
   });
+}
+
+/** A listening socket of the worker's own whose close() also tells the master. */
+function tellMasterOnClose(handle: RawHandle, key: string, release: () => void): RawHandle {
+  const close = handle.close.bind(handle);
+  handle.close = (done) => {
+    release();
+    channel.send({ cmd: 'clusterd:close', key });
+    close(done);
+  };
+  return handle;
 }
 
 /** A stand-in listening handle: the master accepts, and hands each connection to onconnection. */
@@ -151,7 +173,7 @@ function onConnection(message: NewConnection, raw: unknown): void {
     entry !== undefined &&
     entry.handle.onconnection !== undefined &&
     !(server!.maxConnections != null && server!._connections >= server!.maxConnections);
-  channel.send({ cmd: 'clusterd:ack', key: message.key, id: message.id, accepted });
+  channel.send({ cmd: 'clusterd:ack', key: message.key, id: message.id, accepted, connections: traffic.connections + (accepted ? 1 : 0) });
   if (accepted) entry.handle.onconnection!(0, connection);
   else connection.close();
 }

@@ -1,12 +1,19 @@
 import type { ListenQuery } from '../../protocol.js';
-import { RoundRobinBalancer } from './round-robin.js';
+import { DispatchBalancer } from './dispatch.js';
+import { leastConnections } from './least.js';
+import { ReusePortBalancer } from './reuseport.js';
+import { roundRobin } from './round-robin.js';
 import { SharedBalancer } from './shared.js';
+import { stickyByAddress } from './sticky.js';
 import type { BalanceMode, Balancer } from './types.js';
 
 /** Adding a strategy means one line here; the supervisor never names a balancer. */
 const factories: Record<BalanceMode, (query: ListenQuery) => Promise<Balancer>> = {
-  rr: (query) => RoundRobinBalancer.open(query),
+  rr: (query) => DispatchBalancer.open(query, roundRobin),
+  least: (query) => DispatchBalancer.open(query, leastConnections),
+  sticky: (query) => DispatchBalancer.open(query, stickyByAddress),
   shared: (query) => SharedBalancer.open(query),
+  reuseport: (query) => ReusePortBalancer.open(query),
 };
 
 export function openBalancer(mode: BalanceMode, query: ListenQuery): Promise<Balancer> {

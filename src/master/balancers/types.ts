@@ -1,9 +1,11 @@
 import type { ListenQuery, MasterMessage, SockName } from '../../protocol.js';
+import type { WorkerLoad } from './choose.js';
 
 /** A libuv handle as Node passes it around: a listening socket or an accepted connection. */
 export interface RawHandle {
   close(callback?: () => void): void;
   getsockname?(out: Partial<SockName>): number;
+  getpeername?(out: Partial<SockName>): number;
   onconnection?: ((status: number, handle: RawHandle) => void) | null;
 }
 
@@ -18,6 +20,8 @@ export interface BalancedWorker {
   /** True once the process is gone: it will never acknowledge a connection it was sent. */
   readonly exited: boolean;
   send(message: MasterMessage, handle?: RawHandle): boolean;
+  /** Its latest known load, for `least`. */
+  load(): WorkerLoad;
 }
 
 /**
@@ -44,5 +48,5 @@ export interface Balancer {
 /** Opens a balancer for one address: binds, or rejects with a negative libuv errno. */
 export type BalancerFactory = (query: ListenQuery) => Promise<Balancer>;
 
-export const BALANCE_MODES = ['rr', 'shared'] as const;
+export const BALANCE_MODES = ['rr', 'least', 'sticky', 'shared', 'reuseport'] as const;
 export type BalanceMode = (typeof BALANCE_MODES)[number];

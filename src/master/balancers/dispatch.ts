@@ -1,0 +1,166 @@
+// The master accepts and hands each connection to a worker, one unacknowledged connection per
+// worker at most. A worker is *free* when it has acknowledged the last connection it was sent,
+// so one stuck in a long callback gets nothing new and its share waits for the others: that
+// backpressure is Node's cluster round-robin's, and every dispatching strategy keeps it. A
+// strategy only decides which worker: the next free one (rr), the least busy free one (least),
+// or the one a client address hashes to, free or not (sticky).
+import type { ListenQuery, SockName } from '../../protocol.js';
+import { listenRaw } from './bind.js';
+import type { BalancedWorker, Balancer, RawHandle } from './types.js';
+
+/** Which worker gets a connection. */
+export interface DispatchStrategy {
+  /**
+   * Pins the connection to one accepting worker, which gets it once free (sticky); null: no
+   * accepting worker now. Strategies without pin() hand the connection to whichever worker
+   * pick() chooses among the free ones.
+   */
+  pin?(connection: RawHandle, accepting: readonly BalancedWorker[]): BalancedWorker | null;
+  /** The index in `free` (longest idle first, never empty) of the worker to hand the next connection to. */
+  pick(free: readonly BalancedWorker[]): number;
+}
+
+interface InFlight {
+  id: number;
+  connection: RawHandle;
+}
+
+export class DispatchBalancer implements Balancer {
+  readonly key: string;
+  readonly sockname: SockName;
+  #listener: RawHandle | null;
+  readonly #strategy: DispatchStrategy;
+  readonly #workers = new Set<BalancedWorker>();
+  // Workers with nothing unacknowledged, longest-idle first.
+  readonly #free: BalancedWorker[] = [];
+  readonly #inFlight = new Map<BalancedWorker, InFlight>();
+  // Connections for any worker; with pin(), those that arrived while no worker accepted.
+  readonly #queue: RawHandle[] = [];
+  // With pin(): connections waiting for their own worker.
+  readonly #pinned = new Map<BalancedWorker, RawHandle[]>();
+  #nextId = 0;
+
+  private constructor(key: string, listener: RawHandle, sockname: SockName, strategy: DispatchStrategy) {
+    this.key = key;
+    this.sockname = sockname;
+    this.#strategy = strategy;
+    this.#listener = listener;
+    listener.onconnection = (status, connection) => {
+      if (status === 0) this.#distribute(connection);
+    };
+  }
+
+  /** Binds the address in the master; rejects with a BindError. */
+  static async open(query: ListenQuery, strategy: DispatchStrategy): Promise<DispatchBalancer> {
+    const { handle, sockname } = await listenRaw(query);
+    return new DispatchBalancer(query.key, handle, sockname, strategy);
+  }
+
+  get size(): number {
+    return this.#workers.size;
+  }
+
+  /** Connections accepted but not yet taken by a worker. */
+  get queued(): number {
+    let count = this.#queue.length;
+    for (const queue of this.#pinned.values()) count += queue.length;
+    return count;
+  }
+
+  add(worker: BalancedWorker, seq: number): void {
+    worker.send({ cmd: 'clusterd:listen-reply', seq, errno: 0, mode: 'rr', sockname: this.sockname });
+    if (this.#workers.has(worker)) return;
+    this.#workers.add(worker);
+    // Back after closing its server with a handoff still unsettled: its ack resumes handoffs.
+    // Not yet accepting (--wait-ready): activate() starts them.
+    if (!this.#inFlight.has(worker) && worker.accepting) this.activate(worker);
+  }
+
+  activate(worker: BalancedWorker): void {
+    if (!this.#workers.has(worker) || this.#inFlight.has(worker) || this.#free.includes(worker)) return;
+    // Connections that waited for any accepting worker find their own now.
+    if (this.#strategy.pin) for (const connection of this.#queue.splice(0)) this.#distribute(connection);
+    if (!this.#inFlight.has(worker)) this.#handoff(worker);
+  }
+
+  remove(worker: BalancedWorker): void {
+    this.#workers.delete(worker);
+    const index = this.#free.indexOf(worker);
+    if (index !== -1) this.#free.splice(index, 1);
+    // Connections pinned to it and not yet sent go to another worker.
+    const pinned = this.#pinned.get(worker);
+    this.#pinned.delete(worker);
+    for (const connection of pinned ?? []) this.#distribute(connection);
+    // A live worker (one that closed its server, or drains) still settles a connection it was
+    // sent: it accepts it, or refuses it and ack() re-routes it. One that died never will, and
+    // may have read from it, so it cannot go to another worker: close the master's copy
+    // (nodejs/node#21746 leaked it); the worker's own copy died with it.
+    if (worker.exited) this.#dropInFlight(worker);
+  }
+
+  ack(worker: BalancedWorker, id: number, accepted: boolean): void {
+    const pending = this.#inFlight.get(worker);
+    if (!pending || pending.id !== id) return;
+    this.#inFlight.delete(worker);
+    if (accepted) pending.connection.close();
+    else this.#distribute(pending.connection);
+    if (this.#workers.has(worker)) this.#handoff(worker);
+  }
+
+  close(): void {
+    this.#listener?.close();
+    this.#listener = null;
+    for (const connection of this.#queue.splice(0)) connection.close();
+    for (const queue of this.#pinned.values()) for (const connection of queue) connection.close();
+    this.#pinned.clear();
+    for (const worker of [...this.#workers]) this.remove(worker);
+    // Nothing is re-routed any more: an unsettled handoff keeps only the worker's copy.
+    for (const worker of [...this.#inFlight.keys()]) this.#dropInFlight(worker);
+  }
+
+  #dropInFlight(worker: BalancedWorker): void {
+    const pending = this.#inFlight.get(worker);
+    this.#inFlight.delete(worker);
+    pending?.connection.close();
+  }
+
+  #distribute(connection: RawHandle): void {
+    const { pin } = this.#strategy;
+    if (pin) {
+      const target = pin(connection, [...this.#workers].filter((worker) => worker.accepting));
+      if (!target) {
+        this.#queue.push(connection);
+        return;
+      }
+      let queue = this.#pinned.get(target);
+      if (!queue) this.#pinned.set(target, (queue = []));
+      queue.push(connection);
+      const index = this.#free.indexOf(target);
+      if (index !== -1) {
+        this.#free.splice(index, 1);
+        this.#handoff(target);
+      }
+      return;
+    }
+    this.#queue.push(connection);
+    if (this.#free.length === 0) return;
+    const [worker] = this.#free.splice(this.#strategy.pick(this.#free), 1);
+    this.#handoff(worker!);
+  }
+
+  #handoff(worker: BalancedWorker): void {
+    const connection = this.#strategy.pin ? this.#pinned.get(worker)?.shift() : this.#queue.shift();
+    if (!connection) {
+      this.#free.push(worker);
+      return;
+    }
+    const id = ++this.#nextId;
+    this.#inFlight.set(worker, { id, connection });
+    if (!worker.send({ cmd: 'clusterd:conn', id, key: this.key }, connection)) {
+      // The channel is already closed: the worker is on its way out.
+      this.#inFlight.delete(worker);
+      this.#workers.delete(worker);
+      this.#distribute(connection);
+    }
+  }
+}
