@@ -102,6 +102,8 @@ export interface WorkerSettings {
   statsIntervalMs: number;
   /** A loop blocked longer than this (ms) is reported with its stack; 0 turns the check off. */
   watchdogMs: number;
+  /** A loop silent longer than this (ms) is reported at once, for `least`; 0: never. */
+  stallMs: number;
 }
 
 export const SETTINGS_ENV = 'CLUSTERD_SETTINGS';

@@ -38,7 +38,8 @@ test('rr: connections reaching a worker that closes its server go to another wor
 test('rr: the master leaks no file descriptors across 15 workers killed under load', async (t) => {
   const deaths = 15;
   // Three workers: while one waits out its restart backoff, two others take the load.
-  const cluster = await startCluster(fixture('busy-route.js'), { instances: 3 });
+  // --watchdog 0: the victims block on purpose; the watchdog must not kill them before the test does.
+  const cluster = await startCluster(fixture('busy-route.js'), { instances: 3, flags: ['--watchdog', '0'] });
   t.teardown(() => cluster.stop());
   // Warm up: every lazily opened fd of the master exists before counting.
   const warmup = loadLoop(cluster.port);

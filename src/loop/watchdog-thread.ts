@@ -42,7 +42,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { workerData } from 'node:worker_threads';
 import { lineSplitter, parseMessage, type LoopState, type StackFrame, type WatchdogReport, type WatchdogThreadData } from './watchdog.js';
 
-const { heartbeat, fd, thresholdMs, pollMs, captureTimeoutMs } = workerData as WatchdogThreadData;
+const { heartbeat, fd, thresholdMs, stallMs, pollMs, captureTimeoutMs } = workerData as WatchdogThreadData;
 const beats = new BigInt64Array(heartbeat);
 const PROBE_URL = 'clusterd-watchdog-probe';
 const PROBE = `void 0\n//# sourceURL=${PROBE_URL}`;
@@ -288,7 +288,27 @@ function onLine(line: string): void {
   }
 }
 
-const poll = thresholdMs > 0 ? setInterval(() => void checkHeartbeat(), pollMs) : null;
+let stalled = false;
+
+/** With stallMs: says at once when the loop goes silent past stallMs, and when it beats again. */
+function checkStall(): void {
+  const silentMs = millis(process.hrtime.bigint() - lastBeat());
+  if (!stalled && silentMs > stallMs) {
+    stalled = true;
+    send({ type: 'stall', silentMs });
+  } else if (stalled && silentMs <= stallMs) {
+    stalled = false;
+    send({ type: 'resume' });
+  }
+}
+
+const poll =
+  thresholdMs > 0 || stallMs > 0
+    ? setInterval(() => {
+        if (stallMs > 0) checkStall();
+        if (thresholdMs > 0) void checkHeartbeat();
+      }, pollMs)
+    : null;
 pipe.setEncoding('utf8');
 pipe.on('data', lineSplitter(onLine, { onOverflow: () => send({ type: 'error', message: 'watchdog: request line too long, dropped' }) }));
 // EPIPE / ECONNRESET: the master is gone; 'close' follows.

@@ -61,7 +61,10 @@ export type WatchdogReport =
   | { type: 'ready'; pid: number; thresholdMs: number }
   | { type: 'blocked'; blockedMs: number; stack: StackFrame[]; error?: string }
   | { type: 'stack'; id: number; state: LoopState; stack: StackFrame[]; blockedMs?: number; error?: string }
-  | { type: 'error'; message: string; id?: number };
+  | { type: 'error'; message: string; id?: number }
+  /** With stallMs: the loop has not beaten for longer than stallMs (sent once), then beats again. */
+  | { type: 'stall'; silentMs: number }
+  | { type: 'resume' };
 
 /** What startWatchdog hands the thread as workerData. */
 export interface WatchdogThreadData {
@@ -69,6 +72,8 @@ export interface WatchdogThreadData {
   heartbeat: SharedArrayBuffer;
   fd: number;
   thresholdMs: number;
+  /** Report a stall (and its end) past this silence, in ms; 0: never. */
+  stallMs: number;
   /** How often the thread looks at the heartbeat. */
   pollMs: number;
   /** How long a capture may wait for the main thread to reach JavaScript. */
@@ -90,6 +95,12 @@ export interface WatchdogOptions {
    * blocked inside one native call (a sync fs or crypto call, Atomics.wait) cannot be paused until it returns.
    */
   captureTimeoutMs?: number;
+  /**
+   * Also report, at once, a loop silent for longer than this (ms, 20 or more; 0: off, the default),
+   * and when it beats again: a live health signal for load-aware balancing. The heartbeat then beats
+   * at least every stallMs / 4.
+   */
+  stallMs?: number;
   /** Receives a crash of the watchdog thread itself; by default a process warning. */
   onError?: (error: unknown) => void;
 }
@@ -106,12 +117,16 @@ export const MAX_LINE_LENGTH = 1 << 20;
 let running = false;
 
 /** Starts the heartbeat and the watchdog thread. Throws a RangeError naming a bad option. */
-export function startWatchdog({ fd = 4, thresholdMs, heartbeatMs, captureTimeoutMs = 1000, onError = warn }: WatchdogOptions): Watchdog {
+export function startWatchdog({ fd = 4, thresholdMs, heartbeatMs, captureTimeoutMs = 1000, stallMs = 0, onError = warn }: WatchdogOptions): Watchdog {
+  if (!(Number.isInteger(stallMs) && (stallMs === 0 || (stallMs >= 20 && stallMs <= MAX_TIMER_MS)))) {
+    throw new RangeError(`Expected the \`stallMs\` option to be 0 (off) or an integer from 20 to ${MAX_TIMER_MS}, got \`${stallMs}\``);
+  }
   // Under 10 ms, ordinary GC pauses would count as blocks.
   if (!(Number.isInteger(thresholdMs) && (thresholdMs === 0 || (thresholdMs >= 10 && thresholdMs <= MAX_TIMER_MS)))) {
     throw new RangeError(`Expected the \`thresholdMs\` option to be 0 (off) or an integer from 10 to ${MAX_TIMER_MS}, got \`${thresholdMs}\``);
   }
-  const beatMs = heartbeatMs ?? Math.min(Math.max(Math.floor(thresholdMs / 4), 2), 250);
+  const beatMs =
+    heartbeatMs ?? Math.min(Math.max(Math.floor(thresholdMs / 4), 2), 250, stallMs > 0 ? Math.floor(stallMs / 4) : Infinity);
   if (thresholdMs > 0 && !(Number.isInteger(beatMs) && beatMs >= 1 && beatMs < thresholdMs)) {
     throw new RangeError(`Expected the \`heartbeatMs\` option to be an integer from 1 to \`thresholdMs\` - 1 (${thresholdMs - 1}), got \`${beatMs}\``);
   }
@@ -133,7 +148,7 @@ export function startWatchdog({ fd = 4, thresholdMs, heartbeatMs, captureTimeout
 
   // The thread looks often (an Atomics.load, off the main thread), so that a block is seen within
   // thresholdMs + 100 ms of its start, whatever the heartbeat period.
-  const workerData: WatchdogThreadData = { heartbeat, fd, thresholdMs, pollMs: Math.min(beatMs, 100), captureTimeoutMs };
+  const workerData: WatchdogThreadData = { heartbeat, fd, thresholdMs, stallMs, pollMs: Math.min(beatMs, 100), captureTimeoutMs };
   const fromSource = import.meta.url.endsWith('.ts');
   // Throws under --permission without --allow-worker: the caller goes on without a watchdog.
   const thread = new Worker(new URL(fromSource ? './watchdog-thread.ts' : './watchdog-thread.js', import.meta.url), {
@@ -147,7 +162,7 @@ export function startWatchdog({ fd = 4, thresholdMs, heartbeatMs, captureTimeout
   // Never keeps the process alive. No 'message' listener on it: that would ref the thread again.
   thread.unref();
   thread.on('error', onError);
-  const timer = thresholdMs > 0 ? setInterval(beat, beatMs).unref() : null;
+  const timer = thresholdMs > 0 || stallMs > 0 ? setInterval(beat, beatMs).unref() : null;
   // The thread ends by itself when the master closes the pipe: nobody to beat for any more.
   thread.once('exit', () => {
     if (timer !== null) clearInterval(timer);

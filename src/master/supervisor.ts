@@ -52,6 +52,9 @@ export interface Slot {
 
 type Phase = 'booting' | 'running' | 'stopping' | 'stopped';
 
+/** Under `least`, a worker whose loop is silent this long is routed around until it beats again. */
+export const STALL_MS = 100;
+
 /**
  * Events: 'ready' (every worker ready for the first time), 'fatal' (ClusterdError: the app
  * cannot run; the cluster is being stopped), 'stopped' (exit code), 'sample' (worker, LoopSample),
@@ -241,7 +244,13 @@ export class Supervisor extends EventEmitter implements ControlSource {
       clusterName: config.name,
       entry: config.entry,
       args: config.args,
-      settings: { waitReady: config.waitReady, statsIntervalMs: config.statsIntervalMs, watchdogMs: config.watchdogMs },
+      settings: {
+        waitReady: config.waitReady,
+        statsIntervalMs: config.statsIntervalMs,
+        watchdogMs: config.watchdogMs,
+        // Only `least` routes on it: a live signal that a worker's loop has stopped turning.
+        stallMs: config.balance === 'least' ? STALL_MS : 0,
+      },
       listeners: this.sockets,
       logs: config.logs,
     });

@@ -114,6 +114,12 @@ export class WatchdogLink extends EventEmitter {
           return;
         }
         break;
+      case 'stall':
+        this.emit('stall', Number(message.silentMs) || 0);
+        return;
+      case 'resume':
+        this.emit('resume');
+        return;
       case 'blocked':
         if (typeof message.blockedMs === 'number' && stack !== null) {
           this.emit('blocked', { blockedMs: message.blockedMs, stack, ...optionalError(message.error) } satisfies BlockedReport);

@@ -57,6 +57,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   // Open connections as the worker's last ack reported them, and when.
   #ackedConnections = 0;
   #ackedAt = 0;
+  // Its loop has gone silent (the watchdog thread said so), until it beats again.
+  #stalled = false;
   #state: WorkerState = 'starting';
   readonly #child: ChildProcess;
   readonly #listeners: Listeners;
@@ -89,6 +91,12 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     ]);
     this.#child.on('message', (message: unknown, handle: unknown) => this.#onMessage(message, handle));
     this.#watchdog = new WatchdogLink(this.#child.stdio[4] as Duplex);
+    this.#watchdog.on('stall', () => (this.#stalled = true));
+    this.#watchdog.on('resume', () => {
+      this.#stalled = false;
+      // Connections `least` held back for a healthy worker may go to this one again.
+      this.#listeners.activate(this);
+    });
     this.#watchdog.on('blocked', (report: BlockedReport) => {
       // A long synchronous start-up is not a hung worker: --listen-timeout covers booting.
       if (this.#state !== 'ready') return;
@@ -125,7 +133,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   load(): WorkerLoad {
     const sample = this.history.at(-1);
     const connections = sample && sample.time > this.#ackedAt ? sample.http.connections : this.#ackedConnections;
-    return { connections, lagP99: sample?.lag.p99 ?? 0, elu: sample?.elu ?? 0 };
+    return { connections, lagP99: sample?.lag.p99 ?? 0, elu: sample?.elu ?? 0, stalled: this.#stalled };
   }
 
   /** The main thread's JavaScript stack now, captured by the watchdog thread (works while blocked). */

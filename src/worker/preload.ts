@@ -10,7 +10,7 @@ import { SETTINGS_ENV, type WorkerSettings } from '../protocol.js';
 function settings(): WorkerSettings {
   const raw = process.env[SETTINGS_ENV];
   delete process.env[SETTINGS_ENV];
-  return raw ? (JSON.parse(raw) as WorkerSettings) : { waitReady: false, statsIntervalMs: 0, watchdogMs: 0 };
+  return raw ? (JSON.parse(raw) as WorkerSettings) : { waitReady: false, statsIntervalMs: 0, watchdogMs: 0, stallMs: 0 };
 }
 
 function start(): void {
@@ -18,8 +18,8 @@ function start(): void {
     // Run outside a clusterd master (for example `node --import` by hand): do nothing.
     return;
   }
-  const { waitReady, statsIntervalMs, watchdogMs } = settings();
-  startStackWatch(watchdogMs);
+  const { waitReady, statsIntervalMs, watchdogMs, stallMs } = settings();
+  startStackWatch(watchdogMs, stallMs);
   blockingStdio();
   let readySent = false;
   const sendReady = (): void => {
@@ -69,9 +69,9 @@ function blockingStdio(): void {
  * on-demand stacks reach the master without the main thread. Never fatal to the app: a worker
  * started without fd 4, or under --permission without --allow-worker, runs without it.
  */
-function startStackWatch(thresholdMs: number): void {
+function startStackWatch(thresholdMs: number, stallMs: number): void {
   try {
-    startWatchdog({ fd: 4, thresholdMs });
+    startWatchdog({ fd: 4, thresholdMs, stallMs });
   } catch (error) {
     process.emitWarning(`clusterd: blocked-loop watchdog unavailable: ${(error as Error).message}`);
   }

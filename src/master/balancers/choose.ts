@@ -8,6 +8,8 @@ export interface WorkerLoad {
   lagP99: number;
   /** Event-loop utilisation of its latest sample, 0..1. */
   elu: number;
+  /** Its loop is not turning right now (no heartbeat for 100 ms), as its watchdog thread reports. */
+  stalled: boolean;
 }
 
 /** A worker whose loop lag p99 is past this is skipped while a healthier one is free. */
@@ -15,23 +17,28 @@ export const UNHEALTHY_LAG_MS = 100;
 /** Connection counts this close count as a tie, broken by lag, then utilisation. */
 export const NEAR_TIE = 1;
 
+/** Stalled right now, or lagging past UNHEALTHY_LAG_MS over its last interval. */
+export function isUnhealthy(load: WorkerLoad): boolean {
+  return load.stalled || load.lagP99 >= UNHEALTHY_LAG_MS;
+}
+
 /**
  * `least`: the index of the candidate with the fewest open connections; near-ties go to the
  * lower loop lag, then the lower utilisation, then the earlier candidate (the longest idle, as
- * the free list is kept). Workers past UNHEALTHY_LAG_MS are skipped unless all are. O(n).
+ * the free list is kept). Unhealthy workers are skipped unless all are. O(n).
  */
 export function leastBusy(loads: readonly WorkerLoad[]): number {
   if (loads.length === 0) return -1;
-  const anyHealthy = loads.some((load) => load.lagP99 < UNHEALTHY_LAG_MS);
+  const anyHealthy = loads.some((load) => !isUnhealthy(load));
   let fewest = Infinity;
   for (const load of loads) {
-    if (anyHealthy && load.lagP99 >= UNHEALTHY_LAG_MS) continue;
+    if (anyHealthy && isUnhealthy(load)) continue;
     if (load.connections < fewest) fewest = load.connections;
   }
   let best = -1;
   for (let i = 0; i < loads.length; i++) {
     const load = loads[i]!;
-    if ((anyHealthy && load.lagP99 >= UNHEALTHY_LAG_MS) || load.connections > fewest + NEAR_TIE) continue;
+    if ((anyHealthy && isUnhealthy(load)) || load.connections > fewest + NEAR_TIE) continue;
     if (best === -1 || better(load, loads[best]!)) best = i;
   }
   return best;

@@ -16,8 +16,11 @@ export interface DispatchStrategy {
    * pick() chooses among the free ones.
    */
   pin?(connection: RawHandle, accepting: readonly BalancedWorker[]): BalancedWorker | null;
-  /** The index in `free` (longest idle first, never empty) of the worker to hand the next connection to. */
-  pick(free: readonly BalancedWorker[]): number;
+  /**
+   * The index in `free` (longest idle first, never empty) of the worker to hand the next
+   * connection to, or -1 to keep it queued for a busy worker that would serve it better.
+   */
+  pick(free: readonly BalancedWorker[], all: ReadonlySet<BalancedWorker>): number;
 }
 
 interface InFlight {
@@ -71,16 +74,21 @@ export class DispatchBalancer implements Balancer {
     worker.send({ cmd: 'clusterd:listen-reply', seq, errno: 0, mode: 'rr', sockname: this.sockname });
     if (this.#workers.has(worker)) return;
     this.#workers.add(worker);
-    // Back after closing its server with a handoff still unsettled: its ack resumes handoffs.
-    // Not yet accepting (--wait-ready): activate() starts them.
-    if (!this.#inFlight.has(worker) && worker.accepting) this.activate(worker);
+    // Back after closing its server with a handoff still unsettled: its ack releases it.
+    // Not yet accepting (--wait-ready): activate() releases it.
+    if (!this.#inFlight.has(worker) && worker.accepting) this.#release(worker);
   }
 
+  /** The worker may take connections now: it got ready, or its loop turns again after a stall. */
   activate(worker: BalancedWorker): void {
-    if (!this.#workers.has(worker) || this.#inFlight.has(worker) || this.#free.includes(worker)) return;
+    if (!this.#workers.has(worker) || this.#inFlight.has(worker)) return;
+    if (this.#free.includes(worker)) {
+      this.#dispatchQueued();
+      return;
+    }
     // Connections that waited for any accepting worker find their own now.
     if (this.#strategy.pin) for (const connection of this.#queue.splice(0)) this.#distribute(connection);
-    if (!this.#inFlight.has(worker)) this.#handoff(worker);
+    if (!this.#inFlight.has(worker) && !this.#free.includes(worker)) this.#release(worker);
   }
 
   remove(worker: BalancedWorker): void {
@@ -104,7 +112,7 @@ export class DispatchBalancer implements Balancer {
     this.#inFlight.delete(worker);
     if (accepted) pending.connection.close();
     else this.#distribute(pending.connection);
-    if (this.#workers.has(worker)) this.#handoff(worker);
+    if (this.#workers.has(worker)) this.#release(worker);
   }
 
   close(): void {
@@ -126,34 +134,51 @@ export class DispatchBalancer implements Balancer {
 
   #distribute(connection: RawHandle): void {
     const { pin } = this.#strategy;
-    if (pin) {
-      const target = pin(connection, [...this.#workers].filter((worker) => worker.accepting));
-      if (!target) {
-        this.#queue.push(connection);
-        return;
-      }
-      let queue = this.#pinned.get(target);
-      if (!queue) this.#pinned.set(target, (queue = []));
-      queue.push(connection);
-      const index = this.#free.indexOf(target);
-      if (index !== -1) {
-        this.#free.splice(index, 1);
-        this.#handoff(target);
-      }
+    if (!pin) {
+      this.#queue.push(connection);
+      this.#dispatchQueued();
       return;
     }
-    this.#queue.push(connection);
-    if (this.#free.length === 0) return;
-    const [worker] = this.#free.splice(this.#strategy.pick(this.#free), 1);
-    this.#handoff(worker!);
+    const target = pin(connection, [...this.#workers].filter((worker) => worker.accepting));
+    if (!target) {
+      this.#queue.push(connection);
+      return;
+    }
+    let queue = this.#pinned.get(target);
+    if (!queue) this.#pinned.set(target, (queue = []));
+    queue.push(connection);
+    const index = this.#free.indexOf(target);
+    if (index !== -1) {
+      this.#free.splice(index, 1);
+      this.#release(target);
+    }
   }
 
-  #handoff(worker: BalancedWorker): void {
-    const connection = this.#strategy.pin ? this.#pinned.get(worker)?.shift() : this.#queue.shift();
-    if (!connection) {
-      this.#free.push(worker);
+  /** The worker has nothing in flight: it takes its next connection, or waits among the free. */
+  #release(worker: BalancedWorker): void {
+    if (this.#strategy.pin) {
+      const connection = this.#pinned.get(worker)?.shift();
+      if (connection) this.#send(worker, connection);
+      else this.#free.push(worker);
       return;
     }
+    // The strategy chooses among all free workers (for rr, a queue only builds while none is
+    // free, so the released worker takes the longest-waiting connection).
+    this.#free.push(worker);
+    this.#dispatchQueued();
+  }
+
+  /** Hands queued connections to free workers as long as the strategy picks one. */
+  #dispatchQueued(): void {
+    while (this.#queue.length > 0 && this.#free.length > 0) {
+      const index = this.#strategy.pick(this.#free, this.#workers);
+      if (index < 0) return;
+      const [worker] = this.#free.splice(index, 1);
+      this.#send(worker!, this.#queue.shift()!);
+    }
+  }
+
+  #send(worker: BalancedWorker, connection: RawHandle): void {
     const id = ++this.#nextId;
     this.#inFlight.set(worker, { id, connection });
     if (!worker.send({ cmd: 'clusterd:conn', id, key: this.key }, connection)) {
