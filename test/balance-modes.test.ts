@@ -3,7 +3,7 @@ import test from 'ava';
 import http from 'node:http';
 import { fixture, startCluster, waitFor } from './helpers/cluster.js';
 import { control } from './helpers/control.js';
-import { reusePortSupport } from '../src/master/balancers/reuseport.js';
+import { reusePortSupport } from '../src/master/balancers/shared.js';
 import { ExitCode } from '../src/exit-codes.js';
 
 /** GET / on a new connection from `localAddress` (any 127.x.y.z is this machine); resolves with the pid that answered. */

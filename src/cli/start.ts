@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { DAEMON_ENV, type DaemonReport } from './daemon.js';
 import { fail } from './main.js';
 import { BALANCE_MODES, type BalanceMode } from '../master/balancers/index.js';
-import { reusePortSupport } from '../master/balancers/reuseport.js';
+import { reusePortSupport } from '../master/balancers/shared.js';
 import { resolveEntry } from '../master/entry.js';
 import { LOG_FORMATS, LogSink, type LogFormat } from '../master/logs.js';
 import type { MasterOptions } from '../master/run.js';

@@ -1,6 +1,5 @@
 // What `ls`, `status` and `top` print, as pure functions of what the control plane returned.
 import type { LagSummary } from '../loop/types.js';
-import type { ClusterTotals } from '../master/status.js';
 import type { BlockedView, ClusterView, WorkerView } from '../control/types.js';
 import { blockedLines } from './stack-view.js';
 import {
@@ -49,17 +48,8 @@ export interface WorkerJson {
 }
 
 /** `status --json`: the issue's shape, with the cluster-level fields after `workers`. */
-export interface StatusJson {
-  name: string;
-  workers: WorkerJson[];
-  masterPid: number;
-  startedAt: number;
-  uptimeMs: number;
-  entry: string;
-  balance: string;
-  statsIntervalMs: number;
-  totals: ClusterTotals;
-}
+/** `status --json`: the cluster's fields, each worker flattened to the issue's documented shape. */
+export type StatusJson = Omit<ClusterView, 'workers'> & { workers: WorkerJson[] };
 
 export function statusJson(status: ClusterView): StatusJson {
   return {

@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
 import { ClusterdError } from '../errors.js';
+import type { ClusterStatus, ClusterTotals } from '../master/status.js';
 
 /** From dist/control or src/control alike: proto/ sits at the package root. */
 export const PROTO_PATH = fileURLToPath(new URL('../../proto/clusterd.proto', import.meta.url));
@@ -102,24 +103,11 @@ export interface WireWorker {
   lastBlocked?: WireBlockedReport | null;
 }
 
-export interface WireTotals {
-  workers: number;
-  ready: number;
-  rps: number;
-  inflight: number;
-  connections: number;
-  rss: number;
-  restarts: number;
-}
+/** The wire's totals have the master's shape. */
+export type WireTotals = ClusterTotals;
 
-export interface WireClusterStatus {
-  name: string;
-  masterPid: number;
-  startedAt: number;
-  uptimeMs: number;
-  entry: string;
-  balance: string;
-  statsIntervalMs: number;
+/** The master's ClusterStatus as decoded: repeated and message fields may be absent (null). */
+export interface WireClusterStatus extends Omit<ClusterStatus, 'workers' | 'totals'> {
   workers: WireWorker[] | null;
   totals: WireTotals | null;
 }

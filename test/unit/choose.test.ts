@@ -1,7 +1,7 @@
 // Issue 5: each balancer's choice logic, as tables of worker states -> chosen worker.
 import test from 'ava';
 import { UNHEALTHY_LAG_MS, leastBusy, rendezvous, type WorkerLoad } from '../../src/master/balancers/choose.js';
-import { reusePortSupport } from '../../src/master/balancers/reuseport.js';
+import { reusePortSupport } from '../../src/master/balancers/shared.js';
 
 const load = (connections: number, lagP99 = 1, elu = 0.1, stalled = false): WorkerLoad => ({ connections, lagP99, elu, stalled });
 

@@ -1,9 +1,8 @@
 import type { ListenQuery } from '../../protocol.js';
 import { DispatchBalancer } from './dispatch.js';
 import { leastConnections } from './least.js';
-import { ReusePortBalancer } from './reuseport.js';
 import { roundRobin } from './round-robin.js';
-import { SharedBalancer } from './shared.js';
+import { HeldSocketBalancer } from './shared.js';
 import { stickyByAddress } from './sticky.js';
 import type { BalanceMode, Balancer } from './types.js';
 
@@ -12,8 +11,8 @@ const factories: Record<BalanceMode, (query: ListenQuery) => Promise<Balancer>> 
   rr: (query) => DispatchBalancer.open(query, roundRobin),
   least: (query) => DispatchBalancer.open(query, leastConnections),
   sticky: (query) => DispatchBalancer.open(query, stickyByAddress),
-  shared: (query) => SharedBalancer.open(query),
-  reuseport: (query) => ReusePortBalancer.open(query),
+  shared: (query) => HeldSocketBalancer.open(query, 'shared'),
+  reuseport: (query) => HeldSocketBalancer.open(query, 'reuseport'),
 };
 
 export function openBalancer(mode: BalanceMode, query: ListenQuery): Promise<Balancer> {

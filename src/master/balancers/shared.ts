@@ -1,26 +1,41 @@
-// The master binds once and gives every worker a copy of the listening socket; the workers
-// accept for themselves and the kernel decides who gets each connection (unevenly: Node's
-// docs report over 70% of connections going to two of eight processes).
-import type { ListenQuery, SockName } from '../../protocol.js';
+// Balancers where workers accept for themselves; the master only holds the listening address.
+//
+// shared: the master binds once and gives every worker a copy of the socket; the kernel decides
+// who gets each connection (unevenly: Node's docs report over 70% of connections going to two of
+// eight processes).
+//
+// reuseport: each worker binds a socket of its own to the address with SO_REUSEPORT and the
+// kernel spreads connections over them by a hash of the client's address and port (not by
+// load). The master's socket, bound with the same flag but never listening, holds the port (and
+// picks it for `listen(0)`) while workers come and go. Needs Node >= 22.12 (23.1 on the 23 line)
+// on Linux: checked at start (reusePortSupport). Before Linux 5.14, connections still in a
+// closing worker's accept queue are dropped with it.
 import { bindShared } from './bind.js';
 import type { BalancedWorker, Balancer, RawHandle } from './types.js';
+import type { ListenQuery, SockName } from '../../protocol.js';
 
-export class SharedBalancer implements Balancer {
+/** libuv's UV_TCP_REUSEPORT (1.49+). */
+export const UV_TCP_REUSEPORT = 2;
+
+export class HeldSocketBalancer implements Balancer {
   readonly key: string;
   readonly sockname: SockName;
+  readonly #mode: 'shared' | 'reuseport';
   #handle: RawHandle | null;
   readonly #workers = new Set<BalancedWorker>();
 
-  private constructor(key: string, handle: RawHandle, sockname: SockName) {
+  private constructor(key: string, mode: 'shared' | 'reuseport', handle: RawHandle, sockname: SockName) {
     this.key = key;
+    this.#mode = mode;
     this.#handle = handle;
     this.sockname = sockname;
   }
 
-  /** Binds the address in the master; throws a BindError. */
-  static async open(query: ListenQuery): Promise<SharedBalancer> {
-    const { handle, sockname } = bindShared(query);
-    return new SharedBalancer(query.key, handle, sockname);
+  /** Binds the address in the master without listening; throws a BindError. */
+  static async open(query: ListenQuery, mode: 'shared' | 'reuseport'): Promise<HeldSocketBalancer> {
+    const flags = mode === 'reuseport' ? query.flags | UV_TCP_REUSEPORT : query.flags;
+    const { handle, sockname } = bindShared({ ...query, flags });
+    return new HeldSocketBalancer(query.key, mode, handle, sockname);
   }
 
   get size(): number {
@@ -29,7 +44,9 @@ export class SharedBalancer implements Balancer {
 
   add(worker: BalancedWorker, seq: number): void {
     this.#workers.add(worker);
-    worker.send({ cmd: 'clusterd:listen-reply', seq, errno: 0, mode: 'shared', sockname: this.sockname }, this.#handle!);
+    const reply = { cmd: 'clusterd:listen-reply', seq, errno: 0, mode: this.#mode, sockname: this.sockname } as const;
+    // shared: the socket travels with the reply; reuseport: the worker binds its own.
+    worker.send(reply, this.#mode === 'shared' ? this.#handle! : undefined);
   }
 
   remove(worker: BalancedWorker): void {
@@ -37,7 +54,7 @@ export class SharedBalancer implements Balancer {
   }
 
   activate(): void {
-    // The worker accepts from the shared socket as soon as it listens; nothing to start.
+    // The worker accepts as soon as it listens: nothing to start.
   }
 
   ack(): void {
@@ -49,4 +66,13 @@ export class SharedBalancer implements Balancer {
     this.#handle = null;
     this.#workers.clear();
   }
+}
+
+/** Null when this Node and platform can bind with SO_REUSEPORT, else why not (one line). */
+export function reusePortSupport(version = process.versions.node, platform = process.platform): string | null {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  const supported = major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+  if (!supported) return `\`--balance reuseport\` needs Node.js >= 22.12 (or >= 23.1); this is Node.js ${version}`;
+  if (platform !== 'linux') return `\`--balance reuseport\` needs Linux (SO_REUSEPORT load balancing); this is ${platform}`;
+  return null;
 }
