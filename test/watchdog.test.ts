@@ -58,6 +58,10 @@ test('clusterd stack prints any worker\'s current stack: idle, and blocked', asy
   t.teardown(() => cluster.stop('SIGKILL'));
 
   const idle = await ctl.run(['stack', 'stacks', '1', '--json']);
+  if (idle.exitCode !== 0) {
+    // Diagnostics for a rare failure seen once in CI on Node 20: what did the worker say?
+    t.log(cluster.lines.filter((line) => line.stream !== 'stdout').map((line) => `${line.event ?? line.stream}: ${line.message}`));
+  }
   t.is(idle.exitCode, 0, String(idle.stderr));
   t.is((JSON.parse(String(idle.stdout)) as { state: string }).state, 'idle');
 
