@@ -1,0 +1,217 @@
+// `npm run bench`: clusterd against one node process, node:cluster (round-robin and SCHED_NONE) and PM2
+// cluster mode, on the same app and worker count, in interleaved rounds. See BENCHMARKS.md.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { prepareLoadGenerator, preparePm2, type Pm2Install } from './install.js';
+import type { LoadGenerator } from './load/types.js';
+import { parseOptions, usage, type BenchOptions } from './options.js';
+import { installExitHandlers, onExit } from './processes.js';
+import type { Environment } from './report.js';
+import { rerender, writeResults } from './results.js';
+import { runRounds, type Entry, type RunRecord, type Schedule } from './runner.js';
+import { runScaling } from './scaling.js';
+import { allSystems, clusterdModes, killPm2, type Paths } from './systems.js';
+import type { WorkloadId } from './workloads.js';
+
+/** Preference order when one clusterd mode besides rr is wanted (--quick, --scaling). */
+const BEST_MODES = ['least', 'reuseport', 'shared', 'sticky'];
+
+/** The best clusterd mode other than rr that this build offers, if any. */
+function bestOtherMode(modes: string[]): string | undefined {
+  return BEST_MODES.find((mode) => modes.includes(mode)) ?? modes.find((mode) => mode !== 'rr');
+}
+
+async function main(argv: string[]): Promise<number> {
+  let options: BenchOptions | 'help';
+  try {
+    options = parseOptions(argv);
+  } catch (error) {
+    console.error(`bench: ${(error as Error).message}\n\n${usage}`);
+    return 2;
+  }
+  if (options === 'help') {
+    console.log(usage);
+    return 0;
+  }
+  if (options.report) {
+    try {
+      console.log(rerender(options.report));
+      return 0;
+    } catch (error) {
+      console.error(`bench: ${(error as Error).message}`);
+      return 1;
+    }
+  }
+  installExitHandlers();
+
+  const root = path.resolve(import.meta.dirname, '..', '..');
+  const cache = path.join(root, '.bench-cache');
+  const paths: Paths = {
+    root,
+    cache,
+    node: process.execPath,
+    app: path.join(root, 'scripts', 'bench', 'apps', 'server.cjs'),
+    primary: path.join(root, 'scripts', 'bench', 'apps', 'cluster-primary.cjs'),
+    clusterd: path.join(root, 'bin', 'clusterd.js'),
+    pm2Home: path.join(cache, 'pm2-home'),
+  };
+  fs.mkdirSync(path.join(cache, 'tmp'), { recursive: true });
+
+  const notes: string[] = [];
+  if (options.build) {
+    console.error('bench: npm run build ...');
+    try {
+      execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    } catch {
+      // tsc still emits on type errors; benchmark what dist/ holds, and say so in the results.
+      if (!fs.existsSync(path.join(root, 'dist', 'cli', 'main.js'))) {
+        console.error('bench: `npm run build` failed and dist/ is empty; fix the build first');
+        return 1;
+      }
+      console.error('bench: `npm run build` failed; going on with dist/ as it is (noted in the results)');
+      notes.push('`npm run build` reported errors: clusterd ran from dist/ as tsc left it');
+    }
+  }
+
+  const pm2Found = options.scaling ? undefined : preparePm2({ cache, install: options.install });
+  let pm2: Pm2Install | undefined;
+  if (pm2Found && 'note' in pm2Found) notes.push(`PM2 left out: ${pm2Found.note}`);
+  else if (pm2Found) {
+    pm2 = pm2Found;
+    const installed = pm2;
+    killPm2(paths, installed); // a daemon left by a run that was killed -9
+    onExit(() => killPm2(paths, installed));
+  }
+
+  let generator: LoadGenerator;
+  try {
+    const prepared = prepareLoadGenerator({ choice: options.loadgen, cache, install: options.install });
+    generator = prepared.generator;
+    if (prepared.note) notes.push(prepared.note);
+  } catch (error) {
+    console.error(`bench: ${(error as Error).message}`);
+    return 1;
+  }
+
+  const detected = clusterdModes(paths);
+  if (detected.note) notes.push(detected.note);
+  const environment = describe({ options, argv, generator, pm2, modes: detected.modes });
+  const out = options.out ?? path.join(root, 'bench-results', environment.date.replace(/[:.]/g, '-'));
+  fs.mkdirSync(out, { recursive: true });
+
+  if (options.scaling) {
+    const modes = options.scalingModes.length ? options.scalingModes : ['rr', bestOtherMode(detected.modes)].filter((mode) => mode !== undefined);
+    return runScaling({ options, paths, generator, environment, modes, notes, out });
+  }
+
+  const systems = allSystems({ paths, pm2, modes: detected.modes });
+  let wanted = options.systems;
+  if (wanted.length === 0 && options.quick) {
+    const best = bestOtherMode(detected.modes);
+    wanted = ['cluster-rr', 'clusterd-rr', ...(best ? [`clusterd-${best}`] : [])];
+  }
+  const selected = wanted.length
+    ? systems.filter((system) => wanted.includes(system.id) || (wanted.includes('clusterd') && system.group === 'clusterd'))
+    : systems;
+  const unknown = wanted.filter((id) => id !== 'clusterd' && !systems.some((system) => system.id === id));
+  if (unknown.length) notes.push(`unknown or unavailable systems ignored: ${unknown.join(', ')} (known: ${systems.map((system) => system.id).join(', ')})`);
+  const entries: Entry[] = selected.map((spec) => ({ id: spec.id, label: spec.label, spec, workers: spec.serving(options.workers) }));
+  console.error(`bench: systems ${entries.map((entry) => entry.id).join(', ')}; workloads ${options.workloads.join(', ')}`);
+  console.error(`bench: ${generator.name} ${generator.version}; ${options.rounds} rounds x ${options.durationS} s (+${options.warmupS} s warm-up); results in ${path.relative(root, out)}`);
+
+  const schedule: Schedule = {
+    entries,
+    workloads: options.workloads as WorkloadId[],
+    rounds: options.rounds,
+    durationS: generator.roundDuration(options.durationS),
+    warmupS: options.warmupS,
+    connections: options.connections,
+    threads: options.threads,
+    port: options.port,
+    generator,
+    scratch: path.join(cache, 'tmp'),
+    quietPct: options.quietPct,
+    quietWaitS: options.quietWaitS,
+  };
+  const dropped = new Map<string, string>();
+  let records: RunRecord[];
+  try {
+    records = await runRounds(schedule, dropped);
+  } finally {
+    if (pm2) killPm2(paths, pm2);
+  }
+
+  const markdown = writeResults(out, {
+    environment,
+    options,
+    notes,
+    systems: entries.map(({ id, label, workers }) => ({ id, label, workers, ...(dropped.has(id) ? { dropped: dropped.get(id) } : {}) })),
+    workloads: schedule.workloads,
+    records,
+  });
+  console.log(markdown);
+  console.error(`bench: wrote ${path.relative(root, out)}/results.json, results.md, chart.svg`);
+  return records.some((record) => record.ok) ? 0 : 1;
+}
+
+function describe({
+  options,
+  argv,
+  generator,
+  pm2,
+  modes,
+}: {
+  options: BenchOptions;
+  argv: string[];
+  generator: LoadGenerator;
+  pm2: Pm2Install | undefined;
+  modes: string[];
+}): Environment {
+  const cpus = os.cpus();
+  return {
+    date: new Date().toISOString(),
+    command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
+    node: process.version,
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    cores: cpus.length,
+    availableParallelism: os.availableParallelism(),
+    kernel: `${os.type()} ${os.release()}`,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    loadAverage: os.loadavg(),
+    loadGenerator: {
+      name: generator.name,
+      version: generator.version,
+      threads: generator.name === 'wrk' ? Math.min(options.threads, options.connections) : 1,
+      connections: options.connections,
+      connectionPerRequest: generator.connectionPerRequest,
+    },
+    pm2: pm2?.version,
+    clusterd: { commit: gitDescribe(), modes },
+    workers: options.workers,
+    rounds: options.rounds,
+    durationS: generator.roundDuration(options.durationS),
+    warmupS: options.warmupS === 0 ? 0 : generator.roundDuration(options.warmupS),
+    quiet: { pct: options.quietPct, maxWaitS: options.quietWaitS },
+  };
+}
+
+/** The commit clusterd was built from, with "+dirty" for local changes (read-only git calls). */
+function gitDescribe(): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return dirty ? `${commit}+dirty` : commit;
+  } catch {
+    return 'unknown';
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,163 @@
+// Command-line flags of `npm run bench`, validated once into one typed record.
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+
+export type LoadGeneratorChoice = 'auto' | 'wrk' | 'autocannon';
+
+export interface BenchOptions {
+  workers: number;
+  rounds: number;
+  durationS: number;
+  warmupS: number;
+  quick: boolean;
+  /** System ids to run; empty means the default set. */
+  systems: string[];
+  workloads: string[];
+  connections: number;
+  threads: number;
+  loadgen: LoadGeneratorChoice;
+  install: boolean;
+  build: boolean;
+  port: number;
+  /** Before each start, wait until other processes use less than this % of one core (0: never wait). */
+  quietPct: number;
+  /** ...but at most this long. */
+  quietWaitS: number;
+  out: string | undefined;
+  /** Render results.md and chart.svg again from this folder's results.json, and run nothing. */
+  report: string | undefined;
+  scaling: boolean;
+  /** Worker counts of the scaling run. */
+  counts: number[];
+  /** clusterd balance modes of the scaling run; empty means rr plus the best other available one. */
+  scalingModes: string[];
+}
+
+export const usage = `npm run bench -- [options]
+
+Runs every system on the same app with the same worker count, in interleaved rounds, and writes
+results.json, results.md and chart.svg into bench-results/<timestamp>/.
+
+  --workers N        workers per system (default: os.availableParallelism() = ${os.availableParallelism()})
+  --rounds N         interleaved rounds, medians are taken over them (default 3)
+  --duration S       seconds measured per system, workload and round (default 10)
+  --warmup S         seconds of unmeasured load before each measurement (default 2)
+  --quick            3 rounds of 1 s, no warm-up, on node:cluster rr, clusterd rr and the best other
+                     clusterd mode: under two minutes, for development
+  --systems LIST     comma-separated system ids (see the list printed at start); "clusterd" = all its modes
+  --workloads LIST   a, b, c or any subset (default a,b,c; a,b with --scaling)
+  --connections N    concurrent connections of the load generator (default 64)
+  --threads N        wrk threads (default: a quarter of the cores, at least 1)
+  --loadgen NAME     auto (wrk if installed, else autocannon), wrk or autocannon
+  --no-install       use only what .bench-cache/ and the machine already hold (offline machines)
+  --no-build         skip \`npm run build\` before the run
+  --port N           port the app listens on (default 3777)
+  --quiet P          before each start, wait until other processes on the machine use less than P% of
+                     one core (default 50; 0 = never wait; --quick: 0)
+  --quiet-wait S     longest such wait per measurement, then it goes ahead anyway (default 30)
+  --out DIR          results folder (default bench-results/<timestamp>)
+  --report DIR       render DIR/results.md and DIR/chart.svg again from DIR/results.json; runs nothing
+  --scaling          scaling run instead: clusterd with 1..N workers on workloads a and b
+  --counts LIST      worker counts of the scaling run (default 1..N up to 4 workers, else 1,2,4,...,N)
+  --scaling-modes L  clusterd modes of the scaling run (default: rr and the best other available mode)
+  -h, --help         this text
+`;
+
+/** Parses argv; throws an Error naming the flag and the value received when one is invalid. */
+export function parseOptions(argv: string[]): BenchOptions | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      workers: { type: 'string' },
+      rounds: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      systems: { type: 'string' },
+      workloads: { type: 'string' },
+      connections: { type: 'string' },
+      threads: { type: 'string' },
+      loadgen: { type: 'string', default: 'auto' },
+      'no-install': { type: 'boolean', default: false },
+      'no-build': { type: 'boolean', default: false },
+      port: { type: 'string' },
+      quiet: { type: 'string' },
+      'quiet-wait': { type: 'string' },
+      out: { type: 'string' },
+      report: { type: 'string' },
+      scaling: { type: 'boolean', default: false },
+      counts: { type: 'string' },
+      'scaling-modes': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return 'help';
+
+  const cores = os.availableParallelism();
+  const quick = values.quick ?? false;
+  const workers = integer('--workers', values.workers, cores, 1);
+  const loadgen = values.loadgen ?? 'auto';
+  if (loadgen !== 'auto' && loadgen !== 'wrk' && loadgen !== 'autocannon') {
+    throw new Error(`Expected \`--loadgen\` to be auto, wrk or autocannon, got \`${loadgen}\``);
+  }
+  const scaling = values.scaling ?? false;
+  const workloads = list(values.workloads) ?? (scaling ? ['a', 'b'] : ['a', 'b', 'c']);
+  for (const id of workloads) {
+    if (!['a', 'b', 'c'].includes(id)) throw new Error(`Expected \`--workloads\` to hold a, b or c, got \`${id}\``);
+  }
+  const counts = (list(values.counts) ?? defaultCounts(workers)).map((value) => integer('--counts', value, 1, 1));
+  return {
+    workers,
+    rounds: integer('--rounds', values.rounds, 3, 1),
+    durationS: number('--duration', values.duration, quick ? 1 : 10, 0.5),
+    warmupS: number('--warmup', values.warmup, quick ? 0 : 2, 0),
+    quick,
+    systems: list(values.systems) ?? [],
+    workloads,
+    connections: integer('--connections', values.connections, 64, 1),
+    threads: integer('--threads', values.threads, Math.max(1, Math.floor(cores / 4)), 1),
+    loadgen,
+    install: !values['no-install'],
+    build: !values['no-build'],
+    port: integer('--port', values.port, 3777, 1),
+    quietPct: number('--quiet', values.quiet, quick ? 0 : 50, 0),
+    quietWaitS: number('--quiet-wait', values['quiet-wait'], 30, 0),
+    out: values.out,
+    report: values.report,
+    scaling,
+    counts: [...new Set(counts)].sort((x, y) => x - y),
+    scalingModes: list(values['scaling-modes']) ?? [],
+  };
+}
+
+/** 1..workers on small machines; powers of two and `workers` itself past 4. */
+function defaultCounts(workers: number): string[] {
+  const counts: number[] = [];
+  for (let n = 1; n < workers; n = workers <= 4 ? n + 1 : n * 2) counts.push(n);
+  counts.push(workers);
+  return counts.map(String);
+}
+
+function list(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
+function number(flag: string, value: string | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value.replace(/s$/, ''));
+  if (!Number.isFinite(parsed) || parsed < min) {
+    throw new Error(`Expected \`${flag}\` to be a number of at least ${min}, got \`${value}\``);
+  }
+  return parsed;
+}
+
+function integer(flag: string, value: string | undefined, fallback: number, min: number): number {
+  const parsed = number(flag, value, fallback, min);
+  if (!Number.isInteger(parsed)) throw new Error(`Expected \`${flag}\` to be an integer, got \`${value}\``);
+  return parsed;
+}

@@ -1,0 +1,211 @@
+// Every process the benchmark starts goes through here, so that one exit hook can kill them all:
+// each child leads its own process group (detached), and the hook SIGKILLs the whole group.
+import { spawn, execFileSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface Tracked {
+  child: ChildProcess;
+  pid: number;
+  /** The last few KiB of stdout and stderr, to explain a failed start. */
+  tail(): string;
+  /** Resolves when the process has exited (immediately if it already has). */
+  exited: Promise<void>;
+  hasExited(): boolean;
+}
+
+const live = new Set<Tracked>();
+const exitHooks: Array<() => void> = [];
+
+/** Starts a process in its own group, remembered until it exits. */
+export function spawnTracked(command: string, args: string[], options: SpawnOptions = {}): Tracked {
+  const child = spawn(command, args, { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let buffer = '';
+  const keep = (chunk: Buffer) => {
+    buffer = (buffer + chunk.toString()).slice(-4096);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  let done = false;
+  const exited = new Promise<void>((resolve) => {
+    child.once('close', () => {
+      done = true;
+      live.delete(tracked);
+      resolve();
+    });
+    child.once('error', (error) => {
+      buffer += `\n${error.message}`;
+      done = true;
+      live.delete(tracked);
+      resolve();
+    });
+  });
+  if (child.pid === undefined) throw new Error(`could not start ${command}`);
+  const tracked: Tracked = { child, pid: child.pid, tail: () => buffer, exited, hasExited: () => done };
+  live.add(tracked);
+  return tracked;
+}
+
+/** SIGTERM the leader, wait up to `graceMs`, then SIGKILL whatever is left of its group. */
+export async function stopTracked(tracked: Tracked, graceMs = 10_000): Promise<void> {
+  if (!tracked.hasExited()) {
+    signal(tracked.pid, 'SIGTERM');
+    await Promise.race([tracked.exited, sleep(graceMs)]);
+  }
+  // Workers forked by the leader share its group; take any straggler down with it.
+  signalGroup(tracked.pid, 'SIGKILL');
+  await Promise.race([tracked.exited, sleep(2_000)]);
+}
+
+/** Registers a synchronous clean-up step run on exit (before the process groups are killed). */
+export function onExit(hook: () => void): void {
+  exitHooks.push(hook);
+}
+
+let installed = false;
+/** Kills every tracked process group on exit, Ctrl-C, SIGTERM or a crash. */
+export function installExitHandlers(): void {
+  if (installed) return;
+  installed = true;
+  const cleanup = () => {
+    for (const hook of exitHooks.splice(0)) {
+      try {
+        hook();
+      } catch {
+        // keep cleaning up
+      }
+    }
+    for (const tracked of live) signalGroup(tracked.pid, 'SIGKILL');
+    live.clear();
+  };
+  process.on('exit', cleanup);
+  for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(name, () => {
+      console.error(`\nbench: ${name}, stopping everything it started`);
+      cleanup();
+      process.exit(130);
+    });
+  }
+  process.on('uncaughtException', (error) => {
+    console.error(error);
+    cleanup();
+    process.exit(1);
+  });
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // already gone
+  }
+}
+
+function signalGroup(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, name);
+  } catch {
+    signal(pid, name);
+  }
+}
+
+/** True while `pid` exists (and is not a zombie we could still reap). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
+}
+
+/** Polls until `condition` holds; throws `message` after `timeoutMs`. */
+export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, message: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(message);
+    await sleep(50);
+  }
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:`port`. */
+export async function portAccepts(port: number): Promise<boolean> {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  try {
+    await Promise.race([once(socket, 'connect'), sleep(1_000).then(() => Promise.reject(new Error('timeout')))]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** True when the benchmark itself could bind 127.0.0.1:`port`, i.e. nobody else holds it. */
+export async function portFree(port: number): Promise<boolean> {
+  const server = net.createServer();
+  try {
+    server.listen({ host: '127.0.0.1', port, exclusive: true });
+    await once(server, 'listening');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    server.close();
+  }
+}
+
+let clockTicks: number | undefined;
+function ticksPerSecond(): number {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/** CPU seconds (user + system) `pid` has used so far, from /proc; undefined when unreadable. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which may itself hold spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    return (utime + stime) / ticksPerSecond();
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds all cores have spent busy (not idle or waiting on I/O) since boot, from /proc/stat. */
+export function machineBusySeconds(): number | undefined {
+  try {
+    const [, ...ticks] = (fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).map(Number);
+    // user nice system idle iowait irq softirq steal
+    const busy = [0, 1, 2, 5, 6, 7].reduce((sum, index) => sum + (ticks[index] ?? 0), 0);
+    return busy / ticksPerSecond();
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds of the benchmark itself plus its reaped children (wrk, once it has exited). */
+export function selfAndChildrenSeconds(): number | undefined {
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return [11, 12, 13, 14].reduce((sum, index) => sum + Number(fields[index]), 0) / ticksPerSecond();
+  } catch {
+    return undefined;
+  }
+}
