@@ -48,16 +48,9 @@ export interface ConnectionAck {
   connections: number;
 }
 
-/** Every server the app started listens (or the app called ready() under --wait-ready). */
+/** Every server the app started listens (under --wait-ready the app's own 'ready' counts instead). */
 export interface Ready {
   cmd: 'clusterd:ready';
-  /** `host:port` of every server listening in the worker. */
-  listening: string[];
-}
-
-/** The worker finished draining after a shutdown request and is about to exit. */
-export interface Drained {
-  cmd: 'clusterd:drained';
 }
 
 /** One interval of loop and process measurements (every --stats-interval). */
@@ -66,7 +59,7 @@ export interface Stats {
   sample: LoopSample;
 }
 
-export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | Ready | Drained | Stats;
+export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | Ready | Stats;
 
 // Master -> worker ---------------------------------------------------------------------------
 

@@ -89,7 +89,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       spec.logs.follow(this.#child.stdout!, { worker: this.id, pid, stream: 'stdout' }),
       spec.logs.follow(this.#child.stderr!, { worker: this.id, pid, stream: 'stderr' }, this.stderrTail),
     ]);
-    this.#child.on('message', (message: unknown, handle: unknown) => this.#onMessage(message, handle));
+    this.#child.on('message', (message: unknown) => this.#onMessage(message));
     this.#watchdog = new WatchdogLink(this.#child.stdio[4] as Duplex);
     this.#watchdog.on('stall', () => (this.#stalled = true));
     this.#watchdog.on('resume', () => {
@@ -160,7 +160,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     if (this.#state !== 'exited') this.#child.kill('SIGKILL');
   }
 
-  #onMessage(message: unknown, handle: unknown): void {
+  #onMessage(message: unknown): void {
     if (message === 'ready') {
       if (this.#waitReady) this.#markReady();
       return;
@@ -182,15 +182,12 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       case 'clusterd:ready':
         if (!this.#waitReady) this.#markReady();
         break;
-      case 'clusterd:drained':
-        break;
       case 'clusterd:stats':
         this.history.push(msg.sample);
         if (this.history.length > HISTORY_LENGTH) this.history.shift();
         this.emit('sample', msg.sample);
         break;
     }
-    void handle;
   }
 
   #markReady(): void {

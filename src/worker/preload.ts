@@ -2,7 +2,7 @@
 // master, reports readiness, drains on shutdown, and exits with the master.
 import * as channel from './channel.js';
 import { installListenHook } from './listen.js';
-import { drainServers, installServerTracking, listeningAddresses, traffic } from './servers.js';
+import { drainServers, installServerTracking, traffic } from './servers.js';
 import { createSampler } from '../loop/sampler.js';
 import { startWatchdog } from '../loop/watchdog.js';
 import { SETTINGS_ENV, type WorkerSettings } from '../protocol.js';
@@ -25,7 +25,7 @@ function start(): void {
   const sendReady = (): void => {
     if (readySent) return;
     readySent = true;
-    channel.send({ cmd: 'clusterd:ready', listening: listeningAddresses() });
+    channel.send({ cmd: 'clusterd:ready' });
   };
 
   installListenHook();
@@ -43,10 +43,7 @@ function start(): void {
   }
 
   channel.on('clusterd:shutdown', () => {
-    void drainServers().then(() => {
-      channel.send({ cmd: 'clusterd:drained' });
-      process.exit(0);
-    });
+    void drainServers().then(() => process.exit(0));
   });
 
   // The master is gone (killed, even with SIGKILL): never outlive it, never hold its ports.

@@ -71,20 +71,9 @@ function countRequest(_request: http.IncomingMessage, response: http.ServerRespo
   });
 }
 
+/** Ready once no listen() is pending and at least one server listens. */
 function check(): void {
-  if (pendingListens === 0 && listeningAddresses().length > 0) onSettled?.();
-}
-
-/** The addresses of all servers that currently listen. */
-export function listeningAddresses(): string[] {
-  const out: string[] = [];
-  for (const server of servers) {
-    if (!server.listening) continue;
-    const address = server.address();
-    if (address === null) continue;
-    out.push(typeof address === 'string' ? address : formatAddress(address));
-  }
-  return out;
+  if (pendingListens === 0 && [...servers].some((server) => server.listening)) onSettled?.();
 }
 
 /** `host:port`, with brackets around IPv6 addresses. */
