@@ -43,7 +43,7 @@ export function main(argv: string[]): void {
     .command(stackCommand)
     .command(logsCommand)
     .demandCommand(1, 'a command is required (see clusterd --help)')
-    .parserConfiguration({ 'populate--': true, 'duplicate-arguments-array': false })
+    .parserConfiguration({ 'populate--': true })
     .strict()
     .recommendCommands()
     .help()
