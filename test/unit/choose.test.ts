@@ -19,7 +19,9 @@ test('a full tie goes to the earlier (longest idle) worker', least, [load(3), lo
 test('two connections apart is no tie: lag does not matter', least, [load(1, 60), load(3, 1)], 0);
 test('a lagging worker is skipped while a healthy one exists', least, [load(0, UNHEALTHY_LAG_MS + 50), load(7, 5)], 1);
 test('a stalled worker is skipped while a healthy one exists', least, [load(0, 1, 0.1, true), load(4)], 1);
-test('when every worker is unhealthy, fewest connections still wins', least, [load(4, 300), load(1, 250, 0.9, true)], 1);
+test('when every worker lags, fewest connections still wins', least, [load(4, 300), load(1, 250)], 1);
+test('a stalled worker ranks below a lagging one', least, [load(0, 1, 0.1, true), load(6, 400)], 1);
+test('when every worker is stalled, fewest connections wins', least, [load(4, 1, 0.1, true), load(1, 1, 0.1, true)], 1);
 test('no candidates: -1', least, [], -1);
 
 test('sticky: one address always maps to the same id', (t) => {

@@ -17,28 +17,31 @@ export const UNHEALTHY_LAG_MS = 100;
 /** Connection counts this close count as a tie, broken by lag, then utilisation. */
 export const NEAR_TIE = 1;
 
-/** Stalled right now, or lagging past UNHEALTHY_LAG_MS over its last interval. */
-export function isUnhealthy(load: WorkerLoad): boolean {
-  return load.stalled || load.lagP99 >= UNHEALTHY_LAG_MS;
+/**
+ * 0 healthy; 1 lagging past UNHEALTHY_LAG_MS over its last interval (slow, but its loop turns);
+ * 2 stalled right now (its loop is not turning at all): the worst, whatever its lag said.
+ */
+export function healthRank(load: WorkerLoad): number {
+  return load.stalled ? 2 : load.lagP99 >= UNHEALTHY_LAG_MS ? 1 : 0;
 }
 
 /**
- * `least`: the index of the candidate with the fewest open connections; near-ties go to the
- * lower loop lag, then the lower utilisation, then the earlier candidate (the longest idle, as
- * the free list is kept). Unhealthy workers are skipped unless all are. O(n).
+ * `least`: among the candidates of the best health rank, the index of the one with the fewest
+ * open connections; near-ties go to the lower loop lag, then the lower utilisation, then the
+ * earlier candidate (the longest idle, as the free list is kept). O(n).
  */
 export function leastBusy(loads: readonly WorkerLoad[]): number {
   if (loads.length === 0) return -1;
-  const anyHealthy = loads.some((load) => !isUnhealthy(load));
+  const rank = Math.min(...loads.map(healthRank));
   let fewest = Infinity;
   for (const load of loads) {
-    if (anyHealthy && isUnhealthy(load)) continue;
+    if (healthRank(load) !== rank) continue;
     if (load.connections < fewest) fewest = load.connections;
   }
   let best = -1;
   for (let i = 0; i < loads.length; i++) {
     const load = loads[i]!;
-    if ((anyHealthy && isUnhealthy(load)) || load.connections > fewest + NEAR_TIE) continue;
+    if (healthRank(load) !== rank || load.connections > fewest + NEAR_TIE) continue;
     if (best === -1 || better(load, loads[best]!)) best = i;
   }
   return best;

@@ -2,14 +2,16 @@
 // to the lower loop lag, then utilisation, and a worker whose loop lags past 100 ms is skipped
 // while a healthier one is free. It keeps rr's backpressure (only free workers are candidates)
 // and adds what rr is blind to: connections held open by keep-alive, and a slow loop.
-import { isUnhealthy, leastBusy } from './choose.js';
+import { healthRank, leastBusy } from './choose.js';
 import type { DispatchStrategy } from './dispatch.js';
 
 export const leastConnections: DispatchStrategy = {
   pick(free, all) {
     const index = leastBusy(free.map((worker) => worker.load()));
-    // Every free worker is stalled or lagging: keep the connection for a healthy busy one, if any.
-    if (index >= 0 && isUnhealthy(free[index]!.load()) && [...all].some((worker) => worker.accepting && !isUnhealthy(worker.load()))) return -1;
+    if (index < 0) return index;
+    // A busy worker in better health than every free one gets the connection once it is free.
+    const chosen = healthRank(free[index]!.load());
+    for (const worker of all) if (worker.accepting && healthRank(worker.load()) < chosen) return -1;
     return index;
   },
 };
