@@ -134,6 +134,7 @@ async function main(argv: string[]): Promise<number> {
     scratch: path.join(cache, 'tmp'),
     quietPct: options.quietPct,
     quietWaitS: options.quietWaitS,
+    noisyRetries: options.noisyRetries,
   };
   const dropped = new Map<string, string>();
   let records: RunRecord[];
@@ -193,7 +194,7 @@ function describe({
     rounds: options.rounds,
     durationS: generator.roundDuration(options.durationS),
     warmupS: options.warmupS === 0 ? 0 : generator.roundDuration(options.warmupS),
-    quiet: { pct: options.quietPct, maxWaitS: options.quietWaitS },
+    quiet: { pct: options.quietPct, maxWaitS: options.quietWaitS, noisyRetries: options.noisyRetries },
   };
 }
 

@@ -23,6 +23,8 @@ export interface BenchOptions {
   quietPct: number;
   /** ...but at most this long. */
   quietWaitS: number;
+  /** Times a measurement during which others used more than quietPct% of a core is repeated. */
+  noisyRetries: number;
   out: string | undefined;
   /** Render results.md and chart.svg again from this folder's results.json, and run nothing. */
   report: string | undefined;
@@ -55,6 +57,8 @@ results.json, results.md and chart.svg into bench-results/<timestamp>/.
   --quiet P          before each start, wait until other processes on the machine use less than P% of
                      one core (default 50; 0 = never wait; --quick: 0)
   --quiet-wait S     longest such wait per measurement, then it goes ahead anyway (default 30)
+  --noisy-retries N  measure again, up to N times, when other processes used more than the --quiet
+                     share during the measurement; the quietest attempt counts (default 2; --quick: 0)
   --out DIR          results folder (default bench-results/<timestamp>)
   --report DIR       render DIR/results.md and DIR/chart.svg again from DIR/results.json; runs nothing
   --scaling          scaling run instead: clusterd with 1..N workers on workloads a and b
@@ -84,6 +88,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       port: { type: 'string' },
       quiet: { type: 'string' },
       'quiet-wait': { type: 'string' },
+      'noisy-retries': { type: 'string' },
       out: { type: 'string' },
       report: { type: 'string' },
       scaling: { type: 'boolean', default: false },
@@ -123,6 +128,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     port: integer('--port', values.port, 3777, 1),
     quietPct: number('--quiet', values.quiet, quick ? 0 : 50, 0),
     quietWaitS: number('--quiet-wait', values['quiet-wait'], 30, 0),
+    noisyRetries: integer('--noisy-retries', values['noisy-retries'], quick ? 0 : 2, 0),
     out: values.out,
     report: values.report,
     scaling,

@@ -19,7 +19,7 @@ export interface Environment {
   rounds: number;
   durationS: number;
   warmupS: number;
-  quiet: { pct: number; maxWaitS: number };
+  quiet: { pct: number; maxWaitS: number; noisyRetries?: number };
 }
 
 const num = (value: number | undefined, digits = 2) => (value === undefined ? 'n/a' : value.toFixed(digits));
@@ -39,6 +39,9 @@ export function environmentMarkdown(env: Environment, notes: string[]): string {
   ];
   if (env.quiet.pct > 0) {
     lines.push(`- Before each start the benchmark waited (at most ${env.quiet.maxWaitS} s) until other processes used less than ${env.quiet.pct}% of one core`);
+    if (env.quiet.noisyRetries) {
+      lines.push(`- A measurement during which other processes used more than ${env.quiet.pct}% of one core was repeated (at most ${env.quiet.noisyRetries} times); the quietest attempt counts`);
+    }
   }
   for (const note of notes) lines.push(`- Note: ${note}`);
   return `${lines.join('\n')}\n`;
@@ -98,7 +101,7 @@ export function targetsMarkdown(summary: Partial<Record<WorkloadId, Summary[]>>)
   const p99 = least?.p99 !== undefined && base?.p99 ? least.p99 / base.p99 : undefined;
   add(
     'least p99 <= 0.8x node:cluster rr on (c), req/s >= 1.0x',
-    p99 === undefined ? (least ? undefined : 'least not available') : `p99 ${p99.toFixed(2)}x, req/s ${ratio(least?.ratio)}`,
+    p99 === undefined ? (least ? undefined : 'clusterd least not measured') : `p99 ${p99.toFixed(2)}x, req/s ${ratio(least?.ratio)}`,
     p99 === undefined ? undefined : p99 <= 0.8 && (least?.ratio ?? 0) >= 1,
   );
 

@@ -66,6 +66,7 @@ export async function runScaling({
       scratch: path.join(paths.cache, 'tmp'),
       quietPct: options.quietPct,
       quietWaitS: options.quietWaitS,
+      noisyRetries: options.noisyRetries,
     },
     dropped,
   );
