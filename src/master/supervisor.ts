@@ -52,8 +52,11 @@ export interface Slot {
 
 type Phase = 'booting' | 'running' | 'stopping' | 'stopped';
 
-/** Under `least`, a worker whose loop is silent this long is routed around until it beats again. */
-export const STALL_MS = 100;
+/**
+ * Under `least`, a worker whose loop is silent this long is routed around until it beats again.
+ * Well above a busy machine's scheduling hiccups, which would report healthy workers as stalled.
+ */
+export const STALL_MS = 200;
 
 /**
  * Events: 'ready' (every worker ready for the first time), 'fatal' (ClusterdError: the app

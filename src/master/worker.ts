@@ -92,6 +92,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.#child.on('message', (message: unknown) => this.#onMessage(message));
     this.#watchdog = new WatchdogLink(this.#child.stdio[4] as Duplex);
     this.#watchdog.on('stall', () => (this.#stalled = true));
+    // No thread left to say it resumed: never let a stale flag hold connections back.
+    this.#watchdog.on('close', () => (this.#stalled = false));
     this.#watchdog.on('resume', () => {
       this.#stalled = false;
       // Connections `least` held back for a healthy worker may go to this one again.

@@ -2,6 +2,8 @@
 import test from 'ava';
 import { UNHEALTHY_LAG_MS, leastBusy, rendezvous, type WorkerLoad } from '../../src/master/balancers/choose.js';
 import { reusePortSupport } from '../../src/master/balancers/shared.js';
+import { leastConnections } from '../../src/master/balancers/least.js';
+import type { BalancedWorker } from '../../src/master/balancers/types.js';
 
 const load = (connections: number, lagP99 = 1, elu = 0.1, stalled = false): WorkerLoad => ({ connections, lagP99, elu, stalled });
 
@@ -79,3 +81,14 @@ for (const [version, platform, supported] of [
 ] as const) {
   test(reuseport, version, platform, supported);
 }
+
+test('least waits rather than hand a connection to a stalled loop, or to a worse-ranked one while a better one is busy', (t) => {
+  const worker = (id: number, state: WorkerLoad) => ({ id, accepting: true, exited: false, send: () => true, load: () => state }) as unknown as BalancedWorker;
+  const stalled = worker(1, load(0, 1, 0.1, true));
+  const lagging = worker(2, load(0, 300));
+  const healthy = worker(3, load(5));
+  t.is(leastConnections.pick([stalled], new Set([stalled])), -1);
+  t.is(leastConnections.pick([lagging], new Set([lagging, healthy])), -1);
+  t.is(leastConnections.pick([lagging], new Set([lagging])), 0);
+  t.is(leastConnections.pick([stalled, healthy], new Set([stalled, healthy])), 1);
+});

@@ -22,8 +22,11 @@ export const NEAR_TIE = 1;
  * 2 stalled right now (its loop is not turning at all): the worst, whatever its lag said.
  */
 export function healthRank(load: WorkerLoad): number {
-  return load.stalled ? 2 : load.lagP99 >= UNHEALTHY_LAG_MS ? 1 : 0;
+  return load.stalled ? STALLED : load.lagP99 >= UNHEALTHY_LAG_MS ? 1 : 0;
 }
+
+/** The health rank of a worker whose loop is not turning right now. */
+export const STALLED = 2;
 
 /**
  * `least`: among the candidates of the best health rank, the index of the one with the fewest
