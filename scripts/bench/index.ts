@@ -137,21 +137,30 @@ async function main(argv: string[]): Promise<number> {
     noisyRetries: options.noisyRetries,
   };
   const dropped = new Map<string, string>();
-  let records: RunRecord[];
-  try {
-    records = await runRounds(schedule, dropped);
-  } finally {
-    if (pm2) killPm2(paths, pm2);
-  }
-
-  const markdown = writeResults(out, {
+  const records: RunRecord[] = [];
+  const results = (extra: string[] = []) => ({
     environment,
     options,
-    notes,
+    notes: [...notes, ...extra],
     systems: entries.map(({ id, label, workers }) => ({ id, label, workers, ...(dropped.has(id) ? { dropped: dropped.get(id) } : {}) })),
     workloads: schedule.workloads,
     records,
   });
+  let finished = false;
+  // Ctrl-C, SIGTERM or a crash: keep what was measured (the exit hooks run synchronously).
+  onExit(() => {
+    if (finished || records.length === 0) return;
+    writeResults(out, results([`interrupted after ${records.length} measurements: partial results`]));
+    console.error(`bench: interrupted; partial results in ${path.relative(root, out)}`);
+  });
+  try {
+    await runRounds(schedule, dropped, records);
+  } finally {
+    if (pm2) killPm2(paths, pm2);
+  }
+  finished = true;
+
+  const markdown = writeResults(out, results());
   console.log(markdown);
   console.error(`bench: wrote ${path.relative(root, out)}/results.json, results.md, chart.svg`);
   return records.some((record) => record.ok) ? 0 : 1;

@@ -90,9 +90,11 @@ export interface Schedule {
 const FLUSH_MS = 300;
 const PORT_FREE_TIMEOUT_MS = 20_000;
 
-/** Runs the schedule; `notes` collects, per system id, why it was dropped. */
-export async function runRounds(schedule: Schedule, notes: Map<string, string>): Promise<RunRecord[]> {
-  const records: RunRecord[] = [];
+/**
+ * Runs the schedule, appending each measurement to `records` as it completes (so that an interrupted
+ * run can still write what it has); `notes` collects, per system id, why it was dropped.
+ */
+export async function runRounds(schedule: Schedule, notes: Map<string, string>, records: RunRecord[] = []): Promise<RunRecord[]> {
   let runId = 0;
   const total = schedule.rounds * schedule.workloads.length * schedule.entries.length;
   for (let round = 1; round <= schedule.rounds; round++) {
