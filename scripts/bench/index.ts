@@ -58,6 +58,10 @@ async function main(argv: string[]): Promise<number> {
     pm2Home: path.join(cache, 'pm2-home'),
   };
   fs.mkdirSync(path.join(cache, 'tmp'), { recursive: true });
+  // Count folders left by a run that was killed -9 (two runs at once would fight over the port anyway).
+  for (const name of fs.readdirSync(path.join(cache, 'tmp'))) {
+    if (name.startsWith('counts-')) fs.rmSync(path.join(cache, 'tmp', name), { recursive: true, force: true });
+  }
 
   const notes: string[] = [];
   if (options.build) {
@@ -103,7 +107,7 @@ async function main(argv: string[]): Promise<number> {
 
   if (options.scaling) {
     const modes = options.scalingModes.length ? options.scalingModes : ['rr', bestOtherMode(detected.modes)].filter((mode) => mode !== undefined);
-    return runScaling({ options, paths, generator, environment, modes, notes, out });
+    return runScaling({ options, paths, generator, environment: { ...environment, workerCounts: options.counts }, modes, notes, out });
   }
 
   const systems = allSystems({ paths, pm2, modes: detected.modes });

@@ -16,6 +16,8 @@ export interface Environment {
   pm2: string | undefined;
   clusterd: { commit: string; modes: string[] };
   workers: number;
+  /** The scaling run's worker counts, instead of `workers`. */
+  workerCounts?: number[];
   rounds: number;
   durationS: number;
   warmupS: number;
@@ -35,7 +37,7 @@ export function environmentMarkdown(env: Environment, notes: string[]): string {
     `- Machine: ${env.cpuModel}, ${env.cores} cores (availableParallelism ${env.availableParallelism}), ${env.memoryGiB} GiB, ${env.kernel}, load average before the run ${env.loadAverage.map((load) => load.toFixed(2)).join(' ')}`,
     `- Node ${env.node}; PM2 ${env.pm2 ?? 'not available'}; clusterd ${env.clusterd.commit} (balance modes: ${env.clusterd.modes.join(', ') || 'none found'})`,
     `- Load generator: ${env.loadGenerator.name} ${env.loadGenerator.version}, ${env.loadGenerator.threads} thread(s), ${env.loadGenerator.connections} connections, on the same machine; new connection per request: ${env.loadGenerator.connectionPerRequest}`,
-    `- ${env.workers} workers per system; ${env.rounds} interleaved rounds of ${env.durationS} s after ${env.warmupS} s of warm-up; figures are medians over rounds`,
+    `- ${env.workerCounts ? `worker counts ${env.workerCounts.join(', ')}` : `${env.workers} workers per system`}; ${env.rounds} interleaved rounds of ${env.durationS} s after ${env.warmupS} s of warm-up; figures are medians over rounds`,
   ];
   if (env.quiet.pct > 0) {
     lines.push(`- Before each start the benchmark waited (at most ${env.quiet.maxWaitS} s) until other processes used less than ${env.quiet.pct}% of one core`);

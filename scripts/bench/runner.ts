@@ -30,8 +30,8 @@ export interface RunRecord {
   /** Milliseconds from spawn until every worker listened and the port accepted. */
   startMs?: number;
   load?: LoadResult;
-  /** Requests each serving process counted during the measurement. */
-  workers?: Array<{ pid: number; requests: number }>;
+  /** What each serving process counted during the measurement, and the CPU it used (% of one core). */
+  workers?: Array<{ pid: number; requests: number; connections: number; cpuPct?: number }>;
   workerCv?: number;
   /** The master's CPU use over the measurement, in % of one core. */
   masterCpuPct?: number;
@@ -179,9 +179,20 @@ async function runOne(
     await sleep(FLUSH_MS);
     const after = countFiles(countDir);
 
-    const served = new Map(before.map((count) => [count.pid, -count.served]));
-    for (const count of after) served.set(count.pid, (served.get(count.pid) ?? 0) + count.served);
-    const workers = [...served].map(([pid, requests]) => ({ pid, requests })).sort((x, y) => y.requests - x.requests);
+    const start = new Map(before.map((count) => [count.pid, count]));
+    const workers = after
+      .map((count) => {
+        const from = start.get(count.pid);
+        const cpu = cpuBefore.each.get(count.pid);
+        const cpuNow = cpuAfter.each.get(count.pid);
+        return {
+          pid: count.pid,
+          requests: count.served - (from?.served ?? 0),
+          connections: count.connections - (from?.connections ?? 0),
+          cpuPct: cpu === undefined || cpuNow === undefined ? undefined : ((cpuNow - cpu) / seconds) * 100,
+        };
+      })
+      .sort((x, y) => y.requests - x.requests);
     const share = (a: number | undefined, b: number | undefined) =>
       a === undefined || b === undefined ? undefined : ((b - a) / seconds) * 100;
     const masterCpuPct = share(cpuBefore.master, cpuAfter.master);
@@ -239,9 +250,13 @@ async function waitQuiet(pct: number, maxMs: number): Promise<number> {
   return Math.round(performance.now() - started);
 }
 
-function cpuSnapshot(master: number | undefined, servers: number[]): { master?: number; servers?: number; self?: number; machine?: number } {
+function cpuSnapshot(
+  master: number | undefined,
+  servers: number[],
+): { master?: number; servers?: number; self?: number; machine?: number; each: Map<number, number | undefined> } {
   const each = servers.map((pid) => cpuSeconds(pid));
   return {
+    each: new Map(servers.map((pid, index) => [pid, each[index]])),
     self: selfAndChildrenSeconds(),
     machine: machineBusySeconds(),
     master: master === undefined ? undefined : cpuSeconds(master),

@@ -52,12 +52,18 @@ export class StartError extends Error {
 const READY_TIMEOUT_MS = 30_000;
 
 /** Workers whose count file exists in `countDir`, i.e. that listen. */
-export function countFiles(countDir: string): Array<{ pid: number; served: number }> {
-  const counts: Array<{ pid: number; served: number }> = [];
+export interface Count {
+  pid: number;
+  served: number;
+  connections: number;
+}
+
+export function countFiles(countDir: string): Count[] {
+  const counts: Count[] = [];
   for (const name of fs.readdirSync(countDir)) {
     if (!name.endsWith('.json')) continue;
     try {
-      counts.push(JSON.parse(fs.readFileSync(path.join(countDir, name), 'utf8')) as { pid: number; served: number });
+      counts.push(JSON.parse(fs.readFileSync(path.join(countDir, name), 'utf8')) as Count);
     } catch {
       // renamed into place atomically, so only a file of a process from before could be odd; skip it
     }

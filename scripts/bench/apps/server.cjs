@@ -3,8 +3,9 @@
 // The one app every benchmarked system runs: a plain http server, unaware of what balances it.
 //   GET /          -> "hello\n"
 //   GET /burn/<ms> -> burns <ms> of CPU time in a busy loop first (the mixed workload's slow requests)
-// Each process counts the requests it served and keeps BENCH_COUNT_DIR/<pid>.json up to date, so the
-// benchmark reads every worker's share without asking the load generator or a balanced side route.
+// Each process counts the requests it served and the connections it got, and keeps
+// BENCH_COUNT_DIR/<pid>.json up to date, so the benchmark reads every worker's share without asking
+// the load generator or a balanced side route.
 const http = require('node:http');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -12,6 +13,7 @@ const path = require('node:path');
 const port = Number(process.env.BENCH_PORT ?? 3000);
 const countDir = process.env.BENCH_COUNT_DIR;
 let served = 0;
+let connections = 0;
 
 // Spins until this process has used `ms` of CPU time (not wall time: on a busy machine a wall-clock
 // spin would cost less CPU whenever the scheduler preempts it). A CPU-bound handler the balancer
@@ -31,14 +33,18 @@ const server = http.createServer((request, response) => {
   response.end('hello\n');
 });
 
+server.on('connection', () => {
+  connections++;
+});
+
 let written = -1;
 function writeCount() {
-  if (!countDir || served === written) return;
+  if (!countDir || served + connections === written) return;
   const file = path.join(countDir, `${process.pid}.json`);
   // Write then rename, so the benchmark never reads half a file.
-  fs.writeFileSync(`${file}.tmp`, JSON.stringify({ pid: process.pid, served }));
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify({ pid: process.pid, served, connections }));
   fs.renameSync(`${file}.tmp`, file);
-  written = served;
+  written = served + connections;
 }
 
 server.listen(port, '127.0.0.1', () => {
