@@ -2,6 +2,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
+import { isatty } from 'node:tty';
 import type { WorkerLoad } from './balancers/choose.js';
 import type { BalancedWorker, RawHandle } from './balancers/types.js';
 import type { Listeners } from './listeners.js';
@@ -35,6 +36,20 @@ export interface WorkerExit {
   signal: NodeJS.Signals | null;
   /** The state the worker was in when it exited: `starting` means it failed to boot. */
   from: WorkerState;
+}
+
+/**
+ * Whether workers get a session of their own (`detached`: setsid). On a terminal they must: Ctrl-C
+ * signals the terminal's whole foreground process group, and it should reach the master alone,
+ * which drains the workers in order instead of having them all die at once. Anywhere else
+ * (systemd, `start -d`, CI, a benchmark) they stay in the master's session, because Linux's
+ * autogroup scheduler shares the CPU fairly between sessions, not between processes: with a
+ * session per worker, the master competes as one group with whatever else runs in its session,
+ * and each hand-off waits longer for it (measured in BENCHMARKS.md: 0.8x node:cluster's
+ * connections per second, parity without).
+ */
+function onTerminal(): boolean {
+  return isatty(0) || isatty(1) || isatty(2);
 }
 
 /**
@@ -80,9 +95,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       },
       // fd 4 is the watchdog thread's own line to the master: it works while the main thread is blocked.
       stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'],
-      // Its own process group: a terminal's Ctrl-C reaches the master only, which drains
-      // the workers in order instead of having them all die at once.
-      detached: true,
+      detached: onTerminal(),
     });
     const pid = this.#child.pid ?? 0;
     const output = Promise.all([
