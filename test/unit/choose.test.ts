@@ -2,7 +2,7 @@
 import test from 'ava';
 import { UNHEALTHY_LAG_MS, leastBusy, rendezvous, type WorkerLoad } from '../../src/master/balancers/choose.js';
 import { reusePortSupport } from '../../src/master/balancers/shared.js';
-import { leastConnections } from '../../src/master/balancers/least.js';
+import { HOLD_MS, fairHold, leastConnections } from '../../src/master/balancers/least.js';
 import type { BalancedWorker } from '../../src/master/balancers/types.js';
 
 const load = (connections: number, lagP99 = 1, elu = 0.1, stalled = false): WorkerLoad => ({ connections, lagP99, elu, stalled });
@@ -91,4 +91,28 @@ test('least waits rather than hand a connection to a stalled loop, or to a worse
   t.is(leastConnections.pick([lagging], new Set([lagging, healthy])), -1);
   t.is(leastConnections.pick([lagging], new Set([lagging])), 0);
   t.is(leastConnections.pick([stalled, healthy], new Set([stalled, healthy])), 1);
+});
+
+const hold = test.macro({
+  exec(t, chosen: WorkerLoad, busy: Array<{ load: WorkerLoad; ageMs: number }>, expected: number) {
+    t.is(fairHold(chosen, busy), expected);
+  },
+  title: (title = '') => `least holds a connection for a busy worker: ${title}`,
+});
+
+test('one with clearly fewer connections, sent its last one just now', hold, load(40), [{ load: load(30), ageMs: 0 }], HOLD_MS);
+test('the wait counts from when its connection was sent', hold, load(40), [{ load: load(30), ageMs: 1 }], HOLD_MS - 1);
+test('not once it has kept its connection for the whole hold', hold, load(40), [{ load: load(30), ageMs: HOLD_MS }], 0);
+test('not for a near-tie once its connection in flight counts', hold, load(33), [{ load: load(31), ageMs: 0 }], 0);
+test('from three apart on', hold, load(34), [{ load: load(31), ageMs: 0 }], HOLD_MS);
+test('not for one in worse health', hold, load(40), [{ load: load(30, UNHEALTHY_LAG_MS), ageMs: 0 }], 0);
+test('not for a stalled one', hold, load(40), [{ load: load(30, 1, 0.1, true), ageMs: 0 }], 0);
+test('the longest wait any busy worker asks for', hold, load(40), [{ load: load(39), ageMs: 0 }, { load: load(10), ageMs: 0.5 }], HOLD_MS - 0.5);
+test('no busy workers', hold, load(40), [], 0);
+
+test('least hold() passes over busy workers that no longer accept', (t) => {
+  const worker = (state: WorkerLoad, accepting: boolean) => ({ id: 1, accepting, exited: false, send: () => true, load: () => state }) as unknown as BalancedWorker;
+  const chosen = worker(load(40), true);
+  t.is(leastConnections.hold!(chosen, [{ worker: worker(load(0), false), sentAt: 100 }], 100), 0);
+  t.is(leastConnections.hold!(chosen, [{ worker: worker(load(0), true), sentAt: 100 }], 101), HOLD_MS - 1);
 });

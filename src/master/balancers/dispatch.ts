@@ -21,11 +21,19 @@ export interface DispatchStrategy {
    * connection to, or -1 to keep it queued for a busy worker that would serve it better.
    */
   pick(free: readonly BalancedWorker[], all: ReadonlySet<BalancedWorker>): number;
+  /**
+   * After pick() chose `chosen`: how long (ms) to keep the connection queued instead, for one of
+   * the `busy` workers (each with the time its unacknowledged connection was sent, from
+   * performance.now()); 0 to send it now. Bounded: an ack ends the wait sooner, and a worker that
+   * has not acknowledged within the hold is passed over.
+   */
+  hold?(chosen: BalancedWorker, busy: ReadonlyArray<{ worker: BalancedWorker; sentAt: number }>, now: number): number;
 }
 
 interface InFlight {
   id: number;
   connection: RawHandle;
+  sentAt: number;
 }
 
 export class DispatchBalancer implements Balancer {
@@ -42,6 +50,8 @@ export class DispatchBalancer implements Balancer {
   // With pin(): connections waiting for their own worker.
   readonly #pinned = new Map<BalancedWorker, RawHandle[]>();
   #nextId = 0;
+  // Set while a connection waits out the strategy's hold().
+  #holdTimer: NodeJS.Timeout | null = null;
 
   private constructor(key: string, listener: RawHandle, sockname: SockName, strategy: DispatchStrategy) {
     this.key = key;
@@ -116,6 +126,8 @@ export class DispatchBalancer implements Balancer {
   }
 
   close(): void {
+    if (this.#holdTimer) clearTimeout(this.#holdTimer);
+    this.#holdTimer = null;
     this.#listener?.close();
     this.#listener = null;
     for (const connection of this.#queue.splice(0)) connection.close();
@@ -173,14 +185,32 @@ export class DispatchBalancer implements Balancer {
     while (this.#queue.length > 0 && this.#free.length > 0) {
       const index = this.#strategy.pick(this.#free, this.#workers);
       if (index < 0) return;
+      if (this.#holding(this.#free[index]!)) return;
       const [worker] = this.#free.splice(index, 1);
       this.#send(worker!, this.#queue.shift()!);
     }
   }
 
+  /** Whether the strategy keeps the queue for a busy worker a little longer; if so, retries after. */
+  #holding(chosen: BalancedWorker): boolean {
+    if (!this.#strategy.hold) return false;
+    // Decide afresh: an ack or a new connection may have changed the picture.
+    if (this.#holdTimer) clearTimeout(this.#holdTimer);
+    this.#holdTimer = null;
+    const busy: Array<{ worker: BalancedWorker; sentAt: number }> = [];
+    for (const [worker, pending] of this.#inFlight) if (this.#workers.has(worker)) busy.push({ worker, sentAt: pending.sentAt });
+    const ms = busy.length === 0 ? 0 : this.#strategy.hold(chosen, busy, performance.now());
+    if (ms <= 0) return false;
+    this.#holdTimer = setTimeout(() => {
+      this.#holdTimer = null;
+      this.#dispatchQueued();
+    }, ms);
+    return true;
+  }
+
   #send(worker: BalancedWorker, connection: RawHandle): void {
     const id = ++this.#nextId;
-    this.#inFlight.set(worker, { id, connection });
+    this.#inFlight.set(worker, { id, connection, sentAt: performance.now() });
     if (!worker.send({ cmd: 'clusterd:conn', id, key: this.key }, connection)) {
       // The channel is already closed: the worker is on its way out.
       this.#inFlight.delete(worker);
