@@ -12,8 +12,9 @@ import type { MasterMessage } from '../../src/protocol.js';
 import { waitFor } from '../helpers/cluster.js';
 
 interface StandIn extends BalancedWorker {
-  /** Ids of the connections it was sent, in order. */
+  /** Ids of the connections it was sent, in order, and when (performance.now()). */
   received: number[];
+  receivedAt: number[];
   connections: number;
 }
 
@@ -23,10 +24,12 @@ function standIn(id: number, connections: number): StandIn {
     accepting: true,
     exited: false,
     received: [],
+    receivedAt: [],
     connections,
     send(message: MasterMessage, handle?: RawHandle) {
       if (message.cmd === 'clusterd:conn') {
         worker.received.push(message.id);
+        worker.receivedAt.push(performance.now());
         // The test plays the worker: it keeps the connection (the socket closes with the test).
         void handle;
       }
@@ -37,7 +40,11 @@ function standIn(id: number, connections: number): StandIn {
   return worker;
 }
 
-async function setUp(t: { teardown(fn: () => void): void }, strategy: DispatchStrategy = leastConnections) {
+/**
+ * A dispatcher on a real listening socket with two stand-in workers of `loads` open connections,
+ * and the first connection already handed to the second (the lighter) worker, unacknowledged.
+ */
+async function setUp(t: { teardown(fn: () => void): void }, loads: [number, number], strategy: DispatchStrategy = leastConnections) {
   const balancer = await DispatchBalancer.open(
     { key: '127.0.0.1:0:4::0', address: '127.0.0.1', port: 0, addressType: 4, fd: undefined, flags: 0, backlog: undefined },
     strategy,
@@ -52,19 +59,18 @@ async function setUp(t: { teardown(fn: () => void): void }, strategy: DispatchSt
     socket.on('error', () => {});
     sockets.push(socket);
   };
-  return { balancer, connect };
+  const workers = [standIn(1, loads[0]), standIn(2, loads[1])] as const;
+  balancer.add(workers[0], 1);
+  balancer.add(workers[1], 2);
+  connect();
+  await waitFor(() => workers[1].received.length === 1, { what: 'the first connection at the lighter worker' });
+  return { balancer, connect, workers };
 }
 
 test('a connection waits for the busy worker with fewer connections, and goes to it on its ack', async (t) => {
   // A hold long enough that only the ack can end it.
-  const { balancer, connect } = await setUp(t, leastStrategy(60_000));
-  const loaded = standIn(1, 10);
-  const light = standIn(2, 0);
-  balancer.add(loaded, 1);
-  balancer.add(light, 2);
-
-  connect();
-  await waitFor(() => light.received.length === 1, { what: 'the first connection at the lighter worker' });
+  const { balancer, connect, workers } = await setUp(t, [10, 0], leastStrategy(60_000));
+  const [loaded, light] = workers;
   // The light worker has not acknowledged: the second connection waits for it instead of going
   // to the free worker with 10 connections...
   connect();
@@ -79,32 +85,20 @@ test('a connection waits for the busy worker with fewer connections, and goes to
 });
 
 test('a busy worker that does not acknowledge within the hold is passed over', async (t) => {
-  const { balancer, connect } = await setUp(t);
-  const loaded = standIn(1, 10);
-  const light = standIn(2, 0);
-  balancer.add(loaded, 1);
-  balancer.add(light, 2);
-
-  connect();
-  await waitFor(() => light.received.length === 1, { what: 'the first connection at the lighter worker' });
-  const started = performance.now();
+  const { balancer, connect, workers } = await setUp(t, [10, 0]);
+  const [loaded, light] = workers;
   connect();
   await waitFor(() => loaded.received.length === 1, { what: 'the second connection at the free worker after the hold' });
-  // Not before the hold ran out (counted from when the light worker was sent its connection).
-  t.true(performance.now() - started >= HOLD_MS - 1);
+  // Not before the hold ran out, counted from when the light worker was sent its connection
+  // (less 1 ms: libuv's timer clock counts whole milliseconds).
+  t.true(loaded.receivedAt[0]! - light.receivedAt[0]! >= HOLD_MS - 1);
   t.is(light.received.length, 1);
   t.is(balancer.queued, 0);
 });
 
 test('no hold between near-equal workers', async (t) => {
-  const { balancer, connect } = await setUp(t);
-  const first = standIn(1, 5);
-  const second = standIn(2, 4);
-  balancer.add(first, 1);
-  balancer.add(second, 2);
+  const { balancer, connect, workers } = await setUp(t, [5, 4]);
   connect();
-  await waitFor(() => second.received.length === 1, { what: 'the first connection' });
-  connect();
-  await waitFor(() => first.received.length === 1, { what: 'the second connection at once, to the free worker' });
+  await waitFor(() => workers[0].received.length === 1, { what: 'the second connection at once, to the free worker' });
   t.is(balancer.queued, 0);
 });
