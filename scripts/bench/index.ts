@@ -10,10 +10,9 @@ import { parseOptions, usage, type BenchOptions } from './options.js';
 import { installExitHandlers, onExit } from './processes.js';
 import type { Environment } from './report.js';
 import { rerender, writeResults } from './results.js';
-import { runRounds, type Entry, type RunRecord, type Schedule } from './runner.js';
+import { runRounds, scheduleFrom, type Entry, type RunRecord } from './runner.js';
 import { runScaling } from './scaling.js';
 import { allSystems, clusterdModes, killPm2, type Paths } from './systems.js';
-import type { WorkloadId } from './workloads.js';
 
 /** Preference order when one clusterd mode besides rr is wanted (--quick, --scaling). */
 const BEST_MODES = ['least', 'reuseport', 'shared', 'sticky'];
@@ -125,21 +124,8 @@ async function main(argv: string[]): Promise<number> {
   console.error(`bench: systems ${entries.map((entry) => entry.id).join(', ')}; workloads ${options.workloads.join(', ')}`);
   console.error(`bench: ${generator.name} ${generator.version}; ${options.rounds} rounds x ${options.durationS} s (+${options.warmupS} s warm-up); results in ${path.relative(root, out)}`);
 
-  const schedule: Schedule = {
-    entries,
-    workloads: options.workloads as WorkloadId[],
-    rounds: options.rounds,
-    durationS: generator.roundDuration(options.durationS),
-    warmupS: options.warmupS,
-    connections: options.connections,
-    threads: options.threads,
-    port: options.port,
-    generator,
-    scratch: path.join(cache, 'tmp'),
-    quietPct: options.quietPct,
-    quietWaitS: options.quietWaitS,
-    noisyRetries: options.noisyRetries,
-  };
+  const schedule = scheduleFrom(options, entries, generator, path.join(cache, 'tmp'));
+
   const dropped = new Map<string, string>();
   const records: RunRecord[] = [];
   const results = (extra: string[] = []) => ({

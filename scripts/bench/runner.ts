@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LoadGenerator, LoadResult } from './load/types.js';
+import type { BenchOptions } from './options.js';
 import { cpuSeconds, machineBusySeconds, portFree, selfAndChildrenSeconds, waitFor } from './processes.js';
 import { coefficientOfVariation, median } from './stats.js';
 import { countFiles, StartError, type SystemSpec } from './systems.js';
@@ -85,6 +86,25 @@ export interface Schedule {
   quietWaitS: number;
   /** How many times a measurement during which others used more than quietPct% of a core is repeated. */
   noisyRetries: number;
+}
+
+/** The schedule the options ask for, over `entries`, measuring with `generator`. */
+export function scheduleFrom(options: BenchOptions, entries: Entry[], generator: LoadGenerator, scratch: string): Schedule {
+  return {
+    entries,
+    workloads: options.workloads as WorkloadId[],
+    rounds: options.rounds,
+    durationS: generator.roundDuration(options.durationS),
+    warmupS: options.warmupS,
+    connections: options.connections,
+    threads: options.threads,
+    port: options.port,
+    generator,
+    scratch,
+    quietPct: options.quietPct,
+    quietWaitS: options.quietWaitS,
+    noisyRetries: options.noisyRetries,
+  };
 }
 
 const FLUSH_MS = 300;

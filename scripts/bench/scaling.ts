@@ -6,7 +6,7 @@ import { barChart } from './chart.js';
 import type { LoadGenerator } from './load/types.js';
 import type { BenchOptions } from './options.js';
 import { environmentMarkdown, type Environment } from './report.js';
-import { noiseNote, runRounds, summarise, type Entry, type Summary } from './runner.js';
+import { noiseNote, runRounds, scheduleFrom, summarise, type Entry, type Summary } from './runner.js';
 import { allSystems, clusterdSystem, type Paths } from './systems.js';
 import { workloads, type WorkloadId } from './workloads.js';
 
@@ -53,21 +53,7 @@ export async function runScaling({
   console.error(`bench: scaling ${modes.join(', ')} over ${options.counts.join(', ')} workers; workloads ${workloadIds.join(', ')}`);
   const dropped = new Map<string, string>();
   const records = await runRounds(
-    {
-      entries,
-      workloads: workloadIds,
-      rounds: options.rounds,
-      durationS: generator.roundDuration(options.durationS),
-      warmupS: options.warmupS,
-      connections: options.connections,
-      threads: options.threads,
-      port: options.port,
-      generator,
-      scratch: path.join(paths.cache, 'tmp'),
-      quietPct: options.quietPct,
-      quietWaitS: options.quietWaitS,
-      noisyRetries: options.noisyRetries,
-    },
+    scheduleFrom(options, entries, generator, path.join(paths.cache, 'tmp')),
     dropped,
   );
 
