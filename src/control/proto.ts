@@ -63,22 +63,26 @@ export function controlService(): ControlService {
   return loaded;
 }
 
-function loadRoot(): protobuf.Root {
+/**
+ * The protobufjs root of the API: from the build's JSON descriptor when it is at least as new as
+ * the .proto, else parsed from the .proto itself. The paths are parameters for the tests.
+ */
+export function loadRoot(protoPath = PROTO_PATH, descriptorPath = DESCRIPTOR_PATH): protobuf.Root {
   let root: protobuf.Root;
-  if (isFresh()) {
-    root = protobuf.Root.fromJSON(JSON.parse(readFileSync(DESCRIPTOR_PATH, 'utf8')) as protobuf.INamespace);
+  if (isFresh(descriptorPath, protoPath)) {
+    root = protobuf.Root.fromJSON(JSON.parse(readFileSync(descriptorPath, 'utf8')) as protobuf.INamespace);
   } else {
     // Run from a checkout whose build is older than the .proto: the full protobufjs parses it.
     const full = createRequire(import.meta.url)('protobufjs') as typeof protobuf;
-    root = new full.Root().loadSync(PROTO_PATH, { keepCase: false });
+    root = new full.Root().loadSync(protoPath, { keepCase: false });
   }
   root.resolveAll();
   return root;
 }
 
-function isFresh(): boolean {
+function isFresh(descriptorPath: string, protoPath: string): boolean {
   try {
-    return statSync(DESCRIPTOR_PATH).mtimeMs >= statSync(PROTO_PATH).mtimeMs;
+    return statSync(descriptorPath).mtimeMs >= statSync(protoPath).mtimeMs;
   } catch {
     return false;
   }
