@@ -26,12 +26,15 @@ test('off a terminal, workers share the master session', async (t) => {
 });
 
 test('on a terminal, Ctrl-C reaches the master alone, which drains the workers', async (t) => {
-  // script(1) runs the master on a pseudo-terminal of its own, as its controlling terminal.
+  // script(1) runs the master on a pseudo-terminal of its own, as its controlling terminal. It
+  // starts the command with $SHELL -c; `exec` makes the master that shell's own process, as in a
+  // terminal session. Without it, dash (Debian's sh) would be in the foreground process group too,
+  // die of the SIGINT, and make script exit 130.
   const runtime = mkdtempSync(join(tmpdir(), 'clusterd-test-'));
   t.teardown(() => rmSync(runtime, { recursive: true, force: true }));
   const command = [process.execPath, CLI, 'start', fixture('slow-routes.js'), '-i', '2', '--log-format', 'json', '--grace', '30s'];
-  const child = execa('script', ['-qfec', command.map((word) => `'${word}'`).join(' '), '/dev/null'], {
-    env: { CLUSTERD_RUNTIME_DIR: runtime, SLOW_MS: '1000' },
+  const child = execa('script', ['-qfec', `exec ${command.map((word) => `'${word}'`).join(' ')}`, '/dev/null'], {
+    env: { CLUSTERD_RUNTIME_DIR: runtime, SLOW_MS: '1000', SHELL: '/bin/sh' },
     reject: false,
     buffer: false,
     stdin: 'ignore',
