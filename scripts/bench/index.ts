@@ -12,7 +12,7 @@ import type { Environment } from './report.js';
 import { rerender, writeResults } from './results.js';
 import { runRounds, scheduleFrom, type Entry, type RunRecord } from './runner.js';
 import { runScaling } from './scaling.js';
-import { allSystems, clusterdModes, killPm2, type Paths } from './systems.js';
+import { allSystems, benchPaths, clusterdModes, killPm2 } from './systems.js';
 
 /** Preference order when one clusterd mode besides rr is wanted (--quick, --scaling). */
 const BEST_MODES = ['least', 'reuseport', 'shared', 'sticky'];
@@ -46,16 +46,8 @@ async function main(argv: string[]): Promise<number> {
   installExitHandlers();
 
   const root = path.resolve(import.meta.dirname, '..', '..');
-  const cache = path.join(root, '.bench-cache');
-  const paths: Paths = {
-    root,
-    cache,
-    node: process.execPath,
-    app: path.join(root, 'scripts', 'bench', 'apps', 'server.cjs'),
-    primary: path.join(root, 'scripts', 'bench', 'apps', 'cluster-primary.cjs'),
-    clusterd: path.join(root, 'bin', 'clusterd.js'),
-    pm2Home: path.join(cache, 'pm2-home'),
-  };
+  const paths = benchPaths(root);
+  const { cache } = paths;
   fs.mkdirSync(path.join(cache, 'tmp'), { recursive: true });
   // Count folders left by a run that was killed -9 (two runs at once would fight over the port anyway).
   for (const name of fs.readdirSync(path.join(cache, 'tmp'))) {

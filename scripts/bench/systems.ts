@@ -18,9 +18,25 @@ export interface Paths {
   pm2Home: string;
 }
 
+/** Where everything lives, from the checkout's root. */
+export function benchPaths(root: string): Paths {
+  const cache = path.join(root, '.bench-cache');
+  return {
+    root,
+    cache,
+    node: process.execPath,
+    app: path.join(root, 'scripts', 'bench', 'apps', 'server.cjs'),
+    primary: path.join(root, 'scripts', 'bench', 'apps', 'cluster-primary.cjs'),
+    clusterd: path.join(root, 'bin', 'clusterd.js'),
+    pm2Home: path.join(cache, 'pm2-home'),
+  };
+}
+
 export interface StartContext {
   port: number;
   workers: number;
+  /** Extra node flags for every worker (node:cluster and clusterd only): `npm run bench:profile`'s --cpu-prof. */
+  workerNodeArgs?: string[];
   /** Fresh, empty folder where the app's processes keep their request counts. */
   countDir: string;
   /** Unique per start, for names that must not collide with a cluster still shutting down. */
@@ -155,7 +171,14 @@ export function allSystems({ paths, pm2, modes }: { paths: Paths; pm2: Pm2Instal
       start: (context) =>
         startSpawned(
           context,
-          { args: [paths.primary], env: { NODE_CLUSTER_SCHED_POLICY: policy, BENCH_WORKERS: String(context.workers) } },
+          {
+            args: [paths.primary],
+            env: {
+              NODE_CLUSTER_SCHED_POLICY: policy,
+              BENCH_WORKERS: String(context.workers),
+              ...(context.workerNodeArgs ? { BENCH_WORKER_NODE_ARGS: JSON.stringify(context.workerNodeArgs) } : {}),
+            },
+          },
           { node, expected: context.workers, masterPid: (tracked) => tracked.pid },
         ),
     });
@@ -186,6 +209,7 @@ export function clusterdSystem(paths: Paths, mode: string, stats: boolean): Syst
       const args = [paths.clusterd, 'start', paths.app, '-i', String(context.workers), '--balance', mode];
       args.push('--name', `bench-${process.pid}-${context.runId}`, '--log-format', 'json', '--grace', '5s');
       if (!stats) args.push('--stats-interval', '0');
+      for (const arg of context.workerNodeArgs ?? []) args.push(`--node-arg=${arg}`);
       return startSpawned(context, { args }, { node: paths.node, expected: context.workers, masterPid: readyMasterPid }).catch((error: Error) => {
         throw error instanceof StartError ? new StartError(`clusterd start --balance ${mode}: ${error.message}`) : error;
       });
