@@ -48,6 +48,29 @@ export interface ConnectionAck {
   connections: number;
 }
 
+/**
+ * `fair`: the worker closed its copy of the listening socket on reaching its connection limit, or
+ * (`under`) has since dropped to its resume point and asks for a copy again. `epoch` is the one of
+ * the master's last accept/limit/pause for this key, so that a report the master has already
+ * overtaken is recognised as stale.
+ */
+export interface AcceptorReport {
+  cmd: 'clusterd:full' | 'clusterd:under';
+  key: string;
+  epoch: number;
+  /** The server's open connections now. */
+  connections: number;
+}
+
+/** `fair`: one server's open connections now, and the most and fewest since the last report (sent when changed). */
+export interface AcceptorLoad {
+  cmd: 'clusterd:load';
+  key: string;
+  connections: number;
+  peak: number;
+  low: number;
+}
+
 /** Every server the app started listens (under --wait-ready the app's own 'ready' counts instead). */
 export interface Ready {
   cmd: 'clusterd:ready';
@@ -59,7 +82,7 @@ export interface Stats {
   sample: LoopSample;
 }
 
-export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | Ready | Stats;
+export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | AcceptorReport | AcceptorLoad | Ready | Stats;
 
 // Master -> worker ---------------------------------------------------------------------------
 
@@ -69,9 +92,23 @@ export interface ListenReply {
   seq: number;
   /** 0 on success, else a negative libuv errno (UV_EADDRINUSE...), as Node's cluster does. */
   errno: number;
-  /** rr: connections come as `conn` messages; shared: the handle comes along; reuseport: bind your own. */
-  mode: 'rr' | 'shared' | 'reuseport';
+  /**
+   * rr: connections come as `conn` messages; shared: the handle comes along; reuseport: bind your own;
+   * fair: the handle comes along, to listen on and then accept from only while `accept` says so.
+   */
+  mode: 'rr' | 'shared' | 'reuseport' | 'fair';
   sockname: SockName | null;
+  /** fair: accept from the socket at once, within this limit; null: listen, close the copy and wait for `accept`. */
+  accept?: AcceptLimit | null;
+}
+
+/** How many connections a `fair` worker may hold before it stops accepting, and when it asks again. */
+export interface AcceptLimit {
+  epoch: number;
+  /** Stop accepting (close the copy, report `full`) once the server holds this many; null: no limit. */
+  limit: number | null;
+  /** Once stopped at the limit, report `under` when the server is down to this many. */
+  resumeAt: number;
 }
 
 /** A new connection for the server registered under `key`; the socket travels as the handle. */
@@ -81,12 +118,31 @@ export interface NewConnection {
   key: string;
 }
 
+/** fair: accept from the listening socket that travels with this message, within the limit. */
+export interface AcceptFrom extends AcceptLimit {
+  cmd: 'clusterd:accept';
+  key: string;
+}
+
+/** fair: a new limit for a worker that accepts; one already past it stops and reports `full`. */
+export interface SetLimit extends AcceptLimit {
+  cmd: 'clusterd:limit';
+  key: string;
+}
+
+/** fair: stop accepting (close the copy), and do not ask again; `accept` will come when wanted. */
+export interface PauseAccepting {
+  cmd: 'clusterd:pause';
+  key: string;
+  epoch: number;
+}
+
 /** Stop accepting, finish in-flight requests, close idle keep-alive sockets, then exit 0. */
 export interface Shutdown {
   cmd: 'clusterd:shutdown';
 }
 
-export type MasterMessage = ListenReply | NewConnection | Shutdown;
+export type MasterMessage = ListenReply | NewConnection | AcceptFrom | SetLimit | PauseAccepting | Shutdown;
 
 /** The runtime's settings, passed to each worker in one environment variable. */
 export interface WorkerSettings {
@@ -100,6 +156,9 @@ export interface WorkerSettings {
 }
 
 export const SETTINGS_ENV = 'CLUSTERD_SETTINGS';
+
+/** `fair`: how often a worker reports its servers' counts (when they changed) and the master revises its limit. */
+export const LOAD_REPORT_MS = 250;
 
 /** True for messages of clusterd's protocol (as opposed to the app's own IPC). */
 export function isProtocolMessage(message: unknown): message is { cmd: string } {

@@ -2,7 +2,7 @@
 // The first worker to listen on a key binds it; later workers (and replacements) join it.
 import { openBalancer, type BalanceMode, type Balancer, type BalancedWorker } from './balancers/index.js';
 import { BindError } from './balancers/bind.js';
-import type { ListenQuery, SockName } from '../protocol.js';
+import type { AcceptorLoad, AcceptorReport, ListenQuery, SockName } from '../protocol.js';
 
 export interface ListenFailure {
   query: ListenQuery;
@@ -38,7 +38,9 @@ export class Listeners {
     opening.then(
       (balancer) => {
         if (this.#closed || worker.exited) return;
-        balancer.add(worker, seq);
+        // Its last worker left (and closed it) while this request waited: bind the address anew.
+        if (this.#open.get(query.key) !== balancer) this.listen(worker, seq, query);
+        else balancer.add(worker, seq);
       },
       (error: unknown) => {
         const errno = error instanceof BindError ? error.errno : -1;
@@ -68,6 +70,16 @@ export class Listeners {
 
   ack(worker: BalancedWorker, key: string, id: number, accepted: boolean): void {
     this.#open.get(key)?.ack(worker, id, accepted);
+  }
+
+  /** `fair`: the worker stopped accepting at its limit, asks to accept again, or reports its counts. */
+  report(worker: BalancedWorker, message: AcceptorReport | AcceptorLoad): void {
+    this.#open.get(message.key)?.report?.(worker, message);
+  }
+
+  /** The worker's loop health changed: balancers that route by it look again. */
+  health(worker: BalancedWorker): void {
+    for (const balancer of this.#open.values()) balancer.health?.(worker);
   }
 
   /**

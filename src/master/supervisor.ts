@@ -251,8 +251,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
         waitReady: config.waitReady,
         statsIntervalMs: config.statsIntervalMs,
         watchdogMs: config.watchdogMs,
-        // Only `least` routes on it: a live signal that a worker's loop has stopped turning.
-        stallMs: config.balance === 'least' ? STALL_MS : 0,
+        // Only `least` and `fair` route on it: a live signal that a worker's loop has stopped turning.
+        stallMs: config.balance === 'least' || config.balance === 'fair' ? STALL_MS : 0,
       },
       listeners: this.sockets,
       logs: config.logs,

@@ -3,7 +3,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { isatty } from 'node:tty';
-import type { WorkerLoad } from './balancers/choose.js';
+import { healthRank, type WorkerLoad } from './balancers/choose.js';
 import type { BalancedWorker, RawHandle } from './balancers/types.js';
 import type { Listeners } from './listeners.js';
 import type { LogSink } from './logs.js';
@@ -104,7 +104,10 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     ]);
     this.#child.on('message', (message: unknown) => this.#onMessage(message));
     this.#watchdog = new WatchdogLink(this.#child.stdio[4] as Duplex);
-    this.#watchdog.on('stall', () => (this.#stalled = true));
+    this.#watchdog.on('stall', () => {
+      this.#stalled = true;
+      this.#listeners.health(this);
+    });
     // No thread left to say it resumed: never let a stale flag hold connections back.
     this.#watchdog.on('close', () => (this.#stalled = false));
     this.#watchdog.on('resume', () => {
@@ -144,11 +147,16 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     return this.#state === 'exited';
   }
 
-  /** Its latest known load, for `least`: connections from the fresher of its last ack and sample. */
+  /**
+   * Its latest known load, for `least` and `fair`: connections from the fresher of its last ack and
+   * sample. The lag of a sample that began before the worker was ready is not counted: it measures
+   * the app's start-up (loading modules blocks the loop), not how the worker serves.
+   */
   load(): WorkerLoad {
     const sample = this.history.at(-1);
     const connections = sample && sample.time > this.#ackedAt ? sample.http.connections : this.#ackedConnections;
-    return { connections, lagP99: sample?.lag.p99 ?? 0, elu: sample?.elu ?? 0, stalled: this.#stalled };
+    const serving = sample !== undefined && this.readyAt !== null && sample.time - sample.intervalMs >= this.readyAt;
+    return { connections, lagP99: serving ? sample.lag.p99 : 0, elu: sample?.elu ?? 0, stalled: this.#stalled };
   }
 
   /** The main thread's JavaScript stack now, captured by the watchdog thread (works while blocked). */
@@ -197,11 +205,19 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       case 'clusterd:ready':
         if (!this.#waitReady) this.#markReady();
         break;
-      case 'clusterd:stats':
+      case 'clusterd:full':
+      case 'clusterd:under':
+      case 'clusterd:load':
+        this.#listeners.report(this, msg);
+        break;
+      case 'clusterd:stats': {
+        const rank = healthRank(this.load());
         this.history.push(msg.sample);
         if (this.history.length > HISTORY_LENGTH) this.history.shift();
+        if (healthRank(this.load()) !== rank) this.#listeners.health(this);
         this.emit('sample', msg.sample);
         break;
+      }
     }
   }
 
@@ -209,6 +225,9 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     if (this.#state !== 'starting') return;
     this.#state = transition(this.#state, 'ready');
     this.readyAt = Date.now();
+    // A stall of its start-up is over (the loop turned to get here), whether or not the watchdog
+    // thread has said so yet.
+    this.#stalled = false;
     this.#listeners.activate(this);
     this.emit('ready');
   }

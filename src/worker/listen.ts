@@ -9,6 +9,7 @@
 import cluster from 'node:cluster';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { acceptorHandle, installAcceptorChannel } from './acceptor.js';
 import * as channel from './channel.js';
 import { traffic } from './servers.js';
 import type { ListenQuery, ListenReply, NewConnection, SockName } from '../protocol.js';
@@ -20,7 +21,7 @@ export interface RawHandle {
   getsockname?(out: Partial<SockName>): number;
   ref?(): void;
   unref?(): void;
-  onconnection?: (status: number, handle: RawHandle) => void;
+  onconnection?: ((status: number, handle: RawHandle) => void) | null;
 }
 
 type GetServerCallback = (errno: number, handle: RawHandle | null) => void;
@@ -56,6 +57,7 @@ export function installListenHook(): void {
   clusterModule._getServer = getServer;
   patchDgramBind();
   channel.on('clusterd:conn', onConnection);
+  installAcceptorChannel();
 }
 
 function getServer(server: net.Server, query: ServerQuery, callback: GetServerCallback): void {
@@ -108,6 +110,10 @@ function getServer(server: net.Server, query: ServerQuery, callback: GetServerCa
         return;
       }
       callback(0, tellMasterOnClose(own, key, () => releaseIndex(base, index)));
+      return;
+    }
+    if (reply.mode === 'fair') {
+      callback(0, acceptorHandle(server, key, reply.sockname, handle as RawHandle, () => releaseIndex(base, index)));
       return;
     }
     if (reply.mode === 'shared') {

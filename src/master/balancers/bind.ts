@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import type { ListenQuery, SockName } from '../../protocol.js';
 import type { RawHandle } from './types.js';
@@ -57,6 +58,12 @@ export function bindShared(query: ListenQuery): { handle: RawHandle; sockname: S
   if (typeof handle === 'number') throw new BindError(handle, errorName(handle));
   const sockname: Partial<SockName> = {};
   handle.getsockname?.(sockname);
+  // libuv reports a port another process listens on only at listen(); the socket is then left
+  // unbound, so its port differs from the one asked for (Node's checkBindError does the same).
+  if (query.port > 0 && sockname.port !== query.port) {
+    handle.close();
+    throw new BindError(-osConstants.errno.EADDRINUSE, 'EADDRINUSE');
+  }
   return { handle, sockname: sockname as SockName };
 }
 

@@ -1,5 +1,6 @@
 import type { ListenQuery } from '../../protocol.js';
 import { DispatchBalancer } from './dispatch.js';
+import { FairBalancer } from './fair.js';
 import { leastConnections } from './least.js';
 import { roundRobin } from './round-robin.js';
 import { HeldSocketBalancer } from './shared.js';
@@ -8,6 +9,7 @@ import type { BalanceMode, Balancer } from './types.js';
 
 /** Adding a strategy means one line here; the supervisor never names a balancer. */
 const factories: Record<BalanceMode, (query: ListenQuery) => Promise<Balancer>> = {
+  fair: (query) => FairBalancer.open(query),
   rr: (query) => DispatchBalancer.open(query, roundRobin),
   least: (query) => DispatchBalancer.open(query, leastConnections),
   sticky: (query) => DispatchBalancer.open(query, stickyByAddress),

@@ -1,4 +1,4 @@
-import type { ListenQuery, MasterMessage, SockName } from '../../protocol.js';
+import type { AcceptorLoad, AcceptorReport, ListenQuery, MasterMessage, SockName } from '../../protocol.js';
 import type { WorkerLoad } from './choose.js';
 
 /** A libuv handle as Node passes it around: a listening socket or an accepted connection. */
@@ -39,6 +39,10 @@ export interface Balancer {
   activate(worker: BalancedWorker): void;
   /** A worker acknowledged (or refused) connection `id`. */
   ack(worker: BalancedWorker, id: number, accepted: boolean): void;
+  /** The worker's loop health changed (it stalled, or its latest sample crossed the lag threshold). */
+  health?(worker: BalancedWorker): void;
+  /** `fair`: a worker's report on accepting from its own copy of the socket. */
+  report?(worker: BalancedWorker, message: AcceptorReport | AcceptorLoad): void;
   /** How many workers share this address. */
   readonly size: number;
   /** Closes the listening socket and any connection still queued. */
@@ -48,5 +52,5 @@ export interface Balancer {
 /** Opens a balancer for one address: binds, or rejects with a negative libuv errno. */
 export type BalancerFactory = (query: ListenQuery) => Promise<Balancer>;
 
-export const BALANCE_MODES = ['rr', 'least', 'sticky', 'shared', 'reuseport'] as const;
+export const BALANCE_MODES = ['fair', 'rr', 'least', 'sticky', 'shared', 'reuseport'] as const;
 export type BalanceMode = (typeof BALANCE_MODES)[number];

@@ -1,0 +1,286 @@
+// fair (the default): workers accept for themselves from copies of one listening socket, so a
+// connection costs the master nothing; the master only decides who may accept. Each worker accepts
+// until its server holds its *limit* of open connections, then closes its copy (the kernel stops
+// waking it) and says so; connections wait in the kernel's queue for the workers still polling.
+// When every preferred worker is full, the master raises the limit by a small step and sends them a
+// copy again, so a burst of keep-alive connections fills the workers in even steps. A worker that
+// has dropped back below its limit asks for a copy. The cost is a few messages per limit crossed,
+// never one per connection. Every LOAD_REPORT_MS the workers report the most and fewest connections
+// they held, and the master resets the limit to fit (settledCap): an even share of the long-lived
+// connections plus the swing of the short-lived ones, so that a new connection per request stops
+// nobody, and a cluster whose connections have closed meets the next burst with a small limit.
+//
+// Health decides who is preferred: a worker whose loop lags or is stalled (choose.ts's ranks) is
+// paused while a healthier one accepts, and a worker that is not ready (--wait-ready) or draining
+// never holds a copy. A loop that is blocked does not call accept() at all, so connections go to
+// the others without the master knowing yet.
+import { bindShared } from './bind.js';
+import { healthRank } from './choose.js';
+import type { BalancedWorker, Balancer, RawHandle } from './types.js';
+import { LOAD_REPORT_MS, type AcceptLimit, type AcceptorLoad, type AcceptorReport, type ListenQuery, type SockName } from '../../protocol.js';
+
+/** What a worker is doing with its copy of the socket, as far as the master knows. */
+export type AcceptorMode = 'idle' | 'accepting' | 'full' | 'paused';
+
+/** The master's view of one worker on this socket. */
+interface Acceptor {
+  mode: AcceptorMode;
+  /** Open connections of its server, as last reported (0 before any report). */
+  connections: number;
+  /** The most and fewest it held over its last reporting interval. */
+  peak: number;
+  low: number;
+  /** It came back from `full` (said `under`) during the master's current interval. */
+  cycled: boolean;
+  /** Bumped by every accept, limit and pause sent; reports carry the last one the worker had. */
+  epoch: number;
+  /** The epoch of the last accept (the last copy sent). */
+  acceptEpoch: number;
+  /** The limit its current copy was given (undefined: none sent yet). */
+  limit?: number | null;
+}
+
+/** One worker as planAcceptors() sees it. */
+export interface AcceptorView {
+  mode: AcceptorMode;
+  connections: number;
+  /** May be given connections at all: ready (or listening, without --wait-ready), not draining. */
+  eligible: boolean;
+  /** choose.ts's health rank: 0 healthy, 1 lagging, 2 stalled. */
+  rank: number;
+}
+
+export interface AcceptorPlan {
+  /** What each worker should be doing, in the order given. */
+  modes: AcceptorMode[];
+  /** The limit for the workers that accept; null when only one worker is preferred. */
+  limit: number | null;
+  /** The shared limit, raised when every preferred worker was full. */
+  cap: number;
+}
+
+/** How far past an even share a worker may go: 2 connections, or 1/16 of the share once that is larger. */
+export function slack(share: number): number {
+  return Math.max(2, Math.ceil(share / 16));
+}
+
+/** A full worker asks again (and a paused one is sent a copy) once it holds at most this many. */
+export function resumeAt(cap: number): number {
+  return Math.max(0, cap - slack(cap));
+}
+
+/** The largest limit ever set, whatever the connection counts (a bound, not a goal). */
+const MAX_CAP = 2 ** 30;
+
+/**
+ * Decides who accepts. Not eligible: idle. Eligible but of a worse health rank than the best
+ * eligible worker: paused. Among the preferred: one alone accepts without a limit; several share
+ * `cap`, and one that is not accepting gets a copy once it holds no more than resumeAt(cap). A
+ * worker joining brings cap down to an even share plus slack. When none of them would accept, cap
+ * rises by a step (and at least to an even share plus slack), so a burst fills every preferred
+ * worker in turn.
+ */
+export function planAcceptors(views: readonly AcceptorView[], cap: number): AcceptorPlan {
+  const eligible = views.filter((view) => view.eligible);
+  const best = eligible.length === 0 ? 0 : Math.min(...eligible.map((view) => view.rank));
+  const preferred = (view: AcceptorView) => view.eligible && view.rank === best;
+  const count = eligible.filter(preferred).length;
+  if (count <= 1) {
+    return { modes: views.map((view) => (!view.eligible ? 'idle' : preferred(view) ? 'accepting' : 'paused')), limit: null, cap };
+  }
+  const total = views.filter(preferred).reduce((sum, view) => sum + view.connections, 0);
+  const share = Math.ceil(total / count);
+  // A worker joins (started, ready, replaced): the others' limit drops to an even share, so that
+  // new connections go to it first rather than wherever the kernel sends them.
+  if (views.some((view) => preferred(view) && view.mode === 'idle')) cap = Math.min(cap, share + slack(share));
+  const decide = (limit: number): AcceptorMode[] =>
+    views.map((view) => {
+      if (!view.eligible) return 'idle';
+      if (!preferred(view)) return 'paused';
+      if (view.mode === 'accepting' && view.connections < limit) return 'accepting';
+      return view.connections <= resumeAt(limit) ? 'accepting' : 'full';
+    });
+  let modes = decide(cap);
+  if (!modes.includes('accepting')) {
+    cap = Math.min(MAX_CAP, Math.max(cap + slack(cap), share + slack(share)));
+    modes = decide(cap);
+  }
+  return { modes, limit: cap, cap };
+}
+
+/** What settledCap() needs of a preferred worker's last interval. */
+export interface IntervalLoad {
+  /** The most and fewest connections it held. */
+  peak: number;
+  low: number;
+  /** It stopped at its limit and asked again within the interval. */
+  cycled: boolean;
+}
+
+/**
+ * The cap that fits what the preferred workers held over the last interval: an even share of the
+ * connections each kept all along (the lows: long-lived ones, which decide fairness), plus the
+ * widest swing between a worker's fewest and most (short-lived connections come and go, and a
+ * limit inside that swing would only stop and restart workers without evening anything out), plus
+ * slack. A worker that mostly held short-lived connections and still cycled at the limit swung
+ * further than it could show: its swing counts twice, so the cap clears it in an interval or two.
+ */
+export function settledCap(loads: readonly IntervalLoad[], cap: number): number {
+  const count = Math.max(1, loads.length);
+  const share = Math.ceil(loads.reduce((sum, { low }) => sum + low, 0) / count);
+  const swing = Math.max(
+    0,
+    ...loads.map(({ peak, low, cycled }) => {
+      const seen = Math.max(0, peak - low);
+      return cycled && peak >= cap && low <= peak / 2 ? 2 * seen : seen;
+    }),
+  );
+  return Math.min(MAX_CAP, share + swing + slack(share));
+}
+
+export class FairBalancer implements Balancer {
+  readonly key: string;
+  readonly sockname: SockName;
+  #handle: RawHandle | null;
+  readonly #acceptors = new Map<BalancedWorker, Acceptor>();
+  #cap = slack(0);
+  readonly #timer: NodeJS.Timeout;
+
+  private constructor(key: string, handle: RawHandle, sockname: SockName) {
+    this.key = key;
+    this.#handle = handle;
+    this.sockname = sockname;
+    this.#timer = setInterval(() => this.#settle(), LOAD_REPORT_MS).unref();
+  }
+
+  /** Binds the address in the master without listening (the first worker's listen() does); throws a BindError. */
+  static async open(query: ListenQuery): Promise<FairBalancer> {
+    const { handle, sockname } = bindShared(query);
+    return new FairBalancer(query.key, handle, sockname);
+  }
+
+  get size(): number {
+    return this.#acceptors.size;
+  }
+
+  /** The limit workers share now (for tests and status). */
+  get cap(): number {
+    return this.#cap;
+  }
+
+  add(worker: BalancedWorker, seq: number): void {
+    if (!this.#handle) return;
+    // The copy that comes with the reply is listened on and closed at once: the socket then queues
+    // connections from the first listen() on, and the worker accepts only once accept says so.
+    worker.send({ cmd: 'clusterd:listen-reply', seq, errno: 0, mode: 'fair', sockname: this.sockname, accept: null }, this.#handle);
+    if (!this.#acceptors.has(worker)) this.#acceptors.set(worker, { mode: 'idle', connections: 0, peak: 0, low: 0, cycled: false, epoch: 0, acceptEpoch: 0 });
+    this.#plan();
+  }
+
+  remove(worker: BalancedWorker): void {
+    const acceptor = this.#acceptors.get(worker);
+    if (!acceptor) return;
+    this.#acceptors.delete(worker);
+    // Draining: stop accepting now rather than when the shutdown reaches the server.
+    if (acceptor.mode === 'accepting' && !worker.exited) worker.send({ cmd: 'clusterd:pause', key: this.key, epoch: acceptor.epoch + 1 });
+    this.#plan();
+  }
+
+  activate(): void {
+    this.#plan();
+  }
+
+  health(): void {
+    this.#plan();
+  }
+
+  ack(): void {
+    // Workers accept for themselves: there are no handoffs to acknowledge.
+  }
+
+  report(worker: BalancedWorker, message: AcceptorReport | AcceptorLoad): void {
+    const acceptor = this.#acceptors.get(worker);
+    if (!acceptor) return;
+    acceptor.connections = message.connections;
+    if (message.cmd === 'clusterd:load') {
+      acceptor.peak = message.peak;
+      acceptor.low = message.low;
+      return;
+    }
+    acceptor.peak = Math.max(acceptor.peak, message.connections);
+    if (message.cmd === 'clusterd:full') {
+      // The worker closed its copy. Unless a newer copy went out since (an accept after the epoch
+      // it had), it has none now, whatever limits were sent in between.
+      if (acceptor.mode === 'accepting' && message.epoch >= acceptor.acceptEpoch) acceptor.mode = 'full';
+    } else {
+      acceptor.cycled = true;
+    }
+    this.#plan();
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+    this.#handle?.close();
+    this.#handle = null;
+    this.#acceptors.clear();
+  }
+
+  /** Applies planAcceptors(): a copy to each worker that should accept and has none, a pause, or a new limit. */
+  #plan(): void {
+    if (!this.#handle) return;
+    const workers = [...this.#acceptors.keys()];
+    const acceptors = [...this.#acceptors.values()];
+    const plan = planAcceptors(
+      workers.map((worker, index) => ({
+        mode: acceptors[index]!.mode,
+        connections: acceptors[index]!.connections,
+        eligible: worker.accepting && !worker.exited,
+        rank: healthRank(worker.load()),
+      })),
+      this.#cap,
+    );
+    this.#cap = plan.cap;
+    workers.forEach((worker, index) => this.#apply(worker, acceptors[index]!, plan.modes[index]!, plan.limit));
+  }
+
+  #apply(worker: BalancedWorker, acceptor: Acceptor, mode: AcceptorMode, limit: number | null): void {
+    const terms = (): AcceptLimit => ({ epoch: ++acceptor.epoch, limit, resumeAt: limit === null ? 0 : resumeAt(limit) });
+    // One that accepts past what the master last heard stays accepting: it stops itself at its limit.
+    if (mode === 'accepting' || (mode === 'full' && acceptor.mode === 'accepting')) {
+      if (acceptor.mode !== 'accepting') {
+        worker.send({ cmd: 'clusterd:accept', key: this.key, ...terms() }, this.#handle!);
+        acceptor.acceptEpoch = acceptor.epoch;
+      } else if (acceptor.limit !== limit) {
+        worker.send({ cmd: 'clusterd:limit', key: this.key, ...terms() });
+      }
+      acceptor.limit = limit;
+      acceptor.mode = 'accepting';
+      return;
+    }
+    if (acceptor.mode === 'accepting') {
+      worker.send({ cmd: 'clusterd:pause', key: this.key, epoch: ++acceptor.epoch });
+    } else if (mode === 'full' && acceptor.limit !== limit) {
+      // A full worker learns the new limit too, so that it asks again at the right point.
+      worker.send({ cmd: 'clusterd:limit', key: this.key, ...terms() });
+      acceptor.limit = limit;
+    }
+    acceptor.mode = mode;
+  }
+
+  /** Sets the cap to what the preferred workers held over the last interval (settledCap()). */
+  #settle(): void {
+    const views = [...this.#acceptors].filter(([worker]) => worker.accepting && !worker.exited);
+    if (views.length < 2) return;
+    const best = Math.min(...views.map(([worker]) => healthRank(worker.load())));
+    const preferred = views.filter(([worker]) => healthRank(worker.load()) === best).map(([, acceptor]) => acceptor);
+    const cap = settledCap(
+      preferred.map(({ peak, low, connections, cycled }) => ({ peak: Math.max(peak, connections), low: Math.min(low, connections), cycled })),
+      this.#cap,
+    );
+    for (const [, acceptor] of this.#acceptors) acceptor.cycled = false;
+    if (cap === this.#cap) return;
+    this.#cap = cap;
+    this.#plan();
+  }
+}
+

@@ -1,0 +1,208 @@
+// `fair`, the worker's half (the master's is src/master/balancers/fair.ts). Node's server gets a
+// stand-in listening handle; underneath, the worker holds at most one copy of the master's socket
+// and accepts from it while the master allows, which costs no message per connection. Once the
+// server holds its limit of open connections the copy is closed, so the kernel stops waking this
+// process and queues connections for the others, and the master hears `full` once. Closing a
+// connection is noticed in the server's own `_emitCloseIfDrained` (net.Socket#_destroy calls it
+// after `_connections--`), so nothing is added per connection; back down to the resume point, the
+// worker says `under` and the master sends a copy again when it wants this worker to accept.
+//
+// libuv cannot stop polling a listening socket without closing it (uv_read_stop does not apply to
+// listening handles: readStart() on one fails with ENOTCONN), hence a fresh copy per resume.
+import type net from 'node:net';
+import * as channel from './channel.js';
+import { LOAD_REPORT_MS, type AcceptFrom, type AcceptLimit, type PauseAccepting, type SetLimit, type SockName } from '../protocol.js';
+import type { RawHandle } from './listen.js';
+
+/** Node's own per-server connection count, and the hook its sockets call after lowering it. */
+type CountedServer = net.Server & { _connections: number; _emitCloseIfDrained: () => void };
+
+const acceptors = new Map<string, Acceptor>();
+let reporter: NodeJS.Timeout | null = null;
+
+/** Routes the master's accept, limit and pause messages to the acceptor of their key. */
+export function installAcceptorChannel(): void {
+  channel.on('clusterd:accept', (message: AcceptFrom, handle) => {
+    const acceptor = acceptors.get(message.key);
+    if (acceptor) acceptor.accept(message, handle as RawHandle);
+    else (handle as RawHandle | undefined)?.close();
+  });
+  channel.on('clusterd:limit', (message: SetLimit) => acceptors.get(message.key)?.setLimit(message));
+  channel.on('clusterd:pause', (message: PauseAccepting) => acceptors.get(message.key)?.pause(message.epoch));
+}
+
+/**
+ * The handle Node's server gets for a `fair` key: `copy` (the socket that came with the listen
+ * reply) is listened on, which puts the socket in the listening state for good, then closed until
+ * the master says accept.
+ */
+export function acceptorHandle(server: net.Server, key: string, sockname: SockName | null, copy: RawHandle, release: () => void): RawHandle {
+  const acceptor = new Acceptor(server as CountedServer, key, sockname, copy, release);
+  acceptors.set(key, acceptor);
+  reporter ??= setInterval(reportLoads, LOAD_REPORT_MS).unref();
+  return acceptor.handle;
+}
+
+function reportLoads(): void {
+  for (const acceptor of acceptors.values()) acceptor.reportLoad();
+}
+
+class Acceptor {
+  readonly handle: RawHandle;
+  readonly #server: CountedServer;
+  readonly #key: string;
+  #copy: RawHandle | null;
+  #backlog = 511;
+  #listening = false;
+  #open = true;
+  #terms: AcceptLimit = { epoch: 0, limit: null, resumeAt: 0 };
+  /** Closed at the limit and told the master; `asked`: said `under` since. */
+  #full = false;
+  #asked = false;
+  #peak = 0;
+  #low = 0;
+  #reported = '';
+  #keepAlive: NodeJS.Timeout | null = null;
+
+  constructor(server: CountedServer, key: string, sockname: SockName | null, copy: RawHandle, release: () => void) {
+    this.#server = server;
+    this.#key = key;
+    this.#copy = copy;
+    // Node lowers _connections, then calls this: the one place a closing connection is seen for free.
+    const emitCloseIfDrained = server._emitCloseIfDrained;
+    const connectionClosed = (): void => this.#connectionClosed();
+    server._emitCloseIfDrained = function (this: CountedServer) {
+      connectionClosed();
+      emitCloseIfDrained.call(this);
+    };
+    // Like a real listening socket, the handle keeps the process alive until closed or unref'd,
+    // whether or not a copy is open under it (copies are always unref'd).
+    const ref = (): void => {
+      this.#keepAlive ??= setInterval(() => {}, 2 ** 31 - 1);
+    };
+    const unref = (): void => {
+      if (this.#keepAlive) clearInterval(this.#keepAlive);
+      this.#keepAlive = null;
+    };
+    this.handle = {
+      listen: (backlog) => {
+        this.#backlog = backlog;
+        this.#listening = true;
+        const copy = this.#copy;
+        if (!copy) return 0;
+        const error = copy.listen!(backlog);
+        // The first copy only puts the socket in the listening state: accept comes later.
+        this.#closeCopy();
+        return error;
+      },
+      getsockname: (out) => {
+        if (this.#open && sockname) Object.assign(out, sockname);
+        return 0;
+      },
+      ref,
+      unref,
+      close: (done) => {
+        if (!this.#open) return;
+        this.#open = false;
+        unref();
+        this.#closeCopy();
+        acceptors.delete(key);
+        if (acceptors.size === 0 && reporter) {
+          clearInterval(reporter);
+          reporter = null;
+        }
+        release();
+        channel.send({ cmd: 'clusterd:close', key });
+        if (done) process.nextTick(done);
+      },
+    };
+    ref();
+  }
+
+  /** The master wants this worker to accept, from the copy that came with the message. */
+  accept(message: AcceptFrom, copy: RawHandle): void {
+    if (!this.#open || !this.#listening || this.#copy) {
+      // Closing, or still accepting from an earlier copy (a resume crossed a report): keep one.
+      copy?.close();
+      if (this.#open && this.#copy) this.setLimit(message);
+      return;
+    }
+    this.#terms = { epoch: message.epoch, limit: message.limit, resumeAt: message.resumeAt };
+    this.#full = false;
+    this.#asked = false;
+    this.#copy = copy;
+    copy.onconnection = (status, connection) => this.#onConnection(status, connection);
+    copy.unref?.();
+    const error = copy.listen!(this.#backlog);
+    if (error !== 0) {
+      this.#closeCopy();
+      return;
+    }
+    this.#checkLimit();
+  }
+
+  setLimit(message: AcceptLimit): void {
+    this.#terms = { epoch: message.epoch, limit: message.limit, resumeAt: message.resumeAt };
+    if (this.#copy) this.#checkLimit();
+    else if (this.#full) {
+      this.#asked = false;
+      this.#connectionClosed();
+    }
+  }
+
+  pause(epoch: number): void {
+    this.#terms = { ...this.#terms, epoch };
+    this.#full = false;
+    this.#closeCopy();
+  }
+
+  reportLoad(): void {
+    const connections = this.#server._connections;
+    const peak = Math.max(this.#peak, connections);
+    const low = Math.min(this.#low, connections);
+    const report = `${connections}:${peak}:${low}`;
+    this.#peak = connections;
+    this.#low = connections;
+    if (report === this.#reported) return;
+    this.#reported = report;
+    channel.send({ cmd: 'clusterd:load', key: this.#key, connections, peak, low });
+  }
+
+  #onConnection(status: number, connection: RawHandle): void {
+    const onconnection = this.handle.onconnection;
+    if (!onconnection) {
+      connection?.close();
+      return;
+    }
+    onconnection.call(this.handle, status, connection);
+    if (status === 0) this.#checkLimit();
+  }
+
+  /** At the limit: stop polling, and tell the master once. */
+  #checkLimit(): void {
+    const connections = this.#server._connections;
+    if (connections > this.#peak) this.#peak = connections;
+    const { limit, epoch } = this.#terms;
+    if (limit === null || connections < limit || !this.#copy) return;
+    this.#closeCopy();
+    this.#full = true;
+    this.#asked = false;
+    channel.send({ cmd: 'clusterd:full', key: this.#key, epoch, connections });
+  }
+
+  #connectionClosed(): void {
+    if (this.#server._connections < this.#low) this.#low = this.#server._connections;
+    if (!this.#full || this.#asked || this.#server._connections > this.#terms.resumeAt) return;
+    this.#asked = true;
+    channel.send({ cmd: 'clusterd:under', key: this.#key, epoch: this.#terms.epoch, connections: this.#server._connections });
+  }
+
+  #closeCopy(): void {
+    const copy = this.#copy;
+    this.#copy = null;
+    if (copy) {
+      copy.onconnection = null;
+      copy.close();
+    }
+  }
+}
