@@ -11,9 +11,10 @@ export interface ListenQuery {
   address: string | null;
   port: number;
   addressType: number | string;
-  fd: number | undefined;
+  /** Absent (JSON drops undefined) unless the app listens on an fd. */
+  fd?: number;
   flags: number;
-  backlog: number | undefined;
+  backlog?: number;
 }
 
 /** The address a listening socket is bound to, as `server.address()` returns it. */
@@ -94,12 +95,11 @@ export interface ListenReply {
   errno: number;
   /**
    * rr: connections come as `conn` messages; shared: the handle comes along; reuseport: bind your own;
-   * fair: the handle comes along, to listen on and then accept from only while `accept` says so.
+   * fair: the handle comes along, to be listened on and closed (the socket then queues connections),
+   * and each `accept` brings a copy to accept from.
    */
   mode: 'rr' | 'shared' | 'reuseport' | 'fair';
   sockname: SockName | null;
-  /** fair: accept from the socket at once, within this limit; null: listen, close the copy and wait for `accept`. */
-  accept?: AcceptLimit | null;
 }
 
 /** How many connections a `fair` worker may hold before it stops accepting, and when it asks again. */

@@ -2,7 +2,7 @@
 // plus 2 s, and the stack clusterd captured names the function, its file and line.
 import test from 'ava';
 import http from 'node:http';
-import { fixture, startCluster, waitFor } from './helpers/cluster.js';
+import { fixture, get, startCluster, waitFor } from './helpers/cluster.js';
 import { control } from './helpers/control.js';
 
 interface Frame {
@@ -84,4 +84,20 @@ test('clusterd stack prints any worker\'s current stack: idle, and blocked', asy
   const unknown = await ctl.run(['stack', 'stacks', '9']);
   t.is(unknown.exitCode, 7);
   t.regex(String(unknown.stderr), /^clusterd: .*worker 9/m);
+});
+
+test('an app that closes fd 4 loses its watchdog with one log line, and `stack` says so rather than "exited"', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('closes-fd4.js'), { instances: 1, flags: ['--name', 'nofd4'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const answer = JSON.parse((await get(cluster.port, '/close-fd4')).body) as { worker: number; pid: number };
+  const lost = await cluster.waitForLine((line) => line.event === 'watchdog-lost');
+  t.is(lost.worker, answer.worker);
+  t.regex(lost.message, /fd 4/);
+  const stack = await ctl.run(['stack', 'nofd4', String(answer.worker)]);
+  t.not(stack.exitCode, 0);
+  t.regex(String(stack.stderr), /^clusterd: worker 1 runs without its watchdog: .*fd 4/m);
+  // The worker itself carries on.
+  t.is(JSON.parse((await get(cluster.port)).body).pid, answer.pid);
+  t.is(cluster.lines.filter((line) => line.event === 'watchdog-lost').length, 1);
 });

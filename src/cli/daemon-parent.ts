@@ -6,10 +6,37 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DAEMON_ENV, type DaemonReport } from './daemon.js';
+import { z } from 'zod';
+import { DAEMON_ENV } from './daemon.js';
+import type { ReadyInfo } from '../master/run.js';
 import { ensureRuntimeDir } from '../control/paths.js';
 import { assertNameFree } from '../control/server.js';
 import { ExitCode } from '../exit-codes.js';
+
+/** What the daemon master tells the process that started it. */
+export type DaemonReport = { type: 'ready'; info: ReadyInfo } | { type: 'fatal'; message: string; lastOutput: string[]; exitCode: number };
+
+const line = z.string().max(10_000);
+const daemonReport = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('ready'),
+    info: z.object({
+      name: line,
+      addresses: z.array(line).max(1024),
+      workers: z.array(z.object({ id: z.number().int().min(1), pid: z.number().int().min(1) })).max(1024),
+      masterPid: z.number().int().min(1),
+      controlSocket: line,
+      metrics: line.nullable(),
+    }),
+  }),
+  z.object({ type: z.literal('fatal'), message: line, lastOutput: z.array(line).max(1000), exitCode: z.number().int().min(0).max(255) }),
+]) satisfies z.ZodType<DaemonReport>;
+
+/** The daemon master's report, checked (the IPC channel is a process boundary); null for anything else. */
+export function parseDaemonReport(raw: unknown): DaemonReport | null {
+  const result = daemonReport.safeParse(raw);
+  return result.success ? result.data : null;
+}
 
 /** The log file of a daemon cluster. */
 export function daemonLogPath(name: string): string {
@@ -39,7 +66,10 @@ export async function startDaemon({ name, argv }: { name: string; argv: readonly
       child.unref();
       resolve(code);
     };
-    child.on('message', (report: DaemonReport) => {
+    child.on('message', (raw: unknown) => {
+      const report = parseDaemonReport(raw);
+      // Not the master's report (an app started in this process's place, say): keep waiting for one, or for the exit.
+      if (!report) return;
       if (report.type === 'ready') {
         const { info } = report;
         process.stdout.write(

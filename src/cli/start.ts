@@ -1,6 +1,7 @@
 import { basename, extname } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { DAEMON_ENV, type DaemonReport } from './daemon.js';
+import { DAEMON_ENV } from './daemon.js';
+import type { DaemonReport } from './daemon-parent.js';
 import { fail } from './main.js';
 import { BALANCE_MODES, type BalanceMode } from '../master/balancers/index.js';
 import { reusePortSupport } from '../master/balancers/shared.js';

@@ -8,17 +8,7 @@ import { encodeStatus } from './convert.js';
 import { logsHandler } from './logs-handler.js';
 import { operationHandlers, unimplementedOperations } from './operation-handlers.js';
 import type { WireClusterStatus, WireStatusRequest, WireWatchRequest } from './proto.js';
-
-/** Watch pushes at most one message per this many ms unless the client asks otherwise. */
-export const DEFAULT_WATCH_INTERVAL_MS = 250;
-export const MIN_WATCH_INTERVAL_MS = 50;
-export const MAX_WATCH_INTERVAL_MS = 60_000;
-
-/** The interval a WatchRequest asked for, with 0 (unset) meaning the default. */
-export function watchInterval(requested: number): number {
-  if (!Number.isFinite(requested) || requested <= 0) return DEFAULT_WATCH_INTERVAL_MS;
-  return Math.min(MAX_WATCH_INTERVAL_MS, Math.max(MIN_WATCH_INTERVAL_MS, Math.round(requested)));
-}
+import { parseStatusRequest, parseWatchRequest } from './requests.js';
 
 export class ControlHandlers {
   readonly #source: ControlSource;
@@ -69,7 +59,7 @@ export class ControlHandlers {
   }
 
   #status(call: grpc.ServerUnaryCall<WireStatusRequest, WireClusterStatus>, callback: grpc.sendUnaryData<WireClusterStatus>): void {
-    const snapshot = this.#snapshot(call.request?.includeHistory === true);
+    const snapshot = this.#snapshot(parseStatusRequest(call.request).history);
     if ('error' in snapshot) callback(snapshot.error);
     else callback(null, snapshot.message);
   }
@@ -82,8 +72,7 @@ export class ControlHandlers {
    * memory, not a backlog.
    */
   #watch(call: grpc.ServerWritableStream<WireWatchRequest, WireClusterStatus>): void {
-    const interval = watchInterval(Number(call.request?.minIntervalMs ?? 0));
-    const history = call.request?.includeHistory === true;
+    const { intervalMs: interval, history } = parseWatchRequest(call.request);
     let lastSent = 0;
     let timer: NodeJS.Timeout | null = null;
     let blocked = false;

@@ -8,6 +8,7 @@ import type { ControlOperations, ControlSource, LogEntry } from '../master/statu
 import { encodeLogEntry } from './convert-ops.js';
 import type { TrackStream } from './operation-handlers.js';
 import type { WireLogEntry, WireLogsRequest } from './proto.js';
+import { parseLogsRequest } from './requests.js';
 import { noSuchWorker, toServiceError } from './status-codes.js';
 
 /** Lines kept for a client that is not reading; above this they are dropped and counted. */
@@ -27,9 +28,7 @@ export function logsHandler(operations: ControlOperations, source: ControlSource
 }
 
 function serveLogs(call: LogsCall, operations: ControlOperations, source: ControlSource, track: TrackStream): void {
-  const worker = Number(call.request?.worker ?? 0);
-  const lines = Number(call.request?.lines ?? 0);
-  const only = worker > 0 ? worker : undefined;
+  const { worker: only, lines, follow } = parseLogsRequest(call.request);
   const recent = operations.recentLogs(only);
   if (only !== undefined && recent.length === 0) {
     // An id that is gone but whose lines are still kept is fine; one never seen is a typo.
@@ -39,7 +38,7 @@ function serveLogs(call: LogsCall, operations: ControlOperations, source: Contro
   }
   const first = lines > 0 ? recent.slice(-lines) : [];
 
-  if (!call.request?.follow) {
+  if (!follow) {
     for (const entry of first) call.write(encodeLogEntry(entry));
     call.end();
     return;

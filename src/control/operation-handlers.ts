@@ -5,7 +5,6 @@
 // because a terminal closed).
 import * as grpc from '@grpc/grpc-js';
 import type { ControlOperations, ControlSource, OperationProgress } from '../master/status.js';
-import { UsageError } from '../errors.js';
 import { encodeProgress, encodeStack } from './convert-ops.js';
 import type {
   WireOperationProgress,
@@ -18,6 +17,7 @@ import type {
   WireStopReply,
   WireStopRequest,
 } from './proto.js';
+import { parseReloadRequest, parseScaleRequest, parseWorkerRequest } from './requests.js';
 import { toServiceError } from './status-codes.js';
 import type { ProgressView } from './types.js';
 
@@ -34,14 +34,13 @@ export function operationHandlers(operations: ControlOperations, source: Control
   return {
     Reload: (call: grpc.ServerWritableStream<WireReloadRequest, WireOperationProgress>) =>
       streamOperation(call, track, async (onProgress) => {
-        const parallel = Number(call.request?.parallel ?? 0) || 1;
-        const { generation, replaced } = await operations.reload({ parallel }, onProgress);
+        const { generation, replaced } = await operations.reload(parseReloadRequest(call.request), onProgress);
         const plural = replaced === 1 ? '' : 's';
         return { id: 0, phase: 'done', pid: 0, generation, replaced, message: `reloaded ${replaced} worker${plural}: generation ${generation}` };
       }),
     Restart: (call: grpc.ServerWritableStream<WireRestartRequest, WireOperationProgress>) =>
       streamOperation(call, track, async (onProgress) => {
-        const id = workerId(call.request?.id);
+        const { id } = parseWorkerRequest(call.request);
         let generation = 0;
         const { pid } = await operations.restart(id, (progress) => {
           generation = progress.generation;
@@ -49,14 +48,14 @@ export function operationHandlers(operations: ControlOperations, source: Control
         });
         return { id, phase: 'done', pid, generation, replaced: 1, message: `worker ${id} restarted: now pid ${pid}` };
       }),
-    Scale: unary<WireScaleRequest, WireScaleReply>(async (request) => ({ workers: await operations.scale(String(request?.spec ?? '')) })),
+    Scale: unary<WireScaleRequest, WireScaleReply>(async (request) => ({ workers: await operations.scale(parseScaleRequest(request).spec) })),
     Stop: unary<WireStopRequest, WireStopReply>(() => {
       const masterPid = source.status().masterPid;
       // ControlOperations.stop() is typed void; a master that knows its --grace returns it.
       const returned: unknown = operations.stop();
       return { masterPid, graceMs: graceOf(returned) };
     }),
-    Stack: unary<WireStackRequest, WireStackReply>(async (request) => encodeStack(await operations.stack(workerId(request?.id)))),
+    Stack: unary<WireStackRequest, WireStackReply>(async (request) => encodeStack(await operations.stack(parseWorkerRequest(request).id))),
   };
 }
 
@@ -114,13 +113,6 @@ function streamOperation(call: Progress, track: TrackStream, run: (onProgress: (
       if (close()) call.emit('error', toServiceError(error));
     },
   );
-}
-
-/** A worker id from a request: a positive integer, else INVALID_ARGUMENT. */
-function workerId(value: unknown): number {
-  const id = Number(value ?? 0);
-  if (!Number.isInteger(id) || id < 1) throw new UsageError(`Expected a worker id (a positive integer), got \`${String(value)}\``);
-  return id;
 }
 
 function graceOf(value: unknown): number {

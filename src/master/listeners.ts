@@ -1,5 +1,6 @@
 // The master's table of listening addresses, keyed like Node's cluster (address:port:type:fd:index).
 // The first worker to listen on a key binds it; later workers (and replacements) join it.
+import { constants as osConstants } from 'node:os';
 import { openBalancer, type BalanceMode, type Balancer, type BalancedWorker } from './balancers/index.js';
 import { BindError } from './balancers/bind.js';
 import type { AcceptorLoad, AcceptorReport, ListenQuery, SockName } from '../protocol.js';
@@ -9,6 +10,9 @@ export interface ListenFailure {
   code: string;
   errno: number;
 }
+
+/** At most this many listening addresses in one cluster: a worker that asks for more is refused (EMFILE). */
+export const MAX_ADDRESSES = 1024;
 
 export class Listeners {
   readonly #mode: BalanceMode;
@@ -26,6 +30,11 @@ export class Listeners {
   /** Answers a worker's listen request: binds the address on first use, then adds the worker. */
   listen(worker: BalancedWorker, seq: number, query: ListenQuery): void {
     let opening = this.#balancers.get(query.key);
+    if (!opening && this.#balancers.size >= MAX_ADDRESSES) {
+      // An app listening in a loop must not run the master out of descriptors.
+      worker.send({ cmd: 'clusterd:listen-reply', seq, errno: -osConstants.errno.EMFILE, mode: 'rr', sockname: null });
+      return;
+    }
     if (!opening) {
       opening = openBalancer(this.#mode, query);
       this.#balancers.set(query.key, opening);

@@ -8,14 +8,22 @@ import type { BalancedWorker, RawHandle } from './balancers/types.js';
 import type { Listeners } from './listeners.js';
 import type { LogSink } from './logs.js';
 import { isAccepting, transition, type WorkerState } from './worker-state.js';
-import { SETTINGS_ENV, isProtocolMessage, type MasterMessage, type WorkerMessage, type WorkerSettings } from '../protocol.js';
+import { SETTINGS_ENV, isProtocolMessage, type MasterMessage, type WorkerSettings } from '../protocol.js';
+import { parseWorkerMessage } from '../protocol/parse.js';
 import type { Entry } from './entry.js';
 import type { LoopSample } from '../loop/types.js';
 import type { StackReport } from './status.js';
 import { WatchdogLink, type BlockedReport } from './watchdog-link.js';
+import { ClusterdError } from '../errors.js';
 
 /** A blocked-loop episode as the watchdog caught it. */
 export type BlockedInfo = StackReport & { time: number; blockedMs: number };
+
+/** A watchdog pipe that closes this long before its worker's exit is reported as lost. */
+const WATCHDOG_EXIT_GRACE_MS = 1000;
+
+/** A worker's malformed messages are logged at most this often. */
+const MALFORMED_LOG_MS = 60_000;
 
 /** Samples kept per worker for `status` history and `top` sparklines. */
 export const HISTORY_LENGTH = 60;
@@ -78,6 +86,9 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   readonly #child: ChildProcess;
   readonly #listeners: Listeners;
   readonly #waitReady: boolean;
+  readonly #logs: LogSink;
+  #malformedCount = 0;
+  #malformedLoggedAt = -Infinity;
 
   constructor(spec: WorkerSpec) {
     super();
@@ -85,6 +96,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.generation = spec.generation;
     this.#listeners = spec.listeners;
     this.#waitReady = spec.settings.waitReady;
+    this.#logs = spec.logs;
     this.#child = fork(spec.entry.path, spec.args, {
       execArgv: spec.entry.execArgv,
       env: {
@@ -108,8 +120,21 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       this.#stalled = true;
       this.#listeners.health(this);
     });
-    // No thread left to say it resumed: never let a stale flag hold connections back.
-    this.#watchdog.on('close', () => (this.#stalled = false));
+    this.#watchdog.on('close', () => {
+      // No thread left to say it resumed: never let a stale flag hold connections back.
+      this.#stalled = false;
+      // The pipe also closes when the worker exits; one that closes while it runs (the app closed
+      // fd 4, or the thread died) leaves the worker without its watchdog: say so once.
+      setTimeout(() => {
+        if (this.#state === 'exited') return;
+        this.#logs.event(
+          'watchdog-lost',
+          `worker ${this.id} (pid ${this.pid}): its watchdog pipe (fd 4) closed while it runs (did the app close fd 4?); blocked-loop detection and \`clusterd stack\` are off for it`,
+          { worker: this.id, pid: this.pid },
+          'warn',
+        );
+      }, WATCHDOG_EXIT_GRACE_MS).unref();
+    });
     this.#watchdog.on('resume', () => {
       this.#stalled = false;
       // Connections `least` held back for a healthy worker may go to this one again.
@@ -161,6 +186,9 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
 
   /** The main thread's JavaScript stack now, captured by the watchdog thread (works while blocked). */
   async requestStack(timeoutMs: number): Promise<StackReport> {
+    if (this.#watchdog.closed && this.#state !== 'exited') {
+      throw new ClusterdError('ERR_CLUSTERD_WATCHDOG_CLOSED', `worker ${this.id} runs without its watchdog: its pipe (fd 4) was closed while it runs (did the app close fd 4?)`);
+    }
     const reply = await this.#watchdog.requestStack(timeoutMs);
     return { state: reply.state, stack: reply.stack };
   }
@@ -189,7 +217,12 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       return;
     }
     if (!isProtocolMessage(message)) return;
-    const msg = message as WorkerMessage;
+    const parsed = parseWorkerMessage(message);
+    if (!parsed.ok) {
+      this.#malformed(message.cmd, parsed.error);
+      return;
+    }
+    const msg = parsed.value;
     switch (msg.cmd) {
       case 'clusterd:listen':
         this.#listeners.listen(this, msg.seq, msg.query);
@@ -219,6 +252,24 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
         break;
       }
     }
+  }
+
+  /**
+   * The app sent something that looks like clusterd's protocol but is not (or the runtime is
+   * broken): it is dropped. Logged at once the first time, then at most once a minute with a count,
+   * so that a worker sending garbage in a loop cannot flood the log.
+   */
+  #malformed(cmd: string, error: string): void {
+    this.#malformedCount++;
+    const now = Date.now();
+    if (now - this.#malformedLoggedAt < MALFORMED_LOG_MS) return;
+    this.#malformedLoggedAt = now;
+    this.#logs.event(
+      'malformed-message',
+      `worker ${this.id} (pid ${this.pid}) sent a malformed ${JSON.stringify(cmd.slice(0, 40))} message (${error}); dropped (${this.#malformedCount} so far)`,
+      { worker: this.id, pid: this.pid, cmd: cmd.slice(0, 40), error, count: this.#malformedCount },
+      'warn',
+    );
   }
 
   #markReady(): void {

@@ -7,10 +7,33 @@ import { createSampler } from '../loop/sampler.js';
 import { startWatchdog } from '../loop/watchdog.js';
 import { SETTINGS_ENV, type WorkerSettings } from '../protocol.js';
 
+const OFF: WorkerSettings = { waitReady: false, statsIntervalMs: 0, watchdogMs: 0, stallMs: 0 };
+
+/**
+ * The master's settings for this worker, from the environment (checked: an environment is anyone's
+ * to change, and a bad value must not crash the app before it starts). Unset: everything off.
+ */
 function settings(): WorkerSettings {
   const raw = process.env[SETTINGS_ENV];
   delete process.env[SETTINGS_ENV];
-  return raw ? (JSON.parse(raw) as WorkerSettings) : { waitReady: false, statsIntervalMs: 0, watchdogMs: 0, stallMs: 0 };
+  if (raw === undefined) return OFF;
+  const parsed = parseSettings(raw);
+  if (!parsed) process.emitWarning(`clusterd: ignoring a malformed ${SETTINGS_ENV}; loop stats and the watchdog are off`);
+  return parsed ?? OFF;
+}
+
+function parseSettings(raw: string): WorkerSettings | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const { waitReady, statsIntervalMs, watchdogMs, stallMs } = value as Record<string, unknown>;
+  const ms = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 2 ** 31 - 1;
+  if (typeof waitReady !== 'boolean' || !ms(statsIntervalMs) || !ms(watchdogMs) || !ms(stallMs)) return null;
+  return { waitReady, statsIntervalMs, watchdogMs, stallMs };
 }
 
 function start(): void {

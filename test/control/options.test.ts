@@ -3,7 +3,7 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tokenMatches } from '../../src/control/auth.js';
-import { DEFAULT_WATCH_INTERVAL_MS, watchInterval } from '../../src/control/handlers.js';
+import { DEFAULT_WATCH_INTERVAL_MS, watchInterval } from '../../src/control/requests.js';
 import { formatControlAddress, parseControlAddress, readControlToken } from '../../src/control/options.js';
 import { nameOfSocket, runtimeDir, socketPath } from '../../src/control/paths.js';
 import { ClusterdError, UsageError } from '../../src/errors.js';

@@ -1,0 +1,75 @@
+// The master's parser for what crosses the IPC channel from a worker. The app runs in that process
+// and can process.send() anything, including objects that look like clusterd's own messages, so
+// every message is checked field by field against its type in src/protocol.ts before the master
+// acts on it: a bad one is dropped (and counted), never cast. The schemas are tied to the protocol's
+// interfaces (`satisfies`), so the two cannot drift apart without a compile error.
+//
+// zod is used here, in the master only: the worker runtime never loads it (it imports
+// src/protocol.ts, which has no dependencies), so it costs the app nothing.
+import { z } from 'zod';
+import type { LoopSample } from '../loop/types.js';
+import type { WorkerMessage } from '../protocol.js';
+
+/** Keys are `address:port:addressType:fd:index`; an address is at most 45 characters (IPv6). */
+const key = z.string().min(1).max(200);
+const count = z.number().int().min(0).max(2 ** 31 - 1);
+const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** Any finite figure a sample carries (rates, ms, bytes, percentages). */
+const figure = z.number().finite().min(0).max(Number.MAX_SAFE_INTEGER);
+
+// Only TCP reaches the master (the worker binds unix sockets, fds and UDP itself): a query for
+// anything else would have the master bind a path, or wrap one of its own descriptors.
+const listenQuery = z.strictObject({
+  key,
+  address: z.string().max(200).nullable(),
+  port: z.number().int().min(0).max(65535),
+  addressType: z.union([z.literal(4), z.literal(6)]),
+  flags: count,
+  // Node's listen() leaves `false` here when no backlog was given (net.js toNumber).
+  backlog: z
+    .union([count, z.literal(false)])
+    .optional()
+    .transform((backlog) => (backlog === false ? undefined : backlog)),
+});
+
+const lag = z.strictObject({ mean: figure, p50: figure, p90: figure, p99: figure, max: figure });
+
+export const loopSample = z.strictObject({
+  time: figure,
+  intervalMs: figure,
+  lag,
+  elu: z.number().finite().min(0).max(1),
+  loop: z.strictObject({ iterationsPerSec: figure, eventsPerSec: figure, eventsWaiting: figure }).nullable(),
+  cpu: figure,
+  memory: z.strictObject({ rss: figure, heapUsed: figure, heapTotal: figure, external: figure, arrayBuffers: figure }),
+  // Counted by type name: a few dozen types at most in practice.
+  resources: z.record(z.string().max(100), count).refine((value) => Object.keys(value).length <= 200, 'too many resource types'),
+  http: z.strictObject({ rps: figure, requests: figure, inflight: figure, connections: figure }),
+}) satisfies z.ZodType<LoopSample>;
+
+const workerMessage = z.discriminatedUnion('cmd', [
+  z.strictObject({ cmd: z.literal('clusterd:listen'), seq, query: listenQuery }),
+  z.strictObject({ cmd: z.literal('clusterd:close'), key }),
+  z.strictObject({ cmd: z.literal('clusterd:ack'), key, id: seq, accepted: z.boolean(), connections: count }),
+  z.strictObject({ cmd: z.enum(['clusterd:full', 'clusterd:under']), key, epoch: seq, connections: count }),
+  z.strictObject({ cmd: z.literal('clusterd:load'), key, connections: count, peak: count, low: count }),
+  z.strictObject({ cmd: z.literal('clusterd:ready') }),
+  z.strictObject({ cmd: z.literal('clusterd:stats'), sample: loopSample }),
+]) satisfies z.ZodType<WorkerMessage>;
+
+/** A worker's message, or why it is not one (one line, for the log). */
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** Checks one message whose `cmd` starts with `clusterd:`. */
+export function parseWorkerMessage(raw: unknown): Parsed<WorkerMessage> {
+  const result = workerMessage.safeParse(raw);
+  return result.success ? { ok: true, value: result.data as WorkerMessage } : { ok: false, error: describe(result.error) };
+}
+
+/** `sample.lag.p99: expected number, received string`: the first problem, with its path. */
+function describe(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'invalid';
+  const path = issue.path.map(String).join('.');
+  return `${path ? `${path}: ` : ''}${issue.message}`;
+}

@@ -1,0 +1,59 @@
+// Issue 11: every message a worker sends is parsed, not cast. One case per malformed shape of each
+// member of the protocol union, and the well-formed ones the runtime really sends.
+import test from 'ava';
+import { parseWorkerMessage } from '../../src/protocol/parse.js';
+import { sample } from '../control/helpers/fake-source.js';
+
+const query = { key: '127.0.0.1:0:4:undefined:0', address: '127.0.0.1', port: 0, addressType: 4, flags: 0, backlog: 511 };
+
+const accepted = test.macro({
+  exec(t, message: unknown) {
+    const parsed = parseWorkerMessage(message);
+    t.true(parsed.ok, parsed.ok ? '' : parsed.error);
+  },
+  title: (title = '') => `accepted: ${title}`,
+});
+
+test('listen', accepted, { cmd: 'clusterd:listen', seq: 1, query });
+test('listen with no backlog given (Node leaves false)', accepted, { cmd: 'clusterd:listen', seq: 1, query: { ...query, backlog: false } });
+test('listen on any address, no backlog', accepted, { cmd: 'clusterd:listen', seq: 1, query: { ...query, address: null, backlog: undefined } });
+test('close', accepted, { cmd: 'clusterd:close', key: query.key });
+test('ack', accepted, { cmd: 'clusterd:ack', key: query.key, id: 7, accepted: false, connections: 3 });
+test('full', accepted, { cmd: 'clusterd:full', key: query.key, epoch: 2, connections: 34 });
+test('under', accepted, { cmd: 'clusterd:under', key: query.key, epoch: 2, connections: 31 });
+test('load', accepted, { cmd: 'clusterd:load', key: query.key, connections: 3, peak: 9, low: 0 });
+test('ready', accepted, { cmd: 'clusterd:ready' });
+test('stats', accepted, { cmd: 'clusterd:stats', sample: sample() });
+test('stats without uv metrics (Node < 20.18)', accepted, { cmd: 'clusterd:stats', sample: { ...sample(), loop: null } });
+
+const refused = test.macro({
+  exec(t, message: unknown, why: RegExp) {
+    const parsed = parseWorkerMessage(message);
+    t.false(parsed.ok);
+    if (!parsed.ok) t.regex(parsed.error, why);
+  },
+  title: (title = '') => `refused: ${title}`,
+});
+
+test('an unknown command', refused, { cmd: 'clusterd:format-disk' }, /cmd/);
+test('listen without a query', refused, { cmd: 'clusterd:listen', seq: 1 }, /query/);
+test('listen with a null query', refused, { cmd: 'clusterd:listen', seq: 1, query: null }, /query/);
+test('listen without a seq', refused, { cmd: 'clusterd:listen', query }, /seq/);
+test('listen on port 70000', refused, { cmd: 'clusterd:listen', seq: 1, query: { ...query, port: 70000 } }, /query\.port/);
+test('listen on a unix path (the worker binds those)', refused, { cmd: 'clusterd:listen', seq: 1, query: { ...query, addressType: -1 } }, /query\.addressType/);
+test('listen on one of the master\'s descriptors', refused, { cmd: 'clusterd:listen', seq: 1, query: { ...query, fd: 3 } }, /query/);
+test('listen with a key of 10,000 characters', refused, { cmd: 'clusterd:listen', seq: 1, query: { ...query, key: 'k'.repeat(10_000) } }, /query\.key/);
+test('close without a key', refused, { cmd: 'clusterd:close' }, /key/);
+test('ack with a string id', refused, { cmd: 'clusterd:ack', key: query.key, id: '7', accepted: true, connections: 1 }, /id/);
+test('ack with negative connections', refused, { cmd: 'clusterd:ack', key: query.key, id: 7, accepted: true, connections: -1 }, /connections/);
+test('full without an epoch', refused, { cmd: 'clusterd:full', key: query.key, connections: 3 }, /epoch/);
+test('under with NaN connections', refused, { cmd: 'clusterd:under', key: query.key, epoch: 1, connections: Number.NaN }, /connections/);
+test('load with a fractional peak', refused, { cmd: 'clusterd:load', key: query.key, connections: 1, peak: 1.5, low: 0 }, /peak/);
+test('stats with an empty sample', refused, { cmd: 'clusterd:stats', sample: {} }, /sample\./);
+test('stats without a sample', refused, { cmd: 'clusterd:stats' }, /sample/);
+test('stats with a string lag', refused, { cmd: 'clusterd:stats', sample: { ...sample(), lag: { ...sample().lag, p99: '190' } } }, /sample\.lag\.p99/);
+test('stats with an infinite rss', refused, { cmd: 'clusterd:stats', sample: { ...sample(), memory: { ...sample().memory, rss: Infinity } } }, /sample\.memory\.rss/);
+test('stats with utilisation past 1', refused, { cmd: 'clusterd:stats', sample: { ...sample(), elu: 3 } }, /sample\.elu/);
+test('stats with a fractional resource count', refused, { cmd: 'clusterd:stats', sample: { ...sample(), resources: { Timeout: 0.5 } } }, /sample\.resources/);
+test('an extra field (a message the runtime never sends)', refused, { cmd: 'clusterd:ready', extra: 1 }, /extra|Unrecognized/i);
+test('not an object', refused, 'clusterd:ready', /object|cmd|Invalid/i);
