@@ -7,12 +7,11 @@ import type { ControlOperations, ControlSource } from '../master/status.js';
 import { encodeStatus } from './convert.js';
 import { logsHandler } from './logs-handler.js';
 import { operationHandlers, unimplementedOperations } from './operation-handlers.js';
+import { MAX_WATCH_INTERVAL_MS, MIN_WATCH_INTERVAL_MS } from './options.js';
 import type { WireClusterStatus, WireStatusRequest, WireWatchRequest } from './proto.js';
 
 /** Watch pushes at most one message per this many ms unless the client asks otherwise. */
 export const DEFAULT_WATCH_INTERVAL_MS = 250;
-export const MIN_WATCH_INTERVAL_MS = 50;
-export const MAX_WATCH_INTERVAL_MS = 60_000;
 
 /** The interval a WatchRequest asked for, with 0 (unset) meaning the default. */
 export function watchInterval(requested: number): number {
