@@ -87,7 +87,7 @@ export async function runMaster({ cluster, maxMemory, controlTcp, metrics }: Mas
     void Promise.allSettled([control.close(), metricsServer?.close()])
       // Every worker's output has reached our streams, but Node still queues what a lagging
       // pipe reader has not taken, and process.exit() would drop it: exit once both are flushed.
-      .then(() => flushed([process.stdout, process.stderr]))
+      .then(() => flushed((['stdout', 'stderr'] as const).filter((name) => !logs.lost(name)).map((name) => process[name])))
       .then(() => process.exit(code));
   });
 
