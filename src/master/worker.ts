@@ -181,9 +181,11 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     }
     // With EAGAIN, Node has already opened the stdio pipes and the IPC channel, with nobody at the
     // other end (with EMFILE, none): close whatever there is, or each failed fork leaks descriptors.
+    child.once('error', settle);
+    // Anything after it (the channel closing) is moot, and must not be an unheard 'error'.
+    child.on('error', () => {});
     for (const stream of child.stdio ?? []) stream?.destroy();
     if (child.connected) child.disconnect();
-    child.once('error', settle);
   }
 
   get pid(): number {
