@@ -1,40 +1,108 @@
+// Command-line values, parsed and bounded at the boundary: every parser names the flag, the
+// range it accepts and the value received, in one line (exit code 2 through UsageError).
 import { availableParallelism } from 'node:os';
 import { UsageError } from './errors.js';
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** Node's timers take at most 2^31-1 ms (about 24.8 days); a longer delay silently becomes 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Parses `500ms`, `10s`, `2m`, `1h` or a bare number of milliseconds. */
-export function parseDuration(option: string, value: unknown): number {
+/**
+ * The most workers one master runs (`-i`, `scale`). The master forks synchronously and keeps
+ * per-worker state, pipes and timers; past this a typo (`-i 100000`) takes the machine down.
+ */
+export const MAX_INSTANCES = 1024;
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+export interface DurationRange {
+  /** The least value accepted besides 0 (when `off`); default 1 ms. */
+  min?: number;
+  /** Default MAX_TIMER_MS. */
+  max?: number;
+  /** 0 is accepted as "off" on top of the range. */
+  off?: boolean;
+}
+
+/**
+ * Parses `500ms`, `10s`, `2m`, `1h`, `1d` or a bare number of milliseconds, within a range:
+ * by default from 1 ms to MAX_TIMER_MS.
+ */
+export function parseDuration(option: string, value: unknown, { min = 1, max = MAX_TIMER_MS, off = false }: DurationRange = {}): number {
   const text = String(value).trim();
+  const expected = `${off ? '0 (off) or ' : ''}a duration from ${formatMs(min)} to ${formatMs(max)}`;
   const match = DURATION.exec(text);
   if (!match) {
-    throw new UsageError(`Expected \`--${option}\` to be a duration such as 500ms, 10s or 2m, got \`${text}\``);
+    throw new UsageError(`Expected \`--${option}\` to be ${expected}, such as 500ms, 10s or 2m, got \`${text}\``);
   }
-  return Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms']!);
+  const ms = Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms']!);
+  if ((off && ms === 0) || (ms >= min && ms <= max)) return ms;
+  throw new UsageError(`Expected \`--${option}\` to be ${expected}, got \`${text}\``);
+}
+
+/** A bound as people read it: `10ms`, `1s`, `1m`; the timer limit as `24d (2147483647 ms)`. */
+export function formatMs(ms: number): string {
+  if (ms === MAX_TIMER_MS) return `24d (${MAX_TIMER_MS} ms)`;
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
 }
 
 const SIZE = /^(\d+(?:\.\d+)?)([KMGT]?)(i?B)?$/i;
 const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
 
-/** Parses `512M`, `1G`, `300MB`, `1.5GiB` or a bare number of bytes (binary units). */
-export function parseSize(option: string, value: unknown): number {
+/**
+ * `--max-memory` bounds. Below 16 MiB not even an empty Node.js process fits, so every worker would
+ * be replaced forever; 1 TiB is far beyond any one worker's heap, and keeps byte counts exact.
+ */
+export const MIN_MEMORY_LIMIT = 16 * 1024 ** 2;
+export const MAX_MEMORY_LIMIT = 1024 ** 4;
+
+/** Parses `512M`, `1G`, `300MB`, `1.5GiB` or a bare number of bytes (binary units), within [min, max]. */
+export function parseSize(option: string, value: unknown, { min = MIN_MEMORY_LIMIT, max = MAX_MEMORY_LIMIT }: { min?: number; max?: number } = {}): number {
   const text = String(value).trim();
   const match = SIZE.exec(text);
   if (!match) {
     throw new UsageError(`Expected \`--${option}\` to be a size such as 512M or 1G, got \`${text}\``);
   }
-  return Math.round(Number(match[1]) * SIZE_UNITS[match[2]!.toUpperCase()]!);
+  const bytes = Math.round(Number(match[1]) * SIZE_UNITS[match[2]!.toUpperCase()]!);
+  if (bytes < min || bytes > max) {
+    throw new UsageError(`Expected \`--${option}\` to be a size from ${formatSize(min)} to ${formatSize(max)}, got \`${text}\``);
+  }
+  return bytes;
 }
 
-/** Parses `-i`: a positive integer or `max` (one worker per available core). */
+function formatSize(bytes: number): string {
+  for (const unit of ['T', 'G', 'M', 'K'] as const) {
+    const size = SIZE_UNITS[unit]!;
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return String(bytes);
+}
+
+/**
+ * Parses a whole number from `min` to `max`. Takes the raw text: yargs' `type: 'number'` turns
+ * `abc` into NaN and `1e3` into 1000, neither of which the user typed.
+ */
+export function parseInteger(option: string, value: unknown, { min, max }: { min: number; max: number }): number {
+  const text = String(value).trim();
+  const number = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(number >= min && number <= max)) {
+    throw new UsageError(`Expected \`--${option}\` to be an integer from ${min} to ${max}, got \`${text}\``);
+  }
+  return number;
+}
+
+/** Parses `-i`: an integer from 1 to MAX_INSTANCES, or `max` (one worker per available core). */
 export function parseInstances(value: unknown): number {
   const text = String(value).trim();
-  if (text === 'max') return availableParallelism();
-  if (!/^\d+$/.test(text) || Number(text) < 1) {
-    throw new UsageError(`Expected \`--instances\` to be a positive integer or \`max\`, got \`${text}\``);
+  if (text === 'max') return Math.min(availableParallelism(), MAX_INSTANCES);
+  const number = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(number >= 1 && number <= MAX_INSTANCES)) {
+    throw new UsageError(`Expected \`--instances\` to be an integer from 1 to ${MAX_INSTANCES} or \`max\`, got \`${text}\``);
   }
-  return Number(text);
+  return number;
 }
 
 /** Accepts one of a fixed set of words. */

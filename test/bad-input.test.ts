@@ -41,6 +41,34 @@ test('-i abc', async (t) => {
   assertOneLine(t, await start([fixture('hello.js'), '-i', 'abc']), ExitCode.USAGE, ['--instances', '`abc`']);
 });
 
+// Issue 11: values past a bound are refused up front with the flag and its range, before any
+// worker is forked: Node would run a longer timer after 1 ms, and `-i 100000` would fork on.
+const outOfRange = test.macro({
+  async exec(t, args: string[], mentions: string[]) {
+    const result = await start([fixture('hello.js'), ...args]);
+    assertOneLine(t, result, ExitCode.USAGE, mentions);
+    t.is(String(result.stdout), '', 'nothing started');
+  },
+  title: (_title, args: string[]) => `start ${args.join(' ')}: refused with the allowed range`,
+});
+test(outOfRange, ['--grace', '600h'], ['`--grace`', 'from 0ms to 24d (2147483647 ms)', '`600h`']);
+test(outOfRange, ['--listen-timeout', '0'], ['`--listen-timeout`', 'from 1ms to 24d (2147483647 ms)', '`0`']);
+test(outOfRange, ['--stats-interval', '600h'], ['`--stats-interval`', '0 (off) or a duration from 10ms', '`600h`']);
+test(outOfRange, ['-i', '100000'], ['`--instances`', 'from 1 to 1024', '`100000`']);
+test(outOfRange, ['--max-memory', '1k'], ['`--max-memory`', 'from 16M to 1T', '`1k`']);
+
+// Control commands check their values before looking for a cluster.
+const controlOutOfRange = test.macro({
+  async exec(t, args: string[], mentions: string[]) {
+    const result = await execa(process.execPath, [CLI, ...args], { reject: false, timeout: 30_000, stdin: 'ignore', env: { CLUSTERD_RUNTIME_DIR: '/nonexistent/clusterd' } });
+    assertOneLine(t, result, ExitCode.USAGE, mentions);
+  },
+  title: (_title, args: string[]) => `${args.join(' ')}: refused with the allowed range`,
+});
+test(controlOutOfRange, ['logs', '--lines', '5000'], ['`--lines`', 'from 0 to 1000', '`5000`']);
+test(controlOutOfRange, ['scale', '+5000'], ['from 0 to 1024', '`+5000`']);
+test(controlOutOfRange, ['top', '--interval', '0'], ['`--interval`', 'from 50ms to 1m', '`0`']);
+
 test('entry file missing', async (t) => {
   const result = await start([fixture('no-such-app.js'), '-i', '1']);
   assertOneLine(t, result, ExitCode.USAGE, ['not found', 'no-such-app.js']);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, get, startCluster } from './helpers/cluster.js';
 import { control } from './helpers/control.js';
+import { ExitCode } from '../src/exit-codes.js';
 
 /** Requests on a new connection each, one after another, until stopped; counts what failed. */
 function newConnectionStream(port: number): { stop(): Promise<{ ok: number; failed: string[] }> } {
@@ -82,7 +83,8 @@ test('a reload to code that throws at start-up fails, and the old workers keep a
 
   writeFileSync(entry, "throw new Error('broken deploy: missing DATABASE_URL');\n");
   const reload = await ctl.run(['reload', 'deploy']);
-  t.not(reload.exitCode, 0);
+  // README: a reload whose new worker fails to boot exits 3.
+  t.is(reload.exitCode, ExitCode.BOOT_FAILED, String(reload.stderr));
   t.regex(String(reload.stderr), /^clusterd: .*broken deploy: missing DATABASE_URL/m);
 
   const workers = await ctl.workers('deploy');

@@ -3,6 +3,7 @@ import type { Argv } from 'yargs';
 import { connect, type Connection } from '../control/discovery.js';
 import { parseControlAddress, readControlToken, TOKEN_ENV } from '../control/options.js';
 import { UsageError } from '../errors.js';
+import { MAX_INSTANCES } from '../options.js';
 
 export interface ControlArgs {
   control?: string;
@@ -41,8 +42,21 @@ export function nameAndTarget(positionals: readonly (string | number | undefined
   throw new UsageError(given.length === 0 ? `Expected ${what}` : `Expected [NAME] and ${what}, got ${given.length} arguments: ${given.join(' ')}`);
 }
 
-/** A worker id as typed on the command line: a positive integer. */
+/** A worker id as typed on the command line: 1 to MAX_INSTANCES (ids are 1..N). */
 export function parseWorkerId(text: string): number {
-  if (!/^\d+$/.test(text) || Number(text) < 1) throw new UsageError(`Expected WORKER_ID to be a positive integer, got \`${text}\``);
-  return Number(text);
+  const id = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(id >= 1 && id <= MAX_INSTANCES)) throw new UsageError(`Expected WORKER_ID to be an integer from 1 to ${MAX_INSTANCES}, got \`${text}\``);
+  return id;
+}
+
+/**
+ * A `scale` target as typed: `N`, `+K` or `-K`, with N and K at most MAX_INSTANCES. The master
+ * checks the resulting count (it alone knows the current one); this catches the typo early.
+ */
+export function parseScaleSpec(text: string): string {
+  const match = /^[+-]?(\d+)$/.exec(text.trim());
+  if (!match || Number(match[1]) > MAX_INSTANCES) {
+    throw new UsageError(`Expected a worker count N, +K or -K with N and K from 0 to ${MAX_INSTANCES}, got \`${text}\``);
+  }
+  return text.trim();
 }

@@ -26,6 +26,7 @@ const daemonReport = z.discriminatedUnion('type', [
       workers: z.array(z.object({ id: z.number().int().min(1), pid: z.number().int().min(1) })).max(1024),
       masterPid: z.number().int().min(1),
       controlSocket: line,
+      control: line.nullable(),
       metrics: line.nullable(),
     }),
   }),

@@ -3,13 +3,15 @@ import { fail } from './main.js';
 import { connectFromArgs, parseWorkerId, withControlOptions, type ControlArgs } from './control-args.js';
 import { logLine } from './stack-view.js';
 import type { LogView } from '../control/types.js';
-import { ClusterdError, UsageError } from '../errors.js';
+import type { ClusterdError } from '../errors.js';
+import { RECENT_LINES } from '../master/logs.js';
+import { parseInteger } from '../options.js';
 
 interface LogsArgs extends ControlArgs {
   name?: string;
   follow: boolean;
   worker?: string;
-  lines: number;
+  lines: string;
   json: boolean;
 }
 
@@ -22,22 +24,22 @@ export const logsCommand: CommandModule<object, LogsArgs> = {
         .positional('name', { type: 'string', describe: 'The cluster (may be left out when only one runs)' })
         .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'Keep printing new lines until Ctrl-C' })
         .option('worker', { type: 'string', describe: 'Only this worker id\'s lines' })
-        .option('lines', { alias: 'n', type: 'number', default: 100, describe: 'How many recent lines to print first (the master keeps 1000)' })
+        .option('lines', { alias: 'n', type: 'string', default: '100', describe: `How many recent lines to print first, 0 to ${RECENT_LINES} (what the master keeps)` })
         .option('json', { type: 'boolean', default: false, describe: 'One {"time","worker","pid","stream","message"} object per line' })
         .epilog('Lines a worker wrote to stderr go to stderr, the rest to stdout, each as `[w<id>] line`.'),
     ),
   handler: async (args) => {
     try {
-      if (!Number.isInteger(args.lines) || args.lines < 0) throw new UsageError(`Expected \`--lines\` to be a non-negative integer, got \`${args.lines}\``);
+      const lines = parseInteger('lines', args.lines, { min: 0, max: RECENT_LINES });
       const worker = args.worker === undefined ? 0 : parseWorkerId(args.worker);
-      await followLogs(args, worker);
+      await followLogs(args, { worker, lines });
     } catch (error) {
       fail(error);
     }
   },
 };
 
-async function followLogs(args: LogsArgs, worker: number): Promise<void> {
+async function followLogs(args: LogsArgs, { worker, lines }: { worker: number; lines: number }): Promise<void> {
   const { client, status } = await connectFromArgs(args);
   const print = (entry: LogView): void => {
     if (args.json) process.stdout.write(`${JSON.stringify(entry)}\n`);
@@ -64,7 +66,7 @@ async function followLogs(args: LogsArgs, worker: number): Promise<void> {
     process.on('SIGTERM', onSignal);
     process.stdout.on('error', onOutputError);
     const subscription = client.logs(
-      { follow: args.follow, worker, lines: args.lines },
+      { follow: args.follow, worker, lines },
       {
         onEntry: print,
         onEnd: (error: ClusterdError | null) => finish(error, error === null && args.follow ? `cluster ${status.name} stopped` : undefined),

@@ -1,11 +1,11 @@
 import type { CommandModule } from 'yargs';
 import { connectFromArgs, withControlOptions, type ControlArgs } from './control-args.js';
 import { failOperation, printOperation } from './operation.js';
-import { UsageError } from '../errors.js';
+import { MAX_INSTANCES, parseInteger } from '../options.js';
 
 interface ReloadArgs extends ControlArgs {
   name?: string;
-  parallel: number;
+  parallel: string;
   json: boolean;
 }
 
@@ -16,7 +16,7 @@ export const reloadCommand: CommandModule<object, ReloadArgs> = {
     withControlOptions(
       yargs
         .positional('name', { type: 'string', describe: 'The cluster (may be left out when only one runs)' })
-        .option('parallel', { type: 'number', default: 1, describe: 'Workers replaced at a time' })
+        .option('parallel', { type: 'string', default: '1', describe: `Workers replaced at a time (1 to ${MAX_INSTANCES})` })
         .option('json', { type: 'boolean', default: false, describe: 'Print each step as a JSON object, one per line' })
         .epilog(
           'Each new worker is ready before the one it replaces stops taking connections and drains within --grace. ' +
@@ -26,12 +26,10 @@ export const reloadCommand: CommandModule<object, ReloadArgs> = {
     ),
   handler: async (args) => {
     try {
-      if (!Number.isInteger(args.parallel) || args.parallel < 1) {
-        throw new UsageError(`Expected \`--parallel\` to be a positive integer, got \`${args.parallel}\``);
-      }
+      const parallel = parseInteger('parallel', args.parallel, { min: 1, max: MAX_INSTANCES });
       const { client } = await connectFromArgs(args);
       try {
-        await printOperation(args.json, 'reload', (onProgress) => client.reload({ parallel: args.parallel }, onProgress));
+        await printOperation(args.json, 'reload', (onProgress) => client.reload({ parallel }, onProgress));
       } finally {
         client.close();
       }

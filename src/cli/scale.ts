@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { fail } from './main.js';
-import { connectFromArgs, nameAndTarget, withControlOptions, type ControlArgs } from './control-args.js';
+import { MAX_INSTANCES } from '../options.js';
+import { connectFromArgs, nameAndTarget, parseScaleSpec, withControlOptions, type ControlArgs } from './control-args.js';
 
 interface ScaleArgs extends ControlArgs {
   name?: string | number;
@@ -13,7 +14,7 @@ export const scaleCommand: CommandModule<object, ScaleArgs> = {
   // `scale -1` reads as a count because yargs-parser takes a bare negative number for a value;
   // `scale -- -1` works too. Two optional positionals, as for restart.
   command: 'scale [name] [count]',
-  describe: 'Set the number of workers: N, +K or -K; scaling down drains the workers with the highest ids',
+  describe: `Set the number of workers: N, +K or -K (1 to ${MAX_INSTANCES} workers); scaling down drains the workers with the highest ids`,
   builder: (yargs) =>
     withControlOptions(
       yargs
@@ -27,9 +28,10 @@ export const scaleCommand: CommandModule<object, ScaleArgs> = {
   handler: async (args) => {
     try {
       const { name, target } = nameAndTarget([args.name, args['count'], ...(args['--'] ?? [])], 'a worker count: clusterd scale [NAME] <N|+K|-K>');
+      const spec = parseScaleSpec(target);
       const { client, status } = await connectFromArgs({ ...args, name });
       try {
-        const workers = await client.scale(target);
+        const workers = await client.scale(spec);
         const text = args.json ? JSON.stringify({ name: status.name, workers }) : `${status.name}: ${workers} worker${workers === 1 ? '' : 's'}, all ready`;
         process.stdout.write(`${text}\n`);
       } finally {

@@ -11,7 +11,10 @@ import type { MasterOptions } from '../master/run.js';
 import { parseControlAddress, readControlToken, TOKEN_ENV } from '../control/options.js';
 import { BootError, ClusterdError, UsageError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { parseChoice, parseDuration, parseInstances, parseName, parseSize } from '../options.js';
+import { MAX_INSTANCES, parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseSize } from '../options.js';
+
+/** More boots in a row than this is a crash loop, not patience. */
+const MAX_BOOT_FAILURES = 1000;
 
 interface StartArgs {
   entry: string;
@@ -21,7 +24,7 @@ interface StartArgs {
   'wait-ready': boolean;
   'listen-timeout': string;
   grace: string;
-  'max-boot-failures': number;
+  'max-boot-failures': string;
   'stats-interval': string;
   watchdog: string;
   'max-memory'?: string;
@@ -41,16 +44,16 @@ export const startCommand: CommandModule<object, StartArgs> = {
   builder: (yargs) =>
     yargs
       .positional('entry', { type: 'string', demandOption: true, describe: 'The app: .js, .mjs, .cjs, .ts, .mts or .cts' })
-      .option('instances', { alias: 'i', type: 'string', default: 'max', describe: 'Number of workers, or `max` for one per core' })
+      .option('instances', { alias: 'i', type: 'string', default: 'max', describe: `Number of workers (1 to ${MAX_INSTANCES}), or \`max\` for one per core` })
       .option('name', { type: 'string', describe: 'Cluster name (default: the entry file name)' })
       .option('balance', { type: 'string', default: 'fair', choices: BALANCE_MODES as unknown as string[], describe: 'fair: workers accept for themselves, each up to an even share of the open connections, lagging or stalled workers paused; rr: the master hands each connection to the next free worker; least: to the free worker with the fewest connections and the lowest loop lag; sticky: one client address always to the same worker; shared: workers accept from one shared socket; reuseport: each worker its own SO_REUSEPORT socket (Node >= 22.12, Linux)' })
       .option('wait-ready', { type: 'boolean', default: false, describe: "A worker is ready when the app calls process.send('ready'), not when its servers listen" })
-      .option('listen-timeout', { type: 'string', default: '10s', describe: 'How long a worker may take to get ready before it counts as a failed boot' })
-      .option('grace', { type: 'string', default: '10s', describe: 'How long workers may drain on stop before they are killed' })
-      .option('max-boot-failures', { type: 'number', default: 3, describe: 'Give up after this many failed boots in a row' })
-      .option('stats-interval', { type: 'string', default: '1s', describe: 'How often each worker reports loop lag, ELU, CPU, memory and HTTP counters; 0 turns them off' })
-      .option('watchdog', { type: 'string', default: '5s', describe: "Replace a worker whose event loop stays blocked this long, logging its JavaScript stack; 0 turns it off (clusterd stack still works)" })
-      .option('max-memory', { type: 'string', describe: 'Replace (drained, new worker first) a worker whose RSS stays above this size, e.g. 512M' })
+      .option('listen-timeout', { type: 'string', default: '10s', describe: 'How long a worker may take to get ready before it counts as a failed boot (1ms to 24d)' })
+      .option('grace', { type: 'string', default: '10s', describe: 'How long workers may drain on stop before they are killed (0: killed at once; up to 24d)' })
+      .option('max-boot-failures', { type: 'string', default: '3', describe: `Give up after this many failed boots in a row (1 to ${MAX_BOOT_FAILURES})` })
+      .option('stats-interval', { type: 'string', default: '1s', describe: 'How often each worker reports loop lag, ELU, CPU, memory and HTTP counters (10ms to 24d); 0 turns them off' })
+      .option('watchdog', { type: 'string', default: '5s', describe: "Replace a worker whose event loop stays blocked this long, logging its JavaScript stack (10ms to 24d); 0 turns it off (clusterd stack still works)" })
+      .option('max-memory', { type: 'string', describe: 'Replace (drained, new worker first) a worker whose RSS stays above this size, from 16M to 1T, e.g. 512M' })
       .option('log-format', { type: 'string', default: 'text', choices: LOG_FORMATS as unknown as string[], describe: 'text: `[w2] line`; json: one object per line' })
       .option('daemon', { alias: 'd', type: 'boolean', default: false, describe: 'Run in the background; return once every worker is ready (or the app failed). Logs go to <runtime dir>/<name>.log' })
       .option('metrics', { type: 'string', describe: 'Serve Prometheus metrics on HOST:PORT/metrics' })
@@ -70,16 +73,12 @@ export function masterOptions(args: StartArgs): MasterOptions {
   const instances = parseInstances(args.instances);
   const entry = resolveEntry(args.entry, args['node-arg']);
   const name = parseName(args.name ?? basename(entry.path, extname(entry.path)));
-  const maxBootFailures = args['max-boot-failures'];
-  if (!Number.isInteger(maxBootFailures) || maxBootFailures < 1) {
-    throw new UsageError(`Expected \`--max-boot-failures\` to be a positive integer, got \`${maxBootFailures}\``);
-  }
+  const maxBootFailures = parseInteger('max-boot-failures', args['max-boot-failures'], { min: 1, max: MAX_BOOT_FAILURES });
   const balance = parseChoice('balance', args.balance, BALANCE_MODES) as BalanceMode;
   const unsupported = balance === 'reuseport' ? reusePortSupport() : null;
   if (unsupported) throw new UsageError(unsupported);
-  const watchdogMs = parseDuration('watchdog', args.watchdog);
   // Under 10 ms, ordinary garbage-collection pauses would count as a blocked loop.
-  if (watchdogMs !== 0 && watchdogMs < 10) throw new UsageError(`Expected \`--watchdog\` to be 0 (off) or at least 10ms, got \`${args.watchdog}\``);
+  const watchdogMs = parseDuration('watchdog', args.watchdog, { min: 10, off: true });
   const controlTcp =
     args.control === undefined
       ? null
@@ -92,10 +91,13 @@ export function masterOptions(args: StartArgs): MasterOptions {
       instances,
       balance,
       waitReady: args['wait-ready'],
+      // 0 would fail every boot before it could start: a timeout needs at least 1 ms.
       listenTimeoutMs: parseDuration('listen-timeout', args['listen-timeout']),
-      graceMs: parseDuration('grace', args.grace),
+      // 0 is a choice: no draining, every worker is killed at once on stop (exit code 5).
+      graceMs: parseDuration('grace', args.grace, { min: 0 }),
       maxBootFailures,
-      statsIntervalMs: parseDuration('stats-interval', args['stats-interval']),
+      // The loop-delay probe ticks every 10 ms: a shorter interval would measure nothing.
+      statsIntervalMs: parseDuration('stats-interval', args['stats-interval'], { min: 10, off: true }),
       watchdogMs,
       logs: new LogSink({ format: parseChoice('log-format', args['log-format'], LOG_FORMATS) as LogFormat }),
     },

@@ -6,6 +6,7 @@ import { Screen } from './screen.js';
 import { topLines } from './views.js';
 import { ClusterdError } from '../errors.js';
 import { NOT_RUNNING } from '../control/client.js';
+import { MAX_WATCH_INTERVAL_MS, MIN_WATCH_INTERVAL_MS } from '../control/options.js';
 import type { ClusterView } from '../control/types.js';
 import { parseDuration } from '../options.js';
 
@@ -22,7 +23,7 @@ export const topCommand: CommandModule<object, TopArgs> = {
     withControlOptions(
       yargs
         .positional('name', { type: 'string', describe: 'The cluster (may be left out when only one runs)' })
-        .option('interval', { type: 'string', default: '1s', describe: 'Least time between two refreshes' })
+        .option('interval', { type: 'string', default: '1s', describe: 'Least time between two refreshes, 50ms to 1m' })
         .option('once', { type: 'boolean', default: false, describe: 'Print one snapshot, plain, and exit' })
         .epilog(
           'On a terminal: a full-screen view, quit with q or Ctrl-C; loop lag is yellow from 50 ms and red from 100 ms, ' +
@@ -39,7 +40,7 @@ export const topCommand: CommandModule<object, TopArgs> = {
 };
 
 async function runTop(args: TopArgs): Promise<void> {
-  const minIntervalMs = parseDuration('interval', args.interval);
+  const minIntervalMs = parseDuration('interval', args.interval, { min: MIN_WATCH_INTERVAL_MS, max: MAX_WATCH_INTERVAL_MS });
   const { client, status } = await connectFromArgs(args);
   const out = process.stdout;
   if (args.once) {

@@ -22,9 +22,11 @@ export function bearerToken(metadata: grpc.Metadata): string | null {
 
 /**
  * A server interceptor that ends every call without the right token with UNAUTHENTICATED before
- * any handler runs, so methods added later are covered without a line of their own.
+ * any handler runs, so methods added later are covered without a line of their own. Each call
+ * that passes tells `onAuthenticated` which connection it came on (the ConnectionGuard in
+ * guard.ts lifts that connection's deadline).
  */
-export function requireToken(token: string): grpc.ServerInterceptor {
+export function requireToken(token: string, onAuthenticated: (connection: { remoteAddress?: string | undefined; remotePort?: number | undefined }) => void = () => {}): grpc.ServerInterceptor {
   return (_method, call) =>
     new grpc.ServerInterceptingCall(call, {
       start: (next) => {
@@ -32,6 +34,7 @@ export function requireToken(token: string): grpc.ServerInterceptor {
           onReceiveMetadata: (metadata, forward) => {
             const presented = bearerToken(metadata);
             if (presented !== null && tokenMatches(token, presented)) {
+              onAuthenticated(call.getConnectionInfo());
               forward(metadata);
               return;
             }

@@ -3,6 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 
+/** The bounds of a Watch stream's interval (`top --interval`); the master clamps requests to them. */
+export const MIN_WATCH_INTERVAL_MS = 50;
+export const MAX_WATCH_INTERVAL_MS = 60_000;
+
 export interface TcpAddress {
   host: string;
   port: number;

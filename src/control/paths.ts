@@ -1,7 +1,9 @@
 // Where control sockets live: one private directory per user, one socket per cluster name.
 // The directory's 0700 mode (and the sockets' 0600) is the whole access control of the unix
-// socket transport, so it is checked and repaired every time a master binds.
-import { accessSync, chmodSync, constants, lstatSync, mkdirSync, statSync } from 'node:fs';
+// socket transport, so it is checked every time a master binds, and never repaired: clusterd
+// changes the mode of no directory it did not create (CLUSTERD_RUNTIME_DIR=/tmp, chmodded to
+// 0700 as root, would break the machine). A shared directory gets a private subdirectory instead.
+import { accessSync, chmodSync, constants, lstatSync, mkdirSync, statSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ClusterdError } from '../errors.js';
@@ -15,8 +17,17 @@ export const SOCKET_SUFFIX = '.sock';
 /** sun_path is 108 bytes on Linux and 104 on macOS, including the terminating NUL. */
 const MAX_SOCKET_PATH = 103;
 
-/** The runtime directory for this user, without creating it. */
+/**
+ * The runtime directory for this user, without creating it: $CLUSTERD_RUNTIME_DIR, else
+ * $XDG_RUNTIME_DIR/clusterd, else <tmpdir>/clusterd-<uid>; or, when that directory exists and is
+ * shared (see privateDirIn), the subdirectory clusterd-<uid> in it. Clients and masters resolve
+ * it alike, so they meet in the same place.
+ */
 export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
+  return privateDirIn(baseRuntimeDir(env));
+}
+
+function baseRuntimeDir(env: NodeJS.ProcessEnv): string {
   // Absolute, because it ends up in `unix:` addresses.
   if (env.CLUSTERD_RUNTIME_DIR) return resolve(env.CLUSTERD_RUNTIME_DIR);
   const xdg = env.XDG_RUNTIME_DIR;
@@ -24,10 +35,33 @@ export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(tmpdir(), `clusterd-${uid()}`);
 }
 
-/** Creates the runtime directory if needed and makes sure only this user can enter it. */
-export function ensureRuntimeDir(dir: string = runtimeDir()): string {
+/**
+ * `dir` itself when it is missing (it will be created 0700) or private to this user; when it is a
+ * shared directory that others cannot empty under us (sticky like /tmp, or writable by its owner
+ * alone, this user or root), the subdirectory clusterd-<uid> in it. Anything else (a symlink, a
+ * directory others may rename entries in) is returned as is, for ensureRuntimeDir to refuse.
+ */
+function privateDirIn(dir: string): string {
+  let stats: Stats;
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    stats = lstatSync(dir);
+  } catch {
+    return dir;
+  }
+  if (!stats.isDirectory() || isPrivate(stats)) return dir;
+  const trustedOwner = stats.uid === uid() || stats.uid === 0;
+  const othersCannotRemove = (stats.mode & 0o1000) !== 0 || (stats.mode & 0o022) === 0;
+  return trustedOwner && othersCannotRemove ? join(dir, `clusterd-${uid()}`) : dir;
+}
+
+/**
+ * Creates the runtime directory if needed and checks that only this user can enter it. Throws,
+ * with one line, for a directory that exists and is not private: its mode is not changed.
+ */
+export function ensureRuntimeDir(dir: string = runtimeDir()): string {
+  let created: string | undefined;
+  try {
+    created = mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (error) {
     throw runtimeDirError(`cannot create the runtime directory ${dir}`, error);
   }
@@ -38,14 +72,27 @@ export function ensureRuntimeDir(dir: string = runtimeDir()): string {
   if (stats.uid !== uid()) {
     throw runtimeDirError(`the runtime directory ${dir} belongs to uid ${stats.uid}, not to this user (uid ${uid()})`);
   }
-  if ((stats.mode & 0o777) !== 0o700) {
+  if ((stats.mode & 0o777) === 0o700) return dir;
+  // Ours since a moment ago: the umask may have taken the owner's bits (it never adds others').
+  if (created !== undefined && resolve(created) === resolve(dir) && (stats.mode & 0o077) === 0) {
     try {
       chmodSync(dir, 0o700);
+      return dir;
     } catch (error) {
-      throw runtimeDirError(`cannot make the runtime directory ${dir} private (mode 0700)`, error);
+      throw runtimeDirError(`cannot make the runtime directory ${dir} usable (mode 0700)`, error);
     }
   }
-  return dir;
+  if (isPrivate(stats)) return dir;
+  const mode = (stats.mode & 0o7777).toString(8).padStart(4, '0');
+  throw runtimeDirError(
+    `the runtime directory ${dir} is open to other users (mode ${mode}) and clusterd changes no directory it did not create: ` +
+      'make it private (chmod 700) or set CLUSTERD_RUNTIME_DIR to a private directory, or to a sticky one such as /tmp',
+  );
+}
+
+/** Owned by this user, and no access for anyone else. */
+function isPrivate(stats: Stats): boolean {
+  return stats.uid === uid() && (stats.mode & 0o077) === 0;
 }
 
 /** The socket of the cluster `name` in `dir`. */

@@ -3,6 +3,7 @@
 // missing field its default); what is left is the range of each value, named in a usage error
 // (INVALID_ARGUMENT: exit 2 in the CLI) when it is out of bounds.
 import type { WireLogsRequest, WireReloadRequest, WireRestartRequest, WireScaleRequest, WireStackRequest, WireStatusRequest, WireWatchRequest } from './proto.js';
+import { MAX_WATCH_INTERVAL_MS, MIN_WATCH_INTERVAL_MS } from './options.js';
 import { UsageError } from '../errors.js';
 
 /** The most workers a cluster may have (as `-i` and `scale` allow). */
@@ -12,8 +13,6 @@ export const MAX_LOG_LINES = 100_000;
 
 /** Watch pushes at most one message per this many ms unless the client asks otherwise. */
 export const DEFAULT_WATCH_INTERVAL_MS = 250;
-export const MIN_WATCH_INTERVAL_MS = 50;
-export const MAX_WATCH_INTERVAL_MS = 60_000;
 
 export function parseStatusRequest(raw: Partial<WireStatusRequest> | null | undefined): { history: boolean } {
   return { history: raw?.includeHistory === true };

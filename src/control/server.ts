@@ -17,6 +17,7 @@ import { ExitCode } from '../exit-codes.js';
 import { requireToken } from './auth.js';
 import { ControlClient } from './client.js';
 import { ControlHandlers } from './handlers.js';
+import { ConnectionGuard } from './guard.js';
 import { GrpcListener } from './listener.js';
 import { formatControlAddress, type TcpAddress } from './options.js';
 import { CLUSTER_NAME, ensureRuntimeDir, runtimeDir, socketPath as socketPathOf } from './paths.js';
@@ -94,7 +95,13 @@ export async function startControlServer({ name, source, operations, tcp, dir = 
     removeOnExit(removeSocket);
     let tcpAddress: TcpAddress | null = null;
     if (tcp) {
-      tcpListener = new GrpcListener({ definition, implementation: handlers.implementation(), interceptors: [requireToken(tcp.token)] });
+      const guard = new ConnectionGuard();
+      tcpListener = new GrpcListener({
+        definition,
+        implementation: handlers.implementation(),
+        interceptors: [requireToken(tcp.token, (connection) => guard.authenticated(connection))],
+        guard,
+      });
       const bound = await listen(tcpListener, { host: tcp.host, port: tcp.port }, `--control ${formatControlAddress(tcp)}`);
       tcpAddress = { host: tcp.host, port: (bound as AddressInfo).port };
     }

@@ -1,6 +1,13 @@
 // Worker output reaches the master's own stdout/stderr as whole lines, prefixed by worker id.
 // The master is the only writer and writes each line in one call (stdio to pipes, files and
 // TTYs is synchronous on Linux), so lines are never split or interleaved.
+//
+// Output is a convenience; serving is not. When the reader of a stream goes away
+// (`clusterd start app.js | head -1`) the next write fails with EPIPE (EBADF for a closed
+// descriptor), which Node reports as an 'error' event on process.stdout: unheard, it kills the
+// master and the cluster with it. So a stream that fails is dropped for good (Node has destroyed
+// it) and the cluster runs on; `clusterd logs` still has every line. A daemon's output is its log
+// file, which has no reader to lose.
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 
@@ -14,10 +21,18 @@ export interface LogLine {
   message: string;
 }
 
-export interface LogOutput {
-  stdout: { write(chunk: string): unknown };
-  stderr: { write(chunk: string): unknown };
+/** A stream to write to; one with on() (an EventEmitter, as process.stdout) is watched for errors. */
+export interface OutputStream {
+  write(chunk: string): unknown;
+  on?(event: 'error', listener: (error: NodeJS.ErrnoException) => void): unknown;
 }
+
+export interface LogOutput {
+  stdout: OutputStream;
+  stderr: OutputStream;
+}
+
+type StreamName = keyof LogOutput;
 
 /** How many of a worker's last stderr lines are kept to explain a failed boot. */
 const TAIL_LINES = 20;
@@ -30,6 +45,8 @@ export type TimedLogLine = LogLine & { time: string };
 export class LogSink {
   readonly #format: LogFormat;
   readonly #out: LogOutput;
+  /** Streams that failed (EPIPE, EBADF): nothing more is written to them. */
+  readonly #lost = new Set<StreamName>();
   readonly #listeners = new Set<(line: TimedLogLine) => void>();
   // A ring buffer: #recent[#next] is the oldest line once it has wrapped.
   readonly #recent: TimedLogLine[] = [];
@@ -38,6 +55,12 @@ export class LogSink {
   constructor({ format, output = process }: { format: LogFormat; output?: LogOutput }) {
     this.#format = format;
     this.#out = output;
+    for (const name of ['stdout', 'stderr'] as const) output[name].on?.('error', (error) => this.#onOutputError(name, error));
+  }
+
+  /** Whether a stream was dropped after an error (EPIPE: its reader is gone). */
+  lost(name: StreamName): boolean {
+    return this.#lost.has(name);
   }
 
   /** Follows one stream of a worker; resolves when it ends (every line written). */
@@ -62,21 +85,30 @@ export class LogSink {
     this.#next = (this.#next + 1) % RECENT_LINES;
     for (const listener of this.#listeners) listener(timed);
     if (this.#format === 'json') {
-      this.#out.stdout.write(JSON.stringify({ time, worker: line.worker, pid: line.pid, stream: line.stream, message: line.message }) + '\n');
+      this.#write('stdout', JSON.stringify({ time, worker: line.worker, pid: line.pid, stream: line.stream, message: line.message }) + '\n');
     } else {
-      this.#out[line.stream].write(`[w${line.worker}] ${line.message}\n`);
+      this.#write(line.stream, `[w${line.worker}] ${line.message}\n`);
     }
   }
 
   /** Writes one of the master's own lines: an event with a human sentence and data for --log-format json. */
   event(event: string, message: string, data: Record<string, unknown> = {}, level: 'info' | 'warn' | 'error' = 'info'): void {
     if (this.#format === 'json') {
-      this.#out.stdout.write(
-        JSON.stringify({ time: new Date().toISOString(), worker: null, pid: process.pid, stream: 'master', level, event, message, ...data }) + '\n',
-      );
+      this.#write('stdout', JSON.stringify({ time: new Date().toISOString(), worker: null, pid: process.pid, stream: 'master', level, event, message, ...data }) + '\n');
     } else {
-      this.#out[level === 'info' ? 'stdout' : 'stderr'].write(`clusterd: ${message}\n`);
+      this.#write(level === 'info' ? 'stdout' : 'stderr', `clusterd: ${message}\n`);
     }
+  }
+
+  #write(name: StreamName, text: string): void {
+    if (!this.#lost.has(name)) this.#out[name].write(text);
+  }
+
+  /** Drops the stream and says so once, on the other stream if it still works. */
+  #onOutputError(name: StreamName, error: NodeJS.ErrnoException): void {
+    if (this.#lost.has(name)) return;
+    this.#lost.add(name);
+    this.event('output-lost', `${name} failed (${error.code ?? error.message}): its output is dropped from now on; the cluster keeps running`, { output: name, code: error.code }, 'warn');
   }
 
   /** Up to RECENT_LINES most recent worker lines, oldest first. */

@@ -4,6 +4,7 @@ import type { Supervisor } from './supervisor.js';
 import type { WorkerProcess } from './worker.js';
 import { BootError, ClusterdError, UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
+import { MAX_INSTANCES } from '../options.js';
 
 export type ProgressPhase = 'starting' | 'draining' | 'replaced' | 'failed';
 
@@ -87,7 +88,7 @@ export class Operations {
     return this.#exclusive(`a restart of worker ${id}`, () => this.#supervisor.replace(id, (phase, worker) => onProgress(describe(id, phase, worker))));
   }
 
-  /** `N`, `+K` or `-K` workers; never fewer than one. Resolves once the new count is ready. */
+  /** `N`, `+K` or `-K` workers; one to MAX_INSTANCES. Resolves once the new count is ready. */
   async scale(spec: string): Promise<number> {
     const supervisor = this.#supervisor;
     const match = /^([+-]?)(\d+)$/.exec(spec.trim());
@@ -96,6 +97,10 @@ export class Operations {
     const target = match[1] === '+' ? supervisor.desired + amount : match[1] === '-' ? supervisor.desired - amount : amount;
     if (target < 1) {
       throw new UsageError(`cannot scale ${supervisor.config.name} to ${target} workers: at least one worker must run (now ${supervisor.desired})`);
+    }
+    // The same cap as `-i`, for requests from any client and for SIGTTIN.
+    if (target > MAX_INSTANCES) {
+      throw new UsageError(`cannot scale ${supervisor.config.name} to ${target} workers: at most ${MAX_INSTANCES} (now ${supervisor.desired})`);
     }
     supervisor.scale(target);
     await new Promise<void>((resolve, reject) => {

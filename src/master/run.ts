@@ -6,7 +6,7 @@ import { enforceMemoryLimit } from './memory-limit.js';
 import { Operations } from './operations.js';
 import { Supervisor, type ClusterConfig } from './supervisor.js';
 import { startMetricsServer } from '../control/metrics.js';
-import type { TcpAddress } from '../control/options.js';
+import { formatControlAddress, type TcpAddress } from '../control/options.js';
 import { startControlServer } from '../control/server.js';
 import { BootError, type ClusterdError } from '../errors.js';
 import { formatAddress } from '../worker/servers.js';
@@ -28,6 +28,8 @@ export interface ReadyInfo {
   workers: { id: number; pid: number }[];
   masterPid: number;
   controlSocket: string;
+  /** The TCP control listener (`--control`), with the port the system chose for port 0. */
+  control: string | null;
   metrics: string | null;
 }
 
@@ -63,6 +65,7 @@ export async function runMaster({ cluster, maxMemory, controlTcp, metrics }: Mas
       workers,
       masterPid: process.pid,
       controlSocket: control.socketPath,
+      control: control.tcpAddress ? formatControlAddress(control.tcpAddress) : null,
       metrics: metricsUrl,
     };
     const plural = workers.length === 1 ? '' : 's';
@@ -84,7 +87,7 @@ export async function runMaster({ cluster, maxMemory, controlTcp, metrics }: Mas
     void Promise.allSettled([control.close(), metricsServer?.close()])
       // Every worker's output has reached our streams, but Node still queues what a lagging
       // pipe reader has not taken, and process.exit() would drop it: exit once both are flushed.
-      .then(() => flushed([process.stdout, process.stderr]))
+      .then(() => flushed((['stdout', 'stderr'] as const).filter((name) => !logs.lost(name)).map((name) => process[name])))
       .then(() => process.exit(code));
   });
 

@@ -383,8 +383,9 @@ export class Supervisor extends EventEmitter implements ControlSource {
   }
 }
 
-/** `exited with code 1 before it was ready: Error: boom`, for logs and error lines. */
+/** `exited with code 1 before it was ready: Error: boom` (or `could not be started: spawn EAGAIN ...`), for logs and error lines. */
 export function describeExit(exit: WorkerExit, worker: WorkerProcess): string {
+  if (exit.error !== undefined) return `could not be started: ${exit.error}`;
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
   const when = exit.from === 'starting' ? ' before it was ready' : '';
   const last = lastErrorLine(worker.stderrTail);

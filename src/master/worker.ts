@@ -3,6 +3,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { isatty } from 'node:tty';
+import { getSystemErrorMap } from 'node:util';
 import { healthRank, type WorkerLoad } from './balancers/choose.js';
 import type { BalancedWorker, RawHandle } from './balancers/types.js';
 import type { Listeners } from './listeners.js';
@@ -44,6 +45,8 @@ export interface WorkerExit {
   signal: NodeJS.Signals | null;
   /** The state the worker was in when it exited: `starting` means it failed to boot. */
   from: WorkerState;
+  /** Set when the process could not be started at all: `spawn EAGAIN (resource temporarily unavailable)`. */
+  error?: string;
 }
 
 /**
@@ -58,6 +61,35 @@ export interface WorkerExit {
  */
 function onTerminal(): boolean {
   return isatty(0) || isatty(1) || isatty(2);
+}
+
+/** Forks the worker's process; never throws (the error is returned, to be reported as a failed boot). */
+function forkWorker(spec: WorkerSpec): { child: ChildProcess | null; error: unknown } {
+  try {
+    const child = fork(spec.entry.path, spec.args, {
+      execArgv: spec.entry.execArgv,
+      env: {
+        ...process.env,
+        CLUSTERD_WORKER_ID: String(spec.id),
+        CLUSTERD_CLUSTER_NAME: spec.clusterName,
+        [SETTINGS_ENV]: JSON.stringify(spec.settings),
+      },
+      // fd 4 is the watchdog thread's own line to the master: it works while the main thread is blocked.
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'],
+      detached: onTerminal(),
+    });
+    return { child, error: null };
+  } catch (error) {
+    return { child: null, error };
+  }
+}
+
+/** `spawn EAGAIN (resource temporarily unavailable)`: the errno's name and what it means. */
+export function describeSpawnError(error: unknown): string {
+  const { code, errno, message } = (error ?? {}) as NodeJS.ErrnoException;
+  if (typeof code !== 'string') return String(message ?? error);
+  const meaning = typeof errno === 'number' ? getSystemErrorMap().get(errno)?.[1] : undefined;
+  return `spawn ${code}${meaning ? ` (${meaning})` : ''}`;
 }
 
 /**
@@ -76,14 +108,16 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   readonly history: LoopSample[] = [];
   /** The last time the watchdog caught this worker's loop blocked, with the stack. */
   lastBlocked: BlockedInfo | null = null;
-  readonly #watchdog: WatchdogLink;
+  /** Null for a worker whose process never started. */
+  readonly #watchdog: WatchdogLink | null;
   // Open connections as the worker's last ack reported them, and when.
   #ackedConnections = 0;
   #ackedAt = 0;
   // Its loop has gone silent (the watchdog thread said so), until it beats again.
   #stalled = false;
   #state: WorkerState = 'starting';
-  readonly #child: ChildProcess;
+  /** Null when fork() threw: there is no process at all. */
+  readonly #child: ChildProcess | null;
   readonly #listeners: Listeners;
   readonly #waitReady: boolean;
   readonly #logs: LogSink;
@@ -97,30 +131,27 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.#listeners = spec.listeners;
     this.#waitReady = spec.settings.waitReady;
     this.#logs = spec.logs;
-    this.#child = fork(spec.entry.path, spec.args, {
-      execArgv: spec.entry.execArgv,
-      env: {
-        ...process.env,
-        CLUSTERD_WORKER_ID: String(spec.id),
-        CLUSTERD_CLUSTER_NAME: spec.clusterName,
-        [SETTINGS_ENV]: JSON.stringify(spec.settings),
-      },
-      // fd 4 is the watchdog thread's own line to the master: it works while the main thread is blocked.
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'],
-      detached: onTerminal(),
-    });
-    const pid = this.#child.pid ?? 0;
+    const started = forkWorker(spec);
+    this.#child = started.child;
+    if (started.child?.pid === undefined) {
+      this.#watchdog = null;
+      this.#failedToStart(started);
+      return;
+    }
+    const child = started.child;
+    const pid = child.pid ?? 0;
     const output = Promise.all([
-      spec.logs.follow(this.#child.stdout!, { worker: this.id, pid, stream: 'stdout' }),
-      spec.logs.follow(this.#child.stderr!, { worker: this.id, pid, stream: 'stderr' }, this.stderrTail),
+      spec.logs.follow(child.stdout!, { worker: this.id, pid, stream: 'stdout' }),
+      spec.logs.follow(child.stderr!, { worker: this.id, pid, stream: 'stderr' }, this.stderrTail),
     ]);
-    this.#child.on('message', (message: unknown) => this.#onMessage(message));
-    this.#watchdog = new WatchdogLink(this.#child.stdio[4] as Duplex);
-    this.#watchdog.on('stall', () => {
+    child.on('message', (message: unknown) => this.#onMessage(message));
+    const watchdog = new WatchdogLink(child.stdio[4] as Duplex);
+    this.#watchdog = watchdog;
+    watchdog.on('stall', () => {
       this.#stalled = true;
       this.#listeners.health(this);
     });
-    this.#watchdog.on('close', () => {
+    watchdog.on('close', () => {
       // No thread left to say it resumed: never let a stale flag hold connections back.
       this.#stalled = false;
       // The pipe also closes when the worker exits; one that closes while it runs (the app closed
@@ -135,20 +166,20 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
         );
       }, WATCHDOG_EXIT_GRACE_MS).unref();
     });
-    this.#watchdog.on('resume', () => {
+    watchdog.on('resume', () => {
       this.#stalled = false;
       // Connections `least` held back for a healthy worker may go to this one again.
       this.#listeners.activate(this);
     });
-    this.#watchdog.on('blocked', (report: BlockedReport) => {
+    watchdog.on('blocked', (report: BlockedReport) => {
       // A long synchronous start-up is not a hung worker: --listen-timeout covers booting.
       if (this.#state !== 'ready') return;
       this.lastBlocked = { state: 'blocked', stack: report.stack, time: Date.now(), blockedMs: report.blockedMs };
       this.emit('blocked', this.lastBlocked);
     });
     // A failed send (channel closing under us) is reported here; exit handling covers it.
-    this.#child.on('error', () => {});
-    this.#child.once('exit', (code, signal) => {
+    child.on('error', () => {});
+    child.once('exit', (code, signal) => {
       const from = this.#state;
       this.#state = transition(from, 'exited');
       this.#listeners.remove(this);
@@ -156,8 +187,33 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     });
   }
 
+  /**
+   * fork() failed: no process runs, so this is a failed boot, reported as an exit from `starting`
+   * with the errno. Node throws some spawn errors (ENOMEM) and reports the rest (EAGAIN at the
+   * process limit, EMFILE, ENOENT) with an 'error' event on the next tick, after handing back a
+   * ChildProcess without a pid; 'exit' never comes for it. Either way the exit is emitted
+   * asynchronously, once the supervisor listens.
+   */
+  #failedToStart({ child, error }: { child: ChildProcess | null; error: unknown }): void {
+    const settle = (cause: unknown): void => {
+      this.#state = transition(this.#state, 'exited');
+      this.emit('exit', { code: null, signal: null, from: 'starting', error: describeSpawnError(cause) } satisfies WorkerExit);
+    };
+    if (child === null) {
+      process.nextTick(settle, error);
+      return;
+    }
+    // With EAGAIN, Node has already opened the stdio pipes and the IPC channel, with nobody at the
+    // other end (with EMFILE, none): close whatever there is, or each failed fork leaks descriptors.
+    child.once('error', settle);
+    // Anything after it (the channel closing) is moot, and must not be an unheard 'error'.
+    child.on('error', () => {});
+    for (const stream of child.stdio ?? []) stream?.destroy();
+    if (child.connected) child.disconnect();
+  }
+
   get pid(): number {
-    return this.#child.pid ?? 0;
+    return this.#child?.pid ?? 0;
   }
 
   get state(): WorkerState {
@@ -186,6 +242,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
 
   /** The main thread's JavaScript stack now, captured by the watchdog thread (works while blocked). */
   async requestStack(timeoutMs: number): Promise<StackReport> {
+    if (this.#watchdog === null) throw new ClusterdError('ERR_CLUSTERD_WATCHDOG_CLOSED', `worker ${this.id} never started`);
     if (this.#watchdog.closed && this.#state !== 'exited') {
       throw new ClusterdError('ERR_CLUSTERD_WATCHDOG_CLOSED', `worker ${this.id} runs without its watchdog: its pipe (fd 4) was closed while it runs (did the app close fd 4?)`);
     }
@@ -194,7 +251,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   }
 
   send(message: MasterMessage, handle?: RawHandle): boolean {
-    if (!this.#child.connected) return false;
+    if (!this.#child?.connected) return false;
     return this.#child.send(message, handle as never);
   }
 
@@ -208,7 +265,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
 
   /** Immediate: SIGKILL, for --grace expiry, a forced stop, or a worker that never got ready. */
   kill(): void {
-    if (this.#state !== 'exited') this.#child.kill('SIGKILL');
+    if (this.#state !== 'exited') this.#child?.kill('SIGKILL');
   }
 
   #onMessage(message: unknown): void {

@@ -70,7 +70,7 @@ test('reload while one runs is refused: one line, exit 9; a bad --parallel is a 
 
   const bad = await clusterd(dir, 'reload', '--parallel', '0');
   t.is(bad.exitCode, ExitCode.USAGE);
-  t.is(bad.stderr, 'clusterd: Expected `--parallel` to be a positive integer, got `0`');
+  t.is(bad.stderr, 'clusterd: Expected `--parallel` to be an integer from 1 to 1024, got `0`');
 });
 
 test('scale N, +K, -K (a bare -1 is a count, not a flag), with or without NAME', async (t) => {
@@ -100,7 +100,7 @@ test('scale 0, below one worker, or nonsense: one line, exit 2, the cluster unto
   for (const [spec, message] of [
     ['0', 'cannot scale api to 0 workers: at least one worker must run (now 2)'],
     ['-2', 'cannot scale api to 0 workers: at least one worker must run (now 2)'],
-    ['lots', 'Expected a worker count N, +K or -K, got `lots`'],
+    ['lots', 'Expected a worker count N, +K or -K with N and K from 0 to 1024, got `lots`'],
   ]) {
     const result = await clusterd(dir, 'scale', spec!);
     t.is(result.exitCode, ExitCode.USAGE, spec);
@@ -124,7 +124,7 @@ test('restart: WORKER_ID alone or after NAME; an unknown id names the ids there 
 
   const notAnId = await clusterd(dir, 'restart', 'api', 'x');
   t.is(notAnId.exitCode, ExitCode.USAGE);
-  t.is(notAnId.stderr, 'clusterd: Expected WORKER_ID to be a positive integer, got `x`');
+  t.is(notAnId.stderr, 'clusterd: Expected WORKER_ID to be an integer from 1 to 1024, got `x`');
 
   await serveOps(t, { dir, name: 'web' });
   const ambiguous = await clusterd(dir, 'restart', '1');

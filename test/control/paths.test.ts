@@ -1,0 +1,116 @@
+// Issue 11: the runtime directory. clusterd changes the mode of no directory it did not create: a
+// shared one (sticky like /tmp, or open to reading) gets a private subdirectory clusterd-<uid>; one
+// where others could rename what clusterd puts there is refused with one line.
+import test from 'ava';
+import { execa } from 'execa';
+import { chmodSync, chownSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureRuntimeDir, runtimeDir } from '../../src/control/paths.js';
+import { startControlServer } from '../../src/control/server.js';
+import { ClusterdError } from '../../src/errors.js';
+import { CLI, fixture, killOnTeardown, startCluster } from '../helpers/cluster.js';
+import { tempDir } from './helpers/dirs.js';
+import { FakeSource, twoWorkers } from './helpers/fake-source.js';
+
+const uid = process.getuid!();
+const mode = (path: string): number => statSync(path).mode & 0o7777;
+
+/** A directory of `perm` inside the test's own; chmod after mkdir, which the umask would cut. */
+function dirWithMode(t: Parameters<typeof tempDir>[0], perm: number): string {
+  const dir = join(tempDir(t), 'shared');
+  mkdirSync(dir);
+  chmodSync(dir, perm);
+  return dir;
+}
+
+async function serveIn(t: Parameters<typeof tempDir>[0], dir: string) {
+  const server = await startControlServer({ name: 'fake', source: new FakeSource(twoWorkers('fake')), dir });
+  t.teardown(() => server.close());
+  return server;
+}
+
+test('a sticky shared directory (1777) keeps its mode; clusterd uses a private subdirectory in it', async (t) => {
+  const shared = dirWithMode(t, 0o1777);
+  const dir = runtimeDir({ CLUSTERD_RUNTIME_DIR: shared });
+  t.is(dir, join(shared, `clusterd-${uid}`));
+  t.is(ensureRuntimeDir(dir), dir);
+  const server = await serveIn(t, dir);
+  t.is(server.socketPath, join(dir, 'fake.sock'));
+  t.is(mode(shared), 0o1777);
+  t.is(mode(dir), 0o700);
+  t.is(statSync(dir).uid, uid);
+  t.is(mode(server.socketPath), 0o600);
+  // Clients resolve the same place once the subdirectory exists.
+  t.is(runtimeDir({ CLUSTERD_RUNTIME_DIR: shared }), dir);
+});
+
+test('a private existing directory is used as it is', async (t) => {
+  const dir = dirWithMode(t, 0o700);
+  t.is(runtimeDir({ CLUSTERD_RUNTIME_DIR: dir }), dir);
+  const server = await serveIn(t, ensureRuntimeDir(dir));
+  t.is(server.socketPath, join(dir, 'fake.sock'));
+  t.is(mode(dir), 0o700);
+  t.is(mode(server.socketPath), 0o600);
+});
+
+test('a directory others may only read (0755) keeps its mode; clusterd uses a private subdirectory in it', (t) => {
+  const readable = dirWithMode(t, 0o755);
+  const dir = runtimeDir({ CLUSTERD_RUNTIME_DIR: readable });
+  t.is(dir, join(readable, `clusterd-${uid}`));
+  ensureRuntimeDir(dir);
+  t.is(mode(readable), 0o755);
+  t.is(mode(dir), 0o700);
+});
+
+/** Refused with one line naming the directory; its mode untouched. */
+const refused = test.macro({
+  exec(t, perm: number, owner: number, message: RegExp) {
+    const shared = dirWithMode(t, perm);
+    chownSync(shared, owner, owner);
+    const dir = runtimeDir({ CLUSTERD_RUNTIME_DIR: shared });
+    t.is(dir, shared, 'no subdirectory where others could rename it');
+    const error = t.throws(() => ensureRuntimeDir(dir), { instanceOf: ClusterdError });
+    t.is(error.code, 'ERR_CLUSTERD_RUNTIME_DIR');
+    t.regex(error.message, message);
+    t.true(error.message.includes(shared));
+    t.false(error.message.includes('\n'));
+    t.is(mode(shared), perm);
+  },
+  title: (_title, perm: number, owner: number) => `a directory of mode ${perm.toString(8).padStart(4, '0')} owned by uid ${owner} is refused and left as it is`,
+});
+test(refused, 0o777, uid, /is open to other users \(mode 0777\).*chmod 700/);
+test(refused, 0o770, uid, /is open to other users \(mode 0770\)/);
+// Another user's sticky directory: its owner may still remove what is in it.
+if (uid === 0) test(refused, 0o1777, 65534, /belongs to uid 65534/);
+
+test('a directory passed as the runtime directory itself is never chmodded, even when it is ours', (t) => {
+  const dir = dirWithMode(t, 0o755);
+  const error = t.throws(() => ensureRuntimeDir(dir), { instanceOf: ClusterdError });
+  t.regex(error.message, /is open to other users \(mode 0755\)/);
+  t.is(mode(dir), 0o755);
+});
+
+test('a subdirectory someone else prepared in the shared directory is refused, not repaired', (t) => {
+  const shared = dirWithMode(t, 0o1777);
+  const planted = join(shared, `clusterd-${uid}`);
+  mkdirSync(planted);
+  chmodSync(planted, 0o777);
+  t.is(runtimeDir({ CLUSTERD_RUNTIME_DIR: shared }), planted);
+  t.throws(() => ensureRuntimeDir(planted), { instanceOf: ClusterdError, message: /is open to other users \(mode 0777\)/ });
+  t.is(mode(planted), 0o777);
+  t.is(mode(shared), 0o1777);
+});
+
+test('the CLI: a cluster started with CLUSTERD_RUNTIME_DIR=<a 1777 directory> is found by ls, and the directory keeps 1777', async (t) => {
+  const shared = dirWithMode(t, 0o1777);
+  const env = { CLUSTERD_RUNTIME_DIR: shared };
+  const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--name', 'sticky'], env });
+  killOnTeardown(t, cluster.process);
+  const ls = await execa(process.execPath, [CLI, 'ls', '--json'], { env, reject: false });
+  t.is(ls.exitCode, 0, String(ls.stderr));
+  t.deepEqual((JSON.parse(String(ls.stdout)) as { name: string }[]).map((cluster) => cluster.name), ['sticky']);
+  t.is(mode(shared), 0o1777);
+  t.is(mode(join(shared, `clusterd-${uid}`)), 0o700);
+  t.is(await cluster.stop(), 0);
+  t.is(mode(shared), 0o1777);
+});
