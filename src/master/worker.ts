@@ -147,7 +147,11 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     child.on('message', (message: unknown) => this.#onMessage(message));
     const watchdog = new WatchdogLink(child.stdio[4] as Duplex);
     this.#watchdog = watchdog;
-    watchdog.on('stall', () => {
+    watchdog.on('stall', (silentMs: number) => {
+      // A stall of its start-up reported after the worker said it was ready: the loop has turned
+      // since (to say so), and the thread's 'resume' is on its way. Balancing around it would
+      // give the other workers a burst of connections for nothing.
+      if (this.readyAt !== null && Date.now() - silentMs < this.readyAt) return;
       this.#stalled = true;
       this.#listeners.health(this);
     });
