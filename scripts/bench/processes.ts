@@ -19,9 +19,9 @@ export interface Tracked {
 const live = new Set<Tracked>();
 const exitHooks: Array<() => void> = [];
 
-/** Starts a process in its own group, remembered until it exits. */
-export function spawnTracked(command: string, args: string[], options: SpawnOptions = {}): Tracked {
-  const child = spawn(command, args, { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts a process in its own group, remembered until it exits; `stdin: 'pipe'` to talk to it. */
+export function spawnTracked(command: string, args: string[], { stdin = 'ignore', ...options }: SpawnOptions & { stdin?: 'ignore' | 'pipe' } = {}): Tracked {
+  const child = spawn(command, args, { ...options, detached: true, stdio: [stdin, 'pipe', 'pipe'] });
   let buffer = '';
   const keep = (chunk: Buffer) => {
     buffer = (buffer + chunk.toString()).slice(-4096);
