@@ -20,12 +20,15 @@ const CHILD = fileURLToPath(new URL('./open-loop-main.ts', import.meta.url));
 /** Past the run and its drain, a child still running is stuck: kill it. */
 const GRACE_MS = 30_000;
 
+/** How results name this generator. */
+export const OPEN_LOOP_VERSION = `scripts/bench open loop, Node ${process.version}`;
+
 /** The generator; each run() spawns one child with this Node and tsx. */
 export function createOpenLoop(): OpenLoopGenerator {
   const tsx = import.meta.resolve('tsx');
   return {
     name: 'open-loop',
-    version: `clusterd scripts/bench, Node ${process.version}`,
+    version: OPEN_LOOP_VERSION,
     async run(run: OpenLoopRun): Promise<LoadResult> {
       const config: EngineConfig = {
         host: '127.0.0.1',
