@@ -209,3 +209,16 @@ export function selfAndChildrenSeconds(): number | undefined {
     return undefined;
   }
 }
+
+/** Context switches of `pid` so far, from /proc/<pid>/status; undefined when unreadable. */
+export function contextSwitches(pid: number): { voluntary: number; involuntary: number } | undefined {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const voluntary = /^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1];
+    const involuntary = /^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1];
+    if (voluntary === undefined || involuntary === undefined) return undefined;
+    return { voluntary: Number(voluntary), involuntary: Number(involuntary) };
+  } catch {
+    return undefined;
+  }
+}

@@ -307,7 +307,7 @@ function rank(record: RunRecord): number {
  * for at most `maxMs`; returns how long it waited. Other sessions' test suites on a shared machine
  * otherwise decide the figures.
  */
-async function waitQuiet(pct: number, maxMs: number): Promise<number> {
+export async function waitQuiet(pct: number, maxMs: number): Promise<number> {
   if (pct <= 0) return 0;
   const started = performance.now();
   while (performance.now() - started < maxMs) {
