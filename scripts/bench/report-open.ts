@@ -34,9 +34,10 @@ export function openStepMarkdown(step: Step, rows: Summary[], records: RunRecord
       const known = values.filter((value): value is number => value !== undefined);
       return known.length ? `${Math.min(...known).toFixed(digits)}-${Math.max(...known).toFixed(digits)}` : 'n/a';
     };
+    const priorities = [...new Set(records.filter((record) => keyOf(record) === step.key && record.load?.open?.priority).map((record) => record.load?.open?.priority))];
     lines.push(
       '',
-      `Generator: send lag p99 ${range(measured.map((row) => row.sendLagP99), 2)} ms, CPU ${range(measured.map((row) => row.loadgenCpuPct), 0)}% of a core (medians per system).`,
+      `Generator: send lag p99 ${range(measured.map((row) => row.sendLagP99), 2)} ms, CPU ${range(measured.map((row) => row.loadgenCpuPct), 0)}% of a core (medians per system)${priorities.length ? `; ran at ${priorities.join(' / ')}` : ''}.`,
     );
   }
   for (const record of records) {
@@ -53,7 +54,8 @@ export function openStepMarkdown(step: Step, rows: Summary[], records: RunRecord
 export function openLegend({ pool, maxInFlight }: { pool: number; maxInFlight: number }): string {
   return `Open-loop steps ((d), (e)): a Node child process sends requests at a constant rate; request i is due at
 start + i / rate, and its latency runs from that due time, so a generator or a system that falls behind is
-charged for the whole delay (no coordinated omission). New connection per request: at most ${maxInFlight}
+charged for the whole delay (no coordinated omission). It runs at a raised CPU priority, ahead of the
+system under test, as a client machine of its own would. New connection per request: at most ${maxInFlight}
 connections at once; keep-alive: a pool of ${pool} connections opened up front, the one idle longest takes
 the next request. A request that waits for a connection waits in its latency. req/s: responses completed
 per second of the schedule. rate held: the generator's own pacing lateness stayed under 5 ms at p99 and it

@@ -2,12 +2,15 @@
 // handling get an event loop of their own instead of sharing the benchmark runner's. Protocol on
 // stdio: it prints READY once loaded, waits for GO on stdin (the runner takes its CPU snapshots in
 // between, so Node's and tsx's start-up stay out of the measured window), runs, and prints one line
-// `BENCH_JSON <LoadResult>`. stdin closing early means the runner is gone: exit.
+// `BENCH_JSON <LoadResult>`. stdin closing early means the runner is gone: exit. It raises its own
+// CPU priority first (priority.ts).
 import { runOpenLoop } from './open-loop-engine.js';
 import { GO, MARKER, parseConfig, READY } from './open-loop-protocol.js';
+import { raisePriority } from './priority.js';
 
 async function main(): Promise<void> {
   const config = parseConfig(process.argv[2]);
+  const priority = raisePriority();
   const orphaned = () => process.exit(1);
   process.stdin.once('end', orphaned);
   process.stdin.setEncoding('utf8');
@@ -24,6 +27,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${READY}\n`);
   await go;
   const result = await runOpenLoop(config);
+  if (result.open) result.open.priority = priority;
   process.stdout.write(`${MARKER}${JSON.stringify(result)}\n`);
   process.stdin.off('end', orphaned);
   process.stdin.destroy();

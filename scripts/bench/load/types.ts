@@ -82,6 +82,8 @@ export interface OpenLoopFigures {
   elu: number;
   /** Its CPU over its whole life, start-up included: the runner subtracts it from its own children's. */
   lifetimeCpuS: number;
+  /** The CPU priority it ran at ("nice -10, and its autogroup too"), or why it could not raise it. */
+  priority?: string;
 }
 
 /** The open-loop generator: a child process per run, spawned by the benchmark. */
