@@ -116,22 +116,28 @@ async function measure(
   const run = { port, workload: workloads.b, rate, timeoutS: 5, pool: 1, maxInFlight: 2000 };
   const running = await system.start({ port, workers, countDir, runId });
   try {
-    if (warmupS > 0) await generator.run({ ...run, durationS: warmupS });
-    await sleep(FLUSH_MS);
-    const pids = countFiles(countDir).map((count) => count.pid);
-    if (pids.length !== workers) throw new Error(`${pids.length} of ${workers} workers wrote a count file`);
+    let pids: number[] = [];
     const read = () => {
       const taken = snapshot(pids, running.masterPid);
       if (!taken) throw new Error('a worker vanished from /proc');
       return taken;
     };
-    const idleFrom = read();
-    await sleep(durationS * 1000);
-    const idleTo = read();
-    const before = new Map(countFiles(countDir).map((count) => [count.pid, count.connections]));
-    let loadFrom = idleTo;
-    const generated = await generator.run({ ...run, durationS, onStart: () => (loadFrom = read()) });
+    let windows: { idleFrom: Snapshot; idleTo: Snapshot; loadFrom: Snapshot; before: Map<number, number> } | undefined;
+    // Between the generator's warm-up and its measured load: let the counts settle, then the idle window.
+    const idleWindow = async () => {
+      await sleep(FLUSH_MS);
+      pids = countFiles(countDir).map((count) => count.pid);
+      if (pids.length !== workers) throw new Error(`${pids.length} of ${workers} workers wrote a count file`);
+      const idleFrom = read();
+      await sleep(durationS * 1000);
+      const idleTo = read();
+      const before = new Map(countFiles(countDir).map((count) => [count.pid, count.connections]));
+      windows = { idleFrom, idleTo, before, loadFrom: read() };
+    };
+    const generated = await generator.run({ ...run, durationS, warmupS, onStart: idleWindow });
     const loadTo = read();
+    if (!windows) throw new Error('the generator never started the measured load');
+    const { idleFrom, idleTo, loadFrom, before } = windows as { idleFrom: Snapshot; idleTo: Snapshot; loadFrom: Snapshot; before: Map<number, number> };
     await sleep(FLUSH_MS);
     const accepted = countFiles(countDir).map((count) => count.connections - (before.get(count.pid) ?? 0));
     const connections = accepted.reduce((sum, count) => sum + count, 0);

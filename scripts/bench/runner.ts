@@ -9,7 +9,7 @@ import type { BenchOptions } from './options.js';
 import { cpuSeconds, machineBusySeconds, portFree, selfAndChildrenSeconds, waitFor } from './processes.js';
 import { coefficientOfVariation } from './stats.js';
 import type { Step } from './steps.js';
-import { countFiles, StartError, type SystemSpec } from './systems.js';
+import { countFiles, StartError, type Count, type SystemSpec } from './systems.js';
 import { workloads, type WorkloadId } from './workloads.js';
 
 /** One system as the runner schedules it: a spec and the worker count it runs with. */
@@ -195,20 +195,23 @@ async function runOne(schedule: Schedule, entry: Entry, step: Step, { round, pos
   const startMs = performance.now() - started;
 
   try {
-    const load = loader(schedule, step);
-    if (schedule.warmupS > 0) await load(schedule.generator.roundDuration(schedule.warmupS));
-    // Let every worker write its final count (every 100 ms), then take the "before" snapshot.
-    await sleep(FLUSH_MS);
-    const before = countFiles(countDir);
-    const servers = before.map((count) => count.pid);
-    // Taken when the load starts, not when the generator is spawned: the open-loop child loads for a
-    // few hundred ms first, which would dilute every CPU share below.
-    let cpuBefore = cpuSnapshot(running.masterPid, servers);
-    let measured = performance.now();
-    const result = await load(schedule.durationS, () => {
-      cpuBefore = cpuSnapshot(running.masterPid, servers);
+    let before: Count[] = [];
+    let servers: number[] = [];
+    let cpuAtStart: CpuSnapshot | undefined;
+    let measured = 0;
+    // Called after the warm-up, right before the measured load: for the open-loop generator, once its
+    // child has loaded and warmed up, so that neither falls inside the window.
+    const startMeasuring = async () => {
+      // Let every worker write its final count (every 100 ms), then take the "before" snapshot.
+      await sleep(FLUSH_MS);
+      before = countFiles(countDir);
+      servers = before.map((count) => count.pid);
+      cpuAtStart = cpuSnapshot(running.masterPid, servers);
       measured = performance.now();
-    });
+    };
+    const result = await loader(schedule, step)({ durationS: schedule.durationS, warmupS: schedule.warmupS, start: startMeasuring });
+    const cpuBefore = cpuAtStart as CpuSnapshot | undefined;
+    if (!cpuBefore) throw new Error('the load generator never started the measured load');
     const seconds = (performance.now() - measured) / 1000;
     const cpuAfter = cpuSnapshot(running.masterPid, servers);
     await sleep(FLUSH_MS);
@@ -266,19 +269,27 @@ async function runOne(schedule: Schedule, entry: Entry, step: Step, { round, pos
   }
 }
 
-/** Runs the step's load for `durationS`: the closed-loop generator, or the open-loop one at the step's rate. */
-function loader(schedule: Schedule, step: Step): (durationS: number, onStart?: () => void) => Promise<LoadResult> {
+/** Warms up, calls `start`, and measures for `durationS`. */
+type Load = (run: { durationS: number; warmupS: number; start: () => Promise<void> }) => Promise<LoadResult>;
+
+/** The step's load: the closed-loop generator, or the open-loop one at the step's rate. */
+function loader(schedule: Schedule, step: Step): Load {
   const workload = workloads[step.workload];
-  const { port } = schedule;
+  const { port, generator } = schedule;
   if (step.rate === undefined) {
     const run: Omit<LoadRun, 'durationS'> = { port, workload, connections: schedule.connections, threads: schedule.threads, timeoutS: 5 };
-    return (durationS, onStart) => schedule.generator.run({ ...run, durationS, ...(onStart ? { onStart } : {}) });
+    return async ({ durationS, warmupS, start }) => {
+      if (warmupS > 0) await generator.run({ ...run, durationS: generator.roundDuration(warmupS) });
+      await start();
+      return generator.run({ ...run, durationS });
+    };
   }
   const { openLoop } = schedule;
   if (!openLoop) throw new Error(`step ${step.key} has a rate but the schedule has no open-loop generator`);
   const rate = step.rate;
-  return (durationS, onStart) =>
-    openLoop.run({ port, workload, rate, durationS, timeoutS: 5, pool: schedule.pool, maxInFlight: schedule.maxInFlight, ...(onStart ? { onStart } : {}) });
+  // One child warms up and measures, so that its JIT is warm when the window opens.
+  return ({ durationS, warmupS, start }) =>
+    openLoop.run({ port, workload, rate, durationS, warmupS, timeoutS: 5, pool: schedule.pool, maxInFlight: schedule.maxInFlight, onStart: start });
 }
 
 /** The pid server.cjs wrote when it won the election to block its loop ((e)), if one did. */
@@ -324,10 +335,15 @@ export async function waitQuiet(pct: number, maxMs: number): Promise<number> {
   return Math.round(performance.now() - started);
 }
 
-function cpuSnapshot(
-  master: number | undefined,
-  servers: number[],
-): { master?: number; servers?: number; self?: number; machine?: number; each: Map<number, number | undefined> } {
+interface CpuSnapshot {
+  master?: number;
+  servers?: number;
+  self?: number;
+  machine?: number;
+  each: Map<number, number | undefined>;
+}
+
+function cpuSnapshot(master: number | undefined, servers: number[]): CpuSnapshot {
   const each = servers.map((pid) => cpuSeconds(pid));
   return {
     each: new Map(servers.map((pid, index) => [pid, each[index]])),

@@ -165,9 +165,10 @@ test('requests are formatted once, with Connection: close only without keep-aliv
 });
 
 test('the child checks its settings and names the bad one', (t) => {
-  const good = { host: '127.0.0.1', port: 3777, rate: 100, durationS: 1, timeoutS: 5, paths: ['/'], keepAlive: true, pool: 4, maxInFlight: 10 };
+  const good = { host: '127.0.0.1', port: 3777, rate: 100, durationS: 1, warmupS: 0, timeoutS: 5, paths: ['/'], keepAlive: true, pool: 4, maxInFlight: 10 };
   t.deepEqual(parseConfig(JSON.stringify(good)), good);
   t.throws(() => parseConfig(JSON.stringify({ ...good, rate: 0 })), { message: /`rate`.*`0`/ });
   t.throws(() => parseConfig(JSON.stringify({ ...good, pool: 'many' })), { message: /`pool`/ });
   t.throws(() => parseConfig(JSON.stringify({ ...good, paths: [] })), { message: /`paths`/ });
+  t.throws(() => parseConfig(JSON.stringify({ ...good, warmupS: -1 })), { message: /`warmupS`.*`-1`/ });
 });

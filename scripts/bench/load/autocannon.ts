@@ -66,7 +66,6 @@ export function createAutocannon(): LoadGenerator {
     async run(run: LoadRun): Promise<LoadResult> {
       const latencies: number[] = [];
       let non2xx = 0;
-      run.onStart?.();
       const result = await autocannon({
         url: `http://127.0.0.1:${run.port}`,
         connections: run.connections,

@@ -12,8 +12,7 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { spawnTracked, stopTracked } from '../processes.js';
-import { GO, MARKER, READY } from './open-loop-protocol.js';
-import type { EngineConfig } from './open-loop-engine.js';
+import { GO, MARKER, READY, type ChildConfig } from './open-loop-protocol.js';
 import type { LoadResult, OpenLoopGenerator, OpenLoopRun } from './types.js';
 
 const CHILD = fileURLToPath(new URL('./open-loop-main.ts', import.meta.url));
@@ -30,11 +29,12 @@ export function createOpenLoop(): OpenLoopGenerator {
     name: 'open-loop',
     version: OPEN_LOOP_VERSION,
     async run(run: OpenLoopRun): Promise<LoadResult> {
-      const config: EngineConfig = {
+      const config: ChildConfig = {
         host: '127.0.0.1',
         port: run.port,
         rate: run.rate,
         durationS: run.durationS,
+        warmupS: run.warmupS,
         timeoutS: run.timeoutS,
         paths: run.workload.paths,
         keepAlive: run.workload.keepAlive,
@@ -45,19 +45,26 @@ export function createOpenLoop(): OpenLoopGenerator {
       let output = '';
       let started = false;
       child.child.stdout?.setEncoding('utf8');
+      let failed: Error | undefined;
       child.child.stdout?.on('data', (chunk: string) => {
         output += chunk;
         if (started || !output.split('\n').includes(READY)) return;
         started = true;
-        run.onStart?.();
-        child.child.stdin?.write(`${GO}\n`);
+        Promise.resolve(run.onStart?.()).then(
+          () => child.child.stdin?.write(`${GO}\n`),
+          (error: Error) => {
+            failed = error;
+            void stopTracked(child, 1_000);
+          },
+        );
       });
-      const limit = setTimeout(() => void stopTracked(child, 1_000), (run.durationS + run.timeoutS) * 1000 + GRACE_MS);
+      const limit = setTimeout(() => void stopTracked(child, 1_000), (run.warmupS + run.durationS + run.timeoutS) * 1000 + GRACE_MS);
       try {
         await child.exited;
       } finally {
         clearTimeout(limit);
       }
+      if (failed) throw failed;
       const line = output.split('\n').find((text) => text.startsWith(MARKER));
       if (!line) throw new Error(`open-loop generator printed no result (exit ${child.child.exitCode ?? child.child.signalCode}): ${child.tail().slice(-500)}`);
       return JSON.parse(line.slice(MARKER.length)) as LoadResult;

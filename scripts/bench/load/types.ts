@@ -10,11 +10,6 @@ export interface LoadRun {
   durationS: number;
   /** A request slower than this counts as a timeout (an error), not a latency sample. */
   timeoutS: number;
-  /**
-   * Called once, just before the load starts, so that the caller's CPU and count snapshots frame the
-   * load and not a generator's own start-up (the open-loop child takes a few hundred ms to load).
-   */
-  onStart?: () => void;
 }
 
 export interface LoadResult {
@@ -45,12 +40,18 @@ export interface OpenLoopRun {
   workload: Workload;
   rate: number;
   durationS: number;
+  /** Unmeasured load at the same rate first, in the same child (at least MIN_WARMUP_S: its JIT). */
+  warmupS: number;
   timeoutS: number;
   /** Keep-alive: at most this many connections, all opened before the first request is due. */
   pool: number;
   /** New connection per request: at most this many connections open at once; later requests wait. */
   maxInFlight: number;
-  onStart?: () => void;
+  /**
+   * Awaited between the warm-up and the measured load, so that the caller's count and CPU snapshots
+   * frame the measured load, and not the child's start-up or warm-up.
+   */
+  onStart?: () => void | Promise<void>;
 }
 
 /** What only an open-loop run knows: the schedule, how well it was kept, and the generator's own cost. */

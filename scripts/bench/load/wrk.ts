@@ -81,7 +81,6 @@ export function createWrk(command: WrkCommand, scriptDir: string): LoadGenerator
       const threads = Math.min(run.threads, run.connections);
       const args = ['-t', String(threads), '-c', String(run.connections), '-d', `${Math.max(1, Math.round(run.durationS))}s`];
       args.push('--timeout', `${run.timeoutS}s`, '-s', script, `http://127.0.0.1:${run.port}/`);
-      run.onStart?.();
       const wrk = spawnTracked(command.path, args, { env });
       await wrk.exited;
       const line = wrk
