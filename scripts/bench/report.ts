@@ -53,7 +53,9 @@ export function environmentMarkdown(env: Environment, notes: string[]): string {
   if (env.quiet.pct > 0) {
     lines.push(`- Before each start the benchmark waited (at most ${env.quiet.maxWaitS} s) until other processes used less than ${env.quiet.pct}% of one core`);
     if (env.quiet.noisyRetries) {
-      lines.push(`- A measurement during which other processes used more than ${env.quiet.pct}% of one core was repeated (at most ${env.quiet.noisyRetries} times); the quietest attempt counts`);
+      lines.push(
+        `- A measurement during which other processes used more than ${env.quiet.pct}% of one core, or in which the open-loop generator did not hold its rate, was repeated (at most ${env.quiet.noisyRetries} times); the best attempt counts (rate held, then quietest)`,
+      );
     }
   }
   for (const note of notes) lines.push(`- Note: ${note}`);
