@@ -57,6 +57,14 @@ interface Snapshot {
   at: number;
 }
 
+/** The snapshots around the idle window, the start of the loaded one, and the connection counts then. */
+interface Windows {
+  idleFrom: Snapshot;
+  idleTo: Snapshot;
+  loadFrom: Snapshot;
+  before: Map<number, number>;
+}
+
 /** One system at one worker count. */
 export interface HerdRecord {
   system: string;
@@ -122,7 +130,7 @@ async function measure(
       if (!taken) throw new Error('a worker vanished from /proc');
       return taken;
     };
-    let windows: { idleFrom: Snapshot; idleTo: Snapshot; loadFrom: Snapshot; before: Map<number, number> } | undefined;
+    let windows: Windows | undefined;
     // Between the generator's warm-up and its measured load: let the counts settle, then the idle window.
     const idleWindow = async () => {
       await sleep(FLUSH_MS);
@@ -136,8 +144,10 @@ async function measure(
     };
     const generated = await generator.run({ ...run, durationS, warmupS, onStart: idleWindow });
     const loadTo = read();
-    if (!windows) throw new Error('the generator never started the measured load');
-    const { idleFrom, idleTo, loadFrom, before } = windows as { idleFrom: Snapshot; idleTo: Snapshot; loadFrom: Snapshot; before: Map<number, number> };
+    // Set in the callback: TypeScript cannot see that, hence the cast.
+    const taken = windows as Windows | undefined;
+    if (!taken) throw new Error('the generator never started the measured load');
+    const { idleFrom, idleTo, loadFrom, before } = taken;
     await sleep(FLUSH_MS);
     const accepted = countFiles(countDir).map((count) => count.connections - (before.get(count.pid) ?? 0));
     const connections = accepted.reduce((sum, count) => sum + count, 0);
