@@ -4,7 +4,9 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { capacityMap, capacityNotes, measureCapacities, type Capacity } from './capacity.js';
 import { prepareLoadGenerator, preparePm2, type Pm2Install } from './install.js';
+import { createOpenLoop, OPEN_LOOP_VERSION } from './load/open-loop.js';
 import type { LoadGenerator } from './load/types.js';
 import { parseOptions, usage, type BenchOptions } from './options.js';
 import { installExitHandlers, onExit } from './processes.js';
@@ -12,7 +14,9 @@ import type { Environment } from './report.js';
 import { rerender, writeResults } from './results.js';
 import { runRounds, scheduleFrom, type Entry, type RunRecord } from './runner.js';
 import { runScaling } from './scaling.js';
+import { stepsFor } from './steps.js';
 import { allSystems, benchPaths, clusterdModes, killPm2 } from './systems.js';
+import { workloads } from './workloads.js';
 
 /** Preference order when one clusterd mode besides rr is wanted (--quick, --scaling). */
 const BEST_MODES = ['least', 'reuseport', 'shared', 'sticky'];
@@ -27,7 +31,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     options = parseOptions(argv);
   } catch (error) {
-    console.error(`bench: ${(error as Error).message}\n\n${usage}`);
+    // One line for a bad flag; the whole usage would bury it.
+    console.error(`bench: ${(error as Error).message} (npm run bench -- --help lists the flags)`);
     return 2;
   }
   if (options === 'help') {
@@ -92,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
 
   const detected = clusterdModes(paths);
   if (detected.note) notes.push(detected.note);
-  const environment = describe({ options, argv, generator, pm2, modes: detected.modes });
+  const environment = describe({ options, argv, generator, pm2, modes: detected.modes, defaultMode: detected.defaultMode });
   const out = options.out ?? path.join(root, 'bench-results', environment.date.replace(/[:.]/g, '-'));
   fs.mkdirSync(out, { recursive: true });
 
@@ -116,7 +121,18 @@ async function main(argv: string[]): Promise<number> {
   console.error(`bench: systems ${entries.map((entry) => entry.id).join(', ')}; workloads ${options.workloads.join(', ')}`);
   console.error(`bench: ${generator.name} ${generator.version}; ${options.rounds} rounds x ${options.durationS} s (+${options.warmupS} s warm-up); results in ${path.relative(root, out)}`);
 
-  const schedule = scheduleFrom(options, entries, generator, path.join(cache, 'tmp'));
+  const scratch = path.join(cache, 'tmp');
+  // Open-loop workloads run at shares of a capacity measured first (or given with --capacity-d/-e).
+  const openIds = options.workloads.filter((id) => workloads[id].open);
+  let capacity: Capacity[] = [];
+  const reference = systems.find((system) => system.id === 'cluster-rr');
+  if (openIds.length && reference) {
+    capacity = await measureCapacities({ ids: openIds, options, reference, generator, scratch });
+    notes.push(...capacityNotes(capacity));
+  }
+  const steps = stepsFor(options.workloads, { capacities: capacityMap(capacity), ratesPct: { d: options.dRates } });
+  const schedule = scheduleFrom(options, { entries, steps, generator, ...(openIds.length ? { openLoop: createOpenLoop() } : {}), scratch });
+  console.error(`bench: steps ${steps.map((step) => (step.rate === undefined ? step.key : `${step.key} (${Math.round(step.rate)} req/s)`)).join(', ')}`);
 
   const dropped = new Map<string, string>();
   const records: RunRecord[] = [];
@@ -125,7 +141,9 @@ async function main(argv: string[]): Promise<number> {
     options,
     notes: [...notes, ...extra],
     systems: entries.map(({ id, label, workers }) => ({ id, label, workers, ...(dropped.has(id) ? { dropped: dropped.get(id) } : {}) })),
-    workloads: schedule.workloads,
+    workloads: options.workloads,
+    steps,
+    capacity,
     records,
   });
   let finished = false;
@@ -154,12 +172,14 @@ function describe({
   generator,
   pm2,
   modes,
+  defaultMode,
 }: {
   options: BenchOptions;
   argv: string[];
   generator: LoadGenerator;
   pm2: Pm2Install | undefined;
   modes: string[];
+  defaultMode: string;
 }): Environment {
   const cpus = os.cpus();
   return {
@@ -180,7 +200,8 @@ function describe({
       connectionPerRequest: generator.connectionPerRequest,
     },
     pm2: pm2?.version,
-    clusterd: { commit: gitDescribe(), modes },
+    clusterd: { commit: gitDescribe(), modes, defaultMode },
+    ...(options.workloads.some((id) => workloads[id].open) ? { openLoop: { version: OPEN_LOOP_VERSION, pool: options.pool, maxInFlight: options.maxInFlight } } : {}),
     workers: options.workers,
     rounds: options.rounds,
     durationS: generator.roundDuration(options.durationS),

@@ -1,6 +1,7 @@
 // Command-line flags of `npm run bench`, validated once into one typed record.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { WORKLOAD_IDS, type WorkloadId } from './workloads.js';
 
 export type LoadGeneratorChoice = 'auto' | 'wrk' | 'autocannon';
 
@@ -12,7 +13,7 @@ export interface BenchOptions {
   quick: boolean;
   /** System ids to run; empty means the default set. */
   systems: string[];
-  workloads: string[];
+  workloads: WorkloadId[];
   connections: number;
   threads: number;
   loadgen: LoadGeneratorChoice;
@@ -33,7 +34,19 @@ export interface BenchOptions {
   counts: number[];
   /** clusterd balance modes of the scaling run; empty means rr plus the best other available one. */
   scalingModes: string[];
+  /** Capacities given on the command line (req/s), which skip measuring them: (d) and (e). */
+  capacityD: number | undefined;
+  capacityE: number | undefined;
+  /** (d)'s rates in % of capacity. */
+  dRates: number[];
+  /** Open loop: keep-alive pool size; most connections at once with a new connection per request. */
+  pool: number;
+  maxInFlight: number;
 }
+
+/** Bounds on the open-loop generator's connections: the machine is shared, keep them finite. */
+export const MAX_POOL = 10_000;
+export const MAX_IN_FLIGHT = 10_000;
 
 export const usage = `npm run bench -- [options]
 
@@ -47,7 +60,15 @@ results.json, results.md and chart.svg into bench-results/<timestamp>/.
   --quick            3 rounds of 1 s, no warm-up, on node:cluster rr, clusterd rr and the best other
                      clusterd mode: under two minutes, for development
   --systems LIST     comma-separated system ids (see the list printed at start); "clusterd" = all its modes
-  --workloads LIST   a, b, c or any subset (default a,b,c; a,b with --scaling)
+  --workloads LIST   any of a, b, c (closed loop: wrk), d, e (open loop: fixed rates) (default a,b,c,d,e;
+                     --quick: a,b,c; --scaling: a,b, and d, e are not allowed there)
+  --capacity-d RPS   (d)'s capacity in req/s; default: measure node:cluster rr on (c) with the closed-loop
+                     generator for --duration first, in the same run
+  --capacity-e RPS   (e)'s capacity in req/s; default: measure node:cluster rr on (a), 2 workers, likewise
+  --d-rates LIST     (d)'s rates in % of its capacity (default 50,70,90)
+  --pool N           open loop, keep-alive: connections in the pool, all opened up front (default 64)
+  --max-in-flight N  open loop, new connection per request: most connections open at once; later
+                     requests wait, and the wait counts in their latency (default 2000)
   --connections N    concurrent connections of the load generator (default 64)
   --threads N        wrk threads (default: a quarter of the cores, at least 1)
   --loadgen NAME     auto (wrk if installed, else autocannon), wrk or autocannon
@@ -58,7 +79,8 @@ results.json, results.md and chart.svg into bench-results/<timestamp>/.
                      one core (default 50; 0 = never wait; --quick: 0)
   --quiet-wait S     longest such wait per measurement, then it goes ahead anyway (default 30)
   --noisy-retries N  measure again, up to N times, when other processes used more than the --quiet
-                     share during the measurement; the quietest attempt counts (default 2; --quick: 0)
+                     share during the measurement, or the open-loop generator did not hold its rate;
+                     the best attempt counts (rate held, then quietest) (default 2; --quick: 0)
   --out DIR          results folder (default bench-results/<timestamp>)
   --report DIR       render DIR/results.md and DIR/chart.svg again from DIR/results.json; runs nothing
   --scaling          scaling run instead: clusterd with 1..N workers on workloads a and b
@@ -94,6 +116,11 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       scaling: { type: 'boolean', default: false },
       counts: { type: 'string' },
       'scaling-modes': { type: 'string' },
+      'capacity-d': { type: 'string' },
+      'capacity-e': { type: 'string' },
+      'd-rates': { type: 'string' },
+      pool: { type: 'string' },
+      'max-in-flight': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -107,10 +134,13 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     throw new Error(`Expected \`--loadgen\` to be auto, wrk or autocannon, got \`${loadgen}\``);
   }
   const scaling = values.scaling ?? false;
-  const workloads = list(values.workloads) ?? (scaling ? ['a', 'b'] : ['a', 'b', 'c']);
+  const workloads = list(values.workloads) ?? (scaling ? ['a', 'b'] : quick ? ['a', 'b', 'c'] : [...WORKLOAD_IDS]);
+  const allowed: readonly string[] = scaling ? ['a', 'b', 'c'] : WORKLOAD_IDS;
   for (const id of workloads) {
-    if (!['a', 'b', 'c'].includes(id)) throw new Error(`Expected \`--workloads\` to hold a, b or c, got \`${id}\``);
+    if (!allowed.includes(id)) throw new Error(`Expected \`--workloads\` to hold ${allowed.join(', ')}${scaling ? ' with --scaling' : ''}, got \`${id}\``);
   }
+  const dRates = (list(values['d-rates']) ?? ['50', '70', '90']).map((value) => bounded('--d-rates', value, 1, 1000));
+  if (dRates.length === 0) throw new Error('Expected `--d-rates` to hold at least one rate, got ``');
   const counts = (list(values.counts) ?? defaultCounts(workers)).map((value) => integer('--counts', value, 1, 1));
   return {
     workers,
@@ -119,7 +149,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     warmupS: number('--warmup', values.warmup, quick ? 0 : 2, 0),
     quick,
     systems: list(values.systems) ?? [],
-    workloads,
+    workloads: workloads as WorkloadId[],
     connections: integer('--connections', values.connections, 64, 1),
     threads: integer('--threads', values.threads, Math.max(1, Math.floor(cores / 4)), 1),
     loadgen,
@@ -134,6 +164,11 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     scaling,
     counts: [...new Set(counts)].sort((x, y) => x - y),
     scalingModes: list(values['scaling-modes']) ?? [],
+    capacityD: values['capacity-d'] === undefined ? undefined : bounded('--capacity-d', values['capacity-d'], 1, 10_000_000),
+    capacityE: values['capacity-e'] === undefined ? undefined : bounded('--capacity-e', values['capacity-e'], 1, 10_000_000),
+    dRates: [...new Set(dRates)].sort((x, y) => x - y),
+    pool: integer('--pool', values.pool, 64, 1, MAX_POOL),
+    maxInFlight: integer('--max-in-flight', values['max-in-flight'], 2000, 1, MAX_IN_FLIGHT),
   };
 }
 
@@ -162,8 +197,16 @@ function number(flag: string, value: string | undefined, fallback: number, min: 
   return parsed;
 }
 
-function integer(flag: string, value: string | undefined, fallback: number, min: number): number {
+function integer(flag: string, value: string | undefined, fallback: number, min: number, max = Infinity): number {
   const parsed = number(flag, value, fallback, min);
   if (!Number.isInteger(parsed)) throw new Error(`Expected \`${flag}\` to be an integer, got \`${value}\``);
+  if (parsed > max) throw new Error(`Expected \`${flag}\` to be at most ${max}, got \`${value}\``);
+  return parsed;
+}
+
+/** A number in [min, max], for flags whose every value is given (list items, capacities). */
+function bounded(flag: string, value: string, min: number, max: number): number {
+  const parsed = number(flag, value, min, min);
+  if (parsed > max) throw new Error(`Expected \`${flag}\` to be a number between ${min} and ${max}, got \`${value}\``);
   return parsed;
 }

@@ -19,9 +19,9 @@ export interface Tracked {
 const live = new Set<Tracked>();
 const exitHooks: Array<() => void> = [];
 
-/** Starts a process in its own group, remembered until it exits. */
-export function spawnTracked(command: string, args: string[], options: SpawnOptions = {}): Tracked {
-  const child = spawn(command, args, { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts a process in its own group, remembered until it exits; `stdin: 'pipe'` to talk to it. */
+export function spawnTracked(command: string, args: string[], { stdin = 'ignore', ...options }: SpawnOptions & { stdin?: 'ignore' | 'pipe' } = {}): Tracked {
+  const child = spawn(command, args, { ...options, detached: true, stdio: [stdin, 'pipe', 'pipe'] });
   let buffer = '';
   const keep = (chunk: Buffer) => {
     buffer = (buffer + chunk.toString()).slice(-4096);
@@ -205,6 +205,19 @@ export function selfAndChildrenSeconds(): number | undefined {
     const stat = fs.readFileSync('/proc/self/stat', 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return [11, 12, 13, 14].reduce((sum, index) => sum + Number(fields[index]), 0) / ticksPerSecond();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Context switches of `pid` so far, from /proc/<pid>/status; undefined when unreadable. */
+export function contextSwitches(pid: number): { voluntary: number; involuntary: number } | undefined {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const voluntary = /^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1];
+    const involuntary = /^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1];
+    if (voluntary === undefined || involuntary === undefined) return undefined;
+    return { voluntary: Number(voluntary), involuntary: Number(involuntary) };
   } catch {
     return undefined;
   }

@@ -1,6 +1,7 @@
-// Markdown for results.md (and stdout): the environment, then one table per workload.
-import type { Summary } from './runner.js';
-import { workloads, type WorkloadId } from './workloads.js';
+// Markdown for results.md (and stdout): the environment, then one table per closed-loop workload
+// (report-open.ts has the open-loop ones, targets.ts the targets).
+import { stepTitle, type Step } from './steps.js';
+import type { Summary } from './summary.js';
 
 export interface Environment {
   date: string;
@@ -13,8 +14,11 @@ export interface Environment {
   memoryGiB: number;
   loadAverage: number[];
   loadGenerator: { name: string; version: string; threads: number; connections: number; connectionPerRequest: string };
+  /** The open-loop generator's settings, when open-loop workloads ran. */
+  openLoop?: { version: string; pool: number; maxInFlight: number };
   pm2: string | undefined;
-  clusterd: { commit: string; modes: string[] };
+  /** defaultMode: what `clusterd start --help` gives as --balance's default (absent in older files: rr). */
+  clusterd: { commit: string; modes: string[]; defaultMode?: string };
   workers: number;
   /** The scaling run's worker counts, instead of `workers`. */
   workerCounts?: number[];
@@ -24,9 +28,11 @@ export interface Environment {
   quiet: { pct: number; maxWaitS: number; noisyRetries?: number };
 }
 
-const num = (value: number | undefined, digits = 2) => (value === undefined ? 'n/a' : value.toFixed(digits));
-const pct = (value: number | undefined, digits = 1) => (value === undefined ? 'n/a' : `${(value * 100).toFixed(digits)}%`);
-const cpu = (value: number | undefined) => (value === undefined ? 'n/a' : `${value.toFixed(1)}%`);
+export const num = (value: number | undefined, digits = 2) => (value === undefined ? 'n/a' : value.toFixed(digits));
+export const pct = (value: number | undefined, digits = 1) => (value === undefined ? 'n/a' : `${(value * 100).toFixed(digits)}%`);
+export const cpu = (value: number | undefined) => (value === undefined ? 'n/a' : `${value.toFixed(1)}%`);
+/** Microseconds: whole numbers, one decimal below 10. */
+export const us = (value: number | undefined) => (value === undefined ? 'n/a' : value.toFixed(value < 10 ? 1 : 0));
 
 /** The header every results.md starts with. */
 export function environmentMarkdown(env: Environment, notes: string[]): string {
@@ -35,37 +41,44 @@ export function environmentMarkdown(env: Environment, notes: string[]): string {
     '',
     `- Date: ${env.date}`,
     `- Machine: ${env.cpuModel}, ${env.cores} cores (availableParallelism ${env.availableParallelism}), ${env.memoryGiB} GiB, ${env.kernel}, load average before the run ${env.loadAverage.map((load) => load.toFixed(2)).join(' ')}`,
-    `- Node ${env.node}; PM2 ${env.pm2 ?? 'not available'}; clusterd ${env.clusterd.commit} (balance modes: ${env.clusterd.modes.join(', ') || 'none found'})`,
+    `- Node ${env.node}; PM2 ${env.pm2 ?? 'not available'}; clusterd ${env.clusterd.commit} (balance modes: ${env.clusterd.modes.join(', ') || 'none found'}; default ${env.clusterd.defaultMode ?? 'rr'})`,
     `- Load generator: ${env.loadGenerator.name} ${env.loadGenerator.version}, ${env.loadGenerator.threads} thread(s), ${env.loadGenerator.connections} connections, on the same machine; new connection per request: ${env.loadGenerator.connectionPerRequest}`,
+    ...(env.openLoop
+      ? [
+          `- Open-loop generator (d, e): ${env.openLoop.version}, a child process on the same machine; keep-alive pool of ${env.openLoop.pool} connections, at most ${env.openLoop.maxInFlight} connections at once with a new connection per request`,
+        ]
+      : []),
     `- ${env.workerCounts ? `worker counts ${env.workerCounts.join(', ')}` : `${env.workers} workers per system`}; ${env.rounds} interleaved rounds of ${env.durationS} s after ${env.warmupS} s of warm-up; figures are medians over rounds`,
   ];
   if (env.quiet.pct > 0) {
     lines.push(`- Before each start the benchmark waited (at most ${env.quiet.maxWaitS} s) until other processes used less than ${env.quiet.pct}% of one core`);
     if (env.quiet.noisyRetries) {
-      lines.push(`- A measurement during which other processes used more than ${env.quiet.pct}% of one core was repeated (at most ${env.quiet.noisyRetries} times); the quietest attempt counts`);
+      lines.push(
+        `- A measurement during which other processes used more than ${env.quiet.pct}% of one core, or in which the open-loop generator did not hold its rate, was repeated (at most ${env.quiet.noisyRetries} times); the best attempt counts (rate held, then quietest)`,
+      );
     }
   }
   for (const note of notes) lines.push(`- Note: ${note}`);
   return `${lines.join('\n')}\n`;
 }
 
-/** One workload's table. */
-export function workloadMarkdown(workload: WorkloadId, rows: Summary[]): string {
+/** One closed-loop workload's table. */
+export function workloadMarkdown(step: Step, rows: Summary[]): string {
   const lines = [
-    `## ${workloads[workload].title}`,
+    `## ${stepTitle(step)}`,
     '',
-    '| system | req/s | ratio vs node:cluster rr | p50 ms | p99 ms | max ms | errors | worker CV | master CPU | req per CPU-s | rounds |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| system | req/s | ratio vs node:cluster rr | p50 ms | p99 ms | max ms | errors | worker CV | master CPU | master us/conn | master us/req | req per CPU-s | rounds |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   const notes: string[] = [];
   for (const row of rows) {
     if (row.note) notes.push(`${row.label}: ${row.note}`);
     if (row.rounds === 0) {
-      lines.push(`| ${row.label} | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | 0 |`);
+      lines.push(`| ${row.label} | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | 0 |`);
       continue;
     }
     lines.push(
-      `| ${row.label} | ${Math.round(row.rps ?? 0)} | ${num(row.ratio)} | ${num(row.p50)} | ${num(row.p99)} | ${num(row.max, 1)} | ${num(row.errors, 0)} | ${pct(row.workerCv)} | ${cpu(row.masterCpuPct)} | ${num(row.requestsPerCpuS, 0)} | ${row.rounds} |`,
+      `| ${row.label} | ${Math.round(row.rps ?? 0)} | ${num(row.ratio)} | ${num(row.p50)} | ${num(row.p99)} | ${num(row.max, 1)} | ${num(row.errors, 0)} | ${pct(row.workerCv)} | ${cpu(row.masterCpuPct)} | ${us(row.masterUsPerConnection)} | ${us(row.masterUsPerRequest)} | ${num(row.requestsPerCpuS, 0)} | ${row.rounds} |`,
     );
   }
   if (notes.length) lines.push('', ...notes.map((note) => `- ${note}`));
@@ -77,50 +90,10 @@ export const legend = `req/s: completed responses per second over the measured w
 round-robin's in the same run. p50/p99/max: response latency from the load generator (connect time excluded).
 errors: socket errors + non-2xx + timeouts (5 s). worker CV: standard deviation / mean of the requests each
 serving process counted (0% = perfectly even). master CPU: CPU time of the master (node:cluster primary,
-clusterd master, PM2 God daemon) over the window, in % of one core; n/a for one process. req per CPU-s:
+clusterd master, PM2 God daemon) over the window, in % of one core; n/a for one process. master us/conn and
+us/req: the master's CPU microseconds in the window divided by the connections the workers accepted and the
+requests they served in it (their count files); with keep-alive, few connections share a whole window of
+the master's background work, so us/conn is large there and us/req is the figure to read. req per CPU-s:
 responses per CPU-second spent by the master and the workers together, which moves less than req/s when
 other processes take CPU from the benchmark.
 `;
-
-/** Issue 5's targets for a 2-core machine, checked against this run's medians. */
-export function targetsMarkdown(summary: Partial<Record<WorkloadId, Summary[]>>): string {
-  const row = (workload: WorkloadId, id: string) => summary[workload]?.find((entry) => entry.system === id && entry.rounds > 0);
-  const lines = ['## Targets (issue 5, for 2 cores)', '', '| target | measured | met |', '|---|---|---|'];
-  const add = (target: string, measured: string | undefined, met: boolean | undefined) =>
-    lines.push(`| ${target} | ${measured ?? 'n/a'} | ${met === undefined ? 'n/a' : met ? 'yes' : 'no'} |`);
-  const ratio = (value: number | undefined) => (value === undefined ? undefined : `${value.toFixed(2)}x`);
-
-  for (const workload of ['a', 'b'] as const) {
-    const rr = row(workload, 'clusterd-rr')?.ratio;
-    add(`clusterd rr req/s >= 1.0x node:cluster rr on (${workload})`, ratio(rr), rr === undefined ? undefined : rr >= 1);
-  }
-  const modes = (summary.b ?? []).filter((entry) => entry.system.startsWith('clusterd-') && !entry.system.endsWith('-nostats') && entry.ratio !== undefined);
-  const best = modes.sort((x, y) => (y.ratio ?? 0) - (x.ratio ?? 0))[0];
-  add('best clusterd mode req/s >= 1.1x on (b)', best ? `${ratio(best.ratio)} (${best.label})` : undefined, best ? (best.ratio ?? 0) >= 1.1 : undefined);
-
-  const least = row('c', 'clusterd-least');
-  const base = row('c', 'cluster-rr');
-  const p99 = least?.p99 !== undefined && base?.p99 ? least.p99 / base.p99 : undefined;
-  add(
-    'least p99 <= 0.8x node:cluster rr on (c), req/s >= 1.0x',
-    p99 === undefined ? (least ? undefined : 'clusterd least not measured') : `p99 ${p99.toFixed(2)}x, req/s ${ratio(least?.ratio)}`,
-    p99 === undefined ? undefined : p99 <= 0.8 && (least?.ratio ?? 0) >= 1,
-  );
-
-  const on = row('a', 'clusterd-rr');
-  const off = row('a', 'clusterd-rr-nostats');
-  const cost = on?.rps !== undefined && off?.rps ? 1 - on.rps / off.rps : undefined;
-  const cpuCost = on?.requestsPerCpuS !== undefined && off?.requestsPerCpuS ? 1 - on.requestsPerCpuS / off.requestsPerCpuS : undefined;
-  add(
-    'loop stats cost <= 1% on (a) (clusterd rr vs rr with --stats-interval 0)',
-    cost === undefined ? undefined : `${(cost * 100).toFixed(1)}% of req/s; ${cpuCost === undefined ? 'n/a' : `${(cpuCost * 100).toFixed(1)}%`} of req per CPU-s`,
-    cost === undefined ? undefined : cost <= 0.01,
-  );
-
-  for (const id of ['clusterd-rr', 'clusterd-least']) {
-    const cv = row('a', id)?.workerCv;
-    add(`worker CV <= 10% on (a) in ${id.replace('clusterd-', '')}`, pct(cv), cv === undefined ? undefined : cv <= 0.1);
-  }
-  lines.push('', 'One run on a shared 2-core machine: read these next to the noise note above, not as a verdict.');
-  return `${lines.join('\n')}\n`;
-}

@@ -1,13 +1,15 @@
-// Interleaved rounds: for each round, for each workload, every system in a rotated order is started,
-// warmed up, measured, stopped, and its port waited free before the next one starts.
+// Interleaved rounds: for each round, for each step (a workload, or an open-loop workload at one
+// rate), every system in a rotated order is started, warmed up, measured, stopped, and its port waited
+// free before the next one starts.
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LoadGenerator, LoadResult } from './load/types.js';
+import type { LoadGenerator, LoadResult, LoadRun, OpenLoopGenerator } from './load/types.js';
 import type { BenchOptions } from './options.js';
 import { cpuSeconds, machineBusySeconds, portFree, selfAndChildrenSeconds, waitFor } from './processes.js';
-import { coefficientOfVariation, median } from './stats.js';
-import { countFiles, StartError, type SystemSpec } from './systems.js';
+import { coefficientOfVariation } from './stats.js';
+import type { Step } from './steps.js';
+import { countFiles, StartError, type Count, type SystemSpec } from './systems.js';
 import { workloads, type WorkloadId } from './workloads.js';
 
 /** One system as the runner schedules it: a spec and the worker count it runs with. */
@@ -21,6 +23,11 @@ export interface Entry {
 export interface RunRecord {
   round: number;
   workload: WorkloadId;
+  /** The step measured ('a', 'd@50'...); results written before steps existed have only `workload`. */
+  key?: string;
+  /** Open-loop steps: the share of capacity and the rate asked for (req/s). */
+  ratePct?: number;
+  rate?: number;
   system: string;
   /** Position of the system in this round's order (1-based). */
   position: number;
@@ -34,52 +41,39 @@ export interface RunRecord {
   /** What each serving process counted during the measurement, and the CPU it used (% of one core). */
   workers?: Array<{ pid: number; requests: number; connections: number; cpuPct?: number }>;
   workerCv?: number;
-  /** The master's CPU use over the measurement, in % of one core. */
+  /** Seconds between the CPU snapshots that frame the load: the measured window. */
+  windowS?: number;
+  /** The master's CPU use over the measurement, in % of one core, and in CPU seconds. */
   masterCpuPct?: number;
+  masterCpuS?: number;
+  /** (e): the serving process that blocked its loop (it wrote its pid into the count folder). */
+  blockerPid?: number;
   /** All serving processes' CPU use together, in % of one core. */
   workersCpuPct?: number;
-  /** The load generator's CPU use (wrk, or this process running autocannon), in % of one core. */
+  /** The load generator's CPU use (wrk, the open-loop child, or this process running autocannon), in % of one core. */
   loadgenCpuPct?: number;
   /** Every other process on the machine (other users, tests...), in % of one core: the noise. */
   otherCpuPct?: number;
-  /** Earlier attempts of this measurement, dropped because other processes took too much CPU. */
-  discarded?: Array<{ rps?: number; otherCpuPct?: number; error?: string }>;
-}
-
-export interface Summary {
-  system: string;
-  label: string;
-  rounds: number;
-  rps?: number;
-  /** Median req/s over median req/s of the reference (node:cluster rr). */
-  ratio?: number;
-  /** Median over rounds of req/s over the reference's req/s in the same round: less sensitive to slow drifts. */
-  pairedRatio?: number;
-  p50?: number;
-  p99?: number;
-  max?: number;
-  errors?: number;
-  workerCv?: number;
-  masterCpuPct?: number;
-  workersCpuPct?: number;
-  /** Responses per CPU-second of the master and workers together: steadier than req/s when other processes steal CPU. */
-  requestsPerCpuS?: number;
-  otherCpuPct?: number;
-  startMs?: number;
-  /** Why the system has no figures (a failed start, for example). */
-  note?: string;
+  /** Earlier attempts of this measurement, dropped because other processes took too much CPU (or the rate was not held). */
+  discarded?: Array<{ rps?: number; otherCpuPct?: number; error?: string; heldRate?: boolean }>;
 }
 
 export interface Schedule {
   entries: Entry[];
-  workloads: WorkloadId[];
+  steps: Step[];
   rounds: number;
   durationS: number;
   warmupS: number;
   connections: number;
   threads: number;
   port: number;
+  /** The closed-loop generator (wrk or autocannon), for a, b and c. */
   generator: LoadGenerator;
+  /** The open-loop generator, for the steps with a rate. */
+  openLoop?: OpenLoopGenerator;
+  /** Open loop: keep-alive pool size, and most connections at once with a new connection per request. */
+  pool: number;
+  maxInFlight: number;
   /** Scratch folder for the count directories. */
   scratch: string;
   quietPct: number;
@@ -88,11 +82,14 @@ export interface Schedule {
   noisyRetries: number;
 }
 
-/** The schedule the options ask for, over `entries`, measuring with `generator`. */
-export function scheduleFrom(options: BenchOptions, entries: Entry[], generator: LoadGenerator, scratch: string): Schedule {
+/** The schedule the options ask for, over `entries` and `steps`, measuring with `generator` (and `openLoop`). */
+export function scheduleFrom(
+  options: BenchOptions,
+  { entries, steps, generator, openLoop, scratch }: { entries: Entry[]; steps: Step[]; generator: LoadGenerator; openLoop?: OpenLoopGenerator; scratch: string },
+): Schedule {
   return {
     entries,
-    workloads: options.workloads as WorkloadId[],
+    steps,
     rounds: options.rounds,
     durationS: generator.roundDuration(options.durationS),
     warmupS: options.warmupS,
@@ -100,6 +97,9 @@ export function scheduleFrom(options: BenchOptions, entries: Entry[], generator:
     threads: options.threads,
     port: options.port,
     generator,
+    ...(openLoop ? { openLoop } : {}),
+    pool: options.pool,
+    maxInFlight: options.maxInFlight,
     scratch,
     quietPct: options.quietPct,
     quietWaitS: options.quietWaitS,
@@ -116,34 +116,32 @@ const PORT_FREE_TIMEOUT_MS = 20_000;
  */
 export async function runRounds(schedule: Schedule, notes: Map<string, string>, records: RunRecord[] = []): Promise<RunRecord[]> {
   let runId = 0;
-  const total = schedule.rounds * schedule.workloads.length * schedule.entries.length;
+  const total = schedule.rounds * schedule.steps.length * schedule.entries.length;
   for (let round = 1; round <= schedule.rounds; round++) {
-    for (const workload of schedule.workloads) {
+    for (const step of schedule.steps) {
       // Rotate by round, so that no system always runs first (cold machine) or last.
       const shift = (round - 1) % schedule.entries.length;
       const order = [...schedule.entries.slice(shift), ...schedule.entries.slice(0, shift)];
       for (const [index, entry] of order.entries()) {
         runId++;
-        const tag = `[round ${round}/${schedule.rounds} ${workload} ${String(runId).padStart(String(total).length)}/${total}]`;
+        const tag = `[round ${round}/${schedule.rounds} ${step.key} ${String(runId).padStart(String(total).length)}/${total}]`;
         if (notes.has(entry.id)) continue;
-        let record = await runOne(schedule, entry, workload, { round, position: index + 1, runId });
-        // A measurement other processes took too much CPU from is repeated; the quietest attempt counts.
+        let record = await runOne(schedule, entry, step, { round, position: index + 1, runId });
+        // A measurement other processes took too much CPU from, or in which the open-loop generator fell
+        // behind its schedule, is repeated; the best attempt (rate held, then quietest) counts.
         const discarded: NonNullable<RunRecord['discarded']> = [];
-        while (record.ok && discarded.length < schedule.noisyRetries && isNoisy(record, schedule.quietPct)) {
-          console.error(`${tag} ${entry.label}: others took ${record.otherCpuPct?.toFixed(0)}% of a core, measuring again`);
-          const again = await runOne(schedule, entry, workload, { round, position: index + 1, runId });
-          const [kept, dropped] = again.ok && (again.otherCpuPct ?? Infinity) < (record.otherCpuPct ?? Infinity) ? [again, record] : [record, again];
-          discarded.push({ rps: dropped.load?.rps, otherCpuPct: dropped.otherCpuPct, error: dropped.error });
+        let doubt: string | undefined;
+        while (record.ok && discarded.length < schedule.noisyRetries && (doubt = doubtAbout(record, schedule.quietPct))) {
+          console.error(`${tag} ${entry.label}: ${doubt}, measuring again`);
+          const again = await runOne(schedule, entry, step, { round, position: index + 1, runId });
+          const [kept, dropped] = again.ok && rank(again) < rank(record) ? [again, record] : [record, again];
+          discarded.push({ rps: dropped.load?.rps, otherCpuPct: dropped.otherCpuPct, error: dropped.error, ...(dropped.load?.open ? { heldRate: dropped.load.open.heldRate } : {}) });
           record = kept;
         }
         if (discarded.length) record.discarded = discarded;
         records.push(record);
         if (record.ok && record.load) {
-          const { load } = record;
-          const cv = record.workerCv === undefined ? '' : ` cv ${(record.workerCv * 100).toFixed(1)}%`;
-          console.error(
-            `${tag} ${entry.label}: ${Math.round(load.rps)} req/s p50 ${load.latencyMs.p50.toFixed(2)} ms p99 ${load.latencyMs.p99.toFixed(2)} ms errors ${load.errors.total}${cv}`,
-          );
+          console.error(`${tag} ${entry.label}: ${progressLine(record.load, record.workerCv)}`);
         } else {
           console.error(`${tag} ${entry.label}: FAILED ${record.error}`);
           // A system that cannot start (a mode not implemented yet) is dropped for the rest of the run.
@@ -155,15 +153,26 @@ export async function runRounds(schedule: Schedule, notes: Map<string, string>, 
   return records;
 }
 
-async function runOne(
-  schedule: Schedule,
-  entry: Entry,
-  workloadId: WorkloadId,
-  { round, position, runId }: { round: number; position: number; runId: number },
-): Promise<RunRecord> {
-  const base = { round, workload: workloadId, system: entry.id, position };
-  const { generator, port } = schedule;
-  const workload = workloads[workloadId];
+/** One line of progress on stderr for a finished measurement. */
+function progressLine(load: LoadResult, workerCv: number | undefined): string {
+  const cv = workerCv === undefined ? '' : ` cv ${(workerCv * 100).toFixed(1)}%`;
+  const { latencyMs: ms, open } = load;
+  if (!open) return `${Math.round(load.rps)} req/s p50 ${ms.p50.toFixed(2)} ms p99 ${ms.p99.toFixed(2)} ms errors ${load.errors.total}${cv}`;
+  const held = open.heldRate ? 'rate held' : `RATE NOT HELD: ${open.notHeld}`;
+  return `${Math.round(load.rps)}/${Math.round(open.targetRps)} req/s p50 ${ms.p50.toFixed(2)} p99 ${ms.p99.toFixed(2)} p99.9 ${ms.p999?.toFixed(2)} max ${ms.max.toFixed(1)} ms errors ${load.errors.total}${cv}; ${held}`;
+}
+
+async function runOne(schedule: Schedule, entry: Entry, step: Step, { round, position, runId }: { round: number; position: number; runId: number }): Promise<RunRecord> {
+  const base = {
+    round,
+    workload: step.workload,
+    key: step.key,
+    ...(step.rate === undefined ? {} : { ratePct: step.ratePct, rate: step.rate }),
+    system: entry.id,
+    position,
+  };
+  const { port } = schedule;
+  const workload = workloads[step.workload];
   const countDir = path.join(schedule.scratch, `counts-${process.pid}-${runId}`);
   fs.rmSync(countDir, { recursive: true, force: true });
   fs.mkdirSync(countDir, { recursive: true });
@@ -175,9 +184,10 @@ async function runOne(
 
   const quietWaitMs = await waitQuiet(schedule.quietPct, schedule.quietWaitS * 1000);
   const started = performance.now();
+  const workers = step.workers === undefined ? entry.workers : entry.spec.serving(step.workers);
   let running;
   try {
-    running = await entry.spec.start({ port, workers: entry.workers, countDir, runId });
+    running = await entry.spec.start({ port, workers, countDir, runId, ...(workload.open?.appEnv ? { appEnv: workload.open.appEnv } : {}) });
   } catch (error) {
     const message = (error as Error).message;
     return { ...base, ok: false, quietWaitMs, error: error instanceof StartError ? `start: ${message}` : message };
@@ -185,22 +195,30 @@ async function runOne(
   const startMs = performance.now() - started;
 
   try {
-    const load = { port, workload, connections: schedule.connections, threads: schedule.threads, timeoutS: 5 };
-    if (schedule.warmupS > 0) await generator.run({ ...load, durationS: generator.roundDuration(schedule.warmupS) });
-    // Let every worker write its final count (every 100 ms), then take the "before" snapshot.
-    await sleep(FLUSH_MS);
-    const before = countFiles(countDir);
-    const servers = before.map((count) => count.pid);
-    const cpuBefore = cpuSnapshot(running.masterPid, servers);
-    const measured = performance.now();
-    const result = await generator.run({ ...load, durationS: generator.roundDuration(schedule.durationS) });
+    let before: Count[] = [];
+    let servers: number[] = [];
+    let cpuAtStart: CpuSnapshot | undefined;
+    let measured = 0;
+    // Called after the warm-up, right before the measured load: for the open-loop generator, once its
+    // child has loaded and warmed up, so that neither falls inside the window.
+    const startMeasuring = async () => {
+      // Let every worker write its final count (every 100 ms), then take the "before" snapshot.
+      await sleep(FLUSH_MS);
+      before = countFiles(countDir);
+      servers = before.map((count) => count.pid);
+      cpuAtStart = cpuSnapshot(running.masterPid, servers);
+      measured = performance.now();
+    };
+    const result = await loader(schedule, step)({ durationS: schedule.durationS, warmupS: schedule.warmupS, start: startMeasuring });
+    const cpuBefore = cpuAtStart as CpuSnapshot | undefined;
+    if (!cpuBefore) throw new Error('the load generator never started the measured load');
     const seconds = (performance.now() - measured) / 1000;
     const cpuAfter = cpuSnapshot(running.masterPid, servers);
     await sleep(FLUSH_MS);
     const after = countFiles(countDir);
 
     const start = new Map(before.map((count) => [count.pid, count]));
-    const workers = after
+    const perWorker = after
       .map((count) => {
         const from = start.get(count.pid);
         const cpu = cpuBefore.each.get(count.pid);
@@ -213,21 +231,28 @@ async function runOne(
         };
       })
       .sort((x, y) => y.requests - x.requests);
-    const share = (a: number | undefined, b: number | undefined) =>
-      a === undefined || b === undefined ? undefined : ((b - a) / seconds) * 100;
-    const masterCpuPct = share(cpuBefore.master, cpuAfter.master);
-    const workersCpuPct = share(cpuBefore.servers, cpuAfter.servers);
-    const loadgenCpuPct = share(cpuBefore.self, cpuAfter.self);
-    const machinePct = share(cpuBefore.machine, cpuAfter.machine);
+    const delta = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : b - a);
+    const share = (cpu: number | undefined) => (cpu === undefined ? undefined : (cpu / seconds) * 100);
+    const masterCpuS = delta(cpuBefore.master, cpuAfter.master);
+    const masterCpuPct = share(masterCpuS);
+    const workersCpuPct = share(delta(cpuBefore.servers, cpuAfter.servers));
+    // This process's reaped children include the open-loop child's start-up; count only its run.
+    const self = delta(cpuBefore.self, cpuAfter.self);
+    const loadgenCpuPct = share(self === undefined || !result.open ? self : self - result.open.lifetimeCpuS + result.open.cpuS);
+    const machinePct = share(delta(cpuBefore.machine, cpuAfter.machine));
+    const blockerPid = readBlocker(countDir);
     return {
       ...base,
       ok: true,
       quietWaitMs,
       startMs,
       load: result,
-      workers,
-      workerCv: coefficientOfVariation(workers.map((worker) => worker.requests)),
+      workers: perWorker,
+      workerCv: coefficientOfVariation(perWorker.map((worker) => worker.requests)),
+      windowS: seconds,
       masterCpuPct,
+      ...(masterCpuS === undefined ? {} : { masterCpuS }),
+      ...(blockerPid === undefined ? {} : { blockerPid }),
       workersCpuPct,
       loadgenCpuPct,
       otherCpuPct:
@@ -244,8 +269,48 @@ async function runOne(
   }
 }
 
-function isNoisy(record: RunRecord, pct: number): boolean {
-  return pct > 0 && record.otherCpuPct !== undefined && record.otherCpuPct > pct;
+/** Warms up, calls `start`, and measures for `durationS`. */
+type Load = (run: { durationS: number; warmupS: number; start: () => Promise<void> }) => Promise<LoadResult>;
+
+/** The step's load: the closed-loop generator, or the open-loop one at the step's rate. */
+function loader(schedule: Schedule, step: Step): Load {
+  const workload = workloads[step.workload];
+  const { port, generator } = schedule;
+  if (step.rate === undefined) {
+    const run: Omit<LoadRun, 'durationS'> = { port, workload, connections: schedule.connections, threads: schedule.threads, timeoutS: 5 };
+    return async ({ durationS, warmupS, start }) => {
+      if (warmupS > 0) await generator.run({ ...run, durationS: generator.roundDuration(warmupS) });
+      await start();
+      return generator.run({ ...run, durationS });
+    };
+  }
+  const { openLoop } = schedule;
+  if (!openLoop) throw new Error(`step ${step.key} has a rate but the schedule has no open-loop generator`);
+  const rate = step.rate;
+  // One child warms up and measures, so that its JIT is warm when the window opens.
+  return ({ durationS, warmupS, start }) =>
+    openLoop.run({ port, workload, rate, durationS, warmupS, timeoutS: 5, pool: schedule.pool, maxInFlight: schedule.maxInFlight, onStart: start });
+}
+
+/** The pid server.cjs wrote when it won the election to block its loop ((e)), if one did. */
+function readBlocker(countDir: string): number | undefined {
+  try {
+    return Number(fs.readFileSync(path.join(countDir, 'blocker.lock'), 'utf8')) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why a measurement is worth repeating, if it is. */
+function doubtAbout(record: RunRecord, pct: number): string | undefined {
+  if (pct > 0 && record.otherCpuPct !== undefined && record.otherCpuPct > pct) return `others took ${record.otherCpuPct.toFixed(0)}% of a core`;
+  if (record.load?.open && !record.load.open.heldRate) return `the open-loop generator did not hold its rate (${record.load.open.notHeld})`;
+  return undefined;
+}
+
+/** Lower is better: an attempt whose rate was held beats one whose was not, then the quieter one. */
+function rank(record: RunRecord): number {
+  return (record.load?.open?.heldRate === false ? 1e6 : 0) + (record.otherCpuPct ?? 1e5);
 }
 
 /**
@@ -253,7 +318,7 @@ function isNoisy(record: RunRecord, pct: number): boolean {
  * for at most `maxMs`; returns how long it waited. Other sessions' test suites on a shared machine
  * otherwise decide the figures.
  */
-async function waitQuiet(pct: number, maxMs: number): Promise<number> {
+export async function waitQuiet(pct: number, maxMs: number): Promise<number> {
   if (pct <= 0) return 0;
   const started = performance.now();
   while (performance.now() - started < maxMs) {
@@ -270,10 +335,15 @@ async function waitQuiet(pct: number, maxMs: number): Promise<number> {
   return Math.round(performance.now() - started);
 }
 
-function cpuSnapshot(
-  master: number | undefined,
-  servers: number[],
-): { master?: number; servers?: number; self?: number; machine?: number; each: Map<number, number | undefined> } {
+interface CpuSnapshot {
+  master?: number;
+  servers?: number;
+  self?: number;
+  machine?: number;
+  each: Map<number, number | undefined>;
+}
+
+function cpuSnapshot(master: number | undefined, servers: number[]): CpuSnapshot {
   const each = servers.map((pid) => cpuSeconds(pid));
   return {
     each: new Map(servers.map((pid, index) => [pid, each[index]])),
@@ -282,61 +352,4 @@ function cpuSnapshot(
     master: master === undefined ? undefined : cpuSeconds(master),
     servers: each.some((value) => value === undefined) ? undefined : each.reduce<number>((sum, value) => sum + (value ?? 0), 0),
   };
-}
-
-/** Medians per system for one workload, with ratios to `reference` (node:cluster rr). */
-export function summarise(
-  records: RunRecord[],
-  entries: Array<{ id: string; label: string }>,
-  workload: WorkloadId,
-  notes: Map<string, string>,
-  reference = 'cluster-rr',
-): Summary[] {
-  const referenceRps = new Map(
-    records.filter((record) => record.workload === workload && record.system === reference && record.ok).map((record) => [record.round, record.load?.rps]),
-  );
-  const rows = entries.map((entry): Summary => {
-    const runs = records.filter((record) => record.workload === workload && record.system === entry.id && record.ok && record.load);
-    const pick = (value: (record: RunRecord) => number | undefined) => median(runs.map(value));
-    const failed = records.find((record) => record.workload === workload && record.system === entry.id && !record.ok);
-    const note = notes.get(entry.id) ?? (failed ? `${runs.length} ok, failed once: ${failed.error}` : undefined);
-    return {
-      system: entry.id,
-      label: entry.label,
-      rounds: runs.length,
-      rps: pick((record) => record.load?.rps),
-      pairedRatio: pick((record) => {
-        const base = referenceRps.get(record.round);
-        return base && record.load ? record.load.rps / base : undefined;
-      }),
-      p50: pick((record) => record.load?.latencyMs.p50),
-      p99: pick((record) => record.load?.latencyMs.p99),
-      max: pick((record) => record.load?.latencyMs.max),
-      errors: pick((record) => record.load?.errors.total),
-      workerCv: pick((record) => record.workerCv),
-      masterCpuPct: pick((record) => record.masterCpuPct),
-      workersCpuPct: pick((record) => record.workersCpuPct),
-      requestsPerCpuS: pick((record) =>
-        record.load && record.workersCpuPct ? record.load.rps / ((record.workersCpuPct + (record.masterCpuPct ?? 0)) / 100) : undefined,
-      ),
-      otherCpuPct: pick((record) => record.otherCpuPct),
-      startMs: pick((record) => record.startMs),
-      ...(note ? { note } : {}),
-    };
-  });
-  const base = rows.find((row) => row.system === reference)?.rps;
-  for (const row of rows) if (base && row.rps !== undefined) row.ratio = row.rps / base;
-  return rows;
-}
-
-export const NOISE_PREFIX = 'other processes on the machine used';
-
-/** A line on how much CPU other processes took during the measurements: the noise in these figures. */
-export function noiseNote(records: RunRecord[], cores: number): string | undefined {
-  const other = records.map((record) => record.otherCpuPct).filter((value): value is number => value !== undefined);
-  if (other.length === 0) return undefined;
-  const worst = Math.max(...other);
-  const repeated = records.filter((record) => record.discarded?.length).length;
-  const again = repeated ? `; ${repeated} measurement(s) were repeated for it` : '';
-  return `${NOISE_PREFIX} a median ${median(other)?.toFixed(0)}% (max ${worst.toFixed(0)}%) of one core during the measurements, out of ${cores * 100}%${again}`;
 }

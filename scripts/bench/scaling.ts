@@ -6,7 +6,9 @@ import { barChart } from './chart.js';
 import type { LoadGenerator } from './load/types.js';
 import type { BenchOptions } from './options.js';
 import { environmentMarkdown, type Environment } from './report.js';
-import { noiseNote, runRounds, scheduleFrom, summarise, type Entry, type Summary } from './runner.js';
+import { runRounds, scheduleFrom, type Entry } from './runner.js';
+import { legacySteps } from './steps.js';
+import { noiseNote, summarise, type Summary } from './summary.js';
 import { allSystems, clusterdSystem, type Paths } from './systems.js';
 import { workloads, type WorkloadId } from './workloads.js';
 
@@ -49,13 +51,10 @@ export async function runScaling({
       entries.push({ id: `clusterd-${mode}@${workers}`, label: `clusterd ${mode} x${workers}`, spec: clusterdSystem(paths, mode, true), workers });
     }
   }
-  const workloadIds = options.workloads as WorkloadId[];
+  const workloadIds = options.workloads;
   console.error(`bench: scaling ${modes.join(', ')} over ${options.counts.join(', ')} workers; workloads ${workloadIds.join(', ')}`);
   const dropped = new Map<string, string>();
-  const records = await runRounds(
-    scheduleFrom(options, entries, generator, path.join(paths.cache, 'tmp')),
-    dropped,
-  );
+  const records = await runRounds(scheduleFrom(options, { entries, steps: legacySteps(workloadIds), generator, scratch: path.join(paths.cache, 'tmp') }), dropped);
 
   const noise = noiseNote(records, environment.cores);
   if (noise) notes.push(noise);

@@ -39,6 +39,8 @@ export interface StartContext {
   workerNodeArgs?: string[];
   /** Fresh, empty folder where the app's processes keep their request counts. */
   countDir: string;
+  /** Extra environment for the app's processes: (e)'s BENCH_BLOCK_MS. */
+  appEnv?: Record<string, string>;
   /** Unique per start, for names that must not collide with a cluster still shutting down. */
   runId: number;
 }
@@ -124,7 +126,7 @@ async function startSpawned(
   { node, expected, masterPid }: { node: string; expected: number; masterPid: (tracked: Tracked) => number | undefined },
 ): Promise<RunningSystem> {
   const tracked = spawnTracked(node, command.args, {
-    env: { ...process.env, ...command.env, BENCH_PORT: String(context.port), BENCH_COUNT_DIR: context.countDir },
+    env: { ...process.env, ...context.appEnv, ...command.env, BENCH_PORT: String(context.port), BENCH_COUNT_DIR: context.countDir },
   });
   try {
     await waitReady(context, expected, () => !tracked.hasExited(), () => failureLine(tracked));
@@ -135,16 +137,29 @@ async function startSpawned(
   return { masterPid: masterPid(tracked), stop: () => stopTracked(tracked) };
 }
 
-/** clusterd's balance modes, as its CLI lists them for `start --balance`. */
-export function clusterdModes(paths: Paths): { modes: string[]; note?: string } {
+/** clusterd's balance modes and its default one, as its CLI lists them for `start --balance`. */
+export function clusterdModes(paths: Paths): { modes: string[]; defaultMode: string; note?: string } {
   try {
     const help = execFileSync(paths.node, [paths.clusterd, 'start', '--help'], { encoding: 'utf8', env: { ...process.env, COLUMNS: '400' } });
-    const choices = /--balance[\s\S]*?\[choices: ([^\]]+)\]/.exec(help)?.[1];
-    if (choices) return { modes: [...choices.matchAll(/"([^"]+)"/g)].map((match) => match[1] ?? '').filter(Boolean) };
-    return { modes: ['rr'], note: 'could not read the --balance choices from `clusterd start --help`; trying rr only' };
+    return parseBalanceHelp(help);
   } catch (error) {
-    return { modes: [], note: `clusterd start --help failed: ${String(error).split('\n')[0]}` };
+    return { modes: [], defaultMode: 'rr', note: `clusterd start --help failed: ${String(error).split('\n')[0]}` };
   }
+}
+
+/**
+ * The --balance choices and default from `clusterd start --help` (yargs prints
+ * `[choices: "rr", "least"] [default: "rr"]` after the description). The targets are checked on the
+ * default mode, whichever the CLI names: rr today, another mode once it becomes the default.
+ */
+export function parseBalanceHelp(help: string): { modes: string[]; defaultMode: string; note?: string } {
+  const option = /--balance[\s\S]*?\[choices: ([^\]]+)\](?:\s*\[default: "([^"]+)"\])?/.exec(help);
+  const choices = option?.[1];
+  if (!choices) return { modes: ['rr'], defaultMode: 'rr', note: 'could not read the --balance choices from `clusterd start --help`; trying rr only' };
+  const modes = [...choices.matchAll(/"([^"]+)"/g)].map((match) => match[1] ?? '').filter(Boolean);
+  const named = option[2];
+  if (named && modes.includes(named)) return { modes, defaultMode: named };
+  return { modes, defaultMode: 'rr', note: `could not read the --balance default from \`clusterd start --help\`; taking rr as the default mode` };
 }
 
 /** Every system, in a fixed order (rounds rotate it). */
@@ -257,7 +272,7 @@ export function killPm2(paths: Paths, pm2: Pm2Install): void {
 
 async function startPm2(context: StartContext, paths: Paths, pm2: Pm2Install): Promise<RunningSystem> {
   fs.mkdirSync(paths.pm2Home, { recursive: true });
-  const env = { ...pm2Env(paths), BENCH_PORT: String(context.port), BENCH_COUNT_DIR: context.countDir };
+  const env = { ...pm2Env(paths), ...context.appEnv, BENCH_PORT: String(context.port), BENCH_COUNT_DIR: context.countDir };
   const pidFile = path.join(paths.pm2Home, 'pm2.pid');
   const servers = () => countFiles(context.countDir).map((count) => count.pid);
   const stop = async () => {

@@ -6,6 +6,8 @@
 // Each process counts the requests it served and the connections it got, and keeps
 // BENCH_COUNT_DIR/<pid>.json up to date, so the benchmark reads every worker's share without asking
 // the load generator or a balanced side route.
+// With BENCH_BLOCK_MS set (workload e), exactly one serving process blocks its event loop that long
+// every BENCH_BLOCK_EVERY_MS (default 1000): a stalled worker the balancer should route around.
 const http = require('node:http');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -47,8 +49,34 @@ function writeCount() {
   written = served + connections;
 }
 
+const blockMs = Number(process.env.BENCH_BLOCK_MS ?? 0);
+const blockEveryMs = Number(process.env.BENCH_BLOCK_EVERY_MS ?? 1000);
+
+// The first serving process to create the lock file is the one that blocks. Worker ids cannot say
+// which: node:cluster, PM2 and clusterd number their workers differently, and a single process has
+// none. An exclusive create ('wx') in the run's fresh count folder elects exactly one, whatever starts
+// the processes; the file holds the winner's pid, for the benchmark's report.
+function electedToBlock() {
+  if (!(blockMs > 0) || !countDir) return false;
+  try {
+    const fd = fs.openSync(path.join(countDir, 'blocker.lock'), 'wx');
+    fs.writeSync(fd, String(process.pid));
+    fs.closeSync(fd);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// A wall-clock spin, as a synchronous call (a big JSON.parse, a sync read) holds the loop.
+function block() {
+  const until = performance.now() + blockMs;
+  while (performance.now() < until);
+}
+
 server.listen(port, '127.0.0.1', () => {
   writeCount();
   // 100 ms is enough: the benchmark reads the files 300 ms after the load stops.
   setInterval(writeCount, 100).unref();
+  if (electedToBlock()) setInterval(block, blockEveryMs).unref();
 });
