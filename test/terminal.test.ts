@@ -1,6 +1,7 @@
-// Workers get a session of their own only when the master runs on a terminal: there a Ctrl-C
-// (SIGINT to the terminal's foreground process group) must reach the master alone, which drains
-// them. Elsewhere they share the master's session (see onTerminal in src/master/worker.ts).
+// Every worker leads a process group of its own; with the native helper it stays in the master's
+// session (sessions cost speed under autogroup scheduling), without it it gets a session of its own
+// (see ownSession in src/master/worker.ts). On a terminal a Ctrl-C (SIGINT to the terminal's
+// foreground process group) must reach the master alone, which drains them.
 import test from 'ava';
 import { execa } from 'execa';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CLI, fixture, get, isRunning, killOnTeardown, startCluster, waitFor, type OutputLine } from './helpers/cluster.js';
+import { nativeHelper } from '../src/system/native.js';
 
 /** The process group and session of a live process, from /proc/<pid>/stat. */
 function ids(pid: number): { pgrp: number; session: number } {
@@ -17,11 +19,15 @@ function ids(pid: number): { pgrp: number; session: number } {
   return { pgrp: Number(pgrp), session: Number(session) };
 }
 
-test('off a terminal, workers share the master session', async (t) => {
+test(`each worker leads a process group of its own, ${nativeHelper() ? 'in the master\'s session (native helper built)' : 'in a session of its own (no native helper)'}`, async (t) => {
   const cluster = await startCluster(fixture('hello.js'), { instances: 2 });
   killOnTeardown(t, cluster.process);
   const master = ids(cluster.masterPid);
-  for (const pid of cluster.pids) t.is(ids(pid).session, master.session);
+  for (const pid of cluster.pids) {
+    t.is(ids(pid).pgrp, pid);
+    if (nativeHelper()) t.is(ids(pid).session, master.session);
+    else t.is(ids(pid).session, pid);
+  }
   t.is(await cluster.stop(), 0);
 });
 
@@ -55,7 +61,7 @@ test('on a terminal, Ctrl-C reaches the master alone, which drains the workers',
   const port = Number((ready.addresses as string[])[0]!.split(':').pop());
   const pids = (ready.workers as { pid: number }[]).map((worker) => worker.pid);
   const master = ids(masterPid);
-  for (const pid of pids) t.not(ids(pid).session, master.session);
+  for (const pid of pids) t.not(ids(pid).pgrp, master.pgrp);
 
   const slow = get(port, '/slow');
   await line('the slow request in flight', (entry) => entry.stream === 'stdout' && entry.message.startsWith('slow request started'));

@@ -41,6 +41,7 @@ import { Socket } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { workerData } from 'node:worker_threads';
 import { lineSplitter, parseMessage, type LoopState, type StackFrame, type WatchdogReport, type WatchdogThreadData } from './watchdog.js';
+import { endOwnGroup } from '../system/group.js';
 
 const { heartbeat, fd, thresholdMs, stallMs, pollMs, captureTimeoutMs } = workerData as WatchdogThreadData;
 const beats = new BigInt64Array(heartbeat);
@@ -321,6 +322,10 @@ pipe.on('close', () => {
   // busy loop never will, and would hold its port as an orphan. This thread still runs: if the
   // process outlives the grace, it ends it. The timer stays ref'd, or this thread's loop would end
   // before it fires; the thread itself is unref'd, so a process that exits first is not held.
-  setTimeout(() => process.kill(process.pid, 'SIGKILL'), ORPHAN_GRACE_MS);
+  setTimeout(() => {
+    // The app's children go with it (the worker leads their process group).
+    endOwnGroup();
+    process.kill(process.pid, 'SIGKILL');
+  }, ORPHAN_GRACE_MS);
 });
 send({ type: 'ready', pid: process.pid, thresholdMs });

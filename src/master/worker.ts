@@ -2,7 +2,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
-import { isatty } from 'node:tty';
 import { getSystemErrorMap } from 'node:util';
 import { healthRank, type WorkerLoad } from './balancers/choose.js';
 import type { BalancedWorker, RawHandle } from './balancers/types.js';
@@ -16,6 +15,8 @@ import type { LoopSample } from '../loop/types.js';
 import type { StackReport } from './status.js';
 import { WatchdogLink, type BlockedReport } from './watchdog-link.js';
 import { ClusterdError } from '../errors.js';
+import { endGroup } from '../system/group.js';
+import { nativeHelper } from '../system/native.js';
 
 /** A blocked-loop episode as the watchdog caught it. */
 export type BlockedInfo = StackReport & { time: number; blockedMs: number };
@@ -50,17 +51,17 @@ export interface WorkerExit {
 }
 
 /**
- * Whether workers get a session of their own (`detached`: setsid). On a terminal they must: Ctrl-C
- * signals the terminal's whole foreground process group, and it should reach the master alone,
- * which drains the workers in order instead of having them all die at once. Anywhere else
- * (systemd, `start -d`, CI, a benchmark) they stay in the master's session, because Linux's
- * autogroup scheduler shares the CPU fairly between sessions, not between processes: with a
- * session per worker, the master competes as one group with whatever else runs in its session,
- * and each hand-off waits longer for it (measured in BENCHMARKS.md: 0.8x node:cluster's
- * connections per second, parity without).
+ * Every worker leads a process group of its own, so that ending the worker ends whatever it
+ * started (endGroup). With the native helper the worker's runtime calls setpgid(0, 0) before the
+ * app loads, and stays in the master's session; without it the fork itself makes one (`detached`:
+ * setsid), a session of its own. Sessions cost speed on kernels with autogroup scheduling, which
+ * shares the CPU fairly between sessions rather than processes: a worker in a session of its own
+ * competes as a group of its own with the master and everything else (measured in BENCHMARKS.md:
+ * 0.8-0.9x the connections per second). Either way Ctrl-C on a terminal, which signals the
+ * foreground process group, reaches the master alone, and it drains the workers in order.
  */
-function onTerminal(): boolean {
-  return isatty(0) || isatty(1) || isatty(2);
+function ownSession(): boolean {
+  return nativeHelper() === null;
 }
 
 /** Forks the worker's process; never throws (the error is returned, to be reported as a failed boot). */
@@ -76,7 +77,7 @@ function forkWorker(spec: WorkerSpec): { child: ChildProcess | null; error: unkn
       },
       // fd 4 is the watchdog thread's own line to the master: it works while the main thread is blocked.
       stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'],
-      detached: onTerminal(),
+      detached: ownSession(),
     });
     return { child, error: null };
   } catch (error) {
@@ -184,6 +185,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     // A failed send (channel closing under us) is reported here; exit handling covers it.
     child.on('error', () => {});
     child.once('exit', (code, signal) => {
+      endGroup(pid);
       const from = this.#state;
       this.#state = transition(from, 'exited');
       this.#listeners.remove(this);

@@ -6,6 +6,8 @@ import { drainServers, installServerTracking, traffic } from './servers.js';
 import { createSampler } from '../loop/sampler.js';
 import { startWatchdog } from '../loop/watchdog.js';
 import { SETTINGS_ENV, type WorkerSettings } from '../protocol.js';
+import { endOwnGroup } from '../system/group.js';
+import { nativeHelper } from '../system/native.js';
 
 const OFF: WorkerSettings = { waitReady: false, statsIntervalMs: 0, watchdogMs: 0, stallMs: 0 };
 
@@ -41,6 +43,7 @@ function start(): void {
     // Run outside a clusterd master (for example `node --import` by hand): do nothing.
     return;
   }
+  leadOwnGroup();
   const { waitReady, statsIntervalMs, watchdogMs, stallMs } = settings();
   startStackWatch(watchdogMs, stallMs);
   blockingStdio();
@@ -69,8 +72,20 @@ function start(): void {
     void drainServers().then(() => process.exit(0));
   });
 
-  // The master is gone (killed, even with SIGKILL): never outlive it, never hold its ports.
-  process.on('disconnect', () => process.exit(0));
+  // The master is gone (killed, even with SIGKILL): never outlive it, never hold its ports, and
+  // take the app's children along.
+  process.on('disconnect', () => {
+    endOwnGroup();
+    process.exit(0);
+  });
+}
+
+/**
+ * A process group of its own (the master forked this process in its own session when the native
+ * helper is missing: it leads its group already), so that stopping it ends what the app started.
+ */
+function leadOwnGroup(): void {
+  nativeHelper()?.setpgid(0, 0);
 }
 
 /**

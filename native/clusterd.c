@@ -1,0 +1,86 @@
+/*
+ * clusterd's native helper: the few process calls Node does not expose. Built at install time
+ * (scripts/build-native.mjs) against Node-API, so one build serves every Node version; clusterd
+ * runs without it, with the fallbacks src/native.ts describes.
+ *
+ *   setpgid(pid, pgid)            -> 0 or -errno   a worker leads a process group of its own
+ *                                                  without a session of its own (setsid would put
+ *                                                  it in an autogroup of its own: BENCHMARKS.md)
+ *   setChildSubreaper(on)         -> 0 or -errno   orphans of the workers' children come to the
+ *                                                  master rather than to init (Linux only)
+ *   reap(pid)                     -> null | { pid, code, signal }
+ *                                                  waitpid(pid, WNOHANG) for one process the master
+ *                                                  did not spawn (an orphan it adopted): never -1,
+ *                                                  which would take libuv's own children from it
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <errno.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
+
+static int32_t int_arg(napi_env env, napi_callback_info info, size_t index, int32_t fallback) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t value = fallback;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || index >= argc) return fallback;
+  if (napi_get_value_int32(env, argv[index], &value) != napi_ok) return fallback;
+  return value;
+}
+
+static napi_value number(napi_env env, int32_t value) {
+  napi_value result;
+  napi_create_int32(env, value, &result);
+  return result;
+}
+
+static napi_value js_setpgid(napi_env env, napi_callback_info info) {
+  pid_t pid = (pid_t)int_arg(env, info, 0, 0);
+  pid_t pgid = (pid_t)int_arg(env, info, 1, 0);
+  return number(env, setpgid(pid, pgid) == 0 ? 0 : -errno);
+}
+
+static napi_value js_set_child_subreaper(napi_env env, napi_callback_info info) {
+#if defined(__linux__) && defined(PR_SET_CHILD_SUBREAPER)
+  int on = int_arg(env, info, 0, 1);
+  return number(env, prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) == 0 ? 0 : -errno);
+#else
+  (void)info;
+  return number(env, -ENOSYS);
+#endif
+}
+
+static napi_value js_reap(napi_env env, napi_callback_info info) {
+  pid_t pid = (pid_t)int_arg(env, info, 0, 0);
+  napi_value result;
+  napi_get_null(env, &result);
+  if (pid <= 0) return result;
+  int status = 0;
+  pid_t done;
+  do {
+    done = waitpid(pid, &status, WNOHANG);
+  } while (done == -1 && errno == EINTR);
+  if (done != pid) return result;
+  napi_create_object(env, &result);
+  napi_set_named_property(env, result, "pid", number(env, done));
+  napi_set_named_property(env, result, "code", number(env, WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+  napi_set_named_property(env, result, "signal", number(env, WIFSIGNALED(status) ? WTERMSIG(status) : 0));
+  return result;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor properties[] = {
+      {"setpgid", NULL, js_setpgid, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setChildSubreaper", NULL, js_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"reap", NULL, js_reap, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties);
+  return exports;
+}
+
+NAPI_MODULE(clusterd_native, init)

@@ -1,0 +1,36 @@
+// The native helper (native/clusterd.c), when the build could compile it: the process calls Node
+// does not expose. Loaded by the master and by every worker's runtime; nothing else needs it, and
+// clusterd runs without it (each caller says what it does instead).
+import { createRequire } from 'node:module';
+
+export interface NativeHelper {
+  /** setpgid(2): 0, or a negative errno. */
+  setpgid(pid: number, pgid: number): number;
+  /** prctl(PR_SET_CHILD_SUBREAPER): 0, or a negative errno (-ENOSYS off Linux). */
+  setChildSubreaper(on: boolean): number;
+  /** waitpid(pid, WNOHANG) for one process: its end once it has ended, else null. */
+  reap(pid: number): { pid: number; code: number; signal: number } | null;
+}
+
+let helper: NativeHelper | null | undefined;
+let why = '';
+
+/** The helper, or null (then nativeUnavailable() says why). */
+export function nativeHelper(): NativeHelper | null {
+  if (helper !== undefined) return helper;
+  // dist/<folder>/*.js and dist/bundle/*.js sit one level below dist/, next to dist/native/;
+  // run from source (tests), this file is src/system/native.ts.
+  const path = import.meta.url.endsWith('.ts') ? '../../dist/native/clusterd.node' : '../native/clusterd.node';
+  try {
+    helper = createRequire(import.meta.url)(path) as NativeHelper;
+  } catch (error) {
+    helper = null;
+    why = (error as Error).message.split('\n')[0] ?? 'not built';
+  }
+  return helper;
+}
+
+/** Why the helper is not there (null when it is). */
+export function nativeUnavailable(): string | null {
+  return nativeHelper() === null ? why : null;
+}
