@@ -20,13 +20,14 @@ export function enforceMemoryLimit({ supervisor, limitBytes, logs }: { superviso
     if (replacing) return;
     const worker = queue.shift();
     if (!worker) return;
-    // A worker that exited or is already being replaced (a reload) needs nothing more.
+    // A worker that exited, or was replaced meanwhile, needs nothing more. One a reload is replacing
+    // joins that replacement (Supervisor.replace merges them).
     if (worker.state !== 'ready' || supervisor.slot(worker.id)?.worker !== worker || supervisor.phase !== 'running') {
       next();
       return;
     }
     replacing = true;
-    supervisor.replace(worker.id).then(
+    supervisor.replace(worker.id, { retire: worker }).then(
       (successor) => logs.event('memory-restarted', `worker ${worker.id}: replaced by pid ${successor.pid} (memory limit)`, { worker: worker.id, pid: successor.pid }),
       (error: unknown) => logs.event('memory-restart-failed', `worker ${worker.id}: memory restart failed: ${(error as Error).message}`, { worker: worker.id }, 'error'),
     ).finally(() => {

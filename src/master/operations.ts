@@ -56,7 +56,7 @@ export class Operations {
           const id = queue.shift();
           if (id === undefined) break;
           try {
-            await supervisor.replace(id, (phase, worker) => onProgress(describe(id, phase, worker)));
+            await supervisor.replace(id, { generation, onProgress: (phase, worker) => onProgress(describe(id, phase, worker)) });
             replaced++;
           } catch (error) {
             failure ??= error;
@@ -85,7 +85,9 @@ export class Operations {
         exitCode: ExitCode.NOT_FOUND,
       });
     }
-    return this.#exclusive(`a restart of worker ${id}`, () => this.#supervisor.replace(id, (phase, worker) => onProgress(describe(id, phase, worker))));
+    return this.#exclusive(`a restart of worker ${id}`, () =>
+      this.#supervisor.replace(id, { retire: this.#supervisor.slot(id)?.worker ?? undefined, onProgress: (phase, worker) => onProgress(describe(id, phase, worker)) }),
+    );
   }
 
   /** `N`, `+K` or `-K` workers; one to MAX_INSTANCES. Resolves once the new count is ready. */
@@ -126,7 +128,7 @@ export class Operations {
     if (this.#busy) {
       const seconds = Math.round((Date.now() - this.#busy.since) / 1000);
       throw new ClusterdError('ERR_CLUSTERD_BUSY', `refused: ${this.#busy.what} is in progress (started ${seconds}s ago); try again when it finishes`, {
-        exitCode: ExitCode.USAGE,
+        exitCode: ExitCode.BUSY,
       });
     }
     this.#busy = { what, since: Date.now() };

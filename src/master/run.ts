@@ -91,15 +91,17 @@ export async function runMaster({ cluster, maxMemory, controlTcp, metrics }: Mas
       .then(() => process.exit(code));
   });
 
-  const onSignal = (signal: NodeJS.Signals): void => {
-    const forcing = supervisor.phase === 'stopping';
-    logs.event('signal', forcing ? `${signal} again: killing workers` : `${signal}: stopping gracefully (again to force)`, { signal });
-    supervisor.stop();
+  // Signal handlers only enqueue: the requests run in order, each from the event loop after the
+  // handler has returned (gunicorn's rule), so a burst of signals never interleaves with itself.
+  // Operations that are refused (one already running) are logged, not fatal.
+  const requests: Array<() => void> = [];
+  const enqueue = (request: () => void): void => {
+    requests.push(request);
+    if (requests.length === 1) setImmediate(drainRequests);
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
-  // Signals only enqueue operations; refusals (one already running) are logged, not fatal.
+  const drainRequests = (): void => {
+    for (const request of requests.splice(0)) request();
+  };
   const operate = (what: string, run: () => Promise<unknown>): void => {
     if (supervisor.phase !== 'running') return;
     run().then(
@@ -107,11 +109,19 @@ export async function runMaster({ cluster, maxMemory, controlTcp, metrics }: Mas
       (error: unknown) => logs.event('operation-failed', `${what} failed: ${(error as Error).message}`, { operation: what }, 'error'),
     );
   };
+  const onStopSignal = (signal: NodeJS.Signals): void =>
+    enqueue(() => {
+      const forcing = supervisor.phase === 'stopping';
+      logs.event('signal', forcing ? `${signal} again: killing workers` : `${signal}: stopping gracefully (again to force)`, { signal });
+      supervisor.stop();
+    });
+  process.on('SIGINT', onStopSignal);
+  process.on('SIGTERM', onStopSignal);
   process.on('SIGHUP', () =>
-    operate('reload', () => operations.reload({ onProgress: (progress) => logs.event('reload', progress.message, { ...progress }) })),
+    enqueue(() => operate('reload', () => operations.reload({ onProgress: (progress) => logs.event('reload', progress.message, { ...progress }) }))),
   );
-  process.on('SIGTTIN', () => operate('scale +1', () => operations.scale('+1')));
-  process.on('SIGTTOU', () => operate('scale -1', () => operations.scale('-1')));
+  process.on('SIGTTIN', () => enqueue(() => operate('scale +1', () => operations.scale('+1'))));
+  process.on('SIGTTOU', () => enqueue(() => operate('scale -1', () => operations.scale('-1'))));
 
   supervisor.start();
   return supervisor;

@@ -9,6 +9,7 @@ import { Listeners, type ListenFailure } from './listeners.js';
 import type { LogSink } from './logs.js';
 import { buildStatus, type ClusterStatus, type ControlSource } from './status.js';
 import { formatStack } from './watchdog-link.js';
+import { Want, type ReplaceRequest } from './want.js';
 import { WorkerProcess, type BlockedInfo, type WorkerExit } from './worker.js';
 import { BootError, ClusterdError, ListenError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
@@ -48,6 +49,8 @@ export interface Slot {
   /** Consecutive quick failures, drives the backoff. */
   attempt: number;
   restartTimer: NodeJS.Timeout | null;
+  /** Replacement requests (reload, restart, memory limit) not met yet, merged. */
+  want: Want | null;
 }
 
 type Phase = 'booting' | 'running' | 'stopping' | 'stopped';
@@ -155,34 +158,24 @@ export class Supervisor extends EventEmitter implements ControlSource {
   }
 
   /**
-   * Replaces the worker of one id without a gap: forks the successor, waits until it is ready,
-   * then takes the old one out of balancing and drains it within --grace. Rejects with a
-   * BootError (and leaves the old worker serving) when the successor fails to boot.
+   * Asks for the worker of one id to be replaced without a gap: a successor is forked, and once it
+   * is ready the old worker leaves balancing and drains within --grace. Requests for the same id
+   * merge (see want.ts): one successor meets them all, so a memory-limit replacement during a
+   * reload is the reload's replacement of that id. Resolves with the worker that meets the request
+   * once the old one has drained; rejects with a BootError (the old worker keeps serving) when the
+   * successor fails to boot, and with ERR_CLUSTERD_NO_WORKER when the id goes away (scale, stop).
    */
-  async replace(id: number, onProgress: (phase: 'starting' | 'draining' | 'replaced', worker: WorkerProcess) => void = () => {}): Promise<WorkerProcess> {
+  replace(id: number, request: ReplaceRequest = {}): Promise<WorkerProcess> {
     const slot = this.#slots.get(id);
     if (!slot || !slot.worker || this.#phase === 'stopping' || this.#phase === 'stopped') {
-      throw new ClusterdError('ERR_CLUSTERD_NO_WORKER', `there is no worker ${id} to replace`, { exitCode: ExitCode.NOT_FOUND });
+      return Promise.reject(new ClusterdError('ERR_CLUSTERD_NO_WORKER', `there is no worker ${id} to replace`, { exitCode: ExitCode.NOT_FOUND }));
     }
-    if (slot.successor) {
-      throw new ClusterdError('ERR_CLUSTERD_BUSY', `worker ${id} is already being replaced`, { exitCode: ExitCode.USAGE });
-    }
-    const successor = this.#spawn(slot, 'successor');
-    onProgress('starting', successor);
-    const [outcome] = (await Promise.race([once(successor, 'ready').then(() => ['ready']), once(successor, 'exit')])) as [WorkerExit | 'ready'];
-    if (outcome !== 'ready') {
-      throw new BootError(`worker ${id}'s replacement ${describeExit(outcome, successor)}`, successor.stderrTail);
-    }
-    const old = slot.worker;
-    slot.successor = null;
-    slot.worker = successor;
-    this.emit('change');
-    if (old) {
-      onProgress('draining', old);
-      await this.drain(old);
-    }
-    onProgress('replaced', successor);
-    return successor;
+    slot.want ??= new Want();
+    const met = slot.want.add(request);
+    // Joining a replacement already under way: it serves this request too, from where it is.
+    if (slot.successor) request.onProgress?.('starting', slot.successor);
+    this.#advance(slot);
+    return met;
   }
 
   /** Stops one worker gracefully and resolves once it exited (killed after --grace). */
@@ -208,7 +201,11 @@ export class Supervisor extends EventEmitter implements ControlSource {
     }
     this.#phase = 'stopping';
     this.#exitCode = exitCode;
-    for (const slot of this.#slots.values()) this.#clearRestart(slot);
+    for (const slot of this.#slots.values()) {
+      this.#clearRestart(slot);
+      slot.want?.reject(new ClusterdError('ERR_CLUSTERD_STOPPING', 'the cluster is stopping'));
+      slot.want = null;
+    }
     void this.sockets.closeAll();
     for (const worker of this.#live) worker.stop();
     this.#graceTimer = setTimeout(() => {
@@ -219,13 +216,44 @@ export class Supervisor extends EventEmitter implements ControlSource {
     this.#finishIfStopped();
   }
 
+  /**
+   * Moves a slot's replacement on: done when its serving worker meets the want (and nothing is
+   * booting for it), else a successor is forked once the serving worker is ready (a worker that a
+   * crash restarts meets the want by itself when it gets ready).
+   */
+  #advance(slot: Slot): void {
+    const want = slot.want;
+    if (!want || slot.successor || this.#phase !== 'running' && this.#phase !== 'booting') return;
+    if (want.metBy(slot.worker)) {
+      slot.want = null;
+      want.resolve(slot.worker!);
+      return;
+    }
+    if (slot.worker?.state !== 'ready') return;
+    want.progress('starting', this.#spawn(slot, 'successor'));
+  }
+
+  /** The successor is ready: it serves the id, the old worker drains, and the want moves on. */
+  async #promote(slot: Slot, successor: WorkerProcess): Promise<void> {
+    const old = slot.worker;
+    slot.successor = null;
+    slot.worker = successor;
+    this.emit('change');
+    if (old && old.state !== 'exited') {
+      slot.want?.progress('draining', old);
+      await this.drain(old);
+    }
+    slot.want?.progress('replaced', successor);
+    this.#advance(slot);
+  }
+
   /** Makes the running set match the desired one. */
   #reconcile(): void {
     if (this.#phase === 'stopping' || this.#phase === 'stopped') return;
     for (let id = 1; id <= this.#desired; id++) {
       let slot = this.#slots.get(id);
       if (!slot) {
-        slot = { id, worker: null, successor: null, restarts: 0, attempt: 0, restartTimer: null };
+        slot = { id, worker: null, successor: null, restarts: 0, attempt: 0, restartTimer: null, want: null };
         this.#slots.set(id, slot);
       }
       if (!slot.worker && !slot.restartTimer) this.#spawn(slot, 'worker');
@@ -234,6 +262,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
       if (slot.id <= this.#desired) continue;
       this.#clearRestart(slot);
       this.#slots.delete(slot.id);
+      slot.want?.reject(new ClusterdError('ERR_CLUSTERD_NO_WORKER', `worker ${slot.id} was scaled away before it was replaced`, { exitCode: ExitCode.NOT_FOUND }));
+      slot.want = null;
       for (const worker of [slot.successor, slot.worker]) if (worker) void this.drain(worker);
     }
     this.emit('change');
@@ -267,6 +297,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
     worker.once('ready', () => {
       clearTimeout(bootTimer);
       this.#onReady();
+      if (slot.successor === worker) void this.#promote(slot, worker);
+      else if (slot.worker === worker) this.#advance(slot);
     });
     worker.on('blocked', (info: BlockedInfo) => this.#onBlocked(worker, info));
     worker.on('sample', (sample: LoopSample) => {
@@ -300,13 +332,22 @@ export class Supervisor extends EventEmitter implements ControlSource {
       return;
     }
     if (slot.successor === worker) {
-      // A replacement that failed to boot: replace() reports it; the old worker keeps serving.
+      // A replacement that failed to boot: its requesters hear why; the old worker keeps serving,
+      // or, if it died meanwhile, the id restarts as after any crash.
       slot.successor = null;
-      return;
+      slot.want?.reject(new BootError(`worker ${slot.id}'s replacement ${describeExit(exit, worker)}`, worker.stderrTail));
+      slot.want = null;
+      if (slot.worker !== null || this.#slots.get(slot.id) !== slot) return;
+    } else {
+      // Only the serving worker of a live slot is restarted; drained and scaled-away ones are not.
+      if (slot.worker !== worker || this.#slots.get(slot.id) !== slot) return;
+      slot.worker = null;
+      // Its successor, already booting, takes over the id when it is ready: no second process.
+      if (slot.successor) {
+        this.config.logs.event('worker-exit', `worker ${worker.id} (pid ${worker.pid}) ${describeExit(exit, worker)}; its replacement is starting`, { worker: worker.id, code: exit.code, signal: exit.signal }, 'warn');
+        return;
+      }
     }
-    // Only the serving worker of a live slot is restarted; drained and scaled-away ones are not.
-    if (slot.worker !== worker || this.#slots.get(slot.id) !== slot) return;
-    slot.worker = null;
 
     const uptime = Date.now() - (worker.readyAt ?? worker.startedAt);
     if (exit.from === 'starting') {

@@ -1,0 +1,53 @@
+// What the cluster wants of one worker id besides its existence: a reload wants a generation, a
+// restart and the memory limit want a given process gone. Requests for the same id merge into one
+// Want, which the supervisor satisfies with one successor (or the worker a crash restarted): a
+// memory replacement during a reload is the reload's replacement of that id, and the other way
+// round, instead of a conflict. Each requester waits for its own answer (the new worker, or why
+// there is none) and sees the progress of the replacement that serves it.
+import type { WorkerProcess } from './worker.js';
+
+export type ReplacePhase = 'starting' | 'draining' | 'replaced';
+
+export interface ReplaceRequest {
+  /** This process must no longer serve the id (restart, memory limit). */
+  retire?: WorkerProcess;
+  /** The serving worker must be of this generation or a later one (reload). */
+  generation?: number;
+  onProgress?: (phase: ReplacePhase, worker: WorkerProcess) => void;
+}
+
+interface Waiter {
+  resolve(worker: WorkerProcess): void;
+  reject(error: Error): void;
+  onProgress(phase: ReplacePhase, worker: WorkerProcess): void;
+}
+
+export class Want {
+  readonly #retire = new Set<WorkerProcess>();
+  #generation = 0;
+  readonly #waiters: Waiter[] = [];
+
+  /** Adds a request; the promise settles when the want is met (resolve()) or given up (reject()). */
+  add({ retire, generation = 0, onProgress = () => {} }: ReplaceRequest): Promise<WorkerProcess> {
+    if (retire) this.#retire.add(retire);
+    this.#generation = Math.max(this.#generation, generation);
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject, onProgress }));
+  }
+
+  /** Whether `worker` serving the id meets every request so far. */
+  metBy(worker: WorkerProcess | null): boolean {
+    return worker !== null && worker.state === 'ready' && !this.#retire.has(worker) && worker.generation >= this.#generation;
+  }
+
+  progress(phase: ReplacePhase, worker: WorkerProcess): void {
+    for (const waiter of this.#waiters) waiter.onProgress(phase, worker);
+  }
+
+  resolve(worker: WorkerProcess): void {
+    for (const waiter of this.#waiters.splice(0)) waiter.resolve(worker);
+  }
+
+  reject(error: Error): void {
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
+  }
+}
