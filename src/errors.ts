@@ -1,22 +1,65 @@
 import { ExitCode, type ExitCodeValue } from './exit-codes.js';
 
-/** Every failure clusterd expects carries a stable code and the exit code the CLI should use. */
-export class ClusterdError extends Error {
-  readonly code: string;
-  readonly exitCode: ExitCodeValue;
+/**
+ * Every error code clusterd raises, in one table: the exit code the CLI leaves with, and the gRPC
+ * status it travels as when the master raises it for a control call (the code itself travels too,
+ * in the status's metadata, and the client reads the exit code from this table by it: the gRPC
+ * status is for other clients). The README's "Exit codes" tables say the same in prose.
+ */
+export const ERROR_CODES = {
+  ERR_CLUSTERD_USAGE: { exitCode: ExitCode.USAGE, grpc: 'INVALID_ARGUMENT' },
+  ERR_CLUSTERD_AMBIGUOUS: { exitCode: ExitCode.USAGE, grpc: 'INVALID_ARGUMENT' },
+  ERR_CLUSTERD_NAME_IN_USE: { exitCode: ExitCode.USAGE, grpc: 'ALREADY_EXISTS' },
+  ERR_CLUSTERD_RUNTIME_DIR: { exitCode: ExitCode.USAGE, grpc: 'FAILED_PRECONDITION' },
+  ERR_CLUSTERD_BOOT: { exitCode: ExitCode.BOOT_FAILED, grpc: 'FAILED_PRECONDITION' },
+  ERR_CLUSTERD_LISTEN: { exitCode: ExitCode.LISTEN_FAILED, grpc: 'FAILED_PRECONDITION' },
+  ERR_CLUSTERD_CONTROL_LISTEN: { exitCode: ExitCode.LISTEN_FAILED, grpc: 'FAILED_PRECONDITION' },
+  ERR_CLUSTERD_NOT_FOUND: { exitCode: ExitCode.NOT_FOUND, grpc: 'NOT_FOUND' },
+  ERR_CLUSTERD_NOT_RUNNING: { exitCode: ExitCode.NOT_FOUND, grpc: 'UNAVAILABLE' },
+  ERR_CLUSTERD_NO_WORKER: { exitCode: ExitCode.NOT_FOUND, grpc: 'NOT_FOUND' },
+  ERR_CLUSTERD_STOPPING: { exitCode: ExitCode.NOT_FOUND, grpc: 'UNAVAILABLE' },
+  ERR_CLUSTERD_TIMEOUT: { exitCode: ExitCode.NOT_FOUND, grpc: 'DEADLINE_EXCEEDED' },
+  ERR_CLUSTERD_UNAUTHENTICATED: { exitCode: ExitCode.UNAUTHENTICATED, grpc: 'UNAUTHENTICATED' },
+  ERR_CLUSTERD_BUSY: { exitCode: ExitCode.BUSY, grpc: 'ABORTED' },
+  ERR_CLUSTERD_STOP_TIMEOUT: { exitCode: ExitCode.STOP_TIMEOUT, grpc: 'DEADLINE_EXCEEDED' },
+  /** The worker exited while its stack was being taken. */
+  ERR_CLUSTERD_WATCHDOG_CLOSED: { exitCode: ExitCode.NOT_FOUND, grpc: 'NOT_FOUND' },
+  /** The worker runs, but without its watchdog (the app closed its pipe). */
+  ERR_CLUSTERD_WATCHDOG_LOST: { exitCode: ExitCode.INTERNAL, grpc: 'UNAVAILABLE' },
+  ERR_CLUSTERD_WATCHDOG_TIMEOUT: { exitCode: ExitCode.INTERNAL, grpc: 'DEADLINE_EXCEEDED' },
+  ERR_CLUSTERD_WATCHDOG: { exitCode: ExitCode.INTERNAL, grpc: 'INTERNAL' },
+  ERR_CLUSTERD_UNAVAILABLE: { exitCode: ExitCode.INTERNAL, grpc: 'UNIMPLEMENTED' },
+  ERR_CLUSTERD_UNIMPLEMENTED: { exitCode: ExitCode.INTERNAL, grpc: 'UNIMPLEMENTED' },
+  ERR_CLUSTERD_CONTROL: { exitCode: ExitCode.INTERNAL, grpc: 'INTERNAL' },
+  ERR_CLUSTERD_PROTO: { exitCode: ExitCode.INTERNAL, grpc: 'INTERNAL' },
+} as const satisfies Record<string, { exitCode: ExitCodeValue; grpc: string }>;
 
-  constructor(code: string, message: string, { exitCode = ExitCode.INTERNAL, cause }: { exitCode?: ExitCodeValue; cause?: unknown } = {}) {
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Whether a code read off the wire is one of ours (a newer master may send codes this client lacks). */
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_CODES, code);
+}
+
+/** Every failure clusterd expects carries a stable code, and so the exit code the CLI should use. */
+export class ClusterdError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, { cause }: { cause?: unknown } = {}) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = 'ClusterdError';
     this.code = code;
-    this.exitCode = exitCode;
+  }
+
+  get exitCode(): ExitCodeValue {
+    return ERROR_CODES[this.code].exitCode;
   }
 }
 
 /** A flag or option value the user gave is not acceptable. */
 export class UsageError extends ClusterdError {
   constructor(message: string) {
-    super('ERR_CLUSTERD_USAGE', message, { exitCode: ExitCode.USAGE });
+    super('ERR_CLUSTERD_USAGE', message);
     this.name = 'UsageError';
   }
 }
@@ -26,7 +69,7 @@ export class BootError extends ClusterdError {
   readonly lastOutput: string[];
 
   constructor(message: string, lastOutput: string[]) {
-    super('ERR_CLUSTERD_BOOT', message, { exitCode: ExitCode.BOOT_FAILED });
+    super('ERR_CLUSTERD_BOOT', message);
     this.name = 'BootError';
     this.lastOutput = lastOutput;
   }
@@ -35,7 +78,7 @@ export class BootError extends ClusterdError {
 /** The master could not bind an address the app asked for. */
 export class ListenError extends ClusterdError {
   constructor(message: string, cause?: unknown) {
-    super('ERR_CLUSTERD_LISTEN', message, { exitCode: ExitCode.LISTEN_FAILED, cause });
+    super('ERR_CLUSTERD_LISTEN', message, { cause });
     this.name = 'ListenError';
   }
 }

@@ -12,19 +12,7 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(hours / 24)}d${pad(hours % 24)}h`;
 }
 
-const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-
-/** Binary units, three significant digits: 512 B, 80.0 MiB, 1.25 GiB. */
-export function formatBytes(bytes: number): string {
-  let value = Math.max(0, bytes);
-  let unit = 0;
-  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  if (unit === 0) return `${Math.round(value)} B`;
-  return `${value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2)} ${BYTE_UNITS[unit]}`;
-}
+export { formatBytes } from '../options.js';
 
 /** Milliseconds of lag: 0.42, 3.1, 210. */
 export function formatMs(ms: number): string {

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { fail } from './main.js';
+import { fail } from './fail.js';
 import { connectFromArgs, parseWorkerId, withControlOptions, type ControlArgs } from './control-args.js';
 import { logLine } from './stack-view.js';
 import type { LogView } from '../control/types.js';

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { fail } from './main.js';
+import { fail } from './fail.js';
 import { connectFromArgs, withControlOptions, type ControlArgs } from './control-args.js';
 import { listClusters } from '../control/discovery.js';
 import { runtimeDir } from '../control/paths.js';

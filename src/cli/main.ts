@@ -1,8 +1,8 @@
 // The clusterd command line. Commands stay thin: they parse, validate, and call into the
 // master (start) or the control plane client (everything else).
 import yargs from 'yargs';
-import { ClusterdError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
+import { fail } from './fail.js';
 import { startCommand } from './start.js';
 import { lsCommand } from './ls.js';
 import { statusCommand } from './status.js';
@@ -13,18 +13,6 @@ import { scaleCommand } from './scale.js';
 import { stopCommand } from './stop.js';
 import { stackCommand } from './stack.js';
 import { logsCommand } from './logs.js';
-
-/** Prints the one line a user sees for an expected failure and exits with its code. */
-export function fail(error: unknown): never {
-  if (error instanceof ClusterdError) {
-    process.stderr.write(`clusterd: ${oneLine(error)}\n`);
-    if (process.env.CLUSTERD_DEBUG) process.stderr.write(`${error.stack}\n`);
-    process.exit(error.exitCode);
-  }
-  process.stderr.write(`clusterd: internal error: ${oneLine(error)} (set CLUSTERD_DEBUG=1 for details)\n`);
-  if (process.env.CLUSTERD_DEBUG) process.stderr.write(`${(error as Error)?.stack ?? error}\n`);
-  process.exit(ExitCode.INTERNAL);
-}
 
 export function main(argv: string[]): void {
   process.on('uncaughtException', fail);

@@ -1,6 +1,6 @@
 // What reload and restart share: print each step as it streams, then the outcome; on failure the
 // one `clusterd: ...` line, followed by the failed worker's last output, indented.
-import { fail } from './main.js';
+import { fail } from './fail.js';
 import type { ProgressView } from '../control/types.js';
 import { BootError, oneLine } from '../errors.js';
 

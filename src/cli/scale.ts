@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { fail } from './main.js';
+import { fail } from './fail.js';
 import { MAX_INSTANCES } from '../options.js';
 import { connectFromArgs, nameAndTarget, parseScaleSpec, withControlOptions, type ControlArgs } from './control-args.js';
 

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { fail } from './main.js';
+import { fail } from './fail.js';
 import { connectFromArgs, nameAndTarget, parseWorkerId, withControlOptions, type ControlArgs } from './control-args.js';
 import { stackLines, type StackJson } from './stack-view.js';
 

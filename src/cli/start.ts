@@ -2,7 +2,7 @@ import { basename, extname } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { DAEMON_ENV } from './daemon.js';
 import type { DaemonReport } from './daemon-parent.js';
-import { fail } from './main.js';
+import { fail } from './fail.js';
 import { BALANCE_MODES, type BalanceMode } from '../master/balancers/index.js';
 import { reusePortSupport } from '../master/balancers/shared.js';
 import { resolveEntry } from '../master/entry.js';

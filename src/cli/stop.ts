@@ -1,11 +1,10 @@
 import type { CommandModule } from 'yargs';
 import { setTimeout as pause } from 'node:timers/promises';
-import { fail } from './main.js';
+import { fail } from './fail.js';
 import { connectFromArgs, withControlOptions, type ControlArgs } from './control-args.js';
 import type { ControlClient } from '../control/client.js';
 import { NOT_RUNNING } from '../control/status-codes.js';
 import { ClusterdError } from '../errors.js';
-import { ExitCode } from '../exit-codes.js';
 
 interface StopArgs extends ControlArgs {
   name?: string;
@@ -38,7 +37,6 @@ export const stopCommand: CommandModule<object, StopArgs> = {
           throw new ClusterdError(
             'ERR_CLUSTERD_STOP_TIMEOUT',
             `cluster ${status.name} (master pid ${pid}) is still running ${Math.round(waitMs / 1000)}s after it was asked to stop`,
-            { exitCode: ExitCode.STOP_TIMEOUT },
           );
         }
         process.stdout.write(`stopped cluster ${status.name} (master pid ${pid})\n`);

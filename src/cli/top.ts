@@ -1,6 +1,6 @@
 import type { WriteStream } from 'node:tty';
 import type { CommandModule } from 'yargs';
-import { fail } from './main.js';
+import { fail } from './fail.js';
 import { connectFromArgs, withControlOptions, type ControlArgs } from './control-args.js';
 import { Screen } from './screen.js';
 import { topLines } from './views.js';
@@ -97,7 +97,7 @@ async function runTop(args: TopArgs): Promise<void> {
         },
         onEnd: (error: ClusterdError | null) => {
           if (error?.code === NOT_RUNNING) {
-            finish(new ClusterdError(NOT_RUNNING, `lost the connection to cluster ${latest.name} at ${client.address}`, { exitCode: error.exitCode, cause: error }));
+            finish(new ClusterdError(NOT_RUNNING, `lost the connection to cluster ${latest.name} at ${client.address}`, { cause: error }));
           } else {
             finish(error, error ? undefined : `cluster ${latest.name} stopped`);
           }

@@ -1,6 +1,6 @@
 // The operations' messages (progress, stacks, blocked reports, log lines): master -> wire and
 // wire -> what a client sees. Like convert.ts, field by field so the compiler catches a new one.
-import type { LogEntry, OperationProgress, StackFrame, StackReport } from '../master/status.js';
+import type { BlockedInfo, LogEntry, OperationProgress, StackFrame, StackReport } from '../master/status.js';
 import type {
   WireBlockedReport,
   WireLogEntry,
@@ -13,8 +13,6 @@ import type {
 } from './proto.js';
 import type { BlockedView, LogView, ProgressView, StackView } from './types.js';
 
-/** What ControlOperations.lastBlocked returns for a worker id. */
-export type BlockedInfo = StackReport & { time: number; blockedMs: number };
 
 const WIRE_PHASES: Record<ProgressView['phase'], WireOperationPhase> = {
   starting: 'OPERATION_PHASE_STARTING',

@@ -1,11 +1,11 @@
 // ClusterStatus -> wire (in the master) and wire -> ClusterView (in clients). Written out field by
 // field on purpose: the compiler then flags any field added to the status types and not here.
 import type { LoopSample } from '../loop/types.js';
-import type { ClusterStatus, WorkerStatus } from '../master/status.js';
+import type { BlockedInfo, ClusterStatus, WorkerStatus } from '../master/status.js';
 import type { WorkerState } from '../master/worker-state.js';
 import type { WireClusterStatus, WireHistoryPoint, WireSample, WireWorker, WireWorkerState } from './proto.js';
 import type { ClusterView, HistoryPoint, WorkerView } from './types.js';
-import { decodeBlocked, encodeBlocked, type BlockedInfo } from './convert-ops.js';
+import { decodeBlocked, encodeBlocked } from './convert-ops.js';
 
 const WIRE_STATES: Record<WorkerState, WireWorkerState> = {
   starting: 'WORKER_STATE_STARTING',

@@ -2,7 +2,6 @@
 // one), or a remote one over TCP. Each yields a ControlClient and the status it read on the way.
 import { readdir } from 'node:fs/promises';
 import { ClusterdError } from '../errors.js';
-import { ExitCode } from '../exit-codes.js';
 import { ControlClient, DEFAULT_CALL_TIMEOUT_MS, PROBE_TIMEOUT_MS } from './client.js';
 import type { TcpAddress } from './options.js';
 import { CLUSTER_NAME, nameOfSocket, runtimeDir, socketPath } from './paths.js';
@@ -63,7 +62,6 @@ export async function connect({ name, control, dir = runtimeDir(), timeoutMs = D
   throw new ClusterdError(
     'ERR_CLUSTERD_AMBIGUOUS',
     `${found.length} clusters are running (${found.map((cluster) => cluster.name).join(', ')}): name the one you mean`,
-    { exitCode: ExitCode.USAGE },
   );
 }
 
@@ -108,5 +106,5 @@ async function probeAll(dir: string, timeoutMs: number): Promise<(RunningCluster
 }
 
 function notFound(message: string): ClusterdError {
-  return new ClusterdError('ERR_CLUSTERD_NOT_FOUND', message, { exitCode: ExitCode.NOT_FOUND });
+  return new ClusterdError('ERR_CLUSTERD_NOT_FOUND', message);
 }

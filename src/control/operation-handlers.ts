@@ -28,7 +28,7 @@ export type TrackStream = (end: () => void) => () => void;
 export const OPERATION_METHODS = ['Reload', 'Restart', 'Scale', 'Stop', 'Stack'] as const;
 
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
-type Progress = grpc.ServerWritableStream<unknown, WireOperationProgress>;
+type ProgressStream = grpc.ServerWritableStream<unknown, WireOperationProgress>;
 
 export function operationHandlers(operations: ControlOperations, source: ControlSource, track: TrackStream): grpc.UntypedServiceImplementation {
   return {
@@ -87,7 +87,7 @@ function unary<Req, Res>(run: (request: Req | undefined) => Res | Promise<Res>):
  * its error status. The stream may end first (client cancelled, server closing); the operation
  * is left to finish on its own.
  */
-function streamOperation(call: Progress, track: TrackStream, run: (onProgress: (progress: OperationProgress) => void) => Promise<ProgressView>): void {
+function streamOperation(call: ProgressStream, track: TrackStream, run: (onProgress: (progress: OperationProgress) => void) => Promise<ProgressView>): void {
   let open = true;
   const close = (): boolean => {
     if (!open) return false;

@@ -7,7 +7,6 @@ import { accessSync, chmodSync, constants, lstatSync, mkdirSync, statSync, type 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ClusterdError } from '../errors.js';
-import { ExitCode } from '../exit-codes.js';
 
 /** Cluster names are file names here; the same alphabet as `--name` (src/options.ts). */
 export const CLUSTER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -129,5 +128,5 @@ function uid(): number {
 
 function runtimeDirError(message: string, cause?: unknown): ClusterdError {
   const detail = cause instanceof Error ? `: ${cause.message}` : '';
-  return new ClusterdError('ERR_CLUSTERD_RUNTIME_DIR', `${message}${detail}`, { exitCode: ExitCode.INTERNAL, cause });
+  return new ClusterdError('ERR_CLUSTERD_RUNTIME_DIR', `${message}${detail}`, { cause });
 }

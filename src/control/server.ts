@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ControlOperations, ControlSource } from '../master/status.js';
 import { ClusterdError, UsageError } from '../errors.js';
-import { ExitCode } from '../exit-codes.js';
 import { requireToken } from './auth.js';
 import { ControlClient } from './client.js';
 import { ControlHandlers } from './handlers.js';
@@ -144,7 +143,7 @@ async function clearStaleSocket(path: string, name: string): Promise<void> {
   } catch {
     return; // No file: nothing to clear.
   }
-  if (!isSocket) throw new ClusterdError('ERR_CLUSTERD_NAME_IN_USE', `${path} exists and is not a socket; remove it to start a cluster named ${name}`, { exitCode: ExitCode.USAGE });
+  if (!isSocket) throw new ClusterdError('ERR_CLUSTERD_NAME_IN_USE', `${path} exists and is not a socket; remove it to start a cluster named ${name}`);
   if (await answers(path)) throw await alreadyRunning(path, name);
   try {
     unlinkSync(path);
@@ -167,7 +166,7 @@ async function claimSocket(listener: GrpcListener, path: string, name: string, d
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       // Another master of this name claimed it between our check and now.
       if (await answers(path)) throw await alreadyRunning(path, name);
-      throw new ClusterdError('ERR_CLUSTERD_NAME_IN_USE', `another clusterd is starting a cluster named ${name}; try again`, { exitCode: ExitCode.USAGE });
+      throw new ClusterdError('ERR_CLUSTERD_NAME_IN_USE', `another clusterd is starting a cluster named ${name}; try again`);
     }
     return statSync(path).ino;
   } finally {
@@ -183,7 +182,7 @@ async function listen(listener: GrpcListener, options: ListenOptions, what: stri
   try {
     return await listener.listen(options);
   } catch (error) {
-    throw new ClusterdError('ERR_CLUSTERD_CONTROL_LISTEN', `cannot listen on ${what}: ${(error as Error).message}`, { exitCode: ExitCode.LISTEN_FAILED, cause: error });
+    throw new ClusterdError('ERR_CLUSTERD_CONTROL_LISTEN', `cannot listen on ${what}: ${(error as Error).message}`, { cause: error });
   }
 }
 
@@ -214,7 +213,7 @@ async function alreadyRunning(path: string, name: string): Promise<ClusterdError
     client.close();
   }
   const who = pid === null ? `its socket ${path} answers` : `pid ${pid}`;
-  return new ClusterdError('ERR_CLUSTERD_NAME_IN_USE', `a cluster named ${name} is already running (${who})`, { exitCode: ExitCode.USAGE });
+  return new ClusterdError('ERR_CLUSTERD_NAME_IN_USE', `a cluster named ${name} is already running (${who})`);
 }
 
 /** Throws the "already running" error when a live master serves the cluster `name`. */

@@ -2,8 +2,7 @@
 // a status (code, message, trailing metadata), and a client turns a status back into a
 // ClusterdError with the exit code the CLI should use. proto/clusterd.proto documents the codes.
 import * as grpc from '@grpc/grpc-js';
-import { BootError, ClusterdError } from '../errors.js';
-import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
+import { BootError, ClusterdError, ERROR_CODES, isErrorCode, type ErrorCode } from '../errors.js';
 
 /** Trailing metadata: clusterd's own error code, on every error the master raises itself. */
 export const ERROR_CODE_KEY = 'clusterd-error-code';
@@ -14,30 +13,10 @@ export const LAST_OUTPUT_KEY = 'clusterd-last-output-bin';
 export const MAX_LAST_OUTPUT_BYTES = 16 * 1024;
 const MAX_LINE_CHARS = 2_000;
 
-/** ClusterdError.code -> gRPC status; codes not listed are INTERNAL. */
-const GRPC_STATUS: Record<string, grpc.status> = {
-  ERR_CLUSTERD_USAGE: grpc.status.INVALID_ARGUMENT,
-  ERR_CLUSTERD_NO_WORKER: grpc.status.NOT_FOUND,
-  ERR_CLUSTERD_BUSY: grpc.status.ABORTED,
-  ERR_CLUSTERD_BOOT: grpc.status.FAILED_PRECONDITION,
-  ERR_CLUSTERD_LISTEN: grpc.status.FAILED_PRECONDITION,
-  ERR_CLUSTERD_STOPPING: grpc.status.UNAVAILABLE,
-  ERR_CLUSTERD_UNAVAILABLE: grpc.status.UNIMPLEMENTED,
-  ERR_CLUSTERD_TIMEOUT: grpc.status.DEADLINE_EXCEEDED,
-  ERR_CLUSTERD_WATCHDOG_TIMEOUT: grpc.status.DEADLINE_EXCEEDED,
-  // The worker exited while its stack was being taken.
-  ERR_CLUSTERD_WATCHDOG_CLOSED: grpc.status.NOT_FOUND,
-};
-
-/** gRPC status of an error the master raised -> the CLI's exit code. */
-const EXIT_CODE: Partial<Record<grpc.status, ExitCodeValue>> = {
-  [grpc.status.INVALID_ARGUMENT]: ExitCode.USAGE,
-  [grpc.status.NOT_FOUND]: ExitCode.NOT_FOUND,
-  [grpc.status.ABORTED]: ExitCode.BUSY,
-  [grpc.status.FAILED_PRECONDITION]: ExitCode.BOOT_FAILED,
-  [grpc.status.UNAVAILABLE]: ExitCode.NOT_FOUND,
-  [grpc.status.UNAUTHENTICATED]: ExitCode.UNAUTHENTICATED,
-};
+/** The gRPC status a ClusterdError travels as (src/errors.ts, ERROR_CODES). */
+function grpcStatus(error: ClusterdError): grpc.status {
+  return grpc.status[ERROR_CODES[error.code].grpc];
+}
 
 /** The status a handler answers with for `error`: never throws, whatever it is given. */
 export function toServiceError(error: unknown): Partial<grpc.StatusObject> {
@@ -50,7 +29,7 @@ export function toServiceError(error: unknown): Partial<grpc.StatusObject> {
     metadata.set(LAST_OUTPUT_KEY, Buffer.from(JSON.stringify(boundedOutput(error.lastOutput))));
   }
   // Metadata and grpc-js's status line are one line of text; the first line is the message.
-  return { code: GRPC_STATUS[error.code] ?? grpc.status.INTERNAL, details: error.message.split('\n')[0] ?? '', metadata };
+  return { code: grpcStatus(error), details: error.message.split('\n')[0] ?? '', metadata };
 }
 
 /** The latest lines that fit MAX_LAST_OUTPUT_BYTES, each cut to MAX_LINE_CHARS. */
@@ -67,7 +46,7 @@ export function boundedOutput(lines: readonly string[]): string[] {
 }
 
 /** ClusterdError code of a target nobody answers on. */
-export const NOT_RUNNING = 'ERR_CLUSTERD_NOT_RUNNING';
+export const NOT_RUNNING = 'ERR_CLUSTERD_NOT_RUNNING' satisfies ErrorCode;
 
 /** A failed call as the one line a CLI user should see, with the exit code to leave with. */
 export function controlError(error: grpc.ServiceError | null, address: string): ClusterdError {
@@ -80,11 +59,11 @@ export function controlError(error: grpc.ServiceError | null, address: string): 
     .replace(/\.$/, '');
   switch (error?.code) {
     case grpc.status.UNAVAILABLE:
-      return new ClusterdError(NOT_RUNNING, `no cluster answers at ${address} (${details})`, { exitCode: ExitCode.NOT_FOUND, cause: error });
+      return new ClusterdError(NOT_RUNNING, `no cluster answers at ${address} (${details})`, { cause: error });
     case grpc.status.DEADLINE_EXCEEDED:
-      return new ClusterdError('ERR_CLUSTERD_TIMEOUT', `the cluster at ${address} did not answer in time`, { exitCode: ExitCode.NOT_FOUND, cause: error });
+      return new ClusterdError('ERR_CLUSTERD_TIMEOUT', `the cluster at ${address} did not answer in time`, { cause: error });
     case grpc.status.UNAUTHENTICATED:
-      return new ClusterdError('ERR_CLUSTERD_UNAUTHENTICATED', `the cluster at ${address} refused the call: ${details}`, { exitCode: ExitCode.UNAUTHENTICATED, cause: error });
+      return new ClusterdError('ERR_CLUSTERD_UNAUTHENTICATED', `the cluster at ${address} refused the call: ${details}`, { cause: error });
     case grpc.status.UNIMPLEMENTED:
       return new ClusterdError('ERR_CLUSTERD_UNIMPLEMENTED', `the cluster at ${address} runs a clusterd without this operation (${details})`, { cause: error });
     default:
@@ -92,11 +71,15 @@ export function controlError(error: grpc.ServiceError | null, address: string): 
   }
 }
 
-/** An error the master raised: its own message and code; a failed boot comes back a BootError. */
+/**
+ * An error the master raised: its own message and code, so the exit code comes from the one table
+ * (ERROR_CODES); a failed boot comes back a BootError. A code this client does not know (a newer
+ * master) is an internal error, with the master's message.
+ */
 function masterError(error: grpc.ServiceError, code: string): ClusterdError {
   const message = error.details || error.message;
   if (code === 'ERR_CLUSTERD_BOOT') return new BootError(message, lastOutputOf(error.metadata));
-  return new ClusterdError(code, message, { exitCode: EXIT_CODE[error.code] ?? ExitCode.INTERNAL, cause: error });
+  return new ClusterdError(isErrorCode(code) ? code : 'ERR_CLUSTERD_CONTROL', message, { cause: error });
 }
 
 function lastOutputOf(metadata: grpc.Metadata): string[] {
@@ -113,5 +96,5 @@ function lastOutputOf(metadata: grpc.Metadata): string[] {
 /** For ControlOperations implementations: the error for a worker id the cluster does not have. */
 export function noSuchWorker(id: number, name: string, ids: readonly number[]): ClusterdError {
   const have = ids.length === 0 ? 'it has none' : `workers: ${ids.join(', ')}`;
-  return new ClusterdError('ERR_CLUSTERD_NO_WORKER', `no worker ${id} in cluster ${name} (${have})`, { exitCode: ExitCode.NOT_FOUND });
+  return new ClusterdError('ERR_CLUSTERD_NO_WORKER', `no worker ${id} in cluster ${name} (${have})`);
 }

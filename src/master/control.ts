@@ -5,7 +5,8 @@ import type { LogSink } from './logs.js';
 import type { Operations } from './operations.js';
 import type { ControlOperations, LogEntry, OperationProgress, StackReport } from './status.js';
 import type { Supervisor } from './supervisor.js';
-import type { BlockedInfo, WorkerProcess } from './worker.js';
+import type { BlockedInfo } from './status.js';
+import type { WorkerProcess } from './worker.js';
 import { ClusterdError } from '../errors.js';
 import { noSuchWorker } from '../control/status-codes.js';
 

@@ -2,7 +2,7 @@
 // (its successor first), judged from the stats stream at every interval rather than a slow
 // poll. Replacements run one at a time, so several bloated workers are never all recycled
 // at once.
-import { formatBytes } from '../cli/format.js';
+import { formatBytes } from '../options.js';
 import type { LogSink } from './logs.js';
 import type { Supervisor } from './supervisor.js';
 import type { WorkerProcess } from './worker.js';

@@ -1,20 +1,12 @@
 // The operator's actions on a running cluster (reload, restart one worker, scale), each a
 // change of the supervisor's desired state carried out without dropping a request.
+import type { OperationProgress } from './status.js';
+import type { ReplacePhase } from './want.js';
 import type { Supervisor } from './supervisor.js';
 import type { WorkerProcess } from './worker.js';
 import { BootError, ClusterdError, UsageError } from '../errors.js';
-import { ExitCode } from '../exit-codes.js';
 import { MAX_INSTANCES } from '../options.js';
 
-export type ProgressPhase = 'starting' | 'draining' | 'replaced' | 'failed';
-
-export interface Progress {
-  id: number;
-  phase: ProgressPhase;
-  pid: number;
-  generation: number;
-  message: string;
-}
 
 export interface ReloadResult {
   generation: number;
@@ -39,7 +31,7 @@ export class Operations {
    * time, each new worker ready before its old one drains. Stops at the first replacement
    * that fails to boot, leaving the remaining old workers serving.
    */
-  async reload({ parallel = 1, onProgress = () => {} }: { parallel?: number; onProgress?: (progress: Progress) => void } = {}): Promise<ReloadResult> {
+  async reload({ parallel = 1, onProgress = () => {} }: { parallel?: number; onProgress?: (progress: OperationProgress) => void } = {}): Promise<ReloadResult> {
     if (!Number.isInteger(parallel) || parallel < 1) {
       throw new UsageError(`Expected \`--parallel\` to be a positive integer, got \`${parallel}\``);
     }
@@ -79,11 +71,9 @@ export class Operations {
   }
 
   /** Replaces one worker the same safe way (same generation). */
-  async restart(id: number, onProgress: (progress: Progress) => void = () => {}): Promise<WorkerProcess> {
+  async restart(id: number, onProgress: (progress: OperationProgress) => void = () => {}): Promise<WorkerProcess> {
     if (!this.#supervisor.workers().some((worker) => worker.id === id)) {
-      throw new ClusterdError('ERR_CLUSTERD_NO_WORKER', `no worker ${id} in cluster ${this.#supervisor.config.name} (workers: ${this.#ids()})`, {
-        exitCode: ExitCode.NOT_FOUND,
-      });
+      throw new ClusterdError('ERR_CLUSTERD_NO_WORKER', `no worker ${id} in cluster ${this.#supervisor.config.name} (workers: ${this.#ids()})`, );
     }
     return this.#exclusive(`a restart of worker ${id}`, () =>
       this.#supervisor.replace(id, { retire: this.#supervisor.slot(id)?.worker ?? undefined, onProgress: (phase, worker) => onProgress(describe(id, phase, worker)) }),
@@ -127,9 +117,7 @@ export class Operations {
   async #exclusive<T>(what: string, run: () => Promise<T>): Promise<T> {
     if (this.#busy) {
       const seconds = Math.round((Date.now() - this.#busy.since) / 1000);
-      throw new ClusterdError('ERR_CLUSTERD_BUSY', `refused: ${this.#busy.what} is in progress (started ${seconds}s ago); try again when it finishes`, {
-        exitCode: ExitCode.BUSY,
-      });
+      throw new ClusterdError('ERR_CLUSTERD_BUSY', `refused: ${this.#busy.what} is in progress (started ${seconds}s ago); try again when it finishes`, );
     }
     this.#busy = { what, since: Date.now() };
     try {
@@ -147,7 +135,7 @@ export class Operations {
   }
 }
 
-function describe(id: number, phase: 'starting' | 'draining' | 'replaced', worker: WorkerProcess): Progress {
+function describe(id: number, phase: ReplacePhase, worker: WorkerProcess): OperationProgress {
   const message =
     phase === 'starting'
       ? `worker ${id}: starting generation ${worker.generation} (pid ${worker.pid})`

@@ -1,5 +1,6 @@
 // The master's view of the cluster, as the control plane serves it (Status, Watch, metrics).
 import type { LoopSample } from '../loop/types.js';
+import type { LoopState, StackFrame } from '../loop/watchdog.js';
 import type { WorkerState } from './worker-state.js';
 import type { Supervisor } from './supervisor.js';
 
@@ -48,19 +49,17 @@ export interface ControlSource {
   onChange(listener: () => void): () => void;
 }
 
-/** One frame of a worker's JavaScript stack, as the inspector reports it (1-based line/column). */
-export interface StackFrame {
-  functionName: string;
-  url: string;
-  line: number;
-  column: number;
-}
+/** One frame of a worker's JavaScript stack, as the watchdog captures it (1-based line/column). */
+export type { StackFrame } from '../loop/watchdog.js';
 
 /** A worker's main-thread stack: idle in the event loop, busy running JS, or blocked past the watchdog threshold. */
 export interface StackReport {
-  state: 'idle' | 'busy' | 'blocked';
+  state: LoopState;
   stack: StackFrame[];
 }
+
+/** A blocked-loop episode as the watchdog caught it: when (epoch ms), how long (ms), and where. */
+export type BlockedInfo = StackReport & { time: number; blockedMs: number };
 
 
 /** Builds the control plane's snapshot: every live worker process, serving or not, by id. */
@@ -137,7 +136,7 @@ export interface ControlOperations {
   /** The current JavaScript stack of worker `id`, captured without its main thread's help. */
   stack(id: number): Promise<StackReport>;
   /** The last blocked-loop report of each worker id, if any. */
-  lastBlocked(id: number): (StackReport & { time: number; blockedMs: number }) | null;
+  lastBlocked(id: number): BlockedInfo | null;
   /** Recent log lines, oldest first, optionally of one worker. */
   recentLogs(worker?: number): LogEntry[];
   /** Follows new log lines; returns the unsubscribe. */

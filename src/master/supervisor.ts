@@ -10,7 +10,8 @@ import type { LogSink } from './logs.js';
 import { buildStatus, type ClusterStatus, type ControlSource } from './status.js';
 import { formatStack } from './watchdog-link.js';
 import { Want, type ReplaceRequest } from './want.js';
-import { WorkerProcess, type BlockedInfo, type WorkerExit } from './worker.js';
+import type { BlockedInfo } from './status.js';
+import { WorkerProcess, type WorkerExit } from './worker.js';
 import { BootError, ClusterdError, ListenError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { SockName } from '../protocol.js';
@@ -168,7 +169,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
   replace(id: number, request: ReplaceRequest = {}): Promise<WorkerProcess> {
     const slot = this.#slots.get(id);
     if (!slot || !slot.worker || this.#phase === 'stopping' || this.#phase === 'stopped') {
-      return Promise.reject(new ClusterdError('ERR_CLUSTERD_NO_WORKER', `there is no worker ${id} to replace`, { exitCode: ExitCode.NOT_FOUND }));
+      return Promise.reject(new ClusterdError('ERR_CLUSTERD_NO_WORKER', `there is no worker ${id} to replace`));
     }
     slot.want ??= new Want();
     const met = slot.want.add(request);
@@ -262,7 +263,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       if (slot.id <= this.#desired) continue;
       this.#clearRestart(slot);
       this.#slots.delete(slot.id);
-      slot.want?.reject(new ClusterdError('ERR_CLUSTERD_NO_WORKER', `worker ${slot.id} was scaled away before it was replaced`, { exitCode: ExitCode.NOT_FOUND }));
+      slot.want?.reject(new ClusterdError('ERR_CLUSTERD_NO_WORKER', `worker ${slot.id} was scaled away before it was replaced`));
       slot.want = null;
       for (const worker of [slot.successor, slot.worker]) if (worker) void this.drain(worker);
     }

@@ -12,14 +12,12 @@ import { SETTINGS_ENV, isProtocolMessage, type MasterMessage, type WorkerSetting
 import { parseWorkerMessage } from '../protocol/parse.js';
 import type { Entry } from './entry.js';
 import type { LoopSample } from '../loop/types.js';
-import type { StackReport } from './status.js';
+import type { BlockedInfo, StackReport } from './status.js';
 import { WatchdogLink, type BlockedReport } from './watchdog-link.js';
 import { ClusterdError } from '../errors.js';
 import { endGroup } from '../system/group.js';
 import { nativeHelper } from '../system/native.js';
 
-/** A blocked-loop episode as the watchdog caught it. */
-export type BlockedInfo = StackReport & { time: number; blockedMs: number };
 
 /** A watchdog pipe that closes this long before its worker's exit is reported as lost. */
 const WATCHDOG_EXIT_GRACE_MS = 1000;

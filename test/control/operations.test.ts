@@ -73,7 +73,7 @@ test('a reload while one runs is refused: ABORTED, exit code BUSY, the message a
   const { client, ops } = await serveOps(t);
   const message = 'refused: a reload is in progress (started 3s ago); try again when it finishes';
   ops.reload = async () => {
-    throw new ClusterdError('ERR_CLUSTERD_BUSY', message, { exitCode: ExitCode.USAGE });
+    throw new ClusterdError('ERR_CLUSTERD_BUSY', message);
   };
   const error = await t.throwsAsync(client.reload({}, () => t.fail('no step of a refused reload')), { instanceOf: ClusterdError });
   t.is(error.code, 'ERR_CLUSTERD_BUSY');
