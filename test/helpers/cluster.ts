@@ -73,14 +73,18 @@ export interface Launched {
 /**
  * Runs `clusterd ...args` (pass `--log-format json` for parsed lines) and follows its output.
  * `wrap` is a command that execs the master in turn (`setpriv --reuid=... --`): the pid stays the master's.
+ * `node` and `cli` run another node or another copy of clusterd than this checkout's.
  */
-export function launch(args: string[], { env = {}, wrap = [] }: { env?: Record<string, string>; wrap?: string[] } = {}): Launched {
+export function launch(
+  args: string[],
+  { env = {}, wrap = [], node = process.execPath, cli = CLI }: { env?: Record<string, string>; wrap?: string[]; node?: string; cli?: string } = {},
+): Launched {
   // A master registers its cluster name in the runtime directory, and tests running at once
   // start clusters of the same name (hello.js...): unless the caller chose a directory, each
   // master gets one of its own.
   const runtime = env.CLUSTERD_RUNTIME_DIR || process.env.CLUSTERD_RUNTIME_DIR ? null : mkdtempSync(join(tmpdir(), 'clusterd-test-'));
   if (runtime) env = { ...env, CLUSTERD_RUNTIME_DIR: runtime };
-  const command = [...wrap, process.execPath, CLI, ...args];
+  const command = [...wrap, node, cli, ...args];
   const child = execa(command[0]!, command.slice(1), { env, reject: false, buffer: false, stdin: 'ignore' });
   if (runtime) void child.then(() => rmSync(runtime, { recursive: true, force: true }));
   const lines: OutputLine[] = [];

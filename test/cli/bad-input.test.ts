@@ -1,0 +1,111 @@
+// Issue 2, point 10: each bad input ends the real CLI quickly with its exit code and exactly one
+// `clusterd:` line on stderr naming the problem, and no stack trace from clusterd itself (the
+// app's own output, prefixed `[wN]`, may carry one).
+import test from 'ava';
+import { execa, type Result } from 'execa';
+import net from 'node:net';
+import { ExitCode, type ExitCodeValue } from '../../src/exit-codes.js';
+import { CLI, fixture } from '../helpers/cluster.js';
+
+/** Runs `clusterd start ...args` in text mode; a hang fails the test instead of stalling it. */
+function start(args: string[], env: Record<string, string> = {}): Promise<Result> {
+  return execa(process.execPath, [CLI, 'start', ...args], { reject: false, timeout: 30_000, env, stdin: 'ignore' });
+}
+
+/** The checks every case shares; returns the one clusterd line. */
+function assertOneLine(t: import('ava').ExecutionContext, result: Result, exitCode: ExitCodeValue, mentions: string[]): string {
+  t.false(result.timedOut, 'clusterd hung');
+  t.is(result.exitCode, exitCode, String(result.stderr));
+  const stderr = String(result.stderr).split('\n');
+  const ours = stderr.filter((line) => line.startsWith('clusterd:'));
+  t.is(ours.length, 1, String(result.stderr));
+  for (const words of mentions) t.true(ours[0]?.includes(words), `${JSON.stringify(words)} not in: ${ours[0]}`);
+  // Worker output arrives as `[wN] ...`: any other stack frame line would be clusterd's own.
+  t.deepEqual(
+    stderr.filter((line) => /^\s+at /.test(line)),
+    [],
+  );
+  t.false(String(result.stdout).includes('    at '), 'stack trace on stdout');
+  return ours[0] ?? '';
+}
+
+test('unknown flag', async (t) => {
+  assertOneLine(t, await start([fixture('hello.js'), '--instancez', '2']), ExitCode.USAGE, ['instancez']);
+});
+
+test('-i 0', async (t) => {
+  assertOneLine(t, await start([fixture('hello.js'), '-i', '0']), ExitCode.USAGE, ['--instances', '`0`']);
+});
+
+test('-i abc', async (t) => {
+  assertOneLine(t, await start([fixture('hello.js'), '-i', 'abc']), ExitCode.USAGE, ['--instances', '`abc`']);
+});
+
+// Issue 11: values past a bound are refused up front with the flag and its range, before any
+// worker is forked: Node would run a longer timer after 1 ms, and `-i 100000` would fork on.
+const outOfRange = test.macro({
+  async exec(t, args: string[], mentions: string[]) {
+    const result = await start([fixture('hello.js'), ...args]);
+    assertOneLine(t, result, ExitCode.USAGE, mentions);
+    t.is(String(result.stdout), '', 'nothing started');
+  },
+  title: (_title, args: string[]) => `start ${args.join(' ')}: refused with the allowed range`,
+});
+test(outOfRange, ['--grace', '600h'], ['`--grace`', 'from 0ms to 24d (2147483647 ms)', '`600h`']);
+test(outOfRange, ['--listen-timeout', '0'], ['`--listen-timeout`', 'from 1ms to 24d (2147483647 ms)', '`0`']);
+test(outOfRange, ['--stats-interval', '600h'], ['`--stats-interval`', '0 (off) or a duration from 10ms', '`600h`']);
+test(outOfRange, ['-i', '100000'], ['`--instances`', 'from 1 to 1024', '`100000`']);
+test(outOfRange, ['--max-memory', '1k'], ['`--max-memory`', 'from 16M to 1T', '`1k`']);
+
+// Control commands check their values before looking for a cluster.
+const controlOutOfRange = test.macro({
+  async exec(t, args: string[], mentions: string[]) {
+    const result = await execa(process.execPath, [CLI, ...args], { reject: false, timeout: 30_000, stdin: 'ignore', env: { CLUSTERD_RUNTIME_DIR: '/nonexistent/clusterd' } });
+    assertOneLine(t, result, ExitCode.USAGE, mentions);
+  },
+  title: (_title, args: string[]) => `${args.join(' ')}: refused with the allowed range`,
+});
+test(controlOutOfRange, ['logs', '--lines', '5000'], ['`--lines`', 'from 0 to 1000', '`5000`']);
+test(controlOutOfRange, ['scale', '+5000'], ['from 0 to 1024', '`+5000`']);
+test(controlOutOfRange, ['top', '--interval', '0'], ['`--interval`', 'from 50ms to 1m', '`0`']);
+
+test('entry file missing', async (t) => {
+  const result = await start([fixture('no-such-app.js'), '-i', '1']);
+  assertOneLine(t, result, ExitCode.USAGE, ['not found', 'no-such-app.js']);
+  // Caught before any worker starts.
+  t.is(String(result.stdout), '');
+});
+
+test('entry with a syntax error', async (t) => {
+  assertOneLine(t, await start([fixture('broken-syntax.js'), '-i', '1']), ExitCode.BOOT_FAILED, ['failed to boot', 'SyntaxError']);
+});
+
+test('app that throws at start-up', async (t) => {
+  const result = await start([fixture('throws-at-start.js'), '-i', '2']);
+  assertOneLine(t, result, ExitCode.BOOT_FAILED, ['failed to boot 3 times', 'Error: cannot reach the database at db.invalid:5432']);
+  // The app's own error output is shown too, prefixed with its worker.
+  t.regex(String(result.stderr), /^\[w\d\] Error: cannot reach the database/m);
+});
+
+test('app that never listens, with --listen-timeout 1s', async (t) => {
+  const result = await start([fixture('never-listens.js'), '-i', '1', '--listen-timeout', '1s', '--max-boot-failures', '2']);
+  assertOneLine(t, result, ExitCode.BOOT_FAILED, ['failed to boot 2 times', '--listen-timeout']);
+});
+
+test('port already in use by another process: reported once, not retried', async (t) => {
+  const holder = net.createServer();
+  t.teardown(() => holder.close());
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const { port } = holder.address() as net.AddressInfo;
+
+  // A long --listen-timeout: only a failure reported at once ends this before execa's timeout.
+  const result = await start([fixture('hello.js'), '-i', '2', '--listen-timeout', '10m'], { PORT: String(port) });
+  const line = assertOneLine(t, result, ExitCode.LISTEN_FAILED, [`port ${port}`, 'in use']);
+  t.is(String(result.stderr).split(line).length, 2, 'the error line appears once');
+  // Not retried: no boot-failure notes, and at most one bind error per initial worker.
+  t.false(String(result.stdout).includes('failed to boot'), String(result.stdout));
+  const bindErrors = String(result.stderr)
+    .split('\n')
+    .filter((text) => /^\[w\d\] Error: .*EADDRINUSE/.test(text));
+  t.true(bindErrors.length >= 1 && bindErrors.length <= 2, bindErrors.join('\n'));
+});

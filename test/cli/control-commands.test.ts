@@ -1,0 +1,136 @@
+// The built CLI (bin/clusterd.js, so `npm run build` first) against control servers on fake
+// sources in this process: exit codes and --json output, as a user's script would see them.
+import test from 'ava';
+import { execa } from 'execa';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { startControlServer } from '../../src/control/server.js';
+import { ExitCode } from '../../src/exit-codes.js';
+import { CLI, waitFor } from '../helpers/cluster.js';
+import { tempDir } from '../control/helpers/dirs.js';
+import { FakeSource, twoWorkers } from '../control/helpers/fake-source.js';
+
+test.before(() => {
+  if (!existsSync(new URL('../../dist/cli/main.js', import.meta.url))) throw new Error('dist/ is missing: run `npm run build` first');
+});
+
+function clusterd(dir: string, ...args: string[]) {
+  return execa(process.execPath, [CLI, ...args], { env: { CLUSTERD_RUNTIME_DIR: dir, NO_COLOR: '' }, reject: false });
+}
+
+async function serve(t: Parameters<typeof tempDir>[0], name: string, dir: string, tcp?: { host: string; port: number; token: string }, source = new FakeSource(twoWorkers(name))) {
+  const server = await startControlServer({ name, source, dir, tcp });
+  t.teardown(() => server.close());
+  return server;
+}
+
+test('status --json prints the cluster, status prints the table', async (t) => {
+  const dir = tempDir(t);
+  await serve(t, 'api', dir);
+  const json = await clusterd(dir, 'status', '--json');
+  t.is(json.exitCode, 0, json.stderr);
+  const parsed = JSON.parse(json.stdout) as { name: string; workers: { id: number; lag: { p99: number }; elu: number }[] };
+  t.is(parsed.name, 'api');
+  t.deepEqual(parsed.workers.map((w) => [w.id, w.lag.p99, w.elu]), [[1, 2.5, 0.12], [2, 210, 0.93]]);
+
+  const table = await clusterd(dir, 'status', 'api');
+  t.is(table.exitCode, 0, table.stderr);
+  t.is(table.stdout.split('\n').length, 5);
+  t.regex(table.stdout, /^ 2 {2}40002 {2}ready/m);
+});
+
+test('status with no cluster, or an unknown name: one line naming what it looked for, exit 7', async (t) => {
+  const dir = tempDir(t);
+  const none = await clusterd(dir, 'status');
+  t.is(none.exitCode, ExitCode.NOT_FOUND);
+  t.is(none.stderr, `clusterd: no running cluster found (looked in ${dir})`);
+  t.is(none.stdout, '');
+
+  await serve(t, 'api', dir);
+  const unknown = await clusterd(dir, 'status', 'web', '--json');
+  t.is(unknown.exitCode, ExitCode.NOT_FOUND);
+  t.is(unknown.stderr, `clusterd: no cluster named web is running (looked in ${dir}; running: api)`);
+
+  await serve(t, 'web', dir);
+  const ambiguous = await clusterd(dir, 'top', '--once');
+  t.is(ambiguous.exitCode, ExitCode.USAGE);
+  t.is(ambiguous.stderr, 'clusterd: 2 clusters are running (api, web): name the one you mean');
+});
+
+test('ls lists the running clusters; none is not an error', async (t) => {
+  const dir = tempDir(t);
+  const empty = await clusterd(dir, 'ls', '--json');
+  t.is(empty.exitCode, 0);
+  t.deepEqual(JSON.parse(empty.stdout), []);
+
+  await serve(t, 'api', dir);
+  await serve(t, 'web', dir);
+  const listed = await clusterd(dir, 'ls', '--json');
+  t.is(listed.exitCode, 0, listed.stderr);
+  t.deepEqual((JSON.parse(listed.stdout) as { name: string }[]).map((c) => c.name), ['api', 'web']);
+});
+
+test('top --once prints one plain snapshot with sparklines', async (t) => {
+  const dir = tempDir(t);
+  await serve(t, 'api', dir);
+  const top = await clusterd(dir, 'top', '--once');
+  t.is(top.exitCode, 0, top.stderr);
+  t.false(top.stdout.includes('\x1b'));
+  t.regex(top.stdout, /^ 1 {2}40001 .*▁$/m);
+  t.regex(top.stdout, /^ 2 {2}40002 .*█$/m);
+});
+
+test('remote: --control with the right token works; a wrong one exits 8', async (t) => {
+  const dir = tempDir(t);
+  const server = await serve(t, 'api', dir, { host: '127.0.0.1', port: 0, token: 's3cret' });
+  const control = `127.0.0.1:${server.tcpAddress!.port}`;
+  const other = tempDir(t); // nothing local there: the answer can only come over TCP
+
+  const good = await clusterd(other, 'status', '--json', '--control', control, '--control-token', 's3cret');
+  t.is(good.exitCode, 0, good.stderr);
+  t.is((JSON.parse(good.stdout) as { name: string }).name, 'api');
+
+  const bad = await clusterd(other, 'status', '--control', control, '--control-token', 'nope');
+  t.is(bad.exitCode, ExitCode.UNAUTHENTICATED);
+  t.is(bad.stderr, `clusterd: the cluster at ${control} refused the call: wrong control token`);
+
+  const missing = await clusterd(other, 'ls', '--control', control);
+  t.is(missing.exitCode, ExitCode.USAGE);
+});
+
+test('top, not on a terminal, prints a snapshot per change; killing it releases its watch', async (t) => {
+  const dir = tempDir(t);
+  const source = new FakeSource(twoWorkers('api'));
+  const server = await serve(t, 'api', dir, undefined, source);
+  const top = execa(process.execPath, [CLI, 'top', '--interval', '50ms'], { env: { CLUSTERD_RUNTIME_DIR: dir }, reject: false, buffer: false });
+  t.teardown(() => top.kill('SIGKILL'));
+  let output = '';
+  top.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const snapshots = (): number => output.split('\n').filter((line) => line.startsWith('api  master')).length;
+  await waitFor(() => snapshots() >= 1, { what: 'the first snapshot' });
+  source.update(twoWorkers('api'));
+  await waitFor(() => snapshots() >= 2, { what: 'a snapshot after the change' });
+  t.false(output.includes('\x1b'));
+  t.is(server.watchers, 1);
+
+  top.kill('SIGKILL');
+  await once(top, 'exit');
+  await waitFor(() => server.watchers === 0 && source.listeners.size === 0, { what: 'the watch to be released' });
+  t.pass();
+});
+
+test('top exits 0 on SIGINT, and with a note when the cluster stops', async (t) => {
+  const dir = tempDir(t);
+  const server = await serve(t, 'api', dir);
+  const interrupted = execa(process.execPath, [CLI, 'top'], { env: { CLUSTERD_RUNTIME_DIR: dir }, reject: false, buffer: false });
+  await once(interrupted.stdout!, 'data');
+  interrupted.kill('SIGINT');
+  t.is((await interrupted).exitCode, 0);
+
+  const stopped = execa(process.execPath, [CLI, 'top'], { env: { CLUSTERD_RUNTIME_DIR: dir }, reject: false });
+  await waitFor(() => server.watchers === 1, { what: 'top to watch' });
+  await server.close();
+  const result = await stopped;
+  t.is(result.exitCode, 0);
+  t.is(result.stderr, 'clusterd: cluster api stopped');
+});

@@ -1,0 +1,74 @@
+// `clusterd start -d`: returns once every worker is ready (or the app failed), logs to a file.
+import test from 'ava';
+import { execa } from 'execa';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, fixture, isRunning, waitFor } from '../helpers/cluster.js';
+
+function runtime(t: { teardown(fn: () => void): void }): Record<string, string> {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-daemon-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return { CLUSTERD_RUNTIME_DIR: dir };
+}
+
+function clusterd(args: string[], env: Record<string, string>) {
+  return execa(process.execPath, [CLI, ...args], { env, reject: false, timeout: 60_000 });
+}
+
+async function masterPid(name: string, env: Record<string, string>): Promise<number> {
+  const { stdout } = await clusterd(['status', name, '--json'], env);
+  return (JSON.parse(stdout) as { masterPid: number }).masterPid;
+}
+
+test('start -d returns once ready, serves in the background and logs to a file', async (t) => {
+  const env = runtime(t);
+  const started = await clusterd(['start', fixture('logs-at-start.js'), '-i', '2', '--name', 'bg', '-d'], env);
+  t.is(started.exitCode, 0, started.stderr);
+  t.regex(started.stdout, /bg started in the background/);
+  t.true(started.stdout.includes(join(env.CLUSTERD_RUNTIME_DIR!, 'bg.sock')), started.stdout);
+  const pid = await masterPid('bg', env);
+  t.teardown(() => {
+    if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+  });
+  t.true(Number.isInteger(pid) && isRunning(pid), 'the master runs on after the CLI returned');
+
+  const status = JSON.parse((await clusterd(['status', 'bg', '--json'], env)).stdout) as { workers: { state: string }[] };
+  t.deepEqual(status.workers.map((worker) => worker.state), ['ready', 'ready']);
+  const logPath = join(env.CLUSTERD_RUNTIME_DIR!, 'bg.log');
+  await waitFor(() => readFileSync(logPath, 'utf8').includes('[w2] worker 2 warming caches'), { what: 'worker lines in the log file' });
+  const log = readFileSync(logPath, 'utf8');
+  t.regex(log, /\[w1\] worker 1 up/);
+  t.regex(log, /bg ready on 127\.0\.0\.1:\d+ with 2 workers/);
+
+  process.kill(pid, 'SIGTERM');
+  await waitFor(() => !isRunning(pid), { timeoutMs: 15_000, what: 'the daemon master to exit' });
+  t.regex(readFileSync(logPath, 'utf8'), /bg stopped/);
+});
+
+test('start -d of an app that cannot boot exits non-zero with the reason, leaving nothing running', async (t) => {
+  const env = runtime(t);
+  const started = await clusterd(['start', fixture('throws-at-start.js'), '-i', '1', '--name', 'broken', '-d'], env);
+  t.is(started.exitCode, 3);
+  t.regex(started.stderr, /^clusterd: error: app failed to boot/m);
+  t.regex(started.stderr, /cannot reach the database/);
+  const listed = await clusterd(['ls', '--json'], env);
+  await waitFor(async () => (JSON.parse((await clusterd(['ls', '--json'], env)).stdout) as unknown[]).length === 0, {
+    what: 'no cluster left running',
+  });
+  t.is(listed.exitCode, 0);
+});
+
+test('start -d with the name of a running cluster is refused before anything starts', async (t) => {
+  const env = runtime(t);
+  const first = await clusterd(['start', fixture('hello.js'), '-i', '1', '--name', 'twice', '-d'], env);
+  t.is(first.exitCode, 0, first.stderr);
+  const pid = await masterPid('twice', env);
+  t.teardown(() => {
+    if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+  });
+  const second = await clusterd(['start', fixture('hello.js'), '-i', '1', '--name', 'twice', '-d'], env);
+  t.is(second.exitCode, 2);
+  t.is(second.stderr.trim(), `clusterd: a cluster named twice is already running (pid ${pid})`);
+  t.false(readFileSync(join(env.CLUSTERD_RUNTIME_DIR!, 'twice.log'), 'utf8').includes('already running'));
+});

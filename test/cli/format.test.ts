@@ -1,0 +1,167 @@
+// The CLI's text, as pure functions of a ClusterView: units, table, JSON shape, sparklines, colour.
+import test from 'ava';
+import {
+  formatBytes,
+  formatDuration,
+  formatFraction,
+  formatMs,
+  formatRate,
+  eluLevel,
+  lagLevel,
+  paint,
+  sparkline,
+  table,
+  truncate,
+  visibleWidth,
+} from '../../src/cli/format.js';
+import { lsJson, lsLines, statusJson, statusLines, topLines } from '../../src/cli/views.js';
+import { decodeStatus, encodeStatus } from '../../src/control/convert.js';
+import type { ClusterView } from '../../src/control/types.js';
+import { clusterStatus, sample, twoWorkers, worker } from '../control/helpers/fake-source.js';
+
+const view = (history = true): ClusterView => decodeStatus(encodeStatus(twoWorkers('api'), { history }));
+const NOW = Date.UTC(2024, 0, 2, 3, 4, 5);
+
+const durations: [number, string][] = [
+  [0, '0s'],
+  [999, '0s'],
+  [42_000, '42s'],
+  [5 * 60_000 + 2_000, '5m02s'],
+  [2 * 3_600_000 + 3 * 60_000, '2h03m'],
+  [3 * 86_400_000 + 4 * 3_600_000, '3d04h'],
+  [-5, '0s'],
+];
+for (const [ms, text] of durations) test(`formatDuration(${ms}) is ${text}`, (t) => t.is(formatDuration(ms), text));
+
+test('formatBytes uses binary units with three significant digits', (t) => {
+  t.is(formatBytes(0), '0 B');
+  t.is(formatBytes(512), '512 B');
+  t.is(formatBytes(1536), '1.50 KiB');
+  t.is(formatBytes(80 * 1024 * 1024), '80.0 MiB');
+  t.is(formatBytes(300 * 1024 * 1024), '300 MiB');
+  t.is(formatBytes(1.25 * 1024 ** 3), '1.25 GiB');
+});
+
+test('lag, rates and fractions', (t) => {
+  t.deepEqual([0.42, 3.14159, 210.4].map(formatMs), ['0.42', '3.1', '210']);
+  t.deepEqual([0.5, 9.84, 310.5].map(formatRate), ['0.5', '9.8', '311']);
+  t.deepEqual([0, 0.123, 0.93, 1].map(formatFraction), ['0%', '12%', '93%', '100%']);
+});
+
+test('thresholds: lag p99 yellow from 50 ms and red from 100 ms; ELU from 0.7 and 0.9', (t) => {
+  t.deepEqual([0, 49.9, 50, 99.9, 100, 5000].map(lagLevel), ['ok', 'ok', 'warn', 'warn', 'bad', 'bad']);
+  t.deepEqual([0, 0.69, 0.7, 0.89, 0.9, 1].map(eluLevel), ['ok', 'ok', 'warn', 'warn', 'bad', 'bad']);
+  t.is(paint('210', 'bad', true), '\x1b[1;31m210\x1b[0m');
+  t.is(paint('60', 'warn', true), '\x1b[33m60\x1b[0m');
+  t.is(paint('2', 'ok', true), '2');
+  t.is(paint('210', 'bad', false), '210');
+});
+
+test('sparkline: ▁ for nothing up to █ at the scale\'s top, clipped above it', (t) => {
+  t.is(sparkline([0, 12.5, 25, 37.5, 50, 62.5, 75, 87.5, 100], 100), '▁▁▂▃▄▅▆▇█');
+  t.is(sparkline([1, 1000, -3, Number.NaN], 100), '▁█▁▁');
+  t.is(sparkline([5, 5], 0), '▁▁');
+  t.is(sparkline([], 10), '');
+});
+
+test('table: columns by visible width, right-aligned where asked, no trailing spaces', (t) => {
+  const red = paint('210', 'bad', true);
+  t.deepEqual(table([['ID', 'LAG', 'STATE'], ['1', red, 'ready'], ['10', '2.5', 'starting']], ['right', 'right', 'left']), [
+    'ID  LAG  STATE',
+    ` 1  ${red}  ready`,
+    '10  2.5  starting',
+  ]);
+});
+
+test('truncate keeps escape codes whole and resets colour after a cut', (t) => {
+  const line = `ab${paint('cdef', 'bad', true)}gh`;
+  t.is(visibleWidth(line), 8);
+  t.is(truncate(line, 8), line);
+  t.is(truncate(line, 4), 'ab\x1b[1;31mcd\x1b[0m');
+  t.is(visibleWidth(truncate('▁▂▃▄▅', 3)), 3);
+});
+
+test('status --json has the documented shape, units and key order', (t) => {
+  const json = statusJson(view());
+  t.deepEqual(Object.keys(json), ['name', 'workers', 'masterPid', 'startedAt', 'uptimeMs', 'entry', 'balance', 'statsIntervalMs', 'totals']);
+  t.deepEqual(json.workers[1], {
+    id: 2,
+    pid: 40_002,
+    state: 'ready',
+    restarts: 1,
+    uptimeMs: 65_000,
+    lag: { mean: 40, p50: 3, p90: 120, p99: 210, max: 230 },
+    elu: 0.93,
+    cpu: 14.5,
+    rss: 80 * 1024 * 1024,
+    heapUsed: 20 * 1024 * 1024,
+    rps: 310.5,
+    inflight: 2,
+    connections: 14,
+    generation: 1,
+    lastBlocked: null,
+  });
+  t.is(json.name, 'api');
+  t.is(json.masterPid, 39_999);
+  t.deepEqual(json.totals, { workers: 2, ready: 2, rps: 621, inflight: 4, connections: 28, rss: 160 * 1024 * 1024, restarts: 1 });
+});
+
+test('status --json: a worker without a sample has nulls, not zeros', (t) => {
+  const json = statusJson(decodeStatus(encodeStatus(clusterStatus('api', [worker(1, { state: 'starting' }, [])]), { history: false })));
+  t.like(json.workers[0], { id: 1, state: 'starting', lag: null, elu: null, cpu: null, rss: null, heapUsed: null, rps: null, inflight: null, connections: null });
+});
+
+test('status table: a summary line, then one row per worker', (t) => {
+  t.deepEqual(statusLines(view(false)), [
+    'api  master 39999  up 1m10s  2/2 ready  621 req/s  28 conns  RSS 160 MiB  1 restart',
+    '',
+    'ID    PID  STATE  GEN  UPTIME  RESTARTS  REQ/S  CONNS  LAG p50  p99  max  ELU  CPU       RSS',
+    ' 1  40001  ready    1   1m05s         0    311     14      1.1  2.5  4.1  12%  15%  80.0 MiB',
+    ' 2  40002  ready    1   1m05s         1    311     14      3.0  210  230  93%  15%  80.0 MiB',
+  ]);
+  const starting = statusLines(decodeStatus(encodeStatus(clusterStatus('api', [worker(1, { state: 'starting' }, [])]), { history: false })));
+  t.is(starting.at(-1), ' 1  40001  starting    1   1m05s         0      -      -        -    -    -    -    -    -');
+});
+
+test('ls: name, pid, ready/total workers, uptime', (t) => {
+  const clusters = [view(false), decodeStatus(encodeStatus({ ...twoWorkers('web'), masterPid: 7, uptimeMs: 3_700_000 }, { history: false }))];
+  t.deepEqual(lsLines(clusters), ['NAME    PID  WORKERS  UPTIME', 'api   39999      2/2   1m10s', 'web       7      2/2   1h01m']);
+  t.deepEqual(lsJson(clusters)[1], { name: 'web', masterPid: 7, workers: 2, ready: 2, uptimeMs: 3_700_000 });
+});
+
+/** A cluster whose worker 1 blocks its loop every other sample, worker 2 stays quiet. */
+function blockedCluster(): ClusterView {
+  const quiet = Array.from({ length: 8 }, (_, i) => sample({ time: i, lag: { mean: 1, p50: 1, p90: 1.5, p99: 2, max: 3 }, elu: 0.1 }));
+  const blocked = quiet.map((s, i) => (i % 2 ? sample({ ...s, lag: { mean: 60, p50: 1, p90: 180, p99: 200, max: 210 }, elu: 0.95 }) : s));
+  return decodeStatus(encodeStatus(clusterStatus('api', [worker(1, {}, blocked), worker(2, {}, quiet)]), { history: true }));
+}
+
+test('top, plain: the table, and a sparkline per worker on a shared scale', (t) => {
+  const lines = topLines(blockedCluster(), { width: Infinity, height: Infinity, colour: false, now: NOW });
+  t.is(lines[0], 'api  master 39999  up 1m10s  2/2 ready  621 req/s  28 conns  RSS 160 MiB  03:04:05');
+  t.regex(lines[2]!, /LAG p99, last 60 samples \(top = 200 ms\)$/);
+  t.true(lines[3]!.endsWith('  ▁█▁█▁█▁█'), lines[3]);
+  t.true(lines[4]!.endsWith('  ▁▁▁▁▁▁▁▁'), lines[4]);
+  t.false(lines.join('\n').includes('\x1b'));
+  t.false(lines.join('\n').includes('quit'));
+});
+
+test('top, live: colours by threshold, fits the terminal, counts the workers it cannot show', (t) => {
+  const status = blockedCluster();
+  const lines = topLines(status, { width: 200, height: 30, colour: true, now: NOW });
+  const worker1 = lines[3]!;
+  t.true(worker1.includes('\x1b[1;31m200\x1b[0m'), 'lag p99 red');
+  t.true(worker1.includes('\x1b[1;31m95%\x1b[0m'), 'ELU red');
+  t.true(worker1.includes('\x1b[1;31m█\x1b[0m'), 'blocked samples red in the sparkline');
+  t.false(lines[4]!.includes('\x1b[1;31m'), 'the quiet worker is not highlighted');
+  t.is(lines.at(-1), '\x1b[2mq or Ctrl-C: quit\x1b[0m');
+
+  const narrow = topLines(status, { width: 40, height: 30, colour: true, now: NOW });
+  t.true(narrow.every((line) => visibleWidth(line) <= 40));
+  t.false(narrow.some((line) => line.includes('▁')), 'no room for sparklines');
+
+  const many = decodeStatus(encodeStatus(clusterStatus('big', Array.from({ length: 20 }, (_, i) => worker(i + 1))), { history: true }));
+  const short = topLines(many, { width: 200, height: 10, colour: false, now: NOW });
+  t.true(short.length <= 10);
+  t.true(short.includes('... 16 more workers'), short.join('\n'));
+});

@@ -1,0 +1,190 @@
+// Issue 10: `fair`'s decisions, as tables of worker states (planAcceptors, settledCap), and the
+// master's half on a real socket with stand-in workers that report as a test tells them to.
+import test from 'ava';
+import { FairBalancer, planAcceptors, resumeAt, settledCap, slack, type AcceptorMode, type AcceptorView } from '../../../src/master/balancers/fair.js';
+import type { WorkerLoad } from '../../../src/master/balancers/choose.js';
+import type { BalancedWorker, Balancer, RawHandle } from '../../../src/master/balancers/types.js';
+import type { MasterMessage } from '../../../src/protocol.js';
+
+const view = (mode: AcceptorMode, connections: number, { eligible = true, rank = 0 } = {}): AcceptorView => ({ mode, connections, eligible, rank });
+
+test('slack: 2 connections, or 1/16 of the share once that is larger', (t) => {
+  t.deepEqual([0, 1, 32, 33, 64, 160].map(slack), [2, 2, 2, 3, 4, 10]);
+  t.is(resumeAt(2), 0);
+  t.is(resumeAt(34), 31);
+});
+
+const plan = test.macro({
+  exec(t, views: AcceptorView[], cap: number, expected: { modes: AcceptorMode[]; limit: number | null }) {
+    const result = planAcceptors(views, cap);
+    t.deepEqual({ modes: result.modes, limit: result.limit }, expected);
+  },
+  title: (title = '') => `planAcceptors: ${title}`,
+});
+
+test('one worker alone accepts without a limit', plan, [view('idle', 50)], 2, { modes: ['accepting'], limit: null });
+test('a fresh pair both accept within the smallest limit', plan, [view('idle', 0), view('idle', 0)], 2, { modes: ['accepting', 'accepting'], limit: 2 });
+test('a worker not ready (or draining) never accepts', plan, [view('accepting', 0, { eligible: false }), view('idle', 0)], 2, { modes: ['idle', 'accepting'], limit: null });
+test('a worker joining brings the limit down to an even share', plan, [view('accepting', 32), view('idle', 0)], 34, { modes: ['full', 'accepting'], limit: 18 });
+test('a full worker waits while another accepts', plan, [view('full', 2), view('accepting', 1)], 2, { modes: ['full', 'accepting'], limit: 2 });
+test('every preferred worker full: the limit rises a step and all accept', plan, [view('full', 2), view('full', 2)], 2, { modes: ['accepting', 'accepting'], limit: 4 });
+test('the step reaches an even share plus slack at once', plan, [view('full', 40), view('full', 4)], 2, { modes: ['full', 'accepting'], limit: 24 });
+test('a full worker back at its resume point accepts again', plan, [view('full', 31), view('accepting', 30)], 34, { modes: ['accepting', 'accepting'], limit: 34 });
+test('a full worker above its resume point does not', plan, [view('full', 32), view('accepting', 30)], 34, { modes: ['full', 'accepting'], limit: 34 });
+test('a lagging worker is paused while a healthy one accepts, which then has no limit', plan, [view('accepting', 3, { rank: 1 }), view('accepting', 3)], 8, {
+  modes: ['paused', 'accepting'],
+  limit: null,
+});
+test('a stalled worker is paused behind lagging ones, which share the limit', plan, [view('accepting', 3, { rank: 2 }), view('paused', 3, { rank: 1 }), view('full', 9, { rank: 1 })], 9, {
+  modes: ['paused', 'accepting', 'full'],
+  limit: 9,
+});
+test('when every worker lags, they share the limit as healthy ones would', plan, [view('full', 8, { rank: 1 }), view('accepting', 3, { rank: 1 })], 8, {
+  modes: ['full', 'accepting'],
+  limit: 8,
+});
+test('an accepting worker the master believes past a lowered limit keeps its copy (it stops itself)', plan, [view('accepting', 40), view('accepting', 10)], 27, {
+  modes: ['full', 'accepting'],
+  limit: 27,
+});
+
+test('planAcceptors: a burst fills two workers in even steps to 32 each', (t) => {
+  let cap = slack(0);
+  const connections = [0, 0];
+  let modes: AcceptorMode[] = ['idle', 'idle'];
+  // Each round, every accepting worker takes connections up to the limit (as fast as the kernel
+  // hands them out), and the plan runs on its `full` reports, until 64 have arrived.
+  for (let arrived = 0; arrived < 64; ) {
+    const result = planAcceptors(connections.map((count, i) => view(modes[i]!, count)), cap);
+    cap = result.cap;
+    modes = result.modes;
+    for (let i = 0; i < 2 && arrived < 64; i++) {
+      while (modes[i] === 'accepting' && connections[i]! < result.limit! && arrived < 64) {
+        connections[i]!++;
+        arrived++;
+      }
+      if (connections[i]! >= result.limit!) modes[i] = 'full';
+    }
+  }
+  t.deepEqual(connections, [32, 32]);
+  t.true(cap <= 34, `cap ${cap}`);
+});
+
+const settle = test.macro({
+  exec(t, peaks: number[], lows: number[], expected: number, { cap = 34, cycled = false } = {}) {
+    t.is(settledCap(peaks.map((peak, i) => ({ peak, low: lows[i]!, cycled })), cap), expected);
+  },
+  title: (title = '') => `settledCap: ${title}`,
+});
+
+test('steady keep-alive stays where the burst put it', settle, [32, 32], [32, 32], 34);
+test('after every connection closed, back to the smallest limit', settle, [0, 0], [0, 0], 2);
+test('a burst: the share it reached', settle, [32, 32], [0, 0], 34);
+test('short-lived connections (a new one per request): above their swing', settle, [60, 41], [0, 1], 63);
+test('long-lived connections spread unevenly: an even share of them', settle, [51, 11], [50, 10], 33);
+test('long-lived connections with churn on top: the share plus the swing', settle, [58, 20], [50, 10], 42);
+test('short-lived connections that cycled at the limit: their swing counts twice', settle, [34, 30], [0, 1], 71, { cap: 34, cycled: true });
+test('long-lived ones that cycled at the limit (reconnects): the swing counts once', settle, [34, 33], [28, 27], 36, { cap: 34, cycled: true });
+
+interface StandIn extends BalancedWorker {
+  sent: Array<{ message: MasterMessage; handle: boolean }>;
+  loadState: WorkerLoad;
+}
+
+function standIn(id: number): StandIn {
+  const worker: StandIn = {
+    id,
+    accepting: true,
+    exited: false,
+    sent: [],
+    loadState: { connections: 0, lagP99: 1, elu: 0.1, stalled: false },
+    send(message: MasterMessage, handle?: RawHandle) {
+      worker.sent.push({ message, handle: handle !== undefined });
+      return true;
+    },
+    load: () => worker.loadState,
+  };
+  return worker;
+}
+
+const lastOf = (worker: StandIn, cmd: MasterMessage['cmd']) => worker.sent.findLast(({ message }) => message.cmd === cmd);
+
+async function openBalancer(t: { teardown(fn: () => void): void }): Promise<FairBalancer> {
+  const balancer = await FairBalancer.open({ key: '127.0.0.1:0:4::0', address: '127.0.0.1', port: 0, addressType: 4, fd: undefined, flags: 0, backlog: undefined });
+  t.teardown(() => balancer.close());
+  return balancer;
+}
+
+test('FairBalancer: the listen reply and every accept carry the socket; full reports raise the limit together', async (t) => {
+  const balancer = await openBalancer(t);
+  const [a, b] = [standIn(1), standIn(2)];
+  balancer.add(a, 1);
+  t.like(a.sent[0], { message: { cmd: 'clusterd:listen-reply', mode: 'fair' }, handle: true });
+  // Alone: accepts without a limit.
+  t.like(lastOf(a, 'clusterd:accept'), { message: { limit: null }, handle: true });
+  balancer.add(b, 1);
+  t.like(lastOf(b, 'clusterd:accept'), { message: { limit: 2 }, handle: true });
+  // A second worker brings the limit to A, which keeps its copy.
+  t.like(lastOf(a, 'clusterd:limit'), { message: { limit: 2 } });
+  const epoch = (worker: StandIn) => (lastOf(worker, 'clusterd:limit') ?? lastOf(worker, 'clusterd:accept'))!.message as { epoch: number };
+
+  balancer.report(a, { cmd: 'clusterd:full', key: balancer.key, epoch: epoch(a).epoch, connections: 2 });
+  t.is(a.sent.filter(({ message }) => message.cmd === 'clusterd:accept').length, 1, 'A waits while B accepts');
+  balancer.report(b, { cmd: 'clusterd:full', key: balancer.key, epoch: epoch(b).epoch, connections: 2 });
+  t.is(balancer.cap, 4);
+  t.like(lastOf(a, 'clusterd:accept'), { message: { limit: 4, resumeAt: 2 }, handle: true });
+  t.like(lastOf(b, 'clusterd:accept'), { message: { limit: 4, resumeAt: 2 }, handle: true });
+});
+
+test('FairBalancer: a stale full report does not stop a worker that was sent a newer copy', async (t) => {
+  const balancer = await openBalancer(t);
+  const [a, b] = [standIn(1), standIn(2)];
+  balancer.add(a, 1);
+  balancer.add(b, 1);
+  const accepts = (worker: StandIn) => worker.sent.filter(({ message }) => message.cmd === 'clusterd:accept');
+  const acceptEpoch = (accepts(a).at(-1)!.message as { epoch: number }).epoch;
+  // A reports full for a copy older than the one it holds now (it has since dropped to one connection).
+  balancer.report(a, { cmd: 'clusterd:full', key: balancer.key, epoch: acceptEpoch - 1, connections: 1 });
+  balancer.report(b, { cmd: 'clusterd:full', key: balancer.key, epoch: (lastOf(b, 'clusterd:accept')!.message as { epoch: number }).epoch, connections: 2 });
+  // Only B is full: no raise, and A is not sent another copy.
+  t.is(balancer.cap, 2);
+  t.is(accepts(a).length, 1);
+});
+
+test('FairBalancer: a full worker back at its resume point gets a copy', async (t) => {
+  const balancer = await openBalancer(t);
+  const [a, b] = [standIn(1), standIn(2)];
+  balancer.add(a, 1);
+  balancer.add(b, 1);
+  const epochOf = (worker: StandIn) => ((lastOf(worker, 'clusterd:limit') ?? lastOf(worker, 'clusterd:accept'))!.message as { epoch: number }).epoch;
+  balancer.report(a, { cmd: 'clusterd:full', key: balancer.key, epoch: epochOf(a), connections: 2 });
+  const before = a.sent.length;
+  balancer.report(a, { cmd: 'clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0 });
+  t.is(balancer.cap, 2);
+  t.like(a.sent.slice(before).find(({ message }) => message.cmd === 'clusterd:accept'), { message: { limit: 2 }, handle: true });
+});
+
+test('FairBalancer: a stalled worker is paused, and sent a copy again once its loop turns', async (t) => {
+  const balancer = await openBalancer(t);
+  const [a, b] = [standIn(1), standIn(2)];
+  balancer.add(a, 1);
+  balancer.add(b, 1);
+  a.loadState = { ...a.loadState, stalled: true };
+  (balancer as Balancer).health!(a);
+  t.like(a.sent.at(-1), { message: { cmd: 'clusterd:pause' } });
+  t.like(lastOf(b, 'clusterd:limit'), { message: { limit: null } });
+  a.loadState = { ...a.loadState, stalled: false };
+  (balancer as Balancer).activate(a);
+  t.like(a.sent.at(-1), { message: { cmd: 'clusterd:accept' }, handle: true });
+});
+
+test('FairBalancer: a removed (draining) worker is told to stop accepting; the other then has no limit', async (t) => {
+  const balancer = await openBalancer(t);
+  const [a, b] = [standIn(1), standIn(2)];
+  balancer.add(a, 1);
+  balancer.add(b, 1);
+  balancer.remove(a);
+  t.like(a.sent.at(-1), { message: { cmd: 'clusterd:pause' } });
+  t.like(lastOf(b, 'clusterd:limit'), { message: { limit: null } });
+  t.is(balancer.size, 1);
+});

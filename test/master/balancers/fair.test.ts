@@ -1,0 +1,114 @@
+// Issue 10: `fair`, the default balance mode, on real workers and real sockets. Distributions are
+// asserted by counts (how a burst of keep-alive connections splits), never by speed.
+import test from 'ava';
+import http from 'node:http';
+import { fixture, startCluster, waitFor } from '../../helpers/cluster.js';
+import { control } from '../../helpers/control.js';
+import { listenerHolders } from '../../helpers/requests.js';
+
+/** Opens `count` keep-alive connections at once, one request each; resolves with the pid that answered each, and a way to close them. */
+async function burst(port: number, count: number): Promise<{ pids: number[]; close: () => void }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: count });
+  const sockets = new Set<unknown>();
+  const pids = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<number>((resolve, reject) => {
+          const request = http.get({ host: '127.0.0.1', port, agent, path: '/', timeout: 10_000 }, (response) => {
+            sockets.add(response.socket);
+            let body = '';
+            response.setEncoding('utf8');
+            response.on('data', (chunk: string) => (body += chunk));
+            response.on('end', () => resolve((JSON.parse(body) as { pid: number }).pid));
+          });
+          request.on('timeout', () => request.destroy(new Error('burst request timed out')));
+          request.on('error', reject);
+        }),
+    ),
+  );
+  // Each request had a connection of its own: the split is one of connections.
+  if (sockets.size !== count) throw new Error(`${count} requests used ${sockets.size} connections`);
+  return { pids, close: () => agent.destroy() };
+}
+
+function split(pids: readonly number[], workers: readonly number[]): number[] {
+  return workers.map((worker) => pids.filter((pid) => pid === worker).length);
+}
+
+/** GET / on a new connection; the pid that answered. */
+function pidOfNewConnection(port: number, path = '/'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 4000 }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve((JSON.parse(body) as { pid: number }).pid));
+    });
+    request.on('timeout', () => request.destroy(new Error(`GET ${path} timed out`)));
+    request.on('error', reject);
+  });
+}
+
+for (const attempt of [1, 2, 3]) {
+  test(`fair is the default, and a burst of 64 keep-alive connections on a fresh 2-worker cluster lands within 4 of even (cluster ${attempt} of 3)`, async (t) => {
+    const cluster = await startCluster(fixture('hello.js'), { instances: 2 });
+    t.teardown(() => cluster.stop('SIGKILL'));
+    const { pids, close } = await burst(cluster.port, 64);
+    t.teardown(close);
+    const [first, second] = split(pids, cluster.pids);
+    t.log(`split ${first}/${second}`);
+    t.is(first! + second!, 64);
+    t.true(Math.abs(first! - second!) <= 4, `split ${first}/${second}`);
+  });
+}
+
+test('fair: workers hold a copy of the listening socket only while they accept', async (t) => {
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2 });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  await waitFor(async () => new Set(await Promise.all(Array.from({ length: 8 }, () => pidOfNewConnection(cluster.port)))).size === 2, {
+    what: 'both workers answering',
+  });
+  // Idle and under their limit (once the connections above have closed), both accept: each holds
+  // a copy, and so does the master.
+  const everyone = [cluster.masterPid, ...cluster.pids].sort();
+  await waitFor(() => listenerHolders(cluster.port, everyone).length === everyone.length, { what: 'every process to hold the socket' });
+  t.deepEqual(listenerHolders(cluster.port, everyone).sort(), everyone);
+});
+
+test('fair: a worker whose loop is blocked receives no new connections while blocked', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('busy-route.js'), { instances: 2, flags: ['--name', 'fairblock', '--watchdog', '30s'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  await waitFor(async () => new Set(await Promise.all(Array.from({ length: 6 }, () => pidOfNewConnection(cluster.port)))).size === 2, {
+    what: 'both workers answering',
+  });
+  const blocked = await pidOfNewConnection(cluster.port, '/spin');
+  const blockedAt = Date.now();
+  const other = cluster.pids.find((pid) => pid !== blocked)!;
+  const answeredBy: number[] = [];
+  for (let i = 0; i < 12; i++) answeredBy.push(await pidOfNewConnection(cluster.port));
+  t.true(Date.now() - blockedAt < 10_000, 'all answered while the worker was still blocked');
+  t.deepEqual(new Set(answeredBy), new Set([other]));
+});
+
+test('fair: a worker whose loop lags (p99 past 100 ms) is paused while the other accepts', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('lags-worker-1.js'), { instances: 2, flags: ['--name', 'fairlag', '--watchdog', '30s'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const workers = await ctl.workers('fairlag');
+  const lagging = workers.find((worker) => worker.id === 1)!.pid;
+  const healthy = workers.find((worker) => worker.id === 2)!.pid;
+  // Worker 1 blocks 150 ms every 400 ms: its first sample shows the lag, and it is paused: it
+  // closes its copy of the listening socket once its loop turns and reads the master's message.
+  await waitFor(async () => ((await ctl.workers('fairlag')).find((worker) => worker.id === 1)!.lag?.p99 ?? 0) >= 100, { what: 'worker 1 lagging', timeoutMs: 10_000 });
+  await waitFor(() => listenerHolders(cluster.port, [lagging, healthy]).join() === String(healthy), { what: 'worker 1 to let go of the socket' });
+  // Bursts of 20 connections at once: were both accepting, each burst would split about evenly
+  // (one at a time, the kernel wakes the most recently registered poller first, whichever it is).
+  for (let round = 0; round < 3; round++) {
+    const { pids, close } = await burst(cluster.port, 20);
+    close();
+    t.log(`round ${round + 1}: ${split(pids, [lagging, healthy]).join("/")}`);
+    t.deepEqual(split(pids, [lagging, healthy]), [0, 20], `round ${round + 1}`);
+  }
+});

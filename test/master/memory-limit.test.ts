@@ -1,0 +1,58 @@
+// Issue 4's memory proof: a leaking worker is replaced by a drained restart, no request fails.
+import test from 'ava';
+import http from 'node:http';
+import { fixture, startCluster } from '../helpers/cluster.js';
+import { control } from '../helpers/control.js';
+
+test('a worker over --max-memory is replaced, successor first, without a failed request', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('leaky.js'), {
+    instances: 2,
+    flags: ['--name', 'leaky', '--max-memory', '150M', '--stats-interval', '250ms'],
+    env: ctl.env,
+  });
+  t.teardown(() => cluster.stop('SIGKILL'));
+
+  // Keep-alive traffic that leaks on every request, until a worker has been replaced.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  t.teardown(() => agent.destroy());
+  const failures: string[] = [];
+  let ok = 0;
+  let replaced = false;
+  const restarted = cluster.waitForLine((line) => line.event === 'memory-restarted', 60_000).then((line) => {
+    replaced = true;
+    return line;
+  });
+  const client = async (): Promise<void> => {
+    while (!replaced) {
+      await new Promise<void>((resolve) => {
+        const request = http.get({ host: '127.0.0.1', port: cluster.port, path: '/leak', agent }, (response) => {
+          response.resume();
+          response.on('end', () => {
+            if (response.statusCode === 200) ok++;
+            else failures.push(`status ${response.statusCode}`);
+            resolve();
+          });
+        });
+        request.on('error', (error) => {
+          failures.push(error.message);
+          resolve();
+        });
+      });
+    }
+  };
+  const clients = Promise.all([client(), client(), client(), client()]);
+  const event = await restarted;
+  await clients;
+  t.log(`${ok} requests before the replacement; ${event.message}`);
+
+  const limitLine = cluster.lines.find((line) => line.event === 'memory-limit');
+  t.truthy(limitLine);
+  t.true((limitLine!.rss as number) > 150 * 1024 * 1024);
+  t.deepEqual(failures, []);
+  t.true(ok > 0);
+  const workers = await ctl.workers('leaky');
+  const id = event.worker as unknown as number;
+  t.true(workers.some((worker) => worker.id === id && worker.pid === (event.pid as number) && worker.state === 'ready'));
+  t.false(workers.some((worker) => worker.pid === limitLine!.pid));
+});

@@ -1,0 +1,101 @@
+// Issue 4's reload proofs: no failed request under load, and a broken deploy changes nothing.
+import test from 'ava';
+import autocannon from 'autocannon';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixture, get, startCluster } from '../helpers/cluster.js';
+import { control } from '../helpers/control.js';
+import { ExitCode } from '../../src/exit-codes.js';
+
+/** Requests on a new connection each, one after another, until stopped; counts what failed. */
+function newConnectionStream(port: number): { stop(): Promise<{ ok: number; failed: string[] }> } {
+  let running = true;
+  const failed: string[] = [];
+  let ok = 0;
+  const loop = (async () => {
+    while (running) {
+      try {
+        const response = await get(port, '/');
+        if (response.status === 200) ok++;
+        else failed.push(`status ${response.status}`);
+      } catch (error) {
+        failed.push((error as Error).message);
+      }
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return { ok, failed };
+    },
+  };
+}
+
+test('a reload under keep-alive and new-connection load fails no request and leaves only new workers', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--name', 'reloaded'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const before = await ctl.workers('reloaded');
+  t.deepEqual(before.map((worker) => worker.generation), [1, 1]);
+
+  const streams = [newConnectionStream(cluster.port), newConnectionStream(cluster.port)];
+  // Without a callback autocannon returns an instance that is both a promise and an emitter.
+  const load = autocannon({ url: `http://127.0.0.1:${cluster.port}/`, connections: 64, duration: 10, timeout: 10 }) as unknown as Promise<autocannon.Result> & {
+    on(event: 'response', listener: () => void): void;
+  };
+  // Reload in the middle of the run, once traffic flows.
+  let reloaded: Promise<import('execa').Result> | null = null;
+  let responses = 0;
+  load.on('response', () => {
+    if (++responses === 2000) reloaded = ctl.run(['reload', 'reloaded']);
+  });
+  const result = await load;
+  const streamed = await Promise.all(streams.map((stream) => stream.stop()));
+  t.truthy(reloaded, 'the reload was started during the load');
+  const reload = await reloaded!;
+  t.is(reload.exitCode, 0, String(reload.stderr));
+  t.log(`autocannon: ${result.requests.total} requests, new-connection streams: ${streamed.map((s) => s.ok).join(' + ')}`);
+
+  t.is(result.errors, 0, 'socket errors');
+  t.is(result.timeouts, 0, 'timeouts');
+  t.is(result.non2xx, 0, 'non-2xx responses');
+  t.deepEqual(streamed.flatMap((stream) => stream.failed), []);
+  t.true(streamed.every((stream) => stream.ok > 0));
+
+  const after = await ctl.workers('reloaded');
+  t.deepEqual(after.map((worker) => [worker.id, worker.generation, worker.state]), [
+    [1, 2, 'ready'],
+    [2, 2, 'ready'],
+  ]);
+  t.true(after.every((worker) => !before.some((old) => old.pid === worker.pid)));
+});
+
+test('a reload to code that throws at start-up fails, and the old workers keep answering', async (t) => {
+  const ctl = control(t);
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-deploy-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const entry = join(dir, 'app.js');
+  copyFileSync(fixture('hello.js'), entry);
+  const cluster = await startCluster(entry, { instances: 2, flags: ['--name', 'deploy'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+
+  writeFileSync(entry, "throw new Error('broken deploy: missing DATABASE_URL');\n");
+  const reload = await ctl.run(['reload', 'deploy']);
+  // README: a reload whose new worker fails to boot exits 3.
+  t.is(reload.exitCode, ExitCode.BOOT_FAILED, String(reload.stderr));
+  t.regex(String(reload.stderr), /^clusterd: .*broken deploy: missing DATABASE_URL/m);
+
+  const workers = await ctl.workers('deploy');
+  t.deepEqual(workers.map((worker) => [worker.id, worker.generation, worker.state]), [
+    [1, 1, 'ready'],
+    [2, 1, 'ready'],
+  ]);
+  const pids = new Set(cluster.pids);
+  for (let i = 0; i < 40; i++) {
+    const response = await get(cluster.port);
+    t.is(response.status, 200);
+    t.true(pids.has((JSON.parse(response.body) as { pid: number }).pid));
+  }
+});

@@ -1,0 +1,112 @@
+// Issue 2, point 8: SIGINT/SIGTERM stop gracefully: the listening socket closes at once, in-flight
+// requests finish (with `Connection: close`), idle keep-alive sockets are closed, exit code 0.
+// Workers still busy after --grace are killed (exit code 5); a second signal forces (exit code 6).
+import test from 'ava';
+import http from 'node:http';
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
+import { ExitCode } from '../../src/exit-codes.js';
+import { fixture, get, isRunning, killOnTeardown, startCluster, tryConnect, waitFor, type Cluster } from '../helpers/cluster.js';
+
+/** Waits until the fixture logged that a request for `route` is in flight. */
+const started = (cluster: Cluster, route: 'slow' | 'hang') =>
+  cluster.waitForLine((line) => line.stream === 'stdout' && line.message.startsWith(`${route} request started`));
+
+const signalled = (cluster: Cluster, count = 1) =>
+  waitFor(() => cluster.lines.filter((line) => line.event === 'signal').length >= count, { what: `${count} signal event(s)` });
+
+const refused = (cluster: Cluster) =>
+  waitFor(async () => (await tryConnect(cluster.port)) === 'ECONNREFUSED', { what: 'new connections refused' });
+
+const drains = test.macro({
+  async exec(t, signal: NodeJS.Signals) {
+    // A long grace: a drain that does not finish on its own shows as exit code 5, not 0.
+    const cluster = await startCluster(fixture('slow-routes.js'), { instances: 2, flags: ['--grace', '30s'], env: { SLOW_MS: '1000' } });
+    killOnTeardown(t, cluster.process);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    t.teardown(() => agent.destroy());
+
+    // Before the stop, the same kind of request keeps its connection alive.
+    t.is((await get(cluster.port, '/', { agent })).headers.connection, 'keep-alive');
+
+    const slow = get(cluster.port, '/slow', { agent });
+    await started(cluster, 'slow');
+    cluster.process.kill(signal);
+    await signalled(cluster);
+    await refused(cluster);
+
+    const response = await slow;
+    t.is(response.status, 200);
+    t.is(response.headers.connection, 'close');
+    t.is((JSON.parse(response.body) as { url: string }).url, '/slow');
+    t.is(await cluster.exited, ExitCode.OK);
+    t.deepEqual(
+      cluster.pids.filter((pid) => isRunning(pid)),
+      [],
+    );
+    t.is(cluster.lines.filter((line) => line.event === 'signal').length, 1);
+  },
+  title: (_title, signal: NodeJS.Signals) => `${signal}: the listener closes, an in-flight request completes with Connection: close, exit 0`,
+});
+test(drains, 'SIGINT');
+test(drains, 'SIGTERM');
+
+test('SIGTERM closes idle keep-alive sockets and exits 0', async (t) => {
+  // The fixture turns keepAliveTimeout off: only the drain can close the idle socket, and if it
+  // does not, the worker stays busy until --grace and the exit code is 5.
+  const cluster = await startCluster(fixture('slow-routes.js'), { instances: 2, flags: ['--grace', '30s'] });
+  killOnTeardown(t, cluster.process);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+
+  const response = await get(cluster.port, '/', { agent });
+  t.is(response.headers.connection, 'keep-alive');
+  const idle = Object.values(agent.freeSockets).flat() as Socket[];
+  t.is(idle.length, 1);
+  const closed = once(idle[0]!, 'close');
+
+  cluster.process.kill('SIGTERM');
+  await closed;
+  t.is(await cluster.exited, ExitCode.OK);
+});
+
+test('a worker still busy after --grace 1s is killed and the exit code is 5', async (t) => {
+  const cluster = await startCluster(fixture('slow-routes.js'), { instances: 2, flags: ['--grace', '1s'] });
+  killOnTeardown(t, cluster.process);
+  const hang = get(cluster.port, '/hang', { timeoutMs: 60_000 });
+  await started(cluster, 'hang');
+
+  cluster.process.kill('SIGTERM');
+  await refused(cluster);
+  t.is(await cluster.exited, ExitCode.GRACE_EXPIRED);
+  // The hanging request ends with the worker, not with an answer.
+  await t.throwsAsync(hang);
+  t.deepEqual(
+    cluster.pids.filter((pid) => isRunning(pid)),
+    [],
+  );
+});
+
+const forced = test.macro({
+  async exec(t, signal: NodeJS.Signals) {
+    // A grace far longer than the test: only the second signal can end the drain.
+    const cluster = await startCluster(fixture('slow-routes.js'), { instances: 2, flags: ['--grace', '10m'] });
+    killOnTeardown(t, cluster.process);
+    const hang = get(cluster.port, '/hang', { timeoutMs: 60_000 });
+    await started(cluster, 'hang');
+
+    cluster.process.kill(signal);
+    await signalled(cluster);
+    cluster.process.kill(signal);
+    t.is(await cluster.exited, ExitCode.FORCED);
+    await t.throwsAsync(hang);
+    t.is(cluster.lines.filter((line) => line.event === 'signal').length, 2);
+    t.deepEqual(
+      cluster.pids.filter((pid) => isRunning(pid)),
+      [],
+    );
+  },
+  title: (_title, signal: NodeJS.Signals) => `a second ${signal} during the drain kills the workers: exit code 6`,
+});
+test(forced, 'SIGINT');
+test(forced, 'SIGTERM');

@@ -1,0 +1,120 @@
+import test from 'ava';
+import { availableParallelism } from 'node:os';
+import { parseScaleSpec, parseWorkerId } from '../src/cli/control-args.js';
+import { UsageError } from '../src/errors.js';
+import {
+  MAX_INSTANCES,
+  MAX_TIMER_MS,
+  formatMs,
+  parseChoice,
+  parseDuration,
+  parseInstances,
+  parseInteger,
+  parseName,
+  parseSize,
+  type DurationRange,
+} from '../src/options.js';
+
+const duration = test.macro({
+  exec(t, input: string, range: DurationRange, expected: number) {
+    t.is(parseDuration('grace', input, range), expected);
+  },
+  title: (_title, input: string, range: DurationRange) => `duration ${input} within ${JSON.stringify(range)}`,
+});
+const durations: [string, DurationRange, number][] = [
+  ['250', {}, 250],
+  ['250ms', {}, 250],
+  ['10s', {}, 10_000],
+  ['1.5s', {}, 1500],
+  ['2m', {}, 120_000],
+  ['1h', {}, 3_600_000],
+  ['1d', {}, 86_400_000],
+  ['0', { min: 0 }, 0],
+  ['0', { min: 10, off: true }, 0],
+  ['10ms', { min: 10, off: true }, 10],
+  // The largest delay Node's timers take, whatever the unit.
+  [String(MAX_TIMER_MS), {}, MAX_TIMER_MS],
+  ['596h', {}, 596 * 3_600_000],
+  ['24d', {}, 24 * 86_400_000],
+  ['1m', { min: 50, max: 60_000 }, 60_000],
+];
+for (const [input, range, expected] of durations) test(duration, input, range, expected);
+
+const size = test.macro({
+  exec(t, input: string, expected: number) {
+    t.is(parseSize('max-memory', input), expected);
+  },
+  title: (_title, input: string) => `size ${input}`,
+});
+for (const [input, expected] of [
+  ['512M', 512 * 1024 ** 2],
+  ['1G', 1024 ** 3],
+  ['300MB', 300 * 1024 ** 2],
+  ['1.5GiB', 1.5 * 1024 ** 3],
+  ['16M', 16 * 1024 ** 2],
+  ['16777216', 16 * 1024 ** 2],
+  ['1T', 1024 ** 4],
+] as const) {
+  test(size, input, expected);
+}
+
+const integer = test.macro({
+  exec(t, parse: () => number, expected: number) {
+    t.is(parse(), expected);
+  },
+  title: (title) => `accepts ${title}`,
+});
+test('-i max (one per core, capped)', integer, () => parseInstances('max'), Math.min(availableParallelism(), MAX_INSTANCES));
+test('-i 3', integer, () => parseInstances('3'), 3);
+test(`-i ${MAX_INSTANCES}`, integer, () => parseInstances(String(MAX_INSTANCES)), MAX_INSTANCES);
+test('--lines 0', integer, () => parseInteger('lines', '0', { min: 0, max: 1000 }), 0);
+test('--lines 1000', integer, () => parseInteger('lines', '1000', { min: 0, max: 1000 }), 1000);
+test(`WORKER_ID ${MAX_INSTANCES}`, integer, () => parseWorkerId(String(MAX_INSTANCES)), MAX_INSTANCES);
+
+/** Refused with one line that names the flag, the allowed range (when given) and the value. */
+const rejects = test.macro({
+  exec(t, parse: () => unknown, mentions: string[]) {
+    const error = t.throws(parse, { instanceOf: UsageError });
+    for (const words of mentions) t.true(error!.message.includes(words), `${JSON.stringify(words)} not in: ${error!.message}`);
+    t.false(error!.message.includes('\n'));
+  },
+  title: (title) => `refuses ${title}`,
+});
+const RANGE = `from 1ms to 24d (${MAX_TIMER_MS} ms)`;
+test('duration words', rejects, () => parseDuration('grace', 'soon'), ['`--grace`', '`soon`']);
+test('negative durations', rejects, () => parseDuration('grace', '-1s'), ['`-1s`']);
+// Node would run a longer timer after 1 ms: `--grace 600h` must not mean no grace at all.
+test('durations past the timer limit', rejects, () => parseDuration('grace', '600h', { min: 0 }), ['`--grace`', 'from 0ms to 24d', '`600h`']);
+test('--listen-timeout 600h', rejects, () => parseDuration('listen-timeout', '600h'), ['`--listen-timeout`', RANGE, '`600h`']);
+test('one past the timer limit', rejects, () => parseDuration('listen-timeout', String(MAX_TIMER_MS + 1)), [RANGE]);
+test('--listen-timeout 0', rejects, () => parseDuration('listen-timeout', '0'), ['`--listen-timeout`', RANGE, '`0`']);
+test('durations that round to 0', rejects, () => parseDuration('listen-timeout', '0.4ms'), ['`0.4ms`']);
+test('--stats-interval under its minimum', rejects, () => parseDuration('stats-interval', '5ms', { min: 10, off: true }), [
+  '0 (off) or a duration from 10ms to 24d',
+  '`5ms`',
+]);
+test('--watchdog 600h', rejects, () => parseDuration('watchdog', '600h', { min: 10, off: true }), ['`--watchdog`', '0 (off)', '`600h`']);
+test('--interval past its maximum', rejects, () => parseDuration('interval', '2m', { min: 50, max: 60_000 }), ['from 50ms to 1m', '`2m`']);
+test('sizes of unknown units', rejects, () => parseSize('max-memory', '12Q'), ['`12Q`']);
+test('sizes no Node.js process fits in', rejects, () => parseSize('max-memory', '64k'), ['`--max-memory`', 'from 16M to 1T', '`64k`']);
+test('sizes past 1T', rejects, () => parseSize('max-memory', '2T'), ['from 16M to 1T', '`2T`']);
+test('-i 0', rejects, () => parseInstances('0'), ['`--instances`', `from 1 to ${MAX_INSTANCES}`, '`0`']);
+test('-i 100000', rejects, () => parseInstances('100000'), ['`--instances`', `from 1 to ${MAX_INSTANCES}`, '`100000`']);
+test('-i words', rejects, () => parseInstances('abc'), ['`abc`']);
+test('-i fractions', rejects, () => parseInstances('1.5'), ['`1.5`']);
+test('--lines past what the master keeps', rejects, () => parseInteger('lines', '1001', { min: 0, max: 1000 }), ['`--lines`', 'from 0 to 1000', '`1001`']);
+test('--lines in exponent notation', rejects, () => parseInteger('lines', '1e3', { min: 0, max: 1000 }), ['`1e3`']);
+test('--parallel 0', rejects, () => parseInteger('parallel', '0', { min: 1, max: MAX_INSTANCES }), ['`--parallel`', `from 1 to ${MAX_INSTANCES}`]);
+test('worker ids past the cap', rejects, () => parseWorkerId('99999999999999999999'), ['WORKER_ID', `from 1 to ${MAX_INSTANCES}`]);
+test('scale past the cap', rejects, () => parseScaleSpec('+100000'), [`from 0 to ${MAX_INSTANCES}`, '`+100000`']);
+test('scale words', rejects, () => parseScaleSpec('lots'), ['`lots`']);
+test('choices, naming them', rejects, () => parseChoice('balance', 'random', ['rr', 'shared']), ['rr, shared']);
+test('names with path separators', rejects, () => parseName('../etc'), ['`../etc`']);
+
+test('scale specs pass through', (t) => {
+  t.deepEqual(['4', '+1', '-2', ` ${MAX_INSTANCES} `].map(parseScaleSpec), ['4', '+1', '-2', String(MAX_INSTANCES)]);
+});
+
+test('bounds read as people write them', (t) => {
+  t.deepEqual([10, 1000, 60_000, 3_600_000, 1500, MAX_TIMER_MS].map(formatMs), ['10ms', '1s', '1m', '1h', '1500ms', `24d (${MAX_TIMER_MS} ms)`]);
+});
