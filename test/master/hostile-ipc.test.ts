@@ -4,8 +4,8 @@
 // enters the history, and each worker's garbage is logged once, not once per message.
 import test from 'ava';
 import { existsSync } from 'node:fs';
-import { fixture, get, isRunning, startCluster } from '../helpers/cluster.js';
-import { control } from '../helpers/control.js';
+import { fixture, get, isRunning, startCluster, waitFor } from '../helpers/cluster.js';
+import { control, type WorkerJson } from '../helpers/control.js';
 import { getJson, untilEveryWorker } from '../helpers/requests.js';
 
 test('malformed protocol messages from the app are dropped and logged once per worker', async (t) => {
@@ -22,11 +22,18 @@ test('malformed protocol messages from the app are dropped and logged once per w
   const logged = await cluster.waitForLine((line) => line.event === 'malformed-message');
   t.log(logged.message);
 
-  // Everything still works, with real samples only.
+  // Everything still works, with real samples only: status answers at once, and every worker's
+  // sample, once one has come, is a real one (the empty ones never entered the history).
   const status = await ctl.run(['status', 'hostile', '--json']);
   t.is(status.exitCode, 0, String(status.stderr));
-  const workers = (JSON.parse(String(status.stdout)) as { workers: Array<{ pid: number; lag: { p99: number } | null; rss: number | null }> }).workers;
-  t.deepEqual(workers.map((worker) => worker.pid).sort(), [...cluster.pids].sort());
+  t.deepEqual((JSON.parse(String(status.stdout)) as { workers: WorkerJson[] }).workers.map((worker) => worker.pid).sort(), [...cluster.pids].sort());
+  const workers = await waitFor(
+    async () => {
+      const current = await ctl.workers('hostile');
+      return current.every((worker) => worker.rss !== null) ? current : null;
+    },
+    { what: 'a sample from every worker' },
+  );
   for (const worker of workers) t.true(typeof worker.rss === 'number' && worker.rss > 0, `rss ${worker.rss}`);
   const listed = await ctl.run(['ls', '--json']);
   t.is(listed.exitCode, 0);
