@@ -63,13 +63,18 @@ export interface AcceptorReport {
   connections: number;
 }
 
-/** `fair`: one server's open connections now, and the most and fewest since the last report (sent when changed). */
+/**
+ * `fair`: one server's open connections now, the most and fewest since the last report, and how many
+ * it accepted and how many closed since then (sent when any of it changed).
+ */
 export interface AcceptorLoad {
   cmd: 'clusterd:load';
   key: string;
   connections: number;
   peak: number;
   low: number;
+  accepted: number;
+  closed: number;
 }
 
 /** Every server the app started listens (under --wait-ready the app's own 'ready' counts instead). */

@@ -52,7 +52,7 @@ const workerMessage = z.discriminatedUnion('cmd', [
   z.strictObject({ cmd: z.literal('clusterd:close'), key }),
   z.strictObject({ cmd: z.literal('clusterd:ack'), key, id: seq, accepted: z.boolean(), connections: count }),
   z.strictObject({ cmd: z.enum(['clusterd:full', 'clusterd:under']), key, epoch: seq, connections: count }),
-  z.strictObject({ cmd: z.literal('clusterd:load'), key, connections: count, peak: count, low: count }),
+  z.strictObject({ cmd: z.literal('clusterd:load'), key, connections: count, peak: count, low: count, accepted: count, closed: count }),
   z.strictObject({ cmd: z.literal('clusterd:ready') }),
   z.strictObject({ cmd: z.literal('clusterd:stats'), sample: loopSample }),
 ]) satisfies z.ZodType<WorkerMessage>;

@@ -61,6 +61,9 @@ class Acceptor {
   #asked = false;
   #peak = 0;
   #low = 0;
+  /** Connections accepted and closed since the last report. */
+  #accepted = 0;
+  #closed = 0;
   #reported = '';
   #keepAlive: NodeJS.Timeout | null = null;
 
@@ -146,7 +149,7 @@ class Acceptor {
     if (this.#copy) this.#checkLimit();
     else if (this.#full) {
       this.#asked = false;
-      this.#connectionClosed();
+      this.#askAgainIfUnder();
     }
   }
 
@@ -160,12 +163,16 @@ class Acceptor {
     const connections = this.#server._connections;
     const peak = Math.max(this.#peak, connections);
     const low = Math.min(this.#low, connections);
-    const report = `${connections}:${peak}:${low}`;
+    const accepted = this.#accepted;
+    const closed = this.#closed;
+    const report = `${connections}:${peak}:${low}:${accepted}:${closed}`;
     this.#peak = connections;
     this.#low = connections;
+    this.#accepted = 0;
+    this.#closed = 0;
     if (report === this.#reported) return;
     this.#reported = report;
-    channel.send({ cmd: 'clusterd:load', key: this.#key, connections, peak, low });
+    channel.send({ cmd: 'clusterd:load', key: this.#key, connections, peak, low, accepted, closed });
   }
 
   #onConnection(status: number, connection: RawHandle): void {
@@ -175,7 +182,9 @@ class Acceptor {
       return;
     }
     onconnection.call(this.handle, status, connection);
-    if (status === 0) this.#checkLimit();
+    if (status !== 0) return;
+    this.#accepted++;
+    this.#checkLimit();
   }
 
   /** At the limit: stop polling, and tell the master once. */
@@ -191,7 +200,13 @@ class Acceptor {
   }
 
   #connectionClosed(): void {
+    this.#closed++;
     if (this.#server._connections < this.#low) this.#low = this.#server._connections;
+    this.#askAgainIfUnder();
+  }
+
+  /** Full, and back down to the resume point: say `under`, once. */
+  #askAgainIfUnder(): void {
     if (!this.#full || this.#asked || this.#server._connections > this.#terms.resumeAt) return;
     this.#asked = true;
     channel.send({ cmd: 'clusterd:under', key: this.#key, epoch: this.#terms.epoch, connections: this.#server._connections });

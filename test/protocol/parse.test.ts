@@ -21,7 +21,7 @@ test('close', accepted, { cmd: 'clusterd:close', key: query.key });
 test('ack', accepted, { cmd: 'clusterd:ack', key: query.key, id: 7, accepted: false, connections: 3 });
 test('full', accepted, { cmd: 'clusterd:full', key: query.key, epoch: 2, connections: 34 });
 test('under', accepted, { cmd: 'clusterd:under', key: query.key, epoch: 2, connections: 31 });
-test('load', accepted, { cmd: 'clusterd:load', key: query.key, connections: 3, peak: 9, low: 0 });
+test('load', accepted, { cmd: 'clusterd:load', key: query.key, connections: 3, peak: 9, low: 0, accepted: 9, closed: 6 });
 test('ready', accepted, { cmd: 'clusterd:ready' });
 test('stats', accepted, { cmd: 'clusterd:stats', sample: sample() });
 test('stats without uv metrics (Node < 20.18)', accepted, { cmd: 'clusterd:stats', sample: { ...sample(), loop: null } });
@@ -48,7 +48,7 @@ test('ack with a string id', refused, { cmd: 'clusterd:ack', key: query.key, id:
 test('ack with negative connections', refused, { cmd: 'clusterd:ack', key: query.key, id: 7, accepted: true, connections: -1 }, /connections/);
 test('full without an epoch', refused, { cmd: 'clusterd:full', key: query.key, connections: 3 }, /epoch/);
 test('under with NaN connections', refused, { cmd: 'clusterd:under', key: query.key, epoch: 1, connections: Number.NaN }, /connections/);
-test('load with a fractional peak', refused, { cmd: 'clusterd:load', key: query.key, connections: 1, peak: 1.5, low: 0 }, /peak/);
+test('load with a fractional peak', refused, { cmd: 'clusterd:load', key: query.key, connections: 1, peak: 1.5, low: 0, accepted: 0, closed: 0 }, /peak/);
 test('stats with an empty sample', refused, { cmd: 'clusterd:stats', sample: {} }, /sample\./);
 test('stats without a sample', refused, { cmd: 'clusterd:stats' }, /sample/);
 test('stats with a string lag', refused, { cmd: 'clusterd:stats', sample: { ...sample(), lag: { ...sample().lag, p99: '190' } } }, /sample\.lag\.p99/);
