@@ -10,12 +10,15 @@
 // connections plus the swing of the short-lived ones, so that a new connection per request stops
 // nobody, and a cluster whose connections have closed meets the next burst with a small limit.
 //
-// Health decides who is preferred: a worker whose loop lags or is stalled (choose.ts's ranks) is
-// paused while a healthier one accepts, and a worker that is not ready (--wait-ready) or draining
-// never holds a copy. A loop that is blocked does not call accept() at all, so connections go to
-// the others without the master knowing yet.
+// A worker whose loop is blocked does not call accept() at all, so connections wait in the kernel's
+// queue for the others from the first moment, without the master knowing yet; once its heartbeat has
+// been silent for the stall threshold it is paused, and the limit no longer holds the others back.
+// A loop that only lags (a high lag p99 over the last second, but turning now) keeps accepting: it
+// takes a connection only while its loop turns, and pausing it for a whole sample period sent all of
+// a CPU-bound load to the other workers and made the tail worse (BENCHMARKS.md, "fair and lagging
+// workers"). A worker that is not ready (--wait-ready) or draining never holds a copy.
 import { bindShared } from './bind.js';
-import { healthRank } from './choose.js';
+import { STALLED } from './choose.js';
 import type { BalancedWorker, Balancer, RawHandle } from './types.js';
 import { LOAD_REPORT_MS, type AcceptLimit, type AcceptorLoad, type AcceptorReport, type ListenQuery, type SockName } from '../../protocol.js';
 
@@ -32,6 +35,8 @@ interface Acceptor {
   low: number;
   /** It came back from `full` (said `under`) during the master's current interval. */
   cycled: boolean;
+  /** The most churn() of its reports during the master's current interval. */
+  churn: number;
   /** Bumped by every accept, limit and pause sent; reports carry the last one the worker had. */
   epoch: number;
   /** The epoch of the last accept (the last copy sent). */
@@ -46,7 +51,7 @@ export interface AcceptorView {
   connections: number;
   /** May be given connections at all: ready (or listening, without --wait-ready), not draining. */
   eligible: boolean;
-  /** choose.ts's health rank: 0 healthy, 1 lagging, 2 stalled. */
+  /** 0: its loop turns; STALLED: it has not turned for the stall threshold. */
   rank: number;
 }
 
@@ -113,6 +118,11 @@ export interface IntervalLoad {
   /** The most and fewest connections it held. */
   peak: number;
   low: number;
+  /**
+   * Its short-lived connections: the most, over its reports in the interval, of the swing between
+   * fewest and most that were also accepted and closed within the report's own interval (churn()).
+   */
+  churn: number;
   /** It stopped at its limit and asked again within the interval. */
   cycled: boolean;
 }
@@ -120,22 +130,39 @@ export interface IntervalLoad {
 /**
  * The cap that fits what the preferred workers held over the last interval: an even share of the
  * connections each kept all along (the lows: long-lived ones, which decide fairness), plus the
- * widest swing between a worker's fewest and most (short-lived connections come and go, and a
- * limit inside that swing would only stop and restart workers without evening anything out), plus
- * slack. A worker that mostly held short-lived connections and still cycled at the limit swung
- * further than it could show: its swing counts twice, so the cap clears it in an interval or two.
+ * widest swing of short-lived connections (they come and go, and a limit inside that swing would
+ * only stop and restart workers without evening anything out), plus slack. Only churn counts as
+ * swing: connections that arrived and stayed (a burst of keep-alive connections, spread by the
+ * limit's steps) are not short-lived, nor are ones that closed long after they came, and a cap raised
+ * by them mid-burst would let one worker take the rest of the burst. A worker that mostly held short-lived
+ * connections and still cycled at the limit swung further than it could show: its swing counts
+ * twice, so the cap clears it in an interval or two.
  */
 export function settledCap(loads: readonly IntervalLoad[], cap: number): number {
   const count = Math.max(1, loads.length);
   const share = Math.ceil(loads.reduce((sum, { low }) => sum + low, 0) / count);
   const swing = Math.max(
     0,
-    ...loads.map(({ peak, low, cycled }) => {
-      const seen = Math.max(0, peak - low);
+    ...loads.map(({ peak, low, churn, cycled }) => {
+      const seen = Math.max(0, churn);
       return cycled && peak >= cap && low <= peak / 2 ? 2 * seen : seen;
     }),
   );
   return Math.min(MAX_CAP, share + swing + slack(share));
+}
+
+/**
+ * The short-lived connections one load report shows: its swing between fewest and most, as far as
+ * connections both arrived and left within its interval (a burst that stayed, or the end of
+ * connections that came long before, is not churn).
+ */
+export function churn({ peak, low, accepted, closed }: Pick<AcceptorLoad, 'peak' | 'low' | 'accepted' | 'closed'>): number {
+  return Math.max(0, Math.min(peak - low, accepted, closed));
+}
+
+/** fair's health rank: whether the worker's loop is stalled now (its lag alone does not count). */
+function stallRank(worker: BalancedWorker): number {
+  return worker.load().stalled ? STALLED : 0;
 }
 
 export class FairBalancer implements Balancer {
@@ -173,7 +200,7 @@ export class FairBalancer implements Balancer {
     // The copy that comes with the reply is listened on and closed at once: the socket then queues
     // connections from the first listen() on, and the worker accepts only once accept says so.
     worker.send({ cmd: 'clusterd:listen-reply', seq, errno: 0, mode: 'fair', sockname: this.sockname }, this.#handle);
-    if (!this.#acceptors.has(worker)) this.#acceptors.set(worker, { mode: 'idle', connections: 0, peak: 0, low: 0, cycled: false, epoch: 0, acceptEpoch: 0 });
+    if (!this.#acceptors.has(worker)) this.#acceptors.set(worker, { mode: 'idle', connections: 0, peak: 0, low: 0, cycled: false, churn: 0, epoch: 0, acceptEpoch: 0 });
     this.#plan();
   }
 
@@ -205,6 +232,7 @@ export class FairBalancer implements Balancer {
     if (message.cmd === 'clusterd:load') {
       acceptor.peak = message.peak;
       acceptor.low = message.low;
+      acceptor.churn = Math.max(acceptor.churn, churn(message));
       return;
     }
     acceptor.peak = Math.max(acceptor.peak, message.connections);
@@ -235,7 +263,7 @@ export class FairBalancer implements Balancer {
         mode: acceptors[index]!.mode,
         connections: acceptors[index]!.connections,
         eligible: worker.accepting && !worker.exited,
-        rank: healthRank(worker.load()),
+        rank: stallRank(worker),
       })),
       this.#cap,
     );
@@ -271,13 +299,16 @@ export class FairBalancer implements Balancer {
   #settle(): void {
     const views = [...this.#acceptors].filter(([worker]) => worker.accepting && !worker.exited);
     if (views.length < 2) return;
-    const best = Math.min(...views.map(([worker]) => healthRank(worker.load())));
-    const preferred = views.filter(([worker]) => healthRank(worker.load()) === best).map(([, acceptor]) => acceptor);
+    const best = Math.min(...views.map(([worker]) => stallRank(worker)));
+    const preferred = views.filter(([worker]) => stallRank(worker) === best).map(([, acceptor]) => acceptor);
     const cap = settledCap(
-      preferred.map(({ peak, low, connections, cycled }) => ({ peak: Math.max(peak, connections), low: Math.min(low, connections), cycled })),
+      preferred.map(({ peak, low, churn, connections, cycled }) => ({ peak: Math.max(peak, connections), low: Math.min(low, connections), churn, cycled })),
       this.#cap,
     );
-    for (const [, acceptor] of this.#acceptors) acceptor.cycled = false;
+    for (const [, acceptor] of this.#acceptors) {
+      acceptor.cycled = false;
+      acceptor.churn = 0;
+    }
     if (cap === this.#cap) return;
     this.#cap = cap;
     this.#plan();

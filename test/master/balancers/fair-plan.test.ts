@@ -1,8 +1,8 @@
 // Issue 10: `fair`'s decisions, as tables of worker states (planAcceptors, settledCap), and the
 // master's half on a real socket with stand-in workers that report as a test tells them to.
 import test from 'ava';
-import { FairBalancer, planAcceptors, resumeAt, settledCap, slack, type AcceptorMode, type AcceptorView } from '../../../src/master/balancers/fair.js';
-import type { WorkerLoad } from '../../../src/master/balancers/choose.js';
+import { FairBalancer, churn, planAcceptors, resumeAt, settledCap, slack, type AcceptorMode, type AcceptorView } from '../../../src/master/balancers/fair.js';
+import { STALLED, type WorkerLoad } from '../../../src/master/balancers/choose.js';
 import type { BalancedWorker, Balancer, RawHandle } from '../../../src/master/balancers/types.js';
 import type { MasterMessage } from '../../../src/protocol.js';
 
@@ -31,15 +31,15 @@ test('every preferred worker full: the limit rises a step and all accept', plan,
 test('the step reaches an even share plus slack at once', plan, [view('full', 40), view('full', 4)], 2, { modes: ['full', 'accepting'], limit: 24 });
 test('a full worker back at its resume point accepts again', plan, [view('full', 31), view('accepting', 30)], 34, { modes: ['accepting', 'accepting'], limit: 34 });
 test('a full worker above its resume point does not', plan, [view('full', 32), view('accepting', 30)], 34, { modes: ['full', 'accepting'], limit: 34 });
-test('a lagging worker is paused while a healthy one accepts, which then has no limit', plan, [view('accepting', 3, { rank: 1 }), view('accepting', 3)], 8, {
+test('a stalled worker is paused while one whose loop turns accepts, which then has no limit', plan, [view('accepting', 3, { rank: STALLED }), view('accepting', 3)], 8, {
   modes: ['paused', 'accepting'],
   limit: null,
 });
-test('a stalled worker is paused behind lagging ones, which share the limit', plan, [view('accepting', 3, { rank: 2 }), view('paused', 3, { rank: 1 }), view('full', 9, { rank: 1 })], 9, {
+test('a stalled worker is paused while the others share the limit', plan, [view('accepting', 3, { rank: STALLED }), view('paused', 3), view('full', 9)], 9, {
   modes: ['paused', 'accepting', 'full'],
   limit: 9,
 });
-test('when every worker lags, they share the limit as healthy ones would', plan, [view('full', 8, { rank: 1 }), view('accepting', 3, { rank: 1 })], 8, {
+test('when every worker is stalled, they share the limit as turning ones would', plan, [view('full', 8, { rank: STALLED }), view('accepting', 3, { rank: STALLED })], 8, {
   modes: ['full', 'accepting'],
   limit: 8,
 });
@@ -71,15 +71,18 @@ test('planAcceptors: a burst fills two workers in even steps to 32 each', (t) =>
 });
 
 const settle = test.macro({
-  exec(t, peaks: number[], lows: number[], expected: number, { cap = 34, cycled = false } = {}) {
-    t.is(settledCap(peaks.map((peak, i) => ({ peak, low: lows[i]!, cycled })), cap), expected);
+  exec(t, peaks: number[], lows: number[], expected: number, { cap = 34, cycled = false, accepted = 10_000, closed = 10_000 } = {}) {
+    t.is(settledCap(peaks.map((peak, i) => ({ peak, low: lows[i]!, churn: churn({ peak, low: lows[i]!, accepted, closed }), cycled })), cap), expected);
   },
   title: (title = '') => `settledCap: ${title}`,
 });
 
 test('steady keep-alive stays where the burst put it', settle, [32, 32], [32, 32], 34);
 test('after every connection closed, back to the smallest limit', settle, [0, 0], [0, 0], 2);
-test('a burst: the share it reached', settle, [32, 32], [0, 0], 34);
+test('a burst of keep-alive connections that stayed: no swing (planAcceptors lifts the limit to their share)', settle, [32, 32], [0, 0], 2, { closed: 0 });
+test('a burst still arriving at the tick, after cycling at the limit: still no swing', settle, [20, 18], [0, 0], 2, { cap: 20, cycled: true, closed: 0 });
+test('churn counts as far as connections closed', settle, [40, 40], [0, 0], 12, { closed: 10 });
+test('connections that came long before and closed now are not churn', settle, [32, 32], [0, 0], 2, { accepted: 0, closed: 32 });
 test('short-lived connections (a new one per request): above their swing', settle, [60, 41], [0, 1], 63);
 test('long-lived connections spread unevenly: an even share of them', settle, [51, 11], [50, 10], 33);
 test('long-lived connections with churn on top: the share plus the swing', settle, [58, 20], [50, 10], 42);
@@ -162,6 +165,17 @@ test('FairBalancer: a full worker back at its resume point gets a copy', async (
   balancer.report(a, { cmd: 'clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0 });
   t.is(balancer.cap, 2);
   t.like(a.sent.slice(before).find(({ message }) => message.cmd === 'clusterd:accept'), { message: { limit: 2 }, handle: true });
+});
+
+test('FairBalancer: a worker whose loop only lags keeps accepting', async (t) => {
+  const balancer = await openBalancer(t);
+  const [a, b] = [standIn(1), standIn(2)];
+  balancer.add(a, 1);
+  balancer.add(b, 1);
+  a.loadState = { ...a.loadState, lagP99: 250 };
+  (balancer as Balancer).health!(a);
+  t.falsy(lastOf(a, 'clusterd:pause'));
+  t.like(lastOf(b, 'clusterd:accept'), { message: { limit: 2 } });
 });
 
 test('FairBalancer: a stalled worker is paused, and sent a copy again once its loop turns', async (t) => {

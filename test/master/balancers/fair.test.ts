@@ -92,23 +92,21 @@ test('fair: a worker whose loop is blocked receives no new connections while blo
   t.deepEqual(new Set(answeredBy), new Set([other]));
 });
 
-test('fair: a worker whose loop lags (p99 past 100 ms) is paused while the other accepts', async (t) => {
+test('fair: a worker whose loop lags (p99 past 100 ms) but turns still gets its even share of a burst', async (t) => {
   const ctl = control(t);
   const cluster = await startCluster(fixture('lags-worker-1.js'), { instances: 2, flags: ['--name', 'fairlag', '--watchdog', '30s'], env: ctl.env });
   t.teardown(() => cluster.stop('SIGKILL'));
   const workers = await ctl.workers('fairlag');
   const lagging = workers.find((worker) => worker.id === 1)!.pid;
   const healthy = workers.find((worker) => worker.id === 2)!.pid;
-  // Worker 1 blocks 150 ms every 400 ms: its first sample shows the lag, and it is paused: it
-  // closes its copy of the listening socket once its loop turns and reads the master's message.
+  // Worker 1 blocks 120 ms every 300 ms. Pausing it on its lag p99 sent a whole CPU-bound load to
+  // the other worker and made the tail worse (BENCHMARKS.md), so it keeps accepting while its loop
+  // turns; a burst waits for it at most one block, as the limit holds the other worker to an even
+  // share until worker 1 counts as stalled (no heartbeat for 200 ms), which its blocks never reach.
   await waitFor(async () => ((await ctl.workers('fairlag')).find((worker) => worker.id === 1)!.lag?.p99 ?? 0) >= 100, { what: 'worker 1 lagging', timeoutMs: 10_000 });
-  await waitFor(() => listenerHolders(cluster.port, [lagging, healthy]).join() === String(healthy), { what: 'worker 1 to let go of the socket' });
-  // Bursts of 20 connections at once: were both accepting, each burst would split about evenly
-  // (one at a time, the kernel wakes the most recently registered poller first, whichever it is).
-  for (let round = 0; round < 3; round++) {
-    const { pids, close } = await burst(cluster.port, 20);
-    close();
-    t.log(`round ${round + 1}: ${split(pids, [lagging, healthy]).join("/")}`);
-    t.deepEqual(split(pids, [lagging, healthy]), [0, 20], `round ${round + 1}`);
-  }
+  const { pids, close } = await burst(cluster.port, 40);
+  t.teardown(close);
+  const [slow, fast] = split(pids, [lagging, healthy]);
+  t.log(`split ${slow}/${fast}`);
+  t.true(Math.abs(slow! - fast!) <= 4, `split ${slow}/${fast}`);
 });
