@@ -2,30 +2,55 @@
 // on shutdown they are closed and drained; HTTP servers are counted for the loop stats.
 //
 // The counting is always on, so it must cost next to nothing per request: an HTTP/1 request is
-// counted by a wrapper of ServerResponse#assignSocket (one call, no closure, no listener), and
-// requests in flight are read off the open connections when a sample is taken. A 'request'
-// listener plus a 'close' listener on every response, as this did at first, cost a hello-world
-// worker about 2% of its throughput. Only other servers that emit 'request' (http2's compatibility
-// API) get a listener.
+// counted by a wrapper of ServerResponse#assignSocket (one call, no closure, no listener), open
+// connections are Node's own count per server (`_connections`), and requests in flight are read,
+// when a sample is taken, off the list of connections Node's HTTP server keeps anyway (for its
+// request timeouts, and for closeIdleConnections()). A 'request' listener plus a 'close' listener on
+// every response, as this did at first, cost a hello-world worker about 2% of its throughput; a
+// 'connection' listener keeping a set of sockets, 2-2.5 us of the 75 us a new connection and its
+// request cost. Only other servers that emit 'request' (http2's compatibility API) get a listener.
 import http from 'node:http';
 import net from 'node:net';
 import type { TrafficCounters } from '../loop/types.js';
 
 /** A connection of an HTTP/1 server: the response it is writing now, if any (Node's own field). */
 type HttpSocket = net.Socket & { _httpMessage?: http.ServerResponse | null };
+/** Node's own count of a server's open connections. */
+type CountedServer = net.Server & { _connections: number };
 
-const sockets = new Set<HttpSocket>();
+/** Node's list of an HTTP/1 server's connections: parsers, each with its socket (lib/_http_server.js). */
+interface ConnectionsList {
+  all(): Array<{ socket?: HttpSocket | null }>;
+}
+let connectionsSymbol: symbol | undefined;
+
+/**
+ * The open connections of an HTTP/1 server (http or https), from Node's own list, which it sets up
+ * once the server listens; none for other servers.
+ */
+function httpSockets(server: net.Server): HttpSocket[] {
+  connectionsSymbol ??= Object.getOwnPropertySymbols(server).find((symbol) => symbol.description === 'http.server.connections');
+  const list = connectionsSymbol ? (server as unknown as Record<symbol, ConnectionsList | undefined>)[connectionsSymbol] : undefined;
+  if (typeof list?.all !== 'function') return [];
+  const found: HttpSocket[] = [];
+  for (const parser of list.all()) if (parser.socket && !parser.socket.destroyed) found.push(parser.socket);
+  return found;
+}
 // Responses of servers other than HTTP/1 (http2) not yet closed.
 let otherInflight = 0;
 
 /** Live counters for one worker's HTTP traffic, read by the stats sampler. */
 export const traffic: TrafficCounters = {
   requests: 0,
-  connections: 0,
+  get connections(): number {
+    let count = 0;
+    for (const server of servers) count += (server as CountedServer)._connections;
+    return count;
+  },
   /** Responses being written: one per HTTP/1 connection at most (pipelined ones wait), plus http2's. */
   get inflight(): number {
     let count = otherInflight;
-    for (const socket of sockets) if (socket._httpMessage) count++;
+    for (const server of servers) for (const socket of httpSockets(server)) if (socket._httpMessage) count++;
     return count;
   },
 };
@@ -86,7 +111,6 @@ function countHttpResponses(): void {
 function track(server: net.Server): void {
   if (servers.has(server)) return;
   servers.add(server);
-  server.on('connection', countConnection);
   // The first request tells what kind of server this is: HTTP/1's are counted by assignSocket,
   // others (http2) from here on by a listener. Servers that never emit 'request' keep none.
   server.prependOnceListener('request' as 'connection', ((request: unknown, response: unknown) => {
@@ -95,15 +119,6 @@ function track(server: net.Server): void {
     countOtherRequest(request, response as OtherResponse);
   }) as never);
   server.once('close', () => servers.delete(server));
-}
-
-function countConnection(socket: net.Socket): void {
-  traffic.connections++;
-  sockets.add(socket);
-  socket.once('close', () => {
-    traffic.connections--;
-    sockets.delete(socket);
-  });
 }
 
 interface OtherResponse {
@@ -142,9 +157,11 @@ const IDLE_SWEEP_MS = 1000;
  */
 export function drainServers(): Promise<void> {
   draining = true;
-  for (const socket of sockets) {
-    const response = socket._httpMessage;
-    if (response && !response.headersSent) response.shouldKeepAlive = false;
+  for (const server of servers) {
+    for (const socket of httpSockets(server)) {
+      const response = socket._httpMessage;
+      if (response && !response.headersSent) response.shouldKeepAlive = false;
+    }
   }
   const closing = [...servers].map(
     (server) =>
