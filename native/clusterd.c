@@ -12,6 +12,10 @@
  *                                                  waitpid(pid, WNOHANG) for one process the master
  *                                                  did not spawn (an orphan it adopted): never -1,
  *                                                  which would take libuv's own children from it
+ *   setRemoteNoDelay(pid, fd)     -> 0 or -errno   TCP_NODELAY on socket fd of process pid (a worker's
+ *                                                  inspector listener, whose accepted sockets inherit it
+ *                                                  on Linux), through pidfd_getfd (Linux >= 5.6; needs
+ *                                                  the right to ptrace it, which a parent has)
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -21,7 +25,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #if defined(__linux__)
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #endif
 
 static int32_t int_arg(napi_env env, napi_callback_info info, size_t index, int32_t fallback) {
@@ -73,11 +81,34 @@ static napi_value js_reap(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value js_set_remote_nodelay(napi_env env, napi_callback_info info) {
+#if defined(__linux__) && defined(SYS_pidfd_open) && defined(SYS_pidfd_getfd)
+  pid_t pid = (pid_t)int_arg(env, info, 0, 0);
+  int fd = int_arg(env, info, 1, -1);
+  if (pid <= 0 || fd < 0) return number(env, -EINVAL);
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) return number(env, -errno);
+  int local = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+  int error = local < 0 ? errno : 0;
+  close(pidfd);
+  if (local < 0) return number(env, -error);
+  int on = 1;
+  int done = setsockopt(local, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+  error = done == 0 ? 0 : errno;
+  close(local);
+  return number(env, -error);
+#else
+  (void)info;
+  return number(env, -ENOSYS);
+#endif
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"setpgid", NULL, js_setpgid, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setChildSubreaper", NULL, js_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
       {"reap", NULL, js_reap, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setRemoteNoDelay", NULL, js_set_remote_nodelay, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties);
   return exports;

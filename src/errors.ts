@@ -22,12 +22,12 @@ export const ERROR_CODES = {
   ERR_CLUSTERD_UNAUTHENTICATED: { exitCode: ExitCode.UNAUTHENTICATED, grpc: 'UNAUTHENTICATED' },
   ERR_CLUSTERD_BUSY: { exitCode: ExitCode.BUSY, grpc: 'ABORTED' },
   ERR_CLUSTERD_STOP_TIMEOUT: { exitCode: ExitCode.STOP_TIMEOUT, grpc: 'DEADLINE_EXCEEDED' },
-  /** The worker exited while its stack was being taken. */
-  ERR_CLUSTERD_WATCHDOG_CLOSED: { exitCode: ExitCode.NOT_FOUND, grpc: 'NOT_FOUND' },
-  /** The worker runs, but without its watchdog (the app closed its pipe). */
-  ERR_CLUSTERD_WATCHDOG_LOST: { exitCode: ExitCode.INTERNAL, grpc: 'UNAVAILABLE' },
-  ERR_CLUSTERD_WATCHDOG_TIMEOUT: { exitCode: ExitCode.INTERNAL, grpc: 'DEADLINE_EXCEEDED' },
-  ERR_CLUSTERD_WATCHDOG: { exitCode: ExitCode.INTERNAL, grpc: 'INTERNAL' },
+  /** The worker exited (before or while its stack or profile was being taken). */
+  ERR_CLUSTERD_WORKER_GONE: { exitCode: ExitCode.NOT_FOUND, grpc: 'NOT_FOUND' },
+  /** The worker exited while it was being profiled or measured. */
+  ERR_CLUSTERD_WORKER_EXITED: { exitCode: ExitCode.BOOT_FAILED, grpc: 'FAILED_PRECONDITION' },
+  /** The worker's inspector could not be opened or reached, or its main thread stayed in native code. */
+  ERR_CLUSTERD_INSPECTOR: { exitCode: ExitCode.INTERNAL, grpc: 'UNAVAILABLE' },
   ERR_CLUSTERD_UNAVAILABLE: { exitCode: ExitCode.INTERNAL, grpc: 'UNIMPLEMENTED' },
   ERR_CLUSTERD_UNIMPLEMENTED: { exitCode: ExitCode.INTERNAL, grpc: 'UNIMPLEMENTED' },
   ERR_CLUSTERD_CONTROL: { exitCode: ExitCode.INTERNAL, grpc: 'INTERNAL' },

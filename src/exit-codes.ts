@@ -23,6 +23,8 @@ export const ExitCode = {
   BUSY: 9,
   /** `clusterd stop`: the master had not exited by --grace plus a margin after it was asked to stop. */
   STOP_TIMEOUT: 10,
+  /** `clusterd profile` / `loop`: the worker's event loop is blocked, so nothing was measured; its stack is printed. */
+  BLOCKED: 11,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

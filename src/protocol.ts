@@ -1,4 +1,4 @@
-import type { LoopSample } from './loop/types.js';
+import type { LoopBreakdown, LoopSample } from './loop/types.js';
 
 // Every message between the master and a worker, in one place, read top to bottom.
 // Commands start with `clusterd:`; Node reserves `NODE_` for itself, and an app's own
@@ -77,6 +77,13 @@ export interface AcceptorLoad {
   closed: number;
 }
 
+/** The answer to MeasureLoop (same seq): where the loop spent the window. */
+export interface LoopMeasured {
+  cmd: 'clusterd:loop-reply';
+  seq: number;
+  breakdown: LoopBreakdown;
+}
+
 /** Every server the app started listens (under --wait-ready the app's own 'ready' counts instead). */
 export interface Ready {
   cmd: 'clusterd:ready';
@@ -88,7 +95,7 @@ export interface Stats {
   sample: LoopSample;
 }
 
-export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | AcceptorReport | AcceptorLoad | Ready | Stats;
+export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | AcceptorReport | AcceptorLoad | LoopMeasured | Ready | Stats;
 
 // Master -> worker ---------------------------------------------------------------------------
 
@@ -142,22 +149,30 @@ export interface PauseAccepting {
   epoch: number;
 }
 
+/** `clusterd loop`: measure where the loop spends the next `durationMs` (src/loop/phases.ts), answer with LoopMeasured. */
+export interface MeasureLoop {
+  cmd: 'clusterd:loop';
+  seq: number;
+  durationMs: number;
+}
+
 /** Stop accepting, finish in-flight requests, close idle keep-alive sockets, then exit 0. */
 export interface Shutdown {
   cmd: 'clusterd:shutdown';
 }
 
-export type MasterMessage = ListenReply | NewConnection | AcceptFrom | SetLimit | PauseAccepting | Shutdown;
+export type MasterMessage = ListenReply | NewConnection | AcceptFrom | SetLimit | PauseAccepting | MeasureLoop | Shutdown;
 
 /** The runtime's settings, passed to each worker in one environment variable. */
 export interface WorkerSettings {
   waitReady: boolean;
   /** How often the loop sampler reports, in ms; 0 turns loop stats off. */
   statsIntervalMs: number;
-  /** A loop blocked longer than this (ms) is reported with its stack; 0 turns the check off. */
-  watchdogMs: number;
-  /** A loop silent longer than this (ms) is reported at once, for `least`; 0: never. */
-  stallMs: number;
+  /**
+   * How often the worker writes a heartbeat byte on fd 4, in ms; 0: never. The master judges the
+   * silences (the watchdog, --report-blocked, the stall signal of `least` and `fair`).
+   */
+  heartbeatMs: number;
 }
 
 export const SETTINGS_ENV = 'CLUSTERD_SETTINGS';

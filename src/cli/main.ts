@@ -13,6 +13,8 @@ import { scaleCommand } from './scale.js';
 import { stopCommand } from './stop.js';
 import { stackCommand } from './stack.js';
 import { logsCommand } from './logs.js';
+import { loopCommand } from './loop.js';
+import { profileCommand } from './profile.js';
 
 export function main(argv: string[]): void {
   process.on('uncaughtException', fail);
@@ -29,6 +31,8 @@ export function main(argv: string[]): void {
     .command(restartCommand)
     .command(stopCommand)
     .command(stackCommand)
+    .command(profileCommand)
+    .command(loopCommand)
     .command(logsCommand)
     .demandCommand(1, 'a command is required (see clusterd --help)')
     .parserConfiguration({ 'populate--': true })

@@ -15,6 +15,8 @@ export interface ScreenHandlers {
   /** q, Q or Ctrl-C (raw mode delivers Ctrl-C as a key, not as SIGINT). */
   onQuit(): void;
   onResize(): void;
+  /** Any other key, as the terminal sends it (arrows come as escape sequences: `\x1b[A`). */
+  onKey?(key: string): void;
 }
 
 export class Screen {
@@ -25,6 +27,7 @@ export class Screen {
   readonly #onKey = (key: Buffer | string): void => {
     const text = key.toString();
     if (text === 'q' || text === 'Q' || text.includes(CTRL_C)) this.#handlers.onQuit();
+    else this.#handlers.onKey?.(text);
   };
   /** Set by a resize: the next draw clears the whole screen, not just what it overwrites. */
   #resized = false;

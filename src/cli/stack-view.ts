@@ -35,6 +35,21 @@ export function blockedLines(workers: readonly WorkerView[]): string[] {
   });
 }
 
+/**
+ * Under `status` and `top`: the worst place each worker's loop was caught blocked over the window,
+ * `worker 1: 3 blocks, longest 212 ms, in parseBig (file:///srv/app/report.js:41)` (blocks that lasted
+ * at least --report-blocked: no other kind is counted).
+ */
+export function blockedSiteLines(workers: readonly WorkerView[]): string[] {
+  return workers.flatMap((worker) => {
+    const worst = worker.blockedSites[0];
+    if (!worst) return [];
+    const count = worker.blockedSites.reduce((sum, site) => sum + site.count, 0);
+    const blocks = `${count} block${count === 1 ? '' : 's'}`;
+    return [`worker ${worker.id}: ${blocks}, longest ${Math.round(worst.maxMs)} ms, in ${worst.function || '<anonymous>'} (${worst.url}:${worst.line})`];
+  });
+}
+
 /** `logs`: `[w2] line`, and the master's own notes (worker 0) as they are. */
 export function logLine(entry: LogView): string {
   return entry.worker === 0 ? entry.message : `[w${entry.worker}] ${entry.message}`;

@@ -27,6 +27,7 @@ interface StartArgs {
   'max-boot-failures': string;
   'stats-interval': string;
   watchdog: string;
+  'report-blocked': string;
   'max-memory'?: string;
   metrics?: string;
   control?: string;
@@ -53,6 +54,7 @@ export const startCommand: CommandModule<object, StartArgs> = {
       .option('max-boot-failures', { type: 'string', default: '3', describe: `Give up after this many failed boots in a row (1 to ${MAX_BOOT_FAILURES})` })
       .option('stats-interval', { type: 'string', default: '1s', describe: 'How often each worker reports loop lag, ELU, CPU, memory and HTTP counters (10ms to 24d); 0 turns them off' })
       .option('watchdog', { type: 'string', default: '5s', describe: "Replace a worker whose event loop stays blocked this long, logging its JavaScript stack (10ms to 24d); 0 turns it off (clusterd stack still works)" })
+      .option('report-blocked', { type: 'string', default: '100ms', describe: 'Take the JavaScript stack of a worker whose event loop stays blocked this long, without harming it, and keep where it was blocked for status (10ms to 24d); 0 turns it off' })
       .option('max-memory', { type: 'string', describe: 'Replace (drained, new worker first) a worker whose RSS stays above this size, from 16M to 1T, e.g. 512M' })
       .option('log-format', { type: 'string', default: 'text', choices: LOG_FORMATS as unknown as string[], describe: 'text: `[w2] line`; json: one object per line' })
       .option('daemon', { alias: 'd', type: 'boolean', default: false, describe: 'Run in the background; return once every worker is ready (or the app failed). Logs go to <runtime dir>/<name>.log' })
@@ -79,6 +81,7 @@ export function masterOptions(args: StartArgs): MasterOptions {
   if (unsupported) throw new UsageError(unsupported);
   // Under 10 ms, ordinary garbage-collection pauses would count as a blocked loop.
   const watchdogMs = parseDuration('watchdog', args.watchdog, { min: 10, off: true });
+  const reportBlockedMs = parseDuration('report-blocked', args['report-blocked'], { min: 10, off: true });
   const controlTcp =
     args.control === undefined
       ? null
@@ -99,6 +102,7 @@ export function masterOptions(args: StartArgs): MasterOptions {
       // The loop-delay probe ticks every 10 ms: a shorter interval would measure nothing.
       statsIntervalMs: parseDuration('stats-interval', args['stats-interval'], { min: 10, off: true }),
       watchdogMs,
+      reportBlockedMs,
       logs: new LogSink({ format: parseChoice('log-format', args['log-format'], LOG_FORMATS) as LogFormat }),
     },
     maxMemory: args['max-memory'] === undefined ? null : parseSize('max-memory', args['max-memory']),

@@ -4,6 +4,7 @@ import { fail } from './fail.js';
 import { connectFromArgs, withControlOptions, type ControlArgs } from './control-args.js';
 import { Screen } from './screen.js';
 import { topLines } from './views.js';
+import { blockedNote, loopLines } from './profile-view.js';
 import { ClusterdError } from '../errors.js';
 import { NOT_RUNNING } from '../control/client.js';
 import { MAX_WATCH_INTERVAL_MS, MIN_WATCH_INTERVAL_MS } from '../control/options.js';
@@ -58,13 +59,37 @@ async function runTop(args: TopArgs): Promise<void> {
     let latest: ClusterView = status;
     let finished = false;
     let watch: { cancel(): void } | null = null;
+    // The selected worker, and what p last showed for it.
+    let selected = latest.workers[0]?.id;
+    let below: string[] = [];
+    const onKey = (key: string): void => {
+      const ids = latest.workers.map((worker) => worker.id);
+      const at = Math.max(0, ids.indexOf(selected ?? -1));
+      if (key === '\x1b[A' || key === 'k') selected = ids[Math.max(0, at - 1)];
+      else if (key === '\x1b[B' || key === 'j') selected = ids[Math.min(ids.length - 1, at + 1)];
+      else if ((key === 'p' || key === 'P') && selected !== undefined) void showPhases(selected);
+      else return;
+      draw();
+    };
+    const showPhases = async (id: number): Promise<void> => {
+      below = [`worker ${id}: measuring its loop for 1 s...`];
+      draw();
+      try {
+        const view = await client.loop(id, { durationMs: 1000 });
+        below = 'blocked' in view ? blockedNote(id, view.blocked) : loopLines(id, view).slice(0, 12);
+      } catch (error) {
+        below = [`worker ${id}: ${(error as Error).message.split('\n')[0]}`];
+      }
+      draw();
+    };
     const screen = live
-      ? new Screen(out as WriteStream, process.stdin, { onQuit: () => finish(null), onResize: () => draw() })
+      ? new Screen(out as WriteStream, process.stdin, { onQuit: () => finish(null), onResize: () => draw(), onKey })
       : null;
     const colour = live && !process.env.NO_COLOR;
     const draw = (): void => {
+      if (finished) return;
       if (screen) {
-        screen.draw(topLines(latest, { width: screen.width, height: screen.height, colour, now: Date.now() }));
+        screen.draw(topLines(latest, { width: screen.width, height: screen.height, colour, now: Date.now(), selected, below }));
       } else {
         out.write(`${plainLines(latest).join('\n')}\n\n`);
       }

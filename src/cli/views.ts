@@ -1,7 +1,7 @@
 // What `ls`, `status` and `top` print, as pure functions of what the control plane returned.
 import type { LagSummary } from '../loop/types.js';
 import type { BlockedView, ClusterView, WorkerView } from '../control/types.js';
-import { blockedLines } from './stack-view.js';
+import { blockedLines, blockedSiteLines } from './stack-view.js';
 import {
   BOLD,
   DIM,
@@ -45,9 +45,12 @@ export interface WorkerJson {
   generation: number;
   /** The worker id's last blocked-loop episode (time epoch ms, blockedMs, frames innermost first), or null. */
   lastBlocked: BlockedView | null;
+  /** Where --report-blocked caught its loop blocked over the last 5 minutes, worst first. */
+  blockedSites: WorkerView['blockedSites'];
+  /** Blocks caught since the master started. */
+  blocks: number;
 }
 
-/** `status --json`: the issue's shape, with the cluster-level fields after `workers`. */
 /** `status --json`: the cluster's fields, each worker flattened to the issue's documented shape. */
 export type StatusJson = Omit<ClusterView, 'workers'> & { workers: WorkerJson[] };
 
@@ -83,6 +86,8 @@ function workerJson(worker: WorkerView): WorkerJson {
     connections: sample?.http.connections ?? null,
     generation: worker.generation,
     lastBlocked: worker.lastBlocked,
+    blockedSites: worker.blockedSites,
+    blocks: worker.blocks,
   };
 }
 
@@ -111,7 +116,7 @@ function workerCells(worker: WorkerView, colour: boolean): string[] {
 
 /** `status`: a header line about the cluster, one row per worker, then any blocked-loop notes. */
 export function statusLines(status: ClusterView): string[] {
-  const blocked = blockedLines(status.workers);
+  const blocked = [...blockedLines(status.workers), ...blockedSiteLines(status.workers)];
   return [
     summaryLine(status, false),
     '',
@@ -168,6 +173,10 @@ export interface TopOptions {
   colour: boolean;
   /** The wall clock for the header, epoch ms. */
   now: number;
+  /** The worker id the keys act on (live view only); undefined: none, and no key help. */
+  selected?: number;
+  /** Lines shown under the table (the selected worker's loop phases). */
+  below?: readonly string[];
 }
 
 /** Samples shown per sparkline at most (the master keeps 60). */
@@ -179,9 +188,13 @@ const SPARK_MIN = 10;
  * share one scale whose top is at least LAG_WARN_MS, so a quiet worker stays flat and the one
  * in trouble stands out. Lines are cut to `width`; workers beyond `height` are counted, not shown.
  */
-export function topLines(status: ClusterView, { width, height, colour, now }: TopOptions): string[] {
+export function topLines(status: ClusterView, { width, height, colour, now, selected, below = [] }: TopOptions): string[] {
   const header = `${summaryLine(status, colour)}  ${style(new Date(now).toISOString().slice(11, 19), DIM, colour)}`;
-  const rows = status.workers.map((worker) => workerCells(worker, colour));
+  const rows = status.workers.map((worker) => {
+    const cells = workerCells(worker, colour);
+    // The selected worker (p shows its loop phases) is marked in its id cell.
+    return worker.id === selected ? [style(`>${cells[0]}`, BOLD, colour), ...cells.slice(1)] : cells;
+  });
   const cells = table([WORKER_HEADER, ...rows], WORKER_ALIGN);
   const tableWidth = Math.max(...cells.map(visibleWidth));
   const room = Number.isFinite(width) ? width - tableWidth - 2 : SPARK_POINTS;
@@ -195,8 +208,9 @@ export function topLines(status: ClusterView, { width, height, colour, now }: To
     const spark = history.map((point) => paint(sparkChar(point.lagP99, scale), lagLevel(point.lagP99), colour)).join('');
     return `${line}${pad}${spark}`;
   });
-  const footer = style('q or Ctrl-C: quit', DIM, colour);
-  let body = [header, '', ...lines];
+  const footer = style(selected === undefined ? 'q or Ctrl-C: quit' : 'q: quit   up/down (or k/j): select a worker   p: its loop phases (1 s)', DIM, colour);
+  const sites = blockedSiteLines(status.workers);
+  let body = [header, '', ...lines, ...(sites.length > 0 ? ['', ...sites] : []), ...(below.length > 0 ? ['', ...below] : [])];
   const budget = Number.isFinite(height) ? Math.max(3, height - 2) : Infinity;
   if (body.length > budget) {
     const hidden = body.length - (budget - 1);

@@ -4,14 +4,17 @@ import * as grpc from '@grpc/grpc-js';
 import { ClusterdError } from '../errors.js';
 import { tokenMetadata } from './auth.js';
 import { decodeStatus } from './convert.js';
-import { decodeLogEntry, decodeProgress, decodeStack } from './convert-ops.js';
+import { decodeLogEntry, decodeLoop, decodeProgress, decodeStack } from './convert-ops.js';
 import { formatControlAddress, type TcpAddress } from './options.js';
 import {
-  controlService,
   type WireClusterStatus,
   type WireLogEntry,
   type WireLogsRequest,
+  type WireLoopReply,
+  type WireLoopRequest,
   type WireOperationProgress,
+  type WireProfileChunk,
+  type WireProfileRequest,
   type WireReloadRequest,
   type WireRestartRequest,
   type WireScaleReply,
@@ -22,9 +25,10 @@ import {
   type WireStopReply,
   type WireStopRequest,
   type WireWatchRequest,
+  controlService,
 } from './proto.js';
 import { controlError } from './status-codes.js';
-import type { ClusterView, LogView, ProgressView, StackView } from './types.js';
+import type { ClusterView, LogView, LoopView, ProgressView, StackView } from './types.js';
 
 export { NOT_RUNNING, controlError } from './status-codes.js';
 
@@ -59,6 +63,8 @@ interface RawControlClient extends grpc.Client {
   Scale: UnaryMethod<WireScaleRequest, WireScaleReply>;
   Stop: UnaryMethod<WireStopRequest, WireStopReply>;
   Stack: UnaryMethod<WireStackRequest, WireStackReply>;
+  Profile: StreamMethod<WireProfileRequest, WireProfileChunk>;
+  Loop: UnaryMethod<WireLoopRequest, WireLoopReply>;
   Logs: StreamMethod<WireLogsRequest, WireLogEntry>;
 }
 
@@ -139,6 +145,33 @@ export class ControlClient {
   /** Worker `id`'s current JavaScript stack. */
   async stack(id: number, { timeoutMs = DEFAULT_CALL_TIMEOUT_MS }: { timeoutMs?: number } = {}): Promise<StackView> {
     return decodeStack(await this.#unary(this.#raw.Stack, { id }, timeoutMs));
+  }
+
+  /**
+   * A CPU profile of worker `id` over `durationMs`: its JSON (the whole document, once the stream has
+   * ended well), or the stack of a loop too blocked to profile.
+   */
+  profile(id: number, { durationMs, intervalUs = 0 }: { durationMs: number; intervalUs?: number }): Promise<{ json: Buffer } | { blocked: StackView & { blockedMs: number } }> {
+    return new Promise((resolve, reject) => {
+      const pieces: Buffer[] = [];
+      let blocked: (StackView & { blockedMs: number }) | null = null;
+      this.#follow(
+        this.#raw.Profile.call(this.#raw, { id, durationMs, intervalUs }, this.#metadata()),
+        (chunk) => {
+          if (chunk.blocked) blocked = { ...decodeStack(chunk.blocked), blockedMs: chunk.blockedMs };
+          else if (chunk.data) pieces.push(Buffer.from(chunk.data));
+        },
+        (error) => {
+          if (error) reject(error);
+          else resolve(blocked ? { blocked } : { json: Buffer.concat(pieces) });
+        },
+      );
+    });
+  }
+
+  /** Where worker `id`'s loop spends `durationMs` (no deadline beyond the window and a margin). */
+  async loop(id: number, { durationMs }: { durationMs: number }): Promise<LoopView> {
+    return decodeLoop(await this.#unary(this.#raw.Loop, { id, durationMs }, durationMs + DEFAULT_CALL_TIMEOUT_MS + 5000));
   }
 
   /** Recent output lines (`lines` at most; `worker` 0 for all), then with `follow` every new one. */

@@ -1,6 +1,7 @@
 // The operations' messages (progress, stacks, blocked reports, log lines): master -> wire and
 // wire -> what a client sees. Like convert.ts, field by field so the compiler catches a new one.
-import type { BlockedInfo, LogEntry, OperationProgress, StackFrame, StackReport } from '../master/status.js';
+import type { BlockedInfo, LogEntry, LoopOutcome, OperationProgress, ProfileOutcome, StackFrame, StackReport } from '../master/status.js';
+import type { LoopPhaseName, PhaseTime } from '../loop/types.js';
 import type {
   WireBlockedReport,
   WireLogEntry,
@@ -10,8 +11,10 @@ import type {
   WireOperationProgress,
   WireStackFrame,
   WireStackReply,
+  WireProfileChunk,
+  WireLoopReply,
 } from './proto.js';
-import type { BlockedView, LogView, ProgressView, StackView } from './types.js';
+import type { BlockedView, LogView, LoopView, ProgressView, StackView } from './types.js';
 
 
 const WIRE_PHASES: Record<ProgressView['phase'], WireOperationPhase> = {
@@ -106,3 +109,50 @@ export function decodeLogEntry(wire: WireLogEntry): LogView {
     message: wire.message,
   };
 }
+
+/** How the profile's JSON is cut for the stream: well under gRPC's 4 MiB message limit. */
+export const PROFILE_CHUNK_BYTES = 512 * 1024;
+
+/** A ProfileOutcome as the stream's messages: the profile's JSON in pieces, or one `blocked`. */
+export function encodeProfile(outcome: ProfileOutcome): WireProfileChunk[] {
+  if (outcome.blocked) return [{ data: null, blocked: encodeStack(outcome.blocked), blockedMs: outcome.blocked.blockedMs }];
+  const json = Buffer.from(JSON.stringify(outcome.profile));
+  const chunks: WireProfileChunk[] = [];
+  for (let offset = 0; offset < json.length; offset += PROFILE_CHUNK_BYTES) chunks.push({ data: json.subarray(offset, offset + PROFILE_CHUNK_BYTES), blocked: null, blockedMs: 0 });
+  return chunks;
+}
+
+export function encodeLoop(worker: number, outcome: LoopOutcome): WireLoopReply {
+  if (outcome.blocked) {
+    return { worker, durationMs: 0, phases: {}, iterationsPerSec: 0, callbacks: [], overheadPct: 0, blocked: encodeStack(outcome.blocked), blockedMs: outcome.blocked.blockedMs };
+  }
+  const { breakdown } = outcome;
+  return {
+    worker,
+    durationMs: breakdown.durationMs,
+    phases: Object.fromEntries(Object.entries(breakdown.phases).map(([name, phase]) => [name, { ...phase }])),
+    iterationsPerSec: breakdown.iterationsPerSec,
+    callbacks: breakdown.callbacks.map((callback) => ({ ...callback })),
+    overheadPct: breakdown.overheadPct,
+    blocked: null,
+    blockedMs: 0,
+  };
+}
+
+export function decodeLoop(wire: WireLoopReply): LoopView {
+  if (wire.blocked) return { worker: wire.worker, blocked: { ...decodeStack(wire.blocked), blockedMs: wire.blockedMs } };
+  const phase = (name: LoopPhaseName): PhaseTime => {
+    const found = wire.phases?.[name];
+    return { ms: found?.ms ?? 0, msPerSec: found?.msPerSec ?? 0, count: found?.count ?? 0 };
+  };
+  return {
+    worker: wire.worker,
+    durationMs: wire.durationMs,
+    phases: Object.fromEntries(LOOP_PHASES.map((name) => [name, phase(name)])) as Record<LoopPhaseName, PhaseTime>,
+    iterationsPerSec: wire.iterationsPerSec,
+    callbacks: (wire.callbacks ?? []).map((callback) => ({ ...callback })),
+    overheadPct: wire.overheadPct,
+  };
+}
+
+const LOOP_PHASES: readonly LoopPhaseName[] = ['timers', 'pending', 'poll', 'check', 'close', 'nextTick', 'microtasks', 'idle'];

@@ -50,6 +50,8 @@ function encodeWorker(worker: WorkerStatus, history: boolean, blocked: BlockedIn
     sample: worker.sample ? encodeSample(worker.sample) : null,
     history: history ? worker.history.map(encodeHistoryPoint) : [],
     lastBlocked: blocked ? encodeBlocked(blocked) : null,
+    blockedSites: worker.blockedSites.map((site) => ({ ...site })),
+    blocks: worker.blocks,
   };
 }
 
@@ -107,6 +109,8 @@ function decodeWorker(wire: WireWorker): WorkerView {
     sample: wire.sample ? decodeSample(wire.sample) : null,
     history: (wire.history ?? []).map((point): HistoryPoint => ({ ...point })),
     lastBlocked: decodeBlocked(wire.lastBlocked),
+    blockedSites: (wire.blockedSites ?? []).map((site) => ({ function: site.function, url: site.url, line: site.line, count: site.count, maxMs: site.maxMs, lastSeen: site.lastSeen })),
+    blocks: wire.blocks ?? 0,
   };
 }
 

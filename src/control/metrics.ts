@@ -91,6 +91,12 @@ const WORKER_FAMILIES: readonly WorkerFamily[] = [
     samples: ({ restarts }) => [{ value: restarts }],
   },
   {
+    name: 'clusterd_worker_blocks_total',
+    type: 'counter',
+    help: 'Times this worker id\'s event loop was caught blocked past --report-blocked (or the watchdog threshold), since the master started.',
+    samples: ({ blocks }) => [{ value: blocks }],
+  },
+  {
     name: 'clusterd_worker_last_sample_timestamp_seconds',
     type: 'gauge',
     help: 'When the latest stats sample was taken, since the Unix epoch, in seconds; a stale value means a stuck loop.',

@@ -4,10 +4,14 @@
 // hearing about it; the operation itself goes on (the cluster must not be left half-replaced
 // because a terminal closed).
 import * as grpc from '@grpc/grpc-js';
-import type { ControlOperations, ControlSource, OperationProgress } from '../master/status.js';
-import { encodeProgress, encodeStack } from './convert-ops.js';
+import type { ControlOperations, ControlSource, OperationProgress, ProfileOutcome } from '../master/status.js';
+import { encodeLoop, encodeProfile, encodeProgress, encodeStack } from './convert-ops.js';
 import type {
+  WireLoopReply,
+  WireLoopRequest,
   WireOperationProgress,
+  WireProfileChunk,
+  WireProfileRequest,
   WireReloadRequest,
   WireRestartRequest,
   WireScaleReply,
@@ -17,7 +21,7 @@ import type {
   WireStopReply,
   WireStopRequest,
 } from './proto.js';
-import { parseReloadRequest, parseScaleRequest, parseWorkerRequest } from './requests.js';
+import { parseLoopRequest, parseProfileRequest, parseReloadRequest, parseScaleRequest, parseWorkerRequest } from './requests.js';
 import { toServiceError } from './status-codes.js';
 import type { ProgressView } from './types.js';
 
@@ -25,7 +29,7 @@ import type { ProgressView } from './types.js';
 export type TrackStream = (end: () => void) => () => void;
 
 /** The names of the rpcs this file implements (UNIMPLEMENTED when the master offers no operations). */
-export const OPERATION_METHODS = ['Reload', 'Restart', 'Scale', 'Stop', 'Stack'] as const;
+export const OPERATION_METHODS = ['Reload', 'Restart', 'Scale', 'Stop', 'Stack', 'Profile', 'Loop'] as const;
 
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
 type ProgressStream = grpc.ServerWritableStream<unknown, WireOperationProgress>;
@@ -56,6 +60,11 @@ export function operationHandlers(operations: ControlOperations, source: Control
       return { masterPid, graceMs: graceOf(returned) };
     }),
     Stack: unary<WireStackRequest, WireStackReply>(async (request) => encodeStack(await operations.stack(parseWorkerRequest(request).id))),
+    Profile: (call: grpc.ServerWritableStream<WireProfileRequest, WireProfileChunk>) => streamProfile(call, operations, track),
+    Loop: unary<WireLoopRequest, WireLoopReply>(async (request) => {
+      const { id, durationMs } = parseLoopRequest(request);
+      return encodeLoop(id, await operations.loop(id, { durationMs }));
+    }),
   };
 }
 
@@ -70,6 +79,38 @@ export function unimplementedOperations(): grpc.UntypedServiceImplementation {
     };
   }
   return handlers;
+}
+
+/**
+ * Profile: the profile's JSON in pieces (or one `blocked`), then OK; an error status otherwise. A
+ * client that goes away leaves the profile to finish and be dropped.
+ */
+function streamProfile(call: grpc.ServerWritableStream<WireProfileRequest, WireProfileChunk>, operations: ControlOperations, track: TrackStream): void {
+  let open = true;
+  const close = (): boolean => {
+    if (!open) return false;
+    open = false;
+    untrack();
+    return true;
+  };
+  const untrack = track(() => {
+    if (close()) call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'the master is stopping; the profile was not finished' });
+  });
+  call.on('cancelled', close);
+  call.on('close', close);
+  new Promise<ProfileOutcome>((resolve) => {
+    const { id, durationMs, intervalUs } = parseProfileRequest(call.request);
+    resolve(operations.profile(id, { durationMs, intervalUs }));
+  }).then(
+    (outcome) => {
+      if (!open) return;
+      for (const chunk of encodeProfile(outcome)) call.write(chunk);
+      if (close()) call.end();
+    },
+    (error: unknown) => {
+      if (close()) call.emit('error', toServiceError(error));
+    },
+  );
 }
 
 /** A unary handler from an async function; whatever it throws becomes the call's status. */

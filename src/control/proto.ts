@@ -159,6 +159,17 @@ export interface WireWorker {
   sample: WireSample | null;
   history: WireHistoryPoint[] | null;
   lastBlocked?: WireBlockedReport | null;
+  blockedSites?: WireBlockedSite[] | null;
+  blocks?: number;
+}
+
+export interface WireBlockedSite {
+  function: string;
+  url: string;
+  line: number;
+  count: number;
+  maxMs: number;
+  lastSeen: number;
 }
 
 /** The wire's totals have the master's shape. */
@@ -232,6 +243,50 @@ export type WireLoopState = 'LOOP_STATE_UNSPECIFIED' | 'LOOP_STATE_IDLE' | 'LOOP
 export interface WireStackReply {
   state: WireLoopState | string;
   frames: WireStackFrame[] | null;
+}
+
+export interface WireProfileRequest {
+  id: number;
+  durationMs: number;
+  intervalUs: number;
+}
+
+export interface WireProfileChunk {
+  data: Uint8Array | null;
+  blocked: WireStackReply | null;
+  blockedMs: number;
+}
+
+export interface WireLoopRequest {
+  id: number;
+  durationMs: number;
+}
+
+export interface WireLoopPhase {
+  ms: number;
+  msPerSec: number;
+  count: number;
+}
+
+export interface WireLoopCallback {
+  type: string;
+  function: string;
+  url: string;
+  line: number;
+  count: number;
+  totalMs: number;
+  maxMs: number;
+}
+
+export interface WireLoopReply {
+  worker: number;
+  durationMs: number;
+  phases: Record<string, WireLoopPhase> | null;
+  iterationsPerSec: number;
+  callbacks: WireLoopCallback[] | null;
+  overheadPct: number;
+  blocked: WireStackReply | null;
+  blockedMs: number;
 }
 
 export interface WireLogsRequest {

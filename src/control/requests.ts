@@ -2,7 +2,7 @@
 // it. protobufjs already gives each field its wire type (a uint32 is a number, a bool a boolean, a
 // missing field its default); what is left is the range of each value, named in a usage error
 // (INVALID_ARGUMENT: exit 2 in the CLI) when it is out of bounds.
-import type { WireLogsRequest, WireReloadRequest, WireRestartRequest, WireScaleRequest, WireStackRequest, WireStatusRequest, WireWatchRequest } from './proto.js';
+import type { WireLogsRequest, WireLoopRequest, WireProfileRequest, WireReloadRequest, WireRestartRequest, WireScaleRequest, WireStackRequest, WireStatusRequest, WireWatchRequest } from './proto.js';
 import { MAX_WATCH_INTERVAL_MS, MIN_WATCH_INTERVAL_MS } from './options.js';
 import { UsageError } from '../errors.js';
 
@@ -58,6 +58,29 @@ export function parseLogsRequest(raw: Partial<WireLogsRequest> | null | undefine
     throw new UsageError(`Expected \`--lines\` to be an integer from 0 to ${MAX_LOG_LINES}, got \`${String(raw?.lines)}\``);
   }
   return { follow: raw?.follow === true, worker: worker === 0 ? undefined : worker, lines };
+}
+
+/** `clusterd profile`'s window and sampling interval: what the master will take. */
+export const PROFILE_DURATION_MS = { min: 100, max: 300_000 } as const;
+export const PROFILE_INTERVAL_US = { min: 50, max: 100_000, default: 1000 } as const;
+/** `clusterd loop`'s window. */
+export const LOOP_DURATION_MS = { min: 100, max: 60_000 } as const;
+
+/** `intervalUs` 0 means 1000. */
+export function parseProfileRequest(raw: Partial<WireProfileRequest> | null | undefined): { id: number; durationMs: number; intervalUs: number } {
+  const durationMs = within('--duration', raw?.durationMs, PROFILE_DURATION_MS, 'ms');
+  const intervalUs = Number(raw?.intervalUs ?? 0) === 0 ? PROFILE_INTERVAL_US.default : within('--interval', raw?.intervalUs, PROFILE_INTERVAL_US, 'us');
+  return { id: workerId(raw?.id), durationMs, intervalUs };
+}
+
+export function parseLoopRequest(raw: Partial<WireLoopRequest> | null | undefined): { id: number; durationMs: number } {
+  return { id: workerId(raw?.id), durationMs: within('--duration', raw?.durationMs, LOOP_DURATION_MS, 'ms') };
+}
+
+function within(option: string, value: unknown, { min, max }: { min: number; max: number }, unit: string): number {
+  const number = Number(value ?? 0);
+  if (!Number.isInteger(number) || number < min || number > max) throw new UsageError(`Expected \`${option}\` to be from ${min}${unit} to ${max}${unit}, got \`${String(value)}\``);
+  return number;
 }
 
 /** A worker id: an integer from 1 to MAX_WORKER_ID, else INVALID_ARGUMENT. */

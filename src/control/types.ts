@@ -3,6 +3,7 @@
 // newer master knows but this client does not reads 'unknown'.
 import type { ClusterStatus, LogEntry, OperationProgress, StackFrame, StackReport, WorkerStatus } from '../master/status.js';
 import type { WorkerState } from '../master/worker-state.js';
+import type { LoopBreakdown } from '../loop/types.js';
 
 /** A past sample in brief, enough for a sparkline. */
 export interface HistoryPoint {
@@ -50,3 +51,6 @@ export interface StackView {
 
 /** A worker's output line as `clusterd logs` receives it; worker 0 is a note from the master. */
 export type LogView = LogEntry;
+
+/** `clusterd loop`'s answer as a client sees it: the breakdown, or the stack of a loop too blocked to measure. */
+export type LoopView = { worker: number } & (LoopBreakdown | { blocked: StackView & { blockedMs: number } });

@@ -48,3 +48,60 @@ export interface TrafficCounters {
   /** Open connections of the HTTP servers. */
   connections: number;
 }
+
+/** One JavaScript frame of a worker's main thread; `line` and `column` count from 1. `url` may be '' (eval). */
+export interface StackFrame {
+  functionName: string;
+  url: string;
+  line: number;
+  column: number;
+}
+
+/**
+ * What the main thread was doing when its stack was taken: `idle` waiting in the event loop (no JS on the
+ * stack), `busy` running JavaScript, `blocked` running JavaScript with no heartbeat for over the threshold.
+ */
+export type LoopState = 'idle' | 'busy' | 'blocked';
+
+/** The phases `clusterd loop` reports (src/loop/phases.ts says what each one counts). */
+export type LoopPhaseName = 'timers' | 'pending' | 'poll' | 'check' | 'close' | 'nextTick' | 'microtasks' | 'idle';
+
+/** Time in one phase's callbacks over a window: in all, per second of window, and how many ran. */
+export interface PhaseTime {
+  ms: number;
+  msPerSec: number;
+  count: number;
+}
+
+/** The callbacks of one async resource type created at one place, over a window. */
+export interface CallbackTime {
+  type: string;
+  /** Where it was created: the app's innermost frame then (empty when not known, as for promises). */
+  function: string;
+  url: string;
+  line: number;
+  count: number;
+  totalMs: number;
+  maxMs: number;
+}
+
+/** Where a worker's loop spent a window of time (`clusterd loop`). */
+export interface LoopBreakdown {
+  durationMs: number;
+  phases: Record<LoopPhaseName, PhaseTime>;
+  /** Loop iterations per second (0 where Node has no uvMetricsInfo). */
+  iterationsPerSec: number;
+  /** The callbacks that took the most time, most first. */
+  callbacks: CallbackTime[];
+  /** The measuring's own cost: time in the hooks, as a share of the window (%). */
+  overheadPct: number;
+}
+
+/** A V8 CPU profile, as Chrome DevTools and speedscope read it (.cpuprofile). */
+export interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number; scriptId: string }; hitCount?: number; children?: number[] }>;
+  startTime: number;
+  endTime: number;
+  samples?: number[];
+  timeDeltas?: number[];
+}

@@ -3,15 +3,12 @@
 // the interface; this adapter is the one place that knows where each answer comes from.
 import type { LogSink } from './logs.js';
 import type { Operations } from './operations.js';
-import type { ControlOperations, LogEntry, OperationProgress, StackReport } from './status.js';
+import type { BlockedStack, ControlOperations, LogEntry, LoopOutcome, OperationProgress, ProfileOutcome, StackReport } from './status.js';
 import type { Supervisor } from './supervisor.js';
 import type { BlockedInfo } from './status.js';
 import type { WorkerProcess } from './worker.js';
 import { ClusterdError } from '../errors.js';
 import { noSuchWorker } from '../control/status-codes.js';
-
-/** How long `clusterd stack` waits for a worker's watchdog thread to send the stack. */
-export const STACK_TIMEOUT_MS = 2_000;
 
 export class MasterControl implements ControlOperations {
   readonly #supervisor: Supervisor;
@@ -61,7 +58,41 @@ export class MasterControl implements ControlOperations {
     if (typeof worker.requestStack !== 'function') {
       throw new ClusterdError('ERR_CLUSTERD_UNAVAILABLE', 'stack capture is not available in this build');
     }
-    return worker.requestStack(STACK_TIMEOUT_MS);
+    return worker.requestStack();
+  }
+
+  /**
+   * A CPU profile of worker `id` through its inspector. A loop that is blocked now is not profiled
+   * (the profile would only repeat the blocking function): its stack comes back instead.
+   */
+  async profile(id: number, { durationMs, intervalUs }: { durationMs: number; intervalUs: number }): Promise<ProfileOutcome> {
+    const worker = this.#worker(id);
+    const blocked = await blockedStack(worker);
+    if (blocked) return { blocked };
+    this.#logs.event('profile', `worker ${id} (pid ${worker.pid}): taking a CPU profile for ${durationMs} ms`, { worker: id, pid: worker.pid, durationMs });
+    try {
+      const profile = await worker.profile(durationMs, intervalUs);
+      if (worker.exited) throw exitedDuring(worker, 'the profile');
+      return { profile };
+    } catch (error) {
+      throw worker.exited || isExited(error) ? exitedDuring(worker, 'the profile') : error;
+    }
+  }
+
+  /** Where worker `id`'s loop spends `durationMs`; a loop blocked now (or all along) gives its stack instead. */
+  async loop(id: number, { durationMs }: { durationMs: number }): Promise<LoopOutcome> {
+    const worker = this.#worker(id);
+    const blocked = await blockedStack(worker);
+    if (blocked) return { blocked };
+    this.#logs.event('loop', `worker ${id} (pid ${worker.pid}): measuring its event loop for ${durationMs} ms`, { worker: id, pid: worker.pid, durationMs });
+    try {
+      return { breakdown: await worker.measureLoop(durationMs) };
+    } catch (error) {
+      if (worker.exited || isExited(error)) throw exitedDuring(worker, 'the measurement');
+      const stuck = await blockedStack(worker);
+      if (stuck) return { blocked: stuck };
+      throw error;
+    }
   }
 
   lastBlocked(id: number): BlockedInfo | null {
@@ -98,4 +129,19 @@ export class MasterControl implements ControlOperations {
       if (!kept || kept.time < report.time) this.#blocked.set(worker.id, report);
     }
   }
+}
+
+/** The stack of a worker whose loop is blocked now, or null when it turns. */
+async function blockedStack(worker: WorkerProcess): Promise<BlockedStack | null> {
+  if (!worker.blocked) return null;
+  const { stack } = await worker.requestStack();
+  return { state: 'blocked', stack, blockedMs: worker.silentMs };
+}
+
+function isExited(error: unknown): boolean {
+  return error instanceof ClusterdError && error.code === 'ERR_CLUSTERD_WORKER_EXITED';
+}
+
+function exitedDuring(worker: WorkerProcess, what: string): ClusterdError {
+  return new ClusterdError('ERR_CLUSTERD_WORKER_EXITED', `worker ${worker.id} (pid ${worker.pid}) exited during ${what}`);
 }

@@ -1,6 +1,7 @@
 // Works out how to run the user's entry: the file itself, and the node flags it needs.
 import { accessSync, constants, statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
+import { inspectorArgs } from './inspector.js';
 import { UsageError } from '../errors.js';
 
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts', '.tsx']);
@@ -23,7 +24,8 @@ export function resolveEntry(file: string, nodeArgs: readonly string[] = []): En
     const code = (error as NodeJS.ErrnoException).code;
     throw new UsageError(code === 'ENOENT' ? `entry file not found: ${path}` : `cannot read entry file ${path} (${code})`);
   }
-  const execArgv = [...nodeArgs];
+  // The inspector flags first, so that the user's own node flags come after and win.
+  const execArgv = [...inspectorArgs(nodeArgs), ...nodeArgs];
   // tsx (esbuild) handles .ts/.mts/.cts in both module systems and honours tsconfig paths.
   // An explicit execArgv replaces the parent's, so the loader must be named here every time.
   if (TYPESCRIPT.has(extname(path))) execArgv.push('--import', import.meta.resolve('tsx'));

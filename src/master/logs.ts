@@ -63,10 +63,14 @@ export class LogSink {
     return this.#lost.has(name);
   }
 
-  /** Follows one stream of a worker; resolves when it ends (every line written). */
-  follow(stream: Readable, source: Omit<LogLine, 'message'>, tail?: string[]): Promise<void> {
+  /**
+   * Follows one stream of a worker; resolves when it ends (every line written). `intercept` may claim a
+   * line for the master itself (the worker's inspector notices): it is then neither logged nor kept.
+   */
+  follow(stream: Readable, source: Omit<LogLine, 'message'>, tail?: string[], intercept?: (line: string) => boolean): Promise<void> {
     const lines = createInterface({ input: stream, crlfDelay: Infinity });
     lines.on('line', (message) => {
+      if (intercept?.(message)) return;
       if (tail) {
         tail.push(message);
         if (tail.length > TAIL_LINES) tail.shift();

@@ -1,6 +1,7 @@
 // The master's view of the cluster, as the control plane serves it (Status, Watch, metrics).
-import type { LoopSample } from '../loop/types.js';
-import type { LoopState, StackFrame } from '../loop/watchdog.js';
+import type { CpuProfile, LoopBreakdown, LoopSample } from '../loop/types.js';
+import type { BlockedSite } from './blocked-sites.js';
+import type { LoopState, StackFrame } from '../loop/types.js';
 import type { WorkerState } from './worker-state.js';
 import type { Supervisor } from './supervisor.js';
 
@@ -18,6 +19,10 @@ export interface WorkerStatus {
   sample: LoopSample | null;
   /** Up to the last 60 samples, oldest first. */
   history: LoopSample[];
+  /** Where this worker id's loop was caught blocked over the last 5 minutes, worst first. */
+  blockedSites: BlockedSite[];
+  /** How many times this worker id's loop was caught blocked since the master started. */
+  blocks: number;
 }
 
 export interface ClusterTotals {
@@ -50,7 +55,7 @@ export interface ControlSource {
 }
 
 /** One frame of a worker's JavaScript stack, as the watchdog captures it (1-based line/column). */
-export type { StackFrame } from '../loop/watchdog.js';
+export type { StackFrame } from '../loop/types.js';
 
 /** A worker's main-thread stack: idle in the event loop, busy running JS, or blocked past the watchdog threshold. */
 export interface StackReport {
@@ -58,8 +63,11 @@ export interface StackReport {
   stack: StackFrame[];
 }
 
-/** A blocked-loop episode as the watchdog caught it: when (epoch ms), how long (ms), and where. */
-export type BlockedInfo = StackReport & { time: number; blockedMs: number };
+/**
+ * A blocked-loop episode as the watchdog caught it: when (epoch ms), how long (ms), and where; `error`
+ * (with an empty stack) when the main thread could not be paused (inside a long native call).
+ */
+export type BlockedInfo = StackReport & { time: number; blockedMs: number; error?: string };
 
 
 /** Builds the control plane's snapshot: every live worker process, serving or not, by id. */
@@ -78,6 +86,8 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
       restarts: supervisor.slot(worker.id)?.restarts ?? 0,
       sample: worker.history.at(-1) ?? null,
       history: [...worker.history],
+      blockedSites: supervisor.blockedSites.sites(worker.id, now),
+      blocks: supervisor.blockedSites.total(worker.id),
     }));
   const sum = (pick: (worker: WorkerStatus) => number): number => workers.reduce((total, worker) => total + pick(worker), 0);
   const { config } = supervisor;
@@ -120,6 +130,15 @@ export interface OperationProgress {
   message: string;
 }
 
+/** A worker whose loop is blocked is not profiled or measured: its stack comes back instead. */
+export type BlockedStack = StackReport & { blockedMs: number };
+
+/** What `clusterd profile` gets: the profile, or the stack of a loop too blocked to profile. */
+export type ProfileOutcome = { profile: CpuProfile; blocked?: undefined } | { profile?: undefined; blocked: BlockedStack };
+
+/** What `clusterd loop` gets: the breakdown, or the stack of a loop too blocked to measure. */
+export type LoopOutcome = { breakdown: LoopBreakdown; blocked?: undefined } | { breakdown?: undefined; blocked: BlockedStack };
+
 /**
  * The operations the control plane offers (issue 4). Each rejects with a ClusterdError whose
  * `code` and `exitCode` say what went wrong (unknown worker: NOT_FOUND; a reload already
@@ -135,6 +154,10 @@ export interface ControlOperations {
   stop(): { graceMs: number };
   /** The current JavaScript stack of worker `id`, captured without its main thread's help. */
   stack(id: number): Promise<StackReport>;
+  /** A CPU profile of worker `id` over `durationMs` (issue 12). */
+  profile(id: number, options: { durationMs: number; intervalUs: number }): Promise<ProfileOutcome>;
+  /** Where worker `id`'s loop spends `durationMs` (issue 12). */
+  loop(id: number, options: { durationMs: number }): Promise<LoopOutcome>;
   /** The last blocked-loop report of each worker id, if any. */
   lastBlocked(id: number): BlockedInfo | null;
   /** Recent log lines, oldest first, optionally of one worker. */

@@ -8,10 +8,12 @@ import type { Entry } from './entry.js';
 import { Listeners, type ListenFailure } from './listeners.js';
 import type { LogSink } from './logs.js';
 import { buildStatus, type ClusterStatus, type ControlSource } from './status.js';
-import { formatStack } from './watchdog-link.js';
+import { formatStack } from '../loop/capture.js';
 import { Want, type ReplaceRequest } from './want.js';
 import type { BlockedInfo } from './status.js';
-import { WorkerProcess, type WorkerExit } from './worker.js';
+import { BlockedSites } from './blocked-sites.js';
+import { Reaper } from './reaper.js';
+import { heartbeatPeriod, RUNTIME_PREFIX, WorkerProcess, type BlockingReport, type WatchSettings, type WorkerExit } from './worker.js';
 import { BootError, ClusterdError, ListenError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { SockName } from '../protocol.js';
@@ -34,6 +36,8 @@ export interface ClusterConfig {
   statsIntervalMs: number;
   /** A worker whose loop stays blocked longer than this (ms) is reported and replaced; 0: never. */
   watchdogMs: number;
+  /** --report-blocked: a loop blocked longer than this (ms) has its stack taken, without harm; 0: never. */
+  reportBlockedMs: number;
   backoff?: BackoffPolicy;
   logs: LogSink;
 }
@@ -72,6 +76,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
   readonly config: ClusterConfig;
   readonly sockets: Listeners;
   readonly startedAt = Date.now();
+  /** Where each worker id's loop was caught blocked (--report-blocked, and the watchdog's catches). */
+  readonly blockedSites = new BlockedSites({ ownPrefix: RUNTIME_PREFIX });
   #phase: Phase = 'booting';
   #desired: number;
   /** The generation new workers are forked as; a reload bumps it. */
@@ -86,12 +92,22 @@ export class Supervisor extends EventEmitter implements ControlSource {
   #exitCode: ExitCodeValue = ExitCode.OK;
   #graceTimer: NodeJS.Timeout | null = null;
   readonly #backoff: BackoffPolicy;
+  /** What the master watches each worker's heartbeat for. */
+  readonly #watch: WatchSettings;
+  /** Ends every worker's process group should the master die (created with the first worker). */
+  #reaper: Reaper | undefined;
 
   constructor(config: ClusterConfig) {
     super();
     this.config = config;
     this.#desired = config.instances;
     this.#backoff = config.backoff ?? DEFAULT_BACKOFF;
+    this.#watch = {
+      // Only `least` and `fair` route on it: a live signal that a worker's loop has stopped turning.
+      stallMs: config.balance === 'least' || config.balance === 'fair' ? STALL_MS : 0,
+      watchdogMs: config.watchdogMs,
+      reportBlockedMs: config.reportBlockedMs,
+    };
     this.sockets = new Listeners({
       mode: config.balance,
       onFailure: (failure, worker) => this.#listenFailures.set(worker as unknown as WorkerProcess, failure),
@@ -129,6 +145,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
   }
 
   start(): void {
+    this.#reaper ??= new Reaper();
     this.#reconcile();
   }
 
@@ -281,10 +298,10 @@ export class Supervisor extends EventEmitter implements ControlSource {
       settings: {
         waitReady: config.waitReady,
         statsIntervalMs: config.statsIntervalMs,
-        watchdogMs: config.watchdogMs,
-        // Only `least` and `fair` route on it: a live signal that a worker's loop has stopped turning.
-        stallMs: config.balance === 'least' || config.balance === 'fair' ? STALL_MS : 0,
+        heartbeatMs: heartbeatPeriod(this.#watch),
       },
+      watch: this.#watch,
+      reaper: this.#reaper,
       listeners: this.sockets,
       logs: config.logs,
     });
@@ -302,6 +319,14 @@ export class Supervisor extends EventEmitter implements ControlSource {
       else if (slot.worker === worker) this.#advance(slot);
     });
     worker.on('blocked', (info: BlockedInfo) => this.#onBlocked(worker, info));
+    worker.on('blocking', ({ frames, blockedMs, time, lasted }: BlockingReport) => {
+      const block = this.blockedSites.record(worker.id, frames, blockedMs, time);
+      this.emit('change');
+      void lasted.then((ms) => {
+        block?.lasted(ms);
+        this.emit('change');
+      });
+    });
     worker.on('sample', (sample: LoopSample) => {
       this.emit('sample', worker, sample);
       this.emit('change');
@@ -394,11 +419,12 @@ export class Supervisor extends EventEmitter implements ControlSource {
    * (in rr, connections already go to the workers that acknowledge them).
    */
   #onBlocked(worker: WorkerProcess, info: BlockedInfo): void {
+    if (info.stack.length > 0) this.blockedSites.record(worker.id, info.stack, info.blockedMs, info.time);
     const frames = formatStack(info.stack);
     this.config.logs.event(
       'blocked',
-      `worker ${worker.id} (pid ${worker.pid}) event loop blocked for ${info.blockedMs} ms; replacing it. Stack:\n${frames.join('\n') || '    (no JavaScript frames)'}`,
-      { worker: worker.id, pid: worker.pid, blockedMs: info.blockedMs, stack: info.stack },
+      `worker ${worker.id} (pid ${worker.pid}) event loop blocked for ${info.blockedMs} ms; replacing it. Stack:\n${frames.join('\n') || `    (no JavaScript frames${info.error ? `: ${info.error}` : ''})`}`,
+      { worker: worker.id, pid: worker.pid, blockedMs: info.blockedMs, stack: info.stack, ...(info.error ? { error: info.error } : {}) },
       'warn',
     );
     this.emit('change');

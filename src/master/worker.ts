@@ -1,6 +1,6 @@
 // The master's view of one worker process: forks it, speaks the protocol, follows its output.
 import { fork, type ChildProcess } from 'node:child_process';
-import type { Duplex } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { getSystemErrorMap } from 'node:util';
 import { healthRank, type WorkerLoad } from './balancers/choose.js';
@@ -11,19 +11,43 @@ import { isAccepting, transition, type WorkerState } from './worker-state.js';
 import { SETTINGS_ENV, isProtocolMessage, type MasterMessage, type WorkerSettings } from '../protocol.js';
 import { parseWorkerMessage } from '../protocol/parse.js';
 import type { Entry } from './entry.js';
-import type { LoopSample } from '../loop/types.js';
+import type { CpuProfile, LoopBreakdown, LoopSample, StackFrame } from '../loop/types.js';
 import type { BlockedInfo, StackReport } from './status.js';
-import { WatchdogLink, type BlockedReport } from './watchdog-link.js';
+import { CAPTURE_TIMEOUT_MS, WorkerInspector } from './inspector.js';
+import { beatPeriod, LoopWatch, pollPeriod } from './loop-watch.js';
+import type { Reaper } from './reaper.js';
 import { ClusterdError } from '../errors.js';
 import { endGroup } from '../system/group.js';
 import { nativeHelper } from '../system/native.js';
 
 
-/** A watchdog pipe that closes this long before its worker's exit is reported as lost. */
-const WATCHDOG_EXIT_GRACE_MS = 1000;
+/** A heartbeat pipe that closes this long before its worker's exit is reported as lost. */
+const HEARTBEAT_EXIT_GRACE_MS = 1000;
+
+/** When nothing else sets it, a silence this long reads as `blocked` in `clusterd stack`. */
+const BLOCKED_FOR_STACK_MS = 1000;
+
+/** How long past its window a `clusterd loop` measurement may take to come back. */
+const LOOP_ANSWER_MS = 5000;
 
 /** A worker's malformed messages are logged at most this often. */
 const MALFORMED_LOG_MS = 60_000;
+
+/** Where clusterd's worker runtime lives (file URL of dist/): its frames are not the app's. */
+export const RUNTIME_PREFIX = new URL('..', import.meta.url).href;
+
+/** --report-blocked takes at most this many stacks per second of one worker. */
+const REPORT_CAPTURES_PER_SEC = 4;
+
+/** A place where the worker's loop was blocked past --report-blocked, as one capture saw it. */
+export interface BlockingReport {
+  frames: StackFrame[];
+  /** How long the loop had been silent when the stack was taken. */
+  blockedMs: number;
+  time: number;
+  /** How long the block lasted in all: settles when the loop beats again (or the worker exits). */
+  lasted: Promise<number>;
+}
 
 /** Samples kept per worker for `status` history and `top` sparklines. */
 export const HISTORY_LENGTH = 60;
@@ -35,8 +59,26 @@ export interface WorkerSpec {
   entry: Entry;
   args: readonly string[];
   settings: WorkerSettings;
+  /** What the master watches for in the worker's heartbeat, in ms (0: not at all). */
+  watch: WatchSettings;
   listeners: Listeners;
   logs: LogSink;
+  /** Ends the worker's process group should the master die (optional: tests run workers without one). */
+  reaper?: Reaper;
+}
+
+/** The heartbeat period the watch needs: a quarter of its smallest threshold (0 when it watches for nothing). */
+export function heartbeatPeriod({ stallMs, watchdogMs, reportBlockedMs }: WatchSettings): number {
+  return stallMs || watchdogMs || reportBlockedMs ? beatPeriod([stallMs, watchdogMs, reportBlockedMs]) : 0;
+}
+
+export interface WatchSettings {
+  /** A loop silent this long is reported at once, for `least` and `fair`. */
+  stallMs: number;
+  /** The watchdog: a loop silent this long is reported with its stack, and replaced. */
+  watchdogMs: number;
+  /** --report-blocked: a loop silent this long has its stack taken, without harm to it. */
+  reportBlockedMs: number;
 }
 
 export interface WorkerExit {
@@ -108,7 +150,9 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   /** The last time the watchdog caught this worker's loop blocked, with the stack. */
   lastBlocked: BlockedInfo | null = null;
   /** Null for a worker whose process never started. */
-  readonly #watchdog: WatchdogLink | null;
+  readonly #watch: LoopWatch | null = null;
+  readonly #inspector: WorkerInspector | null = null;
+  readonly #watchSettings: WatchSettings;
   // Open connections as the worker's last ack reported them, and when.
   #ackedConnections = 0;
   #ackedAt = 0;
@@ -122,6 +166,11 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   readonly #logs: LogSink;
   #malformedCount = 0;
   #malformedLoggedAt = -Infinity;
+  /** When --report-blocked last took stacks (the rate limit). */
+  readonly #reportCaptures: number[] = [];
+  /** `clusterd loop` windows asked for and not answered yet, by seq. */
+  readonly #loops = new Map<number, { resolve: (breakdown: LoopBreakdown) => void; reject: (error: Error) => void; timer: NodeJS.Timeout }>();
+  #loopSeq = 0;
 
   constructor(spec: WorkerSpec) {
     super();
@@ -130,65 +179,113 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.#listeners = spec.listeners;
     this.#waitReady = spec.settings.waitReady;
     this.#logs = spec.logs;
+    this.#watchSettings = spec.watch;
     const started = forkWorker(spec);
     this.#child = started.child;
     if (started.child?.pid === undefined) {
-      this.#watchdog = null;
       this.#failedToStart(started);
       return;
     }
     const child = started.child;
     const pid = child.pid ?? 0;
+    spec.reaper?.add(pid);
+    const inspector = new WorkerInspector(pid);
+    this.#inspector = inspector;
     const output = Promise.all([
       spec.logs.follow(child.stdout!, { worker: this.id, pid, stream: 'stdout' }),
-      spec.logs.follow(child.stderr!, { worker: this.id, pid, stream: 'stderr' }, this.stderrTail),
+      spec.logs.follow(child.stderr!, { worker: this.id, pid, stream: 'stderr' }, this.stderrTail, (line) => inspector.intercept(line)),
     ]);
     child.on('message', (message: unknown) => this.#onMessage(message));
-    const watchdog = new WatchdogLink(child.stdio[4] as Duplex);
-    this.#watchdog = watchdog;
-    watchdog.on('stall', (silentMs: number) => {
-      // A stall of its start-up reported after the worker said it was ready: the loop has turned
-      // since (to say so), and the thread's 'resume' is on its way. Balancing around it would
-      // give the other workers a burst of connections for nothing.
-      if (this.readyAt !== null && Date.now() - silentMs < this.readyAt) return;
-      this.#stalled = true;
-      this.#listeners.health(this);
-    });
-    watchdog.on('close', () => {
-      // No thread left to say it resumed: never let a stale flag hold connections back.
-      this.#stalled = false;
-      // The pipe also closes when the worker exits; one that closes while it runs (the app closed
-      // fd 4, or the thread died) leaves the worker without its watchdog: say so once.
-      setTimeout(() => {
-        if (this.#state === 'exited') return;
-        this.#logs.event(
-          'watchdog-lost',
-          `worker ${this.id} (pid ${this.pid}): its watchdog pipe (fd 4) closed while it runs (did the app close fd 4?); blocked-loop detection and \`clusterd stack\` are off for it`,
-          { worker: this.id, pid: this.pid },
-          'warn',
-        );
-      }, WATCHDOG_EXIT_GRACE_MS).unref();
-    });
-    watchdog.on('resume', () => {
-      this.#stalled = false;
-      // Connections `least` held back for a healthy worker may go to this one again.
-      this.#listeners.activate(this);
-    });
-    watchdog.on('blocked', (report: BlockedReport) => {
-      // A long synchronous start-up is not a hung worker: --listen-timeout covers booting.
-      if (this.#state !== 'ready') return;
-      this.lastBlocked = { state: 'blocked', stack: report.stack, time: Date.now(), blockedMs: report.blockedMs };
-      this.emit('blocked', this.lastBlocked);
-    });
+    this.#watch = this.#watchHeartbeat(child.stdio[4] as Readable, spec.watch);
     // A failed send (channel closing under us) is reported here; exit handling covers it.
     child.on('error', () => {});
     child.once('exit', (code, signal) => {
       endGroup(pid);
+      spec.reaper?.remove(pid);
+      inspector.close();
+      this.#watch?.close();
+      for (const [seq, loop] of this.#loops) {
+        this.#loops.delete(seq);
+        clearTimeout(loop.timer);
+        loop.reject(new ClusterdError('ERR_CLUSTERD_WORKER_EXITED', `worker ${this.id} (pid ${pid}) exited during the measurement`));
+      }
       const from = this.#state;
       this.#state = transition(from, 'exited');
       this.#listeners.remove(this);
       void output.then(() => this.emit('exit', { code, signal, from } satisfies WorkerExit));
     });
+  }
+
+  /** Follows the worker's heartbeat (src/loop/heartbeat.ts): stalls for balancing, silences for the watchdog and --report-blocked. */
+  #watchHeartbeat(pipe: Readable, { stallMs, watchdogMs, reportBlockedMs }: WatchSettings): LoopWatch {
+    const watch = new LoopWatch(pipe, { stallMs, thresholds: [watchdogMs, reportBlockedMs], pollMs: pollPeriod([stallMs, watchdogMs, reportBlockedMs]) });
+    watch.on('stall', (silentMs: number) => {
+      // A stall of its start-up noticed after the worker said it was ready: the loop has turned since
+      // (to say so), and a beat is on its way. Balancing around it would give the other workers a
+      // burst of connections for nothing.
+      if (this.readyAt !== null && Date.now() - silentMs < this.readyAt) return;
+      this.#stalled = true;
+      this.#listeners.health(this);
+    });
+    watch.on('resume', () => {
+      this.#stalled = false;
+      // Connections `least` held back for a healthy worker may go to this one again.
+      this.#listeners.activate(this);
+    });
+    watch.on('silent', (threshold: number, episode: number) => {
+      // A long synchronous start-up is not a hung worker: --listen-timeout covers booting.
+      if (this.#state !== 'ready') return;
+      void this.#onSilent(watch, threshold === watchdogMs ? 'watchdog' : 'report', episode);
+    });
+    watch.on('close', () => {
+      // No heartbeat left to say it resumed: never let a stale flag hold connections back.
+      this.#stalled = false;
+      // The pipe also closes when the worker exits; one that closes while it runs (the app closed
+      // fd 4) leaves the worker without blocked-loop detection: say so once.
+      setTimeout(() => {
+        if (this.#state === 'exited') return;
+        this.#logs.event(
+          'watchdog-lost',
+          `worker ${this.id} (pid ${this.pid}): its heartbeat pipe (fd 4) closed while it runs (did the app close fd 4?); blocked-loop detection is off for it`,
+          { worker: this.id, pid: this.pid },
+          'warn',
+        );
+      }, HEARTBEAT_EXIT_GRACE_MS).unref();
+    });
+    return watch;
+  }
+
+  /**
+   * The loop has been silent past a threshold: take its stack. A capture that lands after the loop
+   * beat again, or on an idle loop (the master, not the worker, was late), says nothing about this
+   * silence and is dropped. The watchdog's reports replace the worker (the supervisor's 'blocked');
+   * --report-blocked's only say where ('blocking').
+   */
+  async #onSilent(watch: LoopWatch, why: 'watchdog' | 'report', episode: number): Promise<void> {
+    if (why === 'report') {
+      const now = Date.now();
+      while (this.#reportCaptures.length > 0 && now - this.#reportCaptures[0]! > 1000) this.#reportCaptures.shift();
+      if (this.#reportCaptures.length >= REPORT_CAPTURES_PER_SEC) return;
+      this.#reportCaptures.push(now);
+    }
+    let frames: StackFrame[] | null;
+    try {
+      frames = await this.#inspector!.capture();
+    } catch (error) {
+      if (why === 'watchdog' && watch.current(episode)) this.#reportBlocked(watch.silentMs, [], (error as Error).message);
+      return;
+    }
+    if (!watch.current(episode) || (frames !== null && frames.length === 0)) return;
+    if (why === 'report') {
+      if (frames !== null) this.emit('blocking', { frames, blockedMs: watch.silentMs, time: Date.now(), lasted: watch.lasted(episode) } satisfies BlockingReport);
+      return;
+    }
+    this.#reportBlocked(watch.silentMs, frames ?? [], frames === null ? `could not pause the main thread within ${CAPTURE_TIMEOUT_MS} ms (blocked inside a native call?)` : undefined);
+  }
+
+  #reportBlocked(blockedMs: number, stack: StackFrame[], error?: string): void {
+    this.lastBlocked = { state: 'blocked', stack, time: Date.now(), blockedMs, ...(error ? { error } : {}) };
+    this.emit('blocked', this.lastBlocked);
   }
 
   /**
@@ -244,14 +341,58 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     return { connections, lagP99: serving ? sample.lag.p99 : 0, elu: sample?.elu ?? 0, stalled: this.#stalled };
   }
 
-  /** The main thread's JavaScript stack now, captured by the watchdog thread (works while blocked). */
-  async requestStack(timeoutMs: number): Promise<StackReport> {
-    if (this.#watchdog === null) throw new ClusterdError('ERR_CLUSTERD_WATCHDOG_CLOSED', `worker ${this.id} never started`);
-    if (this.#watchdog.closed && this.#state !== 'exited') {
-      throw new ClusterdError('ERR_CLUSTERD_WATCHDOG_CLOSED', `worker ${this.id} runs without its watchdog: its pipe (fd 4) was closed while it runs (did the app close fd 4?)`);
+  /** The main thread's JavaScript stack now, through the worker's inspector (works while its loop is blocked). */
+  async requestStack(): Promise<StackReport> {
+    if (this.#inspector === null || this.#state === 'exited') throw new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) has exited`);
+    const frames = await this.#inspector.capture().catch((error: unknown) => {
+      if (this.exited) throw new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) exited while its stack was being taken`);
+      throw error;
+    });
+    if (frames === null) {
+      throw new ClusterdError('ERR_CLUSTERD_INSPECTOR', `worker ${this.id}'s main thread did not reach JavaScript within ${CAPTURE_TIMEOUT_MS} ms (blocked inside a native call?)`);
     }
-    const reply = await this.#watchdog.requestStack(timeoutMs);
-    return { state: reply.state, stack: reply.stack };
+    const silentMs = this.#watch?.silentMs ?? 0;
+    const blockedAfter = this.#watchSettings.watchdogMs || BLOCKED_FOR_STACK_MS;
+    return { state: frames.length === 0 ? 'idle' : silentMs > blockedAfter ? 'blocked' : 'busy', stack: frames };
+  }
+
+  /** A CPU profile of the worker's main thread over `durationMs`, through its inspector. */
+  profile(durationMs: number, intervalUs?: number): Promise<CpuProfile> {
+    if (this.#inspector === null || this.#state === 'exited') return Promise.reject(new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) has exited`));
+    return this.#inspector.profile(durationMs, intervalUs);
+  }
+
+  /** How long its loop has been silent, in ms (0 when it beats, or sends no heartbeat). */
+  get silentMs(): number {
+    return this.#watch?.silentMs ?? 0;
+  }
+
+  /** Whether its loop is blocked now: silent past the watchdog threshold (or a second, without one). */
+  get blocked(): boolean {
+    return this.silentMs > (this.#watchSettings.watchdogMs || BLOCKED_FOR_STACK_MS);
+  }
+
+  /**
+   * `clusterd loop`: where its loop spends the next `durationMs` (measured in the worker, by
+   * src/loop/phases.ts). One at a time; a worker that does not answer within the window plus 5 s
+   * (its loop blocked) is given up on with ERR_CLUSTERD_INSPECTOR.
+   */
+  measureLoop(durationMs: number): Promise<LoopBreakdown> {
+    if (this.exited) return Promise.reject(new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) has exited`));
+    if (this.#loops.size > 0) return Promise.reject(new ClusterdError('ERR_CLUSTERD_BUSY', `refused: worker ${this.id}'s loop is being measured already; try again when it finishes`));
+    const seq = ++this.#loopSeq;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#loops.delete(seq);
+        reject(new ClusterdError('ERR_CLUSTERD_INSPECTOR', `worker ${this.id} did not answer within ${durationMs + LOOP_ANSWER_MS} ms (its loop is blocked?)`));
+      }, durationMs + LOOP_ANSWER_MS);
+      this.#loops.set(seq, { resolve, reject, timer });
+      if (!this.send({ cmd: 'clusterd:loop', seq, durationMs })) {
+        this.#loops.delete(seq);
+        clearTimeout(timer);
+        reject(new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) is exiting`));
+      }
+    });
   }
 
   send(message: MasterMessage, handle?: RawHandle): boolean {
@@ -262,6 +403,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   /** Graceful: out of balancing at once, then drain and exit on its own. */
   stop(): void {
     if (this.#state === 'stopping' || this.#state === 'exited') return;
+    // A session left connected would make Node wait for it at exit ("Waiting for the debugger...").
+    this.#inspector?.close();
     this.#state = transition(this.#state, 'stopping');
     this.#listeners.remove(this);
     this.send({ cmd: 'clusterd:shutdown' });
@@ -299,6 +442,15 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       case 'clusterd:ready':
         if (!this.#waitReady) this.#markReady();
         break;
+      case 'clusterd:loop-reply': {
+        const loop = this.#loops.get(msg.seq);
+        this.#loops.delete(msg.seq);
+        if (loop) {
+          clearTimeout(loop.timer);
+          loop.resolve(msg.breakdown);
+        }
+        break;
+      }
       case 'clusterd:full':
       case 'clusterd:under':
       case 'clusterd:load':

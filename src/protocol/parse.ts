@@ -7,7 +7,7 @@
 // zod is used here, in the master only: the worker runtime never loads it (it imports
 // src/protocol.ts, which has no dependencies), so it costs the app nothing.
 import { z } from 'zod';
-import type { LoopSample } from '../loop/types.js';
+import type { LoopBreakdown, LoopSample } from '../loop/types.js';
 import type { WorkerMessage } from '../protocol.js';
 
 /** Keys are `address:port:addressType:fd:index`; an address is at most 45 characters (IPv6). */
@@ -47,12 +47,26 @@ export const loopSample = z.strictObject({
   http: z.strictObject({ rps: figure, requests: figure, inflight: figure, connections: figure }),
 }) satisfies z.ZodType<LoopSample>;
 
+const phase = z.strictObject({ ms: figure, msPerSec: figure, count });
+const name = z.string().max(500);
+
+export const loopBreakdown = z.strictObject({
+  durationMs: figure,
+  phases: z.strictObject({ timers: phase, pending: phase, poll: phase, check: phase, close: phase, nextTick: phase, microtasks: phase, idle: phase }),
+  iterationsPerSec: figure,
+  callbacks: z
+    .array(z.strictObject({ type: z.string().max(100), function: name, url: z.string().max(2000), line: count, count, totalMs: figure, maxMs: figure }))
+    .max(100),
+  overheadPct: figure,
+}) satisfies z.ZodType<LoopBreakdown>;
+
 const workerMessage = z.discriminatedUnion('cmd', [
   z.strictObject({ cmd: z.literal('clusterd:listen'), seq, query: listenQuery }),
   z.strictObject({ cmd: z.literal('clusterd:close'), key }),
   z.strictObject({ cmd: z.literal('clusterd:ack'), key, id: seq, accepted: z.boolean(), connections: count }),
   z.strictObject({ cmd: z.enum(['clusterd:full', 'clusterd:under']), key, epoch: seq, connections: count }),
   z.strictObject({ cmd: z.literal('clusterd:load'), key, connections: count, peak: count, low: count, accepted: count, closed: count }),
+  z.strictObject({ cmd: z.literal('clusterd:loop-reply'), seq, breakdown: loopBreakdown }),
   z.strictObject({ cmd: z.literal('clusterd:ready') }),
   z.strictObject({ cmd: z.literal('clusterd:stats'), sample: loopSample }),
 ]) satisfies z.ZodType<WorkerMessage>;

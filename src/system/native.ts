@@ -10,6 +10,8 @@ export interface NativeHelper {
   setChildSubreaper(on: boolean): number;
   /** waitpid(pid, WNOHANG) for one process: its end once it has ended, else null. */
   reap(pid: number): { pid: number; code: number; signal: number } | null;
+  /** TCP_NODELAY on socket `fd` of process `pid` (pidfd_getfd): 0, or a negative errno (-ENOSYS off Linux). */
+  setRemoteNoDelay(pid: number, fd: number): number;
 }
 
 let helper: NativeHelper | null | undefined;

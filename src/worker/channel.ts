@@ -1,4 +1,4 @@
-import { isProtocolMessage, type MasterMessage, type WorkerMessage } from '../protocol.js';
+import { isProtocolMessage, type ListenRequest, type MasterMessage, type WorkerMessage } from '../protocol.js';
 
 type Handler<C extends MasterMessage['cmd']> = (message: Extract<MasterMessage, { cmd: C }>, handle: unknown) => void;
 
@@ -37,7 +37,7 @@ export function send(message: WorkerMessage): void {
 
 /** Sends a request and calls back with the master's `*-reply` carrying the same seq. */
 export function request<R extends MasterMessage>(
-  message: Omit<Extract<WorkerMessage, { seq: number }>, 'seq'>,
+  message: Omit<ListenRequest, 'seq'>,
   callback: (reply: R, handle: unknown) => void,
 ): void {
   install();

@@ -1,15 +1,20 @@
 // Loaded with `--import` into every worker before the app's entry: routes listen() to the
 // master, reports readiness, drains on shutdown, and exits with the master.
+import { fileURLToPath } from 'node:url';
 import * as channel from './channel.js';
 import { installListenHook } from './listen.js';
 import { drainServers, installServerTracking, traffic } from './servers.js';
 import { createSampler } from '../loop/sampler.js';
-import { startWatchdog } from '../loop/watchdog.js';
+import { startHeartbeat } from '../loop/heartbeat.js';
+import { measureLoop } from '../loop/phases.js';
 import { SETTINGS_ENV, type WorkerSettings } from '../protocol.js';
 import { endOwnGroup } from '../system/group.js';
 import { nativeHelper } from '../system/native.js';
 
-const OFF: WorkerSettings = { waitReady: false, statsIntervalMs: 0, watchdogMs: 0, stallMs: 0 };
+/** Where this runtime lives (dist/, as a file path): its frames are not the app's. */
+const RUNTIME_PREFIX = fileURLToPath(new URL('..', import.meta.url));
+
+const OFF: WorkerSettings = { waitReady: false, statsIntervalMs: 0, heartbeatMs: 0 };
 
 /**
  * The master's settings for this worker, from the environment (checked: an environment is anyone's
@@ -32,10 +37,10 @@ function parseSettings(raw: string): WorkerSettings | null {
     return null;
   }
   if (typeof value !== 'object' || value === null) return null;
-  const { waitReady, statsIntervalMs, watchdogMs, stallMs } = value as Record<string, unknown>;
+  const { waitReady, statsIntervalMs, heartbeatMs } = value as Record<string, unknown>;
   const ms = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 2 ** 31 - 1;
-  if (typeof waitReady !== 'boolean' || !ms(statsIntervalMs) || !ms(watchdogMs) || !ms(stallMs)) return null;
-  return { waitReady, statsIntervalMs, watchdogMs, stallMs };
+  if (typeof waitReady !== 'boolean' || !ms(statsIntervalMs) || !ms(heartbeatMs)) return null;
+  return { waitReady, statsIntervalMs, heartbeatMs };
 }
 
 function start(): void {
@@ -44,8 +49,8 @@ function start(): void {
     return;
   }
   leadOwnGroup();
-  const { waitReady, statsIntervalMs, watchdogMs, stallMs } = settings();
-  startStackWatch(watchdogMs, stallMs);
+  const { waitReady, statsIntervalMs, heartbeatMs } = settings();
+  if (heartbeatMs > 0) beat(heartbeatMs);
   blockingStdio();
   let readySent = false;
   const sendReady = (): void => {
@@ -67,6 +72,11 @@ function start(): void {
       onSample: (sample) => channel.send({ cmd: 'clusterd:stats', sample }),
     }).start();
   }
+
+  // `clusterd loop`: one window at a time (the master asks for no more).
+  channel.on('clusterd:loop', ({ seq, durationMs }) => {
+    void measureLoop(durationMs, { ownPrefix: RUNTIME_PREFIX }).then((breakdown) => channel.send({ cmd: 'clusterd:loop-reply', seq, breakdown }));
+  });
 
   channel.on('clusterd:shutdown', () => {
     void drainServers().then(() => process.exit(0));
@@ -100,15 +110,16 @@ function blockingStdio(): void {
 }
 
 /**
- * The watchdog thread owns fd 4, the pipe the master opened for it: blocked-loop reports and
- * on-demand stacks reach the master without the main thread. Never fatal to the app: a worker
- * started without fd 4, or under --permission without --allow-worker, runs without it.
+ * The heartbeat on fd 4, the pipe the master opened for it: the master watches the silences (the
+ * watchdog, --report-blocked, the stall signal) and takes stacks through the inspector, so nothing of
+ * this process's own is needed while its loop is blocked. Never fatal to the app: a worker started
+ * without fd 4 runs without it.
  */
-function startStackWatch(thresholdMs: number, stallMs: number): void {
+function beat(beatMs: number): void {
   try {
-    startWatchdog({ fd: 4, thresholdMs, stallMs });
+    startHeartbeat({ fd: 4, beatMs });
   } catch (error) {
-    process.emitWarning(`clusterd: blocked-loop watchdog unavailable: ${(error as Error).message}`);
+    process.emitWarning(`clusterd: heartbeat unavailable (blocked-loop detection is off): ${(error as Error).message}`);
   }
 }
 

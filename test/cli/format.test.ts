@@ -100,6 +100,8 @@ test('status --json has the documented shape, units and key order', (t) => {
     connections: 14,
     generation: 1,
     lastBlocked: null,
+    blockedSites: [],
+    blocks: 0,
   });
   t.is(json.name, 'api');
   t.is(json.masterPid, 39_999);

@@ -90,9 +90,9 @@ test.serial('top highlights the blocked worker in red and quits on q', async (t)
   t.teardown(() => top.kill('SIGKILL'));
   let screen = '';
   top.stdout!.on('data', (chunk: Buffer) => (screen += chunk.toString()));
-  // Worker 1's row: its id, then a p99 lag cell painted bold red (>= 100 ms).
+  // Worker 1's row: its id (bold, with the selection mark: it is selected first), then a p99 lag cell painted bold red (>= 100 ms).
   // eslint-disable-next-line no-control-regex -- ANSI colour codes are what this test looks for
-  const redRow = /(?:^|\n)[^\n]*\b1\s+\d+\s+ready[^\n]*\x1b\[1;31m\d/;
+  const redRow = /(?:^|\n)[^\n]*\b1(?:\x1b\[0m)?\s+\d+\s+ready[^\n]*\x1b\[1;31m\d/;
   await waitFor(() => redRow.test(screen), { timeoutMs: 30_000, what: 'a red lag cell on worker 1' });
   // eslint-disable-next-line no-control-regex -- strips ANSI colour codes
   const rowTwo = screen.split('\n').reverse().find((line) => /^\s*2\s+\d+\s+ready/.test(line.replace(/\x1b\[[0-9;]*m/g, '')));

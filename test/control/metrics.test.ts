@@ -38,6 +38,8 @@ function worker(id: number, overrides: Partial<WorkerStatus> = {}): WorkerStatus
     restarts: 0,
     sample: sample({}),
     history: [],
+    blockedSites: [],
+    blocks: 0,
     ...overrides,
   };
 }
@@ -357,7 +359,7 @@ test('each family is listed once, with HELP and TYPE, counters end in _total', (
   }
   t.deepEqual(
     names.filter((name) => name.endsWith('_total')),
-    ['clusterd_master_restarts_total', 'clusterd_worker_restarts_total', 'clusterd_worker_http_requests_total'],
+    ['clusterd_master_restarts_total', 'clusterd_worker_restarts_total', 'clusterd_worker_blocks_total', 'clusterd_worker_http_requests_total'],
   );
 });
 
@@ -373,6 +375,7 @@ test('a worker without a sample yet has its state but no loop figures; the outpu
   t.deepEqual(
     [...new Set(perWorker2)].sort(),
     [
+      'clusterd_worker_blocks_total',
       'clusterd_worker_generation',
       'clusterd_worker_info',
       'clusterd_worker_restarts_total',

@@ -142,10 +142,10 @@ test('Stack: state and frames; unknown worker NOT_FOUND; no capture UNIMPLEMENTE
   t.is(unavailable.message, 'stack capture is not available in this build');
 
   ops.stack = async () => {
-    throw new ClusterdError('ERR_CLUSTERD_WATCHDOG_TIMEOUT', 'worker 1 did not send its stack within 2000 ms');
+    throw new ClusterdError('ERR_CLUSTERD_INSPECTOR', "worker 1's main thread did not reach JavaScript within 1000 ms");
   };
   const late = await t.throwsAsync(client.stack(1), { instanceOf: ClusterdError });
-  t.is(late.code, 'ERR_CLUSTERD_WATCHDOG_TIMEOUT');
+  t.is(late.code, 'ERR_CLUSTERD_INSPECTOR');
   t.is(late.exitCode, ExitCode.INTERNAL);
 });
 

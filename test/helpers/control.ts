@@ -17,7 +17,7 @@ export interface WorkerJson {
 
 export interface Control {
   env: { CLUSTERD_RUNTIME_DIR: string };
-  run(args: string[], options?: { timeoutMs?: number }): Promise<Result>;
+  run(args: string[], options?: { timeoutMs?: number; cwd?: string }): Promise<Result>;
   workers(name: string): Promise<WorkerJson[]>;
 }
 
@@ -26,8 +26,8 @@ export function control(t: { teardown(fn: () => void): void }): Control {
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-ctl-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const env = { CLUSTERD_RUNTIME_DIR: dir };
-  const run = (args: string[], { timeoutMs = 60_000 } = {}): Promise<Result> =>
-    execa(process.execPath, [CLI, ...args], { env, reject: false, timeout: timeoutMs }) as unknown as Promise<Result>;
+  const run = (args: string[], { timeoutMs = 60_000, cwd }: { timeoutMs?: number; cwd?: string } = {}): Promise<Result> =>
+    execa(process.execPath, [CLI, ...args], { env, reject: false, timeout: timeoutMs, ...(cwd ? { cwd } : {}) }) as unknown as Promise<Result>;
   return {
     env,
     run,

@@ -89,7 +89,7 @@ test('a worker stuck in a busy loop when the master is SIGKILLed still exits wit
 
   cluster.process.kill('SIGKILL');
   const killedAt = performance.now();
-  // Its main thread never sees the IPC channel close: the watchdog thread ends the process.
+  // Its main thread never sees the IPC channel close: the cluster's reaper ends its process group.
   await waitFor(() => cluster.pids.every((pid) => !isRunning(pid)), { what: 'the stuck worker gone', timeoutMs: 1500, intervalMs: 5 });
   t.log(`stuck worker gone ${Math.round(performance.now() - killedAt)} ms after the master's SIGKILL`);
   await waitFor(() => !socketStates(cluster.port).includes('0A'), { what: `no listener on port ${cluster.port}`, timeoutMs: 5000, intervalMs: 5 });

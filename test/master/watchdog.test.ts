@@ -86,7 +86,7 @@ test('clusterd stack prints any worker\'s current stack: idle, and blocked', asy
   t.regex(String(unknown.stderr), /^clusterd: .*worker 9/m);
 });
 
-test('an app that closes fd 4 loses its watchdog with one log line, and `stack` says so rather than "exited"', async (t) => {
+test('an app that closes fd 4 loses its blocked-loop detection with one log line; `stack` still works (it needs no fd 4)', async (t) => {
   const ctl = control(t);
   const cluster = await startCluster(fixture('closes-fd4.js'), { instances: 1, flags: ['--name', 'nofd4'], env: ctl.env });
   t.teardown(() => cluster.stop('SIGKILL'));
@@ -94,9 +94,9 @@ test('an app that closes fd 4 loses its watchdog with one log line, and `stack` 
   const lost = await cluster.waitForLine((line) => line.event === 'watchdog-lost');
   t.is(lost.worker, answer.worker);
   t.regex(lost.message, /fd 4/);
-  const stack = await ctl.run(['stack', 'nofd4', String(answer.worker)]);
-  t.not(stack.exitCode, 0);
-  t.regex(String(stack.stderr), /^clusterd: worker 1 runs without its watchdog: .*fd 4/m);
+  const stack = await ctl.run(['stack', 'nofd4', String(answer.worker), '--json']);
+  t.is(stack.exitCode, 0, String(stack.stderr));
+  t.true(['idle', 'busy'].includes((JSON.parse(String(stack.stdout)) as { state: string }).state));
   // The worker itself carries on.
   t.is(JSON.parse((await get(cluster.port)).body).pid, answer.pid);
   t.is(cluster.lines.filter((line) => line.event === 'watchdog-lost').length, 1);

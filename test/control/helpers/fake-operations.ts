@@ -1,11 +1,33 @@
 // ControlOperations without a master: each operation does what the real one promises, on the
 // fake source's workers, and a test replaces any of them to script a failure.
-import type { ControlOperations, LogEntry, OperationProgress, StackReport } from '../../../src/master/status.js';
+import type { ControlOperations, LogEntry, LoopOutcome, OperationProgress, ProfileOutcome, StackReport } from '../../../src/master/status.js';
 import { noSuchWorker } from '../../../src/control/status-codes.js';
 import { UsageError } from '../../../src/errors.js';
 import { clusterStatus, worker, type FakeSource } from './fake-source.js';
 
 export type BlockedInfo = StackReport & { time: number; blockedMs: number };
+
+/** A tiny but complete .cpuprofile: busyFor on top of (root), 3 samples of 1 ms. */
+export const PROFILE = {
+  nodes: [
+    { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1, columnNumber: -1, scriptId: '0' }, hitCount: 0, children: [2, 3] },
+    { id: 2, callFrame: { functionName: 'busyFor', url: 'file:///srv/app/server.js', lineNumber: 11, columnNumber: 2, scriptId: '9' }, hitCount: 2 },
+    { id: 3, callFrame: { functionName: '(idle)', url: '', lineNumber: -1, columnNumber: -1, scriptId: '0' }, hitCount: 1 },
+  ],
+  startTime: 1_000_000,
+  endTime: 1_003_000,
+  samples: [2, 2, 3],
+  timeDeltas: [1000, 1000, 1000],
+};
+
+/** A breakdown where a quarter of each second goes to timers. */
+export const BREAKDOWN = {
+  durationMs: 1000,
+  phases: Object.fromEntries(['timers', 'pending', 'poll', 'check', 'close', 'nextTick', 'microtasks', 'idle'].map((phase) => [phase, { ms: phase === 'timers' ? 250 : phase === 'idle' ? 700 : 5, msPerSec: phase === 'timers' ? 250 : phase === 'idle' ? 700 : 5, count: 3 }])),
+  iterationsPerSec: 120,
+  callbacks: [{ type: 'Timeout', function: 'tick', url: 'file:///srv/app/server.js', line: 20, count: 10, totalMs: 250, maxMs: 30 }],
+  overheadPct: 0.4,
+} as unknown as NonNullable<LoopOutcome['breakdown']>;
 
 /** A log line; `time` defaults to a fixed instant so output is comparable. */
 export function logEntry(workerId: number, message: string, over: Partial<LogEntry> = {}): LogEntry {
@@ -76,6 +98,20 @@ export class FakeOperations implements ControlOperations {
     this.calls.push(`stack ${id}`);
     this.#check(id);
     return this.stacks.get(id) ?? { state: 'idle', stack: [] };
+  };
+
+  profile = async (id: number, { durationMs }: { durationMs: number; intervalUs: number }): Promise<ProfileOutcome> => {
+    this.calls.push(`profile ${id} ${durationMs}`);
+    this.#check(id);
+    const stack = this.stacks.get(id);
+    return stack?.state === 'blocked' ? { blocked: { ...stack, blockedMs: 5000 } } : { profile: PROFILE };
+  };
+
+  loop = async (id: number, { durationMs }: { durationMs: number }): Promise<LoopOutcome> => {
+    this.calls.push(`loop ${id} ${durationMs}`);
+    this.#check(id);
+    const stack = this.stacks.get(id);
+    return stack?.state === 'blocked' ? { blocked: { ...stack, blockedMs: 5000 } } : { breakdown: BREAKDOWN };
   };
 
   lastBlocked = (id: number): BlockedInfo | null => this.blocked.get(id) ?? null;

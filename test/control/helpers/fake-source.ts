@@ -31,6 +31,8 @@ export function worker(id: number, over: Partial<WorkerStatus> = {}, history: Lo
     restarts: 0,
     sample: history.at(-1) ?? null,
     history,
+    blockedSites: [],
+    blocks: 0,
     ...over,
   };
 }

@@ -1,0 +1,51 @@
+import type { CommandModule } from 'yargs';
+import { fail } from './fail.js';
+import { connectFromArgs, nameAndTarget, parseWorkerId, withControlOptions, type ControlArgs } from './control-args.js';
+import { blockedNote, loopLines } from './profile-view.js';
+import { LOOP_DURATION_MS } from '../control/requests.js';
+import { ExitCode } from '../exit-codes.js';
+import { parseDuration } from '../options.js';
+
+interface LoopArgs extends ControlArgs {
+  name?: string;
+  'worker-id'?: string;
+  duration: string;
+  json: boolean;
+}
+
+export const loopCommand: CommandModule<object, LoopArgs> = {
+  command: 'loop [name] [worker-id]',
+  describe: "Where a worker's event loop spends its time: per phase, per callback",
+  builder: (yargs) =>
+    withControlOptions(
+      yargs
+        .usage('$0 loop [NAME] <WORKER_ID> [--duration 5s] [--json]')
+        .positional('name', { type: 'string', describe: 'NAME (may be left out when only one cluster runs), or WORKER_ID' })
+        .positional('worker-id', { type: 'string', describe: 'WORKER_ID, when NAME is given' })
+        .option('duration', { type: 'string', default: '5s', describe: 'How long to measure (100ms to 1m)' })
+        .option('json', { type: 'boolean', default: false, describe: 'Print {"worker","durationMs","phases":{...},"iterationsPerSec","callbacks":[...],"overheadPct"}' })
+        .epilog('Measured in the worker with async_hooks for the window only; what that cost is printed with the result.'),
+    ),
+  handler: async (args) => {
+    try {
+      const { name, target } = nameAndTarget([args.name, args['worker-id']], 'a WORKER_ID: clusterd loop [NAME] <WORKER_ID>');
+      const id = parseWorkerId(target);
+      const durationMs = parseDuration('duration', args.duration, LOOP_DURATION_MS);
+      const { client } = await connectFromArgs({ ...args, name });
+      try {
+        const view = await client.loop(id, { durationMs });
+        if ('blocked' in view) {
+          process.stderr.write(`${blockedNote(id, view.blocked).join('\n')}\n`);
+          process.exit(ExitCode.BLOCKED);
+        }
+        const { worker, durationMs: measured, phases, iterationsPerSec, callbacks, overheadPct } = view;
+        const report = { worker, durationMs: measured, phases, iterationsPerSec, callbacks, overheadPct };
+        process.stdout.write(`${args.json ? JSON.stringify(report, null, 2) : loopLines(id, report).join('\n')}\n`);
+      } finally {
+        client.close();
+      }
+    } catch (error) {
+      fail(error);
+    }
+  },
+};

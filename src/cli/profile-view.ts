@@ -1,0 +1,91 @@
+// What `profile` and `loop` print, as pure functions of what the master sent.
+import type { CpuProfile, LoopBreakdown, LoopPhaseName } from '../loop/types.js';
+import type { StackView } from '../control/types.js';
+import { frameLine } from './stack-view.js';
+
+/** One function's share of a profile's samples. */
+export interface SelfTime {
+  functionName: string;
+  url: string;
+  /** 1-based, as editors count (the profile's own are 0-based); 0 when the frame has none. */
+  line: number;
+  samples: number;
+  pct: number;
+}
+
+/**
+ * The functions with the most self time: each node's samples (from `samples`, else `hitCount`),
+ * added up by function and place, as a share of all samples. V8's own entries, `(idle)`,
+ * `(program)`, `(garbage collector)`, count like any other, so the shares add up to 100.
+ */
+export function topSelfTime(profile: CpuProfile, count = 10): SelfTime[] {
+  const hits = new Map<number, number>();
+  if (profile.samples && profile.samples.length > 0) {
+    for (const id of profile.samples) hits.set(id, (hits.get(id) ?? 0) + 1);
+  } else {
+    for (const node of profile.nodes) hits.set(node.id, node.hitCount ?? 0);
+  }
+  const total = [...hits.values()].reduce((sum, value) => sum + value, 0);
+  const byFunction = new Map<string, SelfTime>();
+  for (const node of profile.nodes) {
+    const samples = hits.get(node.id) ?? 0;
+    if (samples === 0) continue;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const line = lineNumber >= 0 ? lineNumber + 1 : 0;
+    const key = `${functionName} ${url}:${line}`;
+    const entry = byFunction.get(key) ?? { functionName: functionName || '(anonymous)', url, line, samples: 0, pct: 0 };
+    entry.samples += samples;
+    byFunction.set(key, entry);
+  }
+  return [...byFunction.values()]
+    .map((entry) => ({ ...entry, pct: total === 0 ? 0 : (100 * entry.samples) / total }))
+    .sort((a, b) => b.samples - a.samples)
+    .slice(0, count);
+}
+
+/** Whether a parsed JSON document is a profile this command can read (and so a file worth writing). */
+export function isCpuProfile(value: unknown): value is CpuProfile {
+  if (typeof value !== 'object' || value === null) return false;
+  const { nodes, startTime, endTime } = value as Partial<CpuProfile>;
+  const frameOk = (frame: Partial<CpuProfile['nodes'][number]['callFrame']> | undefined): boolean =>
+    typeof frame?.functionName === 'string' && typeof frame.url === 'string' && typeof frame.lineNumber === 'number';
+  const { samples } = value as Partial<CpuProfile>;
+  return (
+    Array.isArray(nodes) &&
+    nodes.every((node) => typeof node?.id === 'number' && frameOk(node.callFrame) && (node.hitCount === undefined || typeof node.hitCount === 'number')) &&
+    (samples === undefined || (Array.isArray(samples) && samples.every((id) => typeof id === 'number'))) &&
+    typeof startTime === 'number' &&
+    typeof endTime === 'number'
+  );
+}
+
+/** `  42.1%  parseBig  file:///srv/app/report.js:41`, one line per function. */
+export function selfTimeLines(top: readonly SelfTime[]): string[] {
+  return top.map(({ functionName, url, line, pct }) => `${pct.toFixed(1).padStart(6)}%  ${functionName}${url ? `  ${url}${line ? `:${line}` : ''}` : ''}`);
+}
+
+/** The worker's loop is blocked: what `profile` and `loop` print instead of a result. */
+export function blockedNote(id: number, blocked: StackView & { blockedMs: number }): string[] {
+  const head = `worker ${id}'s event loop is blocked (silent for ${(blocked.blockedMs / 1000).toFixed(1)} s): nothing was measured. Its stack:`;
+  return [head, ...(blocked.frames.length > 0 ? blocked.frames.map(frameLine) : ['    (no frames: the thread was in native code)'])];
+}
+
+const PHASE_ORDER: readonly LoopPhaseName[] = ['timers', 'pending', 'poll', 'check', 'close', 'nextTick', 'microtasks', 'idle'];
+
+/** `loop`: the phases as a table (ms per second, share of the window, callbacks), then the top callbacks. */
+export function loopLines(id: number, breakdown: LoopBreakdown): string[] {
+  const lines = [`worker ${id}: ${(breakdown.durationMs / 1000).toFixed(1)} s of its event loop, ${Math.round(breakdown.iterationsPerSec)} iterations/s; measuring cost ${breakdown.overheadPct.toFixed(1)}% of it`, ''];
+  lines.push(`${'phase'.padEnd(11)}${'ms/s'.padStart(8)}${'%'.padStart(7)}${'callbacks'.padStart(11)}`);
+  for (const name of PHASE_ORDER) {
+    const phase = breakdown.phases[name];
+    lines.push(`${name.padEnd(11)}${phase.msPerSec.toFixed(1).padStart(8)}${(phase.msPerSec / 10).toFixed(1).padStart(7)}${(name === 'idle' ? '' : String(phase.count)).padStart(11)}`);
+  }
+  if (breakdown.callbacks.length > 0) {
+    lines.push('', 'callbacks that took the most time:');
+    for (const callback of breakdown.callbacks.slice(0, 10)) {
+      const where = callback.url ? `  ${callback.function || '(anonymous)'} ${callback.url}:${callback.line}` : '';
+      lines.push(`${callback.totalMs.toFixed(1).padStart(9)} ms  ${String(callback.count).padStart(6)}x  max ${callback.maxMs.toFixed(1)} ms  ${callback.type}${where}`);
+    }
+  }
+  return lines;
+}

@@ -1,0 +1,72 @@
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { CommandModule } from 'yargs';
+import { fail } from './fail.js';
+import { connectFromArgs, nameAndTarget, parseWorkerId, withControlOptions, type ControlArgs } from './control-args.js';
+import { blockedNote, isCpuProfile, selfTimeLines, topSelfTime } from './profile-view.js';
+import { PROFILE_DURATION_MS } from '../control/requests.js';
+import { ClusterdError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { parseDuration } from '../options.js';
+
+interface ProfileArgs extends ControlArgs {
+  name?: string;
+  'worker-id'?: string;
+  duration: string;
+  out?: string;
+}
+
+/** `<cluster>-w<id>-<yyyymmdd>T<hhmmss>.cpuprofile`: unique enough, and sorts by time. */
+export function defaultProfileName(cluster: string, id: number, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '');
+  return `${cluster}-w${id}-${stamp}.cpuprofile`;
+}
+
+export const profileCommand: CommandModule<object, ProfileArgs> = {
+  command: 'profile [name] [worker-id]',
+  describe: "Take a CPU profile of a worker's main thread while it runs, and print where its time goes",
+  builder: (yargs) =>
+    withControlOptions(
+      yargs
+        .usage('$0 profile [NAME] <WORKER_ID> [--duration 5s] [--out FILE]')
+        .positional('name', { type: 'string', describe: 'NAME (may be left out when only one cluster runs), or WORKER_ID' })
+        .positional('worker-id', { type: 'string', describe: 'WORKER_ID, when NAME is given' })
+        .option('duration', { type: 'string', default: '5s', describe: 'How long to sample (100ms to 5m)' })
+        .option('out', { type: 'string', describe: 'Where to write the .cpuprofile (default: <cluster>-w<id>-<time>.cpuprofile here)' })
+        .epilog('The file opens in Chrome DevTools (Performance) and speedscope. Nothing needs enabling at start: the master opens the worker\'s inspector for the profile.'),
+    ),
+  handler: async (args) => {
+    try {
+      const { name, target } = nameAndTarget([args.name, args['worker-id']], 'a WORKER_ID: clusterd profile [NAME] <WORKER_ID>');
+      const id = parseWorkerId(target);
+      const durationMs = parseDuration('duration', args.duration, PROFILE_DURATION_MS);
+      const { client, status } = await connectFromArgs({ ...args, name });
+      try {
+        const outcome = await client.profile(id, { durationMs });
+        if ('blocked' in outcome) {
+          process.stderr.write(`${blockedNote(id, outcome.blocked).join('\n')}\n`);
+          process.exit(ExitCode.BLOCKED);
+        }
+        const profile: unknown = JSON.parse(outcome.json.toString('utf8'));
+        if (!isCpuProfile(profile)) throw new ClusterdError('ERR_CLUSTERD_CONTROL', 'the master sent something that is not a CPU profile');
+        const file = resolve(args.out ?? defaultProfileName(status.name, id));
+        // Written whole under a temporary name, then renamed: a file of this name is a whole profile.
+        const partial = `${file}.partial`;
+        try {
+          writeFileSync(partial, outcome.json);
+          renameSync(partial, file);
+        } catch (error) {
+          rmSync(partial, { force: true });
+          throw new ClusterdError('ERR_CLUSTERD_USAGE', `cannot write ${file}: ${(error as Error).message}`);
+        }
+        const samples = profile.samples?.length ?? profile.nodes.reduce((sum, node) => sum + (node.hitCount ?? 0), 0);
+        const seconds = ((profile.endTime - profile.startTime) / 1e6).toFixed(1);
+        process.stdout.write(`wrote ${file} (${samples} samples over ${seconds} s of worker ${id})\n\nmost self time:\n${selfTimeLines(topSelfTime(profile)).join('\n')}\n`);
+      } finally {
+        client.close();
+      }
+    } catch (error) {
+      fail(error);
+    }
+  },
+};

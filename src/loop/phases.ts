@@ -1,0 +1,252 @@
+// `clusterd loop`: where a worker's event loop spends its time, by phase and by callback, measured in
+// the worker for a window of time and only then. There is no per-phase timing API (libuv declined
+// uv_loop_stats; nodejs/node#19063 was closed), so the time is attributed by async_hooks: every
+// callback Node runs for an async resource is timed between its `before` and `after` hooks, and the
+// resource's type says which phase ran it:
+//
+//   timers      Timeout (setTimeout, setInterval)
+//   check       Immediate (setImmediate)
+//   nextTick    TickObject, counted on its own, not inside the callback that queued it
+//   microtasks  PROMISE reactions (then, await) and queueMicrotask, likewise
+//   pending     write and shutdown completions (WRITEWRAP, SHUTDOWNWRAP, SENDWRAP), which libuv
+//               defers to the next iteration's pending phase
+//   close       a handle's last callback, its close callback (moved there when its destroy comes)
+//   poll        every other I/O callback (TCPWRAP, HTTPINCOMINGMESSAGE, FSREQCALLBACK, ...)
+//   idle        time the loop waited in poll for something to do: 1 - ELU over the window
+//
+// Time is exclusive: a callback that runs another one inside it (a synchronous emit through a
+// resource) is charged without the inner one. Where each callback was created (the function, file
+// and line of the innermost frame of the app's own code at the resource's init) comes from a short
+// stack trace taken at init; promises get none, as there are too many of them to pay for each. A
+// resource created before the window (a setInterval of the app's start-up) had no init to see: its
+// type comes from the resource itself (executionAsyncResource), and where its callback is defined
+// from the inspector at the end of the window ([[FunctionLocation]]), for the callbacks listed.
+//
+// Cost: async_hooks with promise hooks is expensive (about 30% on a promise-heavy server, nodejs/
+// benchmarking#181), which is why it runs for the window only. The time spent inside the hooks
+// themselves is measured and reported (overheadPct), so the figures can be read against it.
+import { createHook, executionAsyncResource, type AsyncHook } from 'node:async_hooks';
+import { Session } from 'node:inspector/promises';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import type { CallbackTime, LoopBreakdown, LoopPhaseName, PhaseTime } from './types.js';
+
+const TIMERS = new Set(['Timeout']);
+const CHECK = new Set(['Immediate']);
+const NEXT_TICK = new Set(['TickObject']);
+const MICROTASKS = new Set(['PROMISE', 'Microtask']);
+const PENDING = new Set(['WRITEWRAP', 'SHUTDOWNWRAP', 'SENDWRAP']);
+/** Resources whose last callback is their close callback. */
+const HANDLES = new Set(['TCPWRAP', 'TCPSERVERWRAP', 'PIPEWRAP', 'PIPESERVERWRAP', 'TTYWRAP', 'UDPWRAP', 'PROCESSWRAP', 'SIGNALWRAP', 'FSEVENTWRAP', 'STATWATCHER', 'ZLIB']);
+/** The callbacks listed in a breakdown. */
+const TOP_CALLBACKS = 20;
+/** Frames kept in the stack taken at init: the app's own frame is near the top. */
+const SITE_FRAMES = 8;
+
+export const PHASES: readonly LoopPhaseName[] = ['timers', 'pending', 'poll', 'check', 'close', 'nextTick', 'microtasks', 'idle'];
+
+function phaseOf(type: string): LoopPhaseName {
+  if (TIMERS.has(type)) return 'timers';
+  if (CHECK.has(type)) return 'check';
+  if (NEXT_TICK.has(type)) return 'nextTick';
+  if (MICROTASKS.has(type)) return 'microtasks';
+  if (PENDING.has(type)) return 'pending';
+  return 'poll';
+}
+
+interface Site {
+  function: string;
+  url: string;
+  line: number;
+}
+
+interface Resource {
+  type: string;
+  site: Site | null;
+  /** The callback of a resource seen only when it ran (created before the window): where it is defined is looked up at the end. */
+  callback?: (...args: unknown[]) => unknown;
+  /** This resource's last callback, until the next: moved to `close` if destroy follows it. */
+  last: { ms: number; entry: CallbackTime } | null;
+}
+
+/** The innermost frame of the app's own code in the current stack (not Node's, not clusterd's runtime). */
+function appSite(ownPrefix: string, ownUrl: string): Site | null {
+  const limit = Error.stackTraceLimit;
+  const prepare = Error.prepareStackTrace;
+  Error.stackTraceLimit = SITE_FRAMES;
+  Error.prepareStackTrace = (_error, callSites) => callSites;
+  const holder: { stack?: NodeJS.CallSite[] } = {};
+  try {
+    Error.captureStackTrace(holder, appSite);
+    for (const callSite of holder.stack ?? []) {
+      const file = callSite.getFileName();
+      // CommonJS frames carry a path, ES module frames a file: URL.
+      if (!file || file.startsWith('node:') || (ownPrefix !== '' && (file.startsWith(ownPrefix) || file.startsWith(ownUrl)))) continue;
+      const url = file.startsWith('/') ? pathToFileURL(file).href : file;
+      return { function: callSite.getFunctionName() ?? '', url, line: callSite.getLineNumber() ?? 0 };
+    }
+    return null;
+  } finally {
+    Error.stackTraceLimit = limit;
+    Error.prepareStackTrace = prepare;
+  }
+}
+
+/**
+ * Measures the loop for `durationMs` and resolves with the breakdown; nothing runs before or after.
+ * `ownPrefix` is where clusterd's runtime lives (its frames are not the app's).
+ */
+export function measureLoop(durationMs: number, { ownPrefix = '' }: { ownPrefix?: string } = {}): Promise<LoopBreakdown> {
+  const ownUrl = ownPrefix === '' ? '' : pathToFileURL(ownPrefix).href;
+  const resources = new Map<number, Resource>();
+  const phases = Object.fromEntries(PHASES.map((phase) => [phase, { ms: 0, count: 0 }])) as Record<LoopPhaseName, { ms: number; count: number }>;
+  const callbacks = new Map<string, CallbackTime>();
+  // For entries without a place: a callback to look up at the end.
+  const callbackOf = new Map<CallbackTime, (...args: unknown[]) => unknown>();
+  // The callbacks running now (a callback may run another inside it), with their start and the time
+  // already charged to the ones inside.
+  const running: Array<{ id: number; start: number; inner: number }> = [];
+  let hookMs = 0;
+
+  const entryFor = (type: string, site: Site | null): CallbackTime => {
+    const key = `${type} ${site?.url ?? ''}:${site?.line ?? 0} ${site?.function ?? ''}`;
+    let entry = callbacks.get(key);
+    if (!entry) {
+      entry = { type, function: site?.function ?? '', url: site?.url ?? '', line: site?.line ?? 0, count: 0, totalMs: 0, maxMs: 0 };
+      callbacks.set(key, entry);
+    }
+    return entry;
+  };
+
+  const hook: AsyncHook = createHook({
+    init(asyncId, type) {
+      const t0 = performance.now();
+      resources.set(asyncId, { type, site: MICROTASKS.has(type) ? null : appSite(ownPrefix, ownUrl), last: null });
+      hookMs += performance.now() - t0;
+    },
+    before(asyncId) {
+      const t0 = performance.now();
+      if (!resources.has(asyncId)) resources.set(asyncId, preexisting(executionAsyncResource()));
+      running.push({ id: asyncId, start: t0, inner: 0 });
+      hookMs += performance.now() - t0;
+    },
+    after(asyncId) {
+      const t0 = performance.now();
+      // An `after` without its `before` (the callback that enabled the hook) is not timed.
+      const frame = running.at(-1)?.id === asyncId ? running.pop() : undefined;
+      if (frame) {
+        const elapsed = t0 - frame.start;
+        const own = Math.max(0, elapsed - frame.inner);
+        const parent = running.at(-1);
+        if (parent) parent.inner += elapsed;
+        // A resource created before the window has no record: its type is not known, so it counts as I/O.
+        const resource = resources.get(asyncId) ?? { type: 'UNKNOWN', site: null, last: null };
+        const phase = phaseOf(resource.type);
+        phases[phase].ms += own;
+        phases[phase].count++;
+        const entry = entryFor(resource.type, resource.site ?? (resource.callback ? { function: resource.callback.name, url: '', line: 0 } : null));
+        if (resource.callback && !callbackOf.has(entry)) callbackOf.set(entry, resource.callback);
+        entry.count++;
+        entry.totalMs += own;
+        if (own > entry.maxMs) entry.maxMs = own;
+        resource.last = { ms: own, entry };
+      }
+      hookMs += performance.now() - t0;
+    },
+    destroy(asyncId) {
+      const t0 = performance.now();
+      const resource = resources.get(asyncId);
+      resources.delete(asyncId);
+      // A handle's last callback was its close callback.
+      if (resource?.last && HANDLES.has(resource.type)) {
+        phases.poll.ms -= resource.last.ms;
+        phases.poll.count--;
+        phases.close.ms += resource.last.ms;
+        phases.close.count++;
+      }
+      hookMs += performance.now() - t0;
+    },
+  });
+
+  const eluBefore = performance.eventLoopUtilization();
+  const loopsBefore = loopCount();
+  const started = performance.now();
+  hook.enable();
+  return new Promise((resolve) => {
+    setTimeout(async () => {
+      hook.disable();
+      const windowMs = performance.now() - started;
+      const elu = performance.eventLoopUtilization(eluBefore);
+      const loops = loopCount();
+      phases.idle.ms = elu.idle;
+      phases.idle.count = 0;
+      const perSec = (ms: number): number => (ms * 1000) / windowMs;
+      const result: Record<LoopPhaseName, PhaseTime> = Object.fromEntries(
+        PHASES.map((phase) => [phase, { ms: round(Math.max(0, phases[phase].ms)), msPerSec: round(perSec(Math.max(0, phases[phase].ms))), count: Math.max(0, phases[phase].count) }]),
+      ) as Record<LoopPhaseName, PhaseTime>;
+      const top = [...callbacks.values()].sort((a, b) => b.totalMs - a.totalMs).slice(0, TOP_CALLBACKS);
+      await locate(top.filter((entry) => entry.url === '' && callbackOf.has(entry)).map((entry) => [entry, callbackOf.get(entry)!] as const), ownPrefix);
+      resolve({
+        durationMs: Math.round(windowMs),
+        phases: result,
+        iterationsPerSec: loops === null || loopsBefore === null ? 0 : round(((loops - loopsBefore) * 1000) / windowMs),
+        callbacks: top.map((entry) => ({ ...entry, totalMs: round(entry.totalMs), maxMs: round(entry.maxMs) })),
+        overheadPct: round((hookMs * 100) / windowMs),
+      });
+    }, durationMs);
+  });
+}
+
+/** A resource that ran without an init in the window: its type and callback, from the object itself. */
+function preexisting(resource: unknown): Resource {
+  const object = resource as { constructor?: { name?: string }; _onTimeout?: unknown; _onImmediate?: unknown } | null;
+  const name = object?.constructor?.name ?? 'UNKNOWN';
+  if (name === 'Timeout' && typeof object?._onTimeout === 'function') return { type: 'Timeout', site: null, last: null, callback: object._onTimeout as () => unknown };
+  if (name === 'Immediate' && typeof object?._onImmediate === 'function') return { type: 'Immediate', site: null, last: null, callback: object._onImmediate as () => unknown };
+  // An I/O handle (a server, a socket) the app opened at start: its callbacks run in poll.
+  return { type: name, site: null, last: null };
+}
+
+/**
+ * Where these callbacks are defined, through an inspector session on this thread (the loop turns:
+ * the window is over): each function's [[FunctionLocation]], and its script's URL from the
+ * scriptParsed events of Debugger.enable. Best effort: a failure leaves the entries as they are.
+ */
+async function locate(entries: ReadonlyArray<readonly [CallbackTime, (...args: unknown[]) => unknown]>, ownPrefix: string): Promise<void> {
+  if (entries.length === 0) return;
+  const session = new Session();
+  const scripts = new Map<string, string>();
+  const holder = '__clusterdLocate';
+  try {
+    session.connect();
+    session.on('Debugger.scriptParsed', ({ params }) => scripts.set(params.scriptId, params.url));
+    await session.post('Debugger.enable');
+    for (const [entry, callback] of entries) {
+      (globalThis as Record<string, unknown>)[holder] = callback;
+      const { result } = await session.post('Runtime.evaluate', { expression: `globalThis.${holder}` });
+      if (!result.objectId) continue;
+      const { internalProperties = [] } = await session.post('Runtime.getProperties', { objectId: result.objectId, ownProperties: true });
+      const location = internalProperties.find((property) => property.name === '[[FunctionLocation]]')?.value?.value as { scriptId: string; lineNumber: number } | undefined;
+      const url = location ? scripts.get(location.scriptId) : undefined;
+      if (location && url && !url.startsWith('node:') && !(ownPrefix && url.startsWith(pathToFileURL(ownPrefix).href))) {
+        entry.url = url;
+        entry.line = location.lineNumber + 1;
+      }
+    }
+  } catch {
+    // Another debugger holds the thread, or the inspector is unavailable: the names stay, without places.
+  } finally {
+    delete (globalThis as Record<string, unknown>)[holder];
+    await session.post('Debugger.disable').catch(() => {});
+    session.disconnect();
+  }
+}
+
+function loopCount(): number | null {
+  const info = (performance as unknown as { nodeTiming?: { uvMetricsInfo?: { loopCount: number } } }).nodeTiming?.uvMetricsInfo;
+  return info ? info.loopCount : null;
+}
+
+function round(value: number): number {
+  return Math.round(value * 100) / 100;
+}

@@ -1,0 +1,84 @@
+// --report-blocked: where each worker id's event loop was caught blocked, aggregated by the app's own
+// innermost frame over a sliding window, so that "p99 lag is high" leads to "this function did it".
+// Kept by worker id, not process: a replacement inherits its predecessor's sites (it runs the same
+// code), as `status` shows the last blocked report of an id.
+import type { StackFrame } from '../loop/types.js';
+
+/** One place where a worker's loop was caught blocked, over the window. */
+export interface BlockedSite {
+  function: string;
+  url: string;
+  line: number;
+  count: number;
+  /** The longest of those blocks, in ms: the whole silence of the loop, once it has beaten again. */
+  maxMs: number;
+  /** When the last one was caught (epoch ms). */
+  lastSeen: number;
+}
+
+/** The window sites are aggregated over. */
+export const SITE_WINDOW_MS = 5 * 60_000;
+/** Blocks kept per worker id (the oldest go first): a bound, whatever the app does. */
+const MAX_BLOCKS = 1000;
+
+interface Block {
+  time: number;
+  blockedMs: number;
+  frame: StackFrame;
+}
+
+/** The innermost frame of the app's own code: not Node's (node:), not clusterd's runtime. */
+export function appFrame(frames: readonly StackFrame[], ownPrefix = ''): StackFrame | null {
+  return frames.find((frame) => frame.url !== '' && !frame.url.startsWith('node:') && (ownPrefix === '' || !frame.url.startsWith(ownPrefix))) ?? frames[0] ?? null;
+}
+
+export class BlockedSites {
+  readonly #blocks = new Map<number, Block[]>();
+  readonly #totals = new Map<number, number>();
+  readonly #ownPrefix: string;
+
+  constructor({ ownPrefix = '' }: { ownPrefix?: string } = {}) {
+    this.#ownPrefix = ownPrefix;
+  }
+
+  /**
+   * A block of worker `id`'s loop, with the stack taken during it and the silence so far; the handle's
+   * lasted() sets the block's whole length once the loop turns again. Null when no frame says where.
+   */
+  record(id: number, frames: readonly StackFrame[], blockedMs: number, time = Date.now()): { lasted(ms: number): void } | null {
+    const frame = appFrame(frames, this.#ownPrefix);
+    if (!frame) return null;
+    let blocks = this.#blocks.get(id);
+    if (!blocks) this.#blocks.set(id, (blocks = []));
+    const block: Block = { time, blockedMs, frame };
+    blocks.push(block);
+    if (blocks.length > MAX_BLOCKS) blocks.shift();
+    this.#totals.set(id, (this.#totals.get(id) ?? 0) + 1);
+    return {
+      lasted(ms) {
+        block.blockedMs = Math.max(block.blockedMs, ms);
+      },
+    };
+  }
+
+  /** Worker `id`'s sites over the window ending `now`, worst (longest block) first. */
+  sites(id: number, now = Date.now()): BlockedSite[] {
+    const blocks = (this.#blocks.get(id) ?? []).filter((block) => now - block.time <= SITE_WINDOW_MS);
+    this.#blocks.set(id, blocks);
+    const sites = new Map<string, BlockedSite>();
+    for (const { time, blockedMs, frame } of blocks) {
+      const key = `${frame.url}:${frame.line}:${frame.functionName}`;
+      const site = sites.get(key) ?? { function: frame.functionName, url: frame.url, line: frame.line, count: 0, maxMs: 0, lastSeen: 0 };
+      site.count++;
+      site.maxMs = Math.max(site.maxMs, blockedMs);
+      site.lastSeen = Math.max(site.lastSeen, time);
+      sites.set(key, site);
+    }
+    return [...sites.values()].sort((a, b) => b.maxMs - a.maxMs || b.count - a.count);
+  }
+
+  /** Every block of worker `id` caught since the master started (a counter, for /metrics). */
+  total(id: number): number {
+    return this.#totals.get(id) ?? 0;
+  }
+}

@@ -1,0 +1,289 @@
+// A worker's inspector, opened on demand by the master: the way to its main thread that needs nothing
+// of the main thread (stacks of a blocked loop, CPU profiles), and costs nothing until it is used.
+//
+// Workers are forked with `--inspect-port=0 --inspect-publish-uid=stderr` (see inspectorArgs): no
+// inspector runs, but SIGUSR1 starts one, on a port of 127.0.0.1 the system picks, from a signal
+// thread of Node's, so within milliseconds even while the loop spins. Node prints its address, with a
+// random id, on the worker's stderr, which only the master reads (publish-uid=stderr: the id is not
+// served over HTTP, so another local user who finds the port still cannot connect). The master takes
+// that line and the inspector's other notices out of the worker's log (intercept), connects over a
+// WebSocket (the `ws` package: Node 20 has no WebSocket client of its own) for each capture or profile.
+// The inspector stays up once started, so later captures skip the start.
+//
+// Node's inspector leaves Nagle's algorithm on, and every protocol step is a few small writes: each one
+// after the first waited for the master's delayed ACK, about 40 ms per step and 150 ms per capture, too
+// late to catch a 150 ms block. So once it is up, the master sets TCP_NODELAY on the inspector's
+// listening socket through the native helper (pidfd_getfd, the parent's right to ptrace its child), which
+// the sockets it accepts inherit on Linux: a capture then takes 2-7 ms. Where that is not possible (no
+// helper, another system, a seccomp profile that forbids pidfd_getfd) captures work, only slower.
+//
+// An app that handles SIGUSR1 itself, or one started with its own --inspect, gets no such inspector:
+// captures then fail with one line saying so.
+import { EventEmitter } from 'node:events';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import WebSocket from 'ws';
+import { z } from 'zod';
+import { StackCapturer, type InspectorSession } from '../loop/capture.js';
+import type { CpuProfile, StackFrame } from '../loop/types.js';
+import { ClusterdError } from '../errors.js';
+import { nativeHelper } from '../system/native.js';
+
+/** The flags that let the master open a worker's inspector later, unless the user's own flags deal with the inspector. */
+export function inspectorArgs(userArgs: readonly string[]): string[] {
+  if (userArgs.some((arg) => /^--inspect(-brk|-wait|-port|-publish-uid)?(=|$)/.test(arg) || /^--debug/.test(arg))) return [];
+  return ['--inspect-port=0', '--inspect-publish-uid=stderr'];
+}
+
+/** How long SIGUSR1 may take to bring up the inspector (it runs on a thread of its own). */
+const OPEN_TIMEOUT_MS = 2000;
+/** How long one capture may wait for the main thread to reach JavaScript (a long native call). */
+export const CAPTURE_TIMEOUT_MS = 1000;
+
+/** Node's line, with the only address it prints for an inspector on port 0 of the loopback interface. */
+const LISTENING = /^Debugger listening on (ws:\/\/127\.0\.0\.1:\d{1,5}\/[0-9a-f-]{36})$/;
+/** Node prints this when the process is exiting with a session attached, and waits for it to end. */
+const EXITING = /^Waiting for the debugger to disconnect\.\.\.$/;
+const NOTICES = [/^For help, see: https:\/\/nodejs\.org\/\S+$/, /^Debugger attached\.$/, /^Debugger ending on ws:\/\/\S+$/, EXITING];
+
+/** The inspector protocol over a WebSocket: commands by id, events by method (as node:inspector's Session). */
+class InspectorClient extends EventEmitter implements InspectorSession {
+  readonly #socket: WebSocket;
+  readonly #pending = new Map<number, { resolve: (result: unknown) => void; reject: (error: Error) => void }>();
+  #nextId = 1;
+  /** Why it was closed, when this side closed it for a reason. */
+  #reason: Error | null = null;
+  /** Settles with the reason once the connection has closed, whichever side closed it. */
+  readonly ended: Promise<Error>;
+
+  private constructor(socket: WebSocket) {
+    super();
+    this.#socket = socket;
+    let ended: (reason: Error) => void = () => {};
+    this.ended = new Promise((resolve) => (ended = resolve));
+    socket.on('message', (data) => this.#onMessage(String(data)));
+    socket.on('close', () => {
+      const reason = this.#reason ?? new Error('the inspector connection closed');
+      for (const { reject } of this.#pending.values()) reject(reason);
+      this.#pending.clear();
+      ended(reason);
+      this.emit('close');
+    });
+    socket.on('error', () => {});
+  }
+
+  static connect(url: string, timeoutMs: number): Promise<InspectorClient> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(url, { handshakeTimeout: timeoutMs, perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
+      socket.once('open', () => resolve(new InspectorClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  get open(): boolean {
+    return this.#socket.readyState === WebSocket.OPEN;
+  }
+
+  post(method: string, params: object = {}): Promise<unknown> {
+    if (!this.open) return Promise.reject(new Error('the inspector connection is closed'));
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#socket.send(JSON.stringify({ id, method, params }));
+    });
+  }
+
+  /** Closes the connection; what is pending fails with `reason`. */
+  close(reason?: Error): void {
+    this.#reason ??= reason ?? null;
+    this.#socket.close();
+  }
+
+  #onMessage(text: string): void {
+    let message: { id?: number; method?: string; params?: unknown; result?: unknown; error?: { message?: string } };
+    try {
+      message = JSON.parse(text) as typeof message;
+    } catch {
+      return;
+    }
+    if (typeof message.id === 'number') {
+      const pending = this.#pending.get(message.id);
+      this.#pending.delete(message.id);
+      if (message.error) pending?.reject(new Error(message.error.message ?? 'inspector error'));
+      else pending?.resolve(message.result);
+    } else if (typeof message.method === 'string') {
+      this.emit(message.method, { method: message.method, params: message.params ?? {} });
+    }
+  }
+}
+
+// A profile comes from inside the worker, as any message from it: parsed before it is passed on.
+const callFrame = z.object({ functionName: z.string(), scriptId: z.string(), url: z.string(), lineNumber: z.number().int(), columnNumber: z.number().int() });
+const profileNode = z.object({
+  id: z.number().int(),
+  callFrame,
+  hitCount: z.number().int().nonnegative().optional(),
+  children: z.array(z.number().int()).optional(),
+  positionTicks: z.array(z.object({ line: z.number().int(), ticks: z.number().int() })).optional(),
+});
+const stopped = z.object({
+  profile: z.object({ nodes: z.array(profileNode), startTime: z.number(), endTime: z.number(), samples: z.array(z.number().int()).optional(), timeDeltas: z.array(z.number()).optional() }),
+});
+
+export class WorkerInspector {
+  readonly #pid: number;
+  #url: string | null = null;
+  #waitingForUrl: ((url: string) => void) | null = null;
+  /** The capture under way, shared by whoever asks meanwhile. */
+  #capturing: Promise<StackFrame[] | null> | null = null;
+  #profiling = false;
+  #closed = false;
+  /** The sessions open now: an exiting worker waits for them, so they are closed at once. */
+  readonly #clients = new Set<InspectorClient>();
+
+  constructor(pid: number) {
+    this.#pid = pid;
+  }
+
+  /**
+   * For the worker's stderr: true for a line of the inspector's own (its address, its notices), which
+   * the master keeps out of the worker's log.
+   */
+  intercept(line: string): boolean {
+    const listening = LISTENING.exec(line);
+    // Only while an activation waits for it: an app can print such a line too.
+    if (listening && this.#waitingForUrl !== null) {
+      this.#url = listening[1]!;
+      noDelay(this.#pid, Number(new URL(this.#url).port));
+      this.#waitingForUrl?.(this.#url);
+      this.#waitingForUrl = null;
+      return true;
+    }
+    if (this.#url === null || !NOTICES.some((notice) => notice.test(line))) return false;
+    // The worker is exiting (process.exit(), or its loop emptied) and Node holds the exit until our
+    // sessions end: end them now, so that it exits, and what they were doing fails as `exited`.
+    if (EXITING.test(line)) this.#exiting();
+    return true;
+  }
+
+  #exiting(): void {
+    this.#closed = true;
+    for (const client of this.#clients) client.close(new ClusterdError('ERR_CLUSTERD_WORKER_EXITED', `pid ${this.#pid} exited`));
+    this.#clients.clear();
+  }
+
+  /** The worker's main-thread frames (empty: idle), or null when it stayed in native code past the capture timeout. */
+  capture(): Promise<StackFrame[] | null> {
+    this.#capturing ??= this.#session((client) => new StackCapturer(client, { timeoutMs: CAPTURE_TIMEOUT_MS }).capture()).finally(() => {
+      this.#capturing = null;
+    });
+    return this.#capturing;
+  }
+
+  /** Samples the main thread for `durationMs` (every `intervalUs`); rejects with ERR_CLUSTERD_BUSY when a profile runs already. */
+  async profile(durationMs: number, intervalUs = 1000): Promise<CpuProfile> {
+    if (this.#profiling) throw new ClusterdError('ERR_CLUSTERD_BUSY', `a profile of pid ${this.#pid} is already being taken`);
+    this.#profiling = true;
+    try {
+      return await this.#session(async (client) => {
+        await client.post('Profiler.enable');
+        await client.post('Profiler.setSamplingInterval', { interval: intervalUs });
+        await client.post('Profiler.start');
+        // The window, unless the session ends first (the worker exits).
+        let timer: NodeJS.Timeout | undefined;
+        const ended = client.ended.then((reason) => Promise.reject(reason));
+        ended.catch(() => {});
+        await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, durationMs))), ended]).finally(() => clearTimeout(timer));
+        const result = stopped.safeParse(await client.post('Profiler.stop'));
+        if (!result.success) throw unavailable(this.#pid, 'its inspector sent something that is not a CPU profile');
+        return result.data.profile satisfies CpuProfile;
+      });
+    } finally {
+      this.#profiling = false;
+    }
+  }
+
+  /** No new sessions: the worker is stopping or gone. */
+  close(): void {
+    this.#closed = true;
+    this.#waitingForUrl = null;
+  }
+
+  /**
+   * Runs `use` over a session of its own, connected for it and closed after: a session left attached
+   * would keep a worker whose loop empties from exiting (Node waits for its debugger to disconnect).
+   * The inspector itself stays up, so the next session is only a WebSocket away.
+   */
+  async #session<T>(use: (client: InspectorClient) => Promise<T>): Promise<T> {
+    if (this.#closed) throw unavailable(this.#pid, 'the worker is stopping');
+    const client = await this.#connect();
+    this.#clients.add(client);
+    try {
+      return await use(client);
+    } finally {
+      this.#clients.delete(client);
+      client.close();
+    }
+  }
+
+  async #connect(): Promise<InspectorClient> {
+    const url = this.#url ?? (await this.#activate());
+    try {
+      return await InspectorClient.connect(url, OPEN_TIMEOUT_MS);
+    } catch (error) {
+      // An address from an inspector that has since closed: ask for a new one next time.
+      this.#url = null;
+      throw unavailable(this.#pid, `cannot connect to its inspector: ${(error as Error).message}`);
+    }
+  }
+
+  /** SIGUSR1: Node starts the inspector and prints where, which intercept() takes from stderr. */
+  #activate(): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waitingForUrl = null;
+        reject(unavailable(this.#pid, `no inspector came up within ${OPEN_TIMEOUT_MS} ms of SIGUSR1 (does the app handle SIGUSR1, or run with its own --inspect?)`));
+      }, OPEN_TIMEOUT_MS);
+      this.#waitingForUrl = (found) => {
+        clearTimeout(timer);
+        resolve(found);
+      };
+      try {
+        process.kill(this.#pid, 'SIGUSR1');
+      } catch (error) {
+        clearTimeout(timer);
+        this.#waitingForUrl = null;
+        reject(unavailable(this.#pid, (error as Error).message));
+      }
+    });
+  }
+}
+
+/** TCP_NODELAY on the inspector's listening socket in process `pid`, found by its port; false where that cannot be done. */
+export function noDelay(pid: number, port: number): boolean {
+  const helper = nativeHelper();
+  if (helper === null || process.platform !== 'linux') return false;
+  try {
+    // Listening sockets on the port (state 0A), by inode; then the process's fd that is one of them.
+    const inodes = new Set<string>();
+    for (const line of readFileSync(`/proc/${pid}/net/tcp`, 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[3] === '0A' && Number.parseInt(fields[1]?.split(':')[1] ?? '', 16) === port && fields[9]) inodes.add(fields[9]);
+    }
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      let link: string;
+      try {
+        link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      if (inodes.has(/^socket:\[(\d+)\]$/.exec(link)?.[1] ?? '')) return helper.setRemoteNoDelay(pid, Number(fd)) === 0;
+    }
+  } catch {
+    // The worker is gone, or /proc is not readable: the inspector works, with Nagle's delays.
+  }
+  return false;
+}
+
+function unavailable(pid: number, why: string): ClusterdError {
+  return new ClusterdError('ERR_CLUSTERD_INSPECTOR', `the inspector of pid ${pid} is not available: ${why}`);
+}

@@ -1,0 +1,104 @@
+// Issue 12, part 1: `clusterd profile` on real workers: a CPU profile of a worker while it serves,
+// nothing to enable at start; a blocked worker's stack instead of a profile; every bad input one
+// line and its exit code, and no half-written file presented as valid.
+import test from 'ava';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ExitCode } from '../../src/exit-codes.js';
+import { fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
+import { control } from '../helpers/control.js';
+
+function scratch(t: { teardown(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-profile-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('a profile of a busy worker: a .cpuprofile with its busy function on top, and the top 10 printed', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('busy-on-request.js'), { instances: 1, flags: ['--name', 'prof'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const out = join(scratch(t), 'busy.cpuprofile');
+  await get(cluster.port, '/busy/3000');
+  const result = await ctl.run(['profile', 'prof', '1', '--duration', '1s', '--out', out]);
+  t.is(result.exitCode, 0, String(result.stderr));
+  t.regex(String(result.stdout), new RegExp(`^wrote ${out.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(\\d+ samples over 1\\.\\d s of worker 1\\)`));
+  // crunch() is where the time goes; its share leads the list.
+  const listed = String(result.stdout).split('most self time:\n')[1]!.trim().split('\n');
+  t.true(listed.length >= 2 && listed.length <= 10, listed.join('\n'));
+  t.regex(listed[0]!, /^\s*\d+\.\d%\s+crunch\s+file:\/\/.*busy-on-request\.js:\d+$/);
+  const profile = JSON.parse(readFileSync(out, 'utf8')) as { nodes: unknown[]; samples: number[]; startTime: number; endTime: number };
+  t.true(profile.nodes.length > 0 && profile.samples.length > 100);
+  t.true(profile.endTime > profile.startTime);
+});
+
+test('the default file name holds the cluster, the worker and the time, in the current directory', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('busy-on-request.js'), { instances: 1, flags: ['--name', 'profname'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const dir = scratch(t);
+  const result = await ctl.run(['profile', 'profname', '1', '--duration', '200ms'], { cwd: dir });
+  t.is(result.exitCode, 0, String(result.stderr));
+  const files = readdirSync(dir);
+  t.is(files.length, 1);
+  t.regex(files[0]!, /^profname-w1-\d{8}T\d{6}\.cpuprofile$/);
+  t.true(String(result.stdout).includes(join(dir, files[0]!)));
+});
+
+test('a worker whose loop is blocked is not profiled: its stack is printed, exit 11, no file', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('busy-on-request.js'), { instances: 1, flags: ['--name', 'profblocked', '--watchdog', '0'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const out = join(scratch(t), 'never.cpuprofile');
+  await get(cluster.port, '/spin');
+  // Blocked means silent for a second here (no watchdog): ask once `stack` says so.
+  await waitFor(async () => (JSON.parse(String((await ctl.run(['stack', 'profblocked', '1', '--json'])).stdout)) as { state: string }).state === 'blocked', {
+    what: 'worker 1 blocked',
+  });
+  const result = await ctl.run(['profile', 'profblocked', '1', '--duration', '1s', '--out', out]);
+  t.is(result.exitCode, ExitCode.BLOCKED, String(result.stderr));
+  t.regex(String(result.stderr), /^worker 1's event loop is blocked \(silent for \d+\.\d s\): nothing was measured\. Its stack:\n {4}at spinForever \(file:\/\/.*busy-on-request\.js:\d+:\d+\)/);
+  t.false(existsSync(out));
+});
+
+test('a worker that exits during its profile: one line, exit 3, no file', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('busy-on-request.js'), { instances: 1, flags: ['--name', 'profexit'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const dir = scratch(t);
+  const out = join(dir, 'gone.cpuprofile');
+  const profiling = ctl.run(['profile', 'profexit', '1', '--duration', '3s', '--out', out]);
+  await cluster.waitForLine((line) => line.event === 'profile');
+  await get(cluster.port, '/exit');
+  const result = await profiling;
+  t.is(result.exitCode, ExitCode.BOOT_FAILED, String(result.stderr));
+  t.is(String(result.stderr).trim().split('\n').length, 1, String(result.stderr));
+  t.regex(String(result.stderr), /^clusterd: worker 1 \(pid \d+\) exited during the profile/);
+  t.deepEqual(readdirSync(dir), []);
+});
+
+test('bad input: an unknown worker (7, with the ids), a duration out of range (2), a second profile of the same worker (9)', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('busy-on-request.js'), { instances: 2, flags: ['--name', 'profbad'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const dir = scratch(t);
+
+  const unknown = await ctl.run(['profile', 'profbad', '9', '--duration', '1s'], { cwd: dir });
+  t.is(unknown.exitCode, ExitCode.NOT_FOUND);
+  t.regex(String(unknown.stderr), /^clusterd: no worker 9 in cluster profbad \(workers: 1, 2\)$/);
+
+  for (const duration of ['10ms', '10m', 'soon']) {
+    const bad = await ctl.run(['profile', 'profbad', '1', '--duration', duration], { cwd: dir });
+    t.is(bad.exitCode, ExitCode.USAGE, duration);
+    t.regex(String(bad.stderr), /^clusterd: Expected `--duration` to be a duration from 100ms to 5m/);
+  }
+
+  const first = ctl.run(['profile', 'profbad', '2', '--duration', '2s', '--out', join(dir, 'first.cpuprofile')]);
+  await cluster.waitForLine((line) => line.event === 'profile' && line.worker === 2);
+  const second = await ctl.run(['profile', 'profbad', '2', '--duration', '1s', '--out', join(dir, 'second.cpuprofile')]);
+  t.is(second.exitCode, ExitCode.BUSY, String(second.stderr));
+  t.regex(String(second.stderr), /already being taken/);
+  t.is((await first).exitCode, 0);
+  t.deepEqual(readdirSync(dir), ['first.cpuprofile']);
+});

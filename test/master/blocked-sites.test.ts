@@ -1,0 +1,52 @@
+// Issue 12, part 3: blocking sites, always on. Worker 1 blocks 150 ms once a second in parseBig;
+// worker 2 never blocks. With the default --report-blocked (100 ms), status --json names parseBig
+// for worker 1 only, status and top say so in one line, and /metrics counts the blocks.
+import test from 'ava';
+import { fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
+import { control } from '../helpers/control.js';
+
+interface Site {
+  function: string;
+  url: string;
+  line: number;
+  count: number;
+  maxMs: number;
+  lastSeen: number;
+}
+
+test('a worker that blocks 150 ms a second in a named function: its site in status, top and /metrics; the other has none', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('blocks-in-named-function.js'), { instances: 2, flags: ['--name', 'sites', '--metrics', '127.0.0.1:0'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const metrics = new URL(String(cluster.lines.find((line) => line.event === 'ready')!.metrics));
+
+  const workers = await waitFor(
+    async () => {
+      const status = JSON.parse(String((await ctl.run(['status', 'sites', '--json'])).stdout)) as { workers: Array<{ id: number; blockedSites: Site[]; blocks: number }> };
+      const one = status.workers.find((worker) => worker.id === 1);
+      return one && one.blockedSites.length > 0 && one.blockedSites[0]!.count >= 2 ? status.workers : null;
+    },
+    { what: 'two blocks of worker 1 caught', timeoutMs: 20_000 },
+  );
+  const [site] = workers.find((worker) => worker.id === 1)!.blockedSites;
+  t.like(site, { function: 'parseBig' });
+  t.true(site!.url.endsWith('/test/fixtures/blocks-in-named-function.js'), site!.url);
+  t.is(site!.line, 7); // the while loop, where it spins
+  t.true(site!.maxMs >= 100 && site!.maxMs < 1000, `maxMs ${site!.maxMs}`);
+  t.true(Date.now() - site!.lastSeen < 20_000);
+  t.deepEqual(workers.find((worker) => worker.id === 2)!.blockedSites, []);
+  t.is(workers.find((worker) => worker.id === 2)!.blocks, 0);
+
+  const text = await ctl.run(['status', 'sites']);
+  t.regex(String(text.stdout), /^worker 1: \d+ blocks, longest \d+ ms, in parseBig \(file:\/\/.*blocks-in-named-function\.js:7\)$/m);
+  t.notRegex(String(text.stdout), /^worker 2: /m);
+  const top = await ctl.run(['top', 'sites', '--once']);
+  t.regex(String(top.stdout), /^worker 1: \d+ blocks, longest \d+ ms, in parseBig/m);
+
+  const exposition = (await get(Number(metrics.port), '/metrics')).body;
+  const blocks = (worker: number) => Number(new RegExp(`^clusterd_worker_blocks_total\\{[^}]*worker="${worker}"[^}]*\\} (\\d+)`, 'm').exec(exposition)?.[1]);
+  t.true(blocks(1) >= 2, exposition.split('\n').filter((line) => line.includes('blocks')).join('\n'));
+  t.is(blocks(2), 0);
+  // The worker was reported, never replaced: the watchdog (5 s) is another matter.
+  t.false(cluster.lines.some((line) => line.event === 'blocked' || line.event === 'worker-exit'));
+});
