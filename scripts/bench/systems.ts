@@ -212,8 +212,8 @@ export function allSystems({ paths, pm2, modes }: { paths: Paths; pm2: Pm2Instal
   return systems;
 }
 
-/** clusterd in one balance mode; `stats: false` passes --stats-interval 0. */
-export function clusterdSystem(paths: Paths, mode: string, stats: boolean): SystemSpec {
+/** clusterd in one balance mode; `stats: false` passes --stats-interval 0; `extra` are more `start` flags. */
+export function clusterdSystem(paths: Paths, mode: string, stats: boolean, extra: readonly string[] = []): SystemSpec {
   return {
     id: stats ? `clusterd-${mode}` : `clusterd-${mode}-nostats`,
     label: stats ? `clusterd ${mode}` : `clusterd ${mode}, stats off`,
@@ -224,6 +224,7 @@ export function clusterdSystem(paths: Paths, mode: string, stats: boolean): Syst
       const args = [paths.clusterd, 'start', paths.app, '-i', String(context.workers), '--balance', mode];
       args.push('--name', `bench-${process.pid}-${context.runId}`, '--log-format', 'json', '--grace', '5s');
       if (!stats) args.push('--stats-interval', '0');
+      args.push(...extra);
       for (const arg of context.workerNodeArgs ?? []) args.push(`--node-arg=${arg}`);
       return startSpawned(context, { args }, { node: paths.node, expected: context.workers, masterPid: readyMasterPid }).catch((error: Error) => {
         throw error instanceof StartError ? new StartError(`clusterd start --balance ${mode}: ${error.message}`) : error;
