@@ -102,6 +102,31 @@ test.serial('top highlights the blocked worker in red and quits on q', async (t)
   t.is(result.exitCode, 0);
 });
 
+test.serial('top: j selects worker 2, and p shows its loop phases', async (t) => {
+  const top = execa('script', ['-qfec', `${process.execPath} ${CLI} top ${name}`, '/dev/null'], {
+    env: { ...env, TERM: 'xterm-256color', COLUMNS: '160', LINES: '40' },
+    reject: false,
+  });
+  t.teardown(() => top.kill('SIGKILL'));
+  let screen = '';
+  top.stdout!.on('data', (chunk: Buffer) => (screen += chunk.toString()));
+  // eslint-disable-next-line no-control-regex -- strips ANSI colour codes
+  const plain = (): string => screen.replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, '');
+  await waitFor(() => /\bready\b/.test(plain()), { timeoutMs: 15_000, what: 'the first frame of top' });
+  top.stdin!.write('j');
+  // The selection mark moves to worker 2's row.
+  await waitFor(() => /(?:^|\n)\s*>2\s+\d+\s+ready/.test(plain()), { timeoutMs: 5_000, what: 'worker 2 selected' });
+  top.stdin!.write('p');
+  await waitFor(() => /worker 2: measuring its loop for 1 s/.test(plain()), { timeoutMs: 5_000, what: 'the measurement announced' });
+  // Worker 2 never blocks: a one-second breakdown by phase, under the table.
+  await waitFor(() => /worker 2: 1\.\d s of its event loop/.test(plain()) && /(?:^|\n)timers\s+\d/.test(plain()) && /(?:^|\n)idle\s+\d/.test(plain()), {
+    timeoutMs: 10_000,
+    what: "worker 2's loop phases under the table",
+  });
+  top.stdin!.write('q');
+  t.is((await top).exitCode, 0);
+});
+
 test.serial('garbage written to the control socket does not disturb the master', async (t) => {
   const socketPath = join(dir, `${name}.sock`);
   for (const bytes of [Buffer.from('GET / HTTP/1.1\r\n\r\n'), Buffer.alloc(4096, 0xff), Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04garbage')]) {
