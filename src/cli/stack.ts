@@ -20,7 +20,7 @@ export const stackCommand: CommandModule<object, StackArgs> = {
         .positional('name', { type: 'string', describe: 'NAME (may be left out when only one cluster runs), or WORKER_ID' })
         .positional('worker-id', { type: 'string', describe: 'WORKER_ID, when NAME is given' })
         .option('json', { type: 'boolean', default: false, describe: 'Print {"id","pid","state","frames":[{"functionName","url","line","column"}]}' })
-        .epilog('The stack is taken by the worker\'s watchdog thread through the inspector, so a worker stuck in a busy loop answers too.'),
+        .epilog('The master takes the stack through the worker\'s inspector (started on demand), so a worker stuck in a busy loop answers too.'),
     ),
   handler: async (args) => {
     try {

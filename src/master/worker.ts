@@ -115,7 +115,7 @@ function forkWorker(spec: WorkerSpec): { child: ChildProcess | null; error: unkn
         CLUSTERD_CLUSTER_NAME: spec.clusterName,
         [SETTINGS_ENV]: JSON.stringify(spec.settings),
       },
-      // fd 4 is the watchdog thread's own line to the master: it works while the main thread is blocked.
+      // fd 4 is the worker's heartbeat pipe: the master reads the silences of its loop there.
       stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'],
       detached: ownSession(),
     });
@@ -156,7 +156,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   // Open connections as the worker's last ack reported them, and when.
   #ackedConnections = 0;
   #ackedAt = 0;
-  // Its loop has gone silent (the watchdog thread said so), until it beats again.
+  // Its loop has gone silent (no heartbeat past the stall threshold), until it beats again.
   #stalled = false;
   #state: WorkerState = 'starting';
   /** Null when fork() threw: there is no process at all. */

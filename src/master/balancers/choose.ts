@@ -8,7 +8,7 @@ export interface WorkerLoad {
   lagP99: number;
   /** Event-loop utilisation of its latest sample, 0..1. */
   elu: number;
-  /** Its loop is not turning right now (no heartbeat for 100 ms), as its watchdog thread reports. */
+  /** Its loop is not turning right now (no heartbeat past the stall threshold), as the master's LoopWatch sees it. */
   stalled: boolean;
 }
 
