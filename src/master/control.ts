@@ -75,7 +75,10 @@ export class MasterControl implements ControlOperations {
       if (worker.exited) throw exitedDuring(worker, 'the profile');
       return { profile };
     } catch (error) {
-      throw worker.exited || isExited(error) ? exitedDuring(worker, 'the profile') : error;
+      // A worker that exits as the profile starts takes its inspector with it: the connection is refused
+      // before the master has seen the exit, so a failure of the inspector waits a moment for it.
+      if (worker.exited || isExited(error) || (inspectorFailed(error) && (await exitsWithin(worker, EXIT_WAIT_MS)))) throw exitedDuring(worker, 'the profile');
+      throw error;
     }
   }
 
@@ -136,6 +139,29 @@ async function blockedStack(worker: WorkerProcess): Promise<BlockedStack | null>
   if (!worker.blocked) return null;
   const { stack } = await worker.requestStack();
   return { state: 'blocked', stack, blockedMs: worker.silentMs };
+}
+
+/** How long a failure of a worker's inspector waits for the worker's exit, which would explain it. */
+const EXIT_WAIT_MS = 1000;
+
+function inspectorFailed(error: unknown): boolean {
+  return error instanceof ClusterdError && error.code === 'ERR_CLUSTERD_INSPECTOR';
+}
+
+/** True once the worker has exited, within `ms`. */
+function exitsWithin(worker: WorkerProcess, ms: number): Promise<boolean> {
+  if (worker.exited) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const onExit = (): void => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    const timer = setTimeout(() => {
+      worker.off('exit', onExit);
+      resolve(worker.exited);
+    }, ms);
+    worker.once('exit', onExit);
+  });
 }
 
 function isExited(error: unknown): boolean {
