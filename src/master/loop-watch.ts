@@ -1,5 +1,5 @@
 // The master's watch on one worker's heartbeat (src/loop/heartbeat.ts): the silence since its last
-// beat says whether its event loop turns. A poll every `pollMs` turns silence into events:
+// beat says whether its event loop turns. Silence past a level turns into events:
 //
 //   'stall' (silentMs)            silent past stallMs (once per episode); `least` and `fair` route around it
 //   'resume'                      the first beat after a stall
@@ -9,9 +9,12 @@
 //                                 comes back, asks current(episode) whether the loop was still silent
 //   'close'                       the pipe ended (the worker exited, or the app closed fd 4)
 //
-// An episode ends with the next beat. The master's own lateness is not the worker's silence: a poll
-// that runs late (the master was busy, and beats may still sit unread in the pipe) judges nothing, and
-// the next one, after the pipe has been read, does.
+// An episode ends with the next beat. No polling: one timer per worker, set to the smallest level and
+// pushed back by each beat (Timeout#refresh, which costs no wake-up), so while the loop turns the
+// master wakes only to read beats. A poll every few ms cost the master 2-3% of a core with 2 workers
+// (BENCHMARKS.md). When the timer fires, the judgement waits for the check phase (setImmediate): the
+// poll phase before it reads any beat already sitting in the pipe, so a master that was itself busy
+// does not take its own lateness for the worker's silence.
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 
@@ -20,15 +23,16 @@ export interface LoopWatchOptions {
   stallMs: number;
   /** Silences (ms) at which to emit 'silent'; 0s are ignored. */
   thresholds: readonly number[];
-  /** How often the silence is judged, in ms. */
-  pollMs: number;
 }
 
 export class LoopWatch extends EventEmitter {
   readonly #options: LoopWatchOptions;
-  readonly #timer: NodeJS.Timeout;
+  /** Every level (stallMs and thresholds), ascending, without duplicates. */
+  readonly #levels: number[];
+  /** The pending judgement: the timer for the first level (refreshed by beats), or for a later one. */
+  #timer: NodeJS.Timeout | null = null;
+  #timerForFirst = false;
   #lastBeat = performance.now();
-  #lastPoll = performance.now();
   /** Beats seen at all: a worker whose heartbeat never started is not judged. */
   #beating = false;
   #stalled = false;
@@ -40,11 +44,11 @@ export class LoopWatch extends EventEmitter {
   constructor(stream: Readable, options: LoopWatchOptions) {
     super();
     this.#options = options;
+    this.#levels = [...new Set([options.stallMs, ...options.thresholds].filter((ms) => ms > 0))].sort((a, b) => a - b);
     stream.on('data', () => this.#beat());
     // EPIPE / ECONNRESET when the worker dies: 'close' follows.
     stream.on('error', () => {});
     stream.once('close', () => this.close());
-    this.#timer = setInterval(() => this.#poll(), options.pollMs).unref();
   }
 
   /** How long the worker's loop has been silent, in ms (0 before its first beat). */
@@ -83,7 +87,8 @@ export class LoopWatch extends EventEmitter {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#timer);
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
     this.emit('close');
   }
 
@@ -98,31 +103,50 @@ export class LoopWatch extends EventEmitter {
       this.#stalled = false;
       this.emit('resume');
     }
+    this.#armFirst();
   }
 
-  #poll(): void {
-    const now = performance.now();
-    const late = now - this.#lastPoll > 2 * this.#options.pollMs;
-    this.#lastPoll = now;
-    if (late || !this.#beating || this.#closed) return;
-    const silentMs = now - this.#lastBeat;
+  /** Arms the judgement for the first level after a beat: a refresh while the first level's timer is pending. */
+  #armFirst(): void {
+    const first = this.#levels[0];
+    if (first === undefined || this.#closed) return;
+    if (this.#timer && this.#timerForFirst) {
+      this.#timer.refresh();
+      return;
+    }
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#due(), first).unref();
+    this.#timerForFirst = true;
+  }
+
+  #due(): void {
+    // After this iteration's poll phase, which reads what the worker has already written.
+    setImmediate(() => this.#judge()).unref();
+  }
+
+  #judge(): void {
+    if (this.#closed || !this.#beating) return;
+    const beatAt = this.#lastBeat;
+    const silentMs = performance.now() - beatAt;
+    // A beat came between the timer and now: it has armed the first level again.
+    if (silentMs < this.#levels[0]!) return;
     const { stallMs, thresholds } = this.#options;
-    if (stallMs > 0 && !this.#stalled && silentMs > stallMs) {
+    if (stallMs > 0 && !this.#stalled && silentMs >= stallMs) {
       this.#stalled = true;
       this.emit('stall', Math.round(silentMs));
     }
     for (const threshold of thresholds) {
-      if (threshold <= 0 || silentMs <= threshold || this.#passed.has(threshold)) continue;
+      if (threshold <= 0 || silentMs < threshold || this.#passed.has(threshold)) continue;
       this.#passed.add(threshold);
       this.emit('silent', threshold, this.#episode);
     }
+    // Closed by a listener, or a beat came while they ran (and armed the first level).
+    if (this.#closed || this.#lastBeat !== beatAt) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    const next = this.#levels.find((level) => level > silentMs);
+    this.#timer = next === undefined ? null : setTimeout(() => this.#due(), Math.max(1, Math.ceil(next - silentMs))).unref();
+    this.#timerForFirst = false;
   }
-}
-
-/** How often the master judges the silence for these thresholds: an eighth of the smallest, from 5 ms to 125 ms. */
-export function pollPeriod(thresholds: readonly number[]): number {
-  const smallest = Math.min(1000, ...thresholds.filter((ms) => ms > 0));
-  return Math.max(5, Math.floor(smallest / 8));
 }
 
 /** The heartbeat period for these thresholds: a quarter of the smallest, from 10 to 250 ms. */

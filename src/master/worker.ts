@@ -14,7 +14,7 @@ import type { Entry } from './entry.js';
 import type { CpuProfile, LoopBreakdown, LoopSample, StackFrame } from '../loop/types.js';
 import type { BlockedInfo, StackReport } from './status.js';
 import { CAPTURE_TIMEOUT_MS, WorkerInspector } from './inspector.js';
-import { beatPeriod, LoopWatch, pollPeriod } from './loop-watch.js';
+import { beatPeriod, LoopWatch } from './loop-watch.js';
 import type { Reaper } from './reaper.js';
 import { ClusterdError } from '../errors.js';
 import { endGroup } from '../system/group.js';
@@ -218,7 +218,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
 
   /** Follows the worker's heartbeat (src/loop/heartbeat.ts): stalls for balancing, silences for the watchdog and --report-blocked. */
   #watchHeartbeat(pipe: Readable, { stallMs, watchdogMs, reportBlockedMs }: WatchSettings): LoopWatch {
-    const watch = new LoopWatch(pipe, { stallMs, thresholds: [watchdogMs, reportBlockedMs], pollMs: pollPeriod([stallMs, watchdogMs, reportBlockedMs]) });
+    const watch = new LoopWatch(pipe, { stallMs, thresholds: [watchdogMs, reportBlockedMs] });
     watch.on('stall', (silentMs: number) => {
       // A stall of its start-up noticed after the worker said it was ready: the loop has turned since
       // (to say so), and a beat is on its way. Balancing around it would give the other workers a

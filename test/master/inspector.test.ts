@@ -54,7 +54,7 @@ async function startFixture(t: ExecutionContext, { file = FIXTURE, execArgv = []
     if (!inspector.intercept(line)) stderr.push(line);
   });
   child.stdout!.resume();
-  const watch = new LoopWatch(child.stdio[4] as Readable, { stallMs: 0, thresholds: [THRESHOLD_MS], pollMs: 20 });
+  const watch = new LoopWatch(child.stdio[4] as Readable, { stallMs: 0, thresholds: [THRESHOLD_MS] });
   const silences: Array<[number, number]> = [];
   const silenceWaiters: Array<(silence: [number, number]) => void> = [];
   watch.on('silent', (threshold: number, episode: number) => {

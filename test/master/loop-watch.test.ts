@@ -1,0 +1,58 @@
+// The master's LoopWatch on a heartbeat stream, without a worker: a PassThrough stands in for the
+// pipe. Silence past each level gives its event once per episode, a beat ends the episode, and
+// while beats come nothing is reported (the watch has no poll of its own to get wrong).
+import test from 'ava';
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
+import { LoopWatch } from '../../src/master/loop-watch.js';
+
+function watched(options: { stallMs: number; thresholds: number[] }) {
+  const pipe = new PassThrough();
+  const watch = new LoopWatch(pipe, options);
+  const events: string[] = [];
+  watch.on('stall', () => events.push('stall'));
+  watch.on('resume', () => events.push('resume'));
+  watch.on('silent', (threshold: number, episode: number) => events.push(`silent ${threshold} #${episode}`));
+  watch.on('end', (episode: number) => events.push(`end #${episode}`));
+  return { pipe, watch, events, beat: () => pipe.write('.') };
+}
+
+test('steady beats: no event at all', async (t) => {
+  const { watch, events, beat } = watched({ stallMs: 60, thresholds: [40, 500] });
+  t.teardown(() => watch.close());
+  beat();
+  const timer = setInterval(beat, 10);
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  clearInterval(timer);
+  t.deepEqual(events, []);
+});
+
+test('a silence passes each level once, in order; the next beat ends the episode; the next silence is a new one', async (t) => {
+  const { watch, events, beat } = watched({ stallMs: 60, thresholds: [40, 120] });
+  t.teardown(() => watch.close());
+  beat();
+  await once(watch, 'silent');
+  t.true(watch.silentMs >= 40, `silent for ${watch.silentMs} ms`);
+  await once(watch, 'stall');
+  const [threshold, episode] = (await once(watch, 'silent')) as [number, number];
+  t.is(threshold, 120);
+  t.true(watch.current(episode));
+  const lasted = watch.lasted(episode);
+  beat();
+  t.true((await lasted) >= 120);
+  t.false(watch.current(episode));
+  t.deepEqual(events, ['silent 40 #0', 'stall', 'silent 120 #0', 'end #0', 'resume']);
+  // Silent again: episode 1, from the first level on.
+  await once(watch, 'silent');
+  t.is(events.at(-1), 'silent 40 #1');
+});
+
+test('a worker whose heartbeat never started is not judged; close stops everything', async (t) => {
+  const { watch, events } = watched({ stallMs: 20, thresholds: [30] });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.deepEqual(events, []);
+  const closed = once(watch, 'close');
+  watch.close();
+  await closed;
+  t.true(watch.closed);
+});
