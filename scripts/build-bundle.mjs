@@ -6,6 +6,17 @@
 // paths the code builds from import.meta.url (../worker/preload.js, ../../proto/...) hold in both.
 // Worker processes do not use the bundle: they load dist/worker/preload.js.
 import { build } from 'esbuild';
+import { createRequire } from 'node:module';
+
+// yargs lays out --help with cliui, whose ES module build wraps text every N characters, mid-word
+// ("next fre / e worker"); its CommonJS build wraps at word boundaries (wrap-ansi). Use that one.
+const cliuiCommonJs = {
+  name: 'cliui-commonjs',
+  setup(bundle) {
+    const require = createRequire(import.meta.url);
+    bundle.onResolve({ filter: /^cliui$/ }, () => ({ path: require.resolve('cliui') }));
+  },
+};
 
 await build({
   entryPoints: ['dist/cli/main.js'],
@@ -16,6 +27,7 @@ await build({
   platform: 'node',
   target: 'node20.19',
   logLevel: 'warning',
+  plugins: [cliuiCommonJs],
   // CommonJS dependencies call require() for Node's own modules: give ESM chunks a real one.
   banner: { js: "import { createRequire as __clusterdCreateRequire } from 'node:module'; const require = __clusterdCreateRequire(import.meta.url);" },
 });

@@ -25,8 +25,8 @@ export interface DurationRange {
 }
 
 /**
- * Parses `500ms`, `10s`, `2m`, `1h`, `1d` or a bare number of milliseconds, within a range:
- * by default from 1 ms to MAX_TIMER_MS.
+ * Parses `500ms`, `10s`, `2m`, `1h`, `1d` or a bare number of seconds (`--grace 10`, as every other
+ * process manager reads it), within a range: by default from 1 ms to MAX_TIMER_MS.
  */
 export function parseDuration(option: string, value: unknown, { min = 1, max = MAX_TIMER_MS, off = false }: DurationRange = {}): number {
   const text = String(value).trim();
@@ -35,7 +35,7 @@ export function parseDuration(option: string, value: unknown, { min = 1, max = M
   if (!match) {
     throw new UsageError(`Expected \`--${option}\` to be ${expected}, such as 500ms, 10s or 2m, got \`${text}\``);
   }
-  const ms = Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms']!);
+  const ms = Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? 's']!);
   if ((off && ms === 0) || (ms >= min && ms <= max)) return ms;
   throw new UsageError(`Expected \`--${option}\` to be ${expected}, got \`${text}\``);
 }

@@ -22,7 +22,9 @@ const duration = test.macro({
   title: (_title, input: string, range: DurationRange) => `duration ${input} within ${JSON.stringify(range)}`,
 });
 const durations: [string, DurationRange, number][] = [
-  ['250', {}, 250],
+  // A bare number is seconds, as PM2's and systemd's are.
+  ['10', {}, 10_000],
+  ['0.25', {}, 250],
   ['250ms', {}, 250],
   ['10s', {}, 10_000],
   ['1.5s', {}, 1500],
@@ -33,7 +35,7 @@ const durations: [string, DurationRange, number][] = [
   ['0', { min: 10, off: true }, 0],
   ['10ms', { min: 10, off: true }, 10],
   // The largest delay Node's timers take, whatever the unit.
-  [String(MAX_TIMER_MS), {}, MAX_TIMER_MS],
+  [`${MAX_TIMER_MS}ms`, {}, MAX_TIMER_MS],
   ['596h', {}, 596 * 3_600_000],
   ['24d', {}, 24 * 86_400_000],
   ['1m', { min: 50, max: 60_000 }, 60_000],

@@ -15,6 +15,7 @@ import { stackCommand } from './stack.js';
 import { logsCommand } from './logs.js';
 import { loopCommand } from './loop.js';
 import { profileCommand } from './profile.js';
+import { clusterdVersion } from '../version.js';
 
 export function main(argv: string[]): void {
   process.on('uncaughtException', fail);
@@ -34,18 +35,26 @@ export function main(argv: string[]): void {
     .command(profileCommand)
     .command(loopCommand)
     .command(logsCommand)
-    .demandCommand(1, 'a command is required (see clusterd --help)')
+    // A reader that stops reading (`clusterd reload --json | head -3`) ends a command quietly, as it
+    // ends `git log`: what it asked for is done or under way in the master either way. Not `start`:
+    // there this process is the master, which keeps the cluster running whatever its output does.
+    .middleware((args) => {
+      if (args._[0] !== 'start') process.stdout.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' ? process.exit(0) : fail(error)));
+    })
+    .demandCommand(1, 'a command is required')
     .parserConfiguration({ 'populate--': true })
     .strict()
     .recommendCommands()
     .help()
     .alias('help', 'h')
-    .version()
+    .version(clusterdVersion())
     .alias('version', 'V')
     .wrap(Math.min(100, process.stdout.columns || 100))
     .fail((message, error) => {
       if (error) fail(error);
-      process.stderr.write(`clusterd: ${(message ?? 'invalid command line').split('\n')[0]} (see clusterd --help)\n`);
+      // yargs spreads some messages over lines ("Invalid values:\n  Argument: balance, Given: ..."): one line.
+      const line = (message ?? 'invalid command line').replace(/\s*\n\s*/g, ' ').trim();
+      process.stderr.write(`clusterd: ${line} (see clusterd --help)\n`);
       process.exit(ExitCode.USAGE);
     })
     .parse();

@@ -3,11 +3,14 @@ import { setTimeout as pause } from 'node:timers/promises';
 import { fail } from './fail.js';
 import { connectFromArgs, withControlOptions, type ControlArgs } from './control-args.js';
 import type { ControlClient } from '../control/client.js';
+import { listClusters } from '../control/discovery.js';
 import { NOT_RUNNING } from '../control/status-codes.js';
-import { ClusterdError } from '../errors.js';
+import { ClusterdError, oneLine, UsageError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
 
 interface StopArgs extends ControlArgs {
   name?: string;
+  all?: boolean;
 }
 
 /** Waited beyond the master's --grace: its last workers are killed at the grace, then it exits. */
@@ -23,31 +26,62 @@ export const stopCommand: CommandModule<object, StopArgs> = {
     withControlOptions(
       yargs
         .positional('name', { type: 'string', describe: 'The cluster (may be left out when only one runs)' })
+        .option('all', { type: 'boolean', default: false, describe: 'Stop every cluster of this user on this machine, at the same time' })
         .epilog(`Waits for the master to exit for its --grace plus ${STOP_MARGIN_MS / 1000}s; exit 10 if it has not by then.`),
     ),
   handler: async (args) => {
     try {
-      const { client, status } = await connectFromArgs(args);
-      try {
-        const { masterPid, graceMs } = await client.stop();
-        const pid = masterPid || status.masterPid;
-        const waitMs = (graceMs || DEFAULT_GRACE_MS) + STOP_MARGIN_MS;
-        const gone = client.target.transport === 'unix' ? () => !alive(pid) : () => notAnswering(client);
-        if (!(await until(gone, waitMs))) {
-          throw new ClusterdError(
-            'ERR_CLUSTERD_STOP_TIMEOUT',
-            `cluster ${status.name} (master pid ${pid}) is still running ${Math.round(waitMs / 1000)}s after it was asked to stop`,
-          );
-        }
-        process.stdout.write(`stopped cluster ${status.name} (master pid ${pid})\n`);
-      } finally {
-        client.close();
+      if (!args.all) {
+        process.stdout.write(`${await stopOne(args)}\n`);
+        return;
       }
+      if (args.name !== undefined || args.control !== undefined) throw new UsageError('Expected --all alone: it stops every local cluster, so it takes no NAME and no --control');
+      await stopAll();
     } catch (error) {
       fail(error);
     }
   },
 };
+
+/** Stops one cluster and waits for its master to exit; the line to print. */
+async function stopOne(args: StopArgs): Promise<string> {
+  const { client, status } = await connectFromArgs(args);
+  try {
+    const { masterPid, graceMs } = await client.stop();
+    const pid = masterPid || status.masterPid;
+    const waitMs = (graceMs || DEFAULT_GRACE_MS) + STOP_MARGIN_MS;
+    const gone = client.target.transport === 'unix' ? () => !alive(pid) : () => notAnswering(client);
+    if (!(await until(gone, waitMs))) {
+      throw new ClusterdError('ERR_CLUSTERD_STOP_TIMEOUT', `cluster ${status.name} (master pid ${pid}) is still running ${Math.round(waitMs / 1000)}s after it was asked to stop`);
+    }
+    return `stopped cluster ${status.name} (master pid ${pid})`;
+  } finally {
+    client.close();
+  }
+}
+
+/** `stop --all`: every local cluster at once, a line for each; the exit code of the first that failed. */
+async function stopAll(): Promise<void> {
+  const clusters = await listClusters();
+  if (clusters.length === 0) {
+    process.stdout.write('no running clusters\n');
+    return;
+  }
+  const outcomes = await Promise.allSettled(clusters.map(({ name }) => stopOne({ name })));
+  let exitCode: number = ExitCode.OK;
+  for (const [index, outcome] of outcomes.entries()) {
+    if (outcome.status === 'fulfilled') {
+      process.stdout.write(`${outcome.value}\n`);
+    } else if (outcome.reason instanceof ClusterdError && outcome.reason.code === NOT_RUNNING) {
+      // It stopped by itself between the listing and the request: what was asked for holds.
+      process.stdout.write(`cluster ${clusters[index]!.name} had stopped already\n`);
+    } else {
+      process.stderr.write(`clusterd: ${oneLine(outcome.reason)}\n`);
+      if (exitCode === ExitCode.OK) exitCode = outcome.reason instanceof ClusterdError ? outcome.reason.exitCode : ExitCode.INTERNAL;
+    }
+  }
+  process.exitCode = exitCode;
+}
 
 /** Polls `done` until it holds or `timeoutMs` passed; the master gives no other sign it exited. */
 async function until(done: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {

@@ -4,7 +4,6 @@
 // so a scrape is one pure function of ClusterStatus. prom-client's metric objects are stateful (a Counter only
 // moves by inc(), a label set lingers until removed), so each scrape would reset and refill a registry and
 // have to remember to drop the series of workers that went away. The format itself is small (exposition.ts).
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ListenError, oneLine, UsageError } from '../errors.js';
@@ -14,21 +13,13 @@ import type { WorkerState } from '../master/worker-state.js';
 import { METRICS_CONTENT_TYPE, renderFamily, type Family, type Labels, type MetricType } from './exposition.js';
 import { formatControlAddress } from './options.js';
 
+import { clusterdVersion } from '../version.js';
+
 export { METRICS_CONTENT_TYPE };
 
 export const METRICS_PATH = '/metrics';
 
-const VERSION = readVersion();
-
-function readVersion(): string {
-  // The same relative path from src/control (tsx) and dist/control (built).
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
+const VERSION = clusterdVersion();
 
 /** A per-worker family: the samples one worker contributes, beyond its `worker` label. */
 interface WorkerFamily {
