@@ -9,12 +9,20 @@
 //                                 comes back, asks current(episode) whether the loop was still silent
 //   'close'                       the pipe ended (the worker exited, or the app closed fd 4)
 //
-// An episode ends with the next beat. No polling: one timer per worker, set to the smallest level and
-// pushed back by each beat (Timeout#refresh, which costs no wake-up), so while the loop turns the
-// master wakes only to read beats. A poll every few ms cost the master 2-3% of a core with 2 workers
-// (BENCHMARKS.md). When the timer fires, the judgement waits for the check phase (setImmediate): the
-// poll phase before it reads any beat already sitting in the pipe, so a master that was itself busy
-// does not take its own lateness for the worker's silence.
+// An episode ends with the next beat. No polling, and no wake-up per beat: each beat carries its time on
+// the system's monotonic clock (src/loop/heartbeat.ts), so the master need not read it as it comes. One
+// timer per worker is set for when the silence would reach the smallest level; only then does the
+// master read the pipe, and the last stamp says when the loop last turned: if recently, the timer is
+// set again from that stamp. While a silence has passed a level the pipe is read as beats come, so the
+// episode's end is seen at once. Reading every beat (one every 25 ms per worker) cost the master 2-3%
+// of a core on this project's VM with 2 workers, a wake-up each (BENCHMARKS.md); now it wakes about once
+// per smallest level per worker. The judgement runs two loop iterations after the pipe is asked for,
+// so the beats already in it are read first: a master that was busy does not take its own lateness
+// for the worker's silence.
+//
+// Holding the reads back uses the stream's libuv handle (readStart/readStop, as Node's own net.Socket
+// does when its buffer is full) and makes the stream's _read a no-op; a stream without such a handle
+// (a PassThrough in tests) is read as it comes.
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 
@@ -25,14 +33,35 @@ export interface LoopWatchOptions {
   thresholds: readonly number[];
 }
 
+/** What LoopWatch needs of a pipe's libuv handle: the calls net.Socket makes itself. */
+interface ReadHandle {
+  reading: boolean;
+  readStart(): number;
+  readStop(): number;
+}
+
+/** The longest the pipe goes unread while the loop turns, in ms. */
+const HOLD_MS = 250;
+
+/** One beat on the pipe: a 64-bit monotonic time in ns (BEAT_BYTES in src/loop/heartbeat.ts). */
+const BEAT_BYTES = 8;
+
+/** Now on the clock the beats carry (process.hrtime: CLOCK_MONOTONIC), in ms. */
+function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
 export class LoopWatch extends EventEmitter {
   readonly #options: LoopWatchOptions;
   /** Every level (stallMs and thresholds), ascending, without duplicates. */
   readonly #levels: number[];
   /** The pending judgement: the timer for the first level (refreshed by beats), or for a later one. */
   #timer: NodeJS.Timeout | null = null;
-  #timerForFirst = false;
-  #lastBeat = performance.now();
+  /** The pipe's handle when its reads can be held back, else null (read as beats come). */
+  readonly #handle: ReadHandle | null;
+  /** Bytes of a beat split across reads. */
+  #rest: Buffer = Buffer.alloc(0);
+  #lastBeat = monotonicMs();
   /** Beats seen at all: a worker whose heartbeat never started is not judged. */
   #beating = false;
   #stalled = false;
@@ -45,15 +74,18 @@ export class LoopWatch extends EventEmitter {
     super();
     this.#options = options;
     this.#levels = [...new Set([options.stallMs, ...options.thresholds].filter((ms) => ms > 0))].sort((a, b) => a - b);
-    stream.on('data', () => this.#beat());
+    this.#handle = this.#levels.length > 0 ? holdableHandle(stream) : null;
+    stream.on('data', (chunk: Buffer) => this.#read(chunk));
     // EPIPE / ECONNRESET when the worker dies: 'close' follows.
     stream.on('error', () => {});
     stream.once('close', () => this.close());
+    // Read until the first beat, which sets the first timer.
+    this.#hold(false);
   }
 
   /** How long the worker's loop has been silent, in ms (0 before its first beat). */
   get silentMs(): number {
-    return this.#beating ? Math.round(performance.now() - this.#lastBeat) : 0;
+    return this.#beating ? Math.round(monotonicMs() - this.#lastBeat) : 0;
   }
 
   get closed(): boolean {
@@ -92,11 +124,21 @@ export class LoopWatch extends EventEmitter {
     this.emit('close');
   }
 
-  #beat(): void {
-    const now = performance.now();
-    if (this.#passed.size > 0) this.emit('end', this.#episode, Math.round(now - this.#lastBeat));
+  #read(chunk: Buffer): void {
+    const bytes = this.#rest.length > 0 ? Buffer.concat([this.#rest, chunk]) : chunk;
+    const whole = bytes.length - (bytes.length % BEAT_BYTES);
+    this.#rest = Buffer.from(bytes.subarray(whole));
+    if (whole === 0) return;
+    // The first beat of the chunk ends a silence (how long it lasted); the last one is the latest turn.
+    const first = Number(bytes.readBigUInt64LE(0)) / 1e6;
+    const last = Number(bytes.readBigUInt64LE(whole - BEAT_BYTES)) / 1e6;
+    this.#beat(first, Math.max(last, first));
+  }
+
+  #beat(first: number, last: number): void {
+    if (this.#passed.size > 0) this.emit('end', this.#episode, Math.round(first - this.#lastBeat));
     this.#beating = true;
-    this.#lastBeat = now;
+    if (last > this.#lastBeat) this.#lastBeat = last;
     if (this.#passed.size > 0 || this.#stalled) this.#episode++;
     this.#passed.clear();
     if (this.#stalled) {
@@ -106,30 +148,48 @@ export class LoopWatch extends EventEmitter {
     this.#armFirst();
   }
 
-  /** Arms the judgement for the first level after a beat: a refresh while the first level's timer is pending. */
+  /** After a beat: no more reads until the silence could reach the first level, and a timer for then. */
   #armFirst(): void {
     const first = this.#levels[0];
     if (first === undefined || this.#closed) return;
-    if (this.#timer && this.#timerForFirst) {
-      this.#timer.refresh();
-      return;
-    }
+    this.#hold(true);
     if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#due(), first).unref();
-    this.#timerForFirst = true;
+    // At most HOLD_MS without a read, so that silentMs is never far behind for a caller that asks.
+    this.#timer = setTimeout(() => this.#due(), Math.max(1, Math.ceil(this.#lastBeat + Math.min(first, HOLD_MS) - monotonicMs()))).unref();
+  }
+
+  /** Holds the pipe's reads back (true) or lets them flow (false). */
+  #hold(held: boolean): void {
+    const handle = this.#handle;
+    if (handle === null || this.#closed || handle.reading === !held) return;
+    handle.reading = !held;
+    try {
+      if (held) handle.readStop();
+      else handle.readStart();
+    } catch {
+      // A handle closing under us: 'close' follows.
+    }
   }
 
   #due(): void {
-    // After this iteration's poll phase, which reads what the worker has already written.
-    setImmediate(() => this.#judge()).unref();
+    this.#timer = null;
+    // Read what the worker has written; judge after the next iteration's poll phase has read it.
+    this.#hold(false);
+    // Not unref'd: an unref'd immediate does not keep the poll phase from blocking, so it could wait for
+    // whatever event comes next, the end of the very silence it is to judge.
+    setImmediate(() => setImmediate(() => this.#judge()));
   }
 
   #judge(): void {
-    if (this.#closed || !this.#beating) return;
+    if (this.#closed || !this.#beating || this.#timer !== null) return;
     const beatAt = this.#lastBeat;
-    const silentMs = performance.now() - beatAt;
-    // A beat came between the timer and now: it has armed the first level again.
-    if (silentMs < this.#levels[0]!) return;
+    const silentMs = monotonicMs() - beatAt;
+    // Not yet at the first level (reads are held at most HOLD_MS): wait for the rest, reading as beats
+    // come; a beat arms the first level again.
+    if (silentMs < this.#levels[0]!) {
+      this.#timer = setTimeout(() => this.#due(), Math.max(1, Math.ceil(this.#levels[0]! - silentMs))).unref();
+      return;
+    }
     const { stallMs, thresholds } = this.#options;
     if (stallMs > 0 && !this.#stalled && silentMs >= stallMs) {
       this.#stalled = true;
@@ -142,11 +202,20 @@ export class LoopWatch extends EventEmitter {
     }
     // Closed by a listener, or a beat came while they ran (and armed the first level).
     if (this.#closed || this.#lastBeat !== beatAt) return;
-    if (this.#timer) clearTimeout(this.#timer);
+    // Silent past a level: the pipe stays read as beats come (the episode ends with the next), and a
+    // timer waits for the next level.
     const next = this.#levels.find((level) => level > silentMs);
-    this.#timer = next === undefined ? null : setTimeout(() => this.#due(), Math.max(1, Math.ceil(next - silentMs))).unref();
-    this.#timerForFirst = false;
+    if (next !== undefined) this.#timer = setTimeout(() => this.#due(), Math.max(1, Math.ceil(next - silentMs))).unref();
   }
+}
+
+/** The stream's libuv handle, taken over for reads, when it has one that can start and stop. */
+function holdableHandle(stream: Readable): ReadHandle | null {
+  const handle = (stream as unknown as { _handle?: Partial<ReadHandle> | null })._handle;
+  if (!handle || typeof handle.readStart !== 'function' || typeof handle.readStop !== 'function' || typeof handle.reading !== 'boolean') return null;
+  // The stream must not start reading again by itself each time its buffer empties.
+  (stream as unknown as { _read: () => void })._read = () => {};
+  return handle as ReadHandle;
 }
 
 /** The heartbeat period for these thresholds: a quarter of the smallest, from 10 to 250 ms. */

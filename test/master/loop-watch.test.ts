@@ -14,7 +14,13 @@ function watched(options: { stallMs: number; thresholds: number[] }) {
   watch.on('resume', () => events.push('resume'));
   watch.on('silent', (threshold: number, episode: number) => events.push(`silent ${threshold} #${episode}`));
   watch.on('end', (episode: number) => events.push(`end #${episode}`));
-  return { pipe, watch, events, beat: () => pipe.write('.') };
+  // A beat as the worker writes it: its time on the monotonic clock, in ns.
+  const beat = (): void => {
+    const stamp = Buffer.alloc(8);
+    stamp.writeBigUInt64LE(process.hrtime.bigint());
+    pipe.write(stamp);
+  };
+  return { pipe, watch, events, beat };
 }
 
 test('steady beats: no event at all', async (t) => {
