@@ -86,6 +86,27 @@ export function unimplementedOperations(): grpc.UntypedServiceImplementation {
  * client that goes away leaves the profile to finish and be dropped.
  */
 function streamProfile(call: grpc.ServerWritableStream<WireProfileRequest, WireProfileChunk>, operations: ControlOperations, track: TrackStream): void {
+  const stream = serverStream(call, track, 'the profile was not finished');
+  new Promise<ProfileOutcome>((resolve) => {
+    const { id, durationMs, intervalUs } = parseProfileRequest(call.request);
+    resolve(operations.profile(id, { durationMs, intervalUs }));
+  }).then(
+    (outcome) => {
+      if (!stream.open) return;
+      for (const chunk of encodeProfile(outcome)) call.write(chunk);
+      if (stream.close()) call.end();
+    },
+    (error: unknown) => {
+      if (stream.close()) call.emit('error', toServiceError(error));
+    },
+  );
+}
+
+/**
+ * A server stream's life: open until the client cancels, the call closes or errs, or the master stops
+ * (then the client gets UNAVAILABLE with `unfinished`). close() is true for the one caller that closed it.
+ */
+function serverStream(call: grpc.ServerWritableStream<unknown, unknown>, track: TrackStream, unfinished: string): { readonly open: boolean; close(): boolean } {
   let open = true;
   const close = (): boolean => {
     if (!open) return false;
@@ -94,23 +115,17 @@ function streamProfile(call: grpc.ServerWritableStream<WireProfileRequest, WireP
     return true;
   };
   const untrack = track(() => {
-    if (close()) call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'the master is stopping; the profile was not finished' });
+    if (close()) call.emit('error', { code: grpc.status.UNAVAILABLE, details: `the master is stopping; ${unfinished}` });
   });
   call.on('cancelled', close);
+  call.on('error', close);
   call.on('close', close);
-  new Promise<ProfileOutcome>((resolve) => {
-    const { id, durationMs, intervalUs } = parseProfileRequest(call.request);
-    resolve(operations.profile(id, { durationMs, intervalUs }));
-  }).then(
-    (outcome) => {
-      if (!open) return;
-      for (const chunk of encodeProfile(outcome)) call.write(chunk);
-      if (close()) call.end();
+  return {
+    get open() {
+      return open;
     },
-    (error: unknown) => {
-      if (close()) call.emit('error', toServiceError(error));
-    },
-  );
+    close,
+  };
 }
 
 /** A unary handler from an async function; whatever it throws becomes the call's status. */
@@ -129,29 +144,17 @@ function unary<Req, Res>(run: (request: Req | undefined) => Res | Promise<Res>):
  * is left to finish on its own.
  */
 function streamOperation(call: ProgressStream, track: TrackStream, run: (onProgress: (progress: OperationProgress) => void) => Promise<ProgressView>): void {
-  let open = true;
-  const close = (): boolean => {
-    if (!open) return false;
-    open = false;
-    untrack();
-    return true;
-  };
-  const untrack = track(() => {
-    if (close()) call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'the master is stopping; the operation did not finish' });
-  });
-  call.on('cancelled', close);
-  call.on('error', close);
-  call.on('close', close);
+  const stream = serverStream(call, track, 'the operation did not finish');
   const write = (progress: OperationProgress | ProgressView): void => {
-    if (open) call.write(encodeProgress(progress));
+    if (stream.open) call.write(encodeProgress(progress));
   };
   new Promise<ProgressView>((resolve) => resolve(run(write))).then(
     (done) => {
       write(done);
-      if (close()) call.end();
+      if (stream.close()) call.end();
     },
     (error: unknown) => {
-      if (close()) call.emit('error', toServiceError(error));
+      if (stream.close()) call.emit('error', toServiceError(error));
     },
   );
 }

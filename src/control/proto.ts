@@ -10,6 +10,8 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs/light.js';
 import { ClusterdError } from '../errors.js';
+import type { CallbackTime, PhaseTime } from '../loop/types.js';
+import type { BlockedSite } from '../master/blocked-sites.js';
 import type { ClusterStatus, ClusterTotals } from '../master/status.js';
 
 /** From dist/control or src/control alike: proto/ sits at the package root. */
@@ -163,14 +165,8 @@ export interface WireWorker {
   blocks?: number;
 }
 
-export interface WireBlockedSite {
-  function: string;
-  url: string;
-  line: number;
-  count: number;
-  maxMs: number;
-  lastSeen: number;
-}
+/** A blocking site has the master's shape on the wire. */
+export type WireBlockedSite = BlockedSite;
 
 /** The wire's totals have the master's shape. */
 export type WireTotals = ClusterTotals;
@@ -262,21 +258,9 @@ export interface WireLoopRequest {
   durationMs: number;
 }
 
-export interface WireLoopPhase {
-  ms: number;
-  msPerSec: number;
-  count: number;
-}
-
-export interface WireLoopCallback {
-  type: string;
-  function: string;
-  url: string;
-  line: number;
-  count: number;
-  totalMs: number;
-  maxMs: number;
-}
+/** A phase's time and a callback's entry have the worker's shapes on the wire. */
+export type WireLoopPhase = PhaseTime;
+export type WireLoopCallback = CallbackTime;
 
 export interface WireLoopReply {
   worker: number;

@@ -1,7 +1,7 @@
 // Issue 3's proof: a worker that blocks its loop stands out in `status --json`, in `top` and
 // in /metrics, while its neighbour stays quiet; garbage on the control socket changes nothing.
-import test from 'ava';
-import { execa } from 'execa';
+import test, { type ExecutionContext } from 'ava';
+import { execa, type ResultPromise } from 'execa';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -81,8 +81,8 @@ test.serial('/metrics carries the same figures as status', async (t) => {
   t.true(lagOf(agreed.text, 1) >= 0.15);
 });
 
-test.serial('top highlights the blocked worker in red and quits on q', async (t) => {
-  // script(1) gives top a real terminal, so it draws its live, coloured view.
+/** `top` on a real terminal (script(1)), so it draws its live, coloured view; screen() is all it drew so far. */
+function liveTop(t: ExecutionContext): { top: ResultPromise; screen: () => string } {
   const top = execa('script', ['-qfec', `${process.execPath} ${CLI} top ${name}`, '/dev/null'], {
     env: { ...env, TERM: 'xterm-256color', COLUMNS: '160', LINES: '40' },
     reject: false,
@@ -90,12 +90,17 @@ test.serial('top highlights the blocked worker in red and quits on q', async (t)
   t.teardown(() => top.kill('SIGKILL'));
   let screen = '';
   top.stdout!.on('data', (chunk: Buffer) => (screen += chunk.toString()));
+  return { top, screen: () => screen };
+}
+
+test.serial('top highlights the blocked worker in red and quits on q', async (t) => {
+  const { top, screen } = liveTop(t);
   // Worker 1's row: its id (bold, with the selection mark: it is selected first), then a p99 lag cell painted bold red (>= 100 ms).
   // eslint-disable-next-line no-control-regex -- ANSI colour codes are what this test looks for
   const redRow = /(?:^|\n)[^\n]*\b1(?:\x1b\[0m)?\s+\d+\s+ready[^\n]*\x1b\[1;31m\d/;
-  await waitFor(() => redRow.test(screen), { timeoutMs: 30_000, what: 'a red lag cell on worker 1' });
+  await waitFor(() => redRow.test(screen()), { timeoutMs: 30_000, what: 'a red lag cell on worker 1' });
   // eslint-disable-next-line no-control-regex -- strips ANSI colour codes
-  const rowTwo = screen.split('\n').reverse().find((line) => /^\s*2\s+\d+\s+ready/.test(line.replace(/\x1b\[[0-9;]*m/g, '')));
+  const rowTwo = screen().split('\n').reverse().find((line) => /^\s*2\s+\d+\s+ready/.test(line.replace(/\x1b\[[0-9;]*m/g, '')));
   t.truthy(rowTwo);
   top.stdin!.write('q');
   const result = await top;
@@ -103,15 +108,9 @@ test.serial('top highlights the blocked worker in red and quits on q', async (t)
 });
 
 test.serial('top: j selects worker 2, and p shows its loop phases', async (t) => {
-  const top = execa('script', ['-qfec', `${process.execPath} ${CLI} top ${name}`, '/dev/null'], {
-    env: { ...env, TERM: 'xterm-256color', COLUMNS: '160', LINES: '40' },
-    reject: false,
-  });
-  t.teardown(() => top.kill('SIGKILL'));
-  let screen = '';
-  top.stdout!.on('data', (chunk: Buffer) => (screen += chunk.toString()));
+  const { top, screen } = liveTop(t);
   // eslint-disable-next-line no-control-regex -- strips ANSI colour codes
-  const plain = (): string => screen.replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, '');
+  const plain = (): string => screen().replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, '');
   await waitFor(() => /\bready\b/.test(plain()), { timeoutMs: 15_000, what: 'the first frame of top' });
   top.stdin!.write('j');
   // The selection mark moves to worker 2's row.

@@ -117,9 +117,9 @@ test.serial('each silence is its own episode, and the main thread runs on after 
     fixture.child.send({ do: 'busy', ms: THRESHOLD_MS + 700 });
     const [, episode] = await silence;
     assertTopFrame(t, await fixture.inspector.capture(), 'busyFor');
-    // The fixture finishing its loop proves the pause was resumed; its beats end the episode.
+    // The fixture finishing its loop proves the pause was resumed; its next beat ends the episode.
     await done;
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await fixture.watch.lasted(episode);
     t.is(fixture.silences.length, round);
     if (round === 2) t.false(fixture.watch.current(episode) && fixture.watch.silentMs > THRESHOLD_MS);
   }

@@ -26,10 +26,18 @@ function watched(options: { stallMs: number; thresholds: number[] }) {
 test('steady beats: no event at all', async (t) => {
   const { watch, events, beat } = watched({ stallMs: 60, thresholds: [40, 500] });
   t.teardown(() => watch.close());
-  beat();
-  const timer = setInterval(beat, 10);
-  await new Promise((resolve) => setTimeout(resolve, 400));
-  clearInterval(timer);
+  // 40 beats 10 ms apart: ten times the first level, with a beat always well inside it.
+  await new Promise<void>((resolve) => {
+    let beats = 0;
+    const timer = setInterval(() => {
+      beat();
+      if (++beats === 40) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 10);
+  });
+  t.true(watch.silentMs < 40);
   t.deepEqual(events, []);
 });
 
@@ -55,7 +63,13 @@ test('a silence passes each level once, in order; the next beat ends the episode
 
 test('a worker whose heartbeat never started is not judged; close stops everything', async (t) => {
   const { watch, events } = watched({ stallMs: 20, thresholds: [30] });
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // A watch with the same levels that did get a beat: once it has passed both, the silent one has had
+  // as long and said nothing.
+  const other = watched({ stallMs: 20, thresholds: [30] });
+  t.teardown(() => other.watch.close());
+  other.beat();
+  await once(other.watch, 'silent');
+  t.deepEqual(other.events, ['stall', 'silent 30 #0']);
   t.deepEqual(events, []);
   const closed = once(watch, 'close');
   watch.close();
