@@ -59,6 +59,7 @@ export class LoopWatch extends EventEmitter {
   #timer: NodeJS.Timeout | null = null;
   /** The pipe's handle when its reads can be held back, else null (read as beats come). */
   readonly #handle: ReadHandle | null;
+  readonly #stream: Readable;
   /** Bytes of a beat split across reads. */
   #rest: Buffer = Buffer.alloc(0);
   #lastBeat = monotonicMs();
@@ -73,6 +74,7 @@ export class LoopWatch extends EventEmitter {
   constructor(stream: Readable, options: LoopWatchOptions) {
     super();
     this.#options = options;
+    this.#stream = stream;
     this.#levels = [...new Set([options.stallMs, ...options.thresholds].filter((ms) => ms > 0))].sort((a, b) => a - b);
     this.#handle = this.#levels.length > 0 ? holdableHandle(stream) : null;
     stream.on('data', (chunk: Buffer) => this.#read(chunk));
@@ -121,6 +123,9 @@ export class LoopWatch extends EventEmitter {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
+    // Reads held back never see the end of the pipe, so it would stay open: the master's copy of the
+    // pipe goes with the watch (a worker that exited must not leave an fd behind).
+    this.#stream.destroy();
     this.emit('close');
   }
 

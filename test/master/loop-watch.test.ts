@@ -3,7 +3,8 @@
 // while beats come nothing is reported (the watch has no poll of its own to get wrong).
 import test from 'ava';
 import { once } from 'node:events';
-import { PassThrough } from 'node:stream';
+import { spawn } from 'node:child_process';
+import { PassThrough, type Readable } from 'node:stream';
 import { LoopWatch } from '../../src/master/loop-watch.js';
 
 function watched(options: { stallMs: number; thresholds: number[] }) {
@@ -62,7 +63,7 @@ test('a silence passes each level once, in order; the next beat ends the episode
 });
 
 test('a worker whose heartbeat never started is not judged; close stops everything', async (t) => {
-  const { watch, events } = watched({ stallMs: 20, thresholds: [30] });
+  const { watch, events, pipe } = watched({ stallMs: 20, thresholds: [30] });
   // A watch with the same levels that did get a beat: once it has passed both, the silent one has had
   // as long and said nothing.
   const other = watched({ stallMs: 20, thresholds: [30] });
@@ -75,4 +76,20 @@ test('a worker whose heartbeat never started is not judged; close stops everythi
   watch.close();
   await closed;
   t.true(watch.closed);
+  t.true(pipe.destroyed, 'the pipe goes with the watch');
+});
+
+test('a real pipe whose reads are held is closed with the watch (no fd left behind by an exited worker)', async (t) => {
+  // One beat, then exit: the watch holds reads after the beat, so the pipe's end is never read.
+  const child = spawn(process.execPath, ['-e', `const b = Buffer.alloc(8); b.writeBigUInt64LE(process.hrtime.bigint()); require('fs').writeSync(3, b)`], {
+    stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
+  });
+  const pipe = child.stdio[3] as Readable;
+  const watch = new LoopWatch(pipe, { stallMs: 0, thresholds: [60_000] });
+  t.teardown(() => watch.close());
+  await once(child, 'exit');
+  const pipeClosed = once(pipe, 'close');
+  watch.close();
+  await pipeClosed;
+  t.true(pipe.destroyed);
 });
