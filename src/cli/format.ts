@@ -114,6 +114,16 @@ export function truncate(text: string, width: number): string {
   return `${out}${text.includes('\x1b[') ? RESET : ''}`;
 }
 
+/**
+ * The width plain output is fitted to: the terminal's when stdout is one, else `COLUMNS` when set
+ * (a positive whole number), else unlimited (piped output keeps every column; --json is for scripts).
+ */
+export function outputWidth(out: { isTTY?: boolean; columns?: number } = process.stdout, env: NodeJS.ProcessEnv = process.env): number {
+  if (out.isTTY && out.columns && out.columns > 0) return out.columns;
+  const columns = env.COLUMNS;
+  return columns !== undefined && /^[1-9]\d{0,4}$/.test(columns) ? Number(columns) : Infinity;
+}
+
 export type Align = 'left' | 'right';
 
 /**

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { fail } from './fail.js';
+import { outputWidth } from './format.js';
 import { connectFromArgs, withControlOptions, type ControlArgs } from './control-args.js';
 import { statusJson, statusLines } from './views.js';
 
@@ -10,7 +11,7 @@ interface StatusArgs extends ControlArgs {
 
 export const statusCommand: CommandModule<object, StatusArgs> = {
   command: 'status [name]',
-  describe: 'One row per worker: pid, state, req/s, event-loop lag p50/p99/max, ELU, CPU, RSS',
+  describe: 'One row per worker: pid, state, req/s, event-loop lag p50/p99/max, ELU, CPU, RSS, fitted to the terminal\'s width',
   builder: (yargs) =>
     withControlOptions(
       yargs
@@ -23,7 +24,7 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
     try {
       const { client, status } = await connectFromArgs(args);
       client.close();
-      const text = args.json ? JSON.stringify(statusJson(status), null, 2) : statusLines(status).join('\n');
+      const text = args.json ? JSON.stringify(statusJson(status), null, 2) : statusLines(status, outputWidth()).join('\n');
       process.stdout.write(`${text}\n`);
     } catch (error) {
       fail(error);

@@ -2,6 +2,7 @@ import type { WriteStream } from 'node:tty';
 import type { CommandModule } from 'yargs';
 import { fail } from './fail.js';
 import { connectFromArgs, withControlOptions, type ControlArgs } from './control-args.js';
+import { outputWidth } from './format.js';
 import { Screen } from './screen.js';
 import { topLines } from './views.js';
 import { blockedNote, loopLines } from './profile-view.js';
@@ -133,5 +134,5 @@ async function runTop(args: TopArgs): Promise<void> {
 }
 
 function plainLines(status: ClusterView): string[] {
-  return topLines(status, { width: Infinity, height: Infinity, colour: false, now: Date.now() });
+  return topLines(status, { width: outputWidth(), height: Infinity, colour: false, now: Date.now() });
 }

@@ -91,41 +91,105 @@ function workerJson(worker: WorkerView): WorkerJson {
   };
 }
 
-const WORKER_HEADER = ['ID', 'PID', 'STATE', 'GEN', 'UPTIME', 'RESTARTS', 'REQ/S', 'CONNS', 'LAG p50', 'p99', 'max', 'ELU', 'CPU', 'RSS'];
-const WORKER_ALIGN: Align[] = ['right', 'right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'];
-const NONE = '-';
-
-/** A worker's row: lag in ms; the sample's cells read `-` until its first sample. */
-function workerCells(worker: WorkerView, colour: boolean): string[] {
-  const sample = worker.sample;
-  const fixed = [String(worker.id), String(worker.pid), worker.state, String(worker.generation), formatDuration(worker.uptimeMs), String(worker.restarts)];
-  if (!sample) return [...fixed, ...Array<string>(WORKER_HEADER.length - fixed.length).fill(NONE)];
-  const { lag } = sample;
-  return [
-    ...fixed,
-    formatRate(sample.http.rps),
-    String(sample.http.connections),
-    paint(formatMs(lag.p50), lagLevel(lag.p50), colour),
-    paint(formatMs(lag.p99), lagLevel(lag.p99), colour),
-    paint(formatMs(lag.max), lagLevel(lag.max), colour),
-    paint(formatFraction(sample.elu), eluLevel(sample.elu), colour),
-    formatPercent(sample.cpu),
-    formatBytes(sample.memory.rss),
-  ];
+/** One column of the worker table; `drop`: the order in which a narrow terminal loses it (none: kept). */
+interface WorkerColumn {
+  header: string;
+  align: Align;
+  drop?: number;
+  cell(worker: WorkerView, colour: boolean): string;
 }
 
-/** `status`: a header line about the cluster, one row per worker, then any blocked-loop notes. */
-export function statusLines(status: ClusterView): string[] {
+const NONE = '-';
+/** A cell of the worker's sample: `-` until its first one. */
+const sampled =
+  (read: (sample: NonNullable<WorkerView['sample']>, colour: boolean) => string) =>
+  (worker: WorkerView, colour: boolean): string =>
+    worker.sample ? read(worker.sample, colour) : NONE;
+
+// Dropped first: what the summary line or `status --json` also says, or what matters least while
+// something is wrong (generation, connections, uptime, restarts, pid), then CPU and the lag p50.
+const WORKER_COLUMNS: readonly WorkerColumn[] = [
+  { header: 'ID', align: 'right', cell: (worker) => String(worker.id) },
+  { header: 'PID', align: 'right', drop: 5, cell: (worker) => String(worker.pid) },
+  { header: 'STATE', align: 'left', cell: (worker) => worker.state },
+  { header: 'GEN', align: 'right', drop: 1, cell: (worker) => String(worker.generation) },
+  { header: 'UPTIME', align: 'right', drop: 3, cell: (worker) => formatDuration(worker.uptimeMs) },
+  { header: 'RESTARTS', align: 'right', drop: 4, cell: (worker) => String(worker.restarts) },
+  { header: 'REQ/S', align: 'right', cell: sampled((sample) => formatRate(sample.http.rps)) },
+  { header: 'CONNS', align: 'right', drop: 2, cell: sampled((sample) => String(sample.http.connections)) },
+  { header: 'LAG p50', align: 'right', drop: 7, cell: sampled(({ lag }, colour) => paint(formatMs(lag.p50), lagLevel(lag.p50), colour)) },
+  { header: 'p99', align: 'right', cell: sampled(({ lag }, colour) => paint(formatMs(lag.p99), lagLevel(lag.p99), colour)) },
+  { header: 'max', align: 'right', cell: sampled(({ lag }, colour) => paint(formatMs(lag.max), lagLevel(lag.max), colour)) },
+  { header: 'ELU', align: 'right', cell: sampled((sample, colour) => paint(formatFraction(sample.elu), eluLevel(sample.elu), colour)) },
+  { header: 'CPU', align: 'right', drop: 6, cell: sampled((sample) => formatPercent(sample.cpu)) },
+  { header: 'RSS', align: 'right', cell: sampled((sample) => formatBytes(sample.memory.rss)) },
+];
+const DROP_ORDER = WORKER_COLUMNS.filter((column) => column.drop !== undefined).sort((a, b) => a.drop! - b.drop!);
+
+/**
+ * The worker table within `width` columns: the columns of DROP_ORDER go, in that order, until it
+ * fits (what still does not fit is cut by the caller). The lag p50 header takes the "LAG" label
+ * on to p99 when it goes. `mark` styles a worker's id cell (top's selection).
+ */
+function workerTable(workers: readonly WorkerView[], { width, colour, mark }: { width: number; colour: boolean; mark?: (worker: WorkerView, id: string) => string }): string[] {
+  const build = (columns: readonly WorkerColumn[]): string[] => {
+    const lagLabel = !columns.some((column) => column.header === 'LAG p50');
+    const header = columns.map((column) => (lagLabel && column.header === 'p99' ? 'LAG p99' : column.header));
+    const rows = workers.map((worker) => columns.map((column, i) => (i === 0 && mark ? mark(worker, column.cell(worker, colour)) : column.cell(worker, colour))));
+    return table([header, ...rows], columns.map((column) => column.align));
+  };
+  let columns = WORKER_COLUMNS;
+  let lines = build(columns);
+  for (const dropped of DROP_ORDER) {
+    if (Math.max(...lines.map(visibleWidth)) <= width) break;
+    columns = columns.filter((column) => column !== dropped);
+    lines = build(columns);
+  }
+  return lines;
+}
+
+/**
+ * `status`: a header line about the cluster, one row per worker, then any blocked-loop notes, all
+ * within `width` columns (Infinity: every column, nothing wrapped).
+ */
+export function statusLines(status: ClusterView, width = Infinity): string[] {
   const blocked = [...blockedLines(status.workers), ...blockedSiteLines(status.workers)];
   return [
-    summaryLine(status, false),
+    ...wrapParts(summaryParts(status, false), width),
     '',
-    ...table([WORKER_HEADER, ...status.workers.map((worker) => workerCells(worker, false))], WORKER_ALIGN),
-    ...(blocked.length > 0 ? ['', ...blocked] : []),
+    ...workerTable(status.workers, { width, colour: false }),
+    ...(blocked.length > 0 ? ['', ...blocked.flatMap((line) => wrapWords(line, width))] : []),
   ];
 }
 
-function summaryLine(status: ClusterView, colour: boolean): string {
+/** Joins `parts` two spaces apart, starting a new line where the next would pass `width`. */
+function wrapParts(parts: readonly string[], width: number): string[] {
+  const lines: string[] = [];
+  for (const part of parts) {
+    const last = lines.at(-1);
+    if (last !== undefined && visibleWidth(last) + 2 + visibleWidth(part) <= width) lines[lines.length - 1] = `${last}  ${part}`;
+    else lines.push(part);
+  }
+  return lines;
+}
+
+/** A sentence wrapped at spaces to `width`, continuation lines indented by two (a word longer than a line stays whole). */
+function wrapWords(text: string, width: number): string[] {
+  if (visibleWidth(text) <= width) return [text];
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    const next = line === '' ? word : `${line} ${word}`;
+    if (line !== '' && visibleWidth(next) > width) {
+      lines.push(line);
+      line = `  ${word}`;
+    } else line = next;
+  }
+  lines.push(line);
+  return lines;
+}
+
+function summaryParts(status: ClusterView, colour: boolean): string[] {
   const { totals } = status;
   return [
     style(status.name, BOLD, colour),
@@ -136,7 +200,7 @@ function summaryLine(status: ClusterView, colour: boolean): string {
     `${totals.connections} conns`,
     `RSS ${formatBytes(totals.rss)}`,
     ...(totals.restarts > 0 ? [`${totals.restarts} restart${totals.restarts === 1 ? '' : 's'}`] : []),
-  ].join('  ');
+  ];
 }
 
 /** `ls --json`: one object per cluster. */
@@ -189,13 +253,11 @@ const SPARK_MIN = 10;
  * in trouble stands out. Lines are cut to `width`; workers beyond `height` are counted, not shown.
  */
 export function topLines(status: ClusterView, { width, height, colour, now, selected, below = [] }: TopOptions): string[] {
-  const header = `${summaryLine(status, colour)}  ${style(new Date(now).toISOString().slice(11, 19), DIM, colour)}`;
-  const rows = status.workers.map((worker) => {
-    const cells = workerCells(worker, colour);
-    // The selected worker (p shows its loop phases) is marked in its id cell.
-    return worker.id === selected ? [style(`>${cells[0]}`, BOLD, colour), ...cells.slice(1)] : cells;
-  });
-  const cells = table([WORKER_HEADER, ...rows], WORKER_ALIGN);
+  const header = wrapParts([...summaryParts(status, colour), style(new Date(now).toISOString().slice(11, 19), DIM, colour)], width);
+  // The selected worker (p shows its loop phases) is marked in its id cell.
+  const mark = (worker: WorkerView, id: string): string => (worker.id === selected ? style(`>${id}`, BOLD, colour) : id);
+  // Room for a sparkline of SPARK_MIN points first, then the widest table that fits.
+  const cells = workerTable(status.workers, { width: Number.isFinite(width) ? width - 2 - SPARK_MIN : width, colour, mark });
   const tableWidth = Math.max(...cells.map(visibleWidth));
   const room = Number.isFinite(width) ? width - tableWidth - 2 : SPARK_POINTS;
   const points = Math.min(SPARK_POINTS, room);
@@ -203,14 +265,18 @@ export function topLines(status: ClusterView, { width, height, colour, now, sele
   const lines = cells.map((line, i) => {
     if (points < SPARK_MIN) return line;
     const pad = ' '.repeat(tableWidth - visibleWidth(line) + 2);
-    if (i === 0) return `${line}${pad}LAG p99, last ${points} samples (top = ${formatMs(scale)} ms)`;
+    if (i === 0) {
+      // The sparklines' label, shortened to the room there is.
+      const label = [`LAG p99, last ${points} samples (top = ${formatMs(scale)} ms)`, `p99, top ${formatMs(scale)} ms`].find((text) => text.length <= room) ?? 'p99';
+      return `${line}${pad}${label}`;
+    }
     const history = status.workers[i - 1]!.history.slice(-points);
     const spark = history.map((point) => paint(sparkChar(point.lagP99, scale), lagLevel(point.lagP99), colour)).join('');
-    return `${line}${pad}${spark}`;
+    return spark === '' ? line : `${line}${pad}${spark}`;
   });
   const footer = style(selected === undefined ? 'q or Ctrl-C: quit' : 'q: quit   up/down (or k/j): select a worker   p: its loop phases (1 s)', DIM, colour);
   const sites = blockedSiteLines(status.workers);
-  let body = [header, '', ...lines, ...(sites.length > 0 ? ['', ...sites] : []), ...(below.length > 0 ? ['', ...below] : [])];
+  let body = [...header, '', ...lines, ...(sites.length > 0 ? ['', ...sites] : []), ...(below.length > 0 ? ['', ...below] : [])];
   const budget = Number.isFinite(height) ? Math.max(3, height - 2) : Infinity;
   if (body.length > budget) {
     const hidden = body.length - (budget - 1);

@@ -7,6 +7,7 @@ import {
   formatMs,
   formatRate,
   eluLevel,
+  outputWidth,
   lagLevel,
   paint,
   sparkline,
@@ -166,4 +167,46 @@ test('top, live: colours by threshold, fits the terminal, counts the workers it 
   const short = topLines(many, { width: 200, height: 10, colour: false, now: NOW });
   t.true(short.length <= 10);
   t.true(short.includes('... 16 more workers'), short.join('\n'));
+});
+
+/** A cluster as wide as real ones get: 7-digit pids, long states, restarts in the tens, days of uptime, a blocked site deep in a path. */
+function wideCluster(): ClusterView {
+  const busy = sample({ lag: { mean: 40, p50: 12.5, p90: 150, p99: 1250, max: 4096 }, elu: 0.97, cpu: 101.4, http: { rps: 12_345, requests: 12_345, inflight: 64, connections: 1024 } });
+  const workers = [
+    worker(1, { pid: 4_194_301, state: 'stopping', generation: 12, restarts: 17, uptimeMs: 3 * 86_400_000 }, [busy]),
+    worker(12, { pid: 4_194_302, state: 'starting', generation: 12, restarts: 0, uptimeMs: 5_000 }, []),
+  ];
+  return decodeStatus(encodeStatus({ ...clusterStatus('payments-api-production', workers), masterPid: 4_194_300, uptimeMs: 3 * 86_400_000 }, { history: true }));
+}
+
+test('status fits the width it is given: columns go in the documented order, the summary wraps, nothing passes it', (t) => {
+  const status = wideCluster();
+  const header = (width: number) => statusLines(status, width).find((line) => line.startsWith('ID'))!.split(/ {2,}/).map((cell) => cell.trim());
+  t.deepEqual(header(Infinity), ['ID', 'PID', 'STATE', 'GEN', 'UPTIME', 'RESTARTS', 'REQ/S', 'CONNS', 'LAG p50', 'p99', 'max', 'ELU', 'CPU', 'RSS']);
+  t.deepEqual(header(80), ['ID', 'PID', 'STATE', 'RESTARTS', 'REQ/S', 'LAG p50', 'p99', 'max', 'ELU', 'CPU', 'RSS']);
+  // When the p50 goes, the LAG label moves on to p99.
+  t.deepEqual(header(50), ['ID', 'STATE', 'REQ/S', 'LAG p99', 'max', 'ELU', 'RSS']);
+  for (const width of [80, 60, 50]) {
+    const lines = statusLines(status, width);
+    t.true(lines.every((line) => visibleWidth(line) <= width), `${width}:\n${lines.join('\n')}`);
+    t.true(lines.some((line) => /^ {0,2}1 .*stopping/.test(line)) && lines.some((line) => /^12 .*starting/.test(line)), 'every worker keeps its row');
+  }
+  const summary = statusLines(status, 60).slice(0, 2);
+  t.deepEqual(summary, ['payments-api-production  master 4194300  up 3d00h  0/2 ready', '12345 req/s  1024 conns  RSS 80.0 MiB  17 restarts']);
+});
+
+test('top at 80 columns: the table shrinks first so that a sparkline still fits', (t) => {
+  const lines = topLines(wideCluster(), { width: 80, height: 30, colour: true, now: NOW });
+  t.true(lines.every((line) => visibleWidth(line) <= 80), lines.join('\n'));
+  t.true(lines.some((line) => line.endsWith('RSS  p99, top 1250 ms')), 'the sparklines\' label, shortened');
+  t.true(lines.every((line) => line === line.trimEnd()), 'no trailing spaces');
+  t.true(lines.some((line) => line.includes('█')), 'worker 1 has its sparkline');
+});
+
+test('plain output is fitted to the terminal, else to COLUMNS, else not at all', (t) => {
+  t.is(outputWidth({ isTTY: true, columns: 72 }, {}), 72);
+  t.is(outputWidth({ isTTY: true, columns: 72 }, { COLUMNS: '200' }), 72);
+  t.is(outputWidth({}, { COLUMNS: '80' }), 80);
+  t.is(outputWidth({}, {}), Infinity);
+  for (const bad of ['0', '-1', 'wide', '1e3', '']) t.is(outputWidth({}, { COLUMNS: bad }), Infinity, bad);
 });
