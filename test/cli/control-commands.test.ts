@@ -18,6 +18,10 @@ function clusterd(dir: string, ...args: string[]) {
   return execa(process.execPath, [CLI, ...args], { env: { CLUSTERD_RUNTIME_DIR: dir, NO_COLOR: '' }, reject: false });
 }
 
+function clusterdAt(columns: number, dir: string, ...args: string[]) {
+  return execa(process.execPath, [CLI, ...args], { env: { CLUSTERD_RUNTIME_DIR: dir, NO_COLOR: '', COLUMNS: String(columns) }, reject: false });
+}
+
 async function serve(t: Parameters<typeof tempDir>[0], name: string, dir: string, tcp?: { host: string; port: number; token: string }, source = new FakeSource(twoWorkers(name))) {
   const server = await startControlServer({ name, source, dir, tcp });
   t.teardown(() => server.close());
@@ -37,6 +41,15 @@ test('status --json prints the cluster, status prints the table', async (t) => {
   t.is(table.exitCode, 0, table.stderr);
   t.is(table.stdout.split('\n').length, 5);
   t.regex(table.stdout, /^ 2 {2}40002 {2}ready/m);
+
+  // Fitted to COLUMNS when stdout is not a terminal, as to a terminal's width.
+  for (const command of ['status', 'top']) {
+    const narrow = await clusterdAt(60, dir, command, 'api', ...(command === 'top' ? ['--once'] : []));
+    t.is(narrow.exitCode, 0, narrow.stderr);
+    const lines = narrow.stdout.split('\n');
+    t.true(lines.every((line) => line.length <= 60), `${command}:\n${narrow.stdout}`);
+    t.true(lines.some((line) => /^ 2 .*ready/.test(line)), narrow.stdout);
+  }
 });
 
 test('status with no cluster, or an unknown name: one line naming what it looked for, exit 7', async (t) => {
