@@ -222,3 +222,39 @@ export function contextSwitches(pid: number): { voluntary: number; involuntary: 
     return undefined;
   }
 }
+
+/** The machine's TCP events that delay a new connection by a second or more (each SYN retransmit waits out the initial RTO). */
+export interface TcpCounters {
+  /** SYNs sent again: the first went unanswered (dropped at a full queue, or into a TIME_WAIT). */
+  synRetrans: number;
+  /** Connections a listening socket could not queue (its accept queue was full). */
+  listenOverflows: number;
+  /** SYNs a listening socket dropped, for any reason (overflows included). */
+  listenDrops: number;
+}
+
+/** Reads TcpCounters from /proc/net/netstat's text (a "TcpExt:" header line, then its values). */
+export function parseTcpCounters(netstat: string): TcpCounters | undefined {
+  const lines = netstat.split('\n').filter((line) => line.startsWith('TcpExt:'));
+  if (lines.length < 2) return undefined;
+  const names = lines[0]!.trim().split(/\s+/).slice(1);
+  const values = lines[1]!.trim().split(/\s+/).slice(1).map(Number);
+  const read = (name: string): number | undefined => {
+    const value = values[names.indexOf(name)];
+    return names.includes(name) && Number.isSafeInteger(value) ? value : undefined;
+  };
+  const synRetrans = read('TCPSynRetrans');
+  const listenOverflows = read('ListenOverflows');
+  const listenDrops = read('ListenDrops');
+  if (synRetrans === undefined || listenOverflows === undefined || listenDrops === undefined) return undefined;
+  return { synRetrans, listenOverflows, listenDrops };
+}
+
+/** The machine's TcpCounters now; undefined off Linux. */
+export function tcpCounters(): TcpCounters | undefined {
+  try {
+    return parseTcpCounters(fs.readFileSync('/proc/net/netstat', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}

@@ -1,7 +1,7 @@
 // Markdown for the open-loop steps ((d) at each rate, (e)): one table per step, tail latency first,
 // and a plain statement of every measurement in which the generator did not hold its rate.
 import { cpu, num, pct, us } from './report.js';
-import type { RunRecord } from './runner.js';
+import { tcpNote, type RunRecord } from './runner.js';
 import { stepTitle, type Step } from './steps.js';
 import { keyOf, type Summary } from './summary.js';
 
@@ -45,6 +45,14 @@ export function openStepMarkdown(step: Step, rows: Summary[], records: RunRecord
     if (keyOf(record) !== step.key || !record.ok || !open || open.heldRate) continue;
     const label = rows.find((row) => row.system === record.system)?.label ?? record.system;
     notes.push(`**rate not held**: ${label}, round ${record.round}: ${open.notHeld}. Its latencies include the generator's own delay.`);
+  }
+  // A connection whose SYN went unanswered waits out TCP's initial 1 s retransmit timeout: a p99 near
+  // 1 s with a p50 near 1 ms. Said per measurement, so such a tail is not read as the system's own.
+  for (const record of records) {
+    const note = tcpNote(record.tcp);
+    if (keyOf(record) !== step.key || !record.ok || note === '') continue;
+    const label = rows.find((row) => row.system === record.system)?.label ?? record.system;
+    notes.push(`${label}, round ${record.round}: the machine had${note.slice(1)} during the measurement; each delays a new connection by 1 s or more.`);
   }
   if (notes.length) lines.push('', ...notes.map((note) => `- ${note}`));
   return `${lines.join('\n')}\n`;

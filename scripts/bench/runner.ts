@@ -6,7 +6,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LoadGenerator, LoadResult, LoadRun, OpenLoopGenerator } from './load/types.js';
 import type { BenchOptions } from './options.js';
-import { cpuSeconds, machineBusySeconds, portFree, selfAndChildrenSeconds, waitFor } from './processes.js';
+import { cpuSeconds, machineBusySeconds, portFree, selfAndChildrenSeconds, tcpCounters, waitFor, type TcpCounters } from './processes.js';
 import { coefficientOfVariation } from './stats.js';
 import type { Step } from './steps.js';
 import { countFiles, StartError, type Count, type SystemSpec } from './systems.js';
@@ -54,6 +54,11 @@ export interface RunRecord {
   loadgenCpuPct?: number;
   /** Every other process on the machine (other users, tests...), in % of one core: the noise. */
   otherCpuPct?: number;
+  /**
+   * The machine's SYN retransmits and listen-queue overflows during the measurement (every process's,
+   * the system's own included): each one delays a new connection by a second or more.
+   */
+  tcp?: TcpCounters;
   /** Earlier attempts of this measurement, dropped because other processes took too much CPU (or the rate was not held). */
   discarded?: Array<{ rps?: number; otherCpuPct?: number; error?: string; heldRate?: boolean }>;
 }
@@ -141,7 +146,7 @@ export async function runRounds(schedule: Schedule, notes: Map<string, string>, 
         if (discarded.length) record.discarded = discarded;
         records.push(record);
         if (record.ok && record.load) {
-          console.error(`${tag} ${entry.label}: ${progressLine(record.load, record.workerCv)}`);
+          console.error(`${tag} ${entry.label}: ${progressLine(record.load, record.workerCv)}${tcpNote(record.tcp)}`);
         } else {
           console.error(`${tag} ${entry.label}: FAILED ${record.error}`);
           // A system that cannot start (a mode not implemented yet) is dropped for the rest of the run.
@@ -241,6 +246,7 @@ async function runOne(schedule: Schedule, entry: Entry, step: Step, { round, pos
     const loadgenCpuPct = share(self === undefined || !result.open ? self : self - result.open.lifetimeCpuS + result.open.cpuS);
     const machinePct = share(delta(cpuBefore.machine, cpuAfter.machine));
     const blockerPid = readBlocker(countDir);
+    const tcp = tcpDelta(cpuBefore.tcp, cpuAfter.tcp);
     return {
       ...base,
       ok: true,
@@ -253,6 +259,7 @@ async function runOne(schedule: Schedule, entry: Entry, step: Step, { round, pos
       masterCpuPct,
       ...(masterCpuS === undefined ? {} : { masterCpuS }),
       ...(blockerPid === undefined ? {} : { blockerPid }),
+      ...(tcp === undefined ? {} : { tcp }),
       workersCpuPct,
       loadgenCpuPct,
       otherCpuPct:
@@ -336,6 +343,7 @@ export async function waitQuiet(pct: number, maxMs: number): Promise<number> {
 }
 
 interface CpuSnapshot {
+  tcp?: TcpCounters;
   master?: number;
   servers?: number;
   self?: number;
@@ -343,9 +351,26 @@ interface CpuSnapshot {
   each: Map<number, number | undefined>;
 }
 
+function tcpDelta(before: TcpCounters | undefined, after: TcpCounters | undefined): TcpCounters | undefined {
+  if (!before || !after) return undefined;
+  return {
+    synRetrans: after.synRetrans - before.synRetrans,
+    listenOverflows: after.listenOverflows - before.listenOverflows,
+    listenDrops: after.listenDrops - before.listenDrops,
+  };
+}
+
+/** ", 12 SYN retransmits (3 listen overflows)" when the measurement had any, else "". */
+export function tcpNote(tcp: TcpCounters | undefined): string {
+  if (!tcp || (tcp.synRetrans === 0 && tcp.listenDrops === 0)) return '';
+  const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
+  return `, ${plural(tcp.synRetrans, 'SYN retransmit')} (${plural(tcp.listenOverflows, 'listen overflow')}, ${plural(tcp.listenDrops, 'listen drop')})`;
+}
+
 function cpuSnapshot(master: number | undefined, servers: number[]): CpuSnapshot {
   const each = servers.map((pid) => cpuSeconds(pid));
   return {
+    tcp: tcpCounters(),
     each: new Map(servers.map((pid, index) => [pid, each[index]])),
     self: selfAndChildrenSeconds(),
     machine: machineBusySeconds(),
