@@ -8,113 +8,148 @@ import { reusePortSupport } from '../master/balancers/shared.js';
 import { resolveEntry } from '../master/entry.js';
 import { LOG_FORMATS, LogSink, type LogFormat } from '../master/logs.js';
 import type { MasterOptions } from '../master/run.js';
-import { parseControlAddress, readControlToken, TOKEN_ENV } from '../control/options.js';
+import { parseControlAddress, readControlToken } from '../control/options.js';
 import { BootError, ClusterdError, UsageError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { MAX_INSTANCES, parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseSize } from '../options.js';
+import { parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseSize } from '../options.js';
+import { CONFIG_NAMES, loadConfig, type ConfigFile, type FlagValue } from './config-file.js';
+import { configKey, MAX_BOOT_FAILURES, START_OPTIONS } from './start-options.js';
 
-/** More boots in a row than this is a crash loop, not patience. */
-const MAX_BOOT_FAILURES = 1000;
-
+/** The command line as yargs gives it: every option undefined unless given (defaults come after the config file). */
 interface StartArgs {
-  entry: string;
-  instances: string;
-  name?: string;
-  balance: string;
-  'wait-ready': boolean;
-  'listen-timeout': string;
-  grace: string;
-  'max-boot-failures': string;
-  'stats-interval': string;
-  watchdog: string;
-  'report-blocked': string;
-  'max-memory'?: string;
-  metrics?: string;
-  control?: string;
-  'control-token'?: string;
-  'control-token-file'?: string;
-  daemon: boolean;
-  'log-format': string;
-  'node-arg': string[];
+  entry?: string;
+  config?: string;
   '--'?: (string | number)[];
+  [flag: string]: unknown;
 }
 
 export const startCommand: CommandModule<object, StartArgs> = {
-  command: 'start <entry>',
+  command: 'start [entry]',
   describe: 'Run <entry> on N workers in the foreground, sharing its ports',
-  builder: (yargs) =>
-    yargs
-      .positional('entry', { type: 'string', demandOption: true, describe: 'The app: .js, .mjs, .cjs, .ts, .mts or .cts' })
-      .option('instances', { alias: 'i', type: 'string', default: 'max', describe: `Number of workers (1 to ${MAX_INSTANCES}), or \`max\` for one per core` })
-      .option('name', { type: 'string', describe: 'Cluster name (default: the entry file name)' })
-      .option('balance', { type: 'string', default: 'fair', choices: BALANCE_MODES as unknown as string[], describe: 'fair: workers accept for themselves, each up to an even share of the open connections, lagging or stalled workers paused; rr: the master hands each connection to the next free worker; least: to the free worker with the fewest connections and the lowest loop lag; sticky: one client address always to the same worker; shared: workers accept from one shared socket; reuseport: each worker its own SO_REUSEPORT socket (Node >= 22.12, Linux)' })
-      .option('wait-ready', { type: 'boolean', default: false, describe: "A worker is ready when the app calls process.send('ready'), not when its servers listen" })
-      .option('listen-timeout', { type: 'string', default: '10s', describe: 'How long a worker may take to get ready before it counts as a failed boot (1ms to 24d)' })
-      .option('grace', { type: 'string', default: '10s', describe: 'How long workers may drain on stop before they are killed (0: killed at once; up to 24d)' })
-      .option('max-boot-failures', { type: 'string', default: '3', describe: `Give up after this many failed boots in a row (1 to ${MAX_BOOT_FAILURES})` })
-      .option('stats-interval', { type: 'string', default: '1s', describe: 'How often each worker reports loop lag, ELU, CPU, memory and HTTP counters (10ms to 24d); 0 turns them off' })
-      .option('watchdog', { type: 'string', default: '5s', describe: "Replace a worker whose event loop stays blocked this long, logging its JavaScript stack (10ms to 24d); 0 turns it off (clusterd stack still works)" })
-      .option('report-blocked', { type: 'string', default: '100ms', describe: 'Take the JavaScript stack of a worker whose event loop stays blocked this long, without harming it, and keep where it was blocked for status (10ms to 24d); 0 turns it off' })
-      .option('max-memory', { type: 'string', describe: 'Replace (drained, new worker first) a worker whose RSS stays above this size, from 16M to 1T, e.g. 512M' })
-      .option('log-format', { type: 'string', default: 'text', choices: LOG_FORMATS as unknown as string[], describe: 'text: `[w2] line`; json: one object per line' })
-      .option('daemon', { alias: 'd', type: 'boolean', default: false, describe: 'Run in the background; return once every worker is ready (or the app failed). Logs go to <runtime dir>/<name>.log' })
-      .option('metrics', { type: 'string', describe: 'Serve Prometheus metrics on HOST:PORT/metrics' })
-      .option('control', { type: 'string', describe: 'Also serve the control plane on TCP HOST:PORT (needs a token)' })
-      .option('control-token', { type: 'string', describe: `Token required on --control (or $${TOKEN_ENV})` })
-      .option('control-token-file', { type: 'string', describe: 'Read the --control token from this file' })
-      .option('node-arg', { type: 'string', array: true, default: [], describe: 'A flag for the workers\' node, e.g. --node-arg=--max-old-space-size=512 (repeatable)' })
+  builder: (yargs) => {
+    let built = yargs
+      .positional('entry', { type: 'string', describe: 'The app: .js, .mjs, .cjs, .ts, .mts or .cts (or `entry` in the config file)' })
+      .option('config', { type: 'string', describe: `Read options from this file (default: ${CONFIG_NAMES.join(', ')} in the current directory, if there is one); flags win` });
+    for (const spec of START_OPTIONS) {
+      built = built.option(spec.flag, {
+        type: spec.kind === 'boolean' ? 'boolean' : 'string',
+        ...(spec.kind === 'strings' ? { array: true } : {}),
+        ...(spec.alias ? { alias: spec.alias } : {}),
+        ...(spec.choices ? { choices: spec.choices as string[] } : {}),
+        // Shown in --help, but not set: a flag left out must not hide the config file's value.
+        ...(spec.default !== undefined ? { defaultDescription: String(spec.default) } : {}),
+        describe: spec.describe,
+      });
+    }
+    return built
       .example('$0 start app.ts -i 4', 'four workers on the ports app.ts listens on')
-      .example('$0 start server.js -- --port 8080', 'arguments after -- go to the app'),
+      .example('$0 start server.js -- --port 8080', 'arguments after -- go to the app')
+      .example('$0 start --config deploy/clusterd.config.json', 'the options (and the entry) from a file');
+  },
   handler: (args) => {
     void start(args).catch(fail);
   },
 };
 
-/** Validates the command line into the master's options; throws a UsageError naming the flag. */
-export function masterOptions(args: StartArgs): MasterOptions {
-  const instances = parseInstances(args.instances);
-  const entry = resolveEntry(args.entry, args['node-arg']);
-  const name = parseName(args.name ?? basename(entry.path, extname(entry.path)));
-  const maxBootFailures = parseInteger('max-boot-failures', args['max-boot-failures'], { min: 1, max: MAX_BOOT_FAILURES });
-  const balance = parseChoice('balance', args.balance, BALANCE_MODES) as BalanceMode;
+/** What `start` runs: the command line over the config file over the defaults. */
+export interface StartSettings {
+  /** Option values by long flag, in command-line form. */
+  flags: Map<string, FlagValue>;
+  /** The file each value came from, for the flags the command line did not give. */
+  fromFile: Map<string, string>;
+  entry: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+/** Merges the command line with the config file (flags win) and the defaults; throws a UsageError. */
+export function startSettings(args: StartArgs, config: ConfigFile | null): StartSettings {
+  const flags = new Map<string, FlagValue>();
+  const fromFile = new Map<string, string>();
+  for (const spec of START_OPTIONS) {
+    const given = args[spec.flag] as FlagValue | undefined;
+    const filed = config?.flags.get(spec.flag);
+    if (given !== undefined) flags.set(spec.flag, given);
+    else if (filed !== undefined) {
+      flags.set(spec.flag, filed);
+      fromFile.set(spec.flag, config!.path);
+    } else if (spec.default !== undefined) flags.set(spec.flag, spec.default);
+  }
+  const entry = args.entry ?? config?.entry;
+  if (entry === undefined) {
+    throw new UsageError(`Missing the app to run: \`clusterd start <entry>\`, or \`entry\` in a config file (${CONFIG_NAMES[0]} in the current directory, or --config FILE)`);
+  }
+  const cliArgs = args['--'];
+  return { flags, fromFile, entry, args: cliArgs && cliArgs.length > 0 ? cliArgs.map(String) : (config?.args ?? []), env: config?.env ?? {} };
+}
+
+/** Validates the merged settings into the master's options; a UsageError names the flag, or the key and its file. */
+export function masterOptions(settings: StartSettings): MasterOptions {
+  const { flags, fromFile } = settings;
+  const text = (flag: string): string | undefined => {
+    const value = flags.get(flag);
+    return value === undefined ? undefined : String(value);
+  };
+  const bool = (flag: string): boolean => flags.get(flag) === true;
+  // A value from the file that a parser refuses: the file and the key, not a flag nobody typed.
+  const checked = <T>(flag: string, parse: () => T): T => {
+    try {
+      return parse();
+    } catch (error) {
+      const file = fromFile.get(flag);
+      if (!file || !(error instanceof UsageError)) throw error;
+      throw new UsageError(`${file}: ${error.message.replaceAll(`\`--${flag}\``, `\`${configKey(flag)}\``)}`);
+    }
+  };
+  const instances = checked('instances', () => parseInstances(text('instances')));
+  const nodeArgs = (flags.get('node-arg') as string[] | undefined) ?? [];
+  const entry = resolveEntry(settings.entry, nodeArgs);
+  const name = checked('name', () => parseName(text('name') ?? basename(entry.path, extname(entry.path))));
+  const maxBootFailures = checked('max-boot-failures', () => parseInteger('max-boot-failures', text('max-boot-failures'), { min: 1, max: MAX_BOOT_FAILURES }));
+  const balance = checked('balance', () => parseChoice('balance', text('balance'), BALANCE_MODES) as BalanceMode);
   const unsupported = balance === 'reuseport' ? reusePortSupport() : null;
   if (unsupported) throw new UsageError(unsupported);
   // Under 10 ms, ordinary garbage-collection pauses would count as a blocked loop.
-  const watchdogMs = parseDuration('watchdog', args.watchdog, { min: 10, off: true });
-  const reportBlockedMs = parseDuration('report-blocked', args['report-blocked'], { min: 10, off: true });
+  const watchdogMs = checked('watchdog', () => parseDuration('watchdog', text('watchdog'), { min: 10, off: true }));
+  const reportBlockedMs = checked('report-blocked', () => parseDuration('report-blocked', text('report-blocked'), { min: 10, off: true }));
+  const control = text('control');
   const controlTcp =
-    args.control === undefined
+    control === undefined
       ? null
-      : { ...parseControlAddress(args.control), token: readControlToken({ token: args['control-token'], tokenFile: args['control-token-file'] }) };
+      : { ...checked('control', () => parseControlAddress(control)), token: readControlToken({ token: text('control-token'), tokenFile: text('control-token-file') }) };
+  const metrics = text('metrics');
+  const maxMemory = text('max-memory');
   return {
     cluster: {
       name,
       entry,
-      args: (args['--'] ?? []).map(String),
+      args: settings.args,
+      env: settings.env,
       instances,
       balance,
-      waitReady: args['wait-ready'],
+      waitReady: bool('wait-ready'),
       // 0 would fail every boot before it could start: a timeout needs at least 1 ms.
-      listenTimeoutMs: parseDuration('listen-timeout', args['listen-timeout']),
+      listenTimeoutMs: checked('listen-timeout', () => parseDuration('listen-timeout', text('listen-timeout'))),
       // 0 is a choice: no draining, every worker is killed at once on stop (exit code 5).
-      graceMs: parseDuration('grace', args.grace, { min: 0 }),
+      graceMs: checked('grace', () => parseDuration('grace', text('grace'), { min: 0 })),
       maxBootFailures,
       // The loop-delay probe ticks every 10 ms: a shorter interval would measure nothing.
-      statsIntervalMs: parseDuration('stats-interval', args['stats-interval'], { min: 10, off: true }),
+      statsIntervalMs: checked('stats-interval', () => parseDuration('stats-interval', text('stats-interval'), { min: 10, off: true })),
       watchdogMs,
       reportBlockedMs,
-      logs: new LogSink({ format: parseChoice('log-format', args['log-format'], LOG_FORMATS) as LogFormat }),
+      logs: new LogSink({ format: checked('log-format', () => parseChoice('log-format', text('log-format'), LOG_FORMATS) as LogFormat) }),
     },
-    maxMemory: args['max-memory'] === undefined ? null : parseSize('max-memory', args['max-memory']),
+    maxMemory: maxMemory === undefined ? null : checked('max-memory', () => parseSize('max-memory', maxMemory)),
     controlTcp,
-    metrics: args.metrics === undefined ? null : parseControlAddress(args.metrics, 'metrics'),
+    metrics: metrics === undefined ? null : checked('metrics', () => parseControlAddress(metrics, 'metrics')),
   };
 }
 
 async function start(args: StartArgs): Promise<void> {
-  const options = masterOptions(args);
+  const settings = startSettings(args, await loadConfig(args.config));
+  const options = masterOptions(settings);
   // The master's modules load only here: `clusterd status` and friends never pay for them.
-  if (args.daemon) {
+  if (settings.flags.get('daemon') === true) {
     const { startDaemon } = await import('./daemon-parent.js');
     process.exit(await startDaemon({ name: options.cluster.name, argv: process.argv.slice(2) }));
   }

@@ -55,7 +55,14 @@ export class LogSink {
   constructor({ format, output = process }: { format: LogFormat; output?: LogOutput }) {
     this.#format = format;
     this.#out = output;
-    for (const name of ['stdout', 'stderr'] as const) output[name].on?.('error', (error) => this.#onOutputError(name, error));
+  }
+
+  /** The output's errors are this sink's to handle, from its first write on (a sink that never writes adds no listener). */
+  #watching = false;
+  #watchOutput(): void {
+    if (this.#watching) return;
+    this.#watching = true;
+    for (const name of ['stdout', 'stderr'] as const) this.#out[name].on?.('error', (error) => this.#onOutputError(name, error));
   }
 
   /** Whether a stream was dropped after an error (EPIPE: its reader is gone). */
@@ -105,6 +112,7 @@ export class LogSink {
   }
 
   #write(name: StreamName, text: string): void {
+    this.#watchOutput();
     if (!this.#lost.has(name)) this.#out[name].write(text);
   }
 

@@ -23,6 +23,8 @@ export interface ClusterConfig {
   name: string;
   entry: Entry;
   args: readonly string[];
+  /** Environment variables for the app (the config file's `env`), over the master's own. */
+  env?: Readonly<Record<string, string>>;
   instances: number;
   balance: BalanceMode;
   waitReady: boolean;
@@ -295,6 +297,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       clusterName: config.name,
       entry: config.entry,
       args: config.args,
+      env: config.env ?? {},
       settings: {
         waitReady: config.waitReady,
         statsIntervalMs: config.statsIntervalMs,

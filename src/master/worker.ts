@@ -58,6 +58,8 @@ export interface WorkerSpec {
   clusterName: string;
   entry: Entry;
   args: readonly string[];
+  /** The app's own environment variables, over the master's. */
+  env?: Readonly<Record<string, string>>;
   settings: WorkerSettings;
   /** What the master watches for in the worker's heartbeat, in ms (0: not at all). */
   watch: WatchSettings;
@@ -111,6 +113,7 @@ function forkWorker(spec: WorkerSpec): { child: ChildProcess | null; error: unkn
       execArgv: spec.entry.execArgv,
       env: {
         ...process.env,
+        ...spec.env,
         CLUSTERD_WORKER_ID: String(spec.id),
         CLUSTERD_CLUSTER_NAME: spec.clusterName,
         [SETTINGS_ENV]: JSON.stringify(spec.settings),

@@ -77,7 +77,7 @@ export interface Launched {
  */
 export function launch(
   args: string[],
-  { env = {}, wrap = [], node = process.execPath, cli = CLI }: { env?: Record<string, string>; wrap?: string[]; node?: string; cli?: string } = {},
+  { env = {}, wrap = [], node = process.execPath, cli = CLI, cwd }: { env?: Record<string, string>; wrap?: string[]; node?: string; cli?: string; cwd?: string } = {},
 ): Launched {
   // A master registers its cluster name in the runtime directory, and tests running at once
   // start clusters of the same name (hello.js...): unless the caller chose a directory, each
@@ -85,7 +85,7 @@ export function launch(
   const runtime = env.CLUSTERD_RUNTIME_DIR || process.env.CLUSTERD_RUNTIME_DIR ? null : mkdtempSync(join(tmpdir(), 'clusterd-test-'));
   if (runtime) env = { ...env, CLUSTERD_RUNTIME_DIR: runtime };
   const command = [...wrap, node, cli, ...args];
-  const child = execa(command[0]!, command.slice(1), { env, reject: false, buffer: false, stdin: 'ignore' });
+  const child = execa(command[0]!, command.slice(1), { env, reject: false, buffer: false, stdin: 'ignore', ...(cwd ? { cwd } : {}) });
   if (runtime) void child.then(() => rmSync(runtime, { recursive: true, force: true }));
   const lines: OutputLine[] = [];
   const waiters = new Set<{ match: (line: OutputLine) => boolean; resolve: (line: OutputLine) => void }>();

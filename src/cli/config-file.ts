@@ -1,0 +1,173 @@
+// `clusterd start`'s config file: clusterd.config.{json,mjs,js,ts} in the current directory, or the
+// file `--config` names. It holds the start options under their long flag in camelCase (see
+// start-options.ts), plus `entry`, `env` and `args`. What it holds is user input from a file: every
+// key and the shape of every value are checked here, and the values then go through the same parsers
+// as the command line's, errors naming the key and the file. Command-line flags win over the file.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, extname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { configKey, FILE_ONLY_KEYS, START_OPTIONS, type StartOption } from './start-options.js';
+import { UsageError, oneLine } from '../errors.js';
+
+/** Looked for in this order in the current directory; two of them at once is an error. */
+export const CONFIG_NAMES = ['clusterd.config.json', 'clusterd.config.mjs', 'clusterd.config.js', 'clusterd.config.ts'] as const;
+
+/** A value as the command line would have given it. */
+export type FlagValue = string | boolean | string[];
+
+export interface ConfigFile {
+  /** The file, absolute. */
+  path: string;
+  /** Option values by long flag, in command-line form (numbers as their text). */
+  flags: Map<string, FlagValue>;
+  /** Absolute (resolved from the file's directory). */
+  entry?: string;
+  env?: Record<string, string>;
+  args?: string[];
+}
+
+const OPTIONS_BY_KEY = new Map(START_OPTIONS.map((spec) => [configKey(spec.flag), spec]));
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Finds and reads the config file; null when there is none (and none was asked for). */
+export async function loadConfig(explicit: string | undefined, cwd = process.cwd()): Promise<ConfigFile | null> {
+  let path: string;
+  if (explicit !== undefined) {
+    path = resolve(cwd, explicit);
+    if (!existsSync(path)) throw new UsageError(`--config: ${path} does not exist`);
+  } else {
+    const found = CONFIG_NAMES.map((name) => resolve(cwd, name)).filter((candidate) => existsSync(candidate));
+    if (found.length === 0) return null;
+    if (found.length > 1) throw new UsageError(`${found.join(' and ')}: two config files in ${cwd}; keep one, or pick one with --config`);
+    path = found[0]!;
+  }
+  return parseConfig(await readConfig(path), path);
+}
+
+/** The file's value: JSON parsed, or a module's default export (a function is called, a promise awaited). */
+async function readConfig(path: string): Promise<unknown> {
+  const extension = extname(path);
+  if (extension === '.json') {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      throw new UsageError(`${path}: cannot be read: ${oneLine(error)}`);
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (error) {
+      throw new UsageError(`${path}: not valid JSON: ${oneLine(error)}`);
+    }
+  }
+  if (!['.mjs', '.js', '.cjs', '.ts', '.mts', '.cts'].includes(extension)) {
+    throw new UsageError(`${path}: a config file is .json, .mjs, .js or .ts`);
+  }
+  let exported: unknown;
+  try {
+    const url = pathToFileURL(path).href;
+    const module = (['.ts', '.mts', '.cts'].includes(extension) ? await importTypeScript(url) : await import(url)) as { default?: unknown };
+    exported = module.default;
+    // A TypeScript or CommonJS file compiled to CommonJS: its `export default` is module.exports.default.
+    if (isObject(exported) && 'default' in exported && (Object.keys(exported).length === 1 || (exported as { __esModule?: unknown }).__esModule === true)) {
+      exported = (exported as { default: unknown }).default;
+    }
+    if (typeof exported === 'function') exported = await (exported as () => unknown)();
+    else exported = await exported;
+  } catch (error) {
+    throw new UsageError(`${path}: ${oneLine(error)}`);
+  }
+  if (exported === undefined) throw new UsageError(`${path}: has no default export (export default { ... })`);
+  return exported;
+}
+
+/** A .ts config, through tsx (which clusterd already uses for .ts apps). */
+async function importTypeScript(url: string): Promise<unknown> {
+  // A variable specifier: the CLI bundle must load tsx from node_modules, not bundle it.
+  const api = 'tsx/esm/api';
+  const { tsImport } = (await import(api)) as { tsImport: (specifier: string, parent: string) => Promise<unknown> };
+  return tsImport(url, import.meta.url);
+}
+
+/** Checks every key and value's shape; the values' ranges are checked later, by the command line's parsers. */
+export function parseConfig(value: unknown, path: string): ConfigFile {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new UsageError(`${path}: expected an object of options, got ${describe(value)}`);
+  }
+  const config: ConfigFile = { path, flags: new Map() };
+  for (const [key, raw] of Object.entries(value)) {
+    const bad = (expected: string): UsageError => new UsageError(`${path}: expected \`${key}\` to be ${expected}, got ${describe(raw)}`);
+    if (key === '$schema') {
+      if (typeof raw !== 'string') throw bad('a string');
+    } else if (key === 'entry') {
+      if (typeof raw !== 'string' || raw.trim() === '') throw bad('the path of the app');
+      config.entry = resolve(dirname(path), raw);
+    } else if (key === 'args') {
+      if (!Array.isArray(raw) || !raw.every((item) => typeof item === 'string')) throw bad('an array of strings');
+      config.args = [...(raw as string[])];
+    } else if (key === 'env') {
+      config.env = parseEnv(raw, bad);
+    } else {
+      const spec = OPTIONS_BY_KEY.get(key);
+      if (!spec) throw unknownKey(path, key);
+      config.flags.set(spec.flag, flagValue(spec, raw, bad));
+    }
+  }
+  return config;
+}
+
+function parseEnv(raw: unknown, bad: (expected: string) => UsageError): Record<string, string> {
+  const expected = 'an object of environment variables (names of letters, digits and _, values strings, numbers or booleans)';
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(expected);
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    if (!ENV_NAME.test(name) || !['string', 'number', 'boolean'].includes(typeof value)) throw bad(expected);
+    if (typeof value === 'number' && !Number.isFinite(value)) throw bad(expected);
+    env[name] = String(value);
+  }
+  return env;
+}
+
+/** A file value in command-line form: numbers as text, so that one parser reads both. */
+function flagValue(spec: StartOption, raw: unknown, bad: (expected: string) => UsageError): FlagValue {
+  if (spec.kind === 'boolean') {
+    if (typeof raw !== 'boolean') throw bad('true or false');
+    return raw;
+  }
+  if (spec.kind === 'strings') {
+    if (!Array.isArray(raw) || !raw.every((item) => typeof item === 'string')) throw bad('an array of strings');
+    return [...(raw as string[])];
+  }
+  if (typeof raw === 'string') return raw;
+  if (typeof raw === 'number' && Number.isFinite(raw) && !spec.choices) return String(raw);
+  throw bad(spec.choices ? `one of ${spec.choices.join(', ')}` : 'a string or a number');
+}
+
+function unknownKey(path: string, key: string): UsageError {
+  const known = [...FILE_ONLY_KEYS.filter((name) => name !== '$schema'), ...OPTIONS_BY_KEY.keys()];
+  const near = known.find((name) => name.toLowerCase() === key.toLowerCase() || name === configKey(key)) ?? known.find((name) => distance(name, key) <= 2);
+  return new UsageError(`${path}: unknown key \`${key}\`${near ? ` (did you mean \`${near}\`?)` : ''}; the keys are ${known.join(', ')}`);
+}
+
+function isObject(value: unknown): value is object {
+  return typeof value === 'object' && value !== null;
+}
+
+/** Levenshtein distance, for "did you mean" on a misspelt key. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return `\`${value}\``;
+  if (typeof value === 'object') return 'an object';
+  return `${typeof value} \`${String(value)}\``;
+}

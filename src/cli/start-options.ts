@@ -1,0 +1,160 @@
+// Every option of `clusterd start`, declared once: the command line (yargs), the config file's keys
+// (the long flag in camelCase) and the JSON Schema published for editors are all made from this
+// table, so none of them can drift from the others. Values from either source are checked by the
+// same parsers (masterOptions in start.ts); the schema only helps editors say so earlier.
+import { BALANCE_MODES } from '../master/balancers/index.js';
+import { LOG_FORMATS } from '../master/logs.js';
+import { TOKEN_ENV } from '../control/options.js';
+import { MAX_INSTANCES } from '../options.js';
+
+/** More boots in a row than this is a crash loop, not patience. */
+export const MAX_BOOT_FAILURES = 1000;
+
+/** A JSON Schema fragment (draft 2020-12), as much of it as the options need. */
+export interface JsonSchema {
+  type?: string | string[];
+  description?: string;
+  enum?: readonly (string | number)[];
+  pattern?: string;
+  minimum?: number;
+  maximum?: number;
+  items?: JsonSchema;
+  oneOf?: JsonSchema[];
+  properties?: Record<string, JsonSchema>;
+  additionalProperties?: boolean | JsonSchema;
+  propertyNames?: JsonSchema;
+  required?: string[];
+  default?: unknown;
+  $schema?: string;
+  title?: string;
+}
+
+export interface StartOption {
+  /** The long flag, kebab-case; the config file's key is its camelCase. */
+  flag: string;
+  alias?: string;
+  /** string: one value (durations, sizes, addresses...); boolean: a switch; strings: repeatable. */
+  kind: 'string' | 'boolean' | 'strings';
+  /** As typed on the command line; applied after the command line and the file are merged. */
+  default?: string | boolean;
+  choices?: readonly string[];
+  describe: string;
+  /** What the config file may hold for it (numbers are written as on the command line). */
+  schema: JsonSchema;
+}
+
+// A duration as the command line takes it ("500ms", "10s", "2m", "1h", "1d") or a number of seconds.
+const DURATION_SCHEMA: JsonSchema = {
+  oneOf: [
+    { type: 'string', pattern: '^\\d+(\\.\\d+)?(ms|s|m|h|d)?$' },
+    { type: 'number', minimum: 0 },
+  ],
+};
+const ADDRESS_SCHEMA: JsonSchema = { type: 'string', pattern: '^\\S+:\\d+$' };
+
+const option = (flag: string, spec: Omit<StartOption, 'flag'>): StartOption => ({ flag, ...spec });
+
+export const START_OPTIONS: readonly StartOption[] = [
+  option('instances', {
+    alias: 'i',
+    kind: 'string',
+    default: 'max',
+    describe: `Number of workers (1 to ${MAX_INSTANCES}), or \`max\` for one per core`,
+    schema: { oneOf: [{ type: 'integer', minimum: 1, maximum: MAX_INSTANCES }, { enum: ['max'] }] },
+  }),
+  option('name', { kind: 'string', describe: 'Cluster name (default: the entry file name)', schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } }),
+  option('balance', {
+    kind: 'string',
+    default: 'fair',
+    choices: BALANCE_MODES,
+    describe:
+      'fair: workers accept for themselves, each up to an even share of the open connections, a worker whose loop is stalled paused; rr: the master hands each connection to the next free worker; least: to the free worker with the fewest connections and the lowest loop lag; sticky: one client address always to the same worker; shared: workers accept from one shared socket; reuseport: each worker its own SO_REUSEPORT socket (Node >= 22.12, Linux)',
+    schema: { enum: BALANCE_MODES },
+  }),
+  option('wait-ready', { kind: 'boolean', default: false, describe: "A worker is ready when the app calls process.send('ready'), not when its servers listen", schema: { type: 'boolean' } }),
+  option('listen-timeout', { kind: 'string', default: '10s', describe: 'How long a worker may take to get ready before it counts as a failed boot (1ms to 24d)', schema: DURATION_SCHEMA }),
+  option('grace', { kind: 'string', default: '10s', describe: 'How long workers may drain on stop before they are killed (0: killed at once; up to 24d)', schema: DURATION_SCHEMA }),
+  option('max-boot-failures', {
+    kind: 'string',
+    default: '3',
+    describe: `Give up after this many failed boots in a row (1 to ${MAX_BOOT_FAILURES})`,
+    schema: { type: 'integer', minimum: 1, maximum: MAX_BOOT_FAILURES },
+  }),
+  option('stats-interval', {
+    kind: 'string',
+    default: '1s',
+    describe: 'How often each worker reports loop lag, ELU, CPU, memory and HTTP counters (10ms to 24d); 0 turns them off',
+    schema: DURATION_SCHEMA,
+  }),
+  option('watchdog', {
+    kind: 'string',
+    default: '5s',
+    describe: 'Replace a worker whose event loop stays blocked this long, logging its JavaScript stack (10ms to 24d); 0 turns it off (clusterd stack still works)',
+    schema: DURATION_SCHEMA,
+  }),
+  option('report-blocked', {
+    kind: 'string',
+    default: '100ms',
+    describe: 'Take the JavaScript stack of a worker whose event loop stays blocked this long, without harming it, and keep where it was blocked for status (10ms to 24d); 0 turns it off',
+    schema: DURATION_SCHEMA,
+  }),
+  option('max-memory', {
+    kind: 'string',
+    describe: 'Replace (drained, new worker first) a worker whose RSS stays above this size, from 16M to 1T, e.g. 512M',
+    schema: { oneOf: [{ type: 'string', pattern: '^\\d+(\\.\\d+)?([KMGTkmgt])?(i?[Bb])?$' }, { type: 'integer', minimum: 0 }] },
+  }),
+  option('log-format', { kind: 'string', default: 'text', choices: LOG_FORMATS, describe: 'text: `[w2] line`; json: one object per line', schema: { enum: LOG_FORMATS } }),
+  option('daemon', {
+    alias: 'd',
+    kind: 'boolean',
+    default: false,
+    describe: 'Run in the background; return once every worker is ready (or the app failed). Logs go to <runtime dir>/<name>.log',
+    schema: { type: 'boolean' },
+  }),
+  option('metrics', { kind: 'string', describe: 'Serve Prometheus metrics on HOST:PORT/metrics', schema: ADDRESS_SCHEMA }),
+  option('control', { kind: 'string', describe: 'Also serve the control plane on TCP HOST:PORT (needs a token)', schema: ADDRESS_SCHEMA }),
+  option('control-token', { kind: 'string', describe: `Token required on --control (or $${TOKEN_ENV})`, schema: { type: 'string' } }),
+  option('control-token-file', { kind: 'string', describe: 'Read the --control token from this file', schema: { type: 'string' } }),
+  option('node-arg', {
+    kind: 'strings',
+    describe: "A flag for the workers' node, e.g. --node-arg=--max-old-space-size=512 (repeatable)",
+    schema: { type: 'array', items: { type: 'string' } },
+  }),
+];
+
+/** `listen-timeout` -> `listenTimeout`: the option's key in a config file. */
+export function configKey(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+}
+
+/** Keys a config file may hold besides the options. */
+export const FILE_ONLY_KEYS = ['$schema', 'entry', 'env', 'args'] as const;
+
+const ENV_NAME = '^[A-Za-z_][A-Za-z0-9_]*$';
+
+/** The JSON Schema of `clusterd.config.json` (and of what a .js/.ts config exports). */
+export function configSchema(version: string): JsonSchema {
+  const properties: Record<string, JsonSchema> = {
+    $schema: { type: 'string', description: 'This schema, for editors' },
+    entry: { type: 'string', description: 'The app: .js, .mjs, .cjs, .ts, .mts or .cts, relative to this file (a command-line entry wins)' },
+    env: {
+      type: 'object',
+      description: "Environment variables for the app's workers, over the master's own",
+      propertyNames: { pattern: ENV_NAME },
+      additionalProperties: { type: ['string', 'number', 'boolean'] },
+    },
+    args: { type: 'array', items: { type: 'string' }, description: "The app's arguments (what follows -- on the command line, which wins)" },
+  };
+  for (const spec of START_OPTIONS) {
+    const described: JsonSchema = { ...spec.schema, description: spec.describe };
+    if (spec.default !== undefined) described.default = spec.kind === 'boolean' || Number.isNaN(Number(spec.default)) ? spec.default : Number(spec.default);
+    properties[configKey(spec.flag)] = described;
+  }
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    title: `clusterd ${version}: the options of clusterd start (clusterd.config.json)`,
+    type: 'object',
+    properties,
+    additionalProperties: false,
+  };
+}

@@ -1,0 +1,173 @@
+// clusterd.config.{json,mjs,js,ts} and --config: every key checked, errors naming the key and the
+// file, flags over the file over the defaults, and the published JSON Schema agreeing with the
+// parser on what is valid (both are made from src/cli/start-options.ts).
+import test, { type ExecutionContext } from 'ava';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { execa } from 'execa';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, parseConfig } from '../../src/cli/config-file.js';
+import { masterOptions, startSettings } from '../../src/cli/start.js';
+import { configKey, configSchema, START_OPTIONS } from '../../src/cli/start-options.js';
+import { UsageError } from '../../src/errors.js';
+import { ExitCode } from '../../src/exit-codes.js';
+import { CLI, fixture, get, launch } from '../helpers/cluster.js';
+
+function scratch(t: ExecutionContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const usage = (t: ExecutionContext, run: () => unknown, pattern: RegExp): void => {
+  const error = t.throws(run, { instanceOf: UsageError });
+  t.regex(error!.message, pattern);
+  t.false(error!.message.includes('\n'), 'one line');
+};
+
+test('every key and the shape of every value is checked, naming the key and the file', (t) => {
+  const file = '/srv/app/clusterd.config.json';
+  usage(t, () => parseConfig({ gracee: 3 }, file), /^\/srv\/app\/clusterd\.config\.json: unknown key `gracee` \(did you mean `grace`\?\); the keys are entry, env, args, instances/);
+  usage(t, () => parseConfig({ 'wait-ready': true }, file), /unknown key `wait-ready` \(did you mean `waitReady`\?\)/);
+  usage(t, () => parseConfig({ grace: true }, file), /: expected `grace` to be a string or a number, got boolean `true`$/);
+  usage(t, () => parseConfig({ waitReady: 'yes' }, file), /: expected `waitReady` to be true or false, got `yes`$/);
+  usage(t, () => parseConfig({ balance: 3 }, file), /: expected `balance` to be one of fair, rr, least, sticky, shared, reuseport, got number `3`$/);
+  usage(t, () => parseConfig({ balance: null }, file), /: expected `balance` to be one of fair, rr, least, sticky, shared, reuseport, got null$/);
+  usage(t, () => parseConfig({ nodeArg: '--inspect' }, file), /: expected `nodeArg` to be an array of strings, got `--inspect`$/);
+  usage(t, () => parseConfig({ args: [1] }, file), /: expected `args` to be an array of strings, got an array$/);
+  usage(t, () => parseConfig({ env: { 'BAD-NAME': 'x' } }, file), /: expected `env` to be an object of environment variables/);
+  usage(t, () => parseConfig({ env: { A: { nested: 1 } } }, file), /: expected `env` to be an object of environment variables/);
+  usage(t, () => parseConfig({ entry: '' }, file), /: expected `entry` to be the path of the app, got ``$/);
+  usage(t, () => parseConfig([], file), /: expected an object of options, got an array$/);
+  usage(t, () => parseConfig(null, file), /: expected an object of options, got null$/);
+
+  const config = parseConfig({ $schema: './schema.json', entry: 'src/app.js', instances: 4, grace: 30, waitReady: true, nodeArg: ['--max-old-space-size=512'], env: { PORT: 8080, DEBUG: false }, args: ['--x'] }, file);
+  t.is(config.entry, '/srv/app/src/app.js', 'relative to the file');
+  t.deepEqual(Object.fromEntries(config.flags), { instances: '4', grace: '30', 'wait-ready': true, 'node-arg': ['--max-old-space-size=512'] });
+  t.deepEqual(config.env, { PORT: '8080', DEBUG: 'false' });
+  t.deepEqual(config.args, ['--x']);
+});
+
+test('flags win over the file, the file over the defaults; a refused file value names the key and the file', (t) => {
+  const dir = scratch(t);
+  const app = join(dir, 'app.js');
+  copyFileSync(fixture('config-app.js'), app);
+  const file = join(dir, 'clusterd.config.json');
+  const config = parseConfig({ entry: 'app.js', instances: 3, grace: '20s', balance: 'rr', args: ['from-file'] }, file);
+  const settings = startSettings({ grace: '5', '--': [] }, config);
+  const options = masterOptions(settings);
+  t.is(options.cluster.instances, 3);
+  t.is(options.cluster.graceMs, 5000, 'the flag');
+  t.is(options.cluster.balance, 'rr', 'the file');
+  t.is(options.cluster.watchdogMs, 5000, 'the default');
+  t.is(options.cluster.entry.path, app);
+  t.deepEqual(options.cluster.args, ['from-file']);
+  t.deepEqual(masterOptions(startSettings({ entry: app, '--': ['from-cli'] }, config)).cluster.args, ['from-cli'], 'arguments after -- win');
+
+  usage(t, () => masterOptions(startSettings({}, parseConfig({ entry: 'app.js', grace: '10x' }, file))), new RegExp(`^${file}: Expected \`grace\` to be 0 \\(off\\) or a duration|^${file}: Expected \`grace\` to be a duration from 0ms`));
+  usage(t, () => masterOptions(startSettings({}, parseConfig({ entry: 'app.js', instances: 0 }, file))), /: Expected `instances` to be an integer from 1 to 1024 or `max`, got `0`$/);
+  usage(t, () => masterOptions(startSettings({ grace: '10x' }, parseConfig({ entry: 'app.js' }, file))), /^Expected `--grace` to be/);
+  usage(t, () => startSettings({}, null), /^Missing the app to run: `clusterd start <entry>`, or `entry` in a config file/);
+});
+
+test('the config file is found in the current directory, as .json, .mjs, .js or .ts; two of them, or a broken one, is an error', async (t) => {
+  const dir = scratch(t);
+  t.is(await loadConfig(undefined, dir), null);
+  await t.throwsAsync(loadConfig('missing.json', dir), { instanceOf: UsageError, message: /^--config: .*missing\.json does not exist$/ });
+
+  writeFileSync(join(dir, 'clusterd.config.mjs'), 'export default async () => ({ instances: 2, env: { A: "1" } });\n');
+  t.deepEqual(Object.fromEntries((await loadConfig(undefined, dir))!.flags), { instances: '2' });
+  writeFileSync(join(dir, 'clusterd.config.json'), '{ "instances": ');
+  await t.throwsAsync(loadConfig(undefined, dir), { instanceOf: UsageError, message: /two config files in .*; keep one, or pick one with --config$/ });
+  await t.throwsAsync(loadConfig('clusterd.config.json', dir), { instanceOf: UsageError, message: /clusterd\.config\.json: not valid JSON: / });
+  rmSync(join(dir, 'clusterd.config.json'));
+  rmSync(join(dir, 'clusterd.config.mjs'));
+
+  mkdirSync(join(dir, 'deploy'));
+  writeFileSync(join(dir, 'deploy', 'prod.ts'), 'const instances: number = 3;\nexport default { instances, grace: 30 };\n');
+  const ts = (await loadConfig('deploy/prod.ts', dir))!;
+  t.deepEqual(Object.fromEntries(ts.flags), { instances: '3', grace: '30' });
+  writeFileSync(join(dir, 'clusterd.config.js'), 'throw new Error("no database url");\n');
+  await t.throwsAsync(loadConfig(undefined, dir), { instanceOf: UsageError, message: /clusterd\.config\.js: no database url$/ });
+  // (Another file: a module is loaded once per process.)
+  writeFileSync(join(dir, 'named-only.mjs'), 'export const instances = 2;\n');
+  await t.throwsAsync(loadConfig('named-only.mjs', dir), { instanceOf: UsageError, message: /named-only\.mjs: has no default export/ });
+});
+
+test('the JSON Schema has every option under its key, and agrees with the parser on what is valid', (t) => {
+  const schema = configSchema('0.0.0');
+  for (const spec of START_OPTIONS) t.truthy(schema.properties![configKey(spec.flag)], spec.flag);
+  t.deepEqual(Object.keys(schema.properties!).sort(), ['$schema', 'args', 'entry', 'env', ...START_OPTIONS.map((spec) => configKey(spec.flag))].sort());
+  // The one the build publishes is this one.
+  const built = JSON.parse(readFileSync(new URL('../../dist/clusterd.config.schema.json', import.meta.url), 'utf8')) as { properties: object };
+  t.deepEqual(Object.keys(built.properties).sort(), Object.keys(schema.properties!).sort());
+
+  const validate = new Ajv2020({ strict: true, allowUnionTypes: true }).compile(schema);
+  const file = '/srv/clusterd.config.json';
+  const accepted = (config: Record<string, unknown>): boolean => {
+    try {
+      masterOptions(startSettings({}, parseConfig({ entry: fixture('hello.js'), ...config }, file)));
+      return true;
+    } catch (error) {
+      if (error instanceof UsageError) return false;
+      throw error;
+    }
+  };
+  const cases: Record<string, unknown>[] = [
+    { instances: 4 },
+    { instances: 'max' },
+    { instances: 0 },
+    { instances: 'four' },
+    { grace: 10 },
+    { grace: '500ms' },
+    { grace: '10x' },
+    { grace: false },
+    { balance: 'least' },
+    { balance: 'random' },
+    { waitReady: true },
+    { waitReady: 'true' },
+    { maxMemory: '512M' },
+    { maxMemory: 'lots' },
+    { logFormat: 'json' },
+    { logFormat: 'xml' },
+    { nodeArg: ['--max-old-space-size=256'] },
+    { nodeArg: '--max-old-space-size=256' },
+    { metrics: '127.0.0.1:9090' },
+    { metrics: 'nowhere' },
+    { env: { PORT: 8080 } },
+    { env: { 'no-dash': '1' } },
+    { args: ['--verbose'] },
+    { args: '--verbose' },
+    { name: 'api' },
+    { name: '../etc' },
+    { unknownKey: 1 },
+  ];
+  for (const config of cases) {
+    t.is(validate({ entry: 'app.js', ...config }), accepted(config), JSON.stringify(config));
+  }
+});
+
+test('clusterd start with no entry runs the config file\'s, with its env and args; a flag overrides it', async (t) => {
+  const dir = scratch(t);
+  copyFileSync(fixture('config-app.js'), join(dir, 'app.js'));
+  writeFileSync(
+    join(dir, 'clusterd.config.json'),
+    JSON.stringify({ $schema: './node_modules/clusterd/dist/clusterd.config.schema.json', entry: 'app.js', instances: 2, env: { GREETING: 'hello from the file' }, args: ['--from', 'file'], name: 'configured' }),
+  );
+  const master = launch(['start', '-i', '1', '--log-format', 'json'], { cwd: dir });
+  t.teardown(() => master.process.kill('SIGKILL'));
+  const ready = await master.waitForLine((line) => line.event === 'ready', 20_000);
+  t.is((ready.workers as unknown[]).length, 1, '-i 1 on the command line wins');
+  t.regex(ready.message, /^configured ready on /);
+  const port = Number((ready.addresses as string[])[0]!.split(':').pop());
+  const answer = JSON.parse((await get(port)).body) as { greeting: string; args: string[] };
+  t.deepEqual(answer, { ...answer, greeting: 'hello from the file', args: ['--from', 'file'] });
+  master.process.kill('SIGTERM');
+  t.is(await master.exited, 0);
+
+  writeFileSync(join(dir, 'clusterd.config.json'), JSON.stringify({ entry: 'app.js', graceMs: 10 }));
+  const bad = await execa(process.execPath, [CLI, 'start'], { cwd: dir, reject: false });
+  t.is(bad.exitCode, ExitCode.USAGE);
+  t.is(bad.stderr, `clusterd: ${join(dir, 'clusterd.config.json')}: unknown key \`graceMs\` (did you mean \`grace\`?); the keys are entry, env, args, ${START_OPTIONS.map((spec) => configKey(spec.flag)).join(', ')}`);
+});
