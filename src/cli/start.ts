@@ -149,7 +149,8 @@ async function start(args: StartArgs): Promise<void> {
   const settings = startSettings(args, await loadConfig(args.config));
   const options = masterOptions(settings);
   // The master's modules load only here: `clusterd status` and friends never pay for them.
-  if (settings.flags.get('daemon') === true) {
+  // The daemon's own master (DAEMON_ENV) reads the same config file: `daemon: true` there must not fork again.
+  if (settings.flags.get('daemon') === true && !process.env[DAEMON_ENV]) {
     const { startDaemon } = await import('./daemon-parent.js');
     process.exit(await startDaemon({ name: options.cluster.name, argv: process.argv.slice(2) }));
   }

@@ -1,7 +1,7 @@
 // `clusterd start -d`: returns once every worker is ready (or the app failed), logs to a file.
 import test from 'ava';
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, fixture, isRunning, waitFor } from '../helpers/cluster.js';
@@ -71,4 +71,22 @@ test('start -d with the name of a running cluster is refused before anything sta
   t.is(second.exitCode, 2);
   t.is(second.stderr.trim(), `clusterd: a cluster named twice is already running (pid ${pid})`);
   t.false(readFileSync(join(env.CLUSTERD_RUNTIME_DIR!, 'twice.log'), 'utf8').includes('already running'));
+});
+
+test('daemon: true in the config file starts one daemon master, which does not start another', async (t) => {
+  const env = runtime(t);
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-daemon-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'clusterd.config.json'), JSON.stringify({ entry: fixture('hello.js'), instances: 1, name: 'filed', daemon: true }));
+  const started = await execa(process.execPath, [CLI, 'start'], { env, cwd: dir, reject: false, timeout: 60_000 });
+  t.is(started.exitCode, 0, started.stderr);
+  t.regex(started.stdout, /filed started in the background/);
+  const pid = await masterPid('filed', env);
+  t.teardown(() => {
+    if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+  });
+  const listed = JSON.parse((await clusterd(['ls', '--json'], env)).stdout) as { name: string; masterPid: number }[];
+  t.deepEqual(listed.map((cluster) => [cluster.name, cluster.masterPid]), [['filed', pid]]);
+  process.kill(pid, 'SIGTERM');
+  await waitFor(() => !isRunning(pid), { timeoutMs: 15_000, what: 'the daemon master to exit' });
 });
