@@ -1,0 +1,315 @@
+// clusterd's programmatic API: `import { start, connect } from 'clusterd'`.
+//
+// start(options) runs a master as a child process (`clusterd start`, with the options written to a
+// private config file), not inside the caller's process: the master owns its signals (SIGTERM,
+// SIGINT, SIGHUP), exits when its cluster stops and must outlive nothing it does not own, none of
+// which a host process should hand over. Its handle is the same as connect()'s, over the control
+// plane; start() also stops the master when the calling process exits.
+//
+// Both handles emit, from the control plane's status stream:
+//   'ready'        every worker is ready, and they are not the processes of the last 'ready' (after a
+//                  reload, a restart, a replacement, a scale)
+//   'worker-exit'  a worker's process went (id, pid); its replacement follows
+//   'blocked'      a worker's loop was caught blocked (id, pid, blockedMs, frames)
+//   'sample'       a worker's new loop sample (id, pid, sample)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseConfig } from './cli/config-file.js';
+import { DAEMON_ENV } from './cli/daemon.js';
+import { parseDaemonReport } from './cli/daemon-parent.js';
+import { masterOptions, startSettings } from './cli/start.js';
+import { statusJson, type StatusJson } from './cli/views.js';
+import { ControlClient, NOT_RUNNING, type Subscription } from './control/client.js';
+import { connect as connectControl } from './control/discovery.js';
+import { parseControlAddress } from './control/options.js';
+import type { ClusterView, StackView, WorkerView } from './control/types.js';
+import { ClusterdError } from './errors.js';
+import { ExitCode } from './exit-codes.js';
+import type { LoopSample } from './loop/types.js';
+import type { ReadyInfo } from './master/run.js';
+
+export { ClusterdError, UsageError } from './errors.js';
+export { ExitCode } from './exit-codes.js';
+export type { StatusJson, WorkerJson } from './cli/views.js';
+export type { StackView } from './control/types.js';
+export type { LoopSample } from './loop/types.js';
+
+/**
+ * The options of start(): the keys of the config file (README, "Config file"), the long flags in
+ * camelCase. Durations and sizes as on the command line (`'30s'`, `'512M'`), or numbers (seconds, bytes).
+ */
+export interface StartOptions {
+  entry: string;
+  name?: string;
+  instances?: number | 'max';
+  balance?: 'fair' | 'rr' | 'least' | 'sticky' | 'shared' | 'reuseport';
+  waitReady?: boolean;
+  listenTimeout?: string | number;
+  grace?: string | number;
+  maxBootFailures?: number;
+  statsInterval?: string | number;
+  watchdog?: string | number;
+  reportBlocked?: string | number;
+  maxMemory?: string | number;
+  logFormat?: 'text' | 'json';
+  metrics?: string;
+  control?: string;
+  controlToken?: string;
+  controlTokenFile?: string;
+  nodeArg?: string[];
+  env?: Record<string, string | number | boolean>;
+  args?: string[];
+  /** Where a relative entry is found; default process.cwd(). */
+  cwd?: string;
+  /** The master's and workers' output: this process's stdout and stderr (default), or nowhere. */
+  output?: 'inherit' | 'ignore';
+}
+
+export interface ConnectTarget {
+  /** The cluster's name (may be left out when exactly one runs in this user's runtime directory). */
+  name?: string;
+  /** A remote cluster's control plane: HOST:PORT of its `--control`, with its token. */
+  control?: string;
+  token?: string;
+}
+
+export interface WorkerExitEvent {
+  id: number;
+  pid: number;
+}
+
+export interface BlockedEvent {
+  id: number;
+  pid: number;
+  blockedMs: number;
+  /** Epoch ms. */
+  time: number;
+  frames: StackView['frames'];
+}
+
+export interface SampleEvent {
+  id: number;
+  pid: number;
+  sample: LoopSample;
+}
+
+export interface ClusterEvents {
+  ready: [StatusJson];
+  'worker-exit': [WorkerExitEvent];
+  blocked: [BlockedEvent];
+  sample: [SampleEvent];
+  /** The status stream failed (the master went away without stopping cleanly); the handle is closed. */
+  error: [Error];
+}
+
+/** A running cluster: one started by start(), or found by connect(). */
+export class Cluster extends EventEmitter<ClusterEvents> {
+  readonly name: string;
+  readonly masterPid: number;
+  /** Where a cluster this process started listens: the app's addresses, its control plane over TCP and its metrics (null when not asked for); null for a connected cluster. */
+  readonly endpoints: { addresses: string[]; control: string | null; metrics: string | null } | null;
+  readonly #client: ControlClient;
+  readonly #master: ChildProcess | null;
+  #watch: Subscription | null = null;
+  #last: ClusterView;
+  /** The worker pids at the last 'ready' (or when the handle was made). */
+  #readyPids: string;
+  #closed = false;
+
+  /** @internal Use start() or connect(). */
+  constructor(client: ControlClient, status: ClusterView, started: { master: ChildProcess; info: ReadyInfo } | null = null) {
+    super();
+    const master = started?.master ?? null;
+    this.endpoints = started ? { addresses: [...started.info.addresses], control: started.info.control, metrics: started.info.metrics } : null;
+    this.#client = client;
+    this.#last = status;
+    this.#master = master;
+    this.name = status.name;
+    this.masterPid = status.masterPid;
+    this.#readyPids = status.workers.map((worker) => worker.pid).sort((a, b) => a - b).join(',');
+    this.#watch = client.watch(
+      { history: false },
+      {
+        onStatus: (next) => this.#changed(next),
+        onEnd: (error) => {
+          this.#watch = null;
+          if (error && !this.#closed && this.listenerCount('error') > 0) this.emit('error', error);
+          this.close();
+        },
+      },
+    );
+  }
+
+  /** The cluster now, as `clusterd status --json` prints it. */
+  async status(): Promise<StatusJson> {
+    return statusJson(await this.#client.status());
+  }
+
+  /** A rolling reload (`parallel` workers at a time); resolves once every worker is replaced. */
+  async reload({ parallel = 1 }: { parallel?: number } = {}): Promise<{ replaced: number }> {
+    const done = await this.#client.reload({ parallel }, () => {});
+    return { replaced: done.replaced };
+  }
+
+  /** Replaces worker `id` (drained, new one first); resolves with the new worker's pid. */
+  async restart(id: number): Promise<{ pid: number }> {
+    return { pid: (await this.#client.restart(id, () => {})).pid };
+  }
+
+  /** `4`, `'+2'` or `'-1'` workers; resolves with the new count once they are all ready. */
+  async scale(workers: number | string): Promise<number> {
+    return this.#client.scale(String(workers));
+  }
+
+  /** Worker `id`'s JavaScript stack now. */
+  async stack(id: number): Promise<StackView> {
+    return this.#client.stack(id);
+  }
+
+  /**
+   * Stops the cluster gracefully and resolves once its master has exited, with its exit code when this
+   * process started it (null otherwise).
+   */
+  async stop(): Promise<{ exitCode: number | null }> {
+    const master = this.#master;
+    const exited = master ? exitOf(master) : null;
+    const { graceMs } = await this.#client.stop();
+    this.close();
+    if (exited) return { exitCode: await exited };
+    // Another process's master: gone once its socket stops answering (its grace, plus a margin).
+    const deadline = Date.now() + graceMs + 15_000;
+    const probe = new ControlClient(this.#client.target);
+    try {
+      while (Date.now() < deadline) {
+        try {
+          await probe.status({ timeoutMs: 1000 });
+        } catch (error) {
+          if (error instanceof ClusterdError && error.code === NOT_RUNNING) return { exitCode: null };
+          throw error;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      probe.close();
+    }
+    throw new ClusterdError('ERR_CLUSTERD_STOP_TIMEOUT', `cluster ${this.name} (master ${this.masterPid}) still answers ${graceMs + 15_000} ms after it was asked to stop`);
+  }
+
+  /** Stops following the cluster; it keeps running (a master started by start() still stops when this process exits). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#watch?.cancel();
+    this.#watch = null;
+    this.#client.close();
+  }
+
+  #changed(next: ClusterView): void {
+    const before = new Map(this.#last.workers.map((worker) => [worker.id, worker]));
+    const now = new Map(next.workers.map((worker) => [worker.id, worker]));
+    for (const [id, old] of before) {
+      const current = now.get(id);
+      if (old.pid > 0 && (!current || current.pid !== old.pid)) this.emit('worker-exit', { id, pid: old.pid });
+    }
+    for (const worker of next.workers) {
+      const old = before.get(worker.id);
+      const samePid = old?.pid === worker.pid;
+      if (worker.sample && !(samePid && old?.sample && old.sample.time === worker.sample.time)) {
+        this.emit('sample', { id: worker.id, pid: worker.pid, sample: worker.sample });
+      }
+      const blocked = worker.lastBlocked;
+      if (blocked && blocked.time !== old?.lastBlocked?.time) {
+        this.emit('blocked', { id: worker.id, pid: worker.pid, blockedMs: blocked.blockedMs, time: blocked.time, frames: blocked.frames });
+      }
+    }
+    this.#last = next;
+    // Ready again: every worker ready, and not the same processes as at the last 'ready' (a reload,
+    // restart, replacement or scale went through).
+    if (next.workers.length > 0 && next.workers.every((worker: WorkerView) => worker.state === 'ready')) {
+      const pids = next.workers.map((worker) => worker.pid).sort((a, b) => a - b).join(',');
+      if (pids !== this.#readyPids) {
+        this.#readyPids = pids;
+        this.emit('ready', statusJson(next));
+      }
+    }
+  }
+}
+
+/** Starts a cluster (a master in a child process); resolves once every worker is ready. */
+export async function start(options: StartOptions): Promise<Cluster> {
+  const { cwd = process.cwd(), output = 'inherit', ...config } = options;
+  if (typeof config.entry !== 'string') throw new ClusterdError('ERR_CLUSTERD_USAGE', 'start(): `entry` is required: the app to run');
+  const fileConfig = { ...config, entry: isAbsolute(config.entry) ? config.entry : resolve(cwd, config.entry) };
+  // Checked here, by the command line's own parsers, so that a bad option rejects with its name.
+  masterOptions(startSettings({}, parseConfig(fileConfig, 'start() options')));
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-api-'));
+  const file = join(dir, 'clusterd.config.json');
+  writeFileSync(file, JSON.stringify(fileConfig), { mode: 0o600 });
+  const bin = fileURLToPath(new URL('../bin/clusterd.js', import.meta.url));
+  // DAEMON_ENV: the master reports ready (or why it failed) over IPC, as to `start -d`.
+  const master = spawn(process.execPath, [bin, 'start', '--config', file], {
+    cwd,
+    stdio: ['ignore', output === 'inherit' ? 'inherit' : 'ignore', output === 'inherit' ? 'inherit' : 'ignore', 'ipc'],
+    env: { ...process.env, [DAEMON_ENV]: '1' },
+  });
+  const stopOnExit = (): void => {
+    if (master.exitCode === null && master.signalCode === null) master.kill('SIGTERM');
+  };
+  process.once('exit', stopOnExit);
+  void exitOf(master).then(() => process.off('exit', stopOnExit));
+  try {
+    const info = await new Promise<ReadyInfo>((resolveReady, reject) => {
+      master.on('message', (raw: unknown) => {
+        const report = parseDaemonReport(raw);
+        if (report?.type === 'ready') resolveReady(report.info);
+        else if (report?.type === 'fatal') reject(new StartError(report.message.replace(/^error: /, ''), report.exitCode, report.lastOutput));
+      });
+      master.once('error', (error) => reject(new StartError(`could not start the master: ${error.message}`, ExitCode.INTERNAL, [])));
+      master.once('exit', (code, signal) => reject(new StartError(`the master exited before the cluster was ready (${signal ?? `code ${code}`})`, code ?? ExitCode.INTERNAL, [])));
+    });
+    const client = new ControlClient({ transport: 'unix', socketPath: info.controlSocket });
+    try {
+      return new Cluster(client, await client.status(), { master, info });
+    } catch (error) {
+      client.close();
+      throw error;
+    }
+  } catch (error) {
+    stopOnExit();
+    throw error;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The master could not get its cluster ready: why, the exit code `clusterd start` would leave with, and the app's last output. */
+export class StartError extends Error {
+  readonly exitCode: number;
+  readonly lastOutput: string[];
+  constructor(message: string, exitCode: number, lastOutput: string[]) {
+    super(message);
+    this.name = 'StartError';
+    this.exitCode = exitCode;
+    this.lastOutput = lastOutput;
+  }
+}
+
+/** A handle on a running cluster, by name (this user's runtime directory) or over TCP with a token. */
+export async function connect(target: string | ConnectTarget = {}): Promise<Cluster> {
+  const { name, control, token } = typeof target === 'string' ? { name: target } : target;
+  if (control !== undefined && token === undefined) throw new ClusterdError('ERR_CLUSTERD_USAGE', 'connect(): a `control` address needs its `token`');
+  const { client, status } = await connectControl({
+    name,
+    control: control === undefined ? undefined : { ...parseControlAddress(control), token: token! },
+  });
+  return new Cluster(client, status);
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+}

@@ -1,0 +1,127 @@
+// The programmatic API (src/index.ts): start() runs a master as a child process, connect() finds a
+// running one; both handles drive it over the control plane and emit its events. The last test
+// installs the packed package into a scratch project, as a user would, and uses it with its types.
+import test from 'ava';
+import { execa } from 'execa';
+import { once } from 'node:events';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect, start, StartError } from '../src/index.js';
+import { ClusterdError } from '../src/errors.js';
+import { ExitCode } from '../src/exit-codes.js';
+import { fixture, get, isRunning, waitFor } from './helpers/cluster.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+function runtime(t: { teardown(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-api-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // The API finds clusters where the CLI does: this process's runtime directory.
+  process.env.CLUSTERD_RUNTIME_DIR = dir;
+  return dir;
+}
+
+test.serial('start() resolves once ready; both handles reload, restart, scale, stack, and see the events; stop() ends the master', async (t) => {
+  runtime(t);
+  const cluster = await start({ entry: fixture('hello.js'), instances: 2, name: 'api', statsInterval: '100ms', output: 'ignore' });
+  t.teardown(() => {
+    if (isRunning(cluster.masterPid)) process.kill(cluster.masterPid, 'SIGKILL');
+  });
+  const status = await cluster.status();
+  t.is(status.name, 'api');
+  t.deepEqual(status.workers.map((worker) => [worker.id, worker.state]), [[1, 'ready'], [2, 'ready']]);
+
+  const other = await connect('api');
+  t.teardown(() => other.close());
+  t.is(other.masterPid, cluster.masterPid);
+  await once(other, 'sample');
+
+  const exits: number[] = [];
+  other.on('worker-exit', ({ pid }) => exits.push(pid));
+  const readyAgain = once(other, 'ready');
+  const before = status.workers.map((worker) => worker.pid);
+  t.deepEqual(await cluster.reload(), { replaced: 2 });
+  const [after] = (await readyAgain) as [{ workers: { pid: number }[] }];
+  t.false(after.workers.some((worker) => before.includes(worker.pid)), 'new workers');
+  await waitFor(() => before.every((pid) => exits.includes(pid)), { what: 'worker-exit for both old workers' });
+
+  const { pid } = await other.restart(1);
+  t.true(pid > 0 && !before.includes(pid));
+  t.is(await other.scale('+1'), 3);
+  t.is((await cluster.status()).workers.length, 3);
+  const stack = await cluster.stack(2);
+  t.true(stack.frames.length >= 0 && typeof stack.state === 'string');
+  await t.throwsAsync(cluster.stack(9), { instanceOf: ClusterdError, message: /worker 9/ });
+
+  const stopped = await cluster.stop();
+  t.deepEqual(stopped, { exitCode: 0 });
+  await t.throwsAsync(connect('api'), { instanceOf: ClusterdError, message: /no cluster named api is running/ });
+});
+
+test.serial('start() refuses bad options naming the key, and rejects with the reason when the app cannot boot', async (t) => {
+  runtime(t);
+  await t.throwsAsync(start({ entry: fixture('hello.js'), grace: '10x' }), { message: /^start\(\) options: Expected `grace` to be a duration/ });
+  await t.throwsAsync(start({ entry: fixture('hello.js'), instances: 0 }), { message: /Expected `instances` to be an integer from 1 to 1024/ });
+  await t.throwsAsync(start({ entry: fixture('hello.js'), ...({ gracee: 1 } as object) }), { message: /unknown key `gracee` \(did you mean `grace`\?\)/ });
+  const error = await t.throwsAsync(start({ entry: fixture('throws-at-start.js'), instances: 1, maxBootFailures: 1, output: 'ignore' }), { instanceOf: StartError });
+  t.is(error!.exitCode, ExitCode.BOOT_FAILED);
+  t.regex(error!.message, /cannot reach the database/);
+  t.true(error!.lastOutput.some((line) => line.includes('cannot reach the database')));
+});
+
+test.serial('connect() over TCP with the token; a wrong or missing token is refused', async (t) => {
+  runtime(t);
+  const cluster = await start({ entry: fixture('hello.js'), instances: 1, name: 'remote', control: '127.0.0.1:0', controlToken: 'sesame', output: 'ignore' });
+  t.teardown(() => {
+    if (isRunning(cluster.masterPid)) process.kill(cluster.masterPid, 'SIGKILL');
+  });
+  const control = cluster.endpoints!.control!;
+  t.regex(control, /^127\.0\.0\.1:\d+$/);
+  const port = Number(cluster.endpoints!.addresses[0]!.split(':').pop());
+  t.is((await get(port)).status, 200);
+  await t.throwsAsync(connect({ control, token: 'wrong' }), { instanceOf: ClusterdError, message: /token/i });
+  await t.throwsAsync(connect({ control }), { message: /a `control` address needs its `token`/ });
+  const remote = await connect({ control, token: 'sesame' });
+  t.is(remote.name, 'remote');
+  t.deepEqual(await remote.stop(), { exitCode: null });
+  await waitFor(() => !isRunning(cluster.masterPid), { what: 'the master to exit' });
+});
+
+test.serial('the packed package installs into a project, and start() and connect() work from it, with their types', async (t) => {
+  runtime(t);
+  const project = mkdtempSync(join(tmpdir(), 'clusterd-consumer-'));
+  t.teardown(() => rmSync(project, { recursive: true, force: true }));
+  // As published: what `files` lists, built by the `npm run build` the tests run after.
+  const packed = await execa('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', project], { cwd: ROOT });
+  const tarball = packed.stdout.trim().split('\n').pop()!;
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+  await execa('npm', ['install', join(project, tarball), '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], { cwd: project });
+  copyFileSync(fixture('hello.js'), join(project, 'server.js'));
+  writeFileSync(
+    join(project, 'use.ts'),
+    [
+      "import { connect, start, type Cluster, type StartOptions } from 'clusterd';",
+      "const options: StartOptions = { entry: 'server.js', instances: 2, name: 'consumer', output: 'ignore' };",
+      'const cluster: Cluster = await start(options);',
+      "const other = await connect('consumer');",
+      'const status = await other.status();',
+      'other.close();',
+      'const stopped = await cluster.stop();',
+      'console.log(JSON.stringify({ workers: status.workers.map((worker) => worker.state), stopped }));',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(project, 'tsconfig.json'),
+    JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')] } }),
+  );
+  const typecheck = await execa(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', project], { reject: false });
+  t.is(typecheck.exitCode, 0, typecheck.stdout);
+  writeFileSync(join(project, 'use.mjs'), (await import('node:fs')).readFileSync(join(project, 'use.ts'), 'utf8').replace(/: Cluster|: StartOptions|, type Cluster, type StartOptions/g, ''));
+  const run = await execa(process.execPath, ['use.mjs'], { cwd: project, reject: false, env: process.env });
+  t.is(run.exitCode, 0, run.stderr);
+  t.deepEqual(JSON.parse(run.stdout), { workers: ['ready', 'ready'], stopped: { exitCode: 0 } });
+  t.true(readdirSync(project).includes('node_modules'));
+});
