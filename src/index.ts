@@ -57,6 +57,8 @@ export interface StartOptions {
   maxMemory?: string | number;
   logFormat?: 'text' | 'json';
   metrics?: string;
+  health?: string;
+  shutdownDelay?: string | number;
   control?: string;
   controlToken?: string;
   controlTokenFile?: string;
@@ -111,7 +113,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   readonly name: string;
   readonly masterPid: number;
   /** Where a cluster this process started listens: the app's addresses, its control plane over TCP and its metrics (null when not asked for); null for a connected cluster. */
-  readonly endpoints: { addresses: string[]; control: string | null; metrics: string | null } | null;
+  readonly endpoints: { addresses: string[]; control: string | null; metrics: string | null; health: string | null } | null;
   readonly #client: ControlClient;
   readonly #master: ChildProcess | null;
   #watch: Subscription | null = null;
@@ -124,7 +126,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   constructor(client: ControlClient, status: ClusterView, started: { master: ChildProcess; info: ReadyInfo } | null = null) {
     super();
     const master = started?.master ?? null;
-    this.endpoints = started ? { addresses: [...started.info.addresses], control: started.info.control, metrics: started.info.metrics } : null;
+    this.endpoints = started ? { addresses: [...started.info.addresses], control: started.info.control, metrics: started.info.metrics, health: started.info.health } : null;
     this.#client = client;
     this.#last = status;
     this.#master = master;

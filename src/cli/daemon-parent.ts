@@ -28,6 +28,7 @@ const daemonReport = z.discriminatedUnion('type', [
       controlSocket: line,
       control: line.nullable(),
       metrics: line.nullable(),
+      health: line.nullable(),
     }),
   }),
   z.object({ type: z.literal('fatal'), message: line, lastOutput: z.array(line).max(1000), exitCode: z.number().int().min(0).max(255) }),

@@ -112,6 +112,17 @@ export const START_OPTIONS: readonly StartOption[] = [
     schema: { type: 'boolean' },
   }),
   option('metrics', { kind: 'string', describe: 'Serve Prometheus metrics on HOST:PORT/metrics', schema: ADDRESS_SCHEMA }),
+  option('health', {
+    kind: 'string',
+    describe: 'Serve GET /livez and /readyz on HOST:PORT for probes: /readyz is 503 while no worker is ready or the cluster is stopping',
+    schema: ADDRESS_SCHEMA,
+  }),
+  option('shutdown-delay', {
+    kind: 'string',
+    default: '0',
+    describe: 'On SIGTERM, turn /readyz to 503 at once and keep serving this long before draining (the time a load balancer or Kubernetes takes to stop sending; up to 24d); a second SIGTERM drains at once',
+    schema: DURATION_SCHEMA,
+  }),
   option('control', { kind: 'string', describe: 'Also serve the control plane on TCP HOST:PORT (needs a token)', schema: ADDRESS_SCHEMA }),
   option('control-token', { kind: 'string', describe: `Token required on --control (or $${TOKEN_ENV})`, schema: { type: 'string' } }),
   option('control-token-file', { kind: 'string', describe: 'Read the --control token from this file', schema: { type: 'string' } }),

@@ -118,6 +118,7 @@ export function masterOptions(settings: StartSettings): MasterOptions {
       ? null
       : { ...checked('control', () => parseControlAddress(control)), token: readControlToken({ token: text('control-token'), tokenFile: text('control-token-file') }) };
   const metrics = text('metrics');
+  const health = text('health');
   const maxMemory = text('max-memory');
   return {
     cluster: {
@@ -142,6 +143,8 @@ export function masterOptions(settings: StartSettings): MasterOptions {
     maxMemory: maxMemory === undefined ? null : checked('max-memory', () => parseSize('max-memory', maxMemory)),
     controlTcp,
     metrics: metrics === undefined ? null : checked('metrics', () => parseControlAddress(metrics, 'metrics')),
+    health: health === undefined ? null : checked('health', () => parseControlAddress(health, 'health')),
+    shutdownDelayMs: checked('shutdown-delay', () => parseDuration('shutdown-delay', text('shutdown-delay'), { min: 0 })),
   };
 }
 

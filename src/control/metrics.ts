@@ -5,13 +5,12 @@
 // moves by inc(), a label set lingers until removed), so each scrape would reset and refill a registry and
 // have to remember to drop the series of workers that went away. The format itself is small (exposition.ts).
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { ListenError, oneLine, UsageError } from '../errors.js';
+import { oneLine } from '../errors.js';
 import type { LoopSample } from '../loop/types.js';
 import type { ClusterStatus, ControlSource, WorkerStatus } from '../master/status.js';
 import type { WorkerState } from '../master/worker-state.js';
 import { METRICS_CONTENT_TYPE, renderFamily, type Family, type Labels, type MetricType } from './exposition.js';
-import { formatControlAddress } from './options.js';
+import { replyText, startEndpoint, type Endpoint } from './http-endpoint.js';
 
 import { clusterdVersion } from '../version.js';
 
@@ -288,84 +287,25 @@ export interface MetricsServerOptions {
   onError?: (error: Error) => void;
 }
 
-export interface MetricsServer {
-  address: { host: string; port: number };
-  /** Stops listening and drops open connections (scrapers keep theirs alive). */
-  close(): Promise<void>;
-}
+export type MetricsServer = Endpoint;
 
 /** Serves `GET /metrics` on host:port; rejects with a ListenError when the address cannot be bound. */
-export async function startMetricsServer({ host, port, source, onError = () => {} }: MetricsServerOptions): Promise<MetricsServer> {
-  if (typeof host !== 'string' || host === '') {
-    throw new UsageError(`Expected the \`--metrics\` host to be a non-empty string, got \`${String(host)}\``);
-  }
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new UsageError(`Expected the \`--metrics\` port to be an integer from 0 to 65535, got \`${String(port)}\``);
-  }
-  const server = http.createServer((request, response) => serve(request, response, source));
-  await new Promise<void>((resolve, reject) => {
-    const onListenError = (error: NodeJS.ErrnoException): void => {
-      reject(new ListenError(`cannot serve metrics on ${formatControlAddress({ host, port })}: ${describeListenError(error)}`, error));
-    };
-    server.once('error', onListenError);
-    server.listen({ host, port }, () => {
-      server.off('error', onListenError);
-      // Node emits accept failures as 'error' on the server; unheard, one would take the master down.
-      server.on('error', (error) => onError(error));
-      resolve();
-    });
-  });
-  const bound = (server.address() as AddressInfo).port;
-  return {
-    address: { host, port: bound },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
-  };
+export function startMetricsServer({ host, port, source, onError }: MetricsServerOptions): Promise<MetricsServer> {
+  return startEndpoint({ flag: 'metrics', host, port, onError, serve: (path, response) => serve(path, response, source) });
 }
 
-function serve(request: http.IncomingMessage, response: http.ServerResponse, source: ControlSource): void {
-  const path = (request.url ?? '/').split('?')[0];
+function serve(path: string, response: http.ServerResponse, source: ControlSource): void {
   if (path !== METRICS_PATH) {
-    reply(response, 404, `not found: metrics are served at ${METRICS_PATH}\n`);
-    return;
-  }
-  // HEAD is GET without the body (Node's http drops it); both are safe for a probe to send.
-  if (request.method !== 'GET' && request.method !== 'HEAD') {
-    response.setHeader('Allow', 'GET, HEAD');
-    reply(response, 405, `method ${request.method ?? ''} not allowed: use GET\n`);
+    replyText(response, 404, `not found: metrics are served at ${METRICS_PATH}\n`);
     return;
   }
   let body: string;
   try {
     body = renderMetrics(source.status());
   } catch (error) {
-    reply(response, 500, `cannot render metrics: ${oneLine(error)}\n`);
+    replyText(response, 500, `cannot render metrics: ${oneLine(error)}\n`);
     return;
   }
   response.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body) });
   response.end(body);
-}
-
-function reply(response: http.ServerResponse, status: number, text: string): void {
-  response.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
-  response.end(text);
-}
-
-function describeListenError(error: NodeJS.ErrnoException): string {
-  switch (error.code) {
-    case 'EADDRINUSE':
-      return 'address already in use';
-    case 'EACCES':
-      return 'permission denied';
-    case 'EADDRNOTAVAIL':
-      return 'address not available on this machine';
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return 'host name could not be resolved';
-    default:
-      return error.message;
-  }
 }

@@ -5,6 +5,7 @@ import { MasterControl } from './control.js';
 import { enforceMemoryLimit } from './memory-limit.js';
 import { Operations } from './operations.js';
 import { Supervisor, type ClusterConfig } from './supervisor.js';
+import { startHealthServer } from '../control/health.js';
 import { startMetricsServer } from '../control/metrics.js';
 import { formatControlAddress, type TcpAddress } from '../control/options.js';
 import { startControlServer } from '../control/server.js';
@@ -19,6 +20,10 @@ export interface MasterOptions {
   controlTcp: (TcpAddress & { token: string }) | null;
   /** --metrics: serve Prometheus text on HOST:PORT/metrics. */
   metrics: TcpAddress | null;
+  /** --health: serve /livez and /readyz on HOST:PORT. */
+  health?: TcpAddress | null;
+  /** --shutdown-delay: on SIGTERM, /readyz says 503 at once and the drain starts this much later (ms). */
+  shutdownDelayMs?: number;
 }
 
 /** What the master announces once every worker is ready (also sent to a daemon's parent). */
@@ -31,6 +36,8 @@ export interface ReadyInfo {
   /** The TCP control listener (`--control`), with the port the system chose for port 0. */
   control: string | null;
   metrics: string | null;
+  /** The --health listener, with the port the system chose for port 0. */
+  health: string | null;
 }
 
 export interface MasterHooks {
@@ -39,7 +46,7 @@ export interface MasterHooks {
 }
 
 /** Starts the master; rejects (before any worker is forked) when the control plane or metrics cannot start. */
-export async function runMaster({ cluster, maxMemory, controlTcp, metrics }: MasterOptions, hooks: MasterHooks = {}): Promise<Supervisor> {
+export async function runMaster({ cluster, maxMemory, controlTcp, metrics, health = null, shutdownDelayMs = 0 }: MasterOptions, hooks: MasterHooks = {}): Promise<Supervisor> {
   const { logs, name } = cluster;
   const supervisor = new Supervisor(cluster);
   const operations = new Operations(supervisor);
@@ -53,6 +60,22 @@ export async function runMaster({ cluster, maxMemory, controlTcp, metrics }: Mas
     await control.close();
     throw error;
   }) : null;
+  // Waiting out --shutdown-delay: still serving, no longer ready for new traffic.
+  let delaying: NodeJS.Timeout | null = null;
+  const healthServer = health
+    ? await startHealthServer({
+        ...health,
+        readiness: () => {
+          const workers = supervisor.workers();
+          const workersReady = workers.filter((worker) => worker.state === 'ready').length;
+          const stopping = delaying !== null || supervisor.phase === 'stopping' || supervisor.phase === 'stopped';
+          return { ready: workersReady > 0 && !stopping, workersReady, workers: workers.length, stopping };
+        },
+      }).catch(async (error: unknown) => {
+        await Promise.allSettled([control.close(), metricsServer?.close()]);
+        throw error;
+      })
+    : null;
   const metricsUrl = metricsServer ? `http://${formatAddress({ address: metricsServer.address.host, port: metricsServer.address.port })}/metrics` : null;
 
   if (maxMemory !== null) enforceMemoryLimit({ supervisor, limitBytes: maxMemory, logs });
@@ -67,6 +90,7 @@ export async function runMaster({ cluster, maxMemory, controlTcp, metrics }: Mas
       controlSocket: control.socketPath,
       control: control.tcpAddress ? formatControlAddress(control.tcpAddress) : null,
       metrics: metricsUrl,
+      health: healthServer ? formatControlAddress(healthServer.address) : null,
     };
     const plural = workers.length === 1 ? '' : 's';
     logs.event(
@@ -84,7 +108,7 @@ export async function runMaster({ cluster, maxMemory, controlTcp, metrics }: Mas
   supervisor.once('stopped', (code: number) => {
     process.exitCode = code;
     logs.event('stopped', `${name} stopped`, { exitCode: code });
-    void Promise.allSettled([control.close(), metricsServer?.close()])
+    void Promise.allSettled([control.close(), metricsServer?.close(), healthServer?.close()])
       // Every worker's output has reached our streams, but Node still queues what a lagging
       // pipe reader has not taken, and process.exit() would drop it: exit once both are flushed.
       .then(() => flushed((['stdout', 'stderr'] as const).filter((name) => !logs.lost(name)).map((name) => process[name])))
@@ -111,7 +135,26 @@ export async function runMaster({ cluster, maxMemory, controlTcp, metrics }: Mas
   };
   const onStopSignal = (signal: NodeJS.Signals): void =>
     enqueue(() => {
+      if (delaying) {
+        // Again during the delay: drain now.
+        clearTimeout(delaying);
+        delaying = null;
+        logs.event('signal', `${signal} again: draining now, before the end of --shutdown-delay (again to force)`, { signal });
+        supervisor.stop();
+        return;
+      }
       const forcing = supervisor.phase === 'stopping';
+      // SIGTERM is how an orchestrator says "you are being removed": give its load balancers the
+      // delay to stop sending before the drain starts. Ctrl-C (SIGINT) is a person: no delay.
+      if (!forcing && signal === 'SIGTERM' && shutdownDelayMs > 0 && supervisor.phase === 'running') {
+        logs.event('signal', `${signal}: not ready any more (/readyz 503); serving on for ${shutdownDelayMs} ms (--shutdown-delay), then stopping gracefully (again to stop now)`, { signal, shutdownDelayMs });
+        delaying = setTimeout(() => {
+          delaying = null;
+          logs.event('shutdown-delay', `--shutdown-delay over: stopping gracefully`, { shutdownDelayMs });
+          supervisor.stop();
+        }, shutdownDelayMs);
+        return;
+      }
       logs.event('signal', forcing ? `${signal} again: killing workers` : `${signal}: stopping gracefully (again to force)`, { signal });
       supervisor.stop();
     });

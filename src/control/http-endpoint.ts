@@ -1,0 +1,85 @@
+// The master's small HTTP listeners (--metrics, --health): bound before the first worker forks,
+// answering GET and HEAD on their paths, never taking the master down on an accept error.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ListenError, UsageError } from '../errors.js';
+import { formatControlAddress } from './options.js';
+
+export interface EndpointOptions {
+  /** The flag, for messages: `metrics` names `--metrics`. */
+  flag: string;
+  host: string;
+  /** 0 picks a free port; `address.port` tells which. */
+  port: number;
+  /** Answers a GET or HEAD of `path` (the URL without its query). */
+  serve(path: string, response: http.ServerResponse): void;
+  /** Errors after the server is listening (an accept failing with EMFILE); they never stop it. */
+  onError?: (error: Error) => void;
+}
+
+export interface Endpoint {
+  address: { host: string; port: number };
+  /** Stops listening and drops open connections (scrapers and probes keep theirs alive). */
+  close(): Promise<void>;
+}
+
+/** Listens on host:port; rejects with a ListenError when the address cannot be bound. */
+export async function startEndpoint({ flag, host, port, serve, onError = () => {} }: EndpointOptions): Promise<Endpoint> {
+  if (typeof host !== 'string' || host === '') {
+    throw new UsageError(`Expected the \`--${flag}\` host to be a non-empty string, got \`${String(host)}\``);
+  }
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new UsageError(`Expected the \`--${flag}\` port to be an integer from 0 to 65535, got \`${String(port)}\``);
+  }
+  const server = http.createServer((request, response) => {
+    // HEAD is GET without the body (Node's http drops it); both are safe for a probe to send.
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.setHeader('Allow', 'GET, HEAD');
+      replyText(response, 405, `method ${request.method ?? ''} not allowed: use GET\n`);
+      return;
+    }
+    serve((request.url ?? '/').split('?')[0]!, response);
+  });
+  await new Promise<void>((resolve, reject) => {
+    const onListenError = (error: NodeJS.ErrnoException): void => {
+      reject(new ListenError(`cannot serve ${flag} on ${formatControlAddress({ host, port })}: ${describeListenError(error)}`, error));
+    };
+    server.once('error', onListenError);
+    server.listen({ host, port }, () => {
+      server.off('error', onListenError);
+      // Node emits accept failures as 'error' on the server; unheard, one would take the master down.
+      server.on('error', (error) => onError(error));
+      resolve();
+    });
+  });
+  const bound = (server.address() as AddressInfo).port;
+  return {
+    address: { host, port: bound },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+export function replyText(response: http.ServerResponse, status: number, text: string): void {
+  response.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  response.end(text);
+}
+
+function describeListenError(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return 'address already in use';
+    case 'EACCES':
+      return 'permission denied';
+    case 'EADDRNOTAVAIL':
+      return 'address not available on this machine';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host name could not be resolved';
+    default:
+      return error.message;
+  }
+}

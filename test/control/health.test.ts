@@ -1,0 +1,84 @@
+// --health: /livez and /readyz as probes see them, on a fake readiness (the endpoint alone), then
+// on a real cluster with --shutdown-delay: on SIGTERM /readyz turns 503 at once while requests are
+// still served for the delay, then the cluster drains; a second SIGTERM drains at once.
+import test from 'ava';
+import http from 'node:http';
+import { LIVE_PATH, READY_PATH, startHealthServer, type Readiness } from '../../src/control/health.js';
+import { ListenError } from '../../src/errors.js';
+import { fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
+import { loadLoop } from '../helpers/requests.js';
+
+function request(port: number, path: string, method = 'GET'): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const call = http.request({ host: '127.0.0.1', port, path, method, agent: false }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body, headers: response.headers }));
+    });
+    call.on('error', reject);
+    call.end();
+  });
+}
+
+test('the endpoint: /livez 200, /readyz 200 or 503 by readiness with why, 404 elsewhere, 405 for anything but GET and HEAD', async (t) => {
+  let state: Readiness = { ready: true, workersReady: 2, workers: 2, stopping: false };
+  const server = await startHealthServer({ host: '127.0.0.1', port: 0, readiness: () => state });
+  t.teardown(() => server.close());
+  const { port } = server.address;
+  t.deepEqual(await request(port, LIVE_PATH).then(({ status, body }) => [status, JSON.parse(body)]), [200, { live: true }]);
+  const ready = await request(port, `${READY_PATH}?verbose=1`);
+  t.is(ready.status, 200);
+  t.deepEqual(JSON.parse(ready.body), state);
+  t.is(ready.headers['cache-control'], 'no-store');
+  state = { ready: false, workersReady: 0, workers: 2, stopping: false };
+  t.is((await request(port, READY_PATH)).status, 503);
+  state = { ready: false, workersReady: 2, workers: 2, stopping: true };
+  const stopping = await request(port, READY_PATH);
+  t.is(stopping.status, 503);
+  t.true((JSON.parse(stopping.body) as Readiness).stopping);
+  t.is((await request(port, READY_PATH, 'HEAD')).status, 503);
+  t.is((await request(port, '/healthz')).status, 404);
+  const post = await request(port, READY_PATH, 'POST');
+  t.is(post.status, 405);
+  t.is(post.headers.allow, 'GET, HEAD');
+  await t.throwsAsync(startHealthServer({ host: '127.0.0.1', port, readiness: () => state }), { instanceOf: ListenError, message: /^cannot serve health on 127\.0\.0\.1:\d+: address already in use$/ });
+});
+
+test('--shutdown-delay: SIGTERM turns /readyz 503 at once, requests are served through the delay, then the cluster drains and exits 0', async (t) => {
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--health', '127.0.0.1:0', '--shutdown-delay', '2s'] });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const ready = cluster.lines.find((line) => line.event === 'ready')!;
+  const healthPort = Number(String(ready.health).split(':').pop());
+  t.is((await request(healthPort, READY_PATH)).status, 200);
+  t.is((await request(healthPort, LIVE_PATH)).status, 200);
+
+  const load = loadLoop(cluster.port, { concurrency: 2 });
+  await waitFor(() => load.stats.ok >= 20, { what: 'requests before the signal' });
+  const signalled = performance.now();
+  cluster.process.kill('SIGTERM');
+  const answered = await waitFor(async () => ((await request(healthPort, READY_PATH)).status === 503 ? performance.now() : null), { intervalMs: 1, what: '/readyz 503' });
+  t.log(`/readyz 503 ${(answered - signalled).toFixed(1)} ms after SIGTERM`);
+  t.true(answered - signalled <= 100, `/readyz turned 503 ${(answered - signalled).toFixed(1)} ms after the signal`);
+  t.true((await request(healthPort, LIVE_PATH)).status === 200, 'still live during the delay');
+  // Served through the delay: requests keep succeeding until the drain starts.
+  const atSignal = load.stats.ok;
+  await waitFor(() => load.stats.ok >= atSignal + 50, { what: 'requests during the delay' });
+  const during = cluster.lines.some((line) => line.event === 'shutdown-delay');
+  t.false(during, 'the drain had not started while those were served');
+  t.is(load.stats.failed, 0);
+  await cluster.waitForLine((line) => line.event === 'shutdown-delay', 10_000);
+  await load.stop();
+  t.is(await cluster.exited, 0);
+});
+
+test('--shutdown-delay: a second SIGTERM drains at once', async (t) => {
+  const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--health', '127.0.0.1:0', '--shutdown-delay', '10m'] });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  cluster.process.kill('SIGTERM');
+  await cluster.waitForLine((line) => line.event === 'signal' && line.message.includes('--shutdown-delay'));
+  t.is((await get(cluster.port)).status, 200, 'still serving');
+  cluster.process.kill('SIGTERM');
+  await cluster.waitForLine((line) => line.event === 'signal' && line.message.includes('draining now'));
+  t.is(await cluster.exited, 0);
+});
