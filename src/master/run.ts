@@ -4,6 +4,7 @@ import { setTimeout as pause } from 'node:timers/promises';
 import { MasterControl } from './control.js';
 import { enforceMemoryLimit } from './memory-limit.js';
 import { Operations } from './operations.js';
+import { reapOrphans } from './orphans.js';
 import { Supervisor, type ClusterConfig } from './supervisor.js';
 import { startHealthServer } from '../control/health.js';
 import { startMetricsServer } from '../control/metrics.js';
@@ -79,6 +80,8 @@ export async function runMaster({ cluster, maxMemory, controlTcp, metrics, healt
   const metricsUrl = metricsServer ? `http://${formatAddress({ address: metricsServer.address.host, port: metricsServer.address.port })}/metrics` : null;
 
   if (maxMemory !== null) enforceMemoryLimit({ supervisor, limitBytes: maxMemory, logs });
+  // As PID 1 (a container without an init), orphans reparented to the master are its to reap.
+  const orphans = reapOrphans({ own: () => supervisor.ownPids(), logs });
 
   supervisor.once('ready', () => {
     const workers = supervisor.workers().map((worker) => ({ id: worker.id, pid: worker.pid }));
@@ -107,6 +110,7 @@ export async function runMaster({ cluster, maxMemory, controlTcp, metrics, healt
   });
   supervisor.once('stopped', (code: number) => {
     process.exitCode = code;
+    orphans?.stop();
     logs.event('stopped', `${name} stopped`, { exitCode: code });
     void Promise.allSettled([control.close(), metricsServer?.close(), healthServer?.close()])
       // Every worker's output has reached our streams, but Node still queues what a lagging

@@ -133,6 +133,11 @@ export class Supervisor extends EventEmitter implements ControlSource {
     return [...this.#slots.values()].flatMap((slot) => (slot.worker ? [slot.worker] : [])).sort((a, b) => a.id - b.id);
   }
 
+  /** The processes the master spawned itself: every live worker and the reaper (libuv waits for them). */
+  ownPids(): number[] {
+    return [...[...this.#live].map((worker) => worker.pid), ...(this.#reaper?.pid ? [this.#reaper.pid] : [])];
+  }
+
   /** Every live worker process, including successors still booting and old workers draining. */
   processes(): WorkerProcess[] {
     return [...this.#live];
