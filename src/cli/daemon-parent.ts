@@ -46,7 +46,7 @@ export function daemonLogPath(name: string): string {
 }
 
 /** Starts the master detached and resolves with the exit code this CLI should use. */
-export async function startDaemon({ name, argv }: { name: string; argv: readonly string[] }): Promise<number> {
+export async function startDaemon({ name, argv, logFile }: { name: string; argv: readonly string[]; logFile?: string | undefined }): Promise<number> {
   // Refused here, before the new master would append its complaint to the running one's log.
   await assertNameFree(name);
   const logPath = daemonLogPath(name);
@@ -77,7 +77,7 @@ export async function startDaemon({ name, argv }: { name: string; argv: readonly
         process.stdout.write(
           `clusterd: ${info.name} started in the background: master pid ${info.masterPid}, ${info.workers.length} workers ` +
             `(pids ${info.workers.map((worker) => worker.pid).join(', ')}) on ${info.addresses.join(', ') || '(no ports)'}\n` +
-            `clusterd: control socket ${info.controlSocket}; logs ${logPath}\n`,
+            `clusterd: control socket ${info.controlSocket}; logs ${logFile ?? logPath}\n`,
         );
         done(ExitCode.OK);
       } else {

@@ -3,6 +3,7 @@
 // table, so none of them can drift from the others. Values from either source are checked by the
 // same parsers (masterOptions in start.ts); the schema only helps editors say so earlier.
 import { BALANCE_MODES } from '../master/balancers/index.js';
+import { MAX_LOG_KEEP } from '../master/log-file.js';
 import { LOG_FORMATS } from '../master/logs.js';
 import { TOKEN_ENV } from '../control/options.js';
 import { MAX_INSTANCES } from '../options.js';
@@ -104,6 +105,22 @@ export const START_OPTIONS: readonly StartOption[] = [
     schema: { oneOf: [{ type: 'string', pattern: '^\\d+(\\.\\d+)?([KMGTkmgt])?(i?[Bb])?$' }, { type: 'integer', minimum: 0 }] },
   }),
   option('log-format', { kind: 'string', default: 'text', choices: LOG_FORMATS, describe: 'text: `[w2] line`; json: one object per line', schema: { enum: LOG_FORMATS } }),
+  option('log-file', {
+    kind: 'string',
+    describe: 'Write the master\'s and workers\' lines to this file (text lines get a timestamp), reopened on SIGUSR1 (logrotate); default for -d: <runtime dir>/<name>.log',
+    schema: { type: 'string' },
+  }),
+  option('log-max-size', {
+    kind: 'string',
+    describe: 'Rotate the log file when it would pass this size (1K to 1T, e.g. 100M): FILE becomes FILE.1, and so on',
+    schema: { oneOf: [{ type: 'string', pattern: '^\\d+(\\.\\d+)?([KMGTkmgt])?(i?[Bb])?$' }, { type: 'integer', minimum: 0 }] },
+  }),
+  option('log-keep', {
+    kind: 'string',
+    default: '5',
+    describe: `Rotated log files kept with --log-max-size (0 to ${MAX_LOG_KEEP}; 0 empties the file instead)`,
+    schema: { type: 'integer', minimum: 0, maximum: MAX_LOG_KEEP },
+  }),
   option('daemon', {
     alias: 'd',
     kind: 'boolean',

@@ -1,11 +1,12 @@
-import { basename, extname } from 'node:path';
+import { basename, extname, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { DAEMON_ENV } from './daemon.js';
-import type { DaemonReport } from './daemon-parent.js';
+import { daemonLogPath, type DaemonReport } from './daemon-parent.js';
 import { fail } from './fail.js';
 import { BALANCE_MODES, type BalanceMode } from '../master/balancers/index.js';
 import { reusePortSupport } from '../master/balancers/shared.js';
 import { resolveEntry } from '../master/entry.js';
+import { MAX_LOG_KEEP, type LogFileOptions } from '../master/log-file.js';
 import { LOG_FORMATS, LogSink, type LogFormat } from '../master/logs.js';
 import type { MasterOptions } from '../master/run.js';
 import { parseControlAddress, readControlToken } from '../control/options.js';
@@ -144,8 +145,23 @@ export function masterOptions(settings: StartSettings): MasterOptions {
     controlTcp,
     metrics: metrics === undefined ? null : checked('metrics', () => parseControlAddress(metrics, 'metrics')),
     health: health === undefined ? null : checked('health', () => parseControlAddress(health, 'health')),
+    logFile: logFileOptions(text, checked, name),
     shutdownDelayMs: checked('shutdown-delay', () => parseDuration('shutdown-delay', text('shutdown-delay'), { min: 0 })),
   };
+}
+
+/** --log-file (by default <runtime dir>/<name>.log for the master of `start -d`) and its rotation. */
+function logFileOptions(text: (flag: string) => string | undefined, checked: <T>(flag: string, parse: () => T) => T, name: string): LogFileOptions | null {
+  const maxSize = text('log-max-size');
+  const options = {
+    maxSize: maxSize === undefined ? null : checked('log-max-size', () => parseSize('log-max-size', maxSize, { min: 1024 })),
+    keep: checked('log-keep', () => parseInteger('log-keep', text('log-keep'), { min: 0, max: MAX_LOG_KEEP })),
+  };
+  const path = text('log-file');
+  if (path !== undefined) return { path: resolve(path), ...options };
+  if (process.env[DAEMON_ENV]) return { path: daemonLogPath(name), ...options };
+  if (maxSize !== undefined) throw new UsageError('`--log-max-size` rotates the --log-file: give one (or run with -d, whose log is a file)');
+  return null;
 }
 
 async function start(args: StartArgs): Promise<void> {
@@ -155,7 +171,7 @@ async function start(args: StartArgs): Promise<void> {
   // The daemon's own master (DAEMON_ENV) reads the same config file: `daemon: true` there must not fork again.
   if (settings.flags.get('daemon') === true && !process.env[DAEMON_ENV]) {
     const { startDaemon } = await import('./daemon-parent.js');
-    process.exit(await startDaemon({ name: options.cluster.name, argv: process.argv.slice(2) }));
+    process.exit(await startDaemon({ name: options.cluster.name, argv: process.argv.slice(2), logFile: options.logFile?.path }));
   }
   const { runMaster } = await import('../master/run.js');
   if (process.env[DAEMON_ENV]) runAsDaemon(options, runMaster);

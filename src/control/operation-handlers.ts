@@ -38,7 +38,7 @@ export function operationHandlers(operations: ControlOperations, source: Control
   return {
     Reload: (call: grpc.ServerWritableStream<WireReloadRequest, WireOperationProgress>) =>
       streamOperation(call, track, async (onProgress) => {
-        const { generation, replaced } = await operations.reload(parseReloadRequest(call.request), onProgress);
+        const { generation, replaced } = await operations.reload(parseReloadRequest(call.request), onProgress, requester(call));
         const plural = replaced === 1 ? '' : 's';
         return { id: 0, phase: 'done', pid: 0, generation, replaced, message: `reloaded ${replaced} worker${plural}: generation ${generation}` };
       }),
@@ -49,14 +49,14 @@ export function operationHandlers(operations: ControlOperations, source: Control
         const { pid } = await operations.restart(id, (progress) => {
           generation = progress.generation;
           onProgress(progress);
-        });
+        }, requester(call));
         return { id, phase: 'done', pid, generation, replaced: 1, message: `worker ${id} restarted: now pid ${pid}` };
       }),
-    Scale: unary<WireScaleRequest, WireScaleReply>(async (request) => ({ workers: await operations.scale(parseScaleRequest(request).spec) })),
-    Stop: unary<WireStopRequest, WireStopReply>(() => {
+    Scale: unary<WireScaleRequest, WireScaleReply>(async (request, who) => ({ workers: await operations.scale(parseScaleRequest(request).spec, who) })),
+    Stop: unary<WireStopRequest, WireStopReply>((_request, who) => {
       const masterPid = source.status().masterPid;
       // ControlOperations.stop() is typed void; a master that knows its --grace returns it.
-      const returned: unknown = operations.stop();
+      const returned: unknown = operations.stop(who);
       return { masterPid, graceMs: graceOf(returned) };
     }),
     Stack: unary<WireStackRequest, WireStackReply>(async (request) => encodeStack(await operations.stack(parseWorkerRequest(request).id))),
@@ -129,9 +129,21 @@ function serverStream(call: grpc.ServerWritableStream<unknown, unknown>, track: 
 }
 
 /** A unary handler from an async function; whatever it throws becomes the call's status. */
-function unary<Req, Res>(run: (request: Req | undefined) => Res | Promise<Res>): Unary<Req, Res> {
+/** Who made a call, for the master's log: its control socket, or the TCP peer's address. */
+export function requester(call: { getPeer(): string }): string {
+  let peer = '';
+  try {
+    peer = call.getPeer();
+  } catch {
+    // A call whose connection is gone: said as unknown.
+  }
+  if (peer.startsWith('unix:') || peer === '' || peer === 'unknown') return 'the control socket';
+  return `${peer.replace(/^ipv[46]:/, '').replace(/^%5B(.*)%5D/, '[$1]')} over TCP`;
+}
+
+function unary<Req, Res>(run: (request: Req | undefined, who: string) => Res | Promise<Res>): Unary<Req, Res> {
   return (call, callback) => {
-    new Promise<Res>((resolve) => resolve(run(call.request ?? undefined))).then(
+    new Promise<Res>((resolve) => resolve(run(call.request ?? undefined, requester(call)))).then(
       (reply) => callback(null, reply),
       (error: unknown) => callback(toServiceError(error)),
     );

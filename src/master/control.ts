@@ -29,26 +29,42 @@ export class MasterControl implements ControlOperations {
     this.#unsubscribe = supervisor.onChange(() => this.#collectBlocked());
   }
 
-  reload({ parallel }: { parallel: number }, onProgress: (progress: OperationProgress) => void): Promise<{ generation: number; replaced: number }> {
-    return this.#operations.reload({ parallel, onProgress });
+  reload({ parallel }: { parallel: number }, onProgress: (progress: OperationProgress) => void, who = 'the control plane'): Promise<{ generation: number; replaced: number }> {
+    return this.#logged('reload', `reload (${parallel} at a time)`, who, () => this.#operations.reload({ parallel, onProgress }));
   }
 
-  async restart(id: number, onProgress: (progress: OperationProgress) => void): Promise<{ pid: number }> {
-    const worker = await this.#operations.restart(id, onProgress);
+  async restart(id: number, onProgress: (progress: OperationProgress) => void, who = 'the control plane'): Promise<{ pid: number }> {
+    const worker = await this.#logged('restart', `restart of worker ${id}`, who, () => this.#operations.restart(id, onProgress));
     return { pid: worker.pid };
   }
 
-  scale(spec: string): Promise<number> {
-    return this.#operations.scale(spec);
+  scale(spec: string, who = 'the control plane'): Promise<number> {
+    return this.#logged('scale', `scale to ${spec}`, who, () => this.#operations.scale(spec));
+  }
+
+  /** Logs an operation as asked, then how it ended (operations are master events: who did what, when). */
+  async #logged<T>(operation: string, what: string, who: string, run: () => Promise<T>): Promise<T> {
+    this.#logs.event('operation-requested', `${what} asked by ${who}`, { operation, who });
+    try {
+      const result = await run();
+      this.#logs.event('operation', `${what} done`, { operation, who });
+      return result;
+    } catch (error) {
+      this.#logs.event('operation-failed', `${what} failed: ${(error as Error).message}`, { operation, who }, 'error');
+      throw error;
+    }
   }
 
   /**
    * Starts a graceful stop, unless one is under way (a second supervisor.stop() would force it:
    * that stays a second SIGINT's job). Returns --grace so the caller knows how long to wait.
    */
-  stop(): { graceMs: number } {
+  stop(who = 'the control plane'): { graceMs: number } {
     const { phase } = this.#supervisor;
-    if (phase === 'booting' || phase === 'running') this.#supervisor.stop();
+    if (phase === 'booting' || phase === 'running') {
+      this.#logs.event('operation-requested', `stop asked by ${who}`, { operation: 'stop', who });
+      this.#supervisor.stop();
+    }
     return { graceMs: this.#supervisor.config.graceMs };
   }
 

@@ -52,9 +52,13 @@ export class LogSink {
   readonly #recent: TimedLogLine[] = [];
   #next = 0;
 
-  constructor({ format, output = process }: { format: LogFormat; output?: LogOutput }) {
+  /** Text lines start with their time (a file has no terminal to say when). */
+  readonly #timestamps: boolean;
+
+  constructor({ format, output = process, timestamps = false }: { format: LogFormat; output?: LogOutput; timestamps?: boolean }) {
     this.#format = format;
     this.#out = output;
+    this.#timestamps = timestamps;
   }
 
   /** The output's errors are this sink's to handle, from its first write on (a sink that never writes adds no listener). */
@@ -63,6 +67,10 @@ export class LogSink {
     if (this.#watching) return;
     this.#watching = true;
     for (const name of ['stdout', 'stderr'] as const) this.#out[name].on?.('error', (error) => this.#onOutputError(name, error));
+  }
+
+  get format(): LogFormat {
+    return this.#format;
   }
 
   /** Whether a stream was dropped after an error (EPIPE: its reader is gone). */
@@ -98,7 +106,7 @@ export class LogSink {
     if (this.#format === 'json') {
       this.#write('stdout', JSON.stringify({ time, worker: line.worker, pid: line.pid, stream: line.stream, message: line.message }) + '\n');
     } else {
-      this.#write(line.stream, `[w${line.worker}] ${line.message}\n`);
+      this.#write(line.stream, `${this.#stamp(time)}[w${line.worker}] ${line.message}\n`);
     }
   }
 
@@ -107,8 +115,12 @@ export class LogSink {
     if (this.#format === 'json') {
       this.#write('stdout', JSON.stringify({ time: new Date().toISOString(), worker: null, pid: process.pid, stream: 'master', level, event, message, ...data }) + '\n');
     } else {
-      this.#write(level === 'info' ? 'stdout' : 'stderr', `clusterd: ${message}\n`);
+      this.#write(level === 'info' ? 'stdout' : 'stderr', `${this.#stamp(new Date().toISOString())}clusterd: ${message}\n`);
     }
+  }
+
+  #stamp(time: string): string {
+    return this.#timestamps ? `${time} ` : '';
   }
 
   #write(name: StreamName, text: string): void {

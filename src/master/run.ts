@@ -4,6 +4,8 @@ import { setTimeout as pause } from 'node:timers/promises';
 import { MasterControl } from './control.js';
 import { enforceMemoryLimit } from './memory-limit.js';
 import { Operations } from './operations.js';
+import { LogFile, type LogFileOptions } from './log-file.js';
+import { LogSink } from './logs.js';
 import { reapOrphans } from './orphans.js';
 import { Supervisor, type ClusterConfig } from './supervisor.js';
 import { startHealthServer } from '../control/health.js';
@@ -25,6 +27,8 @@ export interface MasterOptions {
   health?: TcpAddress | null;
   /** --shutdown-delay: on SIGTERM, /readyz says 503 at once and the drain starts this much later (ms). */
   shutdownDelayMs?: number;
+  /** --log-file (and the daemon's log): lines go there, timestamped, instead of to stdout and stderr. */
+  logFile?: LogFileOptions | null;
 }
 
 /** What the master announces once every worker is ready (also sent to a daemon's parent). */
@@ -47,7 +51,12 @@ export interface MasterHooks {
 }
 
 /** Starts the master; rejects (before any worker is forked) when the control plane or metrics cannot start. */
-export async function runMaster({ cluster, maxMemory, controlTcp, metrics, health = null, shutdownDelayMs = 0 }: MasterOptions, hooks: MasterHooks = {}): Promise<Supervisor> {
+export async function runMaster(options: MasterOptions, hooks: MasterHooks = {}): Promise<Supervisor> {
+  const { maxMemory, controlTcp, metrics, health = null, shutdownDelayMs = 0 } = options;
+  const logFile = options.logFile ? new LogFile(options.logFile) : null;
+  const cluster = logFile
+    ? { ...options.cluster, logs: new LogSink({ format: options.cluster.logs.format, output: { stdout: logFile, stderr: logFile }, timestamps: true }) }
+    : options.cluster;
   const { logs, name } = cluster;
   const supervisor = new Supervisor(cluster);
   const operations = new Operations(supervisor);
@@ -167,6 +176,17 @@ export async function runMaster({ cluster, maxMemory, controlTcp, metrics, healt
   process.on('SIGHUP', () =>
     enqueue(() => operate('reload', () => operations.reload({ onProgress: (progress) => logs.event('reload', progress.message, { ...progress }) }))),
   );
+  // logrotate's convention: after it moved the file away, SIGUSR1 says "open it again".
+  if (logFile) {
+    process.on('SIGUSR1', () => {
+      try {
+        logFile.reopen();
+        logs.event('log-reopened', `log file ${logFile.path} reopened (SIGUSR1)`, { path: logFile.path });
+      } catch (error) {
+        logs.event('log-reopen-failed', `cannot reopen ${logFile.path}: ${(error as Error).message}; lines go to the old file`, { path: logFile.path }, 'error');
+      }
+    });
+  }
   process.on('SIGTTIN', () => enqueue(() => operate('scale +1', () => operations.scale('+1'))));
   process.on('SIGTTOU', () => enqueue(() => operate('scale -1', () => operations.scale('-1'))));
 

@@ -146,12 +146,13 @@ export type LoopOutcome = { breakdown: LoopBreakdown; blocked?: undefined } | { 
  * with `lastOutput`).
  */
 export interface ControlOperations {
-  reload(options: { parallel: number }, onProgress: (progress: OperationProgress) => void): Promise<{ generation: number; replaced: number }>;
-  restart(id: number, onProgress: (progress: OperationProgress) => void): Promise<{ pid: number }>;
+  /** `who`: who asked (the control socket, or a TCP peer), for the master's log. */
+  reload(options: { parallel: number }, onProgress: (progress: OperationProgress) => void, who?: string): Promise<{ generation: number; replaced: number }>;
+  restart(id: number, onProgress: (progress: OperationProgress) => void, who?: string): Promise<{ pid: number }>;
   /** `N`, `+K` or `-K`; resolves with the new worker count once it is reached. */
-  scale(spec: string): Promise<number>;
+  scale(spec: string, who?: string): Promise<number>;
   /** Starts a graceful stop (the master exits once it is done); says how long the drain may take. */
-  stop(): { graceMs: number };
+  stop(who?: string): { graceMs: number };
   /** The current JavaScript stack of worker `id`, captured without its main thread's help. */
   stack(id: number): Promise<StackReport>;
   /** A CPU profile of worker `id` over `durationMs` (issue 12). */
