@@ -11,7 +11,7 @@ import type { MasterOptions } from '../master/run.js';
 import { parseControlAddress, readControlToken, TOKEN_ENV } from '../control/options.js';
 import { BootError, ClusterdError, UsageError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { MAX_INSTANCES, parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseSize } from '../options.js';
+import { MAX_INSTANCES, parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseSignal, parseSize } from '../options.js';
 
 /** More boots in a row than this is a crash loop, not patience. */
 const MAX_BOOT_FAILURES = 1000;
@@ -24,6 +24,7 @@ interface StartArgs {
   'wait-ready': boolean;
   'listen-timeout': string;
   grace: string;
+  'kill-signal': string;
   'max-boot-failures': string;
   'stats-interval': string;
   watchdog: string;
@@ -51,6 +52,7 @@ export const startCommand: CommandModule<object, StartArgs> = {
       .option('wait-ready', { type: 'boolean', default: false, describe: "A worker is ready when the app calls process.send('ready'), not when its servers listen" })
       .option('listen-timeout', { type: 'string', default: '10s', describe: 'How long a worker may take to get ready before it counts as a failed boot (1ms to 24d)' })
       .option('grace', { type: 'string', default: '10s', describe: 'How long workers may drain on stop before they are killed (0: killed at once; up to 24d)' })
+      .option('kill-signal', { type: 'string', default: 'SIGTERM', describe: "The signal the app's listeners hear on a graceful stop (process.on(SIGNAL)), as its servers drain; not SIGKILL, SIGSTOP or SIGUSR1" })
       .option('max-boot-failures', { type: 'string', default: '3', describe: `Give up after this many failed boots in a row (1 to ${MAX_BOOT_FAILURES})` })
       .option('stats-interval', { type: 'string', default: '1s', describe: 'How often each worker reports loop lag, ELU, CPU, memory and HTTP counters (10ms to 24d); 0 turns them off' })
       .option('watchdog', { type: 'string', default: '5s', describe: "Replace a worker whose event loop stays blocked this long, logging its JavaScript stack (10ms to 24d); 0 turns it off (clusterd stack still works)" })
@@ -98,6 +100,7 @@ export function masterOptions(args: StartArgs): MasterOptions {
       listenTimeoutMs: parseDuration('listen-timeout', args['listen-timeout']),
       // 0 is a choice: no draining, every worker is killed at once on stop (exit code 5).
       graceMs: parseDuration('grace', args.grace, { min: 0 }),
+      killSignal: parseSignal('kill-signal', args['kill-signal']),
       maxBootFailures,
       // The loop-delay probe ticks every 10 ms: a shorter interval would measure nothing.
       statsIntervalMs: parseDuration('stats-interval', args['stats-interval'], { min: 10, off: true }),
