@@ -17,6 +17,18 @@ import type { StillOpen } from '../protocol.js';
 /** How often a draining worker looks at what is open, and tells the master when it changed. */
 const REPORT_MS = 100;
 
+/**
+ * The signals signal-exit listens for on Linux (its src/signals.ts). signal-exit (v3 and v4: a
+ * dependency of execa, write-file-atomic, foreground-child and many more) listens for them in
+ * every process that loads it, and when its listeners are the only ones it re-raises the signal
+ * to die as the default would. Counted as the app's, an emitted SIGTERM would have it kill the
+ * worker in the middle of the drain; so its listeners are not the app's.
+ */
+const SIGNAL_EXIT_SIGNALS = new Set([
+  'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGALRM', 'SIGABRT', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ', 'SIGUSR2',
+  'SIGTRAP', 'SIGSYS', 'SIGQUIT', 'SIGIOT', 'SIGIO', 'SIGPOLL', 'SIGPWR', 'SIGSTKFLT',
+]);
+
 /** Handles the master's `shutdown` (once). */
 export function installShutdown(): void {
   let started = false;
@@ -30,7 +42,7 @@ export function installShutdown(): void {
 async function shutdown(signal: NodeJS.Signals): Promise<void> {
   // An app that listens for the signal expects to end the process itself (process.exit() in its
   // listener, or by closing what it holds): clusterd then does not exit for it once drained.
-  const appExits = process.listenerCount(signal) > 0;
+  const appExits = appListeners(signal) > 0;
   const drained = drainServers();
   if (appExits) emitSignal(signal);
   const handlers = runHandlers();
@@ -40,6 +52,19 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   // The IPC channel is the last thing of clusterd's that keeps the process alive (its timers and
   // the heartbeat pipe are unref'd): the process ends when the app's own handles have closed.
   process.channel?.unref();
+}
+
+/** The app's own listeners for `signal`: all of them but signal-exit's (v4 counts its instances on globalThis, v3 on process). */
+function appListeners(signal: NodeJS.Signals): number {
+  const all = process.listenerCount(signal);
+  if (!SIGNAL_EXIT_SIGNALS.has(signal)) return all;
+  const counted = (holder: unknown): number => {
+    const count = (holder as { count?: unknown } | undefined)?.count;
+    return typeof count === 'number' && count > 0 ? count : 0;
+  };
+  const v4 = (globalThis as Record<symbol, unknown>)[Symbol.for('signal-exit emitter')];
+  const v3 = (process as unknown as { __signal_exit_emitter__?: unknown }).__signal_exit_emitter__;
+  return Math.max(0, all - counted(v4) - counted(v3));
 }
 
 /**

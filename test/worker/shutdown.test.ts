@@ -63,6 +63,20 @@ test('no listener: the app (which holds a timer of its own) is drained and exite
   t.deepEqual(troubles(cluster), []);
 });
 
+test('signal-exit\'s listener (execa, write-file-atomic...) is not the app\'s: no SIGTERM is emitted, an in-flight request completes and clusterd exits the worker', async (t) => {
+  const cluster = await startCluster(fixture('signal-exit-app.js'), { instances: 1, flags: ['--grace', '30s'] });
+  killOnTeardown(t, cluster.process);
+  const slow = get(cluster.port, '/slow');
+  await cluster.waitForLine((line) => line.stream === 'stdout' && line.message === 'slow request started');
+  t.is(await cluster.stop('SIGTERM'), ExitCode.OK);
+  const response = await slow;
+  t.is(response.status, 200);
+  t.is(response.body, 'slow\n');
+  // signal-exit saw an ordinary exit, not the signal it would have re-raised.
+  t.deepEqual(said(cluster, 'onExit').map((line) => line.message), [`onExit ${cluster.pids[0]} code 0 signal null`]);
+  t.deepEqual(troubles(cluster), []);
+});
+
 test('a listener that does not end the process: the worker is killed at --grace, and the log says the app had not exited', async (t) => {
   const cluster = await startCluster(APP, { instances: 1, flags: ['--grace', '1s'], env: { ON_SIGNAL: 'log' } });
   killOnTeardown(t, cluster.process);
