@@ -356,9 +356,10 @@ export class Supervisor extends EventEmitter implements ControlSource {
     const listenFailure = this.#listenFailures.get(worker);
     this.#listenFailures.delete(worker);
     this.emit('change');
-    if (exit.from === 'stopping' && !exit.killed && !stoppedCleanly(exit, this.config.killSignal)) {
+    if (exit.from === 'stopping' && worker.readyAt !== null && !exit.killed && !stoppedCleanly(exit, this.config.killSignal)) {
       // Never restarted (it was stopping), but its shutdown went wrong: an onShutdown handler
-      // failed, or the app's own shutdown code threw or exited non-zero.
+      // failed, or the app's own shutdown code threw or exited non-zero. (One stopped before it was
+      // ready failed its boot, which is reported as such, or not at all while the cluster stops.)
       this.config.logs.event(
         'stop-failed',
         `worker ${worker.id} (pid ${worker.pid}) ${describeExit(exit, worker)}`,
