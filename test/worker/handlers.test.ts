@@ -43,8 +43,17 @@ serial('a handler that throws or rejects makes the run fail, and the next ones s
     }),
   ];
   t.teardown(() => removers.forEach((remove) => remove()));
+  // Each failure is printed on stderr (the worker's, which the master logs): caught here.
+  const printed: unknown[][] = [];
+  const { error } = console;
+  console.error = (...args: unknown[]) => printed.push(args);
+  t.teardown(() => (console.error = error));
   t.false(await runHandlers().done);
   t.deepEqual(ran, ['third']);
+  t.deepEqual(
+    printed.map(([first]) => (first instanceof Error ? first.message : first)),
+    ['clusterd: an onShutdown handler failed (the worker will exit with code 1):', 'sync failure', 'clusterd: an onShutdown handler failed (the worker will exit with code 1):', 'async failure'],
+  );
 });
 
 serial('a removed handler does not run; one added while the run goes on does', async (t) => {
