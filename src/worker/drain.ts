@@ -37,13 +37,18 @@ export function drainServers(): Promise<void> {
           resolve();
           return;
         }
-        // net.Server#close only stops accepting: http.Server#close (Node >= 19) would also close
-        // idle connections at once, before keep-alive clients can be told to leave; http2's
-        // (Node >= 22) would close every session, which closeSessions() does on every version.
-        net.Server.prototype.close.call(server, () => resolve());
-        closeOnceMore(server);
         const closeIdle = (server as HttpLike).closeIdleConnections;
-        if (typeof closeIdle === 'function') setTimeout(() => closeIdle.call(server), IDLE_SWEEP_MS).unref();
+        if (typeof closeIdle === 'function') {
+          // http.Server#close (Node >= 19) would close idle connections at once, before keep-alive
+          // clients can be told to leave; net.Server#close only stops accepting.
+          net.Server.prototype.close.call(server, () => resolve());
+          setTimeout(() => closeIdle.call(server), IDLE_SWEEP_MS).unref();
+        } else {
+          // Others close their own way: http2's (Node >= 22) also closes its sessions (which
+          // closeSessions() does on every version) and, with allowHTTP1, idle HTTP/1 connections.
+          server.close(() => resolve());
+        }
+        closeOnceMore(server);
       }),
   );
   closeSessions();
