@@ -474,7 +474,10 @@ export function stoppedCleanly(exit: WorkerExit, killSignal: NodeJS.Signals): bo
   return exit.code === 0 || exit.signal === killSignal;
 }
 
-/** `exited with code 1 before it was ready: Error: boom` (or `while stopping`) (or `could not be started: spawn EAGAIN ...`), for logs and error lines. */
+/**
+ * `exited with code 1 before it was ready: Error: boom` (`while stopping` for a worker that was
+ * stopping; `could not be started: spawn EAGAIN ...` when fork failed), for logs and error lines.
+ */
 export function describeExit(exit: WorkerExit, worker: WorkerProcess): string {
   if (exit.error !== undefined) return `could not be started: ${exit.error}`;
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;

@@ -14,10 +14,10 @@ import type { Entry } from './entry.js';
 import type { CpuProfile, LoopBreakdown, LoopSample, StackFrame } from '../loop/types.js';
 import type { BlockedInfo, StackReport } from './status.js';
 import { CAPTURE_TIMEOUT_MS, WorkerInspector } from './inspector.js';
+import { describeGraceOver, type DrainReport } from './grace.js';
 import { beatPeriod, LoopWatch } from './loop-watch.js';
 import type { Reaper } from './reaper.js';
 import { ClusterdError } from '../errors.js';
-import { describeGraceOver, type DrainReport } from './grace.js';
 import { endGroup } from '../system/group.js';
 import { nativeHelper } from '../system/native.js';
 
