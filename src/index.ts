@@ -50,6 +50,7 @@ export interface StartOptions {
   waitReady?: boolean;
   listenTimeout?: string | number;
   grace?: string | number;
+  killSignal?: NodeJS.Signals;
   maxBootFailures?: number;
   statsInterval?: string | number;
   watchdog?: string | number;

@@ -1,6 +1,6 @@
 // Command-line values, parsed and bounded at the boundary: every parser names the flag, the
 // range it accepts and the value received, in one line (exit code 2 through UsageError).
-import { availableParallelism } from 'node:os';
+import { availableParallelism, constants } from 'node:os';
 import { UsageError } from './errors.js';
 
 /** Node's timers take at most 2^31-1 ms (about 24.8 days); a longer delay silently becomes 1 ms. */
@@ -112,6 +112,32 @@ export function parseChoice<T extends string>(option: string, value: unknown, ch
     throw new UsageError(`Expected \`--${option}\` to be one of ${choices.join(', ')}, got \`${text}\``);
   }
   return text as T;
+}
+
+/**
+ * Signals that cannot be --kill-signal: the kernel's SIGKILL and SIGSTOP cannot be handled, and
+ * SIGUSR1 opens Node's inspector (`clusterd stack` and `profile` send it to the workers).
+ */
+const UNFIT_SIGNALS: Record<string, string> = {
+  SIGKILL: 'it cannot be handled',
+  SIGSTOP: 'it cannot be handled',
+  SIGUSR1: "it opens Node's inspector, which clusterd stack and profile use",
+};
+
+/** The signals --kill-signal accepts: every one Node knows, less UNFIT_SIGNALS. */
+export function killSignals(): string[] {
+  return Object.keys(constants.signals).filter((name) => !(name in UNFIT_SIGNALS));
+}
+
+/** Parses a signal name Node knows (`os.constants.signals`: SIGTERM, SIGINT, SIGUSR2...) that an app can listen for. */
+export function parseSignal(option: string, value: unknown): NodeJS.Signals {
+  const text = String(value).trim();
+  if (!Object.hasOwn(constants.signals, text)) {
+    throw new UsageError(`Expected \`--${option}\` to be a signal name such as SIGTERM, SIGINT or SIGUSR2, got \`${text}\``);
+  }
+  const why = UNFIT_SIGNALS[text];
+  if (why) throw new UsageError(`Expected \`--${option}\` to be a signal the app can listen for, got \`${text}\`: ${why}`);
+  return text as NodeJS.Signals;
 }
 
 /** Cluster names become file names in the runtime directory, so keep them to a safe alphabet. */

@@ -95,7 +95,36 @@ export interface Stats {
   sample: LoopSample;
 }
 
-export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | AcceptorReport | AcceptorLoad | LoopMeasured | Ready | Stats;
+/** What a stopping worker still has open, by kind (src/worker/drain.ts counts it). */
+export interface StillOpen {
+  /** HTTP/1 requests being answered. */
+  requests: number;
+  /** HTTP/1 keep-alive connections between requests (the drain closes them after a second). */
+  idle: number;
+  /** Connections upgraded to WebSocket (left to the app's shutdown handlers). */
+  webSockets: number;
+  /** Connections upgraded to another protocol. */
+  upgraded: number;
+  /** HTTP/2 sessions (told GOAWAY: they close once their streams are done). */
+  http2Sessions: number;
+  /** Every other connection: of net and tls servers, CONNECT tunnels, TLS handshakes. */
+  other: number;
+  /** onShutdown handlers not finished (they run one after another). */
+  handlers: number;
+}
+
+/**
+ * A stopping worker's drain, sent when it starts and then whenever what is open changes (at most
+ * every 100 ms): what the master names in its log if --grace runs out.
+ */
+export interface Draining {
+  cmd: 'clusterd:draining';
+  open: StillOpen;
+  /** The app listens for the kill signal: once drained, the app ends the process, not clusterd. */
+  appExits: boolean;
+}
+
+export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | AcceptorReport | AcceptorLoad | LoopMeasured | Ready | Stats | Draining;
 
 // Master -> worker ---------------------------------------------------------------------------
 
@@ -156,9 +185,15 @@ export interface MeasureLoop {
   durationMs: number;
 }
 
-/** Stop accepting, finish in-flight requests, close idle keep-alive sockets, then exit 0. */
+/**
+ * A graceful stop: stop accepting, emit `signal` to the app's listeners and run its onShutdown
+ * handlers, finish in-flight requests, close idle keep-alive sockets and GOAWAY HTTP/2 sessions,
+ * then exit 0 (or let the app exit, when it listens for `signal`). The order is the README's.
+ */
 export interface Shutdown {
   cmd: 'clusterd:shutdown';
+  /** --kill-signal: the event the app's process.on(signal) listeners get (never a real signal). */
+  signal: NodeJS.Signals;
 }
 
 export type MasterMessage = ListenReply | NewConnection | AcceptFrom | SetLimit | PauseAccepting | MeasureLoop | Shutdown;

@@ -11,6 +11,7 @@ import {
   parseInstances,
   parseInteger,
   parseName,
+  parseSignal,
   parseSize,
   type DurationRange,
 } from '../src/options.js';
@@ -71,6 +72,9 @@ test('-i 3', integer, () => parseInstances('3'), 3);
 test(`-i ${MAX_INSTANCES}`, integer, () => parseInstances(String(MAX_INSTANCES)), MAX_INSTANCES);
 test('--lines 0', integer, () => parseInteger('lines', '0', { min: 0, max: 1000 }), 0);
 test('--lines 1000', integer, () => parseInteger('lines', '1000', { min: 0, max: 1000 }), 1000);
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGUSR2', 'SIGHUP', 'SIGQUIT'] as const) {
+  test(`--kill-signal ${signal}`, (t) => t.is(parseSignal('kill-signal', signal), signal));
+}
 test(`WORKER_ID ${MAX_INSTANCES}`, integer, () => parseWorkerId(String(MAX_INSTANCES)), MAX_INSTANCES);
 
 /** Refused with one line that names the flag, the allowed range (when given) and the value. */
@@ -97,6 +101,14 @@ test('--stats-interval under its minimum', rejects, () => parseDuration('stats-i
 ]);
 test('--watchdog 600h', rejects, () => parseDuration('watchdog', '600h', { min: 10, off: true }), ['`--watchdog`', '0 (off)', '`600h`']);
 test('--interval past its maximum', rejects, () => parseDuration('interval', '2m', { min: 50, max: 60_000 }), ['from 50ms to 1m', '`2m`']);
+test('--kill-signal TERM (not a signal name)', rejects, () => parseSignal('kill-signal', 'TERM'), ['`--kill-signal`', 'a signal name such as SIGTERM', '`TERM`']);
+test('--kill-signal sigterm (Node names are upper case)', rejects, () => parseSignal('kill-signal', 'sigterm'), ['`sigterm`']);
+test('--kill-signal 15 (a number)', rejects, () => parseSignal('kill-signal', '15'), ['`15`']);
+test('--kill-signal SIGFOO', rejects, () => parseSignal('kill-signal', 'SIGFOO'), ['`SIGFOO`']);
+test('--kill-signal SIGKILL', rejects, () => parseSignal('kill-signal', 'SIGKILL'), ['`--kill-signal`', '`SIGKILL`', 'cannot be handled']);
+test('--kill-signal SIGSTOP', rejects, () => parseSignal('kill-signal', 'SIGSTOP'), ['`SIGSTOP`', 'cannot be handled']);
+test('--kill-signal SIGUSR1 (the inspector\'s)', rejects, () => parseSignal('kill-signal', 'SIGUSR1'), ['`SIGUSR1`', 'inspector']);
+test('--kill-signal toString (not an own signal)', rejects, () => parseSignal('kill-signal', 'toString'), ['`toString`']);
 test('sizes of unknown units', rejects, () => parseSize('max-memory', '12Q'), ['`12Q`']);
 test('sizes no Node.js process fits in', rejects, () => parseSize('max-memory', '64k'), ['`--max-memory`', 'from 16M to 1T', '`64k`']);
 test('sizes past 1T', rejects, () => parseSize('max-memory', '2T'), ['from 16M to 1T', '`2T`']);

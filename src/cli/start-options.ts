@@ -6,7 +6,7 @@ import { BALANCE_MODES } from '../master/balancers/index.js';
 import { MAX_LOG_KEEP } from '../master/log-file.js';
 import { LOG_FORMATS } from '../master/logs.js';
 import { TOKEN_ENV } from '../control/options.js';
-import { MAX_INSTANCES } from '../options.js';
+import { killSignals, MAX_INSTANCES } from '../options.js';
 
 /** More boots in a row than this is a crash loop, not patience. */
 export const MAX_BOOT_FAILURES = 1000;
@@ -75,6 +75,12 @@ export const START_OPTIONS: readonly StartOption[] = [
   option('wait-ready', { kind: 'boolean', default: false, describe: "A worker is ready when the app calls process.send('ready'), not when its servers listen", schema: { type: 'boolean' } }),
   option('listen-timeout', { kind: 'string', default: '10s', describe: 'How long a worker may take to get ready before it counts as a failed boot (1ms to 24d)', schema: DURATION_SCHEMA }),
   option('grace', { kind: 'string', default: '10s', describe: 'How long workers may drain on stop before they are killed (0: killed at once; up to 24d)', schema: DURATION_SCHEMA }),
+  option('kill-signal', {
+    kind: 'string',
+    default: 'SIGTERM',
+    describe: "The signal the app's listeners hear on a graceful stop (process.on(SIGNAL)), as its servers drain; not SIGKILL, SIGSTOP or SIGUSR1",
+    schema: { enum: killSignals() },
+  }),
   option('max-boot-failures', {
     kind: 'string',
     default: '3',

@@ -12,7 +12,7 @@ import type { MasterOptions } from '../master/run.js';
 import { parseControlAddress, readControlToken } from '../control/options.js';
 import { BootError, ClusterdError, UsageError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseSize } from '../options.js';
+import { parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseSignal, parseSize } from '../options.js';
 import { CONFIG_NAMES, loadConfig, type ConfigFile, type FlagValue } from './config-file.js';
 import { configKey, MAX_BOOT_FAILURES, START_OPTIONS } from './start-options.js';
 
@@ -134,6 +134,7 @@ export function masterOptions(settings: StartSettings): MasterOptions {
       listenTimeoutMs: checked('listen-timeout', () => parseDuration('listen-timeout', text('listen-timeout'))),
       // 0 is a choice: no draining, every worker is killed at once on stop (exit code 5).
       graceMs: checked('grace', () => parseDuration('grace', text('grace'), { min: 0 })),
+      killSignal: checked('kill-signal', () => parseSignal('kill-signal', text('kill-signal'))),
       maxBootFailures,
       // The loop-delay probe ticks every 10 ms: a shorter interval would measure nothing.
       statsIntervalMs: checked('stats-interval', () => parseDuration('stats-interval', text('stats-interval'), { min: 10, off: true })),

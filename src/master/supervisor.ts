@@ -32,6 +32,8 @@ export interface ClusterConfig {
   listenTimeoutMs: number;
   /** How long a stopping worker may drain before it is killed. */
   graceMs: number;
+  /** --kill-signal: what the app's listeners hear on a graceful stop (emitted in the worker, never sent). */
+  killSignal: NodeJS.Signals;
   /** Failed boots in a row (no worker got ready in between) before the master gives up. */
   maxBootFailures: number;
   /** How often workers report loop stats, in ms; 0 turns them off. */
@@ -208,7 +210,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     if (worker.state === 'exited') return;
     const exited = once(worker, 'exit');
     worker.stop();
-    const timer = setTimeout(() => worker.kill(), this.config.graceMs);
+    const timer = setTimeout(() => worker.expireGrace(this.config.graceMs), this.config.graceMs);
     await exited;
     clearTimeout(timer);
   }
@@ -236,7 +238,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     this.#graceTimer = setTimeout(() => {
       if (this.#live.size === 0) return;
       if (this.#exitCode === ExitCode.OK) this.#exitCode = ExitCode.GRACE_EXPIRED;
-      for (const worker of this.#live) worker.kill();
+      for (const worker of this.#live) worker.expireGrace(this.config.graceMs);
     }, this.config.graceMs);
     this.#finishIfStopped();
   }
@@ -312,6 +314,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       reaper: this.#reaper,
       listeners: this.sockets,
       logs: config.logs,
+      killSignal: config.killSignal,
     });
     slot[role] = worker;
     this.#live.add(worker);
@@ -361,6 +364,17 @@ export class Supervisor extends EventEmitter implements ControlSource {
     const listenFailure = this.#listenFailures.get(worker);
     this.#listenFailures.delete(worker);
     this.emit('change');
+    if (exit.from === 'stopping' && worker.readyAt !== null && !exit.killed && !stoppedCleanly(exit, this.config.killSignal)) {
+      // Never restarted (it was stopping), but its shutdown went wrong: an onShutdown handler
+      // failed, or the app's own shutdown code threw or exited non-zero. (One stopped before it was
+      // ready failed its boot, which is reported as such, or not at all while the cluster stops.)
+      this.config.logs.event(
+        'stop-failed',
+        `worker ${worker.id} (pid ${worker.pid}) ${describeExit(exit, worker)}`,
+        { worker: worker.id, pid: worker.pid, code: exit.code, signal: exit.signal },
+        'warn',
+      );
+    }
     if (this.#phase === 'stopping') {
       this.#finishIfStopped();
       return;
@@ -459,11 +473,23 @@ export class Supervisor extends EventEmitter implements ControlSource {
   }
 }
 
-/** `exited with code 1 before it was ready: Error: boom` (or `could not be started: spawn EAGAIN ...`), for logs and error lines. */
+/**
+ * A stopping worker ended as it should: exit 0, or by the kill signal itself, which libraries raise
+ * again once their shutdown is done (@godaddy/terminus and NestJS remove their listener, then
+ * process.kill(process.pid, signal), so that the process dies the way it was asked to).
+ */
+export function stoppedCleanly(exit: WorkerExit, killSignal: NodeJS.Signals): boolean {
+  return exit.code === 0 || exit.signal === killSignal;
+}
+
+/**
+ * `exited with code 1 before it was ready: Error: boom` (`while stopping` for a worker that was
+ * stopping; `could not be started: spawn EAGAIN ...` when fork failed), for logs and error lines.
+ */
 export function describeExit(exit: WorkerExit, worker: WorkerProcess): string {
   if (exit.error !== undefined) return `could not be started: ${exit.error}`;
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-  const when = exit.from === 'starting' ? ' before it was ready' : '';
+  const when = exit.from === 'starting' ? ' before it was ready' : exit.from === 'stopping' ? ' while stopping' : '';
   const last = lastErrorLine(worker.stderrTail);
   return `${how}${when}${last ? `: ${last}` : ''}`;
 }

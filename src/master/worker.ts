@@ -14,6 +14,7 @@ import type { Entry } from './entry.js';
 import type { CpuProfile, LoopBreakdown, LoopSample, StackFrame } from '../loop/types.js';
 import type { BlockedInfo, StackReport } from './status.js';
 import { CAPTURE_TIMEOUT_MS, WorkerInspector } from './inspector.js';
+import { describeGraceOver, type DrainReport } from './grace.js';
 import { beatPeriod, LoopWatch } from './loop-watch.js';
 import type { Reaper } from './reaper.js';
 import { ClusterdError } from '../errors.js';
@@ -65,6 +66,8 @@ export interface WorkerSpec {
   watch: WatchSettings;
   listeners: Listeners;
   logs: LogSink;
+  /** --kill-signal: the event the app's listeners get when this worker is stopped gracefully. */
+  killSignal: NodeJS.Signals;
   /** Ends the worker's process group should the master die (optional: tests run workers without one). */
   reaper?: Reaper;
 }
@@ -90,6 +93,8 @@ export interface WorkerExit {
   from: WorkerState;
   /** Set when the process could not be started at all: `spawn EAGAIN (resource temporarily unavailable)`. */
   error?: string;
+  /** The master killed it (SIGKILL: --grace over, a forced stop, --listen-timeout, the watchdog). */
+  killed: boolean;
 }
 
 /**
@@ -167,6 +172,10 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   readonly #listeners: Listeners;
   readonly #waitReady: boolean;
   readonly #logs: LogSink;
+  readonly #killSignal: NodeJS.Signals;
+  /** What its drain still had open, as it last said (while stopping). */
+  #drainReport: DrainReport | null = null;
+  #killed = false;
   #malformedCount = 0;
   #malformedLoggedAt = -Infinity;
   /** When --report-blocked last took stacks (the rate limit). */
@@ -183,6 +192,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.#waitReady = spec.settings.waitReady;
     this.#logs = spec.logs;
     this.#watchSettings = spec.watch;
+    this.#killSignal = spec.killSignal;
     const started = forkWorker(spec);
     this.#child = started.child;
     if (started.child?.pid === undefined) {
@@ -215,7 +225,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       const from = this.#state;
       this.#state = transition(from, 'exited');
       this.#listeners.remove(this);
-      void output.then(() => this.emit('exit', { code, signal, from } satisfies WorkerExit));
+      void output.then(() => this.emit('exit', { code, signal, from, killed: this.#killed } satisfies WorkerExit));
     });
   }
 
@@ -301,7 +311,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   #failedToStart({ child, error }: { child: ChildProcess | null; error: unknown }): void {
     const settle = (cause: unknown): void => {
       this.#state = transition(this.#state, 'exited');
-      this.emit('exit', { code: null, signal: null, from: 'starting', error: describeSpawnError(cause) } satisfies WorkerExit);
+      this.emit('exit', { code: null, signal: null, from: 'starting', error: describeSpawnError(cause), killed: false } satisfies WorkerExit);
     };
     if (child === null) {
       process.nextTick(settle, error);
@@ -410,12 +420,26 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.#inspector?.close();
     this.#state = transition(this.#state, 'stopping');
     this.#listeners.remove(this);
-    this.send({ cmd: 'clusterd:shutdown' });
+    this.send({ cmd: 'clusterd:shutdown', signal: this.#killSignal });
   }
 
-  /** Immediate: SIGKILL, for --grace expiry, a forced stop, or a worker that never got ready. */
+  /** Immediate: SIGKILL, for a forced stop, or a worker that never got ready. */
   kill(): void {
-    if (this.#state !== 'exited') this.#child?.kill('SIGKILL');
+    if (this.#state === 'exited' || !this.#child) return;
+    this.#killed = true;
+    this.#child.kill('SIGKILL');
+  }
+
+  /** --grace is over and it has not exited: SIGKILL, logging what its drain still had open. */
+  expireGrace(graceMs: number): void {
+    if (this.#state === 'exited') return;
+    this.#logs.event(
+      'grace-expired',
+      describeGraceOver({ id: this.id, pid: this.pid, graceMs, report: this.#drainReport, killSignal: this.#killSignal }),
+      { worker: this.id, pid: this.pid, graceMs, open: this.#drainReport?.open ?? null, appExits: this.#drainReport?.appExits ?? null },
+      'warn',
+    );
+    this.kill();
   }
 
   #onMessage(message: unknown): void {
@@ -458,6 +482,10 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       case 'clusterd:under':
       case 'clusterd:load':
         this.#listeners.report(this, msg);
+        break;
+      case 'clusterd:draining':
+        // Only a stopping worker drains: the app may send this at any time, and it means nothing then.
+        if (this.#state === 'stopping') this.#drainReport = { open: msg.open, appExits: msg.appExits };
         break;
       case 'clusterd:stats': {
         const rank = healthRank(this.load());

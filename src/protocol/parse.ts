@@ -60,6 +60,8 @@ export const loopBreakdown = z.strictObject({
   overheadPct: figure,
 }) satisfies z.ZodType<LoopBreakdown>;
 
+const stillOpen = z.strictObject({ requests: count, idle: count, webSockets: count, upgraded: count, http2Sessions: count, other: count, handlers: count });
+
 const workerMessage = z.discriminatedUnion('cmd', [
   z.strictObject({ cmd: z.literal('clusterd:listen'), seq, query: listenQuery }),
   z.strictObject({ cmd: z.literal('clusterd:close'), key }),
@@ -69,6 +71,7 @@ const workerMessage = z.discriminatedUnion('cmd', [
   z.strictObject({ cmd: z.literal('clusterd:loop-reply'), seq, breakdown: loopBreakdown }),
   z.strictObject({ cmd: z.literal('clusterd:ready') }),
   z.strictObject({ cmd: z.literal('clusterd:stats'), sample: loopSample }),
+  z.strictObject({ cmd: z.literal('clusterd:draining'), open: stillOpen, appExits: z.boolean() }),
 ]) satisfies z.ZodType<WorkerMessage>;
 
 /** A worker's message, or why it is not one (one line, for the log). */

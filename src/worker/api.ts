@@ -1,4 +1,7 @@
 // The API an app may import from 'clusterd/worker'. None of it is needed to run under clusterd.
+import { register, type ShutdownHandler } from './handlers.js';
+
+export type { ShutdownHandler };
 
 /** Under `--wait-ready`, tells the master this worker may receive traffic. */
 export function ready(): void {
@@ -9,4 +12,16 @@ export function ready(): void {
 export function workerId(): number | undefined {
   const id = process.env.CLUSTERD_WORKER_ID;
   return id === undefined ? undefined : Number(id);
+}
+
+/**
+ * Runs `handler` (sync or async) on every graceful stop of this worker (stop, reload, scale-down,
+ * restart, memory limit), once its servers have stopped accepting. Handlers run one after another,
+ * in the order they were added; the worker exits once they are done and its connections have
+ * closed, or is killed at --grace. Returns a function that removes the handler. Outside clusterd
+ * nothing calls it.
+ */
+export function onShutdown(handler: ShutdownHandler): () => void {
+  if (typeof handler !== 'function') throw new TypeError(`Expected the onShutdown handler to be a function, got \`${typeof handler}\``);
+  return register(handler);
 }

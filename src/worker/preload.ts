@@ -3,7 +3,8 @@
 import { fileURLToPath } from 'node:url';
 import * as channel from './channel.js';
 import { installListenHook } from './listen.js';
-import { drainServers, installServerTracking, traffic } from './servers.js';
+import { installServerTracking, traffic } from './servers.js';
+import { installShutdown } from './shutdown.js';
 import { createSampler } from '../loop/sampler.js';
 import { startHeartbeat } from '../loop/heartbeat.js';
 import { measureLoop } from '../loop/phases.js';
@@ -78,9 +79,7 @@ function start(): void {
     void measureLoop(durationMs, { ownPrefix: RUNTIME_PREFIX }).then((breakdown) => channel.send({ cmd: 'clusterd:loop-reply', seq, breakdown }));
   });
 
-  channel.on('clusterd:shutdown', () => {
-    void drainServers().then(() => process.exit(0));
-  });
+  installShutdown();
 
   // The master is gone (killed, even with SIGKILL): never outlive it, never hold its ports, and
   // take the app's children along.

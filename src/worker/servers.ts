@@ -1,5 +1,5 @@
 // Keeps track of every server the app starts: when all of them listen the worker is ready;
-// on shutdown they are closed and drained; HTTP servers are counted for the loop stats.
+// on shutdown they are closed and drained (drain.ts); HTTP servers are counted for the loop stats.
 //
 // The counting is always on, so it must cost next to nothing per request: an HTTP/1 request is
 // counted by a wrapper of ServerResponse#assignSocket (one call, no closure, no listener), open
@@ -11,12 +11,13 @@
 // request cost. Only other servers that emit 'request' (http2's compatibility API) get a listener.
 import http from 'node:http';
 import net from 'node:net';
+import { trackLongLived } from './long-lived.js';
 import type { TrafficCounters } from '../loop/types.js';
 
 /** A connection of an HTTP/1 server: the response it is writing now, if any (Node's own field). */
-type HttpSocket = net.Socket & { _httpMessage?: http.ServerResponse | null };
+export type HttpSocket = net.Socket & { _httpMessage?: http.ServerResponse | null };
 /** Node's own count of a server's open connections. */
-type CountedServer = net.Server & { _connections: number };
+export type CountedServer = net.Server & { _connections: number };
 
 /** Node's list of an HTTP/1 server's connections: parsers, each with its socket (lib/_http_server.js). */
 interface ConnectionsList {
@@ -28,7 +29,7 @@ let connectionsSymbol: symbol | undefined;
  * The open connections of an HTTP/1 server (http or https), from Node's own list, which it sets up
  * once the server listens; none for other servers.
  */
-function httpSockets(server: net.Server): HttpSocket[] {
+export function httpSockets(server: net.Server): HttpSocket[] {
   connectionsSymbol ??= Object.getOwnPropertySymbols(server).find((symbol) => symbol.description === 'http.server.connections');
   const list = connectionsSymbol ? (server as unknown as Record<symbol, ConnectionsList | undefined>)[connectionsSymbol] : undefined;
   if (typeof list?.all !== 'function') return [];
@@ -60,7 +61,15 @@ let pendingListens = 0;
 let draining = false;
 let onSettled: (() => void) | null = null;
 
-type HttpLike = net.Server & { closeIdleConnections?: () => void };
+/** Every server the app started that has not closed yet (one being drained is still here). */
+export function openServers(): ReadonlySet<net.Server> {
+  return servers;
+}
+
+/** From now on every HTTP/1 response tells the client not to reuse its connection. */
+export function markDraining(): void {
+  draining = true;
+}
 
 /** Wraps net.Server#listen so that every server the app starts is known to the runtime. */
 export function installServerTracking(settled: () => void): void {
@@ -111,6 +120,7 @@ function countHttpResponses(): void {
 function track(server: net.Server): void {
   if (servers.has(server)) return;
   servers.add(server);
+  trackLongLived(server);
   // The first request tells what kind of server this is: HTTP/1's are counted by assignSocket,
   // others (http2) from here on by a listener. Servers that never emit 'request' keep none.
   server.prependOnceListener('request' as 'connection', ((request: unknown, response: unknown) => {
@@ -139,47 +149,4 @@ function check(): void {
 /** `host:port`, with brackets around IPv6 addresses. */
 export function formatAddress({ address, port }: { address: string; port: number }): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
-
-/**
- * How long a draining HTTP server keeps idle keep-alive connections open. A busy client sends
- * its next request within this time and gets `Connection: close` on the response, so it closes
- * the connection itself; closing an idle connection from the server side races a request the
- * client may be sending at that instant (ECONNRESET on the client). Only connections still idle
- * after this are closed by the server.
- */
-const IDLE_SWEEP_MS = 1000;
-
-/**
- * Stops accepting on every server, marks in-flight and later responses `Connection: close`,
- * closes connections still idle after IDLE_SWEEP_MS, and resolves once every server has
- * closed (all its connections ended).
- */
-export function drainServers(): Promise<void> {
-  draining = true;
-  for (const server of servers) {
-    for (const socket of httpSockets(server)) {
-      const response = socket._httpMessage;
-      if (response && !response.headersSent) response.shouldKeepAlive = false;
-    }
-  }
-  const closing = [...servers].map(
-    (server) =>
-      new Promise<void>((resolve) => {
-        if (!server.listening) {
-          resolve();
-          return;
-        }
-        const closeIdle = (server as HttpLike).closeIdleConnections;
-        if (typeof closeIdle !== 'function') {
-          server.close(() => resolve());
-          return;
-        }
-        // http.Server#close (Node >= 19) closes idle connections at once; net.Server#close only
-        // stops accepting, which lets keep-alive clients be told to leave first.
-        net.Server.prototype.close.call(server, () => resolve());
-        setTimeout(() => closeIdle.call(server), IDLE_SWEEP_MS).unref();
-      }),
-  );
-  return Promise.all(closing).then(() => undefined);
 }

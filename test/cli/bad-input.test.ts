@@ -56,6 +56,8 @@ test(outOfRange, ['--listen-timeout', '0'], ['`--listen-timeout`', 'from 1ms to 
 test(outOfRange, ['--stats-interval', '600h'], ['`--stats-interval`', '0 (off) or a duration from 10ms', '`600h`']);
 test(outOfRange, ['-i', '100000'], ['`--instances`', 'from 1 to 1024', '`100000`']);
 test(outOfRange, ['--max-memory', '1k'], ['`--max-memory`', 'from 16M to 1T', '`1k`']);
+test(outOfRange, ['--kill-signal', 'SIGTERMINATE'], ['`--kill-signal`', 'a signal name such as SIGTERM', '`SIGTERMINATE`']);
+test(outOfRange, ['--kill-signal', 'SIGKILL'], ['`--kill-signal`', 'cannot be handled', '`SIGKILL`']);
 
 // Control commands check their values before looking for a cluster.
 const controlOutOfRange = test.macro({

@@ -44,7 +44,7 @@ test('malformed protocol messages from the app are dropped and logged once per w
   t.true(isRunning(cluster.masterPid));
   t.false(existsSync('/tmp/evil.sock'), 'the master bound no unix socket for the app');
 
-  // 350 malformed messages per worker, one log line each (the next may come a minute later).
+  // 400 malformed messages per worker, one log line each (the next may come a minute later).
   const lines = cluster.lines.filter((line) => line.event === 'malformed-message');
   t.deepEqual(lines.map((line) => line.worker).sort(), [1, 2]);
   t.false(cluster.lines.some((line) => line.event === 'worker-exit' || line.event === 'fatal'));

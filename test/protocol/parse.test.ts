@@ -25,6 +25,8 @@ test('load', accepted, { cmd: 'clusterd:load', key: query.key, connections: 3, p
 test('ready', accepted, { cmd: 'clusterd:ready' });
 test('stats', accepted, { cmd: 'clusterd:stats', sample: sample() });
 test('stats without uv metrics (Node < 20.18)', accepted, { cmd: 'clusterd:stats', sample: { ...sample(), loop: null } });
+const open = { requests: 1, idle: 0, webSockets: 2, upgraded: 0, http2Sessions: 1, other: 0, handlers: 1 };
+test('draining', accepted, { cmd: 'clusterd:draining', open, appExits: true });
 
 const refused = test.macro({
   exec(t, message: unknown, why: RegExp) {
@@ -55,5 +57,9 @@ test('stats with a string lag', refused, { cmd: 'clusterd:stats', sample: { ...s
 test('stats with an infinite rss', refused, { cmd: 'clusterd:stats', sample: { ...sample(), memory: { ...sample().memory, rss: Infinity } } }, /sample\.memory\.rss/);
 test('stats with utilisation past 1', refused, { cmd: 'clusterd:stats', sample: { ...sample(), elu: 3 } }, /sample\.elu/);
 test('stats with a fractional resource count', refused, { cmd: 'clusterd:stats', sample: { ...sample(), resources: { Timeout: 0.5 } } }, /sample\.resources/);
+test('draining without appExits', refused, { cmd: 'clusterd:draining', open }, /appExits/);
+test('draining with a negative count', refused, { cmd: 'clusterd:draining', open: { ...open, webSockets: -1 }, appExits: false }, /open\.webSockets/);
+test('draining with a count missing', refused, { cmd: 'clusterd:draining', open: { ...open, handlers: undefined }, appExits: false }, /open\.handlers/);
+test('draining with a kind the runtime does not count', refused, { cmd: 'clusterd:draining', open: { ...open, sockets: 3 }, appExits: false }, /open|Unrecognized/i);
 test('an extra field (a message the runtime never sends)', refused, { cmd: 'clusterd:ready', extra: 1 }, /extra|Unrecognized/i);
 test('not an object', refused, 'clusterd:ready', /object|cmd|Invalid/i);

@@ -1,0 +1,97 @@
+// Draining the app's servers on a graceful stop, and counting what is still open while it lasts.
+import net from 'node:net';
+import { closeSessions, longLivedOf } from './long-lived.js';
+import { httpSockets, markDraining, openServers, type CountedServer } from './servers.js';
+import type { StillOpen } from '../protocol.js';
+
+type HttpLike = net.Server & { closeIdleConnections?: () => void };
+
+/**
+ * How long a draining HTTP server keeps idle keep-alive connections open. A busy client sends
+ * its next request within this time and gets `Connection: close` on the response, so it closes
+ * the connection itself; closing an idle connection from the server side races a request the
+ * client may be sending at that instant (ECONNRESET on the client). Only connections still idle
+ * after this are closed by the server.
+ */
+const IDLE_SWEEP_MS = 1000;
+
+/**
+ * Stops accepting on every server, marks in-flight and later responses `Connection: close`,
+ * sends GOAWAY to HTTP/2 sessions, closes connections still idle after IDLE_SWEEP_MS, and
+ * resolves once every server has closed (all its connections ended). Upgraded connections
+ * (WebSockets) are left alone: they are the app's to close, in its shutdown handlers.
+ */
+export function drainServers(): Promise<void> {
+  markDraining();
+  const servers = [...openServers()];
+  for (const server of servers) {
+    for (const socket of httpSockets(server)) {
+      const response = socket._httpMessage;
+      if (response && !response.headersSent) response.shouldKeepAlive = false;
+    }
+  }
+  const closing = servers.map(
+    (server) =>
+      new Promise<void>((resolve) => {
+        if (!server.listening) {
+          resolve();
+          return;
+        }
+        const closeIdle = (server as HttpLike).closeIdleConnections;
+        if (typeof closeIdle === 'function') {
+          // http.Server#close (Node >= 19) would close idle connections at once, before keep-alive
+          // clients can be told to leave; net.Server#close only stops accepting.
+          net.Server.prototype.close.call(server, () => resolve());
+          setTimeout(() => closeIdle.call(server), IDLE_SWEEP_MS).unref();
+        } else {
+          // Others close their own way: http2's (Node >= 22) also closes its sessions (which
+          // closeSessions() does on every version) and, with allowHTTP1, idle HTTP/1 connections.
+          server.close(() => resolve());
+        }
+        closeOnceMore(server);
+      }),
+  );
+  closeSessions();
+  return Promise.all(closing).then(() => undefined);
+}
+
+/**
+ * The app's own server.close() on a server the drain has closed already, from its shutdown
+ * handlers, must work as on an open one: Node would call its callback with ERR_SERVER_NOT_RUNNING,
+ * or never, once the server has emitted 'close'. Measured with @godaddy/terminus 4.12: its
+ * stoppable server.stop() then rejects and terminus exits 1, or hangs until --grace; NestJS's
+ * app.close() waits for that callback too. So the callback comes, without an error, when the
+ * server has closed, and the close does what the app asked of its kind of server.
+ */
+function closeOnceMore(server: net.Server): void {
+  let closed = false;
+  server.once('close', () => (closed = true));
+  server.close = function (this: net.Server, callback?: (error?: Error) => void): net.Server {
+    if (typeof callback === 'function') {
+      if (closed) process.nextTick(callback);
+      else this.once('close', () => callback());
+    }
+    (this as HttpLike).closeIdleConnections?.();
+    closeSessions(this);
+    return this;
+  };
+}
+
+/** What is open now on every server of the app, by kind (onShutdown handlers are counted elsewhere). */
+export function stillOpen(): Omit<StillOpen, 'handlers'> {
+  const open = { requests: 0, idle: 0, webSockets: 0, upgraded: 0, http2Sessions: 0, other: 0 };
+  for (const server of openServers()) {
+    const http = httpSockets(server);
+    for (const socket of http) {
+      if (socket._httpMessage) open.requests++;
+      else open.idle++;
+    }
+    const { sessions, webSockets, upgraded } = longLivedOf(server);
+    open.http2Sessions += sessions;
+    open.webSockets += webSockets;
+    open.upgraded += upgraded;
+    // Node counts every connection of a server; what is none of the above is another kind.
+    open.other += Math.max(0, (server as CountedServer)._connections - http.length - sessions - webSockets - upgraded);
+  }
+  return open;
+}
