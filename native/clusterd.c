@@ -16,11 +16,16 @@
  *                                                  inspector listener, whose accepted sockets inherit it
  *                                                  on Linux), through pidfd_getfd (Linux >= 5.6; needs
  *                                                  the right to ptrace it, which a parent has)
+ *   notify(socketPath, message)   -> 0 or -errno   one datagram to a unix socket (systemd's
+ *                                                  NOTIFY_SOCKET; '@' starts an abstract name):
+ *                                                  Node has no unix datagram sockets
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
 
 #include <errno.h>
+#include <stddef.h>
+#include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,6 +35,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #endif
 
 static int32_t int_arg(napi_env env, napi_callback_info info, size_t index, int32_t fallback) {
@@ -103,12 +109,47 @@ static napi_value js_set_remote_nodelay(napi_env env, napi_callback_info info) {
 #endif
 }
 
+static napi_value js_notify(napi_env env, napi_callback_info info) {
+#if defined(__linux__)
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return number(env, -EINVAL);
+  struct sockaddr_un address;
+  memset(&address, 0, sizeof(address));
+  address.sun_family = AF_UNIX;
+  char path[sizeof(address.sun_path) + 1];
+  size_t path_length = 0;
+  if (napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &path_length) != napi_ok) return number(env, -EINVAL);
+  if (path_length == 0 || path_length >= sizeof(address.sun_path)) return number(env, -EINVAL);
+  memcpy(address.sun_path, path, path_length);
+  if (path[0] == '@') address.sun_path[0] = '\0';
+  char message[4096];
+  size_t message_length = 0;
+  if (napi_get_value_string_utf8(env, argv[1], message, sizeof(message), &message_length) != napi_ok) return number(env, -EINVAL);
+  if (message_length >= sizeof(message) - 1) return number(env, -EMSGSIZE);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return number(env, -errno);
+  socklen_t length = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_length);
+  ssize_t sent;
+  do {
+    sent = sendto(fd, message, message_length, MSG_NOSIGNAL, (struct sockaddr *)&address, length);
+  } while (sent < 0 && errno == EINTR);
+  int error = sent < 0 ? errno : 0;
+  close(fd);
+  return number(env, -error);
+#else
+  (void)info;
+  return number(env, -ENOSYS);
+#endif
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"setpgid", NULL, js_setpgid, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setChildSubreaper", NULL, js_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
       {"reap", NULL, js_reap, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setRemoteNoDelay", NULL, js_set_remote_nodelay, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"notify", NULL, js_notify, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties);
   return exports;

@@ -17,9 +17,12 @@ export interface ReloadResult {
 export class Operations {
   readonly #supervisor: Supervisor;
   #busy: { what: string; since: number } | null = null;
+  /** Told when a reload starts and ends, however it was asked for (systemd's RELOADING=1 / READY=1). */
+  readonly #onReload: (phase: 'start' | 'end') => void;
 
-  constructor(supervisor: Supervisor) {
+  constructor(supervisor: Supervisor, { onReload = () => {} }: { onReload?: (phase: 'start' | 'end') => void } = {}) {
     this.#supervisor = supervisor;
+    this.#onReload = onReload;
   }
 
   get busy(): boolean {
@@ -36,38 +39,47 @@ export class Operations {
       throw new UsageError(`Expected \`--parallel\` to be a positive integer, got \`${parallel}\``);
     }
     return this.#exclusive('a reload', async () => {
-      const supervisor = this.#supervisor;
-      const previous = supervisor.generation;
-      const generation = supervisor.nextGeneration();
-      const queue = supervisor.workers().map((worker) => worker.id);
-      let replaced = 0;
-      let failure: unknown = null;
-      const lane = async (): Promise<void> => {
-        // The failure check comes first: a lane must not take an id it will not replace.
-        while (failure === null) {
-          const id = queue.shift();
-          if (id === undefined) break;
-          try {
-            await supervisor.replace(id, { generation, onProgress: (phase, worker) => onProgress(describe(id, phase, worker)) });
-            replaced++;
-          } catch (error) {
-            failure ??= error;
-            onProgress({ id, phase: 'failed', pid: 0, generation, message: error instanceof Error ? error.message : String(error) });
-          }
-        }
-      };
-      const total = queue.length;
-      await Promise.all(Array.from({ length: Math.min(parallel, queue.length) }, lane));
-      if (failure !== null) {
-        // New code that never booted is not the cluster's generation; workers that did boot keep theirs.
-        if (replaced === 0) supervisor.revertGeneration(previous);
-        if (failure instanceof BootError) {
-          throw new BootError(`reload failed after ${replaced} of ${total} workers: ${failure.message}`, failure.lastOutput);
-        }
-        throw failure;
+      this.#onReload('start');
+      try {
+        return await this.#reload(parallel, onProgress);
+      } finally {
+        this.#onReload('end');
       }
-      return { generation, replaced };
     });
+  }
+
+  async #reload(parallel: number, onProgress: (progress: OperationProgress) => void): Promise<ReloadResult> {
+    const supervisor = this.#supervisor;
+    const previous = supervisor.generation;
+    const generation = supervisor.nextGeneration();
+    const queue = supervisor.workers().map((worker) => worker.id);
+    let replaced = 0;
+    let failure: unknown = null;
+    const lane = async (): Promise<void> => {
+      // The failure check comes first: a lane must not take an id it will not replace.
+      while (failure === null) {
+        const id = queue.shift();
+        if (id === undefined) break;
+        try {
+          await supervisor.replace(id, { generation, onProgress: (phase, worker) => onProgress(describe(id, phase, worker)) });
+          replaced++;
+        } catch (error) {
+          failure ??= error;
+          onProgress({ id, phase: 'failed', pid: 0, generation, message: error instanceof Error ? error.message : String(error) });
+        }
+      }
+    };
+    const total = queue.length;
+    await Promise.all(Array.from({ length: Math.min(parallel, queue.length) }, lane));
+    if (failure !== null) {
+      // New code that never booted is not the cluster's generation; workers that did boot keep theirs.
+      if (replaced === 0) supervisor.revertGeneration(previous);
+      if (failure instanceof BootError) {
+        throw new BootError(`reload failed after ${replaced} of ${total} workers: ${failure.message}`, failure.lastOutput);
+      }
+      throw failure;
+    }
+    return { generation, replaced };
   }
 
   /** Replaces one worker the same safe way (same generation). */

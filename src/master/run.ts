@@ -7,6 +7,7 @@ import { Operations } from './operations.js';
 import { LogFile, type LogFileOptions } from './log-file.js';
 import { LogSink } from './logs.js';
 import { reapOrphans } from './orphans.js';
+import { SystemdNotifier } from './sd-notify.js';
 import { Supervisor, type ClusterConfig } from './supervisor.js';
 import { startHealthServer } from '../control/health.js';
 import { startMetricsServer } from '../control/metrics.js';
@@ -59,7 +60,21 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     : options.cluster;
   const { logs, name } = cluster;
   const supervisor = new Supervisor(cluster);
-  const operations = new Operations(supervisor);
+  // Type=notify under systemd (NOTIFY_SOCKET): ready, reloading, stopping, status, watchdog.
+  const notifier = SystemdNotifier.fromEnv({ logs });
+  const statusLine = (): string => {
+    const workers = supervisor.workers();
+    return `${workers.filter((worker) => worker.state === 'ready').length}/${workers.length} workers ready, generation ${supervisor.generation}`;
+  };
+  const operations = new Operations(supervisor, {
+    onReload: (phase) => (phase === 'start' ? notifier?.reloading() : notifier?.ready(statusLine())),
+  });
+  if (notifier) {
+    supervisor.on('change', () => {
+      if (supervisor.phase === 'running' && !operations.busy) notifier.status(statusLine());
+    });
+    supervisor.once('stopping', () => notifier.stopping());
+  }
   const control = await startControlServer({
     name,
     source: supervisor,
@@ -111,6 +126,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
       { ...info },
     );
     hooks.onReady?.(info);
+    notifier?.ready(statusLine());
   });
   supervisor.on('fatal', (error: ClusterdError) => {
     const lastOutput = error instanceof BootError ? error.lastOutput : [];
@@ -120,6 +136,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
   supervisor.once('stopped', (code: number) => {
     process.exitCode = code;
     orphans?.stop();
+    notifier?.stopWatchdog();
     logs.event('stopped', `${name} stopped`, { exitCode: code });
     void Promise.allSettled([control.close(), metricsServer?.close(), healthServer?.close()])
       // Every worker's output has reached our streams, but Node still queues what a lagging

@@ -228,6 +228,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     }
     this.#phase = 'stopping';
     this.#exitCode = exitCode;
+    this.emit('stopping');
     for (const slot of this.#slots.values()) {
       this.#clearRestart(slot);
       slot.want?.reject(new ClusterdError('ERR_CLUSTERD_STOPPING', 'the cluster is stopping'));

@@ -12,6 +12,8 @@ export interface NativeHelper {
   reap(pid: number): { pid: number; code: number; signal: number } | null;
   /** TCP_NODELAY on socket `fd` of process `pid` (pidfd_getfd): 0, or a negative errno (-ENOSYS off Linux). */
   setRemoteNoDelay(pid: number, fd: number): number;
+  /** One datagram to unix socket `path` ('@' for an abstract name): 0, or a negative errno. Absent from helpers built before it. */
+  notify?(path: string, message: string): number;
 }
 
 let helper: NativeHelper | null | undefined;

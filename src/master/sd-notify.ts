@@ -1,0 +1,105 @@
+// systemd's Type=notify, from the master: READY=1 once every worker is ready, RELOADING=1 (with
+// MONOTONIC_USEC) and READY=1 around each reload, STOPPING=1 when the stop starts, a STATUS= line
+// as workers come and go, and WATCHDOG=1 at half of WATCHDOG_USEC when the unit sets WatchdogSec=.
+//
+// The messages are datagrams to the unix socket in NOTIFY_SOCKET, which Node cannot send; the
+// native helper does (one sendto). Without it, each message is sent by running `systemd-notify`,
+// which systemd accepts only with NotifyAccess=all (the sender is then a child of the master, not
+// the master) and which races: systemd may have forgotten the child's unit by the time it reads the
+// datagram. The README's systemd section says so; examples/systemd uses the helper.
+import { execFile } from 'node:child_process';
+import type { LogSink } from './logs.js';
+import { nativeHelper } from '../system/native.js';
+
+/** Sends one notification (newline-separated KEY=VALUE lines); resolves with an error message or null. */
+type Send = (message: string) => Promise<string | null>;
+
+export interface NotifierOptions {
+  env?: NodeJS.ProcessEnv;
+  logs: LogSink;
+  pid?: number;
+  /** The transport; by default the native helper, else systemd-notify. */
+  send?: Send;
+}
+
+export class SystemdNotifier {
+  readonly #send: Send;
+  readonly #logs: LogSink;
+  #watchdog: NodeJS.Timeout | null = null;
+  #lastStatus = '';
+  #failed = false;
+
+  /** A notifier when NOTIFY_SOCKET is set (systemd started us with Type=notify), else null. */
+  static fromEnv({ env = process.env, logs, pid = process.pid, send }: NotifierOptions): SystemdNotifier | null {
+    const socket = env.NOTIFY_SOCKET;
+    if (!socket) return null;
+    const notifier = new SystemdNotifier(send ?? defaultSend(socket), logs);
+    const watchdogUsec = Number(env.WATCHDOG_USEC);
+    const watchdogPid = env.WATCHDOG_PID === undefined ? pid : Number(env.WATCHDOG_PID);
+    // Half the period, as sd_watchdog_enabled() advises; periods a timer cannot honour are ignored.
+    if (Number.isSafeInteger(watchdogUsec) && watchdogUsec >= 2000 && watchdogUsec / 2000 <= 2 ** 31 - 1 && watchdogPid === pid) {
+      notifier.#watchdog = setInterval(() => notifier.notify('WATCHDOG=1'), Math.floor(watchdogUsec / 2000)).unref();
+    }
+    return notifier;
+  }
+
+  private constructor(send: Send, logs: LogSink) {
+    this.#send = send;
+    this.#logs = logs;
+  }
+
+  ready(status: string): void {
+    this.#lastStatus = status;
+    this.notify(`READY=1\nSTATUS=${status}`);
+  }
+
+  reloading(): void {
+    this.notify(`RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}\nSTATUS=reloading`);
+  }
+
+  stopping(): void {
+    this.stopWatchdog();
+    this.notify('STOPPING=1\nSTATUS=stopping');
+  }
+
+  /** A STATUS= line, when it changed. */
+  status(status: string): void {
+    if (status === this.#lastStatus) return;
+    this.#lastStatus = status;
+    this.notify(`STATUS=${status}`);
+  }
+
+  stopWatchdog(): void {
+    if (this.#watchdog) clearInterval(this.#watchdog);
+    this.#watchdog = null;
+  }
+
+  notify(message: string): void {
+    void this.#send(message).then((error) => {
+      // Once: a socket that is gone stays gone, and the cluster serves on regardless.
+      if (error === null || this.#failed) return;
+      this.#failed = true;
+      this.#logs.event('notify-failed', `systemd notification failed (${error}); the cluster keeps running`, { error }, 'warn');
+    });
+  }
+}
+
+/** CLOCK_MONOTONIC in microseconds, as systemd wants it with RELOADING=1. */
+function monotonicUsec(): string {
+  return (process.hrtime.bigint() / 1000n).toString();
+}
+
+function defaultSend(socket: string): Send {
+  const helper = nativeHelper();
+  if (helper?.notify) {
+    const notify = helper.notify.bind(helper);
+    return (message) => {
+      const result = notify(socket, message);
+      return Promise.resolve(result === 0 ? null : `sendto ${socket}: errno ${-result}`);
+    };
+  }
+  return (message) =>
+    new Promise((resolve) => {
+      execFile('systemd-notify', [`--pid=${process.pid}`, ...message.split('\n')], { timeout: 5000 }, (error) => resolve(error ? `systemd-notify: ${error.message.split('\n')[0]}` : null));
+    });
+}
