@@ -7,7 +7,7 @@ import { BALANCE_MODES, type BalanceMode } from '../master/balancers/index.js';
 import { reusePortSupport } from '../master/balancers/shared.js';
 import { resolveEntry } from '../master/entry.js';
 import { MAX_LOG_KEEP, type LogFileOptions } from '../master/log-file.js';
-import { LOG_FORMATS, LogSink, type LogFormat } from '../master/logs.js';
+import { LOG_FORMATS, type LogFormat } from '../master/logs.js';
 import type { MasterOptions } from '../master/run.js';
 import { parseControlAddress, readControlToken } from '../control/options.js';
 import { BootError, ClusterdError, UsageError, oneLine } from '../errors.js';
@@ -140,8 +140,8 @@ export function masterOptions(settings: StartSettings): MasterOptions {
       statsIntervalMs: checked('stats-interval', () => parseDuration('stats-interval', text('stats-interval'), { min: 10, off: true })),
       watchdogMs,
       reportBlockedMs,
-      logs: new LogSink({ format: checked('log-format', () => parseChoice('log-format', text('log-format'), LOG_FORMATS) as LogFormat) }),
     },
+    logFormat: checked('log-format', () => parseChoice('log-format', text('log-format'), LOG_FORMATS) as LogFormat),
     maxMemory: maxMemory === undefined ? null : checked('max-memory', () => parseSize('max-memory', maxMemory)),
     controlTcp,
     metrics: metrics === undefined ? null : checked('metrics', () => parseControlAddress(metrics, 'metrics')),

@@ -59,14 +59,8 @@ export class LogSink {
     this.#format = format;
     this.#out = output;
     this.#timestamps = timestamps;
-  }
-
-  /** The output's errors are this sink's to handle, from its first write on (a sink that never writes adds no listener). */
-  #watching = false;
-  #watchOutput(): void {
-    if (this.#watching) return;
-    this.#watching = true;
-    for (const name of ['stdout', 'stderr'] as const) this.#out[name].on?.('error', (error) => this.#onOutputError(name, error));
+    // From the start: a stream may fail before anything is written to it (its reader already gone).
+    for (const name of ['stdout', 'stderr'] as const) output[name].on?.('error', (error) => this.#onOutputError(name, error));
   }
 
   get format(): LogFormat {
@@ -124,7 +118,6 @@ export class LogSink {
   }
 
   #write(name: StreamName, text: string): void {
-    this.#watchOutput();
     if (!this.#lost.has(name)) this.#out[name].write(text);
   }
 

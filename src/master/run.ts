@@ -5,7 +5,7 @@ import { MasterControl } from './control.js';
 import { enforceMemoryLimit } from './memory-limit.js';
 import { Operations } from './operations.js';
 import { LogFile, type LogFileOptions } from './log-file.js';
-import { LogSink } from './logs.js';
+import { LogSink, type LogFormat } from './logs.js';
 import { reapOrphans } from './orphans.js';
 import { SystemdNotifier } from './sd-notify.js';
 import { Supervisor, type ClusterConfig } from './supervisor.js';
@@ -17,7 +17,9 @@ import { BootError, type ClusterdError } from '../errors.js';
 import { formatAddress } from '../worker/servers.js';
 
 export interface MasterOptions {
-  cluster: ClusterConfig;
+  /** The cluster, less its log sink: runMaster makes that, on stdout and stderr or on --log-file. */
+  cluster: Omit<ClusterConfig, 'logs'>;
+  logFormat: LogFormat;
   /** --max-memory in bytes, or null. */
   maxMemory: number | null;
   /** --control: also serve the control plane on TCP, with a token. */
@@ -55,9 +57,10 @@ export interface MasterHooks {
 export async function runMaster(options: MasterOptions, hooks: MasterHooks = {}): Promise<Supervisor> {
   const { maxMemory, controlTcp, metrics, health = null, shutdownDelayMs = 0 } = options;
   const logFile = options.logFile ? new LogFile(options.logFile) : null;
-  const cluster = logFile
-    ? { ...options.cluster, logs: new LogSink({ format: options.cluster.logs.format, output: { stdout: logFile, stderr: logFile }, timestamps: true }) }
-    : options.cluster;
+  const logSink = logFile
+    ? new LogSink({ format: options.logFormat, output: { stdout: logFile, stderr: logFile }, timestamps: true })
+    : new LogSink({ format: options.logFormat });
+  const cluster: ClusterConfig = { ...options.cluster, logs: logSink };
   const { logs, name } = cluster;
   const supervisor = new Supervisor(cluster);
   // Type=notify under systemd (NOTIFY_SOCKET): ready, reloading, stopping, status, watchdog.
