@@ -111,6 +111,7 @@ function forkWorker(spec: WorkerSpec): { child: ChildProcess | null; error: unkn
       execArgv: spec.entry.execArgv,
       env: {
         ...process.env,
+        ...spec.entry.env,
         CLUSTERD_WORKER_ID: String(spec.id),
         CLUSTERD_CLUSTER_NAME: spec.clusterName,
         [SETTINGS_ENV]: JSON.stringify(spec.settings),

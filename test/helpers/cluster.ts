@@ -53,6 +53,8 @@ export interface StartOptions {
   /** Arguments for the app, after `--`. */
   appArgs?: string[];
   env?: Record<string, string>;
+  /** The directory clusterd starts in (default: this process's). */
+  cwd?: string;
   /** How long to wait for the ready event. */
   readyTimeoutMs?: number;
 }
@@ -73,11 +75,18 @@ export interface Launched {
 /**
  * Runs `clusterd ...args` (pass `--log-format json` for parsed lines) and follows its output.
  * `wrap` is a command that execs the master in turn (`setpriv --reuid=... --`): the pid stays the master's.
- * `node` and `cli` run another node or another copy of clusterd than this checkout's.
+ * `node` and `cli` run another node or another copy of clusterd than this checkout's; `cwd` is the
+ * directory it starts in.
  */
 export function launch(
   args: string[],
-  { env = {}, wrap = [], node = process.execPath, cli = CLI }: { env?: Record<string, string>; wrap?: string[]; node?: string; cli?: string } = {},
+  {
+    env = {},
+    wrap = [],
+    node = process.execPath,
+    cli = CLI,
+    cwd,
+  }: { env?: Record<string, string>; wrap?: string[]; node?: string; cli?: string; cwd?: string } = {},
 ): Launched {
   // A master registers its cluster name in the runtime directory, and tests running at once
   // start clusters of the same name (hello.js...): unless the caller chose a directory, each
@@ -85,7 +94,7 @@ export function launch(
   const runtime = env.CLUSTERD_RUNTIME_DIR || process.env.CLUSTERD_RUNTIME_DIR ? null : mkdtempSync(join(tmpdir(), 'clusterd-test-'));
   if (runtime) env = { ...env, CLUSTERD_RUNTIME_DIR: runtime };
   const command = [...wrap, node, cli, ...args];
-  const child = execa(command[0]!, command.slice(1), { env, reject: false, buffer: false, stdin: 'ignore' });
+  const child = execa(command[0]!, command.slice(1), { env, cwd, reject: false, buffer: false, stdin: 'ignore' });
   if (runtime) void child.then(() => rmSync(runtime, { recursive: true, force: true }));
   const lines: OutputLine[] = [];
   const waiters = new Set<{ match: (line: OutputLine) => boolean; resolve: (line: OutputLine) => void }>();
@@ -131,10 +140,10 @@ export function launch(
 
 /** Starts a cluster and resolves once it printed its ready event. */
 export async function startCluster(entry: string, options: StartOptions = {}): Promise<Cluster> {
-  const { instances = 2, flags = [], appArgs = [], env = {}, readyTimeoutMs = 20_000 } = options;
+  const { instances = 2, flags = [], appArgs = [], env = {}, cwd, readyTimeoutMs = 20_000 } = options;
   const args = ['start', entry, '-i', String(instances), '--log-format', 'json', ...flags];
   if (appArgs.length > 0) args.push('--', ...appArgs);
-  const { process: child, lines, stderr, waitForLine, exited } = launch(args, { env });
+  const { process: child, lines, stderr, waitForLine, exited } = launch(args, { env, cwd });
 
   const ready = await waitForLine((line) => line.event === 'ready', readyTimeoutMs);
   const addresses = ready.addresses as string[];
