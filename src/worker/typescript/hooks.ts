@@ -1,9 +1,10 @@
-// The decorator-metadata layer's module hooks for module.register(): they run on Node's loader
-// thread, each `import` of a project's TypeScript file passes here before tsx's hooks (registered
-// earlier, so called later), and the file is compiled here instead.
+// The decorator-metadata layer's module hooks for module.register(), on Node versions without
+// module.registerHooks (20, and 22 before 22.15): they run on Node's loader thread, each `import` of
+// a project's TypeScript file passes here before tsx's hooks (registered earlier, so called later),
+// and the file is compiled here instead.
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { formatOf, type Transpile, type TranspilerModule } from './transpiler.js';
+import { formatOf, lazyTranspiler, type Transpile, type TranspilerModule } from './transpiler.js';
 
 /** What register() passes to initialize(). */
 export interface LayerData {
@@ -22,8 +23,7 @@ type NextLoad = (url: string, context: object) => Promise<LoadResult>;
 let transpile: Transpile | undefined;
 
 export async function initialize({ tsconfigPath, transpilerUrl }: LayerData): Promise<void> {
-  const { createTranspiler } = (await import(transpilerUrl)) as TranspilerModule;
-  transpile = await createTranspiler(tsconfigPath);
+  transpile = lazyTranspiler((await import(transpilerUrl)) as TranspilerModule, tsconfigPath);
 }
 
 export async function load(url: string, context: object, nextLoad: NextLoad): Promise<LoadResult> {

@@ -3,6 +3,7 @@
 // and memory than TypeScript's own transpileModule.
 import type { Options } from '@swc/core';
 import { parseTsconfig, type TsConfigJson } from 'get-tsconfig';
+import { createRequire } from 'node:module';
 import type { Transpile } from './transpiler.js';
 
 type CompilerOptions = NonNullable<TsConfigJson['compilerOptions']>;
@@ -12,8 +13,9 @@ const DEFINE_TARGETS = new Set(['es2022', 'es2023', 'es2024', 'esnext']);
 /** Module settings under which tsc turns esModuleInterop on by default. */
 const INTEROP_MODULES = new Set(['node16', 'node18', 'node20', 'nodenext', 'preserve']);
 
-export async function createTranspiler(tsconfigPath: string): Promise<Transpile> {
-  const { transformSync } = await import('@swc/core');
+export function createTranspiler(tsconfigPath: string): Transpile {
+  // @swc/core is CommonJS: require() loads it synchronously, when the first file needs it.
+  const { transformSync } = createRequire(import.meta.url)('@swc/core') as typeof import('@swc/core');
   // parseTsconfig() follows `extends`, as tsc does.
   const options = swcOptions(parseTsconfig(tsconfigPath).compilerOptions ?? {});
   return (source, file, format) =>

@@ -10,8 +10,18 @@ export type Transpile = (source: string, file: string, format: ModuleFormat) => 
 
 /** A transpiler module (its URL travels to the loader thread) exports `createTranspiler`. */
 export interface TranspilerModule {
-  /** Builds the transpiler for the project whose tsconfig.json (absolute path) is given. */
-  createTranspiler(tsconfigPath: string): Promise<Transpile>;
+  /**
+   * Builds the transpiler for the project whose tsconfig.json (absolute path) is given. Synchronous,
+   * so that a thread loads the compiler only once it has a file to compile: on a given Node most
+   * files go through one of the layer's hooks, and the other thread never pays for it.
+   */
+  createTranspiler(tsconfigPath: string): Transpile;
+}
+
+/** The transpiler of a module, built on the first call (then kept). */
+export function lazyTranspiler(module: TranspilerModule, tsconfigPath: string): Transpile {
+  let transpile: Transpile | undefined;
+  return (source, file, format) => (transpile ??= module.createTranspiler(tsconfigPath))(source, file, format);
 }
 
 const TYPESCRIPT = new Set(['.ts', '.tsx', '.mts', '.cts']);
