@@ -87,7 +87,7 @@ function compilerOptions(tsconfigPath: string): NonNullable<TsConfigJson['compil
     return parseTsconfig(tsconfigPath).compilerOptions ?? {};
   } catch (error) {
     // A missing `extends` target: get-tsconfig says which.
-    throw new TypeScriptError(`${tsconfigPath}: ${oneLine(error)}: fix its "extends" (or install the package it names)`, error);
+    throw new TypeScriptError(`${tsconfigPath}: ${oneLine(error).replace(/\.$/, '')}: fix its "extends" (or install the package it names)`, error);
   }
 }
 
