@@ -22,10 +22,12 @@ type NextLoad = (url: string, context: object) => Promise<LoadResult>;
 
 let transpile: Transpile | undefined;
 
+/** Node's `initialize` hook: gets register()'s data; the transpiler itself loads with the first file. */
 export async function initialize({ tsconfigPath, transpilerUrl }: LayerData): Promise<void> {
   transpile = lazyTranspiler((await import(transpilerUrl)) as TranspilerModule, tsconfigPath);
 }
 
+/** Node's `load` hook: compiles the project's ES module TypeScript files, hands the rest on. */
 export async function load(url: string, context: object, nextLoad: NextLoad): Promise<LoadResult> {
   const file = url.startsWith('file:') ? fileURLToPath(url) : null;
   const format = file === null ? null : formatOf(file);
