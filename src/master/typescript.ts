@@ -30,7 +30,8 @@ export interface TypeScriptLoader {
 /**
  * Works out the loader for a TypeScript entry: always tsx (resolution, `paths`, both module
  * systems); for a project with `emitDecoratorMetadata`, clusterd's layer after it, which compiles
- * the project's files with swc. Throws a TypeScriptError for a project that cannot run as it is.
+ * the project's files with swc. Only then: measured, tsx alone starts a worker faster and smaller
+ * (BENCHMARKS.md, "TypeScript loaders"). Throws a TypeScriptError for a project that cannot run as it is.
  */
 export function typescriptLoader(entryPath: string, { env = process.env, cwd = process.cwd() } = {}): TypeScriptLoader {
   const explicit = env[TSCONFIG_ENV];
