@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   ERR_CLUSTERD_AMBIGUOUS: { exitCode: ExitCode.USAGE, grpc: 'INVALID_ARGUMENT' },
   ERR_CLUSTERD_NAME_IN_USE: { exitCode: ExitCode.USAGE, grpc: 'ALREADY_EXISTS' },
   ERR_CLUSTERD_RUNTIME_DIR: { exitCode: ExitCode.USAGE, grpc: 'FAILED_PRECONDITION' },
+  /** A TypeScript entry cannot be run as its project says: a tsconfig.json tsc would refuse, a transpiler that does not load. */
+  ERR_CLUSTERD_TYPESCRIPT: { exitCode: ExitCode.USAGE, grpc: 'FAILED_PRECONDITION' },
   ERR_CLUSTERD_BOOT: { exitCode: ExitCode.BOOT_FAILED, grpc: 'FAILED_PRECONDITION' },
   ERR_CLUSTERD_LISTEN: { exitCode: ExitCode.LISTEN_FAILED, grpc: 'FAILED_PRECONDITION' },
   ERR_CLUSTERD_CONTROL_LISTEN: { exitCode: ExitCode.LISTEN_FAILED, grpc: 'FAILED_PRECONDITION' },
@@ -61,6 +63,14 @@ export class UsageError extends ClusterdError {
   constructor(message: string) {
     super('ERR_CLUSTERD_USAGE', message);
     this.name = 'UsageError';
+  }
+}
+
+/** A TypeScript entry's project cannot be run as it is: refused before any worker starts. */
+export class TypeScriptError extends ClusterdError {
+  constructor(message: string, cause?: unknown) {
+    super('ERR_CLUSTERD_TYPESCRIPT', message, { cause });
+    this.name = 'TypeScriptError';
   }
 }
 

@@ -5,7 +5,7 @@ export const ExitCode = {
   OK: 0,
   /** Unexpected internal failure of clusterd itself. */
   INTERNAL: 1,
-  /** Bad command line: unknown flag, invalid value, missing or unreadable entry file. */
+  /** Bad command line: unknown flag, invalid value, missing or unreadable entry file, a TypeScript project that cannot be run. */
   USAGE: 2,
   /** The app could not boot: workers failed before ready --max-boot-failures times in a row. */
   BOOT_FAILED: 3,

@@ -2,6 +2,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { inspectorArgs } from './inspector.js';
+import { typescriptLoader } from './typescript.js';
 import { UsageError } from '../errors.js';
 
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts', '.tsx']);
@@ -11,9 +12,11 @@ export interface Entry {
   path: string;
   /** Node flags every worker is started with, the loader first, then clusterd's runtime. */
   execArgv: string[];
+  /** Added to every worker's environment (a TypeScript entry's tsconfig.json, for its loader). */
+  env: Record<string, string>;
 }
 
-/** Validates the entry file and builds the worker's execArgv; throws a UsageError. */
+/** Validates the entry file (and a TypeScript entry's project) and builds the worker's execArgv; throws a UsageError or TypeScriptError. */
 export function resolveEntry(file: string, nodeArgs: readonly string[] = []): Entry {
   const path = resolve(file);
   try {
@@ -26,9 +29,13 @@ export function resolveEntry(file: string, nodeArgs: readonly string[] = []): En
   }
   // The inspector flags first, so that the user's own node flags come after and win.
   const execArgv = [...inspectorArgs(nodeArgs), ...nodeArgs];
-  // tsx (esbuild) handles .ts/.mts/.cts in both module systems and honours tsconfig paths.
   // An explicit execArgv replaces the parent's, so the loader must be named here every time.
-  if (TYPESCRIPT.has(extname(path))) execArgv.push('--import', import.meta.resolve('tsx'));
+  let env: Record<string, string> = {};
+  if (TYPESCRIPT.has(extname(path))) {
+    const loader = typescriptLoader(path);
+    execArgv.push(...loader.execArgv);
+    env = loader.env;
+  }
   execArgv.push('--import', new URL('../worker/preload.js', import.meta.url).href);
-  return { path, execArgv };
+  return { path, execArgv, env };
 }

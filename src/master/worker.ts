@@ -118,6 +118,7 @@ function forkWorker(spec: WorkerSpec): { child: ChildProcess | null; error: unkn
       execArgv: spec.entry.execArgv,
       env: {
         ...process.env,
+        ...spec.entry.env,
         ...spec.env,
         CLUSTERD_WORKER_ID: String(spec.id),
         CLUSTERD_CLUSTER_NAME: spec.clusterName,

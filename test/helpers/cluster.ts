@@ -53,6 +53,8 @@ export interface StartOptions {
   /** Arguments for the app, after `--`. */
   appArgs?: string[];
   env?: Record<string, string>;
+  /** The directory clusterd starts in (default: this process's). */
+  cwd?: string;
   /** How long to wait for the ready event. */
   readyTimeoutMs?: number;
 }
@@ -73,7 +75,8 @@ export interface Launched {
 /**
  * Runs `clusterd ...args` (pass `--log-format json` for parsed lines) and follows its output.
  * `wrap` is a command that execs the master in turn (`setpriv --reuid=... --`): the pid stays the master's.
- * `node` and `cli` run another node or another copy of clusterd than this checkout's.
+ * `node` and `cli` run another node or another copy of clusterd than this checkout's; `cwd` is the
+ * directory it starts in.
  */
 export function launch(
   args: string[],
@@ -131,10 +134,10 @@ export function launch(
 
 /** Starts a cluster and resolves once it printed its ready event. */
 export async function startCluster(entry: string, options: StartOptions = {}): Promise<Cluster> {
-  const { instances = 2, flags = [], appArgs = [], env = {}, readyTimeoutMs = 20_000 } = options;
+  const { instances = 2, flags = [], appArgs = [], env = {}, cwd, readyTimeoutMs = 20_000 } = options;
   const args = ['start', entry, '-i', String(instances), '--log-format', 'json', ...flags];
   if (appArgs.length > 0) args.push('--', ...appArgs);
-  const { process: child, lines, stderr, waitForLine, exited } = launch(args, { env });
+  const { process: child, lines, stderr, waitForLine, exited } = launch(args, { env, cwd });
 
   const ready = await waitForLine((line) => line.event === 'ready', readyTimeoutMs);
   const addresses = ready.addresses as string[];

@@ -1,0 +1,120 @@
+// How a TypeScript entry runs: the tsconfig.json of its project, found from the entry as tsc and
+// editors find it (not from the directory `clusterd start` runs in), and the loader its workers
+// need. Whatever clusterd cannot run as the project says is refused here, before any worker starts,
+// in one line: a cluster that reports ready and then answers 500 to every request is worse.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { devNull } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { parseTsconfig, type TsConfigJson } from 'get-tsconfig';
+import stripJsonComments from 'strip-json-comments';
+import { TypeScriptError, oneLine } from '../errors.js';
+
+/** The variable through which tsx (and clusterd's own layer) reads the project's tsconfig.json. */
+export const TSCONFIG_ENV = 'TSX_TSCONFIG_PATH';
+
+/** The transpiler of the decorator-metadata layer (src/worker/typescript/swc.ts). */
+const METADATA_TRANSPILER = '@swc/core';
+
+export interface TypeScriptLoader {
+  /** The project's tsconfig.json, or null when there is none (its workers then get an empty one). */
+  tsconfigPath: string | null;
+  /** Whether the project needs `design:*` decorator metadata, so the layer that emits it. */
+  decoratorMetadata: boolean;
+  /** `--import` flags, in order, for the worker's node. */
+  execArgv: string[];
+  /** Added to every worker's environment. */
+  env: Record<string, string>;
+}
+
+/**
+ * Works out the loader for a TypeScript entry: always tsx (resolution, `paths`, both module
+ * systems); for a project with `emitDecoratorMetadata`, clusterd's layer after it, which compiles
+ * the project's files with swc. Only then: measured, tsx alone starts a worker faster and smaller
+ * (BENCHMARKS.md, "TypeScript loaders"). Throws a TypeScriptError for a project that cannot run as it is.
+ */
+export function typescriptLoader(entryPath: string, { env = process.env, cwd = process.cwd() } = {}): TypeScriptLoader {
+  const explicit = env[TSCONFIG_ENV];
+  const tsconfigPath = explicit ? resolve(cwd, explicit) : findTsconfig(dirname(entryPath));
+  if (explicit && !existsSync(tsconfigPath!)) {
+    throw new TypeScriptError(`${TSCONFIG_ENV} names ${tsconfigPath}, which does not exist: unset it to use the entry's nearest tsconfig.json, or fix the path`);
+  }
+  const options = tsconfigPath === null ? {} : compilerOptions(tsconfigPath);
+  if (options.emitDecoratorMetadata === true && options.experimentalDecorators !== true) {
+    // tsc's error TS5052: metadata exists only for the legacy (experimental) decorators.
+    throw new TypeScriptError(`${tsconfigPath} sets emitDecoratorMetadata without experimentalDecorators, which tsc refuses (TS5052): set "experimentalDecorators": true`);
+  }
+  const decoratorMetadata = options.emitDecoratorMetadata === true;
+  if (decoratorMetadata) checkTranspiler(tsconfigPath!);
+
+  // Without a tsconfig.json of its own, an entry must not pick up the one of the directory clusterd
+  // was started in (tsx's fallback): an empty file is an empty configuration.
+  const execArgv = ['--import', import.meta.resolve('tsx')];
+  if (decoratorMetadata) execArgv.push('--import', new URL('../worker/typescript/metadata.js', import.meta.url).href);
+  return { tsconfigPath, decoratorMetadata, execArgv, env: { [TSCONFIG_ENV]: tsconfigPath ?? devNull } };
+}
+
+/** The nearest tsconfig.json from `dir` up to the root, or null. */
+export function findTsconfig(dir: string): string | null {
+  for (let current = resolve(dir); ; current = dirname(current)) {
+    const candidate = join(current, 'tsconfig.json');
+    if (existsSync(candidate)) return candidate;
+    if (dirname(current) === current) return null;
+  }
+}
+
+/**
+ * The compiler options of a tsconfig.json, `extends` followed. get-tsconfig (tsx's own reader)
+ * ignores what it cannot parse, so the file is first parsed strictly, as tsc would: JSON with
+ * comments and trailing commas.
+ */
+function compilerOptions(tsconfigPath: string): NonNullable<TsConfigJson['compilerOptions']> {
+  let text: string;
+  try {
+    text = readFileSync(tsconfigPath, 'utf8');
+  } catch (error) {
+    throw new TypeScriptError(`cannot read ${tsconfigPath} (${(error as NodeJS.ErrnoException).code}): fix its permissions, or set ${TSCONFIG_ENV} to another tsconfig.json`, error);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(stripJsonComments(text, { trailingCommas: true }));
+  } catch (error) {
+    throw new TypeScriptError(`${tsconfigPath} is not valid JSON (${oneLine(error)}): fix it (\`npx tsc --showConfig -p ${tsconfigPath}\` shows what tsc reads)`, error);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeScriptError(`${tsconfigPath} is not a JSON object: fix it (\`npx tsc --showConfig -p ${tsconfigPath}\` shows what tsc reads)`);
+  }
+  try {
+    return parseTsconfig(tsconfigPath).compilerOptions ?? {};
+  } catch (error) {
+    // A missing `extends` target: get-tsconfig says which.
+    throw new TypeScriptError(`${tsconfigPath}: ${oneLine(error).replace(/\.$/, '')}: fix its "extends" (or install the package it names)`, error);
+  }
+}
+
+/**
+ * Whether the decorator-metadata transpiler loads and works on this machine (a native package: its
+ * build for this platform may be missing). Checked in a child process, so the master does not
+ * carry the transpiler for the life of the cluster.
+ */
+export function checkTranspiler(tsconfigPath: string, specifier = METADATA_TRANSPILER): void {
+  const remedy = `reinstall clusterd's dependencies on this machine (npm install), or turn emitDecoratorMetadata off in ${relative(process.cwd(), tsconfigPath) || tsconfigPath}`;
+  let url: string;
+  try {
+    url = import.meta.resolve(specifier);
+  } catch (error) {
+    throw new TypeScriptError(`this project sets emitDecoratorMetadata, which needs ${specifier}, and it is not installed: ${remedy}`, error);
+  }
+  const probe = `const { transformSync } = await import(${JSON.stringify(url)}); transformSync('@d class A { constructor(a: A) {} }', { jsc: { parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: true } } });`;
+  const result = spawnSync(process.execPath, ['--input-type=module', '--eval', probe], { encoding: 'utf8', timeout: 60_000 });
+  if (result.status !== 0) {
+    const why = result.error ? oneLine(result.error) : lastErrorLine(result.stderr);
+    throw new TypeScriptError(`this project sets emitDecoratorMetadata, which needs ${specifier}, and it does not load here (${why}): ${remedy}`);
+  }
+}
+
+/** The line of a Node error dump that names the error (`Error: ...`), or its first line. */
+function lastErrorLine(stderr: string): string {
+  const lines = stderr.split('\n').map((line) => line.trim()).filter(Boolean);
+  return lines.find((line) => /^\w*Error\b/.test(line)) ?? lines[0] ?? 'no output';
+}

@@ -1,0 +1,155 @@
+// Issue 13, points 1 and 4: a TypeScript entry runs with the tsconfig.json of its own project, found
+// from the entry upwards (following `extends`), whatever directory `clusterd start` runs in; a
+// project that cannot run as it says is refused before any worker starts, in one line, exit 2.
+import test from 'ava';
+import { execa } from 'execa';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { devNull, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ClusterdError } from '../../src/errors.js';
+import { ExitCode } from '../../src/exit-codes.js';
+import { checkTranspiler, findTsconfig, TSCONFIG_ENV, typescriptLoader } from '../../src/master/typescript.js';
+import { CLI, fixture, get, killOnTeardown, startCluster } from '../helpers/cluster.js';
+
+/** A project in a fresh temporary directory: files by relative path. */
+function project(t: { teardown(fn: () => void): void }, files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-ts-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return dir;
+}
+
+const APP = "import http from 'node:http';\nhttp.createServer((_q, s) => s.end('ok')).listen(0, '127.0.0.1');\n";
+const METADATA = { experimentalDecorators: true, emitDecoratorMetadata: true };
+
+test('the nearest tsconfig.json from the entry up is the project config, and only tsx loads a project without decorator metadata', (t) => {
+  const dir = project(t, { 'tsconfig.json': '{}', 'src/app/main.ts': APP });
+  const loader = typescriptLoader(join(dir, 'src/app/main.ts'), { env: {}, cwd: tmpdir() });
+  t.is(loader.tsconfigPath, join(dir, 'tsconfig.json'));
+  t.false(loader.decoratorMetadata);
+  t.deepEqual(loader.env, { [TSCONFIG_ENV]: join(dir, 'tsconfig.json') });
+  t.deepEqual(loader.execArgv, ['--import', import.meta.resolve('tsx')]);
+  t.is(findTsconfig(join(dir, 'src')), join(dir, 'tsconfig.json'));
+});
+
+test('emitDecoratorMetadata, here through `extends`, adds the decorator-metadata layer after tsx', (t) => {
+  const dir = project(t, {
+    'tsconfig.json': '{ "extends": "./base.json" }',
+    'base.json': JSON.stringify({ compilerOptions: METADATA }),
+    'main.ts': APP,
+  });
+  const loader = typescriptLoader(join(dir, 'main.ts'), { env: {} });
+  t.true(loader.decoratorMetadata);
+  t.is(loader.execArgv.length, 4);
+  t.is(loader.execArgv[1], import.meta.resolve('tsx'));
+  t.regex(loader.execArgv[3]!, /\/worker\/typescript\/metadata\.js$/);
+});
+
+test('an entry with no tsconfig.json above it gets an empty one, never the current directory\'s', (t) => {
+  // The root of the temporary directory's filesystem may hold a tsconfig.json of its own: only a
+  // directory known to have none above it proves the point, so look first.
+  const dir = project(t, { 'main.ts': APP });
+  t.is(findTsconfig(dir), null, 'a tsconfig.json above the temporary directory');
+  const loader = typescriptLoader(join(dir, 'main.ts'), { env: {}, cwd: fixture('ts-paths') });
+  t.is(loader.tsconfigPath, null);
+  t.deepEqual(loader.env, { [TSCONFIG_ENV]: devNull });
+});
+
+test(`${TSCONFIG_ENV} set by the user names the project config, relative to the current directory`, (t) => {
+  const dir = project(t, { 'configs/ts.json': JSON.stringify({ compilerOptions: METADATA }), 'tsconfig.json': '{}', 'main.ts': APP });
+  const loader = typescriptLoader(join(dir, 'main.ts'), { env: { [TSCONFIG_ENV]: 'configs/ts.json' }, cwd: dir });
+  t.is(loader.tsconfigPath, join(dir, 'configs/ts.json'));
+  t.true(loader.decoratorMetadata);
+});
+
+// Refusals, checked on the function and then through the real CLI: exit 2, one `clusterd:` line
+// that says why and what to do, nothing started.
+const refusals: Array<{ title: string; files: Record<string, string>; env?: Record<string, string>; mentions: string[] }> = [
+  {
+    title: 'a tsconfig.json that is not JSON',
+    files: { 'tsconfig.json': '{ "compilerOptions": { "strict": true, } oops }', 'main.ts': APP },
+    mentions: ['tsconfig.json is not valid JSON', 'tsc --showConfig'],
+  },
+  {
+    title: 'a tsconfig.json that extends a file that does not exist',
+    files: { 'tsconfig.json': '{ "extends": "./missing.json" }', 'main.ts': APP },
+    mentions: ["File './missing.json' not found", 'fix its "extends"'],
+  },
+  {
+    title: 'emitDecoratorMetadata without experimentalDecorators',
+    files: { 'tsconfig.json': '{ "compilerOptions": { "emitDecoratorMetadata": true } }', 'main.ts': APP },
+    mentions: ['TS5052', '"experimentalDecorators": true'],
+  },
+  {
+    title: `${TSCONFIG_ENV} naming a file that does not exist`,
+    files: { 'tsconfig.json': '{}', 'main.ts': APP },
+    env: { [TSCONFIG_ENV]: 'nowhere/tsconfig.json' },
+    mentions: [TSCONFIG_ENV, 'nowhere/tsconfig.json', 'does not exist'],
+  },
+];
+
+for (const { title, files, env = {}, mentions } of refusals) {
+  test(`refused: ${title}`, async (t) => {
+    const dir = project(t, files);
+    const error = t.throws(() => typescriptLoader(join(dir, 'main.ts'), { env, cwd: dir }), { instanceOf: ClusterdError })!;
+    t.is((error as ClusterdError).code, 'ERR_CLUSTERD_TYPESCRIPT');
+    t.is((error as ClusterdError).exitCode, ExitCode.USAGE);
+
+    const result = await execa(process.execPath, [CLI, 'start', join(dir, 'main.ts'), '-i', '1'], {
+      cwd: dir,
+      env,
+      reject: false,
+      timeout: 30_000,
+      stdin: 'ignore',
+    });
+    t.is(result.exitCode, ExitCode.USAGE, String(result.stderr));
+    const lines = String(result.stderr).split('\n').filter(Boolean);
+    t.is(lines.length, 1, String(result.stderr));
+    t.true(lines[0]!.startsWith('clusterd: '), lines[0]);
+    for (const words of mentions) t.true(lines[0]!.includes(words), `${JSON.stringify(words)} not in: ${lines[0]}`);
+    t.is(String(result.stdout), '', 'nothing started');
+  });
+}
+
+test('refused: the decorator-metadata transpiler is not installed', (t) => {
+  const dir = project(t, { 'tsconfig.json': JSON.stringify({ compilerOptions: METADATA }) });
+  const error = t.throws(() => checkTranspiler(join(dir, 'tsconfig.json'), 'clusterd-no-such-transpiler'), { instanceOf: ClusterdError })!;
+  t.is((error as ClusterdError).code, 'ERR_CLUSTERD_TYPESCRIPT');
+  t.regex(error.message, /needs clusterd-no-such-transpiler, and it is not installed: reinstall clusterd's dependencies on this machine \(npm install\)/);
+  t.false(error.message.includes('\n'));
+});
+
+test('refused: the decorator-metadata transpiler is installed but does not load (a native build missing)', (t) => {
+  const dir = project(t, { 'tsconfig.json': JSON.stringify({ compilerOptions: METADATA }) });
+  const broken = pathToFileURL(fixture('ts-broken-transpiler/index.mjs')).href;
+  const error = t.throws(() => checkTranspiler(join(dir, 'tsconfig.json'), broken), { instanceOf: ClusterdError })!;
+  t.regex(error.message, /and it does not load here \(Error: Failed to load native binding\): reinstall/);
+  t.false(error.message.includes('\n'));
+});
+
+test('the decorator-metadata transpiler clusterd ships loads here', (t) => {
+  const dir = project(t, { 'tsconfig.json': JSON.stringify({ compilerOptions: METADATA }) });
+  t.notThrows(() => checkTranspiler(join(dir, 'tsconfig.json')));
+});
+
+test('a tsconfig `paths` app, its paths in the file tsconfig.json extends, serves when started from another directory with a tsconfig.json of its own', async (t) => {
+  // The current directory's tsconfig.json maps @lib/* nowhere: read instead of the entry's, the
+  // app could not boot (tsx's own fallback when it is not told which tsconfig.json to use).
+  const elsewhere = project(t, { 'tsconfig.json': JSON.stringify({ compilerOptions: { baseUrl: '.', paths: { '@lib/*': ['nowhere/*'] } } }) });
+  const cluster = await startCluster(fixture('ts-paths/app/server.ts'), { instances: 2, cwd: elsewhere });
+  killOnTeardown(t, cluster.process);
+  const workers = new Set<string>();
+  for (let asked = 0; asked < 50 && workers.size < 2; asked++) {
+    const response = await get(cluster.port);
+    t.is(response.status, 200);
+    const answer = JSON.parse(response.body) as { answer: string; worker: string };
+    t.is(answer.answer, 'hello app through paths');
+    workers.add(answer.worker);
+  }
+  t.deepEqual([...workers].sort(), ['1', '2']);
+  t.is(await cluster.stop(), 0);
+});
