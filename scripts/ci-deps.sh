@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Test-only system tools, installed when missing; .ci/run calls this before `npm ci`. Idempotent.
 #
-# promtool (Debian's `prometheus` package) is the authority test/control/metrics.test.ts validates /metrics
+# systemd-socket-activate (Debian's `systemd`), and promtool (Debian's `prometheus` package) is the authority test/control/metrics.test.ts validates /metrics
 # with. Without it that test falls back to the parse-prometheus-text-format devDependency plus its own line lint,
 # and says so in its output.
 set -euo pipefail
+
+# systemd-socket-activate (Debian's `systemd` package) starts test/master/activation.test.ts's masters.
+if ! command -v systemd-socket-activate >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  sudo_cmd=()
+  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo -n)
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends systemd >/dev/null
+fi
+command -v systemd-socket-activate >/dev/null 2>&1 && echo "systemd-socket-activate: $(command -v systemd-socket-activate)"
 
 if command -v promtool >/dev/null 2>&1; then
   echo "promtool: $(command -v promtool) (already installed)"

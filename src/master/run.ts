@@ -3,6 +3,7 @@
 import { setTimeout as pause } from 'node:timers/promises';
 import { MasterControl } from './control.js';
 import { enforceMemoryLimit } from './memory-limit.js';
+import { adoptActivatedSockets } from './activation.js';
 import { Operations } from './operations.js';
 import { LogFile, type LogFileOptions } from './log-file.js';
 import { LogSink, type LogFormat } from './logs.js';
@@ -107,6 +108,15 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
   const metricsUrl = metricsServer ? `http://${formatAddress({ address: metricsServer.address.host, port: metricsServer.address.port })}/metrics` : null;
 
   if (maxMemory !== null) enforceMemoryLimit({ supervisor, limitBytes: maxMemory, logs });
+  // Socket activation (systemd): the sockets it passed serve the app's matching listens.
+  const activation = adoptActivatedSockets();
+  if (activation) {
+    const list = activation.sockets.map((socket) => `${socket.name} ${formatAddress(socket.sockname)} (fd ${socket.fd})`).join(', ') || 'none';
+    logs.event('socket-activation', `sockets from systemd: ${list}${activation.skipped.length ? `; skipped: ${activation.skipped.join('; ')}` : ''}`, {
+      sockets: activation.sockets.map((socket) => ({ fd: socket.fd, name: socket.name, address: formatAddress(socket.sockname) })),
+      skipped: activation.skipped,
+    }, activation.skipped.length ? 'warn' : 'info');
+  }
   // As PID 1 (a container without an init), orphans reparented to the master are its to reap.
   const orphans = reapOrphans({ own: () => supervisor.ownPids(), logs });
 

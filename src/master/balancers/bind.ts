@@ -3,6 +3,7 @@ import { constants as osConstants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import type { ListenQuery, SockName } from '../../protocol.js';
 import type { RawHandle } from './types.js';
+import { takeInherited } from '../activation.js';
 
 const UV_TCP_IPV6ONLY = 1;
 
@@ -25,6 +26,13 @@ export class BindError extends Error {
  * master only ever accepts and hands off (Node's RoundRobinHandle does the same).
  */
 export function listenRaw(query: ListenQuery): Promise<{ handle: RawHandle; sockname: SockName }> {
+  // Socket activation: the socket systemd passed, already bound and listening.
+  const inherited = takeInherited(query);
+  if (inherited) {
+    const error = inherited.handle.listen?.(query.backlog ?? 511) ?? 0;
+    if (error !== 0) return Promise.reject(new BindError(error, errorName(error)));
+    return Promise.resolve(inherited);
+  }
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', (error: NodeJS.ErrnoException) => {
@@ -48,6 +56,8 @@ export function listenRaw(query: ListenQuery): Promise<{ handle: RawHandle; sock
 
 /** Binds without listening, so that every worker can listen (and accept) on a copy. */
 export function bindShared(query: ListenQuery): { handle: RawHandle; sockname: SockName } {
+  const inherited = takeInherited(query);
+  if (inherited) return inherited;
   const handle = (net as unknown as InternalNet)._createServerHandle(
     query.address,
     query.port,

@@ -11,6 +11,7 @@
 // on Linux: checked at start (reusePortSupport). Before Linux 5.14, connections still in a
 // closing worker's accept queue are dropped with it.
 import { bindShared } from './bind.js';
+import { takeInherited } from '../activation.js';
 import type { BalancedWorker, Balancer, RawHandle } from './types.js';
 import type { ListenQuery, SockName } from '../../protocol.js';
 
@@ -33,6 +34,9 @@ export class HeldSocketBalancer implements Balancer {
 
   /** Binds the address in the master without listening; throws a BindError. */
   static async open(query: ListenQuery, mode: 'shared' | 'reuseport'): Promise<HeldSocketBalancer> {
+    // An inherited socket (socket activation) is one socket whatever the mode: reuseport shares it too.
+    const inherited = takeInherited(query);
+    if (inherited) return new HeldSocketBalancer(query.key, 'shared', inherited.handle, inherited.sockname);
     const flags = mode === 'reuseport' ? query.flags | UV_TCP_REUSEPORT : query.flags;
     const { handle, sockname } = bindShared({ ...query, flags });
     return new HeldSocketBalancer(query.key, mode, handle, sockname);

@@ -6,6 +6,7 @@ export interface RawHandle {
   close(callback?: () => void): void;
   getsockname?(out: Partial<SockName>): number;
   getpeername?(out: Partial<SockName>): number;
+  listen?(backlog: number): number;
   onconnection?: ((status: number, handle: RawHandle) => void) | null;
 }
 

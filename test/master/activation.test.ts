@@ -1,0 +1,82 @@
+// systemd socket activation with Debian's systemd-socket-activate: it listens, then starts the
+// command with the socket as fd 3 (LISTEN_FDS=1, LISTEN_PID). The master adopts it; the app's
+// listen() on that port gets it in every mode; and with the socket held by the process above the
+// master, a restart of the master under constant load loses no request: they wait in the queue.
+import test from 'ava';
+import { execa } from 'execa';
+import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
+import { adoptActivatedSockets, matches } from '../../src/master/activation.js';
+import { CLI, fixture, waitFor } from '../helpers/cluster.js';
+import { getJson, loadLoop } from '../helpers/requests.js';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+test('the variables are read only for this process, and removed once read', (t) => {
+  const other = { LISTEN_PID: '1', LISTEN_FDS: '1' };
+  t.is(adoptActivatedSockets(other, 2), null, 'another process\'s sockets');
+  t.deepEqual(other, {}, 'removed: the workers must not take them for theirs');
+  t.is(adoptActivatedSockets({}, 2), null);
+  t.deepEqual(adoptActivatedSockets({ LISTEN_PID: '2', LISTEN_FDS: 'lots' }, 2), { sockets: [], skipped: ['LISTEN_FDS=lots is not a count from 1 to 256: no socket adopted'] });
+  const address = (host: string) => ({ address: host, family: 'IPv4', port: 8080 });
+  t.true(matches({ address: null, port: 8080 }, address('::')));
+  t.true(matches({ address: '0.0.0.0', port: 8080 }, address('::')));
+  t.true(matches({ address: '127.0.0.1', port: 8080 }, address('127.0.0.1')));
+  t.false(matches({ address: '127.0.0.1', port: 8081 }, address('127.0.0.1')));
+  t.false(matches({ address: '10.0.0.1', port: 8080 }, address('127.0.0.1')));
+  t.false(matches({ address: null, port: 0 }, { address: '::', family: 'IPv6', port: 0 }));
+});
+
+for (const balance of ['fair', 'rr', 'shared']) {
+  test.serial(`--balance ${balance}: two workers serve the inherited socket; a master restart under load loses no request`, async (t) => {
+    const port = await freePort();
+    // The shell holds fd 3 between the two masters, as systemd does; each master is started by a
+    // shell that sets LISTEN_PID to its own pid and execs node (the pid stays).
+    const master = `LISTEN_PID=$$ exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} start ${JSON.stringify(fixture('hello.js'))} -i 2 --balance ${balance} --log-format json --name activated-${balance}`;
+    const holder = execa('systemd-socket-activate', ['-l', `127.0.0.1:${port}`, '-E', `PORT=${port}`, '-E', 'LISTEN_FDNAMES=http', 'sh', '-c', `sh -c '${master}'; sh -c '${master}'`], {
+      reject: false,
+      buffer: false,
+      env: { PATH: process.env.PATH },
+    });
+    t.teardown(() => holder.kill('SIGKILL'));
+    const lines: { event?: string; masterPid?: number; message?: string }[] = [];
+    createInterface({ input: holder.stdout! }).on('line', (text) => {
+      try {
+        lines.push(JSON.parse(text) as (typeof lines)[number]);
+      } catch {
+        lines.push({ message: text });
+      }
+    });
+    // It says when it listens (on stderr); it starts the command on the first connection, which waits for it.
+    const stderr: string[] = [];
+    createInterface({ input: holder.stderr! }).on('line', (text) => stderr.push(text));
+    await waitFor(() => stderr.some((line) => line.startsWith('Listening on')), { what: `systemd-socket-activate listening (${stderr.join(' | ')})` });
+    const first = await getJson(port);
+    t.true(first.pid > 0);
+    const ready = await waitFor(() => lines.find((line) => line.event === 'ready'), { what: 'the first master ready' });
+    t.regex(lines.find((line) => line.event === 'socket-activation')?.message ?? '', /sockets from systemd: http 127\.0\.0\.1:\d+ \(fd 3\)/);
+    const load = loadLoop(port, { concurrency: 2 });
+    t.teardown(() => load.stop());
+    await waitFor(() => load.stats.byPid.size >= 2 && load.stats.ok >= 50, { timeoutMs: 20_000, what: 'both workers serving' });
+    const before = new Set(load.stats.byPid.keys());
+
+    process.kill(ready.masterPid!, 'SIGTERM');
+    await waitFor(() => lines.filter((line) => line.event === 'ready').length === 2, { timeoutMs: 30_000, what: 'the second master ready' });
+    await waitFor(() => [...load.stats.byPid.keys()].filter((pid) => !before.has(pid)).length >= 2, { timeoutMs: 20_000, what: 'the new workers serving' });
+    const stats = await load.stop();
+    t.log(`${stats.ok} requests, ${stats.failed} failed, by pid ${JSON.stringify([...stats.byPid])}`);
+    t.is(stats.failed, 0, stats.errors.slice(0, 3).join('; '));
+    const second = lines.filter((line) => line.event === 'ready')[1]!;
+    process.kill(second.masterPid!, 'SIGTERM');
+    await holder;
+  });
+}
