@@ -85,13 +85,20 @@ export interface WorkerExitEvent {
   pid: number;
 }
 
+/**
+ * A worker's loop caught blocked: by --report-blocked (the worker serves on; `site` is where, and
+ * `blockedMs` the longest block seen there) or by the watchdog (the worker is replaced; `frames` is
+ * its whole stack, innermost first, and `blockedMs` that block's length).
+ */
 export interface BlockedEvent {
   id: number;
   pid: number;
-  blockedMs: number;
   /** Epoch ms. */
   time: number;
+  blockedMs: number;
+  site: { function: string; url: string; line: number } | null;
   frames: StackView['frames'];
+  replaced: boolean;
 }
 
 export interface SampleEvent {
@@ -226,7 +233,22 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       }
       const blocked = worker.lastBlocked;
       if (blocked && blocked.time !== old?.lastBlocked?.time) {
-        this.emit('blocked', { id: worker.id, pid: worker.pid, blockedMs: blocked.blockedMs, time: blocked.time, frames: blocked.frames });
+        const top = blocked.frames[0];
+        const site = top ? { function: top.functionName, url: top.url, line: top.line } : null;
+        this.emit('blocked', { id: worker.id, pid: worker.pid, time: blocked.time, blockedMs: blocked.blockedMs, site, frames: blocked.frames, replaced: true });
+      }
+      // --report-blocked: one more block counted; the site seen last is where.
+      if (samePid && old && worker.blocks > old.blocks) {
+        const latest = [...worker.blockedSites].sort((a, b) => b.lastSeen - a.lastSeen)[0];
+        this.emit('blocked', {
+          id: worker.id,
+          pid: worker.pid,
+          time: latest?.lastSeen ?? Date.now(),
+          blockedMs: latest?.maxMs ?? 0,
+          site: latest ? { function: latest.function, url: latest.url, line: latest.line } : null,
+          frames: [],
+          replaced: false,
+        });
       }
     }
     this.#last = next;

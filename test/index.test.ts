@@ -8,7 +8,7 @@ import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, start, StartError } from '../src/index.js';
+import { connect, start, StartError, type BlockedEvent } from '../src/index.js';
 import { ClusterdError } from '../src/errors.js';
 import { ExitCode } from '../src/exit-codes.js';
 import { fixture, get, isRunning, waitFor } from './helpers/cluster.js';
@@ -58,6 +58,18 @@ test.serial('start() resolves once ready; both handles reload, restart, scale, s
   const stopped = await cluster.stop();
   t.deepEqual(stopped, { exitCode: 0 });
   await t.throwsAsync(connect('api'), { instanceOf: ClusterdError, message: /no cluster named api is running/ });
+});
+
+test.serial('a handle emits blocked with the worker, how long and where its loop was blocked', async (t) => {
+  runtime(t);
+  const cluster = await start({ entry: fixture('blocks-worker-1.js'), instances: 2, name: 'blocking', reportBlocked: '100ms', output: 'ignore' });
+  t.teardown(() => {
+    if (isRunning(cluster.masterPid)) process.kill(cluster.masterPid, 'SIGKILL');
+  });
+  const [blocked] = (await once(cluster, 'blocked')) as [BlockedEvent];
+  t.like(blocked, { id: 1, replaced: false, site: { function: 'blockFor200ms' } });
+  t.true(blocked.blockedMs >= 100, `${blocked.blockedMs} ms`);
+  t.deepEqual(await cluster.stop(), { exitCode: 0 });
 });
 
 test.serial('start() refuses bad options naming the key, and rejects with the reason when the app cannot boot', async (t) => {
