@@ -27,7 +27,8 @@ test('a profile of a busy worker: a .cpuprofile with its busy function on top, a
   // crunch() is where the time goes; its share leads the list.
   const listed = String(result.stdout).split('most self time:\n')[1]!.trim().split('\n');
   t.true(listed.length >= 2 && listed.length <= 10, listed.join('\n'));
-  t.regex(listed[0]!, /^\s*\d+\.\d%\s+crunch\s+file:\/\/.*busy-on-request\.js:\d+$/);
+  // Once optimized, V8 may inline crunch() into its caller step(): the samples are then step's.
+  t.regex(listed[0]!, /^\s*\d+\.\d%\s+(crunch|step)\s+file:\/\/.*busy-on-request\.js:\d+$/);
   const profile = JSON.parse(readFileSync(out, 'utf8')) as { nodes: unknown[]; samples: number[]; startTime: number; endTime: number };
   t.true(profile.nodes.length > 0 && profile.samples.length > 100);
   t.true(profile.endTime > profile.startTime);

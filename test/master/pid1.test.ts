@@ -39,7 +39,8 @@ test('as PID 1, the master reaps the orphans the app leaves, and stops on SIGTER
   const ready = await master.waitForLine((line) => line.event === 'ready', 30_000);
   t.is(ready.masterPid, 1, 'the master is PID 1 of its namespace');
   // unshare forks the master: its pid here is unshare's only child.
-  const masterPid = await waitFor(() => children(master.process.pid!).find((child) => child.comm === 'node')?.pid, { what: 'the master under unshare' });
+  // (Its command name is `node`, or `MainThread` from Node 24, which names its main thread.)
+  const masterPid = await waitFor(() => children(master.process.pid!)[0]?.pid, { what: 'the master under unshare' });
   const port = Number((ready.addresses as string[])[0]!.split(':').pop());
 
   await get(port, '/orphans');
