@@ -20,8 +20,10 @@ test('a profile of a busy worker: a .cpuprofile with its busy function on top, a
   const cluster = await startCluster(fixture('busy-on-request.js'), { instances: 1, flags: ['--name', 'prof'], env: ctl.env });
   t.teardown(() => cluster.stop('SIGKILL'));
   const out = join(scratch(t), 'busy.cpuprofile');
-  await get(cluster.port, '/busy/3000');
+  // Busy until the profile is over, however long the CLI takes to start on a loaded machine.
+  await get(cluster.port, '/busy/60000');
   const result = await ctl.run(['profile', 'prof', '1', '--duration', '1s', '--out', out]);
+  await get(cluster.port, '/calm');
   t.is(result.exitCode, 0, String(result.stderr));
   t.regex(String(result.stdout), new RegExp(`^wrote ${out.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(\\d+ samples over 1\\.\\d s of worker 1\\)`));
   // crunch() is where the time goes; its share leads the list.
