@@ -34,7 +34,9 @@ test('zombieChildren reads /proc: this process has none', (t) => {
 });
 
 test('as PID 1, the master reaps the orphans the app leaves, and stops on SIGTERM', async (t) => {
-  const master = launch(['start', fixture('leaves-orphans.js'), '-i', '1', '--log-format', 'json'], { wrap: ['unshare', '--pid', '--fork', '--mount-proc'] });
+  const master = launch(['start', fixture('leaves-orphans.js'), '-i', '1', '--log-format', 'json'], { wrap: ['unshare', '--pid', '--fork', '--kill-child', '--mount-proc'] });
+  // --kill-child: should the test fail, killing unshare kills the master, PID 1 of its namespace,
+  // and with it everything in the namespace (a master left behind would serve on forever).
   t.teardown(() => master.process.kill('SIGKILL'));
   const ready = await master.waitForLine((line) => line.event === 'ready', 30_000);
   t.is(ready.masterPid, 1, 'the master is PID 1 of its namespace');
