@@ -49,6 +49,17 @@ for (const balance of ['fair', 'rr', 'shared']) {
     });
     t.teardown(() => holder.kill('SIGKILL'));
     const lines: { event?: string; masterPid?: number; message?: string }[] = [];
+    // Should the test fail, the masters must not serve on: the holder's SIGKILL does not reach them.
+    t.teardown(() => {
+      for (const line of lines) {
+        if (line.event !== 'ready' || !line.masterPid) continue;
+        try {
+          process.kill(line.masterPid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+    });
     createInterface({ input: holder.stdout! }).on('line', (text) => {
       try {
         lines.push(JSON.parse(text) as (typeof lines)[number]);
