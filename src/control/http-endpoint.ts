@@ -13,7 +13,7 @@ export interface EndpointOptions {
   /** 0 picks a free port; `address.port` tells which. */
   port: number;
   /** Answers a GET or HEAD of `path` (the URL without its query). */
-  serve(path: string, response: http.ServerResponse): void;
+  serve(path: string, response: http.ServerResponse, request: http.IncomingMessage): void;
   /** Answers a POST of `path`; without it, POST is 405 like any other method. */
   post?(path: string, request: http.IncomingMessage, response: http.ServerResponse): void;
   /** Errors after the server is listening (an accept failing with EMFILE); they never stop it. */
@@ -43,7 +43,7 @@ export async function startEndpoint({ flag, host, port, serve, post, onError = (
       replyText(response, 405, `method ${request.method ?? ''} not allowed: use GET${post ? ' or POST' : ''}\n`);
       return;
     }
-    serve(path, response);
+    serve(path, response, request);
   });
   await new Promise<void>((resolve, reject) => {
     const onListenError = (error: NodeJS.ErrnoException): void => {

@@ -17,8 +17,10 @@ export interface WorkerView {
   state: string;
   generation: number;
   restarts: number;
-  /** The latest sample's figures (what colours the worker), null before its first. */
+  /** The latest sample's figures, null before its first. */
   latest: Figures | null;
+  /** The worst lag p99 over the last LEVEL_WINDOW_MS of samples: what colours the worker. */
+  recentLagP99: number;
   /** All of the window's buckets in a snapshot; the last two in an update (a tick may cross a bucket's end). */
   buckets: Bucket[];
 }
@@ -35,6 +37,13 @@ interface MessageBase {
 export type DashboardMessage =
   | (MessageBase & { type: 'snapshot'; name: string; windowMs: number; bucketMs: number; statsIntervalMs: number; actions: boolean })
   | (MessageBase & { type: 'update' });
+
+/**
+ * A worker's colour goes by its worst lag p99 over this long (at least its last sample, at most the 60
+ * the master keeps): with a short --stats-interval most samples miss a block that comes once a second,
+ * and the colour would flicker between red and green.
+ */
+export const LEVEL_WINDOW_MS = 2000;
 
 /** Ticks no faster than this whatever --stats-interval: a page cannot use more, and each tick costs every page. */
 export const MIN_TICK_MS = 250;
@@ -120,6 +129,7 @@ export class DashboardFeed {
     const supervisor = this.#supervisor;
     const status = supervisor.status();
     const serving = new Map(supervisor.workers().map((worker) => [worker.id, worker.pid]));
+    const levelSamples = Math.max(1, Math.ceil(LEVEL_WINDOW_MS / (supervisor.config.statsIntervalMs || LEVEL_WINDOW_MS)));
     // One view per worker id: its serving process (a reload's successor or a draining worker share the id).
     const workers = new Map<number, WorkerView>();
     for (const worker of status.workers) {
@@ -132,6 +142,7 @@ export class DashboardFeed {
         generation: worker.generation,
         restarts: worker.restarts,
         latest: worker.sample ? figures(worker.sample) : null,
+        recentLagP99: Math.max(0, ...worker.history.slice(-levelSamples).map((sample) => sample.lag.p99)),
         buckets: buckets(worker.id),
       });
     }

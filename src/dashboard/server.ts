@@ -59,19 +59,21 @@ export async function startDashboard({ host, port, supervisor, logs, operations,
     flag: 'dashboard',
     host,
     port,
-    serve: (path, response) => {
+    serve: (path, response, request) => {
+      if (!hostAllowed(host, request.headers.host)) return replyText(response, 421, 'this dashboard answers to its loopback address only\n');
       const file = files.get(path);
       if (file) {
         response.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': file.type, 'Content-Length': file.body.length });
         return void response.end(file.body);
       }
       if (path === '/api/status') return replyJson(response, 200, feed.snapshot());
-      if (path === '/events') return stream(response, feed, streams);
+      if (path === '/events') return request.method === 'HEAD' ? replyText(response, 200, '') : stream(response, feed, streams);
       replyText(response, 404, 'not found: the dashboard serves /, /api/status and /events\n');
     },
     post: (path, request, response) => {
       // No body is read: the path says it all.
       request.resume();
+      if (!hostAllowed(host, request.headers.host)) return replyText(response, 421, 'this dashboard answers to its loopback address only\n');
       void act(path, request, response, { token, operations }).catch((error: unknown) => replyError(response, error));
     },
   }).catch((error: unknown) => {
@@ -104,6 +106,19 @@ function stream(response: http.ServerResponse, feed: DashboardFeed, streams: Set
     unsubscribe();
     streams.delete(response);
   });
+}
+
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|::1|localhost)$/i;
+
+/**
+ * Bound to a loopback address, the dashboard answers only requests that name one (Host): a web page
+ * elsewhere that points its own host name at 127.0.0.1 (DNS rebinding) gets nothing. Bound to
+ * another address, people reach it by whatever name the machine has: any Host goes.
+ */
+export function hostAllowed(boundHost: string, hostHeader: string | undefined): boolean {
+  if (!LOOPBACK.test(boundHost)) return true;
+  const name = /^(\[[^\]]*\]|[^:]*)(?::\d{1,5})?$/.exec(hostHeader ?? '')?.[1] ?? '';
+  return LOOPBACK.test(name);
 }
 
 type Action = { kind: 'reload' } | { kind: 'restart'; id: number };

@@ -4,7 +4,7 @@
 import test from 'ava';
 import { execa } from 'execa';
 import http from 'node:http';
-import { checkBearer, parseAction } from '../../src/dashboard/server.js';
+import { checkBearer, hostAllowed, parseAction } from '../../src/dashboard/server.js';
 import type { DashboardMessage } from '../../src/dashboard/feed.js';
 import { ExitCode } from '../../src/exit-codes.js';
 import { CLI, fixture, get, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
@@ -67,6 +67,14 @@ test('checkBearer: missing, wrong or ok, whatever the header holds', (t) => {
   t.is(checkBearer('Bearer s3cret', 's3cret'), 'ok');
 });
 
+test('hostAllowed: bound to loopback, only loopback names (no DNS rebinding); bound elsewhere, any', (t) => {
+  for (const header of ['127.0.0.1:7071', 'localhost:7071', 'LOCALHOST', '[::1]:7071', '127.0.0.2']) t.true(hostAllowed('127.0.0.1', header), header);
+  for (const header of [undefined, '', 'evil.example:7071', 'evil.example', '127.0.0.1.evil.example:7071', '[::2]:7071']) t.false(hostAllowed('127.0.0.1', header), String(header));
+  t.true(hostAllowed('::1', '[::1]:7071'));
+  t.true(hostAllowed('0.0.0.0', 'myhost:7071'));
+  t.true(hostAllowed('192.168.1.5', 'dash.internal'));
+});
+
 test('read-only: the page, /api/status and /events one view per worker; every POST is 403', async (t) => {
   const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '100ms'] });
   t.teardown(() => cluster.stop());
@@ -78,6 +86,13 @@ test('read-only: the page, /api/status and /events one view per worker; every PO
   t.regex(String(page.headers['content-security-policy']), /script-src 'self'/);
   for (const path of ['/app.js', '/app.css']) t.is((await get(port, path)).status, 200, path);
   t.is((await get(port, '/nope')).status, 404);
+  const rebound = await new Promise<number>((resolve, reject) =>
+    http.get({ host: '127.0.0.1', port, path: '/api/status', headers: { Host: `evil.example:${port}` }, agent: false }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    }).on('error', reject),
+  );
+  t.is(rebound, 421);
 
   const status = await waitFor(async () => {
     const snapshot = JSON.parse((await get(port, '/api/status')).body) as DashboardMessage;

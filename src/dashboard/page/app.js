@@ -169,8 +169,9 @@ function render() {
   const cards = message.workers.map((worker) => {
     const card = workerCard(worker);
     const latest = worker.latest;
-    card.className = `worker ${latest ? level(latest.lagP99) : 'ok'}`;
-    card.dataset.level = latest ? level(latest.lagP99) : 'ok';
+    // The worst of the last 2 s, not the last sample alone: a block once a second would flicker.
+    card.className = `worker ${level(worker.recentLagP99)}`;
+    card.dataset.level = level(worker.recentLagP99);
     card.querySelector('h2').textContent = `worker ${worker.id}`;
     card.querySelector('.state').textContent = `pid ${worker.pid} · ${worker.state} · generation ${worker.generation} · ${worker.restarts} restarts`;
     card.querySelector('.figures').replaceChildren(
