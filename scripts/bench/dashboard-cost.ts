@@ -1,9 +1,10 @@
 // `npm run bench:dashboard`: what connected dashboards cost the master. Starts a cluster of the
-// benchmark's app (-i 4, --stats-interval 1s) without --dashboard, then one with it, and with 0, 1, 10
+// benchmark's app (-i 4) without --dashboard, then one with it, and with 0, 1, 10
 // and 50 pages following /events (plain HTTP readers: the browser's own cost is not the master's),
 // reads the master's CPU time from /proc over --seconds each (default 20), and prints a Markdown table:
 // the master's CPU (% of one core), and the bytes each page receives per second. Linux only (/proc).
-//   --seconds N    how long each step is measured
+//   --seconds N           how long each step is measured
+//   --stats-interval D    the cluster's --stats-interval, which is also the pages' update rate (default 1s)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -26,8 +27,8 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
-async function startMaster(flags: string[]): Promise<{ child: ChildProcess; ready: Record<string, unknown> }> {
-  const child = spawn(process.execPath, [clusterd, 'start', app, '-i', '4', '--stats-interval', '1s', '--log-format', 'json', ...flags], {
+async function startMaster(statsInterval: string, flags: string[]): Promise<{ child: ChildProcess; ready: Record<string, unknown> }> {
+  const child = spawn(process.execPath, [clusterd, 'start', app, '-i', '4', '--stats-interval', statsInterval, '--log-format', 'json', ...flags], {
     env: { ...process.env, BENCH_PORT: '0', CLUSTERD_RUNTIME_DIR: path.join(root, '.bench-cache', 'dashboard-run') },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -71,21 +72,23 @@ async function measure(pid: number, seconds: number): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   let seconds = 20;
+  let statsInterval = '1s';
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--seconds' && Number(argv[i + 1]) > 0) seconds = Number(argv[++i]);
+    else if (argv[i] === '--stats-interval' && argv[i + 1]) statsInterval = argv[++i]!;
     else {
-      console.error(`bench:dashboard: unknown argument ${argv[i]} (usage: npm run bench:dashboard -- [--seconds N])`);
+      console.error(`bench:dashboard: unknown argument ${argv[i]} (usage: npm run bench:dashboard -- [--seconds N] [--stats-interval D])`);
       return 2;
     }
   }
   const rows: string[] = ['| master | pages on /events | master CPU (% of a core) | bytes per page per second |', '|---|---:|---:|---:|'];
   {
-    const { child } = await startMaster([]);
+    const { child } = await startMaster(statsInterval, []);
     await pause(2000);
     rows.push(`| without --dashboard | - | ${(await measure(child.pid!, seconds)).toFixed(2)} | - |`);
     await stop(child);
   }
-  const { child, ready } = await startMaster(['--dashboard', '127.0.0.1:0']);
+  const { child, ready } = await startMaster(statsInterval, ['--dashboard', '127.0.0.1:0']);
   const url = ready.dashboard as string;
   for (const pages of PAGES) {
     const readers = follow(url, pages);
