@@ -3,6 +3,7 @@
 // update per tick, built once and written to every connected page.
 import { BUCKET_MS, frameLine, History, WINDOW_MS, type Bucket, type Marker, type MarkerKind } from './history.js';
 import type { LoopSample, StackFrame } from '../loop/types.js';
+import type { BlockedSite } from '../master/blocked-sites.js';
 import type { MasterEvent, LogSink } from '../master/logs.js';
 import type { ClusterTotals } from '../master/status.js';
 import type { Supervisor } from '../master/supervisor.js';
@@ -21,6 +22,8 @@ export interface WorkerView {
   latest: Figures | null;
   /** The worst lag p99 over the last LEVEL_WINDOW_MS of samples: what colours the worker. */
   recentLagP99: number;
+  /** Where its loop was caught blocked (--report-blocked) over the last 5 minutes, worst first, at most MAX_SITES. */
+  blockedSites: BlockedSite[];
   /** All of the window's buckets in a snapshot; the last two in an update (a tick may cross a bucket's end). */
   buckets: Bucket[];
 }
@@ -44,6 +47,9 @@ export type DashboardMessage =
  * and the colour would flicker between red and green.
  */
 export const LEVEL_WINDOW_MS = 2000;
+
+/** Blocking sites sent per worker: the page lists the worst. */
+export const MAX_SITES = 5;
 
 /** Ticks no faster than this whatever --stats-interval: a page cannot use more, and each tick costs every page. */
 export const MIN_TICK_MS = 250;
@@ -142,6 +148,7 @@ export class DashboardFeed {
         generation: worker.generation,
         restarts: worker.restarts,
         latest: worker.sample ? figures(worker.sample) : null,
+        blockedSites: worker.blockedSites.slice(0, MAX_SITES),
         recentLagP99: Math.max(0, ...worker.history.slice(-levelSamples).map((sample) => sample.lag.p99)),
         buckets: buckets(worker.id),
       });

@@ -57,6 +57,11 @@ browserTest('the page: one element per worker, red within 3 s of blocking, a mar
   await page.waitForSelector('[data-worker-id="1"].red', { timeout: 3000 });
   t.log(`worker 1 red ${Date.now() - blockedAt} ms after it started blocking`);
   t.not(await page.getAttribute('[data-worker-id="2"]', 'data-level'), 'red');
+  // Its detail: where it blocks (--report-blocked's site) and the stack.
+  await page.click('[data-worker-id="1"] .detail summary');
+  await page.waitForSelector('[data-worker-id="1"] .sites li', { timeout: 5000 });
+  t.regex(await page.textContent('[data-worker-id="1"] .sites li') ?? '', /blockFor700ms/);
+  t.regex(await page.textContent('[data-worker-id="1"] .last-stack') ?? '', /at blockFor700ms/);
   mkdirSync(RESULTS, { recursive: true });
   await page.screenshot({ path: `${RESULTS}dashboard-red.png`, fullPage: true });
   t.true(await page.isHidden('#actions'), 'read-only: no action buttons');

@@ -128,7 +128,9 @@ function workerCard(worker) {
       figure.append(el('figcaption', {}, caption), svgEl('svg', { class: `chart ${key}`, viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none' }));
       charts.append(figure);
     }
-    card.append(head, el('div', { class: 'figures' }), charts);
+    const detail = el('details', { class: 'detail' });
+    detail.append(el('summary', {}, 'blocking sites'), el('ol', { class: 'sites' }), el('pre', { class: 'last-stack' }));
+    card.append(head, el('div', { class: 'figures' }), charts, detail);
   }
   return card;
 }
@@ -179,6 +181,7 @@ function render() {
         latest
           ? [
               ['lag p50/p99/max', `${ms(latest.lagP50)} / ${ms(latest.lagP99)} / ${ms(latest.lagMax)}`],
+              ['worst p99, 2 s', ms(worker.recentLagP99)],
               ['ELU', `${Math.round(latest.elu * 100)}%`],
               ['CPU', `${Math.round(latest.cpu)}%`],
               ['RSS', bytes(latest.rss)],
@@ -198,6 +201,15 @@ function render() {
       markers: own,
     });
     drawChart(card.querySelector('svg.elu'), buckets.map((bucket) => [bucket.t, bucket.elu]), { max: 1, markers: own });
+    const sites = worker.blockedSites;
+    card.querySelector('.detail summary').textContent = `blocking sites, last 5 minutes (${sites.length})`;
+    card.querySelector('.sites').replaceChildren(
+      ...sites.map((site) => el('li', {}, `${site.function || '(anonymous)'} (${site.url}:${site.line}): ${site.count}×, longest ${ms(site.maxMs)}`)),
+    );
+    const lastStack = own.findLast((marker) => marker.worker === worker.id && marker.stack && marker.stack.length > 0);
+    card.querySelector('.last-stack').textContent = lastStack
+      ? [`last blocked stack (${new Date(lastStack.time).toLocaleTimeString()}):`, ...lastStack.stack.map((frame) => `    at ${frame}`)].join('\n')
+      : '';
     return card;
   });
   container.replaceChildren(...cards);
