@@ -2,15 +2,18 @@
 // benchmark's app (-i 4) without --dashboard, then one with it, and with 0, 1, 10
 // and 50 pages following /events (plain HTTP readers: the browser's own cost is not the master's),
 // reads the master's CPU time from /proc over --seconds each (default 20), and prints a Markdown table:
-// the master's CPU (% of one core), and the bytes each page receives per second. Linux only (/proc).
+// the master's CPU (% of one core), and the bytes each page receives per second. Last, where Debian's
+// chromium is installed, one real page (headless, playwright-core): its main thread's busy time
+// (CDP Performance.getMetrics TaskDuration) as a % of one core. Linux only (/proc).
 //   --seconds N           how long each step is measured
 //   --stats-interval D    the cluster's --stats-interval, which is also the pages' update rate (default 1s)
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as pause } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const clusterd = path.join(root, 'bin', 'clusterd.js');
@@ -18,6 +21,7 @@ const app = path.join(root, 'scripts', 'bench', 'apps', 'server.cjs');
 const PAGES = [0, 1, 10, 50];
 /** Linux's USER_HZ: /proc/PID/stat counts CPU time in these. */
 const TICKS_PER_SECOND = 100;
+const CHROMIUM = '/usr/bin/chromium';
 
 /** The master's user + system CPU time so far, in seconds. */
 function cpuSeconds(pid: number): number {
@@ -82,6 +86,7 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   const rows: string[] = ['| master | pages on /events | master CPU (% of a core) | bytes per page per second |', '|---|---:|---:|---:|'];
+  let pageRow = '';
   {
     const { child } = await startMaster(statsInterval, []);
     await pause(2000);
@@ -100,8 +105,22 @@ async function main(argv: string[]): Promise<number> {
     rows.push(`| --dashboard | ${pages} | ${cpu.toFixed(2)} | ${perPage} |`);
     readers.close();
   }
+  if (existsSync(CHROMIUM)) {
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    const page = await browser.newPage();
+    await page.goto(url);
+    await pause(2000);
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Performance.enable');
+    const busy = async (): Promise<number> => (await cdp.send('Performance.getMetrics')).metrics.find((metric) => metric.name === 'TaskDuration')?.value ?? 0;
+    const before = await busy();
+    const master = await measure(child.pid!, seconds);
+    const pageCpu = ((await busy()) - before) / seconds * 100;
+    pageRow = `\nOne page in headless chromium: its main thread busy ${pageCpu.toFixed(2)} % of a core; the master ${master.toFixed(2)} %.`;
+    await browser.close();
+  }
   await stop(child);
-  console.log(rows.join('\n'));
+  console.log(rows.join('\n') + pageRow);
   return 0;
 }
 
