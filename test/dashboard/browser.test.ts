@@ -13,8 +13,8 @@ const RESULTS = fileURLToPath(new URL('../../test-results/', import.meta.url));
 // Without the browser there is nothing to drive: skipped, and ava's summary says so.
 const browserTest = existsSync(CHROMIUM) ? test : test.skip;
 
-browserTest('a worker blocking 200 ms a second (lag p99 ~200 ms) is amber, the others not', async (t) => {
-  const cluster = await startCluster(fixture('blocks-worker-1.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms'] });
+browserTest('a worker blocking 200 ms a second (lag p99 ~200 ms) is amber, the others not; with the token, Restart works', async (t) => {
+  const cluster = await startCluster(fixture('blocks-worker-1.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms', '--dashboard-token', 's3cret'] });
   t.teardown(() => cluster.stop());
   const url = cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
   const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
@@ -26,6 +26,16 @@ browserTest('a worker blocking 200 ms a second (lag p99 ~200 ms) is amber, the o
   await page.waitForSelector('[data-worker-id="2"][data-level="ok"]', { timeout: 10_000 });
   // Its 2 s always hold a block: it stays amber, no flicker.
   t.is(await page.getAttribute('[data-worker-id="1"]', 'data-level'), 'amber');
+
+  // The actions: a wrong token is refused, the right one restarts worker 2 (a marker says so).
+  await page.fill('#token', 'wrong');
+  await page.click('[data-worker-id="2"] button.restart');
+  await page.waitForFunction("document.querySelector('#action-result').textContent.includes('wrong dashboard token')", undefined, { timeout: 10_000 });
+  await page.fill('#token', 's3cret');
+  await page.click('[data-worker-id="2"] button.restart');
+  await page.waitForSelector('#marker-list li.restart', { timeout: 30_000 });
+  t.regex(await page.textContent('#marker-list li.restart') ?? '', /restart of worker 2 done/);
+  await cluster.waitForLine((line) => line.event === 'operation' && line.operation === 'restart' && line.worker === 2);
 });
 
 browserTest('the page: one element per worker, red within 3 s of blocking, a marker on reload, no console errors', async (t) => {
