@@ -14,6 +14,11 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's page runs in a browser, as a classic script.
+    files: ['src/dashboard/page/**'],
+    languageOptions: { globals: { ...globals.browser }, sourceType: 'script' },
+  },
+  {
     // Fixtures are tiny apps in every module flavour, CommonJS included.
     files: ['test/fixtures/**'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },

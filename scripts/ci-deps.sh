@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Test-only system tools, installed when missing; .ci/run calls this before `npm ci`. Idempotent.
 #
-# systemd-socket-activate (Debian's `systemd`), and promtool (Debian's `prometheus` package) is the authority test/control/metrics.test.ts validates /metrics
+# systemd-socket-activate (Debian's `systemd`), chromium (the dashboard's browser test), and promtool (Debian's `prometheus` package) is the authority test/control/metrics.test.ts validates /metrics
 # with. Without it that test falls back to the parse-prometheus-text-format devDependency plus its own line lint,
 # and says so in its output.
 set -euo pipefail
@@ -14,6 +14,15 @@ if ! command -v systemd-socket-activate >/dev/null 2>&1 && command -v apt-get >/
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends systemd >/dev/null
 fi
 command -v systemd-socket-activate >/dev/null 2>&1 && echo "systemd-socket-activate: $(command -v systemd-socket-activate)"
+
+# Debian's chromium: test/dashboard/browser.test.ts drives it headless with playwright-core (skipped without it).
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
+  sudo_cmd=()
+  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo -n)
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+[ -x /usr/bin/chromium ] && echo "chromium: $(/usr/bin/chromium --version 2>/dev/null)"
 
 if command -v promtool >/dev/null 2>&1; then
   echo "promtool: $(command -v promtool) (already installed)"

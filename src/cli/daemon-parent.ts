@@ -29,6 +29,7 @@ const daemonReport = z.discriminatedUnion('type', [
       control: line.nullable(),
       metrics: line.nullable(),
       health: line.nullable(),
+      dashboard: line.nullable(),
     }),
   }),
   z.object({ type: z.literal('fatal'), message: line, lastOutput: z.array(line).max(1000), exitCode: z.number().int().min(0).max(255) }),

@@ -5,7 +5,7 @@
 import { BALANCE_MODES } from '../master/balancers/index.js';
 import { MAX_LOG_KEEP } from '../master/log-file.js';
 import { LOG_FORMATS } from '../master/logs.js';
-import { TOKEN_ENV } from '../control/options.js';
+import { DASHBOARD_TOKEN_ENV, TOKEN_ENV } from '../control/options.js';
 import { killSignals, MAX_INSTANCES } from '../options.js';
 
 /** More boots in a row than this is a crash loop, not patience. */
@@ -139,6 +139,16 @@ export const START_OPTIONS: readonly StartOption[] = [
     kind: 'string',
     describe: 'Serve GET /livez and /readyz on HOST:PORT for probes: /readyz is 503 while no worker is ready or the cluster is stopping',
     schema: ADDRESS_SCHEMA,
+  }),
+  option('dashboard', {
+    kind: 'string',
+    describe: "Serve a live dashboard of every worker's loop (last 15 minutes) on HOST:PORT, e.g. 127.0.0.1:7071; read-only without --dashboard-token",
+    schema: ADDRESS_SCHEMA,
+  }),
+  option('dashboard-token', {
+    kind: 'string',
+    describe: `Allow the dashboard's actions (reload, restart a worker) to requests with Authorization: Bearer TOKEN (or $${DASHBOARD_TOKEN_ENV})`,
+    schema: { type: 'string' },
   }),
   option('shutdown-delay', {
     kind: 'string',

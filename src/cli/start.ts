@@ -9,7 +9,7 @@ import { resolveEntry } from '../master/entry.js';
 import { MAX_LOG_KEEP, type LogFileOptions } from '../master/log-file.js';
 import { LOG_FORMATS, type LogFormat } from '../master/logs.js';
 import type { MasterOptions } from '../master/run.js';
-import { parseControlAddress, readControlToken } from '../control/options.js';
+import { parseControlAddress, readControlToken, readDashboardToken } from '../control/options.js';
 import { BootError, ClusterdError, UsageError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseSignal, parseSize } from '../options.js';
@@ -120,6 +120,9 @@ export function masterOptions(settings: StartSettings): MasterOptions {
       : { ...checked('control', () => parseControlAddress(control)), token: readControlToken({ token: text('control-token'), tokenFile: text('control-token-file') }) };
   const metrics = text('metrics');
   const health = text('health');
+  const dashboard = text('dashboard');
+  const dashboardToken = text('dashboard-token');
+  if (dashboard === undefined && dashboardToken !== undefined) throw new UsageError('`--dashboard-token` allows actions on the --dashboard: give one too');
   const maxMemory = text('max-memory');
   return {
     cluster: {
@@ -146,6 +149,10 @@ export function masterOptions(settings: StartSettings): MasterOptions {
     controlTcp,
     metrics: metrics === undefined ? null : checked('metrics', () => parseControlAddress(metrics, 'metrics')),
     health: health === undefined ? null : checked('health', () => parseControlAddress(health, 'health')),
+    dashboard:
+      dashboard === undefined
+        ? null
+        : { ...checked('dashboard', () => parseControlAddress(dashboard, 'dashboard')), token: checked('dashboard-token', () => readDashboardToken({ token: dashboardToken })) },
     logFile: logFileOptions(text, checked, name),
     shutdownDelayMs: checked('shutdown-delay', () => parseDuration('shutdown-delay', text('shutdown-delay'), { min: 0 })),
   };

@@ -1,5 +1,6 @@
-// The master's small HTTP listeners (--metrics, --health): bound before the first worker forks,
-// answering GET and HEAD on their paths, never taking the master down on an accept error.
+// The master's small HTTP listeners (--metrics, --health, --dashboard): bound before the first worker
+// forks, answering GET and HEAD on their paths (and POST where `post` is given), never taking the
+// master down on an accept error.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ListenError, UsageError } from '../errors.js';
@@ -12,7 +13,9 @@ export interface EndpointOptions {
   /** 0 picks a free port; `address.port` tells which. */
   port: number;
   /** Answers a GET or HEAD of `path` (the URL without its query). */
-  serve(path: string, response: http.ServerResponse): void;
+  serve(path: string, response: http.ServerResponse, request: http.IncomingMessage): void;
+  /** Answers a POST of `path`; without it, POST is 405 like any other method. */
+  post?(path: string, request: http.IncomingMessage, response: http.ServerResponse): void;
   /** Errors after the server is listening (an accept failing with EMFILE); they never stop it. */
   onError?: (error: Error) => void;
 }
@@ -24,7 +27,7 @@ export interface Endpoint {
 }
 
 /** Listens on host:port; rejects with a ListenError when the address cannot be bound. */
-export async function startEndpoint({ flag, host, port, serve, onError = () => {} }: EndpointOptions): Promise<Endpoint> {
+export async function startEndpoint({ flag, host, port, serve, post, onError = () => {} }: EndpointOptions): Promise<Endpoint> {
   if (typeof host !== 'string' || host === '') {
     throw new UsageError(`Expected the \`--${flag}\` host to be a non-empty string, got \`${String(host)}\``);
   }
@@ -32,13 +35,15 @@ export async function startEndpoint({ flag, host, port, serve, onError = () => {
     throw new UsageError(`Expected the \`--${flag}\` port to be an integer from 0 to 65535, got \`${String(port)}\``);
   }
   const server = http.createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0]!;
+    if (post && request.method === 'POST') return post(path, request, response);
     // HEAD is GET without the body (Node's http drops it); both are safe for a probe to send.
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      response.setHeader('Allow', 'GET, HEAD');
-      replyText(response, 405, `method ${request.method ?? ''} not allowed: use GET\n`);
+      response.setHeader('Allow', post ? 'GET, HEAD, POST' : 'GET, HEAD');
+      replyText(response, 405, `method ${request.method ?? ''} not allowed: use GET${post ? ' or POST' : ''}\n`);
       return;
     }
-    serve((request.url ?? '/').split('?')[0]!, response);
+    serve(path, response, request);
   });
   await new Promise<void>((resolve, reject) => {
     const onListenError = (error: NodeJS.ErrnoException): void => {

@@ -31,6 +31,21 @@ export function formatControlAddress({ host, port }: TcpAddress): string {
 /** Environment variable read when neither token flag is given (keeps the token out of `ps`). */
 export const TOKEN_ENV = 'CLUSTERD_CONTROL_TOKEN';
 
+/** Read when `--dashboard` is given without `--dashboard-token`. */
+export const DASHBOARD_TOKEN_ENV = 'CLUSTERD_DASHBOARD_TOKEN';
+
+/** --dashboard-token (or $CLUSTERD_DASHBOARD_TOKEN): the same rules as the control token; null: read-only. */
+export function readDashboardToken({ token, env = process.env }: { token?: string | undefined; env?: NodeJS.ProcessEnv }): string | null {
+  const value = token ?? env[DASHBOARD_TOKEN_ENV];
+  if (value === undefined) return null;
+  // It travels in an HTTP header: printable ASCII only, and no blank token that anyone could send.
+  if (!/^[\x21-\x7e][\x20-\x7e]*$/.test(value) || value.trim() !== value) {
+    const source = token !== undefined ? '`--dashboard-token`' : `$${DASHBOARD_TOKEN_ENV}`;
+    throw new UsageError(`Expected ${source} to be a non-empty token of printable ASCII characters on one line, without leading or trailing spaces`);
+  }
+  return value;
+}
+
 /**
  * The token from `--control-token`, `--control-token-file` or $CLUSTERD_CONTROL_TOKEN, in that
  * order; a file's trailing newline is not part of it. Throws when none gives a non-empty token.

@@ -34,7 +34,7 @@ export class MasterControl implements ControlOperations {
   }
 
   async restart(id: number, onProgress: (progress: OperationProgress) => void, who = 'the control plane'): Promise<{ pid: number }> {
-    const worker = await this.#logged('restart', `restart of worker ${id}`, who, () => this.#operations.restart(id, onProgress));
+    const worker = await this.#logged('restart', `restart of worker ${id}`, who, () => this.#operations.restart(id, onProgress), { worker: id });
     return { pid: worker.pid };
   }
 
@@ -43,14 +43,14 @@ export class MasterControl implements ControlOperations {
   }
 
   /** Logs an operation as asked, then how it ended (operations are master events: who did what, when). */
-  async #logged<T>(operation: string, what: string, who: string, run: () => Promise<T>): Promise<T> {
-    this.#logs.event('operation-requested', `${what} asked by ${who}`, { operation, who });
+  async #logged<T>(operation: string, what: string, who: string, run: () => Promise<T>, data: Record<string, unknown> = {}): Promise<T> {
+    this.#logs.event('operation-requested', `${what} asked by ${who}`, { operation, who, ...data });
     try {
       const result = await run();
-      this.#logs.event('operation', `${what} done`, { operation, who });
+      this.#logs.event('operation', `${what} done`, { operation, who, ...data });
       return result;
     } catch (error) {
-      this.#logs.event('operation-failed', `${what} failed: ${(error as Error).message}`, { operation, who }, 'error');
+      this.#logs.event('operation-failed', `${what} failed: ${(error as Error).message}`, { operation, who, ...data }, 'error');
       throw error;
     }
   }

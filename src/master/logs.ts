@@ -42,12 +42,23 @@ export const RECENT_LINES = 1000;
 
 export type TimedLogLine = LogLine & { time: string };
 
+/** One of the master's own events, as event() was given it. */
+export interface MasterEvent {
+  /** Epoch ms. */
+  time: number;
+  event: string;
+  message: string;
+  data: Record<string, unknown>;
+  level: 'info' | 'warn' | 'error';
+}
+
 export class LogSink {
   readonly #format: LogFormat;
   readonly #out: LogOutput;
   /** Streams that failed (EPIPE, EBADF): nothing more is written to them. */
   readonly #lost = new Set<StreamName>();
   readonly #listeners = new Set<(line: TimedLogLine) => void>();
+  readonly #eventListeners = new Set<(event: MasterEvent) => void>();
   // A ring buffer: #recent[#next] is the oldest line once it has wrapped.
   readonly #recent: TimedLogLine[] = [];
   #next = 0;
@@ -106,6 +117,7 @@ export class LogSink {
 
   /** Writes one of the master's own lines: an event with a human sentence and data for --log-format json. */
   event(event: string, message: string, data: Record<string, unknown> = {}, level: 'info' | 'warn' | 'error' = 'info'): void {
+    for (const listener of this.#eventListeners) listener({ time: Date.now(), event, message, data, level });
     if (this.#format === 'json') {
       this.#write('stdout', JSON.stringify({ time: new Date().toISOString(), worker: null, pid: process.pid, stream: 'master', level, event, message, ...data }) + '\n');
     } else {
@@ -131,6 +143,12 @@ export class LogSink {
   /** Up to RECENT_LINES most recent worker lines, oldest first. */
   recent(): TimedLogLine[] {
     return this.#recent.length < RECENT_LINES ? [...this.#recent] : [...this.#recent.slice(this.#next), ...this.#recent.slice(0, this.#next)];
+  }
+
+  /** Subscribes to the master's own events (the dashboard's markers); returns the unsubscribe. */
+  onEvent(listener: (event: MasterEvent) => void): () => void {
+    this.#eventListeners.add(listener);
+    return () => this.#eventListeners.delete(listener);
   }
 
   /** Subscribes to every worker line (the control plane's `logs -f` uses this). */

@@ -10,6 +10,7 @@ import { LogSink, type LogFormat } from './logs.js';
 import { reapOrphans } from './orphans.js';
 import { SystemdNotifier } from './sd-notify.js';
 import { Supervisor, type ClusterConfig } from './supervisor.js';
+import { startDashboard } from '../dashboard/server.js';
 import { startHealthServer } from '../control/health.js';
 import { startMetricsServer } from '../control/metrics.js';
 import { formatControlAddress, type TcpAddress } from '../control/options.js';
@@ -29,6 +30,8 @@ export interface MasterOptions {
   metrics: TcpAddress | null;
   /** --health: serve /livez and /readyz on HOST:PORT. */
   health?: TcpAddress | null;
+  /** --dashboard: the live page on HOST:PORT; `token` (--dashboard-token) allows its actions. */
+  dashboard?: (TcpAddress & { token: string | null }) | null;
   /** --shutdown-delay: on SIGTERM, /readyz says 503 at once and the drain starts this much later (ms). */
   shutdownDelayMs?: number;
   /** --log-file (and the daemon's log): lines go there, timestamped, instead of to stdout and stderr. */
@@ -47,6 +50,8 @@ export interface ReadyInfo {
   metrics: string | null;
   /** The --health listener, with the port the system chose for port 0. */
   health: string | null;
+  /** The --dashboard's URL, with the port the system chose for port 0. */
+  dashboard: string | null;
 }
 
 export interface MasterHooks {
@@ -56,7 +61,7 @@ export interface MasterHooks {
 
 /** Starts the master; rejects (before any worker is forked) when the control plane or metrics cannot start. */
 export async function runMaster(options: MasterOptions, hooks: MasterHooks = {}): Promise<Supervisor> {
-  const { maxMemory, controlTcp, metrics, health = null, shutdownDelayMs = 0 } = options;
+  const { maxMemory, controlTcp, metrics, health = null, dashboard = null, shutdownDelayMs = 0 } = options;
   const logFile = options.logFile ? new LogFile(options.logFile) : null;
   const logSink = logFile
     ? new LogSink({ format: options.logFormat, output: { stdout: logFile, stderr: logFile }, timestamps: true })
@@ -79,10 +84,11 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     });
     supervisor.once('stopping', () => notifier.stopping());
   }
+  const masterControl = new MasterControl({ supervisor, operations, logs });
   const control = await startControlServer({
     name,
     source: supervisor,
-    operations: new MasterControl({ supervisor, operations, logs }),
+    operations: masterControl,
     tcp: controlTcp ?? undefined,
   });
   const metricsServer = metrics ? await startMetricsServer({ ...metrics, source: supervisor }).catch(async (error: unknown) => {
@@ -102,6 +108,12 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
         },
       }).catch(async (error: unknown) => {
         await Promise.allSettled([control.close(), metricsServer?.close()]);
+        throw error;
+      })
+    : null;
+  const dashboardServer = dashboard
+    ? await startDashboard({ ...dashboard, supervisor, logs, operations: masterControl }).catch(async (error: unknown) => {
+        await Promise.allSettled([control.close(), metricsServer?.close(), healthServer?.close()]);
         throw error;
       })
     : null;
@@ -131,6 +143,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
       control: control.tcpAddress ? formatControlAddress(control.tcpAddress) : null,
       metrics: metricsUrl,
       health: healthServer ? formatControlAddress(healthServer.address) : null,
+      dashboard: dashboardServer ? `http://${formatControlAddress(dashboardServer.address)}/` : null,
     };
     const plural = workers.length === 1 ? '' : 's';
     logs.event(
@@ -151,7 +164,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     orphans?.stop();
     notifier?.stopWatchdog();
     logs.event('stopped', `${name} stopped`, { exitCode: code });
-    void Promise.allSettled([control.close(), metricsServer?.close(), healthServer?.close()])
+    void Promise.allSettled([control.close(), metricsServer?.close(), healthServer?.close(), dashboardServer?.close()])
       // Every worker's output has reached our streams, but Node still queues what a lagging
       // pipe reader has not taken, and process.exit() would drop it: exit once both are flushed.
       .then(() => flushed((['stdout', 'stderr'] as const).filter((name) => !logs.lost(name)).map((name) => process[name])))

@@ -73,6 +73,7 @@ export const STALL_MS = 200;
 /**
  * Events: 'ready' (every worker ready for the first time), 'fatal' (ClusterdError: the app
  * cannot run; the cluster is being stopped), 'stopped' (exit code), 'sample' (worker, LoopSample),
+ * 'blocking' (worker, { frames, blockedMs }: --report-blocked caught its loop blocked, unharmed),
  * 'change' (a sample arrived
  * or a worker changed state: what the control plane's Watch follows).
  */
@@ -333,6 +334,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     worker.on('blocked', (info: BlockedInfo) => this.#onBlocked(worker, info));
     worker.on('blocking', ({ frames, blockedMs, time, lasted }: BlockingReport) => {
       const block = this.blockedSites.record(worker.id, frames, blockedMs, time);
+      this.emit('blocking', worker, { frames, blockedMs });
       this.emit('change');
       void lasted.then((ms) => {
         block?.lasted(ms);

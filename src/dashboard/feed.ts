@@ -1,0 +1,201 @@
+// The dashboard's data: it follows the master (samples from the supervisor, markers from the
+// master's events) into a History, and builds every message the page gets: a snapshot, then one
+// update per tick, built once and written to every connected page.
+import { BUCKET_MS, frameLine, History, WINDOW_MS, type Bucket, type Marker, type MarkerKind } from './history.js';
+import type { LoopSample, StackFrame } from '../loop/types.js';
+import type { BlockedSite } from '../master/blocked-sites.js';
+import type { MasterEvent, LogSink } from '../master/logs.js';
+import type { ClusterTotals } from '../master/status.js';
+import type { Supervisor } from '../master/supervisor.js';
+import type { WorkerProcess } from '../master/worker.js';
+
+/** A worker's figures: one sample's, or one bucket's. */
+export type Figures = Omit<Bucket, 't' | 'samples'>;
+
+export interface WorkerView {
+  id: number;
+  pid: number;
+  state: string;
+  generation: number;
+  restarts: number;
+  /** The latest sample's figures, null before its first. */
+  latest: Figures | null;
+  /** The worst lag p99 over the last LEVEL_WINDOW_MS of samples: what colours the worker. */
+  recentLagP99: number;
+  /** Where its loop was caught blocked (--report-blocked) over the last 5 minutes, worst first, at most MAX_SITES. */
+  blockedSites: BlockedSite[];
+  /** All of the window's buckets in a snapshot; the last two in an update (a tick may cross a bucket's end). */
+  buckets: Bucket[];
+}
+
+interface MessageBase {
+  now: number;
+  generation: number;
+  workersWanted: number;
+  totals: ClusterTotals;
+  workers: WorkerView[];
+  markers: Marker[];
+}
+
+export type DashboardMessage =
+  | (MessageBase & { type: 'snapshot'; name: string; windowMs: number; bucketMs: number; statsIntervalMs: number; actions: boolean })
+  | (MessageBase & { type: 'update' });
+
+/**
+ * A worker's colour goes by its worst lag p99 over this long (at least its last sample, at most the 60
+ * the master keeps): with a short --stats-interval most samples miss a block that comes once a second,
+ * and the colour would flicker between red and green.
+ */
+export const LEVEL_WINDOW_MS = 2000;
+
+/** Blocking sites sent per worker: the page lists the worst. */
+export const MAX_SITES = 5;
+
+/** Ticks no faster than this whatever --stats-interval: a page cannot use more, and each tick costs every page. */
+export const MIN_TICK_MS = 250;
+
+export class DashboardFeed {
+  readonly history = new History();
+  readonly #supervisor: Supervisor;
+  readonly #actions: boolean;
+  readonly #stop: Array<() => void> = [];
+  readonly #listeners = new Set<(message: DashboardMessage) => void>();
+  #timer: NodeJS.Timeout | null = null;
+  /** The markers' seq the last update went out with. */
+  #sentSeq = 0;
+
+  constructor({ supervisor, logs, actions }: { supervisor: Supervisor; logs: LogSink; actions: boolean }) {
+    this.#supervisor = supervisor;
+    this.#actions = actions;
+    const onSample = (worker: WorkerProcess, sample: LoopSample): void => this.history.add(worker.id, sample);
+    const onBlocking = (worker: WorkerProcess, { frames, blockedMs }: { frames: StackFrame[]; blockedMs: number }): void => {
+      this.history.mark({ kind: 'blocked', worker: worker.id, text: `worker ${worker.id} (pid ${worker.pid}) loop blocked for ${blockedMs} ms or more`, stack: frames.map(frameLine) });
+    };
+    supervisor.on('sample', onSample);
+    supervisor.on('blocking', onBlocking);
+    this.#stop.push(
+      () => supervisor.off('sample', onSample),
+      () => supervisor.off('blocking', onBlocking),
+      logs.onEvent((event) => {
+        const marker = markerOf(event, supervisor);
+        if (marker) this.history.mark({ time: event.time, ...marker });
+      }),
+    );
+  }
+
+  /** The whole window, for a page that just connected (and GET /api/status). */
+  snapshot(now = Date.now()): DashboardMessage {
+    const series = this.history.series(now);
+    const { config } = this.#supervisor;
+    return {
+      type: 'snapshot',
+      name: config.name,
+      windowMs: WINDOW_MS,
+      bucketMs: BUCKET_MS,
+      statsIntervalMs: config.statsIntervalMs,
+      actions: this.#actions,
+      ...this.#base(now, (id) => series.get(id) ?? [], this.history.markers(now)),
+    };
+  }
+
+  /** Calls `listener` with an update every tick; the ticks run only while someone listens. */
+  subscribe(listener: (message: DashboardMessage) => void): () => void {
+    this.#listeners.add(listener);
+    if (!this.#timer) {
+      this.#sentSeq = this.history.seq;
+      const { statsIntervalMs } = this.#supervisor.config;
+      this.#timer = setInterval(() => this.#tick(), Math.max(MIN_TICK_MS, statsIntervalMs || 1000));
+    }
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0 && this.#timer) {
+        clearInterval(this.#timer);
+        this.#timer = null;
+      }
+    };
+  }
+
+  close(): void {
+    for (const stop of this.#stop.splice(0)) stop();
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    this.#listeners.clear();
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    // Markers go out once, to every page: one that connected since has them in its snapshot.
+    const markers = this.history.markers(now, this.#sentSeq);
+    this.#sentSeq = this.history.seq;
+    const message: DashboardMessage = { type: 'update', ...this.#base(now, (id) => this.history.tail(id, 2), markers) };
+    for (const listener of this.#listeners) listener(message);
+  }
+
+  #base(now: number, buckets: (id: number) => Bucket[], markers: Marker[]): MessageBase {
+    const supervisor = this.#supervisor;
+    const status = supervisor.status();
+    const serving = new Map(supervisor.workers().map((worker) => [worker.id, worker.pid]));
+    const levelSamples = Math.max(1, Math.ceil(LEVEL_WINDOW_MS / (supervisor.config.statsIntervalMs || LEVEL_WINDOW_MS)));
+    // One view per worker id: its serving process (a reload's successor or a draining worker share the id).
+    const workers = new Map<number, WorkerView>();
+    for (const worker of status.workers) {
+      const current = workers.get(worker.id);
+      if (current && serving.get(worker.id) !== worker.pid) continue;
+      workers.set(worker.id, {
+        id: worker.id,
+        pid: worker.pid,
+        state: worker.state,
+        generation: worker.generation,
+        restarts: worker.restarts,
+        latest: worker.sample ? figures(worker.sample) : null,
+        blockedSites: worker.blockedSites.slice(0, MAX_SITES),
+        recentLagP99: Math.max(0, ...worker.history.slice(-levelSamples).map((sample) => sample.lag.p99)),
+        buckets: buckets(worker.id),
+      });
+    }
+    return { now, generation: supervisor.generation, workersWanted: supervisor.desired, totals: status.totals, workers: [...workers.values()], markers };
+  }
+}
+
+function figures(sample: LoopSample): Figures {
+  return {
+    lagP50: sample.lag.p50,
+    lagP99: sample.lag.p99,
+    lagMax: sample.lag.max,
+    elu: sample.elu,
+    cpu: sample.cpu,
+    rss: sample.memory.rss,
+    heap: sample.memory.heapUsed,
+    rps: sample.http.rps,
+    connections: sample.http.connections,
+  };
+}
+
+/** The marker a master event makes on the time axis, if any. */
+export function markerOf(
+  { event, message, data }: Pick<MasterEvent, 'event' | 'message' | 'data'>,
+  cluster: { generation: number; desired: number },
+): { kind: MarkerKind; worker: number | null; text: string; stack?: string[] } | null {
+  const worker = typeof data.worker === 'number' ? data.worker : null;
+  const operation = typeof data.operation === 'string' ? data.operation : '';
+  switch (event) {
+    case 'worker-exit':
+    case 'boot-failed':
+      return { kind: 'restart', worker, text: message };
+    case 'memory-restarted':
+      return { kind: 'memory', worker, text: message };
+    case 'blocked': {
+      // The watchdog's line ends with the stack; the marker carries it as frames.
+      const stack = Array.isArray(data.stack) ? (data.stack as StackFrame[]).map(frameLine) : [];
+      return { kind: 'watchdog', worker, text: message.split('\n')[0]!.replace(/ Stack:$/, ''), stack };
+    }
+    case 'operation':
+    case 'operation-failed':
+      if (operation === 'reload') return { kind: 'reload', worker: null, text: event === 'operation' ? `reload: generation ${cluster.generation}` : message };
+      if (operation.startsWith('scale')) return { kind: 'scale', worker: null, text: event === 'operation' ? `${message}: ${cluster.desired} workers` : message };
+      if (operation === 'restart') return { kind: 'restart', worker, text: message };
+      return null;
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,274 @@
+// The dashboard page: follows /events (a snapshot, then updates) and draws each worker's figures
+// and charts by hand (SVG). Every string from the master (an app's function names, exit reasons)
+// goes into the page as text, never as markup.
+'use strict';
+
+const SVG = 'http://www.w3.org/2000/svg';
+const AMBER_MS = 100;
+const RED_MS = 500;
+const W = 300;
+const H = 60;
+
+const state = {
+  windowMs: 15 * 60_000,
+  now: Date.now(),
+  actions: false,
+  /** Buckets by worker id, oldest first. */
+  series: new Map(),
+  /** Markers by id. */
+  markers: new Map(),
+  message: null,
+};
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attributes = {}, text) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function svgEl(tag, attributes = {}) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+  return node;
+}
+
+function bytes(n) {
+  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(1)} GiB`;
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  return `${Math.round(n / 1024)} KiB`;
+}
+
+function ms(n) {
+  return n >= 100 ? `${Math.round(n)} ms` : `${n.toFixed(1)} ms`;
+}
+
+/** `ok`, `amber` or `red` for a lag p99. */
+function level(lagP99) {
+  if (lagP99 > RED_MS) return 'red';
+  if (lagP99 > AMBER_MS) return 'amber';
+  return 'ok';
+}
+
+function merge(message) {
+  state.now = message.now;
+  if (message.type === 'snapshot') {
+    state.windowMs = message.windowMs;
+    state.actions = message.actions;
+    state.series = new Map();
+    state.markers = new Map();
+    $('name').textContent = `clusterd: ${message.name}`;
+    document.title = `${message.name} · clusterd`;
+    $('actions').hidden = !message.actions;
+  }
+  const since = message.now - state.windowMs;
+  for (const worker of message.workers) {
+    const buckets = (state.series.get(worker.id) ?? []).filter((bucket) => bucket.t > since);
+    for (const bucket of worker.buckets) {
+      const index = buckets.findIndex((known) => known.t === bucket.t);
+      if (index === -1) buckets.push(bucket);
+      else buckets[index] = bucket;
+    }
+    buckets.sort((a, b) => a.t - b.t);
+    state.series.set(worker.id, buckets);
+  }
+  const live = new Set(message.workers.map((worker) => worker.id));
+  for (const id of state.series.keys()) if (!live.has(id)) state.series.delete(id);
+  for (const marker of message.markers) state.markers.set(marker.id, marker);
+  for (const [id, marker] of state.markers) if (marker.time <= since) state.markers.delete(id);
+  state.message = message;
+}
+
+/** An SVG chart of `values` ([time, value] pairs) over the window, with marker ticks and thresholds. */
+function drawChart(svg, points, { max, thresholds = [], markers = [] }) {
+  svg.replaceChildren();
+  const start = state.now - state.windowMs;
+  const x = (time) => ((time - start) / state.windowMs) * W;
+  const y = (value) => H - Math.min(value / max, 1) * (H - 2) - 1;
+  for (const [value, cls] of thresholds) {
+    if (value < max) svg.append(svgEl('line', { class: `threshold ${cls}`, x1: 0, x2: W, y1: y(value), y2: y(value) }));
+  }
+  if (points.length > 0) {
+    svg.append(svgEl('polyline', { class: 'line', points: points.map(([time, value]) => `${x(time).toFixed(1)},${y(value).toFixed(1)}`).join(' ') }));
+  }
+  for (const marker of markers) {
+    const tick = svgEl('line', { class: `tick ${marker.kind}`, x1: x(marker.time), x2: x(marker.time), y1: 0, y2: H, 'data-marker-id': marker.id });
+    const title = svgEl('title');
+    title.textContent = `${new Date(marker.time).toLocaleTimeString()} ${marker.kind}: ${marker.text}`;
+    tick.append(title);
+    tick.addEventListener('click', () => showMarker(marker));
+    svg.append(tick);
+  }
+}
+
+function figures(parts) {
+  return parts.map(([label, value]) => {
+    const span = el('span');
+    span.append(el('i', {}, `${label} `), el('b', {}, value));
+    return span;
+  });
+}
+
+function workerCard(worker) {
+  let card = document.querySelector(`[data-worker-id="${worker.id}"]`);
+  if (!card) {
+    card = el('section', { class: 'worker', 'data-worker-id': String(worker.id) });
+    const head = el('div', { class: 'head' });
+    head.append(el('h2'), el('span', { class: 'state' }));
+    if (state.actions) {
+      const restart = el('button', { type: 'button', class: 'restart' }, 'Restart');
+      restart.addEventListener('click', () => act(`api/restart/${worker.id}`, `restart of worker ${worker.id}`));
+      head.append(restart);
+    }
+    const charts = el('div', { class: 'charts' });
+    for (const [key, caption] of [['lag', 'lag p99 (ms)'], ['elu', 'ELU']]) {
+      const figure = el('figure');
+      figure.append(el('figcaption', {}, caption), svgEl('svg', { class: `chart ${key}`, viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none' }));
+      charts.append(figure);
+    }
+    const detail = el('details', { class: 'detail' });
+    detail.append(el('summary', {}, 'blocking sites'), el('ol', { class: 'sites' }), el('pre', { class: 'last-stack' }));
+    card.append(head, el('div', { class: 'figures' }), charts, detail);
+  }
+  return card;
+}
+
+function render() {
+  const message = state.message;
+  if (!message) return;
+  const { totals } = message;
+  $('totals').replaceChildren(
+    ...figures([
+      ['workers', `${totals.ready}/${message.workersWanted} ready`],
+      ['generation', String(message.generation)],
+      ['req/s', totals.rps.toFixed(1)],
+      ['connections', String(totals.connections)],
+      ['RSS', bytes(totals.rss)],
+      ['restarts', String(totals.restarts)],
+    ]),
+  );
+  const markers = [...state.markers.values()].sort((a, b) => a.time - b.time);
+  const clusterMarkers = markers.filter((marker) => marker.worker === null);
+  // Cluster charts: the sum (req/s) and the worst (lag) of the workers' buckets at each time.
+  const byTime = new Map();
+  for (const buckets of state.series.values()) {
+    for (const bucket of buckets) {
+      const known = byTime.get(bucket.t) ?? { rps: 0, lag: 0 };
+      known.rps += bucket.rps;
+      known.lag = Math.max(known.lag, bucket.lagP99);
+      byTime.set(bucket.t, known);
+    }
+  }
+  const times = [...byTime.keys()].sort((a, b) => a - b);
+  const rps = times.map((t) => [t, byTime.get(t).rps]);
+  const lag = times.map((t) => [t, byTime.get(t).lag]);
+  drawChart($('cluster-rps'), rps, { max: Math.max(1, ...rps.map(([, v]) => v)) * 1.1, markers: clusterMarkers });
+  drawChart($('cluster-lag'), lag, { max: Math.max(AMBER_MS * 1.2, ...lag.map(([, v]) => v * 1.1)), thresholds: [[AMBER_MS, 'amber'], [RED_MS, 'red']], markers });
+
+  const container = $('workers');
+  const cards = message.workers.map((worker) => {
+    const card = workerCard(worker);
+    const latest = worker.latest;
+    // The worst of the last 2 s, not the last sample alone: a block once a second would flicker.
+    card.className = `worker ${level(worker.recentLagP99)}`;
+    card.dataset.level = level(worker.recentLagP99);
+    card.querySelector('h2').textContent = `worker ${worker.id}`;
+    card.querySelector('.state').textContent = `pid ${worker.pid} · ${worker.state} · generation ${worker.generation} · ${worker.restarts} restarts`;
+    card.querySelector('.figures').replaceChildren(
+      ...figures(
+        latest
+          ? [
+              ['lag p50/p99/max', `${ms(latest.lagP50)} / ${ms(latest.lagP99)} / ${ms(latest.lagMax)}`],
+              ['worst p99, 2 s', ms(worker.recentLagP99)],
+              ['ELU', `${Math.round(latest.elu * 100)}%`],
+              ['CPU', `${Math.round(latest.cpu)}%`],
+              ['RSS', bytes(latest.rss)],
+              ['heap', bytes(latest.heap)],
+              ['req/s', latest.rps.toFixed(1)],
+              ['conns', String(latest.connections)],
+            ]
+          : [['figures', 'none yet']],
+      ),
+    );
+    const buckets = state.series.get(worker.id) ?? [];
+    const own = markers.filter((marker) => marker.worker === null || marker.worker === worker.id);
+    const lagPoints = buckets.map((bucket) => [bucket.t, bucket.lagP99]);
+    drawChart(card.querySelector('svg.lag'), lagPoints, {
+      max: Math.max(AMBER_MS * 1.2, ...lagPoints.map(([, v]) => v * 1.1)),
+      thresholds: [[AMBER_MS, 'amber'], [RED_MS, 'red']],
+      markers: own,
+    });
+    drawChart(card.querySelector('svg.elu'), buckets.map((bucket) => [bucket.t, bucket.elu]), { max: 1, markers: own });
+    const sites = worker.blockedSites;
+    card.querySelector('.detail summary').textContent = `blocking sites, last 5 minutes (${sites.length})`;
+    card.querySelector('.sites').replaceChildren(
+      ...sites.map((site) => el('li', {}, `${site.function || '(anonymous)'} (${site.url}:${site.line}): ${site.count}×, longest ${ms(site.maxMs)}`)),
+    );
+    const lastStack = own.findLast((marker) => marker.worker === worker.id && marker.stack && marker.stack.length > 0);
+    card.querySelector('.last-stack').textContent = lastStack
+      ? [`last blocked stack (${new Date(lastStack.time).toLocaleTimeString()}):`, ...lastStack.stack.map((frame) => `    at ${frame}`)].join('\n')
+      : '';
+    return card;
+  });
+  container.replaceChildren(...cards);
+
+  const list = $('marker-list');
+  list.replaceChildren(
+    ...markers
+      .slice(-200)
+      .reverse()
+      .map((marker) => {
+        const item = el('li', { class: `marker ${marker.kind}`, 'data-marker-id': String(marker.id) });
+        item.append(
+          el('span', { class: 'time' }, new Date(marker.time).toLocaleTimeString()),
+          el('span', { class: `kind ${marker.kind}` }, marker.kind),
+          el('span', {}, `${marker.text}${marker.count > 1 ? ` (×${marker.count})` : ''}`),
+        );
+        item.addEventListener('click', () => showMarker(marker));
+        return item;
+      }),
+  );
+}
+
+function showMarker(marker) {
+  const detail = $('marker-detail');
+  detail.hidden = false;
+  detail.textContent = [`${new Date(marker.time).toLocaleString()} ${marker.kind}: ${marker.text}`, ...(marker.stack ?? []).map((frame) => `    at ${frame}`)].join('\n');
+}
+
+async function act(path, what) {
+  const result = $('action-result');
+  const token = $('token').value;
+  sessionStorage.setItem('clusterd-dashboard-token', token);
+  result.textContent = `${what}…`;
+  try {
+    const response = await fetch(path, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+    const body = await response.json();
+    result.textContent = response.ok ? `${what} done` : `${what}: ${body.error}`;
+  } catch (error) {
+    result.textContent = `${what}: ${error.message}`;
+  }
+}
+
+function connect() {
+  const source = new EventSource('events');
+  source.addEventListener('open', () => {
+    $('connection').textContent = 'live';
+    $('connection').className = 'connection live';
+  });
+  source.addEventListener('message', (event) => {
+    merge(JSON.parse(event.data));
+    render();
+  });
+  // EventSource reconnects by itself; the next snapshot starts over.
+  source.addEventListener('error', () => {
+    $('connection').textContent = 'disconnected: retrying…';
+    $('connection').className = 'connection';
+  });
+}
+
+$('token').value = sessionStorage.getItem('clusterd-dashboard-token') ?? '';
+$('reload').addEventListener('click', () => act('api/reload', 'reload'));
+connect();

@@ -1,0 +1,86 @@
+// The dashboard in a real browser: Debian's chromium (scripts/ci-deps.sh installs it) driven by
+// playwright-core. One element per worker; a worker whose loop starts blocking turns red within
+// 3 s; a reload (SIGHUP) adds a marker; no console errors. Leaves screenshots in test-results/.
+import test from 'ava';
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import { fixture, startCluster } from '../helpers/cluster.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const RESULTS = fileURLToPath(new URL('../../test-results/', import.meta.url));
+
+// Without the browser there is nothing to drive: skipped, and ava's summary says so.
+const browserTest = existsSync(CHROMIUM) ? test : test.skip;
+
+browserTest('a worker blocking 200 ms a second (lag p99 ~200 ms) is amber, the others not; with the token, Restart works', async (t) => {
+  const cluster = await startCluster(fixture('blocks-worker-1.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms', '--dashboard-token', 's3cret'] });
+  t.teardown(() => cluster.stop());
+  const url = cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
+  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  t.teardown(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(url);
+  await page.waitForSelector('[data-worker-id="1"].amber', { timeout: 10_000 });
+  // Worker 2 only idles (a booting worker's first samples may lag: loading, compiling).
+  await page.waitForSelector('[data-worker-id="2"][data-level="ok"]', { timeout: 10_000 });
+  // Its 2 s always hold a block: it stays amber, no flicker.
+  t.is(await page.getAttribute('[data-worker-id="1"]', 'data-level'), 'amber');
+
+  // The actions: a wrong token is refused, the right one restarts worker 2 (a marker says so).
+  await page.fill('#token', 'wrong');
+  await page.click('[data-worker-id="2"] button.restart');
+  await page.waitForFunction("document.querySelector('#action-result').textContent.includes('wrong dashboard token')", undefined, { timeout: 10_000 });
+  await page.fill('#token', 's3cret');
+  await page.click('[data-worker-id="2"] button.restart');
+  await page.waitForSelector('#marker-list li.restart', { timeout: 30_000 });
+  t.regex(await page.textContent('#marker-list li.restart') ?? '', /restart of worker 2 done/);
+  await cluster.waitForLine((line) => line.event === 'operation' && line.operation === 'restart' && line.worker === 2);
+});
+
+browserTest('the page: one element per worker, red within 3 s of blocking, a marker on reload, no console errors', async (t) => {
+  // A short interval: a sample (and a tick of the page's stream) every 250 ms.
+  const cluster = await startCluster(fixture('blocks-worker-1-on-signal.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms'] });
+  t.teardown(() => cluster.stop());
+  const ready = cluster.lines.find((line) => line.event === 'ready')!;
+  const url = ready.dashboard as string;
+
+  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  t.teardown(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  const errors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(url);
+
+  // A string: it runs in the page, and this project's types have no DOM.
+  await page.waitForFunction("document.querySelectorAll('[data-worker-id]').length === 2", undefined, { timeout: 10_000 });
+  t.deepEqual(await page.$$eval('[data-worker-id]', (nodes) => nodes.map((node) => node.getAttribute('data-worker-id'))), ['1', '2']);
+  // Figures in, and calm once boot (loading, compiling) is over.
+  await page.waitForSelector('[data-worker-id="1"] .figures b', { timeout: 10_000 });
+  await page.waitForSelector('[data-worker-id="1"][data-level="ok"]', { timeout: 10_000 });
+
+  process.kill(cluster.pids[0]!, 'SIGUSR2');
+  const blockedAt = Date.now();
+  await page.waitForSelector('[data-worker-id="1"].red', { timeout: 3000 });
+  t.log(`worker 1 red ${Date.now() - blockedAt} ms after it started blocking`);
+  t.not(await page.getAttribute('[data-worker-id="2"]', 'data-level'), 'red');
+  // Its detail: where it blocks (--report-blocked's site) and the stack.
+  await page.click('[data-worker-id="1"] .detail summary');
+  await page.waitForSelector('[data-worker-id="1"] .sites li', { timeout: 5000 });
+  t.regex(await page.textContent('[data-worker-id="1"] .sites li') ?? '', /blockFor700ms/);
+  t.regex(await page.textContent('[data-worker-id="1"] .last-stack') ?? '', /at blockFor700ms/);
+  mkdirSync(RESULTS, { recursive: true });
+  await page.screenshot({ path: `${RESULTS}dashboard-red.png`, fullPage: true });
+  t.true(await page.isHidden('#actions'), 'read-only: no action buttons');
+
+  process.kill(cluster.masterPid, 'SIGHUP');
+  await page.waitForSelector('#marker-list li.reload', { timeout: 30_000 });
+  t.regex(await page.textContent('#marker-list li.reload') ?? '', /generation 2/);
+  t.true((await page.$$('svg.chart .tick.reload')).length >= 1, 'a reload tick on the charts');
+
+  await page.screenshot({ path: `${RESULTS}dashboard.png`, fullPage: true });
+  t.deepEqual(errors, []);
+});

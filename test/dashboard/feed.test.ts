@@ -1,0 +1,100 @@
+// The dashboard's feed on a stand-in supervisor: samples become buckets, master events and
+// --report-blocked catches become markers, an update carries each worker's last buckets and the
+// markers once, and the tick timer runs only while a page listens (nothing left behind on close).
+import test from 'ava';
+import { EventEmitter } from 'node:events';
+import { DashboardFeed, type DashboardMessage } from '../../src/dashboard/feed.js';
+import type { LoopSample } from '../../src/loop/types.js';
+import { LogSink } from '../../src/master/logs.js';
+import type { Supervisor } from '../../src/master/supervisor.js';
+
+function sample(p99: number): LoopSample {
+  return {
+    time: Date.now(),
+    intervalMs: 10,
+    lag: { mean: 1, p50: 1, p90: p99, p99, max: p99 },
+    elu: 0.5,
+    loop: null,
+    cpu: 50,
+    memory: { rss: 1e6, heapUsed: 1e5, heapTotal: 2e5, external: 0, arrayBuffers: 0 },
+    resources: {},
+    http: { rps: 1, requests: 1, inflight: 0, connections: 1 },
+  };
+}
+
+/** Enough of a Supervisor for the feed: two workers, samples and events on demand. */
+function standIn() {
+  const workers = [1, 2].map((id) => ({ id, pid: 100 + id, state: 'ready', generation: 1, history: [] as LoopSample[] }));
+  const emitter = new EventEmitter();
+  const supervisor = Object.assign(emitter, {
+    config: { name: 'app', statsIntervalMs: 10 },
+    generation: 1,
+    desired: 2,
+    workers: () => workers,
+    status: () => ({
+      workers: workers.map((worker) => ({ ...worker, restarts: 0, sample: worker.history.at(-1) ?? null, blockedSites: [] })),
+      totals: { workers: 2, ready: 2, rps: 0, inflight: 0, connections: 0, rss: 0, restarts: 0 },
+    }),
+  });
+  const emitSample = (id: number, value: LoopSample): void => {
+    workers[id - 1]!.history.push(value);
+    emitter.emit('sample', workers[id - 1], value);
+  };
+  return { supervisor: supervisor as unknown as Supervisor, emitter, emitSample, workers };
+}
+
+const quiet = () => new LogSink({ format: 'json', output: { stdout: { write: () => true }, stderr: { write: () => true } } });
+
+test('snapshot and updates: one view per worker, the colour from the last 2 s, markers once', async (t) => {
+  const { supervisor, emitter, emitSample, workers } = standIn();
+  const logs = quiet();
+  const feed = new DashboardFeed({ supervisor, logs, actions: false });
+  t.teardown(() => feed.close());
+
+  emitSample(1, sample(700));
+  emitSample(1, sample(2));
+  emitSample(2, sample(3));
+  logs.event('worker-exit', 'worker 2 (pid 102) exited with code 1; restarting', { worker: 2, code: 1 }, 'warn');
+  emitter.emit('blocking', workers[0], { frames: [{ functionName: 'spin', url: 'file:///app.js', line: 2, column: 3 }], blockedMs: 150 });
+
+  const snapshot = feed.snapshot();
+  t.is(snapshot.type, 'snapshot');
+  t.deepEqual(snapshot.workers.map((worker) => [worker.id, worker.latest?.lagP99, worker.recentLagP99]), [[1, 2, 700], [2, 3, 3]]);
+  t.deepEqual(snapshot.markers.map((marker) => [marker.kind, marker.worker]), [['restart', 2], ['blocked', 1]]);
+  t.deepEqual(snapshot.markers[1]!.stack, ['spin (file:///app.js:2:3)']);
+
+  const updates: DashboardMessage[] = [];
+  let unsubscribe = (): void => {};
+  // Ticks at MIN_TICK_MS (the interval, 10 ms, is shorter): the second one ends the wait.
+  const two = new Promise<void>((resolve) => {
+    unsubscribe = feed.subscribe((message) => {
+      if (updates.push(message) === 2) resolve();
+    });
+  });
+  logs.event('operation', 'reload done', { operation: 'reload' });
+  await two;
+  unsubscribe();
+  t.is(updates[0]!.type, 'update');
+  t.deepEqual(updates[0]!.markers.map((marker) => marker.kind), ['reload']);
+  t.deepEqual(updates[1]!.markers, [], 'a marker goes out once');
+  for (const worker of updates[0]!.workers) t.true(worker.buckets.length >= 1 && worker.buckets.length <= 2);
+});
+
+test('the tick timer runs only while someone listens; close stops everything', (t) => {
+  const { supervisor, emitter } = standIn();
+  const logs = quiet();
+  const feed = new DashboardFeed({ supervisor, logs, actions: true });
+  t.is(emitter.listenerCount('sample'), 1);
+  const before = process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length;
+  const first = feed.subscribe(() => {});
+  const second = feed.subscribe(() => {});
+  t.is(process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length, before + 1, 'one timer for every page');
+  first();
+  second();
+  t.is(process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length, before);
+  feed.subscribe(() => {});
+  feed.close();
+  t.is(process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length, before);
+  t.is(emitter.listenerCount('sample'), 0);
+  t.is(emitter.listenerCount('blocking'), 0);
+});

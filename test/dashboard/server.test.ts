@@ -1,0 +1,147 @@
+// --dashboard on a real cluster: the page and its files, /api/status and /events as the master
+// builds them, actions refused without the token (403 read-only, 401 missing or wrong) and run
+// with it; bad input is one line and exit 2.
+import test from 'ava';
+import { execa } from 'execa';
+import http from 'node:http';
+import { checkBearer, hostAllowed, parseAction } from '../../src/dashboard/server.js';
+import type { DashboardMessage } from '../../src/dashboard/feed.js';
+import { ExitCode } from '../../src/exit-codes.js';
+import { CLI, fixture, get, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
+
+function post(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: '127.0.0.1', port, path, method: 'POST', headers, agent: false }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(body) as Record<string, unknown> }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+/** The dashboard's port, from the ready event's URL. */
+function dashboardPort(cluster: Cluster): number {
+  const ready = cluster.lines.find((line) => line.event === 'ready')!;
+  return Number(new URL(ready.dashboard as string).port);
+}
+
+/** The first server-sent message on /events. */
+function firstEvent(port: number): Promise<{ contentType: string | undefined; message: DashboardMessage }> {
+  return new Promise((resolve, reject) => {
+    const request = http.get({ host: '127.0.0.1', port, path: '/events', agent: false }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        text += chunk;
+        const end = text.indexOf('\n\n');
+        if (end === -1) return;
+        request.destroy();
+        resolve({ contentType: response.headers['content-type'], message: JSON.parse(text.slice('data: '.length, end)) as DashboardMessage });
+      });
+    });
+    request.on('error', reject);
+  });
+}
+
+test('parseAction: the two actions, worker ids 1 to 1024, nothing else', (t) => {
+  t.deepEqual(parseAction('/api/reload'), { kind: 'reload' });
+  t.deepEqual(parseAction('/api/restart/3'), { kind: 'restart', id: 3 });
+  t.deepEqual(parseAction('/api/restart/1024'), { kind: 'restart', id: 1024 });
+  for (const path of ['/api/restart/0', '/api/restart/1025', '/api/restart/01', '/api/restart/-1', '/api/restart/1e3', '/api/restart/', '/api/restart/1/x', '/api/reload/', '/api/stop', '/']) {
+    t.is(parseAction(path), null, path);
+  }
+});
+
+test('checkBearer: missing, wrong or ok, whatever the header holds', (t) => {
+  t.is(checkBearer(undefined, 's3cret'), 'missing');
+  t.is(checkBearer('', 's3cret'), 'missing');
+  t.is(checkBearer('s3cret', 's3cret'), 'missing');
+  t.is(checkBearer('Basic czNjcmV0', 's3cret'), 'missing');
+  t.is(checkBearer('Bearer ', 's3cret'), 'missing');
+  t.is(checkBearer('Bearer s3cre', 's3cret'), 'wrong');
+  t.is(checkBearer('Bearer s3cret2', 's3cret'), 'wrong');
+  t.is(checkBearer('bearer s3cret', 's3cret'), 'missing');
+  t.is(checkBearer('Bearer s3cret', 's3cret'), 'ok');
+});
+
+test('hostAllowed: bound to loopback, only loopback names (no DNS rebinding); bound elsewhere, any', (t) => {
+  for (const header of ['127.0.0.1:7071', 'localhost:7071', 'LOCALHOST', '[::1]:7071', '127.0.0.2']) t.true(hostAllowed('127.0.0.1', header), header);
+  for (const header of [undefined, '', 'evil.example:7071', 'evil.example', '127.0.0.1.evil.example:7071', '[::2]:7071']) t.false(hostAllowed('127.0.0.1', header), String(header));
+  t.true(hostAllowed('::1', '[::1]:7071'));
+  t.true(hostAllowed('0.0.0.0', 'myhost:7071'));
+  t.true(hostAllowed('192.168.1.5', 'dash.internal'));
+});
+
+test('read-only: the page, /api/status and /events one view per worker; every POST is 403', async (t) => {
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '100ms'] });
+  t.teardown(() => cluster.stop());
+  const port = dashboardPort(cluster);
+
+  const page = await get(port, '/');
+  t.is(page.status, 200);
+  t.regex(page.headers['content-type'] ?? '', /^text\/html/);
+  t.regex(String(page.headers['content-security-policy']), /script-src 'self'/);
+  for (const path of ['/app.js', '/app.css']) t.is((await get(port, path)).status, 200, path);
+  t.is((await get(port, '/nope')).status, 404);
+  const rebound = await new Promise<number>((resolve, reject) =>
+    http.get({ host: '127.0.0.1', port, path: '/api/status', headers: { Host: `evil.example:${port}` }, agent: false }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    }).on('error', reject),
+  );
+  t.is(rebound, 421);
+
+  const status = await waitFor(async () => {
+    const snapshot = JSON.parse((await get(port, '/api/status')).body) as DashboardMessage;
+    return snapshot.workers.every((worker) => worker.latest !== null && worker.buckets.length > 0) && snapshot;
+  }, { what: 'a sample of every worker' });
+  t.is(status.type, 'snapshot');
+  t.deepEqual(status.workers.map((worker) => worker.id), [1, 2]);
+  t.deepEqual(status.workers.map((worker) => worker.pid), cluster.pids);
+  t.false(status.type === 'snapshot' && status.actions);
+
+  const { contentType, message } = await firstEvent(port);
+  t.is(contentType, 'text/event-stream');
+  t.is(message.type, 'snapshot');
+  t.is(message.workers.length, 2);
+
+  t.is((await post(port, '/api/reload')).status, 403);
+  t.is((await post(port, '/api/restart/1', { Authorization: 'Bearer anything' })).status, 403);
+  t.is((await post(port, '/api/stop')).status, 404);
+});
+
+test('with --dashboard-token: 401 without it or with a wrong one; with it a restart runs and marks the time axis', async (t) => {
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--dashboard-token', 's3cret'] });
+  t.teardown(() => cluster.stop());
+  const port = dashboardPort(cluster);
+  const status = async (): Promise<DashboardMessage> => JSON.parse((await get(port, '/api/status')).body) as DashboardMessage;
+  t.true((await status()).type === 'snapshot' && ((await status()) as { actions: boolean }).actions);
+
+  const missing = await post(port, '/api/restart/1');
+  t.is(missing.status, 401);
+  t.regex(String(missing.body.error), /Authorization: Bearer/);
+  t.is((await post(port, '/api/restart/1', { Authorization: 'Bearer wrong' })).status, 401);
+  t.is((await post(port, '/api/restart/7', { Authorization: 'Bearer s3cret' })).status, 404, 'no worker 7');
+  t.is((await post(port, '/api/restart/x', { Authorization: 'Bearer s3cret' })).status, 404);
+
+  const restarted = await post(port, '/api/restart/1', { Authorization: 'Bearer s3cret' });
+  t.is(restarted.status, 200);
+  t.not(restarted.body.pid, cluster.pids[0]);
+  const markers = (await status()).markers;
+  t.true(markers.some((marker) => marker.kind === 'restart' && marker.worker === 1), JSON.stringify(markers));
+  await cluster.waitForLine((line) => line.event === 'operation' && line.operation === 'restart' && typeof line.who === 'string' && line.who.startsWith('the dashboard'));
+});
+
+test('bad input: a bad --dashboard address, or a token without --dashboard, is one line and exit 2', async (t) => {
+  const run = (args: string[]) => execa(process.execPath, [CLI, 'start', fixture('hello.js'), '-i', '1', ...args], { reject: false, timeout: 30_000, stdin: 'ignore' });
+  for (const args of [['--dashboard', 'localhost'], ['--dashboard', '127.0.0.1:99999'], ['--dashboard-token', 'x'], ['--dashboard', '127.0.0.1:0', '--dashboard-token', ' padded ']]) {
+    const result = await run(args);
+    t.is(result.exitCode, ExitCode.USAGE, args.join(' '));
+    const lines = String(result.stderr).trim().split('\n');
+    t.is(lines.length, 1, String(result.stderr));
+    t.regex(lines[0]!, /^clusterd: .*dashboard/);
+  }
+});
