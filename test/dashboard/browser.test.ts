@@ -24,8 +24,9 @@ browserTest('a worker blocking 200 ms a second (lag p99 ~200 ms) is amber, the o
   await page.waitForSelector('[data-worker-id="1"].amber', { timeout: 10_000 });
   // Worker 2 only idles (a booting worker's first samples may lag: loading, compiling).
   await page.waitForSelector('[data-worker-id="2"][data-level="ok"]', { timeout: 10_000 });
-  // Its 2 s always hold a block: it stays amber, no flicker.
-  t.is(await page.getAttribute('[data-worker-id="1"]', 'data-level'), 'amber');
+  // Its 2 s always hold a block: it never flickers back to ok (on a loaded machine a block may read
+  // past 500 ms, which is red: the lag the worker really had).
+  t.not(await page.getAttribute('[data-worker-id="1"]', 'data-level'), 'ok');
 
   // The actions: a wrong token is refused, the right one restarts worker 2 (a marker says so).
   await page.fill('#token', 'wrong');
