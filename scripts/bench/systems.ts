@@ -149,11 +149,13 @@ export function clusterdModes(paths: Paths): { modes: string[]; defaultMode: str
 
 /**
  * The --balance choices and default from `clusterd start --help` (yargs prints
- * `[choices: "rr", "least"] [default: "rr"]` after the description). The targets are checked on the
+ * `[choices: "rr", "least"] [default: "rr"]`, or `[default: rr]`, after the description). The targets are checked on the
  * default mode, whichever the CLI names: rr today, another mode once it becomes the default.
  */
 export function parseBalanceHelp(help: string): { modes: string[]; defaultMode: string; note?: string } {
-  const option = /--balance[\s\S]*?\[choices: ([^\]]+)\](?:\s*\[default: "([^"]+)"\])?/.exec(help);
+  // The default is quoted when yargs prints a default value, bare when it prints a defaultDescription
+  // (as clusterd does since its options come from one table: a flag left out must not hide the config file).
+  const option = /--balance[\s\S]*?\[choices: ([^\]]+)\](?:\s*\[default: "?([^"\]]+)"?\])?/.exec(help);
   const choices = option?.[1];
   if (!choices) return { modes: ['rr'], defaultMode: 'rr', note: 'could not read the --balance choices from `clusterd start --help`; trying rr only' };
   const modes = [...choices.matchAll(/"([^"]+)"/g)].map((match) => match[1] ?? '').filter(Boolean);

@@ -61,6 +61,8 @@ test('the default balance mode is read from the help text', (t) => {
   const help = (balance: string) => `Options:\n  --instances  [string]\n  --balance  rr: ...; fair: ...  [string] ${balance}\n  --grace  [string] [default: "10s"]\n`;
   t.deepEqual(parseBalanceHelp(help('[choices: "rr", "least", "fair"] [default: "fair"]')), { modes: ['rr', 'least', 'fair'], defaultMode: 'fair' });
   t.deepEqual(parseBalanceHelp(help('[choices: "rr", "least"] [default: "rr"]')), { modes: ['rr', 'least'], defaultMode: 'rr' });
+  // As clusterd prints it (a defaultDescription: no quotes).
+  t.deepEqual(parseBalanceHelp(help('[choices: "fair", "rr", "least"] [default: fair]')), { modes: ['fair', 'rr', 'least'], defaultMode: 'fair' });
   // No default printed: rr, with a note; never the next option's default.
   const missing = parseBalanceHelp(help('[choices: "rr", "least"]'));
   t.is(missing.defaultMode, 'rr');
