@@ -120,8 +120,8 @@ export interface ClusterEvents {
 export class Cluster extends EventEmitter<ClusterEvents> {
   readonly name: string;
   readonly masterPid: number;
-  /** Where a cluster this process started listens: the app's addresses, its control plane over TCP and its metrics (null when not asked for); null for a connected cluster. */
-  readonly endpoints: { addresses: string[]; control: string | null; metrics: string | null; health: string | null } | null;
+  /** Where a cluster this process started listens: the app's addresses, and its TCP control plane, metrics, health and dashboard (null when not asked for); null for a connected cluster. */
+  readonly endpoints: Pick<ReadyInfo, 'addresses' | 'control' | 'metrics' | 'health' | 'dashboard'> | null;
   readonly #client: ControlClient;
   readonly #master: ChildProcess | null;
   #watch: Subscription | null = null;
@@ -134,7 +134,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   constructor(client: ControlClient, status: ClusterView, started: { master: ChildProcess; info: ReadyInfo } | null = null) {
     super();
     const master = started?.master ?? null;
-    this.endpoints = started ? { addresses: [...started.info.addresses], control: started.info.control, metrics: started.info.metrics, health: started.info.health } : null;
+    const info = started?.info;
+    this.endpoints = info ? { addresses: [...info.addresses], control: info.control, metrics: info.metrics, health: info.health, dashboard: info.dashboard } : null;
     this.#client = client;
     this.#last = status;
     this.#master = master;

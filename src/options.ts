@@ -12,7 +12,8 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 export const MAX_INSTANCES = 1024;
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
+/** A duration as typed: a number, then an optional unit (no unit: seconds). The config schema uses its source. */
+export const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 export interface DurationRange {
@@ -141,9 +142,11 @@ export function parseSignal(option: string, value: unknown): NodeJS.Signals {
 }
 
 /** Cluster names become file names in the runtime directory, so keep them to a safe alphabet. */
+export const CLUSTER_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
 export function parseName(value: unknown): string {
   const text = String(value);
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(text)) {
+  if (!CLUSTER_NAME_PATTERN.test(text)) {
     throw new UsageError(`Expected \`--name\` to be 1-64 letters, digits, '.', '_' or '-', got \`${text}\``);
   }
   return text;

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { configKey, FILE_ONLY_KEYS, START_OPTIONS, type StartOption } from './start-options.js';
+import { configKey, ENV_NAME, FILE_ONLY_KEYS, START_OPTIONS, type StartOption } from './start-options.js';
 import { UsageError, oneLine } from '../errors.js';
 
 /** Looked for in this order in the current directory; two of them at once is an error. */
@@ -27,7 +27,6 @@ export interface ConfigFile {
 }
 
 const OPTIONS_BY_KEY = new Map(START_OPTIONS.map((spec) => [configKey(spec.flag), spec]));
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Finds and reads the config file; null when there is none (and none was asked for). */
 export async function loadConfig(explicit: string | undefined, cwd = process.cwd()): Promise<ConfigFile | null> {

@@ -6,7 +6,7 @@ import { BALANCE_MODES } from '../master/balancers/index.js';
 import { MAX_LOG_KEEP } from '../master/log-file.js';
 import { LOG_FORMATS } from '../master/logs.js';
 import { DASHBOARD_TOKEN_ENV, TOKEN_ENV } from '../control/options.js';
-import { killSignals, MAX_INSTANCES } from '../options.js';
+import { CLUSTER_NAME_PATTERN, DURATION, killSignals, MAX_INSTANCES } from '../options.js';
 
 /** More boots in a row than this is a crash loop, not patience. */
 export const MAX_BOOT_FAILURES = 1000;
@@ -47,11 +47,13 @@ export interface StartOption {
 // A duration as the command line takes it ("500ms", "10s", "2m", "1h", "1d") or a number of seconds.
 const DURATION_SCHEMA: JsonSchema = {
   oneOf: [
-    { type: 'string', pattern: '^\\d+(\\.\\d+)?(ms|s|m|h|d)?$' },
+    { type: 'string', pattern: DURATION.source },
     { type: 'number', minimum: 0 },
   ],
 };
 const ADDRESS_SCHEMA: JsonSchema = { type: 'string', pattern: '^\\S+:\\d+$' };
+// A size as parseSize() reads it (its regex is case-insensitive, which a schema pattern cannot say), or bytes.
+const SIZE_SCHEMA: JsonSchema = { oneOf: [{ type: 'string', pattern: '^\\d+(\\.\\d+)?([KMGTkmgt])?([Ii]?[Bb])?$' }, { type: 'integer', minimum: 0 }] };
 
 const option = (flag: string, spec: Omit<StartOption, 'flag'>): StartOption => ({ flag, ...spec });
 
@@ -63,7 +65,7 @@ export const START_OPTIONS: readonly StartOption[] = [
     describe: `Number of workers (1 to ${MAX_INSTANCES}), or \`max\` for one per core`,
     schema: { oneOf: [{ type: 'integer', minimum: 1, maximum: MAX_INSTANCES }, { enum: ['max'] }] },
   }),
-  option('name', { kind: 'string', describe: 'Cluster name (default: the entry file name)', schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } }),
+  option('name', { kind: 'string', describe: 'Cluster name (default: the entry file name)', schema: { type: 'string', pattern: CLUSTER_NAME_PATTERN.source } }),
   option('balance', {
     kind: 'string',
     default: 'fair',
@@ -108,7 +110,7 @@ export const START_OPTIONS: readonly StartOption[] = [
   option('max-memory', {
     kind: 'string',
     describe: 'Replace (drained, new worker first) a worker whose RSS stays above this size, from 16M to 1T, e.g. 512M',
-    schema: { oneOf: [{ type: 'string', pattern: '^\\d+(\\.\\d+)?([KMGTkmgt])?(i?[Bb])?$' }, { type: 'integer', minimum: 0 }] },
+    schema: SIZE_SCHEMA,
   }),
   option('log-format', { kind: 'string', default: 'text', choices: LOG_FORMATS, describe: 'text: `[w2] line`; json: one object per line', schema: { enum: LOG_FORMATS } }),
   option('log-file', {
@@ -119,7 +121,7 @@ export const START_OPTIONS: readonly StartOption[] = [
   option('log-max-size', {
     kind: 'string',
     describe: 'Rotate the log file when it would pass this size (1K to 1T, e.g. 100M): FILE becomes FILE.1, and so on',
-    schema: { oneOf: [{ type: 'string', pattern: '^\\d+(\\.\\d+)?([KMGTkmgt])?(i?[Bb])?$' }, { type: 'integer', minimum: 0 }] },
+    schema: SIZE_SCHEMA,
   }),
   option('log-keep', {
     kind: 'string',
@@ -174,7 +176,8 @@ export function configKey(flag: string): string {
 /** Keys a config file may hold besides the options. */
 export const FILE_ONLY_KEYS = ['$schema', 'entry', 'env', 'args'] as const;
 
-const ENV_NAME = '^[A-Za-z_][A-Za-z0-9_]*$';
+/** An environment variable's name, as the config file's `env` keys must be. */
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The JSON Schema of `clusterd.config.json` (and of what a .js/.ts config exports). */
 export function configSchema(version: string): JsonSchema {
@@ -184,7 +187,7 @@ export function configSchema(version: string): JsonSchema {
     env: {
       type: 'object',
       description: "Environment variables for the app's workers, over the master's own",
-      propertyNames: { pattern: ENV_NAME },
+      propertyNames: { pattern: ENV_NAME.source },
       additionalProperties: { type: ['string', 'number', 'boolean'] },
     },
     args: { type: 'array', items: { type: 'string' }, description: "The app's arguments (what follows -- on the command line, which wins)" },
