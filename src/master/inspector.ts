@@ -219,6 +219,11 @@ export class WorkerInspector {
     this.#clients.add(client);
     try {
       return await use(client);
+    } catch (error) {
+      // The worker closed the connection (it is exiting, or its inspector stopped): said as the
+      // inspector's failure, which the caller may explain by the worker's exit.
+      if (error instanceof ClusterdError || client.open) throw error;
+      throw unavailable(this.#pid, (error as Error).message);
     } finally {
       this.#clients.delete(client);
       client.close();

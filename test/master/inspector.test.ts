@@ -173,6 +173,19 @@ test.serial('a CPU profile of a busy worker shows its busy function', async (t) 
   await t.throwsAsync(Promise.all([fixture.inspector.profile(200), fixture.inspector.profile(200)]), { code: 'ERR_CLUSTERD_BUSY' });
 });
 
+test.serial("a profile whose worker dies fails as the inspector's failure, which the master can explain by the exit", async (t) => {
+  const fixture = await startFixture(t);
+  // SIGKILL: no "Waiting for the debugger" line comes first, the connection just closes.
+  const attached = new Promise<void>((resolve) => {
+    createInterface({ input: fixture.child.stderr! }).on('line', (line) => line === 'Debugger attached.' && resolve());
+  });
+  const profiling = fixture.inspector.profile(5000);
+  profiling.catch(() => {});
+  await attached;
+  fixture.child.kill('SIGKILL');
+  await t.throwsAsync(profiling, { code: 'ERR_CLUSTERD_INSPECTOR', message: /^the inspector of pid \d+ is not available: / });
+});
+
 test.serial('neither the heartbeat nor a past capture keeps the worker alive; the watch closes when it exits', async (t) => {
   const fixture = await startFixture(t);
   await fixture.inspector.capture();
