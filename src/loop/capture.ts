@@ -1,98 +1,101 @@
 // Takes a worker's JavaScript stack through the inspector protocol, whatever its main thread is
 // doing: idle in the event loop, running, or spinning in `while (true) {}`. The master drives it over
 // the worker's inspector (src/master/inspector.ts), which runs on a thread of its own in the worker
-// and so answers while the main thread is blocked; the pause itself lands through a V8 interrupt.
+// and reaches the main thread through a V8 interrupt.
 //
-// A capture: `Debugger.enable` (whose `scriptParsed` events map scriptId -> url: the frames' own `url`
-// comes back empty on Node 20), `Debugger.pause`, then a one-statement probe script through
-// `Runtime.evaluate`. When JavaScript is running, the pause interrupts it and lands in the app's code (the
-// probe, run from the interrupt that dispatches the messages, answers first without breaking; if it does
-// break, its frames are dropped). When the loop is idle, `Debugger.pause` only arms a break at the next
-// JavaScript, which would be whatever callback comes next, maybe minutes later; the probe is that
-// JavaScript, so the pause lands at once in the probe on an otherwise empty stack: that is "idle". Probe
-// frames are dropped. The paused event is answered with `Debugger.resume` at once, and once
-// `Debugger.resumed` says the main thread has left the pause, `Debugger.disable`. The debugger is on only
-// for the few ms of a capture: while it is on, V8 reports every script compiled (eval, new Function, vm),
-// keeps their sources, and stops at any `debugger;` statement the app ships (`new Function` ran about 6x
-// slower with it on, on Node 20 and 24). A capture costs the main thread a few ms; the first one in a
-// process that loaded 2,000 modules about 150 ms (the first Debugger.enable reports every script).
+// A capture is one `Runtime.evaluate` of a probe: a few statements that read the stack they run on
+// (Error.captureStackTrace, with the callsites as data) and return it. When JavaScript is running, the
+// inspector dispatches the message from an interrupt, so the probe runs on top of the app's frames, which
+// are what it returns once its own are dropped; when the loop is idle, it runs from the loop on an empty
+// stack: that is "idle". No debugger is involved: an earlier version paused the main thread through the
+// Debugger domain, whose `Debugger.enable` reports every script the process has loaded, each time:
+// 5-10 ms of the worker's and the master's CPU per capture for a small app, about 150 ms for one that
+// loaded 2,000 modules, spent in the middle of the stall the capture reports (with --report-blocked, once
+// per blocked loop). The probe costs about a millisecond, however many modules there are. It runs in the
+// app's realm, so an app could break it (by freezing Error, say): its answer is parsed as any message
+// from a worker, and one that does not parse fails the capture with one line.
 //
-// Positions go through the script's source map when it has one (tsx's inline maps, a compiled app's
-// .js.map), as --enable-source-maps does for Error stacks: tsx's output has the whole module on line 2.
-// The inspector applies no maps.
+// Positions go through the script's source map when it has one, as --enable-source-maps does for Error
+// stacks (tsx's output has the whole module on line 2; the inspector applies no maps): inside the probe
+// from Node's own cache (module.findSourceMap) where the process has source maps on (tsx turns them
+// on), else here from the `sourceMappingURL` comment of the file on disk (a compiled app's .js.map).
 //
-// A main thread inside one long native call (execSync, a sync fs or crypto call) cannot be paused until
-// the call returns: after timeoutMs the capture gives up (null). Its messages, still queued, run when the
-// call returns; the capture sees them through (pause, resume, disable) in the background, and the next
-// capture waits for that.
-import type { EventEmitter } from 'node:events';
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+// A main thread inside one long native call (execSync, a sync fs or crypto call) cannot run the probe
+// until the call returns: after timeoutMs the capture gives up (null). The probe then runs when the call
+// returns, and its answer is dropped.
+import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import type { StackFrame } from './types.js';
+import { ClusterdError } from '../errors.js';
 
-/** What a capture needs of an inspector session: commands, and events by method name ({ params }). */
-export interface InspectorSession extends Pick<EventEmitter, 'on' | 'off'> {
+/** What a capture needs of an inspector session: its commands. */
+export interface InspectorSession {
   post(method: string, params?: object): Promise<unknown>;
 }
 
-// The inspector answers from inside the worker, whose app is not trusted code: its events are parsed
-// like any other message from a worker, and one that does not parse is ignored.
-const scriptParsed = z.object({ scriptId: z.string(), url: z.string(), sourceMapURL: z.string().optional(), hash: z.string() });
-const rawFrame = z.object({
-  functionName: z.string(),
-  url: z.string().optional(),
-  location: z.object({ scriptId: z.string(), lineNumber: z.number().int().nonnegative(), columnNumber: z.number().int().nonnegative().optional() }),
-});
-const paused = z.object({ callFrames: z.array(rawFrame) });
-type RawFrame = z.infer<typeof rawFrame>;
-
-interface Script {
-  url: string;
-  sourceMapURL: string;
-  hash: string;
-}
-
-const PROBE_URL = 'clusterd-capture-probe';
-const PROBE = `void 0\n//# sourceURL=${PROBE_URL}`;
 /** A runaway recursion can have thousands of frames; the innermost ones tell the story. */
 export const MAX_FRAMES = 200;
-/** Parsed source maps by script hash and URL (null: unreadable), the most recent MAX_SOURCE_MAPS. */
+
+const PROBE_URL = 'clusterd-capture-probe';
+/**
+ * Runs in the worker's main thread. Returns its callsites below its own frames, innermost first, as
+ * [function, file, line, column, [source, line, column] from the source map or null]; it leaves
+ * Error's settings as it found them.
+ */
+const PROBE = `(() => {
+  const E = Error, limit = E.stackTraceLimit, prepare = E.prepareStackTrace;
+  const maps = process.sourceMapsEnabled && typeof process.getBuiltinModule === 'function' ? process.getBuiltinModule('node:module') : null;
+  try {
+    E.stackTraceLimit = ${MAX_FRAMES + 8};
+    E.prepareStackTrace = (_, sites) => sites;
+    const holder = {};
+    E.captureStackTrace(holder);
+    const sites = holder.stack;
+    let below = 0;
+    for (let i = 0; i < sites.length; i++) if (sites[i].getScriptNameOrSourceURL() === '${PROBE_URL}') below = i + 1;
+    return sites.slice(below, below + ${MAX_FRAMES}).map((site) => {
+      const file = site.getScriptNameOrSourceURL() || '';
+      const line = site.getLineNumber() || 0, column = site.getColumnNumber() || 0;
+      let original = null;
+      if (maps && file && line > 0) {
+        try {
+          const entry = maps.findSourceMap(file)?.findEntry(line - 1, column - 1);
+          if (entry && typeof entry.originalSource === 'string') original = [entry.originalSource, entry.originalLine + 1, entry.originalColumn + 1];
+        } catch {}
+      }
+      return [site.getFunctionName() || '', file, line, column, original];
+    });
+  } finally {
+    E.stackTraceLimit = limit;
+    E.prepareStackTrace = prepare;
+  }
+})()
+//# sourceURL=${PROBE_URL}`;
+
+// The probe answers from inside the worker, whose app is not trusted code: parsed like any other
+// message from a worker.
+const position = z.number().int().nonnegative();
+const evaluated = z.object({
+  result: z.object({
+    value: z.array(z.tuple([z.string(), z.string(), position, position, z.tuple([z.string(), position, position]).nullable()])).max(MAX_FRAMES),
+  }),
+});
+type Site = z.infer<typeof evaluated>['result']['value'][number];
+
+/** Parsed source maps of files on disk by URL, size and time (null: none or unreadable), the most recent MAX_SOURCE_MAPS. */
 const sourceMaps = new Map<string, { map: SourceMap; base: string } | null>();
 const MAX_SOURCE_MAPS = 64;
-const ignore = (): void => {};
 
 export class StackCapturer {
   readonly #session: InspectorSession;
   readonly #timeoutMs: number;
-  /** The scripts the current capture's Debugger.enable reported, by scriptId. */
-  readonly #scripts = new Map<string, Script>();
-  #waiting: ((frames: StackFrame[]) => void) | null = null;
-  /** Settles once the main thread has been through every message of the previous capture. */
-  #settled: Promise<unknown> = Promise.resolve();
   #inFlight: Promise<StackFrame[] | null> | null = null;
 
   constructor(session: InspectorSession, { timeoutMs }: { timeoutMs: number }) {
     this.#session = session;
     this.#timeoutMs = timeoutMs;
-    session.on('Debugger.scriptParsed', ({ params }: { params: unknown }) => {
-      const script = scriptParsed.safeParse(params);
-      if (script.success) this.#scripts.set(script.data.scriptId, { url: script.data.url, sourceMapURL: script.data.sourceMapURL ?? '', hash: script.data.hash });
-    });
-    session.on('Debugger.paused', ({ params }: { params: unknown }) => {
-      const parsed = paused.safeParse(params);
-      if (!parsed.success) return;
-      const resolve = this.#waiting;
-      this.#waiting = null;
-      // Only a pause this capture waits for is resumed. Debugger.enable replays a pause someone else holds
-      // (a developer's debugger at a breakpoint): that one is theirs. One that starts as a capture ends (a
-      // `debugger;` statement) is let go by the Debugger.disable that follows, as no agent accepts it.
-      if (resolve === null) return;
-      const frames = this.#toFrames(parsed.data.callFrames);
-      session.post('Debugger.resume').catch(ignore);
-      resolve(frames);
-    });
   }
 
   /** The main thread's frames, innermost first (empty: idle), or null when it was not in JavaScript within the timeout. A capture under way is shared. */
@@ -104,95 +107,64 @@ export class StackCapturer {
   }
 
   async #capture(): Promise<StackFrame[] | null> {
-    let gaveUp = false;
     let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<null>((resolve) => {
-      timer = setTimeout(() => {
-        gaveUp = true;
-        resolve(null);
-      }, this.#timeoutMs);
-    });
-    const session = this.#session;
-    // The attempt runs to its end even after the deadline (it needs the main thread, which may be stuck in
-    // a native call), and the next capture starts only after it: messages of a new capture that reached the
-    // main thread while it was still paused would find the debugger paused, so that Debugger.pause would do
-    // nothing and Debugger.enable would replay the old pause.
-    const attempt = this.#settled.then(async (): Promise<StackFrame[] | null> => {
-      if (gaveUp) return null;
-      try {
-        this.#scripts.clear();
-        // Every script's scriptParsed arrives before this resolves.
-        await session.post('Debugger.enable');
-        const resumed = new Promise<void>((resolve) => {
-          const onResumed = (): void => {
-            session.off('Debugger.resumed', onResumed);
-            resolve();
-          };
-          session.on('Debugger.resumed', onResumed);
-        });
-        const paused = new Promise<StackFrame[]>((resolve) => {
-          this.#waiting = resolve;
-        });
-        session.post('Debugger.pause').catch(ignore);
-        // When the loop is idle, the probe's answer comes after the paused event. When JavaScript is
-        // running, the messages are dispatched from an interrupt, where the probe runs without breaking,
-        // and the pause lands a moment later in the app's code: so once the probe has answered, the pause
-        // still has timeoutMs to land. If it does not, it never will (another debugger holds the main
-        // thread paused, say), and the capture ends rather than hold up the ones after it.
-        let grace: NodeJS.Timeout | undefined;
-        const probed = session
-          .post('Runtime.evaluate', { expression: PROBE, silent: true })
-          .catch(ignore)
-          .then(() => new Promise<null>((resolve) => (grace = setTimeout(resolve, this.#timeoutMs, null))));
-        const taken = await Promise.race([paused, probed]).finally(() => clearTimeout(grace));
-        // Disabled once the main thread has left the pause, which the paused handler has asked for.
-        if (taken !== null) await resumed;
-        return taken;
-      } finally {
-        this.#waiting = null;
-        await session.post('Debugger.disable').catch(ignore);
-      }
-    });
-    this.#settled = attempt.catch(ignore);
+    const deadline = new Promise<null>((resolve) => (timer = setTimeout(resolve, this.#timeoutMs, null)));
+    const answer = this.#session.post('Runtime.evaluate', { expression: PROBE, returnByValue: true, silent: true });
+    // Settled after the deadline (a native call returned), nobody reads it.
+    answer.catch(() => {});
     try {
-      return await Promise.race([attempt, deadline]);
+      const reply = await Promise.race([answer, deadline]);
+      if (reply === null) return null;
+      const parsed = evaluated.safeParse(reply);
+      if (!parsed.success) throw new ClusterdError('ERR_CLUSTERD_INSPECTOR', 'the worker answered the stack probe with something that is not a stack (does the app change Error?)');
+      return parsed.data.result.value.map(toFrame);
     } finally {
       clearTimeout(timer);
     }
   }
+}
 
-  #toFrames(callFrames: RawFrame[]): StackFrame[] {
-    // The last probe frame: a probe can still be on the stack under the next one, when the next capture's
-    // messages are dispatched from an interrupt taken as the previous probe returns.
-    const probe = callFrames.findLastIndex(({ url, location }) => (this.#scripts.get(location.scriptId)?.url || url) === PROBE_URL);
-    return callFrames.slice(probe + 1, probe + 1 + MAX_FRAMES).map(({ functionName, url, location }) => {
-      const script = this.#scripts.get(location.scriptId);
-      const line = location.lineNumber;
-      const column = location.columnNumber ?? 0;
-      const original = script === undefined ? null : this.#originalPosition(script, line, column);
-      return original === null ? { functionName, url: script?.url || url || '', line: line + 1, column: column + 1 } : { functionName, ...original };
-    });
-  }
+/** A probe's site as a frame: URLs for files, positions in the original source where a map says so. */
+function toFrame([functionName, file, line, column, original]: Site): StackFrame {
+  const url = file.startsWith('/') ? pathToFileURL(file).href : file;
+  if (original !== null) return { functionName, url: sourceUrl(original[0], url), line: original[1], column: original[2] };
+  return { functionName, url, line, column, ...(line > 0 ? mappedOnDisk(url, line - 1, column - 1) : {}) };
+}
 
-  /** Maps a 0-based generated position to the original source's URL and 1-based line and column. */
-  #originalPosition(script: Script, line: number, column: number): { url: string; line: number; column: number } | null {
-    if (script.sourceMapURL === '') return null;
-    const key = `${script.hash} ${script.url}`;
-    let cached = sourceMaps.get(key);
+/** The original URL and 1-based position of a 0-based generated one, through the file's sourceMappingURL; {} without one. */
+function mappedOnDisk(url: string, line: number, column: number): Partial<StackFrame> {
+  if (!url.startsWith('file:')) return {};
+  let cached: { map: SourceMap; base: string } | null | undefined;
+  try {
+    const { size, mtimeMs } = statSync(fileURLToPath(url));
+    const key = `${url} ${size} ${mtimeMs}`;
+    cached = sourceMaps.get(key);
     if (cached === undefined) {
-      cached = loadSourceMap(script);
+      const text = readSmallFile(fileURLToPath(url));
+      const comment = text === null ? undefined : SOURCE_MAPPING_URL.exec(lastLine(text))?.[1];
+      cached = comment === undefined ? null : loadSourceMap({ url, sourceMapURL: comment });
       if (sourceMaps.size >= MAX_SOURCE_MAPS) sourceMaps.delete(sourceMaps.keys().next().value!);
       sourceMaps.set(key, cached);
     }
-    if (cached === null) return null;
-    const entry = cached.map.findEntry(line, column) as Partial<{ originalSource: string; originalLine: number; originalColumn: number }>;
-    if (entry.originalSource === undefined || entry.originalLine === undefined || entry.originalColumn === undefined) return null;
-    const root = (cached.map.payload as { sourceRoot?: unknown }).sourceRoot;
-    return { url: sourceUrl(`${typeof root === 'string' ? root : ''}${entry.originalSource}`, cached.base), line: entry.originalLine + 1, column: entry.originalColumn + 1 };
+  } catch {
+    return {};
   }
+  if (cached === null) return {};
+  const entry = cached.map.findEntry(line, column) as Partial<{ originalSource: string; originalLine: number; originalColumn: number }>;
+  if (entry.originalSource === undefined || entry.originalLine === undefined || entry.originalColumn === undefined) return {};
+  const root = (cached.map.payload as { sourceRoot?: unknown }).sourceRoot;
+  return { url: sourceUrl(`${typeof root === 'string' ? root : ''}${entry.originalSource}`, cached.base), line: entry.originalLine + 1, column: entry.originalColumn + 1 };
 }
 
-function loadSourceMap({ url, sourceMapURL }: Script): { map: SourceMap; base: string } | null {
+/** The comment that names a script's source map, on its last line (as V8 reads it: `//#` or the old `//@`). */
+const SOURCE_MAPPING_URL = /^\s*\/[/*][#@]\s*sourceMappingURL=(\S+?)\s*(?:\*\/)?$/;
+
+function lastLine(text: string): string {
+  const trimmed = text.trimEnd();
+  return trimmed.slice(trimmed.lastIndexOf('\n') + 1);
+}
+
+function loadSourceMap({ url, sourceMapURL }: { url: string; sourceMapURL: string }): { map: SourceMap; base: string } | null {
   try {
     if (sourceMapURL.startsWith('data:')) {
       const comma = sourceMapURL.indexOf(',');

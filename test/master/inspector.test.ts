@@ -3,6 +3,7 @@
 // and this side watches it with a LoopWatch and takes its stack with a WorkerInspector, as the master
 // does. Serial: a spinning fixture takes a whole core, and the thresholds are a few hundred ms.
 import test, { type ExecutionContext } from 'ava';
+import { buildSync } from 'esbuild';
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -198,8 +199,8 @@ test.serial('neither the heartbeat nor a past capture keeps the worker alive; th
   t.true(fixture.watch.closed);
 });
 
-test.serial('a TypeScript entry run through tsx is captured at its .ts line, through the source map', async (t) => {
-  // tsx compiles the module onto one line; the stack must still point into the source the user wrote.
+/** A TypeScript app that spins in spinForever when told to, in a scratch folder: its path. */
+function spinningTypeScript(t: ExecutionContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-inspector-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'spin.ts');
@@ -223,9 +224,35 @@ test.serial('a TypeScript entry run through tsx is captured at its .ts line, thr
       '',
     ].join('\n'),
   );
-  const fixture = await startFixture(t, { file, execArgv: ['--import', 'tsx'] });
+  return file;
+}
+
+async function spinAndCapture(fixture: Fixture): Promise<StackFrame[] | null> {
   const silence = fixture.nextSilence();
   fixture.child.send({ do: 'spin' });
   await silence;
-  assertTopFrame(t, await fixture.inspector.capture(), 'spinForever', file);
+  return fixture.inspector.capture();
+}
+
+test.serial('a TypeScript entry run through tsx is captured at its .ts line, through the source map', async (t) => {
+  // tsx compiles the module onto one line; the stack must still point into the source the user wrote.
+  const file = spinningTypeScript(t);
+  const fixture = await startFixture(t, { file, execArgv: ['--import', 'tsx'] });
+  assertTopFrame(t, await spinAndCapture(fixture), 'spinForever', file);
+});
+
+test.serial('a compiled app with a .js.map beside it is captured at its source line, without --enable-source-maps', async (t) => {
+  const source = spinningTypeScript(t);
+  const compiled = source.replace(/\.ts$/, '.mjs');
+  // Squeezed onto a few lines, as a build step leaves it, with `//# sourceMappingURL=spin.mjs.map`.
+  buildSync({ entryPoints: [source], outfile: compiled, format: 'esm', platform: 'node', sourcemap: true, minifyWhitespace: true, logLevel: 'silent' });
+  t.regex(readFileSync(compiled, 'utf8'), /\/\/# sourceMappingURL=spin\.mjs\.map\s*$/);
+  const fixture = await startFixture(t, { file: compiled });
+  assertTopFrame(t, await spinAndCapture(fixture), 'spinForever', source);
+});
+
+test.serial("an app that freezes Error gets one line saying the stack could not be read, and the worker runs on", async (t) => {
+  const fixture = await startFixture(t, { execArgv: ['--import', 'data:text/javascript,Object.freeze(Error)'] });
+  await t.throwsAsync(spinAndCapture(fixture), { code: 'ERR_CLUSTERD_INSPECTOR', message: /^the worker answered the stack probe with something that is not a stack/ });
+  t.is(fixture.child.exitCode, null);
 });
