@@ -10,6 +10,8 @@ import { LogSink, type LogFormat } from './logs.js';
 import { reapOrphans } from './orphans.js';
 import { SystemdNotifier } from './sd-notify.js';
 import { Supervisor, type ClusterConfig } from './supervisor.js';
+import { masterActions } from '../dashboard/actions.js';
+import { DashboardFeed } from '../dashboard/feed.js';
 import { startDashboard } from '../dashboard/server.js';
 import { startHealthServer } from '../control/health.js';
 import { startMetricsServer } from '../control/metrics.js';
@@ -111,8 +113,10 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
         throw error;
       })
     : null;
-  const dashboardServer = dashboard
-    ? await startDashboard({ ...dashboard, supervisor, logs, operations: masterControl }).catch(async (error: unknown) => {
+  const feed = dashboard ? new DashboardFeed({ supervisor, logs }) : null;
+  const dashboardServer = dashboard && feed
+    ? await startDashboard({ ...dashboard, name, source: feed, actions: masterActions(masterControl) }).catch(async (error: unknown) => {
+        feed.close();
         await Promise.allSettled([control.close(), metricsServer?.close(), healthServer?.close()]);
         throw error;
       })
@@ -163,6 +167,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     process.exitCode = code;
     orphans?.stop();
     notifier?.stopWatchdog();
+    feed?.close();
     logs.event('stopped', `${name} stopped`, { exitCode: code });
     void Promise.allSettled([control.close(), metricsServer?.close(), healthServer?.close(), dashboardServer?.close()])
       // Every worker's output has reached our streams, but Node still queues what a lagging
