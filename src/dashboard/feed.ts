@@ -41,8 +41,8 @@ export type FeedSnapshot = MessageBase & { type: 'snapshot'; name: string; windo
 export type FeedUpdate = MessageBase & { type: 'update' };
 /** What the feed sends: the whole window once, then one update per tick. */
 export type FeedMessage = FeedSnapshot | FeedUpdate;
-/** What a page gets: the feed's messages, the snapshot also saying whether this dashboard takes actions. */
-export type DashboardMessage = (FeedSnapshot & { actions: boolean }) | FeedUpdate;
+/** What a page gets: the feed's messages, the snapshot also saying whether this dashboard takes actions and whether they need the token. */
+export type DashboardMessage = (FeedSnapshot & { actions: boolean; token: boolean }) | FeedUpdate;
 
 /** Where a dashboard's messages come from: the master's own feed, or (`clusterd dashboard`) its copy of one. */
 export interface DashboardSource {

@@ -1,4 +1,4 @@
-// --dashboard HOST:PORT: one page that shows every worker's loop over the last 15 minutes, live.
+// --dashboard HOST:PORT or PATH: one page that shows every worker's loop over the last 15 minutes, live.
 //   GET  /                        the page (index.html, app.js, app.css: shipped as files, no CDN)
 //   GET  /api/status              the snapshot as JSON: the window's history and markers
 //   GET  /events                  server-sent events: the snapshot, then one update per tick
@@ -8,15 +8,16 @@
 //   POST /api/loop/:id?duration=5s      where the loop spends its time (`clusterd loop --json`)
 // The messages come from a DashboardSource and the actions run through DashboardActions: the
 // master's own, or `clusterd dashboard`'s over the control plane. The only input read from a
-// browser is the path, the duration and the Authorization header, all checked here. Without a
-// token the dashboard is read-only: POST is 403.
+// browser is the path, the duration and the Authorization header, all checked here. On TCP,
+// without a token the dashboard is read-only (POST is 403); on a unix socket (owner-only, like
+// the control socket) whoever can connect may act, and there is no Host to check.
 import { readFileSync } from 'node:fs';
 import type http from 'node:http';
 import type { DashboardActions } from './actions.js';
 import type { DashboardMessage, DashboardSource, FeedMessage } from './feed.js';
 import { tokenMatches } from '../control/auth.js';
-import { replyText, startEndpoint, type Endpoint } from '../control/http-endpoint.js';
-import type { TcpAddress } from '../control/options.js';
+import { replyText, startEndpoint, startSocketEndpoint } from '../control/http-endpoint.js';
+import { listenUrl, type ListenAddress } from '../control/options.js';
 import { LOOP_DURATION_MS, PROFILE_DURATION_MS } from '../control/requests.js';
 import { ClusterdError, UsageError } from '../errors.js';
 import { MAX_INSTANCES, parseDuration } from '../options.js';
@@ -45,30 +46,41 @@ const PAGE_HEADERS = {
 /** A capture's window when the page names none, as `clusterd profile` and `loop` default. */
 export const DEFAULT_CAPTURE_MS = 5000;
 
-export interface DashboardOptions extends TcpAddress {
+export interface DashboardOptions {
+  listen: ListenAddress;
   /** The cluster's name, for the profile's file name. */
   name: string;
   source: DashboardSource;
   /** What the buttons run (logged with who asked). */
   actions: DashboardActions;
-  /** --dashboard-token: actions need it as a bearer token; null: read-only. */
+  /** On TCP, --dashboard-token: actions need it as a bearer token; null: read-only. Unused on a socket. */
   token: string | null;
+  /** The flag, for messages: `dashboard` (start --dashboard) or `listen` (clusterd dashboard --listen). */
+  flag?: string;
 }
 
-export type DashboardServer = Endpoint;
+export interface DashboardServer {
+  /** Where it listens, with the port the system chose for port 0. */
+  address: ListenAddress;
+  /** `http://host:port/`, or `unix:/path`. */
+  url: string;
+  /** Stops listening and ends the pages' streams. */
+  close(): Promise<void>;
+}
 
 /** Serves the dashboard of `source`; rejects with a ListenError when the address cannot be bound. */
-export async function startDashboard({ host, port, name, source, actions, token }: DashboardOptions): Promise<DashboardServer> {
+export async function startDashboard({ listen, name, source, actions, token, flag = 'dashboard' }: DashboardOptions): Promise<DashboardServer> {
   const files = new Map(Object.entries(FILES).map(([path, { name: file, type }]) => [path, { type, body: readFileSync(new URL(file, PAGE_DIR)) }]));
   const streams = new Set<http.ServerResponse>();
-  const allowed = token !== null;
-  const snapshot = (): DashboardMessage => ({ ...source.snapshot(), actions: allowed });
-  const endpoint = await startEndpoint({
-    flag: 'dashboard',
-    host,
-    port,
-    serve: (path, response, request) => {
-      if (!hostAllowed(host, request.headers.host)) return replyText(response, 421, 'this dashboard answers to its loopback address only\n');
+  const onSocket = 'path' in listen;
+  const access: Access = onSocket ? { kind: 'socket' } : token === null ? { kind: 'read-only' } : { kind: 'token', token };
+  const snapshot = (): DashboardMessage => ({ ...source.snapshot(), actions: access.kind !== 'read-only', token: access.kind === 'token' });
+  // Bound to a socket there is no Host to check: the file's mode says who may connect.
+  const host = onSocket ? null : listen.host;
+  const handlers = {
+    flag,
+    serve: (path: string, response: http.ServerResponse, request: http.IncomingMessage) => {
+      if (host !== null && !hostAllowed(host, request.headers.host)) return replyText(response, 421, 'this dashboard answers to its loopback address only\n');
       const file = files.get(path);
       if (file) {
         response.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': file.type, 'Content-Length': file.body.length });
@@ -78,15 +90,18 @@ export async function startDashboard({ host, port, name, source, actions, token 
       if (path === '/events') return request.method === 'HEAD' ? replyText(response, 200, '') : stream(response, snapshot, source, streams);
       replyText(response, 404, 'not found: the dashboard serves /, /api/status and /events\n');
     },
-    post: (path, request, response) => {
-      // No body is read: the path says it all.
+    post: (path: string, request: http.IncomingMessage, response: http.ServerResponse) => {
+      // No body is read: the path and the query say it all.
       request.resume();
-      if (!hostAllowed(host, request.headers.host)) return replyText(response, 421, 'this dashboard answers to its loopback address only\n');
-      void act(path, request, response, { name, token, actions }).catch((error: unknown) => replyError(response, error));
+      if (host !== null && !hostAllowed(host, request.headers.host)) return replyText(response, 421, 'this dashboard answers to its loopback address only\n');
+      void act(path, request, response, { name, access, actions }).catch((error: unknown) => replyError(response, error));
     },
-  });
+  };
+  const endpoint = 'path' in listen ? await startSocketEndpoint({ ...handlers, path: listen.path }) : await startEndpoint({ ...handlers, ...listen });
+  const address: ListenAddress = 'path' in endpoint ? { path: endpoint.path } : endpoint.address;
   return {
-    ...endpoint,
+    address,
+    url: listenUrl(address),
     close: async () => {
       for (const response of streams) response.destroy();
       await endpoint.close();
@@ -124,6 +139,9 @@ export function hostAllowed(boundHost: string, hostHeader: string | undefined): 
   const name = /^(\[[^\]]*\]|[^:]*)(?::\d{1,5})?$/.exec(hostHeader ?? '')?.[1] ?? '';
   return LOOPBACK.test(name);
 }
+
+/** Who may act: nobody (TCP without a token), bearers of the token, or whoever reaches the socket. */
+type Access = { kind: 'read-only' } | { kind: 'token'; token: string } | { kind: 'socket' };
 
 type Action = { kind: 'reload' } | { kind: 'restart' | 'profile' | 'loop'; id: number };
 
@@ -168,17 +186,19 @@ async function act(
   path: string,
   request: http.IncomingMessage,
   response: http.ServerResponse,
-  { name, token, actions }: Pick<DashboardOptions, 'name' | 'token' | 'actions'>,
+  { name, access, actions }: Pick<DashboardOptions, 'name' | 'actions'> & { access: Access },
 ): Promise<void> {
   const action = parseAction(path);
   if (!action) return replyJson(response, 404, { error: 'not found: actions are POST /api/reload, /api/restart/ID, /api/profile/ID and /api/loop/ID' });
-  if (token === null) return replyJson(response, 403, { error: 'read-only dashboard: actions need --dashboard-token' });
-  const auth = checkBearer(request.headers.authorization, token);
-  if (auth !== 'ok') {
-    response.setHeader('WWW-Authenticate', 'Bearer');
-    return replyJson(response, 401, { error: auth === 'missing' ? 'missing `Authorization: Bearer <token>`' : 'wrong dashboard token' });
+  if (access.kind === 'read-only') return replyJson(response, 403, { error: 'read-only dashboard: actions need --dashboard-token (or a unix socket)' });
+  if (access.kind === 'token') {
+    const auth = checkBearer(request.headers.authorization, access.token);
+    if (auth !== 'ok') {
+      response.setHeader('WWW-Authenticate', 'Bearer');
+      return replyJson(response, 401, { error: auth === 'missing' ? 'missing `Authorization: Bearer <token>`' : 'wrong dashboard token' });
+    }
   }
-  const who = `the dashboard (${request.socket.remoteAddress ?? 'unknown'})`;
+  const who = `the dashboard (${access.kind === 'socket' ? 'unix socket' : (request.socket.remoteAddress ?? 'unknown')})`;
   switch (action.kind) {
     case 'reload': {
       const { generation, replaced } = await actions.reload(who);

@@ -15,7 +15,7 @@ import { DashboardFeed } from '../dashboard/feed.js';
 import { startDashboard } from '../dashboard/server.js';
 import { startHealthServer } from '../control/health.js';
 import { startMetricsServer } from '../control/metrics.js';
-import { formatControlAddress, type TcpAddress } from '../control/options.js';
+import { formatControlAddress, type ListenAddress, type TcpAddress } from '../control/options.js';
 import { startControlServer } from '../control/server.js';
 import { BootError, type ClusterdError } from '../errors.js';
 import { formatAddress } from '../worker/servers.js';
@@ -32,8 +32,8 @@ export interface MasterOptions {
   metrics: TcpAddress | null;
   /** --health: serve /livez and /readyz on HOST:PORT. */
   health?: TcpAddress | null;
-  /** --dashboard: the live page on HOST:PORT; `token` (--dashboard-token) allows its actions. */
-  dashboard?: (TcpAddress & { token: string | null }) | null;
+  /** --dashboard: the live page on HOST:PORT or a unix socket; on TCP `token` (--dashboard-token) allows its actions. */
+  dashboard?: { listen: ListenAddress; token: string | null } | null;
   /** --shutdown-delay: on SIGTERM, /readyz says 503 at once and the drain starts this much later (ms). */
   shutdownDelayMs?: number;
   /** --log-file (and the daemon's log): lines go there, timestamped, instead of to stdout and stderr. */
@@ -52,7 +52,7 @@ export interface ReadyInfo {
   metrics: string | null;
   /** The --health listener, with the port the system chose for port 0. */
   health: string | null;
-  /** The --dashboard's URL, with the port the system chose for port 0. */
+  /** The --dashboard's URL, with the port the system chose for port 0; `unix:/path` on a socket. */
   dashboard: string | null;
 }
 
@@ -147,7 +147,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
       control: control.tcpAddress ? formatControlAddress(control.tcpAddress) : null,
       metrics: metricsUrl,
       health: healthServer ? formatControlAddress(healthServer.address) : null,
-      dashboard: dashboardServer ? `http://${formatControlAddress(dashboardServer.address)}/` : null,
+      dashboard: dashboardServer?.url ?? null,
     };
     const plural = workers.length === 1 ? '' : 's';
     logs.event(

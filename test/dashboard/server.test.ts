@@ -3,7 +3,10 @@
 // with it; bad input is one line and exit 2.
 import test from 'ava';
 import { execa } from 'execa';
+import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { captureDuration, checkBearer, hostAllowed, parseAction, profileFileName } from '../../src/dashboard/server.js';
 import type { DashboardMessage } from '../../src/dashboard/feed.js';
 import { ExitCode } from '../../src/exit-codes.js';
@@ -162,7 +165,15 @@ test('with --dashboard-token: 401 without it or with a wrong one; with it a rest
 
 test('bad input: a bad --dashboard address, or a token without --dashboard, is one line and exit 2', async (t) => {
   const run = (args: string[]) => execa(process.execPath, [CLI, 'start', fixture('hello.js'), '-i', '1', ...args], { reject: false, timeout: 30_000, stdin: 'ignore' });
-  for (const args of [['--dashboard', 'localhost'], ['--dashboard', '127.0.0.1:99999'], ['--dashboard-token', 'x'], ['--dashboard', '127.0.0.1:0', '--dashboard-token', ' padded ']]) {
+  for (const args of [
+    ['--dashboard', 'localhost'],
+    ['--dashboard', '127.0.0.1:99999'],
+    ['--dashboard-token', 'x'],
+    ['--dashboard', '127.0.0.1:0', '--dashboard-token', ' padded '],
+    ['--dashboard', './dash.sock', '--dashboard-token', 's3cret'],
+    ['--dashboard', `/tmp/${'x'.repeat(120)}.sock`],
+    ['--dashboard', '/tmp/'],
+  ]) {
     const result = await run(args);
     t.is(result.exitCode, ExitCode.USAGE, args.join(' '));
     const lines = String(result.stderr).trim().split('\n');
@@ -234,4 +245,61 @@ test('profile and loop: the .cpuprofile as an attachment, the breakdown as JSON;
   t.regex(String(blocked.body.error), new RegExp(`^worker ${spun.worker}'s event loop is blocked`));
   t.regex(String((blocked.body.stack as string[])[0]), /^spinForever \(file:.*busy-on-request\.js:\d+:\d+\)$/);
   t.is((await post(port, `/api/loop/${spun.worker}?duration=100ms`, auth)).status, 409);
+});
+
+/** One request over the unix socket `socketPath`. */
+function overSocket(socketPath: string, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request({ socketPath, method, path, headers, agent: false }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+test('--dashboard on a unix socket: 0600, no Host check, actions without a token; refused when in use or not a socket; a stale one is replaced; removed on stop', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-dash-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socket = join(dir, 'dash.sock');
+  // Relative to where clusterd starts.
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2, cwd: dir, flags: ['--dashboard', './dash.sock'] });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  t.is(cluster.lines.find((line) => line.event === 'ready')!.dashboard, `unix:${socket}`);
+  t.is(statSync(socket).mode & 0o777, 0o600);
+
+  const page = await overSocket(socket, 'GET', '/', { Host: 'evil.example' });
+  t.is(page.status, 200, 'no Host to check on a socket');
+  const snapshot = JSON.parse((await overSocket(socket, 'GET', '/api/status')).body) as DashboardMessage;
+  t.true(snapshot.type === 'snapshot' && snapshot.actions && !snapshot.token, 'actions, and no token needed');
+  const restarted = await overSocket(socket, 'POST', '/api/restart/1');
+  t.is(restarted.status, 200, restarted.body);
+  const loop = await overSocket(socket, 'POST', '/api/loop/2?duration=200ms');
+  t.is(loop.status, 200, loop.body);
+  t.is((JSON.parse(loop.body) as { worker: number }).worker, 2);
+  await cluster.waitForLine((line) => line.event === 'operation' && line.operation === 'restart' && line.who === 'the dashboard (unix socket)');
+
+  const run = (args: string[]) => execa(process.execPath, [CLI, 'start', fixture('hello.js'), '-i', '1', '--name', 'second', ...args], { reject: false, timeout: 30_000, stdin: 'ignore' });
+  const inUse = await run(['--dashboard', socket]);
+  t.is(inUse.exitCode, ExitCode.LISTEN_FAILED);
+  t.regex(String(inUse.stderr).trim(), new RegExp(`^clusterd: cannot serve dashboard on ${socket}: address already in use$`));
+  const file = join(dir, 'plain.sock');
+  writeFileSync(file, '');
+  const notSocket = await run(['--dashboard', file]);
+  t.is(notSocket.exitCode, ExitCode.LISTEN_FAILED);
+  t.regex(String(notSocket.stderr).trim(), /^clusterd: cannot serve dashboard on .*plain\.sock: the path exists and is not a socket$/);
+  const noDir = await run(['--dashboard', join(dir, 'nope', 'dash.sock')]);
+  t.is(noDir.exitCode, ExitCode.LISTEN_FAILED);
+  t.regex(String(noDir.stderr).trim(), /^clusterd: cannot serve dashboard on .*: no such directory$/);
+
+  // Killed, the master leaves its socket behind; the next one replaces it. Stopped, it removes it.
+  await cluster.stop('SIGKILL');
+  t.true(existsSync(socket));
+  const next = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--dashboard', socket] });
+  t.is((await overSocket(socket, 'GET', '/api/status')).status, 200);
+  await next.stop();
+  t.false(existsSync(socket));
 });

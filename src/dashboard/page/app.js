@@ -62,6 +62,8 @@ function merge(message) {
     $('name').textContent = `clusterd: ${message.name}`;
     document.title = `${message.name} · clusterd`;
     $('actions').hidden = !message.actions;
+    // On a unix socket actions need no token.
+    $('token').hidden = !message.token;
   }
   const since = message.now - state.windowMs;
   for (const worker of message.workers) {
