@@ -55,8 +55,6 @@ export interface DashboardOptions {
   actions: DashboardActions;
   /** On TCP, --dashboard-token: actions need it as a bearer token; null: read-only. Unused on a socket. */
   token: string | null;
-  /** The flag, for messages: `dashboard` (start --dashboard) or `listen` (clusterd dashboard --listen). */
-  flag?: string;
 }
 
 export interface DashboardServer {
@@ -69,7 +67,7 @@ export interface DashboardServer {
 }
 
 /** Serves the dashboard of `source`; rejects with a ListenError when the address cannot be bound. */
-export async function startDashboard({ listen, name, source, actions, token, flag = 'dashboard' }: DashboardOptions): Promise<DashboardServer> {
+export async function startDashboard({ listen, name, source, actions, token }: DashboardOptions): Promise<DashboardServer> {
   const files = new Map(Object.entries(FILES).map(([path, { name: file, type }]) => [path, { type, body: readFileSync(new URL(file, PAGE_DIR)) }]));
   const streams = new Set<http.ServerResponse>();
   const onSocket = 'path' in listen;
@@ -78,7 +76,7 @@ export async function startDashboard({ listen, name, source, actions, token, fla
   // Bound to a socket there is no Host to check: the file's mode says who may connect.
   const host = onSocket ? null : listen.host;
   const handlers = {
-    flag,
+    flag: 'dashboard',
     serve: (path: string, response: http.ServerResponse, request: http.IncomingMessage) => {
       if (host !== null && !hostAllowed(host, request.headers.host)) return replyText(response, 421, 'this dashboard answers to its loopback address only\n');
       const file = files.get(path);
@@ -241,6 +239,9 @@ const STATUS_BY_CODE: Partial<Record<string, number>> = {
   ERR_CLUSTERD_BUSY: 409,
   ERR_CLUSTERD_WORKER_EXITED: 409,
   ERR_CLUSTERD_STOPPING: 503,
+  // `clusterd dashboard`: the cluster behind it stopped, or did not answer in time.
+  ERR_CLUSTERD_NOT_RUNNING: 503,
+  ERR_CLUSTERD_TIMEOUT: 504,
   ERR_CLUSTERD_USAGE: 400,
 };
 

@@ -6,7 +6,11 @@ import test from 'ava';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
-import { fixture, startCluster } from '../helpers/cluster.js';
+import { execa } from 'execa';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { CLI, fixture, killOnTeardown, startCluster } from '../helpers/cluster.js';
+import { control } from '../helpers/control.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const RESULTS = fileURLToPath(new URL('../../test-results/', import.meta.url));
@@ -106,4 +110,30 @@ browserTest('the page: one element per worker, red within 3 s of blocking, a mar
 
   await page.screenshot({ path: `${RESULTS}dashboard.png`, fullPage: true });
   t.deepEqual(errors, []);
+});
+
+browserTest('the page served by `clusterd dashboard` for a cluster started without --dashboard: one element per worker, no console errors', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--name', 'dashpage', '--stats-interval', '250ms'], env: ctl.env });
+  t.teardown(() => cluster.stop());
+  const child = execa(process.execPath, [CLI, 'dashboard', 'dashpage'], { env: ctl.env, reject: false, buffer: false, stdin: 'ignore' });
+  killOnTeardown(t, child);
+  const [url] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+
+  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  t.teardown(() => browser.close());
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(url);
+  await page.locator('[data-worker-id="2"] .figures b').first().waitFor({ timeout: 10_000 });
+  t.deepEqual(await page.$$eval('[data-worker-id]', (nodes) => nodes.map((node) => node.getAttribute('data-worker-id'))), ['1', '2']);
+  t.is(await page.textContent('#name'), 'clusterd: dashpage');
+  t.true(await page.isHidden('#actions'), 'read-only without --dashboard-token');
+  t.deepEqual(errors, []);
+  child.kill('SIGTERM');
+  t.is((await child).exitCode, 0);
 });
