@@ -88,8 +88,9 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
   }
   const masterControl = new MasterControl({ supervisor, operations, logs });
   // Kept whether or not --dashboard is given, so `clusterd dashboard` shows the last 15 minutes at
-  // once. Bounded (history.ts): measured ~100 KiB per worker id over a full window plus ~200 KiB for
-  // 1000 markers, 1.8 MiB for 16 workers; a sample costs one bucket update; no timer without a reader.
+  // once. Bounded (history.ts): ~105 KiB per worker id over a full window plus 100-150 KiB of markers,
+  // 1.8 MiB for 16 workers (npm run bench:dashboard-memory); a sample costs one bucket update; no
+  // timer runs without a reader.
   const feed = new DashboardFeed({ supervisor, logs });
   const control = await startControlServer({
     name,
