@@ -15,6 +15,7 @@ import { stackCommand } from './stack.js';
 import { logsCommand } from './logs.js';
 import { loopCommand } from './loop.js';
 import { profileCommand } from './profile.js';
+import { dashboardCommand } from './dashboard.js';
 import { clusterdVersion } from '../version.js';
 
 export function main(argv: string[]): void {
@@ -35,6 +36,7 @@ export function main(argv: string[]): void {
     .command(profileCommand)
     .command(loopCommand)
     .command(logsCommand)
+    .command(dashboardCommand)
     // A reader that stops reading (`clusterd reload --json | head -3`) ends a command quietly, as it
     // ends `git log`: what it asked for is done or under way in the master either way. Not `start`:
     // there this process is the master, which keeps the cluster running whatever its output does.

@@ -144,12 +144,13 @@ export const START_OPTIONS: readonly StartOption[] = [
   }),
   option('dashboard', {
     kind: 'string',
-    describe: "Serve a live dashboard of every worker's loop (last 15 minutes) on HOST:PORT, e.g. 127.0.0.1:7071; read-only without --dashboard-token",
-    schema: ADDRESS_SCHEMA,
+    describe:
+      "Serve a live dashboard of every worker's loop (last 15 minutes) on HOST:PORT, e.g. 127.0.0.1:7071 (read-only without --dashboard-token), or on a unix socket PATH: a value with a / or ending in .sock, e.g. ./dash.sock (mode 0600; actions need no token there)",
+    schema: { type: 'string', pattern: '^(\\S+:\\d+|.*/.*|.*\\.sock)$' },
   }),
   option('dashboard-token', {
     kind: 'string',
-    describe: `Allow the dashboard's actions (reload, restart a worker) to requests with Authorization: Bearer TOKEN (or $${DASHBOARD_TOKEN_ENV})`,
+    describe: `Allow the dashboard's actions (reload, restart a worker, profile, loop breakdown) on TCP to requests with Authorization: Bearer TOKEN (or $${DASHBOARD_TOKEN_ENV})`,
     schema: { type: 'string' },
   }),
   option('shutdown-delay', {

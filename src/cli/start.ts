@@ -9,7 +9,7 @@ import { resolveEntry } from '../master/entry.js';
 import { MAX_LOG_KEEP, type LogFileOptions } from '../master/log-file.js';
 import { LOG_FORMATS, type LogFormat } from '../master/logs.js';
 import type { MasterOptions } from '../master/run.js';
-import { parseControlAddress, readControlToken, readDashboardToken } from '../control/options.js';
+import { parseControlAddress, parseListenAddress, readControlToken, readDashboardToken, type ListenAddress } from '../control/options.js';
 import { BootError, ClusterdError, UsageError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseSignal, parseSize } from '../options.js';
@@ -149,13 +149,19 @@ export function masterOptions(settings: StartSettings): MasterOptions {
     controlTcp,
     metrics: metrics === undefined ? null : checked('metrics', () => parseControlAddress(metrics, 'metrics')),
     health: health === undefined ? null : checked('health', () => parseControlAddress(health, 'health')),
-    dashboard:
-      dashboard === undefined
-        ? null
-        : { ...checked('dashboard', () => parseControlAddress(dashboard, 'dashboard')), token: checked('dashboard-token', () => readDashboardToken({ token: dashboardToken })) },
+    dashboard: dashboard === undefined ? null : dashboardOptions(checked('dashboard', () => parseListenAddress(dashboard, 'dashboard')), dashboardToken, checked),
     logFile: logFileOptions(text, checked, name),
     shutdownDelayMs: checked('shutdown-delay', () => parseDuration('shutdown-delay', text('shutdown-delay'), { min: 0 })),
   };
+}
+
+/** --dashboard's address and token: on a unix socket, actions need none (the socket is owner-only). */
+function dashboardOptions(listen: ListenAddress, token: string | undefined, checked: <T>(flag: string, parse: () => T) => T): NonNullable<MasterOptions['dashboard']> {
+  if ('path' in listen) {
+    if (token !== undefined) throw new UsageError('`--dashboard-token` is for a TCP --dashboard: on a unix socket actions need no token (only this user can connect)');
+    return { listen, token: null };
+  }
+  return { listen, token: checked('dashboard-token', () => readDashboardToken({ token })) };
 }
 
 /** --log-file (by default <runtime dir>/<name>.log for the master of `start -d`) and its rotation. */

@@ -8,6 +8,8 @@ import { decodeLogEntry, decodeLoop, decodeProgress, decodeStack } from './conve
 import { formatControlAddress, type TcpAddress } from './options.js';
 import {
   type WireClusterStatus,
+  type WireDashboardChunk,
+  type WireDashboardRequest,
   type WireLogEntry,
   type WireLogsRequest,
   type WireLoopReply,
@@ -66,6 +68,17 @@ interface RawControlClient extends grpc.Client {
   Profile: StreamMethod<WireProfileRequest, WireProfileChunk>;
   Loop: UnaryMethod<WireLoopRequest, WireLoopReply>;
   Logs: StreamMethod<WireLogsRequest, WireLogEntry>;
+  Dashboard: StreamMethod<WireDashboardRequest, WireDashboardChunk>;
+}
+
+/** The most a Dashboard message may weigh once its pieces are joined: a full window of 1024 workers is ~100 MB. */
+export const MAX_DASHBOARD_MESSAGE_CHARS = 256 * 1024 * 1024;
+
+export interface DashboardHandlers {
+  /** One whole message's JSON text, unparsed: the caller checks it (it crossed a process boundary). */
+  onMessage(json: string): void;
+  /** Once: null when the master ended the stream (it stopped), else why the stream failed. */
+  onEnd(error: ClusterdError | null): void;
 }
 
 export interface WatchHandlers {
@@ -178,6 +191,33 @@ export class ControlClient {
   logs({ follow = false, worker = 0, lines = 0 }: { follow?: boolean; worker?: number; lines?: number }, handlers: LogsHandlers): Subscription {
     const call = this.#raw.Logs({ follow, worker, lines }, this.#metadata());
     return this.#follow(call, (message) => handlers.onEntry(decodeLogEntry(message)), handlers.onEnd);
+  }
+
+  /** The master's dashboard feed: a snapshot, then updates, each as its JSON text, until cancelled or the master stops. */
+  dashboard(handlers: DashboardHandlers): Subscription {
+    const call = this.#raw.Dashboard({}, this.#metadata());
+    let pieces: string[] = [];
+    let size = 0;
+    let subscription: Subscription | null = null;
+    subscription = this.#follow(
+      call,
+      (chunk) => {
+        size += chunk.json.length;
+        if (size > MAX_DASHBOARD_MESSAGE_CHARS) {
+          subscription?.cancel();
+          handlers.onEnd(new ClusterdError('ERR_CLUSTERD_CONTROL', `the cluster at ${this.address} sent a dashboard message of more than ${MAX_DASHBOARD_MESSAGE_CHARS} characters`));
+          return;
+        }
+        pieces.push(chunk.json);
+        if (!chunk.end) return;
+        const json = pieces.join('');
+        pieces = [];
+        size = 0;
+        handlers.onMessage(json);
+      },
+      handlers.onEnd,
+    );
+    return subscription;
   }
 
   close(): void {

@@ -4,23 +4,29 @@
 // never the master its life.
 import * as grpc from '@grpc/grpc-js';
 import type { ControlOperations, ControlSource } from '../master/status.js';
+import type { DashboardSource } from '../dashboard/feed.js';
 import { encodeStatus } from './convert.js';
+import { dashboardHandler } from './dashboard-handler.js';
 import { logsHandler } from './logs-handler.js';
-import { operationHandlers, unimplementedOperations } from './operation-handlers.js';
+import { operationHandlers, unimplemented, unimplementedOperations } from './operation-handlers.js';
 import type { WireClusterStatus, WireStatusRequest, WireWatchRequest } from './proto.js';
 import { parseStatusRequest, parseWatchRequest } from './requests.js';
 
 export class ControlHandlers {
   readonly #source: ControlSource;
   readonly #operations: ControlOperations | null;
+  readonly #dashboard: DashboardSource | null;
+  /** One Dashboard handler for every listener (unix and TCP): its bound on streams is the master's. */
+  #dashboardHandler: grpc.UntypedHandleCall | null = null;
   /** Open Watch streams, each with the function that ends it. */
   readonly #watches = new Set<() => void>();
   /** Other open server streams (Reload, Restart, Logs), likewise. */
   readonly #streams = new Set<() => void>();
 
-  constructor(source: ControlSource, operations: ControlOperations | null = null) {
+  constructor(source: ControlSource, operations: ControlOperations | null = null, dashboard: DashboardSource | null = null) {
     this.#source = source;
     this.#operations = operations;
+    this.#dashboard = dashboard;
   }
 
   /** The service implementation for grpc.Server#addService. */
@@ -37,6 +43,7 @@ export class ControlHandlers {
       ...(operations
         ? { ...operationHandlers(operations, this.#source, track), Logs: logsHandler(operations, this.#source, track) }
         : unimplementedOperations()),
+      Dashboard: (this.#dashboardHandler ??= this.#dashboard ? dashboardHandler(this.#dashboard, track) : unimplemented('Dashboard')),
     };
   }
 
@@ -45,7 +52,7 @@ export class ControlHandlers {
     return this.#watches.size;
   }
 
-  /** Number of open server streams of any kind: Watch, Reload, Restart, Logs. */
+  /** Number of open server streams of any kind: Watch, Reload, Restart, Logs, Dashboard. */
   get streams(): number {
     return this.#watches.size + this.#streams.size;
   }

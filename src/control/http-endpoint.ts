@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ListenError, UsageError } from '../errors.js';
 import { formatControlAddress } from './options.js';
+import { claimSocketFile, releaseSocketFile } from './socket-file.js';
 
 export interface EndpointOptions {
   /** The flag, for messages: `metrics` names `--metrics`. */
@@ -34,7 +35,40 @@ export async function startEndpoint({ flag, host, port, serve, post, onError = (
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new UsageError(`Expected the \`--${flag}\` port to be an integer from 0 to 65535, got \`${String(port)}\``);
   }
-  const server = http.createServer((request, response) => {
+  const server = createServer(serve, post);
+  await listen(server, { host, port }, onError).catch((error: NodeJS.ErrnoException) => {
+    throw new ListenError(`cannot serve ${flag} on ${formatControlAddress({ host, port })}: ${describeListenError(error)}`, error);
+  });
+  const bound = (server.address() as AddressInfo).port;
+  return { address: { host, port: bound }, close: () => closeServer(server) };
+}
+
+export type SocketEndpointOptions = Omit<EndpointOptions, 'host' | 'port'> & { path: string };
+
+/**
+ * Listens on the unix socket `path` (absolute), owner-only (0600): whoever can connect is this
+ * user. Rejects with a ListenError when it cannot be bound (in use, not a socket, no directory).
+ */
+export async function startSocketEndpoint({ flag, path, serve, post, onError = () => {} }: SocketEndpointOptions): Promise<{ path: string; close(): Promise<void> }> {
+  const server = createServer(serve, post);
+  let inode: number;
+  try {
+    inode = await claimSocketFile(path, (temporary) => listen(server, { path: temporary }, onError));
+  } catch (error) {
+    if (server.listening) await closeServer(server);
+    throw new ListenError(`cannot serve ${flag} on ${path}: ${describeListenError(error as NodeJS.ErrnoException)}`, error);
+  }
+  return {
+    path,
+    close: async () => {
+      releaseSocketFile(path, inode);
+      await closeServer(server);
+    },
+  };
+}
+
+function createServer(serve: EndpointOptions['serve'], post: EndpointOptions['post']): http.Server {
+  return http.createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0]!;
     if (post && request.method === 'POST') return post(path, request, response);
     // HEAD is GET without the body (Node's http drops it); both are safe for a probe to send.
@@ -45,27 +79,26 @@ export async function startEndpoint({ flag, host, port, serve, post, onError = (
     }
     serve(path, response, request);
   });
-  await new Promise<void>((resolve, reject) => {
-    const onListenError = (error: NodeJS.ErrnoException): void => {
-      reject(new ListenError(`cannot serve ${flag} on ${formatControlAddress({ host, port })}: ${describeListenError(error)}`, error));
-    };
-    server.once('error', onListenError);
-    server.listen({ host, port }, () => {
-      server.off('error', onListenError);
+}
+
+function listen(server: http.Server, options: { host: string; port: number } | { path: string }, onError: (error: Error) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options, () => {
+      server.off('error', reject);
       // Node emits accept failures as 'error' on the server; unheard, one would take the master down.
       server.on('error', (error) => onError(error));
       resolve();
     });
   });
-  const bound = (server.address() as AddressInfo).port;
-  return {
-    address: { host, port: bound },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
-  };
+}
+
+/** Stops listening and drops open connections (scrapers, probes and pages keep theirs alive). */
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.close((error) => (error ? reject(error) : resolve()));
+    server.closeAllConnections();
+  });
 }
 
 export function replyText(response: http.ServerResponse, status: number, text: string): void {
@@ -79,6 +112,8 @@ function describeListenError(error: NodeJS.ErrnoException): string {
       return 'address already in use';
     case 'EACCES':
       return 'permission denied';
+    case 'ENOENT':
+      return 'no such directory';
     case 'EADDRNOTAVAIL':
       return 'address not available on this machine';
     case 'ENOTFOUND':

@@ -70,15 +70,16 @@ export function operationHandlers(operations: ControlOperations, source: Control
 
 /** Answers for every operation of a master that offers none (a control plane started without them). */
 export function unimplementedOperations(): grpc.UntypedServiceImplementation {
-  const refuse = (method: string): Partial<grpc.StatusObject> => ({ code: grpc.status.UNIMPLEMENTED, details: `this master does not offer ${method}` });
-  const handlers: grpc.UntypedServiceImplementation = {};
-  for (const method of [...OPERATION_METHODS, 'Logs']) {
-    handlers[method] = (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerUnaryCall<unknown, unknown>, callback?: grpc.sendUnaryData<unknown>) => {
-      if (callback) callback(refuse(method));
-      else (call as grpc.ServerWritableStream<unknown, unknown>).emit('error', refuse(method));
-    };
-  }
-  return handlers;
+  return Object.fromEntries([...OPERATION_METHODS, 'Logs'].map((method) => [method, unimplemented(method)]));
+}
+
+/** A handler that answers UNIMPLEMENTED: `method` is a part of the API this master does not offer. */
+export function unimplemented(method: string): grpc.UntypedHandleCall {
+  const refuse: Partial<grpc.StatusObject> = { code: grpc.status.UNIMPLEMENTED, details: `this master does not offer ${method}` };
+  return (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerUnaryCall<unknown, unknown>, callback?: grpc.sendUnaryData<unknown>) => {
+    if (callback) callback(refuse);
+    else (call as grpc.ServerWritableStream<unknown, unknown>).emit('error', refuse);
+  };
 }
 
 /**

@@ -1,7 +1,9 @@
 // The control plane's command-line values, shared by `start` (the master's TCP listener) and the
 // client commands (`--control HOST:PORT` to reach a remote cluster).
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
+import { MAX_SOCKET_PATH_BYTES } from './socket-file.js';
 
 /** The bounds of a Watch stream's interval (`top --interval`); the master clamps requests to them. */
 export const MIN_WATCH_INTERVAL_MS = 50;
@@ -21,6 +23,36 @@ export function parseControlAddress(value: unknown, option = 'control'): TcpAddr
     throw new UsageError(`Expected \`--${option}\` to be HOST:PORT, such as 127.0.0.1:7070 or [::1]:7070, got \`${text}\``);
   }
   return { host: (match[1] ?? match[2])!, port };
+}
+
+/** A listener's address: TCP, or a unix socket's absolute path. */
+export type ListenAddress = TcpAddress | { path: string };
+
+/**
+ * `--dashboard` and `dashboard --listen`: a value that contains a `/` or ends in `.sock` is a unix
+ * socket path (`./dash.sock`, `/run/app/dash.sock`, `dash.sock`), resolved from `cwd`; anything
+ * else is HOST:PORT. (HOST:PORT never holds a `/`, and no host name ends in `.sock:PORT`'s way.)
+ */
+export function parseListenAddress(value: unknown, option: string, cwd = process.cwd()): ListenAddress {
+  const text = String(value).trim();
+  if (!text.includes('/') && !text.endsWith('.sock')) {
+    try {
+      return parseControlAddress(text, option);
+    } catch {
+      throw new UsageError(`Expected \`--${option}\` to be HOST:PORT, such as 127.0.0.1:7071, or a unix socket path (one with a / or ending in .sock), got \`${text}\``);
+    }
+  }
+  const path = resolve(cwd, text);
+  if (text.endsWith('/')) throw new UsageError(`Expected \`--${option}\` to be a socket path, not a directory, got \`${text}\``);
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
+    throw new UsageError(`Expected \`--${option}\`'s socket path to be at most ${MAX_SOCKET_PATH_BYTES} bytes once absolute (a unix socket's limit), got ${Buffer.byteLength(path)}: \`${path}\``);
+  }
+  return { path };
+}
+
+/** `http://host:port/` for a TCP listener, `unix:/path` for a socket (curl --unix-socket /path http://localhost/). */
+export function listenUrl(address: ListenAddress): string {
+  return 'path' in address ? `unix:${address.path}` : `http://${formatControlAddress(address)}/`;
 }
 
 /** `host:port` as gRPC and people read it, with IPv6 hosts in brackets. */

@@ -273,6 +273,13 @@ export interface WireLoopReply {
   blockedMs: number;
 }
 
+export type WireDashboardRequest = Record<string, never>;
+
+export interface WireDashboardChunk {
+  json: string;
+  end: boolean;
+}
+
 export interface WireLogsRequest {
   follow: boolean;
   worker: number;

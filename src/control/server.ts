@@ -11,6 +11,7 @@ import { chmodSync, existsSync, linkSync, lstatSync, statSync, unlinkSync } from
 import { connect as netConnect, type AddressInfo, type ListenOptions } from 'node:net';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import type { DashboardSource } from '../dashboard/feed.js';
 import type { ControlOperations, ControlSource } from '../master/status.js';
 import { ClusterdError, UsageError } from '../errors.js';
 import { requireToken } from './auth.js';
@@ -28,6 +29,8 @@ export interface ControlServerOptions {
   source: ControlSource;
   /** Reload, Restart, Scale, Stop, Stack and Logs; without it they answer UNIMPLEMENTED. */
   operations?: ControlOperations | undefined;
+  /** The dashboard's feed, for the Dashboard rpc; without it, UNIMPLEMENTED. */
+  dashboard?: DashboardSource | undefined;
   /** Also serve on TCP; every call there must carry `authorization: Bearer <token>`. */
   tcp?: ({ token: string } & TcpAddress) | undefined;
   /** The runtime directory; by default runtimeDir() ($CLUSTERD_RUNTIME_DIR, $XDG_RUNTIME_DIR/clusterd, ...). */
@@ -56,12 +59,12 @@ const SHUTDOWN_GRACE_MS = 1_000;
  * that name already answers, when the runtime directory is unsafe, or when the TCP address
  * cannot be bound.
  */
-export async function startControlServer({ name, source, operations, tcp, dir = runtimeDir() }: ControlServerOptions): Promise<ControlServer> {
+export async function startControlServer({ name, source, operations, dashboard, tcp, dir = runtimeDir() }: ControlServerOptions): Promise<ControlServer> {
   if (!CLUSTER_NAME.test(name)) throw new UsageError(`Expected the cluster name to be 1-64 letters, digits, '.', '_' or '-', got \`${name}\``);
   if (tcp && tcp.token.length === 0) throw new UsageError('Expected a non-empty control token for the TCP control listener');
   ensureRuntimeDir(dir);
   const path = socketPathOf(name, dir);
-  const handlers = new ControlHandlers(source, operations ?? null);
+  const handlers = new ControlHandlers(source, operations ?? null, dashboard ?? null);
   const { definition } = controlService();
 
   const unixListener = new GrpcListener({ definition, implementation: handlers.implementation() });

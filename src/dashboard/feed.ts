@@ -37,9 +37,20 @@ interface MessageBase {
   markers: Marker[];
 }
 
-export type DashboardMessage =
-  | (MessageBase & { type: 'snapshot'; name: string; windowMs: number; bucketMs: number; statsIntervalMs: number; actions: boolean })
-  | (MessageBase & { type: 'update' });
+export type FeedSnapshot = MessageBase & { type: 'snapshot'; name: string; windowMs: number; bucketMs: number; statsIntervalMs: number };
+export type FeedUpdate = MessageBase & { type: 'update' };
+/** What the feed sends: the whole window once, then one update per tick. */
+export type FeedMessage = FeedSnapshot | FeedUpdate;
+/** What a page gets: the feed's messages, the snapshot also saying whether this dashboard takes actions and whether they need the token. */
+export type DashboardMessage = (FeedSnapshot & { actions: boolean; token: boolean }) | FeedUpdate;
+
+/** Where a dashboard's messages come from: the master's own feed, or (`clusterd dashboard`) its copy of one. */
+export interface DashboardSource {
+  /** The whole window, for a page that just connected (and GET /api/status). */
+  snapshot(): FeedSnapshot;
+  /** Calls `listener` with each message after the snapshot; returns the unsubscribe. */
+  subscribe(listener: (message: FeedMessage) => void): () => void;
+}
 
 /**
  * A worker's colour goes by its worst lag p99 over this long (at least its last sample, at most the 60
@@ -54,19 +65,17 @@ export const MAX_SITES = 5;
 /** Ticks no faster than this whatever --stats-interval: a page cannot use more, and each tick costs every page. */
 export const MIN_TICK_MS = 250;
 
-export class DashboardFeed {
+export class DashboardFeed implements DashboardSource {
   readonly history = new History();
   readonly #supervisor: Supervisor;
-  readonly #actions: boolean;
   readonly #stop: Array<() => void> = [];
-  readonly #listeners = new Set<(message: DashboardMessage) => void>();
+  readonly #listeners = new Set<(message: FeedMessage) => void>();
   #timer: NodeJS.Timeout | null = null;
   /** The markers' seq the last update went out with. */
   #sentSeq = 0;
 
-  constructor({ supervisor, logs, actions }: { supervisor: Supervisor; logs: LogSink; actions: boolean }) {
+  constructor({ supervisor, logs }: { supervisor: Supervisor; logs: LogSink }) {
     this.#supervisor = supervisor;
-    this.#actions = actions;
     const onSample = (worker: WorkerProcess, sample: LoopSample): void => this.history.add(worker.id, sample);
     const onBlocking = (worker: WorkerProcess, { frames, blockedMs }: { frames: StackFrame[]; blockedMs: number }): void => {
       this.history.mark({ kind: 'blocked', worker: worker.id, text: `worker ${worker.id} (pid ${worker.pid}) loop blocked for ${blockedMs} ms or more`, stack: frames.map(frameLine) });
@@ -84,7 +93,7 @@ export class DashboardFeed {
   }
 
   /** The whole window, for a page that just connected (and GET /api/status). */
-  snapshot(now = Date.now()): DashboardMessage {
+  snapshot(now = Date.now()): FeedSnapshot {
     const series = this.history.series(now);
     const { config } = this.#supervisor;
     return {
@@ -93,13 +102,12 @@ export class DashboardFeed {
       windowMs: WINDOW_MS,
       bucketMs: BUCKET_MS,
       statsIntervalMs: config.statsIntervalMs,
-      actions: this.#actions,
       ...this.#base(now, (id) => series.get(id) ?? [], this.history.markers(now)),
     };
   }
 
   /** Calls `listener` with an update every tick; the ticks run only while someone listens. */
-  subscribe(listener: (message: DashboardMessage) => void): () => void {
+  subscribe(listener: (message: FeedMessage) => void): () => void {
     this.#listeners.add(listener);
     if (!this.#timer) {
       this.#sentSeq = this.history.seq;
@@ -127,7 +135,7 @@ export class DashboardFeed {
     // Markers go out once, to every page: one that connected since has them in its snapshot.
     const markers = this.history.markers(now, this.#sentSeq);
     this.#sentSeq = this.history.seq;
-    const message: DashboardMessage = { type: 'update', ...this.#base(now, (id) => this.history.tail(id, 2), markers) };
+    const message: FeedUpdate = { type: 'update', ...this.#base(now, (id) => this.history.tail(id, 2), markers) };
     for (const listener of this.#listeners) listener(message);
   }
 

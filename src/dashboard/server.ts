@@ -1,22 +1,26 @@
-// --dashboard HOST:PORT: one page that shows every worker's loop over the last 15 minutes, live.
-//   GET  /                   the page (index.html, app.js, app.css: shipped as files, no CDN)
-//   GET  /api/status         the snapshot as JSON: the window's history and markers
-//   GET  /events             server-sent events: the snapshot, then one update per tick
-//   POST /api/reload         with --dashboard-token only (Authorization: Bearer)
-//   POST /api/restart/:id    with --dashboard-token only
-// Every message is the master's own; the only input read from a browser is the path and the
-// Authorization header, both checked here. Without a token the dashboard is read-only: POST is 403.
+// --dashboard HOST:PORT or PATH: one page that shows every worker's loop over the last 15 minutes, live.
+//   GET  /                        the page (index.html, app.js, app.css: shipped as files, no CDN)
+//   GET  /api/status              the snapshot as JSON: the window's history and markers
+//   GET  /events                  server-sent events: the snapshot, then one update per tick
+//   POST /api/reload              actions: with --dashboard-token only (Authorization: Bearer)
+//   POST /api/restart/:id
+//   POST /api/profile/:id?duration=5s   a CPU profile, as a .cpuprofile download
+//   POST /api/loop/:id?duration=5s      where the loop spends its time (`clusterd loop --json`)
+// The messages come from a DashboardSource and the actions run through DashboardActions: the
+// master's own, or `clusterd dashboard`'s over the control plane. The only input read from a
+// browser is the path, the duration and the Authorization header, all checked here. On TCP,
+// without a token the dashboard is read-only (POST is 403); on a unix socket (owner-only, like
+// the control socket) whoever can connect may act, and there is no Host to check.
 import { readFileSync } from 'node:fs';
 import type http from 'node:http';
-import { DashboardFeed, type DashboardMessage } from './feed.js';
+import type { DashboardActions } from './actions.js';
+import type { DashboardMessage, DashboardSource, FeedMessage } from './feed.js';
 import { tokenMatches } from '../control/auth.js';
-import { replyText, startEndpoint, type Endpoint } from '../control/http-endpoint.js';
-import type { TcpAddress } from '../control/options.js';
-import { ClusterdError } from '../errors.js';
-import type { LogSink } from '../master/logs.js';
-import type { Supervisor } from '../master/supervisor.js';
-import type { ControlOperations } from '../master/status.js';
-import { MAX_INSTANCES } from '../options.js';
+import { replyText, startEndpoint, startSocketEndpoint } from '../control/http-endpoint.js';
+import { listenUrl, type ListenAddress } from '../control/options.js';
+import { LOOP_DURATION_MS, PROFILE_DURATION_MS } from '../control/requests.js';
+import { ClusterdError, UsageError } from '../errors.js';
+import { MAX_INSTANCES, parseDuration } from '../options.js';
 
 /** Pages connected at once; past it /events is 503 (each costs the master a write per tick). */
 export const MAX_STREAMS = 64;
@@ -39,60 +43,72 @@ const PAGE_HEADERS = {
   'Cache-Control': 'no-store',
 };
 
-export interface DashboardOptions extends TcpAddress {
-  supervisor: Supervisor;
-  logs: LogSink;
-  /** reload and restart, as the control plane runs them (logged with who asked). */
-  operations: Pick<ControlOperations, 'reload' | 'restart'>;
-  /** --dashboard-token: actions need it as a bearer token; null: read-only. */
+/** A capture's window when the page names none, as `clusterd profile` and `loop` default. */
+export const DEFAULT_CAPTURE_MS = 5000;
+
+export interface DashboardOptions {
+  listen: ListenAddress;
+  /** The cluster's name, for the profile's file name. */
+  name: string;
+  source: DashboardSource;
+  /** What the buttons run (logged with who asked). */
+  actions: DashboardActions;
+  /** On TCP, --dashboard-token: actions need it as a bearer token; null: read-only. Unused on a socket. */
   token: string | null;
 }
 
-export type DashboardServer = Endpoint & { feed: DashboardFeed };
+export interface DashboardServer {
+  /** Where it listens, with the port the system chose for port 0. */
+  address: ListenAddress;
+  /** `http://host:port/`, or `unix:/path`. */
+  url: string;
+  /** Stops listening and ends the pages' streams. */
+  close(): Promise<void>;
+}
 
-/** Starts following the master and serves the dashboard; rejects with a ListenError when the address cannot be bound. */
-export async function startDashboard({ host, port, supervisor, logs, operations, token }: DashboardOptions): Promise<DashboardServer> {
-  const files = new Map(Object.entries(FILES).map(([path, { name, type }]) => [path, { type, body: readFileSync(new URL(name, PAGE_DIR)) }]));
-  const feed = new DashboardFeed({ supervisor, logs, actions: token !== null });
+/** Serves the dashboard of `source`; rejects with a ListenError when the address cannot be bound. */
+export async function startDashboard({ listen, name, source, actions, token }: DashboardOptions): Promise<DashboardServer> {
+  const files = new Map(Object.entries(FILES).map(([path, { name: file, type }]) => [path, { type, body: readFileSync(new URL(file, PAGE_DIR)) }]));
   const streams = new Set<http.ServerResponse>();
-  const endpoint = await startEndpoint({
+  const onSocket = 'path' in listen;
+  const access: Access = onSocket ? { kind: 'socket' } : token === null ? { kind: 'read-only' } : { kind: 'token', token };
+  const snapshot = (): DashboardMessage => ({ ...source.snapshot(), actions: access.kind !== 'read-only', token: access.kind === 'token' });
+  // Bound to a socket there is no Host to check: the file's mode says who may connect.
+  const host = onSocket ? null : listen.host;
+  const handlers = {
     flag: 'dashboard',
-    host,
-    port,
-    serve: (path, response, request) => {
-      if (!hostAllowed(host, request.headers.host)) return replyText(response, 421, 'this dashboard answers to its loopback address only\n');
+    serve: (path: string, response: http.ServerResponse, request: http.IncomingMessage) => {
+      if (host !== null && !hostAllowed(host, request.headers.host)) return replyText(response, 421, 'this dashboard answers to its loopback address only\n');
       const file = files.get(path);
       if (file) {
         response.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': file.type, 'Content-Length': file.body.length });
         return void response.end(file.body);
       }
-      if (path === '/api/status') return replyJson(response, 200, feed.snapshot());
-      if (path === '/events') return request.method === 'HEAD' ? replyText(response, 200, '') : stream(response, feed, streams);
+      if (path === '/api/status') return replyJson(response, 200, snapshot());
+      if (path === '/events') return request.method === 'HEAD' ? replyText(response, 200, '') : stream(response, snapshot, source, streams);
       replyText(response, 404, 'not found: the dashboard serves /, /api/status and /events\n');
     },
-    post: (path, request, response) => {
-      // No body is read: the path says it all.
+    post: (path: string, request: http.IncomingMessage, response: http.ServerResponse) => {
+      // No body is read: the path and the query say it all.
       request.resume();
-      if (!hostAllowed(host, request.headers.host)) return replyText(response, 421, 'this dashboard answers to its loopback address only\n');
-      void act(path, request, response, { token, operations }).catch((error: unknown) => replyError(response, error));
+      if (host !== null && !hostAllowed(host, request.headers.host)) return replyText(response, 421, 'this dashboard answers to its loopback address only\n');
+      void act(path, request, response, { name, access, actions }).catch((error: unknown) => replyError(response, error));
     },
-  }).catch((error: unknown) => {
-    feed.close();
-    throw error;
-  });
+  };
+  const endpoint = 'path' in listen ? await startSocketEndpoint({ ...handlers, path: listen.path }) : await startEndpoint({ ...handlers, ...listen });
+  const address: ListenAddress = 'path' in endpoint ? { path: endpoint.path } : endpoint.address;
   return {
-    ...endpoint,
-    feed,
+    address,
+    url: listenUrl(address),
     close: async () => {
-      feed.close();
       for (const response of streams) response.destroy();
       await endpoint.close();
     },
   };
 }
 
-/** Server-sent events: the snapshot, then the feed's updates; the stream ends with the page. */
-function stream(response: http.ServerResponse, feed: DashboardFeed, streams: Set<http.ServerResponse>): void {
+/** Server-sent events: the snapshot, then the source's messages; the stream ends with the page. */
+function stream(response: http.ServerResponse, snapshot: () => DashboardMessage, source: DashboardSource, streams: Set<http.ServerResponse>): void {
   if (streams.size >= MAX_STREAMS) return replyText(response, 503, `too many dashboards connected (at most ${MAX_STREAMS})\n`);
   response.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
   streams.add(response);
@@ -100,8 +116,9 @@ function stream(response: http.ServerResponse, feed: DashboardFeed, streams: Set
     if (response.writableLength > MAX_BACKLOG_BYTES) return void response.destroy();
     response.write(`data: ${JSON.stringify(message)}\n\n`);
   };
-  send(feed.snapshot());
-  const unsubscribe = feed.subscribe(send);
+  send(snapshot());
+  // A source may start over with a snapshot of its own (`clusterd dashboard` after a gap): the page's too.
+  const unsubscribe = source.subscribe((message: FeedMessage) => send(message.type === 'snapshot' ? snapshot() : message));
   response.once('close', () => {
     unsubscribe();
     streams.delete(response);
@@ -121,14 +138,17 @@ export function hostAllowed(boundHost: string, hostHeader: string | undefined): 
   return LOOPBACK.test(name);
 }
 
-type Action = { kind: 'reload' } | { kind: 'restart'; id: number };
+/** Who may act: nobody (TCP without a token), bearers of the token, or whoever reaches the socket. */
+type Access = { kind: 'read-only' } | { kind: 'token'; token: string } | { kind: 'socket' };
 
-/** POST /api/reload, /api/restart/:id (id 1 to MAX_INSTANCES), or null. */
+type Action = { kind: 'reload' } | { kind: 'restart' | 'profile' | 'loop'; id: number };
+
+/** POST /api/reload, /api/{restart,profile,loop}/:id (id 1 to MAX_INSTANCES), or null. */
 export function parseAction(path: string): Action | null {
   if (path === '/api/reload') return { kind: 'reload' };
-  const match = /^\/api\/restart\/([1-9]\d{0,3})$/.exec(path);
-  const id = Number(match?.[1]);
-  return match && id <= MAX_INSTANCES ? { kind: 'restart', id } : null;
+  const match = /^\/api\/(restart|profile|loop)\/([1-9]\d{0,3})$/.exec(path);
+  const id = Number(match?.[2]);
+  return match && id <= MAX_INSTANCES ? { kind: match[1] as 'restart' | 'profile' | 'loop', id } : null;
 }
 
 /** Whether an Authorization header carries the token: 'missing' (no Bearer), 'wrong' or 'ok'. */
@@ -138,29 +158,90 @@ export function checkBearer(header: string | undefined, token: string): 'missing
   return tokenMatches(token, match[1]!) ? 'ok' : 'wrong';
 }
 
-async function act(path: string, request: http.IncomingMessage, response: http.ServerResponse, { token, operations }: Pick<DashboardOptions, 'token' | 'operations'>): Promise<void> {
+/**
+ * A capture's `?duration=` (5s when absent), within what `clusterd profile` (100ms to 5m) or
+ * `clusterd loop` (100ms to 1m) takes; a UsageError naming the parameter otherwise.
+ */
+export function captureDuration(url: string | undefined, kind: 'profile' | 'loop'): number {
+  const query = new URLSearchParams((url ?? '').split('?')[1] ?? '');
+  const given = query.getAll('duration');
+  if (given.length > 1) throw new UsageError('Expected one `duration` parameter, got ' + String(given.length));
+  if (given.length === 0) return DEFAULT_CAPTURE_MS;
+  try {
+    return parseDuration('duration', given[0]!.slice(0, 40), kind === 'profile' ? PROFILE_DURATION_MS : LOOP_DURATION_MS);
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace('`--duration`', '`duration`'));
+  }
+}
+
+/** `<cluster>-worker<id>-<yyyymmdd>T<hhmmss>.cpuprofile` (UTC): unique enough, and sorts by time. */
+export function profileFileName(cluster: string, id: number, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '');
+  return `${cluster}-worker${id}-${stamp}.cpuprofile`;
+}
+
+async function act(
+  path: string,
+  request: http.IncomingMessage,
+  response: http.ServerResponse,
+  { name, access, actions }: Pick<DashboardOptions, 'name' | 'actions'> & { access: Access },
+): Promise<void> {
   const action = parseAction(path);
-  if (!action) return replyJson(response, 404, { error: 'not found: actions are POST /api/reload and /api/restart/ID' });
-  if (token === null) return replyJson(response, 403, { error: 'read-only dashboard: actions need clusterd start --dashboard-token' });
-  const auth = checkBearer(request.headers.authorization, token);
-  if (auth !== 'ok') {
-    response.setHeader('WWW-Authenticate', 'Bearer');
-    return replyJson(response, 401, { error: auth === 'missing' ? 'missing `Authorization: Bearer <token>`' : 'wrong dashboard token' });
+  if (!action) return replyJson(response, 404, { error: 'not found: actions are POST /api/reload, /api/restart/ID, /api/profile/ID and /api/loop/ID' });
+  if (access.kind === 'read-only') return replyJson(response, 403, { error: 'read-only dashboard: actions need --dashboard-token (or a unix socket)' });
+  if (access.kind === 'token') {
+    const auth = checkBearer(request.headers.authorization, access.token);
+    if (auth !== 'ok') {
+      response.setHeader('WWW-Authenticate', 'Bearer');
+      return replyJson(response, 401, { error: auth === 'missing' ? 'missing `Authorization: Bearer <token>`' : 'wrong dashboard token' });
+    }
   }
-  const who = `the dashboard (${request.socket.remoteAddress ?? 'unknown'})`;
-  if (action.kind === 'reload') {
-    const { generation, replaced } = await operations.reload({ parallel: 1 }, () => {}, who);
-    return replyJson(response, 200, { generation, replaced });
+  const who = `the dashboard (${access.kind === 'socket' ? 'unix socket' : (request.socket.remoteAddress ?? 'unknown')})`;
+  switch (action.kind) {
+    case 'reload': {
+      const { generation, replaced } = await actions.reload(who);
+      return replyJson(response, 200, { generation, replaced });
+    }
+    case 'restart': {
+      const { pid } = await actions.restart(action.id, who);
+      return replyJson(response, 200, { id: action.id, pid });
+    }
+    case 'profile': {
+      const result = await actions.profile(action.id, captureDuration(request.url, 'profile'));
+      if (result.blocked) return replyBlocked(response, action.id, result.blocked);
+      response.writeHead(200, {
+        'Content-Type': 'application/json',
+        'Content-Length': result.json.length,
+        'Content-Disposition': `attachment; filename="${profileFileName(name, action.id)}"`,
+        'Cache-Control': 'no-store',
+        'X-Content-Type-Options': 'nosniff',
+      });
+      return void response.end(result.json);
+    }
+    case 'loop': {
+      const result = await actions.loop(action.id, captureDuration(request.url, 'loop'));
+      if (result.blocked) return replyBlocked(response, action.id, result.blocked);
+      return replyJson(response, 200, result.report);
+    }
   }
-  const { pid } = await operations.restart(action.id, () => {}, who);
-  replyJson(response, 200, { id: action.id, pid });
+}
+
+/** 409: the worker's loop is blocked, so nothing was measured; its stack says where. */
+function replyBlocked(response: http.ServerResponse, id: number, { blockedMs, stack }: { blockedMs: number; stack: string[] }): void {
+  const error = `worker ${id}'s event loop is blocked (silent for ${(blockedMs / 1000).toFixed(1)} s): nothing was measured`;
+  replyJson(response, 409, { error, code: 'ERR_CLUSTERD_BLOCKED', blockedMs, stack });
 }
 
 const STATUS_BY_CODE: Partial<Record<string, number>> = {
   ERR_CLUSTERD_NOT_FOUND: 404,
   ERR_CLUSTERD_NO_WORKER: 404,
+  ERR_CLUSTERD_WORKER_GONE: 404,
   ERR_CLUSTERD_BUSY: 409,
+  ERR_CLUSTERD_WORKER_EXITED: 409,
   ERR_CLUSTERD_STOPPING: 503,
+  // `clusterd dashboard`: the cluster behind it stopped, or did not answer in time.
+  ERR_CLUSTERD_NOT_RUNNING: 503,
+  ERR_CLUSTERD_TIMEOUT: 504,
   ERR_CLUSTERD_USAGE: 400,
 };
 

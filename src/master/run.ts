@@ -10,10 +10,12 @@ import { LogSink, type LogFormat } from './logs.js';
 import { reapOrphans } from './orphans.js';
 import { SystemdNotifier } from './sd-notify.js';
 import { Supervisor, type ClusterConfig } from './supervisor.js';
+import { masterActions } from '../dashboard/actions.js';
+import { DashboardFeed } from '../dashboard/feed.js';
 import { startDashboard } from '../dashboard/server.js';
 import { startHealthServer } from '../control/health.js';
 import { startMetricsServer } from '../control/metrics.js';
-import { formatControlAddress, type TcpAddress } from '../control/options.js';
+import { formatControlAddress, type ListenAddress, type TcpAddress } from '../control/options.js';
 import { startControlServer } from '../control/server.js';
 import { BootError, type ClusterdError } from '../errors.js';
 import { formatAddress } from '../worker/servers.js';
@@ -30,8 +32,8 @@ export interface MasterOptions {
   metrics: TcpAddress | null;
   /** --health: serve /livez and /readyz on HOST:PORT. */
   health?: TcpAddress | null;
-  /** --dashboard: the live page on HOST:PORT; `token` (--dashboard-token) allows its actions. */
-  dashboard?: (TcpAddress & { token: string | null }) | null;
+  /** --dashboard: the live page on HOST:PORT or a unix socket; on TCP `token` (--dashboard-token) allows its actions. */
+  dashboard?: { listen: ListenAddress; token: string | null } | null;
   /** --shutdown-delay: on SIGTERM, /readyz says 503 at once and the drain starts this much later (ms). */
   shutdownDelayMs?: number;
   /** --log-file (and the daemon's log): lines go there, timestamped, instead of to stdout and stderr. */
@@ -50,7 +52,7 @@ export interface ReadyInfo {
   metrics: string | null;
   /** The --health listener, with the port the system chose for port 0. */
   health: string | null;
-  /** The --dashboard's URL, with the port the system chose for port 0. */
+  /** The --dashboard's URL, with the port the system chose for port 0; `unix:/path` on a socket. */
   dashboard: string | null;
 }
 
@@ -85,13 +87,23 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     supervisor.once('stopping', () => notifier.stopping());
   }
   const masterControl = new MasterControl({ supervisor, operations, logs });
+  // Kept whether or not --dashboard is given, so `clusterd dashboard` shows the last 15 minutes at
+  // once. Bounded (history.ts): ~105 KiB per worker id over a full window plus 100-150 KiB of markers,
+  // 1.8 MiB for 16 workers (npm run bench:dashboard-memory); a sample costs one bucket update; no
+  // timer runs without a reader.
+  const feed = new DashboardFeed({ supervisor, logs });
   const control = await startControlServer({
     name,
     source: supervisor,
     operations: masterControl,
+    dashboard: feed,
     tcp: controlTcp ?? undefined,
+  }).catch((error: unknown) => {
+    feed.close();
+    throw error;
   });
   const metricsServer = metrics ? await startMetricsServer({ ...metrics, source: supervisor }).catch(async (error: unknown) => {
+    feed.close();
     await control.close();
     throw error;
   }) : null;
@@ -107,12 +119,14 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
           return { ready: workersReady > 0 && !stopping, workersReady, workers: workers.length, stopping };
         },
       }).catch(async (error: unknown) => {
+        feed.close();
         await Promise.allSettled([control.close(), metricsServer?.close()]);
         throw error;
       })
     : null;
   const dashboardServer = dashboard
-    ? await startDashboard({ ...dashboard, supervisor, logs, operations: masterControl }).catch(async (error: unknown) => {
+    ? await startDashboard({ ...dashboard, name, source: feed, actions: masterActions(masterControl) }).catch(async (error: unknown) => {
+        feed.close();
         await Promise.allSettled([control.close(), metricsServer?.close(), healthServer?.close()]);
         throw error;
       })
@@ -143,7 +157,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
       control: control.tcpAddress ? formatControlAddress(control.tcpAddress) : null,
       metrics: metricsUrl,
       health: healthServer ? formatControlAddress(healthServer.address) : null,
-      dashboard: dashboardServer ? `http://${formatControlAddress(dashboardServer.address)}/` : null,
+      dashboard: dashboardServer?.url ?? null,
     };
     const plural = workers.length === 1 ? '' : 's';
     logs.event(
@@ -163,6 +177,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     process.exitCode = code;
     orphans?.stop();
     notifier?.stopWatchdog();
+    feed.close();
     logs.event('stopped', `${name} stopped`, { exitCode: code });
     void Promise.allSettled([control.close(), metricsServer?.close(), healthServer?.close(), dashboardServer?.close()])
       // Every worker's output has reached our streams, but Node still queues what a lagging

@@ -3,7 +3,7 @@
 // markers once, and the tick timer runs only while a page listens (nothing left behind on close).
 import test from 'ava';
 import { EventEmitter } from 'node:events';
-import { DashboardFeed, type DashboardMessage } from '../../src/dashboard/feed.js';
+import { DashboardFeed, type FeedMessage } from '../../src/dashboard/feed.js';
 import type { LoopSample } from '../../src/loop/types.js';
 import { LogSink } from '../../src/master/logs.js';
 import type { Supervisor } from '../../src/master/supervisor.js';
@@ -48,7 +48,7 @@ const quiet = () => new LogSink({ format: 'json', output: { stdout: { write: () 
 test('snapshot and updates: one view per worker, the colour from the last 2 s, markers once', async (t) => {
   const { supervisor, emitter, emitSample, workers } = standIn();
   const logs = quiet();
-  const feed = new DashboardFeed({ supervisor, logs, actions: false });
+  const feed = new DashboardFeed({ supervisor, logs });
   t.teardown(() => feed.close());
 
   emitSample(1, sample(700));
@@ -63,7 +63,7 @@ test('snapshot and updates: one view per worker, the colour from the last 2 s, m
   t.deepEqual(snapshot.markers.map((marker) => [marker.kind, marker.worker]), [['restart', 2], ['blocked', 1]]);
   t.deepEqual(snapshot.markers[1]!.stack, ['spin (file:///app.js:2:3)']);
 
-  const updates: DashboardMessage[] = [];
+  const updates: FeedMessage[] = [];
   let unsubscribe = (): void => {};
   // Ticks at MIN_TICK_MS (the interval, 10 ms, is shorter): the second one ends the wait.
   const two = new Promise<void>((resolve) => {
@@ -83,7 +83,7 @@ test('snapshot and updates: one view per worker, the colour from the last 2 s, m
 test('the tick timer runs only while someone listens; close stops everything', (t) => {
   const { supervisor, emitter } = standIn();
   const logs = quiet();
-  const feed = new DashboardFeed({ supervisor, logs, actions: true });
+  const feed = new DashboardFeed({ supervisor, logs });
   t.is(emitter.listenerCount('sample'), 1);
   const before = process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length;
   const first = feed.subscribe(() => {});

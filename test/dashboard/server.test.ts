@@ -3,19 +3,22 @@
 // with it; bad input is one line and exit 2.
 import test from 'ava';
 import { execa } from 'execa';
+import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import http from 'node:http';
-import { checkBearer, hostAllowed, parseAction } from '../../src/dashboard/server.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { captureDuration, checkBearer, hostAllowed, parseAction, profileFileName } from '../../src/dashboard/server.js';
 import type { DashboardMessage } from '../../src/dashboard/feed.js';
 import { ExitCode } from '../../src/exit-codes.js';
 import { CLI, fixture, get, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
 
-function post(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+function post(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const request = http.request({ host: '127.0.0.1', port, path, method: 'POST', headers, agent: false }, (response) => {
       let body = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (body += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(body) as Record<string, unknown> }));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: JSON.parse(body) as Record<string, unknown> }));
     });
     request.on('error', reject);
     request.end();
@@ -46,13 +49,38 @@ function firstEvent(port: number): Promise<{ contentType: string | undefined; me
   });
 }
 
-test('parseAction: the two actions, worker ids 1 to 1024, nothing else', (t) => {
+test('parseAction: the four actions, worker ids 1 to 1024, nothing else', (t) => {
   t.deepEqual(parseAction('/api/reload'), { kind: 'reload' });
   t.deepEqual(parseAction('/api/restart/3'), { kind: 'restart', id: 3 });
   t.deepEqual(parseAction('/api/restart/1024'), { kind: 'restart', id: 1024 });
-  for (const path of ['/api/restart/0', '/api/restart/1025', '/api/restart/01', '/api/restart/-1', '/api/restart/1e3', '/api/restart/', '/api/restart/1/x', '/api/reload/', '/api/stop', '/']) {
+  t.deepEqual(parseAction('/api/profile/2'), { kind: 'profile', id: 2 });
+  t.deepEqual(parseAction('/api/loop/1'), { kind: 'loop', id: 1 });
+  for (const path of ['/api/restart/0', '/api/restart/1025', '/api/restart/01', '/api/restart/-1', '/api/restart/1e3', '/api/restart/', '/api/restart/1/x', '/api/reload/', '/api/stop', '/', '/api/profile/', '/api/profile/0', '/api/loop/1025', '/api/stack/1']) {
     t.is(parseAction(path), null, path);
   }
+});
+
+test('captureDuration: 5s by default; 100ms to 5m for a profile, to 1m for a loop; else a usage error naming `duration`', (t) => {
+  t.is(captureDuration('/api/profile/1', 'profile'), 5000);
+  t.is(captureDuration('/api/profile/1?duration=100ms', 'profile'), 100);
+  t.is(captureDuration('/api/profile/1?duration=5m', 'profile'), 300_000);
+  t.is(captureDuration('/api/loop/1?duration=1m', 'loop'), 60_000);
+  for (const [url, kind] of [
+    ['/api/profile/1?duration=99ms', 'profile'],
+    ['/api/profile/1?duration=6m', 'profile'],
+    ['/api/loop/1?duration=2m', 'loop'],
+    ['/api/loop/1?duration=abc', 'loop'],
+    ['/api/profile/1?duration=', 'profile'],
+    ['/api/loop/1?duration=1s&duration=2s', 'loop'],
+  ] as const) {
+    const error = t.throws(() => captureDuration(url, kind), undefined, url);
+    t.regex(error!.message, /`?duration/, url);
+    t.false(error!.message.includes('--duration'), url);
+  }
+});
+
+test('profileFileName: <cluster>-worker<id>-<UTC time>.cpuprofile', (t) => {
+  t.is(profileFileName('api', 3, new Date('2026-12-02T15:04:05.678Z')), 'api-worker3-20261202T150405.cpuprofile');
 });
 
 test('checkBearer: missing, wrong or ok, whatever the header holds', (t) => {
@@ -137,11 +165,141 @@ test('with --dashboard-token: 401 without it or with a wrong one; with it a rest
 
 test('bad input: a bad --dashboard address, or a token without --dashboard, is one line and exit 2', async (t) => {
   const run = (args: string[]) => execa(process.execPath, [CLI, 'start', fixture('hello.js'), '-i', '1', ...args], { reject: false, timeout: 30_000, stdin: 'ignore' });
-  for (const args of [['--dashboard', 'localhost'], ['--dashboard', '127.0.0.1:99999'], ['--dashboard-token', 'x'], ['--dashboard', '127.0.0.1:0', '--dashboard-token', ' padded ']]) {
+  for (const args of [
+    ['--dashboard', 'localhost'],
+    ['--dashboard', '127.0.0.1:99999'],
+    ['--dashboard-token', 'x'],
+    ['--dashboard', '127.0.0.1:0', '--dashboard-token', ' padded '],
+    ['--dashboard', './dash.sock', '--dashboard-token', 's3cret'],
+    ['--dashboard', `/tmp/${'x'.repeat(120)}.sock`],
+    ['--dashboard', '/tmp/'],
+  ]) {
     const result = await run(args);
     t.is(result.exitCode, ExitCode.USAGE, args.join(' '));
     const lines = String(result.stderr).trim().split('\n');
     t.is(lines.length, 1, String(result.stderr));
     t.regex(lines[0]!, /^clusterd: .*dashboard/);
   }
+});
+
+test('profile and loop: the .cpuprofile as an attachment, the breakdown as JSON; 401, 400, 404, busy and blocked 409', async (t) => {
+  const cluster = await startCluster(fixture('busy-on-request.js'), {
+    instances: 2,
+    flags: ['--name', 'dashcap', '--watchdog', '0', '--dashboard', '127.0.0.1:0', '--dashboard-token', 's3cret'],
+  });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const port = dashboardPort(cluster);
+  const auth = { Authorization: 'Bearer s3cret' };
+
+  const raw = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const request = http.request({ host: '127.0.0.1', port, path: '/api/profile/1?duration=200ms', method: 'POST', headers: auth, agent: false }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+  t.is(raw.status, 200, raw.body);
+  t.is(raw.headers['content-type'], 'application/json');
+  t.regex(String(raw.headers['content-disposition']), /^attachment; filename="dashcap-worker1-\d{8}T\d{6}\.cpuprofile"$/);
+  t.is(Number(raw.headers['content-length']), Buffer.byteLength(raw.body));
+  const profile = JSON.parse(raw.body) as { nodes: unknown[]; startTime: number; endTime: number };
+  t.true(Array.isArray(profile.nodes) && profile.nodes.length > 0);
+
+  const loop = await post(port, '/api/loop/2?duration=200ms', auth);
+  t.is(loop.status, 200, JSON.stringify(loop.body));
+  t.deepEqual(Object.keys(loop.body), ['worker', 'durationMs', 'phases', 'iterationsPerSec', 'callbacks', 'overheadPct'], 'the shape of clusterd loop --json');
+  t.is(loop.body.worker, 2);
+  t.deepEqual(Object.keys(loop.body.phases as object).sort(), ['check', 'close', 'idle', 'microtasks', 'nextTick', 'pending', 'poll', 'timers']);
+
+  t.is((await post(port, '/api/profile/1?duration=200ms')).status, 401);
+  t.is((await post(port, '/api/loop/1', { Authorization: 'Bearer nope' })).status, 401);
+  for (const query of ['duration=50ms', 'duration=6m', 'duration=soon']) {
+    const refused = await post(port, `/api/profile/1?${query}`, auth);
+    t.is(refused.status, 400, query);
+    t.regex(String(refused.body.error), /duration/, query);
+  }
+  t.is((await post(port, '/api/loop/1?duration=2m', auth)).status, 400, 'a loop runs a minute at most');
+  const unknown = await post(port, '/api/profile/7?duration=200ms', auth);
+  t.is(unknown.status, 404);
+  t.regex(String(unknown.body.error), /no worker 7/);
+  t.is((await post(port, '/api/loop/7', auth)).status, 404);
+
+  // One measurement of a loop at a time: the second is refused while the first runs.
+  const first = post(port, '/api/loop/1?duration=2s', auth);
+  await cluster.waitForLine((line) => line.event === 'loop' && line.worker === 1 && line.durationMs === 2000);
+  const second = await post(port, '/api/loop/1?duration=200ms', auth);
+  t.is(second.status, 409);
+  t.is(second.body.code, 'ERR_CLUSTERD_BUSY');
+  t.is((await first).status, 200);
+
+  // A loop blocked for good: nothing is measured, its stack comes back.
+  const spun = JSON.parse((await get(cluster.port, '/spin')).body) as { worker: number };
+  const blocked = await waitFor(async () => {
+    const answer = await post(port, `/api/profile/${spun.worker}?duration=100ms`, auth);
+    return answer.status === 409 && answer;
+  }, { what: `worker ${spun.worker} blocked`, timeoutMs: 20_000 });
+  t.is(blocked.body.code, 'ERR_CLUSTERD_BLOCKED');
+  t.regex(String(blocked.body.error), new RegExp(`^worker ${spun.worker}'s event loop is blocked`));
+  t.regex(String((blocked.body.stack as string[])[0]), /^spinForever \(file:.*busy-on-request\.js:\d+:\d+\)$/);
+  t.is((await post(port, `/api/loop/${spun.worker}?duration=100ms`, auth)).status, 409);
+});
+
+/** One request over the unix socket `socketPath`. */
+function overSocket(socketPath: string, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request({ socketPath, method, path, headers, agent: false }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+test('--dashboard on a unix socket: 0600, no Host check, actions without a token; refused when in use or not a socket; a stale one is replaced; removed on stop', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-dash-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socket = join(dir, 'dash.sock');
+  // Relative to where clusterd starts.
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2, cwd: dir, flags: ['--dashboard', './dash.sock'] });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  t.is(cluster.lines.find((line) => line.event === 'ready')!.dashboard, `unix:${socket}`);
+  t.is(statSync(socket).mode & 0o777, 0o600);
+
+  const page = await overSocket(socket, 'GET', '/', { Host: 'evil.example' });
+  t.is(page.status, 200, 'no Host to check on a socket');
+  const snapshot = JSON.parse((await overSocket(socket, 'GET', '/api/status')).body) as DashboardMessage;
+  t.true(snapshot.type === 'snapshot' && snapshot.actions && !snapshot.token, 'actions, and no token needed');
+  const restarted = await overSocket(socket, 'POST', '/api/restart/1');
+  t.is(restarted.status, 200, restarted.body);
+  const loop = await overSocket(socket, 'POST', '/api/loop/2?duration=200ms');
+  t.is(loop.status, 200, loop.body);
+  t.is((JSON.parse(loop.body) as { worker: number }).worker, 2);
+  await cluster.waitForLine((line) => line.event === 'operation' && line.operation === 'restart' && line.who === 'the dashboard (unix socket)');
+
+  const run = (args: string[]) => execa(process.execPath, [CLI, 'start', fixture('hello.js'), '-i', '1', '--name', 'second', ...args], { reject: false, timeout: 30_000, stdin: 'ignore' });
+  const inUse = await run(['--dashboard', socket]);
+  t.is(inUse.exitCode, ExitCode.LISTEN_FAILED);
+  t.regex(String(inUse.stderr).trim(), new RegExp(`^clusterd: cannot serve dashboard on ${socket}: address already in use$`));
+  const file = join(dir, 'plain.sock');
+  writeFileSync(file, '');
+  const notSocket = await run(['--dashboard', file]);
+  t.is(notSocket.exitCode, ExitCode.LISTEN_FAILED);
+  t.regex(String(notSocket.stderr).trim(), /^clusterd: cannot serve dashboard on .*plain\.sock: the path exists and is not a socket$/);
+  const noDir = await run(['--dashboard', join(dir, 'nope', 'dash.sock')]);
+  t.is(noDir.exitCode, ExitCode.LISTEN_FAILED);
+  t.regex(String(noDir.stderr).trim(), /^clusterd: cannot serve dashboard on .*: no such directory$/);
+
+  // Killed, the master leaves its socket behind; the next one replaces it. Stopped, it removes it.
+  await cluster.stop('SIGKILL');
+  t.true(existsSync(socket));
+  const next = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--dashboard', socket] });
+  t.is((await overSocket(socket, 'GET', '/api/status')).status, 200);
+  await next.stop();
+  t.false(existsSync(socket));
 });

@@ -62,6 +62,8 @@ function merge(message) {
     $('name').textContent = `clusterd: ${message.name}`;
     document.title = `${message.name} · clusterd`;
     $('actions').hidden = !message.actions;
+    // On a unix socket actions need no token.
+    $('token').hidden = !message.token;
   }
   const since = message.now - state.windowMs;
   for (const worker of message.workers) {
@@ -131,6 +133,18 @@ function workerCard(worker) {
     const detail = el('details', { class: 'detail' });
     detail.append(el('summary', {}, 'blocking sites'), el('ol', { class: 'sites' }), el('pre', { class: 'last-stack' }));
     card.append(head, el('div', { class: 'figures' }), charts, detail);
+    if (state.actions) {
+      // Captures: a CPU profile (downloaded) and the loop's phase breakdown (shown here).
+      const capture = el('details', { class: 'detail capture' });
+      const buttons = el('div', { class: 'capture-buttons' });
+      const profile = el('button', { type: 'button', class: 'profile' }, 'CPU profile');
+      const loop = el('button', { type: 'button', class: 'loop' }, 'Loop breakdown');
+      profile.addEventListener('click', () => captureProfile(worker.id, card));
+      loop.addEventListener('click', () => captureLoop(worker.id, card));
+      buttons.append(profile, loop);
+      capture.append(el('summary', {}, 'profile, loop breakdown'), buttons, el('div', { class: 'loop-result' }));
+      card.append(capture);
+    }
   }
   return card;
 }
@@ -238,18 +252,96 @@ function showMarker(marker) {
   detail.textContent = [`${new Date(marker.time).toLocaleString()} ${marker.kind}: ${marker.text}`, ...(marker.stack ?? []).map((frame) => `    at ${frame}`)].join('\n');
 }
 
-async function act(path, what) {
+/** POSTs an action with the token; resolves with the response, or null once the failure is shown in one line. */
+async function post(path, what) {
   const result = $('action-result');
   const token = $('token').value;
   sessionStorage.setItem('clusterd-dashboard-token', token);
-  result.textContent = `${what}…`;
   try {
     const response = await fetch(path, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
-    const body = await response.json();
-    result.textContent = response.ok ? `${what} done` : `${what}: ${body.error}`;
+    if (response.ok) return response;
+    const body = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
+    result.textContent = `${what}: ${body.error}`;
   } catch (error) {
     result.textContent = `${what}: ${error.message}`;
   }
+  return null;
+}
+
+async function act(path, what) {
+  $('action-result').textContent = `${what}…`;
+  if (await post(path, what)) $('action-result').textContent = `${what} done`;
+}
+
+/** Runs a capture of worker `id`, its buttons disabled and the seconds counted meanwhile; `done` gets the response. */
+async function capture(kind, id, card, what, done) {
+  const duration = $('capture-duration').value.trim() || '5s';
+  const buttons = card.querySelectorAll('.capture-buttons button');
+  const result = $('action-result');
+  const started = Date.now();
+  const progress = () => (result.textContent = `${what} (${duration}): ${Math.floor((Date.now() - started) / 1000)} s…`);
+  progress();
+  const timer = setInterval(progress, 1000);
+  for (const button of buttons) button.disabled = true;
+  try {
+    const response = await post(`api/${kind}/${id}?duration=${encodeURIComponent(duration)}`, what);
+    if (response) await done(response);
+  } catch (error) {
+    result.textContent = `${what}: ${error.message}`;
+  } finally {
+    clearInterval(timer);
+    for (const button of buttons) button.disabled = false;
+  }
+}
+
+function captureProfile(id, card) {
+  const what = `CPU profile of worker ${id}`;
+  return capture('profile', id, card, what, async (response) => {
+    const name = /filename="([^"]+)"/.exec(response.headers.get('Content-Disposition') ?? '')?.[1] ?? `worker${id}.cpuprofile`;
+    const url = URL.createObjectURL(await response.blob());
+    const link = el('a', { href: url, download: name });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    $('action-result').textContent = `${what}: downloaded ${name} (open it in Chrome DevTools, Performance, or speedscope)`;
+  });
+}
+
+const PHASES = ['timers', 'pending', 'poll', 'check', 'close', 'nextTick', 'microtasks', 'idle'];
+
+function captureLoop(id, card) {
+  const what = `loop breakdown of worker ${id}`;
+  return capture('loop', id, card, what, async (response) => {
+    const report = await response.json();
+    card.querySelector('.loop-result').replaceChildren(...loopView(report));
+    $('action-result').textContent = `${what} done`;
+  });
+}
+
+/** `clusterd loop`'s table: the phases (ms per second, share of the window, callbacks), then the top callbacks. */
+function loopView(report) {
+  const caption = el('p', {}, `${(report.durationMs / 1000).toFixed(1)} s of its loop at ${new Date().toLocaleTimeString()}, ${Math.round(report.iterationsPerSec)} iterations/s; measuring cost ${report.overheadPct.toFixed(1)}% of it`);
+  const table = el('table', { class: 'phases' });
+  const head = el('tr');
+  for (const title of ['phase', 'ms/s', '%', 'callbacks']) head.append(el('th', {}, title));
+  table.append(head);
+  for (const name of PHASES) {
+    const phase = report.phases[name] ?? { msPerSec: 0, count: 0 };
+    const row = el('tr', { 'data-phase': name });
+    row.append(el('td', {}, name), el('td', {}, phase.msPerSec.toFixed(1)), el('td', {}, (phase.msPerSec / 10).toFixed(1)), el('td', {}, name === 'idle' ? '' : String(phase.count)));
+    table.append(row);
+  }
+  const parts = [caption, table];
+  if (report.callbacks.length > 0) {
+    const list = el('ol', { class: 'callbacks' });
+    for (const callback of report.callbacks.slice(0, 10)) {
+      const where = callback.url ? ` ${callback.function || '(anonymous)'} ${callback.url}:${callback.line}` : '';
+      list.append(el('li', {}, `${callback.totalMs.toFixed(1)} ms, ${callback.count}×, max ${callback.maxMs.toFixed(1)} ms: ${callback.type}${where}`));
+    }
+    parts.push(el('p', {}, 'callbacks that took the most time:'), list);
+  }
+  return parts;
 }
 
 function connect() {

@@ -1,0 +1,91 @@
+// The dashboard feed's messages as `clusterd dashboard` receives them from a master (the Dashboard
+// rpc): another process's JSON, so checked field by field, with every array and string bounded,
+// before the mirror or a page uses any of it.
+import { z } from 'zod';
+import type { FeedMessage } from './feed.js';
+import { BUCKETS, MARKER_KINDS, MAX_MARKERS } from './history.js';
+import { ClusterdError } from '../errors.js';
+import { MAX_INSTANCES } from '../options.js';
+
+const text = z.string().max(10_000);
+const count = z.number().int().min(0);
+const figure = z.number();
+
+const figures = {
+  lagP50: figure,
+  lagP99: figure,
+  lagMax: figure,
+  elu: figure,
+  cpu: figure,
+  rss: figure,
+  heap: figure,
+  rps: figure,
+  connections: figure,
+};
+
+const bucket = z.object({ t: z.number().int(), samples: count, ...figures });
+
+const worker = z.object({
+  id: z.number().int().min(1).max(MAX_INSTANCES),
+  pid: count,
+  state: z.string().max(40),
+  generation: count,
+  restarts: count,
+  latest: z.object(figures).nullable(),
+  recentLagP99: figure,
+  blockedSites: z.array(z.object({ function: text, url: text, line: count, count, maxMs: figure, lastSeen: z.number() })).max(100),
+  buckets: z.array(bucket).max(BUCKETS + 1),
+});
+
+const marker = z.object({
+  id: z.number().int().min(1),
+  seq: count,
+  time: z.number(),
+  kind: z.enum(MARKER_KINDS),
+  worker: z.number().int().min(1).max(MAX_INSTANCES).nullable(),
+  text,
+  stack: z.array(text).max(1000).optional(),
+  count: count.optional(),
+});
+
+const base = {
+  now: z.number(),
+  generation: count,
+  workersWanted: count,
+  totals: z.object({ workers: count, ready: count, rps: figure, inflight: count, connections: count, rss: figure, restarts: count }),
+  // A worker id's serving process and, during a reload, none twice: at most one view per id.
+  workers: z.array(worker).max(MAX_INSTANCES),
+  markers: z.array(marker).max(MAX_MARKERS),
+};
+
+const feedMessage = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('snapshot'),
+    name: z.string().max(64),
+    windowMs: z.number().int().min(1),
+    bucketMs: z.number().int().min(1),
+    statsIntervalMs: count,
+    ...base,
+  }),
+  z.object({ type: z.literal('update'), ...base }),
+]) satisfies z.ZodType<FeedMessage>;
+
+/** Parses one Dashboard message's JSON; a ClusterdError naming the first bad field otherwise. */
+export function parseFeedMessage(json: string): FeedMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (error) {
+    throw malformed(`not JSON (${(error as Error).message})`);
+  }
+  const parsed = feedMessage.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw malformed(`${issue.path.length > 0 ? issue.path.join('.') : 'the message'}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+function malformed(what: string): ClusterdError {
+  return new ClusterdError('ERR_CLUSTERD_CONTROL', `the cluster sent a malformed dashboard message: ${what}`);
+}
