@@ -83,26 +83,55 @@ function merge(message) {
   state.message = message;
 }
 
-/** An SVG chart of `values` ([time, value] pairs) over the window, with marker ticks and thresholds. */
+/**
+ * An SVG chart of `points` ([time, value] pairs) over the window, with thresholds and the markers as
+ * ticks: one path per kind of marker, however many there are (a window can hold 1000), so a redraw
+ * makes a handful of elements. A click picks the marker nearest to it (within TICK_HIT px).
+ */
 function drawChart(svg, points, { max, thresholds = [], markers = [] }) {
-  svg.replaceChildren();
   const start = state.now - state.windowMs;
   const x = (time) => ((time - start) / state.windowMs) * W;
   const y = (value) => H - Math.min(value / max, 1) * (H - 2) - 1;
+  const parts = [];
   for (const [value, cls] of thresholds) {
-    if (value < max) svg.append(svgEl('line', { class: `threshold ${cls}`, x1: 0, x2: W, y1: y(value), y2: y(value) }));
+    if (value < max) parts.push(svgEl('line', { class: `threshold ${cls}`, x1: 0, x2: W, y1: y(value), y2: y(value) }));
   }
   if (points.length > 0) {
-    svg.append(svgEl('polyline', { class: 'line', points: points.map(([time, value]) => `${x(time).toFixed(1)},${y(value).toFixed(1)}`).join(' ') }));
+    parts.push(svgEl('polyline', { class: 'line', points: points.map(([time, value]) => `${x(time).toFixed(1)},${y(value).toFixed(1)}`).join(' ') }));
   }
+  const byKind = new Map();
   for (const marker of markers) {
-    const tick = svgEl('line', { class: `tick ${marker.kind}`, x1: x(marker.time), x2: x(marker.time), y1: 0, y2: H, 'data-marker-id': marker.id });
-    const title = svgEl('title');
-    title.textContent = `${new Date(marker.time).toLocaleTimeString()} ${marker.kind}: ${marker.text}`;
-    tick.append(title);
-    tick.addEventListener('click', () => showMarker(marker));
-    svg.append(tick);
+    const position = x(marker.time).toFixed(1);
+    const ticks = byKind.get(marker.kind) ?? new Set();
+    ticks.add(position);
+    byKind.set(marker.kind, ticks);
   }
+  for (const [kind, ticks] of byKind) {
+    const path = svgEl('path', { class: `tick ${kind}`, d: [...ticks].map((position) => `M${position} 0V${H}`).join('') });
+    const title = svgEl('title');
+    title.textContent = `${kind}: click a tick for its details`;
+    path.append(title);
+    parts.push(path);
+  }
+  svg.replaceChildren(...parts);
+  svg.markers = markers;
+  if (!svg.onclick) svg.onclick = (event) => pickMarker(svg, event);
+}
+
+/** How far from a tick (in screen pixels) a click still picks its marker. */
+const TICK_HIT = 4;
+
+function pickMarker(svg, event) {
+  const box = svg.getBoundingClientRect();
+  if (box.width === 0) return;
+  const time = state.now - state.windowMs + ((event.clientX - box.left) / box.width) * state.windowMs;
+  const slack = (TICK_HIT / box.width) * state.windowMs;
+  let nearest = null;
+  for (const marker of svg.markers ?? []) {
+    const distance = Math.abs(marker.time - time);
+    if (distance <= slack && (nearest === null || distance < Math.abs(nearest.time - time))) nearest = marker;
+  }
+  if (nearest) showMarker(nearest);
 }
 
 function figures(parts) {
@@ -113,10 +142,31 @@ function figures(parts) {
   });
 }
 
+/**
+ * Cards on screen (or near it): only their charts are redrawn on each update, so that a page of 64
+ * workers costs about what a screenful does. A card that scrolls into view is drawn at once.
+ */
+const onScreen = new WeakSet();
+const watcher = new IntersectionObserver(
+  (entries) => {
+    let shown = false;
+    for (const entry of entries) {
+      if (!entry.isIntersecting) onScreen.delete(entry.target);
+      else if (!onScreen.has(entry.target)) {
+        onScreen.add(entry.target);
+        shown = true;
+      }
+    }
+    if (shown) render();
+  },
+  { rootMargin: '200px' },
+);
+
 function workerCard(worker) {
   let card = document.querySelector(`[data-worker-id="${worker.id}"]`);
   if (!card) {
     card = el('section', { class: 'worker', 'data-worker-id': String(worker.id) });
+    watcher.observe(card);
     const head = el('div', { class: 'head' });
     head.append(el('h2'), el('span', { class: 'state' }));
     if (state.actions) {
@@ -206,15 +256,8 @@ function render() {
           : [['figures', 'none yet']],
       ),
     );
-    const buckets = state.series.get(worker.id) ?? [];
     const own = markers.filter((marker) => marker.worker === null || marker.worker === worker.id);
-    const lagPoints = buckets.map((bucket) => [bucket.t, bucket.lagP99]);
-    drawChart(card.querySelector('svg.lag'), lagPoints, {
-      max: Math.max(AMBER_MS * 1.2, ...lagPoints.map(([, v]) => v * 1.1)),
-      thresholds: [[AMBER_MS, 'amber'], [RED_MS, 'red']],
-      markers: own,
-    });
-    drawChart(card.querySelector('svg.elu'), buckets.map((bucket) => [bucket.t, bucket.elu]), { max: 1, markers: own });
+    if (onScreen.has(card)) drawWorkerCharts(card, worker.id, own);
     const sites = worker.blockedSites;
     card.querySelector('.detail summary').textContent = `blocking sites, last 5 minutes (${sites.length})`;
     card.querySelector('.sites').replaceChildren(
@@ -226,9 +269,14 @@ function render() {
       : '';
     return card;
   });
-  container.replaceChildren(...cards);
+  // Moved only when the set or order of workers changed: re-inserting every card costs a layout of all.
+  if (cards.length !== container.children.length || cards.some((card, index) => container.children[index] !== card)) container.replaceChildren(...cards);
 
+  // Rebuilt only when a marker came, changed or left.
+  const version = `${markers.length}:${markers.reduce((top, marker) => Math.max(top, marker.seq), 0)}:${markers[0]?.id}`;
   const list = $('marker-list');
+  if (list.dataset.version === version) return;
+  list.dataset.version = version;
   list.replaceChildren(
     ...markers
       .slice(-200)
@@ -244,6 +292,17 @@ function render() {
         return item;
       }),
   );
+}
+
+function drawWorkerCharts(card, id, markers) {
+  const buckets = state.series.get(id) ?? [];
+  const lagPoints = buckets.map((bucket) => [bucket.t, bucket.lagP99]);
+  drawChart(card.querySelector('svg.lag'), lagPoints, {
+    max: Math.max(AMBER_MS * 1.2, ...lagPoints.map(([, v]) => v * 1.1)),
+    thresholds: [[AMBER_MS, 'amber'], [RED_MS, 'red']],
+    markers,
+  });
+  drawChart(card.querySelector('svg.elu'), buckets.map((bucket) => [bucket.t, bucket.elu]), { max: 1, markers });
 }
 
 function showMarker(marker) {
@@ -352,7 +411,8 @@ function connect() {
   });
   source.addEventListener('message', (event) => {
     merge(JSON.parse(event.data));
-    render();
+    // A page in a background tab keeps its data and draws once it is shown again.
+    if (!document.hidden) render();
   });
   // EventSource reconnects by itself; the next snapshot starts over.
   source.addEventListener('error', () => {
@@ -360,6 +420,10 @@ function connect() {
     $('connection').className = 'connection';
   });
 }
+
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden) render();
+});
 
 $('token').value = sessionStorage.getItem('clusterd-dashboard-token') ?? '';
 $('reload').addEventListener('click', () => act('api/reload', 'reload'));
