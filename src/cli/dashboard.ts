@@ -33,7 +33,7 @@ export const dashboardCommand: CommandModule<object, DashboardArgs> = {
         .option('listen', {
           type: 'string',
           default: '127.0.0.1:0',
-          describe: 'Where to serve it: HOST:PORT (port 0: any free one), or a unix socket PATH (a value with a / or ending in .sock; mode 0600, actions need no token there)',
+          describe: 'Where to serve it: HOST:PORT (port 0: any free one), PORT alone (on 127.0.0.1), or a unix socket PATH (a value with a / or ending in .sock; mode 0600, actions need no token there)',
         })
         .option('dashboard-token', { type: 'string', describe: `Allow the actions (reload, restart, profile, loop breakdown) on TCP to requests with Authorization: Bearer TOKEN (or $${DASHBOARD_TOKEN_ENV})` })
         .epilog('Prints the URL (http://HOST:PORT/, or unix:PATH) on one line, then serves until SIGINT or SIGTERM (exit 0), or until the cluster stops (exit 7).'),

@@ -4,7 +4,7 @@ import type { CommandModule } from 'yargs';
 import { fail } from './fail.js';
 import { connectFromArgs, nameAndTarget, parseWorkerId, withControlOptions, type ControlArgs } from './control-args.js';
 import { blockedNote, isCpuProfile, selfTimeLines, topSelfTime } from './profile-view.js';
-import { PROFILE_DURATION_MS } from '../control/requests.js';
+import { PROFILE_DURATION_MS, profileFileName } from '../control/requests.js';
 import { ClusterdError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { parseDuration } from '../options.js';
@@ -16,11 +16,6 @@ interface ProfileArgs extends ControlArgs {
   out?: string;
 }
 
-/** `<cluster>-w<id>-<yyyymmdd>T<hhmmss>.cpuprofile`: unique enough, and sorts by time. */
-export function defaultProfileName(cluster: string, id: number, now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '');
-  return `${cluster}-w${id}-${stamp}.cpuprofile`;
-}
 
 export const profileCommand: CommandModule<object, ProfileArgs> = {
   command: 'profile [name] [worker-id]',
@@ -49,7 +44,7 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
         }
         const profile: unknown = JSON.parse(outcome.json.toString('utf8'));
         if (!isCpuProfile(profile)) throw new ClusterdError('ERR_CLUSTERD_CONTROL', 'the master sent something that is not a CPU profile');
-        const file = resolve(args.out ?? defaultProfileName(status.name, id));
+        const file = resolve(args.out ?? profileFileName(status.name, id));
         // Written whole under a temporary name, then renamed: a file of this name is a whole profile.
         const partial = `${file}.partial`;
         try {

@@ -145,8 +145,8 @@ export const START_OPTIONS: readonly StartOption[] = [
   option('dashboard', {
     kind: 'string',
     describe:
-      "Serve a live dashboard of every worker's loop (last 15 minutes) on HOST:PORT, e.g. 127.0.0.1:7071 (read-only without --dashboard-token), or on a unix socket PATH: a value with a / or ending in .sock, e.g. ./dash.sock (mode 0600; actions need no token there)",
-    schema: { type: 'string', pattern: '^(\\S+:\\d+|.*/.*|.*\\.sock)$' },
+      "Serve a live dashboard of every worker's loop (last 15 minutes) on HOST:PORT, e.g. 127.0.0.1:7071, or PORT alone for 127.0.0.1 (read-only without --dashboard-token), or on a unix socket PATH: a value with a / or ending in .sock, e.g. ./dash.sock (mode 0600; actions need no token there)",
+    schema: { type: 'string', pattern: '^(\\d{1,5}|\\S+:\\d+|.*/.*|.*\\.sock)$' },
   }),
   option('dashboard-token', {
     kind: 'string',

@@ -30,11 +30,13 @@ export type ListenAddress = TcpAddress | { path: string };
 
 /**
  * `--dashboard` and `dashboard --listen`: a value that contains a `/` or ends in `.sock` is a unix
- * socket path (`./dash.sock`, `/run/app/dash.sock`, `dash.sock`), resolved from `cwd`; anything
- * else is HOST:PORT. (HOST:PORT never holds a `/`, and no host name ends in `.sock:PORT`'s way.)
+ * socket path (`./dash.sock`, `/run/app/dash.sock`, `dash.sock`), resolved from `cwd`; a bare PORT
+ * is 127.0.0.1:PORT; anything else is HOST:PORT. (HOST:PORT never holds a `/`, and no host name ends in `.sock:PORT`'s way.)
  */
 export function parseListenAddress(value: unknown, option: string, cwd = process.cwd()): ListenAddress {
   const text = String(value).trim();
+  // A bare port: on the loopback interface, as everything clusterd serves unless told otherwise.
+  if (/^\d{1,5}$/.test(text)) return parseControlAddress(`127.0.0.1:${text}`, option);
   if (!text.includes('/') && !text.endsWith('.sock')) {
     try {
       return parseControlAddress(text, option);

@@ -62,6 +62,12 @@ export function parseLogsRequest(raw: Partial<WireLogsRequest> | null | undefine
 
 /** `clusterd profile`'s window and sampling interval: what the master will take. */
 export const PROFILE_DURATION_MS = { min: 100, max: 300_000 } as const;
+
+/** A profile's file name, from `clusterd profile` and the dashboard alike: `<cluster>-w<id>-<yyyymmdd>T<hhmmss>.cpuprofile` (UTC), unique enough, and sorts by time. */
+export function profileFileName(cluster: string, id: number, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '');
+  return `${cluster}-w${id}-${stamp}.cpuprofile`;
+}
 export const PROFILE_INTERVAL_US = { min: 50, max: 100_000, default: 1000 } as const;
 /** `clusterd loop`'s window. */
 export const LOOP_DURATION_MS = { min: 100, max: 60_000 } as const;

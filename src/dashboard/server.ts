@@ -18,7 +18,7 @@ import type { DashboardMessage, DashboardSource, FeedMessage } from './feed.js';
 import { tokenMatches } from '../control/auth.js';
 import { replyText, startEndpoint, startSocketEndpoint } from '../control/http-endpoint.js';
 import { listenUrl, type ListenAddress } from '../control/options.js';
-import { LOOP_DURATION_MS, PROFILE_DURATION_MS } from '../control/requests.js';
+import { LOOP_DURATION_MS, PROFILE_DURATION_MS, profileFileName } from '../control/requests.js';
 import { ClusterdError, UsageError } from '../errors.js';
 import { MAX_INSTANCES, parseDuration } from '../options.js';
 
@@ -174,11 +174,6 @@ export function captureDuration(url: string | undefined, kind: 'profile' | 'loop
   }
 }
 
-/** `<cluster>-worker<id>-<yyyymmdd>T<hhmmss>.cpuprofile` (UTC): unique enough, and sorts by time. */
-export function profileFileName(cluster: string, id: number, now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '');
-  return `${cluster}-worker${id}-${stamp}.cpuprofile`;
-}
 
 async function act(
   path: string,

@@ -83,7 +83,7 @@ test('over TCP: the window at once, one view per worker; actions with the token 
   t.is((JSON.parse(loop.body) as { worker: number }).worker, 2);
   const profile = await request({ port }, 'POST', '/api/profile/2?duration=200ms', auth);
   t.is(profile.status, 200, profile.body);
-  t.regex(String(profile.headers['content-disposition']), /^attachment; filename="dashcli-worker2-\d{8}T\d{6}\.cpuprofile"$/);
+  t.regex(String(profile.headers['content-disposition']), /^attachment; filename="dashcli-w2-\d{8}T\d{6}\.cpuprofile"$/);
   t.true(Array.isArray((JSON.parse(profile.body) as { nodes: unknown }).nodes));
   t.is((await request({ port }, 'POST', '/api/profile/2?duration=1h', auth)).status, 400);
 

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tokenMatches } from '../../src/control/auth.js';
 import { DEFAULT_WATCH_INTERVAL_MS, watchInterval } from '../../src/control/requests.js';
-import { formatControlAddress, parseControlAddress, readControlToken } from '../../src/control/options.js';
+import { formatControlAddress, parseControlAddress, parseListenAddress, readControlToken } from '../../src/control/options.js';
 import { nameOfSocket, runtimeDir, socketPath } from '../../src/control/paths.js';
 import { ClusterdError, UsageError } from '../../src/errors.js';
 import { tempDir } from './helpers/dirs.js';
@@ -80,4 +80,18 @@ test('socket names: <name>.sock, nothing else counts, and too long a path is ref
   t.is(nameOfSocket('api.log'), null);
   const error = t.throws(() => socketPath('a'.repeat(64), `/tmp/${'d'.repeat(60)}`), { instanceOf: ClusterdError });
   t.regex(error.message, /longer than unix sockets allow/);
+});
+
+test('--dashboard and --listen: HOST:PORT, a bare PORT on 127.0.0.1, or a socket path from cwd', (t) => {
+  t.deepEqual(parseListenAddress('0.0.0.0:7071', 'dashboard'), { host: '0.0.0.0', port: 7071 });
+  t.deepEqual(parseListenAddress('[::1]:0', 'dashboard'), { host: '::1', port: 0 });
+  t.deepEqual(parseListenAddress('7071', 'dashboard'), { host: '127.0.0.1', port: 7071 });
+  t.deepEqual(parseListenAddress('./dash.sock', 'listen', '/srv/app'), { path: '/srv/app/dash.sock' });
+  t.deepEqual(parseListenAddress('dash.sock', 'listen', '/srv/app'), { path: '/srv/app/dash.sock' });
+  t.deepEqual(parseListenAddress('/run/app/d', 'listen', '/srv/app'), { path: '/run/app/d' });
+  for (const bad of ['70710', 'localhost', 'host:port', '']) {
+    t.throws(() => parseListenAddress(bad, 'dashboard'), { instanceOf: UsageError, message: /^Expected `--dashboard` to be HOST:PORT/ }, bad);
+  }
+  t.throws(() => parseListenAddress('/run/app/', 'listen'), { instanceOf: UsageError, message: /not a directory/ });
+  t.throws(() => parseListenAddress(`/${'x'.repeat(120)}.sock`, 'listen'), { instanceOf: UsageError, message: /at most 107 bytes/ });
 });

@@ -54,7 +54,7 @@ browserTest('a worker blocking 200 ms a second (lag p99 ~200 ms) is amber, the o
   await page.fill('#capture-duration', '300ms');
   await page.click('[data-worker-id="2"] details.capture summary');
   const [download] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), page.click('[data-worker-id="2"] button.profile')]);
-  t.regex(download.suggestedFilename(), /^blocks-worker-1-worker2-\d{8}T\d{6}\.cpuprofile$/);
+  t.regex(download.suggestedFilename(), /^blocks-worker-1-w2-\d{8}T\d{6}\.cpuprofile$/);
   const profile = JSON.parse(readFileSync((await download.path())!, 'utf8')) as { nodes: unknown };
   t.true(Array.isArray(profile.nodes) && profile.nodes.length > 0);
   await page.locator('#action-result', { hasText: 'downloaded' }).waitFor({ timeout: 10_000 });
@@ -112,6 +112,12 @@ browserTest('the page: one element per worker, red within 3 s of blocking, a mar
   await page.waitForSelector('#marker-list li.reload', { timeout: 30_000 });
   t.regex(await page.textContent('#marker-list li.reload') ?? '', /generation 2/);
   t.true((await page.$$('svg.chart .tick.reload')).length >= 1, 'a reload tick on the charts');
+  // Every figure over the window: lag p50/p99/max on one chart, the menu's pick on the other.
+  t.is(await page.locator('[data-worker-id="1"] svg.lag polyline').count(), 3);
+  await page.selectOption('#metric', 'memory');
+  await page.waitForSelector('[data-worker-id="1"] svg.metric polyline.low', { timeout: 5000 });
+  t.is(await page.locator('[data-worker-id="1"] svg.metric polyline').count(), 2, 'RSS and heap');
+  t.regex(await page.textContent('[data-worker-id="1"] svg.metric >> xpath=..') ?? '', /RSS \/ heap used/);
 
   await page.screenshot({ path: `${RESULTS}dashboard.png`, fullPage: true });
   t.deepEqual(errors, []);

@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from 'node:f
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { captureDuration, checkBearer, hostAllowed, parseAction, profileFileName } from '../../src/dashboard/server.js';
+import { captureDuration, checkBearer, hostAllowed, parseAction } from '../../src/dashboard/server.js';
+import { profileFileName } from '../../src/control/requests.js';
 import type { DashboardMessage } from '../../src/dashboard/feed.js';
 import { ExitCode } from '../../src/exit-codes.js';
 import { CLI, fixture, get, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
@@ -79,8 +80,8 @@ test('captureDuration: 5s by default; 100ms to 5m for a profile, to 1m for a loo
   }
 });
 
-test('profileFileName: <cluster>-worker<id>-<UTC time>.cpuprofile', (t) => {
-  t.is(profileFileName('api', 3, new Date('2026-12-02T15:04:05.678Z')), 'api-worker3-20261202T150405.cpuprofile');
+test('profileFileName: <cluster>-w<id>-<UTC time>.cpuprofile, as clusterd profile names it', (t) => {
+  t.is(profileFileName('api', 3, new Date('2026-12-02T15:04:05.678Z')), 'api-w3-20261202T150405.cpuprofile');
 });
 
 test('checkBearer: missing, wrong or ok, whatever the header holds', (t) => {
@@ -203,7 +204,7 @@ test('profile and loop: the .cpuprofile as an attachment, the breakdown as JSON;
   });
   t.is(raw.status, 200, raw.body);
   t.is(raw.headers['content-type'], 'application/json');
-  t.regex(String(raw.headers['content-disposition']), /^attachment; filename="dashcap-worker1-\d{8}T\d{6}\.cpuprofile"$/);
+  t.regex(String(raw.headers['content-disposition']), /^attachment; filename="dashcap-w1-\d{8}T\d{6}\.cpuprofile"$/);
   t.is(Number(raw.headers['content-length']), Buffer.byteLength(raw.body));
   const profile = JSON.parse(raw.body) as { nodes: unknown[]; startTime: number; endTime: number };
   t.true(Array.isArray(profile.nodes) && profile.nodes.length > 0);

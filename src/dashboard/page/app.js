@@ -9,7 +9,17 @@ const RED_MS = 500;
 const W = 300;
 const H = 60;
 
+/** What the second chart of each worker shows (the header's "chart" menu): fields of a bucket, scaled. */
+const METRICS = {
+  elu: { caption: 'ELU (%)', fields: ['elu'], scale: 100, max: 100 },
+  cpu: { caption: 'CPU (% of a core)', fields: ['cpu'], scale: 1 },
+  memory: { caption: 'RSS / heap used (MB)', fields: ['rss', 'heap'], scale: 1 / 1e6 },
+  rps: { caption: 'req/s', fields: ['rps'], scale: 1 },
+  connections: { caption: 'open connections', fields: ['connections'], scale: 1 },
+};
+
 const state = {
+  metric: 'elu',
   windowMs: 15 * 60_000,
   now: Date.now(),
   actions: false,
@@ -88,7 +98,7 @@ function merge(message) {
  * ticks: one path per kind of marker, however many there are (a window can hold 1000), so a redraw
  * makes a handful of elements. A click picks the marker nearest to it (within TICK_HIT px).
  */
-function drawChart(svg, points, { max, thresholds = [], markers = [] }) {
+function drawChart(svg, lines, { max, thresholds = [], markers = [] }) {
   const start = state.now - state.windowMs;
   const x = (time) => ((time - start) / state.windowMs) * W;
   const y = (value) => H - Math.min(value / max, 1) * (H - 2) - 1;
@@ -96,8 +106,9 @@ function drawChart(svg, points, { max, thresholds = [], markers = [] }) {
   for (const [value, cls] of thresholds) {
     if (value < max) parts.push(svgEl('line', { class: `threshold ${cls}`, x1: 0, x2: W, y1: y(value), y2: y(value) }));
   }
-  if (points.length > 0) {
-    parts.push(svgEl('polyline', { class: 'line', points: points.map(([time, value]) => `${x(time).toFixed(1)},${y(value).toFixed(1)}`).join(' ') }));
+  // Each line: [time, value] pairs, and its class (the first is drawn strongest).
+  for (const { points, cls } of lines) {
+    if (points.length > 0) parts.push(svgEl('polyline', { class: `line ${cls}`, points: points.map(([time, value]) => `${x(time).toFixed(1)},${y(value).toFixed(1)}`).join(' ') }));
   }
   const byKind = new Map();
   for (const marker of markers) {
@@ -175,7 +186,7 @@ function workerCard(worker) {
       head.append(restart);
     }
     const charts = el('div', { class: 'charts' });
-    for (const [key, caption] of [['lag', 'lag p99 (ms)'], ['elu', 'ELU']]) {
+    for (const [key, caption] of [['lag', 'lag p50 / p99 / max (ms)'], ['metric', METRICS[state.metric].caption]]) {
       const figure = el('figure');
       figure.append(el('figcaption', {}, caption), svgEl('svg', { class: `chart ${key}`, viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none' }));
       charts.append(figure);
@@ -228,8 +239,8 @@ function render() {
   const times = [...byTime.keys()].sort((a, b) => a - b);
   const rps = times.map((t) => [t, byTime.get(t).rps]);
   const lag = times.map((t) => [t, byTime.get(t).lag]);
-  drawChart($('cluster-rps'), rps, { max: Math.max(1, ...rps.map(([, v]) => v)) * 1.1, markers: clusterMarkers });
-  drawChart($('cluster-lag'), lag, { max: Math.max(AMBER_MS * 1.2, ...lag.map(([, v]) => v * 1.1)), thresholds: [[AMBER_MS, 'amber'], [RED_MS, 'red']], markers });
+  drawChart($('cluster-rps'), [{ points: rps, cls: 'main' }], { max: Math.max(1, ...rps.map(([, v]) => v)) * 1.1, markers: clusterMarkers });
+  drawChart($('cluster-lag'), [{ points: lag, cls: 'main' }], { max: Math.max(AMBER_MS * 1.2, ...lag.map(([, v]) => v * 1.1)), thresholds: [[AMBER_MS, 'amber'], [RED_MS, 'red']], markers });
 
   const container = $('workers');
   const cards = message.workers.map((worker) => {
@@ -296,13 +307,18 @@ function render() {
 
 function drawWorkerCharts(card, id, markers) {
   const buckets = state.series.get(id) ?? [];
-  const lagPoints = buckets.map((bucket) => [bucket.t, bucket.lagP99]);
-  drawChart(card.querySelector('svg.lag'), lagPoints, {
-    max: Math.max(AMBER_MS * 1.2, ...lagPoints.map(([, v]) => v * 1.1)),
+  const series = (field) => buckets.map((bucket) => [bucket.t, bucket[field]]);
+  const lagMax = series('lagMax');
+  drawChart(card.querySelector('svg.lag'), [{ points: series('lagP99'), cls: 'main' }, { points: series('lagP50'), cls: 'low' }, { points: lagMax, cls: 'high' }], {
+    max: Math.max(AMBER_MS * 1.2, ...lagMax.map(([, v]) => v * 1.1)),
     thresholds: [[AMBER_MS, 'amber'], [RED_MS, 'red']],
     markers,
   });
-  drawChart(card.querySelector('svg.elu'), buckets.map((bucket) => [bucket.t, bucket.elu]), { max: 1, markers });
+  const metric = METRICS[state.metric];
+  const lines = metric.fields.map((field, index) => ({ points: series(field).map(([t, v]) => [t, v * metric.scale]), cls: index === 0 ? 'main' : 'low' }));
+  const top = Math.max(0, ...lines.flatMap(({ points }) => points.map(([, v]) => v)));
+  drawChart(card.querySelector('svg.metric'), lines, { max: metric.max ?? Math.max(1, top * 1.1), markers });
+  card.querySelector('svg.metric').parentElement.querySelector('figcaption').textContent = metric.caption;
 }
 
 function showMarker(marker) {
@@ -420,6 +436,11 @@ function connect() {
     $('connection').className = 'connection';
   });
 }
+
+$('metric').addEventListener('change', () => {
+  state.metric = Object.hasOwn(METRICS, $('metric').value) ? $('metric').value : 'elu';
+  render();
+});
 
 document.addEventListener('visibilitychange', () => {
   if (!document.hidden) render();
