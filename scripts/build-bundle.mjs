@@ -6,6 +6,7 @@
 // paths the code builds from import.meta.url (../worker/preload.js, ../../proto/...) hold in both.
 // Worker processes do not use the bundle: they load dist/worker/preload.js.
 import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 // yargs lays out --help with cliui, whose ES module build wraps text every N characters, mid-word
@@ -17,6 +18,9 @@ const cliuiCommonJs = {
     bundle.onResolve({ filter: /^cliui$/ }, () => ({ path: require.resolve('cliui') }));
   },
 };
+
+// Chunks are named by content hash: without this, each build would leave the last one's beside it.
+rmSync('dist/bundle', { recursive: true, force: true });
 
 await build({
   entryPoints: ['dist/cli/main.js'],

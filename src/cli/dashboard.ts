@@ -11,7 +11,7 @@ import { blockedCapture, loopReport, type DashboardActions } from '../dashboard/
 import { DashboardMirror } from '../dashboard/mirror.js';
 import { parseFeedMessage } from '../dashboard/schema.js';
 import { startDashboard } from '../dashboard/server.js';
-import { DEFAULT_CALL_TIMEOUT_MS, type ControlClient, type Subscription } from '../control/client.js';
+import { DEFAULT_CALL_TIMEOUT_MS, NOT_RUNNING, type ControlClient, type Subscription } from '../control/client.js';
 import { DASHBOARD_TOKEN_ENV, parseListenAddress, readDashboardToken, type ListenAddress } from '../control/options.js';
 import { ClusterdError, UsageError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
@@ -95,7 +95,10 @@ async function serve(args: DashboardArgs): Promise<void> {
   process.once('SIGINT', () => void shutdown(ExitCode.OK, null));
   process.once('SIGTERM', () => void shutdown(ExitCode.OK, null));
   const error = await ended;
-  if (error === null) await shutdown(ExitCode.NOT_FOUND, `clusterd: the cluster ${status.name} stopped; its dashboard stops too`);
+  // A master that exits may close its socket before it ends the stream: locally, that is it stopping too.
+  const stopped = error === null || (error.code === NOT_RUNNING && args.control === undefined);
+  if (stopped) await shutdown(ExitCode.NOT_FOUND, `clusterd: the cluster ${status.name} stopped; its dashboard stops too`);
+  else if (error.code === NOT_RUNNING) await shutdown(error.exitCode, `clusterd: lost the connection to cluster ${status.name} at ${client.address}; its dashboard stops too`);
   else await shutdown(error.exitCode, `clusterd: ${oneLine(error)}`);
 }
 

@@ -116,6 +116,17 @@ test('on a unix socket: actions without a token; the cluster stopping ends it wi
   t.is(served.stderr(), 'clusterd: the cluster dashsock stopped; its dashboard stops too\n');
 });
 
+test('a master that dies without ending the stream (SIGKILL: its socket just closes) ends it the same way, exit 7', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--name', 'dashkill'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const served = await serveDashboard(t, ctl, ['dashkill']);
+  process.kill(cluster.masterPid, 'SIGKILL');
+  const result = await served.child;
+  t.is(result.exitCode, ExitCode.NOT_FOUND);
+  t.is(served.stderr(), 'clusterd: the cluster dashkill stopped; its dashboard stops too\n');
+});
+
 test('bad input: one line and its exit code (unknown NAME 7, bad --listen 2, port in use 4)', async (t) => {
   const ctl = control(t);
   const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--name', 'dashbad'], env: ctl.env });
