@@ -27,9 +27,14 @@ interface Block {
   frame: StackFrame;
 }
 
-/** The innermost frame of the app's own code: not Node's (node:), not clusterd's runtime. */
+/**
+ * The innermost frame of the app's own code: not Node's (node:), not clusterd's runtime; null when
+ * the stack has none. Such a stack says nothing the app can act on: mostly, the capture reached the
+ * main thread just as the block ended, in the timers' own code that runs next (`insert`,
+ * `listOnTimeout`), and it would be counted as a site of its own.
+ */
 export function appFrame(frames: readonly StackFrame[], ownPrefix = ''): StackFrame | null {
-  return frames.find((frame) => frame.url !== '' && !frame.url.startsWith('node:') && (ownPrefix === '' || !frame.url.startsWith(ownPrefix))) ?? frames[0] ?? null;
+  return frames.find((frame) => frame.url !== '' && !frame.url.startsWith('node:') && (ownPrefix === '' || !frame.url.startsWith(ownPrefix))) ?? null;
 }
 
 export class BlockedSites {

@@ -100,9 +100,14 @@ browserTest('the page: one element per worker, red within 3 s of blocking, a mar
   t.regex(await page.textContent('[data-worker-id="1"] .sites li') ?? '', /blockFor700ms/);
   t.regex(await page.textContent('[data-worker-id="1"] .last-stack') ?? '', /at blockFor700ms/);
   // Its blocked-loop tick on the lag chart: a click shows the report with its stack.
-  const tick = await page.locator('[data-worker-id="1"] svg.lag .tick.blocked').boundingBox();
-  await page.mouse.click(tick!.x + tick!.width / 2, tick!.y + tick!.height / 2);
-  await page.waitForSelector('#marker-detail:not([hidden])', { timeout: 5000 });
+  // The chart is redrawn on every update, so the tick read may be replaced before the click: again until it lands.
+  const deadline = Date.now() + 10_000;
+  while (await page.isHidden('#marker-detail')) {
+    if (Date.now() > deadline) t.fail('no click on the blocked tick showed its marker within 10 s');
+    if (Date.now() > deadline) break;
+    const tick = await page.locator('[data-worker-id="1"] svg.lag .tick.blocked').boundingBox();
+    if (tick) await page.mouse.click(tick.x + tick.width / 2, tick.y + tick.height / 2);
+  }
   t.regex(await page.textContent('#marker-detail') ?? '', /blocked: [^\n]*\n {4}at blockFor700ms/);
   mkdirSync(RESULTS, { recursive: true });
   await page.screenshot({ path: `${RESULTS}dashboard-red.png`, fullPage: true });

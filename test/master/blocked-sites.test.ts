@@ -2,6 +2,7 @@
 // worker 2 never blocks. With the default --report-blocked (100 ms), status --json names parseBig
 // for worker 1 only, status and top say so in one line, and /metrics counts the blocks.
 import test from 'ava';
+import { BlockedSites } from '../../src/master/blocked-sites.js';
 import { fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 
@@ -49,4 +50,17 @@ test('a worker that blocks 150 ms a second in a named function: its site in stat
   t.is(blocks(2), 0);
   // The worker was reported, never replaced: the watchdog (5 s) is another matter.
   t.false(cluster.lines.some((line) => line.event === 'blocked' || line.event === 'worker-exit'));
+});
+
+test('a stack without a frame of the app (caught as the block ended, in the timers\' code) is no site', (t) => {
+  const sites = new BlockedSites({ ownPrefix: 'file:///opt/clusterd/dist/' });
+  const internal = [
+    { functionName: 'insert', url: 'node:internal/timers', line: 360, column: 3 },
+    { functionName: 'listOnTimeout', url: 'node:internal/timers', line: 581, column: 17 },
+  ];
+  t.is(sites.record(1, internal, 120), null);
+  t.is(sites.record(1, [{ functionName: 'beat', url: 'file:///opt/clusterd/dist/loop/heartbeat.js', line: 3, column: 1 }, ...internal], 120), null);
+  t.deepEqual(sites.sites(1), []);
+  t.not(sites.record(1, [{ functionName: 'parseBig', url: 'file:///srv/app.js', line: 7, column: 3 }, ...internal], 150), null);
+  t.like(sites.sites(1)[0], { function: 'parseBig', url: 'file:///srv/app.js', line: 7, count: 1 });
 });
