@@ -8,7 +8,7 @@
 // racy is two masters both removing the same stale file at once; the loser then finds the
 // winner answering and is refused like any duplicate.
 import { chmodSync, existsSync, linkSync, lstatSync, statSync, unlinkSync } from 'node:fs';
-import { connect as netConnect, type AddressInfo, type ListenOptions } from 'node:net';
+import type { AddressInfo, ListenOptions } from 'node:net';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { DashboardSource } from '../dashboard/feed.js';
@@ -22,6 +22,7 @@ import { GrpcListener } from './listener.js';
 import { formatControlAddress, type TcpAddress } from './options.js';
 import { CLUSTER_NAME, ensureRuntimeDir, runtimeDir, socketPath as socketPathOf } from './paths.js';
 import { controlService } from './proto.js';
+import { answers } from './socket-file.js';
 
 export interface ControlServerOptions {
   /** The cluster name: the socket is `<dir>/<name>.sock`. */
@@ -187,22 +188,6 @@ async function listen(listener: GrpcListener, options: ListenOptions, what: stri
   } catch (error) {
     throw new ClusterdError('ERR_CLUSTERD_CONTROL_LISTEN', `cannot listen on ${what}: ${(error as Error).message}`, { cause: error });
   }
-}
-
-/** True when something accepts connections on the unix socket `path`. */
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = netConnect(path);
-    const done = (alive: boolean): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(alive);
-    };
-    // A listener whose process is stopped (SIGSTOP) accepts into its backlog; count it alive.
-    const timer = setTimeout(() => done(true), PROBE_TIMEOUT_MS);
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
 }
 
 async function alreadyRunning(path: string, name: string): Promise<ClusterdError> {

@@ -75,7 +75,7 @@ async function clearStale(path: string): Promise<void> {
 }
 
 /** True when something accepts connections on the unix socket `path` (or holds it past the probe's time). */
-function answers(path: string): Promise<boolean> {
+export function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(path);
     const done = (alive: boolean): void => {
@@ -83,6 +83,7 @@ function answers(path: string): Promise<boolean> {
       socket.destroy();
       resolve(alive);
     };
+    // A listener whose process is stopped (SIGSTOP) accepts into its backlog; count it alive.
     const timer = setTimeout(() => done(true), PROBE_TIMEOUT_MS);
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
