@@ -1,4 +1,4 @@
-// `npm run bench:profile`: where a worker's CPU goes per request, node:cluster rr against clusterd rr.
+// `npm run bench:profile`: where a worker's CPU goes per request, node:cluster against clusterd's modes.
 // Each system serves the same load with `--cpu-prof` on every worker; the profiles are cut to the
 // measured window (V8's sample times and process.hrtime share CLOCK_MONOTONIC on Linux) and divided
 // by the requests served in it. Req/s on a 2-core machine swings by ±20% between rounds; the CPU a
@@ -12,9 +12,9 @@ import { installExitHandlers, waitFor } from './processes.js';
 import { allSystems, benchPaths, type SystemSpec } from './systems.js';
 import { workloads, type WorkloadId } from './workloads.js';
 
-const usage = `npm run bench:profile -- [--workload a|b|c] [--duration S] [--warmup S] [--rounds N] [--workers N] [--port N] [--no-install]
+const usage = `npm run bench:profile -- [--workload a|b|c] [--systems LIST] [--duration S] [--warmup S] [--rounds N] [--workers N] [--port N] [--no-install]
 
-Runs node:cluster rr and clusterd rr, alternating, with --cpu-prof on every worker, and prints the
+Runs the systems (default cluster-rr,clusterd-rr; any of cluster-rr, cluster-none, clusterd-MODE), alternating, with --cpu-prof on every worker, and prints the
 worker CPU per request (busy time, no idle) split by whose code ran: Node's, V8's, clusterd's (dist/),
 the app's. Defaults: workload b, 10 s measured after 2 s of warm-up, 1 round, 2 workers, port 3778.`;
 
@@ -140,6 +140,7 @@ async function main(argv: string[]): Promise<number> {
       args: argv,
       options: {
         workload: { type: 'string', default: 'b' },
+        systems: { type: 'string', default: 'cluster-rr,clusterd-rr' },
         duration: { type: 'string', default: '10' },
         warmup: { type: 'string', default: '2' },
         rounds: { type: 'string', default: '1' },
@@ -171,7 +172,15 @@ async function main(argv: string[]): Promise<number> {
   }
   const { generator, note } = prepareLoadGenerator({ choice: 'auto', cache: paths.cache, install: !values['no-install'] });
   if (note) console.error(`bench:profile: ${note}`);
-  const systems = allSystems({ paths, pm2: undefined, modes: ['rr'] }).filter((system) => system.id === 'cluster-rr' || system.id === 'clusterd-rr');
+  const ids = values.systems.split(',');
+  const modes = ids.filter((id) => id.startsWith('clusterd-')).map((id) => id.slice('clusterd-'.length));
+  const known = allSystems({ paths, pm2: undefined, modes });
+  const unknown = ids.filter((id) => !known.some((system) => system.id === id) || id === 'single' || id === 'pm2');
+  if (unknown.length > 0 || ids.length === 0) {
+    console.error(`bench:profile: --systems: unknown ${unknown.join(', ') || '(empty)'}; give cluster-rr, cluster-none or clusterd-MODE`);
+    return 2;
+  }
+  const systems = ids.map((id) => known.find((system) => system.id === id)!);
   const results: Measured[] = [];
   let runId = 0;
   for (let round = 0; round < numbers.rounds; round++) {

@@ -7,7 +7,7 @@
 // has dropped back below its limit asks for a copy. The cost is a few messages per limit crossed,
 // never one per connection. Every LOAD_REPORT_MS the workers report the most and fewest connections
 // they held, and the master resets the limit to fit (settledCap): an even share of the long-lived
-// connections plus the swing of the short-lived ones, so that a new connection per request stops
+// connections plus the swing of all the short-lived ones, so that a new connection per request stops
 // nobody, and a cluster whose connections have closed meets the next burst with a small limit.
 //
 // A worker whose loop is blocked does not call accept() at all, so connections wait in the kernel's
@@ -130,24 +130,22 @@ export interface IntervalLoad {
 /**
  * The cap that fits what the preferred workers held over the last interval: an even share of the
  * connections each kept all along (the lows: long-lived ones, which decide fairness), plus the
- * widest swing of short-lived connections (they come and go, and a limit inside that swing would
- * only stop and restart workers without evening anything out), plus slack. Only churn counts as
- * swing: connections that arrived and stayed (a burst of keep-alive connections, spread by the
- * limit's steps) are not short-lived, nor are ones that closed long after they came, and a cap raised
- * by them mid-burst would let one worker take the rest of the burst. A worker that mostly held short-lived
- * connections and still cycled at the limit swung further than it could show: its swing counts
- * twice, so the cap clears it in an interval or two.
+ * swing of short-lived connections, all workers' together (they come and go, and any worker may
+ * get all of them while the others wait for a core: a limit inside that swing only stops a worker
+ * that runs while one that does not holds the queue, and evens nothing out), plus slack. Only
+ * churn counts as swing: connections that arrived and stayed (a burst of keep-alive connections,
+ * spread by the limit's steps) are not short-lived, nor are ones that closed long after they came,
+ * and a cap raised by them mid-burst would let one worker take the rest of the burst. A worker that
+ * mostly held short-lived connections and still cycled at the limit swung further than it could
+ * show: its swing counts twice, so the cap clears it in an interval or two.
  */
 export function settledCap(loads: readonly IntervalLoad[], cap: number): number {
   const count = Math.max(1, loads.length);
   const share = Math.ceil(loads.reduce((sum, { low }) => sum + low, 0) / count);
-  const swing = Math.max(
-    0,
-    ...loads.map(({ peak, low, churn, cycled }) => {
-      const seen = Math.max(0, churn);
-      return cycled && peak >= cap && low <= peak / 2 ? 2 * seen : seen;
-    }),
-  );
+  const swing = loads.reduce((sum, { peak, low, churn, cycled }) => {
+    const seen = Math.max(0, churn);
+    return sum + (cycled && peak >= cap && low <= peak / 2 ? 2 * seen : seen);
+  }, 0);
   return Math.min(MAX_CAP, share + swing + slack(share));
 }
 
