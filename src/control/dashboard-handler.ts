@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { DashboardSource, FeedMessage } from '../dashboard/feed.js';
 import { ClusterdError } from '../errors.js';
-import type { TrackStream } from './operation-handlers.js';
+import { streamLife, type TrackStream } from './stream-life.js';
 import type { WireDashboardChunk, WireDashboardRequest } from './proto.js';
 import { toServiceError } from './status-codes.js';
 
@@ -18,18 +18,24 @@ export const DASHBOARD_CHUNK_CHARS = 512 * 1024;
 type DashboardCall = grpc.ServerWritableStream<WireDashboardRequest, WireDashboardChunk>;
 
 export function dashboardHandler(feed: DashboardSource, track: TrackStream): (call: DashboardCall) => void {
-  let open = 0;
+  let following = 0;
   return (call) => {
-    if (open >= MAX_DASHBOARD_STREAMS) {
+    if (following >= MAX_DASHBOARD_STREAMS) {
       call.emit('error', toServiceError(new ClusterdError('ERR_CLUSTERD_BUSY', `refused: ${MAX_DASHBOARD_STREAMS} dashboards follow this cluster already`)));
       return;
     }
-    open++;
+    following++;
     let blocked = false;
     let stale = false;
-    let live = true;
+    let unsubscribe = (): void => {};
+    const stream = streamLife(call, track, {
+      onClose: () => {
+        following--;
+        unsubscribe();
+      },
+    });
     const send = (message: FeedMessage): void => {
-      if (!live) return;
+      if (!stream.open) return;
       if (blocked) {
         stale = true;
         return;
@@ -46,27 +52,11 @@ export function dashboardHandler(feed: DashboardSource, track: TrackStream): (ca
         });
       }
     };
-    let unsubscribe = (): void => {};
-    const stop = (): void => {
-      if (!live) return;
-      live = false;
-      open--;
-      unsubscribe();
-      untrack();
-    };
-    const untrack = track(() => {
-      stop();
-      call.end();
-    });
-    call.on('cancelled', stop);
-    call.on('error', stop);
-    call.on('finish', stop);
-    call.on('close', stop);
     try {
       send(feed.snapshot());
       unsubscribe = feed.subscribe(send);
     } catch (error) {
-      stop();
+      stream.close();
       call.emit('error', toServiceError(error));
     }
   };

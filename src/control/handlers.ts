@@ -11,6 +11,7 @@ import { logsHandler } from './logs-handler.js';
 import { operationHandlers, unimplemented, unimplementedOperations } from './operation-handlers.js';
 import type { WireClusterStatus, WireStatusRequest, WireWatchRequest } from './proto.js';
 import { parseStatusRequest, parseWatchRequest } from './requests.js';
+import { streamLife, trackIn } from './stream-life.js';
 
 export class ControlHandlers {
   readonly #source: ControlSource;
@@ -32,10 +33,7 @@ export class ControlHandlers {
   /** The service implementation for grpc.Server#addService. */
   implementation(): grpc.UntypedServiceImplementation {
     const operations = this.#operations;
-    const track = (end: () => void): (() => void) => {
-      this.#streams.add(end);
-      return () => this.#streams.delete(end);
-    };
+    const track = trackIn(this.#streams);
     return {
       Status: (call: grpc.ServerUnaryCall<WireStatusRequest, WireClusterStatus>, callback: grpc.sendUnaryData<WireClusterStatus>) =>
         this.#status(call, callback),
@@ -84,11 +82,18 @@ export class ControlHandlers {
     let timer: NodeJS.Timeout | null = null;
     let blocked = false;
     let dirty = false;
-    let open = true;
+    let unsubscribe = (): void => {};
+    const stream = streamLife(call, trackIn(this.#watches), {
+      onClose: () => {
+        unsubscribe();
+        if (timer) clearTimeout(timer);
+        timer = null;
+      },
+    });
 
     const send = (): void => {
       timer = null;
-      if (!open) return;
+      if (!stream.open) return;
       if (blocked) {
         dirty = true;
         return;
@@ -96,7 +101,7 @@ export class ControlHandlers {
       dirty = false;
       const snapshot = this.#snapshot(history);
       if ('error' in snapshot) {
-        stop();
+        stream.close();
         call.emit('error', snapshot.error);
         return;
       }
@@ -110,29 +115,12 @@ export class ControlHandlers {
       }
     };
     const schedule = (): void => {
-      if (!open || timer) return;
+      if (!stream.open || timer) return;
       timer = setTimeout(send, Math.max(0, lastSent + interval - Date.now()));
-      // Owned (cleared by stop) and unref'd: a pending push never holds the master up.
+      // Owned (cleared when the stream closes) and unref'd: a pending push never holds the master up.
       timer.unref();
     };
-    const unsubscribe = this.#source.onChange(schedule);
-    const stop = (): void => {
-      if (!open) return;
-      open = false;
-      unsubscribe();
-      if (timer) clearTimeout(timer);
-      timer = null;
-      this.#watches.delete(end);
-    };
-    const end = (): void => {
-      stop();
-      call.end();
-    };
-    this.#watches.add(end);
-    call.on('cancelled', stop);
-    call.on('error', stop);
-    call.on('finish', stop);
-    call.on('close', stop);
+    unsubscribe = this.#source.onChange(schedule);
     send();
   }
 

@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ControlOperations, ControlSource, LogEntry } from '../master/status.js';
 import { encodeLogEntry } from './convert-ops.js';
-import type { TrackStream } from './operation-handlers.js';
+import { streamLife, type TrackStream } from './stream-life.js';
 import type { WireLogEntry, WireLogsRequest } from './proto.js';
 import { parseLogsRequest } from './requests.js';
 import { noSuchWorker, toServiceError } from './status-codes.js';
@@ -77,22 +77,14 @@ function serveLogs(call: LogsCall, operations: ControlOperations, source: Contro
   };
 
   const unsubscribe = operations.followLogs(deliver);
-  const stop = (): void => {
-    if (!open) return;
-    open = false;
-    queue.length = 0;
-    unsubscribe();
-    untrack();
-  };
-  const untrack = track(() => {
-    // The master is stopping: what the client has not read yet is lost with it.
-    stop();
-    call.end();
+  // When the master stops, what the client has not read yet is lost with it.
+  streamLife(call, track, {
+    onClose: () => {
+      open = false;
+      queue.length = 0;
+      unsubscribe();
+    },
   });
-  call.on('cancelled', stop);
-  call.on('error', stop);
-  call.on('finish', stop);
-  call.on('close', stop);
   for (const entry of first) deliver(entry);
 }
 

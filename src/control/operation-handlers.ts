@@ -23,10 +23,8 @@ import type {
 } from './proto.js';
 import { parseLoopRequest, parseProfileRequest, parseReloadRequest, parseScaleRequest, parseWorkerRequest } from './requests.js';
 import { toServiceError } from './status-codes.js';
+import { streamLife, type StreamLife, type TrackStream } from './stream-life.js';
 import type { ProgressView } from './types.js';
-
-/** Registers a server stream to be ended when the server closes; returns its unregister function. */
-export type TrackStream = (end: () => void) => () => void;
 
 /** The names of the rpcs this file implements (UNIMPLEMENTED when the master offers no operations). */
 export const OPERATION_METHODS = ['Reload', 'Restart', 'Scale', 'Stop', 'Stack', 'Profile', 'Loop'] as const;
@@ -103,30 +101,9 @@ function streamProfile(call: grpc.ServerWritableStream<WireProfileRequest, WireP
   );
 }
 
-/**
- * A server stream's life: open until the client cancels, the call closes or errs, or the master stops
- * (then the client gets UNAVAILABLE with `unfinished`). close() is true for the one caller that closed it.
- */
-function serverStream(call: grpc.ServerWritableStream<unknown, unknown>, track: TrackStream, unfinished: string): { readonly open: boolean; close(): boolean } {
-  let open = true;
-  const close = (): boolean => {
-    if (!open) return false;
-    open = false;
-    untrack();
-    return true;
-  };
-  const untrack = track(() => {
-    if (close()) call.emit('error', { code: grpc.status.UNAVAILABLE, details: `the master is stopping; ${unfinished}` });
-  });
-  call.on('cancelled', close);
-  call.on('error', close);
-  call.on('close', close);
-  return {
-    get open() {
-      return open;
-    },
-    close,
-  };
+/** An operation's stream (streamLife): when the master stops first, the client gets UNAVAILABLE with `unfinished`. */
+function serverStream(call: grpc.ServerWritableStream<unknown, unknown>, track: TrackStream, unfinished: string): StreamLife {
+  return streamLife(call, track, { onMasterStop: () => call.emit('error', { code: grpc.status.UNAVAILABLE, details: `the master is stopping; ${unfinished}` }) });
 }
 
 /** A unary handler from an async function; whatever it throws becomes the call's status. */

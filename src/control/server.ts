@@ -1,16 +1,9 @@
 // The master's side of the control plane: the Control service on `<runtime dir>/<name>.sock`
 // (owner only, no token) and, on request, on a TCP address (token required).
-//
-// Claiming the socket name: bind on a private temporary name, then link(2) it to `<name>.sock`.
-// link fails with EEXIST if the name exists, so of two masters starting with one name at the
-// same moment exactly one wins, and a client never sees a socket file before it answers. A
-// socket file left by a master that died (nobody answers on it) is removed first. What remains
-// racy is two masters both removing the same stale file at once; the loser then finds the
-// winner answering and is refused like any duplicate.
-import { chmodSync, existsSync, linkSync, lstatSync, statSync, unlinkSync } from 'node:fs';
+// The socket's name is claimed as socket-file.ts claims any: of two masters starting with one name,
+// exactly one wins, and a socket file left by a master that died is replaced.
+import { existsSync } from 'node:fs';
 import type { AddressInfo, ListenOptions } from 'node:net';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { DashboardSource } from '../dashboard/feed.js';
 import type { ControlOperations, ControlSource } from '../master/status.js';
 import { ClusterdError, UsageError } from '../errors.js';
@@ -22,7 +15,7 @@ import { GrpcListener } from './listener.js';
 import { formatControlAddress, type TcpAddress } from './options.js';
 import { CLUSTER_NAME, ensureRuntimeDir, runtimeDir, socketPath as socketPathOf } from './paths.js';
 import { controlService } from './proto.js';
-import { answers } from './socket-file.js';
+import { answers, claimSocketFile, releaseSocketFile, SocketFileTaken } from './socket-file.js';
 
 export interface ControlServerOptions {
   /** The cluster name: the socket is `<dir>/<name>.sock`. */
@@ -74,11 +67,7 @@ export async function startControlServer({ name, source, operations, dashboard, 
 
   const removeSocket = (): void => {
     // Only our own: a successor of the same name may already have claimed the path.
-    try {
-      if (socketInode !== null && statSync(path).ino === socketInode) unlinkSync(path);
-    } catch {
-      // Already gone.
-    }
+    if (socketInode !== null) releaseSocketFile(path, socketInode);
     socketInode = null;
   };
   let closed = false;
@@ -92,8 +81,7 @@ export async function startControlServer({ name, source, operations, dashboard, 
   };
 
   try {
-    await clearStaleSocket(path, name);
-    socketInode = await claimSocket(unixListener, path, name, dir);
+    socketInode = await claimSocket(unixListener, path, name);
     // A master that exits without close() (process.exit in a signal path) still leaves no file.
     removeOnExit(removeSocket);
     let tcpAddress: TcpAddress | null = null;
@@ -139,46 +127,19 @@ function removeOnExit(remove: () => void): void {
   onExit.add(remove);
 }
 
-/** Removes a socket file nobody answers on; throws if a cluster (or anything) answers on it. */
-async function clearStaleSocket(path: string, name: string): Promise<void> {
-  let isSocket: boolean;
+/** Claims `path` for the control socket (socket-file.ts); returns its inode. */
+async function claimSocket(listener: GrpcListener, path: string, name: string): Promise<number> {
   try {
-    isSocket = lstatSync(path).isSocket();
-  } catch {
-    return; // No file: nothing to clear.
-  }
-  if (!isSocket) throw new ClusterdError('ERR_CLUSTERD_NAME_IN_USE', `${path} exists and is not a socket; remove it to start a cluster named ${name}`);
-  if (await answers(path)) throw await alreadyRunning(path, name);
-  try {
-    unlinkSync(path);
+    return await claimSocketFile(path, (temporary) => listen(listener, { path: temporary }, `the control socket ${temporary}`));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-}
-
-/** Binds on a temporary name, makes it owner-only, links it to `path`; returns its inode. */
-async function claimSocket(listener: GrpcListener, path: string, name: string, dir: string): Promise<number> {
-  // A dot name: never mistaken for a cluster by listClusters, and short enough for sun_path.
-  const temporary = join(dir, `.${process.pid}-${randomBytes(4).toString('hex')}.sock`);
-  await listen(listener, { path: temporary }, `the control socket ${temporary}`);
-  try {
-    // Mode before the name appears: no moment where the socket is reachable with a looser one.
-    chmodSync(temporary, 0o600);
-    try {
-      linkSync(temporary, path);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      // Another master of this name claimed it between our check and now.
-      if (await answers(path)) throw await alreadyRunning(path, name);
-      throw new ClusterdError('ERR_CLUSTERD_NAME_IN_USE', `another clusterd is starting a cluster named ${name}; try again`);
+    if (!(error instanceof SocketFileTaken)) {
+      if (error instanceof ClusterdError) throw error;
+      throw new ClusterdError('ERR_CLUSTERD_CONTROL_LISTEN', `cannot listen on the control socket ${path}: ${(error as Error).message}`, { cause: error });
     }
-    return statSync(path).ino;
-  } finally {
-    try {
-      unlinkSync(temporary);
-    } catch {
-      // The server's own close would remove it too.
-    }
+    if (error.conflict === 'not-a-socket') throw new ClusterdError('ERR_CLUSTERD_NAME_IN_USE', `${path} exists and is not a socket; remove it to start a cluster named ${name}`);
+    // A rival that won the link may be starting still: answering or not, the name is taken.
+    if (error.conflict === 'answers' || (await answers(path))) throw await alreadyRunning(path, name);
+    throw new ClusterdError('ERR_CLUSTERD_NAME_IN_USE', `another clusterd is starting a cluster named ${name}; try again`);
   }
 }
 

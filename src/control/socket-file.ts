@@ -1,7 +1,11 @@
-// A unix socket at a path the user chose (`--dashboard ./dash.sock`): owner-only from the moment its
-// name appears (bound under a temporary name, chmod 0600, then link(2)ed to the path, which fails
-// if the name is taken, as the control socket does in server.ts), a file left by a process that
-// died is replaced, a live one or anything else at the path is refused.
+// Claiming a unix socket's path: the control socket (`<runtime dir>/<name>.sock`, server.ts) and one
+// the user chose (`--dashboard ./dash.sock`). Owner-only from the moment its name appears: bound on
+// a private temporary name, chmod 0600, then link(2)ed to the path. link fails with EEXIST if the
+// name exists, so of two processes claiming one path at the same moment exactly one wins, and a
+// client never sees a socket file before it answers. A file left by a process that died (nobody
+// answers on it) is replaced; a live one or anything else at the path is refused. What remains
+// racy is two processes both removing the same stale file at once; the loser then finds the
+// winner answering and is refused like any duplicate.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, linkSync, lstatSync, statSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -12,11 +16,25 @@ export const MAX_SOCKET_PATH_BYTES = 107;
 /** How long a probe of an existing socket file may take before it counts as answering. */
 const PROBE_TIMEOUT_MS = 1000;
 
+/** Why a socket path cannot be claimed: something else is there, a live socket, or a rival won the link. */
+export type SocketFileConflict = 'not-a-socket' | 'answers' | 'claimed';
+
+export class SocketFileTaken extends Error {
+  readonly conflict: SocketFileConflict;
+
+  constructor(conflict: SocketFileConflict) {
+    super(conflict === 'not-a-socket' ? 'the path exists and is not a socket' : 'address already in use');
+    this.conflict = conflict;
+  }
+}
+
 /**
  * Binds with `listen(temporary)`, then claims `path`; returns the socket's inode (close with
- * releaseSocketFile). Rejects with a one-line reason: in use, not a socket, no such directory.
+ * releaseSocketFile). A socket file nobody answers on (left by a process that died) is replaced.
+ * Rejects with a SocketFileTaken when the path is taken, or an Error with a one-line reason (no
+ * such directory, too long a path), or whatever `listen` rejects with.
  */
-export async function claimSocketFile(path: string, listen: (temporary: string) => Promise<void>): Promise<number> {
+export async function claimSocketFile(path: string, listen: (temporary: string) => Promise<unknown>): Promise<number> {
   // Checked first: a bind under a missing directory fails with EACCES in Node, which misleads.
   let directory;
   try {
@@ -26,7 +44,8 @@ export async function claimSocketFile(path: string, listen: (temporary: string) 
   }
   if (!directory.isDirectory()) throw new Error(`${dirname(path)} is not a directory`);
   await clearStale(path);
-  const temporary = join(dirname(path), `.${randomBytes(6).toString('hex')}.sock`);
+  // A dot name: never mistaken for a cluster by listClusters.
+  const temporary = join(dirname(path), `.${process.pid}-${randomBytes(4).toString('hex')}.sock`);
   if (Buffer.byteLength(temporary) > MAX_SOCKET_PATH_BYTES) throw new Error(`the path is too long for a unix socket here (${MAX_SOCKET_PATH_BYTES} bytes at most, with a temporary name beside it)`);
   await listen(temporary);
   try {
@@ -35,7 +54,8 @@ export async function claimSocketFile(path: string, listen: (temporary: string) 
     try {
       linkSync(temporary, path);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new Error('address already in use');
+      // Another process claimed the name between the check and now.
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new SocketFileTaken('claimed');
       throw error;
     }
     return statSync(path).ino;
@@ -43,7 +63,7 @@ export async function claimSocketFile(path: string, listen: (temporary: string) 
     try {
       unlinkSync(temporary);
     } catch {
-      // Gone already.
+      // Gone already (the server's own close would remove it too).
     }
   }
 }
@@ -65,8 +85,8 @@ async function clearStale(path: string): Promise<void> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw error;
   }
-  if (!isSocket) throw new Error('the path exists and is not a socket');
-  if (await answers(path)) throw new Error('address already in use');
+  if (!isSocket) throw new SocketFileTaken('not-a-socket');
+  if (await answers(path)) throw new SocketFileTaken('answers');
   try {
     unlinkSync(path);
   } catch (error) {

@@ -117,11 +117,14 @@ export class LogSink {
 
   /** Writes one of the master's own lines: an event with a human sentence and data for --log-format json. */
   event(event: string, message: string, data: Record<string, unknown> = {}, level: 'info' | 'warn' | 'error' = 'info'): void {
-    for (const listener of this.#eventListeners) listener({ time: Date.now(), event, message, data, level });
+    // One clock reading: the log line and the listeners (the dashboard's markers) show the same time.
+    const time = Date.now();
+    for (const listener of this.#eventListeners) listener({ time, event, message, data, level });
+    const iso = new Date(time).toISOString();
     if (this.#format === 'json') {
-      this.#write('stdout', JSON.stringify({ time: new Date().toISOString(), worker: null, pid: process.pid, stream: 'master', level, event, message, ...data }) + '\n');
+      this.#write('stdout', JSON.stringify({ time: iso, worker: null, pid: process.pid, stream: 'master', level, event, message, ...data }) + '\n');
     } else {
-      this.#write(level === 'info' ? 'stdout' : 'stderr', `${this.#stamp(new Date().toISOString())}clusterd: ${message}\n`);
+      this.#write(level === 'info' ? 'stdout' : 'stderr', `${this.#stamp(iso)}clusterd: ${message}\n`);
     }
   }
 
