@@ -9,7 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { prepareLoadGenerator } from './install.js';
 import { installExitHandlers, waitFor } from './processes.js';
-import { allSystems, benchPaths, type SystemSpec } from './systems.js';
+import { allSystems, benchPaths, clusterdModes, type SystemSpec } from './systems.js';
 import { workloads, type WorkloadId } from './workloads.js';
 
 const usage = `npm run bench:profile -- [--workload a|b|c] [--systems LIST] [--duration S] [--warmup S] [--rounds N] [--workers N] [--port N] [--no-install]
@@ -172,12 +172,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const { generator, note } = prepareLoadGenerator({ choice: 'auto', cache: paths.cache, install: !values['no-install'] });
   if (note) console.error(`bench:profile: ${note}`);
+  // The modes clusterd's own CLI offers: a misspelt one is refused here, not by a failed start.
+  const { modes } = clusterdModes(paths);
+  const known = allSystems({ paths, pm2: undefined, modes }).filter((system) => system.id !== 'single');
   const ids = values.systems.split(',');
-  const modes = ids.filter((id) => id.startsWith('clusterd-')).map((id) => id.slice('clusterd-'.length));
-  const known = allSystems({ paths, pm2: undefined, modes });
-  const unknown = ids.filter((id) => !known.some((system) => system.id === id) || id === 'single' || id === 'pm2');
-  if (unknown.length > 0 || ids.length === 0) {
-    console.error(`bench:profile: --systems: unknown ${unknown.join(', ') || '(empty)'}; give cluster-rr, cluster-none or clusterd-MODE`);
+  const unknown = ids.filter((id) => !known.some((system) => system.id === id));
+  if (unknown.length > 0) {
+    console.error(`bench:profile: --systems: unknown ${unknown.map((id) => `\`${id}\``).join(', ')}; give any of ${known.map((system) => system.id).join(', ')}`);
     return 2;
   }
   const systems = ids.map((id) => known.find((system) => system.id === id)!);

@@ -46,7 +46,14 @@ function serveLogs(call: LogsCall, operations: ControlOperations, source: Contro
 
   const queue: Queued[] = [];
   let blocked = false;
-  let open = true;
+  let unsubscribe = (): void => {};
+  // When the master stops, what the client has not read yet is lost with it.
+  const stream = streamLife(call, track, {
+    onClose: () => {
+      queue.length = 0;
+      unsubscribe();
+    },
+  });
   const write = (item: Queued): void => {
     const wire = 'dropped' in item ? droppedNote(item.dropped) : encodeLogEntry(item);
     if (!call.write(wire)) {
@@ -58,10 +65,10 @@ function serveLogs(call: LogsCall, operations: ControlOperations, source: Contro
     }
   };
   const flush = (): void => {
-    while (open && !blocked && queue.length > 0) write(queue.shift()!);
+    while (stream.open && !blocked && queue.length > 0) write(queue.shift()!);
   };
   const deliver = (entry: LogEntry): void => {
-    if (!open || (only !== undefined && entry.worker !== only)) return;
+    if (!stream.open || (only !== undefined && entry.worker !== only)) return;
     if (!blocked && queue.length === 0) {
       write(entry);
       return;
@@ -76,15 +83,7 @@ function serveLogs(call: LogsCall, operations: ControlOperations, source: Contro
     else queue.push({ dropped: 1 });
   };
 
-  const unsubscribe = operations.followLogs(deliver);
-  // When the master stops, what the client has not read yet is lost with it.
-  streamLife(call, track, {
-    onClose: () => {
-      open = false;
-      queue.length = 0;
-      unsubscribe();
-    },
-  });
+  unsubscribe = operations.followLogs(deliver);
   for (const entry of first) deliver(entry);
 }
 

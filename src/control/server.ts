@@ -15,7 +15,7 @@ import { GrpcListener } from './listener.js';
 import { formatControlAddress, type TcpAddress } from './options.js';
 import { CLUSTER_NAME, ensureRuntimeDir, runtimeDir, socketPath as socketPathOf } from './paths.js';
 import { controlService } from './proto.js';
-import { answers, claimSocketFile, releaseSocketFile, SocketFileTaken } from './socket-file.js';
+import { answers, claimSocketFile, PROBE_TIMEOUT_MS, releaseSocketFile, SocketFileTaken } from './socket-file.js';
 
 export interface ControlServerOptions {
   /** The cluster name: the socket is `<dir>/<name>.sock`. */
@@ -43,8 +43,6 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-/** How long a probe of an existing socket file may take before it counts as answering nobody. */
-const PROBE_TIMEOUT_MS = 1_000;
 /** In-flight unary calls get this long to finish on close. */
 const SHUTDOWN_GRACE_MS = 1_000;
 

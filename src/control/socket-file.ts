@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 /** sun_path holds 108 bytes on Linux, its terminating NUL included. */
 export const MAX_SOCKET_PATH_BYTES = 107;
 /** How long a probe of an existing socket file may take before it counts as answering. */
-const PROBE_TIMEOUT_MS = 1000;
+export const PROBE_TIMEOUT_MS = 1000;
 
 /** Why a socket path cannot be claimed: something else is there, a live socket, or a rival won the link. */
 export type SocketFileConflict = 'not-a-socket' | 'answers' | 'claimed';

@@ -3,7 +3,7 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { linkSync, mkdirSync, statSync, symlinkSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
@@ -186,6 +186,18 @@ test('a stale socket (its master died) is removed and the name reused', async (t
   t.is((await client.status()).name, 'web');
   // ghost.sock is stale too: not listed as running.
   t.deepEqual((await listClusters({ dir })).map((cluster) => cluster.name), ['web']);
+});
+
+test('something other than a socket at the name is refused in one line, and left as it was', async (t) => {
+  const dir = tempDir(t);
+  ensureRuntimeDir(dir);
+  writeFileSync(join(dir, 'web.sock'), 'not a socket\n');
+  const error = await t.throwsAsync(startControlServer({ name: 'web', source: new FakeSource(twoWorkers('web')), dir }), { instanceOf: ClusterdError });
+  t.is(error.message, `${join(dir, 'web.sock')} exists and is not a socket; remove it to start a cluster named web`);
+  t.is(error.exitCode, ExitCode.USAGE);
+  t.is(readFileSync(join(dir, 'web.sock'), 'utf8'), 'not a socket\n');
+  // Nothing left behind: no temporary socket beside it.
+  t.deepEqual(readdirSync(dir), ['web.sock']);
 });
 
 test('connect finds the only cluster without a name, and explains every miss', async (t) => {
