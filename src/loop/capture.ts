@@ -40,11 +40,14 @@ export const MAX_FRAMES = 200;
 
 const PROBE_URL = 'clusterd-capture-probe';
 /**
- * Runs in the worker's main thread. Returns its callsites below its own frames, innermost first, as
- * [function, file, line, column, [source, line, column] from the source map or null]; it leaves
- * Error's settings as it found them.
+ * Runs in the worker's main thread. Returns when it ran (process.hrtime's clock, in ms, the clock of the
+ * heartbeat's stamps; null if the app broke it) and its callsites below its own frames, innermost
+ * first, as [function, file, line, column, [source, line, column] from the source map or null]; it
+ * leaves Error's settings as it found them.
  */
 const PROBE = `(() => {
+  let at = null;
+  try { at = Number(process.hrtime.bigint()) / 1e6; } catch {}
   const E = Error, limit = E.stackTraceLimit, prepare = E.prepareStackTrace;
   const maps = process.sourceMapsEnabled && typeof process.getBuiltinModule === 'function' ? process.getBuiltinModule('node:module') : null;
   try {
@@ -55,7 +58,7 @@ const PROBE = `(() => {
     const sites = holder.stack;
     let below = 0;
     for (let i = 0; i < sites.length; i++) if (sites[i].getScriptNameOrSourceURL() === '${PROBE_URL}') below = i + 1;
-    return sites.slice(below, below + ${MAX_FRAMES}).map((site) => {
+    return [at, sites.slice(below, below + ${MAX_FRAMES}).map((site) => {
       const file = site.getScriptNameOrSourceURL() || '';
       const line = site.getLineNumber() || 0, column = site.getColumnNumber() || 0;
       let original = null;
@@ -66,7 +69,7 @@ const PROBE = `(() => {
         } catch {}
       }
       return [site.getFunctionName() || '', file, line, column, original];
-    });
+    })];
   } finally {
     E.stackTraceLimit = limit;
     E.prepareStackTrace = prepare;
@@ -79,10 +82,19 @@ const PROBE = `(() => {
 const position = z.number().int().nonnegative();
 const evaluated = z.object({
   result: z.object({
-    value: z.array(z.tuple([z.string(), z.string(), position, position, z.tuple([z.string(), position, position]).nullable()])).max(MAX_FRAMES),
+    value: z.tuple([
+      z.number().nonnegative().finite().nullable(),
+      z.array(z.tuple([z.string(), z.string(), position, position, z.tuple([z.string(), position, position]).nullable()])).max(MAX_FRAMES),
+    ]),
   }),
 });
-type Site = z.infer<typeof evaluated>['result']['value'][number];
+type Site = z.infer<typeof evaluated>['result']['value'][1][number];
+
+/** One capture: the main thread's frames (empty: idle), and when the probe ran on the heartbeat's clock (ms; null: unknown). */
+export interface Capture {
+  frames: StackFrame[];
+  at: number | null;
+}
 
 /** Parsed source maps of files on disk by URL, size and time (null: none or unreadable), the most recent MAX_SOURCE_MAPS. */
 const sourceMaps = new Map<string, { map: SourceMap; base: string } | null>();
@@ -91,22 +103,22 @@ const MAX_SOURCE_MAPS = 64;
 export class StackCapturer {
   readonly #session: InspectorSession;
   readonly #timeoutMs: number;
-  #inFlight: Promise<StackFrame[] | null> | null = null;
+  #inFlight: Promise<Capture | null> | null = null;
 
   constructor(session: InspectorSession, { timeoutMs }: { timeoutMs: number }) {
     this.#session = session;
     this.#timeoutMs = timeoutMs;
   }
 
-  /** The main thread's frames, innermost first (empty: idle), or null when it was not in JavaScript within the timeout. A capture under way is shared. */
-  capture(): Promise<StackFrame[] | null> {
+  /** The main thread's frames, innermost first (empty: idle), and when; null when it was not in JavaScript within the timeout. A capture under way is shared. */
+  capture(): Promise<Capture | null> {
     this.#inFlight ??= this.#capture().finally(() => {
       this.#inFlight = null;
     });
     return this.#inFlight;
   }
 
-  async #capture(): Promise<StackFrame[] | null> {
+  async #capture(): Promise<Capture | null> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<null>((resolve) => (timer = setTimeout(resolve, this.#timeoutMs, null)));
     const answer = this.#session.post('Runtime.evaluate', { expression: PROBE, returnByValue: true, silent: true });
@@ -117,7 +129,8 @@ export class StackCapturer {
       if (reply === null) return null;
       const parsed = evaluated.safeParse(reply);
       if (!parsed.success) throw new ClusterdError('ERR_CLUSTERD_INSPECTOR', 'the worker answered the stack probe with something that is not a stack (does the app change Error?)');
-      return parsed.data.result.value.map(toFrame);
+      const [at, sites] = parsed.data.result.value;
+      return { frames: sites.map(toFrame), at };
     } finally {
       clearTimeout(timer);
     }

@@ -23,7 +23,7 @@ import { EventEmitter } from 'node:events';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import WebSocket from 'ws';
 import { z } from 'zod';
-import { StackCapturer, type InspectorSession } from '../loop/capture.js';
+import { StackCapturer, type Capture, type InspectorSession } from '../loop/capture.js';
 import type { CpuProfile, StackFrame } from '../loop/types.js';
 import { ClusterdError } from '../errors.js';
 import { nativeHelper } from '../system/native.js';
@@ -133,8 +133,10 @@ export class WorkerInspector {
   readonly #pid: number;
   #url: string | null = null;
   #waitingForUrl: ((url: string) => void) | null = null;
+  /** SIGUSR1 was sent: the inspector's address may come on stderr. */
+  #signalled = false;
   /** The capture under way, shared by whoever asks meanwhile. */
-  #capturing: Promise<StackFrame[] | null> | null = null;
+  #capturing: Promise<Capture | null> | null = null;
   #profiling = false;
   #closed = false;
   /** The sessions open now: an exiting worker waits for them, so they are closed at once. */
@@ -150,8 +152,11 @@ export class WorkerInspector {
    */
   intercept(line: string): boolean {
     const listening = LISTENING.exec(line);
-    // Only while an activation waits for it: an app can print such a line too.
-    if (listening && this.#waitingForUrl !== null) {
+    // Only once the master has sent SIGUSR1 and has no address yet: an app can print such a line too.
+    // Also after that activation gave up waiting: on a starved machine the line can come late, and
+    // Node prints it only once (another SIGUSR1 finds the inspector up and says nothing), so a line
+    // dropped then would leave the worker without an inspector for good.
+    if (listening && (this.#waitingForUrl !== null || (this.#signalled && this.#url === null))) {
       this.#url = listening[1]!;
       noDelay(this.#pid, Number(new URL(this.#url).port));
       this.#waitingForUrl?.(this.#url);
@@ -172,7 +177,12 @@ export class WorkerInspector {
   }
 
   /** The worker's main-thread frames (empty: idle), or null when it stayed in native code past the capture timeout. */
-  capture(): Promise<StackFrame[] | null> {
+  async capture(): Promise<StackFrame[] | null> {
+    return (await this.captureAt())?.frames ?? null;
+  }
+
+  /** capture(), with when the main thread ran the probe (to tell whether it was inside a silence). */
+  captureAt(): Promise<Capture | null> {
     this.#capturing ??= this.#session((client) => new StackCapturer(client, { timeoutMs: CAPTURE_TIMEOUT_MS }).capture()).finally(() => {
       this.#capturing = null;
     });
@@ -254,6 +264,7 @@ export class WorkerInspector {
       };
       try {
         process.kill(this.#pid, 'SIGUSR1');
+        this.#signalled = true;
       } catch (error) {
         clearTimeout(timer);
         this.#waitingForUrl = null;
@@ -265,6 +276,7 @@ export class WorkerInspector {
 
 /** TCP_NODELAY on the inspector's listening socket in process `pid`, found by its port; false where that cannot be done. */
 export function noDelay(pid: number, port: number): boolean {
+  if (process.env.NO_NODELAY_HACK) return false;
   const helper = nativeHelper();
   if (helper === null || process.platform !== 'linux') return false;
   try {

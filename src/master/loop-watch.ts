@@ -69,6 +69,8 @@ export class LoopWatch extends EventEmitter {
   #episode = 0;
   /** Thresholds already passed in this episode. */
   readonly #passed = new Set<number>();
+  /** The last episode that ended: its silence ran from one beat's stamp to the next's (monotonic ms). */
+  #ended: { episode: number; from: number; to: number } | null = null;
   #closed = false;
 
   constructor(stream: Readable, options: LoopWatchOptions) {
@@ -96,6 +98,7 @@ export class LoopWatch extends EventEmitter {
 
   /** How long silence `episode` lasts: resolves at its end, or with the silence so far when the pipe closes first. */
   lasted(episode: number): Promise<number> {
+    if (this.#ended?.episode === episode) return Promise.resolve(Math.round(this.#ended.to - this.#ended.from));
     if (!this.current(episode)) return Promise.resolve(this.silentMs);
     return new Promise((resolve) => {
       const onEnd = (ended: number, silentMs: number): void => {
@@ -116,6 +119,19 @@ export class LoopWatch extends EventEmitter {
   /** Whether the silence `episode` (from a 'silent' event) is still going on: no beat since. */
   current(episode: number): boolean {
     return !this.#closed && episode === this.#episode;
+  }
+
+  /**
+   * How long the loop had been silent at `at` (the worker's own monotonic time, in ms, as a stack
+   * probe reports it), when `at` lies inside silence `episode`; null when it does not. A capture taken
+   * inside a block can reach the master after the beat that ended it (both wait while the master is
+   * busy): the worker's clock, not the order they are read in, says whether it saw the block.
+   */
+  silenceAt(episode: number, at: number): number | null {
+    if (this.current(episode)) return at >= this.#lastBeat ? Math.round(at - this.#lastBeat) : null;
+    const ended = this.#ended;
+    if (this.#closed || ended?.episode !== episode || at < ended.from || at >= ended.to) return null;
+    return Math.round(at - ended.from);
   }
 
   close(): void {
@@ -142,9 +158,12 @@ export class LoopWatch extends EventEmitter {
 
   #beat(first: number, last: number): void {
     if (this.#passed.size > 0) this.emit('end', this.#episode, Math.round(first - this.#lastBeat));
+    if (this.#passed.size > 0 || this.#stalled) {
+      this.#ended = { episode: this.#episode, from: this.#lastBeat, to: first };
+      this.#episode++;
+    }
     this.#beating = true;
     if (last > this.#lastBeat) this.#lastBeat = last;
-    if (this.#passed.size > 0 || this.#stalled) this.#episode++;
     this.#passed.clear();
     if (this.#stalled) {
       this.#stalled = false;

@@ -12,6 +12,7 @@ import { SETTINGS_ENV, isProtocolMessage, type MasterMessage, type WorkerSetting
 import { parseWorkerMessage } from '../protocol/parse.js';
 import type { Entry } from './entry.js';
 import type { CpuProfile, LoopBreakdown, LoopSample, StackFrame } from '../loop/types.js';
+import type { Capture } from '../loop/capture.js';
 import type { BlockedInfo, StackReport } from './status.js';
 import { CAPTURE_TIMEOUT_MS, WorkerInspector } from './inspector.js';
 import { describeGraceOver, type DrainReport } from './grace.js';
@@ -270,10 +271,11 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   }
 
   /**
-   * The loop has been silent past a threshold: take its stack. A capture that lands after the loop
-   * beat again, or on an idle loop (the master, not the worker, was late), says nothing about this
-   * silence and is dropped. The watchdog's reports replace the worker (the supervisor's 'blocked');
-   * --report-blocked's only say where ('blocking').
+   * The loop has been silent past a threshold: take its stack. A capture that the main thread ran after
+   * the loop beat again, or on an idle loop (the master, not the worker, was late), says nothing about
+   * this silence and is dropped. The watchdog's reports replace the worker (the supervisor's 'blocked'),
+   * only while it is still silent; --report-blocked's only say where ('blocking'), and count when the
+   * probe ran inside the block, even if the master reads its answer after the loop's next beat.
    */
   async #onSilent(watch: LoopWatch, why: 'watchdog' | 'report', episode: number): Promise<void> {
     if (why === 'report') {
@@ -282,19 +284,22 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       if (this.#reportCaptures.length >= REPORT_CAPTURES_PER_SEC) return;
       this.#reportCaptures.push(now);
     }
-    let frames: StackFrame[] | null;
+    let capture: Capture | null;
     try {
-      frames = await this.#inspector!.capture();
+      capture = await this.#inspector!.captureAt();
     } catch (error) {
       if (why === 'watchdog' && watch.current(episode)) this.#reportBlocked(watch.silentMs, [], (error as Error).message);
       return;
     }
-    if (!watch.current(episode) || (frames !== null && frames.length === 0)) return;
+    if (capture !== null && capture.frames.length === 0) return;
     if (why === 'report') {
-      if (frames !== null) this.emit('blocking', { frames, blockedMs: watch.silentMs, time: Date.now(), lasted: watch.lasted(episode) } satisfies BlockingReport);
+      if (capture === null) return;
+      const blockedMs = capture.at === null ? (watch.current(episode) ? watch.silentMs : null) : watch.silenceAt(episode, capture.at);
+      if (blockedMs !== null) this.emit('blocking', { frames: capture.frames, blockedMs, time: Date.now(), lasted: watch.lasted(episode) } satisfies BlockingReport);
       return;
     }
-    this.#reportBlocked(watch.silentMs, frames ?? [], frames === null ? `could not pause the main thread within ${CAPTURE_TIMEOUT_MS} ms (blocked inside a native call?)` : undefined);
+    if (!watch.current(episode)) return;
+    this.#reportBlocked(watch.silentMs, capture?.frames ?? [], capture === null ? `could not pause the main thread within ${CAPTURE_TIMEOUT_MS} ms (blocked inside a native call?)` : undefined);
   }
 
   #reportBlocked(blockedMs: number, stack: StackFrame[], error?: string): void {

@@ -27,7 +27,7 @@ test('a worker that blocks 150 ms a second in a named function: its site in stat
       const one = status.workers.find((worker) => worker.id === 1);
       return one && one.blockedSites.length > 0 && one.blockedSites[0]!.count >= 2 ? status.workers : null;
     },
-    { what: 'two blocks of worker 1 caught', timeoutMs: 20_000 },
+    { what: 'two blocks of worker 1 caught', timeoutMs: 30_000 },
   );
   const [site] = workers.find((worker) => worker.id === 1)!.blockedSites;
   t.like(site, { function: 'parseBig' });

@@ -62,6 +62,31 @@ test('a silence passes each level once, in order; the next beat ends the episode
   t.is(events.at(-1), 'silent 40 #1');
 });
 
+test('a time inside a silence is placed in it even after the beat that ended it was read; a time after that beat is not', async (t) => {
+  // A capture that the worker's main thread ran inside a block can reach the master after the loop's
+  // next beat: its time on the worker's clock, not the order of reading, says whether it saw the block.
+  const { watch, beat } = watched({ stallMs: 0, thresholds: [40] });
+  t.teardown(() => watch.close());
+  const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+  beat();
+  const [, episode] = (await once(watch, 'silent')) as [number, number];
+  const inside = now();
+  t.true(watch.silenceAt(episode, inside)! >= 40);
+  const lasted = watch.lasted(episode);
+  beat();
+  const silence = await lasted;
+  t.false(watch.current(episode));
+  const after = now();
+  t.true(watch.silenceAt(episode, inside)! >= 40 && watch.silenceAt(episode, inside)! <= silence);
+  t.is(watch.silenceAt(episode, after), null, 'run after the loop beat again');
+  t.is(watch.silenceAt(episode - 1, inside), null, 'another episode');
+  t.is(await watch.lasted(episode), silence, 'an ended episode keeps its length');
+  // The next silence is its own: the old time is not in it.
+  const [, next] = (await once(watch, 'silent')) as [number, number];
+  t.is(watch.silenceAt(next, inside), null);
+  t.true(watch.silenceAt(next, now())! >= 40);
+});
+
 test('a worker whose heartbeat never started is not judged; close stops everything', async (t) => {
   const { watch, events, pipe } = watched({ stallMs: 20, thresholds: [30] });
   // A watch with the same levels that did get a beat: once it has passed both, the silent one has had
