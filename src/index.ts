@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConfig } from './cli/config-file.js';
+import { parseConfig, withAbsolutePaths } from './cli/config-file.js';
 import { DAEMON_ENV } from './cli/daemon.js';
 import { parseDaemonReport } from './cli/daemon-parent.js';
 import { masterOptions, startSettings } from './cli/start.js';
@@ -57,8 +57,15 @@ export interface StartOptions {
   reportBlocked?: string | number;
   maxMemory?: string | number;
   logFormat?: 'text' | 'json';
+  /** Relative paths here (logFile, controlTokenFile, dashboardTokenFile, a dashboard socket) are from `cwd`. */
+  logFile?: string;
+  logMaxSize?: string | number;
+  logKeep?: number;
   metrics?: string;
   health?: string;
+  dashboard?: string;
+  dashboardToken?: string;
+  dashboardTokenFile?: string;
   shutdownDelay?: string | number;
   control?: string;
   controlToken?: string;
@@ -269,7 +276,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 export async function start(options: StartOptions): Promise<Cluster> {
   const { cwd = process.cwd(), output = 'inherit', ...config } = options;
   if (typeof config.entry !== 'string') throw new ClusterdError('ERR_CLUSTERD_USAGE', 'start(): `entry` is required: the app to run');
-  const fileConfig = { ...config, entry: isAbsolute(config.entry) ? config.entry : resolve(cwd, config.entry) };
+  // The file is read from a directory of its own: every path in it absolute, from `cwd`.
+  const fileConfig = withAbsolutePaths({ ...config, entry: isAbsolute(config.entry) ? config.entry : resolve(cwd, config.entry) }, resolve(cwd));
   // Checked here, by the command line's own parsers, so that a bad option rejects with its name.
   masterOptions(startSettings({}, parseConfig(fileConfig, 'start() options')));
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-api-'));

@@ -8,6 +8,7 @@ import { dirname, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { configKey, ENV_NAME, FILE_ONLY_KEYS, START_OPTIONS, type StartOption } from './start-options.js';
 import { UsageError, oneLine } from '../errors.js';
+import { isSocketPath } from '../control/options.js';
 
 /** Looked for in this order in the current directory; two of them at once is an error. */
 export const CONFIG_NAMES = ['clusterd.config.json', 'clusterd.config.mjs', 'clusterd.config.js', 'clusterd.config.ts'] as const;
@@ -109,7 +110,7 @@ export function parseConfig(value: unknown, path: string): ConfigFile {
     } else {
       const spec = OPTIONS_BY_KEY.get(key);
       if (!spec) throw unknownKey(path, key);
-      config.flags.set(spec.flag, flagValue(spec, raw, bad));
+      config.flags.set(spec.flag, resolvePath(spec, flagValue(spec, raw, bad), dirname(path)));
     }
   }
   return config;
@@ -125,6 +126,27 @@ function parseEnv(raw: unknown, bad: (expected: string) => UsageError): Record<s
     env[name] = String(value);
   }
   return env;
+}
+
+/** A path in the file is relative to the file (`base`, its directory), as `entry` is, not to wherever clusterd was started from. */
+function resolvePath(spec: StartOption, value: FlagValue, base: string): FlagValue {
+  // A value ending in / stays as given, for its parser to refuse (resolve() would drop the slash).
+  if (typeof value !== 'string' || spec.path === undefined || value.trim() === '' || value.trim().endsWith('/')) return value;
+  if (spec.path === 'socket' && !isSocketPath(value)) return value;
+  return resolve(base, value.trim());
+}
+
+/**
+ * Options in the config file's form with their paths made absolute from `base`: for start(), whose
+ * options are relative to its `cwd` but reach the master in a file of their own elsewhere.
+ */
+export function withAbsolutePaths<T extends Record<string, unknown>>(options: T, base: string): T {
+  const resolved: Record<string, unknown> = { ...options };
+  for (const [key, value] of Object.entries(options)) {
+    const spec = OPTIONS_BY_KEY.get(key);
+    if (spec?.path !== undefined && typeof value === 'string') resolved[key] = resolvePath(spec, value, base);
+  }
+  return resolved as T;
 }
 
 /** A file value in command-line form: numbers as text, so that one parser reads both. */

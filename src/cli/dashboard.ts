@@ -12,14 +12,15 @@ import { DashboardMirror } from '../dashboard/mirror.js';
 import { parseFeedMessage } from '../dashboard/schema.js';
 import { startDashboard } from '../dashboard/server.js';
 import { DEFAULT_CALL_TIMEOUT_MS, NOT_RUNNING, type ControlClient, type Subscription } from '../control/client.js';
-import { DASHBOARD_TOKEN_ENV, parseListenAddress, readDashboardToken, type ListenAddress } from '../control/options.js';
-import { ClusterdError, UsageError, oneLine } from '../errors.js';
+import { dashboardToken, DASHBOARD_TOKEN_ENV, parseListenAddress } from '../control/options.js';
+import { ClusterdError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 
 interface DashboardArgs extends ControlArgs {
   name?: string;
   listen: string;
   'dashboard-token'?: string;
+  'dashboard-token-file'?: string;
 }
 
 export const dashboardCommand: CommandModule<object, DashboardArgs> = {
@@ -28,7 +29,7 @@ export const dashboardCommand: CommandModule<object, DashboardArgs> = {
   builder: (yargs) =>
     withControlOptions(
       yargs
-        .usage('$0 dashboard [NAME] [--listen HOST:PORT|PATH] [--dashboard-token TOKEN]')
+        .usage('$0 dashboard [NAME] [--listen HOST:PORT|PATH] [--dashboard-token TOKEN | --dashboard-token-file FILE]')
         .positional('name', { type: 'string', describe: 'The cluster (may be left out when only one runs)' })
         .option('listen', {
           type: 'string',
@@ -36,6 +37,7 @@ export const dashboardCommand: CommandModule<object, DashboardArgs> = {
           describe: 'Where to serve it: HOST:PORT (port 0: any free one), PORT alone (on 127.0.0.1), or a unix socket PATH (a value with a / or ending in .sock; mode 0600, actions need no token there)',
         })
         .option('dashboard-token', { type: 'string', describe: `Allow the actions (reload, restart, profile, loop breakdown) on TCP to requests with Authorization: Bearer TOKEN (or $${DASHBOARD_TOKEN_ENV})` })
+        .option('dashboard-token-file', { type: 'string', describe: 'Read the --dashboard-token from this file (keeps it out of ps)' })
         .epilog('Prints the URL (http://HOST:PORT/, or unix:PATH) on one line, then serves until SIGINT or SIGTERM (exit 0), or until the cluster stops (exit 7).'),
     ),
   handler: async (args) => {
@@ -49,7 +51,7 @@ export const dashboardCommand: CommandModule<object, DashboardArgs> = {
 
 async function serve(args: DashboardArgs): Promise<void> {
   const listen = parseListenAddress(args.listen, 'listen');
-  const token = dashboardToken(listen, args['dashboard-token']);
+  const token = dashboardToken(listen, { token: args['dashboard-token'], tokenFile: args['dashboard-token-file'] }, '--listen');
   const { client, status } = await connectFromArgs(args);
   const mirror = new DashboardMirror();
   let onEnd: (error: ClusterdError | null) => void = () => {};
@@ -102,14 +104,6 @@ async function serve(args: DashboardArgs): Promise<void> {
   else await shutdown(error.exitCode, `clusterd: ${oneLine(error)}`);
 }
 
-/** On a socket no token (only this user can connect); on TCP the token makes the actions available. */
-function dashboardToken(listen: ListenAddress, token: string | undefined): string | null {
-  if ('path' in listen) {
-    if (token !== undefined) throw new UsageError('`--dashboard-token` is for a TCP --listen: on a unix socket actions need no token (only this user can connect)');
-    return null;
-  }
-  return readDashboardToken({ token });
-}
 
 function waitReady(mirror: DashboardMirror): Promise<'ready'> {
   return new Promise((resolve) => {

@@ -42,6 +42,12 @@ export interface StartOption {
   describe: string;
   /** What the config file may hold for it (numbers are written as on the command line). */
   schema: JsonSchema;
+  /**
+   * A path, which a config file gives relative to itself: 'file' always, 'socket' when the value is a
+   * socket path rather than an address (parseListenAddress's rule). On the command line, relative to
+   * the current directory.
+   */
+  path?: 'file' | 'socket';
 }
 
 // A duration as the command line takes it ("500ms", "10s", "2m", "1h", "1d") or a number of seconds.
@@ -115,6 +121,7 @@ export const START_OPTIONS: readonly StartOption[] = [
   option('log-format', { kind: 'string', default: 'text', choices: LOG_FORMATS, describe: 'text: `[w2] line`; json: one object per line', schema: { enum: LOG_FORMATS } }),
   option('log-file', {
     kind: 'string',
+    path: 'file',
     describe: 'Write the master\'s and workers\' lines to this file (text lines get a timestamp), reopened on SIGUSR1 (logrotate); default for -d: <runtime dir>/<name>.log',
     schema: { type: 'string' },
   }),
@@ -144,6 +151,7 @@ export const START_OPTIONS: readonly StartOption[] = [
   }),
   option('dashboard', {
     kind: 'string',
+    path: 'socket',
     describe:
       "Serve a live dashboard of every worker's loop (last 15 minutes) on HOST:PORT, e.g. 127.0.0.1:7071, or PORT alone for 127.0.0.1 (read-only without --dashboard-token), or on a unix socket PATH: a value with a / or ending in .sock, e.g. ./dash.sock (mode 0600; actions need no token there)",
     schema: { type: 'string', pattern: '^(\\d{1,5}|\\S+:\\d+|.*/.*|.*\\.sock)$' },
@@ -153,6 +161,7 @@ export const START_OPTIONS: readonly StartOption[] = [
     describe: `Allow the dashboard's actions (reload, restart a worker, profile, loop breakdown) on TCP to requests with Authorization: Bearer TOKEN (or $${DASHBOARD_TOKEN_ENV})`,
     schema: { type: 'string' },
   }),
+  option('dashboard-token-file', { kind: 'string', path: 'file', describe: 'Read the --dashboard-token from this file (keeps it out of ps)', schema: { type: 'string' } }),
   option('shutdown-delay', {
     kind: 'string',
     default: '0',
@@ -161,7 +170,7 @@ export const START_OPTIONS: readonly StartOption[] = [
   }),
   option('control', { kind: 'string', describe: 'Also serve the control plane on TCP HOST:PORT (needs a token)', schema: ADDRESS_SCHEMA }),
   option('control-token', { kind: 'string', describe: `Token required on --control (or $${TOKEN_ENV})`, schema: { type: 'string' } }),
-  option('control-token-file', { kind: 'string', describe: 'Read the --control token from this file', schema: { type: 'string' } }),
+  option('control-token-file', { kind: 'string', path: 'file', describe: 'Read the --control token from this file', schema: { type: 'string' } }),
   option('node-arg', {
     kind: 'strings',
     describe: "A flag for the workers' node, e.g. --node-arg=--max-old-space-size=512 (repeatable)",

@@ -9,7 +9,7 @@ import { resolveEntry } from '../master/entry.js';
 import { MAX_LOG_KEEP, type LogFileOptions } from '../master/log-file.js';
 import { LOG_FORMATS, type LogFormat } from '../master/logs.js';
 import type { MasterOptions } from '../master/run.js';
-import { parseControlAddress, parseListenAddress, readControlToken, readDashboardToken, type ListenAddress } from '../control/options.js';
+import { dashboardToken, parseControlAddress, parseListenAddress, readControlToken, type DashboardTokenSources, type ListenAddress } from '../control/options.js';
 import { BootError, ClusterdError, UsageError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseSignal, parseSize } from '../options.js';
@@ -121,8 +121,9 @@ export function masterOptions(settings: StartSettings): MasterOptions {
   const metrics = text('metrics');
   const health = text('health');
   const dashboard = text('dashboard');
-  const dashboardToken = text('dashboard-token');
-  if (dashboard === undefined && dashboardToken !== undefined) throw new UsageError('`--dashboard-token` allows actions on the --dashboard: give one too');
+  const dashboardTokens = { token: text('dashboard-token'), tokenFile: text('dashboard-token-file') };
+  const tokenFlag = dashboardTokens.token !== undefined ? 'dashboard-token' : dashboardTokens.tokenFile !== undefined ? 'dashboard-token-file' : null;
+  if (dashboard === undefined && tokenFlag !== null) throw new UsageError(`\`--${tokenFlag}\` allows actions on the --dashboard: give one too`);
   const maxMemory = text('max-memory');
   return {
     cluster: {
@@ -149,19 +150,15 @@ export function masterOptions(settings: StartSettings): MasterOptions {
     controlTcp,
     metrics: metrics === undefined ? null : checked('metrics', () => parseControlAddress(metrics, 'metrics')),
     health: health === undefined ? null : checked('health', () => parseControlAddress(health, 'health')),
-    dashboard: dashboard === undefined ? null : dashboardOptions(checked('dashboard', () => parseListenAddress(dashboard, 'dashboard')), dashboardToken, checked),
+    dashboard: dashboard === undefined ? null : dashboardOptions(checked('dashboard', () => parseListenAddress(dashboard, 'dashboard')), dashboardTokens, checked),
     logFile: logFileOptions(text, checked, name),
     shutdownDelayMs: checked('shutdown-delay', () => parseDuration('shutdown-delay', text('shutdown-delay'), { min: 0 })),
   };
 }
 
 /** --dashboard's address and token: on a unix socket, actions need none (the socket is owner-only). */
-function dashboardOptions(listen: ListenAddress, token: string | undefined, checked: <T>(flag: string, parse: () => T) => T): NonNullable<MasterOptions['dashboard']> {
-  if ('path' in listen) {
-    if (token !== undefined) throw new UsageError('`--dashboard-token` is for a TCP --dashboard: on a unix socket actions need no token (only this user can connect)');
-    return { listen, token: null };
-  }
-  return { listen, token: checked('dashboard-token', () => readDashboardToken({ token })) };
+function dashboardOptions(listen: ListenAddress, sources: DashboardTokenSources, checked: <T>(flag: string, parse: () => T) => T): NonNullable<MasterOptions['dashboard']> {
+  return { listen, token: checked('dashboard-token', () => dashboardToken(listen, sources, '--dashboard')) };
 }
 
 /** --log-file (by default <runtime dir>/<name>.log for the master of `start -d`) and its rotation. */

@@ -37,7 +37,7 @@ export function parseListenAddress(value: unknown, option: string, cwd = process
   const text = String(value).trim();
   // A bare port: on the loopback interface, as everything clusterd serves unless told otherwise.
   if (/^\d{1,5}$/.test(text)) return parseControlAddress(`127.0.0.1:${text}`, option);
-  if (!text.includes('/') && !text.endsWith('.sock')) {
+  if (!isSocketPath(text)) {
     try {
       return parseControlAddress(text, option);
     } catch {
@@ -50,6 +50,12 @@ export function parseListenAddress(value: unknown, option: string, cwd = process
     throw new UsageError(`Expected \`--${option}\`'s socket path to be at most ${MAX_SOCKET_PATH_BYTES} bytes once absolute (a unix socket's limit), got ${Buffer.byteLength(path)}: \`${path}\``);
   }
   return { path };
+}
+
+/** Whether a --listen or --dashboard value names a unix socket (one with a / or ending in .sock) rather than an address. */
+export function isSocketPath(value: string): boolean {
+  const text = value.trim();
+  return text.includes('/') || text.endsWith('.sock');
 }
 
 /** `http://host:port/` for a TCP listener, `unix:/path` for a socket (curl --unix-socket /path http://localhost/). */
@@ -68,44 +74,70 @@ export const TOKEN_ENV = 'CLUSTERD_CONTROL_TOKEN';
 /** Read when `--dashboard` is given without `--dashboard-token`. */
 export const DASHBOARD_TOKEN_ENV = 'CLUSTERD_DASHBOARD_TOKEN';
 
-/** --dashboard-token (or $CLUSTERD_DASHBOARD_TOKEN): the same rules as the control token; null: read-only. */
-export function readDashboardToken({ token, env = process.env }: { token?: string | undefined; env?: NodeJS.ProcessEnv }): string | null {
-  const value = token ?? env[DASHBOARD_TOKEN_ENV];
-  if (value === undefined) return null;
-  // It travels in an HTTP header: printable ASCII only, and no blank token that anyone could send.
-  if (!/^[\x21-\x7e][\x20-\x7e]*$/.test(value) || value.trim() !== value) {
-    const source = token !== undefined ? '`--dashboard-token`' : `$${DASHBOARD_TOKEN_ENV}`;
-    throw new UsageError(`Expected ${source} to be a non-empty token of printable ASCII characters on one line, without leading or trailing spaces`);
+/** Where a token may come from: its flag, its -file flag, or an environment variable, in that order. */
+interface TokenSources {
+  token?: string | undefined;
+  tokenFile?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * A token from `--<flag>`, `--<flag>-file` or $<envName>, in that order (a file's trailing newline
+ * is not part of it), with where it came from; undefined when none gives one.
+ */
+function readToken(flag: string, envName: string, { token, tokenFile, env = process.env }: TokenSources): { value: string; source: string } | undefined {
+  if (token !== undefined && tokenFile !== undefined) throw new UsageError(`Expected one of \`--${flag}\` and \`--${flag}-file\`, got both`);
+  if (tokenFile !== undefined) {
+    try {
+      return { value: readFileSync(tokenFile, 'utf8').replace(/\r?\n$/, ''), source: `the token file ${tokenFile}` };
+    } catch (error) {
+      throw new UsageError(`Cannot read \`--${flag}-file\` ${tokenFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
   }
-  return value;
+  const value = token ?? env[envName];
+  return value === undefined ? undefined : { value, source: token !== undefined ? `\`--${flag}\`` : `$${envName}` };
+}
+
+/**
+ * --dashboard-token, --dashboard-token-file or $CLUSTERD_DASHBOARD_TOKEN: the same sources as the
+ * control token; null: read-only.
+ */
+export function readDashboardToken(sources: TokenSources): string | null {
+  const found = readToken('dashboard-token', DASHBOARD_TOKEN_ENV, sources);
+  if (found === undefined) return null;
+  // It travels in an HTTP header: printable ASCII only, and no blank token that anyone could send.
+  if (!/^[\x21-\x7e][\x20-\x7e]*$/.test(found.value) || found.value.trim() !== found.value) {
+    throw new UsageError(`Expected ${found.source} to be a non-empty token of printable ASCII characters on one line, without leading or trailing spaces`);
+  }
+  return found.value;
+}
+
+/** What the dashboard's token may come from. */
+export type DashboardTokenSources = Omit<TokenSources, 'env'>;
+
+/**
+ * The dashboard's token for `listen` (`where`: the flag that gave it): on a unix socket none, and
+ * none may be given (only this user can connect); on TCP it makes the actions available.
+ */
+export function dashboardToken(listen: ListenAddress, sources: DashboardTokenSources, where: string): string | null {
+  if (!('path' in listen)) return readDashboardToken(sources);
+  const given = sources.token !== undefined ? 'dashboard-token' : sources.tokenFile !== undefined ? 'dashboard-token-file' : null;
+  if (given !== null) throw new UsageError(`\`--${given}\` is for a TCP ${where}: on a unix socket actions need no token (only this user can connect)`);
+  return null;
 }
 
 /**
  * The token from `--control-token`, `--control-token-file` or $CLUSTERD_CONTROL_TOKEN, in that
  * order; a file's trailing newline is not part of it. Throws when none gives a non-empty token.
  */
-export function readControlToken(
-  { token, tokenFile, env = process.env }: { token?: string | undefined; tokenFile?: string | undefined; env?: NodeJS.ProcessEnv },
-): string {
-  if (token !== undefined && tokenFile !== undefined) {
-    throw new UsageError('Expected one of `--control-token` and `--control-token-file`, got both');
-  }
-  let value: string | undefined = token ?? env[TOKEN_ENV];
-  let source = token !== undefined ? '`--control-token`' : `$${TOKEN_ENV}`;
-  if (tokenFile !== undefined) {
-    source = `the token file ${tokenFile}`;
-    try {
-      value = readFileSync(tokenFile, 'utf8').replace(/\r?\n$/, '');
-    } catch (error) {
-      throw new UsageError(`Cannot read \`--control-token-file\` ${tokenFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-  }
-  if (value === undefined) {
+export function readControlToken(sources: TokenSources): string {
+  const found = readToken('control-token', TOKEN_ENV, sources);
+  if (found === undefined) {
     throw new UsageError(`\`--control\` needs a token: give \`--control-token\`, \`--control-token-file\` or $${TOKEN_ENV}`);
   }
   // It travels as an HTTP/2 header value: printable ASCII only.
-  if (!/^[\x20-\x7e]+$/.test(value)) {
-    throw new UsageError(`Expected ${source} to hold a non-empty token of printable ASCII characters on one line`);
+  if (!/^[\x20-\x7e]+$/.test(found.value)) {
+    throw new UsageError(`Expected ${found.source} to hold a non-empty token of printable ASCII characters on one line`);
   }
-  return value;
+  return found.value;
 }

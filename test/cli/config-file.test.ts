@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, parseConfig } from '../../src/cli/config-file.js';
+import { loadConfig, parseConfig, withAbsolutePaths } from '../../src/cli/config-file.js';
 import { masterOptions, startSettings } from '../../src/cli/start.js';
 import { configKey, configSchema, START_OPTIONS } from '../../src/cli/start-options.js';
 import { UsageError } from '../../src/errors.js';
@@ -47,6 +47,29 @@ test('every key and the shape of every value is checked, naming the key and the 
   t.deepEqual(Object.fromEntries(config.flags), { instances: '4', grace: '30', 'wait-ready': true, 'node-arg': ['--max-old-space-size=512'] });
   t.deepEqual(config.env, { PORT: '8080', DEBUG: 'false' });
   t.deepEqual(config.args, ['--x']);
+});
+
+test('paths in the file are relative to the file: the log file, the token files, a dashboard socket; addresses stay as they are', (t) => {
+  const file = '/srv/app/clusterd.config.json';
+  const config = parseConfig({ logFile: 'logs/app.log', controlTokenFile: '../secrets/control', dashboardTokenFile: '/etc/clusterd/dash', dashboard: './run/dash.sock' }, file);
+  t.deepEqual(Object.fromEntries(config.flags), {
+    'log-file': '/srv/app/logs/app.log',
+    'control-token-file': '/srv/secrets/control',
+    'dashboard-token-file': '/etc/clusterd/dash',
+    dashboard: '/srv/app/run/dash.sock',
+  });
+  t.is(parseConfig({ dashboard: 'dash.sock' }, file).flags.get('dashboard'), '/srv/app/dash.sock');
+  for (const address of ['127.0.0.1:7071', '7071', '[::1]:7071']) t.is(parseConfig({ dashboard: address }, file).flags.get('dashboard'), address);
+  // Left for the parser to refuse, as on the command line.
+  t.is(parseConfig({ dashboard: 'run/' }, file).flags.get('dashboard'), 'run/');
+  // start()'s options are relative to its cwd, though the master reads them from a file elsewhere.
+  t.deepEqual(withAbsolutePaths({ entry: '/srv/app/a.js', instances: 2, logFile: 'app.log', controlTokenFile: 'secret', dashboard: '127.0.0.1:7071' }, '/home/me/app'), {
+    entry: '/srv/app/a.js',
+    instances: 2,
+    logFile: '/home/me/app/app.log',
+    controlTokenFile: '/home/me/app/secret',
+    dashboard: '127.0.0.1:7071',
+  });
 });
 
 test('flags win over the file, the file over the defaults; a refused file value names the key and the file', (t) => {

@@ -6,7 +6,9 @@ import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
 import { once } from 'node:events';
 import http from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { DashboardMessage } from '../../src/dashboard/feed.js';
@@ -52,12 +54,16 @@ async function sampled(ctl: Control, name: string): Promise<void> {
   await waitFor(async () => (await ctl.workers(name)).every((worker) => worker.lag !== null), { what: 'a sample of every worker' });
 }
 
-test('over TCP: the window at once, one view per worker; actions with the token only; SIGTERM exits 0', async (t) => {
+test('over TCP: the window at once, one view per worker; actions with the token (from --dashboard-token-file) only; SIGTERM exits 0', async (t) => {
   const ctl = control(t);
   const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--name', 'dashcli', '--stats-interval', '250ms'], env: ctl.env });
   t.teardown(() => cluster.stop('SIGKILL'));
   await sampled(ctl, 'dashcli');
-  const served = await serveDashboard(t, ctl, ['dashcli', '--dashboard-token', 's3cret']);
+  // The token from a file (its trailing newline is not part of it): nothing to see in ps.
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-dash-token-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'token'), 's3cret\n', { mode: 0o600 });
+  const served = await serveDashboard(t, ctl, ['dashcli', '--dashboard-token-file', join(dir, 'token')]);
   t.regex(served.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
   const port = Number(new URL(served.url).port);
 
@@ -141,6 +147,9 @@ test('bad input: one line and its exit code (unknown NAME 7, bad --listen 2, por
     [['dashbad', '--listen', '127.0.0.1:70000'], ExitCode.USAGE, /--listen/],
     [['dashbad', '--listen', './d.sock', '--dashboard-token', 'x'], ExitCode.USAGE, /--dashboard-token/],
     [['dashbad', '--dashboard-token', ' padded '], ExitCode.USAGE, /--dashboard-token/],
+    [['dashbad', '--listen', './d.sock', '--dashboard-token-file', '/etc/hostname'], ExitCode.USAGE, /^clusterd: `--dashboard-token-file` is for a TCP --listen/],
+    [['dashbad', '--dashboard-token-file', '/nonexistent/clusterd-token'], ExitCode.USAGE, /^clusterd: Cannot read `--dashboard-token-file` \/nonexistent\/clusterd-token: ENOENT$/],
+    [['dashbad', '--dashboard-token', 'x', '--dashboard-token-file', '/etc/hostname'], ExitCode.USAGE, /^clusterd: Expected one of `--dashboard-token` and `--dashboard-token-file`, got both$/],
     [['dashbad', '--listen', `127.0.0.1:${takenPort}`], ExitCode.LISTEN_FAILED, new RegExp(`^clusterd: cannot serve dashboard on 127\\.0\\.0\\.1:${takenPort}: address already in use$`)],
     [['dashbad', 'extra'], ExitCode.USAGE, /^clusterd: /],
   ];

@@ -3,7 +3,7 @@
 // with it; bad input is one line and exit 2.
 import test from 'ava';
 import { execa } from 'execa';
-import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,9 +142,14 @@ test('read-only: the page, /api/status and /events one view per worker; every PO
   t.is((await post(port, '/api/stop')).status, 404);
 });
 
-test('with --dashboard-token: 401 without it or with a wrong one; with it a restart runs and marks the time axis', async (t) => {
-  const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--dashboard-token', 's3cret'] });
+test('with --dashboard-token-file: 401 without the token or with a wrong one; with it a restart runs and marks the time axis', async (t) => {
+  // From a file (its trailing newline is not part of it), so the token is not in the master's command line.
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-dash-token-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'token'), 's3cret\n', { mode: 0o600 });
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--dashboard-token-file', join(dir, 'token')] });
   t.teardown(() => cluster.stop());
+  t.false(readFileSync(`/proc/${cluster.masterPid}/cmdline`, 'utf8').includes('s3cret'));
   const port = dashboardPort(cluster);
   const status = async (): Promise<DashboardMessage> => JSON.parse((await get(port, '/api/status')).body) as DashboardMessage;
   t.true((await status()).type === 'snapshot' && ((await status()) as { actions: boolean }).actions);
@@ -164,7 +169,7 @@ test('with --dashboard-token: 401 without it or with a wrong one; with it a rest
   await cluster.waitForLine((line) => line.event === 'operation' && line.operation === 'restart' && typeof line.who === 'string' && line.who.startsWith('the dashboard'));
 });
 
-test('bad input: a bad --dashboard address, or a token without --dashboard, is one line and exit 2', async (t) => {
+test('bad input: a bad --dashboard address, a token without --dashboard, an unreadable token file or both token flags is one line and exit 2', async (t) => {
   const run = (args: string[]) => execa(process.execPath, [CLI, 'start', fixture('hello.js'), '-i', '1', ...args], { reject: false, timeout: 30_000, stdin: 'ignore' });
   for (const args of [
     ['--dashboard', 'localhost'],
@@ -172,6 +177,10 @@ test('bad input: a bad --dashboard address, or a token without --dashboard, is o
     ['--dashboard-token', 'x'],
     ['--dashboard', '127.0.0.1:0', '--dashboard-token', ' padded '],
     ['--dashboard', './dash.sock', '--dashboard-token', 's3cret'],
+    ['--dashboard-token-file', '/etc/hostname'],
+    ['--dashboard', '127.0.0.1:0', '--dashboard-token-file', '/nonexistent/clusterd-token'],
+    ['--dashboard', '127.0.0.1:0', '--dashboard-token', 's3cret', '--dashboard-token-file', '/etc/hostname'],
+    ['--dashboard', './dash.sock', '--dashboard-token-file', '/etc/hostname'],
     ['--dashboard', `/tmp/${'x'.repeat(120)}.sock`],
     ['--dashboard', '/tmp/'],
   ]) {
