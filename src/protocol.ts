@@ -55,12 +55,30 @@ export interface ConnectionAck {
  * the master's last accept/limit/pause for this key, so that a report the master has already
  * overtaken is recognised as stale.
  */
-export interface AcceptorReport {
-  cmd: 'clusterd:full' | 'clusterd:under';
+export type AcceptorReport = AcceptorFull | AcceptorUnder;
+
+export interface AcceptorFull {
+  cmd: 'clusterd:full';
   key: string;
   epoch: number;
   /** The server's open connections now. */
   connections: number;
+}
+
+/**
+ * Back down to the resume point, with the load since the last report so far (AcceptorLoad's
+ * figures): connections that came and went while it was full are churn, which the master can
+ * raise the limit for at once instead of at the next report.
+ */
+export interface AcceptorUnder {
+  cmd: 'clusterd:under';
+  key: string;
+  epoch: number;
+  connections: number;
+  peak: number;
+  low: number;
+  accepted: number;
+  closed: number;
 }
 
 /**

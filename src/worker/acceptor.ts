@@ -205,11 +205,12 @@ class Acceptor {
     this.#askAgainIfUnder();
   }
 
-  /** Full, and back down to the resume point: say `under`, once. */
+  /** Full, and back down to the resume point: say `under`, once, with the load since the last report so far. */
   #askAgainIfUnder(): void {
     if (!this.#full || this.#asked || this.#server._connections > this.#terms.resumeAt) return;
     this.#asked = true;
-    channel.send({ cmd: 'clusterd:under', key: this.#key, epoch: this.#terms.epoch, connections: this.#server._connections });
+    const connections = this.#server._connections;
+    channel.send({ cmd: 'clusterd:under', key: this.#key, epoch: this.#terms.epoch, connections, peak: this.#peak, low: Math.min(this.#low, connections), accepted: this.#accepted, closed: this.#closed });
   }
 
   #closeCopy(): void {

@@ -8,7 +8,10 @@
 // never one per connection. Every LOAD_REPORT_MS the workers report the most and fewest connections
 // they held, and the master resets the limit to fit (settledCap): an even share of the long-lived
 // connections plus the swing of all the short-lived ones, so that a new connection per request stops
-// nobody, and a cluster whose connections have closed meets the next burst with a small limit.
+// nobody, and a cluster whose connections have closed meets the next burst with a small limit. A
+// full worker that drops back says how many connections came and went meanwhile: when they were
+// short-lived (a burst of new connections per request after an idle moment), the limit rises at
+// once, about doubling per stop, rather than after the next report.
 //
 // A worker whose loop is blocked does not call accept() at all, so connections wait in the kernel's
 // queue for the others from the first moment, without the master knowing yet; once its heartbeat has
@@ -35,7 +38,7 @@ interface Acceptor {
   low: number;
   /** It came back from `full` (said `under`) during the master's current interval. */
   cycled: boolean;
-  /** The most churn() of its reports during the master's current interval. */
+  /** churn() of its last report, or more where an `under` since showed more. */
   churn: number;
   /** Bumped by every accept, limit and pause sent; reports carry the last one the worker had. */
   epoch: number;
@@ -175,7 +178,7 @@ export class FairBalancer implements Balancer {
     this.key = key;
     this.#handle = handle;
     this.sockname = sockname;
-    this.#timer = setInterval(() => this.#settle(), LOAD_REPORT_MS).unref();
+    this.#timer = setInterval(() => this.settle(), LOAD_REPORT_MS).unref();
   }
 
   /** Binds the address in the master without listening (the first worker's listen() does); throws a BindError. */
@@ -228,9 +231,15 @@ export class FairBalancer implements Balancer {
     if (!acceptor) return;
     acceptor.connections = message.connections;
     if (message.cmd === 'clusterd:load') {
+      // Each report is the worker's own last interval, and the latest one stands until the next: a
+      // worker sends none while nothing changes (an idle one sent its zeros once). Reset at the
+      // master's tick instead, churn read 0 whenever two ticks fell between two reports (both every
+      // LOAD_REPORT_MS, on clocks that drift), and the limit of a cluster under a new connection per
+      // request collapsed to an even share of nothing (measured: 129 to 21 mid-load), stopping
+      // every worker at it.
       acceptor.peak = message.peak;
       acceptor.low = message.low;
-      acceptor.churn = Math.max(acceptor.churn, churn(message));
+      acceptor.churn = churn(message);
       return;
     }
     acceptor.peak = Math.max(acceptor.peak, message.connections);
@@ -240,6 +249,13 @@ export class FairBalancer implements Balancer {
       if (acceptor.mode === 'accepting' && message.epoch >= acceptor.acceptEpoch) acceptor.mode = 'full';
     } else {
       acceptor.cycled = true;
+      acceptor.peak = Math.max(acceptor.peak, message.peak);
+      // Connections that came and went while it was full: short-lived ones, which a limit inside
+      // their swing only stops. Waiting for the next report to raise the limit cost a burst of new
+      // connections after an idle moment (the limit back at its smallest) dozens of stops per
+      // worker in that interval; raised now, a few.
+      acceptor.churn = Math.max(acceptor.churn, churn(message));
+      this.#cap = Math.max(this.#cap, this.#settledCap() ?? 0);
     }
     this.#plan();
   }
@@ -293,23 +309,25 @@ export class FairBalancer implements Balancer {
     acceptor.mode = mode;
   }
 
-  /** Sets the cap to what the preferred workers held over the last interval (settledCap()). */
-  #settle(): void {
+  /** Sets the cap to what the preferred workers held over their last reports (settledCap()): every LOAD_REPORT_MS. */
+  settle(): void {
+    const cap = this.#settledCap();
+    for (const [, acceptor] of this.#acceptors) acceptor.cycled = false;
+    if (cap === null || cap === this.#cap) return;
+    this.#cap = cap;
+    this.#plan();
+  }
+
+  /** settledCap() of the preferred workers' interval so far; null with fewer than two eligible workers. */
+  #settledCap(): number | null {
     const views = [...this.#acceptors].filter(([worker]) => worker.accepting && !worker.exited);
-    if (views.length < 2) return;
+    if (views.length < 2) return null;
     const best = Math.min(...views.map(([worker]) => stallRank(worker)));
     const preferred = views.filter(([worker]) => stallRank(worker) === best).map(([, acceptor]) => acceptor);
-    const cap = settledCap(
+    return settledCap(
       preferred.map(({ peak, low, churn, connections, cycled }) => ({ peak: Math.max(peak, connections), low: Math.min(low, connections), churn, cycled })),
       this.#cap,
     );
-    for (const [, acceptor] of this.#acceptors) {
-      acceptor.cycled = false;
-      acceptor.churn = 0;
-    }
-    if (cap === this.#cap) return;
-    this.#cap = cap;
-    this.#plan();
   }
 }
 

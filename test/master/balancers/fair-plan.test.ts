@@ -162,9 +162,61 @@ test('FairBalancer: a full worker back at its resume point gets a copy', async (
   const epochOf = (worker: StandIn) => ((lastOf(worker, 'clusterd:limit') ?? lastOf(worker, 'clusterd:accept'))!.message as { epoch: number }).epoch;
   balancer.report(a, { cmd: 'clusterd:full', key: balancer.key, epoch: epochOf(a), connections: 2 });
   const before = a.sent.length;
-  balancer.report(a, { cmd: 'clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0 });
+  // Its two connections came before this interval: no churn, the limit stays.
+  balancer.report(a, { cmd: 'clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0, peak: 2, low: 0, accepted: 0, closed: 2 });
   t.is(balancer.cap, 2);
   t.like(a.sent.slice(before).find(({ message }) => message.cmd === 'clusterd:accept'), { message: { limit: 2 }, handle: true });
+});
+
+test('FairBalancer: a full worker whose connections came and went while it waited (churn) raises the limit at once, not at the next report', async (t) => {
+  const balancer = await openBalancer(t);
+  const [a, b] = [standIn(1), standIn(2)];
+  balancer.add(a, 1);
+  balancer.add(b, 1);
+  const epochOf = (worker: StandIn) => ((lastOf(worker, 'clusterd:limit') ?? lastOf(worker, 'clusterd:accept'))!.message as { epoch: number }).epoch;
+  // A new connection per request after an idle moment: the limit is at its smallest, and A reaches it.
+  t.is(balancer.cap, 2);
+  balancer.report(a, { cmd: 'clusterd:full', key: balancer.key, epoch: epochOf(a), connections: 2 });
+  const before = a.sent.length;
+  // Back down after 40 connections came and went: they were short-lived.
+  balancer.report(a, { cmd: 'clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0, peak: 2, low: 0, accepted: 40, closed: 40 });
+  // settledCap's swing of a worker that cycled at the limit: twice its 2, plus slack.
+  t.is(balancer.cap, settledCap([{ peak: 2, low: 0, churn: 2, cycled: true }, { peak: 0, low: 0, churn: 0, cycled: false }], 2));
+  t.true(balancer.cap > 2);
+  t.like(a.sent.slice(before).find(({ message }) => message.cmd === 'clusterd:accept'), { message: { limit: balancer.cap }, handle: true });
+  t.like(lastOf(b, 'clusterd:limit'), { message: { limit: balancer.cap } });
+  // The same churn again raises nothing more; a wider one does.
+  const cap = balancer.cap;
+  balancer.report(a, { cmd: 'clusterd:full', key: balancer.key, epoch: epochOf(a), connections: cap });
+  balancer.report(a, { cmd: 'clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0, peak: 2, low: 0, accepted: 80, closed: 80 });
+  t.is(balancer.cap, cap);
+  balancer.report(a, { cmd: 'clusterd:full', key: balancer.key, epoch: epochOf(a), connections: cap });
+  balancer.report(a, { cmd: 'clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0, peak: cap, low: 0, accepted: 80, closed: 80 });
+  t.true(balancer.cap > cap);
+});
+
+test('FairBalancer: the limit follows the last reports, however many ticks pass between them', async (t) => {
+  const balancer = await openBalancer(t);
+  const [a, b] = [standIn(1), standIn(2)];
+  balancer.add(a, 1);
+  balancer.add(b, 1);
+  // A new connection per request: each worker swung between none and most of the 64.
+  balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 3, peak: 60, low: 0, accepted: 900, closed: 897 });
+  balancer.report(b, { cmd: 'clusterd:load', key: balancer.key, connections: 1, peak: 41, low: 1, accepted: 800, closed: 800 });
+  balancer.settle();
+  const cap = settledCap([{ peak: 60, low: 0, churn: 60, cycled: false }, { peak: 41, low: 1, churn: 40, cycled: false }], 2);
+  t.is(balancer.cap, cap);
+  // The master's tick and the workers' reports run on clocks of their own: two ticks can fall
+  // between two reports. The second must not read "no churn" and drop the limit to nothing.
+  balancer.settle();
+  balancer.settle();
+  t.is(balancer.cap, cap);
+  t.like(lastOf(a, 'clusterd:limit'), { message: { limit: cap } });
+  // Once the load stops, the reports say so (once: a worker sends no report while nothing changes).
+  balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 0, peak: 3, low: 0, accepted: 0, closed: 3 });
+  balancer.report(b, { cmd: 'clusterd:load', key: balancer.key, connections: 0, peak: 1, low: 0, accepted: 0, closed: 1 });
+  balancer.settle();
+  t.is(balancer.cap, slack(0));
 });
 
 test('FairBalancer: a worker whose loop only lags keeps accepting', async (t) => {
