@@ -22,8 +22,14 @@
 //
 // Holding the reads back uses the stream's libuv handle (readStart/readStop, as Node's own net.Socket
 // does when its buffer is full) and makes the stream's _read a no-op; a stream without such a handle
-// (a PassThrough in tests) is read as it comes.
+// (a PassThrough in tests) is read as it comes. When the timer fires, a pipe whose descriptor is
+// non-blocking (libuv's, checked in /proc/self/fdinfo) is read there and then with one read(2), and
+// judged at once: the beats the worker wrote are all in it. Going through the stream instead (start
+// reading, two loop iterations, stop) cost an epoll_ctl pair, three wake-ups and the stream machinery
+// per check: with 2 workers under keep-alive load the master spent twice the CPU it does now (perf,
+// BENCHMARKS.md). Elsewhere, or when that read fails, the stream does it as before.
 import { EventEmitter } from 'node:events';
+import { readFileSync, readSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 
 export interface LoopWatchOptions {
@@ -38,6 +44,8 @@ interface ReadHandle {
   reading: boolean;
   readStart(): number;
   readStop(): number;
+  /** The descriptor, on Unix. */
+  fd?: number;
 }
 
 /** The longest the pipe goes unread while the loop turns, in ms. */
@@ -45,6 +53,10 @@ const HOLD_MS = 250;
 
 /** One beat on the pipe: a 64-bit monotonic time in ns (BEAT_BYTES in src/loop/heartbeat.ts). */
 const BEAT_BYTES = 8;
+/** One read in place: 128 beats, far more than a worker writes between two checks. */
+const READ_BYTES = 128 * BEAT_BYTES;
+/** O_NONBLOCK in the octal flags of /proc/self/fdinfo (04000 on every Linux architecture Node supports). */
+const O_NONBLOCK = 0o4000;
 
 /** Now on the clock the beats carry (process.hrtime: CLOCK_MONOTONIC), in ms. */
 function monotonicMs(): number {
@@ -59,6 +71,8 @@ export class LoopWatch extends EventEmitter {
   #timer: NodeJS.Timeout | null = null;
   /** The pipe's handle when its reads can be held back, else null (read as beats come). */
   readonly #handle: ReadHandle | null;
+  /** The pipe's descriptor when it can be read in place without blocking, else null. */
+  #fd: number | null;
   readonly #stream: Readable;
   /** Bytes of a beat split across reads. */
   #rest: Buffer = Buffer.alloc(0);
@@ -79,6 +93,7 @@ export class LoopWatch extends EventEmitter {
     this.#stream = stream;
     this.#levels = [...new Set([options.stallMs, ...options.thresholds].filter((ms) => ms > 0))].sort((a, b) => a - b);
     this.#handle = this.#levels.length > 0 ? holdableHandle(stream) : null;
+    this.#fd = this.#handle ? nonBlockingFd(this.#handle) : null;
     stream.on('data', (chunk: Buffer) => this.#read(chunk));
     // EPIPE / ECONNRESET when the worker dies: 'close' follows.
     stream.on('error', () => {});
@@ -197,11 +212,46 @@ export class LoopWatch extends EventEmitter {
 
   #due(): void {
     this.#timer = null;
+    if (this.#readInPlace()) {
+      this.#judge();
+      return;
+    }
+    if (this.#closed) return;
     // Read what the worker has written; judge after the next iteration's poll phase has read it.
     this.#hold(false);
     // Not unref'd: an unref'd immediate does not keep the poll phase from blocking, so it could wait for
     // whatever event comes next, the end of the very silence it is to judge.
     setImmediate(() => setImmediate(() => this.#judge()));
+  }
+
+  /**
+   * Reads what the worker has written straight off the held pipe; false when it cannot (no such
+   * descriptor, the stream is reading or holds bytes of its own, or the read failed: then the stream
+   * reads). The end of the pipe closes the watch.
+   */
+  #readInPlace(): boolean {
+    const fd = this.#fd;
+    // The handle's own fd, asked each time: a handle being closed answers -1, and its old number may
+    // already belong to another pipe.
+    if (fd === null || this.#closed || this.#stream.destroyed || this.#handle?.fd !== fd) return false;
+    if (this.#handle.reading || this.#stream.readableLength > 0) return false;
+    const buffer = Buffer.allocUnsafe(READ_BYTES);
+    for (;;) {
+      let read: number;
+      try {
+        read = readSync(fd, buffer, 0, READ_BYTES, null);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return true;
+        this.#fd = null;
+        return false;
+      }
+      if (read === 0) {
+        this.close();
+        return false;
+      }
+      this.#read(Buffer.from(buffer.subarray(0, read)));
+      if (read < READ_BYTES) return true;
+    }
   }
 
   #judge(): void {
@@ -226,8 +276,9 @@ export class LoopWatch extends EventEmitter {
     }
     // Closed by a listener, or a beat came while they ran (and armed the first level).
     if (this.#closed || this.#lastBeat !== beatAt) return;
-    // Silent past a level: the pipe stays read as beats come (the episode ends with the next), and a
+    // Silent past a level: the pipe is read as beats come (the episode ends with the next), and a
     // timer waits for the next level.
+    this.#hold(false);
     const next = this.#levels.find((level) => level > silentMs);
     if (next !== undefined) this.#timer = setTimeout(() => this.#due(), Math.max(1, Math.ceil(next - silentMs))).unref();
   }
@@ -246,4 +297,16 @@ function holdableHandle(stream: Readable): ReadHandle | null {
 export function beatPeriod(thresholds: readonly number[]): number {
   const smallest = Math.min(...thresholds.filter((ms) => ms > 0));
   return Number.isFinite(smallest) ? Math.min(250, Math.max(10, Math.floor(smallest / 4))) : 250;
+}
+
+/** The handle's descriptor when the system says it is non-blocking (a read of it can never hold the master up), else null. */
+function nonBlockingFd(handle: ReadHandle): number | null {
+  const fd = handle.fd;
+  if (process.platform !== 'linux' || !Number.isInteger(fd) || fd! < 0) return null;
+  try {
+    const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'));
+    return flags && (Number.parseInt(flags[1]!, 8) & O_NONBLOCK) !== 0 ? fd! : null;
+  } catch {
+    return null;
+  }
 }

@@ -118,3 +118,46 @@ test('a real pipe whose reads are held is closed with the watch (no fd left behi
   await pipeClosed;
   t.true(pipe.destroyed);
 });
+
+test('a real pipe is read in place when a check is due: beats are judged without the stream, a block is reported, the end of the pipe closes the watch', async (t) => {
+  // 60 beats 10 ms apart, a 250 ms block, three beats, then exit.
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const fs = require('fs');
+      const beat = () => { const b = Buffer.alloc(8); b.writeBigUInt64LE(process.hrtime.bigint()); fs.writeSync(3, b); };
+      let n = 0;
+      const timer = setInterval(() => {
+        beat();
+        if (++n < 60) return;
+        clearInterval(timer);
+        const end = Date.now() + 250;
+        while (Date.now() < end);
+        for (let i = 0; i < 3; i++) beat();
+      }, 10);`,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit', 'pipe'] },
+  );
+  const pipe = child.stdio[3] as Readable;
+  // Chunks the stream itself delivered: until a silence passes a level, only the first beat's.
+  let chunks = 0;
+  let chunksBeforeSilent: number | null = null;
+  pipe.on('data', () => chunks++);
+  const watch = new LoopWatch(pipe, { stallMs: 0, thresholds: [100] });
+  // The watch's timers are unref'd (a master has its own reasons to live): this test's are these.
+  const alive = setInterval(() => {}, 1000);
+  t.teardown(() => {
+    clearInterval(alive);
+    watch.close();
+  });
+  const lasted: number[] = [];
+  watch.on('silent', (_threshold: number, episode: number) => {
+    chunksBeforeSilent ??= chunks;
+    void watch.lasted(episode).then((ms) => lasted.push(ms));
+  });
+  await once(watch, 'close');
+  t.true(lasted.some((ms) => ms >= 240), `silences: ${lasted.join(', ')} ms`);
+  t.not(chunksBeforeSilent, null);
+  if (process.platform === 'linux') t.true(chunksBeforeSilent! <= 2, `${chunksBeforeSilent} chunks read by the stream before the first silence`);
+});
