@@ -45,21 +45,33 @@ test('steady beats: no event at all', async (t) => {
 test('a silence passes each level once, in order; the next beat ends the episode; the next silence is a new one', async (t) => {
   const { watch, events, beat } = watched({ stallMs: 60, thresholds: [40, 120] });
   t.teardown(() => watch.close());
+  // Listening before the beat: on a starved machine one judgement can pass several levels at once.
+  const silent = (threshold: number, episode: number): Promise<number> =>
+    new Promise((resolve) => {
+      const listener = (passed: number, at: number): void => {
+        if (passed !== threshold || at !== episode) return;
+        watch.off('silent', listener);
+        resolve(watch.silentMs);
+      };
+      watch.on('silent', listener);
+    });
+  const first = silent(40, 0);
+  const last = silent(120, 0);
   beat();
-  await once(watch, 'silent');
-  t.true(watch.silentMs >= 40, `silent for ${watch.silentMs} ms`);
-  await once(watch, 'stall');
-  const [threshold, episode] = (await once(watch, 'silent')) as [number, number];
-  t.is(threshold, 120);
-  t.true(watch.current(episode));
-  const lasted = watch.lasted(episode);
+  t.true((await first) >= 40);
+  t.true((await last) >= 120);
+  t.true(watch.current(0));
+  const lasted = watch.lasted(0);
+  const again = silent(40, 1);
   beat();
   t.true((await lasted) >= 120);
-  t.false(watch.current(episode));
-  t.deepEqual(events, ['silent 40 #0', 'stall', 'silent 120 #0', 'end #0', 'resume']);
-  // Silent again: episode 1, from the first level on.
-  await once(watch, 'silent');
-  t.is(events.at(-1), 'silent 40 #1');
+  t.false(watch.current(0));
+  // Each level once; the thresholds in order (the stall may share a judgement with the first).
+  t.deepEqual(events.filter((event) => event.startsWith('silent')), ['silent 40 #0', 'silent 120 #0']);
+  t.is(events.filter((event) => event === 'stall').length, 1);
+  t.deepEqual(events.slice(3, 5), ['end #0', 'resume']);
+  // Silent again: episode 1, from the first level on (a silence counted as episode 0 again would leave this waiting).
+  t.true((await again) >= 40);
 });
 
 test('a time inside a silence is placed in it even after the beat that ended it was read; a time after that beat is not', async (t) => {
