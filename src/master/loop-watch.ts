@@ -261,6 +261,7 @@ export class LoopWatch extends EventEmitter {
     // Not yet at the first level (reads are held at most HOLD_MS): wait for the rest, reading as beats
     // come; a beat arms the first level again.
     if (silentMs < this.#levels[0]!) {
+      this.#hold(false);
       this.#timer = setTimeout(() => this.#due(), Math.max(1, Math.ceil(this.#levels[0]! - silentMs))).unref();
       return;
     }

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { spawn } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
 import { LoopWatch } from '../../src/master/loop-watch.js';
+import { waitFor } from '../helpers/cluster.js';
 
 function watched(options: { stallMs: number; thresholds: number[] }) {
   const pipe = new PassThrough();
@@ -172,4 +173,32 @@ test('a real pipe is read in place when a check is due: beats are judged without
   t.true(lasted.some((ms) => ms >= 240), `silences: ${lasted.join(', ')} ms`);
   t.not(chunksBeforeSilent, null);
   if (process.platform === 'linux') t.true(chunksBeforeSilent! <= 2, `${chunksBeforeSilent} chunks read by the stream before the first silence`);
+});
+
+test('a silence short of the first level is read as beats come: silentMs drops as soon as the loop turns again', async (t) => {
+  // Only one level, far off: the pipe is checked every 250 ms (HOLD_MS); a 400 ms block is seen at a
+  // check, and from then on the next beat must be taken when it comes, not at the level.
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const fs = require('fs');
+      const beat = () => { const b = Buffer.alloc(8); b.writeBigUInt64LE(process.hrtime.bigint()); fs.writeSync(3, b); };
+      let n = 0;
+      setInterval(() => {
+        beat();
+        n++;
+        if (n === 10) { const end = Date.now() + 400; while (Date.now() < end); }
+        if (n === 20) console.log('resumed');
+      }, 10);`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit', 'pipe'] },
+  );
+  t.teardown(() => child.kill('SIGKILL'));
+  const watch = new LoopWatch(child.stdio[3] as Readable, { stallMs: 0, thresholds: [30_000] });
+  t.teardown(() => watch.close());
+  const resumed = new Promise<void>((resolve) => child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('resumed') && resolve()));
+  await resumed;
+  await waitFor(() => watch.silentMs < 250, { what: `silentMs back under 250 ms (${watch.silentMs})` });
+  t.pass();
 });
