@@ -73,6 +73,8 @@ export class LoopWatch extends EventEmitter {
   readonly #handle: ReadHandle | null;
   /** The pipe's descriptor when it can be read in place without blocking, else null. */
   #fd: number | null;
+  /** Where reads in place land (#read copies what it keeps). */
+  #buffer: Buffer | null = null;
   readonly #stream: Readable;
   /** Bytes of a beat split across reads. */
   #rest: Buffer = Buffer.alloc(0);
@@ -235,7 +237,7 @@ export class LoopWatch extends EventEmitter {
     // already belong to another pipe.
     if (fd === null || this.#closed || this.#stream.destroyed || this.#handle?.fd !== fd) return false;
     if (this.#handle.reading || this.#stream.readableLength > 0) return false;
-    const buffer = Buffer.allocUnsafe(READ_BYTES);
+    const buffer = (this.#buffer ??= Buffer.allocUnsafe(READ_BYTES));
     for (;;) {
       let read: number;
       try {
@@ -249,19 +251,20 @@ export class LoopWatch extends EventEmitter {
         this.close();
         return false;
       }
-      this.#read(Buffer.from(buffer.subarray(0, read)));
+      this.#read(buffer.subarray(0, read));
       if (read < READ_BYTES) return true;
     }
   }
 
   #judge(): void {
     if (this.#closed || !this.#beating || this.#timer !== null) return;
+    // No beat since the last one read: from here the pipe is read as beats come, so the silence's end
+    // is seen at once (a beat holds reads again and arms the first level).
+    this.#hold(false);
     const beatAt = this.#lastBeat;
     const silentMs = monotonicMs() - beatAt;
-    // Not yet at the first level (reads are held at most HOLD_MS): wait for the rest, reading as beats
-    // come; a beat arms the first level again.
+    // Not yet at the first level (reads are held at most HOLD_MS): wait for the rest.
     if (silentMs < this.#levels[0]!) {
-      this.#hold(false);
       this.#timer = setTimeout(() => this.#due(), Math.max(1, Math.ceil(this.#levels[0]! - silentMs))).unref();
       return;
     }
@@ -277,9 +280,7 @@ export class LoopWatch extends EventEmitter {
     }
     // Closed by a listener, or a beat came while they ran (and armed the first level).
     if (this.#closed || this.#lastBeat !== beatAt) return;
-    // Silent past a level: the pipe is read as beats come (the episode ends with the next), and a
-    // timer waits for the next level.
-    this.#hold(false);
+    // Silent past a level: the episode ends with the next beat, and a timer waits for the next level.
     const next = this.#levels.find((level) => level > silentMs);
     if (next !== undefined) this.#timer = setTimeout(() => this.#due(), Math.max(1, Math.ceil(next - silentMs))).unref();
   }

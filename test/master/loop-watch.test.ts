@@ -25,6 +25,15 @@ function watched(options: { stallMs: number; thresholds: number[] }) {
   return { pipe, watch, events, beat };
 }
 
+/**
+ * A child that runs `body` with `beat()` at hand, writing a beat on fd 3, a real pipe to this process
+ * (`child.stdio[3]`), as a worker writes its heartbeat; its stdout is a pipe when `stdout` is set.
+ */
+function beatingChild(body: string, { stdout = false } = {}) {
+  const prelude = `const beat = () => { const b = Buffer.alloc(8); b.writeBigUInt64LE(process.hrtime.bigint()); require('fs').writeSync(3, b); };`;
+  return spawn(process.execPath, ['-e', `${prelude}\n${body}`], { stdio: ['ignore', stdout ? 'pipe' : 'ignore', 'inherit', 'pipe'] });
+}
+
 test('steady beats: no event at all', async (t) => {
   const { watch, events, beat } = watched({ stallMs: 60, thresholds: [40, 500] });
   t.teardown(() => watch.close());
@@ -119,9 +128,7 @@ test('a worker whose heartbeat never started is not judged; close stops everythi
 
 test('a real pipe whose reads are held is closed with the watch (no fd left behind by an exited worker)', async (t) => {
   // One beat, then exit: the watch holds reads after the beat, so the pipe's end is never read.
-  const child = spawn(process.execPath, ['-e', `const b = Buffer.alloc(8); b.writeBigUInt64LE(process.hrtime.bigint()); require('fs').writeSync(3, b)`], {
-    stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
-  });
+  const child = beatingChild('beat();');
   const pipe = child.stdio[3] as Readable;
   const watch = new LoopWatch(pipe, { stallMs: 0, thresholds: [60_000] });
   t.teardown(() => watch.close());
@@ -134,24 +141,16 @@ test('a real pipe whose reads are held is closed with the watch (no fd left behi
 
 test('a real pipe is read in place when a check is due: beats are judged without the stream, a block is reported, the end of the pipe closes the watch', async (t) => {
   // 60 beats 10 ms apart, a 250 ms block, three beats, then exit.
-  const child = spawn(
-    process.execPath,
-    [
-      '-e',
-      `const fs = require('fs');
-      const beat = () => { const b = Buffer.alloc(8); b.writeBigUInt64LE(process.hrtime.bigint()); fs.writeSync(3, b); };
-      let n = 0;
-      const timer = setInterval(() => {
-        beat();
-        if (++n < 60) return;
-        clearInterval(timer);
-        const end = Date.now() + 250;
-        while (Date.now() < end);
-        for (let i = 0; i < 3; i++) beat();
-      }, 10);`,
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit', 'pipe'] },
-  );
+  const child = beatingChild(`
+    let n = 0;
+    const timer = setInterval(() => {
+      beat();
+      if (++n < 60) return;
+      clearInterval(timer);
+      const end = Date.now() + 250;
+      while (Date.now() < end);
+      for (let i = 0; i < 3; i++) beat();
+    }, 10);`);
   const pipe = child.stdio[3] as Readable;
   // Chunks the stream itself delivered: until a silence passes a level, only the first beat's.
   let chunks = 0;
@@ -178,21 +177,16 @@ test('a real pipe is read in place when a check is due: beats are judged without
 test('a silence short of the first level is read as beats come: silentMs drops as soon as the loop turns again', async (t) => {
   // Only one level, far off: the pipe is checked every 250 ms (HOLD_MS); a 400 ms block is seen at a
   // check, and from then on the next beat must be taken when it comes, not at the level.
-  const child = spawn(
-    process.execPath,
-    [
-      '-e',
-      `const fs = require('fs');
-      const beat = () => { const b = Buffer.alloc(8); b.writeBigUInt64LE(process.hrtime.bigint()); fs.writeSync(3, b); };
-      let n = 0;
-      setInterval(() => {
-        beat();
-        n++;
-        if (n === 10) { const end = Date.now() + 400; while (Date.now() < end); }
-        if (n === 20) console.log('resumed');
-      }, 10);`,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit', 'pipe'] },
+  const child = beatingChild(
+    `
+    let n = 0;
+    setInterval(() => {
+      beat();
+      n++;
+      if (n === 10) { const end = Date.now() + 400; while (Date.now() < end); }
+      if (n === 20) console.log('resumed');
+    }, 10);`,
+    { stdout: true },
   );
   t.teardown(() => child.kill('SIGKILL'));
   const watch = new LoopWatch(child.stdio[3] as Readable, { stallMs: 0, thresholds: [30_000] });
