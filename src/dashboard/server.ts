@@ -24,8 +24,13 @@ import { MAX_INSTANCES, parseDuration } from '../options.js';
 
 /** Pages connected at once; past it /events is 503 (each costs the master a write per tick). */
 export const MAX_STREAMS = 64;
-/** A page that reads this far behind is dropped rather than queued for (it reconnects). */
-const MAX_BACKLOG_BYTES = 1 << 20;
+/**
+ * A page whose updates queue this far behind is dropped rather than queued for (it reconnects). Counted
+ * past its snapshot, which may be larger (a 64-worker window is about 7 MB) and may take a slow link
+ * longer than a tick: counted from the start, such a page was dropped at its first update, reconnected
+ * to the same snapshot and never caught up.
+ */
+export const MAX_BACKLOG_BYTES = 1 << 20;
 
 // From ../dashboard/page whether this runs as dist/dashboard/server.js, from the bundle
 // (dist/bundle/, the same depth) or from src/ under tsx.
@@ -112,9 +117,13 @@ function stream(response: http.ServerResponse, snapshot: () => DashboardMessage,
   if (streams.size >= MAX_STREAMS) return replyText(response, 503, `too many dashboards connected (at most ${MAX_STREAMS})\n`);
   response.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
   streams.add(response);
+  let allowed = MAX_BACKLOG_BYTES;
   const send = (message: DashboardMessage): void => {
-    if (response.writableLength > MAX_BACKLOG_BYTES) return void response.destroy();
-    response.write(`data: ${JSON.stringify(message)}\n\n`);
+    if (response.writableLength > allowed) return void response.destroy();
+    const event = `data: ${JSON.stringify(message)}\n\n`;
+    // Queued lengths count a string's characters, as this does.
+    if (message.type === 'snapshot') allowed = response.writableLength + event.length + MAX_BACKLOG_BYTES;
+    response.write(event);
   };
   send(snapshot());
   // A source may start over with a snapshot of its own (`clusterd dashboard` after a gap): the page's too.

@@ -1,15 +1,17 @@
 // --dashboard on a real cluster: the page and its files, /api/status and /events as the master
 // builds them, actions refused without the token (403 read-only, 401 missing or wrong) and run
 // with it; bad input is one line and exit 2.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { captureDuration, checkBearer, hostAllowed, parseAction } from '../../src/dashboard/server.js';
+import { captureDuration, checkBearer, hostAllowed, MAX_BACKLOG_BYTES, parseAction, startDashboard } from '../../src/dashboard/server.js';
+import type { DashboardActions } from '../../src/dashboard/actions.js';
 import { profileFileName } from '../../src/control/requests.js';
-import type { DashboardMessage } from '../../src/dashboard/feed.js';
+import type { DashboardMessage, DashboardSource, FeedMessage, FeedSnapshot, FeedUpdate } from '../../src/dashboard/feed.js';
 import { ExitCode } from '../../src/exit-codes.js';
 import { CLI, fixture, get, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
 
@@ -312,4 +314,94 @@ test('--dashboard on a unix socket: 0600, no Host check, actions without a token
   t.is((await overSocket(socket, 'GET', '/api/status')).status, 200);
   await next.stop();
   t.false(existsSync(socket));
+});
+
+/** A source whose snapshot is `snapshotBytes` long, and whose updates the test sends when it wants. */
+function handSource(snapshotBytes: number): { source: DashboardSource; subscriptions: () => number; update: (bytes: number) => void } {
+  const base = { now: 0, generation: 1, workersWanted: 1, totals: {}, workers: [], markers: [] };
+  const listeners = new Set<(message: FeedMessage) => void>();
+  let subscriptions = 0;
+  let seq = 0;
+  return {
+    source: {
+      snapshot: () => ({ ...base, type: 'snapshot', name: 'big', windowMs: 1, bucketMs: 1, statsIntervalMs: 1, pad: 'x'.repeat(snapshotBytes) }) as unknown as FeedSnapshot,
+      subscribe: (listener) => {
+        subscriptions++;
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    },
+    subscriptions: () => subscriptions,
+    update: (bytes) => {
+      const message = { ...base, type: 'update', seq: ++seq, pad: 'u'.repeat(bytes) } as unknown as FeedUpdate;
+      for (const listener of listeners) listener(message);
+    },
+  };
+}
+
+const noActions: DashboardActions = {
+  reload: () => Promise.reject(new Error('not here')),
+  restart: () => Promise.reject(new Error('not here')),
+  profile: () => Promise.reject(new Error('not here')),
+  loop: () => Promise.reject(new Error('not here')),
+};
+
+/** /events on a socket that reads nothing until `resume()`; `seqs` are the updates' numbers as they arrive. */
+function slowPage(port: number): { resume: () => void; seqs: number[]; snapshots: () => number; closed: () => boolean } {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  socket.write('GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  socket.pause();
+  const seqs: number[] = [];
+  let snapshots = 0;
+  let text = '';
+  socket.setEncoding('utf8');
+  const read = (chunk: string): void => {
+    text += chunk;
+    for (;;) {
+      // Chunked encoding puts sizes between the events; each event is whole, from `data: ` to a blank line.
+      const start = text.indexOf('data: {');
+      const end = start === -1 ? -1 : text.indexOf('\n\n', start);
+      if (end === -1) return;
+      const message = JSON.parse(text.slice(start + 'data: '.length, end)) as { type: string; seq?: number };
+      if (message.type === 'snapshot') snapshots++;
+      else seqs.push(message.seq!);
+      text = text.slice(end + 2);
+    }
+  };
+  let closed = false;
+  socket.once('close', () => (closed = true));
+  socket.on('error', () => {});
+  return { resume: () => socket.on('data', read).resume(), seqs, snapshots: () => snapshots, closed: () => closed };
+}
+
+/** A dashboard of a hand source whose snapshot is larger than what the kernel's buffers on both sides take, so most of it stays queued in the master. */
+async function bigDashboard(t: ExecutionContext): Promise<{ port: number; hand: ReturnType<typeof handSource> }> {
+  const hand = handSource(24 * MAX_BACKLOG_BYTES);
+  const dashboard = await startDashboard({ listen: { host: '127.0.0.1', port: 0 }, name: 'big', source: hand.source, actions: noActions, token: null });
+  t.teardown(() => dashboard.close());
+  return { port: (dashboard.address as { port: number }).port, hand };
+}
+
+test('a page that reads its snapshot slowly is kept, however large the snapshot (a 64-worker window is ~7 MB)', async (t) => {
+  const { port, hand } = await bigDashboard(t);
+  const page = slowPage(port);
+  await waitFor(() => hand.subscriptions() === 1, { what: 'the page subscribed' });
+  for (let i = 0; i < 4; i++) hand.update(1024);
+  page.resume();
+  await waitFor(() => page.seqs.length === 4, { timeoutMs: 20_000, what: 'the snapshot and 4 updates' });
+  hand.update(16);
+  await waitFor(() => page.seqs.length === 5, { what: 'the fifth update' });
+  t.is(page.snapshots(), 1);
+  t.deepEqual(page.seqs, [1, 2, 3, 4, 5]);
+});
+
+test('a page whose updates fall more than 1 MiB behind its snapshot is dropped', async (t) => {
+  const { port, hand } = await bigDashboard(t);
+  const page = slowPage(port);
+  await waitFor(() => hand.subscriptions() === 1, { what: 'the page subscribed' });
+  for (let i = 0; i < 8; i++) hand.update(MAX_BACKLOG_BYTES / 4);
+  page.resume();
+  await waitFor(page.closed, { timeoutMs: 20_000, what: 'the page dropped' });
+  // Dropped with what was queued for it: the page reconnects for a fresh snapshot.
+  t.true(page.seqs.length < 8, `got ${page.seqs.length} of the 8 updates`);
 });
