@@ -20,6 +20,8 @@ export interface Summary {
   max?: number;
   /** Median p99 over the reference's median p99 (open-loop steps: the rate is the same for everyone). */
   p99Ratio?: number;
+  /** Median over rounds of p99 over the reference's p99 in the same round (open-loop steps). */
+  pairedP99Ratio?: number;
   errors?: number;
   workerCv?: number;
   /** Each worker's share of the requests, largest first (median per rank over rounds). */
@@ -77,7 +79,17 @@ export function summarise(
   reference = 'cluster-rr',
 ): Summary[] {
   const ofStep = records.filter((record) => keyOf(record) === key);
-  const referenceRps = new Map(ofStep.filter((record) => record.system === reference && record.ok).map((record) => [record.round, record.load?.rps]));
+  const referenceRuns = new Map(ofStep.filter((record) => record.system === reference && record.ok).map((record) => [record.round, record.load]));
+  /** The median over rounds of `value` over the reference's in the same round (interleaved rounds are pairs). */
+  const paired = (runs: RunRecord[], value: (load: NonNullable<RunRecord['load']>) => number | undefined) =>
+    median(
+      runs.map((record) => {
+        const base = referenceRuns.get(record.round);
+        const mine = record.load && value(record.load);
+        const theirs = base && value(base);
+        return mine !== undefined && theirs ? mine / theirs : undefined;
+      }),
+    );
   const rows = entries.map((entry): Summary => {
     const runs = ofStep.filter((record) => record.system === entry.id && record.ok && record.load);
     const pick = (value: (record: RunRecord) => number | undefined) => median(runs.map(value));
@@ -91,10 +103,7 @@ export function summarise(
       label: entry.label,
       rounds: runs.length,
       rps: pick((record) => record.load?.rps),
-      pairedRatio: pick((record) => {
-        const base = referenceRps.get(record.round);
-        return base && record.load ? record.load.rps / base : undefined;
-      }),
+      pairedRatio: paired(runs, (load) => load.rps),
       p50: pick((record) => record.load?.latencyMs.p50),
       p99: pick((record) => record.load?.latencyMs.p99),
       max: pick((record) => record.load?.latencyMs.max),
@@ -117,6 +126,7 @@ export function summarise(
         p90: pick((record) => record.load?.latencyMs.p90),
         p999: pick((record) => record.load?.latencyMs.p999),
         targetRps: pick((record) => record.load?.open?.targetRps),
+        pairedP99Ratio: paired(runs, (load) => load.latencyMs.p99),
         heldRounds: runs.filter((record) => record.load?.open?.heldRate).length,
         sendLagP99: pick((record) => record.load?.open?.sendLagMs.p99),
         loadgenCpuPct: pick((record) => record.loadgenCpuPct),

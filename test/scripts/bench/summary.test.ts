@@ -1,0 +1,62 @@
+// The benchmark's medians and ratios: the ratio of the medians (what the targets are read on) and the
+// median of the rounds' own ratios (interleaved rounds are pairs), for req/s and for open-loop p99s.
+import test from 'ava';
+import type { RunRecord } from '../../../scripts/bench/runner.js';
+import { summarise } from '../../../scripts/bench/summary.js';
+import { targetsMarkdown } from '../../../scripts/bench/targets.js';
+
+const entries = [
+  { id: 'cluster-rr', label: 'node:cluster rr' },
+  { id: 'clusterd-fair', label: 'clusterd fair' },
+];
+
+function record(key: string, system: string, round: number, rps: number, p99: number, open = false): RunRecord {
+  return {
+    round,
+    key,
+    workload: key === 'a' ? 'a' : 'e',
+    system,
+    position: system === 'cluster-rr' ? 1 : 2,
+    ok: true,
+    load: {
+      requests: rps * 10,
+      durationS: 10,
+      rps,
+      latencyMs: { p50: 1, p99, max: p99 * 2 },
+      errors: { socket: 0, non2xx: 0, timeouts: 0, total: 0 },
+      ...(open ? { open: { mode: 'keep-alive', targetRps: 1000, scheduled: 10_000, sent: 10_000, sendRps: 1000, heldRate: true, sendLagMs: { p50: 0.1, p99: 1, max: 2 } } } : {}),
+    },
+  } as RunRecord;
+}
+
+// Three rounds where the machine slowed down in the middle one: the medians pair round 1's rr with
+// round 3's fair, the rounds' own ratios do not.
+const rounds: Array<[number, number, number, number]> = [
+  // rr req/s, fair req/s, rr p99, fair p99
+  [100, 98, 10, 9],
+  [60, 59, 30, 27],
+  [90, 99, 20, 19],
+];
+const records = rounds.flatMap(([rrRps, fairRps, rrP99, fairP99], index) => [
+  record('a', 'cluster-rr', index + 1, rrRps, 5),
+  record('a', 'clusterd-fair', index + 1, fairRps, 5),
+  record('e@50', 'cluster-rr', index + 1, 100, rrP99, true),
+  record('e@50', 'clusterd-fair', index + 1, 100, fairP99, true),
+]);
+
+test('summarise: the ratio of the medians, and the median of the rounds\' ratios', (t) => {
+  const [, fair] = summarise(records, entries, 'a', new Map());
+  t.is(fair!.ratio, 98 / 90);
+  t.is(fair!.pairedRatio, 59 / 60);
+  const [, openFair] = summarise(records, entries, 'e@50', new Map());
+  t.is(openFair!.p99Ratio, 19 / 20);
+  t.is(openFair!.pairedP99Ratio, 0.9);
+  t.is(summarise(records, entries, 'a', new Map())[1]!.pairedP99Ratio, undefined, 'closed-loop steps have no p99 ratio');
+});
+
+test('targetsMarkdown: each ratio target also shows the rounds\' median', (t) => {
+  const summary = { a: summarise(records, entries, 'a', new Map()), 'e@50': summarise(records, entries, 'e@50', new Map()) };
+  const markdown = targetsMarkdown(summary, [{ key: 'a', workload: 'a' }, { key: 'e@50', workload: 'e', ratePct: 50, rate: 1000 }], 'fair');
+  t.regex(markdown, /req\/s >= 1\.0x node:cluster rr on \(a\) \| 1\.09x; rounds' median 0\.98x \| yes \|/);
+  t.regex(markdown, /p99 19\.00 ms vs 20\.00 ms \(0\.95x; rounds' median 0\.90x\) \| yes \|/);
+});
