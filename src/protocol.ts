@@ -214,7 +214,18 @@ export interface Shutdown {
   signal: NodeJS.Signals;
 }
 
-export type MasterMessage = ListenReply | NewConnection | AcceptFrom | SetLimit | PauseAccepting | MeasureLoop | Shutdown;
+/**
+ * fair: the worker holds more connections than an even share of them plus slack, and has all the
+ * last interval: the next `count` HTTP/1 responses that would keep their connection open end it
+ * instead, so that the clients reconnect to the others (replaces any count sent before; 0 cancels).
+ */
+export interface EndConnections {
+  cmd: 'clusterd:end-connections';
+  key: string;
+  count: number;
+}
+
+export type MasterMessage = ListenReply | NewConnection | AcceptFrom | SetLimit | PauseAccepting | EndConnections | MeasureLoop | Shutdown;
 
 /** The runtime's settings, passed to each worker in one environment variable. */
 export interface WorkerSettings {

@@ -7,15 +7,24 @@
 // after `_connections--`), so nothing is added per connection; back down to the resume point, the
 // worker says `under` and the master sends a copy again when it wants this worker to accept.
 //
+// The limit stops new connections, but keep-alive ones stay where they landed, and a client pool that
+// never closes its connections stays uneven for good: after a restart, a scale-up, or a rolling reload,
+// which moves every connection off each worker in turn. When the master sees a worker hold more than
+// an even share plus slack all through its last report, it asks it to end that many: the next that
+// many HTTP/1 responses that would keep their connection open say `Connection: close` (asked per
+// response in servers.ts), and the clients' next requests open new connections, which the workers
+// under their limit take. Nothing is cut mid-request; nothing is asked while the counts are even.
+//
 // libuv cannot stop polling a listening socket without closing it (uv_read_stop does not apply to
 // listening handles: readStart() on one fails with ENOTCONN), hence a fresh copy per resume.
 import type net from 'node:net';
 import * as channel from './channel.js';
-import { LOAD_REPORT_MS, type AcceptFrom, type AcceptLimit, type PauseAccepting, type SetLimit, type SockName } from '../protocol.js';
+import { kEndsConnection } from './servers.js';
+import { LOAD_REPORT_MS, type AcceptFrom, type AcceptLimit, type EndConnections, type PauseAccepting, type SetLimit, type SockName } from '../protocol.js';
 import type { RawHandle } from './listen.js';
 
-/** Node's own per-server connection count, and the hook its sockets call after lowering it. */
-type CountedServer = net.Server & { _connections: number; _emitCloseIfDrained: () => void };
+/** Node's own per-server connection count, the hook its sockets call after lowering it, and ours per response. */
+type CountedServer = net.Server & { _connections: number; _emitCloseIfDrained: () => void; [kEndsConnection]?: () => boolean };
 
 const acceptors = new Map<string, Acceptor>();
 let reporter: NodeJS.Timeout | null = null;
@@ -29,6 +38,7 @@ export function installAcceptorChannel(): void {
   });
   channel.on('clusterd:limit', (message: SetLimit) => acceptors.get(message.key)?.setLimit(message));
   channel.on('clusterd:pause', (message: PauseAccepting) => acceptors.get(message.key)?.pause(message.epoch));
+  channel.on('clusterd:end-connections', (message: EndConnections) => acceptors.get(message.key)?.endConnections(message.count));
 }
 
 /**
@@ -66,6 +76,8 @@ class Acceptor {
   #closed = 0;
   #reported = '';
   #keepAlive: NodeJS.Timeout | null = null;
+  /** Responses still to end their connection, as the master asked. */
+  #toEnd = 0;
 
   constructor(server: CountedServer, key: string, sockname: SockName | null, copy: RawHandle, release: () => void) {
     this.#server = server;
@@ -78,6 +90,7 @@ class Acceptor {
       connectionClosed();
       emitCloseIfDrained.call(this);
     };
+    server[kEndsConnection] = () => this.#endsConnection();
     // Like a real listening socket, the handle keeps the process alive until closed or unref'd,
     // whether or not a copy is open under it (copies are always unref'd).
     const ref = (): void => {
@@ -156,6 +169,7 @@ class Acceptor {
   pause(epoch: number): void {
     this.#terms = { ...this.#terms, epoch };
     this.#full = false;
+    this.#toEnd = 0;
     this.#closeCopy();
   }
 
@@ -197,6 +211,18 @@ class Acceptor {
     this.#full = true;
     this.#asked = false;
     channel.send({ cmd: 'clusterd:full', key: this.#key, epoch, connections });
+  }
+
+  /** The master's count of connections to end, replacing any before (a non-negative integer, or nothing is ended). */
+  endConnections(count: number): void {
+    this.#toEnd = Number.isSafeInteger(count) && count > 0 ? count : 0;
+  }
+
+  /** Whether this response should end its connection. */
+  #endsConnection(): boolean {
+    if (this.#toEnd <= 0 || !this.#open) return false;
+    this.#toEnd--;
+    return true;
   }
 
   #connectionClosed(): void {

@@ -103,6 +103,14 @@ export function installServerTracking(settled: () => void): void {
 }
 
 /**
+ * Set on a server by fair's acceptor: asked once per HTTP/1 response that would keep its connection
+ * open, true when it should end it instead (`Connection: close`), so that the client's next request
+ * opens a new connection, which another worker takes.
+ */
+export const kEndsConnection = Symbol('clusterd.endsConnection');
+type EndingServer = net.Server & { [kEndsConnection]?: () => boolean };
+
+/**
  * Node's HTTP/1 server (http and https) hands every response its socket with assignSocket, once
  * the responses before it on the connection are done: one call per request, the place to count it.
  */
@@ -113,6 +121,8 @@ function countHttpResponses(): void {
     traffic.requests++;
     // While draining, every response tells the client not to reuse the connection.
     if (draining) this.shouldKeepAlive = false;
+    // (`server`, not `_server`: a TLS socket has only the former.)
+    else if (this.shouldKeepAlive && (socket as net.Socket & { server?: EndingServer }).server?.[kEndsConnection]?.() === true) this.shouldKeepAlive = false;
     assignSocket.call(this, socket);
   };
 }

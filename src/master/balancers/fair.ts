@@ -13,6 +13,13 @@
 // short-lived (a burst of new connections per request after an idle moment), the limit rises at
 // once, about doubling per stop, rather than after the next report.
 //
+// Keep-alive connections stay where they landed, and a pool that never closes them would stay uneven
+// for good after a restart, a scale-up or a rolling reload (each moves every connection off one
+// worker). So at each tick a worker that held more than an even share of the open connections plus
+// slack all through its last report is asked to end that many, after their response (surplus()):
+// its clients reconnect, and the workers under the limit take them. Nothing is asked while the
+// counts are within slack of even, and new connections per request never are (they hold nothing).
+//
 // A worker whose loop is blocked does not call accept() at all, so connections wait in the kernel's
 // queue for the others from the first moment, without the master knowing yet; once its heartbeat has
 // been silent for the stall threshold it is paused, and the limit no longer holds the others back.
@@ -46,6 +53,10 @@ interface Acceptor {
   acceptEpoch: number;
   /** The limit its current copy was given (undefined: none sent yet). */
   limit?: number | null;
+  /** The count of connections it was last asked to end (0: none, or cancelled). */
+  ending: number;
+  /** A load report came since that ask: what it shows includes what the ask did. */
+  reported: boolean;
 }
 
 /** One worker as planAcceptors() sees it. */
@@ -75,6 +86,17 @@ export function slack(share: number): number {
 /** A full worker asks again (and a paused one is sent a copy) once it holds at most this many. */
 export function resumeAt(cap: number): number {
   return Math.max(0, cap - slack(cap));
+}
+
+/**
+ * How many connections each preferred worker should end (after their response, so that the clients
+ * reconnect to the others): what it held all through its last report past an even share of all of
+ * theirs plus slack. Fewer than two preferred workers: none.
+ */
+export function surplus(loads: ReadonlyArray<{ connections: number; low: number }>): number[] {
+  if (loads.length < 2) return loads.map(() => 0);
+  const share = Math.ceil(loads.reduce((sum, { connections }) => sum + connections, 0) / loads.length);
+  return loads.map(({ connections, low }) => Math.max(0, Math.min(low, connections) - share - slack(share)));
 }
 
 /** The largest limit ever set, whatever the connection counts (a bound, not a goal). */
@@ -201,7 +223,7 @@ export class FairBalancer implements Balancer {
     // The copy that comes with the reply is listened on and closed at once: the socket then queues
     // connections from the first listen() on, and the worker accepts only once accept says so.
     worker.send({ cmd: 'clusterd:listen-reply', seq, errno: 0, mode: 'fair', sockname: this.sockname }, this.#handle);
-    if (!this.#acceptors.has(worker)) this.#acceptors.set(worker, { mode: 'idle', connections: 0, peak: 0, low: 0, cycled: false, churn: 0, epoch: 0, acceptEpoch: 0 });
+    if (!this.#acceptors.has(worker)) this.#acceptors.set(worker, { mode: 'idle', connections: 0, peak: 0, low: 0, cycled: false, churn: 0, epoch: 0, acceptEpoch: 0, ending: 0, reported: false });
     this.#plan();
   }
 
@@ -240,6 +262,7 @@ export class FairBalancer implements Balancer {
       acceptor.peak = message.peak;
       acceptor.low = message.low;
       acceptor.churn = churn(message);
+      acceptor.reported = true;
       return;
     }
     acceptor.peak = Math.max(acceptor.peak, message.connections);
@@ -313,17 +336,41 @@ export class FairBalancer implements Balancer {
   settle(): void {
     const cap = this.#settledCap();
     for (const [, acceptor] of this.#acceptors) acceptor.cycled = false;
-    if (cap === null || cap === this.#cap) return;
-    this.#cap = cap;
-    this.#plan();
+    if (cap !== null && cap !== this.#cap) {
+      this.#cap = cap;
+      this.#plan();
+    }
+    this.#endSurplus();
+  }
+
+  /**
+   * Asks each preferred worker that held more than an even share plus slack all through its last
+   * report to end that many connections (surplus()). Each ask rests on a report that came after the
+   * one before, so it sees what that did, and replaces it; nothing is sent while no worker is over.
+   */
+  #endSurplus(): void {
+    const preferred = this.#preferred();
+    const counts = surplus(preferred.map(([, acceptor]) => acceptor));
+    preferred.forEach(([worker, acceptor], index) => {
+      const count = counts[index]!;
+      if (!acceptor.reported || (count === 0 && acceptor.ending === 0)) return;
+      acceptor.reported = false;
+      acceptor.ending = count;
+      worker.send({ cmd: 'clusterd:end-connections', key: this.key, count });
+    });
+  }
+
+  /** The eligible workers of the best health rank, with their acceptors. */
+  #preferred(): Array<[BalancedWorker, Acceptor]> {
+    const views = [...this.#acceptors].filter(([worker]) => worker.accepting && !worker.exited);
+    const best = Math.min(...views.map(([worker]) => stallRank(worker)));
+    return views.filter(([worker]) => stallRank(worker) === best);
   }
 
   /** settledCap() of the preferred workers' interval so far; null with fewer than two eligible workers. */
   #settledCap(): number | null {
-    const views = [...this.#acceptors].filter(([worker]) => worker.accepting && !worker.exited);
-    if (views.length < 2) return null;
-    const best = Math.min(...views.map(([worker]) => stallRank(worker)));
-    const preferred = views.filter(([worker]) => stallRank(worker) === best).map(([, acceptor]) => acceptor);
+    if ([...this.#acceptors.keys()].filter((worker) => worker.accepting && !worker.exited).length < 2) return null;
+    const preferred = this.#preferred().map(([, acceptor]) => acceptor);
     return settledCap(
       preferred.map(({ peak, low, churn, connections, cycled }) => ({ peak: Math.max(peak, connections), low: Math.min(low, connections), churn, cycled })),
       this.#cap,

@@ -110,3 +110,77 @@ test('fair: a worker whose loop lags (p99 past 100 ms) but turns still gets its 
   t.log(`split ${slow}/${fast}`);
   t.true(Math.abs(slow! - fast!) <= 4, `split ${slow}/${fast}`);
 });
+
+/**
+ * A client pool of `size` keep-alive connections that opens a new one only when one closes, as
+ * database and proxy pools do: `round()` sends one request on each, at once; `split()` says which
+ * worker holds each open connection (from the pid that last answered on it).
+ */
+function pool(port: number, size: number): { round: () => Promise<void>; split: (workers: readonly number[]) => number[]; opened: () => number; close: () => void } {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: size });
+  const holder = new Map<object, number>();
+  let opened = 0;
+  const request = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const sent = http.get({ host: '127.0.0.1', port, agent, path: '/', timeout: 10_000 }, (response) => {
+        const { socket } = response;
+        if (!holder.has(socket)) {
+          opened++;
+          socket.once('close', () => holder.delete(socket));
+        }
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => {
+          if (!socket.destroyed) holder.set(socket, (JSON.parse(body) as { pid: number }).pid);
+          resolve();
+        });
+      });
+      sent.on('timeout', () => sent.destroy(new Error('pool request timed out')));
+      sent.on('error', reject);
+    });
+  return {
+    round: async () => {
+      await Promise.all(Array.from({ length: size }, request));
+    },
+    split: (workers) => workers.map((worker) => [...holder.values()].filter((pid) => pid === worker).length),
+    opened: () => opened,
+    close: () => agent.destroy(),
+  };
+}
+
+test('fair: a keep-alive pool on one worker spreads over a worker added later (one over an even share plus slack ends that many connections after their response)', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--name', 'fairspread'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const clients = pool(cluster.port, 24);
+  t.teardown(clients.close);
+  await clients.round();
+  const [first] = cluster.pids;
+  t.deepEqual(clients.split([first!]), [24]);
+
+  const scaled = await ctl.run(['scale', 'fairspread', '2']);
+  t.is(scaled.exitCode, 0, String(scaled.stderr));
+  const second = (await ctl.workers('fairspread')).find((worker) => worker.pid !== first)!.pid;
+  // Without help the pool would stay on the first worker for good: it opens no connection while its
+  // own are open. Requests keep coming on them, and the first worker ends the 10 it holds past an
+  // even 12 plus slack, after their responses: the pool reopens them, and the new worker takes them.
+  let rounds = 0;
+  await waitFor(
+    async () => {
+      await clients.round();
+      rounds++;
+      const [a, b] = clients.split([first!, second]);
+      return a! + b! === 24 && Math.abs(a! - b!) <= 4;
+    },
+    { timeoutMs: 30_000, what: 'the pool spread over both workers' },
+  );
+  const [a, b] = clients.split([first!, second]);
+  t.log(`after ${rounds} rounds: ${a}/${b}, ${clients.opened()} connections opened in all`);
+  // Only the surplus was ended (10, a few more if an ask crossed a report), never one per request.
+  t.true(clients.opened() <= 24 + 16, `${clients.opened()} connections opened`);
+  // And once even, the pool keeps its connections.
+  const before = clients.opened();
+  for (let i = 0; i < 5; i++) await clients.round();
+  t.true(clients.opened() - before <= 2, `${clients.opened() - before} more connections in 5 even rounds`);
+});
