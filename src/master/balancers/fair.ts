@@ -18,7 +18,8 @@
 // worker). So at each tick a worker that held more than an even share of the open connections plus
 // slack all through its last report is asked to end that many, after their response (surplus()):
 // its clients reconnect, and the workers under the limit take them. Nothing is asked while the
-// counts are within slack of even, and new connections per request never are (they hold nothing).
+// counts are within slack of even or while a worker's loop lags, and new connections per request
+// never are (they hold nothing).
 //
 // A worker whose loop is blocked does not call accept() at all, so connections wait in the kernel's
 // queue for the others from the first moment, without the master knowing yet; once its heartbeat has
@@ -28,7 +29,7 @@
 // a CPU-bound load to the other workers and made the tail worse (BENCHMARKS.md, "fair and lagging
 // workers"). A worker that is not ready (--wait-ready) or draining never holds a copy.
 import { bindShared } from './bind.js';
-import { STALLED } from './choose.js';
+import { STALLED, healthRank } from './choose.js';
 import type { BalancedWorker, Balancer, RawHandle } from './types.js';
 import { LOAD_REPORT_MS, type AcceptLimit, type AcceptorLoad, type AcceptorReport, type ListenQuery, type SockName } from '../../protocol.js';
 
@@ -350,10 +351,16 @@ export class FairBalancer implements Balancer {
    */
   #endSurplus(): void {
     const preferred = this.#preferred();
-    const counts = surplus(preferred.map(([, acceptor]) => acceptor));
+    // Moving connections needs calm: a reconnect lands where the kernel's accept race puts it, and
+    // behind a loop that lags (p99 past 100 ms) its requests wait out the blocks. While any of them
+    // lags nothing is asked, and an ask still out is cancelled. (On (e), whose one worker blocks
+    // 200 ms a second, asks moved 13-14 of the 64 pooled connections in three of seven rounds, and
+    // those three had the run's worst p99s.)
+    const calm = preferred.every(([worker]) => healthRank(worker.load()) === 0);
+    const counts = calm ? surplus(preferred.map(([, acceptor]) => acceptor)) : preferred.map(() => 0);
     preferred.forEach(([worker, acceptor], index) => {
       const count = counts[index]!;
-      if (!acceptor.reported || (count === 0 && acceptor.ending === 0)) return;
+      if (count === 0 ? acceptor.ending === 0 : !acceptor.reported) return;
       acceptor.reported = false;
       acceptor.ending = count;
       worker.send({ cmd: 'clusterd:end-connections', key: this.key, count });

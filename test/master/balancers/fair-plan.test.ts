@@ -310,3 +310,26 @@ test('FairBalancer: no worker is asked to end connections toward a stalled one',
   balancer.settle();
   t.falsy(lastOf(a, 'clusterd:end-connections'));
 });
+
+test('FairBalancer: nothing is asked while a worker\'s loop lags, and an ask still out is cancelled', async (t) => {
+  const balancer = await openBalancer(t);
+  const [a, b] = [standIn(1), standIn(2)];
+  balancer.add(a, 1);
+  balancer.add(b, 1);
+  const ends = (worker: StandIn) => worker.sent.filter(({ message }) => message.cmd === 'clusterd:end-connections').map(({ message }) => (message as { count: number }).count);
+  balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 24, peak: 24, low: 24, accepted: 0, closed: 0 });
+  balancer.report(b, { cmd: 'clusterd:load', key: balancer.key, connections: 0, peak: 0, low: 0, accepted: 0, closed: 0 });
+  balancer.settle();
+  t.deepEqual(ends(a), [10]);
+  // B's loop lags (p99 past 100 ms, turning): A's reconnecting clients could land on it.
+  b.loadState = { ...b.loadState, lagP99: 150 };
+  balancer.settle();
+  t.deepEqual(ends(a), [10, 0]);
+  balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 24, peak: 24, low: 24, accepted: 0, closed: 0 });
+  balancer.settle();
+  t.deepEqual(ends(a), [10, 0]);
+  // Calm again: asked on the next report.
+  b.loadState = { ...b.loadState, lagP99: 2 };
+  balancer.settle();
+  t.deepEqual(ends(a), [10, 0, 10]);
+});
