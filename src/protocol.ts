@@ -215,14 +215,15 @@ export interface Shutdown {
 }
 
 /**
- * fair: the worker holds more connections than an even share of them plus slack, and has all the
- * last interval: the next `count` HTTP/1 responses that would keep their connection open end it
- * instead, so that the clients reconnect to the others (replaces any count sent before; 0 cancels).
+ * fair: the worker held more connections than an even share of them plus slack all through its last
+ * report: while its server holds more than `keep`, HTTP/1 responses that would keep their connection
+ * open end it instead (not counting connections already told), so that the clients reconnect to the
+ * others. null: stop. Idempotent: the same `keep` sent again ends nothing more.
  */
 export interface EndConnections {
   cmd: 'clusterd:end-connections';
   key: string;
-  count: number;
+  keep: number | null;
 }
 
 export type MasterMessage = ListenReply | NewConnection | AcceptFrom | SetLimit | PauseAccepting | EndConnections | MeasureLoop | Shutdown;

@@ -10,10 +10,11 @@
 // The limit stops new connections, but keep-alive ones stay where they landed, and a client pool that
 // never closes its connections stays uneven for good: after a restart, a scale-up, or a rolling reload,
 // which moves every connection off each worker in turn. When the master sees a worker hold more than
-// an even share plus slack all through its last report, it asks it to end that many: the next that
-// many HTTP/1 responses that would keep their connection open say `Connection: close` (asked per
-// response in servers.ts), and the clients' next requests open new connections, which the workers
-// under their limit take. Nothing is cut mid-request; nothing is asked while the counts are even.
+// an even share plus slack all through its last report, it asks it to come down to that level: while
+// the server holds more (not counting connections already told), HTTP/1 responses that would keep
+// their connection open say `Connection: close` (asked per response in servers.ts), and the clients'
+// next requests open new connections, which the workers under their limit take. Nothing is cut
+// mid-request; nothing is asked while the counts are even.
 //
 // libuv cannot stop polling a listening socket without closing it (uv_read_stop does not apply to
 // listening handles: readStart() on one fails with ENOTCONN), hence a fresh copy per resume.
@@ -24,7 +25,7 @@ import { LOAD_REPORT_MS, type AcceptFrom, type AcceptLimit, type EndConnections,
 import type { RawHandle } from './listen.js';
 
 /** Node's own per-server connection count, the hook its sockets call after lowering it, and ours per response. */
-type CountedServer = net.Server & { _connections: number; _emitCloseIfDrained: () => void; [kEndsConnection]?: () => boolean };
+type CountedServer = net.Server & { _connections: number; _emitCloseIfDrained: () => void; [kEndsConnection]?: (socket: net.Socket) => boolean };
 
 const acceptors = new Map<string, Acceptor>();
 let reporter: NodeJS.Timeout | null = null;
@@ -38,7 +39,7 @@ export function installAcceptorChannel(): void {
   });
   channel.on('clusterd:limit', (message: SetLimit) => acceptors.get(message.key)?.setLimit(message));
   channel.on('clusterd:pause', (message: PauseAccepting) => acceptors.get(message.key)?.pause(message.epoch));
-  channel.on('clusterd:end-connections', (message: EndConnections) => acceptors.get(message.key)?.endConnections(message.count));
+  channel.on('clusterd:end-connections', (message: EndConnections) => acceptors.get(message.key)?.endConnections(message.keep));
 }
 
 /**
@@ -76,8 +77,10 @@ class Acceptor {
   #closed = 0;
   #reported = '';
   #keepAlive: NodeJS.Timeout | null = null;
-  /** Responses still to end their connection, as the master asked. */
-  #toEnd = 0;
+  /** End connections while the server holds more than this (the master's ask); null: none. */
+  #keep: number | null = null;
+  /** Connections told `Connection: close` that have not closed yet. */
+  #ending = 0;
 
   constructor(server: CountedServer, key: string, sockname: SockName | null, copy: RawHandle, release: () => void) {
     this.#server = server;
@@ -90,7 +93,7 @@ class Acceptor {
       connectionClosed();
       emitCloseIfDrained.call(this);
     };
-    server[kEndsConnection] = () => this.#endsConnection();
+    server[kEndsConnection] = (socket) => this.#endsConnection(socket);
     // Like a real listening socket, the handle keeps the process alive until closed or unref'd,
     // whether or not a copy is open under it (copies are always unref'd).
     const ref = (): void => {
@@ -169,7 +172,7 @@ class Acceptor {
   pause(epoch: number): void {
     this.#terms = { ...this.#terms, epoch };
     this.#full = false;
-    this.#toEnd = 0;
+    this.#keep = null;
     this.#closeCopy();
   }
 
@@ -213,15 +216,16 @@ class Acceptor {
     channel.send({ cmd: 'clusterd:full', key: this.#key, epoch, connections });
   }
 
-  /** The master's count of connections to end, replacing any before (a non-negative integer, or nothing is ended). */
-  endConnections(count: number): void {
-    this.#toEnd = Number.isSafeInteger(count) && count > 0 ? count : 0;
+  /** The master's level to come down to (a non-negative integer), or null to stop ending connections. */
+  endConnections(keep: number | null): void {
+    this.#keep = Number.isSafeInteger(keep) && keep! >= 0 ? keep : null;
   }
 
-  /** Whether this response should end its connection. */
-  #endsConnection(): boolean {
-    if (this.#toEnd <= 0 || !this.#open) return false;
-    this.#toEnd--;
+  /** Whether this response should end its connection: the server holds more than the master's level, not counting those already told. */
+  #endsConnection(socket: net.Socket): boolean {
+    if (this.#keep === null || !this.#open || this.#server._connections - this.#ending <= this.#keep) return false;
+    this.#ending++;
+    socket.once('close', () => this.#ending--);
     return true;
   }
 

@@ -108,7 +108,7 @@ export function installServerTracking(settled: () => void): void {
  * opens a new connection, which another worker takes.
  */
 export const kEndsConnection = Symbol('clusterd.endsConnection');
-type EndingServer = net.Server & { [kEndsConnection]?: () => boolean };
+type EndingServer = net.Server & { [kEndsConnection]?: (socket: net.Socket) => boolean };
 
 /**
  * Node's HTTP/1 server (http and https) hands every response its socket with assignSocket, once
@@ -122,7 +122,7 @@ function countHttpResponses(): void {
     // While draining, every response tells the client not to reuse the connection.
     if (draining) this.shouldKeepAlive = false;
     // (`server`, not `_server`: a TLS socket has only the former.)
-    else if (this.shouldKeepAlive && (socket as net.Socket & { server?: EndingServer }).server?.[kEndsConnection]?.() === true) this.shouldKeepAlive = false;
+    else if (this.shouldKeepAlive && (socket as net.Socket & { server?: EndingServer }).server?.[kEndsConnection]?.(socket) === true) this.shouldKeepAlive = false;
     assignSocket.call(this, socket);
   };
 }

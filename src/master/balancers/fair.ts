@@ -16,7 +16,8 @@
 // Keep-alive connections stay where they landed, and a pool that never closes them would stay uneven
 // for good after a restart, a scale-up or a rolling reload (each moves every connection off one
 // worker). So at each tick a worker that held more than an even share of the open connections plus
-// slack all through its last report is asked to end that many, after their response (surplus()):
+// slack all through its last report is asked to come down to it, ending connections after their
+// response (keepLevels()):
 // its clients reconnect, and the workers under the limit take them. Nothing is asked while the
 // counts are within slack of even or while a worker's loop lags, and new connections per request
 // never are (they hold nothing).
@@ -54,10 +55,8 @@ interface Acceptor {
   acceptEpoch: number;
   /** The limit its current copy was given (undefined: none sent yet). */
   limit?: number | null;
-  /** The count of connections it was last asked to end (0: none, or cancelled). */
-  ending: number;
-  /** A load report came since that ask: what it shows includes what the ask did. */
-  reported: boolean;
+  /** The level it was last asked to come down to (null: none asked, or stopped). */
+  keep: number | null;
 }
 
 /** One worker as planAcceptors() sees it. */
@@ -90,14 +89,15 @@ export function resumeAt(cap: number): number {
 }
 
 /**
- * How many connections each preferred worker should end (after their response, so that the clients
- * reconnect to the others): what it held all through its last report past an even share of all of
- * theirs plus slack. Fewer than two preferred workers: none.
+ * The level each preferred worker should come down to by ending connections after their response
+ * (so that the clients reconnect to the others), or null: an even share of all of theirs plus slack,
+ * for a worker that held more than that all through its last report. Fewer than two: none.
  */
-export function surplus(loads: ReadonlyArray<{ connections: number; low: number }>): number[] {
-  if (loads.length < 2) return loads.map(() => 0);
+export function keepLevels(loads: ReadonlyArray<{ connections: number; low: number }>): Array<number | null> {
+  if (loads.length < 2) return loads.map(() => null);
   const share = Math.ceil(loads.reduce((sum, { connections }) => sum + connections, 0) / loads.length);
-  return loads.map(({ connections, low }) => Math.max(0, Math.min(low, connections) - share - slack(share)));
+  const keep = share + slack(share);
+  return loads.map(({ connections, low }) => (Math.min(low, connections) > keep ? keep : null));
 }
 
 /** The largest limit ever set, whatever the connection counts (a bound, not a goal). */
@@ -224,7 +224,7 @@ export class FairBalancer implements Balancer {
     // The copy that comes with the reply is listened on and closed at once: the socket then queues
     // connections from the first listen() on, and the worker accepts only once accept says so.
     worker.send({ cmd: 'clusterd:listen-reply', seq, errno: 0, mode: 'fair', sockname: this.sockname }, this.#handle);
-    if (!this.#acceptors.has(worker)) this.#acceptors.set(worker, { mode: 'idle', connections: 0, peak: 0, low: 0, cycled: false, churn: 0, epoch: 0, acceptEpoch: 0, ending: 0, reported: false });
+    if (!this.#acceptors.has(worker)) this.#acceptors.set(worker, { mode: 'idle', connections: 0, peak: 0, low: 0, cycled: false, churn: 0, epoch: 0, acceptEpoch: 0, keep: null });
     this.#plan();
   }
 
@@ -263,7 +263,6 @@ export class FairBalancer implements Balancer {
       acceptor.peak = message.peak;
       acceptor.low = message.low;
       acceptor.churn = churn(message);
-      acceptor.reported = true;
       return;
     }
     acceptor.peak = Math.max(acceptor.peak, message.connections);
@@ -346,24 +345,24 @@ export class FairBalancer implements Balancer {
 
   /**
    * Asks each preferred worker that held more than an even share plus slack all through its last
-   * report to end that many connections (surplus()). Each ask rests on a report that came after the
-   * one before, so it sees what that did, and replaces it; nothing is sent while no worker is over.
+   * report to come down to that level (keepLevels()), and one that no longer did to stop. The worker
+   * counts the connections it has already told, so an ask repeated, or resting on a report that
+   * came before what it did, ends nothing more; only changes are sent.
    */
   #endSurplus(): void {
     const preferred = this.#preferred();
     // Moving connections needs calm: a reconnect lands where the kernel's accept race puts it, and
     // behind a loop that lags (p99 past 100 ms) its requests wait out the blocks. While any of them
-    // lags nothing is asked, and an ask still out is cancelled. (On (e), whose one worker blocks
+    // lags nothing is asked, and an ask still out is stopped. (On (e), whose one worker blocks
     // 200 ms a second, asks moved 13-14 of the 64 pooled connections in three of seven rounds, and
     // those three had the run's worst p99s.)
     const calm = preferred.every(([worker]) => healthRank(worker.load()) === 0);
-    const counts = calm ? surplus(preferred.map(([, acceptor]) => acceptor)) : preferred.map(() => 0);
+    const levels = calm ? keepLevels(preferred.map(([, acceptor]) => acceptor)) : preferred.map(() => null);
     preferred.forEach(([worker, acceptor], index) => {
-      const count = counts[index]!;
-      if (count === 0 ? acceptor.ending === 0 : !acceptor.reported) return;
-      acceptor.reported = false;
-      acceptor.ending = count;
-      worker.send({ cmd: 'clusterd:end-connections', key: this.key, count });
+      const keep = levels[index]!;
+      if (keep === acceptor.keep) return;
+      acceptor.keep = keep;
+      worker.send({ cmd: 'clusterd:end-connections', key: this.key, keep });
     });
   }
 

@@ -1,7 +1,7 @@
 // Issue 10: `fair`'s decisions, as tables of worker states (planAcceptors, settledCap), and the
 // master's half on a real socket with stand-in workers that report as a test tells them to.
 import test from 'ava';
-import { FairBalancer, churn, planAcceptors, resumeAt, settledCap, slack, surplus, type AcceptorMode, type AcceptorView } from '../../../src/master/balancers/fair.js';
+import { FairBalancer, churn, planAcceptors, resumeAt, settledCap, slack, keepLevels, type AcceptorMode, type AcceptorView } from '../../../src/master/balancers/fair.js';
 import { STALLED, type WorkerLoad } from '../../../src/master/balancers/choose.js';
 import type { BalancedWorker, Balancer, RawHandle } from '../../../src/master/balancers/types.js';
 import type { MasterMessage } from '../../../src/protocol.js';
@@ -255,47 +255,46 @@ test('FairBalancer: a removed (draining) worker is told to stop accepting; the o
   t.is(balancer.size, 1);
 });
 
-test('surplus: what each held all interval past an even share of all of theirs plus slack', (t) => {
-  t.deepEqual(surplus([{ connections: 24, low: 24 }]), [0], 'one worker alone ends nothing');
-  t.deepEqual(surplus([{ connections: 24, low: 24 }, { connections: 0, low: 0 }]), [10, 0], 'a worker joined: 24 over an even 12 + 2');
-  t.deepEqual(surplus([{ connections: 14, low: 14 }, { connections: 10, low: 10 }]), [0, 0], 'within slack of even');
-  t.deepEqual(surplus([{ connections: 40, low: 30 }, { connections: 24, low: 24 }]), [0, 0], 'only what it held all along: 30 is within 32 + 2');
-  t.deepEqual(surplus([{ connections: 3, low: 0 }, { connections: 60, low: 0 }]), [0, 0], 'a new connection per request holds nothing');
-  t.deepEqual(surplus([{ connections: 300, low: 300 }, { connections: 100, low: 100 }, { connections: 200, low: 200 }]), [87, 0, 0], '300 over an even 200 + 13');
+test('keepLevels: an even share plus slack, for a worker that held more all interval', (t) => {
+  t.deepEqual(keepLevels([{ connections: 24, low: 24 }]), [null], 'one worker alone ends nothing');
+  t.deepEqual(keepLevels([{ connections: 24, low: 24 }, { connections: 0, low: 0 }]), [14, null], 'a worker joined: down to an even 12 + 2');
+  t.deepEqual(keepLevels([{ connections: 14, low: 14 }, { connections: 10, low: 10 }]), [null, null], 'within slack of even');
+  t.deepEqual(keepLevels([{ connections: 40, low: 30 }, { connections: 24, low: 24 }]), [null, null], 'only what it held all along: 30 is within 32 + 2');
+  t.deepEqual(keepLevels([{ connections: 3, low: 0 }, { connections: 60, low: 0 }]), [null, null], 'a new connection per request holds nothing');
+  t.deepEqual(keepLevels([{ connections: 300, low: 300 }, { connections: 100, low: 100 }, { connections: 200, low: 200 }]), [213, null, null], 'down to an even 200 + 13');
 });
 
-test('FairBalancer: a worker that held more than an even share plus slack is asked to end that many; asked again only on a later report', async (t) => {
+const keeps = (worker: StandIn) =>
+  worker.sent.filter(({ message }) => message.cmd === 'clusterd:end-connections').map(({ message }) => (message as { keep: number | null }).keep);
+
+test('FairBalancer: a worker that held more than an even share plus slack is asked down to it; only changes are sent, and a stop once even', async (t) => {
   const balancer = await openBalancer(t);
   const [a, b] = [standIn(1), standIn(2)];
   balancer.add(a, 1);
   balancer.add(b, 1);
-  const ends = (worker: StandIn) => worker.sent.filter(({ message }) => message.cmd === 'clusterd:end-connections').map(({ message }) => (message as { count: number }).count);
   // Even: nothing is asked.
   balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 13, peak: 13, low: 13, accepted: 0, closed: 0 });
   balancer.report(b, { cmd: 'clusterd:load', key: balancer.key, connections: 11, peak: 11, low: 11, accepted: 0, closed: 0 });
   balancer.settle();
-  t.deepEqual([ends(a), ends(b)], [[], []]);
+  t.deepEqual([keeps(a), keeps(b)], [[], []]);
   // A holds 24 and B none (B restarted, say).
   balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 24, peak: 24, low: 24, accepted: 11, closed: 0 });
   balancer.report(b, { cmd: 'clusterd:load', key: balancer.key, connections: 0, peak: 11, low: 0, accepted: 0, closed: 11 });
   balancer.settle();
-  t.deepEqual([ends(a), ends(b)], [[10], []]);
-  // No report from A since: its figures do not show what the ask did, so it is not asked again.
+  t.deepEqual([keeps(a), keeps(b)], [[14], []]);
+  // Halfway, the same level: nothing new is sent (the worker counts what it has told already).
   balancer.settle();
-  t.deepEqual(ends(a), [10]);
-  // Its next report shows 6 ended so far: the rest, 4, replaces the ask.
   balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 18, peak: 24, low: 18, accepted: 0, closed: 6 });
   balancer.report(b, { cmd: 'clusterd:load', key: balancer.key, connections: 6, peak: 6, low: 0, accepted: 6, closed: 0 });
   balancer.settle();
-  t.deepEqual(ends(a), [10, 4]);
-  // Back within slack of even (14 and 10): the ask is cancelled, once.
+  t.deepEqual(keeps(a), [14]);
+  // Down to it: stopped, once.
   balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 14, peak: 18, low: 14, accepted: 0, closed: 4 });
   balancer.report(b, { cmd: 'clusterd:load', key: balancer.key, connections: 10, peak: 10, low: 6, accepted: 4, closed: 0 });
   balancer.settle();
-  balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 14, peak: 14, low: 14, accepted: 0, closed: 0 });
   balancer.settle();
-  t.deepEqual(ends(a), [10, 4, 0]);
-  t.deepEqual(ends(b), []);
+  t.deepEqual(keeps(a), [14, null]);
+  t.deepEqual(keeps(b), []);
 });
 
 test('FairBalancer: no worker is asked to end connections toward a stalled one', async (t) => {
@@ -308,28 +307,25 @@ test('FairBalancer: no worker is asked to end connections toward a stalled one',
   balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 24, peak: 24, low: 24, accepted: 0, closed: 0 });
   balancer.report(b, { cmd: 'clusterd:load', key: balancer.key, connections: 0, peak: 0, low: 0, accepted: 0, closed: 0 });
   balancer.settle();
-  t.falsy(lastOf(a, 'clusterd:end-connections'));
+  t.deepEqual(keeps(a), []);
 });
 
-test('FairBalancer: nothing is asked while a worker\'s loop lags, and an ask still out is cancelled', async (t) => {
+test('FairBalancer: nothing is asked while a worker\'s loop lags, and an ask still out is stopped', async (t) => {
   const balancer = await openBalancer(t);
   const [a, b] = [standIn(1), standIn(2)];
   balancer.add(a, 1);
   balancer.add(b, 1);
-  const ends = (worker: StandIn) => worker.sent.filter(({ message }) => message.cmd === 'clusterd:end-connections').map(({ message }) => (message as { count: number }).count);
   balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 24, peak: 24, low: 24, accepted: 0, closed: 0 });
   balancer.report(b, { cmd: 'clusterd:load', key: balancer.key, connections: 0, peak: 0, low: 0, accepted: 0, closed: 0 });
   balancer.settle();
-  t.deepEqual(ends(a), [10]);
+  t.deepEqual(keeps(a), [14]);
   // B's loop lags (p99 past 100 ms, turning): A's reconnecting clients could land on it.
   b.loadState = { ...b.loadState, lagP99: 150 };
   balancer.settle();
-  t.deepEqual(ends(a), [10, 0]);
-  balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 24, peak: 24, low: 24, accepted: 0, closed: 0 });
   balancer.settle();
-  t.deepEqual(ends(a), [10, 0]);
-  // Calm again: asked on the next report.
+  t.deepEqual(keeps(a), [14, null]);
+  // Calm again: asked again.
   b.loadState = { ...b.loadState, lagP99: 2 };
   balancer.settle();
-  t.deepEqual(ends(a), [10, 0, 10]);
+  t.deepEqual(keeps(a), [14, null, 14]);
 });

@@ -149,7 +149,7 @@ function pool(port: number, size: number): { round: () => Promise<void>; split: 
   };
 }
 
-test('fair: a keep-alive pool on one worker spreads over a worker added later (one over an even share plus slack ends that many connections after their response)', async (t) => {
+test('fair: a keep-alive pool on one worker spreads over a worker added later (one over an even share plus slack ends connections down to it, after their response)', async (t) => {
   const ctl = control(t);
   const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--name', 'fairspread'], env: ctl.env });
   t.teardown(() => cluster.stop('SIGKILL'));
@@ -177,7 +177,7 @@ test('fair: a keep-alive pool on one worker spreads over a worker added later (o
   );
   const [a, b] = clients.split([first!, second]);
   t.log(`after ${rounds} rounds: ${a}/${b}, ${clients.opened()} connections opened in all`);
-  // Only the surplus was ended (10, a few more if an ask crossed a report), never one per request.
+  // Only the surplus was ended (10; a couple more if a reconnect landed on the first worker), never one per request.
   t.true(clients.opened() <= 24 + 16, `${clients.opened()} connections opened`);
   // And once even, the pool keeps its connections.
   const before = clients.opened();
