@@ -77,7 +77,7 @@ class Acceptor {
   #closed = 0;
   #reported = '';
   #keepAlive: NodeJS.Timeout | null = null;
-  /** End connections while the server holds more than this (the master's ask); null: none. */
+  /** End connections while the server holds more than this (the master's ask, until it says otherwise); null: none. */
   #keep: number | null = null;
   /** Connections told `Connection: close` that have not closed yet. */
   #ending = 0;
@@ -172,7 +172,6 @@ class Acceptor {
   pause(epoch: number): void {
     this.#terms = { ...this.#terms, epoch };
     this.#full = false;
-    this.#keep = null;
     this.#closeCopy();
   }
 

@@ -17,10 +17,9 @@
 // for good after a restart, a scale-up or a rolling reload (each moves every connection off one
 // worker). So at each tick a worker that held more than an even share of the open connections plus
 // slack all through its last report is asked to come down to it, ending connections after their
-// response (keepLevels()):
-// its clients reconnect, and the workers under the limit take them. Nothing is asked while the
-// counts are within slack of even or while a worker's loop lags, and new connections per request
-// never are (they hold nothing).
+// response (keepLevels()): its clients reconnect, and the workers under the limit take them. Nothing
+// is asked while the counts are within slack of even or while a worker's loop lags, and new
+// connections per request never are (they hold nothing).
 //
 // A worker whose loop is blocked does not call accept() at all, so connections wait in the kernel's
 // queue for the others from the first moment, without the master knowing yet; once its heartbeat has
@@ -350,33 +349,41 @@ export class FairBalancer implements Balancer {
    * came before what it did, ends nothing more; only changes are sent.
    */
   #endSurplus(): void {
-    const preferred = this.#preferred();
+    const eligible = this.#eligible();
+    const preferred = this.#preferred(eligible);
     // Moving connections needs calm: a reconnect lands where the kernel's accept race puts it, and
     // behind a loop that lags (p99 past 100 ms) its requests wait out the blocks. While any of them
     // lags nothing is asked, and an ask still out is stopped. (On (e), whose one worker blocks
     // 200 ms a second, asks moved 13-14 of the 64 pooled connections in three of seven rounds, and
     // those three had the run's worst p99s.)
     const calm = preferred.every(([worker]) => healthRank(worker.load()) === 0);
-    const levels = calm ? keepLevels(preferred.map(([, acceptor]) => acceptor)) : preferred.map(() => null);
-    preferred.forEach(([worker, acceptor], index) => {
-      const keep = levels[index]!;
-      if (keep === acceptor.keep) return;
+    const levels = new Map(calm ? keepLevels(preferred.map(([, acceptor]) => acceptor)).map((keep, index) => [preferred[index]![1], keep]) : []);
+    // The master alone keeps what each worker was asked: one that is no longer preferred (stalled,
+    // draining, exited) is told to stop, whatever else it was sent meanwhile.
+    for (const [worker, acceptor] of this.#acceptors) {
+      const keep = levels.get(acceptor) ?? null;
+      if (keep === acceptor.keep) continue;
       acceptor.keep = keep;
-      worker.send({ cmd: 'clusterd:end-connections', key: this.key, keep });
-    });
+      if (!worker.exited) worker.send({ cmd: 'clusterd:end-connections', key: this.key, keep });
+    }
   }
 
-  /** The eligible workers of the best health rank, with their acceptors. */
-  #preferred(): Array<[BalancedWorker, Acceptor]> {
-    const views = [...this.#acceptors].filter(([worker]) => worker.accepting && !worker.exited);
-    const best = Math.min(...views.map(([worker]) => stallRank(worker)));
-    return views.filter(([worker]) => stallRank(worker) === best);
+  /** The workers that may accept at all (ready, not draining, alive), with their acceptors. */
+  #eligible(): Array<[BalancedWorker, Acceptor]> {
+    return [...this.#acceptors].filter(([worker]) => worker.accepting && !worker.exited);
+  }
+
+  /** Of `eligible`, those of the best health rank. */
+  #preferred(eligible: Array<[BalancedWorker, Acceptor]>): Array<[BalancedWorker, Acceptor]> {
+    const best = Math.min(...eligible.map(([worker]) => stallRank(worker)));
+    return eligible.filter(([worker]) => stallRank(worker) === best);
   }
 
   /** settledCap() of the preferred workers' interval so far; null with fewer than two eligible workers. */
   #settledCap(): number | null {
-    if ([...this.#acceptors.keys()].filter((worker) => worker.accepting && !worker.exited).length < 2) return null;
-    const preferred = this.#preferred().map(([, acceptor]) => acceptor);
+    const eligible = this.#eligible();
+    if (eligible.length < 2) return null;
+    const preferred = this.#preferred(eligible).map(([, acceptor]) => acceptor);
     return settledCap(
       preferred.map(({ peak, low, churn, connections, cycled }) => ({ peak: Math.max(peak, connections), low: Math.min(low, connections), churn, cycled })),
       this.#cap,

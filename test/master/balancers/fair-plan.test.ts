@@ -1,6 +1,6 @@
 // Issue 10: `fair`'s decisions, as tables of worker states (planAcceptors, settledCap), and the
 // master's half on a real socket with stand-in workers that report as a test tells them to.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { FairBalancer, churn, planAcceptors, resumeAt, settledCap, slack, keepLevels, type AcceptorMode, type AcceptorView } from '../../../src/master/balancers/fair.js';
 import { STALLED, type WorkerLoad } from '../../../src/master/balancers/choose.js';
 import type { BalancedWorker, Balancer, RawHandle } from '../../../src/master/balancers/types.js';
@@ -112,6 +112,11 @@ function standIn(id: number): StandIn {
 
 const lastOf = (worker: StandIn, cmd: MasterMessage['cmd']) => worker.sent.findLast(({ message }) => message.cmd === cmd);
 
+/** A worker's load report: its connections now, the most and fewest over the interval, and how many it accepted and closed in it. */
+function load(balancer: FairBalancer, worker: StandIn, connections: number, peak: number, low: number, accepted = 0, closed = 0): void {
+  balancer.report(worker, { cmd: 'clusterd:load', key: balancer.key, connections, peak, low, accepted, closed });
+}
+
 async function openBalancer(t: { teardown(fn: () => void): void }): Promise<FairBalancer> {
   const balancer = await FairBalancer.open({ key: '127.0.0.1:0:4::0', address: '127.0.0.1', port: 0, addressType: 4, fd: undefined, flags: 0, backlog: undefined });
   t.teardown(() => balancer.close());
@@ -201,8 +206,8 @@ test('FairBalancer: the limit follows the last reports, however many ticks pass 
   balancer.add(a, 1);
   balancer.add(b, 1);
   // A new connection per request: each worker swung between none and most of the 64.
-  balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 3, peak: 60, low: 0, accepted: 900, closed: 897 });
-  balancer.report(b, { cmd: 'clusterd:load', key: balancer.key, connections: 1, peak: 41, low: 1, accepted: 800, closed: 800 });
+  load(balancer, a, 3, 60, 0, 900, 897);
+  load(balancer, b, 1, 41, 1, 800, 800);
   balancer.settle();
   const cap = settledCap([{ peak: 60, low: 0, churn: 60, cycled: false }, { peak: 41, low: 1, churn: 40, cycled: false }], 2);
   t.is(balancer.cap, cap);
@@ -213,8 +218,8 @@ test('FairBalancer: the limit follows the last reports, however many ticks pass 
   t.is(balancer.cap, cap);
   t.like(lastOf(a, 'clusterd:limit'), { message: { limit: cap } });
   // Once the load stops, the reports say so (once: a worker sends no report while nothing changes).
-  balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 0, peak: 3, low: 0, accepted: 0, closed: 3 });
-  balancer.report(b, { cmd: 'clusterd:load', key: balancer.key, connections: 0, peak: 1, low: 0, accepted: 0, closed: 1 });
+  load(balancer, a, 0, 3, 0, 0, 3);
+  load(balancer, b, 0, 1, 0, 0, 1);
   balancer.settle();
   t.is(balancer.cap, slack(0));
 });
@@ -273,24 +278,24 @@ test('FairBalancer: a worker that held more than an even share plus slack is ask
   balancer.add(a, 1);
   balancer.add(b, 1);
   // Even: nothing is asked.
-  balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 13, peak: 13, low: 13, accepted: 0, closed: 0 });
-  balancer.report(b, { cmd: 'clusterd:load', key: balancer.key, connections: 11, peak: 11, low: 11, accepted: 0, closed: 0 });
+  load(balancer, a, 13, 13, 13);
+  load(balancer, b, 11, 11, 11);
   balancer.settle();
   t.deepEqual([keeps(a), keeps(b)], [[], []]);
   // A holds 24 and B none (B restarted, say).
-  balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 24, peak: 24, low: 24, accepted: 11, closed: 0 });
-  balancer.report(b, { cmd: 'clusterd:load', key: balancer.key, connections: 0, peak: 11, low: 0, accepted: 0, closed: 11 });
+  load(balancer, a, 24, 24, 24, 11, 0);
+  load(balancer, b, 0, 11, 0, 0, 11);
   balancer.settle();
   t.deepEqual([keeps(a), keeps(b)], [[14], []]);
   // Halfway, the same level: nothing new is sent (the worker counts what it has told already).
   balancer.settle();
-  balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 18, peak: 24, low: 18, accepted: 0, closed: 6 });
-  balancer.report(b, { cmd: 'clusterd:load', key: balancer.key, connections: 6, peak: 6, low: 0, accepted: 6, closed: 0 });
+  load(balancer, a, 18, 24, 18, 0, 6);
+  load(balancer, b, 6, 6, 0, 6, 0);
   balancer.settle();
   t.deepEqual(keeps(a), [14]);
   // Down to it: stopped, once.
-  balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 14, peak: 18, low: 14, accepted: 0, closed: 4 });
-  balancer.report(b, { cmd: 'clusterd:load', key: balancer.key, connections: 10, peak: 10, low: 6, accepted: 4, closed: 0 });
+  load(balancer, a, 14, 18, 14, 0, 4);
+  load(balancer, b, 10, 10, 6, 4, 0);
   balancer.settle();
   balancer.settle();
   t.deepEqual(keeps(a), [14, null]);
@@ -304,21 +309,27 @@ test('FairBalancer: no worker is asked to end connections toward a stalled one',
   balancer.add(b, 1);
   b.loadState = { ...b.loadState, stalled: true };
   (balancer as Balancer).health!(b);
-  balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 24, peak: 24, low: 24, accepted: 0, closed: 0 });
-  balancer.report(b, { cmd: 'clusterd:load', key: balancer.key, connections: 0, peak: 0, low: 0, accepted: 0, closed: 0 });
+  load(balancer, a, 24, 24, 24);
+  load(balancer, b, 0, 0, 0);
   balancer.settle();
   t.deepEqual(keeps(a), []);
 });
 
-test('FairBalancer: nothing is asked while a worker\'s loop lags, and an ask still out is stopped', async (t) => {
+/** Two workers, A holding all 24 connections: A is asked down to an even 12 + 2. */
+async function oneAskedDown(t: ExecutionContext): Promise<{ balancer: FairBalancer; a: StandIn; b: StandIn }> {
   const balancer = await openBalancer(t);
   const [a, b] = [standIn(1), standIn(2)];
   balancer.add(a, 1);
   balancer.add(b, 1);
-  balancer.report(a, { cmd: 'clusterd:load', key: balancer.key, connections: 24, peak: 24, low: 24, accepted: 0, closed: 0 });
-  balancer.report(b, { cmd: 'clusterd:load', key: balancer.key, connections: 0, peak: 0, low: 0, accepted: 0, closed: 0 });
+  load(balancer, a, 24, 24, 24);
+  load(balancer, b, 0, 0, 0);
   balancer.settle();
   t.deepEqual(keeps(a), [14]);
+  return { balancer, a, b };
+}
+
+test('FairBalancer: nothing is asked while a worker\'s loop lags, and an ask still out is stopped', async (t) => {
+  const { balancer, a, b } = await oneAskedDown(t);
   // B's loop lags (p99 past 100 ms, turning): A's reconnecting clients could land on it.
   b.loadState = { ...b.loadState, lagP99: 150 };
   balancer.settle();
@@ -326,6 +337,18 @@ test('FairBalancer: nothing is asked while a worker\'s loop lags, and an ask sti
   t.deepEqual(keeps(a), [14, null]);
   // Calm again: asked again.
   b.loadState = { ...b.loadState, lagP99: 2 };
+  balancer.settle();
+  t.deepEqual(keeps(a), [14, null, 14]);
+});
+
+test('FairBalancer: a worker asked down to a level and then stalled is told to stop, and asked again once it turns', async (t) => {
+  const { balancer, a } = await oneAskedDown(t);
+  a.loadState = { ...a.loadState, stalled: true };
+  (balancer as Balancer).health!(a);
+  balancer.settle();
+  t.deepEqual(keeps(a), [14, null]);
+  a.loadState = { ...a.loadState, stalled: false };
+  (balancer as Balancer).activate(a);
   balancer.settle();
   t.deepEqual(keeps(a), [14, null, 14]);
 });
