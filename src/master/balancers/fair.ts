@@ -15,11 +15,12 @@
 //
 // Keep-alive connections stay where they landed, and a pool that never closes them would stay uneven
 // for good after a restart, a scale-up or a rolling reload (each moves every connection off one
-// worker). So at each tick a worker that held more than an even share of the open connections plus
-// slack all through its last report is asked to come down to it, ending connections after their
-// response (keepLevels()): its clients reconnect, and the workers under the limit take them. Nothing
-// is asked while the counts are within slack of even or while a worker's loop lags, and new
-// connections per request never are (they hold nothing).
+// worker). So at each tick a worker that held more than an even share plus slack all through its
+// last report is asked to come down to it, ending connections after their response (keepLevels()):
+// its clients reconnect, and the workers under the limit take them. The share is of the most the
+// workers held together over the last 5 s, so that connections ended and not yet reopened do not
+// lower it and end more. Nothing is asked while the counts are within slack of even or while a
+// worker's loop lags, and new connections per request never are (they hold nothing).
 //
 // A worker whose loop is blocked does not call accept() at all, so connections wait in the kernel's
 // queue for the others from the first moment, without the master knowing yet; once its heartbeat has
@@ -88,15 +89,31 @@ export function resumeAt(cap: number): number {
 }
 
 /**
+ * How many of the master's ticks the share of keepLevels() remembers the most connections held
+ * together: 5 s, Node's default keepAliveTimeout (a client idle longer loses its connection anyway).
+ */
+export const HELD_TICKS = Math.ceil(5_000 / LOAD_REPORT_MS);
+
+/**
  * The level each preferred worker should come down to by ending connections after their response
  * (so that the clients reconnect to the others), or null: an even share of all of theirs plus slack,
  * for a worker that held more than that all through its last report. Fewer than two: none.
+ *
+ * `held`: the most they held together lately. A connection that was ended is out of every count
+ * until its client sends the next request on a new one, so counting only what they hold now, the
+ * share dips after every ask (A 14, B 0 while A's ended 10 reconnect: down to 9), and the worker is
+ * asked again, past even, by connections still on their way (measured in CI: 5-8 more ended after
+ * the pool was even).
  */
-export function keepLevels(loads: ReadonlyArray<{ connections: number; low: number }>): Array<number | null> {
+export function keepLevels(loads: ReadonlyArray<{ connections: number; low: number }>, held = 0): Array<number | null> {
   if (loads.length < 2) return loads.map(() => null);
-  const share = Math.ceil(loads.reduce((sum, { connections }) => sum + connections, 0) / loads.length);
+  const share = Math.ceil(Math.max(held, totalHeld(loads)) / loads.length);
   const keep = share + slack(share);
   return loads.map(({ connections, low }) => (Math.min(low, connections) > keep ? keep : null));
+}
+
+function totalHeld(loads: ReadonlyArray<{ connections: number }>): number {
+  return loads.reduce((sum, { connections }) => sum + connections, 0);
 }
 
 /** The largest limit ever set, whatever the connection counts (a bound, not a goal). */
@@ -194,6 +211,8 @@ export class FairBalancer implements Balancer {
   #handle: RawHandle | null;
   readonly #acceptors = new Map<BalancedWorker, Acceptor>();
   #cap = slack(0);
+  /** What the preferred workers held together at each of the last HELD_TICKS ticks. */
+  readonly #held: number[] = [];
   readonly #timer: NodeJS.Timeout;
 
   private constructor(key: string, handle: RawHandle, sockname: SockName) {
@@ -356,8 +375,11 @@ export class FairBalancer implements Balancer {
     // lags nothing is asked, and an ask still out is stopped. (On (e), whose one worker blocks
     // 200 ms a second, asks moved 13-14 of the 64 pooled connections in three of seven rounds, and
     // those three had the run's worst p99s.)
+    const loads = preferred.map(([, acceptor]) => acceptor);
+    this.#held.push(totalHeld(loads));
+    if (this.#held.length > HELD_TICKS) this.#held.shift();
     const calm = preferred.every(([worker]) => healthRank(worker.load()) === 0);
-    const levels = new Map(calm ? keepLevels(preferred.map(([, acceptor]) => acceptor)).map((keep, index) => [preferred[index]![1], keep]) : []);
+    const levels = new Map(calm ? keepLevels(loads, Math.max(...this.#held)).map((keep, index) => [preferred[index]![1], keep]) : []);
     // The master alone keeps what each worker was asked: one that is no longer preferred (stalled,
     // draining, exited) is told to stop, whatever else it was sent meanwhile.
     for (const [worker, acceptor] of this.#acceptors) {

@@ -1,7 +1,7 @@
 // Issue 10: `fair`'s decisions, as tables of worker states (planAcceptors, settledCap), and the
 // master's half on a real socket with stand-in workers that report as a test tells them to.
 import test, { type ExecutionContext } from 'ava';
-import { FairBalancer, churn, planAcceptors, resumeAt, settledCap, slack, keepLevels, type AcceptorMode, type AcceptorView } from '../../../src/master/balancers/fair.js';
+import { FairBalancer, churn, planAcceptors, resumeAt, settledCap, slack, keepLevels, HELD_TICKS, type AcceptorMode, type AcceptorView } from '../../../src/master/balancers/fair.js';
 import { STALLED, type WorkerLoad } from '../../../src/master/balancers/choose.js';
 import type { BalancedWorker, Balancer, RawHandle } from '../../../src/master/balancers/types.js';
 import type { MasterMessage } from '../../../src/protocol.js';
@@ -267,6 +267,8 @@ test('keepLevels: an even share plus slack, for a worker that held more all inte
   t.deepEqual(keepLevels([{ connections: 40, low: 30 }, { connections: 24, low: 24 }]), [null, null], 'only what it held all along: 30 is within 32 + 2');
   t.deepEqual(keepLevels([{ connections: 3, low: 0 }, { connections: 60, low: 0 }]), [null, null], 'a new connection per request holds nothing');
   t.deepEqual(keepLevels([{ connections: 300, low: 300 }, { connections: 100, low: 100 }, { connections: 200, low: 200 }]), [213, null, null], 'down to an even 200 + 13');
+  t.deepEqual(keepLevels([{ connections: 14, low: 14 }, { connections: 0, low: 0 }], 24), [null, null], 'of the most they held lately: 10 ended, not yet reopened');
+  t.deepEqual(keepLevels([{ connections: 14, low: 14 }, { connections: 0, low: 0 }]), [9, null], 'of what they hold now');
 });
 
 const keeps = (worker: StandIn) =>
@@ -327,6 +329,22 @@ async function oneAskedDown(t: ExecutionContext): Promise<{ balancer: FairBalanc
   t.deepEqual(keeps(a), [14]);
   return { balancer, a, b };
 }
+
+test('FairBalancer: connections ended and not yet reopened do not lower the share: nothing more is asked until the most held lately falls', async (t) => {
+  const { balancer, a, b } = await oneAskedDown(t);
+  // A ended its 10, whose clients have not sent their next request yet (seen in CI: asked down to 9).
+  load(balancer, a, 14, 24, 14, 0, 10);
+  load(balancer, b, 0, 0, 0);
+  balancer.settle();
+  t.deepEqual(keeps(a), [14, null]);
+  // They do not come back: while the tick that saw 24 is one of the last HELD_TICKS, nothing more;
+  // once it is out, what is held now is the share.
+  for (let tick = 2; tick < HELD_TICKS; tick++) balancer.settle();
+  t.deepEqual(keeps(a), [14, null]);
+  load(balancer, a, 14, 14, 14);
+  balancer.settle();
+  t.deepEqual([keeps(a), keeps(b)], [[14, null, 9], []]);
+});
 
 test('FairBalancer: nothing is asked while a worker\'s loop lags, and an ask still out is stopped', async (t) => {
   const { balancer, a, b } = await oneAskedDown(t);
