@@ -1,13 +1,13 @@
 // Issue 2, point 3: an unmodified app's listen() is served by every worker, and servers behave
 // as they would in a single process.
 import test from 'ava';
-import { execa } from 'execa';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, startCluster, waitFor } from '../helpers/cluster.js';
+import { selfSignedCert } from '../helpers/tls.js';
 import { getJson, requestJson, tcpEcho, untilEveryWorker, type Answer } from '../helpers/requests.js';
 
 interface ServerReport {
@@ -70,19 +70,8 @@ test('server.close() in one worker removes only that worker from the port', asyn
 });
 
 test('http, raw TCP and https servers are all served by every worker', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterd-tls-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const key = join(dir, 'key.pem');
-  const cert = join(dir, 'cert.pem');
-  const openssl = await execa(
-    'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'],
-    { reject: false },
-  );
-  const withTls = openssl.exitCode === 0 && existsSync(cert);
-  if (!withTls) t.log(`https case skipped: openssl could not make a certificate (${openssl.failed ? openssl.shortMessage : openssl.stderr})`);
-
-  const cluster = await startCluster(fixture('protocols.js'), { env: withTls ? { HTTPS_KEY: key, HTTPS_CERT: cert } : {} });
+  const { key, cert } = await selfSignedCert(t);
+  const cluster = await startCluster(fixture('protocols.js'), { env: { HTTPS_KEY: key, HTTPS_CERT: cert } });
   t.teardown(() => cluster.stop());
   const reports = await Promise.all(
     cluster.pids.map((pid) => cluster.waitForLine((line) => line.pid === pid && line.message.startsWith('ports '))),
@@ -90,12 +79,12 @@ test('http, raw TCP and https servers are all served by every worker', async (t)
   const ports = reports.map((line) => JSON.parse(line.message.slice('ports '.length)) as Record<string, number>);
   t.deepEqual(ports[1], ports[0], 'every worker got the same ports');
   const { http, tcp, https } = ports[0]!;
-  t.is(Object.keys(ports[0]!).length, withTls ? 3 : 2);
+  t.is(Object.keys(ports[0]!).length, 3);
 
   await untilEveryWorker(() => requestJson({ port: http! }), cluster.pids, { what: 'http answers' });
   const echoes = await untilEveryWorker(() => tcpEcho(tcp!, 'ping\n'), cluster.pids, { what: 'tcp echoes' });
   for (const { echo } of echoes.values()) t.is(echo, 'ping\n');
-  if (withTls) await untilEveryWorker(() => requestJson({ port: https!, tls: true }), cluster.pids, { what: 'https answers' });
+  await untilEveryWorker(() => requestJson({ port: https!, tls: true }), cluster.pids, { what: 'https answers' });
 });
 
 test('a unix socket path is bound by the worker itself', async (t) => {

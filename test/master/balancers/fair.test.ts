@@ -1,10 +1,12 @@
 // Issue 10: `fair`, the default balance mode, on real workers and real sockets. Distributions are
 // asserted by counts (how a burst of keep-alive connections splits), never by speed.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import http from 'node:http';
+import https from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fixture, startCluster, waitFor } from '../../helpers/cluster.js';
-import { control } from '../../helpers/control.js';
+import { fixture, startCluster, waitFor, type Cluster } from '../../helpers/cluster.js';
+import { control, type Control } from '../../helpers/control.js';
+import { selfSignedCert } from '../../helpers/tls.js';
 import { listenerHolders } from '../../helpers/requests.js';
 
 /** Opens `count` keep-alive connections at once, one request each; resolves with the pid that answered each, and a way to close them. */
@@ -112,18 +114,22 @@ test('fair: a worker whose loop lags (p99 past 100 ms) but turns still gets its 
   t.true(Math.abs(slow! - fast!) <= 4, `split ${slow}/${fast}`);
 });
 
+type Pool = { round: () => Promise<void>; split: (workers: readonly number[]) => number[]; opened: () => number; close: () => void };
+
 /**
  * A client pool of `size` keep-alive connections that opens a new one only when one closes, as
  * database and proxy pools do: `round()` sends one request on each, at once; `split()` says which
- * worker holds each open connection (from the pid that last answered on it).
+ * worker holds each open connection (from the pid that last answered on it). `tls`: over https,
+ * trusting any certificate.
  */
-function pool(port: number, size: number): { round: () => Promise<void>; split: (workers: readonly number[]) => number[]; opened: () => number; close: () => void } {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: size });
+function pool(port: number, size: number, tls = false): Pool {
+  const agent = tls ? new https.Agent({ keepAlive: true, maxSockets: size, rejectUnauthorized: false }) : new http.Agent({ keepAlive: true, maxSockets: size });
+  const get = tls ? https.get : http.get;
   const holder = new Map<object, number>();
   let opened = 0;
   const request = (): Promise<void> =>
     new Promise((resolve, reject) => {
-      const sent = http.get({ host: '127.0.0.1', port, agent, path: '/', timeout: 10_000 }, (response) => {
+      const sent = get({ host: '127.0.0.1', port, agent, path: '/', timeout: 10_000 }, (response) => {
         const { socket } = response;
         if (!holder.has(socket)) {
           opened++;
@@ -150,43 +156,90 @@ function pool(port: number, size: number): { round: () => Promise<void>; split: 
   };
 }
 
-test('fair: a keep-alive pool on one worker spreads over a worker added later (one over an even share plus slack ends connections down to it, after their response)', async (t) => {
-  const ctl = control(t);
-  const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--name', 'fairspread'], env: ctl.env });
-  t.teardown(() => cluster.stop('SIGKILL'));
-  const clients = pool(cluster.port, 24);
-  t.teardown(clients.close);
-  await clients.round();
-  const [first] = cluster.pids;
-  t.deepEqual(clients.split([first!]), [24]);
-
-  const scaled = await ctl.run(['scale', 'fairspread', '2']);
-  t.is(scaled.exitCode, 0, String(scaled.stderr));
-  const second = (await ctl.workers('fairspread')).find((worker) => worker.pid !== first)!.pid;
-  // Without help the pool would stay on the first worker for good: it opens no connection while its
-  // own are open. Requests keep coming on them, and the first worker ends the 10 it holds past an
-  // even 12 plus slack, after their responses: the pool reopens them, and the new worker takes them.
+/** Sends rounds on `clients` until its `size` connections are within 4 of even over `workers`; the split and the rounds it took. */
+async function untilEven(clients: Pool, size: number, workers: () => Promise<number[]>): Promise<{ split: number[]; rounds: number }> {
   let rounds = 0;
+  let last: number[] = [];
   await waitFor(
     async () => {
       await clients.round();
       rounds++;
-      const [a, b] = clients.split([first!, second]);
-      return a! + b! === 24 && Math.abs(a! - b!) <= 4;
+      last = clients.split(await workers());
+      return last.reduce((sum, count) => sum + count, 0) === size && Math.max(...last) - Math.min(...last) <= 4;
     },
-    { timeoutMs: 30_000, what: 'the pool spread over both workers' },
+    { timeoutMs: 30_000, what: 'the pool spread over every worker' },
   );
-  const [a, b] = clients.split([first!, second]);
-  t.log(`after ${rounds} rounds: ${a}/${b}, ${clients.opened()} connections opened in all`);
-  // Only the surplus was ended (10; a couple more if a reconnect landed on the first worker), never one per request.
-  t.true(clients.opened() <= 24 + 16, `${clients.opened()} connections opened`);
-  // And once even, the pool keeps its connections, also after the 5 s over which the master counts
-  // the most connections held (rounds paced 100 ms apart for 6 s, not to flood a small machine).
+  return { split: last, rounds };
+}
+
+/** Rounds paced 100 ms apart for `ms` (not to flood a small machine); how many connections the pool opened meanwhile. */
+async function reopenedOver(clients: Pool, ms: number): Promise<{ reopened: number; rounds: number }> {
   const before = clients.opened();
-  let even = 0;
-  for (const until = Date.now() + 6_000; Date.now() < until; even++) {
+  let rounds = 0;
+  for (const until = Date.now() + ms; Date.now() < until; rounds++) {
     await clients.round();
     await delay(100);
   }
-  t.true(clients.opened() - before <= 2, `${clients.opened() - before} more connections in ${even} even rounds`);
+  return { reopened: clients.opened() - before, rounds };
+}
+
+/** Starts protocols.js (http, and https with a throwaway certificate) as a named cluster; the port of `scheme`. */
+async function protocols(t: ExecutionContext, name: string, instances: number, scheme: 'http' | 'https'): Promise<{ cluster: Cluster; port: number; ctl: Control }> {
+  const ctl = control(t);
+  const { key, cert } = await selfSignedCert(t);
+  const cluster = await startCluster(fixture('protocols.js'), { instances, flags: ['--name', name], env: { ...ctl.env, HTTPS_KEY: key, HTTPS_CERT: cert } });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const ports = await cluster.waitForLine((line) => line.message.startsWith('ports '));
+  return { cluster, port: (JSON.parse(ports.message.slice('ports '.length)) as Record<string, number>)[scheme]!, ctl };
+}
+
+const workerPids = (ctl: Control, name: string) => async (): Promise<number[]> => (await ctl.workers(name)).map((worker) => worker.pid);
+
+for (const scheme of ['http', 'https'] as const) {
+  test(`fair: a keep-alive pool on one worker spreads over a worker added later (one over an even share plus slack ends connections down to it, after their response), over ${scheme}`, async (t) => {
+    const name = `fairspread${scheme}`;
+    const { cluster, port, ctl } = await protocols(t, name, 1, scheme);
+    const clients = pool(port, 24, scheme === 'https');
+    t.teardown(clients.close);
+    await clients.round();
+    t.deepEqual(clients.split(cluster.pids), [24]);
+
+    const scaled = await ctl.run(['scale', name, '2']);
+    t.is(scaled.exitCode, 0, String(scaled.stderr));
+    // Without help the pool would stay on the first worker for good: it opens no connection while its
+    // own are open. Requests keep coming on them, and the first worker ends the 10 it holds past an
+    // even 12 plus slack, after their responses: the pool reopens them, and the new worker takes them.
+    const { split, rounds } = await untilEven(clients, 24, workerPids(ctl, name));
+    t.log(`after ${rounds} rounds: ${split.join('/')}, ${clients.opened()} connections opened in all`);
+    // Only the surplus was ended (10; a couple more if a reconnect landed on the first worker), never one per request.
+    t.true(clients.opened() <= 24 + 16, `${clients.opened()} connections opened`);
+    // And once even, the pool keeps its connections, also past the 5 s over which the master counts
+    // the most connections held.
+    const even = await reopenedOver(clients, 6_000);
+    t.true(even.reopened <= 2, `${even.reopened} more connections in ${even.rounds} even rounds`);
+  });
+}
+
+test('fair: a keep-alive pool under load through a rolling reload fails no request and ends within 4 of even on the new workers', async (t) => {
+  const { port, ctl } = await protocols(t, 'fairreload', 2, 'http');
+  const clients = pool(port, 24);
+  t.teardown(clients.close);
+  // Rounds run all through the reload: each old worker's connections end as it drains and reopen
+  // where the limit lets them, on the new worker under it rather than on the old one still up (whose
+  // connections, kept, would then all end at once when its turn came).
+  let running = true;
+  let rounds = 0;
+  const load = (async () => {
+    for (; running; rounds++) await clients.round();
+  })();
+  const reload = await ctl.run(['reload', 'fairreload']);
+  running = false;
+  await load;
+  t.is(reload.exitCode, 0, String(reload.stderr));
+  const workers = await workerPids(ctl, 'fairreload')();
+  t.log(`${rounds} rounds through the reload; then ${clients.split(workers).join('/')} on the new workers`);
+  const { split, rounds: after } = await untilEven(clients, 24, workerPids(ctl, 'fairreload'));
+  t.log(`after ${after} more rounds: ${split.join('/')}, ${clients.opened()} connections opened in all`);
+  const even = await reopenedOver(clients, 6_000);
+  t.true(even.reopened <= 2, `${even.reopened} more connections in ${even.rounds} even rounds`);
 });
