@@ -32,6 +32,12 @@ if ! [[ $slices =~ ^[0-9]+$ && $slices -ge 1 && $slices -le 200 && $seconds =~ ^
   echo "slices.sh: --slices is 1 to 200 and --seconds 1 to 60" >&2
   exit 2
 fi
+for spec in "$1" "$2"; do
+  if ! [[ $spec =~ ^node:(rr|none)(\|.+)?$ || $spec =~ ^clusterd:[a-z]+( .*)?$ ]]; then
+    echo "slices.sh: a system is node:rr, node:none or clusterd:MODE [FLAGS], got '$spec'" >&2
+    exit 2
+  fi
+done
 command -v wrk > /dev/null || { echo "slices.sh: needs wrk on PATH" >&2; exit 2; }
 
 scratch=$(mktemp -d)
@@ -76,7 +82,6 @@ start() {
       node bin/clusterd.js status "slices-$name-$$" --json |
         node -e 'const j = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(j.masterPid, j.workers.map((w) => w.pid).join(" "))'
       ;;
-    *) echo "slices.sh: a system is node:rr, node:none or clusterd:MODE [FLAGS], got $spec" >&2; exit 2 ;;
   esac
 }
 
