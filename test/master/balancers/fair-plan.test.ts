@@ -123,6 +123,15 @@ async function openBalancer(t: { teardown(fn: () => void): void }): Promise<Fair
   return balancer;
 }
 
+/** A balancer with two stand-in workers added, A then B. */
+async function twoWorkers(t: { teardown(fn: () => void): void }): Promise<{ balancer: FairBalancer; a: StandIn; b: StandIn }> {
+  const balancer = await openBalancer(t);
+  const [a, b] = [standIn(1), standIn(2)];
+  balancer.add(a, 1);
+  balancer.add(b, 1);
+  return { balancer, a, b };
+}
+
 test('FairBalancer: the listen reply and every accept carry the socket; full reports raise the limit together', async (t) => {
   const balancer = await openBalancer(t);
   const [a, b] = [standIn(1), standIn(2)];
@@ -145,10 +154,7 @@ test('FairBalancer: the listen reply and every accept carry the socket; full rep
 });
 
 test('FairBalancer: a stale full report does not stop a worker that was sent a newer copy', async (t) => {
-  const balancer = await openBalancer(t);
-  const [a, b] = [standIn(1), standIn(2)];
-  balancer.add(a, 1);
-  balancer.add(b, 1);
+  const { balancer, a, b } = await twoWorkers(t);
   const accepts = (worker: StandIn) => worker.sent.filter(({ message }) => message.cmd === 'clusterd:accept');
   const acceptEpoch = (accepts(a).at(-1)!.message as { epoch: number }).epoch;
   // A reports full for a copy older than the one it holds now (it has since dropped to one connection).
@@ -160,10 +166,7 @@ test('FairBalancer: a stale full report does not stop a worker that was sent a n
 });
 
 test('FairBalancer: a full worker back at its resume point gets a copy', async (t) => {
-  const balancer = await openBalancer(t);
-  const [a, b] = [standIn(1), standIn(2)];
-  balancer.add(a, 1);
-  balancer.add(b, 1);
+  const { balancer, a } = await twoWorkers(t);
   const epochOf = (worker: StandIn) => ((lastOf(worker, 'clusterd:limit') ?? lastOf(worker, 'clusterd:accept'))!.message as { epoch: number }).epoch;
   balancer.report(a, { cmd: 'clusterd:full', key: balancer.key, epoch: epochOf(a), connections: 2 });
   const before = a.sent.length;
@@ -174,10 +177,7 @@ test('FairBalancer: a full worker back at its resume point gets a copy', async (
 });
 
 test('FairBalancer: a full worker whose connections came and went while it waited (churn) raises the limit at once, not at the next report', async (t) => {
-  const balancer = await openBalancer(t);
-  const [a, b] = [standIn(1), standIn(2)];
-  balancer.add(a, 1);
-  balancer.add(b, 1);
+  const { balancer, a, b } = await twoWorkers(t);
   const epochOf = (worker: StandIn) => ((lastOf(worker, 'clusterd:limit') ?? lastOf(worker, 'clusterd:accept'))!.message as { epoch: number }).epoch;
   // A new connection per request after an idle moment: the limit is at its smallest, and A reaches it.
   t.is(balancer.cap, 2);
@@ -201,10 +201,7 @@ test('FairBalancer: a full worker whose connections came and went while it waite
 });
 
 test('FairBalancer: the limit follows the last reports, however many ticks pass between them', async (t) => {
-  const balancer = await openBalancer(t);
-  const [a, b] = [standIn(1), standIn(2)];
-  balancer.add(a, 1);
-  balancer.add(b, 1);
+  const { balancer, a, b } = await twoWorkers(t);
   // A new connection per request: each worker swung between none and most of the 64.
   load(balancer, a, 3, 60, 0, 900, 897);
   load(balancer, b, 1, 41, 1, 800, 800);
@@ -225,10 +222,7 @@ test('FairBalancer: the limit follows the last reports, however many ticks pass 
 });
 
 test('FairBalancer: a worker whose loop only lags keeps accepting', async (t) => {
-  const balancer = await openBalancer(t);
-  const [a, b] = [standIn(1), standIn(2)];
-  balancer.add(a, 1);
-  balancer.add(b, 1);
+  const { balancer, a, b } = await twoWorkers(t);
   a.loadState = { ...a.loadState, lagP99: 250 };
   (balancer as Balancer).health!(a);
   t.falsy(lastOf(a, 'clusterd:pause'));
@@ -236,10 +230,7 @@ test('FairBalancer: a worker whose loop only lags keeps accepting', async (t) =>
 });
 
 test('FairBalancer: a stalled worker is paused, and sent a copy again once its loop turns', async (t) => {
-  const balancer = await openBalancer(t);
-  const [a, b] = [standIn(1), standIn(2)];
-  balancer.add(a, 1);
-  balancer.add(b, 1);
+  const { balancer, a, b } = await twoWorkers(t);
   a.loadState = { ...a.loadState, stalled: true };
   (balancer as Balancer).health!(a);
   t.like(a.sent.at(-1), { message: { cmd: 'clusterd:pause' } });
@@ -250,10 +241,7 @@ test('FairBalancer: a stalled worker is paused, and sent a copy again once its l
 });
 
 test('FairBalancer: a removed (draining) worker is told to stop accepting; the other then has no limit', async (t) => {
-  const balancer = await openBalancer(t);
-  const [a, b] = [standIn(1), standIn(2)];
-  balancer.add(a, 1);
-  balancer.add(b, 1);
+  const { balancer, a, b } = await twoWorkers(t);
   balancer.remove(a);
   t.like(a.sent.at(-1), { message: { cmd: 'clusterd:pause' } });
   t.like(lastOf(b, 'clusterd:limit'), { message: { limit: null } });
@@ -275,10 +263,7 @@ const keeps = (worker: StandIn) =>
   worker.sent.filter(({ message }) => message.cmd === 'clusterd:end-connections').map(({ message }) => (message as { keep: number | null }).keep);
 
 test('FairBalancer: a worker that held more than an even share plus slack is asked down to it; only changes are sent, and a stop once even', async (t) => {
-  const balancer = await openBalancer(t);
-  const [a, b] = [standIn(1), standIn(2)];
-  balancer.add(a, 1);
-  balancer.add(b, 1);
+  const { balancer, a, b } = await twoWorkers(t);
   // Even: nothing is asked.
   load(balancer, a, 13, 13, 13);
   load(balancer, b, 11, 11, 11);
@@ -305,10 +290,7 @@ test('FairBalancer: a worker that held more than an even share plus slack is ask
 });
 
 test('FairBalancer: no worker is asked to end connections toward a stalled one', async (t) => {
-  const balancer = await openBalancer(t);
-  const [a, b] = [standIn(1), standIn(2)];
-  balancer.add(a, 1);
-  balancer.add(b, 1);
+  const { balancer, a, b } = await twoWorkers(t);
   b.loadState = { ...b.loadState, stalled: true };
   (balancer as Balancer).health!(b);
   load(balancer, a, 24, 24, 24);
@@ -319,10 +301,7 @@ test('FairBalancer: no worker is asked to end connections toward a stalled one',
 
 /** Two workers, A holding all 24 connections: A is asked down to an even 12 + 2. */
 async function oneAskedDown(t: ExecutionContext): Promise<{ balancer: FairBalancer; a: StandIn; b: StandIn }> {
-  const balancer = await openBalancer(t);
-  const [a, b] = [standIn(1), standIn(2)];
-  balancer.add(a, 1);
-  balancer.add(b, 1);
+  const { balancer, a, b } = await twoWorkers(t);
   load(balancer, a, 24, 24, 24);
   load(balancer, b, 0, 0, 0);
   balancer.settle();

@@ -3,7 +3,6 @@
 import test, { type ExecutionContext } from 'ava';
 import http from 'node:http';
 import https from 'node:https';
-import { setTimeout as delay } from 'node:timers/promises';
 import { fixture, startCluster, waitFor, type Cluster } from '../../helpers/cluster.js';
 import { control, type Control } from '../../helpers/control.js';
 import { selfSignedCert } from '../../helpers/tls.js';
@@ -172,14 +171,22 @@ async function untilEven(clients: Pool, size: number, workers: () => Promise<num
   return { split: last, rounds };
 }
 
-/** Rounds paced 100 ms apart for `ms` (not to flood a small machine); how many connections the pool opened meanwhile. */
+/**
+ * Rounds until `ms` have passed, polled 100 ms apart (not to flood a small machine); how many
+ * connections the pool opened meanwhile.
+ */
 async function reopenedOver(clients: Pool, ms: number): Promise<{ reopened: number; rounds: number }> {
   const before = clients.opened();
+  const until = Date.now() + ms;
   let rounds = 0;
-  for (const until = Date.now() + ms; Date.now() < until; rounds++) {
-    await clients.round();
-    await delay(100);
-  }
+  await waitFor(
+    async () => {
+      await clients.round();
+      rounds++;
+      return Date.now() >= until;
+    },
+    { timeoutMs: ms + 30_000, intervalMs: 100, what: `rounds for ${ms} ms` },
+  );
   return { reopened: clients.opened() - before, rounds };
 }
 
