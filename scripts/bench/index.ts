@@ -114,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const selected = wanted.length
     ? systems.filter((system) => wanted.includes(system.id) || (wanted.includes('clusterd') && system.group === 'clusterd'))
-    : systems;
+    : systems.filter((system) => !system.optIn);
   const unknown = wanted.filter((id) => id !== 'clusterd' && !systems.some((system) => system.id === id));
   if (unknown.length) notes.push(`unknown or unavailable systems ignored: ${unknown.join(', ')} (known: ${systems.map((system) => system.id).join(', ')})`);
   const entries: Entry[] = selected.map((spec) => ({ id: spec.id, label: spec.label, spec, workers: spec.serving(options.workers) }));

@@ -59,7 +59,9 @@ results.json, results.md and chart.svg into bench-results/<timestamp>/.
   --warmup S         seconds of unmeasured load before each measurement (default 2)
   --quick            3 rounds of 1 s, no warm-up, on node:cluster rr, clusterd rr and the best other
                      clusterd mode: under two minutes, for development
-  --systems LIST     comma-separated system ids (see the list printed at start); "clusterd" = all its modes
+  --systems LIST     comma-separated system ids (see the list printed at start); "clusterd" = all its modes;
+                     cluster-rr-again (node:cluster rr run twice in each round, a control for the noise)
+                     only when named
   --workloads LIST   any of a, b, c (closed loop: wrk), d, e (open loop: fixed rates) (default a,b,c,d,e;
                      --quick: a,b,c; --scaling: a,b, and d, e are not allowed there)
   --capacity-d RPS   (d)'s capacity in req/s; default: measure node:cluster rr on (c) with the closed-loop

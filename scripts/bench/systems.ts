@@ -59,6 +59,8 @@ export interface SystemSpec {
   mode?: string;
   /** How many processes serve requests when started with `workers`. */
   serving(workers: number): number;
+  /** Run only when named in --systems (a control, not a contender). */
+  optIn?: boolean;
   start(context: StartContext): Promise<RunningSystem>;
 }
 
@@ -176,14 +178,18 @@ export function allSystems({ paths, pm2, modes }: { paths: Paths; pm2: Pm2Instal
       start: (context) => startSpawned(context, { args: [paths.app] }, { node, expected: 1, masterPid: () => undefined }),
     },
   ];
-  for (const [policy, label] of [
-    ['rr', 'node:cluster rr'],
-    ['none', 'node:cluster SCHED_NONE'],
+  // `cluster-rr-again` is node:cluster rr a second time, as another system in the same rounds: the
+  // ratio of the same thing to itself, which is how far this machine moves a median of the rounds.
+  for (const [id, policy, label] of [
+    ['cluster-rr', 'rr', 'node:cluster rr'],
+    ['cluster-none', 'none', 'node:cluster SCHED_NONE'],
+    ['cluster-rr-again', 'rr', 'node:cluster rr, again (control)'],
   ] as const) {
     systems.push({
-      id: `cluster-${policy}`,
+      id,
       label,
       group: 'baseline',
+      ...(id === 'cluster-rr-again' ? { optIn: true } : {}),
       serving: (workers) => workers,
       start: (context) =>
         startSpawned(
