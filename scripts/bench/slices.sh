@@ -48,9 +48,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# wait_port PORT PID LOG: until something answers on PORT; a PID that exits first (a mode clusterd
+# does not know, an app that throws) stops the script at once with its log's last line.
 wait_port() {
   for _ in $(seq 1 200); do
     curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+    if ! kill -0 "$2" 2> /dev/null; then
+      echo "slices.sh: the system for port $1 exited before it answered: $(tail -n 1 "$3")" >&2
+      exit 1
+    fi
     sleep 0.1
   done
   echo "slices.sh: nothing answered on port $1 (logs in $scratch)" >&2
@@ -67,7 +73,7 @@ start() {
       BENCH_WORKER_NODE_ARGS=$args NODE_CLUSTER_SCHED_POLICY=$policy BENCH_PORT=$port BENCH_WORKERS=2 \
         setsid node scripts/bench/apps/cluster-primary.cjs > "$scratch/$name.log" 2>&1 &
       local master=$!
-      wait_port "$port"
+      wait_port "$port" "$master" "$scratch/$name.log"
       # Both workers listening, not only the first.
       for _ in $(seq 1 100); do [[ $(pgrep -P "$master" | wc -l) -ge 2 ]] && break; sleep 0.1; done
       echo "$master $(pgrep -P "$master" | tr '\n' ' ')"
@@ -78,7 +84,7 @@ start() {
       if [[ $rest == *' '* ]]; then read -r -a extra <<< "${rest#* }"; fi
       BENCH_PORT=$port setsid node bin/clusterd.js start scripts/bench/apps/server.cjs -i 2 --name "slices-$name-$$" --balance "$mode" "${extra[@]}" \
         > "$scratch/$name.log" 2>&1 &
-      wait_port "$port"
+      wait_port "$port" $! "$scratch/$name.log"
       node bin/clusterd.js status "slices-$name-$$" --json |
         node -e 'const j = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(j.masterPid, j.workers.map((w) => w.pid).join(" "))'
       ;;

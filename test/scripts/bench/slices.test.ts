@@ -1,6 +1,10 @@
-// scripts/bench/slices.sh refuses bad input with one line and exit 2, before it starts anything.
+// scripts/bench/slices.sh refuses bad input with one line and exit 2, before it starts anything;
+// a system that exits before it answers stops it at once, with one line that says why.
 import test from 'ava';
 import { execa } from 'execa';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const script = fileURLToPath(new URL('../../../scripts/bench/slices.sh', import.meta.url));
@@ -23,3 +27,16 @@ for (const [args, message] of refusals) {
     t.regex(result.stderr, message);
   });
 }
+
+test('slices.sh with a mode clusterd does not know: clusterd\'s own line at once, exit 1', async (t) => {
+  // wrk is not needed to get that far (the test set-up does not install it): a stand-in on PATH.
+  const bin = mkdtempSync(path.join(tmpdir(), 'slices-'));
+  t.teardown(() => rmSync(bin, { recursive: true, force: true }));
+  writeFileSync(path.join(bin, 'wrk'), '#!/bin/sh\nexit 1\n');
+  chmodSync(path.join(bin, 'wrk'), 0o755);
+  // It waited out 20 s for the port before, then said only that nothing answered: the timeout fails that.
+  const result = await execa('bash', [script, 'clusterd:bogus', 'node:rr'], { reject: false, timeout: 15_000, env: { PATH: `${bin}:${process.env.PATH}` } });
+  t.is(result.exitCode, 1, result.stderr);
+  t.is(result.stderr.split('\n').length, 1, result.stderr);
+  t.regex(result.stderr, /^slices\.sh: the system for port 18101 exited before it answered: .*bogus/);
+});
