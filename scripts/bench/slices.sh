@@ -18,8 +18,11 @@ slices=15
 seconds=2
 while [[ $# -gt 0 ]]; do
   case $1 in
-    --slices) slices=$2; shift 2 ;;
-    --seconds) seconds=$2; shift 2 ;;
+    --slices | --seconds)
+      [[ $# -ge 2 ]] || { echo "slices.sh: $1 needs a value" >&2; exit 2; }
+      if [[ $1 == --slices ]]; then slices=$2; else seconds=$2; fi
+      shift 2
+      ;;
     -*) echo "slices.sh: unknown flag $1" >&2; exit 2 ;;
     *) break ;;
   esac

@@ -16,6 +16,7 @@ const refusals: Array<[string[], RegExp]> = [
   [['--seconds', 'x', 'node:rr', 'node:none'], /^slices\.sh: --slices is 1 to 200/],
   [['node:fast', 'node:rr'], /^slices\.sh: a system is node:rr, node:none or clusterd:MODE \[FLAGS\], got 'node:fast'$/],
   [['node:rr', 'clusterd:'], /got 'clusterd:'$/],
+  [['--slices'], /^slices\.sh: --slices needs a value$/],
 ];
 
 for (const [args, message] of refusals) {
