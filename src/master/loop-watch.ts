@@ -10,10 +10,13 @@
 //   'close'                       the pipe ended (the worker exited, or the app closed fd 4)
 //
 // An episode ends with the next beat. No polling, and no wake-up per beat: each beat carries its time on
-// the system's monotonic clock (src/loop/heartbeat.ts), so the master need not read it as it comes. One
-// timer per worker is set for when the silence would reach the smallest level; only then does the
-// master read the pipe, and the last stamp says when the loop last turned: if recently, the timer is
-// set again from that stamp. While a silence has passed a level the pipe is read as beats come, so the
+// the system's monotonic clock (src/loop/heartbeat.ts), so the master need not read it as it comes. A
+// check of each worker is due when its silence would reach the smallest level; only then does the
+// master read the pipe, and the last stamp says when the loop last turned: if recently, the check is
+// set again from that stamp. The checks of all workers share one timer (Checks, below), and a check
+// runs with an earlier one when it is due soon after it, so the master wakes about once per smallest
+// level in all, not once per worker: with 16 workers and the default --report-blocked 100ms, a timer
+// per worker woke the master 160 times a second and cost it 4% of a core while idle (BENCHMARKS.md). While a silence has passed a level the pipe is read as beats come, so the
 // episode's end is seen at once. Reading every beat (one every 25 ms per worker) cost the master 2-3%
 // of a core on this project's VM with 2 workers, a wake-up each (BENCHMARKS.md); now it wakes about once
 // per smallest level per worker. The judgement runs two loop iterations after the pipe is asked for,
@@ -50,6 +53,12 @@ interface ReadHandle {
 
 /** The longest the pipe goes unread while the loop turns, in ms. */
 const HOLD_MS = 250;
+/**
+ * A check of a pipe read in place may run this share of its wait early, beside another watch's: it
+ * reads the pipe, and a newer beat (the heartbeat's period is a quarter of the smallest level) sets it
+ * again from that beat; without one, it waits for its own time after all.
+ */
+const EARLY_SHARE = 2;
 
 /** One beat on the pipe: a 64-bit monotonic time in ns (BEAT_BYTES in src/loop/heartbeat.ts). */
 const BEAT_BYTES = 8;
@@ -67,8 +76,20 @@ export class LoopWatch extends EventEmitter {
   readonly #options: LoopWatchOptions;
   /** Every level (stallMs and thresholds), ascending, without duplicates. */
   readonly #levels: number[];
-  /** The pending judgement: the timer for the first level (refreshed by beats), or for a later one. */
-  #timer: NodeJS.Timeout | null = null;
+  /** A judgement is pending in `checks`: the first level's (refreshed by beats), or a later one's. */
+  #pending = false;
+  /** When the pending judgement is due (monotonic ms). */
+  #dueAt = 0;
+  readonly #check = (): void => {
+    this.#pending = false;
+    // Run early, beside another watch's check: a read in place, and judged only when due.
+    if (monotonicMs() < this.#dueAt - 1 && this.#readInPlace()) {
+      // A newer beat set the check again (#armFirst); without one it waits for its time.
+      if (!this.#pending && !this.#closed) this.#schedule(this.#dueAt, 0);
+      return;
+    }
+    this.#due();
+  };
   /** The pipe's handle when its reads can be held back, else null (read as beats come). */
   readonly #handle: ReadHandle | null;
   /** The pipe's descriptor when it can be read in place without blocking, else null. */
@@ -154,8 +175,7 @@ export class LoopWatch extends EventEmitter {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
+    this.#unschedule();
     // Reads held back never see the end of the pipe, so it would stay open: the master's copy of the
     // pipe goes with the watch (a worker that exited must not leave an fd behind).
     this.#stream.destroy();
@@ -194,9 +214,21 @@ export class LoopWatch extends EventEmitter {
     const first = this.#levels[0];
     if (first === undefined || this.#closed) return;
     this.#hold(true);
-    if (this.#timer) clearTimeout(this.#timer);
     // At most HOLD_MS without a read, so that silentMs is never far behind for a caller that asks.
-    this.#timer = setTimeout(() => this.#due(), Math.max(1, Math.ceil(this.#lastBeat + Math.min(first, HOLD_MS) - monotonicMs()))).unref();
+    const wait = Math.min(first, HOLD_MS);
+    this.#schedule(this.#lastBeat + wait, this.#fd === null ? 0 : Math.floor(wait / EARLY_SHARE));
+  }
+
+  /** The next judgement at `at` (monotonic ms), or up to `early` ms before it beside another's. */
+  #schedule(at: number, early: number): void {
+    this.#pending = true;
+    this.#dueAt = at;
+    checks.set(this.#check, at, early);
+  }
+
+  #unschedule(): void {
+    this.#pending = false;
+    checks.delete(this.#check);
   }
 
   /** Holds the pipe's reads back (true) or lets them flow (false). */
@@ -213,7 +245,6 @@ export class LoopWatch extends EventEmitter {
   }
 
   #due(): void {
-    this.#timer = null;
     if (this.#readInPlace()) {
       this.#judge();
       return;
@@ -257,7 +288,7 @@ export class LoopWatch extends EventEmitter {
   }
 
   #judge(): void {
-    if (this.#closed || !this.#beating || this.#timer !== null) return;
+    if (this.#closed || !this.#beating || this.#pending) return;
     // No beat since the last one read: from here the pipe is read as beats come, so the silence's end
     // is seen at once (a beat holds reads again and arms the first level).
     this.#hold(false);
@@ -265,7 +296,7 @@ export class LoopWatch extends EventEmitter {
     const silentMs = monotonicMs() - beatAt;
     // Not yet at the first level (reads are held at most HOLD_MS): wait for the rest.
     if (silentMs < this.#levels[0]!) {
-      this.#timer = setTimeout(() => this.#due(), Math.max(1, Math.ceil(this.#levels[0]! - silentMs))).unref();
+      this.#schedule(beatAt + this.#levels[0]!, 0);
       return;
     }
     const { stallMs, thresholds } = this.#options;
@@ -282,9 +313,71 @@ export class LoopWatch extends EventEmitter {
     if (this.#closed || this.#lastBeat !== beatAt) return;
     // Silent past a level: the episode ends with the next beat, and a timer waits for the next level.
     const next = this.#levels.find((level) => level > silentMs);
-    if (next !== undefined) this.#timer = setTimeout(() => this.#due(), Math.max(1, Math.ceil(next - silentMs))).unref();
+    if (next !== undefined) this.#schedule(beatAt + next, 0);
   }
 }
+
+/**
+ * One timer for the checks of every watch, set for the earliest. When it fires, every check due by
+ * then runs, and with it those due within their `early` ms: a worker whose loop turns has written a
+ * newer beat since, so its early check costs a read and sets it again from that beat, and the
+ * checks of all workers fall into one wake-up. A check for a silence (`early` 0) runs when due.
+ */
+class Checks {
+  readonly #due = new Map<() => void, { at: number; early: number }>();
+  #timer: NodeJS.Timeout | null = null;
+  #timerAt = Infinity;
+  /** Checks are running: the timer is set once they are done. */
+  #firing = false;
+
+  /** Runs `check` at `at` (monotonic ms), or up to `early` ms before it; replaces its pending time. */
+  set(check: () => void, at: number, early: number): void {
+    this.#due.set(check, { at, early });
+    if (!this.#firing && at < this.#timerAt) this.#arm(at);
+  }
+
+  delete(check: () => void): void {
+    this.#due.delete(check);
+  }
+
+  /** For tests: times the timer fired (the master's wake-ups for checks), and checks run. */
+  fired = 0;
+  ran = 0;
+
+  #arm(at: number): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#fire(), Math.max(1, Math.ceil(at - monotonicMs()))).unref();
+  }
+
+  #fire(): void {
+    this.#timer = null;
+    this.#timerAt = Infinity;
+    this.fired++;
+    // Node's timers count whole ms: one may fire a fraction of a ms before its check is due.
+    const now = monotonicMs() + 1;
+    const ready: Array<[() => void, { at: number; early: number }]> = [];
+    for (const entry of this.#due) if (entry[1].at - entry[1].early <= now) ready.push(entry);
+    this.#firing = true;
+    try {
+      for (const [check, due] of ready) {
+        // A check run before this one may have closed or set another watch.
+        if (this.#due.get(check) !== due) continue;
+        this.#due.delete(check);
+        this.ran++;
+        check();
+      }
+    } finally {
+      this.#firing = false;
+    }
+    let next = Infinity;
+    for (const { at } of this.#due.values()) if (at < next) next = at;
+    if (next < this.#timerAt) this.#arm(next);
+  }
+}
+
+/** Every watch's checks, in this process. */
+export const checks = new Checks();
 
 /** The stream's libuv handle, taken over for reads, when it has one that can start and stop. */
 function holdableHandle(stream: Readable): ReadHandle | null {

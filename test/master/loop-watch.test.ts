@@ -5,7 +5,7 @@ import test from 'ava';
 import { once } from 'node:events';
 import { spawn } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
-import { LoopWatch } from '../../src/master/loop-watch.js';
+import { checks, LoopWatch } from '../../src/master/loop-watch.js';
 import { waitFor } from '../helpers/cluster.js';
 
 function watched(options: { stallMs: number; thresholds: number[] }) {
@@ -195,4 +195,24 @@ test('a silence short of the first level is read as beats come: silentMs drops a
   await resumed;
   await waitFor(() => watch.silentMs < 250, { what: `silentMs back under 250 ms (${watch.silentMs})` });
   t.pass();
+});
+
+// Serial: the checks of every watch in this process share one timer, and this test counts its wake-ups.
+test.serial('the checks of many workers share the wake-ups: six beating pipes, several checks per wake-up', async (t) => {
+  const children = Array.from({ length: 6 }, () => beatingChild('setInterval(beat, 25);'));
+  const watches = children.map((child) => new LoopWatch(child.stdio[3] as Readable, { stallMs: 0, thresholds: [100] }));
+  const alive = setInterval(() => {}, 1000);
+  t.teardown(() => {
+    clearInterval(alive);
+    for (const watch of watches) watch.close();
+    for (const child of children) child.kill('SIGKILL');
+  });
+  await waitFor(() => watches.every((watch) => watch.silentMs > 0), { what: 'a beat from each child' });
+  const fired = checks.fired;
+  const ran = checks.ran;
+  // Each watch is checked about once per 100 ms; a timer each woke the master once per check.
+  await waitFor(() => checks.ran - ran >= 120, { what: '120 checks' });
+  const wakeUps = checks.fired - fired;
+  t.true(wakeUps * 2 <= checks.ran - ran, `${checks.ran - ran} checks in ${wakeUps} wake-ups`);
+  t.log(`${checks.ran - ran} checks in ${wakeUps} wake-ups`);
 });
