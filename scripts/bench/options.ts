@@ -61,7 +61,8 @@ results.json, results.md and chart.svg into bench-results/<timestamp>/.
                      clusterd mode: under two minutes, for development
   --systems LIST     comma-separated system ids (see the list printed at start); "clusterd" = all its modes;
                      cluster-rr-again (node:cluster rr run twice in each round, a control for the noise)
-                     only when named
+                     and clusterd-MODE-bare (--stats-interval 0 --report-blocked 0 --watchdog 0) only
+                     when named
   --workloads LIST   any of a, b, c (closed loop: wrk), d, e (open loop: fixed rates) (default a,b,c,d,e;
                      --quick: a,b,c; --scaling: a,b, and d, e are not allowed there)
   --capacity-d RPS   (d)'s capacity in req/s; default: measure node:cluster rr on (c) with the closed-loop

@@ -217,6 +217,12 @@ export function allSystems({ paths, pm2, modes }: { paths: Paths; pm2: Pm2Instal
   }
   for (const mode of modes) systems.push(clusterdSystem(paths, mode, true));
   if (modes.includes('rr')) systems.push(clusterdSystem(paths, 'rr', false));
+  // Every mode with its instruments off (no loop stats, no blocked-loop captures, no watchdog),
+  // only when named: what they cost under each workload, in the same rounds.
+  for (const mode of modes) {
+    const bare = clusterdSystem(paths, mode, false, ['--report-blocked', '0', '--watchdog', '0']);
+    systems.push({ ...bare, id: `clusterd-${mode}-bare`, label: `clusterd ${mode}, instruments off`, optIn: true });
+  }
   return systems;
 }
 
