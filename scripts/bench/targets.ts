@@ -7,6 +7,9 @@ import type { Summary } from './summary.js';
 
 type Summaries = Partial<Record<string, Summary[]>>;
 
+/** node:cluster rr run a second time in the same rounds (opt-in, systems.ts). */
+const CONTROL = 'cluster-rr-again';
+
 const ratio = (value: number | undefined) => (value === undefined ? undefined : `${value.toFixed(2)}x`);
 
 /** The targets table, plus where `least` and `shared` land on the open-loop p99s. */
@@ -19,15 +22,21 @@ export function targetsMarkdown(summary: Summaries, steps: Step[], defaultMode =
     lines.push(`| ${target} | ${measured ?? 'n/a'} | ${met === undefined ? 'n/a' : met ? 'yes' : 'no'} |`);
   const atLeast = (target: string, value: number | undefined, limit: number) => add(target, ratio(value), value === undefined ? undefined : value >= limit);
 
+  // With cluster-rr-again in the run (node:cluster rr a second time), each ratio also says what the
+  // same system got against itself: the noise on that median, in this run.
+  const control = (key: string, field: 'ratio' | 'p99Ratio'): string => {
+    const value = row(key, CONTROL)?.[field];
+    return value === undefined ? '' : `; node:cluster rr against itself ${value.toFixed(2)}x`;
+  };
   const b = row('b', id);
-  const atLeastPaired = (target: string, entry: Summary | undefined, limit: number) =>
-    add(target, entry?.ratio === undefined ? undefined : `${ratio(entry.ratio)}${roundsRatio(entry.pairedRatio)}`, entry?.ratio === undefined ? undefined : entry.ratio >= limit);
-  atLeastPaired(`${name} req/s >= 2.0x node:cluster rr on (b)`, b, 2);
+  const atLeastPaired = (target: string, key: string, entry: Summary | undefined, limit: number) =>
+    add(target, entry?.ratio === undefined ? undefined : `${ratio(entry.ratio)}${roundsRatio(entry.pairedRatio)}${control(key, 'ratio')}`, entry?.ratio === undefined ? undefined : entry.ratio >= limit);
+  atLeastPaired(`${name} req/s >= 2.0x node:cluster rr on (b)`, 'b', b, 2);
   const none = row('b', 'cluster-none');
   atLeast(`${name} req/s >= 0.95x node:cluster SCHED_NONE on (b)`, b?.rps !== undefined && none?.rps ? b.rps / none.rps : undefined, 0.95);
   add(`${name} master CPU <= 2% of a core on (b)`, b?.masterCpuPct === undefined ? undefined : `${b.masterCpuPct.toFixed(1)}%`, b?.masterCpuPct === undefined ? undefined : b.masterCpuPct <= 2);
   const a = row('a', id);
-  atLeastPaired(`${name} req/s >= 1.0x node:cluster rr on (a)`, a, 1);
+  atLeastPaired(`${name} req/s >= 1.0x node:cluster rr on (a)`, 'a', a, 1);
   for (const [key, entry] of [['a', a], ['b', b]] as const) {
     add(`${name} worker CV <= 5% on (${key})`, pct(entry?.workerCv), entry?.workerCv === undefined ? undefined : entry.workerCv <= 0.05);
   }
@@ -36,7 +45,7 @@ export function targetsMarkdown(summary: Summaries, steps: Step[], defaultMode =
   for (const step of open) {
     const mine = row(step.key, id);
     const base = row(step.key, 'cluster-rr');
-    const measured = mine?.p99 !== undefined && base?.p99 !== undefined ? `p99 ${mine.p99.toFixed(2)} ms vs ${base.p99.toFixed(2)} ms (${ratio(mine.p99Ratio)}${roundsRatio(mine.pairedP99Ratio)})${held(mine, base)}` : undefined;
+    const measured = mine?.p99 !== undefined && base?.p99 !== undefined ? `p99 ${mine.p99.toFixed(2)} ms vs ${base.p99.toFixed(2)} ms (${ratio(mine.p99Ratio)}${roundsRatio(mine.pairedP99Ratio)}${control(step.key, 'p99Ratio')})${held(mine, base)}` : undefined;
     add(
       `${name} p99 <= node:cluster rr's on (${step.workload}) at ${step.ratePct}% of capacity`,
       measured,

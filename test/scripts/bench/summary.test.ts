@@ -60,3 +60,23 @@ test('targetsMarkdown: each ratio target also shows the rounds\' median', (t) =>
   t.regex(markdown, /req\/s >= 1\.0x node:cluster rr on \(a\) \| 1\.09x; rounds' median 0\.98x \| yes \|/);
   t.regex(markdown, /p99 19\.00 ms vs 20\.00 ms \(0\.95x; rounds' median 0\.90x\) \| yes \|/);
 });
+
+test('targetsMarkdown: with node:cluster rr run twice, each ratio also says what it got against itself', (t) => {
+  const withControl = [...entries, { id: 'cluster-rr-again', label: 'node:cluster rr, again (control)' }];
+  // The control: 95, 57, 99 req/s and p99 22, 30, 18 ms beside rr's rounds above.
+  const control: Array<[number, number]> = [
+    [95, 22],
+    [57, 30],
+    [99, 18],
+  ];
+  const all = [
+    ...records,
+    ...control.flatMap(([rps, p99], index) => [record('a', 'cluster-rr-again', index + 1, rps, 5), record('e@50', 'cluster-rr-again', index + 1, 100, p99, true)]),
+  ];
+  const summary = { a: summarise(all, withControl, 'a', new Map()), 'e@50': summarise(all, withControl, 'e@50', new Map()) };
+  const markdown = targetsMarkdown(summary, [{ key: 'a', workload: 'a' }, { key: 'e@50', workload: 'e', ratePct: 50, rate: 1000 }], 'fair');
+  t.regex(markdown, /on \(a\) \| 1\.09x; rounds' median 0\.98x; node:cluster rr against itself 1\.06x \| yes \|/);
+  t.regex(markdown, /\(0\.95x; rounds' median 0\.90x; node:cluster rr against itself 1\.10x\) \| yes \|/);
+  // Without it, nothing is said.
+  t.notRegex(targetsMarkdown({ a: summarise(records, entries, 'a', new Map()) }, [{ key: 'a', workload: 'a' }], 'fair'), /against itself/);
+});
