@@ -13,15 +13,15 @@
 // the system's monotonic clock (src/loop/heartbeat.ts), so the master need not read it as it comes. A
 // check of each worker is due when its silence would reach the smallest level; only then does the
 // master read the pipe, and the last stamp says when the loop last turned: if recently, the check is
-// set again from that stamp. The checks of all workers share one timer (Checks, below), and a check
-// runs with an earlier one when it is due soon after it, so the master wakes about once per smallest
-// level in all, not once per worker: with 16 workers and the default --report-blocked 100ms, a timer
-// per worker woke the master 160 times a second and cost it 4% of a core while idle (BENCHMARKS.md). While a silence has passed a level the pipe is read as beats come, so the
-// episode's end is seen at once. Reading every beat (one every 25 ms per worker) cost the master 2-3%
-// of a core on this project's VM with 2 workers, a wake-up each (BENCHMARKS.md); now it wakes about once
-// per smallest level per worker. The judgement runs two loop iterations after the pipe is asked for,
-// so the beats already in it are read first: a master that was busy does not take its own lateness
-// for the worker's silence.
+// set again from that stamp. While a silence has passed a level the pipe is read as beats come, so
+// the episode's end is seen at once. Reading every beat (one every 25 ms per worker) cost the master
+// 2-3% of a core on this project's VM with 2 workers, a wake-up each (BENCHMARKS.md). A timer per
+// worker for its checks still woke it once per worker per level: with 16 workers and the default
+// --report-blocked 100ms, 183 times a second and 4% of a core while idle. The checks of all workers
+// now share one timer (Checks, below), and a check runs with an earlier one when it is due soon
+// after it, so the master wakes about once per smallest level in all. The judgement runs two loop
+// iterations after the pipe is asked for, so the beats already in it are read first: a master that
+// was busy does not take its own lateness for the worker's silence.
 //
 // Holding the reads back uses the stream's libuv handle (readStart/readStop, as Node's own net.Socket
 // does when its buffer is full) and makes the stream's _read a no-op; a stream without such a handle
@@ -368,11 +368,12 @@ class Checks {
         check();
       }
     } finally {
+      // Whatever a check's listeners did, the others keep their timer.
       this.#firing = false;
+      let next = Infinity;
+      for (const { at } of this.#due.values()) if (at < next) next = at;
+      if (next < this.#timerAt) this.#arm(next);
     }
-    let next = Infinity;
-    for (const { at } of this.#due.values()) if (at < next) next = at;
-    if (next < this.#timerAt) this.#arm(next);
   }
 }
 
