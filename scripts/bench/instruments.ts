@@ -24,7 +24,7 @@ import type { LoadResult } from './load/types.js';
 import { cpuSeconds, installExitHandlers } from './processes.js';
 import { waitQuiet } from './runner.js';
 import { median } from './stats.js';
-import { allSystems, benchPaths, clusterdModes, clusterdSystem, countFiles, type Paths, type RunningSystem, type SystemSpec } from './systems.js';
+import { allSystems, bareClusterdSystem, benchPaths, clusterdModes, clusterdSystem, countFiles, type Paths, type RunningSystem, type SystemSpec } from './systems.js';
 import { workloads } from './workloads.js';
 
 const usage = `npm run bench:instruments -- [options]
@@ -357,8 +357,8 @@ async function main(argv: string[]): Promise<number> {
   const { defaultMode } = clusterdModes(paths);
   const baselines = allSystems({ paths, pm2: undefined, modes: [] }).filter((system) => system.id === 'single' || system.id === 'cluster-rr');
   const clusterd = { ...clusterdSystem(paths, defaultMode, true), id: 'clusterd-default', label: `clusterd ${defaultMode}, default instruments` };
-  const bare = clusterdSystem(paths, defaultMode, false, ['--report-blocked', '0', '--watchdog', '0']);
-  const systems: SystemSpec[] = [...baselines, clusterd, { ...bare, id: 'clusterd-bare', label: `clusterd ${defaultMode}, stats, --report-blocked and --watchdog off` }];
+  const bare = { ...bareClusterdSystem(paths, defaultMode), id: 'clusterd-bare', label: `clusterd ${defaultMode}, stats, --report-blocked and --watchdog off` };
+  const systems: SystemSpec[] = [...baselines, clusterd, bare];
   const context: Context = { paths, workers: numbers.workers, port: numbers.port, scratch: path.join(paths.cache, 'tmp'), quiet: numbers.quiet, runId: 0 };
   fs.mkdirSync(context.scratch, { recursive: true });
   const date = new Date().toISOString();

@@ -180,16 +180,16 @@ export function allSystems({ paths, pm2, modes }: { paths: Paths; pm2: Pm2Instal
   ];
   // `cluster-rr-again` is node:cluster rr a second time, as another system in the same rounds: the
   // ratio of the same thing to itself, which is how far this machine moves a median of the rounds.
-  for (const [id, policy, label] of [
-    ['cluster-rr', 'rr', 'node:cluster rr'],
-    ['cluster-none', 'none', 'node:cluster SCHED_NONE'],
-    ['cluster-rr-again', 'rr', 'node:cluster rr, again (control)'],
+  for (const [id, policy, label, optIn] of [
+    ['cluster-rr', 'rr', 'node:cluster rr', false],
+    ['cluster-none', 'none', 'node:cluster SCHED_NONE', false],
+    ['cluster-rr-again', 'rr', 'node:cluster rr, again (control)', true],
   ] as const) {
     systems.push({
       id,
       label,
       group: 'baseline',
-      ...(id === 'cluster-rr-again' ? { optIn: true } : {}),
+      optIn,
       serving: (workers) => workers,
       start: (context) =>
         startSpawned(
@@ -219,11 +219,14 @@ export function allSystems({ paths, pm2, modes }: { paths: Paths; pm2: Pm2Instal
   if (modes.includes('rr')) systems.push(clusterdSystem(paths, 'rr', false));
   // Every mode with its instruments off (no loop stats, no blocked-loop captures, no watchdog),
   // only when named: what they cost under each workload, in the same rounds.
-  for (const mode of modes) {
-    const bare = clusterdSystem(paths, mode, false, ['--report-blocked', '0', '--watchdog', '0']);
-    systems.push({ ...bare, id: `clusterd-${mode}-bare`, label: `clusterd ${mode}, instruments off`, optIn: true });
-  }
+  for (const mode of modes) systems.push({ ...bareClusterdSystem(paths, mode), optIn: true });
   return systems;
+}
+
+/** clusterd in one mode with its instruments off: no loop stats, no blocked-loop captures, no watchdog. */
+export function bareClusterdSystem(paths: Paths, mode: string): SystemSpec {
+  const bare = clusterdSystem(paths, mode, false, ['--report-blocked', '0', '--watchdog', '0']);
+  return { ...bare, id: `clusterd-${mode}-bare`, label: `clusterd ${mode}, instruments off` };
 }
 
 /** clusterd in one balance mode; `stats: false` passes --stats-interval 0; `extra` are more `start` flags. */

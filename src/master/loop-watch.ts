@@ -76,16 +76,12 @@ export class LoopWatch extends EventEmitter {
   readonly #options: LoopWatchOptions;
   /** Every level (stallMs and thresholds), ascending, without duplicates. */
   readonly #levels: number[];
-  /** A judgement is pending in `checks`: the first level's (refreshed by beats), or a later one's. */
-  #pending = false;
-  /** When the pending judgement is due (monotonic ms). */
-  #dueAt = 0;
-  readonly #check = (): void => {
-    this.#pending = false;
+  /** The pending judgement, in `checks` (due at `at`): the first level's (refreshed by beats), or a later one's. */
+  readonly #check = (at: number): void => {
     // Run early, beside another watch's check: a read in place, and judged only when due.
-    if (monotonicMs() < this.#dueAt - 1 && this.#readInPlace()) {
+    if (monotonicMs() < at - 1 && this.#readInPlace()) {
       // A newer beat set the check again (#armFirst); without one it waits for its time.
-      if (!this.#pending && !this.#closed) this.#schedule(this.#dueAt, 0);
+      if (!this.#pending && !this.#closed) this.#schedule(at, 0);
       return;
     }
     this.#due();
@@ -175,7 +171,7 @@ export class LoopWatch extends EventEmitter {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#unschedule();
+    checks.delete(this.#check);
     // Reads held back never see the end of the pipe, so it would stay open: the master's copy of the
     // pipe goes with the watch (a worker that exited must not leave an fd behind).
     this.#stream.destroy();
@@ -221,14 +217,12 @@ export class LoopWatch extends EventEmitter {
 
   /** The next judgement at `at` (monotonic ms), or up to `early` ms before it beside another's. */
   #schedule(at: number, early: number): void {
-    this.#pending = true;
-    this.#dueAt = at;
     checks.set(this.#check, at, early);
   }
 
-  #unschedule(): void {
-    this.#pending = false;
-    checks.delete(this.#check);
+  /** A judgement is pending: the check is in `checks`. */
+  get #pending(): boolean {
+    return checks.has(this.#check);
   }
 
   /** Holds the pipe's reads back (true) or lets them flow (false). */
@@ -323,21 +317,28 @@ export class LoopWatch extends EventEmitter {
  * newer beat since, so its early check costs a read and sets it again from that beat, and the
  * checks of all workers fall into one wake-up. A check for a silence (`early` 0) runs when due.
  */
+/** A check, told when it was due (monotonic ms): it may be running before then. */
+type Check = (at: number) => void;
+
 class Checks {
-  readonly #due = new Map<() => void, { at: number; early: number }>();
+  readonly #due = new Map<Check, { at: number; early: number }>();
   #timer: NodeJS.Timeout | null = null;
   #timerAt = Infinity;
   /** Checks are running: the timer is set once they are done. */
   #firing = false;
 
   /** Runs `check` at `at` (monotonic ms), or up to `early` ms before it; replaces its pending time. */
-  set(check: () => void, at: number, early: number): void {
+  set(check: Check, at: number, early: number): void {
     this.#due.set(check, { at, early });
     if (!this.#firing && at < this.#timerAt) this.#arm(at);
   }
 
-  delete(check: () => void): void {
+  delete(check: Check): void {
     this.#due.delete(check);
+  }
+
+  has(check: Check): boolean {
+    return this.#due.has(check);
   }
 
   /** For tests: times the timer fired (the master's wake-ups for checks), and checks run. */
@@ -356,7 +357,7 @@ class Checks {
     this.fired++;
     // Node's timers count whole ms: one may fire a fraction of a ms before its check is due.
     const now = monotonicMs() + 1;
-    const ready: Array<[() => void, { at: number; early: number }]> = [];
+    const ready: Array<[Check, { at: number; early: number }]> = [];
     for (const entry of this.#due) if (entry[1].at - entry[1].early <= now) ready.push(entry);
     this.#firing = true;
     try {
@@ -365,7 +366,7 @@ class Checks {
         if (this.#due.get(check) !== due) continue;
         this.#due.delete(check);
         this.ran++;
-        check();
+        check(due.at);
       }
     } finally {
       // Whatever a check's listeners did, the others keep their timer.

@@ -197,16 +197,26 @@ test('a silence short of the first level is read as beats come: silentMs drops a
   t.pass();
 });
 
-// Serial: the checks of every watch in this process share one timer, and this test counts its wake-ups.
-test.serial('the checks of many workers share the wake-ups: six beating pipes, several checks per wake-up', async (t) => {
-  const children = Array.from({ length: 6 }, () => beatingChild('setInterval(beat, 25);'));
+/** A loop that beats every 25 ms. */
+const STEADY = 'setInterval(beat, 25);';
+
+/** A beating child per body, each watched as a worker is by default (one level, 100 ms), all gone with the test. */
+function watchedChildren(t: { teardown(fn: () => void): void }, bodies: string[]): LoopWatch[] {
+  const children = bodies.map((body) => beatingChild(body));
   const watches = children.map((child) => new LoopWatch(child.stdio[3] as Readable, { stallMs: 0, thresholds: [100] }));
+  // The watch's timers are unref'd: this keeps the test's process waiting for them.
   const alive = setInterval(() => {}, 1000);
   t.teardown(() => {
     clearInterval(alive);
     for (const watch of watches) watch.close();
     for (const child of children) child.kill('SIGKILL');
   });
+  return watches;
+}
+
+// Serial: the checks of every watch in this process share one timer, and this test counts its wake-ups.
+test.serial('the checks of many workers share the wake-ups: six beating pipes, several checks per wake-up', async (t) => {
+  const watches = watchedChildren(t, Array.from({ length: 6 }, () => STEADY));
   await waitFor(() => watches.every((watch) => watch.silentMs > 0), { what: 'a beat from each child' });
   const fired = checks.fired;
   const ran = checks.ran;
@@ -215,4 +225,21 @@ test.serial('the checks of many workers share the wake-ups: six beating pipes, s
   const wakeUps = checks.fired - fired;
   t.true(wakeUps * 2 <= checks.ran - ran, `${checks.ran - ran} checks in ${wakeUps} wake-ups`);
   t.log(`${checks.ran - ran} checks in ${wakeUps} wake-ups`);
+});
+
+test.serial('blocks among workers whose checks share the wake-ups are each reported', async (t) => {
+  // Three steady loops, and one that blocks 300 ms every 20 beats, five times. A check of the blocker
+  // that runs early beside the others' finds no newer beat and must still judge it when due.
+  const blocker = `
+    let n = 0;
+    setInterval(() => {
+      beat();
+      if (++n % 20 === 0 && n <= 100) { const end = Date.now() + 300; while (Date.now() < end); }
+    }, 25);`;
+  const watches = watchedChildren(t, [blocker, STEADY, STEADY, STEADY]);
+  const lasted: number[] = [];
+  const [watched] = watches;
+  watched!.on('silent', (_threshold: number, episode: number) => void watched!.lasted(episode).then((ms) => lasted.push(ms)));
+  await waitFor(() => lasted.filter((ms) => ms >= 250).length >= 5, { timeoutMs: 30_000, what: `five silences of the blocker reported (${lasted.join(', ')} ms)` });
+  t.true(lasted.filter((ms) => ms >= 250).length >= 5, `silences: ${lasted.join(', ')} ms`);
 });

@@ -111,6 +111,8 @@ function standIn(id: number): StandIn {
 }
 
 const lastOf = (worker: StandIn, cmd: MasterMessage['cmd']) => worker.sent.findLast(({ message }) => message.cmd === cmd);
+/** The epoch of the last terms a worker was sent (a limit, else the copy it accepts from). */
+const epochOf = (worker: StandIn) => ((lastOf(worker, 'clusterd:limit') ?? lastOf(worker, 'clusterd:accept'))!.message as { epoch: number }).epoch;
 
 /** A worker's load report: its connections now, the most and fewest over the interval, and how many it accepted and closed in it. */
 function load(balancer: FairBalancer, worker: StandIn, connections: number, peak: number, low: number, accepted = 0, closed = 0): void {
@@ -167,7 +169,6 @@ test('FairBalancer: a stale full report does not stop a worker that was sent a n
 
 test('FairBalancer: a full worker back at its resume point gets a copy', async (t) => {
   const { balancer, a } = await twoWorkers(t);
-  const epochOf = (worker: StandIn) => ((lastOf(worker, 'clusterd:limit') ?? lastOf(worker, 'clusterd:accept'))!.message as { epoch: number }).epoch;
   balancer.report(a, { cmd: 'clusterd:full', key: balancer.key, epoch: epochOf(a), connections: 2 });
   const before = a.sent.length;
   // Its two connections came before this interval: no churn, the limit stays.
@@ -178,7 +179,6 @@ test('FairBalancer: a full worker back at its resume point gets a copy', async (
 
 test('FairBalancer: a full worker whose connections came and went while it waited (churn) raises the limit at once, not at the next report', async (t) => {
   const { balancer, a, b } = await twoWorkers(t);
-  const epochOf = (worker: StandIn) => ((lastOf(worker, 'clusterd:limit') ?? lastOf(worker, 'clusterd:accept'))!.message as { epoch: number }).epoch;
   // A new connection per request after an idle moment: the limit is at its smallest, and A reaches it.
   t.is(balancer.cap, 2);
   balancer.report(a, { cmd: 'clusterd:full', key: balancer.key, epoch: epochOf(a), connections: 2 });

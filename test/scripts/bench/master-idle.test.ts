@@ -3,6 +3,7 @@
 import test from 'ava';
 import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
+import { refusesWithOneLine } from '../../helpers/scripts.js';
 
 const script = fileURLToPath(new URL('../../../scripts/bench/master-idle.sh', import.meta.url));
 
@@ -16,15 +17,7 @@ const refusals: Array<[string[], RegExp]> = [
   [['--seconds'], /^master-idle\.sh: --seconds needs a value$/],
 ];
 
-for (const [args, message] of refusals) {
-  test(`master-idle.sh ${args.join(' ')}: one line, exit 2`, async (t) => {
-    const result = await execa('bash', [script, ...args], { reject: false, timeout: 10_000 });
-    t.is(result.exitCode, 2);
-    t.is(result.stdout, '');
-    t.is(result.stderr.split('\n').length, 1, result.stderr);
-    t.regex(result.stderr, message);
-  });
-}
+refusesWithOneLine(script, 'master-idle.sh', refusals);
 
 test('master-idle.sh with a mode clusterd does not know: clusterd\'s own line at once, exit 1', async (t) => {
   const result = await execa('bash', [script, '--seconds', '1', '2', '--balance', 'bogus'], { reject: false, timeout: 20_000 });

@@ -6,6 +6,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { refusesWithOneLine } from '../../helpers/scripts.js';
 
 const script = fileURLToPath(new URL('../../../scripts/bench/slices.sh', import.meta.url));
 
@@ -19,15 +20,7 @@ const refusals: Array<[string[], RegExp]> = [
   [['--slices'], /^slices\.sh: --slices needs a value$/],
 ];
 
-for (const [args, message] of refusals) {
-  test(`slices.sh ${args.join(' ')}: one line, exit 2`, async (t) => {
-    const result = await execa('bash', [script, ...args], { reject: false, timeout: 10_000 });
-    t.is(result.exitCode, 2);
-    t.is(result.stdout, '');
-    t.is(result.stderr.split('\n').length, 1, result.stderr);
-    t.regex(result.stderr, message);
-  });
-}
+refusesWithOneLine(script, 'slices.sh', refusals);
 
 test('slices.sh with a mode clusterd does not know: clusterd\'s own line at once, exit 1', async (t) => {
   // wrk is not needed to get that far (the test set-up does not install it): a stand-in on PATH.
