@@ -8,16 +8,31 @@ import type { LoopBreakdown, LoopSample } from './loop/types.js';
 export interface ListenQuery {
   /** `address:port:addressType:fd:index`; equal keys in different workers share one socket. */
   key: string;
+  /** A host, or for a unix socket its absolute path (abstract: starting with NUL). */
   address: string | null;
+  /** -1 for a unix socket, as addressType. */
   port: number;
   addressType: number | string;
   /** Absent (JSON drops undefined) unless the app listens on an fd. */
   fd?: number;
   flags: number;
   backlog?: number;
+  /** A unix socket's `listen({ readableAll, writableAll })`: the file's mode, which the master sets. */
+  readableAll?: boolean;
+  writableAll?: boolean;
 }
 
-/** The address a listening socket is bound to, as `server.address()` returns it. */
+/** Whether a listen is for a unix socket path (Node's addressType -1), not TCP. */
+export function isSocketPath(query: Pick<ListenQuery, 'addressType'>): boolean {
+  return query.addressType === -1;
+}
+
+/** The sockname of a unix socket: its path, as `server.address()` gives it, and no port. */
+export function socketPathName(path: string): SockName {
+  return { address: path, family: 'unix', port: -1 };
+}
+
+/** The address a listening socket is bound to, as `server.address()` returns it (family `unix`, port -1: a path). */
 export interface SockName {
   address: string;
   family: string;

@@ -1,9 +1,10 @@
 // The master's table of listening addresses, keyed like Node's cluster (address:port:type:fd:index).
 // The first worker to listen on a key binds it; later workers (and replacements) join it.
+import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { openBalancer, type BalanceMode, type Balancer, type BalancedWorker } from './balancers/index.js';
 import { BindError } from './balancers/bind.js';
-import type { AcceptorLoad, AcceptorReport, ListenQuery, SockName } from '../protocol.js';
+import { isSocketPath, type AcceptorLoad, type AcceptorReport, type ListenQuery, type SockName } from '../protocol.js';
 
 export interface ListenFailure {
   query: ListenQuery;
@@ -20,11 +21,24 @@ export class Listeners {
   // The same balancers once bound, for the per-connection path (no promise hop per ack).
   readonly #open = new Map<string, Balancer>();
   readonly #onFailure: (failure: ListenFailure, worker: BalancedWorker) => void;
+  readonly #onPathGone: (path: string, worker: BalancedWorker) => void;
+  // Unix socket paths already reported missing: once each.
+  readonly #goneReported = new Set<string>();
   #closed = false;
 
-  constructor({ mode, onFailure }: { mode: BalanceMode; onFailure: (failure: ListenFailure, worker: BalancedWorker) => void }) {
+  constructor({
+    mode,
+    onFailure,
+    onPathGone = () => {},
+  }: {
+    mode: BalanceMode;
+    onFailure: (failure: ListenFailure, worker: BalancedWorker) => void;
+    /** A worker joined a unix socket whose file is gone (an app that removes it before listen() in every worker). */
+    onPathGone?: (path: string, worker: BalancedWorker) => void;
+  }) {
     this.#mode = mode;
     this.#onFailure = onFailure;
+    this.#onPathGone = onPathGone;
   }
 
   /** Answers a worker's listen request: binds the address on first use, then adds the worker. */
@@ -49,7 +63,10 @@ export class Listeners {
         if (this.#closed || worker.exited) return;
         // Its last worker left (and closed it) while this request waited: bind the address anew.
         if (this.#open.get(query.key) !== balancer) this.listen(worker, seq, query);
-        else balancer.add(worker, seq);
+        else {
+          balancer.add(worker, seq);
+          this.#checkPath(query, worker);
+        }
       },
       (error: unknown) => {
         const errno = error instanceof BindError ? error.errno : -1;
@@ -89,6 +106,14 @@ export class Listeners {
   /** The worker's loop health changed: balancers that route by it look again. */
   health(worker: BalancedWorker): void {
     for (const balancer of this.#open.values()) balancer.health?.(worker);
+  }
+
+  /** The master's socket file of a path listen is still there (not for abstract sockets, which have none). */
+  #checkPath(query: ListenQuery, worker: BalancedWorker): void {
+    const path = query.address;
+    if (!isSocketPath(query) || !path?.startsWith('/') || this.#goneReported.has(path) || existsSync(path)) return;
+    this.#goneReported.add(path);
+    this.#onPathGone(path, worker);
   }
 
   /**

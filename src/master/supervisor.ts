@@ -16,7 +16,8 @@ import { Reaper } from './reaper.js';
 import { heartbeatPeriod, RUNTIME_PREFIX, WorkerProcess, type BlockingReport, type WatchSettings, type WorkerExit } from './worker.js';
 import { BootError, ClusterdError, ListenError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
-import type { SockName } from '../protocol.js';
+import { isSocketPath, type SockName } from '../protocol.js';
+import { formatAddress } from '../worker/servers.js';
 import type { LoopSample } from '../loop/types.js';
 
 export interface ClusterConfig {
@@ -116,6 +117,13 @@ export class Supervisor extends EventEmitter implements ControlSource {
     this.sockets = new Listeners({
       mode: config.balance,
       onFailure: (failure, worker) => this.#listenFailures.set(worker as unknown as WorkerProcess, failure),
+      onPathGone: (path, worker) =>
+        config.logs.event(
+          'socket-path-gone',
+          `unix socket ${path} was removed while the master serves it, before worker ${worker.id} listened on it: clients cannot reach it by that path. Remove a stale socket once (before starting clusterd), not in every worker`,
+          { worker: worker.id, path },
+          'warn',
+        ),
     });
   }
 
@@ -505,8 +513,8 @@ export function lastErrorLine(tail: readonly string[]): string {
 }
 
 function describeListenFailure({ query, code }: ListenFailure): string {
-  const where = `${query.address ?? '*'}:${query.port}`;
   const why =
     code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available' : code;
-  return `cannot listen on port ${query.port} (${where}): ${why} (${code})`;
+  if (isSocketPath(query)) return `cannot listen on unix socket ${formatAddress({ address: query.address ?? '', port: -1 })}: ${why} (${code})`;
+  return `cannot listen on port ${query.port} (${query.address ?? '*'}:${query.port}): ${why} (${code})`;
 }

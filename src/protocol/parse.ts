@@ -17,20 +17,38 @@ const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 /** Any finite figure a sample carries (rates, ms, bytes, percentages). */
 const figure = z.number().finite().min(0).max(Number.MAX_SAFE_INTEGER);
 
-// Only TCP reaches the master (the worker binds unix sockets, fds and UDP itself): a query for
-// anything else would have the master bind a path, or wrap one of its own descriptors.
-const listenQuery = z.strictObject({
-  key,
-  address: z.string().max(200).nullable(),
-  port: z.number().int().min(0).max(65535),
-  addressType: z.union([z.literal(4), z.literal(6)]),
-  flags: count,
+const backlog = z
+  .union([count, z.literal(false)])
+  .optional()
   // Node's listen() leaves `false` here when no backlog was given (net.js toNumber).
-  backlog: z
-    .union([count, z.literal(false)])
-    .optional()
-    .transform((backlog) => (backlog === false ? undefined : backlog)),
-});
+  .transform((backlog) => (backlog === false ? undefined : backlog));
+
+/**
+ * A unix socket path as the worker sends it: absolute (resolved against the worker's directory),
+ * or abstract (a leading NUL), with no other NUL, and short enough for sun_path (108 bytes with
+ * its terminator). The master binds it with the worker's own rights (same user): nothing the app
+ * could not do itself, and a path that exists is refused (EADDRINUSE), never replaced.
+ */
+const socketPath = z
+  .string()
+  .refine((path) => /^(\/|\0)/.test(path) && !path.slice(1).includes('\0'), 'an absolute or abstract socket path')
+  .refine((path) => Buffer.byteLength(path) <= 107, 'a socket path of at most 107 bytes');
+
+// TCP and unix socket paths reach the master; the worker binds fds and UDP itself, and a query
+// for those would have the master wrap one of its own descriptors.
+const listenQuery = z.union([
+  z.strictObject({ key, address: z.string().max(200).nullable(), port: z.number().int().min(0).max(65535), addressType: z.union([z.literal(4), z.literal(6)]), flags: count, backlog }),
+  z.strictObject({
+    key,
+    address: socketPath,
+    port: z.literal(-1),
+    addressType: z.literal(-1),
+    flags: count,
+    backlog,
+    readableAll: z.boolean().optional(),
+    writableAll: z.boolean().optional(),
+  }),
+]);
 
 const lag = z.strictObject({ mean: figure, p50: figure, p90: figure, p99: figure, max: figure });
 

@@ -20,7 +20,7 @@
 // listening handles: readStart() on one fails with ENOTCONN), hence a fresh copy per resume.
 import type net from 'node:net';
 import * as channel from './channel.js';
-import { kEndsConnection } from './servers.js';
+import { kEndsConnection, standInSockname } from './servers.js';
 import { LOAD_REPORT_MS, type AcceptFrom, type AcceptLimit, type EndConnections, type PauseAccepting, type SetLimit, type SockName } from '../protocol.js';
 import type { RawHandle } from './listen.js';
 
@@ -114,10 +114,7 @@ class Acceptor {
         this.#closeCopy();
         return error;
       },
-      getsockname: (out) => {
-        if (this.#open && sockname) Object.assign(out, sockname);
-        return 0;
-      },
+      getsockname: standInSockname(sockname, () => this.#open),
       ref,
       unref,
       close: (done) => {

@@ -9,10 +9,11 @@
 import cluster from 'node:cluster';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { resolve } from 'node:path';
 import { acceptorHandle, installAcceptorChannel } from './acceptor.js';
 import * as channel from './channel.js';
-import { traffic } from './servers.js';
-import type { ListenQuery, ListenReply, NewConnection, SockName } from '../protocol.js';
+import { standInSockname, traffic } from './servers.js';
+import { isSocketPath, type ListenQuery, type ListenReply, type NewConnection, type SockName } from '../protocol.js';
 
 /** The libuv handle objects Node keeps in `server._handle`. */
 export interface RawHandle {
@@ -32,6 +33,8 @@ interface ServerQuery {
   fd?: number;
   flags?: number;
   backlog?: number;
+  readableAll?: boolean;
+  writableAll?: boolean;
 }
 
 interface InternalNet {
@@ -61,10 +64,9 @@ export function installListenHook(): void {
 }
 
 function getServer(server: net.Server, query: ServerQuery, callback: GetServerCallback): void {
-  // Unix socket paths and inherited fds keep their normal meaning: the worker binds them itself.
-  const isPath = typeof query.addressType === 'number' && query.addressType < 0;
+  // Inherited fds and SO_REUSEPORT sockets keep their normal meaning: the worker binds them itself.
   const isFd = typeof query.fd === 'number' && query.fd >= 0;
-  if (isPath || isFd || ((query.flags ?? 0) & UV_TCP_REUSEPORT) !== 0) {
+  if (isFd || ((query.flags ?? 0) & UV_TCP_REUSEPORT) !== 0) {
     const handle = (net as unknown as InternalNet)._createServerHandle(
       query.address,
       query.port,
@@ -77,18 +79,25 @@ function getServer(server: net.Server, query: ServerQuery, callback: GetServerCa
     return;
   }
 
-  const base = [query.address, query.port, query.addressType, query.fd].join(':');
+  // A unix socket path is bound by the master, as node:cluster does, so that every worker shares it;
+  // a relative one means this worker's directory, which the master's may not be.
+  const path = isSocketPath(query) && query.address !== null && !query.address.startsWith('\0') ? resolve(query.address) : query.address;
+  const base = [path, query.port, query.addressType, query.fd].join(':');
   const index = takeIndex(base);
   const key = `${base}:${index}`;
   const message: ListenQuery = {
     key,
-    address: query.address,
+    address: path,
     port: query.port,
     addressType: query.addressType,
     fd: query.fd,
     flags: query.flags ?? 0,
     backlog: query.backlog,
   };
+  if (isSocketPath(query)) {
+    if (query.readableAll === true) message.readableAll = true;
+    if (query.writableAll === true) message.writableAll = true;
+  }
   channel.request<ListenReply>({ cmd: 'clusterd:listen', query: message }, (reply, handle) => {
     if (reply.errno !== 0) {
       releaseIndex(base, index);
@@ -149,10 +158,7 @@ function roundRobinHandle(server: net.Server, key: string, sockname: SockName | 
   let open = true;
   const handle: RawHandle = {
     listen: () => 0,
-    getsockname(out) {
-      if (open && sockname) Object.assign(out, sockname);
-      return 0;
-    },
+    getsockname: standInSockname(sockname, () => open),
     ref,
     unref,
     close(done) {

@@ -13,6 +13,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { trackLongLived } from './long-lived.js';
 import type { TrafficCounters } from '../loop/types.js';
+import type { SockName } from '../protocol.js';
 
 /** A connection of an HTTP/1 server: the response it is writing now, if any (Node's own field). */
 export type HttpSocket = net.Socket & { _httpMessage?: http.ServerResponse | null };
@@ -156,7 +157,20 @@ function check(): void {
   if (pendingListens === 0 && [...servers].some((server) => server.listening)) onSettled?.();
 }
 
-/** `host:port`, with brackets around IPv6 addresses. */
+/**
+ * getsockname for a stand-in listening handle: the master's socket's address while open. None for
+ * a unix socket, whose server.address() is then its path as the app gave it (Node's `_pipeName`).
+ */
+export function standInSockname(sockname: SockName | null, isOpen: () => boolean): ((out: Partial<SockName>) => number) | undefined {
+  if (sockname?.port === -1) return undefined;
+  return (out) => {
+    if (isOpen() && sockname) Object.assign(out, sockname);
+    return 0;
+  };
+}
+
+/** `host:port`, with brackets around IPv6 addresses; a unix socket (port -1) by its path (`@name` if abstract). */
 export function formatAddress({ address, port }: { address: string; port: number }): string {
+  if (port < 0) return address.startsWith('\0') ? `@${address.slice(1)}` : address;
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }

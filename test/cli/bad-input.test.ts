@@ -3,7 +3,10 @@
 // app's own output, prefixed `[wN]`, may carry one).
 import test from 'ava';
 import { execa, type Result } from 'execa';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ExitCode, type ExitCodeValue } from '../../src/exit-codes.js';
 import { CLI, fixture } from '../helpers/cluster.js';
 
@@ -87,6 +90,19 @@ test('app that throws at start-up', async (t) => {
   assertOneLine(t, result, ExitCode.BOOT_FAILED, ['failed to boot 3 times', 'Error: cannot reach the database at db.invalid:5432']);
   // The app's own error output is shown too, prefixed with its worker.
   t.regex(String(result.stderr), /^\[w\d\] Error: cannot reach the database/m);
+});
+
+test('a unix socket path another process listens on: one line, not retried', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-unix-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socketPath = join(dir, 'taken.sock');
+  const holder = net.createServer();
+  t.teardown(() => holder.close());
+  await new Promise<void>((resolve) => holder.listen(socketPath, resolve));
+  const result = await start([fixture('unix-shared.js'), '-i', '2', '--listen-timeout', '10m', '--', socketPath]);
+  assertOneLine(t, result, ExitCode.LISTEN_FAILED, [`cannot listen on unix socket ${socketPath}`, 'in use']);
+  t.false(String(result.stdout).includes('failed to boot'), String(result.stdout));
+  t.true(existsSync(socketPath), 'the other process\'s socket is left alone');
 });
 
 test('app that never listens, with --listen-timeout 1s', async (t) => {

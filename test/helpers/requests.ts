@@ -94,14 +94,14 @@ export interface LoadStats {
   lastPid: number;
 }
 
-/** Runs `concurrency` request loops (one new connection per request) until stop() is awaited. */
-export function loadLoop(port: number, { concurrency = 4, path = '/' } = {}): { stats: LoadStats; stop(): Promise<LoadStats> } {
+/** Runs `concurrency` request loops (one new connection per request, on a port or a unix socket) until stop() is awaited. */
+export function loadLoop(target: number | { socketPath: string }, { concurrency = 4, path = '/' } = {}): { stats: LoadStats; stop(): Promise<LoadStats> } {
   const stats: LoadStats = { ok: 0, failed: 0, byPid: new Map(), errors: [], lastPid: 0 };
   let running = true;
   const loop = async (): Promise<void> => {
     while (running) {
       try {
-        const { pid } = await getJson(port, path);
+        const { pid } = await (typeof target === 'number' ? getJson(target, path) : requestJson(target, path));
         stats.ok++;
         stats.lastPid = pid;
         stats.byPid.set(pid, (stats.byPid.get(pid) ?? 0) + 1);
@@ -133,7 +133,20 @@ export function listenerHolders(port: number, candidates: readonly number[]): nu
     .map((line) => line.trim().split(/\s+/))
     .find((fields) => fields[1] === wanted && fields[3] === '0A');
   if (!row) throw new Error(`no socket listens on 127.0.0.1:${port}`);
-  const target = `socket:[${row[9]}]`;
+  return holdersOf(`socket:[${row[9]}]`, candidates);
+}
+
+/** The same for the unix socket that listens on `path` (/proc/net/unix: flags __SO_ACCEPTCON). */
+export function unixListenerHolders(path: string, candidates: readonly number[]): number[] {
+  const row = readFileSync('/proc/net/unix', 'utf8')
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .find((fields) => fields[3] === '00010000' && fields[7] === path);
+  if (!row) throw new Error(`no unix socket listens on ${path}`);
+  return holdersOf(`socket:[${row[6]}]`, candidates);
+}
+
+function holdersOf(target: string, candidates: readonly number[]): number[] {
   return candidates.filter((pid) => {
     try {
       return readdirSync(`/proc/${pid}/fd`).some((fd) => {
@@ -146,6 +159,31 @@ export function listenerHolders(port: number, candidates: readonly number[]): nu
     } catch {
       return false;
     }
+  });
+}
+
+/**
+ * Opens a connection to the unix socket at `path`, asks GET / and keeps the connection open:
+ * resolves with the JSON answer and the socket, which the caller destroys.
+ */
+export function holdUnixConnection<T extends Answer = Answer>(path: string): Promise<{ answer: T; socket: net.Socket }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(path);
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.setTimeout(10_000, () => socket.destroy(new Error('no answer within 10 s')));
+    socket.on('connect', () => socket.write('GET / HTTP/1.1\r\nHost: clusterd\r\n\r\n'));
+    socket.on('data', (chunk: string) => {
+      data += chunk;
+      const end = data.indexOf('\r\n\r\n');
+      const length = Number(/^content-length: *(\d+)/im.exec(data.slice(0, end))?.[1] ?? NaN);
+      if (end === -1 || !(data.length >= end + 4 + length)) return;
+      socket.setTimeout(0);
+      socket.removeAllListeners('close');
+      resolve({ answer: JSON.parse(data.slice(end + 4, end + 4 + length)) as T, socket });
+    });
+    socket.on('error', reject);
+    socket.on('close', () => reject(new Error(`connection closed after ${JSON.stringify(data)}`)));
   });
 }
 

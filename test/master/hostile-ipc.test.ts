@@ -1,7 +1,7 @@
 // Issue 11: an app that sends the master malformed look-alikes of clusterd's messages (a listen
-// without a query, a stats sample that is empty, a listen for a unix path or one of the master's
-// descriptors) changes nothing: the master stays up, status, ls and /metrics answer, no bad sample
-// enters the history, and each worker's garbage is logged once, not once per message.
+// without a query, a stats sample that is empty, a listen for a unix path with a port and one of
+// the master's descriptors) changes nothing: the master stays up, status, ls and /metrics answer,
+// no bad sample enters the history, and each worker's garbage is logged once, not once per message.
 import test from 'ava';
 import { existsSync } from 'node:fs';
 import { fixture, get, isRunning, startCluster, waitFor } from '../helpers/cluster.js';

@@ -4,7 +4,8 @@ import autocannon from 'autocannon';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixture, get, startCluster } from '../helpers/cluster.js';
+import { fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
+import { loadLoop } from '../helpers/requests.js';
 import { control } from '../helpers/control.js';
 import { ExitCode } from '../../src/exit-codes.js';
 
@@ -70,6 +71,27 @@ test('a reload under keep-alive and new-connection load fails no request and lea
     [2, 2, 'ready'],
   ]);
   t.true(after.every((worker) => !before.some((old) => old.pid === worker.pid)));
+});
+
+test('a reload of workers sharing a unix socket path fails no request', async (t) => {
+  const ctl = control(t);
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-unix-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socketPath = join(dir, 'app.sock');
+  const cluster = await startCluster(fixture('unix-shared.js'), { instances: 2, flags: ['--name', 'reloaded-unix'], env: ctl.env, appArgs: [socketPath] });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const load = loadLoop({ socketPath }, { concurrency: 4 });
+  t.teardown(() => load.stop());
+  await waitFor(() => load.stats.ok >= 200, { what: '200 requests before the reload' });
+  const reload = await ctl.run(['reload', 'reloaded-unix']);
+  t.is(reload.exitCode, 0, String(reload.stderr));
+  const after = await ctl.workers('reloaded-unix');
+  const servedBefore = load.stats.ok;
+  await waitFor(() => after.every((worker) => load.stats.byPid.has(worker.pid)) && load.stats.ok >= servedBefore + 100, { what: 'the new workers serving' });
+  const stats = await load.stop();
+  t.log(`${stats.ok} requests, by pid ${JSON.stringify([...stats.byPid])}`);
+  t.is(stats.failed, 0, stats.errors.slice(0, 3).join('; '));
+  t.false(after.some((worker) => cluster.pids.includes(worker.pid)), 'only new workers are left');
 });
 
 test('a reload to code that throws at start-up fails, and the old workers keep answering', async (t) => {

@@ -16,6 +16,10 @@ const accepted = test.macro({
 
 test('listen', accepted, { cmd: 'clusterd:listen', seq: 1, query });
 test('listen with no backlog given (Node leaves false)', accepted, { cmd: 'clusterd:listen', seq: 1, query: { ...query, backlog: false } });
+const pathQuery = { key: '/run/app.sock:-1:-1::0', address: '/run/app.sock', port: -1, addressType: -1, flags: 0, backlog: 511 };
+test('listen on a unix socket path', accepted, { cmd: 'clusterd:listen', seq: 1, query: pathQuery });
+test('listen on a unix socket path, readable and writable by all', accepted, { cmd: 'clusterd:listen', seq: 1, query: { ...pathQuery, readableAll: true, writableAll: true } });
+test('listen on an abstract unix socket', accepted, { cmd: 'clusterd:listen', seq: 1, query: { ...pathQuery, address: '\0clusterd-app' } });
 test('listen on any address, no backlog', accepted, { cmd: 'clusterd:listen', seq: 1, query: { ...query, address: null, backlog: undefined } });
 test('close', accepted, { cmd: 'clusterd:close', key: query.key });
 test('ack', accepted, { cmd: 'clusterd:ack', key: query.key, id: 7, accepted: false, connections: 3 });
@@ -42,7 +46,12 @@ test('listen without a query', refused, { cmd: 'clusterd:listen', seq: 1 }, /que
 test('listen with a null query', refused, { cmd: 'clusterd:listen', seq: 1, query: null }, /query/);
 test('listen without a seq', refused, { cmd: 'clusterd:listen', query }, /seq/);
 test('listen on port 70000', refused, { cmd: 'clusterd:listen', seq: 1, query: { ...query, port: 70000 } }, /query\.port/);
-test('listen on a unix path (the worker binds those)', refused, { cmd: 'clusterd:listen', seq: 1, query: { ...query, addressType: -1 } }, /query\.addressType/);
+test('listen on a unix path with a port', refused, { cmd: 'clusterd:listen', seq: 1, query: { ...query, addressType: -1 } }, /query/);
+test('listen on a relative unix path (the worker resolves it)', refused, { cmd: 'clusterd:listen', seq: 1, query: { ...pathQuery, address: 'app.sock' } }, /query\.address/);
+test('listen on a unix path with a NUL inside', refused, { cmd: 'clusterd:listen', seq: 1, query: { ...pathQuery, address: '/run/app\0.sock' } }, /query\.address/);
+test('listen on a unix path longer than sun_path', refused, { cmd: 'clusterd:listen', seq: 1, query: { ...pathQuery, address: `/${'a'.repeat(107)}` } }, /query\.address/);
+test('listen on a unix path with a mode that is not a boolean', refused, { cmd: 'clusterd:listen', seq: 1, query: { ...pathQuery, readableAll: 'yes' } }, /query/);
+test('a TCP listen with a socket mode', refused, { cmd: 'clusterd:listen', seq: 1, query: { ...query, readableAll: true } }, /query/);
 test('listen on one of the master\'s descriptors', refused, { cmd: 'clusterd:listen', seq: 1, query: { ...query, fd: 3 } }, /query/);
 test('listen with a key of 10,000 characters', refused, { cmd: 'clusterd:listen', seq: 1, query: { ...query, key: 'k'.repeat(10_000) } }, /query\.key/);
 test('close without a key', refused, { cmd: 'clusterd:close' }, /key/);

@@ -2,19 +2,24 @@
 // as they would in a single process.
 import test from 'ava';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, startCluster, waitFor } from '../helpers/cluster.js';
+import { control } from '../helpers/control.js';
 import { selfSignedCert } from '../helpers/tls.js';
-import { getJson, requestJson, tcpEcho, untilEveryWorker, type Answer } from '../helpers/requests.js';
+import { reusePortSupport } from '../../src/master/balancers/shared.js';
+import { getJson, holdUnixConnection, requestJson, tcpEcho, unixListenerHolders, untilEveryWorker, type Answer } from '../helpers/requests.js';
 
 interface ServerReport {
   address: AddressInfo | null;
   listening: boolean;
   events: number;
   callbacks: number;
+}
+interface UnixAnswer extends Answer {
+  address: string;
 }
 interface TwoServers extends Answer {
   worker: number;
@@ -87,17 +92,73 @@ test('http, raw TCP and https servers are all served by every worker', async (t)
   await untilEveryWorker(() => requestJson({ port: https!, tls: true }), cluster.pids, { what: 'https answers' });
 });
 
-test('a unix socket path is bound by the worker itself', async (t) => {
+// A unix socket path is bound once, by the master, and shared as a port is (node:cluster does the
+// same): an app behind nginx's `proxy_pass http://unix:/run/app.sock` runs on every worker.
+const pathModes = ['fair', 'rr', 'least', 'sticky', 'shared', ...(reusePortSupport() === null ? ['reuseport'] : [])];
+for (const balance of pathModes) {
+  test(`--balance ${balance}: every worker listens on one unix socket path; the master removes it on stop`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'clusterd-unix-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const socketPath = join(dir, 'app.sock');
+    const cluster = await startCluster(fixture('unix-shared.js'), { appArgs: [socketPath], flags: ['--balance', balance] });
+    t.teardown(() => cluster.stop());
+    t.deepEqual(cluster.lines.find((line) => line.event === 'ready')!.addresses, [socketPath]);
+    const held: net.Socket[] = [];
+    t.teardown(() => held.forEach((socket) => socket.destroy()));
+    if (balance === 'shared' || balance === 'reuseport') {
+      // The kernel picks who accepts (one worker may take them all): every worker holds the socket.
+      t.deepEqual(unixListenerHolders(socketPath, [cluster.masterPid, ...cluster.pids]).sort(), [cluster.masterPid, ...cluster.pids].sort());
+      const { answer, socket } = await holdUnixConnection<UnixAnswer>(socketPath);
+      held.push(socket);
+      t.true(cluster.pids.includes(answer.pid));
+      t.is(answer.address, socketPath);
+    } else {
+      // Connections held open (at most 64) until every worker has one: the master's placement
+      // (rr, least, sticky as rr) or fair's limit of open connections spreads them.
+      const answers = new Map<number, UnixAnswer>();
+      while (answers.size < cluster.pids.length && held.length < 64) {
+        const { answer, socket } = await holdUnixConnection<UnixAnswer>(socketPath);
+        held.push(socket);
+        answers.set(answer.pid, answer);
+      }
+      t.deepEqual([...answers.keys()].sort(), [...cluster.pids].sort(), `${held.length} connections`);
+      for (const answer of answers.values()) t.is(answer.address, socketPath, 'server.address() is the path');
+    }
+    held.forEach((socket) => socket.destroy());
+    t.is(await cluster.stop(), 0);
+    t.false(existsSync(socketPath), 'the socket file is gone');
+  });
+}
+
+test('a relative unix socket path means the worker\'s directory; readableAll and writableAll set its mode', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-unix-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const cluster = await startCluster(fixture('unix-socket.js'), { appArgs: [dir] });
+  const cluster = await startCluster(fixture('unix-shared.js'), { appArgs: ['app.sock'], cwd: dir, env: { UNIX_ALL: '1' } });
   t.teardown(() => cluster.stop());
-  for (const [index, pid] of cluster.pids.entries()) {
-    const socketPath = join(dir, `w${index + 1}.sock`);
-    for (let i = 0; i < 3; i++) {
-      t.deepEqual(await requestJson({ socketPath }), { worker: index + 1, pid, address: socketPath });
-    }
-  }
+  const socketPath = join(dir, 'app.sock');
+  t.deepEqual(cluster.lines.find((line) => line.event === 'ready')!.addresses, [socketPath]);
+  const stats = statSync(socketPath);
+  t.true(stats.isSocket());
+  t.is(stats.mode & 0o666, 0o666, `mode ${(stats.mode & 0o777).toString(8)}`);
+  const answers = await untilEveryWorker(() => requestJson<UnixAnswer>({ socketPath }), cluster.pids, { what: 'answers on the unix socket' });
+  for (const answer of answers.values()) t.is(answer.address, 'app.sock', 'server.address() is the path as the app gave it');
+});
+
+test('a worker that removes the unix socket file before listening is named in a warning', async (t) => {
+  const ctl = control(t);
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-unix-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socketPath = join(dir, 'app.sock');
+  const cluster = await startCluster(fixture('unix-shared.js'), { instances: 1, appArgs: [socketPath], flags: ['--name', 'unix-unlink'], env: { ...ctl.env, UNIX_UNLINK: '1' } });
+  t.teardown(() => cluster.stop());
+  t.is((await requestJson({ socketPath })).pid, cluster.pids[0]!);
+  t.false(cluster.lines.some((line) => line.event === 'socket-path-gone'), 'the first worker removed nothing of the master\'s');
+  // The second worker removes the master's socket file, then listens: the master says so, once.
+  t.is((await ctl.run(['scale', 'unix-unlink', '2'])).exitCode, 0);
+  const warning = await cluster.waitForLine((line) => line.event === 'socket-path-gone');
+  t.is(warning.worker, 2);
+  t.true(warning.message.includes(`unix socket ${socketPath} was removed`), warning.message);
+  t.false(existsSync(socketPath));
 });
 
 test('exclusive: true binds in the worker: the second worker on a fixed port gets EADDRINUSE', async (t) => {

@@ -1,14 +1,22 @@
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
-import type { ListenQuery, SockName } from '../../protocol.js';
+import { isSocketPath, socketPathName, type ListenQuery, type SockName } from '../../protocol.js';
 import type { RawHandle } from './types.js';
 import { takeInherited } from '../activation.js';
 
 const UV_TCP_IPV6ONLY = 1;
+/** libuv's uv_pipe_chmod flags (Node's PipeConstants). */
+const UV_READABLE = 1;
+const UV_WRITABLE = 2;
 
 interface InternalNet {
-  _createServerHandle(address: string | null, port: number, addressType: number, fd?: number, flags?: number): RawHandle | number;
+  _createServerHandle(address: string | null, port: number, addressType: number, fd?: number, flags?: number): RawHandle | (RawHandle & PipeHandle) | number;
+}
+
+/** A unix socket server handle (Node's Pipe). */
+interface PipeHandle {
+  fchmod?(mode: number): number;
 }
 
 /** A listen failure carrying libuv's negative errno, which the worker turns into Node's error. */
@@ -39,12 +47,17 @@ export function listenRaw(query: ListenQuery): Promise<{ handle: RawHandle; sock
       reject(new BindError(typeof error.errno === 'number' ? error.errno : -1, error.code ?? 'UNKNOWN'));
     });
     server.once('listening', () => {
-      const sockname = server.address() as SockName;
+      const address = server.address();
+      const sockname = typeof address === 'string' ? socketPathName(address) : (address as SockName);
       const internal = server as unknown as { _handle: RawHandle | null };
       const handle = internal._handle!;
       internal._handle = null;
       resolve({ handle, sockname });
     });
+    if (isSocketPath(query)) {
+      server.listen({ path: query.address!, backlog: query.backlog, readableAll: query.readableAll, writableAll: query.writableAll });
+      return;
+    }
     server.listen({
       port: query.port,
       host: query.address ?? undefined,
@@ -66,6 +79,15 @@ export function bindShared(query: ListenQuery): { handle: RawHandle; sockname: S
     query.flags,
   );
   if (typeof handle === 'number') throw new BindError(handle, errorName(handle));
+  if (isSocketPath(query)) {
+    const mode = (query.readableAll === true ? UV_READABLE : 0) | (query.writableAll === true ? UV_WRITABLE : 0);
+    const error = mode === 0 ? 0 : ((handle as PipeHandle).fchmod?.(mode) ?? 0);
+    if (error !== 0) {
+      handle.close();
+      throw new BindError(error, errorName(error));
+    }
+    return { handle, sockname: socketPathName(query.address!) };
+  }
   const sockname: Partial<SockName> = {};
   handle.getsockname?.(sockname);
   // libuv reports a port another process listens on only at listen(); the socket is then left

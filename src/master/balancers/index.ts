@@ -1,4 +1,4 @@
-import type { ListenQuery } from '../../protocol.js';
+import { isSocketPath, type ListenQuery } from '../../protocol.js';
 import { DispatchBalancer } from './dispatch.js';
 import { FairBalancer } from './fair.js';
 import { leastConnections } from './least.js';
@@ -17,8 +17,14 @@ const factories: Record<BalanceMode, (query: ListenQuery) => Promise<Balancer>> 
   reuseport: (query) => HeldSocketBalancer.open(query, 'reuseport'),
 };
 
+/**
+ * A unix socket has no client address to hash and no SO_REUSEPORT groups: there, sticky
+ * balances as rr and reuseport shares one socket as shared does (an inherited socket too).
+ */
+const forSocketPaths: Partial<Record<BalanceMode, BalanceMode>> = { sticky: 'rr', reuseport: 'shared' };
+
 export function openBalancer(mode: BalanceMode, query: ListenQuery): Promise<Balancer> {
-  return factories[mode](query);
+  return factories[(isSocketPath(query) && forSocketPaths[mode]) || mode](query);
 }
 
 export { BALANCE_MODES, type BalanceMode, type Balancer, type BalancedWorker } from './types.js';
