@@ -1,16 +1,20 @@
 // systemd socket activation (sd_listen_fds): started by systemd (a .socket unit) or by
 // systemd-socket-activate, the master finds listening sockets at fds 3.. (LISTEN_FDS of them, for
 // LISTEN_PID = this process; LISTEN_FDNAMES names them). An app's listen() on a matching address
-// then gets the inherited socket instead of a new one, in every balance mode: systemd holds the
+// (or on a matching unix socket path) then gets the inherited socket instead of a new one, in every
+// balance mode: systemd holds the
 // socket across restarts of the master, so a restart (an upgrade of clusterd or Node) refuses no
 // connection, they wait in the kernel's queue. The variables are removed from the environment once
 // read, so that the workers (and their children) do not take the sockets for theirs.
+import { readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
-import type { ListenQuery, SockName } from '../protocol.js';
+import { socketPathName, type ListenQuery, type SockName } from '../protocol.js';
 import type { RawHandle } from './balancers/types.js';
 
 /** The first inherited descriptor (SD_LISTEN_FDS_START). */
 const FIRST_FD = 3;
+/** sizeof(sockaddr_un.sun_path) on Linux. */
+const SUN_PATH_BYTES = 108;
 /** More than this many is not a socket unit but a mistake. */
 const MAX_FDS = 256;
 
@@ -29,7 +33,7 @@ interface InternalNet {
 
 export interface Activation {
   sockets: InheritedSocket[];
-  /** Why some were not used (a unix socket, an fd that is not a socket), one line each. */
+  /** Why some were not used (an fd that is not a listening socket, a unix socket of no path), one line each. */
   skipped: string[];
 }
 
@@ -57,22 +61,46 @@ export function adoptActivatedSockets(env: NodeJS.ProcessEnv = process.env, pid 
     }
     const out: Partial<SockName> = {};
     handle.getsockname?.(out);
-    if (typeof out.port !== 'number' || typeof out.address !== 'string') {
-      // A unix socket (or another kind): an app's listen(path) is not matched to it yet.
+    // Node's Pipe has no getsockname: a unix socket is found by its inode in /proc/net/unix.
+    const sockname = typeof out.port === 'number' && typeof out.address === 'string' ? (out as SockName) : unixSocketName(fd);
+    if (!sockname) {
       handle.close();
-      skipped.push(`fd ${fd} (${name}): not a TCP socket`);
+      skipped.push(`fd ${fd} (${name}): neither a TCP socket nor a unix socket with a path`);
       continue;
     }
-    sockets.push({ fd, name, sockname: out as SockName, handle });
+    sockets.push({ fd, name, sockname, handle });
   }
   adopted = sockets;
   return { sockets, skipped };
 }
 
+/** The path a listening unix socket at `fd` is bound to (abstract: NUL first), from Linux's /proc; null if none. */
+export function unixSocketName(fd: number, table?: string): SockName | null {
+  let inode: string;
+  let lines: string;
+  try {
+    inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1] ?? '';
+    lines = table ?? readFileSync('/proc/net/unix', 'utf8');
+  } catch {
+    return null;
+  }
+  // Num RefCount Protocol Flags Type St Inode Path; an abstract name is shown as @name.
+  for (const line of lines.split('\n')) {
+    const [, found, path] = /^\s*\S+: (?:\S+ ){5}(\d+) (.+)$/.exec(line) ?? [];
+    if (!inode || found !== inode || !path) continue;
+    if (!path.startsWith('@')) return socketPathName(path);
+    // An abstract name bound with the whole of sun_path (as Node 20 does) is padded with NULs, shown as @.
+    const name = path.length === SUN_PATH_BYTES ? path.replace(/@+$/, '') : path;
+    return socketPathName(`\0${name.slice(1)}`);
+  }
+  return null;
+}
+
 const WILDCARDS = new Set(['', '::', '0.0.0.0']);
 
-/** Whether an app's listen(port, host) means the inherited socket's address. */
+/** Whether an app's listen(port, host), or listen(path), means the inherited socket's address. */
 export function matches(query: Pick<ListenQuery, 'address' | 'port'>, sockname: SockName): boolean {
+  if (query.port === -1) return sockname.port === -1 && query.address === sockname.address;
   if (query.port === 0 || query.port !== sockname.port) return false;
   const wanted = query.address ?? '';
   if (WILDCARDS.has(wanted) && WILDCARDS.has(sockname.address)) return true;

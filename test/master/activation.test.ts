@@ -4,11 +4,15 @@
 // master, a restart of the master under constant load loses no request: they wait in the queue.
 import test from 'ava';
 import { execa } from 'execa';
-import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { adoptActivatedSockets, matches } from '../../src/master/activation.js';
+import { adoptActivatedSockets, matches, unixSocketName } from '../../src/master/activation.js';
 import { CLI, fixture, waitFor } from '../helpers/cluster.js';
-import { getJson, loadLoop } from '../helpers/requests.js';
+import { getJson, loadLoop, requestJson, untilEveryWorker } from '../helpers/requests.js';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -34,6 +38,62 @@ test('the variables are read only for this process, and removed once read', (t) 
   t.false(matches({ address: '127.0.0.1', port: 8081 }, address('127.0.0.1')));
   t.false(matches({ address: '10.0.0.1', port: 8080 }, address('127.0.0.1')));
   t.false(matches({ address: null, port: 0 }, { address: '::', family: 'IPv6', port: 0 }));
+  const unix = { address: '/run/app.sock', family: 'unix', port: -1 };
+  t.true(matches({ address: '/run/app.sock', port: -1 }, unix));
+  t.false(matches({ address: '/run/other.sock', port: -1 }, unix));
+  t.false(matches({ address: null, port: 8080 }, unix));
+});
+
+test('a unix socket is found by its path (abstract ones too), a TCP one is not', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-unix-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const fdOf = (server: Server): number => (server as unknown as { _handle: { fd: number } })._handle.fd;
+  const servers = ['with space.sock', '\0clusterd-test-abstract'].map((name) => createServer().listen(name.startsWith('\0') ? `${name}-${process.pid}` : join(dir, name)));
+  servers.push(createServer().listen(0, '127.0.0.1'));
+  t.teardown(() => servers.forEach((server) => server.close()));
+  await Promise.all(servers.map((server) => once(server, 'listening')));
+  t.deepEqual(unixSocketName(fdOf(servers[0]!)), { address: join(dir, 'with space.sock'), family: 'unix', port: -1 });
+  t.deepEqual(unixSocketName(fdOf(servers[1]!)), { address: `\0clusterd-test-abstract-${process.pid}`, family: 'unix', port: -1 });
+  t.is(unixSocketName(fdOf(servers[2]!)), null);
+});
+
+test.serial('a unix socket from systemd: every worker\'s listen(path) gets it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-unix-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socketPath = join(dir, 'app.sock');
+  const master = `LISTEN_PID=$$ exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} start ${JSON.stringify(fixture('unix-shared.js'))} -i 2 --log-format json --name activated-unix -- ${JSON.stringify(socketPath)}`;
+  const holder = execa('systemd-socket-activate', ['-l', socketPath, '-E', 'LISTEN_FDNAMES=web', 'sh', '-c', master], { reject: false, buffer: false, env: { PATH: process.env.PATH } });
+  t.teardown(() => holder.kill('SIGKILL'));
+  const lines: { event?: string; masterPid?: number; message?: string; addresses?: string[] }[] = [];
+  t.teardown(() => {
+    const ready = lines.find((line) => line.event === 'ready');
+    try {
+      if (ready?.masterPid) process.kill(ready.masterPid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  });
+  createInterface({ input: holder.stdout! }).on('line', (text) => {
+    try {
+      lines.push(JSON.parse(text) as (typeof lines)[number]);
+    } catch {
+      lines.push({ message: text });
+    }
+  });
+  const stderr: string[] = [];
+  createInterface({ input: holder.stderr! }).on('line', (text) => stderr.push(text));
+  await waitFor(() => stderr.some((line) => line.startsWith('Listening on')), { what: `systemd-socket-activate listening (${stderr.join(' | ')})` });
+  // The first connection starts the master, and waits in the socket's queue until a worker takes it.
+  const first = await requestJson<{ pid: number; address: string }>({ socketPath });
+  t.is(first.address, socketPath);
+  const ready = await waitFor(() => lines.find((line) => line.event === 'ready'), { what: 'the master ready' });
+  t.deepEqual(ready.addresses, [socketPath]);
+  t.regex(lines.find((line) => line.event === 'socket-activation')?.message ?? '', new RegExp(`sockets from systemd: web ${socketPath.replace(/[.]/g, '\\.')} \\(fd 3\\)`));
+  const workers = (ready as { workers?: { pid: number }[] }).workers?.map((worker) => worker.pid) ?? [];
+  t.is(workers.length, 2);
+  await untilEveryWorker(() => requestJson({ socketPath }), workers, { what: 'both workers serving the inherited socket' });
+  process.kill(ready.masterPid!, 'SIGTERM');
+  await holder;
 });
 
 for (const balance of ['fair', 'rr', 'shared']) {
