@@ -116,7 +116,8 @@ test('on a unix socket: actions without a token; the cluster stopping ends it wi
   t.true(status.type === 'snapshot' && status.actions && !status.token);
   t.is((await request({ socketPath }, 'POST', '/api/restart/1')).status, 200);
 
-  t.is((await ctl.run(['stop', 'dashsock'])).exitCode, 0);
+  const stopped = await ctl.run(['stop', 'dashsock']);
+  t.is(stopped.exitCode, 0, String(stopped.stderr));
   const result = await served.child;
   t.is(result.exitCode, ExitCode.NOT_FOUND);
   t.is(served.stderr(), 'clusterd: the cluster dashsock stopped; its dashboard stops too\n');
