@@ -118,6 +118,8 @@ function forkWorker(spec: WorkerSpec): { child: ChildProcess | null; error: unkn
     const child = fork(spec.entry.path, spec.args, {
       execArgv: spec.entry.execArgv,
       env: {
+        // PM2's instance number (0..N-1), which apps moved from it read: unless set already.
+        NODE_APP_INSTANCE: String(spec.id - 1),
         ...process.env,
         ...spec.entry.env,
         ...spec.env,

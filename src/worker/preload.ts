@@ -2,6 +2,7 @@
 // master, reports readiness, drains on shutdown, and exits with the master.
 import { fileURLToPath } from 'node:url';
 import * as channel from './channel.js';
+import { installClusterWorker } from './cluster-worker.js';
 import { installListenHook } from './listen.js';
 import { installServerTracking, traffic } from './servers.js';
 import { installShutdown } from './shutdown.js';
@@ -61,6 +62,8 @@ function start(): void {
   };
 
   installListenHook();
+  const id = Number(process.env.CLUSTERD_WORKER_ID);
+  if (Number.isInteger(id) && id > 0) installClusterWorker(id);
   installServerTracking(() => {
     if (!waitReady) sendReady();
   });
