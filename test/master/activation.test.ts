@@ -2,8 +2,8 @@
 // command with the socket as fd 3 (LISTEN_FDS=1, LISTEN_PID). The master adopts it; the app's
 // listen() on that port gets it in every mode; and with the socket held by the process above the
 // master, a restart of the master under constant load loses no request: they wait in the queue.
-import test from 'ava';
-import { execa } from 'execa';
+import test, { type ExecutionContext } from 'ava';
+import { execa, type ResultPromise } from 'execa';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -23,6 +23,47 @@ function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+interface HolderLine {
+  event?: string;
+  masterPid?: number;
+  message?: string;
+  addresses?: string[];
+  workers?: { pid: number }[];
+}
+
+/**
+ * Runs systemd-socket-activate with `args` (it listens, then starts the command on the first
+ * connection) and resolves once it listens, with the masters' JSON lines as they come. On teardown
+ * it and every master it started are killed (its SIGKILL does not reach them).
+ */
+async function socketActivate(t: ExecutionContext, args: string[]): Promise<{ holder: ResultPromise; lines: HolderLine[] }> {
+  const holder = execa('systemd-socket-activate', args, { reject: false, buffer: false, env: { PATH: process.env.PATH } });
+  t.teardown(() => holder.kill('SIGKILL'));
+  const lines: HolderLine[] = [];
+  t.teardown(() => {
+    for (const line of lines) {
+      if (line.event !== 'ready' || !line.masterPid) continue;
+      try {
+        process.kill(line.masterPid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  });
+  createInterface({ input: holder.stdout! }).on('line', (text) => {
+    try {
+      lines.push(JSON.parse(text) as HolderLine);
+    } catch {
+      lines.push({ message: text });
+    }
+  });
+  // It says when it listens, on stderr.
+  const stderr: string[] = [];
+  createInterface({ input: holder.stderr! }).on('line', (text) => stderr.push(text));
+  await waitFor(() => stderr.some((line) => line.startsWith('Listening on')), { what: `systemd-socket-activate listening (${stderr.join(' | ')})` });
+  return { holder, lines };
 }
 
 test('the variables are read only for this process, and removed once read', (t) => {
@@ -62,34 +103,14 @@ test.serial('a unix socket from systemd: every worker\'s listen(path) gets it', 
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const socketPath = join(dir, 'app.sock');
   const master = `LISTEN_PID=$$ exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} start ${JSON.stringify(fixture('unix-shared.js'))} -i 2 --log-format json --name activated-unix -- ${JSON.stringify(socketPath)}`;
-  const holder = execa('systemd-socket-activate', ['-l', socketPath, '-E', 'LISTEN_FDNAMES=web', 'sh', '-c', master], { reject: false, buffer: false, env: { PATH: process.env.PATH } });
-  t.teardown(() => holder.kill('SIGKILL'));
-  const lines: { event?: string; masterPid?: number; message?: string; addresses?: string[] }[] = [];
-  t.teardown(() => {
-    const ready = lines.find((line) => line.event === 'ready');
-    try {
-      if (ready?.masterPid) process.kill(ready.masterPid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  });
-  createInterface({ input: holder.stdout! }).on('line', (text) => {
-    try {
-      lines.push(JSON.parse(text) as (typeof lines)[number]);
-    } catch {
-      lines.push({ message: text });
-    }
-  });
-  const stderr: string[] = [];
-  createInterface({ input: holder.stderr! }).on('line', (text) => stderr.push(text));
-  await waitFor(() => stderr.some((line) => line.startsWith('Listening on')), { what: `systemd-socket-activate listening (${stderr.join(' | ')})` });
+  const { holder, lines } = await socketActivate(t, ['-l', socketPath, '-E', 'LISTEN_FDNAMES=web', 'sh', '-c', master]);
   // The first connection starts the master, and waits in the socket's queue until a worker takes it.
   const first = await requestJson<{ pid: number; address: string }>({ socketPath });
   t.is(first.address, socketPath);
   const ready = await waitFor(() => lines.find((line) => line.event === 'ready'), { what: 'the master ready' });
   t.deepEqual(ready.addresses, [socketPath]);
   t.regex(lines.find((line) => line.event === 'socket-activation')?.message ?? '', new RegExp(`sockets from systemd: web ${socketPath.replace(/[.]/g, '\\.')} \\(fd 3\\)`));
-  const workers = (ready as { workers?: { pid: number }[] }).workers?.map((worker) => worker.pid) ?? [];
+  const workers = ready.workers?.map((worker) => worker.pid) ?? [];
   t.is(workers.length, 2);
   await untilEveryWorker(() => requestJson({ socketPath }), workers, { what: 'both workers serving the inherited socket' });
   process.kill(ready.masterPid!, 'SIGTERM');
@@ -102,35 +123,8 @@ for (const balance of ['fair', 'rr', 'shared']) {
     // The shell holds fd 3 between the two masters, as systemd does; each master is started by a
     // shell that sets LISTEN_PID to its own pid and execs node (the pid stays).
     const master = `LISTEN_PID=$$ exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} start ${JSON.stringify(fixture('hello.js'))} -i 2 --balance ${balance} --log-format json --name activated-${balance}`;
-    const holder = execa('systemd-socket-activate', ['-l', `127.0.0.1:${port}`, '-E', `PORT=${port}`, '-E', 'LISTEN_FDNAMES=http', 'sh', '-c', `sh -c '${master}'; sh -c '${master}'`], {
-      reject: false,
-      buffer: false,
-      env: { PATH: process.env.PATH },
-    });
-    t.teardown(() => holder.kill('SIGKILL'));
-    const lines: { event?: string; masterPid?: number; message?: string }[] = [];
-    // Should the test fail, the masters must not serve on: the holder's SIGKILL does not reach them.
-    t.teardown(() => {
-      for (const line of lines) {
-        if (line.event !== 'ready' || !line.masterPid) continue;
-        try {
-          process.kill(line.masterPid, 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
-      }
-    });
-    createInterface({ input: holder.stdout! }).on('line', (text) => {
-      try {
-        lines.push(JSON.parse(text) as (typeof lines)[number]);
-      } catch {
-        lines.push({ message: text });
-      }
-    });
-    // It says when it listens (on stderr); it starts the command on the first connection, which waits for it.
-    const stderr: string[] = [];
-    createInterface({ input: holder.stderr! }).on('line', (text) => stderr.push(text));
-    await waitFor(() => stderr.some((line) => line.startsWith('Listening on')), { what: `systemd-socket-activate listening (${stderr.join(' | ')})` });
+    // It starts the command on the first connection, which waits for it.
+    const { holder, lines } = await socketActivate(t, ['-l', `127.0.0.1:${port}`, '-E', `PORT=${port}`, '-E', 'LISTEN_FDNAMES=http', 'sh', '-c', `sh -c '${master}'; sh -c '${master}'`]);
     const first = await getJson(port);
     t.true(first.pid > 0);
     const ready = await waitFor(() => lines.find((line) => line.event === 'ready'), { what: 'the first master ready' });
