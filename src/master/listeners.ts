@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { openBalancer, type BalanceMode, type Balancer, type BalancedWorker } from './balancers/index.js';
-import { BindError } from './balancers/bind.js';
+import { BindError, removeStaleSocket } from './balancers/bind.js';
 import { isSocketPath, type AcceptorLoad, type AcceptorReport, type ListenQuery, type SockName } from '../protocol.js';
 
 export interface ListenFailure {
@@ -21,7 +21,7 @@ export class Listeners {
   // The same balancers once bound, for the per-connection path (no promise hop per ack).
   readonly #open = new Map<string, Balancer>();
   readonly #onFailure: (failure: ListenFailure, worker: BalancedWorker) => void;
-  readonly #onPathGone: (path: string, worker: BalancedWorker) => void;
+  readonly #warn: (event: string, message: string, data: Record<string, unknown>) => void;
   // Unix socket paths already reported missing: once each.
   readonly #goneReported = new Set<string>();
   #closed = false;
@@ -29,16 +29,16 @@ export class Listeners {
   constructor({
     mode,
     onFailure,
-    onPathGone = () => {},
+    warn = () => {},
   }: {
     mode: BalanceMode;
     onFailure: (failure: ListenFailure, worker: BalancedWorker) => void;
-    /** A worker joined a unix socket whose file is gone (an app that removes it before listen() in every worker). */
-    onPathGone?: (path: string, worker: BalancedWorker) => void;
+    /** A line for the master's log: a stale unix socket removed, a socket file gone. */
+    warn?: (event: string, message: string, data: Record<string, unknown>) => void;
   }) {
     this.#mode = mode;
     this.#onFailure = onFailure;
-    this.#onPathGone = onPathGone;
+    this.#warn = warn;
   }
 
   /** Answers a worker's listen request: binds the address on first use, then adds the worker. */
@@ -50,7 +50,7 @@ export class Listeners {
       return;
     }
     if (!opening) {
-      opening = openBalancer(this.#mode, query);
+      opening = openBalancer(this.#mode, query).catch((error: unknown) => this.#reopenIfStale(error, query));
       this.#balancers.set(query.key, opening);
       // A failed bind is forgotten so that a later attempt (say, once the port is free) retries.
       opening.then(
@@ -108,12 +108,28 @@ export class Listeners {
     for (const balancer of this.#open.values()) balancer.health?.(worker);
   }
 
+  /**
+   * A unix socket path in use by a socket nobody listens on (left by a process that was killed, a
+   * master's included) is removed and bound again, once; anything else stays EADDRINUSE.
+   */
+  async #reopenIfStale(error: unknown, query: ListenQuery): Promise<Balancer> {
+    const path = query.address;
+    if (!(error instanceof BindError) || error.code !== 'EADDRINUSE' || !isSocketPath(query) || !path?.startsWith('/')) throw error;
+    if (!(await removeStaleSocket(path))) throw error;
+    this.#warn('socket-stale-removed', `removed the stale unix socket ${path} (nothing listened on it) and bound it again`, { path });
+    return openBalancer(this.#mode, query);
+  }
+
   /** The master's socket file of a path listen is still there (not for abstract sockets, which have none). */
   #checkPath(query: ListenQuery, worker: BalancedWorker): void {
     const path = query.address;
     if (!isSocketPath(query) || !path?.startsWith('/') || this.#goneReported.has(path) || existsSync(path)) return;
     this.#goneReported.add(path);
-    this.#onPathGone(path, worker);
+    this.#warn(
+      'socket-path-gone',
+      `unix socket ${path} was removed while the master serves it, before worker ${worker.id} listened on it: clients cannot reach it by that path. Remove a stale socket once (before starting clusterd), not in every worker`,
+      { worker: worker.id, path },
+    );
   }
 
   /**

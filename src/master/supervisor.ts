@@ -117,13 +117,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     this.sockets = new Listeners({
       mode: config.balance,
       onFailure: (failure, worker) => this.#listenFailures.set(worker as unknown as WorkerProcess, failure),
-      onPathGone: (path, worker) =>
-        config.logs.event(
-          'socket-path-gone',
-          `unix socket ${path} was removed while the master serves it, before worker ${worker.id} listened on it: clients cannot reach it by that path. Remove a stale socket once (before starting clusterd), not in every worker`,
-          { worker: worker.id, path },
-          'warn',
-        ),
+      warn: (event, message, data) => config.logs.event(event, message, data, 'warn'),
     });
   }
 

@@ -3,7 +3,7 @@
 // app's own output, prefixed `[wN]`, may carry one).
 import test from 'ava';
 import { execa, type Result } from 'execa';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,7 +92,7 @@ test('app that throws at start-up', async (t) => {
   t.regex(String(result.stderr), /^\[w\d\] Error: cannot reach the database/m);
 });
 
-test('a unix socket path another process listens on: one line, not retried', async (t) => {
+test('a unix socket path another process listens on, or a file that is not a socket: one line, left alone', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-unix-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const socketPath = join(dir, 'taken.sock');
@@ -103,6 +103,12 @@ test('a unix socket path another process listens on: one line, not retried', asy
   assertOneLine(t, result, ExitCode.LISTEN_FAILED, [`cannot listen on unix socket ${socketPath}`, 'in use']);
   t.false(String(result.stdout).includes('failed to boot'), String(result.stdout));
   t.true(existsSync(socketPath), 'the other process\'s socket is left alone');
+  // Not a socket at all: the same, and the file is untouched.
+  const file = join(dir, 'notes.txt');
+  writeFileSync(file, 'keep me');
+  const onFile = await start([fixture('unix-shared.js'), '-i', '2', '--listen-timeout', '10m', '--', file]);
+  assertOneLine(t, onFile, ExitCode.LISTEN_FAILED, [`cannot listen on unix socket ${file}`, 'in use']);
+  t.is(readFileSync(file, 'utf8'), 'keep me');
 });
 
 test('app that never listens, with --listen-timeout 1s', async (t) => {

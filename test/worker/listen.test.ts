@@ -1,6 +1,7 @@
 // Issue 2, point 3: an unmodified app's listen() is served by every worker, and servers behave
 // as they would in a single process.
 import test from 'ava';
+import { execa } from 'execa';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
@@ -142,6 +143,22 @@ test('a relative unix socket path means the worker\'s directory; readableAll and
   t.is(stats.mode & 0o666, 0o666, `mode ${(stats.mode & 0o777).toString(8)}`);
   const answers = await untilEveryWorker(() => requestJson<UnixAnswer>({ socketPath }), cluster.pids, { what: 'answers on the unix socket' });
   for (const answer of answers.values()) t.is(answer.address, 'app.sock', 'server.address() is the path as the app gave it');
+});
+
+test('a stale unix socket file (its process was killed) is removed and bound again, with a line', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-unix-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socketPath = join(dir, 'app.sock');
+  // A process that listens on the path, then dies by SIGKILL: the file stays, nobody listens.
+  const killed = await execa(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(socketPath)}, () => process.kill(process.pid, 'SIGKILL'))`], { reject: false });
+  t.is(killed.signal, 'SIGKILL');
+  t.true(statSync(socketPath).isSocket());
+  const cluster = await startCluster(fixture('unix-shared.js'), { appArgs: [socketPath] });
+  t.teardown(() => cluster.stop());
+  const removed = cluster.lines.find((line) => line.event === 'socket-stale-removed');
+  t.truthy(removed, 'the removal is logged');
+  t.true(removed!.message.includes(socketPath));
+  await untilEveryWorker(() => requestJson({ socketPath }), cluster.pids, { what: 'answers on the path' });
 });
 
 test('a worker that removes the unix socket file before listening is named in a warning', async (t) => {

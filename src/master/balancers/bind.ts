@@ -1,3 +1,4 @@
+import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
@@ -65,6 +66,34 @@ export function listenRaw(query: ListenQuery): Promise<{ handle: RawHandle; sock
       ipv6Only: (query.flags & UV_TCP_IPV6ONLY) !== 0,
     });
   });
+}
+
+/**
+ * Removes the unix socket at `path` if it is stale: a socket file on which a connection is refused
+ * (nobody listens: its process was killed before it could remove it), as Puma does. Not a regular
+ * file, not a socket that answers, not one whose queue is full (EAGAIN: someone listens).
+ */
+export async function removeStaleSocket(path: string): Promise<boolean> {
+  try {
+    if (!lstatSync(path).isSocket()) return false;
+  } catch {
+    return false;
+  }
+  const refused = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(false);
+    });
+    probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+  });
+  if (!refused) return false;
+  try {
+    unlinkSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Binds without listening, so that every worker can listen (and accept) on a copy. */
