@@ -94,7 +94,11 @@ async function clearStale(path: string): Promise<void> {
   }
 }
 
-/** True when something accepts connections on the unix socket `path` (or holds it past the probe's time). */
+/**
+ * True when something accepts connections on the unix socket `path` (or holds it past the probe's
+ * time): false only when a connection is refused (nobody listens) or the file is gone. A full queue
+ * (EAGAIN) or a socket this user may not use (EACCES) has a live owner.
+ */
 export function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(path);
@@ -106,6 +110,6 @@ export function answers(path: string): Promise<boolean> {
     // A listener whose process is stopped (SIGSTOP) accepts into its backlog; count it alive.
     const timer = setTimeout(() => done(true), PROBE_TIMEOUT_MS);
     socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
+    socket.once('error', (error: NodeJS.ErrnoException) => done(error.code !== 'ECONNREFUSED' && error.code !== 'ENOENT'));
   });
 }

@@ -388,7 +388,7 @@ test('a page that reads its snapshot slowly is kept, however large the snapshot 
   await waitFor(() => hand.subscriptions() === 1, { what: 'the page subscribed' });
   for (let i = 0; i < 4; i++) hand.update(1024);
   page.resume();
-  await waitFor(() => page.seqs.length === 4, { timeoutMs: 20_000, what: 'the snapshot and 4 updates' });
+  await waitFor(() => page.seqs.length === 4, { timeoutMs: 60_000, what: 'the snapshot and 4 updates' });
   hand.update(16);
   await waitFor(() => page.seqs.length === 5, { what: 'the fifth update' });
   t.is(page.snapshots(), 1);

@@ -5,6 +5,7 @@ import { getSystemErrorName } from 'node:util';
 import { isSocketPath, socketPathName, type ListenQuery, type SockName } from '../../protocol.js';
 import type { RawHandle } from './types.js';
 import { takeInherited } from '../activation.js';
+import { answers } from '../../control/socket-file.js';
 
 const UV_TCP_IPV6ONLY = 1;
 /** libuv's uv_pipe_chmod flags (Node's PipeConstants). */
@@ -71,24 +72,11 @@ export function listenRaw(query: ListenQuery): Promise<{ handle: RawHandle; sock
 /**
  * Removes the unix socket at `path` if it is stale: a socket file on which a connection is refused
  * (nobody listens: its process was killed before it could remove it), as Puma does. Not a regular
- * file, not a socket that answers, not one whose queue is full (EAGAIN: someone listens).
+ * file, not a socket that answers or whose queue is full.
  */
 export async function removeStaleSocket(path: string): Promise<boolean> {
   try {
-    if (!lstatSync(path).isSocket()) return false;
-  } catch {
-    return false;
-  }
-  const refused = await new Promise<boolean>((resolve) => {
-    const probe = net.connect(path);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(false);
-    });
-    probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
-  });
-  if (!refused) return false;
-  try {
+    if (!lstatSync(path).isSocket() || (await answers(path))) return false;
     unlinkSync(path);
     return true;
   } catch {
