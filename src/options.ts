@@ -1,6 +1,7 @@
 // Command-line values, parsed and bounded at the boundary: every parser names the flag, the
 // range it accepts and the value received, in one line (exit code 2 through UsageError).
-import { availableParallelism, constants } from 'node:os';
+import { constants } from 'node:os';
+import { usableCpus } from './system/cpus.js';
 import { UsageError } from './errors.js';
 
 /** Node's timers take at most 2^31-1 ms (about 24.8 days); a longer delay silently becomes 1 ms. */
@@ -95,10 +96,10 @@ export function parseInteger(option: string, value: unknown, { min, max }: { min
   return number;
 }
 
-/** Parses `-i`: an integer from 1 to MAX_INSTANCES, or `max` (one worker per available core). */
+/** Parses `-i`: an integer from 1 to MAX_INSTANCES, or `max` (one worker per CPU this process may use, a cgroup's quota included). */
 export function parseInstances(value: unknown): number {
   const text = String(value).trim();
-  if (text === 'max') return Math.min(availableParallelism(), MAX_INSTANCES);
+  if (text === 'max') return Math.min(usableCpus().cpus, MAX_INSTANCES);
   const number = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!(number >= 1 && number <= MAX_INSTANCES)) {
     throw new UsageError(`Expected \`--instances\` to be an integer from 1 to ${MAX_INSTANCES} or \`max\`, got \`${text}\``);

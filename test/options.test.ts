@@ -1,7 +1,7 @@
 import test from 'ava';
-import { availableParallelism } from 'node:os';
 import { parseScaleSpec, parseWorkerId } from '../src/cli/control-args.js';
 import { UsageError } from '../src/errors.js';
+import { usableCpus } from '../src/system/cpus.js';
 import {
   MAX_INSTANCES,
   MAX_TIMER_MS,
@@ -67,7 +67,7 @@ const integer = test.macro({
   },
   title: (title) => `accepts ${title}`,
 });
-test('-i max (one per core, capped)', integer, () => parseInstances('max'), Math.min(availableParallelism(), MAX_INSTANCES));
+test('-i max (one per usable CPU, capped)', integer, () => parseInstances('max'), Math.min(usableCpus().cpus, MAX_INSTANCES));
 test('-i 3', integer, () => parseInstances('3'), 3);
 test(`-i ${MAX_INSTANCES}`, integer, () => parseInstances(String(MAX_INSTANCES)), MAX_INSTANCES);
 test('--lines 0', integer, () => parseInteger('lines', '0', { min: 0, max: 1000 }), 0);

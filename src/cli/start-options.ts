@@ -68,7 +68,7 @@ export const START_OPTIONS: readonly StartOption[] = [
     alias: 'i',
     kind: 'string',
     default: 'max',
-    describe: `Number of workers (1 to ${MAX_INSTANCES}), or \`max\` for one per core`,
+    describe: `Number of workers (1 to ${MAX_INSTANCES}), or \`max\` for one per CPU (a container's CPU limit counts)`,
     schema: { oneOf: [{ type: 'integer', minimum: 1, maximum: MAX_INSTANCES }, { enum: ['max'] }] },
   }),
   option('name', { kind: 'string', describe: 'Cluster name (default: the entry file name)', schema: { type: 'string', pattern: CLUSTER_NAME_PATTERN.source } }),

@@ -19,6 +19,7 @@ import { formatControlAddress, type ListenAddress, type TcpAddress } from '../co
 import { startControlServer } from '../control/server.js';
 import { BootError, type ClusterdError } from '../errors.js';
 import { formatAddress } from '../worker/servers.js';
+import { usableCpus } from '../system/cpus.js';
 
 export interface MasterOptions {
   /** The cluster, less its log sink: runMaster makes that, on stdout and stderr or on --log-file. */
@@ -134,6 +135,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
   const metricsUrl = metricsServer ? `http://${formatAddress({ address: metricsServer.address.host, port: metricsServer.address.port })}/metrics` : null;
 
   if (maxMemory !== null) enforceMemoryLimit({ supervisor, limitBytes: maxMemory, logs });
+  noteCpuQuota(cluster.instances, logs);
   // Socket activation (systemd): the sockets it passed serve the app's matching listens.
   const activation = adoptActivatedSockets();
   if (activation) {
@@ -256,4 +258,20 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
 function flushed(streams: NodeJS.WritableStream[], limitMs = 10_000): Promise<unknown> {
   const written = streams.map((stream) => new Promise((resolve) => stream.write('', resolve)));
   return Promise.race([Promise.all(written), pause(limitMs, undefined, { ref: false })]);
+}
+
+/**
+ * A cgroup CPU quota below the CPUs the process may run on (a container's CPU limit) is said once:
+ * `-i max` follows it, and more workers than it allows share its time, throttled.
+ */
+function noteCpuQuota(instances: number, logs: LogSink): void {
+  const { quota, available } = usableCpus();
+  if (quota === null || quota >= available) return;
+  const over = instances > quota;
+  logs.event(
+    'cpu-quota',
+    `this cgroup's CPU quota is ${quota} of the ${available} CPUs (-i max means ${quota})${over ? `: ${instances} workers share it, throttled` : ''}`,
+    { quota, available, instances },
+    over ? 'warn' : 'info',
+  );
 }

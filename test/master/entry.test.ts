@@ -1,8 +1,8 @@
 // Issue 2, point 2: `clusterd start <entry>` runs CommonJS, ESM and TypeScript entries unchanged;
 // every worker gets CLUSTERD_WORKER_ID (1..N, reused by a replacement) and CLUSTERD_CLUSTER_NAME;
-// args after `--` reach the app; the default worker count is os.availableParallelism().
+// args after `--` reach the app; the default worker count is one per usable CPU (affinity and cgroup quota).
 import test from 'ava';
-import { availableParallelism } from 'node:os';
+import { usableCpus } from '../../src/system/cpus.js';
 import { fixture, get, isRunning, killOnTeardown, launch, startCluster, waitFor, type Cluster, type OutputLine } from '../helpers/cluster.js';
 
 /** What the entry-* fixtures answer. */
@@ -88,7 +88,7 @@ const instanceCount = test.macro({
     killOnTeardown(t, master.process);
     const ready: OutputLine = await master.waitForLine((line) => line.event === 'ready');
     const workers = ready.workers as ReadyWorker[];
-    const expected = availableParallelism();
+    const expected = usableCpus().cpus;
     t.is(workers.length, expected);
     t.deepEqual(
       workers.map((worker) => worker.id),
@@ -97,7 +97,7 @@ const instanceCount = test.macro({
     master.process.kill('SIGTERM');
     t.is(await master.exited, 0);
   },
-  title: (_title, flags: string[]) => `${flags.length === 0 ? 'no -i' : flags.join(' ')} starts os.availableParallelism() workers`,
+  title: (_title, flags: string[]) => `${flags.length === 0 ? 'no -i' : flags.join(' ')} starts one worker per usable CPU`,
 });
 test(instanceCount, []);
 test(instanceCount, ['-i', 'max']);
