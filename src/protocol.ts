@@ -155,6 +155,8 @@ export interface Draining {
   open: StillOpen;
   /** The app listens for the kill signal: once drained, the app ends the process, not clusterd. */
   appExits: boolean;
+  /** It does not, but it listens for this other stop signal (an app written for PM2 waits for SIGINT). */
+  listensFor?: 'SIGINT' | 'SIGTERM';
 }
 
 export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | AcceptorReport | AcceptorLoad | LoopMeasured | Ready | Stats | Draining;

@@ -112,6 +112,9 @@ function ownSession(): boolean {
   return nativeHelper() === null;
 }
 
+/** Clusters (by their log) already told that the app listens for another stop signal. */
+const unheardSaid = new WeakSet<LogSink>();
+
 /** Forks the worker's process; never throws (the error is returned, to be reported as a failed boot). */
 function forkWorker(spec: WorkerSpec): { child: ChildProcess | null; error: unknown } {
   try {
@@ -438,6 +441,18 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.#child.kill('SIGKILL');
   }
 
+  /** The app's shutdown code waits for another signal than the kill signal: said once per cluster (per log sink). */
+  #unheardSignal(listensFor: 'SIGINT' | 'SIGTERM'): void {
+    if (unheardSaid.has(this.#logs)) return;
+    unheardSaid.add(this.#logs);
+    this.#logs.event(
+      'kill-signal-unheard',
+      `worker ${this.id}'s app listens for ${listensFor}, not for the kill signal ${this.#killSignal}: its ${listensFor} listeners do not run on a stop${listensFor === 'SIGINT' ? ' (PM2 sends SIGINT)' : ''}; start with --kill-signal ${listensFor} to run them`,
+      { worker: this.id, listensFor, killSignal: this.#killSignal },
+      'warn',
+    );
+  }
+
   /** --grace is over and it has not exited: SIGKILL, logging what its drain still had open. */
   expireGrace(graceMs: number): void {
     if (this.#state === 'exited') return;
@@ -493,7 +508,9 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
         break;
       case 'clusterd:draining':
         // Only a stopping worker drains: the app may send this at any time, and it means nothing then.
-        if (this.#state === 'stopping') this.#drainReport = { open: msg.open, appExits: msg.appExits };
+        if (this.#state !== 'stopping') break;
+        this.#drainReport = { open: msg.open, appExits: msg.appExits };
+        if (msg.listensFor) this.#unheardSignal(msg.listensFor);
         break;
       case 'clusterd:stats': {
         const rank = healthRank(this.load());

@@ -90,7 +90,7 @@ const workerMessage = z.discriminatedUnion('cmd', [
   z.strictObject({ cmd: z.literal('clusterd:loop-reply'), seq, breakdown: loopBreakdown }),
   z.strictObject({ cmd: z.literal('clusterd:ready') }),
   z.strictObject({ cmd: z.literal('clusterd:stats'), sample: loopSample }),
-  z.strictObject({ cmd: z.literal('clusterd:draining'), open: stillOpen, appExits: z.boolean() }),
+  z.strictObject({ cmd: z.literal('clusterd:draining'), open: stillOpen, appExits: z.boolean(), listensFor: z.enum(['SIGINT', 'SIGTERM']).optional() }),
 ]) satisfies z.ZodType<WorkerMessage>;
 
 /** A worker's message, or why it is not one (one line, for the log). */

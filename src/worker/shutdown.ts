@@ -46,7 +46,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   const drained = drainServers();
   if (appExits) emitSignal(signal);
   const handlers = runHandlers();
-  report(() => ({ ...stillOpen(), handlers: handlers.pending() }), appExits);
+  report(() => ({ ...stillOpen(), handlers: handlers.pending() }), appExits, appExits ? undefined : otherStopSignal(signal));
   const [, ok] = await Promise.all([drained, handlers.done]);
   if (!appExits) process.exit(ok ? 0 : 1);
   // The IPC channel is the last thing of clusterd's that keeps the process alive (its timers and
@@ -81,15 +81,21 @@ function emitSignal(signal: NodeJS.Signals): void {
   }
 }
 
+/** SIGINT or SIGTERM, whichever `signal` is not, when the app listens for it: its shutdown code waits for that one. */
+function otherStopSignal(signal: NodeJS.Signals): 'SIGINT' | 'SIGTERM' | undefined {
+  const other = signal === 'SIGTERM' ? 'SIGINT' : signal === 'SIGINT' ? 'SIGTERM' : undefined;
+  return other && appListeners(other) > 0 ? other : undefined;
+}
+
 /** Sends what is open now, and again whenever it changes, until the process ends. */
-function report(open: () => StillOpen, appExits: boolean): void {
+function report(open: () => StillOpen, appExits: boolean, listensFor: 'SIGINT' | 'SIGTERM' | undefined): void {
   let last = '';
   const send = (): void => {
     const now = open();
     const key = JSON.stringify(now);
     if (key === last) return;
     last = key;
-    channel.send({ cmd: 'clusterd:draining', open: now, appExits });
+    channel.send({ cmd: 'clusterd:draining', open: now, appExits, ...(listensFor ? { listensFor } : {}) });
   };
   send();
   setInterval(send, REPORT_MS).unref();

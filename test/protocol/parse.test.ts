@@ -31,6 +31,7 @@ test('stats', accepted, { cmd: 'clusterd:stats', sample: sample() });
 test('stats without uv metrics (Node < 20.18)', accepted, { cmd: 'clusterd:stats', sample: { ...sample(), loop: null } });
 const open = { requests: 1, idle: 0, webSockets: 2, upgraded: 0, http2Sessions: 1, other: 0, handlers: 1 };
 test('draining', accepted, { cmd: 'clusterd:draining', open, appExits: true });
+test('draining of an app that listens for the other stop signal', accepted, { cmd: 'clusterd:draining', open, appExits: false, listensFor: 'SIGINT' });
 
 const refused = test.macro({
   exec(t, message: unknown, why: RegExp) {
@@ -68,6 +69,7 @@ test('stats with a string lag', refused, { cmd: 'clusterd:stats', sample: { ...s
 test('stats with an infinite rss', refused, { cmd: 'clusterd:stats', sample: { ...sample(), memory: { ...sample().memory, rss: Infinity } } }, /sample\.memory\.rss/);
 test('stats with utilisation past 1', refused, { cmd: 'clusterd:stats', sample: { ...sample(), elu: 3 } }, /sample\.elu/);
 test('stats with a fractional resource count', refused, { cmd: 'clusterd:stats', sample: { ...sample(), resources: { Timeout: 0.5 } } }, /sample\.resources/);
+test('draining naming a signal that is not a stop signal', refused, { cmd: 'clusterd:draining', open, appExits: false, listensFor: 'SIGKILL' }, /listensFor/);
 test('draining without appExits', refused, { cmd: 'clusterd:draining', open }, /appExits/);
 test('draining with a negative count', refused, { cmd: 'clusterd:draining', open: { ...open, webSockets: -1 }, appExits: false }, /open\.webSockets/);
 test('draining with a count missing', refused, { cmd: 'clusterd:draining', open: { ...open, handlers: undefined }, appExits: false }, /open\.handlers/);

@@ -40,12 +40,26 @@ test('--kill-signal SIGINT: the app\'s SIGINT listener runs, closes its server (
   t.deepEqual(troubles(cluster), []);
 });
 
-test('--kill-signal SIGINT: an app that listens only for SIGTERM hears nothing, and is drained and exited as before', async (t) => {
+test('--kill-signal SIGINT: an app that listens only for SIGTERM hears nothing, is drained and exited as before, and the log says so', async (t) => {
   const cluster = await startCluster(APP, { instances: 1, flags: ['--grace', '30s', '--kill-signal', 'SIGINT'], env: { ON_SIGNAL: 'log' } });
   killOnTeardown(t, cluster.process);
   t.is(await cluster.stop('SIGTERM'), ExitCode.OK);
   t.deepEqual(said(cluster, 'signal'), []);
   t.deepEqual(troubles(cluster), []);
+  const unheard = cluster.lines.filter((line) => line.event === 'kill-signal-unheard');
+  t.is(unheard.length, 1);
+  t.regex(unheard[0]!.message, /^worker 1's app listens for SIGTERM, not for the kill signal SIGINT: .* start with --kill-signal SIGTERM to run them$/);
+});
+
+test('an app written for PM2 (it listens for SIGINT) under the default SIGTERM: drained as before, and one line for the cluster names --kill-signal SIGINT', async (t) => {
+  const cluster = await startCluster(APP, { instances: 2, flags: ['--grace', '30s'], env: { ON_SIGNAL: 'log', KILL_SIGNAL: 'SIGINT' } });
+  killOnTeardown(t, cluster.process);
+  t.is(await cluster.stop('SIGTERM'), ExitCode.OK);
+  t.deepEqual(said(cluster, 'signal'), []);
+  t.deepEqual(troubles(cluster), []);
+  const unheard = cluster.lines.filter((line) => line.event === 'kill-signal-unheard');
+  t.is(unheard.length, 1, 'once for the cluster, not once per worker');
+  t.regex(unheard[0]!.message, /listens for SIGINT, not for the kill signal SIGTERM: .*\(PM2 sends SIGINT\); start with --kill-signal SIGINT/);
 });
 
 test('a listener with asynchronous cleanup: clusterd does not exit the worker once drained; the app ends it when its cleanup is done', async (t) => {
@@ -61,6 +75,7 @@ test('no listener: the app (which holds a timer of its own) is drained and exite
   killOnTeardown(t, cluster.process);
   t.is(await cluster.stop('SIGTERM'), ExitCode.OK);
   t.deepEqual(troubles(cluster), []);
+  t.false(cluster.lines.some((line) => line.event === 'kill-signal-unheard'));
 });
 
 test('signal-exit\'s listener (execa, write-file-atomic...) is not the app\'s: no SIGTERM is emitted, an in-flight request completes and clusterd exits the worker', async (t) => {
