@@ -1,7 +1,10 @@
 // Command-line values, parsed and bounded at the boundary: every parser names the flag, the
 // range it accepts and the value received, in one line (exit code 2 through UsageError).
 import { constants } from 'node:os';
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { usableCpus } from './system/cpus.js';
+import { logicalCwd } from './system/working-dir.js';
 import { UsageError } from './errors.js';
 
 /** Node's timers take at most 2^31-1 ms (about 24.8 days); a longer delay silently becomes 1 ms. */
@@ -105,6 +108,25 @@ export function parseInstances(value: unknown): number {
     throw new UsageError(`Expected \`--instances\` to be an integer from 1 to ${MAX_INSTANCES} or \`max\`, got \`${text}\``);
   }
   return number;
+}
+
+/**
+ * `--cwd`: a directory, made absolute from where clusterd was started (by the path the shell shows)
+ * but not resolved through symlinks; none given: that directory itself.
+ */
+export function parseWorkingDir(value: string | undefined): string {
+  const here = logicalCwd();
+  if (value === undefined) return here;
+  const text = value.trim();
+  const dir = resolve(here, text);
+  let why: string | null = null;
+  try {
+    if (!statSync(dir).isDirectory()) why = 'not a directory';
+  } catch (error) {
+    why = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+  }
+  if (why !== null) throw new UsageError(`Expected \`--cwd\` to be a directory, got \`${text}\` (${why})`);
+  return dir;
 }
 
 /** Accepts one of a fixed set of words. */

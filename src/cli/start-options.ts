@@ -171,6 +171,13 @@ export const START_OPTIONS: readonly StartOption[] = [
   option('control', { kind: 'string', describe: 'Also serve the control plane on TCP HOST:PORT (needs a token)', schema: ADDRESS_SCHEMA }),
   option('control-token', { kind: 'string', describe: `Token required on --control (or $${TOKEN_ENV})`, schema: { type: 'string' } }),
   option('control-token-file', { kind: 'string', path: 'file', describe: 'Read the --control token from this file', schema: { type: 'string' } }),
+  option('cwd', {
+    kind: 'string',
+    path: 'file',
+    describe:
+      "The workers' working directory, where a relative entry is found too (default: where clusterd was started, by the path the shell shows). Kept as given, symlinks and all, and entered anew by every worker: after a deploy moves a `current` symlink, reload runs the new release in its own directory",
+    schema: { type: 'string' },
+  }),
   option('node-arg', {
     kind: 'strings',
     describe: "A flag for the workers' node, e.g. --node-arg=--max-old-space-size=512 (repeatable)",

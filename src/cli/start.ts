@@ -12,7 +12,7 @@ import type { MasterOptions } from '../master/run.js';
 import { dashboardToken, parseControlAddress, parseListenAddress, readControlToken, type DashboardTokenSources, type ListenAddress } from '../control/options.js';
 import { BootError, ClusterdError, UsageError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseSignal, parseSize } from '../options.js';
+import { parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseSignal, parseSize, parseWorkingDir } from '../options.js';
 import { CONFIG_NAMES, loadConfig, type ConfigFile, type FlagValue } from './config-file.js';
 import { configKey, MAX_BOOT_FAILURES, START_OPTIONS } from './start-options.js';
 
@@ -104,7 +104,8 @@ export function masterOptions(settings: StartSettings): MasterOptions {
   };
   const instances = checked('instances', () => parseInstances(text('instances')));
   const nodeArgs = (flags.get('node-arg') as string[] | undefined) ?? [];
-  const entry = resolveEntry(settings.entry, nodeArgs);
+  const cwd = checked('cwd', () => parseWorkingDir(text('cwd')));
+  const entry = resolveEntry(settings.entry, nodeArgs, cwd);
   const name = checked('name', () => parseName(text('name') ?? basename(entry.path, extname(entry.path))));
   const maxBootFailures = checked('max-boot-failures', () => parseInteger('max-boot-failures', text('max-boot-failures'), { min: 1, max: MAX_BOOT_FAILURES }));
   const balance = checked('balance', () => parseChoice('balance', text('balance'), BALANCE_MODES) as BalanceMode);

@@ -4,21 +4,27 @@ import { extname, resolve } from 'node:path';
 import { inspectorArgs } from './inspector.js';
 import { typescriptLoader } from './typescript.js';
 import { UsageError } from '../errors.js';
+import { logicalCwd } from '../system/working-dir.js';
 
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts', '.tsx']);
 
 export interface Entry {
-  /** Absolute path of the entry file. */
+  /** Absolute path of the entry file (through symlinks as given: a deploy's `current` is followed anew at each fork). */
   path: string;
+  /** The workers' working directory, absolute, symlinks kept (--cwd, else where clusterd was started: logicalCwd()). */
+  cwd: string;
   /** Node flags every worker is started with, the loader first, then clusterd's runtime. */
   execArgv: string[];
   /** Added to every worker's environment (a TypeScript entry's tsconfig.json, for its loader). */
   env: Record<string, string>;
 }
 
-/** Validates the entry file (and a TypeScript entry's project) and builds the worker's execArgv; throws a UsageError or TypeScriptError. */
-export function resolveEntry(file: string, nodeArgs: readonly string[] = []): Entry {
-  const path = resolve(file);
+/**
+ * Validates the entry file (found from `cwd` when relative) and a TypeScript entry's project, and
+ * builds the worker's execArgv; throws a UsageError or TypeScriptError.
+ */
+export function resolveEntry(file: string, nodeArgs: readonly string[] = [], cwd = logicalCwd()): Entry {
+  const path = resolve(cwd, file);
   try {
     if (!statSync(path).isFile()) throw new UsageError(`entry \`${file}\` is not a file`);
     accessSync(path, constants.R_OK);
@@ -37,5 +43,5 @@ export function resolveEntry(file: string, nodeArgs: readonly string[] = []): En
     env = loader.env;
   }
   execArgv.push('--import', new URL('../worker/preload.js', import.meta.url).href);
-  return { path, execArgv, env };
+  return { path, cwd, execArgv, env };
 }

@@ -119,6 +119,7 @@ const unheardSaid = new WeakSet<LogSink>();
 function forkWorker(spec: WorkerSpec): { child: ChildProcess | null; error: unknown } {
   try {
     const child = fork(spec.entry.path, spec.args, {
+      cwd: spec.entry.cwd,
       execArgv: spec.entry.execArgv,
       env: {
         // PM2's instance number (0..N-1), which apps moved from it read: unless set already.
@@ -126,6 +127,8 @@ function forkWorker(spec: WorkerSpec): { child: ChildProcess | null; error: unkn
         ...process.env,
         ...spec.entry.env,
         ...spec.env,
+        // As a shell would: the directory by the path it was reached by.
+        PWD: spec.entry.cwd,
         CLUSTERD_WORKER_ID: String(spec.id),
         CLUSTERD_CLUSTER_NAME: spec.clusterName,
         [SETTINGS_ENV]: JSON.stringify(spec.settings),

@@ -61,6 +61,8 @@ test(outOfRange, ['-i', '100000'], ['`--instances`', 'from 1 to 1024', '`100000`
 test(outOfRange, ['--max-memory', '1k'], ['`--max-memory`', 'from 16M to 1T', '`1k`']);
 test(outOfRange, ['--kill-signal', 'SIGTERMINATE'], ['`--kill-signal`', 'a signal name such as SIGTERM', '`SIGTERMINATE`']);
 test(outOfRange, ['--kill-signal', 'SIGKILL'], ['`--kill-signal`', 'cannot be handled', '`SIGKILL`']);
+test(outOfRange, ['--cwd', '/nonexistent/release'], ['`--cwd`', 'a directory', '`/nonexistent/release`', 'ENOENT']);
+test(outOfRange, ['--cwd', '/etc/hostname'], ['`--cwd`', 'a directory', 'not a directory']);
 
 // Control commands check their values before looking for a cluster.
 const controlOutOfRange = test.macro({
