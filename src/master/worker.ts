@@ -1,4 +1,5 @@
 // The master's view of one worker process: forks it, speaks the protocol, follows its output.
+import { existsSync } from 'node:fs';
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { EventEmitter } from 'node:events';
@@ -143,10 +144,14 @@ function forkWorker(spec: WorkerSpec): { child: ChildProcess | null; error: unkn
   }
 }
 
-/** `spawn EAGAIN (resource temporarily unavailable)`: the errno's name and what it means. */
-export function describeSpawnError(error: unknown): string {
+/**
+ * `spawn EAGAIN (resource temporarily unavailable)`: the errno's name and what it means. ENOENT names
+ * the working directory when that is what is missing (a deleted release), not node.
+ */
+export function describeSpawnError(error: unknown, cwd?: string): string {
   const { code, errno, message } = (error ?? {}) as NodeJS.ErrnoException;
   if (typeof code !== 'string') return String(message ?? error);
+  if (code === 'ENOENT' && cwd !== undefined && !existsSync(cwd)) return `spawn ENOENT: the working directory ${cwd} does not exist`;
   const meaning = typeof errno === 'number' ? getSystemErrorMap().get(errno)?.[1] : undefined;
   return `spawn ${code}${meaning ? ` (${meaning})` : ''}`;
 }
@@ -206,7 +211,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     const started = forkWorker(spec);
     this.#child = started.child;
     if (started.child?.pid === undefined) {
-      this.#failedToStart(started);
+      this.#failedToStart(started, spec.entry.cwd);
       return;
     }
     const child = started.child;
@@ -322,10 +327,10 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
    * ChildProcess without a pid; 'exit' never comes for it. Either way the exit is emitted
    * asynchronously, once the supervisor listens.
    */
-  #failedToStart({ child, error }: { child: ChildProcess | null; error: unknown }): void {
+  #failedToStart({ child, error }: { child: ChildProcess | null; error: unknown }, cwd: string): void {
     const settle = (cause: unknown): void => {
       this.#state = transition(this.#state, 'exited');
-      this.emit('exit', { code: null, signal: null, from: 'starting', error: describeSpawnError(cause), killed: false } satisfies WorkerExit);
+      this.emit('exit', { code: null, signal: null, from: 'starting', error: describeSpawnError(cause, cwd), killed: false } satisfies WorkerExit);
     };
     if (child === null) {
       process.nextTick(settle, error);

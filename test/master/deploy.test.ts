@@ -63,3 +63,18 @@ const deploy = test.macro({
 });
 test(deploy, 'pwd');
 test(deploy, '--cwd');
+
+test('a working directory deleted under the cluster: reload fails, naming it, and the old workers serve on', async (t) => {
+  const dir = releases(t);
+  const ctl = control(t);
+  const release = join(dir, 'releases', 'v1');
+  const cluster = await startCluster('app.cjs', { flags: ['--name', 'deploy-gone', '--cwd', release], cwd: tmpdir(), env: ctl.env });
+  t.teardown(() => cluster.stop());
+  const before = await getJson<ReleaseAnswer>(cluster.port);
+  rmSync(release, { recursive: true, force: true });
+  const reload = await ctl.run(['reload', 'deploy-gone']);
+  t.is(reload.exitCode, 3, String(reload.stderr));
+  t.true(String(reload.stderr).includes(`the working directory ${release} does not exist`), String(reload.stderr));
+  t.true(cluster.pids.includes((await getJson<ReleaseAnswer>(cluster.port)).pid), 'an old worker answers');
+  t.is(before.release, 'v1');
+});
