@@ -131,6 +131,18 @@ for (const balance of pathModes) {
   });
 }
 
+test('a unix socket path of each worker\'s own is served by that worker alone', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-unix-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const cluster = await startCluster(fixture('unix-shared.js'), { appArgs: [join(dir, 'w{id}.sock')] });
+  t.teardown(() => cluster.stop());
+  t.deepEqual([...(cluster.lines.find((line) => line.event === 'ready')!.addresses as string[])].sort(), [join(dir, 'w1.sock'), join(dir, 'w2.sock')]);
+  for (const [index, pid] of cluster.pids.entries()) {
+    const socketPath = join(dir, `w${index + 1}.sock`);
+    for (let i = 0; i < 3; i++) t.like(await requestJson<UnixAnswer>({ socketPath }), { worker: index + 1, pid, address: socketPath });
+  }
+});
+
 test('a relative unix socket path means the worker\'s directory; readableAll and writableAll set its mode', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-unix-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
