@@ -63,6 +63,7 @@ export function statusJson(status: ClusterView): StatusJson {
     uptimeMs: status.uptimeMs,
     entry: status.entry,
     balance: status.balance,
+    addresses: [...status.addresses],
     statsIntervalMs: status.statsIntervalMs,
     totals: { ...status.totals },
   };
@@ -200,6 +201,7 @@ function summaryParts(status: ClusterView, colour: boolean): string[] {
     `${totals.connections} conns`,
     `RSS ${formatBytes(totals.rss)}`,
     ...(totals.restarts > 0 ? [`${totals.restarts} restart${totals.restarts === 1 ? '' : 's'}`] : []),
+    ...(status.addresses.length > 0 ? [`on ${status.addresses.join(', ')}`] : []),
   ];
 }
 

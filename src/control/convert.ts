@@ -35,6 +35,7 @@ export function encodeStatus(status: ClusterStatus, { history, lastBlocked }: En
     statsIntervalMs: status.statsIntervalMs,
     workers: status.workers.map((worker) => encodeWorker(worker, history, lastBlocked?.(worker.id) ?? null)),
     totals: { ...status.totals },
+    addresses: [...status.addresses],
   };
 }
 
@@ -94,6 +95,7 @@ export function decodeStatus(wire: WireClusterStatus): ClusterView {
       rss: totals?.rss ?? 0,
       restarts: totals?.restarts ?? 0,
     },
+    addresses: (wire.addresses ?? []).filter((address): address is string => typeof address === 'string'),
   };
 }
 

@@ -172,9 +172,11 @@ export type WireBlockedSite = BlockedSite;
 export type WireTotals = ClusterTotals;
 
 /** The master's ClusterStatus as decoded: repeated and message fields may be absent (null). */
-export interface WireClusterStatus extends Omit<ClusterStatus, 'workers' | 'totals'> {
+export interface WireClusterStatus extends Omit<ClusterStatus, 'workers' | 'totals' | 'addresses'> {
   workers: WireWorker[] | null;
   totals: WireTotals | null;
+  /** Absent from a master older than the field. */
+  addresses: string[] | null;
 }
 
 export interface WireStackFrame {

@@ -4,6 +4,7 @@ import type { BlockedSite } from './blocked-sites.js';
 import type { LoopState, StackFrame } from '../loop/types.js';
 import type { WorkerState } from './worker-state.js';
 import type { Supervisor } from './supervisor.js';
+import { formatAddress } from '../worker/servers.js';
 
 export interface WorkerStatus {
   id: number;
@@ -45,6 +46,8 @@ export interface ClusterStatus {
   statsIntervalMs: number;
   workers: WorkerStatus[];
   totals: ClusterTotals;
+  /** Where the app's servers listen through the master: `host:port`, or a unix socket's path. */
+  addresses: string[];
 }
 
 /** What the control plane needs from the master to report on it. */
@@ -109,6 +112,7 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
       rss: sum((worker) => worker.sample?.memory.rss ?? 0),
       restarts: supervisor.workers().reduce((total, worker) => total + (supervisor.slot(worker.id)?.restarts ?? 0), 0),
     },
+    addresses: supervisor.addresses().map(formatAddress),
   };
 }
 

@@ -84,7 +84,8 @@ test('truncate keeps escape codes whole and resets colour after a cut', (t) => {
 
 test('status --json has the documented shape, units and key order', (t) => {
   const json = statusJson(view());
-  t.deepEqual(Object.keys(json), ['name', 'workers', 'masterPid', 'startedAt', 'uptimeMs', 'entry', 'balance', 'statsIntervalMs', 'totals']);
+  t.deepEqual(Object.keys(json), ['name', 'workers', 'masterPid', 'startedAt', 'uptimeMs', 'entry', 'balance', 'addresses', 'statsIntervalMs', 'totals']);
+  t.deepEqual(json.addresses, ['127.0.0.1:3000']);
   t.deepEqual(json.workers[1], {
     id: 2,
     pid: 40_002,
@@ -116,7 +117,7 @@ test('status --json: a worker without a sample has nulls, not zeros', (t) => {
 
 test('status table: a summary line, then one row per worker', (t) => {
   t.deepEqual(statusLines(view(false)), [
-    'api  master 39999  up 1m10s  2/2 ready  621 req/s  28 conns  RSS 160 MiB  1 restart',
+    'api  master 39999  up 1m10s  2/2 ready  621 req/s  28 conns  RSS 160 MiB  1 restart  on 127.0.0.1:3000',
     '',
     'ID    PID  STATE  GEN  UPTIME  RESTARTS  REQ/S  CONNS  LAG p50  p99  max  ELU  CPU       RSS',
     ' 1  40001  ready    1   1m05s         0    311     14      1.1  2.5  4.1  12%  15%  80.0 MiB',
@@ -141,7 +142,7 @@ function blockedCluster(): ClusterView {
 
 test('top, plain: the table, and a sparkline per worker on a shared scale', (t) => {
   const lines = topLines(blockedCluster(), { width: Infinity, height: Infinity, colour: false, now: NOW });
-  t.is(lines[0], 'api  master 39999  up 1m10s  2/2 ready  621 req/s  28 conns  RSS 160 MiB  03:04:05');
+  t.is(lines[0], 'api  master 39999  up 1m10s  2/2 ready  621 req/s  28 conns  RSS 160 MiB  on 127.0.0.1:3000  03:04:05');
   t.regex(lines[2]!, /LAG p99, last 60 samples \(top = 200 ms\)$/);
   t.true(lines[3]!.endsWith('  ▁█▁█▁█▁█'), lines[3]);
   t.true(lines[4]!.endsWith('  ▁▁▁▁▁▁▁▁'), lines[4]);

@@ -182,6 +182,8 @@ test('a worker that removes the unix socket file before listening is named in a 
   t.teardown(() => cluster.stop());
   t.is((await requestJson({ socketPath })).pid, cluster.pids[0]!);
   t.false(cluster.lines.some((line) => line.event === 'socket-path-gone'), 'the first worker removed nothing of the master\'s');
+  const status = await ctl.run(['status', 'unix-unlink', '--json']);
+  t.deepEqual((JSON.parse(String(status.stdout)) as { addresses: string[] }).addresses, [socketPath], 'status names where it listens');
   // The second worker removes the master's socket file, then listens: the master says so, once.
   t.is((await ctl.run(['scale', 'unix-unlink', '2'])).exitCode, 0);
   const warning = await cluster.waitForLine((line) => line.event === 'socket-path-gone');

@@ -57,6 +57,7 @@ export function clusterStatus(name: string, workers: WorkerStatus[]): ClusterSta
       rss: sum((w) => w.sample?.memory.rss ?? 0),
       restarts: sum((w) => w.restarts),
     },
+    addresses: ['127.0.0.1:3000'],
   };
 }
 
