@@ -47,7 +47,7 @@ export const stopCommand: CommandModule<object, StopArgs> = {
 async function stopOne(args: StopArgs): Promise<string> {
   const { client, status } = await connectFromArgs(args);
   try {
-    const { masterPid, graceMs } = await client.stop();
+    const { masterPid, graceMs } = (await askToStop(client)) ?? { masterPid: status.masterPid, graceMs: DEFAULT_GRACE_MS };
     const pid = masterPid || status.masterPid;
     const waitMs = (graceMs || DEFAULT_GRACE_MS) + STOP_MARGIN_MS;
     const gone = client.target.transport === 'unix' ? () => !alive(pid) : () => notAnswering(client);
@@ -57,6 +57,24 @@ async function stopOne(args: StopArgs): Promise<string> {
     return `stopped cluster ${status.name} (master pid ${pid})`;
   } finally {
     client.close();
+  }
+}
+
+/**
+ * The Stop call; null when the master stopped answering instead of replying. A master whose stop is
+ * quick (idle workers) closes its control plane as it exits, and the reply can be lost on the way
+ * (seen under load: UNAVAILABLE from a master that did stop). Stop is idempotent, so it is asked
+ * once more: a master still there answers it; one that is going refuses the connection, and the
+ * caller waits for it to be gone as after any stop.
+ */
+export async function askToStop(client: Pick<ControlClient, 'stop'>): Promise<{ masterPid: number; graceMs: number } | null> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.stop();
+    } catch (error) {
+      if (!(error instanceof ClusterdError && error.code === NOT_RUNNING)) throw error;
+      if (attempt === 2) return null;
+    }
   }
 }
 
@@ -72,8 +90,9 @@ async function stopAll(): Promise<void> {
   for (const [index, outcome] of outcomes.entries()) {
     if (outcome.status === 'fulfilled') {
       process.stdout.write(`${outcome.value}\n`);
-    } else if (outcome.reason instanceof ClusterdError && outcome.reason.code === NOT_RUNNING) {
-      // It stopped by itself between the listing and the request: what was asked for holds.
+    } else if (outcome.reason instanceof ClusterdError && (outcome.reason.code === NOT_RUNNING || outcome.reason.code === 'ERR_CLUSTERD_NOT_FOUND')) {
+      // It stopped by itself between the listing and the request (connect() then finds no such
+      // cluster): what was asked for holds.
       process.stdout.write(`cluster ${clusters[index]!.name} had stopped already\n`);
     } else {
       process.stderr.write(`clusterd: ${oneLine(outcome.reason)}\n`);
