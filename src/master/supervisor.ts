@@ -2,6 +2,8 @@
 // and one reconcile step that makes the running set match it. Exits, restarts, scaling and
 // replacements are changes to that state followed by reconcile(), never bespoke code paths.
 import { EventEmitter, once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { DEFAULT_BACKOFF, backoffDelay, type BackoffPolicy } from './backoff.js';
 import type { BalanceMode } from './balancers/index.js';
 import type { Entry } from './entry.js';
@@ -509,6 +511,11 @@ export function lastErrorLine(tail: readonly string[]): string {
 function describeListenFailure({ query, code }: ListenFailure): string {
   const why =
     code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available' : code;
-  if (isSocketPath(query)) return `cannot listen on unix socket ${formatAddress({ address: query.address ?? '', port: -1 })}: ${why} (${code})`;
+  if (isSocketPath(query)) {
+    const path = query.address ?? '';
+    // Node reports a bind under a missing directory as EACCES, which misleads.
+    const missing = path.startsWith('/') && (code === 'EACCES' || code === 'ENOENT') && !existsSync(dirname(path));
+    return `cannot listen on unix socket ${formatAddress({ address: path, port: -1 })}: ${missing ? `no such directory ${dirname(path)}` : `${why} (${code})`}`;
+  }
   return `cannot listen on port ${query.port} (${query.address ?? '*'}:${query.port}): ${why} (${code})`;
 }

@@ -111,6 +111,9 @@ test('a unix socket path another process listens on, or a file that is not a soc
   const onFile = await start([fixture('unix-shared.js'), '-i', '2', '--listen-timeout', '10m', '--', file]);
   assertOneLine(t, onFile, ExitCode.LISTEN_FAILED, [`cannot listen on unix socket ${file}`, 'in use']);
   t.is(readFileSync(file, 'utf8'), 'keep me');
+  // Under a directory that does not exist (Node says EACCES): the directory is named.
+  const nowhere = await start([fixture('unix-shared.js'), '-i', '2', '--', join(dir, 'missing', 'app.sock')]);
+  assertOneLine(t, nowhere, ExitCode.LISTEN_FAILED, [`cannot listen on unix socket ${join(dir, 'missing', 'app.sock')}: no such directory ${join(dir, 'missing')}`]);
 });
 
 test('app that never listens, with --listen-timeout 1s', async (t) => {
