@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { openBalancer, type BalanceMode, type Balancer, type BalancedWorker } from './balancers/index.js';
 import { BindError, removeStaleSocket } from './balancers/bind.js';
+import { SparePath } from './socket-path.js';
 import { isSocketPath, type AcceptorLoad, type AcceptorReport, type ListenQuery, type SockName } from '../protocol.js';
 
 export interface ListenFailure {
@@ -22,7 +23,9 @@ export class Listeners {
   readonly #open = new Map<string, Balancer>();
   readonly #onFailure: (failure: ListenFailure, worker: BalancedWorker) => void;
   readonly #warn: (event: string, message: string, data: Record<string, unknown>) => void;
-  // Unix socket paths already reported missing: once each.
+  // Spare links of the unix socket paths the master bound, by key, to put a removed path back.
+  readonly #spares = new Map<string, SparePath>();
+  // Unix socket paths already reported removed: once each.
   readonly #goneReported = new Set<string>();
   #closed = false;
 
@@ -54,7 +57,11 @@ export class Listeners {
       this.#balancers.set(query.key, opening);
       // A failed bind is forgotten so that a later attempt (say, once the port is free) retries.
       opening.then(
-        (balancer) => this.#open.set(query.key, balancer),
+        (balancer) => {
+          this.#open.set(query.key, balancer);
+          const spare = isSocketPath(query) && query.address?.startsWith('/') ? SparePath.keep(query.address) : null;
+          if (spare) this.#spares.set(query.key, spare);
+        },
         () => this.#balancers.delete(query.key),
       );
     }
@@ -86,6 +93,8 @@ export class Listeners {
       balancer.close();
       this.#open.delete(key);
       this.#balancers.delete(key);
+      this.#spares.get(key)?.remove();
+      this.#spares.delete(key);
     }
   }
 
@@ -120,16 +129,23 @@ export class Listeners {
     return openBalancer(this.#mode, query);
   }
 
-  /** The master's socket file of a path listen is still there (not for abstract sockets, which have none). */
+  /**
+   * A worker listens on a unix socket path whose file is gone: the app removed it before listen()
+   * (a stale-socket cleanup meant for one process), after the master had bound it for another
+   * worker. The spare link puts it back; said once per path.
+   */
   #checkPath(query: ListenQuery, worker: BalancedWorker): void {
     const path = query.address;
-    if (!isSocketPath(query) || !path?.startsWith('/') || this.#goneReported.has(path) || existsSync(path)) return;
+    if (!isSocketPath(query) || !path?.startsWith('/') || existsSync(path)) return;
+    const restored = this.#spares.get(query.key)?.restore() ?? false;
+    if (this.#goneReported.has(path)) return;
     this.#goneReported.add(path);
-    this.#warn(
-      'socket-path-gone',
-      `unix socket ${path} was removed while the master serves it, before worker ${worker.id} listened on it: clients cannot reach it by that path. Remove a stale socket once (before starting clusterd), not in every worker`,
-      { worker: worker.id, path },
-    );
+    const removed = `worker ${worker.id} removed the unix socket ${path} before listening on it (a cleanup of a stale socket meant for one process, run in every worker)`;
+    if (restored) {
+      this.#warn('socket-path-restored', `${removed}: the master linked the path back to its socket; connections tried in between were refused. Remove a stale socket once, before starting clusterd`, { worker: worker.id, path });
+    } else {
+      this.#warn('socket-path-gone', `${removed}: clients cannot reach it by that path. Remove a stale socket once, before starting clusterd, not in every worker`, { worker: worker.id, path });
+    }
   }
 
   /**
@@ -151,6 +167,8 @@ export class Listeners {
     this.#closed = true;
     const settled = await Promise.allSettled(this.#balancers.values());
     for (const result of settled) if (result.status === 'fulfilled') result.value.close();
+    for (const spare of this.#spares.values()) spare.remove();
+    this.#spares.clear();
     this.#balancers.clear();
     this.#open.clear();
   }

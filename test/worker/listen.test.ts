@@ -3,7 +3,7 @@
 import test from 'ava';
 import { execa } from 'execa';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,7 +127,7 @@ for (const balance of pathModes) {
     }
     held.forEach((socket) => socket.destroy());
     t.is(await cluster.stop(), 0);
-    t.false(existsSync(socketPath), 'the socket file is gone');
+    t.deepEqual(readdirSync(dir), [], 'the socket file and its spare link are gone');
   });
 }
 
@@ -173,7 +173,7 @@ test('a stale unix socket file (its process was killed) is removed and bound aga
   await untilEveryWorker(() => requestJson({ socketPath }), cluster.pids, { what: 'answers on the path' });
 });
 
-test('a worker that removes the unix socket file before listening is named in a warning', async (t) => {
+test('workers that each remove the unix socket file before listening (code written for one process): the master puts the path back', async (t) => {
   const ctl = control(t);
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-unix-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -181,15 +181,25 @@ test('a worker that removes the unix socket file before listening is named in a 
   const cluster = await startCluster(fixture('unix-shared.js'), { instances: 1, appArgs: [socketPath], flags: ['--name', 'unix-unlink'], env: { ...ctl.env, UNIX_UNLINK: '1' } });
   t.teardown(() => cluster.stop());
   t.is((await requestJson({ socketPath })).pid, cluster.pids[0]!);
-  t.false(cluster.lines.some((line) => line.event === 'socket-path-gone'), 'the first worker removed nothing of the master\'s');
+  t.false(cluster.lines.some((line) => line.event?.startsWith('socket-path-')), 'the first worker removed nothing of the master\'s');
   const status = await ctl.run(['status', 'unix-unlink', '--json']);
   t.deepEqual((JSON.parse(String(status.stdout)) as { addresses: string[] }).addresses, [socketPath], 'status names where it listens');
-  // The second worker removes the master's socket file, then listens: the master says so, once.
+  // The second worker removes the master's socket file, then listens: the path is linked back to
+  // the same socket, said once, and both workers serve it.
   t.is((await ctl.run(['scale', 'unix-unlink', '2'])).exitCode, 0);
-  const warning = await cluster.waitForLine((line) => line.event === 'socket-path-gone');
-  t.is(warning.worker, 2);
-  t.true(warning.message.includes(`unix socket ${socketPath} was removed`), warning.message);
-  t.false(existsSync(socketPath));
+  const restored = await cluster.waitForLine((line) => line.event === 'socket-path-restored');
+  t.is(restored.worker, 2);
+  t.true(restored.message.includes(`worker 2 removed the unix socket ${socketPath} before listening on it`), restored.message);
+  t.true(statSync(socketPath).isSocket());
+  const workers = (await ctl.workers('unix-unlink')).map((worker) => worker.pid);
+  await untilEveryWorker(() => requestJson({ socketPath }), workers, { what: 'both workers serving the restored path' });
+  // A reload runs the removal in every new worker: the path comes back each time, said once.
+  t.is((await ctl.run(['reload', 'unix-unlink'])).exitCode, 0);
+  const reloaded = (await ctl.workers('unix-unlink')).map((worker) => worker.pid);
+  await untilEveryWorker(() => requestJson({ socketPath }), reloaded, { what: 'the new workers serving the path' });
+  t.is(cluster.lines.filter((line) => line.event?.startsWith('socket-path-')).length, 1);
+  t.is(await cluster.stop(), 0);
+  t.deepEqual(readdirSync(dir), [], 'the socket file and its spare link are gone');
 });
 
 test('exclusive: true binds in the worker: the second worker on a fixed port gets EADDRINUSE', async (t) => {
