@@ -123,6 +123,27 @@ test('on a unix socket: actions without a token; the cluster stopping ends it wi
   t.is(served.stderr(), 'clusterd: the cluster dashsock stopped; its dashboard stops too\n');
 });
 
+test('--control: a remote cluster\'s dashboard through its TCP control listener and token; a wrong token is one line, exit 8', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--name', 'dashremote', '--control', '127.0.0.1:0', '--control-token', 's3cret'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const address = String(cluster.lines.find((line) => line.event === 'ready')!.control);
+  // Another runtime directory: the cluster is not local to this dashboard, only --control reaches it.
+  const elsewhere = control(t);
+  const served = await serveDashboard(t, elsewhere, ['dashremote', '--control', address, '--control-token', 's3cret']);
+  const port = Number(new URL(served.url).port);
+  const status = JSON.parse((await get(port, '/api/status')).body) as DashboardMessage;
+  t.true(status.type === 'snapshot' && status.name === 'dashremote');
+  t.deepEqual(status.type === 'snapshot' ? status.workers.map((worker) => worker.pid).sort() : [], [...cluster.pids].sort());
+  served.child.kill('SIGTERM');
+  t.is((await served.child).exitCode, 0);
+
+  const wrong = await elsewhere.run(['dashboard', 'dashremote', '--control', address, '--control-token', 'nope'], { timeoutMs: 30_000 });
+  t.is(wrong.exitCode, ExitCode.UNAUTHENTICATED, String(wrong.stderr));
+  t.is(String(wrong.stderr).trim().split('\n').length, 1, String(wrong.stderr));
+  t.regex(String(wrong.stderr), /^clusterd: /);
+});
+
 test('a master that dies without ending the stream (SIGKILL: its socket just closes) ends it the same way, exit 7', async (t) => {
   const ctl = control(t);
   const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--name', 'dashkill'], env: ctl.env });
