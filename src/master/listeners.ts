@@ -1,5 +1,6 @@
 // The master's table of listening addresses, keyed like Node's cluster (address:port:type:fd:index).
-// The first worker to listen on a key binds it; later workers (and replacements) join it.
+// The first worker to listen on a key binds it; later workers (and replacements) join it. Unix
+// socket paths too: a stale socket file is replaced, and a path a worker removed is put back.
 import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { openBalancer, type BalanceMode, type Balancer, type BalancedWorker } from './balancers/index.js';
@@ -36,7 +37,7 @@ export class Listeners {
   }: {
     mode: BalanceMode;
     onFailure: (failure: ListenFailure, worker: BalancedWorker) => void;
-    /** A line for the master's log: a stale unix socket removed, a socket file gone. */
+    /** A line for the master's log: a stale unix socket removed, a removed socket path put back (or not). */
     warn?: (event: string, message: string, data: Record<string, unknown>) => void;
   }) {
     this.#mode = mode;
