@@ -212,6 +212,8 @@ export interface ClusterListJson {
   workers: number;
   ready: number;
   uptimeMs: number;
+  /** Where the app listens, as in `status --json`. */
+  addresses: string[];
 }
 
 export function lsJson(clusters: readonly ClusterView[]): ClusterListJson[] {
@@ -221,14 +223,18 @@ export function lsJson(clusters: readonly ClusterView[]): ClusterListJson[] {
     workers: status.totals.workers,
     ready: status.totals.ready,
     uptimeMs: status.uptimeMs,
+    addresses: [...status.addresses],
   }));
 }
 
-/** `ls`: NAME, PID, WORKERS (ready/total), UPTIME. */
+/** `ls`: NAME, PID, WORKERS (ready/total), UPTIME, LISTENING (where the app listens). */
 export function lsLines(clusters: readonly ClusterView[]): string[] {
   return table(
-    [['NAME', 'PID', 'WORKERS', 'UPTIME'], ...lsJson(clusters).map((c) => [c.name, String(c.masterPid), `${c.ready}/${c.workers}`, formatDuration(c.uptimeMs)])],
-    ['left', 'right', 'right', 'right'],
+    [
+      ['NAME', 'PID', 'WORKERS', 'UPTIME', 'LISTENING'],
+      ...lsJson(clusters).map((c) => [c.name, String(c.masterPid), `${c.ready}/${c.workers}`, formatDuration(c.uptimeMs), c.addresses.join(', ')]),
+    ],
+    ['left', 'right', 'right', 'right', 'left'],
   );
 }
 

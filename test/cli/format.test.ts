@@ -127,10 +127,14 @@ test('status table: a summary line, then one row per worker', (t) => {
   t.is(starting.at(-1), ' 1  40001  starting    1   1m05s         0      -      -        -    -    -    -    -    -');
 });
 
-test('ls: name, pid, ready/total workers, uptime', (t) => {
-  const clusters = [view(false), decodeStatus(encodeStatus({ ...twoWorkers('web'), masterPid: 7, uptimeMs: 3_700_000 }, { history: false }))];
-  t.deepEqual(lsLines(clusters), ['NAME    PID  WORKERS  UPTIME', 'api   39999      2/2   1m10s', 'web       7      2/2   1h01m']);
-  t.deepEqual(lsJson(clusters)[1], { name: 'web', masterPid: 7, workers: 2, ready: 2, uptimeMs: 3_700_000 });
+test('ls: name, pid, ready/total workers, uptime, where it listens', (t) => {
+  const clusters = [view(false), decodeStatus(encodeStatus({ ...twoWorkers('web'), masterPid: 7, uptimeMs: 3_700_000, addresses: ['[::]:8080', '/run/web.sock'] }, { history: false }))];
+  t.deepEqual(lsLines(clusters), [
+    'NAME    PID  WORKERS  UPTIME  LISTENING',
+    'api   39999      2/2   1m10s  127.0.0.1:3000',
+    'web       7      2/2   1h01m  [::]:8080, /run/web.sock',
+  ]);
+  t.deepEqual(lsJson(clusters)[1], { name: 'web', masterPid: 7, workers: 2, ready: 2, uptimeMs: 3_700_000, addresses: ['[::]:8080', '/run/web.sock'] });
 });
 
 /** A cluster whose worker 1 blocks its loop every other sample, worker 2 stays quiet. */

@@ -184,6 +184,8 @@ test('workers that each remove the unix socket file before listening (code writt
   t.false(cluster.lines.some((line) => line.event?.startsWith('socket-path-')), 'the first worker removed nothing of the master\'s');
   const status = await ctl.run(['status', 'unix-unlink', '--json']);
   t.deepEqual((JSON.parse(String(status.stdout)) as { addresses: string[] }).addresses, [socketPath], 'status names where it listens');
+  const listed = await ctl.run(['ls', '--json']);
+  t.deepEqual((JSON.parse(String(listed.stdout)) as Array<{ addresses: string[] }>).map((cluster) => cluster.addresses), [[socketPath]], 'so does ls');
   // The second worker removes the master's socket file, then listens: the path is linked back to
   // the same socket, said once, and both workers serve it.
   t.is((await ctl.run(['scale', 'unix-unlink', '2'])).exitCode, 0);
