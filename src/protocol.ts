@@ -22,6 +22,9 @@ export interface ListenQuery {
   writableAll?: boolean;
 }
 
+/** sun_path holds 108 bytes on Linux, its terminating NUL included: the longest unix socket path. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
 /** Whether a listen is for a unix socket path (Node's addressType -1), not TCP. */
 export function isSocketPath(query: Pick<ListenQuery, 'addressType'>): boolean {
   return query.addressType === -1;

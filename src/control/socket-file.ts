@@ -11,8 +11,9 @@ import { chmodSync, linkSync, lstatSync, statSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 
-/** sun_path holds 108 bytes on Linux, its terminating NUL included. */
-export const MAX_SOCKET_PATH_BYTES = 107;
+import { MAX_SOCKET_PATH_BYTES } from '../protocol.js';
+
+export { MAX_SOCKET_PATH_BYTES };
 /** How long a probe of an existing socket file may take before it counts as answering. */
 export const PROBE_TIMEOUT_MS = 1000;
 
@@ -78,20 +79,30 @@ export function releaseSocketFile(path: string, inode: number): void {
 }
 
 async function clearStale(path: string): Promise<void> {
+  const conflict = await removeStaleSocket(path);
+  if (conflict !== null) throw new SocketFileTaken(conflict);
+}
+
+/**
+ * Removes the unix socket file at `path` when nobody answers on it (its process died before it could
+ * remove it, as Puma checks too); null once the path is free, else what stands there.
+ */
+export async function removeStaleSocket(path: string): Promise<'not-a-socket' | 'answers' | null> {
   let isSocket: boolean;
   try {
     isSocket = lstatSync(path).isSocket();
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;
   }
-  if (!isSocket) throw new SocketFileTaken('not-a-socket');
-  if (await answers(path)) throw new SocketFileTaken('answers');
+  if (!isSocket) return 'not-a-socket';
+  if (await answers(path)) return 'answers';
   try {
     unlinkSync(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
+  return null;
 }
 
 /**

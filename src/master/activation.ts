@@ -8,13 +8,11 @@
 // read, so that the workers (and their children) do not take the sockets for theirs.
 import { readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
-import { socketPathName, type ListenQuery, type SockName } from '../protocol.js';
+import { MAX_SOCKET_PATH_BYTES, socketPathName, type ListenQuery, type SockName } from '../protocol.js';
 import type { RawHandle } from './balancers/types.js';
 
 /** The first inherited descriptor (SD_LISTEN_FDS_START). */
 const FIRST_FD = 3;
-/** sizeof(sockaddr_un.sun_path) on Linux. */
-const SUN_PATH_BYTES = 108;
 /** More than this many is not a socket unit but a mistake. */
 const MAX_FDS = 256;
 
@@ -90,7 +88,7 @@ export function unixSocketName(fd: number, table?: string): SockName | null {
     if (!inode || found !== inode || !path) continue;
     if (!path.startsWith('@')) return socketPathName(path);
     // An abstract name bound with the whole of sun_path (as Node 20 does) is padded with NULs, shown as @.
-    const name = path.length === SUN_PATH_BYTES ? path.replace(/@+$/, '') : path;
+    const name = path.length === MAX_SOCKET_PATH_BYTES + 1 ? path.replace(/@+$/, '') : path;
     return socketPathName(`\0${name.slice(1)}`);
   }
   return null;

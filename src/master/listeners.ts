@@ -4,7 +4,8 @@
 import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { openBalancer, type BalanceMode, type Balancer, type BalancedWorker } from './balancers/index.js';
-import { BindError, removeStaleSocket } from './balancers/bind.js';
+import { BindError } from './balancers/bind.js';
+import { removeStaleSocket } from '../control/socket-file.js';
 import { SparePath } from './socket-path.js';
 import { isSocketPath, type AcceptorLoad, type AcceptorReport, type ListenQuery, type SockName } from '../protocol.js';
 
@@ -60,7 +61,8 @@ export class Listeners {
       opening.then(
         (balancer) => {
           this.#open.set(query.key, balancer);
-          const spare = isSocketPath(query) && query.address?.startsWith('/') ? SparePath.keep(query.address) : null;
+          const path = socketFile(query);
+          const spare = path === null ? null : SparePath.keep(path);
           if (spare) this.#spares.set(query.key, spare);
         },
         () => this.#balancers.delete(query.key),
@@ -123,9 +125,9 @@ export class Listeners {
    * master's included) is removed and bound again, once; anything else stays EADDRINUSE.
    */
   async #reopenIfStale(error: unknown, query: ListenQuery): Promise<Balancer> {
-    const path = query.address;
-    if (!(error instanceof BindError) || error.code !== 'EADDRINUSE' || !isSocketPath(query) || !path?.startsWith('/')) throw error;
-    if (!(await removeStaleSocket(path))) throw error;
+    const path = socketFile(query);
+    if (!(error instanceof BindError) || error.code !== 'EADDRINUSE' || path === null) throw error;
+    if ((await removeStaleSocket(path).catch(() => 'unremovable')) !== null) throw error;
     this.#warn('socket-stale-removed', `removed the stale unix socket ${path} (nothing listened on it) and bound it again`, { path });
     return openBalancer(this.#mode, query);
   }
@@ -136,8 +138,8 @@ export class Listeners {
    * worker. The spare link puts it back; said once per path.
    */
   #checkPath(query: ListenQuery, worker: BalancedWorker): void {
-    const path = query.address;
-    if (!isSocketPath(query) || !path?.startsWith('/') || existsSync(path)) return;
+    const path = socketFile(query);
+    if (path === null || existsSync(path)) return;
     const restored = this.#spares.get(query.key)?.restore() ?? false;
     if (this.#goneReported.has(path)) return;
     this.#goneReported.add(path);
@@ -173,4 +175,9 @@ export class Listeners {
     this.#balancers.clear();
     this.#open.clear();
   }
+}
+
+/** The file of a unix socket listen (none for TCP, nor for an abstract socket, which has no file). */
+function socketFile(query: ListenQuery): string | null {
+  return isSocketPath(query) && query.address?.startsWith('/') ? query.address : null;
 }

@@ -8,7 +8,7 @@
 // src/protocol.ts, which has no dependencies), so it costs the app nothing.
 import { z } from 'zod';
 import type { LoopBreakdown, LoopSample } from '../loop/types.js';
-import type { WorkerMessage } from '../protocol.js';
+import { MAX_SOCKET_PATH_BYTES, type WorkerMessage } from '../protocol.js';
 
 /** Keys are `address:port:addressType:fd:index`; an address is at most 45 characters (IPv6). */
 const key = z.string().min(1).max(200);
@@ -32,7 +32,7 @@ const backlog = z
 const socketPath = z
   .string()
   .refine((path) => /^(\/|\0)/.test(path) && !path.slice(1).includes('\0'), 'an absolute or abstract socket path')
-  .refine((path) => Buffer.byteLength(path) <= 107, 'a socket path of at most 107 bytes');
+  .refine((path) => Buffer.byteLength(path) <= MAX_SOCKET_PATH_BYTES, `a socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes`);
 
 // TCP and unix socket paths reach the master; the worker binds fds and UDP itself, and a query
 // for those would have the master wrap one of its own descriptors.

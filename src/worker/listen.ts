@@ -9,11 +9,12 @@
 import cluster from 'node:cluster';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
 import { acceptorHandle, installAcceptorChannel } from './acceptor.js';
 import * as channel from './channel.js';
 import { standInSockname, traffic } from './servers.js';
-import { isSocketPath, type ListenQuery, type ListenReply, type NewConnection, type SockName } from '../protocol.js';
+import { isSocketPath, MAX_SOCKET_PATH_BYTES, type ListenQuery, type ListenReply, type NewConnection, type SockName } from '../protocol.js';
 
 /** The libuv handle objects Node keeps in `server._handle`. */
 export interface RawHandle {
@@ -81,7 +82,14 @@ function getServer(server: net.Server, query: ServerQuery, callback: GetServerCa
 
   // A unix socket path is bound by the master, as node:cluster does, so that every worker shares it;
   // a relative one means this worker's directory, which the master's may not be.
-  const path = isSocketPath(query) && query.address !== null && !query.address.startsWith('\0') ? resolve(query.address) : query.address;
+  const unix = isSocketPath(query);
+  const path = unix && query.address !== null && !query.address.startsWith('\0') ? resolve(query.address) : query.address;
+  // Longer than sun_path: Node 20 would bind a truncated name, and the master refuses to; the app's
+  // listen fails at once with the reason (as on Node 22+), not after --listen-timeout.
+  if (unix && Buffer.byteLength(path ?? '') > MAX_SOCKET_PATH_BYTES) {
+    callback(-osConstants.errno.ENAMETOOLONG, null);
+    return;
+  }
   const base = [path, query.port, query.addressType, query.fd].join(':');
   const index = takeIndex(base);
   const key = `${base}:${index}`;
@@ -94,7 +102,7 @@ function getServer(server: net.Server, query: ServerQuery, callback: GetServerCa
     flags: query.flags ?? 0,
     backlog: query.backlog,
   };
-  if (isSocketPath(query)) {
+  if (unix) {
     if (query.readableAll === true) message.readableAll = true;
     if (query.writableAll === true) message.writableAll = true;
   }

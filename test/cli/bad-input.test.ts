@@ -114,6 +114,10 @@ test('a unix socket path another process listens on, or a file that is not a soc
   // Under a directory that does not exist (Node says EACCES): the directory is named.
   const nowhere = await start([fixture('unix-shared.js'), '-i', '2', '--', join(dir, 'missing', 'app.sock')]);
   assertOneLine(t, nowhere, ExitCode.LISTEN_FAILED, [`cannot listen on unix socket ${join(dir, 'missing', 'app.sock')}: no such directory ${join(dir, 'missing')}`]);
+  // Longer than a unix socket's path may be: the app's listen fails at once with the reason (a long
+  // --listen-timeout shows it did not wait for it).
+  const long = await start([fixture('unix-shared.js'), '-i', '2', '--listen-timeout', '10m', '--max-boot-failures', '1', '--', join(dir, `${'x'.repeat(110)}.sock`)]);
+  assertOneLine(t, long, ExitCode.BOOT_FAILED, ['failed to boot', 'ENAMETOOLONG']);
 });
 
 test('app that never listens, with --listen-timeout 1s', async (t) => {

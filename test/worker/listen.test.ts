@@ -143,18 +143,36 @@ test('a unix socket path of each worker\'s own is served by that worker alone', 
   }
 });
 
-test('a relative unix socket path means the worker\'s directory; readableAll and writableAll set its mode', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterd-unix-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const cluster = await startCluster(fixture('unix-shared.js'), { appArgs: ['app.sock'], cwd: dir, env: { UNIX_ALL: '1' } });
+for (const balance of ['fair', 'rr']) {
+  test(`--balance ${balance}: a relative unix socket path means the worker's directory; readableAll and writableAll set its mode`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'clusterd-unix-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const cluster = await startCluster(fixture('unix-shared.js'), { appArgs: ['app.sock'], cwd: dir, env: { UNIX_ALL: '1' }, flags: ['--balance', balance] });
+    t.teardown(() => cluster.stop());
+    const socketPath = join(dir, 'app.sock');
+    t.deepEqual(cluster.lines.find((line) => line.event === 'ready')!.addresses, [socketPath]);
+    const stats = statSync(socketPath);
+    t.true(stats.isSocket());
+    t.is(stats.mode & 0o666, 0o666, `mode ${(stats.mode & 0o777).toString(8)}`);
+    const answers = await untilEveryWorker(() => requestJson<UnixAnswer>({ socketPath }), cluster.pids, { what: 'answers on the unix socket' });
+    for (const answer of answers.values()) t.is(answer.address, 'app.sock', 'server.address() is the path as the app gave it');
+  });
+}
+
+test('an abstract unix socket (a NUL first, no file) is shared too, and named @name', async (t) => {
+  const name = `clusterd-test-${process.pid}-${Date.now()}`;
+  const cluster = await startCluster(fixture('unix-shared.js'), { appArgs: [`@${name}`] });
   t.teardown(() => cluster.stop());
-  const socketPath = join(dir, 'app.sock');
-  t.deepEqual(cluster.lines.find((line) => line.event === 'ready')!.addresses, [socketPath]);
-  const stats = statSync(socketPath);
-  t.true(stats.isSocket());
-  t.is(stats.mode & 0o666, 0o666, `mode ${(stats.mode & 0o777).toString(8)}`);
-  const answers = await untilEveryWorker(() => requestJson<UnixAnswer>({ socketPath }), cluster.pids, { what: 'answers on the unix socket' });
-  for (const answer of answers.values()) t.is(answer.address, 'app.sock', 'server.address() is the path as the app gave it');
+  t.deepEqual(cluster.lines.find((line) => line.event === 'ready')!.addresses, [`@${name}`]);
+  const held: net.Socket[] = [];
+  t.teardown(() => held.forEach((socket) => socket.destroy()));
+  const answers = new Map<number, UnixAnswer>();
+  while (answers.size < cluster.pids.length && held.length < 64) {
+    const { answer, socket } = await holdUnixConnection<UnixAnswer>(`\0${name}`);
+    held.push(socket);
+    answers.set(answer.pid, answer);
+  }
+  t.deepEqual([...answers.keys()].sort(), [...cluster.pids].sort(), `${held.length} connections`);
 });
 
 test('a stale unix socket file (its process was killed) is removed and bound again, with a line', async (t) => {

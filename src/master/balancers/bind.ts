@@ -1,11 +1,9 @@
-import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { isSocketPath, socketPathName, type ListenQuery, type SockName } from '../../protocol.js';
 import type { RawHandle } from './types.js';
 import { takeInherited } from '../activation.js';
-import { answers } from '../../control/socket-file.js';
 
 const UV_TCP_IPV6ONLY = 1;
 /** libuv's uv_pipe_chmod flags (Node's PipeConstants). */
@@ -67,21 +65,6 @@ export function listenRaw(query: ListenQuery): Promise<{ handle: RawHandle; sock
       ipv6Only: (query.flags & UV_TCP_IPV6ONLY) !== 0,
     });
   });
-}
-
-/**
- * Removes the unix socket at `path` if it is stale: a socket file on which a connection is refused
- * (nobody listens: its process was killed before it could remove it), as Puma does. Not a regular
- * file, not a socket that answers or whose queue is full.
- */
-export async function removeStaleSocket(path: string): Promise<boolean> {
-  try {
-    if (!lstatSync(path).isSocket() || (await answers(path))) return false;
-    unlinkSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Binds without listening, so that every worker can listen (and accept) on a copy. */
