@@ -23,13 +23,16 @@ import { median } from './stats.js';
 import { allSystems, benchPaths, clusterdModes, countFiles, type SystemSpec } from './systems.js';
 import { workloads } from './workloads.js';
 
+// 64: the issue asks what the herd costs at 64 workers; a 16-core machine can start that many (bounded).
+const MAX_WORKERS = 64;
+
 const usage = `npm run bench:herd -- [options]
 
 Measures what a shared listening socket costs per connection as workers are added: worker CPU and
 wake-ups (voluntary context switches) per connection at a fixed, low rate of new connections, each
 net of the same workers' idle cost.
 
-  --counts LIST    worker counts (default 1,2,4,8,16; at most ${16})
+  --counts LIST    worker counts (default 1,2,4,8,16; at most ${MAX_WORKERS})
   --rate N         new connections per second, open loop (default 1000)
   --duration S     seconds of each window, idle and loaded (default 3)
   --warmup S       seconds of load before the windows (default 1)
@@ -42,7 +45,6 @@ net of the same workers' idle cost.
   --out DIR        results folder (default bench-results/herd-<timestamp>)
   -h, --help       this text`;
 
-const MAX_WORKERS = 16;
 const FLUSH_MS = 300;
 const QUIET_WAIT_MS = 30_000;
 const NOISY_RETRIES = 2;
