@@ -162,7 +162,15 @@ export interface Draining {
   listensFor?: 'SIGINT' | 'SIGTERM';
 }
 
-export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | AcceptorReport | AcceptorLoad | LoopMeasured | Ready | Stats | Draining;
+/**
+ * The app added a listener for SIGUSR1, the signal Node opens its inspector with: a SIGUSR1 from the
+ * master would run the app's handler and open nothing, so the master asks with OpenInspector instead.
+ */
+export interface SignalTaken {
+  cmd: 'clusterd:usr1-taken';
+}
+
+export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | AcceptorReport | AcceptorLoad | LoopMeasured | Ready | Stats | Draining | SignalTaken;
 
 // Master -> worker ---------------------------------------------------------------------------
 
@@ -246,7 +254,12 @@ export interface EndConnections {
   keep: number | null;
 }
 
-export type MasterMessage = ListenReply | NewConnection | AcceptFrom | SetLimit | PauseAccepting | EndConnections | MeasureLoop | Shutdown;
+/** Open the inspector from JavaScript (inspector.open()), for a worker whose app took SIGUSR1. */
+export interface OpenInspector {
+  cmd: 'clusterd:open-inspector';
+}
+
+export type MasterMessage = ListenReply | NewConnection | AcceptFrom | SetLimit | PauseAccepting | EndConnections | MeasureLoop | Shutdown | OpenInspector;
 
 /** The runtime's settings, passed to each worker in one environment variable. */
 export interface WorkerSettings {

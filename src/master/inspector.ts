@@ -17,8 +17,11 @@
 // the sockets it accepts inherit on Linux: a capture then takes 2-7 ms. Where that is not possible (no
 // helper, another system, a seccomp profile that forbids pidfd_getfd) captures work, only slower.
 //
-// An app that handles SIGUSR1 itself, or one started with its own --inspect, gets no such inspector:
-// captures then fail with one line saying so.
+// An app that listens for SIGUSR1 itself takes the signal: Node then runs the app's handler and opens
+// nothing. Its runtime says so when the app adds the listener (src/worker/inspector.ts), and from then
+// on the master never signals it: it asks the worker over IPC to open the inspector from JavaScript,
+// at once, while its loop turns, and takes the address from stderr as before. An app started with its
+// own --inspect gets no such inspector: captures then fail with one line saying so.
 import { EventEmitter } from 'node:events';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import WebSocket from 'ws';
@@ -133,8 +136,12 @@ export class WorkerInspector {
   readonly #pid: number;
   #url: string | null = null;
   #waitingForUrl: ((url: string) => void) | null = null;
-  /** SIGUSR1 was sent: the inspector's address may come on stderr. */
+  /** SIGUSR1 was sent, or the worker asked to open: the inspector's address may come on stderr. */
   #signalled = false;
+  /** The app listens for SIGUSR1: ask the worker to open its inspector (false: its channel is closed). */
+  #askToOpen: (() => boolean) | null = null;
+  /** The activation under way, shared by whoever needs the address meanwhile. */
+  #opening: Promise<string> | null = null;
   /** The capture under way, shared by whoever asks meanwhile. */
   #capturing: Promise<Capture | null> | null = null;
   #profiling = false;
@@ -212,6 +219,18 @@ export class WorkerInspector {
     }
   }
 
+  /**
+   * The worker's app listens for SIGUSR1 (its runtime said so): from now on the inspector is opened by
+   * asking the worker with `open` instead of a signal, and it is opened now, while the loop turns, so
+   * that a loop that blocks later can still be read. Returns the address once open (null when told
+   * already or closed).
+   */
+  appTakesSigusr1(open: () => boolean): Promise<string> | null {
+    if (this.#askToOpen !== null || this.#closed) return null;
+    this.#askToOpen = open;
+    return this.#url === null ? this.#activate() : Promise.resolve(this.#url);
+  }
+
   /** No new sessions: the worker is stopping or gone. */
   close(): void {
     this.#closed = true;
@@ -251,26 +270,44 @@ export class WorkerInspector {
     }
   }
 
-  /** SIGUSR1: Node starts the inspector and prints where, which intercept() takes from stderr. */
+  /**
+   * SIGUSR1 (or, for an app that took that signal, the worker's runtime asked over IPC): Node starts
+   * the inspector and prints where, which intercept() takes from stderr.
+   */
   #activate(): Promise<string> {
-    return new Promise<string>((resolve, reject) => {
+    this.#opening ??= new Promise<string>((resolve, reject) => {
+      const ask = this.#askToOpen;
       const timer = setTimeout(() => {
         this.#waitingForUrl = null;
-        reject(unavailable(this.#pid, `no inspector came up within ${OPEN_TIMEOUT_MS} ms of SIGUSR1 (does the app handle SIGUSR1, or run with its own --inspect?)`));
+        reject(
+          unavailable(
+            this.#pid,
+            ask
+              ? `no inspector came up within ${OPEN_TIMEOUT_MS} ms of asking the worker to open it (the app listens for SIGUSR1; is its loop blocked?)`
+              : `no inspector came up within ${OPEN_TIMEOUT_MS} ms of SIGUSR1 (does the app handle SIGUSR1, or run with its own --inspect?)`,
+          ),
+        );
       }, OPEN_TIMEOUT_MS);
       this.#waitingForUrl = (found) => {
         clearTimeout(timer);
         resolve(found);
       };
       try {
-        process.kill(this.#pid, 'SIGUSR1');
+        if (ask) {
+          if (!ask()) throw new Error('its IPC channel is closed');
+        } else {
+          process.kill(this.#pid, 'SIGUSR1');
+        }
         this.#signalled = true;
       } catch (error) {
         clearTimeout(timer);
         this.#waitingForUrl = null;
         reject(unavailable(this.#pid, (error as Error).message));
       }
+    }).finally(() => {
+      this.#opening = null;
     });
+    return this.#opening;
   }
 }
 

@@ -91,6 +91,7 @@ const workerMessage = z.discriminatedUnion('cmd', [
   z.strictObject({ cmd: z.literal('clusterd:ready') }),
   z.strictObject({ cmd: z.literal('clusterd:stats'), sample: loopSample }),
   z.strictObject({ cmd: z.literal('clusterd:draining'), open: stillOpen, appExits: z.boolean(), listensFor: z.enum(['SIGINT', 'SIGTERM']).optional() }),
+  z.strictObject({ cmd: z.literal('clusterd:usr1-taken') }),
 ]) satisfies z.ZodType<WorkerMessage>;
 
 /** A worker's message, or why it is not one (one line, for the log). */

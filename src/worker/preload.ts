@@ -3,6 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import * as channel from './channel.js';
 import { installClusterWorker } from './cluster-worker.js';
+import { installInspectorOpener } from './inspector.js';
 import { installListenHook } from './listen.js';
 import { installServerTracking, traffic } from './servers.js';
 import { installShutdown } from './shutdown.js';
@@ -83,6 +84,7 @@ function start(): void {
   });
 
   installShutdown();
+  installInspectorOpener();
 
   // The master is gone (killed, even with SIGKILL): never outlive it, never hold its ports, and
   // take the app's children along.

@@ -101,3 +101,26 @@ test('an app that closes fd 4 loses its blocked-loop detection with one log line
   t.is(JSON.parse((await get(cluster.port)).body).pid, answer.pid);
   t.is(cluster.lines.filter((line) => line.event === 'watchdog-lost').length, 1);
 });
+
+test('an app with a SIGUSR1 handler of its own: its inspector is opened without the signal, so a blocked loop\'s stack is still read and the handler never runs', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('handles-sigusr1.js'), { instances: 1, flags: ['--name', 'usr1', '--watchdog', '0'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  // The master opens it as soon as the app takes the signal, while the loop turns.
+  const opened = await cluster.waitForLine((line) => line.event === 'sigusr1-taken');
+  t.regex(opened.message, /^worker 1's app listens for SIGUSR1/);
+
+  // Blocked from now on: only an inspector opened beforehand can read it (a SIGUSR1 now would run nothing).
+  const request = spin(cluster.port);
+  t.teardown(() => request.destroy());
+  const busy = await waitFor(async () => {
+    const result = await ctl.run(['stack', 'usr1', '1', '--json']);
+    t.is(result.exitCode, 0, String(result.stderr));
+    const report = JSON.parse(String(result.stdout)) as { state: string; frames: Frame[] };
+    return report.state !== 'idle' ? report : null;
+  }, { what: 'a non-idle stack' });
+  t.is(busy.frames[0]?.functionName, 'spinForever');
+  t.false(cluster.lines.some((line) => String(line.message).includes('app got SIGUSR1')), 'the app\'s handler ran');
+  // The inspector's address stays out of the worker's log, as with SIGUSR1.
+  t.false(cluster.lines.some((line) => /Debugger listening/.test(String(line.message))));
+});
