@@ -45,9 +45,16 @@ function candidates(install: boolean): Candidate[] {
   const list: Candidate[] = [
     { label: 'tsx (esbuild): no metadata', execArgv: ['--import', tsx], env: layerEnv },
     {
+      // Its disk cache (src/worker/typescript/transpiler.ts) is warm from the first run on, as tsx's is.
       label: 'tsx + layer, @swc/core (clusterd)',
       execArgv: ['--import', tsx, '--import', new URL('../../dist/worker/typescript/metadata.js', import.meta.url).href],
       env: layerEnv,
+    },
+    {
+      // Every file compiled, as by the first worker to start after a change (and by every worker before the cache).
+      label: 'the same, its disk cache off',
+      execArgv: ['--import', tsx, '--import', new URL('../../dist/worker/typescript/metadata.js', import.meta.url).href],
+      env: (app) => ({ ...layerEnv(app), CLUSTERD_TS_CACHE: '0' }),
     },
     {
       label: 'tsx + layer, typescript transpileModule',

@@ -3,10 +3,11 @@
 // constructor injection works and requests succeed (under esbuild alone the app starts, listens,
 // and every request fails). In both module systems, with tsconfig `paths` resolved by tsx.
 import test from 'ava';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatOf } from '../../src/worker/typescript/transpiler.js';
+import { cacheDir, formatOf, lazyTranspiler, type TranspilerModule } from '../../src/worker/typescript/transpiler.js';
+import * as swcTranspiler from '../../src/worker/typescript/swc.js';
 import { swcOptions } from '../../src/worker/typescript/swc.js';
 import { fixture, get, killOnTeardown, startCluster } from '../helpers/cluster.js';
 
@@ -75,3 +76,76 @@ test(swc, { target: 'ESNext', useDefineForClassFields: false }, { useDefineForCl
 // esModuleInterop: on when set, and by default under module nodenext.
 test(swc, { esModuleInterop: true }, { importInterop: 'swc' });
 test(swc, { module: 'NodeNext' }, { importInterop: 'swc' });
+
+/** A temporary folder of the test's own, removed after it. */
+function scratch(t: { teardown(fn: () => void): void }, prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('the disk cache: a file is compiled once for every worker; a worker that finds all of them never loads the compiler', (t) => {
+  const cache = scratch(t, 'clusterd-ts-cache-');
+  const project = scratch(t, 'clusterd-ts-project-');
+  const tsconfig = join(project, 'tsconfig.json');
+  writeFileSync(tsconfig, JSON.stringify({ compilerOptions: { experimentalDecorators: true, emitDecoratorMetadata: true } }));
+  const compiled: string[] = [];
+  let built = 0;
+  const counting: TranspilerModule = {
+    createTranspiler(path) {
+      built++;
+      const transpile = swcTranspiler.createTranspiler(path);
+      return (source, file, format) => {
+        compiled.push(file);
+        return transpile(source, file, format);
+      };
+    },
+    identity: swcTranspiler.identity,
+  };
+  const file = join(project, 'greeter.ts');
+  const source = 'export class Greeter { constructor(private readonly name: string) {} }\n';
+  const first = lazyTranspiler(counting, tsconfig, cache)(source, file, 'module');
+  t.true(first.includes('class Greeter'), first);
+  t.is(readdirSync(cache).filter((name) => name.endsWith('.js')).length, 1);
+  t.deepEqual(readdirSync(cache).filter((name) => name.endsWith('.tmp')), []);
+
+  // Another worker, the same file: from the cache, and the compiler is never built.
+  const second = lazyTranspiler(counting, tsconfig, cache);
+  t.is(second(source, file, 'module'), first);
+  t.is(built, 1);
+  // A changed source, another module system, another path or other options are other entries.
+  second(source.replace('name', 'who'), file, 'module');
+  second(source, file, 'commonjs');
+  second(source, join(project, 'other.ts'), 'module');
+  writeFileSync(tsconfig, JSON.stringify({ compilerOptions: { experimentalDecorators: true } }));
+  lazyTranspiler(counting, tsconfig, cache)(source, file, 'module');
+  t.is(compiled.length, 5);
+  t.is(readdirSync(cache).length, 5);
+  // Without a cache, or a transpiler without an identity, every call compiles.
+  const uncached = lazyTranspiler(counting, tsconfig, null);
+  uncached(source, file, 'module');
+  uncached(source, file, 'module');
+  lazyTranspiler({ createTranspiler: counting.createTranspiler }, tsconfig, cache)(source, file, 'module');
+  t.is(compiled.length, 8);
+});
+
+test('the disk cache\'s folder: this user\'s alone, or none', (t) => {
+  t.is(cacheDir({ CLUSTERD_TS_CACHE: '0' }), null);
+  t.is(cacheDir({}), join(tmpdir(), `clusterd-ts-${process.getuid!()}`));
+  const dir = scratch(t, 'clusterd-ts-dir-');
+  const chosen = join(dir, 'mine');
+  t.is(cacheDir({ CLUSTERD_TS_CACHE_DIR: chosen }), chosen);
+  // A relative path is not taken (a worker's cwd is the app's): the default instead.
+  t.is(cacheDir({ CLUSTERD_TS_CACHE_DIR: 'relative/cache' }), join(tmpdir(), `clusterd-ts-${process.getuid!()}`));
+  // A folder others may write to, or a link (made ahead of us in a shared /tmp): none.
+  const open = join(dir, 'open');
+  mkdirSync(open);
+  chmodSync(open, 0o777);
+  t.is(cacheDir({ CLUSTERD_TS_CACHE_DIR: open }), null);
+  const link = join(dir, 'link');
+  symlinkSync(chosen, link);
+  t.is(cacheDir({ CLUSTERD_TS_CACHE_DIR: link }), null);
+  const file = join(dir, 'file');
+  writeFileSync(file, '');
+  t.is(cacheDir({ CLUSTERD_TS_CACHE_DIR: file }), null);
+});

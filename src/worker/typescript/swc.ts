@@ -27,6 +27,12 @@ export function createTranspiler(tsconfigPath: string): Transpile {
     }).code;
 }
 
+/** For the disk cache: @swc/core's version and the options this project's tsconfig.json gives it. */
+export function identity(tsconfigPath: string): string {
+  const { version } = createRequire(import.meta.url)('@swc/core/package.json') as { version: string };
+  return JSON.stringify([version, swcOptions(parseTsconfig(tsconfigPath).compilerOptions ?? {})]);
+}
+
 /** What tsc would emit for these compiler options, in swc's terms (the module system is set per file). */
 export function swcOptions(options: CompilerOptions): Options & { module: { importInterop: 'swc' | 'none' } } {
   const target = String(options.target ?? '').toLowerCase();

@@ -1,7 +1,10 @@
 // What the decorator-metadata layer asks of a transpiler, and which module system a TypeScript
 // file compiles to (Node's own rules, as tsc applies them under `module: nodenext`).
-import { readFileSync } from 'node:fs';
-import { dirname, extname, join, sep } from 'node:path';
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, extname, isAbsolute, join, sep } from 'node:path';
+import { threadId } from 'node:worker_threads';
 
 export type ModuleFormat = 'module' | 'commonjs';
 
@@ -16,12 +19,81 @@ export interface TranspilerModule {
    * files go through one of the layer's hooks, and the other thread never pays for it.
    */
   createTranspiler(tsconfigPath: string): Transpile;
+  /**
+   * What decides its output besides the file itself (the compiler's version, the options it derives
+   * from tsconfig.json), for the disk cache; cheap, without loading the compiler. Without it nothing
+   * is cached.
+   */
+  identity?(tsconfigPath: string): string;
 }
 
-/** The transpiler of a module, built on the first call (then kept). */
-export function lazyTranspiler(module: TranspilerModule, tsconfigPath: string): Transpile {
+/** Bumped when what the layer does with a transpiler's output changes: older entries are not read. */
+const CACHE_FORMAT = 1;
+
+/**
+ * The transpiler of a module, built on the first file it has to compile (then kept). With a cache
+ * folder (cacheDir()), each file's output is kept on disk under a hash of the transpiler's identity,
+ * the file's path, its module system and its source: the workers that boot together, and every
+ * restart and reload after them, compile each file once, and a worker that finds every file there
+ * never loads the compiler (tsx keeps a cache of its own output the same way).
+ */
+export function lazyTranspiler(module: TranspilerModule, tsconfigPath: string, cache: string | null = cacheDir()): Transpile {
   let transpile: Transpile | undefined;
-  return (source, file, format) => (transpile ??= module.createTranspiler(tsconfigPath))(source, file, format);
+  const compile: Transpile = (source, file, format) => (transpile ??= module.createTranspiler(tsconfigPath))(source, file, format);
+  const identify = module.identity?.bind(module);
+  if (cache === null || !identify) return compile;
+  let identity: string | undefined;
+  return (source, file, format) => {
+    identity ??= identify(tsconfigPath);
+    const key = createHash('sha256').update(`${CACHE_FORMAT}\0${identity}\0${file}\0${format}\0`).update(source).digest('hex');
+    const path = join(cache, `${key}.js`);
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      // Not compiled yet (or the folder went away): compile, and keep it for the next one.
+    }
+    const code = compile(source, file, format);
+    store(path, code);
+    return code;
+  };
+}
+
+/**
+ * The layer's disk cache: CLUSTERD_TS_CACHE_DIR (an absolute path), or clusterd-ts-<uid> in the
+ * system's temporary folder, created for this user alone. None with CLUSTERD_TS_CACHE=0, where
+ * there are no user ids (Windows), or when the folder is not a directory of this user's that no one
+ * else may write to: code read from it runs as this user, so another user must not be able to put
+ * any there (a folder made in /tmp ahead of us, or a link to one).
+ */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (env.CLUSTERD_TS_CACHE === '0') return null;
+  const uid = process.getuid?.();
+  if (uid === undefined) return null;
+  const chosen = env.CLUSTERD_TS_CACHE_DIR;
+  const dir = chosen && isAbsolute(chosen) ? chosen : join(tmpdir(), `clusterd-ts-${uid}`);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const stat = lstatSync(dir);
+    return stat.isDirectory() && stat.uid === uid && (stat.mode & 0o022) === 0 ? dir : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Writes an entry whole or not at all (a reader never sees half of one): a file of its own, renamed into place. */
+function store(path: string, code: string): void {
+  const temporary = `${path}.${process.pid}-${threadId}.tmp`;
+  try {
+    writeFileSync(temporary, code, { mode: 0o600 });
+    renameSync(temporary, path);
+  } catch {
+    // A full disk, a folder removed meanwhile: the file was compiled, it is only not kept.
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // Never written.
+    }
+  }
 }
 
 const TYPESCRIPT = new Set(['.ts', '.tsx', '.mts', '.cts']);
