@@ -33,9 +33,10 @@ const CACHE_FORMAT = 1;
 /**
  * The transpiler of a module, built on the first file it has to compile (then kept). With a cache
  * folder (cacheDir()), each file's output is kept on disk under a hash of the transpiler's identity,
- * the file's path, its module system and its source: the workers that boot together, and every
- * restart and reload after them, compile each file once, and a worker that finds every file there
- * never loads the compiler (tsx keeps a cache of its own output the same way).
+ * the file's path, its module system and its source: a file is compiled again only once it changed
+ * (workers that start at the same moment on a cold cache each compile it; every restart, reload and
+ * later start reads it), and a worker that finds every file there never loads the compiler (tsx
+ * keeps a cache of its own output the same way).
  */
 export function lazyTranspiler(module: TranspilerModule, tsconfigPath: string, cache: string | null = cacheDir()): Transpile {
   let transpile: Transpile | undefined;
