@@ -62,6 +62,8 @@ export class LogSink {
   // A ring buffer: #recent[#next] is the oldest line once it has wrapped.
   readonly #recent: TimedLogLine[] = [];
   #next = 0;
+  /** The events eventOnce() has written. */
+  readonly #said = new Set<string>();
 
   /** Text lines start with their time (a file has no terminal to say when). */
   readonly #timestamps: boolean;
@@ -113,6 +115,13 @@ export class LogSink {
     } else {
       this.#write(line.stream, `${this.#stamp(time)}[w${line.worker}] ${line.message}\n`);
     }
+  }
+
+  /** event(), the first time this log is given `event` only: what the app does, said once per cluster rather than per worker. */
+  eventOnce(event: string, message: string, data: Record<string, unknown> = {}, level: 'info' | 'warn' | 'error' = 'info'): void {
+    if (this.#said.has(event)) return;
+    this.#said.add(event);
+    this.event(event, message, data, level);
   }
 
   /** Writes one of the master's own lines: an event with a human sentence and data for --log-format json. */

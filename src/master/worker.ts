@@ -113,17 +113,6 @@ function ownSession(): boolean {
   return nativeHelper() === null;
 }
 
-/** What each cluster (by its log) was told once already: the app's signals, said once, not per worker. */
-const saidOnce = new WeakMap<LogSink, Set<string>>();
-
-/** Logs the event unless this cluster's log had it already. */
-function sayOnce(logs: LogSink, event: string, message: string, data: Record<string, unknown>, level: 'info' | 'warn'): void {
-  const said = saidOnce.get(logs) ?? new Set<string>();
-  saidOnce.set(logs, said);
-  if (said.has(event)) return;
-  said.add(event);
-  logs.event(event, message, data, level);
-}
 
 /** Forks the worker's process; never throws (the error is returned, to be reported as a failed boot). */
 function forkWorker(spec: WorkerSpec): { child: ChildProcess | null; error: unknown } {
@@ -460,8 +449,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
 
   /** The app's shutdown code waits for another signal than the kill signal: said once per cluster (per log sink). */
   #unheardSignal(listensFor: 'SIGINT' | 'SIGTERM'): void {
-    sayOnce(
-      this.#logs,
+    this.#logs.eventOnce(
       'kill-signal-unheard',
       `worker ${this.id}'s app listens for ${listensFor}, not for the kill signal ${this.#killSignal}: its ${listensFor} listeners do not run on a stop${listensFor === 'SIGINT' ? ' (PM2 sends SIGINT)' : ''}; start with --kill-signal ${listensFor} to run them`,
       { worker: this.id, listensFor, killSignal: this.#killSignal },
@@ -534,8 +522,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
           ?.appTakesSigusr1(() => this.send({ cmd: 'clusterd:open-inspector' }) || this.#child?.connected === true)
           ?.then(
             () =>
-              sayOnce(
-                this.#logs,
+              this.#logs.eventOnce(
                 'sigusr1-taken',
                 `worker ${this.id}'s app listens for SIGUSR1, the signal Node opens its inspector with: clusterd opened the inspector from the worker instead, and never sends it SIGUSR1 (stack, profile and blocked-loop reports work; the app's handler does not run for them)`,
                 { worker: this.id },
