@@ -9,6 +9,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { parseTsconfig, type TsConfigJson } from 'get-tsconfig';
 import stripJsonComments from 'strip-json-comments';
 import { TypeScriptError, oneLine } from '../errors.js';
+import { cacheDir, pruneCache } from '../worker/typescript/transpiler.js';
 
 /** The variable through which tsx (and clusterd's own layer) reads the project's tsconfig.json. */
 export const TSCONFIG_ENV = 'TSX_TSCONFIG_PATH';
@@ -45,7 +46,11 @@ export function typescriptLoader(entryPath: string, { env = process.env, cwd = p
     throw new TypeScriptError(`${tsconfigPath} sets emitDecoratorMetadata without experimentalDecorators, which tsc refuses (TS5052): set "experimentalDecorators": true`);
   }
   const decoratorMetadata = options.emitDecoratorMetadata === true;
-  if (decoratorMetadata) checkTranspiler(tsconfigPath!);
+  if (decoratorMetadata) {
+    checkTranspiler(tsconfigPath!);
+    // The workers inherit this environment, so this is their cache folder too.
+    pruneCache(cacheDir(env));
+  }
 
   // Without a tsconfig.json of its own, an entry must not pick up the one of the directory clusterd
   // was started in (tsx's fallback): an empty file is an empty configuration.

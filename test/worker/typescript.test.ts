@@ -3,10 +3,10 @@
 // constructor injection works and requests succeed (under esbuild alone the app starts, listens,
 // and every request fails). In both module systems, with tsconfig `paths` resolved by tsx.
 import test from 'ava';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cacheDir, formatOf, lazyTranspiler, type TranspilerModule } from '../../src/worker/typescript/transpiler.js';
+import { CACHE_MAX_AGE_MS, cacheDir, formatOf, lazyTranspiler, pruneCache, type TranspilerModule } from '../../src/worker/typescript/transpiler.js';
 import * as swcTranspiler from '../../src/worker/typescript/swc.js';
 import { swcOptions } from '../../src/worker/typescript/swc.js';
 import { fixture, get, killOnTeardown, startCluster } from '../helpers/cluster.js';
@@ -148,4 +148,22 @@ test('the disk cache\'s folder: this user\'s alone, or none', (t) => {
   const file = join(dir, 'file');
   writeFileSync(file, '');
   t.is(cacheDir({ CLUSTERD_TS_CACHE_DIR: file }), null);
+});
+
+test('the disk cache is pruned of entries neither read nor written for 30 days; nothing else in the folder is touched', (t) => {
+  const dir = scratch(t, 'clusterd-ts-prune-');
+  const now = Date.now();
+  const at = (name: string, ageMs: number, atimeAgeMs = ageMs): void => {
+    writeFileSync(join(dir, name), '');
+    utimesSync(join(dir, name), (now - atimeAgeMs) / 1000, (now - ageMs) / 1000);
+  };
+  at('fresh.js', 1000);
+  at('old.js', CACHE_MAX_AGE_MS + 1000);
+  at('old-but-read.js', CACHE_MAX_AGE_MS + 1000, 1000);
+  at('left-over.js.123-0.tmp', CACHE_MAX_AGE_MS + 1000);
+  at('notes.txt', CACHE_MAX_AGE_MS + 1000);
+  t.is(pruneCache(dir, now), 2);
+  t.deepEqual(readdirSync(dir).sort(), ['fresh.js', 'notes.txt', 'old-but-read.js']);
+  t.is(pruneCache(null, now), 0);
+  t.is(pruneCache(join(dir, 'missing'), now), 0);
 });

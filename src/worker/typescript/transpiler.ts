@@ -1,7 +1,7 @@
 // What the decorator-metadata layer asks of a transpiler, and which module system a TypeScript
 // file compiles to (Node's own rules, as tsc applies them under `module: nodenext`).
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, extname, isAbsolute, join, sep } from 'node:path';
 import { threadId } from 'node:worker_threads';
@@ -79,6 +79,39 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string | null {
   } catch {
     return null;
   }
+}
+
+/** How long an entry may go unused (neither read nor written) before pruneCache() removes it. */
+export const CACHE_MAX_AGE_MS = 30 * 24 * 60 * 60 * 1000;
+
+/**
+ * Removes the entries unused for CACHE_MAX_AGE_MS: the cache otherwise only grows, one entry per
+ * version of each file. Unused: the later of the last write and the last read (atime, as the mount
+ * keeps it: relatime, the default, updates it at most daily; noatime never, and an entry then lives
+ * 30 days from its write, and is compiled again once). Called when a cluster starts; never throws.
+ */
+export function pruneCache(dir: string | null = cacheDir(), now = Date.now()): number {
+  if (dir === null) return 0;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (!name.endsWith('.js') && !name.endsWith('.tmp')) continue;
+    const path = join(dir, name);
+    try {
+      const { atimeMs, mtimeMs } = statSync(path);
+      if (now - Math.max(atimeMs, mtimeMs) < CACHE_MAX_AGE_MS) continue;
+      unlinkSync(path);
+      removed++;
+    } catch {
+      // Removed meanwhile (another cluster pruning too).
+    }
+  }
+  return removed;
 }
 
 /** Writes an entry whole or not at all (a reader never sees half of one): a file of its own, renamed into place. */
