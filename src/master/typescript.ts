@@ -5,11 +5,11 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { devNull } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseTsconfig, type TsConfigJson } from 'get-tsconfig';
 import stripJsonComments from 'strip-json-comments';
 import { TypeScriptError, oneLine } from '../errors.js';
-import { cacheDir, pruneCache } from '../worker/typescript/transpiler.js';
+import { CACHE_DIR_ENV, CACHE_ENV, cacheDir, pruneCache } from '../worker/typescript/transpiler.js';
 
 /** The variable through which tsx (and clusterd's own layer) reads the project's tsconfig.json. */
 export const TSCONFIG_ENV = 'TSX_TSCONFIG_PATH';
@@ -48,8 +48,7 @@ export function typescriptLoader(entryPath: string, { env = process.env, cwd = p
   const decoratorMetadata = options.emitDecoratorMetadata === true;
   if (decoratorMetadata) {
     checkTranspiler(tsconfigPath!);
-    // The workers inherit this environment, so this is their cache folder too.
-    pruneCache(cacheDir(env));
+    pruneCache(checkedCacheDir(env));
   }
 
   // Without a tsconfig.json of its own, an entry must not pick up the one of the directory clusterd
@@ -60,6 +59,27 @@ export function typescriptLoader(entryPath: string, { env = process.env, cwd = p
 }
 
 /** The nearest tsconfig.json from `dir` up to the root, or null. */
+/**
+ * The layer's cache folder for this environment (the workers inherit it, so it is theirs too), or
+ * null when off or unusable. What the user set and the workers would ignore is refused in one line:
+ * a CLUSTERD_TS_CACHE other than 0 or 1, a relative CLUSTERD_TS_CACHE_DIR, or one that is not a
+ * folder of this user's that no other user may write to.
+ */
+export function checkedCacheDir(env: NodeJS.ProcessEnv = process.env): string | null {
+  const switched = env[CACHE_ENV];
+  if (switched !== undefined && switched !== '0' && switched !== '1') {
+    throw new TypeScriptError(`${CACHE_ENV} is \`${switched}\`: set it to 0 to turn the TypeScript cache off, or to 1 (or unset it) to keep it`);
+  }
+  const chosen = env[CACHE_DIR_ENV];
+  if (switched === '0' || !chosen) return cacheDir(env);
+  if (!isAbsolute(chosen)) throw new TypeScriptError(`${CACHE_DIR_ENV} must be an absolute path (the workers run in the app's directory), got \`${chosen}\``);
+  const dir = cacheDir(env);
+  if (dir === null) {
+    throw new TypeScriptError(`${CACHE_DIR_ENV}=${chosen} cannot be used: it must be a folder of this user's (or one clusterd can create) that no other user may write to`);
+  }
+  return dir;
+}
+
 export function findTsconfig(dir: string): string | null {
   for (let current = resolve(dir); ; current = dirname(current)) {
     const candidate = join(current, 'tsconfig.json');

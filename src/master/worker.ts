@@ -113,7 +113,6 @@ function ownSession(): boolean {
   return nativeHelper() === null;
 }
 
-
 /** Forks the worker's process; never throws (the error is returned, to be reported as a failed boot). */
 function forkWorker(spec: WorkerSpec): { child: ChildProcess | null; error: unknown } {
   try {
@@ -524,7 +523,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
             () =>
               this.#logs.eventOnce(
                 'sigusr1-taken',
-                `worker ${this.id}'s app listens for SIGUSR1, the signal Node opens its inspector with: clusterd opened the inspector from the worker instead, and never sends it SIGUSR1 (stack, profile and blocked-loop reports work; the app's handler does not run for them)`,
+                `worker ${this.id}'s app listens for SIGUSR1, the signal Node opens its inspector with: clusterd has the worker open its inspector itself and never sends it SIGUSR1 (stack, profile and blocked-loop reports work; the app's handler does not run for them)`,
                 { worker: this.id },
                 'info',
               ),

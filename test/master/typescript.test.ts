@@ -90,6 +90,24 @@ const refusals: Array<{ title: string; files: Record<string, string>; env?: Reco
     env: { [TSCONFIG_ENV]: 'nowhere/tsconfig.json' },
     mentions: [TSCONFIG_ENV, 'nowhere/tsconfig.json', 'does not exist'],
   },
+  {
+    title: 'CLUSTERD_TS_CACHE set to something other than 0 or 1 (a project with decorator metadata)',
+    files: { 'tsconfig.json': JSON.stringify({ compilerOptions: METADATA }), 'main.ts': APP },
+    env: { CLUSTERD_TS_CACHE: 'off' },
+    mentions: ['CLUSTERD_TS_CACHE is `off`', 'set it to 0'],
+  },
+  {
+    title: 'CLUSTERD_TS_CACHE_DIR relative',
+    files: { 'tsconfig.json': JSON.stringify({ compilerOptions: METADATA }), 'main.ts': APP },
+    env: { CLUSTERD_TS_CACHE_DIR: 'cache' },
+    mentions: ['CLUSTERD_TS_CACHE_DIR must be an absolute path', '`cache`'],
+  },
+  {
+    title: 'CLUSTERD_TS_CACHE_DIR naming a file, not a folder',
+    files: { 'tsconfig.json': JSON.stringify({ compilerOptions: METADATA }), 'main.ts': APP },
+    env: { CLUSTERD_TS_CACHE_DIR: devNull },
+    mentions: [`CLUSTERD_TS_CACHE_DIR=${devNull} cannot be used`, 'no other user may write to'],
+  },
 ];
 
 for (const { title, files, env = {}, mentions } of refusals) {

@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CACHE_MAX_AGE_MS, cacheDir, formatOf, lazyTranspiler, pruneCache, type TranspilerModule } from '../../src/worker/typescript/transpiler.js';
 import * as swcTranspiler from '../../src/worker/typescript/swc.js';
-import { swcOptions } from '../../src/worker/typescript/swc.js';
 import { fixture, get, killOnTeardown, startCluster } from '../helpers/cluster.js';
 
 const injected = test.macro({
@@ -57,7 +56,7 @@ test('formatOf: a folder without package.json takes the type of the nearest one 
 
 const swc = test.macro({
   exec(t, options: Record<string, unknown>, expected: Record<string, unknown>) {
-    const { jsc, module } = swcOptions(options);
+    const { jsc, module } = swcTranspiler.swcOptions(options);
     const actual = {
       legacyDecorator: jsc!.transform!.legacyDecorator,
       decoratorMetadata: jsc!.transform!.decoratorMetadata,

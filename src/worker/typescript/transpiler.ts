@@ -27,6 +27,10 @@ export interface TranspilerModule {
   identity?(tsconfigPath: string): string;
 }
 
+/** 0 turns the disk cache off; CACHE_DIR_ENV puts it elsewhere (checked by the master at start: src/master/typescript.ts). */
+export const CACHE_ENV = 'CLUSTERD_TS_CACHE';
+export const CACHE_DIR_ENV = 'CLUSTERD_TS_CACHE_DIR';
+
 /** Bumped when what the layer does with a transpiler's output changes: older entries are not read. */
 const CACHE_FORMAT = 1;
 
@@ -67,10 +71,10 @@ export function lazyTranspiler(module: TranspilerModule, tsconfigPath: string, c
  * any there (a folder made in /tmp ahead of us, or a link to one).
  */
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string | null {
-  if (env.CLUSTERD_TS_CACHE === '0') return null;
+  if (env[CACHE_ENV] === '0') return null;
   const uid = process.getuid?.();
   if (uid === undefined) return null;
-  const chosen = env.CLUSTERD_TS_CACHE_DIR;
+  const chosen = env[CACHE_DIR_ENV];
   const dir = chosen && isAbsolute(chosen) ? chosen : join(tmpdir(), `clusterd-ts-${uid}`);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
