@@ -17,6 +17,8 @@ export interface Entry {
   execArgv: string[];
   /** Added to every worker's environment (a TypeScript entry's tsconfig.json, for its loader). */
   env: Record<string, string>;
+  /** Why the TypeScript layer's disk cache is off though the user did not turn it off, else null. */
+  typescriptCacheOff: string | null;
 }
 
 /**
@@ -37,11 +39,13 @@ export function resolveEntry(file: string, nodeArgs: readonly string[] = [], cwd
   const execArgv = [...inspectorArgs(nodeArgs), ...nodeArgs];
   // An explicit execArgv replaces the parent's, so the loader must be named here every time.
   let env: Record<string, string> = {};
+  let typescriptCacheOff: string | null = null;
   if (TYPESCRIPT.has(extname(path))) {
     const loader = typescriptLoader(path);
     execArgv.push(...loader.execArgv);
     env = loader.env;
+    typescriptCacheOff = loader.cacheOff;
   }
   execArgv.push('--import', new URL('../worker/preload.js', import.meta.url).href);
-  return { path, cwd, execArgv, env };
+  return { path, cwd, execArgv, env, typescriptCacheOff };
 }

@@ -136,6 +136,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
 
   if (maxMemory !== null) enforceMemoryLimit({ supervisor, limitBytes: maxMemory, logs });
   noteCpuQuota(cluster.instances, logs);
+  if (cluster.entry.typescriptCacheOff !== null) logs.event('ts-cache-off', cluster.entry.typescriptCacheOff, {}, 'warn');
   // Socket activation (systemd): the sockets it passed serve the app's matching listens.
   const activation = adoptActivatedSockets();
   if (activation) {

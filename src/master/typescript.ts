@@ -9,7 +9,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseTsconfig, type TsConfigJson } from 'get-tsconfig';
 import stripJsonComments from 'strip-json-comments';
 import { TypeScriptError, oneLine } from '../errors.js';
-import { CACHE_DIR_ENV, CACHE_ENV, cacheDir, pruneCache } from '../worker/typescript/transpiler.js';
+import { CACHE_DIR_ENV, CACHE_ENV, cacheDir, defaultCacheDir, pruneCache } from '../worker/typescript/transpiler.js';
 
 /** The variable through which tsx (and clusterd's own layer) reads the project's tsconfig.json. */
 export const TSCONFIG_ENV = 'TSX_TSCONFIG_PATH';
@@ -26,6 +26,8 @@ export interface TypeScriptLoader {
   execArgv: string[];
   /** Added to every worker's environment. */
   env: Record<string, string>;
+  /** Why the layer's disk cache is off when the user did not turn it off (to be said once), else null. */
+  cacheOff: string | null;
 }
 
 /**
@@ -46,19 +48,21 @@ export function typescriptLoader(entryPath: string, { env = process.env, cwd = p
     throw new TypeScriptError(`${tsconfigPath} sets emitDecoratorMetadata without experimentalDecorators, which tsc refuses (TS5052): set "experimentalDecorators": true`);
   }
   const decoratorMetadata = options.emitDecoratorMetadata === true;
+  let cacheOff: string | null = null;
   if (decoratorMetadata) {
     checkTranspiler(tsconfigPath!);
-    pruneCache(checkedCacheDir(env));
+    const dir = checkedCacheDir(env);
+    if (dir === null && env[CACHE_ENV] !== '0') cacheOff = defaultCacheOff();
+    pruneCache(dir);
   }
 
   // Without a tsconfig.json of its own, an entry must not pick up the one of the directory clusterd
   // was started in (tsx's fallback): an empty file is an empty configuration.
   const execArgv = ['--import', import.meta.resolve('tsx')];
   if (decoratorMetadata) execArgv.push('--import', new URL('../worker/typescript/metadata.js', import.meta.url).href);
-  return { tsconfigPath, decoratorMetadata, execArgv, env: { [TSCONFIG_ENV]: tsconfigPath ?? devNull } };
+  return { tsconfigPath, decoratorMetadata, execArgv, env: { [TSCONFIG_ENV]: tsconfigPath ?? devNull }, cacheOff };
 }
 
-/** The nearest tsconfig.json from `dir` up to the root, or null. */
 /**
  * The layer's cache folder for this environment (the workers inherit it, so it is theirs too), or
  * null when off or unusable. What the user set and the workers would ignore is refused in one line:
@@ -80,6 +84,14 @@ export function checkedCacheDir(env: NodeJS.ProcessEnv = process.env): string | 
   return dir;
 }
 
+/** Why the default cache folder cannot be used (another user made it first, or tmpdir is not writable). */
+function defaultCacheOff(): string {
+  const uid = process.getuid?.();
+  const where = uid === undefined ? 'this platform has no user ids' : `${defaultCacheDir(uid)} is not a folder of this user's alone (another user may have made it)`;
+  return `the TypeScript layer's disk cache is off, so every worker compiles the project again: ${where}; set ${CACHE_DIR_ENV} to a folder of yours, or ${CACHE_ENV}=0 to say it is meant`;
+}
+
+/** The nearest tsconfig.json from `dir` up to the root, or null. */
 export function findTsconfig(dir: string): string | null {
   for (let current = resolve(dir); ; current = dirname(current)) {
     const candidate = join(current, 'tsconfig.json');

@@ -3,7 +3,7 @@
 // project that cannot run as it says is refused before any worker starts, in one line, exit 2.
 import test from 'ava';
 import { execa } from 'execa';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { devNull, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -169,5 +169,27 @@ test('a tsconfig `paths` app, its paths in the file tsconfig.json extends, serve
     workers.add(answer.worker);
   }
   t.deepEqual([...workers].sort(), ['1', '2']);
+  t.is(await cluster.stop(), 0);
+});
+
+test('the default cache folder taken by someone else: the cluster starts and says once that the layer\'s cache is off', async (t) => {
+  const dir = project(t, { 'tsconfig.json': JSON.stringify({ compilerOptions: { ...METADATA, esModuleInterop: true } }), 'main.ts': APP });
+  // The folder another user would have made first in a shared /tmp: not this user's alone (here
+  // anyone may write to it), so nothing in it may be run.
+  const tmp = mkdtempSync(join(tmpdir(), 'clusterd-tmp-'));
+  t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+  const squatted = join(tmp, `clusterd-ts-${process.getuid!()}`);
+  mkdirSync(squatted);
+  chmodSync(squatted, 0o777);
+  t.is(typescriptLoader(join(dir, 'main.ts'), { env: {}, cwd: dir }).cacheOff, null, 'the usual folder is usable');
+
+  const cluster = await startCluster(join(dir, 'main.ts'), { instances: 1, cwd: dir, env: { TMPDIR: tmp } });
+  killOnTeardown(t, cluster.process);
+  t.is((await get(cluster.port)).body, 'ok');
+  const said = cluster.lines.filter((line) => line.event === 'ts-cache-off');
+  t.is(said.length, 1);
+  t.is(said[0]!.level, 'warn');
+  for (const words of [squatted, 'CLUSTERD_TS_CACHE_DIR', 'CLUSTERD_TS_CACHE=0']) t.true(said[0]!.message.includes(words), said[0]!.message);
+  t.deepEqual(readdirSync(squatted), [], 'nothing written to it');
   t.is(await cluster.stop(), 0);
 });

@@ -63,6 +63,11 @@ export function lazyTranspiler(module: TranspilerModule, tsconfigPath: string, c
   };
 }
 
+/** The cache folder when CLUSTERD_TS_CACHE_DIR is not set: this user's in the system's temporary folder. */
+export function defaultCacheDir(uid: number): string {
+  return join(tmpdir(), `clusterd-ts-${uid}`);
+}
+
 /**
  * The layer's disk cache: CLUSTERD_TS_CACHE_DIR (an absolute path), or clusterd-ts-<uid> in the
  * system's temporary folder, created for this user alone. None with CLUSTERD_TS_CACHE=0, where
@@ -75,7 +80,7 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string | null {
   const uid = process.getuid?.();
   if (uid === undefined) return null;
   const chosen = env[CACHE_DIR_ENV];
-  const dir = chosen && isAbsolute(chosen) ? chosen : join(tmpdir(), `clusterd-ts-${uid}`);
+  const dir = chosen && isAbsolute(chosen) ? chosen : defaultCacheDir(uid);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const stat = lstatSync(dir);
