@@ -137,7 +137,7 @@ export class WorkerInspector {
   #url: string | null = null;
   #waitingForUrl: ((url: string) => void) | null = null;
   /** SIGUSR1 was sent, or the worker asked to open: the inspector's address may come on stderr. */
-  #signalled = false;
+  #openRequested = false;
   /** The app listens for SIGUSR1: ask the worker to open its inspector (false: its channel is closed). */
   #askToOpen: (() => boolean) | null = null;
   /** The activation under way, shared by whoever needs the address meanwhile. */
@@ -159,11 +159,11 @@ export class WorkerInspector {
    */
   intercept(line: string): boolean {
     const listening = LISTENING.exec(line);
-    // Only once the master has sent SIGUSR1 and has no address yet: an app can print such a line too.
+    // Only once the master has asked for it (SIGUSR1, or over IPC) and has no address yet: an app can print such a line too.
     // Also after that activation gave up waiting: on a starved machine the line can come late, and
     // Node prints it only once (another SIGUSR1 finds the inspector up and says nothing), so a line
     // dropped then would leave the worker without an inspector for good.
-    if (listening && (this.#waitingForUrl !== null || (this.#signalled && this.#url === null))) {
+    if (listening && (this.#waitingForUrl !== null || (this.#openRequested && this.#url === null))) {
       this.#url = listening[1]!;
       noDelay(this.#pid, Number(new URL(this.#url).port));
       this.#waitingForUrl?.(this.#url);
@@ -298,7 +298,7 @@ export class WorkerInspector {
         } else {
           process.kill(this.#pid, 'SIGUSR1');
         }
-        this.#signalled = true;
+        this.#openRequested = true;
       } catch (error) {
         clearTimeout(timer);
         this.#waitingForUrl = null;
