@@ -136,7 +136,7 @@ export class WorkerInspector {
   readonly #pid: number;
   #url: string | null = null;
   #waitingForUrl: ((url: string) => void) | null = null;
-  /** SIGUSR1 was sent, or the worker asked to open: the inspector's address may come on stderr. */
+  /** SIGUSR1 was sent, or the worker was asked over IPC to open it: the inspector's address may come on stderr. */
   #openRequested = false;
   /** The app listens for SIGUSR1: ask the worker to open its inspector (false: its channel is closed). */
   #askToOpen: (() => boolean) | null = null;
