@@ -3,11 +3,13 @@
 // constructor injection works and requests succeed (under esbuild alone the app starts, listens,
 // and every request fails). In both module systems, with tsconfig `paths` resolved by tsx.
 import test from 'ava';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CACHE_MAX_AGE_MS, cacheDir, formatOf, lazyTranspiler, pruneCache, type TranspilerModule } from '../../src/worker/typescript/transpiler.js';
 import * as swcTranspiler from '../../src/worker/typescript/swc.js';
+import { typescriptSibling } from '../../src/worker/typescript/siblings.js';
 import { fixture, get, killOnTeardown, startCluster } from '../helpers/cluster.js';
 
 const injected = test.macro({
@@ -52,6 +54,58 @@ test('formatOf: a folder without package.json takes the type of the nearest one 
   t.is(formatOf(join(dir, 'esm/deeper/still/main.ts')), 'module');
   t.is(formatOf(join(dir, 'cjs/deeper/main.ts')), 'commonjs');
   t.is(formatOf(join(dir, 'cjs/deeper/main.tsx')), 'commonjs');
+});
+
+test('typescriptSibling: an ES module\'s `./x.js` is the project\'s `x.ts` beside it, as Node would name it; anything else is left to tsx', (t) => {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'clusterd-sibling-')));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const files: Record<string, string> = {
+    'esm/package.json': '{ "type": "module" }',
+    'esm/main.ts': '',
+    'esm/lib/a.ts': '',
+    'esm/view.tsx': '',
+    'esm/both.ts': '',
+    'esm/both.js': '',
+    'esm/m.mts': '',
+    'esm/c.cts': '',
+    'esm/plain.js': '',
+    'esm/node_modules/pkg/x.ts': '',
+    'real/target.ts': '',
+    'cjs/main.ts': '',
+    'cjs/a.ts': '',
+  };
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  mkdirSync(join(dir, 'esm/folder.ts'));
+  writeFileSync(join(dir, 'real/package.json'), '{ "type": "module" }');
+  symlinkSync(join(dir, 'real/target.ts'), join(dir, 'esm/linked.ts'));
+  const from = pathToFileURL(join(dir, 'esm/main.ts')).href;
+  const url = (name: string): string => pathToFileURL(join(dir, name)).href;
+
+  t.deepEqual(typescriptSibling('./lib/a.js', from), { url: url('esm/lib/a.ts'), format: 'module' });
+  t.deepEqual(typescriptSibling('./view.js', from), { url: url('esm/view.tsx'), format: 'module' });
+  t.deepEqual(typescriptSibling('./m.mjs', from), { url: url('esm/m.mts'), format: 'module' });
+  t.deepEqual(typescriptSibling('./c.cjs', from), { url: url('esm/c.cts'), format: 'commonjs' });
+  t.deepEqual(typescriptSibling('../main.js', pathToFileURL(join(dir, 'esm/lib/a.ts')).href), { url: url('esm/main.ts'), format: 'module' });
+  // Symlinks resolved, as Node resolves them (one module, whichever path imports it).
+  t.deepEqual(typescriptSibling('./linked.js', from), { url: url('real/target.ts'), format: 'module' });
+  // Left to tsx (and Node):
+  t.is(typescriptSibling('./both.js', from), null, 'a JavaScript file of that name exists');
+  t.is(typescriptSibling('./plain.js', from), null, 'only JavaScript');
+  t.is(typescriptSibling('./missing.js', from), null, 'nothing there');
+  t.is(typescriptSibling('./folder.js', from), null, 'a folder named .ts');
+  t.is(typescriptSibling('./main.ts/a.js', from), null, 'a path through a file (ENOTDIR)');
+  t.is(typescriptSibling('./node_modules/pkg/x.js', from), null, 'a package\'s file');
+  t.is(typescriptSibling('./lib/a', from), null, 'no extension');
+  t.is(typescriptSibling('./lib/a.js?v=1', from), null, 'a query');
+  t.is(typescriptSibling('./lib/a.ts', from), null, 'a TypeScript extension');
+  t.is(typescriptSibling('@lib/a.js', from), null, 'a bare specifier (tsconfig paths, packages)');
+  t.is(typescriptSibling('./lib/a.js', undefined), null, 'no parent');
+  t.is(typescriptSibling('./lib/a.js', 'data:text/javascript,'), null, 'a parent that is not a file');
+  t.is(typescriptSibling('./a.js', pathToFileURL(join(dir, 'cjs/main.ts')).href), null, 'a CommonJS parent');
+  t.is(typescriptSibling('./main.ts', pathToFileURL(join(dir, 'esm/plain.js')).href), null, 'a JavaScript parent');
 });
 
 const swc = test.macro({

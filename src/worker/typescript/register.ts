@@ -13,6 +13,7 @@ import Module from 'node:module';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { LayerData } from './hooks.js';
+import { typescriptSibling } from './siblings.js';
 import { formatOf, lazyTranspiler, type ModuleFormat, type TranspilerModule } from './transpiler.js';
 
 type ExtensionHandler = (module: { _compile(code: string, filename: string): void }, filename: string) => void;
@@ -20,6 +21,7 @@ const cjs = Module as unknown as { _extensions: Record<string, ExtensionHandler>
 
 /** The synchronous hooks API (Node >= 22.15 / 23.5), absent from @types/node 20. */
 type RegisterHooks = (hooks: {
+  resolve(specifier: string, context: { parentURL?: string }, nextResolve: (specifier: string, context: object) => unknown): unknown;
   load(url: string, context: object, nextLoad: (url: string, context: object) => unknown): unknown;
 }) => unknown;
 
@@ -34,6 +36,10 @@ export async function installLayer({ tsconfigPath, transpilerUrl }: LayerData): 
     // In-thread hooks see every import and require before any asynchronous hook does, tsx's
     // included: no loader thread is needed.
     registerHooks({
+      resolve(specifier, context, nextResolve) {
+        const sibling = typescriptSibling(specifier, context.parentURL);
+        return sibling === null ? nextResolve(specifier, context) : { ...sibling, shortCircuit: true };
+      },
       load(url, context, nextLoad) {
         const file = url.startsWith('file:') ? fileURLToPath(url) : null;
         const format = file === null ? null : formatOf(file);
