@@ -73,6 +73,10 @@ test('typescriptSibling: an ES module\'s `./x.js` is the project\'s `x.ts` besid
     'real/target.ts': '',
     'cjs/main.ts': '',
     'cjs/a.ts': '',
+    // Names that read otherwise as URLs: Node would not look for these files.
+    'esm/hash#x.ts': '',
+    'esm/back\\slash.ts': '',
+    'esm/pct%41.ts': '',
   };
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(join(dir, name, '..'), { recursive: true });
@@ -100,6 +104,9 @@ test('typescriptSibling: an ES module\'s `./x.js` is the project\'s `x.ts` besid
   t.is(typescriptSibling('./node_modules/pkg/x.js', from), null, 'a package\'s file');
   t.is(typescriptSibling('./lib/a', from), null, 'no extension');
   t.is(typescriptSibling('./lib/a.js?v=1', from), null, 'a query');
+  t.is(typescriptSibling('./hash#x.js', from), null, 'a fragment');
+  t.is(typescriptSibling('./pct%41.js', from), null, 'an escape');
+  t.is(typescriptSibling('./back\\slash.js', from), null, 'a backslash');
   t.is(typescriptSibling('./lib/a.ts', from), null, 'a TypeScript extension');
   t.is(typescriptSibling('@lib/a.js', from), null, 'a bare specifier (tsconfig paths, packages)');
   t.is(typescriptSibling('./lib/a.js', undefined), null, 'no parent');

@@ -28,7 +28,9 @@ const preserveSymlinks =
 export function typescriptSibling(specifier: string, parentUrl: string | undefined): { url: string; format: ModuleFormat } | null {
   if (preserveSymlinks || parentUrl === undefined || !parentUrl.startsWith('file:') || !RELATIVE.test(specifier)) return null;
   const extension = EXTENSION.exec(specifier)?.[0];
-  if (extension === undefined || specifier.includes('%')) return null;
+  // Specifiers are URLs to Node: what a URL reads otherwise than a path (escapes, a query or
+  // fragment, backslashes) stays tsx's.
+  if (extension === undefined || /[%?#\\]/.test(specifier)) return null;
   // An ES module's imports (a CommonJS file's require() leaves its extension off, and stays tsx's).
   const parent = fileURLToPath(parentUrl);
   if (formatOf(parent) !== 'module') return null;
