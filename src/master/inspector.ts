@@ -313,7 +313,6 @@ export class WorkerInspector {
 
 /** TCP_NODELAY on the inspector's listening socket in process `pid`, found by its port; false where that cannot be done. */
 export function noDelay(pid: number, port: number): boolean {
-  if (process.env.NO_NODELAY_HACK) return false;
   const helper = nativeHelper();
   if (helper === null || process.platform !== 'linux') return false;
   try {
