@@ -278,6 +278,13 @@ export const SETTINGS_ENV = 'CLUSTERD_SETTINGS';
 /** `fair`: how often a worker reports its servers' counts (when they changed) and the master revises its limit. */
 export const LOAD_REPORT_MS = 250;
 
+/**
+ * The node flags the master forks workers with so that it can open their inspector later (on a port
+ * the system picks, its address on stderr for the master alone); a worker started with them may be
+ * asked to open it itself (src/worker/inspector.ts).
+ */
+export const WORKER_INSPECTOR_ARGS: readonly string[] = ['--inspect-port=0', '--inspect-publish-uid=stderr'];
+
 /** True for messages of clusterd's protocol (as opposed to the app's own IPC). */
 export function isProtocolMessage(message: unknown): message is { cmd: string } {
   return (

@@ -29,12 +29,13 @@ import { z } from 'zod';
 import { StackCapturer, type Capture, type InspectorSession } from '../loop/capture.js';
 import type { CpuProfile, StackFrame } from '../loop/types.js';
 import { ClusterdError } from '../errors.js';
+import { WORKER_INSPECTOR_ARGS } from '../protocol.js';
 import { nativeHelper } from '../system/native.js';
 
 /** The flags that let the master open a worker's inspector later, unless the user's own flags deal with the inspector. */
 export function inspectorArgs(userArgs: readonly string[]): string[] {
   if (userArgs.some((arg) => /^--inspect(-brk|-wait|-port|-publish-uid)?(=|$)/.test(arg) || /^--debug/.test(arg))) return [];
-  return ['--inspect-port=0', '--inspect-publish-uid=stderr'];
+  return [...WORKER_INSPECTOR_ARGS];
 }
 
 /** How long SIGUSR1 may take to bring up the inspector (it runs on a thread of its own). */

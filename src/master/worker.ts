@@ -516,7 +516,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
         if (msg.listensFor) this.#unheardSignal(msg.listensFor);
         break;
       case 'clusterd:usr1-taken':
-        // The app's SIGUSR1 handler would run on the master's signal: ask this worker over IPC instead.
+        // The app's SIGUSR1 handler would run on the master's signal: ask this worker over IPC instead
+        // (asked: the message is queued; send()'s false on a connected channel only says the pipe is full).
         this.#inspector
           ?.appTakesSigusr1(() => this.send({ cmd: 'clusterd:open-inspector' }) || this.#child?.connected === true)
           ?.then(

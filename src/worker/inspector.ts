@@ -8,9 +8,10 @@
 // still be read. Nothing is done for a worker the master did not start with its inspector flags (the
 // app's own --inspect).
 import * as channel from './channel.js';
+import { WORKER_INSPECTOR_ARGS } from '../protocol.js';
 
 export function installInspectorOpener(): void {
-  if (!process.execArgv.includes('--inspect-publish-uid=stderr')) return;
+  if (!WORKER_INSPECTOR_ARGS.every((flag) => process.execArgv.includes(flag))) return;
   const added = (event: string | symbol): void => {
     if (event !== 'SIGUSR1') return;
     process.off('newListener', added);

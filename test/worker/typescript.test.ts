@@ -20,9 +20,11 @@ const injected = test.macro({
     for (let asked = 0; asked < 50 && workers.size < 2; asked++) {
       const response = await get(cluster.port);
       t.is(response.status, 200, response.body);
-      const answer = JSON.parse(response.body) as { answer: string; worker: string };
+      const answer = JSON.parse(response.body) as { answer: string; worker: string; oneClock?: boolean };
       // Controller <- Greeter <- Clock: two levels of injection, Clock imported through `paths`.
       t.is(answer.answer, `hello ${kind}, 2026`);
+      // And through a relative path too, in the ES module app: the same module, not a second copy.
+      if (kind === 'esm') t.is(answer.oneClock, true);
       workers.add(answer.worker);
     }
     t.deepEqual([...workers].sort(), ['1', '2']);
