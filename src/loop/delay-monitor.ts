@@ -24,7 +24,12 @@ export interface DelayMonitor {
   enable(): void;
   /** Stops ticking; the histogram keeps its values. */
   disable(): void;
-  /** Empties the histogram; the delay in progress is recorded at the next tick, not lost. */
+  /**
+   * Records the delay in progress now if the next tick is overdue (the loop was held past it), as that
+   * tick would, and counts the next delay from now. A no-op when the tick is not yet due or disabled.
+   */
+  settle(): void;
+  /** Empties the histogram; the delay in progress is recorded at the next tick (or settle()), not lost. */
   reset(): void;
 }
 
@@ -35,14 +40,14 @@ export function createDelayMonitor(resolutionMs: number): DelayMonitor {
   let last = 0;
 
   const intervalNs = resolutionMs * 1e6;
-  const tick = (): void => {
-    const now = performance.now();
+  const record = (now: number): void => {
     // record() takes integers >= 1; the delta is at least about resolutionMs anyway.
     const delay = Math.max(1, Math.round((now - last) * 1e6));
     histogram.record(delay);
     for (let missed = delay - intervalNs; missed >= intervalNs; missed -= intervalNs) histogram.record(missed);
     last = now;
   };
+  const tick = (): void => record(performance.now());
 
   return {
     histogram,
@@ -55,6 +60,12 @@ export function createDelayMonitor(resolutionMs: number): DelayMonitor {
       if (timer === null) return;
       clearInterval(timer);
       timer = null;
+    },
+    settle() {
+      if (timer === null) return;
+      const now = performance.now();
+      // The tick that is due runs right after; it then records only the little it waited since now.
+      if ((now - last) * 1e6 >= intervalNs) record(now);
     },
     reset() {
       histogram.reset();

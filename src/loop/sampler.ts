@@ -71,6 +71,9 @@ export function createSampler({ intervalMs, resolutionMs = DEFAULT_RESOLUTION_MS
 
   const take = (): LoopSample => {
     if (delay === null || last === null) throw new Error('The sampler is not running: call start() first');
+    // A stall that held the loop past the probe's tick is in ELU already: record its lag now too, or it
+    // lands in the next sample whenever this one is read before the probe's overdue tick runs.
+    delay.settle();
     const now = performance.now();
     const elapsedMs = now - last.time;
     const perSecond = elapsedMs > 0 ? 1000 / elapsedMs : 0;

@@ -19,6 +19,25 @@ test.serial('a stall right after reset() is recorded at the next tick (monitorEv
   t.true(monitor.histogram.max >= 200e6, `max ${monitor.histogram.max / 1e6} ms`);
 });
 
+test.serial('settle() records an overdue stall at once, and nothing when no tick is due', async (t) => {
+  const monitor = createDelayMonitor(10);
+  monitor.settle(); // disabled: nothing to settle
+  t.is(monitor.histogram.count, 0);
+  monitor.enable();
+  t.teardown(() => monitor.disable());
+  monitor.settle(); // just enabled: the first tick is not due
+  t.is(monitor.histogram.count, 0);
+  burnCpu(200);
+  monitor.settle(); // the same turn of the loop: the probe's own tick has not run
+  // The stall and the ticks it swallowed (19 for exactly 200 ms; a loaded machine stretches the stall).
+  t.true(monitor.histogram.count >= 20, `count ${monitor.histogram.count}`);
+  t.true(monitor.histogram.max >= 200e6, `max ${monitor.histogram.max / 1e6} ms`);
+  monitor.reset();
+  await until(() => monitor.histogram.count >= 1);
+  // The overdue tick that ran next measured only from settle(): the stall is not counted twice.
+  t.true(monitor.histogram.max < 150e6, `max ${monitor.histogram.max / 1e6} ms`);
+});
+
 test.serial('ticks are recorded in ns with the resolution included, and stop once disabled', async (t) => {
   const monitor = createDelayMonitor(5);
   monitor.enable();

@@ -46,6 +46,28 @@ test.serial('no stall is lost, wherever it falls relative to the sample boundary
   t.deepEqual(misses, []);
 });
 
+test.serial('a stall\'s lag and its busy time land in the same sample, wherever it falls', async (t) => {
+  // The sampler's timer can run just before a stalling timer in one timers phase, and the probe's tick
+  // (due later) after it: the stall's busy time then fell in one sample and its lag in the next, so
+  // status showed a p99 of 190 ms beside an ELU of 0.02. Offsets step by 1 ms over the interval so that
+  // some stalls start in the same timers phase as the sampler's tick.
+  const queue = startQueue(100);
+  t.teardown(() => queue.sampler.stop());
+  const split: string[] = [];
+  for (let offset = 95; offset <= 105; offset += 1) {
+    await queue.next();
+    setTimeout(() => burnCpu(200), offset);
+    const samples = [await queue.next(), await queue.next(), await queue.next()];
+    for (const sample of samples) {
+      // A sample whose lag shows the stall must hold its busy time too (ELU over >= 150 ms of the interval).
+      if (sample.lag.p99 >= 150 && sample.elu * sample.intervalMs < 150) {
+        split.push(`offset ${offset} ms: ${samples.map((s) => `p99 ${s.lag.p99} elu ${s.elu.toFixed(2)} over ${s.intervalMs.toFixed(0)} ms`).join(' | ')}`);
+      }
+    }
+  }
+  t.deepEqual(split, []);
+});
+
 test.serial('an idle interval shows small lag and low ELU', async (t) => {
   const queue = startQueue(100);
   t.teardown(() => queue.sampler.stop());
