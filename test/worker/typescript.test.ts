@@ -6,7 +6,8 @@ import test from 'ava';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { execa } from 'execa';
 import { CACHE_MAX_AGE_MS, cacheDir, formatOf, lazyTranspiler, pruneCache, type TranspilerModule } from '../../src/worker/typescript/transpiler.js';
 import * as swcTranspiler from '../../src/worker/typescript/swc.js';
 import { typescriptSibling } from '../../src/worker/typescript/siblings.js';
@@ -115,6 +116,25 @@ test('typescriptSibling: an ES module\'s `./x.js` is the project\'s `x.ts` besid
   t.is(typescriptSibling('./lib/a.js', 'data:text/javascript,'), null, 'a parent that is not a file');
   t.is(typescriptSibling('./a.js', pathToFileURL(join(dir, 'cjs/main.ts')).href), null, 'a CommonJS parent');
   t.is(typescriptSibling('./main.ts', pathToFileURL(join(dir, 'esm/plain.js')).href), null, 'a JavaScript parent');
+});
+
+test('typescriptSibling leaves every resolution to tsx under --preserve-symlinks, however it is given', async (t) => {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'clusterd-sibling-')));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'package.json'), '{ "type": "module" }');
+  writeFileSync(join(dir, 'main.ts'), '');
+  writeFileSync(join(dir, 'a.ts'), '');
+  const siblings = pathToFileURL(fileURLToPath(new URL('../../dist/worker/typescript/siblings.js', import.meta.url))).href;
+  const script = `import { typescriptSibling } from ${JSON.stringify(siblings)}; console.log(JSON.stringify(typescriptSibling('./a.js', ${JSON.stringify(pathToFileURL(join(dir, 'main.ts')).href)})));`;
+  const answer = async (env: Record<string, string>, execArgv: string[] = []): Promise<unknown> => {
+    const { stdout } = await execa(process.execPath, [...execArgv, '--input-type=module', '-e', script], { env: { NODE_OPTIONS: '', NODE_PRESERVE_SYMLINKS: '', ...env } });
+    return JSON.parse(stdout);
+  };
+  t.deepEqual(await answer({}), { url: pathToFileURL(join(dir, 'a.ts')).href, format: 'module' }, 'the shortcut without the flag');
+  t.is(await answer({}, ['--preserve-symlinks']), null, 'a flag of node\'s');
+  t.is(await answer({ NODE_OPTIONS: '--max-old-space-size=512 --preserve-symlinks' }), null, 'NODE_OPTIONS');
+  t.is(await answer({ NODE_OPTIONS: '"--preserve-symlinks"' }), null, 'NODE_OPTIONS, quoted');
+  t.is(await answer({ NODE_PRESERVE_SYMLINKS: '1' }), null, 'NODE_PRESERVE_SYMLINKS');
 });
 
 const swc = test.macro({

@@ -17,8 +17,11 @@ const SOURCES: Record<string, readonly string[]> = { '.js': ['.ts', '.tsx'], '.m
 const RELATIVE = /^\.\.?\//;
 const EXTENSION = /\.[cm]?js$/;
 
+// NODE_OPTIONS may quote its words ("--preserve-symlinks"): quotes are dropped before comparing. A quoted
+// value holding the flag's words reads as the flag, which only turns the shortcut off.
 const preserveSymlinks =
-  process.env.NODE_PRESERVE_SYMLINKS === '1' || [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].includes('--preserve-symlinks');
+  process.env.NODE_PRESERVE_SYMLINKS === '1' ||
+  [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').replaceAll('"', '').split(/\s+/)].includes('--preserve-symlinks');
 
 /**
  * The project's TypeScript file that `specifier`, imported from `parentUrl`, names with a JavaScript
