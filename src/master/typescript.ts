@@ -52,7 +52,7 @@ export function typescriptLoader(entryPath: string, { env = process.env, cwd = p
   if (decoratorMetadata) {
     checkTranspiler(tsconfigPath!);
     const dir = checkedCacheDir(env);
-    if (dir === null && env[CACHE_ENV] !== '0') cacheOff = defaultCacheOff();
+    if (dir === null && env[CACHE_ENV] !== '0') cacheOff = defaultCacheOff(env);
     pruneCache(dir);
   }
 
@@ -85,9 +85,9 @@ export function checkedCacheDir(env: NodeJS.ProcessEnv = process.env): string | 
 }
 
 /** Why the default cache folder cannot be used (another user made it first, or tmpdir is not writable). */
-function defaultCacheOff(): string {
+function defaultCacheOff(env: NodeJS.ProcessEnv): string {
   const uid = process.getuid?.();
-  const where = uid === undefined ? 'this platform has no user ids' : `${defaultCacheDir(uid)} is not a folder of this user's alone (another user may have made it)`;
+  const where = uid === undefined ? 'this platform has no user ids' : `${defaultCacheDir(uid, env)} is not a folder of this user's alone (another user may have made it)`;
   return `the TypeScript layer's disk cache is off, so every worker compiles the project again: ${where}; set ${CACHE_DIR_ENV} to a folder of yours, or ${CACHE_ENV}=0 to say it is meant`;
 }
 

@@ -182,6 +182,8 @@ test('the default cache folder taken by someone else: the cluster starts and say
   mkdirSync(squatted);
   chmodSync(squatted, 0o777);
   t.is(typescriptLoader(join(dir, 'main.ts'), { env: {}, cwd: dir }).cacheOff, null, 'the usual folder is usable');
+  // The folder is found from the environment given, as a process started with it would find it.
+  t.regex(typescriptLoader(join(dir, 'main.ts'), { env: { TMPDIR: `${tmp}/` }, cwd: dir }).cacheOff ?? '', new RegExp(`${squatted} is not a folder of this user's alone`));
 
   const cluster = await startCluster(join(dir, 'main.ts'), { instances: 1, cwd: dir, env: { TMPDIR: tmp } });
   killOnTeardown(t, cluster.process);

@@ -63,9 +63,17 @@ export function lazyTranspiler(module: TranspilerModule, tsconfigPath: string, c
   };
 }
 
-/** The cache folder when CLUSTERD_TS_CACHE_DIR is not set: this user's in the system's temporary folder. */
-export function defaultCacheDir(uid: number): string {
-  return join(tmpdir(), `clusterd-ts-${uid}`);
+/**
+ * The cache folder when CLUSTERD_TS_CACHE_DIR is not set: this user's in the temporary folder of the
+ * environment `env`, as os.tmpdir() would name it in a process started with it (the master checks the
+ * workers' folder from their environment, which may set TMPDIR otherwise than its own).
+ */
+export function defaultCacheDir(uid: number, env: NodeJS.ProcessEnv = process.env): string {
+  if (env === process.env) return join(tmpdir(), `clusterd-ts-${uid}`);
+  // os.tmpdir() on POSIX (the only platform with a cache: it needs user ids), from `env`.
+  let base = env.TMPDIR || env.TMP || env.TEMP || '/tmp';
+  if (base.length > 1 && base.endsWith('/')) base = base.slice(0, -1);
+  return join(base, `clusterd-ts-${uid}`);
 }
 
 /**
@@ -80,7 +88,7 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string | null {
   const uid = process.getuid?.();
   if (uid === undefined) return null;
   const chosen = env[CACHE_DIR_ENV];
-  const dir = chosen && isAbsolute(chosen) ? chosen : defaultCacheDir(uid);
+  const dir = chosen && isAbsolute(chosen) ? chosen : defaultCacheDir(uid, env);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const stat = lstatSync(dir);
