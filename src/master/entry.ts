@@ -23,9 +23,11 @@ export interface Entry {
 
 /**
  * Validates the entry file (found from `cwd` when relative) and a TypeScript entry's project, and
- * builds the worker's execArgv; throws a UsageError or TypeScriptError.
+ * builds the worker's execArgv; throws a UsageError or TypeScriptError. `workerEnv` is the workers'
+ * environment (the configuration's on top of this process's): the TypeScript layer's settings are
+ * read from it, as the workers will read them.
  */
-export function resolveEntry(file: string, nodeArgs: readonly string[] = [], cwd = logicalCwd()): Entry {
+export function resolveEntry(file: string, nodeArgs: readonly string[] = [], cwd = logicalCwd(), workerEnv: NodeJS.ProcessEnv = process.env): Entry {
   const path = resolve(cwd, file);
   try {
     if (!statSync(path).isFile()) throw new UsageError(`entry \`${file}\` is not a file`);
@@ -41,7 +43,7 @@ export function resolveEntry(file: string, nodeArgs: readonly string[] = [], cwd
   let env: Record<string, string> = {};
   let typescriptCacheOff: string | null = null;
   if (TYPESCRIPT.has(extname(path))) {
-    const loader = typescriptLoader(path);
+    const loader = typescriptLoader(path, { env: workerEnv });
     execArgv.push(...loader.execArgv);
     env = loader.env;
     typescriptCacheOff = loader.cacheOff;

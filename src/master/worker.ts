@@ -123,8 +123,9 @@ function forkWorker(spec: WorkerSpec): { child: ChildProcess | null; error: unkn
         // PM2's instance number (0..N-1), which apps moved from it read: unless set already.
         NODE_APP_INSTANCE: String(spec.id - 1),
         ...process.env,
-        ...spec.entry.env,
         ...spec.env,
+        // After the configuration's: the entry's settings were derived from it (an absolute tsconfig path).
+        ...spec.entry.env,
         // As a shell would: the directory by the path it was reached by.
         PWD: spec.entry.cwd,
         CLUSTERD_WORKER_ID: String(spec.id),

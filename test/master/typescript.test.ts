@@ -194,4 +194,15 @@ test('the default cache folder taken by someone else: the cluster starts and say
   for (const words of [squatted, 'CLUSTERD_TS_CACHE_DIR', 'CLUSTERD_TS_CACHE=0']) t.true(said[0]!.message.includes(words), said[0]!.message);
   t.deepEqual(readdirSync(squatted), [], 'nothing written to it');
   t.is(await cluster.stop(), 0);
+
+  // TMPDIR from the configuration file's env, which the workers get: the master checks that folder too.
+  writeFileSync(join(dir, 'clusterd.config.json'), JSON.stringify({ env: { TMPDIR: tmp } }));
+  const configured = await startCluster(join(dir, 'main.ts'), { instances: 1, cwd: dir });
+  killOnTeardown(t, configured.process);
+  t.is((await get(configured.port)).body, 'ok');
+  const saidAgain = configured.lines.filter((line) => line.event === 'ts-cache-off');
+  t.is(saidAgain.length, 1);
+  t.true(saidAgain[0]!.message.includes(squatted), saidAgain[0]!.message);
+  t.deepEqual(readdirSync(squatted), [], 'nothing written to it');
+  t.is(await configured.stop(), 0);
 });
