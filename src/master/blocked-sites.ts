@@ -28,13 +28,27 @@ interface Block {
 }
 
 /**
- * The innermost frame of the app's own code: not Node's (node:), not clusterd's runtime; null when
- * the stack has none. Such a stack says nothing the app can act on: mostly, the capture reached the
- * main thread just as the block ended, in the timers' own code that runs next (`insert`,
- * `listOnTimeout`), and it would be counted as a site of its own.
+ * The innermost frame of the app's own code: not Node's (node:), not clusterd's runtime, nor a
+ * package (node_modules) that clusterd's runtime called; null when the stack has none. Such a stack
+ * says nothing the app can act on: mostly, the capture reached the main thread just as the block
+ * ended, in the timers' own code that runs next (`insert`, `listOnTimeout`), and it would be counted
+ * as a site of its own. A package clusterd's runtime called (swc, compiling a TypeScript file the app
+ * require()d late) is skipped for the app's frame further out (the require), while a package the app
+ * called (`[bcrypt, handler]`) is the app's, as is what the app runs from clusterd's callbacks.
  */
 export function appFrame(frames: readonly StackFrame[], ownPrefix = ''): StackFrame | null {
-  return frames.find((frame) => frame.url !== '' && !frame.url.startsWith('node:') && (ownPrefix === '' || !frame.url.startsWith(ownPrefix))) ?? null;
+  const internal = (frame: StackFrame): boolean => frame.url === '' || frame.url.startsWith('node:');
+  const own = (frame: StackFrame): boolean => ownPrefix !== '' && frame.url.startsWith(ownPrefix);
+  const inPackage = (frame: StackFrame): boolean => frame.url.includes('/node_modules/');
+  for (let i = 0; i < frames.length; i++) {
+    const frame = frames[i]!;
+    if (internal(frame) || own(frame)) continue;
+    if (!inPackage(frame)) return frame;
+    // A package's frame: whoever called into the package decides (the next frame out that is clusterd's or the app's).
+    const caller = frames.slice(i + 1).find((outer) => !internal(outer) && (own(outer) || !inPackage(outer)));
+    if (caller === undefined || !own(caller)) return frame;
+  }
+  return null;
 }
 
 export class BlockedSites {

@@ -65,3 +65,21 @@ test('a stack without a frame of the app (caught as the block ended, in the time
   t.not(sites.record(1, [{ functionName: 'parseBig', url: 'file:///srv/app.js', line: 7, column: 3 }, ...internal], 150), null);
   t.like(sites.sites(1)[0], { function: 'parseBig', url: 'file:///srv/app.js', line: 7, count: 1 });
 });
+
+test('a package\'s frames are the app\'s when the app called it, not when clusterd\'s runtime did', (t) => {
+  const sites = new BlockedSites({ ownPrefix: 'file:///srv/node_modules/clusterd/dist/' });
+  const frame = (functionName: string, url: string) => ({ functionName, url, line: 1, column: 1 });
+  const swc = frame('transformSync', 'file:///srv/node_modules/@swc/core/index.js');
+  const hook = [frame('compile', 'file:///srv/node_modules/clusterd/dist/worker/typescript/register.js'), frame('Module._compile', 'node:internal/modules/cjs/loader')];
+  // clusterd's TypeScript layer compiling a file the app require()d late: the app's require is where.
+  const lazy = frame('loadReports', 'file:///srv/dist/routes.js');
+  t.not(sites.record(1, [swc, swc, ...hook, frame('require', 'node:internal/modules/helpers'), lazy], 120), null);
+  t.is(sites.record(2, [swc, ...hook], 120), null, 'nothing of the app\'s on the stack');
+  // The app's own call into a package, and a package called by the app from a callback of clusterd's.
+  const handler = frame('hashPassword', 'file:///srv/app.js');
+  t.not(sites.record(1, [frame('hashSync', 'file:///srv/node_modules/bcryptjs/index.js'), handler, frame('emit', 'node:events')], 150), null);
+  t.not(sites.record(1, [frame('parse', 'file:///srv/node_modules/zod/index.js'), handler, frame('onShutdown', 'file:///srv/node_modules/clusterd/dist/worker/shutdown.js')], 160), null);
+  // A package called by Node alone (a server's request handler from a framework) is where it blocked.
+  t.not(sites.record(1, [frame('dispatch', 'file:///srv/node_modules/express/lib/router.js'), frame('emit', 'node:events')], 170), null);
+  t.deepEqual(sites.sites(1).map((site) => site.function).sort(), ['dispatch', 'hashSync', 'loadReports', 'parse']);
+});
