@@ -130,6 +130,15 @@ for (const { title, files, env = {}, mentions } of refusals) {
     t.true(lines[0]!.startsWith('clusterd: '), lines[0]);
     for (const words of mentions) t.true(lines[0]!.includes(words), `${JSON.stringify(words)} not in: ${lines[0]}`);
     t.is(String(result.stdout), '', 'nothing started');
+    if (Object.keys(env).length === 0) return;
+
+    // The same setting in the config file's env, which the workers would get: refused alike.
+    writeFileSync(join(dir, 'clusterd.config.json'), JSON.stringify({ entry: 'main.ts', instances: 1, env }));
+    const configured = await execa(process.execPath, [CLI, 'start'], { cwd: dir, reject: false, timeout: 30_000, stdin: 'ignore' });
+    t.is(configured.exitCode, ExitCode.USAGE, String(configured.stderr));
+    const line = String(configured.stderr).trim();
+    t.false(line.includes('\n'), line);
+    for (const words of mentions) t.true(line.includes(words), `${JSON.stringify(words)} not in: ${line}`);
   });
 }
 
