@@ -7,7 +7,8 @@
 // from every sample. Checked on Node 20.20 and 24.21 (reset, block 200 ms: max stays ~10 ms), and the
 // test "no stall is lost" catches it. This probe records the same thing, ns between ticks with the
 // resolution included, into a RecordableHistogram (the same native HDR histogram, 3 significant digits),
-// but keeps the last tick's time across resets. Cost: one JS timer callback per `resolution` ms.
+// but keeps the last tick's time across resets. Cost: one JS timer callback per `resolution` ms, on the
+// worker's shared timer (ticker.ts), which the heartbeat's beats ride too.
 //
 // Percentiles are weighted by time, not by tick: a stall of S ms is one late tick among S/resolution
 // ticks it swallowed, so counted once it stays below the 99th percentile of a second that held it
@@ -16,11 +17,12 @@
 // omission" correction): p99 then reads as what a request arriving at a random moment of the interval
 // waited for, and a one-second interval holding one 200 ms stall reports p99 ~190 ms.
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
+import { every } from './ticker.js';
 
 export interface DelayMonitor {
   /** ns between consecutive ticks, the resolution included, since the last reset(). */
   readonly histogram: RecordableHistogram;
-  /** Starts ticking (an unref'd timer) if not already. */
+  /** Starts ticking (on the shared unref'd timer) if not already. */
   enable(): void;
   /** Stops ticking; the histogram keeps its values. */
   disable(): void;
@@ -36,7 +38,7 @@ export interface DelayMonitor {
 /** Creates a disabled probe ticking every `resolutionMs` (an integer >= 1, checked by the caller). */
 export function createDelayMonitor(resolutionMs: number): DelayMonitor {
   const histogram = createHistogram();
-  let timer: NodeJS.Timeout | null = null;
+  let stop: (() => void) | null = null;
   let last = 0;
 
   const intervalNs = resolutionMs * 1e6;
@@ -47,22 +49,22 @@ export function createDelayMonitor(resolutionMs: number): DelayMonitor {
     for (let missed = delay - intervalNs; missed >= intervalNs; missed -= intervalNs) histogram.record(missed);
     last = now;
   };
-  const tick = (): void => record(performance.now());
 
   return {
     histogram,
     enable() {
-      if (timer !== null) return;
+      if (stop !== null) return;
       last = performance.now();
-      timer = setInterval(tick, resolutionMs).unref();
+      // The worker's shared timer (ticker.ts): the heartbeat rides the same ticks.
+      stop = every(resolutionMs, record);
     },
     disable() {
-      if (timer === null) return;
-      clearInterval(timer);
-      timer = null;
+      if (stop === null) return;
+      stop();
+      stop = null;
     },
     settle() {
-      if (timer === null) return;
+      if (stop === null) return;
       const now = performance.now();
       // The tick that is due runs right after; it then records only the little it waited since now.
       if ((now - last) * 1e6 >= intervalNs) record(now);
