@@ -52,7 +52,6 @@ export function startHeartbeat({ fd = 4, beatMs }: { fd?: number; beatMs: number
   const stop = every(beatMs, beat);
   return () => {
     stop();
-    open = false;
     pipe.destroy();
   };
 }

@@ -4,7 +4,8 @@
 // A wake-up is what an idle worker pays for (each runs the timers phase and enters JavaScript): with
 // a timer each, the probe's 100 a second and the heartbeat's 40 seldom fell together, as their
 // intervals drift apart. Measured on this 2-core VM, two idle workers of each build side by side: one
-// shared timer cut an idle worker's CPU by about a fifth (1.06 -> 0.87% and 1.39 -> 1.10% of a core).
+// shared timer, with the heartbeat's write(2), cut an idle worker's CPU by 14-19% (BENCHMARKS.md, "The
+// herd, measured to 64 workers").
 //
 // The timer runs at the shortest period subscribed; a subscriber with a longer one is called on the
 // first tick at least its period, less half a tick, after its last call (so a 25 ms heartbeat on 10 ms

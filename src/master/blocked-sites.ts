@@ -44,9 +44,11 @@ export function appFrame(frames: readonly StackFrame[], ownPrefix = ''): StackFr
     const frame = frames[i]!;
     if (internal(frame) || own(frame)) continue;
     if (!inPackage(frame)) return frame;
-    // A package's frame: whoever called into the package decides (the next frame out that is clusterd's or the app's).
-    const caller = frames.slice(i + 1).find((outer) => !internal(outer) && (own(outer) || !inPackage(outer)));
-    if (caller === undefined || !own(caller)) return frame;
+    // A package's frame: whoever called into the package decides (the next frame out that is clusterd's
+    // or the app's). When clusterd did, the search goes on past that caller, once for the whole run.
+    const caller = frames.findIndex((outer, j) => j > i && !internal(outer) && (own(outer) || !inPackage(outer)));
+    if (caller === -1 || !own(frames[caller]!)) return frame;
+    i = caller;
   }
   return null;
 }

@@ -5,7 +5,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { countResources, createSampler, type SamplerOptions } from '../../src/loop/sampler.js';
 import { uvMetricsReader } from '../../src/loop/uv-metrics.js';
-import { burnCpu, observeFor, startQueue } from './helpers.js';
+import type { LoopSample } from '../../src/loop/types.js';
+import { burnCpu, observeFor, startQueue, type SampleQueue } from './helpers.js';
 
 const hasUvMetrics = 'uvMetricsInfo' in performance.nodeTiming;
 
@@ -30,6 +31,13 @@ const stall = test.macro({
 test.serial(stall, 'setImmediate (check phase)', (fn) => setImmediate(fn));
 test.serial(stall, 'setTimeout (timers phase, before the sampler tick)', (fn) => setTimeout(fn, 20));
 
+/** The three samples after a 200 ms stall that starts `offset` ms after a sample was taken. */
+async function samplesAroundStall(queue: SampleQueue, offset: number): Promise<LoopSample[]> {
+  await queue.next();
+  setTimeout(() => burnCpu(200), offset);
+  return [await queue.next(), await queue.next(), await queue.next()];
+}
+
 test.serial('no stall is lost, wherever it falls relative to the sample boundary', async (t) => {
   // Node's IntervalHistogram.reset() also forgets the time of the monitor's last tick, so the first delay
   // after a reset is never recorded: a stall starting or ending around a reset vanished (Node 20 and 24).
@@ -37,9 +45,7 @@ test.serial('no stall is lost, wherever it falls relative to the sample boundary
   t.teardown(() => queue.sampler.stop());
   const misses: string[] = [];
   for (let offset = 0; offset <= 110; offset += 10) {
-    await queue.next();
-    setTimeout(() => burnCpu(200), offset);
-    const samples = [await queue.next(), await queue.next(), await queue.next()];
+    const samples = await samplesAroundStall(queue, offset);
     // At least one: a loaded machine may add a long delay of its own, but the stall must not vanish.
     if (!samples.some((sample) => sample.lag.max >= 150)) misses.push(`offset ${offset} ms: ${samples.map((s) => `max ${s.lag.max} elu ${s.elu.toFixed(2)}`).join(' | ')}`);
   }
@@ -55,9 +61,7 @@ test.serial('a stall\'s lag and its busy time land in the same sample, wherever 
   t.teardown(() => queue.sampler.stop());
   const split: string[] = [];
   for (let offset = 95; offset <= 105; offset += 1) {
-    await queue.next();
-    setTimeout(() => burnCpu(200), offset);
-    const samples = [await queue.next(), await queue.next(), await queue.next()];
+    const samples = await samplesAroundStall(queue, offset);
     for (const sample of samples) {
       // A sample whose lag shows the stall must hold its busy time too (ELU over >= 150 ms of the interval).
       if (sample.lag.p99 >= 150 && sample.elu * sample.intervalMs < 150) {

@@ -2,7 +2,6 @@
 // file compiles to (Node's own rules, as tsc applies them under `module: nodenext`).
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, extname, isAbsolute, join, sep } from 'node:path';
 import { threadId } from 'node:worker_threads';
 
@@ -69,8 +68,7 @@ export function lazyTranspiler(module: TranspilerModule, tsconfigPath: string, c
  * workers' folder from their environment, which may set TMPDIR otherwise than its own).
  */
 export function defaultCacheDir(uid: number, env: NodeJS.ProcessEnv = process.env): string {
-  if (env === process.env) return join(tmpdir(), `clusterd-ts-${uid}`);
-  // os.tmpdir() on POSIX (the only platform with a cache: it needs user ids), from `env`.
+  // os.tmpdir() on POSIX (the only platform with a cache: it needs user ids), read from `env`.
   let base = env.TMPDIR || env.TMP || env.TEMP || '/tmp';
   if (base.length > 1 && base.endsWith('/')) base = base.slice(0, -1);
   return join(base, `clusterd-ts-${uid}`);
