@@ -43,7 +43,7 @@ export function resolveEntry(file: string, nodeArgs: readonly string[] = [], cwd
   let env: Record<string, string> = {};
   let typescriptCacheOff: string | null = null;
   if (TYPESCRIPT.has(extname(path))) {
-    const loader = typescriptLoader(path, { env: workerEnv });
+    const loader = typescriptLoader(path, { env: workerEnv, cwd });
     execArgv.push(...loader.execArgv);
     env = loader.env;
     typescriptCacheOff = loader.cacheOff;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ClusterdError } from '../../src/errors.js';
 import { ExitCode } from '../../src/exit-codes.js';
+import { resolveEntry } from '../../src/master/entry.js';
 import { checkTranspiler, findTsconfig, TSCONFIG_ENV, typescriptLoader } from '../../src/master/typescript.js';
 import { CLI, fixture, get, killOnTeardown, startCluster } from '../helpers/cluster.js';
 
@@ -64,6 +65,13 @@ test(`${TSCONFIG_ENV} set by the user names the project config, relative to the 
   const loader = typescriptLoader(join(dir, 'main.ts'), { env: { [TSCONFIG_ENV]: 'configs/ts.json' }, cwd: dir });
   t.is(loader.tsconfigPath, join(dir, 'configs/ts.json'));
   t.true(loader.decoratorMetadata);
+});
+
+test(`a relative ${TSCONFIG_ENV} in the workers' environment is read from the workers' directory (--cwd), not the one clusterd started in`, (t) => {
+  const dir = project(t, { 'configs/ts.json': JSON.stringify({ compilerOptions: METADATA }), 'main.ts': APP });
+  t.not(process.cwd(), dir);
+  const entry = resolveEntry('main.ts', [], dir, { [TSCONFIG_ENV]: 'configs/ts.json' });
+  t.is(entry.env[TSCONFIG_ENV], join(dir, 'configs/ts.json'));
 });
 
 // Refusals, checked on the function and then through the real CLI: exit 2, one `clusterd:` line
