@@ -5,7 +5,7 @@ import { daemonLogPath, type DaemonReport } from './daemon-parent.js';
 import { fail } from './fail.js';
 import { BALANCE_MODES, type BalanceMode } from '../master/balancers/index.js';
 import { reusePortSupport } from '../master/balancers/shared.js';
-import { resolveEntry } from '../master/entry.js';
+import { appEnvironment, resolveEntry } from '../master/entry.js';
 import { MAX_LOG_KEEP, type LogFileOptions } from '../master/log-file.js';
 import { LOG_FORMATS, type LogFormat } from '../master/logs.js';
 import type { MasterOptions } from '../master/run.js';
@@ -105,7 +105,7 @@ export function masterOptions(settings: StartSettings): MasterOptions {
   const instances = checked('instances', () => parseInstances(text('instances')));
   const nodeArgs = (flags.get('node-arg') as string[] | undefined) ?? [];
   const cwd = checked('cwd', () => parseWorkingDir(text('cwd')));
-  const entry = resolveEntry(settings.entry, nodeArgs, cwd, { ...process.env, ...settings.env });
+  const entry = resolveEntry(settings.entry, nodeArgs, cwd, appEnvironment(settings.env));
   const name = checked('name', () => parseName(text('name') ?? basename(entry.path, extname(entry.path))));
   const maxBootFailures = checked('max-boot-failures', () => parseInteger('max-boot-failures', text('max-boot-failures'), { min: 1, max: MAX_BOOT_FAILURES }));
   const balance = checked('balance', () => parseChoice('balance', text('balance'), BALANCE_MODES) as BalanceMode);

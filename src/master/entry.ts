@@ -21,10 +21,15 @@ export interface Entry {
   typescriptCacheOff: string | null;
 }
 
+/** The app's environment before clusterd's own variables: this process's, the configuration's on top. */
+export function appEnvironment(configEnv: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, ...configEnv };
+}
+
 /**
  * Validates the entry file (found from `cwd` when relative) and a TypeScript entry's project, and
  * builds the worker's execArgv; throws a UsageError or TypeScriptError. `workerEnv` is the workers'
- * environment (the configuration's on top of this process's): the TypeScript layer's settings are
+ * environment (appEnvironment()): the TypeScript layer's settings are
  * read from it, as the workers will read them.
  */
 export function resolveEntry(file: string, nodeArgs: readonly string[] = [], cwd = logicalCwd(), workerEnv: NodeJS.ProcessEnv = process.env): Entry {

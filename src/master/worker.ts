@@ -11,7 +11,7 @@ import type { LogSink } from './logs.js';
 import { isAccepting, transition, type WorkerState } from './worker-state.js';
 import { SETTINGS_ENV, isProtocolMessage, type MasterMessage, type WorkerSettings } from '../protocol.js';
 import { parseWorkerMessage } from '../protocol/parse.js';
-import type { Entry } from './entry.js';
+import { appEnvironment, type Entry } from './entry.js';
 import type { CpuProfile, LoopBreakdown, LoopSample, StackFrame } from '../loop/types.js';
 import type { Capture } from '../loop/capture.js';
 import type { BlockedInfo, StackReport } from './status.js';
@@ -122,8 +122,7 @@ function forkWorker(spec: WorkerSpec): { child: ChildProcess | null; error: unkn
       env: {
         // PM2's instance number (0..N-1), which apps moved from it read: unless set already.
         NODE_APP_INSTANCE: String(spec.id - 1),
-        ...process.env,
-        ...spec.env,
+        ...appEnvironment(spec.env),
         // After the configuration's: the entry's settings were derived from it (an absolute tsconfig path).
         ...spec.entry.env,
         // As a shell would: the directory by the path it was reached by.
