@@ -59,3 +59,45 @@ test('a full pipe skips beats without blocking the loop, and beating goes on onc
   // More than the first beat (before the filling) and the filling: the beats went on after EAGAIN.
   t.true(received >= Number(filled) + 3 * 8, `read ${received} bytes, ${filled} written to fill the pipe`);
 });
+
+test('a pipe whose reader is gone (EPIPE) ends the beating, and the loop goes on', async (t) => {
+  const heartbeat = new URL('../../dist/loop/heartbeat.js', import.meta.url).href;
+  // The child counts the heartbeat's writes on fd 4 (fs.writeSync wrapped before the heartbeat imports
+  // it), starts beating once the parent has closed its end, and reports after 200 ms of 5 ms beats.
+  const script = `
+    import fs from 'node:fs';
+    import { syncBuiltinESMExports } from 'node:module';
+    const writeSync = fs.writeSync;
+    const calls = [];
+    fs.writeSync = (fd, ...rest) => {
+      if (fd !== 4) return writeSync(fd, ...rest);
+      try {
+        const written = writeSync(fd, ...rest);
+        calls.push('written');
+        return written;
+      } catch (error) {
+        calls.push(error.code);
+        throw error;
+      }
+    };
+    syncBuiltinESMExports();
+    process.stdin.once('data', async () => {
+      const { startHeartbeat } = await import(${JSON.stringify(heartbeat)});
+      startHeartbeat({ fd: 4, beatMs: 5 });
+      let turns = 0;
+      const turning = setInterval(() => turns++, 5);
+      setTimeout(() => { clearInterval(turning); console.log(JSON.stringify({ calls, turns })); process.exit(0); }, 200);
+    });
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit', 'ignore', 'pipe'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  (child.stdio[4] as Readable).destroy();
+  child.stdin!.write('go\n');
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const [exitCode] = (await once(child, 'exit')) as [number];
+  t.is(exitCode, 0, out);
+  const { calls, turns } = JSON.parse(out) as { calls: string[]; turns: number };
+  t.deepEqual(calls, ['EPIPE'], 'one write failed with EPIPE, and none was tried after it');
+  t.true(turns > 10, `the loop turned ${turns} times in 200 ms`);
+});
