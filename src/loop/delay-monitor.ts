@@ -8,7 +8,9 @@
 // test "no stall is lost" catches it. This probe records the same thing, ns between ticks with the
 // resolution included, into a RecordableHistogram (the same native HDR histogram, 3 significant digits),
 // but keeps the last tick's time across resets. Cost: one JS timer callback per `resolution` ms, on the
-// worker's shared timer (ticker.ts), which the heartbeat's beats ride too.
+// worker's shared timer (ticker.ts), which the heartbeat's beats ride too; while the loop is idle the
+// ticks stretch to the heartbeat's period, and the time between two of them is accounted from the
+// loop's busy time (recordStretched, below).
 //
 // Percentiles are weighted by time, not by tick: a stall of S ms is one late tick among S/resolution
 // ticks it swallowed, so counted once it stays below the 99th percentile of a second that held it
@@ -17,7 +19,10 @@
 // omission" correction): p99 then reads as what a request arriving at a random moment of the interval
 // waited for, and a one-second interval holding one 200 ms stall reports p99 ~190 ms.
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
-import { every } from './ticker.js';
+import { every, tickPeriod } from './ticker.js';
+
+/** Busy time between two stretched ticks, in ms, below which it is no block at all (the ticks' own work). */
+const STRETCH_BUSY_MS = 1;
 
 export interface DelayMonitor {
   /** ns between consecutive ticks, the resolution included, since the last reset(). */
@@ -42,12 +47,35 @@ export function createDelayMonitor(resolutionMs: number): DelayMonitor {
   let last = 0;
 
   const intervalNs = resolutionMs * 1e6;
-  const record = (now: number): void => {
-    // record() takes integers >= 1; the delta is at least about resolutionMs anyway.
-    const delay = Math.max(1, Math.round((now - last) * 1e6));
+  /** The loop's busy time (ELU's `active`, ms) at the last record, and idle time not yet a whole tick. */
+  let lastActive = 0;
+  let idleCarryMs = 0;
+  /** One delay, in ns, and the ticks it swallowed (each would have seen resolutionMs less). */
+  const recordDelay = (delay: number): void => {
     histogram.record(delay);
     for (let missed = delay - intervalNs; missed >= intervalNs; missed -= intervalNs) histogram.record(missed);
+  };
+  const record = (now: number): void => {
+    const active = performance.eventLoopUtilization().active;
+    if (tickPeriod() > resolutionMs) recordStretched(now - last, active - lastActive);
+    // record() takes integers >= 1; the delta is at least about resolutionMs anyway.
+    else recordDelay(Math.max(1, Math.round((now - last) * 1e6)));
     last = now;
+    lastActive = active;
+  };
+  // The ticks were stretched (the loop was idle, ticker.ts): record what ticks every resolutionMs
+  // would have, taking the busy time since the last record as one block that ends now (a request
+  // that woke the loop and held it): on-time ticks for the idle time, then that block's delay. Only
+  // where the busy time was spread over several callbacks does this read more lag than the ticks
+  // would have; the first busy tick brings them back.
+  const recordStretched = (elapsedMs: number, busyMs: number): void => {
+    const busy = busyMs >= STRETCH_BUSY_MS ? Math.min(busyMs, elapsedMs) : 0;
+    idleCarryMs += elapsedMs - busy;
+    for (; idleCarryMs >= resolutionMs; idleCarryMs -= resolutionMs) histogram.record(intervalNs);
+    if (busy === 0) return;
+    // A tick falls due at a uniform moment within the block's first resolutionMs (or the block within a tick).
+    const delayMs = busy >= resolutionMs ? busy + resolutionMs / 2 : resolutionMs + busy / 2;
+    recordDelay(Math.round(delayMs * 1e6));
   };
 
   return {
@@ -55,8 +83,10 @@ export function createDelayMonitor(resolutionMs: number): DelayMonitor {
     enable() {
       if (stop !== null) return;
       last = performance.now();
-      // The worker's shared timer (ticker.ts): the heartbeat rides the same ticks.
-      stop = every(resolutionMs, record);
+      lastActive = performance.eventLoopUtilization().active;
+      idleCarryMs = 0;
+      // The worker's shared timer (ticker.ts): the heartbeat rides the same ticks; they stretch while the loop is idle.
+      stop = every(resolutionMs, record, { stretch: true });
     },
     disable() {
       if (stop === null) return;

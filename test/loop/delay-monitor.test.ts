@@ -1,5 +1,6 @@
 import test from 'ava';
 import { createDelayMonitor } from '../../src/loop/delay-monitor.js';
+import { IDLE_TICK_MS, tickPeriod } from '../../src/loop/ticker.js';
 import { burnCpu, observeFor } from './helpers.js';
 import { waitFor } from '../helpers/cluster.js';
 
@@ -66,4 +67,31 @@ test.serial('a stall weighs by its duration: one 200 ms stall among a second of 
   t.true(histogram.percentile(99) >= 150e6, `p99 ${histogram.percentile(99) / 1e6} ms over ${histogram.count} values`);
   // How far the weighting reaches down depends on how long the stall really lasted on this box.
   t.true(histogram.percentile(50) < histogram.percentile(99), `p50 ${histogram.percentile(50) / 1e6} ms`);
+});
+
+test.serial('while the loop is idle the ticks stretch, and the probe still records what 10 ms ticks would: the resolution while idle, then a stall as long as it was', async (t) => {
+  const monitor = createDelayMonitor(10);
+  monitor.enable();
+  t.teardown(() => monitor.disable());
+  const keepAlive = setTimeout(() => {}, 60_000); // the shared timer is unref'd
+  t.teardown(() => clearTimeout(keepAlive));
+  await until(() => tickPeriod() > 10);
+  monitor.reset();
+  await observeFor(300);
+  // Idle time is recorded as ticks of the resolution: about one per 10 ms, none late.
+  const { histogram } = monitor;
+  t.true(histogram.count >= 20 && histogram.count <= 40, `${histogram.count} values in 300 ms`);
+  // (The histogram keeps 3 significant digits: 10 ms reads 9.99 ms.)
+  t.true(histogram.min > 9.9e6 && histogram.max < 10.1e6, `${histogram.min / 1e6} to ${histogram.max / 1e6} ms while idle`);
+  t.true(tickPeriod() > 10, 'still stretched');
+  monitor.reset();
+  const before = performance.now();
+  burnCpu(200);
+  await until(() => histogram.count >= 20);
+  // The stall is the loop's busy time since the last tick, with the ticks it swallowed: no more than
+  // the time since the tick before the stall (at most one stretched tick earlier), half a tick added.
+  const boundMs = performance.now() - before + IDLE_TICK_MS + 5;
+  t.true(histogram.max >= 200e6 && histogram.max <= boundMs * 1e6, `max ${histogram.max / 1e6} ms, at most ${boundMs} ms`);
+  t.true(histogram.percentile(99) >= 150e6, `p99 ${histogram.percentile(99) / 1e6} ms over ${histogram.count} values`);
+  t.is(tickPeriod(), 10, 'the stall brought the short ticks back');
 });

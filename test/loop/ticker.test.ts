@@ -2,7 +2,8 @@
 // Serial: the tests share this process's one ticker.
 import test from 'ava';
 import { execa } from 'execa';
-import { every, tickPeriod } from '../../src/loop/ticker.js';
+import { every, IDLE_TICK_MS, tickPeriod } from '../../src/loop/ticker.js';
+import { burnCpu } from './helpers.js';
 import { waitFor } from '../helpers/cluster.js';
 
 test.serial('subscribers of two periods share the ticks of the shorter; the longer is called no sooner than its period less half a tick', async (t) => {
@@ -45,6 +46,40 @@ test.serial('the first call comes one period after subscribing, and a stopped su
   t.teardown(stopOther);
   await waitFor(() => other.length >= 10, { intervalMs: 5, what: 'ten ticks' });
   t.is(calls.length, count);
+});
+
+test.serial('while the loop is idle a stretching subscriber lets the ticks stretch to the others\' period, and is called on each; the first busy tick brings its own period back', async (t) => {
+  const probe: number[] = [];
+  const beats: number[] = [];
+  const stopProbe = every(10, (now) => probe.push(now), { stretch: true });
+  const stopBeats = every(25, (now) => beats.push(now));
+  t.teardown(() => {
+    stopProbe();
+    stopBeats();
+  });
+  const keepAlive = setTimeout(() => {}, 60_000);
+  t.teardown(() => clearTimeout(keepAlive));
+  t.is(tickPeriod(), 10, 'the short period first');
+  await waitFor(() => tickPeriod() === 25, { intervalMs: 5, what: 'the ticks to stretch to the heartbeat\'s period' });
+  const from = probe.length;
+  await waitFor(() => probe.length >= from + 4, { intervalMs: 5, what: 'four stretched ticks' });
+  // Every stretched tick calls both: one wake-up each 25 ms, the beats never later than asked.
+  for (const now of probe.slice(from)) t.true(beats.includes(now), `a probe call at ${now} without a beat`);
+  for (let i = from + 1; i < probe.length; i++) t.true(probe[i]! - probe[i - 1]! >= 20, `${probe[i]! - probe[i - 1]!} ms between stretched ticks`);
+
+  // Busy: 3 ms of work every 5 ms. The next tick sees it and the 10 ms ticks come back.
+  const busy = setInterval(() => burnCpu(3), 5);
+  t.teardown(() => clearInterval(busy));
+  await waitFor(() => tickPeriod() === 10, { intervalMs: 5, what: 'the short period back' });
+  const busyFrom = probe.length;
+  await waitFor(() => probe.length >= busyFrom + 10, { intervalMs: 5, what: 'ten busy ticks' });
+  t.is(tickPeriod(), 10, 'still short while busy');
+  clearInterval(busy);
+
+  stopBeats();
+  await waitFor(() => tickPeriod() === IDLE_TICK_MS, { intervalMs: 5, what: `the ticks to stretch to ${IDLE_TICK_MS} ms with the probe alone` });
+  stopProbe();
+  t.is(tickPeriod(), 0);
 });
 
 test('the timer never keeps a process alive', async (t) => {
