@@ -73,7 +73,7 @@ export interface ConnectionAck {
  * the master's last accept/limit/pause for this key, so that a report the master has already
  * overtaken is recognised as stale.
  */
-export type AcceptorReport = AcceptorFull | AcceptorUnder;
+export type AcceptorReport = AcceptorFull | AcceptorUnder | AcceptorLagging;
 
 export interface AcceptorFull {
   cmd: 'clusterd:full';
@@ -98,6 +98,24 @@ export interface AcceptorUnder {
   accepted: number;
   closed: number;
 }
+
+/**
+ * `fair`: the worker's loop was held past LAGGING_MS (`lagging: true`; it closed its copy, if it had
+ * one, and takes connections again only when the master sends one: while the others cannot take
+ * them), or has turned on time for LAG_RECOVERED_MS since (`lagging: false`).
+ */
+export interface AcceptorLagging {
+  cmd: 'clusterd:lagging';
+  key: string;
+  epoch: number;
+  connections: number;
+  lagging: boolean;
+}
+
+/** `fair`: a loop held this long (a tick of the worker's shared timer this late) counts as lagging (as a lag p99 past it does for `least`). */
+export const LAGGING_MS = 100;
+/** ... and no longer once its ticks have come on time (under LAGGING_MS late) for this long: about one stats interval. */
+export const LAG_RECOVERED_MS = 1000;
 
 /**
  * `fair`: one server's open connections now, the most and fewest since the last report, and how many

@@ -506,6 +506,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       }
       case 'clusterd:full':
       case 'clusterd:under':
+      case 'clusterd:lagging':
       case 'clusterd:load':
         this.#listeners.report(this, msg);
         break;

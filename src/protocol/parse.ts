@@ -86,6 +86,7 @@ const workerMessage = z.discriminatedUnion('cmd', [
   z.strictObject({ cmd: z.literal('clusterd:ack'), key, id: seq, accepted: z.boolean(), connections: count }),
   z.strictObject({ cmd: z.literal('clusterd:full'), key, epoch: seq, connections: count }),
   z.strictObject({ cmd: z.literal('clusterd:under'), key, epoch: seq, connections: count, peak: count, low: count, accepted: count, closed: count }),
+  z.strictObject({ cmd: z.literal('clusterd:lagging'), key, epoch: seq, connections: count, lagging: z.boolean() }),
   z.strictObject({ cmd: z.literal('clusterd:load'), key, connections: count, peak: count, low: count, accepted: count, closed: count }),
   z.strictObject({ cmd: z.literal('clusterd:loop-reply'), seq, breakdown: loopBreakdown }),
   z.strictObject({ cmd: z.literal('clusterd:ready') }),

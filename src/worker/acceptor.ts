@@ -16,12 +16,18 @@
 // next requests open new connections, which the workers under their limit take. Nothing is cut
 // mid-request; nothing is asked while the counts are even.
 //
+// A loop that lags (a tick of the worker's shared timer LAGGING_MS late) closes its copy at once and
+// says `lagging`; the master sends one again only while no worker that keeps time can accept, and
+// once the worker says it has kept time for LAG_RECOVERED_MS (src/master/balancers/fair.ts).
+//
 // libuv cannot stop polling a listening socket without closing it (uv_read_stop does not apply to
 // listening handles: readStart() on one fails with ENOTCONN), hence a fresh copy per resume.
 import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import * as channel from './channel.js';
 import { kEndsConnection, standInSockname } from './servers.js';
-import { LOAD_REPORT_MS, type AcceptFrom, type AcceptLimit, type EndConnections, type PauseAccepting, type SetLimit, type SockName } from '../protocol.js';
+import { LAG_RECOVERED_MS, LAGGING_MS, LOAD_REPORT_MS, type AcceptFrom, type AcceptLimit, type EndConnections, type PauseAccepting, type SetLimit, type SockName } from '../protocol.js';
+import { every, tickPeriod } from '../loop/ticker.js';
 import type { RawHandle } from './listen.js';
 
 /** Node's own per-server connection count, the hook its sockets call after lowering it, and ours per response. */
@@ -29,6 +35,7 @@ type CountedServer = net.Server & { _connections: number; _emitCloseIfDrained: (
 
 const acceptors = new Map<string, Acceptor>();
 let reporter: NodeJS.Timeout | null = null;
+let stopLagWatch: (() => void) | null = null;
 
 /** Routes the master's accept, limit and pause messages to the acceptor of their key. */
 export function installAcceptorChannel(): void {
@@ -51,7 +58,35 @@ export function acceptorHandle(server: net.Server, key: string, sockname: SockNa
   const acceptor = new Acceptor(server as CountedServer, key, sockname, copy, release);
   acceptors.set(key, acceptor);
   reporter ??= setInterval(reportLoads, LOAD_REPORT_MS).unref();
+  stopLagWatch ??= watchLag();
   return acceptor.handle;
+}
+
+/**
+ * Watches the loop for lag on the worker's shared timer (every tick, stretched or not): a tick
+ * LAGGING_MS later than due means the loop was held that long, and every acceptor stops accepting
+ * and says so; once the ticks have come on time for LAG_RECOVERED_MS, they say that too. A loop that
+ * is blocked right now is the master's to see (its heartbeat stops): this is the loop that turns,
+ * but slowly.
+ */
+function watchLag(): () => void {
+  let previous = performance.now();
+  let laggedAt: number | null = null;
+  return every(
+    10,
+    (now) => {
+      const late = now - previous - tickPeriod();
+      previous = now;
+      if (late >= LAGGING_MS) {
+        if (laggedAt === null) for (const acceptor of acceptors.values()) acceptor.lagged(true);
+        laggedAt = now;
+      } else if (laggedAt !== null && now - laggedAt >= LAG_RECOVERED_MS) {
+        laggedAt = null;
+        for (const acceptor of acceptors.values()) acceptor.lagged(false);
+      }
+    },
+    { stretch: true },
+  );
 }
 
 function reportLoads(): void {
@@ -126,6 +161,8 @@ class Acceptor {
         if (acceptors.size === 0 && reporter) {
           clearInterval(reporter);
           reporter = null;
+          stopLagWatch?.();
+          stopLagWatch = null;
         }
         release();
         channel.send({ cmd: 'clusterd:close', key });
@@ -164,6 +201,17 @@ class Acceptor {
       this.#asked = false;
       this.#askAgainIfUnder();
     }
+  }
+
+  /**
+   * The loop was held past LAGGING_MS (`true`): stop accepting and tell the master, which sends a
+   * copy again while no other worker can take connections; or it keeps time again (`false`).
+   */
+  lagged(lagging: boolean): void {
+    if (!this.#open) return;
+    // (Before listen() the copy is the one that puts the socket in the listening state: kept.)
+    if (lagging && this.#listening) this.#closeCopy();
+    channel.send({ cmd: 'clusterd:lagging', key: this.#key, epoch: this.#terms.epoch, connections: this.#server._connections, lagging });
   }
 
   pause(epoch: number): void {

@@ -25,10 +25,14 @@
 // A worker whose loop is blocked does not call accept() at all, so connections wait in the kernel's
 // queue for the others from the first moment, without the master knowing yet; once its heartbeat has
 // been silent for the stall threshold it is paused, and the limit no longer holds the others back.
-// A loop that only lags (a high lag p99 over the last second, but turning now) keeps accepting: it
-// takes a connection only while its loop turns, and pausing it for a whole sample period sent all of
-// a CPU-bound load to the other workers and made the tail worse (BENCHMARKS.md, "fair and lagging
-// workers"). A worker that is not ready (--wait-ready) or draining never holds a copy.
+// A loop that lags (held past LAGGING_MS lately, but turning) is seen by the worker itself, at the
+// first late tick of its timer: it closes its copy and says `lagging`, and the master sends it one
+// again only while no worker that keeps time can accept (all at the limit), and as before once it
+// says it keeps time again. So it takes no new connection while the others can, yet still its share
+// of a burst of keep-alive connections: pausing a lagging worker outright, on the lag p99 of its
+// last sample, sent all of a CPU-bound load to the other worker a whole sample period late and put a
+// whole keep-alive pool on one worker, which made the tails of (d) and (e) worse (BENCHMARKS.md,
+// "Stall-aware"). A worker that is not ready (--wait-ready) or draining never holds a copy.
 import { bindShared } from './bind.js';
 import { STALLED, healthRank } from './choose.js';
 import type { BalancedWorker, Balancer, RawHandle } from './types.js';
@@ -57,6 +61,8 @@ interface Acceptor {
   limit?: number | null;
   /** The level it was last asked to come down to (null: none asked, or stopped). */
   keep: number | null;
+  /** Its loop was held past LAGGING_MS lately, as it said (`clusterd:lagging`). */
+  lagging: boolean;
 }
 
 /** One worker as planAcceptors() sees it. */
@@ -67,6 +73,8 @@ export interface AcceptorView {
   eligible: boolean;
   /** 0: its loop turns; STALLED: it has not turned for the stall threshold. */
   rank: number;
+  /** Its loop lags (held past LAGGING_MS lately): it accepts only while no other preferred worker can. */
+  lagging?: boolean;
 }
 
 export interface AcceptorPlan {
@@ -152,6 +160,12 @@ export function planAcceptors(views: readonly AcceptorView[], cap: number): Acce
     cap = Math.min(MAX_CAP, Math.max(cap + slack(cap), share + slack(share)));
     modes = decide(cap);
   }
+  // A lagging worker waits while one whose loop keeps time can accept; it counts in the share and
+  // takes its turn at the limit like the others, so a burst of keep-alive connections still splits
+  // evenly (the others stop at the limit, then it accepts).
+  if (views.some((view, index) => !view.lagging && modes[index] === 'accepting')) {
+    modes = modes.map((mode, index) => (views[index]!.lagging && mode === 'accepting' ? 'paused' : mode));
+  }
   return { modes, limit: cap, cap };
 }
 
@@ -200,7 +214,7 @@ export function churn({ peak, low, accepted, closed }: Pick<AcceptorLoad, 'peak'
   return Math.max(0, Math.min(peak - low, accepted, closed));
 }
 
-/** fair's health rank: whether the worker's loop is stalled now (its lag alone does not count). */
+/** fair's health rank: whether the worker's loop is stalled now (a lagging one ranks with the others: planAcceptors holds it back). */
 function stallRank(worker: BalancedWorker): number {
   return worker.load().stalled ? STALLED : 0;
 }
@@ -242,7 +256,7 @@ export class FairBalancer implements Balancer {
     // The copy that comes with the reply is listened on and closed at once: the socket then queues
     // connections from the first listen() on, and the worker accepts only once accept says so.
     worker.send({ cmd: 'clusterd:listen-reply', seq, errno: 0, mode: 'fair', sockname: this.sockname }, this.#handle);
-    if (!this.#acceptors.has(worker)) this.#acceptors.set(worker, { mode: 'idle', connections: 0, peak: 0, low: 0, cycled: false, churn: 0, epoch: 0, acceptEpoch: 0, keep: null });
+    if (!this.#acceptors.has(worker)) this.#acceptors.set(worker, { mode: 'idle', connections: 0, peak: 0, low: 0, cycled: false, churn: 0, epoch: 0, acceptEpoch: 0, keep: null, lagging: false });
     this.#plan();
   }
 
@@ -284,7 +298,11 @@ export class FairBalancer implements Balancer {
       return;
     }
     acceptor.peak = Math.max(acceptor.peak, message.connections);
-    if (message.cmd === 'clusterd:full') {
+    if (message.cmd === 'clusterd:lagging') {
+      // Lagging, it closed the copy it had, unless a newer one went out since (it accepts from that).
+      acceptor.lagging = message.lagging;
+      if (message.lagging && acceptor.mode === 'accepting' && message.epoch >= acceptor.acceptEpoch) acceptor.mode = 'paused';
+    } else if (message.cmd === 'clusterd:full') {
       // The worker closed its copy. Unless a newer copy went out since (an accept after the epoch
       // it had), it has none now, whatever limits were sent in between.
       if (acceptor.mode === 'accepting' && message.epoch >= acceptor.acceptEpoch) acceptor.mode = 'full';
@@ -319,6 +337,7 @@ export class FairBalancer implements Balancer {
         connections: acceptors[index]!.connections,
         eligible: worker.accepting && !worker.exited,
         rank: stallRank(worker),
+        lagging: acceptors[index]!.lagging,
       })),
       this.#cap,
     );

@@ -6,7 +6,7 @@ import { STALLED, type WorkerLoad } from '../../../src/master/balancers/choose.j
 import type { BalancedWorker, Balancer, RawHandle } from '../../../src/master/balancers/types.js';
 import type { MasterMessage } from '../../../src/protocol.js';
 
-const view = (mode: AcceptorMode, connections: number, { eligible = true, rank = 0 } = {}): AcceptorView => ({ mode, connections, eligible, rank });
+const view = (mode: AcceptorMode, connections: number, { eligible = true, rank = 0, lagging = false } = {}): AcceptorView => ({ mode, connections, eligible, rank, lagging });
 
 test('slack: 2 connections, or 1/16 of the share once that is larger', (t) => {
   t.deepEqual([0, 1, 32, 33, 64, 160].map(slack), [2, 2, 2, 3, 4, 10]);
@@ -42,6 +42,23 @@ test('a stalled worker is paused while the others share the limit', plan, [view(
 test('when every worker is stalled, they share the limit as turning ones would', plan, [view('full', 8, { rank: STALLED }), view('accepting', 3, { rank: STALLED })], 8, {
   modes: ['full', 'accepting'],
   limit: 8,
+});
+test('a lagging worker waits while one that keeps time accepts, within the shared limit', plan, [view('accepting', 3, { lagging: true }), view('accepting', 3)], 8, {
+  modes: ['paused', 'accepting'],
+  limit: 8,
+});
+test('a lagging worker takes its turn once the others are full', plan, [view('paused', 3, { lagging: true }), view('full', 8)], 8, { modes: ['accepting', 'full'], limit: 8 });
+test('with a lagging worker full too, the limit rises a step and it waits again', plan, [view('full', 8, { lagging: true }), view('full', 8)], 8, {
+  modes: ['paused', 'accepting'],
+  limit: 10,
+});
+test('when every preferred worker lags, they share the limit as the others would', plan, [view('accepting', 3, { lagging: true }), view('full', 8, { lagging: true })], 8, {
+  modes: ['accepting', 'full'],
+  limit: 8,
+});
+test('a lagging worker whose only peer is stalled accepts, without a limit', plan, [view('paused', 3, { lagging: true }), view('accepting', 3, { rank: STALLED })], 8, {
+  modes: ['accepting', 'paused'],
+  limit: null,
 });
 test('an accepting worker the master believes past a lowered limit keeps its copy (it stops itself)', plan, [view('accepting', 40), view('accepting', 10)], 27, {
   modes: ['full', 'accepting'],
@@ -226,6 +243,38 @@ test('FairBalancer: a worker whose loop only lags keeps accepting', async (t) =>
   a.loadState = { ...a.loadState, lagP99: 250 };
   (balancer as Balancer).health!(a);
   t.falsy(lastOf(a, 'clusterd:pause'));
+  t.like(lastOf(b, 'clusterd:accept'), { message: { limit: 2 } });
+});
+
+test('FairBalancer: a worker that says its loop lags gets no copy while the other accepts, gets one once the other is full, and accepts as before once it keeps time', async (t) => {
+  const { balancer, a, b } = await twoWorkers(t);
+  /** The epoch of the last message that carried one: what the worker would report with. */
+  const epoch = (worker: StandIn) => (worker.sent.findLast(({ message }) => 'epoch' in message)!.message as { epoch: number }).epoch;
+  const report = (worker: StandIn, cmd: 'clusterd:full' | 'clusterd:lagging', connections: number, lagging = true) =>
+    balancer.report(worker, cmd === 'clusterd:full' ? { cmd, key: balancer.key, epoch: epoch(worker), connections } : { cmd, key: balancer.key, epoch: epoch(worker), connections, lagging });
+  // A fresh pair: both accept within the smallest limit (2). A lags: it closed its copy itself, and nothing is sent.
+  const before = a.sent.length;
+  report(a, 'clusterd:lagging', 0);
+  t.is(a.sent.length, before);
+  // B stops at the limit: nobody that keeps time can accept, so A does (a burst still splits evenly).
+  report(b, 'clusterd:full', 2);
+  t.like(a.sent.at(-1), { message: { cmd: 'clusterd:accept', limit: 2 }, handle: true });
+  // A full too: the limit rises a step; B accepts again, and A, still lagging, is sent nothing.
+  const full = a.sent.length;
+  report(a, 'clusterd:full', 2);
+  t.like(b.sent.at(-1), { message: { cmd: 'clusterd:accept', limit: 4 }, handle: true });
+  t.is(a.sent.length, full);
+  t.is(balancer.cap, 4);
+  // Keeping time again, A (at its resume point) accepts alongside B.
+  report(a, 'clusterd:lagging', 2, false);
+  t.like(a.sent.at(-1), { message: { cmd: 'clusterd:accept', limit: 4 }, handle: true });
+});
+
+test('FairBalancer: a lagging worker that holds a copy when the master plans is told to pause', async (t) => {
+  const { balancer, a, b } = await twoWorkers(t);
+  // A says it lags with an older epoch than the copy it holds now (a new accept crossed it): it kept that copy.
+  balancer.report(a, { cmd: 'clusterd:lagging', key: balancer.key, epoch: 0, connections: 0, lagging: true });
+  t.like(a.sent.at(-1), { message: { cmd: 'clusterd:pause' } });
   t.like(lastOf(b, 'clusterd:accept'), { message: { limit: 2 } });
 });
 

@@ -94,17 +94,32 @@ test('fair: a worker whose loop is blocked receives no new connections while blo
   t.deepEqual(new Set(answeredBy), new Set([other]));
 });
 
-test('fair: a worker whose loop lags (p99 past 100 ms) but turns still gets its even share of a burst', async (t) => {
+test('fair: a worker whose loop lags (held past 100 ms, but turning) takes no new connection while the other can', async (t) => {
+  const cluster = await startCluster(fixture('lags-worker-1.js'), { instances: 2, flags: ['--watchdog', '30s'] });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const [lagging, healthy] = cluster.pids as [number, number];
+  // Worker 1 blocks 120 ms every 300 ms, and closes its copy of the socket at its first late tick.
+  const holders = [cluster.masterPid, lagging, healthy];
+  await waitFor(() => !listenerHolders(cluster.port, holders).includes(lagging), { what: 'worker 1 to stop accepting' });
+  // One new connection at a time: the healthy worker is never at its limit, so it takes every one,
+  // where the kernel's race would give worker 1 those that arrive while its loop turns.
+  const answeredBy: number[] = [];
+  for (let i = 0; i < 16; i++) answeredBy.push(await pidOfNewConnection(cluster.port));
+  t.deepEqual(new Set(answeredBy), new Set([healthy]));
+  t.false(listenerHolders(cluster.port, holders).includes(lagging), 'worker 1 still holds no copy');
+});
+
+test('fair: a worker whose loop lags still gets its even share of a keep-alive burst (the other stops at the limit)', async (t) => {
   const ctl = control(t);
   const cluster = await startCluster(fixture('lags-worker-1.js'), { instances: 2, flags: ['--name', 'fairlag', '--watchdog', '30s'], env: ctl.env });
   t.teardown(() => cluster.stop('SIGKILL'));
   const workers = await ctl.workers('fairlag');
   const lagging = workers.find((worker) => worker.id === 1)!.pid;
   const healthy = workers.find((worker) => worker.id === 2)!.pid;
-  // Worker 1 blocks 120 ms every 300 ms. Pausing it on its lag p99 sent a whole CPU-bound load to
-  // the other worker and made the tail worse (BENCHMARKS.md), so it keeps accepting while its loop
-  // turns; a burst waits for it at most one block, as the limit holds the other worker to an even
-  // share until worker 1 counts as stalled (no heartbeat for 200 ms), which its blocks never reach.
+  // Worker 1 blocks 120 ms every 300 ms. It takes no new connection while worker 2 can, but the
+  // limit holds worker 2 to an even share of a burst of keep-alive connections, which then wait for
+  // worker 1 (at most one block), as they would with no balancer: pausing a lagging worker outright
+  // put a whole pool on the other worker and made (e)'s tail worse (BENCHMARKS.md).
   await waitFor(async () => ((await ctl.workers('fairlag')).find((worker) => worker.id === 1)!.lag?.p99 ?? 0) >= 100, { what: 'worker 1 lagging', timeoutMs: 10_000 });
   const { pids, close } = await burst(cluster.port, 40);
   t.teardown(close);
