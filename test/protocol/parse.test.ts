@@ -25,6 +25,7 @@ test('close', accepted, { cmd: 'clusterd:close', key: query.key });
 test('ack', accepted, { cmd: 'clusterd:ack', key: query.key, id: 7, accepted: false, connections: 3 });
 test('full', accepted, { cmd: 'clusterd:full', key: query.key, epoch: 2, connections: 34 });
 test('under', accepted, { cmd: 'clusterd:under', key: query.key, epoch: 2, connections: 31, peak: 34, low: 0, accepted: 120, closed: 118 });
+test('lagging', accepted, { cmd: 'clusterd:lagging', key: query.key, epoch: 2, connections: 3, lagging: true });
 test('load', accepted, { cmd: 'clusterd:load', key: query.key, connections: 3, peak: 9, low: 0, accepted: 9, closed: 6 });
 test('ready', accepted, { cmd: 'clusterd:ready' });
 test('stats', accepted, { cmd: 'clusterd:stats', sample: sample() });
@@ -61,6 +62,8 @@ test('ack with negative connections', refused, { cmd: 'clusterd:ack', key: query
 test('full without an epoch', refused, { cmd: 'clusterd:full', key: query.key, connections: 3 }, /epoch/);
 test('under with NaN connections', refused, { cmd: 'clusterd:under', key: query.key, epoch: 1, connections: Number.NaN, peak: 34, low: 0, accepted: 1, closed: 1 }, /connections/);
 test('under without its load', refused, { cmd: 'clusterd:under', key: query.key, epoch: 1, connections: 31 }, /peak/);
+test('lagging without its flag', refused, { cmd: 'clusterd:lagging', key: query.key, epoch: 1, connections: 3 }, /lagging/);
+test('lagging with a string for its flag', refused, { cmd: 'clusterd:lagging', key: query.key, epoch: 1, connections: 3, lagging: 'yes' }, /lagging/);
 test('under with a negative closed count', refused, { cmd: 'clusterd:under', key: query.key, epoch: 1, connections: 31, peak: 34, low: 0, accepted: 1, closed: -1 }, /closed/);
 test('load with a fractional peak', refused, { cmd: 'clusterd:load', key: query.key, connections: 1, peak: 1.5, low: 0, accepted: 0, closed: 0 }, /peak/);
 test('stats with an empty sample', refused, { cmd: 'clusterd:stats', sample: {} }, /sample\./);
