@@ -15,8 +15,8 @@
 // A subscriber may let its ticks stretch while the loop is idle (`stretch`: the delay probe, which
 // then accounts for the time between two ticks from the loop's busy time, delay-monitor.ts): once
 // QUIET_TICKS ticks in a row found the loop busy for less than QUIET_MS since the tick before, the
-// timer runs at the shortest period of the others (the heartbeat's), at most IDLE_TICK_MS, and is
-// called on every tick; the first tick that finds the loop busy brings the short period back. An idle
+// timer runs at the shortest period of the others (the heartbeat's), at most IDLE_TICK_MS, and it is
+// called on every tick (that is not shorter than its own period); the first tick that finds the loop busy brings the short period back. An idle
 // worker with the default heartbeat then wakes 40 times a second instead of 100: a bare 10 ms timer
 // costs 0.8% of a core on this VM, a 20 ms one 0.5%; measured side by side, an idle worker's CPU fell
 // 29-35% (BENCHMARKS.md, "The herd, measured to 64 workers": "An idle worker's ticks").
@@ -50,8 +50,8 @@ function tick(): void {
   const busyMs = active - lastActive;
   lastActive = active;
   for (const subscriber of subscribers) {
-    // A stretching subscriber is called on every tick while the ticks are stretched.
-    const periodMs = idle && subscriber.stretch ? tickMs : subscriber.periodMs;
+    // A stretching subscriber is called on every tick while the ticks are stretched (never more often than its period).
+    const periodMs = idle && subscriber.stretch ? Math.max(tickMs, subscriber.periodMs) : subscriber.periodMs;
     if (now - subscriber.last < periodMs - tickMs / 2) continue;
     subscriber.last = now;
     subscriber.call(now);

@@ -36,6 +36,10 @@ type CountedServer = net.Server & { _connections: number; _emitCloseIfDrained: (
 const acceptors = new Map<string, Acceptor>();
 let reporter: NodeJS.Timeout | null = null;
 let stopLagWatch: (() => void) | null = null;
+/** When the lag watch last saw a late tick, while the loop lags; null while it keeps time. */
+let laggedAt: number | null = null;
+/** The lag watch's period: the loop-delay probe's, so that the two share their ticks. */
+const LAG_WATCH_MS = 10;
 
 /** Routes the master's accept, limit and pause messages to the acceptor of their key. */
 export function installAcceptorChannel(): void {
@@ -59,6 +63,8 @@ export function acceptorHandle(server: net.Server, key: string, sockname: SockNa
   acceptors.set(key, acceptor);
   reporter ??= setInterval(reportLoads, LOAD_REPORT_MS).unref();
   stopLagWatch ??= watchLag();
+  // A server that starts listening while the loop lags starts out lagging too.
+  if (laggedAt !== null) acceptor.lagged(true);
   return acceptor.handle;
 }
 
@@ -71,11 +77,12 @@ export function acceptorHandle(server: net.Server, key: string, sockname: SockNa
  */
 function watchLag(): () => void {
   let previous = performance.now();
-  let laggedAt: number | null = null;
+  laggedAt = null;
   return every(
-    10,
+    LAG_WATCH_MS,
     (now) => {
-      const late = now - previous - tickPeriod();
+      // Called on every tick of at least LAG_WATCH_MS (stretched ones included).
+      const late = now - previous - Math.max(LAG_WATCH_MS, tickPeriod());
       previous = now;
       if (late >= LAGGING_MS) {
         if (laggedAt === null) for (const acceptor of acceptors.values()) acceptor.lagged(true);

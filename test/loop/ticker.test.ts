@@ -86,6 +86,23 @@ test.serial('while the loop is idle a stretching subscriber lets the ticks stret
   t.is(tickPeriod(), 0);
 });
 
+test.serial('a stretching subscriber is never called more often than its period, even on the shorter ticks of another', async (t) => {
+  const probe: number[] = [];
+  const beats: number[] = [];
+  const stopProbe = every(10, (now) => probe.push(now), { stretch: true });
+  const stopBeats = every(5, (now) => beats.push(now));
+  t.teardown(() => {
+    stopProbe();
+    stopBeats();
+  });
+  const keepAlive = setTimeout(() => {}, 60_000);
+  t.teardown(() => clearTimeout(keepAlive));
+  // Idle long enough for the ticks to count as stretched (5 quiet ticks), then some more.
+  await waitFor(() => beats.length >= 40, { intervalMs: 20, what: '40 ticks of 5 ms' });
+  t.is(tickPeriod(), 5);
+  for (let i = 1; i < probe.length; i++) t.true(probe[i]! - probe[i - 1]! >= 7.5, `${probe[i]! - probe[i - 1]!} ms between calls of a 10 ms subscriber`);
+});
+
 test('the timer never keeps a process alive', async (t) => {
   const ticker = new URL('../../dist/loop/ticker.js', import.meta.url).href;
   const script = `import { every } from ${JSON.stringify(ticker)}; every(10, () => {}); every(25, () => {});`;
