@@ -77,7 +77,7 @@ export const START_OPTIONS: readonly StartOption[] = [
     default: 'fair',
     choices: BALANCE_MODES,
     describe:
-      'fair: workers accept for themselves, each up to an even share of the open connections, a worker whose loop is stalled paused; rr: the master hands each connection to the next free worker; least: to the free worker with the fewest connections and the lowest loop lag; sticky: one client address always to the same worker; shared: workers accept from one shared socket; reuseport: each worker its own SO_REUSEPORT socket (Node >= 22.12, Linux)',
+      'fair: workers accept for themselves, each up to an even share of the open connections, a worker whose loop is stalled paused and one whose loop lags last in line; rr: the master hands each connection to the next free worker; least: to the free worker with the fewest connections and the lowest loop lag; sticky: one client address always to the same worker; shared: workers accept from one shared socket; reuseport: each worker its own SO_REUSEPORT socket (Node >= 22.12, Linux)',
     schema: { enum: BALANCE_MODES },
   }),
   option('wait-ready', { kind: 'boolean', default: false, describe: "A worker is ready when the app calls process.send('ready'), not when its servers listen", schema: { type: 'boolean' } }),
