@@ -112,7 +112,7 @@ export interface AcceptorLagging {
   lagging: boolean;
 }
 
-/** `fair`: a loop held this long (a tick of the worker's shared timer this late) counts as lagging (as a lag p99 past it does for `least`). */
+/** A loop held this long counts as lagging: for `fair`, a tick of the worker's shared timer this late; for `least`, a lag p99 past it (UNHEALTHY_LAG_MS). */
 export const LAGGING_MS = 100;
 /** ... and no longer once its ticks have come on time (under LAGGING_MS late) for this long: about one stats interval. */
 export const LAG_RECOVERED_MS = 1000;

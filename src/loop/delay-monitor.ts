@@ -55,8 +55,8 @@ export function createDelayMonitor(resolutionMs: number): DelayMonitor {
     histogram.record(delay);
     for (let missed = delay - intervalNs; missed >= intervalNs; missed -= intervalNs) histogram.record(missed);
   };
-  const record = (now: number): void => {
-    const active = performance.eventLoopUtilization().active;
+  /** Records up to `now`; `active`: the loop's busy time then (ELU's, which the shared timer reads for each tick). */
+  const record = (now: number, active: number): void => {
     if (tickPeriod() > resolutionMs) recordStretched(now - last, active - lastActive);
     // record() takes integers >= 1; the delta is at least about resolutionMs anyway.
     else recordDelay(Math.max(1, Math.round((now - last) * 1e6)));
@@ -86,7 +86,7 @@ export function createDelayMonitor(resolutionMs: number): DelayMonitor {
       lastActive = performance.eventLoopUtilization().active;
       idleCarryMs = 0;
       // The worker's shared timer (ticker.ts): the heartbeat rides the same ticks; they stretch while the loop is idle.
-      stop = every(resolutionMs, record, { stretch: true });
+      stop = every(resolutionMs, (now, { activeMs }) => record(now, activeMs), { stretch: true });
     },
     disable() {
       if (stop === null) return;
@@ -97,7 +97,7 @@ export function createDelayMonitor(resolutionMs: number): DelayMonitor {
       if (stop === null) return;
       const now = performance.now();
       // The tick that is due runs right after; it then records only the little it waited since now.
-      if ((now - last) * 1e6 >= intervalNs) record(now);
+      if ((now - last) * 1e6 >= intervalNs) record(now, performance.eventLoopUtilization().active);
     },
     reset() {
       histogram.reset();

@@ -10,7 +10,8 @@
 // The timer runs at the shortest period subscribed; a subscriber with a longer one is called on the
 // first tick at least its period, less half a tick, after its last call (so a 25 ms heartbeat on 10 ms
 // ticks beats every 20 ms: never later than asked). The timer is unref'd: it never keeps a worker
-// alive. Subscribers run in the order they subscribed, each with the tick's time (performance.now()).
+// alive. Subscribers run in the order they subscribed, each with the tick's time (performance.now()),
+// how late the tick came and the loop's busy time (Tick: read once per tick for all of them).
 //
 // A subscriber may let its ticks stretch while the loop is idle (`stretch`: the delay probe, which
 // then accounts for the time between two ticks from the loop's busy time, delay-monitor.ts): once
@@ -22,11 +23,19 @@
 // 29-35% (BENCHMARKS.md, "The herd, measured to 64 workers": "An idle worker's ticks").
 import { performance } from 'node:perf_hooks';
 
+/** What each call is told of its tick besides its time, read once for every subscriber. */
+export interface Tick {
+  /** How much later than due this tick came, in ms: the time since the tick before, less the period then in force. */
+  lateMs: number;
+  /** The loop's busy time so far (ELU's `active`, cumulative, in ms). */
+  activeMs: number;
+}
+
 interface Subscriber {
   periodMs: number;
   stretch: boolean;
   last: number;
-  call: (now: number) => void;
+  call: (now: number, tick: Tick) => void;
 }
 
 /** Busy time between two ticks under which the loop counts as idle, in ms (a tick's own work is ~0.1 ms). */
@@ -42,19 +51,23 @@ let tickMs = 0;
 /** Whether the ticks are stretched (the loop was idle), and the quiet ticks in a row so far. */
 let idle = false;
 let quiet = 0;
+/** The previous tick's time and busy time (or the timer's start). */
+let lastTick = 0;
 let lastActive = 0;
 
 function tick(): void {
   const now = performance.now();
-  const active = performance.eventLoopUtilization().active;
-  const busyMs = active - lastActive;
-  lastActive = active;
+  const activeMs = performance.eventLoopUtilization().active;
+  const info: Tick = { lateMs: now - lastTick - tickMs, activeMs };
+  const busyMs = activeMs - lastActive;
+  lastTick = now;
+  lastActive = activeMs;
   for (const subscriber of subscribers) {
     // A stretching subscriber is called on every tick while the ticks are stretched (never more often than its period).
     const periodMs = idle && subscriber.stretch ? Math.max(tickMs, subscriber.periodMs) : subscriber.periodMs;
     if (now - subscriber.last < periodMs - tickMs / 2) continue;
     subscriber.last = now;
-    subscriber.call(now);
+    subscriber.call(now, info);
   }
   quiet = busyMs < QUIET_MS ? quiet + 1 : 0;
   if (idle === (quiet >= QUIET_TICKS)) return;
@@ -80,6 +93,7 @@ function rearm(): void {
   // Started afresh: busy time counts from now.
   if (timer === null) lastActive = performance.eventLoopUtilization().active;
   else clearInterval(timer);
+  lastTick = performance.now();
   timer = null;
   tickMs = 0;
   if (next === Infinity) {
@@ -96,7 +110,7 @@ function rearm(): void {
  * the first time one period from now; with `stretch`, less often while the loop is idle (above).
  * Returns the function that stops it.
  */
-export function every(periodMs: number, call: (now: number) => void, { stretch = false } = {}): () => void {
+export function every(periodMs: number, call: (now: number, tick: Tick) => void, { stretch = false } = {}): () => void {
   const subscriber: Subscriber = { periodMs, stretch, last: performance.now(), call };
   subscribers.add(subscriber);
   rearm();

@@ -23,11 +23,10 @@
 // libuv cannot stop polling a listening socket without closing it (uv_read_stop does not apply to
 // listening handles: readStart() on one fails with ENOTCONN), hence a fresh copy per resume.
 import type net from 'node:net';
-import { performance } from 'node:perf_hooks';
 import * as channel from './channel.js';
 import { kEndsConnection, standInSockname } from './servers.js';
 import { LAG_RECOVERED_MS, LAGGING_MS, LOAD_REPORT_MS, type AcceptFrom, type AcceptLimit, type EndConnections, type PauseAccepting, type SetLimit, type SockName } from '../protocol.js';
-import { every, tickPeriod } from '../loop/ticker.js';
+import { every } from '../loop/ticker.js';
 import type { RawHandle } from './listen.js';
 
 /** Node's own per-server connection count, the hook its sockets call after lowering it, and ours per response. */
@@ -76,15 +75,12 @@ export function acceptorHandle(server: net.Server, key: string, sockname: SockNa
  * but slowly.
  */
 function watchLag(): () => void {
-  let previous = performance.now();
   laggedAt = null;
+  // A late tick always calls this (it is due after any wait longer than its period).
   return every(
     LAG_WATCH_MS,
-    (now) => {
-      // Called on every tick of at least LAG_WATCH_MS (stretched ones included).
-      const late = now - previous - Math.max(LAG_WATCH_MS, tickPeriod());
-      previous = now;
-      if (late >= LAGGING_MS) {
+    (now, { lateMs }) => {
+      if (lateMs >= LAGGING_MS) {
         if (laggedAt === null) for (const acceptor of acceptors.values()) acceptor.lagged(true);
         laggedAt = now;
       } else if (laggedAt !== null && now - laggedAt >= LAG_RECOVERED_MS) {

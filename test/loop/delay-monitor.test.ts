@@ -1,7 +1,7 @@
 import test from 'ava';
 import { createDelayMonitor } from '../../src/loop/delay-monitor.js';
 import { IDLE_TICK_MS, tickPeriod } from '../../src/loop/ticker.js';
-import { burnCpu, observeFor } from './helpers.js';
+import { burnCpu, keepAlive, observeFor } from './helpers.js';
 import { waitFor } from '../helpers/cluster.js';
 
 /** Polls `condition` every few ms until it holds. */
@@ -73,8 +73,7 @@ test.serial('while the loop is idle the ticks stretch, and the probe still recor
   const monitor = createDelayMonitor(10);
   monitor.enable();
   t.teardown(() => monitor.disable());
-  const keepAlive = setTimeout(() => {}, 60_000); // the shared timer is unref'd
-  t.teardown(() => clearTimeout(keepAlive));
+  keepAlive(t);
   await until(() => tickPeriod() > 10);
   monitor.reset();
   await observeFor(300);

@@ -75,3 +75,9 @@ export function burnCpu(ms: number): void {
 export function observeFor(ms: number): Promise<void> {
   return pause(ms);
 }
+
+/** Keeps this process alive until the test ends: the shared timer (src/loop/ticker.ts) is unref'd. */
+export function keepAlive(t: { teardown(fn: () => void): void }): void {
+  const timer = setTimeout(() => {}, 60_000);
+  t.teardown(() => clearTimeout(timer));
+}

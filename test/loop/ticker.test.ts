@@ -3,7 +3,7 @@
 import test from 'ava';
 import { execa } from 'execa';
 import { every, IDLE_TICK_MS, tickPeriod } from '../../src/loop/ticker.js';
-import { burnCpu } from './helpers.js';
+import { burnCpu, keepAlive } from './helpers.js';
 import { waitFor } from '../helpers/cluster.js';
 
 test.serial('subscribers of two periods share the ticks of the shorter; the longer is called no sooner than its period less half a tick', async (t) => {
@@ -16,8 +16,7 @@ test.serial('subscribers of two periods share the ticks of the shorter; the long
     stopSlow();
   });
   t.is(tickPeriod(), 10);
-  const keepAlive = setTimeout(() => {}, 60_000); // the ticker's timer is unref'd
-  t.teardown(() => clearTimeout(keepAlive));
+  keepAlive(t);
   await waitFor(() => slow.length >= 6, { intervalMs: 5, what: 'six calls every 25 ms' });
   // One wake-up for both: each slow call came with a fast one, at the same tick.
   for (const now of slow) t.true(fast.includes(now), `a slow call at ${now} without a fast one`);
@@ -34,8 +33,7 @@ test.serial('the first call comes one period after subscribing, and a stopped su
   const calls: number[] = [];
   const start = performance.now();
   const stop = every(20, (now) => calls.push(now));
-  const keepAlive = setTimeout(() => {}, 60_000);
-  t.teardown(() => clearTimeout(keepAlive));
+  keepAlive(t);
   await waitFor(() => calls.length >= 1, { intervalMs: 5, what: 'a call' });
   t.true(calls[0]! - start >= 10, `${calls[0]! - start} ms`);
   stop();
@@ -54,12 +52,9 @@ test.serial('while the loop is idle a stretching subscriber lets the ticks stret
   const beats: number[] = [];
   const stopProbe = every(10, (now) => probe.push([now, tickPeriod()]), { stretch: true });
   const stopBeats = every(25, (now) => beats.push(now));
-  t.teardown(() => {
-    stopProbe();
-    stopBeats();
-  });
-  const keepAlive = setTimeout(() => {}, 60_000);
-  t.teardown(() => clearTimeout(keepAlive));
+  t.teardown(stopProbe);
+  t.teardown(stopBeats);
+  keepAlive(t);
   t.is(tickPeriod(), 10, 'the short period first');
   await waitFor(() => tickPeriod() === 25, { intervalMs: 5, what: 'the ticks to stretch to the heartbeat\'s period' });
   const stretched = () => probe.filter(([, tickMs]) => tickMs === 25);
@@ -91,16 +86,28 @@ test.serial('a stretching subscriber is never called more often than its period,
   const beats: number[] = [];
   const stopProbe = every(10, (now) => probe.push(now), { stretch: true });
   const stopBeats = every(5, (now) => beats.push(now));
-  t.teardown(() => {
-    stopProbe();
-    stopBeats();
-  });
-  const keepAlive = setTimeout(() => {}, 60_000);
-  t.teardown(() => clearTimeout(keepAlive));
+  t.teardown(stopProbe);
+  t.teardown(stopBeats);
+  keepAlive(t);
   // Idle long enough for the ticks to count as stretched (5 quiet ticks), then some more.
   await waitFor(() => beats.length >= 40, { intervalMs: 20, what: '40 ticks of 5 ms' });
   t.is(tickPeriod(), 5);
   for (let i = 1; i < probe.length; i++) t.true(probe[i]! - probe[i - 1]! >= 7.5, `${probe[i]! - probe[i - 1]!} ms between calls of a 10 ms subscriber`);
+});
+
+test.serial('each call is told how late its tick came, and the loop\'s busy time', async (t) => {
+  const ticks: Array<{ now: number; lateMs: number; activeMs: number }> = [];
+  const stop = every(10, (now, tick) => ticks.push({ now, ...tick }));
+  t.teardown(stop);
+  keepAlive(t);
+  await waitFor(() => ticks.length >= 3, { intervalMs: 5, what: 'three ticks' });
+  const before = ticks.length;
+  burnCpu(200);
+  await waitFor(() => ticks.length > before, { intervalMs: 5, what: 'the tick after the stall' });
+  const [previous, late] = [ticks[before - 1]!, ticks[before]!];
+  t.true(late.lateMs >= 150, `the tick after a 200 ms stall came ${late.lateMs} ms late`);
+  t.true(late.activeMs - previous.activeMs >= 190, `${late.activeMs - previous.activeMs} ms busy between them`);
+  t.true(previous.lateMs < 150, `an ordinary tick ${previous.lateMs} ms late`);
 });
 
 test('the timer never keeps a process alive', async (t) => {

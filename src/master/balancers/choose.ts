@@ -1,4 +1,5 @@
 // How `least` and `sticky` choose a worker: pure functions, unit-tested by tables of worker states.
+import { LAGGING_MS } from '../../protocol.js';
 
 /** What the master knows of a worker's load, refreshed by every ack and every stats sample. */
 export interface WorkerLoad {
@@ -12,8 +13,8 @@ export interface WorkerLoad {
   stalled: boolean;
 }
 
-/** A worker whose loop lag p99 is past this is skipped while a healthier one is free. */
-export const UNHEALTHY_LAG_MS = 100;
+/** A worker whose loop lag p99 is past this is skipped while a healthier one is free (`fair`'s threshold for a late tick). */
+export const UNHEALTHY_LAG_MS = LAGGING_MS;
 /** Connection counts this close count as a tie, broken by lag, then utilisation. */
 export const NEAR_TIE = 1;
 

@@ -298,14 +298,14 @@ export class FairBalancer implements Balancer {
       return;
     }
     acceptor.peak = Math.max(acceptor.peak, message.connections);
+    // The worker closed its copy (full, or lagging). Unless a newer copy went out since (an accept
+    // after the epoch it had), it has none now, whatever limits were sent in between.
+    const closedCopy = acceptor.mode === 'accepting' && message.epoch >= acceptor.acceptEpoch;
     if (message.cmd === 'clusterd:lagging') {
-      // Lagging, it closed the copy it had, unless a newer one went out since (it accepts from that).
       acceptor.lagging = message.lagging;
-      if (message.lagging && acceptor.mode === 'accepting' && message.epoch >= acceptor.acceptEpoch) acceptor.mode = 'paused';
+      if (message.lagging && closedCopy) acceptor.mode = 'paused';
     } else if (message.cmd === 'clusterd:full') {
-      // The worker closed its copy. Unless a newer copy went out since (an accept after the epoch
-      // it had), it has none now, whatever limits were sent in between.
-      if (acceptor.mode === 'accepting' && message.epoch >= acceptor.acceptEpoch) acceptor.mode = 'full';
+      if (closedCopy) acceptor.mode = 'full';
     } else {
       acceptor.cycled = true;
       acceptor.peak = Math.max(acceptor.peak, message.peak);

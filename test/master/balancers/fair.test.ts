@@ -109,6 +109,19 @@ test('fair: a worker whose loop lags (held past 100 ms, but turning) takes no ne
   t.false(listenerHolders(cluster.port, holders).includes(lagging), 'worker 1 still holds no copy');
 });
 
+test('fair: a worker whose loop lagged accepts again once it has kept time for a second', async (t) => {
+  const cluster = await startCluster(fixture('lags-then-recovers.js'), { instances: 2, flags: ['--watchdog', '30s'] });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const [lagging, healthy] = cluster.pids as [number, number];
+  const holders = [cluster.masterPid, lagging, healthy];
+  // Worker 1 blocks 120 ms every 300 ms six times: it closes its copy at its first late tick...
+  await waitFor(() => !listenerHolders(cluster.port, holders).includes(lagging), { what: 'worker 1 to stop accepting' });
+  // ... and, a second after its last block, says it keeps time and is sent a copy again.
+  await waitFor(() => listenerHolders(cluster.port, holders).includes(lagging), { what: 'worker 1 to accept again', timeoutMs: 15_000 });
+  await waitFor(async () => (await pidOfNewConnection(cluster.port)) === lagging, { what: 'a new connection answered by worker 1' });
+  t.pass();
+});
+
 test('fair: a worker whose loop lags still gets its even share of a keep-alive burst (the other stops at the limit)', async (t) => {
   const ctl = control(t);
   const cluster = await startCluster(fixture('lags-worker-1.js'), { instances: 2, flags: ['--name', 'fairlag', '--watchdog', '30s'], env: ctl.env });
