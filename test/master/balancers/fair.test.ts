@@ -94,30 +94,33 @@ test('fair: a worker whose loop is blocked receives no new connections while blo
   t.deepEqual(new Set(answeredBy), new Set([other]));
 });
 
-test('fair: a worker whose loop lags (held past 100 ms, but turning) takes no new connection while the other can', async (t) => {
-  const cluster = await startCluster(fixture('lags-worker-1.js'), { instances: 2, flags: ['--watchdog', '30s'] });
+/**
+ * A 2-worker cluster of `app`, whose worker 1 blocks its loop 120 ms every 300 ms, once worker 1 has
+ * closed its copy of the socket at its first late tick; `holds(pid)`: whether that process holds a copy now.
+ */
+async function laggingCluster(t: ExecutionContext, app: string): Promise<{ cluster: Cluster; lagging: number; healthy: number; holds: (pid: number) => boolean }> {
+  const cluster = await startCluster(fixture(app), { instances: 2, flags: ['--watchdog', '30s'] });
   t.teardown(() => cluster.stop('SIGKILL'));
   const [lagging, healthy] = cluster.pids as [number, number];
-  // Worker 1 blocks 120 ms every 300 ms, and closes its copy of the socket at its first late tick.
-  const holders = [cluster.masterPid, lagging, healthy];
-  await waitFor(() => !listenerHolders(cluster.port, holders).includes(lagging), { what: 'worker 1 to stop accepting' });
+  const holds = (pid: number): boolean => listenerHolders(cluster.port, [cluster.masterPid, lagging, healthy]).includes(pid);
+  await waitFor(() => !holds(lagging), { what: 'worker 1 to stop accepting' });
+  return { cluster, lagging, healthy, holds };
+}
+
+test('fair: a worker whose loop lags (held past 100 ms, but turning) takes no new connection while the other can', async (t) => {
+  const { cluster, lagging, healthy, holds } = await laggingCluster(t, 'lags-worker-1.js');
   // One new connection at a time: the healthy worker is never at its limit, so it takes every one,
   // where the kernel's race would give worker 1 those that arrive while its loop turns.
   const answeredBy: number[] = [];
   for (let i = 0; i < 16; i++) answeredBy.push(await pidOfNewConnection(cluster.port));
   t.deepEqual(new Set(answeredBy), new Set([healthy]));
-  t.false(listenerHolders(cluster.port, holders).includes(lagging), 'worker 1 still holds no copy');
+  t.false(holds(lagging), 'worker 1 still holds no copy');
 });
 
 test('fair: a worker whose loop lagged accepts again once it has kept time for a second', async (t) => {
-  const cluster = await startCluster(fixture('lags-then-recovers.js'), { instances: 2, flags: ['--watchdog', '30s'] });
-  t.teardown(() => cluster.stop('SIGKILL'));
-  const [lagging, healthy] = cluster.pids as [number, number];
-  const holders = [cluster.masterPid, lagging, healthy];
-  // Worker 1 blocks 120 ms every 300 ms six times: it closes its copy at its first late tick...
-  await waitFor(() => !listenerHolders(cluster.port, holders).includes(lagging), { what: 'worker 1 to stop accepting' });
-  // ... and, a second after its last block, says it keeps time and is sent a copy again.
-  await waitFor(() => listenerHolders(cluster.port, holders).includes(lagging), { what: 'worker 1 to accept again', timeoutMs: 15_000 });
+  // Worker 1 blocks six times, then keeps time: a second after its last block it says so and is sent a copy again.
+  const { cluster, lagging, holds } = await laggingCluster(t, 'lags-then-recovers.js');
+  await waitFor(() => holds(lagging), { what: 'worker 1 to accept again', timeoutMs: 15_000 });
   await waitFor(async () => (await pidOfNewConnection(cluster.port)) === lagging, { what: 'a new connection answered by worker 1' });
   t.pass();
 });
