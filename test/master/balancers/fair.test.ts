@@ -117,6 +117,20 @@ test('fair: a worker whose loop lags (held past 100 ms, but turning) takes no ne
   t.false(holds(lagging), 'worker 1 still holds no copy');
 });
 
+test('fair: a server a lagging worker starts in the middle of its lag starts out last in line too', async (t) => {
+  // Worker 1 listens its second server after its third block, while it lags: that server's copy
+  // waits like the first one's, so worker 2 takes every new connection on the second port too.
+  const { cluster, lagging, healthy, holds } = await laggingCluster(t, 'lags-then-listens.js');
+  const second = await cluster.waitForLine((line) => line.worker === 1 && line.message.startsWith('second '), 15_000);
+  const port = Number(second.message.split(' ')[1]);
+  t.not(port, cluster.port);
+  const answeredBy: number[] = [];
+  for (let i = 0; i < 16; i++) answeredBy.push(await pidOfNewConnection(port));
+  t.deepEqual(new Set(answeredBy), new Set([healthy]));
+  t.false(listenerHolders(port, [cluster.masterPid, lagging, healthy]).includes(lagging), 'worker 1 holds no copy of the second socket');
+  t.false(holds(lagging), 'nor of the first');
+});
+
 test('fair: a worker whose loop lagged accepts again once it has kept time for a second', async (t) => {
   // Worker 1 blocks six times, then keeps time: a second after its last block it says so and is sent a copy again.
   const { cluster, lagging, holds } = await laggingCluster(t, 'lags-then-recovers.js');
