@@ -40,7 +40,11 @@ export function parseDuration(option: string, value: unknown, { min = 1, max = M
   if (!match) {
     throw new UsageError(`Expected \`--${option}\` to be ${expected}, such as 500ms, 10s or 2m, got \`${text}\``);
   }
-  const ms = Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? 's']!);
+  const exact = Number(match[1]) * DURATION_UNITS[match[2] ?? 's']!;
+  const ms = Math.round(exact);
+  // Only a typed 0 is 0: a sliver that rounds to it (`0.0001`, `0.4ms`) would turn a check off, or
+  // make a grace period none, without anyone asking.
+  if (exact > 0 && ms === 0) throw new UsageError(`Expected \`--${option}\` to be ${expected}, got \`${text}\` (under 1 ms)`);
   if ((off && ms === 0) || (ms >= min && ms <= max)) return ms;
   throw new UsageError(`Expected \`--${option}\` to be ${expected}, got \`${text}\``);
 }
@@ -170,9 +174,40 @@ export const CLUSTER_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export function parseName(value: unknown): string {
   const text = String(value);
   if (!CLUSTER_NAME_PATTERN.test(text)) {
-    throw new UsageError(`Expected \`--name\` to be 1-64 letters, digits, '.', '_' or '-', got \`${text}\``);
+    throw new UsageError(`Expected \`--name\` to be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, got \`${text}\``);
   }
   return text;
+}
+
+/**
+ * The name a cluster gets from its entry file's name when no --name is given: `my app.js` is
+ * `my-app`, `.hidden.js` is `hidden`; null when nothing of it fits (then --name is needed).
+ */
+export function nameFromEntry(base: string): string | null {
+  const name = base
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[._-]+/, '')
+    .slice(0, 64);
+  return CLUSTER_NAME_PATTERN.test(name) ? name : null;
+}
+
+/**
+ * `--node-arg`s: node flags, each a word of its own (`--max-old-space-size=512`), or a flag's value
+ * right after a flag that takes one (`--require`, `./setup.js`). Anything else would reach node as
+ * the script to run, or as nothing, and fail every worker's boot with a message about something else.
+ */
+export function parseNodeArgs(value: unknown): string[] {
+  if (value === undefined) return [];
+  const args = Array.isArray(value) ? (value as unknown[]) : [value];
+  const expected = 'a node flag such as --max-old-space-size=512';
+  args.forEach((arg, index) => {
+    if (typeof arg !== 'string' || arg.trim() === '') throw new UsageError(`Expected \`--node-arg\` to be ${expected}, got \`${String(arg)}\``);
+    const previous = args[index - 1];
+    const isValue = typeof previous === 'string' && /^-/.test(previous) && !previous.includes('=') && previous !== '--';
+    if (!arg.startsWith('-') && !isValue) throw new UsageError(`Expected \`--node-arg\` to be ${expected} (or the value of the flag before it), got \`${arg}\``);
+    if (arg === '--' || arg === '-') throw new UsageError(`Expected \`--node-arg\` to be ${expected}, got \`${arg}\`: it would end node's options`);
+  });
+  return args as string[];
 }
 
 const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

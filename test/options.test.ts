@@ -10,7 +10,9 @@ import {
   parseDuration,
   parseInstances,
   parseInteger,
+  nameFromEntry,
   parseName,
+  parseNodeArgs,
   parseSignal,
   parseSize,
   type DurationRange,
@@ -95,6 +97,29 @@ test('--listen-timeout 600h', rejects, () => parseDuration('listen-timeout', '60
 test('one past the timer limit', rejects, () => parseDuration('listen-timeout', String(MAX_TIMER_MS + 1)), [RANGE]);
 test('--listen-timeout 0', rejects, () => parseDuration('listen-timeout', '0'), ['`--listen-timeout`', RANGE, '`0`']);
 test('durations that round to 0', rejects, () => parseDuration('listen-timeout', '0.4ms'), ['`0.4ms`']);
+// Only a typed 0 turns a check off: a sliver that rounds to 0 is no way to ask for that.
+test('a sliver that rounds to 0 where 0 means off', rejects, () => parseDuration('stats-interval', '0.0001', { min: 10, off: true }), ['`0.0001`', 'under 1 ms']);
+test('a sliver that rounds to 0 where 0 is in range', rejects, () => parseDuration('grace', '0.0001ms', { min: 0 }), ['`0.0001ms`', 'under 1 ms']);
+test('--node-arg that is empty', rejects, () => parseNodeArgs(['']), ['`--node-arg`', 'a node flag']);
+test('--node-arg that is not a flag', rejects, () => parseNodeArgs(['app.js']), ['`app.js`']);
+test('--no-node-arg', rejects, () => parseNodeArgs(false), ['`false`']);
+test('--node-arg=--, which would end node\'s options', rejects, () => parseNodeArgs(['--']), ['`--`']);
+
+test('node flags, and a value after a flag that takes one', (t) => {
+  t.deepEqual(parseNodeArgs(undefined), []);
+  t.deepEqual(parseNodeArgs(['--max-old-space-size=512', '--require', './setup.js', '-r', 'x']), ['--max-old-space-size=512', '--require', './setup.js', '-r', 'x']);
+  // After a flag with its value attached, a word is not a value.
+  t.throws(() => parseNodeArgs(['--max-old-space-size=512', 'app.js']), { instanceOf: UsageError });
+});
+
+test('a cluster name from the entry file name, made to fit', (t) => {
+  t.is(nameFromEntry('api'), 'api');
+  t.is(nameFromEntry('my app'), 'my-app');
+  t.is(nameFromEntry('.hidden'), 'hidden');
+  t.is(nameFromEntry('x'.repeat(80)), 'x'.repeat(64));
+  t.is(nameFromEntry('日本'), null);
+  for (const name of ['api', 'my-app', 'hidden']) t.is(parseName(name), name);
+});
 test('--stats-interval under its minimum', rejects, () => parseDuration('stats-interval', '5ms', { min: 10, off: true }), [
   '0 (off) or a duration from 10ms to 24d',
   '`5ms`',

@@ -65,20 +65,46 @@ async function readConfig(path: string): Promise<unknown> {
   }
   let exported: unknown;
   try {
-    const url = pathToFileURL(path).href;
-    const module = (['.ts', '.mts', '.cts'].includes(extension) ? await importTypeScript(url) : await import(url)) as { default?: unknown };
-    exported = module.default;
-    // A TypeScript or CommonJS file compiled to CommonJS: its `export default` is module.exports.default.
-    if (isObject(exported) && 'default' in exported && (Object.keys(exported).length === 1 || (exported as { __esModule?: unknown }).__esModule === true)) {
-      exported = (exported as { default: unknown }).default;
-    }
-    if (typeof exported === 'function') exported = await (exported as () => unknown)();
-    else exported = await exported;
+    exported = await settles(importDefault(path, extension), path);
   } catch (error) {
-    throw new UsageError(`${path}: ${oneLine(error)}`);
+    throw error instanceof UsageError ? error : new UsageError(`${path}: ${oneLine(error)}`);
   }
   if (exported === undefined) throw new UsageError(`${path}: has no default export (export default { ... })`);
   return exported;
+}
+
+/** A module's default export, called if a function, awaited if a promise. */
+async function importDefault(path: string, extension: string): Promise<unknown> {
+  const url = pathToFileURL(path).href;
+  const module = (['.ts', '.mts', '.cts'].includes(extension) ? await importTypeScript(url) : await import(url)) as { default?: unknown };
+  let exported = module.default;
+  // A TypeScript or CommonJS file compiled to CommonJS: its `export default` is module.exports.default.
+  if (isObject(exported) && 'default' in exported && (Object.keys(exported).length === 1 || (exported as { __esModule?: unknown }).__esModule === true)) {
+    exported = (exported as { default: unknown }).default;
+  }
+  return typeof exported === 'function' ? await (exported as () => unknown)() : await exported;
+}
+
+/** How long a config module may take to give its options (a fetch of secrets, say). */
+const CONFIG_SETTLE_MS = 30_000;
+
+/**
+ * `loading`, or a UsageError when it cannot settle: nothing left to wait for (a promise that nobody
+ * will resolve: Node would otherwise exit quietly, with code 0, before a single worker started), or
+ * still pending after CONFIG_SETTLE_MS.
+ */
+function settles<T>(loading: Promise<T>, path: string): Promise<T> {
+  let onBeforeExit = (): void => {};
+  let timer: NodeJS.Timeout | undefined;
+  const stuck = new Promise<never>((_, reject) => {
+    onBeforeExit = () => reject(new UsageError(`${path}: its default export never settled (a promise nothing resolves)`));
+    process.once('beforeExit', onBeforeExit);
+    timer = setTimeout(() => reject(new UsageError(`${path}: its default export did not settle within ${CONFIG_SETTLE_MS / 1000} s`)), CONFIG_SETTLE_MS).unref();
+  });
+  return Promise.race([loading, stuck]).finally(() => {
+    process.off('beforeExit', onBeforeExit);
+    clearTimeout(timer);
+  });
 }
 
 /** A .ts config, through tsx (which clusterd already uses for .ts apps). */

@@ -1,6 +1,6 @@
 // The clusterd command line. Commands stay thin: they parse, validate, and call into the
 // master (start) or the control plane client (everything else).
-import yargs from 'yargs';
+import yargs, { type CommandModule } from 'yargs';
 import { ExitCode } from '../exit-codes.js';
 import { fail } from './fail.js';
 import { startCommand } from './start.js';
@@ -17,6 +17,11 @@ import { loopCommand } from './loop.js';
 import { profileCommand } from './profile.js';
 import { dashboardCommand } from './dashboard.js';
 import { clusterdVersion } from '../version.js';
+import { checkFlags, type DeclaredOptions } from './flag-checks.js';
+
+const COMMAND_MODULES = [startCommand, lsCommand, statusCommand, topCommand, reloadCommand, scaleCommand, restartCommand, stopCommand, stackCommand, profileCommand, loopCommand, logsCommand, dashboardCommand];
+/** The commands' names (the first word of each `command`). */
+const COMMANDS = COMMAND_MODULES.map((module) => String(module.command).split(' ')[0]!);
 
 export function main(argv: string[]): void {
   process.on('uncaughtException', fail);
@@ -24,25 +29,14 @@ export function main(argv: string[]): void {
   yargs(argv)
     .scriptName('clusterd')
     .usage('$0 <command> [options]\n\nRun a Node.js server on every core, and see each worker\'s event loop.')
-    .command(startCommand)
-    .command(lsCommand)
-    .command(statusCommand)
-    .command(topCommand)
-    .command(reloadCommand)
-    .command(scaleCommand)
-    .command(restartCommand)
-    .command(stopCommand)
-    .command(stackCommand)
-    .command(profileCommand)
-    .command(loopCommand)
-    .command(logsCommand)
-    .command(dashboardCommand)
+    .command(COMMAND_MODULES as CommandModule[])
     // A reader that stops reading (`clusterd reload --json | head -3`) ends a command quietly, as it
     // ends `git log`: what it asked for is done or under way in the master either way. Not `start`:
     // there this process is the master, which keeps the cluster running whatever its output does.
-    .middleware((args) => {
+    .middleware(((args: Record<string, unknown> & { _: unknown[] }, parser: { getOptions(): DeclaredOptions }) => {
       if (args._[0] !== 'start') process.stdout.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' ? process.exit(0) : fail(error)));
-    })
+      checkFlags(args, parser.getOptions(), argv);
+    }) as never)
     .demandCommand(1, 'a command is required')
     .parserConfiguration({ 'populate--': true })
     .strict()
@@ -55,7 +49,12 @@ export function main(argv: string[]): void {
     .fail((message, error) => {
       if (error) fail(error);
       // yargs spreads some messages over lines ("Invalid values:\n  Argument: balance, Given: ..."): one line.
-      const line = (message ?? 'invalid command line').replace(/\s*\n\s*/g, ' ').trim();
+      let line = (message ?? 'invalid command line').replace(/\s*\n\s*/g, ' ').trim();
+      // A word where the command goes: say that it is no command, then what yargs suggests.
+      const command = argv.find((token) => !token.startsWith('-'));
+      if (command !== undefined && !COMMANDS.includes(command) && (line.startsWith('Did you mean') || line === `Unknown argument: ${command}`)) {
+        line = `unknown command \`${command}\`${line.startsWith('Did you mean') ? ` (${line.replace(/^Did/, 'did')})` : ''}`;
+      }
       process.stderr.write(`clusterd: ${line} (see clusterd --help)\n`);
       process.exit(ExitCode.USAGE);
     })

@@ -12,7 +12,7 @@ import type { MasterOptions } from '../master/run.js';
 import { dashboardToken, parseControlAddress, parseListenAddress, readControlToken, type DashboardTokenSources, type ListenAddress } from '../control/options.js';
 import { BootError, ClusterdError, UsageError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseSignal, parseSize, parseWorkingDir } from '../options.js';
+import { nameFromEntry, parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseNodeArgs, parseSignal, parseSize, parseWorkingDir } from '../options.js';
 import { CONFIG_NAMES, loadConfig, type ConfigFile, type FlagValue } from './config-file.js';
 import { configKey, MAX_BOOT_FAILURES, START_OPTIONS } from './start-options.js';
 
@@ -103,10 +103,10 @@ export function masterOptions(settings: StartSettings): MasterOptions {
     }
   };
   const instances = checked('instances', () => parseInstances(text('instances')));
-  const nodeArgs = (flags.get('node-arg') as string[] | undefined) ?? [];
+  const nodeArgs = checked('node-arg', () => parseNodeArgs(flags.get('node-arg')));
   const cwd = checked('cwd', () => parseWorkingDir(text('cwd')));
   const entry = resolveEntry(settings.entry, nodeArgs, cwd, appEnvironment(settings.env));
-  const name = checked('name', () => parseName(text('name') ?? basename(entry.path, extname(entry.path))));
+  const name = checked('name', () => parseName(text('name') ?? entryName(entry.path)));
   const maxBootFailures = checked('max-boot-failures', () => parseInteger('max-boot-failures', text('max-boot-failures'), { min: 1, max: MAX_BOOT_FAILURES }));
   const balance = checked('balance', () => parseChoice('balance', text('balance'), BALANCE_MODES) as BalanceMode);
   const unsupported = balance === 'reuseport' ? reusePortSupport() : null;
@@ -209,4 +209,12 @@ function runAsDaemon(options: MasterOptions, runMaster: typeof import('../master
     const exitCode = error instanceof ClusterdError ? error.exitCode : ExitCode.INTERNAL;
     report({ type: 'fatal', message: oneLine(error), lastOutput: [], exitCode }, () => fail(error));
   });
+}
+
+/** The cluster's name when no --name is given: the entry file's, made to fit. */
+function entryName(path: string): string {
+  const base = basename(path, extname(path));
+  const name = nameFromEntry(base);
+  if (name === null) throw new UsageError(`the entry \`${basename(path)}\` gives no usable cluster name: give one with --name (letters, digits, '.', '_' or '-')`);
+  return name;
 }

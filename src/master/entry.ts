@@ -7,6 +7,8 @@ import { UsageError } from '../errors.js';
 import { logicalCwd } from '../system/working-dir.js';
 
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts', '.tsx']);
+/** What Node runs itself (behind the worker's --import, an entry goes through the ES module loader, which knows no other extension). */
+const JAVASCRIPT = new Set(['.js', '.mjs', '.cjs']);
 
 export interface Entry {
   /** Absolute path of the entry file (through symlinks as given: a deploy's `current` is followed anew at each fork). */
@@ -41,6 +43,10 @@ export function resolveEntry(file: string, nodeArgs: readonly string[] = [], cwd
     if (error instanceof UsageError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     throw new UsageError(code === 'ENOENT' ? `entry file not found: ${path}` : `cannot read entry file ${path} (${code})`);
+  }
+  const extension = extname(path);
+  if (extension !== '' && !JAVASCRIPT.has(extension) && !TYPESCRIPT.has(extension)) {
+    throw new UsageError(`entry \`${file}\` is not JavaScript or TypeScript: it should end in .js, .mjs, .cjs, .ts, .mts, .cts or .tsx (or have no extension)`);
   }
   // The inspector flags first, so that the user's own node flags come after and win.
   const execArgv = [...inspectorArgs(nodeArgs), ...nodeArgs];

@@ -58,6 +58,52 @@ test(outOfRange, ['--grace', '600h'], ['`--grace`', 'from 0ms to 24d (2147483647
 test(outOfRange, ['--listen-timeout', '0'], ['`--listen-timeout`', 'from 1ms to 24d (2147483647 ms)', '`0`']);
 test(outOfRange, ['--stats-interval', '600h'], ['`--stats-interval`', '0 (off) or a duration from 10ms', '`600h`']);
 test(outOfRange, ['-i', '100000'], ['`--instances`', 'from 1 to 1024', '`100000`']);
+test(outOfRange, ['--stats-interval', '0.0001'], ['`--stats-interval`', '`0.0001`', 'under 1 ms']);
+test(outOfRange, ['--grace', '0.0001ms'], ['`--grace`', 'under 1 ms']);
+test(outOfRange, ['-i', '2', '-i', '3'], ['`--instances` was given more than once', '`2`, `3`']);
+test(outOfRange, ['--node-arg='], ['`--node-arg` needs a value']);
+test(outOfRange, ['--node-arg=app.js'], ['`--node-arg`', '`app.js`']);
+test(outOfRange, ['--no-node-arg'], ['`--node-arg`', '`false`']);
+test(outOfRange, ['--wait-ready=soon'], ['`--wait-ready` is a yes/no flag', '`--wait-ready=soon`']);
+test(outOfRange, ['--grace'], ['`--grace` needs a value']);
+
+test('an entry that is neither JavaScript nor TypeScript', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-entry-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'notes.txt'), 'hello');
+  assertOneLine(t, await start([join(dir, 'notes.txt')]), ExitCode.USAGE, ['`' + join(dir, 'notes.txt') + '` is not JavaScript or TypeScript', '.js, .mjs, .cjs, .ts']);
+});
+
+test('a config whose default export never settles: one line, not a quiet exit 0', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'pending.mjs'), 'export default new Promise(() => {});\n');
+  writeFileSync(join(dir, 'pending-fn.mjs'), 'export default async () => { await new Promise(() => {}); };\n');
+  for (const config of ['pending.mjs', 'pending-fn.mjs']) {
+    assertOneLine(t, await start([fixture('hello.js'), '--config', join(dir, config)]), ExitCode.USAGE, [`${config}: its default export never settled`]);
+  }
+});
+
+/** Runs `clusterd ...args`, not a start: nothing listens, nothing needs a cluster. */
+function command(args: string[]): Promise<Result> {
+  return execa(process.execPath, [CLI, ...args], { reject: false, timeout: 30_000, stdin: 'ignore' });
+}
+
+test('every command: a flag with no value, twice, or a word for a yes/no flag; a word that is no command', async (t) => {
+  const cases: [string[], string[]][] = [
+    [['logs', 'web', '-n'], ['`-n` needs a value']],
+    [['logs', 'web', '--lines', '--json'], ['`--lines` needs a value']],
+    [['logs', 'web', '-n', '3', '-n', '4'], ['`--lines` was given more than once', '`3`, `4`']],
+    [['top', '--once', '--interval'], ['`--interval` needs a value']],
+    [['ls', '--json=banana'], ['`--json` is a yes/no flag', '`--json=banana`']],
+    [['bogus'], ['unknown command `bogus`', 'did you mean logs?']],
+    [['xyzzy'], ['unknown command `xyzzy`']],
+  ];
+  for (const [args, mentions] of cases) assertOneLine(t, await command(args), ExitCode.USAGE, mentions);
+  // What stays as it was: a yes/no flag as true or false, a negative number as a value (refused by its range).
+  t.is((await command(['ls', '--json=true'])).exitCode, 0);
+  assertOneLine(t, await command(['logs', 'web', '-n', '-1']), ExitCode.USAGE, ['`--lines`', '`-1`']);
+});
 test(outOfRange, ['--max-memory', '1k'], ['`--max-memory`', 'from 16M to 1T', '`1k`']);
 test(outOfRange, ['--kill-signal', 'SIGTERMINATE'], ['`--kill-signal`', 'a signal name such as SIGTERM', '`SIGTERMINATE`']);
 test(outOfRange, ['--kill-signal', 'SIGKILL'], ['`--kill-signal`', 'cannot be handled', '`SIGKILL`']);
