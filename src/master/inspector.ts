@@ -28,7 +28,7 @@ import WebSocket from 'ws';
 import { z } from 'zod';
 import { StackCapturer, type Capture, type InspectorSession } from '../loop/capture.js';
 import type { CpuProfile, StackFrame } from '../loop/types.js';
-import { ClusterdError } from '../errors.js';
+import { ClusterdError, oneLine } from '../errors.js';
 import { WORKER_INSPECTOR_ARGS } from '../protocol.js';
 import { nativeHelper } from '../system/native.js';
 
@@ -50,7 +50,7 @@ const EXITING = /^Waiting for the debugger to disconnect\.\.\.$/;
 const NOTICES = [/^For help, see: https:\/\/nodejs\.org\/\S+$/, /^Debugger attached\.$/, /^Debugger ending on ws:\/\/\S+$/, EXITING];
 
 /** The inspector protocol over a WebSocket: commands by id, events by method (as node:inspector's Session). */
-class InspectorClient extends EventEmitter implements InspectorSession {
+export class InspectorClient extends EventEmitter implements InspectorSession {
   readonly #socket: WebSocket;
   readonly #pending = new Map<number, { resolve: (result: unknown) => void; reject: (error: Error) => void }>();
   #nextId = 1;
@@ -102,21 +102,32 @@ class InspectorClient extends EventEmitter implements InspectorSession {
     this.#socket.close();
   }
 
+  /**
+   * One message from the worker's inspector, which is the app's to fake (it prints the address the
+   * master connects to): anything malformed, or that a listener cannot take, ends the connection
+   * (each caller then fails with the reason), never the master.
+   */
   #onMessage(text: string): void {
-    let message: { id?: number; method?: string; params?: unknown; result?: unknown; error?: { message?: string } };
     try {
-      message = JSON.parse(text) as typeof message;
-    } catch {
-      return;
+      this.#dispatch(JSON.parse(text) as unknown);
+    } catch (error) {
+      this.close(new Error(`the worker's inspector sent a malformed message (${oneLine(error).slice(0, 200)})`));
     }
-    if (typeof message.id === 'number') {
-      const pending = this.#pending.get(message.id);
-      this.#pending.delete(message.id);
-      if (message.error) pending?.reject(new Error(message.error.message ?? 'inspector error'));
-      else pending?.resolve(message.result);
-    } else if (typeof message.method === 'string') {
-      this.emit(message.method, { method: message.method, params: message.params ?? {} });
-    }
+  }
+
+  #dispatch(message: unknown): void {
+    if (typeof message !== 'object' || message === null) throw new Error(`expected an object, got ${message === null ? 'null' : typeof message}`);
+    const { id, method, params, result, error } = message as Record<string, unknown>;
+    if (typeof id === 'number') {
+      const pending = this.#pending.get(id);
+      this.#pending.delete(id);
+      if (error !== undefined && error !== null) {
+        const text = typeof error === 'object' ? (error as { message?: unknown }).message : undefined;
+        pending?.reject(new Error(typeof text === 'string' ? text.slice(0, 500) : 'inspector error'));
+      } else pending?.resolve(result);
+    } else if (typeof method === 'string') {
+      this.emit(method, { method, params: typeof params === 'object' && params !== null ? params : {} });
+    } else throw new Error('neither a reply (id) nor an event (method)');
   }
 }
 

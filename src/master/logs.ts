@@ -1,4 +1,5 @@
-// Worker output reaches the master's own stdout/stderr as whole lines, prefixed by worker id.
+// Worker output reaches the master's own stdout/stderr as whole lines, prefixed by worker id (a line
+// longer than MAX_LINE_CHARS as pieces: lines.ts).
 // The master is the only writer and writes each line in one call (stdio to pipes, files and
 // TTYs is synchronous on Linux), so lines are never split or interleaved.
 //
@@ -8,8 +9,8 @@
 // master and the cluster with it. So a stream that fails is dropped for good (Node has destroyed
 // it) and the cluster runs on; `clusterd logs` still has every line. A daemon's output is its log
 // file, which has no reader to lose.
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
+import { followLines } from './lines.js';
 
 export const LOG_FORMATS = ['text', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
@@ -41,6 +42,14 @@ const TAIL_LINES = 20;
 export const RECENT_LINES = 1000;
 
 export type TimedLogLine = LogLine & { time: string };
+
+/** The longest line kept whole for `clusterd logs` and a failed boot's explanation (output has it all). */
+export const KEPT_LINE_CHARS = 16 * 1024;
+
+/** A line as kept: past KEPT_LINE_CHARS, its start and how much was left out. */
+export function clipLine(line: string): string {
+  return line.length <= KEPT_LINE_CHARS ? line : `${line.slice(0, KEPT_LINE_CHARS)}... [${line.length - KEPT_LINE_CHARS} more characters]`;
+}
 
 /** One of the master's own events, as event() was given it. */
 export interface MasterEvent {
@@ -90,24 +99,24 @@ export class LogSink {
    * line for the master itself (the worker's inspector notices): it is then neither logged nor kept.
    */
   follow(stream: Readable, source: Omit<LogLine, 'message'>, tail?: string[], intercept?: (line: string) => boolean): Promise<void> {
-    const lines = createInterface({ input: stream, crlfDelay: Infinity });
-    lines.on('line', (message) => {
+    return followLines(stream, (message) => {
       if (intercept?.(message)) return;
       if (tail) {
-        tail.push(message);
+        tail.push(clipLine(message));
         if (tail.length > TAIL_LINES) tail.shift();
       }
       this.line({ ...source, message });
     });
-    return new Promise((resolve) => lines.once('close', resolve));
   }
 
   /** Writes one worker line. */
   line(line: LogLine): void {
     const time = new Date().toISOString();
     const timed: TimedLogLine = { time, ...line };
-    if (this.#recent.length < RECENT_LINES) this.#recent.push(timed);
-    else this.#recent[this.#next] = timed;
+    // The ring holds RECENT_LINES: each clipped, so that it stays a few MiB whatever the app writes.
+    const kept = line.message.length > KEPT_LINE_CHARS ? { ...timed, message: clipLine(line.message) } : timed;
+    if (this.#recent.length < RECENT_LINES) this.#recent.push(kept);
+    else this.#recent[this.#next] = kept;
     this.#next = (this.#next + 1) % RECENT_LINES;
     for (const listener of this.#listeners) listener(timed);
     if (this.#format === 'json') {

@@ -237,17 +237,21 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
   process.on('SIGHUP', () =>
     enqueue(() => operate('reload', () => operations.reload({ onProgress: (progress) => logs.event('reload', progress.message, { ...progress }) }))),
   );
-  // logrotate's convention: after it moved the file away, SIGUSR1 says "open it again".
-  if (logFile) {
-    process.on('SIGUSR1', () => {
-      try {
-        logFile.reopen();
-        logs.event('log-reopened', `log file ${logFile.path} reopened (SIGUSR1)`, { path: logFile.path });
-      } catch (error) {
-        logs.event('log-reopen-failed', `cannot reopen ${logFile.path}: ${(error as Error).message}; lines go to the old file`, { path: logFile.path }, 'error');
-      }
-    });
-  }
+  // logrotate's convention: after it moved the file away, SIGUSR1 says "open it again". Without a
+  // log file it is heard all the same: unheard, Node would open an inspector on 127.0.0.1:9229, where
+  // any local user may run code as the master (and any app of its workers can send the signal).
+  process.on('SIGUSR1', () => {
+    if (!logFile) {
+      logs.event('signal-ignored', 'SIGUSR1 ignored: it reopens --log-file, and there is none (the master opens no inspector)', { signal: 'SIGUSR1' }, 'warn');
+      return;
+    }
+    try {
+      logFile.reopen();
+      logs.event('log-reopened', `log file ${logFile.path} reopened (SIGUSR1)`, { path: logFile.path });
+    } catch (error) {
+      logs.event('log-reopen-failed', `cannot reopen ${logFile.path}: ${(error as Error).message}; lines go to the old file`, { path: logFile.path }, 'error');
+    }
+  });
   process.on('SIGTTIN', () => enqueue(() => operate('scale +1', () => operations.scale('+1'))));
   process.on('SIGTTOU', () => enqueue(() => operate('scale -1', () => operations.scale('-1'))));
 

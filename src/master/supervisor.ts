@@ -163,10 +163,24 @@ export class Supervisor extends EventEmitter implements ControlSource {
     this.#reconcile();
   }
 
+  /**
+   * Calls `listener` on every 'change' until the returned function is called. One per open Watch
+   * stream, dashboard feed and operation: a set of their own, so that eleven clients watching at once
+   * are not mistaken by Node for a leak (MaxListenersExceededWarning).
+   */
   onChange(listener: () => void): () => void {
-    this.on('change', listener);
-    return () => this.off('change', listener);
+    if (this.#changeListeners.size === 0) this.on('change', this.#callChangeListeners);
+    this.#changeListeners.add(listener);
+    return () => {
+      this.#changeListeners.delete(listener);
+      if (this.#changeListeners.size === 0) this.off('change', this.#callChangeListeners);
+    };
   }
+
+  readonly #changeListeners = new Set<() => void>();
+  readonly #callChangeListeners = (): void => {
+    for (const listener of [...this.#changeListeners]) listener();
+  };
 
   /** A snapshot of the cluster for the control plane. */
   status(): ClusterStatus {

@@ -4,6 +4,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { getSystemErrorMap } from 'node:util';
+import { guardChannel } from './channel-guard.js';
 import { healthRank, type WorkerLoad } from './balancers/choose.js';
 import type { BalancedWorker, RawHandle } from './balancers/types.js';
 import type { Listeners } from './listeners.js';
@@ -221,6 +222,11 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       spec.logs.follow(child.stderr!, { worker: this.id, pid, stream: 'stderr' }, this.stderrTail, (line) => inspector.intercept(line)),
     ]);
     child.on('message', (message: unknown) => this.#onMessage(message));
+    // Garbage on fd 3, a forged handle ack, a message without end: the worker goes, not the master.
+    guardChannel(child, (why) => {
+      this.#logs.event('channel-broken', `worker ${this.id} (pid ${pid}) broke its IPC channel: ${why}; killing it`, { worker: this.id, pid, why }, 'error');
+      this.kill();
+    });
     this.#watch = this.#watchHeartbeat(child.stdio[4] as Readable, spec.watch);
     // A failed send (channel closing under us) is reported here; exit handling covers it.
     child.on('error', () => {});

@@ -42,7 +42,7 @@ export function drainServers(): Promise<void> {
           // http.Server#close (Node >= 19) would close idle connections at once, before keep-alive
           // clients can be told to leave; net.Server#close only stops accepting.
           net.Server.prototype.close.call(server, () => resolve());
-          setTimeout(() => closeIdle.call(server), IDLE_SWEEP_MS).unref();
+          setTimeout(() => sweepIdle(server, closeIdle), IDLE_SWEEP_MS).unref();
         } else {
           // Others close their own way: http2's (Node >= 22) also closes its sessions (which
           // closeSessions() does on every version) and, with allowHTTP1, idle HTTP/1 connections.
@@ -53,6 +53,16 @@ export function drainServers(): Promise<void> {
   );
   closeSessions();
   return Promise.all(closing).then(() => undefined);
+}
+
+/**
+ * Closes the connections of an HTTP/1 server that carry no request: the idle keep-alive ones (Node's
+ * closeIdleConnections), and those that have not sent a byte since they were accepted, which Node
+ * counts as active from the start (its headers timeout covers them) and would keep open to --grace.
+ */
+function sweepIdle(server: net.Server, closeIdle: () => void): void {
+  closeIdle.call(server);
+  for (const socket of httpSockets(server)) if (!socket._httpMessage && socket.bytesRead === 0) socket.destroy();
 }
 
 /**

@@ -49,3 +49,67 @@ test('malformed protocol messages from the app are dropped and logged once per w
   t.deepEqual(lines.map((line) => line.worker).sort(), [1, 2]);
   t.false(cluster.lines.some((line) => line.event === 'worker-exit' || line.event === 'fatal'));
 });
+
+/**
+ * A 2-worker cluster of hostile-channel.js in `mode`; `attack()` has one worker attack (the one that
+ * answers GET /attack) and resolves with its pid.
+ */
+async function hostileChannel(t: import('ava').ExecutionContext, mode: string) {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('hostile-channel.js'), { instances: 2, flags: ['--name', `channel-${mode}`], env: { ...ctl.env, HOSTILE: mode } });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const attack = async (): Promise<number> => ((await getJson(cluster.port, '/attack')) as { pid: number }).pid;
+  return { ctl, cluster, attack };
+}
+
+for (const [mode, why] of [
+  ['garbage', 'something other than a message'],
+  ['big', 'a message of over 8 MiB'],
+] as const) {
+  test(`a worker that breaks its IPC channel (${mode}) is killed and replaced; the master and the other worker go on`, async (t) => {
+    const { ctl, cluster, attack } = await hostileChannel(t, mode);
+    const attacker = await attack();
+    const broken = await cluster.waitForLine((line) => line.event === 'channel-broken');
+    t.true(broken.message.includes(`(pid ${attacker}) broke its IPC channel: it wrote`) || broken.message.includes(`(pid ${attacker}) broke its IPC channel: it sent`), broken.message);
+    t.true(broken.message.includes(why), broken.message);
+    // Replaced: two workers again, the attacker not among them, and the master still answers.
+    const workers = await waitFor(
+      async () => {
+        const current = await ctl.workers(`channel-${mode}`);
+        return current.length === 2 && current.every((worker) => worker.pid !== attacker && worker.state === 'ready') ? current : null;
+      },
+      { what: 'the attacker replaced' },
+    );
+    t.is(workers.length, 2);
+    t.true(isRunning(cluster.masterPid));
+    t.false(isRunning(attacker));
+    t.is((await get(cluster.port)).status, 200);
+    t.false(cluster.lines.some((line) => line.event === 'fatal'));
+  });
+}
+
+test("a forged acknowledgement of Node's handle passing is dropped: the master and the worker go on", async (t) => {
+  const { ctl, cluster, attack } = await hostileChannel(t, 'ack');
+  const attacker = await attack();
+  // Messages after the forged ones still arrive (the stats, say): status sees the worker as it was.
+  await waitFor(async () => (await ctl.workers('channel-ack')).some((worker) => worker.pid === attacker && worker.rss !== null), { what: 'a sample from the attacker' });
+  t.true(isRunning(cluster.masterPid));
+  t.true(isRunning(attacker));
+  t.is((await get(cluster.port)).status, 200);
+  t.false(cluster.lines.some((line) => line.event === 'fatal' || line.event === 'channel-broken'));
+});
+
+test('a 5 MiB line of output without a newline reaches the output in pieces of 1 MiB, kept clipped, and the master goes on', async (t) => {
+  const { ctl, cluster, attack } = await hostileChannel(t, 'longline');
+  const attacker = await attack();
+  await cluster.waitForLine((line) => line.pid === attacker && line.message === 'after the long line');
+  const pieces = cluster.lines.filter((line) => line.pid === attacker && line.stream === 'stdout' && /^y+$/.test(line.message));
+  t.is(pieces.reduce((sum, line) => sum + line.message.length, 0), 5 * 1024 * 1024, 'nothing lost');
+  t.is(pieces.length, 5, 'in pieces of 1 MiB');
+  // What the master keeps for `clusterd logs` is clipped.
+  const kept = await ctl.run(['logs', 'channel-longline', '--json']);
+  const keptPieces = String(kept.stdout).trim().split('\n').map((line) => JSON.parse(line) as { message: string }).filter((line) => line.message.startsWith('yyy'));
+  t.is(keptPieces.length, 5);
+  t.true(keptPieces.every((line) => line.message.length < 17 * 1024 && line.message.endsWith('more characters]')));
+  t.true(isRunning(cluster.masterPid));
+});

@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { formatStack } from '../../src/loop/capture.js';
 import type { StackFrame } from '../../src/loop/types.js';
-import { inspectorArgs, WorkerInspector } from '../../src/master/inspector.js';
+import { InspectorClient, inspectorArgs, WorkerInspector } from '../../src/master/inspector.js';
 import { LoopWatch } from '../../src/master/loop-watch.js';
 import { waitFor } from '../helpers/cluster.js';
 
@@ -271,4 +271,27 @@ test.serial("an app that freezes Error gets one line saying the stack could not 
   const fixture = await startFixture(t, { execArgv: ['--import', 'data:text/javascript,Object.freeze(Error)'] });
   await t.throwsAsync(spinAndCapture(fixture), { code: 'ERR_CLUSTERD_INSPECTOR', message: /^the worker answered the stack probe with something that is not a stack/ });
   t.is(fixture.child.exitCode, null);
+});
+
+test("whatever the worker's inspector answers, the master goes on: a malformed message ends the connection and fails the command", async (t) => {
+  // The app prints the address the master connects to, so the other end may be anything it likes.
+  const { WebSocketServer } = await import('ws');
+  for (const answer of ['null', '[]', '"text"', '{"method":"Debugger.paused","params":null}', '{"id":1,"error":"not an object"}', 'not json']) {
+    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await once(server, 'listening');
+    server.on('connection', (socket) => socket.on('message', () => socket.send(answer)));
+    const { port } = server.address() as { port: number };
+    const client = await InspectorClient.connect(`ws://127.0.0.1:${port}/00000000-0000-4000-8000-000000000000`, 2000);
+    // A listener that reads what a real inspector would send must not be what breaks.
+    client.on('Debugger.paused', ({ params }: { params: { callFrames: unknown[] } }) => params.callFrames.length);
+    const result = await client.post('Runtime.evaluate', { expression: '1' }).then(
+      (value) => ({ value }),
+      (error: Error) => ({ error: error.message }),
+    );
+    t.log(answer, JSON.stringify(result));
+    if (answer.startsWith('{"id":1')) t.deepEqual(result, { error: 'inspector error' });
+    else t.regex((result as { error: string }).error, /malformed message/, answer);
+    client.close();
+    server.close();
+  }
 });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LogFile } from '../../src/master/log-file.js';
 import { ExitCode } from '../../src/exit-codes.js';
-import { CLI, fixture, get, launch, waitFor } from '../helpers/cluster.js';
+import { CLI, fixture, get, isRunning, launch, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 
 function scratch(t: { teardown(fn: () => void): void }): string {
@@ -90,4 +90,18 @@ test('--log-max-size without a log file, or a bad --log-keep, is one line and ex
   const keep = await execa(process.execPath, [CLI, 'start', fixture('hello.js'), '--log-file', '/tmp/x.log', '--log-keep', '1000'], { reject: false });
   t.is(keep.exitCode, ExitCode.USAGE);
   t.is(keep.stderr, 'clusterd: Expected `--log-keep` to be an integer from 0 to 100, got `1000`');
+});
+
+test('SIGUSR1 without a log file is heard and ignored: the master opens no inspector', async (t) => {
+  // Unheard, Node would open an inspector on 127.0.0.1:9229 (any local user could run code as the
+  // master there), and any app in a worker can send its master the signal.
+  const cluster = await startCluster(fixture('hello.js'), { instances: 1 });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  process.kill(cluster.masterPid, 'SIGUSR1');
+  const ignored = await cluster.waitForLine((line) => line.event === 'signal-ignored');
+  t.true(ignored.message.includes('SIGUSR1 ignored'), ignored.message);
+  // The inspector says so on the master's stderr as it opens; the cluster serves on.
+  t.is((await get(cluster.port)).status, 200);
+  t.false(cluster.stderr.some((line) => line.includes('Debugger listening')), cluster.stderr.join('\n'));
+  t.true(isRunning(cluster.masterPid));
 });

@@ -4,9 +4,10 @@
 import test from 'ava';
 import http from 'node:http';
 import { once } from 'node:events';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import { ExitCode } from '../../src/exit-codes.js';
 import { fixture, get, isRunning, killOnTeardown, startCluster, tryConnect, waitFor, type Cluster } from '../helpers/cluster.js';
+import { control } from '../helpers/control.js';
 
 /** Waits until the fixture logged that a request for `route` is in flight. */
 const started = (cluster: Cluster, route: 'slow' | 'hang') =>
@@ -65,6 +66,25 @@ test('SIGTERM closes idle keep-alive sockets and exits 0', async (t) => {
   t.is(idle.length, 1);
   const closed = once(idle[0]!, 'close');
 
+  cluster.process.kill('SIGTERM');
+  await closed;
+  t.is(await cluster.exited, ExitCode.OK);
+});
+
+test('SIGTERM closes a connection that never sent a byte, and exits 0 (not at --grace)', async (t) => {
+  // Node counts a connection that has sent nothing as active (its headers timeout, 60 s, covers it),
+  // so its closeIdleConnections() leaves it: without the drain's own sweep the worker stays busy
+  // until --grace and the exit code is 5.
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('slow-routes.js'), { instances: 2, flags: ['--grace', '30s', '--name', 'silent-client', '--stats-interval', '100ms'], env: ctl.env });
+  killOnTeardown(t, cluster.process);
+  const silent = net.connect(cluster.port, '127.0.0.1');
+  t.teardown(() => silent.destroy());
+  silent.on('error', () => {});
+  await once(silent, 'connect');
+  // Accepted by a worker, not waiting in the kernel's queue.
+  await waitFor(async () => (await ctl.workers('silent-client')).some((worker) => ((worker as { connections?: number | null }).connections ?? 0) > 0), { what: 'a worker to hold the connection' });
+  const closed = once(silent, 'close');
   cluster.process.kill('SIGTERM');
   await closed;
   t.is(await cluster.exited, ExitCode.OK);

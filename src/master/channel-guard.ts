@@ -1,0 +1,73 @@
+// The worker's end of the IPC channel is the app's to write to, and Node's master side of it trusts
+// what comes (lib/internal/child_process.js): one line that is not JSON on fd 3 throws out of the
+// channel's read callback, a `NODE_HANDLE_ACK` sent while no handle is on its way trips an assertion
+// in Node's own listener, and a message is buffered, however long, until its newline comes (150 MB
+// messages took the master to 1.3 GB). Each of these took the master, and every worker with it, down.
+// Node has no option for any of them, so this wraps the channel where Node reads it: a forged
+// acknowledgement is dropped, and a channel that carries something other than messages, or one
+// message longer than MAX_MESSAGE_CHARS, is a worker that breaks the protocol: `onBroken` says why
+// (the caller kills it), and nothing more is read from it.
+//
+// Node's names used here (the ChildProcess's `kChannelHandle` symbol, the handle's `onread`, the
+// JSON serialization's `kJSONBuffer` symbol, `_handleQueue`) are the same from Node 20 to 24; where
+// one is missing, that part of the guard is off and the channel works as Node made it.
+import type { ChildProcess } from 'node:child_process';
+import { oneLine } from '../errors.js';
+
+/** The longest message a worker may send (the runtime's largest, a loop breakdown, is far below). */
+export const MAX_MESSAGE_CHARS = 8 * 1024 * 1024;
+
+interface ChannelHandle {
+  onread: ((...args: unknown[]) => unknown) | null;
+  [key: symbol]: unknown;
+}
+
+function symbolNamed(object: object, description: string): symbol | undefined {
+  return Object.getOwnPropertySymbols(object).find((symbol) => symbol.description === description);
+}
+
+/** Guards `child`'s IPC channel (see above); `onBroken(why)` once, when the worker breaks it. */
+export function guardChannel(child: ChildProcess, onBroken: (why: string) => void): void {
+  const internal = child as ChildProcess & { _handleQueue?: unknown };
+  const emit = child.emit;
+  // Node's listener for acknowledgements asserts that a handle was sent: without one, the ack is no
+  // answer to anything.
+  child.emit = function (this: ChildProcess, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'internalMessage' && isHandleAck(args[0]) && !Array.isArray(internal._handleQueue)) return false;
+    return (emit as (event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
+  } as typeof child.emit;
+
+  const handleSymbol = symbolNamed(child, 'kChannelHandle');
+  const handle = handleSymbol ? ((child as unknown as Record<symbol, ChannelHandle | undefined>)[handleSymbol] ?? null) : null;
+  const onread = handle?.onread;
+  if (!handle || typeof onread !== 'function') return;
+  const bufferSymbol = symbolNamed(handle, 'kJSONBuffer');
+  let broken = false;
+  const breaks = (why: string): void => {
+    broken = true;
+    // What Node held of the bad message goes now, not when the process is gone.
+    if (bufferSymbol) handle[bufferSymbol] = '';
+    onBroken(why);
+  };
+  handle.onread = function (this: unknown, ...args: unknown[]): unknown {
+    // Once broken, reads are dropped; the end of the channel (no buffer) still closes it as Node does.
+    if (broken && args[0] !== undefined) return undefined;
+    try {
+      return onread.apply(this, args);
+    } catch (error) {
+      breaks(`it wrote something other than a message on its IPC channel (${oneLine(error).slice(0, 200)})`);
+      return undefined;
+    } finally {
+      const buffered = bufferSymbol ? handle[bufferSymbol] : undefined;
+      if (!broken && typeof buffered === 'string' && buffered.length > MAX_MESSAGE_CHARS) {
+        breaks(`it sent a message of over ${MAX_MESSAGE_CHARS / 1024 / 1024} MiB on its IPC channel`);
+      }
+    }
+  };
+}
+
+function isHandleAck(message: unknown): boolean {
+  if (typeof message !== 'object' || message === null) return false;
+  const cmd = (message as { cmd?: unknown }).cmd;
+  return cmd === 'NODE_HANDLE_ACK' || cmd === 'NODE_HANDLE_NACK';
+}
