@@ -96,5 +96,15 @@ export class ListenError extends ClusterdError {
 /** Renders any thrown value as the one line a CLI user sees. */
 export function oneLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  return text.split('\n')[0] ?? text;
+  return firstLine(text.split('\n'));
+}
+
+/**
+ * The first line of a message, with the one after it when the first only announces it (esbuild's
+ * `Transform failed with 1 error:` then `app.ts:1:18: ERROR: Unexpected ";"`).
+ */
+export function firstLine(lines: readonly string[], at = 0): string {
+  const first = lines[at]?.trim() ?? '';
+  const next = lines[at + 1]?.trim();
+  return first.endsWith(':') && next && !next.startsWith('at ') ? `${first} ${next}` : first;
 }

@@ -1,11 +1,11 @@
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { accessSync, constants, existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { fail } from './fail.js';
 import { connectFromArgs, nameAndTarget, parseWorkerId, withControlOptions, type ControlArgs } from './control-args.js';
 import { blockedNote, isCpuProfile, selfTimeLines, topSelfTime } from './profile-view.js';
 import { PROFILE_DURATION_MS, profileFileName } from '../control/requests.js';
-import { ClusterdError } from '../errors.js';
+import { ClusterdError, UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { parseDuration } from '../options.js';
 
@@ -37,6 +37,9 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
       const durationMs = parseDuration('duration', args.duration, PROFILE_DURATION_MS);
       const { client, status } = await connectFromArgs({ ...args, name });
       try {
+        // Where it goes is checked first: a profile sampled for minutes, then lost to a typo, is not.
+        const file = resolve(args.out ?? profileFileName(status.name, id));
+        checkWritable(file);
         const outcome = await client.profile(id, { durationMs });
         if ('blocked' in outcome) {
           process.stderr.write(`${blockedNote(id, outcome.blocked).join('\n')}\n`);
@@ -44,7 +47,6 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
         }
         const profile: unknown = JSON.parse(outcome.json.toString('utf8'));
         if (!isCpuProfile(profile)) throw new ClusterdError('ERR_CLUSTERD_CONTROL', 'the master sent something that is not a CPU profile');
-        const file = resolve(args.out ?? profileFileName(status.name, id));
         // Written whole under a temporary name, then renamed: a file of this name is a whole profile.
         const partial = `${file}.partial`;
         try {
@@ -65,3 +67,19 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
     }
   },
 };
+
+/** The profile can be written to `file`: its folder exists and may be written to, and it is no folder itself. */
+function checkWritable(file: string): void {
+  const folder = dirname(file);
+  let why: string | null = null;
+  if (existsSync(file) && statSync(file).isDirectory()) why = 'is a directory';
+  else if (!existsSync(folder) || !statSync(folder).isDirectory()) why = `has no directory ${folder}`;
+  else {
+    try {
+      accessSync(folder, constants.W_OK);
+    } catch {
+      why = `is in ${folder}, which this user cannot write to`;
+    }
+  }
+  if (why !== null) throw new UsageError(`--out: ${file} ${why}`);
+}

@@ -1,5 +1,6 @@
 // The operator's actions on a running cluster (reload, restart one worker, scale), each a
 // change of the supervisor's desired state carried out without dropping a request.
+import { existsSync, statSync } from 'node:fs';
 import type { OperationProgress } from './status.js';
 import type { ReplacePhase } from './want.js';
 import type { Supervisor } from './supervisor.js';
@@ -106,6 +107,7 @@ export class Operations {
     if (target > MAX_INSTANCES) {
       throw new UsageError(`cannot scale ${supervisor.config.name} to ${target} workers: at most ${MAX_INSTANCES} (now ${supervisor.desired})`);
     }
+    if (target > supervisor.desired) this.#checkEntry();
     supervisor.scale(target);
     await new Promise<void>((resolve, reject) => {
       const check = (): void => {
@@ -131,12 +133,30 @@ export class Operations {
       const seconds = Math.round((Date.now() - this.#busy.since) / 1000);
       throw new ClusterdError('ERR_CLUSTERD_BUSY', `refused: ${this.#busy.what} is in progress (started ${seconds}s ago); try again when it finishes`, );
     }
+    this.#checkEntry();
     this.#busy = { what, since: Date.now() };
     try {
       return await run();
     } finally {
       this.#busy = null;
     }
+  }
+
+  /**
+   * Every operation forks workers that load the entry anew: one that is gone (a release deleted,
+   * the file moved) would fail each of them with Node's stack; say it once, before anything changes.
+   */
+  #checkEntry(): void {
+    const { path, cwd } = this.#supervisor.config.entry;
+    let why: string | null = null;
+    try {
+      if (!statSync(cwd).isDirectory()) why = `the working directory ${cwd} is not a directory`;
+      else if (!statSync(path).isFile()) why = `the entry ${path} is not a file`;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+      why = code === 'ENOENT' ? `${existsSync(cwd) ? `the entry ${path}` : `the working directory ${cwd}`} does not exist` : `cannot read the entry ${path} (${code})`;
+    }
+    if (why !== null) throw new BootError(`${why} (moved or deleted since the cluster started?): nothing was replaced`, []);
   }
 
   #ids(): string {

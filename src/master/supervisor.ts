@@ -16,7 +16,7 @@ import type { BlockedInfo } from './status.js';
 import { BlockedSites } from './blocked-sites.js';
 import { Reaper } from './reaper.js';
 import { heartbeatPeriod, RUNTIME_PREFIX, WorkerProcess, type BlockingReport, type WatchSettings, type WorkerExit } from './worker.js';
-import { BootError, ClusterdError, ListenError } from '../errors.js';
+import { BootError, ClusterdError, ListenError, firstLine } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { isSocketPath, type SockName } from '../protocol.js';
 import { formatAddress } from '../worker/servers.js';
@@ -518,8 +518,9 @@ export function describeExit(exit: WorkerExit, worker: WorkerProcess): string {
 /** The line of a stack trace that says what went wrong (`TypeError: ...`), else the last line. */
 export function lastErrorLine(tail: readonly string[]): string {
   const lines = tail.map((line) => line.trim()).filter(Boolean);
-  const error = [...lines].reverse().find((line) => /^(\w*Error|Error)\b.*:/.test(line) || /^\(clusterd:/.test(line));
-  return error ?? lines.at(-1) ?? '';
+  const isError = (line: string): boolean => /^(\w*Error|Error)\b.*:/.test(line) || /^\(clusterd:/.test(line);
+  const at = lines.findLastIndex(isError);
+  return at === -1 ? (lines.at(-1) ?? '') : firstLine(lines, at);
 }
 
 function describeListenFailure({ query, code }: ListenFailure): string {

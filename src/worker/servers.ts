@@ -89,8 +89,10 @@ export function installServerTracking(settled: () => void): void {
       pendingListens--;
       setImmediate(check);
       // Our listener must not swallow a listen error (EADDRINUSE...): with no 'error' listener
-      // of the app's own, Node would throw it, and the worker must crash as it would alone.
-      if (error instanceof Error && this.listenerCount('error') === 0) throw error;
+      // of the app's own, Node would throw it, and the worker must crash as it would alone. Emitted
+      // again rather than thrown here, so that the crash reads as it would alone too (Node's
+      // "Unhandled 'error' event", not a line of clusterd's).
+      if (error instanceof Error && this.listenerCount('error') === 0) this.emit('error', error);
     };
     this.once('listening', finish);
     this.once('error', finish);

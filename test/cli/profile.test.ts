@@ -97,6 +97,17 @@ test('bad input: an unknown worker (7, with the ids), a duration out of range (2
     t.regex(String(bad.stderr), /^clusterd: Expected `--duration` to be a duration from 100ms to 5m/);
   }
 
+  // Where the profile goes is checked before sampling: no profile is taken (none is announced).
+  for (const [out, why] of [
+    [join(dir, 'missing', 'x.cpuprofile'), `has no directory ${join(dir, 'missing')}`],
+    [dir, 'is a directory'],
+  ] as const) {
+    const bad = await ctl.run(['profile', 'profbad', '1', '--duration', '1m', '--out', out]);
+    t.is(bad.exitCode, ExitCode.USAGE, String(bad.stderr));
+    t.is(String(bad.stderr).trim(), `clusterd: --out: ${out} ${why}`);
+  }
+  t.false(cluster.lines.some((line) => line.event === 'profile'));
+
   const first = ctl.run(['profile', 'profbad', '2', '--duration', '2s', '--out', join(dir, 'first.cpuprofile')]);
   await cluster.waitForLine((line) => line.event === 'profile' && line.worker === 2);
   const second = await ctl.run(['profile', 'profbad', '2', '--duration', '1s', '--out', join(dir, 'second.cpuprofile')]);

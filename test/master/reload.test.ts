@@ -121,3 +121,27 @@ test('a reload to code that throws at start-up fails, and the old workers keep a
     t.true(pids.has((JSON.parse(response.body) as { pid: number }).pid));
   }
 });
+
+test('reload, restart and scale up with the entry gone: one line, exit 3, nothing replaced; scale down still works', async (t) => {
+  const ctl = control(t);
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-deploy-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const entry = join(dir, 'app.js');
+  copyFileSync(fixture('hello.js'), entry);
+  const cluster = await startCluster(entry, { instances: 2, flags: ['--name', 'gone'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+
+  rmSync(entry);
+  for (const args of [['reload', 'gone'], ['restart', 'gone', '1'], ['scale', 'gone', '+1']]) {
+    const result = await ctl.run(args);
+    t.is(result.exitCode, ExitCode.BOOT_FAILED, String(result.stderr));
+    t.deepEqual(String(result.stderr).trim().split('\n'), [`clusterd: the entry ${entry} does not exist (moved or deleted since the cluster started?): nothing was replaced`], args.join(' '));
+  }
+  const workers = await ctl.workers('gone');
+  t.deepEqual(workers.map((worker) => [worker.id, worker.generation, worker.state, worker.pid]), [
+    [1, 1, 'ready', cluster.pids[0]],
+    [2, 1, 'ready', cluster.pids[1]],
+  ]);
+  t.is((await ctl.run(['scale', 'gone', '1'])).exitCode, 0);
+  t.is((await get(cluster.port)).status, 200);
+});

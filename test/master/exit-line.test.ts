@@ -1,0 +1,16 @@
+// The line a failed boot is explained by (supervisor.ts lastErrorLine, errors.ts oneLine).
+import test from 'ava';
+import { lastErrorLine } from '../../src/master/supervisor.js';
+import { oneLine } from '../../src/errors.js';
+
+test("the error line of a stack trace; an error that only announces the next line brings it along (esbuild's)", (t) => {
+  t.is(lastErrorLine(['file:///app.js:1', 'throw new Error("boom")', '', 'Error: boom', '    at file:///app.js:1:7', '', 'Node.js v20.20.2']), 'Error: boom');
+  const esbuild = ['Error: Transform failed with 1 error:', '/srv/app.ts:1:18: ERROR: Unexpected ";"', '    at failureErrorWithLog (esbuild/lib/main.js:1:1)'];
+  t.is(lastErrorLine(esbuild), 'Error: Transform failed with 1 error: /srv/app.ts:1:18: ERROR: Unexpected ";"');
+  // A colon at the end followed by a stack frame is no announcement.
+  t.is(lastErrorLine(['TypeError: x is not a function:', '    at main (app.js:2:3)']), 'TypeError: x is not a function:');
+  t.is(lastErrorLine(['just a line']), 'just a line');
+  t.is(lastErrorLine([]), '');
+  t.is(oneLine(new Error('Transform failed with 1 error:\nclusterd.config.ts:1:28: ERROR: Unexpected "}"')), 'Transform failed with 1 error: clusterd.config.ts:1:28: ERROR: Unexpected "}"');
+  t.is(oneLine(new Error('first\nsecond')), 'first');
+});
