@@ -64,13 +64,25 @@ async function readConfig(path: string): Promise<unknown> {
     throw new UsageError(`${path}: a config file is .json, .mjs, .js or .ts`);
   }
   let exported: unknown;
+  const serversBefore = listeningServers();
   try {
     exported = await settles(importDefault(path, extension), path);
   } catch (error) {
     throw error instanceof UsageError ? error : new UsageError(`${path}: ${oneLine(error)}`);
   }
+  // The app given as its own config (`--config app.js`) would listen in the master, and every worker
+  // then fail on a port the master itself holds.
+  await new Promise((resolve) => setImmediate(resolve));
+  if (listeningServers() > serversBefore) {
+    throw new UsageError(`${path}: loading it started a server: is it the app? A config file only exports options (export default { ... }); the app is the entry`);
+  }
   if (exported === undefined) throw new UsageError(`${path}: has no default export (export default { ... })`);
   return exported;
+}
+
+/** How many servers this process listens on (TCP and unix sockets). */
+function listeningServers(): number {
+  return process.getActiveResourcesInfo().filter((name) => name === 'TCPServerWrap' || name === 'PipeServerWrap').length;
 }
 
 /** A module's default export, called if a function, awaited if a promise. */

@@ -35,8 +35,8 @@ export interface LogOutput {
 
 type StreamName = keyof LogOutput;
 
-/** How many of a worker's last stderr lines are kept to explain a failed boot. */
-const TAIL_LINES = 20;
+/** How many of a worker's last stderr lines are kept to explain a failed boot (Node's report of an unhandled 'error' event runs to 30). */
+const TAIL_LINES = 50;
 
 /** How many recent worker lines the master keeps for `clusterd logs`. */
 export const RECENT_LINES = 1000;

@@ -13,6 +13,9 @@ export const SAMPLES_OVER_LIMIT = 2;
 
 export function enforceMemoryLimit({ supervisor, limitBytes, logs }: { supervisor: Supervisor; limitBytes: number; logs: LogSink }): () => void {
   const over = new WeakMap<WorkerProcess, number>();
+  /** Successors of a memory replacement, and the workers that have been under the limit once. */
+  const successors = new WeakSet<WorkerProcess>();
+  const seenUnder = new WeakSet<WorkerProcess>();
   const queue: WorkerProcess[] = [];
   let replacing = false;
 
@@ -28,7 +31,10 @@ export function enforceMemoryLimit({ supervisor, limitBytes, logs }: { superviso
     }
     replacing = true;
     supervisor.replace(worker.id, { retire: worker }).then(
-      (successor) => logs.event('memory-restarted', `worker ${worker.id}: replaced by pid ${successor.pid} (memory limit)`, { worker: worker.id, pid: successor.pid }),
+      (successor) => {
+        successors.add(successor);
+        logs.event('memory-restarted', `worker ${worker.id}: replaced by pid ${successor.pid} (memory limit)`, { worker: worker.id, pid: successor.pid });
+      },
       (error: unknown) => logs.event('memory-restart-failed', `worker ${worker.id}: memory restart failed: ${(error as Error).message}`, { worker: worker.id }, 'error'),
     ).finally(() => {
       replacing = false;
@@ -39,11 +45,23 @@ export function enforceMemoryLimit({ supervisor, limitBytes, logs }: { superviso
   const onSample = (worker: WorkerProcess, sample: LoopSample): void => {
     if (sample.memory.rss <= limitBytes) {
       over.delete(worker);
+      seenUnder.add(worker);
       return;
     }
     const count = (over.get(worker) ?? 0) + 1;
     over.set(worker, count);
     if (count !== SAMPLES_OVER_LIMIT || queue.includes(worker)) return;
+    // A successor over the limit from its start: a fresh worker needs more than the limit, and
+    // replacing it again would only start the next one over it (--max-memory 16M: every 2 s, for good).
+    if (successors.has(worker) && !seenUnder.has(worker)) {
+      logs.eventOnce(
+        'memory-limit-too-low',
+        `worker ${worker.id} (pid ${worker.pid}) RSS ${formatBytes(sample.memory.rss)} is over --max-memory ${formatBytes(limitBytes)} from its start, as a fresh replacement: replacing it would not help, so workers over the limit from their start are left running (raise --max-memory)`,
+        { worker: worker.id, pid: worker.pid, rss: sample.memory.rss, limit: limitBytes },
+        'warn',
+      );
+      return;
+    }
     logs.event(
       'memory-limit',
       `worker ${worker.id} (pid ${worker.pid}) RSS ${formatBytes(sample.memory.rss)} is over --max-memory ${formatBytes(limitBytes)}: replacing it`,

@@ -520,7 +520,8 @@ export function lastErrorLine(tail: readonly string[]): string {
   const lines = tail.map((line) => line.trim()).filter(Boolean);
   const isError = (line: string): boolean => /^(\w*Error|Error)\b.*:/.test(line) || /^\(clusterd:/.test(line);
   const at = lines.findLastIndex(isError);
-  return at === -1 ? (lines.at(-1) ?? '') : firstLine(lines, at);
+  // Node's closing `Node.js v20.20.2` says nothing of what went wrong.
+  return at === -1 ? (lines.findLast((line) => !/^Node\.js v\d/.test(line)) ?? lines.at(-1) ?? '') : firstLine(lines, at);
 }
 
 function describeListenFailure({ query, code }: ListenFailure): string {

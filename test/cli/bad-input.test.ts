@@ -84,6 +84,14 @@ test('a config whose default export never settles: one line, not a quiet exit 0'
   }
 });
 
+test("the app given as its own config file: one line, not a port clash of the master's making", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const app = join(dir, 'app.cjs');
+  writeFileSync(app, "require('node:http').createServer((request, response) => response.end('hi')).listen(0, '127.0.0.1');\n");
+  assertOneLine(t, await start([app, '--config', app]), ExitCode.USAGE, ['app.cjs: loading it started a server: is it the app?']);
+});
+
 /** Runs `clusterd ...args`, not a start: nothing listens, nothing needs a cluster. */
 function command(args: string[]): Promise<Result> {
   return execa(process.execPath, [CLI, ...args], { reject: false, timeout: 30_000, stdin: 'ignore' });

@@ -10,6 +10,7 @@ test("the error line of a stack trace; an error that only announces the next lin
   // A colon at the end followed by a stack frame is no announcement.
   t.is(lastErrorLine(['TypeError: x is not a function:', '    at main (app.js:2:3)']), 'TypeError: x is not a function:');
   t.is(lastErrorLine(['just a line']), 'just a line');
+  t.is(lastErrorLine(['what went wrong', '', 'Node.js v20.20.2']), 'what went wrong');
   t.is(lastErrorLine([]), '');
   t.is(oneLine(new Error('Transform failed with 1 error:\nclusterd.config.ts:1:28: ERROR: Unexpected "}"')), 'Transform failed with 1 error: clusterd.config.ts:1:28: ERROR: Unexpected "}"');
   t.is(oneLine(new Error('first\nsecond')), 'first');

@@ -1,7 +1,7 @@
 // Issue 4's memory proof: a leaking worker is replaced by a drained restart, no request fails.
 import test from 'ava';
 import http from 'node:http';
-import { fixture, startCluster } from '../helpers/cluster.js';
+import { fixture, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 
 test('a worker over --max-memory is replaced, successor first, without a failed request', async (t) => {
@@ -55,4 +55,26 @@ test('a worker over --max-memory is replaced, successor first, without a failed 
   const id = event.worker as unknown as number;
   t.true(workers.some((worker) => worker.id === id && worker.pid === (event.pid as number) && worker.state === 'ready'));
   t.false(workers.some((worker) => worker.pid === limitLine!.pid));
+});
+
+test('a --max-memory below what a fresh worker needs replaces once, says so, and stops replacing', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--name', 'tight', '--max-memory', '16M', '--stats-interval', '100ms'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const restarted = await cluster.waitForLine((line) => line.event === 'memory-restarted', 30_000);
+  const tooLow = await cluster.waitForLine((line) => line.event === 'memory-limit-too-low', 30_000);
+  t.is(tooLow.pid, restarted.pid);
+  t.regex(tooLow.message, /from its start.*raise --max-memory/);
+  // Its successor serves on, over the limit through some 40 samples (4 s at 100 ms), and is not replaced.
+  const successor = restarted.pid as number;
+  await waitFor(
+    async () => {
+      const status = await ctl.run(['status', 'tight', '--json']);
+      const worker = (JSON.parse(String(status.stdout)) as { workers: { pid: number; uptimeMs: number }[] }).workers[0];
+      return worker?.pid === successor && worker.uptimeMs >= 4000;
+    },
+    { what: 'the successor up for 4 s', timeoutMs: 30_000 },
+  );
+  t.is(cluster.lines.filter((line) => line.event === 'memory-restarted').length, 1);
+  t.is((await ctl.workers('tight'))[0]!.pid, successor);
 });
