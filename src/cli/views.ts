@@ -192,14 +192,16 @@ function wrapWords(text: string, width: number): string[] {
 
 function summaryParts(status: ClusterView, colour: boolean): string[] {
   const { totals } = status;
+  // With no sample from any worker yet (stats off, or all just started) the sums are no zeros: `-`.
+  const sampled = status.workers.some((worker) => worker.sample !== null);
   return [
     style(status.name, BOLD, colour),
     `master ${status.masterPid}`,
     `up ${formatDuration(status.uptimeMs)}`,
     `${totals.ready}/${totals.workers} ready`,
-    `${formatRate(totals.rps)} req/s`,
-    `${totals.connections} conns`,
-    `RSS ${formatBytes(totals.rss)}`,
+    `${sampled ? formatRate(totals.rps) : '-'} req/s`,
+    `${sampled ? totals.connections : '-'} conns`,
+    `RSS ${sampled ? formatBytes(totals.rss) : '-'}`,
     ...(totals.restarts > 0 ? [`${totals.restarts} restart${totals.restarts === 1 ? '' : 's'}`] : []),
     ...(status.addresses.length > 0 ? [`on ${status.addresses.join(', ')}`] : []),
   ];

@@ -36,7 +36,10 @@ export type ListenAddress = TcpAddress | { path: string };
 export function parseListenAddress(value: unknown, option: string, cwd = process.cwd()): ListenAddress {
   const text = String(value).trim();
   // A bare port: on the loopback interface, as everything clusterd serves unless told otherwise.
-  if (/^\d{1,5}$/.test(text)) return parseControlAddress(`127.0.0.1:${text}`, option);
+  if (/^\d+$/.test(text)) {
+    if (Number(text) > 65_535) throw new UsageError(`Expected \`--${option}\`'s port to be from 0 to 65535, got \`${text}\``);
+    return { host: '127.0.0.1', port: Number(text) };
+  }
   if (!isSocketPath(text)) {
     try {
       return parseControlAddress(text, option);

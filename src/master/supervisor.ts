@@ -16,7 +16,7 @@ import type { BlockedInfo } from './status.js';
 import { BlockedSites } from './blocked-sites.js';
 import { Reaper } from './reaper.js';
 import { heartbeatPeriod, RUNTIME_PREFIX, WorkerProcess, type BlockingReport, type WatchSettings, type WorkerExit } from './worker.js';
-import { BootError, ClusterdError, ListenError, firstLine } from '../errors.js';
+import { BootError, ClusterdError, ListenError, UsageError, firstLine } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { isSocketPath, type SockName } from '../protocol.js';
 import { formatAddress } from '../worker/servers.js';
@@ -426,6 +426,12 @@ export class Supervisor extends EventEmitter implements ControlSource {
         this.#fatal(new ListenError(describeListenFailure(listenFailure)));
         return;
       }
+      // Node itself refused the flags (--node-arg): every boot would fail the same way.
+      const refused = nodeRefusedFlags(exit, worker.stderrTail);
+      if (refused !== null) {
+        this.#fatal(new UsageError(`node refused the workers' flags: ${refused} (check --node-arg)`));
+        return;
+      }
       if (this.#bootFailures >= this.config.maxBootFailures) {
         this.#fatal(new BootError(`app failed to boot ${this.#bootFailures} times in a row; last: worker ${worker.id} ${reason}`, worker.stderrTail));
         return;
@@ -513,6 +519,19 @@ export function describeExit(exit: WorkerExit, worker: WorkerProcess): string {
   const when = exit.from === 'starting' ? ' before it was ready' : exit.from === 'stopping' ? ' while stopping' : '';
   const last = lastErrorLine(worker.stderrTail);
   return `${how}${when}${last ? `: ${last}` : ''}`;
+}
+
+/**
+ * What node said when it refused its command line (exit code 9, Node's "Invalid Argument":
+ * `node: bad option: --x`, `node: --require requires an argument`), or null.
+ */
+export function nodeRefusedFlags(exit: WorkerExit, tail: readonly string[]): string | null {
+  if (exit.code !== 9) return null;
+  for (const line of tail) {
+    const match = /^\S*node: (bad option: \S+|\S+ requires an argument)$/.exec(line.trim());
+    if (match) return match[1]!;
+  }
+  return null;
 }
 
 /** The line of a stack trace that says what went wrong (`TypeError: ...`), else the last line. */

@@ -67,6 +67,17 @@ test(outOfRange, ['--no-node-arg'], ['`--node-arg`', '`false`']);
 test(outOfRange, ['--wait-ready=soon'], ['`--wait-ready` is a yes/no flag', '`--wait-ready=soon`']);
 test(outOfRange, ['--grace'], ['`--grace` needs a value']);
 
+test('a node flag that node refuses: one line, exit 2, no retries', async (t) => {
+  for (const [flag, said] of [
+    ['--node-arg=--no-such-flag', 'bad option: --no-such-flag'],
+    ['--node-arg=--require', '--require requires an argument'],
+  ]) {
+    const result = await start([fixture('hello.js'), '-i', '2', '--name', `refused-flag-${said!.length}`, flag!]);
+    assertOneLine(t, result, ExitCode.USAGE, [`node refused the workers' flags: ${said}`, '--node-arg']);
+    t.false(String(result.stdout).includes('failed to boot'), String(result.stdout));
+  }
+});
+
 test('an entry that is neither JavaScript nor TypeScript', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-entry-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

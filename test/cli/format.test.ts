@@ -115,6 +115,11 @@ test('status --json: a worker without a sample has nulls, not zeros', (t) => {
   t.like(json.workers[0], { id: 1, state: 'starting', lag: null, elu: null, cpu: null, rss: null, heapUsed: null, rps: null, inflight: null, connections: null });
 });
 
+test('status table: with no sample from any worker (stats off, or just started), the summary says `-`, not zeros', (t) => {
+  const lines = statusLines(decodeStatus(encodeStatus(clusterStatus('api', [worker(1, { state: 'starting' }, [])]), { history: false })), Infinity);
+  t.regex(lines[0]!, /0\/1 ready {2}- req\/s {2}- conns {2}RSS -/);
+});
+
 test('status table: a summary line, then one row per worker', (t) => {
   t.deepEqual(statusLines(view(false)), [
     'api  master 39999  up 1m10s  2/2 ready  621 req/s  28 conns  RSS 160 MiB  1 restart  on 127.0.0.1:3000',

@@ -89,9 +89,11 @@ test('--dashboard and --listen: HOST:PORT, a bare PORT on 127.0.0.1, or a socket
   t.deepEqual(parseListenAddress('./dash.sock', 'listen', '/srv/app'), { path: '/srv/app/dash.sock' });
   t.deepEqual(parseListenAddress('dash.sock', 'listen', '/srv/app'), { path: '/srv/app/dash.sock' });
   t.deepEqual(parseListenAddress('/run/app/d', 'listen', '/srv/app'), { path: '/run/app/d' });
-  for (const bad of ['70710', 'localhost', 'host:port', '']) {
+  for (const bad of ['localhost', 'host:port', '']) {
     t.throws(() => parseListenAddress(bad, 'dashboard'), { instanceOf: UsageError, message: /^Expected `--dashboard` to be HOST:PORT/ }, bad);
   }
+  // A bare port past 65535 is named as the user typed it.
+  t.throws(() => parseListenAddress('70710', 'dashboard'), { instanceOf: UsageError, message: "Expected `--dashboard`'s port to be from 0 to 65535, got `70710`" });
   t.throws(() => parseListenAddress('/run/app/', 'listen'), { instanceOf: UsageError, message: /not a directory/ });
   t.throws(() => parseListenAddress(`/${'x'.repeat(120)}.sock`, 'listen'), { instanceOf: UsageError, message: /at most 107 bytes/ });
 });

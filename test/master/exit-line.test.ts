@@ -1,6 +1,6 @@
 // The line a failed boot is explained by (supervisor.ts lastErrorLine, errors.ts oneLine).
 import test from 'ava';
-import { lastErrorLine } from '../../src/master/supervisor.js';
+import { lastErrorLine, nodeRefusedFlags } from '../../src/master/supervisor.js';
 import { oneLine } from '../../src/errors.js';
 
 test("the error line of a stack trace; an error that only announces the next line brings it along (esbuild's)", (t) => {
@@ -14,4 +14,13 @@ test("the error line of a stack trace; an error that only announces the next lin
   t.is(lastErrorLine([]), '');
   t.is(oneLine(new Error('Transform failed with 1 error:\nclusterd.config.ts:1:28: ERROR: Unexpected "}"')), 'Transform failed with 1 error: clusterd.config.ts:1:28: ERROR: Unexpected "}"');
   t.is(oneLine(new Error('first\nsecond')), 'first');
+});
+
+test('node refusing its flags: exit code 9 and its own line, nothing else', (t) => {
+  const exit = (code: number) => ({ code, signal: null, from: 'starting' as const, killed: false });
+  t.is(nodeRefusedFlags(exit(9), ['/usr/bin/node: bad option: --no-such-flag']), 'bad option: --no-such-flag');
+  t.is(nodeRefusedFlags(exit(9), ['node: --require requires an argument']), '--require requires an argument');
+  // An app that exits 9 itself, or says the same words with another code, is an app's failure.
+  t.is(nodeRefusedFlags(exit(9), ['Error: config missing']), null);
+  t.is(nodeRefusedFlags(exit(1), ['node: bad option: --x']), null);
 });
