@@ -1,7 +1,7 @@
 // The dashboard's data: it follows the master (samples from the supervisor, markers from the
 // master's events) into a History, and builds every message the page gets: a snapshot, then one
 // update per tick, built once and written to every connected page.
-import { BUCKET_MS, frameLine, History, WINDOW_MS, type Bucket, type Marker, type MarkerKind } from './history.js';
+import { BUCKET_MS, clipFeedText, frameLine, History, WINDOW_MS, type Bucket, type Marker, type MarkerKind } from './history.js';
 import type { LoopSample, StackFrame } from '../loop/types.js';
 import type { BlockedSite } from '../master/blocked-sites.js';
 import type { MasterEvent, LogSink } from '../master/logs.js';
@@ -156,7 +156,7 @@ export class DashboardFeed implements DashboardSource {
         generation: worker.generation,
         restarts: worker.restarts,
         latest: worker.sample ? figures(worker.sample) : null,
-        blockedSites: worker.blockedSites.slice(0, MAX_SITES),
+        blockedSites: worker.blockedSites.slice(0, MAX_SITES).map((site) => ({ ...site, function: clipFeedText(site.function), url: clipFeedText(site.url) })),
         recentLagP99: Math.max(0, ...worker.history.slice(-levelSamples).map((sample) => sample.lag.p99)),
         buckets: buckets(worker.id),
       });

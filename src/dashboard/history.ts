@@ -102,7 +102,10 @@ export class History {
   }
 
   /** Records a marker; a blocked-loop report close to the worker's previous one is merged into it. */
-  mark({ time = Date.now(), kind, worker, text, stack }: { time?: number; kind: MarkerKind; worker: number | null; text: string; stack?: string[] }): Marker {
+  mark({ time = Date.now(), kind, worker, text: given, stack: frames }: { time?: number; kind: MarkerKind; worker: number | null; text: string; stack?: string[] }): Marker {
+    // Within what a feed's reader accepts (schema.ts): a worker's exit carries its last stderr line.
+    const text = clipFeedText(given);
+    const stack = frames?.map(clipFeedText);
     if (kind === 'blocked') {
       const previous = this.#markers.findLast((marker) => marker.kind === 'blocked' && marker.worker === worker);
       if (previous && time - previous.time <= BLOCKED_MERGE_MS) {
@@ -141,4 +144,12 @@ function prune(buckets: Bucket[], now: number): void {
   while (drop < buckets.length && buckets[drop]!.t <= now - WINDOW_MS) drop++;
   drop = Math.max(drop, buckets.length - BUCKETS);
   if (drop > 0) buckets.splice(0, drop);
+}
+
+/** The longest text a feed message carries (a marker's, a stack line, a site's name): what its readers accept. */
+export const MAX_FEED_TEXT = 10_000;
+
+/** `text` within MAX_FEED_TEXT. */
+export function clipFeedText(text: string): string {
+  return text.length > MAX_FEED_TEXT ? `${text.slice(0, MAX_FEED_TEXT - 1)}…` : text;
 }

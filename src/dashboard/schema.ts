@@ -3,11 +3,11 @@
 // before the mirror or a page uses any of it.
 import { z } from 'zod';
 import type { FeedMessage } from './feed.js';
-import { BUCKETS, MARKER_KINDS, MAX_MARKERS } from './history.js';
+import { BUCKETS, MARKER_KINDS, MAX_FEED_TEXT, MAX_MARKERS } from './history.js';
 import { ClusterdError } from '../errors.js';
 import { MAX_INSTANCES } from '../options.js';
 
-const text = z.string().max(10_000);
+const text = z.string().max(MAX_FEED_TEXT);
 const count = z.number().int().min(0);
 const figure = z.number();
 

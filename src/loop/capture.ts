@@ -78,13 +78,21 @@ const PROBE = `(() => {
 //# sourceURL=${PROBE_URL}`;
 
 // The probe answers from inside the worker, whose app is not trusted code: parsed like any other
-// message from a worker.
+// message from a worker, its strings clipped (a function whose `//# sourceURL=` is 50 MB long would
+// otherwise be kept, in every blocked site and stack the master holds).
+/** The longest function name and URL kept from a captured frame. */
+export const MAX_FUNCTION_CHARS = 1000;
+export const MAX_URL_CHARS = 4000;
 const position = z.number().int().nonnegative();
+/** A name or URL from the app, clipped: the master keeps sites and stacks for status and the dashboard. */
+const clipped = (max: number) => z.string().transform((text) => (text.length > max ? `${text.slice(0, max - 1)}…` : text));
+const functionName = clipped(MAX_FUNCTION_CHARS);
+const url = clipped(MAX_URL_CHARS);
 const evaluated = z.object({
   result: z.object({
     value: z.tuple([
       z.number().nonnegative().finite().nullable(),
-      z.array(z.tuple([z.string(), z.string(), position, position, z.tuple([z.string(), position, position]).nullable()])).max(MAX_FRAMES),
+      z.array(z.tuple([functionName, url, position, position, z.tuple([url, position, position]).nullable()])).max(MAX_FRAMES),
     ]),
   }),
 });

@@ -34,6 +34,7 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync, readSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { MAX_TIMER_MS } from '../options.js';
 
 export interface LoopWatchOptions {
   /** Report a stall past this silence, in ms; 0: never. */
@@ -184,8 +185,12 @@ export class LoopWatch extends EventEmitter {
     this.#rest = Buffer.from(bytes.subarray(whole));
     if (whole === 0) return;
     // The first beat of the chunk ends a silence (how long it lasted); the last one is the latest turn.
-    const first = Number(bytes.readBigUInt64LE(0)) / 1e6;
-    const last = Number(bytes.readBigUInt64LE(whole - BEAT_BYTES)) / 1e6;
+    // The pipe is the app's to write to: a stamp from the future (no beat can be written after the
+    // master reads it) is read as now, so that no check is set past now (a stamp of 2^64 ns set one
+    // 1.8e13 ms away, which Node's timer runs after 1 ms, again and again).
+    const now = monotonicMs();
+    const first = Math.min(Number(bytes.readBigUInt64LE(0)) / 1e6, now);
+    const last = Math.min(Number(bytes.readBigUInt64LE(whole - BEAT_BYTES)) / 1e6, now);
     this.#beat(first, Math.max(last, first));
   }
 
@@ -348,7 +353,7 @@ class Checks {
   #arm(at: number): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timerAt = at;
-    this.#timer = setTimeout(() => this.#fire(), Math.max(1, Math.ceil(at - monotonicMs()))).unref();
+    this.#timer = setTimeout(() => this.#fire(), Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(at - monotonicMs())))).unref();
   }
 
   #fire(): void {

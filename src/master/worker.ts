@@ -432,7 +432,11 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
 
   send(message: MasterMessage, handle?: RawHandle): boolean {
     if (!this.#child?.connected) return false;
-    return this.#child.send(message, handle as never);
+    // Node's false means "queued behind others" (a handle waiting for its ack, a full pipe), not
+    // "lost": the message goes out in order. Read as lost, a connection sent on was handed to a
+    // second worker while Node still delivered it to the first.
+    this.#child.send(message, handle as never);
+    return true;
   }
 
   /** Graceful: out of balancing at once, then drain and exit on its own. */
@@ -526,7 +530,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
         // The app's SIGUSR1 handler would run on the master's signal: ask this worker over IPC instead
         // (asked: the message is queued; send()'s false on a connected channel only says the pipe is full).
         this.#inspector
-          ?.appTakesSigusr1(() => this.send({ cmd: 'clusterd:open-inspector' }) || this.#child?.connected === true)
+          ?.appTakesSigusr1(() => this.send({ cmd: 'clusterd:open-inspector' }))
           ?.then(
             () =>
               this.#logs.eventOnce(

@@ -2,7 +2,7 @@
 // the page draws them; markers capped, blocked-loop reports merged; master events as markers.
 import test from 'ava';
 import { markerOf } from '../../src/dashboard/feed.js';
-import { BLOCKED_MERGE_MS, BUCKET_MS, BUCKETS, History, MAX_MARKERS, WINDOW_MS } from '../../src/dashboard/history.js';
+import { BLOCKED_MERGE_MS, BUCKET_MS, BUCKETS, History, MAX_FEED_TEXT, MAX_MARKERS, WINDOW_MS } from '../../src/dashboard/history.js';
 import type { LoopSample } from '../../src/loop/types.js';
 
 const T0 = 1_800_000_000_000;
@@ -119,4 +119,12 @@ test('master events as markers', (t) => {
   );
   t.is(mark('operation', { operation: 'stop' }), null);
   t.is(mark('ready'), null);
+});
+
+test("a marker's text and stack lines are clipped to what a feed's reader accepts (an app's stderr line can be 1 MiB)", (t) => {
+  const history = new History();
+  const marker = history.mark({ kind: 'restart', worker: 1, text: `worker 1 exited: ${'x'.repeat(20_000)}`, stack: ['y'.repeat(20_000), 'main (app.js:1:1)'] });
+  t.is(marker.text.length, MAX_FEED_TEXT);
+  t.true(marker.text.endsWith('…'));
+  t.deepEqual(marker.stack!.map((line) => line.length), [MAX_FEED_TEXT, 'main (app.js:1:1)'.length]);
 });

@@ -243,3 +243,21 @@ test.serial('blocks among workers whose checks share the wake-ups are each repor
   await waitFor(() => lasted.filter((ms) => ms >= 250).length >= 5, { timeoutMs: 30_000, what: `five silences of the blocker reported (${lasted.join(', ')} ms)` });
   t.true(lasted.filter((ms) => ms >= 250).length >= 5, `silences: ${lasted.join(', ')} ms`);
 });
+
+test('a stamp from the future (the pipe is the app to write) reads as now: the silence after it is still judged, and no timer overflows', async (t) => {
+  const { pipe, watch, events } = watched({ stallMs: 60, thresholds: [40, 120] });
+  t.teardown(() => watch.close());
+  const warnings: string[] = [];
+  const onWarning = (warning: Error): void => {
+    warnings.push(warning.name);
+  };
+  process.on('warning', onWarning);
+  t.teardown(() => process.off('warning', onWarning));
+  const forged = Buffer.alloc(8);
+  forged.writeBigUInt64LE(2n ** 64n - 1n);
+  pipe.write(forged);
+  // Read as a beat now: the silence after it passes each level, as after a real one.
+  await waitFor(() => events.includes('silent 120 #0'), { what: 'the silence after the forged beat judged' });
+  t.deepEqual(events, ['silent 40 #0', 'stall', 'silent 120 #0']);
+  t.false(warnings.includes('TimeoutOverflowWarning'), warnings.join(', '));
+});

@@ -20,6 +20,7 @@ export interface BalancedWorker {
   readonly accepting: boolean;
   /** True once the process is gone: it will never acknowledge a connection it was sent. */
   readonly exited: boolean;
+  /** Queues the message (in order, whatever is before it); false only when its channel is closed. */
   send(message: MasterMessage, handle?: RawHandle): boolean;
   /** Its latest known load, for `least`. */
   load(): WorkerLoad;

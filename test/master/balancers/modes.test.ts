@@ -1,7 +1,7 @@
 // Issue 5: least, sticky and reuseport on real workers.
 import test from 'ava';
 import http from 'node:http';
-import { fixture, startCluster, waitFor } from '../../helpers/cluster.js';
+import { fixture, get, startCluster, waitFor } from '../../helpers/cluster.js';
 import { control } from '../../helpers/control.js';
 import { reusePortSupport } from '../../../src/master/balancers/shared.js';
 import { ExitCode } from '../../../src/exit-codes.js';
@@ -82,4 +82,23 @@ test('reuseport: every worker binds its own socket (Node >= 22.12), or one clear
     return pids.size === 2 ? pids : null;
   }, { what: 'both workers answering' });
   t.deepEqual([...seen].sort(), [...cluster.pids].sort());
+});
+
+test('rr: connections sent while a worker has not yet acknowledged the last one are queued, not lost: the worker keeps its place', async (t) => {
+  // One worker on three ports, its loop blocked: each port's balancer sends it a connection, and
+  // Node queues each handle behind the one not yet acknowledged (send() says false from the second
+  // queued on). Read as a closed channel, the worker was dropped from that port for good, and the
+  // port's later connections waited for nobody.
+  const cluster = await startCluster(fixture('three-ports-block.js'), { instances: 1, flags: ['--balance', 'rr', '--watchdog', '30s'] });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const ports = (cluster.lines.find((line) => line.event === 'ready')!.addresses as string[]).map((address) => Number(address.split(':').pop()));
+  t.is(ports.length, 3);
+  const blocking = get(ports[0]!, '/block');
+  await cluster.waitForLine((line) => line.message === 'blocking');
+  // While the loop is blocked, a new connection on each port; all answered once it turns.
+  const during = await Promise.all(ports.map((port) => get(port)));
+  await blocking;
+  t.deepEqual(during.map((response) => response.status), [200, 200, 200]);
+  // And after it: the worker still takes every port's connections.
+  for (const port of ports) t.is((await get(port, '/', { timeoutMs: 5000 })).status, 200);
 });
