@@ -47,6 +47,8 @@ interface Pending {
   source: string;
   peer: string;
   timer: NodeJS.Timeout;
+  /** Out of the maps already (authenticated, evicted or closed). */
+  forgotten?: boolean;
 }
 
 export class ConnectionGuard {
@@ -73,6 +75,12 @@ export class ConnectionGuard {
 
   /** Takes a new connection in as pending, closing older pending ones past the limits. Returns false if it was closed itself. */
   admit(socket: GuardedSocket): boolean {
+    // Reset before it was accepted: no peer to know it by (two such once shared one key, and the
+    // first then stayed in the queues for good, which stopped every limit from evicting anything).
+    if (socket.remoteAddress === undefined || socket.remotePort === undefined) {
+      socket.destroy();
+      return false;
+    }
     if (this.#connections >= this.#limits.connections && !this.#evictFrom(this.#busiestSource())) {
       socket.destroy();
       return false;
@@ -119,12 +127,14 @@ export class ConnectionGuard {
   }
 
   #forget(entry: Pending): void {
-    if (this.#byPeer.get(entry.peer) !== entry) return;
+    if (entry.forgotten) return;
+    entry.forgotten = true;
     clearTimeout(entry.timer);
-    this.#byPeer.delete(entry.peer);
-    const queue = this.#bySource.get(entry.source)!;
-    queue.splice(queue.indexOf(entry), 1);
-    if (queue.length === 0) this.#bySource.delete(entry.source);
+    if (this.#byPeer.get(entry.peer) === entry) this.#byPeer.delete(entry.peer);
+    const queue = this.#bySource.get(entry.source);
+    const at = queue?.indexOf(entry) ?? -1;
+    if (queue && at !== -1) queue.splice(at, 1);
+    if (queue?.length === 0) this.#bySource.delete(entry.source);
   }
 
   #busiestSource(): string | null {

@@ -38,6 +38,9 @@ export function inspectorArgs(userArgs: readonly string[]): string[] {
   return [...WORKER_INSPECTOR_ARGS];
 }
 
+/** The longest a command to a worker's inspector may go unanswered (Profiler.stop of a 5-minute profile is the slowest). */
+export const POST_TIMEOUT_MS = 30_000;
+
 /** How long SIGUSR1 may take to bring up the inspector (it runs on a thread of its own). */
 const OPEN_TIMEOUT_MS = 2000;
 /** How long one capture may wait for the main thread to reach JavaScript (a long native call). */
@@ -59,9 +62,12 @@ export class InspectorClient extends EventEmitter implements InspectorSession {
   /** Settles with the reason once the connection has closed, whichever side closed it. */
   readonly ended: Promise<Error>;
 
-  private constructor(socket: WebSocket) {
+  readonly #postTimeoutMs: number;
+
+  private constructor(socket: WebSocket, postTimeoutMs: number) {
     super();
     this.#socket = socket;
+    this.#postTimeoutMs = postTimeoutMs;
     let ended: (reason: Error) => void = () => {};
     this.ended = new Promise((resolve) => (ended = resolve));
     socket.on('message', (data) => this.#onMessage(String(data)));
@@ -75,10 +81,10 @@ export class InspectorClient extends EventEmitter implements InspectorSession {
     socket.on('error', () => {});
   }
 
-  static connect(url: string, timeoutMs: number): Promise<InspectorClient> {
+  static connect(url: string, timeoutMs: number, postTimeoutMs = POST_TIMEOUT_MS): Promise<InspectorClient> {
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(url, { handshakeTimeout: timeoutMs, perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
-      socket.once('open', () => resolve(new InspectorClient(socket)));
+      socket.once('open', () => resolve(new InspectorClient(socket, postTimeoutMs)));
       socket.once('error', reject);
     });
   }
@@ -87,11 +93,21 @@ export class InspectorClient extends EventEmitter implements InspectorSession {
     return this.#socket.readyState === WebSocket.OPEN;
   }
 
+  /**
+   * Sends a command; its answer, or a rejection once the connection has closed. An inspector that
+   * does not answer within its post timeout (POST_TIMEOUT_MS; a fake one, or a main thread stuck in native code) has
+   * the connection closed: a profile, a stack or a loop breakdown never waits for it for good.
+   */
   post(method: string, params: object = {}): Promise<unknown> {
     if (!this.open) return Promise.reject(new Error('the inspector connection is closed'));
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      const timer = setTimeout(() => this.close(new Error(`the worker's inspector did not answer ${method} within ${this.#postTimeoutMs / 1000} s`)), this.#postTimeoutMs).unref();
+      const settled = <T>(settle: (value: T) => void) => (value: T): void => {
+        clearTimeout(timer);
+        settle(value);
+      };
+      this.#pending.set(id, { resolve: settled(resolve), reject: settled(reject) });
       this.#socket.send(JSON.stringify({ id, method, params }));
     });
   }

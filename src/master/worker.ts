@@ -558,7 +558,9 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
    * broken): it is dropped. Logged at once the first time, then at most once a minute with a count,
    * so that a worker sending garbage in a loop cannot flood the log.
    */
-  #malformed(cmd: string, error: string): void {
+  #malformed(cmd: string, why: string): void {
+    // The reason may quote key names the app chose: a line of the log, not a copy of the message.
+    const error = why.length > 200 ? `${why.slice(0, 199)}…` : why;
     this.#malformedCount++;
     const now = Date.now();
     if (now - this.#malformedLoggedAt < MALFORMED_LOG_MS) return;

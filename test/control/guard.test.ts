@@ -123,3 +123,22 @@ test(source, '::1', '0:0:0:0::/64');
 test(source, 'fe80::1%eth0', 'fe80:0:0:0::/64');
 test(source, '64:ff9b::192.0.2.7', '64:ff9b:0:0::/64');
 test(source, '', '');
+
+test('a connection reset before it was accepted (no remote address) is closed at once and counts for nothing; the limits still evict', async (t) => {
+  const { guard: g, admit } = guard(t, { pendingPerSource: 2 });
+  const gone = (): StandIn => {
+    const s = socket('10.0.0.9');
+    (s as { remoteAddress?: string }).remoteAddress = undefined;
+    (s as { remotePort?: number }).remotePort = undefined;
+    return s;
+  };
+  const [first, second] = [gone(), gone()];
+  t.false(g.admit(first));
+  t.false(g.admit(second));
+  t.true(first.destroyed && second.destroyed);
+  t.is(g.pending, 0);
+  await waitFor(() => g.connections === 0, { what: 'nothing counted' });
+  // The per-source limit still closes the oldest of a source.
+  const [a, b, c] = [admit('10.0.0.1'), admit('10.0.0.1'), admit('10.0.0.1')];
+  t.deepEqual([a.destroyed, b.destroyed, c.destroyed], [true, false, false]);
+});

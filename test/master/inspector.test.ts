@@ -295,3 +295,14 @@ test("whatever the worker's inspector answers, the master goes on: a malformed m
     server.close();
   }
 });
+
+test("an inspector that never answers: the command fails after the post timeout, and the connection closes", async (t) => {
+  const { WebSocketServer } = await import('ws');
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => server.close());
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  const client = await InspectorClient.connect(`ws://127.0.0.1:${port}/00000000-0000-4000-8000-000000000000`, 2000, 200);
+  await t.throwsAsync(client.post('Profiler.stop'), { message: "the worker's inspector did not answer Profiler.stop within 0.2 s" });
+  t.false(client.open);
+});
