@@ -19,7 +19,15 @@ export interface EndpointOptions {
   post?(path: string, request: http.IncomingMessage, response: http.ServerResponse): void;
   /** Errors after the server is listening (an accept failing with EMFILE); they never stop it. */
   onError?: (error: Error) => void;
+  /** Connections open at once; past it, new ones are closed as they come (default MAX_ENDPOINT_CONNECTIONS). */
+  maxConnections?: number;
 }
+
+/**
+ * The most connections one listener holds open: scrapers, probes and dashboard pages are few, and
+ * each holds buffers (a status snapshot for a client that does not read) in the master.
+ */
+export const MAX_ENDPOINT_CONNECTIONS = 256;
 
 export interface Endpoint {
   address: { host: string; port: number };
@@ -28,14 +36,14 @@ export interface Endpoint {
 }
 
 /** Listens on host:port; rejects with a ListenError when the address cannot be bound. */
-export async function startEndpoint({ flag, host, port, serve, post, onError = () => {} }: EndpointOptions): Promise<Endpoint> {
+export async function startEndpoint({ flag, host, port, serve, post, onError = () => {}, maxConnections = MAX_ENDPOINT_CONNECTIONS }: EndpointOptions): Promise<Endpoint> {
   if (typeof host !== 'string' || host === '') {
     throw new UsageError(`Expected the \`--${flag}\` host to be a non-empty string, got \`${String(host)}\``);
   }
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new UsageError(`Expected the \`--${flag}\` port to be an integer from 0 to 65535, got \`${String(port)}\``);
   }
-  const server = createServer(serve, post);
+  const server = createServer(serve, post, maxConnections);
   await listen(server, { host, port }, onError).catch((error: NodeJS.ErrnoException) => {
     throw new ListenError(`cannot serve ${flag} on ${formatControlAddress({ host, port })}: ${describeListenError(error)}`, error);
   });
@@ -49,8 +57,8 @@ export type SocketEndpointOptions = Omit<EndpointOptions, 'host' | 'port'> & { p
  * Listens on the unix socket `path` (absolute), owner-only (0600): whoever can connect is this
  * user. Rejects with a ListenError when it cannot be bound (in use, not a socket, no directory).
  */
-export async function startSocketEndpoint({ flag, path, serve, post, onError = () => {} }: SocketEndpointOptions): Promise<{ path: string; close(): Promise<void> }> {
-  const server = createServer(serve, post);
+export async function startSocketEndpoint({ flag, path, serve, post, onError = () => {}, maxConnections = MAX_ENDPOINT_CONNECTIONS }: SocketEndpointOptions): Promise<{ path: string; close(): Promise<void> }> {
+  const server = createServer(serve, post, maxConnections);
   let inode: number;
   try {
     inode = await claimSocketFile(path, (temporary) => listen(server, { path: temporary }, onError));
@@ -67,8 +75,8 @@ export async function startSocketEndpoint({ flag, path, serve, post, onError = (
   };
 }
 
-function createServer(serve: EndpointOptions['serve'], post: EndpointOptions['post']): http.Server {
-  return http.createServer((request, response) => {
+function createServer(serve: EndpointOptions['serve'], post: EndpointOptions['post'], maxConnections: number): http.Server {
+  const server = http.createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0]!;
     if (post && request.method === 'POST') return post(path, request, response);
     // HEAD is GET without the body (Node's http drops it); both are safe for a probe to send.
@@ -79,6 +87,8 @@ function createServer(serve: EndpointOptions['serve'], post: EndpointOptions['po
     }
     serve(path, response, request);
   });
+  server.maxConnections = maxConnections;
+  return server;
 }
 
 function listen(server: http.Server, options: { host: string; port: number } | { path: string }, onError: (error: Error) => void): Promise<void> {
