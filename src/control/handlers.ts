@@ -9,9 +9,14 @@ import { encodeStatus } from './convert.js';
 import { dashboardHandler } from './dashboard-handler.js';
 import { logsHandler } from './logs-handler.js';
 import { operationHandlers, unimplemented, unimplementedOperations } from './operation-handlers.js';
-import type { WireClusterStatus, WireStatusRequest, WireWatchRequest } from './proto.js';
+import type { WireClusterStatus, WireLogEntry, WireLogsRequest, WireStatusRequest, WireWatchRequest } from './proto.js';
+import { toServiceError } from './status-codes.js';
+import { ClusterdError } from '../errors.js';
 import { parseStatusRequest, parseWatchRequest } from './requests.js';
 import { streamLife, trackIn } from './stream-life.js';
+
+/** Watch and Logs streams open at once on one master, past which more are refused (BUSY). */
+export const MAX_FOLLOW_STREAMS = 256;
 
 export class ControlHandlers {
   readonly #source: ControlSource;
@@ -24,10 +29,38 @@ export class ControlHandlers {
   /** Other open server streams (Reload, Restart, Logs), likewise. */
   readonly #streams = new Set<() => void>();
 
-  constructor(source: ControlSource, operations: ControlOperations | null = null, dashboard: DashboardSource | null = null) {
+  readonly #maxFollowStreams: number;
+  #following = 0;
+
+  constructor(source: ControlSource, operations: ControlOperations | null = null, dashboard: DashboardSource | null = null, maxFollowStreams = MAX_FOLLOW_STREAMS) {
     this.#source = source;
     this.#operations = operations;
     this.#dashboard = dashboard;
+    this.#maxFollowStreams = maxFollowStreams;
+  }
+
+  /**
+   * Runs `serve` for a Watch or Logs call unless MAX_FOLLOW_STREAMS of them are open (each holds a
+   * subscription and a backlog in the master; one HTTP/2 connection can carry any number): then the
+   * call fails with BUSY. Counted until the call ends, however it ends.
+   */
+  #follow(call: grpc.ServerWritableStream<unknown, unknown>, serve: () => void): void {
+    if (this.#following >= this.#maxFollowStreams) {
+      call.emit('error', toServiceError(new ClusterdError('ERR_CLUSTERD_BUSY', `refused: ${this.#maxFollowStreams} watch and logs streams are open on this cluster already`)));
+      return;
+    }
+    this.#following++;
+    let counted = true;
+    const release = (): void => {
+      if (!counted) return;
+      counted = false;
+      this.#following--;
+    };
+    call.once('close', release);
+    call.once('finish', release);
+    call.once('error', release);
+    call.once('cancelled', release);
+    serve();
   }
 
   /** The service implementation for grpc.Server#addService. */
@@ -37,12 +70,14 @@ export class ControlHandlers {
     return {
       Status: (call: grpc.ServerUnaryCall<WireStatusRequest, WireClusterStatus>, callback: grpc.sendUnaryData<WireClusterStatus>) =>
         this.#status(call, callback),
-      Watch: (call: grpc.ServerWritableStream<WireWatchRequest, WireClusterStatus>) => this.#watch(call),
-      ...(operations
-        ? { ...operationHandlers(operations, this.#source, track), Logs: logsHandler(operations, this.#source, track) }
-        : unimplementedOperations()),
+      Watch: (call: grpc.ServerWritableStream<WireWatchRequest, WireClusterStatus>) => this.#follow(call, () => this.#watch(call)),
+      ...(operations ? { ...operationHandlers(operations, this.#source, track), Logs: this.#followingLogs(logsHandler(operations, this.#source, track)) } : unimplementedOperations()),
       Dashboard: (this.#dashboardHandler ??= this.#dashboard ? dashboardHandler(this.#dashboard, track) : unimplemented('Dashboard')),
     };
+  }
+
+  #followingLogs(serve: (call: grpc.ServerWritableStream<WireLogsRequest, WireLogEntry>) => void): (call: grpc.ServerWritableStream<WireLogsRequest, WireLogEntry>) => void {
+    return (call) => this.#follow(call as grpc.ServerWritableStream<unknown, unknown>, () => serve(call));
   }
 
   /** Number of open Watch streams (tests assert none leak). */

@@ -29,6 +29,8 @@ export interface ControlServerOptions {
   tcp?: ({ token: string } & TcpAddress) | undefined;
   /** The runtime directory; by default runtimeDir() ($CLUSTERD_RUNTIME_DIR, $XDG_RUNTIME_DIR/clusterd, ...). */
   dir?: string;
+  /** Watch and Logs streams open at once (default MAX_FOLLOW_STREAMS); past it they are refused, BUSY. */
+  maxFollowStreams?: number;
 }
 
 export interface ControlServer {
@@ -51,12 +53,12 @@ const SHUTDOWN_GRACE_MS = 1_000;
  * that name already answers, when the runtime directory is unsafe, or when the TCP address
  * cannot be bound.
  */
-export async function startControlServer({ name, source, operations, dashboard, tcp, dir = runtimeDir() }: ControlServerOptions): Promise<ControlServer> {
+export async function startControlServer({ name, source, operations, dashboard, tcp, dir = runtimeDir(), maxFollowStreams }: ControlServerOptions): Promise<ControlServer> {
   if (!CLUSTER_NAME.test(name)) throw new UsageError(`Expected the cluster name to be 1-64 letters, digits, '.', '_' or '-', got \`${name}\``);
   if (tcp && tcp.token.length === 0) throw new UsageError('Expected a non-empty control token for the TCP control listener');
   ensureRuntimeDir(dir);
   const path = socketPathOf(name, dir);
-  const handlers = new ControlHandlers(source, operations ?? null, dashboard ?? null);
+  const handlers = new ControlHandlers(source, operations ?? null, dashboard ?? null, maxFollowStreams);
   const { definition } = controlService();
 
   const unixListener = new GrpcListener({ definition, implementation: handlers.implementation() });

@@ -291,3 +291,33 @@ test('close() finishes even while a client holds an idle or half-sent connection
   t.throws(() => statSync(server.socketPath), { code: 'ENOENT' });
   t.deepEqual(await listClusters({ dir: join(server.socketPath, '..') }), []);
 });
+
+test('past the cap of open Watch streams a new one is refused (BUSY); one that ends frees its place', async (t) => {
+  const dir = tempDir(t);
+  const source = new FakeSource(twoWorkers('capped'));
+  const server = await startControlServer({ name: 'capped', source, dir, maxFollowStreams: 2 });
+  t.teardown(() => server.close());
+  const client = new ControlClient({ transport: 'unix', socketPath: server.socketPath });
+  t.teardown(() => client.close());
+  const open = (): { first: Promise<void>; ended: Promise<ClusterdError | null>; cancel: () => void } => {
+    let arrived: () => void = () => {};
+    const first = new Promise<void>((resolve) => (arrived = resolve));
+    let onEnd: (error: ClusterdError | null) => void = () => {};
+    const ended = new Promise<ClusterdError | null>((resolve) => (onEnd = resolve));
+    const watch = client.watch({}, { onStatus: () => arrived(), onEnd: (error) => onEnd(error) });
+    return { first, ended, cancel: () => watch.cancel() };
+  };
+  const [a, b] = [open(), open()];
+  await Promise.all([a.first, b.first]);
+  const refused = await open().ended;
+  t.is(refused?.exitCode, ExitCode.BUSY);
+  t.regex(refused!.message, /2 watch and logs streams are open/);
+  a.cancel();
+  await waitFor(() => server.watchers === 1, { what: 'the cancelled watch released' });
+  const again = open();
+  await again.first;
+  again.cancel();
+  b.cancel();
+  await waitFor(() => server.watchers === 0, { what: 'every watch released' });
+  t.pass();
+});
