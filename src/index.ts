@@ -19,15 +19,16 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig, withAbsolutePaths } from './cli/config-file.js';
-import { DAEMON_ENV } from './cli/daemon.js';
+import { API_CHILD, DAEMON_ENV } from './cli/daemon.js';
 import { parseDaemonReport } from './cli/daemon-parent.js';
 import { masterOptions, startSettings } from './cli/start.js';
 import { statusJson, type StatusJson } from './cli/views.js';
 import { ControlClient, NOT_RUNNING, type Subscription } from './control/client.js';
 import { connect as connectControl } from './control/discovery.js';
-import { parseControlAddress } from './control/options.js';
+import { isTokenText, parseControlAddress } from './control/options.js';
 import type { ClusterView, StackView, WorkerView } from './control/types.js';
-import { ClusterdError } from './errors.js';
+import { ClusterdError, UsageError } from './errors.js';
+import { MAX_INSTANCES } from './options.js';
 import { ExitCode } from './exit-codes.js';
 import type { LoopSample } from './loop/types.js';
 import type { ReadyInfo } from './master/run.js';
@@ -169,13 +170,13 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   /** A rolling reload (`parallel` workers at a time); resolves once every worker is replaced. */
   async reload({ parallel = 1 }: { parallel?: number } = {}): Promise<{ replaced: number }> {
-    const done = await this.#client.reload({ parallel }, () => {});
+    const done = await this.#client.reload({ parallel: whole('reload(): `parallel`', parallel, MAX_INSTANCES) }, () => {});
     return { replaced: done.replaced };
   }
 
   /** Replaces worker `id` (drained, new one first); resolves with the new worker's pid. */
   async restart(id: number): Promise<{ pid: number }> {
-    return { pid: (await this.#client.restart(id, () => {})).pid };
+    return { pid: (await this.#client.restart(whole('restart(): the worker id', id, MAX_INSTANCES), () => {})).pid };
   }
 
   /** `4`, `'+2'` or `'-1'` workers; resolves with the new count once they are all ready. */
@@ -185,7 +186,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   /** Worker `id`'s JavaScript stack now. */
   async stack(id: number): Promise<StackView> {
-    return this.#client.stack(id);
+    return this.#client.stack(whole('stack(): the worker id', id, MAX_INSTANCES));
   }
 
   /**
@@ -272,6 +273,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 }
 
+/**
+ * `value` if it is a whole number from 1 to `max`; a UsageError otherwise (the wire's uint32 would
+ * turn 2^32+1 into 1 and 1.9 into 1: another worker than the one asked for).
+ */
+function whole(what: string, value: unknown, max: number): number {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1 && value <= max) return value;
+  throw new UsageError(`${what} must be a whole number from 1 to ${max}, got ${typeof value === 'number' ? String(value) : typeof value}`);
+}
+
 /** Starts a cluster (a master in a child process); resolves once every worker is ready. */
 export async function start(options: StartOptions): Promise<Cluster> {
   const { cwd = process.cwd(), output = 'inherit', ...config } = options;
@@ -284,12 +294,16 @@ export async function start(options: StartOptions): Promise<Cluster> {
   const file = join(dir, 'clusterd.config.json');
   writeFileSync(file, JSON.stringify(fileConfig), { mode: 0o600 });
   const bin = fileURLToPath(new URL('../bin/clusterd.js', import.meta.url));
-  // DAEMON_ENV: the master reports ready (or why it failed) over IPC, as to `start -d`.
+  // DAEMON_ENV: the master reports ready (or why it failed) over IPC, as to `start -d`; API_CHILD: its
+  // output stays on this process's stdout and stderr, and it stops when this process is gone.
   const master = spawn(process.execPath, [bin, 'start', '--config', file], {
     cwd,
     stdio: ['ignore', output === 'inherit' ? 'inherit' : 'ignore', output === 'inherit' ? 'inherit' : 'ignore', 'ipc'],
-    env: { ...process.env, [DAEMON_ENV]: '1' },
+    // PWD: the directory by the path it was given (a deploy's `current` symlink), as a shell sets it.
+    env: { ...process.env, [DAEMON_ENV]: API_CHILD, PWD: resolve(cwd) },
   });
+  // The channel stays open to tie the master's life to this process's, but does not hold it alive.
+  master.channel?.unref();
   const stopOnExit = (): void => {
     if (master.exitCode === null && master.signalCode === null) master.kill('SIGTERM');
   };
@@ -336,6 +350,8 @@ export class StartError extends Error {
 export async function connect(target: string | ConnectTarget = {}): Promise<Cluster> {
   const { name, control, token } = typeof target === 'string' ? { name: target } : target;
   if (control !== undefined && token === undefined) throw new ClusterdError('ERR_CLUSTERD_USAGE', 'connect(): a `control` address needs its `token`');
+  // (Never echoed: it is a secret, and one read from a file often ends in a newline.)
+  if (token !== undefined && !isTokenText(token)) throw new ClusterdError('ERR_CLUSTERD_USAGE', 'connect(): `token` must be printable ASCII on one line (a trailing newline from a file?)');
   const { client, status } = await connectControl({
     name,
     control: control === undefined ? undefined : { ...parseControlAddress(control), token: token! },

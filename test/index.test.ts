@@ -96,8 +96,14 @@ test.serial('connect() over TCP with the token; a wrong or missing token is refu
   t.is((await get(port)).status, 200);
   await t.throwsAsync(connect({ control, token: 'wrong' }), { instanceOf: ClusterdError, message: /token/i });
   await t.throwsAsync(connect({ control }), { message: /a `control` address needs its `token`/ });
+  // A token with a newline (read from a file) is refused without being echoed.
+  const newline = await t.throwsAsync(connect({ control, token: 'sesame\n' }), { instanceOf: ClusterdError, message: /printable ASCII on one line/ });
+  t.false(newline!.message.includes('sesame'));
   const remote = await connect({ control, token: 'sesame' });
   t.is(remote.name, 'remote');
+  // Worker ids and counts are whole numbers in range: the wire would make 2^32+1 and 1.9 worker 1.
+  for (const id of [2 ** 32 + 1, 1.9, 0, Number.NaN]) await t.throwsAsync(remote.restart(id), { instanceOf: ClusterdError, message: /restart\(\): the worker id must be a whole number from 1 to 1024/ });
+  await t.throwsAsync(remote.reload({ parallel: Number.NaN }), { instanceOf: ClusterdError, message: /`parallel` must be a whole number/ });
   t.deepEqual(await remote.stop(), { exitCode: null });
   await waitFor(() => !isRunning(cluster.masterPid), { what: 'the master to exit' });
 });

@@ -7,7 +7,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { DAEMON_ENV } from './daemon.js';
+import { DAEMON_ENV, MAX_REPORT_LINE } from './daemon.js';
 import type { ReadyInfo } from '../master/run.js';
 import { ensureRuntimeDir } from '../control/paths.js';
 import { assertNameFree } from '../control/server.js';
@@ -16,7 +16,7 @@ import { ExitCode } from '../exit-codes.js';
 /** What the daemon master tells the process that started it. */
 export type DaemonReport = { type: 'ready'; info: ReadyInfo } | { type: 'fatal'; message: string; lastOutput: string[]; exitCode: number };
 
-const line = z.string().max(10_000);
+const line = z.string().max(MAX_REPORT_LINE);
 const daemonReport = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('ready'),

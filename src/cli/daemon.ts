@@ -4,3 +4,18 @@
 
 /** Set in the daemon master's environment: it reports to its parent over IPC, then detaches. */
 export const DAEMON_ENV = 'CLUSTERD_DAEMON_CHILD';
+
+/**
+ * DAEMON_ENV's value for a master that start() (src/index.ts) runs: it reports the same way, but its
+ * output stays on the stdout and stderr it was given (no default log file), and it keeps the IPC
+ * channel open after ready: when that closes (the caller is gone, even by SIGKILL), it stops.
+ */
+export const API_CHILD = 'api';
+
+/** The longest line a report carries (its message, each of the app's last lines); the parent refuses longer. */
+export const MAX_REPORT_LINE = 10_000;
+
+/** `text` within MAX_REPORT_LINE. */
+export function reportLine(text: string): string {
+  return text.length > MAX_REPORT_LINE ? `${text.slice(0, MAX_REPORT_LINE - 1)}…` : text;
+}

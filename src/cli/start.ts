@@ -1,6 +1,6 @@
 import { basename, extname, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { DAEMON_ENV } from './daemon.js';
+import { API_CHILD, DAEMON_ENV, reportLine } from './daemon.js';
 import { daemonLogPath, type DaemonReport } from './daemon-parent.js';
 import { fail } from './fail.js';
 import { BALANCE_MODES, type BalanceMode } from '../master/balancers/index.js';
@@ -171,7 +171,7 @@ function logFileOptions(text: (flag: string) => string | undefined, checked: <T>
   };
   const path = text('log-file');
   if (path !== undefined) return { path: resolve(path), ...options };
-  if (process.env[DAEMON_ENV]) return { path: daemonLogPath(name), ...options };
+  if (process.env[DAEMON_ENV] && process.env[DAEMON_ENV] !== API_CHILD) return { path: daemonLogPath(name), ...options };
   if (maxSize !== undefined) throw new UsageError('`--log-max-size` rotates the --log-file: give one (or run with -d, whose log is a file)');
   return null;
 }
@@ -192,22 +192,31 @@ async function start(args: StartArgs): Promise<void> {
 
 /** The master of `start -d`: runs as usual, telling the process that started it how boot went. */
 function runAsDaemon(options: MasterOptions, runMaster: typeof import('../master/run.js').runMaster): void {
+  const api = process.env[DAEMON_ENV] === API_CHILD;
   delete process.env[DAEMON_ENV];
-  const report = (message: DaemonReport, then: () => void = () => {}): void => {
+  // start()'s master lives as long as its caller: the channel closes when the caller exits or is
+  // killed (SIGKILL, the OOM killer: no 'exit' handler of its own runs), and the cluster stops as on SIGTERM.
+  const callerGone = (): void => void process.kill(process.pid, 'SIGTERM');
+  if (api) process.once('disconnect', callerGone);
+  const report = (message: DaemonReport, then: () => void = () => {}, stayTied = false): void => {
     if (!process.connected) return then();
-    // Once the parent has its answer the master is on its own: no IPC keeps it tied.
+    // Once the parent has its answer the master of `start -d` is on its own: no IPC keeps it tied.
     process.send!(message, () => {
-      process.disconnect();
+      if (!stayTied) {
+        process.off('disconnect', callerGone);
+        process.disconnect();
+      }
       then();
     });
   };
   runMaster(options, {
-    onReady: (info) => report({ type: 'ready', info }),
+    onReady: (info) => report({ type: 'ready', info }, undefined, api),
+    // Lines within what the parent accepts: a failed boot's last lines are the app's (a minified bundle's line is long).
     onFatal: (error) =>
-      report({ type: 'fatal', message: `error: ${error.message}`, lastOutput: error instanceof BootError ? error.lastOutput : [], exitCode: error.exitCode }),
+      report({ type: 'fatal', message: reportLine(`error: ${error.message}`), lastOutput: error instanceof BootError ? error.lastOutput.map(reportLine) : [], exitCode: error.exitCode }),
   }).catch((error: unknown) => {
     const exitCode = error instanceof ClusterdError ? error.exitCode : ExitCode.INTERNAL;
-    report({ type: 'fatal', message: oneLine(error), lastOutput: [], exitCode }, () => fail(error));
+    report({ type: 'fatal', message: reportLine(oneLine(error)), lastOutput: [], exitCode }, () => fail(error));
   });
 }
 

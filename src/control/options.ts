@@ -139,8 +139,13 @@ export function readControlToken(sources: TokenSources): string {
     throw new UsageError(`\`--control\` needs a token: give \`--control-token\`, \`--control-token-file\` or $${TOKEN_ENV}`);
   }
   // It travels as an HTTP/2 header value: printable ASCII only.
-  if (!/^[\x20-\x7e]+$/.test(found.value)) {
+  if (!isTokenText(found.value)) {
     throw new UsageError(`Expected ${found.source} to hold a non-empty token of printable ASCII characters on one line`);
   }
   return found.value;
+}
+
+/** Whether a token can travel as an HTTP/2 header value: printable ASCII, on one line, not empty. */
+export function isTokenText(token: unknown): token is string {
+  return typeof token === 'string' && /^[\x20-\x7e]+$/.test(token);
 }

@@ -10,6 +10,7 @@
 import { execFile } from 'node:child_process';
 import type { LogSink } from './logs.js';
 import { nativeHelper } from '../system/native.js';
+import { MAX_TIMER_MS } from '../options.js';
 
 /** Sends one notification (newline-separated KEY=VALUE lines); resolves with an error message or null. */
 type Send = (message: string) => Promise<string | null>;
@@ -36,9 +37,10 @@ export class SystemdNotifier {
     const notifier = new SystemdNotifier(send ?? defaultSend(socket), logs);
     const watchdogUsec = Number(env.WATCHDOG_USEC);
     const watchdogPid = env.WATCHDOG_PID === undefined ? pid : Number(env.WATCHDOG_PID);
-    // Half the period, as sd_watchdog_enabled() advises; periods a timer cannot honour are ignored.
-    if (Number.isSafeInteger(watchdogUsec) && watchdogUsec >= 2000 && watchdogUsec / 2000 <= 2 ** 31 - 1 && watchdogPid === pid) {
-      notifier.#watchdog = setInterval(() => notifier.notify('WATCHDOG=1'), Math.floor(watchdogUsec / 2000)).unref();
+    // Half the period, as sd_watchdog_enabled() advises, and never longer than a timer can wait (a
+    // period past ~50 days still gets its pings, more often than it needs).
+    if (Number.isSafeInteger(watchdogUsec) && watchdogUsec >= 2000 && watchdogPid === pid) {
+      notifier.#watchdog = setInterval(() => notifier.notify('WATCHDOG=1'), Math.min(Math.floor(watchdogUsec / 2000), MAX_TIMER_MS)).unref();
     }
     return notifier;
   }

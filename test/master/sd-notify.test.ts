@@ -97,3 +97,21 @@ test('Type=notify: an abstract NOTIFY_SOCKET (@name) works too', async (t) => {
   await waitFor(() => messages.some((message) => message.startsWith('READY=1')), { what: 'READY=1' });
   t.pass();
 });
+
+test.serial('a watchdog period past what a timer can wait still gets its pings, at the longest a timer can wait', (t) => {
+  const logs = new LogSink({ format: 'json', output: { stdout: { write: () => {} }, stderr: { write: () => {} } } });
+  const delays: number[] = [];
+  const real = globalThis.setInterval;
+  globalThis.setInterval = ((callback: () => void, ms: number) => {
+    delays.push(ms);
+    return real(callback, 2 ** 31 - 1);
+  }) as typeof setInterval;
+  try {
+    // WatchdogSec=60d: half is 30 days, past Node's 2^31-1 ms (about 24.8 days).
+    const notifier = SystemdNotifier.fromEnv({ env: { NOTIFY_SOCKET: '/x', WATCHDOG_USEC: String(60 * 86_400 * 1e6) }, logs, pid: 2, send: () => Promise.resolve(null) })!;
+    notifier.stopWatchdog();
+  } finally {
+    globalThis.setInterval = real;
+  }
+  t.deepEqual(delays, [2 ** 31 - 1]);
+});
