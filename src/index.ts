@@ -14,7 +14,7 @@
 //   'sample'       a worker's new loop sample (id, pid, sample)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -284,7 +284,12 @@ function whole(what: string, value: unknown, max: number): number {
 
 /** Starts a cluster (a master in a child process); resolves once every worker is ready. */
 export async function start(options: StartOptions): Promise<Cluster> {
-  const { cwd = process.cwd(), output = 'inherit', ...config } = options;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new UsageError('start(): expected an object of options, such as { entry: "dist/server.js" }');
+  // A key set to undefined is a key not given, as a TypeScript caller's optional fields are.
+  const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as StartOptions;
+  const { cwd = process.cwd(), output = 'inherit', ...config } = given;
+  if (output !== 'inherit' && output !== 'ignore') throw new UsageError(`start(): \`output\` is 'inherit' or 'ignore', got ${JSON.stringify(output)}`);
+  if (typeof cwd !== 'string' || !isDirectory(cwd)) throw new UsageError(`start(): \`cwd\` must be an existing directory, got ${JSON.stringify(cwd)}`);
   if (typeof config.entry !== 'string') throw new ClusterdError('ERR_CLUSTERD_USAGE', 'start(): `entry` is required: the app to run');
   // The file is read from a directory of its own: every path in it absolute, from `cwd`.
   const fileConfig = withAbsolutePaths({ ...config, entry: isAbsolute(config.entry) ? config.entry : resolve(cwd, config.entry) }, resolve(cwd));
@@ -300,7 +305,7 @@ export async function start(options: StartOptions): Promise<Cluster> {
     cwd,
     stdio: ['ignore', output === 'inherit' ? 'inherit' : 'ignore', output === 'inherit' ? 'inherit' : 'ignore', 'ipc'],
     // PWD: the directory by the path it was given (a deploy's `current` symlink), as a shell sets it.
-    env: { ...process.env, [DAEMON_ENV]: API_CHILD, PWD: resolve(cwd) },
+    env: { ...callerEnvironment(), [DAEMON_ENV]: API_CHILD, PWD: resolve(cwd) },
   });
   // The channel stays open to tie the master's life to this process's, but does not hold it alive.
   master.channel?.unref();
@@ -357,6 +362,24 @@ export async function connect(target: string | ConnectTarget = {}): Promise<Clus
     control: control === undefined ? undefined : { ...parseControlAddress(control), token: token! },
   });
   return new Cluster(client, status);
+}
+
+/**
+ * This process's environment for its master, less systemd's for this process: a caller that runs
+ * under Type=notify (or socket activation) is the unit's main process, not the master.
+ */
+function callerEnvironment(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete env[name];
+  return env;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function exitOf(child: ChildProcess): Promise<number | null> {

@@ -78,6 +78,12 @@ test.serial('start() refuses bad options naming the key, and rejects with the re
   await t.throwsAsync(start({ entry: fixture('hello.js'), grace: '10x' }), { message: /^start\(\) options: Expected `grace` to be a duration/ });
   await t.throwsAsync(start({ entry: fixture('hello.js'), instances: 0 }), { message: /Expected `instances` to be an integer from 1 to 1024/ });
   await t.throwsAsync(start({ entry: fixture('hello.js'), ...({ gracee: 1 } as object) }), { message: /unknown key `gracee` \(did you mean `grace`\?\)/ });
+  await t.throwsAsync(start({ entry: fixture('hello.js'), output: 'Inherit' as 'inherit' }), { instanceOf: ClusterdError, message: /`output` is 'inherit' or 'ignore', got "Inherit"/ });
+  await t.throwsAsync(start({ entry: fixture('hello.js'), cwd: '/no/such/dir' }), { instanceOf: ClusterdError, message: /`cwd` must be an existing directory/ });
+  await t.throwsAsync(start(undefined as unknown as Parameters<typeof start>[0]), { instanceOf: ClusterdError, message: /expected an object of options/ });
+  // An optional key set to undefined is a key not given (it was refused as `expected a string or a number, got undefined`).
+  const error0 = await t.throwsAsync(start({ entry: fixture('throws-at-start.js'), instances: 1, maxBootFailures: 1, output: 'ignore', logFile: undefined }), { instanceOf: StartError });
+  t.is(error0!.exitCode, ExitCode.BOOT_FAILED);
   const error = await t.throwsAsync(start({ entry: fixture('throws-at-start.js'), instances: 1, maxBootFailures: 1, output: 'ignore' }), { instanceOf: StartError });
   t.is(error!.exitCode, ExitCode.BOOT_FAILED);
   t.regex(error!.message, /cannot reach the database/);

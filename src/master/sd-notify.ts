@@ -37,6 +37,9 @@ export class SystemdNotifier {
     const notifier = new SystemdNotifier(send ?? defaultSend(socket), logs);
     const watchdogUsec = Number(env.WATCHDOG_USEC);
     const watchdogPid = env.WATCHDOG_PID === undefined ? pid : Number(env.WATCHDOG_PID);
+    // The master speaks for the unit: its workers (and what they start) do not inherit the socket,
+    // as sd_notify's unset_environment asks, and as LISTEN_* are not passed on (activation.ts).
+    for (const name of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete env[name];
     // Half the period, as sd_watchdog_enabled() advises, and never longer than a timer can wait (a
     // period past ~50 days still gets its pings, more often than it needs).
     if (Number.isSafeInteger(watchdogUsec) && watchdogUsec >= 2000 && watchdogPid === pid) {

@@ -47,7 +47,10 @@ test('the notifier: watchdog only for this pid, one log line when sending fails'
   const send = (message: string) => Promise.resolve(message.startsWith('STATUS=broken') ? 'sendto: errno 111' : (sent.push(message), null));
   t.is(SystemdNotifier.fromEnv({ env: {}, logs, send }), null, 'no NOTIFY_SOCKET: no notifier');
   const other = SystemdNotifier.fromEnv({ env: { NOTIFY_SOCKET: '/x', WATCHDOG_USEC: '20000', WATCHDOG_PID: '1' }, logs, pid: 2, send })!;
-  const mine = SystemdNotifier.fromEnv({ env: { NOTIFY_SOCKET: '/x', WATCHDOG_USEC: '20000' }, logs, pid: 2, send })!;
+  const env: NodeJS.ProcessEnv = { NOTIFY_SOCKET: '/x', WATCHDOG_USEC: '20000', PATH: '/bin' };
+  const mine = SystemdNotifier.fromEnv({ env, logs, pid: 2, send })!;
+  // Read, then taken out of the environment the workers inherit: the master speaks for the unit.
+  t.deepEqual(env, { PATH: '/bin' });
   t.teardown(() => {
     other.stopWatchdog();
     mine.stopWatchdog();
