@@ -50,7 +50,8 @@ export function checkFlags(args: Record<string, unknown>, options: DeclaredOptio
     const bare = /^--?([^=]+)$/.exec(token)?.[1];
     const next = tokens[index + 1];
     if (bare !== undefined && (strings.has(bare) || arrays.has(bare)) && !booleans.has(bare) && (next === undefined || (next.startsWith('-') && !/^-\d/.test(next)))) {
-      throw new UsageError(`\`${token}\` needs a value`);
+      // (A value that starts with a dash, a node flag for --node-arg, goes after an `=`.)
+      throw new UsageError(`\`${token}\` needs a value${next === undefined ? '' : ` (one that starts with -: ${token}=${next})`}`);
     }
   });
 }

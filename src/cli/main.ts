@@ -55,8 +55,28 @@ export function main(argv: string[]): void {
       if (command !== undefined && !COMMANDS.includes(command) && (line.startsWith('Did you mean') || line === `Unknown argument: ${command}`)) {
         line = `unknown command \`${command}\`${line.startsWith('Did you mean') ? ` (${line.replace(/^Did/, 'did')})` : ''}`;
       }
+      // `--node-arg --max-old-space-size=512`: the value was read as a flag of clusterd's own.
+      const swallowed = unknownAfterFlag(line, argv);
+      if (swallowed) line = `\`${swallowed.flag}\` needs a value (one that starts with -: ${swallowed.flag}=${swallowed.value})`;
       process.stderr.write(`clusterd: ${line} (see clusterd --help)\n`);
       process.exit(ExitCode.USAGE);
     })
     .parse();
+}
+
+/** Flags whose values start with a dash (node's own flags). */
+const DASHED_VALUES = ['--node-arg'];
+
+/** `--node-arg` given with no `=` and followed by a word starting with `-` that yargs called unknown: the value meant for it. */
+function unknownAfterFlag(message: string, argv: readonly string[]): { flag: string; value: string } | null {
+  if (!message.startsWith('Unknown argument')) return null;
+  const unknown = message.replace(/^Unknown arguments?: /, '').split(', ');
+  const end = argv.indexOf('--');
+  const tokens = end === -1 ? argv : argv.slice(0, end);
+  for (let index = 0; index < tokens.length - 1; index++) {
+    const [flag, value] = [tokens[index]!, tokens[index + 1]!];
+    const name = /^--?([^=]+)/.exec(value)?.[1];
+    if (DASHED_VALUES.includes(flag) && name !== undefined && unknown.includes(name)) return { flag, value };
+  }
+  return null;
 }

@@ -66,6 +66,7 @@ test(outOfRange, ['--node-arg=app.js'], ['`--node-arg`', '`app.js`']);
 test(outOfRange, ['--no-node-arg'], ['`--node-arg`', '`false`']);
 test(outOfRange, ['--wait-ready=soon'], ['`--wait-ready` is a yes/no flag', '`--wait-ready=soon`']);
 test(outOfRange, ['--grace'], ['`--grace` needs a value']);
+test(outOfRange, ['--node-arg', '--max-old-space-size=512'], ['`--node-arg` needs a value (one that starts with -: --node-arg=--max-old-space-size=512)']);
 
 test('a node flag that node refuses: one line, exit 2, no retries', async (t) => {
   for (const [flag, said] of [
