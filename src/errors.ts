@@ -93,6 +93,11 @@ export class ListenError extends ClusterdError {
   }
 }
 
+/** `text` cut to at most `max` characters, the last of them `…` when it was longer. */
+export function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
 /** Renders any thrown value as the one line a CLI user sees. */
 export function oneLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);

@@ -29,6 +29,7 @@ import { isTokenText, parseControlAddress } from './control/options.js';
 import type { ClusterView, StackView, WorkerView } from './control/types.js';
 import { ClusterdError, UsageError } from './errors.js';
 import { MAX_INSTANCES } from './options.js';
+import { dropSystemdEnv } from './system/systemd-env.js';
 import { ExitCode } from './exit-codes.js';
 import type { LoopSample } from './loop/types.js';
 import type { ReadyInfo } from './master/run.js';
@@ -370,7 +371,7 @@ export async function connect(target: string | ConnectTarget = {}): Promise<Clus
  */
 function callerEnvironment(): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const name of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete env[name];
+  dropSystemdEnv(env);
   return env;
 }
 

@@ -2,6 +2,8 @@
 // side (spawning, waiting, and the report's type and parser) is in daemon-parent.ts, loaded only by
 // `start -d`.
 
+import { clip } from '../errors.js';
+
 /** Set in the daemon master's environment: it reports to its parent over IPC, then detaches. */
 export const DAEMON_ENV = 'CLUSTERD_DAEMON_CHILD';
 
@@ -17,5 +19,5 @@ export const MAX_REPORT_LINE = 10_000;
 
 /** `text` within MAX_REPORT_LINE. */
 export function reportLine(text: string): string {
-  return text.length > MAX_REPORT_LINE ? `${text.slice(0, MAX_REPORT_LINE - 1)}…` : text;
+  return clip(text, MAX_REPORT_LINE);
 }

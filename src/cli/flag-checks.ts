@@ -15,6 +15,11 @@ export interface DeclaredOptions {
 
 const BOOLEAN_WORDS = new Set(['true', 'false']);
 
+/** `flag` was given no value; `next`, the word after it, which starts with a dash (a value that does goes after an `=`). */
+export function needsValue(flag: string, next?: string): UsageError {
+  return new UsageError(`\`${flag}\` needs a value${next === undefined ? '' : ` (one that starts with -: ${flag}=${next})`}`);
+}
+
 /**
  * Throws a UsageError for the first flag given twice, given no value, or, for a yes/no flag, given a
  * word other than true or false. `raw`: the command line as typed, up to `--` (the app's arguments).
@@ -33,7 +38,7 @@ export function checkFlags(args: Record<string, unknown>, options: DeclaredOptio
     const value = args[key];
     const flag = `${name.length === 1 ? '-' : '--'}${name}`;
     if (Array.isArray(value) && !arrays.has(key)) throw new UsageError(`\`${flag}\` was given more than once (${value.map((one) => `\`${String(one)}\``).join(', ')}): give it once`);
-    if (strings.has(key) && (value === '' || (Array.isArray(value) && value.includes('')))) throw new UsageError(`\`${flag}\` needs a value`);
+    if (strings.has(key) && (value === '' || (Array.isArray(value) && value.includes('')))) throw needsValue(flag);
   }
   const end = raw.indexOf('--');
   const tokens = end === -1 ? raw : raw.slice(0, end);
@@ -42,7 +47,7 @@ export function checkFlags(args: Record<string, unknown>, options: DeclaredOptio
     if (withValue) {
       const [, name, value] = withValue as unknown as [string, string, string];
       if (booleans.has(name) && !BOOLEAN_WORDS.has(value)) throw new UsageError(`\`--${name}\` is a yes/no flag: give it alone, or as --${name}=true or --${name}=false, got \`${token}\``);
-      if ((strings.has(name) || arrays.has(name)) && value === '') throw new UsageError(`\`${token.slice(0, -1)}\` needs a value`);
+      if ((strings.has(name) || arrays.has(name)) && value === '') throw needsValue(token.slice(0, -1));
       return;
     }
     // A flag that takes a value, last on the line or followed by another flag: yargs would take its
@@ -50,8 +55,7 @@ export function checkFlags(args: Record<string, unknown>, options: DeclaredOptio
     const bare = /^--?([^=]+)$/.exec(token)?.[1];
     const next = tokens[index + 1];
     if (bare !== undefined && (strings.has(bare) || arrays.has(bare)) && !booleans.has(bare) && (next === undefined || (next.startsWith('-') && !/^-\d/.test(next)))) {
-      // (A value that starts with a dash, a node flag for --node-arg, goes after an `=`.)
-      throw new UsageError(`\`${token}\` needs a value${next === undefined ? '' : ` (one that starts with -: ${token}=${next})`}`);
+      throw needsValue(token, next);
     }
   });
 }

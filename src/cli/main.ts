@@ -17,7 +17,7 @@ import { loopCommand } from './loop.js';
 import { profileCommand } from './profile.js';
 import { dashboardCommand } from './dashboard.js';
 import { clusterdVersion } from '../version.js';
-import { checkFlags, type DeclaredOptions } from './flag-checks.js';
+import { checkFlags, needsValue, type DeclaredOptions } from './flag-checks.js';
 
 const COMMAND_MODULES = [startCommand, lsCommand, statusCommand, topCommand, reloadCommand, scaleCommand, restartCommand, stopCommand, stackCommand, profileCommand, loopCommand, logsCommand, dashboardCommand];
 /** The commands' names (the first word of each `command`). */
@@ -57,7 +57,7 @@ export function main(argv: string[]): void {
       }
       // `--node-arg --max-old-space-size=512`: the value was read as a flag of clusterd's own.
       const swallowed = unknownAfterFlag(line, argv);
-      if (swallowed) line = `\`${swallowed.flag}\` needs a value (one that starts with -: ${swallowed.flag}=${swallowed.value})`;
+      if (swallowed) line = needsValue(swallowed.flag, swallowed.value).message;
       process.stderr.write(`clusterd: ${line} (see clusterd --help)\n`);
       process.exit(ExitCode.USAGE);
     })

@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { fail } from './fail.js';
@@ -71,9 +71,13 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
 /** The profile can be written to `file`: its folder exists and may be written to, and it is no folder itself. */
 function checkWritable(file: string): void {
   const folder = dirname(file);
+  const kind = (path: string): 'directory' | 'other' | null => {
+    const stats = statSync(path, { throwIfNoEntry: false });
+    return stats === undefined ? null : stats.isDirectory() ? 'directory' : 'other';
+  };
   let why: string | null = null;
-  if (existsSync(file) && statSync(file).isDirectory()) why = 'is a directory';
-  else if (!existsSync(folder) || !statSync(folder).isDirectory()) why = `has no directory ${folder}`;
+  if (kind(file) === 'directory') why = 'is a directory';
+  else if (kind(folder) !== 'directory') why = `has no directory ${folder}`;
   else {
     try {
       accessSync(folder, constants.W_OK);

@@ -5,7 +5,7 @@
 // workers, whose output the master must keep draining.
 import * as grpc from '@grpc/grpc-js';
 import type { ControlOperations, ControlSource, LogEntry } from '../master/status.js';
-import { clipLine, KEPT_LINE_CHARS } from '../master/logs.js';
+import { keptLine } from '../master/logs.js';
 import { encodeLogEntry } from './convert-ops.js';
 import { streamLife, type TrackStream } from './stream-life.js';
 import type { WireLogEntry, WireLogsRequest } from './proto.js';
@@ -76,7 +76,7 @@ function serveLogs(call: LogsCall, operations: ControlOperations, source: Contro
     }
     if (queue.length < MAX_BACKLOG) {
       // Held for a reader that is behind: clipped as the master's own ring is (a line may be 1 MiB).
-      queue.push(entry.message.length > KEPT_LINE_CHARS ? { ...entry, message: clipLine(entry.message) } : entry);
+      queue.push(keptLine(entry));
       return;
     }
     // Full: count the loss in a note that keeps its place among the lines.

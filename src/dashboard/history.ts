@@ -8,6 +8,7 @@
 // is dropped. Markers are at most MAX_MARKERS in all (blocked-loop reports, which a bad app can
 // send every second, are merged per worker and go first when the cap is reached).
 import type { LoopSample, StackFrame } from '../loop/types.js';
+import { clip } from '../errors.js';
 
 export const WINDOW_MS = 15 * 60_000;
 export const BUCKETS = 450;
@@ -151,5 +152,5 @@ export const MAX_FEED_TEXT = 10_000;
 
 /** `text` within MAX_FEED_TEXT. */
 export function clipFeedText(text: string): string {
-  return text.length > MAX_FEED_TEXT ? `${text.slice(0, MAX_FEED_TEXT - 1)}…` : text;
+  return clip(text, MAX_FEED_TEXT);
 }

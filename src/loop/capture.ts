@@ -28,7 +28,7 @@ import { SourceMap } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import type { StackFrame } from './types.js';
-import { ClusterdError } from '../errors.js';
+import { ClusterdError, clip } from '../errors.js';
 
 /** What a capture needs of an inspector session: its commands. */
 export interface InspectorSession {
@@ -85,7 +85,7 @@ export const MAX_FUNCTION_CHARS = 1000;
 export const MAX_URL_CHARS = 4000;
 const position = z.number().int().nonnegative();
 /** A name or URL from the app, clipped: the master keeps sites and stacks for status and the dashboard. */
-const clipped = (max: number) => z.string().transform((text) => (text.length > max ? `${text.slice(0, max - 1)}…` : text));
+const clipped = (max: number) => z.string().transform((text) => clip(text, max));
 const functionName = clipped(MAX_FUNCTION_CHARS);
 const url = clipped(MAX_URL_CHARS);
 const evaluated = z.object({

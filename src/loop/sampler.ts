@@ -51,7 +51,7 @@ interface Baseline {
   requests: number;
 }
 
-const DEFAULT_RESOLUTION_MS = 10;
+export const DEFAULT_RESOLUTION_MS = 10;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Creates a stopped sampler; call start(). Throws a RangeError naming a bad option. */

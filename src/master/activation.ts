@@ -10,6 +10,7 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { MAX_SOCKET_PATH_BYTES, socketPathName, type ListenQuery, type SockName } from '../protocol.js';
 import type { RawHandle } from './balancers/types.js';
+import { dropSystemdEnv, SOCKET_ACTIVATION_ENV } from '../system/systemd-env.js';
 
 /** The first inherited descriptor (SD_LISTEN_FDS_START). */
 const FIRST_FD = 3;
@@ -43,7 +44,7 @@ export function adoptActivatedSockets(env: NodeJS.ProcessEnv = process.env, pid 
   const listenFds = env.LISTEN_FDS;
   if (listenPid === undefined || listenFds === undefined) return null;
   const names = (env.LISTEN_FDNAMES ?? '').split(':');
-  for (const name of ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES']) delete env[name];
+  dropSystemdEnv(env, SOCKET_ACTIVATION_ENV);
   if (!/^\d+$/.test(listenPid) || Number(listenPid) !== pid) return null;
   const count = /^\d+$/.test(listenFds) ? Number(listenFds) : NaN;
   if (!(count >= 1 && count <= MAX_FDS)) return { sockets: [], skipped: [`LISTEN_FDS=${listenFds.slice(0, 20)} is not a count from 1 to ${MAX_FDS}: no socket adopted`] };

@@ -12,7 +12,7 @@
 // JSON serialization's `kJSONBuffer` symbol, `_handleQueue`) are the same from Node 20 to 24; where
 // one is missing, that part of the guard is off and the channel works as Node made it.
 import type { ChildProcess } from 'node:child_process';
-import { oneLine } from '../errors.js';
+import { clip, oneLine } from '../errors.js';
 
 /** The longest message a worker may send (the runtime's largest, a loop breakdown, is far below). */
 export const MAX_MESSAGE_CHARS = 8 * 1024 * 1024;
@@ -55,7 +55,7 @@ export function guardChannel(child: ChildProcess, onBroken: (why: string) => voi
     try {
       return onread.apply(this, args);
     } catch (error) {
-      breaks(`it wrote something other than a message on its IPC channel (${oneLine(error).slice(0, 200)})`);
+      breaks(`it wrote something other than a message on its IPC channel (${clip(oneLine(error), 200)})`);
       return undefined;
     } finally {
       const buffered = bufferSymbol ? handle[bufferSymbol] : undefined;

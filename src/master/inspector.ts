@@ -28,7 +28,7 @@ import WebSocket from 'ws';
 import { z } from 'zod';
 import { StackCapturer, type Capture, type InspectorSession } from '../loop/capture.js';
 import type { CpuProfile, StackFrame } from '../loop/types.js';
-import { ClusterdError, oneLine } from '../errors.js';
+import { ClusterdError, clip, oneLine } from '../errors.js';
 import { WORKER_INSPECTOR_ARGS } from '../protocol.js';
 import { nativeHelper } from '../system/native.js';
 
@@ -127,7 +127,7 @@ export class InspectorClient extends EventEmitter implements InspectorSession {
     try {
       this.#dispatch(JSON.parse(text) as unknown);
     } catch (error) {
-      this.close(new Error(`the worker's inspector sent a malformed message (${oneLine(error).slice(0, 200)})`));
+      this.close(new Error(`the worker's inspector sent a malformed message (${clip(oneLine(error), 200)})`));
     }
   }
 
@@ -139,7 +139,7 @@ export class InspectorClient extends EventEmitter implements InspectorSession {
       this.#pending.delete(id);
       if (error !== undefined && error !== null) {
         const text = typeof error === 'object' ? (error as { message?: unknown }).message : undefined;
-        pending?.reject(new Error(typeof text === 'string' ? text.slice(0, 500) : 'inspector error'));
+        pending?.reject(new Error(typeof text === 'string' ? clip(text, 500) : 'inspector error'));
       } else pending?.resolve(result);
     } else if (typeof method === 'string') {
       this.emit(method, { method, params: typeof params === 'object' && params !== null ? params : {} });

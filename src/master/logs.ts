@@ -51,6 +51,11 @@ export function clipLine(line: string): string {
   return line.length <= KEPT_LINE_CHARS ? line : `${line.slice(0, KEPT_LINE_CHARS)}... [${line.length - KEPT_LINE_CHARS} more characters]`;
 }
 
+/** A log line as kept (its message clipped); the same object when it is short enough. */
+export function keptLine<T extends { message: string }>(line: T): T {
+  return line.message.length > KEPT_LINE_CHARS ? { ...line, message: clipLine(line.message) } : line;
+}
+
 /** One of the master's own events, as event() was given it. */
 export interface MasterEvent {
   /** Epoch ms. */
@@ -114,7 +119,7 @@ export class LogSink {
     const time = new Date().toISOString();
     const timed: TimedLogLine = { time, ...line };
     // The ring holds RECENT_LINES: each clipped, so that it stays a few MiB whatever the app writes.
-    const kept = line.message.length > KEPT_LINE_CHARS ? { ...timed, message: clipLine(line.message) } : timed;
+    const kept = keptLine(timed);
     if (this.#recent.length < RECENT_LINES) this.#recent.push(kept);
     else this.#recent[this.#next] = kept;
     this.#next = (this.#next + 1) % RECENT_LINES;

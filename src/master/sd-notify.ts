@@ -11,6 +11,7 @@ import { execFile } from 'node:child_process';
 import type { LogSink } from './logs.js';
 import { nativeHelper } from '../system/native.js';
 import { MAX_TIMER_MS } from '../options.js';
+import { dropSystemdEnv, NOTIFY_ENV } from '../system/systemd-env.js';
 
 /** Sends one notification (newline-separated KEY=VALUE lines); resolves with an error message or null. */
 type Send = (message: string) => Promise<string | null>;
@@ -39,7 +40,7 @@ export class SystemdNotifier {
     const watchdogPid = env.WATCHDOG_PID === undefined ? pid : Number(env.WATCHDOG_PID);
     // The master speaks for the unit: its workers (and what they start) do not inherit the socket,
     // as sd_notify's unset_environment asks, and as LISTEN_* are not passed on (activation.ts).
-    for (const name of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete env[name];
+    dropSystemdEnv(env, NOTIFY_ENV);
     // Half the period, as sd_watchdog_enabled() advises, and never longer than a timer can wait (a
     // period past ~50 days still gets its pings, more often than it needs).
     if (Number.isSafeInteger(watchdogUsec) && watchdogUsec >= 2000 && watchdogPid === pid) {

@@ -20,7 +20,7 @@ import { CAPTURE_TIMEOUT_MS, WorkerInspector } from './inspector.js';
 import { describeGraceOver, type DrainReport } from './grace.js';
 import { beatPeriod, LoopWatch } from './loop-watch.js';
 import type { Reaper } from './reaper.js';
-import { ClusterdError } from '../errors.js';
+import { ClusterdError, clip } from '../errors.js';
 import { endGroup } from '../system/group.js';
 import { nativeHelper } from '../system/native.js';
 
@@ -560,7 +560,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
    */
   #malformed(cmd: string, why: string): void {
     // The reason may quote key names the app chose: a line of the log, not a copy of the message.
-    const error = why.length > 200 ? `${why.slice(0, 199)}…` : why;
+    const error = clip(why, 200);
     this.#malformedCount++;
     const now = Date.now();
     if (now - this.#malformedLoggedAt < MALFORMED_LOG_MS) return;

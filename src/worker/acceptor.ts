@@ -26,6 +26,7 @@ import type net from 'node:net';
 import * as channel from './channel.js';
 import { kEndsConnection, standInSockname } from './servers.js';
 import { LAG_RECOVERED_MS, LAGGING_MS, LOAD_REPORT_MS, type AcceptFrom, type AcceptLimit, type EndConnections, type PauseAccepting, type SetLimit, type SockName } from '../protocol.js';
+import { DEFAULT_RESOLUTION_MS } from '../loop/sampler.js';
 import { every } from '../loop/ticker.js';
 import type { RawHandle } from './listen.js';
 
@@ -38,7 +39,7 @@ let stopLagWatch: (() => void) | null = null;
 /** When the lag watch last saw a late tick, while the loop lags; null while it keeps time. */
 let laggedAt: number | null = null;
 /** The lag watch's period: the loop-delay probe's, so that the two share their ticks. */
-const LAG_WATCH_MS = 10;
+const LAG_WATCH_MS = DEFAULT_RESOLUTION_MS;
 
 /** Routes the master's accept, limit and pause messages to the acceptor of their key. */
 export function installAcceptorChannel(): void {

@@ -1,5 +1,5 @@
 // Issue 4's reload proofs: no failed request under load, and a broken deploy changes nothing.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import autocannon from 'autocannon';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -94,14 +94,20 @@ test('a reload of workers sharing a unix socket path fails no request', async (t
   t.false(after.some((worker) => cluster.pids.includes(worker.pid)), 'only new workers are left');
 });
 
-test('a reload to code that throws at start-up fails, and the old workers keep answering', async (t) => {
+/** A 2-worker cluster `name` of hello.js copied into a folder of its own (the deploy, for the test to change), torn down with the test. */
+async function deployedCluster(t: ExecutionContext, name: string) {
   const ctl = control(t);
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-deploy-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const entry = join(dir, 'app.js');
   copyFileSync(fixture('hello.js'), entry);
-  const cluster = await startCluster(entry, { instances: 2, flags: ['--name', 'deploy'], env: ctl.env });
+  const cluster = await startCluster(entry, { instances: 2, flags: ['--name', name], env: ctl.env });
   t.teardown(() => cluster.stop('SIGKILL'));
+  return { ctl, entry, cluster };
+}
+
+test('a reload to code that throws at start-up fails, and the old workers keep answering', async (t) => {
+  const { ctl, entry, cluster } = await deployedCluster(t, 'deploy');
 
   writeFileSync(entry, "throw new Error('broken deploy: missing DATABASE_URL');\n");
   const reload = await ctl.run(['reload', 'deploy']);
@@ -123,13 +129,7 @@ test('a reload to code that throws at start-up fails, and the old workers keep a
 });
 
 test('reload, restart and scale up with the entry gone: one line, exit 3, nothing replaced; scale down still works', async (t) => {
-  const ctl = control(t);
-  const dir = mkdtempSync(join(tmpdir(), 'clusterd-deploy-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const entry = join(dir, 'app.js');
-  copyFileSync(fixture('hello.js'), entry);
-  const cluster = await startCluster(entry, { instances: 2, flags: ['--name', 'gone'], env: ctl.env });
-  t.teardown(() => cluster.stop('SIGKILL'));
+  const { ctl, entry, cluster } = await deployedCluster(t, 'gone');
 
   rmSync(entry);
   for (const args of [['reload', 'gone'], ['restart', 'gone', '1'], ['scale', 'gone', '+1']]) {
