@@ -72,10 +72,15 @@ test('fair: workers hold a copy of the listening socket only while they accept',
     what: 'both workers answering',
   });
   // Idle and under their limit (once the connections above have closed), both accept: each holds
-  // a copy, and so does the master.
+  // a copy, and so does the master. Checked on the reading that saw it, not a second one: on a loaded
+  // box a worker's loop can be held past 100 ms by the scheduler alone, and a worker that lags is
+  // rightly paused (its copy closed) until it keeps time again.
   const everyone = [cluster.masterPid, ...cluster.pids].sort();
-  await waitFor(() => listenerHolders(cluster.port, everyone).length === everyone.length, { what: 'every process to hold the socket' });
-  t.deepEqual(listenerHolders(cluster.port, everyone).sort(), everyone);
+  const holders = await waitFor(() => {
+    const now = listenerHolders(cluster.port, everyone);
+    return now.length === everyone.length && now;
+  }, { what: 'every process to hold the socket' });
+  t.deepEqual(holders.sort(), everyone);
 });
 
 test('fair: a worker whose loop is blocked receives no new connections while blocked', async (t) => {
