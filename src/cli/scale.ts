@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { fail } from './fail.js';
+import { failOperation } from './operation.js';
 import { MAX_INSTANCES } from '../options.js';
 import { connectFromArgs, nameAndTarget, parseScaleSpec, withControlOptions, type ControlArgs } from './control-args.js';
 
@@ -38,7 +38,8 @@ export const scaleCommand: CommandModule<object, ScaleArgs> = {
         client.close();
       }
     } catch (error) {
-      fail(error);
+      // A new worker that failed to boot: its last output under the line, as for reload.
+      failOperation(error);
     }
   },
 };

@@ -198,7 +198,7 @@ function summaryParts(status: ClusterView, colour: boolean): string[] {
     style(status.name, BOLD, colour),
     `master ${status.masterPid}`,
     `up ${formatDuration(status.uptimeMs)}`,
-    `${totals.ready}/${totals.workers} ready`,
+    `${totals.ready}/${Math.max(totals.desired, totals.workers)} ready`,
     `${sampled ? formatRate(totals.rps) : '-'} req/s`,
     `${sampled ? totals.connections : '-'} conns`,
     `RSS ${sampled ? formatBytes(totals.rss) : '-'}`,

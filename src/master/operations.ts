@@ -93,36 +93,54 @@ export class Operations {
     );
   }
 
-  /** `N`, `+K` or `-K` workers; one to MAX_INSTANCES. Resolves once the new count is ready. */
+  /**
+   * `N`, `+K` or `-K` workers; one to MAX_INSTANCES. Resolves once the new count is ready. A worker
+   * added that fails to boot (the entry on disk is broken, a fork the process limit refuses) takes
+   * the scale back to the count before it, as a reload keeps the old workers: the call fails with
+   * why (BootError) and the workers that served go on. A later scale overtakes this one (BUSY).
+   */
   async scale(spec: string): Promise<number> {
     const supervisor = this.#supervisor;
     const match = /^([+-]?)(\d+)$/.exec(spec.trim());
     if (!match) throw new UsageError(`Expected a worker count N, +K or -K, got \`${spec}\``);
     const amount = Number(match[2]);
-    const target = match[1] === '+' ? supervisor.desired + amount : match[1] === '-' ? supervisor.desired - amount : amount;
+    const before = supervisor.desired;
+    const target = match[1] === '+' ? before + amount : match[1] === '-' ? before - amount : amount;
     if (target < 1) {
-      throw new UsageError(`cannot scale ${supervisor.config.name} to ${target} workers: at least one worker must run (now ${supervisor.desired})`);
+      throw new UsageError(`cannot scale ${supervisor.config.name} to ${target} workers: at least one worker must run (now ${before})`);
     }
     // The same cap as `-i`, for requests from any client and for SIGTTIN.
     if (target > MAX_INSTANCES) {
-      throw new UsageError(`cannot scale ${supervisor.config.name} to ${target} workers: at most ${MAX_INSTANCES} (now ${supervisor.desired})`);
+      throw new UsageError(`cannot scale ${supervisor.config.name} to ${target} workers: at most ${MAX_INSTANCES} (now ${before})`);
     }
-    if (target > supervisor.desired) this.#checkEntry();
+    if (target > before) this.#checkEntry();
     supervisor.scale(target);
     await new Promise<void>((resolve, reject) => {
+      const settle = (error?: Error): void => {
+        off();
+        supervisor.off('boot-failed', onBootFailed);
+        if (error) reject(error);
+        else resolve();
+      };
       const check = (): void => {
         if (supervisor.phase === 'stopping' || supervisor.phase === 'stopped') {
-          off();
-          reject(new ClusterdError('ERR_CLUSTERD_STOPPING', 'the cluster is stopping'));
+          settle(new ClusterdError('ERR_CLUSTERD_STOPPING', 'the cluster is stopping'));
+          return;
+        }
+        if (supervisor.desired !== target) {
+          settle(new ClusterdError('ERR_CLUSTERD_BUSY', `overtaken by a scale to ${supervisor.desired} workers before ${target} were ready`));
           return;
         }
         const serving = supervisor.workers();
-        if (serving.length === target && serving.every((worker) => worker.state === 'ready')) {
-          off();
-          resolve();
-        }
+        if (serving.length === target && serving.every((worker) => worker.state === 'ready')) settle();
+      };
+      const onBootFailed = (id: number, error: BootError): void => {
+        if (id <= before || supervisor.desired !== target) return;
+        settle(new BootError(`${error.message}; scaled back to ${before} ${before === 1 ? 'worker' : 'workers'}`, error.lastOutput));
+        supervisor.scale(before);
       };
       const off = supervisor.onChange(check);
+      supervisor.on('boot-failed', onBootFailed);
       check();
     });
     return target;

@@ -76,7 +76,8 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
   const notifier = SystemdNotifier.fromEnv({ logs });
   const statusLine = (): string => {
     const workers = supervisor.workers();
-    return `${workers.filter((worker) => worker.state === 'ready').length}/${workers.length} workers ready, generation ${supervisor.generation}`;
+    // Out of the count asked for: an id waiting to be restarted is missing.
+    return `${workers.filter((worker) => worker.state === 'ready').length}/${Math.max(workers.length, supervisor.desired)} workers ready, generation ${supervisor.generation}`;
   };
   const operations = new Operations(supervisor, {
     onReload: (phase) => (phase === 'start' ? notifier?.reloading() : notifier?.ready(statusLine())),

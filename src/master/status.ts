@@ -29,6 +29,8 @@ export interface WorkerStatus {
 export interface ClusterTotals {
   workers: number;
   ready: number;
+  /** The worker count asked for (-i, scale): above `workers` while an id waits to be restarted. */
+  desired: number;
   rps: number;
   inflight: number;
   connections: number;
@@ -106,11 +108,13 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
     totals: {
       workers: workers.length,
       ready: workers.filter((worker) => worker.state === 'ready').length,
+      desired: supervisor.desired,
       rps: sum((worker) => worker.sample?.http.rps ?? 0),
       inflight: sum((worker) => worker.sample?.http.inflight ?? 0),
       connections: sum((worker) => worker.sample?.http.connections ?? 0),
       rss: sum((worker) => worker.sample?.memory.rss ?? 0),
-      restarts: supervisor.workers().reduce((total, worker) => total + (supervisor.slot(worker.id)?.restarts ?? 0), 0),
+      // Every id asked for, one waiting to be restarted included.
+      restarts: Array.from({ length: supervisor.desired }, (_, index) => supervisor.slot(index + 1)?.restarts ?? 0).reduce((total, restarts) => total + restarts, 0),
     },
     addresses: supervisor.addresses().map(formatAddress),
   };

@@ -77,6 +77,7 @@ export const STALL_MS = 200;
  * Events: 'ready' (every worker ready for the first time), 'fatal' (ClusterdError: the app
  * cannot run; the cluster is being stopped), 'stopped' (exit code), 'sample' (worker, LoopSample),
  * 'blocking' (worker, { frames, blockedMs }: --report-blocked caught its loop blocked, unharmed),
+ * 'boot-failed' (id, BootError: a worker of that id failed to boot and is retried),
  * 'change' (a sample arrived
  * or a worker changed state: what the control plane's Watch follows).
  */
@@ -419,41 +420,56 @@ export class Supervisor extends EventEmitter implements ControlSource {
     }
 
     const uptime = Date.now() - (worker.readyAt ?? worker.startedAt);
-    if (exit.from === 'starting') {
-      this.#bootFailures++;
-      const reason = describeExit(exit, worker);
-      if (listenFailure) {
-        this.#fatal(new ListenError(describeListenFailure(listenFailure)));
-        return;
-      }
-      // Node itself refused the flags (--node-arg): every boot would fail the same way.
-      const refused = nodeRefusedFlags(exit, worker.stderrTail);
-      if (refused !== null) {
-        this.#fatal(new UsageError(`node refused the workers' flags: ${refused} (check --node-arg)`));
-        return;
-      }
-      if (this.#bootFailures >= this.config.maxBootFailures) {
-        this.#fatal(new BootError(`app failed to boot ${this.#bootFailures} times in a row; last: worker ${worker.id} ${reason}`, worker.stderrTail));
-        return;
-      }
-      // While the cluster first boots, a retried boot is progress, not an error: stderr is kept
-      // for the one line that says why clusterd gives up, if it does.
-      const level = this.#phase === 'booting' ? 'info' : 'warn';
-      this.config.logs.event('boot-failed', `worker ${worker.id} failed to boot: ${reason}`, { worker: worker.id, code: exit.code, signal: exit.signal }, level);
-    } else {
-      this.config.logs.event(
-        'worker-exit',
-        `worker ${worker.id} (pid ${worker.pid}) ${describeExit(exit, worker)}; restarting`,
-        { worker: worker.id, code: exit.code, signal: exit.signal },
-        'warn',
-      );
-    }
     slot.restarts++;
     let delay = 0;
     if (!this.#restartAtOnce.has(worker)) {
       slot.attempt = uptime >= this.#backoff.resetAfterMs ? 0 : slot.attempt + 1;
       delay = backoffDelay(this.#backoff, slot.attempt - 1);
     }
+    if (exit.from === 'starting') {
+      this.#bootFailures++;
+      const reason = describeExit(exit, worker);
+      // Once the cluster has run, a worker that cannot boot while others serve never stops them:
+      // a crash restart after a broken deploy, a scale-up, a fork the process limit refuses. Its id
+      // is retried with the backoff (at most 15 s apart) for as long as another worker serves; only
+      // a cluster with no worker left serving gives up after --max-boot-failures, as at first boot.
+      const serving = this.#phase === 'running' ? this.workers().filter((other) => other.state === 'ready').length : 0;
+      if (serving === 0) {
+        if (listenFailure) {
+          this.#fatal(new ListenError(describeListenFailure(listenFailure)));
+          return;
+        }
+        // Node itself refused the flags (--node-arg): every boot would fail the same way.
+        const refused = nodeRefusedFlags(exit, worker.stderrTail);
+        if (refused !== null) {
+          this.#fatal(new UsageError(`node refused the workers' flags: ${refused} (check --node-arg)`));
+          return;
+        }
+        if (this.#bootFailures >= this.config.maxBootFailures) {
+          this.#fatal(new BootError(`app failed to boot ${this.#bootFailures} times in a row; last: worker ${worker.id} ${reason}`, worker.stderrTail));
+          return;
+        }
+      }
+      const why = listenFailure ? describeListenFailure(listenFailure) : reason;
+      // While the cluster first boots, a retried boot is progress, not an error: stderr is kept
+      // for the one line that says why clusterd gives up, if it does.
+      const level = this.#phase === 'booting' ? 'info' : 'warn';
+      const retry = serving > 0 ? `; retrying in ${(delay / 1000).toFixed(1)} s while ${serving} ${serving === 1 ? 'worker serves' : 'workers serve'}` : '';
+      this.config.logs.event('boot-failed', `worker ${worker.id} failed to boot: ${why}${retry}`, { worker: worker.id, code: exit.code, signal: exit.signal }, level);
+      this.#scheduleRestart(slot, delay);
+      this.emit('boot-failed', slot.id, new BootError(`worker ${worker.id} ${why}`, worker.stderrTail));
+      return;
+    }
+    this.config.logs.event(
+      'worker-exit',
+      `worker ${worker.id} (pid ${worker.pid}) ${describeExit(exit, worker)}; restarting`,
+      { worker: worker.id, code: exit.code, signal: exit.signal },
+      'warn',
+    );
+    this.#scheduleRestart(slot, delay);
+  }
+
+  #scheduleRestart(slot: Slot, delay: number): void {
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = null;
       this.#reconcile();

@@ -1,7 +1,7 @@
 // Issue 4's reload proofs: no failed request under load, and a broken deploy changes nothing.
 import test, { type ExecutionContext } from 'ava';
 import autocannon from 'autocannon';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
@@ -95,13 +95,13 @@ test('a reload of workers sharing a unix socket path fails no request', async (t
 });
 
 /** A 2-worker cluster `name` of hello.js copied into a folder of its own (the deploy, for the test to change), torn down with the test. */
-async function deployedCluster(t: ExecutionContext, name: string) {
+async function deployedCluster(t: ExecutionContext, name: string, flags: string[] = []) {
   const ctl = control(t);
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-deploy-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const entry = join(dir, 'app.js');
   copyFileSync(fixture('hello.js'), entry);
-  const cluster = await startCluster(entry, { instances: 2, flags: ['--name', name], env: ctl.env });
+  const cluster = await startCluster(entry, { instances: 2, flags: ['--name', name, ...flags], env: ctl.env });
   t.teardown(() => cluster.stop('SIGKILL'));
   return { ctl, entry, cluster };
 }
@@ -126,6 +126,53 @@ test('a reload to code that throws at start-up fails, and the old workers keep a
     t.is(response.status, 200);
     t.true(pids.has((JSON.parse(response.body) as { pid: number }).pid));
   }
+});
+
+test('a scale up to code that throws at start-up fails with its output and goes back to the count before; the workers that served go on', async (t) => {
+  const { ctl, entry, cluster } = await deployedCluster(t, 'scalebroken');
+
+  writeFileSync(entry, "console.error('scale boot output'); throw new Error('broken deploy: missing DATABASE_URL');\n");
+  const scale = await ctl.run(['scale', 'scalebroken', '+2']);
+  t.is(scale.exitCode, ExitCode.BOOT_FAILED, String(scale.stderr));
+  const lines = String(scale.stderr).trim().split('\n');
+  t.regex(lines[0]!, /^clusterd: worker [34] exited with code 1 before it was ready: Error: broken deploy: missing DATABASE_URL; scaled back to 2 workers$/);
+  t.true(lines.slice(1).some((line) => line.includes('scale boot output')), 'the worker\'s last output under the line');
+
+  // The new ids are gone (one still starting is stopped), the two that served are untouched.
+  const workers = await waitFor(async () => {
+    const now = await ctl.workers('scalebroken');
+    return now.length === 2 && now;
+  }, { what: 'the scale taken back' });
+  t.deepEqual(workers.map((worker) => [worker.id, worker.state, worker.pid]), [
+    [1, 'ready', cluster.pids[0]],
+    [2, 'ready', cluster.pids[1]],
+  ]);
+  t.regex(String((await ctl.run(['status', 'scalebroken'])).stdout), /\b2\/2 ready\b/);
+  t.deepEqual(cluster.lines.filter((line) => line.event === 'fatal'), []);
+  t.is((await get(cluster.port)).status, 200);
+});
+
+test('a worker that crashes into code that cannot boot is retried while the other serves, past --max-boot-failures; fixed code brings it back', async (t) => {
+  const { ctl, entry, cluster } = await deployedCluster(t, 'crashbroken', ['--max-boot-failures', '1']);
+  const good = readFileSync(entry);
+
+  writeFileSync(entry, "throw new Error('broken deploy');\n");
+  process.kill(cluster.pids[0]!, 'SIGKILL');
+  let failures = 0;
+  const failed = await cluster.waitForLine((line) => line.event === 'boot-failed' && ++failures === 2, 20_000);
+  t.regex(failed.message, /^worker 1 failed to boot: exited with code 1 before it was ready: Error: broken deploy; retrying in \d+\.\d s while 1 worker serves$/);
+  t.deepEqual(cluster.lines.filter((line) => line.event === 'fatal'), [], 'the master runs on');
+  t.is((await get(cluster.port)).status, 200);
+  const status = String((await ctl.run(['status', 'crashbroken'])).stdout);
+  t.regex(status, /\b1\/2 ready\b/, status);
+
+  writeFileSync(entry, good);
+  const back = await waitFor(async () => {
+    const workers = await ctl.workers('crashbroken');
+    return workers.length === 2 && workers.every((worker) => worker.state === 'ready') && workers;
+  }, { timeoutMs: 20_000, what: 'worker 1 back' });
+  t.not(back[0]!.pid, cluster.pids[0]!);
+  t.is(back[1]!.pid, cluster.pids[1]!);
 });
 
 test('reload, restart and scale up with the entry gone: one line, exit 3, nothing replaced; scale down still works', async (t) => {

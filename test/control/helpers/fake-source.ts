@@ -51,6 +51,7 @@ export function clusterStatus(name: string, workers: WorkerStatus[]): ClusterSta
     totals: {
       workers: workers.length,
       ready: workers.filter((w) => w.state === 'ready').length,
+      desired: workers.length,
       rps: sum((w) => w.sample?.http.rps ?? 0),
       inflight: sum((w) => w.sample?.http.inflight ?? 0),
       connections: sum((w) => w.sample?.http.connections ?? 0),
