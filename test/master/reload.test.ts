@@ -152,6 +152,28 @@ test('a scale up to code that throws at start-up fails with its output and goes 
   t.is((await get(cluster.port)).status, 200);
 });
 
+test('a scale asked while another is still waiting for its workers overtakes it: the first exits 9, the second applies', async (t) => {
+  const { ctl, entry, cluster } = await deployedCluster(t, 'overtaken');
+
+  // The new worker never gets ready (within the default --listen-timeout), so the first scale waits.
+  copyFileSync(fixture('never-listens.js'), entry);
+  const first = ctl.run(['scale', 'overtaken', '3']);
+  await waitFor(async () => (await ctl.workers('overtaken')).some((worker) => worker.id === 3), { what: 'worker 3 starting' });
+  const second = await ctl.run(['scale', 'overtaken', '2']);
+  t.is(second.exitCode, 0, String(second.stderr));
+  const overtaken = await first;
+  t.is(overtaken.exitCode, ExitCode.BUSY, String(overtaken.stderr));
+  t.deepEqual(String(overtaken.stderr).trim().split('\n'), ['clusterd: overtaken by a scale to 2 workers before 3 were ready']);
+  const workers = await waitFor(async () => {
+    const now = await ctl.workers('overtaken');
+    return now.length === 2 && now;
+  }, { what: 'worker 3 gone' });
+  t.deepEqual(workers.map((worker) => [worker.id, worker.pid]), [
+    [1, cluster.pids[0]],
+    [2, cluster.pids[1]],
+  ]);
+});
+
 test('a worker that crashes into code that cannot boot is retried while the other serves, past --max-boot-failures; fixed code brings it back', async (t) => {
   const { ctl, entry, cluster } = await deployedCluster(t, 'crashbroken', ['--max-boot-failures', '1']);
   const good = readFileSync(entry);
