@@ -22,6 +22,7 @@ import { parseConfig, withAbsolutePaths } from './cli/config-file.js';
 import { API_CHILD, DAEMON_ENV } from './cli/daemon.js';
 import { parseDaemonReport } from './cli/daemon-parent.js';
 import { masterOptions, startSettings } from './cli/start.js';
+import { askToStop } from './cli/stop.js';
 import { statusJson, type StatusJson } from './cli/views.js';
 import { ControlClient, NOT_RUNNING, type Subscription } from './control/client.js';
 import { connect as connectControl } from './control/discovery.js';
@@ -197,10 +198,13 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   async stop(): Promise<{ exitCode: number | null }> {
     const master = this.#master;
     const exited = master ? exitOf(master) : null;
-    const { graceMs } = await this.#client.stop();
+    // Asked as `clusterd stop` asks: a quick stop's reply can be lost as the master closes its
+    // control plane (null: it no longer answers), seen under load as "Connection dropped".
+    const asked = await askToStop(this.#client);
     this.close();
     if (exited) return { exitCode: await exited };
     // Another process's master: gone once its socket stops answering (its grace, plus a margin).
+    const graceMs = asked?.graceMs ?? 0;
     const deadline = Date.now() + graceMs + 15_000;
     const probe = new ControlClient(this.#client.target);
     try {
