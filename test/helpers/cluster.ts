@@ -88,7 +88,9 @@ export function launch(
   const runtime = env.CLUSTERD_RUNTIME_DIR || process.env.CLUSTERD_RUNTIME_DIR ? null : mkdtempSync(join(tmpdir(), 'clusterd-test-'));
   if (runtime) env = { ...env, CLUSTERD_RUNTIME_DIR: runtime };
   const command = [...wrap, node, cli, ...args];
-  const child = execa(command[0]!, command.slice(1), { env, reject: false, buffer: false, stdin: 'ignore', ...(cwd ? { cwd } : {}) });
+  // execa SIGKILLs a child still running 5 s after kill('SIGTERM') by default: a graceful stop a
+  // loaded box makes slower (a drain, a --shutdown-delay) would end with no exit code. A minute.
+  const child = execa(command[0]!, command.slice(1), { env, reject: false, buffer: false, stdin: 'ignore', forceKillAfterDelay: 60_000, ...(cwd ? { cwd } : {}) });
   if (runtime) void child.then(() => rmSync(runtime, { recursive: true, force: true }));
   const lines: OutputLine[] = [];
   const waiters = new Set<{ match: (line: OutputLine) => boolean; resolve: (line: OutputLine) => void }>();

@@ -112,14 +112,41 @@ async function laggingCluster(t: ExecutionContext, app: string): Promise<{ clust
   return { cluster, lagging, healthy, holds };
 }
 
+/**
+ * Asks `window` (null: it held; else what missed) up to three times. The rule these tests check (a
+ * lagging worker takes nothing while another can) does not apply in a window where the healthy
+ * worker lagged too, which a loaded 2-core box brings about now and then (a tick 100 ms late from
+ * the scheduler alone): then no worker keeps time, and worker 1 is rightly sent a copy. Without the
+ * rule, worker 2 would take each of 16 new connections with p ~ 0.7 (worker 1 turns 60% of the time
+ * and races it): all 16 in one of three windows ~ 1%, so the test still fails without it.
+ */
+async function inOneOfThreeWindows(t: ExecutionContext, window: () => Promise<string | null>): Promise<void> {
+  const misses: string[] = [];
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const miss = await window();
+    if (miss === null) {
+      if (misses.length > 0) t.log(`held in window ${attempt}; missed before: ${misses.join('; ')}`);
+      t.pass();
+      return;
+    }
+    misses.push(miss);
+  }
+  t.fail(`missed in three windows: ${misses.join('; ')}`);
+}
+
+/** 16 new connections one after another to `port`: null if only `healthy` answered, else who else did. */
+async function onlyHealthyAnswers(port: number, healthy: number): Promise<string | null> {
+  const answeredBy: number[] = [];
+  for (let i = 0; i < 16; i++) answeredBy.push(await pidOfNewConnection(port));
+  const others = answeredBy.filter((pid) => pid !== healthy);
+  return others.length === 0 ? null : `${others.length} of 16 answered by ${[...new Set(others)].join(', ')}`;
+}
+
 test('fair: a worker whose loop lags (held past 100 ms, but turning) takes no new connection while the other can', async (t) => {
   const { cluster, lagging, healthy, holds } = await laggingCluster(t, 'lags-worker-1.js');
   // One new connection at a time: the healthy worker is never at its limit, so it takes every one,
   // where the kernel's race would give worker 1 those that arrive while its loop turns.
-  const answeredBy: number[] = [];
-  for (let i = 0; i < 16; i++) answeredBy.push(await pidOfNewConnection(cluster.port));
-  t.deepEqual(new Set(answeredBy), new Set([healthy]));
-  t.false(holds(lagging), 'worker 1 still holds no copy');
+  await inOneOfThreeWindows(t, async () => (await onlyHealthyAnswers(cluster.port, healthy)) ?? (holds(lagging) ? 'worker 1 holds a copy after them' : null));
 });
 
 test('fair: a server a lagging worker starts in the middle of its lag starts out last in line too', async (t) => {
@@ -129,11 +156,12 @@ test('fair: a server a lagging worker starts in the middle of its lag starts out
   const second = await cluster.waitForLine((line) => line.worker === 1 && line.message.startsWith('second '), 15_000);
   const port = Number(second.message.split(' ')[1]);
   t.not(port, cluster.port);
-  const answeredBy: number[] = [];
-  for (let i = 0; i < 16; i++) answeredBy.push(await pidOfNewConnection(port));
-  t.deepEqual(new Set(answeredBy), new Set([healthy]));
-  t.false(listenerHolders(port, [cluster.masterPid, lagging, healthy]).includes(lagging), 'worker 1 holds no copy of the second socket');
-  t.false(holds(lagging), 'nor of the first');
+  await inOneOfThreeWindows(t, async () => {
+    const miss = await onlyHealthyAnswers(port, healthy);
+    if (miss !== null) return miss;
+    if (listenerHolders(port, [cluster.masterPid, lagging, healthy]).includes(lagging)) return 'worker 1 holds a copy of the second socket';
+    return holds(lagging) ? 'worker 1 holds a copy of the first' : null;
+  });
 });
 
 test('fair: a worker whose loop lagged accepts again once it has kept time for a second', async (t) => {
