@@ -3,7 +3,8 @@
 // promise reactions: each is reported within 15% (15 ms/s for the smallest), in its phase, with where it was created.
 // Serial: the other test's cluster would take CPU from this one's busy callbacks (time in a callback is wall time).
 import test from 'ava';
-import { fixture, get, startCluster } from '../helpers/cluster.js';
+import { execa } from 'execa';
+import { CLI, fixture, get, startCluster } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 
 interface Phase {
@@ -32,24 +33,56 @@ test.serial('loop --json: time per phase within 15% of what the app spends, call
   const ctl = control(t);
   const cluster = await startCluster(fixture('phases-app.js'), { instances: 1, flags: ['--name', 'phases'], env: ctl.env });
   t.teardown(() => cluster.stop('SIGKILL'));
-  // What the app itself says it spent per second, around the window: 300, 200, 100 and 50 ms when it
-  // has the CPU to itself, somewhat more on a busy machine (a busy-wait that ends late).
+  // What the app itself says it spent per second over the window: 300, 200, 100 and 50 ms when it has
+  // the CPU to itself, somewhat more on a busy machine (a busy-wait that ends late).
   type Spent = Record<'now' | 'interval' | 'immediate' | 'fs' | 'promise', number>;
+  type Kind = Exclude<keyof Spent, 'now'>;
   const spent = async (): Promise<Spent> => JSON.parse((await get(cluster.port, '/spent')).body) as Spent;
-  const before = await spent();
-  const result = await ctl.run(['loop', 'phases', '1', '--duration', '2s', '--json']);
-  const after = await spent();
-  t.is(result.exitCode, 0, String(result.stderr));
-  const report = JSON.parse(String(result.stdout)) as LoopJson;
-  const perSec = (kind: Exclude<keyof Spent, 'now'>): number => ((after[kind] - before[kind]) * 1000) / (after.now - before.now);
+  const nominal: Array<[Kind, number]> = [['interval', 300], ['immediate', 200], ['fs', 100], ['promise', 50]];
+  /**
+   * One `clusterd loop` of 2 s, and the app's own count read right around its window: when the master
+   * says it asks the worker to measure (its `loop` line), and when the answer comes out of the CLI.
+   * Not around the CLI's run: its start-up and exit (seconds on a loaded machine) are no part of the
+   * window, and take the CPU from the app while they last.
+   */
+  const measure = async () => {
+    const from = cluster.lines.length;
+    const run = execa(process.execPath, [CLI, 'loop', 'phases', '1', '--duration', '2s', '--json'], { env: ctl.env, reject: false, buffer: false, timeout: 60_000 });
+    const opened = cluster.waitForLine((line) => line.event === 'loop' && cluster.lines.indexOf(line) >= from).then(() => spent());
+    let stdout = '';
+    let stderr = '';
+    let closed: Promise<Spent> | null = null;
+    run.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      closed ??= spent();
+      stdout += chunk;
+    });
+    run.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const [result, before] = await Promise.all([run, opened]);
+    t.is(result.exitCode, 0, stderr);
+    const after = await (closed ?? spent());
+    const perSec = (kind: Kind): number => ((after[kind] - before[kind]) * 1000) / (after.now - before.now);
+    return { report: JSON.parse(stdout) as LoopJson, perSec };
+  };
+  // The comparison means something only where the app did its work over the window: on a loaded
+  // machine it may not get the CPU for it (its timers run late). Then it is measured again, up to 3 times.
+  let measured = await measure();
+  for (let attempt = 1; attempt < 3; attempt++) {
+    const short = nominal.filter(([kind, ms]) => measured.perSec(kind) < ms * 0.8);
+    if (short.length === 0) break;
+    t.log(`attempt ${attempt}: the app spent less than 80% of its work (${short.map(([kind]) => `${kind} ${measured.perSec(kind).toFixed(1)} ms/s`).join(', ')}): measuring again`);
+    measured = await measure();
+  }
+  const { report, perSec } = measured;
   t.log(Object.entries(report.phases).map(([name, phase]) => `${name} ${phase.msPerSec} ms/s (${phase.count})`).join(', '), `overhead ${report.overheadPct}%`);
   t.log(`the app's own count: interval ${perSec('interval').toFixed(1)}, immediate ${perSec('immediate').toFixed(1)}, fs ${perSec('fs').toFixed(1)}, promise ${perSec('promise').toFixed(1)} ms/s`);
   t.is(report.worker, 1);
   t.true(report.durationMs >= 1900 && report.durationMs <= 2500, `durationMs ${report.durationMs}`);
-  // The timers phase also runs the scheduling interval's own (short) callbacks.
-  for (const [kind, nominal] of [['interval', 300], ['immediate', 200], ['fs', 100], ['promise', 50]] as const) {
-    t.true(perSec(kind) >= nominal * 0.8, `the app spent ${perSec(kind).toFixed(1)} ms/s in ${kind} work, not ${nominal}`);
+  // At least half of each kind of work ran (25 ms/s for the smallest, over the 15 ms/s tolerance): a
+  // phase reported empty, or work counted in the wrong phase, cannot pass as within the tolerance.
+  for (const [kind, ms] of nominal) {
+    t.true(perSec(kind) >= ms * 0.5, `the app spent ${perSec(kind).toFixed(1)} ms/s in ${kind} work, not ${ms}`);
   }
+  // The timers phase also runs the scheduling interval's own (short) callbacks.
   t.true(within(report.phases.timers.msPerSec, perSec('interval')), `timers ${report.phases.timers.msPerSec} ms/s`);
   t.true(within(report.phases.check.msPerSec, perSec('immediate')), `check ${report.phases.check.msPerSec} ms/s`);
   t.true(within(report.phases.poll.msPerSec, perSec('fs')), `poll ${report.phases.poll.msPerSec} ms/s`);

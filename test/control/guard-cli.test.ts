@@ -24,6 +24,8 @@ async function guardedCluster(t: Parameters<typeof killOnTeardown>[0], name: str
 interface Idle {
   socket: net.Socket;
   source: string;
+  /** When connect() was called: before the master could admit it, so before its deadline started. */
+  openedAt: number;
   closed: boolean;
   closedAt: number;
 }
@@ -31,8 +33,9 @@ interface Idle {
 /** Opens a connection from `source` (any 127/8 address is this host) that never sends a byte; resolves once connected or closed. */
 function idleConnection(port: number, source: string): Promise<Idle> {
   return new Promise((resolve) => {
+    const openedAt = Date.now();
     const socket = net.connect({ host: '127.0.0.1', port, localAddress: source });
-    const idle: Idle = { socket, source, closed: false, closedAt: 0 };
+    const idle: Idle = { socket, source, openedAt, closed: false, closedAt: 0 };
     socket.on('error', () => {});
     // Read and drop what the server sends (its HTTP/2 settings): a paused socket never sees the
     // server's FIN, so it would never close. It sends nothing itself.
@@ -76,7 +79,13 @@ test('300 idle connections without a token do not lock out an authenticated stat
   const open = (source?: string) => idle.filter((connection) => !connection.closed && (source === undefined || connection.source === source)).length;
   await waitFor(() => open('127.0.0.1') <= MAX_PENDING_PER_SOURCE && open() <= MAX_PENDING, { what: 'the flood trimmed' });
   t.log(`idle connections still open: ${open()} of 300 (${open('127.0.0.1')} from 127.0.0.1)`);
-  t.true(open() > 0);
+  // Trimmed, not all closed: some were kept until their deadline. Not `open() > 0` now: the steps
+  // above may take longer than AUTH_DEADLINE_MS on a loaded machine, and then every one has rightly
+  // been closed at its deadline. A connection closed before its deadline (less 100 ms, as below) was
+  // evicted by a limit; a guard that evicted them all would leave none that lived that long.
+  const kept = idle.filter((connection) => !connection.closed || connection.closedAt - connection.openedAt >= AUTH_DEADLINE_MS - 100);
+  t.log(`kept until the deadline or still open: ${kept.length} of 300`);
+  t.true(kept.length > 0);
 });
 
 test('idle connections without a token are closed at the deadline; an authenticated stream stays open past it', async (t) => {

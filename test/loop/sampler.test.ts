@@ -21,11 +21,13 @@ const stall = test.macro({
     t.true(sample.intervalMs >= 200, 'the interval stretches over the stall');
     t.true(sample.lag.max >= 150, `max ${sample.lag.max}`);
     t.true(sample.lag.p99 >= 150, `p99 ${sample.lag.p99}`);
-    t.true(sample.elu > 0.8, `elu ${sample.elu}`);
+    // ELU counts the stall: at least its 200 ms busy in this sample (a ratio, elu > 0.8, also needed the
+    // short idle waits around it to end on time, which a loaded machine does not promise).
+    t.true(sample.elu * sample.intervalMs >= 195, `elu ${sample.elu} over ${sample.intervalMs} ms`);
     // burnCpu burnt at least 200 ms of CPU inside this interval.
     t.true((sample.cpu * sample.intervalMs) / 100 >= 199, `cpu ${sample.cpu}% of ${sample.intervalMs} ms`);
   },
-  title: (_providedTitle, site) => `a 200 ms stall in ${site} shows as lag >= 150 ms and ELU near 1 in the next sample`,
+  title: (_providedTitle, site) => `a 200 ms stall in ${site} shows as lag >= 150 ms and 200 ms of ELU's busy time in the next sample`,
 });
 
 test.serial(stall, 'setImmediate (check phase)', (fn) => setImmediate(fn));
@@ -62,12 +64,14 @@ test.serial('a stall\'s lag and its busy time land in the same sample, wherever 
   const split: string[] = [];
   for (let offset = 95; offset <= 105; offset += 1) {
     const samples = await samplesAroundStall(queue, offset);
-    for (const sample of samples) {
-      // A sample whose lag shows the stall must hold its busy time too (ELU over >= 150 ms of the interval).
-      if (sample.lag.p99 >= 150 && sample.elu * sample.intervalMs < 150) {
-        split.push(`offset ${offset} ms: ${samples.map((s) => `p99 ${s.lag.p99} elu ${s.elu.toFixed(2)} over ${s.intervalMs.toFixed(0)} ms`).join(' | ')}`);
-      }
-    }
+    const seen = `offset ${offset} ms: ${samples.map((s) => `p99 ${s.lag.p99} elu ${s.elu.toFixed(2)} over ${s.intervalMs.toFixed(0)} ms`).join(' | ')}`;
+    // The sample that holds the stall's busy time (ELU over >= 150 ms of the interval: the burn is
+    // synchronous, so one sample has all of it) must show its lag too. Not the other way round: a
+    // loaded machine may hold this process off the CPU for 150 ms while its loop is idle, a lag with
+    // no busy time, which is no split.
+    const busy = samples.filter((sample) => sample.elu * sample.intervalMs >= 150);
+    if (busy.length === 0) split.push(`${seen} (no sample holds the stall's busy time)`);
+    else if (busy.some((sample) => sample.lag.p99 < 150)) split.push(seen);
   }
   t.deepEqual(split, []);
 });
@@ -76,10 +80,20 @@ test.serial('an idle interval shows small lag and low ELU', async (t) => {
   const queue = startQueue(100);
   t.teardown(() => queue.sampler.stop());
   await queue.next(); // the first one may include this file's start-up
-  const sample = await queue.next();
+  // Max below the stall tests' threshold. A loaded machine may hold this process off the CPU for a
+  // while in any one interval (a lag of its own), so one of up to ten samples in a row must be calm;
+  // a sampler that reads an idle loop as lagging or busy shows it in every one.
+  const idle = (sample: LoopSample): boolean => sample.lag.p50 < 20 && sample.lag.max < 150 && sample.elu < 0.5 && sample.cpu >= 0 && sample.cpu < 50;
+  const seen: string[] = [];
+  let sample = await queue.next();
+  for (let i = 1; i < 10 && !idle(sample); i++) {
+    seen.push(`lag ${JSON.stringify(sample.lag)} elu ${sample.elu.toFixed(3)} cpu ${sample.cpu.toFixed(1)}%`);
+    sample = await queue.next();
+  }
+  if (seen.length > 0) t.log(`not calm, skipped: ${seen.join(' | ')}`);
   t.log(`lag ${JSON.stringify(sample.lag)} elu ${sample.elu.toFixed(3)} cpu ${sample.cpu.toFixed(1)}%`);
   t.true(sample.lag.p50 < 20, `p50 ${sample.lag.p50}`);
-  t.true(sample.lag.max < 150, `max ${sample.lag.max}`); // below the stall tests' threshold
+  t.true(sample.lag.max < 150, `max ${sample.lag.max}`);
   t.true(sample.elu < 0.5, `elu ${sample.elu}`);
   t.true(sample.cpu >= 0 && sample.cpu < 50, `cpu ${sample.cpu}`);
 });
@@ -174,10 +188,13 @@ test.serial('stop() releases the timer and the delay probe; start() may follow',
   t.is(queue.delivered, delivered);
   if (readUv) t.true(readUv().loopCount - loopsBefore < 10, `${readUv().loopCount - loopsBefore} iterations`);
 
+  const restartedAt = performance.now();
   queue.sampler.start();
   t.teardown(() => queue.sampler.stop());
   const sample = await queue.next();
-  t.true(sample.intervalMs < 300, 'a restarted sampler takes fresh baselines');
+  // Its interval began at start(), not at the last sample before stop() (300 ms and more earlier): it
+  // is no longer than the time since start(), however late the machine delivered the sample.
+  t.true(sample.intervalMs <= performance.now() - restartedAt, `${sample.intervalMs} ms, ${performance.now() - restartedAt} ms since start()`);
 });
 
 test('an onSample that throws goes to onError, and sampling goes on', async (t) => {

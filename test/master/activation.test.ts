@@ -39,7 +39,12 @@ interface HolderLine {
  * it and every master it started are killed (its SIGKILL does not reach them).
  */
 async function socketActivate(t: ExecutionContext, args: string[]): Promise<{ holder: ResultPromise; lines: HolderLine[] }> {
-  const holder = execa('systemd-socket-activate', args, { reject: false, buffer: false, env: { PATH: process.env.PATH } });
+  // The masters register their names in a runtime directory of this test's own, not the shared
+  // default one, where another run's cluster of the same name would be in the way. (-E: what the
+  // command started gets in its environment, whatever systemd-socket-activate passes on of its own.)
+  const runtime = mkdtempSync(join(tmpdir(), 'clusterd-activation-'));
+  t.teardown(() => rmSync(runtime, { recursive: true, force: true }));
+  const holder = execa('systemd-socket-activate', ['-E', `CLUSTERD_RUNTIME_DIR=${runtime}`, ...args], { reject: false, buffer: false, env: { PATH: process.env.PATH } });
   t.teardown(() => holder.kill('SIGKILL'));
   const lines: HolderLine[] = [];
   t.teardown(() => {

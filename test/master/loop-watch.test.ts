@@ -258,6 +258,10 @@ test('a stamp from the future (the pipe is the app to write) reads as now: the s
   pipe.write(forged);
   // Read as a beat now: the silence after it passes each level, as after a real one.
   await waitFor(() => events.includes('silent 120 #0'), { what: 'the silence after the forged beat judged' });
-  t.deepEqual(events, ['silent 40 #0', 'stall', 'silent 120 #0']);
+  // Each level once, in order, and one stall: a late check (a loaded machine) may judge 40 ms and the
+  // 60 ms stall at once, and then the stall comes first, as in the test of a silence above.
+  t.deepEqual(events.filter((event) => event.startsWith('silent')), ['silent 40 #0', 'silent 120 #0']);
+  t.is(events.filter((event) => event === 'stall').length, 1);
+  t.is(events.length, 3, events.join(', '));
   t.false(warnings.includes('TimeoutOverflowWarning'), warnings.join(', '));
 });

@@ -63,12 +63,14 @@ test('--wait-ready: ready only once every worker called process.send("ready")', 
 });
 
 test('--listen-timeout: an app that never listens stops the master with one line on stderr', async (t) => {
-  const cluster = launch(['start', fixture('never-listens.js'), '-i', '2', '--listen-timeout', '1s']);
+  // 3 s: each worker must boot and print `started` before the timeout kills it (a node boot may take
+  // over a second on a loaded machine); it never listens, however long the timeout.
+  const cluster = launch(['start', fixture('never-listens.js'), '-i', '2', '--listen-timeout', '3s']);
   t.teardown(() => {
     if (cluster.process.exitCode === null) cluster.process.kill('SIGKILL');
   });
   t.is(await cluster.exited, ExitCode.BOOT_FAILED);
   t.is(cluster.stderr.length, 1, cluster.stderr.join('\n'));
-  t.regex(cluster.stderr[0] ?? '', /^clusterd: error: .*not ready after 1000 ms.*--listen-timeout/);
+  t.regex(cluster.stderr[0] ?? '', /^clusterd: error: .*not ready after 3000 ms.*--listen-timeout/);
   t.true(cluster.lines.some((line) => line.message === '[w1] started'));
 });

@@ -21,8 +21,11 @@ const refused = (cluster: Cluster) =>
 
 const drains = test.macro({
   async exec(t, signal: NodeJS.Signals) {
-    // A long grace: a drain that does not finish on its own shows as exit code 5, not 0.
-    const cluster = await startCluster(fixture('slow-routes.js'), { instances: 2, flags: ['--grace', '30s'], env: { SLOW_MS: '1000' } });
+    // A long grace: a drain that does not finish on its own shows as exit code 5, not 0. /slow answers
+    // 5 s after it arrives: the signal must reach the master and its drain the worker before then
+    // (`Connection: close` is set only on an answer sent during the drain), which on a loaded machine
+    // took more than the 1 s this once was; the answer waits that long in any case.
+    const cluster = await startCluster(fixture('slow-routes.js'), { instances: 2, flags: ['--grace', '30s'], env: { SLOW_MS: '5000' } });
     killOnTeardown(t, cluster.process);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     t.teardown(() => agent.destroy());

@@ -26,12 +26,27 @@ async function connect(t: { teardown(fn: () => void): void }, cluster: Cluster, 
 /** The close code each socket gets. */
 const closeCodes = (sockets: WebSocket[]): Promise<number[]> => Promise.all(sockets.map(async (socket) => ((await once(socket, 'close')) as [number])[0]));
 
-/** Stops the master with SIGTERM; resolves with its exit code and how long the stop took. */
-async function timedStop(cluster: Cluster): Promise<{ code: number | undefined; ms: number }> {
+/**
+ * Stops the master with SIGTERM; resolves with its exit code and how long the stop took by the
+ * master's own clock: from its `signal` line (the signal received) to its `stopped` line (every worker
+ * gone). Not this test's wall clock, which also counts the master's own exit and this process's turn
+ * to run, seconds on a loaded machine. (NaN without both lines: no bound holds then.)
+ */
+async function timedStop(t: { log(...values: unknown[]): void }, cluster: Cluster): Promise<{ code: number | undefined; ms: number }> {
   const began = Date.now();
   const code = await cluster.stop('SIGTERM');
-  return { code, ms: Date.now() - began };
+  const at = (event: string): number => Date.parse(cluster.lines.find((line) => line.event === event)?.time ?? '');
+  const ms = at('stopped') - at('signal');
+  t.log(`the stop took ${ms} ms by the master's lines, ${Date.now() - began} ms by this test's clock`);
+  return { code, ms };
 }
+
+/**
+ * The issue's "well under a second", measured by the master (above), with room for a loaded machine
+ * where the workers wait for a core to close and exit: far below --grace (30 s), and below any wait
+ * of 5 s (Node's keepAliveTimeout) that a drain leaning on a timeout would show.
+ */
+const STOP_BOUND_MS = 5000;
 
 const closedByTheApp = test.macro({
   async exec(t, closeOn: 'SIGTERM' | 'onShutdown') {
@@ -40,11 +55,10 @@ const closedByTheApp = test.macro({
     const sockets = await connect(t, cluster, 2);
     const codes = closeCodes(sockets);
 
-    const { code, ms } = await timedStop(cluster);
+    const { code, ms } = await timedStop(t, cluster);
     t.is(code, ExitCode.OK);
     t.deepEqual(await codes, [1001, 1001]);
-    // The issue's "well under a second" with room for a loaded machine; --grace was 30 s.
-    t.true(ms < 3000, `the stop took ${ms} ms`);
+    t.true(ms < STOP_BOUND_MS, `the stop took ${ms} ms`);
     t.true(cluster.lines.some((line) => line.stream === 'stdout' && line.message === `${closeOn}: closing 2 WebSockets`));
     t.false(cluster.lines.some((line) => line.event === 'grace-expired' || line.event === 'stop-failed' || line.event === 'worker-exit'));
     t.false(isRunning(cluster.pids[0]!));
@@ -107,12 +121,12 @@ const http2Idle = test.macro({
     const goaway = once(session, 'goaway');
     const closed = once(session, 'close');
 
-    const { code, ms } = await timedStop(cluster);
+    const { code, ms } = await timedStop(t, cluster);
     t.is(code, ExitCode.OK);
     const [errorCode] = (await goaway) as [number];
     t.is(errorCode, http2.constants.NGHTTP2_NO_ERROR);
     await closed;
-    t.true(ms < 3000, `the stop took ${ms} ms`);
+    t.true(ms < STOP_BOUND_MS, `the stop took ${ms} ms`);
     t.false(cluster.lines.some((line) => line.event === 'grace-expired'));
   },
   title: (_title, secure: boolean) => `an idle HTTP/2 session (${secure ? 'secure' : 'cleartext'}) gets GOAWAY at stop, and the stop ends before --grace`,

@@ -1,12 +1,12 @@
 // Issue 2, "Tests": a load test bounded in time. 64 connections for 3 s against two workers, in
-// fair (the default) and rr: each serves a fair share and no request fails.
+// fair (the default) and rr: each serves a share (20-80%: see below) and no request fails.
 import test from 'ava';
 import autocannon from 'autocannon';
 import { fixture, startCluster } from '../../helpers/cluster.js';
 import { getJson, untilEveryWorker, type Answer } from '../../helpers/requests.js';
 
 for (const mode of ['fair', 'rr']) {
-  test(`${mode}, 64 connections for 3 s: every worker serves 30-70% and no request fails`, async (t) => {
+  test(`${mode}, 64 connections for 3 s: every worker serves 20-80% and no request fails`, async (t) => {
     const cluster = await startCluster(fixture('count-requests.js'), { flags: ['--balance', mode] });
     t.teardown(() => cluster.stop());
     // Each connection reconnects every 50 requests: both balance connections, so the share is
@@ -30,11 +30,14 @@ for (const mode of ['fair', 'rr']) {
     // connection before it reconnects, and those in flight when autocannon stops).
     t.true(total >= result['2xx'] && total <= result.requests.sent, `${total} served, ${result['2xx']} answered, ${result.requests.sent} sent`);
     // Requests, not connections: on keep-alive connections a worker that gets more of the 2 cores
-    // (beside autocannon and the other test files) serves more. rr reached 68.9% once in CI; the
-    // connection counts themselves are asserted tightly by the burst tests (fair.test.ts).
+    // (beside autocannon, which runs in this test's process, and the other test files) serves more,
+    // whatever the balancer did. rr reached 68.9% once in CI with 30-70%, so 20-80%: this only shows
+    // that both workers take a real part of the load (a balancer that sends nearly everything to one
+    // worker fails it); the even split of connections is asserted tightly by the burst tests
+    // (fair.test.ts), which count connections, not requests.
     for (const { pid, count } of served) {
       const share = count / total;
-      t.true(share >= 0.3 && share <= 0.7, `worker ${pid} served ${(100 * share).toFixed(1)}%`);
+      t.true(share >= 0.2 && share <= 0.8, `worker ${pid} served ${(100 * share).toFixed(1)}%`);
     }
   });
 }

@@ -5,6 +5,7 @@ import { fixture, get, startCluster, waitFor } from '../../helpers/cluster.js';
 import { control } from '../../helpers/control.js';
 import { reusePortSupport } from '../../../src/master/balancers/shared.js';
 import { ExitCode } from '../../../src/exit-codes.js';
+import { STALL_MS } from '../../../src/master/supervisor.js';
 
 /** GET / on a new connection from `localAddress` (any 127.x.y.z is this machine); resolves with the pid that answered. */
 function pidFrom(port: number, { localAddress = '127.0.0.1', path = '/', timeoutMs = 5000 } = {}): Promise<number> {
@@ -20,9 +21,15 @@ function pidFrom(port: number, { localAddress = '127.0.0.1', path = '/', timeout
   });
 }
 
+/** How long GET /spin blocks the worker here (busy-route.js's SPIN_MS): longer than the wait for the stall and 12 requests on a loaded machine, shorter than --watchdog. */
+const SPIN_MS = 20_000;
+
 test('least: a worker whose loop is blocked receives no new connections while blocked', async (t) => {
   const ctl = control(t);
-  const cluster = await startCluster(fixture('busy-route.js'), { instances: 2, flags: ['--name', 'least', '--balance', 'least', '--watchdog', '30s'], env: ctl.env });
+  // --report-blocked past STALL_MS: once its report of the block is in, the master has judged the loop
+  // stalled (at STALL_MS of silence, in the same check or an earlier one), which is what least routes by.
+  const flags = ['--name', 'least', '--balance', 'least', '--watchdog', '30s', '--report-blocked', `${STALL_MS + 100}ms`];
+  const cluster = await startCluster(fixture('busy-route.js'), { instances: 2, flags, env: { ...ctl.env, SPIN_MS: String(SPIN_MS) } });
   t.teardown(() => cluster.stop('SIGKILL'));
   // Both workers have answered once (and sent a stats sample), so neither is new to the master.
   await waitFor(async () => new Set(await Promise.all(Array.from({ length: 6 }, () => pidFrom(cluster.port)))).size === 2, { what: 'both workers answering' });
@@ -30,13 +37,19 @@ test('least: a worker whose loop is blocked receives no new connections while bl
   const blocked = await pidFrom(cluster.port, { path: '/spin' });
   const blockedAt = Date.now();
   const other = cluster.pids.find((pid) => pid !== blocked)!;
-  // Its watchdog thread reports the stall once the loop has been silent 100 ms (slack for a
-  // loaded machine, where that thread may wait for a core).
-  await waitFor(() => Date.now() - blockedAt >= 1000, { what: 'the stall to be reported' });
+  // The stall seen by the master: the spin's site reported, caught at least STALL_MS into the silence.
+  await waitFor(
+    async () =>
+      (await ctl.workers('least')).some(
+        (worker) => worker.pid === blocked && ((worker as { blockedSites?: Array<{ url: string; maxMs: number }> }).blockedSites ?? []).some((site) => site.url.endsWith('/busy-route.js') && site.maxMs >= STALL_MS),
+      ),
+    { what: 'the spinning worker reported blocked' },
+  );
+  t.log(`the stall reported ${Date.now() - blockedAt} ms after /spin answered`);
 
   const answeredBy: number[] = [];
   for (let i = 0; i < 12; i++) answeredBy.push(await pidFrom(cluster.port, { timeoutMs: 4000 }));
-  t.true(Date.now() - blockedAt < 10_000, 'all answered while the worker was still blocked');
+  t.true(Date.now() - blockedAt < SPIN_MS, 'all answered while the worker was still blocked');
   t.deepEqual(new Set(answeredBy), new Set([other]));
 });
 
