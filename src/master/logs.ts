@@ -22,11 +22,26 @@ export interface LogLine {
   message: string;
 }
 
-/** A stream to write to; one with on() (an EventEmitter, as process.stdout) is watched for errors. */
+/**
+ * A stream to write to; one with on() (an EventEmitter, as process.stdout) is watched for errors, and
+ * one with writableLength for a reader that does not keep up.
+ */
 export interface OutputStream {
   write(chunk: string): unknown;
   on?(event: 'error', listener: (error: NodeJS.ErrnoException) => void): unknown;
+  once?(event: 'drain', listener: () => void): unknown;
+  readonly writableLength?: number;
 }
+
+/**
+ * What a stream may hold unwritten before lines for it are dropped. Node writes to a pipe without
+ * blocking and queues what the pipe does not take: a reader that stops reading (a stalled log
+ * shipper, a paused pager) made the master hold everything the app wrote after it, until the
+ * out-of-memory killer took master and cluster (170 MB of lines: master RSS 74 -> 344 MB). Past this,
+ * lines are counted, not queued; once the reader has caught up, one line says how many it missed.
+ * `clusterd logs` and its ring are fed whatever happens here.
+ */
+export const MAX_UNWRITTEN_BYTES = 8 * 1024 * 1024;
 
 export interface LogOutput {
   stdout: OutputStream;
@@ -71,6 +86,8 @@ export class LogSink {
   readonly #out: LogOutput;
   /** Streams that failed (EPIPE, EBADF): nothing more is written to them. */
   readonly #lost = new Set<StreamName>();
+  /** Lines dropped per stream since its reader fell MAX_UNWRITTEN_BYTES behind (absent: none). */
+  readonly #dropped = new Map<StreamName, number>();
   readonly #listeners = new Set<(line: TimedLogLine) => void>();
   readonly #eventListeners = new Set<(event: MasterEvent) => void>();
   // A ring buffer: #recent[#next] is the oldest line once it has wrapped.
@@ -156,7 +173,34 @@ export class LogSink {
   }
 
   #write(name: StreamName, text: string): void {
-    if (!this.#lost.has(name)) this.#out[name].write(text);
+    if (this.#lost.has(name)) return;
+    const stream = this.#out[name];
+    const dropped = this.#dropped.get(name);
+    if (dropped !== undefined) {
+      this.#dropped.set(name, dropped + 1);
+      return;
+    }
+    if ((stream.writableLength ?? 0) > MAX_UNWRITTEN_BYTES && stream.once) {
+      this.#dropped.set(name, 1);
+      stream.once('drain', () => this.#caughtUp(name));
+      return;
+    }
+    stream.write(text);
+  }
+
+  /** The reader took all that was queued: say, on that stream, how many lines it missed. */
+  #caughtUp(name: StreamName): void {
+    const dropped = this.#dropped.get(name) ?? 0;
+    this.#dropped.delete(name);
+    if (this.#lost.has(name)) return;
+    const message = `${dropped} ${dropped === 1 ? 'line' : 'lines'} for ${name} dropped: its reader fell ${MAX_UNWRITTEN_BYTES / 1024 / 1024} MiB behind (the cluster kept serving; \`clusterd logs\` keeps the last ${RECENT_LINES} worker lines)`;
+    const iso = new Date().toISOString();
+    // Written to that stream itself, whatever the format sends elsewhere: it is that reader's gap.
+    this.#out[name].write(
+      this.#format === 'json'
+        ? JSON.stringify({ time: iso, worker: null, pid: process.pid, stream: 'master', level: 'warn', event: 'output-dropped', message, output: name, dropped }) + '\n'
+        : `${this.#stamp(iso)}clusterd: ${message}\n`,
+    );
   }
 
   /** Drops the stream and says so once, on the other stream if it still works. */

@@ -1,7 +1,7 @@
-// Issue 11: a LogSink whose output stream fails (EPIPE, EBADF) drops it and says so once.
+// Issue 11: a LogSink whose output stream fails (EPIPE, EBADF) drops it and says so once; one whose reader stalls holds a bounded queue.
 import test from 'ava';
 import { EventEmitter } from 'node:events';
-import { LogSink } from '../../src/master/logs.js';
+import { LogSink, MAX_UNWRITTEN_BYTES, RECENT_LINES } from '../../src/master/logs.js';
 
 class FakeStream extends EventEmitter {
   readonly written: string[] = [];
@@ -43,3 +43,49 @@ test('json: both streams failing (EBADF) drops everything and throws nothing', (
   t.deepEqual(stderr.written, []);
   t.is(logs.recent().length, 1);
 });
+
+/** A stream whose reader has stopped: it queues what it is given, as Node does for a full pipe. */
+class StalledStream extends FakeStream {
+  writableLength = 0;
+  override write(chunk: string): boolean {
+    super.write(chunk);
+    this.writableLength += Buffer.byteLength(chunk);
+    return false;
+  }
+
+  /** The reader took everything. */
+  drain(): void {
+    this.writableLength = 0;
+    this.emit('drain');
+  }
+}
+
+for (const format of ['text', 'json'] as const) {
+  test(`${format}: past MAX_UNWRITTEN_BYTES waiting for a stalled reader, lines are counted, not queued; once it caught up, one line says how many it missed`, (t) => {
+    const stdout = new StalledStream();
+    const stderr = new FakeStream();
+    const logs = new LogSink({ format, output: { stdout, stderr } });
+    const line = 'y'.repeat(1023);
+    const fits = Math.floor(MAX_UNWRITTEN_BYTES / (line.length + 6)) + 1;
+    for (let i = 0; i < fits + 500; i++) logs.line({ worker: 1, pid: 10, stream: 'stdout', message: line });
+    t.true(stdout.writableLength > MAX_UNWRITTEN_BYTES);
+    t.true(stdout.writableLength < MAX_UNWRITTEN_BYTES + 2048, `${stdout.writableLength} bytes queued`);
+    const written = stdout.written.length;
+    const dropped = fits + 500 - written;
+    t.true(dropped >= 499, `${dropped} dropped`);
+    // Every line still reaches the ring and its followers (`clusterd logs`).
+    t.is(logs.recent().length, RECENT_LINES);
+
+    stdout.drain();
+    t.is(stdout.written.length, written + 1);
+    const said = stdout.written.at(-1)!;
+    const message = `${dropped} lines for stdout dropped: its reader fell 8 MiB behind (the cluster kept serving; \`clusterd logs\` keeps the last ${RECENT_LINES} worker lines)`;
+    if (format === 'text') t.is(said, `clusterd: ${message}\n`);
+    else t.like(JSON.parse(said), { stream: 'master', level: 'warn', event: 'output-dropped', message, output: 'stdout', dropped });
+    // Caught up: written again, and nothing more said.
+    logs.line({ worker: 1, pid: 10, stream: 'stdout', message: 'after' });
+    t.is(stdout.written.length, written + 2);
+    t.true(stdout.written.at(-1)!.includes('after'));
+    t.deepEqual(stderr.written, []);
+  });
+}
