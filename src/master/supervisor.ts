@@ -457,7 +457,12 @@ export class Supervisor extends EventEmitter implements ControlSource {
       const retry = serving > 0 ? `; retrying in ${(delay / 1000).toFixed(1)} s while ${serving} ${serving === 1 ? 'worker serves' : 'workers serve'}` : '';
       this.config.logs.event('boot-failed', `worker ${worker.id} failed to boot: ${why}${retry}`, { worker: worker.id, code: exit.code, signal: exit.signal }, level);
       this.#scheduleRestart(slot, delay);
-      this.emit('boot-failed', slot.id, new BootError(`worker ${worker.id} ${why}`, worker.stderrTail));
+      const failure = new BootError(`worker ${worker.id} ${why}`, worker.stderrTail);
+      // A reload or restart waiting for this id (it was restarting when asked) hears why, as from a
+      // successor's failed boot, rather than waiting for a boot that may never come; the id retries.
+      slot.want?.reject(failure);
+      slot.want = null;
+      this.emit('boot-failed', slot.id, failure);
       return;
     }
     this.config.logs.event(

@@ -197,6 +197,30 @@ test('a worker that crashes into code that cannot boot is retried while the othe
   t.is(back[1]!.pid, cluster.pids[1]!);
 });
 
+test('a reload asked while a worker id is retrying a boot that fails ends with why (exit 3), not waiting for that boot for good', async (t) => {
+  const { ctl, entry, cluster } = await deployedCluster(t, 'reloadretry', ['--listen-timeout', '4s']);
+
+  // Worker 1's replacements never get ready (each fails at --listen-timeout); worker 2 serves.
+  writeFileSync(
+    entry,
+    [
+      "import http from 'node:http';",
+      "if (process.env.CLUSTERD_WORKER_ID === '1') setInterval(() => {}, 1 << 30);",
+      "else http.createServer((request, response) => response.end('ok')).listen(0, '127.0.0.1');",
+      '',
+    ].join('\n'),
+  );
+  process.kill(cluster.pids[0]!, 'SIGKILL');
+  await waitFor(async () => (await ctl.workers('reloadretry')).some((worker) => worker.id === 1 && worker.state === 'starting'), { what: 'worker 1 booting again' });
+  const reload = await ctl.run(['reload', 'reloadretry'], { timeoutMs: 30_000 });
+  t.false(reload.timedOut, 'the reload ended');
+  t.is(reload.exitCode, ExitCode.BOOT_FAILED, String(reload.stderr));
+  t.regex(String(reload.stderr), /^clusterd: reload failed after 0 of 2 workers: worker 1 was killed by SIGKILL before it was ready: \(clusterd: not ready after 4000 ms; see --listen-timeout\)$/m);
+  // The cluster runs on, worker 2 serving, worker 1 still retried.
+  t.deepEqual(cluster.lines.filter((line) => line.event === 'fatal'), []);
+  t.is((await get(cluster.port)).status, 200);
+});
+
 test('reload, restart and scale up with the entry gone: one line, exit 3, nothing replaced; scale down still works', async (t) => {
   const { ctl, entry, cluster } = await deployedCluster(t, 'gone');
 
