@@ -11,8 +11,28 @@ import type { LoopSample } from '../loop/types.js';
 /** Samples in a row above the limit before a worker counts as "staying" above it. */
 export const SAMPLES_OVER_LIMIT = 2;
 
-export function enforceMemoryLimit({ supervisor, limitBytes, logs }: { supervisor: Supervisor; limitBytes: number; logs: LogSink }): () => void {
+/**
+ * After a replacement that failed (its successor did not boot: a broken deploy on disk), how long
+ * before a worker still over the limit is tried again: not at every sample, which would fork a
+ * failing successor every interval, nor never, which left it growing until the kernel killed it.
+ */
+export const RETRY_AFTER_FAILURE_MS = 30_000;
+
+export function enforceMemoryLimit({
+  supervisor,
+  limitBytes,
+  logs,
+  now = Date.now,
+}: {
+  supervisor: Pick<Supervisor, 'on' | 'off' | 'replace' | 'slot' | 'phase'>;
+  limitBytes: number;
+  logs: Pick<LogSink, 'event' | 'eventOnce'>;
+  now?: () => number;
+}): () => void {
   const over = new WeakMap<WorkerProcess, number>();
+  /** Workers queued or being replaced; and when one whose replacement failed may be tried again. */
+  const pending = new WeakSet<WorkerProcess>();
+  const retryAt = new WeakMap<WorkerProcess, number>();
   /** Successors of a memory replacement, and the workers that have been under the limit once. */
   const successors = new WeakSet<WorkerProcess>();
   const seenUnder = new WeakSet<WorkerProcess>();
@@ -26,6 +46,7 @@ export function enforceMemoryLimit({ supervisor, limitBytes, logs }: { superviso
     // A worker that exited, or was replaced meanwhile, needs nothing more. One a reload is replacing
     // joins that replacement (Supervisor.replace merges them).
     if (worker.state !== 'ready' || supervisor.slot(worker.id)?.worker !== worker || supervisor.phase !== 'running') {
+      pending.delete(worker);
       next();
       return;
     }
@@ -35,8 +56,17 @@ export function enforceMemoryLimit({ supervisor, limitBytes, logs }: { superviso
         successors.add(successor);
         logs.event('memory-restarted', `worker ${worker.id}: replaced by pid ${successor.pid} (memory limit)`, { worker: worker.id, pid: successor.pid });
       },
-      (error: unknown) => logs.event('memory-restart-failed', `worker ${worker.id}: memory restart failed: ${(error as Error).message}`, { worker: worker.id }, 'error'),
+      (error: unknown) => {
+        retryAt.set(worker, now() + RETRY_AFTER_FAILURE_MS);
+        logs.event(
+          'memory-restart-failed',
+          `worker ${worker.id}: memory restart failed: ${(error as Error).message}; tried again in ${RETRY_AFTER_FAILURE_MS / 1000} s if it stays over the limit`,
+          { worker: worker.id },
+          'error',
+        );
+      },
     ).finally(() => {
+      pending.delete(worker);
       replacing = false;
       next();
     });
@@ -50,7 +80,9 @@ export function enforceMemoryLimit({ supervisor, limitBytes, logs }: { superviso
     }
     const count = (over.get(worker) ?? 0) + 1;
     over.set(worker, count);
-    if (count !== SAMPLES_OVER_LIMIT || queue.includes(worker)) return;
+    if (count < SAMPLES_OVER_LIMIT || pending.has(worker) || now() < (retryAt.get(worker) ?? 0)) return;
+    // One already replaced, draining with its last samples: nothing more to do.
+    if (supervisor.slot(worker.id)?.worker !== worker) return;
     // A successor over the limit from its start: a fresh worker needs more than the limit, and
     // replacing it again would only start the next one over it (--max-memory 16M: every 2 s, for good).
     if (successors.has(worker) && !seenUnder.has(worker)) {
@@ -68,6 +100,7 @@ export function enforceMemoryLimit({ supervisor, limitBytes, logs }: { superviso
       { worker: worker.id, pid: worker.pid, rss: sample.memory.rss, limit: limitBytes },
       'warn',
     );
+    pending.add(worker);
     queue.push(worker);
     next();
   };
