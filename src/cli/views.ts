@@ -213,6 +213,8 @@ export interface ClusterListJson {
   masterPid: number;
   workers: number;
   ready: number;
+  /** The worker count asked for: above `workers` while an id waits to be restarted. */
+  desired: number;
   uptimeMs: number;
   /** Where the app listens, as in `status --json`. */
   addresses: string[];
@@ -224,17 +226,18 @@ export function lsJson(clusters: readonly ClusterView[]): ClusterListJson[] {
     masterPid: status.masterPid,
     workers: status.totals.workers,
     ready: status.totals.ready,
+    desired: Math.max(status.totals.desired, status.totals.workers),
     uptimeMs: status.uptimeMs,
     addresses: [...status.addresses],
   }));
 }
 
-/** `ls`: NAME, PID, WORKERS (ready/total), UPTIME, LISTENING (where the app listens). */
+/** `ls`: NAME, PID, WORKERS (ready/asked for, as status's summary), UPTIME, LISTENING (where the app listens). */
 export function lsLines(clusters: readonly ClusterView[]): string[] {
   return table(
     [
       ['NAME', 'PID', 'WORKERS', 'UPTIME', 'LISTENING'],
-      ...lsJson(clusters).map((c) => [c.name, String(c.masterPid), `${c.ready}/${c.workers}`, formatDuration(c.uptimeMs), c.addresses.join(', ')]),
+      ...lsJson(clusters).map((c) => [c.name, String(c.masterPid), `${c.ready}/${c.desired}`, formatDuration(c.uptimeMs), c.addresses.join(', ')]),
     ],
     ['left', 'right', 'right', 'right', 'left'],
   );

@@ -139,7 +139,7 @@ test('ls: name, pid, ready/total workers, uptime, where it listens', (t) => {
     'api   39999      2/2   1m10s  127.0.0.1:3000',
     'web       7      2/2   1h01m  [::]:8080, /run/web.sock',
   ]);
-  t.deepEqual(lsJson(clusters)[1], { name: 'web', masterPid: 7, workers: 2, ready: 2, uptimeMs: 3_700_000, addresses: ['[::]:8080', '/run/web.sock'] });
+  t.deepEqual(lsJson(clusters)[1], { name: 'web', masterPid: 7, workers: 2, ready: 2, desired: 2, uptimeMs: 3_700_000, addresses: ['[::]:8080', '/run/web.sock'] });
 });
 
 /** A cluster whose worker 1 blocks its loop every other sample, worker 2 stays quiet. */

@@ -187,6 +187,7 @@ test('a worker that crashes into code that cannot boot is retried while the othe
   t.is((await get(cluster.port)).status, 200);
   const status = String((await ctl.run(['status', 'crashbroken'])).stdout);
   t.regex(status, /\b1\/2 ready\b/, status);
+  t.like((JSON.parse(String((await ctl.run(['ls', '--json'])).stdout)) as unknown[])[0], { name: 'crashbroken', ready: 1, desired: 2 });
 
   writeFileSync(entry, good);
   const back = await waitFor(async () => {
