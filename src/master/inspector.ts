@@ -32,6 +32,21 @@ import { ClusterdError, clip, oneLine } from '../errors.js';
 import { WORKER_INSPECTOR_ARGS } from '../protocol.js';
 import { nativeHelper } from '../system/native.js';
 
+/** Why nothing in a stopped process answers: neither its inspector's thread nor its main thread runs. */
+export const STOPPED = 'the process is stopped (SIGSTOP, or a debugger holds it): nothing in it runs';
+
+/** Whether a process is stopped (job control or a tracer: state T or t in /proc/PID/stat); false when it cannot be read. */
+export function isStopped(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The state follows the command name, which may itself hold ') '.
+    const state = stat.charAt(stat.lastIndexOf(')') + 2);
+    return state === 'T' || state === 't';
+  } catch {
+    return false;
+  }
+}
+
 /** The flags that let the master open a worker's inspector later, unless the user's own flags deal with the inspector. */
 export function inspectorArgs(userArgs: readonly string[]): string[] {
   if (userArgs.some((arg) => /^--inspect(-brk|-wait|-port|-publish-uid)?(=|$)/.test(arg) || /^--debug/.test(arg))) return [];
@@ -310,9 +325,11 @@ export class WorkerInspector {
         reject(
           unavailable(
             this.#pid,
-            ask
-              ? `no inspector came up within ${OPEN_TIMEOUT_MS} ms of asking the worker to open it (the app listens for SIGUSR1; is its loop blocked?)`
-              : `no inspector came up within ${OPEN_TIMEOUT_MS} ms of SIGUSR1 (does the app handle SIGUSR1, or run with its own --inspect?)`,
+            isStopped(this.#pid)
+              ? STOPPED
+              : ask
+                ? `no inspector came up within ${OPEN_TIMEOUT_MS} ms of asking the worker to open it (the app listens for SIGUSR1; is its loop blocked?)`
+                : `no inspector came up within ${OPEN_TIMEOUT_MS} ms of SIGUSR1 (does the app handle SIGUSR1, or run with its own --inspect?)`,
           ),
         );
       }, OPEN_TIMEOUT_MS);

@@ -16,7 +16,7 @@ import { appEnvironment, type Entry } from './entry.js';
 import type { CpuProfile, LoopBreakdown, LoopSample, StackFrame } from '../loop/types.js';
 import type { Capture } from '../loop/capture.js';
 import type { BlockedInfo, StackReport } from './status.js';
-import { CAPTURE_TIMEOUT_MS, WorkerInspector } from './inspector.js';
+import { CAPTURE_TIMEOUT_MS, STOPPED, WorkerInspector, isStopped } from './inspector.js';
 import { describeGraceOver, type DrainReport } from './grace.js';
 import { beatPeriod, LoopWatch } from './loop-watch.js';
 import type { Reaper } from './reaper.js';
@@ -315,7 +315,11 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       return;
     }
     if (!watch.current(episode)) return;
-    this.#reportBlocked(watch.silentMs, capture?.frames ?? [], capture === null ? `could not pause the main thread within ${CAPTURE_TIMEOUT_MS} ms (blocked inside a native call?)` : undefined);
+    this.#reportBlocked(
+      watch.silentMs,
+      capture?.frames ?? [],
+      capture === null ? (isStopped(this.pid) ? STOPPED : `could not pause the main thread within ${CAPTURE_TIMEOUT_MS} ms (blocked inside a native call?)`) : undefined,
+    );
   }
 
   #reportBlocked(blockedMs: number, stack: StackFrame[], error?: string): void {

@@ -129,3 +129,28 @@ test.serial('an app with a SIGUSR1 handler of its own: its inspector is opened w
   // The inspector's address stays out of the worker's log, as with SIGUSR1.
   t.false(cluster.lines.some((line) => /Debugger listening/.test(String(line.message))));
 });
+
+test('a worker stopped with SIGSTOP is caught by the watchdog, said to be stopped, and replaced', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--name', 'stopped', '--watchdog', '1s'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const [stopped, other] = cluster.pids as [number, number];
+  process.kill(stopped, 'SIGSTOP');
+  t.teardown(() => {
+    try {
+      process.kill(stopped, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  });
+  // Neither its inspector's thread nor its main thread runs: no stack, and the line says why.
+  const blocked = await cluster.waitForLine((line) => line.event === 'blocked', 15_000);
+  t.is(blocked.pid, stopped);
+  t.regex(String(blocked.error), /the process is stopped \(SIGSTOP, or a debugger holds it\): nothing in it runs/);
+  await waitFor(async () => {
+    const workers = await ctl.workers('stopped');
+    return workers.length === 2 && workers.every((worker) => worker.state === 'ready') && !workers.some((worker) => worker.pid === stopped);
+  }, { timeoutMs: 15_000, what: 'the stopped worker replaced' });
+  t.true(cluster.pids.includes(other));
+  t.is((await get(cluster.port)).status, 200);
+});
