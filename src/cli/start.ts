@@ -106,7 +106,7 @@ export function masterOptions(settings: StartSettings): MasterOptions {
   const nodeArgs = checked('node-arg', () => parseNodeArgs(flags.get('node-arg')));
   const cwd = checked('cwd', () => parseWorkingDir(text('cwd')));
   const entry = resolveEntry(settings.entry, nodeArgs, cwd, appEnvironment(settings.env));
-  const name = checked('name', () => parseName(text('name') ?? entryName(entry.path)));
+  const name = checked('name', () => parseName(text('name') ?? entryName(entry.path, entry.directoryName)));
   const maxBootFailures = checked('max-boot-failures', () => parseInteger('max-boot-failures', text('max-boot-failures'), { min: 1, max: MAX_BOOT_FAILURES }));
   const balance = checked('balance', () => parseChoice('balance', text('balance'), BALANCE_MODES) as BalanceMode);
   const unsupported = balance === 'reuseport' ? reusePortSupport() : null;
@@ -220,10 +220,10 @@ function runAsDaemon(options: MasterOptions, runMaster: typeof import('../master
   });
 }
 
-/** The cluster's name when no --name is given: the entry file's, made to fit. */
-function entryName(path: string): string {
-  const base = basename(path, extname(path));
+/** The cluster's name when no --name is given: the entry file's (a directory's: its package's), made to fit. */
+function entryName(path: string, directoryName?: string): string {
+  const base = directoryName ?? basename(path, extname(path));
   const name = nameFromEntry(base);
-  if (name === null) throw new UsageError(`the entry \`${basename(path)}\` gives no usable cluster name: give one with --name (letters, digits, '.', '_' or '-')`);
+  if (name === null) throw new UsageError(`the entry \`${directoryName ?? basename(path)}\` gives no usable cluster name: give one with --name (letters, digits, '.', '_' or '-')`);
   return name;
 }

@@ -1,9 +1,9 @@
 // Works out how to run the user's entry: the file itself, and the node flags it needs.
-import { accessSync, constants, statSync } from 'node:fs';
-import { extname, resolve } from 'node:path';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
 import { inspectorArgs } from './inspector.js';
 import { typescriptLoader } from './typescript.js';
-import { UsageError } from '../errors.js';
+import { UsageError, clip, oneLine } from '../errors.js';
 import { logicalCwd } from '../system/working-dir.js';
 
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts', '.tsx']);
@@ -21,6 +21,8 @@ export interface Entry {
   env: Record<string, string>;
   /** Why the TypeScript layer's disk cache is off though the user did not turn it off, else null. */
   typescriptCacheOff: string | null;
+  /** Given a directory: the name it suggests for the cluster (its package's name, else its own), else absent. */
+  directoryName?: string;
 }
 
 /** The app's environment before clusterd's own variables: this process's, the configuration's on top. */
@@ -35,8 +37,10 @@ export function appEnvironment(configEnv: Readonly<Record<string, string>> = {})
  * read from it, as the workers will read them.
  */
 export function resolveEntry(file: string, nodeArgs: readonly string[] = [], cwd = logicalCwd(), workerEnv: NodeJS.ProcessEnv = process.env): Entry {
-  const path = resolve(cwd, file);
+  let path = resolve(cwd, file);
+  let directoryName: string | undefined;
   try {
+    if (statSync(path).isDirectory()) ({ path, name: directoryName } = entryInDirectory(path, file));
     if (!statSync(path).isFile()) throw new UsageError(`entry \`${file}\` is not a file`);
     accessSync(path, constants.R_OK);
   } catch (error) {
@@ -60,5 +64,52 @@ export function resolveEntry(file: string, nodeArgs: readonly string[] = [], cwd
     typescriptCacheOff = loader.cacheOff;
   }
   execArgv.push('--import', new URL('../worker/preload.js', import.meta.url).href);
-  return { path, cwd, execArgv, env, typescriptCacheOff };
+  return { path, cwd, execArgv, env, typescriptCacheOff, ...(directoryName === undefined ? {} : { directoryName }) };
+}
+
+/** What a directory's main or index file may end in, in the order tried: Node's own, then TypeScript. */
+const DIRECTORY_ENTRY_EXTENSIONS = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts', '.tsx'];
+
+/**
+ * A directory given as the entry (`clusterd start .`), taken as `node DIR` takes it: the file its
+ * package.json's "main" names (as written, or with one of the extensions, or its index file), else
+ * its own index file; a TypeScript one too. Read once, at start: a reload runs the same file.
+ */
+function entryInDirectory(dir: string, file: string): { path: string; name: string } {
+  let main: unknown;
+  let packageName: unknown;
+  let manifest: string | null = null;
+  try {
+    manifest = readFileSync(join(dir, 'package.json'), 'utf8');
+  } catch {
+    // No package.json (or none readable): the index file, as Node does.
+  }
+  if (manifest !== null) {
+    try {
+      const parsed = JSON.parse(manifest) as { main?: unknown; name?: unknown } | null;
+      main = parsed?.main;
+      packageName = parsed?.name;
+    } catch (error) {
+      throw new UsageError(`entry \`${file}\` is a directory whose package.json does not parse: ${oneLine(error)}`);
+    }
+  }
+  const named = typeof main === 'string' && main.trim() !== '' ? clip(main, 200) : null;
+  // `@scope/api` -> `api`; made to fit a cluster name by the caller.
+  const name = typeof packageName === 'string' && packageName.trim() !== '' ? packageName.slice(packageName.lastIndexOf('/') + 1) : basename(dir);
+  const candidates = named === null
+    ? DIRECTORY_ENTRY_EXTENSIONS.map((extension) => `index${extension}`)
+    : [named, ...DIRECTORY_ENTRY_EXTENSIONS.map((extension) => `${named}${extension}`), ...DIRECTORY_ENTRY_EXTENSIONS.map((extension) => join(named, `index${extension}`))];
+  for (const candidate of candidates) {
+    const path = resolve(dir, candidate);
+    try {
+      if (statSync(path).isFile()) return { path, name };
+    } catch {
+      // Not this one.
+    }
+  }
+  throw new UsageError(
+    named === null
+      ? `entry \`${file}\` is a directory with no package.json "main" and no index file (index.js, index.ts, ...)`
+      : `entry \`${file}\` is a directory whose package.json "main" (${named}) names no file`,
+  );
 }

@@ -3,7 +3,7 @@
 // app's own output, prefixed `[wN]`, may carry one).
 import test from 'ava';
 import { execa, type Result } from 'execa';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,6 +84,17 @@ test('an entry that is neither JavaScript nor TypeScript', async (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'notes.txt'), 'hello');
   assertOneLine(t, await start([join(dir, 'notes.txt')]), ExitCode.USAGE, ['`' + join(dir, 'notes.txt') + '` is not JavaScript or TypeScript', '.js, .mjs, .cjs, .ts']);
+});
+
+test('a directory as the entry that names no file: one line each, exit 2', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-entry-dir-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const sub of ['empty', 'missing-main', 'broken']) mkdirSync(join(dir, sub));
+  writeFileSync(join(dir, 'missing-main', 'package.json'), '{"main": "dist/server.js"}');
+  writeFileSync(join(dir, 'broken', 'package.json'), '{"main": ');
+  assertOneLine(t, await start([join(dir, 'empty')]), ExitCode.USAGE, ['is a directory with no package.json "main" and no index file (index.js, index.ts, ...)']);
+  assertOneLine(t, await start([join(dir, 'missing-main')]), ExitCode.USAGE, ['is a directory whose package.json "main" (dist/server.js) names no file']);
+  assertOneLine(t, await start([join(dir, 'broken')]), ExitCode.USAGE, ['is a directory whose package.json does not parse']);
 });
 
 test('a config whose default export never settles: one line, not a quiet exit 0', async (t) => {

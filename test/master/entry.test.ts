@@ -2,6 +2,9 @@
 // every worker gets CLUSTERD_WORKER_ID (1..N, reused by a replacement) and CLUSTERD_CLUSTER_NAME;
 // args after `--` reach the app; the default worker count is one per usable CPU (affinity and cgroup quota).
 import test from 'ava';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { usableCpus } from '../../src/system/cpus.js';
 import { fixture, get, isRunning, killOnTeardown, launch, startCluster, waitFor, type Cluster, type OutputLine } from '../helpers/cluster.js';
 
@@ -69,6 +72,27 @@ test(runsUnchanged, 'entry-esm.mjs', 'esm', 'entry-esm');
 test(runsUnchanged, 'entry-ts.ts', 'ts', 'entry-ts');
 test(runsUnchanged, 'entry-mts.mts', 'mts', 'entry-mts');
 test(runsUnchanged, 'entry-cts.cts', 'cts', 'entry-cts');
+
+test('a directory as the entry runs as `node DIR` would: its package.json "main", else its index file; the cluster is named after the package, else the directory', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'clusterd-entry-dir-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const withMain = join(root, 'api');
+  mkdirSync(join(withMain, 'src'), { recursive: true });
+  writeFileSync(join(withMain, 'package.json'), JSON.stringify({ name: '@acme/orders', main: 'src/server' }));
+  copyFileSync(fixture('hello.js'), join(withMain, 'src', 'server.mjs'));
+  const indexOnly = join(root, 'web');
+  mkdirSync(indexOnly);
+  copyFileSync(fixture('hello.js'), join(indexOnly, 'index.mjs'));
+  for (const [dir, name] of [
+    [withMain, 'orders'],
+    [indexOnly, 'web'],
+  ] as const) {
+    const cluster = await startCluster(dir, { instances: 1 });
+    t.teardown(() => cluster.stop('SIGKILL'));
+    t.like(cluster.lines.find((line) => line.event === 'ready'), { name });
+    t.is((await get(cluster.port)).status, 200);
+  }
+});
 
 test('--name overrides the cluster name derived from the entry', async (t) => {
   const cluster = await startCluster(fixture('entry-esm.mjs'), { instances: 2, flags: ['--name', 'shop.api_2'] });
