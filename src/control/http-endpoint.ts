@@ -21,6 +21,8 @@ export interface EndpointOptions {
   onError?: (error: Error) => void;
   /** Connections open at once; past it, new ones are closed as they come (default MAX_ENDPOINT_CONNECTIONS). */
   maxConnections?: number;
+  /** A connection with nothing read or written this long is closed (default IDLE_TIMEOUT_MS). */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -29,6 +31,14 @@ export interface EndpointOptions {
  */
 export const MAX_ENDPOINT_CONNECTIONS = 256;
 
+/**
+ * A connection that moves no byte either way this long is closed: a client that sent its request and
+ * never reads the answer (a multi-MB /api/status of a large cluster) held that answer in the master
+ * for good. Far above any scrape or probe; a stream that is meant to wait (the dashboard's events)
+ * turns it off for its own socket.
+ */
+export const IDLE_TIMEOUT_MS = 60_000;
+
 export interface Endpoint {
   address: { host: string; port: number };
   /** Stops listening and drops open connections (scrapers and probes keep theirs alive). */
@@ -36,14 +46,14 @@ export interface Endpoint {
 }
 
 /** Listens on host:port; rejects with a ListenError when the address cannot be bound. */
-export async function startEndpoint({ flag, host, port, serve, post, onError = () => {}, maxConnections = MAX_ENDPOINT_CONNECTIONS }: EndpointOptions): Promise<Endpoint> {
+export async function startEndpoint({ flag, host, port, serve, post, onError = () => {}, maxConnections = MAX_ENDPOINT_CONNECTIONS, idleTimeoutMs = IDLE_TIMEOUT_MS }: EndpointOptions): Promise<Endpoint> {
   if (typeof host !== 'string' || host === '') {
     throw new UsageError(`Expected the \`--${flag}\` host to be a non-empty string, got \`${String(host)}\``);
   }
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new UsageError(`Expected the \`--${flag}\` port to be an integer from 0 to 65535, got \`${String(port)}\``);
   }
-  const server = createServer(serve, post, maxConnections);
+  const server = createServer(serve, post, maxConnections, idleTimeoutMs);
   await listen(server, { host, port }, onError).catch((error: NodeJS.ErrnoException) => {
     throw new ListenError(`cannot serve ${flag} on ${formatControlAddress({ host, port })}: ${describeListenError(error)}`, error);
   });
@@ -57,8 +67,8 @@ export type SocketEndpointOptions = Omit<EndpointOptions, 'host' | 'port'> & { p
  * Listens on the unix socket `path` (absolute), owner-only (0600): whoever can connect is this
  * user. Rejects with a ListenError when it cannot be bound (in use, not a socket, no directory).
  */
-export async function startSocketEndpoint({ flag, path, serve, post, onError = () => {}, maxConnections = MAX_ENDPOINT_CONNECTIONS }: SocketEndpointOptions): Promise<{ path: string; close(): Promise<void> }> {
-  const server = createServer(serve, post, maxConnections);
+export async function startSocketEndpoint({ flag, path, serve, post, onError = () => {}, maxConnections = MAX_ENDPOINT_CONNECTIONS, idleTimeoutMs = IDLE_TIMEOUT_MS }: SocketEndpointOptions): Promise<{ path: string; close(): Promise<void> }> {
+  const server = createServer(serve, post, maxConnections, idleTimeoutMs);
   let inode: number;
   try {
     inode = await claimSocketFile(path, (temporary) => listen(server, { path: temporary }, onError));
@@ -75,7 +85,7 @@ export async function startSocketEndpoint({ flag, path, serve, post, onError = (
   };
 }
 
-function createServer(serve: EndpointOptions['serve'], post: EndpointOptions['post'], maxConnections: number): http.Server {
+function createServer(serve: EndpointOptions['serve'], post: EndpointOptions['post'], maxConnections: number, idleTimeoutMs: number): http.Server {
   const server = http.createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0]!;
     if (post && request.method === 'POST') return post(path, request, response);
@@ -88,6 +98,8 @@ function createServer(serve: EndpointOptions['serve'], post: EndpointOptions['po
     serve(path, response, request);
   });
   server.maxConnections = maxConnections;
+  // With no 'timeout' listener, Node destroys a socket idle this long.
+  server.timeout = idleTimeoutMs;
   return server;
 }
 

@@ -60,6 +60,8 @@ export interface DashboardOptions {
   actions: DashboardActions;
   /** On TCP, --dashboard-token: actions need it as a bearer token; null: read-only. Unused on a socket. */
   token: string | null;
+  /** How long a connection that moves nothing is kept (the endpoints' IDLE_TIMEOUT_MS; tests shorten it). A page's stream is exempt. */
+  idleTimeoutMs?: number;
 }
 
 export interface DashboardServer {
@@ -72,7 +74,7 @@ export interface DashboardServer {
 }
 
 /** Serves the dashboard of `source`; rejects with a ListenError when the address cannot be bound. */
-export async function startDashboard({ listen, name, source, actions, token }: DashboardOptions): Promise<DashboardServer> {
+export async function startDashboard({ listen, name, source, actions, token, idleTimeoutMs }: DashboardOptions): Promise<DashboardServer> {
   const files = new Map(Object.entries(FILES).map(([path, { name: file, type }]) => [path, { type, body: readFileSync(new URL(file, PAGE_DIR)) }]));
   const streams = new Set<http.ServerResponse>();
   const onSocket = 'path' in listen;
@@ -82,6 +84,7 @@ export async function startDashboard({ listen, name, source, actions, token }: D
   const host = onSocket ? null : listen.host;
   const handlers = {
     flag: 'dashboard',
+    ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
     serve: (path: string, response: http.ServerResponse, request: http.IncomingMessage) => {
       if (host !== null && !hostAllowed(host, request.headers.host)) return replyText(response, 421, 'this dashboard answers to its loopback address only\n');
       const file = files.get(path);
@@ -116,6 +119,9 @@ export async function startDashboard({ listen, name, source, actions, token }: D
 function stream(response: http.ServerResponse, snapshot: () => DashboardMessage, source: DashboardSource, streams: Set<http.ServerResponse>): void {
   if (streams.size >= MAX_STREAMS) return replyText(response, 503, `too many dashboards connected (at most ${MAX_STREAMS})\n`);
   response.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+  // A page waits between updates (one per --stats-interval, which may be long): not an idle client.
+  // A page that stops reading is dropped by its backlog below instead.
+  response.socket?.setTimeout(0);
   streams.add(response);
   let allowed = MAX_BACKLOG_BYTES;
   const send = (message: DashboardMessage): void => {

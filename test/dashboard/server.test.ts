@@ -5,6 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import http from 'node:http';
+import { once } from 'node:events';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -404,4 +405,22 @@ test('a page whose updates fall more than 1 MiB behind its snapshot is dropped',
   await waitFor(page.closed, { timeoutMs: 20_000, what: 'the page dropped' });
   // Dropped with what was queued for it: the page reconnects for a fresh snapshot.
   t.true(page.seqs.length < 8, `got ${page.seqs.length} of the 8 updates`);
+});
+
+test('a page waiting for its next update is not an idle client: its stream outlives the idle timeout that closes a connection that moves nothing', async (t) => {
+  const hand = handSource(100);
+  const dashboard = await startDashboard({ listen: { host: '127.0.0.1', port: 0 }, name: 'quiet', source: hand.source, actions: noActions, token: null, idleTimeoutMs: 300 });
+  t.teardown(() => dashboard.close());
+  const port = (dashboard.address as { port: number }).port;
+  const page = slowPage(port);
+  page.resume();
+  await waitFor(() => page.snapshots() === 1, { what: 'the snapshot' });
+  // A connection that sends nothing is closed at the timeout: by then the page has waited as long.
+  const idle = net.connect({ host: '127.0.0.1', port });
+  idle.on('error', () => {});
+  t.teardown(() => idle.destroy());
+  await once(idle, 'close');
+  hand.update(16);
+  await waitFor(() => page.seqs.length === 1, { what: 'the update on the page that waited' });
+  t.false(page.closed());
 });
