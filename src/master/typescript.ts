@@ -103,29 +103,51 @@ export function findTsconfig(dir: string): string | null {
 /**
  * The compiler options of a tsconfig.json, `extends` followed. get-tsconfig (tsx's own reader)
  * ignores what it cannot parse, so the file is first parsed strictly, as tsc would: JSON with
- * comments and trailing commas.
+ * comments and trailing commas; and so is each file it extends by a path (`./tsconfig.base.json`,
+ * a monorepo's shared settings, where a typo would otherwise drop options in silence). Files
+ * extended by a package name come from a published package and are left to get-tsconfig.
  */
 function compilerOptions(tsconfigPath: string): NonNullable<TsConfigJson['compilerOptions']> {
-  let text: string;
-  try {
-    text = readFileSync(tsconfigPath, 'utf8');
-  } catch (error) {
-    throw new TypeScriptError(`cannot read ${tsconfigPath} (${(error as NodeJS.ErrnoException).code}): fix its permissions, or set ${TSCONFIG_ENV} to another tsconfig.json`, error);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(stripJsonComments(text, { trailingCommas: true }));
-  } catch (error) {
-    throw new TypeScriptError(`${tsconfigPath} is not valid JSON (${oneLine(error)}): fix it (\`npx tsc --showConfig -p ${tsconfigPath}\` shows what tsc reads)`, error);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TypeScriptError(`${tsconfigPath} is not a JSON object: fix it (\`npx tsc --showConfig -p ${tsconfigPath}\` shows what tsc reads)`);
-  }
+  checkStrictly(tsconfigPath, null, new Set());
   try {
     return parseTsconfig(tsconfigPath).compilerOptions ?? {};
   } catch (error) {
     // A missing `extends` target: get-tsconfig says which.
     throw new TypeScriptError(`${tsconfigPath}: ${oneLine(error).replace(/\.$/, '')}: fix its "extends" (or install the package it names)`, error);
+  }
+}
+
+/** The most files one `extends` chain is followed through (tsc reports a cycle; this only stops). */
+const MAX_EXTENDS_DEPTH = 32;
+
+/** Parses `path` as tsc would, then each file it extends by a relative or absolute path; throws a TypeScriptError naming the file. */
+function checkStrictly(path: string, extendedBy: string | null, seen: Set<string>): void {
+  if (seen.has(path) || seen.size >= MAX_EXTENDS_DEPTH) return;
+  seen.add(path);
+  const via = extendedBy === null ? '' : ` (extended by ${extendedBy})`;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // A missing extended file is get-tsconfig's to report, with tsc's wording.
+    if (extendedBy !== null && code === 'ENOENT') return;
+    throw new TypeScriptError(`cannot read ${path}${via} (${code}): fix its permissions${extendedBy === null ? `, or set ${TSCONFIG_ENV} to another tsconfig.json` : ''}`, error);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(stripJsonComments(text, { trailingCommas: true }));
+  } catch (error) {
+    throw new TypeScriptError(`${path}${via} is not valid JSON (${oneLine(error)}): fix it (\`npx tsc --showConfig -p ${extendedBy ?? path}\` shows what tsc reads)`, error);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeScriptError(`${path}${via} is not a JSON object: fix it (\`npx tsc --showConfig -p ${extendedBy ?? path}\` shows what tsc reads)`);
+  }
+  const { extends: extended } = value as { extends?: unknown };
+  for (const target of Array.isArray(extended) ? extended : [extended]) {
+    if (typeof target !== 'string' || !(target.startsWith('./') || target.startsWith('../') || isAbsolute(target))) continue;
+    const file = resolve(dirname(path), target);
+    checkStrictly(!existsSync(file) && !file.endsWith('.json') ? `${file}.json` : file, path, seen);
   }
 }
 

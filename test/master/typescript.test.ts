@@ -88,6 +88,11 @@ const refusals: Array<{ title: string; files: Record<string, string>; env?: Reco
     mentions: ["File './missing.json' not found", 'fix its "extends"'],
   },
   {
+    title: 'a tsconfig.json that extends, by a path, a file that is not JSON (get-tsconfig would drop what it cannot read)',
+    files: { 'tsconfig.json': '{ "extends": "./configs/base" }', 'configs/base.json': '{ "extends": "../shared.json" }', 'shared.json': '{ "compilerOptions": { "experimentalDecorators": true oops } }', 'main.ts': APP },
+    mentions: ['shared.json (extended by', 'configs/base.json) is not valid JSON', 'tsc --showConfig'],
+  },
+  {
     title: 'emitDecoratorMetadata without experimentalDecorators',
     files: { 'tsconfig.json': '{ "compilerOptions": { "emitDecoratorMetadata": true } }', 'main.ts': APP },
     mentions: ['TS5052', '"experimentalDecorators": true'],
