@@ -16,7 +16,12 @@ const stall = test.macro({
     t.teardown(() => queue.sampler.stop());
     await queue.next();
     schedule(() => burnCpu(200));
-    const sample = await queue.next();
+    // The sample that holds the stall: the next one, unless this process was itself held up past the
+    // sampler's next tick before the stall ran (a loaded machine: an 11 ms sample came first once).
+    const candidates = [await queue.next()];
+    while (candidates.at(-1)!.elu * candidates.at(-1)!.intervalMs < 150 && candidates.length < 3) candidates.push(await queue.next());
+    if (candidates.length > 1) t.log(`before it: ${candidates.slice(0, -1).map((s) => `${s.intervalMs.toFixed(1)} ms, elu ${s.elu.toFixed(3)}`).join(' | ')}`);
+    const sample = candidates.at(-1)!;
     t.log(`lag ${JSON.stringify(sample.lag)} elu ${sample.elu.toFixed(3)} cpu ${sample.cpu.toFixed(1)}% over ${sample.intervalMs.toFixed(1)} ms`);
     t.true(sample.intervalMs >= 200, 'the interval stretches over the stall');
     t.true(sample.lag.max >= 150, `max ${sample.lag.max}`);

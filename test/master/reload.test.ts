@@ -199,7 +199,8 @@ test('a worker that crashes into code that cannot boot is retried while the othe
 });
 
 test('a reload asked while a worker id is retrying a boot that fails ends with why (exit 3), not waiting for that boot for good', async (t) => {
-  const { ctl, entry, cluster } = await deployedCluster(t, 'reloadretry', ['--listen-timeout', '4s']);
+  // Each of worker 1's boots waits 10 s before it fails: the reload below is asked inside one.
+  const { ctl, entry, cluster } = await deployedCluster(t, 'reloadretry', ['--listen-timeout', '10s']);
 
   // Worker 1's replacements never get ready (each fails at --listen-timeout); worker 2 serves.
   writeFileSync(
@@ -212,11 +213,15 @@ test('a reload asked while a worker id is retrying a boot that fails ends with w
     ].join('\n'),
   );
   process.kill(cluster.pids[0]!, 'SIGKILL');
-  await waitFor(async () => (await ctl.workers('reloadretry')).some((worker) => worker.id === 1 && worker.state === 'starting'), { what: 'worker 1 booting again' });
+  // Asked early in a boot (a reload asked between two boots has no worker 1 to replace, and succeeds).
+  await waitFor(
+    async () => (await ctl.workers('reloadretry')).some((worker) => worker.id === 1 && worker.state === 'starting' && (worker as { uptimeMs?: number }).uptimeMs! < 3000),
+    { what: 'worker 1 booting again' },
+  );
   const reload = await ctl.run(['reload', 'reloadretry'], { timeoutMs: 30_000 });
   t.false(reload.timedOut, 'the reload ended');
   t.is(reload.exitCode, ExitCode.BOOT_FAILED, String(reload.stderr));
-  t.regex(String(reload.stderr), /^clusterd: reload failed after 0 of 2 workers: worker 1 was killed by SIGKILL before it was ready: \(clusterd: not ready after 4000 ms; see --listen-timeout\)$/m);
+  t.regex(String(reload.stderr), /^clusterd: reload failed after 0 of 2 workers: worker 1 was killed by SIGKILL before it was ready: \(clusterd: not ready after 10000 ms; see --listen-timeout\)$/m);
   // The cluster runs on, worker 2 serving, worker 1 still retried.
   t.deepEqual(cluster.lines.filter((line) => line.event === 'fatal'), []);
   t.is((await get(cluster.port)).status, 200);
