@@ -198,7 +198,7 @@ function summaryParts(status: ClusterView, colour: boolean): string[] {
     style(status.name, BOLD, colour),
     `master ${status.masterPid}`,
     `up ${formatDuration(status.uptimeMs)}`,
-    `${totals.ready}/${Math.max(totals.desired, totals.workers)} ready`,
+    `${totals.ready}/${totals.desired} ready`,
     `${sampled ? formatRate(totals.rps) : '-'} req/s`,
     `${sampled ? totals.connections : '-'} conns`,
     `RSS ${sampled ? formatBytes(totals.rss) : '-'}`,
@@ -226,7 +226,7 @@ export function lsJson(clusters: readonly ClusterView[]): ClusterListJson[] {
     masterPid: status.masterPid,
     workers: status.totals.workers,
     ready: status.totals.ready,
-    desired: Math.max(status.totals.desired, status.totals.workers),
+    desired: status.totals.desired,
     uptimeMs: status.uptimeMs,
     addresses: [...status.addresses],
   }));

@@ -89,8 +89,8 @@ export function decodeStatus(wire: WireClusterStatus): ClusterView {
     totals: {
       workers: totals?.workers ?? 0,
       ready: totals?.ready ?? 0,
-      // A master older than the field: as many as it lists.
-      desired: totals?.desired || (totals?.workers ?? 0),
+      // Never fewer than it lists (a master older than the field says 0).
+      desired: Math.max(totals?.desired ?? 0, totals?.workers ?? 0),
       rps: totals?.rps ?? 0,
       inflight: totals?.inflight ?? 0,
       connections: totals?.connections ?? 0,

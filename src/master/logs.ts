@@ -161,11 +161,14 @@ export class LogSink {
     const time = Date.now();
     for (const listener of this.#eventListeners) listener({ time, event, message, data, level });
     const iso = new Date(time).toISOString();
-    if (this.#format === 'json') {
-      this.#write('stdout', JSON.stringify({ time: iso, worker: null, pid: process.pid, stream: 'master', level, event, message, ...data }) + '\n');
-    } else {
-      this.#write(level === 'info' ? 'stdout' : 'stderr', `${this.#stamp(iso)}clusterd: ${message}\n`);
-    }
+    this.#write(this.#format === 'json' || level === 'info' ? 'stdout' : 'stderr', this.#eventText(iso, level, event, message, data));
+  }
+
+  /** One of the master's own lines as the format writes it. */
+  #eventText(iso: string, level: MasterEvent['level'], event: string, message: string, data: Record<string, unknown>): string {
+    return this.#format === 'json'
+      ? JSON.stringify({ time: iso, worker: null, pid: process.pid, stream: 'master', level, event, message, ...data }) + '\n'
+      : `${this.#stamp(iso)}clusterd: ${message}\n`;
   }
 
   #stamp(time: string): string {
@@ -194,13 +197,8 @@ export class LogSink {
     this.#dropped.delete(name);
     if (this.#lost.has(name)) return;
     const message = `${dropped} ${dropped === 1 ? 'line' : 'lines'} for ${name} dropped: its reader fell ${MAX_UNWRITTEN_BYTES / 1024 / 1024} MiB behind (the cluster kept serving; \`clusterd logs\` keeps the last ${RECENT_LINES} worker lines)`;
-    const iso = new Date().toISOString();
     // Written to that stream itself, whatever the format sends elsewhere: it is that reader's gap.
-    this.#out[name].write(
-      this.#format === 'json'
-        ? JSON.stringify({ time: iso, worker: null, pid: process.pid, stream: 'master', level: 'warn', event: 'output-dropped', message, output: name, dropped }) + '\n'
-        : `${this.#stamp(iso)}clusterd: ${message}\n`,
-    );
+    this.#out[name].write(this.#eventText(new Date().toISOString(), 'warn', 'output-dropped', message, { output: name, dropped }));
   }
 
   /** Drops the stream and says so once, on the other stream if it still works. */

@@ -30,14 +30,14 @@ export function enforceMemoryLimit({
   now?: () => number;
 }): () => void {
   const over = new WeakMap<WorkerProcess, number>();
-  /** Workers queued or being replaced; and when one whose replacement failed may be tried again. */
-  const pending = new WeakSet<WorkerProcess>();
+  /** When a worker whose replacement failed may be tried again. */
   const retryAt = new WeakMap<WorkerProcess, number>();
   /** Successors of a memory replacement, and the workers that have been under the limit once. */
   const successors = new WeakSet<WorkerProcess>();
   const seenUnder = new WeakSet<WorkerProcess>();
   const queue: WorkerProcess[] = [];
-  let replacing = false;
+  /** The worker being replaced now, one at a time. */
+  let replacing: WorkerProcess | null = null;
 
   const next = (): void => {
     if (replacing) return;
@@ -46,11 +46,10 @@ export function enforceMemoryLimit({
     // A worker that exited, or was replaced meanwhile, needs nothing more. One a reload is replacing
     // joins that replacement (Supervisor.replace merges them).
     if (worker.state !== 'ready' || supervisor.slot(worker.id)?.worker !== worker || supervisor.phase !== 'running') {
-      pending.delete(worker);
       next();
       return;
     }
-    replacing = true;
+    replacing = worker;
     supervisor.replace(worker.id, { retire: worker }).then(
       (successor) => {
         successors.add(successor);
@@ -66,8 +65,7 @@ export function enforceMemoryLimit({
         );
       },
     ).finally(() => {
-      pending.delete(worker);
-      replacing = false;
+      replacing = null;
       next();
     });
   };
@@ -80,7 +78,7 @@ export function enforceMemoryLimit({
     }
     const count = (over.get(worker) ?? 0) + 1;
     over.set(worker, count);
-    if (count < SAMPLES_OVER_LIMIT || pending.has(worker) || now() < (retryAt.get(worker) ?? 0)) return;
+    if (count < SAMPLES_OVER_LIMIT || queue.includes(worker) || replacing === worker || now() < (retryAt.get(worker) ?? 0)) return;
     // One already replaced, draining with its last samples: nothing more to do.
     if (supervisor.slot(worker.id)?.worker !== worker) return;
     // A successor over the limit from its start: a fresh worker needs more than the limit, and
@@ -100,7 +98,6 @@ export function enforceMemoryLimit({
       { worker: worker.id, pid: worker.pid, rss: sample.memory.rss, limit: limitBytes },
       'warn',
     );
-    pending.add(worker);
     queue.push(worker);
     next();
   };

@@ -108,7 +108,7 @@ export function findTsconfig(dir: string): string | null {
  * extended by a package name come from a published package and are left to get-tsconfig.
  */
 function compilerOptions(tsconfigPath: string): NonNullable<TsConfigJson['compilerOptions']> {
-  checkStrictly(tsconfigPath, null, new Set());
+  checkStrictly(tsconfigPath, null, tsconfigPath, new Set());
   try {
     return parseTsconfig(tsconfigPath).compilerOptions ?? {};
   } catch (error) {
@@ -120,8 +120,8 @@ function compilerOptions(tsconfigPath: string): NonNullable<TsConfigJson['compil
 /** The most files one `extends` chain is followed through (tsc reports a cycle; this only stops). */
 const MAX_EXTENDS_DEPTH = 32;
 
-/** Parses `path` as tsc would, then each file it extends by a relative or absolute path; throws a TypeScriptError naming the file. */
-function checkStrictly(path: string, extendedBy: string | null, seen: Set<string>): void {
+/** Parses `path` as tsc would, then each file it extends by a relative or absolute path; throws a TypeScriptError naming the file (`project`: the tsconfig.json it serves). */
+function checkStrictly(path: string, extendedBy: string | null, project: string, seen: Set<string>): void {
   if (seen.has(path) || seen.size >= MAX_EXTENDS_DEPTH) return;
   seen.add(path);
   const via = extendedBy === null ? '' : ` (extended by ${extendedBy})`;
@@ -138,16 +138,16 @@ function checkStrictly(path: string, extendedBy: string | null, seen: Set<string
   try {
     value = JSON.parse(stripJsonComments(text, { trailingCommas: true }));
   } catch (error) {
-    throw new TypeScriptError(`${path}${via} is not valid JSON (${oneLine(error)}): fix it (\`npx tsc --showConfig -p ${extendedBy ?? path}\` shows what tsc reads)`, error);
+    throw new TypeScriptError(`${path}${via} is not valid JSON (${oneLine(error)}): fix it (\`npx tsc --showConfig -p ${project}\` shows what tsc reads)`, error);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TypeScriptError(`${path}${via} is not a JSON object: fix it (\`npx tsc --showConfig -p ${extendedBy ?? path}\` shows what tsc reads)`);
+    throw new TypeScriptError(`${path}${via} is not a JSON object: fix it (\`npx tsc --showConfig -p ${project}\` shows what tsc reads)`);
   }
   const { extends: extended } = value as { extends?: unknown };
   for (const target of Array.isArray(extended) ? extended : [extended]) {
     if (typeof target !== 'string' || !(target.startsWith('./') || target.startsWith('../') || isAbsolute(target))) continue;
     const file = resolve(dirname(path), target);
-    checkStrictly(!existsSync(file) && !file.endsWith('.json') ? `${file}.json` : file, path, seen);
+    checkStrictly(!existsSync(file) && !file.endsWith('.json') ? `${file}.json` : file, path, project, seen);
   }
 }
 
