@@ -51,6 +51,8 @@ interface RoundRobinEntry {
 const UV_TCP_REUSEPORT = 2;
 
 const roundRobin = new Map<string, RoundRobinEntry>();
+/** The stand-in listening handles given to Node's servers (`fair`, `rr`): plain objects, not libuv's. */
+const standIns = new WeakSet<object>();
 const indexes = new Map<string, Set<number>>();
 
 /** Installs the hook; must run before the app's entry is loaded. */
@@ -62,6 +64,28 @@ export function installListenHook(): void {
   patchDgramBind();
   channel.on('clusterd:conn', onConnection);
   installAcceptorChannel();
+  guardHandleSends();
+}
+
+/**
+ * `process.send(message, server)` with a server listening through the master: Node would pass its
+ * stand-in handle to libuv as if it were a socket, and the worker dies of SIGSEGV (node:cluster's
+ * workers do the same). Refused instead, as Node refuses a handle it cannot send: a TypeError with
+ * code ERR_INVALID_HANDLE_TYPE, thrown at the call.
+ */
+function guardHandleSends(): void {
+  const send = process.send;
+  if (!send) return;
+  process.send = function (this: NodeJS.Process, ...args: unknown[]): boolean {
+    const handle = args[1] as { _handle?: unknown } | null | undefined;
+    if (typeof handle === 'object' && handle !== null && (standIns.has(handle) || (typeof handle._handle === 'object' && handle._handle !== null && standIns.has(handle._handle)))) {
+      throw Object.assign(
+        new TypeError('clusterd: this server listens through the clusterd master, which shares its socket with every worker; it cannot be sent to another process (listen in that process instead)'),
+        { code: 'ERR_INVALID_HANDLE_TYPE' },
+      );
+    }
+    return (send as (...args: unknown[]) => boolean).apply(this, args);
+  } as typeof process.send;
 }
 
 function getServer(server: net.Server, query: ServerQuery, callback: GetServerCallback): void {
@@ -130,7 +154,9 @@ function getServer(server: net.Server, query: ServerQuery, callback: GetServerCa
       return;
     }
     if (reply.mode === 'fair') {
-      callback(0, acceptorHandle(server, key, reply.sockname, handle as RawHandle, () => releaseIndex(base, index)));
+      const standIn = acceptorHandle(server, key, reply.sockname, handle as RawHandle, () => releaseIndex(base, index));
+      standIns.add(standIn);
+      callback(0, standIn);
       return;
     }
     if (reply.mode === 'shared') {
@@ -181,6 +207,7 @@ function roundRobinHandle(server: net.Server, key: string, sockname: SockName | 
   };
   ref();
   roundRobin.set(key, { server, handle });
+  standIns.add(handle);
   return handle;
 }
 

@@ -267,3 +267,20 @@ async function freePort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
+
+// Node hands a stand-in listening handle to libuv as if it were a socket, and the worker dies of
+// SIGSEGV (node:cluster's workers too): refused at the call instead, as Node refuses a handle it cannot send.
+for (const balance of ['fair', 'rr']) {
+  test(`--balance ${balance}: process.send(message, server) throws ERR_INVALID_HANDLE_TYPE and the worker lives on`, async (t) => {
+    const cluster = await startCluster(fixture('sends-its-server.js'), { instances: 1, flags: ['--balance', balance] });
+    t.teardown(() => cluster.stop());
+    const answer = await getJson<{ pid: number; threw?: string; code?: string; message?: string }>(cluster.port, '/send');
+    t.is(answer.threw, 'TypeError');
+    t.is(answer.code, 'ERR_INVALID_HANDLE_TYPE');
+    t.regex(answer.message ?? '', /listens through the clusterd master/);
+    // The same process answers next, and the master saw no worker exit.
+    t.is((await getJson<{ pid: number }>(cluster.port, '/')).pid, answer.pid);
+    t.is(answer.pid, cluster.pids[0]!);
+    t.false(cluster.lines.some((line) => line.event === 'worker-exit' || /SIGSEGV/.test(String(line.message ?? ''))));
+  });
+}
