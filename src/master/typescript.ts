@@ -4,6 +4,7 @@
 // in one line: a cluster that reports ready and then answers 500 to every request is worse.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { devNull } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseTsconfig, type TsConfigJson } from 'get-tsconfig';
@@ -103,9 +104,9 @@ export function findTsconfig(dir: string): string | null {
 /**
  * The compiler options of a tsconfig.json, `extends` followed. get-tsconfig (tsx's own reader)
  * ignores what it cannot parse, so the file is first parsed strictly, as tsc would: JSON with
- * comments and trailing commas; and so is each file it extends by a path (`./tsconfig.base.json`,
- * a monorepo's shared settings, where a typo would otherwise drop options in silence). Files
- * extended by a package name come from a published package and are left to get-tsconfig.
+ * comments and trailing commas; and so is each file it extends (`./tsconfig.base.json`, or a
+ * monorepo's shared package `@org/tsconfig/base.json`, where a typo would otherwise drop options in
+ * silence). A file get-tsconfig would not find is left to it, to say so with tsc's wording.
  */
 function compilerOptions(tsconfigPath: string): NonNullable<TsConfigJson['compilerOptions']> {
   checkStrictly(tsconfigPath, null, tsconfigPath, new Set());
@@ -145,10 +146,47 @@ function checkStrictly(path: string, extendedBy: string | null, project: string,
   }
   const { extends: extended } = value as { extends?: unknown };
   for (const target of Array.isArray(extended) ? extended : [extended]) {
-    if (typeof target !== 'string' || !(target.startsWith('./') || target.startsWith('../') || isAbsolute(target))) continue;
-    const file = resolve(dirname(path), target);
-    checkStrictly(!existsSync(file) && !file.endsWith('.json') ? `${file}.json` : file, path, project, seen);
+    const file = typeof target === 'string' ? extendedFile(target, path) : null;
+    if (file !== null) checkStrictly(file, path, project, seen);
   }
+}
+
+/**
+ * The file `extends: target` names in the tsconfig at `from`, as tsc looks for it: a path as given,
+ * else with `.json`; a package by its package.json's `tsconfig` field, else its tsconfig.json; a
+ * file in a package as Node resolves it, else with `.json`. Null where none is found.
+ */
+function extendedFile(target: string, from: string): string | null {
+  if (target.startsWith('./') || target.startsWith('../') || isAbsolute(target)) {
+    const file = resolve(dirname(from), target);
+    return !existsSync(file) && !file.endsWith('.json') ? `${file}.json` : file;
+  }
+  const require = createRequire(from);
+  const found = (specifier: string): string | null => {
+    try {
+      return require.resolve(specifier);
+    } catch {
+      return null;
+    }
+  };
+  // `name` or `@scope/name`, no path inside it.
+  if (/^(@[^/]+\/)?[^/@][^/]*$/.test(target)) {
+    const manifest = found(`${target}/package.json`);
+    if (manifest !== null) {
+      let field: unknown;
+      try {
+        field = (JSON.parse(readFileSync(manifest, 'utf8')) as { tsconfig?: unknown }).tsconfig;
+      } catch {
+        // A broken package.json is the package manager's to report.
+      }
+      if (typeof field === 'string') return resolve(dirname(manifest), field);
+    }
+    return found(`${target}/tsconfig.json`);
+  }
+  if (target.endsWith('.json')) return found(target);
+  // Not Node's own extensions: `@org/tsconfig/base` is base.json to tsc, even beside a base.js.
+  const file = found(`${target}.json`) ?? found(target);
+  return file !== null && !/\.(c|m)?js$|\.node$/.test(file) ? file : null;
 }
 
 /**

@@ -50,6 +50,17 @@ test('emitDecoratorMetadata, here through `extends`, adds the decorator-metadata
   t.regex(loader.execArgv[3]!, /\/worker\/typescript\/metadata\.js$/);
 });
 
+test('emitDecoratorMetadata from a package extended by its name (a workspace\'s shared tsconfig) adds the layer too', (t) => {
+  const dir = project(t, {
+    'tsconfig.json': '{ "extends": "@org/tsconfig/node" }',
+    'node_modules/@org/tsconfig/package.json': '{ "name": "@org/tsconfig", "version": "1.0.0" }',
+    // Comments and trailing commas, as tsc allows.
+    'node_modules/@org/tsconfig/node.json': `{ /* shared */ "compilerOptions": ${JSON.stringify(METADATA).replace(/}$/, ',}')}, }`,
+    'main.ts': APP,
+  });
+  t.true(typescriptLoader(join(dir, 'main.ts'), { env: {} }).decoratorMetadata);
+});
+
 test('an entry with no tsconfig.json above it gets an empty one, never the current directory\'s', (t) => {
   // The root of the temporary directory's filesystem may hold a tsconfig.json of its own: only a
   // directory known to have none above it proves the point, so look first.
@@ -91,6 +102,37 @@ const refusals: Array<{ title: string; files: Record<string, string>; env?: Reco
     title: 'a tsconfig.json that extends, by a path, a file that is not JSON (get-tsconfig would drop what it cannot read)',
     files: { 'tsconfig.json': '{ "extends": "./configs/base" }', 'configs/base.json': '{ "extends": "../shared.json" }', 'shared.json': '{ "compilerOptions": { "experimentalDecorators": true oops } }', 'main.ts': APP },
     mentions: ['shared.json (extended by', 'configs/base.json) is not valid JSON', 'tsc --showConfig'],
+  },
+  {
+    title: "a tsconfig.json that extends a workspace package's tsconfig.json, by the package's name, that is not JSON",
+    files: {
+      'tsconfig.json': '{ "extends": "@org/tsconfig" }',
+      'node_modules/@org/tsconfig/package.json': '{ "name": "@org/tsconfig", "version": "1.0.0" }',
+      'node_modules/@org/tsconfig/tsconfig.json': '{ "compilerOptions": { "experimentalDecorators": true oops } }',
+      'main.ts': APP,
+    },
+    mentions: ['node_modules/@org/tsconfig/tsconfig.json (extended by', 'is not valid JSON'],
+  },
+  {
+    title: "a tsconfig.json that extends the file a package's `tsconfig` field names, and that file is not JSON",
+    files: {
+      'tsconfig.json': '{ "extends": "shared-config" }',
+      'node_modules/shared-config/package.json': '{ "name": "shared-config", "tsconfig": "./configs/node.json" }',
+      'node_modules/shared-config/configs/node.json': '{ "compilerOptions": { "target": "es2022", } } }',
+      'main.ts': APP,
+    },
+    mentions: ['node_modules/shared-config/configs/node.json (extended by', 'is not valid JSON'],
+  },
+  {
+    title: 'a tsconfig.json that extends a file in a package, named without `.json` (beside a .js of that name), that is not JSON',
+    files: {
+      'tsconfig.json': '{ "extends": "@org/tsconfig/base" }',
+      'node_modules/@org/tsconfig/package.json': '{ "name": "@org/tsconfig", "version": "1.0.0" }',
+      'node_modules/@org/tsconfig/base.js': 'module.exports = {};\n',
+      'node_modules/@org/tsconfig/base.json': '[1, 2',
+      'main.ts': APP,
+    },
+    mentions: ['node_modules/@org/tsconfig/base.json (extended by', 'is not valid JSON'],
   },
   {
     title: 'emitDecoratorMetadata without experimentalDecorators',
