@@ -53,6 +53,14 @@ export function adoptActivatedSockets(env: NodeJS.ProcessEnv = process.env, pid 
   for (let index = 0; index < count; index++) {
     const fd = FIRST_FD + index;
     const name = names[index] || 'unknown';
+    // A LISTEN_FDS that counts more than was passed points at this process's own descriptors (libuv's
+    // epoll and signal pipe, an IPC channel): wrapping one and closing it aborts the master. Only a
+    // listening socket is touched.
+    const listening = listeningSocket(fd);
+    if (listening !== true) {
+      skipped.push(`fd ${fd} (${name}): ${listening === null ? 'not a socket' : 'a socket that is not listening'}, left alone`);
+      continue;
+    }
     const handle = (net as unknown as InternalNet)._createServerHandle(null, 0, undefined, fd);
     if (typeof handle === 'number') {
       skipped.push(`fd ${fd} (${name}): not a listening socket`);
@@ -71,6 +79,43 @@ export function adoptActivatedSockets(env: NodeJS.ProcessEnv = process.env, pid 
   }
   adopted = sockets;
   return { sockets, skipped };
+}
+
+/**
+ * Whether `fd` is a listening socket, read from Linux's /proc without touching the descriptor: a TCP
+ * one in LISTEN state (0A), a unix one with __SO_ACCEPTCON (flags 00010000). Null: not a socket, or
+ * none that /proc can show (then it is not taken for one).
+ */
+export function listeningSocket(fd: number, tables?: { tcp: string; unix: string }): boolean | null {
+  let inode: string | undefined;
+  try {
+    inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1];
+  } catch {
+    return null;
+  }
+  if (inode === undefined) return null;
+  const table = (paths: string[]): string =>
+    paths
+      .map((path) => {
+        try {
+          return readFileSync(path, 'utf8');
+        } catch {
+          return '';
+        }
+      })
+      .join('\n');
+  const { tcp, unix } = tables ?? { tcp: table(['/proc/net/tcp', '/proc/net/tcp6']), unix: table(['/proc/net/unix']) };
+  // sl local_address rem_address st ... uid timeout inode
+  for (const line of tcp.split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[9] === inode) return fields[3] === '0A';
+  }
+  // Num RefCount Protocol Flags Type St Inode Path
+  for (const line of unix.split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[6] === inode) return fields[3] === '00010000';
+  }
+  return false;
 }
 
 /** The path a listening unix socket at `fd` is bound to (abstract: NUL first), from Linux's /proc; null if none. */

@@ -5,12 +5,12 @@
 import test, { type ExecutionContext } from 'ava';
 import { execa, type ResultPromise } from 'execa';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { adoptActivatedSockets, matches, unixSocketName } from '../../src/master/activation.js';
+import { adoptActivatedSockets, listeningSocket, matches, unixSocketName } from '../../src/master/activation.js';
 import { CLI, fixture, waitFor } from '../helpers/cluster.js';
 import { getJson, loadLoop, requestJson, untilEveryWorker } from '../helpers/requests.js';
 
@@ -101,6 +101,54 @@ test('a unix socket is found by its path (abstract ones too), a TCP one is not',
   t.deepEqual(unixSocketName(fdOf(servers[0]!)), { address: join(dir, 'with space.sock'), family: 'unix', port: -1 });
   t.deepEqual(unixSocketName(fdOf(servers[1]!)), { address: `\0clusterd-test-abstract-${process.pid}`, family: 'unix', port: -1 });
   t.is(unixSocketName(fdOf(servers[2]!)), null);
+});
+
+test('a listening socket is told from every other descriptor without touching it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-unix-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const fdOf = (handle: unknown): number => (handle as { _handle: { fd: number } })._handle.fd;
+  const tcp = createServer().listen(0, '127.0.0.1');
+  const unix = createServer().listen(join(dir, 'a.sock'));
+  t.teardown(() => [tcp, unix].forEach((server) => server.close()));
+  await Promise.all([once(tcp, 'listening'), once(unix, 'listening')]);
+  const client = connect((tcp.address() as { port: number }).port, '127.0.0.1');
+  t.teardown(() => client.destroy());
+  await once(client, 'connect');
+  writeFileSync(join(dir, 'a.txt'), 'x');
+  const file = openSync(join(dir, 'a.txt'), 'r');
+  t.teardown(() => closeSync(file));
+  t.true(listeningSocket(fdOf(tcp)));
+  t.true(listeningSocket(fdOf(unix)));
+  t.false(listeningSocket(fdOf(client)), 'a connected TCP socket');
+  t.is(listeningSocket(file), null, 'a file');
+  t.is(listeningSocket(2 ** 20), null, 'no such descriptor');
+  // A connected unix socket: this process's own IPC channel, as under ava.
+  const channel = (process as unknown as { channel?: { fd: number } }).channel?.fd;
+  if (typeof channel === 'number') t.false(listeningSocket(channel), 'the IPC channel');
+});
+
+test('LISTEN_FDS counting more than was passed: the master leaves its own descriptors alone, says so, and runs', async (t) => {
+  // No socket is passed at all: fds 3.. are the master's own (libuv's epoll and signal pipe), which
+  // it used to wrap and close, and abort (SIGABRT).
+  const master = `LISTEN_PID=$$ LISTEN_FDS=3 exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} start ${JSON.stringify(fixture('hello.js'))} -i 1 --log-format json --name activation-miscounted`;
+  const child = execa('sh', ['-c', master], { env: { PORT: '0' }, reject: false, stdin: 'ignore', forceKillAfterDelay: 60_000 });
+  t.teardown(() => child.kill('SIGKILL'));
+  const lines: HolderLine[] = [];
+  const ready = new Promise<HolderLine>((resolve) => {
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      const line = JSON.parse(text) as HolderLine;
+      lines.push(line);
+      if (line.event === 'ready') resolve(line);
+    });
+  });
+  const outcome = await Promise.race([ready, child.then((result) => result)]);
+  t.is((outcome as HolderLine).event, 'ready', `the master ended first: ${JSON.stringify(outcome)}`);
+  const skipped = lines.filter((line) => line.event === 'socket-activation').map((line) => line.message).join('\n');
+  t.regex(skipped, /fd 3 \(unknown\): not a socket, left alone/);
+  const port = Number(String((outcome as HolderLine).addresses?.[0]).split(':')[1]);
+  t.truthy((await getJson(port)).pid);
+  process.kill((outcome as HolderLine).masterPid!, 'SIGTERM');
+  t.is((await child).exitCode, 0);
 });
 
 test.serial('a unix socket from systemd: every worker\'s listen(path) gets it', async (t) => {
