@@ -1,6 +1,7 @@
 // What `profile` and `loop` print, as pure functions of what the master sent.
 import type { CpuProfile, LoopBreakdown, LoopPhaseName } from '../loop/types.js';
 import type { StackView } from '../control/types.js';
+import { printable } from './format.js';
 import { frameLine } from './stack-view.js';
 
 /** One function's share of a profile's samples. */
@@ -61,7 +62,7 @@ export function isCpuProfile(value: unknown): value is CpuProfile {
 
 /** `  42.1%  parseBig  file:///srv/app/report.js:41`, one line per function. */
 export function selfTimeLines(top: readonly SelfTime[]): string[] {
-  return top.map(({ functionName, url, line, pct }) => `${pct.toFixed(1).padStart(6)}%  ${functionName}${url ? `  ${url}${line ? `:${line}` : ''}` : ''}`);
+  return top.map(({ functionName, url, line, pct }) => `${pct.toFixed(1).padStart(6)}%  ${printable(functionName)}${url ? `  ${printable(url)}${line ? `:${line}` : ''}` : ''}`);
 }
 
 /** The worker's loop is blocked: what `profile` and `loop` print instead of a result. */
@@ -83,8 +84,8 @@ export function loopLines(id: number, breakdown: LoopBreakdown): string[] {
   if (breakdown.callbacks.length > 0) {
     lines.push('', 'callbacks that took the most time:');
     for (const callback of breakdown.callbacks.slice(0, 10)) {
-      const where = callback.url ? `  ${callback.function || '(anonymous)'} ${callback.url}:${callback.line}` : '';
-      lines.push(`${callback.totalMs.toFixed(1).padStart(9)} ms  ${String(callback.count).padStart(6)}x  max ${callback.maxMs.toFixed(1)} ms  ${callback.type}${where}`);
+      const where = callback.url ? `  ${printable(callback.function) || '(anonymous)'} ${printable(callback.url)}:${callback.line}` : '';
+      lines.push(`${callback.totalMs.toFixed(1).padStart(9)} ms  ${String(callback.count).padStart(6)}x  max ${callback.maxMs.toFixed(1)} ms  ${printable(callback.type)}${where}`);
     }
   }
   return lines;

@@ -1,11 +1,12 @@
 // What `stack`, `logs` and the blocked-loop notes under `status` print, as pure functions.
 import type { StackFrame } from '../master/status.js';
 import type { LogView, StackView, WorkerView } from '../control/types.js';
+import { printable } from './format.js';
 
 /** `    at fn (file:///srv/app.js:27:5)`, as V8 prints a frame. */
 export function frameLine(frame: StackFrame): string {
-  const where = frame.url ? `${frame.url}:${frame.line}:${frame.column}` : '<unknown>';
-  return `    at ${frame.functionName || '<anonymous>'} (${where})`;
+  const where = frame.url ? `${printable(frame.url)}:${frame.line}:${frame.column}` : '<unknown>';
+  return `    at ${printable(frame.functionName) || '<anonymous>'} (${where})`;
 }
 
 /** `stack --json`: the worker, its state and its frames, innermost first. */
@@ -46,7 +47,7 @@ export function blockedSiteLines(workers: readonly WorkerView[]): string[] {
     if (!worst) return [];
     const count = worker.blockedSites.reduce((sum, site) => sum + site.count, 0);
     const blocks = `${count} block${count === 1 ? '' : 's'}`;
-    return [`worker ${worker.id}: ${blocks}, longest ${Math.round(worst.maxMs)} ms, in ${worst.function || '<anonymous>'} (${worst.url}:${worst.line})`];
+    return [`worker ${worker.id}: ${blocks}, longest ${Math.round(worst.maxMs)} ms, in ${printable(worst.function) || '<anonymous>'} (${printable(worst.url)}:${worst.line})`];
   });
 }
 

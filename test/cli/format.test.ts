@@ -10,14 +10,18 @@ import {
   outputWidth,
   lagLevel,
   paint,
+  printable,
   sparkline,
   table,
   truncate,
   visibleWidth,
 } from '../../src/cli/format.js';
 import { lsJson, lsLines, statusJson, statusLines, topLines } from '../../src/cli/views.js';
+import { frameLine } from '../../src/cli/stack-view.js';
+import { loopLines, selfTimeLines } from '../../src/cli/profile-view.js';
 import { decodeStatus, encodeStatus } from '../../src/control/convert.js';
 import type { ClusterView } from '../../src/control/types.js';
+import type { LoopBreakdown } from '../../src/loop/types.js';
 import { clusterStatus, sample, twoWorkers, worker } from '../control/helpers/fake-source.js';
 
 const view = (history = true): ClusterView => decodeStatus(encodeStatus(twoWorkers('api'), { history }));
@@ -219,4 +223,38 @@ test('plain output is fitted to the terminal, else to COLUMNS, else not at all',
   t.is(outputWidth({}, { COLUMNS: '80' }), 80);
   t.is(outputWidth({}, {}), Infinity);
   for (const bad of ['0', '-1', 'wide', '1e3', '']) t.is(outputWidth({}, { COLUMNS: bad }), Infinity, bad);
+});
+
+// The app in a worker is not trusted: what it names (a function, a script, a resource type) reaches
+// the operator's terminal through status, top, stack, profile and loop, never as control codes.
+const HOSTILE = 'evil\u001b]0;PWNED\u0007\u001b[31mred\n  forged line\u009b2J\u202eabc';
+const SHOWN = 'evil\\x1b]0;PWNED\\x07\\x1b[31mred\\x0a  forged line\\x9b2J\\u202eabc';
+
+test('printable: control characters, C1 codes and bidi overrides are shown as escapes; other text as it is', (t) => {
+  t.is(printable(HOSTILE), SHOWN);
+  t.is(printable('parseBig (file:///srv/app/rapport-é.js) 名前'), 'parseBig (file:///srv/app/rapport-é.js) 名前');
+});
+
+test('status, top, stack, profile and loop print a worker\'s names with their control characters escaped', (t) => {
+  const site = { function: HOSTILE, url: `file:///srv/${HOSTILE}.js`, line: 3, count: 2, maxMs: 300, lastSeen: NOW };
+  const status = decodeStatus(encodeStatus(clusterStatus('api', [worker(1, { blockedSites: [site] })]), { history: true }));
+  const texts = [
+    ...statusLines(status),
+    ...topLines(status, { width: Infinity, height: Infinity, colour: false, now: NOW }),
+    frameLine({ functionName: HOSTILE, url: `file:///srv/${HOSTILE}.js`, line: 1, column: 2 }),
+    ...selfTimeLines([{ functionName: HOSTILE, url: HOSTILE, line: 4, samples: 1, pct: 100 }]),
+    ...loopLines(1, {
+      durationMs: 1000,
+      phases: Object.fromEntries(['timers', 'pending', 'poll', 'check', 'close', 'nextTick', 'microtasks', 'idle'].map((name) => [name, { ms: 1, msPerSec: 1, count: 1 }])) as LoopBreakdown['phases'],
+      iterationsPerSec: 10,
+      callbacks: [{ type: HOSTILE, function: HOSTILE, url: HOSTILE, line: 5, count: 1, totalMs: 3, maxMs: 3 }],
+      overheadPct: 1,
+    }),
+  ];
+  // eslint-disable-next-line no-control-regex -- control characters are what it looks for
+  for (const text of texts) t.false(/[\u0000-\u001f\u007f-\u009f\u202e]/.test(text), JSON.stringify(text));
+  t.true(texts.some((text) => text.includes(SHOWN)), 'the names are still shown');
+  // Every line that names one shows it escaped, whole: status and top (the site), stack, profile, loop (three in one line).
+  t.is(texts.filter((text) => text.includes('forged line')).length, texts.filter((text) => text.includes(SHOWN)).length);
+  t.true(texts.filter((text) => text.includes(SHOWN)).length >= 5);
 });
