@@ -11,6 +11,7 @@ import { DAEMON_ENV, MAX_REPORT_LINE } from './daemon.js';
 import type { ReadyInfo } from '../master/run.js';
 import { ensureRuntimeDir } from '../control/paths.js';
 import { assertNameFree } from '../control/server.js';
+import { ClusterdError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 
 /** What the daemon master tells the process that started it. */
@@ -51,7 +52,12 @@ export async function startDaemon({ name, argv, logFile }: { name: string; argv:
   // Refused here, before the new master would append its complaint to the running one's log.
   await assertNameFree(name);
   const logPath = daemonLogPath(name);
-  const log = openSync(logPath, 'a', 0o600);
+  let log: number;
+  try {
+    log = openSync(logPath, 'a', 0o600);
+  } catch (error) {
+    throw new ClusterdError('ERR_CLUSTERD_RUNTIME_DIR', `cannot open the log file ${logPath}: ${(error as Error).message}`, { cause: error });
+  }
   const bin = fileURLToPath(new URL('../../bin/clusterd.js', import.meta.url));
   const child = spawn(process.execPath, [bin, ...withoutDaemonFlag(argv)], {
     detached: true,

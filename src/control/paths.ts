@@ -3,9 +3,9 @@
 // socket transport, so it is checked every time a master binds, and never repaired: clusterd
 // changes the mode of no directory it did not create (CLUSTERD_RUNTIME_DIR=/tmp, chmodded to
 // 0700 as root, would break the machine). A shared directory gets a private subdirectory instead.
-import { accessSync, chmodSync, constants, lstatSync, mkdirSync, statSync, type Stats } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, lstatSync, mkdirSync, statSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ClusterdError } from '../errors.js';
 
 /** Cluster names are file names here; the same alphabet as `--name` (src/options.ts). */
@@ -27,8 +27,11 @@ export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 function baseRuntimeDir(env: NodeJS.ProcessEnv): string {
-  // Absolute, because it ends up in `unix:` addresses.
-  if (env.CLUSTERD_RUNTIME_DIR) return resolve(env.CLUSTERD_RUNTIME_DIR);
+  const own = env.CLUSTERD_RUNTIME_DIR;
+  // Absolute: a relative one would be a different directory for each command run elsewhere, and a
+  // cluster started in one directory would be found from no other.
+  if (own && !isAbsolute(own)) throw runtimeDirError(`CLUSTERD_RUNTIME_DIR must be an absolute path, got \`${own.slice(0, 200)}\``);
+  if (own) return resolve(own);
   const xdg = env.XDG_RUNTIME_DIR;
   if (xdg && isWritableDir(xdg)) return join(xdg, 'clusterd');
   return join(tmpdir(), `clusterd-${uid()}`);
@@ -60,7 +63,7 @@ function privateDirIn(dir: string): string {
 export function ensureRuntimeDir(dir: string = runtimeDir()): string {
   let created: string | undefined;
   try {
-    created = mkdirSync(dir, { recursive: true, mode: 0o700 });
+    created = makeDir(dir);
   } catch (error) {
     throw runtimeDirError(`cannot create the runtime directory ${dir}`, error);
   }
@@ -70,6 +73,12 @@ export function ensureRuntimeDir(dir: string = runtimeDir()): string {
   if (!stats.isDirectory()) throw runtimeDirError(`the runtime directory ${dir} is not a directory`);
   if (stats.uid !== uid()) {
     throw runtimeDirError(`the runtime directory ${dir} belongs to uid ${stats.uid}, not to this user (uid ${uid()})`);
+  }
+  // Ours, but no socket or log file could be made in it (a mode without write, a read-only mount).
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (error) {
+    throw runtimeDirError(`the runtime directory ${dir} cannot be written (fix its permissions, or set CLUSTERD_RUNTIME_DIR to another directory)`, error);
   }
   if ((stats.mode & 0o777) === 0o700) return dir;
   // Ours since a moment ago: the umask may have taken the owner's bits (it never adds others').
@@ -87,6 +96,26 @@ export function ensureRuntimeDir(dir: string = runtimeDir()): string {
     `the runtime directory ${dir} is open to other users (mode ${mode}) and clusterd changes no directory it did not create: ` +
       'make it private (chmod 700) or set CLUSTERD_RUNTIME_DIR to a private directory, or to a sticky one such as /tmp',
   );
+}
+
+/**
+ * mkdir -p, mode 0700; returns the first directory it made, as mkdirSync's recursive form does.
+ * Made one level at a time: Node's recursive mkdir spins for good where the file system answers
+ * ENOENT to a directory whose parent exists (under /proc), and names ENOENT where it is EROFS.
+ */
+function makeDir(dir: string): string | undefined {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+    return dir;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return undefined;
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir || existsSync(parent)) throw error;
+  }
+  const first = makeDir(dirname(dir));
+  mkdirSync(dir, { mode: 0o700 });
+  return first ?? dir;
 }
 
 /** Owned by this user, and no access for anyone else. */

@@ -114,3 +114,39 @@ test('the CLI: a cluster started with CLUSTERD_RUNTIME_DIR=<a 1777 directory> is
   t.is(await cluster.stop(), 0);
   t.is(mode(shared), 0o1777);
 });
+
+test('a relative CLUSTERD_RUNTIME_DIR is refused: each command run elsewhere would look in another directory', (t) => {
+  const error = t.throws(() => runtimeDir({ CLUSTERD_RUNTIME_DIR: 'run/clusterd' }), { instanceOf: ClusterdError });
+  t.is(error.code, 'ERR_CLUSTERD_RUNTIME_DIR');
+  t.regex(error.message, /CLUSTERD_RUNTIME_DIR must be an absolute path, got `run\/clusterd`/);
+});
+
+test('missing parents are made one level at a time, each 0700; a directory that cannot be made is one error, not a spin', (t) => {
+  const dir = join(tempDir(t), 'a', 'b', 'c');
+  t.is(ensureRuntimeDir(dir), dir);
+  for (const path of [dir, join(dir, '..'), join(dir, '..', '..')]) t.is(mode(path), 0o700);
+  // Under /proc, Node's recursive mkdir retries for good (ENOENT with the parent there).
+  const error = t.throws(() => ensureRuntimeDir('/proc/clusterd-test-runtime-dir/x'), { instanceOf: ClusterdError });
+  t.regex(error.message, /cannot create the runtime directory \/proc\/clusterd-test-runtime-dir\/x: ENOENT/);
+});
+
+// Root may write anywhere: a user who may not write is made with setpriv, as the master would run.
+const asNobody = uid === 0 && statSync('/usr/bin/setpriv', { throwIfNoEntry: false }) !== undefined ? test : test.skip;
+asNobody('a runtime directory its owner may not write to: `start` and `start -d` say so in one line, exit 2', async (t) => {
+  const dir = join(tempDir(t), 'rt');
+  mkdirSync(dir);
+  chownSync(dir, 65534, 65534);
+  chmodSync(dir, 0o500);
+  chmodSync(join(dir, '..'), 0o755);
+  for (const extra of [[], ['-d']]) {
+    const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'start', fixture('hello.js'), '-i', '1', '--name', 'unwritable', ...extra], {
+      env: { CLUSTERD_RUNTIME_DIR: dir, PORT: '0' },
+      reject: false,
+      timeout: 30_000,
+      stdin: 'ignore',
+    });
+    t.is(result.exitCode, 2, `${extra.join(' ')}: ${String(result.stderr)}`);
+    t.regex(String(result.stderr), new RegExp(`^clusterd: the runtime directory ${dir} cannot be written \\(fix its permissions, or set CLUSTERD_RUNTIME_DIR to another directory\\): EACCES`));
+    t.is(String(result.stderr).trim().split('\n').length, 1, String(result.stderr));
+  }
+});
