@@ -361,7 +361,7 @@ export async function connect(target: string | ConnectTarget = {}): Promise<Clus
   const { name, control, token } = typeof target === 'string' ? { name: target } : target;
   if (control !== undefined && token === undefined) throw new ClusterdError('ERR_CLUSTERD_USAGE', 'connect(): a `control` address needs its `token`');
   // (Never echoed: it is a secret, and one read from a file often ends in a newline.)
-  if (token !== undefined && !isTokenText(token)) throw new ClusterdError('ERR_CLUSTERD_USAGE', 'connect(): `token` must be printable ASCII on one line (a trailing newline from a file?)');
+  if (token !== undefined && !isTokenText(token)) throw new ClusterdError('ERR_CLUSTERD_USAGE', 'connect(): `token` must be printable ASCII on one line, with no space at either end (a trailing newline from a file?)');
   const { client, status } = await connectControl({
     name,
     control: control === undefined ? undefined : { ...parseControlAddress(control), token: token! },

@@ -140,12 +140,15 @@ export function readControlToken(sources: TokenSources): string {
   }
   // It travels as an HTTP/2 header value: printable ASCII only.
   if (!isTokenText(found.value)) {
-    throw new UsageError(`Expected ${found.source} to hold a non-empty token of printable ASCII characters on one line`);
+    throw new UsageError(`Expected ${found.source} to hold a non-empty token of printable ASCII characters on one line, without leading or trailing spaces`);
   }
   return found.value;
 }
 
-/** Whether a token can travel as an HTTP/2 header value: printable ASCII, on one line, not empty. */
+/**
+ * Whether a token can travel as an HTTP/2 header value: printable ASCII, on one line, not empty, and
+ * no space at either end (a header value loses those on the way, so no client could ever match it).
+ */
 export function isTokenText(token: unknown): token is string {
-  return typeof token === 'string' && /^[\x20-\x7e]+$/.test(token);
+  return typeof token === 'string' && /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(token);
 }

@@ -48,6 +48,11 @@ test('a missing, empty, unreadable or doubly given token is refused', (t) => {
   t.throws(() => readControlToken({ tokenFile: join(dir, 'nope'), env: {} }), { instanceOf: UsageError, message: /ENOENT/ });
   t.throws(() => readControlToken({ token: 'a', tokenFile: empty, env: {} }), { instanceOf: UsageError, message: /got both/ });
   t.throws(() => readControlToken({ token: 'tök', env: {} }), { instanceOf: UsageError, message: /printable ASCII/ });
+  // A header value loses its spaces at either end on the way: such a token could never be matched.
+  for (const token of ['tok ', ' tok', ' ', '\ttok']) {
+    t.throws(() => readControlToken({ token, env: {} }), { instanceOf: UsageError, message: /without leading or trailing spaces/ }, JSON.stringify(token));
+  }
+  t.is(readControlToken({ token: 'two words', env: {} }), 'two words');
 });
 
 test('tokens compare equal only when identical', (t) => {
