@@ -135,6 +135,8 @@ export function parseConfig(value: unknown, path: string): ConfigFile {
   const config: ConfigFile = { path, flags: new Map() };
   for (const [key, raw] of Object.entries(value)) {
     const bad = (expected: string): UsageError => new UsageError(`${path}: expected \`${key}\` to be ${expected}, got ${describe(raw)}`);
+    // No argument, environment variable or path can carry one: every fork would fail, late and unclearly.
+    if (holdsNul(raw)) throw new UsageError(`${path}: \`${key}\` holds a NUL character (\\u0000), which no argument, environment variable or path can carry`);
     if (key === '$schema') {
       if (typeof raw !== 'string') throw bad('a string');
     } else if (key === 'entry') {
@@ -144,7 +146,7 @@ export function parseConfig(value: unknown, path: string): ConfigFile {
       if (!Array.isArray(raw) || !raw.every((item) => typeof item === 'string')) throw bad('an array of strings');
       config.args = [...(raw as string[])];
     } else if (key === 'env') {
-      config.env = parseEnv(raw, bad);
+      config.env = parseEnv(raw, bad, path);
     } else {
       const spec = OPTIONS_BY_KEY.get(key);
       if (!spec) throw unknownKey(path, key);
@@ -154,13 +156,24 @@ export function parseConfig(value: unknown, path: string): ConfigFile {
   return config;
 }
 
-function parseEnv(raw: unknown, bad: (expected: string) => UsageError): Record<string, string> {
+/** A NUL in a string anywhere in `value` (its keys too). */
+function holdsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\0');
+  if (Array.isArray(value)) return value.some(holdsNul);
+  if (typeof value === 'object' && value !== null) return Object.entries(value).some(([key, item]) => key.includes('\0') || holdsNul(item));
+  return false;
+}
+
+function parseEnv(raw: unknown, bad: (expected: string) => UsageError, path: string): Record<string, string> {
   const expected = 'an object of environment variables (names of letters, digits and _, values strings, numbers or booleans)';
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(expected);
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(raw)) {
-    if (!ENV_NAME.test(name) || !['string', 'number', 'boolean'].includes(typeof value)) throw bad(expected);
-    if (typeof value === 'number' && !Number.isFinite(value)) throw bad(expected);
+    // Named, in a file that may set dozens.
+    if (!ENV_NAME.test(name)) throw new UsageError(`${path}: expected \`env\` to be ${expected}, got the name \`${name.slice(0, 100)}\``);
+    if (!['string', 'number', 'boolean'].includes(typeof value) || (typeof value === 'number' && !Number.isFinite(value))) {
+      throw new UsageError(`${path}: expected \`env\` to be ${expected}, got ${describe(value)} for ${name}`);
+    }
     env[name] = String(value);
   }
   return env;

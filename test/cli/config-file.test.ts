@@ -36,8 +36,14 @@ test('every key and the shape of every value is checked, naming the key and the 
   usage(t, () => parseConfig({ balance: null }, file), /: expected `balance` to be one of fair, rr, least, sticky, shared, reuseport, got null$/);
   usage(t, () => parseConfig({ nodeArg: '--inspect' }, file), /: expected `nodeArg` to be an array of strings, got `--inspect`$/);
   usage(t, () => parseConfig({ args: [1] }, file), /: expected `args` to be an array of strings, got an array$/);
-  usage(t, () => parseConfig({ env: { 'BAD-NAME': 'x' } }, file), /: expected `env` to be an object of environment variables/);
-  usage(t, () => parseConfig({ env: { A: { nested: 1 } } }, file), /: expected `env` to be an object of environment variables/);
+  usage(t, () => parseConfig({ env: { 'BAD-NAME': 'x' } }, file), /: expected `env` to be an object of environment variables.*, got the name `BAD-NAME`$/);
+  usage(t, () => parseConfig({ env: { A: 'x', B: { nested: 1 } } }, file), /: expected `env` to be an object of environment variables.*, got an object for B$/);
+  usage(t, () => parseConfig({ env: { A: Infinity } }, file), /, got number `Infinity` for A$/);
+  // A NUL fits JSON but no process: every fork failed, late and unclearly (exit 3).
+  usage(t, () => parseConfig({ env: { A: 'x\u0000y' } }, file), /^\/srv\/app\/clusterd\.config\.json: `env` holds a NUL character/);
+  usage(t, () => parseConfig({ args: ['--x', 'a\u0000'] }, file), /: `args` holds a NUL character/);
+  usage(t, () => parseConfig({ nodeArg: ['--title=a\u0000b'] }, file), /: `nodeArg` holds a NUL character/);
+  usage(t, () => parseConfig({ logFile: 'out\u0000.log' }, file), /: `logFile` holds a NUL character/);
   usage(t, () => parseConfig({ entry: '' }, file), /: expected `entry` to be the path of the app, got ``$/);
   usage(t, () => parseConfig([], file), /: expected an object of options, got an array$/);
   usage(t, () => parseConfig(null, file), /: expected an object of options, got null$/);
