@@ -72,7 +72,13 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
 function checkWritable(file: string): void {
   const folder = dirname(file);
   const kind = (path: string): 'directory' | 'other' | null => {
-    const stats = statSync(path, { throwIfNoEntry: false });
+    let stats;
+    try {
+      stats = statSync(path, { throwIfNoEntry: false });
+    } catch {
+      // ENOTDIR (a file where a directory should be in the path), ELOOP, EACCES: nothing to write to.
+      return null;
+    }
     return stats === undefined ? null : stats.isDirectory() ? 'directory' : 'other';
   };
   let why: string | null = null;

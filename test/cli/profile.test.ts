@@ -101,6 +101,8 @@ test('bad input: an unknown worker (7, with the ids), a duration out of range (2
   for (const [out, why] of [
     [join(dir, 'missing', 'x.cpuprofile'), `has no directory ${join(dir, 'missing')}`],
     [dir, 'is a directory'],
+    // A file where a directory should be (ENOTDIR): was an internal error.
+    [join(fixture('hello.js'), 'x.cpuprofile'), `has no directory ${fixture('hello.js')}`],
   ] as const) {
     const bad = await ctl.run(['profile', 'profbad', '1', '--duration', '1m', '--out', out]);
     t.is(bad.exitCode, ExitCode.USAGE, String(bad.stderr));
