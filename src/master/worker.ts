@@ -28,6 +28,12 @@ import { nativeHelper } from '../system/native.js';
 /** A heartbeat pipe that closes this long before its worker's exit is reported as lost. */
 const HEARTBEAT_EXIT_GRACE_MS = 1000;
 
+/**
+ * How long an exited worker's output may take to end (the pipes' last lines) before the exit is
+ * handled anyway: only a process holding the pipes open (one the app started, detached) takes longer.
+ */
+const OUTPUT_AFTER_EXIT_MS = 2000;
+
 /** When nothing else sets it, a silence this long reads as `blocked` in `clusterd stack`. */
 const BLOCKED_FOR_STACK_MS = 1000;
 
@@ -243,7 +249,19 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       const from = this.#state;
       this.#state = transition(from, 'exited');
       this.#listeners.remove(this);
-      void output.then(() => this.emit('exit', { code, signal, from, killed: this.#killed } satisfies WorkerExit));
+      // Its last lines first; but a process it started that left its group (detached) may hold the
+      // pipes open for good, and the exit (a restart, a stop, a reload) must not wait on it: that
+      // process's lines go on being read, under this worker's id.
+      let held: NodeJS.Timeout | undefined;
+      void Promise.race([
+        output.then(() => clearTimeout(held)),
+        new Promise<void>((resolve) => {
+          held = setTimeout(() => {
+            this.#logs.event('output-held', `worker ${this.id} (pid ${pid}) exited, but its output is still held open by a process it started that left its group; not waiting for it`, { worker: this.id, pid }, 'warn');
+            resolve();
+          }, OUTPUT_AFTER_EXIT_MS);
+        }),
+      ]).then(() => this.emit('exit', { code, signal, from, killed: this.#killed } satisfies WorkerExit));
     });
   }
 

@@ -10,7 +10,7 @@ import { installShutdown } from './shutdown.js';
 import { createSampler } from '../loop/sampler.js';
 import { startHeartbeat } from '../loop/heartbeat.js';
 import { measureLoop } from '../loop/phases.js';
-import { SETTINGS_ENV, type WorkerSettings } from '../protocol.js';
+import { SETTINGS_ENV, WORKER_INSPECTOR_ARGS, type WorkerSettings } from '../protocol.js';
 import { endOwnGroup } from '../system/group.js';
 import { nativeHelper } from '../system/native.js';
 
@@ -47,10 +47,11 @@ function parseSettings(raw: string): WorkerSettings | null {
 }
 
 function start(): void {
-  if (!process.send) {
-    // Run outside a clusterd master (for example `node --import` by hand): do nothing.
-    return;
-  }
+  // Only in a worker the master forked. Outside a clusterd master (`node --import` by hand), and in a
+  // process the app forks (fork() passes on this --import, with process.execArgv; the master's
+  // settings were taken out of the environment it inherits), the runtime does nothing: that child
+  // listens, talks on its channel and leaves its group as it would under node.
+  if (!process.send || process.env[SETTINGS_ENV] === undefined) return;
   leadOwnGroup();
   const { waitReady, statsIntervalMs, heartbeatMs } = settings();
   if (heartbeatMs > 0) beat(heartbeatMs);
@@ -85,6 +86,7 @@ function start(): void {
 
   installShutdown();
   installInspectorOpener();
+  forgetOwnFlags();
 
   // The master is gone (killed, even with SIGKILL): never outlive it, never hold its ports, and
   // take the app's children along.
@@ -92,6 +94,29 @@ function start(): void {
     endOwnGroup();
     process.exit(0);
   });
+}
+
+/**
+ * The flags the master added for this process (this runtime's --import, the inspector's port and
+ * address line), out of process.execArgv, which the app's fork() passes on: its children start as
+ * they would under node, with the app's own flags and loaders (tsx stays).
+ */
+function forgetOwnFlags(): void {
+  const own = (specifier: string | undefined): boolean => {
+    try {
+      return specifier !== undefined && new URL(specifier).href === import.meta.url;
+    } catch {
+      return false;
+    }
+  };
+  const kept: string[] = [];
+  const argv = process.execArgv;
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index]!;
+    if (arg === '--import' && own(argv[index + 1])) index++;
+    else if (!(arg.startsWith('--import=') && own(arg.slice('--import='.length))) && !WORKER_INSPECTOR_ARGS.includes(arg)) kept.push(arg);
+  }
+  argv.splice(0, argv.length, ...kept);
 }
 
 /**
