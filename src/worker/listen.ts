@@ -249,7 +249,9 @@ function patchDgramBind(): void {
   dgram.Socket.prototype.bind = function (this: dgram.Socket, ...args: unknown[]): dgram.Socket {
     const [first] = args;
     if (first !== null && typeof first === 'object') {
-      args[0] = { exclusive: true, ...(first as object) };
+      // Even over the app's own `exclusive: false` (node:cluster's shared UDP socket, which clusterd's
+      // master does not offer): that bind would go to the master and never complete.
+      args[0] = { ...(first as object), exclusive: true };
     } else {
       const callback = typeof args[args.length - 1] === 'function' ? args.pop() : undefined;
       const [port, address] = args as [number | undefined, string | undefined];

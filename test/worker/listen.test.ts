@@ -12,6 +12,7 @@ import { control } from '../helpers/control.js';
 import { selfSignedCert } from '../helpers/tls.js';
 import { reusePortSupport } from '../../src/master/balancers/shared.js';
 import { getJson, holdUnixConnection, requestJson, tcpEcho, unixListenerHolders, untilEveryWorker, type Answer } from '../helpers/requests.js';
+import dgram from 'node:dgram';
 
 interface ServerReport {
   address: AddressInfo | null;
@@ -284,3 +285,21 @@ for (const balance of ['fair', 'rr']) {
     t.false(cluster.lines.some((line) => line.event === 'worker-exit' || /SIGSEGV/.test(String(line.message ?? ''))));
   });
 }
+
+test("UDP: each worker binds its own sockets, even with node:cluster's `exclusive: false` (which used to never bind)", async (t) => {
+  const cluster = await startCluster(fixture('udp-echo.js'), { instances: 1 });
+  t.teardown(() => cluster.stop());
+  const { ports } = await waitFor(async () => {
+    const answer = await getJson<Answer & { ports: number[] }>(cluster.port, '/');
+    return answer.ports.length === 2 ? answer : undefined;
+  }, { timeoutMs: 10_000, what: 'both UDP sockets bound' });
+  for (const port of ports) {
+    const client = dgram.createSocket('udp4');
+    t.teardown(() => client.close());
+    const reply = once(client, 'message');
+    client.send('hi', port, '127.0.0.1');
+    const [message] = (await reply) as [Buffer];
+    t.is(String(message), 'echo hi');
+  }
+  t.false(cluster.lines.some((line) => line.event === 'malformed-message'));
+});
