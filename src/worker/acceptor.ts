@@ -34,6 +34,8 @@ import type { RawHandle } from './listen.js';
 type CountedServer = net.Server & { _connections: number; _emitCloseIfDrained: () => void; [kEndsConnection]?: (socket: net.Socket) => boolean };
 
 const acceptors = new Map<string, Acceptor>();
+/** The acceptor of each server's listen now (its connections' closes are counted there). */
+const current = new WeakMap<CountedServer, Acceptor>();
 let reporter: NodeJS.Timeout | null = null;
 let stopLagWatch: (() => void) | null = null;
 /** When the lag watch last saw a late tick, while the loop lags; null while it keeps time. */
@@ -126,12 +128,17 @@ class Acceptor {
     this.#key = key;
     this.#copy = copy;
     // Node lowers _connections, then calls this: the one place a closing connection is seen for free.
-    const emitCloseIfDrained = server._emitCloseIfDrained;
-    const connectionClosed = (): void => this.#connectionClosed();
-    server._emitCloseIfDrained = function (this: CountedServer) {
-      connectionClosed();
-      emitCloseIfDrained.call(this);
-    };
+    // Wrapped once per server, for whichever acceptor serves its listen now (a server closed and
+    // listened again gets a new one; a wrapper each time would chain them all, and keep them).
+    if (!current.has(server)) {
+      const emitCloseIfDrained = server._emitCloseIfDrained;
+      server._emitCloseIfDrained = function (this: CountedServer) {
+        const acceptor = current.get(this);
+        if (acceptor) acceptor.#connectionClosed();
+        emitCloseIfDrained.call(this);
+      };
+    }
+    current.set(server, this);
     server[kEndsConnection] = (socket) => this.#endsConnection(socket);
     // Like a real listening socket, the handle keeps the process alive until closed or unref'd,
     // whether or not a copy is open under it (copies are always unref'd).

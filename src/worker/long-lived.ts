@@ -12,7 +12,7 @@ const sessions = new Map<net.Server, Set<Http2Session>>();
 const upgrades = new Map<net.Socket, { server: net.Server; webSocket: boolean }>();
 let goingAway = false;
 
-/** Starts following a server's HTTP/2 sessions and upgrades; idempotent per server (called once, by track()). */
+/** Starts following a server's HTTP/2 sessions and upgrades; called once per server, by track(), for all its listens. */
 export function trackLongLived(server: net.Server): void {
   server.on('session' as 'connection', ((session: Http2Session) => {
     let open = sessions.get(server);
@@ -22,7 +22,8 @@ export function trackLongLived(server: net.Server): void {
     // A connection accepted just before the drain began.
     if (goingAway) session.close();
   }) as never);
-  server.once('close', () => sessions.delete(server));
+  // Every close (a server may listen again, and is followed once).
+  server.on('close', () => sessions.delete(server));
   followUpgrades(server);
 }
 

@@ -130,9 +130,15 @@ function countHttpResponses(): void {
   };
 }
 
+/** Servers whose events are followed already: a server closed and listened again keeps its listeners. */
+const instrumented = new WeakSet<net.Server>();
+
 function track(server: net.Server): void {
   if (servers.has(server)) return;
   servers.add(server);
+  server.once('close', () => servers.delete(server));
+  if (instrumented.has(server)) return;
+  instrumented.add(server);
   trackLongLived(server);
   // The first request tells what kind of server this is: HTTP/1's are counted by assignSocket,
   // others (http2) from here on by a listener. Servers that never emit 'request' keep none.
@@ -141,7 +147,6 @@ function track(server: net.Server): void {
     server.prependListener('request' as 'connection', countOtherRequest as never);
     countOtherRequest(request, response as OtherResponse);
   }) as never);
-  server.once('close', () => servers.delete(server));
 }
 
 interface OtherResponse {

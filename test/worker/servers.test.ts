@@ -4,6 +4,7 @@ import test from 'ava';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { fixture, get, killOnTeardown, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
+import { getJson, type Answer } from '../helpers/requests.js';
 
 /** Worker 1's HTTP figures from /metrics: requests total, in flight, connections. */
 async function figures(metricsUrl: string): Promise<{ requests: number; inflight: number; connections: number }> {
@@ -89,3 +90,17 @@ test('http2: requests and requests in flight are counted too', async (t) => {
   await waitFor(async () => ((await figures(metricsUrl)).inflight === 0 ? true : null), { what: 'nothing in flight' });
   t.pass();
 });
+
+// A server closed and listened again is followed once: before, each listen added its listeners
+// again (MaxListenersExceededWarning at the 11th) and chained another acceptor onto the server.
+for (const balance of ['fair', 'rr']) {
+  test(`--balance ${balance}: a server listened and closed 12 times keeps the listeners of its first listen, and warns of nothing`, async (t) => {
+    const cluster = await startCluster(fixture('relistens.js'), { instances: 1, flags: ['--balance', balance] });
+    t.teardown(() => cluster.stop());
+    const answer = await getJson<Answer & { counts: { first: Record<string, number>; last: Record<string, number> }; warnings: string[] }>(cluster.port, '/');
+    t.deepEqual(answer.counts.last, answer.counts.first);
+    t.deepEqual(answer.warnings, []);
+    // It still serves.
+    for (let i = 0; i < 3; i++) await getJson(cluster.port, '/');
+  });
+}
