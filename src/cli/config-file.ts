@@ -3,7 +3,7 @@
 // start-options.ts), plus `entry`, `env` and `args`. What it holds is user input from a file: every
 // key and the shape of every value are checked here, and the values then go through the same parsers
 // as the command line's, errors naming the key and the file. Command-line flags win over the file.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { configKey, ENV_NAME, FILE_ONLY_KEYS, START_OPTIONS, type StartOption } from './start-options.js';
@@ -44,9 +44,21 @@ export async function loadConfig(explicit: string | undefined, cwd = process.cwd
   return parseConfig(await readConfig(path), path);
 }
 
+/** Far more than any set of options takes: a file past it is not a config file. */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
 /** The file's value: JSON parsed, or a module's default export (a function is called, a promise awaited). */
 async function readConfig(path: string): Promise<unknown> {
   const extension = extname(path);
+  // A FIFO would block the read for good, /dev/zero would fill memory: only a file, of a config's size.
+  let stats;
+  try {
+    stats = statSync(path);
+  } catch (error) {
+    throw new UsageError(`${path}: cannot be read: ${oneLine(error)}`);
+  }
+  if (!stats.isFile()) throw new UsageError(`${path}: not a regular file${stats.isDirectory() ? ' (a directory)' : ''}`);
+  if (stats.size > MAX_CONFIG_BYTES) throw new UsageError(`${path}: ${stats.size} bytes, more than a config file's ${MAX_CONFIG_BYTES}: is it the right file?`);
   if (extension === '.json') {
     let text: string;
     try {

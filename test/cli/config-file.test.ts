@@ -4,7 +4,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { execa } from 'execa';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, parseConfig, withAbsolutePaths } from '../../src/cli/config-file.js';
@@ -122,6 +122,21 @@ test('the config file is found in the current directory, as .json, .mjs, .js or 
   // (Another file: a module is loaded once per process.)
   writeFileSync(join(dir, 'named-only.mjs'), 'export const instances = 2;\n');
   await t.throwsAsync(loadConfig('named-only.mjs', dir), { instanceOf: UsageError, message: /named-only\.mjs: has no default export/ });
+});
+
+test('a config that is not a regular file of a config\'s size is refused at once: a FIFO (it hung), /dev/zero (it filled memory), a directory, 2 MiB', async (t) => {
+  const dir = scratch(t);
+  await execa('mkfifo', [join(dir, 'fifo.json')]);
+  symlinkSync('/dev/zero', join(dir, 'zero.json'));
+  mkdirSync(join(dir, 'dir.json'));
+  writeFileSync(join(dir, 'big.json'), `{"instances": 2, "env": {"A": "${'x'.repeat(2 * 1024 * 1024)}"}}`);
+  await t.throwsAsync(loadConfig('fifo.json', dir), { instanceOf: UsageError, message: /fifo\.json: not a regular file$/ });
+  await t.throwsAsync(loadConfig('zero.json', dir), { instanceOf: UsageError, message: /zero\.json: not a regular file$/ });
+  await t.throwsAsync(loadConfig('dir.json', dir), { instanceOf: UsageError, message: /dir\.json: not a regular file \(a directory\)$/ });
+  await t.throwsAsync(loadConfig('big.json', dir), { instanceOf: UsageError, message: /big\.json: \d+ bytes, more than a config file's 1048576: is it the right file\?$/ });
+  // The modules too: importing a FIFO would hang as well.
+  await execa('mkfifo', [join(dir, 'fifo.mjs')]);
+  await t.throwsAsync(loadConfig('fifo.mjs', dir), { instanceOf: UsageError, message: /fifo\.mjs: not a regular file$/ });
 });
 
 test('the JSON Schema has every option under its key, and agrees with the parser on what is valid', (t) => {
