@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { DAEMON_ENV, MAX_REPORT_LINE } from './daemon.js';
-import type { ReadyInfo } from '../master/run.js';
+import { endpointsText, workerCount, type ReadyInfo } from '../master/run.js';
 import { ensureRuntimeDir } from '../control/paths.js';
 import { assertNameFree } from '../control/server.js';
 import { ClusterdError } from '../errors.js';
@@ -82,8 +82,7 @@ export async function startDaemon({ name, argv, logFile }: { name: string; argv:
       if (report.type === 'ready') {
         const { info } = report;
         process.stdout.write(
-          `clusterd: ${info.name} started in the background: master pid ${info.masterPid}, ${info.workers.length} workers ` +
-            `(pids ${info.workers.map((worker) => worker.pid).join(', ')}) on ${info.addresses.join(', ') || '(no ports)'}\n` +
+          `clusterd: ${info.name} started in the background: master pid ${info.masterPid}, ${workerCount(info)} on ${info.addresses.join(', ') || '(no ports)'}${endpointsText(info)}\n` +
             `clusterd: control socket ${info.controlSocket}; logs ${logFile ?? logPath}\n`,
         );
         done(ExitCode.OK);

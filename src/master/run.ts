@@ -57,6 +57,25 @@ export interface ReadyInfo {
   dashboard: string | null;
 }
 
+/** `2 workers (pids 41, 42)`. */
+export function workerCount({ workers }: Pick<ReadyInfo, 'workers'>): string {
+  return `${workers.length} worker${workers.length === 1 ? '' : 's'} (pids ${workers.map((worker) => worker.pid).join(', ')})`;
+}
+
+/**
+ * `; control on 127.0.0.1:7070; metrics on http://...`: the master's own listeners, where the ready
+ * line is the only place a port the system picked (port 0) can be read, in text as in JSON.
+ */
+export function endpointsText({ control, metrics, health, dashboard }: Pick<ReadyInfo, 'control' | 'metrics' | 'health' | 'dashboard'>): string {
+  const parts = [
+    ['control', control],
+    ['metrics', metrics],
+    ['health', health],
+    ['dashboard', dashboard],
+  ].filter((part): part is [string, string] => part[1] !== null);
+  return parts.map(([what, where]) => `; ${what} on ${where}`).join('');
+}
+
 export interface MasterHooks {
   onReady?(info: ReadyInfo): void;
   onFatal?(error: ClusterdError): void;
@@ -163,12 +182,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
       health: healthServer ? formatControlAddress(healthServer.address) : null,
       dashboard: dashboardServer?.url ?? null,
     };
-    const plural = workers.length === 1 ? '' : 's';
-    logs.event(
-      'ready',
-      `${name} ready on ${info.addresses.join(', ') || '(no ports)'} with ${workers.length} worker${plural} (pids ${workers.map((w) => w.pid).join(', ')})`,
-      { ...info },
-    );
+    logs.event('ready', `${name} ready on ${info.addresses.join(', ') || '(no ports)'} with ${workerCount(info)}${endpointsText(info)}`, { ...info });
     hooks.onReady?.(info);
     notifier?.ready(statusLine());
   });

@@ -23,9 +23,11 @@ async function masterPid(name: string, env: Record<string, string>): Promise<num
 
 test('start -d returns once ready, serves in the background and logs to a file', async (t) => {
   const env = runtime(t);
-  const started = await clusterd(['start', fixture('logs-at-start.js'), '-i', '2', '--name', 'bg', '-d'], env);
+  const started = await clusterd(['start', fixture('logs-at-start.js'), '-i', '2', '--name', 'bg', '-d', '--metrics', '127.0.0.1:0', '--health', '127.0.0.1:0'], env);
   t.is(started.exitCode, 0, started.stderr);
-  t.regex(started.stdout, /bg started in the background/);
+  t.regex(started.stdout, /bg started in the background: master pid \d+, 2 workers \(pids \d+, \d+\) on 127\.0\.0\.1:\d+/);
+  // The ports the system picked for the master's own listeners: in the text too, not only in JSON.
+  t.regex(started.stdout, /; metrics on http:\/\/127\.0\.0\.1:[1-9]\d*\/metrics; health on 127\.0\.0\.1:[1-9]\d*\n/);
   t.true(started.stdout.includes(join(env.CLUSTERD_RUNTIME_DIR!, 'bg.sock')), started.stdout);
   const pid = await masterPid('bg', env);
   t.teardown(() => {
@@ -39,7 +41,7 @@ test('start -d returns once ready, serves in the background and logs to a file',
   await waitFor(() => readFileSync(logPath, 'utf8').includes('[w2] worker 2 warming caches'), { what: 'worker lines in the log file' });
   const log = readFileSync(logPath, 'utf8');
   t.regex(log, /\[w1\] worker 1 up/);
-  t.regex(log, /bg ready on 127\.0\.0\.1:\d+ with 2 workers/);
+  t.regex(log, /bg ready on 127\.0\.0\.1:\d+ with 2 workers \(pids \d+, \d+\); metrics on http:\/\/127\.0\.0\.1:[1-9]\d*\/metrics; health on 127\.0\.0\.1:[1-9]\d*$/m);
 
   process.kill(pid, 'SIGTERM');
   await waitFor(() => !isRunning(pid), { timeoutMs: 15_000, what: 'the daemon master to exit' });
