@@ -65,6 +65,9 @@ export class Operations {
           await supervisor.replace(id, { generation, onProgress: (phase, worker) => onProgress(describe(id, phase, worker)) });
           replaced++;
         } catch (error) {
+          // Gone since the reload began: a scale took the id away, or it is being restarted after an
+          // exit, from the code on disk now. Nothing of the old code is left there to replace.
+          if (error instanceof ClusterdError && error.code === 'ERR_CLUSTERD_NO_WORKER') continue;
           failure ??= error;
           onProgress({ id, phase: 'failed', pid: 0, generation, message: error instanceof Error ? error.message : String(error) });
         }

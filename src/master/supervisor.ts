@@ -213,10 +213,9 @@ export class Supervisor extends EventEmitter implements ControlSource {
    * successor fails to boot, and with ERR_CLUSTERD_NO_WORKER when the id goes away (scale, stop).
    */
   replace(id: number, request: ReplaceRequest = {}): Promise<WorkerProcess> {
+    if (this.#phase === 'stopping' || this.#phase === 'stopped') return Promise.reject(new ClusterdError('ERR_CLUSTERD_STOPPING', 'the cluster is stopping'));
     const slot = this.#slots.get(id);
-    if (!slot || !slot.worker || this.#phase === 'stopping' || this.#phase === 'stopped') {
-      return Promise.reject(new ClusterdError('ERR_CLUSTERD_NO_WORKER', `there is no worker ${id} to replace`));
-    }
+    if (!slot || !slot.worker) return Promise.reject(new ClusterdError('ERR_CLUSTERD_NO_WORKER', `there is no worker ${id} to replace`));
     slot.want ??= new Want();
     const met = slot.want.add(request);
     // Joining a replacement already under way: it serves this request too, from where it is.

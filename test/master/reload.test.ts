@@ -174,6 +174,42 @@ test('a scale asked while another is still waiting for its workers overtakes it:
   ]);
 });
 
+test('a reload overtaken by a scale down skips the ids the scale took away: it succeeds with the workers left', async (t) => {
+  const { ctl, entry, cluster } = await deployedCluster(t, 'reloadscaled');
+  // Each new worker takes 3 s to listen: the scale comes while worker 1's successor boots.
+  writeFileSync(entry, ["import http from 'node:http';", "setTimeout(() => http.createServer((request, response) => response.end('ok')).listen(0, '127.0.0.1'), 3000);", ''].join('\n'));
+  const reload = ctl.run(['reload', 'reloadscaled'], { timeoutMs: 30_000 });
+  await waitFor(async () => (await ctl.workers('reloadscaled')).some((worker) => worker.generation === 2 && worker.state === 'starting'), { what: "worker 1's successor booting" });
+  const scale = await ctl.run(['scale', 'reloadscaled', '1']);
+  t.is(scale.exitCode, 0, String(scale.stderr));
+  const result = await reload;
+  t.is(result.exitCode, 0, String(result.stderr));
+  t.regex(String(result.stdout), /reloaded 1 worker: generation 2/);
+  const workers = await waitFor(async () => {
+    const now = await ctl.workers('reloadscaled');
+    return now.length === 1 && now;
+  }, { what: 'one worker left' });
+  t.deepEqual(workers.map((worker) => [worker.id, worker.generation]), [[1, 2]]);
+  t.not(workers[0]!.pid, cluster.pids[0]);
+});
+
+test('a reload or restart asked while the cluster stops says so (exit 7), not that the worker does not exist', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('slow-routes.js'), { instances: 1, flags: ['--name', 'reloadstopping', '--grace', '20s'], env: { ...ctl.env, SLOW_MS: '8000' } });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  // A request in flight holds the worker's drain, so the stop lasts.
+  const slow = get(cluster.port, '/slow', { timeoutMs: 30_000 });
+  await cluster.waitForLine((line) => /slow request started/.test(String(line.message)));
+  process.kill(cluster.masterPid, 'SIGTERM');
+  await cluster.waitForLine((line) => line.event === 'signal');
+  for (const args of [['reload', 'reloadstopping'], ['restart', 'reloadstopping', '1']]) {
+    const result = await ctl.run(args);
+    t.is(result.exitCode, ExitCode.NOT_FOUND, String(result.stderr));
+    t.deepEqual(String(result.stderr).trim().split('\n'), ['clusterd: the cluster is stopping'], args.join(' '));
+  }
+  t.is((await slow).status, 200);
+});
+
 test('a worker that crashes into code that cannot boot is retried while the other serves, past --max-boot-failures; fixed code brings it back', async (t) => {
   const { ctl, entry, cluster } = await deployedCluster(t, 'crashbroken', ['--max-boot-failures', '1']);
   const good = readFileSync(entry);
