@@ -1,8 +1,12 @@
 import type { LoopBreakdown, LoopSample } from './loop/types.js';
 
 // Every message between the master and a worker, in one place, read top to bottom.
-// Commands start with `clusterd:`; Node reserves `NODE_` for itself, and an app's own
-// process.send() messages (or the PM2-style string 'ready') are told apart by that prefix.
+// Commands start with `NODE_clusterd:`. Node routes a message whose `cmd` starts with `NODE_` to
+// the process's 'internalMessage' event, not 'message' (node:cluster's own `NODE_CLUSTER` messages
+// travel the same way): the app's process.on('message') never sees the runtime's messages (nor,
+// under rr, a connection's handle), and an app that removes every 'message' listener does not cut
+// its worker off. An app's own process.send() messages (and the PM2-style string 'ready') stay on
+// 'message'.
 
 /** What a worker's listen() asks the master for (mirrors Node's cluster `queryServer`). */
 export interface ListenQuery {
@@ -46,20 +50,20 @@ export interface SockName {
 
 /** Asks the master for a listening socket; answered by `listen-reply` with the same seq. */
 export interface ListenRequest {
-  cmd: 'clusterd:listen';
+  cmd: 'NODE_clusterd:listen';
   seq: number;
   query: ListenQuery;
 }
 
 /** A server in the worker closed: stop sending it connections. */
 export interface CloseServer {
-  cmd: 'clusterd:close';
+  cmd: 'NODE_clusterd:close';
   key: string;
 }
 
 /** Acknowledges a handed-off connection; `accepted: false` sends it to another worker. */
 export interface ConnectionAck {
-  cmd: 'clusterd:ack';
+  cmd: 'NODE_clusterd:ack';
   key: string;
   id: number;
   accepted: boolean;
@@ -76,7 +80,7 @@ export interface ConnectionAck {
 export type AcceptorReport = AcceptorFull | AcceptorUnder | AcceptorLagging;
 
 export interface AcceptorFull {
-  cmd: 'clusterd:full';
+  cmd: 'NODE_clusterd:full';
   key: string;
   epoch: number;
   /** The server's open connections now. */
@@ -89,7 +93,7 @@ export interface AcceptorFull {
  * raise the limit for at once instead of at the next report.
  */
 export interface AcceptorUnder {
-  cmd: 'clusterd:under';
+  cmd: 'NODE_clusterd:under';
   key: string;
   epoch: number;
   connections: number;
@@ -105,7 +109,7 @@ export interface AcceptorUnder {
  * them), or has turned on time for LAG_RECOVERED_MS since (`lagging: false`).
  */
 export interface AcceptorLagging {
-  cmd: 'clusterd:lagging';
+  cmd: 'NODE_clusterd:lagging';
   key: string;
   epoch: number;
   connections: number;
@@ -122,7 +126,7 @@ export const LAG_RECOVERED_MS = 1000;
  * it accepted and how many closed since then (sent when any of it changed).
  */
 export interface AcceptorLoad {
-  cmd: 'clusterd:load';
+  cmd: 'NODE_clusterd:load';
   key: string;
   connections: number;
   peak: number;
@@ -133,19 +137,19 @@ export interface AcceptorLoad {
 
 /** The answer to MeasureLoop (same seq): where the loop spent the window. */
 export interface LoopMeasured {
-  cmd: 'clusterd:loop-reply';
+  cmd: 'NODE_clusterd:loop-reply';
   seq: number;
   breakdown: LoopBreakdown;
 }
 
 /** Every server the app started listens (under --wait-ready the app's own 'ready' counts instead). */
 export interface Ready {
-  cmd: 'clusterd:ready';
+  cmd: 'NODE_clusterd:ready';
 }
 
 /** One interval of loop and process measurements (every --stats-interval). */
 export interface Stats {
-  cmd: 'clusterd:stats';
+  cmd: 'NODE_clusterd:stats';
   sample: LoopSample;
 }
 
@@ -172,7 +176,7 @@ export interface StillOpen {
  * every 100 ms): what the master names in its log if --grace runs out.
  */
 export interface Draining {
-  cmd: 'clusterd:draining';
+  cmd: 'NODE_clusterd:draining';
   open: StillOpen;
   /** The app listens for the kill signal: once drained, the app ends the process, not clusterd. */
   appExits: boolean;
@@ -185,7 +189,7 @@ export interface Draining {
  * master would run the app's handler and open nothing, so the master asks with OpenInspector instead.
  */
 export interface SignalTaken {
-  cmd: 'clusterd:usr1-taken';
+  cmd: 'NODE_clusterd:usr1-taken';
 }
 
 export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | AcceptorReport | AcceptorLoad | LoopMeasured | Ready | Stats | Draining | SignalTaken;
@@ -194,7 +198,7 @@ export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | Accept
 
 /** The answer to a ListenRequest. Shared mode sends the listening handle along with it. */
 export interface ListenReply {
-  cmd: 'clusterd:listen-reply';
+  cmd: 'NODE_clusterd:listen-reply';
   seq: number;
   /** 0 on success, else a negative libuv errno (UV_EADDRINUSE...), as Node's cluster does. */
   errno: number;
@@ -218,33 +222,33 @@ export interface AcceptLimit {
 
 /** A new connection for the server registered under `key`; the socket travels as the handle. */
 export interface NewConnection {
-  cmd: 'clusterd:conn';
+  cmd: 'NODE_clusterd:conn';
   id: number;
   key: string;
 }
 
 /** fair: accept from the listening socket that travels with this message, within the limit. */
 export interface AcceptFrom extends AcceptLimit {
-  cmd: 'clusterd:accept';
+  cmd: 'NODE_clusterd:accept';
   key: string;
 }
 
 /** fair: a new limit for a worker that accepts; one already past it stops and reports `full`. */
 export interface SetLimit extends AcceptLimit {
-  cmd: 'clusterd:limit';
+  cmd: 'NODE_clusterd:limit';
   key: string;
 }
 
 /** fair: stop accepting (close the copy), and do not ask again; `accept` will come when wanted. */
 export interface PauseAccepting {
-  cmd: 'clusterd:pause';
+  cmd: 'NODE_clusterd:pause';
   key: string;
   epoch: number;
 }
 
 /** `clusterd loop`: measure where the loop spends the next `durationMs` (src/loop/phases.ts), answer with LoopMeasured. */
 export interface MeasureLoop {
-  cmd: 'clusterd:loop';
+  cmd: 'NODE_clusterd:loop';
   seq: number;
   durationMs: number;
 }
@@ -255,7 +259,7 @@ export interface MeasureLoop {
  * then exit 0 (or let the app exit, when it listens for `signal`). The order is the README's.
  */
 export interface Shutdown {
-  cmd: 'clusterd:shutdown';
+  cmd: 'NODE_clusterd:shutdown';
   /** --kill-signal: the event the app's process.on(signal) listeners get (never a real signal). */
   signal: NodeJS.Signals;
 }
@@ -267,14 +271,14 @@ export interface Shutdown {
  * others. null: stop. Idempotent: the same `keep` sent again ends nothing more.
  */
 export interface EndConnections {
-  cmd: 'clusterd:end-connections';
+  cmd: 'NODE_clusterd:end-connections';
   key: string;
   keep: number | null;
 }
 
 /** Open the inspector from JavaScript (inspector.open()), for a worker whose app took SIGUSR1. */
 export interface OpenInspector {
-  cmd: 'clusterd:open-inspector';
+  cmd: 'NODE_clusterd:open-inspector';
 }
 
 export type MasterMessage = ListenReply | NewConnection | AcceptFrom | SetLimit | PauseAccepting | EndConnections | MeasureLoop | Shutdown | OpenInspector;
@@ -304,11 +308,14 @@ export const LOAD_REPORT_MS = 250;
 export const WORKER_INSPECTOR_ARGS: readonly string[] = ['--inspect-port=0', '--inspect-publish-uid=stderr'];
 
 /** True for messages of clusterd's protocol (as opposed to the app's own IPC). */
+/** Every command's prefix (see the top of this file). */
+export const PROTOCOL_PREFIX = 'NODE_clusterd:';
+
 export function isProtocolMessage(message: unknown): message is { cmd: string } {
   return (
     typeof message === 'object' &&
     message !== null &&
     typeof (message as { cmd?: unknown }).cmd === 'string' &&
-    (message as { cmd: string }).cmd.startsWith('clusterd:')
+    (message as { cmd: string }).cmd.startsWith(PROTOCOL_PREFIX)
   );
 }

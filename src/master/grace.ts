@@ -3,7 +3,7 @@
 import { formatMs } from '../options.js';
 import type { StillOpen } from '../protocol.js';
 
-/** A stopping worker's last word on its drain (protocol `clusterd:draining`). */
+/** A stopping worker's last word on its drain (protocol `NODE_clusterd:draining`). */
 export interface DrainReport {
   open: StillOpen;
   appExits: boolean;

@@ -51,7 +51,7 @@ export class Listeners {
     let opening = this.#balancers.get(query.key);
     if (!opening && this.#balancers.size >= MAX_ADDRESSES) {
       // An app listening in a loop must not run the master out of descriptors.
-      worker.send({ cmd: 'clusterd:listen-reply', seq, errno: -osConstants.errno.EMFILE, mode: 'rr', sockname: null });
+      worker.send({ cmd: 'NODE_clusterd:listen-reply', seq, errno: -osConstants.errno.EMFILE, mode: 'rr', sockname: null });
       return;
     }
     if (!opening) {
@@ -81,7 +81,7 @@ export class Listeners {
       (error: unknown) => {
         const errno = error instanceof BindError ? error.errno : -1;
         const code = error instanceof BindError ? error.code : 'UNKNOWN';
-        worker.send({ cmd: 'clusterd:listen-reply', seq, errno, mode: 'rr', sockname: null });
+        worker.send({ cmd: 'NODE_clusterd:listen-reply', seq, errno, mode: 'rr', sockname: null });
         this.#onFailure({ query, code, errno }, worker);
       },
     );

@@ -227,7 +227,11 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       spec.logs.follow(child.stdout!, { worker: this.id, pid, stream: 'stdout' }),
       spec.logs.follow(child.stderr!, { worker: this.id, pid, stream: 'stderr' }, this.stderrTail, (line) => inspector.intercept(line)),
     ]);
-    child.on('message', (message: unknown) => this.#onMessage(message));
+    // The runtime's commands come as Node's internal messages (src/protocol.ts); the app's own
+    // (the PM2-style 'ready') as messages.
+    const onMessage = (message: unknown): void => this.#onMessage(message);
+    child.on('message', onMessage);
+    (child as NodeJS.EventEmitter).on('internalMessage', onMessage);
     // Garbage on fd 3, a forged handle ack, a message without end: the worker goes, not the master.
     guardChannel(child, (why) => {
       this.#logs.event('channel-broken', `worker ${this.id} (pid ${pid}) broke its IPC channel: ${why}; killing it`, { worker: this.id, pid, why }, 'error');
@@ -444,7 +448,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
         reject(new ClusterdError('ERR_CLUSTERD_INSPECTOR', `worker ${this.id} did not answer within ${durationMs + LOOP_ANSWER_MS} ms (its loop is blocked?)`));
       }, durationMs + LOOP_ANSWER_MS);
       this.#loops.set(seq, { resolve, reject, timer });
-      if (!this.send({ cmd: 'clusterd:loop', seq, durationMs })) {
+      if (!this.send({ cmd: 'NODE_clusterd:loop', seq, durationMs })) {
         this.#loops.delete(seq);
         clearTimeout(timer);
         reject(new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) is exiting`));
@@ -468,7 +472,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.#inspector?.close();
     this.#state = transition(this.#state, 'stopping');
     this.#listeners.remove(this);
-    this.send({ cmd: 'clusterd:shutdown', signal: this.#killSignal });
+    this.send({ cmd: 'NODE_clusterd:shutdown', signal: this.#killSignal });
   }
 
   /** Immediate: SIGKILL, for a forced stop, or a worker that never got ready. */
@@ -513,21 +517,21 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     }
     const msg = parsed.value;
     switch (msg.cmd) {
-      case 'clusterd:listen':
+      case 'NODE_clusterd:listen':
         this.#listeners.listen(this, msg.seq, msg.query);
         break;
-      case 'clusterd:close':
+      case 'NODE_clusterd:close':
         this.#listeners.close(this, msg.key);
         break;
-      case 'clusterd:ack':
+      case 'NODE_clusterd:ack':
         this.#ackedConnections = msg.connections;
         this.#ackedAt = Date.now();
         this.#listeners.ack(this, msg.key, msg.id, msg.accepted);
         break;
-      case 'clusterd:ready':
+      case 'NODE_clusterd:ready':
         if (!this.#waitReady) this.#markReady();
         break;
-      case 'clusterd:loop-reply': {
+      case 'NODE_clusterd:loop-reply': {
         const loop = this.#loops.get(msg.seq);
         this.#loops.delete(msg.seq);
         if (loop) {
@@ -536,23 +540,23 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
         }
         break;
       }
-      case 'clusterd:full':
-      case 'clusterd:under':
-      case 'clusterd:lagging':
-      case 'clusterd:load':
+      case 'NODE_clusterd:full':
+      case 'NODE_clusterd:under':
+      case 'NODE_clusterd:lagging':
+      case 'NODE_clusterd:load':
         this.#listeners.report(this, msg);
         break;
-      case 'clusterd:draining':
+      case 'NODE_clusterd:draining':
         // Only a stopping worker drains: the app may send this at any time, and it means nothing then.
         if (this.#state !== 'stopping') break;
         this.#drainReport = { open: msg.open, appExits: msg.appExits };
         if (msg.listensFor) this.#unheardSignal(msg.listensFor);
         break;
-      case 'clusterd:usr1-taken':
+      case 'NODE_clusterd:usr1-taken':
         // The app's SIGUSR1 handler would run on the master's signal: ask this worker over IPC instead
         // (asked: the message is queued; send()'s false on a connected channel only says the pipe is full).
         this.#inspector
-          ?.appTakesSigusr1(() => this.send({ cmd: 'clusterd:open-inspector' }))
+          ?.appTakesSigusr1(() => this.send({ cmd: 'NODE_clusterd:open-inspector' }))
           ?.then(
             () =>
               this.#logs.eventOnce(
@@ -564,7 +568,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
             () => {},
           );
         break;
-      case 'clusterd:stats': {
+      case 'NODE_clusterd:stats': {
         const rank = healthRank(this.load());
         this.history.push(msg.sample);
         if (this.history.length > HISTORY_LENGTH) this.history.shift();

@@ -81,18 +81,18 @@ export const loopBreakdown = z.strictObject({
 const stillOpen = z.strictObject({ requests: count, idle: count, webSockets: count, upgraded: count, http2Sessions: count, other: count, handlers: count });
 
 const workerMessage = z.discriminatedUnion('cmd', [
-  z.strictObject({ cmd: z.literal('clusterd:listen'), seq, query: listenQuery }),
-  z.strictObject({ cmd: z.literal('clusterd:close'), key }),
-  z.strictObject({ cmd: z.literal('clusterd:ack'), key, id: seq, accepted: z.boolean(), connections: count }),
-  z.strictObject({ cmd: z.literal('clusterd:full'), key, epoch: seq, connections: count }),
-  z.strictObject({ cmd: z.literal('clusterd:under'), key, epoch: seq, connections: count, peak: count, low: count, accepted: count, closed: count }),
-  z.strictObject({ cmd: z.literal('clusterd:lagging'), key, epoch: seq, connections: count, lagging: z.boolean() }),
-  z.strictObject({ cmd: z.literal('clusterd:load'), key, connections: count, peak: count, low: count, accepted: count, closed: count }),
-  z.strictObject({ cmd: z.literal('clusterd:loop-reply'), seq, breakdown: loopBreakdown }),
-  z.strictObject({ cmd: z.literal('clusterd:ready') }),
-  z.strictObject({ cmd: z.literal('clusterd:stats'), sample: loopSample }),
-  z.strictObject({ cmd: z.literal('clusterd:draining'), open: stillOpen, appExits: z.boolean(), listensFor: z.enum(['SIGINT', 'SIGTERM']).optional() }),
-  z.strictObject({ cmd: z.literal('clusterd:usr1-taken') }),
+  z.strictObject({ cmd: z.literal('NODE_clusterd:listen'), seq, query: listenQuery }),
+  z.strictObject({ cmd: z.literal('NODE_clusterd:close'), key }),
+  z.strictObject({ cmd: z.literal('NODE_clusterd:ack'), key, id: seq, accepted: z.boolean(), connections: count }),
+  z.strictObject({ cmd: z.literal('NODE_clusterd:full'), key, epoch: seq, connections: count }),
+  z.strictObject({ cmd: z.literal('NODE_clusterd:under'), key, epoch: seq, connections: count, peak: count, low: count, accepted: count, closed: count }),
+  z.strictObject({ cmd: z.literal('NODE_clusterd:lagging'), key, epoch: seq, connections: count, lagging: z.boolean() }),
+  z.strictObject({ cmd: z.literal('NODE_clusterd:load'), key, connections: count, peak: count, low: count, accepted: count, closed: count }),
+  z.strictObject({ cmd: z.literal('NODE_clusterd:loop-reply'), seq, breakdown: loopBreakdown }),
+  z.strictObject({ cmd: z.literal('NODE_clusterd:ready') }),
+  z.strictObject({ cmd: z.literal('NODE_clusterd:stats'), sample: loopSample }),
+  z.strictObject({ cmd: z.literal('NODE_clusterd:draining'), open: stillOpen, appExits: z.boolean(), listensFor: z.enum(['SIGINT', 'SIGTERM']).optional() }),
+  z.strictObject({ cmd: z.literal('NODE_clusterd:usr1-taken') }),
 ]) satisfies z.ZodType<WorkerMessage>;
 
 /** A worker's message, or why it is not one (one line, for the log). */

@@ -45,14 +45,14 @@ const LAG_WATCH_MS = DEFAULT_RESOLUTION_MS;
 
 /** Routes the master's accept, limit and pause messages to the acceptor of their key. */
 export function installAcceptorChannel(): void {
-  channel.on('clusterd:accept', (message: AcceptFrom, handle) => {
+  channel.on('NODE_clusterd:accept', (message: AcceptFrom, handle) => {
     const acceptor = acceptors.get(message.key);
     if (acceptor) acceptor.accept(message, handle as RawHandle);
     else (handle as RawHandle | undefined)?.close();
   });
-  channel.on('clusterd:limit', (message: SetLimit) => acceptors.get(message.key)?.setLimit(message));
-  channel.on('clusterd:pause', (message: PauseAccepting) => acceptors.get(message.key)?.pause(message.epoch));
-  channel.on('clusterd:end-connections', (message: EndConnections) => acceptors.get(message.key)?.endConnections(message.keep));
+  channel.on('NODE_clusterd:limit', (message: SetLimit) => acceptors.get(message.key)?.setLimit(message));
+  channel.on('NODE_clusterd:pause', (message: PauseAccepting) => acceptors.get(message.key)?.pause(message.epoch));
+  channel.on('NODE_clusterd:end-connections', (message: EndConnections) => acceptors.get(message.key)?.endConnections(message.keep));
 }
 
 /**
@@ -176,7 +176,7 @@ class Acceptor {
           stopLagWatch = null;
         }
         release();
-        channel.send({ cmd: 'clusterd:close', key });
+        channel.send({ cmd: 'NODE_clusterd:close', key });
         if (done) process.nextTick(done);
       },
     };
@@ -222,7 +222,7 @@ class Acceptor {
     if (!this.#open) return;
     // (Before listen() the copy is the one that puts the socket in the listening state: kept.)
     if (lagging && this.#listening) this.#closeCopy();
-    channel.send({ cmd: 'clusterd:lagging', key: this.#key, epoch: this.#terms.epoch, connections: this.#server._connections, lagging });
+    channel.send({ cmd: 'NODE_clusterd:lagging', key: this.#key, epoch: this.#terms.epoch, connections: this.#server._connections, lagging });
   }
 
   pause(epoch: number): void {
@@ -244,7 +244,7 @@ class Acceptor {
     this.#closed = 0;
     if (report === this.#reported) return;
     this.#reported = report;
-    channel.send({ cmd: 'clusterd:load', key: this.#key, connections, peak, low, accepted, closed });
+    channel.send({ cmd: 'NODE_clusterd:load', key: this.#key, connections, peak, low, accepted, closed });
   }
 
   #onConnection(status: number, connection: RawHandle): void {
@@ -268,7 +268,7 @@ class Acceptor {
     this.#closeCopy();
     this.#full = true;
     this.#asked = false;
-    channel.send({ cmd: 'clusterd:full', key: this.#key, epoch, connections });
+    channel.send({ cmd: 'NODE_clusterd:full', key: this.#key, epoch, connections });
   }
 
   /** The master's level to come down to (a non-negative integer), or null to stop ending connections. */
@@ -295,7 +295,7 @@ class Acceptor {
     if (!this.#full || this.#asked || this.#server._connections > this.#terms.resumeAt) return;
     this.#asked = true;
     const connections = this.#server._connections;
-    channel.send({ cmd: 'clusterd:under', key: this.#key, epoch: this.#terms.epoch, connections, peak: this.#peak, low: Math.min(this.#low, connections), accepted: this.#accepted, closed: this.#closed });
+    channel.send({ cmd: 'NODE_clusterd:under', key: this.#key, epoch: this.#terms.epoch, connections, peak: this.#peak, low: Math.min(this.#low, connections), accepted: this.#accepted, closed: this.#closed });
   }
 
   #closeCopy(): void {

@@ -7,11 +7,12 @@ const pending = new Map<number, (message: never, handle: unknown) => void>();
 let seq = 0;
 let installed = false;
 
-/** The worker's one IPC listener: dispatches the master's messages by `cmd`, replies by `seq`. */
+/** The worker's one listener for the master's messages: dispatches by `cmd`, replies by `seq`. */
 function install(): void {
   if (installed) return;
   installed = true;
-  process.on('message', (message: unknown, handle: unknown) => {
+  // 'internalMessage': where Node puts `NODE_`-prefixed commands (src/protocol.ts), out of the app's sight.
+  (process as NodeJS.EventEmitter).on('internalMessage', (message: unknown, handle: unknown) => {
     if (!isProtocolMessage(message)) return;
     const reply = (message as { seq?: number }).seq;
     if (message.cmd.endsWith('-reply') && reply !== undefined) {

@@ -15,10 +15,10 @@ export function installInspectorOpener(): void {
   const added = (event: string | symbol): void => {
     if (event !== 'SIGUSR1') return;
     process.off('newListener', added);
-    channel.send({ cmd: 'clusterd:usr1-taken' });
+    channel.send({ cmd: 'NODE_clusterd:usr1-taken' });
   };
   process.on('newListener', added);
-  channel.on('clusterd:open-inspector', () => {
+  channel.on('NODE_clusterd:open-inspector', () => {
     // Loaded only when asked: most apps never take SIGUSR1.
     import('node:inspector')
       .then(({ default: inspector }) => {

@@ -62,7 +62,7 @@ export function installListenHook(): void {
   clusterModule.isMaster = false;
   clusterModule._getServer = getServer;
   patchDgramBind();
-  channel.on('clusterd:conn', onConnection);
+  channel.on('NODE_clusterd:conn', onConnection);
   installAcceptorChannel();
   guardHandleSends();
 }
@@ -130,7 +130,7 @@ function getServer(server: net.Server, query: ServerQuery, callback: GetServerCa
     if (query.readableAll === true) message.readableAll = true;
     if (query.writableAll === true) message.writableAll = true;
   }
-  channel.request<ListenReply>({ cmd: 'clusterd:listen', query: message }, (reply, handle) => {
+  channel.request<ListenReply>({ cmd: 'NODE_clusterd:listen', query: message }, (reply, handle) => {
     if (reply.errno !== 0) {
       releaseIndex(base, index);
       callback(reply.errno, null);
@@ -172,7 +172,7 @@ function tellMasterOnClose(handle: RawHandle, key: string, release: () => void):
   const close = handle.close.bind(handle);
   handle.close = (done) => {
     release();
-    channel.send({ cmd: 'clusterd:close', key });
+    channel.send({ cmd: 'NODE_clusterd:close', key });
     close(done);
   };
   return handle;
@@ -201,7 +201,7 @@ function roundRobinHandle(server: net.Server, key: string, sockname: SockName | 
       unref();
       roundRobin.delete(key);
       release();
-      channel.send({ cmd: 'clusterd:close', key });
+      channel.send({ cmd: 'NODE_clusterd:close', key });
       if (done) process.nextTick(done);
     },
   };
@@ -220,7 +220,7 @@ function onConnection(message: NewConnection, raw: unknown): void {
     entry !== undefined &&
     entry.handle.onconnection !== undefined &&
     !(server!.maxConnections != null && server!._connections >= server!.maxConnections);
-  channel.send({ cmd: 'clusterd:ack', key: message.key, id: message.id, accepted, connections: traffic.connections + (accepted ? 1 : 0) });
+  channel.send({ cmd: 'NODE_clusterd:ack', key: message.key, id: message.id, accepted, connections: traffic.connections + (accepted ? 1 : 0) });
   if (accepted) entry.handle.onconnection!(0, connection);
   else connection.close();
 }

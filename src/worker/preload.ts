@@ -60,7 +60,7 @@ function start(): void {
   const sendReady = (): void => {
     if (readySent) return;
     readySent = true;
-    channel.send({ cmd: 'clusterd:ready' });
+    channel.send({ cmd: 'NODE_clusterd:ready' });
   };
 
   installListenHook();
@@ -75,13 +75,13 @@ function start(): void {
     createSampler({
       intervalMs: statsIntervalMs,
       traffic,
-      onSample: (sample) => channel.send({ cmd: 'clusterd:stats', sample }),
+      onSample: (sample) => channel.send({ cmd: 'NODE_clusterd:stats', sample }),
     }).start();
   }
 
   // `clusterd loop`: one window at a time (the master asks for no more).
-  channel.on('clusterd:loop', ({ seq, durationMs }) => {
-    void measureLoop(durationMs, { ownPrefix: RUNTIME_PREFIX }).then((breakdown) => channel.send({ cmd: 'clusterd:loop-reply', seq, breakdown }));
+  channel.on('NODE_clusterd:loop', ({ seq, durationMs }) => {
+    void measureLoop(durationMs, { ownPrefix: RUNTIME_PREFIX }).then((breakdown) => channel.send({ cmd: 'NODE_clusterd:loop-reply', seq, breakdown }));
   });
 
   installShutdown();

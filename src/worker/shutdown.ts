@@ -32,7 +32,7 @@ const SIGNAL_EXIT_SIGNALS = new Set([
 /** Handles the master's `shutdown` (once). */
 export function installShutdown(): void {
   let started = false;
-  channel.on('clusterd:shutdown', ({ signal }) => {
+  channel.on('NODE_clusterd:shutdown', ({ signal }) => {
     if (started) return;
     started = true;
     void shutdown(signal);
@@ -95,7 +95,7 @@ function report(open: () => StillOpen, appExits: boolean, listensFor: 'SIGINT' |
     const key = JSON.stringify(now);
     if (key === last) return;
     last = key;
-    channel.send({ cmd: 'clusterd:draining', open: now, appExits, ...(listensFor ? { listensFor } : {}) });
+    channel.send({ cmd: 'NODE_clusterd:draining', open: now, appExits, ...(listensFor ? { listensFor } : {}) });
   };
   send();
   setInterval(send, REPORT_MS).unref();

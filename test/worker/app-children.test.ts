@@ -56,3 +56,24 @@ test('a worker that dies while a process it started holds its output is restarte
   t.not(again, first);
   t.is(await cluster.stop(), 0);
 });
+
+// The runtime's messages travel as Node's internal ones (src/protocol.ts), as node:cluster's do.
+for (const balance of ['fair', 'rr']) {
+  test(`--balance ${balance}: the app's process.on('message') hears none of the runtime's messages`, async (t) => {
+    const cluster = await startCluster(fixture('owns-message-event.js'), { instances: 1, flags: ['--balance', balance, '--stats-interval', '250ms'] });
+    t.teardown(() => cluster.stop());
+    // Connections (under rr each comes as a message with its handle), stats, accept and limit messages.
+    for (let i = 0; i < 5; i++) await getJson(cluster.port, '/');
+    await cluster.waitForLine((line) => line.event === 'ready');
+    const { heard } = await getJson<Answer & { heard: unknown[] }>(cluster.port, '/');
+    t.deepEqual(heard, []);
+  });
+}
+
+test("an app that removes every 'message' listener still boots, serves and drains on stop", async (t) => {
+  const cluster = await startCluster(fixture('owns-message-event.js'), { instances: 2, env: { DROP_LISTENERS: '1' } });
+  for (let i = 0; i < 4; i++) t.truthy((await getJson(cluster.port, '/')).pid);
+  // A stop is a message to each worker: it drains and exits 0 rather than being killed at --grace.
+  t.is(await cluster.stop(), 0);
+  t.false(cluster.lines.some((line) => line.event === 'grace-expired'), JSON.stringify(cluster.lines.filter((line) => line.event === 'grace-expired')));
+});

@@ -81,7 +81,7 @@ export class DispatchBalancer implements Balancer {
   }
 
   add(worker: BalancedWorker, seq: number): void {
-    worker.send({ cmd: 'clusterd:listen-reply', seq, errno: 0, mode: 'rr', sockname: this.sockname });
+    worker.send({ cmd: 'NODE_clusterd:listen-reply', seq, errno: 0, mode: 'rr', sockname: this.sockname });
     if (this.#workers.has(worker)) return;
     this.#workers.add(worker);
     // Back after closing its server with a handoff still unsettled: its ack releases it.
@@ -211,7 +211,7 @@ export class DispatchBalancer implements Balancer {
   #send(worker: BalancedWorker, connection: RawHandle): void {
     const id = ++this.#nextId;
     this.#inFlight.set(worker, { id, connection, sentAt: performance.now() });
-    if (!worker.send({ cmd: 'clusterd:conn', id, key: this.key }, connection)) {
+    if (!worker.send({ cmd: 'NODE_clusterd:conn', id, key: this.key }, connection)) {
       // The channel is already closed: the worker is on its way out.
       this.#inFlight.delete(worker);
       this.#workers.delete(worker);

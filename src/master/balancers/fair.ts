@@ -61,7 +61,7 @@ interface Acceptor {
   limit?: number | null;
   /** The level it was last asked to come down to (null: none asked, or stopped). */
   keep: number | null;
-  /** Its loop was held past LAGGING_MS lately, as it said (`clusterd:lagging`). */
+  /** Its loop was held past LAGGING_MS lately, as it said (`NODE_clusterd:lagging`). */
   lagging: boolean;
 }
 
@@ -255,7 +255,7 @@ export class FairBalancer implements Balancer {
     if (!this.#handle) return;
     // The copy that comes with the reply is listened on and closed at once: the socket then queues
     // connections from the first listen() on, and the worker accepts only once accept says so.
-    worker.send({ cmd: 'clusterd:listen-reply', seq, errno: 0, mode: 'fair', sockname: this.sockname }, this.#handle);
+    worker.send({ cmd: 'NODE_clusterd:listen-reply', seq, errno: 0, mode: 'fair', sockname: this.sockname }, this.#handle);
     if (!this.#acceptors.has(worker)) this.#acceptors.set(worker, { mode: 'idle', connections: 0, peak: 0, low: 0, cycled: false, churn: 0, epoch: 0, acceptEpoch: 0, keep: null, lagging: false });
     this.#plan();
   }
@@ -265,7 +265,7 @@ export class FairBalancer implements Balancer {
     if (!acceptor) return;
     this.#acceptors.delete(worker);
     // Draining: stop accepting now rather than when the shutdown reaches the server.
-    if (acceptor.mode === 'accepting' && !worker.exited) worker.send({ cmd: 'clusterd:pause', key: this.key, epoch: acceptor.epoch + 1 });
+    if (acceptor.mode === 'accepting' && !worker.exited) worker.send({ cmd: 'NODE_clusterd:pause', key: this.key, epoch: acceptor.epoch + 1 });
     this.#plan();
   }
 
@@ -285,7 +285,7 @@ export class FairBalancer implements Balancer {
     const acceptor = this.#acceptors.get(worker);
     if (!acceptor) return;
     acceptor.connections = message.connections;
-    if (message.cmd === 'clusterd:load') {
+    if (message.cmd === 'NODE_clusterd:load') {
       // Each report is the worker's own last interval, and the latest one stands until the next: a
       // worker sends none while nothing changes (an idle one sent its zeros once). Reset at the
       // master's tick instead, churn read 0 whenever two ticks fell between two reports (both every
@@ -301,10 +301,10 @@ export class FairBalancer implements Balancer {
     // The worker closed its copy (full, or lagging). Unless a newer copy went out since (an accept
     // after the epoch it had), it has none now, whatever limits were sent in between.
     const closedCopy = acceptor.mode === 'accepting' && message.epoch >= acceptor.acceptEpoch;
-    if (message.cmd === 'clusterd:lagging') {
+    if (message.cmd === 'NODE_clusterd:lagging') {
       acceptor.lagging = message.lagging;
       if (message.lagging && closedCopy) acceptor.mode = 'paused';
-    } else if (message.cmd === 'clusterd:full') {
+    } else if (message.cmd === 'NODE_clusterd:full') {
       if (closedCopy) acceptor.mode = 'full';
     } else {
       acceptor.cycled = true;
@@ -350,20 +350,20 @@ export class FairBalancer implements Balancer {
     // One that accepts past what the master last heard stays accepting: it stops itself at its limit.
     if (mode === 'accepting' || (mode === 'full' && acceptor.mode === 'accepting')) {
       if (acceptor.mode !== 'accepting') {
-        worker.send({ cmd: 'clusterd:accept', key: this.key, ...terms() }, this.#handle!);
+        worker.send({ cmd: 'NODE_clusterd:accept', key: this.key, ...terms() }, this.#handle!);
         acceptor.acceptEpoch = acceptor.epoch;
       } else if (acceptor.limit !== limit) {
-        worker.send({ cmd: 'clusterd:limit', key: this.key, ...terms() });
+        worker.send({ cmd: 'NODE_clusterd:limit', key: this.key, ...terms() });
       }
       acceptor.limit = limit;
       acceptor.mode = 'accepting';
       return;
     }
     if (acceptor.mode === 'accepting') {
-      worker.send({ cmd: 'clusterd:pause', key: this.key, epoch: ++acceptor.epoch });
+      worker.send({ cmd: 'NODE_clusterd:pause', key: this.key, epoch: ++acceptor.epoch });
     } else if (mode === 'full' && acceptor.limit !== limit) {
       // A full worker learns the new limit too, so that it asks again at the right point.
-      worker.send({ cmd: 'clusterd:limit', key: this.key, ...terms() });
+      worker.send({ cmd: 'NODE_clusterd:limit', key: this.key, ...terms() });
       acceptor.limit = limit;
     }
     acceptor.mode = mode;
@@ -405,7 +405,7 @@ export class FairBalancer implements Balancer {
       const keep = levels.get(acceptor) ?? null;
       if (keep === acceptor.keep) continue;
       acceptor.keep = keep;
-      if (!worker.exited) worker.send({ cmd: 'clusterd:end-connections', key: this.key, keep });
+      if (!worker.exited) worker.send({ cmd: 'NODE_clusterd:end-connections', key: this.key, keep });
     }
   }
 

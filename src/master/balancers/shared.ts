@@ -48,7 +48,7 @@ export class HeldSocketBalancer implements Balancer {
 
   add(worker: BalancedWorker, seq: number): void {
     this.#workers.add(worker);
-    const reply = { cmd: 'clusterd:listen-reply', seq, errno: 0, mode: this.#mode, sockname: this.sockname } as const;
+    const reply = { cmd: 'NODE_clusterd:listen-reply', seq, errno: 0, mode: this.#mode, sockname: this.sockname } as const;
     // shared: the socket travels with the reply; reuseport: the worker binds its own.
     worker.send(reply, this.#mode === 'shared' ? this.#handle! : undefined);
   }

@@ -27,7 +27,7 @@ function standIn(id: number, connections: number): StandIn {
     receivedAt: [],
     connections,
     send(message: MasterMessage, handle?: RawHandle) {
-      if (message.cmd === 'clusterd:conn') {
+      if (message.cmd === 'NODE_clusterd:conn') {
         worker.received.push(message.id);
         worker.receivedAt.push(performance.now());
         // The test plays the worker: it keeps the connection (the socket closes with the test).

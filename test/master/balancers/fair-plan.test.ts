@@ -129,11 +129,11 @@ function standIn(id: number): StandIn {
 
 const lastOf = (worker: StandIn, cmd: MasterMessage['cmd']) => worker.sent.findLast(({ message }) => message.cmd === cmd);
 /** The epoch of the last terms a worker was sent (a limit, else the copy it accepts from). */
-const epochOf = (worker: StandIn) => ((lastOf(worker, 'clusterd:limit') ?? lastOf(worker, 'clusterd:accept'))!.message as { epoch: number }).epoch;
+const epochOf = (worker: StandIn) => ((lastOf(worker, 'NODE_clusterd:limit') ?? lastOf(worker, 'NODE_clusterd:accept'))!.message as { epoch: number }).epoch;
 
 /** A worker's load report: its connections now, the most and fewest over the interval, and how many it accepted and closed in it. */
 function load(balancer: FairBalancer, worker: StandIn, connections: number, peak: number, low: number, accepted = 0, closed = 0): void {
-  balancer.report(worker, { cmd: 'clusterd:load', key: balancer.key, connections, peak, low, accepted, closed });
+  balancer.report(worker, { cmd: 'NODE_clusterd:load', key: balancer.key, connections, peak, low, accepted, closed });
 }
 
 async function openBalancer(t: { teardown(fn: () => void): void }): Promise<FairBalancer> {
@@ -155,30 +155,30 @@ test('FairBalancer: the listen reply and every accept carry the socket; full rep
   const balancer = await openBalancer(t);
   const [a, b] = [standIn(1), standIn(2)];
   balancer.add(a, 1);
-  t.like(a.sent[0], { message: { cmd: 'clusterd:listen-reply', mode: 'fair' }, handle: true });
+  t.like(a.sent[0], { message: { cmd: 'NODE_clusterd:listen-reply', mode: 'fair' }, handle: true });
   // Alone: accepts without a limit.
-  t.like(lastOf(a, 'clusterd:accept'), { message: { limit: null }, handle: true });
+  t.like(lastOf(a, 'NODE_clusterd:accept'), { message: { limit: null }, handle: true });
   balancer.add(b, 1);
-  t.like(lastOf(b, 'clusterd:accept'), { message: { limit: 2 }, handle: true });
+  t.like(lastOf(b, 'NODE_clusterd:accept'), { message: { limit: 2 }, handle: true });
   // A second worker brings the limit to A, which keeps its copy.
-  t.like(lastOf(a, 'clusterd:limit'), { message: { limit: 2 } });
-  const epoch = (worker: StandIn) => (lastOf(worker, 'clusterd:limit') ?? lastOf(worker, 'clusterd:accept'))!.message as { epoch: number };
+  t.like(lastOf(a, 'NODE_clusterd:limit'), { message: { limit: 2 } });
+  const epoch = (worker: StandIn) => (lastOf(worker, 'NODE_clusterd:limit') ?? lastOf(worker, 'NODE_clusterd:accept'))!.message as { epoch: number };
 
-  balancer.report(a, { cmd: 'clusterd:full', key: balancer.key, epoch: epoch(a).epoch, connections: 2 });
-  t.is(a.sent.filter(({ message }) => message.cmd === 'clusterd:accept').length, 1, 'A waits while B accepts');
-  balancer.report(b, { cmd: 'clusterd:full', key: balancer.key, epoch: epoch(b).epoch, connections: 2 });
+  balancer.report(a, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: epoch(a).epoch, connections: 2 });
+  t.is(a.sent.filter(({ message }) => message.cmd === 'NODE_clusterd:accept').length, 1, 'A waits while B accepts');
+  balancer.report(b, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: epoch(b).epoch, connections: 2 });
   t.is(balancer.cap, 4);
-  t.like(lastOf(a, 'clusterd:accept'), { message: { limit: 4, resumeAt: 2 }, handle: true });
-  t.like(lastOf(b, 'clusterd:accept'), { message: { limit: 4, resumeAt: 2 }, handle: true });
+  t.like(lastOf(a, 'NODE_clusterd:accept'), { message: { limit: 4, resumeAt: 2 }, handle: true });
+  t.like(lastOf(b, 'NODE_clusterd:accept'), { message: { limit: 4, resumeAt: 2 }, handle: true });
 });
 
 test('FairBalancer: a stale full report does not stop a worker that was sent a newer copy', async (t) => {
   const { balancer, a, b } = await twoWorkers(t);
-  const accepts = (worker: StandIn) => worker.sent.filter(({ message }) => message.cmd === 'clusterd:accept');
+  const accepts = (worker: StandIn) => worker.sent.filter(({ message }) => message.cmd === 'NODE_clusterd:accept');
   const acceptEpoch = (accepts(a).at(-1)!.message as { epoch: number }).epoch;
   // A reports full for a copy older than the one it holds now (it has since dropped to one connection).
-  balancer.report(a, { cmd: 'clusterd:full', key: balancer.key, epoch: acceptEpoch - 1, connections: 1 });
-  balancer.report(b, { cmd: 'clusterd:full', key: balancer.key, epoch: (lastOf(b, 'clusterd:accept')!.message as { epoch: number }).epoch, connections: 2 });
+  balancer.report(a, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: acceptEpoch - 1, connections: 1 });
+  balancer.report(b, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: (lastOf(b, 'NODE_clusterd:accept')!.message as { epoch: number }).epoch, connections: 2 });
   // Only B is full: no raise, and A is not sent another copy.
   t.is(balancer.cap, 2);
   t.is(accepts(a).length, 1);
@@ -186,34 +186,34 @@ test('FairBalancer: a stale full report does not stop a worker that was sent a n
 
 test('FairBalancer: a full worker back at its resume point gets a copy', async (t) => {
   const { balancer, a } = await twoWorkers(t);
-  balancer.report(a, { cmd: 'clusterd:full', key: balancer.key, epoch: epochOf(a), connections: 2 });
+  balancer.report(a, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: epochOf(a), connections: 2 });
   const before = a.sent.length;
   // Its two connections came before this interval: no churn, the limit stays.
-  balancer.report(a, { cmd: 'clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0, peak: 2, low: 0, accepted: 0, closed: 2 });
+  balancer.report(a, { cmd: 'NODE_clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0, peak: 2, low: 0, accepted: 0, closed: 2 });
   t.is(balancer.cap, 2);
-  t.like(a.sent.slice(before).find(({ message }) => message.cmd === 'clusterd:accept'), { message: { limit: 2 }, handle: true });
+  t.like(a.sent.slice(before).find(({ message }) => message.cmd === 'NODE_clusterd:accept'), { message: { limit: 2 }, handle: true });
 });
 
 test('FairBalancer: a full worker whose connections came and went while it waited (churn) raises the limit at once, not at the next report', async (t) => {
   const { balancer, a, b } = await twoWorkers(t);
   // A new connection per request after an idle moment: the limit is at its smallest, and A reaches it.
   t.is(balancer.cap, 2);
-  balancer.report(a, { cmd: 'clusterd:full', key: balancer.key, epoch: epochOf(a), connections: 2 });
+  balancer.report(a, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: epochOf(a), connections: 2 });
   const before = a.sent.length;
   // Back down after 40 connections came and went: they were short-lived.
-  balancer.report(a, { cmd: 'clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0, peak: 2, low: 0, accepted: 40, closed: 40 });
+  balancer.report(a, { cmd: 'NODE_clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0, peak: 2, low: 0, accepted: 40, closed: 40 });
   // settledCap's swing of a worker that cycled at the limit: twice its 2, plus slack.
   t.is(balancer.cap, settledCap([{ peak: 2, low: 0, churn: 2, cycled: true }, { peak: 0, low: 0, churn: 0, cycled: false }], 2));
   t.true(balancer.cap > 2);
-  t.like(a.sent.slice(before).find(({ message }) => message.cmd === 'clusterd:accept'), { message: { limit: balancer.cap }, handle: true });
-  t.like(lastOf(b, 'clusterd:limit'), { message: { limit: balancer.cap } });
+  t.like(a.sent.slice(before).find(({ message }) => message.cmd === 'NODE_clusterd:accept'), { message: { limit: balancer.cap }, handle: true });
+  t.like(lastOf(b, 'NODE_clusterd:limit'), { message: { limit: balancer.cap } });
   // The same churn again raises nothing more; a wider one does.
   const cap = balancer.cap;
-  balancer.report(a, { cmd: 'clusterd:full', key: balancer.key, epoch: epochOf(a), connections: cap });
-  balancer.report(a, { cmd: 'clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0, peak: 2, low: 0, accepted: 80, closed: 80 });
+  balancer.report(a, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: epochOf(a), connections: cap });
+  balancer.report(a, { cmd: 'NODE_clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0, peak: 2, low: 0, accepted: 80, closed: 80 });
   t.is(balancer.cap, cap);
-  balancer.report(a, { cmd: 'clusterd:full', key: balancer.key, epoch: epochOf(a), connections: cap });
-  balancer.report(a, { cmd: 'clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0, peak: cap, low: 0, accepted: 80, closed: 80 });
+  balancer.report(a, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: epochOf(a), connections: cap });
+  balancer.report(a, { cmd: 'NODE_clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0, peak: cap, low: 0, accepted: 80, closed: 80 });
   t.true(balancer.cap > cap);
 });
 
@@ -230,7 +230,7 @@ test('FairBalancer: the limit follows the last reports, however many ticks pass 
   balancer.settle();
   balancer.settle();
   t.is(balancer.cap, cap);
-  t.like(lastOf(a, 'clusterd:limit'), { message: { limit: cap } });
+  t.like(lastOf(a, 'NODE_clusterd:limit'), { message: { limit: cap } });
   // Once the load stops, the reports say so (once: a worker sends no report while nothing changes).
   load(balancer, a, 0, 3, 0, 0, 3);
   load(balancer, b, 0, 1, 0, 0, 1);
@@ -242,58 +242,58 @@ test('FairBalancer: a worker whose loop only lags keeps accepting', async (t) =>
   const { balancer, a, b } = await twoWorkers(t);
   a.loadState = { ...a.loadState, lagP99: 250 };
   (balancer as Balancer).health!(a);
-  t.falsy(lastOf(a, 'clusterd:pause'));
-  t.like(lastOf(b, 'clusterd:accept'), { message: { limit: 2 } });
+  t.falsy(lastOf(a, 'NODE_clusterd:pause'));
+  t.like(lastOf(b, 'NODE_clusterd:accept'), { message: { limit: 2 } });
 });
 
 test('FairBalancer: a worker that says its loop lags gets no copy while the other accepts, gets one once the other is full, and accepts as before once it keeps time', async (t) => {
   const { balancer, a, b } = await twoWorkers(t);
   /** The epoch of the last message that carried one: what the worker would report with. */
   const epoch = (worker: StandIn) => (worker.sent.findLast(({ message }) => 'epoch' in message)!.message as { epoch: number }).epoch;
-  const report = (worker: StandIn, cmd: 'clusterd:full' | 'clusterd:lagging', connections: number, lagging = true) =>
-    balancer.report(worker, cmd === 'clusterd:full' ? { cmd, key: balancer.key, epoch: epoch(worker), connections } : { cmd, key: balancer.key, epoch: epoch(worker), connections, lagging });
+  const report = (worker: StandIn, cmd: 'NODE_clusterd:full' | 'NODE_clusterd:lagging', connections: number, lagging = true) =>
+    balancer.report(worker, cmd === 'NODE_clusterd:full' ? { cmd, key: balancer.key, epoch: epoch(worker), connections } : { cmd, key: balancer.key, epoch: epoch(worker), connections, lagging });
   // A fresh pair: both accept within the smallest limit (2). A lags: it closed its copy itself, and nothing is sent.
   const before = a.sent.length;
-  report(a, 'clusterd:lagging', 0);
+  report(a, 'NODE_clusterd:lagging', 0);
   t.is(a.sent.length, before);
   // B stops at the limit: nobody that keeps time can accept, so A does (a burst still splits evenly).
-  report(b, 'clusterd:full', 2);
-  t.like(a.sent.at(-1), { message: { cmd: 'clusterd:accept', limit: 2 }, handle: true });
+  report(b, 'NODE_clusterd:full', 2);
+  t.like(a.sent.at(-1), { message: { cmd: 'NODE_clusterd:accept', limit: 2 }, handle: true });
   // A full too: the limit rises a step; B accepts again, and A, still lagging, is sent nothing.
   const full = a.sent.length;
-  report(a, 'clusterd:full', 2);
-  t.like(b.sent.at(-1), { message: { cmd: 'clusterd:accept', limit: 4 }, handle: true });
+  report(a, 'NODE_clusterd:full', 2);
+  t.like(b.sent.at(-1), { message: { cmd: 'NODE_clusterd:accept', limit: 4 }, handle: true });
   t.is(a.sent.length, full);
   t.is(balancer.cap, 4);
   // Keeping time again, A (at its resume point) accepts alongside B.
-  report(a, 'clusterd:lagging', 2, false);
-  t.like(a.sent.at(-1), { message: { cmd: 'clusterd:accept', limit: 4 }, handle: true });
+  report(a, 'NODE_clusterd:lagging', 2, false);
+  t.like(a.sent.at(-1), { message: { cmd: 'NODE_clusterd:accept', limit: 4 }, handle: true });
 });
 
 test('FairBalancer: a lagging worker that holds a copy when the master plans is told to pause', async (t) => {
   const { balancer, a, b } = await twoWorkers(t);
   // A says it lags with an older epoch than the copy it holds now (a new accept crossed it): it kept that copy.
-  balancer.report(a, { cmd: 'clusterd:lagging', key: balancer.key, epoch: 0, connections: 0, lagging: true });
-  t.like(a.sent.at(-1), { message: { cmd: 'clusterd:pause' } });
-  t.like(lastOf(b, 'clusterd:accept'), { message: { limit: 2 } });
+  balancer.report(a, { cmd: 'NODE_clusterd:lagging', key: balancer.key, epoch: 0, connections: 0, lagging: true });
+  t.like(a.sent.at(-1), { message: { cmd: 'NODE_clusterd:pause' } });
+  t.like(lastOf(b, 'NODE_clusterd:accept'), { message: { limit: 2 } });
 });
 
 test('FairBalancer: a stalled worker is paused, and sent a copy again once its loop turns', async (t) => {
   const { balancer, a, b } = await twoWorkers(t);
   a.loadState = { ...a.loadState, stalled: true };
   (balancer as Balancer).health!(a);
-  t.like(a.sent.at(-1), { message: { cmd: 'clusterd:pause' } });
-  t.like(lastOf(b, 'clusterd:limit'), { message: { limit: null } });
+  t.like(a.sent.at(-1), { message: { cmd: 'NODE_clusterd:pause' } });
+  t.like(lastOf(b, 'NODE_clusterd:limit'), { message: { limit: null } });
   a.loadState = { ...a.loadState, stalled: false };
   (balancer as Balancer).activate(a);
-  t.like(a.sent.at(-1), { message: { cmd: 'clusterd:accept' }, handle: true });
+  t.like(a.sent.at(-1), { message: { cmd: 'NODE_clusterd:accept' }, handle: true });
 });
 
 test('FairBalancer: a removed (draining) worker is told to stop accepting; the other then has no limit', async (t) => {
   const { balancer, a, b } = await twoWorkers(t);
   balancer.remove(a);
-  t.like(a.sent.at(-1), { message: { cmd: 'clusterd:pause' } });
-  t.like(lastOf(b, 'clusterd:limit'), { message: { limit: null } });
+  t.like(a.sent.at(-1), { message: { cmd: 'NODE_clusterd:pause' } });
+  t.like(lastOf(b, 'NODE_clusterd:limit'), { message: { limit: null } });
   t.is(balancer.size, 1);
 });
 
@@ -309,7 +309,7 @@ test('keepLevels: an even share plus slack, for a worker that held more all inte
 });
 
 const keeps = (worker: StandIn) =>
-  worker.sent.filter(({ message }) => message.cmd === 'clusterd:end-connections').map(({ message }) => (message as { keep: number | null }).keep);
+  worker.sent.filter(({ message }) => message.cmd === 'NODE_clusterd:end-connections').map(({ message }) => (message as { keep: number | null }).keep);
 
 test('FairBalancer: a worker that held more than an even share plus slack is asked down to it; only changes are sent, and a stop once even', async (t) => {
   const { balancer, a, b } = await twoWorkers(t);
