@@ -2,7 +2,7 @@
 // forks, answering GET and HEAD on their paths (and POST where `post` is given), never taking the
 // master down on an accept error.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { ListenError, UsageError } from '../errors.js';
 import { formatControlAddress } from './options.js';
 import { claimSocketFile, releaseSocketFile } from './socket-file.js';
@@ -19,7 +19,7 @@ export interface EndpointOptions {
   post?(path: string, request: http.IncomingMessage, response: http.ServerResponse): void;
   /** Errors after the server is listening (an accept failing with EMFILE); they never stop it. */
   onError?: (error: Error) => void;
-  /** Connections open at once; past it, new ones are closed as they come (default MAX_ENDPOINT_CONNECTIONS). */
+  /** Connections open at once; past it, a new one takes the place of the oldest idle one (default MAX_ENDPOINT_CONNECTIONS). */
   maxConnections?: number;
   /** A connection with nothing read or written this long is closed (default IDLE_TIMEOUT_MS). */
   idleTimeoutMs?: number;
@@ -85,8 +85,32 @@ export async function startSocketEndpoint({ flag, path, serve, post, onError = (
   };
 }
 
+/**
+ * Requests one connection may have waiting for their answers (HTTP/1.1 pipelining). Each is built in
+ * full when it is read, so 200 `GET /api/status` in one write made the master build and hold 200
+ * snapshots, its loop blocked meanwhile; past this the connection is closed. Scrapers, probes and
+ * browsers send one at a time.
+ */
+export const MAX_PIPELINED = 8;
+
+/** A client that has not sent its whole request head within this is closed (Node's default is 60 s). */
+const HEADERS_TIMEOUT_MS = 10_000;
+
 function createServer(serve: EndpointOptions['serve'], post: EndpointOptions['post'], maxConnections: number, idleTimeoutMs: number): http.Server {
-  const server = http.createServer((request, response) => {
+  // Requests read and not answered yet, per open connection, oldest connection first.
+  const open = new Map<Socket, number>();
+  const server = http.createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 2 * HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 }, (request, response) => {
+    const socket = request.socket;
+    const pending = (open.get(socket) ?? 0) + 1;
+    if (socket.destroyed) return;
+    if (pending > MAX_PIPELINED) {
+      socket.destroy();
+      return;
+    }
+    open.set(socket, pending);
+    response.once('close', () => {
+      if (open.has(socket)) open.set(socket, Math.max(0, (open.get(socket) ?? 1) - 1));
+    });
     const path = (request.url ?? '/').split('?')[0]!;
     if (post && request.method === 'POST') return post(path, request, response);
     // HEAD is GET without the body (Node's http drops it); both are safe for a probe to send.
@@ -97,7 +121,29 @@ function createServer(serve: EndpointOptions['serve'], post: EndpointOptions['po
     }
     serve(path, response, request);
   });
-  server.maxConnections = maxConnections;
+  // At the limit a newcomer takes the place of the oldest connection that waits for nothing (an idle
+  // one: a cap that refused newcomers was filled by 256 connections that sent nothing, and locked
+  // out the probes: Kubernetes restarts a pod whose liveness probe cannot connect). Only when every
+  // connection has a request in progress is the newcomer closed.
+  server.on('connection', (socket: Socket) => {
+    if (open.size >= maxConnections) {
+      let idle: Socket | undefined;
+      for (const [candidate, pending] of open) {
+        if (pending === 0) {
+          idle = candidate;
+          break;
+        }
+      }
+      if (!idle) {
+        socket.destroy();
+        return;
+      }
+      open.delete(idle);
+      idle.destroy();
+    }
+    open.set(socket, 0);
+    socket.once('close', () => open.delete(socket));
+  });
   // With no 'timeout' listener, Node destroys a socket idle this long.
   server.timeout = idleTimeoutMs;
   return server;

@@ -3,28 +3,87 @@ import test from 'ava';
 import { once } from 'node:events';
 import net from 'node:net';
 import { waitFor } from '../helpers/cluster.js';
-import { IDLE_TIMEOUT_MS, MAX_ENDPOINT_CONNECTIONS, startEndpoint } from '../../src/control/http-endpoint.js';
+import { IDLE_TIMEOUT_MS, MAX_ENDPOINT_CONNECTIONS, MAX_PIPELINED, startEndpoint } from '../../src/control/http-endpoint.js';
 
-test('past its connection limit, a listener closes new connections as they come; the open ones are served', async (t) => {
+/** A connection to the endpoint, open. */
+async function connectTo(port: number): Promise<net.Socket> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  return socket;
+}
+
+/** One GET on a fresh connection: its status, or the error that ended it. */
+async function probe(port: number, path = '/livez'): Promise<number | string> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(10_000) });
+    await response.text();
+    return response.status;
+  } catch (error) {
+    return String((error as Error & { cause?: Error }).cause?.message ?? error);
+  }
+}
+
+test('past its connection limit, a newcomer takes the place of the oldest idle connection: connections that send nothing cannot lock out a probe', async (t) => {
   t.true(MAX_ENDPOINT_CONNECTIONS > 0 && MAX_ENDPOINT_CONNECTIONS <= 1024);
-  const endpoint = await startEndpoint({ flag: 'metrics', host: '127.0.0.1', port: 0, maxConnections: 2, serve: (_path, response) => response.end('ok\n') });
+  const endpoint = await startEndpoint({ flag: 'health', host: '127.0.0.1', port: 0, maxConnections: 4, serve: (_path, response) => response.end('ok\n') });
   t.teardown(() => endpoint.close());
-  const open = async (): Promise<net.Socket> => {
-    const socket = net.connect(endpoint.address.port, '127.0.0.1');
-    socket.on('error', () => {});
-    await once(socket, 'connect');
-    return socket;
-  };
-  const held = [await open(), await open()];
-  t.teardown(() => held.forEach((socket) => socket.destroy()));
-  // The third is accepted by the kernel, then closed by the server without a byte.
-  const third = await open();
+  // Twice the limit, sending nothing (as an attacker holding every slot would).
+  const idle: net.Socket[] = [];
+  t.teardown(() => idle.forEach((socket) => socket.destroy()));
+  for (let i = 0; i < 8; i++) idle.push(await connectTo(endpoint.address.port));
+  // Each probe gets in, in place of the oldest idle connection, and is answered.
+  for (let i = 0; i < 3; i++) t.is(await probe(endpoint.address.port), 200);
+  await waitFor(() => idle.filter((socket) => !socket.destroyed && !socket.closed).length <= 4, { what: 'the oldest idle connections closed' });
+  t.true(idle[0]!.closed || idle[0]!.destroyed, 'the oldest went first');
+});
+
+test('when every connection has a request in progress, a newcomer is closed; the ones in progress are answered', async (t) => {
+  const answers: Array<() => void> = [];
+  const endpoint = await startEndpoint({
+    flag: 'dashboard',
+    host: '127.0.0.1',
+    port: 0,
+    maxConnections: 2,
+    serve: (_path, response) => answers.push(() => response.end('ok\n')),
+  });
+  t.teardown(() => endpoint.close());
+  const busy = [await connectTo(endpoint.address.port), await connectTo(endpoint.address.port)];
+  t.teardown(() => busy.forEach((socket) => socket.destroy()));
+  for (const socket of busy) socket.write('GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor(() => answers.length === 2, { what: 'both requests in progress' });
+  const third = await connectTo(endpoint.address.port);
   const ended = await Promise.race([once(third, 'close').then(() => 'closed'), once(third, 'data').then(() => 'answered')]);
   t.is(ended, 'closed');
-  // The two held still get answers.
-  held[0]!.write('GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-  const [reply] = (await once(held[0]!, 'data')) as [Buffer];
-  t.regex(reply.toString(), /^HTTP\/1\.1 200/);
+  const reply = once(busy[0]!, 'data');
+  answers[0]!();
+  t.regex(String(((await reply) as [Buffer])[0]), /^HTTP\/1\.1 200/);
+});
+
+test(`more than ${MAX_PIPELINED} requests pipelined on one connection close it: the master does not build an answer for each`, async (t) => {
+  let built = 0;
+  const endpoint = await startEndpoint({
+    flag: 'dashboard',
+    host: '127.0.0.1',
+    port: 0,
+    serve: (_path, response) => {
+      built++;
+      response.end('x'.repeat(64 * 1024));
+    },
+  });
+  t.teardown(() => endpoint.close());
+  const socket = await connectTo(endpoint.address.port);
+  t.teardown(() => socket.destroy());
+  // 200 requests in one write (a client that then never reads would have them all pile up in the master).
+  socket.resume();
+  const closed = once(socket, 'close');
+  socket.write('GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(200));
+  await closed;
+  t.true(built <= MAX_PIPELINED, `${built} answers built`);
+  // Others are served as before; a client that sends one request at a time never meets the limit.
+  t.is(await probe(endpoint.address.port, '/api/status'), 200);
+  // (fetch keeps one connection alive for requests sent one after another.)
+  for (let i = 0; i < MAX_PIPELINED + 4; i++) t.is(await probe(endpoint.address.port, '/api/status'), 200);
 });
 
 test('a client that sends its request and never reads the answer is closed once nothing moves for the idle timeout; one that reads gets it whole', async (t) => {
