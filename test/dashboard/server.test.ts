@@ -424,3 +424,23 @@ test('a page waiting for its next update is not an idle client: its stream outli
   await waitFor(() => page.seqs.length === 1, { what: 'the update on the page that waited' });
   t.false(page.closed());
 });
+
+test('/events pipelined behind another request on one connection closes that connection: it cannot hold the places of the pages', async (t) => {
+  const hand = handSource(100);
+  const dashboard = await startDashboard({ listen: { host: '127.0.0.1', port: 0 }, name: 'piped', source: hand.source, actions: noActions, token: null });
+  t.teardown(() => dashboard.close());
+  const port = (dashboard.address as { port: number }).port;
+  const greedy = net.connect({ host: '127.0.0.1', port });
+  greedy.on('error', () => {});
+  t.teardown(() => greedy.destroy());
+  await once(greedy, 'connect');
+  greedy.resume();
+  const closed = once(greedy, 'close');
+  greedy.write('GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(8));
+  await closed;
+  // Its one live stream went with it; a page connects and gets its snapshot.
+  const page = slowPage(port);
+  page.resume();
+  await waitFor(() => page.snapshots() === 1, { what: "the page's snapshot" });
+  t.false(page.closed());
+});
