@@ -254,7 +254,12 @@ export class Supervisor extends EventEmitter implements ControlSource {
       slot.want = null;
     }
     void this.sockets.closeAll();
-    for (const worker of this.#live) worker.stop();
+    // A worker still starting has nothing to drain, and may not hear the request before its app is
+    // loaded: it is ended at once, not waited for until --grace (which read as a blocked loop, exit 5).
+    for (const worker of this.#live) {
+      if (worker.state === 'starting') worker.kill();
+      else worker.stop();
+    }
     this.#graceTimer = setTimeout(() => {
       if (this.#live.size === 0) return;
       if (this.#exitCode === ExitCode.OK) this.#exitCode = ExitCode.GRACE_EXPIRED;

@@ -2,11 +2,12 @@
 // requests finish (with `Connection: close`), idle keep-alive sockets are closed, exit code 0.
 // Workers still busy after --grace are killed (exit code 5); a second signal forces (exit code 6).
 import test from 'ava';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { once } from 'node:events';
 import net, { type Socket } from 'node:net';
 import { ExitCode } from '../../src/exit-codes.js';
-import { fixture, get, isRunning, killOnTeardown, startCluster, tryConnect, waitFor, type Cluster } from '../helpers/cluster.js';
+import { fixture, get, isRunning, killOnTeardown, launch, startCluster, tryConnect, waitFor, type Cluster } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 
 /** Waits until the fixture logged that a request for `route` is in flight. */
@@ -133,3 +134,26 @@ const forced = test.macro({
 });
 test(forced, 'SIGINT');
 test(forced, 'SIGTERM');
+
+// A worker that is still starting has nothing to drain, and may not hear the request yet (its app is
+// still loading): it used to be waited for until --grace, then read as a blocked loop (exit 5).
+test('a stop while the workers are still starting ends them at once and exits 0, not at --grace', async (t) => {
+  const master = launch(['start', fixture('never-listens.js'), '-i', '2', '--grace', '30s', '--listen-timeout', '60s', '--log-format', 'json']);
+  t.teardown(() => master.process.kill('SIGKILL'));
+  // Both workers forked, and (most likely) still loading node: the stop comes before their runtime
+  // listens for it. (The app never listens, so they would stay starting in any case.)
+  const pid = master.process.pid!;
+  await waitFor(() => childrenOf(pid).length >= 2, { timeoutMs: 20_000, intervalMs: 5, what: 'both workers forked' });
+  process.kill(pid, 'SIGTERM');
+  t.is(await master.exited, ExitCode.OK, master.stderr.join('\n'));
+  t.false(master.lines.some((line) => line.event === 'grace-expired'), JSON.stringify(master.lines.filter((line) => line.event === 'grace-expired')));
+});
+
+/** The pids whose parent is `pid`, from /proc. */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
