@@ -171,7 +171,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   /** A rolling reload (`parallel` workers at a time); resolves once every worker is replaced. */
-  async reload({ parallel = 1 }: { parallel?: number } = {}): Promise<{ replaced: number }> {
+  async reload(options: { parallel?: number } = {}): Promise<{ replaced: number }> {
+    if (typeof options !== 'object' || options === null) throw new ClusterdError('ERR_CLUSTERD_USAGE', `reload(): expected { parallel } or nothing, got ${options === null ? 'null' : typeof options}`);
+    const { parallel = 1 } = options;
     const done = await this.#client.reload({ parallel: whole('reload(): `parallel`', parallel, MAX_INSTANCES) }, () => {});
     return { replaced: done.replaced };
   }
@@ -358,7 +360,13 @@ export class StartError extends Error {
 
 /** A handle on a running cluster, by name (this user's runtime directory) or over TCP with a token. */
 export async function connect(target: string | ConnectTarget = {}): Promise<Cluster> {
+  // Called from JavaScript too, where nothing checks the type.
+  if (typeof target !== 'string' && (typeof target !== 'object' || target === null || Array.isArray(target))) {
+    throw new ClusterdError('ERR_CLUSTERD_USAGE', `connect(): expected a cluster name or { name, control, token }, got ${target === null ? 'null' : Array.isArray(target) ? 'an array' : typeof target}`);
+  }
   const { name, control, token } = typeof target === 'string' ? { name: target } : target;
+  if (name !== undefined && typeof name !== 'string') throw new ClusterdError('ERR_CLUSTERD_USAGE', `connect(): \`name\` must be a string, got ${typeof name}`);
+  if (control !== undefined && typeof control !== 'string') throw new ClusterdError('ERR_CLUSTERD_USAGE', `connect(): \`control\` must be a HOST:PORT string, got ${typeof control}`);
   if (control !== undefined && token === undefined) throw new ClusterdError('ERR_CLUSTERD_USAGE', 'connect(): a `control` address needs its `token`');
   // (Never echoed: it is a secret, and one read from a file often ends in a newline.)
   if (token !== undefined && !isTokenText(token)) throw new ClusterdError('ERR_CLUSTERD_USAGE', 'connect(): `token` must be printable ASCII on one line, with no space at either end (a trailing newline from a file?)');

@@ -110,6 +110,12 @@ test.serial('connect() over TCP with the token; a wrong or missing token is refu
   // Worker ids and counts are whole numbers in range: the wire would make 2^32+1 and 1.9 worker 1.
   for (const id of [2 ** 32 + 1, 1.9, 0, Number.NaN]) await t.throwsAsync(remote.restart(id), { instanceOf: ClusterdError, message: /restart\(\): the worker id must be a whole number from 1 to 1024/ });
   await t.throwsAsync(remote.reload({ parallel: Number.NaN }), { instanceOf: ClusterdError, message: /`parallel` must be a whole number/ });
+  // From JavaScript, where no type is checked: a usage error, not a TypeError from a destructuring.
+  await t.throwsAsync(remote.reload(null as never), { instanceOf: ClusterdError, message: /^reload\(\): expected \{ parallel \} or nothing, got null$/ });
+  for (const [target, got] of [[null, 'null'], [42, 'number'], [[], 'an array']] as const) {
+    await t.throwsAsync(connect(target as never), { instanceOf: ClusterdError, message: new RegExp(`^connect\\(\\): expected a cluster name or \\{ name, control, token \\}, got ${got}$`) });
+  }
+  await t.throwsAsync(connect({ name: 7 } as never), { instanceOf: ClusterdError, message: /`name` must be a string, got number/ });
   t.deepEqual(await remote.stop(), { exitCode: null });
   await waitFor(() => !isRunning(cluster.masterPid), { what: 'the master to exit' });
 });

@@ -39,7 +39,11 @@ class ClusterWorker extends EventEmitter {
     if (this.state === 'disconnecting') return this;
     this.state = 'disconnecting';
     this.exitedAfterDisconnect = true;
-    void drainServers().then(() => process.exit(0));
+    // 'disconnect', as node:cluster's worker emits once its servers have closed, before it exits.
+    void drainServers().then(() => {
+      this.emit('disconnect');
+      process.exit(0);
+    });
     return this;
   }
 

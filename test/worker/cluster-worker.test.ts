@@ -31,6 +31,9 @@ test('cluster.isWorker and cluster.worker; disconnect() drains the worker, which
   t.true(leaving.disconnecting);
   const id = answers.get(leaving.pid)!.id;
   const exit = await cluster.waitForLine((line) => line.event === 'worker-exit' && line.worker === id);
+  // Its 'disconnect' came first, as under node:cluster.
+  const said = cluster.lines.findIndex((line) => line.message === `cluster.worker ${id} emitted disconnect`);
+  t.true(said !== -1 && said < cluster.lines.indexOf(exit), 'cluster.worker emitted disconnect before the exit');
   t.regex(exit.message, new RegExp(`pid ${leaving.pid}\\) exited with code 0`));
   const replacement = await waitFor(
     async () => {
