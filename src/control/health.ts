@@ -11,8 +11,9 @@ export const READY_PATH = '/readyz';
 /** What /readyz reports; `ready` decides 200 or 503. */
 export interface Readiness {
   ready: boolean;
-  /** Workers ready, and all workers. */
+  /** Workers ready and not blocked now, the ready ones whose loop is blocked, and all workers asked for. */
   workersReady: number;
+  workersBlocked?: number;
   workers: number;
   /** Stopping, or waiting out --shutdown-delay before it drains. */
   stopping: boolean;

@@ -135,9 +135,14 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
         ...health,
         readiness: () => {
           const workers = supervisor.workers();
-          const workersReady = workers.filter((worker) => worker.state === 'ready').length;
+          const ready = workers.filter((worker) => worker.state === 'ready');
+          // A ready worker whose loop is blocked now (silent past the watchdog, or a second) serves
+          // nothing: every worker blocked is a pod that cannot answer, and must leave the rotation.
+          const workersBlocked = ready.filter((worker) => worker.blocked).length;
+          const workersReady = ready.length - workersBlocked;
           const stopping = delaying !== null || supervisor.phase === 'stopping' || supervisor.phase === 'stopped';
-          return { ready: workersReady > 0 && !stopping, workersReady, workers: workers.length, stopping };
+          // Those asked for: an id waiting for its restart counts, as in status.
+          return { ready: workersReady > 0 && !stopping, workersReady, workersBlocked, workers: Math.max(workers.length, supervisor.desired), stopping };
         },
       }).catch(async (error: unknown) => {
         feed.close();

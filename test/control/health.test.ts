@@ -84,3 +84,24 @@ test('--shutdown-delay: a second SIGTERM drains at once', async (t) => {
   await cluster.waitForLine((line) => line.event === 'signal' && line.message.includes('draining now'));
   t.is(await cluster.exited, 0);
 });
+
+test('/readyz: a worker whose loop is blocked now is not counted ready; with every worker blocked the cluster is not ready, and is again once they turn', async (t) => {
+  // No watchdog: the workers stay blocked (a second of silence reads as blocked).
+  const cluster = await startCluster(fixture('busy-route.js'), { instances: 1, flags: ['--health', '127.0.0.1:0', '--watchdog', '0'], env: { SPIN_MS: '8000' } });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const ready = cluster.lines.find((line) => line.event === 'ready')!;
+  const healthPort = Number(String(ready.health).split(':').pop());
+  const readyz = async (): Promise<{ status: number; body: Record<string, unknown> }> => {
+    const response = await request(healthPort, READY_PATH);
+    return { status: response.status, body: JSON.parse(response.body) as Record<string, unknown> };
+  };
+  t.like(await readyz(), { status: 200, body: { ready: true, workersReady: 1, workersBlocked: 0, workers: 1 } });
+  await get(cluster.port, '/spin');
+  const blocked = await waitFor(async () => {
+    const now = await readyz();
+    return now.status === 503 ? now : undefined;
+  }, { timeoutMs: 7000, what: '/readyz 503 while the only worker is blocked' });
+  t.like(blocked.body, { ready: false, workersReady: 0, workersBlocked: 1, workers: 1, stopping: false });
+  t.is((await request(healthPort, LIVE_PATH)).status, 200, 'the master itself is live');
+  await waitFor(async () => (await readyz()).status === 200, { timeoutMs: 20_000, what: '/readyz 200 once the loop turns' });
+});
