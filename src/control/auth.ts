@@ -16,7 +16,8 @@ export function tokenMatches(expected: string, presented: string): boolean {
 /** The token carried by a call's metadata, or null. */
 export function bearerToken(metadata: grpc.Metadata): string | null {
   const value = metadata.get(AUTH_METADATA_KEY)[0];
-  if (typeof value !== 'string' || !value.startsWith(BEARER)) return null;
+  // The scheme is case-insensitive (RFC 9110), the token not.
+  if (typeof value !== 'string' || value.slice(0, BEARER.length).toLowerCase() !== BEARER.toLowerCase()) return null;
   return value.slice(BEARER.length);
 }
 

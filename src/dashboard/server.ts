@@ -172,7 +172,8 @@ export function parseAction(path: string): Action | null {
 
 /** Whether an Authorization header carries the token: 'missing' (no Bearer), 'wrong' or 'ok'. */
 export function checkBearer(header: string | undefined, token: string): 'missing' | 'wrong' | 'ok' {
-  const match = /^Bearer ([\x21-\x7e][\x20-\x7e]*)$/.exec(header ?? '');
+  // The scheme is case-insensitive (RFC 9110), the token not.
+  const match = /^bearer ([\x21-\x7e][\x20-\x7e]*)$/i.exec(header ?? '');
   if (!match) return 'missing';
   return tokenMatches(token, match[1]!) ? 'ok' : 'wrong';
 }

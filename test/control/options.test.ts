@@ -2,7 +2,8 @@
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tokenMatches } from '../../src/control/auth.js';
+import { bearerToken, tokenMatches } from '../../src/control/auth.js';
+import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_WATCH_INTERVAL_MS, watchInterval } from '../../src/control/requests.js';
 import { formatControlAddress, parseControlAddress, parseListenAddress, readControlToken } from '../../src/control/options.js';
 import { nameOfSocket, runtimeDir, socketPath } from '../../src/control/paths.js';
@@ -53,6 +54,19 @@ test('a missing, empty, unreadable or doubly given token is refused', (t) => {
     t.throws(() => readControlToken({ token, env: {} }), { instanceOf: UsageError, message: /without leading or trailing spaces/ }, JSON.stringify(token));
   }
   t.is(readControlToken({ token: 'two words', env: {} }), 'two words');
+});
+
+test('bearerToken: the scheme in any case (RFC 9110), the token as sent', (t) => {
+  const withAuthorization = (value: string): grpc.Metadata => {
+    const metadata = new grpc.Metadata();
+    metadata.set('authorization', value);
+    return metadata;
+  };
+  t.is(bearerToken(withAuthorization('Bearer s3cret')), 's3cret');
+  t.is(bearerToken(withAuthorization('bearer s3cret')), 's3cret');
+  t.is(bearerToken(withAuthorization('BEARER S3cret')), 'S3cret');
+  t.is(bearerToken(withAuthorization('Basic s3cret')), null);
+  t.is(bearerToken(new grpc.Metadata()), null);
 });
 
 test('tokens compare equal only when identical', (t) => {

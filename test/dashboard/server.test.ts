@@ -95,7 +95,10 @@ test('checkBearer: missing, wrong or ok, whatever the header holds', (t) => {
   t.is(checkBearer('Bearer ', 's3cret'), 'missing');
   t.is(checkBearer('Bearer s3cre', 's3cret'), 'wrong');
   t.is(checkBearer('Bearer s3cret2', 's3cret'), 'wrong');
-  t.is(checkBearer('bearer s3cret', 's3cret'), 'missing');
+  // The scheme in any case (RFC 9110); the token exactly.
+  t.is(checkBearer('bearer s3cret', 's3cret'), 'ok');
+  t.is(checkBearer('BEARER s3cret', 's3cret'), 'ok');
+  t.is(checkBearer('bearer S3CRET', 's3cret'), 'wrong');
   t.is(checkBearer('Bearer s3cret', 's3cret'), 'ok');
 });
 
