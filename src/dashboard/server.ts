@@ -93,7 +93,16 @@ export async function startDashboard({ listen, name, source, actions, token, idl
         return void response.end(file.body);
       }
       if (path === '/api/status') return replyJson(response, 200, snapshot());
-      if (path === '/events') return request.method === 'HEAD' ? replyText(response, 200, '') : stream(response, snapshot, source, streams);
+      if (path === '/events') {
+        if (request.method !== 'HEAD') return stream(response, snapshot, source, streams);
+        response.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+        return void response.end();
+      }
+      // An action asked with GET (a link, a typed URL): it exists, by POST only.
+      if (parseAction(path)) {
+        response.setHeader('Allow', 'POST');
+        return replyText(response, 405, `method ${request.method ?? ''} not allowed: ${path} is an action, asked with POST\n`);
+      }
       replyText(response, 404, 'not found: the dashboard serves /, /api/status and /events\n');
     },
     post: (path: string, request: http.IncomingMessage, response: http.ServerResponse) => {

@@ -121,6 +121,16 @@ test('read-only: the page, /api/status and /events one view per worker; every PO
   t.regex(String(page.headers['content-security-policy']), /script-src 'self'/);
   for (const path of ['/app.js', '/app.css']) t.is((await get(port, path)).status, 200, path);
   t.is((await get(port, '/nope')).status, 404);
+  // An action asked with GET exists, by POST only; HEAD /events says what a GET would stream.
+  for (const path of ['/api/reload', '/api/restart/1', '/api/profile/2', '/api/loop/1']) {
+    const asGet = await get(port, path);
+    t.is(asGet.status, 405, path);
+    t.is(asGet.headers.allow, 'POST', path);
+  }
+  const head = await new Promise<http.IncomingMessage>((resolve, reject) => http.request({ host: '127.0.0.1', port, path: '/events', method: 'HEAD', agent: false }, resolve).on('error', reject).end());
+  head.resume();
+  t.is(head.statusCode, 200);
+  t.is(head.headers['content-type'], 'text/event-stream');
   const rebound = await new Promise<number>((resolve, reject) =>
     http.get({ host: '127.0.0.1', port, path: '/api/status', headers: { Host: `evil.example:${port}` }, agent: false }, (response) => {
       response.resume();
