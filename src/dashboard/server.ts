@@ -95,7 +95,7 @@ export async function startDashboard({ listen, name, source, actions, token, idl
       if (path === '/api/status') return replyJson(response, 200, snapshot());
       if (path === '/events') {
         if (request.method !== 'HEAD') return stream(response, snapshot, source, streams);
-        response.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+        response.writeHead(200, EVENT_STREAM_HEADERS);
         return void response.end();
       }
       // An action asked with GET (a link, a typed URL): it exists, by POST only.
@@ -125,13 +125,16 @@ export async function startDashboard({ listen, name, source, actions, token, idl
 }
 
 /** Server-sent events: the snapshot, then the source's messages; the stream ends with the page. */
+/** /events' answer, to GET and HEAD alike. */
+const EVENT_STREAM_HEADERS = { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
+
 function stream(response: http.ServerResponse, snapshot: () => DashboardMessage, source: DashboardSource, streams: Set<http.ServerResponse>): void {
   // Pipelined behind another request on its connection (a page's EventSource never does that): it
   // would never reach its socket, yet hold a place and its backlog; 64 of them on one connection took
   // every place. The connection goes.
   if (!response.socket) return void response.req.socket.destroy();
   if (streams.size >= MAX_STREAMS) return replyText(response, 503, `too many dashboards connected (at most ${MAX_STREAMS})\n`);
-  response.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+  response.writeHead(200, EVENT_STREAM_HEADERS);
   // A page waits between updates (one per --stats-interval, which may be long): not an idle client.
   // A page that stops reading is dropped by its backlog below instead.
   response.socket?.setTimeout(0);

@@ -50,13 +50,15 @@ export function adoptActivatedSockets(env: NodeJS.ProcessEnv = process.env, pid 
   if (!(count >= 1 && count <= MAX_FDS)) return { sockets: [], skipped: [`LISTEN_FDS=${listenFds.slice(0, 20)} is not a count from 1 to ${MAX_FDS}: no socket adopted`] };
   const sockets: InheritedSocket[] = [];
   const skipped: string[] = [];
+  // Read once for every descriptor (up to MAX_FDS of them).
+  const tables = socketTables();
   for (let index = 0; index < count; index++) {
     const fd = FIRST_FD + index;
     const name = names[index] || 'unknown';
     // A LISTEN_FDS that counts more than was passed points at this process's own descriptors (libuv's
     // epoll and signal pipe, an IPC channel): wrapping one and closing it aborts the master. Only a
     // listening socket is touched.
-    const listening = listeningSocket(fd);
+    const listening = listeningSocket(fd, tables);
     if (listening !== true) {
       skipped.push(`fd ${fd} (${name}): ${listening === null ? 'not a socket' : 'a socket that is not listening'}, left alone`);
       continue;
@@ -69,7 +71,7 @@ export function adoptActivatedSockets(env: NodeJS.ProcessEnv = process.env, pid 
     const out: Partial<SockName> = {};
     handle.getsockname?.(out);
     // Node's Pipe has no getsockname: a unix socket is found by its inode in /proc/net/unix.
-    const sockname = typeof out.port === 'number' && typeof out.address === 'string' ? (out as SockName) : unixSocketName(fd);
+    const sockname = typeof out.port === 'number' && typeof out.address === 'string' ? (out as SockName) : unixSocketName(fd, tables.unix);
     if (!sockname) {
       handle.close();
       skipped.push(`fd ${fd} (${name}): neither a TCP socket nor a unix socket with a path`);
@@ -81,20 +83,14 @@ export function adoptActivatedSockets(env: NodeJS.ProcessEnv = process.env, pid 
   return { sockets, skipped };
 }
 
-/**
- * Whether `fd` is a listening socket, read from Linux's /proc without touching the descriptor: a TCP
- * one in LISTEN state (0A), a unix one with __SO_ACCEPTCON (flags 00010000). Null: not a socket, or
- * none that /proc can show (then it is not taken for one).
- */
-export function listeningSocket(fd: number, tables?: { tcp: string; unix: string }): boolean | null {
-  let inode: string | undefined;
-  try {
-    inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1];
-  } catch {
-    return null;
-  }
-  if (inode === undefined) return null;
-  const table = (paths: string[]): string =>
+/** Linux's tables of this network namespace's sockets (empty where /proc cannot show them). */
+interface SocketTables {
+  tcp: string;
+  unix: string;
+}
+
+function socketTables(): SocketTables {
+  const read = (...paths: string[]): string =>
     paths
       .map((path) => {
         try {
@@ -104,7 +100,26 @@ export function listeningSocket(fd: number, tables?: { tcp: string; unix: string
         }
       })
       .join('\n');
-  const { tcp, unix } = tables ?? { tcp: table(['/proc/net/tcp', '/proc/net/tcp6']), unix: table(['/proc/net/unix']) };
+  return { tcp: read('/proc/net/tcp', '/proc/net/tcp6'), unix: read('/proc/net/unix') };
+}
+
+/** The inode of the socket at `fd`, from /proc; null when `fd` is not a socket (or not open). */
+function socketInode(fd: number): string | null {
+  try {
+    return /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether `fd` is a listening socket, read from Linux's /proc without touching the descriptor: a TCP
+ * one in LISTEN state (0A), a unix one with __SO_ACCEPTCON (flags 00010000). Null: not a socket, or
+ * none that /proc can show (then it is not taken for one).
+ */
+export function listeningSocket(fd: number, { tcp, unix }: SocketTables = socketTables()): boolean | null {
+  const inode = socketInode(fd);
+  if (inode === null) return null;
   // sl local_address rem_address st ... uid timeout inode
   for (const line of tcp.split('\n')) {
     const fields = line.trim().split(/\s+/);
@@ -120,14 +135,8 @@ export function listeningSocket(fd: number, tables?: { tcp: string; unix: string
 
 /** The path a listening unix socket at `fd` is bound to (abstract: NUL first), from Linux's /proc; null if none. */
 export function unixSocketName(fd: number, table?: string): SockName | null {
-  let inode: string;
-  let lines: string;
-  try {
-    inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1] ?? '';
-    lines = table ?? readFileSync('/proc/net/unix', 'utf8');
-  } catch {
-    return null;
-  }
+  const inode = socketInode(fd) ?? '';
+  const lines = table ?? socketTables().unix;
   // Num RefCount Protocol Flags Type St Inode Path; an abstract name is shown as @name.
   for (const line of lines.split('\n')) {
     const [, found, path] = /^\s*\S+: (?:\S+ ){5}(\d+) (.+)$/.exec(line) ?? [];

@@ -121,7 +121,7 @@ function compilerOptions(tsconfigPath: string): NonNullable<TsConfigJson['compil
 /** The most files one `extends` chain is followed through (tsc reports a cycle; this only stops). */
 const MAX_EXTENDS_DEPTH = 32;
 
-/** Parses `path` as tsc would, then each file it extends by a relative or absolute path; throws a TypeScriptError naming the file (`project`: the tsconfig.json it serves). */
+/** Parses `path` as tsc would, then each file it extends (by a path or a package's name, see extendedFile); throws a TypeScriptError naming the file (`project`: the tsconfig.json it serves). */
 function checkStrictly(path: string, extendedBy: string | null, project: string, seen: Set<string>): void {
   if (seen.has(path) || seen.size >= MAX_EXTENDS_DEPTH) return;
   seen.add(path);

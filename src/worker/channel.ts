@@ -31,9 +31,15 @@ export function on<C extends MasterMessage['cmd']>(cmd: C, handler: Handler<C>):
   handlers.set(cmd, handler as (message: never, handle: unknown) => void);
 }
 
+/**
+ * Node's own process.send, taken before the listen hook puts its guard on the app's (a check of the
+ * handle argument, which the runtime's messages never carry): rr acknowledges every connection.
+ */
+const rawSend = process.send?.bind(process);
+
 /** Sends a message to the master; silently dropped once the master is gone. */
 export function send(message: WorkerMessage): void {
-  if (process.connected) process.send!(message);
+  if (process.connected) rawSend!(message);
 }
 
 /** Sends a request and calls back with the master's `*-reply` carrying the same seq. */
