@@ -3,7 +3,7 @@
 // start-options.ts), plus `entry`, `env` and `args`. What it holds is user input from a file: every
 // key and the shape of every value are checked here, and the values then go through the same parsers
 // as the command line's, errors naming the key and the file. Command-line flags win over the file.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { configKey, ENV_NAME, FILE_ONLY_KEYS, START_OPTIONS, type StartOption } from './start-options.js';
@@ -51,21 +51,21 @@ const MAX_CONFIG_BYTES = 1024 * 1024;
 async function readConfig(path: string): Promise<unknown> {
   const extension = extname(path);
   // A FIFO would block the read for good, /dev/zero would fill memory: only a file, of a config's size.
-  let stats;
+  // The checks are made on the descriptor that is read, so a file swapped after them is not read instead.
+  let text: string;
+  let fd: number | undefined;
   try {
-    stats = statSync(path);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) throw new UsageError(`${path}: not a regular file${stats.isDirectory() ? ' (a directory)' : ''}`);
+    if (stats.size > MAX_CONFIG_BYTES) throw new UsageError(`${path}: ${stats.size} bytes, more than a config file's ${MAX_CONFIG_BYTES}: is it the right file?`);
+    text = readBounded(fd, path);
   } catch (error) {
-    throw new UsageError(`${path}: cannot be read: ${oneLine(error)}`);
+    throw error instanceof UsageError ? error : new UsageError(`${path}: cannot be read: ${oneLine(error)}`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
-  if (!stats.isFile()) throw new UsageError(`${path}: not a regular file${stats.isDirectory() ? ' (a directory)' : ''}`);
-  if (stats.size > MAX_CONFIG_BYTES) throw new UsageError(`${path}: ${stats.size} bytes, more than a config file's ${MAX_CONFIG_BYTES}: is it the right file?`);
   if (extension === '.json') {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (error) {
-      throw new UsageError(`${path}: cannot be read: ${oneLine(error)}`);
-    }
     try {
       return JSON.parse(text) as unknown;
     } catch (error) {
@@ -90,6 +90,19 @@ async function readConfig(path: string): Promise<unknown> {
   }
   if (exported === undefined) throw new UsageError(`${path}: has no default export (export default { ... })`);
   return exported;
+}
+
+/** The file's text, refused if it grew past a config's size since it was checked. */
+function readBounded(fd: number, path: string): string {
+  const buffer = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+  let length = 0;
+  for (;;) {
+    const read = readSync(fd, buffer, length, buffer.length - length, null);
+    if (read === 0) break;
+    length += read;
+    if (length > MAX_CONFIG_BYTES) throw new UsageError(`${path}: more than a config file's ${MAX_CONFIG_BYTES} bytes: is it the right file?`);
+  }
+  return buffer.toString('utf8', 0, length);
 }
 
 /** How many servers this process listens on (TCP and unix sockets). */
