@@ -1,5 +1,5 @@
 // `clusterd start -d`: the command line is checked here, then a detached master is started
-// whose output goes to <runtime dir>/<name>.log. This process waits until every worker is
+// whose output goes to <runtime dir>/<name>.log (or --log-file). This process waits until every worker is
 // ready (exit 0, naming the cluster and its control socket) or the master fails (non-zero,
 // with the reason), so scripts can rely on the exit code.
 import { spawn } from 'node:child_process';
@@ -11,7 +11,8 @@ import { DAEMON_ENV, MAX_REPORT_LINE } from './daemon.js';
 import { endpointsText, workerCount, type ReadyInfo } from '../master/run.js';
 import { ensureRuntimeDir } from '../control/paths.js';
 import { assertNameFree } from '../control/server.js';
-import { ClusterdError } from '../errors.js';
+import { ClusterdError, UsageError, oneLine } from '../errors.js';
+import { LOG_FILE_MODE } from '../master/log-file.js';
 import { ExitCode } from '../exit-codes.js';
 
 /** What the daemon master tells the process that started it. */
@@ -51,11 +52,14 @@ export function daemonLogPath(name: string): string {
 export async function startDaemon({ name, argv, logFile }: { name: string; argv: readonly string[]; logFile?: string | undefined }): Promise<number> {
   // Refused here, before the new master would append its complaint to the running one's log.
   await assertNameFree(name);
-  const logPath = daemonLogPath(name);
+  // The master's own stdio goes to the file its lines go to: with --log-file, a crash's stack or a
+  // Node warning lands there too, not in a second file nobody was told of.
+  const logPath = logFile ?? daemonLogPath(name);
   let log: number;
   try {
-    log = openSync(logPath, 'a', 0o600);
+    log = openSync(logPath, 'a', logFile === undefined ? 0o600 : LOG_FILE_MODE);
   } catch (error) {
+    if (logFile !== undefined) throw new UsageError(`--log-file: cannot open ${logFile}: ${oneLine(error)}`);
     throw new ClusterdError('ERR_CLUSTERD_RUNTIME_DIR', `cannot open the log file ${logPath}: ${(error as Error).message}`, { cause: error });
   }
   const bin = fileURLToPath(new URL('../../bin/clusterd.js', import.meta.url));
@@ -83,7 +87,7 @@ export async function startDaemon({ name, argv, logFile }: { name: string; argv:
         const { info } = report;
         process.stdout.write(
           `clusterd: ${info.name} started in the background: master pid ${info.masterPid}, ${workerCount(info)} on ${info.addresses.join(', ') || '(no ports)'}${endpointsText(info)}\n` +
-            `clusterd: control socket ${info.controlSocket}; logs ${logFile ?? logPath}\n`,
+            `clusterd: control socket ${info.controlSocket}; logs ${logPath}\n`,
         );
         done(ExitCode.OK);
       } else {

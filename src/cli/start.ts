@@ -152,7 +152,7 @@ export function masterOptions(settings: StartSettings): MasterOptions {
     metrics: metrics === undefined ? null : checked('metrics', () => parseControlAddress(metrics, 'metrics')),
     health: health === undefined ? null : checked('health', () => parseControlAddress(health, 'health')),
     dashboard: dashboard === undefined ? null : dashboardOptions(checked('dashboard', () => parseListenAddress(dashboard, 'dashboard')), dashboardTokens, checked),
-    logFile: logFileOptions(text, checked, name),
+    logFile: logFileOptions(text, checked, name, settings.flags.get('daemon') === true),
     shutdownDelayMs: checked('shutdown-delay', () => parseDuration('shutdown-delay', text('shutdown-delay'), { min: 0 })),
   };
 }
@@ -163,7 +163,7 @@ function dashboardOptions(listen: ListenAddress, sources: DashboardTokenSources,
 }
 
 /** --log-file (by default <runtime dir>/<name>.log for the master of `start -d`) and its rotation. */
-function logFileOptions(text: (flag: string) => string | undefined, checked: <T>(flag: string, parse: () => T) => T, name: string): LogFileOptions | null {
+function logFileOptions(text: (flag: string) => string | undefined, checked: <T>(flag: string, parse: () => T) => T, name: string, daemon: boolean): LogFileOptions | null {
   const maxSize = text('log-max-size');
   const options = {
     maxSize: maxSize === undefined ? null : checked('log-max-size', () => parseSize('log-max-size', maxSize, { min: 1024 })),
@@ -172,7 +172,8 @@ function logFileOptions(text: (flag: string) => string | undefined, checked: <T>
   const path = text('log-file');
   if (path !== undefined) return { path: resolve(path), ...options };
   if (process.env[DAEMON_ENV] && process.env[DAEMON_ENV] !== API_CHILD) return { path: daemonLogPath(name), ...options };
-  if (maxSize !== undefined) throw new UsageError('`--log-max-size` rotates the --log-file: give one (or run with -d, whose log is a file)');
+  // `start -d` itself (not its master yet): the master it starts has the file, and rotates it.
+  if (maxSize !== undefined && !daemon) throw new UsageError('`--log-max-size` rotates the --log-file: give one (or run with -d, whose log is a file)');
   return null;
 }
 

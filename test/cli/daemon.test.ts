@@ -1,7 +1,7 @@
 // `clusterd start -d`: returns once every worker is ready (or the app failed), logs to a file.
 import test from 'ava';
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, fixture, isRunning, waitFor } from '../helpers/cluster.js';
@@ -46,6 +46,32 @@ test('start -d returns once ready, serves in the background and logs to a file',
   process.kill(pid, 'SIGTERM');
   await waitFor(() => !isRunning(pid), { timeoutMs: 15_000, what: 'the daemon master to exit' });
   t.regex(readFileSync(logPath, 'utf8'), /bg stopped/);
+});
+
+test('start -d takes --log-max-size (its log rotates); with --log-file, the master\'s own output goes to that file too', async (t) => {
+  const env = runtime(t);
+  const plain = await clusterd(['start', fixture('hello.js'), '-i', '1', '--name', 'bg-rotating', '-d', '--log-max-size', '2K'], env);
+  t.is(plain.exitCode, 0, plain.stderr);
+  const plainPid = await masterPid('bg-rotating', env);
+  t.teardown(() => {
+    if (isRunning(plainPid)) process.kill(plainPid, 'SIGKILL');
+  });
+
+  const logFile = join(env.CLUSTERD_RUNTIME_DIR!, 'app.log');
+  const filed = await clusterd(['start', fixture('hello.js'), '-i', '1', '--name', 'bg-filed', '-d', '--log-file', logFile], env);
+  t.is(filed.exitCode, 0, filed.stderr);
+  t.true(filed.stdout.includes(`logs ${logFile}`), filed.stdout);
+  const filedPid = await masterPid('bg-filed', env);
+  t.teardown(() => {
+    if (isRunning(filedPid)) process.kill(filedPid, 'SIGKILL');
+  });
+  // A crash's stack, a Node warning: what the master writes to its stdout and stderr lands in the
+  // file it was told to log to, not in a second one nobody was told of.
+  for (const fd of [1, 2]) t.is(readlinkSync(`/proc/${filedPid}/fd/${fd}`), logFile);
+  t.false(existsSync(join(env.CLUSTERD_RUNTIME_DIR!, 'bg-filed.log')));
+
+  for (const pid of [plainPid, filedPid]) process.kill(pid, 'SIGTERM');
+  await waitFor(() => !isRunning(plainPid) && !isRunning(filedPid), { timeoutMs: 15_000, what: 'the daemon masters to exit' });
 });
 
 test('start -d of an app that cannot boot exits non-zero with the reason, leaving nothing running', async (t) => {
