@@ -7,6 +7,9 @@ import { closeSync, existsSync, fstatSync, openSync, renameSync, rmSync, writeSy
 import { UsageError, oneLine } from '../errors.js';
 import type { OutputStream } from './logs.js';
 
+/** A new log file's mode: the owner writes, its group (adm, say) reads. A file that exists keeps its own. */
+export const LOG_FILE_MODE = 0o640;
+
 /** The most old files --log-keep may ask for. */
 export const MAX_LOG_KEEP = 100;
 
@@ -24,15 +27,19 @@ export class LogFile implements OutputStream {
   readonly #keep: number;
   #fd: number;
   #size: number;
-  /** Why the last write failed, once (the next success clears it). */
-  #failing = false;
+  /** Lines not written since a write failed (a full disk); null while writes succeed. */
+  #unwritten: { lines: number; error: string } | null = null;
+  /** A write failed part-way: the file ends inside a line. */
+  #midLine = false;
+  /** Told, once writes succeed again, how many lines were not written and why (written to this file). */
+  onRecovered: (lines: number, error: string) => void = () => {};
 
   constructor({ path, maxSize, keep }: LogFileOptions) {
     this.path = path;
     this.#maxSize = maxSize;
     this.#keep = keep;
     try {
-      this.#fd = openSync(path, 'a', 0o640);
+      this.#fd = openSync(path, 'a', LOG_FILE_MODE);
     } catch (error) {
       throw new UsageError(`--log-file: cannot open ${path}: ${oneLine(error)}`);
     }
@@ -40,25 +47,63 @@ export class LogFile implements OutputStream {
   }
 
   write(text: string): void {
-    const bytes = Buffer.byteLength(text);
+    const bytes = Buffer.from(text);
     try {
-      if (this.#maxSize !== null && this.#size > 0 && this.#size + bytes > this.#maxSize) this.rotate();
-      writeSync(this.#fd, text);
-      this.#size += bytes;
-      this.#failing = false;
+      if (this.#maxSize !== null && this.#size > 0 && this.#size + bytes.length > this.#maxSize) this.#rotateIfFull();
+      // A line cut short by the last failure is ended first, so that this one starts on its own.
+      if (this.#midLine) this.#writeAll(Buffer.from('\n'));
+      this.#midLine = false;
+      this.#writeAll(bytes);
     } catch (error) {
-      // A full disk or a removed directory must not take the cluster down; say it once on stderr.
-      if (!this.#failing) process.stderr.write(`clusterd: writing ${this.path} failed: ${oneLine(error)}\n`);
-      this.#failing = true;
+      // A full disk or a removed directory must not take the cluster down: the lines are counted, and
+      // said in the file once it takes them again (and at once on stderr).
+      if (this.#unwritten === null) {
+        this.#unwritten = { lines: 0, error: (error as NodeJS.ErrnoException).code ?? oneLine(error) };
+        process.stderr.write(`clusterd: writing ${this.path} failed: ${oneLine(error)}\n`);
+      }
+      this.#unwritten.lines++;
+      return;
+    }
+    const unwritten = this.#unwritten;
+    if (unwritten === null) return;
+    this.#unwritten = null;
+    this.onRecovered(unwritten.lines, unwritten.error);
+  }
+
+  /** Writes all of `bytes`: a full disk takes part of a write before it fails. */
+  #writeAll(bytes: Buffer): void {
+    let offset = 0;
+    while (offset < bytes.length) {
+      let written: number;
+      try {
+        written = writeSync(this.#fd, bytes, offset);
+      } catch (error) {
+        if (offset > 0) this.#midLine = true;
+        throw error;
+      }
+      offset += written;
+      this.#size += written;
     }
   }
 
-  /** Opens the path again: after logrotate moved the file, lines go to a new one. */
+  /** Rotates, unless the file was emptied since it was written (logrotate's copytruncate): then it counts from its size. */
+  #rotateIfFull(): void {
+    const size = fstatSync(this.#fd).size;
+    if (size < this.#size) {
+      this.#size = size;
+      return;
+    }
+    this.rotate();
+  }
+
+  /** Opens the path again: after logrotate moved the file, lines go to a new one, with the old one's mode. */
   reopen(): void {
-    const fd = openSync(this.path, 'a', 0o640);
+    const mode = fstatSync(this.#fd).mode & 0o777;
+    const fd = openSync(this.path, 'a', mode);
     closeSync(this.#fd);
     this.#fd = fd;
     this.#size = fstatSync(fd).size;
+    this.#midLine = false;
   }
 
   /** FILE.(k) -> FILE.(k+1) for the kept ones, FILE -> FILE.1, then a new FILE. */

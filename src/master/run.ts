@@ -1,12 +1,13 @@
 // Runs a master in this process: the supervisor, its control plane and metrics, the signals
 // an operator sends, and the process exit once the cluster has stopped.
+import { closeSync, openSync } from 'node:fs';
 import { setTimeout as pause } from 'node:timers/promises';
 import { MasterControl } from './control.js';
 import { enforceMemoryLimit } from './memory-limit.js';
 import { adoptActivatedSockets } from './activation.js';
 import { Operations } from './operations.js';
 import { LogFile, type LogFileOptions } from './log-file.js';
-import { LogSink, type LogFormat } from './logs.js';
+import { LogSink, type LogFormat, type LogOutput } from './logs.js';
 import { reapOrphans } from './orphans.js';
 import { SystemdNotifier } from './sd-notify.js';
 import { Supervisor, type ClusterConfig } from './supervisor.js';
@@ -87,7 +88,11 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
   const logFile = options.logFile ? new LogFile(options.logFile) : null;
   const logSink = logFile
     ? new LogSink({ format: options.logFormat, output: { stdout: logFile, stderr: logFile }, timestamps: true })
-    : new LogSink({ format: options.logFormat });
+    : new LogSink({ format: options.logFormat, output: terminalsUnblocked() });
+  if (logFile) {
+    logFile.onRecovered = (lines, error) =>
+      logSink.event('log-file-recovered', `${lines} ${lines === 1 ? 'line' : 'lines'} not written to ${logFile.path} (${error}); it takes them again`, { path: logFile.path, lines, error }, 'warn');
+  }
   const cluster: ClusterConfig = { ...options.cluster, logs: logSink };
   const { logs, name } = cluster;
   const supervisor = new Supervisor(cluster);
@@ -254,9 +259,14 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     });
   process.on('SIGINT', onStopSignal);
   process.on('SIGTERM', onStopSignal);
-  process.on('SIGHUP', () =>
-    enqueue(() => operate('reload', () => operations.reload({ onProgress: (progress) => logs.event('reload', progress.message, { ...progress }) }))),
-  );
+  // SIGHUP is a reload (nginx's, gunicorn's), except from a terminal that hung up (the SSH session
+  // closed, the window shut): the operator left, and a server run in the foreground goes with them,
+  // as `node app.js` would, rather than reload and serve on with nowhere to log.
+  const hadTerminal = hasTerminal();
+  process.on('SIGHUP', () => {
+    if (hadTerminal && !hasTerminal()) return onStopSignal('SIGHUP');
+    enqueue(() => operate('reload', () => operations.reload({ onProgress: (progress) => logs.event('reload', progress.message, { ...progress }) })));
+  });
   // logrotate's convention: after it moved the file away, SIGUSR1 says "open it again". Without a
   // log file it is heard all the same: unheard, Node would open an inspector on 127.0.0.1:9229, where
   // any local user may run code as the master (and any app of its workers can send the signal).
@@ -277,6 +287,33 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
 
   supervisor.start();
   return supervisor;
+}
+
+/**
+ * The master's stdout and stderr, not blocking when they are terminals. Node writes to a terminal
+ * synchronously: one that is not read (Ctrl-S, a stalled SSH session, a pty nobody reads) stopped the
+ * master's loop in write(), with it the control plane, the probes and the reading of the workers'
+ * pipes, so the workers froze at their next log line and the watchdog then killed them. Unblocked,
+ * a terminal queues like a pipe, and past LogSink's limit lines are dropped and counted. libuv opens
+ * a terminal again for this process, so the flag does not reach the shell or other programs on it.
+ */
+function terminalsUnblocked(): LogOutput {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (!stream.isTTY) continue;
+    const handle = (stream as unknown as { _handle?: { setBlocking?(blocking: boolean): number } })._handle;
+    handle?.setBlocking?.(false);
+  }
+  return process;
+}
+
+/** Whether this process has a controlling terminal (one that hung up is taken away from it). */
+function hasTerminal(): boolean {
+  try {
+    closeSync(openSync('/dev/tty', 'r'));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Resolves once everything written so far to the streams is with the OS, or after `limitMs` (a reader that never reads). */

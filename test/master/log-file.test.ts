@@ -2,7 +2,7 @@
 // to reopen after logrotate moved the file, and operations logged with who asked.
 import test from 'ava';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LogFile } from '../../src/master/log-file.js';
@@ -45,6 +45,54 @@ test('LogFile.reopen: after the file was moved away, lines go to a new one', (t)
   file.write('after\n');
   t.is(readFileSync(`${path}.moved`, 'utf8'), 'before\nstill the old file\n');
   t.is(readFileSync(path, 'utf8'), 'after\n');
+});
+
+test('LogFile.reopen gives the new file the old one\'s mode; a file emptied by copytruncate is not rotated early', (t) => {
+  const dir = scratch(t);
+  const path = join(dir, 'app.log');
+  const file = new LogFile({ path, maxSize: 100, keep: 2 });
+  t.teardown(() => file.close());
+  chmodSync(path, 0o600);
+  renameSync(path, `${path}.moved`);
+  file.reopen();
+  t.is(statSync(path).mode & 0o777, 0o600, 'a log holds secrets: a rotation must not open it to the group');
+
+  file.write(`one ${'x'.repeat(55)}\n`);
+  // logrotate's copytruncate: the file is copied, then emptied in place.
+  truncateSync(path, 0);
+  file.write(`two ${'x'.repeat(55)}\n`);
+  t.false(existsSync(`${path}.1`), 'no rotation: the file holds one line');
+  t.is(readFileSync(path, 'utf8'), `two ${'x'.repeat(55)}\n`);
+});
+
+test('LogFile on a full disk: the line cut short is ended, and the lines not written are counted in the file once it takes them', async (t) => {
+  // A file size limit (ulimit -f) fails a write part-way as a full disk does; Node ignores SIGXFSZ.
+  const dir = scratch(t);
+  const path = join(dir, 'app.log');
+  const script = join(dir, 'fill.mjs');
+  writeFileSync(
+    script,
+    `import { truncateSync } from 'node:fs';
+import { LogFile } from ${JSON.stringify(new URL('../../dist/master/log-file.js', import.meta.url).href)};
+const file = new LogFile({ path: ${JSON.stringify(path)}, maxSize: null, keep: 0 });
+file.onRecovered = (lines, error) => file.write(\`not written: \${lines} (\${error})\\n\`);
+// 13 lines of 300 bytes fit in 4096, and 196 bytes of the 14th.
+for (let i = 0; i < 20; i++) file.write(\`line \${String(i).padStart(2, '0')} \${'x'.repeat(291)}\\n\`);
+// Room again (as after a clean-up): 96 bytes, the end of the cut line kept.
+truncateSync(${JSON.stringify(path)}, 4000);
+file.write('after\\n');
+`,
+  );
+  const run = await execa('bash', ['-c', `ulimit -f 4; exec "${process.execPath}" "${script}"`], { reject: false });
+  t.is(run.exitCode, 0, run.stderr);
+  t.regex(run.stderr, /^clusterd: writing .*app\.log failed: .*EFBIG/);
+  const lines = readFileSync(path, 'utf8').split('\n');
+  t.is(lines.length, 17);
+  t.true(lines.slice(0, 13).every((line, i) => line.startsWith(`line ${String(i).padStart(2, '0')} `) && line.length === 299));
+  t.is(lines[13], `line 13 ${'x'.repeat(92)}`, 'the cut line, ended');
+  t.is(lines[14], 'after');
+  t.is(lines[15], 'not written: 7 (EFBIG)');
+  t.is(lines[16], '');
 });
 
 test('start --log-file: timestamped lines, rotation, SIGUSR1 reopens, operations say who asked', async (t) => {

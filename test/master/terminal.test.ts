@@ -3,7 +3,7 @@
 // (see ownSession in src/master/worker.ts). On a terminal a Ctrl-C (SIGINT to the terminal's
 // foreground process group) must reach the master alone, which drains them.
 import test from 'ava';
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,16 +31,26 @@ test(`each worker leads a process group of its own, ${nativeHelper() ? 'in the m
   t.is(await cluster.stop(), 0);
 });
 
-test('on a terminal, Ctrl-C reaches the master alone, which drains the workers', async (t) => {
-  // script(1) runs the master on a pseudo-terminal of its own, as its controlling terminal. It
-  // starts the command with $SHELL -c; `exec` makes the master that shell's own process, as in a
-  // terminal session. Without it, dash (Debian's sh) would be in the foreground process group too,
-  // die of the SIGINT, and make script exit 130.
+interface OnTerminal {
+  child: ResultPromise;
+  runtime: string;
+  lines: OutputLine[];
+  line(what: string, match: (line: OutputLine) => boolean, timeoutMs?: number): Promise<OutputLine>;
+}
+
+/**
+ * Runs `clusterd start ...args --log-format json` on a pseudo-terminal of its own, as its controlling
+ * terminal: script(1) starts the command with $SHELL -c, and `exec` makes the master that shell's own
+ * process, as in a terminal session. Without it, dash (Debian's sh) would be in the foreground process
+ * group too, die of a SIGINT, and make script exit 130. What the terminal shows comes out of script's
+ * stdout; pausing that stream stops the terminal being read.
+ */
+function onTerminal(t: { teardown(fn: () => void): void }, args: string[], env: Record<string, string> = {}): OnTerminal {
   const runtime = mkdtempSync(join(tmpdir(), 'clusterd-test-'));
   t.teardown(() => rmSync(runtime, { recursive: true, force: true }));
-  const command = [process.execPath, CLI, 'start', fixture('slow-routes.js'), '-i', '2', '--log-format', 'json', '--grace', '30s'];
+  const command = [process.execPath, CLI, 'start', ...args, '--log-format', 'json'];
   const child = execa('script', ['-qfec', `exec ${command.map((word) => `'${word}'`).join(' ')}`, '/dev/null'], {
-    env: { CLUSTERD_RUNTIME_DIR: runtime, SLOW_MS: '1000', SHELL: '/bin/sh' },
+    env: { ...env, CLUSTERD_RUNTIME_DIR: runtime, SHELL: '/bin/sh' },
     reject: false,
     buffer: false,
     stdin: 'ignore',
@@ -54,8 +64,12 @@ test('on a terminal, Ctrl-C reaches the master alone, which drains the workers',
       // the terminal echoes ^C and the like
     }
   });
-  const line = (what: string, match: (line: OutputLine) => boolean) => waitFor(() => lines.find(match), { what, timeoutMs: 20_000 });
+  const line = (what: string, match: (line: OutputLine) => boolean, timeoutMs = 20_000) => waitFor(() => lines.find(match), { what, timeoutMs });
+  return { child, runtime, lines, line };
+}
 
+test('on a terminal, Ctrl-C reaches the master alone, which drains the workers', async (t) => {
+  const { child, line } = onTerminal(t, [fixture('slow-routes.js'), '-i', '2', '--grace', '30s'], { SLOW_MS: '1000' });
   const ready = await line('the ready event', (entry) => entry.event === 'ready');
   const masterPid = ready.masterPid as number;
   const port = Number((ready.addresses as string[])[0]!.split(':').pop());
@@ -76,4 +90,43 @@ test('on a terminal, Ctrl-C reaches the master alone, which drains the workers',
     pids.filter((pid) => isRunning(pid)),
     [],
   );
+});
+
+test('a terminal nobody reads stops nothing: the master queues, then drops and counts, and the workers log on', async (t) => {
+  // Node writes to a terminal synchronously: one not read (Ctrl-S, a stalled SSH session) stopped the
+  // master in write(), and with it the control plane and the reading of the workers' pipes: a worker
+  // froze at its next log line, and the watchdog killed it once the terminal was read again.
+  const name = 'unread-terminal';
+  const { child, runtime, line } = onTerminal(t, [fixture('floods-stdout.js'), '-i', '1', '--name', name]);
+  const ready = await line('the ready event', (entry) => entry.event === 'ready');
+  const port = Number((ready.addresses as string[])[0]!.split(':').pop());
+  child.stdout!.pause();
+
+  // 12 MB of lines, more than the master queues (8 MiB): the request is answered once all are written.
+  const flood = await get(port, '/flood?lines=12000', { timeoutMs: 60_000 });
+  t.is(flood.body, '12000', 'the worker wrote every line and answered');
+  const status = await execa(process.execPath, [CLI, 'status', name], { env: { CLUSTERD_RUNTIME_DIR: runtime }, reject: false, timeout: 60_000 });
+  t.is(status.exitCode, 0, status.stderr);
+
+  child.stdout!.resume();
+  const dropped = await line('the count of dropped lines', (entry) => entry.event === 'output-dropped', 60_000);
+  t.true((dropped.dropped as number) > 0);
+  t.is((await get(port, '/flood?lines=1')).body, '1');
+  process.kill(ready.masterPid as number, 'SIGTERM');
+  t.is((await child).exitCode, 0);
+});
+
+test('a terminal that hangs up stops the cluster; a SIGHUP from kill, with the terminal there, reloads it', async (t) => {
+  const { child, line } = onTerminal(t, [fixture('hello.js'), '-i', '1']);
+  const ready = await line('the ready event', (entry) => entry.event === 'ready');
+  const masterPid = ready.masterPid as number;
+  const workerPid = (ready.workers as { pid: number }[])[0]!.pid;
+  process.kill(masterPid, 'SIGHUP');
+  await line('the reload', (entry) => entry.event === 'operation' && entry.message === 'reload done');
+  t.false(isRunning(workerPid), 'the worker was replaced');
+
+  // The terminal goes (its window closed): the kernel sends the master SIGHUP and takes the terminal away.
+  child.kill('SIGKILL');
+  await waitFor(() => !isRunning(masterPid), { what: 'the master to stop', timeoutMs: 30_000 });
+  t.pass();
 });
