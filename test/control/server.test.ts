@@ -4,10 +4,12 @@ import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import http2 from 'node:http2';
 import { createServer, connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
 import { connect, listClusters } from '../../src/control/discovery.js';
+import { MAX_CALLS_PER_CONNECTION, MAX_CONNECTIONS } from '../../src/control/listener.js';
 import { decodeStatus, encodeStatus } from '../../src/control/convert.js';
 import { ensureRuntimeDir } from '../../src/control/paths.js';
 import { startControlServer, type ControlServer } from '../../src/control/server.js';
@@ -137,6 +139,31 @@ test('garbage bytes on the socket do not disturb the server', async (t) => {
   }
   const status = await client.status();
   t.is(status.name, 'fake');
+});
+
+test('connections that send nothing cannot lock the operator out: past the cap the oldest goes, and calls per connection are bounded', async (t) => {
+  const { server, client } = await serve(t);
+  // A full cap that refused newcomers made every `clusterd status` and `stop` read "not running".
+  const idle = await Promise.all(
+    Array.from({ length: MAX_CONNECTIONS }, async () => {
+      const socket = netConnect(server.socketPath);
+      socket.on('error', () => {});
+      socket.resume();
+      await once(socket, 'connect');
+      return socket;
+    }),
+  );
+  t.teardown(() => idle.forEach((socket) => socket.destroy()));
+  t.is((await client.status()).name, 'fake');
+  await waitFor(() => idle[0]!.destroyed || idle[0]!.readableEnded, { what: 'the oldest idle connection to be closed' });
+
+  // One connection may hold MAX_CALLS_PER_CONNECTION calls: unbounded, calls opened and never sent
+  // their message held 1.5 GB of the master at 200,000.
+  const session = http2.connect(`http://localhost`, { createConnection: () => netConnect(server.socketPath) });
+  t.teardown(() => session.destroy());
+  session.on('error', () => {});
+  const [settings] = (await once(session, 'remoteSettings')) as [http2.Settings];
+  t.is(settings.maxConcurrentStreams, MAX_CALLS_PER_CONNECTION);
 });
 
 test('unknown methods get UNIMPLEMENTED and undecodable requests INTERNAL; the server lives on', async (t) => {
