@@ -228,7 +228,10 @@ export class Supervisor extends EventEmitter implements ControlSource {
   async drain(worker: WorkerProcess): Promise<void> {
     if (worker.state === 'exited') return;
     const exited = once(worker, 'exit');
-    worker.stop();
+    // A worker still starting has nothing to drain and may not hear the request (stop(), below): a
+    // scale down that overtook a scale up left it 'stopping' for the whole --grace, then killed it.
+    if (worker.state === 'starting') worker.kill();
+    else worker.stop();
     const timer = setTimeout(() => worker.expireGrace(this.config.graceMs), this.config.graceMs);
     await exited;
     clearTimeout(timer);
@@ -256,6 +259,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     void this.sockets.closeAll();
     // A worker still starting has nothing to drain, and may not hear the request before its app is
     // loaded: it is ended at once, not waited for until --grace (which read as a blocked loop, exit 5).
+    // drain() does the same for one worker.
     for (const worker of this.#live) {
       if (worker.state === 'starting') worker.kill();
       else worker.stop();

@@ -174,6 +174,26 @@ test('a scale asked while another is still waiting for its workers overtakes it:
   ]);
 });
 
+test('a scale down that overtakes a scale up ends the worker still starting at once, not after --grace', async (t) => {
+  // Its runtime not loaded yet, the worker never heard the stop: it stayed 'stopping' for the whole
+  // --grace, then was killed with a line blaming its loop.
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('hello.js'), {
+    instances: 1,
+    flags: ['--name', 'scaledstarting', '--grace', '2m', `--node-arg=--require=${fixture('slow-preload.cjs')}`],
+    env: { ...ctl.env, PRELOAD_SLEEP_MS: '3000' },
+    readyTimeoutMs: 30_000,
+  });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const up = ctl.run(['scale', 'scaledstarting', '2']);
+  await waitFor(async () => (await ctl.workers('scaledstarting')).some((worker) => worker.id === 2), { what: 'worker 2 starting' });
+  const down = await ctl.run(['scale', 'scaledstarting', '1']);
+  t.is(down.exitCode, 0, String(down.stderr));
+  t.is((await up).exitCode, ExitCode.BUSY);
+  await waitFor(async () => (await ctl.workers('scaledstarting')).length === 1, { what: 'worker 2 gone', timeoutMs: 20_000 });
+  t.deepEqual(cluster.lines.filter((line) => /--grace .* over/.test(line.message)), []);
+});
+
 test('a reload overtaken by a scale down skips the ids the scale took away: it succeeds with the workers left', async (t) => {
   const { ctl, entry, cluster } = await deployedCluster(t, 'reloadscaled');
   // Each new worker takes 3 s to listen: the scale comes while worker 1's successor boots.
