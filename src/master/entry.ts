@@ -4,6 +4,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import { inspectorArgs } from './inspector.js';
 import { typescriptLoader } from './typescript.js';
 import { UsageError, clip, oneLine } from '../errors.js';
+import { DASHBOARD_TOKEN_ENV, TOKEN_ENV } from '../control/options.js';
 import { logicalCwd } from '../system/working-dir.js';
 
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts', '.tsx']);
@@ -25,9 +26,18 @@ export interface Entry {
   directoryName?: string;
 }
 
-/** The app's environment before clusterd's own variables: this process's, the configuration's on top. */
+/**
+ * The app's environment before clusterd's own variables: this process's, the configuration's on top.
+ * The master's tokens ($CLUSTERD_CONTROL_TOKEN, $CLUSTERD_DASHBOARD_TOKEN: the way to keep them out
+ * of `ps`) stay out of it: the app is not trusted, and an app's crash reporter or debug page that
+ * shows its environment would hand out the right to stop the cluster. The config's env may still
+ * give them on purpose.
+ */
 export function appEnvironment(configEnv: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
-  return { ...process.env, ...configEnv };
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env[TOKEN_ENV];
+  delete env[DASHBOARD_TOKEN_ENV];
+  return { ...env, ...configEnv };
 }
 
 /**

@@ -156,3 +156,21 @@ test('a replacement worker reuses the id of the worker it replaces', async (t) =
   t.is(cluster.lines.filter((line) => line.event === 'worker-exit').length, 1);
   t.is(await cluster.stop(), 0);
 });
+
+test("the master's tokens from its environment do not reach the app's environment", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-env-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const entry = join(dir, 'app.js');
+  writeFileSync(entry, "require('node:http').createServer((q, r) => r.end(JSON.stringify(Object.keys(process.env).filter((k) => k.startsWith('CLUSTERD_') || k === 'APP_TOKEN')))).listen(0, '127.0.0.1');\n");
+  const cluster = await startCluster(entry, {
+    instances: 1,
+    flags: ['--control', '127.0.0.1:0', '--dashboard', '127.0.0.1:0'],
+    env: { CLUSTERD_CONTROL_TOKEN: 'control-secret', CLUSTERD_DASHBOARD_TOKEN: 'dashboard-secret', APP_TOKEN: 'the app may have its own' },
+  });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const names = JSON.parse((await get(cluster.port)).body) as string[];
+  t.false(names.includes('CLUSTERD_CONTROL_TOKEN'), names.join());
+  t.false(names.includes('CLUSTERD_DASHBOARD_TOKEN'), names.join());
+  t.true(names.includes('APP_TOKEN'));
+  t.is(await cluster.stop(), 0);
+});
