@@ -98,6 +98,21 @@ export function clip(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
+/**
+ * Text that came from a worker (a function's name, a script's URL, a resource type) or a client (a
+ * scale spec), for a terminal or a log line:
+ * control characters (ESC, newlines, C1) and the bidirectional overrides are shown as escapes, so
+ * that the app, which is not trusted, cannot recolour, retitle or clear the operator's terminal or
+ * forge a line of clusterd's output.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what it looks for
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (char) => {
+    const code = char.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
 /** Renders any thrown value as the one line a CLI user sees. */
 export function oneLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);

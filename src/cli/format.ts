@@ -13,20 +13,7 @@ export function formatDuration(ms: number): string {
 }
 
 export { formatBytes } from '../options.js';
-
-/**
- * Text that came from a worker (a function's name, a script's URL, a resource type), for a terminal:
- * control characters (ESC, newlines, C1) and the bidirectional overrides are shown as escapes, so
- * that the app, which is not trusted, cannot recolour, retitle or clear the operator's terminal or
- * forge a line of clusterd's output.
- */
-export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are what it looks for
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (char) => {
-    const code = char.charCodeAt(0);
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
-}
+export { printable } from '../errors.js';
 
 /** Milliseconds of lag: 0.42, 3.1, 210. */
 export function formatMs(ms: number): string {

@@ -85,7 +85,8 @@ export class MasterControl implements ControlOperations {
     const worker = this.#worker(id);
     const blocked = await blockedStack(worker);
     if (blocked) return { blocked };
-    this.#logs.event('profile', `worker ${id} (pid ${worker.pid}): taking a CPU profile for ${durationMs} ms`, { worker: id, pid: worker.pid, durationMs });
+    // Said only of a profile that starts: one asked while another runs is refused (BUSY) to its asker.
+    if (!worker.measuring.profile) this.#logs.event('profile', `worker ${id} (pid ${worker.pid}): taking a CPU profile for ${durationMs} ms`, { worker: id, pid: worker.pid, durationMs });
     try {
       const profile = await worker.profile(durationMs, intervalUs);
       if (worker.exited) throw exitedDuring(worker, 'the profile');
@@ -103,7 +104,7 @@ export class MasterControl implements ControlOperations {
     const worker = this.#worker(id);
     const blocked = await blockedStack(worker);
     if (blocked) return { blocked };
-    this.#logs.event('loop', `worker ${id} (pid ${worker.pid}): measuring its event loop for ${durationMs} ms`, { worker: id, pid: worker.pid, durationMs });
+    if (!worker.measuring.loop) this.#logs.event('loop', `worker ${id} (pid ${worker.pid}): measuring its event loop for ${durationMs} ms`, { worker: id, pid: worker.pid, durationMs });
     try {
       return { breakdown: await worker.measureLoop(durationMs) };
     } catch (error) {

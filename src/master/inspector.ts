@@ -239,6 +239,11 @@ export class WorkerInspector {
     return this.#capturing;
   }
 
+  /** Whether a profile is being taken now. */
+  get profiling(): boolean {
+    return this.#profiling;
+  }
+
   /** Samples the main thread for `durationMs` (every `intervalUs`); rejects with ERR_CLUSTERD_BUSY when a profile runs already. */
   async profile(durationMs: number, intervalUs = 1000): Promise<CpuProfile> {
     if (this.#profiling) throw new ClusterdError('ERR_CLUSTERD_BUSY', `a profile of pid ${this.#pid} is already being taken`);

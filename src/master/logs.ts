@@ -11,6 +11,7 @@
 // file, which has no reader to lose.
 import type { Readable } from 'node:stream';
 import { followLines } from './lines.js';
+import { printable } from '../errors.js';
 
 export const LOG_FORMATS = ['text', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
@@ -168,7 +169,9 @@ export class LogSink {
   #eventText(iso: string, level: MasterEvent['level'], event: string, message: string, data: Record<string, unknown>): string {
     return this.#format === 'json'
       ? JSON.stringify({ time: iso, worker: null, pid: process.pid, stream: 'master', level, event, message, ...data }) + '\n'
-      : `${this.#stamp(iso)}clusterd: ${message}\n`;
+      : // One event, one line: what a message quotes (a client's scale spec, an app's function name)
+        // cannot forge a line or send escape codes to the operator's terminal.
+        `${this.#stamp(iso)}clusterd: ${printable(message)}\n`;
   }
 
   #stamp(time: string): string {

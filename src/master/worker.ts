@@ -423,6 +423,11 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     return this.#inspector.profile(durationMs, intervalUs);
   }
 
+  /** Whether a CPU profile (profile()) or a loop measurement (measureLoop()) of it runs now: another is refused. */
+  get measuring(): { profile: boolean; loop: boolean } {
+    return { profile: this.#inspector?.profiling ?? false, loop: this.#loops.size > 0 };
+  }
+
   /** How long its loop has been silent, in ms (0 when it beats, or sends no heartbeat). */
   get silentMs(): number {
     return this.#watch?.silentMs ?? 0;

@@ -116,5 +116,7 @@ test('bad input: an unknown worker (7, with the ids), a duration out of range (2
   t.is(second.exitCode, ExitCode.BUSY, String(second.stderr));
   t.regex(String(second.stderr), /already being taken/);
   t.is((await first).exitCode, 0);
+  // The refused one is not logged as a profile taken.
+  t.is(cluster.lines.filter((line) => line.event === 'profile' && line.worker === 2).length, 1);
   t.deepEqual(readdirSync(dir), ['first.cpuprofile']);
 });

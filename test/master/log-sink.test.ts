@@ -89,3 +89,15 @@ for (const format of ['text', 'json'] as const) {
     t.deepEqual(stderr.written, []);
   });
 }
+
+test("the master's own lines are one line each, whatever they quote: a client's scale spec cannot forge a worker line or send escape codes", (t) => {
+  const stdout = new FakeStream();
+  const stderr = new FakeStream();
+  const logs = new LogSink({ format: 'text', output: { stdout, stderr } });
+  logs.event('operation-requested', 'scale to \n[w1] hacked\x1b[2J asked by the control socket');
+  t.deepEqual(stdout.written, ['clusterd: scale to \\x0a[w1] hacked\\x1b[2J asked by the control socket\n']);
+  // JSON has it as it was, escaped by JSON itself.
+  const json = new FakeStream();
+  new LogSink({ format: 'json', output: { stdout: json, stderr } }).event('operation-requested', 'scale to \n[w1]');
+  t.is((JSON.parse(json.written[0]!) as { message: string }).message, 'scale to \n[w1]');
+});
