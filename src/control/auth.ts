@@ -27,7 +27,11 @@ export function bearerToken(metadata: grpc.Metadata): string | null {
  * that passes tells `onAuthenticated` which connection it came on (the ConnectionGuard in
  * guard.ts lifts that connection's deadline).
  */
-export function requireToken(token: string, onAuthenticated: (connection: { remoteAddress?: string | undefined; remotePort?: number | undefined }) => void = () => {}): grpc.ServerInterceptor {
+export function requireToken(
+  token: string,
+  onAuthenticated: (connection: { remoteAddress?: string | undefined; remotePort?: number | undefined }) => void = () => {},
+  onRefused: (remoteAddress: string | undefined, why: Refusal) => void = () => {},
+): grpc.ServerInterceptor {
   return (_method, call) =>
     new grpc.ServerInterceptingCall(call, {
       start: (next) => {
@@ -39,6 +43,7 @@ export function requireToken(token: string, onAuthenticated: (connection: { remo
               forward(metadata);
               return;
             }
+            onRefused(call.getConnectionInfo().remoteAddress, presented === null ? 'missing' : 'wrong');
             call.sendStatus({
               code: grpc.status.UNAUTHENTICATED,
               details: presented === null ? 'missing `authorization: Bearer <token>` metadata' : 'wrong control token',
@@ -47,6 +52,56 @@ export function requireToken(token: string, onAuthenticated: (connection: { remo
         });
       },
     });
+}
+
+/** Why a call was refused: no bearer token, or another one. */
+export type Refusal = 'missing' | 'wrong';
+
+/** How often each source's refused calls are said, at most. */
+export const REFUSALS_REPORT_MS = 60_000;
+
+/**
+ * Says refused calls in the master's log without letting them flood it: the first from a source
+ * (an IPv4 address, an IPv6 /64) at once, then at most one line a minute for it with how many more
+ * there were. A brute force or a client with a stale token leaves a trace; 13,000 calls a second
+ * leave one line a minute.
+ */
+export class RefusalLog {
+  readonly #say: (source: string, counts: Record<Refusal, number>, first: boolean) => void;
+  readonly #sources = new Map<string, { counts: Record<Refusal, number>; timer: NodeJS.Timeout }>();
+  readonly #intervalMs: number;
+
+  constructor(say: (source: string, counts: Record<Refusal, number>, first: boolean) => void, intervalMs = REFUSALS_REPORT_MS) {
+    this.#say = say;
+    this.#intervalMs = intervalMs;
+  }
+
+  refused(source: string, why: Refusal): void {
+    const known = this.#sources.get(source);
+    if (known) {
+      known.counts[why]++;
+      return;
+    }
+    this.#say(source, { missing: why === 'missing' ? 1 : 0, wrong: why === 'wrong' ? 1 : 0 }, true);
+    const entry = { counts: { missing: 0, wrong: 0 }, timer: setTimeout(() => this.#report(source), this.#intervalMs).unref() };
+    this.#sources.set(source, entry);
+  }
+
+  #report(source: string): void {
+    const entry = this.#sources.get(source)!;
+    if (entry.counts.missing + entry.counts.wrong === 0) {
+      this.#sources.delete(source);
+      return;
+    }
+    this.#say(source, entry.counts, false);
+    entry.counts = { missing: 0, wrong: 0 };
+    entry.timer.refresh();
+  }
+
+  close(): void {
+    for (const { timer } of this.#sources.values()) clearTimeout(timer);
+    this.#sources.clear();
+  }
 }
 
 /** Metadata for a client call to a TCP listener. */

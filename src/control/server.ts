@@ -7,10 +7,10 @@ import type { AddressInfo, ListenOptions } from 'node:net';
 import type { DashboardSource } from '../dashboard/feed.js';
 import type { ControlOperations, ControlSource } from '../master/status.js';
 import { ClusterdError, UsageError } from '../errors.js';
-import { requireToken } from './auth.js';
+import { RefusalLog, requireToken, type Refusal } from './auth.js';
 import { ControlClient } from './client.js';
 import { ControlHandlers } from './handlers.js';
-import { ConnectionGuard } from './guard.js';
+import { ConnectionGuard, sourceOf } from './guard.js';
 import { GrpcListener } from './listener.js';
 import { formatControlAddress, type TcpAddress } from './options.js';
 import { CLUSTER_NAME, ensureRuntimeDir, runtimeDir, socketPath as socketPathOf } from './paths.js';
@@ -27,6 +27,8 @@ export interface ControlServerOptions {
   dashboard?: DashboardSource | undefined;
   /** Also serve on TCP; every call there must carry `authorization: Bearer <token>`. */
   tcp?: ({ token: string } & TcpAddress) | undefined;
+  /** Told of calls the TCP listener refused (no token, a wrong one): a source's first, then a count at most once a minute. */
+  onRefused?: ((source: string, counts: Record<Refusal, number>, first: boolean) => void) | undefined;
   /** The runtime directory; by default runtimeDir() ($CLUSTERD_RUNTIME_DIR, $XDG_RUNTIME_DIR/clusterd, ...). */
   dir?: string;
   /** Watch and Logs streams open at once (default MAX_FOLLOW_STREAMS); past it they are refused, BUSY. */
@@ -53,7 +55,7 @@ const SHUTDOWN_GRACE_MS = 1_000;
  * that name already answers, when the runtime directory is unsafe, or when the TCP address
  * cannot be bound.
  */
-export async function startControlServer({ name, source, operations, dashboard, tcp, dir = runtimeDir(), maxFollowStreams }: ControlServerOptions): Promise<ControlServer> {
+export async function startControlServer({ name, source, operations, dashboard, tcp, onRefused = () => {}, dir = runtimeDir(), maxFollowStreams }: ControlServerOptions): Promise<ControlServer> {
   if (!CLUSTER_NAME.test(name)) throw new UsageError(`Expected the cluster name to be 1-64 letters, digits, '.', '_' or '-', got \`${name}\``);
   if (tcp && tcp.token.length === 0) throw new UsageError('Expected a non-empty control token for the TCP control listener');
   ensureRuntimeDir(dir);
@@ -70,10 +72,12 @@ export async function startControlServer({ name, source, operations, dashboard, 
     if (socketInode !== null) releaseSocketFile(path, socketInode);
     socketInode = null;
   };
+  const refusals = new RefusalLog(onRefused);
   let closed = false;
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
+    refusals.close();
     onExit.delete(removeSocket);
     removeSocket();
     handlers.endStreams();
@@ -90,7 +94,7 @@ export async function startControlServer({ name, source, operations, dashboard, 
       tcpListener = new GrpcListener({
         definition,
         implementation: handlers.implementation(),
-        interceptors: [requireToken(tcp.token, (connection) => guard.authenticated(connection))],
+        interceptors: [requireToken(tcp.token, (connection) => guard.authenticated(connection), (address, why) => refusals.refused(sourceOf(address ?? 'unknown'), why))],
         guard,
       });
       const bound = await listen(tcpListener, { host: tcp.host, port: tcp.port }, `--control ${formatControlAddress(tcp)}`);

@@ -12,7 +12,8 @@ import { connect, listClusters } from '../../src/control/discovery.js';
 import { MAX_CALLS_PER_CONNECTION, MAX_CONNECTIONS } from '../../src/control/listener.js';
 import { decodeStatus, encodeStatus } from '../../src/control/convert.js';
 import { ensureRuntimeDir } from '../../src/control/paths.js';
-import { startControlServer, type ControlServer } from '../../src/control/server.js';
+import { startControlServer, type ControlServer, type ControlServerOptions } from '../../src/control/server.js';
+import { RefusalLog } from '../../src/control/auth.js';
 import type { ClusterView } from '../../src/control/types.js';
 import { ClusterdError } from '../../src/errors.js';
 import { ExitCode } from '../../src/exit-codes.js';
@@ -20,13 +21,14 @@ import { waitFor } from '../helpers/cluster.js';
 import { tempDir } from './helpers/dirs.js';
 import { FakeSource, clusterStatus, sample, twoWorkers, worker } from './helpers/fake-source.js';
 
-async function serve(t: Parameters<typeof tempDir>[0], { name = 'fake', dir = tempDir(t), source = new FakeSource(twoWorkers(name)), tcp }: {
+async function serve(t: Parameters<typeof tempDir>[0], { name = 'fake', dir = tempDir(t), source = new FakeSource(twoWorkers(name)), tcp, onRefused }: {
   name?: string;
   dir?: string;
   source?: FakeSource;
   tcp?: { host: string; port: number; token: string };
+  onRefused?: ControlServerOptions['onRefused'];
 } = {}): Promise<{ server: ControlServer; source: FakeSource; dir: string; client: ControlClient }> {
-  const server = await startControlServer({ name, source, dir, tcp });
+  const server = await startControlServer({ name, source, dir, tcp, onRefused });
   t.teardown(() => server.close());
   const client = new ControlClient({ transport: 'unix', socketPath: server.socketPath });
   t.teardown(() => client.close());
@@ -260,7 +262,8 @@ test('connect finds the only cluster without a name, and explains every miss', a
 
 test('TCP: the right token is accepted; none or a wrong one gets UNAUTHENTICATED', async (t) => {
   const token = randomBytes(16).toString('hex');
-  const { server } = await serve(t, { tcp: { host: '127.0.0.1', port: 0, token } });
+  const refused: unknown[] = [];
+  const { server } = await serve(t, { tcp: { host: '127.0.0.1', port: 0, token }, onRefused: (...report) => refused.push(report) });
   const { port } = server.tcpAddress!;
   t.true(port > 0);
 
@@ -284,6 +287,28 @@ test('TCP: the right token is accepted; none or a wrong one gets UNAUTHENTICATED
 
   const misnamed = await t.throwsAsync(connect({ name: 'other', control: { host: '127.0.0.1', port, token } }), { instanceOf: ClusterdError });
   t.is(misnamed.message, `the cluster at 127.0.0.1:${port} is named fake, not other`);
+  // The refusals leave a trace, the first at once (the rest are counted, said once a minute).
+  t.deepEqual(refused, [['127.0.0.1', { missing: 1, wrong: 0 }, true]]);
+});
+
+test('RefusalLog: a source\'s first refusal is said at once, then how many more once per interval, and nothing when there were none', async (t) => {
+  const said: unknown[] = [];
+  const log = new RefusalLog((...report) => said.push(report), 50);
+  t.teardown(() => log.close());
+  log.refused('10.0.0.1', 'wrong');
+  log.refused('10.0.0.1', 'wrong');
+  log.refused('10.0.0.1', 'missing');
+  log.refused('10.0.0.2', 'missing');
+  t.deepEqual(said, [
+    ['10.0.0.1', { missing: 0, wrong: 1 }, true],
+    ['10.0.0.2', { missing: 1, wrong: 0 }, true],
+  ]);
+  await waitFor(() => said.length === 3, { what: 'the count for 10.0.0.1' });
+  t.deepEqual(said[2], ['10.0.0.1', { missing: 1, wrong: 1 }, false]);
+  // 10.0.0.2's interval ended with it (their timers were set in one tick) and was quiet: its next
+  // refusal is a first again.
+  log.refused('10.0.0.2', 'wrong');
+  t.deepEqual(said.at(-1), ['10.0.0.2', { missing: 0, wrong: 1 }, true]);
 });
 
 test('a TCP address that cannot be bound fails with a clear error and leaves no socket', async (t) => {
