@@ -4,7 +4,8 @@ import { existsSync, statSync } from 'node:fs';
 import type { OperationProgress } from './status.js';
 import type { ReplacePhase } from './want.js';
 import type { Supervisor } from './supervisor.js';
-import type { WorkerProcess } from './worker.js';
+import { describeExit } from './supervisor.js';
+import type { WorkerExit, WorkerProcess } from './worker.js';
 import { BootError, ClusterdError, UsageError } from '../errors.js';
 import { MAX_INSTANCES } from '../options.js';
 
@@ -56,20 +57,51 @@ export class Operations {
     const queue = supervisor.workers().map((worker) => worker.id);
     let replaced = 0;
     let failure: unknown = null;
+    // A new worker that dies once ready (a deploy that fails on its first request, or on a late
+    // connect) stops the reload as a failed boot does: going on drained the old, good workers one by
+    // one and left none serving, and the reload still said it had succeeded.
+    const watched = new Set<WorkerProcess>();
+    const watch = (id: number, worker: WorkerProcess): void => {
+      if (watched.has(worker) || worker.generation !== generation) return;
+      watched.add(worker);
+      worker.once('exit', (exit: WorkerExit) => {
+        // Stopped on purpose (a scale down, a restart, the cluster's stop) or a failed boot (replace() rejects for it).
+        if (exit.from === 'stopping' || exit.from === 'starting' || failure !== null) return;
+        failure = new BootError(`worker ${id}'s new generation (pid ${worker.pid}) failed after it was ready: it ${describeExit(exit, worker)}`, worker.stderrTail);
+        onProgress({ id, phase: 'failed', pid: worker.pid, generation, message: (failure as Error).message });
+        // Replacements still booting are called off: their old workers serve on.
+        for (const other of inFlight) if (supervisor.abandonReplacement(other)) abandoned.add(other);
+      });
+    };
+    const inFlight = new Set<number>();
+    const abandoned = new Set<number>();
     const lane = async (): Promise<void> => {
       // The failure check comes first: a lane must not take an id it will not replace.
       while (failure === null) {
         const id = queue.shift();
         if (id === undefined) break;
+        inFlight.add(id);
         try {
-          await supervisor.replace(id, { generation, onProgress: (phase, worker) => onProgress(describe(id, phase, worker)) });
+          await supervisor.replace(id, {
+            generation,
+            onProgress: (phase, worker) => {
+              if (phase === 'starting') watch(id, worker);
+              onProgress(describe(id, phase, worker));
+            },
+          });
           replaced++;
         } catch (error) {
           // Gone since the reload began: a scale took the id away, or it is being restarted after an
           // exit, from the code on disk now. Nothing of the old code is left there to replace.
           if (error instanceof ClusterdError && error.code === 'ERR_CLUSTERD_NO_WORKER') continue;
+          if (abandoned.has(id)) {
+            onProgress({ id, phase: 'failed', pid: 0, generation, message: `worker ${id}: its replacement was called off; the old worker serves on` });
+            continue;
+          }
           failure ??= error;
           onProgress({ id, phase: 'failed', pid: 0, generation, message: error instanceof Error ? error.message : String(error) });
+        } finally {
+          inFlight.delete(id);
         }
       }
     };

@@ -224,6 +224,18 @@ export class Supervisor extends EventEmitter implements ControlSource {
     return met;
   }
 
+  /**
+   * Calls off the replacement of `id` while its successor still boots (a reload that failed on
+   * another id): the successor is ended, the replacement rejects, and the old worker serves on.
+   * Returns whether there was one to call off; one already ready has taken over.
+   */
+  abandonReplacement(id: number): boolean {
+    const successor = this.#slots.get(id)?.successor;
+    if (successor?.state !== 'starting') return false;
+    successor.kill();
+    return true;
+  }
+
   /** Stops one worker gracefully and resolves once it exited (killed after --grace). */
   async drain(worker: WorkerProcess): Promise<void> {
     if (worker.state === 'exited') return;
