@@ -6,6 +6,7 @@ import { MasterControl } from './control.js';
 import { enforceMemoryLimit } from './memory-limit.js';
 import { adoptActivatedSockets } from './activation.js';
 import { Operations } from './operations.js';
+import { reusePortMigration } from './balancers/shared.js';
 import { LogFile, type LogFileOptions } from './log-file.js';
 import { LogSink, type LogFormat, type LogOutput } from './logs.js';
 import { reapOrphans } from './orphans.js';
@@ -171,6 +172,14 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
 
   if (maxMemory !== null) enforceMemoryLimit({ supervisor, limitBytes: maxMemory, logs });
   noteCpuQuota(cluster.instances, logs);
+  if (cluster.balance === 'reuseport' && reusePortMigration() === 'off') {
+    logs.event(
+      'reuseport-resets',
+      '--balance reuseport: net.ipv4.tcp_migrate_req is off, so connections waiting in a draining worker\'s queue are reset on reload, restart and scale down; `sysctl -w net.ipv4.tcp_migrate_req=1` (Linux >= 5.14) moves them to another worker',
+      {},
+      'warn',
+    );
+  }
   if (cluster.entry.typescriptCacheOff !== null) logs.event('ts-cache-off', cluster.entry.typescriptCacheOff, {}, 'warn');
   // Socket activation (systemd): the sockets it passed serve the app's matching listens.
   const activation = adoptActivatedSockets();

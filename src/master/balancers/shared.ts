@@ -8,8 +8,10 @@
 // kernel spreads connections over them by a hash of the client's address and port (not by
 // load). The master's socket, bound with the same flag but never listening, holds the port (and
 // picks it for `listen(0)`) while workers come and go. Needs Node >= 22.12 (23.1 on the 23 line)
-// on Linux: checked at start (reusePortSupport). Before Linux 5.14, connections still in a
-// closing worker's accept queue are dropped with it.
+// on Linux: checked at start (reusePortSupport). Connections still in a closing worker's accept
+// queue are reset with it, unless the kernel moves them to another socket of the group:
+// net.ipv4.tcp_migrate_req=1 (Linux >= 5.14; off by default), checked at start (reusePortMigration).
+import { readFileSync } from 'node:fs';
 import { bindShared } from './bind.js';
 import { takeInherited } from '../activation.js';
 import type { BalancedWorker, Balancer, RawHandle } from './types.js';
@@ -69,6 +71,19 @@ export class HeldSocketBalancer implements Balancer {
     this.#handle?.close();
     this.#handle = null;
     this.#workers.clear();
+  }
+}
+
+/**
+ * Whether the kernel moves the connections waiting in a closing SO_REUSEPORT socket's queue to
+ * another of its group (net.ipv4.tcp_migrate_req, Linux >= 5.14): 'off' (0, the default, or a
+ * kernel without it) means a worker that drains (reload, restart, scale down) resets them.
+ */
+export function reusePortMigration(path = '/proc/sys/net/ipv4/tcp_migrate_req'): 'on' | 'off' {
+  try {
+    return readFileSync(path, 'utf8').trim() === '1' ? 'on' : 'off';
+  } catch {
+    return 'off';
   }
 }
 

@@ -1,9 +1,12 @@
 // Issue 5: least, sticky and reuseport on real workers.
 import test from 'ava';
 import http from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fixture, get, startCluster, waitFor } from '../../helpers/cluster.js';
 import { control } from '../../helpers/control.js';
-import { reusePortSupport } from '../../../src/master/balancers/shared.js';
+import { reusePortMigration, reusePortSupport } from '../../../src/master/balancers/shared.js';
 import { ExitCode } from '../../../src/exit-codes.js';
 import { STALL_MS } from '../../../src/master/supervisor.js';
 
@@ -95,6 +98,19 @@ test('reuseport: every worker binds its own socket (Node >= 22.12), or one clear
     return pids.size === 2 ? pids : null;
   }, { what: 'both workers answering' });
   t.deepEqual([...seen].sort(), [...cluster.pids].sort());
+  // Without the kernel's migration of a closing socket's queue, a reload under load resets connections: said at start.
+  const warned = cluster.lines.some((line) => line.event === 'reuseport-resets');
+  t.is(warned, reusePortMigration() === 'off');
+});
+
+test('reusePortMigration reads net.ipv4.tcp_migrate_req: on only when it is 1', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-sysctl-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const [text, expected] of [['1\n', 'on'], ['0\n', 'off']] as const) {
+    writeFileSync(join(dir, 'tcp_migrate_req'), text);
+    t.is(reusePortMigration(join(dir, 'tcp_migrate_req')), expected);
+  }
+  t.is(reusePortMigration(join(dir, 'missing')), 'off', 'a kernel before 5.14 has no such setting');
 });
 
 test('rr: connections sent while a worker has not yet acknowledged the last one are queued, not lost: the worker keeps its place', async (t) => {
