@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig, withAbsolutePaths } from './cli/config-file.js';
-import { API_CHILD, DAEMON_ENV } from './cli/daemon.js';
+import { API_CHILD, API_CONFIG_ENV, DAEMON_ENV } from './cli/daemon.js';
 import { parseDaemonReport } from './cli/daemon-parent.js';
 import { masterOptions, startSettings } from './cli/start.js';
 import { askToStop } from './cli/stop.js';
@@ -312,12 +312,14 @@ export async function start(options: StartOptions): Promise<Cluster> {
     cwd,
     stdio: ['ignore', output === 'inherit' ? 'inherit' : 'ignore', output === 'inherit' ? 'inherit' : 'ignore', 'ipc'],
     // PWD: the directory by the path it was given (a deploy's `current` symlink), as a shell sets it.
-    env: { ...callerEnvironment(), [DAEMON_ENV]: API_CHILD, PWD: resolve(cwd) },
+    env: { ...callerEnvironment(), [DAEMON_ENV]: API_CHILD, [API_CONFIG_ENV]: file, PWD: resolve(cwd) },
   });
   // The channel stays open to tie the master's life to this process's, but does not hold it alive.
   master.channel?.unref();
   const stopOnExit = (): void => {
     if (master.exitCode === null && master.signalCode === null) master.kill('SIGTERM');
+    // The master removes the file once it read it; this process, if it goes first.
+    rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', stopOnExit);
   void exitOf(master).then(() => process.off('exit', stopOnExit));

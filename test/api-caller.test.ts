@@ -2,7 +2,7 @@
 // own stdout and stderr, and a caller that dies, even by SIGKILL, takes its cluster with it.
 import test from 'ava';
 import { execa } from 'execa';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -39,5 +39,27 @@ console.log(\`pids \${cluster.masterPid} \${status.workers.map((worker) => worke
   t.true(pids.length === 2 && pids.every(isRunning), `pids ${pids.join(' ')}`);
   caller.kill('SIGKILL');
   await waitFor(() => pids.every((pid) => !isRunning(pid)), { what: 'the master and its worker gone with their caller', timeoutMs: 20_000 });
+  t.pass();
+});
+
+test("start()'s config file (every option, the env's secrets too) is gone once its master read it, even if the caller is killed before the cluster is ready", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-caller-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const temp = join(dir, 'tmp');
+  mkdirSync(temp);
+  const script = join(dir, 'caller.mjs');
+  writeFileSync(
+    script,
+    `import { start } from ${JSON.stringify(INDEX)};
+await start({ entry: ${JSON.stringify(fixture('never-listens.js'))}, instances: 1, name: 'caller-secrets', env: { DB_PASSWORD: 'hunter2' } });
+`,
+  );
+  const caller = execa(process.execPath, [script], { env: { CLUSTERD_RUNTIME_DIR: dir, TMPDIR: temp }, reject: false, stdin: 'ignore' });
+  t.teardown(() => caller.kill('SIGKILL'));
+  const written = () => readdirSync(temp).filter((name) => name.startsWith('clusterd-api-'));
+  // The master has read it once its control socket is there; the cluster is not ready (its app never listens).
+  await waitFor(() => existsSync(join(dir, 'caller-secrets.sock')), { what: "the master's control socket" });
+  caller.kill('SIGKILL');
+  await waitFor(() => written().length === 0, { what: 'the config file removed', timeoutMs: 20_000 });
   t.pass();
 });

@@ -14,6 +14,13 @@ export const DAEMON_ENV = 'CLUSTERD_DAEMON_CHILD';
  */
 export const API_CHILD = 'api';
 
+/**
+ * Set by start() to the config file it wrote for its master (every option, the env's secrets too):
+ * the master removes it, and the directory start() made for it, once read, so that it outlives
+ * neither a caller that exits (or is killed) before the cluster is ready nor the read itself.
+ */
+export const API_CONFIG_ENV = 'CLUSTERD_API_CONFIG';
+
 /** The longest line a report carries (its message, each of the app's last lines); the parent refuses longer. */
 export const MAX_REPORT_LINE = 10_000;
 

@@ -1,6 +1,7 @@
-import { basename, extname, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
+import { basename, dirname, extname, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { API_CHILD, DAEMON_ENV, reportLine } from './daemon.js';
+import { API_CHILD, API_CONFIG_ENV, DAEMON_ENV, reportLine } from './daemon.js';
 import { daemonLogPath, type DaemonReport } from './daemon-parent.js';
 import { fail } from './fail.js';
 import { BALANCE_MODES, type BalanceMode } from '../master/balancers/index.js';
@@ -178,7 +179,7 @@ function logFileOptions(text: (flag: string) => string | undefined, checked: <T>
 }
 
 async function start(args: StartArgs): Promise<void> {
-  const settings = startSettings(args, await loadConfig(args.config));
+  const settings = startSettings(args, await loadConfig(args.config).finally(() => removeApiConfig(args.config)));
   const options = masterOptions(settings);
   // The master's modules load only here: `clusterd status` and friends never pay for them.
   // The daemon's own master (DAEMON_ENV) reads the same config file: `daemon: true` there must not fork again.
@@ -189,6 +190,14 @@ async function start(args: StartArgs): Promise<void> {
   const { runMaster } = await import('../master/run.js');
   if (process.env[DAEMON_ENV]) runAsDaemon(options, runMaster);
   else await runMaster(options);
+}
+
+/** start()'s config file (API_CONFIG_ENV), gone once read: it holds every option, secrets included. */
+function removeApiConfig(config: string | undefined): void {
+  const written = process.env[API_CONFIG_ENV];
+  delete process.env[API_CONFIG_ENV];
+  if (written === undefined || config === undefined || resolve(config) !== written || process.env[DAEMON_ENV] !== API_CHILD) return;
+  rmSync(dirname(written), { recursive: true, force: true });
 }
 
 /** The master of `start -d`: runs as usual, telling the process that started it how boot went. */
