@@ -28,7 +28,7 @@ import { ControlClient, NOT_RUNNING, type Subscription } from './control/client.
 import { connect as connectControl } from './control/discovery.js';
 import { isTokenText, parseControlAddress } from './control/options.js';
 import type { ClusterView, StackView, WorkerView } from './control/types.js';
-import { ClusterdError, UsageError } from './errors.js';
+import { ClusterdError, UsageError, isErrorCode, type ErrorCode } from './errors.js';
 import { MAX_INSTANCES } from './options.js';
 import { dropSystemdEnv } from './system/systemd-env.js';
 import { ExitCode } from './exit-codes.js';
@@ -139,6 +139,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** The worker pids at the last 'ready' (or when the handle was made). */
   #readyPids: string;
   #closed = false;
+  /** Why the status stream ended, when the master went away rather than close() ending it. */
+  #lost: Error | null = null;
 
   /** @internal Use start() or connect(). */
   constructor(client: ControlClient, status: ClusterView, started: { master: ChildProcess; info: ReadyInfo } | null = null) {
@@ -158,6 +160,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         onStatus: (next) => this.#changed(next),
         onEnd: (error) => {
           this.#watch = null;
+          if (error && !this.#closed) this.#lost = error;
           if (error && !this.#closed && this.listenerCount('error') > 0) this.emit('error', error);
           this.close();
         },
@@ -167,29 +170,34 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   /** The cluster now, as `clusterd status --json` prints it. */
   async status(): Promise<StatusJson> {
+    this.#usable();
     return statusJson(await this.#client.status());
   }
 
   /** A rolling reload (`parallel` workers at a time); resolves once every worker is replaced. */
   async reload(options: { parallel?: number } = {}): Promise<{ replaced: number }> {
-    if (typeof options !== 'object' || options === null) throw new ClusterdError('ERR_CLUSTERD_USAGE', `reload(): expected { parallel } or nothing, got ${options === null ? 'null' : typeof options}`);
+    if (typeof options !== 'object' || options === null) throw new UsageError(`reload(): expected { parallel } or nothing, got ${options === null ? 'null' : typeof options}`);
     const { parallel = 1 } = options;
+    this.#usable();
     const done = await this.#client.reload({ parallel: whole('reload(): `parallel`', parallel, MAX_INSTANCES) }, () => {});
     return { replaced: done.replaced };
   }
 
   /** Replaces worker `id` (drained, new one first); resolves with the new worker's pid. */
   async restart(id: number): Promise<{ pid: number }> {
+    this.#usable();
     return { pid: (await this.#client.restart(whole('restart(): the worker id', id, MAX_INSTANCES), () => {})).pid };
   }
 
   /** `4`, `'+2'` or `'-1'` workers; resolves with the new count once they are all ready. */
   async scale(workers: number | string): Promise<number> {
+    this.#usable();
     return this.#client.scale(String(workers));
   }
 
   /** Worker `id`'s JavaScript stack now. */
   async stack(id: number): Promise<StackView> {
+    this.#usable();
     return this.#client.stack(whole('stack(): the worker id', id, MAX_INSTANCES));
   }
 
@@ -200,6 +208,13 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   async stop(): Promise<{ exitCode: number | null }> {
     const master = this.#master;
     const exited = master ? exitOf(master) : null;
+    // Its master gone already (killed, crashed; its exit may not be seen yet when the stream was lost):
+    // there is nothing to ask, only how it ended.
+    if (exited && (this.#lost !== null || master!.exitCode !== null || master!.signalCode !== null)) {
+      this.close();
+      return { exitCode: await exited };
+    }
+    this.#usable();
     // Asked as `clusterd stop` asks: a quick stop's reply can be lost as the master closes its
     // control plane (null: it no longer answers), seen under load as "Connection dropped".
     const asked = await askToStop(this.#client);
@@ -223,6 +238,19 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       probe.close();
     }
     throw new ClusterdError('ERR_CLUSTERD_STOP_TIMEOUT', `cluster ${this.name} (master ${this.masterPid}) still answers ${graceMs + 15_000} ms after it was asked to stop`);
+  }
+
+  /** Throws ERR_CLUSTERD_NOT_RUNNING once the handle cannot reach its master: closed, stopped, or its master gone. */
+  #usable(): void {
+    if (!this.#closed) return;
+    const master = this.#master;
+    const why =
+      master && (master.exitCode !== null || master.signalCode !== null)
+        ? `its master (pid ${this.masterPid}) has exited (${master.signalCode ?? `code ${master.exitCode}`})`
+        : this.#lost
+          ? `its master (pid ${this.masterPid}) went away: ${this.#lost.message}`
+          : 'this handle is closed (close() or stop() was called)';
+    throw new ClusterdError(NOT_RUNNING, `cluster ${this.name}: ${why}`);
   }
 
   /** Stops following the cluster; it keeps running (a master started by start() still stops when this process exits). */
@@ -297,7 +325,7 @@ export async function start(options: StartOptions): Promise<Cluster> {
   const { cwd = process.cwd(), output = 'inherit', ...config } = given;
   if (output !== 'inherit' && output !== 'ignore') throw new UsageError(`start(): \`output\` is 'inherit' or 'ignore', got ${JSON.stringify(output)}`);
   if (typeof cwd !== 'string' || !isDirectory(cwd)) throw new UsageError(`start(): \`cwd\` must be an existing directory, got ${JSON.stringify(cwd)}`);
-  if (typeof config.entry !== 'string') throw new ClusterdError('ERR_CLUSTERD_USAGE', 'start(): `entry` is required: the app to run');
+  if (typeof config.entry !== 'string') throw new UsageError('start(): `entry` is required: the app to run');
   // The file is read from a directory of its own: every path in it absolute, from `cwd`.
   const fileConfig = withAbsolutePaths({ ...config, entry: isAbsolute(config.entry) ? config.entry : resolve(cwd, config.entry) }, resolve(cwd));
   // Checked here, by the command line's own parsers, so that a bad option rejects with its name.
@@ -328,7 +356,7 @@ export async function start(options: StartOptions): Promise<Cluster> {
       master.on('message', (raw: unknown) => {
         const report = parseDaemonReport(raw);
         if (report?.type === 'ready') resolveReady(report.info);
-        else if (report?.type === 'fatal') reject(new StartError(report.message.replace(/^error: /, ''), report.exitCode, report.lastOutput));
+        else if (report?.type === 'fatal') reject(new StartError(report.message.replace(/^error: /, ''), report.exitCode, report.lastOutput, report.code));
       });
       master.once('error', (error) => reject(new StartError(`could not start the master: ${error.message}`, ExitCode.INTERNAL, [])));
       master.once('exit', (code, signal) => reject(new StartError(`the master exited before the cluster was ready (${signal ?? `code ${code}`})`, code ?? ExitCode.INTERNAL, [])));
@@ -352,11 +380,14 @@ export async function start(options: StartOptions): Promise<Cluster> {
 export class StartError extends Error {
   readonly exitCode: number;
   readonly lastOutput: string[];
-  constructor(message: string, exitCode: number, lastOutput: string[]) {
+  /** The master's error code (ERR_CLUSTERD_LISTEN: a port in use, ERR_CLUSTERD_NAME_IN_USE, ERR_CLUSTERD_BOOT...); null when it had none (it crashed). */
+  readonly code: ErrorCode | null;
+  constructor(message: string, exitCode: number, lastOutput: string[], code?: string) {
     super(message);
     this.name = 'StartError';
     this.exitCode = exitCode;
     this.lastOutput = lastOutput;
+    this.code = code !== undefined && isErrorCode(code) ? code : null;
   }
 }
 
@@ -364,14 +395,14 @@ export class StartError extends Error {
 export async function connect(target: string | ConnectTarget = {}): Promise<Cluster> {
   // Called from JavaScript too, where nothing checks the type.
   if (typeof target !== 'string' && (typeof target !== 'object' || target === null || Array.isArray(target))) {
-    throw new ClusterdError('ERR_CLUSTERD_USAGE', `connect(): expected a cluster name or { name, control, token }, got ${target === null ? 'null' : Array.isArray(target) ? 'an array' : typeof target}`);
+    throw new UsageError(`connect(): expected a cluster name or { name, control, token }, got ${target === null ? 'null' : Array.isArray(target) ? 'an array' : typeof target}`);
   }
   const { name, control, token } = typeof target === 'string' ? { name: target } : target;
-  if (name !== undefined && typeof name !== 'string') throw new ClusterdError('ERR_CLUSTERD_USAGE', `connect(): \`name\` must be a string, got ${typeof name}`);
-  if (control !== undefined && typeof control !== 'string') throw new ClusterdError('ERR_CLUSTERD_USAGE', `connect(): \`control\` must be a HOST:PORT string, got ${typeof control}`);
-  if (control !== undefined && token === undefined) throw new ClusterdError('ERR_CLUSTERD_USAGE', 'connect(): a `control` address needs its `token`');
+  if (name !== undefined && typeof name !== 'string') throw new UsageError(`connect(): \`name\` must be a string, got ${typeof name}`);
+  if (control !== undefined && typeof control !== 'string') throw new UsageError(`connect(): \`control\` must be a HOST:PORT string, got ${typeof control}`);
+  if (control !== undefined && token === undefined) throw new UsageError('connect(): a `control` address needs its `token`');
   // (Never echoed: it is a secret, and one read from a file often ends in a newline.)
-  if (token !== undefined && !isTokenText(token)) throw new ClusterdError('ERR_CLUSTERD_USAGE', 'connect(): `token` must be printable ASCII on one line, with no space at either end (a trailing newline from a file?)');
+  if (token !== undefined && !isTokenText(token)) throw new UsageError('connect(): `token` must be printable ASCII on one line, with no space at either end (a trailing newline from a file?)');
   const { client, status } = await connectControl({
     name,
     control: control === undefined ? undefined : { ...parseControlAddress(control), token: token! },

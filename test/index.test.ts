@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, start, StartError, type BlockedEvent } from '../src/index.js';
-import { ClusterdError } from '../src/errors.js';
+import { ClusterdError, UsageError } from '../src/errors.js';
 import { ExitCode } from '../src/exit-codes.js';
 import { fixture, get, isRunning, waitFor } from './helpers/cluster.js';
 
@@ -58,6 +58,22 @@ test.serial('start() resolves once ready; both handles reload, restart, scale, s
   const stopped = await cluster.stop();
   t.deepEqual(stopped, { exitCode: 0 });
   await t.throwsAsync(connect('api'), { instanceOf: ClusterdError, message: /no cluster named api is running/ });
+  // A handle that cannot reach its master says so with a code (it was grpc-js's bare "Channel has been shut down").
+  await t.throwsAsync(cluster.status(), { instanceOf: ClusterdError, code: 'ERR_CLUSTERD_NOT_RUNNING', message: /^cluster api: its master \(pid \d+\) has exited \(code 0\)$/ });
+  await t.throwsAsync(other.scale(1), { instanceOf: ClusterdError, code: 'ERR_CLUSTERD_NOT_RUNNING' });
+});
+
+test.serial('a handle whose master was killed: its methods reject with ERR_CLUSTERD_NOT_RUNNING, and stop() says how the master ended', async (t) => {
+  runtime(t);
+  const cluster = await start({ entry: fixture('hello.js'), instances: 1, name: 'killed', output: 'ignore' });
+  const other = await connect('killed');
+  t.teardown(() => other.close());
+  const lost = once(other, 'error');
+  process.kill(cluster.masterPid, 'SIGKILL');
+  await lost;
+  await t.throwsAsync(other.status(), { instanceOf: ClusterdError, code: 'ERR_CLUSTERD_NOT_RUNNING', message: /^cluster killed: its master \(pid \d+\) went away/ });
+  t.deepEqual(await cluster.stop(), { exitCode: null });
+  await t.throwsAsync(cluster.restart(1), { instanceOf: ClusterdError, code: 'ERR_CLUSTERD_NOT_RUNNING', message: /has exited \(SIGKILL\)/ });
 });
 
 test.serial('a handle emits blocked with the worker, how long and where its loop was blocked', async (t) => {
@@ -80,12 +96,14 @@ test.serial('start() refuses bad options naming the key, and rejects with the re
   await t.throwsAsync(start({ entry: fixture('hello.js'), ...({ gracee: 1 } as object) }), { message: /unknown key `gracee` \(did you mean `grace`\?\)/ });
   await t.throwsAsync(start({ entry: fixture('hello.js'), output: 'Inherit' as 'inherit' }), { instanceOf: ClusterdError, message: /`output` is 'inherit' or 'ignore', got "Inherit"/ });
   await t.throwsAsync(start({ entry: fixture('hello.js'), cwd: '/no/such/dir' }), { instanceOf: ClusterdError, message: /`cwd` must be an existing directory/ });
-  await t.throwsAsync(start(undefined as unknown as Parameters<typeof start>[0]), { instanceOf: ClusterdError, message: /expected an object of options/ });
+  await t.throwsAsync(start(undefined as unknown as Parameters<typeof start>[0]), { instanceOf: UsageError, message: /expected an object of options/ });
+  await t.throwsAsync(start({} as Parameters<typeof start>[0]), { instanceOf: UsageError, message: /`entry` is required/ });
   // An optional key set to undefined is a key not given (it was refused as `expected a string or a number, got undefined`).
   const error0 = await t.throwsAsync(start({ entry: fixture('throws-at-start.js'), instances: 1, maxBootFailures: 1, output: 'ignore', logFile: undefined }), { instanceOf: StartError });
   t.is(error0!.exitCode, ExitCode.BOOT_FAILED);
   const error = await t.throwsAsync(start({ entry: fixture('throws-at-start.js'), instances: 1, maxBootFailures: 1, output: 'ignore' }), { instanceOf: StartError });
   t.is(error!.exitCode, ExitCode.BOOT_FAILED);
+  t.is(error!.code, 'ERR_CLUSTERD_BOOT');
   t.regex(error!.message, /cannot reach the database/);
   t.true(error!.lastOutput.some((line) => line.includes('cannot reach the database')));
 });

@@ -16,7 +16,7 @@ import { LOG_FILE_MODE } from '../master/log-file.js';
 import { ExitCode } from '../exit-codes.js';
 
 /** What the daemon master tells the process that started it. */
-export type DaemonReport = { type: 'ready'; info: ReadyInfo } | { type: 'fatal'; message: string; lastOutput: string[]; exitCode: number };
+export type DaemonReport = { type: 'ready'; info: ReadyInfo } | { type: 'fatal'; message: string; lastOutput: string[]; exitCode: number; code?: string | undefined };
 
 const line = z.string().max(MAX_REPORT_LINE);
 const daemonReport = z.discriminatedUnion('type', [
@@ -34,7 +34,7 @@ const daemonReport = z.discriminatedUnion('type', [
       dashboard: line.nullable(),
     }),
   }),
-  z.object({ type: z.literal('fatal'), message: line, lastOutput: z.array(line).max(1000), exitCode: z.number().int().min(0).max(255) }),
+  z.object({ type: z.literal('fatal'), message: line, lastOutput: z.array(line).max(1000), exitCode: z.number().int().min(0).max(255), code: z.string().max(64).optional() }),
 ]) satisfies z.ZodType<DaemonReport>;
 
 /** The daemon master's report, checked (the IPC channel is a process boundary); null for anything else. */

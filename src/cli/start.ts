@@ -223,10 +223,10 @@ function runAsDaemon(options: MasterOptions, runMaster: typeof import('../master
     onReady: (info) => report({ type: 'ready', info }, undefined, api),
     // Lines within what the parent accepts: a failed boot's last lines are the app's (a minified bundle's line is long).
     onFatal: (error) =>
-      report({ type: 'fatal', message: reportLine(`error: ${error.message}`), lastOutput: error instanceof BootError ? error.lastOutput.map(reportLine) : [], exitCode: error.exitCode }),
+      report({ type: 'fatal', message: reportLine(`error: ${error.message}`), lastOutput: error instanceof BootError ? error.lastOutput.map(reportLine) : [], exitCode: error.exitCode, code: error.code }),
   }).catch((error: unknown) => {
     const exitCode = error instanceof ClusterdError ? error.exitCode : ExitCode.INTERNAL;
-    report({ type: 'fatal', message: reportLine(oneLine(error)), lastOutput: [], exitCode }, () => fail(error));
+    report({ type: 'fatal', message: reportLine(oneLine(error)), lastOutput: [], exitCode, ...(error instanceof ClusterdError ? { code: error.code } : {}) }, () => fail(error));
   });
 }
 
