@@ -77,6 +77,16 @@ export function startSettings(args: StartArgs, config: ConfigFile | null): Start
       fromFile.set(spec.flag, config!.path);
     } else if (spec.default !== undefined) flags.set(spec.flag, spec.default);
   }
+  // A token given on the command line replaces the file's, whichever form each has: the file's
+  // token file next to a flag's token read as two tokens given, not as the flag winning.
+  for (const pair of [['control-token', 'control-token-file'], ['dashboard-token', 'dashboard-token-file']] as const) {
+    for (const [mine, other] of [pair, [pair[1], pair[0]]] as const) {
+      if (args[mine] !== undefined && fromFile.has(other)) {
+        flags.delete(other);
+        fromFile.delete(other);
+      }
+    }
+  }
   const entry = args.entry ?? config?.entry;
   if (entry === undefined) {
     throw new UsageError(`Missing the app to run: \`clusterd start <entry>\`, or \`entry\` in a config file (${CONFIG_NAMES[0]} in the current directory, or --config FILE)`);

@@ -94,6 +94,14 @@ test('flags win over the file, the file over the defaults; a refused file value 
   t.deepEqual(options.cluster.args, ['from-file']);
   t.deepEqual(masterOptions(startSettings({ entry: app, '--': ['from-cli'] }, config)).cluster.args, ['from-cli'], 'arguments after -- win');
 
+  // A token on the command line wins over the file's token file (it read as both given), and a token file over its token.
+  writeFileSync(join(dir, 'token.txt'), 'from-the-file\n');
+  const tokens = parseConfig({ entry: 'app.js', control: '127.0.0.1:0', controlTokenFile: 'token.txt', dashboard: '127.0.0.1:0', dashboardToken: 'dash-from-file' }, file);
+  const overridden = masterOptions(startSettings({ 'control-token': 'from-the-flag', 'dashboard-token-file': join(dir, 'token.txt') }, tokens));
+  t.is(overridden.controlTcp?.token, 'from-the-flag');
+  t.is(overridden.dashboard?.token, 'from-the-file');
+  t.is(masterOptions(startSettings({}, tokens)).controlTcp?.token, 'from-the-file');
+
   usage(t, () => masterOptions(startSettings({}, parseConfig({ entry: 'app.js', grace: '10x' }, file))), new RegExp(`^${file}: Expected \`grace\` to be 0 \\(off\\) or a duration|^${file}: Expected \`grace\` to be a duration from 0ms`));
   usage(t, () => masterOptions(startSettings({}, parseConfig({ entry: 'app.js', instances: 0 }, file))), /: Expected `instances` to be an integer from 1 to 1024 or `max`, got `0`$/);
   usage(t, () => masterOptions(startSettings({ grace: '10x' }, parseConfig({ entry: 'app.js' }, file))), /^Expected `--grace` to be/);
