@@ -2,6 +2,7 @@
 // The first worker to listen on a key binds it; later workers (and replacements) join it. Unix
 // socket paths too: a stale socket file is replaced, and a path a worker removed is put back.
 import { existsSync } from 'node:fs';
+import { setTimeout as pause } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
 import { openBalancer, type BalanceMode, type Balancer, type BalancedWorker } from './balancers/index.js';
 import { BindError } from './balancers/bind.js';
@@ -166,6 +167,18 @@ export class Listeners {
   }
 
   /** Stops accepting everywhere: closes every listening socket and queued connection. */
+  /**
+   * A stop's first step: every listening socket stops accepting, and what the master had accepted
+   * and queued goes to the workers; resolves once it has, or after `limitMs` (a worker that never
+   * takes its share). closeAll() follows.
+   */
+  async stopAccepting(limitMs: number): Promise<void> {
+    const settled = await Promise.allSettled(this.#balancers.values());
+    const flushing = settled.flatMap((result) => (result.status === 'fulfilled' && result.value.stopAccepting ? [result.value.stopAccepting()] : []));
+    if (flushing.length === 0) return;
+    await Promise.race([Promise.all(flushing), pause(limitMs, undefined, { ref: false })]);
+  }
+
   async closeAll(): Promise<void> {
     this.#closed = true;
     const settled = await Promise.allSettled(this.#balancers.values());

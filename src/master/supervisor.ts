@@ -74,6 +74,14 @@ type Phase = 'booting' | 'running' | 'stopping' | 'stopped';
 export const STALL_MS = 200;
 
 /**
+ * On a stop, the part of --grace the connections the master queued may take to reach the workers
+ * before the workers are told to stop anyway: a few acknowledgements' time under load; more only
+ * while a worker's loop is blocked (its pinned connections wait for it). The rest of --grace is the
+ * workers' to drain what they got.
+ */
+export const FLUSH_SHARE_OF_GRACE = 0.5;
+
+/**
  * Events: 'ready' (every worker ready for the first time), 'fatal' (ClusterdError: the app
  * cannot run; the cluster is being stopped), 'stopped' (exit code), 'sample' (worker, LoopSample),
  * 'blocking' (worker, { frames, blockedMs }: --report-blocked caught its loop blocked, unharmed),
@@ -268,14 +276,21 @@ export class Supervisor extends EventEmitter implements ControlSource {
       slot.want?.reject(new ClusterdError('ERR_CLUSTERD_STOPPING', 'the cluster is stopping'));
       slot.want = null;
     }
-    void this.sockets.closeAll();
     // A worker still starting has nothing to drain, and may not hear the request before its app is
     // loaded: it is ended at once, not waited for until --grace (which read as a blocked loop, exit 5).
     // drain() does the same for one worker.
-    for (const worker of this.#live) {
-      if (worker.state === 'starting') worker.kill();
-      else worker.stop();
-    }
+    for (const worker of this.#live) if (worker.state === 'starting') worker.kill();
+    // The sockets stop accepting first, and the connections the master queued (rr, least, sticky
+    // under load) reach the workers before the workers hear the stop; then the sockets close.
+    void this.sockets
+      .stopAccepting(this.config.graceMs * FLUSH_SHARE_OF_GRACE)
+      .then(() => {
+        for (const worker of this.#live) {
+          if (worker.state === 'starting') worker.kill();
+          else worker.stop();
+        }
+        return this.sockets.closeAll();
+      });
     this.#graceTimer = setTimeout(() => {
       if (this.#live.size === 0) return;
       if (this.#exitCode === ExitCode.OK) this.#exitCode = ExitCode.GRACE_EXPIRED;

@@ -157,3 +157,48 @@ function childrenOf(pid: number): number[] {
     return [];
   }
 }
+
+/** The accept queue of 127.0.0.1:port's listening socket: connections the kernel holds that no one accepted yet. */
+function acceptBacklog(port: number): number | null {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[1] === local && fields[3] === '0A') return Number.parseInt(fields[4]!.split(':')[1]!, 16);
+  }
+  return null;
+}
+
+/** GET `path` on a new connection: `connected` once the kernel took it, `status` the answer's (or the error's code). */
+function connectedRequest(port: number, path: string): { connected: Promise<void>; status: Promise<number | string> } {
+  let connected!: () => void;
+  const isConnected = new Promise<void>((resolve) => (connected = resolve));
+  const status = new Promise<number | string>((resolve) => {
+    const request = http.get({ host: '127.0.0.1', port, path, agent: false }, (response) => {
+      response.resume();
+      response.once('end', () => resolve(response.statusCode ?? 0));
+    });
+    request.once('socket', (socket) => socket.once('connect', connected));
+    request.once('error', (error: NodeJS.ErrnoException) => {
+      connected();
+      resolve(error.code ?? error.message);
+    });
+  });
+  return { connected: isConnected, status };
+}
+
+for (const mode of ['rr', 'least', 'sticky']) {
+  test(`${mode}: a stop hands the connections the master queued to the workers before they stop (they were reset)`, async (t) => {
+    // Both workers' loops blocked 1.5 s: each holds one connection unacknowledged, and the master queues the rest.
+    const cluster = await startCluster(fixture('busy-route.js'), { instances: 2, flags: ['--balance', mode, '--watchdog', '30s', '--grace', '30s'], env: { SPIN_MS: '1500' } });
+    killOnTeardown(t, cluster.process);
+    const spun = await Promise.all([get(cluster.port, '/spin'), get(cluster.port, '/spin')]);
+    t.is(spun.length, 2);
+    const waiting = Array.from({ length: 10 }, (_, i) => connectedRequest(cluster.port, `/queued-${i}`));
+    // Every one of them connected and accepted by the master (none left in the kernel's queue), then the stop.
+    await Promise.all(waiting.map((request) => request.connected));
+    await waitFor(() => acceptBacklog(cluster.port) === 0, { what: 'the master to accept the connections' });
+    process.kill(cluster.masterPid, 'SIGTERM');
+    t.deepEqual(await Promise.all(waiting.map((request) => request.status)), Array<number | string>(10).fill(200));
+    t.is(await cluster.exited, 0);
+  });
+}

@@ -52,6 +52,8 @@ export class DispatchBalancer implements Balancer {
   #nextId = 0;
   // Set while a connection waits out the strategy's hold().
   #holdTimer: NodeJS.Timeout | null = null;
+  // Set by stopAccepting(): told once nothing is queued or in flight.
+  #onDrained: (() => void) | null = null;
 
   private constructor(key: string, listener: RawHandle, sockname: SockName, strategy: DispatchStrategy) {
     this.key = key;
@@ -123,9 +125,29 @@ export class DispatchBalancer implements Balancer {
     if (accepted) pending.connection.close();
     else this.#distribute(pending.connection);
     if (this.#workers.has(worker)) this.#release(worker);
+    if (this.#onDrained && this.queued === 0 && this.#inFlight.size === 0) this.#onDrained();
+  }
+
+  /**
+   * A stop: no new connection is accepted, and those the master holds (queued while every worker had
+   * one unacknowledged, under load) still go to the workers, which are told to stop only after.
+   * close() threw them away: every connection queued at a stop under load was reset, its request
+   * sent and lost.
+   */
+  stopAccepting(): Promise<void> {
+    this.#listener?.close();
+    this.#listener = null;
+    if (this.queued === 0 && this.#inFlight.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#onDrained = () => {
+        this.#onDrained = null;
+        resolve();
+      };
+    });
   }
 
   close(): void {
+    this.#onDrained?.();
     if (this.#holdTimer) clearTimeout(this.#holdTimer);
     this.#holdTimer = null;
     this.#listener?.close();

@@ -47,6 +47,11 @@ export interface Balancer {
   report?(worker: BalancedWorker, message: AcceptorReport | AcceptorLoad): void;
   /** How many workers share this address. */
   readonly size: number;
+  /**
+   * Closes the listening socket but keeps what was accepted (a stop): resolves once every connection
+   * queued in the master has been taken by a worker. Without it, close() is all there is.
+   */
+  stopAccepting?(): Promise<void>;
   /** Closes the listening socket and any connection still queued. */
   close(): void;
 }
