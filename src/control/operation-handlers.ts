@@ -86,9 +86,12 @@ export function unimplemented(method: string): grpc.UntypedHandleCall {
  */
 function streamProfile(call: grpc.ServerWritableStream<WireProfileRequest, WireProfileChunk>, operations: ControlOperations, track: TrackStream): void {
   const stream = serverStream(call, track, 'the profile was not finished');
+  // The asker gone (Ctrl-C on `clusterd profile`), the profiler stops: the profile has no one to go to.
+  const asker = new AbortController();
+  call.once('cancelled', () => asker.abort());
   new Promise<ProfileOutcome>((resolve) => {
     const { id, durationMs, intervalUs } = parseProfileRequest(call.request);
-    resolve(operations.profile(id, { durationMs, intervalUs }));
+    resolve(operations.profile(id, { durationMs, intervalUs, signal: asker.signal }));
   }).then(
     (outcome) => {
       if (!stream.open) return;

@@ -81,15 +81,16 @@ export class MasterControl implements ControlOperations {
    * A CPU profile of worker `id` through its inspector. A loop that is blocked now is not profiled
    * (the profile would only repeat the blocking function): its stack comes back instead.
    */
-  async profile(id: number, { durationMs, intervalUs }: { durationMs: number; intervalUs: number }): Promise<ProfileOutcome> {
+  async profile(id: number, { durationMs, intervalUs, signal }: { durationMs: number; intervalUs: number; signal?: AbortSignal }): Promise<ProfileOutcome> {
     const worker = this.#worker(id);
     const blocked = await blockedStack(worker);
     if (blocked) return { blocked };
     // Said only of a profile that starts: one asked while another runs is refused (BUSY) to its asker.
     if (!worker.measuring.profile) this.#logs.event('profile', `worker ${id} (pid ${worker.pid}): taking a CPU profile for ${durationMs} ms`, { worker: id, pid: worker.pid, durationMs });
     try {
-      const profile = await worker.profile(durationMs, intervalUs);
+      const profile = await worker.profile(durationMs, intervalUs, signal);
       if (worker.exited) throw exitedDuring(worker, 'the profile');
+      if (signal?.aborted) this.#logs.event('profile-cancelled', `worker ${id} (pid ${worker.pid}): CPU profile stopped early: its asker went away`, { worker: id, pid: worker.pid });
       return { profile };
     } catch (error) {
       // A worker that exits as the profile starts takes its inspector with it: the connection is refused

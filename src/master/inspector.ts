@@ -244,8 +244,13 @@ export class WorkerInspector {
     return this.#profiling;
   }
 
-  /** Samples the main thread for `durationMs` (every `intervalUs`); rejects with ERR_CLUSTERD_BUSY when a profile runs already. */
-  async profile(durationMs: number, intervalUs = 1000): Promise<CpuProfile> {
+  /**
+   * Samples the main thread for `durationMs` (every `intervalUs`), or until `signal` aborts (the asker
+   * went away: the profiler stops then, rather than sample the worker for the rest of a window of up to
+   * 5 minutes and refuse every other profile meanwhile); rejects with ERR_CLUSTERD_BUSY when a profile
+   * runs already.
+   */
+  async profile(durationMs: number, intervalUs = 1000, signal?: AbortSignal): Promise<CpuProfile> {
     if (this.#profiling) throw new ClusterdError('ERR_CLUSTERD_BUSY', `a profile of pid ${this.#pid} is already being taken`);
     this.#profiling = true;
     try {
@@ -257,7 +262,12 @@ export class WorkerInspector {
         let timer: NodeJS.Timeout | undefined;
         const ended = client.ended.then((reason) => Promise.reject(reason));
         ended.catch(() => {});
-        await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, durationMs))), ended]).finally(() => clearTimeout(timer));
+        const window = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, durationMs);
+          if (signal?.aborted) resolve();
+          signal?.addEventListener('abort', () => resolve(), { once: true });
+        });
+        await Promise.race([window, ended]).finally(() => clearTimeout(timer));
         const result = stopped.safeParse(await client.post('Profiler.stop'));
         if (!result.success) throw unavailable(this.#pid, 'its inspector sent something that is not a CPU profile');
         return result.data.profile satisfies CpuProfile;

@@ -164,7 +164,8 @@ export interface ControlOperations {
   /** The current JavaScript stack of worker `id`, captured without its main thread's help. */
   stack(id: number): Promise<StackReport>;
   /** A CPU profile of worker `id` over `durationMs` (issue 12). */
-  profile(id: number, options: { durationMs: number; intervalUs: number }): Promise<ProfileOutcome>;
+  /** `signal` ends the window early (the asker went away): the profile is then not wanted. */
+  profile(id: number, options: { durationMs: number; intervalUs: number; signal?: AbortSignal }): Promise<ProfileOutcome>;
   /** Where worker `id`'s loop spends `durationMs` (issue 12). */
   loop(id: number, options: { durationMs: number }): Promise<LoopOutcome>;
   /** The last blocked-loop report of each worker id, if any. */

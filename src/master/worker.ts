@@ -418,9 +418,9 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   }
 
   /** A CPU profile of the worker's main thread over `durationMs`, through its inspector. */
-  profile(durationMs: number, intervalUs?: number): Promise<CpuProfile> {
+  profile(durationMs: number, intervalUs?: number, signal?: AbortSignal): Promise<CpuProfile> {
     if (this.#inspector === null || this.#state === 'exited') return Promise.reject(new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) has exited`));
-    return this.#inspector.profile(durationMs, intervalUs);
+    return this.#inspector.profile(durationMs, intervalUs, signal);
   }
 
   /** Whether a CPU profile (profile()) or a loop measurement (measureLoop()) of it runs now: another is refused. */

@@ -2,11 +2,12 @@
 // nothing to enable at start; a blocked worker's stack instead of a profile; every bad input one
 // line and its exit code, and no half-written file presented as valid.
 import test from 'ava';
+import { execa } from 'execa';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExitCode } from '../../src/exit-codes.js';
-import { fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
+import { CLI, fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 
 function scratch(t: { teardown(fn: () => void): void }): string {
@@ -119,4 +120,19 @@ test('bad input: an unknown worker (7, with the ids), a duration out of range (2
   // The refused one is not logged as a profile taken.
   t.is(cluster.lines.filter((line) => line.event === 'profile' && line.worker === 2).length, 1);
   t.deepEqual(readdirSync(dir), ['first.cpuprofile']);
+});
+
+test('a profile whose asker goes away (Ctrl-C) stops: the next one is not refused for the rest of its window', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--name', 'profcancel'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const dir = scratch(t);
+  const long = execa(process.execPath, [CLI, 'profile', 'profcancel', '1', '--duration', '5m', '--out', join(dir, 'long.cpuprofile')], { env: ctl.env, reject: false });
+  await cluster.waitForLine((line) => line.event === 'profile');
+  long.kill('SIGINT');
+  await long;
+  await cluster.waitForLine((line) => line.event === 'profile-cancelled');
+  const next = await ctl.run(['profile', 'profcancel', '1', '--duration', '200ms', '--out', join(dir, 'next.cpuprofile')]);
+  t.is(next.exitCode, 0, String(next.stderr));
+  t.false(existsSync(join(dir, 'long.cpuprofile')));
 });
