@@ -16,7 +16,7 @@ import { noSuchWorker, toServiceError } from './status-codes.js';
 export const MAX_BACKLOG = 2_000;
 
 type LogsCall = grpc.ServerWritableStream<WireLogsRequest, WireLogEntry>;
-type Queued = LogEntry | { dropped: number };
+export type Queued = LogEntry | { dropped: number };
 
 export function logsHandler(operations: ControlOperations, source: ControlSource, track: TrackStream): (call: LogsCall) => void {
   return (call) => {
@@ -74,19 +74,28 @@ function serveLogs(call: LogsCall, operations: ControlOperations, source: Contro
       write(entry);
       return;
     }
-    if (queue.length < MAX_BACKLOG) {
-      // Held for a reader that is behind: clipped as the master's own ring is (a line may be 1 MiB).
-      queue.push(keptLine(entry));
-      return;
-    }
-    // Full: count the loss in a note that keeps its place among the lines.
-    const last = queue.at(-1);
-    if (last && 'dropped' in last) last.dropped++;
-    else queue.push({ dropped: 1 });
+    backlog(queue, entry);
   };
 
   unsubscribe = operations.followLogs(deliver);
   for (const entry of first) deliver(entry);
+}
+
+/**
+ * Queues a line for a reader that is behind, up to MAX_BACKLOG; past it the loss is counted in a note
+ * that keeps its place among the lines. Once full, lines are dropped until the reader has taken half
+ * of what waits: one gap and one note per fall behind, not a note for each line there was room for
+ * again as the reader took one.
+ */
+export function backlog(queue: Queued[], entry: LogEntry): void {
+  const last = queue.at(-1);
+  if (last && 'dropped' in last && queue.length > MAX_BACKLOG / 2) {
+    last.dropped++;
+    return;
+  }
+  // Held clipped, as the master's own ring is (a line may be 1 MiB).
+  if (queue.length < MAX_BACKLOG) queue.push(keptLine(entry));
+  else queue.push({ dropped: 1 });
 }
 
 function droppedNote(count: number): WireLogEntry {

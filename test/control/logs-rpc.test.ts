@@ -2,7 +2,7 @@
 // against fake operations.
 import test from 'ava';
 import type { ControlClient, Subscription } from '../../src/control/client.js';
-import { MAX_BACKLOG } from '../../src/control/logs-handler.js';
+import { backlog, MAX_BACKLOG, type Queued } from '../../src/control/logs-handler.js';
 import type { LogView } from '../../src/control/types.js';
 import { ClusterdError } from '../../src/errors.js';
 import { ExitCode } from '../../src/exit-codes.js';
@@ -96,6 +96,24 @@ test('a follower that falls behind loses lines, not the master\'s memory, and is
   ops.log(logEntry(1, 'caught up'));
   await waitFor(() => entries.at(-1)?.message === 'caught up', { what: 'a line after the gap' });
   t.pass();
+});
+
+test('a reader behind, taking lines as more come: one note per fall behind, not one per line it made room for', (t) => {
+  const queue: Queued[] = [];
+  const notes = (): number[] => queue.flatMap((item) => ('dropped' in item ? [item.dropped] : []));
+  for (let i = 0; i < MAX_BACKLOG + 10; i++) backlog(queue, logEntry(1, String(i)));
+  t.deepEqual(notes(), [10]);
+  // The reader takes two lines, three come, and so on: still the one gap.
+  for (let i = 0; i < 50; i++) {
+    queue.splice(0, 2);
+    for (let j = 0; j < 3; j++) backlog(queue, logEntry(1, 'more'));
+  }
+  t.deepEqual(notes(), [160]);
+  // Once it has taken half, lines are kept again, after the note.
+  queue.splice(0, queue.length - MAX_BACKLOG / 2);
+  backlog(queue, logEntry(1, 'kept'));
+  t.deepEqual(notes(), [160]);
+  t.is((queue.at(-1) as { message: string }).message, 'kept');
 });
 
 test('Status and Watch carry each worker\'s last blocked-loop report', async (t) => {
