@@ -34,7 +34,7 @@ const HEARTBEAT_EXIT_GRACE_MS = 1000;
  */
 const OUTPUT_AFTER_EXIT_MS = 2000;
 
-/** When nothing else sets it, a silence this long reads as `blocked` in `clusterd stack`. */
+/** A silence this long (or --watchdog, when shorter) reads as `blocked`: `stack`, `profile`, `loop`, /readyz. */
 const BLOCKED_FOR_STACK_MS = 1000;
 
 /** How long past its window a `clusterd loop` measurement may take to come back. */
@@ -413,8 +413,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       throw new ClusterdError('ERR_CLUSTERD_INSPECTOR', `worker ${this.id}'s main thread did not reach JavaScript within ${CAPTURE_TIMEOUT_MS} ms (blocked inside a native call?)`);
     }
     const silentMs = this.#watch?.silentMs ?? 0;
-    const blockedAfter = this.#watchSettings.watchdogMs || BLOCKED_FOR_STACK_MS;
-    return { state: frames.length === 0 ? 'idle' : silentMs > blockedAfter ? 'blocked' : 'busy', stack: frames };
+    return { state: frames.length === 0 ? 'idle' : silentMs > this.#blockedAfterMs ? 'blocked' : 'busy', stack: frames };
   }
 
   /** A CPU profile of the worker's main thread over `durationMs`, through its inspector. */
@@ -433,9 +432,18 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     return this.#watch?.silentMs ?? 0;
   }
 
-  /** Whether its loop is blocked now: silent past the watchdog threshold (or a second, without one). */
+  /** Whether its loop is blocked now: silent for a second, or past --watchdog when that is shorter. */
   get blocked(): boolean {
-    return this.silentMs > (this.#watchSettings.watchdogMs || BLOCKED_FOR_STACK_MS);
+    return this.silentMs > this.#blockedAfterMs;
+  }
+
+  /**
+   * A second, or --watchdog when shorter. It was --watchdog itself (5 s by default): a loop blocked
+   * for 4 s read as busy in `stack`, and `loop` waited for the block to end, then measured the quiet
+   * after it and reported the worker idle.
+   */
+  get #blockedAfterMs(): number {
+    return Math.min(this.#watchSettings.watchdogMs || BLOCKED_FOR_STACK_MS, BLOCKED_FOR_STACK_MS);
   }
 
   /**

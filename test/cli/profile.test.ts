@@ -66,6 +66,21 @@ test('a worker whose loop is blocked is not profiled: its stack is printed, exit
   t.false(existsSync(out));
 });
 
+test('with a long --watchdog, a loop silent for a second is blocked all the same: loop exits 11 rather than measure the quiet after it', async (t) => {
+  // Blocked meant silent past --watchdog (5 s by default): `stack` said busy during a 4 s block, and
+  // `loop` waited for the block to end, then reported the worker idle.
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('busy-on-request.js'), { instances: 1, flags: ['--name', 'loopblocked', '--watchdog', '30s'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  await get(cluster.port, '/spin');
+  await waitFor(async () => (JSON.parse(String((await ctl.run(['stack', 'loopblocked', '1', '--json'])).stdout)) as { state: string }).state === 'blocked', {
+    what: 'worker 1 blocked',
+  });
+  const result = await ctl.run(['loop', 'loopblocked', '1', '--duration', '1s']);
+  t.is(result.exitCode, ExitCode.BLOCKED, String(result.stdout));
+  t.regex(String(result.stderr), /^worker 1's event loop is blocked \(silent for \d+\.\d s\)/);
+});
+
 test('a worker that exits during its profile: one line, exit 3, no file', async (t) => {
   const ctl = control(t);
   const cluster = await startCluster(fixture('busy-on-request.js'), { instances: 1, flags: ['--name', 'profexit'], env: ctl.env });
