@@ -106,6 +106,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
   readonly #listenFailures = new Map<WorkerProcess, ListenFailure>();
   /** Workers the watchdog killed: their id restarts without backoff. */
   readonly #restartAtOnce = new WeakSet<WorkerProcess>();
+  /** A block --report-blocked caught that has not ended yet, per worker (the watchdog may end it). */
+  readonly #blocking = new WeakMap<WorkerProcess, { lasted(ms: number): void }>();
   #exitCode: ExitCodeValue = ExitCode.OK;
   #graceTimer: NodeJS.Timeout | null = null;
   readonly #backoff: BackoffPolicy;
@@ -388,10 +390,13 @@ export class Supervisor extends EventEmitter implements ControlSource {
     worker.on('blocked', (info: BlockedInfo) => this.#onBlocked(worker, info));
     worker.on('blocking', ({ frames, blockedMs, time, lasted }: BlockingReport) => {
       const block = this.blockedSites.record(worker.id, frames, blockedMs, time);
+      // Until it ends, a watchdog report of this block is this block, not a second one.
+      if (block) this.#blocking.set(worker, block);
       this.emit('blocking', worker, { frames, blockedMs });
       this.emit('change');
       void lasted.then((ms) => {
         block?.lasted(ms);
+        if (block && this.#blocking.get(worker) === block) this.#blocking.delete(worker);
         this.emit('change');
       });
     });
@@ -524,7 +529,11 @@ export class Supervisor extends EventEmitter implements ControlSource {
    * (in rr, connections already go to the workers that acknowledge them).
    */
   #onBlocked(worker: WorkerProcess, info: BlockedInfo): void {
-    if (info.stack.length > 0) this.blockedSites.record(worker.id, info.stack, info.blockedMs, info.time);
+    // The block --report-blocked caught is the one the watchdog ends: counted once, with its length.
+    const reported = this.#blocking.get(worker);
+    this.#blocking.delete(worker);
+    if (reported) reported.lasted(info.blockedMs);
+    else if (info.stack.length > 0) this.blockedSites.record(worker.id, info.stack, info.blockedMs, info.time);
     const frames = formatStack(info.stack);
     this.config.logs.event(
       'blocked',

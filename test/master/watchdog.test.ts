@@ -52,6 +52,14 @@ test('a worker blocked in a busy loop is caught within --watchdog + 2 s and repl
   // status keeps the last blocked report for that id.
   const status = await ctl.run(['status', 'spinner']);
   t.regex(String(status.stdout), new RegExp(`worker ${stuck}: loop blocked \\d+ ms .* in spinForever`));
+  // One block, though --report-blocked caught it before the watchdog ended it (it was counted twice),
+  // with the length the watchdog saw.
+  const json = JSON.parse(String((await ctl.run(['status', 'spinner', '--json'])).stdout)) as { workers: Array<{ id: number; blocks: number; blockedSites: Array<{ count: number; maxMs: number }> }> };
+  const after = json.workers.find((worker) => worker.id === stuck)!;
+  t.is(after.blocks, 1);
+  t.is(after.blockedSites.length, 1);
+  t.is(after.blockedSites[0]!.count, 1);
+  t.true(after.blockedSites[0]!.maxMs >= (blocked.blockedMs as number), `${after.blockedSites[0]!.maxMs} ms`);
 });
 
 test('clusterd stack prints any worker\'s current stack: idle, and blocked', async (t) => {
