@@ -72,6 +72,19 @@ export function keptLine<T extends { message: string }>(line: T): T {
   return line.message.length > KEPT_LINE_CHARS ? { ...line, message: clipLine(line.message) } : line;
 }
 
+/**
+ * A master event's message for a text log: what it quotes (a client's scale spec, an app's function
+ * name) cannot send escape codes to the operator's terminal, nor forge a line of its own. A message
+ * of several lines (the watchdog's stack) keeps them, each after the first indented, so none can
+ * pass for a worker's line or another event.
+ */
+export function textLines(message: string): string {
+  return message
+    .split('\n')
+    .map((line, index) => (index === 0 || /^\s/.test(line) ? printable(line) : `    ${printable(line)}`))
+    .join('\n');
+}
+
 /** One of the master's own events, as event() was given it. */
 export interface MasterEvent {
   /** Epoch ms. */
@@ -169,9 +182,7 @@ export class LogSink {
   #eventText(iso: string, level: MasterEvent['level'], event: string, message: string, data: Record<string, unknown>): string {
     return this.#format === 'json'
       ? JSON.stringify({ time: iso, worker: null, pid: process.pid, stream: 'master', level, event, message, ...data }) + '\n'
-      : // One event, one line: what a message quotes (a client's scale spec, an app's function name)
-        // cannot forge a line or send escape codes to the operator's terminal.
-        `${this.#stamp(iso)}clusterd: ${printable(message)}\n`;
+      : `${this.#stamp(iso)}clusterd: ${textLines(message)}\n`;
   }
 
   #stamp(time: string): string {

@@ -90,12 +90,15 @@ for (const format of ['text', 'json'] as const) {
   });
 }
 
-test("the master's own lines are one line each, whatever they quote: a client's scale spec cannot forge a worker line or send escape codes", (t) => {
+test("the master's own lines cannot be forged by what they quote: a client's scale spec gives no worker line and no escape code; a stack keeps its lines", (t) => {
   const stdout = new FakeStream();
   const stderr = new FakeStream();
   const logs = new LogSink({ format: 'text', output: { stdout, stderr } });
   logs.event('operation-requested', 'scale to \n[w1] hacked\x1b[2J asked by the control socket');
-  t.deepEqual(stdout.written, ['clusterd: scale to \\x0a[w1] hacked\\x1b[2J asked by the control socket\n']);
+  t.deepEqual(stdout.written, ['clusterd: scale to \n    [w1] hacked\\x1b[2J asked by the control socket\n']);
+  // A stack keeps its lines.
+  logs.event('blocked', 'worker 1 blocked. Stack:\n    at spin (app.js:3:5)\n    at main (app.js:9:1)');
+  t.is(stdout.written[1], 'clusterd: worker 1 blocked. Stack:\n    at spin (app.js:3:5)\n    at main (app.js:9:1)\n');
   // JSON has it as it was, escaped by JSON itself.
   const json = new FakeStream();
   new LogSink({ format: 'json', output: { stdout: json, stderr } }).event('operation-requested', 'scale to \n[w1]');
