@@ -137,6 +137,12 @@ export function masterOptions(settings: StartSettings): MasterOptions {
   const tokenFlag = dashboardTokens.token !== undefined ? 'dashboard-token' : dashboardTokens.tokenFile !== undefined ? 'dashboard-token-file' : null;
   if (dashboard === undefined && tokenFlag !== null) throw new UsageError(`\`--${tokenFlag}\` allows actions on the --dashboard: give one too`);
   const maxMemory = text('max-memory');
+  // The loop-delay probe ticks every 10 ms: a shorter interval would measure nothing.
+  const statsIntervalMs = checked('stats-interval', () => parseDuration('stats-interval', text('stats-interval'), { min: 10, off: true }));
+  // The limit is judged from the stats stream: without it the worker would grow past it unseen.
+  if (maxMemory !== undefined && statsIntervalMs === 0) {
+    throw new UsageError('`--max-memory` is judged from the workers\' stats, which `--stats-interval 0` turns off: give an interval, or no limit');
+  }
   return {
     cluster: {
       name,
@@ -152,8 +158,7 @@ export function masterOptions(settings: StartSettings): MasterOptions {
       graceMs: checked('grace', () => parseDuration('grace', text('grace'), { min: 0 })),
       killSignal: checked('kill-signal', () => parseSignal('kill-signal', text('kill-signal'))),
       maxBootFailures,
-      // The loop-delay probe ticks every 10 ms: a shorter interval would measure nothing.
-      statsIntervalMs: checked('stats-interval', () => parseDuration('stats-interval', text('stats-interval'), { min: 10, off: true })),
+      statsIntervalMs,
       watchdogMs,
       reportBlockedMs,
     },
