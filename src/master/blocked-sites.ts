@@ -64,17 +64,19 @@ export class BlockedSites {
 
   /**
    * A block of worker `id`'s loop, with the stack taken during it and the silence so far; the handle's
-   * lasted() sets the block's whole length once the loop turns again. Null when no frame says where.
+   * lasted() sets the block's whole length once the loop turns again. Every block counts (total());
+   * one with no frame that says where (inside a native call: no JavaScript ran to be caught, or only
+   * Node's and clusterd's own code) is no site.
    */
-  record(id: number, frames: readonly StackFrame[], blockedMs: number, time = Date.now()): { lasted(ms: number): void } | null {
+  record(id: number, frames: readonly StackFrame[], blockedMs: number, time = Date.now()): { lasted(ms: number): void } {
+    this.#totals.set(id, (this.#totals.get(id) ?? 0) + 1);
     const frame = appFrame(frames, this.#ownPrefix);
-    if (!frame) return null;
+    if (!frame) return { lasted() {} };
     let blocks = this.#blocks.get(id);
     if (!blocks) this.#blocks.set(id, (blocks = []));
     const block: Block = { time, blockedMs, frame };
     blocks.push(block);
     if (blocks.length > MAX_BLOCKS) blocks.shift();
-    this.#totals.set(id, (this.#totals.get(id) ?? 0) + 1);
     return {
       lasted(ms) {
         block.blockedMs = Math.max(block.blockedMs, ms);

@@ -391,12 +391,12 @@ export class Supervisor extends EventEmitter implements ControlSource {
     worker.on('blocking', ({ frames, blockedMs, time, lasted }: BlockingReport) => {
       const block = this.blockedSites.record(worker.id, frames, blockedMs, time);
       // Until it ends, a watchdog report of this block is this block, not a second one.
-      if (block) this.#blocking.set(worker, block);
+      this.#blocking.set(worker, block);
       this.emit('blocking', worker, { frames, blockedMs });
       this.emit('change');
       void lasted.then((ms) => {
-        block?.lasted(ms);
-        if (block && this.#blocking.get(worker) === block) this.#blocking.delete(worker);
+        block.lasted(ms);
+        if (this.#blocking.get(worker) === block) this.#blocking.delete(worker);
         this.emit('change');
       });
     });
@@ -533,7 +533,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     const reported = this.#blocking.get(worker);
     this.#blocking.delete(worker);
     if (reported) reported.lasted(info.blockedMs);
-    else if (info.stack.length > 0) this.blockedSites.record(worker.id, info.stack, info.blockedMs, info.time);
+    else this.blockedSites.record(worker.id, info.stack, info.blockedMs, info.time);
     const frames = formatStack(info.stack);
     this.config.logs.event(
       'blocked',

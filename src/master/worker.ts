@@ -322,16 +322,23 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       if (this.#reportCaptures.length >= REPORT_CAPTURES_PER_SEC) return;
       this.#reportCaptures.push(now);
     }
+    // No stack to be had while the loop is still silent (an inspector that cannot come up, a probe no
+    // JavaScript ran within its time: a block inside a native call, crypto.pbkdf2Sync or a huge
+    // JSON.parse): a block all the same, with no site to name.
+    const siteless = (): void => {
+      if (watch.current(episode)) this.emit('blocking', { frames: [], blockedMs: watch.silentMs, time: Date.now(), lasted: watch.lasted(episode) } satisfies BlockingReport);
+    };
     let capture: Capture | null;
     try {
       capture = await this.#inspector!.captureAt();
     } catch (error) {
       if (why === 'watchdog' && watch.current(episode)) this.#reportBlocked(watch.silentMs, [], (error as Error).message);
+      if (why === 'report') siteless();
       return;
     }
     if (capture !== null && capture.frames.length === 0) return;
     if (why === 'report') {
-      if (capture === null) return;
+      if (capture === null) return siteless();
       const blockedMs = capture.at === null ? (watch.current(episode) ? watch.silentMs : null) : watch.silenceAt(episode, capture.at);
       if (blockedMs !== null) this.emit('blocking', { frames: capture.frames, blockedMs, time: Date.now(), lasted: watch.lasted(episode) } satisfies BlockingReport);
       return;

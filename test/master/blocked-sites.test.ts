@@ -53,17 +53,20 @@ test('a worker that blocks 300 ms a second in a named function: its site in stat
   t.false(cluster.lines.some((line) => line.event === 'blocked' || line.event === 'worker-exit'));
 });
 
-test('a stack without a frame of the app (caught as the block ended, in the timers\' code) is no site', (t) => {
+test('a stack without a frame of the app (caught as the block ended, in the timers\' code; or none, inside a native call) is no site, but a block all the same', (t) => {
   const sites = new BlockedSites({ ownPrefix: 'file:///opt/clusterd/dist/' });
   const internal = [
     { functionName: 'insert', url: 'node:internal/timers', line: 360, column: 3 },
     { functionName: 'listOnTimeout', url: 'node:internal/timers', line: 581, column: 17 },
   ];
-  t.is(sites.record(1, internal, 120), null);
-  t.is(sites.record(1, [{ functionName: 'beat', url: 'file:///opt/clusterd/dist/loop/heartbeat.js', line: 3, column: 1 }, ...internal], 120), null);
+  sites.record(1, internal, 120);
+  sites.record(1, [{ functionName: 'beat', url: 'file:///opt/clusterd/dist/loop/heartbeat.js', line: 3, column: 1 }, ...internal], 120);
+  sites.record(1, [], 2100);
   t.deepEqual(sites.sites(1), []);
-  t.not(sites.record(1, [{ functionName: 'parseBig', url: 'file:///srv/app.js', line: 7, column: 3 }, ...internal], 150), null);
+  t.is(sites.total(1), 3);
+  sites.record(1, [{ functionName: 'parseBig', url: 'file:///srv/app.js', line: 7, column: 3 }, ...internal], 150);
   t.like(sites.sites(1)[0], { function: 'parseBig', url: 'file:///srv/app.js', line: 7, count: 1 });
+  t.is(sites.total(1), 4);
 });
 
 test('a package\'s frames are the app\'s when the app called it, not when clusterd\'s runtime did', (t) => {
@@ -73,13 +76,30 @@ test('a package\'s frames are the app\'s when the app called it, not when cluste
   const hook = [frame('compile', 'file:///srv/node_modules/clusterd/dist/worker/typescript/register.js'), frame('Module._compile', 'node:internal/modules/cjs/loader')];
   // clusterd's TypeScript layer compiling a file the app require()d late: the app's require is where.
   const lazy = frame('loadReports', 'file:///srv/dist/routes.js');
-  t.not(sites.record(1, [swc, swc, ...hook, frame('require', 'node:internal/modules/helpers'), lazy], 120), null);
-  t.is(sites.record(2, [swc, ...hook], 120), null, 'nothing of the app\'s on the stack');
+  sites.record(1, [swc, swc, ...hook, frame('require', 'node:internal/modules/helpers'), lazy], 120);
+  sites.record(2, [swc, ...hook], 120);
+  t.deepEqual(sites.sites(2), [], 'nothing of the app\'s on the stack');
   // The app's own call into a package, and a package called by the app from a callback of clusterd's.
   const handler = frame('hashPassword', 'file:///srv/app.js');
-  t.not(sites.record(1, [frame('hashSync', 'file:///srv/node_modules/bcryptjs/index.js'), handler, frame('emit', 'node:events')], 150), null);
-  t.not(sites.record(1, [frame('parse', 'file:///srv/node_modules/zod/index.js'), handler, frame('onShutdown', 'file:///srv/node_modules/clusterd/dist/worker/shutdown.js')], 160), null);
+  sites.record(1, [frame('hashSync', 'file:///srv/node_modules/bcryptjs/index.js'), handler, frame('emit', 'node:events')], 150);
+  sites.record(1, [frame('parse', 'file:///srv/node_modules/zod/index.js'), handler, frame('onShutdown', 'file:///srv/node_modules/clusterd/dist/worker/shutdown.js')], 160);
   // A package called by Node alone (a server's request handler from a framework) is where it blocked.
-  t.not(sites.record(1, [frame('dispatch', 'file:///srv/node_modules/express/lib/router.js'), frame('emit', 'node:events')], 170), null);
+  sites.record(1, [frame('dispatch', 'file:///srv/node_modules/express/lib/router.js'), frame('emit', 'node:events')], 170);
   t.deepEqual(sites.sites(1).map((site) => site.function).sort(), ['dispatch', 'hashSync', 'loadReports', 'parse']);
+});
+
+test('a block inside a native call, where no JavaScript runs to be caught, counts as a block with no site', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('blocks-in-native.js'), { instances: 1, flags: ['--name', 'nativeblock', '--watchdog', '30s'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  await get(cluster.port, '/native');
+  const worker = await waitFor(
+    async () => {
+      const status = JSON.parse(String((await ctl.run(['status', 'nativeblock', '--json'])).stdout)) as { workers: Array<{ blocks: number; blockedSites: unknown[] }> };
+      return status.workers[0]!.blocks > 0 ? status.workers[0]! : null;
+    },
+    { what: 'the block counted', timeoutMs: 20_000 },
+  );
+  t.is(worker.blocks, 1);
+  t.deepEqual(worker.blockedSites, []);
 });
