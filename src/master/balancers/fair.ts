@@ -156,9 +156,14 @@ export function planAcceptors(views: readonly AcceptorView[], cap: number): Acce
       return view.connections <= resumeAt(limit) ? 'accepting' : 'full';
     });
   let modes = decide(cap);
-  if (!modes.includes('accepting')) {
+  // Every preferred worker at the limit: raise it a step, and a worker below the new limit takes it.
+  // Not by its resume point: figured from the larger limit it can fall below what a worker holds (32
+  // held, a limit of 34 resumes at 31), and then every worker stayed full and new connections waited
+  // in the kernel's queue for as long as the pool kept its connections (any pool past 64 on 2 workers).
+  while (!modes.includes('accepting') && cap < MAX_CAP) {
     cap = Math.min(MAX_CAP, Math.max(cap + slack(cap), share + slack(share)));
-    modes = decide(cap);
+    const limit = cap;
+    modes = views.map((view) => (!view.eligible ? 'idle' : !preferred(view) ? 'paused' : view.connections < limit ? 'accepting' : 'full'));
   }
   // A lagging worker waits while one whose loop keeps time can accept; it counts in the share and
   // takes its turn at the limit like the others, so a burst of keep-alive connections still splits

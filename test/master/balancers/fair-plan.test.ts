@@ -31,6 +31,17 @@ test('every preferred worker full: the limit rises a step and all accept', plan,
 test('the step reaches an even share plus slack at once', plan, [view('full', 40), view('full', 4)], 2, { modes: ['full', 'accepting'], limit: 24 });
 test('a full worker back at its resume point accepts again', plan, [view('full', 31), view('accepting', 30)], 34, { modes: ['accepting', 'accepting'], limit: 34 });
 test('a full worker above its resume point does not', plan, [view('full', 32), view('accepting', 30)], 34, { modes: ['full', 'accepting'], limit: 34 });
+test('planAcceptors: workers all full at any limit always leave one accepting once it is raised (at 32 each on 2 workers, none did: a pool past 64 waited for good)', (t) => {
+  for (const workers of [2, 3, 16]) {
+    for (let held = 1; held <= 2000; held++) {
+      const result = planAcceptors(Array.from({ length: workers }, () => view('full', held)), held);
+      if (!result.modes.includes('accepting')) return t.fail(`${workers} workers full at ${held}: none accepts (limit ${result.limit})`);
+      t.true(result.limit! > held);
+    }
+  }
+  // Uneven: the one below the raised limit takes it, the one above does not.
+  t.deepEqual(planAcceptors([view('full', 40), view('full', 33)], 32).modes, ['full', 'accepting']);
+});
 test('a stalled worker is paused while one whose loop turns accepts, which then has no limit', plan, [view('accepting', 3, { rank: STALLED }), view('accepting', 3)], 8, {
   modes: ['paused', 'accepting'],
   limit: null,

@@ -65,6 +65,19 @@ for (const attempt of [1, 2, 3]) {
   });
 }
 
+test('fair: a keep-alive pool of 100 on 2 workers is served whole, evenly (past 64, the rest waited in the queue for good)', async (t) => {
+  // Connections kept open as a busy pool keeps them: none closes to make room (Node's 5 s
+  // keepAliveTimeout freed places, and hid the wait, in a pool that goes idle).
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2, env: { KEEP_ALIVE_MS: '60000' } });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const { pids, close } = await burst(cluster.port, 100);
+  t.teardown(close);
+  const [first, second] = split(pids, cluster.pids);
+  t.log(`split ${first}/${second}`);
+  t.is(first! + second!, 100);
+  t.true(Math.abs(first! - second!) <= 8, `split ${first}/${second}`);
+});
+
 test('fair: workers hold a copy of the listening socket only while they accept', async (t) => {
   const cluster = await startCluster(fixture('hello.js'), { instances: 2 });
   t.teardown(() => cluster.stop('SIGKILL'));
