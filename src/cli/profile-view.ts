@@ -84,7 +84,8 @@ export function loopLines(id: number, breakdown: LoopBreakdown): string[] {
   if (breakdown.callbacks.length > 0) {
     lines.push('', 'callbacks that took the most time:');
     for (const callback of breakdown.callbacks.slice(0, 10)) {
-      const where = callback.url ? `  ${printable(callback.function) || '(anonymous)'} ${printable(callback.url)}:${callback.line}` : '';
+      // A name without a place (a callback the inspector could not locate) is still worth saying.
+      const where = callback.url ? `  ${printable(callback.function) || '(anonymous)'} ${printable(callback.url)}:${callback.line}` : callback.function ? `  ${printable(callback.function)}` : '';
       lines.push(`${callback.totalMs.toFixed(1).padStart(9)} ms  ${String(callback.count).padStart(6)}x  max ${callback.maxMs.toFixed(1)} ms  ${printable(callback.type)}${where}`);
     }
   }

@@ -108,6 +108,20 @@ export function measureLoop(durationMs: number, { ownPrefix = '' }: { ownPrefix?
   const running: Array<{ id: number; start: number; inner: number }> = [];
   let hookMs = 0;
 
+  // A callback set before the window has no site: it is known by the function itself, so that two
+  // anonymous ones (the app's, and clusterd's own ticker) or two of one name are not one entry.
+  const byCallback = new WeakMap<(...args: unknown[]) => unknown, CallbackTime>();
+  const entryForCallback = (type: string, callback: (...args: unknown[]) => unknown): CallbackTime => {
+    let entry = byCallback.get(callback);
+    if (!entry) {
+      entry = { type, function: callback.name, url: '', line: 0, count: 0, totalMs: 0, maxMs: 0 };
+      byCallback.set(callback, entry);
+      callbacks.set(`${type} #${callbacks.size}`, entry);
+      callbackOf.set(entry, callback);
+    }
+    return entry;
+  };
+
   const entryFor = (type: string, site: Site | null): CallbackTime => {
     const key = `${type} ${site?.url ?? ''}:${site?.line ?? 0} ${site?.function ?? ''}`;
     let entry = callbacks.get(key);
@@ -144,8 +158,7 @@ export function measureLoop(durationMs: number, { ownPrefix = '' }: { ownPrefix?
         const phase = phaseOf(resource.type);
         phases[phase].ms += own;
         phases[phase].count++;
-        const entry = entryFor(resource.type, resource.site ?? (resource.callback ? { function: resource.callback.name, url: '', line: 0 } : null));
-        if (resource.callback && !callbackOf.has(entry)) callbackOf.set(entry, resource.callback);
+        const entry = !resource.site && resource.callback ? entryForCallback(resource.type, resource.callback) : entryFor(resource.type, resource.site);
         entry.count++;
         entry.totalMs += own;
         if (own > entry.maxMs) entry.maxMs = own;
@@ -228,10 +241,14 @@ async function locate(entries: ReadonlyArray<readonly [CallbackTime, (...args: u
       const { internalProperties = [] } = await session.post('Runtime.getProperties', { objectId: result.objectId, ownProperties: true });
       const location = internalProperties.find((property) => property.name === '[[FunctionLocation]]')?.value?.value as { scriptId: string; lineNumber: number } | undefined;
       const url = location ? scripts.get(location.scriptId) : undefined;
-      if (location && url && !url.startsWith('node:') && !(ownPrefix && url.startsWith(pathToFileURL(ownPrefix).href))) {
-        entry.url = url;
-        entry.line = location.lineNumber + 1;
+      if (!location || !url || url.startsWith('node:')) continue;
+      if (ownPrefix && url.startsWith(pathToFileURL(ownPrefix).href)) {
+        // clusterd's own (its loop-delay ticker): said so, not passed off as the app's.
+        entry.function = `${entry.function || '(anonymous)'} [clusterd]`;
+        continue;
       }
+      entry.url = url;
+      entry.line = location.lineNumber + 1;
     }
   } catch {
     // Another debugger holds the thread, or the inspector is unavailable: the names stay, without places.

@@ -1,0 +1,36 @@
+// measureLoop's callbacks: one set before the window is known by the function itself, not by its
+// name, so two anonymous ones (the app's, and clusterd's own ticker) are never one entry.
+import test from 'ava';
+import { measureLoop } from '../../src/loop/phases.js';
+
+function busy(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+test('two callbacks of one name set before the window are two entries, each with its own count', async (t) => {
+  // Two anonymous timers, and two named alike: each pair was folded into one entry.
+  const timers = [
+    setInterval(() => busy(8), 40),
+    setInterval(() => busy(2), 40),
+    setInterval(function tick() {
+      busy(4);
+    }, 40),
+    setInterval(function tick() {
+      busy(1);
+    }, 40),
+  ];
+  t.teardown(() => timers.forEach((timer) => clearInterval(timer)));
+  // Set before the window, as an app's timers are by the time `clusterd loop` asks.
+  const breakdown = await measureLoop(600);
+  const timeouts = breakdown.callbacks.filter((callback) => callback.type === 'Timeout');
+  const anonymous = timeouts.filter((callback) => callback.function === '');
+  const ticks = timeouts.filter((callback) => callback.function === 'tick');
+  t.is(anonymous.length, 2, JSON.stringify(timeouts));
+  t.is(ticks.length, 2, JSON.stringify(timeouts));
+  // Each ran about as often as the others (every 40 ms over the window): none counts another's calls.
+  const counts = [...anonymous, ...ticks].map((callback) => callback.count);
+  t.true(Math.max(...counts) <= 2 * Math.min(...counts) + 2, JSON.stringify(counts));
+  // Located in this file.
+  for (const callback of [...anonymous, ...ticks]) t.true(callback.url.endsWith('phases.test.ts'), callback.url);
+});
