@@ -20,7 +20,7 @@ import { BootError, ClusterdError, ListenError, UsageError, firstLine } from '..
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { isSocketPath, type SockName } from '../protocol.js';
 import { formatAddress } from '../worker/servers.js';
-import type { LoopSample } from '../loop/types.js';
+import type { LoopSample, StackFrame } from '../loop/types.js';
 
 export interface ClusterConfig {
   name: string;
@@ -537,7 +537,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     const frames = formatStack(info.stack);
     this.config.logs.event(
       'blocked',
-      `worker ${worker.id} (pid ${worker.pid}) event loop blocked for ${info.blockedMs} ms; replacing it. Stack:\n${frames.join('\n') || `    (no JavaScript frames${info.error ? `: ${info.error}` : ''})`}`,
+      `worker ${worker.id} (pid ${worker.pid}) event loop blocked for ${info.blockedMs} ms${writingOutput(info.stack) ? ' writing its output (the master reads the workers\' output slower than it writes: it logs too much in one go)' : ''}; replacing it. Stack:\n${frames.join('\n') || `    (no JavaScript frames${info.error ? `: ${info.error}` : ''})`}`,
       { worker: worker.id, pid: worker.pid, blockedMs: info.blockedMs, stack: info.stack, ...(info.error ? { error: info.error } : {}) },
       'warn',
     );
@@ -563,6 +563,14 @@ export class Supervisor extends EventEmitter implements ControlSource {
     if (slot.restartTimer) clearTimeout(slot.restartTimer);
     slot.restartTimer = null;
   }
+}
+
+/**
+ * Whether a blocked stack is a write to a stream that blocks: the worker's stdout or stderr (clusterd
+ * makes them blocking, so that no line is lost), when the master reads them slower than the app writes.
+ */
+export function writingOutput(stack: readonly StackFrame[]): boolean {
+  return stack.slice(0, 8).some((frame) => frame.url === 'node:internal/stream_base_commons' && /^(writeGeneric|writevGeneric|afterWriteDispatched)$/.test(frame.functionName));
 }
 
 /**

@@ -1,6 +1,6 @@
 // The line a failed boot is explained by (supervisor.ts lastErrorLine, errors.ts oneLine).
 import test from 'ava';
-import { lastErrorLine, nodeRefusedFlags } from '../../src/master/supervisor.js';
+import { lastErrorLine, nodeRefusedFlags, writingOutput } from '../../src/master/supervisor.js';
 import { oneLine } from '../../src/errors.js';
 
 test("the error line of a stack trace; an error that only announces the next line brings it along (esbuild's)", (t) => {
@@ -23,4 +23,13 @@ test('node refusing its flags: exit code 9 and its own line, nothing else', (t) 
   // An app that exits 9 itself, or says the same words with another code, is an app's failure.
   t.is(nodeRefusedFlags(exit(9), ['Error: config missing']), null);
   t.is(nodeRefusedFlags(exit(1), ['node: bad option: --x']), null);
+});
+
+test('writingOutput: a loop blocked in a write to its own output (stdout and stderr block, so that no line is lost) says so', (t) => {
+  const frame = (functionName: string, url: string) => ({ functionName, url, line: 1, column: 1 });
+  // As the watchdog caught a worker logging 200 MB in one loop while the master read 6-8 MB/s.
+  const writing = [frame('afterWriteDispatched', 'node:internal/stream_base_commons'), frame('writeGeneric', 'node:internal/stream_base_commons'), frame('Socket._writeGeneric', 'node:net'), frame('Socket._write', 'node:net'), frame('handler', 'file:///srv/app.js')];
+  t.true(writingOutput(writing));
+  t.false(writingOutput([frame('spin', 'file:///srv/app.js'), frame('emit', 'node:events')]));
+  t.false(writingOutput([]));
 });
