@@ -172,6 +172,15 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
 
   if (maxMemory !== null) enforceMemoryLimit({ supervisor, limitBytes: maxMemory, logs });
   noteCpuQuota(cluster.instances, logs);
+  const { watchdogMs, reportBlockedMs } = cluster;
+  if (watchdogMs > 0 && reportBlockedMs > 0 && reportBlockedMs >= watchdogMs) {
+    logs.event(
+      'report-blocked-too-late',
+      `--report-blocked ${reportBlockedMs} ms is not below --watchdog ${watchdogMs} ms: the watchdog replaces a blocked worker first, so blocks are counted only as it replaces them; give a shorter --report-blocked`,
+      { watchdogMs, reportBlockedMs },
+      'warn',
+    );
+  }
   if (cluster.balance === 'reuseport' && reusePortMigration() === 'off') {
     logs.event(
       'reuseport-resets',

@@ -162,3 +162,11 @@ test('a worker stopped with SIGSTOP is caught by the watchdog, said to be stoppe
   t.true(cluster.pids.includes(other));
   t.is((await get(cluster.port)).status, 200);
 });
+
+test('a --report-blocked not below --watchdog is said at start: the watchdog acts first, so no site is kept before it', async (t) => {
+  const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--watchdog', '1s', '--report-blocked', '2s'] });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const line = await cluster.waitForLine((entry) => entry.event === 'report-blocked-too-late');
+  t.regex(line.message, /--report-blocked 2000 ms is not below --watchdog 1000 ms/);
+  t.is(await cluster.stop(), 0);
+});
