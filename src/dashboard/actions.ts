@@ -4,6 +4,7 @@
 import { frameLine } from './history.js';
 import type { CallbackTime, LoopBreakdown, StackFrame } from '../loop/types.js';
 import type { BlockedStack, ControlOperations } from '../master/status.js';
+import { printable } from '../errors.js';
 
 /** A loop too blocked to profile or measure: how long it has been silent and where it is, a frame a line. */
 export interface BlockedCapture {
@@ -49,5 +50,5 @@ export function blockedCapture(blocked: Pick<BlockedStack, 'blockedMs'> & { stac
 
 /** The fields `clusterd loop --json` prints, in its order. */
 export function loopReport(worker: number, { durationMs, phases, iterationsPerSec, callbacks, overheadPct }: LoopBreakdown): LoopReport {
-  return { worker, durationMs, phases, iterationsPerSec, callbacks: callbacks.map((callback: CallbackTime) => ({ ...callback })), overheadPct };
+  return { worker, durationMs, phases, iterationsPerSec, callbacks: callbacks.map((callback: CallbackTime) => ({ ...callback, function: printable(callback.function), url: printable(callback.url) })), overheadPct };
 }

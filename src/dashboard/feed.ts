@@ -8,6 +8,7 @@ import type { MasterEvent, LogSink } from '../master/logs.js';
 import type { ClusterTotals } from '../master/status.js';
 import type { Supervisor } from '../master/supervisor.js';
 import type { WorkerProcess } from '../master/worker.js';
+import { printable } from '../errors.js';
 
 /** A worker's figures: one sample's, or one bucket's. */
 export type Figures = Omit<Bucket, 't' | 'samples'>;
@@ -156,7 +157,7 @@ export class DashboardFeed implements DashboardSource {
         generation: worker.generation,
         restarts: worker.restarts,
         latest: worker.sample ? figures(worker.sample) : null,
-        blockedSites: worker.blockedSites.slice(0, MAX_SITES).map((site) => ({ ...site, function: clipFeedText(site.function), url: clipFeedText(site.url) })),
+        blockedSites: worker.blockedSites.slice(0, MAX_SITES).map((site) => ({ ...site, function: clipFeedText(printable(site.function)), url: clipFeedText(printable(site.url)) })),
         recentLagP99: Math.max(0, ...worker.history.slice(-levelSamples).map((sample) => sample.lag.p99)),
         buckets: buckets(worker.id),
       });

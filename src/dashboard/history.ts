@@ -8,7 +8,7 @@
 // is dropped. Markers are at most MAX_MARKERS in all (blocked-loop reports, which a bad app can
 // send every second, are merged per worker and go first when the cap is reached).
 import type { LoopSample, StackFrame } from '../loop/types.js';
-import { clip } from '../errors.js';
+import { clip, printable } from '../errors.js';
 
 export const WINDOW_MS = 15 * 60_000;
 export const BUCKETS = 450;
@@ -55,7 +55,9 @@ export interface Marker {
 
 /** `name (url:line:column)`, as the page shows a frame. */
 export function frameLine({ functionName, url, line, column }: StackFrame): string {
-  return `${functionName || '(anonymous)'} (${url || '?'}:${line}:${column})`;
+  // What the app names (a function, a script's URL) is escaped, as the CLI does: a newline in a name
+  // drew forged frames on the page, and U+202E turned a file and line around.
+  return `${printable(functionName) || '(anonymous)'} (${printable(url) || '?'}:${line}:${column})`;
 }
 
 export class History {

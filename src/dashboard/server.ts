@@ -80,13 +80,14 @@ export async function startDashboard({ listen, name, source, actions, token, idl
   const onSocket = 'path' in listen;
   const access: Access = onSocket ? { kind: 'socket' } : token === null ? { kind: 'read-only' } : { kind: 'token', token };
   const snapshot = (): DashboardMessage => ({ ...source.snapshot(), actions: access.kind !== 'read-only', token: access.kind === 'token' });
-  // Bound to a socket there is no Host to check: the file's mode says who may connect.
-  const host = onSocket ? null : listen.host;
+  // Bound to a socket, a browser reaches it only through a tunnel (`ssh -L`) or a proxy (nginx names
+  // a unix upstream `localhost`): to a loopback name, as a loopback address is.
+  const host = onSocket ? 'localhost' : listen.host;
   const handlers = {
     flag: 'dashboard',
     ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
     serve: (path: string, response: http.ServerResponse, request: http.IncomingMessage) => {
-      if (host !== null && !hostAllowed(host, request.headers.host)) return replyText(response, 421, 'this dashboard answers to its loopback address only\n');
+      if (!hostAllowed(host, request.headers.host)) return replyText(response, 421, 'this dashboard answers to a loopback name only (Host: localhost, 127.0.0.1 or [::1])\n');
       const file = files.get(path);
       if (file) {
         response.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': file.type, 'Content-Length': file.body.length });
@@ -108,7 +109,7 @@ export async function startDashboard({ listen, name, source, actions, token, idl
     post: (path: string, request: http.IncomingMessage, response: http.ServerResponse) => {
       // No body is read: the path and the query say it all.
       request.resume();
-      if (host !== null && !hostAllowed(host, request.headers.host)) return replyText(response, 421, 'this dashboard answers to its loopback address only\n');
+      if (!hostAllowed(host, request.headers.host)) return replyText(response, 421, 'this dashboard answers to a loopback name only (Host: localhost, 127.0.0.1 or [::1])\n');
       void act(path, request, response, { name, access, actions }).catch((error: unknown) => replyError(response, error));
     },
   };
@@ -156,17 +157,50 @@ function stream(response: http.ServerResponse, snapshot: () => DashboardMessage,
   });
 }
 
-const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|::1|localhost)$/i;
-
 /**
- * Bound to a loopback address, the dashboard answers only requests that name one (Host): a web page
- * elsewhere that points its own host name at 127.0.0.1 (DNS rebinding) gets nothing. Bound to
- * another address, people reach it by whatever name the machine has: any Host goes.
+ * Bound to a loopback address (or a socket), the dashboard answers only requests that name one
+ * (Host): a web page elsewhere that points its own host name at 127.0.0.1 (DNS rebinding) gets
+ * nothing. Bound to another address, people reach it by whatever name the machine has: any Host goes.
  */
 export function hostAllowed(boundHost: string, hostHeader: string | undefined): boolean {
-  if (!LOOPBACK.test(boundHost)) return true;
+  if (!isLoopback(boundHost)) return true;
   const name = /^(\[[^\]]*\]|[^:]*)(?::\d{1,5})?$/.exec(hostHeader ?? '')?.[1] ?? '';
-  return LOOPBACK.test(name);
+  return name !== '' && isLoopback(name);
+}
+
+/**
+ * A loopback name or address, however it is written: 127.0.0.1, 127.1, 127.0.0.2, ::1,
+ * [0:0:0:0:0:0:0:1], ::ffff:127.0.0.1, localhost (bound as typed, each of them listens on loopback).
+ */
+export function isLoopback(host: string): boolean {
+  const bracketed = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  let name: string;
+  try {
+    name = new URL(`http://${bracketed}/`).hostname.toLowerCase();
+  } catch {
+    return false;
+  }
+  return name === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(name) || name === '[::1]' || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(name);
+}
+
+/**
+ * Why a POST comes from another site, or null. A browser says where a request comes from
+ * (Sec-Fetch-Site; Origin on older ones), and a page elsewhere can POST a form or a no-cors fetch
+ * to the dashboard without reading the answer: on a unix socket reached through `ssh -L` (no token
+ * there) that reloaded and restarted workers. A program (curl, a script) sends neither header.
+ */
+export function crossSite(request: { headers: http.IncomingHttpHeaders }): string | null {
+  const site = request.headers['sec-fetch-site'];
+  if (site !== undefined) return site === 'same-origin' || site === 'none' ? null : `a ${site} request`;
+  const origin = request.headers.origin;
+  if (origin === undefined) return null;
+  let originHost: string;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    return `an Origin that is not a URL`;
+  }
+  return originHost === request.headers.host ? null : `a request from ${originHost}`;
 }
 
 /** Who may act: nobody (TCP without a token), bearers of the token, or whoever reaches the socket. */
@@ -215,6 +249,8 @@ async function act(
 ): Promise<void> {
   const action = parseAction(path);
   if (!action) return replyJson(response, 404, { error: 'not found: actions are POST /api/reload, /api/restart/ID, /api/profile/ID and /api/loop/ID' });
+  const foreign = crossSite(request);
+  if (foreign) return replyJson(response, 403, { error: `refused: ${foreign} (actions come from the dashboard's own page, or from a program)` });
   if (access.kind === 'read-only') return replyJson(response, 403, { error: 'read-only dashboard: actions need --dashboard-token (or a unix socket)' });
   if (access.kind === 'token') {
     const auth = checkBearer(request.headers.authorization, access.token);

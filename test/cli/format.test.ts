@@ -18,6 +18,8 @@ import {
 } from '../../src/cli/format.js';
 import { lsJson, lsLines, statusJson, statusLines, topLines } from '../../src/cli/views.js';
 import { frameLine } from '../../src/cli/stack-view.js';
+import { frameLine as dashboardFrameLine } from '../../src/dashboard/history.js';
+import { loopReport } from '../../src/dashboard/actions.js';
 import { loopLines, selfTimeLines } from '../../src/cli/profile-view.js';
 import { decodeStatus, encodeStatus } from '../../src/control/convert.js';
 import type { ClusterView } from '../../src/control/types.js';
@@ -257,4 +259,17 @@ test('status, top, stack, profile and loop print a worker\'s names with their co
   // Every line that names one shows it escaped, whole: status and top (the site), stack, profile, loop (three in one line).
   t.is(texts.filter((text) => text.includes('forged line')).length, texts.filter((text) => text.includes(SHOWN)).length);
   t.true(texts.filter((text) => text.includes(SHOWN)).length >= 5);
+});
+
+test('the dashboard shows what a worker names escaped as the CLI does: its stack lines, its sites, its loop callbacks', (t) => {
+  const frame = { functionName: HOSTILE, url: `file:///srv/${HOSTILE}.js`, line: 1, column: 2 };
+  t.is(dashboardFrameLine(frame), `${SHOWN} (file:///srv/${SHOWN}.js:1:2)`);
+  const report = loopReport(1, {
+    durationMs: 1000,
+    phases: Object.fromEntries(['timers', 'pending', 'poll', 'check', 'close', 'nextTick', 'microtasks', 'idle'].map((name) => [name, { ms: 1, msPerSec: 1, count: 1 }])) as LoopBreakdown['phases'],
+    iterationsPerSec: 10,
+    callbacks: [{ type: 'Timeout', function: HOSTILE, url: HOSTILE, line: 5, count: 1, totalMs: 3, maxMs: 3 }],
+    overheadPct: 1,
+  });
+  t.like(report.callbacks[0], { function: SHOWN, url: SHOWN });
 });

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { captureDuration, checkBearer, hostAllowed, MAX_BACKLOG_BYTES, parseAction, startDashboard } from '../../src/dashboard/server.js';
+import { captureDuration, checkBearer, crossSite, hostAllowed, isLoopback, MAX_BACKLOG_BYTES, parseAction, startDashboard } from '../../src/dashboard/server.js';
 import type { DashboardActions } from '../../src/dashboard/actions.js';
 import { profileFileName } from '../../src/control/requests.js';
 import type { DashboardMessage, DashboardSource, FeedMessage, FeedSnapshot, FeedUpdate } from '../../src/dashboard/feed.js';
@@ -100,6 +100,24 @@ test('checkBearer: missing, wrong or ok, whatever the header holds', (t) => {
   t.is(checkBearer('BEARER s3cret', 's3cret'), 'ok');
   t.is(checkBearer('bearer S3CRET', 's3cret'), 'wrong');
   t.is(checkBearer('Bearer s3cret', 's3cret'), 'ok');
+});
+
+test('isLoopback: a loopback address however it is written', (t) => {
+  for (const host of ['127.0.0.1', '127.1', '127.0.0.2', '::1', '[::1]', '[0:0:0:0:0:0:0:1]', '0:0:0:0:0:0:0:1', '[::ffff:127.0.0.1]', 'localhost', 'LOCALHOST']) t.true(isLoopback(host), host);
+  for (const host of ['0.0.0.0', '192.168.1.5', '::', '[::2]', 'evil.example', '127.0.0.1.evil.example', '', '[::ffff:10.0.0.1]']) t.false(isLoopback(host), host);
+  // Bound as 127.1, the rebinding check holds as for 127.0.0.1 (it was off).
+  t.false(hostAllowed('127.1', 'evil.example'));
+  t.false(hostAllowed('[0:0:0:0:0:0:0:1]', 'evil.example'));
+});
+
+test('crossSite: another site\'s POST is told apart; the page\'s own and a program\'s are not', (t) => {
+  t.is(crossSite({ headers: {} }), null);
+  t.is(crossSite({ headers: { 'sec-fetch-site': 'same-origin' } }), null);
+  t.is(crossSite({ headers: { 'sec-fetch-site': 'none' } }), null);
+  t.is(crossSite({ headers: { 'sec-fetch-site': 'cross-site' } }), 'a cross-site request');
+  t.is(crossSite({ headers: { origin: 'http://localhost:7071', host: 'localhost:7071' } }), null);
+  t.is(crossSite({ headers: { origin: 'http://evil.example', host: 'localhost:7071' } }), 'a request from evil.example');
+  t.is(crossSite({ headers: { origin: 'null', host: 'localhost:7071' } }), 'an Origin that is not a URL');
 });
 
 test('hostAllowed: bound to loopback, only loopback names (no DNS rebinding); bound elsewhere, any', (t) => {
@@ -287,7 +305,7 @@ function overSocket(socketPath: string, method: string, path: string, headers: R
   });
 }
 
-test('--dashboard on a unix socket: 0600, no Host check, actions without a token; refused when in use or not a socket; a stale one is replaced; removed on stop', async (t) => {
+test('--dashboard on a unix socket: 0600, loopback names only, actions without a token but not from another site; refused when in use or not a socket; a stale one is replaced; removed on stop', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-dash-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const socket = join(dir, 'dash.sock');
@@ -297,11 +315,20 @@ test('--dashboard on a unix socket: 0600, no Host check, actions without a token
   t.is(cluster.lines.find((line) => line.event === 'ready')!.dashboard, `unix:${socket}`);
   t.is(statSync(socket).mode & 0o777, 0o600);
 
-  const page = await overSocket(socket, 'GET', '/', { Host: 'evil.example' });
-  t.is(page.status, 200, 'no Host to check on a socket');
+  // Reached through `ssh -L`, a socket is a loopback address to the browser: a page elsewhere that
+  // points its name there (DNS rebinding) gets nothing, and one that POSTs a form acts on nothing.
+  t.is((await overSocket(socket, 'GET', '/', { Host: 'evil.example' })).status, 421);
+  t.is((await overSocket(socket, 'GET', '/', { Host: '127.0.0.1:7071' })).status, 200);
+  for (const headers of [{ 'Sec-Fetch-Site': 'cross-site' }, { 'Sec-Fetch-Site': 'same-site' }, { Origin: 'http://evil.example' }] as Record<string, string>[]) {
+    const refused = await overSocket(socket, 'POST', '/api/reload', headers);
+    t.is(refused.status, 403, JSON.stringify(headers));
+    t.regex(refused.body, /refused: /);
+  }
+  t.false(cluster.lines.some((line) => line.event === 'operation-requested'), 'nothing was asked');
   const snapshot = JSON.parse((await overSocket(socket, 'GET', '/api/status')).body) as DashboardMessage;
   t.true(snapshot.type === 'snapshot' && snapshot.actions && !snapshot.token, 'actions, and no token needed');
-  const restarted = await overSocket(socket, 'POST', '/api/restart/1');
+  // The page's own POSTs (same-origin), and a program's (no such header).
+  const restarted = await overSocket(socket, 'POST', '/api/restart/1', { 'Sec-Fetch-Site': 'same-origin', Origin: 'http://localhost' });
   t.is(restarted.status, 200, restarted.body);
   const loop = await overSocket(socket, 'POST', '/api/loop/2?duration=200ms');
   t.is(loop.status, 200, loop.body);
