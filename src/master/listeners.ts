@@ -166,7 +166,6 @@ export class Listeners {
     return [...this.#open.values()].flatMap((balancer) => (balancer.sockname ? [balancer.sockname] : []));
   }
 
-  /** Stops accepting everywhere: closes every listening socket and queued connection. */
   /**
    * A stop's first step: every listening socket stops accepting, and what the master had accepted
    * and queued goes to the workers; resolves once it has, or after `limitMs` (a worker that never
@@ -179,6 +178,7 @@ export class Listeners {
     await Promise.race([Promise.all(flushing), pause(limitMs, undefined, { ref: false })]);
   }
 
+  /** Stops accepting everywhere: closes every listening socket and queued connection. */
   async closeAll(): Promise<void> {
     this.#closed = true;
     const settled = await Promise.allSettled(this.#balancers.values());
