@@ -66,7 +66,7 @@ export class Operations {
       watched.add(worker);
       worker.once('exit', (exit: WorkerExit) => {
         // Stopped on purpose (a scale down, a restart, the cluster's stop) or a failed boot (replace() rejects for it).
-        if (exit.from === 'stopping' || exit.from === 'starting' || failure !== null) return;
+        if (exit.from === 'stopping' || exit.from === 'starting' || failure !== null || finished) return;
         failure = new BootError(`worker ${id}'s new generation (pid ${worker.pid}) failed after it was ready: it ${describeExit(exit, worker)}`, worker.stderrTail);
         onProgress({ id, phase: 'failed', pid: worker.pid, generation, message: (failure as Error).message });
         // Replacements still booting are called off: their old workers serve on.
@@ -75,6 +75,8 @@ export class Operations {
     };
     const inFlight = new Set<number>();
     const abandoned = new Set<number>();
+    // After the reload, a new worker's exit is a crash like any, the supervisor's to restart and say.
+    let finished = false;
     const lane = async (): Promise<void> => {
       // The failure check comes first: a lane must not take an id it will not replace.
       while (failure === null) {
@@ -107,6 +109,7 @@ export class Operations {
     };
     const total = queue.length;
     await Promise.all(Array.from({ length: Math.min(parallel, queue.length) }, lane));
+    finished = true;
     if (failure !== null) {
       // New code that never booted is not the cluster's generation; workers that did boot keep theirs.
       if (replaced === 0) supervisor.revertGeneration(previous);
