@@ -58,6 +58,12 @@ export function resolveEntry(file: string, nodeArgs: readonly string[] = [], cwd
     const code = (error as NodeJS.ErrnoException).code;
     throw new UsageError(code === 'ENOENT' ? `entry file not found: ${path}` : `cannot read entry file ${path} (${code})`);
   }
+  // Node resolves the main module through its ES module loader once a preload is given (--import,
+  // which every worker has), and that loader refuses a path with a backslash (encoded as %5C): every
+  // worker failed to boot with its stack, where plain `node` runs the file.
+  if (path.includes('\\')) {
+    throw new UsageError(`entry ${path} has a backslash in its path, which Node cannot load with a preload (--import, as clusterd's workers run): rename it`);
+  }
   const extension = extname(path);
   if (extension !== '' && !JAVASCRIPT.has(extension) && !TYPESCRIPT.has(extension)) {
     throw new UsageError(`entry \`${file}\` is not JavaScript or TypeScript: it should end in .js, .mjs, .cjs, .ts, .mts, .cts or .tsx (or have no extension)`);

@@ -86,6 +86,14 @@ test('an entry that is neither JavaScript nor TypeScript', async (t) => {
   assertOneLine(t, await start([join(dir, 'notes.txt')]), ExitCode.USAGE, ['`' + join(dir, 'notes.txt') + '` is not JavaScript or TypeScript', '.js, .mjs, .cjs, .ts']);
 });
 
+test('an entry with a backslash in its path (Node cannot load it with a preload): one line, exit 2, not a boot failure per worker', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-entry-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'odd\\dir'));
+  writeFileSync(join(dir, 'odd\\dir', 'app.js'), "require('node:http').createServer((q, s) => s.end('ok')).listen(0, '127.0.0.1');\n");
+  assertOneLine(t, await start([join(dir, 'odd\\dir', 'app.js')]), ExitCode.USAGE, ['has a backslash in its path', 'rename it']);
+});
+
 test('a directory as the entry that names no file: one line each, exit 2', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-entry-dir-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
