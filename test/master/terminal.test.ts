@@ -57,6 +57,12 @@ function onTerminal(t: { teardown(fn: () => void): void }, args: string[], env: 
   });
   killOnTeardown(t, child);
   const lines: OutputLine[] = [];
+  // A test that fails leaves no master behind: it outlives script(1) (one that did not stop on a
+  // hang-up, or was stopped in a write to its terminal, stayed running after a failed run).
+  t.teardown(() => {
+    const masterPid = lines.find((line) => line.event === 'ready')?.masterPid;
+    if (typeof masterPid === 'number' && isRunning(masterPid)) process.kill(masterPid, 'SIGKILL');
+  });
   createInterface({ input: child.stdout! }).on('line', (text) => {
     try {
       lines.push(JSON.parse(text.replace(/\r$/, '')) as OutputLine);
