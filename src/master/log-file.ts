@@ -47,13 +47,13 @@ export class LogFile implements OutputStream {
   }
 
   write(text: string): void {
-    const bytes = Buffer.from(text);
+    const length = Buffer.byteLength(text);
     try {
-      if (this.#maxSize !== null && this.#size > 0 && this.#size + bytes.length > this.#maxSize) this.#rotateIfFull();
+      if (this.#maxSize !== null && this.#size > 0 && this.#size + length > this.#maxSize) this.#rotateIfFull();
       // A line cut short by the last failure is ended first, so that this one starts on its own.
-      if (this.#midLine) this.#writeAll(Buffer.from('\n'));
+      if (this.#midLine) this.#writeAll('\n', 1);
       this.#midLine = false;
-      this.#writeAll(bytes);
+      this.#writeAll(text, length);
     } catch (error) {
       // A full disk or a removed directory must not take the cluster down: the lines are counted, and
       // said in the file once it takes them again (and at once on stderr).
@@ -70,19 +70,24 @@ export class LogFile implements OutputStream {
     this.onRecovered(unwritten.lines, unwritten.error);
   }
 
-  /** Writes all of `bytes`: a full disk takes part of a write before it fails. */
-  #writeAll(bytes: Buffer): void {
+  /**
+   * Writes all of `text` (`length` bytes) in one call, as a rule; a full disk takes part of a write
+   * before it fails, and only then is the rest written from its bytes.
+   */
+  #writeAll(text: string, length: number): void {
     let offset = 0;
-    while (offset < bytes.length) {
+    let bytes: Buffer | null = null;
+    while (offset < length) {
       let written: number;
       try {
-        written = writeSync(this.#fd, bytes, offset);
+        written = bytes === null ? writeSync(this.#fd, text) : writeSync(this.#fd, bytes, offset);
       } catch (error) {
         if (offset > 0) this.#midLine = true;
         throw error;
       }
       offset += written;
       this.#size += written;
+      if (offset < length) bytes ??= Buffer.from(text);
     }
   }
 
