@@ -52,14 +52,15 @@ async function readConfig(path: string): Promise<unknown> {
   const extension = extname(path);
   // A FIFO would block the read for good, /dev/zero would fill memory: only a file, of a config's size.
   // The checks are made on the descriptor that is read, so a file swapped after them is not read instead.
-  let text: string;
+  let text = '';
   let fd: number | undefined;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     const stats = fstatSync(fd);
     if (!stats.isFile()) throw new UsageError(`${path}: not a regular file${stats.isDirectory() ? ' (a directory)' : ''}`);
     if (stats.size > MAX_CONFIG_BYTES) throw new UsageError(`${path}: ${stats.size} bytes, more than a config file's ${MAX_CONFIG_BYTES}: is it the right file?`);
-    text = readBounded(fd, path);
+    // A module is read by import(), by its name: only JSON is read here.
+    if (extension === '.json') text = readBounded(fd, path);
   } catch (error) {
     throw error instanceof UsageError ? error : new UsageError(`${path}: cannot be read: ${oneLine(error)}`);
   } finally {
