@@ -85,6 +85,11 @@ export interface AcceptorFull {
   epoch: number;
   /** The server's open connections now. */
   connections: number;
+  /**
+   * The app's own `server.maxConnections` when that, below the master's limit, stopped it (null: the
+   * limit did). Node refuses connections past it, so a worker there takes none while another has room.
+   */
+  ceiling: number | null;
 }
 
 /**
@@ -218,6 +223,22 @@ export interface AcceptLimit {
   limit: number | null;
   /** Once stopped at the limit, report `under` when the server is down to this many. */
   resumeAt: number;
+  /**
+   * Every worker that may accept is at its server's own maxConnections: accept past it, so that the
+   * server refuses what it cannot hold as Node's does, rather than leave connections waiting in the
+   * kernel's queue. False: stop at the server's maxConnections too, when it is below the limit.
+   */
+  overflow: boolean;
+}
+
+/** fair: how far past an even share a worker may go: 2 connections, or 1/16 of the share once that is larger. */
+export function slack(share: number): number {
+  return Math.max(2, Math.ceil(share / 16));
+}
+
+/** fair: a worker stopped at `limit` asks again (and the master sends it a copy) once it holds at most this many. */
+export function resumeAt(limit: number): number {
+  return Math.max(0, limit - slack(limit));
 }
 
 /** A new connection for the server registered under `key`; the socket travels as the handle. */

@@ -84,7 +84,7 @@ const workerMessage = z.discriminatedUnion('cmd', [
   z.strictObject({ cmd: z.literal('NODE_clusterd:listen'), seq, query: listenQuery }),
   z.strictObject({ cmd: z.literal('NODE_clusterd:close'), key }),
   z.strictObject({ cmd: z.literal('NODE_clusterd:ack'), key, id: seq, accepted: z.boolean(), connections: count }),
-  z.strictObject({ cmd: z.literal('NODE_clusterd:full'), key, epoch: seq, connections: count }),
+  z.strictObject({ cmd: z.literal('NODE_clusterd:full'), key, epoch: seq, connections: count, ceiling: count.nullable() }),
   z.strictObject({ cmd: z.literal('NODE_clusterd:under'), key, epoch: seq, connections: count, peak: count, low: count, accepted: count, closed: count }),
   z.strictObject({ cmd: z.literal('NODE_clusterd:lagging'), key, epoch: seq, connections: count, lagging: z.boolean() }),
   z.strictObject({ cmd: z.literal('NODE_clusterd:load'), key, connections: count, peak: count, low: count, accepted: count, closed: count }),

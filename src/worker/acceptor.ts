@@ -16,6 +16,11 @@
 // next requests open new connections, which the workers under their limit take. Nothing is cut
 // mid-request; nothing is asked while the counts are even.
 //
+// The app's own `server.maxConnections` is a limit too: Node refuses a connection past it, so a worker
+// there closes its copy as at the limit and says so (`ceiling`), and the others take what this one
+// would have refused; once every worker is at its own, the master says `overflow` and they accept
+// again, their servers refusing as Node's would.
+//
 // A loop that lags (a tick of the worker's shared timer LAGGING_MS late) closes its copy at once and
 // says `lagging`; the master sends one again only while no worker that keeps time can accept, and
 // once the worker says it has kept time for LAG_RECOVERED_MS (src/master/balancers/fair.ts).
@@ -25,7 +30,7 @@
 import type net from 'node:net';
 import * as channel from './channel.js';
 import { kEndsConnection, standInSockname } from './servers.js';
-import { LAG_RECOVERED_MS, LAGGING_MS, LOAD_REPORT_MS, type AcceptFrom, type AcceptLimit, type EndConnections, type PauseAccepting, type SetLimit, type SockName } from '../protocol.js';
+import { LAG_RECOVERED_MS, LAGGING_MS, LOAD_REPORT_MS, resumeAt, type AcceptFrom, type AcceptLimit, type EndConnections, type PauseAccepting, type SetLimit, type SockName } from '../protocol.js';
 import { DEFAULT_RESOLUTION_MS } from '../loop/sampler.js';
 import { every } from '../loop/ticker.js';
 import type { RawHandle } from './listen.js';
@@ -95,6 +100,19 @@ function watchLag(): () => void {
   );
 }
 
+function terms({ epoch, limit, resumeAt, overflow }: AcceptLimit): AcceptLimit {
+  return { epoch, limit, resumeAt, overflow };
+}
+
+/**
+ * The app's own limit as Node applies it (net.Server refuses a connection while it holds
+ * maxConnections or more), or null where it sets none that could apply.
+ */
+function ceilingOf(server: net.Server): number | null {
+  const max: unknown = server.maxConnections;
+  return typeof max === 'number' && max >= 0 && max <= 2 ** 31 - 1 ? Math.ceil(max) : null;
+}
+
 function reportLoads(): void {
   for (const acceptor of acceptors.values()) acceptor.reportLoad();
 }
@@ -107,9 +125,11 @@ class Acceptor {
   #backlog = 511;
   #listening = false;
   #open = true;
-  #terms: AcceptLimit = { epoch: 0, limit: null, resumeAt: 0 };
+  #terms: AcceptLimit = { epoch: 0, limit: null, resumeAt: 0, overflow: false };
   /** Closed at the limit and told the master; `asked`: said `under` since. */
   #full = false;
+  /** The server's own maxConnections, when that (not the limit) closed the copy. */
+  #ceiling: number | null = null;
   #asked = false;
   #peak = 0;
   #low = 0;
@@ -191,7 +211,7 @@ class Acceptor {
       if (this.#open && this.#copy) this.setLimit(message);
       return;
     }
-    this.#terms = { epoch: message.epoch, limit: message.limit, resumeAt: message.resumeAt };
+    this.#terms = terms(message);
     this.#full = false;
     this.#asked = false;
     this.#copy = copy;
@@ -206,7 +226,7 @@ class Acceptor {
   }
 
   setLimit(message: AcceptLimit): void {
-    this.#terms = { epoch: message.epoch, limit: message.limit, resumeAt: message.resumeAt };
+    this.#terms = terms(message);
     if (this.#copy) this.#checkLimit();
     else if (this.#full) {
       this.#asked = false;
@@ -263,12 +283,16 @@ class Acceptor {
   #checkLimit(): void {
     const connections = this.#server._connections;
     if (connections > this.#peak) this.#peak = connections;
-    const { limit, epoch } = this.#terms;
-    if (limit === null || connections < limit || !this.#copy) return;
+    const { limit, epoch, overflow } = this.#terms;
+    if (limit === null || !this.#copy) return;
+    const max = overflow ? null : ceilingOf(this.#server);
+    const ceiling = max !== null && max < limit ? max : null;
+    if (connections < (ceiling ?? limit)) return;
     this.#closeCopy();
     this.#full = true;
     this.#asked = false;
-    channel.send({ cmd: 'NODE_clusterd:full', key: this.#key, epoch, connections });
+    this.#ceiling = ceiling;
+    channel.send({ cmd: 'NODE_clusterd:full', key: this.#key, epoch, connections, ceiling });
   }
 
   /** The master's level to come down to (a non-negative integer), or null to stop ending connections. */
@@ -292,7 +316,8 @@ class Acceptor {
 
   /** Full, and back down to the resume point: say `under`, once, with the load since the last report so far. */
   #askAgainIfUnder(): void {
-    if (!this.#full || this.#asked || this.#server._connections > this.#terms.resumeAt) return;
+    const at = this.#ceiling === null ? this.#terms.resumeAt : Math.min(this.#terms.resumeAt, resumeAt(this.#ceiling));
+    if (!this.#full || this.#asked || this.#server._connections > at) return;
     this.#asked = true;
     const connections = this.#server._connections;
     channel.send({ cmd: 'NODE_clusterd:under', key: this.#key, epoch: this.#terms.epoch, connections, peak: this.#peak, low: Math.min(this.#low, connections), accepted: this.#accepted, closed: this.#closed });

@@ -23,7 +23,8 @@ test('listen on an abstract unix socket', accepted, { cmd: 'NODE_clusterd:listen
 test('listen on any address, no backlog', accepted, { cmd: 'NODE_clusterd:listen', seq: 1, query: { ...query, address: null, backlog: undefined } });
 test('close', accepted, { cmd: 'NODE_clusterd:close', key: query.key });
 test('ack', accepted, { cmd: 'NODE_clusterd:ack', key: query.key, id: 7, accepted: false, connections: 3 });
-test('full', accepted, { cmd: 'NODE_clusterd:full', key: query.key, epoch: 2, connections: 34 });
+test('full', accepted, { cmd: 'NODE_clusterd:full', key: query.key, epoch: 2, connections: 34, ceiling: null });
+test('full at the server\'s own maxConnections', accepted, { cmd: 'NODE_clusterd:full', key: query.key, epoch: 2, connections: 3, ceiling: 3 });
 test('under', accepted, { cmd: 'NODE_clusterd:under', key: query.key, epoch: 2, connections: 31, peak: 34, low: 0, accepted: 120, closed: 118 });
 test('lagging', accepted, { cmd: 'NODE_clusterd:lagging', key: query.key, epoch: 2, connections: 3, lagging: true });
 test('load', accepted, { cmd: 'NODE_clusterd:load', key: query.key, connections: 3, peak: 9, low: 0, accepted: 9, closed: 6 });
@@ -59,7 +60,8 @@ test('listen with a key of 10,000 characters', refused, { cmd: 'NODE_clusterd:li
 test('close without a key', refused, { cmd: 'NODE_clusterd:close' }, /key/);
 test('ack with a string id', refused, { cmd: 'NODE_clusterd:ack', key: query.key, id: '7', accepted: true, connections: 1 }, /id/);
 test('ack with negative connections', refused, { cmd: 'NODE_clusterd:ack', key: query.key, id: 7, accepted: true, connections: -1 }, /connections/);
-test('full without an epoch', refused, { cmd: 'NODE_clusterd:full', key: query.key, connections: 3 }, /epoch/);
+test('full without an epoch', refused, { cmd: 'NODE_clusterd:full', key: query.key, connections: 3, ceiling: null }, /epoch/);
+test('full with a ceiling that is not a count', refused, { cmd: 'NODE_clusterd:full', key: query.key, epoch: 2, connections: 3, ceiling: -1 }, /ceiling/);
 test('under with NaN connections', refused, { cmd: 'NODE_clusterd:under', key: query.key, epoch: 1, connections: Number.NaN, peak: 34, low: 0, accepted: 1, closed: 1 }, /connections/);
 test('under without its load', refused, { cmd: 'NODE_clusterd:under', key: query.key, epoch: 1, connections: 31 }, /peak/);
 test('lagging without its flag', refused, { cmd: 'NODE_clusterd:lagging', key: query.key, epoch: 1, connections: 3 }, /lagging/);

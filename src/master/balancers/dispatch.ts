@@ -54,6 +54,9 @@ export class DispatchBalancer implements Balancer {
   #holdTimer: NodeJS.Timeout | null = null;
   // Set by stopAccepting(): told once nothing is queued or in flight.
   #onDrained: (() => void) | null = null;
+  // The workers that refused each connection they were sent (at the app's own maxConnections, or
+  // their server closed): it goes to another, never back to them.
+  readonly #refusals = new WeakMap<RawHandle, Set<BalancedWorker>>();
 
   private constructor(key: string, listener: RawHandle, sockname: SockName, strategy: DispatchStrategy) {
     this.key = key;
@@ -116,6 +119,7 @@ export class DispatchBalancer implements Balancer {
     // may have read from it, so it cannot go to another worker: close the master's copy
     // (nodejs/node#21746 leaked it); the worker's own copy died with it.
     if (worker.exited) this.#dropInFlight(worker);
+    this.#refuseRefused();
   }
 
   ack(worker: BalancedWorker, id: number, accepted: boolean): void {
@@ -123,7 +127,7 @@ export class DispatchBalancer implements Balancer {
     if (!pending || pending.id !== id) return;
     this.#inFlight.delete(worker);
     if (accepted) pending.connection.close();
-    else this.#distribute(pending.connection);
+    else this.#reroute(worker, pending.connection);
     if (this.#workers.has(worker)) this.#release(worker);
     if (this.#onDrained && this.queued === 0 && this.#inFlight.size === 0) this.#onDrained();
   }
@@ -160,6 +164,37 @@ export class DispatchBalancer implements Balancer {
     for (const worker of [...this.#inFlight.keys()]) this.#dropInFlight(worker);
   }
 
+  /**
+   * `worker` refused the connection: it goes to a worker that has not, and once every accepting
+   * worker has, it is refused, as Node's server refuses a connection past maxConnections. Sent on to
+   * whichever worker was next, a connection that every worker refused went round them all at full
+   * speed until one had room (the master and the workers busy with it; measured: 4 connections over
+   * 2 workers at maxConnections kept all three processes at 25-50% of a core).
+   */
+  #reroute(worker: BalancedWorker, connection: RawHandle): void {
+    let refused = this.#refusals.get(connection);
+    if (!refused) this.#refusals.set(connection, (refused = new Set()));
+    refused.add(worker);
+    if (this.#refusedByAll(connection)) connection.close();
+    else this.#distribute(connection);
+  }
+
+  #refusedByAll(connection: RawHandle): boolean {
+    const refused = this.#refusals.get(connection);
+    return refused !== undefined && ![...this.#workers].some((worker) => worker.accepting && !refused.has(worker));
+  }
+
+  /** Closes the queued connections that every worker left has refused (one that would have taken them left). */
+  #refuseRefused(): void {
+    const refuse = (queue: RawHandle[]): void => {
+      for (let index = queue.length - 1; index >= 0; index--) {
+        if (this.#refusedByAll(queue[index]!)) queue.splice(index, 1)[0]!.close();
+      }
+    };
+    refuse(this.#queue);
+    for (const queue of this.#pinned.values()) refuse(queue);
+  }
+
   #dropInFlight(worker: BalancedWorker): void {
     const pending = this.#inFlight.get(worker);
     this.#inFlight.delete(worker);
@@ -173,7 +208,8 @@ export class DispatchBalancer implements Balancer {
       this.#dispatchQueued();
       return;
     }
-    const target = pin(connection, [...this.#workers].filter((worker) => worker.accepting));
+    const refused = this.#refusals.get(connection);
+    const target = pin(connection, [...this.#workers].filter((worker) => worker.accepting && !refused?.has(worker)));
     if (!target) {
       this.#queue.push(connection);
       return;
@@ -208,9 +244,25 @@ export class DispatchBalancer implements Balancer {
       const index = this.#strategy.pick(this.#free, this.#workers);
       if (index < 0) return;
       if (this.#holding(this.#free[index]!)) return;
-      const [worker] = this.#free.splice(index, 1);
-      this.#send(worker!, this.#queue.shift()!);
+      const match = this.#match(index);
+      if (!match) return;
+      const [worker] = this.#free.splice(match.worker, 1);
+      const [connection] = this.#queue.splice(match.connection, 1);
+      this.#send(worker!, connection!);
     }
+  }
+
+  /**
+   * The free worker at `chosen` and the oldest queued connection it has not refused; failing that,
+   * the longest-idle free worker that has not refused one (indexes in #free and #queue).
+   */
+  #match(chosen: number): { worker: number; connection: number } | null {
+    for (const index of [chosen, ...this.#free.keys()]) {
+      const worker = this.#free[index]!;
+      const connection = this.#queue.findIndex((queued) => !this.#refusals.get(queued)?.has(worker));
+      if (connection !== -1) return { worker: index, connection };
+    }
+    return null;
   }
 
   /** Whether the strategy keeps the queue for a busy worker a little longer; if so, retries after. */

@@ -36,7 +36,7 @@
 import { bindShared } from './bind.js';
 import { STALLED, healthRank } from './choose.js';
 import type { BalancedWorker, Balancer, RawHandle } from './types.js';
-import { LOAD_REPORT_MS, type AcceptLimit, type AcceptorLoad, type AcceptorReport, type ListenQuery, type SockName } from '../../protocol.js';
+import { LOAD_REPORT_MS, resumeAt, slack, type AcceptLimit, type AcceptorLoad, type AcceptorReport, type ListenQuery, type SockName } from '../../protocol.js';
 
 /** What a worker is doing with its copy of the socket, as far as the master knows. */
 export type AcceptorMode = 'idle' | 'accepting' | 'full' | 'paused';
@@ -63,6 +63,10 @@ interface Acceptor {
   keep: number | null;
   /** Its loop was held past LAGGING_MS lately, as it said (`NODE_clusterd:lagging`). */
   lagging: boolean;
+  /** The app's own maxConnections that stopped it below the limit, until it says `under` (null: none). */
+  ceiling: number | null;
+  /** Whether its last accept or limit said `overflow`. */
+  overflow: boolean;
 }
 
 /** One worker as planAcceptors() sees it. */
@@ -75,6 +79,8 @@ export interface AcceptorView {
   rank: number;
   /** Its loop lags (held past LAGGING_MS lately): it accepts only while no other preferred worker can. */
   lagging?: boolean;
+  /** Its server's own maxConnections, which stopped it below the limit (null or absent: none did). */
+  ceiling?: number | null;
 }
 
 export interface AcceptorPlan {
@@ -84,17 +90,11 @@ export interface AcceptorPlan {
   limit: number | null;
   /** The shared limit, raised when every preferred worker was full. */
   cap: number;
+  /** Every preferred worker is at its server's own maxConnections: they accept past it, and Node refuses. */
+  overflow: boolean;
 }
 
-/** How far past an even share a worker may go: 2 connections, or 1/16 of the share once that is larger. */
-export function slack(share: number): number {
-  return Math.max(2, Math.ceil(share / 16));
-}
-
-/** A full worker asks again (and a paused one is sent a copy) once it holds at most this many. */
-export function resumeAt(cap: number): number {
-  return Math.max(0, cap - slack(cap));
-}
+export { resumeAt, slack };
 
 /**
  * How many of the master's ticks the share of keepLevels() remembers the most connections held
@@ -134,6 +134,11 @@ const MAX_CAP = 2 ** 30;
  * worker joining brings cap down to an even share plus slack. When none of them would accept, cap
  * rises by a step (and at least to an even share plus slack), so a burst fills every preferred
  * worker in turn.
+ *
+ * A worker stopped by its server's own maxConnections (`ceiling`, below the limit) counts as full
+ * until it says `under`, and no raise helps it: the others take the connections Node would have
+ * refused there. Once every preferred worker is at its own, they all accept (`overflow`), and their
+ * servers refuse connections as Node's does, rather than leave them waiting in the kernel's queue.
  */
 export function planAcceptors(views: readonly AcceptorView[], cap: number): AcceptorPlan {
   const eligible = views.filter((view) => view.eligible);
@@ -141,37 +146,43 @@ export function planAcceptors(views: readonly AcceptorView[], cap: number): Acce
   const preferred = (view: AcceptorView) => view.eligible && view.rank === best;
   const count = eligible.filter(preferred).length;
   if (count <= 1) {
-    return { modes: views.map((view) => (!view.eligible ? 'idle' : preferred(view) ? 'accepting' : 'paused')), limit: null, cap };
+    return { modes: views.map((view) => (!view.eligible ? 'idle' : preferred(view) ? 'accepting' : 'paused')), limit: null, cap, overflow: false };
   }
   const total = views.filter(preferred).reduce((sum, view) => sum + view.connections, 0);
   const share = Math.ceil(total / count);
   // A worker joins (started, ready, replaced): the others' limit drops to an even share, so that
   // new connections go to it first rather than wherever the kernel sends them.
   if (views.some((view) => preferred(view) && view.mode === 'idle')) cap = Math.min(cap, share + slack(share));
+  // The limit a worker is held to: the shared one, or its server's own maxConnections below it.
+  const own = (view: AcceptorView, limit: number): number => (view.ceiling != null && view.ceiling < limit ? view.ceiling : limit);
   const decide = (limit: number): AcceptorMode[] =>
     views.map((view) => {
       if (!view.eligible) return 'idle';
       if (!preferred(view)) return 'paused';
-      if (view.mode === 'accepting' && view.connections < limit) return 'accepting';
-      return view.connections <= resumeAt(limit) ? 'accepting' : 'full';
+      if (view.mode === 'accepting' && view.connections < own(view, limit)) return 'accepting';
+      return view.connections <= resumeAt(own(view, limit)) ? 'accepting' : 'full';
     });
+  // Whether raising the limit past `limit` lets any preferred worker accept (not one at its own maxConnections).
+  const raises = (limit: number): boolean => views.some((view) => preferred(view) && (view.ceiling == null || view.ceiling > limit));
   let modes = decide(cap);
   // Every preferred worker at the limit: raise it a step, and a worker below the new limit takes it.
   // Not by its resume point: figured from the larger limit it can fall below what a worker holds (32
   // held, a limit of 34 resumes at 31), and then every worker stayed full and new connections waited
   // in the kernel's queue for as long as the pool kept its connections (any pool past 64 on 2 workers).
-  while (!modes.includes('accepting') && cap < MAX_CAP) {
+  while (!modes.includes('accepting') && cap < MAX_CAP && raises(cap)) {
     cap = Math.min(MAX_CAP, Math.max(cap + slack(cap), share + slack(share)));
     const limit = cap;
-    modes = views.map((view) => (!view.eligible ? 'idle' : !preferred(view) ? 'paused' : view.connections < limit ? 'accepting' : 'full'));
+    modes = views.map((view) => (!view.eligible ? 'idle' : !preferred(view) ? 'paused' : view.connections < own(view, limit) ? 'accepting' : 'full'));
   }
+  const overflow = !modes.includes('accepting');
+  if (overflow) modes = views.map((view) => (!view.eligible ? 'idle' : !preferred(view) ? 'paused' : 'accepting'));
   // A lagging worker waits while one whose loop keeps time can accept; it counts in the share and
   // takes its turn at the limit like the others, so a burst of keep-alive connections still splits
   // evenly (the others stop at the limit, then it accepts).
   if (views.some((view, index) => !view.lagging && modes[index] === 'accepting')) {
     modes = modes.map((mode, index) => (views[index]!.lagging && mode === 'accepting' ? 'paused' : mode));
   }
-  return { modes, limit: cap, cap };
+  return { modes, limit: cap, cap, overflow };
 }
 
 /** What settledCap() needs of a preferred worker's last interval. */
@@ -261,7 +272,7 @@ export class FairBalancer implements Balancer {
     // The copy that comes with the reply is listened on and closed at once: the socket then queues
     // connections from the first listen() on, and the worker accepts only once accept says so.
     worker.send({ cmd: 'NODE_clusterd:listen-reply', seq, errno: 0, mode: 'fair', sockname: this.sockname }, this.#handle);
-    if (!this.#acceptors.has(worker)) this.#acceptors.set(worker, { mode: 'idle', connections: 0, peak: 0, low: 0, cycled: false, churn: 0, epoch: 0, acceptEpoch: 0, keep: null, lagging: false });
+    if (!this.#acceptors.has(worker)) this.#acceptors.set(worker, { mode: 'idle', connections: 0, peak: 0, low: 0, cycled: false, churn: 0, epoch: 0, acceptEpoch: 0, keep: null, lagging: false, ceiling: null, overflow: false });
     this.#plan();
   }
 
@@ -300,6 +311,8 @@ export class FairBalancer implements Balancer {
       acceptor.peak = message.peak;
       acceptor.low = message.low;
       acceptor.churn = churn(message);
+      // One held by its own maxConnections (or accepting past it) may have room now.
+      if (acceptor.ceiling !== null) this.#plan();
       return;
     }
     acceptor.peak = Math.max(acceptor.peak, message.connections);
@@ -310,8 +323,12 @@ export class FairBalancer implements Balancer {
       acceptor.lagging = message.lagging;
       if (message.lagging && closedCopy) acceptor.mode = 'paused';
     } else if (message.cmd === 'NODE_clusterd:full') {
-      if (closedCopy) acceptor.mode = 'full';
+      if (closedCopy) {
+        acceptor.mode = 'full';
+        acceptor.ceiling = message.ceiling;
+      }
     } else {
+      acceptor.ceiling = null;
       acceptor.cycled = true;
       acceptor.peak = Math.max(acceptor.peak, message.peak);
       // Connections that came and went while it was full: short-lived ones, which a limit inside
@@ -343,33 +360,37 @@ export class FairBalancer implements Balancer {
         eligible: worker.accepting && !worker.exited,
         rank: stallRank(worker),
         lagging: acceptors[index]!.lagging,
+        ceiling: acceptors[index]!.ceiling,
       })),
       this.#cap,
     );
     this.#cap = plan.cap;
-    workers.forEach((worker, index) => this.#apply(worker, acceptors[index]!, plan.modes[index]!, plan.limit));
+    workers.forEach((worker, index) => this.#apply(worker, acceptors[index]!, plan.modes[index]!, plan.limit, plan.overflow));
   }
 
-  #apply(worker: BalancedWorker, acceptor: Acceptor, mode: AcceptorMode, limit: number | null): void {
-    const terms = (): AcceptLimit => ({ epoch: ++acceptor.epoch, limit, resumeAt: limit === null ? 0 : resumeAt(limit) });
+  #apply(worker: BalancedWorker, acceptor: Acceptor, mode: AcceptorMode, limit: number | null, overflow: boolean): void {
+    const terms = (): AcceptLimit => ({ epoch: ++acceptor.epoch, limit, resumeAt: limit === null ? 0 : resumeAt(limit), overflow });
+    const changed = acceptor.limit !== limit || acceptor.overflow !== overflow;
     // One that accepts past what the master last heard stays accepting: it stops itself at its limit.
     if (mode === 'accepting' || (mode === 'full' && acceptor.mode === 'accepting')) {
       if (acceptor.mode !== 'accepting') {
         worker.send({ cmd: 'NODE_clusterd:accept', key: this.key, ...terms() }, this.#handle!);
         acceptor.acceptEpoch = acceptor.epoch;
-      } else if (acceptor.limit !== limit) {
+      } else if (changed) {
         worker.send({ cmd: 'NODE_clusterd:limit', key: this.key, ...terms() });
       }
       acceptor.limit = limit;
+      acceptor.overflow = overflow;
       acceptor.mode = 'accepting';
       return;
     }
     if (acceptor.mode === 'accepting') {
       worker.send({ cmd: 'NODE_clusterd:pause', key: this.key, epoch: ++acceptor.epoch });
-    } else if (mode === 'full' && acceptor.limit !== limit) {
+    } else if (mode === 'full' && changed) {
       // A full worker learns the new limit too, so that it asks again at the right point.
       worker.send({ cmd: 'NODE_clusterd:limit', key: this.key, ...terms() });
       acceptor.limit = limit;
+      acceptor.overflow = overflow;
     }
     acceptor.mode = mode;
   }

@@ -6,7 +6,14 @@ import { STALLED, type WorkerLoad } from '../../../src/master/balancers/choose.j
 import type { BalancedWorker, Balancer, RawHandle } from '../../../src/master/balancers/types.js';
 import type { MasterMessage } from '../../../src/protocol.js';
 
-const view = (mode: AcceptorMode, connections: number, { eligible = true, rank = 0, lagging = false } = {}): AcceptorView => ({ mode, connections, eligible, rank, lagging });
+const view = (mode: AcceptorMode, connections: number, { eligible = true, rank = 0, lagging = false, ceiling = null as number | null } = {}): AcceptorView => ({
+  mode,
+  connections,
+  eligible,
+  rank,
+  lagging,
+  ceiling,
+});
 
 test('slack: 2 connections, or 1/16 of the share once that is larger', (t) => {
   t.deepEqual([0, 1, 32, 33, 64, 160].map(slack), [2, 2, 2, 3, 4, 10]);
@@ -41,6 +48,20 @@ test('planAcceptors: workers all full at any limit always leave one accepting on
   }
   // Uneven: the one below the raised limit takes it, the one above does not.
   t.deepEqual(planAcceptors([view('full', 40), view('full', 33)], 32).modes, ['full', 'accepting']);
+});
+test('a worker stopped by its own maxConnections waits while another accepts', plan, [view('full', 3, { ceiling: 3 }), view('accepting', 5)], 8, { modes: ['full', 'accepting'], limit: 8 });
+test('a worker at its own maxConnections is no reason to keep the limit: it rises for the others', plan, [view('full', 3, { ceiling: 3 }), view('full', 8)], 8, {
+  modes: ['full', 'accepting'],
+  limit: 10,
+});
+test('a worker back at the resume point of its own maxConnections accepts again', plan, [view('full', 1, { ceiling: 3 }), view('accepting', 5)], 8, { modes: ['accepting', 'accepting'], limit: 8 });
+test('planAcceptors: once every preferred worker is at its own maxConnections, all accept past it (overflow: Node refuses), and the limit stays', (t) => {
+  const result = planAcceptors([view('full', 3, { ceiling: 3 }), view('full', 5, { ceiling: 5 }), view('accepting', 0, { eligible: false })], 8);
+  t.deepEqual(result, { modes: ['accepting', 'accepting', 'idle'], limit: 8, cap: 8, overflow: true });
+  // One with room again: the others stop at their own once more.
+  t.like(planAcceptors([view('accepting', 3, { ceiling: 3 }), view('accepting', 4, { ceiling: 5 })], 8), { modes: ['full', 'accepting'], overflow: false });
+  // A ceiling above the limit (the limit came down since) holds nobody back: the limit rises as ever.
+  t.like(planAcceptors([view('full', 8, { ceiling: 20 }), view('full', 8)], 8), { modes: ['accepting', 'accepting'], limit: 10, overflow: false });
 });
 test('a stalled worker is paused while one whose loop turns accepts, which then has no limit', plan, [view('accepting', 3, { rank: STALLED }), view('accepting', 3)], 8, {
   modes: ['paused', 'accepting'],
@@ -175,9 +196,9 @@ test('FairBalancer: the listen reply and every accept carry the socket; full rep
   t.like(lastOf(a, 'NODE_clusterd:limit'), { message: { limit: 2 } });
   const epoch = (worker: StandIn) => (lastOf(worker, 'NODE_clusterd:limit') ?? lastOf(worker, 'NODE_clusterd:accept'))!.message as { epoch: number };
 
-  balancer.report(a, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: epoch(a).epoch, connections: 2 });
+  balancer.report(a, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: epoch(a).epoch, connections: 2, ceiling: null });
   t.is(a.sent.filter(({ message }) => message.cmd === 'NODE_clusterd:accept').length, 1, 'A waits while B accepts');
-  balancer.report(b, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: epoch(b).epoch, connections: 2 });
+  balancer.report(b, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: epoch(b).epoch, connections: 2, ceiling: null });
   t.is(balancer.cap, 4);
   t.like(lastOf(a, 'NODE_clusterd:accept'), { message: { limit: 4, resumeAt: 2 }, handle: true });
   t.like(lastOf(b, 'NODE_clusterd:accept'), { message: { limit: 4, resumeAt: 2 }, handle: true });
@@ -188,8 +209,8 @@ test('FairBalancer: a stale full report does not stop a worker that was sent a n
   const accepts = (worker: StandIn) => worker.sent.filter(({ message }) => message.cmd === 'NODE_clusterd:accept');
   const acceptEpoch = (accepts(a).at(-1)!.message as { epoch: number }).epoch;
   // A reports full for a copy older than the one it holds now (it has since dropped to one connection).
-  balancer.report(a, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: acceptEpoch - 1, connections: 1 });
-  balancer.report(b, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: (lastOf(b, 'NODE_clusterd:accept')!.message as { epoch: number }).epoch, connections: 2 });
+  balancer.report(a, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: acceptEpoch - 1, connections: 1, ceiling: null });
+  balancer.report(b, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: (lastOf(b, 'NODE_clusterd:accept')!.message as { epoch: number }).epoch, connections: 2, ceiling: null });
   // Only B is full: no raise, and A is not sent another copy.
   t.is(balancer.cap, 2);
   t.is(accepts(a).length, 1);
@@ -197,7 +218,7 @@ test('FairBalancer: a stale full report does not stop a worker that was sent a n
 
 test('FairBalancer: a full worker back at its resume point gets a copy', async (t) => {
   const { balancer, a } = await twoWorkers(t);
-  balancer.report(a, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: epochOf(a), connections: 2 });
+  balancer.report(a, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: epochOf(a), connections: 2, ceiling: null });
   const before = a.sent.length;
   // Its two connections came before this interval: no churn, the limit stays.
   balancer.report(a, { cmd: 'NODE_clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0, peak: 2, low: 0, accepted: 0, closed: 2 });
@@ -209,7 +230,7 @@ test('FairBalancer: a full worker whose connections came and went while it waite
   const { balancer, a, b } = await twoWorkers(t);
   // A new connection per request after an idle moment: the limit is at its smallest, and A reaches it.
   t.is(balancer.cap, 2);
-  balancer.report(a, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: epochOf(a), connections: 2 });
+  balancer.report(a, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: epochOf(a), connections: 2, ceiling: null });
   const before = a.sent.length;
   // Back down after 40 connections came and went: they were short-lived.
   balancer.report(a, { cmd: 'NODE_clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0, peak: 2, low: 0, accepted: 40, closed: 40 });
@@ -220,10 +241,10 @@ test('FairBalancer: a full worker whose connections came and went while it waite
   t.like(lastOf(b, 'NODE_clusterd:limit'), { message: { limit: balancer.cap } });
   // The same churn again raises nothing more; a wider one does.
   const cap = balancer.cap;
-  balancer.report(a, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: epochOf(a), connections: cap });
+  balancer.report(a, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: epochOf(a), connections: cap, ceiling: null });
   balancer.report(a, { cmd: 'NODE_clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0, peak: 2, low: 0, accepted: 80, closed: 80 });
   t.is(balancer.cap, cap);
-  balancer.report(a, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: epochOf(a), connections: cap });
+  balancer.report(a, { cmd: 'NODE_clusterd:full', key: balancer.key, epoch: epochOf(a), connections: cap, ceiling: null });
   balancer.report(a, { cmd: 'NODE_clusterd:under', key: balancer.key, epoch: epochOf(a), connections: 0, peak: cap, low: 0, accepted: 80, closed: 80 });
   t.true(balancer.cap > cap);
 });
@@ -262,7 +283,7 @@ test('FairBalancer: a worker that says its loop lags gets no copy while the othe
   /** The epoch of the last message that carried one: what the worker would report with. */
   const epoch = (worker: StandIn) => (worker.sent.findLast(({ message }) => 'epoch' in message)!.message as { epoch: number }).epoch;
   const report = (worker: StandIn, cmd: 'NODE_clusterd:full' | 'NODE_clusterd:lagging', connections: number, lagging = true) =>
-    balancer.report(worker, cmd === 'NODE_clusterd:full' ? { cmd, key: balancer.key, epoch: epoch(worker), connections } : { cmd, key: balancer.key, epoch: epoch(worker), connections, lagging });
+    balancer.report(worker, cmd === 'NODE_clusterd:full' ? { cmd, key: balancer.key, epoch: epoch(worker), connections, ceiling: null } : { cmd, key: balancer.key, epoch: epoch(worker), connections, lagging });
   // A fresh pair: both accept within the smallest limit (2). A lags: it closed its copy itself, and nothing is sent.
   const before = a.sent.length;
   report(a, 'NODE_clusterd:lagging', 0);
