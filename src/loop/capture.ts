@@ -23,10 +23,11 @@
 // A main thread inside one long native call (execSync, a sync fs or crypto call) cannot run the probe
 // until the call returns: after timeoutMs the capture gives up (null). The probe then runs when the call
 // returns, and its answer is dropped.
-import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
-import { SourceMap } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
+import { MAX_URL_CHARS, mappedOnDisk, sourceUrl } from './source-map.js';
+
+export { MAX_URL_CHARS };
 import type { StackFrame } from './types.js';
 import { ClusterdError, clip } from '../errors.js';
 
@@ -80,9 +81,8 @@ const PROBE = `(() => {
 // The probe answers from inside the worker, whose app is not trusted code: parsed like any other
 // message from a worker, its strings clipped (a function whose `//# sourceURL=` is 50 MB long would
 // otherwise be kept, in every blocked site and stack the master holds).
-/** The longest function name and URL kept from a captured frame. */
+/** The longest function name kept from a captured frame (a URL: MAX_URL_CHARS). */
 export const MAX_FUNCTION_CHARS = 1000;
-export const MAX_URL_CHARS = 4000;
 const position = z.number().int().nonnegative();
 /** A name or URL from the app, clipped: the master keeps sites and stacks for status and the dashboard. */
 const clipped = (max: number) => z.string().transform((text) => clip(text, max));
@@ -103,10 +103,6 @@ export interface Capture {
   frames: StackFrame[];
   at: number | null;
 }
-
-/** Parsed source maps of files on disk by URL, size and time (null: none or unreadable), the most recent MAX_SOURCE_MAPS. */
-const sourceMaps = new Map<string, { map: SourceMap; base: string } | null>();
-const MAX_SOURCE_MAPS = 64;
 
 export class StackCapturer {
   readonly #session: InspectorSession;
@@ -150,89 +146,6 @@ function toFrame([functionName, file, line, column, original]: Site): StackFrame
   const url = file.startsWith('/') ? pathToFileURL(file).href : file;
   if (original !== null) return { functionName, url: sourceUrl(original[0], url), line: original[1], column: original[2] };
   return { functionName, url, line, column, ...(line > 0 ? mappedOnDisk(url, line - 1, column - 1) : {}) };
-}
-
-/** The original URL and 1-based position of a 0-based generated one, through the file's sourceMappingURL; {} without one. */
-function mappedOnDisk(url: string, line: number, column: number): Partial<StackFrame> {
-  if (!url.startsWith('file:')) return {};
-  let cached: { map: SourceMap; base: string } | null | undefined;
-  try {
-    const { size, mtimeMs } = statSync(fileURLToPath(url));
-    const key = `${url} ${size} ${mtimeMs}`;
-    cached = sourceMaps.get(key);
-    if (cached === undefined) {
-      const text = readSmallFile(fileURLToPath(url));
-      const comment = text === null ? undefined : SOURCE_MAPPING_URL.exec(lastLine(text))?.[1];
-      cached = comment === undefined ? null : loadSourceMap({ url, sourceMapURL: comment });
-      if (sourceMaps.size >= MAX_SOURCE_MAPS) sourceMaps.delete(sourceMaps.keys().next().value!);
-      sourceMaps.set(key, cached);
-    }
-  } catch {
-    return {};
-  }
-  if (cached === null) return {};
-  const entry = cached.map.findEntry(line, column) as Partial<{ originalSource: string; originalLine: number; originalColumn: number }>;
-  if (entry.originalSource === undefined || entry.originalLine === undefined || entry.originalColumn === undefined) return {};
-  const root = (cached.map.payload as { sourceRoot?: unknown }).sourceRoot;
-  return { url: sourceUrl(`${typeof root === 'string' ? root : ''}${entry.originalSource}`, cached.base), line: entry.originalLine + 1, column: entry.originalColumn + 1 };
-}
-
-/** The comment that names a script's source map, on its last line (as V8 reads it: `//#` or the old `//@`). */
-const SOURCE_MAPPING_URL = /^\s*\/[/*][#@]\s*sourceMappingURL=(\S+?)\s*(?:\*\/)?$/;
-
-function lastLine(text: string): string {
-  const trimmed = text.trimEnd();
-  return trimmed.slice(trimmed.lastIndexOf('\n') + 1);
-}
-
-function loadSourceMap({ url, sourceMapURL }: { url: string; sourceMapURL: string }): { map: SourceMap; base: string } | null {
-  try {
-    if (sourceMapURL.startsWith('data:')) {
-      const comma = sourceMapURL.indexOf(',');
-      const data = sourceMapURL.slice(comma + 1);
-      const text = sourceMapURL.slice(0, comma).endsWith(';base64') ? Buffer.from(data, 'base64').toString('utf8') : decodeURIComponent(data);
-      return { map: new SourceMap(JSON.parse(text) as never), base: url };
-    }
-    const location = new URL(sourceMapURL, url);
-    if (location.protocol !== 'file:') return null;
-    const text = readSmallFile(fileURLToPath(location));
-    return text === null ? null : { map: new SourceMap(JSON.parse(text) as never), base: location.href };
-  } catch {
-    return null;
-  }
-}
-
-/** The largest source map read: the app names the file (its sourceMappingURL comment), so it could name /dev/zero. */
-const MAX_SOURCE_MAP_BYTES = 32 * 1024 * 1024;
-
-/** A regular file's text when it is at most MAX_SOURCE_MAP_BYTES, else null. */
-function readSmallFile(path: string): string | null {
-  // Non-blocking, so that opening a FIFO does not wait for a writer.
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    const stats = fstatSync(fd);
-    if (!stats.isFile() || stats.size > MAX_SOURCE_MAP_BYTES) return null;
-    const buffer = Buffer.alloc(stats.size);
-    let read = 0;
-    while (read < buffer.length) {
-      const bytes = readSync(fd, buffer, read, buffer.length - read, read);
-      if (bytes === 0) break;
-      read += bytes;
-    }
-    return buffer.toString('utf8', 0, read);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** A source map's `sources` entry as a URL, like every other frame's: absolute paths become file: URLs. */
-function sourceUrl(source: string, base: string): string {
-  if (source.startsWith('/')) return pathToFileURL(source).href;
-  try {
-    return new URL(source, base).href;
-  } catch {
-    return source;
-  }
 }
 
 /** Renders frames the way Node prints a stack trace: "    at fn (file:///app.js:12:5)". */

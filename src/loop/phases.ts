@@ -29,6 +29,7 @@ import { createHook, executionAsyncResource, type AsyncHook } from 'node:async_h
 import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { originalPosition } from './source-map.js';
 import type { CallbackTime, LoopBreakdown, LoopPhaseName, PhaseTime } from './types.js';
 
 const TIMERS = new Set(['Timeout']);
@@ -58,6 +59,7 @@ interface Site {
   function: string;
   url: string;
   line: number;
+  column: number;
 }
 
 interface Resource {
@@ -83,7 +85,7 @@ function appSite(ownPrefix: string, ownUrl: string): Site | null {
       // CommonJS frames carry a path, ES module frames a file: URL.
       if (!file || file.startsWith('node:') || (ownPrefix !== '' && (file.startsWith(ownPrefix) || file.startsWith(ownUrl)))) continue;
       const url = file.startsWith('/') ? pathToFileURL(file).href : file;
-      return { function: callSite.getFunctionName() ?? '', url, line: callSite.getLineNumber() ?? 0 };
+      return { function: callSite.getFunctionName() ?? '', url, line: callSite.getLineNumber() ?? 0, column: callSite.getColumnNumber() ?? 0 };
     }
     return null;
   } finally {
@@ -122,12 +124,16 @@ export function measureLoop(durationMs: number, { ownPrefix = '' }: { ownPrefix?
     return entry;
   };
 
+  // Where each entry's place is in the generated code, by column too: tsx's output of a whole module
+  // is one line, so every callback of a TypeScript file was one entry. Mapped at the end.
+  const columnOf = new Map<CallbackTime, number>();
   const entryFor = (type: string, site: Site | null): CallbackTime => {
-    const key = `${type} ${site?.url ?? ''}:${site?.line ?? 0} ${site?.function ?? ''}`;
+    const key = `${type} ${site?.url ?? ''}:${site?.line ?? 0}:${site?.column ?? 0} ${site?.function ?? ''}`;
     let entry = callbacks.get(key);
     if (!entry) {
       entry = { type, function: site?.function ?? '', url: site?.url ?? '', line: site?.line ?? 0, count: 0, totalMs: 0, maxMs: 0 };
       callbacks.set(key, entry);
+      if (site) columnOf.set(entry, site.column);
     }
     return entry;
   };
@@ -198,7 +204,11 @@ export function measureLoop(durationMs: number, { ownPrefix = '' }: { ownPrefix?
         PHASES.map((phase) => [phase, { ms: round(Math.max(0, phases[phase].ms)), msPerSec: round(perSec(Math.max(0, phases[phase].ms))), count: Math.max(0, phases[phase].count) }]),
       ) as Record<LoopPhaseName, PhaseTime>;
       const top = [...callbacks.values()].sort((a, b) => b.totalMs - a.totalMs).slice(0, TOP_CALLBACKS);
-      await locate(top.filter((entry) => entry.url === '' && callbackOf.has(entry)).map((entry) => [entry, callbackOf.get(entry)!] as const), ownPrefix);
+      await locate(top.filter((entry) => entry.url === '' && callbackOf.has(entry)).map((entry) => [entry, callbackOf.get(entry)!] as const), ownPrefix, columnOf);
+      for (const entry of top) {
+        const original = entry.url === '' ? null : originalPosition(entry.url, entry.line, columnOf.get(entry) ?? 0);
+        if (original) Object.assign(entry, { url: original.url, line: original.line });
+      }
       resolve({
         durationMs: Math.round(windowMs),
         phases: result,
@@ -225,7 +235,7 @@ function preexisting(resource: unknown): Resource {
  * the window is over): each function's [[FunctionLocation]], and its script's URL from the
  * scriptParsed events of Debugger.enable. Best effort: a failure leaves the entries as they are.
  */
-async function locate(entries: ReadonlyArray<readonly [CallbackTime, (...args: unknown[]) => unknown]>, ownPrefix: string): Promise<void> {
+async function locate(entries: ReadonlyArray<readonly [CallbackTime, (...args: unknown[]) => unknown]>, ownPrefix: string, columnOf: Map<CallbackTime, number>): Promise<void> {
   if (entries.length === 0) return;
   const session = new Session();
   const scripts = new Map<string, string>();
@@ -239,7 +249,7 @@ async function locate(entries: ReadonlyArray<readonly [CallbackTime, (...args: u
       const { result } = await session.post('Runtime.evaluate', { expression: `globalThis.${holder}` });
       if (!result.objectId) continue;
       const { internalProperties = [] } = await session.post('Runtime.getProperties', { objectId: result.objectId, ownProperties: true });
-      const location = internalProperties.find((property) => property.name === '[[FunctionLocation]]')?.value?.value as { scriptId: string; lineNumber: number } | undefined;
+      const location = internalProperties.find((property) => property.name === '[[FunctionLocation]]')?.value?.value as { scriptId: string; lineNumber: number; columnNumber: number } | undefined;
       const url = location ? scripts.get(location.scriptId) : undefined;
       if (!location || !url || url.startsWith('node:')) continue;
       if (ownPrefix && url.startsWith(pathToFileURL(ownPrefix).href)) {
@@ -249,6 +259,7 @@ async function locate(entries: ReadonlyArray<readonly [CallbackTime, (...args: u
       }
       entry.url = url;
       entry.line = location.lineNumber + 1;
+      columnOf.set(entry, location.columnNumber + 1);
     }
   } catch {
     // Another debugger holds the thread, or the inspector is unavailable: the names stay, without places.

@@ -27,6 +27,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import { StackCapturer, type Capture, type InspectorSession } from '../loop/capture.js';
+import { mapProfile } from '../loop/source-map.js';
 import type { CpuProfile, StackFrame } from '../loop/types.js';
 import { ClusterdError, clip, oneLine } from '../errors.js';
 import { WORKER_INSPECTOR_ARGS } from '../protocol.js';
@@ -270,7 +271,9 @@ export class WorkerInspector {
         await Promise.race([window, ended]).finally(() => clearTimeout(timer));
         const result = stopped.safeParse(await client.post('Profiler.stop'));
         if (!result.success) throw unavailable(this.#pid, 'its inspector sent something that is not a CPU profile');
-        return result.data.profile satisfies CpuProfile;
+        const profile: CpuProfile = result.data.profile;
+        await mapProfile(client, profile);
+        return profile;
       });
     } finally {
       this.#profiling = false;
