@@ -20,8 +20,10 @@
 // An app that listens for SIGUSR1 itself takes the signal: Node then runs the app's handler and opens
 // nothing. Its runtime says so when the app adds the listener (src/worker/inspector.ts), and from then
 // on the master never signals it: it asks the worker over IPC to open the inspector from JavaScript,
-// at once, while its loop turns, and takes the address from stderr as before. An app started with its
-// own --inspect gets no such inspector: captures then fail with one line saying so.
+// at once, while its loop turns, and takes the address from stderr as before. An app with an inspector
+// of its own (--inspect, or inspector.open() in its code) prints its address unasked, and SIGUSR1 finds
+// it up and prints nothing: the master connects to that address instead, when it is on 127.0.0.1 (else
+// captures fail with one line saying so).
 import { EventEmitter } from 'node:events';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import WebSocket from 'ws';
@@ -179,6 +181,8 @@ const stopped = z.object({
 export class WorkerInspector {
   readonly #pid: number;
   #url: string | null = null;
+  /** An address the worker printed unasked: the app opened an inspector of its own (inspector.open(), --inspect). */
+  #appUrl: string | null = null;
   #waitingForUrl: ((url: string) => void) | null = null;
   /** SIGUSR1 was sent, or the worker was asked over IPC to open it: the inspector's address may come on stderr. */
   #openRequested = false;
@@ -214,6 +218,9 @@ export class WorkerInspector {
       this.#waitingForUrl = null;
       return true;
     }
+    // Unasked: the app's own inspector, which SIGUSR1 would find up and say nothing of. The line is
+    // the app's to log; the address is tried before asking for one.
+    if (listening) this.#appUrl = listening[1]!;
     if (this.#url === null || !NOTICES.some((notice) => notice.test(line))) return false;
     // The worker is exiting (process.exit(), or its loop emptied) and Node holds the exit until our
     // sessions end: end them now, so that it exits, and what they were doing fails as `exited`.
@@ -321,6 +328,18 @@ export class WorkerInspector {
   }
 
   async #connect(): Promise<InspectorClient> {
+    const own = this.#url === null ? this.#appUrl : null;
+    if (own !== null) {
+      try {
+        const client = await InspectorClient.connect(own, OPEN_TIMEOUT_MS);
+        this.#url = own;
+        noDelay(this.#pid, Number(new URL(own).port));
+        return client;
+      } catch {
+        // Closed since (inspector.close()), or not an inspector: open one as for any worker.
+        this.#appUrl = null;
+      }
+    }
     const url = this.#url ?? (await this.#activate());
     try {
       return await InspectorClient.connect(url, OPEN_TIMEOUT_MS);

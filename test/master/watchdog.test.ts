@@ -138,6 +138,26 @@ test.serial('an app with a SIGUSR1 handler of its own: its inspector is opened w
   t.false(cluster.lines.some((line) => /Debugger listening/.test(String(line.message))));
 });
 
+test('an app that opened its own inspector (inspector.open()): `stack` reads it there, idle and blocked, where SIGUSR1 found it up and printed nothing', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('opens-own-inspector.js'), { instances: 1, flags: ['--name', 'owninsp', '--watchdog', '0'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const idle = await ctl.run(['stack', 'owninsp', '1', '--json']);
+  t.is(idle.exitCode, 0, String(idle.stderr));
+  t.is((JSON.parse(String(idle.stdout)) as { state: string }).state, 'idle');
+  const request = spin(cluster.port);
+  t.teardown(() => request.destroy());
+  const busy = await waitFor(async () => {
+    const result = await ctl.run(['stack', 'owninsp', '1', '--json']);
+    t.is(result.exitCode, 0, String(result.stderr));
+    const report = JSON.parse(String(result.stdout)) as { state: string; frames: Frame[] };
+    return report.state !== 'idle' ? report : null;
+  }, { what: 'a non-idle stack' });
+  t.is(busy.frames[0]?.functionName, 'spinForever');
+  // The app's own line is the app's: it stays in its log.
+  t.true(cluster.lines.some((line) => line.worker === 1 && /^Debugger listening on ws:/.test(String(line.message))));
+});
+
 test('a worker stopped with SIGSTOP is caught by the watchdog, said to be stopped, and replaced', async (t) => {
   const ctl = control(t);
   const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--name', 'stopped', '--watchdog', '1s'], env: ctl.env });
