@@ -3,9 +3,9 @@
 // start-options.ts), plus `entry`, `env` and `args`. What it holds is user input from a file: every
 // key and the shape of every value are checked here, and the values then go through the same parsers
 // as the command line's, errors naming the key and the file. Command-line flags win over the file.
+import { spawn } from 'node:child_process';
 import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { configKey, ENV_NAME, FILE_ONLY_KEYS, START_OPTIONS, type StartOption } from './start-options.js';
 import { UsageError, oneLine } from '../errors.js';
 import { isSocketPath } from '../control/options.js';
@@ -76,21 +76,7 @@ async function readConfig(path: string): Promise<unknown> {
   if (!['.mjs', '.js', '.cjs', '.ts', '.mts', '.cts'].includes(extension)) {
     throw new UsageError(`${path}: a config file is .json, .mjs, .js or .ts`);
   }
-  let exported: unknown;
-  const serversBefore = listeningServers();
-  try {
-    exported = await settles(importDefault(path, extension), path);
-  } catch (error) {
-    throw error instanceof UsageError ? error : new UsageError(`${path}: ${oneLine(error)}`);
-  }
-  // The app given as its own config (`--config app.js`) would listen in the master, and every worker
-  // then fail on a port the master itself holds.
-  await new Promise((resolve) => setImmediate(resolve));
-  if (listeningServers() > serversBefore) {
-    throw new UsageError(`${path}: loading it started a server: is it the app? A config file only exports options (export default { ... }); the app is the entry`);
-  }
-  if (exported === undefined) throw new UsageError(`${path}: has no default export (export default { ... })`);
-  return exported;
+  return loadModule(path, extension);
 }
 
 /** The file's text, refused if it grew past a config's size since it was checked. */
@@ -106,51 +92,81 @@ function readBounded(fd: number, path: string): string {
   return buffer.toString('utf8', 0, length);
 }
 
-/** How many servers this process listens on (TCP and unix sockets). */
-function listeningServers(): number {
-  return process.getActiveResourcesInfo().filter((name) => name === 'TCPServerWrap' || name === 'PipeServerWrap').length;
-}
-
-/** A module's default export, called if a function, awaited if a promise. */
-async function importDefault(path: string, extension: string): Promise<unknown> {
-  const url = pathToFileURL(path).href;
-  const module = (['.ts', '.mts', '.cts'].includes(extension) ? await importTypeScript(url) : await import(url)) as { default?: unknown };
-  let exported = module.default;
-  // A TypeScript or CommonJS file compiled to CommonJS: its `export default` is module.exports.default.
-  if (isObject(exported) && 'default' in exported && (Object.keys(exported).length === 1 || (exported as { __esModule?: unknown }).__esModule === true)) {
-    exported = (exported as { default: unknown }).default;
-  }
-  return typeof exported === 'function' ? await (exported as () => unknown)() : await exported;
-}
-
 /** How long a config module may take to give its options (a fetch of secrets, say). */
 const CONFIG_SETTLE_MS = 30_000;
 
 /**
- * `loading`, or a UsageError when it cannot settle: nothing left to wait for (a promise that nobody
- * will resolve: Node would otherwise exit quietly, with code 0, before a single worker started), or
- * still pending after CONFIG_SETTLE_MS.
+ * Runs in a node process of its own (`--eval`, the file as its first argument and, for TypeScript,
+ * tsx's API as its second): imports the module, takes its default export (called if a function,
+ * awaited if a promise), and sends it over IPC (V8's serialization: the values as they are, NaN and
+ * undefined included), or what went wrong, then exits, whatever the module left running.
  */
-function settles<T>(loading: Promise<T>, path: string): Promise<T> {
-  let onBeforeExit = (): void => {};
-  let timer: NodeJS.Timeout | undefined;
-  const stuck = new Promise<never>((_, reject) => {
-    onBeforeExit = () => reject(new UsageError(`${path}: its default export never settled (a promise nothing resolves)`));
-    process.once('beforeExit', onBeforeExit);
-    timer = setTimeout(() => reject(new UsageError(`${path}: its default export did not settle within ${CONFIG_SETTLE_MS / 1000} s`)), CONFIG_SETTLE_MS).unref();
-  });
-  return Promise.race([loading, stuck]).finally(() => {
-    process.off('beforeExit', onBeforeExit);
-    clearTimeout(timer);
-  });
+const LOADER = `
+import { pathToFileURL } from 'node:url';
+import { inspect } from 'node:util';
+const [path, tsxApi] = process.argv.slice(1);
+let answered = false;
+const answer = (message) => {
+  if (answered) return;
+  answered = true;
+  try {
+    process.send(message, () => process.exit(0));
+  } catch (error) {
+    process.send({ error: 'its default export is not plain data (a function, a class instance?): ' + error.message }, () => process.exit(0));
+  }
+};
+const failed = (error) => answer({ error: error instanceof Error ? error.message : 'it threw ' + inspect(error, { depth: 2, breakLength: Infinity }) });
+process.on('uncaughtException', failed);
+process.on('unhandledRejection', failed);
+process.on('beforeExit', () => answer({ error: 'its default export never settled (a promise nothing resolves)' }));
+const servers = () => process.getActiveResourcesInfo().filter((name) => name === 'TCPServerWrap' || name === 'PipeServerWrap').length;
+try {
+  const url = pathToFileURL(path).href;
+  const module = tsxApi ? await (await import(tsxApi)).tsImport(url, url) : await import(url);
+  let exported = module.default;
+  // A TypeScript or CommonJS file compiled to CommonJS: its export default is module.exports.default.
+  if (typeof exported === 'object' && exported !== null && 'default' in exported && (Object.keys(exported).length === 1 || exported.__esModule === true)) exported = exported.default;
+  exported = typeof exported === 'function' ? await exported() : await exported;
+  await new Promise((resolve) => setImmediate(resolve));
+  // The app given as its own config (--config app.js) would have listened in the master, and every
+  // worker then failed on a port the master itself held.
+  if (servers() > 0) answer({ error: 'loading it started a server: is it the app? A config file only exports options (export default { ... }); the app is the entry' });
+  else if (exported === undefined) answer({ error: 'has no default export (export default { ... })' });
+  else answer({ value: exported });
+} catch (error) {
+  failed(error);
 }
+`;
 
-/** A .ts config, through tsx (which clusterd already uses for .ts apps). */
-async function importTypeScript(url: string): Promise<unknown> {
-  // A variable specifier: the CLI bundle must load tsx from node_modules, not bundle it.
-  const api = 'tsx/esm/api';
-  const { tsImport } = (await import(api)) as { tsImport: (specifier: string, parent: string) => Promise<unknown> };
-  return tsImport(url, import.meta.url);
+/**
+ * A .mjs/.js/.ts config's default export, from a node process of its own. Imported into this one, the
+ * module lived on in the master for the cluster's life: a timer or a client it left running that
+ * threw later took the cluster down ("internal error", every worker killed, requests cut), and an
+ * unhandled rejection while it loaded did the same. A .ts file goes through tsx, which clusterd
+ * already uses for .ts apps.
+ */
+function loadModule(path: string, extension: string): Promise<unknown> {
+  const typescript = ['.ts', '.mts', '.cts'].includes(extension);
+  const args = ['--input-type=module', '--eval', LOADER, path, ...(typescript ? [import.meta.resolve('tsx/esm/api')] : [])];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+  return new Promise((resolve, reject) => {
+    let answer: unknown;
+    const timer = setTimeout(() => {
+      reject(new UsageError(`${path}: its default export did not settle within ${CONFIG_SETTLE_MS / 1000} s`));
+      child.kill('SIGKILL');
+    }, CONFIG_SETTLE_MS);
+    child.on('message', (message) => (answer ??= message));
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(new UsageError(`${path}: cannot be loaded: ${oneLine(error)}`));
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (isObject(answer) && 'value' in answer) resolve(answer.value);
+      else if (isObject(answer) && 'error' in answer && typeof answer.error === 'string') reject(new UsageError(`${path}: ${oneLine(answer.error)}`));
+      else reject(new UsageError(`${path}: loading it ended its process (${signal ?? `exit code ${code}`}) before it gave its options`));
+    });
+  });
 }
 
 /** Checks every key and value's shape; the values' ranges are checked later, by the command line's parsers. */

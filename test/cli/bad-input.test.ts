@@ -115,6 +115,24 @@ test('a config whose default export never settles: one line, not a quiet exit 0'
   }
 });
 
+test('a config module that fails while it loads: one line naming the file, exit 2, whatever it throws or leaves behind', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const cases: Array<[string, string, string]> = [
+    // An unhandled rejection while it loads was the CLI's "internal error", exit 1.
+    ['rejects-aside.mjs', "Promise.reject(new Error('vault down'));\nexport default new Promise((resolve) => setTimeout(resolve, 5000, { instances: 1 }));\n", 'rejects-aside.mjs: vault down'],
+    ['throws-later.mjs', "setTimeout(() => { throw new Error('late boom'); }, 10);\nexport default new Promise((resolve) => setTimeout(resolve, 5000, { instances: 1 }));\n", 'throws-later.mjs: late boom'],
+    // Not an Error: it said `[object Object]`.
+    ['throws-object.mjs', 'export default async () => { throw { code: 42 }; };\n', 'throws-object.mjs: it threw { code: 42 }'],
+    ['exits.mjs', 'process.exit(0);\n', 'exits.mjs: loading it ended its process (exit code 0) before it gave its options'],
+    ['function-value.mjs', 'export default { instances: 1, grace: () => 5 };\n', 'function-value.mjs: its default export is not plain data'],
+  ];
+  for (const [name, text, line] of cases) {
+    writeFileSync(join(dir, name), text);
+    assertOneLine(t, await start([fixture('hello.js'), '--config', join(dir, name)]), ExitCode.USAGE, [line]);
+  }
+});
+
 test("the app given as its own config file: one line, not a port clash of the master's making", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-config-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

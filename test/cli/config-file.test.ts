@@ -12,7 +12,7 @@ import { masterOptions, startSettings } from '../../src/cli/start.js';
 import { configKey, configSchema, START_OPTIONS } from '../../src/cli/start-options.js';
 import { UsageError } from '../../src/errors.js';
 import { ExitCode } from '../../src/exit-codes.js';
-import { CLI, fixture, get, launch } from '../helpers/cluster.js';
+import { CLI, fixture, get, isAlive, launch } from '../helpers/cluster.js';
 
 function scratch(t: ExecutionContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-config-'));
@@ -225,4 +225,27 @@ test('clusterd start with no entry runs the config file\'s, with its env and arg
   const bad = await execa(process.execPath, [CLI, 'start'], { cwd: dir, reject: false });
   t.is(bad.exitCode, ExitCode.USAGE);
   t.is(bad.stderr, `clusterd: ${join(dir, 'clusterd.config.json')}: unknown key \`graceMs\` (did you mean \`grace\`?); the keys are entry, env, args, ${START_OPTIONS.map((spec) => configKey(spec.flag)).join(', ')}`);
+});
+
+test('a config module runs in a process of its own: what it leaves running (a timer that throws later) is not in the master', async (t) => {
+  // Imported into the process that becomes the master, such a timer took the running cluster down
+  // ("internal error", the workers killed, requests cut).
+  const dir = scratch(t);
+  copyFileSync(fixture('config-app.js'), join(dir, 'app.js'));
+  const marker = join(dir, 'loaded-in');
+  writeFileSync(
+    join(dir, 'clusterd.config.mjs'),
+    `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, String(process.pid));\nsetInterval(() => { throw new Error('config timer boom'); }, 1000);\nexport default { entry: 'app.js', instances: 1, name: 'cfgisolated' };\n`,
+  );
+  const master = launch(['start', '--log-format', 'json'], { cwd: dir });
+  t.teardown(() => master.process.kill('SIGKILL'));
+  const ready = await master.waitForLine((line) => line.event === 'ready', 20_000);
+  const loader = Number(readFileSync(marker, 'utf8'));
+  t.not(loader, ready.pid as number);
+  t.not(loader, master.process.pid);
+  t.false(isAlive(loader), 'the loading process ended once it gave its options');
+  const port = Number((ready.addresses as string[])[0]!.split(':').pop());
+  t.is((await get(port)).status, 200);
+  master.process.kill('SIGTERM');
+  t.is(await master.exited, 0);
 });
