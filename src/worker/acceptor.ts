@@ -60,6 +60,20 @@ export function installAcceptorChannel(): void {
   channel.on('NODE_clusterd:end-connections', (message: EndConnections) => acceptors.get(message.key)?.endConnections(message.keep));
 }
 
+/** Whether `key` is a `fair` server's. */
+export function isAcceptorKey(key: string): boolean {
+  return acceptors.has(key);
+}
+
+/**
+ * A connection the master accepted for a `fair` key and handed over (at a stop, the connections the
+ * kernel queued for busy workers): the server takes it as one it accepted, unless it is closing or at
+ * its own maxConnections (false: the master offers it to another worker).
+ */
+export function takeConnection(key: string, connection: RawHandle): boolean {
+  return acceptors.get(key)?.take(connection) ?? false;
+}
+
 /**
  * The handle Node's server gets for a `fair` key: `copy` (the socket that came with the listen
  * reply) is listened on, which puts the socket in the listening state for good, then closed until
@@ -243,6 +257,16 @@ class Acceptor {
     // (Before listen() the copy is the one that puts the socket in the listening state: kept.)
     if (lagging && this.#listening) this.#closeCopy();
     channel.send({ cmd: 'NODE_clusterd:lagging', key: this.#key, epoch: this.#terms.epoch, connections: this.#server._connections, lagging });
+  }
+
+  /** takeConnection(): the server's, as if accepted from a copy. */
+  take(connection: RawHandle): boolean {
+    const onconnection = this.handle.onconnection;
+    const max = ceilingOf(this.#server);
+    if (!this.#open || !onconnection || (max !== null && this.#server._connections >= max)) return false;
+    onconnection.call(this.handle, 0, connection);
+    this.#accepted++;
+    return true;
   }
 
   pause(epoch: number): void {

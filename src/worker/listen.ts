@@ -11,7 +11,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
-import { acceptorHandle, installAcceptorChannel } from './acceptor.js';
+import { acceptorHandle, installAcceptorChannel, isAcceptorKey, takeConnection } from './acceptor.js';
 import * as channel from './channel.js';
 import { standInSockname, traffic } from './servers.js';
 import { isSocketPath, MAX_SOCKET_PATH_BYTES, type ListenQuery, type ListenReply, type NewConnection, type SockName } from '../protocol.js';
@@ -213,6 +213,13 @@ function roundRobinHandle(server: net.Server, key: string, sockname: SockName | 
 
 function onConnection(message: NewConnection, raw: unknown): void {
   const connection = raw as RawHandle;
+  if (!roundRobin.has(message.key) && isAcceptorKey(message.key)) {
+    // fair: a connection the master accepted from the queue at a stop.
+    const accepted = takeConnection(message.key, connection);
+    channel.send({ cmd: 'NODE_clusterd:ack', key: message.key, id: message.id, accepted, connections: traffic.connections + (accepted ? 1 : 0) });
+    if (!accepted) connection.close();
+    return;
+  }
   const entry = roundRobin.get(message.key);
   const server = entry?.server as (net.Server & { _connections: number }) | undefined;
   // Refuse rather than drop: a refused connection goes back to the master for another worker.

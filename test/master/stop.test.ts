@@ -202,3 +202,20 @@ for (const mode of ['rr', 'least', 'sticky']) {
     t.is(await cluster.exited, 0);
   });
 }
+
+test('fair: a stop takes the connections the kernel queued for busy workers and hands them over, rather than let the socket\'s close reset them', async (t) => {
+  // Both workers' loops blocked 3 s, so the connections wait in the kernel's queue, which the last
+  // copy of the socket to close resets: 4-6 of 6 were, where rr served them all.
+  const cluster = await startCluster(fixture('busy-route.js'), { instances: 2, flags: ['--watchdog', '30s', '--grace', '30s'], env: { SPIN_MS: '3000' } });
+  killOnTeardown(t, cluster.process);
+  const first = JSON.parse((await get(cluster.port, '/spin')).body) as { pid: number };
+  // The first is blocked now, so the kernel gives the next connection to the other.
+  const second = JSON.parse((await get(cluster.port, '/spin')).body) as { pid: number };
+  t.not(first.pid, second.pid);
+  const waiting = Array.from({ length: 10 }, (_, i) => connectedRequest(cluster.port, `/queued-${i}`));
+  await Promise.all(waiting.map((request) => request.connected));
+  await waitFor(() => acceptBacklog(cluster.port) === 10, { what: 'the connections queued in the kernel' });
+  process.kill(cluster.masterPid, 'SIGTERM');
+  t.deepEqual(await Promise.all(waiting.map((request) => request.status)), Array<number | string>(10).fill(200));
+  t.is(await cluster.exited, 0);
+});

@@ -33,6 +33,13 @@
 // last sample, sent all of a CPU-bound load to the other worker a whole sample period late and put a
 // whole keep-alive pool on one worker, which made the tails of (d) and (e) worse (BENCHMARKS.md,
 // "Stall-aware"). A worker that is not ready (--wait-ready) or draining never holds a copy.
+//
+// A stop: the workers' copies close as they drain, and when the last one closes the kernel resets
+// the connections still in its queue, each with its request sent: those that waited for busy workers
+// (4-6 of 6 in an audit whose two workers were busy at the stop; `rr` served them all, from the
+// master's own queue). So the master first pauses every worker, accepts what the kernel queued itself,
+// until the queue is empty, closes its copy, and hands each connection to a worker as `rr` does (the
+// worker's server takes it as one of its own); the workers hear the stop after that.
 import { bindShared } from './bind.js';
 import { STALLED, healthRank } from './choose.js';
 import type { BalancedWorker, Balancer, RawHandle } from './types.js';
@@ -244,6 +251,13 @@ export class FairBalancer implements Balancer {
   /** What the preferred workers held together at each of the last HELD_TICKS ticks. */
   readonly #held: number[] = [];
   readonly #timer: NodeJS.Timeout;
+  /** Set by stopAccepting(): the master takes the queue, and the plan sends no copy any more. */
+  #stopping = false;
+  /** Connections the master accepted at a stop and sent to a worker, by id, until it answers. */
+  readonly #handed = new Map<number, { worker: BalancedWorker; connection: RawHandle; refused: Set<BalancedWorker> }>();
+  #nextId = 0;
+  /** Told once the stop's queue is drained and every connection of it is settled. */
+  #onHandedOver: (() => void) | null = null;
 
   private constructor(key: string, handle: RawHandle, sockname: SockName) {
     this.key = key;
@@ -277,6 +291,15 @@ export class FairBalancer implements Balancer {
   }
 
   remove(worker: BalancedWorker): void {
+    // One that died with connections handed to it may have read from them: closed, not re-offered.
+    if (worker.exited) {
+      for (const [id, handed] of this.#handed) {
+        if (handed.worker !== worker) continue;
+        this.#handed.delete(id);
+        handed.connection.close();
+      }
+      this.#checkHandedOver();
+    }
     const acceptor = this.#acceptors.get(worker);
     if (!acceptor) return;
     this.#acceptors.delete(worker);
@@ -293,8 +316,78 @@ export class FairBalancer implements Balancer {
     this.#plan();
   }
 
-  ack(): void {
-    // Workers accept for themselves: there are no handoffs to acknowledge.
+  ack(worker: BalancedWorker, id: number, accepted: boolean): void {
+    // Only a stop hands connections over; otherwise workers accept for themselves.
+    const handed = this.#handed.get(id);
+    if (!handed || handed.worker !== worker) return;
+    this.#handed.delete(id);
+    if (accepted) handed.connection.close();
+    else {
+      handed.refused.add(worker);
+      this.#handOver(handed.connection, handed.refused);
+    }
+    this.#checkHandedOver();
+  }
+
+  /**
+   * A stop's first step (see the top of this file): resolves once the kernel's queue has been taken
+   * and every connection of it has reached a worker. Connections that come after the master has
+   * closed its copy, while a worker whose loop is blocked still holds its own, still wait for it.
+   */
+  stopAccepting(): Promise<void> {
+    const handle = this.#handle;
+    if (!handle || this.#stopping) return Promise.resolve();
+    this.#stopping = true;
+    for (const [worker, acceptor] of this.#acceptors) {
+      if (acceptor.mode === 'accepting' && !worker.exited) worker.send({ cmd: 'NODE_clusterd:pause', key: this.key, epoch: ++acceptor.epoch });
+      acceptor.mode = 'paused';
+    }
+    let accepted = 0;
+    handle.onconnection = (status, connection) => {
+      if (status !== 0) return;
+      accepted++;
+      this.#handOver(connection, new Set());
+    };
+    if (handle.listen!(511) !== 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      // Empty once a turn of the loop, whose poll phase accepts whatever is queued, takes nothing more.
+      let seen = -1;
+      const drained = (): void => {
+        if (accepted !== seen) {
+          seen = accepted;
+          setImmediate(drained);
+          return;
+        }
+        handle.onconnection = null;
+        handle.close();
+        this.#handle = null;
+        this.#onHandedOver = resolve;
+        this.#checkHandedOver();
+      };
+      setImmediate(drained);
+    });
+  }
+
+  /** Sends `connection` to a worker that may take it and has not refused it (the least handed first); closes it when none is left. */
+  #handOver(connection: RawHandle, refused: Set<BalancedWorker>): void {
+    const load = new Map<BalancedWorker, number>();
+    for (const { worker } of this.#handed.values()) load.set(worker, (load.get(worker) ?? 0) + 1);
+    const candidates = [...this.#acceptors.keys()].filter((worker) => worker.accepting && !worker.exited && !refused.has(worker));
+    candidates.sort((a, b) => (load.get(a) ?? 0) - (load.get(b) ?? 0));
+    for (const worker of candidates) {
+      const id = ++this.#nextId;
+      if (!worker.send({ cmd: 'NODE_clusterd:conn', id, key: this.key }, connection)) continue;
+      this.#handed.set(id, { worker, connection, refused });
+      return;
+    }
+    connection.close();
+  }
+
+  #checkHandedOver(): void {
+    if (this.#onHandedOver === null || this.#handed.size > 0) return;
+    const done = this.#onHandedOver;
+    this.#onHandedOver = null;
+    done();
   }
 
   report(worker: BalancedWorker, message: AcceptorReport | AcceptorLoad): void {
@@ -345,12 +438,16 @@ export class FairBalancer implements Balancer {
     clearInterval(this.#timer);
     this.#handle?.close();
     this.#handle = null;
+    for (const { connection } of this.#handed.values()) connection.close();
+    this.#handed.clear();
+    this.#onHandedOver?.();
+    this.#onHandedOver = null;
     this.#acceptors.clear();
   }
 
   /** Applies planAcceptors(): a copy to each worker that should accept and has none, a pause, or a new limit. */
   #plan(): void {
-    if (!this.#handle) return;
+    if (!this.#handle || this.#stopping) return;
     const workers = [...this.#acceptors.keys()];
     const acceptors = [...this.#acceptors.values()];
     const plan = planAcceptors(
