@@ -241,6 +241,16 @@ export function resumeAt(limit: number): number {
   return Math.max(0, limit - slack(limit));
 }
 
+/**
+ * fair: a worker stopped at its server's own maxConnections asks again as soon as it has room: one
+ * below it (-1 for a maxConnections of 0: not until the app changes it; at 0, a copy sent back was
+ * closed at once, again and again, two processes busy with it). No slack as for the limit: a worker
+ * held below its room while the others are at theirs leaves connections refused that it could take.
+ */
+export function resumeBelowCeiling(ceiling: number): number {
+  return ceiling - 1;
+}
+
 /** A new connection for the server registered under `key`; the socket travels as the handle. */
 export interface NewConnection {
   cmd: 'NODE_clusterd:conn';

@@ -30,7 +30,7 @@
 import type net from 'node:net';
 import * as channel from './channel.js';
 import { kEndsConnection, standInSockname } from './servers.js';
-import { LAG_RECOVERED_MS, LAGGING_MS, LOAD_REPORT_MS, resumeAt, type AcceptFrom, type AcceptLimit, type EndConnections, type PauseAccepting, type SetLimit, type SockName } from '../protocol.js';
+import { LAG_RECOVERED_MS, LAGGING_MS, LOAD_REPORT_MS, resumeBelowCeiling, type AcceptFrom, type AcceptLimit, type EndConnections, type PauseAccepting, type SetLimit, type SockName } from '../protocol.js';
 import { DEFAULT_RESOLUTION_MS } from '../loop/sampler.js';
 import { every } from '../loop/ticker.js';
 import type { RawHandle } from './listen.js';
@@ -144,6 +144,8 @@ class Acceptor {
   #full = false;
   /** The server's own maxConnections, when that (not the limit) closed the copy. */
   #ceiling: number | null = null;
+  /** Under `overflow`: said `under` since, once the server had room below its maxConnections again. */
+  #roomSaid = false;
   #asked = false;
   #peak = 0;
   #low = 0;
@@ -226,6 +228,7 @@ class Acceptor {
       return;
     }
     this.#terms = terms(message);
+    this.#roomSaid = false;
     this.#full = false;
     this.#asked = false;
     this.#copy = copy;
@@ -241,6 +244,7 @@ class Acceptor {
 
   setLimit(message: AcceptLimit): void {
     this.#terms = terms(message);
+    this.#roomSaid = false;
     if (this.#copy) this.#checkLimit();
     else if (this.#full) {
       this.#asked = false;
@@ -276,6 +280,14 @@ class Acceptor {
   }
 
   reportLoad(): void {
+    // The app raised (or dropped) the maxConnections this worker stopped at: it asks again by the new one.
+    if (this.#full && this.#ceiling !== null) {
+      const max = ceilingOf(this.#server);
+      if (max === null || max > this.#ceiling) {
+        this.#ceiling = max !== null && this.#terms.limit !== null && max < this.#terms.limit ? max : null;
+        this.#askAgainIfUnder();
+      }
+    }
     const connections = this.#server._connections;
     const peak = Math.max(this.#peak, connections);
     const low = Math.min(this.#low, connections);
@@ -336,15 +348,34 @@ class Acceptor {
     this.#closed++;
     if (this.#server._connections < this.#low) this.#low = this.#server._connections;
     this.#askAgainIfUnder();
+    this.#sayRoom();
+  }
+
+  /**
+   * Accepting past its maxConnections because every worker was at its own (`overflow`), and below it
+   * again: said at once, so that the master ends the overflow and the others, still at theirs, stop
+   * taking connections their servers refuse.
+   */
+  #sayRoom(): void {
+    if (!this.#terms.overflow || this.#roomSaid || !this.#copy) return;
+    const max = ceilingOf(this.#server);
+    if (max === null || this.#server._connections >= max) return;
+    this.#roomSaid = true;
+    this.#sendUnder();
+  }
+
+  /** `under`, with the load since the last report so far. */
+  #sendUnder(): void {
+    const connections = this.#server._connections;
+    channel.send({ cmd: 'NODE_clusterd:under', key: this.#key, epoch: this.#terms.epoch, connections, peak: this.#peak, low: Math.min(this.#low, connections), accepted: this.#accepted, closed: this.#closed });
   }
 
   /** Full, and back down to the resume point: say `under`, once, with the load since the last report so far. */
   #askAgainIfUnder(): void {
-    const at = this.#ceiling === null ? this.#terms.resumeAt : Math.min(this.#terms.resumeAt, resumeAt(this.#ceiling));
+    const at = this.#ceiling === null ? this.#terms.resumeAt : Math.min(this.#terms.resumeAt, resumeBelowCeiling(this.#ceiling));
     if (!this.#full || this.#asked || this.#server._connections > at) return;
     this.#asked = true;
-    const connections = this.#server._connections;
-    channel.send({ cmd: 'NODE_clusterd:under', key: this.#key, epoch: this.#terms.epoch, connections, peak: this.#peak, low: Math.min(this.#low, connections), accepted: this.#accepted, closed: this.#closed });
+    this.#sendUnder();
   }
 
   #closeCopy(): void {

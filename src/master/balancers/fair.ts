@@ -43,7 +43,7 @@
 import { bindShared } from './bind.js';
 import { STALLED, healthRank } from './choose.js';
 import type { BalancedWorker, Balancer, RawHandle } from './types.js';
-import { LOAD_REPORT_MS, resumeAt, slack, type AcceptLimit, type AcceptorLoad, type AcceptorReport, type ListenQuery, type SockName } from '../../protocol.js';
+import { LOAD_REPORT_MS, resumeAt, resumeBelowCeiling, slack, type AcceptLimit, type AcceptorLoad, type AcceptorReport, type ListenQuery, type SockName } from '../../protocol.js';
 
 /** What a worker is doing with its copy of the socket, as far as the master knows. */
 export type AcceptorMode = 'idle' | 'accepting' | 'full' | 'paused';
@@ -131,6 +131,13 @@ function totalHeld(loads: ReadonlyArray<{ connections: number }>): number {
   return loads.reduce((sum, { connections }) => sum + connections, 0);
 }
 
+/**
+ * How long every preferred worker must have been at its own maxConnections before they accept past
+ * it (overflow, their servers refusing): a worker whose connection closes at once (a connection per
+ * request) has room again before any is refused, and meanwhile new connections wait in the queue.
+ */
+export const OVERFLOW_AFTER_MS = 100;
+
 /** The largest limit ever set, whatever the connection counts (a bound, not a goal). */
 const MAX_CAP = 2 ** 30;
 
@@ -162,12 +169,13 @@ export function planAcceptors(views: readonly AcceptorView[], cap: number): Acce
   if (views.some((view) => preferred(view) && view.mode === 'idle')) cap = Math.min(cap, share + slack(share));
   // The limit a worker is held to: the shared one, or its server's own maxConnections below it.
   const own = (view: AcceptorView, limit: number): number => (view.ceiling != null && view.ceiling < limit ? view.ceiling : limit);
+  const resume = (view: AcceptorView, limit: number): number => (view.ceiling != null && view.ceiling < limit ? resumeBelowCeiling(view.ceiling) : resumeAt(limit));
   const decide = (limit: number): AcceptorMode[] =>
     views.map((view) => {
       if (!view.eligible) return 'idle';
       if (!preferred(view)) return 'paused';
       if (view.mode === 'accepting' && view.connections < own(view, limit)) return 'accepting';
-      return view.connections <= resumeAt(own(view, limit)) ? 'accepting' : 'full';
+      return view.connections <= resume(view, limit) ? 'accepting' : 'full';
     });
   // Whether raising the limit past `limit` lets any preferred worker accept (not one at its own maxConnections).
   const raises = (limit: number): boolean => views.some((view) => preferred(view) && (view.ceiling == null || view.ceiling > limit));
@@ -258,6 +266,9 @@ export class FairBalancer implements Balancer {
   #nextId = 0;
   /** Told once the stop's queue is drained and every connection of it is settled. */
   #onHandedOver: (() => void) | null = null;
+  /** Since when every preferred worker has been at its own maxConnections (null: not now), and the plan due then. */
+  #atCeilingsSince: number | null = null;
+  #overflowTimer: NodeJS.Timeout | null = null;
 
   private constructor(key: string, handle: RawHandle, sockname: SockName) {
     this.key = key;
@@ -436,6 +447,7 @@ export class FairBalancer implements Balancer {
 
   close(): void {
     clearInterval(this.#timer);
+    if (this.#overflowTimer) clearTimeout(this.#overflowTimer);
     this.#handle?.close();
     this.#handle = null;
     for (const { connection } of this.#handed.values()) connection.close();
@@ -462,7 +474,22 @@ export class FairBalancer implements Balancer {
       this.#cap,
     );
     this.#cap = plan.cap;
-    workers.forEach((worker, index) => this.#apply(worker, acceptors[index]!, plan.modes[index]!, plan.limit, plan.overflow));
+    let { modes, overflow } = plan;
+    if (!overflow) this.#atCeilingsSince = null;
+    else {
+      const now = performance.now();
+      this.#atCeilingsSince ??= now;
+      const wait = this.#atCeilingsSince + OVERFLOW_AFTER_MS - now;
+      if (wait > 0) {
+        modes = modes.map((mode) => (mode === 'accepting' ? 'full' : mode));
+        overflow = false;
+        this.#overflowTimer ??= setTimeout(() => {
+          this.#overflowTimer = null;
+          this.#plan();
+        }, wait).unref();
+      }
+    }
+    workers.forEach((worker, index) => this.#apply(worker, acceptors[index]!, modes[index]!, plan.limit, overflow));
   }
 
   #apply(worker: BalancedWorker, acceptor: Acceptor, mode: AcceptorMode, limit: number | null, overflow: boolean): void {
@@ -517,11 +544,15 @@ export class FairBalancer implements Balancer {
     // lags nothing is asked, and an ask still out is stopped. (On (e), whose one worker blocks
     // 200 ms a second, asks moved 13-14 of the 64 pooled connections in three of seven rounds, and
     // those three had the run's worst p99s.)
-    const loads = preferred.map(([, acceptor]) => acceptor);
+    // One at its server's own maxConnections takes no more: the share is the others'. (Counted in,
+    // the others were asked down to a share it could never take, their clients reconnected to them
+    // again, and keep-alive was lost: 8,000 new connections in 15 s for a pool of 40.)
+    const balanced = preferred.filter(([, acceptor]) => acceptor.ceiling === null);
+    const loads = balanced.map(([, acceptor]) => acceptor);
     this.#held.push(totalHeld(loads));
     if (this.#held.length > HELD_TICKS) this.#held.shift();
     const calm = preferred.every(([worker]) => healthRank(worker.load()) === 0);
-    const levels = new Map(calm ? keepLevels(loads, Math.max(...this.#held)).map((keep, index) => [preferred[index]![1], keep]) : []);
+    const levels = new Map(calm ? keepLevels(loads, Math.max(...this.#held)).map((keep, index) => [balanced[index]![1], keep]) : []);
     // The master alone keeps what each worker was asked: one that is no longer preferred (stalled,
     // draining, exited) is told to stop, whatever else it was sent meanwhile.
     for (const [worker, acceptor] of this.#acceptors) {

@@ -55,6 +55,11 @@ test('a worker at its own maxConnections is no reason to keep the limit: it rise
   limit: 10,
 });
 test('a worker back at the resume point of its own maxConnections accepts again', plan, [view('full', 1, { ceiling: 3 }), view('accepting', 5)], 8, { modes: ['accepting', 'accepting'], limit: 8 });
+test('a worker whose own maxConnections is 0 never accepts (a copy sent was closed at once, over and over); the limit rises for the other', plan, [view('full', 0, { ceiling: 0 }), view('full', 2)], 2, {
+  modes: ['full', 'accepting'],
+  limit: 4,
+});
+test('a worker at its own maxConnections accepts again as soon as it has room: no slack below it', plan, [view('full', 9, { ceiling: 10 }), view('full', 12)], 12, { modes: ['accepting', 'full'], limit: 12 });
 test('planAcceptors: once every preferred worker is at its own maxConnections, all accept past it (overflow: Node refuses), and the limit stays', (t) => {
   const result = planAcceptors([view('full', 3, { ceiling: 3 }), view('full', 5, { ceiling: 5 }), view('accepting', 0, { eligible: false })], 8);
   t.deepEqual(result, { modes: ['accepting', 'accepting', 'idle'], limit: 8, cap: 8, overflow: true });
