@@ -19,6 +19,10 @@
  *   notify(socketPath, message)   -> 0 or -errno   one datagram to a unix socket (systemd's
  *                                                  NOTIFY_SOCKET; '@' starts an abstract name):
  *                                                  Node has no unix datagram sockets
+ *   stopListening(fd)             -> 0 or -errno   shutdown(SHUT_RD) of listening socket fd: on Linux
+ *                                                  it stops listening for every process that holds a
+ *                                                  copy (new connections are refused); Node has no
+ *                                                  such call for a listening socket
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -109,6 +113,17 @@ static napi_value js_set_remote_nodelay(napi_env env, napi_callback_info info) {
 #endif
 }
 
+static napi_value js_stop_listening(napi_env env, napi_callback_info info) {
+#if defined(__linux__)
+  int fd = int_arg(env, info, 0, -1);
+  if (fd < 0) return number(env, -EINVAL);
+  return number(env, shutdown(fd, SHUT_RD) == 0 ? 0 : -errno);
+#else
+  (void)info;
+  return number(env, -ENOSYS);
+#endif
+}
+
 static napi_value js_notify(napi_env env, napi_callback_info info) {
 #if defined(__linux__)
   size_t argc = 2;
@@ -150,6 +165,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"reap", NULL, js_reap, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setRemoteNoDelay", NULL, js_set_remote_nodelay, NULL, NULL, NULL, napi_enumerable, NULL},
       {"notify", NULL, js_notify, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"stopListening", NULL, js_stop_listening, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties);
   return exports;

@@ -14,6 +14,8 @@ export interface NativeHelper {
   setRemoteNoDelay(pid: number, fd: number): number;
   /** One datagram to unix socket `path` ('@' for an abstract name): 0, or a negative errno. Absent from helpers built before it. */
   notify?(path: string, message: string): number;
+  /** shutdown(SHUT_RD) of listening socket `fd`, for every process holding a copy: 0, or a negative errno. Absent from helpers built before it. */
+  stopListening?(fd: number): number;
 }
 
 let helper: NativeHelper | null | undefined;

@@ -28,6 +28,7 @@
 // libuv cannot stop polling a listening socket without closing it (uv_read_stop does not apply to
 // listening handles: readStart() on one fails with ENOTCONN), hence a fresh copy per resume.
 import type net from 'node:net';
+import { constants as osConstants } from 'node:os';
 import * as channel from './channel.js';
 import { kEndsConnection, standInSockname } from './servers.js';
 import { LAG_RECOVERED_MS, LAGGING_MS, LOAD_REPORT_MS, resumeBelowCeiling, type AcceptFrom, type AcceptLimit, type EndConnections, type PauseAccepting, type SetLimit, type SockName } from '../protocol.js';
@@ -45,6 +46,8 @@ let reporter: NodeJS.Timeout | null = null;
 let stopLagWatch: (() => void) | null = null;
 /** When the lag watch last saw a late tick, while the loop lags; null while it keeps time. */
 let laggedAt: number | null = null;
+/** What accept() on a socket that no longer listens fails with (libuv's negative errno). */
+const UV_EINVAL = -osConstants.errno.EINVAL;
 /** The lag watch's period: the loop-delay probe's, so that the two share their ticks. */
 const LAG_WATCH_MS = DEFAULT_RESOLUTION_MS;
 
@@ -304,6 +307,12 @@ class Acceptor {
   }
 
   #onConnection(status: number, connection: RawHandle): void {
+    // The master stopped the socket listening (a stop): nothing more comes from this copy, and its
+    // error is not the app's server's to emit.
+    if (status === UV_EINVAL) {
+      this.#closeCopy();
+      return;
+    }
     const onconnection = this.handle.onconnection;
     if (!onconnection) {
       connection?.close();

@@ -219,3 +219,17 @@ test('fair: a stop takes the connections the kernel queued for busy workers and 
   t.deepEqual(await Promise.all(waiting.map((request) => request.status)), Array<number | string>(10).fill(200));
   t.is(await cluster.exited, 0);
 });
+
+test('fair: once a stop has begun, a worker whose loop is blocked keeps no socket listening: new connections are refused, not queued for it and reset', async (t) => {
+  // Worker A blocks for 20 s: it cannot close its copy of the socket, which kept the socket
+  // listening after the master closed its own: new connections completed their handshake, sent their
+  // request, and waited for A, to be reset when it closed (rr refuses them at once).
+  const cluster = await startCluster(fixture('busy-route.js'), { instances: 2, flags: ['--watchdog', '0', '--grace', '30s'], env: { SPIN_MS: '20000' } });
+  killOnTeardown(t, cluster.process);
+  const blocked = (JSON.parse((await get(cluster.port, '/spin')).body) as { pid: number }).pid;
+  const other = cluster.pids.find((pid) => pid !== blocked)!;
+  process.kill(cluster.masterPid, 'SIGTERM');
+  // The other worker had nothing to drain: once it is gone, the stop's first step is long done.
+  await waitFor(() => !isRunning(other), { what: 'the other worker to exit' });
+  t.deepEqual(await Promise.all(Array.from({ length: 5 }, () => tryConnect(cluster.port))), Array<string>(5).fill('ECONNREFUSED'));
+});

@@ -4,6 +4,7 @@ import { getSystemErrorName } from 'node:util';
 import { isSocketPath, socketPathName, type ListenQuery, type SockName } from '../../protocol.js';
 import type { RawHandle } from './types.js';
 import { takeInherited } from '../activation.js';
+import { nativeHelper } from '../../system/native.js';
 
 const UV_TCP_IPV6ONLY = 1;
 /** libuv's uv_pipe_chmod flags (Node's PipeConstants). */
@@ -105,4 +106,18 @@ function errorName(errno: number): string {
   } catch {
     return 'UNKNOWN';
   }
+}
+
+/**
+ * Stops listening on a socket that workers hold copies of, for all of them (shutdown(SHUT_RD), on
+ * Linux through the native helper): new connections are refused, as when the last copy closes,
+ * though a worker whose loop is blocked has not closed its own yet. Closing the master's copy alone
+ * left the socket listening for that worker, and the connections that came meanwhile completed their
+ * handshake, sent their request, and were reset once it closed. The connections still queued are
+ * reset: take them first. False where it cannot be done.
+ */
+export function stopListening(handle: RawHandle): boolean {
+  const stop = nativeHelper()?.stopListening;
+  if (!stop || typeof handle.fd !== 'number' || handle.fd < 0 || process.platform !== 'linux') return false;
+  return stop(handle.fd) === 0;
 }

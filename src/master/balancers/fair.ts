@@ -38,9 +38,11 @@
 // the connections still in its queue, each with its request sent: those that waited for busy workers
 // (4-6 of 6 in an audit whose two workers were busy at the stop; `rr` served them all, from the
 // master's own queue). So the master first pauses every worker, accepts what the kernel queued itself,
-// until the queue is empty, closes its copy, and hands each connection to a worker as `rr` does (the
-// worker's server takes it as one of its own); the workers hear the stop after that.
-import { bindShared } from './bind.js';
+// until the queue is empty, stops the socket listening (for every copy: a worker whose loop is blocked
+// still holds one, and connections that came meanwhile were queued for it, then reset; now they are
+// refused, as under `rr`), and hands each connection it took to a worker as `rr` does (the worker's
+// server takes it as one of its own); the workers hear the stop after that.
+import { bindShared, stopListening } from './bind.js';
 import { STALLED, healthRank } from './choose.js';
 import type { BalancedWorker, Balancer, RawHandle } from './types.js';
 import { LOAD_REPORT_MS, resumeAt, resumeBelowCeiling, slack, type AcceptLimit, type AcceptorLoad, type AcceptorReport, type ListenQuery, type SockName } from '../../protocol.js';
@@ -370,6 +372,7 @@ export class FairBalancer implements Balancer {
           return;
         }
         handle.onconnection = null;
+        stopListening(handle);
         handle.close();
         this.#handle = null;
         this.#onHandedOver = resolve;

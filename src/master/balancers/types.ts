@@ -8,6 +8,8 @@ export interface RawHandle {
   getpeername?(out: Partial<SockName>): number;
   listen?(backlog: number): number;
   onconnection?: ((status: number, handle: RawHandle) => void) | null;
+  /** Its file descriptor (Unix). */
+  readonly fd?: number;
 }
 
 /** What a balancer needs of a worker: its id and a way to send it a message with a handle. */
