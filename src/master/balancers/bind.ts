@@ -69,9 +69,9 @@ export function listenRaw(query: ListenQuery): Promise<{ handle: RawHandle; sock
 }
 
 /** Binds without listening, so that every worker can listen (and accept) on a copy. */
-export function bindShared(query: ListenQuery): { handle: RawHandle; sockname: SockName } {
+export function bindShared(query: ListenQuery): { handle: RawHandle; sockname: SockName; inherited: boolean } {
   const inherited = takeInherited(query);
-  if (inherited) return inherited;
+  if (inherited) return { ...inherited, inherited: true };
   const handle = (net as unknown as InternalNet)._createServerHandle(
     query.address,
     query.port,
@@ -87,7 +87,7 @@ export function bindShared(query: ListenQuery): { handle: RawHandle; sockname: S
       handle.close();
       throw new BindError(error, errorName(error));
     }
-    return { handle, sockname: socketPathName(query.address!) };
+    return { handle, sockname: socketPathName(query.address!), inherited: false };
   }
   const sockname: Partial<SockName> = {};
   handle.getsockname?.(sockname);
@@ -97,7 +97,7 @@ export function bindShared(query: ListenQuery): { handle: RawHandle; sockname: S
     handle.close();
     throw new BindError(-osConstants.errno.EADDRINUSE, 'EADDRINUSE');
   }
-  return { handle, sockname: sockname as SockName };
+  return { handle, sockname: sockname as SockName, inherited: false };
 }
 
 function errorName(errno: number): string {
@@ -114,7 +114,8 @@ function errorName(errno: number): string {
  * though a worker whose loop is blocked has not closed its own yet. Closing the master's copy alone
  * left the socket listening for that worker, and the connections that came meanwhile completed their
  * handshake, sent their request, and were reset once it closed. The connections still queued are
- * reset: take them first. False where it cannot be done.
+ * reset: take them first. Never for a socket systemd passed (socket activation): it holds it for the
+ * next start, and it would no longer listen. False where it cannot be done.
  */
 export function stopListening(handle: RawHandle): boolean {
   const stop = nativeHelper()?.stopListening;

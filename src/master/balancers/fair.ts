@@ -261,6 +261,8 @@ export class FairBalancer implements Balancer {
   /** What the preferred workers held together at each of the last HELD_TICKS ticks. */
   readonly #held: number[] = [];
   readonly #timer: NodeJS.Timeout;
+  /** The socket came from systemd (socket activation), which keeps it listening for the next start. */
+  readonly #inherited: boolean;
   /** Set by stopAccepting(): the master takes the queue, and the plan sends no copy any more. */
   #stopping = false;
   /** Connections the master accepted at a stop and sent to a worker, by id, until it answers. */
@@ -272,17 +274,18 @@ export class FairBalancer implements Balancer {
   #atCeilingsSince: number | null = null;
   #overflowTimer: NodeJS.Timeout | null = null;
 
-  private constructor(key: string, handle: RawHandle, sockname: SockName) {
+  private constructor(key: string, handle: RawHandle, sockname: SockName, inherited: boolean) {
     this.key = key;
     this.#handle = handle;
     this.sockname = sockname;
+    this.#inherited = inherited;
     this.#timer = setInterval(() => this.settle(), LOAD_REPORT_MS).unref();
   }
 
   /** Binds the address in the master without listening (the first worker's listen() does); throws a BindError. */
   static async open(query: ListenQuery): Promise<FairBalancer> {
-    const { handle, sockname } = bindShared(query);
-    return new FairBalancer(query.key, handle, sockname);
+    const { handle, sockname, inherited } = bindShared(query);
+    return new FairBalancer(query.key, handle, sockname, inherited);
   }
 
   get size(): number {
@@ -372,7 +375,7 @@ export class FairBalancer implements Balancer {
           return;
         }
         handle.onconnection = null;
-        stopListening(handle);
+        if (!this.#inherited) stopListening(handle);
         handle.close();
         this.#handle = null;
         this.#onHandedOver = resolve;
