@@ -89,8 +89,9 @@ export function decodeStatus(wire: WireClusterStatus): ClusterView {
     totals: {
       workers: totals?.workers ?? 0,
       ready: totals?.ready ?? 0,
-      // Never fewer than it lists (a master older than the field says 0).
-      desired: Math.max(totals?.desired ?? 0, totals?.workers ?? 0),
+      // The master's own count: what it lists is more during a restart or a reload (an id's old and new
+      // process) and a scale-down's drain. Only a master older than the field says 0 (scale refuses 0).
+      desired: totals?.desired || (totals?.workers ?? 0),
       rps: totals?.rps ?? 0,
       inflight: totals?.inflight ?? 0,
       connections: totals?.connections ?? 0,

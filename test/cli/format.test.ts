@@ -148,6 +148,20 @@ test('ls: name, pid, ready/total workers, uptime, where it listens', (t) => {
   t.deepEqual(lsJson(clusters)[1], { name: 'web', masterPid: 7, workers: 2, ready: 2, desired: 2, uptimeMs: 3_700_000, addresses: ['[::]:8080', '/run/web.sock'] });
 });
 
+test('status, ls and their --json count the workers asked for, not the processes an id has while it is replaced', (t) => {
+  // A restart of worker 2 in a 2-worker cluster: the old worker 2 serves while its replacement boots.
+  const restarting = clusterStatus('api', [worker(1), worker(2), worker(2, { pid: 40_102, state: 'starting' }, [])]);
+  const view = decodeStatus(encodeStatus({ ...restarting, totals: { ...restarting.totals, desired: 2 } }, { history: false }));
+  t.is(view.totals.desired, 2);
+  t.regex(statusLines(view)[0]!, / 2\/2 ready /);
+  t.like(statusJson(view).totals, { workers: 3, ready: 2, desired: 2 });
+  t.like(lsJson([view])[0], { workers: 3, ready: 2, desired: 2 });
+  t.is(lsLines([view])[1]!.split(/ +/)[2], '2/2');
+  // A master older than the field sends none (0): its worker count stands in.
+  const older = decodeStatus(encodeStatus({ ...restarting, totals: { ...restarting.totals, desired: 0 } }, { history: false }));
+  t.is(older.totals.desired, 3);
+});
+
 /** A cluster whose worker 1 blocks its loop every other sample, worker 2 stays quiet. */
 function blockedCluster(): ClusterView {
   const quiet = Array.from({ length: 8 }, (_, i) => sample({ time: i, lag: { mean: 1, p50: 1, p90: 1.5, p99: 2, max: 3 }, elu: 0.1 }));
