@@ -254,7 +254,7 @@ function collect(status: ClusterStatus): Family[] {
     single('clusterd_master_workers', 'gauge', 'Workers the master supervises.', status.totals.workers),
     single('clusterd_master_workers_ready', 'gauge', 'Workers ready to take connections.', status.totals.ready),
     single('clusterd_master_workers_desired', 'gauge', 'Workers asked for (-i, scale); more than clusterd_master_workers while an id waits to be restarted.', status.totals.desired),
-    single('clusterd_master_restarts_total', 'counter', 'Workers replaced after an unexpected exit, all worker ids together.', status.totals.restarts),
+    single('clusterd_master_restarts_total', 'counter', 'Workers replaced after an unexpected exit since the master started, all worker ids together (scaled-away ones included).', status.totals.restarts),
     ...WORKER_FAMILIES.map(({ name, type, help, samples }) => ({
       name,
       type,

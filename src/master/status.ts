@@ -14,7 +14,7 @@ export interface WorkerStatus {
   generation: number;
   startedAt: number;
   uptimeMs: number;
-  /** Times this worker id has been replaced after an unexpected exit. */
+  /** Times this worker id has been replaced after an unexpected exit (since the master started). */
   restarts: number;
   /** The latest sample, null until the first one arrives. */
   sample: LoopSample | null;
@@ -88,7 +88,7 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
       generation: worker.generation,
       startedAt: worker.startedAt,
       uptimeMs: now - worker.startedAt,
-      restarts: supervisor.slot(worker.id)?.restarts ?? 0,
+      restarts: supervisor.restarts(worker.id),
       sample: worker.history.at(-1) ?? null,
       history: [...worker.history],
       blockedSites: supervisor.blockedSites.sites(worker.id, now),
@@ -113,8 +113,8 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
       inflight: sum((worker) => worker.sample?.http.inflight ?? 0),
       connections: sum((worker) => worker.sample?.http.connections ?? 0),
       rss: sum((worker) => worker.sample?.memory.rss ?? 0),
-      // Every id asked for, one waiting to be restarted included.
-      restarts: Array.from({ length: supervisor.desired }, (_, index) => supervisor.slot(index + 1)?.restarts ?? 0).reduce((total, restarts) => total + restarts, 0),
+      // Every id's, scaled away or waiting to be restarted included: a counter never goes down.
+      restarts: supervisor.restartsTotal(),
     },
     addresses: supervisor.addresses().map(formatAddress),
   };

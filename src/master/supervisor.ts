@@ -56,8 +56,6 @@ export interface Slot {
   worker: WorkerProcess | null;
   /** Its replacement while it boots (reload, restart, memory limit). */
   successor: WorkerProcess | null;
-  /** Times this id has been restarted after an unexpected exit. */
-  restarts: number;
   /** Consecutive quick failures, drives the backoff. */
   attempt: number;
   restartTimer: NodeJS.Timeout | null;
@@ -100,6 +98,11 @@ export class Supervisor extends EventEmitter implements ControlSource {
   /** The generation new workers are forked as; a reload bumps it. */
   #generation = 1;
   readonly #slots = new Map<number, Slot>();
+  /**
+   * Times each worker id was restarted after an unexpected exit, kept past the slot (a scale-down deletes it):
+   * these are counters for /metrics, and one that went down or started again from 0 would read as a reset.
+   */
+  readonly #restarts = new Map<number, number>();
   /** Every worker process alive, whatever its role: current, successor or draining. */
   readonly #live = new Set<WorkerProcess>();
   #bootFailures = 0;
@@ -163,6 +166,18 @@ export class Supervisor extends EventEmitter implements ControlSource {
 
   slot(id: number): Slot | undefined {
     return this.#slots.get(id);
+  }
+
+  /** Times worker `id` was restarted after an unexpected exit since the master started, scaled away or not. */
+  restarts(id: number): number {
+    return this.#restarts.get(id) ?? 0;
+  }
+
+  /** Every worker id's restarts together: never goes down. */
+  restartsTotal(): number {
+    let total = 0;
+    for (const count of this.#restarts.values()) total += count;
+    return total;
   }
 
   addresses(): SockName[] {
@@ -338,7 +353,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     for (let id = 1; id <= this.#desired; id++) {
       let slot = this.#slots.get(id);
       if (!slot) {
-        slot = { id, worker: null, successor: null, restarts: 0, attempt: 0, restartTimer: null, want: null };
+        slot = { id, worker: null, successor: null, attempt: 0, restartTimer: null, want: null };
         this.#slots.set(id, slot);
       }
       if (!slot.worker && !slot.restartTimer) this.#spawn(slot, 'worker');
@@ -460,7 +475,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     }
 
     const uptime = Date.now() - (worker.readyAt ?? worker.startedAt);
-    slot.restarts++;
+    this.#restarts.set(slot.id, this.restarts(slot.id) + 1);
     let delay = 0;
     if (!this.#restartAtOnce.has(worker)) {
       slot.attempt = uptime >= this.#backoff.resetAfterMs ? 0 : slot.attempt + 1;

@@ -1,0 +1,41 @@
+// The counters of /metrics on a running cluster: they never go down, whatever scaling does, and a worker
+// id's series stay while no process holds the id.
+import test from 'ava';
+import { fixture, killOnTeardown, startCluster, waitFor } from '../helpers/cluster.js';
+import { control } from '../helpers/control.js';
+
+/** Every sample of a scrape, by its name and labels as written (`clusterd_worker_restarts_total{worker="2"}`). */
+async function scrape(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(url)).text();
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return samples;
+}
+
+test('restarts are counted across a scale-down: the master\'s total stays, and an id scaled up again goes on from its count', async (t) => {
+  const ctl = control(t);
+  const name = 'counters-scale';
+  const cluster = await startCluster(fixture('crash-route.js'), { instances: 2, flags: ['--name', name, '--metrics', '127.0.0.1:0'], env: ctl.env });
+  killOnTeardown(t, cluster.process);
+  const url = (await cluster.waitForLine((line) => line.event === 'ready')).metrics as string;
+
+  process.kill(cluster.pids[1]!, 'SIGKILL');
+  await waitFor(async () => (await scrape(url)).get('clusterd_worker_restarts_total{worker="2"}') === 1, { timeoutMs: 20_000, what: 'worker 2 restarted once' });
+  t.is((await scrape(url)).get('clusterd_master_restarts_total'), 1);
+
+  t.is((await ctl.run(['scale', name, '1'])).exitCode, 0);
+  const down = await scrape(url);
+  t.is(down.get('clusterd_master_restarts_total'), 1);
+
+  t.is((await ctl.run(['scale', name, '2'])).exitCode, 0);
+  const up = await scrape(url);
+  t.is(up.get('clusterd_master_restarts_total'), 1);
+  t.is(up.get('clusterd_worker_restarts_total{worker="2"}'), 1);
+  t.is(up.get('clusterd_worker_restarts_total{worker="1"}'), 0);
+  t.like((await ctl.workers(name)).find((worker) => worker.id === 2), { restarts: 1 });
+  await cluster.stop();
+});
