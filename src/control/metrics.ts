@@ -266,17 +266,27 @@ function collect(status: ClusterStatus): Family[] {
   ];
 }
 
+/** Which of two processes under one worker id speaks for it: the one serving, then the one leaving (it still drains). */
+const PRECEDENCE: Record<WorkerState, number> = { ready: 3, stopping: 2, starting: 1, exited: 0 };
+
 /**
- * One entry per worker id, in id order. Should the master list two processes under one id (an old and a new
- * generation during a reload), the newer wins: two series with the same labels make the whole scrape invalid.
+ * One entry per worker id, in id order: two series with the same labels make the whole scrape invalid. While
+ * an id has two processes (a restart, a reload, a memory-limit replacement), the one serving its connections
+ * is the one exported: the old worker until its successor is ready, then the successor. Between two in the
+ * same state, the newer.
  */
 function latestPerId(workers: readonly WorkerStatus[]): WorkerStatus[] {
   const byId = new Map<number, WorkerStatus>();
   for (const worker of workers) {
     const seen = byId.get(worker.id);
-    if (seen === undefined || worker.generation >= seen.generation) byId.set(worker.id, worker);
+    if (seen === undefined || speaksBefore(worker, seen)) byId.set(worker.id, worker);
   }
   return [...byId.values()].sort((a, b) => a.id - b.id);
+}
+
+function speaksBefore(a: WorkerStatus, b: WorkerStatus): boolean {
+  if (a.state !== b.state) return PRECEDENCE[a.state] > PRECEDENCE[b.state];
+  return a.generation !== b.generation ? a.generation > b.generation : a.startedAt >= b.startedAt;
 }
 
 export interface MetricsServerOptions {

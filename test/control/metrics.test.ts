@@ -393,16 +393,32 @@ test('no workers at all: master families only, still valid', (t) => {
   t.is(read(values(text), 'clusterd_master_workers'), 0);
 });
 
-test('two processes under one worker id (a reload): the newer generation is the one exported', (t) => {
-  const old = worker(1, { pid: 5001, generation: 1, state: 'stopping' });
-  const fresh = worker(1, { pid: 5002, generation: 2, state: 'starting', sample: null });
-  for (const workers of [[old, fresh], [fresh, old]]) {
-    const text = renderMetrics(fakeStatus(workers));
-    t.deepEqual(validate(text).problems, []);
-    const v = values(text);
-    t.is(read(v, 'clusterd_worker_info', { worker: '1', pid: '5002' }), 1);
-    t.false(v.has(key('clusterd_worker_info', { worker: '1', pid: '5001' })));
-    t.is(read(v, 'clusterd_worker_generation', { worker: '1' }), 2);
+test('two processes under one worker id (a restart, a reload): the one serving is exported, the old until the new is ready', (t) => {
+  const later = NOW - 2_000;
+  const cases: [string, WorkerStatus, WorkerStatus, number][] = [
+    // A restart: same generation; the old worker serves while its replacement boots.
+    ['restart, booting', worker(1, { pid: 5001 }), worker(1, { pid: 5002, state: 'starting', startedAt: later, sample: null }), 5001],
+    ['restart, replaced', worker(1, { pid: 5001, state: 'stopping' }), worker(1, { pid: 5002, startedAt: later }), 5002],
+    // A reload: the new generation, booting, then serving.
+    ['reload, booting', worker(1, { pid: 5001 }), worker(1, { pid: 5002, generation: 2, state: 'starting', startedAt: later, sample: null }), 5001],
+    ['reload, replaced', worker(1, { pid: 5001, state: 'stopping' }), worker(1, { pid: 5002, generation: 2, startedAt: later }), 5002],
+    // Neither serves: the old one still drains what it took.
+    ['old draining, new booting', worker(1, { pid: 5001, state: 'stopping' }), worker(1, { pid: 5002, generation: 2, state: 'starting', startedAt: later, sample: null }), 5001],
+    // Both ready for a moment: the newer.
+    ['both ready', worker(1, { pid: 5001 }), worker(1, { pid: 5002, startedAt: later }), 5002],
+  ];
+  for (const [what, old, fresh, pid] of cases) {
+    for (const workers of [[old, fresh], [fresh, old]]) {
+      const text = renderMetrics(fakeStatus(workers));
+      t.deepEqual(validate(text).problems, [], what);
+      const v = values(text);
+      const chosen = pid === old.pid ? old : fresh;
+      t.is(read(v, 'clusterd_worker_info', { worker: '1', pid: String(pid) }), 1, what);
+      t.false(v.has(key('clusterd_worker_info', { worker: '1', pid: String(pid === old.pid ? fresh.pid : old.pid) })), what);
+      t.is(read(v, 'clusterd_worker_state', { worker: '1', state: chosen.state }), 1, what);
+      t.is(read(v, 'clusterd_worker_generation', { worker: '1' }), chosen.generation, what);
+      t.is(read(v, 'clusterd_worker_memory_rss_bytes', { worker: '1' }), chosen.sample?.memory.rss, what);
+    }
   }
 });
 
