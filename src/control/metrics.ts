@@ -7,7 +7,7 @@
 import http from 'node:http';
 import { oneLine } from '../errors.js';
 import type { LoopSample } from '../loop/types.js';
-import type { ClusterStatus, ControlSource, WorkerStatus } from '../master/status.js';
+import type { ClusterStatus, ControlSource, WorkerCounts, WorkerStatus } from '../master/status.js';
 import type { WorkerState } from '../master/worker-state.js';
 import { METRICS_CONTENT_TYPE, renderFamily, type Family, type Labels, type MetricType } from './exposition.js';
 import { replyText, startEndpoint, type Endpoint } from './http-endpoint.js';
@@ -73,18 +73,6 @@ const WORKER_FAMILIES: readonly WorkerFamily[] = [
     type: 'gauge',
     help: 'Time since the worker process started, in seconds.',
     samples: ({ uptimeMs }) => [{ value: ms(uptimeMs) }],
-  },
-  {
-    name: 'clusterd_worker_restarts_total',
-    type: 'counter',
-    help: 'Times this worker id was replaced after an unexpected exit.',
-    samples: ({ restarts }) => [{ value: restarts }],
-  },
-  {
-    name: 'clusterd_worker_blocks_total',
-    type: 'counter',
-    help: 'Times this worker id\'s event loop was caught blocked past --report-blocked (or the watchdog threshold), since the master started.',
-    samples: ({ blocks }) => [{ value: blocks }],
   },
   {
     name: 'clusterd_worker_last_sample_timestamp_seconds',
@@ -222,6 +210,23 @@ const WORKER_FAMILIES: readonly WorkerFamily[] = [
   },
 ];
 
+/**
+ * A worker id's counters: written for every id that has counts, whether or not a process holds it now (one
+ * waiting out its restart backoff, one scaled away), so that their series do not come and go with processes.
+ */
+const COUNT_FAMILIES: readonly { name: string; help: string; value: (counts: WorkerCounts) => number }[] = [
+  {
+    name: 'clusterd_worker_restarts_total',
+    help: 'Times this worker id was replaced after an unexpected exit, since the master started.',
+    value: ({ restarts }) => restarts,
+  },
+  {
+    name: 'clusterd_worker_blocks_total',
+    help: 'Times this worker id\'s event loop was caught blocked past --report-blocked (or the watchdog threshold), since the master started.',
+    value: ({ blocks }) => blocks,
+  },
+];
+
 /** The Prometheus text exposition (format 0.0.4) of one ClusterStatus snapshot. */
 export function renderMetrics(status: ClusterStatus): string {
   return collect(status)
@@ -262,6 +267,12 @@ function collect(status: ClusterStatus): Family[] {
       samples: workers.flatMap((worker) =>
         samples(worker).map(({ labels, value }) => ({ labels: { worker: String(worker.id), ...labels }, value })),
       ),
+    })),
+    ...COUNT_FAMILIES.map(({ name, help, value }) => ({
+      name,
+      type: 'counter' as const,
+      help,
+      samples: status.counts.map((counts) => ({ labels: { worker: String(counts.id) }, value: value(counts) })),
     })),
   ];
 }

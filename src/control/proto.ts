@@ -171,8 +171,8 @@ export type WireBlockedSite = BlockedSite;
 /** The wire's totals have the master's shape. */
 export type WireTotals = ClusterTotals;
 
-/** The master's ClusterStatus as decoded: repeated and message fields may be absent (null). */
-export interface WireClusterStatus extends Omit<ClusterStatus, 'workers' | 'totals' | 'addresses'> {
+/** The master's ClusterStatus as decoded: repeated and message fields may be absent (null); `counts` stays in the master. */
+export interface WireClusterStatus extends Omit<ClusterStatus, 'workers' | 'totals' | 'addresses' | 'counts'> {
   workers: WireWorker[] | null;
   totals: WireTotals | null;
   /** Absent from a master older than the field. */

@@ -30,7 +30,8 @@ export interface WorkerView extends Omit<WorkerStatus, 'state' | 'history'> {
   lastBlocked: BlockedView | null;
 }
 
-export interface ClusterView extends Omit<ClusterStatus, 'workers'> {
+/** `counts` stay in the master: /metrics reads them there, the per-worker figures carry what a client shows. */
+export interface ClusterView extends Omit<ClusterStatus, 'workers' | 'counts'> {
   workers: WorkerView[];
 }
 

@@ -100,6 +100,11 @@ export class BlockedSites {
     return [...sites.values()].sort((a, b) => b.maxMs - a.maxMs || b.count - a.count);
   }
 
+  /** The worker ids with a block counted. */
+  ids(): number[] {
+    return [...this.#totals.keys()];
+  }
+
   /** Every block of worker `id` caught since the master started (a counter, for /metrics). */
   total(id: number): number {
     return this.#totals.get(id) ?? 0;

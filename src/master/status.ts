@@ -38,6 +38,13 @@ export interface ClusterTotals {
   restarts: number;
 }
 
+/** A worker id's counters since the master started; an id keeps them while no process holds it. */
+export interface WorkerCounts {
+  id: number;
+  restarts: number;
+  blocks: number;
+}
+
 export interface ClusterStatus {
   name: string;
   masterPid: number;
@@ -50,6 +57,11 @@ export interface ClusterStatus {
   totals: ClusterTotals;
   /** Where the app's servers listen through the master: `host:port`, or a unix socket's path. */
   addresses: string[];
+  /**
+   * Every worker id that has a process or a count, in id order: one crash-looping between two backoff
+   * attempts, or scaled away, has no process but keeps its counts, whose series must not come and go.
+   */
+  counts: WorkerCounts[];
 }
 
 /** What the control plane needs from the master to report on it. */
@@ -95,6 +107,12 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
       blocks: supervisor.blockedSites.total(worker.id),
     }));
   const sum = (pick: (worker: WorkerStatus) => number): number => workers.reduce((total, worker) => total + pick(worker), 0);
+  const countedIds = new Set([
+    ...Array.from({ length: supervisor.desired }, (_, index) => index + 1),
+    ...workers.map((worker) => worker.id),
+    ...supervisor.restartedIds(),
+    ...supervisor.blockedSites.ids(),
+  ]);
   const { config } = supervisor;
   return {
     name: config.name,
@@ -117,6 +135,9 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
       restarts: supervisor.restartsTotal(),
     },
     addresses: supervisor.addresses().map(formatAddress),
+    counts: [...countedIds]
+      .sort((a, b) => a - b)
+      .map((id) => ({ id, restarts: supervisor.restarts(id), blocks: supervisor.blockedSites.total(id) })),
   };
 }
 

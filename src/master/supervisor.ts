@@ -173,6 +173,11 @@ export class Supervisor extends EventEmitter implements ControlSource {
     return this.#restarts.get(id) ?? 0;
   }
 
+  /** The worker ids restarted at least once, scaled away or not. */
+  restartedIds(): number[] {
+    return [...this.#restarts.keys()];
+  }
+
   /** Every worker id's restarts together: never goes down. */
   restartsTotal(): number {
     let total = 0;

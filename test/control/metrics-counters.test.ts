@@ -39,3 +39,36 @@ test('restarts are counted across a scale-down: the master\'s total stays, and a
   t.like((await ctl.workers(name)).find((worker) => worker.id === 2), { restarts: 1 });
   await cluster.stop();
 });
+
+test('a worker id waiting out its restart backoff keeps its counters in /metrics', async (t) => {
+  const ctl = control(t);
+  const name = 'counters-backoff';
+  const cluster = await startCluster(fixture('crash-route.js'), { instances: 2, flags: ['--name', name, '--metrics', '127.0.0.1:0'], env: ctl.env });
+  killOnTeardown(t, cluster.process);
+  const url = (await cluster.waitForLine((line) => line.event === 'ready')).metrics as string;
+  const pidOf2 = (samples: Map<string, number>): number | undefined => {
+    const info = [...samples.keys()].find((key) => key.startsWith('clusterd_worker_info{worker="2"'));
+    return info === undefined ? undefined : Number(/pid="(\d+)"/.exec(info)![1]);
+  };
+
+  // Each quick crash doubles the wait before worker 2 is forked again (100 ms, 200 ms, ...): kill it until a
+  // scrape falls inside one of those waits, when no process holds the id.
+  const killed = new Set<number>();
+  const between = await waitFor(
+    async () => {
+      const samples = await scrape(url);
+      const pid = pidOf2(samples);
+      if (pid === undefined) return samples;
+      if (samples.get('clusterd_worker_state{worker="2",state="ready"}') === 1 && !killed.has(pid)) {
+        killed.add(pid);
+        process.kill(pid, 'SIGKILL');
+      }
+      return null;
+    },
+    { timeoutMs: 30_000, what: 'a scrape while worker 2 waits to be restarted' },
+  );
+  t.true(between.get('clusterd_worker_restarts_total{worker="2"}')! >= 1);
+  t.is(between.get('clusterd_worker_blocks_total{worker="2"}'), 0);
+  t.is(between.get('clusterd_worker_restarts_total{worker="1"}'), 0);
+  await cluster.stop();
+});

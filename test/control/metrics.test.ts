@@ -7,6 +7,7 @@ import { ExitCode } from '../../src/exit-codes.js';
 import { METRICS_CONTENT_TYPE, renderMetrics, startMetricsServer, type MetricsServer } from '../../src/control/metrics.js';
 import type { LoopSample } from '../../src/loop/types.js';
 import type { ClusterStatus, ControlSource, WorkerStatus } from '../../src/master/status.js';
+import { countsOf } from './helpers/fake-source.js';
 
 // ---- the fake cluster: worker 1 blocks its loop, worker 2 is healthy -------------------------------------------
 
@@ -67,6 +68,7 @@ function fakeStatus(workers: WorkerStatus[] = [worker(1, { sample: blocked, rest
     statsIntervalMs: 1000,
     workers,
     totals: { workers: workers.length, ready: workers.filter((w) => w.state === 'ready').length, desired: 3, rps: 422.5, inflight: 7, connections: 16, rss: 122_880_000, restarts: 2 },    addresses: ['0.0.0.0:8080'],
+    counts: countsOf(workers),
   };
 }
 
@@ -359,7 +361,7 @@ test('each family is listed once, with HELP and TYPE, counters end in _total', (
   }
   t.deepEqual(
     names.filter((name) => name.endsWith('_total')),
-    ['clusterd_master_restarts_total', 'clusterd_worker_restarts_total', 'clusterd_worker_blocks_total', 'clusterd_worker_http_requests_total'],
+    ['clusterd_master_restarts_total', 'clusterd_worker_http_requests_total', 'clusterd_worker_restarts_total', 'clusterd_worker_blocks_total'],
   );
 });
 
@@ -420,6 +422,20 @@ test('two processes under one worker id (a restart, a reload): the one serving i
       t.is(read(v, 'clusterd_worker_memory_rss_bytes', { worker: '1' }), chosen.sample?.memory.rss, what);
     }
   }
+});
+
+test('an id no process holds (waiting out its restart backoff, or scaled away) keeps its counters, and only them', (t) => {
+  const status = fakeStatus([worker(1)]);
+  const text = renderMetrics({ ...status, counts: [{ id: 1, restarts: 0, blocks: 0 }, { id: 2, restarts: 4, blocks: 3 }] });
+  t.deepEqual(validate(text).problems, []);
+  const v = values(text);
+  t.is(read(v, 'clusterd_worker_restarts_total', { worker: '2' }), 4);
+  t.is(read(v, 'clusterd_worker_blocks_total', { worker: '2' }), 3);
+  t.is(read(v, 'clusterd_worker_restarts_total', { worker: '1' }), 0);
+  t.deepEqual([...v.keys()].filter((name) => name.includes('worker="2"')).sort(), [
+    key('clusterd_worker_blocks_total', { worker: '2' }),
+    key('clusterd_worker_restarts_total', { worker: '2' }),
+  ]);
 });
 
 test('non-finite figures are written as NaN, +Inf and -Inf', (t) => {

@@ -59,7 +59,17 @@ export function clusterStatus(name: string, workers: WorkerStatus[]): ClusterSta
       restarts: sum((w) => w.restarts),
     },
     addresses: ['127.0.0.1:3000'],
+    counts: countsOf(workers),
   };
+}
+
+/** The counts of each worker id the list holds, as the master keeps them. */
+export function countsOf(workers: WorkerStatus[]): ClusterStatus['counts'] {
+  const ids = [...new Set(workers.map((w) => w.id))].sort((a, b) => a - b);
+  return ids.map((id) => {
+    const { restarts, blocks } = workers.find((w) => w.id === id)!;
+    return { id, restarts, blocks };
+  });
 }
 
 export class FakeSource implements ControlSource {
