@@ -20,7 +20,8 @@
 // stack trace taken at init; promises get none, as there are too many of them to pay for each. A
 // resource created before the window (a setInterval of the app's start-up) had no init to see: its
 // type comes from the resource itself (executionAsyncResource), and where its callback is defined
-// from the inspector at the end of the window ([[FunctionLocation]]), for the callbacks listed.
+// from the inspector at the end of the window ([[FunctionLocation]]), for the callbacks listed. So is
+// a timer set in the window with no frame of the app on the stack (clusterd's own ticker re-arming).
 //
 // Cost: async_hooks with promise hooks is expensive (about 30% on a promise-heavy server, nodejs/
 // benchmarking#181), which is why it runs for the window only. The time spent inside the hooks
@@ -139,9 +140,13 @@ export function measureLoop(durationMs: number, { ownPrefix = '' }: { ownPrefix?
   };
 
   const hook: AsyncHook = createHook({
-    init(asyncId, type) {
+    init(asyncId, type, _triggerAsyncId, resource) {
       const t0 = performance.now();
-      resources.set(asyncId, { type, site: MICROTASKS.has(type) ? null : appSite(ownPrefix, ownUrl), last: null });
+      const site = MICROTASKS.has(type) ? null : appSite(ownPrefix, ownUrl);
+      // No frame of the app set it (clusterd's own ticker re-arming its interval as the loop turns busy or
+      // idle): it is known by its callback, as one set before the window, and located at the end.
+      const callback = site === null ? timerCallback(resource) : undefined;
+      resources.set(asyncId, callback ? { type, site, last: null, callback } : { type, site, last: null });
       hookMs += performance.now() - t0;
     },
     before(asyncId) {
@@ -222,12 +227,20 @@ export function measureLoop(durationMs: number, { ownPrefix = '' }: { ownPrefix?
 
 /** A resource that ran without an init in the window: its type and callback, from the object itself. */
 function preexisting(resource: unknown): Resource {
-  const object = resource as { constructor?: { name?: string }; _onTimeout?: unknown; _onImmediate?: unknown } | null;
-  const name = object?.constructor?.name ?? 'UNKNOWN';
-  if (name === 'Timeout' && typeof object?._onTimeout === 'function') return { type: 'Timeout', site: null, last: null, callback: object._onTimeout as () => unknown };
-  if (name === 'Immediate' && typeof object?._onImmediate === 'function') return { type: 'Immediate', site: null, last: null, callback: object._onImmediate as () => unknown };
+  const name = (resource as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'UNKNOWN';
+  const callback = timerCallback(resource);
+  if (callback) return { type: name, site: null, last: null, callback };
   // An I/O handle (a server, a socket) the app opened at start: its callbacks run in poll.
   return { type: name, site: null, last: null };
+}
+
+/** The callback of a timer or an immediate, which Node keeps on the object; undefined for other resources. */
+function timerCallback(resource: unknown): ((...args: unknown[]) => unknown) | undefined {
+  const object = resource as { constructor?: { name?: string }; _onTimeout?: unknown; _onImmediate?: unknown } | null;
+  const name = object?.constructor?.name;
+  if (name === 'Timeout' && typeof object?._onTimeout === 'function') return object._onTimeout as () => unknown;
+  if (name === 'Immediate' && typeof object?._onImmediate === 'function') return object._onImmediate as () => unknown;
+  return undefined;
 }
 
 /**

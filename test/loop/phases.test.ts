@@ -1,7 +1,9 @@
 // measureLoop's callbacks: one set before the window is known by the function itself, not by its
 // name, so two anonymous ones (the app's, and clusterd's own ticker) are never one entry.
 import test from 'ava';
+import { fileURLToPath } from 'node:url';
 import { measureLoop } from '../../src/loop/phases.js';
+import { rearmLater } from './fixtures/own/rearms.js';
 
 function busy(ms: number): void {
   const end = performance.now() + ms;
@@ -33,4 +35,18 @@ test('two callbacks of one name set before the window are two entries, each with
   t.true(Math.max(...counts) <= 2 * Math.min(...counts) + 2, JSON.stringify(counts));
   // Located in this file.
   for (const callback of [...anonymous, ...ticks]) t.true(callback.url.endsWith('phases.test.ts'), callback.url);
+});
+
+// Serial: the other test's timers would run in this one's window.
+test.serial('a timer clusterd\'s own code sets during the window is named by its callback and marked [clusterd], not an anonymous app timer', async (t) => {
+  // The whole checkout stands for clusterd's runtime: src/loop/phases.ts, whose hooks are on the stack, and the fixture.
+  const ownPrefix = fileURLToPath(new URL('../../', import.meta.url));
+  t.teardown(rearmLater(100));
+  const breakdown = await measureLoop(600, { ownPrefix });
+  const timeouts = breakdown.callbacks.filter((callback) => callback.type === 'Timeout');
+  t.deepEqual(timeouts.filter((callback) => callback.function === '' && callback.url === ''), [], JSON.stringify(timeouts));
+  const own = timeouts.find((callback) => callback.function === '(anonymous) [clusterd]');
+  t.truthy(own, JSON.stringify(timeouts));
+  t.true(own!.count >= 5, JSON.stringify(own));
+  t.is(own!.url, '');
 });
