@@ -23,7 +23,7 @@ export const loopCommand: CommandModule<object, LoopArgs> = {
         .positional('name', { type: 'string', describe: 'NAME (may be left out when only one cluster runs), or WORKER_ID' })
         .positional('worker-id', { type: 'string', describe: 'WORKER_ID, when NAME is given' })
         .option('duration', { type: 'string', default: '5s', describe: 'How long to measure (100ms to 1m)' })
-        .option('json', { type: 'boolean', default: false, describe: 'Print {"worker","durationMs","phases":{...},"iterationsPerSec","callbacks":[...],"overheadPct"}' })
+        .option('json', { type: 'boolean', default: false, describe: 'Print {"worker","durationMs","phases":{...},"iterationsPerSec","callbacks":[...],"overheadPct"}; a blocked worker: {"worker","blocked":true,"blockedMs","frames":[...]}, exit 11' })
         .epilog('Measured in the worker with async_hooks for the window only; what that cost is printed with the result.'),
     ),
   handler: async (args) => {
@@ -36,7 +36,11 @@ export const loopCommand: CommandModule<object, LoopArgs> = {
         const view = await client.loop(id, { durationMs });
         if ('blocked' in view) {
           process.stderr.write(`${blockedNote(id, view.blocked).join('\n')}\n`);
-          process.exit(ExitCode.BLOCKED);
+          // A script that reads stdout as JSON gets JSON, which says so, as `stack --json` would.
+          const { blockedMs, frames } = view.blocked;
+          if (args.json) process.stdout.write(`${JSON.stringify({ worker: id, blocked: true, blockedMs, frames }, null, 2)}\n`);
+          process.exitCode = ExitCode.BLOCKED;
+          return;
         }
         const { worker, durationMs: measured, phases, iterationsPerSec, callbacks, overheadPct } = view;
         const report = { worker, durationMs: measured, phases, iterationsPerSec, callbacks, overheadPct };

@@ -79,6 +79,16 @@ test('with a long --watchdog, a loop silent for a second is blocked all the same
   const result = await ctl.run(['loop', 'loopblocked', '1', '--duration', '1s']);
   t.is(result.exitCode, ExitCode.BLOCKED, String(result.stdout));
   t.regex(String(result.stderr), /^worker 1's event loop is blocked \(silent for \d+\.\d s\)/);
+  // --json: the same on stderr, and an object on stdout that says so, with the stack.
+  const json = await ctl.run(['loop', 'loopblocked', '1', '--duration', '1s', '--json']);
+  t.is(json.exitCode, ExitCode.BLOCKED, String(json.stderr));
+  t.regex(String(json.stderr), /^worker 1's event loop is blocked \(silent for \d+\.\d s\)/);
+  const report = JSON.parse(String(json.stdout)) as { worker: number; blocked: boolean; blockedMs: number; frames: { functionName: string; url: string; line: number }[] };
+  t.deepEqual(Object.keys(report), ['worker', 'blocked', 'blockedMs', 'frames']);
+  t.like(report, { worker: 1, blocked: true });
+  t.true(report.blockedMs >= 1000, String(report.blockedMs));
+  t.like(report.frames[0], { functionName: 'spinForever' });
+  t.true(report.frames[0]!.url.endsWith('busy-on-request.js'), report.frames[0]!.url);
 });
 
 test('a worker that exits during its profile: one line, exit 3, no file', async (t) => {
