@@ -248,12 +248,11 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
   const drainRequests = (): void => {
     for (const request of requests.splice(0)) request();
   };
-  const operate = (what: string, run: () => Promise<unknown>): void => {
+  // An operation a signal asks for is logged as the control plane's are (MasterControl): asked by
+  // the signal, then done or failed; its failure is in the log, and nobody else waits for it.
+  const operate = (run: () => Promise<unknown>): void => {
     if (supervisor.phase !== 'running') return;
-    run().then(
-      () => logs.event('operation', `${what} done`, { operation: what }),
-      (error: unknown) => logs.event('operation-failed', `${what} failed: ${(error as Error).message}`, { operation: what }, 'error'),
-    );
+    run().catch(() => {});
   };
   const onStopSignal = (signal: NodeJS.Signals): void =>
     enqueue(() => {
@@ -288,7 +287,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
   const hadTerminal = hasTerminal();
   process.on('SIGHUP', () => {
     if (hadTerminal && !hasTerminal()) return onStopSignal('SIGHUP');
-    enqueue(() => operate('reload', () => operations.reload({ onProgress: (progress) => logs.event('reload', progress.message, { ...progress }) })));
+    enqueue(() => operate(() => masterControl.reload({ parallel: 1 }, (progress) => logs.event('reload', progress.message, { ...progress }), 'SIGHUP')));
   });
   // logrotate's convention: after it moved the file away, SIGUSR1 says "open it again". Without a
   // log file it is heard all the same: unheard, Node would open an inspector on 127.0.0.1:9229, where
@@ -305,8 +304,8 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
       logs.event('log-reopen-failed', `cannot reopen ${logFile.path}: ${(error as Error).message}; lines go to the old file`, { path: logFile.path }, 'error');
     }
   });
-  process.on('SIGTTIN', () => enqueue(() => operate('scale +1', () => operations.scale('+1'))));
-  process.on('SIGTTOU', () => enqueue(() => operate('scale -1', () => operations.scale('-1'))));
+  process.on('SIGTTIN', () => enqueue(() => operate(() => masterControl.scale('+1', 'SIGTTIN'))));
+  process.on('SIGTTOU', () => enqueue(() => operate(() => masterControl.scale('-1', 'SIGTTOU'))));
 
   supervisor.start();
   return supervisor;

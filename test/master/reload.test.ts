@@ -327,3 +327,19 @@ test('reload, restart and scale up with the entry gone: one line, exit 3, nothin
   t.is((await ctl.run(['scale', 'gone', '1'])).exitCode, 0);
   t.is((await get(cluster.port)).status, 200);
 });
+
+test('SIGTTIN, SIGTTOU and SIGHUP are logged with the signal that asked, then done, as the control plane\'s requests are', async (t) => {
+  const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--name', 'signalled-ops'] });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const asked = (): string[] => cluster.lines.filter((line) => line.event === 'operation-requested').map((line) => `${line.message} (${String(line.who)})`);
+
+  cluster.process.kill('SIGTTIN');
+  await cluster.waitForLine((line) => line.event === 'operation' && line.who === 'SIGTTIN');
+  cluster.process.kill('SIGTTOU');
+  await cluster.waitForLine((line) => line.event === 'operation' && line.who === 'SIGTTOU');
+  cluster.process.kill('SIGHUP');
+  const reloaded = await cluster.waitForLine((line) => line.event === 'operation' && line.who === 'SIGHUP');
+  t.is(reloaded.message, 'reload (1 at a time) done');
+  t.deepEqual(asked(), ['scale to +1 asked by SIGTTIN (SIGTTIN)', 'scale to -1 asked by SIGTTOU (SIGTTOU)', 'reload (1 at a time) asked by SIGHUP (SIGHUP)']);
+  t.deepEqual(cluster.lines.filter((line) => line.event === 'operation-failed'), []);
+});

@@ -128,7 +128,7 @@ test('a terminal that hangs up stops the cluster; a SIGHUP from kill, with the t
   const masterPid = ready.masterPid as number;
   const workerPid = (ready.workers as { pid: number }[])[0]!.pid;
   process.kill(masterPid, 'SIGHUP');
-  await line('the reload', (entry) => entry.event === 'operation' && entry.message === 'reload done');
+  await line('the reload', (entry) => entry.event === 'operation' && entry.message === 'reload (1 at a time) done');
   t.false(isRunning(workerPid), 'the worker was replaced');
 
   // The terminal goes (its window closed): the kernel sends the master SIGHUP and takes the terminal away.
