@@ -11,7 +11,7 @@ import { LogFile, type LogFileOptions } from './log-file.js';
 import { LogSink, type LogFormat, type LogOutput } from './logs.js';
 import { reapOrphans } from './orphans.js';
 import { SystemdNotifier } from './sd-notify.js';
-import { Supervisor, type ClusterConfig } from './supervisor.js';
+import { Supervisor, type ClusterConfig, type OwnListener } from './supervisor.js';
 import { masterActions } from '../dashboard/actions.js';
 import { DashboardFeed } from '../dashboard/feed.js';
 import { startDashboard } from '../dashboard/server.js';
@@ -307,7 +307,13 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
   process.on('SIGTTIN', () => enqueue(() => operate(() => masterControl.scale('+1', 'SIGTTIN'))));
   process.on('SIGTTOU', () => enqueue(() => operate(() => masterControl.scale('-1', 'SIGTTOU'))));
 
-  supervisor.start();
+  const ownListeners: OwnListener[] = [
+    ...(control.tcpAddress ? [{ flag: '--control', ...control.tcpAddress }] : []),
+    ...(metricsServer ? [{ flag: '--metrics', ...metricsServer.address }] : []),
+    ...(healthServer ? [{ flag: '--health', ...healthServer.address }] : []),
+    ...(dashboardServer ? [{ flag: '--dashboard', ...dashboardServer.address }] : []),
+  ];
+  supervisor.start({ ownListeners });
   return supervisor;
 }
 

@@ -107,6 +107,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
   readonly #live = new Set<WorkerProcess>();
   #bootFailures = 0;
   readonly #listenFailures = new Map<WorkerProcess, ListenFailure>();
+  #ownListeners: readonly OwnListener[] = [];
   /** Workers the watchdog killed: their id restarts without backoff. */
   readonly #restartAtOnce = new WeakSet<WorkerProcess>();
   /** A block --report-blocked caught that has not ended yet, per worker (the watchdog may end it). */
@@ -189,7 +190,9 @@ export class Supervisor extends EventEmitter implements ControlSource {
     return this.sockets.addresses();
   }
 
-  start(): void {
+  /** Forks the workers; `ownListeners` are the master's own, named in a worker's failure to bind one of their addresses. */
+  start({ ownListeners = [] }: { ownListeners?: readonly OwnListener[] } = {}): void {
+    this.#ownListeners = ownListeners;
     this.#reaper ??= new Reaper();
     this.#reconcile();
   }
@@ -496,7 +499,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       const serving = this.#phase === 'running' ? this.workers().filter((other) => other.state === 'ready').length : 0;
       if (serving === 0) {
         if (listenFailure) {
-          this.#fatal(new ListenError(describeListenFailure(listenFailure)));
+          this.#fatal(new ListenError(describeListenFailure(listenFailure, this.#ownListeners)));
           return;
         }
         // Node itself refused the flags (--node-arg): every boot would fail the same way.
@@ -510,7 +513,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
           return;
         }
       }
-      const why = listenFailure ? describeListenFailure(listenFailure) : reason;
+      const why = listenFailure ? describeListenFailure(listenFailure, this.#ownListeners) : reason;
       // While the cluster first boots, a retried boot is progress, not an error: stderr is kept
       // for the one line that says why clusterd gives up, if it does.
       const level = this.#phase === 'booting' ? 'info' : 'warn';
@@ -636,14 +639,31 @@ export function lastErrorLine(tail: readonly string[]): string {
   return at === -1 ? (lines.findLast((line) => !/^Node\.js v\d/.test(line)) ?? lines.at(-1) ?? '') : firstLine(lines, at);
 }
 
-function describeListenFailure({ query, code }: ListenFailure): string {
+/** A listener of the master's own (`--health`, `--metrics`, `--control`, `--dashboard`), where it is bound. */
+export type OwnListener = { flag: string } & ({ host: string; port: number } | { path: string });
+
+export function describeListenFailure({ query, code }: ListenFailure, own: readonly OwnListener[] = []): string {
   const why =
     code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available' : code;
+  // The master's own listener holds the address only while the cluster runs: once it has exited
+  // nothing does, and the line must say what held it.
+  const holder = code === 'EADDRINUSE' ? own.find((listener) => holds(listener, query)) : undefined;
+  const held = holder ? `: it is this cluster's own ${holder.flag} address` : '';
   if (isSocketPath(query)) {
     const path = query.address ?? '';
     // Node reports a bind under a missing directory as EACCES, which misleads.
     const missing = path.startsWith('/') && (code === 'EACCES' || code === 'ENOENT') && !existsSync(dirname(path));
-    return `cannot listen on unix socket ${formatAddress({ address: path, port: -1 })}: ${missing ? `no such directory ${dirname(path)}` : `${why} (${code})`}`;
+    return `cannot listen on unix socket ${formatAddress({ address: path, port: -1 })}: ${missing ? `no such directory ${dirname(path)}` : `${why} (${code})${held}`}`;
   }
-  return `cannot listen on port ${query.port} (${query.address ?? '*'}:${query.port}): ${why} (${code})`;
+  return `cannot listen on port ${query.port} (${query.address ?? '*'}:${query.port}): ${why} (${code})${held}`;
+}
+
+/** Whether the master's listener takes the address a worker asked for: the same path, or the same port on an address that overlaps. */
+function holds(listener: OwnListener, query: ListenFailure['query']): boolean {
+  if ('path' in listener) return isSocketPath(query) && query.address === listener.path;
+  if (isSocketPath(query) || query.port !== listener.port) return false;
+  const wildcard = (host: string | null): boolean => host === null || host === '' || host === '0.0.0.0' || host === '::';
+  const loopback = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.');
+  const { address } = query;
+  return wildcard(address) || wildcard(listener.host) || address === listener.host || (loopback(address!) && listener.host === 'localhost');
 }

@@ -224,6 +224,16 @@ test('a unix socket path another process listens on, or a file that is not a soc
   assertOneLine(t, long, ExitCode.BOOT_FAILED, ['failed to boot', 'ENAMETOOLONG']);
 });
 
+test("a port the cluster's own --health listens on: the one line says so (once the cluster has exited, nothing holds it)", async (t) => {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+
+  const result = await start([fixture('hello.js'), '-i', '1', '--name', 'own-health-port', '--health', `127.0.0.1:${port}`, '--listen-timeout', '10m'], { PORT: String(port) });
+  assertOneLine(t, result, ExitCode.LISTEN_FAILED, [`cannot listen on port ${port} (127.0.0.1:${port}): address already in use (EADDRINUSE): it is this cluster's own --health address`]);
+});
+
 test('app that never listens, with --listen-timeout 1s', async (t) => {
   const result = await start([fixture('never-listens.js'), '-i', '1', '--listen-timeout', '1s', '--max-boot-failures', '2']);
   assertOneLine(t, result, ExitCode.BOOT_FAILED, ['failed to boot 2 times', '--listen-timeout']);

@@ -1,6 +1,6 @@
 // The line a failed boot is explained by (supervisor.ts lastErrorLine, errors.ts oneLine).
 import test from 'ava';
-import { lastErrorLine, nodeRefusedFlags, writingOutput } from '../../src/master/supervisor.js';
+import { describeListenFailure, lastErrorLine, nodeRefusedFlags, writingOutput } from '../../src/master/supervisor.js';
 import { oneLine } from '../../src/errors.js';
 
 test("the error line of a stack trace; an error that only announces the next line brings it along (esbuild's)", (t) => {
@@ -32,4 +32,17 @@ test('writingOutput: a loop blocked in a write to its own output (stdout and std
   t.true(writingOutput(writing));
   t.false(writingOutput([frame('spin', 'file:///srv/app.js'), frame('emit', 'node:events')]));
   t.false(writingOutput([]));
+});
+
+test("a port in use by the master's own listener says so; another address, port or error does not", (t) => {
+  const failure = (address: string | null, port: number, code = 'EADDRINUSE') => ({ query: { key: '', address, port, addressType: 4, flags: 0 }, code, errno: 0 });
+  const own = [{ flag: '--metrics', host: '0.0.0.0', port: 9100 }, { flag: '--health', host: '127.0.0.1', port: 9200 }, { flag: '--dashboard', path: '/run/dash.sock' }];
+  t.is(describeListenFailure(failure('127.0.0.1', 9200), own), "cannot listen on port 9200 (127.0.0.1:9200): address already in use (EADDRINUSE): it is this cluster's own --health address");
+  t.is(describeListenFailure(failure(null, 9200), own), "cannot listen on port 9200 (*:9200): address already in use (EADDRINUSE): it is this cluster's own --health address");
+  t.is(describeListenFailure(failure('10.0.0.5', 9100), own), "cannot listen on port 9100 (10.0.0.5:9100): address already in use (EADDRINUSE): it is this cluster's own --metrics address");
+  t.is(describeListenFailure(failure('10.0.0.5', 9200), own), 'cannot listen on port 9200 (10.0.0.5:9200): address already in use (EADDRINUSE)');
+  t.is(describeListenFailure(failure('127.0.0.1', 9300), own), 'cannot listen on port 9300 (127.0.0.1:9300): address already in use (EADDRINUSE)');
+  t.is(describeListenFailure(failure('127.0.0.1', 9200, 'EACCES'), own), 'cannot listen on port 9200 (127.0.0.1:9200): permission denied (EACCES)');
+  const socket = { query: { key: '', address: '/run/dash.sock', port: -1, addressType: -1, flags: 0 }, code: 'EADDRINUSE', errno: 0 };
+  t.is(describeListenFailure(socket, own), "cannot listen on unix socket /run/dash.sock: address already in use (EADDRINUSE): it is this cluster's own --dashboard address");
 });
