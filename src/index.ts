@@ -191,6 +191,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   /** `4`, `'+2'` or `'-1'` workers; resolves with the new count once they are all ready. */
   async scale(workers: number | string): Promise<number> {
+    // A step up or down is a string only: a number is the count, and `scale(1 - 2)` must not
+    // read as '-1' and take a worker away.
+    if (typeof workers !== 'string') whole('scale(): the worker count', workers, MAX_INSTANCES);
     this.#usable();
     return this.#client.scale(String(workers));
   }

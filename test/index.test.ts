@@ -128,6 +128,9 @@ test.serial('connect() over TCP with the token; a wrong or missing token is refu
   // Worker ids and counts are whole numbers in range: the wire would make 2^32+1 and 1.9 worker 1.
   for (const id of [2 ** 32 + 1, 1.9, 0, Number.NaN]) await t.throwsAsync(remote.restart(id), { instanceOf: ClusterdError, message: /restart\(\): the worker id must be a whole number from 1 to 1024/ });
   await t.throwsAsync(remote.reload({ parallel: Number.NaN }), { instanceOf: ClusterdError, message: /`parallel` must be a whole number/ });
+  // A count is a number, a step ('+1', '-1') a string: scale(1 - 2) is no step down.
+  for (const count of [-1, 0, 1.5, Number.NaN]) await t.throwsAsync(remote.scale(count), { instanceOf: UsageError, message: /^scale\(\): the worker count must be a whole number from 1 to 1024, got / });
+  await t.throwsAsync(remote.scale(null as never), { instanceOf: UsageError, message: /^scale\(\): the worker count must be a whole number from 1 to 1024, got object$/ });
   // From JavaScript, where no type is checked: a usage error, not a TypeError from a destructuring.
   await t.throwsAsync(remote.reload(null as never), { instanceOf: ClusterdError, message: /^reload\(\): expected \{ parallel \} or nothing, got null$/ });
   for (const [target, got] of [[null, 'null'], [42, 'number'], [[], 'an array']] as const) {
