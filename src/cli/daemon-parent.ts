@@ -74,11 +74,20 @@ export async function startDaemon({ name, argv, logFile }: { name: string; argv:
     const done = (code: number): void => {
       if (settled) return;
       settled = true;
+      process.off('SIGINT', onInterrupt);
       child.removeAllListeners();
       if (child.connected) child.disconnect();
       child.unref();
       resolve(code);
     };
+    // Ctrl-C stops the waiting, not the master (detached, it never sees the terminal's signal): it
+    // boots on, so say so and how to stop it, rather than leave a cluster the user thinks is gone.
+    // 130, as a shell says of a command Ctrl-C ended.
+    const onInterrupt = (): void => {
+      process.stderr.write(`clusterd: stopped waiting; ${name} is still starting in the background (master pid ${child.pid}, log ${logPath}); \`clusterd stop ${name}\` stops it\n`);
+      done(130);
+    };
+    process.once('SIGINT', onInterrupt);
     child.on('message', (raw: unknown) => {
       const report = parseDaemonReport(raw);
       // Not the master's report (an app started in this process's place, say): keep waiting for one, or for the exit.

@@ -87,6 +87,23 @@ test('start -d of an app that cannot boot exits non-zero with the reason, leavin
   t.is(listed.exitCode, 0);
 });
 
+test('Ctrl-C while start -d waits for a master that is still booting: one line saying it boots on and how to stop it, exit 130', async (t) => {
+  const env = runtime(t);
+  const waiting = execa(process.execPath, [CLI, 'start', fixture('never-listens.js'), '-i', '1', '--name', 'interrupted', '-d', '--listen-timeout', '10m'], { env, reject: false, timeout: 60_000 });
+  // The master answers once its control plane is up, before any worker could be ready.
+  const pid = await waitFor(async () => (await clusterd(['status', 'interrupted', '--json'], env)).exitCode === 0 && masterPid('interrupted', env), { what: 'the master to answer', timeoutMs: 30_000 });
+  t.teardown(() => {
+    if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+  });
+  waiting.kill('SIGINT');
+  const result = await waiting;
+  t.is(result.exitCode, 130);
+  const logPath = join(env.CLUSTERD_RUNTIME_DIR!, 'interrupted.log');
+  t.is(result.stderr, `clusterd: stopped waiting; interrupted is still starting in the background (master pid ${pid}, log ${logPath}); \`clusterd stop interrupted\` stops it`);
+  t.true(isRunning(pid), 'the master boots on');
+  t.is((await clusterd(['stop', 'interrupted'], env)).exitCode, 0);
+});
+
 test('start -d with the name of a running cluster is refused before anything starts', async (t) => {
   const env = runtime(t);
   const first = await clusterd(['start', fixture('hello.js'), '-i', '1', '--name', 'twice', '-d'], env);
