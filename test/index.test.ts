@@ -98,6 +98,8 @@ test.serial('start() refuses bad options naming the key, and rejects with the re
   await t.throwsAsync(start({ entry: fixture('hello.js'), cwd: '/no/such/dir' }), { instanceOf: ClusterdError, message: /`cwd` must be an existing directory/ });
   await t.throwsAsync(start(undefined as unknown as Parameters<typeof start>[0]), { instanceOf: UsageError, message: /expected an object of options/ });
   await t.throwsAsync(start({} as Parameters<typeof start>[0]), { instanceOf: UsageError, message: /`entry` is required/ });
+  // Opened only by the master, which reads the options from a file of its own: named as the options.
+  await t.throwsAsync(start({ entry: fixture('hello.js'), logFile: '/no/such/dir/x.log', output: 'ignore' }), { instanceOf: StartError, message: /^start\(\) options: `logFile`: cannot open \/no\/such\/dir\/x\.log: ENOENT/ });
   // An optional key set to undefined is a key not given (it was refused as `expected a string or a number, got undefined`).
   const error0 = await t.throwsAsync(start({ entry: fixture('throws-at-start.js'), instances: 1, maxBootFailures: 1, output: 'ignore', logFile: undefined }), { instanceOf: StartError });
   t.is(error0!.exitCode, ExitCode.BOOT_FAILED);

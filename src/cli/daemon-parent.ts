@@ -12,7 +12,7 @@ import { endpointsText, workerCount, type ReadyInfo } from '../master/run.js';
 import { ensureRuntimeDir } from '../control/paths.js';
 import { assertNameFree } from '../control/server.js';
 import { ClusterdError, UsageError, oneLine } from '../errors.js';
-import { LOG_FILE_MODE } from '../master/log-file.js';
+import { LOG_FILE_MODE, type LogFileOptions } from '../master/log-file.js';
 import { ExitCode } from '../exit-codes.js';
 
 /** What the daemon master tells the process that started it. */
@@ -49,17 +49,17 @@ export function daemonLogPath(name: string): string {
 }
 
 /** Starts the master detached and resolves with the exit code this CLI should use. */
-export async function startDaemon({ name, argv, logFile }: { name: string; argv: readonly string[]; logFile?: string | undefined }): Promise<number> {
+export async function startDaemon({ name, argv, logFile }: { name: string; argv: readonly string[]; logFile?: Pick<LogFileOptions, 'path' | 'given'> | null | undefined }): Promise<number> {
   // Refused here, before the new master would append its complaint to the running one's log.
   await assertNameFree(name);
   // The master's own stdio goes to the file its lines go to: with --log-file, a crash's stack or a
   // Node warning lands there too, not in a second file nobody was told of.
-  const logPath = logFile ?? daemonLogPath(name);
+  const logPath = logFile?.path ?? daemonLogPath(name);
   let log: number;
   try {
-    log = openSync(logPath, 'a', logFile === undefined ? 0o600 : LOG_FILE_MODE);
+    log = openSync(logPath, 'a', logFile ? LOG_FILE_MODE : 0o600);
   } catch (error) {
-    if (logFile !== undefined) throw new UsageError(`--log-file: cannot open ${logFile}: ${oneLine(error)}`);
+    if (logFile) throw new UsageError(`${logFile.given ?? '--log-file'}: cannot open ${logPath}: ${oneLine(error)}`);
     throw new ClusterdError('ERR_CLUSTERD_RUNTIME_DIR', `cannot open the log file ${logPath}: ${(error as Error).message}`, { cause: error });
   }
   const bin = fileURLToPath(new URL('../../bin/clusterd.js', import.meta.url));

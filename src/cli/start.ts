@@ -168,7 +168,7 @@ export function masterOptions(settings: StartSettings): MasterOptions {
     metrics: metrics === undefined ? null : checked('metrics', () => parseControlAddress(metrics, 'metrics')),
     health: health === undefined ? null : checked('health', () => parseControlAddress(health, 'health')),
     dashboard: dashboard === undefined ? null : dashboardOptions(checked('dashboard', () => parseListenAddress(dashboard, 'dashboard')), dashboardTokens, checked),
-    logFile: logFileOptions(text, checked, name, settings.flags.get('daemon') === true),
+    logFile: logFileOptions(text, checked, name, settings.flags.get('daemon') === true, fromFile.get('log-file')),
     shutdownDelayMs: checked('shutdown-delay', () => parseDuration('shutdown-delay', text('shutdown-delay'), { min: 0 })),
   };
 }
@@ -179,14 +179,24 @@ function dashboardOptions(listen: ListenAddress, sources: DashboardTokenSources,
 }
 
 /** --log-file (by default <runtime dir>/<name>.log for the master of `start -d`) and its rotation. */
-function logFileOptions(text: (flag: string) => string | undefined, checked: <T>(flag: string, parse: () => T) => T, name: string, daemon: boolean): LogFileOptions | null {
+function logFileOptions(
+  text: (flag: string) => string | undefined,
+  checked: <T>(flag: string, parse: () => T) => T,
+  name: string,
+  daemon: boolean,
+  file: string | undefined,
+): LogFileOptions | null {
   const maxSize = text('log-max-size');
   const options = {
     maxSize: maxSize === undefined ? null : checked('log-max-size', () => parseSize('log-max-size', maxSize, { min: 1024 })),
     keep: checked('log-keep', () => parseInteger('log-keep', text('log-keep'), { min: 0, max: MAX_LOG_KEEP })),
   };
   const path = text('log-file');
-  if (path !== undefined) return { path: resolve(path), ...options };
+  // A file that cannot be opened is found only when it is opened (by the master, or by `start -d`):
+  // the line names where the path was given, as for any other value of the config file. start()'s
+  // options reach its master through a config file of its own, gone by then: they are named as such.
+  const given = file === undefined ? '--log-file' : `${process.env[DAEMON_ENV] === API_CHILD ? 'start() options' : file}: \`${configKey('log-file')}\``;
+  if (path !== undefined) return { path: resolve(path), given, ...options };
   if (process.env[DAEMON_ENV] && process.env[DAEMON_ENV] !== API_CHILD) return { path: daemonLogPath(name), ...options };
   // `start -d` itself (not its master yet): the master it starts has the file, and rotates it.
   if (maxSize !== undefined && !daemon) throw new UsageError('`--log-max-size` rotates the --log-file: give one (or run with -d, whose log is a file)');
@@ -200,7 +210,7 @@ async function start(args: StartArgs): Promise<void> {
   // The daemon's own master (DAEMON_ENV) reads the same config file: `daemon: true` there must not fork again.
   if (settings.flags.get('daemon') === true && !process.env[DAEMON_ENV]) {
     const { startDaemon } = await import('./daemon-parent.js');
-    process.exit(await startDaemon({ name: options.cluster.name, argv: process.argv.slice(2), logFile: options.logFile?.path }));
+    process.exit(await startDaemon({ name: options.cluster.name, argv: process.argv.slice(2), logFile: options.logFile }));
   }
   const { runMaster } = await import('../master/run.js');
   if (process.env[DAEMON_ENV]) runAsDaemon(options, runMaster);

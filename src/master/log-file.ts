@@ -15,6 +15,8 @@ export const MAX_LOG_KEEP = 100;
 
 export interface LogFileOptions {
   path: string;
+  /** Where the path was given, for the line that says it cannot be opened: `--log-file` (the default), or a config file's key. */
+  given?: string;
   /** Rotate before a write would take the file past this many bytes; null: never. */
   maxSize: number | null;
   /** Rotated files kept (FILE.1 .. FILE.keep); 0: the file is emptied instead. */
@@ -34,14 +36,14 @@ export class LogFile implements OutputStream {
   /** Told, once writes succeed again, how many lines were not written and why (written to this file). */
   onRecovered: (lines: number, error: string) => void = () => {};
 
-  constructor({ path, maxSize, keep }: LogFileOptions) {
+  constructor({ path, given = '--log-file', maxSize, keep }: LogFileOptions) {
     this.path = path;
     this.#maxSize = maxSize;
     this.#keep = keep;
     try {
       this.#fd = openSync(path, 'a', LOG_FILE_MODE);
     } catch (error) {
-      throw new UsageError(`--log-file: cannot open ${path}: ${oneLine(error)}`);
+      throw new UsageError(`${given}: cannot open ${path}: ${oneLine(error)}`);
     }
     this.#size = fstatSync(this.#fd).size;
   }

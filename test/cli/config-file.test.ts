@@ -227,6 +227,22 @@ test('clusterd start with no entry runs the config file\'s, with its env and arg
   t.is(bad.stderr, `clusterd: ${join(dir, 'clusterd.config.json')}: unknown key \`graceMs\` (did you mean \`grace\`?); the keys are entry, env, args, ${START_OPTIONS.map((spec) => configKey(spec.flag)).join(', ')}`);
 });
 
+test("a config file's logFile that cannot be opened names the file and the key, in the foreground and with -d; the flag names the flag", async (t) => {
+  const dir = scratch(t);
+  copyFileSync(fixture('hello.js'), join(dir, 'app.js'));
+  const file = join(dir, 'clusterd.config.json');
+  writeFileSync(file, JSON.stringify({ entry: 'app.js', instances: 1, name: 'unlogged', logFile: 'logs/x.log' }));
+  const env = { CLUSTERD_RUNTIME_DIR: join(dir, 'runtime') };
+  const missing = join(dir, 'logs', 'x.log');
+  for (const daemon of [[], ['-d']]) {
+    const result = await execa(process.execPath, [CLI, 'start', ...daemon], { cwd: dir, env, reject: false, timeout: 30_000 });
+    t.is(result.exitCode, ExitCode.USAGE, result.stderr);
+    t.is(result.stderr, `clusterd: ${file}: \`logFile\`: cannot open ${missing}: ENOENT: no such file or directory, open '${missing}'`, daemon.join(''));
+  }
+  const flagged = await execa(process.execPath, [CLI, 'start', '--log-file', missing], { cwd: dir, env, reject: false, timeout: 30_000 });
+  t.is(flagged.stderr, `clusterd: --log-file: cannot open ${missing}: ENOENT: no such file or directory, open '${missing}'`);
+});
+
 test('a config module runs in a process of its own: what it leaves running (a timer that throws later) is not in the master', async (t) => {
   // Imported into the process that becomes the master, such a timer took the running cluster down
   // ("internal error", the workers killed, requests cut).
