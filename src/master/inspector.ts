@@ -29,7 +29,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import { StackCapturer, type Capture, type InspectorSession } from '../loop/capture.js';
-import { mapProfile } from '../loop/source-map.js';
+import { mapProfile } from '../loop/profile-map.js';
 import type { CpuProfile, StackFrame } from '../loop/types.js';
 import { ClusterdError, clip, oneLine } from '../errors.js';
 import { WORKER_INSPECTOR_ARGS } from '../protocol.js';

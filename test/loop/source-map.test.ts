@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { mapProfile } from '../../src/loop/source-map.js';
+import { mapProfile } from '../../src/loop/profile-map.js';
 import type { CpuProfile } from '../../src/loop/types.js';
 
 type Node = CpuProfile['nodes'][number] & { positionTicks?: Array<{ line: number; ticks: number }> };
