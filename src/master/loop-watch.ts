@@ -1,7 +1,7 @@
 // The master's watch on one worker's heartbeat (src/loop/heartbeat.ts): the silence since its last
 // beat says whether its event loop turns. Silence past a level turns into events:
 //
-//   'stall' (silentMs)            silent past stallMs (once per episode); `least` and `fair` route around it
+//   'stall' (silentMs, episode)   silent past stallMs (once per episode); `least` and `fair` route around it
 //   'resume'                      the first beat after a stall
 //   'end' (episode, silentMs)     the first beat after a silence that passed a threshold: how long it lasted
 //   'silent' (threshold, episode) silent past one of `thresholds` (once each per episode): the caller
@@ -301,7 +301,7 @@ export class LoopWatch extends EventEmitter {
     const { stallMs, thresholds } = this.#options;
     if (stallMs > 0 && !this.#stalled && silentMs >= stallMs) {
       this.#stalled = true;
-      this.emit('stall', Math.round(silentMs));
+      this.emit('stall', Math.round(silentMs), this.#episode);
     }
     for (const threshold of thresholds) {
       if (threshold <= 0 || silentMs < threshold || this.#passed.has(threshold)) continue;

@@ -272,13 +272,22 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   /** Follows the worker's heartbeat (src/loop/heartbeat.ts): stalls for balancing, silences for the watchdog and --report-blocked. */
   #watchHeartbeat(pipe: Readable, { stallMs, watchdogMs, reportBlockedMs }: WatchSettings): LoopWatch {
     const watch = new LoopWatch(pipe, { stallMs, thresholds: [watchdogMs, reportBlockedMs] });
-    watch.on('stall', (silentMs: number) => {
-      // A stall of its start-up noticed after the worker said it was ready: the loop has turned since
-      // (to say so), and a beat is on its way. Balancing around it would give the other workers a
-      // burst of connections for nothing.
-      if (this.readyAt !== null && Date.now() - silentMs < this.readyAt) return;
+    const stall = (): void => {
       this.#stalled = true;
       this.#listeners.health(this);
+    };
+    watch.on('stall', (silentMs: number, episode: number) => {
+      // A silence that began before the worker said it was ready: its loop turned since (to say so),
+      // so it has been silent only since then; a stall of its start-up has a beat on its way, and
+      // balancing around it would give the other workers a burst of connections for nothing. Judged
+      // again once that silence is a stall too, unless a beat came. (Ignored for good, a loop that
+      // blocked within a beat of the ready, as a fast machine's first request can, was never routed
+      // around: `least` held new connections for it for the whole block.)
+      const sinceReady = this.readyAt === null ? Infinity : Date.now() - this.readyAt;
+      if (sinceReady >= silentMs || sinceReady >= stallMs) return stall();
+      setTimeout(() => {
+        if (watch.current(episode) && this.#state === 'ready') stall();
+      }, stallMs - sinceReady).unref();
     });
     watch.on('resume', () => {
       this.#stalled = false;
