@@ -135,10 +135,13 @@ function totalHeld(loads: ReadonlyArray<{ connections: number }>): number {
 
 /**
  * How long every preferred worker must have been at its own maxConnections before they accept past
- * it (overflow, their servers refusing): a worker whose connection closes at once (a connection per
+ * it (overflow, their servers refusing): a worker whose connection closes soon (a connection per
  * request) has room again before any is refused, and meanwhile new connections wait in the queue.
+ * During an overflow a worker back at its own limit may still win a connection before it hears the
+ * overflow is over (and its server refuses it): at 100 ms, a loaded machine's slow requests started
+ * overflows that cost 1 connection of 30 made one at a time with a place free.
  */
-export const OVERFLOW_AFTER_MS = 100;
+export const OVERFLOW_AFTER_MS = 500;
 
 /** The largest limit ever set, whatever the connection counts (a bound, not a goal). */
 const MAX_CAP = 2 ** 30;
