@@ -350,8 +350,9 @@ export class FairBalancer implements Balancer {
 
   /**
    * A stop's first step (see the top of this file): resolves once the kernel's queue has been taken
-   * and every connection of it has reached a worker. Connections that come after the master has
-   * closed its copy, while a worker whose loop is blocked still holds its own, still wait for it.
+   * and every connection of it has reached a worker. From then on new connections are refused, even
+   * while a worker whose loop is blocked holds its copy (stopListening(); but a socket systemd passed
+   * keeps listening, and they wait for that worker, as they do where the native helper is missing).
    */
   stopAccepting(): Promise<void> {
     const handle = this.#handle;
