@@ -5,10 +5,12 @@
 // as the command line's, errors naming the key and the file. Command-line flags win over the file.
 import { spawn } from 'node:child_process';
 import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { devNull } from 'node:os';
 import { dirname, extname, resolve } from 'node:path';
 import { configKey, ENV_NAME, FILE_ONLY_KEYS, START_OPTIONS, type StartOption } from './start-options.js';
 import { UsageError, oneLine } from '../errors.js';
 import { isSocketPath } from '../control/options.js';
+import { TSCONFIG_ENV, findTsconfig } from '../master/typescript.js';
 
 /** Looked for in this order in the current directory; two of them at once is an error. */
 export const CONFIG_NAMES = ['clusterd.config.json', 'clusterd.config.mjs', 'clusterd.config.js', 'clusterd.config.ts'] as const;
@@ -74,7 +76,7 @@ async function readConfig(path: string): Promise<unknown> {
     }
   }
   if (!['.mjs', '.js', '.cjs', '.ts', '.mts', '.cts'].includes(extension)) {
-    throw new UsageError(`${path}: a config file is .json, .mjs, .js or .ts`);
+    throw new UsageError(`${path}: a config file is .json, .mjs, .js, .cjs, .ts, .mts or .cts`);
   }
   return loadModule(path, extension);
 }
@@ -148,7 +150,10 @@ try {
 function loadModule(path: string, extension: string): Promise<unknown> {
   const typescript = ['.ts', '.mts', '.cts'].includes(extension);
   const args = ['--input-type=module', '--eval', LOADER, path, ...(typescript ? [import.meta.resolve('tsx/esm/api')] : [])];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+  // A .ts config gets its own nearest tsconfig.json, as a .ts entry does (tsx would take the current
+  // directory's: its `paths` were not found from anywhere else), unless TSX_TSCONFIG_PATH names one.
+  const env = typescript && !process.env[TSCONFIG_ENV] ? { ...process.env, [TSCONFIG_ENV]: findTsconfig(dirname(path)) ?? devNull } : process.env;
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', env });
   return new Promise((resolve, reject) => {
     let answer: unknown;
     const timer = setTimeout(() => {
@@ -176,9 +181,18 @@ export function parseConfig(value: unknown, path: string): ConfigFile {
   }
   const config: ConfigFile = { path, flags: new Map() };
   for (const [key, raw] of Object.entries(value)) {
+    // A key set to undefined is a key not given, as for start() (a typed config writes `x ? n : undefined`).
+    if (raw === undefined) continue;
     const bad = (expected: string): UsageError => new UsageError(`${path}: expected \`${key}\` to be ${expected}, got ${describe(raw)}`);
     // No argument, environment variable or path can carry one: every fork would fail, late and unclearly.
-    if (holdsNul(raw)) throw new UsageError(`${path}: \`${key}\` holds a NUL character (\\u0000), which no argument, environment variable or path can carry`);
+    let nul: boolean;
+    try {
+      nul = holdsNul(raw);
+    } catch {
+      // A module's value can (`o.self = o`): no option is such a thing, and checking it recursed without end.
+      throw new UsageError(`${path}: \`${key}\` refers to itself, which no option can`);
+    }
+    if (nul) throw new UsageError(`${path}: \`${key}\` holds a NUL character (\\u0000), which no argument, environment variable or path can carry`);
     if (key === '$schema') {
       if (typeof raw !== 'string') throw bad('a string');
     } else if (key === 'entry') {
@@ -198,12 +212,14 @@ export function parseConfig(value: unknown, path: string): ConfigFile {
   return config;
 }
 
-/** A NUL in a string anywhere in `value` (its keys too). */
-function holdsNul(value: unknown): boolean {
+/** A NUL in a string anywhere in `value` (its keys too). Throws a RangeError for a value that holds itself. */
+function holdsNul(value: unknown, inside: object[] = []): boolean {
   if (typeof value === 'string') return value.includes('\0');
-  if (Array.isArray(value)) return value.some(holdsNul);
-  if (typeof value === 'object' && value !== null) return Object.entries(value).some(([key, item]) => key.includes('\0') || holdsNul(item));
-  return false;
+  if (typeof value !== 'object' || value === null) return false;
+  if (inside.includes(value)) throw new RangeError('refers to itself');
+  const within = [...inside, value];
+  if (Array.isArray(value)) return value.some((item) => holdsNul(item, within));
+  return Object.entries(value).some(([key, item]) => key.includes('\0') || holdsNul(item, within));
 }
 
 function parseEnv(raw: unknown, bad: (expected: string) => UsageError, path: string): Record<string, string> {

@@ -340,13 +340,20 @@ export class WorkerInspector {
         this.#appUrl = null;
       }
     }
-    const url = this.#url ?? (await this.#activate());
+    const cached = this.#url;
     try {
-      return await InspectorClient.connect(url, OPEN_TIMEOUT_MS);
+      return await InspectorClient.connect(cached ?? (await this.#activate()), OPEN_TIMEOUT_MS);
     } catch (error) {
-      // An address from an inspector that has since closed: ask for a new one next time.
       this.#url = null;
-      throw unavailable(this.#pid, `cannot connect to its inspector: ${(error as Error).message}`);
+      if (cached === null || error instanceof ClusterdError) throw failedToConnect(this.#pid, error);
+    }
+    // The address of an inspector that has since closed (the app called inspector.close()): opened
+    // again, once (this capture failed, and only the next one found it open).
+    try {
+      return await InspectorClient.connect(await this.#activate(), OPEN_TIMEOUT_MS);
+    } catch (error) {
+      this.#url = null;
+      throw failedToConnect(this.#pid, error);
     }
   }
 
@@ -391,6 +398,11 @@ export class WorkerInspector {
     });
     return this.#opening;
   }
+}
+
+/** A failure to reach a worker's inspector, as one line (an activation's own error as it is). */
+function failedToConnect(pid: number, error: unknown): Error {
+  return error instanceof ClusterdError ? error : unavailable(pid, `cannot connect to its inspector: ${(error as Error).message}`);
 }
 
 /** TCP_NODELAY on the inspector's listening socket in process `pid`, found by its port; false where that cannot be done. */

@@ -126,6 +126,8 @@ test('a config module that fails while it loads: one line naming the file, exit 
     ['throws-object.mjs', 'export default async () => { throw { code: 42 }; };\n', 'throws-object.mjs: it threw { code: 42 }'],
     ['exits.mjs', 'process.exit(0);\n', 'exits.mjs: loading it ended its process (exit code 0) before it gave its options'],
     ['function-value.mjs', 'export default { instances: 1, grace: () => 5 };\n', 'function-value.mjs: its default export is not plain data'],
+    // Structured clone keeps it, and the check for NUL characters recursed without end (exit 1, "internal error").
+    ['cycle.mjs', "const env = { A: 'x' };\nenv.self = env;\nexport default { instances: 1, env };\n", 'cycle.mjs: `env` refers to itself, which no option can'],
   ];
   for (const [name, text, line] of cases) {
     writeFileSync(join(dir, name), text);

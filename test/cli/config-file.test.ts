@@ -265,3 +265,21 @@ test('a config module runs in a process of its own: what it leaves running (a ti
   master.process.kill('SIGTERM');
   t.is(await master.exited, 0);
 });
+
+test('a key a module sets to undefined is a key not given, as for start()', (t) => {
+  const config = parseConfig({ entry: 'app.js', instances: undefined, grace: '3s' }, '/srv/app/clusterd.config.mjs');
+  t.false(config.flags.has('instances'));
+  t.is(config.flags.get('grace'), '3s');
+});
+
+test('a .ts config file is compiled with its own nearest tsconfig.json (its paths), from whatever directory start runs in', async (t) => {
+  const dir = scratch(t);
+  mkdirSync(join(dir, 'src', 'lib'), { recursive: true });
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { baseUrl: '.', paths: { '@lib/*': ['src/lib/*'] } } }));
+  writeFileSync(join(dir, 'src', 'lib', 'sizes.ts'), 'export const workers: number = 3;\n');
+  writeFileSync(join(dir, 'clusterd.config.ts'), "import { workers } from '@lib/sizes';\nexport default { entry: 'app.js', instances: workers };\n");
+  // From another directory, whose tsconfig.json (none here) tsx would have taken.
+  const elsewhere = scratch(t);
+  const config = await loadConfig(join(dir, 'clusterd.config.ts'), elsewhere);
+  t.is(config?.flags.get('instances'), '3');
+});

@@ -158,6 +158,18 @@ test('an app that opened its own inspector (inspector.open()): `stack` reads it 
   t.true(cluster.lines.some((line) => line.worker === 1 && /^Debugger listening on ws:/.test(String(line.message))));
 });
 
+test('an app that closes the inspector clusterd opened: the next stack opens it again, rather than fail once', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('closes-inspector.js'), { instances: 1, flags: ['--name', 'closeinsp'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const before = await ctl.run(['stack', 'closeinsp', '1', '--json']);
+  t.is(before.exitCode, 0, String(before.stderr));
+  await get(cluster.port, '/close');
+  const after = await ctl.run(['stack', 'closeinsp', '1', '--json']);
+  t.is(after.exitCode, 0, String(after.stderr));
+  t.is((JSON.parse(String(after.stdout)) as { state: string }).state, 'idle');
+});
+
 test('a worker stopped with SIGSTOP is caught by the watchdog, said to be stopped, and replaced', async (t) => {
   const ctl = control(t);
   const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--name', 'stopped', '--watchdog', '1s'], env: ctl.env });
