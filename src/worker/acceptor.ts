@@ -30,7 +30,7 @@
 import type net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import * as channel from './channel.js';
-import { kEndsConnection, standInSockname } from './servers.js';
+import { ceilingOf, kEndsConnection, standInSockname } from './servers.js';
 import { LAG_RECOVERED_MS, LAGGING_MS, LOAD_REPORT_MS, resumeBelowCeiling, type AcceptFrom, type AcceptLimit, type EndConnections, type PauseAccepting, type SetLimit, type SockName } from '../protocol.js';
 import { DEFAULT_RESOLUTION_MS } from '../loop/sampler.js';
 import { every } from '../loop/ticker.js';
@@ -121,14 +121,6 @@ function terms({ epoch, limit, resumeAt, overflow }: AcceptLimit): AcceptLimit {
   return { epoch, limit, resumeAt, overflow };
 }
 
-/**
- * The app's own limit as Node applies it (net.Server refuses a connection while it holds
- * maxConnections or more), or null where it sets none that could apply.
- */
-function ceilingOf(server: net.Server): number | null {
-  const max: unknown = server.maxConnections;
-  return typeof max === 'number' && max >= 0 && max <= 2 ** 31 - 1 ? Math.ceil(max) : null;
-}
 
 function reportLoads(): void {
   for (const acceptor of acceptors.values()) acceptor.reportLoad();

@@ -13,7 +13,7 @@ import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
 import { acceptorHandle, installAcceptorChannel, isAcceptorKey, takeConnection } from './acceptor.js';
 import * as channel from './channel.js';
-import { standInSockname, traffic } from './servers.js';
+import { ceilingOf, standInSockname, traffic } from './servers.js';
 import { isSocketPath, MAX_SOCKET_PATH_BYTES, type ListenQuery, type ListenReply, type NewConnection, type SockName } from '../protocol.js';
 
 /** The libuv handle objects Node keeps in `server._handle`. */
@@ -226,10 +226,16 @@ function onConnection(message: NewConnection, raw: unknown): void {
   const accepted =
     entry !== undefined &&
     entry.handle.onconnection !== undefined &&
-    !(server!.maxConnections != null && server!._connections >= server!.maxConnections);
+    !atOwnLimit(server!);
   channel.send({ cmd: 'NODE_clusterd:ack', key: message.key, id: message.id, accepted, connections: traffic.connections + (accepted ? 1 : 0) });
   if (accepted) entry.handle.onconnection!(0, connection);
   else connection.close();
+}
+
+/** The server holds as many connections as its app's own maxConnections lets it (Node would refuse the next). */
+function atOwnLimit(server: net.Server & { _connections: number }): boolean {
+  const ceiling = ceilingOf(server);
+  return ceiling !== null && server._connections >= ceiling;
 }
 
 function takeIndex(base: string): number {

@@ -111,6 +111,20 @@ export function installServerTracking(settled: () => void): void {
  * opens a new connection, which another worker takes.
  */
 export const kEndsConnection = Symbol('clusterd.endsConnection');
+
+/** Node 20's net.Server applies maxConnections only when truthy; from Node 21 (nodejs/node#48276) whenever set, so 0 refuses every connection. */
+const ZERO_REFUSES = Number(process.versions.node.split('.')[0]) >= 21;
+
+/**
+ * The app's own limit as this Node applies it (net.Server refuses a connection while it holds
+ * maxConnections or more, so a negative one refuses every connection: 0 here), or null where none
+ * applies (unset; 0 on Node 20; NaN; not a number).
+ */
+export function ceilingOf(server: net.Server): number | null {
+  const max: unknown = server.maxConnections;
+  if (typeof max !== 'number' || Number.isNaN(max) || (max === 0 && !ZERO_REFUSES)) return null;
+  return Math.min(2 ** 31 - 1, Math.max(0, Math.ceil(max)));
+}
 type EndingServer = net.Server & { [kEndsConnection]?: (socket: net.Socket) => boolean };
 
 /**
