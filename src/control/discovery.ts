@@ -21,10 +21,20 @@ export interface Connection {
 }
 
 /** The clusters answering in the runtime directory, by name. Sockets nobody answers on are skipped. */
-export async function listClusters({ dir = runtimeDir(), timeoutMs = PROBE_TIMEOUT_MS }: { dir?: string; timeoutMs?: number } = {}): Promise<RunningCluster[]> {
-  const found = await probeAll(dir, timeoutMs);
+export async function listClusters(options: { dir?: string; timeoutMs?: number } = {}): Promise<RunningCluster[]> {
+  return (await surveyClusters(options)).running;
+}
+
+/**
+ * listClusters(), and the names whose socket a process still listens on but that did not answer in
+ * time (`silent`: a master stopped with SIGSTOP, or one whose loop is blocked), which `ls` mentions
+ * rather than leave out as if nothing ran there.
+ */
+export async function surveyClusters({ dir = runtimeDir(), timeoutMs = PROBE_TIMEOUT_MS }: { dir?: string; timeoutMs?: number } = {}): Promise<{ running: RunningCluster[]; silent: string[] }> {
+  const silent: string[] = [];
+  const found = await probeAll(dir, timeoutMs, silent);
   for (const { client } of found) client.close();
-  return found.map(({ name, socketPath, status }) => ({ name, socketPath, status }));
+  return { running: found.map(({ name, socketPath, status }) => ({ name, socketPath, status })), silent };
 }
 
 export interface ConnectOptions {
@@ -80,7 +90,7 @@ async function connectTcp(control: { token: string } & TcpAddress, name: string 
 }
 
 /** Every cluster answering in `dir`, with an open client each (the caller closes them). */
-async function probeAll(dir: string, timeoutMs: number): Promise<(RunningCluster & { client: ControlClient })[]> {
+async function probeAll(dir: string, timeoutMs: number, silent: string[] = []): Promise<(RunningCluster & { client: ControlClient })[]> {
   let files: string[];
   try {
     files = await readdir(dir);
@@ -95,9 +105,10 @@ async function probeAll(dir: string, timeoutMs: number): Promise<(RunningCluster
       const client = new ControlClient({ transport: 'unix', socketPath: path });
       try {
         return { name, socketPath: path, client, status: await client.status({ timeoutMs }) };
-      } catch {
-        // Stale (its master died without removing it) or not answering: not a running cluster.
+      } catch (error) {
+        // Stale (its master died without removing it: refused) or not answering: not a running cluster.
         client.close();
+        if (!(error instanceof ClusterdError) || error.code !== NOT_RUNNING) silent.push(name);
         return null;
       }
     }),

@@ -4,6 +4,8 @@ import test from 'ava';
 import { execa } from 'execa';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
+import { socketPath } from '../../src/control/paths.js';
 import { startControlServer } from '../../src/control/server.js';
 import { ExitCode } from '../../src/exit-codes.js';
 import { CLI, waitFor } from '../helpers/cluster.js';
@@ -81,6 +83,19 @@ test('ls lists the running clusters; none is not an error', async (t) => {
   const listed = await clusterd(dir, 'ls', '--json');
   t.is(listed.exitCode, 0, listed.stderr);
   t.deepEqual((JSON.parse(listed.stdout) as { name: string }[]).map((c) => c.name), ['api', 'web']);
+});
+
+test('ls says which cluster holds its socket without answering (a master stopped with SIGSTOP was left out, as if nothing ran)', async (t) => {
+  const dir = tempDir(t);
+  await serve(t, 'api', dir);
+  // A process that listens on the socket and never answers, as a stopped master's kernel still accepts.
+  const mute = net.createServer(() => {}).listen(socketPath('frozen', dir));
+  await once(mute, 'listening');
+  t.teardown(() => mute.close());
+  const listed = await clusterd(dir, 'ls', '--json');
+  t.is(listed.exitCode, 0, listed.stderr);
+  t.deepEqual((JSON.parse(listed.stdout) as { name: string }[]).map((c) => c.name), ['api']);
+  t.is(listed.stderr, 'frozen: its master holds the control socket but did not answer (stopped, or its event loop blocked?)');
 });
 
 test('top --once prints one plain snapshot with sparklines', async (t) => {
