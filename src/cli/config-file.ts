@@ -112,9 +112,13 @@ const answer = (message) => {
   if (answered) return;
   answered = true;
   try {
+    // structuredClone() first: the copy IPC makes would fail alike, but only this one names a value
+    // that cannot be copied (DataCloneError) apart from a getter that throws as it is read.
+    if ('value' in message) structuredClone(message.value);
     process.send(message, () => process.exit(0));
   } catch (error) {
-    process.send({ error: 'its default export is not plain data (a function, a class instance?): ' + error.message }, () => process.exit(0));
+    const why = error?.name === 'DataCloneError' ? 'its default export is not plain data (a function, a symbol?): ' : 'reading its default export threw: ';
+    process.send({ error: why + (error instanceof Error ? error.message : String(error)) }, () => process.exit(0));
   }
 };
 const failed = (error) => answer({ error: error instanceof Error ? error.message : 'it threw ' + inspect(error, { depth: 2, breakLength: Infinity }) });
@@ -176,7 +180,7 @@ function loadModule(path: string, extension: string): Promise<unknown> {
 
 /** Checks every key and value's shape; the values' ranges are checked later, by the command line's parsers. */
 export function parseConfig(value: unknown, path: string): ConfigFile {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || holdsNoKeys(value)) {
     throw new UsageError(`${path}: expected an object of options, got ${describe(value)}`);
   }
   const config: ConfigFile = { path, flags: new Map() };
@@ -294,10 +298,15 @@ function distance(a: string, b: string): number {
   return row[b.length]!;
 }
 
+/** A Map, a Set or a Date (a module's value may be one): no key of its is an own property, so it read as no options at all. */
+function holdsNoKeys(value: object): boolean {
+  return value instanceof Map || value instanceof Set || value instanceof Date;
+}
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'string') return `\`${value}\``;
-  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'object') return holdsNoKeys(value) ? `a ${value.constructor.name}` : 'an object';
   return `${typeof value} \`${String(value)}\``;
 }

@@ -127,6 +127,10 @@ test('a config module that fails while it loads: one line naming the file, exit 
     ['exits.mjs', 'process.exit(0);\n', 'exits.mjs: loading it ended its process (exit code 0) before it gave its options'],
     ['function-value.mjs', 'export default { instances: 1, grace: () => 5 };\n', 'function-value.mjs: its default export is not plain data'],
     // Structured clone keeps it, and the check for NUL characters recursed without end (exit 1, "internal error").
+    // A Map's entries are no own keys: it read as no options ("Missing the app to run").
+    ['map.mjs', "export default new Map([['instances', 2]]);\n", 'map.mjs: expected an object of options, got a Map'],
+    // Thrown as the value is copied back: its own error, not "not plain data".
+    ['getter.mjs', "export default { get instances() { throw new Error('no vault'); } };\n", 'getter.mjs: reading its default export threw: no vault'],
     ['cycle.mjs', "const env = { A: 'x' };\nenv.self = env;\nexport default { instances: 1, env };\n", 'cycle.mjs: `env` refers to itself, which no option can'],
   ];
   for (const [name, text, line] of cases) {
