@@ -30,7 +30,7 @@
 import type net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import * as channel from './channel.js';
-import { ceilingOf, kEndsConnection, standInSockname } from './servers.js';
+import { atOwnLimit, ceilingOf, kEndsConnection, standInSockname } from './servers.js';
 import { LAG_RECOVERED_MS, LAGGING_MS, LOAD_REPORT_MS, resumeBelowCeiling, type AcceptFrom, type AcceptLimit, type EndConnections, type PauseAccepting, type SetLimit, type SockName } from '../protocol.js';
 import { DEFAULT_RESOLUTION_MS } from '../loop/sampler.js';
 import { every } from '../loop/ticker.js';
@@ -61,11 +61,6 @@ export function installAcceptorChannel(): void {
   channel.on('NODE_clusterd:limit', (message: SetLimit) => acceptors.get(message.key)?.setLimit(message));
   channel.on('NODE_clusterd:pause', (message: PauseAccepting) => acceptors.get(message.key)?.pause(message.epoch));
   channel.on('NODE_clusterd:end-connections', (message: EndConnections) => acceptors.get(message.key)?.endConnections(message.keep));
-}
-
-/** Whether `key` is a `fair` server's. */
-export function isAcceptorKey(key: string): boolean {
-  return acceptors.has(key);
 }
 
 /**
@@ -261,8 +256,7 @@ class Acceptor {
   /** takeConnection(): the server's, as if accepted from a copy. */
   take(connection: RawHandle): boolean {
     const onconnection = this.handle.onconnection;
-    const max = ceilingOf(this.#server);
-    if (!this.#open || !onconnection || (max !== null && this.#server._connections >= max)) return false;
+    if (!this.#open || !onconnection || atOwnLimit(this.#server)) return false;
     onconnection.call(this.handle, 0, connection);
     this.#accepted++;
     return true;

@@ -11,9 +11,9 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
-import { acceptorHandle, installAcceptorChannel, isAcceptorKey, takeConnection } from './acceptor.js';
+import { acceptorHandle, installAcceptorChannel, takeConnection } from './acceptor.js';
 import * as channel from './channel.js';
-import { ceilingOf, standInSockname, traffic } from './servers.js';
+import { atOwnLimit, standInSockname, traffic } from './servers.js';
 import { isSocketPath, MAX_SOCKET_PATH_BYTES, type ListenQuery, type ListenReply, type NewConnection, type SockName } from '../protocol.js';
 
 /** The libuv handle objects Node keeps in `server._handle`. */
@@ -213,8 +213,8 @@ function roundRobinHandle(server: net.Server, key: string, sockname: SockName | 
 
 function onConnection(message: NewConnection, raw: unknown): void {
   const connection = raw as RawHandle;
-  if (!roundRobin.has(message.key) && isAcceptorKey(message.key)) {
-    // fair: a connection the master accepted from the queue at a stop.
+  if (!roundRobin.has(message.key)) {
+    // fair: a connection the master accepted from the queue at a stop (an unknown key: refused).
     const accepted = takeConnection(message.key, connection);
     channel.send({ cmd: 'NODE_clusterd:ack', key: message.key, id: message.id, accepted, connections: traffic.connections + (accepted ? 1 : 0) });
     if (!accepted) connection.close();
@@ -230,12 +230,6 @@ function onConnection(message: NewConnection, raw: unknown): void {
   channel.send({ cmd: 'NODE_clusterd:ack', key: message.key, id: message.id, accepted, connections: traffic.connections + (accepted ? 1 : 0) });
   if (accepted) entry.handle.onconnection!(0, connection);
   else connection.close();
-}
-
-/** The server holds as many connections as its app's own maxConnections lets it (Node would refuse the next). */
-function atOwnLimit(server: net.Server & { _connections: number }): boolean {
-  const ceiling = ceilingOf(server);
-  return ceiling !== null && server._connections >= ceiling;
 }
 
 function takeIndex(base: string): number {

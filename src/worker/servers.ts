@@ -125,6 +125,12 @@ export function ceilingOf(server: net.Server): number | null {
   if (typeof max !== 'number' || Number.isNaN(max) || (max === 0 && !ZERO_REFUSES)) return null;
   return Math.min(2 ** 31 - 1, Math.max(0, Math.ceil(max)));
 }
+
+/** The server holds as many connections as its app's own maxConnections lets it: Node would refuse the next. */
+export function atOwnLimit(server: CountedServer): boolean {
+  const ceiling = ceilingOf(server);
+  return ceiling !== null && server._connections >= ceiling;
+}
 type EndingServer = net.Server & { [kEndsConnection]?: (socket: net.Socket) => boolean };
 
 /**

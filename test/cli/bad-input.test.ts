@@ -120,17 +120,18 @@ test('a config module that fails while it loads: one line naming the file, exit 
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const cases: Array<[string, string, string]> = [
     // An unhandled rejection while it loads was the CLI's "internal error", exit 1.
-    ['rejects-aside.mjs', "Promise.reject(new Error('vault down'));\nexport default new Promise((resolve) => setTimeout(resolve, 5000, { instances: 1 }));\n", 'rejects-aside.mjs: vault down'],
-    ['throws-later.mjs', "setTimeout(() => { throw new Error('late boom'); }, 10);\nexport default new Promise((resolve) => setTimeout(resolve, 5000, { instances: 1 }));\n", 'throws-later.mjs: late boom'],
+    // Each keeps its default export pending (and its process alive) for good: only the failure ends it.
+    ['rejects-aside.mjs', "Promise.reject(new Error('vault down'));\nexport default new Promise(() => setInterval(() => {}, 60_000));\n", 'rejects-aside.mjs: vault down'],
+    ['throws-later.mjs', "setImmediate(() => { throw new Error('late boom'); });\nexport default new Promise(() => setInterval(() => {}, 60_000));\n", 'throws-later.mjs: late boom'],
     // Not an Error: it said `[object Object]`.
     ['throws-object.mjs', 'export default async () => { throw { code: 42 }; };\n', 'throws-object.mjs: it threw { code: 42 }'],
     ['exits.mjs', 'process.exit(0);\n', 'exits.mjs: loading it ended its process (exit code 0) before it gave its options'],
     ['function-value.mjs', 'export default { instances: 1, grace: () => 5 };\n', 'function-value.mjs: its default export is not plain data'],
-    // Structured clone keeps it, and the check for NUL characters recursed without end (exit 1, "internal error").
     // A Map's entries are no own keys: it read as no options ("Missing the app to run").
     ['map.mjs', "export default new Map([['instances', 2]]);\n", 'map.mjs: expected an object of options, got a Map'],
     // Thrown as the value is copied back: its own error, not "not plain data".
     ['getter.mjs', "export default { get instances() { throw new Error('no vault'); } };\n", 'getter.mjs: reading its default export threw: no vault'],
+    // Structured clone keeps it, and the check for NUL characters recursed without end (exit 1, "internal error").
     ['cycle.mjs', "const env = { A: 'x' };\nenv.self = env;\nexport default { instances: 1, env };\n", 'cycle.mjs: `env` refers to itself, which no option can'],
   ];
   for (const [name, text, line] of cases) {
