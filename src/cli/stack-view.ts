@@ -1,6 +1,6 @@
 // What `stack`, `logs` and the blocked-loop notes under `status` print, as pure functions.
 import type { StackFrame } from '../master/status.js';
-import type { LogView, StackView, WorkerView } from '../control/types.js';
+import type { ClusterView, LogView, StackView, WorkerView } from '../control/types.js';
 import { printable } from './format.js';
 
 /** `    at fn (file:///srv/app.js:27:5)`, as V8 prints a frame. */
@@ -22,6 +22,16 @@ export function stackLines({ id, pid, state, frames }: StackJson): string[] {
   const head = `worker ${id} (pid ${pid}): ${state}`;
   if (frames.length > 0) return [head, ...frames.map(frameLine)];
   return [head, state === 'idle' ? '    (no JavaScript running: waiting in the event loop)' : '    (no frames: the thread was in native code)'];
+}
+
+/**
+ * Under `status` and `top`: each ready worker whose loop is blocked now, for how long, and how to see
+ * where (its row's figures are from its last sample, taken before the block).
+ */
+export function blockedNowLines({ name, workers }: Pick<ClusterView, 'name' | 'workers'>): string[] {
+  return workers
+    .filter((worker) => worker.state === 'ready' && worker.blockedMs > 0)
+    .map((worker) => `worker ${worker.id}: its event loop is blocked now, for ${(worker.blockedMs / 1000).toFixed(1)} s (\`clusterd stack ${printable(name)} ${worker.id}\` shows where)`);
 }
 
 /** Under `status`: one line per worker whose loop was caught blocked, naming where. */

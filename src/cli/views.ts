@@ -1,7 +1,7 @@
 // What `ls`, `status` and `top` print, as pure functions of what the control plane returned.
 import type { LagSummary } from '../loop/types.js';
 import type { BlockedView, ClusterView, WorkerView } from '../control/types.js';
-import { blockedLines, blockedSiteLines } from './stack-view.js';
+import { blockedLines, blockedNowLines, blockedSiteLines } from './stack-view.js';
 import {
   BOLD,
   DIM,
@@ -49,6 +49,8 @@ export interface WorkerJson {
   blockedSites: WorkerView['blockedSites'];
   /** Blocks caught since the master started. */
   blocks: number;
+  /** How long its loop has been blocked now (silent a second, or past --watchdog), in ms; 0 while it turns. */
+  blockedMs: number;
 }
 
 /** `status --json`: the cluster's fields, each worker flattened to the issue's documented shape. */
@@ -89,6 +91,7 @@ function workerJson(worker: WorkerView): WorkerJson {
     lastBlocked: worker.lastBlocked,
     blockedSites: worker.blockedSites,
     blocks: worker.blocks,
+    blockedMs: worker.blockedMs,
   };
 }
 
@@ -112,7 +115,7 @@ const sampled =
 const WORKER_COLUMNS: readonly WorkerColumn[] = [
   { header: 'ID', align: 'right', cell: (worker) => String(worker.id) },
   { header: 'PID', align: 'right', drop: 5, cell: (worker) => String(worker.pid) },
-  { header: 'STATE', align: 'left', cell: (worker) => worker.state },
+  { header: 'STATE', align: 'left', cell: (worker) => stateCell(worker) },
   { header: 'GEN', align: 'right', drop: 1, cell: (worker) => String(worker.generation) },
   { header: 'UPTIME', align: 'right', drop: 3, cell: (worker) => formatDuration(worker.uptimeMs) },
   { header: 'RESTARTS', align: 'right', drop: 4, cell: (worker) => String(worker.restarts) },
@@ -125,6 +128,11 @@ const WORKER_COLUMNS: readonly WorkerColumn[] = [
   { header: 'CPU', align: 'right', drop: 6, cell: sampled((sample) => formatPercent(sample.cpu)) },
   { header: 'RSS', align: 'right', cell: sampled((sample) => formatBytes(sample.memory.rss)) },
 ];
+/** A ready worker whose loop is blocked now says so: its last sample is from before the block. */
+function stateCell(worker: WorkerView): string {
+  return worker.state === 'ready' && worker.blockedMs > 0 ? 'blocked' : worker.state;
+}
+
 const DROP_ORDER = WORKER_COLUMNS.filter((column) => column.drop !== undefined).sort((a, b) => a.drop! - b.drop!);
 
 /**
@@ -154,7 +162,7 @@ function workerTable(workers: readonly WorkerView[], { width, colour, mark }: { 
  * within `width` columns (Infinity: every column, nothing wrapped).
  */
 export function statusLines(status: ClusterView, width = Infinity): string[] {
-  const blocked = [...blockedLines(status.workers), ...blockedSiteLines(status.workers)];
+  const blocked = [...blockedNowLines(status), ...blockedLines(status.workers), ...blockedSiteLines(status.workers)];
   return [
     ...wrapParts(summaryParts(status, false), width),
     '',
@@ -288,7 +296,7 @@ export function topLines(status: ClusterView, { width, height, colour, now, sele
     return spark === '' ? line : `${line}${pad}${spark}`;
   });
   const footer = style(selected === undefined ? 'q or Ctrl-C: quit' : 'q: quit   up/down (or k/j): select a worker   p: its loop phases (1 s)', DIM, colour);
-  const sites = blockedSiteLines(status.workers);
+  const sites = [...blockedNowLines(status), ...blockedSiteLines(status.workers)];
   let body = [...header, '', ...lines, ...(sites.length > 0 ? ['', ...sites] : []), ...(below.length > 0 ? ['', ...below] : [])];
   const budget = Number.isFinite(height) ? Math.max(3, height - 2) : Infinity;
   if (body.length > budget) {

@@ -53,6 +53,7 @@ function encodeWorker(worker: WorkerStatus, history: boolean, blocked: BlockedIn
     lastBlocked: blocked ? encodeBlocked(blocked) : null,
     blockedSites: worker.blockedSites.map((site) => ({ ...site })),
     blocks: worker.blocks,
+    blockedMs: Math.round(worker.blockedMs),
   };
 }
 
@@ -116,6 +117,7 @@ function decodeWorker(wire: WireWorker): WorkerView {
     lastBlocked: decodeBlocked(wire.lastBlocked),
     blockedSites: (wire.blockedSites ?? []).map((site) => ({ function: site.function, url: site.url, line: site.line, count: site.count, maxMs: site.maxMs, lastSeen: site.lastSeen })),
     blocks: wire.blocks ?? 0,
+    blockedMs: wire.blockedMs ?? 0,
   };
 }
 

@@ -81,6 +81,14 @@ const WORKER_FAMILIES: readonly WorkerFamily[] = [
     samples: fromSample((s) => ms(s.time)),
   },
   {
+    // The lag gauges come from the worker's samples, which a blocked loop does not send: they hold what
+    // they were before the block. This one comes from the master's watch on its heartbeat.
+    name: 'clusterd_worker_event_loop_blocked_seconds',
+    type: 'gauge',
+    help: 'How long the worker\'s event loop has been blocked now (silent a second, or past the watchdog threshold), in seconds; 0 while it turns.',
+    samples: ({ blockedMs }) => [{ value: ms(blockedMs) }],
+  },
+  {
     name: 'clusterd_worker_event_loop_lag_p50_seconds',
     type: 'gauge',
     help: 'Median event-loop delay over the last stats interval, in seconds.',

@@ -163,6 +163,8 @@ export interface WireWorker {
   lastBlocked?: WireBlockedReport | null;
   blockedSites?: WireBlockedSite[] | null;
   blocks?: number;
+  /** Absent from a master older than the field. */
+  blockedMs?: number;
 }
 
 /** A blocking site has the master's shape on the wire. */

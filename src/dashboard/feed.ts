@@ -19,6 +19,8 @@ export interface WorkerView {
   state: string;
   generation: number;
   restarts: number;
+  /** How long its loop has been blocked now, in ms (0 while it turns): its latest figures are from before. */
+  blockedMs: number;
   /** The latest sample's figures, null before its first. */
   latest: Figures | null;
   /** The worst lag p99 over the last LEVEL_WINDOW_MS of samples: what colours the worker. */
@@ -156,6 +158,7 @@ export class DashboardFeed implements DashboardSource {
         state: worker.state,
         generation: worker.generation,
         restarts: worker.restarts,
+        blockedMs: worker.blockedMs,
         latest: worker.sample ? figures(worker.sample) : null,
         blockedSites: worker.blockedSites.slice(0, MAX_SITES).map((site) => ({ ...site, function: clipFeedText(printable(site.function)), url: clipFeedText(printable(site.url)) })),
         recentLagP99: Math.max(0, ...worker.history.slice(-levelSamples).map((sample) => sample.lag.p99)),

@@ -31,6 +31,8 @@ const worker = z.object({
   state: z.string().max(40),
   generation: count,
   restarts: count,
+  // Absent from a master older than the field.
+  blockedMs: count.default(0),
   latest: z.object(figures).nullable(),
   recentLagP99: figure,
   blockedSites: z.array(z.object({ function: text, url: text, line: count, count, maxMs: figure, lastSeen: z.number() })).max(100),

@@ -24,6 +24,12 @@ export interface WorkerStatus {
   blockedSites: BlockedSite[];
   /** How many times this worker id's loop was caught blocked since the master started. */
   blocks: number;
+  /**
+   * How long its loop has been silent now, in ms, when it is ready and that counts as blocked (a second, or past
+   * --watchdog when that is shorter: as `profile` and `loop` judge it); 0 while it turns. The sample
+   * cannot say it: a blocked loop sends none, so the last one (from before the block) stands.
+   */
+  blockedMs: number;
 }
 
 export interface ClusterTotals {
@@ -105,6 +111,8 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
       history: [...worker.history],
       blockedSites: supervisor.blockedSites.sites(worker.id, now),
       blocks: supervisor.blockedSites.total(worker.id),
+      // A start-up's silence is --listen-timeout's business, a drain's the grace's.
+      blockedMs: worker.state === 'ready' && worker.blocked ? worker.silentMs : 0,
     }));
   const sum = (pick: (worker: WorkerStatus) => number): number => workers.reduce((total, worker) => total + pick(worker), 0);
   const countedIds = new Set([

@@ -110,6 +110,7 @@ test('status --json has the documented shape, units and key order', (t) => {
     lastBlocked: null,
     blockedSites: [],
     blocks: 0,
+    blockedMs: 0,
   });
   t.is(json.name, 'api');
   t.is(json.masterPid, 39_999);
@@ -136,6 +137,19 @@ test('status table: a summary line, then one row per worker', (t) => {
   ]);
   const starting = statusLines(decodeStatus(encodeStatus(clusterStatus('api', [worker(1, { state: 'starting' }, [])]), { history: false })));
   t.is(starting.at(-1), ' 1  40001  starting    1   1m05s         0      -      -        -    -    -    -    -    -');
+});
+
+test('status and top: a ready worker whose loop is blocked now reads `blocked`, with a line saying for how long and how to see where', (t) => {
+  const status = decodeStatus(encodeStatus(clusterStatus('api', [worker(1), worker(2, { blockedMs: 4_249 }), worker(3, { state: 'starting', blockedMs: 2_000 })]), { history: true }));
+  const lines = statusLines(status);
+  t.regex(lines.find((line) => line.startsWith(' 1 '))!, /^ 1 +40001 +ready /);
+  t.regex(lines.find((line) => line.startsWith(' 2 '))!, /^ 2 +40002 +blocked /);
+  // A start-up's silence is --listen-timeout's business: the worker is starting, not blocked.
+  t.regex(lines.find((line) => line.startsWith(' 3 '))!, /^ 3 +40003 +starting /);
+  const note = 'worker 2: its event loop is blocked now, for 4.2 s (`clusterd stack api 2` shows where)';
+  t.deepEqual(lines.filter((line) => line.startsWith('worker ')), [note]);
+  t.true(topLines(status, { width: Infinity, height: Infinity, colour: false, now: 0 }).includes(note));
+  t.is(statusJson(status).workers[1]!.blockedMs, 4_249);
 });
 
 test('ls: name, pid, ready/total workers, uptime, where it listens', (t) => {

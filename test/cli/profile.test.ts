@@ -66,6 +66,30 @@ test('a worker whose loop is blocked is not profiled: its stack is printed, exit
   t.false(existsSync(out));
 });
 
+test('status, top and /metrics say a worker is blocked while it is, and for how long: its last sample is from before the block', async (t) => {
+  // A blocked loop sends no samples, so `status` showed the worker ready with the lag of its last quiet
+  // second (0.00) for as long as the block lasted.
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('busy-on-request.js'), { instances: 1, flags: ['--name', 'statblocked', '--watchdog', '0', '--metrics', '127.0.0.1:0'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const metrics = (await cluster.waitForLine((line) => line.event === 'ready')).metrics as string;
+  const gauge = async (): Promise<number> => Number(/^clusterd_worker_event_loop_blocked_seconds\{worker="1"\} (\S+)$/m.exec(await (await fetch(metrics)).text())?.[1]);
+  const statusJson = async () => (JSON.parse(String((await ctl.run(['status', 'statblocked', '--json'])).stdout)) as { workers: { state: string; blockedMs: number }[] }).workers[0]!;
+  t.like(await statusJson(), { state: 'ready', blockedMs: 0 });
+  t.is(await gauge(), 0);
+
+  await get(cluster.port, '/spin');
+  const blocked = await waitFor(async () => ((await statusJson()).blockedMs >= 1000 ? statusJson() : undefined), { what: 'status --json: blocked for a second' });
+  t.is(blocked.state, 'ready');
+  const table = await ctl.run(['status', 'statblocked']);
+  t.is(table.exitCode, 0, String(table.stderr));
+  t.regex(String(table.stdout), /^ 1 +\d+ +blocked /m);
+  t.regex(String(table.stdout), /^worker 1: its event loop is blocked now, for \d+\.\d s \(`clusterd stack statblocked 1` shows where\)$/m);
+  const top = await ctl.run(['top', 'statblocked', '--once']);
+  t.regex(String(top.stdout), /^worker 1: its event loop is blocked now, for \d+\.\d s/m);
+  t.true((await gauge()) >= 1, 'the gauge counts the silence');
+});
+
 test('with a long --watchdog, a loop silent for a second is blocked all the same: loop exits 11 rather than measure the quiet after it', async (t) => {
   // Blocked meant silent past --watchdog (5 s by default): `stack` said busy during a 4 s block, and
   // `loop` waited for the block to end, then reported the worker idle.

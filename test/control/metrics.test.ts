@@ -41,6 +41,7 @@ function worker(id: number, overrides: Partial<WorkerStatus> = {}): WorkerStatus
     history: [],
     blockedSites: [],
     blocks: 0,
+    blockedMs: 0,
     ...overrides,
   };
 }
@@ -378,6 +379,7 @@ test('a worker without a sample yet has its state but no loop figures; the outpu
     [...new Set(perWorker2)].sort(),
     [
       'clusterd_worker_blocks_total',
+      'clusterd_worker_event_loop_blocked_seconds',
       'clusterd_worker_generation',
       'clusterd_worker_info',
       'clusterd_worker_restarts_total',

@@ -9,7 +9,7 @@ import { chromium, type Browser, type Download } from 'playwright-core';
 import { execa } from 'execa';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { CLI, fixture, killOnTeardown, startCluster, waitFor } from '../helpers/cluster.js';
+import { CLI, fixture, get, killOnTeardown, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -180,6 +180,21 @@ browserTest('the page: one element per worker, red within 3 s of blocking, a mar
 
   await page.screenshot({ path: `${RESULTS}dashboard.png`, fullPage: true });
   t.deepEqual(errors, []);
+});
+
+browserTest('a worker whose loop is blocked for good reads `blocked for N s` and is red, though its last sample was calm', async (t) => {
+  // A blocked loop sends no samples: the card kept its last calm figures, `ready` and green.
+  const cluster = await startCluster(fixture('busy-on-request.js'), { instances: 1, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms', '--watchdog', '0'] });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const url = cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
+  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  t.teardown(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(url);
+  await page.locator('[data-worker-id="1"] .state', { hasText: '· ready ·' }).waitFor({ timeout: 10_000 });
+  await get(cluster.port, '/spin');
+  await page.locator('[data-worker-id="1"] .state', { hasText: /· blocked for \d+\.\d s ·/ }).waitFor({ timeout: 15_000 });
+  t.is(await page.getAttribute('[data-worker-id="1"]', 'data-level'), 'red');
 });
 
 browserTest('the page served by `clusterd dashboard` for a cluster started without --dashboard: one element per worker, no console errors', async (t) => {

@@ -247,10 +247,14 @@ function render() {
     const card = workerCard(worker);
     const latest = worker.latest;
     // The worst of the last 2 s, not the last sample alone: a block once a second would flicker.
-    card.className = `worker ${level(worker.recentLagP99)}`;
-    card.dataset.level = level(worker.recentLagP99);
+    // A blocked loop sends no samples: the master's watch on its heartbeat says how long it has been silent.
+    const blocked = worker.state === 'ready' && worker.blockedMs > 0;
+    const worst = blocked ? 'red' : level(worker.recentLagP99);
+    card.className = `worker ${worst}`;
+    card.dataset.level = worst;
     card.querySelector('h2').textContent = `worker ${worker.id}`;
-    card.querySelector('.state').textContent = `pid ${worker.pid} · ${worker.state} · generation ${worker.generation} · ${worker.restarts} restarts`;
+    const state = blocked ? `blocked for ${(worker.blockedMs / 1000).toFixed(1)} s` : worker.state;
+    card.querySelector('.state').textContent = `pid ${worker.pid} · ${state} · generation ${worker.generation} · ${worker.restarts} restarts`;
     card.querySelector('.figures').replaceChildren(
       ...figures(
         latest

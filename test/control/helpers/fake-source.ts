@@ -33,6 +33,7 @@ export function worker(id: number, over: Partial<WorkerStatus> = {}, history: Lo
     history,
     blockedSites: [],
     blocks: 0,
+    blockedMs: 0,
     ...over,
   };
 }

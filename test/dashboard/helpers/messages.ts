@@ -21,6 +21,7 @@ export function snapshot(): FeedSnapshot {
       state: 'ready',
       generation: 1,
       restarts: 0,
+      blockedMs: 0,
       latest: { ...figures },
       recentLagP99: 3.5,
       blockedSites: [{ function: 'spin', url: 'file:///app.js', line: 3, count: 2, maxMs: 700, lastSeen: 1_795_999_990_000 }],
