@@ -287,7 +287,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
   const hadTerminal = hasTerminal();
   process.on('SIGHUP', () => {
     if (hadTerminal && !hasTerminal()) return onStopSignal('SIGHUP');
-    enqueue(() => operate(() => masterControl.reload({ parallel: 1 }, (progress) => logs.event('reload', progress.message, { ...progress }), 'SIGHUP')));
+    enqueue(() => operate(() => masterControl.reload({ parallel: 1 }, ({ id, message, ...progress }) => logs.event('reload', message, { worker: id, ...progress }), 'SIGHUP')));
   });
   // logrotate's convention: after it moved the file away, SIGUSR1 says "open it again". Without a
   // log file it is heard all the same: unheard, Node would open an inspector on 127.0.0.1:9229, where

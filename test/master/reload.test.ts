@@ -340,6 +340,11 @@ test('SIGTTIN, SIGTTOU and SIGHUP are logged with the signal that asked, then do
   cluster.process.kill('SIGHUP');
   const reloaded = await cluster.waitForLine((line) => line.event === 'operation' && line.who === 'SIGHUP');
   t.is(reloaded.message, 'reload (1 at a time) done');
+  // Its steps name the worker they are about (they said `"worker": null` beside that worker's pid).
+  const steps = cluster.lines.filter((line) => line.event === 'reload');
+  t.true(steps.length > 0);
+  for (const step of steps) t.like(step, { worker: 1, stream: 'master' }, JSON.stringify(step));
+  t.true(steps.some((step) => step.phase === 'replaced'), JSON.stringify(steps));
   t.deepEqual(asked(), ['scale to +1 asked by SIGTTIN (SIGTTIN)', 'scale to -1 asked by SIGTTOU (SIGTTOU)', 'reload (1 at a time) asked by SIGHUP (SIGHUP)']);
   t.deepEqual(cluster.lines.filter((line) => line.event === 'operation-failed'), []);
 });
