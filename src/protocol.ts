@@ -284,6 +284,12 @@ export interface MeasureLoop {
   durationMs: number;
 }
 
+/** `clusterd loop`'s asker went away (Ctrl-C): end window `seq` now and answer with what it measured. */
+export interface StopMeasuringLoop {
+  cmd: 'NODE_clusterd:loop-stop';
+  seq: number;
+}
+
 /**
  * A graceful stop: stop accepting, emit `signal` to the app's listeners and run its onShutdown
  * handlers, finish in-flight requests, close idle keep-alive sockets and GOAWAY HTTP/2 sessions,
@@ -312,7 +318,7 @@ export interface OpenInspector {
   cmd: 'NODE_clusterd:open-inspector';
 }
 
-export type MasterMessage = ListenReply | NewConnection | AcceptFrom | SetLimit | PauseAccepting | EndConnections | MeasureLoop | Shutdown | OpenInspector;
+export type MasterMessage = ListenReply | NewConnection | AcceptFrom | SetLimit | PauseAccepting | EndConnections | MeasureLoop | StopMeasuringLoop | Shutdown | OpenInspector;
 
 /** The runtime's settings, passed to each worker in one environment variable. */
 export interface WorkerSettings {

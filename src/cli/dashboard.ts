@@ -122,8 +122,8 @@ export function clientActions(client: ControlClient): DashboardActions {
       return { generation, replaced };
     },
     restart: async (id) => ({ pid: (await client.restart(id, () => {})).pid }),
-    profile: async (id, durationMs) => {
-      const outcome = await client.profile(id, { durationMs });
+    profile: async (id, durationMs, signal) => {
+      const outcome = await client.profile(id, { durationMs, signal });
       if ('blocked' in outcome) return { blocked: blockedCapture({ blockedMs: outcome.blocked.blockedMs, stack: outcome.blocked.frames }) };
       // Passed on as a download: it must at least be the profile it claims to be.
       let profile: unknown;
@@ -135,8 +135,8 @@ export function clientActions(client: ControlClient): DashboardActions {
       if (!isCpuProfile(profile)) throw new ClusterdError('ERR_CLUSTERD_CONTROL', 'the master sent something that is not a CPU profile');
       return { json: outcome.json };
     },
-    loop: async (id, durationMs) => {
-      const view = await client.loop(id, { durationMs });
+    loop: async (id, durationMs, signal) => {
+      const view = await client.loop(id, { durationMs, signal });
       if ('blocked' in view) return { blocked: blockedCapture({ blockedMs: view.blocked.blockedMs, stack: view.blocked.frames }) };
       return { report: loopReport(id, view) };
     },

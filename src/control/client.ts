@@ -164,11 +164,11 @@ export class ControlClient {
    * A CPU profile of worker `id` over `durationMs`: its JSON (the whole document, once the stream has
    * ended well), or the stack of a loop too blocked to profile.
    */
-  profile(id: number, { durationMs, intervalUs = 0 }: { durationMs: number; intervalUs?: number }): Promise<{ json: Buffer } | { blocked: StackView & { blockedMs: number } }> {
+  profile(id: number, { durationMs, intervalUs = 0, signal }: { durationMs: number; intervalUs?: number; signal?: AbortSignal }): Promise<{ json: Buffer } | { blocked: StackView & { blockedMs: number } }> {
     return new Promise((resolve, reject) => {
       const pieces: Buffer[] = [];
       let blocked: (StackView & { blockedMs: number }) | null = null;
-      this.#follow(
+      const subscription = this.#follow(
         this.#raw.Profile.call(this.#raw, { id, durationMs, intervalUs }, this.#metadata()),
         (chunk) => {
           if (chunk.blocked) blocked = { ...decodeStack(chunk.blocked), blockedMs: chunk.blockedMs };
@@ -179,12 +179,21 @@ export class ControlClient {
           else resolve(blocked ? { blocked } : { json: Buffer.concat(pieces) });
         },
       );
+      // The master stops the profiler when the call goes: nobody waits for the profile any more.
+      signal?.addEventListener(
+        'abort',
+        () => {
+          subscription.cancel();
+          reject(new ClusterdError('ERR_CLUSTERD_CONTROL', 'the profile was cancelled'));
+        },
+        { once: true },
+      );
     });
   }
 
-  /** Where worker `id`'s loop spends `durationMs` (no deadline beyond the window and a margin). */
-  async loop(id: number, { durationMs }: { durationMs: number }): Promise<LoopView> {
-    return decodeLoop(await this.#unary(this.#raw.Loop, { id, durationMs }, durationMs + DEFAULT_CALL_TIMEOUT_MS + 5000));
+  /** Where worker `id`'s loop spends `durationMs` (no deadline beyond the window and a margin); `signal` ends it early. */
+  async loop(id: number, { durationMs, signal }: { durationMs: number; signal?: AbortSignal }): Promise<LoopView> {
+    return decodeLoop(await this.#unary(this.#raw.Loop, { id, durationMs }, durationMs + DEFAULT_CALL_TIMEOUT_MS + 5000, signal));
   }
 
   /** Recent output lines (`lines` at most; `worker` 0 for all), then with `follow` every new one. */
@@ -228,14 +237,18 @@ export class ControlClient {
     return this.#token === null ? new grpc.Metadata() : tokenMetadata(this.#token);
   }
 
-  /** One unary call; `timeoutMs` null waits as long as the operation takes. */
-  #unary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, timeoutMs: number | null): Promise<Res> {
+  /** One unary call; `timeoutMs` null waits as long as the operation takes; `signal` cancels it. */
+  #unary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, timeoutMs: number | null, signal?: AbortSignal): Promise<Res> {
     return new Promise((resolve, reject) => {
       const deadline = timeoutMs === null ? Infinity : Date.now() + timeoutMs;
-      method.call(this.#raw, request, this.#metadata(), { deadline }, (error, reply) => {
+      const call = method.call(this.#raw, request, this.#metadata(), { deadline }, (error, reply) => {
+        signal?.removeEventListener('abort', cancel);
         if (error || !reply) reject(controlError(error, this.address));
         else resolve(reply);
       });
+      const cancel = (): void => call.cancel();
+      if (signal?.aborted) cancel();
+      else signal?.addEventListener('abort', cancel, { once: true });
     });
   }
 

@@ -59,9 +59,9 @@ export function operationHandlers(operations: ControlOperations, source: Control
     }),
     Stack: unary<WireStackRequest, WireStackReply>(async (request) => encodeStack(await operations.stack(parseWorkerRequest(request).id))),
     Profile: (call: grpc.ServerWritableStream<WireProfileRequest, WireProfileChunk>) => streamProfile(call, operations, track),
-    Loop: unary<WireLoopRequest, WireLoopReply>(async (request) => {
+    Loop: unary<WireLoopRequest, WireLoopReply>(async (request, _who, signal) => {
       const { id, durationMs } = parseLoopRequest(request);
-      return encodeLoop(id, await operations.loop(id, { durationMs }));
+      return encodeLoop(id, await operations.loop(id, { durationMs, signal }));
     }),
   };
 }
@@ -122,9 +122,12 @@ export function requester(call: { getPeer(): string }): string {
   return `${peer.replace(/^ipv[46]:/, '').replace(/^%5B(.*)%5D/, '[$1]')} over TCP`;
 }
 
-function unary<Req, Res>(run: (request: Req | undefined, who: string) => Res | Promise<Res>): Unary<Req, Res> {
+function unary<Req, Res>(run: (request: Req | undefined, who: string, signal: AbortSignal) => Res | Promise<Res>): Unary<Req, Res> {
   return (call, callback) => {
-    new Promise<Res>((resolve) => resolve(run(call.request ?? undefined, requester(call)))).then(
+    // Aborted when the asker goes away (Ctrl-C on `clusterd loop`): what it asked for has no one to go to.
+    const asker = new AbortController();
+    call.once('cancelled', () => asker.abort());
+    new Promise<Res>((resolve) => resolve(run(call.request ?? undefined, requester(call), asker.signal))).then(
       (reply) => callback(null, reply),
       (error: unknown) => callback(toServiceError(error)),
     );

@@ -22,10 +22,10 @@ export interface DashboardActions {
   /** `who`: the page's address, for the master's log. */
   reload(who: string): Promise<{ generation: number; replaced: number }>;
   restart(id: number, who: string): Promise<{ pid: number }>;
-  /** A CPU profile of worker `id` as .cpuprofile JSON. */
-  profile(id: number, durationMs: number): Promise<ProfileResult>;
-  /** Where worker `id`'s loop spends `durationMs`. */
-  loop(id: number, durationMs: number): Promise<LoopResult>;
+  /** A CPU profile of worker `id` as .cpuprofile JSON; `signal`: the page went away, it is not wanted. */
+  profile(id: number, durationMs: number, signal?: AbortSignal): Promise<ProfileResult>;
+  /** Where worker `id`'s loop spends `durationMs`; `signal` ends the window early. */
+  loop(id: number, durationMs: number, signal?: AbortSignal): Promise<LoopResult>;
 }
 
 /** The master's own actions: its ControlOperations, as the control plane runs them. */
@@ -33,12 +33,12 @@ export function masterActions(operations: Pick<ControlOperations, 'reload' | 're
   return {
     reload: (who) => operations.reload({ parallel: 1 }, () => {}, who),
     restart: (id, who) => operations.restart(id, () => {}, who),
-    profile: async (id, durationMs) => {
-      const outcome = await operations.profile(id, { durationMs, intervalUs: 1000 });
+    profile: async (id, durationMs, signal) => {
+      const outcome = await operations.profile(id, { durationMs, intervalUs: 1000, signal });
       return outcome.blocked ? { blocked: blockedCapture(outcome.blocked) } : { json: Buffer.from(JSON.stringify(outcome.profile)) };
     },
-    loop: async (id, durationMs) => {
-      const outcome = await operations.loop(id, { durationMs });
+    loop: async (id, durationMs, signal) => {
+      const outcome = await operations.loop(id, { durationMs, signal });
       return outcome.blocked ? { blocked: blockedCapture(outcome.blocked) } : { report: loopReport(id, outcome.breakdown) };
     },
   };

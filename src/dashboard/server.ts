@@ -260,6 +260,11 @@ async function act(
     }
   }
   const who = `the dashboard (${access.kind === 'socket' ? 'unix socket' : (request.socket.remoteAddress ?? 'unknown')})`;
+  // A capture nobody waits for any more (the page closed, the request was cancelled) ends early.
+  const asker = new AbortController();
+  response.once('close', () => {
+    if (!response.writableFinished) asker.abort();
+  });
   switch (action.kind) {
     case 'reload': {
       const { generation, replaced } = await actions.reload(who);
@@ -270,7 +275,7 @@ async function act(
       return replyJson(response, 200, { id: action.id, pid });
     }
     case 'profile': {
-      const result = await actions.profile(action.id, captureDuration(request.url, 'profile'));
+      const result = await actions.profile(action.id, captureDuration(request.url, 'profile'), asker.signal);
       if (result.blocked) return replyBlocked(response, action.id, result.blocked);
       response.writeHead(200, {
         'Content-Type': 'application/json',
@@ -282,7 +287,7 @@ async function act(
       return void response.end(result.json);
     }
     case 'loop': {
-      const result = await actions.loop(action.id, captureDuration(request.url, 'loop'));
+      const result = await actions.loop(action.id, captureDuration(request.url, 'loop'), asker.signal);
       if (result.blocked) return replyBlocked(response, action.id, result.blocked);
       return replyJson(response, 200, result.report);
     }

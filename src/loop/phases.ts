@@ -99,7 +99,7 @@ function appSite(ownPrefix: string, ownUrl: string): Site | null {
  * Measures the loop for `durationMs` and resolves with the breakdown; nothing runs before or after.
  * `ownPrefix` is where clusterd's runtime lives (its frames are not the app's).
  */
-export function measureLoop(durationMs: number, { ownPrefix = '' }: { ownPrefix?: string } = {}): Promise<LoopBreakdown> {
+export function measureLoop(durationMs: number, { ownPrefix = '', signal }: { ownPrefix?: string; signal?: AbortSignal } = {}): Promise<LoopBreakdown> {
   const ownUrl = ownPrefix === '' ? '' : pathToFileURL(ownPrefix).href;
   const resources = new Map<number, Resource>();
   const phases = Object.fromEntries(PHASES.map((phase) => [phase, { ms: 0, count: 0 }])) as Record<LoopPhaseName, { ms: number; count: number }>;
@@ -197,7 +197,10 @@ export function measureLoop(durationMs: number, { ownPrefix = '' }: { ownPrefix?
   const started = performance.now();
   hook.enable();
   return new Promise((resolve) => {
-    setTimeout(async () => {
+    // At the window's end, or sooner when `signal` aborts (what it measured until then).
+    const end = async (): Promise<void> => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       hook.disable();
       const windowMs = performance.now() - started;
       const elu = performance.eventLoopUtilization(eluBefore);
@@ -221,7 +224,11 @@ export function measureLoop(durationMs: number, { ownPrefix = '' }: { ownPrefix?
         callbacks: top.map((entry) => ({ ...entry, totalMs: round(entry.totalMs), maxMs: round(entry.maxMs) })),
         overheadPct: round((hookMs * 100) / windowMs),
       });
-    }, durationMs);
+    };
+    const onAbort = (): void => void end();
+    const timer = setTimeout(onAbort, durationMs);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 

@@ -101,13 +101,15 @@ export class MasterControl implements ControlOperations {
   }
 
   /** Where worker `id`'s loop spends `durationMs`; a loop blocked now (or all along) gives its stack instead. */
-  async loop(id: number, { durationMs }: { durationMs: number }): Promise<LoopOutcome> {
+  async loop(id: number, { durationMs, signal }: { durationMs: number; signal?: AbortSignal }): Promise<LoopOutcome> {
     const worker = this.#worker(id);
     const blocked = await blockedStack(worker);
     if (blocked) return { blocked };
     if (!worker.measuring.loop) this.#logs.event('loop', `worker ${id} (pid ${worker.pid}): measuring its event loop for ${durationMs} ms`, { worker: id, pid: worker.pid, durationMs });
     try {
-      return { breakdown: await worker.measureLoop(durationMs) };
+      const breakdown = await worker.measureLoop(durationMs, signal);
+      if (signal?.aborted) this.#logs.event('loop-cancelled', `worker ${id} (pid ${worker.pid}): loop measurement stopped early: its asker went away`, { worker: id, pid: worker.pid });
+      return { breakdown };
     } catch (error) {
       if (worker.exited || isExited(error)) throw exitedDuring(worker, 'the measurement');
       const stuck = await blockedStack(worker);

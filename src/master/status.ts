@@ -195,8 +195,8 @@ export interface ControlOperations {
   /** A CPU profile of worker `id` over `durationMs` (issue 12). */
   /** `signal` ends the window early (the asker went away): the profile is then not wanted. */
   profile(id: number, options: { durationMs: number; intervalUs: number; signal?: AbortSignal }): Promise<ProfileOutcome>;
-  /** Where worker `id`'s loop spends `durationMs` (issue 12). */
-  loop(id: number, options: { durationMs: number }): Promise<LoopOutcome>;
+  /** Where worker `id`'s loop spends `durationMs` (issue 12); `signal` ends the window early (the asker went away). */
+  loop(id: number, options: { durationMs: number; signal?: AbortSignal }): Promise<LoopOutcome>;
   /** The last blocked-loop report of each worker id, if any. */
   lastBlocked(id: number): BlockedInfo | null;
   /** Recent log lines, oldest first, optionally of one worker. */

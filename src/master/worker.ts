@@ -467,7 +467,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
    * src/loop/phases.ts). One at a time; a worker that does not answer within the window plus 5 s
    * (its loop blocked) is given up on with ERR_CLUSTERD_INSPECTOR.
    */
-  measureLoop(durationMs: number): Promise<LoopBreakdown> {
+  measureLoop(durationMs: number, signal?: AbortSignal): Promise<LoopBreakdown> {
     if (this.exited) return Promise.reject(new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) has exited`));
     if (this.#loops.size > 0) return Promise.reject(new ClusterdError('ERR_CLUSTERD_BUSY', `refused: worker ${this.id}'s loop is being measured already; try again when it finishes`));
     const seq = ++this.#loopSeq;
@@ -481,7 +481,10 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
         this.#loops.delete(seq);
         clearTimeout(timer);
         reject(new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) is exiting`));
+        return;
       }
+      // The asker gone, the window ends now: its answer comes at once, and the next `loop` may run.
+      signal?.addEventListener('abort', () => this.#loops.has(seq) && this.send({ cmd: 'NODE_clusterd:loop-stop', seq }), { once: true });
     });
   }
 

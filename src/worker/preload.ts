@@ -79,10 +79,18 @@ function start(): void {
     }).start();
   }
 
-  // `clusterd loop`: one window at a time (the master asks for no more).
+  // `clusterd loop`: one window at a time (the master asks for no more); one whose asker went away
+  // ends early, so that its hooks do not run on for the rest of it.
+  const windows = new Map<number, AbortController>();
   channel.on('NODE_clusterd:loop', ({ seq, durationMs }) => {
-    void measureLoop(durationMs, { ownPrefix: RUNTIME_PREFIX }).then((breakdown) => channel.send({ cmd: 'NODE_clusterd:loop-reply', seq, breakdown }));
+    const window = new AbortController();
+    windows.set(seq, window);
+    void measureLoop(durationMs, { ownPrefix: RUNTIME_PREFIX, signal: window.signal }).then((breakdown) => {
+      windows.delete(seq);
+      channel.send({ cmd: 'NODE_clusterd:loop-reply', seq, breakdown });
+    });
   });
+  channel.on('NODE_clusterd:loop-stop', ({ seq }) => windows.get(seq)?.abort());
 
   installShutdown();
   installInspectorOpener();

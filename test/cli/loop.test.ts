@@ -124,3 +124,21 @@ test.serial('loop prints a table, and bad input is one line with its code', asyn
   t.is(long.exitCode, 2);
   t.regex(String(long.stderr), /^clusterd: Expected `--duration` to be a duration from 100ms to 1m/);
 });
+
+test.serial('Ctrl-C on `clusterd loop` ends the window in the worker: the next `loop` is not refused as busy for the rest of it', async (t) => {
+  // The window ran on for its whole duration (up to a minute) after its asker went: the worker's hooks
+  // stayed on, and every `loop` of that worker was refused with "being measured already".
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--name', 'loopcancel'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const from = cluster.lines.length;
+  const long = execa(process.execPath, [CLI, 'loop', 'loopcancel', '1', '--duration', '60s'], { env: ctl.env, reject: false, timeout: 60_000 });
+  await cluster.waitForLine((line) => line.event === 'loop' && cluster.lines.indexOf(line) >= from);
+  long.kill('SIGINT');
+  await long;
+  const cancelled = await cluster.waitForLine((line) => line.event === 'loop-cancelled');
+  t.like(cancelled, { worker: 1 });
+  const next = await ctl.run(['loop', 'loopcancel', '1', '--duration', '200ms', '--json']);
+  t.is(next.exitCode, 0, String(next.stderr));
+  t.like(JSON.parse(String(next.stdout)), { worker: 1 });
+});

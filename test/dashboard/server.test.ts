@@ -484,3 +484,24 @@ test('/events pipelined behind another request on one connection closes that con
   await waitFor(() => page.snapshots() === 1, { what: "the page's snapshot" });
   t.false(page.closed());
 });
+
+test('a capture whose page goes away is told so: its window ends early rather than run on for nobody', async (t) => {
+  const asked: { kind: string; signal: AbortSignal | undefined }[] = [];
+  const hold = (kind: string) => (_id: number, _durationMs: number, signal?: AbortSignal) => {
+    asked.push({ kind, signal });
+    return new Promise<never>(() => {});
+  };
+  const actions: DashboardActions = { ...noActions, profile: hold('profile'), loop: hold('loop') };
+  const dashboard = await startDashboard({ listen: { host: '127.0.0.1', port: 0 }, name: 'gone', source: handSource(10).source, actions, token: 's3cret' });
+  t.teardown(() => dashboard.close());
+  const port = (dashboard.address as { port: number }).port;
+  for (const kind of ['profile', 'loop']) {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.on('error', () => {});
+    socket.write(`POST /api/${kind}/1?duration=30s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer s3cret\r\nContent-Length: 0\r\n\r\n`);
+    const seen = await waitFor(() => asked.find((each) => each.kind === kind), { what: `the ${kind} asked for` });
+    t.false(seen.signal!.aborted);
+    socket.destroy();
+    await waitFor(() => seen.signal!.aborted, { what: `the ${kind}'s signal aborted` });
+  }
+});
