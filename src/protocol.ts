@@ -26,6 +26,15 @@ export interface ListenQuery {
   writableAll?: boolean;
 }
 
+/** A dgram socket's bind (Node's dgram passes its type, `udp4` or `udp6`, as the address type). */
+export function isUdp(query: Pick<ListenQuery, 'addressType'>): boolean {
+  return query.addressType === 'udp4' || query.addressType === 'udp6';
+}
+
+/** The bind flags Node's dgram passes (libuv's UV_UDP_*), for a UDP listen. */
+export const UV_UDP_IPV6ONLY = 1;
+export const UV_UDP_REUSEADDR = 4;
+
 /** sun_path holds 108 bytes on Linux, its terminating NUL included: the longest unix socket path. */
 export const MAX_SOCKET_PATH_BYTES = 107;
 

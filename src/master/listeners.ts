@@ -161,9 +161,9 @@ export class Listeners {
     for (const balancer of this.#open.values()) balancer.remove(worker);
   }
 
-  /** Every bound address, for the ready line and `status`. */
+  /** Every bound address clients connect to, for the ready line and `status` (not UDP sockets). */
   addresses(): SockName[] {
-    return [...this.#open.values()].flatMap((balancer) => (balancer.sockname ? [balancer.sockname] : []));
+    return [...this.#open.values()].flatMap((balancer) => (balancer.sockname && !balancer.datagram ? [balancer.sockname] : []));
   }
 
   /**

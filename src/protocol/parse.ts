@@ -8,7 +8,7 @@
 // src/protocol.ts, which has no dependencies), so it costs the app nothing.
 import { z } from 'zod';
 import type { LoopBreakdown, LoopSample } from '../loop/types.js';
-import { MAX_SOCKET_PATH_BYTES, type WorkerMessage } from '../protocol.js';
+import { MAX_SOCKET_PATH_BYTES, UV_UDP_IPV6ONLY, UV_UDP_REUSEADDR, type WorkerMessage } from '../protocol.js';
 
 /** Keys are `address:port:addressType:fd:index`; an address is at most 45 characters (IPv6). */
 const key = z.string().min(1).max(200);
@@ -34,10 +34,18 @@ const socketPath = z
   .refine((path) => /^(\/|\0)/.test(path) && !path.slice(1).includes('\0'), 'an absolute or abstract socket path')
   .refine((path) => Buffer.byteLength(path) <= MAX_SOCKET_PATH_BYTES, `a socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes`);
 
-// TCP and unix socket paths reach the master; the worker binds fds and UDP itself, and a query
-// for those would have the master wrap one of its own descriptors.
+// TCP, unix socket paths and UDP on a fixed port reach the master; the worker binds fds itself (and
+// UDP on port 0), and a query for an fd would have the master wrap one of its own descriptors.
 const listenQuery = z.union([
   z.strictObject({ key, address: z.string().max(200).nullable(), port: z.number().int().min(0).max(65535), addressType: z.union([z.literal(4), z.literal(6)]), flags: count, backlog }),
+  z.strictObject({
+    key,
+    address: z.string().max(200),
+    port: z.number().int().min(1).max(65535),
+    addressType: z.union([z.literal('udp4'), z.literal('udp6')]),
+    // libuv's UV_UDP_IPV6ONLY and UV_UDP_REUSEADDR, what Node's dgram asks for: nothing else.
+    flags: count.refine((flags) => (flags & ~(UV_UDP_IPV6ONLY | UV_UDP_REUSEADDR)) === 0, 'UDP bind flags'),
+  }),
   z.strictObject({
     key,
     address: socketPath,

@@ -14,7 +14,7 @@ import { resolve } from 'node:path';
 import { acceptorHandle, installAcceptorChannel, takeConnection } from './acceptor.js';
 import * as channel from './channel.js';
 import { atOwnLimit, standInSockname, traffic } from './servers.js';
-import { isSocketPath, MAX_SOCKET_PATH_BYTES, type ListenQuery, type ListenReply, type NewConnection, type SockName } from '../protocol.js';
+import { isSocketPath, isUdp, MAX_SOCKET_PATH_BYTES, type ListenQuery, type ListenReply, type NewConnection, type SockName } from '../protocol.js';
 
 /** The libuv handle objects Node keeps in `server._handle`. */
 export interface RawHandle {
@@ -89,9 +89,10 @@ function guardHandleSends(): void {
 }
 
 function getServer(server: net.Server, query: ServerQuery, callback: GetServerCallback): void {
+  const udp = isUdp(query);
   // Inherited fds and SO_REUSEPORT sockets keep their normal meaning: the worker binds them itself.
   const isFd = typeof query.fd === 'number' && query.fd >= 0;
-  if (isFd || ((query.flags ?? 0) & UV_TCP_REUSEPORT) !== 0) {
+  if (!udp && (isFd || ((query.flags ?? 0) & UV_TCP_REUSEPORT) !== 0)) {
     const handle = (net as unknown as InternalNet)._createServerHandle(
       query.address,
       query.port,
@@ -117,15 +118,18 @@ function getServer(server: net.Server, query: ServerQuery, callback: GetServerCa
   const base = [path, query.port, query.addressType, query.fd].join(':');
   const index = takeIndex(base);
   const key = `${base}:${index}`;
-  const message: ListenQuery = {
-    key,
-    address: path,
-    port: query.port,
-    addressType: query.addressType,
-    fd: query.fd,
-    flags: query.flags ?? 0,
-    backlog: query.backlog,
-  };
+  // UDP: a datagram socket on a fixed port, which the master binds once for every worker (patchDgramBind).
+  const message: ListenQuery = udp
+    ? { key, address: path, port: query.port, addressType: query.addressType, flags: query.flags ?? 0 }
+    : {
+        key,
+        address: path,
+        port: query.port,
+        addressType: query.addressType,
+        fd: query.fd,
+        flags: query.flags ?? 0,
+        backlog: query.backlog,
+      };
   if (unix) {
     if (query.readableAll === true) message.readableAll = true;
     if (query.writableAll === true) message.writableAll = true;
@@ -248,18 +252,27 @@ function releaseIndex(base: string, index: number): void {
 }
 
 /**
- * dgram sockets also consult cluster._getServer. UDP has no connections to balance, so each
- * worker binds its own socket, as a standalone process would: we pass `exclusive: true`.
+ * dgram sockets also consult cluster._getServer. One on a fixed port is bound by the master, which
+ * gives every worker a copy, as node:cluster's primary does (its SharedHandle): each datagram goes
+ * to one of them, and the port stays bound while workers come and go. Bound by each worker, the
+ * second worker's bind failed with EADDRINUSE, and so did a replacement's while the worker it
+ * replaced still held the port: after every other restart or reload nothing received on it.
+ *
+ * Any other stays the worker's own, as in a standalone process (`exclusive: true`): port 0 (the
+ * socket a client sends from: shared, a reply would reach whichever worker read it first, where
+ * node:cluster shares it), an fd, the app's own `exclusive: true`, and `reusePort`.
  */
 function patchDgramBind(): void {
   const bind = dgram.Socket.prototype.bind as (...args: unknown[]) => dgram.Socket;
+  const own = (port: unknown): boolean => !(Number.isInteger(Number(port)) && Number(port) > 0);
   dgram.Socket.prototype.bind = function (this: dgram.Socket, ...args: unknown[]): dgram.Socket {
     const [first] = args;
     if (first !== null && typeof first === 'object') {
-      // Even over the app's own `exclusive: false` (node:cluster's shared UDP socket, which clusterd's
-      // master does not offer): that bind would go to the master and never complete.
-      args[0] = { ...(first as object), exclusive: true };
-    } else {
+      const options = first as { port?: unknown; fd?: unknown; recvStart?: unknown };
+      // A handle (a socket sent over IPC is bound to one as it arrives): nothing to bind.
+      if (typeof options.recvStart === 'function') return bind.apply(this, args);
+      if (own(options.port) || options.fd !== undefined) args[0] = { ...options, exclusive: true };
+    } else if (own(first)) {
       const callback = typeof args[args.length - 1] === 'function' ? args.pop() : undefined;
       const [port, address] = args as [number | undefined, string | undefined];
       args = [{ port, address, exclusive: true }];

@@ -19,6 +19,8 @@ test('listen with no backlog given (Node leaves false)', accepted, { cmd: 'NODE_
 const pathQuery = { key: '/run/app.sock:-1:-1::0', address: '/run/app.sock', port: -1, addressType: -1, flags: 0, backlog: 511 };
 test('listen on a unix socket path', accepted, { cmd: 'NODE_clusterd:listen', seq: 1, query: pathQuery });
 test('listen on a unix socket path, readable and writable by all', accepted, { cmd: 'NODE_clusterd:listen', seq: 1, query: { ...pathQuery, readableAll: true, writableAll: true } });
+const udpQuery = { key: '127.0.0.1:5353:udp4::0', address: '127.0.0.1', port: 5353, addressType: 'udp4', flags: 4 };
+test('listen for UDP on a fixed port (SO_REUSEADDR asked)', accepted, { cmd: 'NODE_clusterd:listen', seq: 1, query: udpQuery });
 test('listen on an abstract unix socket', accepted, { cmd: 'NODE_clusterd:listen', seq: 1, query: { ...pathQuery, address: '\0clusterd-app' } });
 test('listen on any address, no backlog', accepted, { cmd: 'NODE_clusterd:listen', seq: 1, query: { ...query, address: null, backlog: undefined } });
 test('close', accepted, { cmd: 'NODE_clusterd:close', key: query.key });
@@ -43,6 +45,10 @@ const refused = test.macro({
   },
   title: (title = '') => `refused: ${title}`,
 });
+
+test('listen for UDP on port 0 (the worker binds its own)', refused, { cmd: 'NODE_clusterd:listen', seq: 1, query: { ...udpQuery, port: 0 } }, /query/);
+test('listen for UDP with a flag Node\'s dgram never passes', refused, { cmd: 'NODE_clusterd:listen', seq: 1, query: { ...udpQuery, flags: 2 } }, /query/);
+test('listen for UDP with a backlog', refused, { cmd: 'NODE_clusterd:listen', seq: 1, query: { ...udpQuery, backlog: 511 } }, /query/);
 
 test('an unknown command', refused, { cmd: 'NODE_clusterd:format-disk' }, /cmd/);
 test('listen without a query', refused, { cmd: 'NODE_clusterd:listen', seq: 1 }, /query/);

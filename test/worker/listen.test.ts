@@ -303,3 +303,46 @@ test("UDP: each worker binds its own sockets, even with node:cluster's `exclusiv
   }
   t.false(cluster.lines.some((line) => line.event === 'malformed-message'));
 });
+
+/** Sends `count` datagrams to 127.0.0.1:`port`, each from a socket of its own; the pid each answer names ('none': no answer in 5 s). */
+function askOverUdp(port: number, count: number): Promise<string[]> {
+  return Promise.all(
+    Array.from({ length: count }, async (_, index) => {
+      const client = dgram.createSocket('udp4');
+      try {
+        const reply = once(client, 'message', { signal: AbortSignal.timeout(5000) });
+        client.send(`ping ${index}`, port, '127.0.0.1');
+        const [message] = (await reply) as [Buffer];
+        return String(message).split(' ')[0]!;
+      } catch {
+        return 'none';
+      } finally {
+        client.close();
+      }
+    }),
+  );
+}
+
+test('UDP on a fixed port: the master binds it once and every worker receives on it, through reloads (each worker bound its own: the second and every other replacement failed with EADDRINUSE)', async (t) => {
+  const probe = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', resolve));
+  const port = probe.address().port;
+  probe.close();
+  const cluster = await startCluster(fixture('udp-fixed-port.js'), { instances: 2, env: { UDP_PORT: String(port) } });
+  t.teardown(() => cluster.stop());
+  const bound = (): number[] => cluster.lines.filter((line) => line.message === `udp bound on ${port}`).map((line) => line.pid as number);
+  await waitFor(() => bound().length === 2, { what: 'both workers bound' });
+  for (let reload = 0; reload <= 2; reload++) {
+    if (reload > 0) {
+      const from = cluster.lines.length;
+      cluster.process.kill('SIGHUP');
+      await cluster.waitForLine((line) => line.event === 'operation' && line.who === 'SIGHUP' && cluster.lines.indexOf(line) >= from);
+    }
+    // An old worker still draining may answer too: it still reads its copy until it exits.
+    const answers = await askOverUdp(port, 20);
+    const workers = bound().map(String);
+    t.deepEqual(answers.filter((pid) => !workers.includes(pid)), [], `after ${reload} reloads, answered by ${answers.join(' ')}; workers: ${workers.join(' ')}`);
+  }
+  t.is(bound().length, 6);
+  t.deepEqual(cluster.lines.filter((line) => line.event === 'worker-exit' || line.stream === 'stderr'), []);
+});

@@ -1,3 +1,4 @@
+import dgram from 'node:dgram';
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
@@ -98,6 +99,30 @@ export function bindShared(query: ListenQuery): { handle: RawHandle; sockname: S
     throw new BindError(-osConstants.errno.EADDRINUSE, 'EADDRINUSE');
   }
   return { handle, sockname: sockname as SockName, inherited: false };
+}
+
+interface InternalDgram {
+  _createSocketHandle(address: string, port: number, addressType: string, fd?: number, flags?: number): RawHandle | number;
+}
+
+/**
+ * Binds a UDP socket in the master, for every worker to receive on a copy (node:cluster's primary
+ * does the same, with the same call). `dgram._createSocketHandle` is deprecated for apps (DEP0112):
+ * the warning is kept out of the master's output, whose own code this is.
+ */
+export function bindUdp(query: ListenQuery): { handle: RawHandle; sockname: SockName } {
+  const quiet = process.noDeprecation;
+  process.noDeprecation = true;
+  let handle: RawHandle | number;
+  try {
+    handle = (dgram as unknown as InternalDgram)._createSocketHandle(query.address ?? '', query.port, String(query.addressType), undefined, query.flags);
+  } finally {
+    process.noDeprecation = quiet;
+  }
+  if (typeof handle === 'number') throw new BindError(handle, errorName(handle));
+  const sockname: Partial<SockName> = {};
+  handle.getsockname?.(sockname);
+  return { handle, sockname: sockname as SockName };
 }
 
 function errorName(errno: number): string {

@@ -1,4 +1,4 @@
-import { isSocketPath, type ListenQuery } from '../../protocol.js';
+import { isSocketPath, isUdp, type ListenQuery } from '../../protocol.js';
 import { DispatchBalancer } from './dispatch.js';
 import { FairBalancer } from './fair.js';
 import { leastConnections } from './least.js';
@@ -24,6 +24,8 @@ const factories: Record<BalanceMode, (query: ListenQuery) => Promise<Balancer>> 
 const forSocketPaths: Partial<Record<BalanceMode, BalanceMode>> = { sticky: 'rr', reuseport: 'shared' };
 
 export function openBalancer(mode: BalanceMode, query: ListenQuery): Promise<Balancer> {
+  // A UDP socket is shared whatever the mode: datagrams are not connections to balance.
+  if (isUdp(query)) return HeldSocketBalancer.open(query, 'shared');
   return factories[(isSocketPath(query) && forSocketPaths[mode]) || mode](query);
 }
 

@@ -4,6 +4,8 @@
 // who gets each connection (unevenly: Node's docs report over 70% of connections going to two of
 // eight processes).
 //
+// UDP on a fixed port, whatever the mode: the master binds it, and every worker receives on a copy.
+//
 // reuseport: each worker binds a socket of its own to the address with SO_REUSEPORT and the
 // kernel spreads connections over them by a hash of the client's address and port (not by
 // load). The master's socket, bound with the same flag but never listening, holds the port (and
@@ -12,10 +14,10 @@
 // queue are reset with it, unless the kernel moves them to another socket of the group:
 // net.ipv4.tcp_migrate_req=1 (Linux >= 5.14; off by default), checked at start (reusePortMigration).
 import { readFileSync } from 'node:fs';
-import { bindShared } from './bind.js';
+import { bindShared, bindUdp } from './bind.js';
 import { takeInherited } from '../activation.js';
 import type { BalancedWorker, Balancer, RawHandle } from './types.js';
-import type { ListenQuery, SockName } from '../../protocol.js';
+import { isUdp, type ListenQuery, type SockName } from '../../protocol.js';
 
 /** libuv's UV_TCP_REUSEPORT (1.49+). */
 export const UV_TCP_REUSEPORT = 2;
@@ -23,12 +25,14 @@ export const UV_TCP_REUSEPORT = 2;
 export class HeldSocketBalancer implements Balancer {
   readonly key: string;
   readonly sockname: SockName;
+  readonly datagram: boolean;
   readonly #mode: 'shared' | 'reuseport';
   #handle: RawHandle | null;
   readonly #workers = new Set<BalancedWorker>();
 
-  private constructor(key: string, mode: 'shared' | 'reuseport', handle: RawHandle, sockname: SockName) {
+  private constructor(key: string, mode: 'shared' | 'reuseport', handle: RawHandle, sockname: SockName, datagram = false) {
     this.key = key;
+    this.datagram = datagram;
     this.#mode = mode;
     this.#handle = handle;
     this.sockname = sockname;
@@ -36,6 +40,10 @@ export class HeldSocketBalancer implements Balancer {
 
   /** Binds the address in the master without listening; throws a BindError. */
   static async open(query: ListenQuery, mode: 'shared' | 'reuseport'): Promise<HeldSocketBalancer> {
+    if (isUdp(query)) {
+      const { handle, sockname } = bindUdp(query);
+      return new HeldSocketBalancer(query.key, 'shared', handle, sockname, true);
+    }
     // An inherited socket (socket activation) is one socket whatever the mode: reuseport shares it too.
     const inherited = takeInherited(query);
     if (inherited) return new HeldSocketBalancer(query.key, 'shared', inherited.handle, inherited.sockname);

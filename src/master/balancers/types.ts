@@ -35,6 +35,8 @@ export interface BalancedWorker {
 export interface Balancer {
   readonly key: string;
   readonly sockname: SockName | null;
+  /** A UDP socket the workers receive on (no connections): not one of the addresses clients connect to. */
+  readonly datagram?: boolean;
   /** Registers the worker and sends it the listen reply (with the listening handle in shared mode). */
   add(worker: BalancedWorker, seq: number): void;
   /** Stops routing to the worker; in-flight connections are re-routed or closed. */
