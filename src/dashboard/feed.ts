@@ -15,7 +15,9 @@ export type Figures = Omit<Bucket, 't' | 'samples'>;
 
 export interface WorkerView {
   id: number;
+  /** 0 while no process holds the id (one waiting out its restart backoff). */
   pid: number;
+  /** The process's state, or WAITING_TO_RESTART while none holds the id. */
   state: string;
   generation: number;
   restarts: number;
@@ -67,6 +69,9 @@ export const MAX_SITES = 5;
 
 /** Ticks no faster than this whatever --stats-interval: a page cannot use more, and each tick costs every page. */
 export const MIN_TICK_MS = 250;
+
+/** The state of a wanted worker id that no process holds now: it crashed and waits out its restart backoff. */
+export const WAITING_TO_RESTART = 'waiting to restart';
 
 export class DashboardFeed implements DashboardSource {
   readonly history = new History();
@@ -160,13 +165,39 @@ export class DashboardFeed implements DashboardSource {
         restarts: worker.restarts,
         blockedMs: worker.blockedMs,
         latest: worker.sample ? figures(worker.sample) : null,
-        blockedSites: worker.blockedSites.slice(0, MAX_SITES).map((site) => ({ ...site, function: clipFeedText(printable(site.function)), url: clipFeedText(printable(site.url)) })),
+        blockedSites: feedSites(worker.blockedSites),
         recentLagP99: Math.max(0, ...worker.history.slice(-levelSamples).map((sample) => sample.lag.p99)),
         buckets: buckets(worker.id),
       });
     }
-    return { now, generation: supervisor.generation, workersWanted: supervisor.desired, totals: status.totals, workers: [...workers.values()], markers };
+    // A wanted id with no process (crashed, waiting out its backoff of up to 15 s) is listed all the
+    // same: its card is the one to watch, and a page or `clusterd dashboard` drops the buckets of an
+    // id a message leaves out, which an update (two buckets) never gives back.
+    if (supervisor.phase === 'booting' || supervisor.phase === 'running') {
+      for (let id = 1; id <= supervisor.desired; id++) {
+        if (workers.has(id)) continue;
+        workers.set(id, {
+          id,
+          pid: 0,
+          state: WAITING_TO_RESTART,
+          generation: supervisor.generation,
+          restarts: supervisor.restarts(id),
+          blockedMs: 0,
+          latest: null,
+          recentLagP99: 0,
+          blockedSites: feedSites(supervisor.blockedSites.sites(id, now)),
+          buckets: buckets(id),
+        });
+      }
+    }
+    const views = [...workers.values()].sort((a, b) => a.id - b.id);
+    return { now, generation: supervisor.generation, workersWanted: supervisor.desired, totals: status.totals, workers: views, markers };
   }
+}
+
+/** The worst MAX_SITES of `sites`, their names as the page may show them. */
+function feedSites(sites: BlockedSite[]): BlockedSite[] {
+  return sites.slice(0, MAX_SITES).map((site) => ({ ...site, function: clipFeedText(printable(site.function)), url: clipFeedText(printable(site.url)) }));
 }
 
 function figures(sample: LoopSample): Figures {

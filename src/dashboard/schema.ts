@@ -27,6 +27,7 @@ const bucket = z.object({ t: z.number().int(), samples: count, ...figures });
 
 const worker = z.object({
   id: z.number().int().min(1).max(MAX_INSTANCES),
+  // 0 for a wanted id no process holds (one waiting out its restart backoff).
   pid: count,
   state: z.string().max(40),
   generation: count,
@@ -55,7 +56,7 @@ const base = {
   generation: count,
   workersWanted: count,
   totals: z.object({ workers: count, ready: count, desired: count.default(0), rps: figure, inflight: count, connections: count, rss: figure, restarts: count }),
-  // A worker id's serving process and, during a reload, none twice: at most one view per id.
+  // A worker id's serving process (or, waiting to restart, none) and, during a reload, none twice: at most one view per id.
   workers: z.array(worker).max(MAX_INSTANCES),
   markers: z.array(marker).max(MAX_MARKERS),
 };

@@ -4,6 +4,7 @@
 import test from 'ava';
 import { EventEmitter } from 'node:events';
 import { DashboardFeed, type FeedMessage } from '../../src/dashboard/feed.js';
+import { DashboardMirror } from '../../src/dashboard/mirror.js';
 import type { LoopSample } from '../../src/loop/types.js';
 import { LogSink } from '../../src/master/logs.js';
 import type { Supervisor } from '../../src/master/supervisor.js';
@@ -28,8 +29,11 @@ function standIn() {
   const emitter = new EventEmitter();
   const supervisor = Object.assign(emitter, {
     config: { name: 'app', statsIntervalMs: 10 },
+    phase: 'running',
     generation: 1,
     desired: 2,
+    restarts: (id: number) => (id === 2 ? 3 : 0),
+    blockedSites: { sites: () => [] },
     workers: () => workers,
     status: () => ({
       workers: workers.map((worker) => ({ ...worker, restarts: 0, sample: worker.history.at(-1) ?? null, blockedSites: [] })),
@@ -97,4 +101,36 @@ test('the tick timer runs only while someone listens; close stops everything', (
   t.is(process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length, before);
   t.is(emitter.listenerCount('sample'), 0);
   t.is(emitter.listenerCount('blocking'), 0);
+});
+
+test('a wanted id with no process (waiting out its restart backoff) keeps its view and its buckets, in the feed and in a mirror', async (t) => {
+  const { supervisor, emitSample, workers } = standIn();
+  const feed = new DashboardFeed({ supervisor, logs: quiet() });
+  t.teardown(() => feed.close());
+  emitSample(1, sample(2));
+  emitSample(2, sample(3));
+  const mirror = new DashboardMirror();
+  mirror.accept(feed.snapshot());
+
+  // Worker 2 crashed: no process holds id 2 until its backoff is over.
+  workers.splice(1, 1);
+  const snapshot = feed.snapshot();
+  t.deepEqual(snapshot.workers.map((worker) => [worker.id, worker.pid, worker.state, worker.restarts]), [[1, 101, 'ready', 0], [2, 0, 'waiting to restart', 3]]);
+  t.is(snapshot.workers[1]!.buckets.length, 1, 'its buckets stay in the snapshot');
+  t.is(snapshot.workers[1]!.latest, null);
+
+  // An update lists it too: `clusterd dashboard`'s copy (and an open page) keep its chart.
+  const update = await new Promise<FeedMessage>((resolve) => {
+    const unsubscribe = feed.subscribe((message) => {
+      unsubscribe();
+      resolve(message);
+    });
+  });
+  t.deepEqual(update.workers.map((worker) => [worker.id, worker.state]), [[1, 'ready'], [2, 'waiting to restart']]);
+  mirror.accept(update);
+  t.deepEqual(mirror.snapshot().workers.map((worker) => [worker.id, worker.buckets.length]), [[1, 1], [2, 1]]);
+
+  // Scaled away, it is gone.
+  (supervisor as unknown as { desired: number }).desired = 1;
+  t.deepEqual(feed.snapshot().workers.map((worker) => worker.id), [1]);
 });

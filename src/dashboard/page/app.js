@@ -249,12 +249,14 @@ function render() {
     // The worst of the last 2 s, not the last sample alone: a block once a second would flicker.
     // A blocked loop sends no samples: the master's watch on its heartbeat says how long it has been silent.
     const blocked = worker.state === 'ready' && worker.blockedMs > 0;
-    const worst = blocked ? 'red' : level(worker.recentLagP99);
+    // An id with no process (crashed, waiting out its restart backoff) serves nothing: red as well.
+    const down = worker.pid === 0;
+    const worst = blocked || down ? 'red' : level(worker.recentLagP99);
     card.className = `worker ${worst}`;
     card.dataset.level = worst;
     card.querySelector('h2').textContent = `worker ${worker.id}`;
     const state = blocked ? `blocked for ${(worker.blockedMs / 1000).toFixed(1)} s` : worker.state;
-    card.querySelector('.state').textContent = `pid ${worker.pid} · ${state} · generation ${worker.generation} · ${worker.restarts} restarts`;
+    card.querySelector('.state').textContent = `${down ? 'no process' : `pid ${worker.pid}`} · ${state} · generation ${worker.generation} · ${worker.restarts} restarts`;
     card.querySelector('.figures').replaceChildren(
       ...figures(
         latest
@@ -268,7 +270,7 @@ function render() {
               ['req/s', latest.rps.toFixed(1)],
               ['conns', String(latest.connections)],
             ]
-          : [['figures', 'none yet']],
+          : [['figures', down ? 'none: no process' : 'none yet']],
       ),
     );
     const own = markers.filter((marker) => marker.worker === null || marker.worker === worker.id);
