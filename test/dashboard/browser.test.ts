@@ -222,3 +222,36 @@ browserTest('the page served by `clusterd dashboard` for a cluster started witho
   child.kill('SIGTERM');
   t.is((await child).exitCode, 0);
 });
+
+browserTest('a page open across a master restart shows the new master\'s markers, not the old one\'s', async (t) => {
+  // The old master, read-only: a reload makes its one marker.
+  const first = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--name', 'dash-remaster', '--dashboard', '127.0.0.1:0', '--stats-interval', '250ms'] });
+  t.teardown(() => first.stop());
+  const url = first.lines.find((line) => line.event === 'ready')!.dashboard as string;
+  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  t.teardown(() => browser.close());
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(url);
+  await page.locator('[data-worker-id="2"]').waitFor({ timeout: 10_000 });
+  process.kill(first.masterPid, 'SIGHUP');
+  await page.locator('#marker-list li.reload', { hasText: 'reload: generation 2' }).waitFor({ timeout: 30_000 });
+
+  // The page stays away (offline) until the new master has its one marker, numbered 1 as the old
+  // one's was: its first snapshot holds as many markers, with the same numbers.
+  await context.setOffline(true);
+  await first.stop();
+  const second = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--name', 'dash-remaster', '--dashboard', new URL(url).host, '--stats-interval', '250ms', '--dashboard-token', 's3cret'] });
+  t.teardown(() => second.stop());
+  const response = await fetch(new URL('api/restart/2', url), { method: 'POST', headers: { Authorization: 'Bearer s3cret' } });
+  t.is(response.status, 200);
+  const status = (await (await fetch(new URL('api/status', url))).json()) as { markers: Array<{ id: number; text: string }> };
+  t.deepEqual(status.markers.map((marker) => [marker.id, marker.text]), [[1, 'restart of worker 2 done']]);
+  await context.setOffline(false);
+  // The page reconnects by itself; the new master's snapshot shows the token field, and its markers.
+  await page.locator('#token').waitFor({ state: 'visible', timeout: 30_000 });
+  t.deepEqual(await page.$$eval('#marker-list li', (items) => items.map((item) => item.lastElementChild!.textContent)), ['restart of worker 2 done']);
+  t.deepEqual(errors, []);
+});

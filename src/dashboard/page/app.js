@@ -69,6 +69,9 @@ function merge(message) {
     state.actions = message.actions;
     state.series = new Map();
     state.markers = new Map();
+    // A master that restarted numbers its markers from 1 again: the same count gives the same
+    // version, and the list would keep the old master's markers.
+    delete $('marker-list').dataset.version;
     $('name').textContent = `clusterd: ${message.name}`;
     document.title = `${message.name} · clusterd`;
     $('actions').hidden = !message.actions;
