@@ -1,7 +1,8 @@
 // The dashboard in a real browser: Debian's chromium (scripts/ci-deps.sh installs it) driven by
 // playwright-core. One element per worker; a worker whose loop starts blocking turns red within
 // 3 s; a reload (SIGHUP) adds a marker; a worker's CPU profile downloads and its loop breakdown shows;
-// no console errors. Leaves screenshots in test-results/.
+// no console errors; a page open across master restarts follows the new master (its markers, its
+// action buttons). Leaves screenshots in test-results/.
 import test from 'ava';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -223,7 +224,7 @@ browserTest('the page served by `clusterd dashboard` for a cluster started witho
   t.is((await child).exitCode, 0);
 });
 
-browserTest('a page open across a master restart shows the new master\'s markers, not the old one\'s', async (t) => {
+browserTest('a page open across master restarts shows the new master\'s markers, not the old one\'s, and the action buttons its token setting allows', async (t) => {
   // The old master, read-only: a reload makes its one marker.
   const first = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--name', 'dash-remaster', '--dashboard', '127.0.0.1:0', '--stats-interval', '250ms'] });
   t.teardown(() => first.stop());
@@ -236,6 +237,7 @@ browserTest('a page open across a master restart shows the new master\'s markers
   page.on('pageerror', (error) => errors.push(error.message));
   await page.goto(url);
   await page.locator('[data-worker-id="2"]').waitFor({ timeout: 10_000 });
+  t.is(await page.locator('section.worker button').count(), 0, 'read-only: no buttons on the cards');
   process.kill(first.masterPid, 'SIGHUP');
   await page.locator('#marker-list li.reload', { hasText: 'reload: generation 2' }).waitFor({ timeout: 30_000 });
 
@@ -253,5 +255,18 @@ browserTest('a page open across a master restart shows the new master\'s markers
   // The page reconnects by itself; the new master's snapshot shows the token field, and its markers.
   await page.locator('#token').waitFor({ state: 'visible', timeout: 30_000 });
   t.deepEqual(await page.$$eval('#marker-list li', (items) => items.map((item) => item.lastElementChild!.textContent)), ['restart of worker 2 done']);
+  // The cards have the actions the header offers, and they work.
+  for (const id of ['1', '2']) t.is(await page.locator(`[data-worker-id="${id}"] button.restart, [data-worker-id="${id}"] button.profile, [data-worker-id="${id}"] button.loop`).count(), 3);
+  await page.fill('#token', 's3cret');
+  await page.click('[data-worker-id="1"] button.restart');
+  await page.locator('#action-result', { hasText: 'restart of worker 1 done' }).waitFor({ timeout: 30_000 });
+
+  // And back to read-only: no card keeps a button that would only answer 403.
+  await second.stop();
+  const third = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--name', 'dash-remaster', '--dashboard', new URL(url).host, '--stats-interval', '250ms'] });
+  t.teardown(() => third.stop());
+  await page.locator('#token').waitFor({ state: 'hidden', timeout: 30_000 });
+  await page.locator('[data-worker-id="2"]').waitFor({ timeout: 10_000 });
+  t.is(await page.locator('section.worker button').count(), 0);
   t.deepEqual(errors, []);
 });

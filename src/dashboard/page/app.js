@@ -66,6 +66,14 @@ function merge(message) {
   state.now = message.now;
   if (message.type === 'snapshot') {
     state.windowMs = message.windowMs;
+    // A card gets its action buttons when it is made: after a master restarted with another token
+    // setting, the cards are made again, with the buttons the header shows (or without).
+    if (message.actions !== state.actions) {
+      for (const card of [...$('workers').children]) {
+        watcher.unobserve(card);
+        card.remove();
+      }
+    }
     state.actions = message.actions;
     state.series = new Map();
     state.markers = new Map();
