@@ -54,6 +54,35 @@ type StreamName = keyof LogOutput;
 /** How many of a worker's last stderr lines are kept to explain a failed boot (Node's report of an unhandled 'error' event runs to 30). */
 const TAIL_LINES = 50;
 
+/**
+ * A worker's last TAIL_LINES stderr lines, each with when the master read it: a line is evidence of
+ * why the worker died only if it came shortly before (supervisor.ts exitOutput).
+ */
+export class OutputTail {
+  readonly #lines: string[] = [];
+  readonly #times: number[] = [];
+
+  push(line: string, time = Date.now()): void {
+    this.#lines.push(clipLine(line));
+    this.#times.push(time);
+    if (this.#lines.length > TAIL_LINES) {
+      this.#lines.shift();
+      this.#times.shift();
+    }
+  }
+
+  /** The lines kept, oldest first. */
+  lines(): string[] {
+    return [...this.#lines];
+  }
+
+  /** The lines read at `time` or later, oldest first. */
+  since(time: number): string[] {
+    const from = this.#times.findIndex((at) => at >= time);
+    return from === -1 ? [] : this.#lines.slice(from);
+  }
+}
+
 /** How many recent worker lines the master keeps for `clusterd logs`. */
 export const RECENT_LINES = 1000;
 
@@ -134,13 +163,10 @@ export class LogSink {
    * Follows one stream of a worker; resolves when it ends (every line written). `intercept` may claim a
    * line for the master itself (the worker's inspector notices): it is then neither logged nor kept.
    */
-  follow(stream: Readable, source: Omit<LogLine, 'message'>, tail?: string[], intercept?: (line: string) => boolean): Promise<void> {
+  follow(stream: Readable, source: Omit<LogLine, 'message'>, tail?: OutputTail, intercept?: (line: string) => boolean): Promise<void> {
     return followLines(stream, (message) => {
       if (intercept?.(message)) return;
-      if (tail) {
-        tail.push(clipLine(message));
-        if (tail.length > TAIL_LINES) tail.shift();
-      }
+      tail?.push(message);
       this.line({ ...source, message });
     });
   }

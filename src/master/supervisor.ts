@@ -468,7 +468,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       // A replacement that failed to boot: its requesters hear why; the old worker keeps serving,
       // or, if it died meanwhile, the id restarts as after any crash.
       slot.successor = null;
-      slot.want?.reject(new BootError(`worker ${slot.id}'s replacement ${describeExit(exit, worker)}`, worker.stderrTail));
+      slot.want?.reject(new BootError(`worker ${slot.id}'s replacement ${describeExit(exit, worker)}`, worker.stderrTail.lines()));
       slot.want = null;
       if (slot.worker !== null || this.#slots.get(slot.id) !== slot) return;
     } else {
@@ -503,13 +503,13 @@ export class Supervisor extends EventEmitter implements ControlSource {
           return;
         }
         // Node itself refused the flags (--node-arg): every boot would fail the same way.
-        const refused = nodeRefusedFlags(exit, worker.stderrTail);
+        const refused = nodeRefusedFlags(exit, worker.stderrTail.lines());
         if (refused !== null) {
           this.#fatal(new UsageError(`node refused the workers' flags: ${refused} (check --node-arg)`));
           return;
         }
         if (this.#bootFailures >= this.config.maxBootFailures) {
-          this.#fatal(new BootError(`app failed to boot ${this.#bootFailures} times in a row; last: worker ${worker.id} ${reason}`, worker.stderrTail));
+          this.#fatal(new BootError(`app failed to boot ${this.#bootFailures} times in a row; last: worker ${worker.id} ${reason}`, worker.stderrTail.lines()));
           return;
         }
       }
@@ -520,7 +520,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       const retry = serving > 0 ? `; retrying in ${(delay / 1000).toFixed(1)} s while ${serving} ${serving === 1 ? 'worker serves' : 'workers serve'}` : '';
       this.config.logs.event('boot-failed', `worker ${worker.id} failed to boot: ${why}${retry}`, { worker: worker.id, code: exit.code, signal: exit.signal }, level);
       this.#scheduleRestart(slot, delay);
-      const failure = new BootError(`worker ${worker.id} ${why}`, worker.stderrTail);
+      const failure = new BootError(`worker ${worker.id} ${why}`, worker.stderrTail.lines());
       // A reload or restart waiting for this id (it was restarting when asked) hears why, as from a
       // successor's failed boot, rather than waiting for a boot that may never come; the id retries.
       slot.want?.reject(failure);
@@ -613,8 +613,29 @@ export function describeExit(exit: WorkerExit, worker: WorkerProcess): string {
   if (exit.error !== undefined) return `could not be started: ${exit.error}`;
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
   const when = exit.from === 'starting' ? ' before it was ready' : exit.from === 'stopping' ? ' while stopping' : '';
-  const last = lastErrorLine(worker.stderrTail);
+  const last = lastErrorLine(exitOutput(exit, worker));
   return `${how}${when}${last ? `: ${last}` : ''}`;
+}
+
+/**
+ * How long before a serving worker's exit what it wrote to stderr may explain it: an uncaught
+ * exception's stack, or the app's last words before process.exit(), come within a few milliseconds.
+ */
+export const EXIT_OUTPUT_MS = 2000;
+
+/**
+ * What the worker wrote to stderr that may say why it exited: all it wrote while booting (the boot is
+ * what failed) or since it was asked to stop, but of a serving worker only the last EXIT_OUTPUT_MS.
+ * Its tail spans its whole life: an error the app logged and handled minutes before was quoted as the
+ * cause of a SIGKILL from the out-of-memory killer. Nothing the app wrote explains a SIGKILL (it
+ * cannot see it coming; an operator, the out-of-memory killer or the master sent it), only the
+ * master's own note.
+ */
+function exitOutput(exit: WorkerExit, worker: WorkerProcess): string[] {
+  if (exit.signal === 'SIGKILL') return worker.stderrTail.lines().filter(isMasterNote);
+  if (exit.from === 'starting') return worker.stderrTail.lines();
+  const since = exit.from === 'stopping' && worker.stoppingAt !== null ? worker.stoppingAt : (worker.exitedAt ?? Date.now()) - EXIT_OUTPUT_MS;
+  return worker.stderrTail.since(since);
 }
 
 /**
@@ -630,13 +651,47 @@ export function nodeRefusedFlags(exit: WorkerExit, tail: readonly string[]): str
   return null;
 }
 
-/** The line of a stack trace that says what went wrong (`TypeError: ...`), else the last line. */
+/**
+ * The line that says what went wrong (`TypeError: ...`), from what the worker wrote last. An error's
+ * stack ends its report, and what Node or the app adds after it (the error's properties, Node's
+ * `Node.js v20.20.2`) is no report of its own: a line of the app's after the last stack is its last
+ * word (`fatal: lost the database` before process.exit), and an error before it is an old one (logged
+ * and handled) only if nothing else came since. The master's own note (it killed the worker) is why,
+ * whatever the app wrote after it.
+ */
 export function lastErrorLine(tail: readonly string[]): string {
+  const note = tail.findLast(isMasterNote);
+  if (note !== undefined) return note;
+  const after = tail.slice(tail.findLastIndex((line) => /^\s+at /.test(line)) + 1);
+  const said = after.findLastIndex((line) => !afterReport(line));
+  if (said !== -1) {
+    // Unless it only finishes an error's announcement (esbuild's `Transform failed with 1 error:`).
+    const announced = said > 0 && isErrorLine(after[said - 1]!) && after[said - 1]!.trim().endsWith(':');
+    return firstLine(after, announced ? said - 1 : said);
+  }
   const lines = tail.map((line) => line.trim()).filter(Boolean);
-  const isError = (line: string): boolean => /^(\w*Error|Error)\b.*:/.test(line) || /^\(clusterd:/.test(line);
-  const at = lines.findLastIndex(isError);
+  const at = lines.findLastIndex(isErrorLine);
   // Node's closing `Node.js v20.20.2` says nothing of what went wrong.
   return at === -1 ? (lines.findLast((line) => !/^Node\.js v\d/.test(line)) ?? lines.at(-1) ?? '') : firstLine(lines, at);
+}
+
+/** A line the master added to a worker's stderr tail: `(clusterd: not ready after 3000 ms; see --listen-timeout)`. */
+function isMasterNote(line: string): boolean {
+  return line.startsWith('(clusterd:');
+}
+
+/** `Error: boom`, `TypeError: x is not a function`. */
+function isErrorLine(line: string): boolean {
+  return /^(\w*Error|Error)\b.*:/.test(line.trim());
+}
+
+/**
+ * What follows an error's stack without being a report of its own: its properties (`  code: 'X'`,
+ * the closing `}`), blank lines, Node's closing `Node.js v20.20.2` and its `(Use \`node --trace-...`
+ * hint.
+ */
+function afterReport(line: string): boolean {
+  return line.trim() === '' || /^\s/.test(line) || /^[}\]]/.test(line) || /^Node\.js v\d/.test(line) || /^\(Use `node --trace-/.test(line);
 }
 
 /** A listener of the master's own (`--health`, `--metrics`, `--control`, `--dashboard`), where it is bound. */

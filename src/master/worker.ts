@@ -8,7 +8,7 @@ import { guardChannel } from './channel-guard.js';
 import { healthRank, type WorkerLoad } from './balancers/choose.js';
 import type { BalancedWorker, RawHandle } from './balancers/types.js';
 import type { Listeners } from './listeners.js';
-import type { LogSink } from './logs.js';
+import { OutputTail, type LogSink } from './logs.js';
 import { isAccepting, transition, type WorkerState } from './worker-state.js';
 import { SETTINGS_ENV, isProtocolMessage, type MasterMessage, type WorkerSettings } from '../protocol.js';
 import { parseWorkerMessage } from '../protocol/parse.js';
@@ -170,8 +170,12 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   readonly generation: number;
   readonly startedAt = Date.now();
   readyAt: number | null = null;
-  /** The last lines the worker wrote to stderr, to explain a failed boot. */
-  readonly stderrTail: string[] = [];
+  /** The last lines the worker wrote to stderr, to explain a failed boot or an exit. */
+  readonly stderrTail = new OutputTail();
+  /** When it was asked to stop (stop()), or null. */
+  stoppingAt: number | null = null;
+  /** When its process ended (before the last of its output is read), or null. */
+  exitedAt: number | null = null;
   /** The latest loop sample and up to HISTORY_LENGTH before it, oldest first. */
   readonly history: LoopSample[] = [];
   /** The last time the watchdog caught this worker's loop blocked, with the stack. */
@@ -241,6 +245,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     // A failed send (channel closing under us) is reported here; exit handling covers it.
     child.on('error', () => {});
     child.once('exit', (code, signal) => {
+      this.exitedAt = Date.now();
       endGroup(pid);
       spec.reaper?.remove(pid);
       inspector.close();
@@ -503,6 +508,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     // A session left connected would make Node wait for it at exit ("Waiting for the debugger...").
     this.#inspector?.close();
     this.#state = transition(this.#state, 'stopping');
+    this.stoppingAt = Date.now();
     this.#listeners.remove(this);
     this.send({ cmd: 'NODE_clusterd:shutdown', signal: this.#killSignal });
   }

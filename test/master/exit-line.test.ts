@@ -1,6 +1,8 @@
 // The line a failed boot is explained by (supervisor.ts lastErrorLine, errors.ts oneLine).
 import test from 'ava';
-import { describeListenFailure, lastErrorLine, nodeRefusedFlags, writingOutput } from '../../src/master/supervisor.js';
+import { EXIT_OUTPUT_MS, describeExit, describeListenFailure, lastErrorLine, nodeRefusedFlags, writingOutput } from '../../src/master/supervisor.js';
+import { OutputTail } from '../../src/master/logs.js';
+import type { WorkerExit, WorkerProcess } from '../../src/master/worker.js';
 import { oneLine } from '../../src/errors.js';
 
 test("the error line of a stack trace; an error that only announces the next line brings it along (esbuild's)", (t) => {
@@ -14,6 +16,42 @@ test("the error line of a stack trace; an error that only announces the next lin
   t.is(lastErrorLine([]), '');
   t.is(oneLine(new Error('Transform failed with 1 error:\nclusterd.config.ts:1:28: ERROR: Unexpected "}"')), 'Transform failed with 1 error: clusterd.config.ts:1:28: ERROR: Unexpected "}"');
   t.is(oneLine(new Error('first\nsecond')), 'first');
+});
+
+test("the last report names it: a line the app wrote after an error's stack is its last word; the error's properties and Node's trailer are not", (t) => {
+  const handled = ['Error: user 42 not found (handled, 404)', '    at Server.<anonymous> (/srv/app.js:4:50)', '    at Server.emit (node:events:518:28)'];
+  t.is(lastErrorLine([...handled, 'fatal: lost connection to db, giving up']), 'fatal: lost connection to db, giving up');
+  t.is(lastErrorLine([...handled, 'TypeError: boom', '    at Timeout._onTimeout (/srv/app.js:9:9)', '', 'Node.js v20.20.2']), 'TypeError: boom');
+  // A message of several lines, then its stack and properties.
+  const missing = ["Error: Cannot find module 'pg'", 'Require stack:', '- /srv/app.js', '    at Module._resolveFilename (node:internal/modules/cjs/loader:1225:15) {', "  code: 'MODULE_NOT_FOUND',", "  requireStack: [ '/srv/app.js' ]", '}', '', 'Node.js v20.20.2'];
+  t.is(lastErrorLine([...handled, ...missing]), "Error: Cannot find module 'pg'");
+  // A thrown string: Node prints it, then a hint.
+  t.is(lastErrorLine(['/srv/app.js:1', "throw 'no config'", '^', 'no config', '(Use `node --trace-uncaught ...` to show where the exception was thrown)', '', 'Node.js v20.20.2']), 'no config');
+  // The master's note says why it killed the worker, whatever came after.
+  t.is(lastErrorLine(['Error: old', '(clusterd: not ready after 3000 ms; see --listen-timeout)', 'still starting']), '(clusterd: not ready after 3000 ms; see --listen-timeout)');
+});
+
+test("describeExit quotes a serving worker's last seconds of stderr, a failed boot's whole boot, a stop's stop, and nothing the app wrote for a SIGKILL", (t) => {
+  const exitedAt = 1_000_000;
+  const tail = new OutputTail();
+  tail.push('Error: user 42 not found (handled, 404)', exitedAt - 60_000);
+  tail.push('    at Server.<anonymous> (/srv/app.js:4:50)', exitedAt - 60_000);
+  const worker = { stderrTail: tail, exitedAt, stoppingAt: null } as unknown as WorkerProcess;
+  const exit = (from: WorkerExit['from'], code: number | null, signal: NodeJS.Signals | null = null): WorkerExit => ({ code, signal, from, killed: false });
+  t.is(describeExit(exit('ready', 3), worker), 'exited with code 3');
+  t.is(describeExit(exit('starting', 3), worker), 'exited with code 3 before it was ready: Error: user 42 not found (handled, 404)');
+  t.is(describeExit(exit('stopping', 3), { ...worker, stoppingAt: exitedAt - 90_000 } as unknown as WorkerProcess), 'exited with code 3 while stopping: Error: user 42 not found (handled, 404)');
+  t.is(describeExit(exit('stopping', 3), { ...worker, stoppingAt: exitedAt - 30_000 } as unknown as WorkerProcess), 'exited with code 3 while stopping');
+  tail.push('fatal: giving up', exitedAt - EXIT_OUTPUT_MS);
+  t.is(describeExit(exit('ready', 3), worker), 'exited with code 3: fatal: giving up');
+  t.is(describeExit(exit('ready', null, 'SIGKILL'), worker), 'was killed by SIGKILL');
+  t.is(describeExit(exit('starting', null, 'SIGKILL'), worker), 'was killed by SIGKILL before it was ready');
+  tail.push('(clusterd: not ready after 3000 ms; see --listen-timeout)', exitedAt);
+  t.is(describeExit(exit('starting', null, 'SIGKILL'), worker), 'was killed by SIGKILL before it was ready: (clusterd: not ready after 3000 ms; see --listen-timeout)');
+  // The lines read after the process ended are its last.
+  const late = new OutputTail();
+  late.push('RangeError: Maximum call stack size exceeded', exitedAt + 5);
+  t.is(describeExit(exit('ready', 7), { ...worker, stderrTail: late } as unknown as WorkerProcess), 'exited with code 7: RangeError: Maximum call stack size exceeded');
 });
 
 test('node refusing its flags: exit code 9 and its own line, nothing else', (t) => {
