@@ -11,7 +11,8 @@ import { execa } from 'execa';
 import { CACHE_MAX_AGE_MS, cacheDir, formatOf, lazyTranspiler, pruneCache, type TranspilerModule } from '../../src/worker/typescript/transpiler.js';
 import * as swcTranspiler from '../../src/worker/typescript/swc.js';
 import { typescriptSibling } from '../../src/worker/typescript/siblings.js';
-import { fixture, get, killOnTeardown, startCluster } from '../helpers/cluster.js';
+import { ExitCode } from '../../src/exit-codes.js';
+import { fixture, get, killOnTeardown, launch, startCluster } from '../helpers/cluster.js';
 
 const injected = test.macro({
   async exec(t, project: string, kind: string) {
@@ -158,6 +159,42 @@ test(swc, { target: 'ESNext', useDefineForClassFields: false }, { useDefineForCl
 // esModuleInterop: on when set, and by default under module nodenext.
 test(swc, { esModuleInterop: true }, { importInterop: 'swc' });
 test(swc, { module: 'NodeNext' }, { importInterop: 'swc' });
+
+test("a file swc cannot parse is a SyntaxError that names the file, line and column first, then swc's code frame", (t) => {
+  const transpile = swcTranspiler.createTranspiler(fixture('broken-ts-decorators/tsconfig.json'));
+  const error = (source: string) => t.throws(() => transpile(source, '/srv/src/app.ts', 'commonjs'), { instanceOf: SyntaxError })!.message.split('\n');
+  const lines = error('class A { @dec x = 1 }\nfunction dec() {}\nconst y: number = ;\n');
+  t.is(lines[0], '/srv/src/app.ts:3:19: Expression expected');
+  t.true(lines.includes(' 3 | const y: number = ;'), lines.join('\n'));
+  // Whatever RUST_BACKTRACE says, swc's Rust backtrace is left out.
+  t.false(lines.some((line) => /Caused by|Stack backtrace/.test(line)), lines.join('\n'));
+  // The frame's columns are a terminal's: tabs to the next multiple of 4, a CJK character two wide.
+  t.is(error('let\t\tb = = 1')[0], '/srv/src/app.ts:1:10: Expression expected');
+  t.is(error('const 名前 = = 1')[0], '/srv/src/app.ts:1:12: Expression expected');
+  // A label on another part of the line (`^|`) does not move the column.
+  t.is(error('ab\tc = = 1')[0], "/srv/src/app.ts:1:4: Expected ';', '}' or <eof>");
+  // Not a parse error of swc's: thrown as it came.
+  const other = new Error('Failed to load native binding');
+  t.is(swcTranspiler.syntaxError(other, ''), other);
+});
+
+const brokenBoot = test.macro({
+  async exec(t, backtrace: string) {
+    const project = fixture('broken-ts-decorators');
+    const master = launch(['start', join(project, 'src/main.ts'), '-i', '1', '--max-boot-failures', '1', '--log-format', 'json', '--name', `ts-broken-${backtrace}`], { env: { RUST_BACKTRACE: backtrace } });
+    killOnTeardown(t, master.process);
+    t.is(await master.exited, ExitCode.BOOT_FAILED);
+    const fatal = master.lines.find((line) => line.event === 'fatal')!;
+    t.is(fatal.message, `error: app failed to boot 1 times in a row; last: worker 1 exited with code 1 before it was ready: SyntaxError: ${join(project, 'src/broken.ts')}:3:31: Expression expected`);
+    // The worker's own output still shows where, in swc's frame.
+    const stderr = master.lines.filter((line) => line.stream === 'stderr').map((line) => line.message);
+    t.true(stderr.includes(' 3 | export const answer: number = ;'), stderr.join('\n'));
+    t.false(stderr.some((line) => line.includes('Stack backtrace')), stderr.join('\n'));
+  },
+  title: (_title, backtrace: string) => `a syntax error in a decorator-metadata project fails the boot with its file, line and column (RUST_BACKTRACE=${backtrace})`,
+});
+test(brokenBoot, '0');
+test(brokenBoot, '1');
 
 /** A temporary folder of the test's own, removed after it. */
 function scratch(t: { teardown(fn: () => void): void }, prefix: string): string {

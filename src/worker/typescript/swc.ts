@@ -18,14 +18,69 @@ export function createTranspiler(tsconfigPath: string): Transpile {
   const { transformSync } = createRequire(import.meta.url)('@swc/core') as typeof import('@swc/core');
   // parseTsconfig() follows `extends`, as tsc does.
   const options = swcOptions(parseTsconfig(tsconfigPath).compilerOptions ?? {});
-  return (source, file, format) =>
-    transformSync(source, {
-      ...options,
-      filename: file,
-      module: { ...options.module, type: format === 'module' ? 'es6' : 'commonjs' },
-      jsc: { ...options.jsc, parser: { syntax: 'typescript', decorators: true, tsx: file.endsWith('.tsx') } },
-    }).code;
+  return (source, file, format) => {
+    try {
+      return transformSync(source, {
+        ...options,
+        filename: file,
+        module: { ...options.module, type: format === 'module' ? 'es6' : 'commonjs' },
+        jsc: { ...options.jsc, parser: { syntax: 'typescript', decorators: true, tsx: file.endsWith('.tsx') } },
+      }).code;
+    } catch (error) {
+      throw syntaxError(error, source);
+    }
+  };
 }
+
+/**
+ * swc's error for a file it cannot parse, as a SyntaxError whose first line says where, as tsx's does
+ * (`/srv/src/app.ts:3:19: Expression expected`), followed by swc's code frames. swc's own message
+ * begins `  x Expression expected`, which was all a crash line quoted, and names the place only in
+ * its frame (`,-[/srv/src/app.ts:3:1]`: the line; the column is the caret's); under RUST_BACKTRACE=1
+ * it ends with swc's Rust backtrace (`Caused by:`, `Stack backtrace:`), which is left out. Any other
+ * error (the native binding did not load) is returned as it is.
+ */
+export function syntaxError(error: unknown, source: string): unknown {
+  // eslint-disable-next-line no-control-regex -- colours, should swc add them
+  const lines = (error instanceof Error ? error.message : '').replace(/\u001b\[[0-9;]*m/g, '').split('\n');
+  const what = /^\s*x (.+)$/.exec(lines[0] ?? '');
+  const where = /^\s*,-\[(.+):(\d+):(\d+)\]$/.exec(lines[1] ?? '');
+  if (!what || !where) return error;
+  const [, file, line] = where;
+  const column = caretColumn(lines, Number(line), source.split(/\r?\n/)[Number(line) - 1] ?? '') ?? Number(where[3]);
+  // The frames, up to the first blank line (after it: `Caused by:` and the backtrace).
+  const end = lines.indexOf('');
+  const frames = lines.slice(0, end === -1 ? undefined : end);
+  return new SyntaxError(`${file}:${line}:${column}: ${what[1]!.trim()}\n${frames.join('\n')}`);
+}
+
+/**
+ * The column (from 1) of the place the first frame's caret marks on line `line`, whose source is
+ * `text`, or null when the frame is not as expected. The frame shows that line after a gutter
+ * (` 3 | `), then a line of markers (`   :       ^`): the place's own is a run of `^` (runs that carry a
+ * label, `^|`, mark what it relates to). Positions there are display columns: a tab runs to the next
+ * multiple of 4, a wide character (CJK) takes two.
+ */
+function caretColumn(lines: readonly string[], line: number, text: string): number | null {
+  const at = lines.findIndex((frame) => new RegExp(`^\\s*${line} \\| `).test(frame));
+  const markers = lines[at + 1];
+  if (at === -1 || markers === undefined || !/^\s*:/.test(markers)) return null;
+  const gutter = lines[at]!.indexOf('| ') + 2;
+  const runs = [...markers.slice(gutter).matchAll(/[\^|]+/g)];
+  const run = runs.find((match) => !match[0].includes('|')) ?? runs[0];
+  if (run === undefined) return null;
+  let width = 0;
+  let index = 0;
+  for (const char of text) {
+    if (width >= run.index) break;
+    width = char === '\t' ? width + 4 - (width % 4) : width + (WIDE.test(char) ? 2 : 1);
+    index += char.length;
+  }
+  return index + 1;
+}
+
+/** The characters a terminal gives two columns (East Asian wide and fullwidth, emoji), as swc's frames do. */
+const WIDE = /[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{1f300}-\u{1f64f}\u{1f900}-\u{1f9ff}\u{20000}-\u{3fffd}]/u;
 
 /** For the disk cache: @swc/core's version and the options this project's tsconfig.json gives it. */
 export function identity(tsconfigPath: string): string {
