@@ -201,6 +201,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   #killed = false;
   #malformedCount = 0;
   #malformedLoggedAt = -Infinity;
+  #handlesClosed = 0;
+  #handlesLoggedAt = -Infinity;
   /** When --report-blocked last took stacks (the rate limit). */
   readonly #reportCaptures: number[] = [];
   /** `clusterd loop` windows asked for and not answered yet, by seq. */
@@ -233,7 +235,17 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     ]);
     // The runtime's commands come as Node's internal messages (src/protocol.ts); the app's own
     // (the PM2-style 'ready') as messages.
-    const onMessage = (message: unknown): void => this.#onMessage(message);
+    const onMessage = (message: unknown, handle: unknown): void => {
+      // The runtime sends the master no handles. Node has made one that came into a socket or a server
+      // of the master's own, open and reading: kept, a worker sending them ran the master out of
+      // descriptors (status said no cluster ran, replacements failed with EMFILE).
+      if (handle !== undefined && handle !== null) {
+        closeHandle(handle);
+        this.#handleClosed();
+        if (message !== 'ready') return;
+      }
+      this.#onMessage(message);
+    };
     child.on('message', onMessage);
     (child as NodeJS.EventEmitter).on('internalMessage', onMessage);
     // Garbage on fd 3, a forged handle ack, a message without end: the worker goes, not the master.
@@ -637,6 +649,20 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     );
   }
 
+  /** A handle the worker sent came to nothing (closed): said once per MALFORMED_LOG_MS, with the count. */
+  #handleClosed(): void {
+    this.#handlesClosed++;
+    const now = Date.now();
+    if (now - this.#handlesLoggedAt < MALFORMED_LOG_MS) return;
+    this.#handlesLoggedAt = now;
+    this.#logs.event(
+      'handle-refused',
+      `worker ${this.id} (pid ${this.pid}) sent the master a socket or server with a message (process.send(message, handle)); the master takes none: closed (${this.#handlesClosed} so far)`,
+      { worker: this.id, pid: this.pid, count: this.#handlesClosed },
+      'warn',
+    );
+  }
+
   #markReady(): void {
     if (this.#state !== 'starting') return;
     this.#state = transition(this.#state, 'ready');
@@ -646,5 +672,16 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.#stalled = false;
     this.#listeners.activate(this);
     this.emit('ready');
+  }
+}
+
+/** Closes what Node made of a handle a worker sent: a net.Socket, a net.Server, a dgram.Socket or a raw handle. */
+function closeHandle(handle: unknown): void {
+  const object = handle as { destroy?: () => void; close?: () => void };
+  try {
+    if (typeof object.destroy === 'function') object.destroy();
+    else object.close?.();
+  } catch {
+    // Already closed.
   }
 }

@@ -3,7 +3,7 @@
 // the master's descriptors) changes nothing: the master stays up, status, ls and /metrics answer,
 // no bad sample enters the history, and each worker's garbage is logged once, not once per message.
 import test from 'ava';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, get, isRunning, startCluster, waitFor } from '../helpers/cluster.js';
@@ -120,4 +120,20 @@ test('a 5 MiB line of output without a newline reaches the output in pieces of 1
   t.is(keptPieces.length, 5);
   t.true(keptPieces.every((line) => line.message.length < 17 * 1024 && line.message.endsWith('more characters]')));
   t.true(isRunning(cluster.masterPid));
+});
+
+test('sockets an app sends the master with its messages are closed: they took a descriptor of the master\'s each, for good', async (t) => {
+  // 19,000 of them ran the master out of descriptors: `status` said no cluster ran, /metrics did not
+  // answer, and a worker that died could not be forked again (EMFILE).
+  const cluster = await startCluster(fixture('sends-handles.js'), { instances: 1, flags: ['--name', 'handles'] });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const descriptors = (): number => readdirSync(`/proc/${cluster.masterPid}/fd`).length;
+  const before = descriptors();
+  t.is((await get(cluster.port, '/handles/300', { timeoutMs: 60_000 })).status, 200);
+  await cluster.waitForLine((line) => line.event === 'malformed-message');
+  await waitFor(() => descriptors() <= before + 20, { what: `the master's descriptors back near ${before} (${descriptors()} now)` });
+  const refused = cluster.lines.filter((line) => line.event === 'handle-refused');
+  t.is(refused.length, 1, 'said once');
+  t.like(refused[0], { worker: 1, count: 1 });
+  t.is((await get(cluster.port)).status, 200);
 });
