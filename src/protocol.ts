@@ -26,6 +26,15 @@ export interface ListenQuery {
   writableAll?: boolean;
 }
 
+/**
+ * A listen's key without its index (node:cluster's `address:port:addressType:fd`, the fd left empty:
+ * the worker binds an fd itself). The master checks a request's key against its query: a key names
+ * the socket every worker with the same key shares.
+ */
+export function listenBase({ address, port, addressType }: Pick<ListenQuery, 'address' | 'port' | 'addressType'>): string {
+  return `${address ?? ''}:${port}:${addressType}:`;
+}
+
 /** A dgram socket's bind (Node's dgram passes its type, `udp4` or `udp6`, as the address type). */
 export function isUdp(query: Pick<ListenQuery, 'addressType'>): boolean {
   return query.addressType === 'udp4' || query.addressType === 'udp6';

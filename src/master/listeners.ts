@@ -28,7 +28,7 @@ export class Listeners {
   readonly #warn: (event: string, message: string, data: Record<string, unknown>) => void;
   // Spare links of the unix socket paths the master bound, by key, to put a removed path back.
   readonly #spares = new Map<string, SparePath>();
-  // Unix socket paths already reported removed: once each.
+  // The keys of unix socket paths already reported removed: once each while bound (at most MAX_ADDRESSES).
   readonly #goneReported = new Set<string>();
   #closed = false;
 
@@ -99,6 +99,7 @@ export class Listeners {
       this.#balancers.delete(key);
       this.#spares.get(key)?.remove();
       this.#spares.delete(key);
+      this.#goneReported.delete(key);
     }
   }
 
@@ -142,8 +143,8 @@ export class Listeners {
     const path = socketFile(query);
     if (path === null || existsSync(path)) return;
     const restored = this.#spares.get(query.key)?.restore() ?? false;
-    if (this.#goneReported.has(path)) return;
-    this.#goneReported.add(path);
+    if (this.#goneReported.has(query.key)) return;
+    this.#goneReported.add(query.key);
     const removed = `worker ${worker.id} removed the unix socket ${path} before listening on it (a cleanup of a stale socket meant for one process, run in every worker)`;
     if (restored) {
       this.#warn('socket-path-restored', `${removed}: the master linked the path back to its socket; connections tried in between were refused. Remove a stale socket once, before starting clusterd`, { worker: worker.id, path });

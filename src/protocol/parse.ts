@@ -8,7 +8,7 @@
 // src/protocol.ts, which has no dependencies), so it costs the app nothing.
 import { z } from 'zod';
 import type { LoopBreakdown, LoopSample } from '../loop/types.js';
-import { MAX_SOCKET_PATH_BYTES, UV_UDP_IPV6ONLY, UV_UDP_REUSEADDR, type WorkerMessage } from '../protocol.js';
+import { listenBase, MAX_SOCKET_PATH_BYTES, UV_UDP_IPV6ONLY, UV_UDP_REUSEADDR, type WorkerMessage } from '../protocol.js';
 
 /** Keys are `address:port:addressType:fd:index`; an address is at most 45 characters (IPv6). */
 const key = z.string().min(1).max(200);
@@ -56,7 +56,11 @@ const listenQuery = z.union([
     readableAll: z.boolean().optional(),
     writableAll: z.boolean().optional(),
   }),
-]);
+])
+  // The key is what the master shares a socket by: one that is not this query's (with its index) would
+  // take another address's socket (a UDP socket handed to an HTTP server's listen, crashing it for as
+  // long as the master ran), or report a path that is not that socket's.
+  .refine((query) => query.key.startsWith(listenBase(query) + ':') && /^(0|[1-9]\d{0,5})$/.test(query.key.slice(listenBase(query).length + 1)), 'a key that is not its address:port:type:index');
 
 const lag = z.strictObject({ mean: figure, p50: figure, p90: figure, p99: figure, max: figure });
 

@@ -14,7 +14,7 @@ import { resolve } from 'node:path';
 import { acceptorHandle, installAcceptorChannel, takeConnection } from './acceptor.js';
 import * as channel from './channel.js';
 import { atOwnLimit, standInSockname, traffic } from './servers.js';
-import { isSocketPath, isUdp, MAX_SOCKET_PATH_BYTES, type ListenQuery, type ListenReply, type NewConnection, type SockName } from '../protocol.js';
+import { isSocketPath, isUdp, listenBase, MAX_SOCKET_PATH_BYTES, type ListenQuery, type ListenReply, type NewConnection, type SockName } from '../protocol.js';
 
 /** The libuv handle objects Node keeps in `server._handle`. */
 export interface RawHandle {
@@ -115,7 +115,7 @@ function getServer(server: net.Server, query: ServerQuery, callback: GetServerCa
     callback(-osConstants.errno.ENAMETOOLONG, null);
     return;
   }
-  const base = [path, query.port, query.addressType, query.fd].join(':');
+  const base = listenBase({ address: path, port: query.port, addressType: query.addressType });
   const index = takeIndex(base);
   const key = `${base}:${index}`;
   // UDP: a datagram socket on a fixed port, which the master binds once for every worker (patchDgramBind).

@@ -4,7 +4,7 @@ import test from 'ava';
 import { parseWorkerMessage } from '../../src/protocol/parse.js';
 import { sample } from '../control/helpers/fake-source.js';
 
-const query = { key: '127.0.0.1:0:4:undefined:0', address: '127.0.0.1', port: 0, addressType: 4, flags: 0, backlog: 511 };
+const query = { key: '127.0.0.1:0:4::0', address: '127.0.0.1', port: 0, addressType: 4, flags: 0, backlog: 511 };
 
 const accepted = test.macro({
   exec(t, message: unknown) {
@@ -21,8 +21,8 @@ test('listen on a unix socket path', accepted, { cmd: 'NODE_clusterd:listen', se
 test('listen on a unix socket path, readable and writable by all', accepted, { cmd: 'NODE_clusterd:listen', seq: 1, query: { ...pathQuery, readableAll: true, writableAll: true } });
 const udpQuery = { key: '127.0.0.1:5353:udp4::0', address: '127.0.0.1', port: 5353, addressType: 'udp4', flags: 4 };
 test('listen for UDP on a fixed port (SO_REUSEADDR asked)', accepted, { cmd: 'NODE_clusterd:listen', seq: 1, query: udpQuery });
-test('listen on an abstract unix socket', accepted, { cmd: 'NODE_clusterd:listen', seq: 1, query: { ...pathQuery, address: '\0clusterd-app' } });
-test('listen on any address, no backlog', accepted, { cmd: 'NODE_clusterd:listen', seq: 1, query: { ...query, address: null, backlog: undefined } });
+test('listen on an abstract unix socket', accepted, { cmd: 'NODE_clusterd:listen', seq: 1, query: { ...pathQuery, key: '\0clusterd-app:-1:-1::0', address: '\0clusterd-app' } });
+test('listen on any address, no backlog', accepted, { cmd: 'NODE_clusterd:listen', seq: 1, query: { ...query, key: ':0:4::3', address: null, backlog: undefined } });
 test('close', accepted, { cmd: 'NODE_clusterd:close', key: query.key });
 test('ack', accepted, { cmd: 'NODE_clusterd:ack', key: query.key, id: 7, accepted: false, connections: 3 });
 test('full', accepted, { cmd: 'NODE_clusterd:full', key: query.key, epoch: 2, connections: 34, ceiling: null });
@@ -46,6 +46,9 @@ const refused = test.macro({
   title: (title = '') => `refused: ${title}`,
 });
 
+test('listen under a key that is another address\'s (a UDP socket would answer an HTTP server\'s listen)', refused, { cmd: 'NODE_clusterd:listen', seq: 1, query: { ...udpQuery, key: '127.0.0.1:5353:4::0' } }, /query/);
+test('listen on a path under a TCP address\'s key', refused, { cmd: 'NODE_clusterd:listen', seq: 1, query: { ...pathQuery, key: query.key } }, /query/);
+test('listen under a key whose index is not a number', refused, { cmd: 'NODE_clusterd:listen', seq: 1, query: { ...query, key: '127.0.0.1:0:4::x' } }, /query/);
 test('listen for UDP on port 0 (the worker binds its own)', refused, { cmd: 'NODE_clusterd:listen', seq: 1, query: { ...udpQuery, port: 0 } }, /query/);
 test('listen for UDP with a flag Node\'s dgram never passes', refused, { cmd: 'NODE_clusterd:listen', seq: 1, query: { ...udpQuery, flags: 2 } }, /query/);
 test('listen for UDP with a backlog', refused, { cmd: 'NODE_clusterd:listen', seq: 1, query: { ...udpQuery, backlog: 511 } }, /query/);
