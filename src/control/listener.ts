@@ -73,17 +73,25 @@ export class GrpcListener {
 
   /**
    * Stops accepting, lets calls in progress finish for up to `graceMs`, then cuts every
-   * connection still open. Resolves once grpc-js has let go of all of them.
+   * connection still open. Resolves once grpc-js has let go of all of them and every
+   * connection has closed.
    */
   close(graceMs: number): Promise<void> {
     this.#net.close(() => {});
+    // tryShutdown's callback is not enough to exit on: on Node 24 closing grpc-js's server closes
+    // its sessions first, so it finds them closed and answers at once, while the streams the master
+    // has just ended still wait to send their trailers (a `logs -f` or `top` cut off by a stop saw
+    // the connection drop, not the end of its stream). A session that has closed gracefully ends
+    // its connection once what it wrote has gone out, so the connections closing is the sign.
+    const closed = [...this.#sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve)));
     return new Promise((resolve) => {
       const force = setTimeout(() => {
         for (const socket of this.#sockets) socket.destroy();
         this.#grpc.forceShutdown();
       }, graceMs);
       force.unref();
-      this.#grpc.tryShutdown(() => {
+      const shutDown = new Promise<void>((done) => this.#grpc.tryShutdown(() => done()));
+      void Promise.all([shutDown, ...closed]).then(() => {
         clearTimeout(force);
         resolve();
       });

@@ -2,12 +2,13 @@
 // requests finish (with `Connection: close`), idle keep-alive sockets are closed, exit code 0.
 // Workers still busy after --grace are killed (exit code 5); a second signal forces (exit code 6).
 import test from 'ava';
+import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { once } from 'node:events';
 import net, { type Socket } from 'node:net';
 import { ExitCode } from '../../src/exit-codes.js';
-import { fixture, get, isRunning, killOnTeardown, launch, startCluster, tryConnect, waitFor, type Cluster } from '../helpers/cluster.js';
+import { CLI, fixture, get, isRunning, killOnTeardown, launch, startCluster, tryConnect, waitFor, type Cluster } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 
 /** Waits until the fixture logged that a request for `route` is in flight. */
@@ -147,6 +148,37 @@ test('a stop while the workers are still starting ends them at once and exits 0,
   process.kill(pid, 'SIGTERM');
   t.is(await master.exited, ExitCode.OK, master.stderr.join('\n'));
   t.false(master.lines.some((line) => line.event === 'grace-expired'), JSON.stringify(master.lines.filter((line) => line.event === 'grace-expired')));
+});
+
+// The master ends the streams that follow it and exits once their ends have gone out. On Node 24
+// its connections closed first (grpc-js saw its sessions closed already and did not wait for them):
+// `logs -f` and `top` read a dropped connection, "no cluster answers", exit 7.
+test('`clusterd stop` ends a `logs -f` and a `top` following the cluster: each says it stopped and exits 0', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('logs-per-request.js'), { instances: 1, flags: ['--name', 'stopfollowed'], env: ctl.env });
+  killOnTeardown(t, cluster.process);
+  const follow = (args: string[]) => {
+    const child = execa(process.execPath, [CLI, ...args, 'stopfollowed'], { env: ctl.env, reject: false, buffer: false, stdin: 'ignore' });
+    killOnTeardown(t, child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    return { child, stdout: () => stdout, stderr: () => stderr };
+  };
+  const logs = follow(['logs', '-f']);
+  const top = follow(['top']);
+  // Requests until `logs -f` shows one: its stream is open (a line logged before it subscribed is not shown).
+  await waitFor(async () => (await get(cluster.port, '/followed'), logs.stdout().includes('out /followed')), { what: 'logs -f to follow' });
+  await waitFor(() => top.stdout().includes('stopfollowed'), { what: 'top to show the cluster' });
+
+  const stopped = await ctl.run(['stop', 'stopfollowed']);
+  t.is(stopped.exitCode, ExitCode.OK, String(stopped.stderr));
+  for (const follower of [logs, top]) {
+    t.is((await follower.child).exitCode, ExitCode.OK, follower.stderr());
+    // (The worker's own stderr lines come first on `logs -f`'s.)
+    t.is(follower.stderr().trim().split('\n').at(-1), 'clusterd: cluster stopfollowed stopped');
+  }
 });
 
 /** The pids whose parent is `pid`, from /proc. */
