@@ -32,9 +32,10 @@ function serveLogs(call: LogsCall, operations: ControlOperations, source: Contro
   const { worker: only, lines, follow } = parseLogsRequest(call.request);
   const recent = operations.recentLogs(only);
   if (only !== undefined && recent.length === 0) {
-    // An id that is gone but whose lines are still kept is fine; one never seen is a typo.
+    // An id that is gone but whose lines are still kept is fine; one never seen is a typo. An id of
+    // the cluster's with no process now (waiting out a restart's backoff) is the cluster's still.
     const status = source.status();
-    const ids = status.workers.map((w) => w.id);
+    const ids = [...new Set([...Array.from({ length: status.totals.desired }, (_, index) => index + 1), ...status.workers.map((w) => w.id)])].sort((a, b) => a - b);
     if (!ids.includes(only)) throw noSuchWorker(only, status.name, ids);
   }
   const first = lines > 0 ? recent.slice(-lines) : [];

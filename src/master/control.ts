@@ -138,10 +138,19 @@ export class MasterControl implements ControlOperations {
   }
 
   #worker(id: number): WorkerProcess {
-    const workers = this.#supervisor.workers();
-    const worker = workers.find((candidate) => candidate.id === id);
-    if (!worker) throw noSuchWorker(id, this.#supervisor.config.name, workers.map((w) => w.id));
-    return worker;
+    const slot = this.#supervisor.slot(id);
+    if (slot?.worker) return slot.worker;
+    // The id is the cluster's, but no process serves it now: say what it waits for, not that it does not exist.
+    if (slot?.successor) throw new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${id} has no process serving now: it exited, and its replacement (pid ${slot.successor.pid}) is starting`);
+    if (slot?.restartAt != null) {
+      const crashes = Math.max(1, slot.attempt);
+      const seconds = (Math.max(0, slot.restartAt - Date.now()) / 1000).toFixed(1);
+      throw new ClusterdError(
+        'ERR_CLUSTERD_WORKER_GONE',
+        `worker ${id} has no process now: it is waiting to be restarted after ${crashes} ${crashes === 1 ? 'crash' : 'crashes in a row'}, next try in ${seconds} s (\`clusterd restart ${this.#supervisor.config.name} ${id}\` starts it now)`,
+      );
+    }
+    throw noSuchWorker(id, this.#supervisor.config.name, this.#supervisor.ids());
   }
 
   #collectBlocked(): void {

@@ -8,6 +8,7 @@ import { describeExit } from './supervisor.js';
 import type { WorkerExit, WorkerProcess } from './worker.js';
 import { BootError, ClusterdError, UsageError } from '../errors.js';
 import { MAX_INSTANCES } from '../options.js';
+import { noSuchWorker } from '../control/status-codes.js';
 
 
 export interface ReloadResult {
@@ -121,11 +122,12 @@ export class Operations {
     return { generation, replaced };
   }
 
-  /** Replaces one worker the same safe way (same generation). */
+  /**
+   * Replaces one worker the same safe way (same generation). An id with no process now, waiting out
+   * its backoff after crashes, is started at once: it is the cluster's still (status counts it).
+   */
   async restart(id: number, onProgress: (progress: OperationProgress) => void = () => {}): Promise<WorkerProcess> {
-    if (!this.#supervisor.workers().some((worker) => worker.id === id)) {
-      throw new ClusterdError('ERR_CLUSTERD_NO_WORKER', `no worker ${id} in cluster ${this.#supervisor.config.name} (workers: ${this.#ids()})`, );
-    }
+    if (!this.#supervisor.slot(id)) throw noSuchWorker(id, this.#supervisor.config.name, this.#supervisor.ids());
     return this.#exclusive(`a restart of worker ${id}`, () =>
       this.#supervisor.replace(id, { retire: this.#supervisor.slot(id)?.worker ?? undefined, onProgress: (phase, worker) => onProgress(describe(id, phase, worker)) }),
     );
@@ -215,12 +217,6 @@ export class Operations {
     if (why !== null) throw new BootError(`${why} (moved or deleted since the cluster started?): nothing was replaced`, []);
   }
 
-  #ids(): string {
-    return this.#supervisor
-      .workers()
-      .map((worker) => worker.id)
-      .join(', ');
-  }
 }
 
 function describe(id: number, phase: ReplacePhase, worker: WorkerProcess): OperationProgress {

@@ -59,6 +59,8 @@ export interface Slot {
   /** Consecutive quick failures, drives the backoff. */
   attempt: number;
   restartTimer: NodeJS.Timeout | null;
+  /** When restartTimer fires (epoch ms): the id has no process until then. */
+  restartAt: number | null;
   /** Replacement requests (reload, restart, memory limit) not met yet, merged. */
   want: Want | null;
 }
@@ -165,6 +167,11 @@ export class Supervisor extends EventEmitter implements ControlSource {
     return [...this.#live];
   }
 
+  /** Every worker id the cluster has, by id: those waiting out a restart's backoff included. */
+  ids(): number[] {
+    return [...this.#slots.keys()].sort((a, b) => a - b);
+  }
+
   slot(id: number): Slot | undefined {
     return this.#slots.get(id);
   }
@@ -244,13 +251,20 @@ export class Supervisor extends EventEmitter implements ControlSource {
    * reload is the reload's replacement of that id. Resolves with the worker that meets the request
    * once the old one has drained; rejects with a BootError (the old worker keeps serving) when the
    * successor fails to boot, and with ERR_CLUSTERD_NO_WORKER when the id goes away (scale, stop).
+   * An id waiting out its restart backoff after a crash is started now (the operator who asks has
+   * fixed the cause, or wants to see it fail): that worker meets the request once it is ready.
    */
   replace(id: number, request: ReplaceRequest = {}): Promise<WorkerProcess> {
     if (this.#phase === 'stopping' || this.#phase === 'stopped') return Promise.reject(new ClusterdError('ERR_CLUSTERD_STOPPING', 'the cluster is stopping'));
     const slot = this.#slots.get(id);
-    if (!slot || !slot.worker) return Promise.reject(new ClusterdError('ERR_CLUSTERD_NO_WORKER', `there is no worker ${id} to replace`));
+    if (!slot || (!slot.worker && !slot.successor && !slot.restartTimer)) return Promise.reject(new ClusterdError('ERR_CLUSTERD_NO_WORKER', `there is no worker ${id} to replace`));
     slot.want ??= new Want();
     const met = slot.want.add(request);
+    if (slot.restartTimer) {
+      this.#clearRestart(slot);
+      request.onProgress?.('starting', this.#spawn(slot, 'worker'));
+      return met;
+    }
     // Joining a replacement already under way: it serves this request too, from where it is.
     if (slot.successor) request.onProgress?.('starting', slot.successor);
     this.#advance(slot);
@@ -361,7 +375,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     for (let id = 1; id <= this.#desired; id++) {
       let slot = this.#slots.get(id);
       if (!slot) {
-        slot = { id, worker: null, successor: null, attempt: 0, restartTimer: null, want: null };
+        slot = { id, worker: null, successor: null, attempt: 0, restartTimer: null, restartAt: null, want: null };
         this.#slots.set(id, slot);
       }
       if (!slot.worker && !slot.restartTimer) this.#spawn(slot, 'worker');
@@ -538,8 +552,10 @@ export class Supervisor extends EventEmitter implements ControlSource {
   }
 
   #scheduleRestart(slot: Slot, delay: number): void {
+    slot.restartAt = Date.now() + delay;
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = null;
+      slot.restartAt = null;
       this.#reconcile();
     }, delay);
   }
@@ -585,6 +601,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
   #clearRestart(slot: Slot): void {
     if (slot.restartTimer) clearTimeout(slot.restartTimer);
     slot.restartTimer = null;
+    slot.restartAt = null;
   }
 }
 

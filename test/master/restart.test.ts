@@ -3,8 +3,12 @@
 // that crashes after it was ready is restarted without counting as a boot failure.
 // The backoff and the state machine have unit tests in test/unit/.
 import test from 'ava';
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ExitCode } from '../../src/exit-codes.js';
 import { fixture, get, isRunning, killOnTeardown, launch, startCluster, waitFor, type Cluster, type OutputLine } from '../helpers/cluster.js';
+import { control } from '../helpers/control.js';
 
 interface Answer {
   worker: number;
@@ -111,3 +115,44 @@ const bootFailure = test.macro({
 test(bootFailure, 'throws-at-start.js', 2, ['Error: cannot reach the database at db.invalid:5432']);
 test(bootFailure, 'throws-at-start.js', 3, ['Error: cannot reach the database at db.invalid:5432']);
 test(bootFailure, 'exits-before-ready.js', 2, ['exited with code 9 before it was ready', 'missing required setting DATABASE_URL']);
+
+// An id crash-looping has no process between its tries (the backoff grows to 15 s): it is the
+// cluster's still. `restart` said it did not exist (exit 7), and so did `stack` and `logs --worker`.
+test('a worker waiting out its restart backoff is the cluster\'s: restart starts it now, stack says what it waits for, logs --worker shows its lines', async (t) => {
+  const ctl = control(t);
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-crashloop-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const healthy = join(dir, 'healthy');
+  writeFileSync(healthy, '');
+  const cluster = await startCluster(fixture('worker-2-crash-loops.js'), { instances: 2, flags: ['--name', 'crashloop'], env: { ...ctl.env, HEALTHY_FILE: healthy } });
+  killOnTeardown(t, cluster.process);
+
+  // Broken from now on: worker 2 crashes soon after each start, and waits longer before each next one.
+  unlinkSync(healthy);
+  process.kill(cluster.pids[1]!, 'SIGKILL');
+  // Asked until the wait before its next try is long enough (2.5 s or more) for the restart to come inside it.
+  const [waiting, logs] = await waitFor(
+    async () => {
+      const asked = await Promise.all([ctl.run(['stack', 'crashloop', '2']), ctl.run(['logs', 'crashloop', '--worker', '2'])]);
+      const next = /next try in (\d+\.\d) s/.exec(String(asked[0].stderr));
+      return next !== null && Number(next[1]) >= 2.5 && asked;
+    },
+    { timeoutMs: 40_000, intervalMs: 50, what: 'worker 2 waiting 2.5 s or more to be restarted' },
+  );
+  t.is(waiting.exitCode, ExitCode.NOT_FOUND);
+  t.regex(String(waiting.stderr), /^clusterd: worker 2 has no process now: it is waiting to be restarted after \d+ crashes in a row, next try in \d+\.\d s \(`clusterd restart crashloop 2` starts it now\)$/);
+  t.is(logs.exitCode, 0, String(logs.stderr));
+  t.true(String(logs.stdout).split('\n').includes('[w2] worker 2 listening'), String(logs.stdout));
+
+  // Fixed: the restart starts it at once (no old process to drain) and ends once it is ready.
+  writeFileSync(healthy, '');
+  const restart = await ctl.run(['restart', 'crashloop', '2']);
+  t.is(restart.exitCode, 0, String(restart.stderr));
+  const lines = String(restart.stdout).trim().split('\n');
+  t.is(lines.length, 2, lines.join('\n'));
+  t.regex(lines[0]!, /^worker 2: starting generation 1 \(pid \d+\)$/);
+  const pid = Number(/pid (\d+)/.exec(lines[0]!)![1]);
+  t.is(lines[1], `worker 2 restarted: now pid ${pid}`);
+  t.like((await ctl.workers('crashloop')).find((worker) => worker.id === 2), { pid, state: 'ready' });
+  t.is((await ctl.run(['restart', 'crashloop', '3'])).exitCode, ExitCode.NOT_FOUND);
+});
