@@ -6,8 +6,18 @@ import { BootError, oneLine } from '../errors.js';
 
 /** Runs a streamed operation, printing its steps (text, or one JSON object per line). */
 export async function printOperation(json: boolean, what: string, start: (onProgress: (progress: ProgressView) => void) => Promise<ProgressView>): Promise<void> {
-  const print = (progress: ProgressView): void => {
+  const write = (progress: ProgressView): void => {
     process.stdout.write(`${json ? JSON.stringify(progress) : progress.message}\n`);
+  };
+  // The step that failed the operation is what its error says (`the cluster is stopping`, or the
+  // reload's `... failed after 0 of 2 workers: <that step>`), on stderr: as text it was said twice.
+  // So a failed step waits for what comes next, and is left out when the error repeats it.
+  let failed = null as ProgressView | null;
+  const print = (progress: ProgressView): void => {
+    if (failed) write(failed);
+    failed = null;
+    if (!json && progress.phase === 'failed') failed = progress;
+    else write(progress);
   };
   // Ctrl-C stops this client, not the operation: say so rather than leave the user guessing.
   const onSignal = (): void => {
@@ -17,6 +27,10 @@ export async function printOperation(json: boolean, what: string, start: (onProg
   process.once('SIGINT', onSignal);
   try {
     print(await start(print));
+  } catch (error) {
+    const message = (error as Error | null)?.message ?? '';
+    if (failed && message !== failed.message && !message.endsWith(`: ${failed.message}`)) write(failed);
+    throw error;
   } finally {
     process.off('SIGINT', onSignal);
   }

@@ -57,6 +57,34 @@ test('reload whose new code fails to boot: one line, the worker\'s output indent
   ]);
 });
 
+test('a failed step that the error repeats is printed once, on stderr; another failed step, and --json, keep theirs', async (t) => {
+  const dir = tempDir(t);
+  const { ops } = await serveOps(t, { dir });
+  const failed = (id: number, message: string) => ({ id, phase: 'failed' as const, pid: 0, generation: 2, message });
+  const crash = "worker 2's replacement exited with code 1 before it was ready: Error: boom";
+  ops.reload = async (_options, onProgress) => {
+    onProgress({ id: 1, phase: 'starting', pid: 50_001, generation: 2, message: 'worker 1: starting generation 2 (pid 50001)' });
+    onProgress(failed(1, 'worker 1: its replacement was called off; the old worker serves on'));
+    onProgress(failed(2, crash));
+    throw new BootError(`reload failed after 0 of 2 workers: ${crash}`, []);
+  };
+  const boot = await clusterd(dir, 'reload');
+  t.is(boot.exitCode, ExitCode.BOOT_FAILED);
+  t.deepEqual(boot.stdout.split('\n'), ['worker 1: starting generation 2 (pid 50001)', 'worker 1: its replacement was called off; the old worker serves on']);
+  t.is(boot.stderr, `clusterd: reload failed after 0 of 2 workers: ${crash}`);
+  const json = await clusterd(dir, 'reload', '--json');
+  t.deepEqual(json.stdout.split('\n').map((line) => (JSON.parse(line) as { phase: string }).phase), ['starting', 'failed', 'failed']);
+
+  ops.reload = async (_options, onProgress) => {
+    onProgress(failed(1, 'the cluster is stopping'));
+    throw new ClusterdError('ERR_CLUSTERD_STOPPING', 'the cluster is stopping');
+  };
+  const stopping = await clusterd(dir, 'reload');
+  t.is(stopping.exitCode, ExitCode.NOT_FOUND);
+  t.is(stopping.stdout, '');
+  t.is(stopping.stderr, 'clusterd: the cluster is stopping');
+});
+
 test('reload while one runs is refused: one line, exit 9; a bad --parallel is a usage error', async (t) => {
   const dir = tempDir(t);
   const { ops } = await serveOps(t, { dir });

@@ -253,6 +253,8 @@ test('a reload or restart asked while the cluster stops says so (exit 7), not th
     const result = await ctl.run(args);
     t.is(result.exitCode, ExitCode.NOT_FOUND, String(result.stderr));
     t.deepEqual(String(result.stderr).trim().split('\n'), ['clusterd: the cluster is stopping'], args.join(' '));
+    // Said once: the reload's failed step, which is the same line, is not printed on stdout as well.
+    t.is(String(result.stdout), '', args.join(' '));
   }
   t.false(cluster.lines.some((line) => line.event === 'stopped'), 'the cluster was still stopping all along');
 });
