@@ -15,7 +15,7 @@ export const ExitCode = {
   GRACE_EXPIRED: 5,
   /** Stopped by a second SIGINT/SIGTERM while draining: workers were killed at once. */
   FORCED: 6,
-  /** A control command could not reach the named cluster (none running, unknown name). */
+  /** A control command could not reach the named cluster (none by that name, no answer in time, stopping), or the worker it names. */
   NOT_FOUND: 7,
   /** The cluster's TCP control listener refused the call: missing or wrong --control-token. */
   UNAUTHENTICATED: 8,
