@@ -28,6 +28,12 @@ export function checkFlags(args: Record<string, unknown>, options: DeclaredOptio
   const arrays = new Set(options.array);
   const strings = new Set(options.string);
   const booleans = new Set(options.boolean);
+  const end = raw.indexOf('--');
+  const tokens = end === -1 ? raw : raw.slice(0, end);
+  // The flags typed. A positional (a control command's NAME, scale's count) is an option to yargs
+  // too: one given as an empty word is its command's to refuse by the name its usage gives it, not
+  // a `--count` that needs a value, a flag nobody typed.
+  const typed = new Set(tokens.flatMap((token) => /^--?([^=]+)/.exec(token)?.[1] ?? []));
   // Each option once, by its longest name (yargs sets every alias: `-n` is also `lines`).
   const seen = new Set<string>();
   for (const key of Object.keys(options.key)) {
@@ -38,10 +44,8 @@ export function checkFlags(args: Record<string, unknown>, options: DeclaredOptio
     const value = args[key];
     const flag = `${name.length === 1 ? '-' : '--'}${name}`;
     if (Array.isArray(value) && !arrays.has(key)) throw new UsageError(`\`${flag}\` was given more than once (${value.map((one) => `\`${String(one)}\``).join(', ')}): give it once`);
-    if (strings.has(key) && (value === '' || (Array.isArray(value) && value.includes('')))) throw needsValue(flag);
+    if (strings.has(key) && (value === '' || (Array.isArray(value) && value.includes(''))) && names.some((candidate) => typed.has(candidate))) throw needsValue(flag);
   }
-  const end = raw.indexOf('--');
-  const tokens = end === -1 ? raw : raw.slice(0, end);
   tokens.forEach((token, index) => {
     const withValue = /^--?([^=]+)=(.*)$/.exec(token);
     if (withValue) {

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { fail } from './fail.js';
-import { connectFromArgs, nameAndTarget, parseWorkerId, withControlOptions, type ControlArgs } from './control-args.js';
+import { connectFromArgs, nameAndTarget, parseWorkerId, WORKER_ID_TARGET, withControlOptions, type ControlArgs } from './control-args.js';
 import { blockedNote, loopLines } from './profile-view.js';
 import { LOOP_DURATION_MS } from '../control/requests.js';
 import { ExitCode } from '../exit-codes.js';
@@ -28,7 +28,7 @@ export const loopCommand: CommandModule<object, LoopArgs> = {
     ),
   handler: async (args) => {
     try {
-      const { name, target } = nameAndTarget([args.name, args['worker-id']], 'a WORKER_ID: clusterd loop [NAME] <WORKER_ID>');
+      const { name, target } = nameAndTarget([args.name, args['worker-id']], WORKER_ID_TARGET('loop'));
       const id = parseWorkerId(target);
       const durationMs = parseDuration('duration', args.duration, LOOP_DURATION_MS);
       const { client } = await connectFromArgs({ ...args, name });

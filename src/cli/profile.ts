@@ -2,7 +2,7 @@ import { accessSync, constants, renameSync, rmSync, statSync, writeFileSync } fr
 import { dirname, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { fail } from './fail.js';
-import { connectFromArgs, nameAndTarget, parseWorkerId, withControlOptions, type ControlArgs } from './control-args.js';
+import { connectFromArgs, nameAndTarget, parseWorkerId, WORKER_ID_TARGET, withControlOptions, type ControlArgs } from './control-args.js';
 import { blockedNote, isCpuProfile, selfTimeLines, topSelfTime } from './profile-view.js';
 import { PROFILE_DURATION_MS, profileFileName } from '../control/requests.js';
 import { ClusterdError, UsageError } from '../errors.js';
@@ -32,7 +32,7 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
     ),
   handler: async (args) => {
     try {
-      const { name, target } = nameAndTarget([args.name, args['worker-id']], 'a WORKER_ID: clusterd profile [NAME] <WORKER_ID>');
+      const { name, target } = nameAndTarget([args.name, args['worker-id']], WORKER_ID_TARGET('profile'));
       const id = parseWorkerId(target);
       const durationMs = parseDuration('duration', args.duration, PROFILE_DURATION_MS);
       const { client, status } = await connectFromArgs({ ...args, name });

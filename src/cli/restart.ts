@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { connectFromArgs, nameAndTarget, parseWorkerId, withControlOptions, type ControlArgs } from './control-args.js';
+import { connectFromArgs, nameAndTarget, parseWorkerId, WORKER_ID_TARGET, withControlOptions, type ControlArgs } from './control-args.js';
 import { failOperation, printOperation } from './operation.js';
 
 interface RestartArgs extends ControlArgs {
@@ -24,7 +24,7 @@ export const restartCommand: CommandModule<object, RestartArgs> = {
     ),
   handler: async (args) => {
     try {
-      const { name, target } = nameAndTarget([args.name, args['worker-id']], 'a WORKER_ID: clusterd restart [NAME] <WORKER_ID>');
+      const { name, target } = nameAndTarget([args.name, args['worker-id']], WORKER_ID_TARGET('restart'));
       const id = parseWorkerId(target);
       const { client } = await connectFromArgs({ ...args, name });
       try {

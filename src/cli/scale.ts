@@ -27,7 +27,11 @@ export const scaleCommand: CommandModule<object, ScaleArgs> = {
     ),
   handler: async (args) => {
     try {
-      const { name, target } = nameAndTarget([args.name, args['count'], ...(args['--'] ?? [])], 'a worker count: clusterd scale [NAME] <N|+K|-K>');
+      const { name, target } = nameAndTarget([args.name, args['count'], ...(args['--'] ?? [])], {
+        label: 'the worker count N|+K|-K',
+        form: /^[+-]?\d+$/,
+        usage: 'clusterd scale [NAME] <N|+K|-K>',
+      });
       const spec = parseScaleSpec(target);
       const { client, status } = await connectFromArgs({ ...args, name });
       try {

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { fail } from './fail.js';
-import { connectFromArgs, nameAndTarget, parseWorkerId, withControlOptions, type ControlArgs } from './control-args.js';
+import { connectFromArgs, nameAndTarget, parseWorkerId, WORKER_ID_TARGET, withControlOptions, type ControlArgs } from './control-args.js';
 import { stackLines, type StackJson } from './stack-view.js';
 
 interface StackArgs extends ControlArgs {
@@ -24,7 +24,7 @@ export const stackCommand: CommandModule<object, StackArgs> = {
     ),
   handler: async (args) => {
     try {
-      const { name, target } = nameAndTarget([args.name, args['worker-id']], 'a WORKER_ID: clusterd stack [NAME] <WORKER_ID>');
+      const { name, target } = nameAndTarget([args.name, args['worker-id']], WORKER_ID_TARGET('stack'));
       const id = parseWorkerId(target);
       const { client, status } = await connectFromArgs({ ...args, name });
       try {

@@ -87,7 +87,8 @@ export function startSettings(args: StartArgs, config: ConfigFile | null): Start
       }
     }
   }
-  const entry = args.entry ?? config?.entry;
+  // An empty word (`clusterd start "$APP"` with APP unset) is no entry, not the current directory.
+  const entry = args.entry === '' ? undefined : (args.entry ?? config?.entry);
   if (entry === undefined) {
     throw new UsageError(`Missing the app to run: \`clusterd start <entry>\`, or \`entry\` in a config file (${CONFIG_NAMES[0]} in the current directory, or --config FILE)`);
   }

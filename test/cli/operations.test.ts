@@ -139,6 +139,31 @@ test('scale 0, below one worker, or nonsense: one line, exit 2, the cluster unto
   t.is(source.current.workers.length, 2);
 });
 
+test('a NAME with its count or worker id left out or empty: says which is missing, by its usage name, exit 2; an empty NAME is refused', async (t) => {
+  const dir = tempDir(t);
+  const { ops } = await serveOps(t, { dir });
+  const cases: [string[], string][] = [
+    [['scale', 'api'], 'Missing the worker count N|+K|-K after NAME `api`: clusterd scale [NAME] <N|+K|-K>'],
+    [['scale', 'api', ''], 'Missing the worker count N|+K|-K after NAME `api`: clusterd scale [NAME] <N|+K|-K>'],
+    [['scale'], 'Missing the worker count N|+K|-K: clusterd scale [NAME] <N|+K|-K>'],
+    [['restart', 'api'], 'Missing WORKER_ID after NAME `api`: clusterd restart [NAME] <WORKER_ID>'],
+    [['restart', 'api', ''], 'Missing WORKER_ID after NAME `api`: clusterd restart [NAME] <WORKER_ID>'],
+    [['stack', 'api'], 'Missing WORKER_ID after NAME `api`: clusterd stack [NAME] <WORKER_ID>'],
+    [['restart', ''], 'Missing WORKER_ID: clusterd restart [NAME] <WORKER_ID>'],
+    [['restart', '', '1'], "Expected NAME, the cluster's name, got an empty argument"],
+    [['status', ''], "Expected NAME, the cluster's name, got an empty argument"],
+    [['stop', ''], "Expected NAME, the cluster's name, got an empty argument"],
+  ];
+  for (const [args, message] of cases) {
+    const result = await clusterd(dir, ...args);
+    t.is(result.exitCode, ExitCode.USAGE, args.join(' '));
+    t.is(result.stderr, `clusterd: ${message}`, args.join(' '));
+  }
+  // A word that names no cluster here is read as the count, as before.
+  t.is((await clusterd(dir, 'restart', 'web')).stderr, 'clusterd: Expected WORKER_ID to be an integer from 1 to 1024, got `web`');
+  t.deepEqual(ops.calls, []);
+});
+
 test('restart: WORKER_ID alone or after NAME; an unknown id names the ids there are, exit 7', async (t) => {
   const dir = tempDir(t);
   const { ops } = await serveOps(t, { dir });
