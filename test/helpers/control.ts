@@ -12,6 +12,8 @@ export interface WorkerJson {
   generation: number;
   restarts: number;
   rss: number | null;
+  /** Open connections in the worker's last sample. */
+  connections: number | null;
   lag: { mean: number; p50: number; p90: number; p99: number; max: number } | null;
 }
 
