@@ -1,5 +1,5 @@
 // What `stack`, `logs` and the blocked-loop notes under `status` print, as pure functions.
-import type { StackFrame } from '../master/status.js';
+import { waitingToRestart, type StackFrame } from '../master/status.js';
 import type { ClusterView, LogView, StackView, WorkerView } from '../control/types.js';
 import { printable } from './format.js';
 
@@ -32,6 +32,14 @@ export function blockedNowLines({ name, workers }: Pick<ClusterView, 'name' | 'w
   return workers
     .filter((worker) => worker.state === 'ready' && worker.blockedMs > 0)
     .map((worker) => `worker ${worker.id}: its event loop is blocked now, for ${(worker.blockedMs / 1000).toFixed(1)} s (\`clusterd stack ${printable(name)} ${worker.id}\` shows where)`);
+}
+
+/**
+ * Under `status` and `top`: each worker id asked for that has no process now (it crashed, and waits
+ * out its restart backoff), which the table, a row per process, cannot show.
+ */
+export function waitingLines({ name, waiting }: Pick<ClusterView, 'name' | 'waiting'>): string[] {
+  return waiting.map((worker) => `worker ${worker.id}: no process, ${waitingToRestart(worker, printable(name))}`);
 }
 
 /** Under `status`: one line per worker whose loop was caught blocked, naming where. */

@@ -1,7 +1,7 @@
 // What `ls`, `status` and `top` print, as pure functions of what the control plane returned.
 import type { LagSummary } from '../loop/types.js';
 import type { BlockedView, ClusterView, WorkerView } from '../control/types.js';
-import { blockedLines, blockedNowLines, blockedSiteLines } from './stack-view.js';
+import { blockedLines, blockedNowLines, blockedSiteLines, waitingLines } from './stack-view.js';
 import {
   BOLD,
   DIM,
@@ -68,6 +68,7 @@ export function statusJson(status: ClusterView): StatusJson {
     addresses: [...status.addresses],
     statsIntervalMs: status.statsIntervalMs,
     totals: { ...status.totals },
+    waiting: status.waiting.map((waiting) => ({ ...waiting })),
   };
 }
 
@@ -162,7 +163,7 @@ function workerTable(workers: readonly WorkerView[], { width, colour, mark }: { 
  * within `width` columns (Infinity: every column, nothing wrapped).
  */
 export function statusLines(status: ClusterView, width = Infinity): string[] {
-  const blocked = [...blockedNowLines(status), ...blockedLines(status.workers), ...blockedSiteLines(status.workers)];
+  const blocked = [...waitingLines(status), ...blockedNowLines(status), ...blockedLines(status.workers), ...blockedSiteLines(status.workers)];
   return [
     ...wrapParts(summaryParts(status, false), width),
     '',
@@ -296,7 +297,7 @@ export function topLines(status: ClusterView, { width, height, colour, now, sele
     return spark === '' ? line : `${line}${pad}${spark}`;
   });
   const footer = style(selected === undefined ? 'q or Ctrl-C: quit' : 'q: quit   up/down (or k/j): select a worker   p: its loop phases (1 s)', DIM, colour);
-  const sites = [...blockedNowLines(status), ...blockedSiteLines(status.workers)];
+  const sites = [...waitingLines(status), ...blockedNowLines(status), ...blockedSiteLines(status.workers)];
   let body = [...header, '', ...lines, ...(sites.length > 0 ? ['', ...sites] : []), ...(below.length > 0 ? ['', ...below] : [])];
   const budget = Number.isFinite(height) ? Math.max(3, height - 2) : Infinity;
   if (body.length > budget) {

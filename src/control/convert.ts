@@ -36,6 +36,7 @@ export function encodeStatus(status: ClusterStatus, { history, lastBlocked }: En
     workers: status.workers.map((worker) => encodeWorker(worker, history, lastBlocked?.(worker.id) ?? null)),
     totals: { ...status.totals },
     addresses: [...status.addresses],
+    waiting: status.waiting.map((waiting) => ({ id: waiting.id, crashes: waiting.crashes, restartInMs: Math.round(waiting.restartInMs) })),
   };
 }
 
@@ -100,6 +101,7 @@ export function decodeStatus(wire: WireClusterStatus): ClusterView {
       restarts: totals?.restarts ?? 0,
     },
     addresses: (wire.addresses ?? []).filter((address): address is string => typeof address === 'string'),
+    waiting: (wire.waiting ?? []).map((waiting) => ({ id: waiting.id, crashes: waiting.crashes, restartInMs: waiting.restartInMs })),
   };
 }
 

@@ -12,7 +12,7 @@ import protobuf from 'protobufjs/light.js';
 import { ClusterdError } from '../errors.js';
 import type { CallbackTime, PhaseTime } from '../loop/types.js';
 import type { BlockedSite } from '../master/blocked-sites.js';
-import type { ClusterStatus, ClusterTotals } from '../master/status.js';
+import type { ClusterStatus, ClusterTotals, WaitingWorker } from '../master/status.js';
 
 /** From dist/control or src/control alike: proto/ sits at the package root. */
 export const PROTO_PATH = fileURLToPath(new URL('../../proto/clusterd.proto', import.meta.url));
@@ -174,11 +174,13 @@ export type WireBlockedSite = BlockedSite;
 export type WireTotals = ClusterTotals;
 
 /** The master's ClusterStatus as decoded: repeated and message fields may be absent (null); `counts` stays in the master. */
-export interface WireClusterStatus extends Omit<ClusterStatus, 'workers' | 'totals' | 'addresses' | 'counts'> {
+export interface WireClusterStatus extends Omit<ClusterStatus, 'workers' | 'totals' | 'addresses' | 'counts' | 'waiting'> {
   workers: WireWorker[] | null;
   totals: WireTotals | null;
   /** Absent from a master older than the field. */
   addresses: string[] | null;
+  /** Absent from a master older than the field. */
+  waiting: WaitingWorker[] | null;
 }
 
 export interface WireStackFrame {

@@ -5,7 +5,7 @@ import type { LogSink } from './logs.js';
 import type { Operations } from './operations.js';
 import type { BlockedStack, ControlOperations, LogEntry, LoopOutcome, OperationProgress, ProfileOutcome, StackReport } from './status.js';
 import type { Supervisor } from './supervisor.js';
-import type { BlockedInfo } from './status.js';
+import { waitingToRestart, type BlockedInfo } from './status.js';
 import type { WorkerProcess } from './worker.js';
 import { ClusterdError } from '../errors.js';
 import { noSuchWorker } from '../control/status-codes.js';
@@ -143,12 +143,8 @@ export class MasterControl implements ControlOperations {
     // The id is the cluster's, but no process serves it now: say what it waits for, not that it does not exist.
     if (slot?.successor) throw new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${id} has no process serving now: it exited, and its replacement (pid ${slot.successor.pid}) is starting`);
     if (slot?.restartAt != null) {
-      const crashes = Math.max(1, slot.attempt);
-      const seconds = (Math.max(0, slot.restartAt - Date.now()) / 1000).toFixed(1);
-      throw new ClusterdError(
-        'ERR_CLUSTERD_WORKER_GONE',
-        `worker ${id} has no process now: it is waiting to be restarted after ${crashes} ${crashes === 1 ? 'crash' : 'crashes in a row'}, next try in ${seconds} s (\`clusterd restart ${this.#supervisor.config.name} ${id}\` starts it now)`,
-      );
+      const waiting = { id, crashes: Math.max(1, slot.attempt), restartInMs: Math.max(0, slot.restartAt - Date.now()) };
+      throw new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${id} has no process now: it is ${waitingToRestart(waiting, this.#supervisor.config.name)}`);
     }
     throw noSuchWorker(id, this.#supervisor.config.name, this.#supervisor.ids());
   }

@@ -51,6 +51,21 @@ export interface WorkerCounts {
   blocks: number;
 }
 
+/** A worker id asked for that has no process now: it crashed, and waits out its restart backoff. */
+export interface WaitingWorker {
+  id: number;
+  /** Its quick failures in a row (what the backoff doubles on). */
+  crashes: number;
+  /** Until its next try, in ms. */
+  restartInMs: number;
+}
+
+/** `waiting to be restarted after 3 crashes in a row, next try in 2.4 s (...)`, as `status` and `stack` say it. */
+export function waitingToRestart({ id, crashes, restartInMs }: WaitingWorker, cluster: string): string {
+  const after = `${crashes} ${crashes === 1 ? 'crash' : 'crashes in a row'}`;
+  return `waiting to be restarted after ${after}, next try in ${(restartInMs / 1000).toFixed(1)} s (\`clusterd restart ${cluster} ${id}\` starts it now)`;
+}
+
 export interface ClusterStatus {
   name: string;
   masterPid: number;
@@ -68,6 +83,8 @@ export interface ClusterStatus {
    * attempts, or scaled away, has no process but keeps its counts, whose series must not come and go.
    */
   counts: WorkerCounts[];
+  /** The ids asked for that wait to be restarted, in id order: `status` names them, as it cannot list a process. */
+  waiting: WaitingWorker[];
 }
 
 /** What the control plane needs from the master to report on it. */
@@ -146,6 +163,9 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
     counts: [...countedIds]
       .sort((a, b) => a - b)
       .map((id) => ({ id, restarts: supervisor.restarts(id), blocks: supervisor.blockedSites.total(id) })),
+    waiting: Array.from({ length: supervisor.desired }, (_, index) => supervisor.slot(index + 1)).flatMap((slot) =>
+      slot && !slot.worker && !slot.successor && slot.restartAt !== null ? [{ id: slot.id, crashes: Math.max(1, slot.attempt), restartInMs: Math.max(0, slot.restartAt - now) }] : [],
+    ),
   };
 }
 

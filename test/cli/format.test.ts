@@ -90,7 +90,7 @@ test('truncate keeps escape codes whole and resets colour after a cut', (t) => {
 
 test('status --json has the documented shape, units and key order', (t) => {
   const json = statusJson(view());
-  t.deepEqual(Object.keys(json), ['name', 'workers', 'masterPid', 'startedAt', 'uptimeMs', 'entry', 'balance', 'addresses', 'statsIntervalMs', 'totals']);
+  t.deepEqual(Object.keys(json), ['name', 'workers', 'masterPid', 'startedAt', 'uptimeMs', 'entry', 'balance', 'addresses', 'statsIntervalMs', 'totals', 'waiting']);
   t.deepEqual(json.addresses, ['127.0.0.1:3000']);
   t.deepEqual(json.workers[1], {
     id: 2,
@@ -150,6 +150,14 @@ test('status and top: a ready worker whose loop is blocked now reads `blocked`, 
   t.deepEqual(lines.filter((line) => line.startsWith('worker ')), [note]);
   t.true(topLines(status, { width: Infinity, height: Infinity, colour: false, now: 0 }).includes(note));
   t.is(statusJson(status).workers[1]!.blockedMs, 4_249);
+});
+
+test('status and top name a worker id with no process, waiting to be restarted, under the table: it has no row', (t) => {
+  const status = decodeStatus(encodeStatus({ ...clusterStatus('api', [worker(1)]), waiting: [{ id: 2, crashes: 3, restartInMs: 2_399.6 }] }, { history: true }));
+  const line = 'worker 2: no process, waiting to be restarted after 3 crashes in a row, next try in 2.4 s (`clusterd restart api 2` starts it now)';
+  t.deepEqual(statusLines(status).filter((each) => each.startsWith('worker ')), [line]);
+  t.true(topLines(status, { width: Infinity, height: Infinity, colour: false, now: 0 }).includes(line));
+  t.deepEqual(statusJson(status).waiting, [{ id: 2, crashes: 3, restartInMs: 2_400 }]);
 });
 
 test('ls: name, pid, ready/total workers, uptime, where it listens', (t) => {

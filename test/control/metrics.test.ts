@@ -70,6 +70,7 @@ function fakeStatus(workers: WorkerStatus[] = [worker(1, { sample: blocked, rest
     workers,
     totals: { workers: workers.length, ready: workers.filter((w) => w.state === 'ready').length, desired: 3, rps: 422.5, inflight: 7, connections: 16, rss: 122_880_000, restarts: 2 },    addresses: ['0.0.0.0:8080'],
     counts: countsOf(workers),
+    waiting: [],
   };
 }
 

@@ -130,6 +130,19 @@ test('a worker waiting out its restart backoff is the cluster\'s: restart starts
   // Broken from now on: worker 2 crashes soon after each start, and waits longer before each next one.
   unlinkSync(healthy);
   process.kill(cluster.pids[1]!, 'SIGKILL');
+  // `status` has no process to list for it: it names it under the table, and --json in `waiting`.
+  const [statusText, statusJson] = await waitFor(
+    async () => {
+      const asked = await Promise.all([ctl.run(['status', 'crashloop']), ctl.run(['status', 'crashloop', '--json'])]);
+      const waitingIds = (JSON.parse(String(asked[1].stdout)) as { waiting: { id: number }[] }).waiting.map((each) => each.id);
+      return String(asked[0].stdout).includes('worker 2: no process') && waitingIds.includes(2) && asked;
+    },
+    { timeoutMs: 40_000, intervalMs: 50, what: 'status naming worker 2 as waiting to be restarted' },
+  );
+  t.regex(String(statusText.stdout), /^worker 2: no process, waiting to be restarted after \d+ (crash|crashes in a row), next try in \d+\.\d s \(`clusterd restart crashloop 2` starts it now\)$/m);
+  const [waitingJson] = (JSON.parse(String(statusJson.stdout)) as { waiting: { id: number; crashes: number; restartInMs: number }[] }).waiting;
+  t.deepEqual(Object.keys(waitingJson!), ['id', 'crashes', 'restartInMs']);
+  t.true(waitingJson!.crashes >= 1);
   // Asked until the wait before its next try is long enough (2.5 s or more) for the restart to come inside it.
   const [waiting, logs] = await waitFor(
     async () => {

@@ -61,6 +61,7 @@ export function clusterStatus(name: string, workers: WorkerStatus[]): ClusterSta
     },
     addresses: ['127.0.0.1:3000'],
     counts: countsOf(workers),
+    waiting: [],
   };
 }
 
