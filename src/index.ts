@@ -4,7 +4,7 @@
 // private config file), not inside the caller's process: the master owns its signals (SIGTERM,
 // SIGINT, SIGHUP), exits when its cluster stops and must outlive nothing it does not own, none of
 // which a host process should hand over. Its handle is the same as connect()'s, over the control
-// plane; start() also stops the master when the calling process exits.
+// plane; start()'s master also stops, gracefully, when the calling process exits.
 //
 // Both handles emit, from the control plane's status stream:
 //   'ready'        every worker is ready, and they are not the processes of the last 'ready' (after a
@@ -346,14 +346,12 @@ export async function start(options: StartOptions): Promise<Cluster> {
     env: { ...callerEnvironment(), [DAEMON_ENV]: API_CHILD, [API_CONFIG_ENV]: file, PWD: resolve(cwd) },
   });
   // The channel stays open to tie the master's life to this process's, but does not hold it alive.
+  // It closes however this process ends (exit, crash, SIGKILL), and the master then stops gracefully:
+  // a SIGTERM of ours besides would be a second request to stop, which kills the workers.
   master.channel?.unref();
-  const stopOnExit = (): void => {
-    if (master.exitCode === null && master.signalCode === null) master.kill('SIGTERM');
-    // The master removes the file once it read it; this process, if it goes first.
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.once('exit', stopOnExit);
-  void exitOf(master).then(() => process.off('exit', stopOnExit));
+  // The master removes the file once it read it; this process, if it goes first.
+  const removeFile = (): void => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeFile);
   try {
     const info = await new Promise<ReadyInfo>((resolveReady, reject) => {
       master.on('message', (raw: unknown) => {
@@ -372,10 +370,12 @@ export async function start(options: StartOptions): Promise<Cluster> {
       throw error;
     }
   } catch (error) {
-    stopOnExit();
+    // This process goes on: the master it could not use must not.
+    if (master.exitCode === null && master.signalCode === null) master.kill('SIGTERM');
     throw error;
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    process.off('exit', removeFile);
+    removeFile();
   }
 }
 

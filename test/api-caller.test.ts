@@ -1,13 +1,13 @@
 // start()'s master belongs to its caller (src/index.ts): the cluster's output reaches the caller's
-// own stdout and stderr, and a caller that dies, even by SIGKILL, takes its cluster with it.
-import test from 'ava';
-import { execa } from 'execa';
+// own stdout and stderr, and a caller that dies, even by SIGKILL, takes its cluster with it, gracefully.
+import test, { type ExecutionContext } from 'ava';
+import { execa, type ResultPromise } from 'execa';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { fixture, isRunning, waitFor } from './helpers/cluster.js';
+import { fixture, get, isRunning, waitFor } from './helpers/cluster.js';
 
 const INDEX = pathToFileURL(fileURLToPath(new URL('../dist/index.js', import.meta.url))).href;
 
@@ -63,3 +63,73 @@ await start({ entry: ${JSON.stringify(fixture('never-listens.js'))}, instances: 
   await waitFor(() => written().length === 0, { what: 'the config file removed', timeoutMs: 20_000 });
   t.pass();
 });
+
+/**
+ * A caller that starts slow-routes.js (GET /slow answers after 1.5 s) and prints `ready <port>
+ * <master pid>`; on the line `exit` it calls process.exit(), on `throw` it throws. It leads a process
+ * group, as a program run from a shell does.
+ */
+function slowCaller(t: ExecutionContext, name: string): { caller: ResultPromise; lines: string[]; ready: Promise<[number, number]> } {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-caller-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const script = join(dir, 'caller.mjs');
+  writeFileSync(
+    script,
+    `import { createInterface } from 'node:readline';
+import { start } from ${JSON.stringify(INDEX)};
+const cluster = await start({ entry: ${JSON.stringify(fixture('slow-routes.js'))}, instances: 1, name: ${JSON.stringify(name)}, env: { SLOW_MS: 1500 } });
+console.log(\`ready \${cluster.endpoints.addresses[0].split(':').pop()} \${cluster.masterPid}\`);
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line === 'exit') process.exit(0);
+  if (line === 'throw') throw new Error('the caller failed');
+});
+`,
+  );
+  const caller = execa(process.execPath, [script], { env: { CLUSTERD_RUNTIME_DIR: dir }, reject: false, detached: true });
+  t.teardown(() => {
+    // The caller, and its master should the test have failed before it stopped.
+    try {
+      process.kill(-caller.pid!, 'SIGKILL');
+    } catch {
+      // All gone already.
+    }
+  });
+  const lines: string[] = [];
+  const ready = new Promise<[number, number]>((resolve, reject) => {
+    createInterface({ input: caller.stdout! }).on('line', (line) => {
+      lines.push(line);
+      if (line.startsWith('ready ')) resolve(line.split(' ').slice(1).map(Number) as [number, number]);
+    });
+    void caller.then((result) => reject(new Error(`the caller exited first: ${String(result.stderr)}`)));
+  });
+  return { caller, lines, ready };
+}
+
+// Each of these ends the caller while a request is in flight: the master is asked to stop once (the
+// IPC channel closing, or the signal it had too), and the request finishes within --grace. It was
+// asked twice (a SIGTERM from the caller's exit handler, or the signal, and then the channel closing),
+// and the second killed the worker with the request.
+const endings: Array<[string, string, (caller: ResultPromise) => void]> = [
+  ['calls process.exit()', 'exit', (caller) => caller.stdin!.write('exit\n')],
+  ['throws', 'throw', (caller) => caller.stdin!.write('throw\n')],
+  ['gets Ctrl-C (SIGINT to its process group)', 'sigint', (caller) => process.kill(-caller.pid!, 'SIGINT')],
+  ['gets SIGTERM with its process group', 'sigterm', (caller) => process.kill(-caller.pid!, 'SIGTERM')],
+];
+for (const [how, name, end] of endings) {
+  test.serial(`a start() caller that ${how} stops its cluster gracefully, once: a request in flight is answered`, async (t) => {
+    const { caller, lines, ready } = slowCaller(t, `caller-${name}`);
+    const [port, masterPid] = await ready;
+    const answer = get(port, '/slow');
+    await waitFor(() => lines.some((line) => line.startsWith('[w1] slow request started')), { what: 'the request in flight' });
+    end(caller);
+    const response = await answer;
+    t.is(response.status, 200);
+    t.is(JSON.parse(response.body).url, '/slow');
+    await waitFor(() => !isRunning(masterPid), { what: 'the master gone with its caller', timeoutMs: 20_000 });
+    // The master's output is the caller's stdout: complete once the master has exited.
+    await caller;
+    const stops = lines.filter((line) => /stopping gracefully|killing workers|draining now/.test(line));
+    t.is(stops.length, 1, lines.join('\n'));
+    t.true(lines.some((line) => line.endsWith(`caller-${name} stopped`)), lines.join('\n'));
+  });
+}

@@ -231,8 +231,10 @@ function runAsDaemon(options: MasterOptions, runMaster: typeof import('../master
   const api = process.env[DAEMON_ENV] === API_CHILD;
   delete process.env[DAEMON_ENV];
   // start()'s master lives as long as its caller: the channel closes when the caller exits or is
-  // killed (SIGKILL, the OOM killer: no 'exit' handler of its own runs), and the cluster stops as on SIGTERM.
-  const callerGone = (): void => void process.kill(process.pid, 'SIGTERM');
+  // killed (SIGKILL, the OOM killer: no 'exit' handler of its own runs), and the cluster stops as on
+  // a first SIGTERM (runMaster's callerGone), however many signals the master had besides.
+  const caller = new AbortController();
+  const callerGone = (): void => caller.abort();
   if (api) process.once('disconnect', callerGone);
   const report = (message: DaemonReport, then: () => void = () => {}, stayTied = false): void => {
     if (!process.connected) return then();
@@ -246,6 +248,7 @@ function runAsDaemon(options: MasterOptions, runMaster: typeof import('../master
     });
   };
   runMaster(options, {
+    ...(api ? { callerGone: caller.signal } : {}),
     onReady: (info) => report({ type: 'ready', info }, undefined, api),
     // Lines within what the parent accepts: a failed boot's last lines are the app's (a minified bundle's line is long).
     onFatal: (error) =>

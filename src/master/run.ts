@@ -81,6 +81,11 @@ export function endpointsText({ control, metrics, health, dashboard }: Pick<Read
 export interface MasterHooks {
   onReady?(info: ReadyInfo): void;
   onFatal?(error: ClusterdError): void;
+  /**
+   * Aborted once the process that started this master is gone (start()'s caller): the cluster stops
+   * gracefully, as on a first SIGTERM, and this never counts as a second request that forces the stop.
+   */
+  callerGone?: AbortSignal;
 }
 
 /** Starts the master; rejects (before any worker is forked) when the control plane or metrics cannot start. */
@@ -254,6 +259,18 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     if (supervisor.phase !== 'running') return;
     run().catch(() => {});
   };
+  // SIGTERM is how an orchestrator says "you are being removed": give its load balancers the
+  // delay to stop sending before the drain starts. Ctrl-C (SIGINT) is a person: no delay.
+  const delayThenStop = (event: string, text: string, fields: Record<string, unknown>): boolean => {
+    if (shutdownDelayMs <= 0 || supervisor.phase !== 'running') return false;
+    logs.event(event, `${text}: not ready any more (/readyz 503); serving on for ${shutdownDelayMs} ms (--shutdown-delay), then stopping gracefully (again to stop now)`, { ...fields, shutdownDelayMs });
+    delaying = setTimeout(() => {
+      delaying = null;
+      logs.event('shutdown-delay', `--shutdown-delay over: stopping gracefully`, { shutdownDelayMs });
+      supervisor.stop();
+    }, shutdownDelayMs);
+    return true;
+  };
   const onStopSignal = (signal: NodeJS.Signals): void =>
     enqueue(() => {
       if (delaying) {
@@ -265,22 +282,25 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
         return;
       }
       const forcing = supervisor.phase === 'stopping';
-      // SIGTERM is how an orchestrator says "you are being removed": give its load balancers the
-      // delay to stop sending before the drain starts. Ctrl-C (SIGINT) is a person: no delay.
-      if (!forcing && signal === 'SIGTERM' && shutdownDelayMs > 0 && supervisor.phase === 'running') {
-        logs.event('signal', `${signal}: not ready any more (/readyz 503); serving on for ${shutdownDelayMs} ms (--shutdown-delay), then stopping gracefully (again to stop now)`, { signal, shutdownDelayMs });
-        delaying = setTimeout(() => {
-          delaying = null;
-          logs.event('shutdown-delay', `--shutdown-delay over: stopping gracefully`, { shutdownDelayMs });
-          supervisor.stop();
-        }, shutdownDelayMs);
-        return;
-      }
+      if (!forcing && signal === 'SIGTERM' && delayThenStop('signal', signal, { signal })) return;
       logs.event('signal', forcing ? `${signal} again: killing workers` : `${signal}: stopping gracefully (again to force)`, { signal });
       supervisor.stop();
     });
   process.on('SIGINT', onStopSignal);
   process.on('SIGTERM', onStopSignal);
+  // start()'s caller gone: a first SIGTERM's stop, or nothing when one is under way. Its going is no
+  // second request: a caller exits after its own Ctrl-C or SIGTERM, which the master often had too
+  // (the terminal signals the whole process group), and an exit must not kill requests in flight.
+  const onCallerGone = (): void =>
+    enqueue(() => {
+      if (delaying || supervisor.phase === 'stopping' || supervisor.phase === 'stopped') return;
+      const text = 'the process that called start() is gone';
+      if (delayThenStop('caller-gone', text, {})) return;
+      logs.event('caller-gone', `${text}: stopping gracefully`, {});
+      supervisor.stop();
+    });
+  if (hooks.callerGone?.aborted) onCallerGone();
+  else hooks.callerGone?.addEventListener('abort', onCallerGone, { once: true });
   // SIGHUP is a reload (nginx's, gunicorn's), except from a terminal that hung up (the SSH session
   // closed, the window shut): the operator left, and a server run in the foreground goes with them,
   // as `node app.js` would, rather than reload and serve on with nowhere to log.
