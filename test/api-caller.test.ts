@@ -2,7 +2,7 @@
 // own stdout and stderr, and a caller that dies, even by SIGKILL, takes its cluster with it, gracefully.
 import test, { type ExecutionContext } from 'ava';
 import { execa, type ResultPromise } from 'execa';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -133,3 +133,42 @@ for (const [how, name, end] of endings) {
     t.true(lines.some((line) => line.endsWith(`caller-${name} stopped`)), lines.join('\n'));
   });
 }
+
+/** The processes that have `CLUSTERD_RUNTIME_DIR=dir` in their environment: a caller's master, its reaper, its workers. */
+function processesOf(dir: string): number[] {
+  const mine = `CLUSTERD_RUNTIME_DIR=${dir}`;
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(mine) && isRunning(Number(pid));
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+test('a start() caller killed while start() is pending, before its master listens for the caller going, takes the master and its workers with it', async (t) => {
+  // 0 ms: the master is still loading, long before it listens for the channel to close. The others
+  // fall later in its start, or in its workers' boot.
+  for (const delayMs of [0, 150, 300]) {
+    const dir = mkdtempSync(join(tmpdir(), 'clusterd-caller-'));
+    t.teardown(() => {
+      for (const pid of processesOf(dir)) process.kill(pid, 'SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const script = join(dir, 'caller.mjs');
+    writeFileSync(
+      script,
+      `import { start } from ${JSON.stringify(INDEX)};
+start({ entry: ${JSON.stringify(fixture('hello.js'))}, instances: 2, name: 'caller-early', output: 'ignore' });
+setTimeout(() => process.kill(process.pid, 'SIGKILL'), ${delayMs});
+`,
+    );
+    const caller = await execa(process.execPath, [script], { env: { CLUSTERD_RUNTIME_DIR: dir }, reject: false, stdin: 'ignore' });
+    t.is(caller.signal, 'SIGKILL');
+    await waitFor(() => processesOf(dir).length === 0, { what: `the master and its workers gone (caller killed after ${delayMs} ms)`, timeoutMs: 20_000 });
+    t.false(existsSync(join(dir, 'caller-early.sock')), 'the name is free');
+  }
+});

@@ -235,7 +235,12 @@ function runAsDaemon(options: MasterOptions, runMaster: typeof import('../master
   // a first SIGTERM (runMaster's callerGone), however many signals the master had besides.
   const caller = new AbortController();
   const callerGone = (): void => caller.abort();
-  if (api) process.once('disconnect', callerGone);
+  if (api) {
+    process.once('disconnect', callerGone);
+    // Closed already (the caller killed while this process loaded its modules and read its options):
+    // the 'disconnect' came with nobody to hear it.
+    if (!process.connected) callerGone();
+  }
   const report = (message: DaemonReport, then: () => void = () => {}, stayTied = false): void => {
     if (!process.connected) return then();
     // Once the parent has its answer the master of `start -d` is on its own: no IPC keeps it tied.
