@@ -215,6 +215,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     // there is nothing to ask, only how it ended.
     if (exited && (this.#lost !== null || master!.exitCode !== null || master!.signalCode !== null)) {
       this.close();
+      master!.ref();
       return { exitCode: await exited };
     }
     this.#usable();
@@ -222,7 +223,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     // control plane (null: it no longer answers), seen under load as "Connection dropped".
     const asked = await askToStop(this.#client);
     this.close();
-    if (exited) return { exitCode: await exited };
+    if (exited) {
+      // Its exit is waited for (start() unref'd the child), and nothing else holds this process alive now.
+      master!.ref();
+      return { exitCode: await exited };
+    }
     // Another process's master: gone once its socket stops answering (its grace, plus a margin).
     const graceMs = asked?.graceMs ?? 0;
     const deadline = Date.now() + graceMs + 15_000;
@@ -256,7 +261,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     throw new ClusterdError(NOT_RUNNING, `cluster ${this.name}: ${why}`);
   }
 
-  /** Stops following the cluster; it keeps running (a master started by start() still stops when this process exits). */
+  /**
+   * Stops following the cluster; it keeps running. The handle no longer holds this process alive: a
+   * master started by start() runs on as long as this process does, and stops gracefully when it exits.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -320,7 +328,10 @@ function whole(what: string, value: unknown, max: number): number {
   throw new UsageError(`${what} must be a whole number from 1 to ${max}, got ${typeof value === 'number' ? String(value) : typeof value}`);
 }
 
-/** Starts a cluster (a master in a child process); resolves once every worker is ready. */
+/**
+ * Starts a cluster (a master in a child process); resolves once every worker is ready. The master stops
+ * gracefully when this process exits; it does not hold this process alive (the handle does, until close()).
+ */
 export async function start(options: StartOptions): Promise<Cluster> {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new UsageError('start(): expected an object of options, such as { entry: "dist/server.js" }');
   // A key set to undefined is a key not given, as a TypeScript caller's optional fields are.
@@ -364,7 +375,11 @@ export async function start(options: StartOptions): Promise<Cluster> {
     });
     const client = new ControlClient({ transport: 'unix', socketPath: info.controlSocket });
     try {
-      return new Cluster(client, await client.status(), { master, info });
+      const cluster = new Cluster(client, await client.status(), { master, info });
+      // From now on the handle's status stream holds this process alive while it is open, and after
+      // close() this process's own work does: the master only stops when it exits (the channel closing).
+      master.unref();
+      return cluster;
     } catch (error) {
       client.close();
       throw error;

@@ -172,3 +172,36 @@ setTimeout(() => process.kill(process.pid, 'SIGKILL'), ${delayMs});
     t.false(existsSync(join(dir, 'caller-early.sock')), 'the name is free');
   }
 });
+
+// The master's process does not hold its caller alive (only an open handle's status stream does): a
+// caller done with its work exits, and its cluster stops with it. stop() still waits for the master.
+for (const ending of ['close', 'stop'] as const) {
+  test(`a start() caller that ${ending === 'close' ? 'close()s its handle exits on its own, and its cluster stops with it' : 'awaits stop() with nothing else to do gets its exit code'}`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'clusterd-caller-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const script = join(dir, 'caller.mjs');
+    writeFileSync(
+      script,
+      `import { start } from ${JSON.stringify(INDEX)};
+const cluster = await start({ entry: ${JSON.stringify(fixture('hello.js'))}, instances: 1, name: 'caller-${ending}', output: 'ignore' });
+const status = await cluster.status();
+console.log(\`pids \${cluster.masterPid} \${status.workers.map((worker) => worker.pid).join(' ')}\`);
+if (process.argv[2] === 'stop') console.log(JSON.stringify(await cluster.stop()));
+else cluster.close();
+`,
+    );
+    const caller = execa(process.execPath, [script, ending], { env: { CLUSTERD_RUNTIME_DIR: dir }, reject: false, stdin: 'ignore' });
+    t.teardown(() => caller.kill('SIGKILL'));
+    let exited = false;
+    void caller.finally(() => (exited = true));
+    await waitFor(() => exited, { what: 'the caller to exit on its own', timeoutMs: 20_000 });
+    const result = await caller;
+    t.is(result.exitCode, 0, String(result.stderr));
+    const [first, ...rest] = String(result.stdout).split('\n');
+    const pids = first!.split(' ').slice(1).map(Number);
+    t.is(pids.length, 2);
+    if (ending === 'stop') t.deepEqual(rest.map((line) => JSON.parse(line)), [{ exitCode: 0 }]);
+    await waitFor(() => pids.every((pid) => !isRunning(pid)), { what: 'the master and its worker gone with their caller', timeoutMs: 20_000 });
+    t.false(existsSync(join(dir, `caller-${ending}.sock`)), 'the name is free');
+  });
+}
