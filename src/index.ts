@@ -12,6 +12,7 @@
 //   'worker-exit'  a worker's process went (id, pid); its replacement follows
 //   'blocked'      a worker's loop was caught blocked (id, pid, blockedMs, frames)
 //   'sample'       a worker's new loop sample (id, pid, sample)
+//   'stopped'      the cluster stopped (asked by anyone), its master ended the stream; the handle is closed
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -122,6 +123,8 @@ export interface ClusterEvents {
   'worker-exit': [WorkerExitEvent];
   blocked: [BlockedEvent];
   sample: [SampleEvent];
+  /** The cluster stopped (a stop asked by anyone: `clusterd stop`, a signal, another handle): its master ended the status stream; the handle is closed. */
+  stopped: [];
   /** The status stream failed (the master went away without stopping cleanly); the handle is closed. */
   error: [Error];
 }
@@ -141,6 +144,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   #closed = false;
   /** Why the status stream ended, when the master went away rather than close() ending it. */
   #lost: Error | null = null;
+  /** The master ended the status stream: its cluster stopped, close() had not been called. */
+  #stopped = false;
 
   /** @internal Use start() or connect(). */
   constructor(client: ControlClient, status: ClusterView, started: { master: ChildProcess; info: ReadyInfo } | null = null) {
@@ -160,9 +165,12 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         onStatus: (next) => this.#changed(next),
         onEnd: (error) => {
           this.#watch = null;
-          if (error && !this.#closed) this.#lost = error;
-          if (error && !this.#closed && this.listenerCount('error') > 0) this.emit('error', error);
+          const closed = this.#closed;
+          if (error && !closed) this.#lost = error;
+          this.#stopped = !error && !closed;
           this.close();
+          if (error && !closed && this.listenerCount('error') > 0) this.emit('error', error);
+          if (this.#stopped) this.emit('stopped');
         },
       },
     );
@@ -211,9 +219,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   async stop(): Promise<{ exitCode: number | null }> {
     const master = this.#master;
     const exited = master ? exitOf(master) : null;
-    // Its master gone already (killed, crashed; its exit may not be seen yet when the stream was lost):
-    // there is nothing to ask, only how it ended.
-    if (exited && (this.#lost !== null || master!.exitCode !== null || master!.signalCode !== null)) {
+    // Its master gone or going already (killed, crashed, stopped by another's request; its exit may
+    // not be seen yet when the stream ended): there is nothing to ask, only how it ended.
+    if (exited && (this.#lost !== null || this.#stopped || master!.exitCode !== null || master!.signalCode !== null)) {
       this.close();
       master!.ref();
       return { exitCode: await exited };
@@ -257,7 +265,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         ? `its master (pid ${this.masterPid}) has exited (${master.signalCode ?? `code ${master.exitCode}`})`
         : this.#lost
           ? `its master (pid ${this.masterPid}) went away: ${this.#lost.message}`
-          : 'this handle is closed (close() or stop() was called)';
+          : this.#stopped
+            ? `it has stopped (master pid ${this.masterPid})`
+            : 'this handle is closed (close() or stop() was called)';
     throw new ClusterdError(NOT_RUNNING, `cluster ${this.name}: ${why}`);
   }
 

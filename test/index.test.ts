@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { connect, start, StartError, type BlockedEvent } from '../src/index.js';
 import { ClusterdError, UsageError } from '../src/errors.js';
 import { ExitCode } from '../src/exit-codes.js';
-import { fixture, get, isRunning, waitFor } from './helpers/cluster.js';
+import { CLI, fixture, get, isRunning, waitFor } from './helpers/cluster.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -74,6 +74,27 @@ test.serial('a handle whose master was killed: its methods reject with ERR_CLUST
   await t.throwsAsync(other.status(), { instanceOf: ClusterdError, code: 'ERR_CLUSTERD_NOT_RUNNING', message: /^cluster killed: its master \(pid \d+\) went away/ });
   t.deepEqual(await cluster.stop(), { exitCode: null });
   await t.throwsAsync(cluster.restart(1), { instanceOf: ClusterdError, code: 'ERR_CLUSTERD_NOT_RUNNING', message: /has exited \(SIGKILL\)/ });
+});
+
+test.serial('a handle whose cluster was stopped elsewhere emits stopped, and its methods say it stopped; stop() on a start() handle says how its master ended', async (t) => {
+  runtime(t);
+  const cluster = await start({ entry: fixture('hello.js'), instances: 1, name: 'stopped-elsewhere', output: 'ignore' });
+  t.teardown(() => {
+    if (isRunning(cluster.masterPid)) process.kill(cluster.masterPid, 'SIGKILL');
+  });
+  const other = await connect('stopped-elsewhere');
+  t.teardown(() => other.close());
+  const errors: Error[] = [];
+  other.on('error', (error) => errors.push(error));
+  let stopped = 0;
+  other.on('stopped', () => stopped++);
+  cluster.on('stopped', () => stopped++);
+  await execa(process.execPath, [CLI, 'stop', 'stopped-elsewhere']);
+  await waitFor(() => stopped === 2, { what: "'stopped' from both handles" });
+  t.deepEqual(errors, []);
+  // It said `this handle is closed (close() or stop() was called)`: neither was.
+  await t.throwsAsync(other.status(), { instanceOf: ClusterdError, code: 'ERR_CLUSTERD_NOT_RUNNING', message: /^cluster stopped-elsewhere: it has stopped \(master pid \d+\)$/ });
+  t.deepEqual(await cluster.stop(), { exitCode: 0 });
 });
 
 test.serial('a handle emits blocked with the worker, how long and where its loop was blocked', async (t) => {
