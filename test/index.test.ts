@@ -132,6 +132,12 @@ test.serial('start() refuses bad options naming the key, and rejects with the re
   await t.throwsAsync(start({} as Parameters<typeof start>[0]), { instanceOf: UsageError, message: /`entry` is required/ });
   // Opened only by the master, which reads the options from a file of its own: named as the options.
   await t.throwsAsync(start({ entry: fixture('hello.js'), logFile: '/no/such/dir/x.log', output: 'ignore' }), { instanceOf: StartError, message: /^start\(\) options: `logFile`: cannot open \/no\/such\/dir\/x\.log: ENOENT/ });
+  // Keys named as given, where the command line's messages name flags (they said `--control`, `--control-token-file`, ...).
+  await t.throwsAsync(start({ entry: fixture('hello.js'), control: '127.0.0.1:0' }), { instanceOf: UsageError, message: /^start\(\) options: `control` needs a token: give `controlToken`, `controlTokenFile` or \$CLUSTERD_CONTROL_TOKEN$/ });
+  await t.throwsAsync(start({ entry: fixture('hello.js'), control: '127.0.0.1:0', controlTokenFile: '/no/such/token' }), { instanceOf: UsageError, message: /^start\(\) options: Cannot read `controlTokenFile` \/no\/such\/token: ENOENT$/ });
+  await t.throwsAsync(start({ entry: fixture('hello.js'), dashboardToken: 'sesame' }), { instanceOf: UsageError, message: /^start\(\) options: `dashboardToken` allows actions on the `dashboard`: give one too$/ });
+  await t.throwsAsync(start({ entry: fixture('hello.js'), dashboard: 'unix:dash.sock', dashboardTokenFile: '/no/such/token' }), { instanceOf: UsageError, message: /^start\(\) options: `dashboardTokenFile` is for a TCP `dashboard`/ });
+  await t.throwsAsync(start({ entry: fixture('hello.js'), nodeArg: ['--no-such-flag'], instances: 1, output: 'ignore' }), { instanceOf: StartError, message: /^node refused the workers' flags: .*--no-such-flag \(check start\(\) options: `nodeArg`\)$/ });
   // An optional key set to undefined is a key not given (it was refused as `expected a string or a number, got undefined`).
   const error0 = await t.throwsAsync(start({ entry: fixture('throws-at-start.js'), instances: 1, maxBootFailures: 1, output: 'ignore', logFile: undefined }), { instanceOf: StartError });
   t.is(error0!.exitCode, ExitCode.BOOT_FAILED);

@@ -17,6 +17,9 @@ import { nameFromEntry, parseChoice, parseDuration, parseInstances, parseInteger
 import { CONFIG_NAMES, loadConfig, type ConfigFile, type FlagValue } from './config-file.js';
 import { configKey, MAX_BOOT_FAILURES, START_OPTIONS } from './start-options.js';
 
+/** The long flags of `start`, which a config file gives as keys. */
+const OPTION_FLAGS: ReadonlySet<string> = new Set(START_OPTIONS.map((spec) => spec.flag));
+
 /** The command line as yargs gives it: every option undefined unless given (defaults come after the config file). */
 interface StartArgs {
   entry?: string;
@@ -104,14 +107,27 @@ export function masterOptions(settings: StartSettings): MasterOptions {
     return value === undefined ? undefined : String(value);
   };
   const bool = (flag: string): boolean => flags.get(flag) === true;
-  // A value from the file that a parser refuses: the file and the key, not a flag nobody typed.
+  // A value from the file that a parser refuses: the file and its keys, not flags nobody typed (those
+  // the message names besides, from that file or not given at all, are named as keys too).
+  const inFile = (flag: string, error: unknown): unknown => {
+    const file = fromFile.get(flag);
+    if (!file || !(error instanceof UsageError)) return error;
+    const named = error.message.replace(/`--([a-z][a-z-]*)`/g, (whole, other: string) =>
+      OPTION_FLAGS.has(other) && (fromFile.get(other) === file || !flags.has(other)) ? `\`${configKey(other)}\`` : whole,
+    );
+    return new UsageError(`${file}: ${named}`);
+  };
+  // Where a value was given, for a message the master makes later (once start()'s own file is gone:
+  // named as its options).
+  const givenAs = (flag: string): string => {
+    const file = fromFile.get(flag);
+    return file === undefined ? `--${flag}` : `${process.env[DAEMON_ENV] === API_CHILD ? 'start() options' : file}: \`${configKey(flag)}\``;
+  };
   const checked = <T>(flag: string, parse: () => T): T => {
     try {
       return parse();
     } catch (error) {
-      const file = fromFile.get(flag);
-      if (!file || !(error instanceof UsageError)) throw error;
-      throw new UsageError(`${file}: ${error.message.replaceAll(`\`--${flag}\``, `\`${configKey(flag)}\``)}`);
+      throw inFile(flag, error);
     }
   };
   const instances = checked('instances', () => parseInstances(text('instances')));
@@ -127,16 +143,17 @@ export function masterOptions(settings: StartSettings): MasterOptions {
   const watchdogMs = checked('watchdog', () => parseDuration('watchdog', text('watchdog'), { min: 10, off: true }));
   const reportBlockedMs = checked('report-blocked', () => parseDuration('report-blocked', text('report-blocked'), { min: 10, off: true }));
   const control = text('control');
+  const controlTokens = { token: text('control-token'), tokenFile: text('control-token-file') };
+  // A token refused is named where it was given; a token missing, where --control was.
+  const controlTokenFlag = controlTokens.token !== undefined ? 'control-token' : controlTokens.tokenFile !== undefined ? 'control-token-file' : 'control';
   const controlTcp =
-    control === undefined
-      ? null
-      : { ...checked('control', () => parseControlAddress(control)), token: readControlToken({ token: text('control-token'), tokenFile: text('control-token-file') }) };
+    control === undefined ? null : { ...checked('control', () => parseControlAddress(control)), token: checked(controlTokenFlag, () => readControlToken(controlTokens)) };
   const metrics = text('metrics');
   const health = text('health');
   const dashboard = text('dashboard');
   const dashboardTokens = { token: text('dashboard-token'), tokenFile: text('dashboard-token-file') };
   const tokenFlag = dashboardTokens.token !== undefined ? 'dashboard-token' : dashboardTokens.tokenFile !== undefined ? 'dashboard-token-file' : null;
-  if (dashboard === undefined && tokenFlag !== null) throw new UsageError(`\`--${tokenFlag}\` allows actions on the --dashboard: give one too`);
+  if (dashboard === undefined && tokenFlag !== null) throw inFile(tokenFlag, new UsageError(`\`--${tokenFlag}\` allows actions on the \`--dashboard\`: give one too`));
   const maxMemory = text('max-memory');
   // The loop-delay probe ticks every 10 ms: a shorter interval would measure nothing.
   const statsIntervalMs = checked('stats-interval', () => parseDuration('stats-interval', text('stats-interval'), { min: 10, off: true }));
@@ -162,30 +179,31 @@ export function masterOptions(settings: StartSettings): MasterOptions {
       statsIntervalMs,
       watchdogMs,
       reportBlockedMs,
+      nodeArgGiven: givenAs('node-arg'),
     },
     logFormat: checked('log-format', () => parseChoice('log-format', text('log-format'), LOG_FORMATS) as LogFormat),
     maxMemory: maxMemory === undefined ? null : checked('max-memory', () => parseSize('max-memory', maxMemory)),
     controlTcp,
     metrics: metrics === undefined ? null : checked('metrics', () => parseControlAddress(metrics, 'metrics')),
     health: health === undefined ? null : checked('health', () => parseControlAddress(health, 'health')),
-    dashboard: dashboard === undefined ? null : dashboardOptions(checked('dashboard', () => parseListenAddress(dashboard, 'dashboard')), dashboardTokens, checked),
-    logFile: logFileOptions(text, checked, name, settings.flags.get('daemon') === true, fromFile.get('log-file')),
+    dashboard: dashboard === undefined ? null : dashboardOptions(checked('dashboard', () => parseListenAddress(dashboard, 'dashboard')), dashboardTokens, (parse) => checked(tokenFlag ?? 'dashboard', parse)),
+    logFile: logFileOptions(text, checked, name, settings.flags.get('daemon') === true, givenAs('log-file')),
     shutdownDelayMs: checked('shutdown-delay', () => parseDuration('shutdown-delay', text('shutdown-delay'), { min: 0 })),
   };
 }
 
 /** --dashboard's address and token: on a unix socket, actions need none (the socket is owner-only). */
-function dashboardOptions(listen: ListenAddress, sources: DashboardTokenSources, checked: <T>(flag: string, parse: () => T) => T): NonNullable<MasterOptions['dashboard']> {
-  return { listen, token: checked('dashboard-token', () => dashboardToken(listen, sources, '--dashboard')) };
+function dashboardOptions(listen: ListenAddress, sources: DashboardTokenSources, checked: <T>(parse: () => T) => T): NonNullable<MasterOptions['dashboard']> {
+  return { listen, token: checked(() => dashboardToken(listen, sources, '`--dashboard`')) };
 }
 
-/** --log-file (by default <runtime dir>/<name>.log for the master of `start -d`) and its rotation. */
+/** --log-file (by default <runtime dir>/<name>.log for the master of `start -d`) and its rotation; `given`: where its path was given. */
 function logFileOptions(
   text: (flag: string) => string | undefined,
   checked: <T>(flag: string, parse: () => T) => T,
   name: string,
   daemon: boolean,
-  file: string | undefined,
+  given: string,
 ): LogFileOptions | null {
   const maxSize = text('log-max-size');
   const options = {
@@ -194,9 +212,7 @@ function logFileOptions(
   };
   const path = text('log-file');
   // A file that cannot be opened is found only when it is opened (by the master, or by `start -d`):
-  // the line names where the path was given, as for any other value of the config file. start()'s
-  // options reach its master through a config file of its own, gone by then: they are named as such.
-  const given = file === undefined ? '--log-file' : `${process.env[DAEMON_ENV] === API_CHILD ? 'start() options' : file}: \`${configKey('log-file')}\``;
+  // the line names where the path was given (`given`), as for any other value of the config file.
   if (path !== undefined) return { path: resolve(path), given, ...options };
   if (process.env[DAEMON_ENV] && process.env[DAEMON_ENV] !== API_CHILD) return { path: daemonLogPath(name), ...options };
   // `start -d` itself (not its master yet): the master it starts has the file, and rotates it.

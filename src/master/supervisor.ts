@@ -47,6 +47,8 @@ export interface ClusterConfig {
   reportBlockedMs: number;
   backoff?: BackoffPolicy;
   logs: LogSink;
+  /** Where the node arguments were given, for a message: `--node-arg` (the default), or a config file's key. */
+  nodeArgGiven?: string;
 }
 
 /** One worker id (1..N) and the processes that hold it over time. */
@@ -519,7 +521,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
         // Node itself refused the flags (--node-arg): every boot would fail the same way.
         const refused = nodeRefusedFlags(exit, worker.stderrTail.lines());
         if (refused !== null) {
-          this.#fatal(new UsageError(`node refused the workers' flags: ${refused} (check --node-arg)`));
+          this.#fatal(new UsageError(`node refused the workers' flags: ${refused} (check ${this.config.nodeArgGiven ?? '--node-arg'})`));
           return;
         }
         if (this.#bootFailures >= this.config.maxBootFailures) {
