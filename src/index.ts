@@ -229,7 +229,17 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.#usable();
     // Asked as `clusterd stop` asks: a quick stop's reply can be lost as the master closes its
     // control plane (null: it no longer answers), seen under load as "Connection dropped".
-    const asked = await askToStop(this.#client);
+    let asked: Awaited<ReturnType<typeof askToStop>>;
+    try {
+      asked = await askToStop(this.#client);
+    } catch (error) {
+      // Its master died as it was asked (SIGKILL just before): the handle saw it go and closed its
+      // client under the second try, which threw grpc's bare "Channel has been shut down".
+      if (!exited || !(this.#lost !== null || master!.exitCode !== null || master!.signalCode !== null)) throw error;
+      this.close();
+      master!.ref();
+      return { exitCode: await exited };
+    }
     this.close();
     if (exited) {
       // Its exit is waited for (start() unref'd the child), and nothing else holds this process alive now.

@@ -76,6 +76,15 @@ test.serial('a handle whose master was killed: its methods reject with ERR_CLUST
   await t.throwsAsync(cluster.restart(1), { instanceOf: ClusterdError, code: 'ERR_CLUSTERD_NOT_RUNNING', message: /has exited \(SIGKILL\)/ });
 });
 
+test.serial('stop() at once after its master was killed, before the handle has seen it go, says how the master ended', async (t) => {
+  // It rejected with grpc's bare "Channel has been shut down" (no ClusterdError): the first stop
+  // request found no master, and the handle closed its client under the second.
+  runtime(t);
+  const cluster = await start({ entry: fixture('hello.js'), instances: 1, name: 'killednow', output: 'ignore' });
+  process.kill(cluster.masterPid, 'SIGKILL');
+  t.deepEqual(await cluster.stop(), { exitCode: null });
+});
+
 test.serial('a handle whose cluster was stopped elsewhere emits stopped, and its methods say it stopped; stop() on a start() handle says how its master ended', async (t) => {
   runtime(t);
   const cluster = await start({ entry: fixture('hello.js'), instances: 1, name: 'stopped-elsewhere', output: 'ignore' });
