@@ -12,6 +12,7 @@
 // without a token the dashboard is read-only (POST is 403); on a unix socket (owner-only, like
 // the control socket) whoever can connect may act, and there is no Host to check.
 import { readFileSync } from 'node:fs';
+import { setTimeout as pause } from 'node:timers/promises';
 import type http from 'node:http';
 import type { DashboardActions } from './actions.js';
 import type { DashboardMessage, DashboardSource, FeedMessage } from './feed.js';
@@ -119,11 +120,20 @@ export async function startDashboard({ listen, name, source, actions, token, idl
     address,
     url: listenUrl(address),
     close: async () => {
-      for (const response of streams) response.destroy();
+      // Each page's stream is ended, not cut: a script following /events (curl) read a stop as a
+      // broken transfer. A page whose backlog is queued is not waited for past STREAM_END_MS.
+      const ended = [...streams].map((response) => new Promise<void>((resolve) => {
+        response.once('close', resolve);
+        response.end();
+      }));
+      await Promise.race([Promise.all(ended), pause(STREAM_END_MS, undefined, { ref: false })]);
       await endpoint.close();
     },
   };
 }
+
+/** How long a stop waits for the pages' streams to take their end. */
+const STREAM_END_MS = 500;
 
 /** Server-sent events: the snapshot, then the source's messages; the stream ends with the page. */
 /** /events' answer, to GET and HEAD alike. */

@@ -505,3 +505,21 @@ test('a capture whose page goes away is told so: its window ends early rather th
     await waitFor(() => seen.signal!.aborted, { what: `the ${kind}'s signal aborted` });
   }
 });
+
+test('a stop ends each page\'s stream: a client following /events sees its end, not a broken transfer', async (t) => {
+  const hand = handSource(10);
+  const dashboard = await startDashboard({ listen: { host: '127.0.0.1', port: 0 }, name: 'ending', source: hand.source, actions: noActions, token: null });
+  const port = (dashboard.address as { port: number }).port;
+  const outcome = new Promise<string>((resolve) => {
+    const request = http.get({ host: '127.0.0.1', port, path: '/events', agent: false }, (response) => {
+      response.on('data', () => {});
+      response.once('end', () => resolve(response.complete ? 'ended' : 'cut'));
+      response.once('aborted', () => resolve('aborted'));
+      response.once('error', (error) => resolve(`error: ${error.message}`));
+    });
+    request.on('error', (error) => resolve(`request error: ${error.message}`));
+  });
+  await waitFor(() => hand.subscriptions() === 1, { what: 'the page following' });
+  await dashboard.close();
+  t.is(await outcome, 'ended');
+});
