@@ -16,7 +16,11 @@ import { LOG_FILE_MODE, type LogFileOptions } from '../master/log-file.js';
 import { ExitCode } from '../exit-codes.js';
 
 /** What the daemon master tells the process that started it. */
-export type DaemonReport = { type: 'ready'; info: ReadyInfo } | { type: 'fatal'; message: string; lastOutput: string[]; exitCode: number; code?: string | undefined };
+export type DaemonReport =
+  | { type: 'ready'; info: ReadyInfo }
+  | { type: 'fatal'; message: string; lastOutput: string[]; exitCode: number; code?: string | undefined }
+  /** A warning the master logged before it was ready: said on stderr, and the wait goes on. */
+  | { type: 'warning'; message: string };
 
 const line = z.string().max(MAX_REPORT_LINE);
 const daemonReport = z.discriminatedUnion('type', [
@@ -35,6 +39,7 @@ const daemonReport = z.discriminatedUnion('type', [
     }),
   }),
   z.object({ type: z.literal('fatal'), message: line, lastOutput: z.array(line).max(1000), exitCode: z.number().int().min(0).max(255), code: z.string().max(64).optional() }),
+  z.object({ type: z.literal('warning'), message: line }),
 ]) satisfies z.ZodType<DaemonReport>;
 
 /** The daemon master's report, checked (the IPC channel is a process boundary); null for anything else. */
@@ -92,6 +97,10 @@ export async function startDaemon({ name, argv, logFile }: { name: string; argv:
       const report = parseDaemonReport(raw);
       // Not the master's report (an app started in this process's place, say): keep waiting for one, or for the exit.
       if (!report) return;
+      if (report.type === 'warning') {
+        process.stderr.write(`clusterd: ${report.message}\n`);
+        return;
+      }
       if (report.type === 'ready') {
         const { info } = report;
         process.stdout.write(

@@ -271,6 +271,8 @@ function runAsDaemon(options: MasterOptions, runMaster: typeof import('../master
   runMaster(options, {
     ...(api ? { callerGone: caller.signal } : {}),
     onReady: (info) => report({ type: 'ready', info }, undefined, api),
+    // start()'s caller sees the master's own output (its `output` option); `start -d`'s sees only these.
+    ...(api ? {} : { onWarning: (message: string) => report({ type: 'warning', message: reportLine(message) }, undefined, true) }),
     // Lines within what the parent accepts: a failed boot's last lines are the app's (a minified bundle's line is long).
     onFatal: (error) =>
       report({ type: 'fatal', message: reportLine(`error: ${error.message}`), lastOutput: error instanceof BootError ? error.lastOutput.map(reportLine) : [], exitCode: error.exitCode, code: error.code }),

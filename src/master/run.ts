@@ -80,6 +80,11 @@ export function endpointsText({ control, metrics, health, dashboard }: Pick<Read
 
 export interface MasterHooks {
   onReady?(info: ReadyInfo): void;
+  /**
+   * Each warning or error the master logs before it is ready or fails (`--balance reuseport` without
+   * tcp_migrate_req, -i past the CPU quota): `start -d` says them, where the log file alone had them.
+   */
+  onWarning?(message: string): void;
   onFatal?(error: ClusterdError): void;
   /**
    * Aborted once the process that started this master is gone (start()'s caller): the cluster stops
@@ -101,6 +106,8 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
   }
   const cluster: ClusterConfig = { ...options.cluster, logs: logSink };
   const { logs, name } = cluster;
+  const onWarning = hooks.onWarning;
+  const stopWarnings = onWarning ? logs.onEvent(({ level, message }) => level !== 'info' && onWarning(message)) : () => {};
   const supervisor = new Supervisor(cluster);
   // Type=notify under systemd (NOTIFY_SOCKET): ready, reloading, stopping, status, watchdog.
   const notifier = SystemdNotifier.fromEnv({ logs });
@@ -220,12 +227,14 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
       health: healthServer ? formatControlAddress(healthServer.address) : null,
       dashboard: dashboardServer?.url ?? null,
     };
+    stopWarnings();
     logs.event('ready', `${name} ready on ${info.addresses.join(', ') || '(no ports)'} with ${workerCount(info)}${endpointsText(info)}`, { ...info });
     hooks.onReady?.(info);
     notifier?.ready(statusLine());
   });
   supervisor.on('fatal', (error: ClusterdError) => {
     const lastOutput = error instanceof BootError ? error.lastOutput : [];
+    stopWarnings();
     logs.event('fatal', `error: ${error.message}`, { code: error.code, lastOutput }, 'error');
     hooks.onFatal?.(error);
   });

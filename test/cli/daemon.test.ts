@@ -48,6 +48,21 @@ test('start -d returns once ready, serves in the background and logs to a file',
   t.regex(readFileSync(logPath, 'utf8'), /bg stopped/);
 });
 
+test('start -d says on stderr the warnings its master logs before it is ready, which were in the log file alone', async (t) => {
+  const env = runtime(t);
+  const started = await clusterd(['start', fixture('hello.js'), '-i', '1', '--name', 'warned', '-d', '--watchdog', '1s', '--report-blocked', '5s'], env);
+  t.is(started.exitCode, 0, started.stderr);
+  const pid = await masterPid('warned', env);
+  t.teardown(() => {
+    if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+  });
+  t.regex(started.stderr, /^clusterd: --report-blocked 5000 ms is not below --watchdog 1000 ms: .*$/m);
+  t.regex(started.stdout, /^clusterd: warned started in the background/);
+  // Warnings after the ready go to the log file only: nobody waits on stderr by then.
+  t.is(started.stderr.split('\n').filter(Boolean).length, 1, started.stderr);
+  t.is((await clusterd(['stop', 'warned'], env)).exitCode, 0);
+});
+
 test('start -d takes --log-max-size (its log rotates); with --log-file, the master\'s own output goes to that file too', async (t) => {
   const env = runtime(t);
   const plain = await clusterd(['start', fixture('hello.js'), '-i', '1', '--name', 'bg-rotating', '-d', '--log-max-size', '2K'], env);
