@@ -134,6 +134,24 @@ for (const [how, name, end] of endings) {
   });
 }
 
+test.serial('the signal a start() caller\'s master had too, coming after the caller is gone, does not force the stop: a request in flight is answered', async (t) => {
+  // The order a process group's SIGTERM can take: the caller dies, its channel closes (a graceful
+  // stop), and then the master's own signal is read, which counted as the second and killed the worker.
+  const { caller, lines, ready } = slowCaller(t, 'caller-late-signal');
+  const [port, masterPid] = await ready;
+  const answer = get(port, '/slow');
+  await waitFor(() => lines.some((line) => line.startsWith('[w1] slow request started')), { what: 'the request in flight' });
+  process.kill(caller.pid!, 'SIGKILL');
+  await waitFor(() => lines.some((line) => line.includes('the process that called start() is gone')), { what: 'the master hearing its caller gone' });
+  process.kill(masterPid, 'SIGTERM');
+  const response = await answer;
+  t.is(response.status, 200);
+  await waitFor(() => !isRunning(masterPid), { what: 'the master gone with its caller', timeoutMs: 20_000 });
+  await caller;
+  t.deepEqual(lines.filter((line) => /killing workers|draining now/.test(line)), [], lines.join('\n'));
+  t.true(lines.some((line) => line.includes('SIGTERM: already stopping')), lines.join('\n'));
+});
+
 /** The processes that have `CLUSTERD_RUNTIME_DIR=dir` in their environment: a caller's master, its reaper, its workers. */
 function processesOf(dir: string): number[] {
   const mine = `CLUSTERD_RUNTIME_DIR=${dir}`;

@@ -280,8 +280,18 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     }, shutdownDelayMs);
     return true;
   };
+  // The caller's going started the stop: the signal the master often had too (its group's Ctrl-C or
+  // SIGTERM) can come after the channel closed, and is no second request either.
+  let stoppedForCaller = false;
   const onStopSignal = (signal: NodeJS.Signals): void =>
     enqueue(() => {
+      if (stoppedForCaller) {
+        stoppedForCaller = false;
+        if (delaying || supervisor.phase === 'stopping') {
+          logs.event('signal', `${signal}: already stopping, the process that called start() being gone (again to force)`, { signal });
+          return;
+        }
+      }
       if (delaying) {
         // Again during the delay: drain now.
         clearTimeout(delaying);
@@ -304,6 +314,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     enqueue(() => {
       if (delaying || supervisor.phase === 'stopping' || supervisor.phase === 'stopped') return;
       const text = 'the process that called start() is gone';
+      stoppedForCaller = true;
       if (delayThenStop('caller-gone', text, {})) return;
       logs.event('caller-gone', `${text}: stopping gracefully`, {});
       supervisor.stop();
