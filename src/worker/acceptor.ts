@@ -273,7 +273,7 @@ class Acceptor {
     if (this.#full && this.#ceiling !== null) {
       const max = ceilingOf(this.#server);
       if (max === null || max > this.#ceiling) {
-        this.#ceiling = max !== null && this.#terms.limit !== null && max < this.#terms.limit ? max : null;
+        this.#ceiling = this.#ceilingBelowLimit(max);
         this.#askAgainIfUnder();
       }
     }
@@ -314,16 +314,26 @@ class Acceptor {
   #checkLimit(): void {
     const connections = this.#server._connections;
     if (connections > this.#peak) this.#peak = connections;
-    const { limit, epoch, overflow } = this.#terms;
-    if (limit === null || !this.#copy) return;
-    const max = overflow ? null : ceilingOf(this.#server);
-    const ceiling = max !== null && max < limit ? max : null;
-    if (connections < (ceiling ?? limit)) return;
+    const { epoch, overflow } = this.#terms;
+    if (!this.#copy) return;
+    const ceiling = this.#ceilingBelowLimit(overflow ? null : ceilingOf(this.#server));
+    const at = ceiling ?? this.#terms.limit;
+    if (at === null || connections < at) return;
     this.#closeCopy();
     this.#full = true;
     this.#asked = false;
     this.#ceiling = ceiling;
     channel.send({ cmd: 'NODE_clusterd:full', key: this.#key, epoch, connections, ceiling });
+  }
+
+  /**
+   * The server's own maxConnections `max` when it stops this worker before the limit does; null when
+   * the limit comes first. With no limit (the one worker the master prefers) it stops there all the
+   * same: past it Node refuses, while a worker the master ranks below (its loop stalled) has room.
+   */
+  #ceilingBelowLimit(max: number | null): number | null {
+    const { limit } = this.#terms;
+    return max !== null && (limit === null || max < limit) ? max : null;
   }
 
   /** The master's level to come down to (a non-negative integer), or null to stop ending connections. */
@@ -367,7 +377,9 @@ class Acceptor {
 
   /** Full, and back down to the resume point: say `under`, once, with the load since the last report so far. */
   #askAgainIfUnder(): void {
-    const at = this.#ceiling === null ? this.#terms.resumeAt : Math.min(this.#terms.resumeAt, resumeBelowCeiling(this.#ceiling));
+    const below = this.#ceiling === null ? null : resumeBelowCeiling(this.#ceiling);
+    // With no limit its resume point is the ceiling's alone.
+    const at = below === null ? this.#terms.resumeAt : this.#terms.limit === null ? below : Math.min(this.#terms.resumeAt, below);
     if (!this.#full || this.#asked || this.#server._connections > at) return;
     this.#asked = true;
     this.#sendUnder();

@@ -161,11 +161,18 @@ const MAX_CAP = 2 ** 30;
  */
 export function planAcceptors(views: readonly AcceptorView[], cap: number): AcceptorPlan {
   const eligible = views.filter((view) => view.eligible);
-  const best = eligible.length === 0 ? 0 : Math.min(...eligible.map((view) => view.rank));
+  // The best rank among the workers with room: one at its server's own maxConnections refuses what it
+  // takes, where a worker ranked below it (its loop stalled a moment) takes it once it turns. Only
+  // when none has room, the best of all, which then overflow.
+  const roomy = eligible.filter((view) => !atOwnCeiling(view));
+  const best = eligible.length === 0 ? 0 : Math.min(...(roomy.length > 0 ? roomy : eligible).map((view) => view.rank));
   const preferred = (view: AcceptorView) => view.eligible && view.rank === best;
   const count = eligible.filter(preferred).length;
   if (count <= 1) {
-    return { modes: views.map((view) => (!view.eligible ? 'idle' : preferred(view) ? 'accepting' : 'paused')), limit: null, cap, overflow: false };
+    // One worker alone accepts without a limit, and stops at its server's own maxConnections, if any:
+    // there, with no other worker that has room, it accepts past it, and Node refuses, as one process does.
+    const overflow = views.some((view) => preferred(view) && atOwnCeiling(view));
+    return { modes: views.map((view) => (!view.eligible ? 'idle' : preferred(view) ? 'accepting' : 'paused')), limit: null, cap, overflow };
   }
   const total = views.filter(preferred).reduce((sum, view) => sum + view.connections, 0);
   const share = Math.ceil(total / count);
@@ -203,6 +210,11 @@ export function planAcceptors(views: readonly AcceptorView[], cap: number): Acce
     modes = modes.map((mode, index) => (views[index]!.lagging && mode === 'accepting' ? 'paused' : mode));
   }
   return { modes, limit: cap, cap, overflow };
+}
+
+/** Whether the worker holds its server's own maxConnections (it said so), and so takes no connection without refusing it. */
+function atOwnCeiling(view: AcceptorView): boolean {
+  return view.ceiling != null && view.connections >= view.ceiling;
 }
 
 /** What settledCap() needs of a preferred worker's last interval. */

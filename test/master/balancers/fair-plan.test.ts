@@ -68,6 +68,15 @@ test('planAcceptors: once every preferred worker is at its own maxConnections, a
   // A ceiling above the limit (the limit came down since) holds nobody back: the limit rises as ever.
   t.like(planAcceptors([view('full', 8, { ceiling: 20 }), view('full', 8)], 8), { modes: ['accepting', 'accepting'], limit: 10, overflow: false });
 });
+test('planAcceptors: a worker at its own maxConnections gives way to a stalled one with room, which takes the connections once it turns (it accepted them past its own, and Node reset 10 of 20)', (t) => {
+  t.deepEqual(planAcceptors([view('full', 3, { ceiling: 3 }), view('paused', 7, { rank: STALLED })], 8), { modes: ['paused', 'accepting'], limit: null, cap: 8, overflow: false });
+  // With room again, it is the one preferred.
+  t.like(planAcceptors([view('full', 2, { ceiling: 3 }), view('accepting', 7, { rank: STALLED })], 8), { modes: ['accepting', 'paused'], limit: null, overflow: false });
+  // The one worker there is, at its own: it accepts past it, and Node refuses, as one process does.
+  t.like(planAcceptors([view('full', 3, { ceiling: 3 })], 8), { modes: ['accepting'], limit: null, overflow: true });
+  // Every worker at its own, stalled or not: the best ranked overflow.
+  t.like(planAcceptors([view('full', 3, { ceiling: 3 }), view('paused', 5, { rank: STALLED, ceiling: 5 })], 8), { modes: ['accepting', 'paused'], overflow: true });
+});
 test('a stalled worker is paused while one whose loop turns accepts, which then has no limit', plan, [view('accepting', 3, { rank: STALLED }), view('accepting', 3)], 8, {
   modes: ['paused', 'accepting'],
   limit: null,
