@@ -30,14 +30,20 @@ export class Listeners {
   readonly #spares = new Map<string, SparePath>();
   // The keys of unix socket paths already reported removed: once each while bound (at most MAX_ADDRESSES).
   readonly #goneReported = new Set<string>();
+  readonly #maxAddresses: number;
+  /** The cap was said (once: an app listening in a loop would say it on every turn). */
+  #capSaid = false;
   #closed = false;
 
   constructor({
     mode,
     onFailure,
     warn = () => {},
+    maxAddresses = MAX_ADDRESSES,
   }: {
     mode: BalanceMode;
+    /** At most this many addresses (MAX_ADDRESSES; fewer in tests). */
+    maxAddresses?: number;
     onFailure: (failure: ListenFailure, worker: BalancedWorker) => void;
     /** A line for the master's log: a stale unix socket removed, a removed socket path put back (or not). */
     warn?: (event: string, message: string, data: Record<string, unknown>) => void;
@@ -45,14 +51,24 @@ export class Listeners {
     this.#mode = mode;
     this.#onFailure = onFailure;
     this.#warn = warn;
+    this.#maxAddresses = maxAddresses;
   }
 
   /** Answers a worker's listen request: binds the address on first use, then adds the worker. */
   listen(worker: BalancedWorker, seq: number, query: ListenQuery): void {
     let opening = this.#balancers.get(query.key);
-    if (!opening && this.#balancers.size >= MAX_ADDRESSES) {
-      // An app listening in a loop must not run the master out of descriptors.
+    if (!opening && this.#balancers.size >= this.#maxAddresses) {
+      // An app listening in a loop must not run the master out of descriptors; the app's listen fails
+      // with EMFILE, and the master's log says why, once.
       worker.send({ cmd: 'NODE_clusterd:listen-reply', seq, errno: -osConstants.errno.EMFILE, mode: 'rr', sockname: null });
+      if (!this.#capSaid) {
+        this.#capSaid = true;
+        this.#warn(
+          'listen-cap',
+          `worker ${worker.id} asked to listen on more than ${this.#maxAddresses} addresses at once: refused with EMFILE (a cluster holds at most ${this.#maxAddresses}; said once)`,
+          { worker: worker.id, max: this.#maxAddresses },
+        );
+      }
       return;
     }
     if (!opening) {
