@@ -13,7 +13,7 @@ import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
 import { acceptorHandle, installAcceptorChannel, takeConnection } from './acceptor.js';
 import * as channel from './channel.js';
-import { atOwnLimit, standInSockname, traffic } from './servers.js';
+import { atOwnLimit, datagramBound, standInSockname, traffic } from './servers.js';
 import { isSocketPath, isUdp, listenBase, MAX_SOCKET_PATH_BYTES, type ListenQuery, type ListenReply, type NewConnection, type SockName } from '../protocol.js';
 
 /** The libuv handle objects Node keeps in `server._handle`. */
@@ -165,6 +165,7 @@ function getServer(server: net.Server, query: ServerQuery, callback: GetServerCa
     }
     if (reply.mode === 'shared') {
       callback(0, tellMasterOnClose(handle as RawHandle, key, () => releaseIndex(base, index)));
+      if (udp) datagramBound();
       return;
     }
     callback(0, roundRobinHandle(server, key, reply.sockname, () => releaseIndex(base, index)));

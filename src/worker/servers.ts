@@ -179,9 +179,18 @@ function countOtherRequest(_request: unknown, response: OtherResponse): void {
   response.once('close', () => otherInflight--);
 }
 
-/** Ready once no listen() is pending and at least one server listens. */
+/** A UDP socket on a fixed port is bound (through the master): an app that serves only UDP is ready too. */
+let datagramsBound = false;
+
+/** A UDP socket of the app's is bound on a fixed port (not one a client sends from, on port 0). */
+export function datagramBound(): void {
+  datagramsBound = true;
+  setImmediate(check);
+}
+
+/** Ready once no listen() is pending and at least one server listens (or a UDP socket serves a port). */
 function check(): void {
-  if (pendingListens === 0 && [...servers].some((server) => server.listening)) onSettled?.();
+  if (pendingListens === 0 && (datagramsBound || [...servers].some((server) => server.listening))) onSettled?.();
 }
 
 /**

@@ -346,3 +346,16 @@ test('UDP on a fixed port: the master binds it once and every worker receives on
   t.is(bound().length, 6);
   t.deepEqual(cluster.lines.filter((line) => line.event === 'worker-exit' || line.stream === 'stderr'), []);
 });
+
+test('an app that serves UDP alone (no server listens) is ready once its socket is bound: it failed its boot at --listen-timeout', async (t) => {
+  const probe = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', resolve));
+  const port = probe.address().port;
+  probe.close();
+  const cluster = await startCluster(fixture('udp-only.js'), { instances: 2, env: { UDP_PORT: String(port) }, flags: ['--listen-timeout', '5s'] });
+  t.teardown(() => cluster.stop());
+  t.is(cluster.pids.length, 2);
+  const answers = await askOverUdp(port, 10);
+  t.deepEqual(answers.filter((pid) => !cluster.pids.map(String).includes(pid)), [], answers.join(' '));
+});
+
