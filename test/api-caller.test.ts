@@ -11,12 +11,17 @@ import { fixture, get, isRunning, waitFor } from './helpers/cluster.js';
 
 const INDEX = pathToFileURL(fileURLToPath(new URL('../dist/index.js', import.meta.url))).href;
 
-test("a start() caller killed by SIGKILL takes its cluster with it; the cluster's output was the caller's", async (t) => {
+/** A caller script with `source` in a directory of the test's own (its runtime dir too), removed after. */
+function callerScript(t: { teardown(fn: () => void): void }, source: string): { dir: string; script: string } {
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-caller-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const script = join(dir, 'caller.mjs');
-  writeFileSync(
-    script,
+  writeFileSync(script, source);
+  return { dir, script };
+}
+
+test("a start() caller killed by SIGKILL takes its cluster with it; the cluster's output was the caller's", async (t) => {
+  const { dir, script } = callerScript(t,
     `import { start } from ${JSON.stringify(INDEX)};
 const cluster = await start({ entry: ${JSON.stringify(fixture('logs-at-start.js'))}, instances: 1, name: 'caller-owned' });
 const status = await cluster.status();
@@ -70,11 +75,7 @@ await start({ entry: ${JSON.stringify(fixture('never-listens.js'))}, instances: 
  * group, as a program run from a shell does.
  */
 function slowCaller(t: ExecutionContext, name: string): { caller: ResultPromise; lines: string[]; ready: Promise<[number, number]> } {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterd-caller-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const script = join(dir, 'caller.mjs');
-  writeFileSync(
-    script,
+  const { dir, script } = callerScript(t,
     `import { createInterface } from 'node:readline';
 import { start } from ${JSON.stringify(INDEX)};
 const cluster = await start({ entry: ${JSON.stringify(fixture('slow-routes.js'))}, instances: 1, name: ${JSON.stringify(name)}, env: { SLOW_MS: 1500 } });
@@ -195,11 +196,7 @@ setTimeout(() => process.kill(process.pid, 'SIGKILL'), ${delayMs});
 // caller done with its work exits, and its cluster stops with it. stop() still waits for the master.
 for (const ending of ['close', 'stop'] as const) {
   test(`a start() caller that ${ending === 'close' ? 'close()s its handle exits on its own, and its cluster stops with it' : 'awaits stop() with nothing else to do gets its exit code'}`, async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'clusterd-caller-'));
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const script = join(dir, 'caller.mjs');
-    writeFileSync(
-      script,
+    const { dir, script } = callerScript(t,
       `import { start } from ${JSON.stringify(INDEX)};
 const cluster = await start({ entry: ${JSON.stringify(fixture('hello.js'))}, instances: 1, name: 'caller-${ending}', output: 'ignore' });
 const status = await cluster.status();

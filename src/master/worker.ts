@@ -199,10 +199,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   /** What its drain still had open, as it last said (while stopping). */
   #drainReport: DrainReport | null = null;
   #killed = false;
-  #malformedCount = 0;
-  #malformedLoggedAt = -Infinity;
-  #handlesClosed = 0;
-  #handlesLoggedAt = -Infinity;
+  readonly #malformedSeen = new LoggedOnceAMinute();
+  readonly #handlesClosed = new LoggedOnceAMinute();
   /** When --report-blocked last took stacks (the rate limit). */
   readonly #reportCaptures: number[] = [];
   /** `clusterd loop` windows asked for and not answered yet, by seq. */
@@ -637,28 +635,24 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   #malformed(cmd: string, why: string): void {
     // The reason may quote key names the app chose: a line of the log, not a copy of the message.
     const error = clip(why, 200);
-    this.#malformedCount++;
-    const now = Date.now();
-    if (now - this.#malformedLoggedAt < MALFORMED_LOG_MS) return;
-    this.#malformedLoggedAt = now;
+    if (!this.#malformedSeen.count()) return;
+    const count = this.#malformedSeen.total;
     this.#logs.event(
       'malformed-message',
-      `worker ${this.id} (pid ${this.pid}) sent a malformed ${JSON.stringify(cmd.slice(0, 40))} message (${error}); dropped (${this.#malformedCount} so far)`,
-      { worker: this.id, pid: this.pid, cmd: cmd.slice(0, 40), error, count: this.#malformedCount },
+      `worker ${this.id} (pid ${this.pid}) sent a malformed ${JSON.stringify(cmd.slice(0, 40))} message (${error}); dropped (${count} so far)`,
+      { worker: this.id, pid: this.pid, cmd: cmd.slice(0, 40), error, count },
       'warn',
     );
   }
 
   /** A handle the worker sent came to nothing (closed): said once per MALFORMED_LOG_MS, with the count. */
   #handleClosed(): void {
-    this.#handlesClosed++;
-    const now = Date.now();
-    if (now - this.#handlesLoggedAt < MALFORMED_LOG_MS) return;
-    this.#handlesLoggedAt = now;
+    if (!this.#handlesClosed.count()) return;
+    const count = this.#handlesClosed.total;
     this.#logs.event(
       'handle-refused',
-      `worker ${this.id} (pid ${this.pid}) sent the master a socket or server with a message (process.send(message, handle)); the master takes none: closed (${this.#handlesClosed} so far)`,
-      { worker: this.id, pid: this.pid, count: this.#handlesClosed },
+      `worker ${this.id} (pid ${this.pid}) sent the master a socket or server with a message (process.send(message, handle)); the master takes none: closed (${count} so far)`,
+      { worker: this.id, pid: this.pid, count },
       'warn',
     );
   }
@@ -683,5 +677,20 @@ function closeHandle(handle: unknown): void {
     else object.close?.();
   } catch {
     // Already closed.
+  }
+}
+
+/** Counts what a worker does wrong, and says when to log it: at once the first time, then at most once per MALFORMED_LOG_MS. */
+class LoggedOnceAMinute {
+  total = 0;
+  #loggedAt = -Infinity;
+
+  /** Counts one more; true when it is to be logged now. */
+  count(): boolean {
+    this.total++;
+    const now = Date.now();
+    if (now - this.#loggedAt < MALFORMED_LOG_MS) return false;
+    this.#loggedAt = now;
+    return true;
   }
 }
