@@ -170,11 +170,11 @@ export class DashboardFeed implements DashboardSource {
         buckets: buckets(worker.id),
       });
     }
-    // A wanted id with no process (crashed, waiting out its backoff of up to 15 s) is listed all the
-    // same: its card is the one to watch, and a page or `clusterd dashboard` drops the buckets of an
-    // id a message leaves out, which an update (two buckets) never gives back.
+    // A wanted id with no process (crashed, waiting out its backoff of up to 15 s; `status` names it
+    // too) is listed all the same: its card is the one to watch, and a page or `clusterd dashboard`
+    // drops the buckets of an id a message leaves out, which an update (two buckets) never gives back.
     if (supervisor.phase === 'booting' || supervisor.phase === 'running') {
-      for (let id = 1; id <= supervisor.desired; id++) {
+      for (const { id } of status.waiting) {
         if (workers.has(id)) continue;
         workers.set(id, {
           id,

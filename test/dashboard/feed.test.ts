@@ -38,6 +38,8 @@ function standIn() {
     status: () => ({
       workers: workers.map((worker) => ({ ...worker, restarts: 0, sample: worker.history.at(-1) ?? null, blockedSites: [] })),
       totals: { workers: 2, ready: 2, rps: 0, inflight: 0, connections: 0, rss: 0, restarts: 0 },
+      // As the master's: an id asked for that no process holds waits to be restarted.
+      waiting: Array.from({ length: supervisor.desired }, (_, index) => index + 1).filter((id) => !workers.some((worker) => worker.id === id)).map((id) => ({ id, crashes: 1, restartInMs: 100 })),
     }),
   });
   const emitSample = (id: number, value: LoopSample): void => {
