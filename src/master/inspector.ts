@@ -192,7 +192,8 @@ export class WorkerInspector {
   #opening: Promise<string> | null = null;
   /** The capture under way, shared by whoever asks meanwhile. */
   #capturing: Promise<Capture | null> | null = null;
-  #profiling = false;
+  /** The profile under way; `aborted`: its asker went away, and it is only being stopped. */
+  #profiling: { aborted: boolean; done: Promise<unknown> } | null = null;
   #closed = false;
   /** The sessions open now: an exiting worker waits for them, so they are closed at once. */
   readonly #clients = new Set<InspectorClient>();
@@ -247,9 +248,9 @@ export class WorkerInspector {
     return this.#capturing;
   }
 
-  /** Whether a profile is being taken now. */
+  /** Whether a profile is being taken now (for an asker still there). */
   get profiling(): boolean {
-    return this.#profiling;
+    return this.#profiling !== null && !this.#profiling.aborted;
   }
 
   /**
@@ -259,32 +260,42 @@ export class WorkerInspector {
    * runs already.
    */
   async profile(durationMs: number, intervalUs = 1000, signal?: AbortSignal): Promise<CpuProfile> {
+    // One whose asker went away is being stopped (the profiler's stop, a moment): the next waits for
+    // it rather than be refused as busy when a page or a `clusterd profile` is retried at once.
+    while (this.#profiling?.aborted) await this.#profiling.done.catch(() => {});
     if (this.#profiling) throw new ClusterdError('ERR_CLUSTERD_BUSY', `a profile of pid ${this.#pid} is already being taken`);
-    this.#profiling = true;
-    try {
-      return await this.#session(async (client) => {
-        await client.post('Profiler.enable');
-        await client.post('Profiler.setSamplingInterval', { interval: intervalUs });
-        await client.post('Profiler.start');
-        // The window, unless the session ends first (the worker exits).
-        let timer: NodeJS.Timeout | undefined;
-        const ended = client.ended.then((reason) => Promise.reject(reason));
-        ended.catch(() => {});
-        const window = new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, durationMs);
-          if (signal?.aborted) resolve();
-          signal?.addEventListener('abort', () => resolve(), { once: true });
-        });
-        await Promise.race([window, ended]).finally(() => clearTimeout(timer));
-        const result = stopped.safeParse(await client.post('Profiler.stop'));
-        if (!result.success) throw unavailable(this.#pid, 'its inspector sent something that is not a CPU profile');
-        const profile: CpuProfile = result.data.profile;
-        await mapProfile(client, profile);
-        return profile;
+    const running = { aborted: false, done: Promise.resolve<unknown>(undefined) };
+    this.#profiling = running;
+    const onAbort = (): void => {
+      running.aborted = true;
+    };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    const profile = this.#session(async (client) => {
+      await client.post('Profiler.enable');
+      await client.post('Profiler.setSamplingInterval', { interval: intervalUs });
+      await client.post('Profiler.start');
+      // The window, unless the session ends first (the worker exits).
+      let timer: NodeJS.Timeout | undefined;
+      const ended = client.ended.then((reason) => Promise.reject(reason));
+      ended.catch(() => {});
+      const window = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, durationMs);
+        if (signal?.aborted) resolve();
+        signal?.addEventListener('abort', () => resolve(), { once: true });
       });
-    } finally {
-      this.#profiling = false;
-    }
+      await Promise.race([window, ended]).finally(() => clearTimeout(timer));
+      const result = stopped.safeParse(await client.post('Profiler.stop'));
+      if (!result.success) throw unavailable(this.#pid, 'its inspector sent something that is not a CPU profile');
+      const taken: CpuProfile = result.data.profile;
+      await mapProfile(client, taken);
+      return taken;
+    }).finally(() => {
+      signal?.removeEventListener('abort', onAbort);
+      if (this.#profiling === running) this.#profiling = null;
+    });
+    running.done = profile;
+    return profile;
   }
 
   /**

@@ -204,7 +204,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   /** When --report-blocked last took stacks (the rate limit). */
   readonly #reportCaptures: number[] = [];
   /** `clusterd loop` windows asked for and not answered yet, by seq. */
-  readonly #loops = new Map<number, { resolve: (breakdown: LoopBreakdown) => void; reject: (error: Error) => void; timer: NodeJS.Timeout }>();
+  /** `cancelled`: its asker went away and the worker was told to end it; its answer is still on the way. */
+  readonly #loops = new Map<number, { resolve: (breakdown: LoopBreakdown) => void; reject: (error: Error) => void; timer: NodeJS.Timeout; cancelled: boolean }>();
   #loopSeq = 0;
 
   constructor(spec: WorkerSpec) {
@@ -455,7 +456,12 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
 
   /** Whether a CPU profile (profile()) or a loop measurement (measureLoop()) of it runs now: another is refused. */
   get measuring(): { profile: boolean; loop: boolean } {
-    return { profile: this.#inspector?.profiling ?? false, loop: this.#loops.size > 0 };
+    return { profile: this.#inspector?.profiling ?? false, loop: this.#measuringLoop };
+  }
+
+  /** A window runs whose asker is still there (one that was cancelled only awaits its answer). */
+  get #measuringLoop(): boolean {
+    return [...this.#loops.values()].some((loop) => !loop.cancelled);
   }
 
   /** How long its loop has been silent, in ms (0 when it beats, or sends no heartbeat). */
@@ -484,22 +490,33 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
    */
   measureLoop(durationMs: number, signal?: AbortSignal): Promise<LoopBreakdown> {
     if (this.exited) return Promise.reject(new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) has exited`));
-    if (this.#loops.size > 0) return Promise.reject(new ClusterdError('ERR_CLUSTERD_BUSY', `refused: worker ${this.id}'s loop is being measured already; try again when it finishes`));
+    if (this.#measuringLoop) return Promise.reject(new ClusterdError('ERR_CLUSTERD_BUSY', `refused: worker ${this.id}'s loop is being measured already; try again when it finishes`));
     const seq = ++this.#loopSeq;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#loops.delete(seq);
         reject(new ClusterdError('ERR_CLUSTERD_INSPECTOR', `worker ${this.id} did not answer within ${durationMs + LOOP_ANSWER_MS} ms (its loop is blocked?)`));
       }, durationMs + LOOP_ANSWER_MS);
-      this.#loops.set(seq, { resolve, reject, timer });
+      const loop = { resolve, reject, timer, cancelled: false };
+      this.#loops.set(seq, loop);
       if (!this.send({ cmd: 'NODE_clusterd:loop', seq, durationMs })) {
         this.#loops.delete(seq);
         clearTimeout(timer);
         reject(new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) is exiting`));
         return;
       }
-      // The asker gone, the window ends now: its answer comes at once, and the next `loop` may run.
-      signal?.addEventListener('abort', () => this.#loops.has(seq) && this.send({ cmd: 'NODE_clusterd:loop-stop', seq }), { once: true });
+      // The asker gone, the window ends now, and the next `loop` may start at once: the worker reads
+      // the stop before it, and the hooks come off as it does (its answer, the part measured, comes
+      // a moment later: held until then, a retry right away was refused as busy).
+      signal?.addEventListener(
+        'abort',
+        () => {
+          if (!this.#loops.has(seq)) return;
+          loop.cancelled = true;
+          this.send({ cmd: 'NODE_clusterd:loop-stop', seq });
+        },
+        { once: true },
+      );
     });
   }
 

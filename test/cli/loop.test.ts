@@ -4,6 +4,7 @@
 // Serial: the other test's cluster would take CPU from this one's busy callbacks (time in a callback is wall time).
 import test from 'ava';
 import { execa } from 'execa';
+import http from 'node:http';
 import { CLI, fixture, get, startCluster } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 
@@ -141,4 +142,39 @@ test.serial('Ctrl-C on `clusterd loop` ends the window in the worker: the next `
   const next = await ctl.run(['loop', 'loopcancel', '1', '--duration', '200ms', '--json']);
   t.is(next.exitCode, 0, String(next.stderr));
   t.like(JSON.parse(String(next.stdout)), { worker: 1 });
+});
+
+test.serial('a dashboard loop or profile whose request is closed frees the worker at once: one asked right after is not refused as busy', async (t) => {
+  // The worker's slot was held until its answer to the cancelled one came (~130 ms), so a page that
+  // retried at once, or a second page, was refused with "being measured already".
+  const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--name', 'loopretry', '--dashboard', '127.0.0.1:0', '--dashboard-token', 's3cret'] });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const port = Number(new URL(cluster.lines.find((line) => line.event === 'ready')!.dashboard as string).port);
+  const post = (path: string): { closed: () => void; answer: Promise<{ status: number; body: string }> } => {
+    const request = http.request({ host: '127.0.0.1', port, method: 'POST', path, agent: false, headers: { Authorization: 'Bearer s3cret' } });
+    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      request.on('response', (response) => {
+        let body = '';
+        response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      });
+      request.on('error', reject);
+    });
+    request.end();
+    return { closed: () => request.destroy(), answer };
+  };
+  for (const [kind, started, cancelled] of [
+    ['loop', 'loop', 'loop-cancelled'],
+    ['profile', 'profile', 'profile-cancelled'],
+  ] as const) {
+    const from = cluster.lines.length;
+    const long = post(`/api/${kind}/1?duration=1m`);
+    long.answer.catch(() => {});
+    await cluster.waitForLine((line) => line.event === started && cluster.lines.indexOf(line) >= from);
+    long.closed();
+    // Right away: the master reads the close before this request.
+    const next = await post(`/api/${kind}/1?duration=200ms`).answer;
+    t.is(next.status, 200, `${kind}: ${next.body}`);
+    await cluster.waitForLine((line) => line.event === cancelled && cluster.lines.indexOf(line) >= from);
+  }
 });
