@@ -25,6 +25,8 @@ interface Block {
   time: number;
   blockedMs: number;
   frame: StackFrame;
+  /** Not over yet (lasted() not called): its length so far grows with the clock. */
+  ongoing: boolean;
 }
 
 /**
@@ -74,22 +76,28 @@ export class BlockedSites {
     if (!frame) return { lasted() {} };
     let blocks = this.#blocks.get(id);
     if (!blocks) this.#blocks.set(id, (blocks = []));
-    const block: Block = { time, blockedMs, frame };
+    const block: Block = { time, blockedMs, frame, ongoing: true };
     blocks.push(block);
     if (blocks.length > MAX_BLOCKS) blocks.shift();
     return {
       lasted(ms) {
         block.blockedMs = Math.max(block.blockedMs, ms);
+        block.ongoing = false;
       },
     };
   }
 
-  /** Worker `id`'s sites over the window ending `now`, worst (longest block) first. */
+  /**
+   * Worker `id`'s sites over the window ending `now`, worst (longest block) first. A block still going
+   * on counts for as long as it has lasted so far: its silence when the stack was taken (112 ms,
+   * say) read as its length beside the live "blocked now, for 1.6 s" until the loop turned.
+   */
   sites(id: number, now = Date.now()): BlockedSite[] {
     const blocks = (this.#blocks.get(id) ?? []).filter((block) => now - block.time <= SITE_WINDOW_MS);
     this.#blocks.set(id, blocks);
     const sites = new Map<string, BlockedSite>();
-    for (const { time, blockedMs, frame } of blocks) {
+    for (const { time, blockedMs: caughtMs, frame, ongoing } of blocks) {
+      const blockedMs = ongoing ? Math.max(caughtMs, now - (time - caughtMs)) : caughtMs;
       const key = `${frame.url}:${frame.line}:${frame.functionName}`;
       const site = sites.get(key) ?? { function: frame.functionName, url: frame.url, line: frame.line, count: 0, maxMs: 0, lastSeen: 0 };
       site.count++;

@@ -103,3 +103,15 @@ test('a block inside a native call, where no JavaScript runs to be caught, count
   t.is(worker.blocks, 1);
   t.deepEqual(worker.blockedSites, []);
 });
+
+test('a block still going on counts for as long as it has lasted so far, and for its whole length once over', (t) => {
+  // Its length was the silence when the stack was taken (112 ms) until the loop turned again: status
+  // read "longest 112 ms" under a live "blocked now, for 1.6 s".
+  const sites = new BlockedSites();
+  const frame = { functionName: 'parseBig', url: 'file:///srv/app.js', line: 7, column: 3 };
+  const block = sites.record(1, [frame], 112, 10_000);
+  t.is(sites.sites(1, 10_000)[0]!.maxMs, 112);
+  t.is(sites.sites(1, 11_500)[0]!.maxMs, 1612);
+  block.lasted(1700);
+  t.is(sites.sites(1, 60_000)[0]!.maxMs, 1700, 'over: its whole length, not the clock');
+});
