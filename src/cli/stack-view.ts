@@ -1,5 +1,6 @@
 // What `stack`, `logs` and the blocked-loop notes under `status` print, as pure functions.
-import { waitingToRestart, type StackFrame } from '../master/status.js';
+import type { StackFrame } from '../master/status.js';
+import { waitingToRestart } from '../master/waiting.js';
 import type { ClusterView, LogView, StackView, WorkerView } from '../control/types.js';
 import { printable } from './format.js';
 

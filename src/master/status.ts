@@ -5,6 +5,9 @@ import type { LoopState, StackFrame } from '../loop/types.js';
 import type { WorkerState } from './worker-state.js';
 import type { Supervisor } from './supervisor.js';
 import { formatAddress } from '../worker/servers.js';
+import type { WaitingWorker } from './waiting.js';
+
+export type { WaitingWorker } from './waiting.js';
 
 export interface WorkerStatus {
   id: number;
@@ -49,21 +52,6 @@ export interface WorkerCounts {
   id: number;
   restarts: number;
   blocks: number;
-}
-
-/** A worker id asked for that has no process now: it crashed, and waits out its restart backoff. */
-export interface WaitingWorker {
-  id: number;
-  /** Its quick failures in a row (what the backoff doubles on). */
-  crashes: number;
-  /** Until its next try, in ms. */
-  restartInMs: number;
-}
-
-/** `waiting to be restarted after 3 crashes in a row, next try in 2.4 s (...)`, as `status` and `stack` say it. */
-export function waitingToRestart({ id, crashes, restartInMs }: WaitingWorker, cluster: string): string {
-  const after = `${crashes} ${crashes === 1 ? 'crash' : 'crashes in a row'}`;
-  return `waiting to be restarted after ${after}, next try in ${(restartInMs / 1000).toFixed(1)} s (\`clusterd restart ${cluster} ${id}\` starts it now)`;
 }
 
 export interface ClusterStatus {
