@@ -96,6 +96,16 @@ export const MAX_PIPELINED = 8;
 /** A client that has not sent its whole request head within this is closed (Node's default is 60 s). */
 const HEADERS_TIMEOUT_MS = 10_000;
 
+/**
+ * The path a request asks for, without its query: from the usual origin form (`/metrics?x`), or the
+ * absolute form (`http://host/metrics`), which a server must accept (RFC 9112, 3.2.2): it was looked
+ * up as a path whole, and every endpoint answered 404.
+ */
+export function requestPath(target = '/'): string {
+  const path = !target.startsWith('/') && URL.canParse(target) ? new URL(target).pathname : target;
+  return path.split('?')[0]!;
+}
+
 function createServer(serve: EndpointOptions['serve'], post: EndpointOptions['post'], maxConnections: number, idleTimeoutMs: number): http.Server {
   // Requests read and not answered yet, per open connection, oldest connection first.
   const open = new Map<Socket, number>();
@@ -111,7 +121,7 @@ function createServer(serve: EndpointOptions['serve'], post: EndpointOptions['po
     response.once('close', () => {
       if (open.has(socket)) open.set(socket, Math.max(0, (open.get(socket) ?? 1) - 1));
     });
-    const path = (request.url ?? '/').split('?')[0]!;
+    const path = requestPath(request.url);
     if (post && request.method === 'POST') return post(path, request, response);
     // HEAD is GET without the body (Node's http drops it); both are safe for a probe to send.
     if (request.method !== 'GET' && request.method !== 'HEAD') {

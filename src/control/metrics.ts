@@ -259,13 +259,16 @@ function collect(status: ClusterStatus): Family[] {
     pid: String(status.masterPid),
   };
   const workers = latestPerId(status.workers);
+  const blocked = status.workers.filter((worker) => worker.state === 'ready' && worker.blockedMs > 0).length;
   return [
     single('clusterd_info', 'gauge', 'Constant 1, labelled with the cluster and the clusterd version serving it.', 1, info),
     single('clusterd_master_start_time_seconds', 'gauge', 'Start time of the master since the Unix epoch, in seconds.', ms(status.startedAt)),
     single('clusterd_master_uptime_seconds', 'gauge', 'Time since the master started, in seconds.', ms(status.uptimeMs)),
     single('clusterd_master_stats_interval_seconds', 'gauge', 'How often each worker samples its loop; the per-interval gauges cover this long.', ms(status.statsIntervalMs)),
     single('clusterd_master_workers', 'gauge', 'Workers the master supervises.', status.totals.workers),
-    single('clusterd_master_workers_ready', 'gauge', 'Workers ready to take connections.', status.totals.ready),
+    // Blocked ones are out of it, as /readyz counts them: it said 2 ready while /readyz said 0 of 2.
+    single('clusterd_master_workers_ready', 'gauge', 'Workers ready to take connections: ready, and their loop not blocked now.', status.totals.ready - blocked),
+    single('clusterd_master_workers_blocked', 'gauge', 'Ready workers whose event loop is blocked now (silent past a second, or --watchdog): not in clusterd_master_workers_ready.', blocked),
     single('clusterd_master_workers_desired', 'gauge', 'Workers asked for (-i, scale); more than clusterd_master_workers while an id waits to be restarted.', status.totals.desired),
     single('clusterd_master_restarts_total', 'counter', 'Workers replaced after an unexpected exit since the master started, all worker ids together (scaled-away ones included).', status.totals.restarts),
     ...WORKER_FAMILIES.map(({ name, type, help, samples }) => ({

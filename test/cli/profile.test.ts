@@ -88,6 +88,10 @@ test('status, top and /metrics say a worker is blocked while it is, and for how 
   const top = await ctl.run(['top', 'statblocked', '--once']);
   t.regex(String(top.stdout), /^worker 1: its event loop is blocked now, for \d+\.\d s/m);
   t.true((await gauge()) >= 1, 'the gauge counts the silence');
+  // Not ready to take connections, as /readyz counts it: it was 1 ready while /readyz said 0 of 1.
+  const exposition = await (await fetch(metrics)).text();
+  t.regex(exposition, /^clusterd_master_workers_ready 0$/m);
+  t.regex(exposition, /^clusterd_master_workers_blocked 1$/m);
 });
 
 test('with a long --watchdog, a loop silent for a second is blocked all the same: loop exits 11 rather than measure the quiet after it', async (t) => {

@@ -3,7 +3,7 @@ import test from 'ava';
 import { once } from 'node:events';
 import net from 'node:net';
 import { waitFor } from '../helpers/cluster.js';
-import { IDLE_TIMEOUT_MS, MAX_ENDPOINT_CONNECTIONS, MAX_PIPELINED, startEndpoint } from '../../src/control/http-endpoint.js';
+import { IDLE_TIMEOUT_MS, MAX_ENDPOINT_CONNECTIONS, MAX_PIPELINED, requestPath, startEndpoint } from '../../src/control/http-endpoint.js';
 
 /** A connection to the endpoint, open. */
 async function connectTo(port: number): Promise<net.Socket> {
@@ -119,4 +119,19 @@ test('a client that sends its request and never reads the answer is closed once 
 
   const response = await fetch(`http://127.0.0.1:${endpoint.address.port}/api/status`);
   t.is((await response.text()).length, body.length);
+});
+
+test('a request target in absolute form (http://host/metrics) is served as its path, as the origin form is', async (t) => {
+  t.is(requestPath('/metrics?x=1'), '/metrics');
+  t.is(requestPath('http://x/metrics?x=1'), '/metrics');
+  t.is(requestPath('*'), '*');
+  const endpoint = await startEndpoint({ flag: 'metrics', host: '127.0.0.1', port: 0, serve: (path, response) => response.end(`${path}\n`) });
+  t.teardown(() => endpoint.close());
+  const socket = await connectTo(endpoint.address.port);
+  let answer = '';
+  socket.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+  socket.end('GET http://127.0.0.1/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+  await once(socket, 'close');
+  t.regex(answer, /^HTTP\/1\.1 200 /);
+  t.regex(answer, /\r\n\/metrics\n$/);
 });
