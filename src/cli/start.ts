@@ -10,7 +10,7 @@ import { appEnvironment, resolveEntry } from '../master/entry.js';
 import { MAX_LOG_KEEP, type LogFileOptions } from '../master/log-file.js';
 import { LOG_FORMATS, type LogFormat } from '../master/logs.js';
 import type { MasterOptions } from '../master/run.js';
-import { dashboardToken, parseControlAddress, parseListenAddress, readControlToken, type DashboardTokenSources, type ListenAddress } from '../control/options.js';
+import { dashboardToken, formatControlAddress, parseControlAddress, parseListenAddress, readControlToken, type DashboardTokenSources, type ListenAddress, type TcpAddress } from '../control/options.js';
 import { BootError, ClusterdError, UsageError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { nameFromEntry, parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseNodeArgs, parseSignal, parseSize, parseWorkingDir } from '../options.js';
@@ -161,6 +161,13 @@ export function masterOptions(settings: StartSettings): MasterOptions {
   if (maxMemory !== undefined && statsIntervalMs === 0) {
     throw new UsageError('`--max-memory` is judged from the workers\' stats, which `--stats-interval 0` turns off: give an interval, or no limit');
   }
+  const own = {
+    control: controlTcp,
+    metrics: metrics === undefined ? null : checked('metrics', () => parseControlAddress(metrics, 'metrics')),
+    health: health === undefined ? null : checked('health', () => parseControlAddress(health, 'health')),
+    dashboard: dashboard === undefined ? null : dashboardOptions(checked('dashboard', () => parseListenAddress(dashboard, 'dashboard')), dashboardTokens, (parse) => checked(tokenFlag ?? 'dashboard', parse)),
+  };
+  checkOwnPorts(own, checked);
   return {
     cluster: {
       name,
@@ -184,12 +191,33 @@ export function masterOptions(settings: StartSettings): MasterOptions {
     logFormat: checked('log-format', () => parseChoice('log-format', text('log-format'), LOG_FORMATS) as LogFormat),
     maxMemory: maxMemory === undefined ? null : checked('max-memory', () => parseSize('max-memory', maxMemory)),
     controlTcp,
-    metrics: metrics === undefined ? null : checked('metrics', () => parseControlAddress(metrics, 'metrics')),
-    health: health === undefined ? null : checked('health', () => parseControlAddress(health, 'health')),
-    dashboard: dashboard === undefined ? null : dashboardOptions(checked('dashboard', () => parseListenAddress(dashboard, 'dashboard')), dashboardTokens, (parse) => checked(tokenFlag ?? 'dashboard', parse)),
+    metrics: own.metrics,
+    health: own.health,
+    dashboard: own.dashboard,
     logFile: logFileOptions(text, checked, name, settings.flags.get('daemon') === true, givenAs('log-file')),
     shutdownDelayMs: checked('shutdown-delay', () => parseDuration('shutdown-delay', text('shutdown-delay'), { min: 0 })),
   };
+}
+
+/**
+ * The master's own listeners each on a port of their own: two on one fixed port (and one host, or a
+ * wildcard) failed at start as "cannot serve health on 127.0.0.1:9100: address already in use",
+ * without a word that it was --metrics that held it.
+ */
+function checkOwnPorts(own: Record<'control' | 'metrics' | 'health' | 'dashboard', { host: string; port: number } | { listen: ListenAddress } | null>, checked: <T>(flag: string, parse: () => T) => T): void {
+  const wildcard = (host: string): boolean => host === '0.0.0.0' || host === '::' || host === '';
+  const seen: [string, TcpAddress][] = [];
+  for (const [flag, value] of Object.entries(own)) {
+    const address = value === null ? null : 'listen' in value ? value.listen : value;
+    if (address === null || 'path' in address || address.port === 0) continue;
+    const clash = seen.find(([, other]) => other.port === address.port && (other.host === address.host || wildcard(other.host) || wildcard(address.host)));
+    if (clash) {
+      checked(flag, () => {
+        throw new UsageError(`\`--${flag}\` ${formatControlAddress(address)} is on \`--${clash[0]}\`'s port (${formatControlAddress(clash[1])}): give each its own port`);
+      });
+    }
+    seen.push([flag, address]);
+  }
 }
 
 /** --dashboard's address and token: on a unix socket, actions need none (the socket is owner-only). */

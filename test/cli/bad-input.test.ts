@@ -241,6 +241,13 @@ test("a port the cluster's own --health listens on: the one line says so (once t
   assertOneLine(t, result, ExitCode.LISTEN_FAILED, [`cannot listen on port ${port} (127.0.0.1:${port}): address already in use (EADDRINUSE): it is this cluster's own --health address`]);
 });
 
+test('two of the master\'s own listeners on one port: one line naming both, exit 2, before anything starts', async (t) => {
+  // It failed at start as "cannot serve health on 127.0.0.1:9100: address already in use", without
+  // a word that --metrics held it.
+  const result = await start([fixture('hello.js'), '-i', '1', '--name', 'own-ports', '--metrics', '127.0.0.1:39100', '--health', '0.0.0.0:39100']);
+  assertOneLine(t, result, ExitCode.USAGE, ["`--health` 0.0.0.0:39100 is on `--metrics`'s port (127.0.0.1:39100): give each its own port"]);
+});
+
 test('app that never listens, with --listen-timeout 1s', async (t) => {
   const result = await start([fixture('never-listens.js'), '-i', '1', '--listen-timeout', '1s', '--max-boot-failures', '2']);
   assertOneLine(t, result, ExitCode.BOOT_FAILED, ['failed to boot 2 times', '--listen-timeout']);
