@@ -3,7 +3,7 @@
 // when the master exits. SIGUSR1 reopens the file (logrotate's `postrotate kill -USR1`, after it
 // moved the file away); --log-max-size rotates it here, keeping --log-keep old files (FILE.1 is the
 // newest).
-import { closeSync, existsSync, fstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { UsageError, oneLine } from '../errors.js';
 import type { OutputStream } from './logs.js';
 
@@ -33,8 +33,12 @@ export class LogFile implements OutputStream {
   #unwritten: { lines: number; error: string } | null = null;
   /** A write failed part-way: the file ends inside a line. */
   #midLine = false;
+  /** Why the last rotation failed, while rotations fail (said once per failure; the lines go on into the file). */
+  #rotateFailed: string | null = null;
   /** Told, once writes succeed again, how many lines were not written and why (written to this file). */
   onRecovered: (lines: number, error: string) => void = () => {};
+  /** Told, after the line that found it out is written, that the file was gone when it was to rotate (written to this file). */
+  onGone: () => void = () => {};
 
   constructor({ path, given = '--log-file', maxSize, keep }: LogFileOptions) {
     this.path = path;
@@ -50,8 +54,8 @@ export class LogFile implements OutputStream {
 
   write(text: string): void {
     const length = Buffer.byteLength(text);
+    const gone = this.#maxSize !== null && this.#size > 0 && this.#size + length > this.#maxSize && this.#makeRoom();
     try {
-      if (this.#maxSize !== null && this.#size > 0 && this.#size + length > this.#maxSize) this.#rotateIfFull();
       // A line cut short by the last failure is ended first, so that this one starts on its own.
       if (this.#midLine) this.#writeAll('\n', 1);
       this.#midLine = false;
@@ -66,6 +70,7 @@ export class LogFile implements OutputStream {
       this.#unwritten.lines++;
       return;
     }
+    if (gone) this.onGone();
     const unwritten = this.#unwritten;
     if (unwritten === null) return;
     this.#unwritten = null;
@@ -93,14 +98,35 @@ export class LogFile implements OutputStream {
     }
   }
 
-  /** Rotates, unless the file was emptied since it was written (logrotate's copytruncate): then it counts from its size. */
-  #rotateIfFull(): void {
-    const size = fstatSync(this.#fd).size;
-    if (size < this.#size) {
-      this.#size = size;
-      return;
+  /**
+   * Rotates before a line that would take the file past --log-max-size; true when the file was found
+   * gone from its path instead. A rotation that fails keeps the line: it goes on into this file,
+   * past the size, and one line on stderr says why (once, until a rotation succeeds).
+   */
+  #makeRoom(): boolean {
+    try {
+      const own = fstatSync(this.#fd);
+      // Emptied since it was written (logrotate's copytruncate): counted from its size, not rotated.
+      if (own.size < this.#size) {
+        this.#size = own.size;
+        return false;
+      }
+      const gone = !this.#holdsPath(own);
+      this.rotate();
+      this.#rotateFailed = null;
+      return gone;
+    } catch (error) {
+      const why = oneLine(error);
+      if (this.#rotateFailed === null) process.stderr.write(`clusterd: rotating ${this.path} failed: ${why}; lines go on into it, past --log-max-size\n`);
+      this.#rotateFailed = why;
+      return false;
     }
-    this.rotate();
+  }
+
+  /** Whether the path still names the file this writes to (not removed, nor moved away and maybe replaced). */
+  #holdsPath(own = fstatSync(this.#fd)): boolean {
+    const named = statSync(this.path, { throwIfNoEntry: false });
+    return named !== undefined && named.dev === own.dev && named.ino === own.ino;
   }
 
   /** Opens the path again: after logrotate moved the file, lines go to a new one, with the old one's mode. */
@@ -113,16 +139,24 @@ export class LogFile implements OutputStream {
     this.#midLine = false;
   }
 
-  /** FILE.(k) -> FILE.(k+1) for the kept ones, FILE -> FILE.1, then a new FILE. */
+  /**
+   * FILE.(k) -> FILE.(k+1) for the kept ones, FILE -> FILE.1, then a new FILE. Only while FILE is
+   * still this file: once it was removed or moved away (rm; logrotate without its postrotate SIGUSR1)
+   * there is nothing to move, and shifting the kept files would push the oldest out for nothing (at
+   * every line, since the rename of FILE failed and the size never went down): the path is opened
+   * anew instead, and the kept files stay as they are.
+   */
   rotate(): void {
-    if (this.#keep === 0) {
-      rmSync(this.path, { force: true });
-    } else {
-      rmSync(`${this.path}.${this.#keep}`, { force: true });
-      for (let index = this.#keep - 1; index >= 1; index--) {
-        if (existsSync(`${this.path}.${index}`)) renameSync(`${this.path}.${index}`, `${this.path}.${index + 1}`);
+    if (this.#holdsPath()) {
+      if (this.#keep === 0) {
+        rmSync(this.path, { force: true });
+      } else {
+        rmSync(`${this.path}.${this.#keep}`, { force: true });
+        for (let index = this.#keep - 1; index >= 1; index--) {
+          if (existsSync(`${this.path}.${index}`)) renameSync(`${this.path}.${index}`, `${this.path}.${index + 1}`);
+        }
+        renameSync(this.path, `${this.path}.1`);
       }
-      renameSync(this.path, `${this.path}.1`);
     }
     this.reopen();
   }

@@ -103,6 +103,13 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
   if (logFile) {
     logFile.onRecovered = (lines, error) =>
       logSink.event('log-file-recovered', `${lines} ${lines === 1 ? 'line' : 'lines'} not written to ${logFile.path} (${error}); it takes them again`, { path: logFile.path, lines, error }, 'warn');
+    logFile.onGone = () =>
+      logSink.event(
+        'log-file-gone',
+        `log file ${logFile.path} was removed or moved away (without SIGUSR1): opened anew as it was to rotate, the kept files left as they were (what was written in between is in the moved file, or went with the removed one)`,
+        { path: logFile.path },
+        'warn',
+      );
   }
   const cluster: ClusterConfig = { ...options.cluster, logs: logSink };
   const { logs, name } = cluster;

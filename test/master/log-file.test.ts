@@ -2,7 +2,7 @@
 // to reopen after logrotate moved the file, and operations logged with who asked.
 import test from 'ava';
 import { execa } from 'execa';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LogFile } from '../../src/master/log-file.js';
@@ -32,6 +32,52 @@ test('LogFile rotates before a write would pass the size, keeping the newest fil
   t.teardown(() => single.close());
   for (let i = 0; i < 5; i++) single.write(`line ${i} ${'x'.repeat(30)}\n`);
   t.is(readFileSync(single.path, 'utf8').split('\n').length - 1, 1, 'keep 0: emptied, nothing kept');
+});
+
+test('LogFile whose file was removed or moved away: the next rotation opens the path anew, keeps every old file, and writes every line', (t) => {
+  for (const away of ['removed', 'moved'] as const) {
+    const path = join(scratch(t), 'app.log');
+    const file = new LogFile({ path, maxSize: 100, keep: 2 });
+    t.teardown(() => file.close());
+    let gone = 0;
+    file.onGone = () => gone++;
+    const read = (suffix: string) => readFileSync(path + suffix, 'utf8').trim().split('\n').map((line) => line.split(' ')[1]);
+    // 39 bytes a line: two fit in 100.
+    for (let i = 0; i < 6; i++) file.write(`line ${i} ${'x'.repeat(30)}\n`);
+    if (away === 'removed') rmSync(path);
+    else renameSync(path, `${path}.moved`);
+    // The first of these would take the file past the size: the rotation finds the path empty.
+    for (let i = 6; i < 8; i++) file.write(`line ${i} ${'x'.repeat(30)}\n`);
+    t.is(gone, 1, away);
+    t.deepEqual(read(''), ['6', '7'], `${away}: the lines after it, in a new file`);
+    t.deepEqual(read('.1'), ['2', '3'], `${away}: the kept files as they were`);
+    t.deepEqual(read('.2'), ['0', '1'], away);
+    if (away === 'moved') t.deepEqual(read('.moved'), ['4', '5']);
+    // And the next rotation is an ordinary one.
+    file.write(`line 8 ${'x'.repeat(30)}\n`);
+    t.deepEqual([read(''), read('.1'), read('.2')], [['8'], ['6', '7'], ['2', '3']], away);
+    t.is(gone, 1);
+  }
+});
+
+test('LogFile whose rotation fails writes the line on into the file and says why once on stderr', (t) => {
+  const path = join(scratch(t), 'app.log');
+  // FILE.1 a directory that is not empty: neither removed nor replaced by a rename.
+  mkdirSync(`${path}.1`);
+  writeFileSync(join(`${path}.1`, 'keep'), '');
+  const file = new LogFile({ path, maxSize: 100, keep: 1 });
+  t.teardown(() => file.close());
+  const said: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string) => said.push(chunk) > 0) as typeof process.stderr.write;
+  try {
+    for (let i = 0; i < 6; i++) file.write(`line ${i} ${'x'.repeat(30)}\n`);
+  } finally {
+    process.stderr.write = write;
+  }
+  t.is(readFileSync(path, 'utf8').split('\n').length - 1, 6, 'no line lost');
+  t.is(said.length, 1, said.join(''));
+  t.regex(said[0]!, /^clusterd: rotating .*app\.log failed: .*; lines go on into it, past --log-max-size\n$/);
 });
 
 test('LogFile.reopen: after the file was moved away, lines go to a new one', (t) => {
@@ -129,6 +175,42 @@ test('start --log-file: timestamped lines, rotation, SIGUSR1 reopens, operations
   t.is(stop.exitCode, 0);
   t.is(await master.exited, 0);
   t.regex(readFileSync(path, 'utf8'), /clusterd: stop asked by the control socket/);
+});
+
+test('start --log-max-size: a log file removed under the master is opened anew at the next rotation; the kept files stay', async (t) => {
+  const dir = scratch(t);
+  const path = join(dir, 'cluster.log');
+  const master = launch(['start', fixture('logs-per-request.js'), '-i', '1', '--name', 'removed', '--log-file', path, '--log-max-size', '1K', '--log-keep', '2']);
+  t.teardown(() => master.process.kill('SIGKILL'));
+  const port = await waitFor(() => {
+    const match = existsSync(path) ? / ready on 127\.0\.0\.1:(\d+)/.exec(readFileSync(path, 'utf8')) : null;
+    return match ? Number(match[1]) : null;
+  }, { timeoutMs: 20_000, what: 'the ready line in the log file' });
+  let request = 0;
+  /** One request, and its two lines in the file (the last lines written are in FILE, whatever rotated). */
+  const logged = async (): Promise<void> => {
+    const url = `/request-${request++}`;
+    await get(port, url);
+    await waitFor(() => existsSync(path) && readFileSync(path, 'utf8').includes(`err ${url}\n`), { what: `the lines of ${url}` });
+  };
+  // Two rotations: FILE.1 and FILE.2 both hold lines.
+  while (!existsSync(`${path}.2`)) await logged();
+  const kept = [readFileSync(`${path}.1`, 'utf8'), readFileSync(`${path}.2`, 'utf8')];
+
+  rmSync(path);
+  const first = request;
+  // Lines go to the removed file until one would take it past the size.
+  await waitFor(async () => existsSync(path) || (await get(port, `/request-${request++}`), false), { what: 'a new file' });
+  await logged();
+  t.deepEqual([readFileSync(`${path}.1`, 'utf8'), readFileSync(`${path}.2`, 'utf8')], kept, 'no kept file deleted or shifted');
+  const text = readFileSync(path, 'utf8');
+  t.regex(text, /clusterd: log file .*cluster\.log was removed or moved away \(without SIGUSR1\): opened anew as it was to rotate/);
+  // What was written to the removed file went with it; from the rotation on, every line is here.
+  const from = Number(/\[w1\] (?:out|err) \/request-(\d+)$/m.exec(text)![1]);
+  t.true(from > first, `${from} > ${first}`);
+  for (let i = from + 1; i < request; i++) t.true(text.includes(`out /request-${i}\n`) && text.includes(`err /request-${i}\n`), `request ${i}`);
+  t.false(master.stderr.some((line) => line.includes('failed')), master.stderr.join('\n'));
+  t.false(existsSync(`${path}.3`));
 });
 
 test('--log-max-size without a log file, or a bad --log-keep, is one line and exit 2', async (t) => {
