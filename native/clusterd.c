@@ -23,6 +23,10 @@
  *                                                  it stops listening for every process that holds a
  *                                                  copy (new connections are refused); Node has no
  *                                                  such call for a listening socket
+ *   dup2(fd, target)              -> 0 or -errno   target becomes a copy of fd: the daemon master's own
+ *                                                  stdout and stderr follow its log file to each new
+ *                                                  file (a crash's stack is written by Node's C++ to
+ *                                                  fd 2 itself); Node has no dup2
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -158,6 +162,17 @@ static napi_value js_notify(napi_env env, napi_callback_info info) {
 #endif
 }
 
+static napi_value js_dup2(napi_env env, napi_callback_info info) {
+  int fd = int_arg(env, info, 0, -1);
+  int target = int_arg(env, info, 1, -1);
+  if (fd < 0 || target < 0) return number(env, -EINVAL);
+  int done;
+  do {
+    done = dup2(fd, target);
+  } while (done == -1 && errno == EINTR);
+  return number(env, done == -1 ? -errno : 0);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"setpgid", NULL, js_setpgid, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -166,6 +181,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setRemoteNoDelay", NULL, js_set_remote_nodelay, NULL, NULL, NULL, napi_enumerable, NULL},
       {"notify", NULL, js_notify, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stopListening", NULL, js_stop_listening, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dup2", NULL, js_dup2, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties);
   return exports;

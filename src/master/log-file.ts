@@ -6,6 +6,7 @@
 import { closeSync, existsSync, fstatSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { UsageError, oneLine } from '../errors.js';
 import type { OutputStream } from './logs.js';
+import { nativeHelper, nativeUnavailable } from '../system/native.js';
 
 /** A new log file's mode: the owner writes, its group (adm, say) reads. A file that exists keeps its own. */
 export const LOG_FILE_MODE = 0o640;
@@ -35,6 +36,13 @@ export class LogFile implements OutputStream {
   #midLine = false;
   /** Why the last rotation failed, while rotations fail (said once per failure; the lines go on into the file). */
   #rotateFailed: string | null = null;
+  /**
+   * Of the master's own stdout and stderr, those open on this file (a daemon's: daemon-parent.ts), which
+   * follow it to each new one; emptied where they cannot (no native helper: stdioStays says why).
+   */
+  readonly #stdio: number[];
+  /** Why the master's own stdout and stderr stay on the first file, when they do (null: they follow it). */
+  readonly stdioStays: string | null = null;
   /** Told, once writes succeed again, how many lines were not written and why (written to this file). */
   onRecovered: (lines: number, error: string) => void = () => {};
   /** Told, after the line that found it out is written, that the file was gone when it was to rotate (written to this file). */
@@ -50,6 +58,11 @@ export class LogFile implements OutputStream {
       throw new UsageError(`${given}: cannot open ${path}: ${oneLine(error)}`);
     }
     this.#size = fstatSync(this.#fd).size;
+    this.#stdio = [1, 2].filter((fd) => sameFile(fd, this.#fd));
+    if (this.#stdio.length > 0 && !nativeHelper()?.dup2) {
+      this.stdioStays = `no native helper's dup2: ${nativeUnavailable() ?? 'built before it'}`;
+      this.#stdio = [];
+    }
   }
 
   write(text: string): void {
@@ -129,7 +142,10 @@ export class LogFile implements OutputStream {
     return named !== undefined && named.dev === own.dev && named.ino === own.ino;
   }
 
-  /** Opens the path again: after logrotate moved the file, lines go to a new one, with the old one's mode. */
+  /**
+   * Opens the path again: after logrotate moved the file, lines go to a new one, with the old one's
+   * mode; and so do the master's own stdout and stderr where they were on the old one.
+   */
   reopen(): void {
     const mode = fstatSync(this.#fd).mode & 0o777;
     const fd = openSync(this.path, 'a', mode);
@@ -137,6 +153,21 @@ export class LogFile implements OutputStream {
     this.#fd = fd;
     this.#size = fstatSync(fd).size;
     this.#midLine = false;
+    this.#followedByStdio();
+  }
+
+  /**
+   * Points the master's stdout and stderr that were on the old file at the new one. dup2 and not a
+   * pipe the master reads: what matters most there is what the master writes as it dies (a crash's
+   * stack, written by Node's C++ to fd 2 itself; a fatal out-of-memory), which nobody would read.
+   */
+  #followedByStdio(): void {
+    const dup2 = nativeHelper()?.dup2;
+    if (!dup2) return;
+    for (const fd of this.#stdio) {
+      const result = dup2(this.#fd, fd);
+      if (result < 0) process.stderr.write(`clusterd: fd ${fd} stays on the old log file: dup2 failed (errno ${-result})\n`);
+    }
   }
 
   /**
@@ -167,5 +198,15 @@ export class LogFile implements OutputStream {
     } catch {
       // Already closed: nothing is lost.
     }
+  }
+}
+
+/** Whether descriptors `a` and `b` are open on the same file (false for one that is closed). */
+function sameFile(a: number, b: number): boolean {
+  try {
+    const [one, other] = [fstatSync(a), fstatSync(b)];
+    return one.dev === other.dev && one.ino === other.ino;
+  } catch {
+    return false;
   }
 }

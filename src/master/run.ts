@@ -110,6 +110,14 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
         { path: logFile.path },
         'warn',
       );
+    if (logFile.stdioStays) {
+      logSink.event(
+        'log-stdio-stays',
+        `the master's own stdout and stderr (a Node warning, a crash's stack) stay on the log file it started with: after a rotation or SIGUSR1 they are not in ${logFile.path} (${logFile.stdioStays})`,
+        { path: logFile.path },
+        'warn',
+      );
+    }
   }
   const cluster: ClusterConfig = { ...options.cluster, logs: logSink };
   const { logs, name } = cluster;

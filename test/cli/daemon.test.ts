@@ -1,10 +1,11 @@
 // `clusterd start -d`: returns once every worker is ready (or the app failed), logs to a file.
 import test from 'ava';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, fixture, isRunning, waitFor } from '../helpers/cluster.js';
+import { CLI, fixture, get, isRunning, waitFor } from '../helpers/cluster.js';
+import { nativeHelper } from '../../src/system/native.js';
 
 function runtime(t: { teardown(fn: () => void): void }): Record<string, string> {
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-daemon-'));
@@ -87,6 +88,46 @@ test('start -d takes --log-max-size (its log rotates); with --log-file, the mast
 
   for (const pid of [plainPid, filedPid]) process.kill(pid, 'SIGTERM');
   await waitFor(() => !isRunning(plainPid) && !isRunning(filedPid), { timeoutMs: 15_000, what: 'the daemon masters to exit' });
+});
+
+test('start -d: the master\'s own stdout and stderr follow its log file through rotation and SIGUSR1', async (t) => {
+  t.truthy(nativeHelper()?.dup2, 'the native helper re-points them (npm install builds it)');
+  const env = runtime(t);
+  const logFile = join(env.CLUSTERD_RUNTIME_DIR!, 'app.log');
+  const started = await clusterd(['start', fixture('logs-per-request.js'), '-i', '1', '--name', 'bg-follows', '-d', '--log-file', logFile, '--log-max-size', '1K', '--log-keep', '1'], env);
+  t.is(started.exitCode, 0, started.stderr);
+  const pid = await masterPid('bg-follows', env);
+  t.teardown(() => {
+    if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+  });
+  const port = Number(/ on 127\.0\.0\.1:(\d+)/.exec(started.stdout)![1]);
+  const stdio = () => [1, 2].map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`));
+  let request = 0;
+  const logged = async (): Promise<void> => {
+    const url = `/request-${request++}`;
+    await get(port, url);
+    await waitFor(() => readFileSync(logFile, 'utf8').includes(`err ${url}\n`), { what: `the lines of ${url}` });
+  };
+
+  await waitFor(async () => existsSync(`${logFile}.1`) || (await logged(), false), { what: 'a rotation' });
+  t.deepEqual(stdio(), [logFile, logFile], 'rotated: on the new file, not on app.log.1');
+
+  renameSync(logFile, `${logFile}.moved`);
+  process.kill(pid, 'SIGUSR1');
+  await waitFor(() => existsSync(logFile) && readFileSync(logFile, 'utf8').includes('reopened (SIGUSR1)'), { what: 'the reopened file' });
+  t.deepEqual(stdio(), [logFile, logFile], 'reopened: on the new file, not on the one moved away');
+
+  // Something the master writes to its own stderr: a rotation that fails (FILE.1 a directory that
+  // is not empty) says so there. It lands in the file being written, not in one rotated or moved away.
+  rmSync(`${logFile}.1`);
+  mkdirSync(`${logFile}.1`);
+  writeFileSync(join(`${logFile}.1`, 'keep'), '');
+  await waitFor(async () => readFileSync(logFile, 'utf8').includes('rotating') || (await logged(), false), { what: 'the failed rotation said' });
+  t.regex(readFileSync(logFile, 'utf8'), /^clusterd: rotating .*app\.log failed: .*; lines go on into it, past --log-max-size$/m);
+  t.false(readFileSync(`${logFile}.moved`, 'utf8').includes('rotating'));
+
+  process.kill(pid, 'SIGTERM');
+  await waitFor(() => !isRunning(pid), { timeoutMs: 15_000, what: 'the daemon master to exit' });
 });
 
 test('start -d of an app that cannot boot exits non-zero with the reason, leaving nothing running', async (t) => {
