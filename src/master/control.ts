@@ -1,7 +1,7 @@
 // The master's side of the control plane's operations: ControlOperations over the supervisor, its
 // Operations (reload, restart, scale) and the log ring. The control plane (src/control) knows only
 // the interface; this adapter is the one place that knows where each answer comes from.
-import type { LogSink } from './logs.js';
+import type { EventData, LogSink } from './logs.js';
 import type { Operations } from './operations.js';
 import type { BlockedStack, ControlOperations, LogEntry, LoopOutcome, OperationProgress, ProfileOutcome, StackReport } from './status.js';
 import type { Supervisor } from './supervisor.js';
@@ -35,7 +35,7 @@ export class MasterControl implements ControlOperations {
   }
 
   async restart(id: number, onProgress: (progress: OperationProgress) => void, who = 'the control plane'): Promise<{ pid: number }> {
-    const worker = await this.#logged('restart', `restart of worker ${id}`, who, () => this.#operations.restart(id, onProgress), { worker: id });
+    const worker = await this.#logged('restart', `restart of worker ${id}`, who, () => this.#operations.restart(id, onProgress), { worker: id, pid: null });
     return { pid: worker.pid };
   }
 
@@ -44,7 +44,7 @@ export class MasterControl implements ControlOperations {
   }
 
   /** Logs an operation as asked, then how it ended (operations are master events: who did what, when). */
-  async #logged<T>(operation: string, what: string, who: string, run: () => Promise<T>, data: Record<string, unknown> = {}): Promise<T> {
+  async #logged<T>(operation: string, what: string, who: string, run: () => Promise<T>, data: EventData = {}): Promise<T> {
     this.#logs.event('operation-requested', `${what} asked by ${who}`, { operation, who, ...data });
     try {
       const result = await run();

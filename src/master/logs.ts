@@ -114,6 +114,14 @@ export function textLines(message: string): string {
     .join('\n');
 }
 
+/**
+ * An event's data. One about a worker names it and its pid (null where no one process is meant, as a
+ * restart, whose process changes under it): in JSON they are the line's own `worker` and `pid`, as
+ * on the worker's lines. One about none has neither: its line has `worker: null` and the master's
+ * pid (another process's goes by another name).
+ */
+export type EventData = Record<string, unknown> & ({ worker?: undefined; pid?: undefined } | { worker: number; pid: number | null });
+
 /** One of the master's own events, as event() was given it. */
 export interface MasterEvent {
   /** Epoch ms. */
@@ -189,14 +197,14 @@ export class LogSink {
   }
 
   /** event(), the first time this log is given `event` only: what the app does, said once per cluster rather than per worker. */
-  eventOnce(event: string, message: string, data: Record<string, unknown> = {}, level: 'info' | 'warn' | 'error' = 'info'): void {
+  eventOnce(event: string, message: string, data: EventData = {}, level: 'info' | 'warn' | 'error' = 'info'): void {
     if (this.#said.has(event)) return;
     this.#said.add(event);
     this.event(event, message, data, level);
   }
 
   /** Writes one of the master's own lines: an event with a human sentence and data for --log-format json. */
-  event(event: string, message: string, data: Record<string, unknown> = {}, level: 'info' | 'warn' | 'error' = 'info'): void {
+  event(event: string, message: string, data: EventData = {}, level: 'info' | 'warn' | 'error' = 'info'): void {
     // One clock reading: the log line and the listeners (the dashboard's markers) show the same time.
     const time = Date.now();
     for (const listener of this.#eventListeners) listener({ time, event, message, data, level });
@@ -204,11 +212,17 @@ export class LogSink {
     this.#write(this.#format === 'json' || level === 'info' ? 'stdout' : 'stderr', this.#eventText(iso, level, event, message, data));
   }
 
-  /** One of the master's own lines as the format writes it. */
-  #eventText(iso: string, level: MasterEvent['level'], event: string, message: string, data: Record<string, unknown>): string {
-    return this.#format === 'json'
-      ? JSON.stringify({ time: iso, worker: null, pid: process.pid, stream: 'master', level, event, message, ...data }) + '\n'
-      : `${this.#stamp(iso)}clusterd: ${textLines(message)}\n`;
+  /**
+   * One of the master's own lines as the format writes it. In JSON its own fields come first and
+   * stay what they are: the data only adds to them (it overwrote them, and a line about worker 2
+   * carried the master's pid).
+   */
+  #eventText(iso: string, level: MasterEvent['level'], event: string, message: string, data: EventData): string {
+    if (this.#format !== 'json') return `${this.#stamp(iso)}clusterd: ${textLines(message)}\n`;
+    const { worker = null, pid = null, ...rest } = data;
+    const line: Record<string, unknown> = { time: iso, worker, pid: worker === null ? process.pid : pid, stream: 'master', level, event, message };
+    for (const [key, value] of Object.entries(rest)) if (!(key in line)) line[key] = value;
+    return JSON.stringify(line) + '\n';
   }
 
   #stamp(time: string): string {

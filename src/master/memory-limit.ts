@@ -60,7 +60,7 @@ export function enforceMemoryLimit({
         logs.event(
           'memory-restart-failed',
           `worker ${worker.id}: memory restart failed: ${(error as Error).message}; tried again in ${RETRY_AFTER_FAILURE_MS / 1000} s if it stays over the limit`,
-          { worker: worker.id },
+          { worker: worker.id, pid: worker.pid },
           'error',
         );
       },

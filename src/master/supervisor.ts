@@ -493,7 +493,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       slot.worker = null;
       // Its successor, already booting, takes over the id when it is ready: no second process.
       if (slot.successor) {
-        this.config.logs.event('worker-exit', `worker ${worker.id} (pid ${worker.pid}) ${describeExit(exit, worker)}; its replacement is starting`, { worker: worker.id, code: exit.code, signal: exit.signal }, 'warn');
+        this.config.logs.event('worker-exit', `worker ${worker.id} (pid ${worker.pid}) ${describeExit(exit, worker)}; its replacement is starting`, { worker: worker.id, pid: worker.pid, code: exit.code, signal: exit.signal }, 'warn');
         return;
       }
     }
@@ -534,7 +534,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       // for the one line that says why clusterd gives up, if it does.
       const level = this.#phase === 'booting' ? 'info' : 'warn';
       const retry = serving > 0 ? `; retrying in ${(delay / 1000).toFixed(1)} s while ${serving} ${serving === 1 ? 'worker serves' : 'workers serve'}` : '';
-      this.config.logs.event('boot-failed', `worker ${worker.id} failed to boot: ${why}${retry}`, { worker: worker.id, code: exit.code, signal: exit.signal }, level);
+      this.config.logs.event('boot-failed', `worker ${worker.id} failed to boot: ${why}${retry}`, { worker: worker.id, pid: worker.pid, code: exit.code, signal: exit.signal }, level);
       this.#scheduleRestart(slot, delay);
       const failure = new BootError(`worker ${worker.id} ${why}`, worker.stderrTail.lines());
       // A reload or restart waiting for this id (it was restarting when asked) hears why, as from a
@@ -547,7 +547,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     this.config.logs.event(
       'worker-exit',
       `worker ${worker.id} (pid ${worker.pid}) ${describeExit(exit, worker)}; restarting`,
-      { worker: worker.id, code: exit.code, signal: exit.signal },
+      { worker: worker.id, pid: worker.pid, code: exit.code, signal: exit.signal },
       'warn',
     );
     this.#scheduleRestart(slot, delay);

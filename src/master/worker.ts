@@ -552,7 +552,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.#logs.eventOnce(
       'kill-signal-unheard',
       `worker ${this.id}'s app listens for ${listensFor}, not for the kill signal ${this.#killSignal}: its ${listensFor} listeners do not run on a stop${listensFor === 'SIGINT' ? ' (PM2 sends SIGINT)' : ''}; start with --kill-signal ${listensFor} to run them`,
-      { worker: this.id, listensFor, killSignal: this.#killSignal },
+      { worker: this.id, pid: this.pid, listensFor, killSignal: this.#killSignal },
       'warn',
     );
   }
@@ -627,7 +627,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
               this.#logs.eventOnce(
                 'sigusr1-taken',
                 `worker ${this.id}'s app listens for SIGUSR1, the signal Node opens its inspector with: clusterd has the worker open its inspector itself and never sends it SIGUSR1 (stack, profile and blocked-loop reports work; the app's handler does not run for them)`,
-                { worker: this.id },
+                { worker: this.id, pid: this.pid },
                 'info',
               ),
             () => {},

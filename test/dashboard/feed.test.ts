@@ -60,7 +60,7 @@ test('snapshot and updates: one view per worker, the colour from the last 2 s, m
   emitSample(1, sample(700));
   emitSample(1, sample(2));
   emitSample(2, sample(3));
-  logs.event('worker-exit', 'worker 2 (pid 102) exited with code 1; restarting', { worker: 2, code: 1 }, 'warn');
+  logs.event('worker-exit', 'worker 2 (pid 102) exited with code 1; restarting', { worker: 2, pid: 102, code: 1 }, 'warn');
   emitter.emit('blocking', workers[0], { frames: [{ functionName: 'spin', url: 'file:///app.js', line: 2, column: 3 }], blockedMs: 150 });
 
   const snapshot = feed.snapshot();

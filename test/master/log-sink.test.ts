@@ -104,3 +104,16 @@ test("the master's own lines cannot be forged by what they quote: a client's sca
   new LogSink({ format: 'json', output: { stdout: json, stderr } }).event('operation-requested', 'scale to \n[w1]');
   t.is((JSON.parse(json.written[0]!) as { message: string }).message, 'scale to \n[w1]');
 });
+
+test('json: a master line\'s own fields stay what they are whatever its data holds', (t) => {
+  const stdout = new FakeStream();
+  const logs = new LogSink({ format: 'json', output: { stdout, stderr: new FakeStream() } });
+  logs.event('odd', 'the sentence', { stream: 'stdout', message: 'not the sentence', level: 'error', event: 'other', time: 0, extra: 1 });
+  logs.event('about', 'about worker 3', { worker: 3, pid: 33 });
+  logs.event('restart', 'restart of worker 3', { worker: 3, pid: null });
+  const [odd, about, restart] = stdout.written.map((line) => JSON.parse(line) as Record<string, unknown>);
+  t.like(odd, { worker: null, pid: process.pid, stream: 'master', level: 'info', event: 'odd', message: 'the sentence', extra: 1 });
+  t.not(odd!.time, 0);
+  t.like(about, { worker: 3, pid: 33, stream: 'master', event: 'about' });
+  t.like(restart, { worker: 3, pid: null });
+});

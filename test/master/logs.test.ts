@@ -87,6 +87,20 @@ test('json: one object per line with time, worker, pid, stream and message, up t
   }
 });
 
+test('json: a master line about a worker carries that worker\'s id and pid; one about none, worker null and the master\'s pid', async (t) => {
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2 });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const ready = await cluster.waitForLine((line) => line.event === 'ready');
+  t.like(ready, { worker: null, pid: cluster.masterPid, stream: 'master' });
+
+  const [, victim] = cluster.pids;
+  process.kill(victim!, 'SIGKILL');
+  const exit = await cluster.waitForLine((line) => line.event === 'worker-exit');
+  // It carried worker 2 with the master's pid: a reader matching lines by pid lost the exit.
+  t.like(exit, { worker: 2, pid: victim, stream: 'master', level: 'warn', signal: 'SIGKILL' });
+  t.deepEqual(Object.keys(exit).slice(0, 7), ['time', 'worker', 'pid', 'stream', 'level', 'event', 'message']);
+});
+
 test('a master that gives up still delivers every line to a reader that lags', async (t) => {
   const child = spawn(process.execPath, [CLI, 'start', fixture('spew-and-crash.js'), '-i', '1', '--max-boot-failures', '1'], {
     stdio: ['ignore', 'pipe', 'pipe'],
