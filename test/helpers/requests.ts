@@ -12,9 +12,9 @@ export interface Answer {
   [key: string]: unknown;
 }
 
-/** GET on 127.0.0.1:port (a new connection each time), parsed as JSON; throws unless 200. */
-export async function getJson<T extends Answer = Answer>(port: number, path = '/'): Promise<T> {
-  const response = await get(port, path);
+/** GET on 127.0.0.1:port (a new connection each time, or one of `agent`'s), parsed as JSON; throws unless 200. */
+export async function getJson<T extends Answer = Answer>(port: number, path = '/', { agent = false as http.Agent | false } = {}): Promise<T> {
+  const response = await get(port, path, { agent });
   if (response.status !== 200) throw new Error(`GET ${path} on port ${port}: status ${response.status}`);
   return JSON.parse(response.body) as T;
 }
@@ -94,14 +94,20 @@ export interface LoadStats {
   lastPid: number;
 }
 
-/** Runs `concurrency` request loops (one new connection per request, on a port or a unix socket) until stop() is awaited. */
-export function loadLoop(target: number | { socketPath: string }, { concurrency = 4, path = '/' } = {}): { stats: LoadStats; stop(): Promise<LoadStats> } {
+/**
+ * Runs `concurrency` request loops (one new connection per request, on a port or a unix socket; on a
+ * port, the connections `agent` keeps alive if given) until stop() is awaited.
+ */
+export function loadLoop(
+  target: number | { socketPath: string },
+  { concurrency = 4, path = '/', agent = false as http.Agent | false } = {},
+): { stats: LoadStats; stop(): Promise<LoadStats> } {
   const stats: LoadStats = { ok: 0, failed: 0, byPid: new Map(), errors: [], lastPid: 0 };
   let running = true;
   const loop = async (): Promise<void> => {
     while (running) {
       try {
-        const { pid } = await (typeof target === 'number' ? getJson(target, path) : requestJson(target, path));
+        const { pid } = await (typeof target === 'number' ? getJson(target, path, { agent }) : requestJson(target, path));
         stats.ok++;
         stats.lastPid = pid;
         stats.byPid.set(pid, (stats.byPid.get(pid) ?? 0) + 1);

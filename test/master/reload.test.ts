@@ -2,6 +2,7 @@
 import test, { type ExecutionContext } from 'ava';
 import autocannon from 'autocannon';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
@@ -93,6 +94,46 @@ test('a reload of workers sharing a unix socket path fails no request', async (t
   t.is(stats.failed, 0, stats.errors.slice(0, 3).join('; '));
   t.false(after.some((worker) => cluster.pids.includes(worker.pid)), 'only new workers are left');
 });
+
+const closesOwnServer = test.macro({
+  async exec(t, balance: string, onClosed: 'exit' | 'none') {
+    // Express's docs stop a server with server.close() in a SIGTERM listener. Node's own close()
+    // (>= 19) closes idle keep-alive connections at once: a client sending its next request on
+    // one at that moment gets ECONNRESET. A long grace: a drain that does not end on its own shows
+    // as a grace-expired line.
+    const ctl = control(t);
+    const name = `closes-own-${balance}`;
+    const cluster = await startCluster(fixture('closes-on-sigterm.js'), {
+      instances: 2,
+      flags: ['--name', name, '--balance', balance, '--grace', '30s'],
+      env: { ...ctl.env, ON_CLOSED: onClosed },
+    });
+    t.teardown(() => cluster.stop('SIGKILL'));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 24 });
+    t.teardown(() => agent.destroy());
+    const load = loadLoop(cluster.port, { concurrency: 24, agent });
+    t.teardown(() => load.stop());
+    await waitFor(() => load.stats.ok >= 200, { what: '200 requests before the reload' });
+    for (const generation of [2, 3]) {
+      const reload = await ctl.run(['reload', name]);
+      t.is(reload.exitCode, 0, String(reload.stderr));
+      const after = await ctl.workers(name);
+      t.deepEqual(after.map((worker) => worker.generation), [generation, generation]);
+      const servedBefore = load.stats.ok;
+      await waitFor(() => after.every((worker) => load.stats.byPid.has(worker.pid)) && load.stats.ok >= servedBefore + 200, { what: `generation ${generation} serving` });
+    }
+    const stats = await load.stop();
+    t.log(`${stats.ok} requests over keep-alive connections`);
+    t.is(stats.failed, 0, `${stats.failed} failed: ${[...new Set(stats.errors)].join('; ')}`);
+    // Every old worker exited by itself once its connections were done, none at --grace.
+    t.deepEqual(cluster.lines.filter((line) => line.event === 'grace-expired').map((line) => line.message), []);
+  },
+  title: (_title, balance: string, onClosed: 'exit' | 'none') =>
+    `a reload of an app whose SIGTERM listener calls server.close(${onClosed === 'exit' ? '() => process.exit(0)' : ''}) fails no keep-alive request (--balance ${balance})`,
+});
+// Serial: 24 request loops each, which the other tests of this file, run beside them, wait behind.
+test.serial(closesOwnServer, 'least', 'none');
+test.serial(closesOwnServer, 'fair', 'exit');
 
 /** A 2-worker cluster `name` of hello.js copied into a folder of its own (the deploy, for the test to change), torn down with the test. */
 async function deployedCluster(t: ExecutionContext, name: string, flags: string[] = []) {

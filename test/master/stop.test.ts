@@ -76,6 +76,26 @@ test('SIGTERM closes idle keep-alive sockets and exits 0', async (t) => {
   t.is(await cluster.exited, ExitCode.OK);
 });
 
+test('SIGTERM to an app that calls server.close() in its listener: an idle keep-alive socket is still closed by the drain, exit 0', async (t) => {
+  // The app's close() leaves idle keep-alive connections to the drain's sweep (closing them at once
+  // races the client's next request): the sweep must still close this one. keepAliveTimeout is off,
+  // so nothing else would: the worker would stay until --grace and the exit code be 5.
+  const cluster = await startCluster(fixture('closes-on-sigterm.js'), { instances: 1, flags: ['--grace', '30s'], env: { KEEP_ALIVE_MS: '0' } });
+  killOnTeardown(t, cluster.process);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+
+  t.is((await get(cluster.port, '/', { agent })).headers.connection, 'keep-alive');
+  const idle = Object.values(agent.freeSockets).flat() as Socket[];
+  t.is(idle.length, 1);
+  const closed = once(idle[0]!, 'close');
+
+  cluster.process.kill('SIGTERM');
+  await closed;
+  t.is(await cluster.exited, ExitCode.OK);
+  t.deepEqual(cluster.lines.filter((line) => line.event === 'grace-expired'), []);
+});
+
 test('SIGTERM closes a connection that never sent a byte, and exits 0 (not at --grace)', async (t) => {
   // Node counts a connection that has sent nothing as active (its headers timeout, 60 s, covers it),
   // so its closeIdleConnections() leaves it: without the drain's own sweep the worker stays busy
