@@ -180,7 +180,9 @@ export interface Stats {
 export interface StillOpen {
   /** HTTP/1 requests being answered. */
   requests: number;
-  /** HTTP/1 keep-alive connections between requests (the drain closes them after a second). */
+  /** HTTP/1 requests whose headers are still arriving (no response yet). */
+  receiving: number;
+  /** HTTP/1 keep-alive connections between requests, or not yet used (the drain closes them after a second). */
   idle: number;
   /** Connections upgraded to WebSocket (left to the app's shutdown handlers). */
   webSockets: number;

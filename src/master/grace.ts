@@ -14,6 +14,7 @@ const KINDS: ReadonlyArray<[keyof Omit<StillOpen, 'handlers'>, string, string]> 
   ['upgraded', 'other upgraded connection', 'other upgraded connections'],
   ['http2Sessions', 'HTTP/2 session', 'HTTP/2 sessions'],
   ['requests', 'HTTP request in flight', 'HTTP requests in flight'],
+  ['receiving', 'HTTP request still being received', 'HTTP requests still being received'],
   ['idle', 'idle HTTP connection', 'idle HTTP connections'],
   ['other', 'other connection', 'other connections'],
 ];

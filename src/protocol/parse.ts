@@ -90,7 +90,7 @@ export const loopBreakdown = z.strictObject({
   overheadPct: figure,
 }) satisfies z.ZodType<LoopBreakdown>;
 
-const stillOpen = z.strictObject({ requests: count, idle: count, webSockets: count, upgraded: count, http2Sessions: count, other: count, handlers: count });
+const stillOpen = z.strictObject({ requests: count, receiving: count, idle: count, webSockets: count, upgraded: count, http2Sessions: count, other: count, handlers: count });
 
 const workerMessage = z.discriminatedUnion('cmd', [
   z.strictObject({ cmd: z.literal('NODE_clusterd:listen'), seq, query: listenQuery }),

@@ -1,7 +1,7 @@
 // Draining the app's servers on a graceful stop, and counting what is still open while it lasts.
 import net from 'node:net';
 import { closeSessions, longLivedOf } from './long-lived.js';
-import { httpSockets, markDraining, openServers, type CountedServer } from './servers.js';
+import { httpSockets, idleHttpSockets, markDraining, openServers, type CountedServer } from './servers.js';
 import type { StillOpen } from '../protocol.js';
 
 type HttpLike = net.Server & { closeIdleConnections?: () => void };
@@ -92,12 +92,16 @@ function closeOnceMore(server: net.Server): void {
 
 /** What is open now on every server of the app, by kind (onShutdown handlers are counted elsewhere). */
 export function stillOpen(): Omit<StillOpen, 'handlers'> {
-  const open = { requests: 0, idle: 0, webSockets: 0, upgraded: 0, http2Sessions: 0, other: 0 };
+  const open = { requests: 0, receiving: 0, idle: 0, webSockets: 0, upgraded: 0, http2Sessions: 0, other: 0 };
   for (const server of openServers()) {
     const http = httpSockets(server);
+    const idle = idleHttpSockets(server);
     for (const socket of http) {
       if (socket._httpMessage) open.requests++;
-      else open.idle++;
+      // One that has not sent a byte carries no request either (the drain's sweep closes both kinds).
+      else if (idle.has(socket) || socket.bytesRead === 0) open.idle++;
+      // Its request's headers are partway in: no response yet, and not idle to Node (nor to the sweep).
+      else open.receiving++;
     }
     const { sessions, webSockets, upgraded } = longLivedOf(server);
     open.http2Sessions += sessions;

@@ -23,20 +23,38 @@ export type CountedServer = net.Server & { _connections: number };
 /** Node's list of an HTTP/1 server's connections: parsers, each with its socket (lib/_http_server.js). */
 interface ConnectionsList {
   all(): Array<{ socket?: HttpSocket | null }>;
+  /** Those between two requests (no message begun since the last one completed). */
+  idle(): Array<{ socket?: HttpSocket | null }>;
 }
 let connectionsSymbol: symbol | undefined;
 
-/**
- * The open connections of an HTTP/1 server (http or https), from Node's own list, which it sets up
- * once the server listens; none for other servers.
- */
-export function httpSockets(server: net.Server): HttpSocket[] {
+/** Node's own list of an HTTP/1 server's (http or https) connections, set up once it listens; none for other servers. */
+function connectionsOf(server: net.Server): ConnectionsList | undefined {
   connectionsSymbol ??= Object.getOwnPropertySymbols(server).find((symbol) => symbol.description === 'http.server.connections');
   const list = connectionsSymbol ? (server as unknown as Record<symbol, ConnectionsList | undefined>)[connectionsSymbol] : undefined;
-  if (typeof list?.all !== 'function') return [];
+  return typeof list?.all === 'function' ? list : undefined;
+}
+
+function openSockets(parsers: Array<{ socket?: HttpSocket | null }>): HttpSocket[] {
   const found: HttpSocket[] = [];
-  for (const parser of list.all()) if (parser.socket && !parser.socket.destroyed) found.push(parser.socket);
+  for (const parser of parsers) if (parser.socket && !parser.socket.destroyed) found.push(parser.socket);
   return found;
+}
+
+/** The open connections of an HTTP/1 server (http or https); none for other servers. */
+export function httpSockets(server: net.Server): HttpSocket[] {
+  const list = connectionsOf(server);
+  return list ? openSockets(list.all()) : [];
+}
+
+/**
+ * The connections of an HTTP/1 server that Node counts as idle: kept alive between two requests.
+ * Not one that has sent nothing yet, nor one with a request's headers partway in: Node counts
+ * those as active (its headers timeout covers them).
+ */
+export function idleHttpSockets(server: net.Server): Set<HttpSocket> {
+  const list = connectionsOf(server);
+  return new Set(typeof list?.idle === 'function' ? openSockets(list.idle()) : []);
 }
 // Responses of servers other than HTTP/1 (http2) not yet closed.
 let otherInflight = 0;

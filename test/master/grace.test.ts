@@ -2,7 +2,7 @@
 import test from 'ava';
 import { describeGraceOver, type DrainReport } from '../../src/master/grace.js';
 
-const none = { requests: 0, idle: 0, webSockets: 0, upgraded: 0, http2Sessions: 0, other: 0, handlers: 0 };
+const none = { requests: 0, receiving: 0, idle: 0, webSockets: 0, upgraded: 0, http2Sessions: 0, other: 0, handlers: 0 };
 const line = (report: DrainReport | null, graceMs = 10_000) => describeGraceOver({ id: 1, pid: 4121, graceMs, report, killSignal: 'SIGTERM' });
 
 test('names what was destroyed, by kind, in one line', (t) => {
@@ -11,9 +11,9 @@ test('names what was destroyed, by kind, in one line', (t) => {
     'worker 1 (pid 4121): --grace 10s over: killed (SIGKILL), destroying 2 WebSocket connections, 1 HTTP/2 session',
   );
   t.is(
-    line({ open: { ...none, requests: 1, idle: 3, upgraded: 1, other: 2, http2Sessions: 2, webSockets: 1 }, appExits: true }),
+    line({ open: { ...none, requests: 1, receiving: 2, idle: 3, upgraded: 1, other: 2, http2Sessions: 2, webSockets: 1 }, appExits: true }),
     'worker 1 (pid 4121): --grace 10s over: killed (SIGKILL), destroying 1 WebSocket connection, 1 other upgraded connection, 2 HTTP/2 sessions, ' +
-      '1 HTTP request in flight, 3 idle HTTP connections, 2 other connections',
+      '1 HTTP request in flight, 2 HTTP requests still being received, 3 idle HTTP connections, 2 other connections',
   );
 });
 

@@ -115,6 +115,27 @@ test('SIGTERM closes a connection that never sent a byte, and exits 0 (not at --
   t.is(await cluster.exited, ExitCode.OK);
 });
 
+test('a request whose headers never finish holds the worker to --grace, and the kill line names it as a request being received, not an idle connection', async (t) => {
+  // Node counts a connection with a request's headers partway in as active: the drain's sweep of
+  // idle connections leaves it, and it is destroyed at --grace.
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('slow-routes.js'), { instances: 1, flags: ['--grace', '2s', '--name', 'half-request', '--stats-interval', '100ms'], env: ctl.env });
+  killOnTeardown(t, cluster.process);
+  const client = net.connect(cluster.port, '127.0.0.1');
+  t.teardown(() => client.destroy());
+  client.on('error', () => {});
+  await once(client, 'connect');
+  client.write('GET / HTTP/1.1\r\nHost: x\r\n');
+  await waitFor(async () => (await ctl.workers('half-request')).some((worker) => ((worker as { connections?: number | null }).connections ?? 0) > 0), { what: 'the worker to hold the connection' });
+
+  cluster.process.kill('SIGTERM');
+  t.is(await cluster.exited, ExitCode.GRACE_EXPIRED);
+  const expired = cluster.lines.filter((line) => line.event === 'grace-expired');
+  t.is(expired.length, 1);
+  t.regex(expired[0]!.message, /: --grace 2s over: killed \(SIGKILL\), destroying 1 HTTP request still being received$/);
+  t.like(expired[0]!.open, { requests: 0, receiving: 1, idle: 0, other: 0 });
+});
+
 test('a worker still busy after --grace 1s is killed and the exit code is 5', async (t) => {
   const cluster = await startCluster(fixture('slow-routes.js'), { instances: 2, flags: ['--grace', '1s'] });
   killOnTeardown(t, cluster.process);

@@ -33,7 +33,7 @@ test('load', accepted, { cmd: 'NODE_clusterd:load', key: query.key, connections:
 test('ready', accepted, { cmd: 'NODE_clusterd:ready' });
 test('stats', accepted, { cmd: 'NODE_clusterd:stats', sample: sample() });
 test('stats without uv metrics (Node < 20.18)', accepted, { cmd: 'NODE_clusterd:stats', sample: { ...sample(), loop: null } });
-const open = { requests: 1, idle: 0, webSockets: 2, upgraded: 0, http2Sessions: 1, other: 0, handlers: 1 };
+const open = { requests: 1, receiving: 0, idle: 0, webSockets: 2, upgraded: 0, http2Sessions: 1, other: 0, handlers: 1 };
 test('draining', accepted, { cmd: 'NODE_clusterd:draining', open, appExits: true });
 test('draining of an app that listens for the other stop signal', accepted, { cmd: 'NODE_clusterd:draining', open, appExits: false, listensFor: 'SIGINT' });
 
