@@ -283,6 +283,15 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     if (supervisor.phase !== 'running') return;
     run().catch(() => {});
   };
+  // Any stop ends the delay: `clusterd stop`, start()'s stop() (which asks the same), a fatal error. Left
+  // to run, the timer asked to stop again when it fired, and a second stop forces: every worker was
+  // killed mid-request (exit 6) although nobody had asked for more than a graceful stop.
+  supervisor.once('stopping', () => {
+    if (!delaying) return;
+    clearTimeout(delaying);
+    delaying = null;
+    logs.event('shutdown-delay', 'stop asked during --shutdown-delay: draining now', { shutdownDelayMs });
+  });
   // SIGTERM is how an orchestrator says "you are being removed": give its load balancers the
   // delay to stop sending before the drain starts. Ctrl-C (SIGINT) is a person: no delay.
   const delayThenStop = (event: string, text: string, fields: Record<string, unknown>): boolean => {

@@ -1,11 +1,14 @@
 // --health: /livez and /readyz as probes see them, on a fake readiness (the endpoint alone), then
 // on a real cluster with --shutdown-delay: on SIGTERM /readyz turns 503 at once while requests are
-// still served for the delay, then the cluster drains; a second SIGTERM drains at once.
+// still served for the delay, then the cluster drains; a second SIGTERM or `clusterd stop` drains at
+// once, and the delay's end forces nothing.
 import test from 'ava';
 import http from 'node:http';
 import { LIVE_PATH, READY_PATH, startHealthServer, type Readiness } from '../../src/control/health.js';
 import { ListenError } from '../../src/errors.js';
-import { fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
+import { ExitCode } from '../../src/exit-codes.js';
+import { fixture, get, killOnTeardown, startCluster, waitFor } from '../helpers/cluster.js';
+import { control } from '../helpers/control.js';
 import { loadLoop } from '../helpers/requests.js';
 
 function request(port: number, path: string, method = 'GET'): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
@@ -83,6 +86,34 @@ test('--shutdown-delay: a second SIGTERM drains at once', async (t) => {
   cluster.process.kill('SIGTERM');
   await cluster.waitForLine((line) => line.event === 'signal' && line.message.includes('draining now'));
   t.is(await cluster.exited, 0);
+});
+
+test('--shutdown-delay: `clusterd stop` during the delay drains at once, and the end of the delay kills nothing: a request in flight finishes, exit 0', async (t) => {
+  const ctl = control(t);
+  // The request outlasts the delay: were the delay's end a second stop, it would force the stop
+  // and kill the worker serving it (exit 6).
+  const cluster = await startCluster(fixture('slow-routes.js'), {
+    instances: 2,
+    flags: ['--name', 'delay-stop', '--health', '127.0.0.1:0', '--shutdown-delay', '4s', '--grace', '1m'],
+    env: { ...ctl.env, SLOW_MS: '8000' },
+  });
+  killOnTeardown(t, cluster.process);
+  const slow = get(cluster.port, '/slow', { timeoutMs: 60_000 }).catch((error: unknown) => error as Error);
+  await cluster.waitForLine((line) => line.message.startsWith('slow request started'));
+  process.kill(cluster.masterPid, 'SIGTERM');
+  await cluster.waitForLine((line) => line.event === 'signal' && line.message.includes('--shutdown-delay'));
+  const stopped = await ctl.run(['stop', 'delay-stop']);
+  t.is(stopped.exitCode, 0, String(stopped.stderr));
+  const answer = await slow;
+  t.is('status' in answer ? answer.status : String(answer), 200, 'the request in flight was answered');
+  t.is(await cluster.exited, ExitCode.OK);
+  // The stop ended the delay (said so) instead of the delay ending the stop.
+  const events = cluster.lines.filter((line) => line.stream === 'master' && ['operation-requested', 'shutdown-delay', 'signal'].includes(String(line.event)));
+  t.deepEqual(
+    events.map((line) => line.event),
+    ['signal', 'operation-requested', 'shutdown-delay'],
+  );
+  t.regex(events[2]!.message, /draining now/);
 });
 
 test('/readyz: a worker whose loop is blocked now is not counted ready; with every worker blocked the cluster is not ready, and is again once they turn', async (t) => {
