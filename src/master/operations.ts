@@ -22,10 +22,16 @@ export class Operations {
   #busy: { what: string; since: number } | null = null;
   /** Told when a reload starts and ends, however it was asked for (systemd's RELOADING=1 / READY=1). */
   readonly #onReload: (phase: 'start' | 'end') => void;
+  /** Whether the cluster is going away: stopping, or (the master knows) waiting out --shutdown-delay first. */
+  readonly #stopping: () => boolean;
 
-  constructor(supervisor: Supervisor, { onReload = () => {} }: { onReload?: (phase: 'start' | 'end') => void } = {}) {
+  constructor(
+    supervisor: Supervisor,
+    { onReload = () => {}, stopping = () => supervisor.phase === 'stopping' || supervisor.phase === 'stopped' }: { onReload?: (phase: 'start' | 'end') => void; stopping?: () => boolean } = {},
+  ) {
     this.#supervisor = supervisor;
     this.#onReload = onReload;
+    this.#stopping = stopping;
   }
 
   get busy(): boolean {
@@ -153,6 +159,7 @@ export class Operations {
     if (target > MAX_INSTANCES) {
       throw new UsageError(`cannot scale ${supervisor.config.name} to ${target} workers: at most ${MAX_INSTANCES} (now ${before})`);
     }
+    this.#refuseWhileStopping();
     if (target > before) this.#checkEntry();
     supervisor.scale(target);
     await new Promise<void>((resolve, reject) => {
@@ -187,6 +194,7 @@ export class Operations {
   }
 
   async #exclusive<T>(what: string, run: () => Promise<T>): Promise<T> {
+    this.#refuseWhileStopping();
     if (this.#busy) {
       const seconds = Math.round((Date.now() - this.#busy.since) / 1000);
       throw new ClusterdError('ERR_CLUSTERD_BUSY', `refused: ${this.#busy.what} is in progress (started ${seconds}s ago); try again when it finishes`, );
@@ -198,6 +206,15 @@ export class Operations {
     } finally {
       this.#busy = null;
     }
+  }
+
+  /**
+   * A cluster going away starts nothing: workers forked now would serve a pod or unit on its way
+   * out. During --shutdown-delay the supervisor still runs and would take a reload, whose end said
+   * READY=1 to systemd after the SIGTERM.
+   */
+  #refuseWhileStopping(): void {
+    if (this.#stopping()) throw new ClusterdError('ERR_CLUSTERD_STOPPING', 'the cluster is stopping');
   }
 
   /**

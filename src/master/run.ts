@@ -131,8 +131,13 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     // Out of the count asked for: an id waiting to be restarted is missing.
     return `${workers.filter((worker) => worker.state === 'ready').length}/${Math.max(workers.length, supervisor.desired)} workers ready, generation ${supervisor.generation}`;
   };
+  // Waiting out --shutdown-delay: still serving, no longer ready for new traffic.
+  let delaying: NodeJS.Timeout | null = null;
+  // Going away, from the SIGTERM that starts the delay: /readyz says so, and no operation starts.
+  const leaving = (): boolean => delaying !== null || supervisor.phase === 'stopping' || supervisor.phase === 'stopped';
   const operations = new Operations(supervisor, {
     onReload: (phase) => (phase === 'start' ? notifier?.reloading() : notifier?.ready(statusLine())),
+    stopping: leaving,
   });
   if (notifier) {
     supervisor.on('change', () => {
@@ -166,8 +171,6 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     await control.close();
     throw error;
   }) : null;
-  // Waiting out --shutdown-delay: still serving, no longer ready for new traffic.
-  let delaying: NodeJS.Timeout | null = null;
   const healthServer = health
     ? await startHealthServer({
         ...health,
@@ -178,7 +181,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
           // nothing: every worker blocked is a pod that cannot answer, and must leave the rotation.
           const workersBlocked = ready.filter((worker) => worker.blocked).length;
           const workersReady = ready.length - workersBlocked;
-          const stopping = delaying !== null || supervisor.phase === 'stopping' || supervisor.phase === 'stopped';
+          const stopping = leaving();
           // Those asked for: an id waiting for its restart counts, as in status.
           return { ready: workersReady > 0 && !stopping, workersReady, workersBlocked, workers: Math.max(workers.length, supervisor.desired), stopping };
         },
@@ -280,7 +283,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
   // An operation a signal asks for is logged as the control plane's are (MasterControl): asked by
   // the signal, then done or failed; its failure is in the log, and nobody else waits for it.
   const operate = (run: () => Promise<unknown>): void => {
-    if (supervisor.phase !== 'running') return;
+    if (supervisor.phase !== 'running' || leaving()) return;
     run().catch(() => {});
   };
   // Any stop ends the delay: `clusterd stop`, start()'s stop() (which asks the same), a fatal error. Left
@@ -297,6 +300,8 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
   const delayThenStop = (event: string, text: string, fields: Record<string, unknown>): boolean => {
     if (shutdownDelayMs <= 0 || supervisor.phase !== 'running') return false;
     logs.event(event, `${text}: not ready any more (/readyz 503); serving on for ${shutdownDelayMs} ms (--shutdown-delay), then stopping gracefully (again to stop now)`, { ...fields, shutdownDelayMs });
+    // systemd hears it now, as the probes do: the unit is stopping, whatever serves until the drain.
+    notifier?.stopping();
     delaying = setTimeout(() => {
       delaying = null;
       logs.event('shutdown-delay', `--shutdown-delay over: stopping gracefully`, { shutdownDelayMs });

@@ -1,6 +1,7 @@
 // systemd's Type=notify, from the master: READY=1 once every worker is ready, RELOADING=1 (with
-// MONOTONIC_USEC) and READY=1 around each reload, STOPPING=1 when the stop starts, a STATUS= line
-// as workers come and go, and WATCHDOG=1 at half of WATCHDOG_USEC when the unit sets WatchdogSec=.
+// MONOTONIC_USEC) and READY=1 around each reload, STOPPING=1 when the stop starts (at the SIGTERM
+// that starts --shutdown-delay: the unit is going away), a STATUS= line as workers come and go, and
+// WATCHDOG=1 at half of WATCHDOG_USEC when the unit sets WatchdogSec=.
 //
 // The messages are datagrams to the unix socket in NOTIFY_SOCKET, which Node cannot send; the
 // native helper does (one sendto). Without it, each message is sent by running `systemd-notify`,
@@ -30,6 +31,8 @@ export class SystemdNotifier {
   #watchdog: NodeJS.Timeout | null = null;
   #lastStatus = '';
   #failed = false;
+  /** STOPPING=1 was sent: the unit is going away, and nothing may say it is ready again. */
+  #stopping = false;
 
   /** A notifier when NOTIFY_SOCKET is set (systemd started us with Type=notify), else null. */
   static fromEnv({ env = process.env, logs, pid = process.pid, send }: NotifierOptions): SystemdNotifier | null {
@@ -54,23 +57,30 @@ export class SystemdNotifier {
     this.#logs = logs;
   }
 
+  // After STOPPING=1 these say nothing: a reload that the stop ended still ends (READY=1), and the
+  // workers draining still change the count; neither is news to a unit that is stopping.
   ready(status: string): void {
+    if (this.#stopping) return;
     this.#lastStatus = status;
     this.notify(`READY=1\nSTATUS=${status}`);
   }
 
   reloading(): void {
+    if (this.#stopping) return;
     this.notify(`RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}\nSTATUS=reloading`);
   }
 
+  /** Once: at the SIGTERM that starts --shutdown-delay, or when the stop starts. */
   stopping(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
     this.stopWatchdog();
     this.notify('STOPPING=1\nSTATUS=stopping');
   }
 
   /** A STATUS= line, when it changed. */
   status(status: string): void {
-    if (status === this.#lastStatus) return;
+    if (this.#stopping || status === this.#lastStatus) return;
     this.#lastStatus = status;
     this.notify(`STATUS=${status}`);
   }

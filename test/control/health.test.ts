@@ -1,7 +1,7 @@
 // --health: /livez and /readyz as probes see them, on a fake readiness (the endpoint alone), then
 // on a real cluster with --shutdown-delay: on SIGTERM /readyz turns 503 at once while requests are
 // still served for the delay, then the cluster drains; a second SIGTERM or `clusterd stop` drains at
-// once, and the delay's end forces nothing.
+// once, and the delay's end forces nothing; reload, restart and scale are refused during the delay.
 import test from 'ava';
 import http from 'node:http';
 import { LIVE_PATH, READY_PATH, startHealthServer, type Readiness } from '../../src/control/health.js';
@@ -114,6 +114,23 @@ test('--shutdown-delay: `clusterd stop` during the delay drains at once, and the
     ['signal', 'operation-requested', 'shutdown-delay'],
   );
   t.regex(events[2]!.message, /draining now/);
+});
+
+test('--shutdown-delay: a reload, restart or scale asked during the delay is refused as while stopping (exit 7), and nothing is forked', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--name', 'delay-ops', '--health', '127.0.0.1:0', '--shutdown-delay', '10m'], env: ctl.env });
+  killOnTeardown(t, cluster.process);
+  process.kill(cluster.masterPid, 'SIGTERM');
+  await cluster.waitForLine((line) => line.event === 'signal' && line.message.includes('--shutdown-delay'));
+  for (const args of [['reload', 'delay-ops'], ['restart', 'delay-ops', '1'], ['scale', 'delay-ops', '3']]) {
+    const refused = await ctl.run(args);
+    t.is(refused.exitCode, ExitCode.NOT_FOUND, `${args[0]}: ${String(refused.stderr)}`);
+    t.deepEqual(String(refused.stderr).trim().split('\n'), ['clusterd: the cluster is stopping'], args[0]);
+  }
+  t.deepEqual((await ctl.workers('delay-ops')).map((worker) => worker.pid), cluster.pids, 'the same worker serves, none was added');
+  t.is((await get(cluster.port)).status, 200, 'still serving through the delay');
+  process.kill(cluster.masterPid, 'SIGTERM');
+  t.is(await cluster.exited, ExitCode.OK);
 });
 
 test('/readyz: a worker whose loop is blocked now is not counted ready; with every worker blocked the cluster is not ready, and is again once they turn', async (t) => {

@@ -1,7 +1,7 @@
 // systemd's Type=notify against a fake NOTIFY_SOCKET: a unix datagram listener (python3, since Node
 // has no unix datagram sockets) that prints what it receives. READY=1 once every worker is ready,
 // RELOADING=1 with MONOTONIC_USEC then READY=1 around a reload, STATUS= lines, WATCHDOG=1 at half
-// of WATCHDOG_USEC, STOPPING=1 on the stop.
+// of WATCHDOG_USEC, STOPPING=1 on the stop (with --shutdown-delay, at the SIGTERM that starts it).
 import test from 'ava';
 import { execa } from 'execa';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,7 +11,9 @@ import { createInterface } from 'node:readline';
 import { LogSink } from '../../src/master/logs.js';
 import { SystemdNotifier } from '../../src/master/sd-notify.js';
 import { nativeHelper } from '../../src/system/native.js';
-import { fixture, startCluster, waitFor } from '../helpers/cluster.js';
+import { ExitCode } from '../../src/exit-codes.js';
+import { fixture, killOnTeardown, startCluster, waitFor } from '../helpers/cluster.js';
+import { control } from '../helpers/control.js';
 
 const LISTENER = `
 import socket, sys, json
@@ -90,6 +92,43 @@ test('Type=notify: READY=1 with STATUS once ready, RELOADING=1 + MONOTONIC_USEC 
   cluster.process.kill('SIGTERM');
   t.is(await cluster.exited, 0);
   await waitFor(() => messages.includes('STOPPING=1\nSTATUS=stopping'), { what: 'STOPPING=1' });
+});
+
+test('Type=notify with --shutdown-delay: STOPPING=1 at the SIGTERM, not at the end of the delay; a reload then is refused and no READY=1 follows', async (t) => {
+  t.truthy(nativeHelper()?.notify, 'the native helper sends the datagrams (npm install builds it)');
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-notify-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'notify.sock');
+  const { messages } = await fakeNotifySocket(t, path);
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--name', 'notify-delay', '--shutdown-delay', '10m'], env: { ...ctl.env, NOTIFY_SOCKET: path } });
+  killOnTeardown(t, cluster.process);
+  await waitFor(() => messages.some((message) => message.startsWith('READY=1')), { what: 'READY=1' });
+
+  process.kill(cluster.masterPid, 'SIGTERM');
+  await waitFor(() => messages.includes('STOPPING=1\nSTATUS=stopping'), { what: 'STOPPING=1 during the delay' });
+  t.false(cluster.lines.some((line) => line.event === 'shutdown-delay'), 'the delay still runs');
+  const reload = await ctl.run(['reload', 'notify-delay']);
+  t.is(reload.exitCode, ExitCode.NOT_FOUND, String(reload.stderr));
+  t.regex(String(reload.stderr), /the cluster is stopping/);
+
+  process.kill(cluster.masterPid, 'SIGTERM');
+  t.is(await cluster.exited, ExitCode.OK);
+  const after = messages.slice(messages.indexOf('STOPPING=1\nSTATUS=stopping'));
+  t.deepEqual(after.filter((message) => !message.startsWith('WATCHDOG=1')), ['STOPPING=1\nSTATUS=stopping'], 'STOPPING=1 once, and nothing says ready or reloading after it');
+});
+
+test('the notifier: once STOPPING=1 is sent, READY=1, RELOADING=1 and STATUS= lines are not (a reload the stop ended), nor STOPPING=1 again', async (t) => {
+  const sent: string[] = [];
+  const logs = new LogSink({ format: 'json', output: { stdout: { write: () => {} }, stderr: { write: () => {} } } });
+  const notifier = SystemdNotifier.fromEnv({ env: { NOTIFY_SOCKET: '/x' }, logs, send: (message) => (sent.push(message), Promise.resolve(null)) })!;
+  notifier.reloading();
+  notifier.stopping();
+  notifier.ready('1/1 workers ready, generation 2');
+  notifier.reloading();
+  notifier.status('0/1 workers ready, generation 2');
+  notifier.stopping();
+  t.deepEqual(sent.map((message) => message.split('\n')[0]), ['RELOADING=1', 'STOPPING=1']);
 });
 
 test('Type=notify: an abstract NOTIFY_SOCKET (@name) works too', async (t) => {
