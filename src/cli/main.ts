@@ -23,9 +23,34 @@ const COMMAND_MODULES = [startCommand, lsCommand, statusCommand, topCommand, rel
 /** The commands' names (the first word of each `command`). */
 const COMMANDS = COMMAND_MODULES.map((module) => String(module.command).split(' ')[0]!);
 
-export function main(argv: string[]): void {
+/** The commands whose first word after them is the cluster's NAME (`restart [name] [worker-id]`). */
+const NAMED_COMMANDS = COMMAND_MODULES.filter((module) => String(module.command).split(' ')[1] === '[name]').map((module) => String(module.command).split(' ')[0]!);
+
+/**
+ * `restart --name api 2` as `restart api 2`. NAME is a positional, and yargs lets a flag of the same
+ * name set it, then overwrites it with the first word: `--name api` was dropped without a word, and
+ * with two clusters running the command said to name one. Given twice, or with no value, it is left
+ * for the flag checks to refuse.
+ */
+export function nameFlagAsPositional(argv: readonly string[]): string[] {
+  const command = argv.findIndex((token) => !token.startsWith('-'));
+  if (command === -1 || !NAMED_COMMANDS.includes(argv[command]!)) return [...argv];
+  const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
+  const at = argv.flatMap((token, index) => (index < end && (token === '--name' || token.startsWith('--name=')) ? [index] : []));
+  if (at.length !== 1) return [...argv];
+  const index = at[0]!;
+  const joined = argv[index]!.startsWith('--name=');
+  const value = joined ? argv[index]!.slice('--name='.length) : argv[index + 1];
+  if (value === undefined || (!joined && (index + 1 >= end || value.startsWith('-')))) return [...argv];
+  const rest = argv.filter((_, position) => position !== index && (joined || position !== index + 1));
+  rest.splice(command + 1, 0, value);
+  return rest;
+}
+
+export function main(raw: string[]): void {
   process.on('uncaughtException', fail);
   process.on('unhandledRejection', fail);
+  const argv = nameFlagAsPositional(raw);
   yargs(argv)
     .scriptName('clusterd')
     .usage('$0 <command> [options]\n\nRun a Node.js server on every core, and see each worker\'s event loop.')
