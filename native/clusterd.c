@@ -23,6 +23,12 @@
  *                                                  it stops listening for every process that holds a
  *                                                  copy (new connections are refused); Node has no
  *                                                  such call for a listening socket
+ *   listenBacklog(fd)             -> backlog or -errno
+ *                                                  the backlog listening TCP socket fd was given
+ *                                                  (TCP_INFO, which reports it for a listener in
+ *                                                  tcpi_sacked, Linux): a socket systemd passed is
+ *                                                  listened on again with its own (Node's listen()
+ *                                                  sets one anew, and has no call to read it)
  *   dup2(fd, target)              -> 0 or -errno   target becomes a copy of fd: the daemon master's own
  *                                                  stdout and stderr follow its log file to each new
  *                                                  file (a crash's stack is written by Node's C++ to
@@ -33,6 +39,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -162,6 +169,27 @@ static napi_value js_notify(napi_env env, napi_callback_info info) {
 #endif
 }
 
+static napi_value js_listen_backlog(napi_env env, napi_callback_info info) {
+#if defined(__linux__)
+  int fd = int_arg(env, info, 0, -1);
+  if (fd < 0) return number(env, -EINVAL);
+  int listening = 0;
+  socklen_t length = sizeof(listening);
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0) return number(env, -errno);
+  if (!listening) return number(env, -EINVAL);
+  struct tcp_info tcp;
+  memset(&tcp, 0, sizeof(tcp));
+  length = sizeof(tcp);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &tcp, &length) != 0) return number(env, -errno);
+  /* A listener's tcp_info aliases two fields: tcpi_unacked is the queue now, tcpi_sacked its limit. */
+  if (tcp.tcpi_state != TCP_LISTEN || tcp.tcpi_sacked == 0 || tcp.tcpi_sacked > INT32_MAX) return number(env, -EINVAL);
+  return number(env, (int32_t)tcp.tcpi_sacked);
+#else
+  (void)info;
+  return number(env, -ENOSYS);
+#endif
+}
+
 static napi_value js_dup2(napi_env env, napi_callback_info info) {
   int fd = int_arg(env, info, 0, -1);
   int target = int_arg(env, info, 1, -1);
@@ -181,6 +209,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setRemoteNoDelay", NULL, js_set_remote_nodelay, NULL, NULL, NULL, napi_enumerable, NULL},
       {"notify", NULL, js_notify, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stopListening", NULL, js_stop_listening, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"listenBacklog", NULL, js_listen_backlog, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dup2", NULL, js_dup2, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties);

@@ -234,6 +234,11 @@ export interface ListenReply {
    */
   mode: 'rr' | 'shared' | 'reuseport' | 'fair';
   sockname: SockName | null;
+  /**
+   * shared, fair: the socket is one systemd passed (socket activation), listening already; listen()
+   * on it with this backlog, its own, never the app's (which would lower it for systemd's copy too).
+   */
+  backlog?: number;
 }
 
 /** How many connections a `fair` worker may hold before it stops accepting, and when it asks again. */

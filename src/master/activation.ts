@@ -5,11 +5,13 @@
 // balance mode: systemd holds the
 // socket across restarts of the master, so a restart (an upgrade of clusterd or Node) refuses no
 // connection, they wait in the kernel's queue. The variables are removed from the environment once
-// read, so that the workers (and their children) do not take the sockets for theirs.
+// read, so that the workers (and their children) do not take the sockets for theirs. Their backlog
+// (that queue: Backlog= in the .socket unit) is kept: see inheritedBacklog().
 import { readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { MAX_SOCKET_PATH_BYTES, socketPathName, type ListenQuery, type SockName } from '../protocol.js';
 import type { RawHandle } from './balancers/types.js';
+import { nativeHelper } from '../system/native.js';
 import { dropSystemdEnv, SOCKET_ACTIVATION_ENV } from '../system/systemd-env.js';
 
 /** The first inherited descriptor (SD_LISTEN_FDS_START). */
@@ -24,7 +26,19 @@ export interface InheritedSocket {
   sockname: SockName;
   /** Taken by a balancer: a socket serves one key at a time. */
   handle: RawHandle | null;
+  /** What listen() is called with on it, in the master and in every worker: see inheritedBacklog(). */
+  backlog: number;
 }
+
+/** The socket taken for a listen (takeInherited()). */
+export interface TakenSocket {
+  handle: RawHandle;
+  sockname: SockName;
+  backlog: number;
+}
+
+/** listen()'s backlog where a socket's own cannot be read: Linux (and the BSDs) cap it at net.core.somaxconn. */
+const MOST_THE_KERNEL_ALLOWS = 2 ** 31 - 1;
 
 interface InternalNet {
   _createServerHandle(address: string | null, port: number, addressType: number | undefined, fd: number): RawHandle | number;
@@ -77,10 +91,24 @@ export function adoptActivatedSockets(env: NodeJS.ProcessEnv = process.env, pid 
       skipped.push(`fd ${fd} (${name}): neither a TCP socket nor a unix socket with a path`);
       continue;
     }
-    sockets.push({ fd, name, sockname, handle });
+    sockets.push({ fd, name, sockname, handle, backlog: inheritedBacklog(fd) });
   }
   adopted = sockets;
   return { sockets, skipped };
+}
+
+/**
+ * The backlog to listen() with on a socket systemd passed. It listens already, with the backlog of
+ * the .socket unit (Backlog=, the queue connections wait in while the master restarts), but libuv
+ * starts accepting only through listen(2), which on Linux sets the backlog anew, for the socket
+ * itself and so for systemd's copy too. The app's backlog (Node's default 511) cut a Backlog=4096
+ * to 511 for good, past the master's exit. Its own backlog is read back where the native helper
+ * can (a TCP socket); else it is the most the kernel allows, which never lowers it (the kernel
+ * capped systemd's at the same net.core.somaxconn) but raises a Backlog= set below that.
+ */
+function inheritedBacklog(fd: number): number {
+  const own = nativeHelper()?.listenBacklog?.(fd) ?? -1;
+  return own > 0 ? own : MOST_THE_KERNEL_ALLOWS;
 }
 
 /** Linux's tables of this network namespace's sockets (empty where /proc cannot show them). */
@@ -161,10 +189,10 @@ export function matches(query: Pick<ListenQuery, 'address' | 'port'>, sockname: 
 }
 
 /** The inherited socket for this listen, taken (null when there is none, or it is in use). */
-export function takeInherited(query: Pick<ListenQuery, 'address' | 'port'>): { handle: RawHandle; sockname: SockName } | null {
+export function takeInherited(query: Pick<ListenQuery, 'address' | 'port'>): TakenSocket | null {
   const socket = adopted.find((candidate) => candidate.handle !== null && matches(query, candidate.sockname));
   if (!socket) return null;
   const handle = socket.handle!;
   socket.handle = null;
-  return { handle, sockname: socket.sockname };
+  return { handle, sockname: socket.sockname, backlog: socket.backlog };
 }

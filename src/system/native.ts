@@ -16,6 +16,8 @@ export interface NativeHelper {
   notify?(path: string, message: string): number;
   /** shutdown(SHUT_RD) of listening socket `fd`, for every process holding a copy: 0, or a negative errno. Absent from helpers built before it. */
   stopListening?(fd: number): number;
+  /** The backlog listening TCP socket `fd` was given (TCP_INFO, Linux), or a negative errno. Absent from helpers built before it. */
+  listenBacklog?(fd: number): number;
   /** dup2(2): `target` becomes a copy of `fd`: 0, or a negative errno. Absent from helpers built before it. */
   dup2?(fd: number, target: number): number;
 }

@@ -77,8 +77,8 @@ export function takeConnection(key: string, connection: RawHandle): boolean {
  * reply) is listened on, which puts the socket in the listening state for good, then closed until
  * the master says accept.
  */
-export function acceptorHandle(server: net.Server, key: string, sockname: SockName | null, copy: RawHandle, release: () => void): RawHandle {
-  const acceptor = new Acceptor(server as CountedServer, key, sockname, copy, release);
+export function acceptorHandle(server: net.Server, key: string, sockname: SockName | null, copy: RawHandle, release: () => void, inheritedBacklog?: number): RawHandle {
+  const acceptor = new Acceptor(server as CountedServer, key, sockname, copy, release, inheritedBacklog);
   acceptors.set(key, acceptor);
   reporter ??= setInterval(reportLoads, LOAD_REPORT_MS).unref();
   stopLagWatch ??= watchLag();
@@ -127,6 +127,8 @@ class Acceptor {
   readonly #key: string;
   #copy: RawHandle | null;
   #backlog = 511;
+  /** A socket systemd passed: every copy is listened on with its own backlog, never the app's. */
+  readonly #inheritedBacklog: number | undefined;
   #listening = false;
   #open = true;
   #terms: AcceptLimit = { epoch: 0, limit: null, resumeAt: 0, overflow: false };
@@ -149,8 +151,9 @@ class Acceptor {
   /** Connections told `Connection: close` that have not closed yet. */
   #ending = 0;
 
-  constructor(server: CountedServer, key: string, sockname: SockName | null, copy: RawHandle, release: () => void) {
+  constructor(server: CountedServer, key: string, sockname: SockName | null, copy: RawHandle, release: () => void, inheritedBacklog?: number) {
     this.#server = server;
+    this.#inheritedBacklog = inheritedBacklog;
     this.#key = key;
     this.#copy = copy;
     // Node lowers _connections, then calls this: the one place a closing connection is seen for free.
@@ -177,11 +180,11 @@ class Acceptor {
     };
     this.handle = {
       listen: (backlog) => {
-        this.#backlog = backlog;
+        this.#backlog = this.#inheritedBacklog ?? backlog;
         this.#listening = true;
         const copy = this.#copy;
         if (!copy) return 0;
-        const error = copy.listen!(backlog);
+        const error = copy.listen!(this.#backlog);
         // The first copy only puts the socket in the listening state: accept comes later.
         this.#closeCopy();
         return error;

@@ -158,18 +158,29 @@ function getServer(server: net.Server, query: ServerQuery, callback: GetServerCa
       return;
     }
     if (reply.mode === 'fair') {
-      const standIn = acceptorHandle(server, key, reply.sockname, handle as RawHandle, () => releaseIndex(base, index));
+      const standIn = acceptorHandle(server, key, reply.sockname, handle as RawHandle, () => releaseIndex(base, index), reply.backlog);
       standIns.add(standIn);
       callback(0, standIn);
       return;
     }
     if (reply.mode === 'shared') {
-      callback(0, tellMasterOnClose(handle as RawHandle, key, () => releaseIndex(base, index)));
+      callback(0, tellMasterOnClose(withBacklog(handle as RawHandle, reply.backlog), key, () => releaseIndex(base, index)));
       if (udp) datagramBound();
       return;
     }
     callback(0, roundRobinHandle(server, key, reply.sockname, () => releaseIndex(base, index)));
   });
+}
+
+/**
+ * A socket systemd passed (the master says so with its backlog): Node's listen() on it uses that
+ * backlog, not the app's, which would lower the socket's own for every copy, systemd's too.
+ */
+function withBacklog(handle: RawHandle, backlog: number | undefined): RawHandle {
+  if (backlog === undefined || !handle.listen) return handle;
+  const listen = handle.listen.bind(handle);
+  handle.listen = () => listen(backlog);
+  return handle;
 }
 
 /** A listening socket of the worker's own whose close() also tells the master. */

@@ -1,9 +1,11 @@
 // systemd socket activation with Debian's systemd-socket-activate: it listens, then starts the
 // command with the socket as fd 3 (LISTEN_FDS=1, LISTEN_PID). The master adopts it; the app's
 // listen() on that port gets it in every mode; and with the socket held by the process above the
-// master, a restart of the master under constant load loses no request: they wait in the queue.
+// master, a restart of the master under constant load loses no request: they wait in the queue,
+// whose length (the socket's backlog, systemd's Backlog=) the master and its workers leave alone.
 import test, { type ExecutionContext } from 'ava';
 import { execa, type ResultPromise } from 'execa';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
@@ -11,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { adoptActivatedSockets, listeningSocket, matches, unixSocketName } from '../../src/master/activation.js';
+import { nativeHelper } from '../../src/system/native.js';
 import { CLI, fixture, waitFor } from '../helpers/cluster.js';
 import { getJson, loadLoop, requestJson, untilEveryWorker } from '../helpers/requests.js';
 
@@ -196,5 +199,60 @@ for (const balance of ['fair', 'rr', 'shared']) {
     const second = lines.filter((line) => line.event === 'ready')[1]!;
     process.kill(second.masterPid!, 'SIGTERM');
     await holder;
+  });
+}
+
+/** The backlog the kernel reports for the one socket listening on 127.0.0.1:`port` (ss's Send-Q, read through sock_diag). */
+async function backlogOf(port: number): Promise<number> {
+  const { stdout } = await execa('ss', ['-H', '-l', '-t', '-n', `src 127.0.0.1 and sport = :${port}`]);
+  const rows = stdout.trim().split('\n').filter(Boolean);
+  if (rows.length !== 1) throw new Error(`ss: ${rows.length} listening sockets on 127.0.0.1:${port}: ${stdout}`);
+  // State Recv-Q Send-Q Local-Address:Port Peer-Address:Port
+  return Number(rows[0]!.trim().split(/\s+/)[2]);
+}
+
+for (const balance of ['fair', 'rr', 'shared']) {
+  test.serial(`--balance ${balance}: the inherited socket keeps its backlog, for systemd's copy too once the master has exited`, async (t) => {
+    // Listened on with a backlog of 1000 (a .socket unit's Backlog=), then passed as fd 3 to a shell
+    // that holds it while the master runs and after, as systemd does, until its stdin ends.
+    const socket = createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1000 });
+    await once(socket, 'listening');
+    const { port } = socket.address() as { port: number };
+    t.is(await backlogOf(port), 1000);
+    const runtime = mkdtempSync(join(tmpdir(), 'clusterd-activation-'));
+    t.teardown(() => rmSync(runtime, { recursive: true, force: true }));
+    const master = `LISTEN_PID=$$ LISTEN_FDS=1 exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} start ${JSON.stringify(fixture('hello.js'))} -i 2 --balance ${balance} --log-format json --name backlog-${balance}`;
+    const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
+    // (node's spawn: execa's types take no descriptor past stderr.)
+    const holder = spawn('sh', ['-c', `sh -c '${master}'; echo '{"event":"master-exited"}'; read _ || :`], {
+      stdio: ['pipe', 'pipe', 'inherit', fd],
+      env: { ...process.env, PORT: String(port), CLUSTERD_RUNTIME_DIR: runtime },
+    });
+    const exited = once(holder, 'exit');
+    t.teardown(() => holder.kill('SIGKILL'));
+    // This process's copy closed: the workers alone take connections.
+    socket.close();
+    const lines: HolderLine[] = [];
+    createInterface({ input: holder.stdout! }).on('line', (text) => lines.push(JSON.parse(text) as HolderLine));
+    const ready = await waitFor(() => lines.find((line) => line.event === 'ready'), { timeoutMs: 20_000, what: 'the master ready' });
+    t.teardown(() => {
+      try {
+        process.kill(ready.masterPid!, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    });
+    t.true((await getJson(port)).pid > 0);
+    // Its own where the native helper reads it back, else the most the kernel allows: never lower.
+    const exact = typeof nativeHelper()?.listenBacklog === 'function';
+    const running = await backlogOf(port);
+    if (exact) t.is(running, 1000, 'while the cluster runs');
+    else t.true(running >= 1000, `while the cluster runs: ${running}`);
+
+    process.kill(ready.masterPid!, 'SIGTERM');
+    await waitFor(() => lines.some((line) => line.event === 'master-exited'), { timeoutMs: 20_000, what: 'the master exited' });
+    t.is(await backlogOf(port), running, 'held by the shell once the master has exited');
+    holder.stdin!.end();
+    t.deepEqual(await exited, [0, null]);
   });
 }

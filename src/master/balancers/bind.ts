@@ -36,12 +36,13 @@ export class BindError extends Error {
  * master only ever accepts and hands off (Node's RoundRobinHandle does the same).
  */
 export function listenRaw(query: ListenQuery): Promise<{ handle: RawHandle; sockname: SockName }> {
-  // Socket activation: the socket systemd passed, already bound and listening.
+  // Socket activation: the socket systemd passed, already bound and listening; listen() starts
+  // accepting, with the socket's own backlog rather than the app's (inheritedBacklog()).
   const inherited = takeInherited(query);
   if (inherited) {
-    const error = inherited.handle.listen?.(query.backlog ?? 511) ?? 0;
+    const error = inherited.handle.listen?.(inherited.backlog) ?? 0;
     if (error !== 0) return Promise.reject(new BindError(error, errorName(error)));
-    return Promise.resolve(inherited);
+    return Promise.resolve({ handle: inherited.handle, sockname: inherited.sockname });
   }
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -69,10 +70,13 @@ export function listenRaw(query: ListenQuery): Promise<{ handle: RawHandle; sock
   });
 }
 
-/** Binds without listening, so that every worker can listen (and accept) on a copy. */
-export function bindShared(query: ListenQuery): { handle: RawHandle; sockname: SockName; inherited: boolean } {
+/**
+ * Binds without listening, so that every worker can listen (and accept) on a copy. `inheritedBacklog`:
+ * the socket is one systemd passed, to be listened on with that backlog only; null for one of its own.
+ */
+export function bindShared(query: ListenQuery): { handle: RawHandle; sockname: SockName; inheritedBacklog: number | null } {
   const inherited = takeInherited(query);
-  if (inherited) return { ...inherited, inherited: true };
+  if (inherited) return { handle: inherited.handle, sockname: inherited.sockname, inheritedBacklog: inherited.backlog };
   const handle = (net as unknown as InternalNet)._createServerHandle(
     query.address,
     query.port,
@@ -88,7 +92,7 @@ export function bindShared(query: ListenQuery): { handle: RawHandle; sockname: S
       handle.close();
       throw new BindError(error, errorName(error));
     }
-    return { handle, sockname: socketPathName(query.address!), inherited: false };
+    return { handle, sockname: socketPathName(query.address!), inheritedBacklog: null };
   }
   const sockname: Partial<SockName> = {};
   handle.getsockname?.(sockname);
@@ -98,7 +102,7 @@ export function bindShared(query: ListenQuery): { handle: RawHandle; sockname: S
     handle.close();
     throw new BindError(-osConstants.errno.EADDRINUSE, 'EADDRINUSE');
   }
-  return { handle, sockname: sockname as SockName, inherited: false };
+  return { handle, sockname: sockname as SockName, inheritedBacklog: null };
 }
 
 interface InternalDgram {

@@ -45,7 +45,7 @@
 import { bindShared, stopListening } from './bind.js';
 import { STALLED, healthRank } from './choose.js';
 import type { BalancedWorker, Balancer, RawHandle } from './types.js';
-import { LOAD_REPORT_MS, resumeAt, resumeBelowCeiling, slack, type AcceptLimit, type AcceptorLoad, type AcceptorReport, type ListenQuery, type SockName } from '../../protocol.js';
+import { LOAD_REPORT_MS, resumeAt, resumeBelowCeiling, slack, type AcceptLimit, type AcceptorLoad, type AcceptorReport, type ListenQuery, type ListenReply, type SockName } from '../../protocol.js';
 
 /** What a worker is doing with its copy of the socket, as far as the master knows. */
 export type AcceptorMode = 'idle' | 'accepting' | 'full' | 'paused';
@@ -276,8 +276,11 @@ export class FairBalancer implements Balancer {
   /** What the preferred workers held together at each of the last HELD_TICKS ticks. */
   readonly #held: number[] = [];
   readonly #timer: NodeJS.Timeout;
-  /** The socket came from systemd (socket activation), which keeps it listening for the next start. */
-  readonly #inherited: boolean;
+  /**
+   * The socket came from systemd (socket activation), which keeps it listening for the next start:
+   * the backlog it is listened on with, by the master and every worker (null: a socket of its own).
+   */
+  readonly #inheritedBacklog: number | null;
   /** Set by stopAccepting(): the master takes the queue, and the plan sends no copy any more. */
   #stopping = false;
   /** Connections the master accepted at a stop and sent to a worker, by id, until it answers. */
@@ -289,18 +292,18 @@ export class FairBalancer implements Balancer {
   #atCeilingsSince: number | null = null;
   #overflowTimer: NodeJS.Timeout | null = null;
 
-  private constructor(key: string, handle: RawHandle, sockname: SockName, inherited: boolean) {
+  private constructor(key: string, handle: RawHandle, sockname: SockName, inheritedBacklog: number | null) {
     this.key = key;
     this.#handle = handle;
     this.sockname = sockname;
-    this.#inherited = inherited;
+    this.#inheritedBacklog = inheritedBacklog;
     this.#timer = setInterval(() => this.settle(), LOAD_REPORT_MS).unref();
   }
 
   /** Binds the address in the master without listening (the first worker's listen() does); throws a BindError. */
   static async open(query: ListenQuery): Promise<FairBalancer> {
-    const { handle, sockname, inherited } = bindShared(query);
-    return new FairBalancer(query.key, handle, sockname, inherited);
+    const { handle, sockname, inheritedBacklog } = bindShared(query);
+    return new FairBalancer(query.key, handle, sockname, inheritedBacklog);
   }
 
   get size(): number {
@@ -316,7 +319,9 @@ export class FairBalancer implements Balancer {
     if (!this.#handle) return;
     // The copy that comes with the reply is listened on and closed at once: the socket then queues
     // connections from the first listen() on, and the worker accepts only once accept says so.
-    worker.send({ cmd: 'NODE_clusterd:listen-reply', seq, errno: 0, mode: 'fair', sockname: this.sockname }, this.#handle);
+    const reply: ListenReply = { cmd: 'NODE_clusterd:listen-reply', seq, errno: 0, mode: 'fair', sockname: this.sockname };
+    if (this.#inheritedBacklog !== null) reply.backlog = this.#inheritedBacklog;
+    worker.send(reply, this.#handle);
     if (!this.#acceptors.has(worker)) this.#acceptors.set(worker, { mode: 'idle', connections: 0, peak: 0, low: 0, cycled: false, churn: 0, epoch: 0, acceptEpoch: 0, keep: null, lagging: false, ceiling: null, overflow: false });
     this.#plan();
   }
@@ -385,8 +390,8 @@ export class FairBalancer implements Balancer {
     // listening), while those already queued stay, for the master to take. Under load a stop took
     // connections as fast as they came, and the last ones queued were reset when it stopped listening
     // (2-15 in 3 of 13 audit runs over TLS). Not for a socket systemd passed, which queues for the next
-    // start.
-    if (handle.listen!(this.#inherited ? 511 : 0) !== 0) return Promise.resolve();
+    // start, with its own backlog.
+    if (handle.listen!(this.#inheritedBacklog ?? 0) !== 0) return Promise.resolve();
     return new Promise((resolve) => {
       // Empty once a turn of the loop, whose poll phase accepts whatever is queued, takes nothing more.
       let seen = -1;
@@ -397,7 +402,7 @@ export class FairBalancer implements Balancer {
           return;
         }
         handle.onconnection = null;
-        if (!this.#inherited) stopListening(handle);
+        if (this.#inheritedBacklog === null) stopListening(handle);
         handle.close();
         this.#handle = null;
         this.#onHandedOver = resolve;

@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import { bindShared, bindUdp } from './bind.js';
 import { takeInherited } from '../activation.js';
 import type { BalancedWorker, Balancer, RawHandle } from './types.js';
-import { isUdp, type ListenQuery, type SockName } from '../../protocol.js';
+import { isUdp, type ListenQuery, type ListenReply, type SockName } from '../../protocol.js';
 
 /** libuv's UV_TCP_REUSEPORT (1.49+). */
 export const UV_TCP_REUSEPORT = 2;
@@ -28,10 +28,13 @@ export class HeldSocketBalancer implements Balancer {
   readonly datagram: boolean;
   readonly #mode: 'shared' | 'reuseport';
   #handle: RawHandle | null;
+  /** A socket systemd passed: the backlog every worker listens on it with (null: the app's). */
+  readonly #inheritedBacklog: number | null;
   readonly #workers = new Set<BalancedWorker>();
 
-  private constructor(key: string, mode: 'shared' | 'reuseport', handle: RawHandle, sockname: SockName, datagram = false) {
+  private constructor(key: string, mode: 'shared' | 'reuseport', handle: RawHandle, sockname: SockName, { datagram = false, inheritedBacklog = null }: { datagram?: boolean; inheritedBacklog?: number | null } = {}) {
     this.key = key;
+    this.#inheritedBacklog = inheritedBacklog;
     this.datagram = datagram;
     this.#mode = mode;
     this.#handle = handle;
@@ -42,11 +45,11 @@ export class HeldSocketBalancer implements Balancer {
   static async open(query: ListenQuery, mode: 'shared' | 'reuseport'): Promise<HeldSocketBalancer> {
     if (isUdp(query)) {
       const { handle, sockname } = bindUdp(query);
-      return new HeldSocketBalancer(query.key, 'shared', handle, sockname, true);
+      return new HeldSocketBalancer(query.key, 'shared', handle, sockname, { datagram: true });
     }
     // An inherited socket (socket activation) is one socket whatever the mode: reuseport shares it too.
     const inherited = takeInherited(query);
-    if (inherited) return new HeldSocketBalancer(query.key, 'shared', inherited.handle, inherited.sockname);
+    if (inherited) return new HeldSocketBalancer(query.key, 'shared', inherited.handle, inherited.sockname, { inheritedBacklog: inherited.backlog });
     const flags = mode === 'reuseport' ? query.flags | UV_TCP_REUSEPORT : query.flags;
     const { handle, sockname } = bindShared({ ...query, flags });
     return new HeldSocketBalancer(query.key, mode, handle, sockname);
@@ -58,7 +61,8 @@ export class HeldSocketBalancer implements Balancer {
 
   add(worker: BalancedWorker, seq: number): void {
     this.#workers.add(worker);
-    const reply = { cmd: 'NODE_clusterd:listen-reply', seq, errno: 0, mode: this.#mode, sockname: this.sockname } as const;
+    const reply: ListenReply = { cmd: 'NODE_clusterd:listen-reply', seq, errno: 0, mode: this.#mode, sockname: this.sockname };
+    if (this.#inheritedBacklog !== null) reply.backlog = this.#inheritedBacklog;
     // shared: the socket travels with the reply; reuseport: the worker binds its own.
     worker.send(reply, this.#mode === 'shared' ? this.#handle! : undefined);
   }
