@@ -15,6 +15,15 @@ if ! command -v systemd-socket-activate >/dev/null 2>&1 && command -v apt-get >/
 fi
 command -v systemd-socket-activate >/dev/null 2>&1 && echo "systemd-socket-activate: $(command -v systemd-socket-activate)"
 
+# ss (Debian's `iproute2`): test/master/activation.test.ts reads an inherited socket's backlog with it.
+if ! command -v ss >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  sudo_cmd=()
+  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo -n)
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends iproute2 >/dev/null
+fi
+command -v ss >/dev/null 2>&1 && echo "ss: $(command -v ss)"
+
 # Debian's chromium: test/dashboard/browser.test.ts drives it headless with playwright-core (skipped without it).
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
   sudo_cmd=()
