@@ -6,31 +6,25 @@
 # and says so in its output.
 set -euo pipefail
 
-# systemd-socket-activate (Debian's `systemd` package) starts test/master/activation.test.ts's masters.
-if ! command -v systemd-socket-activate >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  sudo_cmd=()
+# Installs Debian package $1 where apt-get is (as root, or with passwordless sudo); else does nothing.
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || return 0
+  local sudo_cmd=()
   [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo -n)
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends systemd >/dev/null
-fi
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "$1" >/dev/null
+}
+
+# systemd-socket-activate (Debian's `systemd` package) starts test/master/activation.test.ts's masters.
+if ! command -v systemd-socket-activate >/dev/null 2>&1; then apt_install systemd; fi
 command -v systemd-socket-activate >/dev/null 2>&1 && echo "systemd-socket-activate: $(command -v systemd-socket-activate)"
 
 # ss (Debian's `iproute2`): test/master/activation.test.ts reads an inherited socket's backlog with it.
-if ! command -v ss >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  sudo_cmd=()
-  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo -n)
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends iproute2 >/dev/null
-fi
+if ! command -v ss >/dev/null 2>&1; then apt_install iproute2; fi
 command -v ss >/dev/null 2>&1 && echo "ss: $(command -v ss)"
 
 # Debian's chromium: test/dashboard/browser.test.ts drives it headless with playwright-core (skipped without it).
-if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
-  sudo_cmd=()
-  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo -n)
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends chromium >/dev/null
-fi
+if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
 [ -x /usr/bin/chromium ] && echo "chromium: $(/usr/bin/chromium --version 2>/dev/null)"
 
 if command -v promtool >/dev/null 2>&1; then
