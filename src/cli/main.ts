@@ -32,7 +32,7 @@ const NAMED_COMMANDS = COMMAND_MODULES.filter((module) => String(module.command)
  * with two clusters running the command said to name one. Given twice, or with no value, it is left
  * for the flag checks to refuse.
  */
-export function nameFlagAsPositional(argv: readonly string[]): string[] {
+function nameFlagAsPositional(argv: readonly string[]): string[] {
   const command = argv.findIndex((token) => !token.startsWith('-'));
   if (command === -1 || !NAMED_COMMANDS.includes(argv[command]!)) return [...argv];
   const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
