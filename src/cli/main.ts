@@ -92,7 +92,11 @@ export function main(raw: string[]): void {
 /** Flags whose values start with a dash (node's own flags). */
 const DASHED_VALUES = ['--node-arg'];
 
-/** `--node-arg` given with no `=` and followed by a word starting with `-` that yargs called unknown: the value meant for it. */
+/**
+ * A flag given with no `=` and followed by a word starting with `-` that yargs called unknown: the
+ * value meant for it. `--node-arg --max-old-space-size=512`, or a negative number (`--max-memory
+ * -1G` read as the short flags -1 and -G: "Unknown arguments: 1, G").
+ */
 function unknownAfterFlag(message: string, argv: readonly string[]): { flag: string; value: string } | null {
   if (!message.startsWith('Unknown argument')) return null;
   const unknown = message.replace(/^Unknown arguments?: /, '').split(', ');
@@ -102,6 +106,8 @@ function unknownAfterFlag(message: string, argv: readonly string[]): { flag: str
     const [flag, value] = [tokens[index]!, tokens[index + 1]!];
     const name = /^--?([^=]+)/.exec(value)?.[1];
     if (DASHED_VALUES.includes(flag) && name !== undefined && unknown.includes(name)) return { flag, value };
+    const negative = /^-(\d[^=]*)$/.exec(value)?.[1];
+    if (flag.startsWith('--') && !flag.includes('=') && negative !== undefined && [...negative].every((letter) => unknown.includes(letter) || /\d/.test(letter))) return { flag, value };
   }
   return null;
 }

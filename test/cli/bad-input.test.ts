@@ -67,6 +67,9 @@ test(outOfRange, ['--no-node-arg'], ['`--node-arg`', '`false`']);
 test(outOfRange, ['--wait-ready=soon'], ['`--wait-ready` is a yes/no flag', '`--wait-ready=soon`']);
 test(outOfRange, ['--grace'], ['`--grace` needs a value']);
 test(outOfRange, ['--node-arg', '--max-old-space-size=512'], ['`--node-arg` needs a value (one that starts with -: --node-arg=--max-old-space-size=512)']);
+// A negative value read as short flags: it said "Unknown arguments: 1, G".
+test(outOfRange, ['--max-memory', '-1G'], ['`--max-memory` needs a value (one that starts with -: --max-memory=-1G)']);
+test(outOfRange, ['--max-memory=-1G'], ['`--max-memory`', '`-1G`']);
 
 test('a node flag that node refuses: one line, exit 2, no retries', async (t) => {
   for (const [flag, said] of [
