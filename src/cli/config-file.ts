@@ -243,10 +243,14 @@ function parseEnv(raw: unknown, bad: (expected: string) => UsageError, path: str
 
 /** A path in the file is relative to the file (`base`, its directory), as `entry` is, not to wherever clusterd was started from. */
 function resolvePath(spec: StartOption, value: FlagValue, base: string): FlagValue {
-  // A value ending in / stays as given, for its parser to refuse (resolve() would drop the slash).
-  if (typeof value !== 'string' || spec.path === undefined || value.trim() === '' || value.trim().endsWith('/')) return value;
+  if (typeof value !== 'string' || spec.path === undefined || value.trim() === '') return value;
   if (spec.path === 'socket' && !isSocketPath(value)) return value;
-  return resolve(base, value.trim());
+  const text = value.trim();
+  const absolute = resolve(base, text);
+  // resolve() drops a trailing slash, which says "a directory": kept, for a `cwd` of `wd/` (found
+  // from the file, not from where start ran), and for the parsers that refuse a directory's name
+  // as a log file or a socket.
+  return text.endsWith('/') && !absolute.endsWith('/') ? `${absolute}/` : absolute;
 }
 
 /**

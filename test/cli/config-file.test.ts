@@ -66,8 +66,8 @@ test('paths in the file are relative to the file: the log file, the token files,
   });
   t.is(parseConfig({ dashboard: 'dash.sock' }, file).flags.get('dashboard'), '/srv/app/dash.sock');
   for (const address of ['127.0.0.1:7071', '7071', '[::1]:7071']) t.is(parseConfig({ dashboard: address }, file).flags.get('dashboard'), address);
-  // Left for the parser to refuse, as on the command line.
-  t.is(parseConfig({ dashboard: 'run/' }, file).flags.get('dashboard'), 'run/');
+  // A trailing slash (a directory's name) is kept, for the parser to refuse, as on the command line.
+  t.is(parseConfig({ dashboard: 'run/' }, file).flags.get('dashboard'), '/srv/app/run/');
   // start()'s options are relative to its cwd, though the master reads them from a file elsewhere.
   t.deepEqual(withAbsolutePaths({ entry: '/srv/app/a.js', instances: 2, logFile: 'app.log', controlTokenFile: 'secret', dashboard: '127.0.0.1:7071' }, '/home/me/app'), {
     entry: '/srv/app/a.js',
@@ -76,6 +76,21 @@ test('paths in the file are relative to the file: the log file, the token files,
     controlTokenFile: '/home/me/app/secret',
     dashboard: '127.0.0.1:7071',
   });
+});
+
+test('a path in the file written with a trailing slash is relative to the file too, not to where start ran', (t) => {
+  // `cwd: "wd/"` was left as given, and found from the current directory: refused (ENOENT) though
+  // the file's wd existed, or, with a wd where start ran, that one used instead without a word.
+  const dir = scratch(t);
+  mkdirSync(join(dir, 'sv', 'wd'), { recursive: true });
+  copyFileSync(fixture('hello.js'), join(dir, 'app.js'));
+  const file = join(dir, 'sv', 'c2.json');
+  const config = parseConfig({ entry: '../app.js', cwd: 'wd/', logFile: 'logs/' }, file);
+  t.is(config.flags.get('cwd'), join(dir, 'sv', 'wd') + '/');
+  t.is(config.flags.get('log-file'), join(dir, 'sv', 'logs') + '/', 'the slash kept: a directory is no log file');
+  t.not(process.cwd(), join(dir, 'sv'));
+  t.is(masterOptions(startSettings({}, parseConfig({ entry: '../app.js', cwd: 'wd/' }, file))).cluster.entry.cwd, join(dir, 'sv', 'wd'));
+  t.is(parseConfig({ cwd: '/' }, file).flags.get('cwd'), '/');
 });
 
 test('flags win over the file, the file over the defaults; a refused file value names the key and the file', (t) => {
