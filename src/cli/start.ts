@@ -241,11 +241,22 @@ function logFileOptions(
   const path = text('log-file');
   // A file that cannot be opened is found only when it is opened (by the master, or by `start -d`):
   // the line names where the path was given (`given`), as for any other value of the config file.
-  if (path !== undefined) return { path: resolve(path), given, ...options };
+  if (path !== undefined) return { path: checked('log-file', () => parseLogFilePath(path)), given, ...options };
   if (process.env[DAEMON_ENV] && process.env[DAEMON_ENV] !== API_CHILD) return { path: daemonLogPath(name), ...options };
   // `start -d` itself (not its master yet): the master it starts has the file, and rotates it.
   if (maxSize !== undefined && !daemon) throw new UsageError('`--log-max-size` rotates the --log-file: give one (or run with -d, whose log is a file)');
   return null;
+}
+
+/**
+ * --log-file's path, absolute. A blank one (`--log-file " "`) or a directory's name (`logs/`) was
+ * opened as it came, and the lines went to a new plain file named ` ` or `logs` where start ran.
+ */
+function parseLogFilePath(value: string): string {
+  const text = value.trim();
+  if (text === '') throw new UsageError(`Expected \`--log-file\` to be a file's path, got \`${value}\``);
+  if (text.endsWith('/')) throw new UsageError(`Expected \`--log-file\` to be a file's path, not a directory's, got \`${text}\``);
+  return resolve(text);
 }
 
 async function start(args: StartArgs): Promise<void> {

@@ -3,7 +3,7 @@
 // app's own output, prefixed `[wN]`, may carry one).
 import test from 'ava';
 import { execa, type Result } from 'execa';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -177,6 +177,26 @@ test(outOfRange, ['--kill-signal', 'SIGTERMINATE'], ['`--kill-signal`', 'a signa
 test(outOfRange, ['--kill-signal', 'SIGKILL'], ['`--kill-signal`', 'cannot be handled', '`SIGKILL`']);
 test(outOfRange, ['--cwd', '/nonexistent/release'], ['`--cwd`', 'a directory', '`/nonexistent/release`', 'ENOENT']);
 test(outOfRange, ['--cwd', '/etc/hostname'], ['`--cwd`', 'a directory', 'not a directory']);
+
+test('--log-file blank or naming a directory (logs/): one line, exit 2, and no plain file made of it where start ran', async (t) => {
+  // Both were opened as given: the lines went to a new plain file named ` ` or `logs`.
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-log-file-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const [value, mentions] of [
+    ['logs/', ['`--log-file`', "a file's path, not a directory's", '`logs/`']],
+    [' ', ['`--log-file`', "a file's path", '` `']],
+  ] as const) {
+    const result = await execa(process.execPath, [CLI, 'start', fixture('hello.js'), '-i', '1', '--log-file', value], { cwd: dir, reject: false, timeout: 30_000, stdin: 'ignore' });
+    assertOneLine(t, result, ExitCode.USAGE, [...mentions]);
+  }
+  t.deepEqual(readdirSync(dir), [], 'nothing written');
+  writeFileSync(join(dir, 'clusterd.config.json'), JSON.stringify({ entry: fixture('hello.js'), logFile: 'logs/' }));
+  const filed = await execa(process.execPath, [CLI, 'start'], { cwd: dir, reject: false, timeout: 30_000, stdin: 'ignore' });
+  t.is(
+    assertOneLine(t, filed, ExitCode.USAGE, []),
+    `clusterd: ${join(dir, 'clusterd.config.json')}: Expected \`logFile\` to be a file's path, not a directory's, got \`${join(dir, 'logs')}/\``,
+  );
+});
 
 // Control commands check their values before looking for a cluster.
 const controlOutOfRange = test.macro({
