@@ -128,12 +128,27 @@ export async function startDaemon({ name, argv, logFile }: { name: string; argv:
   });
 }
 
-/** The command line again, minus -d/--daemon (never touching the app's arguments after `--`). */
+/**
+ * The command line again, minus -d/--daemon and its value (never touching the app's arguments after
+ * `--`). yargs reads a `true` or `false` after a yes/no flag as its value (`-d true`): left behind
+ * alone, it reached the master as a second entry, which failed in the background ("Unknown
+ * argument: true") after start had said nothing was wrong.
+ */
 export function withoutDaemonFlag(argv: readonly string[]): string[] {
   const end = argv.indexOf('--');
   const own = end === -1 ? argv : argv.slice(0, end);
   const rest = end === -1 ? [] : argv.slice(end);
-  return [...own.filter((arg) => !/^(-d|--daemon)(=true)?$/.test(arg)), ...rest];
+  const kept: string[] = [];
+  for (let index = 0; index < own.length; index++) {
+    const arg = own[index]!;
+    if (/^(-d|--daemon)=(true|false)$/.test(arg)) continue;
+    if (arg === '-d' || arg === '--daemon') {
+      if (own[index + 1] === 'true' || own[index + 1] === 'false') index++;
+      continue;
+    }
+    kept.push(arg);
+  }
+  return [...kept, ...rest];
 }
 
 function lastLines(path: string, count: number): string[] {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, fixture, get, isRunning, waitFor } from '../helpers/cluster.js';
 import { nativeHelper } from '../../src/system/native.js';
+import { withoutDaemonFlag } from '../../src/cli/daemon-parent.js';
 
 function runtime(t: { teardown(fn: () => void): void }): Record<string, string> {
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-daemon-'));
@@ -188,6 +189,21 @@ test('daemon: true in the config file starts one daemon master, which does not s
   });
   const listed = JSON.parse((await clusterd(['ls', '--json'], env)).stdout) as { name: string; masterPid: number }[];
   t.deepEqual(listed.map((cluster) => [cluster.name, cluster.masterPid]), [['filed', pid]]);
+  process.kill(pid, 'SIGTERM');
+  await waitFor(() => !isRunning(pid), { timeoutMs: 15_000, what: 'the daemon master to exit' });
+});
+
+test('start -d true (yargs reads the word as the yes/no flag\'s value) starts the master without it: it failed in the background on "Unknown argument: true"', async (t) => {
+  t.deepEqual(withoutDaemonFlag(['app.js', '-d', 'true', '-i', '1']), ['app.js', '-i', '1']);
+  t.deepEqual(withoutDaemonFlag(['--daemon', 'false', '-d', 'app.js', '--daemon=true', '-i', '1', '--', '-d', 'true']), ['app.js', '-i', '1', '--', '-d', 'true']);
+  const env = runtime(t);
+  const started = await clusterd(['start', fixture('hello.js'), '-i', '1', '--name', 'dtrue', '-d', 'true'], env);
+  t.is(started.exitCode, 0, started.stderr);
+  t.regex(started.stdout, /dtrue started in the background/);
+  const pid = await masterPid('dtrue', env);
+  t.teardown(() => {
+    if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+  });
   process.kill(pid, 'SIGTERM');
   await waitFor(() => !isRunning(pid), { timeoutMs: 15_000, what: 'the daemon master to exit' });
 });
