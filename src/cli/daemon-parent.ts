@@ -3,7 +3,7 @@
 // ready (exit 0, naming the cluster and its control socket) or the master fails (non-zero,
 // with the reason), so scripts can rely on the exit code.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -67,6 +67,8 @@ export async function startDaemon({ name, argv, logFile }: { name: string; argv:
     if (logFile) throw new UsageError(`${logFile.given ?? '--log-file'}: cannot open ${logPath}: ${oneLine(error)}`);
     throw new ClusterdError('ERR_CLUSTERD_RUNTIME_DIR', `cannot open the log file ${logPath}: ${(error as Error).message}`, { cause: error });
   }
+  // The file is appended to, run after run: what this master writes starts here.
+  const ownFrom = fstatSync(log).size;
   const bin = fileURLToPath(new URL('../../bin/clusterd.js', import.meta.url));
   const child = spawn(process.execPath, [bin, ...withoutDaemonFlag(argv)], {
     detached: true,
@@ -120,7 +122,7 @@ export async function startDaemon({ name, argv, logFile }: { name: string; argv:
       done(ExitCode.INTERNAL);
     });
     child.once('exit', (code, signal) => {
-      const tail = lastLines(logPath, 5);
+      const tail = lastLines(logPath, 5, ownFrom);
       process.stderr.write(`clusterd: the master ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before it was ready; see ${logPath}\n`);
       for (const line of tail) process.stderr.write(`  | ${line}\n`);
       done(code && code > 0 ? code : ExitCode.INTERNAL);
@@ -151,9 +153,13 @@ export function withoutDaemonFlag(argv: readonly string[]): string[] {
   return [...kept, ...rest];
 }
 
-function lastLines(path: string, count: number): string[] {
+/** The last `count` lines written from byte `from` on: an earlier run's lines, above them in the file, are not this master's. */
+function lastLines(path: string, count: number, from: number): string[] {
   try {
-    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-count);
+    const bytes = readFileSync(path);
+    // Smaller than it was (rotated or emptied since): all of it is this run's.
+    const text = (bytes.length >= from ? bytes.subarray(from) : bytes).toString('utf8').trimEnd();
+    return text === '' ? [] : text.split('\n').slice(-count);
   } catch {
     return [];
   }

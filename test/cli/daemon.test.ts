@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { CLI, fixture, get, isRunning, waitFor } from '../helpers/cluster.js';
 import { nativeHelper } from '../../src/system/native.js';
 import { withoutDaemonFlag } from '../../src/cli/daemon-parent.js';
+import { DAEMON_ENV } from '../../src/cli/daemon.js';
 
 function runtime(t: { teardown(fn: () => void): void }): Record<string, string> {
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-daemon-'));
@@ -206,4 +207,17 @@ test('start -d true (yargs reads the word as the yes/no flag\'s value) starts th
   });
   process.kill(pid, 'SIGTERM');
   await waitFor(() => !isRunning(pid), { timeoutMs: 15_000, what: 'the daemon master to exit' });
+});
+
+test('a start -d master that dies before it is ready: the lines quoted are the ones this run wrote, not an earlier run\'s from the same log file', async (t) => {
+  const env = runtime(t);
+  const dir = env.CLUSTERD_RUNTIME_DIR!;
+  const logFile = join(dir, 'app.log');
+  writeFileSync(logFile, 'clusterd: a line from an earlier run\n');
+  // The master (only it: the daemon's environment marks it) dies as it loads, before any report.
+  const preload = join(dir, 'dies-as-master.cjs');
+  writeFileSync(preload, `if (process.env.${DAEMON_ENV} === '1') { console.error('this run: the master died'); process.exit(7); }\n`);
+  const started = await clusterd(['start', fixture('hello.js'), '-i', '1', '--name', 'diesearly', '-d', '--log-file', logFile], { ...env, NODE_OPTIONS: `--require ${preload}` });
+  t.is(started.exitCode, 7, started.stderr);
+  t.is(started.stderr, `clusterd: the master exited with code 7 before it was ready; see ${logFile}\n  | this run: the master died`);
 });
