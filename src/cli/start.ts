@@ -60,7 +60,7 @@ export const startCommand: CommandModule<object, StartArgs> = {
 export interface StartSettings {
   /** Option values by long flag, in command-line form. */
   flags: Map<string, FlagValue>;
-  /** The file each value came from, for the flags the command line did not give. */
+  /** The file each value came from, for the flags (and `entry`) the command line did not give. */
   fromFile: Map<string, string>;
   entry: string;
   args: string[];
@@ -91,7 +91,9 @@ export function startSettings(args: StartArgs, config: ConfigFile | null): Start
     }
   }
   // An empty word (`clusterd start "$APP"` with APP unset) is no entry, not the current directory.
-  const entry = args.entry === '' ? undefined : (args.entry ?? config?.entry);
+  const given = args.entry === '' ? undefined : args.entry;
+  const entry = given ?? config?.entry;
+  if (given === undefined && config?.entry !== undefined) fromFile.set('entry', config.path);
   if (entry === undefined) {
     throw new UsageError(`Missing the app to run: \`clusterd start <entry>\`, or \`entry\` in a config file (${CONFIG_NAMES[0]} in the current directory, or --config FILE)`);
   }
@@ -133,7 +135,7 @@ export function masterOptions(settings: StartSettings): MasterOptions {
   const instances = checked('instances', () => parseInstances(text('instances')));
   const nodeArgs = checked('node-arg', () => parseNodeArgs(flags.get('node-arg')));
   const cwd = checked('cwd', () => parseWorkingDir(text('cwd')));
-  const entry = resolveEntry(settings.entry, nodeArgs, cwd, appEnvironment(settings.env));
+  const entry = checked('entry', () => resolveEntry(settings.entry, nodeArgs, cwd, appEnvironment(settings.env)));
   const name = checked('name', () => parseName(text('name') ?? entryName(entry.path, entry.directoryName)));
   const maxBootFailures = checked('max-boot-failures', () => parseInteger('max-boot-failures', text('max-boot-failures'), { min: 1, max: MAX_BOOT_FAILURES }));
   const balance = checked('balance', () => parseChoice('balance', text('balance'), BALANCE_MODES) as BalanceMode);
@@ -159,7 +161,10 @@ export function masterOptions(settings: StartSettings): MasterOptions {
   const statsIntervalMs = checked('stats-interval', () => parseDuration('stats-interval', text('stats-interval'), { min: 10, off: true }));
   // The limit is judged from the stats stream: without it the worker would grow past it unseen.
   if (maxMemory !== undefined && statsIntervalMs === 0) {
-    throw new UsageError('`--max-memory` is judged from the workers\' stats, which `--stats-interval 0` turns off: give an interval, or no limit');
+    // Named where the file gave one of the two (the other named as a key too, if it is there).
+    checked(fromFile.has('max-memory') ? 'max-memory' : 'stats-interval', () => {
+      throw new UsageError('`--max-memory` is judged from the workers\' stats, which `--stats-interval` 0 turns off: give an interval, or no limit');
+    });
   }
   const own = {
     control: controlTcp,
@@ -244,7 +249,11 @@ function logFileOptions(
   if (path !== undefined) return { path: checked('log-file', () => parseLogFilePath(path)), given, ...options };
   if (process.env[DAEMON_ENV] && process.env[DAEMON_ENV] !== API_CHILD) return { path: daemonLogPath(name), ...options };
   // `start -d` itself (not its master yet): the master it starts has the file, and rotates it.
-  if (maxSize !== undefined && !daemon) throw new UsageError('`--log-max-size` rotates the --log-file: give one (or run with -d, whose log is a file)');
+  if (maxSize !== undefined && !daemon) {
+    checked('log-max-size', () => {
+      throw new UsageError('`--log-max-size` rotates the `--log-file`: give one (or run with -d, whose log is a file)');
+    });
+  }
   return null;
 }
 

@@ -172,7 +172,7 @@ test('every command: a flag with no value, twice, or a word for a yes/no flag; a
   assertOneLine(t, await command(['logs', 'web', '-n', '-1']), ExitCode.USAGE, ['`--lines`', '`-1`']);
 });
 test(outOfRange, ['--max-memory', '1k'], ['`--max-memory`', 'from 16M to 1T', '`1k`']);
-test(outOfRange, ['--max-memory', '512M', '--stats-interval', '0'], ['`--max-memory`', 'judged from the workers\' stats', '`--stats-interval 0`']);
+test(outOfRange, ['--max-memory', '512M', '--stats-interval', '0'], ['`--max-memory`', 'judged from the workers\' stats', '`--stats-interval` 0 turns off']);
 test(outOfRange, ['--kill-signal', 'SIGTERMINATE'], ['`--kill-signal`', 'a signal name such as SIGTERM', '`SIGTERMINATE`']);
 test(outOfRange, ['--kill-signal', 'SIGKILL'], ['`--kill-signal`', 'cannot be handled', '`SIGKILL`']);
 test(outOfRange, ['--cwd', '/nonexistent/release'], ['`--cwd`', 'a directory', '`/nonexistent/release`', 'ENOENT']);

@@ -123,6 +123,22 @@ test('flags win over the file, the file over the defaults; a refused file value 
   usage(t, () => startSettings({}, null), /^Missing the app to run: `clusterd start <entry>`, or `entry` in a config file/);
 });
 
+test("a check across values, or of the entry, names the file and its keys when the file gave them, not flags nobody typed", (t) => {
+  const dir = scratch(t);
+  copyFileSync(fixture('config-app.js'), join(dir, 'app.js'));
+  const file = join(dir, 'clusterd.config.json');
+  const options = (args: Record<string, unknown>, config: Record<string, unknown>) => () => masterOptions(startSettings(args, parseConfig(config, file)));
+  const line = (text: string): RegExp => new RegExp(`^${(file + ': ' + text).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+  usage(t, options({}, { entry: 'app.js', logMaxSize: '1M' }), line('`logMaxSize` rotates the `logFile`: give one (or run with -d, whose log is a file)'));
+  usage(t, options({}, { entry: 'app.js', maxMemory: '100M', statsInterval: 0 }), line("`maxMemory` is judged from the workers' stats, which `statsInterval` 0 turns off: give an interval, or no limit"));
+  usage(t, options({ 'stats-interval': '0' }, { entry: 'app.js', maxMemory: '100M' }), line("`maxMemory` is judged from the workers' stats, which `--stats-interval` 0 turns off: give an interval, or no limit"));
+  usage(t, options({ 'max-memory': '100M' }, { entry: 'app.js', statsInterval: 0 }), line("`--max-memory` is judged from the workers' stats, which `statsInterval` 0 turns off: give an interval, or no limit"));
+  usage(t, options({}, { entry: 'nope.js' }), line(`entry file not found: ${join(dir, 'nope.js')}`));
+  // Given on the command line, they are the command line's.
+  usage(t, options({ entry: join(dir, 'nope.js') }, { entry: 'app.js' }), /^entry file not found: /);
+  usage(t, options({ 'log-max-size': '1M' }, { entry: 'app.js' }), /^`--log-max-size` rotates the `--log-file`/);
+});
+
 test('the config file is found in the current directory, as .json, .mjs, .js or .ts; two of them, or a broken one, is an error', async (t) => {
   const dir = scratch(t);
   t.is(await loadConfig(undefined, dir), null);

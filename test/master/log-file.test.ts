@@ -216,7 +216,7 @@ test('start --log-max-size: a log file removed under the master is opened anew a
 test('--log-max-size without a log file, or a bad --log-keep, is one line and exit 2', async (t) => {
   const alone = await execa(process.execPath, [CLI, 'start', fixture('hello.js'), '--log-max-size', '10M'], { reject: false });
   t.is(alone.exitCode, ExitCode.USAGE);
-  t.is(alone.stderr, 'clusterd: `--log-max-size` rotates the --log-file: give one (or run with -d, whose log is a file)');
+  t.is(alone.stderr, 'clusterd: `--log-max-size` rotates the `--log-file`: give one (or run with -d, whose log is a file)');
   const keep = await execa(process.execPath, [CLI, 'start', fixture('hello.js'), '--log-file', '/tmp/x.log', '--log-keep', '1000'], { reject: false });
   t.is(keep.exitCode, ExitCode.USAGE);
   t.is(keep.stderr, 'clusterd: Expected `--log-keep` to be an integer from 0 to 100, got `1000`');
