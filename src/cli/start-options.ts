@@ -6,7 +6,7 @@ import { BALANCE_MODES } from '../master/balancers/index.js';
 import { MAX_LOG_KEEP } from '../master/log-file.js';
 import { LOG_FORMATS } from '../master/logs.js';
 import { DASHBOARD_TOKEN_ENV, TOKEN_ENV } from '../control/options.js';
-import { CLUSTER_NAME_PATTERN, DURATION, killSignals, MAX_INSTANCES } from '../options.js';
+import { CLUSTER_NAME_PATTERN, DURATION, killSignals, MAX_INSTANCES, MAX_MEMORY_LIMIT, MAX_TIMER_MS, MIN_MEMORY_LIMIT } from '../options.js';
 
 /** More boots in a row than this is a crash loop, not patience. */
 export const MAX_BOOT_FAILURES = 1000;
@@ -16,15 +16,18 @@ export interface JsonSchema {
   type?: string | string[];
   description?: string;
   enum?: readonly (string | number)[];
+  const?: string | number;
   pattern?: string;
   minimum?: number;
   maximum?: number;
   items?: JsonSchema;
   oneOf?: JsonSchema[];
+  anyOf?: JsonSchema[];
   properties?: Record<string, JsonSchema>;
   additionalProperties?: boolean | JsonSchema;
   propertyNames?: JsonSchema;
   required?: string[];
+  dependentRequired?: Record<string, string[]>;
   default?: unknown;
   $schema?: string;
   title?: string;
@@ -50,16 +53,66 @@ export interface StartOption {
   path?: 'file' | 'socket';
 }
 
-// A duration as the command line takes it ("500ms", "10s", "2m", "1h", "1d") or a number of seconds.
-const DURATION_SCHEMA: JsonSchema = {
-  oneOf: [
-    { type: 'string', pattern: DURATION.source },
-    { type: 'number', minimum: 0 },
-  ],
-};
-const ADDRESS_SCHEMA: JsonSchema = { type: 'string', pattern: '^\\S+:\\d+$' };
-// A size as parseSize() reads it (its regex is case-insensitive, which a schema pattern cannot say), or bytes.
-const SIZE_SCHEMA: JsonSchema = { oneOf: [{ type: 'string', pattern: '^\\d+(\\.\\d+)?([KMGTkmgt])?([Ii]?[Bb])?$' }, { type: 'integer', minimum: 0 }] };
+// The schema says what the parsers accept, as far as a schema can: every parser trims its value
+// (hence the \\s* around each pattern), numbers have the parser's range exactly, and so do integers
+// written as text and ports. What a schema cannot say is left to the parsers, which run on every
+// value anyway: the range of a duration or a size written with a unit, a value that rounds (a
+// sub-millisecond duration, a fraction of a byte), a `cwd` that must exist, a socket path's length
+// once absolute, a token file's content, a dashboard token with a socket; and a `controlToken`
+// without `control`, which the parsers never read, is accepted there whatever it holds.
+
+/** A pattern for the whole numbers from 0 to `max` written without leading zeros: `0`, `7`, `65535`. */
+export function upToPattern(max: number): string {
+  const digits = String(max);
+  const rest = (count: number): string => (count === 0 ? '' : count === 1 ? '\\d' : `\\d{${count}}`);
+  const range = (low: number, high: number): string => (low === high ? String(low) : `[${low}-${high}]`);
+  const alternatives = [digits];
+  // As many digits as `max`, below it: its first i digits, then a lower one, then any.
+  for (let i = 0; i < digits.length; i++) {
+    const low = i === 0 && digits.length > 1 ? 1 : 0;
+    const digit = Number(digits[i]);
+    if (digit > low) alternatives.push(`${digits.slice(0, i)}${range(low, digit - 1)}${rest(digits.length - i - 1)}`);
+  }
+  // Fewer digits: any number.
+  if (digits.length > 1) alternatives.push('0', digits.length === 2 ? '[1-9]' : `[1-9]\\d{0,${digits.length - 2}}`);
+  return `(?:${alternatives.join('|')})`;
+}
+
+/** An integer from `min` (0 or 1) to `max`, as a JSON number or as text (parseInteger reads `"5"` and `" 05"`). */
+function integerSchema(min: 0 | 1, max: number, ...others: JsonSchema[]): JsonSchema {
+  const digits = `${min === 1 ? '(?!0+\\s*$)' : ''}0*${upToPattern(max)}`;
+  return { anyOf: [{ type: 'integer', minimum: min, maximum: max }, ...others, { type: 'string', pattern: `^\\s*${digits}\\s*$` }] };
+}
+
+/** A TCP port, 0 to 65535: at most five digits in HOST:PORT (parseControlAddress), any number of leading zeros alone (parseListenAddress). */
+const PORT_NUMBER = upToPattern(65_535);
+const PORT = `(?=\\d{1,5}\\s*$)0*${PORT_NUMBER}`;
+/** HOST:PORT as parseControlAddress reads it: a host without a colon, or one in brackets (IPv6). */
+const HOST_PORT = `(?:\\[[^\\]]+\\]|[^:[\\]]+):${PORT}`;
+const ADDRESS_SCHEMA: JsonSchema = { type: 'string', pattern: `^\\s*${HOST_PORT}\\s*$` };
+
+/**
+ * A duration as the command line takes it ("500ms", "10s", "2m", "1h", "1d") or a number of seconds,
+ * from `min` ms (0 besides, when `off`) to Node's timer limit: the ranges given to parseDuration in
+ * masterOptions (start.ts).
+ */
+function durationSchema({ min = 1, off = false }: { min?: number; off?: boolean } = {}): JsonSchema {
+  const seconds: JsonSchema = off ? { anyOf: [{ const: 0 }, { minimum: min / 1000 }] } : { minimum: min / 1000 };
+  return {
+    oneOf: [
+      { type: 'string', pattern: `^\\s*${DURATION.source.slice(1, -1)}\\s*$` },
+      { type: 'number', ...seconds, maximum: MAX_TIMER_MS / 1000 },
+    ],
+  };
+}
+
+/** A size as parseSize() reads it (its regex is case-insensitive, which a schema pattern cannot say), or bytes from `min` to `max`. */
+function sizeSchema(min: number, max = MAX_MEMORY_LIMIT): JsonSchema {
+  return { oneOf: [{ type: 'string', pattern: '^\\s*\\d+(\\.\\d+)?([KMGTkmgt])?([Ii]?[Bb])?\\s*$' }, { type: 'number', minimum: min, maximum: max }] };
+}
+
+/** A token as isTokenText() takes it: printable ASCII, not empty, no space at either end. */
+const TOKEN_SCHEMA: JsonSchema = { type: 'string', pattern: '^[!-~](?:[ -~]*[!-~])?$' };
 
 const option = (flag: string, spec: Omit<StartOption, 'flag'>): StartOption => ({ flag, ...spec });
 
@@ -69,7 +122,7 @@ export const START_OPTIONS: readonly StartOption[] = [
     kind: 'string',
     default: 'max',
     describe: `Number of workers (1 to ${MAX_INSTANCES}), or \`max\` for one per CPU (a container's CPU limit counts)`,
-    schema: { oneOf: [{ type: 'integer', minimum: 1, maximum: MAX_INSTANCES }, { enum: ['max'] }] },
+    schema: integerSchema(1, MAX_INSTANCES, { enum: ['max'] }, { type: 'string', pattern: '^\\s*max\\s*$' }),
   }),
   option('name', { kind: 'string', describe: 'Cluster name (default: the entry file name)', schema: { type: 'string', pattern: CLUSTER_NAME_PATTERN.source } }),
   option('balance', {
@@ -81,8 +134,8 @@ export const START_OPTIONS: readonly StartOption[] = [
     schema: { enum: BALANCE_MODES },
   }),
   option('wait-ready', { kind: 'boolean', default: false, describe: "A worker is ready when the app calls process.send('ready'), not when its servers listen", schema: { type: 'boolean' } }),
-  option('listen-timeout', { kind: 'string', default: '10s', describe: 'How long a worker may take to get ready before it counts as a failed boot (1ms to 24d)', schema: DURATION_SCHEMA }),
-  option('grace', { kind: 'string', default: '10s', describe: 'How long workers may drain on stop before they are killed (0: killed at once; up to 24d)', schema: DURATION_SCHEMA }),
+  option('listen-timeout', { kind: 'string', default: '10s', describe: 'How long a worker may take to get ready before it counts as a failed boot (1ms to 24d)', schema: durationSchema() }),
+  option('grace', { kind: 'string', default: '10s', describe: 'How long workers may drain on stop before they are killed (0: killed at once; up to 24d)', schema: durationSchema({ min: 0 }) }),
   option('kill-signal', {
     kind: 'string',
     default: 'SIGTERM',
@@ -93,48 +146,49 @@ export const START_OPTIONS: readonly StartOption[] = [
     kind: 'string',
     default: '3',
     describe: `Give up after this many failed boots in a row (1 to ${MAX_BOOT_FAILURES})`,
-    schema: { type: 'integer', minimum: 1, maximum: MAX_BOOT_FAILURES },
+    schema: integerSchema(1, MAX_BOOT_FAILURES),
   }),
   option('stats-interval', {
     kind: 'string',
     default: '1s',
     describe: 'How often each worker reports loop lag, ELU, CPU, memory and HTTP counters (10ms to 24d); 0 turns them off',
-    schema: DURATION_SCHEMA,
+    schema: durationSchema({ min: 10, off: true }),
   }),
   option('watchdog', {
     kind: 'string',
     default: '5s',
     describe: 'Replace a worker whose event loop stays blocked this long, logging its JavaScript stack (10ms to 24d); 0 turns it off (clusterd stack still works)',
-    schema: DURATION_SCHEMA,
+    schema: durationSchema({ min: 10, off: true }),
   }),
   option('report-blocked', {
     kind: 'string',
     default: '100ms',
     describe: 'Take the JavaScript stack of a worker whose event loop stays blocked this long, without harming it, and keep where it was blocked for status (10ms to 24d); 0 turns it off',
-    schema: DURATION_SCHEMA,
+    schema: durationSchema({ min: 10, off: true }),
   }),
   option('max-memory', {
     kind: 'string',
     describe: 'Replace (drained, new worker first) a worker whose RSS stays above this size, from 16M to 1T, e.g. 512M',
-    schema: SIZE_SCHEMA,
+    schema: sizeSchema(MIN_MEMORY_LIMIT),
   }),
   option('log-format', { kind: 'string', default: 'text', choices: LOG_FORMATS, describe: 'text: `[w2] line`; json: one object per line', schema: { enum: LOG_FORMATS } }),
   option('log-file', {
     kind: 'string',
     path: 'file',
     describe: 'Write the master\'s and workers\' lines to this file (text lines get a timestamp), reopened on SIGUSR1 (logrotate); default for -d: <runtime dir>/<name>.log',
-    schema: { type: 'string' },
+    // Not blank, and no directory's name (`logs/`).
+    schema: { type: 'string', pattern: '[^/\\s]\\s*$' },
   }),
   option('log-max-size', {
     kind: 'string',
     describe: 'Rotate the log file when it would pass this size (1K to 1T, e.g. 100M): FILE becomes FILE.1, and so on',
-    schema: SIZE_SCHEMA,
+    schema: sizeSchema(1024),
   }),
   option('log-keep', {
     kind: 'string',
     default: '5',
     describe: `Rotated log files kept with --log-max-size (0 to ${MAX_LOG_KEEP}; 0 empties the file instead)`,
-    schema: { type: 'integer', minimum: 0, maximum: MAX_LOG_KEEP },
+    schema: integerSchema(0, MAX_LOG_KEEP),
   }),
   option('daemon', {
     alias: 'd',
@@ -154,22 +208,23 @@ export const START_OPTIONS: readonly StartOption[] = [
     path: 'socket',
     describe:
       "Serve a live dashboard of every worker's loop (last 15 minutes) on HOST:PORT, e.g. 127.0.0.1:7071, or PORT alone for 127.0.0.1 (read-only without --dashboard-token), or on a unix socket PATH: a value with a / or ending in .sock, e.g. ./dash.sock (mode 0600; actions need no token there)",
-    schema: { type: 'string', pattern: '^(\\d{1,5}|\\S+:\\d+|.*/.*|.*\\.sock)$' },
+    // A port (as a number too), HOST:PORT, or a socket path: one with a / or ending in .sock, not ending in / (a directory).
+    schema: { oneOf: [{ type: 'integer', minimum: 0, maximum: 65_535 }, { type: 'string', pattern: `^\\s*(?:0*${PORT_NUMBER}|${HOST_PORT}|.*/.*[^/\\s]|.*\\.sock)\\s*$` }] },
   }),
   option('dashboard-token', {
     kind: 'string',
     describe: `Allow the dashboard's actions (reload, restart a worker, profile, loop breakdown) on TCP to requests with Authorization: Bearer TOKEN (or $${DASHBOARD_TOKEN_ENV})`,
-    schema: { type: 'string' },
+    schema: TOKEN_SCHEMA,
   }),
   option('dashboard-token-file', { kind: 'string', path: 'file', describe: 'Read the --dashboard-token from this file (keeps it out of ps)', schema: { type: 'string' } }),
   option('shutdown-delay', {
     kind: 'string',
     default: '0',
     describe: 'On SIGTERM, turn /readyz to 503 at once and keep serving this long before draining (the time a load balancer or Kubernetes takes to stop sending; up to 24d); a second SIGTERM drains at once',
-    schema: DURATION_SCHEMA,
+    schema: durationSchema({ min: 0 }),
   }),
   option('control', { kind: 'string', describe: 'Also serve the control plane on TCP HOST:PORT (needs a token)', schema: ADDRESS_SCHEMA }),
-  option('control-token', { kind: 'string', describe: `Token required on --control (or $${TOKEN_ENV})`, schema: { type: 'string' } }),
+  option('control-token', { kind: 'string', describe: `Token required on --control (or $${TOKEN_ENV})`, schema: TOKEN_SCHEMA }),
   option('control-token-file', { kind: 'string', path: 'file', describe: 'Read the --control token from this file', schema: { type: 'string' } }),
   option('cwd', {
     kind: 'string',
@@ -220,5 +275,7 @@ export function configSchema(version: string): JsonSchema {
     type: 'object',
     properties,
     additionalProperties: false,
+    // The dashboard's token allows actions on the dashboard: without one it is refused (masterOptions).
+    dependentRequired: { dashboardToken: ['dashboard'], dashboardTokenFile: ['dashboard'] },
   };
 }
