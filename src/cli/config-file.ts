@@ -104,6 +104,7 @@ const CONFIG_SETTLE_MS = 30_000;
  * undefined included), or what went wrong, then exits, whatever the module left running.
  */
 const LOADER = `
+import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
 const [path, tsxApi] = process.argv.slice(1);
@@ -121,7 +122,18 @@ const answer = (message) => {
     process.send({ error: why + (error instanceof Error ? error.message : String(error)) }, () => process.exit(0));
   }
 };
-const failed = (error) => answer({ error: error instanceof Error ? error.message : 'it threw ' + inspect(error, { depth: 2, breakLength: Infinity }) });
+// Where a SyntaxError is: a CommonJS file's stack opens with \`file:line\` and the line with a caret
+// under the place; an ES module's carries no place at all (Node keeps it for its own fatal-error
+// printer), so node --check, which prints the same, is asked. tsx's errors name the place already.
+const place = (error) => {
+  if (!(error instanceof SyntaxError) || tsxApi) return '';
+  let [where, , caret] = String(error.stack).split('\\n');
+  if (!/:\\d+$/.test(where)) [where, , caret] = (spawnSync(process.execPath, ['--check', path], { encoding: 'utf8', timeout: 10000 }).stderr ?? '').split('\\n');
+  if (!/:\\d+$/.test(where ?? '')) return '';
+  const column = /^ *\\^/.test(caret ?? '') ? ':' + (caret.indexOf('^') + 1) : '';
+  return where.replace(/^file:\\/\\//, '') + column + ': ';
+};
+const failed = (error) => answer({ error: error instanceof Error ? place(error) + error.message : 'it threw ' + inspect(error, { depth: 2, breakLength: Infinity }) });
 process.on('uncaughtException', failed);
 process.on('unhandledRejection', failed);
 process.on('beforeExit', () => answer({ error: 'its default export never settled (a promise nothing resolves)' }));
@@ -157,7 +169,9 @@ function loadModule(path: string, extension: string): Promise<unknown> {
   // A .ts config gets its own nearest tsconfig.json, as a .ts entry does (tsx would take the current
   // directory's: its `paths` were not found from anywhere else), unless TSX_TSCONFIG_PATH names one.
   const env = typescript && !process.env[TSCONFIG_ENV] ? { ...process.env, [TSCONFIG_ENV]: findTsconfig(dirname(path)) ?? devNull } : process.env;
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', env });
+  // The module's own output (a console.log of what it loaded) goes to stderr: clusterd's stdout is
+  // its own lines, one JSON object each with --log-format json.
+  const child = spawn(process.execPath, args, { stdio: ['ignore', process.stderr, 'inherit', 'ipc'], serialization: 'advanced', env });
   return new Promise((resolve, reject) => {
     let answer: unknown;
     const timer = setTimeout(() => {

@@ -374,3 +374,23 @@ test('a .ts config file is compiled with its own nearest tsconfig.json (its path
   const config = await loadConfig(join(dir, 'clusterd.config.ts'), elsewhere);
   t.is(config?.flags.get('instances'), '3');
 });
+
+test("a config module's own output goes to stderr: clusterd's stdout is its own lines (one JSON object each with --log-format json)", async (t) => {
+  const dir = scratch(t);
+  writeFileSync(join(dir, 'clusterd.config.mjs'), "console.log('loading the config');\nexport default { entry: 'missing.js' };\n");
+  const result = await execa(process.execPath, [CLI, 'start', '--log-format', 'json'], { cwd: dir, reject: false, timeout: 30_000 });
+  t.is(result.exitCode, ExitCode.USAGE);
+  t.is(result.stdout, '');
+  t.regex(result.stderr, /^loading the config$/m);
+});
+
+test('a syntax error in a .mjs or .js config names its place, as a .ts one does', async (t) => {
+  // An ES module's SyntaxError has no place in its message or stack: `a.mjs: Unexpected end of input`.
+  const dir = scratch(t);
+  writeFileSync(join(dir, 'unended.mjs'), 'export default {\n  instances: 2,\n');
+  writeFileSync(join(dir, 'operator.mjs'), 'export default { instances: 2 +* 3 };\n');
+  writeFileSync(join(dir, 'common.cjs'), 'module.exports = {\n  instances: 2 +* 3 };\n');
+  await t.throwsAsync(loadConfig('unended.mjs', dir), { instanceOf: UsageError, message: `${join(dir, 'unended.mjs')}: ${join(dir, 'unended.mjs')}:3: Unexpected end of input` });
+  await t.throwsAsync(loadConfig('operator.mjs', dir), { instanceOf: UsageError, message: `${join(dir, 'operator.mjs')}: ${join(dir, 'operator.mjs')}:1:32: Unexpected token '*'` });
+  await t.throwsAsync(loadConfig('common.cjs', dir), { instanceOf: UsageError, message: `${join(dir, 'common.cjs')}: ${join(dir, 'common.cjs')}:2:17: Unexpected token '*'` });
+});
