@@ -70,7 +70,8 @@ async function readConfig(path: string): Promise<unknown> {
   }
   if (extension === '.json') {
     try {
-      return JSON.parse(text) as unknown;
+      // A byte-order mark, as some Windows editors save UTF-8 (Node's require() of JSON skips it too).
+      return JSON.parse(text.replace(/^\uFEFF/, '')) as unknown;
     } catch (error) {
       throw new UsageError(`${path}: not valid JSON: ${oneLine(error)}`);
     }

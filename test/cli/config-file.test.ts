@@ -163,6 +163,12 @@ test('the config file is found in the current directory, as .json, .mjs, .js or 
   await t.throwsAsync(loadConfig('named-only.mjs', dir), { instanceOf: UsageError, message: /named-only\.mjs: has no default export/ });
 });
 
+test('a clusterd.config.json saved with a UTF-8 byte-order mark is read, as require() reads one', async (t) => {
+  const dir = scratch(t);
+  writeFileSync(join(dir, 'clusterd.config.json'), '\uFEFF{ "instances": 2 }\n');
+  t.deepEqual(Object.fromEntries((await loadConfig(undefined, dir))!.flags), { instances: '2' });
+});
+
 test('a config that is not a regular file of a config\'s size is refused at once: a FIFO (it hung), /dev/zero (it filled memory), a directory, 2 MiB', async (t) => {
   const dir = scratch(t);
   await execa('mkfifo', [join(dir, 'fifo.json')]);
