@@ -62,6 +62,8 @@ export interface StartSettings {
   flags: Map<string, FlagValue>;
   /** The file each value came from, for the flags (and `entry`) the command line did not give. */
   fromFile: Map<string, string>;
+  /** The file's values that the command line replaced, with their file: checked all the same. */
+  overridden: Map<string, { value: FlagValue; file: string }>;
   entry: string;
   args: string[];
   env: Record<string, string>;
@@ -71,11 +73,14 @@ export interface StartSettings {
 export function startSettings(args: StartArgs, config: ConfigFile | null): StartSettings {
   const flags = new Map<string, FlagValue>();
   const fromFile = new Map<string, string>();
+  const overridden = new Map<string, { value: FlagValue; file: string }>();
   for (const spec of START_OPTIONS) {
     const given = args[spec.flag] as FlagValue | undefined;
     const filed = config?.flags.get(spec.flag);
-    if (given !== undefined) flags.set(spec.flag, given);
-    else if (filed !== undefined) {
+    if (given !== undefined) {
+      flags.set(spec.flag, given);
+      if (filed !== undefined) overridden.set(spec.flag, { value: filed, file: config!.path });
+    } else if (filed !== undefined) {
       flags.set(spec.flag, filed);
       fromFile.set(spec.flag, config!.path);
     } else if (spec.default !== undefined) flags.set(spec.flag, spec.default);
@@ -98,8 +103,42 @@ export function startSettings(args: StartArgs, config: ConfigFile | null): Start
     throw new UsageError(`Missing the app to run: \`clusterd start <entry>\`, or \`entry\` in a config file (${CONFIG_NAMES[0]} in the current directory, or --config FILE)`);
   }
   const cliArgs = args['--'];
-  return { flags, fromFile, entry, args: cliArgs && cliArgs.length > 0 ? cliArgs.map(String) : (config?.args ?? []), env: config?.env ?? {} };
+  return { flags, fromFile, overridden, entry, args: cliArgs && cliArgs.length > 0 ? cliArgs.map(String) : (config?.args ?? []), env: config?.env ?? {} };
 }
+
+/**
+ * Each option's own parser, for a value alone (checks across values are masterOptions'): one table
+ * for the value that is used and for a file's value that a flag replaced, which is checked too.
+ */
+const VALUE_PARSERS = {
+  instances: (value: FlagValue) => parseInstances(value),
+  'node-arg': (value: FlagValue) => parseNodeArgs(value),
+  cwd: (value: FlagValue) => parseWorkingDir(String(value)),
+  name: (value: FlagValue) => parseName(value),
+  'max-boot-failures': (value: FlagValue) => parseInteger('max-boot-failures', value, { min: 1, max: MAX_BOOT_FAILURES }),
+  balance: (value: FlagValue) => parseChoice('balance', value, BALANCE_MODES),
+  // Under 10 ms, ordinary garbage-collection pauses would count as a blocked loop.
+  watchdog: (value: FlagValue) => parseDuration('watchdog', value, { min: 10, off: true }),
+  'report-blocked': (value: FlagValue) => parseDuration('report-blocked', value, { min: 10, off: true }),
+  // The loop-delay probe ticks every 10 ms: a shorter interval would measure nothing.
+  'stats-interval': (value: FlagValue) => parseDuration('stats-interval', value, { min: 10, off: true }),
+  control: (value: FlagValue) => parseControlAddress(value),
+  metrics: (value: FlagValue) => parseControlAddress(value, 'metrics'),
+  health: (value: FlagValue) => parseControlAddress(value, 'health'),
+  dashboard: (value: FlagValue) => parseListenAddress(value, 'dashboard'),
+  // 0 would fail every boot before it could start: a timeout needs at least 1 ms.
+  'listen-timeout': (value: FlagValue) => parseDuration('listen-timeout', value),
+  // 0 is a choice: no draining, every worker is killed at once on stop (exit code 5).
+  grace: (value: FlagValue) => parseDuration('grace', value, { min: 0 }),
+  'kill-signal': (value: FlagValue) => parseSignal('kill-signal', value),
+  'log-format': (value: FlagValue) => parseChoice('log-format', value, LOG_FORMATS),
+  'max-memory': (value: FlagValue) => parseSize('max-memory', value),
+  'log-max-size': (value: FlagValue) => parseSize('log-max-size', value, { min: 1024 }),
+  'log-keep': (value: FlagValue) => parseInteger('log-keep', value, { min: 0, max: MAX_LOG_KEEP }),
+  'log-file': (value: FlagValue) => parseLogFilePath(String(value)),
+  'shutdown-delay': (value: FlagValue) => parseDuration('shutdown-delay', value, { min: 0 }),
+};
+type ParsedFlag = keyof typeof VALUE_PARSERS;
 
 /** Validates the merged settings into the master's options; a UsageError names the flag, or the key and its file. */
 export function masterOptions(settings: StartSettings): MasterOptions {
@@ -132,24 +171,36 @@ export function masterOptions(settings: StartSettings): MasterOptions {
       throw inFile(flag, error);
     }
   };
-  const instances = checked('instances', () => parseInstances(text('instances')));
-  const nodeArgs = checked('node-arg', () => parseNodeArgs(flags.get('node-arg')));
+  // The flag's value, parsed; `text(flag)` where a default makes it always given.
+  const parsed = <F extends ParsedFlag>(flag: F): ReturnType<(typeof VALUE_PARSERS)[F]> =>
+    checked(flag, () => VALUE_PARSERS[flag](flags.get(flag) as FlagValue) as ReturnType<(typeof VALUE_PARSERS)[F]>);
+  // A file's value that a flag replaced is still the file's mistake: `{"instances": 1.5}` with -i 1 started.
+  for (const [flag, { value, file }] of settings.overridden) {
+    if (!(flag in VALUE_PARSERS)) continue;
+    try {
+      VALUE_PARSERS[flag as ParsedFlag](value);
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      throw new UsageError(`${file}: ${error.message.replace(`\`--${flag}\``, `\`${configKey(flag)}\``)} (though \`--${flag}\` replaces it)`);
+    }
+  }
+  const instances = parsed('instances');
+  const nodeArgs = flags.has('node-arg') ? parsed('node-arg') : [];
   const cwd = checked('cwd', () => parseWorkingDir(text('cwd')));
   const entry = checked('entry', () => resolveEntry(settings.entry, nodeArgs, cwd, appEnvironment(settings.env)));
   const name = checked('name', () => parseName(text('name') ?? entryName(entry.path, entry.directoryName)));
-  const maxBootFailures = checked('max-boot-failures', () => parseInteger('max-boot-failures', text('max-boot-failures'), { min: 1, max: MAX_BOOT_FAILURES }));
-  const balance = checked('balance', () => parseChoice('balance', text('balance'), BALANCE_MODES) as BalanceMode);
+  const maxBootFailures = parsed('max-boot-failures');
+  const balance = parsed('balance') as BalanceMode;
   const unsupported = balance === 'reuseport' ? reusePortSupport() : null;
   if (unsupported) throw new UsageError(unsupported);
-  // Under 10 ms, ordinary garbage-collection pauses would count as a blocked loop.
-  const watchdogMs = checked('watchdog', () => parseDuration('watchdog', text('watchdog'), { min: 10, off: true }));
-  const reportBlockedMs = checked('report-blocked', () => parseDuration('report-blocked', text('report-blocked'), { min: 10, off: true }));
+  const watchdogMs = parsed('watchdog');
+  const reportBlockedMs = parsed('report-blocked');
   const control = text('control');
   const controlTokens = { token: text('control-token'), tokenFile: text('control-token-file') };
   // A token refused is named where it was given; a token missing, where --control was.
   const controlTokenFlag = controlTokens.token !== undefined ? 'control-token' : controlTokens.tokenFile !== undefined ? 'control-token-file' : 'control';
   const controlTcp =
-    control === undefined ? null : { ...checked('control', () => parseControlAddress(control)), token: checked(controlTokenFlag, () => readControlToken(controlTokens)) };
+    control === undefined ? null : { ...parsed('control'), token: checked(controlTokenFlag, () => readControlToken(controlTokens)) };
   const metrics = text('metrics');
   const health = text('health');
   const dashboard = text('dashboard');
@@ -157,8 +208,7 @@ export function masterOptions(settings: StartSettings): MasterOptions {
   const tokenFlag = dashboardTokens.token !== undefined ? 'dashboard-token' : dashboardTokens.tokenFile !== undefined ? 'dashboard-token-file' : null;
   if (dashboard === undefined && tokenFlag !== null) throw inFile(tokenFlag, new UsageError(`\`--${tokenFlag}\` allows actions on the \`--dashboard\`: give one too`));
   const maxMemory = text('max-memory');
-  // The loop-delay probe ticks every 10 ms: a shorter interval would measure nothing.
-  const statsIntervalMs = checked('stats-interval', () => parseDuration('stats-interval', text('stats-interval'), { min: 10, off: true }));
+  const statsIntervalMs = parsed('stats-interval');
   // The limit is judged from the stats stream: without it the worker would grow past it unseen.
   if (maxMemory !== undefined && statsIntervalMs === 0) {
     // Named where the file gave one of the two (the other named as a key too, if it is there).
@@ -168,9 +218,9 @@ export function masterOptions(settings: StartSettings): MasterOptions {
   }
   const own = {
     control: controlTcp,
-    metrics: metrics === undefined ? null : checked('metrics', () => parseControlAddress(metrics, 'metrics')),
-    health: health === undefined ? null : checked('health', () => parseControlAddress(health, 'health')),
-    dashboard: dashboard === undefined ? null : dashboardOptions(checked('dashboard', () => parseListenAddress(dashboard, 'dashboard')), dashboardTokens, (parse) => checked(tokenFlag ?? 'dashboard', parse)),
+    metrics: metrics === undefined ? null : parsed('metrics'),
+    health: health === undefined ? null : parsed('health'),
+    dashboard: dashboard === undefined ? null : dashboardOptions(parsed('dashboard'), dashboardTokens, (parse) => checked(tokenFlag ?? 'dashboard', parse)),
   };
   checkOwnPorts(own, checked);
   return {
@@ -182,25 +232,23 @@ export function masterOptions(settings: StartSettings): MasterOptions {
       instances,
       balance,
       waitReady: bool('wait-ready'),
-      // 0 would fail every boot before it could start: a timeout needs at least 1 ms.
-      listenTimeoutMs: checked('listen-timeout', () => parseDuration('listen-timeout', text('listen-timeout'))),
-      // 0 is a choice: no draining, every worker is killed at once on stop (exit code 5).
-      graceMs: checked('grace', () => parseDuration('grace', text('grace'), { min: 0 })),
-      killSignal: checked('kill-signal', () => parseSignal('kill-signal', text('kill-signal'))),
+      listenTimeoutMs: parsed('listen-timeout'),
+      graceMs: parsed('grace'),
+      killSignal: parsed('kill-signal'),
       maxBootFailures,
       statsIntervalMs,
       watchdogMs,
       reportBlockedMs,
       nodeArgGiven: givenAs('node-arg'),
     },
-    logFormat: checked('log-format', () => parseChoice('log-format', text('log-format'), LOG_FORMATS) as LogFormat),
-    maxMemory: maxMemory === undefined ? null : checked('max-memory', () => parseSize('max-memory', maxMemory)),
+    logFormat: parsed('log-format') as LogFormat,
+    maxMemory: maxMemory === undefined ? null : parsed('max-memory'),
     controlTcp,
     metrics: own.metrics,
     health: own.health,
     dashboard: own.dashboard,
     logFile: logFileOptions(text, checked, name, settings.flags.get('daemon') === true, givenAs('log-file')),
-    shutdownDelayMs: checked('shutdown-delay', () => parseDuration('shutdown-delay', text('shutdown-delay'), { min: 0 })),
+    shutdownDelayMs: parsed('shutdown-delay'),
   };
 }
 
@@ -240,13 +288,13 @@ function logFileOptions(
 ): LogFileOptions | null {
   const maxSize = text('log-max-size');
   const options = {
-    maxSize: maxSize === undefined ? null : checked('log-max-size', () => parseSize('log-max-size', maxSize, { min: 1024 })),
-    keep: checked('log-keep', () => parseInteger('log-keep', text('log-keep'), { min: 0, max: MAX_LOG_KEEP })),
+    maxSize: maxSize === undefined ? null : checked('log-max-size', () => VALUE_PARSERS['log-max-size'](maxSize)),
+    keep: checked('log-keep', () => VALUE_PARSERS['log-keep'](text('log-keep')!)),
   };
   const path = text('log-file');
   // A file that cannot be opened is found only when it is opened (by the master, or by `start -d`):
   // the line names where the path was given (`given`), as for any other value of the config file.
-  if (path !== undefined) return { path: checked('log-file', () => parseLogFilePath(path)), given, ...options };
+  if (path !== undefined) return { path: checked('log-file', () => VALUE_PARSERS['log-file'](path)), given, ...options };
   if (process.env[DAEMON_ENV] && process.env[DAEMON_ENV] !== API_CHILD) return { path: daemonLogPath(name), ...options };
   // `start -d` itself (not its master yet): the master it starts has the file, and rotates it.
   if (maxSize !== undefined && !daemon) {

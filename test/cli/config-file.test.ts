@@ -139,6 +139,20 @@ test("a check across values, or of the entry, names the file and its keys when t
   usage(t, options({ 'log-max-size': '1M' }, { entry: 'app.js' }), /^`--log-max-size` rotates the `--log-file`/);
 });
 
+test("a file's value that a flag replaces is checked all the same; only its own checks, not those across values", (t) => {
+  // `{"instances": 1.5}` with -i 1 started, the mistake in the file unseen until the flag was dropped.
+  const dir = scratch(t);
+  copyFileSync(fixture('config-app.js'), join(dir, 'app.js'));
+  const file = join(dir, 'clusterd.config.json');
+  const options = (args: Record<string, unknown>, config: Record<string, unknown>) => () => masterOptions(startSettings(args, parseConfig(config, file)));
+  usage(t, options({ instances: '1' }, { entry: 'app.js', instances: 1.5 }), new RegExp(`^${file}: Expected \`instances\` to be an integer from 1 to 1024 or \`max\`, got \`1\\.5\` \\(though \`--instances\` replaces it\\)$`));
+  usage(t, options({ grace: '1s' }, { entry: 'app.js', grace: '10x' }), /: Expected `grace` to be a duration .*, got `10x` \(though `--grace` replaces it\)$/);
+  usage(t, options({ 'log-file': join(dir, 'app.log') }, { entry: 'app.js', logFile: 'logs/' }), /: Expected `logFile` to be a file's path, not a directory's, .* \(though `--log-file` replaces it\)$/);
+  // Each value is right by itself: the flag's statsInterval is the one used with the file's maxMemory.
+  t.is(options({ 'stats-interval': '1s' }, { entry: 'app.js', maxMemory: '100M', statsInterval: 0 })().cluster.statsIntervalMs, 1000);
+  t.is(options({ instances: '1' }, { entry: 'app.js', instances: 3 })().cluster.instances, 1);
+});
+
 test('the config file is found in the current directory, as .json, .mjs, .js or .ts; two of them, or a broken one, is an error', async (t) => {
   const dir = scratch(t);
   t.is(await loadConfig(undefined, dir), null);
