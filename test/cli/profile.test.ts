@@ -33,8 +33,11 @@ test('a profile of a busy worker: a .cpuprofile with its busy function on top, a
   // Once optimized, V8 may inline crunch() into its caller step(): the samples are then step's.
   t.regex(listed[0]!, /^\s*\d+\.\d%\s+(crunch|step)\s+file:\/\/.*busy-on-request\.js:\d+$/);
   const profile = JSON.parse(readFileSync(out, 'utf8')) as { nodes: unknown[]; samples: number[]; startTime: number; endTime: number };
-  t.true(profile.nodes.length > 0 && profile.samples.length > 100);
-  t.true(profile.endTime > profile.startTime);
+  // Samples, not how many: the sampler gets what CPU a loaded machine leaves it (a CI run at load 12
+  // on 2 cores had fewer than the 100 this asked for, of the 1000 a second one has to itself).
+  t.true(profile.nodes.length > 0, `${profile.nodes.length} nodes`);
+  t.true(profile.samples.length > 0, `${profile.samples.length} samples`);
+  t.true(profile.endTime > profile.startTime, `${profile.startTime}..${profile.endTime}`);
 });
 
 test('the default file name holds the cluster, the worker and the time, in the current directory', async (t) => {
