@@ -340,9 +340,11 @@ test('a reload asked while a worker id is retrying a boot that fails ends with w
   );
   process.kill(cluster.pids[0]!, 'SIGKILL');
   // Asked early in a boot (a reload asked between two boots has no worker 1 to replace, and succeeds).
+  // Each look is a `clusterd status`, which took over a second on a loaded CI box: the first half of
+  // the boot, and looks for 20 s (10 s once missed the 3 s this asked for).
   await waitFor(
-    async () => (await ctl.workers('reloadretry')).some((worker) => worker.id === 1 && worker.state === 'starting' && (worker as { uptimeMs?: number }).uptimeMs! < 3000),
-    { what: 'worker 1 booting again' },
+    async () => (await ctl.workers('reloadretry')).some((worker) => worker.id === 1 && worker.state === 'starting' && (worker as { uptimeMs?: number }).uptimeMs! < 5000),
+    { what: 'worker 1 booting again', timeoutMs: 20_000 },
   );
   const reload = await ctl.run(['reload', 'reloadretry'], { timeoutMs: 30_000 });
   t.false(reload.timedOut, 'the reload ended');
