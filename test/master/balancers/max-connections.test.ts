@@ -132,7 +132,11 @@ test('fair: keep-alive connections are not moved off a worker for one that is at
   t.teardown(() => cluster.stop('SIGKILL'));
   const agent = pool(t, 20);
   const sockets = new Set<unknown>();
-  t.deepEqual(tally(await Promise.all(Array.from({ length: 20 }, () => ask(cluster.port, agent, '/', sockets)))), { 'worker 1': 3, 'worker 2': 17 });
+  // Worker 1 takes up to its own 3: fewer when its loop lags as it boots on a loaded box (then it is
+  // last in line; a CI run under Node 24 saw 1 and 19), never more, and none is refused.
+  const first = tally(await Promise.all(Array.from({ length: 20 }, () => ask(cluster.port, agent, '/', sockets))));
+  t.deepEqual(Object.keys(first).sort(), ['worker 1', 'worker 2'], JSON.stringify(first));
+  t.true(first['worker 1']! <= 3 && first['worker 1']! + first['worker 2']! === 20, JSON.stringify(first));
   // Rounds of requests over the pool for a few of the master's reports (an ask comes after a whole one).
   const until = Date.now() + 3000;
   let rounds = 0;
