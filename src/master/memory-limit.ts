@@ -2,9 +2,11 @@
 // (its successor first), judged from the stats stream at every interval rather than a slow
 // poll. Replacements run one at a time, so several bloated workers are never all recycled
 // at once.
+import { readFileSync } from 'node:fs';
 import { formatBytes } from '../options.js';
 import type { LogSink } from './logs.js';
 import type { Supervisor } from './supervisor.js';
+import type { ReplacePhase } from './want.js';
 import type { WorkerProcess } from './worker.js';
 import type { LoopSample } from '../loop/types.js';
 
@@ -18,23 +20,45 @@ export const SAMPLES_OVER_LIMIT = 2;
  */
 export const RETRY_AFTER_FAILURE_MS = 30_000;
 
+/** A process's resident set size in bytes, from Linux's /proc/PID/status (VmRSS); null where it cannot be read. */
+export function processRss(pid: number, proc = '/proc'): number | null {
+  try {
+    const kib = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`${proc}/${pid}/status`, 'utf8'))?.[1];
+    return kib === undefined ? null : Number(kib) * 1024;
+  } catch {
+    // Gone already, or no /proc (not Linux).
+    return null;
+  }
+}
+
 export function enforceMemoryLimit({
   supervisor,
   limitBytes,
   logs,
   now = Date.now,
+  rssOf = processRss,
 }: {
   supervisor: Pick<Supervisor, 'on' | 'off' | 'replace' | 'slot' | 'phase'>;
   limitBytes: number;
-  logs: Pick<LogSink, 'event' | 'eventOnce'>;
+  logs: Pick<LogSink, 'event'>;
   now?: () => number;
+  /** A process's RSS now (bytes), or null: read when a worker gets ready. */
+  rssOf?: (pid: number) => number | null;
 }): () => void {
   const over = new WeakMap<WorkerProcess, number>();
   /** When a worker whose replacement failed may be tried again. */
   const retryAt = new WeakMap<WorkerProcess, number>();
-  /** Successors of a memory replacement, and the workers that have been under the limit once. */
+  /** Successors of a memory replacement. */
   const successors = new WeakSet<WorkerProcess>();
-  const seenUnder = new WeakSet<WorkerProcess>();
+  /**
+   * Each worker's RSS at start-up: read when it got ready, before traffic came to it, else (no /proc)
+   * its first sample. Only this tells a worker that needs more than the limit to start from one that
+   * grew past it: under load a leaking successor passes the limit before its first sample, and one
+   * "never seen under the limit" was left running for good (612 MiB under --max-memory 200M).
+   */
+  const startRss = new WeakMap<WorkerProcess, number>();
+  /** The worker ids whose successor was left running over the limit, said once each (a crash loop cannot flood). */
+  const toldTooLow = new Set<number>();
   const queue: WorkerProcess[] = [];
   /** The worker being replaced now, one at a time. */
   let replacing: WorkerProcess | null = null;
@@ -50,7 +74,11 @@ export function enforceMemoryLimit({
       return;
     }
     replacing = worker;
-    supervisor.replace(worker.id, { retire: worker }).then(
+    // Known as a successor from its fork: it may pass the limit while the old worker still drains.
+    const onProgress = (phase: ReplacePhase, successor: WorkerProcess): void => {
+      if (phase === 'starting') successors.add(successor);
+    };
+    supervisor.replace(worker.id, { retire: worker, onProgress }).then(
       (successor) => {
         successors.add(successor);
         logs.event('memory-restarted', `worker ${worker.id}: replaced by pid ${successor.pid} (memory limit)`, { worker: worker.id, pid: successor.pid });
@@ -70,10 +98,15 @@ export function enforceMemoryLimit({
     });
   };
 
+  const onReady = (worker: WorkerProcess): void => {
+    const rss = rssOf(worker.pid);
+    if (rss !== null) startRss.set(worker, rss);
+  };
+
   const onSample = (worker: WorkerProcess, sample: LoopSample): void => {
+    if (!startRss.has(worker)) startRss.set(worker, sample.memory.rss);
     if (sample.memory.rss <= limitBytes) {
       over.delete(worker);
-      seenUnder.add(worker);
       return;
     }
     const count = (over.get(worker) ?? 0) + 1;
@@ -83,11 +116,14 @@ export function enforceMemoryLimit({
     if (supervisor.slot(worker.id)?.worker !== worker) return;
     // A successor over the limit from its start: a fresh worker needs more than the limit, and
     // replacing it again would only start the next one over it (--max-memory 16M: every 2 s, for good).
-    if (successors.has(worker) && !seenUnder.has(worker)) {
-      logs.eventOnce(
+    const atStart = startRss.get(worker)!;
+    if (successors.has(worker) && atStart > limitBytes) {
+      if (toldTooLow.has(worker.id)) return;
+      toldTooLow.add(worker.id);
+      logs.event(
         'memory-limit-too-low',
-        `worker ${worker.id} (pid ${worker.pid}) RSS ${formatBytes(sample.memory.rss)} is over --max-memory ${formatBytes(limitBytes)} from its start, as a fresh replacement: replacing it would not help, so workers over the limit from their start are left running (raise --max-memory)`,
-        { worker: worker.id, pid: worker.pid, rss: sample.memory.rss, limit: limitBytes },
+        `worker ${worker.id} (pid ${worker.pid}) RSS ${formatBytes(sample.memory.rss)} is over --max-memory ${formatBytes(limitBytes)} from its start (${formatBytes(atStart)} at start-up, as a fresh replacement): a fresh worker needs more than the limit, so replacing it would not help; left running (raise --max-memory)`,
+        { worker: worker.id, pid: worker.pid, rss: sample.memory.rss, startRss: atStart, limit: limitBytes },
         'warn',
       );
       return;
@@ -101,6 +137,10 @@ export function enforceMemoryLimit({
     queue.push(worker);
     next();
   };
+  supervisor.on('worker-ready', onReady);
   supervisor.on('sample', onSample);
-  return () => supervisor.off('sample', onSample);
+  return () => {
+    supervisor.off('worker-ready', onReady);
+    supervisor.off('sample', onSample);
+  };
 }

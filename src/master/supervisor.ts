@@ -86,6 +86,7 @@ export const FLUSH_SHARE_OF_GRACE = 0.5;
 /**
  * Events: 'ready' (every worker ready for the first time), 'fatal' (ClusterdError: the app
  * cannot run; the cluster is being stopped), 'stopped' (exit code), 'sample' (worker, LoopSample),
+ * 'worker-ready' (worker: it got ready, and is given traffic from now on),
  * 'blocking' (worker, { frames, blockedMs }: --report-blocked caught its loop blocked, unharmed),
  * 'boot-failed' (id, BootError: a worker of that id failed to boot and is retried),
  * 'change' (a sample arrived
@@ -422,6 +423,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     }, config.listenTimeoutMs);
     worker.once('ready', () => {
       clearTimeout(bootTimer);
+      this.emit('worker-ready', worker);
       this.#onReady();
       if (slot.successor === worker) void this.#promote(slot, worker);
       else if (slot.worker === worker) this.#advance(slot);

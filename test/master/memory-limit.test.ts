@@ -3,6 +3,7 @@ import test from 'ava';
 import http from 'node:http';
 import { fixture, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
+import { loadLoop } from '../helpers/requests.js';
 
 test('a worker over --max-memory is replaced, successor first, without a failed request', async (t) => {
   const ctl = control(t);
@@ -77,4 +78,25 @@ test('a --max-memory below what a fresh worker needs replaces once, says so, and
   );
   t.is(cluster.lines.filter((line) => line.event === 'memory-restarted').length, 1);
   t.is((await ctl.workers('tight'))[0]!.pid, successor);
+});
+
+test('a replacement that leaks past --max-memory before its first sample is replaced in turn, not left running', async (t) => {
+  // Under traffic, the successor passes 100M within a second, before its first sample (2 s): it was
+  // taken for one "over the limit from its start" and left running for good. Its start-up RSS (a
+  // fresh worker: about 50 MiB) is under the limit, so it is replaced like any other.
+  const cluster = await startCluster(fixture('leaks-to-cap.js'), { instances: 1, flags: ['--name', 'leaks-fast', '--max-memory', '100M', '--stats-interval', '2s'] });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  t.teardown(() => agent.destroy());
+  const load = loadLoop(cluster.port, { concurrency: 4, agent });
+  t.teardown(() => load.stop());
+
+  const first = await cluster.waitForLine((line) => line.event === 'memory-restarted', 60_000);
+  const successor = first.pid as number;
+  const verdict = await cluster.waitForLine((line) => line.pid === successor && (line.event === 'memory-limit' || line.event === 'memory-limit-too-low'), 60_000);
+  await load.stop();
+  t.is(verdict.event, 'memory-limit', verdict.message);
+  t.true((verdict.rss as number) > 100 * 1024 * 1024);
+  await cluster.waitForLine((line) => line.event === 'memory-restarted' && line.pid !== successor, 60_000);
+  t.false(cluster.lines.some((line) => line.event === 'memory-limit-too-low'));
 });
