@@ -7,7 +7,7 @@ export const ExitCode = {
   INTERNAL: 1,
   /** Bad command line: unknown flag, invalid value, missing or unreadable entry file, a TypeScript project that cannot be run. */
   USAGE: 2,
-  /** The app could not boot: workers failed before ready --max-boot-failures times in a row. */
+  /** The app could not boot: a worker id failed before ready --max-boot-failures times in a row, none serving. */
   BOOT_FAILED: 3,
   /** A port the app listens on could not be bound (in use, permission denied). */
   LISTEN_FAILED: 4,

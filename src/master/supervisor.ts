@@ -37,7 +37,7 @@ export interface ClusterConfig {
   graceMs: number;
   /** --kill-signal: what the app's listeners hear on a graceful stop (emitted in the worker, never sent). */
   killSignal: NodeJS.Signals;
-  /** Failed boots in a row (no worker got ready in between) before the master gives up. */
+  /** Failed boots of one worker id in a row (no worker got ready in between) before the master gives up, none serving. */
   maxBootFailures: number;
   /** How often workers report loop stats, in ms; 0 turns them off. */
   statsIntervalMs: number;
@@ -60,6 +60,12 @@ export interface Slot {
   successor: WorkerProcess | null;
   /** Consecutive quick failures, drives the backoff. */
   attempt: number;
+  /**
+   * Failed boots of this id in a row, since any worker last got ready: --max-boot-failures is
+   * counted per id, so that N workers failing together (a mass crash while a dependency is down)
+   * count one failure each, and each id's tries are spaced by its backoff.
+   */
+  bootFailures: number;
   restartTimer: NodeJS.Timeout | null;
   /** When restartTimer fires (epoch ms): the id has no process until then. */
   restartAt: number | null;
@@ -110,7 +116,6 @@ export class Supervisor extends EventEmitter implements ControlSource {
   readonly #restarts = new Map<number, number>();
   /** Every worker process alive, whatever its role: current, successor or draining. */
   readonly #live = new Set<WorkerProcess>();
-  #bootFailures = 0;
   readonly #listenFailures = new Map<WorkerProcess, ListenFailure>();
   #ownListeners: readonly OwnListener[] = [];
   /** Workers the watchdog killed: their id restarts without backoff. */
@@ -378,7 +383,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     for (let id = 1; id <= this.#desired; id++) {
       let slot = this.#slots.get(id);
       if (!slot) {
-        slot = { id, worker: null, successor: null, attempt: 0, restartTimer: null, restartAt: null, want: null };
+        slot = { id, worker: null, successor: null, attempt: 0, bootFailures: 0, restartTimer: null, restartAt: null, want: null };
         this.#slots.set(id, slot);
       }
       if (!slot.worker && !slot.restartTimer) this.#spawn(slot, 'worker');
@@ -455,7 +460,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
   }
 
   #onReady(): void {
-    this.#bootFailures = 0;
+    // The app can boot: whatever failed before (a dependency down, a broken deploy) has passed.
+    for (const slot of this.#slots.values()) slot.bootFailures = 0;
     this.emit('change');
     if (this.#phase === 'booting' && this.workers().length === this.#desired && this.workers().every((w) => w.state === 'ready')) {
       this.#phase = 'running';
@@ -508,7 +514,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       delay = backoffDelay(this.#backoff, slot.attempt - 1);
     }
     if (exit.from === 'starting') {
-      this.#bootFailures++;
+      slot.bootFailures++;
       const reason = describeExit(exit, worker);
       // Once the cluster has run, a worker that cannot boot while others serve never stops them:
       // a crash restart after a broken deploy, a scale-up, a fork the process limit refuses. Its id
@@ -526,8 +532,11 @@ export class Supervisor extends EventEmitter implements ControlSource {
           this.#fatal(new UsageError(`node refused the workers' flags: ${refused} (check ${this.config.nodeArgGiven ?? '--node-arg'})`));
           return;
         }
-        if (this.#bootFailures >= this.config.maxBootFailures) {
-          this.#fatal(new BootError(`app failed to boot ${this.#bootFailures} times in a row; last: worker ${worker.id} ${reason}`, worker.stderrTail.lines()));
+        // Per id: with -i 3 and --max-boot-failures 3, one round of workers failing together ended the
+        // cluster in a second, before any backoff. An id over the count from earlier (while others
+        // served) is judged at its own next try.
+        if (slot.bootFailures >= this.config.maxBootFailures) {
+          this.#fatal(new BootError(`app failed to boot ${slot.bootFailures} times in a row; last: worker ${worker.id} ${reason}`, worker.stderrTail.lines()));
           return;
         }
       }

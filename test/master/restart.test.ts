@@ -170,3 +170,38 @@ test('a worker waiting out its restart backoff is the cluster\'s: restart starts
   t.like((await ctl.workers('crashloop')).find((worker) => worker.id === 2), { pid, state: 'ready' });
   t.is((await ctl.run(['restart', 'crashloop', '3'])).exitCode, ExitCode.NOT_FOUND);
 });
+
+// With --max-boot-failures counted across ids, -i 3 workers crashing together into failed boots ended
+// the cluster at once (exit 3), before any backoff: a dependency down for a second ended it for good.
+test('workers that all fail to boot together count one failure each against --max-boot-failures, and come back', async (t) => {
+  const ctl = control(t);
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-massboot-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const broken = join(dir, 'broken');
+  const cluster = await startCluster(fixture('fails-to-boot-while-file.js'), {
+    instances: 3,
+    flags: ['--name', 'massboot', '--max-boot-failures', '3'],
+    env: { ...ctl.env, BROKEN_FILE: broken },
+  });
+  killOnTeardown(t, cluster.process);
+
+  writeFileSync(broken, '');
+  for (const pid of cluster.pids) process.kill(pid, 'SIGKILL');
+  // One failed boot per id, the three together: the dependency comes back.
+  let failed = 0;
+  await cluster.waitForLine((line) => line.event === 'boot-failed' && ++failed === 3, 30_000);
+  unlinkSync(broken);
+
+  const workers = await waitFor(
+    async () => {
+      const now = await ctl.workers('massboot');
+      return now.length === 3 && now.every((worker) => worker.state === 'ready' && !cluster.pids.includes(worker.pid)) && now;
+    },
+    { what: 'three new workers ready', timeoutMs: 30_000 },
+  );
+  t.deepEqual(workers!.map((worker) => worker.id), [1, 2, 3]);
+  t.false(cluster.lines.some((line) => line.event === 'fatal'));
+  const boots = cluster.lines.filter((line) => line.event === 'boot-failed');
+  t.deepEqual([...new Set(boots.slice(0, 3).map((line) => line.worker))].sort(), [1, 2, 3]);
+  t.is(await cluster.stop(), ExitCode.OK);
+});
