@@ -197,9 +197,12 @@ export class WorkerInspector {
   #closed = false;
   /** The sessions open now: an exiting worker waits for them, so they are closed at once. */
   readonly #clients = new Set<InspectorClient>();
+  /** The user's own node flags set up the inspector (--inspect...): clusterd's flags were left out. */
+  readonly #ownFlags: boolean;
 
-  constructor(pid: number) {
+  constructor(pid: number, { ownFlags = false }: { ownFlags?: boolean } = {}) {
     this.#pid = pid;
+    this.#ownFlags = ownFlags;
   }
 
   /**
@@ -369,6 +372,20 @@ export class WorkerInspector {
   }
 
   /**
+   * Why no inspector came up, as far as the master can tell. Node starts it on SIGUSR1 from the main
+   * thread (a V8 interrupt, or the loop's next turn), so a main thread inside a native call (execSync
+   * and spawnSync run a loop of their own; a synchronous addon) never starts it, whatever the app does.
+   * The app's own SIGUSR1 listener is known (its runtime says so, and the worker is asked over IPC
+   * instead), and so are the user's own inspector flags: what is left is that native call.
+   */
+  #whyNoneCameUp(asked: boolean): string {
+    const within = `within ${OPEN_TIMEOUT_MS} ms`;
+    if (asked) return `no inspector came up ${within} of asking the worker to open it (the app listens for SIGUSR1, so the worker's JavaScript must open it: is its loop blocked?)`;
+    if (this.#ownFlags) return `no inspector came up ${within} of SIGUSR1 (the workers run with their own --inspect flags; clusterd takes only an inspector on 127.0.0.1 whose address Node prints)`;
+    return `no inspector came up ${within} of SIGUSR1, as no JavaScript ran to start it (its main thread is likely blocked inside a native call: execSync, spawnSync, a synchronous addon)`;
+  }
+
+  /**
    * SIGUSR1 (or, for an app that took that signal, the worker's runtime asked over IPC): Node starts
    * the inspector and prints where, which intercept() takes from stderr.
    */
@@ -377,16 +394,7 @@ export class WorkerInspector {
       const ask = this.#askToOpen;
       const timer = setTimeout(() => {
         this.#waitingForUrl = null;
-        reject(
-          unavailable(
-            this.#pid,
-            isStopped(this.#pid)
-              ? STOPPED
-              : ask
-                ? `no inspector came up within ${OPEN_TIMEOUT_MS} ms of asking the worker to open it (the app listens for SIGUSR1; is its loop blocked?)`
-                : `no inspector came up within ${OPEN_TIMEOUT_MS} ms of SIGUSR1 (does the app handle SIGUSR1, or run with its own --inspect?)`,
-          ),
-        );
+        reject(unavailable(this.#pid, isStopped(this.#pid) ? STOPPED : this.#whyNoneCameUp(ask !== null)));
       }, OPEN_TIMEOUT_MS);
       this.#waitingForUrl = (found) => {
         clearTimeout(timer);

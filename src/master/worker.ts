@@ -10,7 +10,7 @@ import type { BalancedWorker, RawHandle } from './balancers/types.js';
 import type { Listeners } from './listeners.js';
 import { OutputTail, type LogSink } from './logs.js';
 import { isAccepting, transition, type WorkerState } from './worker-state.js';
-import { SETTINGS_ENV, isProtocolMessage, type MasterMessage, type WorkerSettings } from '../protocol.js';
+import { SETTINGS_ENV, WORKER_INSPECTOR_ARGS, isProtocolMessage, type MasterMessage, type WorkerSettings } from '../protocol.js';
 import { parseWorkerMessage } from '../protocol/parse.js';
 import { appEnvironment, type Entry } from './entry.js';
 import type { CpuProfile, LoopBreakdown, LoopSample, StackFrame } from '../loop/types.js';
@@ -226,7 +226,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     const child = started.child;
     const pid = child.pid ?? 0;
     spec.reaper?.add(pid);
-    const inspector = new WorkerInspector(pid);
+    // Without clusterd's inspector flags (inspectorArgs), the user's own set the inspector up.
+    const inspector = new WorkerInspector(pid, { ownFlags: !WORKER_INSPECTOR_ARGS.every((arg) => spec.entry.execArgv.includes(arg)) });
     this.#inspector = inspector;
     const output = Promise.all([
       spec.logs.follow(child.stdout!, { worker: this.id, pid, stream: 'stdout' }),

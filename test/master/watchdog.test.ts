@@ -195,6 +195,18 @@ test('a worker stopped with SIGSTOP is caught by the watchdog, said to be stoppe
   t.is((await get(cluster.port)).status, 200);
 });
 
+test('a worker blocked inside a native call (execFileSync) is said to be, not suspected of handling SIGUSR1 or running its own --inspect', async (t) => {
+  // spawnSync runs a loop of its own and no JavaScript: Node never starts the inspector on SIGUSR1.
+  const cluster = await startCluster(fixture('blocks-in-native.js'), { instances: 1, flags: ['--name', 'nativewatch', '--watchdog', '1s'] });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  await get(cluster.port, '/native');
+  const blocked = await cluster.waitForLine((line) => line.event === 'blocked', 20_000);
+  const why = /no inspector came up within \d+ ms of SIGUSR1, as no JavaScript ran to start it \(its main thread is likely blocked inside a native call: execSync, spawnSync, a synchronous addon\)$/;
+  t.regex(String(blocked.error), why);
+  t.notRegex(blocked.message, /handle SIGUSR1|own --inspect/);
+  t.true(blocked.message.includes(`(no JavaScript frames: ${String(blocked.error)})`), blocked.message);
+});
+
 test('a --report-blocked not below --watchdog is said at start: the watchdog acts first, so no site is kept before it', async (t) => {
   const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--watchdog', '1s', '--report-blocked', '2s'] });
   t.teardown(() => cluster.stop('SIGKILL'));
