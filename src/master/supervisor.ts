@@ -118,6 +118,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
   readonly #live = new Set<WorkerProcess>();
   readonly #listenFailures = new Map<WorkerProcess, ListenFailure>();
   #ownListeners: readonly OwnListener[] = [];
+  /** Successors called off for a newer one (#supersede): their exit is no failed boot. */
+  readonly #superseded = new WeakSet<WorkerProcess>();
   /** Workers the watchdog killed: their id restarts without backoff. */
   readonly #restartAtOnce = new WeakSet<WorkerProcess>();
   /** A block --report-blocked caught that has not ended yet, per worker (the watchdog may end it). */
@@ -256,8 +258,10 @@ export class Supervisor extends EventEmitter implements ControlSource {
    * Asks for the worker of one id to be replaced without a gap: a successor is forked, and once it
    * is ready the old worker leaves balancing and drains within --grace. Requests for the same id
    * merge (see want.ts): one successor meets them all, so a memory-limit replacement during a
-   * reload is the reload's replacement of that id. Resolves with the worker that meets the request
-   * once the old one has drained; rejects with a BootError (the old worker keeps serving) when the
+   * reload is the reload's replacement of that id. A reload that joins a successor still booting an
+   * older generation (a memory replacement forked before it) has that successor called off and one of
+   * the new generation forked instead: the id is replaced once, not twice. Resolves with the worker
+   * that meets the request once the old one has drained; rejects with a BootError (the old worker keeps serving) when the
    * successor fails to boot, and with ERR_CLUSTERD_NO_WORKER when the id goes away (scale, stop).
    * An id waiting out its restart backoff after a crash is started now (the operator who asks has
    * fixed the cause, or wants to see it fail): that worker meets the request once it is ready.
@@ -273,10 +277,28 @@ export class Supervisor extends EventEmitter implements ControlSource {
       request.onProgress?.('starting', this.#spawn(slot, 'worker'));
       return met;
     }
-    // Joining a replacement already under way: it serves this request too, from where it is.
-    if (slot.successor) request.onProgress?.('starting', slot.successor);
+    // Joining a replacement already under way: it serves this request too, from where it is, unless
+    // it boots code older than the request asks for.
+    if (slot.successor && !slot.want.servedBy(slot.successor)) this.#supersede(slot, slot.successor, slot.want.generation);
+    else if (slot.successor) request.onProgress?.('starting', slot.successor);
     this.#advance(slot);
     return met;
+  }
+
+  /**
+   * Ends a successor still booting that no longer meets its slot's want (a reload came after it was
+   * forked): once it has exited, #advance forks one that meets every request, and none of them is
+   * rejected for it.
+   */
+  #supersede(slot: Slot, successor: WorkerProcess, generation: number): void {
+    if (this.#superseded.has(successor)) return;
+    this.#superseded.add(successor);
+    this.config.logs.event(
+      'replacement-superseded',
+      `worker ${slot.id}: its replacement pid ${successor.pid} (generation ${successor.generation}) is called off for one of generation ${generation}, which meets both requests`,
+      { worker: slot.id, pid: successor.pid, generation },
+    );
+    successor.kill();
   }
 
   /**
@@ -368,13 +390,34 @@ export class Supervisor extends EventEmitter implements ControlSource {
     const old = slot.worker;
     slot.successor = null;
     slot.worker = successor;
+    // The requests this successor meets are its own from now on: one that comes while the old worker
+    // drains (a reload just after a memory replacement) is a new want, met by the next successor, so
+    // that each requester hears of the worker that met its request (the memory limit named the
+    // reload's worker, and took it for a memory replacement).
+    const want = slot.want?.servedBy(successor) ? slot.want : null;
+    if (want) slot.want = null;
     this.emit('change');
     if (old && old.state !== 'exited') {
-      slot.want?.progress('draining', old);
+      (want ?? slot.want)?.progress('draining', old);
       await this.drain(old);
     }
-    slot.want?.progress('replaced', successor);
+    if (want) this.#settle(slot, want, successor);
+    else slot.want?.progress('replaced', successor);
     this.#advance(slot);
+  }
+
+  /** The want a successor was promoted for, once the old worker has drained: met, or the slot's again. */
+  #settle(slot: Slot, want: Want, successor: WorkerProcess): void {
+    if (this.#phase === 'stopping' || this.#phase === 'stopped') want.reject(new ClusterdError('ERR_CLUSTERD_STOPPING', 'the cluster is stopping'));
+    else if (this.#slots.get(slot.id) !== slot) want.reject(new ClusterdError('ERR_CLUSTERD_NO_WORKER', `worker ${slot.id} was scaled away before it was replaced`));
+    else if ((slot.worker === successor && want.metBy(successor)) || successor.stoppingAt !== null) {
+      // Serving, or replaced meanwhile by the next want's successor (drained, not crashed): it met these.
+      want.progress('replaced', successor);
+      want.resolve(successor);
+    } else if (slot.want) {
+      // It died while the old worker drained: the worker its crash restarts meets the want instead.
+      slot.want.absorb(want);
+    } else slot.want = want;
   }
 
   /** Makes the running set match the desired one. */
@@ -486,6 +529,11 @@ export class Supervisor extends EventEmitter implements ControlSource {
     }
     if (this.#phase === 'stopping') {
       this.#finishIfStopped();
+      return;
+    }
+    if (slot.successor === worker && this.#superseded.has(worker)) {
+      slot.successor = null;
+      this.#advance(slot);
       return;
     }
     if (slot.successor === worker) {

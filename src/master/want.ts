@@ -36,7 +36,24 @@ export class Want {
 
   /** Whether `worker` serving the id meets every request so far. */
   metBy(worker: WorkerProcess | null): boolean {
-    return worker !== null && worker.state === 'ready' && !this.#retire.has(worker) && worker.generation >= this.#generation;
+    return worker !== null && worker.state === 'ready' && this.servedBy(worker);
+  }
+
+  /** Whether `worker`, once ready, would meet every request so far (one still booting included). */
+  servedBy(worker: WorkerProcess): boolean {
+    return !this.#retire.has(worker) && worker.generation >= this.#generation;
+  }
+
+  /** The generation every request asks for at least. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** Takes over `other`'s requests and their requesters (a successor that came to nothing hands them back). */
+  absorb(other: Want): void {
+    for (const worker of other.#retire) this.#retire.add(worker);
+    this.#generation = Math.max(this.#generation, other.#generation);
+    this.#waiters.push(...other.#waiters.splice(0));
   }
 
   progress(phase: ReplacePhase, worker: WorkerProcess): void {

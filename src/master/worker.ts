@@ -676,7 +676,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   }
 
   #markReady(): void {
-    if (this.#state !== 'starting') return;
+    // Killed while starting (called off, timed out): a ready that was already on its way is not taken.
+    if (this.#state !== 'starting' || this.#killed) return;
     this.#state = transition(this.#state, 'ready');
     this.readyAt = Date.now();
     // A stall of its start-up is over (the loop turned to get here), whether or not the watchdog

@@ -42,17 +42,30 @@ test('a worker over --max-memory during a reload is replaced once, by the reload
 
 test('a reload that starts during a memory-limit replacement joins it and exits 0', async (t) => {
   const ctl = control(t);
-  const cluster = await startCluster(fixture('slow-boot-leaks-on-signal.js'), { instances: 2, flags: ['--name', 'merge2', ...FLAGS], env: ctl.env, readyTimeoutMs: 30_000 });
+  // Booting 4 s: the reload's CLI comes well within the memory replacement's boot, even on a loaded box.
+  const cluster = await startCluster(fixture('slow-boot-leaks-on-signal.js'), { instances: 2, flags: ['--name', 'merge2', ...FLAGS], env: { ...ctl.env, BOOT_MS: '4000' }, readyTimeoutMs: 30_000 });
   t.teardown(() => cluster.stop('SIGKILL'));
   const first = (await ctl.workers('merge2')).find((worker) => worker.id === 1)!;
   process.kill(first.pid, 'SIGUSR2');
   await cluster.waitForLine((line) => line.event === 'memory-limit' && line.worker === 1, 30_000);
 
-  const result = await reload(ctl.env, 'merge2', () => {});
+  const printed: string[] = [];
+  const result = await reload(ctl.env, 'merge2', (line) => printed.push(line));
   t.is(result.exitCode, 0, String(result.stderr));
   const after = await ctl.workers('merge2');
   t.deepEqual(after.map((worker) => worker.generation), [2, 2]);
   t.false(after.some((worker) => worker.pid === first.pid));
-  await cluster.waitForLine((line) => line.event === 'memory-restarted' && line.worker === 1, 30_000);
+  const restarted = await cluster.waitForLine((line) => line.event === 'memory-restarted' && line.worker === 1, 30_000);
   t.false(cluster.lines.some((line) => line.event === 'memory-restart-failed'));
+  // Worker 1 is replaced once: the memory replacement booting generation 1 is called off for the
+  // reload's generation 2, which meets both. The reload printed one start for it, of generation 2 (it
+  // printed the memory replacement's, then replaced that one again), and the memory limit's line names
+  // the worker that serves now (it named the reload's second one).
+  const starts = printed.filter((line) => /^worker 1: starting/.test(line));
+  t.is(starts.length, 1, printed.join('\n'));
+  t.regex(starts[0]!, /^worker 1: starting generation 2 \(pid \d+\)$/);
+  const now = after.find((worker) => worker.id === 1)!.pid;
+  t.is(starts[0], `worker 1: starting generation 2 (pid ${now})`);
+  t.is(restarted.pid, now);
+  t.is(cluster.lines.filter((line) => line.event === 'replacement-superseded' && line.worker === 1).length, 1);
 });
