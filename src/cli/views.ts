@@ -51,6 +51,8 @@ export interface WorkerJson {
   blocks: number;
   /** How long its loop has been blocked now (silent a second, or past --watchdog), in ms; 0 while it turns. */
   blockedMs: number;
+  /** Replacements for --max-memory: planned, not in `restarts`. */
+  memoryReplacements: number;
 }
 
 /** `status --json`: the cluster's fields, each worker flattened to the issue's documented shape. */
@@ -93,6 +95,7 @@ function workerJson(worker: WorkerView): WorkerJson {
     blockedSites: worker.blockedSites,
     blocks: worker.blocks,
     blockedMs: worker.blockedMs,
+    memoryReplacements: worker.memoryReplacements,
   };
 }
 
@@ -212,6 +215,7 @@ function summaryParts(status: ClusterView, colour: boolean): string[] {
     `${sampled ? totals.connections : '-'} conns`,
     `RSS ${sampled ? formatBytes(totals.rss) : '-'}`,
     ...(totals.restarts > 0 ? [`${totals.restarts} restart${totals.restarts === 1 ? '' : 's'}`] : []),
+    ...(totals.memoryReplacements > 0 ? [`${totals.memoryReplacements} memory replacement${totals.memoryReplacements === 1 ? '' : 's'}`] : []),
     ...(status.addresses.length > 0 ? [`on ${status.addresses.join(', ')}`] : []),
   ];
 }

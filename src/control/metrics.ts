@@ -229,6 +229,11 @@ const COUNT_FAMILIES: readonly { name: string; help: string; value: (counts: Wor
     value: ({ restarts }) => restarts,
   },
   {
+    name: 'clusterd_worker_memory_replacements_total',
+    help: 'Times this worker id was replaced for --max-memory (a planned replacement, not in clusterd_worker_restarts_total), since the master started.',
+    value: ({ memoryReplacements }) => memoryReplacements,
+  },
+  {
     name: 'clusterd_worker_blocks_total',
     help: 'Times this worker id\'s event loop was caught blocked past --report-blocked (or the watchdog threshold), since the master started.',
     value: ({ blocks }) => blocks,
@@ -271,6 +276,7 @@ function collect(status: ClusterStatus): Family[] {
     single('clusterd_master_workers_blocked', 'gauge', 'Ready workers whose event loop is blocked now (silent past a second, or --watchdog): not in clusterd_master_workers_ready.', blocked),
     single('clusterd_master_workers_desired', 'gauge', 'Workers asked for (-i, scale); more than clusterd_master_workers while an id waits to be restarted.', status.totals.desired),
     single('clusterd_master_restarts_total', 'counter', 'Workers replaced after an unexpected exit since the master started, all worker ids together (scaled-away ones included).', status.totals.restarts),
+    single('clusterd_master_memory_replacements_total', 'counter', 'Workers replaced for --max-memory since the master started, all worker ids together (scaled-away ones included).', status.totals.memoryReplacements),
     ...WORKER_FAMILIES.map(({ name, type, help, samples }) => ({
       name,
       type,

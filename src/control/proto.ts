@@ -165,6 +165,8 @@ export interface WireWorker {
   blocks?: number;
   /** Absent from a master older than the field. */
   blockedMs?: number;
+  /** Absent from a master older than the field. */
+  memoryReplacements?: number;
 }
 
 /** A blocking site has the master's shape on the wire. */

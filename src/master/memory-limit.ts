@@ -38,7 +38,7 @@ export function enforceMemoryLimit({
   now = Date.now,
   rssOf = processRss,
 }: {
-  supervisor: Pick<Supervisor, 'on' | 'off' | 'replace' | 'slot' | 'phase'>;
+  supervisor: Pick<Supervisor, 'on' | 'off' | 'replace' | 'slot' | 'phase' | 'countMemoryReplacement'>;
   limitBytes: number;
   logs: Pick<LogSink, 'event'>;
   now?: () => number;
@@ -81,6 +81,7 @@ export function enforceMemoryLimit({
     supervisor.replace(worker.id, { retire: worker, onProgress }).then(
       (successor) => {
         successors.add(successor);
+        supervisor.countMemoryReplacement(worker.id);
         logs.event('memory-restarted', `worker ${worker.id}: replaced by pid ${successor.pid} (memory limit)`, { worker: worker.id, pid: successor.pid });
       },
       (error: unknown) => {

@@ -19,6 +19,8 @@ export interface WorkerStatus {
   uptimeMs: number;
   /** Times this worker id has been replaced after an unexpected exit (since the master started). */
   restarts: number;
+  /** Times this worker id has been replaced for --max-memory (since the master started): not in `restarts`. */
+  memoryReplacements: number;
   /** The latest sample, null until the first one arrives. */
   sample: LoopSample | null;
   /** Up to the last 60 samples, oldest first. */
@@ -45,12 +47,14 @@ export interface ClusterTotals {
   connections: number;
   rss: number;
   restarts: number;
+  memoryReplacements: number;
 }
 
 /** A worker id's counters since the master started; an id keeps them while no process holds it. */
 export interface WorkerCounts {
   id: number;
   restarts: number;
+  memoryReplacements: number;
   blocks: number;
 }
 
@@ -112,6 +116,7 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
       startedAt: worker.startedAt,
       uptimeMs: now - worker.startedAt,
       restarts: supervisor.restarts(worker.id),
+      memoryReplacements: supervisor.memoryReplacements(worker.id),
       sample: worker.history.at(-1) ?? null,
       history: [...worker.history],
       blockedSites: supervisor.blockedSites.sites(worker.id, now),
@@ -124,6 +129,7 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
     ...Array.from({ length: supervisor.desired }, (_, index) => index + 1),
     ...workers.map((worker) => worker.id),
     ...supervisor.restartedIds(),
+    ...supervisor.memoryReplacedIds(),
     ...supervisor.blockedSites.ids(),
   ]);
   const { config } = supervisor;
@@ -146,11 +152,12 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
       rss: sum((worker) => worker.sample?.memory.rss ?? 0),
       // Every id's, scaled away or waiting to be restarted included: a counter never goes down.
       restarts: supervisor.restartsTotal(),
+      memoryReplacements: supervisor.memoryReplacementsTotal(),
     },
     addresses: supervisor.addresses().map(formatAddress),
     counts: [...countedIds]
       .sort((a, b) => a - b)
-      .map((id) => ({ id, restarts: supervisor.restarts(id), blocks: supervisor.blockedSites.total(id) })),
+      .map((id) => ({ id, restarts: supervisor.restarts(id), memoryReplacements: supervisor.memoryReplacements(id), blocks: supervisor.blockedSites.total(id) })),
     waiting: Array.from({ length: supervisor.desired }, (_, index) => supervisor.slot(index + 1)).flatMap((slot) =>
       slot && !slot.worker && !slot.successor && slot.restartAt !== null ? [{ id: slot.id, crashes: Math.max(1, slot.attempt), restartInMs: Math.max(0, slot.restartAt - now) }] : [],
     ),

@@ -114,6 +114,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
    * these are counters for /metrics, and one that went down or started again from 0 would read as a reset.
    */
   readonly #restarts = new Map<number, number>();
+  /** Times each worker id was replaced for --max-memory: planned replacements, not restarts, counted as those are. */
+  readonly #memoryReplacements = new Map<number, number>();
   /** Every worker process alive, whatever its role: current, successor or draining. */
   readonly #live = new Set<WorkerProcess>();
   readonly #listenFailures = new Map<WorkerProcess, ListenFailure>();
@@ -194,6 +196,29 @@ export class Supervisor extends EventEmitter implements ControlSource {
   /** The worker ids restarted at least once, scaled away or not. */
   restartedIds(): number[] {
     return [...this.#restarts.keys()];
+  }
+
+  /** Times worker `id` was replaced for --max-memory since the master started, scaled away or not. */
+  memoryReplacements(id: number): number {
+    return this.#memoryReplacements.get(id) ?? 0;
+  }
+
+  /** The worker ids replaced for --max-memory at least once. */
+  memoryReplacedIds(): number[] {
+    return [...this.#memoryReplacements.keys()];
+  }
+
+  /** Every worker id's memory replacements together: never goes down. */
+  memoryReplacementsTotal(): number {
+    let total = 0;
+    for (const count of this.#memoryReplacements.values()) total += count;
+    return total;
+  }
+
+  /** A --max-memory replacement of worker `id` is done (the new worker serves, the old one drained). */
+  countMemoryReplacement(id: number): void {
+    this.#memoryReplacements.set(id, this.memoryReplacements(id) + 1);
+    this.emit('change');
   }
 
   /** Every worker id's restarts together: never goes down. */

@@ -111,10 +111,11 @@ test('status --json has the documented shape, units and key order', (t) => {
     blockedSites: [],
     blocks: 0,
     blockedMs: 0,
+    memoryReplacements: 0,
   });
   t.is(json.name, 'api');
   t.is(json.masterPid, 39_999);
-  t.deepEqual(json.totals, { workers: 2, ready: 2, desired: 2, rps: 621, inflight: 4, connections: 28, rss: 160 * 1024 * 1024, restarts: 1 });
+  t.deepEqual(json.totals, { workers: 2, ready: 2, desired: 2, rps: 621, inflight: 4, connections: 28, rss: 160 * 1024 * 1024, restarts: 1, memoryReplacements: 0 });
 });
 
 test('status --json: a worker without a sample has nulls, not zeros', (t) => {

@@ -37,6 +37,7 @@ function worker(id: number, overrides: Partial<WorkerStatus> = {}): WorkerStatus
     startedAt: NOW - 60_000,
     uptimeMs: 60_000,
     restarts: 0,
+    memoryReplacements: 0,
     sample: sample({}),
     history: [],
     blockedSites: [],
@@ -68,7 +69,7 @@ function fakeStatus(workers: WorkerStatus[] = [worker(1, { sample: blocked, rest
     balance: 'round-robin',
     statsIntervalMs: 1000,
     workers,
-    totals: { workers: workers.length, ready: workers.filter((w) => w.state === 'ready').length, desired: 3, rps: 422.5, inflight: 7, connections: 16, rss: 122_880_000, restarts: 2 },    addresses: ['0.0.0.0:8080'],
+    totals: { workers: workers.length, ready: workers.filter((w) => w.state === 'ready').length, desired: 3, rps: 422.5, inflight: 7, connections: 16, rss: 122_880_000, restarts: 2, memoryReplacements: 1 },    addresses: ['0.0.0.0:8080'],
     counts: countsOf(workers),
     waiting: [],
   };
@@ -363,7 +364,14 @@ test('each family is listed once, with HELP and TYPE, counters end in _total', (
   }
   t.deepEqual(
     names.filter((name) => name.endsWith('_total')),
-    ['clusterd_master_restarts_total', 'clusterd_worker_http_requests_total', 'clusterd_worker_restarts_total', 'clusterd_worker_blocks_total'],
+    [
+      'clusterd_master_restarts_total',
+      'clusterd_master_memory_replacements_total',
+      'clusterd_worker_http_requests_total',
+      'clusterd_worker_restarts_total',
+      'clusterd_worker_memory_replacements_total',
+      'clusterd_worker_blocks_total',
+    ],
   );
 });
 
@@ -383,6 +391,7 @@ test('a worker without a sample yet has its state but no loop figures; the outpu
       'clusterd_worker_event_loop_blocked_seconds',
       'clusterd_worker_generation',
       'clusterd_worker_info',
+      'clusterd_worker_memory_replacements_total',
       'clusterd_worker_restarts_total',
       'clusterd_worker_start_time_seconds',
       'clusterd_worker_state',
@@ -429,14 +438,16 @@ test('two processes under one worker id (a restart, a reload): the one serving i
 
 test('an id no process holds (waiting out its restart backoff, or scaled away) keeps its counters, and only them', (t) => {
   const status = fakeStatus([worker(1)]);
-  const text = renderMetrics({ ...status, counts: [{ id: 1, restarts: 0, blocks: 0 }, { id: 2, restarts: 4, blocks: 3 }] });
+  const text = renderMetrics({ ...status, counts: [{ id: 1, restarts: 0, memoryReplacements: 0, blocks: 0 }, { id: 2, restarts: 4, memoryReplacements: 2, blocks: 3 }] });
   t.deepEqual(validate(text).problems, []);
   const v = values(text);
   t.is(read(v, 'clusterd_worker_restarts_total', { worker: '2' }), 4);
   t.is(read(v, 'clusterd_worker_blocks_total', { worker: '2' }), 3);
+  t.is(read(v, 'clusterd_worker_memory_replacements_total', { worker: '2' }), 2);
   t.is(read(v, 'clusterd_worker_restarts_total', { worker: '1' }), 0);
   t.deepEqual([...v.keys()].filter((name) => name.includes('worker="2"')).sort(), [
     key('clusterd_worker_blocks_total', { worker: '2' }),
+    key('clusterd_worker_memory_replacements_total', { worker: '2' }),
     key('clusterd_worker_restarts_total', { worker: '2' }),
   ]);
 });

@@ -16,6 +16,7 @@ function setUp() {
   const slot = { worker: worker as WorkerProcess | null };
   const asked: Array<{ resolve: (successor: WorkerProcess) => void; reject: (error: Error) => void }> = [];
   supervisor.phase = 'running';
+  supervisor.countMemoryReplacement = () => {};
   supervisor.slot = () => slot;
   supervisor.replace = () => new Promise<WorkerProcess>((resolve, reject) => asked.push({ resolve, reject }));
   const events: string[] = [];
@@ -71,6 +72,7 @@ test('a successor is left running only if its RSS at start-up was over the limit
   const workers = new Map<number, WorkerProcess>();
   const make = (id: number, pid: number): WorkerProcess => ({ id, pid, state: 'ready' }) as unknown as WorkerProcess;
   supervisor.phase = 'running';
+  supervisor.countMemoryReplacement = () => {};
   supervisor.slot = (id: number) => ({ worker: workers.get(id) ?? null });
   let nextPid = 200;
   // Every replacement succeeds at once: the successor gets ready and serves the id.

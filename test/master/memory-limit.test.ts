@@ -9,7 +9,7 @@ test('a worker over --max-memory is replaced, successor first, without a failed 
   const ctl = control(t);
   const cluster = await startCluster(fixture('leaky.js'), {
     instances: 2,
-    flags: ['--name', 'leaky', '--max-memory', '150M', '--stats-interval', '250ms'],
+    flags: ['--name', 'leaky', '--max-memory', '150M', '--stats-interval', '250ms', '--metrics', '127.0.0.1:0'],
     env: ctl.env,
   });
   t.teardown(() => cluster.stop('SIGKILL'));
@@ -56,6 +56,18 @@ test('a worker over --max-memory is replaced, successor first, without a failed 
   const id = event.worker as unknown as number;
   t.true(workers.some((worker) => worker.id === id && worker.pid === (event.pid as number) && worker.state === 'ready'));
   t.false(workers.some((worker) => worker.pid === limitLine!.pid));
+
+  // Counted as a memory replacement, not as a restart (it was counted nowhere): in status and /metrics.
+  const status = JSON.parse(String((await ctl.run(['status', 'leaky', '--json'])).stdout)) as {
+    workers: Array<{ id: number; restarts: number; memoryReplacements: number }>;
+    totals: { restarts: number; memoryReplacements: number };
+  };
+  t.like(status.workers.find((worker) => worker.id === id), { restarts: 0, memoryReplacements: 1 });
+  t.like(status.totals, { restarts: 0, memoryReplacements: 1 });
+  const metrics = await (await fetch(String(cluster.lines.find((line) => line.event === 'ready')!.metrics))).text();
+  t.true(metrics.includes(`clusterd_worker_memory_replacements_total{worker="${id}"} 1\n`), metrics);
+  t.true(metrics.includes('clusterd_master_memory_replacements_total 1\n'), metrics);
+  t.true(metrics.includes('clusterd_master_restarts_total 0\n'), metrics);
 });
 
 test('a --max-memory below what a fresh worker needs replaces once, says so, and stops replacing', async (t) => {

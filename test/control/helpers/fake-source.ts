@@ -29,6 +29,7 @@ export function worker(id: number, over: Partial<WorkerStatus> = {}, history: Lo
     startedAt: 1_700_000_000_000 - 65_000,
     uptimeMs: 65_000,
     restarts: 0,
+    memoryReplacements: 0,
     sample: history.at(-1) ?? null,
     history,
     blockedSites: [],
@@ -58,6 +59,7 @@ export function clusterStatus(name: string, workers: WorkerStatus[]): ClusterSta
       connections: sum((w) => w.sample?.http.connections ?? 0),
       rss: sum((w) => w.sample?.memory.rss ?? 0),
       restarts: sum((w) => w.restarts),
+      memoryReplacements: sum((w) => w.memoryReplacements),
     },
     addresses: ['127.0.0.1:3000'],
     counts: countsOf(workers),
@@ -69,8 +71,8 @@ export function clusterStatus(name: string, workers: WorkerStatus[]): ClusterSta
 export function countsOf(workers: WorkerStatus[]): ClusterStatus['counts'] {
   const ids = [...new Set(workers.map((w) => w.id))].sort((a, b) => a - b);
   return ids.map((id) => {
-    const { restarts, blocks } = workers.find((w) => w.id === id)!;
-    return { id, restarts, blocks };
+    const { restarts, memoryReplacements, blocks } = workers.find((w) => w.id === id)!;
+    return { id, restarts, memoryReplacements, blocks };
   });
 }
 
