@@ -7,7 +7,7 @@ export const ExitCode = {
   INTERNAL: 1,
   /** Bad command line: unknown flag, invalid value, missing or unreadable entry file, a TypeScript project that cannot be run. */
   USAGE: 2,
-  /** The app could not boot: a worker id failed before ready --max-boot-failures times in a row, none serving. */
+  /** The app could not boot: --max-boot-failures failed boots in a row, none serving (at start-up of all workers, then of one worker id). */
   BOOT_FAILED: 3,
   /** A port the app listens on could not be bound (in use, permission denied). */
   LISTEN_FAILED: 4,

@@ -145,7 +145,7 @@ export const START_OPTIONS: readonly StartOption[] = [
   option('max-boot-failures', {
     kind: 'string',
     default: '3',
-    describe: `Give up after this many failed boots of one worker id in a row, while no worker serves (1 to ${MAX_BOOT_FAILURES})`,
+    describe: `Give up after this many failed boots in a row while no worker serves: at start-up of all workers together, once the cluster has run of one worker id (1 to ${MAX_BOOT_FAILURES})`,
     schema: integerSchema(1, MAX_BOOT_FAILURES),
   }),
   option('stats-interval', {

@@ -37,7 +37,7 @@ export interface ClusterConfig {
   graceMs: number;
   /** --kill-signal: what the app's listeners hear on a graceful stop (emitted in the worker, never sent). */
   killSignal: NodeJS.Signals;
-  /** Failed boots of one worker id in a row (no worker got ready in between) before the master gives up, none serving. */
+  /** Failed boots in a row (no worker got ready in between) before the master gives up, none serving: of all ids at start-up, then of one id. */
   maxBootFailures: number;
   /** How often workers report loop stats, in ms; 0 turns them off. */
   statsIntervalMs: number;
@@ -605,11 +605,14 @@ export class Supervisor extends EventEmitter implements ControlSource {
           this.#fatal(new UsageError(`node refused the workers' flags: ${refused} (check ${this.config.nodeArgGiven ?? '--node-arg'})`));
           return;
         }
-        // Per id: with -i 3 and --max-boot-failures 3, one round of workers failing together ended the
-        // cluster in a second, before any backoff. An id over the count from earlier (while others
-        // served) is judged at its own next try.
-        if (slot.bootFailures >= this.config.maxBootFailures) {
-          this.#fatal(new BootError(`app failed to boot ${slot.bootFailures} times in a row; last: worker ${worker.id} ${reason}`, worker.stderrTail.lines()));
+        // At start, every id's failures together: an app that never booted is broken, and says so
+        // after --max-boot-failures boots, not that many of each of -i 64. Once the cluster has run,
+        // per id: with -i 3 and --max-boot-failures 3, one round of workers failing together (a
+        // dependency down for a moment) ended the cluster in a second, before any backoff. An id
+        // over the count from earlier (while others served) is judged at its own next try.
+        const failures = this.#phase === 'booting' ? [...this.#slots.values()].reduce((sum, each) => sum + each.bootFailures, 0) : slot.bootFailures;
+        if (failures >= this.config.maxBootFailures) {
+          this.#fatal(new BootError(`app failed to boot ${failures} times in a row; last: worker ${worker.id} ${reason}`, worker.stderrTail.lines()));
           return;
         }
       }

@@ -114,6 +114,18 @@ const bootFailure = test.macro({
 });
 test(bootFailure, 'throws-at-start.js', 2, ['Error: cannot reach the database at db.invalid:5432']);
 test(bootFailure, 'throws-at-start.js', 3, ['Error: cannot reach the database at db.invalid:5432']);
+
+test('at start-up the failed boots of every worker count together: -i 3 with --max-boot-failures 2 gives up after 2, not 2 of each', async (t) => {
+  // Counted per id from the first boot on, an app that never booted was started 6 times here (192
+  // under -i 64 on a 64-core machine) before it said it was broken.
+  const master = launch(['start', fixture('throws-at-start.js'), '-i', '3', '--max-boot-failures', '2', '--log-format', 'json']);
+  killOnTeardown(t, master.process);
+  t.is(await master.exited, ExitCode.BOOT_FAILED);
+  const attempts = new Set(master.lines.filter((line) => line.stream === 'stderr').map((line) => line.pid));
+  // The three first boots run at once: the third may fail before the master has stopped it.
+  t.true(attempts.size >= 2 && attempts.size <= 3, `${attempts.size} boots`);
+  t.regex(String(master.lines.find((line) => line.event === 'fatal')!.message), /app failed to boot 2 times in a row/);
+});
 test(bootFailure, 'exits-before-ready.js', 2, ['exited with code 9 before it was ready', 'missing required setting DATABASE_URL']);
 
 // An id crash-looping has no process between its tries (the backoff grows to 15 s): it is the
