@@ -17,7 +17,7 @@ const IDLE_SWEEP_MS = 1000;
 
 /**
  * Stops accepting on every server, marks in-flight and later responses `Connection: close`,
- * sends GOAWAY to HTTP/2 sessions, closes connections still idle after IDLE_SWEEP_MS, and
+ * sends GOAWAY to HTTP/2 sessions, closes idle connections every IDLE_SWEEP_MS from then on, and
  * resolves once every server has closed (all its connections ended). Upgraded connections
  * (WebSockets) are left alone: they are the app's to close, in its shutdown handlers.
  */
@@ -41,8 +41,15 @@ export function drainServers(): Promise<void> {
         if (typeof closeIdle === 'function') {
           // http.Server#close (Node >= 19) would close idle connections at once, before keep-alive
           // clients can be told to leave; net.Server#close only stops accepting.
-          net.Server.prototype.close.call(server, () => resolve());
-          setTimeout(() => sweepIdle(server, closeIdle), IDLE_SWEEP_MS).unref();
+          // Every IDLE_SWEEP_MS while it lasts, not once: a response already under way when the drain
+          // began went out with `Connection: keep-alive` (its headers had gone), and its connection
+          // goes idle when it ends; after the first sweep nothing closed it, and it held the worker
+          // to the app's keepAliveTimeout or --grace (a 2.5 s stream: killed at a 6 s --grace).
+          const sweeps = setInterval(() => sweepIdle(server, closeIdle), IDLE_SWEEP_MS).unref();
+          net.Server.prototype.close.call(server, () => {
+            clearInterval(sweeps);
+            resolve();
+          });
         } else {
           // Others close their own way: http2's (Node >= 22) also closes its sessions (which
           // closeSessions() does on every version) and, with allowHTTP1, idle HTTP/1 connections.

@@ -76,6 +76,24 @@ test('SIGTERM closes idle keep-alive sockets and exits 0', async (t) => {
   t.is(await cluster.exited, ExitCode.OK);
 });
 
+test('SIGTERM while a response is under way with its headers sent: its keep-alive connection is closed once the response ends, exit 0', async (t) => {
+  // Its headers went out before the drain, with `Connection: keep-alive`, and the body ends 2.5 s in:
+  // after the drain's one sweep at 1 s nothing closed the connection it left idle, and keepAliveTimeout
+  // is off here: the worker was killed at --grace (exit 5).
+  const cluster = await startCluster(fixture('slow-routes.js'), { instances: 1, flags: ['--grace', '20s'], env: { SLOW_MS: '2500' } });
+  killOnTeardown(t, cluster.process);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const response = get(cluster.port, '/stream', { agent });
+  await cluster.waitForLine((line) => String(line.message).startsWith('stream request started'));
+  cluster.process.kill('SIGTERM');
+  const answered = await response;
+  t.is(answered.status, 200);
+  t.is(answered.headers.connection, 'keep-alive', 'its headers went out before the drain');
+  t.is(await cluster.exited, ExitCode.OK);
+  t.deepEqual(cluster.lines.filter((line) => line.event === 'grace-expired'), []);
+});
+
 test('SIGTERM to an app that calls server.close() in its listener: an idle keep-alive socket is still closed by the drain, exit 0', async (t) => {
   // The app's close() leaves idle keep-alive connections to the drain's sweep (closing them at once
   // races the client's next request): the sweep must still close this one. keepAliveTimeout is off,
