@@ -252,18 +252,23 @@ export function masterOptions(settings: StartSettings): MasterOptions {
   };
 }
 
+/** Whether two hosts bound on one port clash: `::` takes both families (dual-stack), `0.0.0.0` every IPv4 address, so [::1] beside it binds. */
+export function hostsOverlap(a: string, b: string): boolean {
+  const ipv6 = (host: string): boolean => host.includes(':');
+  return a === b || a === '::' || b === '::' || (a === '0.0.0.0' && !ipv6(b)) || (b === '0.0.0.0' && !ipv6(a));
+}
+
 /**
  * The master's own listeners each on a port of their own: two on one fixed port (and one host, or a
  * wildcard) failed at start as "cannot serve health on 127.0.0.1:9100: address already in use",
  * without a word that it was --metrics that held it.
  */
 function checkOwnPorts(own: Record<'control' | 'metrics' | 'health' | 'dashboard', { host: string; port: number } | { listen: ListenAddress } | null>, checked: <T>(flag: string, parse: () => T) => T): void {
-  const wildcard = (host: string): boolean => host === '0.0.0.0' || host === '::' || host === '';
   const seen: [string, TcpAddress][] = [];
   for (const [flag, value] of Object.entries(own)) {
     const address = value === null ? null : 'listen' in value ? value.listen : value;
     if (address === null || 'path' in address || address.port === 0) continue;
-    const clash = seen.find(([, other]) => other.port === address.port && (other.host === address.host || wildcard(other.host) || wildcard(address.host)));
+    const clash = seen.find(([, other]) => other.port === address.port && hostsOverlap(other.host, address.host));
     if (clash) {
       checked(flag, () => {
         throw new UsageError(`\`--${flag}\` ${formatControlAddress(address)} is on \`--${clash[0]}\`'s port (${formatControlAddress(clash[1])}): give each its own port`);

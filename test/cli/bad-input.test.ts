@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExitCode, type ExitCodeValue } from '../../src/exit-codes.js';
 import { CLI, fixture } from '../helpers/cluster.js';
+import { hostsOverlap } from '../../src/cli/start.js';
 
 /** Runs `clusterd start ...args` in text mode; a hang fails the test instead of stalling it. */
 function start(args: string[], env: Record<string, string> = {}): Promise<Result> {
@@ -264,11 +265,18 @@ test("a port the cluster's own --health listens on: the one line says so (once t
   assertOneLine(t, result, ExitCode.LISTEN_FAILED, [`cannot listen on port ${port} (127.0.0.1:${port}): address already in use (EADDRINUSE): it is this cluster's own --health address`]);
 });
 
+test('hostsOverlap: one host, a wildcard of its family, or :: (dual-stack) clash; 0.0.0.0 beside an IPv6 host does not', (t) => {
+  for (const [a, b] of [['127.0.0.1', '127.0.0.1'], ['0.0.0.0', '127.0.0.1'], ['::', '127.0.0.1'], ['::', '::1'], ['::1', '::1']]) t.true(hostsOverlap(a!, b!) && hostsOverlap(b!, a!), `${a} ${b}`);
+  for (const [a, b] of [['0.0.0.0', '::1'], ['127.0.0.1', '::1'], ['127.0.0.1', '127.0.0.2']]) t.false(hostsOverlap(a!, b!) || hostsOverlap(b!, a!), `${a} ${b}`);
+});
+
 test('two of the master\'s own listeners on one port: one line naming both, exit 2, before anything starts', async (t) => {
   // It failed at start as "cannot serve health on 127.0.0.1:9100: address already in use", without
   // a word that --metrics held it.
   const result = await start([fixture('hello.js'), '-i', '1', '--name', 'own-ports', '--metrics', '127.0.0.1:39100', '--health', '0.0.0.0:39100']);
   assertOneLine(t, result, ExitCode.USAGE, ["`--health` 0.0.0.0:39100 is on `--metrics`'s port (127.0.0.1:39100): give each its own port"]);
+  const dual = await start([fixture('hello.js'), '-i', '1', '--name', 'own-ports-6', '--metrics', '[::1]:39100', '--health', '[::]:39100']);
+  assertOneLine(t, dual, ExitCode.USAGE, ["`--health` [::]:39100 is on `--metrics`'s port ([::1]:39100): give each its own port"]);
 });
 
 test('app that never listens, with --listen-timeout 1s', async (t) => {
