@@ -87,6 +87,11 @@ export class Operations {
     const lane = async (): Promise<void> => {
       // The failure check comes first: a lane must not take an id it will not replace.
       while (failure === null) {
+        // A stop (or --shutdown-delay) begun meanwhile: a cluster going away forks no more of them.
+        if (this.#stopping()) {
+          failure = new ClusterdError('ERR_CLUSTERD_STOPPING', 'the cluster is stopping');
+          break;
+        }
         const id = queue.shift();
         if (id === undefined) break;
         inFlight.add(id);

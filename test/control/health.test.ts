@@ -133,6 +133,28 @@ test('--shutdown-delay: a reload, restart or scale asked during the delay is ref
   t.is(await cluster.exited, ExitCode.OK);
 });
 
+test('--shutdown-delay: a reload under way at the SIGTERM replaces no further worker', async (t) => {
+  // Only new operations were refused: the reload went on to fork worker 2's replacement during the
+  // delay, for a pod on its way out.
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('hello.js'), {
+    instances: 2,
+    flags: ['--name', 'delay-reload', '--shutdown-delay', '10m', `--node-arg=--require=${fixture('slow-preload.cjs')}`],
+    env: { ...ctl.env, PRELOAD_SLEEP_MS: '3000' },
+    readyTimeoutMs: 30_000,
+  });
+  killOnTeardown(t, cluster.process);
+  const reload = ctl.run(['reload', 'delay-reload', '--json'], { timeoutMs: 60_000 });
+  await waitFor(async () => (await ctl.workers('delay-reload')).some((worker) => (worker as { generation?: number }).generation === 2), { what: "worker 1's replacement", timeoutMs: 20_000 });
+  process.kill(cluster.masterPid, 'SIGTERM');
+  const result = await reload;
+  t.is(result.exitCode, ExitCode.NOT_FOUND, String(result.stderr));
+  const steps = String(result.stdout).trim().split('\n').map((line) => JSON.parse(line) as { id: number; phase: string });
+  t.false(steps.some((step) => step.id === 2 && step.phase === 'starting'), JSON.stringify(steps));
+  process.kill(cluster.masterPid, 'SIGTERM');
+  t.is(await cluster.exited, ExitCode.OK);
+});
+
 test('/readyz: a worker whose loop is blocked now is not counted ready; with every worker blocked the cluster is not ready, and is again once they turn', async (t) => {
   // No watchdog: the workers stay blocked (a second of silence reads as blocked).
   const cluster = await startCluster(fixture('busy-route.js'), { instances: 1, flags: ['--health', '127.0.0.1:0', '--watchdog', '0'], env: { SPIN_MS: '8000' } });
