@@ -43,7 +43,8 @@ function nameFlagAsPositional(argv: readonly string[]): string[] {
   const value = joined ? argv[index]!.slice('--name='.length) : argv[index + 1];
   if (value === undefined || (!joined && (index + 1 >= end || value.startsWith('-')))) return [...argv];
   const rest = argv.filter((_, position) => position !== index && (joined || position !== index + 1));
-  rest.splice(command + 1, 0, value);
+  // NAME given both ways, the same: once (`status api --name api` said "Unknown argument: api").
+  if (rest[command + 1] !== value) rest.splice(command + 1, 0, value);
   return rest;
 }
 

@@ -187,13 +187,13 @@ test('restart: WORKER_ID alone or after NAME; an unknown id names the ids there 
   const wrongName = await clusterd(dir, 'restart', 'db', '1');
   t.is(wrongName.exitCode, ExitCode.NOT_FOUND);
   // --name as NAME, before or after the id: yargs dropped it, and the command said to name a cluster.
-  for (const args of [['--name', 'api', '2'], ['2', '--name=api']]) {
+  for (const args of [['--name', 'api', '2'], ['2', '--name=api'], ['api', '2', '--name', 'api']]) {
     const flagged = await clusterd(dir, 'restart', ...args);
     t.is(flagged.exitCode, 0, `${args.join(' ')}: ${flagged.stderr}`);
   }
   const twice = await clusterd(dir, 'restart', '--name', 'api', '--name', 'web', '2');
   t.is(twice.exitCode, ExitCode.USAGE);
-  t.deepEqual(ops.calls, ['restart 2', 'restart 9', 'restart 2', 'restart 2']);
+  t.deepEqual(ops.calls, ['restart 2', 'restart 9', 'restart 2', 'restart 2', 'restart 2']);
 });
 
 test('stop waits until the master has exited, then exits 0', async (t) => {
