@@ -360,6 +360,11 @@ export async function start(options: StartOptions): Promise<Cluster> {
   if (output !== 'inherit' && output !== 'ignore') throw new UsageError(`start(): \`output\` is 'inherit' or 'ignore', got ${JSON.stringify(output)}`);
   if (typeof cwd !== 'string' || !isDirectory(cwd)) throw new UsageError(`start(): \`cwd\` must be an existing directory, got ${JSON.stringify(cwd)}`);
   if (typeof config.entry !== 'string') throw new UsageError('start(): `entry` is required: the app to run');
+  // The config file's `daemon` key reached the master, which runs as this process's child here and
+  // ignored it: a caller asking for a cluster that outlives it got one that stops with it.
+  if ((config as { daemon?: unknown }).daemon === true) {
+    throw new UsageError("start(): `daemon` is not an option of start(): its master runs as this process's child and stops when it exits; run `clusterd start -d` for a cluster of its own");
+  }
   // The file is read from a directory of its own: every path in it absolute, from `cwd`.
   const fileConfig = withAbsolutePaths({ ...config, entry: isAbsolute(config.entry) ? config.entry : resolve(cwd, config.entry) }, resolve(cwd));
   // Checked here, by the command line's own parsers, so that a bad option rejects with its name.

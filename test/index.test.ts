@@ -139,6 +139,7 @@ test.serial('start() refuses bad options naming the key, and rejects with the re
   await t.throwsAsync(start({ entry: fixture('hello.js'), cwd: '/no/such/dir' }), { instanceOf: ClusterdError, message: /`cwd` must be an existing directory/ });
   await t.throwsAsync(start(undefined as unknown as Parameters<typeof start>[0]), { instanceOf: UsageError, message: /expected an object of options/ });
   await t.throwsAsync(start({} as Parameters<typeof start>[0]), { instanceOf: UsageError, message: /`entry` is required/ });
+  await t.throwsAsync(start({ entry: fixture('hello.js'), ...({ daemon: true } as object) }), { instanceOf: UsageError, message: /^start\(\): `daemon` is not an option of start\(\)/ });
   // Opened only by the master, which reads the options from a file of its own: named as the options.
   await t.throwsAsync(start({ entry: fixture('hello.js'), logFile: '/no/such/dir/x.log', output: 'ignore' }), { instanceOf: StartError, message: /^start\(\) options: `logFile`: cannot open \/no\/such\/dir\/x\.log: ENOENT/ });
   // Keys named as given, where the command line's messages name flags (they said `--control`, `--control-token-file`, ...).
