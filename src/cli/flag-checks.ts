@@ -45,6 +45,11 @@ export function checkFlags(args: Record<string, unknown>, options: DeclaredOptio
     const flag = `${name.length === 1 ? '-' : '--'}${name}`;
     if (Array.isArray(value) && !arrays.has(key)) throw new UsageError(`\`${flag}\` was given more than once (${value.map((one) => `\`${String(one)}\``).join(', ')}): give it once`);
     if (strings.has(key) && (value === '' || (Array.isArray(value) && value.includes(''))) && names.some((candidate) => typed.has(candidate))) throw needsValue(flag);
+    // yargs keeps the last of a yes/no flag given twice (`--wait-ready ... --no-wait-ready` ran without it): refused as a value flag's is.
+    if (booleans.has(key)) {
+      const given = tokens.filter((token) => names.some((candidate) => new RegExp(`^--?(no-)?${candidate.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(=.*)?$`).test(token)));
+      if (given.length > 1) throw new UsageError(`\`${flag}\` was given more than once (${given.map((one) => `\`${one}\``).join(', ')}): give it once`);
+    }
   }
   tokens.forEach((token, index) => {
     const withValue = /^--?([^=]+)=(.*)$/.exec(token);

@@ -66,6 +66,8 @@ test(outOfRange, ['--node-arg='], ['`--node-arg` needs a value']);
 test(outOfRange, ['--node-arg=app.js'], ['`--node-arg`', '`app.js`']);
 test(outOfRange, ['--no-node-arg'], ['`--node-arg`', '`false`']);
 test(outOfRange, ['--wait-ready=soon'], ['`--wait-ready` is a yes/no flag', '`--wait-ready=soon`']);
+// yargs kept the last: the cluster ran without it.
+test(outOfRange, ['--wait-ready', '--no-wait-ready'], ['`--wait-ready` was given more than once (`--wait-ready`, `--no-wait-ready`): give it once']);
 test(outOfRange, ['--grace'], ['`--grace` needs a value']);
 test(outOfRange, ['--node-arg', '--max-old-space-size=512'], ['`--node-arg` needs a value (one that starts with -: --node-arg=--max-old-space-size=512)']);
 // A negative value read as short flags: it said "Unknown arguments: 1, G".
