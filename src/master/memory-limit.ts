@@ -37,6 +37,7 @@ export function enforceMemoryLimit({
   logs,
   now = Date.now,
   rssOf = processRss,
+  leaving = () => false,
 }: {
   supervisor: Pick<Supervisor, 'on' | 'off' | 'replace' | 'slot' | 'phase' | 'countMemoryReplacement'>;
   limitBytes: number;
@@ -44,6 +45,8 @@ export function enforceMemoryLimit({
   now?: () => number;
   /** A process's RSS now (bytes), or null: read when a worker gets ready. */
   rssOf?: (pid: number) => number | null;
+  /** The cluster is going away (--shutdown-delay, a stop): it forks no replacement. */
+  leaving?: () => boolean;
 }): () => void {
   const over = new WeakMap<WorkerProcess, number>();
   /** When a worker whose replacement failed may be tried again. */
@@ -69,7 +72,7 @@ export function enforceMemoryLimit({
     if (!worker) return;
     // A worker that exited, or was replaced meanwhile, needs nothing more. One a reload is replacing
     // joins that replacement (Supervisor.replace merges them).
-    if (worker.state !== 'ready' || supervisor.slot(worker.id)?.worker !== worker || supervisor.phase !== 'running') {
+    if (worker.state !== 'ready' || supervisor.slot(worker.id)?.worker !== worker || supervisor.phase !== 'running' || leaving()) {
       next();
       return;
     }
@@ -113,6 +116,9 @@ export function enforceMemoryLimit({
     const count = (over.get(worker) ?? 0) + 1;
     over.set(worker, count);
     if (count < SAMPLES_OVER_LIMIT || queue.includes(worker) || replacing === worker || now() < (retryAt.get(worker) ?? 0)) return;
+    // During --shutdown-delay the supervisor still runs: a replacement would be forked for a pod or
+    // unit on its way out, as the operations refuse to.
+    if (leaving()) return;
     // One already replaced, draining with its last samples: nothing more to do.
     if (supervisor.slot(worker.id)?.worker !== worker) return;
     // A successor over the limit from its start: a fresh worker needs more than the limit, and

@@ -200,7 +200,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     : null;
   const metricsUrl = metricsServer ? `http://${formatAddress({ address: metricsServer.address.host, port: metricsServer.address.port })}/metrics` : null;
 
-  if (maxMemory !== null) enforceMemoryLimit({ supervisor, limitBytes: maxMemory, logs });
+  if (maxMemory !== null) enforceMemoryLimit({ supervisor, limitBytes: maxMemory, logs, leaving });
   noteCpuQuota(cluster.instances, logs);
   const { watchdogMs, reportBlockedMs } = cluster;
   if (watchdogMs > 0 && reportBlockedMs > 0 && reportBlockedMs >= watchdogMs) {

@@ -10,7 +10,7 @@ import type { WorkerProcess } from '../../src/master/worker.js';
 
 const LIMIT = 100 * 2 ** 20;
 
-function setUp() {
+function setUp({ leaving = () => false }: { leaving?: () => boolean } = {}) {
   const supervisor = new EventEmitter() as EventEmitter & Record<string, unknown>;
   const worker = { id: 1, pid: 101, state: 'ready' } as unknown as WorkerProcess;
   const slot = { worker: worker as WorkerProcess | null };
@@ -22,7 +22,7 @@ function setUp() {
   const events: string[] = [];
   const logs = { event: (event: string) => events.push(event), eventOnce: (event: string) => events.push(event) };
   let clock = 1_000_000;
-  enforceMemoryLimit({ supervisor: supervisor as never, limitBytes: LIMIT, logs, now: () => clock });
+  enforceMemoryLimit({ supervisor: supervisor as never, limitBytes: LIMIT, logs, now: () => clock, leaving });
   const sample = (rss: number): void => {
     supervisor.emit('sample', worker, { memory: { rss } } as LoopSample);
   };
@@ -51,6 +51,17 @@ test('a failed memory replacement is tried again after RETRY_AFTER_FAILURE_MS wh
   sample(LIMIT + 1);
   t.is(asked.length, 2, 'tried again');
   t.deepEqual(events, ['memory-limit', 'memory-restart-failed', 'memory-limit']);
+});
+
+test('a cluster going away (--shutdown-delay, a stop) replaces no worker over the limit, and says nothing of it', (t) => {
+  // The supervisor still runs during the delay: a replacement was forked for a pod on its way out.
+  let leaving = false;
+  const { asked, events, sample } = setUp({ leaving: () => leaving });
+  sample(LIMIT + 1);
+  leaving = true;
+  for (let i = 0; i < 5; i++) sample(LIMIT + 1);
+  t.is(asked.length, 0);
+  t.deepEqual(events, []);
 });
 
 test('a worker whose replacement succeeded is left alone while it drains, whatever its samples', async (t) => {
