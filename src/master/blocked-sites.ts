@@ -3,6 +3,7 @@
 // Kept by worker id, not process: a replacement inherits its predecessor's sites (it runs the same
 // code), as `status` shows the last blocked report of an id.
 import type { StackFrame } from '../loop/types.js';
+import { IdCounts } from './id-counts.js';
 
 /** One place where a worker's loop was caught blocked, over the window. */
 export interface BlockedSite {
@@ -57,7 +58,7 @@ export function appFrame(frames: readonly StackFrame[], ownPrefix = ''): StackFr
 
 export class BlockedSites {
   readonly #blocks = new Map<number, Block[]>();
-  readonly #totals = new Map<number, number>();
+  readonly #totals = new IdCounts();
   readonly #ownPrefix: string;
 
   constructor({ ownPrefix = '' }: { ownPrefix?: string } = {}) {
@@ -71,7 +72,7 @@ export class BlockedSites {
    * Node's and clusterd's own code) is no site.
    */
   record(id: number, frames: readonly StackFrame[], blockedMs: number, time = Date.now()): { lasted(ms: number): void } {
-    this.#totals.set(id, (this.#totals.get(id) ?? 0) + 1);
+    this.#totals.add(id);
     const frame = appFrame(frames, this.#ownPrefix);
     if (!frame) return { lasted() {} };
     let blocks = this.#blocks.get(id);
@@ -110,11 +111,11 @@ export class BlockedSites {
 
   /** The worker ids with a block counted. */
   ids(): number[] {
-    return [...this.#totals.keys()];
+    return this.#totals.ids();
   }
 
   /** Every block of worker `id` caught since the master started (a counter, for /metrics). */
   total(id: number): number {
-    return this.#totals.get(id) ?? 0;
+    return this.#totals.get(id);
   }
 }

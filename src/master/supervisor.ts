@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import { DEFAULT_BACKOFF, backoffDelay, type BackoffPolicy } from './backoff.js';
 import type { BalanceMode } from './balancers/index.js';
 import type { Entry } from './entry.js';
+import { IdCounts } from './id-counts.js';
 import { Listeners, type ListenFailure } from './listeners.js';
 import type { LogSink } from './logs.js';
 import { buildStatus, type ClusterStatus, type ControlSource } from './status.js';
@@ -109,13 +110,10 @@ export class Supervisor extends EventEmitter implements ControlSource {
   /** The generation new workers are forked as; a reload bumps it. */
   #generation = 1;
   readonly #slots = new Map<number, Slot>();
-  /**
-   * Times each worker id was restarted after an unexpected exit, kept past the slot (a scale-down deletes it):
-   * these are counters for /metrics, and one that went down or started again from 0 would read as a reset.
-   */
-  readonly #restarts = new Map<number, number>();
+  /** Times each worker id was restarted after an unexpected exit, kept past the slot (a scale-down deletes it). */
+  readonly #restarts = new IdCounts();
   /** Times each worker id was replaced for --max-memory: planned replacements, not restarts, counted as those are. */
-  readonly #memoryReplacements = new Map<number, number>();
+  readonly #memoryReplacements = new IdCounts();
   /** Every worker process alive, whatever its role: current, successor or draining. */
   readonly #live = new Set<WorkerProcess>();
   readonly #listenFailures = new Map<WorkerProcess, ListenFailure>();
@@ -190,42 +188,38 @@ export class Supervisor extends EventEmitter implements ControlSource {
 
   /** Times worker `id` was restarted after an unexpected exit since the master started, scaled away or not. */
   restarts(id: number): number {
-    return this.#restarts.get(id) ?? 0;
+    return this.#restarts.get(id);
   }
 
   /** The worker ids restarted at least once, scaled away or not. */
   restartedIds(): number[] {
-    return [...this.#restarts.keys()];
+    return this.#restarts.ids();
   }
 
   /** Times worker `id` was replaced for --max-memory since the master started, scaled away or not. */
   memoryReplacements(id: number): number {
-    return this.#memoryReplacements.get(id) ?? 0;
+    return this.#memoryReplacements.get(id);
   }
 
   /** The worker ids replaced for --max-memory at least once. */
   memoryReplacedIds(): number[] {
-    return [...this.#memoryReplacements.keys()];
+    return this.#memoryReplacements.ids();
   }
 
   /** Every worker id's memory replacements together: never goes down. */
   memoryReplacementsTotal(): number {
-    let total = 0;
-    for (const count of this.#memoryReplacements.values()) total += count;
-    return total;
+    return this.#memoryReplacements.total();
   }
 
   /** A --max-memory replacement of worker `id` is done (the new worker serves, the old one drained). */
   countMemoryReplacement(id: number): void {
-    this.#memoryReplacements.set(id, this.memoryReplacements(id) + 1);
+    this.#memoryReplacements.add(id);
     this.emit('change');
   }
 
   /** Every worker id's restarts together: never goes down. */
   restartsTotal(): number {
-    let total = 0;
-    for (const count of this.#restarts.values()) total += count;
-    return total;
+    return this.#restarts.total();
   }
 
   addresses(): SockName[] {
@@ -580,7 +574,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     }
 
     const uptime = Date.now() - (worker.readyAt ?? worker.startedAt);
-    this.#restarts.set(slot.id, this.restarts(slot.id) + 1);
+    this.#restarts.add(slot.id);
     let delay = 0;
     if (!this.#restartAtOnce.has(worker)) {
       slot.attempt = uptime >= this.#backoff.resetAfterMs ? 0 : slot.attempt + 1;
