@@ -21,6 +21,28 @@ const signalled = (cluster: Cluster, count = 1) =>
 const refused = (cluster: Cluster) =>
   waitFor(async () => (await tryConnect(cluster.port)) === 'ECONNREFUSED', { what: 'new connections refused' });
 
+/** One keep-alive request answered, on an agent of its own: the socket it left idle, open. */
+async function idleKeepAliveSocket(t: import('ava').ExecutionContext, port: number): Promise<Socket> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const response = await get(port, '/', { agent });
+  t.is(response.headers.connection, 'keep-alive');
+  const idle = Object.values(agent.freeSockets).flat() as Socket[];
+  t.is(idle.length, 1);
+  return idle[0]!;
+}
+
+/** A raw connection to the cluster that `write` (if any) is sent on, once a worker of `name` holds it (not the kernel's queue). */
+async function heldConnection(t: import('ava').ExecutionContext, ctl: ReturnType<typeof control>, port: number, name: string, write?: string): Promise<net.Socket> {
+  const client = net.connect(port, '127.0.0.1');
+  t.teardown(() => client.destroy());
+  client.on('error', () => {});
+  await once(client, 'connect');
+  if (write !== undefined) client.write(write);
+  await waitFor(async () => (await ctl.workers(name)).some((worker) => ((worker as { connections?: number | null }).connections ?? 0) > 0), { what: 'a worker to hold the connection' });
+  return client;
+}
+
 const drains = test.macro({
   async exec(t, signal: NodeJS.Signals) {
     // A long grace: a drain that does not finish on its own shows as exit code 5, not 0. /slow answers
@@ -62,14 +84,7 @@ test('SIGTERM closes idle keep-alive sockets and exits 0', async (t) => {
   // does not, the worker stays busy until --grace and the exit code is 5.
   const cluster = await startCluster(fixture('slow-routes.js'), { instances: 2, flags: ['--grace', '30s'] });
   killOnTeardown(t, cluster.process);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  t.teardown(() => agent.destroy());
-
-  const response = await get(cluster.port, '/', { agent });
-  t.is(response.headers.connection, 'keep-alive');
-  const idle = Object.values(agent.freeSockets).flat() as Socket[];
-  t.is(idle.length, 1);
-  const closed = once(idle[0]!, 'close');
+  const closed = once(await idleKeepAliveSocket(t, cluster.port), 'close');
 
   cluster.process.kill('SIGTERM');
   await closed;
@@ -100,13 +115,7 @@ test('SIGTERM to an app that calls server.close() in its listener: an idle keep-
   // so nothing else would: the worker would stay until --grace and the exit code be 5.
   const cluster = await startCluster(fixture('closes-on-sigterm.js'), { instances: 1, flags: ['--grace', '30s'], env: { KEEP_ALIVE_MS: '0' } });
   killOnTeardown(t, cluster.process);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  t.teardown(() => agent.destroy());
-
-  t.is((await get(cluster.port, '/', { agent })).headers.connection, 'keep-alive');
-  const idle = Object.values(agent.freeSockets).flat() as Socket[];
-  t.is(idle.length, 1);
-  const closed = once(idle[0]!, 'close');
+  const closed = once(await idleKeepAliveSocket(t, cluster.port), 'close');
 
   cluster.process.kill('SIGTERM');
   await closed;
@@ -121,12 +130,7 @@ test('SIGTERM closes a connection that never sent a byte, and exits 0 (not at --
   const ctl = control(t);
   const cluster = await startCluster(fixture('slow-routes.js'), { instances: 2, flags: ['--grace', '30s', '--name', 'silent-client', '--stats-interval', '100ms'], env: ctl.env });
   killOnTeardown(t, cluster.process);
-  const silent = net.connect(cluster.port, '127.0.0.1');
-  t.teardown(() => silent.destroy());
-  silent.on('error', () => {});
-  await once(silent, 'connect');
-  // Accepted by a worker, not waiting in the kernel's queue.
-  await waitFor(async () => (await ctl.workers('silent-client')).some((worker) => ((worker as { connections?: number | null }).connections ?? 0) > 0), { what: 'a worker to hold the connection' });
+  const silent = await heldConnection(t, ctl, cluster.port, 'silent-client');
   const closed = once(silent, 'close');
   cluster.process.kill('SIGTERM');
   await closed;
@@ -139,12 +143,7 @@ test('a request whose headers never finish holds the worker to --grace, and the 
   const ctl = control(t);
   const cluster = await startCluster(fixture('slow-routes.js'), { instances: 1, flags: ['--grace', '2s', '--name', 'half-request', '--stats-interval', '100ms'], env: ctl.env });
   killOnTeardown(t, cluster.process);
-  const client = net.connect(cluster.port, '127.0.0.1');
-  t.teardown(() => client.destroy());
-  client.on('error', () => {});
-  await once(client, 'connect');
-  client.write('GET / HTTP/1.1\r\nHost: x\r\n');
-  await waitFor(async () => (await ctl.workers('half-request')).some((worker) => ((worker as { connections?: number | null }).connections ?? 0) > 0), { what: 'the worker to hold the connection' });
+  await heldConnection(t, ctl, cluster.port, 'half-request', 'GET / HTTP/1.1\r\nHost: x\r\n');
 
   cluster.process.kill('SIGTERM');
   t.is(await cluster.exited, ExitCode.GRACE_EXPIRED);
