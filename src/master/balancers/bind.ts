@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
-import { isSocketPath, socketPathName, type ListenQuery, type SockName } from '../../protocol.js';
+import { isSocketPath, socketPathName, type ListenQuery, type ListenReply, type SockName } from '../../protocol.js';
 import type { RawHandle } from './types.js';
 import { takeInherited } from '../activation.js';
 import { nativeHelper } from '../../system/native.js';
@@ -68,6 +68,13 @@ export function listenRaw(query: ListenQuery): Promise<{ handle: RawHandle; sock
       ipv6Only: (query.flags & UV_TCP_IPV6ONLY) !== 0,
     });
   });
+}
+
+/** A successful listen's reply for a socket workers listen on themselves; `inheritedBacklog` (systemd's socket) goes with it. */
+export function heldSocketReply(seq: number, mode: 'shared' | 'reuseport' | 'fair', sockname: SockName, inheritedBacklog: number | null): ListenReply {
+  const reply: ListenReply = { cmd: 'NODE_clusterd:listen-reply', seq, errno: 0, mode, sockname };
+  if (inheritedBacklog !== null) reply.backlog = inheritedBacklog;
+  return reply;
 }
 
 /**

@@ -42,10 +42,10 @@
 // still holds one, and connections that came meanwhile were queued for it, then reset; now they are
 // refused, as under `rr`), and hands each connection it took to a worker as `rr` does (the worker's
 // server takes it as one of its own); the workers hear the stop after that.
-import { bindShared, stopListening } from './bind.js';
+import { bindShared, heldSocketReply, stopListening } from './bind.js';
 import { STALLED, healthRank } from './choose.js';
 import type { BalancedWorker, Balancer, RawHandle } from './types.js';
-import { LOAD_REPORT_MS, resumeAt, resumeBelowCeiling, slack, type AcceptLimit, type AcceptorLoad, type AcceptorReport, type ListenQuery, type ListenReply, type SockName } from '../../protocol.js';
+import { LOAD_REPORT_MS, resumeAt, resumeBelowCeiling, slack, type AcceptLimit, type AcceptorLoad, type AcceptorReport, type ListenQuery, type SockName } from '../../protocol.js';
 
 /** What a worker is doing with its copy of the socket, as far as the master knows. */
 export type AcceptorMode = 'idle' | 'accepting' | 'full' | 'paused';
@@ -319,9 +319,7 @@ export class FairBalancer implements Balancer {
     if (!this.#handle) return;
     // The copy that comes with the reply is listened on and closed at once: the socket then queues
     // connections from the first listen() on, and the worker accepts only once accept says so.
-    const reply: ListenReply = { cmd: 'NODE_clusterd:listen-reply', seq, errno: 0, mode: 'fair', sockname: this.sockname };
-    if (this.#inheritedBacklog !== null) reply.backlog = this.#inheritedBacklog;
-    worker.send(reply, this.#handle);
+    worker.send(heldSocketReply(seq, 'fair', this.sockname, this.#inheritedBacklog), this.#handle);
     if (!this.#acceptors.has(worker)) this.#acceptors.set(worker, { mode: 'idle', connections: 0, peak: 0, low: 0, cycled: false, churn: 0, epoch: 0, acceptEpoch: 0, keep: null, lagging: false, ceiling: null, overflow: false });
     this.#plan();
   }

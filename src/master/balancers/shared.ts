@@ -14,10 +14,10 @@
 // queue are reset with it, unless the kernel moves them to another socket of the group:
 // net.ipv4.tcp_migrate_req=1 (Linux >= 5.14; off by default), checked at start (reusePortMigration).
 import { readFileSync } from 'node:fs';
-import { bindShared, bindUdp } from './bind.js';
+import { bindShared, bindUdp, heldSocketReply } from './bind.js';
 import { takeInherited } from '../activation.js';
 import type { BalancedWorker, Balancer, RawHandle } from './types.js';
-import { isUdp, type ListenQuery, type ListenReply, type SockName } from '../../protocol.js';
+import { isUdp, type ListenQuery, type SockName } from '../../protocol.js';
 
 /** libuv's UV_TCP_REUSEPORT (1.49+). */
 export const UV_TCP_REUSEPORT = 2;
@@ -61,10 +61,8 @@ export class HeldSocketBalancer implements Balancer {
 
   add(worker: BalancedWorker, seq: number): void {
     this.#workers.add(worker);
-    const reply: ListenReply = { cmd: 'NODE_clusterd:listen-reply', seq, errno: 0, mode: this.#mode, sockname: this.sockname };
-    if (this.#inheritedBacklog !== null) reply.backlog = this.#inheritedBacklog;
     // shared: the socket travels with the reply; reuseport: the worker binds its own.
-    worker.send(reply, this.#mode === 'shared' ? this.#handle! : undefined);
+    worker.send(heldSocketReply(seq, this.#mode, this.sockname, this.#inheritedBacklog), this.#mode === 'shared' ? this.#handle! : undefined);
   }
 
   remove(worker: BalancedWorker): void {
