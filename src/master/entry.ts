@@ -20,6 +20,8 @@ export interface Entry {
   execArgv: string[];
   /** Added to every worker's environment (a TypeScript entry's tsconfig.json, for its loader). */
   env: Record<string, string>;
+  /** A TypeScript entry's tsconfig.json, which every worker reads as it starts (checked again before a reload); else null. */
+  tsconfigPath: string | null;
   /** Why the TypeScript layer's disk cache is off though the user did not turn it off, else null. */
   typescriptCacheOff: string | null;
   /** Given a directory: the name it suggests for the cluster (its package's name, else its own), else absent. */
@@ -73,14 +75,16 @@ export function resolveEntry(file: string, nodeArgs: readonly string[] = [], cwd
   // An explicit execArgv replaces the parent's, so the loader must be named here every time.
   let env: Record<string, string> = {};
   let typescriptCacheOff: string | null = null;
+  let tsconfigPath: string | null = null;
   if (TYPESCRIPT.has(extname(path))) {
     const loader = typescriptLoader(path, { env: workerEnv, cwd });
     execArgv.push(...loader.execArgv);
     env = loader.env;
     typescriptCacheOff = loader.cacheOff;
+    tsconfigPath = loader.tsconfigPath;
   }
   execArgv.push('--import', new URL('../worker/preload.js', import.meta.url).href);
-  return { path, cwd, execArgv, env, typescriptCacheOff, ...(directoryName === undefined ? {} : { directoryName }) };
+  return { path, cwd, execArgv, env, tsconfigPath, typescriptCacheOff, ...(directoryName === undefined ? {} : { directoryName }) };
 }
 
 /** What a directory's main or index file may end in, in the order tried: Node's own, then TypeScript. */

@@ -6,7 +6,8 @@ import type { ReplacePhase } from './want.js';
 import type { Supervisor } from './supervisor.js';
 import { describeExit } from './supervisor.js';
 import type { WorkerExit, WorkerProcess } from './worker.js';
-import { BootError, ClusterdError, UsageError } from '../errors.js';
+import { recheckTsconfig } from './typescript.js';
+import { BootError, ClusterdError, TypeScriptError, UsageError } from '../errors.js';
 import { MAX_INSTANCES } from '../options.js';
 import { noSuchWorker } from '../control/status-codes.js';
 
@@ -225,6 +226,8 @@ export class Operations {
   /**
    * Every operation forks workers that load the entry anew: one that is gone (a release deleted,
    * the file moved) would fail each of them with Node's stack; say it once, before anything changes.
+   * So is a TypeScript entry's tsconfig.json that no longer parses, or whose `extends` is gone: each
+   * worker would read it as empty and boot without its options (decorator metadata), and serve.
    */
   #checkEntry(): void {
     const { path, cwd } = this.#supervisor.config.entry;
@@ -237,6 +240,16 @@ export class Operations {
       why = code === 'ENOENT' ? `${existsSync(cwd) ? `the entry ${path}` : `the working directory ${cwd}`} does not exist` : `cannot read the entry ${path} (${code})`;
     }
     if (why !== null) throw new BootError(`${why} (moved or deleted since the cluster started?): nothing was replaced`, []);
+    const { tsconfigPath } = this.#supervisor.config.entry;
+    if (tsconfigPath === null) return;
+    try {
+      recheckTsconfig(tsconfigPath);
+    } catch (error) {
+      // The line `start` gives for the same file; the exit code of a reload whose new code cannot
+      // boot (the old workers serve on), as for the entry gone.
+      if (error instanceof TypeScriptError) throw new BootError(error.message, []);
+      throw error;
+    }
   }
 
 }

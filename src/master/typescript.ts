@@ -43,11 +43,7 @@ export function typescriptLoader(entryPath: string, { env = process.env, cwd = p
   if (explicit && !existsSync(tsconfigPath!)) {
     throw new TypeScriptError(`${TSCONFIG_ENV} names ${tsconfigPath}, which does not exist: unset it to use the entry's nearest tsconfig.json, or fix the path`);
   }
-  const options = tsconfigPath === null ? {} : compilerOptions(tsconfigPath);
-  if (options.emitDecoratorMetadata === true && options.experimentalDecorators !== true) {
-    // tsc's error TS5052: metadata exists only for the legacy (experimental) decorators.
-    throw new TypeScriptError(`${tsconfigPath} sets emitDecoratorMetadata without experimentalDecorators, which tsc refuses (TS5052): set "experimentalDecorators": true`);
-  }
+  const options = tsconfigPath === null ? {} : checkedCompilerOptions(tsconfigPath);
   const decoratorMetadata = options.emitDecoratorMetadata === true;
   let cacheOff: string | null = null;
   if (decoratorMetadata) {
@@ -99,6 +95,30 @@ export function findTsconfig(dir: string): string | null {
     if (existsSync(candidate)) return candidate;
     if (dirname(current) === current) return null;
   }
+}
+
+/**
+ * Checks the tsconfig.json a running cluster's workers read (`tsconfigPath`, found at start) again,
+ * as start did: each worker a reload, restart or scale up forks reads it anew, through get-tsconfig,
+ * which reads a file it cannot parse as empty and so drops its options (decorator metadata) in
+ * silence. Throws the TypeScriptError `start` would give. Whether the project needs the
+ * decorator-metadata layer stays as decided at start.
+ */
+export function recheckTsconfig(tsconfigPath: string): void {
+  if (!existsSync(tsconfigPath)) {
+    throw new TypeScriptError(`${tsconfigPath}, which the cluster's workers read, does not exist (moved or deleted since the cluster started?): restore it, or start the cluster again`);
+  }
+  checkedCompilerOptions(tsconfigPath);
+}
+
+/** compilerOptions(), and refused as tsc refuses it: emitDecoratorMetadata without experimentalDecorators. */
+function checkedCompilerOptions(tsconfigPath: string): NonNullable<TsConfigJson['compilerOptions']> {
+  const options = compilerOptions(tsconfigPath);
+  if (options.emitDecoratorMetadata === true && options.experimentalDecorators !== true) {
+    // tsc's error TS5052: metadata exists only for the legacy (experimental) decorators.
+    throw new TypeScriptError(`${tsconfigPath} sets emitDecoratorMetadata without experimentalDecorators, which tsc refuses (TS5052): set "experimentalDecorators": true`);
+  }
+  return options;
 }
 
 /**

@@ -3,7 +3,7 @@
 // project that cannot run as it says is refused before any worker starts, in one line, exit 2.
 import test from 'ava';
 import { execa } from 'execa';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { devNull, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -12,6 +12,7 @@ import { ExitCode } from '../../src/exit-codes.js';
 import { resolveEntry } from '../../src/master/entry.js';
 import { checkTranspiler, findTsconfig, TSCONFIG_ENV, typescriptLoader } from '../../src/master/typescript.js';
 import { CLI, fixture, get, killOnTeardown, startCluster } from '../helpers/cluster.js';
+import { control } from '../helpers/control.js';
 
 /** A project in a fresh temporary directory: files by relative path. */
 function project(t: { teardown(fn: () => void): void }, files: Record<string, string>): string {
@@ -269,4 +270,55 @@ test('the default cache folder taken by someone else: the cluster starts and say
   t.true(saidAgain[0]!.message.includes(squatted), saidAgain[0]!.message);
   t.deepEqual(readdirSync(squatted), [], 'nothing written to it');
   t.is(await configured.stop(), 0);
+});
+
+test('reload, restart and scale up re-check tsconfig.json as start does: one that no longer parses, or whose `extends` is gone, is refused in start\'s line, exit 3, and the workers serve on with their metadata', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-ts-reload-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  cpSync(fixture('ts-decorators-cjs'), dir, { recursive: true });
+  const tsconfig = join(dir, 'tsconfig.json');
+  const good = readFileSync(tsconfig, 'utf8');
+  const ctl = control(t);
+  const cluster = await startCluster(join(dir, 'src/main.ts'), { instances: 2, cwd: dir, flags: ['--name', 'ts-recheck'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const answers = async (): Promise<void> => {
+    for (let asked = 0; asked < 6; asked++) {
+      const response = await get(cluster.port);
+      t.is(response.status, 200, response.body);
+      t.is((JSON.parse(response.body) as { answer: string }).answer, 'hello cjs, 2026');
+    }
+  };
+  await answers();
+
+  const broken = {
+    // The audit's: a key without its quotes. Read leniently, the file was {}: no decorator metadata, every request 500.
+    'not valid JSON': good.replace('"compilerOptions"', 'compilerOptions'),
+    'an `extends` whose file is missing': good.replace('{', '{ "extends": "./tsconfig.base.json",'),
+  };
+  for (const [what, text] of Object.entries(broken)) {
+    writeFileSync(tsconfig, text);
+    // What `start` says of this file (nothing starts): the reload says the same.
+    const started = await execa(process.execPath, [CLI, 'start', join(dir, 'src/main.ts'), '-i', '1', '--name', 'ts-recheck-start'], { cwd: dir, env: ctl.env, reject: false, timeout: 30_000, stdin: 'ignore' });
+    t.is(started.exitCode, ExitCode.USAGE, String(started.stderr));
+    const line = String(started.stderr).trim();
+    t.false(line.includes('\n'), line);
+    t.true(line.startsWith(`clusterd: ${tsconfig}`), line);
+    for (const args of [['reload', 'ts-recheck'], ['restart', 'ts-recheck', '1'], ['scale', 'ts-recheck', '+1']]) {
+      const result = await ctl.run(args);
+      t.is(result.exitCode, ExitCode.BOOT_FAILED, `${what}: ${args.join(' ')}: ${String(result.stderr)}`);
+      t.deepEqual(String(result.stderr).trim().split('\n'), [line], `${what}: ${args.join(' ')}`);
+    }
+    const workers = await ctl.workers('ts-recheck');
+    t.deepEqual(workers.map((worker) => [worker.id, worker.generation, worker.state, worker.pid]), [
+      [1, 1, 'ready', cluster.pids[0]],
+      [2, 1, 'ready', cluster.pids[1]],
+    ], what);
+    await answers();
+  }
+
+  writeFileSync(tsconfig, good);
+  const reload = await ctl.run(['reload', 'ts-recheck']);
+  t.is(reload.exitCode, 0, String(reload.stderr));
+  t.deepEqual((await ctl.workers('ts-recheck')).map((worker) => worker.generation), [2, 2]);
+  await answers();
 });
