@@ -165,6 +165,10 @@ test("a file swc cannot parse is a SyntaxError that names the file, line and col
   const error = (source: string) => t.throws(() => transpile(source, '/srv/src/app.ts', 'commonjs'), { instanceOf: SyntaxError })!.message.split('\n');
   const lines = error('class A { @dec x = 1 }\nfunction dec() {}\nconst y: number = ;\n');
   t.is(lines[0], '/srv/src/app.ts:3:19: Expression expected');
+  // Its stack is that place alone: no frame of clusterd's (nor a source line of it, at a crash).
+  const stack = t.throws(() => transpile('const y: number = ;\n', '/srv/src/app.ts', 'commonjs'))!.stack!.split('\n');
+  t.deepEqual(stack.slice(-1), ['    at /srv/src/app.ts:1:19']);
+  t.false(stack.some((line) => /swc\.(ts|js)|transpiler/.test(line)), stack.join('\n'));
   t.true(lines.includes(' 3 | const y: number = ;'), lines.join('\n'));
   // Whatever RUST_BACKTRACE says, swc's Rust backtrace is left out.
   t.false(lines.some((line) => /Caused by|Stack backtrace/.test(line)), lines.join('\n'));
@@ -190,6 +194,13 @@ const brokenBoot = test.macro({
     const stderr = master.lines.filter((line) => line.stream === 'stderr').map((line) => line.message);
     t.true(stderr.includes(' 3 | export const answer: number = ;'), stderr.join('\n'));
     t.false(stderr.some((line) => line.includes('Stack backtrace')), stderr.join('\n'));
+    // It begins with the user's place, and quotes no line of clusterd's nor names its frames (it
+    // began with swc.ts's `return new SyntaxError(...)` and a caret, and its frames followed).
+    const place = `${join(project, 'src/broken.ts')}:3:31`;
+    t.is(stderr.find((line) => line.trim() !== ''), `SyntaxError: ${place}: Expression expected`, stderr.join('\n'));
+    t.true(stderr.includes(`    at ${place}`), stderr.join('\n'));
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    t.false(stderr.some((line) => line.includes(join(root, 'src')) || line.includes(join(root, 'dist')) || line.includes('new SyntaxError')), stderr.join('\n'));
   },
   title: (_title, backtrace: string) => `a syntax error in a decorator-metadata project fails the boot with its file, line and column (RUST_BACKTRACE=${backtrace})`,
 });

@@ -4,6 +4,7 @@
 import type { Options } from '@swc/core';
 import { parseTsconfig, type TsConfigJson } from 'get-tsconfig';
 import { createRequire } from 'node:module';
+import { compileFunction } from 'node:vm';
 import type { Transpile } from './transpiler.js';
 
 type CompilerOptions = NonNullable<TsConfigJson['compilerOptions']>;
@@ -51,7 +52,29 @@ export function syntaxError(error: unknown, source: string): unknown {
   // The frames, up to the first blank line (after it: `Caused by:` and the backtrace).
   const end = lines.indexOf('');
   const frames = lines.slice(0, end === -1 ? undefined : end);
-  return new SyntaxError(`${file}:${line}:${column}: ${what[1]!.trim()}\n${frames.join('\n')}`);
+  return atPlace(new SyntaxError(`${file}:${line}:${column}: ${what[1]!.trim()}\n${frames.join('\n')}`), file!, Number(line), column);
+}
+
+/**
+ * `error`, its stack one frame: the user's place (`file`:`line`:`column`). The frames where it was
+ * made are all clusterd's and Node's loaders', and Node, through the source maps tsx turns on,
+ * headed the crash with the first one's source line: clusterd's own. The frame is a function
+ * compiled as if it stood at that place, whose line carries Node's marker so that Node quotes no
+ * line of it instead (GetErrorSource in node_errors.cc; Node's own type stripping marks its throws
+ * of swc's errors alike): the crash begins with the error's message.
+ */
+function atPlace(error: SyntaxError, file: string, line: number, column: number): SyntaxError {
+  const capture = compileFunction('capture(error); // node-do-not-add-exception-line', ['capture', 'error'], { filename: file, lineOffset: line - 1, columnOffset: column - 1 });
+  const limit = Error.stackTraceLimit;
+  try {
+    Error.stackTraceLimit = 1;
+    capture(Error.captureStackTrace, error);
+  } catch {
+    // An app that froze Error: the stack as it was made.
+  } finally {
+    if (Error.stackTraceLimit !== limit) Error.stackTraceLimit = limit;
+  }
+  return error;
 }
 
 /**
