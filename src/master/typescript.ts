@@ -159,7 +159,7 @@ function checkStrictly(path: string, extendedBy: string | null, project: string,
   try {
     value = JSON.parse(stripJsonComments(text, { trailingCommas: true }));
   } catch (error) {
-    throw new TypeScriptError(`${path}${via} is not valid JSON (${oneLine(error)}): fix it (\`npx tsc --showConfig -p ${project}\` shows what tsc reads)`, error);
+    throw new TypeScriptError(`${path}${via} is not valid JSON (${jsonComplaint(error, text)}): fix it (\`npx tsc --showConfig -p ${project}\` shows what tsc reads)`, error);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new TypeScriptError(`${path}${via} is not a JSON object: fix it (\`npx tsc --showConfig -p ${project}\` shows what tsc reads)`);
@@ -169,6 +169,23 @@ function checkStrictly(path: string, extendedBy: string | null, project: string,
     const file = typeof target === 'string' ? extendedFile(target, path) : null;
     if (file !== null) checkStrictly(file, path, project, seen);
   }
+}
+
+/**
+ * JSON.parse's complaint about `text`, on one line, with the line and column of the offset it names:
+ * Node 20 says only `at position 130` (Node 22 and later add `(line 5 column 5)` themselves).
+ * The offset counts in the text with comments and trailing commas blanked, which keeps every
+ * character's place. A complaint that quotes the text (`Unexpected token '}', "{"a": 1,\n..." is
+ * not valid JSON`) keeps its newlines as `\n`, where it was cut at the first one.
+ */
+function jsonComplaint(error: unknown, text: string): string {
+  const message = (error instanceof Error ? error.message : String(error)).replace(/\r?\n/g, '\\n');
+  const at = /at position (\d+)(?!\d| \(line)/.exec(message);
+  if (!at) return message;
+  const before = text.slice(0, Number(at[1]));
+  const line = before.split('\n').length;
+  const column = before.length - before.lastIndexOf('\n');
+  return message.replace(at[0], `${at[0]} (line ${line} column ${column})`);
 }
 
 /**

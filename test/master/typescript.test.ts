@@ -198,6 +198,23 @@ for (const { title, files, env = {}, mentions } of refusals) {
   });
 }
 
+test('a tsconfig.json that is not JSON is placed by line and column, counted in the file as written (comments, CRLF), once, on one line', (t) => {
+  const refusal = (text: string): string => {
+    const dir = project(t, { 'tsconfig.json': text, 'main.ts': APP });
+    return t.throws(() => typescriptLoader(join(dir, 'main.ts'), { env: {}, cwd: dir }), { instanceOf: ClusterdError })!.message;
+  };
+  const missingComma = ['{', '  // The options.', '  "compilerOptions": { /* strict',  '  mode */ "strict": true', '    "target": "es2022" }', '}'];
+  for (const newline of ['\n', '\r\n']) {
+    const message = refusal(missingComma.join(newline));
+    t.regex(message, /at position \d+ \(line 5 column 5\)\): fix it/, JSON.stringify(newline));
+    t.is(message.match(/\(line/g)?.length, 1, message);
+  }
+  // A complaint that quotes the file: its newlines were where the line was cut.
+  const quoted = refusal('{"compilerOptions": {},\n "extends": }');
+  t.false(quoted.includes('\n'), quoted);
+  t.true(quoted.includes('is not valid JSON): fix it'), quoted);
+});
+
 test('refused: the decorator-metadata transpiler is not installed', (t) => {
   const dir = project(t, { 'tsconfig.json': JSON.stringify({ compilerOptions: METADATA }) });
   const error = t.throws(() => checkTranspiler(join(dir, 'tsconfig.json'), 'clusterd-no-such-transpiler'), { instanceOf: ClusterdError })!;
