@@ -155,6 +155,8 @@ function checkStrictly(path: string, extendedBy: string | null, project: string,
     if (extendedBy !== null && code === 'ENOENT') return;
     throw new TypeScriptError(`cannot read ${path}${via} (${code}): fix its permissions${extendedBy === null ? `, or set ${TSCONFIG_ENV} to another tsconfig.json` : ''}`, error);
   }
+  // A byte-order mark (Visual Studio writes one) is whitespace to tsc, and no column to an editor.
+  text = text.replace(/^\uFEFF/, '');
   let value: unknown;
   try {
     value = JSON.parse(stripJsonComments(text, { trailingCommas: true }));

@@ -72,6 +72,11 @@ test('an entry with no tsconfig.json above it gets an empty one, never the curre
   t.deepEqual(loader.env, { [TSCONFIG_ENV]: devNull });
 });
 
+test('a tsconfig.json that starts with a byte-order mark (as Visual Studio saves it) is read as tsc reads it', (t) => {
+  const dir = project(t, { 'tsconfig.json': `\uFEFF${JSON.stringify({ compilerOptions: METADATA })}`, 'main.ts': APP });
+  t.true(typescriptLoader(join(dir, 'main.ts'), { env: {} }).decoratorMetadata);
+});
+
 test(`${TSCONFIG_ENV} set by the user names the project config, relative to the current directory`, (t) => {
   const dir = project(t, { 'configs/ts.json': JSON.stringify({ compilerOptions: METADATA }), 'tsconfig.json': '{}', 'main.ts': APP });
   const loader = typescriptLoader(join(dir, 'main.ts'), { env: { [TSCONFIG_ENV]: 'configs/ts.json' }, cwd: dir });
