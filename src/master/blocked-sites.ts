@@ -39,9 +39,9 @@ interface Block {
  * require()d late) is skipped for the app's frame further out (the require), while a package the app
  * called (`[bcrypt, handler]`) is the app's, as is what the app runs from clusterd's callbacks.
  */
-export function appFrame(frames: readonly StackFrame[], ownPrefix = ''): StackFrame | null {
+export function appFrame(frames: readonly StackFrame[], ownPrefixes: readonly string[] = []): StackFrame | null {
   const internal = (frame: StackFrame): boolean => frame.url === '' || frame.url.startsWith('node:');
-  const own = (frame: StackFrame): boolean => ownPrefix !== '' && frame.url.startsWith(ownPrefix);
+  const own = (frame: StackFrame): boolean => ownPrefixes.some((prefix) => prefix !== '' && frame.url.startsWith(prefix));
   const inPackage = (frame: StackFrame): boolean => frame.url.includes('/node_modules/');
   for (let i = 0; i < frames.length; i++) {
     const frame = frames[i]!;
@@ -59,10 +59,11 @@ export function appFrame(frames: readonly StackFrame[], ownPrefix = ''): StackFr
 export class BlockedSites {
   readonly #blocks = new Map<number, Block[]>();
   readonly #totals = new IdCounts();
-  readonly #ownPrefix: string;
+  readonly #ownPrefixes: readonly string[];
 
-  constructor({ ownPrefix = '' }: { ownPrefix?: string } = {}) {
-    this.#ownPrefix = ownPrefix;
+  /** `ownPrefixes`: the URLs clusterd's runtime has frames under (its dist/, and its src/ where frames are source-mapped). */
+  constructor({ ownPrefixes = [] }: { ownPrefixes?: readonly string[] } = {}) {
+    this.#ownPrefixes = ownPrefixes;
   }
 
   /**
@@ -73,7 +74,7 @@ export class BlockedSites {
    */
   record(id: number, frames: readonly StackFrame[], blockedMs: number, time = Date.now()): { lasted(ms: number): void } {
     this.#totals.add(id);
-    const frame = appFrame(frames, this.#ownPrefix);
+    const frame = appFrame(frames, this.#ownPrefixes);
     if (!frame) return { lasted() {} };
     let blocks = this.#blocks.get(id);
     if (!blocks) this.#blocks.set(id, (blocks = []));

@@ -16,7 +16,7 @@ import { Want, type ReplaceRequest } from './want.js';
 import type { BlockedInfo } from './status.js';
 import { BlockedSites } from './blocked-sites.js';
 import { Reaper } from './reaper.js';
-import { heartbeatPeriod, RUNTIME_PREFIX, WorkerProcess, type BlockingReport, type WatchSettings, type WorkerExit } from './worker.js';
+import { heartbeatPeriod, RUNTIME_PREFIXES, WorkerProcess, type BlockingReport, type WatchSettings, type WorkerExit } from './worker.js';
 import { BootError, ClusterdError, ListenError, UsageError, firstLine } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { isSocketPath, type SockName } from '../protocol.js';
@@ -104,7 +104,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
   readonly sockets: Listeners;
   readonly startedAt = Date.now();
   /** Where each worker id's loop was caught blocked (--report-blocked, and the watchdog's catches). */
-  readonly blockedSites = new BlockedSites({ ownPrefix: RUNTIME_PREFIX });
+  readonly blockedSites = new BlockedSites({ ownPrefixes: RUNTIME_PREFIXES });
   #phase: Phase = 'booting';
   #desired: number;
   /** The generation new workers are forked as; a reload bumps it. */

@@ -43,8 +43,17 @@ const LOOP_ANSWER_MS = 5000;
 /** A worker's malformed messages are logged at most this often. */
 const MALFORMED_LOG_MS = 60_000;
 
-/** Where clusterd's worker runtime lives (file URL of dist/): its frames are not the app's. */
-export const RUNTIME_PREFIX = new URL('..', import.meta.url).href;
+/**
+ * Where clusterd's worker runtime lives: its frames are not the app's. The file URL of dist/, and of
+ * src/ beside it, where a frame points once mapped through dist's source maps (the probe applies them,
+ * as --enable-source-maps does): file:///.../node_modules/clusterd/src/loop/phases.ts, installed.
+ */
+export const RUNTIME_PREFIXES = runtimePrefixes(new URL('..', import.meta.url).href);
+
+/** The URLs clusterd's frames have, for its runtime at `dist` (a file URL ending in /). */
+export function runtimePrefixes(dist: string): string[] {
+  return [dist, new URL('../src/', dist).href];
+}
 
 /** --report-blocked takes at most this many stacks per second of one worker. */
 const REPORT_CAPTURES_PER_SEC = 4;
@@ -342,6 +351,13 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
    * probe ran inside the block, even if the master reads its answer after the loop's next beat.
    */
   async #onSilent(watch: LoopWatch, why: 'watchdog' | 'report', episode: number): Promise<void> {
+    // `clusterd loop`'s hooks run in every callback of the worker while it measures (until the worker
+    // has its answer out, a cancelled window too): a promise-heavy app runs several times slower, and its
+    // blocks are the measurement's as much as the app's. They are not filed as sites nor counted, or
+    // one look would leave entries in `status` and clusterd_worker_blocks_total for five minutes and
+    // for good; `loop`'s own output shows the window's longest callbacks.
+    const measured = (): boolean => this.#loops.size > 0;
+    if (why === 'report' && measured()) return;
     if (why === 'report') {
       const now = Date.now();
       while (this.#reportCaptures.length > 0 && now - this.#reportCaptures[0]! > 1000) this.#reportCaptures.shift();
@@ -364,6 +380,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     }
     if (capture !== null && capture.frames.length === 0) return;
     if (why === 'report') {
+      if (measured()) return;
       if (capture === null) return siteless();
       const blockedMs = capture.at === null ? (watch.current(episode) ? watch.silentMs : null) : watch.silenceAt(episode, capture.at);
       if (blockedMs !== null) this.emit('blocking', { frames: capture.frames, blockedMs, time: Date.now(), lasted: watch.lasted(episode) } satisfies BlockingReport);

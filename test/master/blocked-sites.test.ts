@@ -4,6 +4,7 @@
 // for worker 1 only, status and top say so in one line, and /metrics counts the blocks.
 import test from 'ava';
 import { BlockedSites } from '../../src/master/blocked-sites.js';
+import { runtimePrefixes } from '../../src/master/worker.js';
 import { fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 
@@ -54,7 +55,7 @@ test('a worker that blocks 300 ms a second in a named function: its site in stat
 });
 
 test('a stack without a frame of the app (caught as the block ended, in the timers\' code; or none, inside a native call) is no site, but a block all the same', (t) => {
-  const sites = new BlockedSites({ ownPrefix: 'file:///opt/clusterd/dist/' });
+  const sites = new BlockedSites({ ownPrefixes: ['file:///opt/clusterd/dist/'] });
   const internal = [
     { functionName: 'insert', url: 'node:internal/timers', line: 360, column: 3 },
     { functionName: 'listOnTimeout', url: 'node:internal/timers', line: 581, column: 17 },
@@ -69,8 +70,19 @@ test('a stack without a frame of the app (caught as the block ended, in the time
   t.is(sites.total(1), 4);
 });
 
+test('clusterd\'s frames mapped to its src/ are clusterd\'s, installed or not: the app\'s frame further out is the site', (t) => {
+  // The probe maps dist/'s frames through their source maps: `clusterd loop`'s hooks read as the app's
+  // site "in init (file:///.../src/loop/phases.ts:150)".
+  const sites = new BlockedSites({ ownPrefixes: runtimePrefixes('file:///srv/node_modules/clusterd/dist/') });
+  const frame = (functionName: string, url: string) => ({ functionName, url, line: 1, column: 1 });
+  sites.record(1, [frame('after', 'file:///srv/node_modules/clusterd/src/loop/phases.ts'), frame('emitAfter', 'node:internal/async_hooks'), frame('handle', 'file:///srv/app.js')], 150);
+  sites.record(1, [frame('init', 'file:///srv/node_modules/clusterd/dist/loop/phases.js')], 150);
+  t.deepEqual(sites.sites(1).map((site) => site.function), ['handle']);
+  t.is(sites.total(1), 2);
+});
+
 test('a package\'s frames are the app\'s when the app called it, not when clusterd\'s runtime did', (t) => {
-  const sites = new BlockedSites({ ownPrefix: 'file:///srv/node_modules/clusterd/dist/' });
+  const sites = new BlockedSites({ ownPrefixes: ['file:///srv/node_modules/clusterd/dist/'] });
   const frame = (functionName: string, url: string) => ({ functionName, url, line: 1, column: 1 });
   const swc = frame('transformSync', 'file:///srv/node_modules/@swc/core/index.js');
   const hook = [frame('compile', 'file:///srv/node_modules/clusterd/dist/worker/typescript/register.js'), frame('Module._compile', 'node:internal/modules/cjs/loader')];
