@@ -1,5 +1,6 @@
 // What `stack`, `logs` and the blocked-loop notes under `status` print, as pure functions.
 import type { StackFrame } from '../master/status.js';
+import { NATIVE_CALL } from '../master/blocked-sites.js';
 import { waitingToRestart } from '../master/waiting.js';
 import type { ClusterView, LogView, StackView, WorkerView } from '../control/types.js';
 import { printable } from './format.js';
@@ -66,7 +67,9 @@ export function blockedSiteLines(workers: readonly WorkerView[]): string[] {
     if (!worst) return [];
     const count = worker.blockedSites.reduce((sum, site) => sum + site.count, 0);
     const blocks = `${count} block${count === 1 ? '' : 's'}`;
-    return [`worker ${worker.id}: ${blocks}, longest ${Math.round(worst.maxMs)} ms, in ${printable(worst.function) || '<anonymous>'} (${printable(worst.url)}:${worst.line})`];
+    const place = `${printable(worst.url)}:${worst.line}`;
+    const where = worst.function === NATIVE_CALL ? `in a native call that returned to ${place}` : `in ${printable(worst.function) || '<anonymous>'} (${place})`;
+    return [`worker ${worker.id}: ${blocks}, longest ${Math.round(worst.maxMs)} ms, ${where}`];
   });
 }
 

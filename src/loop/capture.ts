@@ -22,7 +22,8 @@
 //
 // A main thread inside one long native call (execSync, a sync fs or crypto call) cannot run the probe
 // until the call returns: after timeoutMs the capture gives up (null). The probe then runs when the call
-// returns, and its answer is dropped.
+// returns, and its answer is dropped. One that returns sooner runs the probe late, on whatever JavaScript
+// runs next: the capture says when it was sent and when it ran, so that the caller can tell.
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { MAX_URL_CHARS, mappedOnDisk, sourceUrl } from './source-map.js';
@@ -98,10 +99,14 @@ const evaluated = z.object({
 });
 type Site = z.infer<typeof evaluated>['result']['value'][1][number];
 
-/** One capture: the main thread's frames (empty: idle), and when the probe ran on the heartbeat's clock (ms; null: unknown). */
+/**
+ * One capture: the main thread's frames (empty: idle), when the probe ran on the heartbeat's clock (ms;
+ * null: unknown), and when it was sent, on the same clock (CLOCK_MONOTONIC is one clock for every process).
+ */
 export interface Capture {
   frames: StackFrame[];
   at: number | null;
+  sentAt: number;
 }
 
 export class StackCapturer {
@@ -125,6 +130,7 @@ export class StackCapturer {
   async #capture(): Promise<Capture | null> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<null>((resolve) => (timer = setTimeout(resolve, this.#timeoutMs, null)));
+    const sentAt = Number(process.hrtime.bigint()) / 1e6;
     const answer = this.#session.post('Runtime.evaluate', { expression: PROBE, returnByValue: true, silent: true });
     // Settled after the deadline (a native call returned), nobody reads it.
     answer.catch(() => {});
@@ -134,7 +140,7 @@ export class StackCapturer {
       const parsed = evaluated.safeParse(reply);
       if (!parsed.success) throw new ClusterdError('ERR_CLUSTERD_INSPECTOR', 'the worker answered the stack probe with something that is not a stack (does the app change Error?)');
       const [at, sites] = parsed.data.result.value;
-      return { frames: sites.map(toFrame), at };
+      return { frames: sites.map(toFrame), at, sentAt };
     } finally {
       clearTimeout(timer);
     }

@@ -17,6 +17,9 @@ export interface BlockedSite {
   lastSeen: number;
 }
 
+/** The function of a site where a native call blocked the loop: the site's place is where JavaScript resumed. */
+export const NATIVE_CALL = '(native call)';
+
 /** The window sites are aggregated over. */
 export const SITE_WINDOW_MS = 5 * 60_000;
 /** Blocks kept per worker id (the oldest go first): a bound, whatever the app does. */
@@ -70,12 +73,15 @@ export class BlockedSites {
    * A block of worker `id`'s loop, with the stack taken during it and the silence so far; the handle's
    * lasted() sets the block's whole length once the loop turns again. Every block counts (total());
    * one with no frame that says where (inside a native call: no JavaScript ran to be caught, or only
-   * Node's and clusterd's own code) is no site.
+   * Node's and clusterd's own code) is no site. `native`: the stack was caught as JavaScript resumed
+   * after a native call: the site is NATIVE_CALL at the app's frame it returned to, never that frame's
+   * function, which did not block (a route's `res.end` after its JSON.parse).
    */
-  record(id: number, frames: readonly StackFrame[], blockedMs: number, time = Date.now()): { lasted(ms: number): void } {
+  record(id: number, frames: readonly StackFrame[], blockedMs: number, time = Date.now(), { native = false } = {}): { lasted(ms: number): void } {
     this.#totals.add(id);
-    const frame = appFrame(frames, this.#ownPrefixes);
-    if (!frame) return { lasted() {} };
+    const found = appFrame(frames, this.#ownPrefixes);
+    if (!found) return { lasted() {} };
+    const frame = native ? { ...found, functionName: NATIVE_CALL } : found;
     let blocks = this.#blocks.get(id);
     if (!blocks) this.#blocks.set(id, (blocks = []));
     const block: Block = { time, blockedMs, frame, ongoing: true };

@@ -496,8 +496,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
       else if (slot.worker === worker) this.#advance(slot);
     });
     worker.on('blocked', (info: BlockedInfo) => this.#onBlocked(worker, info));
-    worker.on('blocking', ({ frames, blockedMs, time, lasted }: BlockingReport) => {
-      const block = this.blockedSites.record(worker.id, frames, blockedMs, time);
+    worker.on('blocking', ({ frames, native = false, blockedMs, time, lasted }: BlockingReport) => {
+      const block = this.blockedSites.record(worker.id, frames, blockedMs, time, { native });
       // Until it ends, a watchdog report of this block is this block, not a second one.
       this.#blocking.set(worker, block);
       this.emit('blocking', worker, { frames, blockedMs });

@@ -58,9 +58,18 @@ export function runtimePrefixes(dist: string): string[] {
 /** --report-blocked takes at most this many stacks per second of one worker. */
 const REPORT_CAPTURES_PER_SEC = 4;
 
+/**
+ * A probe that ran this long after it was sent ran late: running JavaScript takes V8's interrupt within
+ * a few ms, so the main thread was inside a native call (a sync fs, crypto or zlib call, JSON.parse of a
+ * huge string, a long GC), and the stack it caught is of whatever JavaScript ran once the call returned.
+ */
+export const LATE_CAPTURE_MS = 50;
+
 /** A place where the worker's loop was blocked past --report-blocked, as one capture saw it. */
 export interface BlockingReport {
   frames: StackFrame[];
+  /** The probe ran late (LATE_CAPTURE_MS): the loop was blocked in a native call, which returned to `frames`. */
+  native?: boolean;
   /** How long the loop had been silent when the stack was taken. */
   blockedMs: number;
   time: number;
@@ -383,7 +392,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       if (measured()) return;
       if (capture === null) return siteless();
       const blockedMs = capture.at === null ? (watch.current(episode) ? watch.silentMs : null) : watch.silenceAt(episode, capture.at);
-      if (blockedMs !== null) this.emit('blocking', { frames: capture.frames, blockedMs, time: Date.now(), lasted: watch.lasted(episode) } satisfies BlockingReport);
+      const native = capture.at !== null && capture.at - capture.sentAt > LATE_CAPTURE_MS;
+      if (blockedMs !== null) this.emit('blocking', { frames: capture.frames, native, blockedMs, time: Date.now(), lasted: watch.lasted(episode) } satisfies BlockingReport);
       return;
     }
     if (!watch.current(episode)) return;

@@ -116,6 +116,27 @@ test('a block inside a native call, where no JavaScript runs to be caught, count
   t.deepEqual(worker.blockedSites, []);
 });
 
+test('a native call that returns before the probe\'s second is filed as a native call at the frame it returned to, not as that function', async (t) => {
+  // The probe runs once the call has returned, on whatever JavaScript runs next: a route's
+  // JSON.parse(JSON.stringify(big)) was filed under the res.end that followed it.
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('blocks-in-short-native.js'), { instances: 1, flags: ['--name', 'shortnative', '--watchdog', '30s'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const status = async () => (JSON.parse(String((await ctl.run(['status', 'shortnative', '--json'])).stdout)) as { workers: Array<{ blocks: number; blockedSites: Site[] }> }).workers[0]!;
+  const worker = await waitFor(
+    async () => {
+      await get(cluster.port, '/wait');
+      const now = await status();
+      return now.blockedSites.length > 0 && now.blockedSites.reduce((sum, site) => sum + site.count, 0) >= 2 ? now : null;
+    },
+    { what: 'two native blocks filed', timeoutMs: 30_000 },
+  );
+  t.deepEqual([...new Set(worker.blockedSites.map((site) => site.function))], ['(native call)'], JSON.stringify(worker.blockedSites));
+  t.true(worker.blockedSites.every((site) => site.url.endsWith('/test/fixtures/blocks-in-short-native.js')), JSON.stringify(worker.blockedSites));
+  const text = String((await ctl.run(['status', 'shortnative'])).stdout);
+  t.regex(text, /^worker 1: \d+ blocks?, longest \d+ ms, in a native call that returned to file:\/\/.*blocks-in-short-native\.js:\d+$/m);
+});
+
 test('a block still going on counts for as long as it has lasted so far, and for its whole length once over', (t) => {
   // Its length was the silence when the stack was taken (112 ms) until the loop turned again: status
   // read "longest 112 ms" under a live "blocked now, for 1.6 s".
