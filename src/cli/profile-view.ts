@@ -4,44 +4,74 @@ import type { StackView } from '../control/types.js';
 import { printable } from './format.js';
 import { frameLine } from './stack-view.js';
 
-/** One function's share of a profile's samples. */
+/** One function's share of a profile's time. */
 export interface SelfTime {
   functionName: string;
   url: string;
   /** 1-based, as editors count (the profile's own are 0-based); 0 when the frame has none. */
   line: number;
   samples: number;
+  /** Its share of the profile's time, in %. */
   pct: number;
 }
 
 /**
- * The functions with the most self time: each node's samples (from `samples`, else `hitCount`),
- * added up by function and place, as a share of all samples. V8's own entries, `(idle)`,
- * `(program)`, `(garbage collector)`, count like any other, so the shares add up to 100.
+ * The functions with the most self time: each sample weighed by how long it stood for, added up by
+ * function and place, as a share of the whole. V8 takes a sample every interval when it can, but not
+ * while the thread is inside a long native call (a 100 MB readFileSync): the sample before one stands
+ * for all of it. Counted one each, such a call read as 3% where it took 35% of the time, behind
+ * `(idle)`, whose samples are many and short. As DevTools does, sample i lasts until sample i + 1
+ * (timeDeltas[i + 1]; the last one until endTime). A profile without time deltas falls back to counts
+ * (`samples`, else each node's `hitCount`). V8's own entries, `(idle)`, `(program)`, `(garbage
+ * collector)`, count like any other, so the shares add up to 100.
  */
 export function topSelfTime(profile: CpuProfile, count = 10): SelfTime[] {
-  const hits = new Map<number, number>();
-  if (profile.samples && profile.samples.length > 0) {
-    for (const id of profile.samples) hits.set(id, (hits.get(id) ?? 0) + 1);
-  } else {
-    for (const node of profile.nodes) hits.set(node.id, node.hitCount ?? 0);
-  }
-  const total = [...hits.values()].reduce((sum, value) => sum + value, 0);
-  const byFunction = new Map<string, SelfTime>();
+  const weights = sampleWeights(profile);
+  const total = [...weights.values()].reduce((sum, { weight }) => sum + weight, 0);
+  const byFunction = new Map<string, SelfTime & { weight: number }>();
   for (const node of profile.nodes) {
-    const samples = hits.get(node.id) ?? 0;
+    const { samples = 0, weight = 0 } = weights.get(node.id) ?? {};
     if (samples === 0) continue;
     const { functionName, url, lineNumber } = node.callFrame;
     const line = lineNumber >= 0 ? lineNumber + 1 : 0;
     const key = `${functionName} ${url}:${line}`;
-    const entry = byFunction.get(key) ?? { functionName: functionName || '(anonymous)', url, line, samples: 0, pct: 0 };
+    const entry = byFunction.get(key) ?? { functionName: functionName || '(anonymous)', url, line, samples: 0, pct: 0, weight: 0 };
     entry.samples += samples;
+    entry.weight += weight;
     byFunction.set(key, entry);
   }
   return [...byFunction.values()]
-    .map((entry) => ({ ...entry, pct: total === 0 ? 0 : (100 * entry.samples) / total }))
-    .sort((a, b) => b.samples - a.samples)
-    .slice(0, count);
+    .sort((a, b) => b.weight - a.weight || b.samples - a.samples)
+    .slice(0, count)
+    .map(({ weight, ...entry }) => ({ ...entry, pct: total === 0 ? 0 : (100 * weight) / total }));
+}
+
+/** Each node's samples, and the time they stand for (µs; the count itself when the profile has no time deltas). */
+function sampleWeights({ samples = [], timeDeltas = [], nodes, startTime, endTime }: CpuProfile): Map<number, { samples: number; weight: number }> {
+  const weights = new Map<number, { samples: number; weight: number }>();
+  const add = (id: number, samples: number, weight: number): void => {
+    const entry = weights.get(id) ?? { samples: 0, weight: 0 };
+    entry.samples += samples;
+    entry.weight += weight;
+    weights.set(id, entry);
+  };
+  if (samples.length === 0) {
+    for (const node of nodes) add(node.id, node.hitCount ?? 0, node.hitCount ?? 0);
+    return weights;
+  }
+  const timed = timeDeltas.length === samples.length;
+  let at = startTime;
+  for (let i = 0; i < samples.length; i++) {
+    if (!timed) {
+      add(samples[i]!, 1, 1);
+      continue;
+    }
+    at += timeDeltas[i]!;
+    // V8's deltas can be negative now and then (samples recorded out of order): no time, not less.
+    const lasted = i + 1 < samples.length ? timeDeltas[i + 1]! : endTime - at;
+    add(samples[i]!, 1, Math.max(0, lasted));
+  }
+  return weights;
 }
 
 /** Whether a parsed JSON document is a profile this command can read (and so a file worth writing). */
