@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import inspector from 'node:inspector';
 import { basename, dirname, extname, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { API_CHILD, API_CONFIG_ENV, DAEMON_ENV, reportLine } from './daemon.js';
@@ -321,6 +322,20 @@ function parseLogFilePath(value: string): string {
   return resolve(text);
 }
 
+/**
+ * NODE_OPTIONS=--inspect is meant for the app: the workers inherit it (each on a port of its own, see
+ * inspectorArgs). But Node applies it to the master too, which it makes listen on 127.0.0.1:9229,
+ * where any local user may run code as the master. Opened by NODE_OPTIONS, not by flags given to this
+ * very process (`node --inspect bin/clusterd.js`, on purpose), it is closed before anything else
+ * runs, and said so; its port was open for the CLI's start-up.
+ */
+function closeInheritedInspector(): void {
+  const url = inspector.url();
+  if (url === undefined || process.execArgv.some((arg) => /^--inspect/.test(arg))) return;
+  inspector.close();
+  process.stderr.write(`clusterd: NODE_OPTIONS' --inspect is for the workers: the master closed the inspector it opened at ${new URL(url).host}\n`);
+}
+
 async function start(args: StartArgs): Promise<void> {
   const settings = startSettings(args, await loadConfig(args.config).finally(() => removeApiConfig(args.config)));
   const options = masterOptions(settings);
@@ -330,6 +345,7 @@ async function start(args: StartArgs): Promise<void> {
     const { startDaemon } = await import('./daemon-parent.js');
     process.exit(await startDaemon({ name: options.cluster.name, argv: process.argv.slice(2), logFile: options.logFile }));
   }
+  closeInheritedInspector();
   const { runMaster } = await import('../master/run.js');
   if (process.env[DAEMON_ENV]) runAsDaemon(options, runMaster);
   else await runMaster(options);

@@ -50,11 +50,19 @@ export function isStopped(pid: number): boolean {
   }
 }
 
-/** The flags that let the master open a worker's inspector later, unless the user's own flags deal with the inspector. */
+/**
+ * The flags that let the master open a worker's inspector later, unless the user's own flags set its
+ * port or how its address is published. A bare `--inspect` (`-brk`, `-wait`) opens it at start, on
+ * 127.0.0.1:9229 in every worker, where all but the first failed ("address already in use"): with
+ * these flags each worker's is on a port of its own, printed in its log, as NODE_OPTIONS=--inspect gets.
+ */
 export function inspectorArgs(userArgs: readonly string[]): string[] {
-  if (userArgs.some((arg) => /^--inspect(-brk|-wait|-port|-publish-uid)?(=|$)/.test(arg) || /^--debug/.test(arg))) return [];
+  if (userArgs.some((arg) => /^--inspect(-brk|-wait)?=/.test(arg) || /^--inspect-(port|publish-uid)(=|$)/.test(arg) || /^--debug/.test(arg))) return [];
   return [...WORKER_INSPECTOR_ARGS];
 }
+
+/** Node's line when the inspector cannot listen: `Starting inspector on 127.0.0.1:9229 failed: address already in use`. */
+const START_FAILED = /^Starting inspector on (\S+) failed: (.+)$/;
 
 /** The longest a command to a worker's inspector may go unanswered (Profiler.stop of a 5-minute profile is the slowest). */
 export const POST_TIMEOUT_MS = 30_000;
@@ -199,6 +207,8 @@ export class WorkerInspector {
   readonly #clients = new Set<InspectorClient>();
   /** The user's own node flags set up the inspector (--inspect...): clusterd's flags were left out. */
   readonly #ownFlags: boolean;
+  /** Why Node could not start the inspector, as it said on stderr (a port another worker holds). */
+  #startFailed: string | null = null;
 
   constructor(pid: number, { ownFlags = false }: { ownFlags?: boolean } = {}) {
     this.#pid = pid;
@@ -225,6 +235,9 @@ export class WorkerInspector {
     // Unasked: the app's own inspector, which SIGUSR1 would find up and say nothing of. The line is
     // the app's to log; the address is tried before asking for one.
     if (listening) this.#appUrl = listening[1]!;
+    // The app's own flags put every worker's inspector on one port: said when a stack cannot be had.
+    const failed = START_FAILED.exec(line);
+    if (failed) this.#startFailed = `Node could not start its inspector on ${failed[1]}: ${clip(failed[2]!, 200)}`;
     if (this.#url === null || !NOTICES.some((notice) => notice.test(line))) return false;
     // The worker is exiting (process.exit(), or its loop emptied) and Node holds the exit until our
     // sessions end: end them now, so that it exits, and what they were doing fails as `exited`.
@@ -381,6 +394,7 @@ export class WorkerInspector {
   #whyNoneCameUp(asked: boolean): string {
     const within = `within ${OPEN_TIMEOUT_MS} ms`;
     if (asked) return `no inspector came up ${within} of asking the worker to open it (the app listens for SIGUSR1, so the worker's JavaScript must open it: is its loop blocked?)`;
+    if (this.#ownFlags && this.#startFailed) return `no inspector came up ${within} of SIGUSR1: ${this.#startFailed} (the workers' own --inspect flags give them one port: leave the port out, \`--node-arg=--inspect\`, for one each)`;
     if (this.#ownFlags) return `no inspector came up ${within} of SIGUSR1 (the workers run with their own --inspect flags; clusterd takes only an inspector on 127.0.0.1 whose address Node prints)`;
     return `no inspector came up ${within} of SIGUSR1, as no JavaScript ran to start it (its main thread is likely blocked inside a native call: execSync, spawnSync, a synchronous addon)`;
   }
