@@ -29,10 +29,11 @@ export function topSelfTime(profile: CpuProfile, count = 10): SelfTime[] {
   const weights = sampleWeights(profile);
   const total = [...weights.values()].reduce((sum, { weight }) => sum + weight, 0);
   const byFunction = new Map<string, SelfTime & { weight: number }>();
+  const callerOf = nativeCallers(profile);
   for (const node of profile.nodes) {
     const { samples = 0, weight = 0 } = weights.get(node.id) ?? {};
     if (samples === 0) continue;
-    const { functionName, url, lineNumber } = node.callFrame;
+    const { functionName, url, lineNumber } = placeOf(node, callerOf);
     const line = lineNumber >= 0 ? lineNumber + 1 : 0;
     const key = `${functionName} ${url}:${line}`;
     const entry = byFunction.get(key) ?? { functionName: functionName || '(anonymous)', url, line, samples: 0, pct: 0, weight: 0 };
@@ -44,6 +45,44 @@ export function topSelfTime(profile: CpuProfile, count = 10): SelfTime[] {
     .sort((a, b) => b.weight - a.weight || b.samples - a.samples)
     .slice(0, count)
     .map(({ weight, ...entry }) => ({ ...entry, pct: total === 0 ? 0 : (100 * weight) / total }));
+}
+
+type ProfileNode = CpuProfile['nodes'][number];
+
+/**
+ * A node's name and place, as printed: a native function (a binding, `writeSync` for zlib, `run` for
+ * pbkdf2) has no URL, so it is named with the nearest caller that has one, the app's before Node's:
+ * `writeSync (native, from gzipIt)` at gzipIt's place. V8's own entries, `(idle)` and the like, stay as they are.
+ */
+function placeOf(node: ProfileNode, callerOf: ReadonlyMap<number, ProfileNode>): { functionName: string; url: string; lineNumber: number } {
+  const { functionName, url, lineNumber } = node.callFrame;
+  const caller = url === '' && functionName !== '' && !functionName.startsWith('(') ? callerOf.get(node.id) : undefined;
+  if (!caller) return { functionName, url, lineNumber };
+  return { functionName: `${functionName} (native, from ${caller.callFrame.functionName || '(anonymous)'})`, url: caller.callFrame.url, lineNumber: caller.callFrame.lineNumber };
+}
+
+/** For each node without a URL, its nearest caller with one: the app's (not node:) if any, else Node's. */
+function nativeCallers({ nodes }: CpuProfile): Map<number, ProfileNode> {
+  const parentOf = new Map<number, ProfileNode>();
+  for (const node of nodes) for (const child of node.children ?? []) parentOf.set(child, node);
+  const callers = new Map<number, ProfileNode>();
+  for (const node of nodes) {
+    if (node.callFrame.url !== '') continue;
+    let nearest: ProfileNode | undefined;
+    const seen = new Set<number>();
+    for (let parent = parentOf.get(node.id); parent && !seen.has(parent.id); parent = parentOf.get(parent.id)) {
+      seen.add(parent.id);
+      const { url } = parent.callFrame;
+      if (url === '') continue;
+      nearest ??= parent;
+      if (!url.startsWith('node:')) {
+        nearest = parent;
+        break;
+      }
+    }
+    if (nearest) callers.set(node.id, nearest);
+  }
+  return callers;
 }
 
 /** Each node's samples, and the time they stand for (µs; the count itself when the profile has no time deltas). */

@@ -32,3 +32,23 @@ test('a profile without time deltas counts samples, or hit counts', (t) => {
   t.deepEqual(topSelfTime({ nodes, startTime: 0, endTime: 10 }).map(({ functionName, pct }) => [functionName, pct]), [['a', 75], ['b', 25]]);
   t.deepEqual(topSelfTime({ nodes, startTime: 0, endTime: 10, samples: [3, 3, 2] }).map(({ functionName, samples }) => [functionName, samples]), [['b', 2], ['a', 1]]);
 });
+
+test('a native function is named with its nearest caller that has a place, the app\'s before Node\'s', (t) => {
+  // zlib's binding shows as `writeSync`, pbkdf2's as `run`: bare names with no file.
+  const profile: CpuProfile = {
+    nodes: [
+      node(1, '(root)', '', [2, 5]),
+      node(2, 'gzipIt', 'file:///srv/app.js', [3]),
+      node(3, 'zlibBufferSync', 'node:zlib', [4]),
+      node(4, 'writeSync'),
+      node(5, '(idle)'),
+    ],
+    startTime: 0,
+    endTime: 4000,
+    samples: [4, 4, 4, 5],
+    timeDeltas: [0, 1000, 1000, 1000],
+  };
+  const [first, second] = topSelfTime(profile);
+  t.like(first, { functionName: 'writeSync (native, from gzipIt)', url: 'file:///srv/app.js', line: 10 });
+  t.like(second, { functionName: '(idle)', url: '' });
+});
