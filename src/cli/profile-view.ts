@@ -140,6 +140,9 @@ export function blockedNote(id: number, blocked: StackView & { blockedMs: number
   return [head, ...(blocked.frames.length > 0 ? blocked.frames.map(frameLine) : ['    (no frames: the thread was in native code)'])];
 }
 
+/** Resources whose callback is an HTTP server's request handler. */
+const REQUEST_TYPES = new Set(['HTTPINCOMINGMESSAGE', 'HTTPSERVER', 'HTTP2STREAM']);
+
 const PHASE_ORDER: readonly LoopPhaseName[] = ['timers', 'pending', 'poll', 'check', 'close', 'nextTick', 'microtasks', 'idle'];
 
 /** `loop`: the phases as a table (ms per second, share of the window, callbacks), then the top callbacks. */
@@ -156,6 +159,12 @@ export function loopLines(id: number, breakdown: LoopBreakdown): string[] {
       // A name without a place (a callback the inspector could not locate) is still worth saying.
       const where = callback.url ? `  ${printable(callback.function) || '(anonymous)'} ${printable(callback.url)}:${callback.line}` : callback.function ? `  ${printable(callback.function)}` : '';
       lines.push(`${callback.totalMs.toFixed(1).padStart(9)} ms  ${String(callback.count).padStart(6)}x  max ${callback.maxMs.toFixed(1)} ms  ${printable(callback.type)}${where}`);
+    }
+    const [top] = breakdown.callbacks;
+    // An HTTP request's callback is the server's 'request' handler and all it calls: a resource of
+    // Node's, with no place of the app's to name. The functions inside are a profile's to say.
+    if (top && top.url === '' && REQUEST_TYPES.has(top.type)) {
+      lines.push('', `the top entry is HTTP requests' handlers (${printable(top.type)}): \`clusterd profile\` of this worker names the functions that take their time`);
     }
   }
   return lines;

@@ -2,8 +2,8 @@
 // is inside a long native call, so one sample before it stands for all of it. Counted one each, a 100 MB
 // readFileSync per request read as 3.4% beside (idle) 64.8%, where it took 35% of the time.
 import test from 'ava';
-import { topSelfTime } from '../../src/cli/profile-view.js';
-import type { CpuProfile } from '../../src/loop/types.js';
+import { loopLines, topSelfTime } from '../../src/cli/profile-view.js';
+import type { CpuProfile, LoopBreakdown } from '../../src/loop/types.js';
 
 const node = (id: number, functionName: string, url = '', children: number[] = []) => ({
   id,
@@ -51,4 +51,14 @@ test('a native function is named with its nearest caller that has a place, the a
   const [first, second] = topSelfTime(profile);
   t.like(first, { functionName: 'writeSync (native, from gzipIt)', url: 'file:///srv/app.js', line: 10 });
   t.like(second, { functionName: '(idle)', url: '' });
+});
+
+test('loop: where HTTP requests\' handlers take the most time, a line points to `clusterd profile`', (t) => {
+  const phases = Object.fromEntries(['timers', 'pending', 'poll', 'check', 'close', 'nextTick', 'microtasks', 'idle'].map((name) => [name, { ms: 1, msPerSec: 1, count: 1 }])) as LoopBreakdown['phases'];
+  const request = { type: 'HTTPINCOMINGMESSAGE', function: '', url: '', line: 0, count: 21, totalMs: 1402.9, maxMs: 210 };
+  const timer = { type: 'Timeout', function: 'tick', url: 'file:///srv/app.js', line: 3, count: 5, totalMs: 10, maxMs: 2 };
+  const lines = loopLines(1, { durationMs: 3000, phases, iterationsPerSec: 10, callbacks: [request, timer], overheadPct: 1 });
+  t.regex(lines.join('\n'), /HTTP requests' handlers \(HTTPINCOMINGMESSAGE\): `clusterd profile` of this worker names the functions/);
+  const timers = loopLines(1, { durationMs: 3000, phases, iterationsPerSec: 10, callbacks: [timer, request], overheadPct: 1 });
+  t.notRegex(timers.join('\n'), /clusterd profile/);
 });
