@@ -162,15 +162,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.#watch = client.watch(
       { history: false },
       {
-        onStatus: (next) => this.#changed(next),
+        onStatus: (next) => this.#deliver(this.#changed(next)),
         onEnd: (error) => {
           this.#watch = null;
           const closed = this.#closed;
           if (error && !closed) this.#lost = error;
           this.#stopped = !error && !closed;
           this.close();
-          if (error && !closed && this.listenerCount('error') > 0) this.emit('error', error);
-          if (this.#stopped) this.emit('stopped');
+          if (error && !closed && this.listenerCount('error') > 0) this.#deliver([['error', error]]);
+          if (this.#stopped) this.#deliver([['stopped']]);
         },
       },
     );
@@ -293,37 +293,60 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.#client.close();
   }
 
-  #changed(next: ClusterView): void {
+  /**
+   * Emits `events` in order. These calls come from grpc-js's stream handlers: a listener's throw
+   * escaping into them stopped the stream being read, and the handle went silent. A throw is
+   * rethrown on its own tick instead (uncaught, as an EventEmitter's in a callback), and the
+   * events after it are still emitted.
+   */
+  #deliver(events: ClusterEvent[]): void {
+    for (const [name, ...args] of events) {
+      try {
+        (this.emit as (name: string, ...args: unknown[]) => boolean)(name, ...args);
+      } catch (error) {
+        process.nextTick(() => {
+          throw error;
+        });
+      }
+    }
+  }
+
+  /** Takes `next` as the cluster now, and returns the events that its change from the last one makes. */
+  #changed(next: ClusterView): ClusterEvent[] {
+    const events: ClusterEvent[] = [];
     const before = new Map(this.#last.workers.map((worker) => [worker.id, worker]));
     const now = new Map(next.workers.map((worker) => [worker.id, worker]));
     for (const [id, old] of before) {
       const current = now.get(id);
-      if (old.pid > 0 && (!current || current.pid !== old.pid)) this.emit('worker-exit', { id, pid: old.pid });
+      if (old.pid > 0 && (!current || current.pid !== old.pid)) events.push(['worker-exit', { id, pid: old.pid }]);
     }
     for (const worker of next.workers) {
       const old = before.get(worker.id);
       const samePid = old?.pid === worker.pid;
       if (worker.sample && !(samePid && old?.sample && old.sample.time === worker.sample.time)) {
-        this.emit('sample', { id: worker.id, pid: worker.pid, sample: worker.sample });
+        events.push(['sample', { id: worker.id, pid: worker.pid, sample: worker.sample }]);
       }
       const blocked = worker.lastBlocked;
       if (blocked && blocked.time !== old?.lastBlocked?.time) {
         const top = blocked.frames[0];
         const site = top ? { function: top.functionName, url: top.url, line: top.line } : null;
-        this.emit('blocked', { id: worker.id, pid: worker.pid, time: blocked.time, blockedMs: blocked.blockedMs, site, frames: blocked.frames, replaced: true });
+        events.push(['blocked', { id: worker.id, pid: worker.pid, time: blocked.time, blockedMs: blocked.blockedMs, site, frames: blocked.frames, replaced: true }]);
       }
       // --report-blocked: one more block counted; the site seen last is where.
       if (samePid && old && worker.blocks > old.blocks) {
         const latest = [...worker.blockedSites].sort((a, b) => b.lastSeen - a.lastSeen)[0];
-        this.emit('blocked', {
-          id: worker.id,
-          pid: worker.pid,
-          time: latest?.lastSeen ?? Date.now(),
-          blockedMs: latest?.maxMs ?? 0,
-          site: latest ? { function: latest.function, url: latest.url, line: latest.line } : null,
-          frames: [],
-          replaced: false,
-        });
+        events.push([
+          'blocked',
+          {
+            id: worker.id,
+            pid: worker.pid,
+            time: latest?.lastSeen ?? Date.now(),
+            blockedMs: latest?.maxMs ?? 0,
+            site: latest ? { function: latest.function, url: latest.url, line: latest.line } : null,
+            frames: [],
+            replaced: false,
+          },
+        ]);
       }
     }
     this.#last = next;
@@ -333,11 +356,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       const pids = next.workers.map((worker) => worker.pid).sort((a, b) => a - b).join(',');
       if (pids !== this.#readyPids) {
         this.#readyPids = pids;
-        this.emit('ready', statusJson(next));
+        events.push(['ready', statusJson(next)]);
       }
     }
+    return events;
   }
 }
+
+/** One event a handle emits, with its arguments. */
+type ClusterEvent = { [K in keyof ClusterEvents]: [K, ...ClusterEvents[K]] }[keyof ClusterEvents];
 
 /**
  * `value` if it is a whole number from 1 to `max`; a UsageError otherwise (the wire's uint32 would

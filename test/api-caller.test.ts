@@ -220,3 +220,30 @@ else cluster.close();
     t.false(existsSync(join(dir, `caller-${ending}.sock`)), 'the name is free');
   });
 }
+
+test("a handle's listener that throws: the throw is uncaught, and the handle goes on emitting (it stopped reading its status stream)", async (t) => {
+  const { dir, script } = callerScript(t,
+    `import { once } from 'node:events';
+import { start } from ${JSON.stringify(INDEX)};
+const uncaught = [];
+process.on('uncaughtException', (error) => uncaught.push(error.message));
+const cluster = await start({ entry: ${JSON.stringify(fixture('hello.js'))}, instances: 1, name: 'caller-throws', statsInterval: '100ms', output: 'ignore' });
+let samples = 0;
+cluster.on('sample', () => {
+  samples++;
+  if (samples === 1) throw new Error('a listener bug');
+});
+while (samples < 3) await once(cluster, 'sample');
+const exited = once(cluster, 'worker-exit');
+const ready = once(cluster, 'ready');
+await cluster.reload();
+await Promise.all([exited, ready]);
+console.log(JSON.stringify({ uncaught, stopped: await cluster.stop() }));
+`,
+  );
+  const caller = execa(process.execPath, [script], { env: { CLUSTERD_RUNTIME_DIR: dir }, reject: false, stdin: 'ignore', timeout: 30_000 });
+  t.teardown(() => caller.kill('SIGKILL'));
+  const result = await caller;
+  t.is(result.exitCode, 0, `${String(result.stderr)} ${result.timedOut ? '(timed out: the handle went silent)' : ''}`);
+  t.deepEqual(JSON.parse(String(result.stdout)), { uncaught: ['a listener bug'], stopped: { exitCode: 0 } });
+});
