@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig, withAbsolutePaths } from './cli/config-file.js';
+import { checkKeys } from './cli/known-keys.js';
 import { API_CHILD, API_CONFIG_ENV, DAEMON_ENV } from './cli/daemon.js';
 import { parseDaemonReport } from './cli/daemon-parent.js';
 import { masterOptions, startSettings } from './cli/start.js';
@@ -185,6 +186,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** A rolling reload (`parallel` workers at a time); resolves once every worker is replaced. */
   async reload(options: { parallel?: number } = {}): Promise<{ replaced: number }> {
     if (typeof options !== 'object' || options === null) throw new UsageError(`reload(): expected { parallel } or nothing, got ${options === null ? 'null' : typeof options}`);
+    checkKeys('reload()', options, ['parallel']);
     const { parallel = 1 } = options;
     this.#usable();
     const done = await this.#client.reload({ parallel: whole('reload(): `parallel`', parallel, MAX_INSTANCES) }, () => {});
@@ -467,6 +469,7 @@ export async function connect(target: string | ConnectTarget = {}): Promise<Clus
   if (typeof target !== 'string' && (typeof target !== 'object' || target === null || Array.isArray(target))) {
     throw new UsageError(`connect(): expected a cluster name or { name, control, token }, got ${target === null ? 'null' : Array.isArray(target) ? 'an array' : typeof target}`);
   }
+  if (typeof target === 'object') checkKeys('connect()', target, ['name', 'control', 'token']);
   const { name, control, token } = typeof target === 'string' ? { name: target } : target;
   if (name !== undefined && typeof name !== 'string') throw new UsageError(`connect(): \`name\` must be a string, got ${typeof name}`);
   if (control !== undefined && typeof control !== 'string') throw new UsageError(`connect(): \`control\` must be a HOST:PORT string, got ${typeof control}`);

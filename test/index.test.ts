@@ -187,6 +187,9 @@ test.serial('connect() over TCP with the token; a wrong or missing token is refu
     await t.throwsAsync(connect(target as never), { instanceOf: ClusterdError, message: new RegExp(`^connect\\(\\): expected a cluster name or \\{ name, control, token \\}, got ${got}$`) });
   }
   await t.throwsAsync(connect({ name: 7 } as never), { instanceOf: ClusterdError, message: /`name` must be a string, got number/ });
+  // A misspelt key was ignored: connect({ nam }) found the only cluster running, and a stop() then stopped it.
+  await t.throwsAsync(connect({ nam: 'typo' } as never), { instanceOf: UsageError, message: /^connect\(\): unknown key `nam` \(did you mean `name`\?\); the keys are name, control, token$/ });
+  await t.throwsAsync(remote.reload({ paralel: 2 } as never), { instanceOf: UsageError, message: /^reload\(\): unknown key `paralel` \(did you mean `parallel`\?\)/ });
   t.deepEqual(await remote.stop(), { exitCode: null });
   await waitFor(() => !isRunning(cluster.masterPid), { what: 'the master to exit' });
 });

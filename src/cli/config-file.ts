@@ -9,6 +9,7 @@ import { devNull } from 'node:os';
 import { dirname, extname, resolve } from 'node:path';
 import { configKey, ENV_NAME, FILE_ONLY_KEYS, START_OPTIONS, type StartOption } from './start-options.js';
 import { UsageError, oneLine } from '../errors.js';
+import { unknownKey } from './known-keys.js';
 import { isSocketPath } from '../control/options.js';
 import { TSCONFIG_ENV, findTsconfig } from '../master/typescript.js';
 
@@ -30,6 +31,9 @@ export interface ConfigFile {
 }
 
 const OPTIONS_BY_KEY = new Map(START_OPTIONS.map((spec) => [configKey(spec.flag), spec]));
+
+/** The keys a config file may hold. */
+export const CONFIG_KEYS: readonly string[] = [...FILE_ONLY_KEYS.filter((name) => name !== '$schema'), ...OPTIONS_BY_KEY.keys()];
 
 /** Finds and reads the config file; null when there is none (and none was asked for). */
 export async function loadConfig(explicit: string | undefined, cwd = process.cwd()): Promise<ConfigFile | null> {
@@ -224,7 +228,7 @@ export function parseConfig(value: unknown, path: string): ConfigFile {
       config.env = parseEnv(raw, bad, path);
     } else {
       const spec = OPTIONS_BY_KEY.get(key);
-      if (!spec) throw unknownKey(path, key);
+      if (!spec) throw unknownKey(path, key, CONFIG_KEYS);
       config.flags.set(spec.flag, resolvePath(spec, flagValue(spec, raw, bad), dirname(path)));
     }
   }
@@ -296,25 +300,8 @@ function flagValue(spec: StartOption, raw: unknown, bad: (expected: string) => U
   throw bad(spec.choices ? `one of ${spec.choices.join(', ')}` : 'a string or a number');
 }
 
-function unknownKey(path: string, key: string): UsageError {
-  const known = [...FILE_ONLY_KEYS.filter((name) => name !== '$schema'), ...OPTIONS_BY_KEY.keys()];
-  const near = known.find((name) => name.toLowerCase() === key.toLowerCase() || name === configKey(key)) ?? known.find((name) => distance(name, key) <= 2);
-  return new UsageError(`${path}: unknown key \`${key}\`${near ? ` (did you mean \`${near}\`?)` : ''}; the keys are ${known.join(', ')}`);
-}
-
 function isObject(value: unknown): value is object {
   return typeof value === 'object' && value !== null;
-}
-
-/** Levenshtein distance, for "did you mean" on a misspelt key. */
-function distance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    row = next;
-  }
-  return row[b.length]!;
 }
 
 /** A Map, a Set or a Date (a module's value may be one): no key of its is an own property, so it read as no options at all. */
