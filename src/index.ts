@@ -12,7 +12,7 @@
 //   'worker-exit'  a worker's process went (id, pid); its replacement follows
 //   'blocked'      a worker's loop was caught blocked (id, pid, blockedMs, frames)
 //   'sample'       a worker's new loop sample (id, pid, sample)
-//   'stopped'      the cluster stopped (asked by anyone), its master ended the stream; the handle is closed
+//   'stopped'      the cluster stopped (asked by anyone, this handle's stop() too); the handle is closed
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -124,7 +124,7 @@ export interface ClusterEvents {
   'worker-exit': [WorkerExitEvent];
   blocked: [BlockedEvent];
   sample: [SampleEvent];
-  /** The cluster stopped (a stop asked by anyone: `clusterd stop`, a signal, another handle): its master ended the status stream; the handle is closed. */
+  /** The cluster stopped (a stop asked by anyone: `clusterd stop`, a signal, another handle, this one's stop()); the handle is closed. */
   stopped: [];
   /** The status stream failed (the master went away without stopping cleanly); the handle is closed. */
   error: [Error];
@@ -147,6 +147,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   #lost: Error | null = null;
   /** The master ended the status stream: its cluster stopped, close() had not been called. */
   #stopped = false;
+  /** This handle's stop() was answered: the cluster is stopping as it asked. */
+  #stopAsked = false;
 
   /** @internal Use start() or connect(). */
   constructor(client: ControlClient, status: ClusterView, started: { master: ChildProcess; info: ReadyInfo } | null = null) {
@@ -167,8 +169,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         onEnd: (error) => {
           this.#watch = null;
           const closed = this.#closed;
-          if (error && !closed) this.#lost = error;
-          this.#stopped = !error && !closed;
+          // Once this handle's stop() was answered, the stream's end is the cluster stopping as asked,
+          // even where the master's going cut it off rather than ending it.
+          const asked = this.#stopAsked;
+          if (error && !closed && !asked) this.#lost = error;
+          this.#stopped = !closed && (!error || asked);
           this.close();
           if (error && !closed && this.listenerCount('error') > 0) this.#deliver([['error', error]]);
           if (this.#stopped) this.#deliver([['stopped']]);
@@ -242,11 +247,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       master!.ref();
       return { exitCode: await exited };
     }
-    this.close();
+    this.#stopAsked = true;
     if (exited) {
-      // Its exit is waited for (start() unref'd the child), and nothing else holds this process alive now.
+      // Its exit is waited for (start() unref'd the child): the status stream, left open for its
+      // end, may close before the master has exited.
       master!.ref();
-      return { exitCode: await exited };
+      const exitCode = await exited;
+      this.#stoppedAsAsked();
+      return { exitCode };
     }
     // Another process's master: gone once its socket stops answering (its grace, plus a margin).
     const graceMs = asked?.graceMs ?? 0;
@@ -257,15 +265,28 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         try {
           await probe.status({ timeoutMs: 1000 });
         } catch (error) {
-          if (error instanceof ClusterdError && error.code === NOT_RUNNING) return { exitCode: null };
-          throw error;
+          if (!(error instanceof ClusterdError && error.code === NOT_RUNNING)) throw error;
+          this.#stoppedAsAsked();
+          return { exitCode: null };
         }
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     } finally {
       probe.close();
+      this.close();
     }
     throw new ClusterdError('ERR_CLUSTERD_STOP_TIMEOUT', `cluster ${this.name} (master ${this.masterPid}) still answers ${graceMs + 15_000} ms after it was asked to stop`);
+  }
+
+  /**
+   * The cluster this handle's stop() asked to stop has stopped: 'stopped', once, unless the status
+   * stream's end said so already (or said that the master went away). The handle is closed.
+   */
+  #stoppedAsAsked(): void {
+    const emit = !this.#stopped && this.#lost === null;
+    this.#stopped = true;
+    this.close();
+    if (emit) this.#deliver([['stopped']]);
   }
 
   /** Throws ERR_CLUSTERD_NOT_RUNNING once the handle cannot reach its master: closed, stopped, or its master gone. */

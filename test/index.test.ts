@@ -55,8 +55,12 @@ test.serial('start() resolves once ready; both handles reload, restart, scale, s
   t.true(stack.frames.length >= 0 && typeof stack.state === 'string');
   await t.throwsAsync(cluster.stack(9), { instanceOf: ClusterdError, message: /worker 9/ });
 
+  // Its own stop() is a stop too ("whoever asked"): it was never emitted, the handle closing first.
+  let stoppedEvents = 0;
+  cluster.on('stopped', () => stoppedEvents++);
   const stopped = await cluster.stop();
   t.deepEqual(stopped, { exitCode: 0 });
+  t.is(stoppedEvents, 1);
   await t.throwsAsync(connect('api'), { instanceOf: ClusterdError, message: /no cluster named api is running/ });
   // A handle that cannot reach its master says so with a code (it was grpc-js's bare "Channel has been shut down").
   await t.throwsAsync(cluster.status(), { instanceOf: ClusterdError, code: 'ERR_CLUSTERD_NOT_RUNNING', message: /^cluster api: its master \(pid \d+\) has exited \(code 0\)$/ });
@@ -190,7 +194,10 @@ test.serial('connect() over TCP with the token; a wrong or missing token is refu
   // A misspelt key was ignored: connect({ nam }) found the only cluster running, and a stop() then stopped it.
   await t.throwsAsync(connect({ nam: 'typo' } as never), { instanceOf: UsageError, message: /^connect\(\): unknown key `nam` \(did you mean `name`\?\); the keys are name, control, token$/ });
   await t.throwsAsync(remote.reload({ paralel: 2 } as never), { instanceOf: UsageError, message: /^reload\(\): unknown key `paralel` \(did you mean `parallel`\?\)/ });
+  let stoppedEvents = 0;
+  remote.on('stopped', () => stoppedEvents++);
   t.deepEqual(await remote.stop(), { exitCode: null });
+  t.is(stoppedEvents, 1);
   await waitFor(() => !isRunning(cluster.masterPid), { what: 'the master to exit' });
 });
 
