@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   ERR_CLUSTERD_UNIMPLEMENTED: { exitCode: ExitCode.INTERNAL, grpc: 'UNIMPLEMENTED' },
   ERR_CLUSTERD_CONTROL: { exitCode: ExitCode.INTERNAL, grpc: 'INTERNAL' },
   ERR_CLUSTERD_PROTO: { exitCode: ExitCode.INTERNAL, grpc: 'INTERNAL' },
+  /** start()'s master went before its cluster was ready without saying why (it crashed, was killed, or could not be spawned). */
+  ERR_CLUSTERD_START: { exitCode: ExitCode.INTERNAL, grpc: 'INTERNAL' },
 } as const satisfies Record<string, { exitCode: ExitCodeValue; grpc: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -53,15 +55,16 @@ export class ClusterdError extends Error {
     this.code = code;
   }
 
-  get exitCode(): ExitCodeValue {
+  /** The exit code the CLI leaves with (ERROR_CODES'; a StartError's is its master's own). */
+  get exitCode(): number {
     return ERROR_CODES[this.code].exitCode;
   }
 }
 
 /** A flag or option value the user gave is not acceptable. */
 export class UsageError extends ClusterdError {
-  constructor(message: string) {
-    super('ERR_CLUSTERD_USAGE', message);
+  constructor(message: string, { cause }: { cause?: unknown } = {}) {
+    super('ERR_CLUSTERD_USAGE', message, { cause });
     this.name = 'UsageError';
   }
 }

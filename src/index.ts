@@ -24,13 +24,15 @@ import { checkKeys } from './cli/known-keys.js';
 import { API_CHILD, API_CONFIG_ENV, DAEMON_ENV } from './cli/daemon.js';
 import { parseDaemonReport } from './cli/daemon-parent.js';
 import { masterOptions, startSettings } from './cli/start.js';
+import { checkLogFile } from './master/log-file.js';
+import { parseScaleSpec } from './cli/control-args.js';
 import { askToStop } from './cli/stop.js';
 import { statusJson, type StatusJson } from './cli/views.js';
 import { ControlClient, NOT_RUNNING, type Subscription } from './control/client.js';
 import { connect as connectControl } from './control/discovery.js';
 import { isTokenText, parseControlAddress } from './control/options.js';
 import type { ClusterView, StackView, WorkerView } from './control/types.js';
-import { ClusterdError, UsageError, isErrorCode, type ErrorCode } from './errors.js';
+import { ClusterdError, UsageError, isErrorCode } from './errors.js';
 import { MAX_INSTANCES } from './options.js';
 import { dropSystemdEnv } from './system/systemd-env.js';
 import { ExitCode } from './exit-codes.js';
@@ -38,6 +40,7 @@ import type { LoopSample } from './loop/types.js';
 import type { ReadyInfo } from './master/run.js';
 
 export { ClusterdError, UsageError } from './errors.js';
+export type { ErrorCode } from './errors.js';
 export { ExitCode } from './exit-codes.js';
 export type { StatusJson, WorkerJson } from './cli/views.js';
 export type { StackView } from './control/types.js';
@@ -208,9 +211,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   async scale(workers: number | string): Promise<number> {
     // A step up or down is a string only: a number is the count, and `scale(1 - 2)` must not
     // read as '-1' and take a worker away.
-    if (typeof workers !== 'string') whole('scale(): the worker count', workers, MAX_INSTANCES);
+    const spec = typeof workers === 'string' ? scaleSpec(workers) : String(whole('scale(): the worker count', workers, MAX_INSTANCES));
     this.#usable();
-    return this.#client.scale(String(workers));
+    return this.#client.scale(spec);
   }
 
   /** Worker `id`'s JavaScript stack now. */
@@ -398,6 +401,15 @@ function whole(what: string, value: unknown, max: number): number {
   throw new UsageError(`${what} must be a whole number from 1 to ${max}, got ${typeof value === 'number' ? String(value) : typeof value}`);
 }
 
+/** A scale() string as `clusterd scale` takes it (`'4'`, `'+2'`, `'-1'`); the master checks the count it makes. */
+function scaleSpec(text: string): string {
+  try {
+    return parseScaleSpec(text);
+  } catch (error) {
+    throw new UsageError(`scale(): ${(error as Error).message}`);
+  }
+}
+
 /**
  * Starts a cluster (a master in a child process); resolves once every worker is ready. The master stops
  * gracefully when this process exits; it does not hold this process alive (the handle does, until close()).
@@ -418,7 +430,9 @@ export async function start(options: StartOptions): Promise<Cluster> {
   // The file is read from a directory of its own: every path in it absolute, from `cwd`.
   const fileConfig = withAbsolutePaths({ ...config, entry: isAbsolute(config.entry) ? config.entry : resolve(cwd, config.entry) }, resolve(cwd));
   // Checked here, by the command line's own parsers, so that a bad option rejects with its name.
-  masterOptions(startSettings({}, parseConfig(fileConfig, 'start() options')));
+  const checked = masterOptions(startSettings({}, parseConfig(fileConfig, 'start() options')));
+  // Opened here too, as `start -d` does, so that a log file nobody can write is a bad option, not a failed start.
+  if (checked.logFile) checkLogFile(checked.logFile);
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-api-'));
   const file = join(dir, 'clusterd.config.json');
   writeFileSync(file, JSON.stringify(fileConfig), { mode: 0o600 });
@@ -469,18 +483,25 @@ export async function start(options: StartOptions): Promise<Cluster> {
   }
 }
 
-/** The master could not get its cluster ready: why, the exit code `clusterd start` would leave with, and the app's last output. */
-export class StartError extends Error {
-  readonly exitCode: number;
+/**
+ * The master could not get its cluster ready: why, the exit code `clusterd start` would leave with,
+ * and the app's last output. `code` is the master's (ERR_CLUSTERD_LISTEN: a port in use,
+ * ERR_CLUSTERD_NAME_IN_USE, ERR_CLUSTERD_BOOT...), or ERR_CLUSTERD_START when it went without saying
+ * why (it crashed, or was killed).
+ */
+export class StartError extends ClusterdError {
+  readonly #exitCode: number;
   readonly lastOutput: string[];
-  /** The master's error code (ERR_CLUSTERD_LISTEN: a port in use, ERR_CLUSTERD_NAME_IN_USE, ERR_CLUSTERD_BOOT...); null when it had none (it crashed). */
-  readonly code: ErrorCode | null;
   constructor(message: string, exitCode: number, lastOutput: string[], code?: string) {
-    super(message);
+    super(code !== undefined && isErrorCode(code) ? code : 'ERR_CLUSTERD_START', message);
     this.name = 'StartError';
-    this.exitCode = exitCode;
+    this.#exitCode = exitCode;
     this.lastOutput = lastOutput;
-    this.code = code !== undefined && isErrorCode(code) ? code : null;
+  }
+
+  /** The exit code `clusterd start` would have left with: the master's own, where it crashed. */
+  override get exitCode(): number {
+    return this.#exitCode;
   }
 }
 

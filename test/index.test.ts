@@ -144,8 +144,8 @@ test.serial('start() refuses bad options naming the key, and rejects with the re
   await t.throwsAsync(start(undefined as unknown as Parameters<typeof start>[0]), { instanceOf: UsageError, message: /expected an object of options/ });
   await t.throwsAsync(start({} as Parameters<typeof start>[0]), { instanceOf: UsageError, message: /`entry` is required/ });
   await t.throwsAsync(start({ entry: fixture('hello.js'), ...({ daemon: true } as object) }), { instanceOf: UsageError, message: /^start\(\): `daemon` is not an option of start\(\)/ });
-  // Opened only by the master, which reads the options from a file of its own: named as the options.
-  await t.throwsAsync(start({ entry: fixture('hello.js'), logFile: '/no/such/dir/x.log', output: 'ignore' }), { instanceOf: StartError, message: /^start\(\) options: `logFile`: cannot open \/no\/such\/dir\/x\.log: ENOENT/ });
+  // Opened before the master starts, as `start -d` does: a bad option, not a failed start (it was a StartError, the master started).
+  await t.throwsAsync(start({ entry: fixture('hello.js'), logFile: '/no/such/dir/x.log', output: 'ignore' }), { instanceOf: UsageError, message: /^start\(\) options: `logFile`: cannot open \/no\/such\/dir\/x\.log: ENOENT/ });
   // Keys named as given, where the command line's messages name flags (they said `--control`, `--control-token-file`, ...).
   await t.throwsAsync(start({ entry: fixture('hello.js'), control: '127.0.0.1:0' }), { instanceOf: UsageError, message: /^start\(\) options: `control` needs a token: give `controlToken`, `controlTokenFile` or \$CLUSTERD_CONTROL_TOKEN$/ });
   await t.throwsAsync(start({ entry: fixture('hello.js'), control: '127.0.0.1:0', controlTokenFile: '/no/such/token' }), { instanceOf: UsageError, message: /^start\(\) options: Cannot read `controlTokenFile` \/no\/such\/token: ENOENT$/ });
@@ -158,6 +158,7 @@ test.serial('start() refuses bad options naming the key, and rejects with the re
   const error = await t.throwsAsync(start({ entry: fixture('throws-at-start.js'), instances: 1, maxBootFailures: 1, output: 'ignore' }), { instanceOf: StartError });
   t.is(error!.exitCode, ExitCode.BOOT_FAILED);
   t.is(error!.code, 'ERR_CLUSTERD_BOOT');
+  t.true(error instanceof ClusterdError, 'every error of the API is a ClusterdError');
   t.regex(error!.message, /cannot reach the database/);
   t.true(error!.lastOutput.some((line) => line.includes('cannot reach the database')));
 });
@@ -185,6 +186,9 @@ test.serial('connect() over TCP with the token; a wrong or missing token is refu
   // A count is a number, a step ('+1', '-1') a string: scale(1 - 2) is no step down.
   for (const count of [-1, 0, 1.5, Number.NaN]) await t.throwsAsync(remote.scale(count), { instanceOf: UsageError, message: /^scale\(\): the worker count must be a whole number from 1 to 1024, got / });
   await t.throwsAsync(remote.scale(null as never), { instanceOf: UsageError, message: /^scale\(\): the worker count must be a whole number from 1 to 1024, got object$/ });
+  // A string is checked here for its form, by the master for the count it makes: a UsageError either way (the master's was a plain ClusterdError).
+  for (const spec of ['abc', '1.5', '+', '']) await t.throwsAsync(remote.scale(spec), { instanceOf: UsageError, message: /^scale\(\): Expected a worker count N, \+K or -K/ });
+  for (const spec of ['0', '-5']) await t.throwsAsync(remote.scale(spec), { instanceOf: UsageError, message: /^cannot scale remote to -?\d+ workers: at least one worker must run \(now 1\)$/ });
   // From JavaScript, where no type is checked: a usage error, not a TypeError from a destructuring.
   await t.throwsAsync(remote.reload(null as never), { instanceOf: ClusterdError, message: /^reload\(\): expected \{ parallel \} or nothing, got null$/ });
   for (const [target, got] of [[null, 'null'], [42, 'number'], [[], 'an array']] as const) {
@@ -214,14 +218,15 @@ test.serial('the packed package installs into a project, and start() and connect
   writeFileSync(
     join(project, 'use.ts'),
     [
-      "import { connect, start, type Cluster, type StartOptions } from 'clusterd';",
+      "import { ClusterdError, connect, start, StartError, type Cluster, type ErrorCode, type StartOptions } from 'clusterd';",
       "const options: StartOptions = { entry: 'server.js', instances: 2, name: 'consumer', output: 'ignore' };",
+      "const code: ErrorCode = 'ERR_CLUSTERD_BOOT';",
       'const cluster: Cluster = await start(options);',
       "const other = await connect('consumer');",
       'const status = await other.status();',
       'other.close();',
       'const stopped = await cluster.stop();',
-      'console.log(JSON.stringify({ workers: status.workers.map((worker) => worker.state), stopped }));',
+      'console.log(JSON.stringify({ workers: status.workers.map((worker) => worker.state), stopped, code, startErrorIsClusterdError: StartError.prototype instanceof ClusterdError }));',
       '',
     ].join('\n'),
   );
@@ -231,9 +236,9 @@ test.serial('the packed package installs into a project, and start() and connect
   );
   const typecheck = await execa(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', project], { reject: false });
   t.is(typecheck.exitCode, 0, typecheck.stdout);
-  writeFileSync(join(project, 'use.mjs'), (await import('node:fs')).readFileSync(join(project, 'use.ts'), 'utf8').replace(/: Cluster|: StartOptions|, type Cluster, type StartOptions/g, ''));
+  writeFileSync(join(project, 'use.mjs'), (await import('node:fs')).readFileSync(join(project, 'use.ts'), 'utf8').replace(/: Cluster|: StartOptions|: ErrorCode|, type Cluster, type ErrorCode, type StartOptions/g, ''));
   const run = await execa(process.execPath, ['use.mjs'], { cwd: project, reject: false, env: process.env });
   t.is(run.exitCode, 0, run.stderr);
-  t.deepEqual(JSON.parse(run.stdout), { workers: ['ready', 'ready'], stopped: { exitCode: 0 } });
+  t.deepEqual(JSON.parse(run.stdout), { workers: ['ready', 'ready'], stopped: { exitCode: 0 }, code: 'ERR_CLUSTERD_BOOT', startErrorIsClusterdError: true });
   t.true(readdirSync(project).includes('node_modules'));
 });

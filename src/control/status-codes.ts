@@ -2,7 +2,7 @@
 // a status (code, message, trailing metadata), and a client turns a status back into a
 // ClusterdError with the exit code the CLI should use. proto/clusterd.proto documents the codes.
 import * as grpc from '@grpc/grpc-js';
-import { BootError, ClusterdError, ERROR_CODES, isErrorCode, type ErrorCode } from '../errors.js';
+import { BootError, ClusterdError, ERROR_CODES, UsageError, isErrorCode, type ErrorCode } from '../errors.js';
 
 /** Trailing metadata: clusterd's own error code, on every error the master raises itself. */
 export const ERROR_CODE_KEY = 'clusterd-error-code';
@@ -73,12 +73,14 @@ export function controlError(error: grpc.ServiceError | null, address: string): 
 
 /**
  * An error the master raised: its own message and code, so the exit code comes from the one table
- * (ERROR_CODES); a failed boot comes back a BootError. A code this client does not know (a newer
- * master) is an internal error, with the master's message.
+ * (ERROR_CODES); a failed boot comes back a BootError, a refused request a UsageError. A code this
+ * client does not know (a newer master) is an internal error, with the master's message.
  */
 function masterError(error: grpc.ServiceError, code: string): ClusterdError {
   const message = error.details || error.message;
   if (code === 'ERR_CLUSTERD_BOOT') return new BootError(message, lastOutputOf(error.metadata));
+  // A request the master refused (`scale 0`, a count below one): the same class as one refused here.
+  if (code === 'ERR_CLUSTERD_USAGE') return new UsageError(message, { cause: error });
   return new ClusterdError(isErrorCode(code) ? code : 'ERR_CLUSTERD_CONTROL', message, { cause: error });
 }
 

@@ -24,6 +24,20 @@ export interface LogFileOptions {
   keep: number;
 }
 
+/** The log file opened to append to; a UsageError naming where its path was given when it cannot be. */
+function openLogFile({ path, given = '--log-file' }: Pick<LogFileOptions, 'path' | 'given'>): number {
+  try {
+    return openSync(path, 'a', LOG_FILE_MODE);
+  } catch (error) {
+    throw new UsageError(`${given}: cannot open ${path}: ${oneLine(error)}`);
+  }
+}
+
+/** Throws what the master would, opening the log file: start() checks it before it starts a master. */
+export function checkLogFile(options: Pick<LogFileOptions, 'path' | 'given'>): void {
+  closeSync(openLogFile(options));
+}
+
 export class LogFile implements OutputStream {
   readonly path: string;
   readonly #maxSize: number | null;
@@ -48,15 +62,11 @@ export class LogFile implements OutputStream {
   /** Told, after the line that found it out is written, that the file was gone when it was to rotate (written to this file). */
   onGone: () => void = () => {};
 
-  constructor({ path, given = '--log-file', maxSize, keep }: LogFileOptions) {
+  constructor({ path, given, maxSize, keep }: LogFileOptions) {
     this.path = path;
     this.#maxSize = maxSize;
     this.#keep = keep;
-    try {
-      this.#fd = openSync(path, 'a', LOG_FILE_MODE);
-    } catch (error) {
-      throw new UsageError(`${given}: cannot open ${path}: ${oneLine(error)}`);
-    }
+    this.#fd = openLogFile({ path, given });
     this.#size = fstatSync(this.#fd).size;
     this.#stdio = [1, 2].filter((fd) => sameFile(fd, this.#fd));
     if (this.#stdio.length > 0 && !nativeHelper()?.dup2) {

@@ -17,7 +17,7 @@ import type { BlockedInfo } from './status.js';
 import { BlockedSites } from './blocked-sites.js';
 import { Reaper } from './reaper.js';
 import { heartbeatPeriod, RUNTIME_PREFIXES, WorkerProcess, type BlockingReport, type WatchSettings, type WorkerExit } from './worker.js';
-import { BootError, ClusterdError, ListenError, UsageError, firstLine } from '../errors.js';
+import { BootError, ClusterdError, ERROR_CODES, ListenError, UsageError, firstLine } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { isSocketPath, type SockName } from '../protocol.js';
 import { formatAddress } from '../worker/servers.js';
@@ -670,7 +670,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
 
   #fatal(error: ClusterdError): void {
     this.emit('fatal', error);
-    this.stop(error.exitCode);
+    this.stop(ERROR_CODES[error.code].exitCode);
   }
 
   #finishIfStopped(): void {
