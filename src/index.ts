@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConfig, withAbsolutePaths } from './cli/config-file.js';
+import { CONFIG_KEYS, parseConfig, withAbsolutePaths } from './cli/config-file.js';
 import { checkKeys } from './cli/known-keys.js';
 import { API_CHILD, API_CONFIG_ENV, DAEMON_ENV } from './cli/daemon.js';
 import { parseDaemonReport } from './cli/daemon-parent.js';
@@ -30,7 +30,7 @@ import { askToStop } from './cli/stop.js';
 import { statusJson, type StatusJson } from './cli/views.js';
 import { ControlClient, NOT_RUNNING, type Subscription } from './control/client.js';
 import { connect as connectControl } from './control/discovery.js';
-import { isTokenText, parseControlAddress } from './control/options.js';
+import { isTokenText, parseControlAddress, type TcpAddress } from './control/options.js';
 import type { ClusterView, StackView, WorkerView } from './control/types.js';
 import { ClusterdError, UsageError, isErrorCode } from './errors.js';
 import { MAX_INSTANCES } from './options.js';
@@ -53,12 +53,14 @@ export type { LoopSample } from './loop/types.js';
 export interface StartOptions {
   entry: string;
   name?: string;
-  instances?: number | 'max';
+  /** A count, as a number or its text (as the config file takes it), or `'max'`. */
+  instances?: number | `${number}` | 'max';
   balance?: 'fair' | 'rr' | 'least' | 'sticky' | 'shared' | 'reuseport';
   waitReady?: boolean;
   listenTimeout?: string | number;
   grace?: string | number;
-  killSignal?: NodeJS.Signals;
+  /** Not SIGKILL or SIGSTOP (they cannot be handled), nor SIGUSR1 (Node's inspector: stack and profile use it). */
+  killSignal?: Exclude<NodeJS.Signals, 'SIGKILL' | 'SIGSTOP' | 'SIGUSR1'>;
   maxBootFailures?: number;
   statsInterval?: string | number;
   watchdog?: string | number;
@@ -410,6 +412,9 @@ function scaleSpec(text: string): string {
   }
 }
 
+/** start()'s keys: the config file's, less `daemon` (its master is this process's child), plus its own. */
+const START_KEYS: readonly string[] = [...CONFIG_KEYS.filter((key) => key !== 'daemon'), 'cwd', 'output'];
+
 /**
  * Starts a cluster (a master in a child process); resolves once every worker is ready. The master stops
  * gracefully when this process exits; it does not hold this process alive (the handle does, until close()).
@@ -418,15 +423,16 @@ export async function start(options: StartOptions): Promise<Cluster> {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new UsageError('start(): expected an object of options, such as { entry: "dist/server.js" }');
   // A key set to undefined is a key not given, as a TypeScript caller's optional fields are.
   const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as StartOptions;
+  // The config file's `daemon` key reached the master, which runs as this process's child here and
+  // ignored it: a caller asking for a cluster that outlives it got one that stops with it.
+  if ('daemon' in given) {
+    throw new UsageError("start(): `daemon` is not an option of start(): its master runs as this process's child and stops when it exits; run `clusterd start -d` for a cluster of its own");
+  }
+  checkKeys('start() options', given, START_KEYS);
   const { cwd = process.cwd(), output = 'inherit', ...config } = given;
   if (output !== 'inherit' && output !== 'ignore') throw new UsageError(`start(): \`output\` is 'inherit' or 'ignore', got ${JSON.stringify(output)}`);
   if (typeof cwd !== 'string' || !isDirectory(cwd)) throw new UsageError(`start(): \`cwd\` must be an existing directory, got ${JSON.stringify(cwd)}`);
   if (typeof config.entry !== 'string') throw new UsageError('start(): `entry` is required: the app to run');
-  // The config file's `daemon` key reached the master, which runs as this process's child here and
-  // ignored it: a caller asking for a cluster that outlives it got one that stops with it.
-  if ((config as { daemon?: unknown }).daemon === true) {
-    throw new UsageError("start(): `daemon` is not an option of start(): its master runs as this process's child and stops when it exits; run `clusterd start -d` for a cluster of its own");
-  }
   // The file is read from a directory of its own: every path in it absolute, from `cwd`.
   const fileConfig = withAbsolutePaths({ ...config, entry: isAbsolute(config.entry) ? config.entry : resolve(cwd, config.entry) }, resolve(cwd));
   // Checked here, by the command line's own parsers, so that a bad option rejects with its name.
@@ -520,9 +526,19 @@ export async function connect(target: string | ConnectTarget = {}): Promise<Clus
   if (token !== undefined && !isTokenText(token)) throw new UsageError('connect(): `token` must be printable ASCII on one line, with no space at either end (a trailing newline from a file?)');
   const { client, status } = await connectControl({
     name,
-    control: control === undefined ? undefined : { ...parseControlAddress(control), token: token! },
+    control: control === undefined ? undefined : { ...controlAddress(control), token: token! },
   });
   return new Cluster(client, status);
+}
+
+/** connect()'s `control`, named as its key: the parser's message names the command line's `--control`. */
+function controlAddress(text: string): TcpAddress {
+  try {
+    return parseControlAddress(text);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    throw new UsageError(`connect(): ${error.message.replace('`--control`', '`control`')}`);
+  }
 }
 
 /**

@@ -139,6 +139,12 @@ test.serial('start() refuses bad options naming the key, and rejects with the re
   await t.throwsAsync(start({ entry: fixture('hello.js'), grace: '10x' }), { message: /^start\(\) options: Expected `grace` to be a duration/ });
   await t.throwsAsync(start({ entry: fixture('hello.js'), instances: 0 }), { message: /Expected `instances` to be an integer from 1 to 1024/ });
   await t.throwsAsync(start({ entry: fixture('hello.js'), ...({ gracee: 1 } as object) }), { message: /unknown key `gracee` \(did you mean `grace`\?\)/ });
+  // start()'s own keys: its list named `daemon` (refused by start()) and not `output`, so no "did you mean" for it.
+  const misspelt = await t.throwsAsync(start({ entry: fixture('hello.js'), ...({ outptu: 'ignore' } as object) }), { instanceOf: UsageError, message: /^start\(\) options: unknown key `outptu` \(did you mean `output`\?\); the keys are entry, env, args, .*, cwd, output$/ });
+  t.false(/\bdaemon\b/.test(misspelt!.message), misspelt!.message);
+  // Named as start()'s key, whether given or not: it said "see --listen-timeout", a flag nobody typed.
+  const slow = await t.throwsAsync(start({ entry: fixture('never-listens.js'), instances: 1, maxBootFailures: 1, listenTimeout: '300ms', output: 'ignore' }), { instanceOf: StartError });
+  t.regex(slow!.message, /not ready after 300 ms; see start\(\) options: `listenTimeout`\)/);
   await t.throwsAsync(start({ entry: fixture('hello.js'), output: 'Inherit' as 'inherit' }), { instanceOf: ClusterdError, message: /`output` is 'inherit' or 'ignore', got "Inherit"/ });
   await t.throwsAsync(start({ entry: fixture('hello.js'), cwd: '/no/such/dir' }), { instanceOf: ClusterdError, message: /`cwd` must be an existing directory/ });
   await t.throwsAsync(start(undefined as unknown as Parameters<typeof start>[0]), { instanceOf: UsageError, message: /expected an object of options/ });
@@ -175,6 +181,7 @@ test.serial('connect() over TCP with the token; a wrong or missing token is refu
   t.is((await get(port)).status, 200);
   await t.throwsAsync(connect({ control, token: 'wrong' }), { instanceOf: ClusterdError, message: /token/i });
   await t.throwsAsync(connect({ control }), { message: /a `control` address needs its `token`/ });
+  await t.throwsAsync(connect({ control: 'localhost', token: 'sesame' }), { instanceOf: UsageError, message: /^connect\(\): Expected `control` to be HOST:PORT, such as 127\.0\.0\.1:7070/ });
   // A token with a newline (read from a file) is refused without being echoed.
   const newline = await t.throwsAsync(connect({ control, token: 'sesame\n' }), { instanceOf: ClusterdError, message: /printable ASCII on one line/ });
   t.false(newline!.message.includes('sesame'));
@@ -221,12 +228,16 @@ test.serial('the packed package installs into a project, and start() and connect
       "import { ClusterdError, connect, start, StartError, type Cluster, type ErrorCode, type StartOptions } from 'clusterd';",
       "const options: StartOptions = { entry: 'server.js', instances: 2, name: 'consumer', output: 'ignore' };",
       "const code: ErrorCode = 'ERR_CLUSTERD_BOOT';",
+      // The types take what start() takes: a count's text (as the config file does), and no signal it refuses.
+      "const counted: StartOptions = { entry: 'server.js', instances: '2' };",
+      '// @ts-expect-error: start() refuses SIGKILL (it cannot be handled)',
+      "const refused: StartOptions = { entry: 'server.js', killSignal: 'SIGKILL' };",
       'const cluster: Cluster = await start(options);',
       "const other = await connect('consumer');",
       'const status = await other.status();',
       'other.close();',
       'const stopped = await cluster.stop();',
-      'console.log(JSON.stringify({ workers: status.workers.map((worker) => worker.state), stopped, code, startErrorIsClusterdError: StartError.prototype instanceof ClusterdError }));',
+      'console.log(JSON.stringify({ workers: status.workers.map((worker) => worker.state), stopped, code, startErrorIsClusterdError: StartError.prototype instanceof ClusterdError, checked: [counted.instances, refused.killSignal] }));',
       '',
     ].join('\n'),
   );
@@ -239,6 +250,6 @@ test.serial('the packed package installs into a project, and start() and connect
   writeFileSync(join(project, 'use.mjs'), (await import('node:fs')).readFileSync(join(project, 'use.ts'), 'utf8').replace(/: Cluster|: StartOptions|: ErrorCode|, type Cluster, type ErrorCode, type StartOptions/g, ''));
   const run = await execa(process.execPath, ['use.mjs'], { cwd: project, reject: false, env: process.env });
   t.is(run.exitCode, 0, run.stderr);
-  t.deepEqual(JSON.parse(run.stdout), { workers: ['ready', 'ready'], stopped: { exitCode: 0 }, code: 'ERR_CLUSTERD_BOOT', startErrorIsClusterdError: true });
+  t.deepEqual(JSON.parse(run.stdout), { workers: ['ready', 'ready'], stopped: { exitCode: 0 }, code: 'ERR_CLUSTERD_BOOT', startErrorIsClusterdError: true, checked: ['2', 'SIGKILL'] });
   t.true(readdirSync(project).includes('node_modules'));
 });

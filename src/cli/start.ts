@@ -159,11 +159,12 @@ export function masterOptions(settings: StartSettings): MasterOptions {
     );
     return new UsageError(`${file}: ${named}`);
   };
-  // Where a value was given, for a message the master makes later (once start()'s own file is gone:
-  // named as its options).
+  // Where a value was given, for a message the master makes later. start()'s master has no command
+  // line to name, given or not (and its file is gone): named as start()'s options.
   const givenAs = (flag: string): string => {
+    if (process.env[DAEMON_ENV] === API_CHILD) return `start() options: \`${configKey(flag)}\``;
     const file = fromFile.get(flag);
-    return file === undefined ? `--${flag}` : `${process.env[DAEMON_ENV] === API_CHILD ? 'start() options' : file}: \`${configKey(flag)}\``;
+    return file === undefined ? `--${flag}` : `${file}: \`${configKey(flag)}\``;
   };
   const checked = <T>(flag: string, parse: () => T): T => {
     try {
@@ -241,6 +242,7 @@ export function masterOptions(settings: StartSettings): MasterOptions {
       watchdogMs,
       reportBlockedMs,
       nodeArgGiven: givenAs('node-arg'),
+      listenTimeoutGiven: givenAs('listen-timeout'),
     },
     logFormat: parsed('log-format') as LogFormat,
     maxMemory: maxMemory === undefined ? null : parsed('max-memory'),

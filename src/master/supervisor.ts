@@ -50,6 +50,8 @@ export interface ClusterConfig {
   logs: LogSink;
   /** Where the node arguments were given, for a message: `--node-arg` (the default), or a config file's key. */
   nodeArgGiven?: string;
+  /** Where --listen-timeout is set, for the note on a worker it killed: `--listen-timeout` (the default), or a config file's key. */
+  listenTimeoutGiven?: string;
 }
 
 /** One worker id (1..N) and the processes that hold it over time. */
@@ -485,7 +487,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     this.#live.add(worker);
     const bootTimer = setTimeout(() => {
       if (worker.state !== 'starting') return;
-      worker.stderrTail.push(`(clusterd: not ready after ${config.listenTimeoutMs} ms; see --listen-timeout)`);
+      worker.stderrTail.push(`(clusterd: not ready after ${config.listenTimeoutMs} ms; see ${config.listenTimeoutGiven ?? '--listen-timeout'})`);
       worker.kill();
     }, config.listenTimeoutMs);
     worker.once('ready', () => {
