@@ -209,7 +209,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return { pid: (await this.#client.restart(whole('restart(): the worker id', id, MAX_INSTANCES), () => {})).pid };
   }
 
-  /** `4`, `'+2'` or `'-1'` workers; resolves with the new count once they are all ready. */
+  /** `4`, `'+2'` or `'-1'` workers; resolves with the new count once they are all ready and those taken away have exited. */
   async scale(workers: number | string): Promise<number> {
     // A step up or down is a string only: a number is the count, and `scale(1 - 2)` must not
     // read as '-1' and take a worker away.

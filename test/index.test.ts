@@ -110,6 +110,21 @@ test.serial('a handle whose cluster was stopped elsewhere emits stopped, and its
   t.deepEqual(await cluster.stop(), { exitCode: 0 });
 });
 
+test.serial('scale() down resolves once the workers it took away have exited', async (t) => {
+  runtime(t);
+  // Its workers hear the kill signal and serve on: worker 2 is gone only when --grace kills it.
+  const cluster = await start({ entry: fixture('shutdown-app.js'), instances: 2, name: 'scale-down', grace: '1s', env: { ON_SIGNAL: 'log' }, output: 'ignore' });
+  t.teardown(() => {
+    if (isRunning(cluster.masterPid)) process.kill(cluster.masterPid, 'SIGKILL');
+  });
+  const [, second] = (await cluster.status()).workers;
+  t.is(await cluster.scale('-1'), 1);
+  // It resolved while worker 2 still drained: status listed it `stopping`.
+  t.deepEqual((await cluster.status()).workers.map((worker) => [worker.id, worker.state]), [[1, 'ready']]);
+  t.false(isRunning(second!.pid));
+  await cluster.stop();
+});
+
 test.serial('a handle emits blocked with the worker, how long and where its loop was blocked', async (t) => {
   runtime(t);
   const cluster = await start({ entry: fixture('blocks-worker-1.js'), instances: 2, name: 'blocking', reportBlocked: '100ms', output: 'ignore' });

@@ -144,7 +144,7 @@ export class ControlClient {
     return this.#operation(this.#raw.Restart.call(this.#raw, { id }, this.#metadata()), onProgress);
   }
 
-  /** `N`, `+K` or `-K` workers; resolves with the new count once they are all ready (no deadline). */
+  /** `N`, `+K` or `-K` workers; resolves with the new count once they are all ready and those taken away have exited (no deadline). */
   async scale(spec: string): Promise<number> {
     return (await this.#unary(this.#raw.Scale, { spec }, null)).workers;
   }

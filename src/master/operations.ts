@@ -146,10 +146,11 @@ export class Operations {
   }
 
   /**
-   * `N`, `+K` or `-K` workers; one to MAX_INSTANCES. Resolves once the new count is ready. A worker
-   * added that fails to boot (the entry on disk is broken, a fork the process limit refuses) takes
-   * the scale back to the count before it, as a reload keeps the old workers: the call fails with
-   * why (BootError) and the workers that served go on. A later scale overtakes this one (BUSY).
+   * `N`, `+K` or `-K` workers; one to MAX_INSTANCES. Resolves once the new count is ready and the
+   * workers taken away have exited (drained, or killed at --grace). A worker added that fails to
+   * boot (the entry on disk is broken, a fork the process limit refuses) takes the scale back to the
+   * count before it, as a reload keeps the old workers: the call fails with why (BootError) and the
+   * workers that served go on. A later scale overtakes this one (BUSY).
    */
   async scale(spec: string): Promise<number> {
     const supervisor = this.#supervisor;
@@ -185,7 +186,10 @@ export class Operations {
           return;
         }
         const serving = supervisor.workers();
-        if (serving.length === target && serving.every((worker) => worker.state === 'ready')) settle();
+        // The workers scaled away have drained and exited too, as a reload's old ones have when it
+        // is done: it answered while they still drained, and a status then listed them `stopping`.
+        const leaving = supervisor.processes().some((worker) => worker.id > target);
+        if (serving.length === target && serving.every((worker) => worker.state === 'ready') && !leaving) settle();
       };
       const onBootFailed = (id: number, error: BootError): void => {
         if (id <= before || supervisor.desired !== target) return;
