@@ -359,6 +359,12 @@ export interface WorkerSettings {
 
 export const SETTINGS_ENV = 'CLUSTERD_SETTINGS';
 
+/**
+ * The pid of the worker the runtime runs in, set by its preload: CLUSTERD_WORKER_ID alone is inherited
+ * by the processes the app forks, which are no workers; this names the one process (and its threads) that is.
+ */
+export const WORKER_PID_ENV = 'CLUSTERD_WORKER_PID';
+
 /** `fair`: how often a worker reports its servers' counts (when they changed) and the master revises its limit. */
 export const LOAD_REPORT_MS = 250;
 

@@ -1,5 +1,6 @@
 // The API an app may import from 'clusterd/worker'. None of it is needed to run under clusterd.
 import { register, type ShutdownHandler } from './handlers.js';
+import { WORKER_PID_ENV } from '../protocol.js';
 
 export type { ShutdownHandler };
 
@@ -8,10 +9,16 @@ export function ready(): void {
   process.send?.('ready');
 }
 
-/** This worker's id (1..N, reused by its replacement), or undefined outside clusterd. */
+/**
+ * This worker's id (1..N, reused by its replacement), or undefined outside a clusterd worker: in a
+ * process the app forks too (it inherits CLUSTERD_WORKER_ID, but not the runtime's mark of its pid).
+ */
 export function workerId(): number | undefined {
-  const id = process.env.CLUSTERD_WORKER_ID;
-  return id === undefined ? undefined : Number(id);
+  if (process.env[WORKER_PID_ENV] !== String(process.pid)) return undefined;
+  const text = process.env.CLUSTERD_WORKER_ID;
+  if (text === undefined || !/^[1-9]\d*$/.test(text)) return undefined;
+  const id = Number(text);
+  return Number.isSafeInteger(id) ? id : undefined;
 }
 
 /**

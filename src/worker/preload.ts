@@ -10,7 +10,7 @@ import { installShutdown } from './shutdown.js';
 import { createSampler } from '../loop/sampler.js';
 import { startHeartbeat } from '../loop/heartbeat.js';
 import { measureLoop } from '../loop/phases.js';
-import { SETTINGS_ENV, WORKER_INSPECTOR_ARGS, type WorkerSettings } from '../protocol.js';
+import { SETTINGS_ENV, WORKER_INSPECTOR_ARGS, WORKER_PID_ENV, type WorkerSettings } from '../protocol.js';
 import { endOwnGroup } from '../system/group.js';
 import { nativeHelper } from '../system/native.js';
 
@@ -52,6 +52,7 @@ function start(): void {
   // settings were taken out of the environment it inherits), the runtime does nothing: that child
   // listens, talks on its channel and leaves its group as it would under node.
   if (!process.send || process.env[SETTINGS_ENV] === undefined) return;
+  process.env[WORKER_PID_ENV] = String(process.pid);
   leadOwnGroup();
   const { waitReady, statsIntervalMs, heartbeatMs } = settings();
   if (heartbeatMs > 0) beat(heartbeatMs);

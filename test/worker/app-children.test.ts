@@ -1,6 +1,6 @@
 // What the app starts itself: a child it forks runs as it would under node (not as a second
-// clusterd worker), and a child that keeps the worker's output open does not hold up the worker's
-// exit, its restart, or a stop.
+// clusterd worker, nor one by workerId()), and a child that keeps the worker's output open does not
+// hold up the worker's exit, its restart, or a stop.
 import test from 'ava';
 import { once } from 'node:events';
 import net from 'node:net';
@@ -9,7 +9,8 @@ import { getJson, type Answer } from '../helpers/requests.js';
 
 interface ForkReport extends Answer {
   pid: number;
-  child: { port: number; execArgv: string[]; isPrimary: boolean; pid: number; pgrp: number };
+  workerId: number | null;
+  child: { port: number; execArgv: string[]; isPrimary: boolean; pid: number; pgrp: number; workerId: number | null };
   heard: unknown[];
   aliveAfterDisconnect: boolean;
 }
@@ -27,10 +28,13 @@ test("a child the app forks runs as under node: the app's own flags, its own lis
   t.is(String(data), 'child\n');
   socket.destroy();
   // The parent heard its child, and only its child.
-  t.deepEqual(report.heard.map((message) => Object.keys(message as object).sort()), [['execArgv', 'isPrimary', 'pgrp', 'pid', 'port']]);
+  t.deepEqual(report.heard.map((message) => Object.keys(message as object).sort()), [['execArgv', 'isPrimary', 'pgrp', 'pid', 'port', 'workerId']]);
   t.true(report.aliveAfterDisconnect, 'the child outlives its parent disconnecting the channel, as under node');
   // In the worker's process group: it goes with the worker.
   t.is(report.child.pgrp, report.pid);
+  // No clusterd worker, though it inherited CLUSTERD_WORKER_ID: workerId() said 1 in it too.
+  t.is(report.workerId, 1);
+  t.is(report.child.workerId, null);
 });
 
 test('a worker that dies while a process it started holds its output is restarted at once, and a stop does not wait for that process', async (t) => {
