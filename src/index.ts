@@ -445,7 +445,8 @@ export async function start(options: StartOptions): Promise<Cluster> {
   const bin = fileURLToPath(new URL('../bin/clusterd.js', import.meta.url));
   // DAEMON_ENV: the master reports ready (or why it failed) over IPC, as to `start -d`; API_CHILD: its
   // output stays on this process's stdout and stderr, and it stops when this process is gone.
-  const master = spawn(process.execPath, [bin, 'start', '--config', file], {
+  // --name, the file's own (or the entry's) again: the file is gone once read, and `ps` showed no name to find the master by.
+  const master = spawn(process.execPath, [bin, 'start', '--config', file, '--name', checked.cluster.name], {
     cwd,
     stdio: ['ignore', output === 'inherit' ? 'inherit' : 'ignore', output === 'inherit' ? 'inherit' : 'ignore', 'ipc'],
     // PWD: the directory by the path it was given (a deploy's `current` symlink), as a shell sets it.

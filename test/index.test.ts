@@ -4,7 +4,7 @@
 import test from 'ava';
 import { execa } from 'execa';
 import { once } from 'node:events';
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,9 @@ test.serial('start() resolves once ready; both handles reload, restart, scale, s
   });
   const status = await cluster.status();
   t.is(status.name, 'api');
+  // Its command line names the cluster (`ps | grep api`), not only a config file that is gone.
+  const argv = readFileSync(`/proc/${cluster.masterPid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  t.deepEqual(argv.slice(-2), ['--name', 'api'], argv.join(' '));
   t.deepEqual(status.workers.map((worker) => [worker.id, worker.state]), [[1, 'ready'], [2, 'ready']]);
 
   const other = await connect('api');
