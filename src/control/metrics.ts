@@ -220,22 +220,23 @@ const WORKER_FAMILIES: readonly WorkerFamily[] = [
 
 /**
  * A worker id's counters: written for every id that has counts, whether or not a process holds it now (one
- * waiting out its restart backoff, one scaled away), so that their series do not come and go with processes.
+ * waiting out its restart backoff), so that their series do not come and go with processes. A scale-down
+ * drops an id's series; scaled back, it starts from 0 (a new worker: Prometheus reads a reset).
  */
 const COUNT_FAMILIES: readonly { name: string; help: string; value: (counts: WorkerCounts) => number }[] = [
   {
     name: 'clusterd_worker_restarts_total',
-    help: 'Times this worker id was replaced after an unexpected exit, since the master started.',
+    help: 'Times this worker id was replaced after an unexpected exit, since the master started (or scaled up to the id).',
     value: ({ restarts }) => restarts,
   },
   {
     name: 'clusterd_worker_memory_replacements_total',
-    help: 'Times this worker id was replaced for --max-memory (a planned replacement, not in clusterd_worker_restarts_total), since the master started.',
+    help: 'Times this worker id was replaced for --max-memory (a planned replacement, not in clusterd_worker_restarts_total), since the master started (or scaled up to the id).',
     value: ({ memoryReplacements }) => memoryReplacements,
   },
   {
     name: 'clusterd_worker_blocks_total',
-    help: 'Times this worker id\'s event loop was caught blocked past --report-blocked (or the watchdog threshold), since the master started.',
+    help: 'Times this worker id\'s event loop was caught blocked past --report-blocked (or the watchdog threshold), since the master started (or scaled up to the id).',
     value: ({ blocks }) => blocks,
   },
 ];

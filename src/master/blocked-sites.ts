@@ -116,6 +116,12 @@ export class BlockedSites {
     return [...sites.values()].sort((a, b) => b.maxMs - a.maxMs || b.count - a.count);
   }
 
+  /** Forgets worker `id` (scaled away): its blocks and sites. */
+  drop(id: number): void {
+    this.#totals.drop(id);
+    this.#blocks.delete(id);
+  }
+
   /** The worker ids with a block counted. */
   ids(): number[] {
     return this.#totals.ids();

@@ -112,7 +112,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
   /** The generation new workers are forked as; a reload bumps it. */
   #generation = 1;
   readonly #slots = new Map<number, Slot>();
-  /** Times each worker id was restarted after an unexpected exit, kept past the slot (a scale-down deletes it). */
+  /** Times each worker id was restarted after an unexpected exit; a scale-down drops the id (its count stays in the total). */
   readonly #restarts = new IdCounts();
   /** Times each worker id was replaced for --max-memory: planned replacements, not restarts, counted as those are. */
   readonly #memoryReplacements = new IdCounts();
@@ -188,17 +188,17 @@ export class Supervisor extends EventEmitter implements ControlSource {
     return this.#slots.get(id);
   }
 
-  /** Times worker `id` was restarted after an unexpected exit since the master started, scaled away or not. */
+  /** Times worker `id` was restarted after an unexpected exit since it was last scaled up to (an id scaled away is dropped). */
   restarts(id: number): number {
     return this.#restarts.get(id);
   }
 
-  /** The worker ids restarted at least once, scaled away or not. */
+  /** The worker ids restarted at least once since they were last scaled up to. */
   restartedIds(): number[] {
     return this.#restarts.ids();
   }
 
-  /** Times worker `id` was replaced for --max-memory since the master started, scaled away or not. */
+  /** Times worker `id` was replaced for --max-memory since it was last scaled up to (an id scaled away is dropped). */
   memoryReplacements(id: number): number {
     return this.#memoryReplacements.get(id);
   }
@@ -456,11 +456,22 @@ export class Supervisor extends EventEmitter implements ControlSource {
       if (slot.id <= this.#desired) continue;
       this.#clearRestart(slot);
       this.#slots.delete(slot.id);
+      this.#forgetCounts(slot.id);
       slot.want?.reject(new ClusterdError('ERR_CLUSTERD_NO_WORKER', `worker ${slot.id} was scaled away before it was replaced`));
       slot.want = null;
       for (const worker of [slot.successor, slot.worker]) if (worker) void this.drain(worker);
     }
     this.emit('change');
+  }
+
+  /**
+   * An id scaled away is no longer the cluster's: one scaled back is a new worker and starts from 0
+   * (its restarts, memory replacements, blocks and blocking sites). The totals keep what it counted.
+   */
+  #forgetCounts(id: number): void {
+    this.#restarts.drop(id);
+    this.#memoryReplacements.drop(id);
+    this.blockedSites.drop(id);
   }
 
   #spawn(slot: Slot, role: 'worker' | 'successor'): WorkerProcess {

@@ -1,5 +1,5 @@
-// The counters of /metrics on a running cluster: they never go down, whatever scaling does, and a worker
-// id's series stay while no process holds the id.
+// The counters of /metrics on a running cluster: the master's never go down, whatever scaling does; a
+// worker id's series stay while no process holds the id, and go when a scale-down removes the id.
 import test from 'ava';
 import { fixture, killOnTeardown, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
@@ -16,7 +16,7 @@ async function scrape(url: string): Promise<Map<string, number>> {
   return samples;
 }
 
-test('restarts are counted across a scale-down: the master\'s total stays, and an id scaled up again goes on from its count', async (t) => {
+test('a scale-down drops the ids it removes, not the master\'s total: an id scaled up again is a new worker, counted from 0', async (t) => {
   const ctl = control(t);
   const name = 'counters-scale';
   const cluster = await startCluster(fixture('crash-route.js'), { instances: 2, flags: ['--name', name, '--metrics', '127.0.0.1:0'], env: ctl.env });
@@ -30,13 +30,19 @@ test('restarts are counted across a scale-down: the master\'s total stays, and a
   t.is((await ctl.run(['scale', name, '1'])).exitCode, 0);
   const down = await scrape(url);
   t.is(down.get('clusterd_master_restarts_total'), 1);
+  t.false(down.has('clusterd_worker_restarts_total{worker="2"}'), 'worker 2 is no longer the cluster\'s');
 
   t.is((await ctl.run(['scale', name, '2'])).exitCode, 0);
   const up = await scrape(url);
   t.is(up.get('clusterd_master_restarts_total'), 1);
-  t.is(up.get('clusterd_worker_restarts_total{worker="2"}'), 1);
+  t.is(up.get('clusterd_worker_restarts_total{worker="2"}'), 0);
   t.is(up.get('clusterd_worker_restarts_total{worker="1"}'), 0);
-  t.like((await ctl.workers(name)).find((worker) => worker.id === 2), { restarts: 1 });
+  const second = await waitFor(async () => (await ctl.workers(name)).find((worker) => worker.id === 2), { timeoutMs: 20_000, what: 'the new worker 2' });
+  t.is(second.restarts, 0);
+  // Its own restarts count from there, and the master's total goes on from 1.
+  process.kill(second.pid, 'SIGKILL');
+  await waitFor(async () => (await scrape(url)).get('clusterd_worker_restarts_total{worker="2"}') === 1, { timeoutMs: 20_000, what: 'the new worker 2 restarted once' });
+  t.is((await scrape(url)).get('clusterd_master_restarts_total'), 2);
   await cluster.stop();
 });
 

@@ -436,7 +436,7 @@ test('two processes under one worker id (a restart, a reload): the one serving i
   }
 });
 
-test('an id no process holds (waiting out its restart backoff, or scaled away) keeps its counters, and only them', (t) => {
+test('an id no process holds (waiting out its restart backoff) keeps its counters, and only them', (t) => {
   const status = fakeStatus([worker(1)]);
   const text = renderMetrics({ ...status, counts: [{ id: 1, restarts: 0, memoryReplacements: 0, blocks: 0 }, { id: 2, restarts: 4, memoryReplacements: 2, blocks: 3 }] });
   t.deepEqual(validate(text).problems, []);
