@@ -10,7 +10,7 @@ import { isCpuProfile } from './profile-view.js';
 import { blockedCapture, loopReport, type DashboardActions } from '../dashboard/actions.js';
 import { DashboardMirror } from '../dashboard/mirror.js';
 import { parseFeedMessage } from '../dashboard/schema.js';
-import { startDashboard } from '../dashboard/server.js';
+import { exposureWarning, startDashboard } from '../dashboard/server.js';
 import { DEFAULT_CALL_TIMEOUT_MS, NOT_RUNNING, type ControlClient, type Subscription } from '../control/client.js';
 import { dashboardToken, DASHBOARD_TOKEN_ENV, parseListenAddress } from '../control/options.js';
 import { ClusterdError, oneLine } from '../errors.js';
@@ -85,6 +85,8 @@ async function serve(args: DashboardArgs): Promise<void> {
     throw error;
   });
   process.stdout.write(`${server.url}\n`);
+  const exposed = exposureWarning(server.address, token);
+  if (exposed) process.stderr.write(`clusterd: warning: ${exposed}\n`);
 
   const shutdown = async (code: number, line: string | null): Promise<never> => {
     if (line !== null) process.stderr.write(`${line}\n`);

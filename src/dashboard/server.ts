@@ -168,6 +168,18 @@ function stream(response: http.ServerResponse, snapshot: () => DashboardMessage,
 }
 
 /**
+ * The one line said at start when the dashboard listens on an address other than loopback, or null:
+ * there any Host is answered, so its page and data are readable by whoever reaches the address (a web
+ * page too, by DNS rebinding), and an action's token travels in plain HTTP.
+ */
+export function exposureWarning(listen: ListenAddress, token: string | null): string | null {
+  if ('path' in listen || isLoopback(listen.host)) return null;
+  const where = listenUrl(listen);
+  const actions = token === null ? 'it is read-only (no token)' : 'its actions\' token is sent over plain HTTP';
+  return `the dashboard on ${where} is not on a loopback address: its page and data (/api/status, /events) are readable by anyone who can reach it, whatever name they use (a web page too, by DNS rebinding), and ${actions}; keep it on 127.0.0.1, or put it behind TLS (a proxy with its own access control)`;
+}
+
+/**
  * Bound to a loopback address (or a socket), the dashboard answers only requests that name one
  * (Host): a web page elsewhere that points its own host name at 127.0.0.1 (DNS rebinding) gets
  * nothing. Bound to another address, people reach it by whatever name the machine has: any Host goes.

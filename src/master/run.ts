@@ -14,7 +14,7 @@ import { SystemdNotifier } from './sd-notify.js';
 import { Supervisor, type ClusterConfig, type OwnListener } from './supervisor.js';
 import { masterActions } from '../dashboard/actions.js';
 import { DashboardFeed } from '../dashboard/feed.js';
-import { startDashboard } from '../dashboard/server.js';
+import { exposureWarning, startDashboard } from '../dashboard/server.js';
 import { startHealthServer } from '../control/health.js';
 import { startMetricsServer } from '../control/metrics.js';
 import { formatControlAddress, type ListenAddress, type TcpAddress } from '../control/options.js';
@@ -198,6 +198,8 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
         throw error;
       })
     : null;
+  const exposed = dashboardServer && dashboard ? exposureWarning(dashboardServer.address, dashboard.token) : null;
+  if (exposed && dashboardServer) logs.event('dashboard-exposed', exposed, { url: dashboardServer.url }, 'warn');
   const metricsUrl = metricsServer ? `http://${formatAddress({ address: metricsServer.address.host, port: metricsServer.address.port })}/metrics` : null;
 
   if (maxMemory !== null) enforceMemoryLimit({ supervisor, limitBytes: maxMemory, logs, leaving });

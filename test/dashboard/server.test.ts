@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { captureDuration, checkBearer, crossSite, hostAllowed, isLoopback, MAX_BACKLOG_BYTES, parseAction, startDashboard } from '../../src/dashboard/server.js';
+import { captureDuration, checkBearer, crossSite, exposureWarning, hostAllowed, isLoopback, MAX_BACKLOG_BYTES, parseAction, startDashboard } from '../../src/dashboard/server.js';
 import type { DashboardActions } from '../../src/dashboard/actions.js';
 import { profileFileName } from '../../src/control/requests.js';
 import type { DashboardMessage, DashboardSource, FeedMessage, FeedSnapshot, FeedUpdate } from '../../src/dashboard/feed.js';
@@ -126,6 +126,27 @@ test('hostAllowed: bound to loopback, only loopback names (no DNS rebinding); bo
   t.true(hostAllowed('::1', '[::1]:7071'));
   t.true(hostAllowed('0.0.0.0', 'myhost:7071'));
   t.true(hostAllowed('192.168.1.5', 'dash.internal'));
+});
+
+test('a dashboard bound to an address other than loopback says once at start that anyone who reaches it reads it; on loopback it says nothing', async (t) => {
+  const open = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--dashboard', '0.0.0.0:0', '--dashboard-token', 's3cret'] });
+  t.teardown(() => open.stop());
+  await open.waitForLine((line) => line.event === 'ready');
+  const warnings = open.lines.filter((line) => line.event === 'dashboard-exposed');
+  t.is(warnings.length, 1);
+  t.regex(String(warnings[0]!.message), /not on a loopback address: its page and data .* readable by anyone who can reach it.*token is sent over plain HTTP.*TLS/);
+  await open.stop();
+  const local = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--dashboard', '127.0.0.1:0'] });
+  t.teardown(() => local.stop());
+  await local.waitForLine((line) => line.event === 'ready');
+  t.false(local.lines.some((line) => line.event === 'dashboard-exposed'));
+});
+
+test('exposureWarning: for any address but loopback, read-only or with a token; none on loopback or a socket', (t) => {
+  t.regex(exposureWarning({ host: '0.0.0.0', port: 7071 }, null) ?? '', /http:\/\/0\.0\.0\.0:7071\/ .* read-only/);
+  t.regex(exposureWarning({ host: '192.168.1.5', port: 7071 }, 'tok') ?? '', /plain HTTP/);
+  for (const host of ['127.0.0.1', '::1', 'localhost', '127.1']) t.is(exposureWarning({ host, port: 7071 }, 'tok'), null, host);
+  t.is(exposureWarning({ path: '/tmp/dash.sock' }, null), null);
 });
 
 test('read-only: the page, /api/status and /events one view per worker; every POST is 403', async (t) => {
