@@ -129,6 +129,16 @@ export class History {
     return marker;
   }
 
+  /**
+   * Replaces `marker`'s text `from` with `to` (a blocked loop's length, known once it ends), and sends it
+   * again; not when a later report merged into it since (its text is that one's) or it has gone.
+   */
+  amend(marker: Marker, from: string, to: string): void {
+    if (marker.text !== from || !this.#markers.includes(marker)) return;
+    marker.text = clipFeedText(to);
+    marker.seq = ++this.#seq;
+  }
+
   /** Markers within the window ending `now` changed after `afterSeq`, oldest first. */
   markers(now = Date.now(), afterSeq = 0): Marker[] {
     while (this.#markers.length > 0 && this.#markers[0]!.time < now - WINDOW_MS) this.#markers.shift();

@@ -96,7 +96,8 @@ export const FLUSH_SHARE_OF_GRACE = 0.5;
  * Events: 'ready' (every worker ready for the first time), 'fatal' (ClusterdError: the app
  * cannot run; the cluster is being stopped), 'stopped' (exit code), 'sample' (worker, LoopSample),
  * 'worker-ready' (worker: it got ready, and is given traffic from now on),
- * 'blocking' (worker, { frames, blockedMs }: --report-blocked caught its loop blocked, unharmed),
+ * 'blocking' (worker, { frames, blockedMs, lasted }: --report-blocked caught its loop blocked, unharmed; `lasted`
+ *   resolves with the block's whole length once the loop turns),
  * 'boot-failed' (id, BootError: a worker of that id failed to boot and is retried),
  * 'change' (a sample arrived
  * or a worker changed state: what the control plane's Watch follows).
@@ -513,7 +514,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       const block = this.blockedSites.record(worker.id, frames, blockedMs, time, { native });
       // Until it ends, a watchdog report of this block is this block, not a second one.
       this.#blocking.set(worker, block);
-      this.emit('blocking', worker, { frames, blockedMs });
+      this.emit('blocking', worker, { frames, blockedMs, lasted });
       this.emit('change');
       void lasted.then((ms) => {
         block.lasted(ms);

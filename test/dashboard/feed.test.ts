@@ -8,6 +8,7 @@ import { DashboardMirror } from '../../src/dashboard/mirror.js';
 import type { LoopSample } from '../../src/loop/types.js';
 import { LogSink } from '../../src/master/logs.js';
 import type { Supervisor } from '../../src/master/supervisor.js';
+import { waitFor } from '../helpers/cluster.js';
 
 function sample(p99: number): LoopSample {
   return {
@@ -135,4 +136,23 @@ test('a wanted id with no process (waiting out its restart backoff) keeps its vi
   // Scaled away, it is gone.
   (supervisor as unknown as { desired: number }).desired = 1;
   t.deepEqual(feed.snapshot().workers.map((worker) => worker.id), [1]);
+});
+
+test('a blocked-loop marker caught at the threshold says its whole length once the loop turns, and goes out again', async (t) => {
+  const { supervisor, emitter, workers } = standIn();
+  const feed = new DashboardFeed({ supervisor, logs: quiet() });
+  t.teardown(() => feed.close());
+  let end = (_ms: number): void => {};
+  const lasted = new Promise<number>((resolve) => (end = resolve));
+  emitter.emit('blocking', workers[0], { frames: [{ functionName: 'spin', url: 'file:///app.js', line: 2, column: 3 }], blockedMs: 103, lasted });
+  const [caught] = feed.snapshot().markers;
+  t.is(caught!.text, 'worker 1 (pid 101) loop blocked, still going at 103 ms');
+
+  const updates: FeedMessage[] = [];
+  const unsubscribe = feed.subscribe((message) => updates.push(message));
+  t.teardown(unsubscribe);
+  end(2025);
+  const sent = await waitFor(() => updates.flatMap((message) => message.markers).find((marker) => marker.id === caught!.id) ?? null, { timeoutMs: 5000, what: 'the marker sent again' });
+  t.is(sent.text, 'worker 1 (pid 101) loop blocked for 2025 ms');
+  t.is(feed.snapshot().markers[0]!.text, 'worker 1 (pid 101) loop blocked for 2025 ms');
 });
