@@ -436,9 +436,14 @@ function loopView(report) {
   return parts;
 }
 
+/** Waits before following /events again after it was refused, doubling to the last. */
+const RETRY_MS = [1000, 2000, 4000, 8000, 15_000];
+let retries = 0;
+
 function connect() {
   const source = new EventSource('events');
   source.addEventListener('open', () => {
+    retries = 0;
     $('connection').textContent = 'live';
     $('connection').className = 'connection live';
   });
@@ -447,10 +452,17 @@ function connect() {
     // A page in a background tab keeps its data and draws once it is shown again.
     if (!document.hidden) render();
   });
-  // EventSource reconnects by itself; the next snapshot starts over.
   source.addEventListener('error', () => {
-    $('connection').textContent = 'disconnected: retrying…';
     $('connection').className = 'connection';
+    // A dropped stream is retried by the EventSource itself; the next snapshot starts over.
+    if (source.readyState !== EventSource.CLOSED) {
+      $('connection').textContent = 'disconnected: retrying…';
+      return;
+    }
+    // An answer other than 200 (503: too many pages; a proxy's 502) closes it for good: retried here.
+    const wait = RETRY_MS[Math.min(retries++, RETRY_MS.length - 1)];
+    $('connection').textContent = `disconnected: retrying in ${wait / 1000} s…`;
+    setTimeout(connect, wait);
   });
 }
 

@@ -1,0 +1,49 @@
+// The page's connection in a real browser (Debian's chromium, driven by playwright-core): a refused
+// stream is tried again, a master that stops answering greys the view out, and tabs of one browser
+// share one stream, so that a seventh tab loads and its actions are not queued behind the streams.
+import test from 'ava';
+import { existsSync } from 'node:fs';
+import http from 'node:http';
+import { chromium, type Browser } from 'playwright-core';
+import { fixture, startCluster } from '../helpers/cluster.js';
+import { MAX_STREAMS } from '../../src/dashboard/server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const browserTest = existsSync(CHROMIUM) ? test : test.skip;
+
+async function launch(t: { teardown(fn: () => Promise<void>): void }): Promise<Browser> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  t.teardown(() => browser.close());
+  return browser;
+}
+
+/** `count` streams of /events held open; resolves once each has its answer's head. */
+function holdStreams(url: string, count: number): Promise<http.ClientRequest[]> {
+  return Promise.all(
+    Array.from({ length: count }, () => new Promise<http.ClientRequest>((resolve, reject) => {
+      const request = http.get(new URL('events', url), { agent: false }, (response) => {
+        response.resume();
+        resolve(request);
+      });
+      request.on('error', reject);
+    })),
+  );
+}
+
+browserTest('a page refused a stream (503: every place taken) tries again, with a wait, until it gets one', async (t) => {
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms'] });
+  t.teardown(() => cluster.stop());
+  const url = cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
+  const held = await holdStreams(url, MAX_STREAMS);
+  t.teardown(() => {
+    for (const request of held) request.destroy();
+  });
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  await page.goto(url);
+  await page.locator('#connection', { hasText: /retrying in \d+ s/ }).waitFor({ timeout: 10_000 });
+  for (const request of held.splice(0, 10)) request.destroy();
+  await page.locator('#connection', { hasText: 'live' }).waitFor({ timeout: 20_000 });
+  await page.locator('[data-worker-id="2"] .figures b').first().waitFor({ timeout: 10_000 });
+  t.pass();
+});
