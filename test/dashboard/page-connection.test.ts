@@ -47,3 +47,39 @@ browserTest('a page refused a stream (503: every place taken) tries again, with 
   await page.locator('[data-worker-id="2"] .figures b').first().waitFor({ timeout: 10_000 });
   t.pass();
 });
+
+browserTest('a master that stops answering (SIGSTOP), then stops, greys out the whole view and says since when; the next message clears it', async (t) => {
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms'] });
+  t.teardown(() => cluster.stop());
+  const url = cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  await page.goto(url);
+  await page.locator('[data-worker-id="2"] .figures b').first().waitFor({ timeout: 10_000 });
+  await page.locator('#connection', { hasText: 'live' }).waitFor({ timeout: 10_000 });
+  t.is(await page.locator('body.stale').count(), 0);
+
+  // Whatever happens below, the master runs again before it is stopped (teardowns run last first).
+  t.teardown(() => {
+    try {
+      process.kill(cluster.masterPid, 'SIGCONT');
+    } catch {
+      // Stopped already.
+    }
+  });
+  process.kill(cluster.masterPid, 'SIGSTOP');
+  // The stream stays open, with nothing on it.
+  await page.locator('#connection', { hasText: /^no update for \d+ s$/ }).waitFor({ timeout: 10_000 });
+  await page.locator('body.stale').waitFor({ timeout: 5000 });
+  t.regex(await page.textContent('#stale-note') ?? '', /Not live: the master sends nothing.*These figures are from/);
+  t.true(await page.locator('#stale-note').isVisible());
+  process.kill(cluster.masterPid, 'SIGCONT');
+  await page.locator('body:not(.stale)').waitFor({ timeout: 10_000 });
+  await page.locator('#connection', { hasText: 'live' }).waitFor({ timeout: 10_000 });
+  t.true(await page.locator('#stale-note').isHidden());
+
+  await cluster.stop();
+  await page.locator('body.stale').waitFor({ timeout: 10_000 });
+  t.regex(await page.textContent('#connection') ?? '', /disconnected/);
+  t.regex(await page.textContent('#stale-note') ?? '', /the connection to the master is lost/);
+});

@@ -440,31 +440,64 @@ function loopView(report) {
 const RETRY_MS = [1000, 2000, 4000, 8000, 15_000];
 let retries = 0;
 
+/** The stream: whether it is open, what the header says of it, when its last message came (this clock), its tick. */
+const link = { open: false, text: 'connecting…', receivedAt: 0, tickMs: 1000 };
+
+/**
+ * The header's connection state, and the whole view greyed out when its figures are not live: the
+ * stream dropped, or it stays open with nothing on it for 3 ticks (a master stopped with SIGSTOP, or
+ * hung). The cards kept their last colours and figures, 'ready' and green, as if current.
+ */
+function showConnection() {
+  const silentMs = Date.now() - link.receivedAt;
+  const silent = link.open && link.receivedAt > 0 && silentMs > Math.max(3 * link.tickMs, 2000);
+  const stale = state.message !== null && (!link.open || silent);
+  const connection = $('connection');
+  connection.textContent = silent ? `no update for ${Math.round(silentMs / 1000)} s` : link.text;
+  connection.className = link.open && !silent ? 'connection live' : 'connection';
+  document.body.classList.toggle('stale', stale);
+  const note = $('stale-note');
+  note.hidden = !stale;
+  if (stale) {
+    const why = silent ? 'the master sends nothing (stopped or hung?)' : 'the connection to the master is lost';
+    note.textContent = `Not live: ${why}. These figures are from ${new Date(link.receivedAt).toLocaleTimeString()}.`;
+  }
+}
+
 function connect() {
   const source = new EventSource('events');
   source.addEventListener('open', () => {
     retries = 0;
-    $('connection').textContent = 'live';
-    $('connection').className = 'connection live';
+    link.open = true;
+    link.text = 'live';
+    link.receivedAt = Date.now();
+    showConnection();
   });
   source.addEventListener('message', (event) => {
-    merge(JSON.parse(event.data));
+    const message = JSON.parse(event.data);
+    merge(message);
+    if (message.type === 'snapshot') link.tickMs = Math.max(250, message.statsIntervalMs || 1000);
+    link.receivedAt = Date.now();
+    showConnection();
     // A page in a background tab keeps its data and draws once it is shown again.
     if (!document.hidden) render();
   });
   source.addEventListener('error', () => {
-    $('connection').className = 'connection';
+    link.open = false;
     // A dropped stream is retried by the EventSource itself; the next snapshot starts over.
     if (source.readyState !== EventSource.CLOSED) {
-      $('connection').textContent = 'disconnected: retrying…';
-      return;
+      link.text = 'disconnected: retrying…';
+      return showConnection();
     }
     // An answer other than 200 (503: too many pages; a proxy's 502) closes it for good: retried here.
     const wait = RETRY_MS[Math.min(retries++, RETRY_MS.length - 1)];
-    $('connection').textContent = `disconnected: retrying in ${wait / 1000} s…`;
+    link.text = `disconnected: retrying in ${wait / 1000} s…`;
+    showConnection();
     setTimeout(connect, wait);
   });
 }
+
+setInterval(showConnection, 1000);
 
 $('metric').addEventListener('change', () => {
   state.metric = Object.hasOwn(METRICS, $('metric').value) ? $('metric').value : 'elu';
