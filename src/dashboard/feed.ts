@@ -223,9 +223,11 @@ function figures(sample: LoopSample): Figures {
 export function markerOf(
   { event, message, data }: Pick<MasterEvent, 'event' | 'message' | 'data'>,
   cluster: { generation: number; desired: number },
-): { kind: MarkerKind; worker: number | null; text: string; stack?: string[] } | null {
+): { kind: MarkerKind; worker: number | null; text: string; stack?: string[]; failed?: boolean } | null {
   const worker = typeof data.worker === 'number' ? data.worker : null;
   const operation = typeof data.operation === 'string' ? data.operation : '';
+  // An action that failed (a restart refused while a reload runs) is marked as such, not as one done.
+  const failed = event === 'operation-failed' ? { failed: true } : {};
   switch (event) {
     case 'worker-exit':
     case 'boot-failed':
@@ -239,9 +241,9 @@ export function markerOf(
     }
     case 'operation':
     case 'operation-failed':
-      if (operation === 'reload') return { kind: 'reload', worker: null, text: event === 'operation' ? `reload: generation ${cluster.generation}` : message };
-      if (operation.startsWith('scale')) return { kind: 'scale', worker: null, text: event === 'operation' ? `${message}: ${cluster.desired} workers` : message };
-      if (operation === 'restart') return { kind: 'restart', worker, text: message };
+      if (operation === 'reload') return { kind: 'reload', worker: null, text: event === 'operation' ? `reload: generation ${cluster.generation}` : message, ...failed };
+      if (operation.startsWith('scale')) return { kind: 'scale', worker: null, text: event === 'operation' ? `${message}: ${cluster.desired} workers` : message, ...failed };
+      if (operation === 'restart') return { kind: 'restart', worker, text: message, ...failed };
       return null;
     default:
       return null;

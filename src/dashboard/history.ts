@@ -51,6 +51,8 @@ export interface Marker {
   stack?: string[];
   /** Blocked-loop reports merged into this one. */
   count?: number;
+  /** An action that failed (a restart refused, a reload rolled back): the page draws it apart from one done. */
+  failed?: boolean;
 }
 
 /** `name (url:line:column)`, as the page shows a frame. */
@@ -105,7 +107,7 @@ export class History {
   }
 
   /** Records a marker; a blocked-loop report close to the worker's previous one is merged into it. */
-  mark({ time = Date.now(), kind, worker, text: given, stack: frames }: { time?: number; kind: MarkerKind; worker: number | null; text: string; stack?: string[] }): Marker {
+  mark({ time = Date.now(), kind, worker, text: given, stack: frames, failed }: { time?: number; kind: MarkerKind; worker: number | null; text: string; stack?: string[]; failed?: boolean }): Marker {
     // Within what a feed's reader accepts (schema.ts): a worker's exit carries its last stderr line.
     const text = clipFeedText(given);
     const stack = frames?.map(clipFeedText);
@@ -120,7 +122,7 @@ export class History {
         return previous;
       }
     }
-    const marker: Marker = { id: this.#nextId++, seq: ++this.#seq, time, kind, worker, text, ...(stack ? { stack } : {}) };
+    const marker: Marker = { id: this.#nextId++, seq: ++this.#seq, time, kind, worker, text, ...(stack ? { stack } : {}), ...(failed ? { failed } : {}) };
     this.#markers.push(marker);
     if (this.#markers.length > MAX_MARKERS) {
       const blocked = this.#markers.findIndex((candidate) => candidate.kind === 'blocked');

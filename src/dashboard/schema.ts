@@ -49,6 +49,7 @@ const marker = z.object({
   text,
   stack: z.array(text).max(1000).optional(),
   count: count.optional(),
+  failed: z.boolean().optional(),
 });
 
 const base = {

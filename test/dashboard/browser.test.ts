@@ -62,8 +62,8 @@ browserTest('a worker blocking 200 ms a second (lag p99 ~200 ms) is amber, the o
     const downloading = page.waitForEvent('download', { timeout: 60_000 });
     downloading.catch(() => {});
     await page.click('[data-worker-id="2"] button.profile', { timeout: 30_000 });
-    // After the click, whose handler replaced the last attempt's text.
-    const blocked = page.locator('#action-result', { hasText: 'event loop is blocked' }).waitFor({ timeout: 60_000 }).then(() => 'blocked' as const);
+    // This attempt's line: the newest (the last attempt's stays below it).
+    const blocked = page.locator('#action-result li:first-child', { hasText: 'event loop is blocked' }).waitFor({ timeout: 60_000 }).then(() => 'blocked' as const);
     blocked.catch(() => {});
     const outcome = await Promise.race([downloading, blocked]).catch(async (error: Error) => {
       const said = await page.textContent('#action-result');

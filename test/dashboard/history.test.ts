@@ -109,7 +109,8 @@ test('master events as markers', (t) => {
   const mark = (event: string, data: Record<string, unknown> = {}, message = 'm') => markerOf({ event, message, data }, cluster);
   t.deepEqual(mark('worker-exit', { worker: 2 }, 'worker 2 (pid 9) exited with code 1; restarting'), { kind: 'restart', worker: 2, text: 'worker 2 (pid 9) exited with code 1; restarting' });
   t.deepEqual(mark('operation', { operation: 'reload' }), { kind: 'reload', worker: null, text: 'reload: generation 3' });
-  t.deepEqual(mark('operation-failed', { operation: 'reload' }, 'reload failed: boom'), { kind: 'reload', worker: null, text: 'reload failed: boom' });
+  t.deepEqual(mark('operation-failed', { operation: 'reload' }, 'reload failed: boom'), { kind: 'reload', worker: null, text: 'reload failed: boom', failed: true });
+  t.deepEqual(mark('operation-failed', { operation: 'restart', worker: 2 }, 'restart of worker 2 failed: refused'), { kind: 'restart', worker: 2, text: 'restart of worker 2 failed: refused', failed: true });
   t.deepEqual(mark('operation', { operation: 'scale +1' }, 'scale +1 done'), { kind: 'scale', worker: null, text: 'scale +1 done: 4 workers' });
   t.deepEqual(mark('operation', { operation: 'restart', worker: 1 }, 'restart of worker 1 done'), { kind: 'restart', worker: 1, text: 'restart of worker 1 done' });
   t.deepEqual(mark('memory-restarted', { worker: 1 }), { kind: 'memory', worker: 1, text: 'm' });

@@ -121,23 +121,30 @@ function drawChart(svg, lines, { max, thresholds = [], markers = [] }) {
   for (const { points, cls } of lines) {
     if (points.length > 0) parts.push(svgEl('polyline', { class: `line ${cls}`, points: points.map(([time, value]) => `${x(time).toFixed(1)},${y(value).toFixed(1)}`).join(' ') }));
   }
+  // A failed action (a refused restart) is a kind of its own: drawn dashed, not as a restart that happened.
   const byKind = new Map();
   for (const marker of markers) {
     const position = x(marker.time).toFixed(1);
-    const ticks = byKind.get(marker.kind) ?? new Set();
+    const kind = markerKind(marker);
+    const ticks = byKind.get(kind) ?? new Set();
     ticks.add(position);
-    byKind.set(marker.kind, ticks);
+    byKind.set(kind, ticks);
   }
   for (const [kind, ticks] of byKind) {
     const path = svgEl('path', { class: `tick ${kind}`, d: [...ticks].map((position) => `M${position} 0V${H}`).join('') });
     const title = svgEl('title');
-    title.textContent = `${kind}: click a tick for its details`;
+    title.textContent = `${kind.replace(' ', ', ')}: click a tick for its details`;
     path.append(title);
     parts.push(path);
   }
   svg.replaceChildren(...parts);
   svg.markers = markers;
   if (!svg.onclick) svg.onclick = (event) => pickMarker(svg, event);
+}
+
+/** A marker's classes: its kind, and `failed` for an action that failed (a restart refused). */
+function markerKind(marker) {
+  return marker.failed ? `${marker.kind} failed` : marker.kind;
 }
 
 /** How far from a tick (in screen pixels) a click still picks its marker. */
@@ -310,10 +317,10 @@ function render() {
       .slice(-200)
       .reverse()
       .map((marker) => {
-        const item = el('li', { class: `marker ${marker.kind}`, 'data-marker-id': String(marker.id) });
+        const item = el('li', { class: `marker ${markerKind(marker)}`, 'data-marker-id': String(marker.id) });
         item.append(
           el('span', { class: 'time' }, new Date(marker.time).toLocaleTimeString()),
-          el('span', { class: `kind ${marker.kind}` }, marker.kind),
+          el('span', { class: `kind ${markerKind(marker)}` }, marker.failed ? `${marker.kind} (failed)` : marker.kind),
           el('span', {}, `${marker.text}${marker.count > 1 ? ` (×${marker.count})` : ''}`),
         );
         item.addEventListener('click', () => showMarker(marker));
@@ -344,42 +351,65 @@ function showMarker(marker) {
   detail.textContent = [`${new Date(marker.time).toLocaleString()} ${marker.kind}: ${marker.text}`, ...(marker.stack ?? []).map((frame) => `    at ${frame}`)].join('\n');
 }
 
-/** POSTs an action with the token; resolves with the response, or null once the failure is shown in one line. */
-async function post(path, what) {
-  const result = $('action-result');
+/** Results listed at once, newest first. */
+const MAX_RESULTS = 5;
+
+/**
+ * A line of its own in the list of recent actions, newest first: one action's result is not replaced
+ * by the next's (a 409 refusal was overwritten 0.2 s later by another action's "done").
+ */
+function resultLine(text) {
+  const list = $('action-result');
+  const item = el('li', { class: 'pending' });
+  const line = el('span', {}, text);
+  item.append(el('span', { class: 'time' }, new Date().toLocaleTimeString()), line);
+  list.prepend(item);
+  while (list.children.length > MAX_RESULTS) list.lastElementChild.remove();
+  return {
+    /** `outcome`: 'pending', 'done' or 'failed'. */
+    say(text, outcome = 'pending') {
+      line.textContent = text;
+      item.className = outcome;
+    },
+  };
+}
+
+/** POSTs an action with the token; resolves with the response, or null once the failure is on its line. */
+async function post(path, what, line) {
   const token = $('token').value;
   sessionStorage.setItem('clusterd-dashboard-token', token);
   try {
     const response = await fetch(path, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
     if (response.ok) return response;
     const body = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
-    result.textContent = `${what}: ${body.error}`;
+    line.say(`${what}: ${body.error}`, 'failed');
   } catch (error) {
-    result.textContent = `${what}: ${error.message}`;
+    line.say(`${what}: ${error.message}`, 'failed');
   }
   return null;
 }
 
 async function act(path, what) {
-  $('action-result').textContent = `${what}…`;
-  if (await post(path, what)) $('action-result').textContent = `${what} done`;
+  const line = resultLine(`${what}…`);
+  if (await post(path, what, line)) line.say(`${what} done`, 'done');
 }
 
 /** Runs a capture of worker `id`, its buttons disabled and the seconds counted meanwhile; `done` gets the response. */
 async function capture(kind, id, card, what, done) {
   const duration = $('capture-duration').value.trim() || '5s';
   const buttons = card.querySelectorAll('.capture-buttons button');
-  const result = $('action-result');
   const started = Date.now();
-  const progress = () => (result.textContent = `${what} (${duration}): ${Math.floor((Date.now() - started) / 1000)} s…`);
+  const line = resultLine(what);
+  const progress = () => line.say(`${what} (${duration}): ${Math.floor((Date.now() - started) / 1000)} s…`);
   progress();
   const timer = setInterval(progress, 1000);
   for (const button of buttons) button.disabled = true;
   try {
-    const response = await post(`api/${kind}/${id}?duration=${encodeURIComponent(duration)}`, what);
-    if (response) await done(response);
+    const response = await post(`api/${kind}/${id}?duration=${encodeURIComponent(duration)}`, what, line);
+    clearInterval(timer);
+    if (response) await done(response, line);
   } catch (error) {
-    result.textContent = `${what}: ${error.message}`;
+    line.say(`${what}: ${error.message}`, 'failed');
   } finally {
     clearInterval(timer);
     for (const button of buttons) button.disabled = false;
@@ -388,7 +418,7 @@ async function capture(kind, id, card, what, done) {
 
 function captureProfile(id, card) {
   const what = `CPU profile of worker ${id}`;
-  return capture('profile', id, card, what, async (response) => {
+  return capture('profile', id, card, what, async (response, line) => {
     const name = /filename="([^"]+)"/.exec(response.headers.get('Content-Disposition') ?? '')?.[1] ?? `worker${id}.cpuprofile`;
     const url = URL.createObjectURL(await response.blob());
     const link = el('a', { href: url, download: name });
@@ -396,7 +426,7 @@ function captureProfile(id, card) {
     link.click();
     link.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
-    $('action-result').textContent = `${what}: downloaded ${name} (open it in Chrome DevTools, Performance, or speedscope)`;
+    line.say(`${what}: downloaded ${name} (open it in Chrome DevTools, Performance, or speedscope)`, 'done');
   });
 }
 
@@ -404,10 +434,10 @@ const PHASES = ['timers', 'pending', 'poll', 'check', 'close', 'nextTick', 'micr
 
 function captureLoop(id, card) {
   const what = `loop breakdown of worker ${id}`;
-  return capture('loop', id, card, what, async (response) => {
+  return capture('loop', id, card, what, async (response, line) => {
     const report = await response.json();
     card.querySelector('.loop-result').replaceChildren(...loopView(report));
-    $('action-result').textContent = `${what} done`;
+    line.say(`${what} done`, 'done');
   });
 }
 

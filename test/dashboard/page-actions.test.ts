@@ -1,0 +1,45 @@
+// The page's actions in a real browser (Debian's chromium, driven by playwright-core): each action's
+// result on a line of its own, a refusal drawn apart from what happened, a blocked worker's stack
+// under the capture's failure, and what a keyboard or a screen reader gets.
+import test from 'ava';
+import { existsSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { fixture, startCluster } from '../helpers/cluster.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const browserTest = existsSync(CHROMIUM) ? test : test.skip;
+
+async function launch(t: { teardown(fn: () => Promise<void>): void }): Promise<Browser> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  t.teardown(() => browser.close());
+  return browser;
+}
+
+browserTest('each action keeps its own result line: a restart refused during a reload stays beside the reload\'s "done", and its marker is a failed one, not a restart', async (t) => {
+  // Each new worker sleeps 1.5 s before it boots: the reload is still running when the restart is asked.
+  const cluster = await startCluster(fixture('hello.js'), {
+    instances: 2,
+    flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms', '--dashboard-token', 's3cret', `--node-arg=--require=${fixture('slow-preload.cjs')}`],
+    env: { PRELOAD_SLEEP_MS: '1500' },
+    readyTimeoutMs: 30_000,
+  });
+  t.teardown(() => cluster.stop());
+  const url = cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  await page.goto(url);
+  await page.locator('[data-worker-id="2"] button.restart').waitFor({ timeout: 10_000 });
+  await page.fill('#token', 's3cret');
+  await page.click('#reload');
+  await page.locator('#action-result li', { hasText: 'reload…' }).waitFor({ timeout: 5000 });
+  await page.click('[data-worker-id="2"] button.restart');
+  await page.locator('#action-result li.failed', { hasText: /restart of worker 2: refused: .* in progress/ }).waitFor({ timeout: 10_000 });
+  await page.locator('#action-result li.done', { hasText: 'reload done' }).waitFor({ timeout: 30_000 });
+  // The refusal is still there, newest first, above the reload's line.
+  t.deepEqual(await page.$$eval('#action-result li', (items) => items.map((item) => item.className)), ['failed', 'done']);
+  // Its marker: a failed restart, drawn apart (dashed) from a restart that happened.
+  await page.locator('#marker-list li.restart.failed').waitFor({ timeout: 10_000 });
+  t.regex(await page.textContent('#marker-list li.restart.failed') ?? '', /restart \(failed\)/);
+  t.is(await page.locator('#marker-list li.restart:not(.failed)').count(), 0);
+  t.is(await page.locator('#cluster-lag .tick.restart.failed').count(), 1);
+});
