@@ -4,7 +4,7 @@
 import test from 'ava';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
-import { fixture, startCluster } from '../helpers/cluster.js';
+import { fixture, get, startCluster } from '../helpers/cluster.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const browserTest = existsSync(CHROMIUM) ? test : test.skip;
@@ -42,4 +42,23 @@ browserTest('each action keeps its own result line: a restart refused during a r
   t.regex(await page.textContent('#marker-list li.restart.failed') ?? '', /restart \(failed\)/);
   t.is(await page.locator('#marker-list li.restart:not(.failed)').count(), 0);
   t.is(await page.locator('#cluster-lag .tick.restart.failed').count(), 1);
+});
+
+browserTest('a loop breakdown of a worker blocked for good shows where it is stuck: the 409\'s stack under its failure', async (t) => {
+  const cluster = await startCluster(fixture('busy-on-request.js'), { instances: 1, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms', '--watchdog', '0', '--dashboard-token', 's3cret'] });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const url = cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  await page.goto(url);
+  await page.locator('[data-worker-id="1"] .state', { hasText: '· ready ·' }).waitFor({ timeout: 10_000 });
+  await get(cluster.port, '/spin');
+  await page.locator('[data-worker-id="1"] .state', { hasText: /· blocked for \d+\.\d s ·/ }).waitFor({ timeout: 15_000 });
+  await page.fill('#token', 's3cret');
+  await page.fill('#capture-duration', '300ms');
+  await page.click('[data-worker-id="1"] details.capture summary');
+  await page.click('[data-worker-id="1"] button.loop');
+  const failure = page.locator('#action-result li.failed', { hasText: 'loop breakdown of worker 1' });
+  await failure.waitFor({ timeout: 15_000 });
+  t.regex(await failure.locator('pre.stack').textContent() ?? '', /^ {4}at spinForever \(/m);
 });

@@ -366,10 +366,12 @@ function resultLine(text) {
   list.prepend(item);
   while (list.children.length > MAX_RESULTS) list.lastElementChild.remove();
   return {
-    /** `outcome`: 'pending', 'done' or 'failed'. */
-    say(text, outcome = 'pending') {
+    /** `outcome`: 'pending', 'done' or 'failed'; `stack`: frames shown under the line (a blocked worker's). */
+    say(text, outcome = 'pending', stack = []) {
       line.textContent = text;
       item.className = outcome;
+      item.querySelector('pre')?.remove();
+      if (stack.length > 0) item.append(el('pre', { class: 'stack' }, stack.map((frame) => `    at ${frame}`).join('\n')));
     },
   };
 }
@@ -382,7 +384,8 @@ async function post(path, what, line) {
     const response = await fetch(path, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
     if (response.ok) return response;
     const body = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
-    line.say(`${what}: ${body.error}`, 'failed');
+    // A worker too blocked to measure (409) says where it is stuck: that is what was wanted of it.
+    line.say(`${what}: ${body.error}`, 'failed', Array.isArray(body.stack) ? body.stack.map(String) : []);
   } catch (error) {
     line.say(`${what}: ${error.message}`, 'failed');
   }
