@@ -62,3 +62,38 @@ browserTest('a loop breakdown of a worker blocked for good shows where it is stu
   await failure.waitFor({ timeout: 15_000 });
   t.regex(await failure.locator('pre.stack').textContent() ?? '', /^ {4}at spinForever \(/m);
 });
+
+browserTest('keyboard and screen reader: markers open with Enter, buttons name their worker, the token field is labelled, levels are in words, results and level changes are said', async (t) => {
+  const cluster = await startCluster(fixture('blocks-worker-1.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms', '--dashboard-token', 's3cret'] });
+  t.teardown(() => cluster.stop());
+  const url = cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  await page.goto(url);
+  await page.getByRole('button', { name: 'Restart worker 2', exact: true }).waitFor({ timeout: 10_000 });
+  // (In a closed <details>: out of the accessibility tree until it is opened.)
+  t.is(await page.locator('button.loop[aria-label="Loop breakdown of worker 1"]').count(), 1);
+  t.is(await page.getByLabel('token').getAttribute('id'), 'token');
+
+  // Worker 1 blocks 200 ms a second: amber (or red on a loaded box), in words as well, and said.
+  await page.waitForSelector('[data-worker-id="1"]:is(.amber, .red)', { timeout: 10_000 });
+  t.regex(await page.textContent('[data-worker-id="1"] .level') ?? '', /^(amber|red): lag p99 over \d+ ms$/);
+  await page.locator('#announce', { hasText: /worker 1: (amber|red)/ }).waitFor({ timeout: 10_000 });
+
+  // Enter in the token field does not submit the form (the page reloaded); an action's result is said.
+  await page.fill('#token', 'wrong');
+  await page.press('#token', 'Enter');
+  t.is(new URL(page.url()).search, '');
+  await page.getByRole('button', { name: 'Restart worker 2', exact: true }).click();
+  await page.locator('#announce', { hasText: 'restart of worker 2: wrong dashboard token' }).waitFor({ timeout: 10_000 });
+
+  // A marker in the list: focusable, opened with Enter.
+  process.kill(cluster.masterPid, 'SIGHUP');
+  const item = page.locator('#marker-list li.reload');
+  await item.waitFor({ timeout: 30_000 });
+  t.is(await item.getAttribute('tabindex'), '0');
+  await item.focus();
+  await page.keyboard.press('Enter');
+  await page.locator('#marker-detail', { hasText: 'reload' }).waitFor({ state: 'visible', timeout: 5000 });
+  t.pass();
+});

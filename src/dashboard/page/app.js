@@ -55,6 +55,16 @@ function ms(n) {
   return n >= 100 ? `${Math.round(n)} ms` : `${n.toFixed(1)} ms`;
 }
 
+/** What a card says of its level, beside its colour. */
+const LEVEL_WORDS = { ok: 'ok', amber: `amber: lag p99 over ${AMBER_MS} ms`, red: `red: lag p99 over ${RED_MS} ms` };
+
+/** Says `text` to a screen reader (a polite live region that keeps the last few). */
+function announce(text) {
+  const region = $('announce');
+  region.append(el('p', {}, text));
+  while (region.children.length > 3) region.firstElementChild.remove();
+}
+
 /** `ok`, `amber` or `red` for a lag p99. */
 function level(lagP99) {
   if (lagP99 > RED_MS) return 'red';
@@ -84,6 +94,7 @@ function merge(message) {
     document.title = `${message.name} · clusterd`;
     $('actions').hidden = !message.actions;
     // On a unix socket actions need no token.
+    $('token-label').hidden = !message.token;
     $('token').hidden = !message.token;
   }
   const since = message.now - state.windowMs;
@@ -197,9 +208,10 @@ function workerCard(worker) {
     card = el('section', { class: 'worker', 'data-worker-id': String(worker.id) });
     watcher.observe(card);
     const head = el('div', { class: 'head' });
-    head.append(el('h2'), el('span', { class: 'state' }));
+    head.append(el('h2'), el('span', { class: 'level' }), el('span', { class: 'state' }));
     if (state.actions) {
-      const restart = el('button', { type: 'button', class: 'restart' }, 'Restart');
+      // Named with the worker: a screen reader's list of buttons read "Restart" 64 times.
+      const restart = el('button', { type: 'button', class: 'restart', 'aria-label': `Restart worker ${worker.id}` }, 'Restart');
       restart.addEventListener('click', () => act(`api/restart/${worker.id}`, `restart of worker ${worker.id}`));
       head.append(restart);
     }
@@ -216,8 +228,8 @@ function workerCard(worker) {
       // Captures: a CPU profile (downloaded) and the loop's phase breakdown (shown here).
       const capture = el('details', { class: 'detail capture' });
       const buttons = el('div', { class: 'capture-buttons' });
-      const profile = el('button', { type: 'button', class: 'profile' }, 'CPU profile');
-      const loop = el('button', { type: 'button', class: 'loop' }, 'Loop breakdown');
+      const profile = el('button', { type: 'button', class: 'profile', 'aria-label': `CPU profile of worker ${worker.id}` }, 'CPU profile');
+      const loop = el('button', { type: 'button', class: 'loop', 'aria-label': `Loop breakdown of worker ${worker.id}` }, 'Loop breakdown');
       profile.addEventListener('click', () => captureProfile(worker.id, card));
       loop.addEventListener('click', () => captureLoop(worker.id, card));
       buttons.append(profile, loop);
@@ -271,7 +283,12 @@ function render() {
     const down = worker.pid === 0;
     const worst = blocked || down ? 'red' : level(worker.recentLagP99);
     card.className = `worker ${worst}`;
+    // In words too, not by colour alone; a change is said aloud (the announcer's live region).
+    const said = blocked ? 'red: loop blocked' : down ? 'red: no process' : LEVEL_WORDS[worst];
+    if (card.dataset.level && card.dataset.said !== said) announce(`worker ${worker.id}: ${said}`);
+    card.dataset.said = said;
     card.dataset.level = worst;
+    card.querySelector('.level').textContent = said;
     card.querySelector('h2').textContent = `worker ${worker.id}`;
     const state = blocked ? `blocked for ${(worker.blockedMs / 1000).toFixed(1)} s` : worker.state;
     card.querySelector('.state').textContent = `${down ? 'no process' : `pid ${worker.pid}`} · ${state} · generation ${worker.generation} · ${worker.restarts} restarts`;
@@ -323,7 +340,15 @@ function render() {
           el('span', { class: `kind ${markerKind(marker)}` }, marker.failed ? `${marker.kind} (failed)` : marker.kind),
           el('span', {}, `${marker.text}${marker.count > 1 ? ` (×${marker.count})` : ''}`),
         );
+        // Focusable and opened with Enter or Space, as a button is (a click was the only way).
+        item.tabIndex = 0;
+        item.setAttribute('role', 'button');
         item.addEventListener('click', () => showMarker(marker));
+        item.addEventListener('keydown', (event) => {
+          if (event.key !== 'Enter' && event.key !== ' ') return;
+          event.preventDefault();
+          showMarker(marker);
+        });
         return item;
       }),
   );
@@ -370,6 +395,8 @@ function resultLine(text) {
     say(text, outcome = 'pending', stack = []) {
       line.textContent = text;
       item.className = outcome;
+      // The outcome is said aloud; a capture's seconds ticking are not.
+      if (outcome !== 'pending') announce(text);
       item.querySelector('pre')?.remove();
       if (stack.length > 0) item.append(el('pre', { class: 'stack' }, stack.map((frame) => `    at ${frame}`).join('\n')));
     },
@@ -488,6 +515,7 @@ function showConnection() {
   const connection = $('connection');
   connection.textContent = silent ? `no update for ${Math.round(silentMs / 1000)} s` : link.text;
   connection.className = link.open && !silent ? 'connection live' : 'connection';
+  if (stale !== document.body.classList.contains('stale')) announce(stale ? `not live: ${connection.textContent}` : 'live again');
   document.body.classList.toggle('stale', stale);
   const note = $('stale-note');
   note.hidden = !stale;
@@ -542,5 +570,7 @@ document.addEventListener('visibilitychange', () => {
 });
 
 $('token').value = sessionStorage.getItem('clusterd-dashboard-token') ?? '';
+// Enter in the token field submitted the form: the page reloaded, with a '?' in its URL.
+$('actions').addEventListener('submit', (event) => event.preventDefault());
 $('reload').addEventListener('click', () => act('api/reload', 'reload'));
 connect();
