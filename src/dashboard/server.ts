@@ -1,5 +1,5 @@
 // --dashboard HOST:PORT or PATH: one page that shows every worker's loop over the last 15 minutes, live.
-//   GET  /                        the page (index.html, app.js, app.css: shipped as files, no CDN)
+//   GET  /                        the page (index.html, stream.js, app.js, app.css: shipped as files, no CDN)
 //   GET  /api/status              the snapshot as JSON: the window's history and markers
 //   GET  /events                  server-sent events: the snapshot, then one update per tick
 //   POST /api/reload              actions: with --dashboard-token only (Authorization: Bearer)
@@ -39,6 +39,7 @@ const PAGE_DIR = new URL('../dashboard/page/', import.meta.url);
 const FILES = {
   '/': { name: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { name: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/stream.js': { name: 'stream.js', type: 'text/javascript; charset=utf-8' },
   '/app.css': { name: 'app.css', type: 'text/css; charset=utf-8' },
 } as const;
 // Only the page's own files run; nothing may frame it.

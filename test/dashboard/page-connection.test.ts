@@ -48,8 +48,8 @@ browserTest('a page refused a stream (503: every place taken) tries again, with 
   t.pass();
 });
 
-browserTest('a master that stops answering (SIGSTOP), then stops, greys out the whole view and says since when; the next message clears it', async (t) => {
-  const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms'] });
+browserTest('a master that stops answering (SIGSTOP), then stops, greys out the whole view and says since when; the next message clears it; an action asked meanwhile is not sent, and never runs', async (t) => {
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms', '--dashboard-token', 's3cret'] });
   t.teardown(() => cluster.stop());
   const url = cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
   const browser = await launch(t);
@@ -73,13 +73,49 @@ browserTest('a master that stops answering (SIGSTOP), then stops, greys out the 
   await page.locator('body.stale').waitFor({ timeout: 5000 });
   t.regex(await page.textContent('#stale-note') ?? '', /Not live: the master sends nothing.*These figures are from/);
   t.true(await page.locator('#stale-note').isVisible());
+  // An action the page says it did not send must not run once the master answers again.
+  await page.fill('#token', 's3cret');
+  await page.click('[data-worker-id="2"] button.restart');
+  await page.locator('#action-result li.failed', { hasText: /restart of worker 2: not sent: no answer from the dashboard within \d+ s/ }).waitFor({ timeout: 15_000 });
   process.kill(cluster.masterPid, 'SIGCONT');
   await page.locator('body:not(.stale)').waitFor({ timeout: 10_000 });
   await page.locator('#connection', { hasText: 'live' }).waitFor({ timeout: 10_000 });
   t.true(await page.locator('#stale-note').isHidden());
+  // A reload asked after it is done; a restart sent before would have been read first.
+  t.is((await fetch(new URL('api/reload', url), { method: 'POST', headers: { Authorization: 'Bearer s3cret' } })).status, 200);
+  t.false(cluster.lines.some((line) => line.event === 'operation-requested' && line.operation === 'restart'), 'the restart the page gave up on ran');
 
   await cluster.stop();
   await page.locator('body.stale').waitFor({ timeout: 10_000 });
   t.regex(await page.textContent('#connection') ?? '', /disconnected/);
   t.regex(await page.textContent('#stale-note') ?? '', /the connection to the master is lost/);
+});
+
+browserTest('eight tabs of one browser share one stream: all load and show live data, an action from the last completes, and the stream outlives the tab that held it', async (t) => {
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms', '--dashboard-token', 's3cret'] });
+  t.teardown(() => cluster.stop());
+  const url = cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
+  const browser = await launch(t);
+  // One context: one browser profile, whose connections to the dashboard are 6 at most over HTTP/1.1.
+  const context = await browser.newContext();
+  const pages = [];
+  for (let index = 0; index < 8; index++) {
+    const page = await context.newPage();
+    await page.goto(url, { timeout: 10_000 });
+    await page.locator('[data-worker-id="2"] .figures b').first().waitFor({ timeout: 10_000 });
+    pages.push(page);
+  }
+  for (const page of pages) await page.locator('#connection', { hasText: 'live' }).waitFor({ timeout: 10_000 });
+  const last = pages.at(-1)!;
+  await last.fill('#token', 's3cret');
+  await last.click('[data-worker-id="1"] button.restart');
+  await last.locator('#action-result li.done', { hasText: 'restart of worker 1 done' }).waitFor({ timeout: 30_000 });
+  // Every tab sees its marker, the first (which holds the stream) as the others.
+  for (const page of pages) await page.locator('#marker-list li.restart', { hasText: 'restart of worker 1 done' }).waitFor({ timeout: 10_000 });
+
+  // The tab that holds the stream goes: another takes it over, and the rest stay live.
+  await pages[0]!.close();
+  process.kill(cluster.masterPid, 'SIGHUP');
+  for (const page of pages.slice(1)) await page.locator('#marker-list li.reload', { hasText: 'generation 2' }).waitFor({ timeout: 30_000 });
+  t.is(await last.locator('body.stale').count(), 0);
 });

@@ -1,6 +1,7 @@
 // The dashboard page: follows /events (a snapshot, then updates) and draws each worker's figures
 // and charts by hand (SVG). Every string from the master (an app's function names, exit reasons)
 // goes into the page as text, never as markup.
+/* global followFeed, connectionFree */ // stream.js, loaded first
 'use strict';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -408,6 +409,7 @@ async function post(path, what, line) {
   const token = $('token').value;
   sessionStorage.setItem('clusterd-dashboard-token', token);
   try {
+    await connectionFree();
     const response = await fetch(path, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
     if (response.ok) return response;
     const body = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
@@ -496,10 +498,6 @@ function loopView(report) {
   return parts;
 }
 
-/** Waits before following /events again after it was refused, doubling to the last. */
-const RETRY_MS = [1000, 2000, 4000, 8000, 15_000];
-let retries = 0;
-
 /** The stream: whether it is open, what the header says of it, when its last message came (this clock), its tick. */
 const link = { open: false, text: 'connecting…', receivedAt: 0, tickMs: 1000 };
 
@@ -525,37 +523,22 @@ function showConnection() {
   }
 }
 
-function connect() {
-  const source = new EventSource('events');
-  source.addEventListener('open', () => {
-    retries = 0;
-    link.open = true;
-    link.text = 'live';
-    link.receivedAt = Date.now();
-    showConnection();
-  });
-  source.addEventListener('message', (event) => {
-    const message = JSON.parse(event.data);
-    merge(message);
-    if (message.type === 'snapshot') link.tickMs = Math.max(250, message.statsIntervalMs || 1000);
-    link.receivedAt = Date.now();
-    showConnection();
-    // A page in a background tab keeps its data and draws once it is shown again.
-    if (!document.hidden) render();
-  });
-  source.addEventListener('error', () => {
-    link.open = false;
-    // A dropped stream is retried by the EventSource itself; the next snapshot starts over.
-    if (source.readyState !== EventSource.CLOSED) {
-      link.text = 'disconnected: retrying…';
-      return showConnection();
-    }
-    // An answer other than 200 (503: too many pages; a proxy's 502) closes it for good: retried here.
-    const wait = RETRY_MS[Math.min(retries++, RETRY_MS.length - 1)];
-    link.text = `disconnected: retrying in ${wait / 1000} s…`;
-    showConnection();
-    setTimeout(connect, wait);
-  });
+/** A feed message, from the stream this tab holds or another tab's relay. */
+function receive(message) {
+  merge(message);
+  if (message.type === 'snapshot') link.tickMs = Math.max(250, message.statsIntervalMs || 1000);
+  link.receivedAt = Date.now();
+  showConnection();
+  // A page in a background tab keeps its data and draws once it is shown again.
+  if (!document.hidden) render();
+}
+
+function setLink(open, text) {
+  // Just opened: its snapshot is on its way (not yet silent).
+  if (open && !link.open) link.receivedAt = Date.now();
+  link.open = open;
+  link.text = text;
+  showConnection();
 }
 
 setInterval(showConnection, 1000);
@@ -573,4 +556,4 @@ $('token').value = sessionStorage.getItem('clusterd-dashboard-token') ?? '';
 // Enter in the token field submitted the form: the page reloaded, with a '?' in its URL.
 $('actions').addEventListener('submit', (event) => event.preventDefault());
 $('reload').addEventListener('click', () => act('api/reload', 'reload'));
-connect();
+followFeed({ onMessage: receive, onLink: setLink });
