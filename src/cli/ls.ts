@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { fail } from './fail.js';
 import { connectFromArgs, withControlOptions, type ControlArgs } from './control-args.js';
-import { surveyClusters } from '../control/discovery.js';
+import { SILENT, surveyClusters } from '../control/discovery.js';
 import { runtimeDir } from '../control/paths.js';
 import type { ClusterView } from '../control/types.js';
 import { lsJson, lsLines } from './views.js';
@@ -29,7 +29,7 @@ export const lsCommand: CommandModule<object, LsArgs> = {
         silent = survey.silent;
       }
       // On stderr, as the no-cluster line: scripts reading stdout (or --json) see the same rows.
-      for (const name of silent) process.stderr.write(`${name}: its master holds the control socket but did not answer (stopped, or its event loop blocked?)\n`);
+      for (const name of silent) process.stderr.write(`${name}: ${SILENT}\n`);
       if (args.json) {
         process.stdout.write(`${JSON.stringify(lsJson(clusters), null, 2)}\n`);
       } else if (clusters.length === 0) {

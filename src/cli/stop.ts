@@ -3,7 +3,7 @@ import { setTimeout as pause } from 'node:timers/promises';
 import { fail } from './fail.js';
 import { connectFromArgs, withControlOptions, type ControlArgs } from './control-args.js';
 import type { ControlClient } from '../control/client.js';
-import { listClusters } from '../control/discovery.js';
+import { surveyClusters } from '../control/discovery.js';
 import { NOT_RUNNING } from '../control/status-codes.js';
 import { ClusterdError, oneLine, UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
@@ -80,12 +80,15 @@ export async function askToStop(client: Pick<ControlClient, 'stop'>): Promise<{ 
 
 /** `stop --all`: every local cluster at once, a line for each; the exit code of the first that failed. */
 async function stopAll(): Promise<void> {
-  const clusters = await listClusters();
-  if (clusters.length === 0) {
+  // The silent too (a master stopped with SIGSTOP, a blocked loop): asked like the others, so one that
+  // answers late is stopped, and one that does not is a line and a failed exit, not passed over.
+  const { running, silent } = await surveyClusters();
+  const names = [...running.map((cluster) => cluster.name), ...silent].sort();
+  if (names.length === 0) {
     process.stdout.write('no running clusters\n');
     return;
   }
-  const outcomes = await Promise.allSettled(clusters.map(({ name }) => stopOne({ name })));
+  const outcomes = await Promise.allSettled(names.map((name) => stopOne({ name })));
   let exitCode: number = ExitCode.OK;
   for (const [index, outcome] of outcomes.entries()) {
     if (outcome.status === 'fulfilled') {
@@ -93,7 +96,7 @@ async function stopAll(): Promise<void> {
     } else if (outcome.reason instanceof ClusterdError && (outcome.reason.code === NOT_RUNNING || outcome.reason.code === 'ERR_CLUSTERD_NOT_FOUND')) {
       // It stopped by itself between the listing and the request (connect() then finds no such
       // cluster): what was asked for holds.
-      process.stdout.write(`cluster ${clusters[index]!.name} had stopped already\n`);
+      process.stdout.write(`cluster ${names[index]!} had stopped already\n`);
     } else {
       process.stderr.write(`clusterd: ${oneLine(outcome.reason)}\n`);
       if (exitCode === ExitCode.OK) exitCode = outcome.reason instanceof ClusterdError ? outcome.reason.exitCode : ExitCode.INTERNAL;

@@ -37,6 +37,9 @@ export async function surveyClusters({ dir = runtimeDir(), timeoutMs = PROBE_TIM
   return { running: found.map(({ name, socketPath, status }) => ({ name, socketPath, status })), silent };
 }
 
+/** Why a cluster in `silent` was not asked anything. */
+export const SILENT = 'its master holds the control socket but did not answer (stopped, or its event loop blocked?)';
+
 export interface ConnectOptions {
   /** The cluster's name; may be left out when exactly one cluster runs. */
   name?: string | undefined;
@@ -65,14 +68,19 @@ export async function connect({ name, control, dir = runtimeDir(), timeoutMs = D
       throw notFound(`no cluster named ${name} is running (looked in ${dir}; ${running})`);
     }
   }
-  const found = await probeAll(dir, Math.min(timeoutMs, PROBE_TIMEOUT_MS));
-  if (found.length === 1) return { client: found[0]!.client, status: found[0]!.status };
+  // A master that holds its socket but did not answer (SIGSTOP, a blocked loop) is a cluster all the
+  // same: left out, `stop` with two running would stop "the only one" and leave the other running.
+  const silent: string[] = [];
+  const found = await probeAll(dir, Math.min(timeoutMs, PROBE_TIMEOUT_MS), silent);
+  if (found.length === 1 && silent.length === 0) return { client: found[0]!.client, status: found[0]!.status };
   for (const { client } of found) client.close();
-  if (found.length === 0) throw notFound(`no running cluster found (looked in ${dir})`);
-  throw new ClusterdError(
-    'ERR_CLUSTERD_AMBIGUOUS',
-    `${found.length} clusters are running (${found.map((cluster) => cluster.name).join(', ')}): name the one you mean`,
-  );
+  if (found.length === 0 && silent.length === 0) throw notFound(`no running cluster found (looked in ${dir})`);
+  if (found.length === 0 && silent.length === 1) {
+    throw new ClusterdError('ERR_CLUSTERD_TIMEOUT', `the only cluster, ${silent[0]}: ${SILENT}`);
+  }
+  const names = [...found.map((cluster) => cluster.name), ...silent].sort();
+  const described = names.map((name) => (silent.includes(name) ? `${name}: its master did not answer` : name));
+  throw new ClusterdError('ERR_CLUSTERD_AMBIGUOUS', `${names.length} clusters are running (${described.join(', ')}): name the one you mean`);
 }
 
 async function connectTcp(control: { token: string } & TcpAddress, name: string | undefined, timeoutMs: number): Promise<Connection> {
