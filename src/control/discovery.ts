@@ -1,5 +1,6 @@
 // Finding clusters: the ones answering in this user's runtime directory, one by name (or the only
 // one), or a remote one over TCP. Each yields a ControlClient and the status it read on the way.
+import type { Dirent } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { ClusterdError } from '../errors.js';
 import { ControlClient, DEFAULT_CALL_TIMEOUT_MS, PROBE_TIMEOUT_MS } from './client.js';
@@ -58,8 +59,9 @@ export async function connect({ name, control, dir = runtimeDir(), timeoutMs = D
   if (name !== undefined) {
     if (!CLUSTER_NAME.test(name)) throw notFound(`no cluster named ${JSON.stringify(name)} is running (not a valid cluster name)`);
     const client = new ControlClient({ transport: 'unix', socketPath: socketPath(name, dir) });
+    let status: ClusterView;
     try {
-      return { client, status: await client.status({ timeoutMs }) };
+      status = await client.status({ timeoutMs });
     } catch (error) {
       client.close();
       if (!(error instanceof ClusterdError) || error.code !== NOT_RUNNING) throw error;
@@ -67,6 +69,12 @@ export async function connect({ name, control, dir = runtimeDir(), timeoutMs = D
       const running = others.length === 0 ? 'none is running' : `running: ${others.join(', ')}`;
       throw notFound(`no cluster named ${name} is running (looked in ${dir}; ${running})`);
     }
+    // `name.sock` a link to another cluster's socket: that cluster answers, and is not `name`.
+    if (status.name !== name) {
+      client.close();
+      throw notFound(`no cluster named ${name} is running: ${socketPath(name, dir)} leads to cluster ${status.name}`);
+    }
+    return { client, status };
   }
   // A master that holds its socket but did not answer (SIGSTOP, a blocked loop) is a cluster all the
   // same: left out, `stop` with two running would stop "the only one" and leave the other running.
@@ -99,20 +107,28 @@ async function connectTcp(control: { token: string } & TcpAddress, name: string 
 
 /** Every cluster answering in `dir`, with an open client each (the caller closes them). */
 async function probeAll(dir: string, timeoutMs: number, silent: string[] = []): Promise<(RunningCluster & { client: ControlClient })[]> {
-  let files: string[];
+  let files: Dirent[];
   try {
-    files = await readdir(dir);
+    files = await readdir(dir, { withFileTypes: true });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new ClusterdError('ERR_CLUSTERD_RUNTIME_DIR', `cannot read the runtime directory ${dir}: ${(error as Error).message}`, { cause: error });
   }
-  const names = files.map(nameOfSocket).filter((name): name is string => name !== null).sort();
+  // Sockets only (the type is lstat's): a symbolic link `x.sock` to a cluster's socket listed that
+  // cluster twice, and made a command without NAME count two.
+  const names = files.filter((file) => file.isSocket()).map((file) => nameOfSocket(file.name)).filter((name): name is string => name !== null).sort();
   const probes = await Promise.all(
     names.map(async (name) => {
       const path = socketPath(name, dir);
       const client = new ControlClient({ transport: 'unix', socketPath: path });
       try {
-        return { name, socketPath: path, client, status: await client.status({ timeoutMs }) };
+        const status = await client.status({ timeoutMs });
+        // A hard link to another cluster's socket: that cluster, listed under its own name already.
+        if (status.name !== name) {
+          client.close();
+          return null;
+        }
+        return { name, socketPath: path, client, status };
       } catch (error) {
         // Stale (its master died without removing it: refused) or not answering: not a running cluster.
         client.close();

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { execa } from 'execa';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, linkSync, symlinkSync } from 'node:fs';
 import net from 'node:net';
 import { socketPath } from '../../src/control/paths.js';
 import { startControlServer } from '../../src/control/server.js';
@@ -96,6 +96,24 @@ test('ls says which cluster holds its socket without answering (a master stopped
   t.is(listed.exitCode, 0, listed.stderr);
   t.deepEqual((JSON.parse(listed.stdout) as { name: string }[]).map((c) => c.name), ['api']);
   t.is(listed.stderr, 'frozen: its master holds the control socket but did not answer (stopped, or its event loop blocked?)');
+});
+
+test('a link to a cluster\'s socket is not a second cluster: ls lists it once, status without NAME finds it, status LINK is no cluster', async (t) => {
+  const dir = tempDir(t);
+  await serve(t, 'api', dir);
+  symlinkSync(socketPath('api', dir), socketPath('soft', dir));
+  linkSync(socketPath('api', dir), socketPath('hard', dir));
+  const listed = await clusterd(dir, 'ls', '--json');
+  t.is(listed.exitCode, 0, listed.stderr);
+  t.deepEqual((JSON.parse(listed.stdout) as { name: string }[]).map((c) => c.name), ['api']);
+  const only = await clusterd(dir, 'status', '--json');
+  t.is(only.exitCode, 0, only.stderr);
+  t.is((JSON.parse(only.stdout) as { name: string }).name, 'api');
+  for (const name of ['soft', 'hard']) {
+    const named = await clusterd(dir, 'status', name);
+    t.is(named.exitCode, ExitCode.NOT_FOUND, named.stdout);
+    t.is(named.stderr, `clusterd: no cluster named ${name} is running: ${socketPath(name, dir)} leads to cluster api`);
+  }
 });
 
 test('top --once prints one plain snapshot with sparklines', async (t) => {
