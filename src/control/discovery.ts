@@ -5,7 +5,7 @@ import { readdir } from 'node:fs/promises';
 import { ClusterdError } from '../errors.js';
 import { ControlClient, DEFAULT_CALL_TIMEOUT_MS, PROBE_TIMEOUT_MS } from './client.js';
 import type { TcpAddress } from './options.js';
-import { CLUSTER_NAME, nameOfSocket, runtimeDir, socketPath } from './paths.js';
+import { checkRuntimeDirToRead, CLUSTER_NAME, nameOfSocket, runtimeDir, socketPath } from './paths.js';
 import { NOT_RUNNING } from './status-codes.js';
 import type { ClusterView } from './types.js';
 
@@ -32,6 +32,7 @@ export async function listClusters(options: { dir?: string; timeoutMs?: number }
  * rather than leave out as if nothing ran there.
  */
 export async function surveyClusters({ dir = runtimeDir(), timeoutMs = PROBE_TIMEOUT_MS }: { dir?: string; timeoutMs?: number } = {}): Promise<{ running: RunningCluster[]; silent: string[] }> {
+  checkRuntimeDirToRead(dir);
   const silent: string[] = [];
   const found = await probeAll(dir, timeoutMs, silent);
   for (const { client } of found) client.close();
@@ -56,6 +57,7 @@ export interface ConnectOptions {
  */
 export async function connect({ name, control, dir = runtimeDir(), timeoutMs = DEFAULT_CALL_TIMEOUT_MS }: ConnectOptions): Promise<Connection> {
   if (control) return connectTcp(control, name, timeoutMs);
+  checkRuntimeDirToRead(dir);
   if (name !== undefined) {
     if (!CLUSTER_NAME.test(name)) throw notFound(`no cluster named ${JSON.stringify(name)} is running (not a valid cluster name)`);
     const client = new ControlClient({ transport: 'unix', socketPath: socketPath(name, dir) });

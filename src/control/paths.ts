@@ -69,11 +69,8 @@ export function ensureRuntimeDir(dir: string = runtimeDir()): string {
   }
   // lstat, not stat: a symlink planted in a shared /tmp must not redirect our sockets.
   const stats = lstatSync(dir);
-  if (stats.isSymbolicLink()) throw runtimeDirError(`the runtime directory ${dir} is a symbolic link; refusing to follow it`);
-  if (!stats.isDirectory()) throw runtimeDirError(`the runtime directory ${dir} is not a directory`);
-  if (stats.uid !== uid()) {
-    throw runtimeDirError(`the runtime directory ${dir} belongs to uid ${stats.uid}, not to this user (uid ${uid()})`);
-  }
+  const notOurs = notOwnDirectory(dir, stats);
+  if (notOurs !== null) throw runtimeDirError(notOurs);
   // Ours, but no socket or log file could be made in it (a mode without write, a read-only mount).
   try {
     accessSync(dir, constants.W_OK | constants.X_OK);
@@ -91,11 +88,45 @@ export function ensureRuntimeDir(dir: string = runtimeDir()): string {
     }
   }
   if (isPrivate(stats)) return dir;
-  const mode = (stats.mode & 0o7777).toString(8).padStart(4, '0');
   throw runtimeDirError(
-    `the runtime directory ${dir} is open to other users (mode ${mode}) and clusterd changes no directory it did not create: ` +
+    `${openToOthers(dir, stats)} and clusterd changes no directory it did not create: ` +
       'make it private (chmod 700) or set CLUSTERD_RUNTIME_DIR to a private directory, or to a sticky one such as /tmp',
   );
+}
+
+/**
+ * The client's side of ensureRuntimeDir: before a command reads the runtime directory and connects
+ * to a socket in it, the same rules, as anyone who can write there could answer as a cluster.
+ * Creates nothing, and a missing directory is no error (false: no cluster runs).
+ */
+export function checkRuntimeDirToRead(dir: string = runtimeDir()): boolean {
+  let stats: Stats;
+  try {
+    stats = lstatSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw runtimeDirError(`cannot read the runtime directory ${dir}`, error);
+  }
+  const unsafe = notOwnDirectory(dir, stats) ?? (isPrivate(stats) ? null : openToOthers(dir, stats));
+  if (unsafe !== null) {
+    throw runtimeDirError(
+      `${unsafe}, so clusterd trusts no control socket in it (a directory of this user's alone, mode 0700, is used; see CLUSTERD_RUNTIME_DIR)`,
+    );
+  }
+  return true;
+}
+
+/** Why `dir` can hold no control socket whatever its mode (a link, not a directory, another user's); null if none. */
+function notOwnDirectory(dir: string, stats: Stats): string | null {
+  if (stats.isSymbolicLink()) return `the runtime directory ${dir} is a symbolic link; refusing to follow it`;
+  if (!stats.isDirectory()) return `the runtime directory ${dir} is not a directory`;
+  if (stats.uid !== uid()) return `the runtime directory ${dir} belongs to uid ${stats.uid}, not to this user (uid ${uid()})`;
+  return null;
+}
+
+function openToOthers(dir: string, stats: Stats): string {
+  const mode = (stats.mode & 0o7777).toString(8).padStart(4, '0');
+  return `the runtime directory ${dir} is open to other users (mode ${mode})`;
 }
 
 /**

@@ -3,7 +3,8 @@
 import test from 'ava';
 import { execa } from 'execa';
 import { once } from 'node:events';
-import { existsSync, linkSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, linkSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import net from 'node:net';
 import { socketPath } from '../../src/control/paths.js';
 import { startControlServer } from '../../src/control/server.js';
@@ -114,6 +115,45 @@ test('a link to a cluster\'s socket is not a second cluster: ls lists it once, s
     t.is(named.exitCode, ExitCode.NOT_FOUND, named.stdout);
     t.is(named.stderr, `clusterd: no cluster named ${name} is running: ${socketPath(name, dir)} leads to cluster api`);
   }
+});
+
+test('a runtime directory that start refuses (open to others, another user\'s) is not read: one line, exit 2, no socket in it asked', async (t) => {
+  const dir = tempDir(t);
+  let asked = 0;
+  const source = new (class extends FakeSource {
+    override status() {
+      asked++;
+      return super.status();
+    }
+  })(twoWorkers('api'));
+  await serve(t, 'api', dir, undefined, source);
+  const before = asked;
+  chmodSync(dir, 0o777);
+  t.teardown(() => chmodSync(dir, 0o700));
+  for (const command of [['ls'], ['status'], ['status', 'api'], ['stop'], ['stop', '--all'], ['dashboard', 'api']]) {
+    const result = await clusterd(dir, ...command);
+    t.is(result.exitCode, ExitCode.USAGE, command.join(' '));
+    t.is(result.stderr, `clusterd: the runtime directory ${dir} is open to other users (mode 0777), so clusterd trusts no control socket in it (a directory of this user's alone, mode 0700, is used; see CLUSTERD_RUNTIME_DIR)`);
+  }
+  t.is(asked, before, 'no command asked the cluster');
+  chmodSync(dir, 0o700);
+  if (process.getuid?.() !== 0) return;
+  // Another user's (root can make one): the same.
+  chownSync(dir, 65534, 65534);
+  t.teardown(() => chownSync(dir, 0, 0));
+  const owned = await clusterd(dir, 'status');
+  t.is(owned.exitCode, ExitCode.USAGE);
+  t.regex(owned.stderr, /belongs to uid 65534, not to this user \(uid 0\), so clusterd trusts no control socket in it/);
+});
+
+test('a runtime directory that does not exist: no cluster runs, and none is made', async (t) => {
+  const dir = join(tempDir(t), 'missing');
+  const listed = await clusterd(dir, 'ls');
+  t.is(listed.exitCode, 0);
+  t.is(listed.stderr, `no running clusters (looked in ${dir})`);
+  const status = await clusterd(dir, 'status', 'api');
+  t.is(status.exitCode, ExitCode.NOT_FOUND);
+  t.false(existsSync(dir));
 });
 
 test('top --once prints one plain snapshot with sparklines', async (t) => {

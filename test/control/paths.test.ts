@@ -3,9 +3,9 @@
 // where others could rename what clusterd puts there is refused with one line.
 import test from 'ava';
 import { execa } from 'execa';
-import { chmodSync, chownSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureRuntimeDir, runtimeDir } from '../../src/control/paths.js';
+import { checkRuntimeDirToRead, ensureRuntimeDir, runtimeDir } from '../../src/control/paths.js';
 import { startControlServer } from '../../src/control/server.js';
 import { ClusterdError } from '../../src/errors.js';
 import { CLI, fixture, killOnTeardown, startCluster } from '../helpers/cluster.js';
@@ -74,6 +74,10 @@ const refused = test.macro({
     t.regex(error.message, message);
     t.true(error.message.includes(shared));
     t.false(error.message.includes('\n'));
+    // The client, before it reads the directory and connects to a socket in it, refuses it alike.
+    const read = t.throws(() => checkRuntimeDirToRead(dir), { instanceOf: ClusterdError });
+    t.is(read.code, 'ERR_CLUSTERD_RUNTIME_DIR');
+    t.true(read.message.startsWith(error.message.split(' and clusterd changes')[0]!), read.message);
     t.is(mode(shared), perm);
   },
   title: (_title, perm: number, owner: number) => `a directory of mode ${perm.toString(8).padStart(4, '0')} owned by uid ${owner} is refused and left as it is`,
@@ -82,6 +86,15 @@ test(refused, 0o777, uid, /is open to other users \(mode 0777\).*chmod 700/);
 test(refused, 0o770, uid, /is open to other users \(mode 0770\)/);
 // Another user's sticky directory: its owner may still remove what is in it.
 if (uid === 0) test(refused, 0o1777, 65534, /belongs to uid 65534/);
+
+test('the client reads a private directory, takes a missing one for no cluster (creating nothing), and refuses a symbolic link', (t) => {
+  const parent = tempDir(t);
+  t.true(checkRuntimeDirToRead(parent));
+  t.false(checkRuntimeDirToRead(join(parent, 'missing')));
+  t.false(existsSync(join(parent, 'missing')));
+  symlinkSync(parent, join(parent, 'link'));
+  t.throws(() => checkRuntimeDirToRead(join(parent, 'link')), { instanceOf: ClusterdError, message: /is a symbolic link; refusing to follow it, so clusterd trusts no control socket in it/ });
+});
 
 test('a directory passed as the runtime directory itself is never chmodded, even when it is ours', (t) => {
   const dir = dirWithMode(t, 0o755);
