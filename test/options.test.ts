@@ -145,13 +145,18 @@ test('--lines past what the master keeps', rejects, () => parseInteger('lines', 
 test('--lines in exponent notation', rejects, () => parseInteger('lines', '1e3', { min: 0, max: 1000 }), ['`1e3`']);
 test('--parallel 0', rejects, () => parseInteger('parallel', '0', { min: 1, max: MAX_INSTANCES }), ['`--parallel`', `from 1 to ${MAX_INSTANCES}`]);
 test('worker ids past the cap', rejects, () => parseWorkerId('99999999999999999999'), ['WORKER_ID', `from 1 to ${MAX_INSTANCES}`]);
-test('scale past the cap', rejects, () => parseScaleSpec('+100000'), [`from 0 to ${MAX_INSTANCES}`, '`+100000`']);
+test('scale past the cap', rejects, () => parseScaleSpec('+100000'), [`with K at most ${MAX_INSTANCES}`, '`+100000`']);
+test('scale 0', rejects, () => parseScaleSpec('0'), ['cannot scale to 0 workers']);
 test('scale words', rejects, () => parseScaleSpec('lots'), ['`lots`']);
 test('choices, naming them', rejects, () => parseChoice('balance', 'random', ['rr', 'shared']), ['rr, shared']);
 test('names with path separators', rejects, () => parseName('../etc'), ['`../etc`']);
 
 test('scale specs pass through', (t) => {
   t.deepEqual(['4', '+1', '-2', ` ${MAX_INSTANCES} `].map(parseScaleSpec), ['4', '+1', '-2', String(MAX_INSTANCES)]);
+});
+
+test('worker ids, like scale counts, are read with spaces around them dropped', (t) => {
+  t.deepEqual([' 1', '2 ', ` ${MAX_INSTANCES} `].map(parseWorkerId), [1, 2, MAX_INSTANCES]);
 });
 
 test('bounds read as people write them', (t) => {

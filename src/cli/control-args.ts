@@ -79,21 +79,23 @@ function namesLocalCluster(name: string, dir?: string): boolean {
   }
 }
 
-/** A worker id as typed on the command line: 1 to MAX_INSTANCES (ids are 1..N). */
+/** A worker id as typed on the command line: 1 to MAX_INSTANCES (ids are 1..N); spaces around it are dropped, as for scale. */
 export function parseWorkerId(text: string): number {
-  const id = /^\d+$/.test(text) ? Number(text) : NaN;
+  const id = /^\d+$/.test(text.trim()) ? Number(text.trim()) : NaN;
   if (!(id >= 1 && id <= MAX_INSTANCES)) throw new UsageError(`Expected WORKER_ID to be an integer from 1 to ${MAX_INSTANCES}, got \`${text}\``);
   return id;
 }
 
 /**
- * A `scale` target as typed: `N`, `+K` or `-K`, with N and K at most MAX_INSTANCES. The master
- * checks the resulting count (it alone knows the current one); this catches the typo early.
+ * A `scale` target as typed: `N` from 1 to MAX_INSTANCES, or `+K` or `-K` with K at most
+ * MAX_INSTANCES. The master checks the resulting count (it alone knows the current one); this
+ * catches the typo, and `scale 0`, before looking for a cluster.
  */
 export function parseScaleSpec(text: string): string {
-  const match = /^[+-]?(\d+)$/.exec(text.trim());
-  if (!match || Number(match[1]) > MAX_INSTANCES) {
-    throw new UsageError(`Expected a worker count N, +K or -K with N and K from 0 to ${MAX_INSTANCES}, got \`${text}\``);
+  const match = /^([+-]?)(\d+)$/.exec(text.trim());
+  if (!match || Number(match[2]) > MAX_INSTANCES) {
+    throw new UsageError(`Expected a worker count N from 1 to ${MAX_INSTANCES}, or +K or -K with K at most ${MAX_INSTANCES}, got \`${text}\``);
   }
+  if (match[1] === '' && Number(match[2]) === 0) throw new UsageError('cannot scale to 0 workers: at least one worker must run');
   return text.trim();
 }

@@ -210,7 +210,10 @@ const controlOutOfRange = test.macro({
   title: (_title, args: string[]) => `${args.join(' ')}: refused with the allowed range`,
 });
 test(controlOutOfRange, ['logs', '--lines', '5000'], ['`--lines`', 'from 0 to 1000', '`5000`']);
-test(controlOutOfRange, ['scale', '+5000'], ['from 0 to 1024', '`+5000`']);
+test(controlOutOfRange, ['scale', '+5000'], ['with K at most 1024', '`+5000`']);
+test(controlOutOfRange, ['scale', '0'], ['cannot scale to 0 workers']);
+test(controlOutOfRange, ['scale', '2000'], ['N from 1 to 1024', '`2000`']);
+test(controlOutOfRange, ['restart', '0'], ['WORKER_ID', 'from 1 to 1024', '`0`']);
 test(controlOutOfRange, ['top', '--interval', '0'], ['`--interval`', 'from 50ms to 1m', '`0`']);
 
 test('entry file missing', async (t) => {
