@@ -1,6 +1,7 @@
 // The clusterd command line. Commands stay thin: they parse, validate, and call into the
 // master (start) or the control plane client (everything else).
 import yargs, { type CommandModule } from 'yargs';
+import { UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { fail } from './fail.js';
 import { startCommand } from './start.js';
@@ -22,6 +23,14 @@ import { checkFlags, needsValue, type DeclaredOptions } from './flag-checks.js';
 const COMMAND_MODULES = [startCommand, lsCommand, statusCommand, topCommand, reloadCommand, scaleCommand, restartCommand, stopCommand, stackCommand, profileCommand, loopCommand, logsCommand, dashboardCommand];
 /** The commands' names (the first word of each `command`). */
 const COMMANDS = COMMAND_MODULES.map((module) => String(module.command).split(' ')[0]!);
+
+/** Each command's positionals, in order (`restart [name] [worker-id]`: name, worker-id). */
+const POSITIONALS = new Map(
+  COMMAND_MODULES.map((module) => {
+    const [command, ...positionals] = String(module.command).split(' ');
+    return [command!, positionals.map((positional) => positional.replace(/^[[<]|[\]>]$/g, ''))];
+  }),
+);
 
 /** The commands whose first word after them is the cluster's NAME (`restart [name] [worker-id]`). */
 const NAMED_COMMANDS = COMMAND_MODULES.filter((module) => String(module.command).split(' ')[1] === '[name]').map((module) => String(module.command).split(' ')[0]!);
@@ -62,6 +71,7 @@ export function main(raw: string[]): void {
     .middleware(((args: Record<string, unknown> & { _: unknown[] }, parser: { getOptions(): DeclaredOptions }) => {
       if (args._[0] !== 'start') process.stdout.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' ? process.exit(0) : fail(error)));
       checkFlags(args, parser.getOptions(), argv);
+      operandsAfterDashes(args, argv);
     }) as never)
     .demandCommand(1, 'a command is required')
     .parserConfiguration({ 'populate--': true })
@@ -88,6 +98,28 @@ export function main(raw: string[]): void {
       process.exit(ExitCode.USAGE);
     })
     .parse();
+}
+
+/**
+ * The words after `--` of a control command are its operands, as for any command-line tool:
+ * `status -- api` is `status api` (yargs left them aside, and the command looked for the only
+ * cluster). They fill the positionals left empty, in order; a word beyond them is refused, as
+ * yargs refuses one before `--`. Start's go to the app.
+ */
+function operandsAfterDashes(args: Record<string, unknown> & { _: unknown[] }, argv: readonly string[]): void {
+  const command = String(args._[0]);
+  const count = ((args['--'] ?? []) as unknown[]).length;
+  if (command === 'start' || count === 0) return;
+  // The words as typed, the line's last ones: yargs made numbers of them (`-0` became `0`).
+  const words = argv.slice(argv.length - count);
+  for (const key of POSITIONALS.get(command) ?? []) {
+    if (args[key] !== undefined || words.length === 0) continue;
+    const word = words.shift();
+    args[key] = word;
+    args[key.replace(/-(\w)/g, (_, letter: string) => letter.toUpperCase())] = word;
+  }
+  args['--'] = [];
+  if (words.length > 0) throw new UsageError(`Unknown argument${words.length === 1 ? '' : 's'}: ${words.join(', ')}`);
 }
 
 /** Flags whose values start with a dash (node's own flags). */

@@ -7,12 +7,12 @@ interface ScaleArgs extends ControlArgs {
   name?: string | number;
   'count'?: string | number;
   json: boolean;
-  '--'?: (string | number)[];
 }
 
 export const scaleCommand: CommandModule<object, ScaleArgs> = {
   // `scale -1` reads as a count because yargs-parser takes a bare negative number for a value;
-  // `scale -- -1` works too. Two optional positionals, as for restart.
+  // `scale -- -1` works too (main.ts puts the words after `--` in the positionals). Two optional
+  // positionals, as for restart.
   command: 'scale [name] [count]',
   describe: `Set the number of workers: N, +K or -K (1 to ${MAX_INSTANCES} workers); scaling down drains the workers with the highest ids`,
   builder: (yargs) =>
@@ -27,7 +27,7 @@ export const scaleCommand: CommandModule<object, ScaleArgs> = {
     ),
   handler: async (args) => {
     try {
-      const { name, target } = nameAndTarget([args.name, args['count'], ...(args['--'] ?? [])], {
+      const { name, target } = nameAndTarget([args.name, args['count']], {
         label: 'the worker count N|+K|-K',
         form: /^[+-]?\d+$/,
         usage: 'clusterd scale [NAME] <N|+K|-K>',

@@ -101,7 +101,9 @@ export function startSettings(args: StartArgs, config: ConfigFile | null): Start
   const entry = given ?? config?.entry;
   if (given === undefined && config?.entry !== undefined) fromFile.set('entry', config.path);
   if (entry === undefined) {
-    throw new UsageError(`Missing the app to run: \`clusterd start <entry>\`, or \`entry\` in a config file (${CONFIG_NAMES[0]} in the current directory, or --config FILE)`);
+    // `start -- app.js`: the words after `--` are the app's own arguments, never the entry.
+    const afterDashes = (args['--'] ?? []).length > 0 ? '; the words after `--` are the app\'s own arguments, not the app (`clusterd start <entry> -- ARGS...`)' : '';
+    throw new UsageError(`Missing the app to run: \`clusterd start <entry>\`, or \`entry\` in a config file (${CONFIG_NAMES[0]} in the current directory, or --config FILE)${afterDashes}`);
   }
   const cliArgs = args['--'];
   return { flags, fromFile, overridden, entry, args: cliArgs && cliArgs.length > 0 ? cliArgs.map(String) : (config?.args ?? []), env: config?.env ?? {} };

@@ -156,6 +156,26 @@ test('a runtime directory that does not exist: no cluster runs, and none is made
   t.false(existsSync(dir));
 });
 
+test('words after `--` are the command\'s operands: NAME, or refused past those it takes; start says they go to the app', async (t) => {
+  const dir = tempDir(t);
+  await serve(t, 'api', dir);
+  await serve(t, 'web', dir);
+  const named = await clusterd(dir, 'status', '--json', '--', 'web');
+  t.is(named.exitCode, 0, named.stderr);
+  t.is((JSON.parse(named.stdout) as { name: string }).name, 'web');
+  const unknown = await clusterd(dir, 'stop', '--', 'zz');
+  t.is(unknown.exitCode, ExitCode.NOT_FOUND);
+  t.is(unknown.stderr, `clusterd: no cluster named zz is running (looked in ${dir}; running: api, web)`);
+  for (const args of [['status', 'api', '--', 'extra'], ['status', '--', 'api', 'extra'], ['ls', '--', 'extra']]) {
+    const extra = await clusterd(dir, ...args);
+    t.is(extra.exitCode, ExitCode.USAGE, args.join(' '));
+    t.is(extra.stderr, 'clusterd: Unknown argument: extra');
+  }
+  const start = await clusterd(dir, 'start', '--', 'app.js');
+  t.is(start.exitCode, ExitCode.USAGE);
+  t.regex(start.stderr, /^clusterd: Missing the app to run: .*; the words after `--` are the app's own arguments, not the app \(`clusterd start <entry> -- ARGS\.\.\.`\)$/);
+});
+
 test('top --once prints one plain snapshot with sparklines', async (t) => {
   const dir = tempDir(t);
   await serve(t, 'api', dir);
