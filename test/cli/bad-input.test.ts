@@ -174,6 +174,28 @@ test('every command: a flag with no value, twice, or a word for a yes/no flag; a
   t.is((await command(['ls', '--json=true'])).exitCode, 0);
   assertOneLine(t, await command(['logs', 'web', '-n', '-1']), ExitCode.USAGE, ['`--lines`', '`-1`']);
 });
+test('the line names what is wrong: an unknown flag with no command, -v, NAME given twice, a value that starts with a dash, --version with more', async (t) => {
+  const cases: [string[], string][] = [
+    [['--bogus'], 'clusterd: unknown flag `--bogus`, and a command is required (see clusterd --help)'],
+    [['-v'], 'clusterd: unknown flag `-v` (did you mean -V, --version?) (see clusterd --help)'],
+    [['status', 'api', '--name', 'web'], "clusterd: the cluster's NAME was given twice, as `api` and as `--name web`: give it once (see clusterd --help)"],
+    [['restart', 'api', '2', '--name', 'web'], "clusterd: the cluster's NAME was given twice, as `api` and as `--name web`: give it once (see clusterd --help)"],
+    [['start', 'app.js', '--name', '-x'], 'clusterd: `--name` needs a value (one that starts with -: --name=-x) (see clusterd --help)'],
+    [['start', 'app.js', '--name', '-xy'], 'clusterd: `--name` needs a value (one that starts with -: --name=-xy) (see clusterd --help)'],
+    [['status', '--control', '-x'], 'clusterd: `--control` needs a value (one that starts with -: --control=-x) (see clusterd --help)'],
+    [['--version', 'extra'], 'clusterd: `--version` takes nothing else: clusterd --version (see clusterd --help)'],
+    [['help', 'xyzzy'], 'clusterd: unknown command `xyzzy` (see clusterd --help)'],
+  ];
+  for (const [args, line] of cases) t.is(assertOneLine(t, await command(args), ExitCode.USAGE, []), line, args.join(' '));
+  // A yes/no flag before a dash word: that word is the unknown flag, as before.
+  t.is(assertOneLine(t, await command(['start', 'app.js', '--wait-ready', '-x']), ExitCode.USAGE, []), 'clusterd: Unknown argument: x (see clusterd --help)');
+  // `--name` with restart's WORKER_ID before it is no second NAME.
+  t.regex(String((await command(['restart', '2', '--name', 'none-by-this-name'])).stderr), /^clusterd: no cluster named none-by-this-name is running/);
+  const help = await command(['help', 'status']);
+  t.is(help.exitCode, 0, String(help.stderr));
+  t.regex(String(help.stdout), /^clusterd status \[name\]/);
+});
+
 test(outOfRange, ['--max-memory', '1k'], ['`--max-memory`', 'from 16M to 1T', '`1k`']);
 test(outOfRange, ['--max-memory', '512M', '--stats-interval', '0'], ['`--max-memory`', 'judged from the workers\' stats', '`--stats-interval` 0 turns off']);
 test(outOfRange, ['--kill-signal', 'SIGTERMINATE'], ['`--kill-signal`', 'a signal name such as SIGTERM', '`SIGTERMINATE`']);
