@@ -116,6 +116,16 @@ export function printable(text: string): string {
   });
 }
 
+/**
+ * A value as a message quotes it: in backticks, or as a JSON string where backticks would hide what
+ * it holds (empty, spaces at either end, control characters): \`--grace ' '\` read "got \`\`".
+ */
+export function quoted(value: unknown): string {
+  const text = String(value);
+  // eslint-disable-next-line no-control-regex
+  return text === '' || text.trim() !== text || /[\x00-\x1f\x7f]/.test(text) ? JSON.stringify(text) : `\`${text}\``;
+}
+
 /** Renders any thrown value as the one line a CLI user sees. */
 export function oneLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);

@@ -5,7 +5,7 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { usableCpus } from './system/cpus.js';
 import { logicalCwd } from './system/working-dir.js';
-import { UsageError } from './errors.js';
+import { quoted, UsageError } from './errors.js';
 
 /** Node's timers take at most 2^31-1 ms (about 24.8 days); a longer delay silently becomes 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -38,15 +38,15 @@ export function parseDuration(option: string, value: unknown, { min = 1, max = M
   const expected = `${off ? '0 (off) or ' : ''}a duration from ${formatMs(min)} to ${formatMs(max)}`;
   const match = DURATION.exec(text);
   if (!match) {
-    throw new UsageError(`Expected \`--${option}\` to be ${expected}, such as 500ms, 10s or 2m, got \`${text}\``);
+    throw new UsageError(`Expected \`--${option}\` to be ${expected}, such as 500ms, 10s or 2m, got ${quoted(value)}`);
   }
   const exact = Number(match[1]) * DURATION_UNITS[match[2] ?? 's']!;
   const ms = Math.round(exact);
   // Only a typed 0 is 0: a sliver that rounds to it (`0.0001`, `0.4ms`) would turn a check off, or
   // make a grace period none, without anyone asking.
-  if (exact > 0 && ms === 0) throw new UsageError(`Expected \`--${option}\` to be ${expected}, got \`${text}\` (under 1 ms)`);
+  if (exact > 0 && ms === 0) throw new UsageError(`Expected \`--${option}\` to be ${expected}, got ${quoted(value)} (under 1 ms)`);
   if ((off && ms === 0) || (ms >= min && ms <= max)) return ms;
-  throw new UsageError(`Expected \`--${option}\` to be ${expected}, got \`${text}\``);
+  throw new UsageError(`Expected \`--${option}\` to be ${expected}, got ${quoted(value)}`);
 }
 
 /** A bound as people read it: `10ms`, `1s`, `1m`; the timer limit as `24d (2147483647 ms)`. */
@@ -73,11 +73,11 @@ export function parseSize(option: string, value: unknown, { min = MIN_MEMORY_LIM
   const text = String(value).trim();
   const match = SIZE.exec(text);
   if (!match) {
-    throw new UsageError(`Expected \`--${option}\` to be a size such as 512M or 1G, got \`${text}\``);
+    throw new UsageError(`Expected \`--${option}\` to be a size such as 512M or 1G, got ${quoted(value)}`);
   }
   const bytes = Math.round(Number(match[1]) * SIZE_UNITS[match[2]!.toUpperCase()]!);
   if (bytes < min || bytes > max) {
-    throw new UsageError(`Expected \`--${option}\` to be a size from ${formatSize(min)} to ${formatSize(max)}, got \`${text}\``);
+    throw new UsageError(`Expected \`--${option}\` to be a size from ${formatSize(min)} to ${formatSize(max)}, got ${quoted(value)}`);
   }
   return bytes;
 }
@@ -98,7 +98,7 @@ export function parseInteger(option: string, value: unknown, { min, max }: { min
   const text = String(value).trim();
   const number = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!(number >= min && number <= max)) {
-    throw new UsageError(`Expected \`--${option}\` to be an integer from ${min} to ${max}, got \`${text}\``);
+    throw new UsageError(`Expected \`--${option}\` to be an integer from ${min} to ${max}, got ${quoted(value)}`);
   }
   return number;
 }
@@ -109,7 +109,7 @@ export function parseInstances(value: unknown): number {
   if (text === 'max') return Math.min(usableCpus().cpus, MAX_INSTANCES);
   const number = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!(number >= 1 && number <= MAX_INSTANCES)) {
-    throw new UsageError(`Expected \`--instances\` to be an integer from 1 to ${MAX_INSTANCES} or \`max\`, got \`${text}\``);
+    throw new UsageError(`Expected \`--instances\` to be an integer from 1 to ${MAX_INSTANCES} or \`max\`, got ${quoted(value)}`);
   }
   return number;
 }
@@ -129,7 +129,7 @@ export function parseWorkingDir(value: string | undefined): string {
   } catch (error) {
     why = (error as NodeJS.ErrnoException).code ?? 'unreadable';
   }
-  if (why !== null) throw new UsageError(`Expected \`--cwd\` to be a directory, got \`${text}\` (${why})`);
+  if (why !== null) throw new UsageError(`Expected \`--cwd\` to be a directory, got ${quoted(value)} (${why})`);
   return dir;
 }
 
@@ -137,7 +137,7 @@ export function parseWorkingDir(value: string | undefined): string {
 export function parseChoice<T extends string>(option: string, value: unknown, choices: readonly T[]): T {
   const text = String(value);
   if (!(choices as readonly string[]).includes(text)) {
-    throw new UsageError(`Expected \`--${option}\` to be one of ${choices.join(', ')}, got \`${text}\``);
+    throw new UsageError(`Expected \`--${option}\` to be one of ${choices.join(', ')}, got ${quoted(value)}`);
   }
   return text as T;
 }
@@ -161,10 +161,10 @@ export function killSignals(): string[] {
 export function parseSignal(option: string, value: unknown): NodeJS.Signals {
   const text = String(value).trim();
   if (!Object.hasOwn(constants.signals, text)) {
-    throw new UsageError(`Expected \`--${option}\` to be a signal name such as SIGTERM, SIGINT or SIGUSR2, got \`${text}\``);
+    throw new UsageError(`Expected \`--${option}\` to be a signal name such as SIGTERM, SIGINT or SIGUSR2, got ${quoted(value)}`);
   }
   const why = UNFIT_SIGNALS[text];
-  if (why) throw new UsageError(`Expected \`--${option}\` to be a signal the app can listen for, got \`${text}\`: ${why}`);
+  if (why) throw new UsageError(`Expected \`--${option}\` to be a signal the app can listen for, got ${quoted(value)}: ${why}`);
   return text as NodeJS.Signals;
 }
 
@@ -174,7 +174,7 @@ export const CLUSTER_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export function parseName(value: unknown): string {
   const text = String(value);
   if (!CLUSTER_NAME_PATTERN.test(text)) {
-    throw new UsageError(`Expected \`--name\` to be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, got \`${text}\``);
+    throw new UsageError(`Expected \`--name\` to be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, got ${quoted(value)}`);
   }
   return text;
 }
@@ -201,7 +201,7 @@ export function parseNodeArgs(value: unknown): string[] {
   const args = Array.isArray(value) ? (value as unknown[]) : [value];
   const expected = 'a node flag such as --max-old-space-size=512';
   args.forEach((arg, index) => {
-    if (typeof arg !== 'string' || arg.trim() === '') throw new UsageError(`Expected \`--node-arg\` to be ${expected}, got \`${String(arg)}\``);
+    if (typeof arg !== 'string' || arg.trim() === '') throw new UsageError(`Expected \`--node-arg\` to be ${expected}, got ${quoted(arg)}`);
     const previous = args[index - 1];
     const isValue = typeof previous === 'string' && /^-/.test(previous) && !previous.includes('=') && previous !== '--';
     if (!arg.startsWith('-') && !isValue) throw new UsageError(`Expected \`--node-arg\` to be ${expected} (or the value of the flag before it), got \`${arg}\``);

@@ -91,6 +91,10 @@ const rejects = test.macro({
 const RANGE = `from 1ms to 24d (${MAX_TIMER_MS} ms)`;
 test('duration words', rejects, () => parseDuration('grace', 'soon'), ['`--grace`', '`soon`']);
 test('negative durations', rejects, () => parseDuration('grace', '-1s'), ['`-1s`']);
+// Spaces and empty values would read as nothing in backticks: quoted as JSON, so they show.
+test('a blank duration, quoted so that it shows', rejects, () => parseDuration('grace', ' '), ['`--grace`', 'got " "']);
+test('a duration with a space before it, quoted so that it shows', rejects, () => parseDuration('grace', ' x'), ['got " x"']);
+test('a blank -i, quoted so that it shows', rejects, () => parseInstances('\t'), ['got "\\t"']);
 // Node would run a longer timer after 1 ms: `--grace 600h` must not mean no grace at all.
 test('durations past the timer limit', rejects, () => parseDuration('grace', '600h', { min: 0 }), ['`--grace`', 'from 0ms to 24d', '`600h`']);
 test('--listen-timeout 600h', rejects, () => parseDuration('listen-timeout', '600h'), ['`--listen-timeout`', RANGE, '`600h`']);
