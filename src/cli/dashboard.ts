@@ -99,9 +99,9 @@ async function serve(args: DashboardArgs): Promise<void> {
   process.once('SIGINT', () => void shutdown(ExitCode.OK, null));
   process.once('SIGTERM', () => void shutdown(ExitCode.OK, null));
   const error = await ended;
-  // A master that exits may close its socket before it ends the stream: locally, that is it stopping too.
-  const stopped = error === null || (error.code === NOT_RUNNING && args.control === undefined);
-  if (stopped) await shutdown(ExitCode.NOT_FOUND, `clusterd: the cluster ${status.name} stopped; its dashboard stops too`);
+  // As `top` and `logs -f`: a master that stops ends its streams before it closes its socket (exit
+  // 0, done); one that drops the connection (SIGKILL, a crash, the network) is lost (exit 7).
+  if (error === null) await shutdown(ExitCode.OK, `clusterd: the cluster ${status.name} stopped; its dashboard stops too`);
   else if (error.code === NOT_RUNNING) await shutdown(error.exitCode, `clusterd: lost the connection to cluster ${status.name} at ${client.address}; its dashboard stops too`);
   else await shutdown(error.exitCode, `clusterd: ${oneLine(error)}`);
 }
