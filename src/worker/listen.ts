@@ -11,6 +11,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
+import { getSystemErrorMap } from 'node:util';
 import { acceptorHandle, installAcceptorChannel, takeConnection } from './acceptor.js';
 import * as channel from './channel.js';
 import { atOwnLimit, datagramBound, standInSockname, traffic } from './servers.js';
@@ -134,10 +135,15 @@ function getServer(server: net.Server, query: ServerQuery, callback: GetServerCa
     if (query.readableAll === true) message.readableAll = true;
     if (query.writableAll === true) message.writableAll = true;
   }
+  const listeningId = (server as { _listeningId?: number })._listeningId;
   channel.request<ListenReply>({ cmd: 'NODE_clusterd:listen', query: message }, (reply, handle) => {
     if (reply.errno !== 0) {
       releaseIndex(base, index);
-      callback(reply.errno, null);
+      // Node words a cluster worker's failure `bind EADDRINUSE null:3000` (the host it was given,
+      // none); the app sees the error a process of its own gets: `listen EADDRINUSE: address already
+      // in use :::3000`. Emitted here as Node would, unless the server listened anew meanwhile.
+      if (udp) callback(reply.errno, null);
+      else if ((server as { _listeningId?: number })._listeningId === listeningId) server.emit('error', listenError(reply.errno, path, query.port, unix));
       return;
     }
     if (reply.mode === 'reuseport') {
@@ -170,6 +176,18 @@ function getServer(server: net.Server, query: ServerQuery, callback: GetServerCa
     }
     callback(0, roundRobinHandle(server, key, reply.sockname, () => releaseIndex(base, index)));
   });
+}
+
+/**
+ * The error of a listen() that failed, as Node makes it in a process that binds its own socket
+ * (lib/net.js setupListenHandle): syscall `listen`, and the address it listened on, `::` for none.
+ */
+function listenError(errno: number, address: string | null, port: number, unix: boolean): NodeJS.ErrnoException {
+  const [code, description] = getSystemErrorMap().get(errno) ?? [`Unknown system error ${errno}`, 'unknown error'];
+  const host = address ?? '::';
+  const error = new Error(`listen ${code}: ${description} ${unix ? host : `${host}:${port}`}`) as NodeJS.ErrnoException & { address: string; port?: number };
+  Object.assign(error, { errno, code, syscall: 'listen', address: host }, unix ? {} : { port });
+  return error;
 }
 
 /**

@@ -311,6 +311,19 @@ test('app that never listens, with --listen-timeout 1s', async (t) => {
   assertOneLine(t, result, ExitCode.BOOT_FAILED, ['failed to boot 2 times', '--listen-timeout']);
 });
 
+test('a port in use: the app\'s server gets the error a process of its own would (listen EADDRINUSE ... :::PORT), not Node\'s cluster wording (bind ... null:PORT)', async (t) => {
+  const holder = net.createServer();
+  t.teardown(() => holder.close());
+  await new Promise<void>((resolve) => holder.listen(0, resolve));
+  const { port } = holder.address() as net.AddressInfo;
+  const result = await start([fixture('reports-listen-error.js'), '-i', '1', '--listen-timeout', '10m'], { PORT: String(port) });
+  t.is(result.exitCode, ExitCode.LISTEN_FAILED, String(result.stderr));
+  const reported = String(result.stdout)
+    .split('\n')
+    .flatMap((line) => (/^\[w1\] \{/.test(line) ? [JSON.parse(line.slice('[w1] '.length)) as unknown] : []));
+  t.deepEqual(reported, [{ message: `listen EADDRINUSE: address already in use :::${port}`, code: 'EADDRINUSE', syscall: 'listen', address: '::', port }]);
+});
+
 test('port already in use by another process: reported once, not retried', async (t) => {
   const holder = net.createServer();
   t.teardown(() => holder.close());
