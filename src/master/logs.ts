@@ -83,6 +83,11 @@ export class OutputTail {
   }
 }
 
+/** A line the master added to a worker's stderr tail: `(clusterd: not ready after 3000 ms; see --listen-timeout)`. */
+export function isMasterNote(line: string): boolean {
+  return line.startsWith('(clusterd:');
+}
+
 /** How many recent worker lines the master keeps for `clusterd logs`. */
 export const RECENT_LINES = 1000;
 

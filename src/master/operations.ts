@@ -75,7 +75,7 @@ export class Operations {
       worker.once('exit', (exit: WorkerExit) => {
         // Stopped on purpose (a scale down, a restart, the cluster's stop) or a failed boot (replace() rejects for it).
         if (exit.from === 'stopping' || exit.from === 'starting' || failure !== null || finished) return;
-        failure = new BootError(`worker ${id}'s new generation (pid ${worker.pid}) failed after it was ready: it ${describeExit(exit, worker)}`, worker.stderrTail.lines());
+        failure = new BootError(`worker ${id}'s new generation (pid ${worker.pid}) failed after it was ready: it ${describeExit(exit, worker)}`, worker.lastOutput());
         onProgress({ id, phase: 'failed', pid: worker.pid, generation, message: (failure as Error).message });
         // Replacements still booting are called off: their old workers serve on.
         for (const other of inFlight) if (supervisor.abandonReplacement(other)) abandoned.add(other);

@@ -9,7 +9,7 @@ import type { BalanceMode } from './balancers/index.js';
 import type { Entry } from './entry.js';
 import { IdCounts } from './id-counts.js';
 import { Listeners, type ListenFailure } from './listeners.js';
-import type { LogSink } from './logs.js';
+import { isMasterNote, type LogSink } from './logs.js';
 import { buildStatus, type ClusterStatus, type ControlSource } from './status.js';
 import { formatStack } from '../loop/capture.js';
 import { Want, type ReplaceRequest } from './want.js';
@@ -573,7 +573,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       // A replacement that failed to boot: its requesters hear why; the old worker keeps serving,
       // or, if it died meanwhile, the id restarts as after any crash.
       slot.successor = null;
-      slot.want?.reject(new BootError(`worker ${slot.id}'s replacement ${describeExit(exit, worker)}`, worker.stderrTail.lines()));
+      slot.want?.reject(new BootError(`worker ${slot.id}'s replacement ${describeExit(exit, worker)}`, worker.lastOutput()));
       slot.want = null;
       if (slot.worker !== null || this.#slots.get(slot.id) !== slot) return;
     } else {
@@ -620,7 +620,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
         // over the count from earlier (while others served) is judged at its own next try.
         const failures = this.#phase === 'booting' ? [...this.#slots.values()].reduce((sum, each) => sum + each.bootFailures, 0) : slot.bootFailures;
         if (failures >= this.config.maxBootFailures) {
-          this.#fatal(new BootError(`app failed to boot ${failures} times in a row; last: worker ${worker.id} ${reason}`, worker.stderrTail.lines()));
+          this.#fatal(new BootError(`app failed to boot ${failures === 1 ? 'once' : `${failures} times in a row`}; last: worker ${worker.id} ${reason}`, worker.lastOutput()));
           return;
         }
       }
@@ -631,7 +631,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       const retry = serving > 0 ? `; retrying in ${(delay / 1000).toFixed(1)} s while ${serving} ${serving === 1 ? 'worker serves' : 'workers serve'}` : '';
       this.config.logs.event('boot-failed', `worker ${worker.id} failed to boot: ${why}${retry}`, { worker: worker.id, pid: worker.pid, code: exit.code, signal: exit.signal }, level);
       this.#scheduleRestart(slot, delay);
-      const failure = new BootError(`worker ${worker.id} ${why}`, worker.stderrTail.lines());
+      const failure = new BootError(`worker ${worker.id} ${why}`, worker.lastOutput());
       // A reload or restart waiting for this id (it was restarting when asked) hears why, as from a
       // successor's failed boot, rather than waiting for a boot that may never come; the id retries.
       slot.want?.reject(failure);
@@ -787,11 +787,6 @@ export function lastErrorLine(tail: readonly string[]): string {
   const at = lines.findLastIndex(isErrorLine);
   // Node's closing `Node.js v20.20.2` says nothing of what went wrong.
   return at === -1 ? (lines.findLast((line) => !/^Node\.js v\d/.test(line)) ?? lines.at(-1) ?? '') : firstLine(lines, at);
-}
-
-/** A line the master added to a worker's stderr tail: `(clusterd: not ready after 3000 ms; see --listen-timeout)`. */
-function isMasterNote(line: string): boolean {
-  return line.startsWith('(clusterd:');
 }
 
 /** `Error: boom`, `TypeError: x is not a function`. */

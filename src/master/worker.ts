@@ -8,7 +8,7 @@ import { guardChannel } from './channel-guard.js';
 import { healthRank, type WorkerLoad } from './balancers/choose.js';
 import type { BalancedWorker, RawHandle } from './balancers/types.js';
 import type { Listeners } from './listeners.js';
-import { OutputTail, type LogSink } from './logs.js';
+import { OutputTail, isMasterNote, type LogSink } from './logs.js';
 import { isAccepting, transition, type WorkerState } from './worker-state.js';
 import { SETTINGS_ENV, WORKER_INSPECTOR_ARGS, isProtocolMessage, type MasterMessage, type WorkerSettings } from '../protocol.js';
 import { parseWorkerMessage } from '../protocol/parse.js';
@@ -190,6 +190,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   readyAt: number | null = null;
   /** The last lines the worker wrote to stderr, to explain a failed boot or an exit. */
   readonly stderrTail = new OutputTail();
+  /** The last lines it wrote to stdout: a failed boot's explanation where stderr has none of the app's. */
+  readonly stdoutTail = new OutputTail();
   /** When it was asked to stop (stop()), or null. */
   stoppingAt: number | null = null;
   /** When its process ended (before the last of its output is read), or null. */
@@ -198,6 +200,17 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   readonly history: LoopSample[] = [];
   /** The last time the watchdog caught this worker's loop blocked, with the stack. */
   lastBlocked: BlockedInfo | null = null;
+
+  /**
+   * What to show of its output when its boot or its replacement failed: its stderr's last lines, or,
+   * where the app wrote nothing there (an app that logs with console.log and then exits, or never
+   * listens), its stdout's, with the master's own notes after them.
+   */
+  lastOutput(): string[] {
+    const errors = this.stderrTail.lines();
+    if (errors.some((line) => !isMasterNote(line))) return errors;
+    return [...this.stdoutTail.lines(), ...errors];
+  }
   /** Null for a worker whose process never started. */
   readonly #watch: LoopWatch | null = null;
   readonly #inspector: WorkerInspector | null = null;
@@ -248,7 +261,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     const inspector = new WorkerInspector(pid, { ownFlags: !WORKER_INSPECTOR_ARGS.every((arg) => spec.entry.execArgv.includes(arg)) });
     this.#inspector = inspector;
     const output = Promise.all([
-      spec.logs.follow(child.stdout!, { worker: this.id, pid, stream: 'stdout' }),
+      spec.logs.follow(child.stdout!, { worker: this.id, pid, stream: 'stdout' }, this.stdoutTail),
       spec.logs.follow(child.stderr!, { worker: this.id, pid, stream: 'stderr' }, this.stderrTail, (line) => inspector.intercept(line)),
     ]);
     // The runtime's commands come as Node's internal messages (src/protocol.ts); the app's own

@@ -145,6 +145,15 @@ test('start -d of an app that cannot boot exits non-zero with the reason, leavin
   t.is(listed.exitCode, 0);
 });
 
+test('start -d of an app that only writes to stdout and never listens quotes what it wrote there, not only clusterd\'s own note', async (t) => {
+  const env = runtime(t);
+  // never-listens.js prints `started` on stdout and nothing on stderr.
+  const started = await clusterd(['start', fixture('never-listens.js'), '-i', '1', '--name', 'quiet', '--listen-timeout', '2s', '--max-boot-failures', '1', '-d'], env);
+  t.is(started.exitCode, 3);
+  t.regex(started.stderr, /^ {2}\| started$/m, started.stderr);
+  t.regex(started.stderr, /^ {2}\| \(clusterd: not ready after 2000 ms/m, started.stderr);
+});
+
 test('Ctrl-C while start -d waits for a master that is still booting: one line saying it boots on and how to stop it, exit 130', async (t) => {
   const env = runtime(t);
   const waiting = execa(process.execPath, [CLI, 'start', fixture('never-listens.js'), '-i', '1', '--name', 'interrupted', '-d', '--listen-timeout', '10m'], { env, reject: false, timeout: 60_000 });

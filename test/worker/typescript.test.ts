@@ -189,7 +189,7 @@ const brokenBoot = test.macro({
     killOnTeardown(t, master.process);
     t.is(await master.exited, ExitCode.BOOT_FAILED);
     const fatal = master.lines.find((line) => line.event === 'fatal')!;
-    t.is(fatal.message, `error: app failed to boot 1 times in a row; last: worker 1 exited with code 1 before it was ready: SyntaxError: ${join(project, 'src/broken.ts')}:3:31: Expression expected`);
+    t.is(fatal.message, `error: app failed to boot once; last: worker 1 exited with code 1 before it was ready: SyntaxError: ${join(project, 'src/broken.ts')}:3:31: Expression expected`);
     // The worker's own output still shows where, in swc's frame.
     const stderr = master.lines.filter((line) => line.stream === 'stderr').map((line) => line.message);
     t.true(stderr.includes(' 3 | export const answer: number = ;'), stderr.join('\n'));
