@@ -23,6 +23,7 @@ import { CONFIG_KEYS, parseConfig, withAbsolutePaths } from './cli/config-file.j
 import { checkKeys } from './cli/known-keys.js';
 import { API_CHILD, API_CONFIG_ENV, DAEMON_ENV } from './cli/daemon.js';
 import { parseDaemonReport } from './cli/daemon-parent.js';
+import { masterEnvironment } from './cli/node-options.js';
 import { masterOptions, startSettings } from './cli/start.js';
 import { checkLogFile } from './master/log-file.js';
 import { parseScaleSpec } from './cli/control-args.js';
@@ -547,7 +548,8 @@ function controlAddress(text: string): TcpAddress {
  * under Type=notify (or socket activation) is the unit's main process, not the master.
  */
 function callerEnvironment(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
+  // NODE_OPTIONS' --inspect reaches the workers, not the master (see masterEnvironment).
+  const env = { ...masterEnvironment(process.env) };
   dropSystemdEnv(env);
   return env;
 }

@@ -10,6 +10,7 @@ import { dirname, extname, resolve } from 'node:path';
 import { configKey, ENV_NAME, FILE_ONLY_KEYS, START_OPTIONS, type StartOption } from './start-options.js';
 import { UsageError, oneLine } from '../errors.js';
 import { unknownKey } from './known-keys.js';
+import { toolEnvironment } from './node-options.js';
 import { isSocketPath } from '../control/options.js';
 import { TSCONFIG_ENV, findTsconfig } from '../master/typescript.js';
 
@@ -173,7 +174,9 @@ function loadModule(path: string, extension: string): Promise<unknown> {
   const args = ['--input-type=module', '--eval', LOADER, path, ...(typescript ? [import.meta.resolve('tsx/esm/api')] : [])];
   // A .ts config gets its own nearest tsconfig.json, as a .ts entry does (tsx would take the current
   // directory's: its `paths` were not found from anywhere else), unless TSX_TSCONFIG_PATH names one.
-  const env = typescript && !process.env[TSCONFIG_ENV] ? { ...process.env, [TSCONFIG_ENV]: findTsconfig(dirname(path)) ?? devNull } : process.env;
+  // NODE_OPTIONS' --inspect is for the app's workers, not for this process of clusterd's own.
+  const own = toolEnvironment(process.env);
+  const env = typescript && !own[TSCONFIG_ENV] ? { ...own, [TSCONFIG_ENV]: findTsconfig(dirname(path)) ?? devNull } : own;
   // The module's own output (a console.log of what it loaded) goes to stderr: clusterd's stdout is
   // its own lines, one JSON object each with --log-format json.
   const child = spawn(process.execPath, args, { stdio: ['ignore', process.stderr, 'inherit', 'ipc'], serialization: 'advanced', env });

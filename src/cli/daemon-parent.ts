@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { DAEMON_ENV, MAX_REPORT_LINE } from './daemon.js';
+import { masterEnvironment } from './node-options.js';
 import { endpointsText, workerCount, type ReadyInfo } from '../master/run.js';
 import { ensureRuntimeDir } from '../control/paths.js';
 import { assertNameFree } from '../control/server.js';
@@ -73,7 +74,7 @@ export async function startDaemon({ name, argv, logFile }: { name: string; argv:
   const child = spawn(process.execPath, [bin, ...withoutDaemonFlag(argv)], {
     detached: true,
     stdio: ['ignore', log, log, 'ipc'],
-    env: { ...process.env, [DAEMON_ENV]: '1' },
+    env: { ...masterEnvironment(process.env), [DAEMON_ENV]: '1' },
   });
   closeSync(log);
   return new Promise((resolve) => {

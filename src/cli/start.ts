@@ -16,6 +16,7 @@ import { BootError, ClusterdError, UsageError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { nameFromEntry, parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseNodeArgs, parseSignal, parseSize, parseWorkingDir } from '../options.js';
 import { CONFIG_NAMES, loadConfig, type ConfigFile, type FlagValue } from './config-file.js';
+import { restoreWorkerNodeOptions } from './node-options.js';
 import { configKey, MAX_BOOT_FAILURES, START_OPTIONS } from './start-options.js';
 
 /** The long flags of `start`, which a config file gives as keys. */
@@ -328,19 +329,24 @@ function parseLogFilePath(value: string): string {
 
 /**
  * NODE_OPTIONS=--inspect is meant for the app: the workers inherit it (each on a port of its own, see
- * inspectorArgs). But Node applies it to the master too, which it makes listen on 127.0.0.1:9229,
- * where any local user may run code as the master. Opened by NODE_OPTIONS, not by flags given to this
- * very process (`node --inspect bin/clusterd.js`, on purpose), it is closed before anything else
- * runs, and said so; its port was open for the CLI's start-up.
+ * inspectorArgs). But Node applies it to `clusterd start` too, which it makes listen on 127.0.0.1:9229,
+ * where any local user may run code as the master (or, with -d, as the process that waits for it,
+ * until every worker is ready). Opened by NODE_OPTIONS, not by flags given to this very process
+ * (`node --inspect bin/clusterd.js`, on purpose), it is closed before anything else runs, and said
+ * so; its port was open for the CLI's start-up. The processes started from here get none (see
+ * node-options.ts).
  */
 function closeInheritedInspector(): void {
   const url = inspector.url();
   if (url === undefined || process.execArgv.some((arg) => /^--inspect/.test(arg))) return;
   inspector.close();
-  process.stderr.write(`clusterd: NODE_OPTIONS' --inspect is for the workers: the master closed the inspector it opened at ${new URL(url).host}\n`);
+  process.stderr.write(`clusterd: NODE_OPTIONS' --inspect is for the workers: clusterd start closed the inspector it opened at ${new URL(url).host}\n`);
 }
 
 async function start(args: StartArgs): Promise<void> {
+  closeInheritedInspector();
+  // `start -d`'s and start()'s master: its workers inherit the NODE_OPTIONS its own node was started without.
+  if (process.env[DAEMON_ENV]) restoreWorkerNodeOptions();
   const settings = startSettings(args, await loadConfig(args.config).finally(() => removeApiConfig(args.config)));
   const options = masterOptions(settings);
   // The master's modules load only here: `clusterd status` and friends never pay for them.
@@ -349,7 +355,6 @@ async function start(args: StartArgs): Promise<void> {
     const { startDaemon } = await import('./daemon-parent.js');
     process.exit(await startDaemon({ name: options.cluster.name, argv: process.argv.slice(2), logFile: options.logFile }));
   }
-  closeInheritedInspector();
   const { runMaster } = await import('../master/run.js');
   if (process.env[DAEMON_ENV]) runAsDaemon(options, runMaster);
   else await runMaster(options);

@@ -1,7 +1,22 @@
 // --node-arg is repeatable: every flag reaches every worker's node, before clusterd's runtime.
 import test from 'ava';
-import { fixture, startCluster } from '../helpers/cluster.js';
+import { execa } from 'execa';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, fixture, isRunning, startCluster, tryConnect, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
+import { withoutInspectorFlags } from '../../src/cli/node-options.js';
+
+/** A port nothing listens on now: the system's pick, given back. */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 test('repeated --node-arg flags all reach the workers', async (t) => {
   const cluster = await startCluster(fixture('prints-exec-argv.js'), {
@@ -37,8 +52,65 @@ test('NODE_OPTIONS=--inspect is for the workers: the master closes the inspector
   t.teardown(() => cluster.stop('SIGKILL'));
   // Node opens it on 127.0.0.1:9229 before clusterd runs, unless that port is taken (another test's).
   const opened = cluster.stderr.some((line) => /^Debugger listening on ws:\/\/127\.0\.0\.1:9229\//.test(line));
-  if (opened) t.true(cluster.stderr.some((line) => line.startsWith("clusterd: NODE_OPTIONS' --inspect is for the workers: the master closed the inspector it opened at 127.0.0.1:9229")), cluster.stderr.join('\n'));
+  if (opened) t.true(cluster.stderr.some((line) => line.startsWith("clusterd: NODE_OPTIONS' --inspect is for the workers: clusterd start closed the inspector it opened at 127.0.0.1:9229")), cluster.stderr.join('\n'));
   else t.true(cluster.stderr.some((line) => /^Starting inspector on 127\.0\.0\.1:9229 failed/.test(line)), cluster.stderr.join('\n'));
   const stack = await ctl.run(['stack', 'inspectenv', '1']);
   t.is(stack.exitCode, 0, String(stack.stderr));
 });
+
+test('start -d with NODE_OPTIONS=--inspect: closed before the master starts, which opens none; the workers keep it', async (t) => {
+  // The waiting `start -d` closed its inspector only after every worker was ready, and the master
+  // it forked failed on the same port: "Starting inspector on ... failed: address already in use".
+  const ctl = control(t);
+  const port = await freePort();
+  const started = execa(process.execPath, [CLI, 'start', fixture('wait-ready.js'), '-i', '1', '--wait-ready', '--name', 'inspectdaemon', '-d'], {
+    env: { ...ctl.env, NODE_OPTIONS: `--inspect=127.0.0.1:${port} --max-old-space-size=300` },
+    reject: false,
+    timeout: 60_000,
+  });
+  t.teardown(async () => {
+    await ctl.run(['stop', 'inspectdaemon']);
+  });
+  // The worker listens but is not ready (until SIGUSR2): `start -d` is still waiting for it.
+  const worker = await waitFor(async () => (await ctl.run(['status', 'inspectdaemon', '--json'])).exitCode === 0 && (await ctl.workers('inspectdaemon'))[0], { timeoutMs: 30_000, what: 'the worker' });
+  t.is(started.exitCode, null, 'start -d still waits');
+  t.is(await tryConnect(port), 'ECONNREFUSED', `nothing listens on the inspector's port ${port} while start -d waits`);
+  process.kill(worker.pid, 'SIGUSR2');
+  const result = await started;
+  t.is(result.exitCode, 0, String(result.stderr));
+  t.true(String(result.stderr).includes(`clusterd: NODE_OPTIONS' --inspect is for the workers: clusterd start closed the inspector it opened at 127.0.0.1:${port}`), String(result.stderr));
+  const log = readFileSync(/logs (\S+)$/m.exec(String(result.stdout))![1]!, 'utf8');
+  // The master's own lines have no [wN] tag: none of them is the inspector's.
+  t.false(/^(Starting inspector|Debugger listening)/m.test(log), log);
+  t.false(log.includes('closed the inspector'), log);
+  t.regex(log, /\[w1\] Debugger listening on ws:\/\/127\.0\.0\.1:\d+\//, 'the worker has its inspector, as in the foreground');
+  const stack = await ctl.run(['stack', 'inspectdaemon', '1']);
+  t.is(stack.exitCode, 0, String(stack.stderr));
+  const { masterPid } = JSON.parse(String((await ctl.run(['status', 'inspectdaemon', '--json'])).stdout)) as { masterPid: number };
+  const masterOptions = readFileSync(`/proc/${masterPid}/environ`, 'utf8').split('\0').find((entry) => entry.startsWith('NODE_OPTIONS='));
+  t.is(masterOptions, 'NODE_OPTIONS=--max-old-space-size=300');
+  const workerOptions = readFileSync(`/proc/${worker.pid}/environ`, 'utf8').split('\0').filter((entry) => /^(NODE_OPTIONS|CLUSTERD_WORKER_NODE_OPTIONS)=/.test(entry));
+  t.deepEqual(workerOptions, [`NODE_OPTIONS=--inspect=127.0.0.1:${port} --max-old-space-size=300`]);
+  await ctl.run(['stop', 'inspectdaemon']);
+  await waitFor(() => !isRunning(masterPid), { timeoutMs: 15_000, what: 'the master to exit' });
+});
+
+test('NODE_OPTIONS=--inspect and a .mjs config: the process that loads the config opens no inspector', async (t) => {
+  // It inherited NODE_OPTIONS: it opened the port `clusterd start` had just closed, or failed on it.
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-inspect-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'clusterd.config.mjs'), 'export default { instances: 1 };\n');
+  const port = await freePort();
+  const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--name', 'inspectconfig', '--config', join(dir, 'clusterd.config.mjs')], env: { NODE_OPTIONS: `--inspect=127.0.0.1:${port}` } });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const inspectorLines = cluster.stderr.filter((line) => /^(Starting inspector|Debugger listening)/.test(line));
+  t.deepEqual(inspectorLines.map((line) => line.replace(/\/[0-9a-f-]{36}$/, '')), [`Debugger listening on ws://127.0.0.1:${port}`], cluster.stderr.join('\n'));
+});
+
+const stripped = test.macro((t, given: string, expected: string) => t.is(withoutInspectorFlags(given), expected));
+test('NODE_OPTIONS less the flags that open an inspector: --inspect', stripped, '--inspect', '');
+test('NODE_OPTIONS less the flags that open an inspector: with an address, among others', stripped, '--max-old-space-size=300 --inspect=127.0.0.1:9339 --require ./a.js', '--max-old-space-size=300 --require ./a.js');
+test('NODE_OPTIONS less the flags that open an inspector: -brk and -wait', stripped, '--inspect-brk --inspect-wait=9230 --trace-warnings', '--trace-warnings');
+test('NODE_OPTIONS less the flags that open an inspector: --inspect-port alone opens none', stripped, '--inspect-port=9230', '--inspect-port=9230');
+test('NODE_OPTIONS less the flags that open an inspector: quoted words kept as written', stripped, '--require "./a b.js"  "--inspect"', '--require "./a b.js"');
+test('NODE_OPTIONS less the flags that open an inspector: none there, unchanged', stripped, '  --require  ./a.js ', '  --require  ./a.js ');
