@@ -17,6 +17,8 @@ export interface EndpointOptions {
   serve(path: string, response: http.ServerResponse, request: http.IncomingMessage): void;
   /** Answers a POST of `path`; without it, POST is 405 like any other method. */
   post?(path: string, request: http.IncomingMessage, response: http.ServerResponse): void;
+  /** How this endpoint answers a request it refuses itself (a method it does not take); by default a line of text. */
+  refuse?: Refuse;
   /** Errors after the server is listening (an accept failing with EMFILE); they never stop it. */
   onError?: (error: Error) => void;
   /** Connections open at once; past it, a new one takes the place of the oldest idle one (default MAX_ENDPOINT_CONNECTIONS). */
@@ -39,6 +41,12 @@ export const MAX_ENDPOINT_CONNECTIONS = 256;
  */
 export const IDLE_TIMEOUT_MS = 60_000;
 
+/** Writes a refusal: its HTTP status, one line saying why, and a stable code for programs. */
+export type Refuse = (response: http.ServerResponse, status: number, error: string, code: string) => void;
+
+/** The default Refuse: the line alone, as text (metrics and health answer text). */
+const refuseAsText: Refuse = (response, status, error) => replyText(response, status, `${error}\n`);
+
 export interface Endpoint {
   address: { host: string; port: number };
   /** Stops listening and drops open connections (scrapers and probes keep theirs alive). */
@@ -46,14 +54,14 @@ export interface Endpoint {
 }
 
 /** Listens on host:port; rejects with a ListenError when the address cannot be bound. */
-export async function startEndpoint({ flag, host, port, serve, post, onError = () => {}, maxConnections = MAX_ENDPOINT_CONNECTIONS, idleTimeoutMs = IDLE_TIMEOUT_MS }: EndpointOptions): Promise<Endpoint> {
+export async function startEndpoint({ flag, host, port, serve, post, refuse = refuseAsText, onError = () => {}, maxConnections = MAX_ENDPOINT_CONNECTIONS, idleTimeoutMs = IDLE_TIMEOUT_MS }: EndpointOptions): Promise<Endpoint> {
   if (typeof host !== 'string' || host === '') {
     throw new UsageError(`Expected the \`--${flag}\` host to be a non-empty string, got \`${String(host)}\``);
   }
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new UsageError(`Expected the \`--${flag}\` port to be an integer from 0 to 65535, got \`${String(port)}\``);
   }
-  const server = createServer(serve, post, maxConnections, idleTimeoutMs);
+  const server = createServer(serve, post, refuse, maxConnections, idleTimeoutMs);
   await listen(server, { host, port }, onError).catch((error: NodeJS.ErrnoException) => {
     throw new ListenError(`cannot serve ${flag} on ${formatControlAddress({ host, port })}: ${describeListenError(error)}`, error);
   });
@@ -67,8 +75,8 @@ export type SocketEndpointOptions = Omit<EndpointOptions, 'host' | 'port'> & { p
  * Listens on the unix socket `path` (absolute), owner-only (0600): whoever can connect is this
  * user. Rejects with a ListenError when it cannot be bound (in use, not a socket, no directory).
  */
-export async function startSocketEndpoint({ flag, path, serve, post, onError = () => {}, maxConnections = MAX_ENDPOINT_CONNECTIONS, idleTimeoutMs = IDLE_TIMEOUT_MS }: SocketEndpointOptions): Promise<{ path: string; close(): Promise<void> }> {
-  const server = createServer(serve, post, maxConnections, idleTimeoutMs);
+export async function startSocketEndpoint({ flag, path, serve, post, refuse = refuseAsText, onError = () => {}, maxConnections = MAX_ENDPOINT_CONNECTIONS, idleTimeoutMs = IDLE_TIMEOUT_MS }: SocketEndpointOptions): Promise<{ path: string; close(): Promise<void> }> {
+  const server = createServer(serve, post, refuse, maxConnections, idleTimeoutMs);
   let inode: number;
   try {
     inode = await claimSocketFile(path, (temporary) => listen(server, { path: temporary }, onError));
@@ -93,6 +101,9 @@ export async function startSocketEndpoint({ flag, path, serve, post, onError = (
  */
 export const MAX_PIPELINED = 8;
 
+/** The code of a 405, for an endpoint that answers refusals in JSON. */
+export const METHOD_NOT_ALLOWED = 'ERR_CLUSTERD_METHOD_NOT_ALLOWED';
+
 /** A client that has not sent its whole request head within this is closed (Node's default is 60 s). */
 const HEADERS_TIMEOUT_MS = 10_000;
 
@@ -106,7 +117,7 @@ export function requestPath(target = '/'): string {
   return path.split('?')[0]!;
 }
 
-function createServer(serve: EndpointOptions['serve'], post: EndpointOptions['post'], maxConnections: number, idleTimeoutMs: number): http.Server {
+function createServer(serve: EndpointOptions['serve'], post: EndpointOptions['post'], refuse: Refuse, maxConnections: number, idleTimeoutMs: number): http.Server {
   // Requests read and not answered yet, per open connection, oldest connection first.
   const open = new Map<Socket, number>();
   const server = http.createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 2 * HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 }, (request, response) => {
@@ -126,7 +137,7 @@ function createServer(serve: EndpointOptions['serve'], post: EndpointOptions['po
     // HEAD is GET without the body (Node's http drops it); both are safe for a probe to send.
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.setHeader('Allow', post ? 'GET, HEAD, POST' : 'GET, HEAD');
-      replyText(response, 405, `method ${request.method ?? ''} not allowed: use GET${post ? ' or POST' : ''}\n`);
+      refuse(response, 405, `method ${request.method ?? ''} not allowed: use GET${post ? ' or POST' : ''}`, METHOD_NOT_ALLOWED);
       return;
     }
     serve(path, response, request);

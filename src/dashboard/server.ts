@@ -17,7 +17,7 @@ import type http from 'node:http';
 import type { DashboardActions } from './actions.js';
 import type { DashboardMessage, DashboardSource, FeedMessage } from './feed.js';
 import { tokenMatches } from '../control/auth.js';
-import { replyText, startEndpoint, startSocketEndpoint } from '../control/http-endpoint.js';
+import { METHOD_NOT_ALLOWED, startEndpoint, startSocketEndpoint } from '../control/http-endpoint.js';
 import { listenUrl, type ListenAddress } from '../control/options.js';
 import { LOOP_DURATION_MS, PROFILE_DURATION_MS, profileFileName } from '../control/requests.js';
 import { ClusterdError, UsageError } from '../errors.js';
@@ -88,8 +88,9 @@ export async function startDashboard({ listen, name, source, actions, token, idl
   const handlers = {
     flag: 'dashboard',
     ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
+    refuse: replyRefusal,
     serve: (path: string, response: http.ServerResponse, request: http.IncomingMessage) => {
-      if (!hostAllowed(host, request.headers.host)) return replyText(response, 421, 'this dashboard answers to a loopback name only (Host: localhost, 127.0.0.1 or [::1])\n');
+      if (!hostAllowed(host, request.headers.host)) return refuseHost(response);
       const file = files.get(path);
       if (file) {
         response.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': file.type, 'Content-Length': file.body.length });
@@ -104,14 +105,14 @@ export async function startDashboard({ listen, name, source, actions, token, idl
       // An action asked with GET (a link, a typed URL): it exists, by POST only.
       if (parseAction(path)) {
         response.setHeader('Allow', 'POST');
-        return replyText(response, 405, `method ${request.method ?? ''} not allowed: ${path} is an action, asked with POST\n`);
+        return replyRefusal(response, 405, `method ${request.method ?? ''} not allowed: ${path} is an action, asked with POST`, METHOD_NOT_ALLOWED);
       }
-      replyText(response, 404, 'not found: the dashboard serves /, /api/status and /events\n');
+      replyRefusal(response, 404, 'not found: the dashboard serves /, /api/status and /events', 'ERR_CLUSTERD_NOT_FOUND');
     },
     post: (path: string, request: http.IncomingMessage, response: http.ServerResponse) => {
       // No body is read: the path and the query say it all.
       request.resume();
-      if (!hostAllowed(host, request.headers.host)) return replyText(response, 421, 'this dashboard answers to a loopback name only (Host: localhost, 127.0.0.1 or [::1])\n');
+      if (!hostAllowed(host, request.headers.host)) return refuseHost(response);
       void act(path, request, response, { name, access, actions }).catch((error: unknown) => replyError(response, error));
     },
   };
@@ -145,7 +146,7 @@ function stream(response: http.ServerResponse, snapshot: () => DashboardMessage,
   // would never reach its socket, yet hold a place and its backlog; 64 of them on one connection took
   // every place. The connection goes.
   if (!response.socket) return void response.req.socket.destroy();
-  if (streams.size >= MAX_STREAMS) return replyText(response, 503, `too many dashboards connected (at most ${MAX_STREAMS})\n`);
+  if (streams.size >= MAX_STREAMS) return replyRefusal(response, 503, `too many dashboards connected (at most ${MAX_STREAMS})`, 'ERR_CLUSTERD_BUSY');
   response.writeHead(200, EVENT_STREAM_HEADERS);
   // A page waits between updates (one per --stats-interval, which may be long): not an idle client.
   // A page that stops reading is dropped by its backlog below instead.
@@ -271,15 +272,15 @@ async function act(
   { name, access, actions }: Pick<DashboardOptions, 'name' | 'actions'> & { access: Access },
 ): Promise<void> {
   const action = parseAction(path);
-  if (!action) return replyJson(response, 404, { error: 'not found: actions are POST /api/reload, /api/restart/ID, /api/profile/ID and /api/loop/ID' });
+  if (!action) return replyRefusal(response, 404, 'not found: actions are POST /api/reload, /api/restart/ID, /api/profile/ID and /api/loop/ID', 'ERR_CLUSTERD_NOT_FOUND');
   const foreign = crossSite(request);
-  if (foreign) return replyJson(response, 403, { error: `refused: ${foreign} (actions come from the dashboard's own page, or from a program)` });
-  if (access.kind === 'read-only') return replyJson(response, 403, { error: 'read-only dashboard: actions need --dashboard-token (or a unix socket)' });
+  if (foreign) return replyRefusal(response, 403, `refused: ${foreign} (actions come from the dashboard's own page, or from a program)`, FORBIDDEN);
+  if (access.kind === 'read-only') return replyRefusal(response, 403, 'read-only dashboard: actions need --dashboard-token (or a unix socket)', FORBIDDEN);
   if (access.kind === 'token') {
     const auth = checkBearer(request.headers.authorization, access.token);
     if (auth !== 'ok') {
       response.setHeader('WWW-Authenticate', 'Bearer');
-      return replyJson(response, 401, { error: auth === 'missing' ? 'missing `Authorization: Bearer <token>`' : 'wrong dashboard token' });
+      return replyRefusal(response, 401, auth === 'missing' ? 'missing `Authorization: Bearer <token>`' : 'wrong dashboard token', 'ERR_CLUSTERD_UNAUTHENTICATED');
     }
   }
   const who = `the dashboard (${access.kind === 'socket' ? 'unix socket' : (request.socket.remoteAddress ?? 'unknown')})`;
@@ -339,7 +340,20 @@ const STATUS_BY_CODE: Partial<Record<string, number>> = {
 function replyError(response: http.ServerResponse, error: unknown): void {
   if (response.headersSent) return void response.destroy();
   const status = error instanceof ClusterdError ? (STATUS_BY_CODE[error.code] ?? 500) : 500;
-  replyJson(response, status, { error: error instanceof Error ? error.message : String(error), ...(error instanceof ClusterdError ? { code: error.code } : {}) });
+  replyRefusal(response, status, error instanceof Error ? error.message : String(error), error instanceof ClusterdError ? error.code : 'ERR_CLUSTERD_INTERNAL');
+}
+
+/** 403's code: an action from another site's page, or on a read-only dashboard. */
+const FORBIDDEN = 'ERR_CLUSTERD_FORBIDDEN';
+
+/** 421: a Host that is not a loopback name, on a dashboard bound to loopback (DNS rebinding). */
+function refuseHost(response: http.ServerResponse): void {
+  replyRefusal(response, 421, 'this dashboard answers to a loopback name only (Host: localhost, 127.0.0.1 or [::1])', 'ERR_CLUSTERD_MISDIRECTED');
+}
+
+/** Every error the dashboard answers is JSON `{"error", "code"}`, for the page and for programs alike. */
+function replyRefusal(response: http.ServerResponse, status: number, error: string, code: string): void {
+  replyJson(response, status, { error, code });
 }
 
 function replyJson(response: http.ServerResponse, status: number, body: object): void {

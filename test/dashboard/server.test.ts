@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { captureDuration, checkBearer, crossSite, exposureWarning, hostAllowed, isLoopback, MAX_BACKLOG_BYTES, parseAction, startDashboard } from '../../src/dashboard/server.js';
+import { captureDuration, checkBearer, crossSite, exposureWarning, hostAllowed, isLoopback, MAX_BACKLOG_BYTES, MAX_STREAMS, parseAction, startDashboard } from '../../src/dashboard/server.js';
 import type { DashboardActions } from '../../src/dashboard/actions.js';
 import { profileFileName } from '../../src/control/requests.js';
 import type { DashboardMessage, DashboardSource, FeedMessage, FeedSnapshot, FeedUpdate } from '../../src/dashboard/feed.js';
@@ -543,4 +543,61 @@ test('a stop ends each page\'s stream: a client following /events sees its end, 
   await waitFor(() => hand.subscriptions() === 1, { what: 'the page following' });
   await dashboard.close();
   t.is(await outcome, 'ended');
+});
+
+/** One request to 127.0.0.1:port: its status, Content-Type and body as text. */
+function ask(port: number, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; type: string | undefined; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, type: response.headers['content-type'], body }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+test('every error the dashboard answers is JSON {"error", "code"}: 400, 401, 403, 404, 405, 421, 500, 503', async (t) => {
+  // The read-only 403, a GET of an unknown path (text), a method it does not take (text), the 421 (text)
+  // and, with a token, the 401s, the cross-site 403 and a POST's 404 had no code.
+  const actions: DashboardActions = { ...noActions, loop: () => Promise.reject(new Error('an error of no kind clusterd knows')) };
+  const hand = handSource(10);
+  const readOnly = await startDashboard({ listen: { host: '127.0.0.1', port: 0 }, name: 'errors', source: hand.source, actions, token: null });
+  t.teardown(() => readOnly.close());
+  const withToken = await startDashboard({ listen: { host: '127.0.0.1', port: 0 }, name: 'errors', source: handSource(10).source, actions, token: 's3cret' });
+  t.teardown(() => withToken.close());
+  const portOf = (dashboard: { address: unknown }): number => (dashboard.address as { port: number }).port;
+  const auth = { Authorization: 'Bearer s3cret' };
+  const cases: [number, string, string, Record<string, string>, number, string][] = [
+    [portOf(readOnly), 'GET', '/nope', {}, 404, 'ERR_CLUSTERD_NOT_FOUND'],
+    [portOf(readOnly), 'GET', '/api/reload', {}, 405, 'ERR_CLUSTERD_METHOD_NOT_ALLOWED'],
+    [portOf(readOnly), 'PUT', '/api/status', {}, 405, 'ERR_CLUSTERD_METHOD_NOT_ALLOWED'],
+    [portOf(readOnly), 'GET', '/api/status', { Host: 'evil.example' }, 421, 'ERR_CLUSTERD_MISDIRECTED'],
+    [portOf(readOnly), 'POST', '/api/reload', { Host: 'evil.example' }, 421, 'ERR_CLUSTERD_MISDIRECTED'],
+    [portOf(readOnly), 'POST', '/api/reload', {}, 403, 'ERR_CLUSTERD_FORBIDDEN'],
+    [portOf(readOnly), 'POST', '/api/stop', {}, 404, 'ERR_CLUSTERD_NOT_FOUND'],
+    [portOf(withToken), 'POST', '/api/restart/1', {}, 401, 'ERR_CLUSTERD_UNAUTHENTICATED'],
+    [portOf(withToken), 'POST', '/api/restart/1', { Authorization: 'Bearer wrong' }, 401, 'ERR_CLUSTERD_UNAUTHENTICATED'],
+    [portOf(withToken), 'POST', '/api/reload', { ...auth, 'Sec-Fetch-Site': 'cross-site' }, 403, 'ERR_CLUSTERD_FORBIDDEN'],
+    [portOf(withToken), 'POST', '/api/nope', auth, 404, 'ERR_CLUSTERD_NOT_FOUND'],
+    [portOf(withToken), 'POST', '/api/profile/1?duration=1h', auth, 400, 'ERR_CLUSTERD_USAGE'],
+    [portOf(withToken), 'POST', '/api/loop/1', auth, 500, 'ERR_CLUSTERD_INTERNAL'],
+  ];
+  for (const [port, method, path, headers, status, code] of cases) {
+    const what = `${method} ${path} ${JSON.stringify(headers)}`;
+    const answer = await ask(port, method, path, headers);
+    t.is(answer.status, status, what);
+    t.is(answer.type, 'application/json', what);
+    const body = JSON.parse(answer.body) as { error?: unknown; code?: unknown };
+    t.is(typeof body.error, 'string', what);
+    t.is(body.code, code, what);
+  }
+  // Every page's place taken: the next /events is 503.
+  for (let i = 0; i < MAX_STREAMS; i++) slowPage(portOf(readOnly));
+  await waitFor(() => hand.subscriptions() === MAX_STREAMS, { what: 'every place taken' });
+  const refused = await ask(portOf(readOnly), 'GET', '/events');
+  t.is(refused.status, 503);
+  t.is((JSON.parse(refused.body) as { code?: unknown }).code, 'ERR_CLUSTERD_BUSY');
 });
