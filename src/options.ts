@@ -49,9 +49,12 @@ export function parseDuration(option: string, value: unknown, { min = 1, max = M
   throw new UsageError(`Expected \`--${option}\` to be ${expected}, got ${quoted(value)}`);
 }
 
-/** A bound as people read it: `10ms`, `1s`, `1m`; the timer limit as `24d (2147483647 ms)`. */
+/**
+ * A bound as people read it: `10ms`, `1s`, `1m`; the timer limit as `2147483647 ms (about 24.8 days)`:
+ * it is not a whole number of days, and `24d` read as a limit that refused `24.5d`, which is taken.
+ */
 export function formatMs(ms: number): string {
-  if (ms === MAX_TIMER_MS) return `24d (${MAX_TIMER_MS} ms)`;
+  if (ms === MAX_TIMER_MS) return `${MAX_TIMER_MS} ms (about 24.8 days)`;
   for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
     if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   }

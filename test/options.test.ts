@@ -41,6 +41,8 @@ const durations: [string, DurationRange, number][] = [
   [`${MAX_TIMER_MS}ms`, {}, MAX_TIMER_MS],
   ['596h', {}, 596 * 3_600_000],
   ['24d', {}, 24 * 86_400_000],
+  // The limit is not a whole number of days: past 24d, within it.
+  ['24.5d', {}, 24.5 * 86_400_000],
   ['1m', { min: 50, max: 60_000 }, 60_000],
 ];
 for (const [input, range, expected] of durations) test(duration, input, range, expected);
@@ -88,7 +90,7 @@ const rejects = test.macro({
   },
   title: (title) => `refuses ${title}`,
 });
-const RANGE = `from 1ms to 24d (${MAX_TIMER_MS} ms)`;
+const RANGE = `from 1ms to ${MAX_TIMER_MS} ms (about 24.8 days)`;
 test('duration words', rejects, () => parseDuration('grace', 'soon'), ['`--grace`', '`soon`']);
 test('negative durations', rejects, () => parseDuration('grace', '-1s'), ['`-1s`']);
 // Spaces and empty values would read as nothing in backticks: quoted as JSON, so they show.
@@ -96,7 +98,7 @@ test('a blank duration, quoted so that it shows', rejects, () => parseDuration('
 test('a duration with a space before it, quoted so that it shows', rejects, () => parseDuration('grace', ' x'), ['got " x"']);
 test('a blank -i, quoted so that it shows', rejects, () => parseInstances('\t'), ['got "\\t"']);
 // Node would run a longer timer after 1 ms: `--grace 600h` must not mean no grace at all.
-test('durations past the timer limit', rejects, () => parseDuration('grace', '600h', { min: 0 }), ['`--grace`', 'from 0ms to 24d', '`600h`']);
+test('durations past the timer limit', rejects, () => parseDuration('grace', '600h', { min: 0 }), ['`--grace`', 'from 0ms to 2147483647 ms (about 24.8 days)', '`600h`']);
 test('--listen-timeout 600h', rejects, () => parseDuration('listen-timeout', '600h'), ['`--listen-timeout`', RANGE, '`600h`']);
 test('one past the timer limit', rejects, () => parseDuration('listen-timeout', String(MAX_TIMER_MS + 1)), [RANGE]);
 test('--listen-timeout 0', rejects, () => parseDuration('listen-timeout', '0'), ['`--listen-timeout`', RANGE, '`0`']);
@@ -125,7 +127,7 @@ test('a cluster name from the entry file name, made to fit', (t) => {
   for (const name of ['api', 'my-app', 'hidden']) t.is(parseName(name), name);
 });
 test('--stats-interval under its minimum', rejects, () => parseDuration('stats-interval', '5ms', { min: 10, off: true }), [
-  '0 (off) or a duration from 10ms to 24d',
+  '0 (off) or a duration from 10ms to 2147483647 ms (about 24.8 days)',
   '`5ms`',
 ]);
 test('--watchdog 600h', rejects, () => parseDuration('watchdog', '600h', { min: 10, off: true }), ['`--watchdog`', '0 (off)', '`600h`']);
@@ -164,5 +166,5 @@ test('worker ids, like scale counts, are read with spaces around them dropped', 
 });
 
 test('bounds read as people write them', (t) => {
-  t.deepEqual([10, 1000, 60_000, 3_600_000, 1500, MAX_TIMER_MS].map(formatMs), ['10ms', '1s', '1m', '1h', '1500ms', `24d (${MAX_TIMER_MS} ms)`]);
+  t.deepEqual([10, 1000, 60_000, 3_600_000, 1500, MAX_TIMER_MS].map(formatMs), ['10ms', '1s', '1m', '1h', '1500ms', `${MAX_TIMER_MS} ms (about 24.8 days)`]);
 });

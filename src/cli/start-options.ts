@@ -134,8 +134,8 @@ export const START_OPTIONS: readonly StartOption[] = [
     schema: { enum: BALANCE_MODES },
   }),
   option('wait-ready', { kind: 'boolean', default: false, describe: "A worker is ready when the app calls process.send('ready'), not when its servers listen", schema: { type: 'boolean' } }),
-  option('listen-timeout', { kind: 'string', default: '10s', describe: 'How long a worker may take to get ready before it counts as a failed boot (1ms to 24d)', schema: durationSchema() }),
-  option('grace', { kind: 'string', default: '10s', describe: 'How long workers may drain on stop before they are killed (0: killed at once; up to 24d)', schema: durationSchema({ min: 0 }) }),
+  option('listen-timeout', { kind: 'string', default: '10s', describe: 'How long a worker may take to get ready before it counts as a failed boot (1ms to about 24.8d)', schema: durationSchema() }),
+  option('grace', { kind: 'string', default: '10s', describe: 'How long workers may drain on stop before they are killed (0: killed at once; up to about 24.8d)', schema: durationSchema({ min: 0 }) }),
   option('kill-signal', {
     kind: 'string',
     default: 'SIGTERM',
@@ -151,19 +151,19 @@ export const START_OPTIONS: readonly StartOption[] = [
   option('stats-interval', {
     kind: 'string',
     default: '1s',
-    describe: 'How often each worker reports loop lag, ELU, CPU, memory and HTTP counters (10ms to 24d); 0 turns them off',
+    describe: 'How often each worker reports loop lag, ELU, CPU, memory and HTTP counters (10ms to about 24.8d); 0 turns them off',
     schema: durationSchema({ min: 10, off: true }),
   }),
   option('watchdog', {
     kind: 'string',
     default: '5s',
-    describe: 'Replace a worker whose event loop stays blocked this long, logging its JavaScript stack (10ms to 24d); 0 turns it off (clusterd stack still works)',
+    describe: 'Replace a worker whose event loop stays blocked this long, logging its JavaScript stack (10ms to about 24.8d); 0 turns it off (clusterd stack still works)',
     schema: durationSchema({ min: 10, off: true }),
   }),
   option('report-blocked', {
     kind: 'string',
     default: '100ms',
-    describe: 'Take the JavaScript stack of a worker whose event loop stays blocked this long, without harming it, and keep where it was blocked for status (10ms to 24d); 0 turns it off',
+    describe: 'Take the JavaScript stack of a worker whose event loop stays blocked this long, without harming it, and keep where it was blocked for status (10ms to about 24.8d); 0 turns it off',
     schema: durationSchema({ min: 10, off: true }),
   }),
   option('max-memory', {
@@ -220,7 +220,7 @@ export const START_OPTIONS: readonly StartOption[] = [
   option('shutdown-delay', {
     kind: 'string',
     default: '0',
-    describe: 'On SIGTERM, turn /readyz to 503 at once and keep serving this long before draining (the time a load balancer or Kubernetes takes to stop sending; up to 24d); a second SIGTERM drains at once',
+    describe: 'On SIGTERM, turn /readyz to 503 at once and keep serving this long before draining (the time a load balancer or Kubernetes takes to stop sending; up to about 24.8d); a second SIGTERM drains at once',
     schema: durationSchema({ min: 0 }),
   }),
   option('control', { kind: 'string', describe: 'Also serve the control plane on TCP HOST:PORT (needs a token)', schema: ADDRESS_SCHEMA }),

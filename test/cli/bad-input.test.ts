@@ -55,8 +55,8 @@ const outOfRange = test.macro({
   },
   title: (_title, args: string[]) => `start ${args.join(' ')}: refused with the allowed range`,
 });
-test(outOfRange, ['--grace', '600h'], ['`--grace`', 'from 0ms to 24d (2147483647 ms)', '`600h`']);
-test(outOfRange, ['--listen-timeout', '0'], ['`--listen-timeout`', 'from 1ms to 24d (2147483647 ms)', '`0`']);
+test(outOfRange, ['--grace', '600h'], ['`--grace`', 'from 0ms to 2147483647 ms (about 24.8 days)', '`600h`']);
+test(outOfRange, ['--listen-timeout', '0'], ['`--listen-timeout`', 'from 1ms to 2147483647 ms (about 24.8 days)', '`0`']);
 test(outOfRange, ['--stats-interval', '600h'], ['`--stats-interval`', '0 (off) or a duration from 10ms', '`600h`']);
 test(outOfRange, ['-i', '100000'], ['`--instances`', 'from 1 to 1024', '`100000`']);
 test(outOfRange, ['--stats-interval', '0.0001'], ['`--stats-interval`', '`0.0001`', 'under 1 ms']);
