@@ -8,7 +8,8 @@
 //
 // Both handles emit, from the control plane's status stream:
 //   'ready'        every worker is ready, and they are not the processes of the last 'ready' (after a
-//                  reload, a restart, a replacement, a scale)
+//                  reload, a restart, a replacement, a scale; for the handle's own reload(), restart()
+//                  and scale(), before their promise resolves)
 //   'worker-exit'  a worker's process went (id, pid); its replacement follows
 //   'blocked'      a worker's loop was caught blocked (id, pid, blockedMs, frames)
 //   'sample'       a worker's new loop sample (id, pid, sample)
@@ -201,13 +202,16 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     const { parallel = 1 } = options;
     this.#usable();
     const done = await this.#client.reload({ parallel: whole('reload(): `parallel`', parallel, MAX_INSTANCES) }, () => {});
+    await this.#catchUp();
     return { replaced: done.replaced };
   }
 
   /** Replaces worker `id` (drained, new one first); resolves with the new worker's pid. */
   async restart(id: number): Promise<{ pid: number }> {
     this.#usable();
-    return { pid: (await this.#client.restart(whole('restart(): the worker id', id, MAX_INSTANCES), () => {})).pid };
+    const { pid } = await this.#client.restart(whole('restart(): the worker id', id, MAX_INSTANCES), () => {});
+    await this.#catchUp();
+    return { pid };
   }
 
   /** `4`, `'+2'` or `'-1'` workers; resolves with the new count once they are all ready and those taken away have exited. */
@@ -216,7 +220,25 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     // read as '-1' and take a worker away.
     const spec = typeof workers === 'string' ? scaleSpec(workers) : String(whole('scale(): the worker count', workers, MAX_INSTANCES));
     this.#usable();
-    return this.#client.scale(spec);
+    const count = await this.#client.scale(spec);
+    await this.#catchUp();
+    return count;
+  }
+
+  /**
+   * After this handle's own operation: the cluster as it is now, taken through #changed, so that its
+   * 'ready' comes before the operation's promise resolves. The status stream alone sends at most
+   * every 250 ms: after `await reload(); await scale('+1'); await stop()` in a row, the stop came
+   * before the stream's next message, and no 'ready' was emitted at all. A failure here is the
+   * stream's to report: the operation itself was done.
+   */
+  async #catchUp(): Promise<void> {
+    try {
+      const now = await this.#client.status();
+      if (!this.#closed) this.#deliver(this.#changed(now));
+    } catch {
+      // The master went away just after answering: the stream's end says so.
+    }
   }
 
   /** Worker `id`'s JavaScript stack now. */
@@ -343,6 +365,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** Takes `next` as the cluster now, and returns the events that its change from the last one makes. */
   #changed(next: ClusterView): ClusterEvent[] {
     const events: ClusterEvent[] = [];
+    // Built before the last one taken (a stream message that crossed #catchUp's answer): already
+    // told, and taken as newer it would undo what was seen (a new worker's exit).
+    if (next.uptimeMs < this.#last.uptimeMs) return events;
     const before = new Map(this.#last.workers.map((worker) => [worker.id, worker]));
     const now = new Map(next.workers.map((worker) => [worker.id, worker]));
     for (const [id, old] of before) {

@@ -113,6 +113,29 @@ test.serial('a handle whose cluster was stopped elsewhere emits stopped, and its
   t.deepEqual(await cluster.stop(), { exitCode: 0 });
 });
 
+test.serial('back to back operations: each of the handle\'s own reload(), restart() and scale() has its ready before it resolves, even with the stop right after', async (t) => {
+  // The status stream sends at most every 250 ms: `await reload(); await status(); await scale('+1');
+  // await stack(1); await stop()` in a row gave no ready at all, the stop coming first.
+  runtime(t);
+  const cluster = await start({ entry: fixture('hello.js'), instances: 2, name: 'apiready', output: 'ignore' });
+  t.teardown(() => {
+    if (isRunning(cluster.masterPid)) process.kill(cluster.masterPid, 'SIGKILL');
+  });
+  const readies: number[][] = [];
+  cluster.on('ready', (status) => readies.push(status.workers.map((worker) => worker.pid).sort((a, b) => a - b)));
+  const pids = async (): Promise<number[]> => (await cluster.status()).workers.map((worker) => worker.pid).sort((a, b) => a - b);
+  await cluster.reload();
+  t.deepEqual(readies.at(-1), await pids(), 'the reload\'s ready');
+  const { pid } = await cluster.restart(1);
+  t.true(readies.at(-1)?.includes(pid), 'the restart\'s ready');
+  await cluster.scale('+1');
+  const three = readies.at(-1);
+  t.is(three?.length, 3, 'the scale\'s ready');
+  await cluster.stack(1);
+  t.deepEqual(await cluster.stop(), { exitCode: 0 });
+  t.deepEqual(readies.at(-1), three);
+});
+
 test.serial('scale() down resolves once the workers it took away have exited', async (t) => {
   runtime(t);
   // Its workers hear the kill signal and serve on: worker 2 is gone only when --grace kills it.
