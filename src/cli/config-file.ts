@@ -194,10 +194,23 @@ function loadModule(path: string, extension: string): Promise<unknown> {
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       if (isObject(answer) && 'value' in answer) resolve(answer.value);
-      else if (isObject(answer) && 'error' in answer && typeof answer.error === 'string') reject(new UsageError(`${path}: ${oneLine(answer.error)}`));
+      else if (isObject(answer) && 'error' in answer && typeof answer.error === 'string') reject(new UsageError(loadError(path, oneLine(answer.error))));
       else reject(new UsageError(`${path}: loading it ended its process (${signal ?? `exit code ${code}`}) before it gave its options`));
     });
   });
+}
+
+/**
+ * The loader's error as one line that names the file once. A syntax error names its place already,
+ * `path:3:14: Unexpected token '*'` (tsx's: `Transform failed with 1 error: path:3:13: ERROR: ...`,
+ * its column counted from 0): the path was put before it a second time.
+ */
+export function loadError(path: string, error: string): string {
+  if (error.startsWith(`${path}:`) && /^\d/.test(error.slice(path.length + 1))) return error;
+  const tsx = `Transform failed with 1 error: ${path}:`;
+  const place = error.startsWith(tsx) ? /^(\d+):(\d+): ERROR: (.*)$/.exec(error.slice(tsx.length)) : null;
+  if (place) return `${path}:${place[1]}:${Number(place[2]) + 1}: ${place[3]}`;
+  return `${path}: ${error}`;
 }
 
 /** Checks every key and value's shape; the values' ranges are checked later, by the command line's parsers. */

@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, parseConfig, withAbsolutePaths } from '../../src/cli/config-file.js';
+import { loadConfig, loadError, parseConfig, withAbsolutePaths } from '../../src/cli/config-file.js';
 import { masterOptions, startSettings } from '../../src/cli/start.js';
 import { configKey, configSchema, START_OPTIONS } from '../../src/cli/start-options.js';
 import { UsageError } from '../../src/errors.js';
@@ -410,7 +410,23 @@ test('a syntax error in a .mjs or .js config names its place, as a .ts one does'
   writeFileSync(join(dir, 'unended.mjs'), 'export default {\n  instances: 2,\n');
   writeFileSync(join(dir, 'operator.mjs'), 'export default { instances: 2 +* 3 };\n');
   writeFileSync(join(dir, 'common.cjs'), 'module.exports = {\n  instances: 2 +* 3 };\n');
-  await t.throwsAsync(loadConfig('unended.mjs', dir), { instanceOf: UsageError, message: `${join(dir, 'unended.mjs')}: ${join(dir, 'unended.mjs')}:3: Unexpected end of input` });
-  await t.throwsAsync(loadConfig('operator.mjs', dir), { instanceOf: UsageError, message: `${join(dir, 'operator.mjs')}: ${join(dir, 'operator.mjs')}:1:32: Unexpected token '*'` });
-  await t.throwsAsync(loadConfig('common.cjs', dir), { instanceOf: UsageError, message: `${join(dir, 'common.cjs')}: ${join(dir, 'common.cjs')}:2:17: Unexpected token '*'` });
+  // The path once: it was put before the place a second time (`a.mjs: a.mjs:1:32: ...`).
+  await t.throwsAsync(loadConfig('unended.mjs', dir), { instanceOf: UsageError, message: `${join(dir, 'unended.mjs')}:3: Unexpected end of input` });
+  await t.throwsAsync(loadConfig('operator.mjs', dir), { instanceOf: UsageError, message: `${join(dir, 'operator.mjs')}:1:32: Unexpected token '*'` });
+  await t.throwsAsync(loadConfig('common.cjs', dir), { instanceOf: UsageError, message: `${join(dir, 'common.cjs')}:2:17: Unexpected token '*'` });
+  // tsx's, alike, its column counted from 1 as Node's is.
+  writeFileSync(join(dir, 'operator.ts'), 'export default {\n  instances: 2 +* 3 };\n');
+  await t.throwsAsync(loadConfig('operator.ts', dir), { instanceOf: UsageError, message: `${join(dir, 'operator.ts')}:2:17: Unexpected "*"` });
+  // Through the CLI: one line, the path once.
+  const result = await execa(process.execPath, [CLI, 'start', '--config', join(dir, 'operator.mjs')], { reject: false, timeout: 30_000 });
+  t.is(result.exitCode, ExitCode.USAGE);
+  t.is(result.stderr, `clusterd: ${join(dir, 'operator.mjs')}:1:32: Unexpected token '*'`);
+});
+
+test('loadError: the path once, before a message that does not name it', (t) => {
+  t.is(loadError('/a/c.mjs', "/a/c.mjs:3:14: Unexpected token '*'"), "/a/c.mjs:3:14: Unexpected token '*'");
+  t.is(loadError('/a/c.ts', 'Transform failed with 1 error: /a/c.ts:3:0: ERROR: Expected identifier but found end of file'), '/a/c.ts:3:1: Expected identifier but found end of file');
+  t.is(loadError('/a/c.mjs', 'has no default export (export default { ... })'), '/a/c.mjs: has no default export (export default { ... })');
+  // Another file's place (an import the config makes) is not this file's.
+  t.is(loadError('/a/c.mjs', "/a/c.mjs.d/x.mjs:1:1: Unexpected token '*'"), "/a/c.mjs: /a/c.mjs.d/x.mjs:1:1: Unexpected token '*'");
 });
