@@ -59,9 +59,10 @@ export interface ReadyInfo {
   dashboard: string | null;
 }
 
-/** `2 workers (pids 41, 42)`. */
+/** `2 workers (pids 41, 42)`; `1 worker (pid 41)`. */
 export function workerCount({ workers }: Pick<ReadyInfo, 'workers'>): string {
-  return `${workers.length} worker${workers.length === 1 ? '' : 's'} (pids ${workers.map((worker) => worker.pid).join(', ')})`;
+  const one = workers.length === 1;
+  return `${workers.length} worker${one ? '' : 's'} (pid${one ? '' : 's'} ${workers.map((worker) => worker.pid).join(', ')})`;
 }
 
 /**

@@ -2,6 +2,7 @@
 import test from 'ava';
 import { ExitCode } from '../../src/exit-codes.js';
 import { fixture, launch, startCluster, type OutputLine } from '../helpers/cluster.js';
+import { workerCount } from '../../src/master/run.js';
 import { getJson, untilEveryWorker } from '../helpers/requests.js';
 
 test('a worker is ready once every server it started listens; the ready event names addresses, count and pids', async (t) => {
@@ -29,6 +30,16 @@ test('a worker is ready once every server it started listens; the ready event na
     const port = Number(address.split(':').pop());
     if (address.startsWith('127.0.0.1:')) await untilEveryWorker(() => getJson(port), cluster.pids, { what: `answers on ${address}` });
   }
+});
+
+test('the ready line says "pid" for one worker, "pids" for more', async (t) => {
+  // `with 1 worker (pids 17574)`, in the ready line and in start -d's.
+  t.is(workerCount({ workers: [{ id: 1, pid: 41 }] }), '1 worker (pid 41)');
+  t.is(workerCount({ workers: [{ id: 1, pid: 41 }, { id: 2, pid: 42 }] }), '2 workers (pids 41, 42)');
+  const cluster = await startCluster(fixture('hello.js'), { instances: 1 });
+  t.teardown(() => cluster.stop());
+  const ready = cluster.lines.find((line) => line.event === 'ready')!;
+  t.regex(ready.message, new RegExp(`with 1 worker \\(pid ${cluster.pids[0]}\\)$`));
 });
 
 test('--wait-ready: ready only once every worker called process.send("ready")', async (t) => {
