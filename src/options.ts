@@ -174,10 +174,13 @@ export function parseSignal(option: string, value: unknown): NodeJS.Signals {
 /** Cluster names become file names in the runtime directory, so keep them to a safe alphabet. */
 export const CLUSTER_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/** What a cluster name may be, in words. */
+export const CLUSTER_NAME_RULE = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit";
+
 export function parseName(value: unknown): string {
   const text = String(value);
   if (!CLUSTER_NAME_PATTERN.test(text)) {
-    throw new UsageError(`Expected \`--name\` to be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, got ${quoted(value)}`);
+    throw new UsageError(`Expected \`--name\` to be ${CLUSTER_NAME_RULE}, got ${quoted(value)}`);
   }
   return text;
 }

@@ -14,7 +14,7 @@ import type { MasterOptions } from '../master/run.js';
 import { dashboardToken, formatControlAddress, parseControlAddress, parseListenAddress, readControlToken, type DashboardTokenSources, type ListenAddress, type TcpAddress } from '../control/options.js';
 import { BootError, ClusterdError, UsageError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
-import { nameFromEntry, parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseNodeArgs, parseSignal, parseSize, parseWorkingDir } from '../options.js';
+import { CLUSTER_NAME_RULE, nameFromEntry, parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseNodeArgs, parseSignal, parseSize, parseWorkingDir } from '../options.js';
 import { CONFIG_NAMES, loadConfig, type ConfigFile, type FlagValue } from './config-file.js';
 import { restoreWorkerNodeOptions } from './node-options.js';
 import { configKey, MAX_BOOT_FAILURES, START_OPTIONS } from './start-options.js';
@@ -412,6 +412,6 @@ function runAsDaemon(options: MasterOptions, runMaster: typeof import('../master
 function entryName(path: string, directoryName?: string): string {
   const base = directoryName ?? basename(path, extname(path));
   const name = nameFromEntry(base);
-  if (name === null) throw new UsageError(`the entry \`${directoryName ?? basename(path)}\` gives no usable cluster name: give one with --name (letters, digits, '.', '_' or '-')`);
+  if (name === null) throw new UsageError(`the entry \`${directoryName ?? basename(path)}\` gives no usable cluster name: give one with --name (${CLUSTER_NAME_RULE})`);
   return name;
 }

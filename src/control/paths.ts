@@ -7,9 +7,10 @@ import { accessSync, chmodSync, constants, existsSync, lstatSync, mkdirSync, sta
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ClusterdError } from '../errors.js';
+import { CLUSTER_NAME_PATTERN } from '../options.js';
 
-/** Cluster names are file names here; the same alphabet as `--name` (src/options.ts). */
-export const CLUSTER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** Cluster names are file names here: `--name`'s alphabet (src/options.ts). */
+export const CLUSTER_NAME = CLUSTER_NAME_PATTERN;
 
 export const SOCKET_SUFFIX = '.sock';
 

@@ -13,6 +13,7 @@ import { ControlHandlers } from './handlers.js';
 import { ConnectionGuard, sourceOf } from './guard.js';
 import { GrpcListener } from './listener.js';
 import { formatControlAddress, type TcpAddress } from './options.js';
+import { CLUSTER_NAME_RULE } from '../options.js';
 import { CLUSTER_NAME, ensureRuntimeDir, runtimeDir, socketPath as socketPathOf } from './paths.js';
 import { controlService } from './proto.js';
 import { answers, claimSocketFile, PROBE_TIMEOUT_MS, releaseSocketFile, SocketFileTaken } from './socket-file.js';
@@ -56,7 +57,7 @@ const SHUTDOWN_GRACE_MS = 1_000;
  * cannot be bound.
  */
 export async function startControlServer({ name, source, operations, dashboard, tcp, onRefused = () => {}, dir = runtimeDir(), maxFollowStreams }: ControlServerOptions): Promise<ControlServer> {
-  if (!CLUSTER_NAME.test(name)) throw new UsageError(`Expected the cluster name to be 1-64 letters, digits, '.', '_' or '-', got \`${name}\``);
+  if (!CLUSTER_NAME.test(name)) throw new UsageError(`Expected the cluster name to be ${CLUSTER_NAME_RULE}, got \`${name}\``);
   if (tcp && tcp.token.length === 0) throw new UsageError('Expected a non-empty control token for the TCP control listener');
   ensureRuntimeDir(dir);
   const path = socketPathOf(name, dir);
