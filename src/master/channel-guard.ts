@@ -3,6 +3,14 @@
 // channel's read callback, a `NODE_HANDLE_ACK` sent while no handle is on its way trips an assertion
 // in Node's own listener, and a message is buffered, however long, until its newline comes (150 MB
 // messages took the master to 1.3 GB). Each of these took the master, and every worker with it, down.
+// A handle the worker sends (process.send(message, socket)) is worse: Node turns it into a socket
+// of the master's before anyone sees it, and one sent as a server's connection (`socket.server`
+// with a `_connectionKey`) leaves a listener on the ChildProcess for good, one per key, that every
+// later message from the worker runs through (20,000 keys: the master at 99% CPU). The runtime
+// sends the master no handles, so the guard takes none: it closes the handle as it comes,
+// acknowledges it as Node would (the worker's later sends wait for that), and hands on only the
+// message (`onHandle`).
+//
 // Node has no option for any of them, so this wraps the channel where Node reads it: a forged
 // acknowledgement is dropped, and a channel that carries something other than messages, or one
 // message longer than MAX_MESSAGE_CHARS, is a worker that breaks the protocol: `onBroken` says why
@@ -26,14 +34,34 @@ function symbolNamed(object: object, description: string): symbol | undefined {
   return Object.getOwnPropertySymbols(object).find((symbol) => symbol.description === description);
 }
 
-/** Guards `child`'s IPC channel (see above); `onBroken(why)` once, when the worker breaks it. */
-export function guardChannel(child: ChildProcess, onBroken: (why: string) => void): void {
-  const internal = child as ChildProcess & { _handleQueue?: unknown };
+export interface ChannelGuard {
+  /** Once, when the worker breaks the channel: why (the caller kills it). */
+  onBroken: (why: string) => void;
+  /** A message the worker sent with a handle, after the handle was closed. */
+  onHandle: (message: unknown) => void;
+}
+
+/** Guards `child`'s IPC channel (see above). */
+export function guardChannel(child: ChildProcess, { onBroken, onHandle }: ChannelGuard): void {
+  const internal = child as ChildProcess & { _handleQueue?: unknown; _send?: (message: object, handle: null, options: boolean) => unknown };
   const emit = child.emit;
-  // Node's listener for acknowledgements asserts that a handle was sent: without one, the ack is no
-  // answer to anything.
   child.emit = function (this: ChildProcess, event: string | symbol, ...args: unknown[]): boolean {
+    // Node's listener for acknowledgements asserts that a handle was sent: without one, the ack is no
+    // answer to anything.
     if (event === 'internalMessage' && isHandleAck(args[0]) && !Array.isArray(internal._handleQueue)) return false;
+    if (event === 'internalMessage' && cmdOf(args[0]) === 'NODE_HANDLE') {
+      const handle = args[1] as { close?: () => void } | null | undefined;
+      try {
+        handle?.close?.();
+      } catch {
+        // Already closed.
+      }
+      // Node's answer: NACK when the descriptor did not come with the message (the worker sends it
+      // again, at most 3 times), ACK when it did.
+      internal._send?.call(child, { cmd: handle ? 'NODE_HANDLE_ACK' : 'NODE_HANDLE_NACK' }, null, true);
+      if (handle) onHandle((args[0] as { msg?: unknown }).msg);
+      return false;
+    }
     return (emit as (event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
   } as typeof child.emit;
 
@@ -66,8 +94,11 @@ export function guardChannel(child: ChildProcess, onBroken: (why: string) => voi
   };
 }
 
+function cmdOf(message: unknown): unknown {
+  return typeof message === 'object' && message !== null ? (message as { cmd?: unknown }).cmd : undefined;
+}
+
 function isHandleAck(message: unknown): boolean {
-  if (typeof message !== 'object' || message === null) return false;
-  const cmd = (message as { cmd?: unknown }).cmd;
+  const cmd = cmdOf(message);
   return cmd === 'NODE_HANDLE_ACK' || cmd === 'NODE_HANDLE_NACK';
 }

@@ -266,23 +266,21 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     ]);
     // The runtime's commands come as Node's internal messages (src/protocol.ts); the app's own
     // (the PM2-style 'ready') as messages.
-    const onMessage = (message: unknown, handle: unknown): void => {
-      // The runtime sends the master no handles. Node has made one that came into a socket or a server
-      // of the master's own, open and reading: kept, a worker sending them ran the master out of
-      // descriptors (status said no cluster ran, replacements failed with EMFILE).
-      if (handle !== undefined && handle !== null) {
-        closeHandle(handle);
-        this.#handleClosed();
-        if (message !== 'ready') return;
-      }
-      this.#onMessage(message);
-    };
+    const onMessage = (message: unknown): void => this.#onMessage(message);
     child.on('message', onMessage);
     (child as NodeJS.EventEmitter).on('internalMessage', onMessage);
     // Garbage on fd 3, a forged handle ack, a message without end: the worker goes, not the master.
-    guardChannel(child, (why) => {
-      this.#logs.event('channel-broken', `worker ${this.id} (pid ${pid}) broke its IPC channel: ${why}; killing it`, { worker: this.id, pid, why }, 'error');
-      this.kill();
+    guardChannel(child, {
+      onBroken: (why) => {
+        this.#logs.event('channel-broken', `worker ${this.id} (pid ${pid}) broke its IPC channel: ${why}; killing it`, { worker: this.id, pid, why }, 'error');
+        this.kill();
+      },
+      // The runtime sends the master no handles: the guard closed it (kept, a worker sending them ran
+      // the master out of descriptors). An app's 'ready' sent with one still counts.
+      onHandle: (message) => {
+        this.#handleClosed();
+        if (message === 'ready') this.#onMessage(message);
+      },
     });
     this.#watch = this.#watchHeartbeat(child.stdio[4] as Readable, spec.watch);
     // A failed send (channel closing under us) is reported here; exit handling covers it.
@@ -725,17 +723,6 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.#stalled = false;
     this.#listeners.activate(this);
     this.emit('ready');
-  }
-}
-
-/** Closes what Node made of a handle a worker sent: a net.Socket, a net.Server, a dgram.Socket or a raw handle. */
-function closeHandle(handle: unknown): void {
-  const object = handle as { destroy?: () => void; close?: () => void };
-  try {
-    if (typeof object.destroy === 'function') object.destroy();
-    else object.close?.();
-  } catch {
-    // Already closed.
   }
 }
 

@@ -137,3 +137,25 @@ test('sockets an app sends the master with its messages are closed: they took a 
   t.like(refused[0], { worker: 1, count: 1 });
   t.is((await get(cluster.port)).status, 200);
 });
+
+test("sockets an app sends as connections of servers of their own leave nothing behind in the master (Node kept a listener per server key)", async (t) => {
+  // Node's master side made each into a socket on a list of its server's key, with a listener on the
+  // worker's ChildProcess per key that stayed for good: every later message from the worker ran through
+  // all of them (20,000 keys: the master at 99% CPU). Past 10 of them Node warns on the master's stderr.
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('sends-handles.js'), { instances: 1, flags: ['--name', 'keyed'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const descriptors = (): number => readdirSync(`/proc/${cluster.masterPid}/fd`).length;
+  const before = descriptors();
+  // It answers only once the master has acknowledged every socket (each send waits for the last's).
+  t.is((await get(cluster.port, '/keyed/40', { timeoutMs: 60_000 })).status, 200);
+  // The look-alike after the sockets: the master has read them all.
+  await cluster.waitForLine((line) => line.event === 'malformed-message');
+  t.like(cluster.lines.find((line) => line.event === 'handle-refused'), { worker: 1 });
+  await waitFor(() => descriptors() <= before + 20, { what: `the master's descriptors back near ${before} (${descriptors()} now)` });
+  // A round trip through the master: what it wrote on its stderr for those messages has come.
+  t.is((await ctl.run(['status', 'keyed'])).exitCode, 0);
+  t.false(cluster.stderr.some((line) => line.includes('MaxListenersExceededWarning')), cluster.stderr.join('\n'));
+  t.is((await get(cluster.port)).status, 200);
+  t.true(isRunning(cluster.masterPid));
+});
