@@ -11,19 +11,28 @@
 // acknowledges it as Node would (the worker's later sends wait for that), and hands on only the
 // message (`onHandle`).
 //
+// A message nested millions deep (`[[[[...]]]]`, 7.6 MiB, under the cap) held Node's JSON.parse
+// on the master's loop for 0.65 s and took 1.5 GB, one after another: the guard counts the nesting
+// of each line as it is decoded, before Node parses it, and a line nested deeper than
+// MAX_MESSAGE_DEPTH breaks the channel (the protocol's own messages are 4 deep at most).
+//
 // Node has no option for any of them, so this wraps the channel where Node reads it: a forged
-// acknowledgement is dropped, and a channel that carries something other than messages, or one
-// message longer than MAX_MESSAGE_CHARS, is a worker that breaks the protocol: `onBroken` says why
-// (the caller kills it), and nothing more is read from it.
+// acknowledgement is dropped, and a channel that carries something other than messages, one
+// message longer than MAX_MESSAGE_CHARS or nested deeper than MAX_MESSAGE_DEPTH, is a worker that
+// breaks the protocol: `onBroken` says why (the caller kills it), and nothing more is read from it.
 //
 // Node's names used here (the ChildProcess's `kChannelHandle` symbol, the handle's `onread`, the
-// JSON serialization's `kJSONBuffer` symbol, `_handleQueue`) are the same from Node 20 to 24; where
-// one is missing, that part of the guard is off and the channel works as Node made it.
+// JSON serialization's `kJSONBuffer` and `kStringDecoder` symbols, `_handleQueue`, `_send`) are the
+// same from Node 20 to 24; where one is missing, that part of the guard is off and the channel works
+// as Node made it.
 import type { ChildProcess } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
 import { clip, oneLine } from '../errors.js';
 
 /** The longest message a worker may send (the runtime's largest, a loop breakdown, is far below). */
 export const MAX_MESSAGE_CHARS = 8 * 1024 * 1024;
+/** The deepest nesting of arrays and objects a message may have (the runtime's are 4 deep at most). */
+export const MAX_MESSAGE_DEPTH = 64;
 
 interface ChannelHandle {
   onread: ((...args: unknown[]) => unknown) | null;
@@ -77,6 +86,22 @@ export function guardChannel(child: ChildProcess, { onBroken, onHandle }: Channe
     if (bufferSymbol) handle[bufferSymbol] = '';
     onBroken(why);
   };
+  // Node decodes each read with this, then splits it into lines and parses each: what it returns is
+  // what Node parses. Once a line is too deep nothing more is handed on.
+  const decoderSymbol = symbolNamed(handle, 'kStringDecoder');
+  if (decoderSymbol) {
+    const decoder = new StringDecoder('utf8');
+    const nesting = new NestingScan();
+    handle[decoderSymbol] = {
+      write(data: Uint8Array): string {
+        const text = decoder.write(data);
+        if (broken) return '';
+        if (!nesting.deeperThan(text, MAX_MESSAGE_DEPTH)) return text;
+        breaks(`it sent a message nested more than ${MAX_MESSAGE_DEPTH} deep on its IPC channel`);
+        return '';
+      },
+    };
+  }
   handle.onread = function (this: unknown, ...args: unknown[]): unknown {
     // Once broken, reads are dropped; the end of the channel (no buffer) still closes it as Node does.
     if (broken && args[0] !== undefined) return undefined;
@@ -101,4 +126,43 @@ function cmdOf(message: unknown): unknown {
 function isHandleAck(message: unknown): boolean {
   const cmd = cmdOf(message);
   return cmd === 'NODE_HANDLE_ACK' || cmd === 'NODE_HANDLE_NACK';
+}
+
+const NEWLINE = 10;
+const QUOTE = 34;
+const BACKSLASH = 92;
+const OPEN_BRACKET = 91;
+const CLOSE_BRACKET = 93;
+const OPEN_BRACE = 123;
+const CLOSE_BRACE = 125;
+
+/** Follows the nesting of JSON lines read in pieces: brackets inside strings do not count, a newline ends a line. */
+export class NestingScan {
+  #depth = 0;
+  #inString = false;
+  #escaped = false;
+
+  /** Reads `text` on from where the last piece ended; true once a line is nested deeper than `max`. */
+  deeperThan(text: string, max: number): boolean {
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      if (code === NEWLINE) {
+        // Node splits lines here whatever came before (JSON has no raw newline in a string).
+        this.#depth = 0;
+        this.#inString = false;
+        this.#escaped = false;
+      } else if (this.#inString) {
+        if (this.#escaped) this.#escaped = false;
+        else if (code === BACKSLASH) this.#escaped = true;
+        else if (code === QUOTE) this.#inString = false;
+      } else if (code === QUOTE) {
+        this.#inString = true;
+      } else if (code === OPEN_BRACKET || code === OPEN_BRACE) {
+        if (++this.#depth > max) return true;
+      } else if (code === CLOSE_BRACKET || code === CLOSE_BRACE) {
+        this.#depth--;
+      }
+    }
+    return false;
+  }
 }
