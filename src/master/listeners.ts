@@ -1,6 +1,8 @@
 // The master's table of listening addresses, keyed like Node's cluster (address:port:type:fd:index).
 // The first worker to listen on a key binds it; later workers (and replacements) join it. Unix
 // socket paths too: a stale socket file is replaced, and a path a worker removed is put back.
+// An address stays bound while no worker listens on it, so that clients queue while a replacement
+// starts; one that the replacements do not listen on again is released (see #sweep).
 import { existsSync } from 'node:fs';
 import { setTimeout as pause } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
@@ -8,6 +10,7 @@ import { openBalancer, type BalanceMode, type Balancer, type BalancedWorker } fr
 import { BindError } from './balancers/bind.js';
 import { removeStaleSocket } from '../control/socket-file.js';
 import { SparePath } from './socket-path.js';
+import { formatAddress } from '../worker/servers.js';
 import { isSocketPath, type AcceptorLoad, type AcceptorReport, type ListenQuery, type SockName } from '../protocol.js';
 
 export interface ListenFailure {
@@ -34,16 +37,25 @@ export class Listeners {
   /** The cap was said (once: an app listening in a loop would say it on every turn). */
   #capSaid = false;
   #closed = false;
+  /** By key, the last worker of each id that listened on it. */
+  readonly #holders = new Map<string, Map<number, BalancedWorker>>();
+  /** By id, the last worker that became ready, and when. */
+  readonly #ready = new Map<number, { worker: BalancedWorker; at: number }>();
+  readonly #releaseAfterMs: number;
+  #sweepTimer: NodeJS.Timeout | undefined;
 
   constructor({
     mode,
     onFailure,
     warn = () => {},
     maxAddresses = MAX_ADDRESSES,
+    releaseAfterMs = 10_000,
   }: {
     mode: BalanceMode;
     /** At most this many addresses (MAX_ADDRESSES; fewer in tests). */
     maxAddresses?: number;
+    /** How long the replacements are ready without listening on an address before it is released (--listen-timeout). */
+    releaseAfterMs?: number;
     onFailure: (failure: ListenFailure, worker: BalancedWorker) => void;
     /** A line for the master's log: a stale unix socket removed, a removed socket path put back (or not). */
     warn?: (event: string, message: string, data: Record<string, unknown>) => void;
@@ -52,6 +64,7 @@ export class Listeners {
     this.#onFailure = onFailure;
     this.#warn = warn;
     this.#maxAddresses = maxAddresses;
+    this.#releaseAfterMs = releaseAfterMs;
   }
 
   /** Answers a worker's listen request: binds the address on first use, then adds the worker. */
@@ -92,6 +105,7 @@ export class Listeners {
         if (this.#open.get(query.key) !== balancer) this.listen(worker, seq, query);
         else {
           balancer.add(worker, seq);
+          this.#holdersOf(query.key).set(worker.id, worker);
           this.#checkPath(query, worker);
         }
       },
@@ -109,14 +123,76 @@ export class Listeners {
     const balancer = this.#open.get(key);
     if (!balancer) return;
     balancer.remove(worker);
-    if (balancer.size === 0) {
-      balancer.close();
-      this.#open.delete(key);
-      this.#balancers.delete(key);
-      this.#spares.get(key)?.remove();
-      this.#spares.delete(key);
-      this.#goneReported.delete(key);
+    if (balancer.size === 0) this.#release(key, balancer);
+  }
+
+  #release(key: string, balancer: Balancer): void {
+    balancer.close();
+    this.#open.delete(key);
+    this.#balancers.delete(key);
+    this.#spares.get(key)?.remove();
+    this.#spares.delete(key);
+    this.#goneReported.delete(key);
+    this.#holders.delete(key);
+  }
+
+  #holdersOf(key: string): Map<number, BalancedWorker> {
+    let holders = this.#holders.get(key);
+    if (!holders) this.#holders.set(key, (holders = new Map()));
+    return holders;
+  }
+
+  /** The worker is ready (it listened on all it listens on at start-up): addresses its id held before may be released. */
+  ready(worker: BalancedWorker): void {
+    this.#ready.set(worker.id, { worker, at: Date.now() });
+    this.#sweep();
+  }
+
+  /**
+   * Releases the addresses that no worker listens on and that the replacements of every worker that
+   * did have been ready for releaseAfterMs without listening on (a server of the old code, or a
+   * listen forged by the app: 1,023 ports held for good, each listed in `status`, the cap full).
+   * Until then the address stays bound, so that clients queue while a replacement starts (a server
+   * the app starts after its start-up has that long). An id with no replacement (scaled down)
+   * keeps it, as before. Said in one line per sweep.
+   */
+  #sweep(): void {
+    if (this.#closed) return;
+    const now = Date.now();
+    let nextAt = Infinity;
+    const released: string[] = [];
+    for (const [key, balancer] of this.#open) {
+      if (balancer.size > 0) continue;
+      const readyAt = this.#replacedAt(key);
+      if (readyAt === null) continue;
+      if (now - readyAt >= this.#releaseAfterMs) {
+        this.#release(key, balancer);
+        released.push(balancer.sockname ? formatAddress(balancer.sockname) : key);
+      } else nextAt = Math.min(nextAt, readyAt + this.#releaseAfterMs);
     }
+    if (released.length > 0) {
+      const named = released.slice(0, 5).join(', ') + (released.length > 5 ? ` and ${released.length - 5} more` : '');
+      this.#warn(
+        'listen-released',
+        `released ${released.length === 1 ? 'an address' : `${released.length} addresses`} no worker listens on any more (their replacements are ready without it): ${named}`,
+        { count: released.length, addresses: released.slice(0, 100) },
+      );
+    }
+    clearTimeout(this.#sweepTimer);
+    this.#sweepTimer = nextAt === Infinity ? undefined : setTimeout(() => this.#sweep(), nextAt - now).unref();
+  }
+
+  /** When the last of the replacements of the workers that listened on `key` became ready; null while one is missing. */
+  #replacedAt(key: string): number | null {
+    const holders = this.#holders.get(key);
+    if (!holders || holders.size === 0) return null;
+    let latest = 0;
+    for (const [id, holder] of holders) {
+      const ready = this.#ready.get(id);
+      if (!ready || ready.worker === holder || ready.worker.exited) return null;
+      latest = Math.max(latest, ready.at);
+    }
+    return latest;
   }
 
   /** The worker may now be given connections (under --wait-ready: it said it is ready). */
@@ -176,6 +252,7 @@ export class Listeners {
    */
   remove(worker: BalancedWorker): void {
     for (const balancer of this.#open.values()) balancer.remove(worker);
+    this.#sweep();
   }
 
   /** Every bound address clients connect to, for the ready line and `status` (not UDP sockets). */
@@ -198,6 +275,7 @@ export class Listeners {
   /** Stops accepting everywhere: closes every listening socket and queued connection. */
   async closeAll(): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#sweepTimer);
     const settled = await Promise.allSettled(this.#balancers.values());
     for (const result of settled) if (result.status === 'fulfilled') result.value.close();
     for (const spare of this.#spares.values()) spare.remove();

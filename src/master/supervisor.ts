@@ -150,6 +150,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
       mode: config.balance,
       onFailure: (failure, worker) => this.#listenFailures.set(worker as unknown as WorkerProcess, failure),
       warn: (event, message, data) => config.logs.event(event, message, data, 'warn'),
+      // A server the app starts after its start-up (not waited for at ready) has as long as a worker has to boot.
+      releaseAfterMs: config.listenTimeoutMs,
     });
   }
 
@@ -504,6 +506,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     }, config.listenTimeoutMs);
     worker.once('ready', () => {
       clearTimeout(bootTimer);
+      this.sockets.ready(worker);
       this.emit('worker-ready', worker);
       this.#onReady();
       if (slot.successor === worker) void this.#promote(slot, worker);

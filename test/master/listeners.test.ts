@@ -35,3 +35,36 @@ test('past the most addresses a cluster holds, a listen fails with EMFILE and th
   t.deepEqual(worker.replies.map((reply) => reply.errno).sort(), [-osConstants.errno.EMFILE, -osConstants.errno.EMFILE, 0, 0].sort());
   t.deepEqual(warnings, ['listen-cap']);
 });
+
+test("an address a worker's replacement is ready without is released, once it has been ready a while; one it listens on again stays", async (t) => {
+  // Forged listens held 1,023 ports for good after the worker that asked was gone (the cap full, a
+  // later real listen refused with EMFILE).
+  const warnings: { event: string; data: Record<string, unknown> }[] = [];
+  const listeners = new Listeners({ mode: 'rr', onFailure: () => {}, warn: (event, _message, data) => warnings.push({ event, data }), releaseAfterMs: 50 });
+  t.teardown(() => listeners.closeAll());
+  const first = standIn(1) as BalancedWorker & { replies: ListenReply[]; exited: boolean };
+  const other = standIn(2);
+  listeners.listen(first, 1, query(0));
+  listeners.listen(first, 2, query(1));
+  listeners.listen(other, 1, query(0));
+  await waitFor(() => first.replies.length === 2 && other.replies.length === 1, { what: 'the listens answered' });
+  const [main, extra] = [0, 1].map((index) => first.replies.find((reply) => reply.seq === index + 1)!.sockname!.port);
+  listeners.ready(first);
+  listeners.ready(other);
+
+  // Worker 1 dies: its addresses stay bound while its replacement starts...
+  first.exited = true;
+  listeners.remove(first);
+  t.is(listeners.addresses().length, 2);
+  const second = standIn(1);
+  listeners.listen(second, 1, query(0));
+  await waitFor(() => second.replies.length === 1, { what: 'the replacement listening' });
+  t.is(listeners.addresses().length, 2, 'kept until the replacement is ready');
+  // ...and the one its replacement does not listen on goes once that has been ready for a while.
+  listeners.ready(second);
+  await waitFor(() => listeners.addresses().length === 1, { what: 'the extra address released' });
+  t.deepEqual(listeners.addresses().map((address) => address.port), [main]);
+  t.not(main, extra);
+  t.deepEqual(warnings.map((warning) => warning.event), ['listen-released']);
+  t.like(warnings[0]!.data, { count: 1, addresses: [`127.0.0.1:${extra}`] });
+});
