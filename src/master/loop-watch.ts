@@ -122,8 +122,13 @@ export class LoopWatch extends EventEmitter {
     this.#hold(false);
   }
 
-  /** How long the worker's loop has been silent, in ms (0 before its first beat). */
+  /** How long the worker's loop has been silent, in ms (0 before its first beat, and once the pipe is closed: it says nothing then). */
   get silentMs(): number {
+    return this.#closed ? 0 : this.#silence();
+  }
+
+  /** The silence since the last beat, closed or not. */
+  #silence(): number {
     return this.#beating ? Math.round(monotonicMs() - this.#lastBeat) : 0;
   }
 
@@ -134,7 +139,7 @@ export class LoopWatch extends EventEmitter {
   /** How long silence `episode` lasts: resolves at its end, or with the silence so far when the pipe closes first. */
   lasted(episode: number): Promise<number> {
     if (this.#ended?.episode === episode) return Promise.resolve(Math.round(this.#ended.to - this.#ended.from));
-    if (!this.current(episode)) return Promise.resolve(this.silentMs);
+    if (!this.current(episode)) return Promise.resolve(this.#silence());
     return new Promise((resolve) => {
       const onEnd = (ended: number, silentMs: number): void => {
         if (ended !== episode) return;
@@ -144,7 +149,7 @@ export class LoopWatch extends EventEmitter {
       };
       const onClose = (): void => {
         this.off('end', onEnd);
-        resolve(this.silentMs);
+        resolve(this.#silence());
       };
       this.on('end', onEnd);
       this.once('close', onClose);

@@ -27,6 +27,11 @@ import { nativeHelper } from '../system/native.js';
 
 /** A heartbeat pipe that closes this long before its worker's exit is reported as lost. */
 const HEARTBEAT_EXIT_GRACE_MS = 1000;
+/**
+ * A capture that finds the loop idle while its heartbeat is silent is taken again this much later:
+ * idle and silent a second time, the beats are not coming (fd 4 held open by another process).
+ */
+const LOST_RECHECK_MS = 1000;
 
 /**
  * How long an exited worker's output may take to end (the pipes' last lines) before the exit is
@@ -220,6 +225,10 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   #ackedAt = 0;
   // Its loop has gone silent (no heartbeat past the stall threshold), until it beats again.
   #stalled = false;
+  /** Why its heartbeat is no longer followed while it runs: the pipe closed, or it went silent on an idle loop. */
+  #heartbeatLost: 'closed' | 'silent' = 'closed';
+  /** The silence whose idle capture is being taken again (#suspectLostHeartbeat). */
+  #lostProbe: number | null = null;
   #state: WorkerState = 'starting';
   /** Null when fork() threw: there is no process at all. */
   readonly #child: ChildProcess | null;
@@ -348,16 +357,17 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     watch.on('close', () => {
       // No heartbeat left to say it resumed: never let a stale flag hold connections back.
       this.#stalled = false;
+      // Connections `least` and `fair` held back for it may go to it again (as on a resume).
+      if (this.#state === 'ready') this.#listeners.activate(this);
       // The pipe also closes when the worker exits; one that closes while it runs (the app closed
       // fd 4) leaves the worker without blocked-loop detection: say so once.
       setTimeout(() => {
         if (this.#state === 'exited') return;
-        this.#logs.event(
-          'watchdog-lost',
-          `worker ${this.id} (pid ${this.pid}): its heartbeat pipe (fd 4) closed while it runs (did the app close fd 4?); blocked-loop detection is off for it`,
-          { worker: this.id, pid: this.pid },
-          'warn',
-        );
+        const why =
+          this.#heartbeatLost === 'closed'
+            ? 'its heartbeat pipe (fd 4) closed while it runs (did the app close fd 4?)'
+            : 'its heartbeat (fd 4) went silent while its loop is idle (did the app hand fd 4 to another process?)';
+        this.#logs.event('watchdog-lost', `worker ${this.id} (pid ${this.pid}): ${why}; blocked-loop detection is off for it`, { worker: this.id, pid: this.pid }, 'warn');
       }, HEARTBEAT_EXIT_GRACE_MS).unref();
     });
     return watch;
@@ -398,7 +408,10 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       if (why === 'report') siteless();
       return;
     }
-    if (capture !== null && capture.frames.length === 0) return;
+    if (capture !== null && capture.frames.length === 0) {
+      if (watch.current(episode)) this.#suspectLostHeartbeat(watch, episode);
+      return;
+    }
     if (why === 'report') {
       if (measured()) return;
       if (capture === null) return siteless();
@@ -413,6 +426,32 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       capture?.frames ?? [],
       capture === null ? (isStopped(this.pid) ? STOPPED : `could not pause the main thread within ${CAPTURE_TIMEOUT_MS} ms (blocked inside a native call?)`) : undefined,
     );
+  }
+
+  /**
+   * The loop was idle while its heartbeat was silent: the master may have been late, or the beats do
+   * not come (the app handed fd 4 to a process that keeps it open, and closed its own: the pipe never
+   * ends, and the worker read as blocked for good, was never replaced, and got no connections under
+   * `fair`). Idle again a little later in the same silence, the heartbeat is lost: it is followed no
+   * more (the watch closes, as when fd 4 closes: one `watchdog-lost` line, no blocked state left).
+   */
+  #suspectLostHeartbeat(watch: LoopWatch, episode: number): void {
+    if (this.#lostProbe === episode) return;
+    this.#lostProbe = episode;
+    setTimeout(() => {
+      if (!watch.current(episode) || this.#state !== 'ready') return;
+      this.#inspector!.captureAt().then(
+        (capture) => {
+          if (this.#lostProbe === episode) this.#lostProbe = null;
+          if (capture === null || capture.frames.length > 0 || !watch.current(episode) || this.#state !== 'ready') return;
+          this.#heartbeatLost = 'silent';
+          watch.close();
+        },
+        () => {
+          if (this.#lostProbe === episode) this.#lostProbe = null;
+        },
+      );
+    }, LOST_RECHECK_MS).unref();
   }
 
   #reportBlocked(blockedMs: number, stack: StackFrame[], error?: string): void {

@@ -3,7 +3,8 @@
 import test from 'ava';
 import http from 'node:http';
 import { fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
-import { control } from '../helpers/control.js';
+import { control, type WorkerJson } from '../helpers/control.js';
+import { getJson, untilEveryWorker } from '../helpers/requests.js';
 
 interface Frame {
   functionName: string;
@@ -105,6 +106,10 @@ test('an app that closes fd 4 loses its blocked-loop detection with one log line
   const lost = await cluster.waitForLine((line) => line.event === 'watchdog-lost');
   t.is(lost.worker, answer.worker);
   t.regex(lost.message, /fd 4/);
+  // Its silence since says nothing: not blocked (status said so, a second on).
+  await waitFor(async () => (await ctl.workers('nofd4')).length === 1, { what: 'status' });
+  const status = JSON.parse(String((await ctl.run(['status', 'nofd4', '--json'])).stdout)) as { workers: { blockedMs: number }[] };
+  t.is(status.workers[0]!.blockedMs, 0);
   const stack = await ctl.run(['stack', 'nofd4', String(answer.worker), '--json']);
   t.is(stack.exitCode, 0, String(stack.stderr));
   t.true(['idle', 'busy'].includes((JSON.parse(String(stack.stdout)) as { state: string }).state));
@@ -213,4 +218,29 @@ test('a --report-blocked not below --watchdog is said at start: the watchdog act
   const line = await cluster.waitForLine((entry) => entry.event === 'report-blocked-too-late');
   t.regex(line.message, /--report-blocked 2000 ms is not below --watchdog 1000 ms/);
   t.is(await cluster.stop(), 0);
+});
+
+test('an app that hands fd 4 to a process that keeps it open loses its blocked-loop detection with one log line, not its traffic (it read as blocked for good)', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('hands-fd4-away.js'), { instances: 2, flags: ['--name', 'fd4away', '--watchdog', '1s', '--balance', 'fair'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const { pid, holder } = JSON.parse((await get(cluster.port, '/hand-fd4')).body) as { pid: number; holder: number };
+  t.teardown(() => {
+    try {
+      process.kill(holder, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  });
+  const id = cluster.pids.indexOf(pid) + 1;
+  const lost = await cluster.waitForLine((line) => line.event === 'watchdog-lost', 15_000);
+  t.is(lost.worker, id);
+  t.regex(lost.message, /went silent while its loop is idle/);
+  // Not blocked, not replaced, and it takes connections again.
+  const status = await ctl.run(['status', 'fd4away', '--json']);
+  const workers = (JSON.parse(String(status.stdout)) as { workers: (WorkerJson & { blockedMs: number })[] }).workers;
+  t.like(workers.find((worker) => worker.id === id), { pid, state: 'ready', blockedMs: 0 });
+  await untilEveryWorker(() => getJson(cluster.port), cluster.pids, { what: 'both workers answering' });
+  t.is(cluster.lines.filter((line) => line.event === 'watchdog-lost').length, 1);
+  t.false(cluster.lines.some((line) => line.event === 'blocked'));
 });
