@@ -19,7 +19,9 @@
 // last report is asked to come down to it, ending connections after their response (keepLevels()):
 // its clients reconnect, and the workers under the limit take them. The share is of the most the
 // workers held together over the last 5 s, so that connections ended and not yet reopened do not
-// lower it and end more. Nothing is asked while the counts are within slack of even or while a
+// lower it and end more. A worker far below even (a scale-up's: 8/8/0 is within slack from above)
+// brings the others down to an even share, with their limit held there until it catches up
+// (catchUpLevel()). Nothing is asked while the counts are within slack of even or while a
 // worker's loop lags, and new connections per request never are (they hold nothing).
 //
 // A worker whose loop is blocked does not call accept() at all, so connections wait in the kernel's
@@ -127,6 +129,29 @@ export function keepLevels(loads: ReadonlyArray<{ connections: number; low: numb
   const share = Math.ceil(Math.max(held, totalHeld(loads)) / loads.length);
   const keep = share + slack(share);
   return loads.map(({ connections, low }) => (Math.min(low, connections) > keep ? keep : null));
+}
+
+/**
+ * When keepLevels() asks nothing but a preferred worker is far behind (even at its most, it held
+ * fewer than an even share less slack): the even share, which every worker that held more all
+ * through its last report is asked down to, and which the limit of all drops to meanwhile, so that
+ * the ended connections reopen on the worker behind. Otherwise null.
+ *
+ * It starts only from a settled pool (as many held now as lately, and one over the share all
+ * along), not while connections an ask ended are still on their way, and goes on (`active`) while
+ * one is behind, so the limit holds until the connections ended have reopened.
+ *
+ * Slack above even alone left a scale-up with nothing to move: 16 on 2 workers, scale 3, stayed
+ * 8/8/0 for good (8 is an even 6 plus slack). Measured from below too, the pool spreads to about
+ * 6/6/4, which no rule asks to change: the share plus slack from above, less slack from below.
+ */
+export function catchUpLevel(loads: ReadonlyArray<{ connections: number; low: number; peak: number }>, held = 0, active = false): number | null {
+  if (loads.length < 2) return null;
+  const total = Math.max(held, totalHeld(loads));
+  const share = Math.ceil(total / loads.length);
+  const behind = loads.some(({ connections, peak }) => Math.max(connections, peak) < Math.floor(total / loads.length) - slack(share));
+  const settled = totalHeld(loads) >= total && loads.some(({ connections, low }) => Math.min(low, connections) > share);
+  return behind && (active || settled) ? share : null;
 }
 
 function totalHeld(loads: ReadonlyArray<{ connections: number }>): number {
@@ -275,6 +300,8 @@ export class FairBalancer implements Balancer {
   #cap = slack(0);
   /** What the preferred workers held together at each of the last HELD_TICKS ticks. */
   readonly #held: number[] = [];
+  /** catchUpLevel() at the last tick: the limit of every preferred worker while one is far behind (null: none is). */
+  #catchUp: number | null = null;
   readonly #timer: NodeJS.Timeout;
   /**
    * The socket came from systemd (socket activation), which keeps it listening for the next start:
@@ -502,7 +529,7 @@ export class FairBalancer implements Balancer {
         lagging: acceptors[index]!.lagging,
         ceiling: acceptors[index]!.ceiling,
       })),
-      this.#cap,
+      this.#catchUp === null ? this.#cap : Math.min(this.#cap, this.#catchUp),
     );
     this.#cap = plan.cap;
     let { modes, overflow } = plan;
@@ -583,7 +610,16 @@ export class FairBalancer implements Balancer {
     this.#held.push(totalHeld(loads));
     if (this.#held.length > HELD_TICKS) this.#held.shift();
     const calm = preferred.every(([worker]) => healthRank(worker.load()) === 0);
-    const levels = new Map(calm ? keepLevels(loads, Math.max(...this.#held)).map((keep, index) => [balanced[index]![1], keep]) : []);
+    const held = Math.max(...this.#held);
+    let keeps = calm ? keepLevels(loads, held) : [];
+    // Within slack of even from above, but one far behind (a scale-up): all come down to even.
+    const catchUp = calm && keeps.every((keep) => keep === null) ? catchUpLevel(loads, held, this.#catchUp !== null) : null;
+    if (catchUp !== null) keeps = loads.map(({ connections, low }) => (Math.min(low, connections) > catchUp ? catchUp : null));
+    const levels = new Map(keeps.map((keep, index) => [balanced[index]![1], keep]));
+    if (catchUp !== this.#catchUp) {
+      this.#catchUp = catchUp;
+      this.#plan();
+    }
     // The master alone keeps what each worker was asked: one that is no longer preferred (stalled,
     // draining, exited) is told to stop, whatever else it was sent meanwhile.
     for (const [worker, acceptor] of this.#acceptors) {

@@ -1,7 +1,7 @@
 // Issue 10: `fair`'s decisions, as tables of worker states (planAcceptors, settledCap), and the
 // master's half on a real socket with stand-in workers that report as a test tells them to.
 import test, { type ExecutionContext } from 'ava';
-import { FairBalancer, churn, planAcceptors, resumeAt, settledCap, slack, keepLevels, HELD_TICKS, type AcceptorMode, type AcceptorView } from '../../../src/master/balancers/fair.js';
+import { FairBalancer, churn, planAcceptors, resumeAt, settledCap, slack, keepLevels, catchUpLevel, HELD_TICKS, type AcceptorMode, type AcceptorView } from '../../../src/master/balancers/fair.js';
 import { STALLED, type WorkerLoad } from '../../../src/master/balancers/choose.js';
 import type { BalancedWorker, Balancer, RawHandle } from '../../../src/master/balancers/types.js';
 import type { MasterMessage } from '../../../src/protocol.js';
@@ -352,6 +352,22 @@ test('keepLevels: an even share plus slack, for a worker that held more all inte
   t.deepEqual(keepLevels([{ connections: 300, low: 300 }, { connections: 100, low: 100 }, { connections: 200, low: 200 }]), [213, null, null], 'down to an even 200 + 13');
   t.deepEqual(keepLevels([{ connections: 14, low: 14 }, { connections: 0, low: 0 }], 24), [null, null], 'of the most they held lately: 10 ended, not yet reopened');
   t.deepEqual(keepLevels([{ connections: 14, low: 14 }, { connections: 0, low: 0 }]), [9, null], 'of what they hold now');
+});
+
+test('catchUpLevel: with every worker within slack of even from above, one far behind brings the others down to an even share', (t) => {
+  const load = (connections: number, low = connections, peak = connections) => ({ connections, low, peak });
+  t.is(keepLevels([load(8), load(8), load(0)]).every((keep) => keep === null), true, '8 is within an even 6 + 2');
+  t.is(catchUpLevel([load(8), load(8), load(0)]), 6, 'a worker added by a scale-up: 16 on 2, then 3');
+  t.is(catchUpLevel([load(13), load(13), load(6)]), 11, '32 on 3: 6 is below an even 10 less 2');
+  t.is(catchUpLevel([load(6), load(6), load(4)]), null, 'about even: nothing moves');
+  t.is(catchUpLevel([load(7), load(6), load(3)]), null, 'within slack of even from below');
+  t.is(catchUpLevel([load(24)]), null, 'one worker alone');
+  t.is(catchUpLevel([load(2, 2), load(1), load(0)]), null, 'too few connections for slack to tell');
+  t.is(catchUpLevel([load(8, 0), load(8, 0), load(0)]), null, 'a new connection per request holds nothing');
+  t.is(catchUpLevel([load(8), load(8), load(0, 0, 4)]), null, 'behind now, but it held its share within the report');
+  t.is(catchUpLevel([load(6), load(6), load(0)], 16), null, 'connections still reopening: it does not start');
+  t.is(catchUpLevel([load(6), load(6), load(0)], 16, true), 6, 'but once started it goes on while one is behind, of the most held lately');
+  t.is(catchUpLevel([load(6), load(6), load(3)], 16, true), null, 'and stops once none is');
 });
 
 const keeps = (worker: StandIn) =>

@@ -340,3 +340,31 @@ test('fair: a keep-alive pool under load through a rolling reload fails no reque
   const even = await reopenedOver(clients, 6_000);
   t.true(even.reopened <= 2, `${even.reopened} more connections in ${even.rounds} even rounds`);
 });
+
+test('fair: a worker added by a scale-up gets its share of a keep-alive pool that sat within slack of even on the others (16 on 2, scale 3: it stayed 8/8/0)', async (t) => {
+  const { port, ctl } = await protocols(t, 'fairjoin', 2, 'http');
+  const clients = pool(port, 16);
+  t.teardown(clients.close);
+  await clients.round();
+  t.deepEqual(clients.split(await workerPids(ctl, 'fairjoin')()), [8, 8]);
+
+  const scaled = await ctl.run(['scale', 'fairjoin', '3']);
+  t.is(scaled.exitCode, 0, String(scaled.stderr));
+  // 8 is an even 6 plus slack, so neither old worker is over the level it is asked down to from
+  // above; the new worker, far below an even share, is what makes them end the rest.
+  let counts: number[] = [];
+  await waitFor(
+    async () => {
+      await clients.round();
+      const workers = await ctl.workers('fairjoin');
+      counts = workers.map((worker) => worker.connections ?? 0);
+      return workers.length === 3 && counts.reduce((sum, count) => sum + count, 0) === 16 && Math.min(...counts) >= 3 && Math.max(...counts) - Math.min(...counts) <= 4;
+    },
+    { timeoutMs: 20_000, intervalMs: 100, what: 'the new worker holding its share of the pool' },
+  );
+  t.log(`${counts.join('/')} by status, ${clients.opened()} connections opened in all`);
+  t.true(clients.opened() <= 16 + 8, `${clients.opened()} connections opened`);
+  // And once spread, it stays: nothing ping-pongs.
+  const even = await reopenedOver(clients, 6_000);
+  t.true(even.reopened <= 2, `${even.reopened} more connections in ${even.rounds} even rounds`);
+});
