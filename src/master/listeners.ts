@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { setTimeout as pause } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
-import { openBalancer, type BalanceMode, type Balancer, type BalancedWorker } from './balancers/index.js';
+import { openBalancer, type BalanceMode, type Balancer, type BalancedWorker, type BalancerContext } from './balancers/index.js';
 import { BindError } from './balancers/bind.js';
 import { removeStaleSocket } from '../control/socket-file.js';
 import { SparePath } from './socket-path.js';
@@ -34,6 +34,7 @@ export class Listeners {
   // The keys of unix socket paths already reported removed: once each while bound (at most MAX_ADDRESSES).
   readonly #goneReported = new Set<string>();
   readonly #maxAddresses: number;
+  readonly #ids: () => readonly number[];
   /** The cap was said (once: an app listening in a loop would say it on every turn). */
   #capSaid = false;
   #closed = false;
@@ -50,8 +51,11 @@ export class Listeners {
     warn = () => {},
     maxAddresses = MAX_ADDRESSES,
     releaseAfterMs = 10_000,
+    ids = () => [],
   }: {
     mode: BalanceMode;
+    /** The worker ids the cluster is configured for (sticky hashes over them); none: the workers accepting. */
+    ids?: () => readonly number[];
     /** At most this many addresses (MAX_ADDRESSES; fewer in tests). */
     maxAddresses?: number;
     /** How long the replacements are ready without listening on an address before it is released (--listen-timeout). */
@@ -65,6 +69,11 @@ export class Listeners {
     this.#warn = warn;
     this.#maxAddresses = maxAddresses;
     this.#releaseAfterMs = releaseAfterMs;
+    this.#ids = ids;
+  }
+
+  #context(): BalancerContext {
+    return { ids: this.#ids, warn: this.#warn };
   }
 
   /** Answers a worker's listen request: binds the address on first use, then adds the worker. */
@@ -85,7 +94,7 @@ export class Listeners {
       return;
     }
     if (!opening) {
-      opening = openBalancer(this.#mode, query).catch((error: unknown) => this.#reopenIfStale(error, query));
+      opening = openBalancer(this.#mode, query, this.#context()).catch((error: unknown) => this.#reopenIfStale(error, query));
       this.#balancers.set(query.key, opening);
       // A failed bind is forgotten so that a later attempt (say, once the port is free) retries.
       opening.then(
@@ -223,7 +232,7 @@ export class Listeners {
     if (!(error instanceof BindError) || error.code !== 'EADDRINUSE' || path === null) throw error;
     if ((await removeStaleSocket(path).catch(() => 'unremovable')) !== null) throw error;
     this.#warn('socket-stale-removed', `removed the stale unix socket ${path} (nothing listened on it) and bound it again`, { path });
-    return openBalancer(this.#mode, query);
+    return openBalancer(this.#mode, query, this.#context());
   }
 
   /**

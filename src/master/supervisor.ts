@@ -152,6 +152,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       warn: (event, message, data) => config.logs.event(event, message, data, 'warn'),
       // A server the app starts after its start-up (not waited for at ready) has as long as a worker has to boot.
       releaseAfterMs: config.listenTimeoutMs,
+      ids: () => Array.from({ length: this.#desired }, (_, index) => index + 1),
     });
   }
 

@@ -6,16 +6,25 @@
 // or the one a client address hashes to, free or not (sticky).
 import type { ListenQuery, SockName } from '../../protocol.js';
 import { listenRaw } from './bind.js';
-import type { BalancedWorker, Balancer, RawHandle } from './types.js';
+import type { BalancedWorker, Balancer, BalancerContext, RawHandle } from './types.js';
+
+/**
+ * sticky: how long a connection waits for the worker its address hashes to while that id's worker
+ * is not accepting (starting, restarting, in a crash's backoff) before it goes to another one: a
+ * --wait-ready app's start, or a restart, fits; a crash loop's backoff may not.
+ */
+export const WAIT_FOR_ID_MS = 5000;
 
 /** Which worker gets a connection. */
 export interface DispatchStrategy {
   /**
-   * Pins the connection to one accepting worker, which gets it once free (sticky); null: no
-   * accepting worker now. Strategies without pin() hand the connection to whichever worker
-   * pick() chooses among the free ones.
+   * Pins the connection to one accepting worker, which gets it once free (sticky); a worker id:
+   * it belongs to that id, whose worker does not accept now, and waits for it; null: no accepting
+   * worker now. `ids`: the cluster's configured worker ids, or none (hash over those accepting: a
+   * wait ran out). Strategies without pin() hand the connection to whichever worker pick() chooses
+   * among the free ones.
    */
-  pin?(connection: RawHandle, accepting: readonly BalancedWorker[]): BalancedWorker | null;
+  pin?(connection: RawHandle, accepting: readonly BalancedWorker[], ids: readonly number[]): BalancedWorker | number | null;
   /**
    * The index in `free` (longest idle first, never empty) of the worker to hand the next
    * connection to, or -1 to keep it queued for a busy worker that would serve it better.
@@ -57,11 +66,21 @@ export class DispatchBalancer implements Balancer {
   // The workers that refused each connection they were sent (at the app's own maxConnections, or
   // their server closed): it goes to another, never back to them.
   readonly #refusals = new WeakMap<RawHandle, Set<BalancedWorker>>();
+  // With pin(): connections waiting for the worker of their id to accept, each until its deadline.
+  readonly #waiting = new Map<number, Array<{ connection: RawHandle; until: number }>>();
+  // Connections whose wait ran out: they go to a worker accepting now.
+  readonly #waitedOut = new WeakSet<RawHandle>();
+  #waitTimer: NodeJS.Timeout | null = null;
+  // The ids whose wait ran out and were said so, until their worker accepts again: their new
+  // connections go to a worker accepting now without waiting.
+  readonly #saidLate = new Set<number>();
+  readonly #context: BalancerContext | null;
 
-  private constructor(key: string, listener: RawHandle, sockname: SockName, strategy: DispatchStrategy) {
+  private constructor(key: string, listener: RawHandle, sockname: SockName, strategy: DispatchStrategy, context: BalancerContext | null) {
     this.key = key;
     this.sockname = sockname;
     this.#strategy = strategy;
+    this.#context = context;
     this.#listener = listener;
     listener.onconnection = (status, connection) => {
       if (status === 0) this.#distribute(connection);
@@ -69,9 +88,9 @@ export class DispatchBalancer implements Balancer {
   }
 
   /** Binds the address in the master; rejects with a BindError. */
-  static async open(query: ListenQuery, strategy: DispatchStrategy): Promise<DispatchBalancer> {
+  static async open(query: ListenQuery, strategy: DispatchStrategy, context: BalancerContext | null = null): Promise<DispatchBalancer> {
     const { handle, sockname } = await listenRaw(query);
-    return new DispatchBalancer(query.key, handle, sockname, strategy);
+    return new DispatchBalancer(query.key, handle, sockname, strategy, context);
   }
 
   get size(): number {
@@ -82,6 +101,7 @@ export class DispatchBalancer implements Balancer {
   get queued(): number {
     let count = this.#queue.length;
     for (const queue of this.#pinned.values()) count += queue.length;
+    for (const waiting of this.#waiting.values()) count += waiting.length;
     return count;
   }
 
@@ -92,11 +112,14 @@ export class DispatchBalancer implements Balancer {
     // Back after closing its server with a handoff still unsettled: its ack releases it.
     // Not yet accepting (--wait-ready): activate() releases it.
     if (!this.#inFlight.has(worker) && worker.accepting) this.#release(worker);
+    if (worker.accepting) this.#endWait(worker.id);
   }
 
   /** The worker may take connections now: it got ready, or its loop turns again after a stall. */
   activate(worker: BalancedWorker): void {
-    if (!this.#workers.has(worker) || this.#inFlight.has(worker)) return;
+    if (!this.#workers.has(worker)) return;
+    this.#endWait(worker.id);
+    if (this.#inFlight.has(worker)) return;
     if (this.#free.includes(worker)) {
       this.#dispatchQueued();
       return;
@@ -114,6 +137,9 @@ export class DispatchBalancer implements Balancer {
     const pinned = this.#pinned.get(worker);
     this.#pinned.delete(worker);
     for (const connection of pinned ?? []) this.#distribute(connection);
+    // Scaled down: connections waiting for an id no longer configured find their worker now.
+    const ids = this.#context?.ids() ?? [];
+    for (const id of [...this.#waiting.keys()]) if (!ids.includes(id)) this.#endWait(id);
     // A live worker (one that closed its server, or drains) still settles a connection it was
     // sent: it accepts it, or refuses it and ack() re-routes it. One that died never will, and
     // may have read from it, so it cannot go to another worker: close the master's copy
@@ -141,6 +167,8 @@ export class DispatchBalancer implements Balancer {
   stopAccepting(): Promise<void> {
     this.#listener?.close();
     this.#listener = null;
+    // A stop starts no worker: what waited for one goes to those still up.
+    for (const id of [...this.#waiting.keys()]) this.#endWait(id, true);
     if (this.queued === 0 && this.#inFlight.size === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.#onDrained = () => {
@@ -159,6 +187,10 @@ export class DispatchBalancer implements Balancer {
     for (const connection of this.#queue.splice(0)) connection.close();
     for (const queue of this.#pinned.values()) for (const connection of queue) connection.close();
     this.#pinned.clear();
+    if (this.#waitTimer) clearTimeout(this.#waitTimer);
+    this.#waitTimer = null;
+    for (const waiting of this.#waiting.values()) for (const { connection } of waiting) connection.close();
+    this.#waiting.clear();
     for (const worker of [...this.#workers]) this.remove(worker);
     // Nothing is re-routed any more: an unsettled handoff keeps only the worker's copy.
     for (const worker of [...this.#inFlight.keys()]) this.#dropInFlight(worker);
@@ -209,7 +241,19 @@ export class DispatchBalancer implements Balancer {
       return;
     }
     const refused = this.#refusals.get(connection);
-    const target = pin(connection, [...this.#workers].filter((worker) => worker.accepting && !refused?.has(worker)));
+    const accepting = [...this.#workers].filter((worker) => worker.accepting && !refused?.has(worker));
+    // Refused by its own worker (at its maxConnections), or waited out: to one accepting now.
+    const ids = refused || this.#waitedOut.has(connection) ? [] : (this.#context?.ids() ?? []);
+    const target = pin(connection, accepting, ids);
+    if (typeof target === 'number') {
+      // Its worker already kept a connection waiting the whole bound: the others go elsewhere at
+      // once until it accepts, rather than each wait again (a crash loop's backoff outlasts it).
+      if (this.#saidLate.has(target)) {
+        this.#waitedOut.add(connection);
+        this.#distribute(connection);
+      } else this.#waitFor(target, connection);
+      return;
+    }
     if (!target) {
       this.#queue.push(connection);
       return;
@@ -222,6 +266,58 @@ export class DispatchBalancer implements Balancer {
       this.#free.splice(index, 1);
       this.#release(target);
     }
+  }
+
+  /** Keeps `connection` for the worker of `id` until it accepts, or WAIT_FOR_ID_MS have passed. */
+  #waitFor(id: number, connection: RawHandle): void {
+    let waiting = this.#waiting.get(id);
+    if (!waiting) this.#waiting.set(id, (waiting = []));
+    waiting.push({ connection, until: performance.now() + WAIT_FOR_ID_MS });
+    this.#waitTimer ??= setTimeout(() => this.#waitRanOut(), WAIT_FOR_ID_MS).unref();
+  }
+
+  /** The connections waiting for `id` go where they belong now (`out`: to a worker accepting now). */
+  #endWait(id: number, out = false): void {
+    if (!out) this.#saidLate.delete(id);
+    const waiting = this.#waiting.get(id);
+    if (!waiting) return;
+    this.#waiting.delete(id);
+    for (const { connection } of waiting) {
+      if (out) this.#waitedOut.add(connection);
+      this.#distribute(connection);
+    }
+  }
+
+  /** Connections whose wait ran out go to a worker accepting now; the log says so, once per id until it accepts. */
+  #waitRanOut(): void {
+    this.#waitTimer = null;
+    const now = performance.now();
+    let next = Infinity;
+    for (const [id, waiting] of [...this.#waiting]) {
+      const late = waiting.filter(({ until }) => until <= now);
+      if (late.length === 0) {
+        next = Math.min(next, waiting[0]!.until);
+        continue;
+      }
+      const rest = waiting.filter(({ until }) => until > now);
+      if (rest.length > 0) {
+        this.#waiting.set(id, rest);
+        next = Math.min(next, rest[0]!.until);
+      } else this.#waiting.delete(id);
+      if (!this.#saidLate.has(id)) {
+        this.#saidLate.add(id);
+        this.#context?.warn(
+          'sticky-fallback',
+          `sticky: worker ${id} did not accept within ${WAIT_FOR_ID_MS / 1000} s: the connections of its client addresses go to other workers until it does (said once)`,
+          { worker: id, key: this.key, waitMs: WAIT_FOR_ID_MS },
+        );
+      }
+      for (const { connection } of late) {
+        this.#waitedOut.add(connection);
+        this.#distribute(connection);
+      }
+    }
+    if (next !== Infinity) this.#waitTimer = setTimeout(() => this.#waitRanOut(), Math.max(0, next - now)).unref();
   }
 
   /** The worker has nothing in flight: it takes its next connection, or waits among the free. */

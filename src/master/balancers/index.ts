@@ -5,14 +5,14 @@ import { leastConnections } from './least.js';
 import { roundRobin } from './round-robin.js';
 import { HeldSocketBalancer } from './shared.js';
 import { stickyByAddress } from './sticky.js';
-import type { BalanceMode, Balancer } from './types.js';
+import type { BalanceMode, Balancer, BalancerContext } from './types.js';
 
 /** Adding a strategy means one line here; the supervisor never names a balancer. */
-const factories: Record<BalanceMode, (query: ListenQuery) => Promise<Balancer>> = {
+const factories: Record<BalanceMode, (query: ListenQuery, context: BalancerContext) => Promise<Balancer>> = {
   fair: (query) => FairBalancer.open(query),
   rr: (query) => DispatchBalancer.open(query, roundRobin),
   least: (query) => DispatchBalancer.open(query, leastConnections),
-  sticky: (query) => DispatchBalancer.open(query, stickyByAddress),
+  sticky: (query, context) => DispatchBalancer.open(query, stickyByAddress, context),
   shared: (query) => HeldSocketBalancer.open(query, 'shared'),
   reuseport: (query) => HeldSocketBalancer.open(query, 'reuseport'),
 };
@@ -23,10 +23,13 @@ const factories: Record<BalanceMode, (query: ListenQuery) => Promise<Balancer>> 
  */
 const forSocketPaths: Partial<Record<BalanceMode, BalanceMode>> = { sticky: 'rr', reuseport: 'shared' };
 
-export function openBalancer(mode: BalanceMode, query: ListenQuery): Promise<Balancer> {
+/** No configured ids (tests that open a balancer alone): sticky hashes over the workers accepting. */
+const alone: BalancerContext = { ids: () => [], warn: () => {} };
+
+export function openBalancer(mode: BalanceMode, query: ListenQuery, context: BalancerContext = alone): Promise<Balancer> {
   // A UDP socket is shared whatever the mode: datagrams are not connections to balance.
   if (isUdp(query)) return HeldSocketBalancer.open(query, 'shared');
-  return factories[(isSocketPath(query) && forSocketPaths[mode]) || mode](query);
+  return factories[(isSocketPath(query) && forSocketPaths[mode]) || mode](query, context);
 }
 
-export { BALANCE_MODES, type BalanceMode, type Balancer, type BalancedWorker } from './types.js';
+export { BALANCE_MODES, type BalanceMode, type Balancer, type BalancedWorker, type BalancerContext } from './types.js';

@@ -60,6 +60,14 @@ export interface Balancer {
   close(): void;
 }
 
+/** What a balancer may ask of the cluster beyond its own workers. */
+export interface BalancerContext {
+  /** The worker ids the cluster is configured for now (1 to --instances, as scaled), started or not. */
+  ids(): readonly number[];
+  /** A line for the master's log. */
+  warn(event: string, message: string, data: Record<string, unknown>): void;
+}
+
 /** Opens a balancer for one address: binds, or rejects with a negative libuv errno. */
 export type BalancerFactory = (query: ListenQuery) => Promise<Balancer>;
 

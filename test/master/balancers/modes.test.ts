@@ -4,7 +4,9 @@ import http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixture, get, startCluster, waitFor } from '../../helpers/cluster.js';
+import { fixture, get, launch, startCluster, waitFor } from '../../helpers/cluster.js';
+import { rendezvous } from '../../../src/master/balancers/choose.js';
+import { WAIT_FOR_ID_MS } from '../../../src/master/balancers/dispatch.js';
 import { control } from '../../helpers/control.js';
 import { reusePortMigration, reusePortSupport } from '../../../src/master/balancers/shared.js';
 import { ExitCode } from '../../../src/exit-codes.js';
@@ -79,6 +81,48 @@ test('sticky: one client address always reaches the same pid; scaling down moves
     const now = await pidFrom(cluster.port, { localAddress: address });
     t.is(now, staying, `${address} was on ${owner.get(address) === leaving ? 'the leaving' : 'the staying'} worker`);
   }
+});
+
+/** A sticky --wait-ready cluster of wait-ready.js (each worker ready on SIGUSR2) with worker 1 ready: its port and both pids. */
+async function stickyWithOneReady(t: { teardown(fn: () => Promise<void>): void }): Promise<{ cluster: ReturnType<typeof launch>; port: number; first: number; second: number }> {
+  const cluster = launch(['start', fixture('wait-ready.js'), '-i', '2', '--log-format', 'json', '--wait-ready', '--balance', 'sticky']);
+  t.teardown(async () => {
+    cluster.process.kill('SIGKILL');
+    await cluster.exited;
+  });
+  const listening = await Promise.all([1, 2].map((worker) => cluster.waitForLine((line) => line.worker === worker && line.message.startsWith('listening '))));
+  const [first, second] = listening.map((line) => line.pid as number);
+  process.kill(first!, 'SIGUSR2');
+  await cluster.waitForLine((line) => line.pid === first && line.message === 'signalled');
+  return { cluster, port: Number(listening[0]!.message.split(' ')[1]), first: first!, second: second! };
+}
+
+/** A loopback address that rendezvous hashing over ids 1 and 2 gives to `id`. */
+const addressOf = (id: number): string => Array.from({ length: 64 }, (_, i) => `127.0.0.${i + 1}`).find((address) => rendezvous(address, [1, 2]) === id)!;
+
+test('sticky: a client address whose worker is not ready yet (--wait-ready) waits for it rather than going to another worker', async (t) => {
+  const { cluster, port, first, second } = await stickyWithOneReady(t);
+  let answer: number | null = null;
+  const waiting = pidFrom(port, { localAddress: addressOf(2), timeoutMs: WAIT_FOR_ID_MS + 10_000 }).then((pid) => (answer = pid));
+  // The other worker's addresses are served meanwhile; hashed only over the workers accepting, the
+  // address of worker 2 went to worker 1 here, and came back to worker 2 once it was ready.
+  t.is(await pidFrom(port, { localAddress: addressOf(1) }), first);
+  t.is(answer, null, 'not answered while its worker is not ready');
+  process.kill(second, 'SIGUSR2');
+  t.is(await waiting, second);
+  t.is(await pidFrom(port, { localAddress: addressOf(2) }), second);
+  t.false(cluster.lines.some((line) => line.event === 'sticky-fallback'));
+});
+
+test('sticky: a client address whose worker stays not ready goes to another worker after a bounded wait, and the log says so once', async (t) => {
+  const { cluster, port, first } = await stickyWithOneReady(t);
+  const answers = await Promise.all([1, 2].map(() => pidFrom(port, { localAddress: addressOf(2), timeoutMs: WAIT_FOR_ID_MS + 10_000 })));
+  t.deepEqual(answers, [first, first]);
+  // Then, until it is ready, its addresses go to another worker without waiting each time.
+  t.is(await pidFrom(port, { localAddress: addressOf(2), timeoutMs: WAIT_FOR_ID_MS / 2 }), first);
+  const said = cluster.lines.filter((line) => line.event === 'sticky-fallback');
+  t.is(said.length, 1);
+  t.regex(said[0]!.message, /^sticky: worker 2 did not accept within 5 s/);
 });
 
 test('reuseport: every worker binds its own socket (Node >= 22.12), or one clear error', async (t) => {
