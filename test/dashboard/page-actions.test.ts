@@ -64,7 +64,7 @@ browserTest('a loop breakdown of a worker blocked for good shows where it is stu
 });
 
 browserTest('keyboard and screen reader: markers open with Enter, buttons name their worker, the token field is labelled, levels are in words, results and level changes are said', async (t) => {
-  const cluster = await startCluster(fixture('blocks-worker-1.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms', '--dashboard-token', 's3cret'] });
+  const cluster = await startCluster(fixture('blocks-worker-1-on-signal.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms', '--dashboard-token', 's3cret'] });
   t.teardown(() => cluster.stop());
   const url = cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
   const browser = await launch(t);
@@ -75,10 +75,14 @@ browserTest('keyboard and screen reader: markers open with Enter, buttons name t
   t.is(await page.locator('button.loop[aria-label="Loop breakdown of worker 1"]').count(), 1);
   t.is(await page.getByLabel('token').getAttribute('id'), 'token');
 
-  // Worker 1 blocks 200 ms a second: amber (or red on a loaded box), in words as well, and said.
-  await page.waitForSelector('[data-worker-id="1"]:is(.amber, .red)', { timeout: 10_000 });
-  t.regex(await page.textContent('[data-worker-id="1"] .level') ?? '', /^(amber|red): lag p99 over \d+ ms$/);
-  await page.locator('#announce', { hasText: /worker 1: (amber|red)/ }).waitFor({ timeout: 10_000 });
+  // A level the page opened on is shown, not said; a change is said. Worker 1 idles until SIGUSR2 (a
+  // loaded box may lag it past amber for a moment: wait for ok), then blocks 700 ms a second: red, in
+  // words as well, and said.
+  await page.waitForSelector('[data-worker-id="1"][data-level="ok"]', { timeout: 15_000 });
+  process.kill(cluster.pids[0]!, 'SIGUSR2');
+  await page.waitForSelector('[data-worker-id="1"].red', { timeout: 15_000 });
+  t.regex(await page.textContent('[data-worker-id="1"] .level') ?? '', /^red: (lag p99 over \d+ ms|loop blocked)$/);
+  await page.locator('#announce', { hasText: /worker 1: red/ }).waitFor({ timeout: 10_000 });
 
   // Enter in the token field does not submit the form (the page reloaded); an action's result is said.
   await page.fill('#token', 'wrong');
