@@ -119,3 +119,48 @@ browserTest('eight tabs of one browser share one stream: all load and show live 
   for (const page of pages.slice(1)) await page.locator('#marker-list li.reload', { hasText: 'generation 2' }).waitFor({ timeout: 30_000 });
   t.is(await last.locator('body.stale').count(), 0);
 });
+
+/** A proxy on 127.0.0.1 that serves each of `routes`' dashboards under its own prefix (`/a/` → a's `/`), streams included. */
+async function prefixProxy(t: { teardown(fn: () => void): void }, routes: Record<string, string>): Promise<string> {
+  const server = http.createServer((request, response) => {
+    const [, prefix, rest] = /^\/([^/]+)(\/.*)$/.exec(request.url ?? '') ?? [];
+    const target = prefix === undefined ? undefined : routes[prefix];
+    if (target === undefined) return void response.writeHead(404).end();
+    const upstream = new URL(target);
+    const forwarded = http.request({ host: upstream.hostname, port: upstream.port, path: rest, method: request.method, headers: { ...request.headers, host: upstream.host } }, (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(response);
+    });
+    forwarded.on('error', () => response.destroy());
+    request.pipe(forwarded);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+}
+
+browserTest('two clusters\' dashboards under two paths of one site (a proxy\'s /a/ and /b/) each show their own cluster: the tabs share a stream only with the same dashboard\'s', async (t) => {
+  const a = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms'] });
+  t.teardown(() => a.stop());
+  const b = await startCluster(fixture('hello.js'), { instances: 3, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms'] });
+  t.teardown(() => b.stop());
+  const dashboard = (cluster: typeof a): string => cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
+  const site = await prefixProxy(t, { a: dashboard(a), b: dashboard(b) });
+  const browser = await launch(t);
+  const context = await browser.newContext();
+  const first = await context.newPage();
+  await first.goto(`${site}/a/`);
+  await first.locator('[data-worker-id="2"] .figures b').first().waitFor({ timeout: 10_000 });
+  const second = await context.newPage();
+  await second.goto(`${site}/b/`);
+  // b has 3 workers; a tab fed a's stream showed a's 2, with a's pids.
+  await second.locator('[data-worker-id="3"] .figures b').first().waitFor({ timeout: 10_000 });
+  await second.locator('#connection', { hasText: 'live' }).waitFor({ timeout: 10_000 });
+  const shown = async (page: typeof first): Promise<string[]> => page.locator('[data-worker-id] .state').allTextContents();
+  const pidsOf = async (page: typeof first): Promise<number[]> => (await shown(page)).map((text) => Number(/pid (\d+)/.exec(text)?.[1]));
+  t.deepEqual((await pidsOf(second)).sort(), [...b.pids].sort());
+  t.deepEqual((await pidsOf(first)).sort(), [...a.pids].sort());
+});

@@ -17,8 +17,12 @@ const RETRY_MS = [1000, 2000, 4000, 8000, 15_000];
  * `onLink(open, text)` when the stream opens or drops, in whichever tab holds it.
  */
 function followFeed({ onMessage, onLink }) {
+  // A channel and a lock belong to the whole site (scheme, host and port), and a proxy may serve two
+  // clusters' dashboards under /a/ and /b/ of one site: the page's own folder, which its relative
+  // `events` and `api/...` resolve against, names the dashboard they share.
+  const scope = `clusterd-dashboard ${new URL('.', location.href).pathname}`;
   // Web Locks need a secure context (https, or a loopback address): elsewhere each tab has its own stream.
-  const relay = typeof BroadcastChannel === 'function' && navigator.locks ? new BroadcastChannel('clusterd-dashboard') : null;
+  const relay = typeof BroadcastChannel === 'function' && navigator.locks ? new BroadcastChannel(scope) : null;
   if (!relay) return openStream({ onMessage, onLink });
   let leading = false;
   let link = { kind: 'link', open: false, text: 'connecting…' };
@@ -54,7 +58,7 @@ function followFeed({ onMessage, onLink }) {
   };
   relay.postMessage({ kind: 'hello' });
   void loadSnapshot(0);
-  navigator.locks.request('clusterd-dashboard-stream', () => {
+  navigator.locks.request(`${scope} stream`, () => {
     leading = true;
     waiting = null;
     openStream({
