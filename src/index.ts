@@ -439,7 +439,7 @@ function scaleSpec(text: string): string {
 }
 
 /** start()'s keys: the config file's, less `daemon` (its master is this process's child), plus its own. */
-const START_KEYS: readonly string[] = [...CONFIG_KEYS.filter((key) => key !== 'daemon'), 'cwd', 'output'];
+const START_KEYS: readonly string[] = [...new Set([...CONFIG_KEYS.filter((key) => key !== 'daemon'), 'cwd', 'output'])];
 
 /**
  * Starts a cluster (a master in a child process); resolves once every worker is ready. The master stops

@@ -181,8 +181,12 @@ test.serial('start() refuses bad options naming the key, and rejects with the re
   await t.throwsAsync(start({ entry: fixture('hello.js'), instances: 0 }), { message: /Expected `instances` to be an integer from 1 to 1024/ });
   await t.throwsAsync(start({ entry: fixture('hello.js'), ...({ gracee: 1 } as object) }), { message: /unknown key `gracee` \(did you mean `grace`\?\)/ });
   // start()'s own keys: its list named `daemon` (refused by start()) and not `output`, so no "did you mean" for it.
-  const misspelt = await t.throwsAsync(start({ entry: fixture('hello.js'), ...({ outptu: 'ignore' } as object) }), { instanceOf: UsageError, message: /^start\(\) options: unknown key `outptu` \(did you mean `output`\?\); the keys are entry, env, args, .*, cwd, output$/ });
+  const misspelt = await t.throwsAsync(start({ entry: fixture('hello.js'), ...({ outptu: 'ignore' } as object) }), { instanceOf: UsageError, message: /^start\(\) options: unknown key `outptu` \(did you mean `output`\?\); the keys are entry, env, args, .*, output$/ });
   t.false(/\bdaemon\b/.test(misspelt!.message), misspelt!.message);
+  // Each key once (cwd, a config key too, was listed twice).
+  const keys = misspelt!.message.replace(/^.*the keys are /, '').split(', ');
+  t.true(keys.includes('cwd'));
+  t.deepEqual(keys, [...new Set(keys)]);
   // Named as start()'s key, whether given or not: it said "see --listen-timeout", a flag nobody typed.
   const slow = await t.throwsAsync(start({ entry: fixture('never-listens.js'), instances: 1, maxBootFailures: 1, listenTimeout: '300ms', output: 'ignore' }), { instanceOf: StartError });
   t.regex(slow!.message, /not ready after 300 ms; see start\(\) options: `listenTimeout`\)/);
