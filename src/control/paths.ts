@@ -108,6 +108,9 @@ export function checkRuntimeDirToRead(dir: string = runtimeDir()): boolean {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw runtimeDirError(`cannot read the runtime directory ${dir}`, error);
   }
+  // Root may read another user's private directory (`sudo clusterd stop api` with that user's
+  // CLUSTERD_RUNTIME_DIR): only that user, whose clusters they are, can put a socket in it.
+  if (uid() === 0 && stats.isDirectory() && !stats.isSymbolicLink() && (stats.mode & 0o077) === 0) return true;
   const unsafe = notOwnDirectory(dir, stats) ?? (isPrivate(stats) ? null : openToOthers(dir, stats));
   if (unsafe !== null) {
     throw runtimeDirError(

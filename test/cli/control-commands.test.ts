@@ -138,12 +138,18 @@ test('a runtime directory that start refuses (open to others, another user\'s) i
   t.is(asked, before, 'no command asked the cluster');
   chmodSync(dir, 0o700);
   if (process.getuid?.() !== 0) return;
-  // Another user's (root can make one): the same.
+  // Another user's (root can make one): refused unless private to that user, which root may read
+  // (`sudo clusterd stop api` with that user's CLUSTERD_RUNTIME_DIR).
   chownSync(dir, 65534, 65534);
   t.teardown(() => chownSync(dir, 0, 0));
-  const owned = await clusterd(dir, 'status');
-  t.is(owned.exitCode, ExitCode.USAGE);
-  t.regex(owned.stderr, /belongs to uid 65534, not to this user \(uid 0\), so clusterd trusts no control socket in it/);
+  chmodSync(dir, 0o750);
+  const shared = await clusterd(dir, 'status');
+  t.is(shared.exitCode, ExitCode.USAGE);
+  t.regex(shared.stderr, /belongs to uid 65534, not to this user \(uid 0\), so clusterd trusts no control socket in it/);
+  chmodSync(dir, 0o700);
+  const owned = await clusterd(dir, 'status', 'api');
+  t.is(owned.exitCode, 0, owned.stderr);
+  t.regex(owned.stdout, /api/);
 });
 
 test('a runtime directory that does not exist: no cluster runs, and none is made', async (t) => {
