@@ -36,6 +36,11 @@ function words(options: string): { raw: string; value: string }[] {
   return found;
 }
 
+/** NODE_OPTIONS's flags, as Node reads them (quotes and escapes undone). */
+export function nodeOptionsFlags(options: string): string[] {
+  return words(options).map((word) => word.value);
+}
+
 /** NODE_OPTIONS less --inspect, --inspect-brk and --inspect-wait (with or without an address). */
 export function withoutInspectorFlags(options: string): string {
   const all = words(options);

@@ -70,8 +70,8 @@ export function resolveEntry(file: string, nodeArgs: readonly string[] = [], cwd
   if (extension !== '' && !JAVASCRIPT.has(extension) && !TYPESCRIPT.has(extension)) {
     throw new UsageError(`entry \`${file}\` is not JavaScript or TypeScript: it should end in .js, .mjs, .cjs, .ts, .mts, .cts or .tsx (or have no extension)`);
   }
-  // The inspector flags first, so that the user's own node flags come after and win.
-  const execArgv = [...inspectorArgs(nodeArgs), ...nodeArgs];
+  // The inspector flags last: they leave out or add to what the user's own (these, NODE_OPTIONS) say.
+  const execArgv = [...nodeArgs, ...inspectorArgs(nodeArgs, workerEnv.NODE_OPTIONS)];
   // An explicit execArgv replaces the parent's, so the loader must be named here every time.
   let env: Record<string, string> = {};
   let typescriptCacheOff: string | null = null;

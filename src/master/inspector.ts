@@ -34,6 +34,7 @@ import type { CpuProfile, StackFrame } from '../loop/types.js';
 import { ClusterdError, clip, oneLine } from '../errors.js';
 import { WORKER_INSPECTOR_ARGS } from '../protocol.js';
 import { nativeHelper } from '../system/native.js';
+import { nodeOptionsFlags } from '../cli/node-options.js';
 
 /** Why nothing in a stopped process answers: neither its inspector's thread nor its main thread runs. */
 export const STOPPED = 'the process is stopped (SIGSTOP, or a debugger holds it): nothing in it runs';
@@ -51,14 +52,31 @@ export function isStopped(pid: number): boolean {
 }
 
 /**
- * The flags that let the master open a worker's inspector later, unless the user's own flags set its
- * port or how its address is published. A bare `--inspect` (`-brk`, `-wait`) opens it at start, on
- * 127.0.0.1:9229 in every worker, where all but the first failed ("address already in use"): with
- * these flags each worker's is on a port of its own, printed in its log, as NODE_OPTIONS=--inspect gets.
+ * The flags that let the master open a worker's inspector later, less what the user's own flags say of
+ * it (`--node-arg`, and NODE_OPTIONS, which the workers inherit: given before them, so that it needs
+ * the same care). A bare `--inspect` (`-brk`, `-wait`) opens it at start, on 127.0.0.1:9229 in every
+ * worker, where all but the first failed ("address already in use"): with `--inspect-port=0` each
+ * worker's is on a port of its own, printed in its log. A port the user gives (`--inspect=9241`,
+ * `--inspect-port`) is theirs and holds: these flags come after NODE_OPTIONS and would replace it.
+ * The master finds the inspector's address only on the worker's stderr, so a user's
+ * `--inspect-publish-uid` gets `stderr` added to it rather than replaced (`http` kept for
+ * chrome://inspect). Put after the user's `--node-arg` flags, which it accounts for.
  */
-export function inspectorArgs(userArgs: readonly string[]): string[] {
-  if (userArgs.some((arg) => /^--inspect(-brk|-wait)?=/.test(arg) || /^--inspect-(port|publish-uid)(=|$)/.test(arg) || /^--debug/.test(arg))) return [];
-  return [...WORKER_INSPECTOR_ARGS];
+export function inspectorArgs(userArgs: readonly string[], nodeOptions = ''): string[] {
+  const flags = [...nodeOptionsFlags(nodeOptions), ...userArgs];
+  if (flags.some((arg) => /^--debug/.test(arg))) return [];
+  const args: string[] = [];
+  const ownPort = flags.some((arg) => /^--inspect(-brk|-wait)?=/.test(arg) || /^--inspect-port(=|$)/.test(arg));
+  if (!ownPort) args.push(WORKER_INSPECTOR_ARGS[0]!);
+  // Node takes the last one given; `--inspect-publish-uid stderr`, in two words, is not looked into.
+  const published = flags.filter((arg) => arg.startsWith('--inspect-publish-uid=')).at(-1)?.slice('--inspect-publish-uid='.length);
+  if (published === undefined) {
+    // Node publishes over HTTP too by default: kept for an inspector on the user's port, the app's own.
+    if (!ownPort && !flags.includes('--inspect-publish-uid')) args.push(WORKER_INSPECTOR_ARGS[1]!);
+  } else if (!published.split(',').includes('stderr')) {
+    args.push(`--inspect-publish-uid=${published === '' ? 'stderr' : `${published},stderr`}`);
+  }
+  return args;
 }
 
 /** Node's line when the inspector cannot listen: `Starting inspector on 127.0.0.1:9229 failed: address already in use`. */

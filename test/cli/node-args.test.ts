@@ -1,13 +1,14 @@
 // --node-arg is repeatable: every flag reaches every worker's node, before clusterd's runtime.
 import test from 'ava';
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, fixture, isRunning, startCluster, tryConnect, waitFor } from '../helpers/cluster.js';
+import { CLI, fixture, isRunning, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 import { withoutInspectorFlags } from '../../src/cli/node-options.js';
+import { inspectorArgs } from '../../src/master/inspector.js';
 
 /** A port nothing listens on now: the system's pick, given back. */
 async function freePort(): Promise<number> {
@@ -16,6 +17,31 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/** Which of `pids` has a socket listening on 127.0.0.1:`port` (Linux's /proc), or null. */
+function listenerPid(port: number, pids: number[]): number | null {
+  const inodes = new Set<string>();
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[3] === '0A' && Number.parseInt(fields[1]?.split(':')[1] ?? '', 16) === port && fields[9]) inodes.add(fields[9]);
+  }
+  for (const pid of pids) {
+    try {
+      if (readdirSync(`/proc/${pid}/fd`).some((fd) => inodes.has(/^socket:\[(\d+)\]$/.exec(safeReadlink(`/proc/${pid}/fd/${fd}`))?.[1] ?? ''))) return pid;
+    } catch {
+      // Gone.
+    }
+  }
+  return null;
+}
+
+function safeReadlink(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
 }
 
 test('repeated --node-arg flags all reach the workers', async (t) => {
@@ -74,7 +100,9 @@ test('start -d with NODE_OPTIONS=--inspect: closed before the master starts, whi
   // The worker listens but is not ready (until SIGUSR2): `start -d` is still waiting for it.
   const worker = await waitFor(async () => (await ctl.run(['status', 'inspectdaemon', '--json'])).exitCode === 0 && (await ctl.workers('inspectdaemon'))[0], { timeoutMs: 30_000, what: 'the worker' });
   t.is(started.exitCode, null, 'start -d still waits');
-  t.is(await tryConnect(port), 'ECONNREFUSED', `nothing listens on the inspector's port ${port} while start -d waits`);
+  // The port NODE_OPTIONS names is the worker's (it holds), so start -d had closed its own on it.
+  const holder = await waitFor(() => listenerPid(port, [started.pid!, worker.pid]), { timeoutMs: 10_000, what: `a listener on ${port}` });
+  t.is(holder, worker.pid, `the worker, not start -d, listens on the inspector's port ${port} while start -d waits`);
   process.kill(worker.pid, 'SIGUSR2');
   const result = await started;
   t.is(result.exitCode, 0, String(result.stderr));
@@ -83,7 +111,7 @@ test('start -d with NODE_OPTIONS=--inspect: closed before the master starts, whi
   // The master's own lines have no [wN] tag: none of them is the inspector's.
   t.false(/^(Starting inspector|Debugger listening)/m.test(log), log);
   t.false(log.includes('closed the inspector'), log);
-  t.regex(log, /\[w1\] Debugger listening on ws:\/\/127\.0\.0\.1:\d+\//, 'the worker has its inspector, as in the foreground');
+  t.true(log.includes(`[w1] Debugger listening on ws://127.0.0.1:${port}/`), 'the worker has its inspector, as in the foreground, on the port given');
   const stack = await ctl.run(['stack', 'inspectdaemon', '1']);
   t.is(stack.exitCode, 0, String(stack.stderr));
   const { masterPid } = JSON.parse(String((await ctl.run(['status', 'inspectdaemon', '--json'])).stdout)) as { masterPid: number };
@@ -106,6 +134,48 @@ test('NODE_OPTIONS=--inspect and a .mjs config: the process that loads the confi
   const inspectorLines = cluster.stderr.filter((line) => /^(Starting inspector|Debugger listening)/.test(line));
   t.deepEqual(inspectorLines.map((line) => line.replace(/\/[0-9a-f-]{36}$/, '')), [`Debugger listening on ws://127.0.0.1:${port}`], cluster.stderr.join('\n'));
 });
+
+test('NODE_OPTIONS=--inspect with a port: the worker listens on that port, as with --node-arg', async (t) => {
+  // clusterd's --inspect-port=0 came after NODE_OPTIONS and replaced its port: the worker listened on one the system picked.
+  const ctl = control(t);
+  const port = await freePort();
+  const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--name', 'inspectenvport'], env: { ...ctl.env, NODE_OPTIONS: `--inspect=127.0.0.1:${port}` } });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const line = await cluster.waitForLine((candidate) => candidate.worker === 1 && /^(Debugger listening on|Starting inspector on)/.test(candidate.message));
+  t.regex(line.message, new RegExp(`^Debugger listening on ws://127\\.0\\.0\\.1:${port}/`));
+  const stack = await ctl.run(['stack', 'inspectenvport', '1']);
+  t.is(stack.exitCode, 0, String(stack.stderr));
+});
+
+test('NODE_OPTIONS with --inspect-port and --inspect-publish-uid=http: the port holds, chrome://inspect still finds it, stack works', async (t) => {
+  // clusterd's --inspect-publish-uid=stderr replaced the user's http: /json/list answered nothing.
+  const ctl = control(t);
+  const port = await freePort();
+  const cluster = await startCluster(fixture('hello.js'), {
+    instances: 1,
+    flags: ['--name', 'inspectenvhttp'],
+    env: { ...ctl.env, NODE_OPTIONS: `--inspect-port=${port} --inspect-publish-uid=http --inspect` },
+  });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  // The master reads the address on stderr: stderr is added to the user's http.
+  const line = await cluster.waitForLine((candidate) => candidate.worker === 1 && /^(Debugger listening on|Starting inspector on)/.test(candidate.message));
+  t.regex(line.message, new RegExp(`^Debugger listening on ws://127\\.0\\.0\\.1:${port}/`));
+  const response = await fetch(`http://127.0.0.1:${port}/json/list`);
+  const targets = (await response.json()) as { webSocketDebuggerUrl?: string }[];
+  t.true(targets.some((target) => target.webSocketDebuggerUrl?.includes(`127.0.0.1:${port}/`)), JSON.stringify(targets));
+  const stack = await ctl.run(['stack', 'inspectenvhttp', '1']);
+  t.is(stack.exitCode, 0, String(stack.stderr));
+});
+
+const inspectorFlags = test.macro((t, nodeArgs: string[], nodeOptions: string, expected: string[]) => t.deepEqual(inspectorArgs(nodeArgs, nodeOptions), expected));
+test('inspector flags: none of the user\'s', inspectorFlags, [], '', ['--inspect-port=0', '--inspect-publish-uid=stderr']);
+test('inspector flags: a bare --inspect in NODE_OPTIONS gets a port each', inspectorFlags, [], '--inspect', ['--inspect-port=0', '--inspect-publish-uid=stderr']);
+test('inspector flags: a port in NODE_OPTIONS holds', inspectorFlags, [], '--max-old-space-size=300 --inspect=9241', []);
+test('inspector flags: --inspect-port in NODE_OPTIONS holds', inspectorFlags, [], '--inspect-port=9242 --inspect', []);
+test('inspector flags: a port in --node-arg holds', inspectorFlags, ['--inspect-brk=127.0.0.1:9243'], '', []);
+test('inspector flags: the user\'s publish-uid gets stderr added', inspectorFlags, [], '--inspect-publish-uid=http --inspect', ['--inspect-port=0', '--inspect-publish-uid=http,stderr']);
+test('inspector flags: the last publish-uid is the one Node takes', inspectorFlags, ['--inspect-publish-uid=http'], '--inspect-publish-uid=stderr', ['--inspect-port=0', '--inspect-publish-uid=http,stderr']);
+test('inspector flags: a publish-uid with stderr is left as it is', inspectorFlags, ['--inspect=9244', '--inspect-publish-uid=stderr,http'], '', []);
 
 const stripped = test.macro((t, given: string, expected: string) => t.is(withoutInspectorFlags(given), expected));
 test('NODE_OPTIONS less the flags that open an inspector: --inspect', stripped, '--inspect', '');
