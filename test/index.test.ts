@@ -70,6 +70,39 @@ test.serial('start() resolves once ready; both handles reload, restart, scale, s
   await t.throwsAsync(other.scale(1), { instanceOf: ClusterdError, code: 'ERR_CLUSTERD_NOT_RUNNING' });
 });
 
+test.serial('the wall clock stepped back in the master: the handle still gets samples, and restart() its ready', async (t) => {
+  // The status stream scheduled its next push at lastSent + interval - Date.now(), a minute off; and
+  // the handle dropped every status whose uptime (Date.now() - startedAt) was below the last one's.
+  const dir = runtime(t);
+  const stepped = join(dir, 'stepped');
+  const saved = process.env.NODE_OPTIONS;
+  process.env.NODE_OPTIONS = `${saved ?? ''} --require ${fixture('clock-steps-back.cjs')}`.trim();
+  process.env.CLOCK_STEPPED_FILE = stepped;
+  let cluster;
+  try {
+    cluster = await start({ entry: fixture('hello.js'), instances: 1, name: 'clockstep', statsInterval: '100ms', output: 'ignore' });
+  } finally {
+    if (saved === undefined) delete process.env.NODE_OPTIONS;
+    else process.env.NODE_OPTIONS = saved;
+    delete process.env.CLOCK_STEPPED_FILE;
+  }
+  const handle = cluster;
+  t.teardown(() => {
+    if (isRunning(handle.masterPid)) process.kill(handle.masterPid, 'SIGKILL');
+  });
+  await waitFor(() => readdirSync(dir).includes('stepped'), { timeoutMs: 15_000, what: 'the master\'s clock to step back' });
+  let samples = 0;
+  handle.on('sample', () => samples++);
+  await waitFor(() => samples >= 3, { timeoutMs: 10_000, what: 'samples after the step' });
+  const before = (await handle.status()).workers[0]!.pid;
+  const readyAgain = once(handle, 'ready');
+  const { pid } = await handle.restart(1);
+  t.not(pid, before);
+  const [ready] = (await readyAgain) as [{ workers: { pid: number }[] }];
+  t.true(ready.workers.some((worker) => worker.pid === pid));
+  t.deepEqual(await handle.stop(), { exitCode: 0 });
+});
+
 test.serial('a handle whose master was killed: its methods reject with ERR_CLUSTERD_NOT_RUNNING, and stop() says how the master ended', async (t) => {
   runtime(t);
   const cluster = await start({ entry: fixture('hello.js'), instances: 1, name: 'killed', output: 'ignore' });

@@ -2,6 +2,7 @@
 // ControlOperations in operation-handlers.ts and logs-handler.ts. A handler never throws into
 // grpc-js: every failure becomes a gRPC status, so a bad request costs the caller its call and
 // never the master its life.
+import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import type { ControlOperations, ControlSource } from '../master/status.js';
 import type { DashboardSource } from '../dashboard/feed.js';
@@ -140,7 +141,7 @@ export class ControlHandlers {
         call.emit('error', snapshot.error);
         return;
       }
-      lastSent = Date.now();
+      lastSent = performance.now();
       if (!call.write(snapshot.message)) {
         blocked = true;
         call.once('drain', () => {
@@ -151,7 +152,8 @@ export class ControlHandlers {
     };
     const schedule = (): void => {
       if (!stream.open || timer) return;
-      timer = setTimeout(send, Math.max(0, lastSent + interval - Date.now()));
+      // The monotonic clock: by Date.now(), a backward step of the wall clock put the next push that far off.
+      timer = setTimeout(send, Math.max(0, lastSent + interval - performance.now()));
       // Owned (cleared when the stream closes) and unref'd: a pending push never holds the master up.
       timer.unref();
     };

@@ -4,6 +4,7 @@
 import { EventEmitter, once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { DEFAULT_BACKOFF, backoffDelay, type BackoffPolicy } from './backoff.js';
 import type { BalanceMode } from './balancers/index.js';
 import type { Entry } from './entry.js';
@@ -106,6 +107,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
   readonly config: ClusterConfig;
   readonly sockets: Listeners;
   readonly startedAt = Date.now();
+  /** When it was started on the monotonic clock: uptime holds when the wall clock is stepped back. */
+  readonly #startedTick = performance.now();
   /** Where each worker id's loop was caught blocked (--report-blocked, and the watchdog's catches). */
   readonly blockedSites = new BlockedSites({ ownPrefixes: RUNTIME_PREFIXES });
   #phase: Phase = 'booting';
@@ -176,6 +179,14 @@ export class Supervisor extends EventEmitter implements ControlSource {
   /** The processes the master spawned itself: every live worker and the reaper (libuv waits for them). */
   ownPids(): number[] {
     return [...[...this.#live].map((worker) => worker.pid), ...(this.#reaper?.pid ? [this.#reaper.pid] : [])];
+  }
+
+  /**
+   * How long since the master started, by the monotonic clock: a status's uptime is how a handle
+   * orders the statuses it gets (a backward step of the wall clock made every later one look older).
+   */
+  get uptimeMs(): number {
+    return Math.round(performance.now() - this.#startedTick);
   }
 
   /** Every live worker process, including successors still booting and old workers draining. */

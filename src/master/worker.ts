@@ -4,6 +4,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { getSystemErrorMap } from 'node:util';
+import { performance } from 'node:perf_hooks';
 import { guardChannel } from './channel-guard.js';
 import { healthRank, type WorkerLoad } from './balancers/choose.js';
 import type { BalancedWorker, RawHandle } from './balancers/types.js';
@@ -192,7 +193,14 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   readonly id: number;
   readonly generation: number;
   readonly startedAt = Date.now();
+  /** When it was started on the monotonic clock: its uptime holds when the wall clock is stepped. */
+  readonly #startedTick = performance.now();
   readyAt: number | null = null;
+  /** How long since it was started, by the monotonic clock (startedAt is the wall clock's, for people). */
+  get uptimeMs(): number {
+    return Math.round(performance.now() - this.#startedTick);
+  }
+
   /** The last lines the worker wrote to stderr, to explain a failed boot or an exit. */
   readonly stderrTail = new OutputTail();
   /** The last lines it wrote to stdout: a failed boot's explanation where stderr has none of the app's. */
