@@ -2,6 +2,10 @@ import type { CommandModule } from 'yargs';
 import { failOperation } from './operation.js';
 import { MAX_INSTANCES } from '../options.js';
 import { connectFromArgs, nameAndTarget, parseScaleSpec, withControlOptions, type ControlArgs } from './control-args.js';
+import type { ControlClient } from '../control/client.js';
+
+/** How long scale answers before it says what it waits for. */
+const WAITING_NOTICE_MS = 1000;
 
 interface ScaleArgs extends ControlArgs {
   name?: string | number;
@@ -35,7 +39,8 @@ export const scaleCommand: CommandModule<object, ScaleArgs> = {
       const spec = parseScaleSpec(target);
       const { client, status } = await connectFromArgs({ ...args, name });
       try {
-        const workers = await client.scale(spec);
+        const stopNotice = noticeWhileWaiting(client);
+        const workers = await client.scale(spec).finally(stopNotice);
         const text = args.json ? JSON.stringify({ name: status.name, workers }) : `${status.name}: ${workers} worker${workers === 1 ? '' : 's'}, all ready`;
         process.stdout.write(`${text}\n`);
       } finally {
@@ -47,3 +52,37 @@ export const scaleCommand: CommandModule<object, ScaleArgs> = {
     }
   },
 };
+
+/**
+ * Scale answers once the new workers are ready and those taken away have exited, which a worker that
+ * holds a request open and ignores the stop signal makes last up to --grace: after a second of
+ * silence this says, on stderr, which workers it waits for (from the status; stdout stays the answer
+ * alone, JSON with --json). Returns the function that cancels it once the answer has come.
+ */
+function noticeWhileWaiting(client: ControlClient): () => void {
+  let answered = false;
+  const timer = setTimeout(() => {
+    client
+      .status()
+      .then((status) => waitingFor(status.workers), () => 'for the workers taken away to drain (at most --grace) and the new ones to be ready')
+      .then((what) => {
+        if (!answered && what !== null) process.stderr.write(`clusterd: waiting ${what}\n`);
+      }, () => {});
+  }, WAITING_NOTICE_MS);
+  timer.unref();
+  return () => {
+    answered = true;
+    clearTimeout(timer);
+  };
+}
+
+/** `for worker 2, 3 to drain (...)`, `for worker 4 to be ready`, both, or null when none is in either state. */
+function waitingFor(workers: readonly { id: number; state: string }[]): string | null {
+  const ids = (state: string): string => workers.filter((worker) => worker.state === state).map((worker) => worker.id).join(', ');
+  const parts: string[] = [];
+  const stopping = ids('stopping');
+  const starting = ids('starting');
+  if (stopping !== '') parts.push(`for worker ${stopping} to drain (killed once --grace is over)`);
+  if (starting !== '') parts.push(`for worker ${starting} to be ready`);
+  return parts.length === 0 ? null : parts.join(' and ');
+}
