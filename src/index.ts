@@ -24,7 +24,7 @@ import { CONFIG_KEYS, parseConfig, withAbsolutePaths } from './cli/config-file.j
 import { checkKeys } from './cli/known-keys.js';
 import { API_CHILD, API_CONFIG_ENV, DAEMON_ENV } from './cli/daemon.js';
 import { parseDaemonReport } from './cli/daemon-parent.js';
-import { masterEnvironment } from './cli/node-options.js';
+import { masterEnvironment } from './system/node-options.js';
 import { masterOptions, startSettings } from './cli/start.js';
 import { checkLogFile } from './master/log-file.js';
 import { parseScaleSpec } from './cli/control-args.js';

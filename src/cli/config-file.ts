@@ -10,7 +10,7 @@ import { dirname, extname, resolve } from 'node:path';
 import { configKey, ENV_NAME, FILE_ONLY_KEYS, START_OPTIONS, type StartOption } from './start-options.js';
 import { UsageError, oneLine } from '../errors.js';
 import { unknownKey } from './known-keys.js';
-import { toolEnvironment } from './node-options.js';
+import { toolEnvironment } from '../system/node-options.js';
 import { isSocketPath } from '../control/options.js';
 import { TSCONFIG_ENV, findTsconfig } from '../master/typescript.js';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { DAEMON_ENV, MAX_REPORT_LINE } from './daemon.js';
-import { masterEnvironment } from './node-options.js';
+import { masterEnvironment } from '../system/node-options.js';
 import { endpointsText, workerCount, type ReadyInfo } from '../master/run.js';
 import { ensureRuntimeDir } from '../control/paths.js';
 import { assertNameFree } from '../control/server.js';

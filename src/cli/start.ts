@@ -16,7 +16,7 @@ import { BootError, ClusterdError, UsageError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { CLUSTER_NAME_RULE, nameFromEntry, parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseNodeArgs, parseSignal, parseSize, parseWorkingDir } from '../options.js';
 import { CONFIG_NAMES, loadConfig, type ConfigFile, type FlagValue } from './config-file.js';
-import { restoreWorkerNodeOptions } from './node-options.js';
+import { restoreWorkerNodeOptions } from '../system/node-options.js';
 import { configKey, MAX_BOOT_FAILURES, START_OPTIONS } from './start-options.js';
 
 /** The long flags of `start`, which a config file gives as keys. */

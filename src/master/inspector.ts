@@ -34,7 +34,7 @@ import type { CpuProfile, StackFrame } from '../loop/types.js';
 import { ClusterdError, clip, oneLine } from '../errors.js';
 import { WORKER_INSPECTOR_ARGS } from '../protocol.js';
 import { nativeHelper } from '../system/native.js';
-import { nodeOptionsFlags } from '../cli/node-options.js';
+import { nodeOptionsFlags } from '../system/node-options.js';
 
 /** Why nothing in a stopped process answers: neither its inspector's thread nor its main thread runs. */
 export const STOPPED = 'the process is stopped (SIGSTOP, or a debugger holds it): nothing in it runs';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, fixture, isRunning, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
-import { withoutInspectorFlags } from '../../src/cli/node-options.js';
+import { withoutInspectorFlags } from '../../src/system/node-options.js';
 import { inspectorArgs } from '../../src/master/inspector.js';
 
 /** A port nothing listens on now: the system's pick, given back. */
