@@ -69,7 +69,7 @@ const READ_BYTES = 128 * BEAT_BYTES;
 const O_NONBLOCK = 0o4000;
 
 /** Now on the clock the beats carry (process.hrtime: CLOCK_MONOTONIC), in ms. */
-function monotonicMs(): number {
+export function monotonicMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 

@@ -19,7 +19,7 @@ import type { Capture } from '../loop/capture.js';
 import type { BlockedInfo, StackReport } from './status.js';
 import { CAPTURE_TIMEOUT_MS, STOPPED, WorkerInspector, isStopped } from './inspector.js';
 import { describeGraceOver, type DrainReport } from './grace.js';
-import { beatPeriod, LoopWatch } from './loop-watch.js';
+import { beatPeriod, LoopWatch, monotonicMs } from './loop-watch.js';
 import type { Reaper } from './reaper.js';
 import { ClusterdError, clip } from '../errors.js';
 import { endGroup } from '../system/group.js';
@@ -71,10 +71,33 @@ const REPORT_CAPTURES_PER_SEC = 4;
  */
 export const LATE_CAPTURE_MS = 50;
 
+/**
+ * A late probe was a native call's only if the loop turned within this long after it: a loaded machine
+ * can make a probe late into JavaScript that is blocking (the inspector's thread waits for a core), and
+ * that JavaScript then runs on, its frames the right ones. A native call's block ends once JavaScript
+ * has run the probe and finished the callback it returned to.
+ */
+export const NATIVE_TAIL_MS = 50;
+
+/**
+ * Whether the silence `lasted` measures ended within NATIVE_TAIL_MS after `blockedMs` into it, the
+ * probe having run at `at` (monotonic ms); waits no longer than until then and a little more for the
+ * beat to be read: a silence still going on is JavaScript's.
+ */
+export async function endedRightAfter(lasted: Promise<number>, blockedMs: number, at: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const cut = new Promise<null>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, at + NATIVE_TAIL_MS + 100 - monotonicMs()), null);
+  });
+  const length = await Promise.race([lasted, cut]);
+  clearTimeout(timer);
+  return length !== null && length - blockedMs <= NATIVE_TAIL_MS;
+}
+
 /** A place where the worker's loop was blocked past --report-blocked, as one capture saw it. */
 export interface BlockingReport {
   frames: StackFrame[];
-  /** The probe ran late (LATE_CAPTURE_MS): the loop was blocked in a native call, which returned to `frames`. */
+  /** The probe ran late (LATE_CAPTURE_MS) and the loop turned right after it (NATIVE_TAIL_MS): blocked in a native call, which returned to `frames`. */
   native?: boolean;
   /** How long the loop had been silent when the stack was taken. */
   blockedMs: number;
@@ -424,8 +447,11 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       if (measured()) return;
       if (capture === null) return siteless();
       const blockedMs = capture.at === null ? (watch.current(episode) ? watch.silentMs : null) : watch.silenceAt(episode, capture.at);
-      const native = capture.at !== null && capture.at - capture.sentAt > LATE_CAPTURE_MS;
-      if (blockedMs !== null) this.emit('blocking', { frames: capture.frames, native, blockedMs, time: Date.now(), lasted: watch.lasted(episode) } satisfies BlockingReport);
+      if (blockedMs === null) return;
+      const lasted = watch.lasted(episode);
+      const late = capture.at !== null && capture.at - capture.sentAt > LATE_CAPTURE_MS;
+      const native = late && (await endedRightAfter(lasted, blockedMs, capture.at!));
+      this.emit('blocking', { frames: capture.frames, native, blockedMs, time: Date.now(), lasted } satisfies BlockingReport);
       return;
     }
     if (!watch.current(episode)) return;

@@ -4,7 +4,8 @@
 // for worker 1 only, status and top say so in one line, and /metrics counts the blocks.
 import test from 'ava';
 import { BlockedSites } from '../../src/master/blocked-sites.js';
-import { runtimePrefixes } from '../../src/master/worker.js';
+import { endedRightAfter, NATIVE_TAIL_MS, runtimePrefixes } from '../../src/master/worker.js';
+import { monotonicMs } from '../../src/master/loop-watch.js';
 import { fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 
@@ -135,6 +136,17 @@ test('a native call that returns before the probe\'s second is filed as a native
   t.true(worker.blockedSites.every((site) => site.url.endsWith('/test/fixtures/blocks-in-short-native.js')), JSON.stringify(worker.blockedSites));
   const text = String((await ctl.run(['status', 'shortnative'])).stdout);
   t.regex(text, /^worker 1: \d+ blocks?, longest \d+ ms, in a native call that returned to file:\/\/.*blocks-in-short-native\.js:\d+$/m);
+});
+
+test('a late probe is a native call\'s only if the loop turned right after it: JavaScript that blocks on after a probe a loaded machine made late is that JavaScript\'s', async (t) => {
+  // (On CI a 700 ms busy loop's probe ran late and the block, which went on 500 ms more, was filed as a native call.)
+  const at = monotonicMs();
+  t.true(await endedRightAfter(Promise.resolve(230), 200, at), 'the loop turned 30 ms after the probe');
+  t.false(await endedRightAfter(Promise.resolve(705), 200, at), 'the block went on 505 ms after the probe');
+  // Still going on when the tail is over: JavaScript's, decided without waiting for its end.
+  const started = monotonicMs();
+  t.false(await endedRightAfter(new Promise<number>(() => {}), 200, started));
+  t.true(monotonicMs() - started < NATIVE_TAIL_MS + 1000);
 });
 
 test('a block still going on counts for as long as it has lasted so far, and for its whole length once over', (t) => {
