@@ -3,6 +3,7 @@
 // socket paths too: a stale socket file is replaced, and a path a worker removed is put back.
 // An address stays bound while no worker listens on it, so that clients queue while a replacement
 // starts; one that the replacements do not listen on again is released (see #sweep).
+import { performance } from 'node:perf_hooks';
 import { existsSync } from 'node:fs';
 import { setTimeout as pause } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
@@ -153,7 +154,7 @@ export class Listeners {
 
   /** The worker is ready (it listened on all it listens on at start-up): addresses its id held before may be released. */
   ready(worker: BalancedWorker): void {
-    this.#ready.set(worker.id, { worker, at: Date.now() });
+    this.#ready.set(worker.id, { worker, at: performance.now() });
     this.#sweep();
   }
 
@@ -167,7 +168,8 @@ export class Listeners {
    */
   #sweep(): void {
     if (this.#closed) return;
-    const now = Date.now();
+    // The monotonic clock: a wall-clock step must not release an address early, or hold it for good.
+    const now = performance.now();
     let nextAt = Infinity;
     const released: string[] = [];
     for (const [key, balancer] of this.#open) {
