@@ -118,7 +118,9 @@ export class DispatchBalancer implements Balancer {
   /** The worker may take connections now: it got ready, or its loop turns again after a stall. */
   activate(worker: BalancedWorker): void {
     if (!this.#workers.has(worker)) return;
-    this.#endWait(worker.id);
+    // A stall's end on a worker still starting or draining ends no sticky wait for its id (the waiting
+    // connections would start their wait again, and the fallback be said again).
+    if (worker.accepting) this.#endWait(worker.id);
     if (this.#inFlight.has(worker)) return;
     if (this.#free.includes(worker)) {
       this.#dispatchQueued();
