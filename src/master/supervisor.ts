@@ -149,13 +149,15 @@ export class Supervisor extends EventEmitter implements ControlSource {
       watchdogMs: config.watchdogMs,
       reportBlockedMs: config.reportBlockedMs,
     };
+    // Asked for each sticky connection: the same array until a scale changes the count.
+    let ids: number[] = [];
     this.sockets = new Listeners({
       mode: config.balance,
       onFailure: (failure, worker) => this.#listenFailures.set(worker as unknown as WorkerProcess, failure),
       warn: (event, message, data) => config.logs.event(event, message, data, 'warn'),
       // A server the app starts after its start-up (not waited for at ready) has as long as a worker has to boot.
       releaseAfterMs: config.listenTimeoutMs,
-      ids: () => Array.from({ length: this.#desired }, (_, index) => index + 1),
+      ids: () => (ids.length === this.#desired ? ids : (ids = Array.from({ length: this.#desired }, (_, index) => index + 1))),
     });
   }
 
