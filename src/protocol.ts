@@ -365,6 +365,12 @@ export const SETTINGS_ENV = 'CLUSTERD_SETTINGS';
  */
 export const WORKER_PID_ENV = 'CLUSTERD_WORKER_PID';
 
+/** CLUSTERD_WORKER_ID as the master sets it (1..N in decimal), or undefined for anything else. */
+export function parseWorkerIdEnv(text: string | undefined): number | undefined {
+  if (text === undefined || !/^[1-9]\d{0,5}$/.test(text)) return undefined;
+  return Number(text);
+}
+
 /** `fair`: how often a worker reports its servers' counts (when they changed) and the master revises its limit. */
 export const LOAD_REPORT_MS = 250;
 

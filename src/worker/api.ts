@@ -1,6 +1,6 @@
 // The API an app may import from 'clusterd/worker'. None of it is needed to run under clusterd.
 import { register, type ShutdownHandler } from './handlers.js';
-import { WORKER_PID_ENV } from '../protocol.js';
+import { parseWorkerIdEnv, WORKER_PID_ENV } from '../protocol.js';
 
 export type { ShutdownHandler };
 
@@ -14,11 +14,7 @@ export function ready(): void {
  * process the app forks too (it inherits CLUSTERD_WORKER_ID, but not the runtime's mark of its pid).
  */
 export function workerId(): number | undefined {
-  if (process.env[WORKER_PID_ENV] !== String(process.pid)) return undefined;
-  const text = process.env.CLUSTERD_WORKER_ID;
-  if (text === undefined || !/^[1-9]\d*$/.test(text)) return undefined;
-  const id = Number(text);
-  return Number.isSafeInteger(id) ? id : undefined;
+  return process.env[WORKER_PID_ENV] === String(process.pid) ? parseWorkerIdEnv(process.env.CLUSTERD_WORKER_ID) : undefined;
 }
 
 /**

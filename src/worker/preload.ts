@@ -10,7 +10,7 @@ import { installShutdown } from './shutdown.js';
 import { createSampler } from '../loop/sampler.js';
 import { startHeartbeat } from '../loop/heartbeat.js';
 import { measureLoop } from '../loop/phases.js';
-import { SETTINGS_ENV, WORKER_INSPECTOR_ARGS, WORKER_PID_ENV, type WorkerSettings } from '../protocol.js';
+import { parseWorkerIdEnv, SETTINGS_ENV, WORKER_INSPECTOR_ARGS, WORKER_PID_ENV, type WorkerSettings } from '../protocol.js';
 import { endOwnGroup } from '../system/group.js';
 import { nativeHelper } from '../system/native.js';
 
@@ -65,8 +65,8 @@ function start(): void {
   };
 
   installListenHook();
-  const id = Number(process.env.CLUSTERD_WORKER_ID);
-  if (Number.isInteger(id) && id > 0) installClusterWorker(id);
+  const id = parseWorkerIdEnv(process.env.CLUSTERD_WORKER_ID);
+  if (id !== undefined) installClusterWorker(id);
   installServerTracking(() => {
     if (!waitReady) sendReady();
   });
