@@ -90,8 +90,8 @@ export class DashboardFeed implements DashboardSource {
       const marker = this.history.mark({ kind: 'blocked', worker: worker.id, text: `${said}, still going at ${blockedMs} ms`, stack: frames.map(frameLine) });
       // Caught at --report-blocked's threshold: a 2 s block read "103 ms" beside its site's "longest
       // 2025 ms". Once the loop turns, the marker says how long the block lasted.
-      const caught = marker.text;
-      void lasted?.then((ms) => this.history.amend(marker, caught, `${said} for ${ms} ms`));
+      const count = marker.count ?? 1;
+      void lasted?.then((ms) => this.history.amend(marker, count, `${said} for ${ms} ms`));
     };
     supervisor.on('sample', onSample);
     supervisor.on('blocking', onBlocking);

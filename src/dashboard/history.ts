@@ -132,11 +132,12 @@ export class History {
   }
 
   /**
-   * Replaces `marker`'s text `from` with `to` (a blocked loop's length, known once it ends), and sends it
-   * again; not when a later report merged into it since (its text is that one's) or it has gone.
+   * Replaces `marker`'s text with `to` (a blocked loop's length, known once it ends), and sends it
+   * again; not when a later report merged into it since (its count is no longer `count`: two blocks
+   * caught at one threshold read alike, so the text cannot tell) or it has gone.
    */
-  amend(marker: Marker, from: string, to: string): void {
-    if (marker.text !== from || !this.#markers.includes(marker)) return;
+  amend(marker: Marker, count: number, to: string): void {
+    if ((marker.count ?? 1) !== count || !this.#markers.includes(marker)) return;
     marker.text = clipFeedText(to);
     marker.seq = ++this.#seq;
   }

@@ -155,4 +155,15 @@ test('a blocked-loop marker caught at the threshold says its whole length once t
   const sent = await waitFor(() => updates.flatMap((message) => message.markers).find((marker) => marker.id === caught!.id) ?? null, { timeoutMs: 5000, what: 'the marker sent again' });
   t.is(sent.text, 'worker 1 (pid 101) loop blocked for 2025 ms');
   t.is(feed.snapshot().markers[0]!.text, 'worker 1 (pid 101) loop blocked for 2025 ms');
+
+  // A second block caught at the same threshold merges into the marker, with the same words: the
+  // first's length, known later, is not written over the second's.
+  let endFirst = (_ms: number): void => {};
+  emitter.emit('blocking', workers[1], { frames: [], blockedMs: 103, lasted: new Promise<number>((resolve) => (endFirst = resolve)) });
+  emitter.emit('blocking', workers[1], { frames: [], blockedMs: 103, lasted: new Promise<number>(() => {}) });
+  const merged = feed.snapshot().markers.find((marker) => marker.worker === 2)!;
+  t.is(merged.count, 2);
+  endFirst(900);
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  t.is(feed.snapshot().markers.find((marker) => marker.worker === 2)!.text, 'worker 2 (pid 102) loop blocked, still going at 103 ms');
 });
