@@ -604,7 +604,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
       }
     }
 
-    const uptime = Date.now() - (worker.readyAt ?? worker.startedAt);
+    // The monotonic clock: a wall-clock step must not reset the backoff, or hold it up.
+    const uptime = worker.servedMs;
     this.#restarts.add(slot.id);
     let delay = 0;
     if (!this.#restartAtOnce.has(worker)) {

@@ -219,9 +219,16 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   /** When it was started on the monotonic clock: its uptime holds when the wall clock is stepped. */
   readonly #startedTick = performance.now();
   readyAt: number | null = null;
+  /** When it got ready, on the monotonic clock, or null. */
+  #readyTick: number | null = null;
   /** How long since it was started, by the monotonic clock (startedAt is the wall clock's, for people). */
   get uptimeMs(): number {
     return Math.round(performance.now() - this.#startedTick);
+  }
+
+  /** How long it has served (since it got ready; since it started, if it never did), by the monotonic clock. */
+  get servedMs(): number {
+    return Math.round(performance.now() - (this.#readyTick ?? this.#startedTick));
   }
 
   /** The last lines the worker wrote to stderr, to explain a failed boot or an exit. */
@@ -369,7 +376,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       // again once that silence is a stall too, unless a beat came. (Ignored for good, a loop that
       // blocked within a beat of the ready, as a fast machine's first request can, was never routed
       // around: `least` held new connections for it for the whole block.)
-      const sinceReady = this.readyAt === null ? Infinity : Date.now() - this.readyAt;
+      const sinceReady = this.#readyTick === null ? Infinity : performance.now() - this.#readyTick;
       if (sinceReady >= silentMs || sinceReady >= stallMs) return stall();
       setTimeout(() => {
         if (watch.current(episode) && this.#state === 'ready') stall();
@@ -791,6 +798,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     if (this.#state !== 'starting' || this.#killed) return;
     this.#state = transition(this.#state, 'ready');
     this.readyAt = Date.now();
+    this.#readyTick = performance.now();
     // A stall of its start-up is over (the loop turned to get here), whether or not the watchdog
     // thread has said so yet.
     this.#stalled = false;
