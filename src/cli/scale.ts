@@ -64,7 +64,7 @@ function noticeWhileWaiting(client: ControlClient): () => void {
   const timer = setTimeout(() => {
     client
       .status()
-      .then((status) => waitingFor(status.workers), () => 'for the workers taken away to drain (at most --grace) and the new ones to be ready')
+      .then((status) => waitingFor(status.workers), () => null)
       .then((what) => {
         if (!answered && what !== null) process.stderr.write(`clusterd: waiting ${what}\n`);
       }, () => {});
@@ -76,13 +76,12 @@ function noticeWhileWaiting(client: ControlClient): () => void {
   };
 }
 
-/** `for worker 2, 3 to drain (...)`, `for worker 4 to be ready`, both, or null when none is in either state. */
+/**
+ * `for worker 2, 3 to drain (...)`, or null when none drains: a scale up waits for its workers to boot,
+ * as a reload does, within --listen-timeout, and says nothing before its answer (its failure's line
+ * comes first, alone).
+ */
 function waitingFor(workers: readonly { id: number; state: string }[]): string | null {
-  const ids = (state: string): string => workers.filter((worker) => worker.state === state).map((worker) => worker.id).join(', ');
-  const parts: string[] = [];
-  const stopping = ids('stopping');
-  const starting = ids('starting');
-  if (stopping !== '') parts.push(`for worker ${stopping} to drain (killed once --grace is over)`);
-  if (starting !== '') parts.push(`for worker ${starting} to be ready`);
-  return parts.length === 0 ? null : parts.join(' and ');
+  const stopping = workers.filter((worker) => worker.state === 'stopping').map((worker) => worker.id).join(', ');
+  return stopping === '' ? null : `for worker ${stopping} to drain (killed once --grace is over)`;
 }
