@@ -5,19 +5,14 @@
 import test from 'ava';
 import { fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
+import type { BlockedSite } from '../../src/master/blocked-sites.js';
 
-interface Site {
-  function: string;
-  url: string;
-  line: number;
-  count: number;
-}
 
 test('blocks made while `loop` measures a promise-heavy worker are neither sites nor counted; the app\'s own block after is', async (t) => {
   const ctl = control(t);
   const cluster = await startCluster(fixture('promise-storm-worker-1.js'), { instances: 1, flags: ['--name', 'loopblocks'], env: ctl.env });
   t.teardown(() => cluster.stop('SIGKILL'));
-  const status = async () => (JSON.parse(String((await ctl.run(['status', 'loopblocks', '--json'])).stdout)) as { workers: Array<{ blocks: number; blockedSites: Site[] }> }).workers[0]!;
+  const status = async () => (JSON.parse(String((await ctl.run(['status', 'loopblocks', '--json'])).stdout)) as { workers: Array<{ blocks: number; blockedSites: BlockedSite[] }> }).workers[0]!;
 
   // Its first chains, before V8 has compiled them, can block on their own: only the window's count.
   const before = await status();

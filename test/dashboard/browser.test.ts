@@ -3,8 +3,7 @@
 // 3 s; a reload (SIGHUP) adds a marker; a worker's CPU profile downloads and its loop breakdown shows;
 // no console errors; a page open across master restarts follows the new master (its markers, its
 // action buttons). Leaves screenshots in test-results/.
-import test from 'ava';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Download } from 'playwright-core';
 import { execa } from 'execa';
@@ -12,12 +11,10 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { CLI, fixture, get, killOnTeardown, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
+import { browserTest, CHROMIUM } from '../helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const RESULTS = fileURLToPath(new URL('../../test-results/', import.meta.url));
 
-// Without the browser there is nothing to drive: skipped, and ava's summary says so.
-const browserTest = existsSync(CHROMIUM) ? test : test.skip;
 
 browserTest('a worker blocking 200 ms a second (lag p99 ~200 ms) is amber, the others not; with the token, Restart works', async (t) => {
   const cluster = await startCluster(fixture('blocks-worker-1.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms', '--dashboard-token', 's3cret'] });

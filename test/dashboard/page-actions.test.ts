@@ -1,19 +1,8 @@
 // The page's actions in a real browser (Debian's chromium, driven by playwright-core): each action's
 // result on a line of its own, a refusal drawn apart from what happened, a blocked worker's stack
 // under the capture's failure, and what a keyboard or a screen reader gets.
-import test from 'ava';
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
 import { fixture, get, startCluster } from '../helpers/cluster.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const browserTest = existsSync(CHROMIUM) ? test : test.skip;
-
-async function launch(t: { teardown(fn: () => Promise<void>): void }): Promise<Browser> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  t.teardown(() => browser.close());
-  return browser;
-}
+import { browserTest, dashboardUrl, launch } from '../helpers/browser.js';
 
 browserTest('each action keeps its own result line: a restart refused during a reload stays beside the reload\'s "done", and its marker is a failed one, not a restart', async (t) => {
   // Each new worker sleeps 1.5 s before it boots: the reload is still running when the restart is asked.
@@ -24,7 +13,7 @@ browserTest('each action keeps its own result line: a restart refused during a r
     readyTimeoutMs: 30_000,
   });
   t.teardown(() => cluster.stop());
-  const url = cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
+  const url = dashboardUrl(cluster);
   const browser = await launch(t);
   const page = await browser.newPage();
   await page.goto(url);
@@ -47,7 +36,7 @@ browserTest('each action keeps its own result line: a restart refused during a r
 browserTest('a loop breakdown of a worker blocked for good shows where it is stuck: the 409\'s stack under its failure', async (t) => {
   const cluster = await startCluster(fixture('busy-on-request.js'), { instances: 1, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms', '--watchdog', '0', '--dashboard-token', 's3cret'] });
   t.teardown(() => cluster.stop('SIGKILL'));
-  const url = cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
+  const url = dashboardUrl(cluster);
   const browser = await launch(t);
   const page = await browser.newPage();
   await page.goto(url);
@@ -66,7 +55,7 @@ browserTest('a loop breakdown of a worker blocked for good shows where it is stu
 browserTest('keyboard and screen reader: markers open with Enter, buttons name their worker, the token field is labelled, levels are in words, results and level changes are said', async (t) => {
   const cluster = await startCluster(fixture('blocks-worker-1-on-signal.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms', '--dashboard-token', 's3cret'] });
   t.teardown(() => cluster.stop());
-  const url = cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
+  const url = dashboardUrl(cluster);
   const browser = await launch(t);
   const page = await browser.newPage();
   await page.goto(url);

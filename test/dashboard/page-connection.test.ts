@@ -1,21 +1,10 @@
 // The page's connection in a real browser (Debian's chromium, driven by playwright-core): a refused
 // stream is tried again, a master that stops answering greys the view out, and tabs of one browser
 // share one stream, so that a seventh tab loads and its actions are not queued behind the streams.
-import test from 'ava';
-import { existsSync } from 'node:fs';
 import http from 'node:http';
-import { chromium, type Browser } from 'playwright-core';
 import { fixture, startCluster } from '../helpers/cluster.js';
+import { browserTest, dashboardUrl, launch } from '../helpers/browser.js';
 import { MAX_STREAMS } from '../../src/dashboard/server.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const browserTest = existsSync(CHROMIUM) ? test : test.skip;
-
-async function launch(t: { teardown(fn: () => Promise<void>): void }): Promise<Browser> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  t.teardown(() => browser.close());
-  return browser;
-}
 
 /** `count` streams of /events held open; resolves once each has its answer's head. */
 function holdStreams(url: string, count: number): Promise<http.ClientRequest[]> {
@@ -33,7 +22,7 @@ function holdStreams(url: string, count: number): Promise<http.ClientRequest[]> 
 browserTest('a page refused a stream (503: every place taken) tries again, with a wait, until it gets one', async (t) => {
   const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms'] });
   t.teardown(() => cluster.stop());
-  const url = cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
+  const url = dashboardUrl(cluster);
   const held = await holdStreams(url, MAX_STREAMS);
   t.teardown(() => {
     for (const request of held) request.destroy();
@@ -51,7 +40,7 @@ browserTest('a page refused a stream (503: every place taken) tries again, with 
 browserTest('a master that stops answering (SIGSTOP), then stops, greys out the whole view and says since when; the next message clears it; an action asked meanwhile is not sent, and never runs', async (t) => {
   const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms', '--dashboard-token', 's3cret'] });
   t.teardown(() => cluster.stop());
-  const url = cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
+  const url = dashboardUrl(cluster);
   const browser = await launch(t);
   const page = await browser.newPage();
   await page.goto(url);
@@ -94,7 +83,7 @@ browserTest('a master that stops answering (SIGSTOP), then stops, greys out the 
 browserTest('eight tabs of one browser share one stream: all load and show live data, an action from the last completes, and the stream outlives the tab that held it', async (t) => {
   const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms', '--dashboard-token', 's3cret'] });
   t.teardown(() => cluster.stop());
-  const url = cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
+  const url = dashboardUrl(cluster);
   const browser = await launch(t);
   // One context: one browser profile, whose connections to the dashboard are 6 at most over HTTP/1.1.
   const context = await browser.newContext();
@@ -147,8 +136,7 @@ browserTest('two clusters\' dashboards under two paths of one site (a proxy\'s /
   t.teardown(() => a.stop());
   const b = await startCluster(fixture('hello.js'), { instances: 3, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms'] });
   t.teardown(() => b.stop());
-  const dashboard = (cluster: typeof a): string => cluster.lines.find((line) => line.event === 'ready')!.dashboard as string;
-  const site = await prefixProxy(t, { a: dashboard(a), b: dashboard(b) });
+    const site = await prefixProxy(t, { a: dashboardUrl(a), b: dashboardUrl(b) });
   const browser = await launch(t);
   const context = await browser.newContext();
   const first = await context.newPage();
