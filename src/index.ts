@@ -558,13 +558,13 @@ export async function connect(target: string | ConnectTarget = {}): Promise<Clus
   return new Cluster(client, status);
 }
 
-/** connect()'s `control`, named as its key: the parser's message names the command line's `--control`. */
+/** connect()'s `control`, named as its key, not as the command line's `--control`. */
 function controlAddress(text: string): TcpAddress {
   try {
-    return parseControlAddress(text);
+    return parseControlAddress(text, 'control', '`control`');
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    throw new UsageError(`connect(): ${error.message.replace('`--control`', '`control`')}`);
+    throw new UsageError(`connect(): ${error.message}`);
   }
 }
 

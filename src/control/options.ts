@@ -14,13 +14,13 @@ export interface TcpAddress {
   port: number;
 }
 
-/** Parses `HOST:PORT`, `[IPv6]:PORT`; port 0 asks the system for a free one (listener only). */
-export function parseControlAddress(value: unknown, option = 'control'): TcpAddress {
+/** Parses `HOST:PORT`, `[IPv6]:PORT`; port 0 asks the system for a free one (listener only). A refusal names the value as `named` (the flag, or an API's key). */
+export function parseControlAddress(value: unknown, option = 'control', named = `\`--${option}\``): TcpAddress {
   const text = String(value).trim();
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
   const port = Number(match?.[3]);
   if (!match || port > 65_535) {
-    throw new UsageError(`Expected \`--${option}\` to be HOST:PORT, such as 127.0.0.1:7070 or [::1]:7070, got \`${text}\``);
+    throw new UsageError(`Expected ${named} to be HOST:PORT, such as 127.0.0.1:7070 or [::1]:7070, got \`${text}\``);
   }
   return { host: (match[1] ?? match[2])!, port };
 }
