@@ -127,8 +127,12 @@ export const HELD_TICKS = Math.ceil(5_000 / LOAD_REPORT_MS);
 export function keepLevels(loads: ReadonlyArray<{ connections: number; low: number }>, held = 0): Array<number | null> {
   if (loads.length < 2) return loads.map(() => null);
   const share = Math.ceil(Math.max(held, totalHeld(loads)) / loads.length);
-  const keep = share + slack(share);
-  return loads.map(({ connections, low }) => (Math.min(low, connections) > keep ? keep : null));
+  return levelsDownTo(loads, share + slack(share));
+}
+
+/** `level` for each worker that held more than it all through its last report, else null. */
+function levelsDownTo(loads: ReadonlyArray<{ connections: number; low: number }>, level: number): Array<number | null> {
+  return loads.map(({ connections, low }) => (Math.min(low, connections) > level ? level : null));
 }
 
 /**
@@ -614,7 +618,7 @@ export class FairBalancer implements Balancer {
     let keeps = calm ? keepLevels(loads, held) : [];
     // Within slack of even from above, but one far behind (a scale-up): all come down to even.
     const catchUp = calm && keeps.every((keep) => keep === null) ? catchUpLevel(loads, held, this.#catchUp !== null) : null;
-    if (catchUp !== null) keeps = loads.map(({ connections, low }) => (Math.min(low, connections) > catchUp ? catchUp : null));
+    if (catchUp !== null) keeps = levelsDownTo(loads, catchUp);
     const levels = new Map(keeps.map((keep, index) => [balanced[index]![1], keep]));
     if (catchUp !== this.#catchUp) {
       this.#catchUp = catchUp;
