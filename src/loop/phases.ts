@@ -145,6 +145,14 @@ export function measureLoop(durationMs: number, { ownPrefix = '', signal }: { ow
   // reaction, a 100,000-step promise chain took 170 ms measured instead of 6 (Node 20), and the app's
   // blocks grew as long; async_hooks' own promise machinery, which no hook can skip, still costs about 35.
   const promiseEntry = entryFor('PROMISE', null);
+  /** A callback's own time, to its phase and its entry. */
+  const charge = (phase: LoopPhaseName, entry: CallbackTime, own: number): void => {
+    phases[phase].ms += own;
+    phases[phase].count++;
+    entry.count++;
+    entry.totalMs += own;
+    if (own > entry.maxMs) entry.maxMs = own;
+  };
   const runningIds: number[] = [];
   const runningStarts: number[] = [];
   const runningInner: number[] = [];
@@ -182,19 +190,10 @@ export function measureLoop(durationMs: number, { ownPrefix = '', signal }: { ow
         const resource = resources.get(asyncId);
         if (resource === undefined) {
           // A promise's reaction (or a resource of the window's first callback, whose type is not known).
-          phases.microtasks.ms += own;
-          phases.microtasks.count++;
-          promiseEntry.count++;
-          promiseEntry.totalMs += own;
-          if (own > promiseEntry.maxMs) promiseEntry.maxMs = own;
+          charge('microtasks', promiseEntry, own);
         } else {
-          const phase = phaseOf(resource.type);
-          phases[phase].ms += own;
-          phases[phase].count++;
           const entry = !resource.site && resource.callback ? entryForCallback(resource.type, resource.callback) : entryFor(resource.type, resource.site);
-          entry.count++;
-          entry.totalMs += own;
-          if (own > entry.maxMs) entry.maxMs = own;
+          charge(phaseOf(resource.type), entry, own);
           resource.last = { ms: own, entry };
         }
       }
