@@ -42,12 +42,38 @@ export function send(message: WorkerMessage): void {
   if (process.connected) rawSend!(message);
 }
 
+let released = false;
+
+/**
+ * While the worker boots, the channel does not keep it alive: an app whose entry finished with
+ * nothing left to run (no server, no timer, no socket) ends as it would under node, at once, not
+ * after --listen-timeout. Held again from the first request to the master (a listen) or 'ready'.
+ */
+export function releaseWhileBooting(): void {
+  released = true;
+  process.channel?.unref();
+}
+
+/** The channel keeps the process alive again (as it did before releaseWhileBooting()). */
+export function hold(): void {
+  if (!released) return;
+  released = false;
+  process.channel?.ref();
+}
+
+/** Still released: the app has neither listened nor said it is ready. */
+export function isReleased(): boolean {
+  return released;
+}
+
 /** Sends a request and calls back with the master's `*-reply` carrying the same seq. */
 export function request<R extends MasterMessage>(
   message: Omit<ListenRequest, 'seq'>,
   callback: (reply: R, handle: unknown) => void,
 ): void {
   install();
+  // A reply is awaited: nothing else of the app's may be keeping the process alive meanwhile.
+  hold();
   const id = ++seq;
   pending.set(id, callback as (message: never, handle: unknown) => void);
   send({ ...message, seq: id } as WorkerMessage);

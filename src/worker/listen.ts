@@ -85,6 +85,8 @@ function guardHandleSends(): void {
         { code: 'ERR_INVALID_HANDLE_TYPE' },
       );
     }
+    // The app's 'ready' (--wait-ready): from now on the worker lives as the master's, as when it listens.
+    if (args[0] === 'ready') channel.hold();
     return (send as (...args: unknown[]) => boolean).apply(this, args);
   } as typeof process.send;
 }

@@ -1,5 +1,6 @@
 // Loaded with `--import` into every worker before the app's entry: routes listen() to the
 // master, reports readiness, drains on shutdown, and exits with the master.
+import { writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as channel from './channel.js';
 import { installClusterWorker } from './cluster-worker.js';
@@ -61,6 +62,7 @@ function start(): void {
   const sendReady = (): void => {
     if (readySent) return;
     readySent = true;
+    channel.hold();
     channel.send({ cmd: 'NODE_clusterd:ready' });
   };
 
@@ -102,6 +104,31 @@ function start(): void {
   process.on('disconnect', () => {
     endOwnGroup();
     process.exit(0);
+  });
+  endWhenIdleBeforeReady(waitReady);
+}
+
+/**
+ * An entry that finishes without starting a server (a script, a misnamed entry, a server started
+ * only under `require.main === module`) would idle on the IPC channel until --listen-timeout, three
+ * times over. Until it listens or says 'ready', the channel keeps nothing alive: the worker exits as
+ * node would (code 0, or 13 for an unsettled top-level await), and says why on stderr, which the
+ * master quotes in its failed-boot line.
+ */
+function endWhenIdleBeforeReady(waitReady: boolean): void {
+  channel.releaseWhileBooting();
+  let loopEnded = false;
+  process.once('beforeExit', () => {
+    loopEnded = true;
+  });
+  process.once('exit', () => {
+    if (!loopEnded || !channel.isReleased()) return;
+    const awaited = waitReady ? "called process.send('ready') (--wait-ready)" : 'listened on a port';
+    try {
+      writeSync(2, `clusterd: the app's entry finished with nothing left running, before it ${awaited}\n`);
+    } catch {
+      // stderr closed: the exit code is all there is.
+    }
   });
 }
 

@@ -42,6 +42,31 @@ test('the ready line says "pid" for one worker, "pids" for more', async (t) => {
   t.regex(ready.message, new RegExp(`with 1 worker \\(pid ${cluster.pids[0]}\\)$`));
 });
 
+test('an app that finishes with nothing left running fails its boot at once, not after --listen-timeout, and says why', async (t) => {
+  // 10 minutes: only an exit of the worker's own could end its boots within the test's time.
+  const cluster = launch(['start', fixture('finishes-without-listening.js'), '-i', '2', '--listen-timeout', '10m']);
+  t.teardown(() => {
+    if (cluster.process.exitCode === null) cluster.process.kill('SIGKILL');
+  });
+  t.is(await cluster.exited, ExitCode.BOOT_FAILED);
+  // The master's one line; the workers' own stderr lines ([wN]) come before it.
+  const own = cluster.stderr.filter((line) => !line.startsWith('[w'));
+  t.is(own.length, 1, cluster.stderr.join('\n'));
+  t.regex(own[0] ?? '', /^clusterd: error: .*exited with code 0 before it was ready: clusterd: the app's entry finished with nothing left running, before it listened on a port$/);
+  t.true(cluster.lines.some((line) => line.message === '[w1] done'));
+});
+
+test("--wait-ready: a worker that said 'ready' with nothing else running stays, as one that listens does", async (t) => {
+  const cluster = launch(['start', fixture('ready-without-server.js'), '-i', '1', '--wait-ready', '--log-format', 'json']);
+  t.teardown(async () => {
+    cluster.process.kill('SIGTERM');
+    await cluster.exited;
+  });
+  await cluster.waitForLine((line) => line.event === 'ready');
+  await cluster.waitForLine((line) => line.worker === 1 && line.message === 'still here');
+  t.false(cluster.lines.some((line) => line.event === 'worker-exit'));
+});
+
 test('--wait-ready: ready only once every worker called process.send("ready")', async (t) => {
   const cluster = launch(['start', fixture('wait-ready.js'), '-i', '2', '--log-format', 'json', '--wait-ready']);
   t.teardown(async () => {
