@@ -8,7 +8,7 @@ import { clip } from '../errors.js';
 export const DAEMON_ENV = 'CLUSTERD_DAEMON_CHILD';
 
 /**
- * DAEMON_ENV's value for a master that start() (src/index.ts) runs: it reports the same way, but its
+ * DAEMON_ENV's value for a master that start() (src/api/start.ts) runs: it reports the same way, but its
  * output stays on the stdout and stderr it was given (no default log file), and it keeps the IPC
  * channel open after ready: when that closes (the caller is gone, even by SIGKILL), it stops.
  */

@@ -1,0 +1,358 @@
+// The handle on a running cluster that start() and connect() return: its operations over the control
+// plane, and the events (src/index.ts lists them) it emits from the status stream.
+import type { ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { checkKeys } from '../cli/known-keys.js';
+import { parseScaleSpec } from '../cli/control-args.js';
+import { askToStop } from '../cli/stop.js';
+import { statusJson, type StatusJson } from '../cli/views.js';
+import { ControlClient, NOT_RUNNING, type Subscription } from '../control/client.js';
+import type { ClusterView, StackView, WorkerView } from '../control/types.js';
+import { ClusterdError, UsageError } from '../errors.js';
+import { MAX_INSTANCES } from '../options.js';
+import type { LoopSample } from '../loop/types.js';
+import type { ReadyInfo } from '../master/run.js';
+
+export interface WorkerExitEvent {
+  id: number;
+  pid: number;
+}
+
+/**
+ * A worker's loop caught blocked: by --report-blocked (the worker serves on; `site` is where, and
+ * `blockedMs` the longest block seen there) or by the watchdog (the worker is replaced; `frames` is
+ * its whole stack, innermost first, and `blockedMs` that block's length).
+ */
+export interface BlockedEvent {
+  id: number;
+  pid: number;
+  /** Epoch ms. */
+  time: number;
+  blockedMs: number;
+  site: { function: string; url: string; line: number } | null;
+  frames: StackView['frames'];
+  replaced: boolean;
+}
+
+export interface SampleEvent {
+  id: number;
+  pid: number;
+  sample: LoopSample;
+}
+
+export interface ClusterEvents {
+  ready: [StatusJson];
+  'worker-exit': [WorkerExitEvent];
+  blocked: [BlockedEvent];
+  sample: [SampleEvent];
+  /** The cluster stopped (a stop asked by anyone: `clusterd stop`, a signal, another handle, this one's stop()); the handle is closed. */
+  stopped: [];
+  /** The status stream failed (the master went away without stopping cleanly); the handle is closed. */
+  error: [Error];
+}
+
+/** A running cluster: one started by start(), or found by connect(). */
+export class Cluster extends EventEmitter<ClusterEvents> {
+  readonly name: string;
+  readonly masterPid: number;
+  /** Where a cluster this process started listens: the app's addresses, and its TCP control plane, metrics, health and dashboard (null when not asked for); null for a connected cluster. */
+  readonly endpoints: Pick<ReadyInfo, 'addresses' | 'control' | 'metrics' | 'health' | 'dashboard'> | null;
+  readonly #client: ControlClient;
+  readonly #master: ChildProcess | null;
+  #watch: Subscription | null = null;
+  #last: ClusterView;
+  /** The worker pids at the last 'ready' (or when the handle was made). */
+  #readyPids: string;
+  #closed = false;
+  /** Why the status stream ended, when the master went away rather than close() ending it. */
+  #lost: Error | null = null;
+  /** The master ended the status stream: its cluster stopped, close() had not been called. */
+  #stopped = false;
+  /** This handle's stop() was answered: the cluster is stopping as it asked. */
+  #stopAsked = false;
+
+  /** @internal Use start() or connect(). */
+  constructor(client: ControlClient, status: ClusterView, started: { master: ChildProcess; info: ReadyInfo } | null = null) {
+    super();
+    const master = started?.master ?? null;
+    const info = started?.info;
+    this.endpoints = info ? { addresses: [...info.addresses], control: info.control, metrics: info.metrics, health: info.health, dashboard: info.dashboard } : null;
+    this.#client = client;
+    this.#last = status;
+    this.#master = master;
+    this.name = status.name;
+    this.masterPid = status.masterPid;
+    this.#readyPids = status.workers.map((worker) => worker.pid).sort((a, b) => a - b).join(',');
+    this.#watch = client.watch(
+      { history: false },
+      {
+        onStatus: (next) => this.#deliver(this.#changed(next)),
+        onEnd: (error) => {
+          this.#watch = null;
+          const closed = this.#closed;
+          // Once this handle's stop() was answered, the stream's end is the cluster stopping as asked,
+          // even where the master's going cut it off rather than ending it.
+          const asked = this.#stopAsked;
+          if (error && !closed && !asked) this.#lost = error;
+          this.#stopped = !closed && (!error || asked);
+          this.close();
+          if (error && !closed && this.listenerCount('error') > 0) this.#deliver([['error', error]]);
+          if (this.#stopped) this.#deliver([['stopped']]);
+        },
+      },
+    );
+  }
+
+  /** The cluster now, as `clusterd status --json` prints it. */
+  async status(): Promise<StatusJson> {
+    this.#usable();
+    return statusJson(await this.#client.status());
+  }
+
+  /** A rolling reload (`parallel` workers at a time); resolves once every worker is replaced. */
+  async reload(options: { parallel?: number } = {}): Promise<{ replaced: number }> {
+    if (typeof options !== 'object' || options === null) throw new UsageError(`reload(): expected { parallel } or nothing, got ${options === null ? 'null' : typeof options}`);
+    checkKeys('reload()', options, ['parallel']);
+    const { parallel = 1 } = options;
+    this.#usable();
+    const done = await this.#client.reload({ parallel: whole('reload(): `parallel`', parallel, MAX_INSTANCES) }, () => {});
+    await this.#catchUp();
+    return { replaced: done.replaced };
+  }
+
+  /** Replaces worker `id` (drained, new one first); resolves with the new worker's pid. */
+  async restart(id: number): Promise<{ pid: number }> {
+    this.#usable();
+    const { pid } = await this.#client.restart(whole('restart(): the worker id', id, MAX_INSTANCES), () => {});
+    await this.#catchUp();
+    return { pid };
+  }
+
+  /** `4`, `'+2'` or `'-1'` workers; resolves with the new count once they are all ready and those taken away have exited. */
+  async scale(workers: number | string): Promise<number> {
+    // A step up or down is a string only: a number is the count, and `scale(1 - 2)` must not
+    // read as '-1' and take a worker away.
+    const spec = typeof workers === 'string' ? scaleSpec(workers) : String(whole('scale(): the worker count', workers, MAX_INSTANCES));
+    this.#usable();
+    const count = await this.#client.scale(spec);
+    await this.#catchUp();
+    return count;
+  }
+
+  /**
+   * After this handle's own operation: the cluster as it is now, taken through #changed, so that its
+   * 'ready' comes before the operation's promise resolves. The status stream alone sends at most
+   * every 250 ms: after `await reload(); await scale('+1'); await stop()` in a row, the stop came
+   * before the stream's next message, and no 'ready' was emitted at all. A failure here is the
+   * stream's to report: the operation itself was done.
+   */
+  async #catchUp(): Promise<void> {
+    try {
+      const now = await this.#client.status();
+      if (!this.#closed) this.#deliver(this.#changed(now));
+    } catch {
+      // The master went away just after answering: the stream's end says so.
+    }
+  }
+
+  /** Worker `id`'s JavaScript stack now. */
+  async stack(id: number): Promise<StackView> {
+    this.#usable();
+    return this.#client.stack(whole('stack(): the worker id', id, MAX_INSTANCES));
+  }
+
+  /**
+   * Stops the cluster gracefully and resolves once its master has exited, with its exit code when this
+   * process started it (null otherwise).
+   */
+  async stop(): Promise<{ exitCode: number | null }> {
+    const master = this.#master;
+    const exited = master ? exitOf(master) : null;
+    // Its master gone or going already (killed, crashed, stopped by another's request; its exit may
+    // not be seen yet when the stream ended): there is nothing to ask, only how it ended.
+    if (exited && (this.#lost !== null || this.#stopped || master!.exitCode !== null || master!.signalCode !== null)) {
+      this.close();
+      master!.ref();
+      return { exitCode: await exited };
+    }
+    this.#usable();
+    // Asked as `clusterd stop` asks: a quick stop's reply can be lost as the master closes its
+    // control plane (null: it no longer answers), seen under load as "Connection dropped".
+    let asked: Awaited<ReturnType<typeof askToStop>>;
+    try {
+      asked = await askToStop(this.#client);
+    } catch (error) {
+      // Its master died as it was asked (SIGKILL just before): the handle saw it go and closed its
+      // client under the second try, which threw grpc's bare "Channel has been shut down".
+      if (!exited || !(this.#lost !== null || master!.exitCode !== null || master!.signalCode !== null)) throw error;
+      this.close();
+      master!.ref();
+      return { exitCode: await exited };
+    }
+    this.#stopAsked = true;
+    if (exited) {
+      // Its exit is waited for (start() unref'd the child): the status stream, left open for its
+      // end, may close before the master has exited.
+      master!.ref();
+      const exitCode = await exited;
+      this.#stoppedAsAsked();
+      return { exitCode };
+    }
+    // Another process's master: gone once its socket stops answering (its grace, plus a margin).
+    const graceMs = asked?.graceMs ?? 0;
+    const deadline = Date.now() + graceMs + 15_000;
+    const probe = new ControlClient(this.#client.target);
+    try {
+      while (Date.now() < deadline) {
+        try {
+          await probe.status({ timeoutMs: 1000 });
+        } catch (error) {
+          if (!(error instanceof ClusterdError && error.code === NOT_RUNNING)) throw error;
+          this.#stoppedAsAsked();
+          return { exitCode: null };
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      probe.close();
+      this.close();
+    }
+    throw new ClusterdError('ERR_CLUSTERD_STOP_TIMEOUT', `cluster ${this.name} (master ${this.masterPid}) still answers ${graceMs + 15_000} ms after it was asked to stop`);
+  }
+
+  /**
+   * The cluster this handle's stop() asked to stop has stopped: 'stopped', once, unless the status
+   * stream's end said so already (or said that the master went away). The handle is closed.
+   */
+  #stoppedAsAsked(): void {
+    const emit = !this.#stopped && this.#lost === null;
+    this.#stopped = true;
+    this.close();
+    if (emit) this.#deliver([['stopped']]);
+  }
+
+  /** Throws ERR_CLUSTERD_NOT_RUNNING once the handle cannot reach its master: closed, stopped, or its master gone. */
+  #usable(): void {
+    if (!this.#closed) return;
+    const master = this.#master;
+    const why =
+      master && (master.exitCode !== null || master.signalCode !== null)
+        ? `its master (pid ${this.masterPid}) has exited (${master.signalCode ?? `code ${master.exitCode}`})`
+        : this.#lost
+          ? `its master (pid ${this.masterPid}) went away: ${this.#lost.message}`
+          : this.#stopped
+            ? `it has stopped (master pid ${this.masterPid})`
+            : 'this handle is closed (close() or stop() was called)';
+    throw new ClusterdError(NOT_RUNNING, `cluster ${this.name}: ${why}`);
+  }
+
+  /**
+   * Stops following the cluster; it keeps running. The handle no longer holds this process alive: a
+   * master started by start() runs on as long as this process does, and stops gracefully when it exits.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#watch?.cancel();
+    this.#watch = null;
+    this.#client.close();
+  }
+
+  /**
+   * Emits `events` in order. These calls come from grpc-js's stream handlers: a listener's throw
+   * escaping into them stopped the stream being read, and the handle went silent. A throw is
+   * rethrown on its own tick instead (uncaught, as an EventEmitter's in a callback), and the
+   * events after it are still emitted.
+   */
+  #deliver(events: ClusterEvent[]): void {
+    for (const [name, ...args] of events) {
+      try {
+        (this.emit as (name: string, ...args: unknown[]) => boolean)(name, ...args);
+      } catch (error) {
+        process.nextTick(() => {
+          throw error;
+        });
+      }
+    }
+  }
+
+  /** Takes `next` as the cluster now, and returns the events that its change from the last one makes. */
+  #changed(next: ClusterView): ClusterEvent[] {
+    const events: ClusterEvent[] = [];
+    // Built before the last one taken (a stream message that crossed #catchUp's answer): already
+    // told, and taken as newer it would undo what was seen (a new worker's exit).
+    if (next.uptimeMs < this.#last.uptimeMs) return events;
+    const before = new Map(this.#last.workers.map((worker) => [worker.id, worker]));
+    const now = new Map(next.workers.map((worker) => [worker.id, worker]));
+    for (const [id, old] of before) {
+      const current = now.get(id);
+      if (old.pid > 0 && (!current || current.pid !== old.pid)) events.push(['worker-exit', { id, pid: old.pid }]);
+    }
+    for (const worker of next.workers) {
+      const old = before.get(worker.id);
+      const samePid = old?.pid === worker.pid;
+      if (worker.sample && !(samePid && old?.sample && old.sample.time === worker.sample.time)) {
+        events.push(['sample', { id: worker.id, pid: worker.pid, sample: worker.sample }]);
+      }
+      const blocked = worker.lastBlocked;
+      if (blocked && blocked.time !== old?.lastBlocked?.time) {
+        const top = blocked.frames[0];
+        const site = top ? { function: top.functionName, url: top.url, line: top.line } : null;
+        events.push(['blocked', { id: worker.id, pid: worker.pid, time: blocked.time, blockedMs: blocked.blockedMs, site, frames: blocked.frames, replaced: true }]);
+      }
+      // --report-blocked: one more block counted; the site seen last is where.
+      if (samePid && old && worker.blocks > old.blocks) {
+        const latest = [...worker.blockedSites].sort((a, b) => b.lastSeen - a.lastSeen)[0];
+        events.push([
+          'blocked',
+          {
+            id: worker.id,
+            pid: worker.pid,
+            time: latest?.lastSeen ?? Date.now(),
+            blockedMs: latest?.maxMs ?? 0,
+            site: latest ? { function: latest.function, url: latest.url, line: latest.line } : null,
+            frames: [],
+            replaced: false,
+          },
+        ]);
+      }
+    }
+    this.#last = next;
+    // Ready again: every worker ready, and not the same processes as at the last 'ready' (a reload,
+    // restart, replacement or scale went through).
+    if (next.workers.length > 0 && next.workers.every((worker: WorkerView) => worker.state === 'ready')) {
+      const pids = next.workers.map((worker) => worker.pid).sort((a, b) => a - b).join(',');
+      if (pids !== this.#readyPids) {
+        this.#readyPids = pids;
+        events.push(['ready', statusJson(next)]);
+      }
+    }
+    return events;
+  }
+}
+
+/** One event a handle emits, with its arguments. */
+type ClusterEvent = { [K in keyof ClusterEvents]: [K, ...ClusterEvents[K]] }[keyof ClusterEvents];
+
+/**
+ * `value` if it is a whole number from 1 to `max`; a UsageError otherwise (the wire's uint32 would
+ * turn 2^32+1 into 1 and 1.9 into 1: another worker than the one asked for).
+ */
+function whole(what: string, value: unknown, max: number): number {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1 && value <= max) return value;
+  throw new UsageError(`${what} must be a whole number from 1 to ${max}, got ${typeof value === 'number' ? String(value) : typeof value}`);
+}
+
+/** A scale() string as `clusterd scale` takes it (`'4'`, `'+2'`, `'-1'`); the master checks the count it makes. */
+function scaleSpec(text: string): string {
+  try {
+    return parseScaleSpec(text);
+  } catch (error) {
+    throw new UsageError(`scale(): ${(error as Error).message}`);
+  }
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+}
