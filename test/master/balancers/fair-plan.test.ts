@@ -1,7 +1,8 @@
 // Issue 10: `fair`'s decisions, as tables of worker states (planAcceptors, settledCap), and the
 // master's half on a real socket with stand-in workers that report as a test tells them to.
 import test, { type ExecutionContext } from 'ava';
-import { FairBalancer, churn, planAcceptors, resumeAt, settledCap, slack, keepLevels, catchUpLevel, HELD_TICKS, type AcceptorMode, type AcceptorView } from '../../../src/master/balancers/fair.js';
+import { FairBalancer } from '../../../src/master/balancers/fair.js';
+import { churn, planAcceptors, resumeAt, settledCap, slack, keepLevels, catchUpLevel, HELD_TICKS, type AcceptorMode, type AcceptorView } from '../../../src/master/balancers/fair-plan.js';
 import { STALLED, type WorkerLoad } from '../../../src/master/balancers/choose.js';
 import type { BalancedWorker, Balancer, RawHandle } from '../../../src/master/balancers/types.js';
 import type { MasterMessage } from '../../../src/protocol.js';
