@@ -14,7 +14,8 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { formatStack } from '../../src/loop/capture.js';
 import type { StackFrame } from '../../src/loop/types.js';
-import { InspectorClient, inspectorArgs, WorkerInspector } from '../../src/master/inspector.js';
+import { InspectorClient } from '../../src/master/inspector-client.js';
+import { inspectorArgs, WorkerInspector } from '../../src/master/inspector.js';
 import { LoopWatch } from '../../src/master/loop-watch.js';
 import { waitFor } from '../helpers/cluster.js';
 
