@@ -1,9 +1,7 @@
 // The master's view of one worker process: forks it, speaks the protocol, follows its output.
-import { existsSync } from 'node:fs';
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { EventEmitter } from 'node:events';
-import { getSystemErrorMap } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { guardChannel } from './channel-guard.js';
 import { healthRank, type WorkerLoad } from './balancers/choose.js';
@@ -11,20 +9,18 @@ import type { BalancedWorker, RawHandle } from './balancers/types.js';
 import type { Listeners } from './listeners.js';
 import { OutputTail, isMasterNote, type LogSink } from './logs.js';
 import { isAccepting, transition, type WorkerState } from './worker-state.js';
-import { SETTINGS_ENV, WORKER_INSPECTOR_ARGS, isProtocolMessage, type MasterMessage, type WorkerSettings } from '../protocol.js';
+import { WORKER_INSPECTOR_ARGS, isProtocolMessage, type MasterMessage } from '../protocol.js';
 import { parseWorkerMessage } from '../protocol/parse.js';
-import { appEnvironment, type Entry } from './entry.js';
 import type { CpuProfile, LoopBreakdown, LoopSample, StackFrame } from '../loop/types.js';
 import type { Capture } from '../loop/capture.js';
 import type { BlockedInfo, StackReport } from './status.js';
 import { CAPTURE_TIMEOUT_MS, STOPPED, WorkerInspector, isStopped } from './inspector.js';
 import { describeGraceOver, type DrainReport } from './grace.js';
-import { beatPeriod, LoopWatch, monotonicMs } from './loop-watch.js';
-import type { Reaper } from './reaper.js';
+import { LoopWatch } from './loop-watch.js';
 import { ClusterdError, clip } from '../errors.js';
 import { endGroup } from '../system/group.js';
-import { nativeHelper } from '../system/native.js';
-
+import { LATE_CAPTURE_MS, endedRightAfter, type BlockingReport } from './blocking-report.js';
+import { describeSpawnError, forkWorker, type WatchSettings, type WorkerSpec } from './worker-fork.js';
 
 /** A heartbeat pipe that closes this long before its worker's exit is reported as lost. */
 const HEARTBEAT_EXIT_GRACE_MS = 1000;
@@ -49,98 +45,11 @@ const LOOP_ANSWER_MS = 5000;
 /** A worker's malformed messages are logged at most this often. */
 const MALFORMED_LOG_MS = 60_000;
 
-/**
- * Where clusterd's worker runtime lives: its frames are not the app's. The file URL of dist/, and of
- * src/ beside it, where a frame points once mapped through dist's source maps (the probe applies them,
- * as --enable-source-maps does): file:///.../node_modules/clusterd/src/loop/phases.ts, installed.
- */
-export const RUNTIME_PREFIXES = runtimePrefixes(new URL('..', import.meta.url).href);
-
-/** The URLs clusterd's frames have, for its runtime at `dist` (a file URL ending in /). */
-export function runtimePrefixes(dist: string): string[] {
-  return [dist, new URL('../src/', dist).href];
-}
-
 /** --report-blocked takes at most this many stacks per second of one worker. */
 const REPORT_CAPTURES_PER_SEC = 4;
 
-/**
- * A probe that ran this long after it was sent ran late: running JavaScript takes V8's interrupt within
- * a few ms, so the main thread was inside a native call (a sync fs, crypto or zlib call, JSON.parse of a
- * huge string, a long GC), and the stack it caught is of whatever JavaScript ran once the call returned.
- */
-export const LATE_CAPTURE_MS = 50;
-
-/**
- * A late probe was a native call's only if the loop turned within this long after it: a loaded machine
- * can make a probe late into JavaScript that is blocking (the inspector's thread waits for a core), and
- * that JavaScript then runs on, its frames the right ones. A native call's block ends once JavaScript
- * has run the probe and finished the callback it returned to.
- */
-export const NATIVE_TAIL_MS = 50;
-
-/**
- * Whether the silence `lasted` measures ended within NATIVE_TAIL_MS after `blockedMs` into it, the
- * probe having run at `at` (monotonic ms); waits no longer than until then and a little more for the
- * beat to be read: a silence still going on is JavaScript's.
- */
-export async function endedRightAfter(lasted: Promise<number>, blockedMs: number, at: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const cut = new Promise<null>((resolve) => {
-    timer = setTimeout(resolve, Math.max(0, at + NATIVE_TAIL_MS + 100 - monotonicMs()), null);
-  });
-  const length = await Promise.race([lasted, cut]);
-  clearTimeout(timer);
-  return length !== null && length - blockedMs <= NATIVE_TAIL_MS;
-}
-
-/** A place where the worker's loop was blocked past --report-blocked, as one capture saw it. */
-export interface BlockingReport {
-  frames: StackFrame[];
-  /** The probe ran late (LATE_CAPTURE_MS) and the loop turned right after it (NATIVE_TAIL_MS): blocked in a native call, which returned to `frames`. */
-  native?: boolean;
-  /** How long the loop had been silent when the stack was taken. */
-  blockedMs: number;
-  time: number;
-  /** How long the block lasted in all: settles when the loop beats again (or the worker exits). */
-  lasted: Promise<number>;
-}
-
 /** Samples kept per worker for `status` history and `top` sparklines. */
 export const HISTORY_LENGTH = 60;
-
-export interface WorkerSpec {
-  id: number;
-  generation: number;
-  clusterName: string;
-  entry: Entry;
-  args: readonly string[];
-  /** The app's own environment variables, over the master's. */
-  env?: Readonly<Record<string, string>>;
-  settings: WorkerSettings;
-  /** What the master watches for in the worker's heartbeat, in ms (0: not at all). */
-  watch: WatchSettings;
-  listeners: Listeners;
-  logs: LogSink;
-  /** --kill-signal: the event the app's listeners get when this worker is stopped gracefully. */
-  killSignal: NodeJS.Signals;
-  /** Ends the worker's process group should the master die (optional: tests run workers without one). */
-  reaper?: Reaper;
-}
-
-/** The heartbeat period the watch needs: a quarter of its smallest threshold (0 when it watches for nothing). */
-export function heartbeatPeriod({ stallMs, watchdogMs, reportBlockedMs }: WatchSettings): number {
-  return stallMs || watchdogMs || reportBlockedMs ? beatPeriod([stallMs, watchdogMs, reportBlockedMs]) : 0;
-}
-
-export interface WatchSettings {
-  /** A loop silent this long is reported at once, for `least` and `fair`. */
-  stallMs: number;
-  /** The watchdog: a loop silent this long is reported with its stack, and replaced. */
-  watchdogMs: number;
-  /** --report-blocked: a loop silent this long has its stack taken, without harm to it. */
-  reportBlockedMs: number;
-}
 
 export interface WorkerExit {
   code: number | null;
@@ -151,60 +60,6 @@ export interface WorkerExit {
   error?: string;
   /** The master killed it (SIGKILL: --grace over, a forced stop, --listen-timeout, the watchdog). */
   killed: boolean;
-}
-
-/**
- * Every worker leads a process group of its own, so that ending the worker ends whatever it
- * started (endGroup). With the native helper the worker's runtime calls setpgid(0, 0) before the
- * app loads, and stays in the master's session; without it the fork itself makes one (`detached`:
- * setsid), a session of its own. Sessions cost speed on kernels with autogroup scheduling, which
- * shares the CPU fairly between sessions rather than processes: a worker in a session of its own
- * competes as a group of its own with the master and everything else (measured in BENCHMARKS.md:
- * 0.8-0.9x the connections per second). Either way Ctrl-C on a terminal, which signals the
- * foreground process group, reaches the master alone, and it drains the workers in order.
- */
-function ownSession(): boolean {
-  return nativeHelper() === null;
-}
-
-/** Forks the worker's process; never throws (the error is returned, to be reported as a failed boot). */
-function forkWorker(spec: WorkerSpec): { child: ChildProcess | null; error: unknown } {
-  try {
-    const child = fork(spec.entry.path, spec.args, {
-      cwd: spec.entry.cwd,
-      execArgv: spec.entry.execArgv,
-      env: {
-        // PM2's instance number (0..N-1), which apps moved from it read: unless set already.
-        NODE_APP_INSTANCE: String(spec.id - 1),
-        ...appEnvironment(spec.env),
-        // After the configuration's: the entry's settings were derived from it (an absolute tsconfig path).
-        ...spec.entry.env,
-        // As a shell would: the directory by the path it was reached by.
-        PWD: spec.entry.cwd,
-        CLUSTERD_WORKER_ID: String(spec.id),
-        CLUSTERD_CLUSTER_NAME: spec.clusterName,
-        [SETTINGS_ENV]: JSON.stringify(spec.settings),
-      },
-      // fd 4 is the worker's heartbeat pipe: the master reads the silences of its loop there.
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'],
-      detached: ownSession(),
-    });
-    return { child, error: null };
-  } catch (error) {
-    return { child: null, error };
-  }
-}
-
-/**
- * `spawn EAGAIN (resource temporarily unavailable)`: the errno's name and what it means. ENOENT names
- * the working directory when that is what is missing (a deleted release), not node.
- */
-export function describeSpawnError(error: unknown, cwd?: string): string {
-  const { code, errno, message } = (error ?? {}) as NodeJS.ErrnoException;
-  if (typeof code !== 'string') return String(message ?? error);
-  if (code === 'ENOENT' && cwd !== undefined && !existsSync(cwd)) return `spawn ENOENT: the working directory ${cwd} does not exist`;
-  const meaning = typeof errno === 'number' ? getSystemErrorMap().get(errno)?.[1] : undefined;
-  return `spawn ${code}${meaning ? ` (${meaning})` : ''}`;
 }
 
 /**

@@ -1,4 +1,4 @@
-// Process groups: every worker leads one (src/master/worker.ts says how), so that the app's children
+// Process groups: every worker leads one (src/master/worker-fork.ts says how), so that the app's children
 // end with it: when the master sees the worker gone, and when the worker sees the master gone.
 import { readFileSync } from 'node:fs';
 

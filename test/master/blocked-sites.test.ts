@@ -4,7 +4,7 @@
 // for worker 1 only, status and top say so in one line, and /metrics counts the blocks.
 import test from 'ava';
 import { BlockedSites } from '../../src/master/blocked-sites.js';
-import { endedRightAfter, NATIVE_TAIL_MS, runtimePrefixes } from '../../src/master/worker.js';
+import { endedRightAfter, NATIVE_TAIL_MS, runtimePrefixes } from '../../src/master/blocking-report.js';
 import { monotonicMs } from '../../src/master/loop-watch.js';
 import { fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
