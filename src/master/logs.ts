@@ -56,7 +56,7 @@ const TAIL_LINES = 50;
 
 /**
  * A worker's last TAIL_LINES stderr lines, each with when the master read it: a line is evidence of
- * why the worker died only if it came shortly before (supervisor.ts exitOutput).
+ * why the worker died only if it came shortly before (exit-report.ts exitOutput).
  */
 export class OutputTail {
   readonly #lines: string[] = [];

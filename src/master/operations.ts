@@ -4,7 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import type { OperationProgress } from './status.js';
 import type { ReplacePhase } from './want.js';
 import type { Supervisor } from './supervisor.js';
-import { describeExit } from './supervisor.js';
+import { describeExit } from './exit-report.js';
 import type { WorkerExit, WorkerProcess } from './worker.js';
 import { recheckTsconfig } from './typescript.js';
 import { BootError, ClusterdError, TypeScriptError, UsageError } from '../errors.js';

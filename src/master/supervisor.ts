@@ -2,15 +2,10 @@
 // and one reconcile step that makes the running set match it. Exits, restarts, scaling and
 // replacements are changes to that state followed by reconcile(), never bespoke code paths.
 import { EventEmitter, once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DEFAULT_BACKOFF, backoffDelay, type BackoffPolicy } from './backoff.js';
-import type { BalanceMode } from './balancers/index.js';
-import type { Entry } from './entry.js';
 import { IdCounts } from './id-counts.js';
 import { Listeners, type ListenFailure } from './listeners.js';
-import { isMasterNote, type LogSink } from './logs.js';
 import { buildStatus, type ClusterStatus, type ControlSource } from './status.js';
 import { formatStack } from '../loop/capture.js';
 import { Want, type ReplaceRequest } from './want.js';
@@ -20,42 +15,13 @@ import { Reaper } from './reaper.js';
 import { WorkerProcess, type WorkerExit } from './worker.js';
 import { RUNTIME_PREFIXES, type BlockingReport } from './blocking-report.js';
 import { heartbeatPeriod, type WatchSettings } from './worker-fork.js';
-import { BootError, ClusterdError, ERROR_CODES, ListenError, UsageError, firstLine } from '../errors.js';
+import { BootError, ClusterdError, ERROR_CODES, ListenError, UsageError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
-import { isSocketPath, type SockName } from '../protocol.js';
-import { formatAddress } from '../worker/servers.js';
-import type { LoopSample, StackFrame } from '../loop/types.js';
-
-export interface ClusterConfig {
-  name: string;
-  entry: Entry;
-  args: readonly string[];
-  /** Environment variables for the app (the config file's `env`), over the master's own. */
-  env?: Readonly<Record<string, string>>;
-  instances: number;
-  balance: BalanceMode;
-  waitReady: boolean;
-  /** How long a worker may take from fork to ready. */
-  listenTimeoutMs: number;
-  /** How long a stopping worker may drain before it is killed. */
-  graceMs: number;
-  /** --kill-signal: what the app's listeners hear on a graceful stop (emitted in the worker, never sent). */
-  killSignal: NodeJS.Signals;
-  /** Failed boots in a row (no worker got ready in between) before the master gives up, none serving: of all ids at start-up, then of one id. */
-  maxBootFailures: number;
-  /** How often workers report loop stats, in ms; 0 turns them off. */
-  statsIntervalMs: number;
-  /** A worker whose loop stays blocked longer than this (ms) is reported and replaced; 0: never. */
-  watchdogMs: number;
-  /** --report-blocked: a loop blocked longer than this (ms) has its stack taken, without harm; 0: never. */
-  reportBlockedMs: number;
-  backoff?: BackoffPolicy;
-  logs: LogSink;
-  /** Where the node arguments were given, for a message: `--node-arg` (the default), or a config file's key. */
-  nodeArgGiven?: string;
-  /** Where --listen-timeout is set, for the note on a worker it killed: `--listen-timeout` (the default), or a config file's key. */
-  listenTimeoutGiven?: string;
-}
+import type { ClusterConfig } from './cluster-config.js';
+import { describeExit, nodeRefusedFlags, stoppedCleanly, writingOutput } from './exit-report.js';
+import { describeListenFailure, type OwnListener } from './listen-failure.js';
+import type { SockName } from '../protocol.js';
+import type { LoopSample } from '../loop/types.js';
 
 /** One worker id (1..N) and the processes that hold it over time. */
 export interface Slot {
@@ -720,134 +686,4 @@ export class Supervisor extends EventEmitter implements ControlSource {
     slot.restartTimer = null;
     slot.restartAt = null;
   }
-}
-
-/**
- * Whether a blocked stack is a write to a stream that blocks: the worker's stdout or stderr (clusterd
- * makes them blocking, so that no line is lost), when the master reads them slower than the app writes.
- */
-export function writingOutput(stack: readonly StackFrame[]): boolean {
-  return stack.slice(0, 8).some((frame) => frame.url === 'node:internal/stream_base_commons' && /^(writeGeneric|writevGeneric|afterWriteDispatched)$/.test(frame.functionName));
-}
-
-/**
- * A stopping worker ended as it should: exit 0, or by the kill signal itself, which libraries raise
- * again once their shutdown is done (@godaddy/terminus and NestJS remove their listener, then
- * process.kill(process.pid, signal), so that the process dies the way it was asked to).
- */
-export function stoppedCleanly(exit: WorkerExit, killSignal: NodeJS.Signals): boolean {
-  return exit.code === 0 || exit.signal === killSignal;
-}
-
-/**
- * `exited with code 1 before it was ready: Error: boom` (`while stopping` for a worker that was
- * stopping; `could not be started: spawn EAGAIN ...` when fork failed), for logs and error lines.
- */
-export function describeExit(exit: WorkerExit, worker: WorkerProcess): string {
-  if (exit.error !== undefined) return `could not be started: ${exit.error}`;
-  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-  const when = exit.from === 'starting' ? ' before it was ready' : exit.from === 'stopping' ? ' while stopping' : '';
-  const last = lastErrorLine(exitOutput(exit, worker));
-  return `${how}${when}${last ? `: ${last}` : ''}`;
-}
-
-/**
- * How long before a serving worker's exit what it wrote to stderr may explain it: an uncaught
- * exception's stack, or the app's last words before process.exit(), come within a few milliseconds.
- */
-export const EXIT_OUTPUT_MS = 2000;
-
-/**
- * What the worker wrote to stderr that may say why it exited: all it wrote while booting (the boot is
- * what failed) or since it was asked to stop, but of a serving worker only the last EXIT_OUTPUT_MS.
- * Its tail spans its whole life: an error the app logged and handled minutes before was quoted as the
- * cause of a SIGKILL from the out-of-memory killer. Nothing the app wrote explains a SIGKILL (it
- * cannot see it coming; an operator, the out-of-memory killer or the master sent it), only the
- * master's own note.
- */
-function exitOutput(exit: WorkerExit, worker: WorkerProcess): string[] {
-  if (exit.signal === 'SIGKILL') return worker.stderrTail.lines().filter(isMasterNote);
-  if (exit.from === 'starting') return worker.stderrTail.lines();
-  const since = exit.from === 'stopping' && worker.stoppingAt !== null ? worker.stoppingAt : (worker.exitedAt ?? Date.now()) - EXIT_OUTPUT_MS;
-  return worker.stderrTail.since(since);
-}
-
-/**
- * What node said when it refused its command line (exit code 9, Node's "Invalid Argument":
- * `node: bad option: --x`, `node: --require requires an argument`), or null.
- */
-export function nodeRefusedFlags(exit: WorkerExit, tail: readonly string[]): string | null {
-  if (exit.code !== 9) return null;
-  for (const line of tail) {
-    const match = /^\S*node: (bad option: \S+|\S+ requires an argument)$/.exec(line.trim());
-    if (match) return match[1]!;
-  }
-  return null;
-}
-
-/**
- * The line that says what went wrong (`TypeError: ...`), from what the worker wrote last. An error's
- * stack ends its report, and what Node or the app adds after it (the error's properties, Node's
- * `Node.js v20.20.2`) is no report of its own: a line of the app's after the last stack is its last
- * word (`fatal: lost the database` before process.exit), and an error before it is an old one (logged
- * and handled) only if nothing else came since. The master's own note (it killed the worker) is why,
- * whatever the app wrote after it.
- */
-export function lastErrorLine(tail: readonly string[]): string {
-  const note = tail.findLast(isMasterNote);
-  if (note !== undefined) return note;
-  const after = tail.slice(tail.findLastIndex((line) => /^\s+at /.test(line)) + 1);
-  const said = after.findLastIndex((line) => !afterReport(line));
-  if (said !== -1) {
-    // Unless it only finishes an error's announcement (esbuild's `Transform failed with 1 error:`).
-    const announced = said > 0 && isErrorLine(after[said - 1]!) && after[said - 1]!.trim().endsWith(':');
-    return firstLine(after, announced ? said - 1 : said);
-  }
-  const lines = tail.map((line) => line.trim()).filter(Boolean);
-  const at = lines.findLastIndex(isErrorLine);
-  // Node's closing `Node.js v20.20.2` says nothing of what went wrong.
-  return at === -1 ? (lines.findLast((line) => !/^Node\.js v\d/.test(line)) ?? lines.at(-1) ?? '') : firstLine(lines, at);
-}
-
-/** `Error: boom`, `TypeError: x is not a function`. */
-function isErrorLine(line: string): boolean {
-  return /^(\w*Error|Error)\b.*:/.test(line.trim());
-}
-
-/**
- * What follows an error's stack without being a report of its own: its properties (`  code: 'X'`,
- * the closing `}`), blank lines, Node's closing `Node.js v20.20.2` and its `(Use \`node --trace-...`
- * hint.
- */
-function afterReport(line: string): boolean {
-  return line.trim() === '' || /^\s/.test(line) || /^[}\]]/.test(line) || /^Node\.js v\d/.test(line) || /^\(Use `node --trace-/.test(line);
-}
-
-/** A listener of the master's own (`--health`, `--metrics`, `--control`, `--dashboard`), where it is bound. */
-export type OwnListener = { flag: string } & ({ host: string; port: number } | { path: string });
-
-export function describeListenFailure({ query, code }: ListenFailure, own: readonly OwnListener[] = []): string {
-  const why =
-    code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available' : code;
-  // The master's own listener holds the address only while the cluster runs: once it has exited
-  // nothing does, and the line must say what held it.
-  const holder = code === 'EADDRINUSE' ? own.find((listener) => holds(listener, query)) : undefined;
-  const held = holder ? `: it is this cluster's own ${holder.flag} address` : '';
-  if (isSocketPath(query)) {
-    const path = query.address ?? '';
-    // Node reports a bind under a missing directory as EACCES, which misleads.
-    const missing = path.startsWith('/') && (code === 'EACCES' || code === 'ENOENT') && !existsSync(dirname(path));
-    return `cannot listen on unix socket ${formatAddress({ address: path, port: -1 })}: ${missing ? `no such directory ${dirname(path)}` : `${why} (${code})${held}`}`;
-  }
-  return `cannot listen on port ${query.port} (${query.address ?? '*'}:${query.port}): ${why} (${code})${held}`;
-}
-
-/** Whether the master's listener takes the address a worker asked for: the same path, or the same port on an address that overlaps. */
-function holds(listener: OwnListener, query: ListenFailure['query']): boolean {
-  if ('path' in listener) return isSocketPath(query) && query.address === listener.path;
-  if (isSocketPath(query) || query.port !== listener.port) return false;
-  const wildcard = (host: string | null): boolean => host === null || host === '' || host === '0.0.0.0' || host === '::';
-  const loopback = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.');
-  const { address } = query;
-  return wildcard(address) || wildcard(listener.host) || address === listener.host || (loopback(address!) && listener.host === 'localhost');
 }

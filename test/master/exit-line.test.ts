@@ -1,6 +1,7 @@
 // The line a failed boot is explained by (supervisor.ts lastErrorLine, errors.ts oneLine).
 import test from 'ava';
-import { EXIT_OUTPUT_MS, describeExit, describeListenFailure, lastErrorLine, nodeRefusedFlags, writingOutput } from '../../src/master/supervisor.js';
+import { EXIT_OUTPUT_MS, describeExit, lastErrorLine, nodeRefusedFlags, writingOutput } from '../../src/master/exit-report.js';
+import { describeListenFailure } from '../../src/master/listen-failure.js';
 import { OutputTail } from '../../src/master/logs.js';
 import type { WorkerExit, WorkerProcess } from '../../src/master/worker.js';
 import { oneLine } from '../../src/errors.js';

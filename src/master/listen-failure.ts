@@ -1,0 +1,36 @@
+// A worker's failure to bind an address, in words: naming the master's own listener when it is the
+// one that holds the address.
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { ListenFailure } from './listeners.js';
+import { isSocketPath } from '../protocol.js';
+import { formatAddress } from '../worker/servers.js';
+
+/** A listener of the master's own (`--health`, `--metrics`, `--control`, `--dashboard`), where it is bound. */
+export type OwnListener = { flag: string } & ({ host: string; port: number } | { path: string });
+
+export function describeListenFailure({ query, code }: ListenFailure, own: readonly OwnListener[] = []): string {
+  const why =
+    code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available' : code;
+  // The master's own listener holds the address only while the cluster runs: once it has exited
+  // nothing does, and the line must say what held it.
+  const holder = code === 'EADDRINUSE' ? own.find((listener) => holds(listener, query)) : undefined;
+  const held = holder ? `: it is this cluster's own ${holder.flag} address` : '';
+  if (isSocketPath(query)) {
+    const path = query.address ?? '';
+    // Node reports a bind under a missing directory as EACCES, which misleads.
+    const missing = path.startsWith('/') && (code === 'EACCES' || code === 'ENOENT') && !existsSync(dirname(path));
+    return `cannot listen on unix socket ${formatAddress({ address: path, port: -1 })}: ${missing ? `no such directory ${dirname(path)}` : `${why} (${code})${held}`}`;
+  }
+  return `cannot listen on port ${query.port} (${query.address ?? '*'}:${query.port}): ${why} (${code})${held}`;
+}
+
+/** Whether the master's listener takes the address a worker asked for: the same path, or the same port on an address that overlaps. */
+function holds(listener: OwnListener, query: ListenFailure['query']): boolean {
+  if ('path' in listener) return isSocketPath(query) && query.address === listener.path;
+  if (isSocketPath(query) || query.port !== listener.port) return false;
+  const wildcard = (host: string | null): boolean => host === null || host === '' || host === '0.0.0.0' || host === '::';
+  const loopback = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.');
+  const { address } = query;
+  return wildcard(address) || wildcard(listener.host) || address === listener.host || (loopback(address!) && listener.host === 'localhost');
+}
