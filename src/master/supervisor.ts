@@ -402,6 +402,9 @@ export class Supervisor extends EventEmitter implements ControlSource {
     // reload's worker, and took it for a memory replacement).
     const want = slot.want?.servedBy(successor) ? slot.want : null;
     if (want) slot.want = null;
+    // A planned replacement (reload, restart, a memory replacement) starts the id's crash count
+    // afresh: crashes before a deploy must not make the first crash after it wait 15 s.
+    slot.attempt = 0;
     this.emit('change');
     if (old && old.state !== 'exited') {
       (want ?? slot.want)?.progress('draining', old);
@@ -625,10 +628,12 @@ export class Supervisor extends EventEmitter implements ControlSource {
       this.emit('boot-failed', slot.id, failure);
       return;
     }
+    // A wait of a second or more is said, with why: nothing serves on that id meanwhile.
+    const wait = delay >= 1000 ? ` in ${(delay / 1000).toFixed(1)} s (${slot.attempt} crashes in a row)` : '';
     this.config.logs.event(
       'worker-exit',
-      `worker ${worker.id} (pid ${worker.pid}) ${describeExit(exit, worker)}; restarting`,
-      { worker: worker.id, pid: worker.pid, code: exit.code, signal: exit.signal },
+      `worker ${worker.id} (pid ${worker.pid}) ${describeExit(exit, worker)}; restarting${wait}`,
+      { worker: worker.id, pid: worker.pid, code: exit.code, signal: exit.signal, restartInMs: delay },
       'warn',
     );
     this.#scheduleRestart(slot, delay);

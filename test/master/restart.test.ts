@@ -217,3 +217,34 @@ test('workers that all fail to boot together count one failure each against --ma
   t.deepEqual([...new Set(boots.slice(0, 3).map((line) => line.worker))].sort(), [1, 2, 3]);
   t.is(await cluster.stop(), ExitCode.OK);
 });
+
+// The crash count of an id carried over planned replacements: after a crash loop and a reload of
+// fixed code, the next crash within 30 s waited up to 15 s (both ids at once: an outage).
+test('a reload starts an id\'s crash count afresh; a restart wait of a second or more is said with its length', async (t) => {
+  const ctl = control(t);
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-crashcount-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const healthy = join(dir, 'healthy');
+  writeFileSync(healthy, '');
+  const cluster = await startCluster(fixture('worker-2-crash-loops.js'), { instances: 2, flags: ['--name', 'crashcount'], env: { ...ctl.env, HEALTHY_FILE: healthy } });
+  killOnTeardown(t, cluster.process);
+  const exitsOf2 = (): OutputLine[] => exitsOf(cluster).filter((line) => line.worker === 2);
+
+  // Broken: worker 2 crashes until its wait has grown past a second (the 5th crash in a row: 1.6 s).
+  unlinkSync(healthy);
+  process.kill(cluster.pids[1]!, 'SIGKILL');
+  const long = await cluster.waitForLine((line) => line.event === 'worker-exit' && line.worker === 2 && (line.restartInMs as number) >= 1000, 40_000);
+  t.regex(long.message, /; restarting in \d+\.\d s \(\d+ crashes in a row\)$/);
+  t.true(exitsOf2().slice(0, 3).every((line) => line.message.endsWith('; restarting')), exitsOf2().map((line) => line.message).join('\n'));
+
+  // Fixed and reloaded: its next crash waits as a first one does (100 ms ± 10%).
+  writeFileSync(healthy, '');
+  await waitFor(async () => (await ctl.workers('crashcount')).find((worker) => worker.id === 2)?.state === 'ready', { what: 'worker 2 serving again', timeoutMs: 40_000 });
+  const reload = await ctl.run(['reload', 'crashcount']);
+  t.is(reload.exitCode, 0, String(reload.stderr));
+  const pid = (await ctl.workers('crashcount')).find((worker) => worker.id === 2)!.pid;
+  process.kill(pid, 'SIGKILL');
+  const next = await cluster.waitForLine((line) => line.event === 'worker-exit' && line.pid === pid);
+  t.true((next.restartInMs as number) <= 110, next.message);
+  t.true(next.message.endsWith('; restarting'), next.message);
+});
