@@ -78,13 +78,16 @@ function serveLogs(call: LogsCall, operations: ControlOperations, source: Contro
     backlog(queue, entry);
   };
 
-  unsubscribe = operations.followLogs(deliver);
+  // A new line is clipped as the recent ones were in the master's ring, whether this reader keeps up
+  // or not: one rule for every line `logs -f` sends. Once only: a clipped line is longer than the
+  // limit, so clipping it again would clip the note.
+  unsubscribe = operations.followLogs((line) => deliver(keptLine(line)));
   for (const entry of first) deliver(entry);
 }
 
 /**
- * Queues a line for a reader that is behind, up to MAX_BACKLOG; past it the loss is counted in a note
- * that keeps its place among the lines. Once full, lines are dropped until the reader has taken half
+ * Queues a line (clipped already) for a reader that is behind, up to MAX_BACKLOG; past it the loss is
+ * counted in a note that keeps its place among the lines. Once full, lines are dropped until the reader has taken half
  * of what waits: one gap and one note per fall behind, not a note for each line there was room for
  * again as the reader took one.
  */
@@ -94,8 +97,7 @@ export function backlog(queue: Queued[], entry: LogEntry): void {
     last.dropped++;
     return;
   }
-  // Held clipped, as the master's own ring is (a line may be 1 MiB).
-  if (queue.length < MAX_BACKLOG) queue.push(keptLine(entry));
+  if (queue.length < MAX_BACKLOG) queue.push(entry);
   else queue.push({ dropped: 1 });
 }
 

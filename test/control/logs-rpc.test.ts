@@ -6,6 +6,7 @@ import { backlog, MAX_BACKLOG, type Queued } from '../../src/control/logs-handle
 import type { LogView } from '../../src/control/types.js';
 import { ClusterdError } from '../../src/errors.js';
 import { ExitCode } from '../../src/exit-codes.js';
+import { clipLine, KEPT_LINE_CHARS, keptLine } from '../../src/master/logs.js';
 import { waitFor } from '../helpers/cluster.js';
 import { SPIN_STACK, logEntry } from './helpers/fake-operations.js';
 import { serveOps } from './helpers/serve.js';
@@ -70,6 +71,26 @@ test('Logs follow ends with OK when the master stops', async (t) => {
   await server.close();
   t.is(await ended, null);
   t.is(ops.logListeners.size, 0);
+});
+
+test('a follower gets every line clipped at KEPT_LINE_CHARS, as the recent lines are, whether it keeps up or not', async (t) => {
+  const { client, ops } = await serveOps(t);
+  const long = 'y'.repeat(KEPT_LINE_CHARS + 100);
+  const clip = [clipLine(long).length, 'yyyyy... [100 more characters]'];
+  // The recent lines come clipped from the master's ring; more of them than the stream takes at once,
+  // so some wait in this reader's queue, and are not clipped a second time there.
+  const recent = 50;
+  for (let i = 0; i < recent; i++) ops.log(keptLine(logEntry(1, long)));
+  const { entries, subscription } = follow(client, { lines: recent });
+  t.teardown(() => subscription.cancel());
+  await waitFor(() => entries.length === recent && ops.logListeners.size === 1, { what: 'the recent lines' });
+  // Nothing waits for this reader now, so a new line goes out at once: clipped all the same.
+  ops.log(logEntry(1, long));
+  ops.log(logEntry(1, 'short'));
+  await waitFor(() => entries.length === recent + 2, { what: 'the new lines' });
+  // Compared by length and ending: a diff of 16 KiB lines would bury the failure.
+  const expected = [...Array.from({ length: recent + 1 }, () => clip), [5, 'short']];
+  t.deepEqual(entries.map((entry) => [entry.message.length, entry.message.slice(-30)]), expected);
 });
 
 test('a follower that falls behind loses lines, not the master\'s memory, and is told how many', async (t) => {
