@@ -7,8 +7,8 @@
 // (`clusterd start app.js | head -1`) the next write fails with EPIPE (EBADF for a closed
 // descriptor), which Node reports as an 'error' event on process.stdout: unheard, it kills the
 // master and the cluster with it. So a stream that fails is dropped for good (Node has destroyed
-// it) and the cluster runs on; `clusterd logs` still has every line. A daemon's output is its log
-// file, which has no reader to lose.
+// it) and the cluster runs on; `clusterd logs` still has the recent lines, and a follower that keeps
+// up every new one. A daemon's output is its log file, which has no reader to lose.
 import type { Readable } from 'node:stream';
 import { followLines } from './lines.js';
 import { printable } from '../errors.js';
