@@ -2,24 +2,13 @@
 // its drain still had open (the worker's last report, at most 100 ms old) and so was destroyed.
 import { formatMs } from '../options.js';
 import type { StillOpen } from '../protocol.js';
+import { count, describeOpen } from '../still-open.js';
 
 /** A stopping worker's last word on its drain (protocol `NODE_clusterd:draining`). */
 export interface DrainReport {
   open: StillOpen;
   appExits: boolean;
 }
-
-const KINDS: ReadonlyArray<[keyof Omit<StillOpen, 'handlers'>, string, string]> = [
-  ['webSockets', 'WebSocket connection', 'WebSocket connections'],
-  ['upgraded', 'other upgraded connection', 'other upgraded connections'],
-  ['http2Sessions', 'HTTP/2 session', 'HTTP/2 sessions'],
-  ['requests', 'HTTP request in flight', 'HTTP requests in flight'],
-  ['receiving', 'HTTP request still being received', 'HTTP requests still being received'],
-  ['idle', 'idle HTTP connection', 'idle HTTP connections'],
-  ['other', 'other connection', 'other connections'],
-];
-
-const count = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
 
 /**
  * `worker 1 (pid 4121): --grace 10s over: killed (SIGKILL), destroying 2 WebSocket connections,
@@ -29,7 +18,7 @@ export function describeGraceOver({ id, pid, graceMs, report, killSignal }: { id
   const head = `worker ${id} (pid ${pid}): --grace ${formatMs(graceMs)} over: killed (SIGKILL)`;
   if (report === null) return graceMs === 0 ? `${head} without draining` : `${head}; it never reported on its drain (its loop blocked?)`;
   const { open, appExits } = report;
-  const destroyed = KINDS.filter(([kind]) => open[kind] > 0).map(([kind, one, many]) => count(open[kind], one, many));
+  const destroyed = describeOpen(open);
   const handlers = open.handlers > 0 ? `${count(open.handlers, 'onShutdown handler', 'onShutdown handlers')} unfinished` : '';
   if (destroyed.length > 0) return `${head}, destroying ${destroyed.join(', ')}${handlers ? `; ${handlers}` : ''}`;
   if (handlers) return `${head} with ${handlers}`;

@@ -8,11 +8,13 @@
 // listeners first and then signalling leaves a window in which the app may remove its listener.
 // Libraries hook the event: @godaddy/terminus, lightship, NestJS's enableShutdownHooks all call
 // process.on('SIGTERM', ...), and get the same arguments as from a real one (name, number).
+import { writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import * as channel from './channel.js';
 import { drainServers, stillOpen } from './drain.js';
 import { runHandlers } from './handlers.js';
 import type { StillOpen } from '../protocol.js';
+import { describeOpen, type OpenKind } from '../still-open.js';
 
 /** How often a draining worker looks at what is open, and tells the master when it changed. */
 const REPORT_MS = 100;
@@ -44,6 +46,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   // listener, or by closing what it holds): clusterd then does not exit for it once drained.
   const appExits = appListeners(signal) > 0;
   const drained = drainServers();
+  sayWhatExitCuts();
   if (appExits) emitSignal(signal);
   const handlers = runHandlers();
   report(() => ({ ...stillOpen(), handlers: handlers.pending() }), appExits, appExits ? undefined : otherStopSignal(signal));
@@ -52,6 +55,29 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   // The IPC channel is the last thing of clusterd's that keeps the process alive (its timers and
   // the heartbeat pipe are unref'd): the process ends when the app's own handles have closed.
   process.channel?.unref();
+}
+
+/** What an exit in the middle of the drain cuts off: all but idle connections, which the drain closes anyway. */
+const CUT_BY_EXIT: readonly OpenKind[] = ['webSockets', 'upgraded', 'http2Sessions', 'requests', 'receiving', 'other'];
+
+/**
+ * An app that ends the process while its drain still runs (process.exit() in its signal listener or
+ * an onShutdown handler, rather than in server.close()'s callback) cuts off what is in flight. That
+ * is its choice, and its exit 0 a clean stop, but nothing else would tell: the stop or reload
+ * succeeds and its clients see resets. So the worker says what was open, at exit, synchronously (the
+ * loop turns no more); clusterd's own exit comes once the drain is done, with nothing to say.
+ */
+function sayWhatExitCuts(): void {
+  process.once('exit', () => {
+    const cut = describeOpen(stillOpen(), CUT_BY_EXIT);
+    if (cut.length === 0) return;
+    const them = cut.length === 1 && cut[0]!.startsWith('1 ') ? 'it' : 'them';
+    try {
+      writeSync(2, `clusterd: the app exited during its drain with ${cut.join(', ')}, and cut ${them} off (exit in server.close()'s callback to let the drain finish ${them})\n`);
+    } catch {
+      // stderr closed: nobody to tell.
+    }
+  });
 }
 
 /** The app's own listeners for `signal`: all of them but signal-exit's (v4 counts its instances on globalThis, v3 on process). */

@@ -31,6 +31,36 @@ test('stop: every worker\'s SIGTERM listener runs, with the arguments of a real 
   t.deepEqual(troubles(cluster), []);
 });
 
+/** The worker's line saying that the app's exit cut off what its drain had open. */
+const cutLines = (cluster: Cluster): OutputLine[] => cluster.lines.filter((line) => line.stream === 'stderr' && line.message.startsWith('clusterd: the app exited during its drain'));
+
+test('process.exit(0) in the SIGTERM listener with a request in flight: the request is cut off, the stop is clean, and the worker says what its exit cut', async (t) => {
+  const cluster = await startCluster(APP, { instances: 1, flags: ['--grace', '30s'], env: { ON_SIGNAL: 'exit' } });
+  killOnTeardown(t, cluster.process);
+  const slow = get(cluster.port, '/slow').then(
+    (response) => `answered ${response.status}`,
+    (error: NodeJS.ErrnoException) => error.code ?? error.message,
+  );
+  await waitFor(() => said(cluster, 'slow request started').length === 1, { what: 'the request to be in flight' });
+  t.is(await cluster.stop('SIGTERM'), ExitCode.OK);
+  t.regex(await slow, /^(ECONNRESET|socket hang up)$/);
+  t.deepEqual(cutLines(cluster).map((line) => [line.worker, line.message]), [
+    [1, "clusterd: the app exited during its drain with 1 HTTP request in flight, and cut it off (exit in server.close()'s callback to let the drain finish it)"],
+  ]);
+  t.deepEqual(troubles(cluster), []);
+});
+
+test('server.close(() => process.exit(0)) in the SIGTERM listener: the request in flight is answered, and the worker has nothing to say', async (t) => {
+  const cluster = await startCluster(APP, { instances: 1, flags: ['--grace', '30s'], env: { ON_SIGNAL: 'close-exit', SLOW_MS: '500' } });
+  killOnTeardown(t, cluster.process);
+  const slow = get(cluster.port, '/slow');
+  await waitFor(() => said(cluster, 'slow request started').length === 1, { what: 'the request to be in flight' });
+  t.is(await cluster.stop('SIGTERM'), ExitCode.OK);
+  t.is((await slow).status, 200);
+  t.deepEqual(cutLines(cluster), []);
+  t.deepEqual(troubles(cluster), []);
+});
+
 test('--kill-signal SIGINT: the app\'s SIGINT listener runs, closes its server (the callback comes, with no error) and the process ends by itself', async (t) => {
   const cluster = await startCluster(APP, { instances: 2, flags: ['--grace', '30s', '--kill-signal', 'SIGINT'], env: { ON_SIGNAL: 'close', KILL_SIGNAL: 'SIGINT' } });
   killOnTeardown(t, cluster.process);
