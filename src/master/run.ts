@@ -219,7 +219,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
   if (cluster.balance === 'reuseport' && reusePortMigration() === 'off') {
     logs.event(
       'reuseport-resets',
-      '--balance reuseport: net.ipv4.tcp_migrate_req is off, so connections waiting in a draining worker\'s queue are reset on reload, restart and scale down; `sysctl -w net.ipv4.tcp_migrate_req=1` (Linux >= 5.14) moves them to another worker',
+      '--balance reuseport: net.ipv4.tcp_migrate_req is off, so connections waiting in a draining worker\'s queue are reset on reload, restart and scale down; `sysctl -w net.ipv4.tcp_migrate_req=1` (Linux >= 5.14) moves them to another worker. On a stop the sysctl cannot help: the last worker to close has no other to pass its queue to, and what waits there is reset',
       {},
       'warn',
     );
