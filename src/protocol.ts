@@ -170,6 +170,16 @@ export interface Ready {
   cmd: 'NODE_clusterd:ready';
 }
 
+/**
+ * After it first listened: every server the app listened on has closed by the app's own hand
+ * (`listening: false`; a drain's closes are not reported), or one listens again (`true`). The
+ * master counts the worker not ready in between.
+ */
+export interface Listening {
+  cmd: 'NODE_clusterd:listening';
+  listening: boolean;
+}
+
 /** One interval of loop and process measurements (every --stats-interval). */
 export interface Stats {
   cmd: 'NODE_clusterd:stats';
@@ -217,7 +227,7 @@ export interface SignalTaken {
   cmd: 'NODE_clusterd:usr1-taken';
 }
 
-export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | AcceptorReport | AcceptorLoad | LoopMeasured | Ready | Stats | Draining | SignalTaken;
+export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | AcceptorReport | AcceptorLoad | LoopMeasured | Ready | Listening | Stats | Draining | SignalTaken;
 
 // Master -> worker ---------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import { decodeBlocked, encodeBlocked } from './convert-ops.js';
 const WIRE_STATES: Record<WorkerState, WireWorkerState> = {
   starting: 'WORKER_STATE_STARTING',
   ready: 'WORKER_STATE_READY',
+  'not-listening': 'WORKER_STATE_NOT_LISTENING',
   stopping: 'WORKER_STATE_STOPPING',
   exited: 'WORKER_STATE_EXITED',
 };

@@ -28,7 +28,7 @@ interface WorkerFamily {
   samples: (worker: WorkerStatus) => { labels?: Labels; value: number }[];
 }
 
-const STATES: readonly WorkerState[] = ['starting', 'ready', 'stopping', 'exited'];
+const STATES: readonly WorkerState[] = ['starting', 'ready', 'not-listening', 'stopping', 'exited'];
 
 /** A figure from the latest sample; none until the worker's first sample arrives. */
 function fromSample(pick: (sample: LoopSample) => number | undefined): WorkerFamily['samples'] {
@@ -296,7 +296,7 @@ function collect(status: ClusterStatus): Family[] {
 }
 
 /** Which of two processes under one worker id speaks for it: the one serving, then the one leaving (it still drains). */
-const PRECEDENCE: Record<WorkerState, number> = { ready: 3, stopping: 2, starting: 1, exited: 0 };
+const PRECEDENCE: Record<WorkerState, number> = { ready: 4, 'not-listening': 3, stopping: 2, starting: 1, exited: 0 };
 
 /**
  * One entry per worker id, in id order: two series with the same labels make the whole scrape invalid. While

@@ -110,7 +110,8 @@ export type WireWorkerState =
   | 'WORKER_STATE_STARTING'
   | 'WORKER_STATE_READY'
   | 'WORKER_STATE_STOPPING'
-  | 'WORKER_STATE_EXITED';
+  | 'WORKER_STATE_EXITED'
+  | 'WORKER_STATE_NOT_LISTENING';
 
 export interface WireStatusRequest {
   includeHistory: boolean;

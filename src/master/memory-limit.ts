@@ -8,6 +8,7 @@ import type { LogSink } from './logs.js';
 import type { Supervisor } from './supervisor.js';
 import type { ReplacePhase } from './want.js';
 import type { WorkerProcess } from './worker.js';
+import { isUp } from './worker-state.js';
 import type { LoopSample } from '../loop/types.js';
 
 /** Samples in a row above the limit before a worker counts as "staying" above it. */
@@ -72,7 +73,7 @@ export function enforceMemoryLimit({
     if (!worker) return;
     // A worker that exited, or was replaced meanwhile, needs nothing more. One a reload is replacing
     // joins that replacement (Supervisor.replace merges them).
-    if (worker.state !== 'ready' || supervisor.slot(worker.id)?.worker !== worker || supervisor.phase !== 'running' || leaving()) {
+    if (!isUp(worker.state) || supervisor.slot(worker.id)?.worker !== worker || supervisor.phase !== 'running' || leaving()) {
       next();
       return;
     }

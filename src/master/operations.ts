@@ -6,6 +6,7 @@ import type { ReplacePhase } from './want.js';
 import type { Supervisor } from './supervisor.js';
 import { describeExit } from './exit-report.js';
 import type { WorkerExit, WorkerProcess } from './worker.js';
+import { isUp } from './worker-state.js';
 import { recheckTsconfig } from './typescript.js';
 import { BootError, ClusterdError, TypeScriptError, UsageError } from '../errors.js';
 import { MAX_INSTANCES } from '../options.js';
@@ -189,7 +190,8 @@ export class Operations {
         // The workers scaled away have drained and exited too, as a reload's old ones have when it
         // is done: it answered while they still drained, and a status then listed them `stopping`.
         const leaving = supervisor.processes().some((worker) => worker.id > target);
-        if (serving.length === target && serving.every((worker) => worker.state === 'ready') && !leaving) settle();
+        // Booted: a worker whose app closed its servers does not hold a scale up for good.
+        if (serving.length === target && serving.every((worker) => isUp(worker.state)) && !leaving) settle();
       };
       const onBootFailed = (id: number, error: BootError): void => {
         if (id <= before || supervisor.desired !== target) return;

@@ -13,6 +13,7 @@ import type { BlockedInfo } from './status.js';
 import { BlockedSites } from './blocked-sites.js';
 import { Reaper } from './reaper.js';
 import { WorkerProcess, type WorkerExit } from './worker.js';
+import { isUp } from './worker-state.js';
 import { RUNTIME_PREFIXES, type BlockingReport } from './blocking-report.js';
 import { heartbeatPeriod, type WatchSettings } from './worker-fork.js';
 import { BootError, ClusterdError, ERROR_CODES, ListenError, UsageError } from '../errors.js';
@@ -387,7 +388,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
       want.resolve(slot.worker!);
       return;
     }
-    if (slot.worker?.state !== 'ready') return;
+    // One that closed every server it listened on has booted too: a reload replaces it.
+    if (!slot.worker || !isUp(slot.worker.state)) return;
     want.progress('starting', this.#spawn(slot, 'successor'));
   }
 
@@ -514,6 +516,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
       this.emit('sample', worker, sample);
       this.emit('change');
     });
+    // Its app closed every server it listened on, or listens again: counted ready or not.
+    worker.on('listening', () => this.emit('change'));
     worker.once('exit', (exit: WorkerExit) => {
       clearTimeout(bootTimer);
       this.#live.delete(worker);
@@ -527,7 +531,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
     // The app can boot: whatever failed before (a dependency down, a broken deploy) has passed.
     for (const slot of this.#slots.values()) slot.bootFailures = 0;
     this.emit('change');
-    if (this.#phase === 'booting' && this.workers().length === this.#desired && this.workers().every((w) => w.state === 'ready')) {
+    // Every worker has booted (one may have closed its servers since: it is past its boot, not ready).
+    if (this.#phase === 'booting' && this.workers().length === this.#desired && this.workers().every((w) => isUp(w.state))) {
       this.#phase = 'running';
       this.emit('ready');
     }
@@ -590,7 +595,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
       // a crash restart after a broken deploy, a scale-up, a fork the process limit refuses. Its id
       // is retried with the backoff (at most 15 s apart) for as long as another worker serves; only
       // a cluster with no worker left serving gives up after --max-boot-failures, as at first boot.
-      const serving = this.#phase === 'running' ? this.workers().filter((other) => other.state === 'ready').length : 0;
+      // One that closed its servers counts: it runs, and may listen again (giving up would end it).
+      const serving = this.#phase === 'running' ? this.workers().filter((other) => isUp(other.state)).length : 0;
       if (serving === 0) {
         if (listenFailure) {
           this.#fatal(new ListenError(describeListenFailure(listenFailure, this.#ownListeners)));

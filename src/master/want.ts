@@ -5,6 +5,7 @@
 // round, instead of a conflict. Each requester waits for its own answer (the new worker, or why
 // there is none) and sees the progress of the replacement that serves it.
 import type { WorkerProcess } from './worker.js';
+import { isUp } from './worker-state.js';
 
 export type ReplacePhase = 'starting' | 'draining' | 'replaced';
 
@@ -36,7 +37,8 @@ export class Want {
 
   /** Whether `worker` serving the id meets every request so far. */
   metBy(worker: WorkerProcess | null): boolean {
-    return worker !== null && worker.state === 'ready' && this.servedBy(worker);
+    // Booted: one whose app has closed its servers since is the new code all the same.
+    return worker !== null && isUp(worker.state) && this.servedBy(worker);
   }
 
   /** Whether `worker`, once ready, would meet every request so far (one still booting included). */

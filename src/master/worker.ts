@@ -8,7 +8,7 @@ import { healthRank, type WorkerLoad } from './balancers/choose.js';
 import type { BalancedWorker, RawHandle } from './balancers/types.js';
 import type { Listeners } from './listeners.js';
 import { OutputTail, isMasterNote, type LogSink } from './logs.js';
-import { isAccepting, transition, type WorkerState } from './worker-state.js';
+import { isAccepting, isUp, transition, type WorkerState } from './worker-state.js';
 import { WORKER_INSPECTOR_ARGS, isProtocolMessage, type MasterMessage } from '../protocol.js';
 import { parseWorkerMessage } from '../protocol/parse.js';
 import type { CpuProfile, LoopBreakdown, LoopSample, StackFrame } from '../loop/types.js';
@@ -63,7 +63,8 @@ export interface WorkerExit {
 }
 
 /**
- * Events: 'ready' once it can take traffic; 'sample' (LoopSample) every stats interval;
+ * Events: 'ready' once it can take traffic; 'listening' (boolean) when the app has closed every
+ * server it listened on (false: not ready) or listens again (true); 'sample' (LoopSample) every stats interval;
  * 'blocked' (BlockedInfo) when the watchdog catches its loop blocked past the threshold; 'exit' (WorkerExit) once the process is gone and
  * its output fully written.
  */
@@ -123,6 +124,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   /** The silence whose idle capture is being taken again (#suspectLostHeartbeat). */
   #lostProbe: number | null = null;
   #state: WorkerState = 'starting';
+  /** The app closed every server it had listened on, by its own hand, as its last `listening` report said. */
+  #closedEvery = false;
   /** Null when fork() threw: there is no process at all. */
   readonly #child: ChildProcess | null;
   readonly #listeners: Listeners;
@@ -234,7 +237,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       const sinceReady = this.#readyTick === null ? Infinity : performance.now() - this.#readyTick;
       if (sinceReady >= silentMs || sinceReady >= stallMs) return stall();
       setTimeout(() => {
-        if (watch.current(episode) && this.#state === 'ready') stall();
+        if (watch.current(episode) && isUp(this.#state)) stall();
       }, stallMs - sinceReady).unref();
     });
     watch.on('resume', () => {
@@ -244,7 +247,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     });
     watch.on('silent', (threshold: number, episode: number) => {
       // A long synchronous start-up is not a hung worker: --listen-timeout covers booting.
-      if (this.#state !== 'ready') return;
+      if (!isUp(this.#state)) return;
       void this.#onSilent(watch, threshold === watchdogMs ? 'watchdog' : 'report', episode);
     });
     watch.on('close', () => {
@@ -335,11 +338,11 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     if (this.#lostProbe === episode) return;
     this.#lostProbe = episode;
     setTimeout(() => {
-      if (!watch.current(episode) || this.#state !== 'ready') return;
+      if (!watch.current(episode) || !isUp(this.#state)) return;
       this.#inspector!.captureAt().then(
         (capture) => {
           if (this.#lostProbe === episode) this.#lostProbe = null;
-          if (capture === null || capture.frames.length > 0 || !watch.current(episode) || this.#state !== 'ready') return;
+          if (capture === null || capture.frames.length > 0 || !watch.current(episode) || !isUp(this.#state)) return;
           this.#heartbeatLost = 'silent';
           watch.close();
         },
@@ -570,6 +573,10 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       case 'NODE_clusterd:ready':
         if (!this.#waitReady) this.#markReady();
         break;
+      case 'NODE_clusterd:listening':
+        this.#closedEvery = !msg.listening;
+        this.#followListening();
+        break;
       case 'NODE_clusterd:loop-reply': {
         const loop = this.#loops.get(msg.seq);
         this.#loops.delete(msg.seq);
@@ -659,6 +666,29 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.#stalled = false;
     this.#listeners.activate(this);
     this.emit('ready');
+    // --wait-ready: the app said it is ready after it had closed every server it listened on.
+    this.#followListening();
+  }
+
+  /**
+   * Every server the app listened on has closed by its own hand (not in a drain of clusterd's, which
+   * the runtime does not report): the worker is not ready, and no balancer gives it a connection
+   * (its closes took it off each address already), until it listens again. It is neither killed
+   * nor restarted: the app may listen again, as some do on a change of configuration.
+   */
+  #followListening(): void {
+    const pid = this.pid;
+    if (this.#closedEvery && this.#state === 'ready') {
+      this.#state = transition(this.#state, 'not-listening');
+      this.#logs.event('worker-not-listening', `worker ${this.id} (pid ${pid}) closed every server it listened on: not ready until it listens again`, { worker: this.id, pid }, 'warn');
+      this.emit('listening', false);
+    } else if (!this.#closedEvery && this.#state === 'not-listening') {
+      this.#state = transition(this.#state, 'ready');
+      this.#logs.event('worker-listening', `worker ${this.id} (pid ${pid}) listens again: ready`, { worker: this.id, pid }, 'info');
+      // Connections held back while it was not ready (rr, least, sticky) may go to it; under fair it gets a copy.
+      this.#listeners.activate(this);
+      this.emit('listening', true);
+    }
   }
 }
 

@@ -102,6 +102,7 @@ const workerMessage = z.discriminatedUnion('cmd', [
   z.strictObject({ cmd: z.literal('NODE_clusterd:load'), key, connections: count, peak: count, low: count, accepted: count, closed: count }),
   z.strictObject({ cmd: z.literal('NODE_clusterd:loop-reply'), seq, breakdown: loopBreakdown }),
   z.strictObject({ cmd: z.literal('NODE_clusterd:ready') }),
+  z.strictObject({ cmd: z.literal('NODE_clusterd:listening'), listening: z.boolean() }),
   z.strictObject({ cmd: z.literal('NODE_clusterd:stats'), sample: loopSample }),
   z.strictObject({ cmd: z.literal('NODE_clusterd:draining'), open: stillOpen, appExits: z.boolean(), listensFor: z.enum(['SIGINT', 'SIGTERM']).optional() }),
   z.strictObject({ cmd: z.literal('NODE_clusterd:usr1-taken') }),

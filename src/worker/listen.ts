@@ -172,8 +172,15 @@ function getServer(server: net.Server, query: ServerQuery, callback: GetServerCa
       return;
     }
     if (reply.mode === 'shared') {
-      callback(0, tellMasterOnClose(withBacklog(handle as RawHandle, reply.backlog), key, () => releaseIndex(base, index)));
-      if (udp) datagramBound();
+      // A UDP socket counts as listening until it closes (servers.ts: an app that serves only UDP).
+      const unbound = udp ? datagramBound() : undefined;
+      callback(
+        0,
+        tellMasterOnClose(withBacklog(handle as RawHandle, reply.backlog), key, () => {
+          releaseIndex(base, index);
+          unbound?.();
+        }),
+      );
       return;
     }
     callback(0, roundRobinHandle(server, key, reply.sockname, () => releaseIndex(base, index)));

@@ -69,8 +69,12 @@ function start(): void {
   installListenHook();
   const id = parseWorkerIdEnv(process.env.CLUSTERD_WORKER_ID);
   if (id !== undefined) installClusterWorker(id);
-  installServerTracking(() => {
-    if (!waitReady) sendReady();
+  installServerTracking({
+    onReady: () => {
+      if (!waitReady) sendReady();
+    },
+    // Every server the app listened on closed by its own hand, or one listens again: not ready, or ready again.
+    onChange: (listening) => channel.send({ cmd: 'NODE_clusterd:listening', listening }),
   });
   // Under --wait-ready the app itself tells the master, PM2-style: process.send('ready').
 

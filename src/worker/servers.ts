@@ -79,6 +79,13 @@ const servers = new Set<net.Server>();
 let pendingListens = 0;
 let draining = false;
 let onSettled: (() => void) | null = null;
+let onListening: ((listening: boolean) => void) | null = null;
+/** A server listened (or a UDP socket was bound) once: from then on, a close of every one is reported. */
+let listenedOnce = false;
+/** onSettled was called: the worker is ready (unless the app says so itself, --wait-ready). */
+let settled = false;
+/** The last thing reported to onListening: every server closed. */
+let closedEvery = false;
 
 /** Every server the app started that has not closed yet (one being drained is still here). */
 export function openServers(): ReadonlySet<net.Server> {
@@ -90,10 +97,16 @@ export function markDraining(): void {
   draining = true;
 }
 
-/** Wraps net.Server#listen so that every server the app starts is known to the runtime. */
-export function installServerTracking(settled: () => void): void {
-  onSettled = settled;
+/**
+ * Wraps net.Server#listen so that every server the app starts is known to the runtime: `onReady`
+ * once they listen; after that, `onChange(false)` when the app has closed every one of them (its
+ * own server.close(), not a drain), and `onChange(true)` when one listens again.
+ */
+export function installServerTracking({ onReady, onChange }: { onReady: () => void; onChange: (listening: boolean) => void }): void {
+  onSettled = onReady;
+  onListening = onChange;
   countHttpResponses();
+  followCloses();
   const listen = net.Server.prototype.listen as (...args: unknown[]) => net.Server;
   net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]): net.Server {
     track(this);
@@ -105,6 +118,7 @@ export function installServerTracking(settled: () => void): void {
       this.off('listening', finish);
       this.off('error', finish);
       pendingListens--;
+      if (this.listening) listenedOnce = true;
       setImmediate(check);
       // Our listener must not swallow a listen error (EADDRINUSE...): with no 'error' listener
       // of the app's own, Node would throw it, and the worker must crash as it would alone. Emitted
@@ -197,18 +211,59 @@ function countOtherRequest(_request: unknown, response: OtherResponse): void {
   response.once('close', () => otherInflight--);
 }
 
-/** A UDP socket on a fixed port is bound (through the master): an app that serves only UDP is ready too. */
-let datagramsBound = false;
-
-/** A UDP socket of the app's is bound on a fixed port (not one a client sends from, on port 0). */
-export function datagramBound(): void {
-  datagramsBound = true;
-  setImmediate(check);
+/**
+ * server.close() stops listening at once (`listening` turns false), while its 'close' event waits
+ * for the last connection to end: judged right after the call. (http, https, tls and http2 servers
+ * all close through net.Server#close, which they look up when called.)
+ */
+function followCloses(): void {
+  const close = net.Server.prototype.close as (...args: unknown[]) => net.Server;
+  net.Server.prototype.close = function (this: net.Server, ...args: unknown[]): net.Server {
+    const server = close.apply(this, args);
+    setImmediate(check);
+    return server;
+  } as typeof net.Server.prototype.close;
 }
 
-/** Ready once no listen() is pending and at least one server listens (or a UDP socket serves a port). */
+/** UDP sockets bound on a fixed port (through the master): an app that serves only UDP is ready too. */
+let datagramsBound = 0;
+
+/**
+ * A UDP socket of the app's is bound on a fixed port (not one a client sends from, on port 0);
+ * returns what to call when it closes.
+ */
+export function datagramBound(): () => void {
+  datagramsBound++;
+  listenedOnce = true;
+  setImmediate(check);
+  let bound = true;
+  return () => {
+    if (!bound) return;
+    bound = false;
+    datagramsBound--;
+    setImmediate(check);
+  };
+}
+
+/**
+ * Ready once no listen() is pending and at least one server listens (or a UDP socket serves a port).
+ * After a first listen, the app's own closes of every server, and its listening again, are reported:
+ * judged a turn of the loop after the close, with a listen() still pending counting as listening, so
+ * that a server closed and listened again at once (in its close callback) reports nothing. A drain's
+ * closes (a stop, cluster.worker.disconnect()) are never reported. A change goes before the ready:
+ * the master reads them in that order.
+ */
 function check(): void {
-  if (pendingListens === 0 && (datagramsBound || [...servers].some((server) => server.listening))) onSettled?.();
+  if (pendingListens > 0) return;
+  const listening = datagramsBound > 0 || [...servers].some((server) => server.listening);
+  if (listenedOnce && !draining && listening === closedEvery) {
+    closedEvery = !listening;
+    onListening?.(listening);
+  }
+  if (listening && !settled) {
+    settled = true;
+    onSettled?.();
+  }
 }
 
 /**

@@ -1,9 +1,14 @@
 // Issue 2, point 6: a worker's lifecycle is one transition function that refuses illegal edges.
 import test from 'ava';
-import { IllegalTransitionError, isAccepting, transition, type WorkerState } from '../../src/master/worker-state.js';
+import { IllegalTransitionError, isAccepting, isUp, transition, type WorkerState } from '../../src/master/worker-state.js';
 
-const STATES: WorkerState[] = ['starting', 'ready', 'stopping', 'exited'];
-const LEGAL = new Set(['starting->ready', 'starting->stopping', 'starting->exited', 'ready->stopping', 'ready->exited', 'stopping->exited']);
+const STATES: WorkerState[] = ['starting', 'ready', 'not-listening', 'stopping', 'exited'];
+const LEGAL = new Set([
+  'starting->ready', 'starting->stopping', 'starting->exited',
+  'ready->not-listening', 'ready->stopping', 'ready->exited',
+  'not-listening->ready', 'not-listening->stopping', 'not-listening->exited',
+  'stopping->exited',
+]);
 
 const legal = test.macro({
   exec(t, from: WorkerState, to: WorkerState) {
@@ -20,7 +25,7 @@ const illegal = test.macro({
   title: (_title, from: WorkerState, to: WorkerState) => `${from} -> ${to} is refused`,
 });
 
-// Every one of the 16 pairs, so that an edge added or lost by mistake fails a test.
+// Every one of the 25 pairs, so that an edge added or lost by mistake fails a test.
 for (const from of STATES) {
   for (const to of STATES) {
     if (LEGAL.has(`${from}->${to}`)) test(legal, from, to);
@@ -40,6 +45,8 @@ for (const [state, waitReady, expected] of [
   ['starting', true, false],
   ['ready', false, true],
   ['ready', true, true],
+  ['not-listening', false, false],
+  ['not-listening', true, false],
   ['stopping', false, false],
   ['stopping', true, false],
   ['exited', false, false],
@@ -47,3 +54,7 @@ for (const [state, waitReady, expected] of [
 ] as const) {
   test(accepting, state, waitReady, expected);
 }
+
+test('up (booted, not stopping): ready, or not listening for now', (t) => {
+  t.deepEqual(STATES.filter((state) => isUp(state)), ['ready', 'not-listening']);
+});

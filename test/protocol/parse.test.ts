@@ -31,6 +31,8 @@ test('under', accepted, { cmd: 'NODE_clusterd:under', key: query.key, epoch: 2, 
 test('lagging', accepted, { cmd: 'NODE_clusterd:lagging', key: query.key, epoch: 2, connections: 3, lagging: true });
 test('load', accepted, { cmd: 'NODE_clusterd:load', key: query.key, connections: 3, peak: 9, low: 0, accepted: 9, closed: 6 });
 test('ready', accepted, { cmd: 'NODE_clusterd:ready' });
+test('listening (every server closed)', accepted, { cmd: 'NODE_clusterd:listening', listening: false });
+test('listening again', accepted, { cmd: 'NODE_clusterd:listening', listening: true });
 test('stats', accepted, { cmd: 'NODE_clusterd:stats', sample: sample() });
 test('stats without uv metrics (Node < 20.18)', accepted, { cmd: 'NODE_clusterd:stats', sample: { ...sample(), loop: null } });
 const open = { requests: 1, receiving: 0, idle: 0, webSockets: 2, upgraded: 0, http2Sessions: 1, other: 0, handlers: 1 };
@@ -89,4 +91,6 @@ test('draining with a negative count', refused, { cmd: 'NODE_clusterd:draining',
 test('draining with a count missing', refused, { cmd: 'NODE_clusterd:draining', open: { ...open, handlers: undefined }, appExits: false }, /open\.handlers/);
 test('draining with a kind the runtime does not count', refused, { cmd: 'NODE_clusterd:draining', open: { ...open, sockets: 3 }, appExits: false }, /open|Unrecognized/i);
 test('an extra field (a message the runtime never sends)', refused, { cmd: 'NODE_clusterd:ready', extra: 1 }, /extra|Unrecognized/i);
+test('listening without its flag', refused, { cmd: 'NODE_clusterd:listening' }, /listening/);
+test('listening with a string for its flag', refused, { cmd: 'NODE_clusterd:listening', listening: 'no' }, /listening/);
 test('not an object', refused, 'NODE_clusterd:ready', /object|cmd|Invalid/i);
