@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { devNull } from 'node:os';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseTsconfig, type TsConfigJson } from 'get-tsconfig';
 import stripJsonComments from 'strip-json-comments';
 import { TypeScriptError, oneLine } from '../errors.js';
@@ -57,7 +57,26 @@ export function typescriptLoader(entryPath: string, { env = process.env, cwd = p
   // was started in (tsx's fallback): an empty file is an empty configuration.
   const execArgv = ['--import', import.meta.resolve('tsx')];
   if (decoratorMetadata) execArgv.push('--import', new URL('../worker/typescript/metadata.js', import.meta.url).href);
+  if (extname(entryPath) === '.cts' && !tsxHooksInThread()) {
+    execArgv.push('--import', new URL('../worker/typescript/cjs-entry.js', import.meta.url).href);
+  }
   return { tsconfigPath, decoratorMetadata, execArgv, env: { [TSCONFIG_ENV]: tsconfigPath ?? devNull }, cacheOff };
+}
+
+/** From which release of each Node line tsx (4.23) runs its module hooks in-thread (module.registerHooks), by its own feature table; every line after 25 does. */
+const TSX_IN_THREAD_SINCE: Readonly<Record<number, readonly [minor: number, patch: number]>> = { 22: [22, 3], 24: [11, 1], 25: [1, 0] };
+
+/**
+ * Whether tsx runs its module hooks on the main thread on this Node version; elsewhere they run on
+ * Node's loader thread, where a `.cts` entry needs clusterd's hook
+ * (src/worker/typescript/cjs-entry.ts). Not there: with any hook on the loader thread, Node 24.22
+ * gives a `.cts` entry a require() without require.cache.
+ */
+export function tsxHooksInThread(version: string = process.versions.node): boolean {
+  const [major = 0, minor = 0, patch = 0] = version.split('.').map(Number);
+  if (major > 25) return true;
+  const since = TSX_IN_THREAD_SINCE[major];
+  return since !== undefined && (minor > since[0] || (minor === since[0] && patch >= since[1]));
 }
 
 /**

@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { ClusterdError } from '../../src/errors.js';
 import { ExitCode } from '../../src/exit-codes.js';
 import { resolveEntry } from '../../src/master/entry.js';
-import { checkTranspiler, findTsconfig, TSCONFIG_ENV, typescriptLoader } from '../../src/master/typescript.js';
+import { checkTranspiler, findTsconfig, TSCONFIG_ENV, tsxHooksInThread, typescriptLoader } from '../../src/master/typescript.js';
 import { CLI, fixture, get, killOnTeardown, startCluster } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 
@@ -257,6 +257,43 @@ test('a tsconfig `paths` app, its paths in the file tsconfig.json extends, serve
   }
   t.deepEqual([...workers].sort(), ['1', '2']);
   t.is(await cluster.stop(), 0);
+});
+
+test('a .cts entry importing .ts files (an enum, by a relative path and through `paths`) serves on every worker, with the require() of a CommonJS entry', async (t) => {
+  // Where tsx's hooks run on Node's loader thread (Node 20), tsx compiled the .cts there and Node ran
+  // it with a require() that took ./lib/color.ts through the same hooks, uncompiled: every worker
+  // failed its boot with "SyntaxError: Unexpected token 'export'".
+  const cluster = await startCluster(fixture('ts-cts/src/main.cts'), { instances: 2, cwd: tmpdir() });
+  killOnTeardown(t, cluster.process);
+  const workers = new Set<string>();
+  for (let asked = 0; asked < 50 && workers.size < 2; asked++) {
+    const response = await get(cluster.port);
+    t.is(response.status, 200, response.body);
+    const answer = JSON.parse(response.body) as { color: string; greeting: string; requireCache: string; worker: string };
+    t.is(answer.color, 'green');
+    t.is(answer.greeting, 'hello cts');
+    t.is(answer.requireCache, 'object');
+    workers.add(answer.worker);
+  }
+  t.deepEqual([...workers].sort(), ['1', '2']);
+  t.is(await cluster.stop(), 0);
+});
+
+test('the CommonJS entry hook goes only where tsx\'s hooks run on the loader thread, to `.cts` entries', (t) => {
+  t.false(tsxHooksInThread('20.20.2'));
+  t.false(tsxHooksInThread('22.22.2'));
+  t.true(tsxHooksInThread('22.22.3'));
+  t.false(tsxHooksInThread('23.11.0'));
+  t.false(tsxHooksInThread('24.11.0'));
+  t.true(tsxHooksInThread('24.11.1'));
+  t.true(tsxHooksInThread('24.22.3'));
+  t.false(tsxHooksInThread('25.0.9'));
+  t.true(tsxHooksInThread('25.1.0'));
+  t.true(tsxHooksInThread('26.0.0'));
+  const hooked = (entry: string): boolean => typescriptLoader(fixture(entry), { env: {} }).execArgv.some((arg) => arg.endsWith('/cjs-entry.js'));
+  t.is(hooked('ts-cts/src/main.cts'), !tsxHooksInThread());
+  t.false(hooked('ts-paths/app/server.ts'), 'an ES module entry');
+  t.false(hooked('ts-decorators-cjs/src/main.ts'), 'a .ts entry of a CommonJS package, which tsx gives to the CommonJS loader itself');
 });
 
 test('the default cache folder taken by someone else: the cluster starts and says once that the layer\'s cache is off', async (t) => {
