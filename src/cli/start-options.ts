@@ -220,7 +220,7 @@ export const START_OPTIONS: readonly StartOption[] = [
   option('shutdown-delay', {
     kind: 'string',
     default: '0',
-    describe: 'On SIGTERM, turn /readyz to 503 at once and keep serving this long before draining (the time a load balancer or Kubernetes takes to stop sending; up to about 24.8d); a second SIGTERM drains at once',
+    describe: 'On SIGTERM (or SIGQUIT), turn /readyz to 503 at once and keep serving this long before draining (the time a load balancer or Kubernetes takes to stop sending; up to about 24.8d); a second SIGTERM drains at once',
     schema: durationSchema({ min: 0 }),
   }),
   option('control', { kind: 'string', describe: 'Also serve the control plane on TCP HOST:PORT (needs a token)', schema: ADDRESS_SCHEMA }),

@@ -39,7 +39,7 @@ export interface MasterOptions {
   health?: TcpAddress | null;
   /** --dashboard: the live page on HOST:PORT or a unix socket; on TCP `token` (--dashboard-token) allows its actions. */
   dashboard?: { listen: ListenAddress; token: string | null } | null;
-  /** --shutdown-delay: on SIGTERM, /readyz says 503 at once and the drain starts this much later (ms). */
+  /** --shutdown-delay: on SIGTERM (or SIGQUIT), /readyz says 503 at once and the drain starts this much later (ms). */
   shutdownDelayMs?: number;
   /** --log-file (and the daemon's log): lines go there, timestamped, instead of to stdout and stderr. */
   logFile?: LogFileOptions | null;
@@ -95,6 +95,9 @@ export interface MasterHooks {
    */
   callerGone?: AbortSignal;
 }
+
+/** The signals that stop the cluster gracefully (a second one forces the stop); SIGHUP does too, from a terminal that hung up. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGQUIT', 'SIGUSR2'] as const;
 
 /** Starts the master; rejects (before any worker is forked) when the control plane or metrics cannot start. */
 export async function runMaster(options: MasterOptions, hooks: MasterHooks = {}): Promise<Supervisor> {
@@ -301,7 +304,9 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     logs.event('shutdown-delay', 'stop asked during --shutdown-delay: draining now', { shutdownDelayMs });
   });
   // SIGTERM is how an orchestrator says "you are being removed": give its load balancers the
-  // delay to stop sending before the drain starts. Ctrl-C (SIGINT) is a person: no delay.
+  // delay to stop sending before the drain starts, and so for SIGQUIT, the stop signal of images
+  // made for nginx (`STOPSIGNAL SIGQUIT`), which Docker and Kubernetes send in its place. Ctrl-C
+  // (SIGINT) and nodemon's restart (SIGUSR2) are a person at work: no delay.
   const delayThenStop = (event: string, text: string, fields: Record<string, unknown>): boolean => {
     if (shutdownDelayMs <= 0 || supervisor.phase !== 'running') return false;
     logs.event(event, `${text}: not ready any more (/readyz 503); serving on for ${shutdownDelayMs} ms (--shutdown-delay), then stopping gracefully (again to stop now)`, { ...fields, shutdownDelayMs });
@@ -335,12 +340,15 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
         return;
       }
       const forcing = supervisor.phase === 'stopping';
-      if (!forcing && signal === 'SIGTERM' && delayThenStop('signal', signal, { signal })) return;
+      if (!forcing && (signal === 'SIGTERM' || signal === 'SIGQUIT') && delayThenStop('signal', signal, { signal })) return;
       logs.event('signal', forcing ? `${signal} again: killing workers` : `${signal}: stopping gracefully (again to force)`, { signal });
       supervisor.stop();
     });
-  process.on('SIGINT', onStopSignal);
-  process.on('SIGTERM', onStopSignal);
+  // SIGQUIT (nginx's graceful stop, and so many images' STOPSIGNAL) and SIGUSR2 (how nodemon
+  // restarts a process: it sends it, then waits for the exit) kill a Node process that does not
+  // listen, cluster and requests in flight with it; as PID 1 in a container, the kernel does not
+  // deliver a signal nobody listens for, and the stop waited for SIGKILL. Both stop gracefully.
+  for (const signal of STOP_SIGNALS) process.on(signal, onStopSignal);
   // start()'s caller gone: a first SIGTERM's stop, or nothing when one is under way. Its going is no
   // second request: a caller exits after its own Ctrl-C or SIGTERM, which the master often had too
   // (the terminal signals the whole process group), and an exit must not kill requests in flight.

@@ -72,12 +72,20 @@ const drains = test.macro({
       cluster.pids.filter((pid) => isRunning(pid)),
       [],
     );
-    t.is(cluster.lines.filter((line) => line.event === 'signal').length, 1);
+    t.deepEqual(
+      cluster.lines.filter((line) => line.event === 'signal').map((line) => line.message),
+      [`${signal}: stopping gracefully (again to force)`],
+    );
   },
   title: (_title, signal: NodeJS.Signals) => `${signal}: the listener closes, an in-flight request completes with Connection: close, exit 0`,
 });
 test(drains, 'SIGINT');
 test(drains, 'SIGTERM');
+// nginx's graceful stop, and the STOPSIGNAL of images made for it; unheard, Node's default killed
+// the master at once (exit 131) and every request in flight with it.
+test(drains, 'SIGQUIT');
+// nodemon's restart signal: it sends it and waits for the exit (unheard: the master died, exit 140).
+test(drains, 'SIGUSR2');
 
 test('SIGTERM closes idle keep-alive sockets and exits 0', async (t) => {
   // The fixture turns keepAliveTimeout off: only the drain can close the idle socket, and if it
