@@ -13,7 +13,10 @@ interface StopArgs extends ControlArgs {
   all?: boolean;
 }
 
-/** Waited beyond the master's --grace: its last workers are killed at the grace, then it exits. */
+/**
+ * Waited beyond the master's --grace: its last workers are killed at the grace, then it exits, after
+ * at most EXIT_FLUSH_LIMIT_MS for its own output (src/master/exit-flush.ts).
+ */
 export const STOP_MARGIN_MS = 5_000;
 /** Assumed when the master does not say (an older one): clusterd start's default --grace. */
 const DEFAULT_GRACE_MS = 10_000;

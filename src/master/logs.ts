@@ -260,6 +260,20 @@ export class LogSink {
     this.#out[name].write(this.#eventText(new Date().toISOString(), 'warn', 'output-dropped', message, { output: name, dropped }));
   }
 
+  /**
+   * The master exits with `bytes` still queued for `name`, whose reader stopped reading (exit-flush.ts):
+   * said on the other stream, since this one would only queue it too, with the lines dropped for it
+   * before (past MAX_UNWRITTEN_BYTES) that its reader would have been told of once caught up.
+   */
+  unwrittenAtExit(name: StreamName, bytes: number): void {
+    const other: StreamName = name === 'stdout' ? 'stderr' : 'stdout';
+    const dropped = this.#dropped.get(name) ?? 0;
+    if (bytes === 0 || this.#lost.has(name) || this.#lost.has(other)) return;
+    const what = dropped > 0 ? `${dropped} ${dropped === 1 ? 'line' : 'lines'} for ${name} dropped and ${size(bytes)} queued for it` : `${size(bytes)} queued for ${name}`;
+    const message = `${what} not written: its reader stopped reading, and the master exited without waiting for it`;
+    this.#out[other].write(this.#eventText(new Date().toISOString(), 'warn', 'output-dropped', message, { output: name, dropped, unwrittenBytes: bytes }));
+  }
+
   /** Drops the stream and says so once, on the other stream if it still works. */
   #onOutputError(name: StreamName, error: NodeJS.ErrnoException): void {
     if (this.#lost.has(name)) return;
@@ -283,4 +297,9 @@ export class LogSink {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
+}
+
+/** `512 KiB`, `8.0 MiB`. */
+function size(bytes: number): string {
+  return bytes < 1024 * 1024 ? `${Math.ceil(bytes / 1024)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }

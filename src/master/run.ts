@@ -1,8 +1,8 @@
 // Runs a master in this process: the supervisor, its control plane and metrics, the signals
 // an operator sends, and the process exit once the cluster has stopped.
 import { closeSync, openSync } from 'node:fs';
-import { setTimeout as pause } from 'node:timers/promises';
 import { MasterControl } from './control.js';
+import { flushBeforeExit } from './exit-flush.js';
 import { enforceMemoryLimit } from './memory-limit.js';
 import { adoptActivatedSockets } from './activation.js';
 import { Operations } from './operations.js';
@@ -271,10 +271,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     feed.close();
     logs.event('stopped', `${name} stopped`, { exitCode: code });
     void Promise.allSettled([control.close(), metricsServer?.close(), healthServer?.close(), dashboardServer?.close()])
-      // Every worker's output has reached our streams, but Node still queues what a lagging
-      // pipe reader has not taken, and process.exit() would drop it: exit once both are flushed.
-      .then(() => flushed((['stdout', 'stderr'] as const).filter((name) => !logs.lost(name)).map((name) => process[name])))
-      .then(() => process.exit(code));
+      .then(() => exitOnceFlushed(logs, logFile === null, code));
   });
 
   // Signal handlers only enqueue: the requests run in order, each from the event loop after the
@@ -426,10 +423,17 @@ function hasTerminal(): boolean {
   }
 }
 
-/** Resolves once everything written so far to the streams is with the OS, or after `limitMs` (a reader that never reads). */
-function flushed(streams: NodeJS.WritableStream[], limitMs = 10_000): Promise<unknown> {
-  const written = streams.map((stream) => new Promise((resolve) => stream.write('', resolve)));
-  return Promise.race([Promise.all(written), pause(limitMs, undefined, { ref: false })]);
+/**
+ * Exits once the master's stdout and stderr took what is queued for them, or their readers stopped
+ * reading (exit-flush.ts); what such a reader missed is said on the other stream. With a log file
+ * the sink's lines are not on those streams, and there is nothing of its to say.
+ */
+async function exitOnceFlushed(logs: LogSink, sinkOnStdio: boolean, code: number): Promise<never> {
+  const streams: Partial<Record<'stdout' | 'stderr', NodeJS.WriteStream>> = {};
+  for (const name of ['stdout', 'stderr'] as const) if (!logs.lost(name)) streams[name] = process[name];
+  const left = await flushBeforeExit(streams);
+  if (sinkOnStdio) for (const [name, bytes] of left) logs.unwrittenAtExit(name, bytes);
+  return process.exit(code);
 }
 
 /**

@@ -90,6 +90,22 @@ for (const format of ['text', 'json'] as const) {
   });
 }
 
+test('json: at exit, what a stalled reader missed (lines dropped, bytes still queued) is said on the other stream', (t) => {
+  const stdout = new StalledStream();
+  const stderr = new FakeStream();
+  const logs = new LogSink({ format: 'json', output: { stdout, stderr } });
+  const line = 'y'.repeat(1023);
+  for (let i = 0; i < MAX_UNWRITTEN_BYTES / 1024 + 100; i++) logs.line({ worker: 1, pid: 10, stream: 'stdout', message: line });
+  const dropped = MAX_UNWRITTEN_BYTES / 1024 + 100 - stdout.written.length;
+  t.true(dropped > 0);
+  logs.unwrittenAtExit('stderr', 0);
+  t.deepEqual(stderr.written, [], 'nothing is said of a stream that took everything');
+  logs.unwrittenAtExit('stdout', stdout.writableLength);
+  t.is(stderr.written.length, 1);
+  t.like(JSON.parse(stderr.written[0]!), { stream: 'master', level: 'warn', event: 'output-dropped', output: 'stdout', dropped, unwrittenBytes: stdout.writableLength });
+  t.regex((JSON.parse(stderr.written[0]!) as { message: string }).message, /^\d+ lines for stdout dropped and 8\.0 MiB queued for it not written: its reader stopped reading/);
+});
+
 test("the master's own lines cannot be forged by what they quote: a client's scale spec gives no worker line and no escape code; a stack keeps its lines", (t) => {
   const stdout = new FakeStream();
   const stderr = new FakeStream();
