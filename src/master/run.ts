@@ -1,6 +1,5 @@
 // Runs a master in this process: the supervisor, its control plane and metrics, the signals
 // an operator sends, and the process exit once the cluster has stopped.
-import { closeSync, openSync } from 'node:fs';
 import { MasterControl } from './control.js';
 import { flushBeforeExit } from './exit-flush.js';
 import { enforceMemoryLimit } from './memory-limit.js';
@@ -8,7 +7,8 @@ import { adoptActivatedSockets } from './activation.js';
 import { Operations } from './operations.js';
 import { reusePortMigration } from './balancers/shared.js';
 import { LogFile, type LogFileOptions } from './log-file.js';
-import { LogSink, type LogFormat, type LogOutput } from './logs.js';
+import { LogSink, type LogFormat } from './logs.js';
+import { hasTerminal, releaseHungUpTerminal, stdioTerminals, terminalsUnblocked, watchOwnStdio, type StdioName } from './own-stdio.js';
 import { reapOrphans } from './orphans.js';
 import { SystemdNotifier } from './sd-notify.js';
 import { Supervisor } from './supervisor.js';
@@ -102,10 +102,17 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGQUIT', 'SIGUSR2'] as const;
 /** Starts the master; rejects (before any worker is forked) when the control plane or metrics cannot start. */
 export async function runMaster(options: MasterOptions, hooks: MasterHooks = {}): Promise<Supervisor> {
   const { maxMemory, controlTcp, metrics, health = null, dashboard = null, shutdownDelayMs = 0 } = options;
+  // Whatever ends the master (its stop, an internal error), a terminal that hung up is let go of
+  // before Node's own exit, which would crash on it (own-stdio.ts). Seen now: one that hung up is
+  // a terminal no more.
+  const terminals = stdioTerminals();
+  process.once('exit', () => releaseHungUpTerminal(terminals));
   const logFile = options.logFile ? new LogFile(options.logFile) : null;
   const logSink = logFile
     ? new LogSink({ format: options.logFormat, output: { stdout: logFile, stderr: logFile }, timestamps: true })
     : new LogSink({ format: options.logFormat, output: terminalsUnblocked() });
+  // Whether the master's own stdout or stderr failed: the sink's, or watched apart beside a log file.
+  const stdioLost: (name: StdioName) => boolean = logFile ? watchOwnStdio(logSink, logFile.path) : (name) => logSink.lost(name);
   if (logFile) {
     logFile.onRecovered = (lines, error) =>
       logSink.event('log-file-recovered', `${lines} ${lines === 1 ? 'line' : 'lines'} not written to ${logFile.path} (${error}); it takes them again`, { path: logFile.path, lines, error }, 'warn');
@@ -271,7 +278,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     feed.close();
     logs.event('stopped', `${name} stopped`, { exitCode: code });
     void Promise.allSettled([control.close(), metricsServer?.close(), healthServer?.close(), dashboardServer?.close()])
-      .then(() => exitOnceFlushed(logs, logFile === null, code));
+      .then(() => exitOnceFlushed({ logs, lost: stdioLost, sinkOnStdio: logFile === null }, code));
   });
 
   // Signal handlers only enqueue: the requests run in order, each from the event loop after the
@@ -397,40 +404,13 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
 }
 
 /**
- * The master's stdout and stderr, not blocking when they are terminals. Node writes to a terminal
- * synchronously: one that is not read (Ctrl-S, a stalled SSH session, a pty nobody reads) stopped the
- * master's loop in write(), with it the control plane, the probes and the reading of the workers'
- * pipes, so the workers froze at their next log line and the watchdog then killed them. Unblocked,
- * a terminal queues like a pipe, and past LogSink's limit lines are dropped and counted. libuv opens
- * a terminal again for this process, so the flag does not reach the shell or other programs on it.
- */
-function terminalsUnblocked(): LogOutput {
-  for (const stream of [process.stdout, process.stderr]) {
-    if (!stream.isTTY) continue;
-    const handle = (stream as unknown as { _handle?: { setBlocking?(blocking: boolean): number } })._handle;
-    handle?.setBlocking?.(false);
-  }
-  return process;
-}
-
-/** Whether this process has a controlling terminal (one that hung up is taken away from it). */
-function hasTerminal(): boolean {
-  try {
-    closeSync(openSync('/dev/tty', 'r'));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
  * Exits once the master's stdout and stderr took what is queued for them, or their readers stopped
  * reading (exit-flush.ts); what such a reader missed is said on the other stream. With a log file
  * the sink's lines are not on those streams, and there is nothing of its to say.
  */
-async function exitOnceFlushed(logs: LogSink, sinkOnStdio: boolean, code: number): Promise<never> {
-  const streams: Partial<Record<'stdout' | 'stderr', NodeJS.WriteStream>> = {};
-  for (const name of ['stdout', 'stderr'] as const) if (!logs.lost(name)) streams[name] = process[name];
+async function exitOnceFlushed({ logs, lost, sinkOnStdio }: { logs: LogSink; lost: (name: StdioName) => boolean; sinkOnStdio: boolean }, code: number): Promise<never> {
+  const streams: Partial<Record<StdioName, NodeJS.WriteStream>> = {};
+  for (const name of ['stdout', 'stderr'] as const) if (!lost(name)) streams[name] = process[name];
   const left = await flushBeforeExit(streams);
   if (sinkOnStdio) for (const [name, bytes] of left) logs.unwrittenAtExit(name, bytes);
   return process.exit(code);

@@ -4,7 +4,7 @@
 // foreground process group) must reach the master alone, which drains them.
 import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -136,3 +136,97 @@ test('a terminal that hangs up stops the cluster; a SIGHUP from kill, with the t
   await waitFor(() => !isRunning(masterPid), { what: 'the master to stop', timeoutMs: 30_000 });
   t.pass();
 });
+
+// A terminal whose hang-up the test chooses, with the master's own exit status: python3's pty.fork()
+// makes the master a session leader on a new pseudo-terminal (its controlling terminal), relays what
+// it shows to stdout, closes the terminal's other side on the line `hangup` (as a closed window or
+// SSH session does), then reaps the master and prints `{"exit": N}` or `{"signal": N}` last.
+const PTY = `
+import json, os, pty, select, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+print(json.dumps({'child': pid}), flush=True)
+open_ = True
+while open_:
+    ready, _, _ = select.select([fd, sys.stdin], [], [])
+    if sys.stdin in ready:
+        if sys.stdin.readline().strip() == 'hangup':
+            os.close(fd)
+            open_ = False
+    elif fd in ready:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            data = b''
+        if not data:
+            os.close(fd)
+            open_ = False
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+_, status = os.waitpid(pid, 0)
+print(json.dumps({'signal': os.WTERMSIG(status)} if os.WIFSIGNALED(status) else {'exit': os.WEXITSTATUS(status)}), flush=True)
+`;
+
+/** Runs `clusterd start ...args --log-format json` on a pty of its own (PTY above). */
+function onPty(t: { teardown(fn: () => void): void }, args: string[], env: Record<string, string> = {}) {
+  const runtime = mkdtempSync(join(tmpdir(), 'clusterd-test-'));
+  t.teardown(() => rmSync(runtime, { recursive: true, force: true }));
+  const child = execa('python3', ['-c', PTY, process.execPath, CLI, 'start', ...args, '--log-format', 'json'], {
+    env: { ...env, CLUSTERD_RUNTIME_DIR: runtime },
+    reject: false,
+    buffer: false,
+  });
+  killOnTeardown(t, child);
+  const lines: Record<string, unknown>[] = [];
+  t.teardown(() => {
+    const masterPid = lines.find((line) => typeof line.child === 'number')?.child as number | undefined;
+    if (masterPid !== undefined && isRunning(masterPid)) process.kill(masterPid, 'SIGKILL');
+  });
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    try {
+      lines.push(JSON.parse(text.replace(/\r$/, '')) as Record<string, unknown>);
+    } catch {
+      // not one of the master's lines
+    }
+  });
+  const hangUp = (): void => void child.stdin!.write('hangup\n');
+  const exited = () => waitFor(() => lines.find((entry) => 'exit' in entry || 'signal' in entry), { what: 'the master reaped', timeoutMs: 60_000 });
+  return { lines, hangUp, exited };
+}
+
+const hungUp = test.macro({
+  async exec(t, withLogFile: boolean) {
+    const dir = mkdtempSync(join(tmpdir(), 'clusterd-hangup-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const logFile = join(dir, 'master.log');
+    const { lines, hangUp, exited } = onPty(t, [fixture('slow-routes.js'), '-i', '1', '--grace', '30s', ...(withLogFile ? ['--log-file', logFile] : [])], { SLOW_MS: '2000' });
+    // With a log file the master's lines are there, not on the terminal.
+    const logged = (): OutputLine[] =>
+      withLogFile
+        ? existsSync(logFile)
+          ? readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((text) => JSON.parse(text) as OutputLine)
+          : []
+        : (lines as unknown as OutputLine[]);
+    const seen = (what: string, match: (line: OutputLine) => boolean) => waitFor(() => logged().find(match), { what, timeoutMs: 20_000 });
+    const ready = await seen('the ready event', (entry) => entry.event === 'ready');
+    const port = Number((ready.addresses as string[])[0]!.split(':').pop());
+    const slow = get(port, '/slow');
+    await seen('the slow request in flight', (entry) => entry.stream === 'stdout' && String(entry.message).startsWith('slow request started'));
+    hangUp();
+    t.is((await slow).status, 200, 'the request in flight completes');
+    // Node 20 set the terminal back at exit, failed with EIO and aborted: SIGSEGV (exit 139).
+    t.deepEqual(await exited(), { exit: 0 });
+    if (withLogFile) {
+      // What the master flushes at exit reaches its own stdout and stderr, on the terminal that is gone.
+      const lost = logged().filter((entry) => entry.event === 'output-lost');
+      t.true(lost.length > 0 && lost.every((entry) => entry.code === 'EIO'), JSON.stringify(lost));
+    }
+  },
+  title: (_title, withLogFile: boolean) =>
+    withLogFile
+      ? 'a terminal that hangs up with --log-file: EIO on the master\'s own stdout and stderr is logged (output-lost), not an internal error; exit 0'
+      : 'a terminal that hangs up during a request: the request completes, and the master exits 0 rather than crash in Node\'s exit on a terminal that is gone',
+});
+test(hungUp, false);
+test(hungUp, true);
