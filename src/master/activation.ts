@@ -11,8 +11,10 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { MAX_SOCKET_PATH_BYTES, socketPathName, type ListenQuery, type SockName } from '../protocol.js';
 import type { RawHandle } from './balancers/types.js';
+import type { LogSink } from './logs.js';
 import { nativeHelper } from '../system/native.js';
 import { dropSystemdEnv, SOCKET_ACTIVATION_ENV } from '../system/systemd-env.js';
+import { formatAddress } from '../worker/servers.js';
 
 /** The first inherited descriptor (SD_LISTEN_FDS_START). */
 const FIRST_FD = 3;
@@ -195,4 +197,26 @@ export function takeInherited(query: Pick<ListenQuery, 'address' | 'port'>): Tak
   const handle = socket.handle!;
   socket.handle = null;
   return { handle, sockname: socket.sockname, backlog: socket.backlog };
+}
+
+/**
+ * Once the cluster is ready: a warning for each socket from systemd that no listen() took (a
+ * ListenStream=8080 for an app on 3000). The kernel still completes its clients' connections, and
+ * they wait in a queue nobody accepts from: a hang, not a refusal. The socket is kept open all the
+ * same: systemd holds a copy of its own, so closing the master's would refuse nobody (the socket
+ * listens on in systemd's hands), while kept it is there for a reload whose app listens on it, where
+ * a socket of the app's own would find the address taken by systemd's.
+ */
+export function warnUnusedSockets(logs: LogSink, listening: readonly string[]): void {
+  for (const socket of adopted) {
+    if (socket.handle === null) continue;
+    const address = formatAddress(socket.sockname);
+    const instead = listening.length > 0 ? `the app listens on ${listening.join(', ')}` : 'the app listens on nothing';
+    logs.event(
+      'activation-unused',
+      `the socket from systemd ${address} (fd ${socket.fd}, ${socket.name}) is not listened on (${instead}): its clients connect and wait unanswered; listen on ${address}, or change the socket unit's address (the socket is kept for a reload that does)`,
+      { fd: socket.fd, name: socket.name, address, listening: [...listening] },
+      'warn',
+    );
+  }
 }

@@ -3,7 +3,7 @@
 import { MasterControl } from './control.js';
 import { flushBeforeExit } from './exit-flush.js';
 import { enforceMemoryLimit } from './memory-limit.js';
-import { adoptActivatedSockets } from './activation.js';
+import { adoptActivatedSockets, warnUnusedSockets } from './activation.js';
 import { Operations } from './operations.js';
 import { reusePortMigration } from './balancers/shared.js';
 import { LogFile, type LogFileOptions } from './log-file.js';
@@ -262,6 +262,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     };
     stopWarnings();
     logs.event('ready', `${name} ready on ${info.addresses.join(', ') || '(no ports)'} with ${workerCount(info)}${endpointsText(info)}`, { ...info });
+    warnUnusedSockets(logs, info.addresses);
     hooks.onReady?.(info);
     notifier?.ready(statusLine());
   });

@@ -256,3 +256,46 @@ for (const balance of ['fair', 'rr', 'shared']) {
     t.deepEqual(await exited, [0, null]);
   });
 }
+
+test.serial('a socket from systemd that the app does not listen on: one warning once ready, naming it and what the app listens on instead; kept, a reload that listens there takes it', async (t) => {
+  // ListenStream=PORT while the app listens on another port: the commonest unit mistake. Its
+  // clients were left waiting in the socket's queue, with nothing said.
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-unused-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const [unused, other] = [await freePort(), await freePort()];
+  // The app listens on the port in a file: the fix a reload brings.
+  const portFile = join(dir, 'port');
+  writeFileSync(portFile, String(other));
+  writeFileSync(
+    join(dir, 'app.mjs'),
+    "import http from 'node:http';\nimport { readFileSync } from 'node:fs';\n" +
+      "http.createServer((request, response) => response.end(JSON.stringify({ pid: process.pid }))).listen(Number(readFileSync(process.env.PORT_FILE, 'utf8')), '127.0.0.1');\n",
+  );
+  const master = `LISTEN_PID=$$ exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} start ${JSON.stringify(join(dir, 'app.mjs'))} -i 2 --log-format json --name activation-unused`;
+  const { holder, lines } = await socketActivate(t, ['-l', `127.0.0.1:${unused}`, '-E', `PORT_FILE=${portFile}`, '-E', 'LISTEN_FDNAMES=web', 'sh', '-c', master]);
+  // The first connection starts the master, and waits in the queue of the socket nobody accepts on.
+  const waiting = connect(unused, '127.0.0.1');
+  const answer: Buffer[] = [];
+  waiting.on('data', (chunk: Buffer) => answer.push(chunk));
+  waiting.on('error', () => {});
+  t.teardown(() => waiting.destroy());
+  await once(waiting, 'connect');
+  waiting.write('GET / HTTP/1.0\r\n\r\n');
+  const ready = await waitFor(() => lines.find((line) => line.event === 'ready'), { timeoutMs: 20_000, what: 'the master ready' });
+  t.deepEqual(ready.addresses, [`127.0.0.1:${other}`]);
+  const warning = (await waitFor(() => lines.find((line) => line.event === 'activation-unused'), { what: 'the activation-unused warning' })) as HolderLine & { fd?: number; address?: string; listening?: string[] };
+  t.like(warning, { fd: 3, address: `127.0.0.1:${unused}`, listening: [`127.0.0.1:${other}`] });
+  t.regex(warning.message ?? '', new RegExp(`socket from systemd 127\\.0\\.0\\.1:${unused} \\(fd 3, web\\) is not listened on \\(the app listens on 127\\.0\\.0\\.1:${other}\\)`));
+  t.true((await getJson(other)).pid > 0);
+  t.is(answer.length, 0, 'the client waits');
+
+  // Fixed and reloaded: the new workers' listen() takes the socket, and the client that waited is answered.
+  writeFileSync(portFile, String(unused));
+  process.kill(ready.masterPid!, 'SIGHUP');
+  await once(waiting, 'end');
+  t.regex(Buffer.concat(answer).toString(), /^HTTP\/1\.1 200 OK[^]*"pid":\d+/);
+  t.true((await getJson(unused)).pid > 0);
+  process.kill(ready.masterPid!, 'SIGTERM');
+  await holder;
+  t.is(lines.filter((line) => line.event === 'activation-unused').length, 1, 'said once');
+});
