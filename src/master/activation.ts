@@ -190,6 +190,11 @@ export function matches(query: Pick<ListenQuery, 'address' | 'port'>, sockname: 
   return wanted === sockname.address || (wanted === 'localhost' && (sockname.address === '127.0.0.1' || sockname.address === '::1'));
 }
 
+/** The addresses of the sockets from systemd, taken by a listen() or not: the master holds them all. */
+export function inheritedAddresses(): SockName[] {
+  return adopted.map((socket) => socket.sockname);
+}
+
 /** The inherited socket for this listen, taken (null when there is none, or it is in use). */
 export function takeInherited(query: Pick<ListenQuery, 'address' | 'port'>): TakenSocket | null {
   const socket = adopted.find((candidate) => candidate.handle !== null && matches(query, candidate.sockname));

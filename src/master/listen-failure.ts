@@ -1,21 +1,27 @@
-// A worker's failure to bind an address, in words: naming the master's own listener when it is the
-// one that holds the address.
+// A worker's failure to bind an address, in words: naming the master's own listener, or the socket
+// from systemd, when it is the one that holds the address.
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { inheritedAddresses } from './activation.js';
 import type { ListenFailure } from './listeners.js';
-import { isSocketPath } from '../protocol.js';
+import { isSocketPath, type SockName } from '../protocol.js';
 import { formatAddress } from '../worker/servers.js';
 
 /** A listener of the master's own (`--health`, `--metrics`, `--control`, `--dashboard`), where it is bound. */
-export type OwnListener = { flag: string } & ({ host: string; port: number } | { path: string });
+export type OwnListener = { flag: string } & Bound;
 
-export function describeListenFailure({ query, code }: ListenFailure, own: readonly OwnListener[] = []): string {
+/** Where a listener of the master's is bound. */
+type Bound = { host: string; port: number } | { path: string };
+
+/** `inherited`: the sockets from systemd, which the master holds whether or not a listen() took them. */
+export function describeListenFailure({ query, code }: ListenFailure, own: readonly OwnListener[] = [], inherited: readonly SockName[] = inheritedAddresses()): string {
   const why =
     code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available' : code;
   // The master's own listener holds the address only while the cluster runs: once it has exited
   // nothing does, and the line must say what held it.
   const holder = code === 'EADDRINUSE' ? own.find((listener) => holds(listener, query)) : undefined;
-  const held = holder ? `: it is this cluster's own ${holder.flag} address` : '';
+  const fromSystemd = code === 'EADDRINUSE' && !holder ? inherited.find((socket) => holds(bound(socket), query)) : undefined;
+  const held = holder ? `: it is this cluster's own ${holder.flag} address` : fromSystemd ? `: ${systemdHint(fromSystemd)}` : '';
   if (isSocketPath(query)) {
     const path = query.address ?? '';
     // Node reports a bind under a missing directory as EACCES, which misleads.
@@ -25,12 +31,29 @@ export function describeListenFailure({ query, code }: ListenFailure, own: reado
   return `cannot listen on port ${query.port} (${query.address ?? '*'}:${query.port}): ${why} (${code})${held}`;
 }
 
+/**
+ * The socket from systemd holds the address, through the master (a listen() on another address
+ * of its port does not match it, and binds a socket of its own): listen on its address instead.
+ */
+function systemdHint(socket: SockName): string {
+  const where = formatAddress(socket);
+  if (socket.port === -1) return `it is the socket from systemd (${where}), which the master holds`;
+  return `it is the socket from systemd (${where}), which the master holds; listen on that same address${wildcard(socket.address) ? ' (or on none: host omitted)' : ''}`;
+}
+
+function bound({ address, port }: SockName): Bound {
+  return port === -1 ? { path: address } : { host: address, port };
+}
+
 /** Whether the master's listener takes the address a worker asked for: the same path, or the same port on an address that overlaps. */
-function holds(listener: OwnListener, query: ListenFailure['query']): boolean {
+function holds(listener: Bound, query: ListenFailure['query']): boolean {
   if ('path' in listener) return isSocketPath(query) && query.address === listener.path;
   if (isSocketPath(query) || query.port !== listener.port) return false;
-  const wildcard = (host: string | null): boolean => host === null || host === '' || host === '0.0.0.0' || host === '::';
   const loopback = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.');
   const { address } = query;
   return wildcard(address) || wildcard(listener.host) || address === listener.host || (loopback(address!) && listener.host === 'localhost');
+}
+
+function wildcard(host: string | null): boolean {
+  return host === null || host === '' || host === '0.0.0.0' || host === '::';
 }

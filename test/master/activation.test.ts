@@ -299,3 +299,22 @@ test.serial('a socket from systemd that the app does not listen on: one warning 
   await holder;
   t.is(lines.filter((line) => line.event === 'activation-unused').length, 1, 'said once');
 });
+
+test.serial('a listen() on another address of the port systemd holds: the failure names the socket from systemd, and its address', async (t) => {
+  // `-l PORT` listens on [::]:PORT (dual-stack); the app's 127.0.0.1:PORT does not match it, and
+  // binding a socket of its own finds the port held, by the master, through the inherited socket.
+  const port = await freePort();
+  const master = `LISTEN_PID=$$ exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} start ${JSON.stringify(fixture('hello.js'))} -i 2 --log-format json --name activation-conflict`;
+  const { holder, lines } = await socketActivate(t, ['-l', String(port), '-E', `PORT=${port}`, 'sh', '-c', master]);
+  // The first connection starts the master; it is reset when the master exits.
+  const first = connect(port, '127.0.0.1');
+  first.on('error', () => {});
+  t.teardown(() => first.destroy());
+  const result = await holder;
+  t.is(result.exitCode, 4);
+  const fatal = lines.find((line) => line.event === 'fatal');
+  t.is(
+    fatal?.message,
+    `error: cannot listen on port ${port} (127.0.0.1:${port}): address already in use (EADDRINUSE): it is the socket from systemd ([::]:${port}), which the master holds; listen on that same address (or on none: host omitted)`,
+  );
+});

@@ -85,3 +85,20 @@ test("a port in use by the master's own listener says so; another address, port 
   const socket = { query: { key: '', address: '/run/dash.sock', port: -1, addressType: -1, flags: 0 }, code: 'EADDRINUSE', errno: 0 };
   t.is(describeListenFailure(socket, own), "cannot listen on unix socket /run/dash.sock: address already in use (EADDRINUSE): it is this cluster's own --dashboard address");
 });
+
+test('a port in use by the socket from systemd says so, and to listen on its address', (t) => {
+  const failure = (address: string | null, port: number, code = 'EADDRINUSE') => ({ query: { key: '', address, port, addressType: 4, flags: 0 }, code, errno: 0 });
+  const inherited = [{ address: '::', family: 'IPv6', port: 3209 }, { address: '127.0.0.1', family: 'IPv4', port: 3300 }];
+  t.is(
+    describeListenFailure(failure('127.0.0.1', 3209), [], inherited),
+    'cannot listen on port 3209 (127.0.0.1:3209): address already in use (EADDRINUSE): it is the socket from systemd ([::]:3209), which the master holds; listen on that same address (or on none: host omitted)',
+  );
+  t.is(
+    describeListenFailure(failure('0.0.0.0', 3300), [], inherited),
+    'cannot listen on port 3300 (0.0.0.0:3300): address already in use (EADDRINUSE): it is the socket from systemd (127.0.0.1:3300), which the master holds; listen on that same address',
+  );
+  t.is(describeListenFailure(failure('10.0.0.5', 3300), [], inherited), 'cannot listen on port 3300 (10.0.0.5:3300): address already in use (EADDRINUSE)');
+  t.is(describeListenFailure(failure('127.0.0.1', 3209, 'EACCES'), [], inherited), 'cannot listen on port 3209 (127.0.0.1:3209): permission denied (EACCES)');
+  // None adopted (no socket activation): no hint.
+  t.is(describeListenFailure(failure('127.0.0.1', 3209)), 'cannot listen on port 3209 (127.0.0.1:3209): address already in use (EADDRINUSE)');
+});
