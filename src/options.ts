@@ -31,7 +31,10 @@ export interface DurationRange {
 
 /**
  * Parses `500ms`, `10s`, `2m`, `1h`, `1d` or a bare number of seconds (`--grace 10`, as every other
- * process manager reads it), within a range: by default from 1 ms to MAX_TIMER_MS.
+ * process manager reads it), within a range: by default from 1 ms to MAX_TIMER_MS. The range is
+ * judged on the value as given, then it is rounded to the millisecond: `0.5ms` is under 1 ms and
+ * `9.5ms` under 10 ms, as the JSON Schema's minimum says (start-options.ts), not a value that rounds
+ * into the range.
  */
 export function parseDuration(option: string, value: unknown, { min = 1, max = MAX_TIMER_MS, off = false }: DurationRange = {}): number {
   const text = String(value).trim();
@@ -40,12 +43,14 @@ export function parseDuration(option: string, value: unknown, { min = 1, max = M
   if (!match) {
     throw new UsageError(`Expected \`--${option}\` to be ${expected}, such as 500ms, 10s or 2m, got ${quoted(value)}`);
   }
-  const exact = Number(match[1]) * DURATION_UNITS[match[2] ?? 's']!;
-  const ms = Math.round(exact);
-  // Only a typed 0 is 0: a sliver that rounds to it (`0.0001`, `0.4ms`) would turn a check off, or
-  // make a grace period none, without anyone asking.
-  if (exact > 0 && ms === 0) throw new UsageError(`Expected \`--${option}\` to be ${expected}, got ${quoted(value)} (under 1 ms)`);
-  if ((off && ms === 0) || (ms >= min && ms <= max)) return ms;
+  // To the nanosecond: a decimal times a unit is not exact in binary (2147483.647 s makes
+  // 2147483647.0000002 ms), and must not fall out of a range its decimal is in.
+  const exact = Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? 's']! * 1e6) / 1e6;
+  // Only a typed 0 is 0: a sliver under 1 ms (`0.0001`, `0.4ms`) would turn a check off, or make a
+  // grace period none, without anyone asking.
+  if (exact === 0 && (off || min === 0)) return 0;
+  if (exact > 0 && exact < 1) throw new UsageError(`Expected \`--${option}\` to be ${expected}, got ${quoted(value)} (under 1 ms)`);
+  if (exact >= min && exact <= max) return Math.round(exact);
   throw new UsageError(`Expected \`--${option}\` to be ${expected}, got ${quoted(value)}`);
 }
 

@@ -44,6 +44,12 @@ const durations: [string, DurationRange, number][] = [
   // The limit is not a whole number of days: past 24d, within it.
   ['24.5d', {}, 24.5 * 86_400_000],
   ['1m', { min: 50, max: 60_000 }, 60_000],
+  // Within the range as given, then rounded to the millisecond; a decimal's bound is its own (2147483.647 s
+  // times 1000 is not exactly MAX_TIMER_MS in binary).
+  ['1.5ms', {}, 2],
+  ['0.0105', { min: 10, off: true }, 11],
+  ['2147483.647', {}, MAX_TIMER_MS],
+  ['0.01', { min: 10, off: true }, 10],
 ];
 for (const [input, range, expected] of durations) test(duration, input, range, expected);
 
@@ -103,6 +109,11 @@ test('--listen-timeout 600h', rejects, () => parseDuration('listen-timeout', '60
 test('one past the timer limit', rejects, () => parseDuration('listen-timeout', String(MAX_TIMER_MS + 1)), [RANGE]);
 test('--listen-timeout 0', rejects, () => parseDuration('listen-timeout', '0'), ['`--listen-timeout`', RANGE, '`0`']);
 test('durations that round to 0', rejects, () => parseDuration('listen-timeout', '0.4ms'), ['`0.4ms`']);
+// The range is judged before rounding, as the config file's JSON Schema judges numbers: a value that rounds into it is not in it.
+test('a duration that rounds up to the least one', rejects, () => parseDuration('listen-timeout', '0.5ms'), ['`0.5ms`', 'under 1 ms']);
+test('a duration that rounds up to the minimum', rejects, () => parseDuration('stats-interval', '0.0095', { min: 10, off: true }), ['from 10ms', '`0.0095`']);
+test('a duration that rounds down to the timer limit', rejects, () => parseDuration('grace', '2147483.6474', { min: 0 }), ['from 0ms to 2147483647 ms', '`2147483.6474`']);
+test('a sliver that rounds up to 1 ms where 0 is in range', rejects, () => parseDuration('grace', '0.6ms', { min: 0 }), ['`0.6ms`', 'under 1 ms']);
 // Only a typed 0 turns a check off: a sliver that rounds to 0 is no way to ask for that.
 test('a sliver that rounds to 0 where 0 means off', rejects, () => parseDuration('stats-interval', '0.0001', { min: 10, off: true }), ['`0.0001`', 'under 1 ms']);
 test('a sliver that rounds to 0 where 0 is in range', rejects, () => parseDuration('grace', '0.0001ms', { min: 0 }), ['`0.0001ms`', 'under 1 ms']);

@@ -55,11 +55,11 @@ export interface StartOption {
 
 // The schema says what the parsers accept, as far as a schema can: every parser trims its value
 // (hence the \\s* around each pattern), numbers have the parser's range exactly, and so do integers
-// written as text and ports. What a schema cannot say is left to the parsers, which run on every
-// value anyway: the range of a duration or a size written with a unit, a value that rounds (a
-// sub-millisecond duration, a fraction of a byte), a `cwd` that must exist, a socket path's length
-// once absolute, a token file's content, a dashboard token with a socket; and a `controlToken`
-// without `control`, which the parsers never read, is accepted there whatever it holds.
+// written as text and ports (a duration's range is judged before it is rounded to the millisecond,
+// by both). What a schema cannot say is left to the parsers, which run on every value anyway: the
+// range of a duration written as text (but a 0 where none is taken) or of a size written with a
+// unit, a fraction of a byte, a `cwd` that must exist, a socket path's length once absolute, a token
+// file's content, a dashboard token with a socket.
 
 /** A pattern for the whole numbers from 0 to `max` written without leading zeros: `0`, `7`, `65535`. */
 export function upToPattern(max: number): string {
@@ -91,16 +91,23 @@ const PORT = `(?=\\d{1,5}\\s*$)0*${PORT_NUMBER}`;
 const HOST_PORT = `(?:\\[[^\\]]+\\]|[^:[\\]]+):${PORT}`;
 const ADDRESS_SCHEMA: JsonSchema = { type: 'string', pattern: `^\\s*${HOST_PORT}\\s*$` };
 
+/** A duration of 0 as text: `0`, `0.0`, `00ms`. */
+const ZERO_DURATION = '0+(?:\\.0+)?(?:ms|s|m|h|d)?';
+
 /**
  * A duration as the command line takes it ("500ms", "10s", "2m", "1h", "1d") or a number of seconds,
  * from `min` ms (0 besides, when `off`) to Node's timer limit: the ranges given to parseDuration in
- * masterOptions (start.ts).
+ * masterOptions (start.ts), which judges them before it rounds to the millisecond. 0 is taken where
+ * it is off or the least value; a value under 1 ms never is (parseDuration's sliver). Written as
+ * text, the form is checked and a 0 where none is taken; the range is parseDuration's.
  */
 function durationSchema({ min = 1, off = false }: { min?: number; off?: boolean } = {}): JsonSchema {
-  const seconds: JsonSchema = off ? { anyOf: [{ const: 0 }, { minimum: min / 1000 }] } : { minimum: min / 1000 };
+  const zero = off || min === 0;
+  const seconds: JsonSchema = zero ? { anyOf: [{ const: 0 }, { minimum: Math.max(min, 1) / 1000 }] } : { minimum: min / 1000 };
+  const notZero = zero ? '' : `(?!${ZERO_DURATION}\\s*$)`;
   return {
     oneOf: [
-      { type: 'string', pattern: `^\\s*${DURATION.source.slice(1, -1)}\\s*$` },
+      { type: 'string', pattern: `^\\s*${notZero}${DURATION.source.slice(1, -1)}\\s*$` },
       { type: 'number', ...seconds, maximum: MAX_TIMER_MS / 1000 },
     ],
   };

@@ -11,7 +11,7 @@ import { appEnvironment, resolveEntry } from '../master/entry.js';
 import { MAX_LOG_KEEP, type LogFileOptions } from '../master/log-file.js';
 import { LOG_FORMATS, type LogFormat } from '../master/logs.js';
 import type { MasterOptions } from '../master/run.js';
-import { dashboardToken, formatControlAddress, parseControlAddress, parseListenAddress, readControlToken, type DashboardTokenSources, type ListenAddress, type TcpAddress } from '../control/options.js';
+import { checkControlToken, dashboardToken, formatControlAddress, parseControlAddress, parseListenAddress, readControlToken, type DashboardTokenSources, type ListenAddress, type TcpAddress } from '../control/options.js';
 import { BootError, ClusterdError, UsageError, oneLine } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { CLUSTER_NAME_RULE, nameFromEntry, parseChoice, parseDuration, parseInstances, parseInteger, parseName, parseNodeArgs, parseSignal, parseSize, parseWorkingDir } from '../options.js';
@@ -141,6 +141,8 @@ const VALUE_PARSERS = {
   'log-keep': (value: FlagValue) => parseInteger('log-keep', value, { min: 0, max: MAX_LOG_KEEP }),
   'log-file': (value: FlagValue) => parseLogFilePath(String(value)),
   'shutdown-delay': (value: FlagValue) => parseDuration('shutdown-delay', value, { min: 0 }),
+  // Checked without --control too: a token it would refuse once --control is added is refused now.
+  'control-token': (value: FlagValue) => checkControlToken(String(value)),
 };
 type ParsedFlag = keyof typeof VALUE_PARSERS;
 
@@ -204,6 +206,7 @@ export function masterOptions(settings: StartSettings): MasterOptions {
   const controlTokens = { token: text('control-token'), tokenFile: text('control-token-file') };
   // A token refused is named where it was given; a token missing, where --control was.
   const controlTokenFlag = controlTokens.token !== undefined ? 'control-token' : controlTokens.tokenFile !== undefined ? 'control-token-file' : 'control';
+  if (controlTokens.token !== undefined) parsed('control-token');
   const controlTcp =
     control === undefined ? null : { ...parsed('control'), token: checked(controlTokenFlag, () => readControlToken(controlTokens)) };
   const metrics = text('metrics');

@@ -138,11 +138,19 @@ export function readControlToken(sources: TokenSources): string {
   if (found === undefined) {
     throw new UsageError(`\`--control\` needs a token: give \`--control-token\`, \`--control-token-file\` or $${TOKEN_ENV}`);
   }
+  return checkControlToken(found.value, found.source);
+}
+
+/**
+ * `token`, where it can be the control token (`source`: where it was given). Checked for a
+ * `--control-token` given without `--control` too, as the config file's schema checks it.
+ */
+export function checkControlToken(token: string, source = '`--control-token`'): string {
   // It travels as an HTTP/2 header value: printable ASCII only.
-  if (!isTokenText(found.value)) {
-    throw new UsageError(`Expected ${found.source} to hold a non-empty token of printable ASCII characters on one line, without leading or trailing spaces`);
+  if (!isTokenText(token)) {
+    throw new UsageError(`Expected ${source} to hold a non-empty token of printable ASCII characters on one line, without leading or trailing spaces`);
   }
-  return found.value;
+  return token;
 }
 
 /**

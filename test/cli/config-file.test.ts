@@ -148,6 +148,9 @@ test("a file's value that a flag replaces is checked all the same; only its own 
   usage(t, options({ instances: '1' }, { entry: 'app.js', instances: 1.5 }), new RegExp(`^${file}: Expected \`instances\` to be an integer from 1 to 1024 or \`max\`, got \`1\\.5\` \\(though \`--instances\` replaces it\\)$`));
   usage(t, options({ grace: '1s' }, { entry: 'app.js', grace: '10x' }), /: Expected `grace` to be a duration .*, got `10x` \(though `--grace` replaces it\)$/);
   usage(t, options({ 'log-file': join(dir, 'app.log') }, { entry: 'app.js', logFile: 'logs/' }), /: Expected `logFile` to be a file's path, not a directory's, .* \(though `--log-file` replaces it\)$/);
+  // A control token is checked without `control` too, as the schema checks it.
+  usage(t, options({}, { entry: 'app.js', controlToken: ' ab' }), new RegExp(`^${file}: Expected \`controlToken\` to hold a non-empty token of printable ASCII characters on one line, without leading or trailing spaces$`));
+  usage(t, options({ 'control-token': 'good' }, { entry: 'app.js', controlToken: 'é' }), /: Expected `controlToken` to hold a non-empty token .* \(though `--control-token` replaces it\)$/);
   // Each value is right by itself: the flag's statsInterval is the one used with the file's maxMemory.
   t.is(options({ 'stats-interval': '1s' }, { entry: 'app.js', maxMemory: '100M', statsInterval: 0 })().cluster.statsIntervalMs, 1000);
   t.is(options({ instances: '1' }, { entry: 'app.js', instances: 3 })().cluster.instances, 1);
@@ -306,6 +309,29 @@ test('the JSON Schema has every option under its key, and agrees with the parser
     { dashboard: '127.0.0.1:7071', dashboardToken: '' },
     { dashboard: '127.0.0.1:7071', dashboardToken: 'secret' },
     { dashboardToken: 'secret' },
+    // A duration's range is judged before it is rounded to the millisecond, by both: a value that
+    // rounds into it is out (start took these, which the schema refused); 0 as text where 0 is not
+    // taken (the schema took it, which start refused).
+    { listenTimeout: 0.0005 },
+    { listenTimeout: 0.0015 },
+    { statsInterval: 0.0095 },
+    { watchdog: 0.0105 },
+    { grace: 2_147_483.6474 },
+    { grace: 0.0004 },
+    { grace: 0.0005 },
+    { shutdownDelay: 0.0009 },
+    { listenTimeout: '0' },
+    { listenTimeout: ' 0.0ms ' },
+    { listenTimeout: '00s' },
+    { listenTimeout: '0.5' },
+    { statsInterval: '0' },
+    { grace: '0' },
+    // A control token is checked whether or not `control` is given (start took any without it).
+    { controlToken: ' ab' },
+    { controlToken: 'é' },
+    { controlToken: '' },
+    { controlToken: 'secret' },
+    { controlTokenFile: 'token.txt' },
     { logFile: 'logs/' },
     { logFile: ' ' },
   ];
