@@ -12,7 +12,7 @@ import { UsageError, oneLine } from '../errors.js';
 import { unknownKey } from './known-keys.js';
 import { toolEnvironment } from '../system/node-options.js';
 import { isSocketPath } from '../control/options.js';
-import { TSCONFIG_ENV, findTsconfig } from '../master/typescript.js';
+import { TSCONFIG_ENV, findTsconfig, jsonComplaint } from '../master/typescript.js';
 
 /** Looked for in this order in the current directory; two of them at once is an error. */
 export const CONFIG_NAMES = ['clusterd.config.json', 'clusterd.config.mjs', 'clusterd.config.js', 'clusterd.config.ts'] as const;
@@ -74,11 +74,13 @@ async function readConfig(path: string): Promise<unknown> {
     if (fd !== undefined) closeSync(fd);
   }
   if (extension === '.json') {
+    // A byte-order mark, as some Windows editors save UTF-8 (Node's require() of JSON skips it too).
+    const json = text.replace(/^\uFEFF/, '');
     try {
-      // A byte-order mark, as some Windows editors save UTF-8 (Node's require() of JSON skips it too).
-      return JSON.parse(text.replace(/^\uFEFF/, '')) as unknown;
+      return JSON.parse(json) as unknown;
     } catch (error) {
-      throw new UsageError(`${path}: not valid JSON: ${oneLine(error)}`);
+      // Node 20 names only the offset: with its line and column, as a module config's place is named.
+      throw new UsageError(`${path}: not valid JSON: ${jsonComplaint(error, json)}`);
     }
   }
   if (!['.mjs', '.js', '.cjs', '.ts', '.mts', '.cts'].includes(extension)) {

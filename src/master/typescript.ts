@@ -199,7 +199,7 @@ function checkStrictly(path: string, extendedBy: string | null, project: string,
  * character's place. A complaint that quotes the text (`Unexpected token '}', "{"a": 1,\n..." is
  * not valid JSON`) keeps its newlines as `\n`, where it was cut at the first one.
  */
-function jsonComplaint(error: unknown, text: string): string {
+export function jsonComplaint(error: unknown, text: string): string {
   const message = (error instanceof Error ? error.message : String(error)).replace(/\r?\n/g, '\\n');
   const at = /at position (\d+)(?!\d| \(line)/.exec(message);
   if (!at) return message;

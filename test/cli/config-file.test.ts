@@ -180,6 +180,18 @@ test('the config file is found in the current directory, as .json, .mjs, .js or 
   await t.throwsAsync(loadConfig('named-only.mjs', dir), { instanceOf: UsageError, message: /named-only\.mjs: has no default export/ });
 });
 
+test('a syntax error in a JSON config names its line and column, not only its offset (Node 20 names only that)', async (t) => {
+  const dir = scratch(t);
+  // A comment, which JSON has not: the property name expected at line 2, column 2.
+  writeFileSync(join(dir, 'c.json'), '{\n // c\n "entry":"../app.js"}');
+  const result = await execa(process.execPath, [CLI, 'start', '--config', 'c.json'], { cwd: dir, reject: false, timeout: 30_000 });
+  t.is(result.exitCode, ExitCode.USAGE);
+  t.regex(result.stderr, new RegExp(`^clusterd: ${join(dir, 'c.json').replace(/[.]/g, '\\.')}: not valid JSON: .* \\(line 2 column 2\\)$`));
+  // A byte-order mark is no column.
+  writeFileSync(join(dir, 'clusterd.config.json'), '\uFEFF{ "instances": 2,\n  }\n');
+  await t.throwsAsync(loadConfig(undefined, dir), { instanceOf: UsageError, message: /clusterd\.config\.json: not valid JSON: .*\(line 2 column 3\)$/ });
+});
+
 test('a clusterd.config.json saved with a UTF-8 byte-order mark is read, as require() reads one', async (t) => {
   const dir = scratch(t);
   writeFileSync(join(dir, 'clusterd.config.json'), '\uFEFF{ "instances": 2 }\n');
