@@ -407,7 +407,13 @@ function runAsDaemon(options: MasterOptions, runMaster: typeof import('../master
       report({ type: 'fatal', message: reportLine(`error: ${error.message}`), lastOutput: error instanceof BootError ? error.lastOutput.map(reportLine) : [], exitCode: error.exitCode, code: error.code }),
   }).catch((error: unknown) => {
     const exitCode = error instanceof ClusterdError ? error.exitCode : ExitCode.INTERNAL;
-    report({ type: 'fatal', message: reportLine(oneLine(error)), lastOutput: [], exitCode, ...(error instanceof ClusterdError ? { code: error.code } : {}) }, () => fail(error));
+    // The name is another master's, and so is the log file this one's stderr is on (`start -d`'s
+    // <name>.log): its parent passed the check for a running cluster just before that master
+    // claimed the name. The parent says why; the running cluster's log is not this master's to write.
+    const othersLog = !api && error instanceof ClusterdError && error.code === 'ERR_CLUSTERD_NAME_IN_USE';
+    report({ type: 'fatal', message: reportLine(oneLine(error)), lastOutput: [], exitCode, ...(error instanceof ClusterdError ? { code: error.code } : {}) }, () =>
+      othersLog ? process.exit(exitCode) : fail(error),
+    );
   });
 }
 

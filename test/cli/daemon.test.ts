@@ -1,7 +1,9 @@
 // `clusterd start -d`: returns once every worker is ready (or the app failed), logs to a file.
 import test from 'ava';
 import { execa } from 'execa';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, fixture, get, isRunning, waitFor } from '../helpers/cluster.js';
@@ -183,6 +185,33 @@ test('start -d with the name of a running cluster is refused before anything sta
   t.is(second.exitCode, 2);
   t.is(second.stderr.trim(), `clusterd: a cluster named twice is already running (pid ${pid})`);
   t.false(readFileSync(join(env.CLUSTERD_RUNTIME_DIR!, 'twice.log'), 'utf8').includes('already running'));
+});
+
+test("two start -d of one name at once: the master of the one that lost says why to its parent alone, not in the running cluster's log", async (t) => {
+  // Both parents pass the check for a running cluster before either master has claimed the name;
+  // the loser's master, its stdio on the same <name>.log, then finds the name taken. Played here
+  // in that order: the loser's master is started as its parent starts it, after the winner is up.
+  const env = runtime(t);
+  const first = await clusterd(['start', fixture('hello.js'), '-i', '1', '--name', 'race', '-d'], env);
+  t.is(first.exitCode, 0, first.stderr);
+  const pid = await masterPid('race', env);
+  t.teardown(() => {
+    if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+  });
+  const logPath = join(env.CLUSTERD_RUNTIME_DIR!, 'race.log');
+  const before = readFileSync(logPath, 'utf8');
+  const log = openSync(logPath, 'a');
+  const loser = spawn(process.execPath, [CLI, 'start', fixture('hello.js'), '-i', '1', '--name', 'race'], {
+    stdio: ['ignore', log, log, 'ipc'],
+    env: { ...process.env, ...env, [DAEMON_ENV]: '1' },
+  });
+  closeSync(log);
+  const reports: unknown[] = [];
+  loser.on('message', (message) => reports.push(message));
+  const [code] = (await once(loser, 'exit')) as [number | null];
+  t.is(code, 2);
+  t.like(reports[0], { type: 'fatal', message: `a cluster named race is already running (pid ${pid})`, exitCode: 2 });
+  t.is(readFileSync(logPath, 'utf8'), before, 'the running cluster\'s log is as it was');
 });
 
 test('daemon: true in the config file starts one daemon master, which does not start another', async (t) => {
