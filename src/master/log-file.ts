@@ -6,7 +6,7 @@
 import { closeSync, existsSync, fstatSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { UsageError, oneLine } from '../errors.js';
 import type { OutputStream } from './logs.js';
-import { nativeHelper, nativeUnavailable } from '../system/native.js';
+import { errnoName, nativeHelper, nativeUnavailable } from '../system/native.js';
 
 /** A new log file's mode: the owner writes, its group (adm, say) reads. A file that exists keeps its own. */
 export const LOG_FILE_MODE = 0o640;
@@ -176,7 +176,7 @@ export class LogFile implements OutputStream {
     if (!dup2) return;
     for (const fd of this.#stdio) {
       const result = dup2(this.#fd, fd);
-      if (result < 0) process.stderr.write(`clusterd: fd ${fd} stays on the old log file: dup2 failed (errno ${-result})\n`);
+      if (result < 0) process.stderr.write(`clusterd: fd ${fd} stays on the old log file: dup2 failed (${errnoName(result)})\n`);
     }
   }
 

@@ -10,7 +10,7 @@
 // datagram. The README's systemd section says so; examples/systemd uses the helper.
 import { execFile } from 'node:child_process';
 import type { LogSink } from './logs.js';
-import { nativeHelper } from '../system/native.js';
+import { errnoName, nativeHelper } from '../system/native.js';
 import { MAX_TIMER_MS } from '../options.js';
 import { dropSystemdEnv, NOTIFY_ENV } from '../system/systemd-env.js';
 
@@ -111,7 +111,7 @@ function defaultSend(socket: string): Send {
     const notify = helper.notify.bind(helper);
     return (message) => {
       const result = notify(socket, message);
-      return Promise.resolve(result === 0 ? null : `sendto ${socket}: errno ${-result}`);
+      return Promise.resolve(result === 0 ? null : `sendto ${socket}: ${errnoName(result)}`);
     };
   }
   return (message) =>

@@ -2,6 +2,7 @@
 // does not expose. Loaded by the master and by every worker's runtime; nothing else needs it, and
 // clusterd runs without it (each caller says what it does instead).
 import { createRequire } from 'node:module';
+import { getSystemErrorName } from 'node:util';
 
 export interface NativeHelper {
   /** setpgid(2): 0, or a negative errno. */
@@ -43,4 +44,13 @@ export function nativeHelper(): NativeHelper | null {
 /** Why the helper is not there (null when it is). */
 export function nativeUnavailable(): string | null {
   return nativeHelper() === null ? why : null;
+}
+
+/** A negative errno the helper returns, by the name Node's errors give it (`ENOENT`), as clusterd's other lines say one. */
+export function errnoName(result: number): string {
+  try {
+    return getSystemErrorName(result);
+  } catch {
+    return `errno ${-result}`;
+  }
 }

@@ -140,6 +140,20 @@ test('Type=notify: an abstract NOTIFY_SOCKET (@name) works too', async (t) => {
   t.pass();
 });
 
+test('a notification that cannot be sent names its errno, as clusterd\'s other lines do (ENOENT, not errno 2)', async (t) => {
+  t.truthy(nativeHelper()?.notify, 'the native helper sends the datagrams (npm install builds it)');
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-notify-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'nobody-listens.sock');
+  const cluster = await startCluster(fixture('hello.js'), { instances: 1, env: { NOTIFY_SOCKET: path, WATCHDOG_USEC: '500000' } });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const failed = await cluster.waitForLine((line) => line.event === 'notify-failed', 10_000);
+  t.is(failed.message, `systemd notification failed (sendto ${path}: ENOENT); the cluster keeps running`);
+  t.is(failed.error, `sendto ${path}: ENOENT`);
+  cluster.process.kill('SIGTERM');
+  t.is(await cluster.exited, 0);
+});
+
 test.serial('a watchdog period past what a timer can wait still gets its pings, at the longest a timer can wait', (t) => {
   const logs = new LogSink({ format: 'json', output: { stdout: { write: () => {} }, stderr: { write: () => {} } } });
   const delays: number[] = [];
