@@ -6,7 +6,7 @@
 import { closeSync, existsSync, fstatSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { UsageError, oneLine } from '../errors.js';
 import type { OutputStream } from './logs.js';
-import { errnoName, nativeHelper, nativeUnavailable } from '../system/native.js';
+import { errnoName, nativeHelper } from '../system/native.js';
 
 /** A new log file's mode: the owner writes, its group (adm, say) reads. A file that exists keeps its own. */
 export const LOG_FILE_MODE = 0o640;
@@ -52,7 +52,8 @@ export class LogFile implements OutputStream {
   #rotateFailed: string | null = null;
   /**
    * Of the master's own stdout and stderr, those open on this file (a daemon's: daemon-parent.ts), which
-   * follow it to each new one; emptied where they cannot (no native helper: stdioStays says why).
+   * follow it to each new one; emptied where they cannot (no native helper: the master's native-missing
+   * line says so; a helper without dup2: stdioStays).
    */
   readonly #stdio: number[];
   /** Why the master's own stdout and stderr stay on the first file, when they do (null: they follow it). */
@@ -70,7 +71,8 @@ export class LogFile implements OutputStream {
     this.#size = fstatSync(this.#fd).size;
     this.#stdio = [1, 2].filter((fd) => sameFile(fd, this.#fd));
     if (this.#stdio.length > 0 && !nativeHelper()?.dup2) {
-      this.stdioStays = `no native helper's dup2: ${nativeUnavailable() ?? 'built before it'}`;
+      // Without any helper the master's native-missing line says this among the rest: one line, not two.
+      if (nativeHelper()) this.stdioStays = 'the native helper was built before it had dup2: rebuild it';
       this.#stdio = [];
     }
   }

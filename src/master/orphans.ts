@@ -11,6 +11,7 @@
 // own stop drains each worker once (a worker's process group hears from the master, never twice).
 import { readdirSync, readFileSync } from 'node:fs';
 import type { LogSink } from './logs.js';
+import { noteNativeMissing } from './native-missing.js';
 import { nativeHelper, nativeUnavailable } from '../system/native.js';
 
 export interface OrphanReaper {
@@ -45,15 +46,17 @@ export function zombieChildren(parent: number, proc = '/proc'): number[] {
 
 /**
  * Reaps reparented zombies while this process is PID 1 (null otherwise, or without the native
- * helper, which is then logged once). `own` lists the processes the master spawned itself.
+ * helper). `own` lists the processes the master spawned itself. Every master calls this once at
+ * start, so a missing helper is said here, PID 1 or not, in one line that also names what the other
+ * callers of the helper go without (native-missing.ts).
  */
 export function reapOrphans({ own, logs, pid = process.pid }: { own: () => Iterable<number>; logs: LogSink; pid?: number }): OrphanReaper | null {
-  if (pid !== 1) return null;
   const helper = nativeHelper();
   if (!helper) {
-    logs.event('orphans-unreaped', `running as PID 1 without the native helper (${nativeUnavailable()}): orphaned processes will stay zombies; run the container with an init (docker run --init)`, {}, 'warn');
+    noteNativeMissing({ why: nativeUnavailable() ?? '', logs, pid });
     return null;
   }
+  if (pid !== 1) return null;
   let reaped = 0;
   let scheduled = false;
   const sweep = (): void => {

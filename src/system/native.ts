@@ -36,7 +36,10 @@ export function nativeHelper(): NativeHelper | null {
     helper = createRequire(import.meta.url)(path) as NativeHelper;
   } catch (error) {
     helper = null;
-    why = (error as Error).message.split('\n')[0] ?? 'not built';
+    // Not there is the usual case (no compiler, install scripts not run): say so plainly, not as
+    // Node's "Cannot find module" with its require stack.
+    const { code, message } = error as NodeJS.ErrnoException;
+    why = code === 'MODULE_NOT_FOUND' ? 'not built' : (message.split('\n')[0] ?? 'not built');
   }
   return helper;
 }

@@ -1,0 +1,20 @@
+// What `npm pack` puts in the tarball, and what a project that installs it gets: the files, the
+// entry points each module system and TypeScript mode resolves, the licence, the source maps.
+import test from 'ava';
+import { execa } from 'execa';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** The tarball's file list, as `files` and npm's own rules make it (no build: --ignore-scripts). */
+async function packed(): Promise<string[]> {
+  const { stdout } = await execa('npm', ['pack', '--dry-run', '--json', '--ignore-scripts', '--loglevel=error'], { cwd: ROOT });
+  return (JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((file) => file.path);
+}
+
+test('the tarball holds the helper\'s source and build script, never a built helper (it would be this machine\'s platform\'s)', async (t) => {
+  const files = await packed();
+  t.true(files.includes('native/clusterd.c'));
+  t.true(files.includes('scripts/build-native.mjs'));
+  t.deepEqual(files.filter((file) => file.endsWith('.node') || file.startsWith('dist/native/')), []);
+});
