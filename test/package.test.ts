@@ -2,6 +2,8 @@
 // entry points each module system and TypeScript mode resolves, the licence, the source maps.
 import test from 'ava';
 import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -17,4 +19,11 @@ test('the tarball holds the helper\'s source and build script, never a built hel
   t.true(files.includes('native/clusterd.c'));
   t.true(files.includes('scripts/build-native.mjs'));
   t.deepEqual(files.filter((file) => file.endsWith('.node') || file.startsWith('dist/native/')), []);
+});
+
+test('the tarball carries the licence package.json names', async (t) => {
+  const { license } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { license: string };
+  t.is(license, 'MIT');
+  t.true((await packed()).includes('LICENSE'));
+  t.regex(readFileSync(join(ROOT, 'LICENSE'), 'utf8'), /^MIT License\n\nCopyright \(c\) 2026 clusterd contributors\n/);
 });
