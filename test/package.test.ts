@@ -27,3 +27,14 @@ test('the tarball carries the licence package.json names', async (t) => {
   t.true((await packed()).includes('LICENSE'));
   t.regex(readFileSync(join(ROOT, 'LICENSE'), 'utf8'), /^MIT License\n\nCopyright \(c\) 2026 clusterd contributors\n/);
 });
+
+test('every source map the tarball ships carries its TypeScript (src/ is not shipped)', async (t) => {
+  const maps = (await packed()).filter((file) => file.endsWith('.map'));
+  t.true(maps.length > 100, `${maps.length} maps`);
+  t.false((await packed()).some((file) => file.startsWith('src/')));
+  const bare = maps.filter((file) => {
+    const map = JSON.parse(readFileSync(join(ROOT, file), 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] };
+    return map.sourcesContent?.length !== map.sources.length || map.sourcesContent.some((text) => typeof text !== 'string' || text === '');
+  });
+  t.deepEqual(bare, []);
+});
