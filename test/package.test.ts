@@ -2,7 +2,8 @@
 // entry points each module system and TypeScript mode resolves, the licence, the source maps.
 import test from 'ava';
 import { execa } from 'execa';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -37,4 +38,36 @@ test('every source map the tarball ships carries its TypeScript (src/ is not shi
     return map.sourcesContent?.length !== map.sources.length || map.sourcesContent.some((text) => typeof text !== 'string' || text === '');
   });
   t.deepEqual(bare, []);
+});
+
+/** A CommonJS project (no "type") with this checkout as its node_modules/clusterd, and a file that imports both entries. */
+function commonJsProject(t: { teardown(fn: () => void): void }): string {
+  const project = mkdtempSync(join(tmpdir(), 'clusterd-cjs-'));
+  t.teardown(() => rmSync(project, { recursive: true, force: true }));
+  mkdirSync(join(project, 'node_modules'));
+  symlinkSync(ROOT, join(project, 'node_modules/clusterd'));
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
+  writeFileSync(
+    join(project, 'use.ts'),
+    "import { start, type StartOptions } from 'clusterd';\nimport { onShutdown } from 'clusterd/worker';\nconst options: StartOptions = { entry: 'app.js' };\nexport { start, onShutdown, options };\n",
+  );
+  return project;
+}
+
+/** tsc on use.ts with this module system and resolution: its errors, or '' when it type-checks. */
+async function typecheck(project: string, module: string, moduleResolution: string): Promise<string> {
+  const flags = ['--noEmit', '--strict', '--target', 'es2022', '--module', module, '--moduleResolution', moduleResolution, '--types', 'node', '--typeRoots', join(ROOT, 'node_modules/@types')];
+  const result = await execa(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), ...flags, 'use.ts'], { cwd: project, reject: false });
+  return result.exitCode === 0 ? '' : result.stdout;
+}
+
+test('a CommonJS project finds the types under "module": "commonjs" (node10) and nodenext, and require() loads the package', async (t) => {
+  const project = commonJsProject(t);
+  const [node10, nodenext, node16] = await Promise.all([typecheck(project, 'commonjs', 'node10'), typecheck(project, 'nodenext', 'nodenext'), typecheck(project, 'node16', 'node16')]);
+  t.is(node10, '');
+  t.is(nodenext, '');
+  // node16 from a CommonJS file refuses to require() an ES module (TS1479): the README says so.
+  t.regex(node16, /TS1479/);
+  const loaded = await execa(process.execPath, ['-e', "const c = require('clusterd'); const w = require('clusterd/worker'); console.log(typeof c.start, typeof w.onShutdown, require('clusterd/package.json').name)"], { cwd: project, reject: false });
+  t.is(loaded.stdout, 'function function clusterd', loaded.stderr);
 });
