@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { devNull } from 'node:os';
 import { dirname, extname, resolve } from 'node:path';
-import { configKey, ENV_NAME, FILE_ONLY_KEYS, START_OPTIONS, type StartOption } from './start-options.js';
+import { configKey, ENV_NAME, FILE_ONLY_KEYS, START_OPTIONS, takesNumber, type StartOption } from './start-options.js';
 import { UsageError, oneLine } from '../errors.js';
 import { unknownKey } from './known-keys.js';
 import { toolEnvironment } from '../system/node-options.js';
@@ -314,8 +314,10 @@ function flagValue(spec: StartOption, raw: unknown, bad: (expected: string) => U
     return [...(raw as string[])];
   }
   if (typeof raw === 'string') return raw;
-  if (typeof raw === 'number' && Number.isFinite(raw) && !spec.choices) return String(raw);
-  throw bad(spec.choices ? `one of ${spec.choices.join(', ')}` : 'a string or a number');
+  // A number only where the schema takes one: `"name": 123` is a mistake the schema refuses, not a name.
+  const numeric = !spec.choices && takesNumber(spec.schema);
+  if (typeof raw === 'number' && Number.isFinite(raw) && numeric) return String(raw);
+  throw bad(spec.choices ? `one of ${spec.choices.join(', ')}` : numeric ? 'a string or a number' : 'a string');
 }
 
 function isObject(value: unknown): value is object {

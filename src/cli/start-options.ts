@@ -33,6 +33,13 @@ export interface JsonSchema {
   title?: string;
 }
 
+/** The schema takes a number somewhere (a port, seconds, bytes): a config file may write the value as one. */
+export function takesNumber(schema: JsonSchema): boolean {
+  if (schema.type === 'number' || schema.type === 'integer' || typeof schema.const === 'number') return true;
+  if (schema.enum?.some((value) => typeof value === 'number')) return true;
+  return [...(schema.oneOf ?? []), ...(schema.anyOf ?? [])].some(takesNumber);
+}
+
 export interface StartOption {
   /** The long flag, kebab-case; the config file's key is its camelCase. */
   flag: string;

@@ -32,6 +32,10 @@ test('every key and the shape of every value is checked, naming the key and the 
   usage(t, () => parseConfig({ 'wait-ready': true }, file), /unknown key `wait-ready` \(did you mean `waitReady`\?\)/);
   usage(t, () => parseConfig({ grace: true }, file), /: expected `grace` to be a string or a number, got boolean `true`$/);
   usage(t, () => parseConfig({ waitReady: 'yes' }, file), /: expected `waitReady` to be true or false, got `yes`$/);
+  // A number only where the schema takes one: a name or a token written as a number is a mistake.
+  usage(t, () => parseConfig({ name: 123 }, file), /: expected `name` to be a string, got number `123`$/);
+  usage(t, () => parseConfig({ controlToken: 123456 }, file), /: expected `controlToken` to be a string, got number `123456`$/);
+  usage(t, () => parseConfig({ health: 9000 }, file), /: expected `health` to be a string, got number `9000`$/);
   usage(t, () => parseConfig({ balance: 3 }, file), /: expected `balance` to be one of fair, rr, least, sticky, shared, reuseport, got number `3`$/);
   usage(t, () => parseConfig({ balance: null }, file), /: expected `balance` to be one of fair, rr, least, sticky, shared, reuseport, got null$/);
   usage(t, () => parseConfig({ nodeArg: '--inspect' }, file), /: expected `nodeArg` to be an array of strings, got `--inspect`$/);
