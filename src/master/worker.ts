@@ -8,27 +8,17 @@ import { healthRank, type WorkerLoad } from './balancers/choose.js';
 import type { BalancedWorker, RawHandle } from './balancers/types.js';
 import type { Listeners } from './listeners.js';
 import { OutputTail, isMasterNote, type LogSink } from './logs.js';
-import { isAccepting, isUp, transition, type WorkerState } from './worker-state.js';
+import { isAccepting, transition, type WorkerState } from './worker-state.js';
 import { WORKER_INSPECTOR_ARGS, isProtocolMessage, type MasterMessage } from '../protocol.js';
 import { parseWorkerMessage } from '../protocol/parse.js';
-import type { CpuProfile, LoopBreakdown, LoopSample, StackFrame } from '../loop/types.js';
-import type { Capture } from '../loop/capture.js';
+import type { CpuProfile, LoopBreakdown, LoopSample } from '../loop/types.js';
 import type { BlockedInfo, StackReport } from './status.js';
-import { CAPTURE_TIMEOUT_MS, STOPPED, WorkerInspector, isStopped } from './inspector.js';
+import { CAPTURE_TIMEOUT_MS, WorkerInspector } from './inspector.js';
 import { describeGraceOver, type DrainReport } from './grace.js';
-import { LoopWatch } from './loop-watch.js';
+import { HeartbeatWatch } from './heartbeat-watch.js';
 import { ClusterdError, clip } from '../errors.js';
 import { endGroup } from '../system/group.js';
-import { LATE_CAPTURE_MS, endedRightAfter, type BlockingReport } from './blocking-report.js';
 import { describeSpawnError, forkWorker, type WatchSettings, type WorkerSpec } from './worker-fork.js';
-
-/** A heartbeat pipe that closes this long before its worker's exit is reported as lost. */
-const HEARTBEAT_EXIT_GRACE_MS = 1000;
-/**
- * A capture that finds the loop idle while its heartbeat is silent is taken again this much later:
- * idle and silent a second time, the beats are not coming (fd 4 held open by another process).
- */
-const LOST_RECHECK_MS = 1000;
 
 /**
  * How long an exited worker's output may take to end (the pipes' last lines) before the exit is
@@ -44,9 +34,6 @@ const LOOP_ANSWER_MS = 5000;
 
 /** A worker's malformed messages are logged at most this often. */
 const MALFORMED_LOG_MS = 60_000;
-
-/** --report-blocked takes at most this many stacks per second of one worker. */
-const REPORT_CAPTURES_PER_SEC = 4;
 
 /** Samples kept per worker for `status` history and `top` sparklines. */
 export const HISTORY_LENGTH = 60;
@@ -111,7 +98,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     return [...this.stdoutTail.lines(), ...errors];
   }
   /** Null for a worker whose process never started. */
-  readonly #watch: LoopWatch | null = null;
+  readonly #watch: HeartbeatWatch | null = null;
   readonly #inspector: WorkerInspector | null = null;
   readonly #watchSettings: WatchSettings;
   // Open connections as the worker's last ack reported them, and when.
@@ -119,10 +106,6 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   #ackedAt = 0;
   // Its loop has gone silent (no heartbeat past the stall threshold), until it beats again.
   #stalled = false;
-  /** Why its heartbeat is no longer followed while it runs: the pipe closed, or it went silent on an idle loop. */
-  #heartbeatLost: 'closed' | 'silent' = 'closed';
-  /** The silence whose idle capture is being taken again (#suspectLostHeartbeat). */
-  #lostProbe: number | null = null;
   #state: WorkerState = 'starting';
   /** The app closed every server it had listened on, by its own hand, as its last `listening` report said. */
   #closedEvery = false;
@@ -137,8 +120,6 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   #killed = false;
   readonly #malformedSeen = new LoggedOnceAMinute();
   readonly #handlesClosed = new LoggedOnceAMinute();
-  /** When --report-blocked last took stacks (the rate limit). */
-  readonly #reportCaptures: number[] = [];
   /** `clusterd loop` windows asked for and not answered yet, by seq. */
   /** `cancelled`: its asker went away and the worker was told to end it; its answer is still on the way. */
   readonly #loops = new Map<number, { resolve: (breakdown: LoopBreakdown) => void; reject: (error: Error) => void; timer: NodeJS.Timeout; cancelled: boolean }>();
@@ -187,7 +168,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
         if (message === 'ready') this.#onMessage(message);
       },
     });
-    this.#watch = this.#watchHeartbeat(child.stdio[4] as Readable, spec.watch);
+    this.#watch = this.#watchHeartbeat(child.stdio[4] as Readable, spec.watch, inspector);
     // A failed send (channel closing under us) is reported here; exit handling covers it.
     child.on('error', () => {});
     child.once('exit', (code, signal) => {
@@ -221,141 +202,36 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   }
 
   /** Follows the worker's heartbeat (src/loop/heartbeat.ts): stalls for balancing, silences for the watchdog and --report-blocked. */
-  #watchHeartbeat(pipe: Readable, { stallMs, watchdogMs, reportBlockedMs }: WatchSettings): LoopWatch {
-    const watch = new LoopWatch(pipe, { stallMs, thresholds: [watchdogMs, reportBlockedMs] });
-    const stall = (): void => {
-      this.#stalled = true;
-      this.#listeners.health(this);
-    };
-    watch.on('stall', (silentMs: number, episode: number) => {
-      // A silence that began before the worker said it was ready: its loop turned since (to say so),
-      // so it has been silent only since then; a stall of its start-up has a beat on its way, and
-      // balancing around it would give the other workers a burst of connections for nothing. Judged
-      // again once that silence is a stall too, unless a beat came. (Ignored for good, a loop that
-      // blocked within a beat of the ready, as a fast machine's first request can, was never routed
-      // around: `least` held new connections for it for the whole block.)
-      const sinceReady = this.#readyTick === null ? Infinity : performance.now() - this.#readyTick;
-      if (sinceReady >= silentMs || sinceReady >= stallMs) return stall();
-      setTimeout(() => {
-        if (watch.current(episode) && isUp(this.#state)) stall();
-      }, stallMs - sinceReady).unref();
+  #watchHeartbeat(pipe: Readable, settings: WatchSettings, inspector: WorkerInspector): HeartbeatWatch {
+    return new HeartbeatWatch(pipe, settings, {
+      id: this.id,
+      pid: this.pid,
+      logs: this.#logs,
+      inspector,
+      state: () => this.#state,
+      readyTick: () => this.#readyTick,
+      measuring: () => this.#loops.size > 0,
+      onStall: () => {
+        this.#stalled = true;
+        this.#listeners.health(this);
+      },
+      onResume: () => {
+        this.#stalled = false;
+        // Connections `least` held back for a healthy worker may go to this one again.
+        this.#listeners.activate(this);
+      },
+      onClose: () => {
+        // No heartbeat left to say it resumed: never let a stale flag hold connections back.
+        this.#stalled = false;
+        // Connections `least` and `fair` held back for it may go to it again (as on a resume).
+        if (this.#state === 'ready') this.#listeners.activate(this);
+      },
+      onBlocked: (info) => {
+        this.lastBlocked = info;
+        this.emit('blocked', this.lastBlocked);
+      },
+      onBlocking: (report) => this.emit('blocking', report),
     });
-    watch.on('resume', () => {
-      this.#stalled = false;
-      // Connections `least` held back for a healthy worker may go to this one again.
-      this.#listeners.activate(this);
-    });
-    watch.on('silent', (threshold: number, episode: number) => {
-      // A long synchronous start-up is not a hung worker: --listen-timeout covers booting.
-      if (!isUp(this.#state)) return;
-      void this.#onSilent(watch, threshold === watchdogMs ? 'watchdog' : 'report', episode);
-    });
-    watch.on('close', () => {
-      // No heartbeat left to say it resumed: never let a stale flag hold connections back.
-      this.#stalled = false;
-      // Connections `least` and `fair` held back for it may go to it again (as on a resume).
-      if (this.#state === 'ready') this.#listeners.activate(this);
-      // The pipe also closes when the worker exits; one that closes while it runs (the app closed
-      // fd 4) leaves the worker without blocked-loop detection: say so once.
-      setTimeout(() => {
-        if (this.#state === 'exited') return;
-        const why =
-          this.#heartbeatLost === 'closed'
-            ? 'its heartbeat pipe (fd 4) closed while it runs (did the app close fd 4?)'
-            : 'its heartbeat (fd 4) went silent while its loop is idle (did the app hand fd 4 to another process?)';
-        this.#logs.event('watchdog-lost', `worker ${this.id} (pid ${this.pid}): ${why}; blocked-loop detection is off for it`, { worker: this.id, pid: this.pid }, 'warn');
-      }, HEARTBEAT_EXIT_GRACE_MS).unref();
-    });
-    return watch;
-  }
-
-  /**
-   * The loop has been silent past a threshold: take its stack. A capture that the main thread ran after
-   * the loop beat again, or on an idle loop (the master, not the worker, was late), says nothing about
-   * this silence and is dropped. The watchdog's reports replace the worker (the supervisor's 'blocked'),
-   * only while it is still silent; --report-blocked's only say where ('blocking'), and count when the
-   * probe ran inside the block, even if the master reads its answer after the loop's next beat.
-   */
-  async #onSilent(watch: LoopWatch, why: 'watchdog' | 'report', episode: number): Promise<void> {
-    // `clusterd loop`'s hooks run in every callback of the worker while it measures (until the worker
-    // has its answer out, a cancelled window too): a promise-heavy app runs several times slower, and its
-    // blocks are the measurement's as much as the app's. They are not filed as sites nor counted, or
-    // one look would leave entries in `status` and clusterd_worker_blocks_total for five minutes and
-    // for good; `loop`'s own output shows the window's longest callbacks.
-    const measured = (): boolean => this.#loops.size > 0;
-    if (why === 'report' && measured()) return;
-    if (why === 'report') {
-      const now = Date.now();
-      while (this.#reportCaptures.length > 0 && now - this.#reportCaptures[0]! > 1000) this.#reportCaptures.shift();
-      if (this.#reportCaptures.length >= REPORT_CAPTURES_PER_SEC) return;
-      this.#reportCaptures.push(now);
-    }
-    // No stack to be had while the loop is still silent (an inspector that cannot come up, a probe no
-    // JavaScript ran within its time: a block inside a native call, crypto.pbkdf2Sync or a huge
-    // JSON.parse): a block all the same, with no site to name.
-    const siteless = (): void => {
-      if (watch.current(episode)) this.emit('blocking', { frames: [], blockedMs: watch.silentMs, time: Date.now(), lasted: watch.lasted(episode) } satisfies BlockingReport);
-    };
-    let capture: Capture | null;
-    try {
-      capture = await this.#inspector!.captureAt();
-    } catch (error) {
-      if (why === 'watchdog' && watch.current(episode)) this.#reportBlocked(watch.silentMs, [], (error as Error).message);
-      if (why === 'report') siteless();
-      return;
-    }
-    if (capture !== null && capture.frames.length === 0) {
-      if (watch.current(episode)) this.#suspectLostHeartbeat(watch, episode);
-      return;
-    }
-    if (why === 'report') {
-      if (measured()) return;
-      if (capture === null) return siteless();
-      const blockedMs = capture.at === null ? (watch.current(episode) ? watch.silentMs : null) : watch.silenceAt(episode, capture.at);
-      if (blockedMs === null) return;
-      const lasted = watch.lasted(episode);
-      const late = capture.at !== null && capture.at - capture.sentAt > LATE_CAPTURE_MS;
-      const native = late && (await endedRightAfter(lasted, blockedMs, capture.at!));
-      this.emit('blocking', { frames: capture.frames, native, blockedMs, time: Date.now(), lasted } satisfies BlockingReport);
-      return;
-    }
-    if (!watch.current(episode)) return;
-    this.#reportBlocked(
-      watch.silentMs,
-      capture?.frames ?? [],
-      capture === null ? (isStopped(this.pid) ? STOPPED : `could not pause the main thread within ${CAPTURE_TIMEOUT_MS} ms (blocked inside a native call?)`) : undefined,
-    );
-  }
-
-  /**
-   * The loop was idle while its heartbeat was silent: the master may have been late, or the beats do
-   * not come (the app handed fd 4 to a process that keeps it open, and closed its own: the pipe never
-   * ends, and the worker read as blocked for good, was never replaced, and got no connections under
-   * `fair`). Idle again a little later in the same silence, the heartbeat is lost: it is followed no
-   * more (the watch closes, as when fd 4 closes: one `watchdog-lost` line, no blocked state left).
-   */
-  #suspectLostHeartbeat(watch: LoopWatch, episode: number): void {
-    if (this.#lostProbe === episode) return;
-    this.#lostProbe = episode;
-    setTimeout(() => {
-      if (!watch.current(episode) || !isUp(this.#state)) return;
-      this.#inspector!.captureAt().then(
-        (capture) => {
-          if (this.#lostProbe === episode) this.#lostProbe = null;
-          if (capture === null || capture.frames.length > 0 || !watch.current(episode) || !isUp(this.#state)) return;
-          this.#heartbeatLost = 'silent';
-          watch.close();
-        },
-        () => {
-          if (this.#lostProbe === episode) this.#lostProbe = null;
-        },
-      );
-    }, LOST_RECHECK_MS).unref();
-  }
-
-  #reportBlocked(blockedMs: number, stack: StackFrame[], error?: string): void {
-    this.lastBlocked = { state: 'blocked', stack, time: Date.now(), blockedMs, ...(error ? { error } : {}) };
-    this.emit('blocked', this.lastBlocked);
   }
 
   /**
