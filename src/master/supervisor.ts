@@ -8,7 +8,8 @@ import { IdCounts } from './id-counts.js';
 import { Listeners, type ListenFailure } from './listeners.js';
 import { buildStatus, type ClusterStatus, type ControlSource } from './status.js';
 import { formatStack } from '../loop/capture.js';
-import { Want, type ReplaceRequest } from './want.js';
+import type { ReplaceRequest, Want } from './want.js';
+import { Replacements } from './replacements.js';
 import type { BlockedInfo } from './status.js';
 import { BlockedSites } from './blocked-sites.js';
 import { Reaper } from './reaper.js';
@@ -46,7 +47,7 @@ export interface Slot {
   want: Want | null;
 }
 
-type Phase = 'booting' | 'running' | 'stopping' | 'stopped';
+export type Phase = 'booting' | 'running' | 'stopping' | 'stopped';
 
 /**
  * Under `least`, a worker whose loop is silent this long is routed around until it beats again.
@@ -93,8 +94,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
   readonly #live = new Set<WorkerProcess>();
   readonly #listenFailures = new Map<WorkerProcess, ListenFailure>();
   #ownListeners: readonly OwnListener[] = [];
-  /** Successors called off for a newer one (#supersede): their exit is no failed boot. */
-  readonly #superseded = new WeakSet<WorkerProcess>();
+  /** Each id's replacement under way (reload, restart, memory limit): its successor and its want. */
+  readonly #replacements: Replacements;
   /** Workers the watchdog killed: their id restarts without backoff. */
   readonly #restartAtOnce = new WeakSet<WorkerProcess>();
   /** A block --report-blocked caught that has not ended yet, per worker (the watchdog may end it). */
@@ -118,6 +119,15 @@ export class Supervisor extends EventEmitter implements ControlSource {
       watchdogMs: config.watchdogMs,
       reportBlockedMs: config.reportBlockedMs,
     };
+    this.#replacements = new Replacements({
+      logs: config.logs,
+      phase: () => this.#phase,
+      slot: (id) => this.#slots.get(id),
+      spawn: (slot, role) => this.#spawn(slot, role),
+      drain: (worker) => this.drain(worker),
+      clearRestart: (slot) => this.#clearRestart(slot),
+      changed: () => this.emit('change'),
+    });
     // Asked for each sticky connection: the same array until a scale changes the count.
     let ids: number[] = [];
     this.sockets = new Listeners({
@@ -262,50 +272,11 @@ export class Supervisor extends EventEmitter implements ControlSource {
   }
 
   /**
-   * Asks for the worker of one id to be replaced without a gap: a successor is forked, and once it
-   * is ready the old worker leaves balancing and drains within --grace. Requests for the same id
-   * merge (see want.ts): one successor meets them all, so a memory-limit replacement during a
-   * reload is the reload's replacement of that id. A reload that joins a successor still booting an
-   * older generation (a memory replacement forked before it) has that successor called off and one of
-   * the new generation forked instead: the id is replaced once, not twice. Resolves with the worker
-   * that meets the request once the old one has drained; rejects with a BootError (the old worker keeps serving) when the
-   * successor fails to boot, and with ERR_CLUSTERD_NO_WORKER when the id goes away (scale, stop).
-   * An id waiting out its restart backoff after a crash is started now (the operator who asks has
-   * fixed the cause, or wants to see it fail): that worker meets the request once it is ready.
+   * Asks for the worker of one id to be replaced without a gap (reload, restart, memory limit):
+   * Replacements.replace (replacements.ts) says how, and what the promise settles with.
    */
   replace(id: number, request: ReplaceRequest = {}): Promise<WorkerProcess> {
-    if (this.#phase === 'stopping' || this.#phase === 'stopped') return Promise.reject(new ClusterdError('ERR_CLUSTERD_STOPPING', 'the cluster is stopping'));
-    const slot = this.#slots.get(id);
-    if (!slot || (!slot.worker && !slot.successor && !slot.restartTimer)) return Promise.reject(new ClusterdError('ERR_CLUSTERD_NO_WORKER', `there is no worker ${id} to replace`));
-    slot.want ??= new Want();
-    const met = slot.want.add(request);
-    if (slot.restartTimer) {
-      this.#clearRestart(slot);
-      request.onProgress?.('starting', this.#spawn(slot, 'worker'));
-      return met;
-    }
-    // Joining a replacement already under way: it serves this request too, from where it is, unless
-    // it boots code older than the request asks for.
-    if (slot.successor && !slot.want.servedBy(slot.successor)) this.#supersede(slot, slot.successor, slot.want.generation);
-    else if (slot.successor) request.onProgress?.('starting', slot.successor);
-    this.#advance(slot);
-    return met;
-  }
-
-  /**
-   * Ends a successor still booting that no longer meets its slot's want (a reload came after it was
-   * forked): once it has exited, #advance forks one that meets every request, and none of them is
-   * rejected for it.
-   */
-  #supersede(slot: Slot, successor: WorkerProcess, generation: number): void {
-    if (this.#superseded.has(successor)) return;
-    this.#superseded.add(successor);
-    this.config.logs.event(
-      'replacement-superseded',
-      `worker ${slot.id}: its replacement pid ${successor.pid} (generation ${successor.generation}) is called off for one of generation ${generation}, which meets both requests`,
-      { worker: slot.id, pid: successor.pid, generation },
-    );
-    successor.kill();
+    return this.#replacements.replace(id, request);
   }
 
   /**
@@ -375,62 +346,6 @@ export class Supervisor extends EventEmitter implements ControlSource {
     this.#finishIfStopped();
   }
 
-  /**
-   * Moves a slot's replacement on: done when its serving worker meets the want (and nothing is
-   * booting for it), else a successor is forked once the serving worker is ready (a worker that a
-   * crash restarts meets the want by itself when it gets ready).
-   */
-  #advance(slot: Slot): void {
-    const want = slot.want;
-    if (!want || slot.successor || this.#phase !== 'running' && this.#phase !== 'booting') return;
-    if (want.metBy(slot.worker)) {
-      slot.want = null;
-      want.resolve(slot.worker!);
-      return;
-    }
-    // One that closed every server it listened on has booted too: a reload replaces it.
-    if (!slot.worker || !isUp(slot.worker.state)) return;
-    want.progress('starting', this.#spawn(slot, 'successor'));
-  }
-
-  /** The successor is ready: it serves the id, the old worker drains, and the want moves on. */
-  async #promote(slot: Slot, successor: WorkerProcess): Promise<void> {
-    const old = slot.worker;
-    slot.successor = null;
-    slot.worker = successor;
-    // The requests this successor meets are its own from now on: one that comes while the old worker
-    // drains (a reload just after a memory replacement) is a new want, met by the next successor, so
-    // that each requester hears of the worker that met its request (the memory limit named the
-    // reload's worker, and took it for a memory replacement).
-    const want = slot.want?.servedBy(successor) ? slot.want : null;
-    if (want) slot.want = null;
-    // A planned replacement (reload, restart, a memory replacement) starts the id's crash count
-    // afresh: crashes before a deploy must not make the first crash after it wait 15 s.
-    slot.attempt = 0;
-    this.emit('change');
-    if (old && old.state !== 'exited') {
-      (want ?? slot.want)?.progress('draining', old);
-      await this.drain(old);
-    }
-    if (want) this.#settle(slot, want, successor);
-    else slot.want?.progress('replaced', successor);
-    this.#advance(slot);
-  }
-
-  /** The want a successor was promoted for, once the old worker has drained: met, or the slot's again. */
-  #settle(slot: Slot, want: Want, successor: WorkerProcess): void {
-    if (this.#phase === 'stopping' || this.#phase === 'stopped') want.reject(new ClusterdError('ERR_CLUSTERD_STOPPING', 'the cluster is stopping'));
-    else if (this.#slots.get(slot.id) !== slot) want.reject(new ClusterdError('ERR_CLUSTERD_NO_WORKER', `worker ${slot.id} was scaled away before it was replaced`));
-    else if ((slot.worker === successor && want.metBy(successor)) || successor.stoppingAt !== null) {
-      // Serving, or replaced meanwhile by the next want's successor (drained, not crashed): it met these.
-      want.progress('replaced', successor);
-      want.resolve(successor);
-    } else if (slot.want) {
-      // It died while the old worker drained: the worker its crash restarts meets the want instead.
-      slot.want.absorb(want);
-    } else slot.want = want;
-  }
-
   /** Makes the running set match the desired one. */
   #reconcile(): void {
     if (this.#phase === 'stopping' || this.#phase === 'stopped') return;
@@ -496,8 +411,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
       this.sockets.ready(worker);
       this.emit('worker-ready', worker);
       this.#onReady();
-      if (slot.successor === worker) void this.#promote(slot, worker);
-      else if (slot.worker === worker) this.#advance(slot);
+      if (slot.successor === worker) void this.#replacements.promote(slot, worker);
+      else if (slot.worker === worker) this.#replacements.advance(slot);
     });
     worker.on('blocked', (info: BlockedInfo) => this.#onBlocked(worker, info));
     worker.on('blocking', ({ frames, native = false, blockedMs, time, lasted }: BlockingReport) => {
@@ -557,9 +472,9 @@ export class Supervisor extends EventEmitter implements ControlSource {
       this.#finishIfStopped();
       return;
     }
-    if (slot.successor === worker && this.#superseded.has(worker)) {
+    if (slot.successor === worker && this.#replacements.superseded(worker)) {
       slot.successor = null;
-      this.#advance(slot);
+      this.#replacements.advance(slot);
       return;
     }
     if (slot.successor === worker) {
