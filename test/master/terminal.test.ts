@@ -1,6 +1,6 @@
 // Every worker leads a process group of its own; with the native helper it stays in the master's
 // session (sessions cost speed under autogroup scheduling), without it it gets a session of its own
-// (see ownSession in src/master/worker.ts). On a terminal a Ctrl-C (SIGINT to the terminal's
+// (see ownSession in src/master/worker-fork.ts). On a terminal a Ctrl-C (SIGINT to the terminal's
 // foreground process group) must reach the master alone, which drains them.
 import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
