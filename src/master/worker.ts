@@ -12,6 +12,7 @@ import { isAccepting, transition, type WorkerState } from './worker-state.js';
 import { WORKER_INSPECTOR_ARGS, isProtocolMessage, type MasterMessage } from '../protocol.js';
 import { parseWorkerMessage } from '../protocol/parse.js';
 import type { CpuProfile, LoopBreakdown, LoopSample } from '../loop/types.js';
+import { LoopRequests } from './loop-requests.js';
 import type { BlockedInfo, StackReport } from './status.js';
 import { CAPTURE_TIMEOUT_MS, WorkerInspector } from './inspector.js';
 import { describeGraceOver, type DrainReport } from './grace.js';
@@ -28,9 +29,6 @@ const OUTPUT_AFTER_EXIT_MS = 2000;
 
 /** A silence this long (or --watchdog, when shorter) reads as `blocked`: `stack`, `profile`, `loop`, /readyz. */
 const BLOCKED_FOR_STACK_MS = 1000;
-
-/** How long past its window a `clusterd loop` measurement may take to come back. */
-const LOOP_ANSWER_MS = 5000;
 
 /** A worker's malformed messages are logged at most this often. */
 const MALFORMED_LOG_MS = 60_000;
@@ -120,10 +118,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   #killed = false;
   readonly #malformedSeen = new LoggedOnceAMinute();
   readonly #handlesClosed = new LoggedOnceAMinute();
-  /** `clusterd loop` windows asked for and not answered yet, by seq. */
-  /** `cancelled`: its asker went away and the worker was told to end it; its answer is still on the way. */
-  readonly #loops = new Map<number, { resolve: (breakdown: LoopBreakdown) => void; reject: (error: Error) => void; timer: NodeJS.Timeout; cancelled: boolean }>();
-  #loopSeq = 0;
+  /** `clusterd loop` windows asked for and not answered yet. */
+  readonly #loops: LoopRequests;
 
   constructor(spec: WorkerSpec) {
     super();
@@ -136,6 +132,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.#killSignal = spec.killSignal;
     const started = forkWorker(spec);
     this.#child = started.child;
+    this.#loops = new LoopRequests({ id: this.id, pid: this.pid, send: (message) => this.send(message) });
     if (started.child?.pid === undefined) {
       this.#failedToStart(started, spec.entry.cwd);
       return;
@@ -177,11 +174,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       spec.reaper?.remove(pid);
       inspector.close();
       this.#watch?.close();
-      for (const [seq, loop] of this.#loops) {
-        this.#loops.delete(seq);
-        clearTimeout(loop.timer);
-        loop.reject(new ClusterdError('ERR_CLUSTERD_WORKER_EXITED', `worker ${this.id} (pid ${pid}) exited during the measurement`));
-      }
+      this.#loops.exited();
       const from = this.#state;
       this.#state = transition(from, 'exited');
       this.#listeners.remove(this);
@@ -210,7 +203,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       inspector,
       state: () => this.#state,
       readyTick: () => this.#readyTick,
-      measuring: () => this.#loops.size > 0,
+      measuring: () => this.#loops.pending,
       onStall: () => {
         this.#stalled = true;
         this.#listeners.health(this);
@@ -309,12 +302,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
 
   /** Whether a CPU profile (profile()) or a loop measurement (measureLoop()) of it runs now: another is refused. */
   get measuring(): { profile: boolean; loop: boolean } {
-    return { profile: this.#inspector?.profiling ?? false, loop: this.#measuringLoop };
-  }
-
-  /** A window runs whose asker is still there (one that was cancelled only awaits its answer). */
-  get #measuringLoop(): boolean {
-    return [...this.#loops.values()].some((loop) => !loop.cancelled);
+    return { profile: this.#inspector?.profiling ?? false, loop: this.#loops.measuring };
   }
 
   /** How long its loop has been silent, in ms (0 when it beats, or sends no heartbeat). */
@@ -343,34 +331,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
    */
   measureLoop(durationMs: number, signal?: AbortSignal): Promise<LoopBreakdown> {
     if (this.exited) return Promise.reject(new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) has exited`));
-    if (this.#measuringLoop) return Promise.reject(new ClusterdError('ERR_CLUSTERD_BUSY', `refused: worker ${this.id}'s loop is being measured already; try again when it finishes`));
-    const seq = ++this.#loopSeq;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#loops.delete(seq);
-        reject(new ClusterdError('ERR_CLUSTERD_INSPECTOR', `worker ${this.id} did not answer within ${durationMs + LOOP_ANSWER_MS} ms (its loop is blocked?)`));
-      }, durationMs + LOOP_ANSWER_MS);
-      const loop = { resolve, reject, timer, cancelled: false };
-      this.#loops.set(seq, loop);
-      if (!this.send({ cmd: 'NODE_clusterd:loop', seq, durationMs })) {
-        this.#loops.delete(seq);
-        clearTimeout(timer);
-        reject(new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) is exiting`));
-        return;
-      }
-      // The asker gone, the window ends now, and the next `loop` may start at once: the worker reads
-      // the stop before it, and the hooks come off as it does (its answer, the part measured, comes
-      // a moment later: held until then, a retry right away was refused as busy).
-      signal?.addEventListener(
-        'abort',
-        () => {
-          if (!this.#loops.has(seq)) return;
-          loop.cancelled = true;
-          this.send({ cmd: 'NODE_clusterd:loop-stop', seq });
-        },
-        { once: true },
-      );
-    });
+    return this.#loops.measure(durationMs, signal);
   }
 
   send(message: MasterMessage, handle?: RawHandle): boolean {
@@ -453,15 +414,9 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
         this.#closedEvery = !msg.listening;
         this.#followListening();
         break;
-      case 'NODE_clusterd:loop-reply': {
-        const loop = this.#loops.get(msg.seq);
-        this.#loops.delete(msg.seq);
-        if (loop) {
-          clearTimeout(loop.timer);
-          loop.resolve(msg.breakdown);
-        }
+      case 'NODE_clusterd:loop-reply':
+        this.#loops.answer(msg.seq, msg.breakdown);
         break;
-      }
       case 'NODE_clusterd:full':
       case 'NODE_clusterd:under':
       case 'NODE_clusterd:lagging':
