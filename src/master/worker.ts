@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { guardChannel } from './channel-guard.js';
+import { ChannelMisuse } from './channel-misuse.js';
 import { healthRank, type WorkerLoad } from './balancers/choose.js';
 import type { BalancedWorker, RawHandle } from './balancers/types.js';
 import type { Listeners } from './listeners.js';
@@ -17,7 +18,7 @@ import type { BlockedInfo, StackReport } from './status.js';
 import { CAPTURE_TIMEOUT_MS, WorkerInspector } from './inspector.js';
 import { describeGraceOver, type DrainReport } from './grace.js';
 import { HeartbeatWatch } from './heartbeat-watch.js';
-import { ClusterdError, clip } from '../errors.js';
+import { ClusterdError } from '../errors.js';
 import { endGroup } from '../system/group.js';
 import { describeSpawnError, forkWorker, type WatchSettings, type WorkerSpec } from './worker-fork.js';
 
@@ -29,9 +30,6 @@ const OUTPUT_AFTER_EXIT_MS = 2000;
 
 /** A silence this long (or --watchdog, when shorter) reads as `blocked`: `stack`, `profile`, `loop`, /readyz. */
 const BLOCKED_FOR_STACK_MS = 1000;
-
-/** A worker's malformed messages are logged at most this often. */
-const MALFORMED_LOG_MS = 60_000;
 
 /** Samples kept per worker for `status` history and `top` sparklines. */
 export const HISTORY_LENGTH = 60;
@@ -116,8 +114,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   /** What its drain still had open, as it last said (while stopping). */
   #drainReport: DrainReport | null = null;
   #killed = false;
-  readonly #malformedSeen = new LoggedOnceAMinute();
-  readonly #handlesClosed = new LoggedOnceAMinute();
+  /** Its malformed messages and the handles it sent, logged at most once a minute. */
+  readonly #misuse: ChannelMisuse;
   /** `clusterd loop` windows asked for and not answered yet. */
   readonly #loops: LoopRequests;
 
@@ -133,6 +131,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     const started = forkWorker(spec);
     this.#child = started.child;
     this.#loops = new LoopRequests({ id: this.id, pid: this.pid, send: (message) => this.send(message) });
+    this.#misuse = new ChannelMisuse({ id: this.id, pid: this.pid, logs: spec.logs });
     if (started.child?.pid === undefined) {
       this.#failedToStart(started, spec.entry.cwd);
       return;
@@ -161,7 +160,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       // The runtime sends the master no handles: the guard closed it (kept, a worker sending them ran
       // the master out of descriptors). An app's 'ready' sent with one still counts.
       onHandle: (message) => {
-        this.#handleClosed();
+        this.#misuse.handleClosed();
         if (message === 'ready') this.#onMessage(message);
       },
     });
@@ -391,7 +390,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     if (!isProtocolMessage(message)) return;
     const parsed = parseWorkerMessage(message);
     if (!parsed.ok) {
-      this.#malformed(message.cmd, parsed.error);
+      this.#misuse.malformed(message.cmd, parsed.error);
       return;
     }
     const msg = parsed.value;
@@ -456,36 +455,6 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     }
   }
 
-  /**
-   * The app sent something that looks like clusterd's protocol but is not (or the runtime is
-   * broken): it is dropped. Logged at once the first time, then at most once a minute with a count,
-   * so that a worker sending garbage in a loop cannot flood the log.
-   */
-  #malformed(cmd: string, why: string): void {
-    // The reason may quote key names the app chose: a line of the log, not a copy of the message.
-    const error = clip(why, 200);
-    if (!this.#malformedSeen.count()) return;
-    const count = this.#malformedSeen.total;
-    this.#logs.event(
-      'malformed-message',
-      `worker ${this.id} (pid ${this.pid}) sent a malformed ${JSON.stringify(cmd.slice(0, 40))} message (${error}); dropped (${count} so far)`,
-      { worker: this.id, pid: this.pid, cmd: cmd.slice(0, 40), error, count },
-      'warn',
-    );
-  }
-
-  /** A handle the worker sent came to nothing (closed): said once per MALFORMED_LOG_MS, with the count. */
-  #handleClosed(): void {
-    if (!this.#handlesClosed.count()) return;
-    const count = this.#handlesClosed.total;
-    this.#logs.event(
-      'handle-refused',
-      `worker ${this.id} (pid ${this.pid}) sent the master a socket or server with a message (process.send(message, handle)); the master takes none: closed (${count} so far)`,
-      { worker: this.id, pid: this.pid, count },
-      'warn',
-    );
-  }
-
   #markReady(): void {
     // Killed while starting (called off, timed out): a ready that was already on its way is not taken.
     if (this.#state !== 'starting' || this.#killed) return;
@@ -520,20 +489,5 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       this.#listeners.activate(this);
       this.emit('listening', true);
     }
-  }
-}
-
-/** Counts what a worker does wrong, and says when to log it: at once the first time, then at most once per MALFORMED_LOG_MS. */
-class LoggedOnceAMinute {
-  total = 0;
-  #loggedAt = -Infinity;
-
-  /** Counts one more; true when it is to be logged now. */
-  count(): boolean {
-    this.total++;
-    const now = Date.now();
-    if (now - this.#loggedAt < MALFORMED_LOG_MS) return false;
-    this.#loggedAt = now;
-    return true;
   }
 }
