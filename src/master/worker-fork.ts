@@ -1,5 +1,5 @@
 // What the master forks a worker with (WorkerSpec) and the fork itself: its environment, its stdio
-// (fd 4: the heartbeat pipe), its process group, and a failed spawn said in words.
+// (fd 4: the heartbeat pipe), its process group, and a failed spawn: cleaned up and said in words.
 import { existsSync } from 'node:fs';
 import { fork, type ChildProcess } from 'node:child_process';
 import { getSystemErrorMap } from 'node:util';
@@ -58,8 +58,14 @@ function ownSession(): boolean {
   return nativeHelper() === null;
 }
 
+/** What forkWorker gives back: the child (without a pid when the spawn failed), or null and what fork() threw. */
+export interface ForkResult {
+  child: ChildProcess | null;
+  error: unknown;
+}
+
 /** Forks the worker's process; never throws (the error is returned, to be reported as a failed boot). */
-export function forkWorker(spec: WorkerSpec): { child: ChildProcess | null; error: unknown } {
+export function forkWorker(spec: WorkerSpec): ForkResult {
   try {
     const child = fork(spec.entry.path, spec.args, {
       cwd: spec.entry.cwd,
@@ -84,6 +90,28 @@ export function forkWorker(spec: WorkerSpec): { child: ChildProcess | null; erro
   } catch (error) {
     return { child: null, error };
   }
+}
+
+/**
+ * fork() failed: no process runs, so this is a failed boot, reported as an exit from `starting`
+ * with the errno. Node throws some spawn errors (ENOMEM) and reports the rest (EAGAIN at the
+ * process limit, EMFILE, ENOENT) with an 'error' event on the next tick, after handing back a
+ * ChildProcess without a pid; 'exit' never comes for it. Either way the exit is emitted
+ * asynchronously, once the supervisor listens: `settle` is called with the failure in words.
+ */
+export function settleFailedFork({ child, error }: ForkResult, cwd: string, settle: (error: string) => void): void {
+  const settleWith = (cause: unknown): void => settle(describeSpawnError(cause, cwd));
+  if (child === null) {
+    process.nextTick(settleWith, error);
+    return;
+  }
+  // With EAGAIN, Node has already opened the stdio pipes and the IPC channel, with nobody at the
+  // other end (with EMFILE, none): close whatever there is, or each failed fork leaks descriptors.
+  child.once('error', settleWith);
+  // Anything after it (the channel closing) is moot, and must not be an unheard 'error'.
+  child.on('error', () => {});
+  for (const stream of child.stdio ?? []) stream?.destroy();
+  if (child.connected) child.disconnect();
 }
 
 /**

@@ -20,7 +20,7 @@ import { describeGraceOver, type DrainReport } from './grace.js';
 import { HeartbeatWatch } from './heartbeat-watch.js';
 import { ClusterdError } from '../errors.js';
 import { endGroup } from '../system/group.js';
-import { describeSpawnError, forkWorker, type WatchSettings, type WorkerSpec } from './worker-fork.js';
+import { forkWorker, settleFailedFork, type ForkResult, type WatchSettings, type WorkerSpec } from './worker-fork.js';
 
 /**
  * How long an exited worker's output may take to end (the pipes' last lines) before the exit is
@@ -226,29 +226,12 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     });
   }
 
-  /**
-   * fork() failed: no process runs, so this is a failed boot, reported as an exit from `starting`
-   * with the errno. Node throws some spawn errors (ENOMEM) and reports the rest (EAGAIN at the
-   * process limit, EMFILE, ENOENT) with an 'error' event on the next tick, after handing back a
-   * ChildProcess without a pid; 'exit' never comes for it. Either way the exit is emitted
-   * asynchronously, once the supervisor listens.
-   */
-  #failedToStart({ child, error }: { child: ChildProcess | null; error: unknown }, cwd: string): void {
-    const settle = (cause: unknown): void => {
+  /** fork() failed: no process runs, so this is a failed boot, reported as an exit from `starting` with the errno (settleFailedFork). */
+  #failedToStart(started: ForkResult, cwd: string): void {
+    settleFailedFork(started, cwd, (error) => {
       this.#state = transition(this.#state, 'exited');
-      this.emit('exit', { code: null, signal: null, from: 'starting', error: describeSpawnError(cause, cwd), killed: false } satisfies WorkerExit);
-    };
-    if (child === null) {
-      process.nextTick(settle, error);
-      return;
-    }
-    // With EAGAIN, Node has already opened the stdio pipes and the IPC channel, with nobody at the
-    // other end (with EMFILE, none): close whatever there is, or each failed fork leaks descriptors.
-    child.once('error', settle);
-    // Anything after it (the channel closing) is moot, and must not be an unheard 'error'.
-    child.on('error', () => {});
-    for (const stream of child.stdio ?? []) stream?.destroy();
-    if (child.connected) child.disconnect();
+      this.emit('exit', { code: null, signal: null, from: 'starting', error, killed: false } satisfies WorkerExit);
+    });
   }
 
   get pid(): number {
