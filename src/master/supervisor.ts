@@ -7,20 +7,19 @@ import { DEFAULT_BACKOFF, backoffDelay, type BackoffPolicy } from './backoff.js'
 import { IdCounts } from './id-counts.js';
 import { Listeners, type ListenFailure } from './listeners.js';
 import { buildStatus, type ClusterStatus, type ControlSource } from './status.js';
-import { formatStack } from '../loop/capture.js';
 import type { ReplaceRequest, Want } from './want.js';
 import { Replacements } from './replacements.js';
-import type { BlockedInfo } from './status.js';
 import { BlockedSites } from './blocked-sites.js';
 import { Reaper } from './reaper.js';
 import { WorkerProcess, type WorkerExit } from './worker.js';
 import { isUp } from './worker-state.js';
-import { RUNTIME_PREFIXES, type BlockingReport } from './blocking-report.js';
+import { RUNTIME_PREFIXES } from './blocking-report.js';
+import { BlockReports } from './block-reports.js';
 import { heartbeatPeriod, type WatchSettings } from './worker-fork.js';
 import { BootError, ClusterdError, ERROR_CODES, ListenError, UsageError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { ClusterConfig } from './cluster-config.js';
-import { describeExit, nodeRefusedFlags, stoppedCleanly, writingOutput } from './exit-report.js';
+import { describeExit, nodeRefusedFlags, stoppedCleanly } from './exit-report.js';
 import { describeListenFailure, type OwnListener } from './listen-failure.js';
 import type { SockName } from '../protocol.js';
 import type { LoopSample } from '../loop/types.js';
@@ -96,10 +95,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
   #ownListeners: readonly OwnListener[] = [];
   /** Each id's replacement under way (reload, restart, memory limit): its successor and its want. */
   readonly #replacements: Replacements;
-  /** Workers the watchdog killed: their id restarts without backoff. */
-  readonly #restartAtOnce = new WeakSet<WorkerProcess>();
-  /** A block --report-blocked caught that has not ended yet, per worker (the watchdog may end it). */
-  readonly #blocking = new WeakMap<WorkerProcess, { lasted(ms: number): void }>();
+  /** The watchdog's catches and --report-blocked's reports: which workers restart without backoff. */
+  readonly #blockReports: BlockReports;
   #exitCode: ExitCodeValue = ExitCode.OK;
   #graceTimer: NodeJS.Timeout | null = null;
   readonly #backoff: BackoffPolicy;
@@ -126,6 +123,12 @@ export class Supervisor extends EventEmitter implements ControlSource {
       spawn: (slot, role) => this.#spawn(slot, role),
       drain: (worker) => this.drain(worker),
       clearRestart: (slot) => this.#clearRestart(slot),
+      changed: () => this.emit('change'),
+    });
+    this.#blockReports = new BlockReports({
+      logs: config.logs,
+      blockedSites: this.blockedSites,
+      blocking: (worker, report) => this.emit('blocking', worker, report),
       changed: () => this.emit('change'),
     });
     // Asked for each sticky connection: the same array until a scale changes the count.
@@ -414,19 +417,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       if (slot.successor === worker) void this.#replacements.promote(slot, worker);
       else if (slot.worker === worker) this.#replacements.advance(slot);
     });
-    worker.on('blocked', (info: BlockedInfo) => this.#onBlocked(worker, info));
-    worker.on('blocking', ({ frames, native = false, blockedMs, time, lasted }: BlockingReport) => {
-      const block = this.blockedSites.record(worker.id, frames, blockedMs, time, { native });
-      // Until it ends, a watchdog report of this block is this block, not a second one.
-      this.#blocking.set(worker, block);
-      this.emit('blocking', worker, { frames, blockedMs, lasted });
-      this.emit('change');
-      void lasted.then((ms) => {
-        block.lasted(ms);
-        if (this.#blocking.get(worker) === block) this.#blocking.delete(worker);
-        this.emit('change');
-      });
-    });
+    this.#blockReports.follow(worker);
     worker.on('sample', (sample: LoopSample) => {
       this.emit('sample', worker, sample);
       this.emit('change');
@@ -499,7 +490,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     const uptime = worker.servedMs;
     this.#restarts.add(slot.id);
     let delay = 0;
-    if (!this.#restartAtOnce.has(worker)) {
+    if (!this.#blockReports.restartAtOnce(worker)) {
       slot.attempt = uptime >= this.#backoff.resetAfterMs ? 0 : slot.attempt + 1;
       delay = backoffDelay(this.#backoff, slot.attempt - 1);
     }
@@ -567,31 +558,6 @@ export class Supervisor extends EventEmitter implements ControlSource {
       slot.restartAt = null;
       this.#reconcile();
     }, delay);
-  }
-
-  /**
-   * The watchdog caught the worker's loop blocked past --watchdog: log where, keep it for
-   * status (the 'change' lets the control plane read it while the process still exists), then
-   * SIGKILL it (a blocked loop cannot drain) and restart its id at once, without backoff. Killing
-   * first frees the core it spins on, so its replacement boots sooner; it served nothing anyway
-   * (in rr, connections already go to the workers that acknowledge them).
-   */
-  #onBlocked(worker: WorkerProcess, info: BlockedInfo): void {
-    // The block --report-blocked caught is the one the watchdog ends: counted once, with its length.
-    const reported = this.#blocking.get(worker);
-    this.#blocking.delete(worker);
-    if (reported) reported.lasted(info.blockedMs);
-    else this.blockedSites.record(worker.id, info.stack, info.blockedMs, info.time);
-    const frames = formatStack(info.stack);
-    this.config.logs.event(
-      'blocked',
-      `worker ${worker.id} (pid ${worker.pid}) event loop blocked for ${info.blockedMs} ms${writingOutput(info.stack) ? ' writing its output (the master reads the workers\' output slower than it writes: it logs too much in one go)' : ''}; replacing it. Stack:\n${frames.join('\n') || `    (no JavaScript frames${info.error ? `: ${info.error}` : ''})`}`,
-      { worker: worker.id, pid: worker.pid, blockedMs: info.blockedMs, stack: info.stack, ...(info.error ? { error: info.error } : {}) },
-      'warn',
-    );
-    this.emit('change');
-    this.#restartAtOnce.add(worker);
-    worker.kill();
   }
 
   #fatal(error: ClusterdError): void {
