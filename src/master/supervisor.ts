@@ -16,10 +16,11 @@ import { isUp } from './worker-state.js';
 import { RUNTIME_PREFIXES } from './blocking-report.js';
 import { BlockReports } from './block-reports.js';
 import { heartbeatPeriod, type WatchSettings } from './worker-fork.js';
-import { BootError, ClusterdError, ERROR_CODES, ListenError, UsageError } from '../errors.js';
+import { BootError, ClusterdError, ERROR_CODES } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { ClusterConfig } from './cluster-config.js';
-import { describeExit, nodeRefusedFlags, stoppedCleanly } from './exit-report.js';
+import { describeExit, stoppedCleanly } from './exit-report.js';
+import { giveUpOnBoot } from './boot-give-up.js';
 import { describeListenFailure, type OwnListener } from './listen-failure.js';
 import type { SockName } from '../protocol.js';
 import type { LoopSample } from '../loop/types.js';
@@ -504,24 +505,10 @@ export class Supervisor extends EventEmitter implements ControlSource {
       // One that closed its servers counts: it runs, and may listen again (giving up would end it).
       const serving = this.#phase === 'running' ? this.workers().filter((other) => isUp(other.state)).length : 0;
       if (serving === 0) {
-        if (listenFailure) {
-          this.#fatal(new ListenError(describeListenFailure(listenFailure, this.#ownListeners)));
-          return;
-        }
-        // Node itself refused the flags (--node-arg): every boot would fail the same way.
-        const refused = nodeRefusedFlags(exit, worker.stderrTail.lines());
-        if (refused !== null) {
-          this.#fatal(new UsageError(`node refused the workers' flags: ${refused} (check ${this.config.nodeArgGiven ?? '--node-arg'})`));
-          return;
-        }
-        // At start, every id's failures together: an app that never booted is broken, and says so
-        // after --max-boot-failures boots, not that many of each of -i 64. Once the cluster has run,
-        // per id: with -i 3 and --max-boot-failures 3, one round of workers failing together (a
-        // dependency down for a moment) ended the cluster in a second, before any backoff. An id
-        // over the count from earlier (while others served) is judged at its own next try.
-        const failures = this.#phase === 'booting' ? [...this.#slots.values()].reduce((sum, each) => sum + each.bootFailures, 0) : slot.bootFailures;
-        if (failures >= this.config.maxBootFailures) {
-          this.#fatal(new BootError(`app failed to boot ${failures === 1 ? 'once' : `${failures} times in a row`}; last: worker ${worker.id} ${reason}`, worker.lastOutput()));
+        const failures = { all: [...this.#slots.values()].reduce((sum, each) => sum + each.bootFailures, 0), id: slot.bootFailures };
+        const fatal = giveUpOnBoot({ exit, worker, reason, listenFailure, ownListeners: this.#ownListeners, phase: this.#phase, failures, config: this.config });
+        if (fatal) {
+          this.#fatal(fatal);
           return;
         }
       }
