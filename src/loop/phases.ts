@@ -255,9 +255,15 @@ export function measureLoop(durationMs: number, { ownPrefix = '', signal }: { ow
   });
 }
 
-/** A resource that ran without an init in the window: its type and callback, from the object itself. */
+/**
+ * A resource that ran without an init in the window: its type and callback, from the object itself.
+ * Node's HTTP parsers' resources (HTTPServerAsyncResource, HTTPClientAsyncResource) carry the type
+ * their init gave (`HTTPINCOMINGMESSAGE`): a request on a keep-alive connection opened before the
+ * window is named as one on a new connection is.
+ */
 function preexisting(resource: unknown): Resource {
-  const name = (resource as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'UNKNOWN';
+  const object = resource as { constructor?: { name?: string }; type?: unknown } | null;
+  const name = typeof object?.type === 'string' && /^[A-Z0-9_]+$/.test(object.type) ? object.type : (object?.constructor?.name ?? 'UNKNOWN');
   const callback = timerCallback(resource);
   if (callback) return { type: name, site: null, last: null, callback };
   // An I/O handle (a server, a socket) the app opened at start: its callbacks run in poll.

@@ -50,3 +50,31 @@ test.serial('a timer clusterd\'s own code sets during the window is named by its
   t.true(own!.count >= 5, JSON.stringify(own));
   t.is(own!.url, '');
 });
+
+test('requests on a keep-alive connection opened before the window are HTTPINCOMINGMESSAGE, as on a new one', async (t) => {
+  // Behind a proxy every request comes on a connection opened long before `clusterd loop` asks: its
+  // parser's resource had no init in the window, and was named by its class, HTTPServerAsyncResource.
+  const http = await import('node:http');
+  const server = http.createServer((_request, response) => {
+    busy(3);
+    response.end('ok');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => {
+    agent.destroy();
+    server.close();
+  });
+  const { port } = server.address() as { port: number };
+  const ask = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, agent }, (response) => response.resume().on('end', resolve)).on('error', reject);
+    });
+  await ask(); // the connection, before the window
+  const window = measureLoop(500);
+  for (let index = 0; index < 10; index++) await ask();
+  const breakdown = await window;
+  const types = breakdown.callbacks.map((callback) => callback.type);
+  t.true(types.includes('HTTPINCOMINGMESSAGE'), types.join(', '));
+  t.false(types.includes('HTTPServerAsyncResource'), types.join(', '));
+});
