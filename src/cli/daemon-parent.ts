@@ -12,8 +12,8 @@ import { masterEnvironment } from '../system/node-options.js';
 import { endpointsText, workerCount, type ReadyInfo } from '../master/run.js';
 import { ensureRuntimeDir } from '../control/paths.js';
 import { assertNameFree } from '../control/server.js';
-import { ClusterdError, UsageError, oneLine } from '../errors.js';
-import { LOG_FILE_MODE, type LogFileOptions } from '../master/log-file.js';
+import { ClusterdError } from '../errors.js';
+import { openLogFile, type LogFileOptions } from '../master/log-file.js';
 import { ExitCode } from '../exit-codes.js';
 
 /** What the daemon master tells the process that started it. */
@@ -63,9 +63,10 @@ export async function startDaemon({ name, argv, logFile }: { name: string; argv:
   const logPath = logFile?.path ?? daemonLogPath(name);
   let log: number;
   try {
-    log = openSync(logPath, 'a', logFile ? LOG_FILE_MODE : 0o600);
+    // --log-file's checks (no symlink, this user's regular file): it may be in a shared directory.
+    log = logFile ? openLogFile(logFile) : openSync(logPath, 'a', 0o600);
   } catch (error) {
-    if (logFile) throw new UsageError(`${logFile.given ?? '--log-file'}: cannot open ${logPath}: ${oneLine(error)}`);
+    if (logFile) throw error;
     throw new ClusterdError('ERR_CLUSTERD_RUNTIME_DIR', `cannot open the log file ${logPath}: ${(error as Error).message}`, { cause: error });
   }
   // The file is appended to, run after run: what this master writes starts here.

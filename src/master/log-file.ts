@@ -3,7 +3,13 @@
 // when the master exits. SIGUSR1 reopens the file (logrotate's `postrotate kill -USR1`, after it
 // moved the file away); --log-max-size rotates it here, keeping --log-keep old files (FILE.1 is the
 // newest).
-import { closeSync, existsSync, fstatSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+//
+// The file may sit in a directory others can write to (/tmp): whatever is at the path is opened
+// with O_NOFOLLOW and must be a regular file of this user's with one link, and the new file of a
+// rotation is created with O_EXCL, so that nobody can point the master's (root's) lines at another
+// file with a symlink or hard link planted there, before the start or between rename and reopen.
+import { closeSync, constants, existsSync, fstatSync, openSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
+import { dirname } from 'node:path';
 import { UsageError, oneLine } from '../errors.js';
 import type { OutputStream } from './logs.js';
 import { errnoName, nativeHelper } from '../system/native.js';
@@ -24,13 +30,60 @@ export interface LogFileOptions {
   keep: number;
 }
 
-/** The log file opened to append to; a UsageError naming where its path was given when it cannot be. */
-function openLogFile({ path, given = '--log-file' }: Pick<LogFileOptions, 'path' | 'given'>): number {
+const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+
+/** The log file opened to append to; a UsageError naming where its path was given when it cannot be, or must not be. */
+export function openLogFile({ path, given = '--log-file' }: Pick<LogFileOptions, 'path' | 'given'>): number {
   try {
-    return openSync(path, 'a', LOG_FILE_MODE);
+    return openOwnFile(path, LOG_FILE_MODE);
   } catch (error) {
     throw new UsageError(`${given}: cannot open ${path}: ${oneLine(error)}`);
   }
+}
+
+/**
+ * Opens `path` to append to, creating it with `mode`; throws for a symbolic link (ELOOP, from
+ * O_NOFOLLOW) and for what is there but not a regular file of this user's alone (see notOwnFile).
+ */
+function openOwnFile(path: string, mode: number): number {
+  let fd: number;
+  try {
+    fd = openSync(path, APPEND, mode);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw new Error('it is a symbolic link; refusing to follow it (another user may have planted it)', { cause: error });
+    throw error;
+  }
+  const why = notOwnFile(fstatSync(fd));
+  if (why !== null) {
+    closeSync(fd);
+    throw new Error(`${why}; refusing to write to it`);
+  }
+  return fd;
+}
+
+/**
+ * Creates `path` anew to append to (O_EXCL): after a rotation renamed the file away, anything at
+ * the path was put there by someone else in between, and is not written through.
+ */
+function createOwnFile(path: string, mode: number): number {
+  try {
+    return openSync(path, APPEND | constants.O_EXCL, mode);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST' && (error as NodeJS.ErrnoException).code !== 'ELOOP') throw error;
+    throw new Error(`something was put at ${path} between its rotation and the new file's creation (another user's link?); not opened`, { cause: error });
+  }
+}
+
+/**
+ * Why a log file opened by its path is not one the master may write to; null if it is. Another
+ * user's file, or a second link to a file (a hard link planted in a shared directory to one of
+ * root's), would take the master's lines where it was never asked to write them.
+ */
+export function notOwnFile(stats: Pick<Stats, 'uid' | 'nlink' | 'isFile'>, uid: number = process.getuid?.() ?? 0): string | null {
+  if (!stats.isFile()) return 'it is not a regular file';
+  if (stats.uid !== uid) return `it belongs to uid ${stats.uid}, not to this user (uid ${uid})`;
+  if (stats.nlink > 1) return `it has ${stats.nlink} hard links`;
+  return null;
 }
 
 /** Throws what the master would, opening the log file: start() checks it before it starts a master. */
@@ -58,6 +111,8 @@ export class LogFile implements OutputStream {
   readonly #stdio: number[];
   /** Why the master's own stdout and stderr stay on the first file, when they do (null: they follow it). */
   readonly stdioStays: string | null = null;
+  /** Why the file's directory lets others tamper with the log (anyone may remove or rename its files), when it does. */
+  readonly directoryOpen: string | null;
   /** Told, once writes succeed again, how many lines were not written and why (written to this file). */
   onRecovered: (lines: number, error: string) => void = () => {};
   /** Told, after the line that found it out is written, that the file was gone when it was to rotate (written to this file). */
@@ -69,6 +124,7 @@ export class LogFile implements OutputStream {
     this.#keep = keep;
     this.#fd = openLogFile({ path, given });
     this.#size = fstatSync(this.#fd).size;
+    this.directoryOpen = openDirectory(dirname(path));
     this.#stdio = [1, 2].filter((fd) => sameFile(fd, this.#fd));
     if (this.#stdio.length > 0 && !nativeHelper()?.dup2) {
       // Without any helper the master's native-missing line says this among the rest: one line, not two.
@@ -156,11 +212,13 @@ export class LogFile implements OutputStream {
 
   /**
    * Opens the path again: after logrotate moved the file, lines go to a new one, with the old one's
-   * mode; and so do the master's own stdout and stderr where they were on the old one.
+   * mode; and so do the master's own stdout and stderr where they were on the old one. `fresh`: the
+   * path was emptied by this rotation, so the file is created, never opened (O_EXCL); else a file
+   * there (logrotate's `create`) is opened, if it is a regular file of this user's.
    */
-  reopen(): void {
+  reopen({ fresh = false }: { fresh?: boolean } = {}): void {
     const mode = fstatSync(this.#fd).mode & 0o777;
-    const fd = openSync(this.path, 'a', mode);
+    const fd = fresh ? createOwnFile(this.path, mode) : openOwnFile(this.path, mode);
     closeSync(this.#fd);
     this.#fd = fd;
     this.#size = fstatSync(fd).size;
@@ -190,7 +248,8 @@ export class LogFile implements OutputStream {
    * anew instead, and the kept files stay as they are.
    */
   rotate(): void {
-    if (this.#holdsPath()) {
+    const holds = this.#holdsPath();
+    if (holds) {
       if (this.#keep === 0) {
         rmSync(this.path, { force: true });
       } else {
@@ -201,7 +260,7 @@ export class LogFile implements OutputStream {
         renameSync(this.path, `${this.path}.1`);
       }
     }
-    this.reopen();
+    this.reopen({ fresh: holds });
   }
 
   close(): void {
@@ -211,6 +270,17 @@ export class LogFile implements OutputStream {
       // Already closed: nothing is lost.
     }
   }
+}
+
+/**
+ * Why `dir` lets anyone remove or rename the log files in it (writable by all, not sticky), or
+ * null. Not refused: the checks above keep the master from writing elsewhere, but its lines may be
+ * deleted or its rotated files replaced there.
+ */
+function openDirectory(dir: string): string | null {
+  const mode = statSync(dir, { throwIfNoEntry: false })?.mode ?? 0;
+  if ((mode & 0o002) === 0 || (mode & 0o1000) !== 0) return null;
+  return `the directory ${dir} of the log file is writable by every user and not sticky (mode ${(mode & 0o7777).toString(8).padStart(4, '0')}): anyone may remove or replace the log and its rotated files; use a directory of this user's`;
 }
 
 /** Whether descriptors `a` and `b` are open on the same file (false for one that is closed). */

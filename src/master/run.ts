@@ -123,6 +123,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
         { path: logFile.path },
         'warn',
       );
+    if (logFile.directoryOpen) logSink.event('log-file-exposed', logFile.directoryOpen, { path: logFile.path }, 'warn');
     if (logFile.stdioStays) {
       logSink.event(
         'log-stdio-stays',

@@ -2,10 +2,12 @@
 // to reopen after logrotate moved the file, and operations logged with who asked.
 import test from 'ava';
 import { execa } from 'execa';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import fs, { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync, type PathLike } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LogFile } from '../../src/master/log-file.js';
+import { LogFile, notOwnFile } from '../../src/master/log-file.js';
+import { UsageError } from '../../src/errors.js';
 import { ExitCode } from '../../src/exit-codes.js';
 import { CLI, fixture, get, isRunning, launch, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
@@ -234,4 +236,111 @@ test('SIGUSR1 without a log file is heard and ignored: the master opens no inspe
   t.is((await get(cluster.port)).status, 200);
   t.false(cluster.stderr.some((line) => line.includes('Debugger listening')), cluster.stderr.join('\n'));
   t.true(isRunning(cluster.masterPid));
+});
+
+/** Makes the master's renameSync (node:fs) run `after` once it renamed `from`: the gap a rotation leaves. */
+function afterRename(t: { teardown(fn: () => void): void }, from: string, after: () => void): void {
+  const original = fs.renameSync;
+  fs.renameSync = ((source: PathLike, target: PathLike) => {
+    original(source, target);
+    if (source === from) after();
+  }) as typeof fs.renameSync;
+  syncBuiltinESMExports();
+  t.teardown(() => {
+    fs.renameSync = original;
+    syncBuiltinESMExports();
+  });
+}
+
+/** Runs `fn` with process.stderr's writes caught; returns them. */
+function stderrOf(fn: () => void): string[] {
+  const said: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string) => said.push(chunk) > 0) as typeof process.stderr.write;
+  try {
+    fn();
+  } finally {
+    process.stderr.write = write;
+  }
+  return said;
+}
+
+test('LogFile refuses a symbolic link or a second hard link at its path, before writing a byte through it', (t) => {
+  const dir = scratch(t);
+  const victim = join(dir, 'victim');
+  writeFileSync(victim, 'secret\n', { mode: 0o600 });
+  const path = join(dir, 'app.log');
+  symlinkSync(victim, path);
+  t.throws(() => new LogFile({ path, given: '--log-file', maxSize: null, keep: 0 }), { instanceOf: UsageError, message: /^--log-file: cannot open .*app\.log: it is a symbolic link; refusing to follow it/ });
+  rmSync(path);
+  linkSync(victim, path);
+  t.throws(() => new LogFile({ path, maxSize: null, keep: 0 }), { instanceOf: UsageError, message: /it has 2 hard links; refusing to write to it/ });
+  rmSync(path);
+  // Another user's file (root can make one): what they can read is no place for the master's lines.
+  if (process.getuid?.() === 0) {
+    writeFileSync(path, '');
+    chownSync(path, 65534, 65534);
+    t.throws(() => new LogFile({ path, maxSize: null, keep: 0 }), { instanceOf: UsageError, message: /it belongs to uid 65534, not to this user \(uid 0\); refusing to write to it/ });
+  }
+  t.is(readFileSync(victim, 'utf8'), 'secret\n');
+  t.is(statSync(victim).mode & 0o777, 0o600);
+});
+
+test('LogFile in a directory every user may write to, not sticky, says so; a sticky one (/tmp) or a private one does not', (t) => {
+  const dir = scratch(t);
+  for (const [mode, open] of [[0o777, true], [0o1777, false], [0o700, false]] as const) {
+    const sub = join(dir, mode.toString(8));
+    mkdirSync(sub);
+    chmodSync(sub, mode);
+    const file = new LogFile({ path: join(sub, 'app.log'), maxSize: null, keep: 0 });
+    file.close();
+    if (open) t.regex(file.directoryOpen ?? '', /is writable by every user and not sticky \(mode 0777\): anyone may remove or replace the log/);
+    else t.is(file.directoryOpen, null, mode.toString(8));
+  }
+});
+
+test('notOwnFile: another user\'s file, a second link, or no regular file is not written to', (t) => {
+  const file = (uid: number, nlink: number, isFile = true) => ({ uid, nlink, isFile: () => isFile });
+  t.is(notOwnFile(file(1000, 1), 1000), null);
+  t.is(notOwnFile(file(1001, 1), 1000), 'it belongs to uid 1001, not to this user (uid 1000)');
+  t.is(notOwnFile(file(0, 1), 1000), 'it belongs to uid 0, not to this user (uid 1000)');
+  t.is(notOwnFile(file(1000, 2), 1000), 'it has 2 hard links');
+  t.is(notOwnFile(file(1000, 1, false), 1000), 'it is not a regular file');
+});
+
+test('LogFile rotation: a symlink planted between the rename to FILE.1 and the new file is not written through; lines go on into FILE.1', (t) => {
+  const dir = scratch(t);
+  const victim = join(dir, 'victim');
+  writeFileSync(victim, 'secret\n', { mode: 0o600 });
+  const path = join(dir, 'app.log');
+  const file = new LogFile({ path, maxSize: 100, keep: 1 });
+  t.teardown(() => file.close());
+  afterRename(t, path, () => symlinkSync(victim, path));
+  const said = stderrOf(() => {
+    for (let i = 0; i < 6; i++) file.write(`line ${i} ${'x'.repeat(30)}\n`);
+  });
+  t.is(readFileSync(victim, 'utf8'), 'secret\n', 'nothing written through the link');
+  t.is(statSync(victim).mode & 0o777, 0o600);
+  t.true(lstatSync(path).isSymbolicLink(), 'the link left as it was');
+  t.is(readFileSync(`${path}.1`, 'utf8').split('\n').length - 1, 6, 'every line, in the file renamed to FILE.1');
+  t.is(said.length, 1, said.join(''));
+  t.regex(said[0]!, /^clusterd: rotating .*app\.log failed: something was put at .*app\.log between its rotation and the new file's creation/);
+});
+
+test('start: a --log-file path that is a symbolic link is one line, exit 2, and nothing is written through it', async (t) => {
+  const dir = scratch(t);
+  const victim = join(dir, 'victim');
+  writeFileSync(victim, 'secret\n', { mode: 0o600 });
+  const path = join(dir, 'app.log');
+  symlinkSync(victim, path);
+  const env = { CLUSTERD_RUNTIME_DIR: join(dir, 'run') };
+  // A master that started after all (the link followed) is stopped: the foreground one by the timeout.
+  t.teardown(() => execa(process.execPath, [CLI, 'stop', 'linked'], { reject: false, env }).then(() => {}));
+  for (const daemon of [[], ['-d']]) {
+    const run = await execa(process.execPath, [CLI, 'start', fixture('hello.js'), '-i', '1', '--name', 'linked', '--log-file', path, ...daemon], { reject: false, env, timeout: 20_000 });
+    t.is(run.exitCode, ExitCode.USAGE, String(run.stderr));
+    t.regex(String(run.stderr), /^clusterd: --log-file: cannot open .*app\.log: it is a symbolic link; refusing to follow it/);
+    t.is(String(run.stderr).split('\n').length, 1, String(run.stderr));
+  }
+  t.is(readFileSync(victim, 'utf8'), 'secret\n');
 });
