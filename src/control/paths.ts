@@ -100,7 +100,7 @@ export function ensureRuntimeDir(dir: string = runtimeDir()): string {
  * to a socket in it, the same rules, as anyone who can write there could answer as a cluster.
  * Creates nothing, and a missing directory is no error (false: no cluster runs).
  */
-export function checkRuntimeDirToRead(dir: string = runtimeDir()): boolean {
+export function checkRuntimeDirToRead(dir: string = runtimeDir(), env: NodeJS.ProcessEnv = process.env): boolean {
   let stats: Stats;
   try {
     stats = lstatSync(dir);
@@ -108,10 +108,7 @@ export function checkRuntimeDirToRead(dir: string = runtimeDir()): boolean {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw runtimeDirError(`cannot read the runtime directory ${dir}`, error);
   }
-  // Root may read another user's private directory (`sudo clusterd stop api` with that user's
-  // CLUSTERD_RUNTIME_DIR): only that user, whose clusters they are, can put a socket in it.
-  if (uid() === 0 && stats.isDirectory() && !stats.isSymbolicLink() && (stats.mode & 0o077) === 0) return true;
-  const unsafe = notOwnDirectory(dir, stats) ?? (isPrivate(stats) ? null : openToOthers(dir, stats));
+  const unsafe = unsafeToRead(dir, stats, { uid: uid(), named: namedRuntimeDir(dir, env) });
   if (unsafe !== null) {
     throw runtimeDirError(
       `${unsafe}, so clusterd trusts no control socket in it (a directory of this user's alone, mode 0700, is used; see CLUSTERD_RUNTIME_DIR)`,
@@ -120,15 +117,33 @@ export function checkRuntimeDirToRead(dir: string = runtimeDir()): boolean {
   return true;
 }
 
+/**
+ * Why the client must not trust a socket in `dir`; null if it may. `named`: `dir` is the
+ * CLUSTERD_RUNTIME_DIR the user set, not one derived from the defaults.
+ */
+export function unsafeToRead(dir: string, stats: Pick<Stats, 'uid' | 'mode' | 'isDirectory' | 'isSymbolicLink'>, { uid, named }: { uid: number; named: boolean }): string | null {
+  // Root may read another user's private directory that root names (`sudo CLUSTERD_RUNTIME_DIR=...
+  // clusterd stop api`): only that user, whose clusters they are, can put a socket in it. Not root's
+  // own default (/tmp/clusterd-0): any user may make that before root does, and answer as its clusters.
+  if (uid === 0 && named && stats.isDirectory() && !stats.isSymbolicLink() && (stats.mode & 0o077) === 0) return null;
+  return notOwnDirectory(dir, stats, uid) ?? (isPrivate(stats, uid) ? null : openToOthers(dir, stats));
+}
+
+/** Whether `dir` is the runtime directory CLUSTERD_RUNTIME_DIR names itself (not a subdirectory clusterd picked in it). */
+function namedRuntimeDir(dir: string, env: NodeJS.ProcessEnv): boolean {
+  const own = env.CLUSTERD_RUNTIME_DIR;
+  return own !== undefined && own !== '' && isAbsolute(own) && resolve(own) === resolve(dir);
+}
+
 /** Why `dir` can hold no control socket whatever its mode (a link, not a directory, another user's); null if none. */
-function notOwnDirectory(dir: string, stats: Stats): string | null {
+function notOwnDirectory(dir: string, stats: Pick<Stats, 'uid' | 'isDirectory' | 'isSymbolicLink'>, own = uid()): string | null {
   if (stats.isSymbolicLink()) return `the runtime directory ${dir} is a symbolic link; refusing to follow it`;
   if (!stats.isDirectory()) return `the runtime directory ${dir} is not a directory`;
-  if (stats.uid !== uid()) return `the runtime directory ${dir} belongs to uid ${stats.uid}, not to this user (uid ${uid()})`;
+  if (stats.uid !== own) return `the runtime directory ${dir} belongs to uid ${stats.uid}, not to this user (uid ${own})`;
   return null;
 }
 
-function openToOthers(dir: string, stats: Stats): string {
+function openToOthers(dir: string, stats: Pick<Stats, 'mode'>): string {
   const mode = (stats.mode & 0o7777).toString(8).padStart(4, '0');
   return `the runtime directory ${dir} is open to other users (mode ${mode})`;
 }
@@ -154,8 +169,8 @@ function makeDir(dir: string): string | undefined {
 }
 
 /** Owned by this user, and no access for anyone else. */
-function isPrivate(stats: Stats): boolean {
-  return stats.uid === uid() && (stats.mode & 0o077) === 0;
+function isPrivate(stats: Pick<Stats, 'uid' | 'mode'>, own = uid()): boolean {
+  return stats.uid === own && (stats.mode & 0o077) === 0;
 }
 
 /** The socket of the cluster `name` in `dir`. */

@@ -5,7 +5,7 @@ import test from 'ava';
 import { execa } from 'execa';
 import { chmodSync, chownSync, existsSync, mkdirSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkRuntimeDirToRead, ensureRuntimeDir, runtimeDir } from '../../src/control/paths.js';
+import { checkRuntimeDirToRead, ensureRuntimeDir, runtimeDir, unsafeToRead } from '../../src/control/paths.js';
 import { startControlServer } from '../../src/control/server.js';
 import { ClusterdError } from '../../src/errors.js';
 import { CLI, fixture, killOnTeardown, startCluster } from '../helpers/cluster.js';
@@ -95,6 +95,32 @@ test('the client reads a private directory, takes a missing one for no cluster (
   symlinkSync(parent, join(parent, 'link'));
   t.throws(() => checkRuntimeDirToRead(join(parent, 'link')), { instanceOf: ClusterdError, message: /is a symbolic link; refusing to follow it, so clusterd trusts no control socket in it/ });
 });
+
+test('root trusts another user\'s private directory only where CLUSTERD_RUNTIME_DIR names it, never at its own default path', (t) => {
+  const dir = (owner: number, mode: number) => ({ uid: owner, mode: 0o40000 | mode, isDirectory: () => true, isSymbolicLink: () => false });
+  // `sudo CLUSTERD_RUNTIME_DIR=/run/user/1000/clusterd clusterd stop api`: that user's clusters.
+  t.is(unsafeToRead('/run/user/1000/clusterd', dir(1000, 0o700), { uid: 0, named: true }), null);
+  // /tmp/clusterd-0 made by a user before root used it: a fake cluster would answer root.
+  t.is(unsafeToRead('/tmp/clusterd-0', dir(1000, 0o700), { uid: 0, named: false }), 'the runtime directory /tmp/clusterd-0 belongs to uid 1000, not to this user (uid 0)');
+  t.is(unsafeToRead('/tmp/clusterd-0', dir(0, 0o700), { uid: 0, named: false }), null);
+  // Named or not, nobody else reads another user's directory, nor one open to others.
+  t.regex(unsafeToRead('/x', dir(1000, 0o700), { uid: 1001, named: true }) ?? '', /belongs to uid 1000, not to this user \(uid 1001\)/);
+  t.regex(unsafeToRead('/x', dir(1000, 0o770), { uid: 0, named: true }) ?? '', /belongs to uid 1000/);
+  t.regex(unsafeToRead('/x', dir(1000, 0o755), { uid: 1000, named: false }) ?? '', /is open to other users \(mode 0755\)/);
+});
+
+// Root can make a directory of another user's to check the real one.
+if (uid === 0) {
+  test('root\'s control commands refuse their default runtime directory squatted by another user; named by CLUSTERD_RUNTIME_DIR it is read', (t) => {
+    const squatted = join(tempDir(t), 'clusterd-0');
+    mkdirSync(squatted, { mode: 0o700 });
+    chownSync(squatted, 65534, 65534);
+    t.throws(() => checkRuntimeDirToRead(squatted, {}), { instanceOf: ClusterdError, message: /belongs to uid 65534, not to this user \(uid 0\), so clusterd trusts no control socket in it/ });
+    // A subdirectory clusterd picked in the named one is not named.
+    t.throws(() => checkRuntimeDirToRead(squatted, { CLUSTERD_RUNTIME_DIR: join(squatted, '..') }), { instanceOf: ClusterdError });
+    t.true(checkRuntimeDirToRead(squatted, { CLUSTERD_RUNTIME_DIR: squatted }));
+  });
+}
 
 test('a directory passed as the runtime directory itself is never chmodded, even when it is ours', (t) => {
   const dir = dirWithMode(t, 0o755);
