@@ -7,7 +7,11 @@
 //   reports it here), or it is closed;
 // - at most MAX_PENDING_PER_SOURCE per source (an IPv4 address, an IPv6 /64, which one host
 //   usually holds whole) and MAX_PENDING in all: past either, the *oldest* pending connection of
-//   that source (for the total: of the source holding the most) is closed to make room.
+//   that source (for the total: of the source holding the most) is closed to make room. The
+//   per-source limit counts a connection only once it has been pending SETTLE_MS: a client with
+//   the token that opens 40 channels at once sends 40 calls within milliseconds, and closing the
+//   oldest of them as the 17th connected dropped calls already on the wire. What a stranger holds
+//   open past that is trimmed then; until then MAX_PENDING (busiest source first) bounds it.
 // The new connection is always let in while a pending one can be evicted, never refused: a client
 // with the token connects and sends its call at once, so it gets through however many idle
 // connections are open, where a cap that refuses newcomers (net.Server#maxConnections) is filled
@@ -20,6 +24,8 @@
 import type { Socket } from 'node:net';
 
 export const AUTH_DEADLINE_MS = 3_000;
+/** How long a new connection has to send its first call before the per-source limit may close it. */
+export const SETTLE_MS = 1_000;
 export const MAX_PENDING_PER_SOURCE = 16;
 export const MAX_PENDING = 256;
 /** Pending and authenticated together; past it, a newcomer is closed only if nothing is pending. */
@@ -27,6 +33,7 @@ export const MAX_CONNECTIONS = 1024;
 
 export interface GuardLimits {
   authDeadlineMs: number;
+  settleMs: number;
   pendingPerSource: number;
   pending: number;
   connections: number;
@@ -34,6 +41,7 @@ export interface GuardLimits {
 
 const DEFAULT_LIMITS: GuardLimits = {
   authDeadlineMs: AUTH_DEADLINE_MS,
+  settleMs: SETTLE_MS,
   pendingPerSource: MAX_PENDING_PER_SOURCE,
   pending: MAX_PENDING,
   connections: MAX_CONNECTIONS,
@@ -47,6 +55,8 @@ interface Pending {
   source: string;
   peer: string;
   timer: NodeJS.Timeout;
+  /** Pending for SETTLE_MS at least: the per-source limit may close it. */
+  settled: boolean;
   /** Out of the maps already (authenticated, evicted or closed). */
   forgotten?: boolean;
 }
@@ -87,11 +97,14 @@ export class ConnectionGuard {
     }
     this.#connections++;
     const source = sourceOf(socket.remoteAddress ?? '');
+    const { settleMs, authDeadlineMs } = this.#limits;
+    const settleNow = settleMs <= 0 || settleMs >= authDeadlineMs;
     const entry: Pending = {
       socket,
       source,
       peer: peerKey(socket.remoteAddress, socket.remotePort),
-      timer: setTimeout(() => this.#evict(entry), this.#limits.authDeadlineMs).unref(),
+      settled: settleNow,
+      timer: settleNow ? setTimeout(() => this.#evict(entry), authDeadlineMs).unref() : setTimeout(() => this.#settle(entry), settleMs).unref(),
     };
     socket.once('close', () => {
       this.#connections--;
@@ -101,7 +114,7 @@ export class ConnectionGuard {
     queue.push(entry);
     this.#bySource.set(source, queue);
     this.#byPeer.set(entry.peer, entry);
-    if (queue.length > this.#limits.pendingPerSource) this.#evictFrom(source);
+    this.#trim(source);
     if (this.#byPeer.size > this.#limits.pending) this.#evictFrom(this.#busiestSource());
     return true;
   }
@@ -110,6 +123,20 @@ export class ConnectionGuard {
   authenticated({ remoteAddress, remotePort }: { remoteAddress?: string | undefined; remotePort?: number | undefined }): void {
     const entry = this.#byPeer.get(peerKey(remoteAddress, remotePort));
     if (entry) this.#forget(entry);
+  }
+
+  /** `entry` has had SETTLE_MS to send its call: from now on it counts against its source's limit, until its deadline. */
+  #settle(entry: Pending): void {
+    entry.settled = true;
+    entry.timer = setTimeout(() => this.#evict(entry), this.#limits.authDeadlineMs - this.#limits.settleMs).unref();
+    this.#trim(entry.source);
+  }
+
+  /** Closes the oldest settled pending connections of `source` while it holds more than its limit. */
+  #trim(source: string): void {
+    const queue = this.#bySource.get(source);
+    // Oldest first, and all settle alike: a settled one, if any, is first.
+    while (queue && queue.length > this.#limits.pendingPerSource && queue[0]!.settled) this.#evict(queue[0]!);
   }
 
   /** Closes the oldest pending connection of `source`; false when it has none. */

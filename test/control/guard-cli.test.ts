@@ -5,7 +5,10 @@ import test from 'ava';
 import { execa } from 'execa';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
+import * as grpc from '@grpc/grpc-js';
+import { tokenMetadata } from '../../src/control/auth.js';
 import { AUTH_DEADLINE_MS, MAX_PENDING, MAX_PENDING_PER_SOURCE } from '../../src/control/guard.js';
+import { controlService } from '../../src/control/proto.js';
 import { CLI, fixture, killOnTeardown, startCluster, waitFor } from '../helpers/cluster.js';
 
 const TOKEN = 'guard-test-token';
@@ -116,4 +119,27 @@ test('idle connections without a token are closed at the deadline; an authentica
   const seen = snapshots;
   await waitFor(() => snapshots > seen, { what: 'a top snapshot after the deadline' });
   t.is(top.exitCode, null, 'top still running');
+});
+
+test('40 channels with the token opened at once from one source all get their call through', async (t) => {
+  const { port } = await guardedCluster(t, 'burst');
+  const { Client } = controlService();
+  // A channel of its own each (grpc-js would otherwise share one connection among them): 40
+  // connections pending at once from 127.0.0.1, past MAX_PENDING_PER_SOURCE, each with its call on the wire.
+  const channels = Array.from({ length: 40 }, () => new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }) as unknown as grpc.Client & {
+    Status(request: object, metadata: grpc.Metadata, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null) => void): void;
+  });
+  t.teardown(() => {
+    for (const channel of channels) channel.close();
+  });
+  t.true(channels.length > MAX_PENDING_PER_SOURCE);
+  const results = await Promise.all(
+    channels.map(
+      (channel) =>
+        new Promise<string>((resolve) => {
+          channel.Status({}, tokenMetadata(TOKEN), { deadline: Date.now() + 20_000 }, (error) => resolve(error ? error.message : 'ok'));
+        }),
+    ),
+  );
+  t.deepEqual(results.filter((result) => result !== 'ok'), []);
 });

@@ -30,9 +30,9 @@ function socket(address: string, name = `${address}#${nextPort}`): StandIn {
   return stand as unknown as StandIn;
 }
 
-/** A guard with a long deadline, so only the limits close anything; cleaned up with the test. */
+/** A guard with a long deadline, so only the limits close anything, and no time to settle (see below); cleaned up with the test. */
 function guard(t: { teardown(fn: () => void): void }, limits: ConstructorParameters<typeof ConnectionGuard>[0] = {}): { guard: ConnectionGuard; sockets: StandIn[]; admit(address: string): StandIn } {
-  const g = new ConnectionGuard({ authDeadlineMs: 60_000, ...limits });
+  const g = new ConnectionGuard({ authDeadlineMs: 60_000, settleMs: 0, ...limits });
   const sockets: StandIn[] = [];
   t.teardown(() => {
     for (const s of sockets) s.destroy();
@@ -56,6 +56,22 @@ test('past the per-source limit, the oldest pending connection of that source is
   t.deepEqual(sockets.map((s) => s.destroyed), [true, true, false, false, false, false]);
   t.false(other.destroyed);
   t.is(g.pending, 4);
+});
+
+test('a burst past the per-source limit is kept while young: only connections pending past the settle time are trimmed, oldest first', async (t) => {
+  const { guard: g, sockets, admit } = guard(t, { pendingPerSource: 3, settleMs: 100 });
+  // A client with the token opening 6 channels at once: its calls are on the wire.
+  for (let i = 0; i < 6; i++) admit('10.0.0.1');
+  t.deepEqual(sockets.map((s) => s.destroyed), [false, false, false, false, false, false]);
+  // Two of them present the token in time; the other four stay silent, as a stranger's would.
+  g.authenticated(sockets[1]!);
+  g.authenticated(sockets[4]!);
+  await waitFor(() => g.pending === 3, { what: 'the silent ones trimmed to the limit once settled' });
+  t.deepEqual(sockets.map((s) => s.destroyed), [true, false, false, false, false, false]);
+  // A settled source past its limit: a newcomer is kept (young), the oldest settled one goes.
+  const late = admit('10.0.0.1');
+  t.deepEqual(sockets.map((s) => s.destroyed), [true, false, true, false, false, false, false]);
+  t.false(late.destroyed);
 });
 
 test('past the total, the oldest pending connection of the busiest source is closed', (t) => {
