@@ -1,6 +1,8 @@
 // Bearer-token check for the TCP listener. The unix socket needs none: only its owner can reach it.
 import * as grpc from '@grpc/grpc-js';
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { sourceOf } from './guard.js';
+import { WrongTokenBudget } from './wrong-tokens.js';
 
 /** Metadata key and scheme a client sends: `authorization: Bearer <token>`. */
 export const AUTH_METADATA_KEY = 'authorization';
@@ -25,25 +27,39 @@ export function bearerToken(metadata: grpc.Metadata): string | null {
  * A server interceptor that ends every call without the right token with UNAUTHENTICATED before
  * any handler runs, so methods added later are covered without a line of their own. Each call
  * that passes tells `onAuthenticated` which connection it came on (the ConnectionGuard in
- * guard.ts lifts that connection's deadline).
+ * guard.ts lifts that connection's deadline). A source that spent its budget of wrong tokens
+ * (wrong-tokens.ts) has its calls refused unchecked, with RESOURCE_EXHAUSTED, until it refills.
  */
 export function requireToken(
   token: string,
   onAuthenticated: (connection: { remoteAddress?: string | undefined; remotePort?: number | undefined }) => void = () => {},
   onRefused: (remoteAddress: string | undefined, why: Refusal) => void = () => {},
+  budget: WrongTokenBudget = new WrongTokenBudget(),
 ): grpc.ServerInterceptor {
   return (_method, call) =>
     new grpc.ServerInterceptingCall(call, {
       start: (next) => {
         next({
           onReceiveMetadata: (metadata, forward) => {
+            const { remoteAddress } = call.getConnectionInfo();
+            const source = sourceOf(remoteAddress ?? 'unknown');
+            const waitMs = budget.waitMs(source);
+            if (waitMs > 0) {
+              onRefused(remoteAddress, 'throttled');
+              call.sendStatus({
+                code: grpc.status.RESOURCE_EXHAUSTED,
+                details: `too many wrong control tokens from ${source}: its next call is checked in ${Math.ceil(waitMs / 1000)} s`,
+              });
+              return;
+            }
             const presented = bearerToken(metadata);
             if (presented !== null && tokenMatches(token, presented)) {
               onAuthenticated(call.getConnectionInfo());
               forward(metadata);
               return;
             }
-            onRefused(call.getConnectionInfo().remoteAddress, presented === null ? 'missing' : 'wrong');
+            if (presented !== null) budget.spend(source);
+            onRefused(remoteAddress, presented === null ? 'missing' : 'wrong');
             call.sendStatus({
               code: grpc.status.UNAUTHENTICATED,
               details: presented === null ? 'missing `authorization: Bearer <token>` metadata' : 'wrong control token',
@@ -54,8 +70,8 @@ export function requireToken(
     });
 }
 
-/** Why a call was refused: no bearer token, or another one. */
-export type Refusal = 'missing' | 'wrong';
+/** Why a call was refused: no bearer token, another one, or not checked (its source's wrong tokens spent). */
+export type Refusal = 'missing' | 'wrong' | 'throttled';
 
 /** How often each source's refused calls are said, at most. */
 export const REFUSALS_REPORT_MS = 60_000;
@@ -82,19 +98,19 @@ export class RefusalLog {
       known.counts[why]++;
       return;
     }
-    this.#say(source, { missing: why === 'missing' ? 1 : 0, wrong: why === 'wrong' ? 1 : 0 }, true);
-    const entry = { counts: { missing: 0, wrong: 0 }, timer: setTimeout(() => this.#report(source), this.#intervalMs).unref() };
+    this.#say(source, { ...noRefusals(), [why]: 1 }, true);
+    const entry = { counts: noRefusals(), timer: setTimeout(() => this.#report(source), this.#intervalMs).unref() };
     this.#sources.set(source, entry);
   }
 
   #report(source: string): void {
     const entry = this.#sources.get(source)!;
-    if (entry.counts.missing + entry.counts.wrong === 0) {
+    if (entry.counts.missing + entry.counts.wrong + entry.counts.throttled === 0) {
       this.#sources.delete(source);
       return;
     }
     this.#say(source, entry.counts, false);
-    entry.counts = { missing: 0, wrong: 0 };
+    entry.counts = noRefusals();
     entry.timer.refresh();
   }
 
@@ -102,6 +118,10 @@ export class RefusalLog {
     for (const { timer } of this.#sources.values()) clearTimeout(timer);
     this.#sources.clear();
   }
+}
+
+function noRefusals(): Record<Refusal, number> {
+  return { missing: 0, wrong: 0, throttled: 0 };
 }
 
 /** Metadata for a client call to a TCP listener. */

@@ -11,6 +11,7 @@ import { RefusalLog, requireToken, type Refusal } from './auth.js';
 import { ControlClient } from './client.js';
 import { ControlHandlers } from './handlers.js';
 import { ConnectionGuard, sourceOf } from './guard.js';
+import { WrongTokenBudget } from './wrong-tokens.js';
 import { GrpcListener } from './listener.js';
 import { formatControlAddress, type TcpAddress } from './options.js';
 import { CLUSTER_NAME_RULE } from '../options.js';
@@ -28,12 +29,14 @@ export interface ControlServerOptions {
   dashboard?: DashboardSource | undefined;
   /** Also serve on TCP; every call there must carry `authorization: Bearer <token>`. */
   tcp?: ({ token: string } & TcpAddress) | undefined;
-  /** Told of calls the TCP listener refused (no token, a wrong one): a source's first, then a count at most once a minute. */
+  /** Told of calls the TCP listener refused (no token, a wrong one, unchecked after too many wrong ones): a source's first, then a count at most once a minute. */
   onRefused?: ((source: string, counts: Record<Refusal, number>, first: boolean) => void) | undefined;
   /** The runtime directory; by default runtimeDir() ($CLUSTERD_RUNTIME_DIR, $XDG_RUNTIME_DIR/clusterd, ...). */
   dir?: string;
   /** Watch and Logs streams open at once (default MAX_FOLLOW_STREAMS); past it they are refused, BUSY. */
   maxFollowStreams?: number;
+  /** The TCP listener's budget of wrong tokens per source (wrong-tokens.ts); tests pass one with their own clock. */
+  wrongTokens?: WrongTokenBudget;
 }
 
 export interface ControlServer {
@@ -56,7 +59,7 @@ const SHUTDOWN_GRACE_MS = 1_000;
  * that name already answers, when the runtime directory is unsafe, or when the TCP address
  * cannot be bound.
  */
-export async function startControlServer({ name, source, operations, dashboard, tcp, onRefused = () => {}, dir = runtimeDir(), maxFollowStreams }: ControlServerOptions): Promise<ControlServer> {
+export async function startControlServer({ name, source, operations, dashboard, tcp, onRefused = () => {}, dir = runtimeDir(), maxFollowStreams, wrongTokens = new WrongTokenBudget() }: ControlServerOptions): Promise<ControlServer> {
   if (!CLUSTER_NAME.test(name)) throw new UsageError(`Expected the cluster name to be ${CLUSTER_NAME_RULE}, got \`${name}\``);
   if (tcp && tcp.token.length === 0) throw new UsageError('Expected a non-empty control token for the TCP control listener');
   ensureRuntimeDir(dir);
@@ -95,7 +98,7 @@ export async function startControlServer({ name, source, operations, dashboard, 
       tcpListener = new GrpcListener({
         definition,
         implementation: handlers.implementation(),
-        interceptors: [requireToken(tcp.token, (connection) => guard.authenticated(connection), (address, why) => refusals.refused(sourceOf(address ?? 'unknown'), why))],
+        interceptors: [requireToken(tcp.token, (connection) => guard.authenticated(connection), (address, why) => refusals.refused(sourceOf(address ?? 'unknown'), why), wrongTokens)],
         guard,
       });
       const bound = await listen(tcpListener, { host: tcp.host, port: tcp.port }, `--control ${formatControlAddress(tcp)}`);

@@ -171,10 +171,10 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     operations: masterControl,
     dashboard: feed,
     tcp: controlTcp ?? undefined,
-    onRefused: (source, { missing, wrong }, first) => {
-      const why = [wrong > 0 ? `${wrong} with a wrong token` : '', missing > 0 ? `${missing} with none` : ''].filter(Boolean).join(', ');
-      const text = first ? `control call from ${source} refused: ${wrong > 0 ? 'wrong token' : 'no token'}` : `control calls from ${source} refused in the last minute: ${why}`;
-      logs.event('control-refused', text, { source, missing, wrong }, 'warn');
+    onRefused: (source, { missing, wrong, throttled }, first) => {
+      const why = [wrong > 0 ? `${wrong} with a wrong token` : '', missing > 0 ? `${missing} with none` : '', throttled > 0 ? `${throttled} unchecked after too many wrong tokens` : ''].filter(Boolean).join(', ');
+      const text = first ? `control call from ${source} refused: ${wrong > 0 ? 'wrong token' : throttled > 0 ? 'too many wrong tokens' : 'no token'}` : `control calls from ${source} refused in the last minute: ${why}`;
+      logs.event('control-refused', text, { source, missing, wrong, throttled }, 'warn');
     },
   }).catch((error: unknown) => {
     feed.close();

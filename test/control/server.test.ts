@@ -14,6 +14,7 @@ import { decodeStatus, encodeStatus } from '../../src/control/convert.js';
 import { ensureRuntimeDir } from '../../src/control/paths.js';
 import { startControlServer, type ControlServer, type ControlServerOptions } from '../../src/control/server.js';
 import { RefusalLog } from '../../src/control/auth.js';
+import { WRONG_TOKEN_BURST, WRONG_TOKEN_REFILL_MS, WrongTokenBudget } from '../../src/control/wrong-tokens.js';
 import type { ClusterView } from '../../src/control/types.js';
 import { ClusterdError } from '../../src/errors.js';
 import { ExitCode } from '../../src/exit-codes.js';
@@ -288,7 +289,7 @@ test('TCP: the right token is accepted; none or a wrong one gets UNAUTHENTICATED
   const misnamed = await t.throwsAsync(connect({ name: 'other', control: { host: '127.0.0.1', port, token } }), { instanceOf: ClusterdError });
   t.is(misnamed.message, `the cluster at 127.0.0.1:${port} is named fake, not other`);
   // The refusals leave a trace, the first at once (the rest are counted, said once a minute).
-  t.deepEqual(refused, [['127.0.0.1', { missing: 1, wrong: 0 }, true]]);
+  t.deepEqual(refused, [['127.0.0.1', { missing: 1, wrong: 0, throttled: 0 }, true]]);
 });
 
 test('RefusalLog: a source\'s first refusal is said at once, then how many more once per interval, and nothing when there were none', async (t) => {
@@ -300,15 +301,15 @@ test('RefusalLog: a source\'s first refusal is said at once, then how many more 
   log.refused('10.0.0.1', 'missing');
   log.refused('10.0.0.2', 'missing');
   t.deepEqual(said, [
-    ['10.0.0.1', { missing: 0, wrong: 1 }, true],
-    ['10.0.0.2', { missing: 1, wrong: 0 }, true],
+    ['10.0.0.1', { missing: 0, wrong: 1, throttled: 0 }, true],
+    ['10.0.0.2', { missing: 1, wrong: 0, throttled: 0 }, true],
   ]);
   await waitFor(() => said.length === 3, { what: 'the count for 10.0.0.1' });
-  t.deepEqual(said[2], ['10.0.0.1', { missing: 1, wrong: 1 }, false]);
+  t.deepEqual(said[2], ['10.0.0.1', { missing: 1, wrong: 1, throttled: 0 }, false]);
   // 10.0.0.2's interval ended with it (their timers were set in one tick) and was quiet: its next
   // refusal is a first again.
   log.refused('10.0.0.2', 'wrong');
-  t.deepEqual(said.at(-1), ['10.0.0.2', { missing: 0, wrong: 1 }, true]);
+  t.deepEqual(said.at(-1), ['10.0.0.2', { missing: 0, wrong: 1, throttled: 0 }, true]);
 });
 
 test('a TCP address that cannot be bound fails with a clear error and leaves no socket', async (t) => {
@@ -372,4 +373,66 @@ test('past the cap of open Watch streams a new one is refused (BUSY); one that e
   b.cancel();
   await waitFor(() => server.watchers === 0, { what: 'every watch released' });
   t.pass();
+});
+
+test('WrongTokenBudget: a source may present 20 wrong tokens, then one a refill; other sources and right tokens spend nothing; the table is bounded', (t) => {
+  let now = 0;
+  const budget = new WrongTokenBudget({ burst: 20, refillMs: 1_000, maxSources: 3, now: () => now });
+  for (let i = 0; i < 20; i++) {
+    t.is(budget.waitMs('10.0.0.1'), 0, `wrong token ${i + 1} is checked`);
+    budget.spend('10.0.0.1');
+  }
+  t.is(budget.waitMs('10.0.0.1'), 1_000, 'the 21st waits for a refill');
+  t.is(budget.waitMs('10.0.0.2'), 0, 'another source is not slowed');
+  now += 500;
+  t.is(budget.waitMs('10.0.0.1'), 500);
+  now += 500;
+  t.is(budget.waitMs('10.0.0.1'), 0);
+  budget.spend('10.0.0.1');
+  t.is(budget.waitMs('10.0.0.1'), 1_000, 'one more, then it waits again');
+  // Whole again after the burst's worth of quiet: forgotten.
+  now += 20_000;
+  t.is(budget.waitMs('10.0.0.1'), 0);
+  t.is(budget.size, 0);
+  // At most maxSources remembered: the least recently refused is forgotten.
+  for (const source of ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4']) budget.spend(source);
+  t.is(budget.size, 3);
+});
+
+test('TCP: after 20 wrong tokens a source\'s calls are refused unchecked (RESOURCE_EXHAUSTED) until its budget refills; another right token then passes', async (t) => {
+  const token = randomBytes(16).toString('hex');
+  let now = 0;
+  const refused: unknown[] = [];
+  const server = await startControlServer({
+    name: 'guessed',
+    source: new FakeSource(twoWorkers('guessed')),
+    dir: tempDir(t),
+    tcp: { host: '127.0.0.1', port: 0, token },
+    onRefused: (...report) => refused.push(report),
+    wrongTokens: new WrongTokenBudget({ now: () => now }),
+  });
+  t.teardown(() => server.close());
+  const { port } = server.tcpAddress!;
+  const call = async (presented: string): Promise<string> => {
+    const client = new ControlClient({ transport: 'tcp', host: '127.0.0.1', port, token: presented });
+    try {
+      await client.status();
+      return 'ok';
+    } catch (error) {
+      return (error as ClusterdError).message.replace(`the cluster at 127.0.0.1:${port} refused the call: `, '').replace(`control call to 127.0.0.1:${port} failed: `, '');
+    } finally {
+      client.close();
+    }
+  };
+  t.is(await call(token), 'ok');
+  const answers: string[] = [];
+  for (let i = 0; i < WRONG_TOKEN_BURST + 2; i++) answers.push(await call(`guess-${i}`));
+  t.deepEqual(answers.slice(0, WRONG_TOKEN_BURST), Array<string>(WRONG_TOKEN_BURST).fill('wrong control token'));
+  t.deepEqual(answers.slice(WRONG_TOKEN_BURST), Array<string>(2).fill('too many wrong control tokens from 127.0.0.1: its next call is checked in 1 s'));
+  // Unchecked: the right token too, from that source, while it guesses.
+  t.regex(await call(token), /^too many wrong control tokens/);
+  now += WRONG_TOKEN_REFILL_MS;
+  t.is(await call(token), 'ok', 'checked again once the budget refilled, and a right token spends none of it');
+  t.is(await call(token), 'ok');
+  t.deepEqual(refused, [['127.0.0.1', { missing: 0, wrong: 1, throttled: 0 }, true]]);
 });
