@@ -3,12 +3,13 @@
 // replacements are changes to that state followed by reconcile(), never bespoke code paths.
 import { EventEmitter, once } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { DEFAULT_BACKOFF, backoffDelay, type BackoffPolicy } from './backoff.js';
+import { DEFAULT_BACKOFF } from './backoff.js';
 import { IdCounts } from './id-counts.js';
 import { Listeners, type ListenFailure } from './listeners.js';
 import { buildStatus, type ClusterStatus, type ControlSource } from './status.js';
 import type { ReplaceRequest, Want } from './want.js';
 import { Replacements } from './replacements.js';
+import { Restarts } from './restarts.js';
 import { BlockedSites } from './blocked-sites.js';
 import { Reaper } from './reaper.js';
 import { WorkerProcess, type WorkerExit } from './worker.js';
@@ -20,8 +21,7 @@ import { BootError, ClusterdError, ERROR_CODES } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { ClusterConfig } from './cluster-config.js';
 import { describeExit, stoppedCleanly } from './exit-report.js';
-import { giveUpOnBoot } from './boot-give-up.js';
-import { describeListenFailure, type OwnListener } from './listen-failure.js';
+import type { OwnListener } from './listen-failure.js';
 import type { SockName } from '../protocol.js';
 import type { LoopSample } from '../loop/types.js';
 
@@ -98,9 +98,10 @@ export class Supervisor extends EventEmitter implements ControlSource {
   readonly #replacements: Replacements;
   /** The watchdog's catches and --report-blocked's reports: which workers restart without backoff. */
   readonly #blockReports: BlockReports;
+  /** Each id's restart after a crash or a failed boot: its backoff, its log line, its timer. */
+  readonly #restarting: Restarts;
   #exitCode: ExitCodeValue = ExitCode.OK;
   #graceTimer: NodeJS.Timeout | null = null;
-  readonly #backoff: BackoffPolicy;
   /** What the master watches each worker's heartbeat for. */
   readonly #watch: WatchSettings;
   /** Ends every worker's process group should the master die (created with the first worker). */
@@ -110,7 +111,6 @@ export class Supervisor extends EventEmitter implements ControlSource {
     super();
     this.config = config;
     this.#desired = config.instances;
-    this.#backoff = config.backoff ?? DEFAULT_BACKOFF;
     this.#watch = {
       // Only `least` and `fair` route on it: a live signal that a worker's loop has stopped turning.
       stallMs: config.balance === 'least' || config.balance === 'fair' ? STALL_MS : 0,
@@ -123,7 +123,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       slot: (id) => this.#slots.get(id),
       spawn: (slot, role) => this.#spawn(slot, role),
       drain: (worker) => this.drain(worker),
-      clearRestart: (slot) => this.#clearRestart(slot),
+      clearRestart: (slot) => this.#restarting.clear(slot),
       changed: () => this.emit('change'),
     });
     this.#blockReports = new BlockReports({
@@ -131,6 +131,19 @@ export class Supervisor extends EventEmitter implements ControlSource {
       blockedSites: this.blockedSites,
       blocking: (worker, report) => this.emit('blocking', worker, report),
       changed: () => this.emit('change'),
+    });
+    this.#restarting = new Restarts({
+      config,
+      backoff: config.backoff ?? DEFAULT_BACKOFF,
+      phase: () => this.#phase,
+      slots: () => this.#slots.values(),
+      workers: () => this.workers(),
+      ownListeners: () => this.#ownListeners,
+      restartAtOnce: (worker) => this.#blockReports.restartAtOnce(worker),
+      restarted: (id) => this.#restarts.add(id),
+      reconcile: () => this.#reconcile(),
+      fatal: (error) => this.#fatal(error),
+      bootFailed: (id, failure) => this.emit('boot-failed', id, failure),
     });
     // Asked for each sticky connection: the same array until a scale changes the count.
     let ids: number[] = [];
@@ -323,7 +336,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     this.#exitCode = exitCode;
     this.emit('stopping');
     for (const slot of this.#slots.values()) {
-      this.#clearRestart(slot);
+      this.#restarting.clear(slot);
       slot.want?.reject(new ClusterdError('ERR_CLUSTERD_STOPPING', 'the cluster is stopping'));
       slot.want = null;
     }
@@ -363,7 +376,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     }
     for (const slot of this.#slots.values()) {
       if (slot.id <= this.#desired) continue;
-      this.#clearRestart(slot);
+      this.#restarting.clear(slot);
       this.#slots.delete(slot.id);
       this.#forgetCounts(slot.id);
       slot.want?.reject(new ClusterdError('ERR_CLUSTERD_NO_WORKER', `worker ${slot.id} was scaled away before it was replaced`));
@@ -486,65 +499,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
         return;
       }
     }
-
-    // The monotonic clock: a wall-clock step must not reset the backoff, or hold it up.
-    const uptime = worker.servedMs;
-    this.#restarts.add(slot.id);
-    let delay = 0;
-    if (!this.#blockReports.restartAtOnce(worker)) {
-      slot.attempt = uptime >= this.#backoff.resetAfterMs ? 0 : slot.attempt + 1;
-      delay = backoffDelay(this.#backoff, slot.attempt - 1);
-    }
-    if (exit.from === 'starting') {
-      slot.bootFailures++;
-      const reason = describeExit(exit, worker);
-      // Once the cluster has run, a worker that cannot boot while others serve never stops them:
-      // a crash restart after a broken deploy, a scale-up, a fork the process limit refuses. Its id
-      // is retried with the backoff (at most 15 s apart) for as long as another worker serves; only
-      // a cluster with no worker left serving gives up after --max-boot-failures, as at first boot.
-      // One that closed its servers counts: it runs, and may listen again (giving up would end it).
-      const serving = this.#phase === 'running' ? this.workers().filter((other) => isUp(other.state)).length : 0;
-      if (serving === 0) {
-        const failures = { all: [...this.#slots.values()].reduce((sum, each) => sum + each.bootFailures, 0), id: slot.bootFailures };
-        const fatal = giveUpOnBoot({ exit, worker, reason, listenFailure, ownListeners: this.#ownListeners, phase: this.#phase, failures, config: this.config });
-        if (fatal) {
-          this.#fatal(fatal);
-          return;
-        }
-      }
-      const why = listenFailure ? describeListenFailure(listenFailure, this.#ownListeners) : reason;
-      // While the cluster first boots, a retried boot is progress, not an error: stderr is kept
-      // for the one line that says why clusterd gives up, if it does.
-      const level = this.#phase === 'booting' ? 'info' : 'warn';
-      const retry = serving > 0 ? `; retrying in ${(delay / 1000).toFixed(1)} s while ${serving} ${serving === 1 ? 'worker serves' : 'workers serve'}` : '';
-      this.config.logs.event('boot-failed', `worker ${worker.id} failed to boot: ${why}${retry}`, { worker: worker.id, pid: worker.pid, code: exit.code, signal: exit.signal }, level);
-      this.#scheduleRestart(slot, delay);
-      const failure = new BootError(`worker ${worker.id} ${why}`, worker.lastOutput());
-      // A reload or restart waiting for this id (it was restarting when asked) hears why, as from a
-      // successor's failed boot, rather than waiting for a boot that may never come; the id retries.
-      slot.want?.reject(failure);
-      slot.want = null;
-      this.emit('boot-failed', slot.id, failure);
-      return;
-    }
-    // A wait of a second or more is said, with why: nothing serves on that id meanwhile.
-    const wait = delay >= 1000 ? ` in ${(delay / 1000).toFixed(1)} s (${slot.attempt} crashes in a row)` : '';
-    this.config.logs.event(
-      'worker-exit',
-      `worker ${worker.id} (pid ${worker.pid}) ${describeExit(exit, worker)}; restarting${wait}`,
-      { worker: worker.id, pid: worker.pid, code: exit.code, signal: exit.signal, restartInMs: delay },
-      'warn',
-    );
-    this.#scheduleRestart(slot, delay);
-  }
-
-  #scheduleRestart(slot: Slot, delay: number): void {
-    slot.restartAt = Date.now() + delay;
-    slot.restartTimer = setTimeout(() => {
-      slot.restartTimer = null;
-      slot.restartAt = null;
-      this.#reconcile();
-    }, delay);
+    // A crash or a failed boot: the id restarts after its backoff, or the cluster gives up (restarts.ts).
+    this.#restarting.after(slot, worker, exit, listenFailure);
   }
 
   #fatal(error: ClusterdError): void {
@@ -558,11 +514,5 @@ export class Supervisor extends EventEmitter implements ControlSource {
     this.#graceTimer = null;
     this.#phase = 'stopped';
     this.emit('stopped', this.#exitCode);
-  }
-
-  #clearRestart(slot: Slot): void {
-    if (slot.restartTimer) clearTimeout(slot.restartTimer);
-    slot.restartTimer = null;
-    slot.restartAt = null;
   }
 }
