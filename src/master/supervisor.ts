@@ -1,7 +1,7 @@
 // The supervisor owns the desired state (how many workers, which of them must be replaced)
 // and one reconcile step that makes the running set match it. Exits, restarts, scaling and
 // replacements are changes to that state followed by reconcile(), never bespoke code paths.
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { DEFAULT_BACKOFF } from './backoff.js';
 import { IdCounts } from './id-counts.js';
@@ -10,6 +10,7 @@ import { buildStatus, type ClusterStatus, type ControlSource } from './status.js
 import type { ReplaceRequest, Want } from './want.js';
 import { Replacements } from './replacements.js';
 import { Restarts } from './restarts.js';
+import { GracefulStop, drain } from './graceful-stop.js';
 import { BlockedSites } from './blocked-sites.js';
 import { Reaper } from './reaper.js';
 import { WorkerProcess, type WorkerExit } from './worker.js';
@@ -55,13 +56,7 @@ export type Phase = 'booting' | 'running' | 'stopping' | 'stopped';
  */
 export const STALL_MS = 200;
 
-/**
- * On a stop, the part of --grace the connections the master queued may take to reach the workers
- * before the workers are told to stop anyway: a few acknowledgements' time under load; more only
- * while a worker's loop is blocked (its pinned connections wait for it). The rest of --grace is the
- * workers' to drain what they got.
- */
-export const FLUSH_SHARE_OF_GRACE = 0.5;
+export { FLUSH_SHARE_OF_GRACE } from './graceful-stop.js';
 
 /**
  * Events: 'ready' (every worker ready for the first time), 'fatal' (ClusterdError: the app
@@ -100,8 +95,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
   readonly #blockReports: BlockReports;
   /** Each id's restart after a crash or a failed boot: its backoff, its log line, its timer. */
   readonly #restarting: Restarts;
-  #exitCode: ExitCodeValue = ExitCode.OK;
-  #graceTimer: NodeJS.Timeout | null = null;
+  /** The cluster's stop: its grace timer and the exit code it ends with. */
+  readonly #stop: GracefulStop;
   /** What the master watches each worker's heartbeat for. */
   readonly #watch: WatchSettings;
   /** Ends every worker's process group should the master die (created with the first worker). */
@@ -154,6 +149,22 @@ export class Supervisor extends EventEmitter implements ControlSource {
       // A server the app starts after its start-up (not waited for at ready) has as long as a worker has to boot.
       releaseAfterMs: config.listenTimeoutMs,
       ids: () => (ids.length === this.#desired ? ids : (ids = Array.from({ length: this.#desired }, (_, index) => index + 1))),
+    });
+    this.#stop = new GracefulStop({
+      graceMs: config.graceMs,
+      sockets: this.sockets,
+      phase: () => this.#phase,
+      live: () => this.#live,
+      slots: () => this.#slots.values(),
+      clearRestart: (slot) => this.#restarting.clear(slot),
+      stopping: () => {
+        this.#phase = 'stopping';
+        this.emit('stopping');
+      },
+      stopped: (exitCode) => {
+        this.#phase = 'stopped';
+        this.emit('stopped', exitCode);
+      },
     });
   }
 
@@ -309,16 +320,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
   }
 
   /** Stops one worker gracefully and resolves once it exited (killed after --grace). */
-  async drain(worker: WorkerProcess): Promise<void> {
-    if (worker.state === 'exited') return;
-    const exited = once(worker, 'exit');
-    // A worker still starting has nothing to drain and may not hear the request (stop(), below): a
-    // scale down that overtook a scale up left it 'stopping' for the whole --grace, then killed it.
-    if (worker.state === 'starting') worker.kill();
-    else worker.stop();
-    const timer = setTimeout(() => worker.expireGrace(this.config.graceMs), this.config.graceMs);
-    await exited;
-    clearTimeout(timer);
+  drain(worker: WorkerProcess): Promise<void> {
+    return drain(worker, this.config.graceMs);
   }
 
   /**
@@ -326,41 +329,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
    * --grace. A second call forces it: every worker is killed at once.
    */
   stop(exitCode: ExitCodeValue = ExitCode.OK): void {
-    if (this.#phase === 'stopped') return;
-    if (this.#phase === 'stopping') {
-      this.#exitCode = this.#exitCode === ExitCode.OK ? ExitCode.FORCED : this.#exitCode;
-      for (const worker of this.#live) worker.kill();
-      return;
-    }
-    this.#phase = 'stopping';
-    this.#exitCode = exitCode;
-    this.emit('stopping');
-    for (const slot of this.#slots.values()) {
-      this.#restarting.clear(slot);
-      slot.want?.reject(new ClusterdError('ERR_CLUSTERD_STOPPING', 'the cluster is stopping'));
-      slot.want = null;
-    }
-    // A worker still starting has nothing to drain, and may not hear the request before its app is
-    // loaded: it is ended at once, not waited for until --grace (which read as a blocked loop, exit 5).
-    // drain() does the same for one worker.
-    for (const worker of this.#live) if (worker.state === 'starting') worker.kill();
-    // The sockets stop accepting first, and the connections the master queued (rr, least, sticky
-    // under load) reach the workers before the workers hear the stop; then the sockets close.
-    void this.sockets
-      .stopAccepting(this.config.graceMs * FLUSH_SHARE_OF_GRACE)
-      .then(() => {
-        for (const worker of this.#live) {
-          if (worker.state === 'starting') worker.kill();
-          else worker.stop();
-        }
-        return this.sockets.closeAll();
-      });
-    this.#graceTimer = setTimeout(() => {
-      if (this.#live.size === 0) return;
-      if (this.#exitCode === ExitCode.OK) this.#exitCode = ExitCode.GRACE_EXPIRED;
-      for (const worker of this.#live) worker.expireGrace(this.config.graceMs);
-    }, this.config.graceMs);
-    this.#finishIfStopped();
+    this.#stop.stop(exitCode);
   }
 
   /** Makes the running set match the desired one. */
@@ -474,7 +443,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       );
     }
     if (this.#phase === 'stopping') {
-      this.#finishIfStopped();
+      this.#stop.finishIfStopped();
       return;
     }
     if (slot.successor === worker && this.#replacements.superseded(worker)) {
@@ -506,13 +475,5 @@ export class Supervisor extends EventEmitter implements ControlSource {
   #fatal(error: ClusterdError): void {
     this.emit('fatal', error);
     this.stop(ERROR_CODES[error.code].exitCode);
-  }
-
-  #finishIfStopped(): void {
-    if (this.#phase !== 'stopping' || this.#live.size > 0) return;
-    if (this.#graceTimer) clearTimeout(this.#graceTimer);
-    this.#graceTimer = null;
-    this.#phase = 'stopped';
-    this.emit('stopped', this.#exitCode);
   }
 }
