@@ -17,7 +17,7 @@ import { WorkerProcess, type WorkerExit } from './worker.js';
 import { isUp } from './worker-state.js';
 import { RUNTIME_PREFIXES } from './blocking-report.js';
 import { BlockReports } from './block-reports.js';
-import { heartbeatPeriod, type WatchSettings } from './worker-fork.js';
+import { workerSpec, type WatchSettings } from './worker-fork.js';
 import { BootError, ClusterdError, ERROR_CODES } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { ClusterConfig } from './cluster-config.js';
@@ -367,24 +367,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
 
   #spawn(slot: Slot, role: 'worker' | 'successor'): WorkerProcess {
     const { config } = this;
-    const worker = new WorkerProcess({
-      id: slot.id,
-      generation: this.#generation,
-      clusterName: config.name,
-      entry: config.entry,
-      args: config.args,
-      env: config.env ?? {},
-      settings: {
-        waitReady: config.waitReady,
-        statsIntervalMs: config.statsIntervalMs,
-        heartbeatMs: heartbeatPeriod(this.#watch),
-      },
-      watch: this.#watch,
-      reaper: this.#reaper,
-      listeners: this.sockets,
-      logs: config.logs,
-      killSignal: config.killSignal,
-    });
+    const worker = new WorkerProcess(workerSpec(config, { id: slot.id, generation: this.#generation, watch: this.#watch, reaper: this.#reaper, listeners: this.sockets }));
     slot[role] = worker;
     this.#live.add(worker);
     const bootTimer = setTimeout(() => {

@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { fork, type ChildProcess } from 'node:child_process';
 import { getSystemErrorMap } from 'node:util';
+import type { ClusterConfig } from './cluster-config.js';
 import type { Listeners } from './listeners.js';
 import type { LogSink } from './logs.js';
 import { SETTINGS_ENV, type WorkerSettings } from '../protocol.js';
@@ -28,6 +29,31 @@ export interface WorkerSpec {
   killSignal: NodeJS.Signals;
   /** Ends the worker's process group should the master die (optional: tests run workers without one). */
   reaper?: Reaper;
+}
+
+/** What the supervisor forks worker `id` of the cluster `config` describes with. */
+export function workerSpec(
+  config: ClusterConfig,
+  { id, generation, watch, reaper, listeners }: Pick<WorkerSpec, 'id' | 'generation' | 'watch' | 'reaper' | 'listeners'>,
+): WorkerSpec {
+  return {
+    id,
+    generation,
+    clusterName: config.name,
+    entry: config.entry,
+    args: config.args,
+    env: config.env ?? {},
+    settings: {
+      waitReady: config.waitReady,
+      statsIntervalMs: config.statsIntervalMs,
+      heartbeatMs: heartbeatPeriod(watch),
+    },
+    watch,
+    reaper,
+    listeners,
+    logs: config.logs,
+    killSignal: config.killSignal,
+  };
 }
 
 /** The heartbeat period the watch needs: a quarter of its smallest threshold (0 when it watches for nothing). */
