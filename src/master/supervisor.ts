@@ -17,6 +17,7 @@ import { WorkerProcess, type WorkerExit } from './worker.js';
 import { isUp } from './worker-state.js';
 import { RUNTIME_PREFIXES } from './blocking-report.js';
 import { BlockReports } from './block-reports.js';
+import { ChangeListeners } from './change-listeners.js';
 import { workerSpec, type WatchSettings } from './worker-fork.js';
 import { BootError, ClusterdError, ERROR_CODES } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
@@ -265,18 +266,10 @@ export class Supervisor extends EventEmitter implements ControlSource {
    * are not mistaken by Node for a leak (MaxListenersExceededWarning).
    */
   onChange(listener: () => void): () => void {
-    if (this.#changeListeners.size === 0) this.on('change', this.#callChangeListeners);
-    this.#changeListeners.add(listener);
-    return () => {
-      this.#changeListeners.delete(listener);
-      if (this.#changeListeners.size === 0) this.off('change', this.#callChangeListeners);
-    };
+    return this.#changeListeners.add(listener);
   }
 
-  readonly #changeListeners = new Set<() => void>();
-  readonly #callChangeListeners = (): void => {
-    for (const listener of [...this.#changeListeners]) listener();
-  };
+  readonly #changeListeners = new ChangeListeners(this);
 
   /** A snapshot of the cluster for the control plane. */
   status(): ClusterStatus {
