@@ -55,6 +55,8 @@ export class Replacements {
     const met = slot.want.add(request);
     if (slot.restartTimer) {
       this.#host.clearRestart(slot);
+      // Asked for, as a reload or restart of a running id is (promote()): its crash count starts afresh.
+      slot.attempt = 0;
       request.onProgress?.('starting', this.#host.spawn(slot, 'worker'));
       return met;
     }

@@ -247,4 +247,16 @@ test('a reload starts an id\'s crash count afresh; a restart wait of a second or
   const next = await cluster.waitForLine((line) => line.event === 'worker-exit' && line.pid === pid);
   t.true((next.restartInMs as number) <= 110, next.message);
   t.true(next.message.endsWith('; restarting'), next.message);
+
+  // Broken again, then restarted while it waits out a long backoff (no process to replace: it is
+  // started at once): its next crash waits as a first one does too.
+  unlinkSync(healthy);
+  const waiting = await cluster.waitForLine((line) => line.event === 'worker-exit' && line.worker === 2 && (line.restartInMs as number) >= 3000, 60_000);
+  writeFileSync(healthy, '');
+  const restart = await ctl.run(['restart', 'crashcount', '2']);
+  t.is(restart.exitCode, 0, String(restart.stderr));
+  const restarted = (await ctl.workers('crashcount')).find((worker) => worker.id === 2)!.pid;
+  process.kill(restarted, 'SIGKILL');
+  const after = await cluster.waitForLine((line) => line.event === 'worker-exit' && line.pid === restarted);
+  t.true((after.restartInMs as number) <= 110, `${waiting.message}\n${after.message}`);
 });
