@@ -5,9 +5,12 @@
 // newest).
 //
 // The file may sit in a directory others can write to (/tmp): whatever is at the path is opened
-// with O_NOFOLLOW and must be a regular file of this user's with one link, and the new file of a
-// rotation is created with O_EXCL, so that nobody can point the master's (root's) lines at another
-// file with a symlink or hard link planted there, before the start or between rename and reopen.
+// with O_NOFOLLOW (and O_NONBLOCK: a FIFO put there cannot hold the master in open()), in such a
+// directory it must be a regular file of this user's with one link, and the new file of a rotation
+// is created with O_EXCL, so that nobody can point the master's (root's) lines at another file with
+// a symlink or hard link planted there, before the start or between rename and reopen. In a
+// directory only this user (or root) may write to, a file of another owner is taken as before (NFS
+// with root_squash, a file provisioned ahead), and so is a character device (/dev/null).
 import { closeSync, constants, existsSync, fstatSync, openSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { UsageError, oneLine } from '../errors.js';
@@ -30,7 +33,7 @@ export interface LogFileOptions {
   keep: number;
 }
 
-const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /** The log file opened to append to; a UsageError naming where its path was given when it cannot be, or must not be. */
 export function openLogFile({ path, given = '--log-file' }: Pick<LogFileOptions, 'path' | 'given'>): number {
@@ -53,7 +56,7 @@ function openOwnFile(path: string, mode: number): number {
     if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw new Error('it is a symbolic link; refusing to follow it (another user may have planted it)', { cause: error });
     throw error;
   }
-  const why = notOwnFile(fstatSync(fd));
+  const why = notOwnFile(fstatSync(fd), process.getuid?.() ?? 0, sharedDirectory(dirname(path)));
   if (why !== null) {
     closeSync(fd);
     throw new Error(`${why}; refusing to write to it`);
@@ -75,15 +78,26 @@ function createOwnFile(path: string, mode: number): number {
 }
 
 /**
- * Why a log file opened by its path is not one the master may write to; null if it is. Another
- * user's file, or a second link to a file (a hard link planted in a shared directory to one of
- * root's), would take the master's lines where it was never asked to write them.
+ * Why a log file opened by its path is not one the master may write to; null if it is. In a
+ * `shared` directory (see sharedDirectory), another user's file, or a second link to a file (a hard
+ * link planted to one of root's), would take the master's lines where it was never asked to write
+ * them; elsewhere only what is no file to append to (a FIFO, a socket) is refused.
  */
-export function notOwnFile(stats: Pick<Stats, 'uid' | 'nlink' | 'isFile'>, uid: number = process.getuid?.() ?? 0): string | null {
+export function notOwnFile(stats: Pick<Stats, 'uid' | 'nlink' | 'isFile' | 'isCharacterDevice'>, uid: number = process.getuid?.() ?? 0, shared = true): string | null {
+  if (!shared) return stats.isFile() || stats.isCharacterDevice() ? null : 'it is not a regular file';
   if (!stats.isFile()) return 'it is not a regular file';
   if (stats.uid !== uid) return `it belongs to uid ${stats.uid}, not to this user (uid ${uid})`;
   if (stats.nlink > 1) return `it has ${stats.nlink} hard links`;
   return null;
+}
+
+/**
+ * Whether others may have put what is in `dir`: it is writable by its group or by all, or it is
+ * neither this user's nor root's. Unknown (it cannot be read): taken as shared.
+ */
+function sharedDirectory(dir: string, uid: number = process.getuid?.() ?? 0): boolean {
+  const stats = statSync(dir, { throwIfNoEntry: false });
+  return stats === undefined || (stats.mode & 0o022) !== 0 || (stats.uid !== uid && stats.uid !== 0);
 }
 
 /** Throws what the master would, opening the log file: start() checks it before it starts a master. */

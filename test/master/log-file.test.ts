@@ -1,6 +1,7 @@
 // --log-file, --log-max-size, --log-keep: lines in a file with their time, rotation by size, SIGUSR1
 // to reopen after logrotate moved the file, and operations logged with who asked.
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import { execa } from 'execa';
 import fs, { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync, type PathLike } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
@@ -267,6 +268,8 @@ function stderrOf(fn: () => void): string[] {
 
 test('LogFile refuses a symbolic link or a second hard link at its path, before writing a byte through it', (t) => {
   const dir = scratch(t);
+  // A directory every user may write to, sticky, as /tmp: where another user can plant links.
+  chmodSync(dir, 0o1777);
   const victim = join(dir, 'victim');
   writeFileSync(victim, 'secret\n', { mode: 0o600 });
   const path = join(dir, 'app.log');
@@ -284,6 +287,11 @@ test('LogFile refuses a symbolic link or a second hard link at its path, before 
   }
   t.is(readFileSync(victim, 'utf8'), 'secret\n');
   t.is(statSync(victim).mode & 0o777, 0o600);
+  // In a directory of this user's alone nobody else put it there: a second link is written to.
+  chmodSync(dir, 0o700);
+  rmSync(path, { force: true });
+  linkSync(victim, path);
+  new LogFile({ path, maxSize: null, keep: 0 }).close();
 });
 
 test('LogFile in a directory every user may write to, not sticky, says so; a sticky one (/tmp) or a private one does not', (t) => {
@@ -300,12 +308,26 @@ test('LogFile in a directory every user may write to, not sticky, says so; a sti
 });
 
 test('notOwnFile: another user\'s file, a second link, or no regular file is not written to', (t) => {
-  const file = (uid: number, nlink: number, isFile = true) => ({ uid, nlink, isFile: () => isFile });
+  const file = (uid: number, nlink: number, isFile = true, isCharacterDevice = false) => ({ uid, nlink, isFile: () => isFile, isCharacterDevice: () => isCharacterDevice });
   t.is(notOwnFile(file(1000, 1), 1000), null);
   t.is(notOwnFile(file(1001, 1), 1000), 'it belongs to uid 1001, not to this user (uid 1000)');
   t.is(notOwnFile(file(0, 1), 1000), 'it belongs to uid 0, not to this user (uid 1000)');
   t.is(notOwnFile(file(1000, 2), 1000), 'it has 2 hard links');
   t.is(notOwnFile(file(1000, 1, false), 1000), 'it is not a regular file');
+  // In a directory only this user or root may write to, nobody else put it there: another owner's
+  // file (NFS's root_squash, one provisioned ahead) and a character device (/dev/null) are taken.
+  t.is(notOwnFile(file(65534, 1), 0, false), null);
+  t.is(notOwnFile(file(0, 2), 0, false), null);
+  t.is(notOwnFile(file(0, 1, false, true), 0, false), null);
+  t.is(notOwnFile(file(0, 1, false), 0, false), 'it is not a regular file');
+});
+
+test('a FIFO at the log path is refused at once, not waited on for a reader', (t) => {
+  const dir = scratch(t);
+  const path = join(dir, 'app.log');
+  execFileSync('mkfifo', [path]);
+  // Without O_NONBLOCK the open itself blocked until a reader came: this test would hang.
+  t.throws(() => new LogFile({ path, maxSize: null, keep: 0 }), { message: /app\.log/ });
 });
 
 test('LogFile rotation: a symlink planted between the rename to FILE.1 and the new file is not written through; lines go on into FILE.1', (t) => {
