@@ -52,7 +52,7 @@ export interface ControlServer {
 }
 
 /** In-flight unary calls get this long to finish on close. */
-const SHUTDOWN_GRACE_MS = 1_000;
+export const SHUTDOWN_GRACE_MS = 1_000;
 
 /**
  * Starts the control plane of the cluster `name`. Throws a ClusterdError when a live cluster of

@@ -5,12 +5,14 @@
 // stopped cluster's master alive 10 s, past the window `clusterd stop` gives it (exit 10).
 
 /**
- * How long the reader may take nothing before the master gives up on it. Both waits stay well inside
- * the STOP_MARGIN_MS that `clusterd stop` allows after --grace (src/cli/stop.ts; test/master/exit-flush.test.ts).
+ * How long the reader may take nothing before the master gives up on it. The master's waits after
+ * --grace follow one another (an exited worker's last output, up to OUTPUT_AFTER_EXIT_MS; the control
+ * server's unary calls, SHUTDOWN_GRACE_MS; then this flush): together they stay inside the
+ * STOP_MARGIN_MS that `clusterd stop` allows after --grace (src/cli/stop.ts; test/master/exit-flush.test.ts).
  */
 export const EXIT_FLUSH_STALL_MS = 1_000;
 /** The longest the master waits, even on a reader that keeps reading. */
-export const EXIT_FLUSH_LIMIT_MS = 3_000;
+export const EXIT_FLUSH_LIMIT_MS = 1_500;
 const POLL_MS = 50;
 
 /** A stream of the master's own output: process.stdout or process.stderr. */

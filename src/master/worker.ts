@@ -26,7 +26,7 @@ import { forkWorker, settleFailedFork, type ForkResult, type WatchSettings, type
  * How long an exited worker's output may take to end (the pipes' last lines) before the exit is
  * handled anyway: only a process holding the pipes open (one the app started, detached) takes longer.
  */
-const OUTPUT_AFTER_EXIT_MS = 2000;
+export const OUTPUT_AFTER_EXIT_MS = 2000;
 
 /** A silence this long (or --watchdog, when shorter) reads as `blocked`: `stack`, `profile`, `loop`, /readyz. */
 const BLOCKED_FOR_STACK_MS = 1000;
