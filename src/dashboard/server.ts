@@ -17,9 +17,11 @@ import type http from 'node:http';
 import type { DashboardActions } from './actions.js';
 import type { DashboardMessage, DashboardSource, FeedMessage } from './feed.js';
 import { tokenMatches } from '../control/auth.js';
+import { sourceOf } from '../control/guard.js';
 import { METHOD_NOT_ALLOWED, startEndpoint, startSocketEndpoint } from '../control/http-endpoint.js';
 import { listenUrl, type ListenAddress } from '../control/options.js';
 import { LOOP_DURATION_MS, PROFILE_DURATION_MS, profileFileName } from '../control/requests.js';
+import { WrongTokenBudget } from '../control/wrong-tokens.js';
 import { ClusterdError, UsageError } from '../errors.js';
 import { MAX_INSTANCES, parseDuration } from '../options.js';
 
@@ -80,7 +82,7 @@ export async function startDashboard({ listen, name, source, actions, token, idl
   const files = new Map(Object.entries(FILES).map(([path, { name: file, type }]) => [path, { type, body: readFileSync(new URL(file, PAGE_DIR)) }]));
   const streams = new Set<http.ServerResponse>();
   const onSocket = 'path' in listen;
-  const access: Access = onSocket ? { kind: 'socket' } : token === null ? { kind: 'read-only' } : { kind: 'token', token };
+  const access: Access = onSocket ? { kind: 'socket' } : token === null ? { kind: 'read-only' } : { kind: 'token', token, wrongTokens: new WrongTokenBudget() };
   const snapshot = (): DashboardMessage => ({ ...source.snapshot(), actions: access.kind !== 'read-only', token: access.kind === 'token' });
   // Bound to a socket, a browser reaches it only through a tunnel (`ssh -L`) or a proxy (nginx names
   // a unix upstream `localhost`): to a loopback name, as a loopback address is.
@@ -228,7 +230,8 @@ export function crossSite(request: { headers: http.IncomingHttpHeaders }): strin
 }
 
 /** Who may act: nobody (TCP without a token), bearers of the token, or whoever reaches the socket. */
-type Access = { kind: 'read-only' } | { kind: 'token'; token: string } | { kind: 'socket' };
+/** On TCP with a token, the wrong ones a source may present are budgeted, as on --control (wrong-tokens.ts). */
+type Access = { kind: 'read-only' } | { kind: 'token'; token: string; wrongTokens: WrongTokenBudget } | { kind: 'socket' };
 
 type Action = { kind: 'reload' } | { kind: 'restart' | 'profile' | 'loop'; id: number };
 
@@ -277,8 +280,16 @@ async function act(
   if (foreign) return replyRefusal(response, 403, `refused: ${foreign} (actions come from the dashboard's own page, or from a program)`, FORBIDDEN);
   if (access.kind === 'read-only') return replyRefusal(response, 403, 'read-only dashboard: actions need --dashboard-token (or a unix socket)', FORBIDDEN);
   if (access.kind === 'token') {
+    const source = sourceOf(request.socket.remoteAddress ?? '');
+    const waitMs = access.wrongTokens.waitMs(source);
+    if (waitMs > 0) {
+      // Refused unchecked: a guess is not even tried while the source's budget is spent.
+      response.setHeader('Retry-After', String(Math.ceil(waitMs / 1000)));
+      return replyRefusal(response, 429, `too many wrong dashboard tokens from this address: its next action is checked in ${Math.ceil(waitMs / 1000)} s`, 'ERR_CLUSTERD_UNAUTHENTICATED');
+    }
     const auth = checkBearer(request.headers.authorization, access.token);
     if (auth !== 'ok') {
+      if (auth === 'wrong') access.wrongTokens.spend(source);
       response.setHeader('WWW-Authenticate', 'Bearer');
       return replyRefusal(response, 401, auth === 'missing' ? 'missing `Authorization: Bearer <token>`' : 'wrong dashboard token', 'ERR_CLUSTERD_UNAUTHENTICATED');
     }

@@ -21,8 +21,8 @@ export function metricsExposure(address: TcpAddress): string | null {
   return `the metrics endpoint on ${formatControlAddress(address)} is not on a loopback address: anyone who can reach it reads the cluster's name, entry path, pids and load, without a token; keep it on 127.0.0.1 or a network only the scraper reaches`;
 }
 
-/** Why a --control-token is weak; null if it is long enough. */
-export function controlTokenWeakness(token: string): string | null {
+/** Why a --control-token or --dashboard-token (`which`) is weak; null if it is long enough. */
+export function tokenWeakness(which: 'control' | 'dashboard', token: string): string | null {
   if (token.length >= MIN_CONTROL_TOKEN_LENGTH) return null;
-  return `the control token is ${token.length} ${token.length === 1 ? 'character' : 'characters'} long: one shorter than ${MIN_CONTROL_TOKEN_LENGTH} can be guessed (make one with \`openssl rand -hex 16\`)`;
+  return `the ${which} token is ${token.length} ${token.length === 1 ? 'character' : 'characters'} long: one shorter than ${MIN_CONTROL_TOKEN_LENGTH} can be guessed (make one with \`openssl rand -hex 16\`)`;
 }

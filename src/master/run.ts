@@ -6,7 +6,7 @@ import { enforceMemoryLimit } from './memory-limit.js';
 import { adoptActivatedSockets, warnUnusedSockets } from './activation.js';
 import { Operations } from './operations.js';
 import { reusePortMigration } from './balancers/shared.js';
-import { controlExposure, controlTokenWeakness, metricsExposure } from './exposure.js';
+import { controlExposure, metricsExposure, tokenWeakness } from './exposure.js';
 import { LogFile, type LogFileOptions } from './log-file.js';
 import { LogSink, type LogFormat } from './logs.js';
 import { hasTerminal, releaseHungUpTerminal, stdioTerminals, terminalsUnblocked, watchOwnStdio, type StdioName } from './own-stdio.js';
@@ -213,14 +213,17 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
         throw error;
       })
     : null;
-  const exposed = dashboardServer && dashboard ? exposureWarning(dashboardServer.address, dashboard.token) : null;
-  if (exposed && dashboardServer) logs.event('dashboard-exposed', exposed, { url: dashboardServer.url }, 'warn');
-  const controlExposed = control.tcpAddress ? controlExposure(control.tcpAddress) : null;
-  if (controlExposed && control.tcpAddress) logs.event('control-exposed', controlExposed, { address: formatControlAddress(control.tcpAddress) }, 'warn');
-  const weakToken = controlTcp ? controlTokenWeakness(controlTcp.token) : null;
-  if (weakToken && controlTcp) logs.event('control-token-short', weakToken, { length: controlTcp.token.length }, 'warn');
-  const metricsExposed = metricsServer ? metricsExposure(metricsServer.address) : null;
-  if (metricsExposed && metricsServer) logs.event('metrics-exposed', metricsExposed, { address: formatControlAddress(metricsServer.address) }, 'warn');
+  // What others may reach, and tokens short enough to guess: one warning each at start.
+  const warn = (event: string, text: string | null, data: Record<string, unknown>): void => {
+    if (text) logs.event(event, text, data, 'warn');
+  };
+  if (dashboardServer && dashboard) {
+    warn('dashboard-exposed', exposureWarning(dashboardServer.address, dashboard.token), { url: dashboardServer.url });
+    if (dashboard.token !== null && !('path' in dashboardServer.address)) warn('dashboard-token-short', tokenWeakness('dashboard', dashboard.token), { length: dashboard.token.length });
+  }
+  if (control.tcpAddress) warn('control-exposed', controlExposure(control.tcpAddress), { address: formatControlAddress(control.tcpAddress) });
+  if (controlTcp) warn('control-token-short', tokenWeakness('control', controlTcp.token), { length: controlTcp.token.length });
+  if (metricsServer) warn('metrics-exposed', metricsExposure(metricsServer.address), { address: formatControlAddress(metricsServer.address) });
   const metricsUrl = metricsServer ? `http://${formatAddress({ address: metricsServer.address.host, port: metricsServer.address.port })}/metrics` : null;
 
   if (maxMemory !== null) enforceMemoryLimit({ supervisor, limitBytes: maxMemory, logs, leaving });

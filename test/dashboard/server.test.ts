@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { captureDuration, checkBearer, crossSite, exposureWarning, hostAllowed, isLoopback, MAX_BACKLOG_BYTES, MAX_STREAMS, parseAction, startDashboard } from '../../src/dashboard/server.js';
 import type { DashboardActions } from '../../src/dashboard/actions.js';
 import { profileFileName } from '../../src/control/requests.js';
+import { WRONG_TOKEN_BURST } from '../../src/control/wrong-tokens.js';
 import type { DashboardMessage, DashboardSource, FeedMessage, FeedSnapshot, FeedUpdate } from '../../src/dashboard/feed.js';
 import { ExitCode } from '../../src/exit-codes.js';
 import { CLI, fixture, get, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
@@ -600,4 +601,29 @@ test('every error the dashboard answers is JSON {"error", "code"}: 400, 401, 403
   const refused = await ask(portOf(readOnly), 'GET', '/events');
   t.is(refused.status, 503);
   t.is((JSON.parse(refused.body) as { code?: unknown }).code, 'ERR_CLUSTERD_BUSY');
+});
+
+test('wrong dashboard tokens are budgeted per source, as --control\'s: past 20, its actions are refused unchecked (429, Retry-After)', async (t) => {
+  // Checked as fast as a client sent them, a short token could be guessed.
+  let restarts = 0;
+  const actions: DashboardActions = {
+    ...noActions,
+    restart: async (id) => {
+      restarts++;
+      return { pid: 100 + id };
+    },
+  };
+  const dashboard = await startDashboard({ listen: { host: '127.0.0.1', port: 0 }, name: 'guessed', source: handSource(1000).source, actions, token: 's3cret' });
+  t.teardown(() => dashboard.close());
+  const { port } = dashboard.address as { port: number };
+  const statuses: number[] = [];
+  for (let guess = 0; guess < WRONG_TOKEN_BURST; guess++) statuses.push((await post(port, '/api/restart/1', { Authorization: `Bearer guess${guess}` })).status);
+  t.deepEqual([...new Set(statuses)], [401]);
+  const spent = await post(port, '/api/restart/1', { Authorization: 'Bearer guess-more' });
+  t.is(spent.status, 429);
+  t.regex(String(spent.headers['retry-after']), /^\d+$/);
+  t.regex(String(spent.body.error), /too many wrong dashboard tokens from this address/);
+  // While the budget is spent even the right token is not checked: a guess cannot be told from it.
+  t.is((await post(port, '/api/restart/1', { Authorization: 'Bearer s3cret' })).status, 429);
+  t.is(restarts, 0);
 });

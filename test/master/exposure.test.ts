@@ -2,7 +2,7 @@
 // --metrics listener beyond loopback, and a control token short enough to guess. --health gets
 // none: it is bound to the pod's address on purpose, for the kubelet's probes.
 import test from 'ava';
-import { controlExposure, controlTokenWeakness, metricsExposure } from '../../src/master/exposure.js';
+import { controlExposure, metricsExposure, tokenWeakness } from '../../src/master/exposure.js';
 import { fixture, startCluster } from '../helpers/cluster.js';
 
 const WARNINGS = ['control-exposed', 'metrics-exposed', 'control-token-short', 'dashboard-exposed'];
@@ -39,6 +39,7 @@ test('exposure lines: none on any loopback address; the token\'s from 16 charact
   }
   t.regex(controlExposure({ host: '::', port: 7070 }) ?? '', /^the control listener on \[::\]:7070 is not on a loopback address/);
   t.regex(metricsExposure({ host: '10.0.0.5', port: 9464 }) ?? '', /^the metrics endpoint on 10\.0\.0\.5:9464/);
-  t.regex(controlTokenWeakness('x') ?? '', /^the control token is 1 character long/);
-  t.is(controlTokenWeakness('x'.repeat(16)), null);
+  t.regex(tokenWeakness('control', 'x') ?? '', /^the control token is 1 character long/);
+  t.is(tokenWeakness('control', 'x'.repeat(16)), null);
+  t.regex(tokenWeakness('dashboard', 'sesame') ?? '', /^the dashboard token is 6 characters long/);
 });
