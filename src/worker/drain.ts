@@ -23,13 +23,9 @@ const IDLE_SWEEP_MS = 1000;
  */
 export function drainServers(): Promise<void> {
   markDraining();
+  // Responses whose headers are not written yet learn it when they are (servers.ts): the one that
+  // answers a connection's last request read says `Connection: close`, not one with more queued behind.
   const servers = [...openServers()];
-  for (const server of servers) {
-    for (const socket of httpSockets(server)) {
-      const response = socket._httpMessage;
-      if (response && !response.headersSent) response.shouldKeepAlive = false;
-    }
-  }
   const closing = servers.map(
     (server) =>
       new Promise<void>((resolve) => {

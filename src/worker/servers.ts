@@ -92,7 +92,7 @@ export function openServers(): ReadonlySet<net.Server> {
   return servers;
 }
 
-/** From now on every HTTP/1 response tells the client not to reuse its connection. */
+/** From now on every HTTP/1 connection is ended after the response to its last request read (`Connection: close`). */
 export function markDraining(): void {
   draining = true;
 }
@@ -106,6 +106,7 @@ export function installServerTracking({ onReady, onChange }: { onReady: () => vo
   onSettled = onReady;
   onListening = onChange;
   countHttpResponses();
+  endConnectionsWhenDue();
   followCloses();
   const listen = net.Server.prototype.listen as (...args: unknown[]) => net.Server;
   net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]): net.Server {
@@ -139,7 +140,7 @@ export function installServerTracking({ onReady, onChange }: { onReady: () => vo
 
 /**
  * Set on a server by fair's acceptor: asked once per HTTP/1 response that would keep its connection
- * open, true when it should end it instead (`Connection: close`), so that the client's next request
+ * open and answers the last request read on it, true when it should end it instead (`Connection: close`), so that the client's next request
  * opens a new connection, which another worker takes.
  */
 export const kEndsConnection = Symbol('clusterd.endsConnection');
@@ -165,6 +166,11 @@ export function atOwnLimit(server: CountedServer): boolean {
 }
 type EndingServer = net.Server & { [kEndsConnection]?: (socket: net.Socket) => boolean };
 
+/** Set on a connection whose client was seen pipelining (sending requests before reading answers). */
+const kPipelines = Symbol('clusterd.pipelines');
+/** The request's connection, with Node's parser of it (lib/_http_server.js), and the server that accepted it. */
+type RequestSocket = net.Socket & { parser?: { incoming?: unknown } | null; server?: EndingServer; [kPipelines]?: true };
+
 /**
  * Node's HTTP/1 server (http and https) hands every response its socket with assignSocket, once
  * the responses before it on the connection are done: one call per request, the place to count it.
@@ -174,12 +180,57 @@ function countHttpResponses(): void {
   const assignSocket = proto.assignSocket;
   proto.assignSocket = function (this: http.ServerResponse, socket: net.Socket): void {
     traffic.requests++;
-    // While draining, every response tells the client not to reuse the connection.
-    if (draining) this.shouldKeepAlive = false;
-    // (`server`, not `_server`: a TLS socket has only the former.)
-    else if (this.shouldKeepAlive && (socket as net.Socket & { server?: EndingServer }).server?.[kEndsConnection]?.(socket) === true) this.shouldKeepAlive = false;
+    // A later request was read before this response got the socket: the client pipelines (see rebalances()).
+    const parser = (socket as RequestSocket).parser;
+    if (parser && parser.incoming !== this.req) (socket as RequestSocket)[kPipelines] = true;
     assignSocket.call(this, socket);
   };
+}
+
+type WriteHead = (this: http.ServerResponse, statusCode: number, reason?: unknown, headers?: unknown) => http.ServerResponse;
+
+/**
+ * Ends a connection (`Connection: close`) when draining, or when fair's rebalancing asks it, on the
+ * response that answers the connection's last request read so far. Node writes the header with the
+ * response's headers (writeHead, which _implicitHeader calls too), and after a response that said
+ * close it destroys the socket, discarding the pipelined requests queued behind it: decided at
+ * assignSocket, as this was at first, the first response of a pipelined batch said close and the 9
+ * requests behind it were never answered. So while a later request has been read on the
+ * connection (the parser holds a newer one than this response's), the connection stays open and the
+ * last response read says close. (One call per response, no closure, no listener.)
+ *
+ * A handler that answers synchronously, inside the parser's call, writes its headers before the
+ * requests that follow in the same read are parsed: nothing tells them apart from a lone request
+ * then, and the ones behind it are dropped as Node drops them after any `Connection: close`. A drain
+ * must end the connection all the same; fair's rebalancing need not (rebalances()).
+ */
+function endConnectionsWhenDue(): void {
+  const proto = http.ServerResponse.prototype as unknown as { writeHead: WriteHead; writeHeader?: WriteHead };
+  const writeHead = proto.writeHead;
+  const wrapped: WriteHead = function (this: http.ServerResponse, statusCode, reason, headers) {
+    if (this.shouldKeepAlive) {
+      // (A response built by hand, as test tools do, may have no request or socket.)
+      const socket = this.req?.socket as RequestSocket | null | undefined;
+      // (`server`, not `_server`: a TLS socket has only the former.)
+      // The last request read on the connection: none is queued behind this response.
+      if (socket && socket.parser?.incoming === this.req) {
+        if (draining || (rebalances(this.req, socket) && socket.server?.[kEndsConnection]?.(socket) === true)) this.shouldKeepAlive = false;
+      }
+    }
+    return writeHead.call(this, statusCode, reason, headers);
+  };
+  proto.writeHead = wrapped;
+  // Node's old alias of writeHead, the same function.
+  if (proto.writeHeader === writeHead) proto.writeHeader = wrapped;
+}
+
+/**
+ * Whether fair's rebalancing may end the connection on this response: not while its request is
+ * still being read (answered inside the parser's call, or before its body is in) on a connection
+ * seen pipelining, where requests read in the same turn would be dropped behind the close.
+ */
+function rebalances(request: http.IncomingMessage, socket: RequestSocket): boolean {
+  return request.complete || socket[kPipelines] !== true;
 }
 
 /** Servers whose events are followed already: a server closed and listened again keeps its listeners. */
