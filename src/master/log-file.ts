@@ -11,7 +11,7 @@
 // a symlink or hard link planted there, before the start or between rename and reopen. In a
 // directory only this user (or root) may write to, a file of another owner is taken as before (NFS
 // with root_squash, a file provisioned ahead), and so is a character device (/dev/null).
-import { closeSync, constants, existsSync, fstatSync, openSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, ftruncateSync, openSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { UsageError, oneLine } from '../errors.js';
 import type { OutputStream } from './logs.js';
@@ -263,16 +263,20 @@ export class LogFile implements OutputStream {
    */
   rotate(): void {
     const holds = this.#holdsPath();
+    if (holds && this.#keep === 0) {
+      // Emptied through its own descriptor: the path is never free, so nothing can be put there in
+      // between (a removed file and a new one left a gap, and lines in a file no path names).
+      ftruncateSync(this.#fd, 0);
+      this.#size = 0;
+      this.#midLine = false;
+      return;
+    }
     if (holds) {
-      if (this.#keep === 0) {
-        rmSync(this.path, { force: true });
-      } else {
-        rmSync(`${this.path}.${this.#keep}`, { force: true });
-        for (let index = this.#keep - 1; index >= 1; index--) {
-          if (existsSync(`${this.path}.${index}`)) renameSync(`${this.path}.${index}`, `${this.path}.${index + 1}`);
-        }
-        renameSync(this.path, `${this.path}.1`);
+      rmSync(`${this.path}.${this.#keep}`, { force: true });
+      for (let index = this.#keep - 1; index >= 1; index--) {
+        if (existsSync(`${this.path}.${index}`)) renameSync(`${this.path}.${index}`, `${this.path}.${index + 1}`);
       }
+      renameSync(this.path, `${this.path}.1`);
     }
     this.reopen({ fresh: holds });
   }

@@ -33,8 +33,11 @@ test('LogFile rotates before a write would pass the size, keeping the newest fil
 
   const single = new LogFile({ path: join(scratch(t), 'single.log'), maxSize: 100, keep: 0 });
   t.teardown(() => single.close());
+  const inode = statSync(single.path).ino;
   for (let i = 0; i < 5; i++) single.write(`line ${i} ${'x'.repeat(30)}\n`);
   t.is(readFileSync(single.path, 'utf8').split('\n').length - 1, 1, 'keep 0: emptied, nothing kept');
+  // Emptied in place: the path never stood free for something else to be put there.
+  t.is(statSync(single.path).ino, inode);
 });
 
 test('LogFile whose file was removed or moved away: the next rotation opens the path anew, keeps every old file, and writes every line', (t) => {
