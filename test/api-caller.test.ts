@@ -1,4 +1,4 @@
-// start()'s master belongs to its caller (src/index.ts): the cluster's output reaches the caller's
+// start()'s master belongs to its caller (src/api/start.ts): the cluster's output reaches the caller's
 // own stdout and stderr, and a caller that dies, even by SIGKILL, takes its cluster with it, gracefully.
 import test, { type ExecutionContext } from 'ava';
 import { execa, type ResultPromise } from 'execa';

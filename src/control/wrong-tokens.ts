@@ -13,7 +13,12 @@
 export const WRONG_TOKEN_BURST = 20;
 /** After the burst, one more wrong token a source may present per this long (86,400 guesses a day). */
 export const WRONG_TOKEN_REFILL_MS = 1_000;
-/** Sources remembered at once; past it the one remembered longest is forgotten (the table stays small under any flood). */
+/**
+ * Sources remembered at once; past it the one remembered longest is forgotten (the table stays small
+ * under any flood). A forgotten source comes back with a whole budget, so a guesser with more sources
+ * than this (an IPv6 /48 holds many /64s) is slowed less: the budget only buys time, the defence is a
+ * token too long to guess (a short one is warned of at start).
+ */
 export const MAX_SOURCES = 4096;
 
 export interface WrongTokenLimits {

@@ -67,10 +67,11 @@ export function typescriptLoader(entryPath: string, { env = process.env, cwd = p
 const TSX_IN_THREAD_SINCE: Readonly<Record<number, readonly [minor: number, patch: number]>> = { 22: [22, 3], 24: [11, 1], 25: [1, 0] };
 
 /**
- * Whether tsx runs its module hooks on the main thread on this Node version; elsewhere they run on
- * Node's loader thread, where a `.cts` entry needs clusterd's hook
- * (src/worker/typescript/cjs-entry.ts). Not there: with any hook on the loader thread, Node 24.22
- * gives a `.cts` entry a require() without require.cache.
+ * Whether tsx runs its module hooks on the main thread on this Node version (tsx 4.23's own table).
+ * Where it does not, they run on Node's loader thread, and a `.cts` entry needs clusterd's hook
+ * (src/worker/typescript/cjs-entry.ts) to run in the CommonJS loader. Where it does, the hook is left
+ * out: with any hook on the loader thread, Node 24.22 gives a `.cts` entry a require() without
+ * require.cache.
  */
 export function tsxHooksInThread(version: string = process.versions.node): boolean {
   const [major = 0, minor = 0, patch = 0] = version.split('.').map(Number);

@@ -1,5 +1,5 @@
 // The line that says why a serving worker exited quotes what it wrote just before, never an error it
-// logged and handled earlier (supervisor.ts exitOutput, lastErrorLine).
+// logged and handled earlier (exit-report.ts exitOutput, lastErrorLine).
 import test, { type ExecutionContext } from 'ava';
 import { ExitCode } from '../../src/exit-codes.js';
 import { fixture, get, killOnTeardown, startCluster, type Cluster } from '../helpers/cluster.js';

@@ -1,4 +1,4 @@
-// The line a failed boot is explained by (supervisor.ts lastErrorLine, errors.ts oneLine).
+// The line a failed boot is explained by (exit-report.ts lastErrorLine, errors.ts oneLine).
 import test from 'ava';
 import { EXIT_OUTPUT_MS, describeExit, lastErrorLine, nodeRefusedFlags, writingOutput } from '../../src/master/exit-report.js';
 import { describeListenFailure } from '../../src/master/listen-failure.js';
