@@ -15,6 +15,15 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "$1" >/dev/null
 }
 
+# A C compiler: `npm ci` builds the native helper with it (scripts/build-native.mjs), which the master's
+# tests of orphans, PID 1 and log rotation use, and test/scripts/build-native.test.ts rebuilds.
+if ! command -v cc >/dev/null 2>&1; then apt_install gcc; fi
+command -v cc >/dev/null 2>&1 && echo "cc: $(command -v cc)"
+
+# python3: test/master/sd-notify.test.ts's datagram listener and test/master/terminal.test.ts's pty.
+if ! command -v python3 >/dev/null 2>&1; then apt_install python3; fi
+command -v python3 >/dev/null 2>&1 && echo "python3: $(command -v python3)"
+
 # systemd-socket-activate (Debian's `systemd` package) starts test/master/activation.test.ts's masters.
 if ! command -v systemd-socket-activate >/dev/null 2>&1; then apt_install systemd; fi
 command -v systemd-socket-activate >/dev/null 2>&1 && echo "systemd-socket-activate: $(command -v systemd-socket-activate)"
