@@ -66,6 +66,8 @@ export interface DashboardOptions {
   token: string | null;
   /** How long a connection that moves nothing is kept (the endpoints' IDLE_TIMEOUT_MS; tests shorten it). A page's stream is exempt. */
   idleTimeoutMs?: number;
+  /** The wrong tokens' budget per source (tests give one on a clock of their own). */
+  wrongTokens?: WrongTokenBudget;
 }
 
 export interface DashboardServer {
@@ -78,11 +80,11 @@ export interface DashboardServer {
 }
 
 /** Serves the dashboard of `source`; rejects with a ListenError when the address cannot be bound. */
-export async function startDashboard({ listen, name, source, actions, token, idleTimeoutMs }: DashboardOptions): Promise<DashboardServer> {
+export async function startDashboard({ listen, name, source, actions, token, idleTimeoutMs, wrongTokens = new WrongTokenBudget() }: DashboardOptions): Promise<DashboardServer> {
   const files = new Map(Object.entries(FILES).map(([path, { name: file, type }]) => [path, { type, body: readFileSync(new URL(file, PAGE_DIR)) }]));
   const streams = new Set<http.ServerResponse>();
   const onSocket = 'path' in listen;
-  const access: Access = onSocket ? { kind: 'socket' } : token === null ? { kind: 'read-only' } : { kind: 'token', token, wrongTokens: new WrongTokenBudget() };
+  const access: Access = onSocket ? { kind: 'socket' } : token === null ? { kind: 'read-only' } : { kind: 'token', token, wrongTokens };
   const snapshot = (): DashboardMessage => ({ ...source.snapshot(), actions: access.kind !== 'read-only', token: access.kind === 'token' });
   // Bound to a socket, a browser reaches it only through a tunnel (`ssh -L`) or a proxy (nginx names
   // a unix upstream `localhost`): to a loopback name, as a loopback address is.

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { captureDuration, checkBearer, crossSite, exposureWarning, hostAllowed, isLoopback, MAX_BACKLOG_BYTES, MAX_STREAMS, parseAction, startDashboard } from '../../src/dashboard/server.js';
 import type { DashboardActions } from '../../src/dashboard/actions.js';
 import { profileFileName } from '../../src/control/requests.js';
-import { WRONG_TOKEN_BURST } from '../../src/control/wrong-tokens.js';
+import { WRONG_TOKEN_BURST, WrongTokenBudget } from '../../src/control/wrong-tokens.js';
 import type { DashboardMessage, DashboardSource, FeedMessage, FeedSnapshot, FeedUpdate } from '../../src/dashboard/feed.js';
 import { ExitCode } from '../../src/exit-codes.js';
 import { CLI, fixture, get, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
@@ -613,7 +613,9 @@ test('wrong dashboard tokens are budgeted per source, as --control\'s: past 20, 
       return { pid: 100 + id };
     },
   };
-  const dashboard = await startDashboard({ listen: { host: '127.0.0.1', port: 0 }, name: 'guessed', source: handSource(1000).source, actions, token: 's3cret' });
+  // A clock that stands still: no refill comes between the guesses, however slow the machine.
+  const wrongTokens = new WrongTokenBudget({ now: () => 0 });
+  const dashboard = await startDashboard({ listen: { host: '127.0.0.1', port: 0 }, name: 'guessed', source: handSource(1000).source, actions, token: 's3cret', wrongTokens });
   t.teardown(() => dashboard.close());
   const { port } = dashboard.address as { port: number };
   const statuses: number[] = [];
