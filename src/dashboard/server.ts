@@ -22,6 +22,7 @@ import { METHOD_NOT_ALLOWED, startEndpoint, startSocketEndpoint } from '../contr
 import { listenUrl, type ListenAddress } from '../control/options.js';
 import { LOOP_DURATION_MS, PROFILE_DURATION_MS, profileFileName } from '../control/requests.js';
 import { WrongTokenBudget } from '../control/wrong-tokens.js';
+import { isLoopback } from '../address.js';
 import { ClusterdError, UsageError } from '../errors.js';
 import { MAX_INSTANCES, parseDuration } from '../options.js';
 
@@ -196,20 +197,6 @@ export function hostAllowed(boundHost: string, hostHeader: string | undefined): 
   return name !== '' && isLoopback(name);
 }
 
-/**
- * A loopback name or address, however it is written: 127.0.0.1, 127.1, 127.0.0.2, ::1,
- * [0:0:0:0:0:0:0:1], ::ffff:127.0.0.1, localhost (bound as typed, each of them listens on loopback).
- */
-export function isLoopback(host: string): boolean {
-  const bracketed = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  let name: string;
-  try {
-    name = new URL(`http://${bracketed}/`).hostname.toLowerCase();
-  } catch {
-    return false;
-  }
-  return name === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(name) || name === '[::1]' || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(name);
-}
 
 /**
  * Why a POST comes from another site, or null. A browser says where a request comes from

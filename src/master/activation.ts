@@ -14,7 +14,7 @@ import type { RawHandle } from './balancers/types.js';
 import type { LogSink } from './logs.js';
 import { nativeHelper } from '../system/native.js';
 import { dropSystemdEnv, SOCKET_ACTIVATION_ENV } from '../system/systemd-env.js';
-import { formatAddress } from '../worker/servers.js';
+import { formatAddress } from '../address.js';
 
 /** The first inherited descriptor (SD_LISTEN_FDS_START). */
 const FIRST_FD = 3;

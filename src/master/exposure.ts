@@ -3,7 +3,7 @@
 // is exposureWarning in dashboard/server.ts.) /livez and /readyz get none: --health is meant for
 // probes from the pod network, so it is bound to the pod's address on purpose, and says only
 // whether workers are ready.
-import { isLoopback } from '../dashboard/server.js';
+import { isLoopback } from '../address.js';
 import { formatControlAddress, type TcpAddress } from '../control/options.js';
 
 /** Shorter control tokens are warned of: a token of 16 random characters is out of reach of guessing, even at a guess a second for years. */

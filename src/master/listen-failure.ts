@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { inheritedAddresses } from './activation.js';
 import type { ListenFailure } from './listeners.js';
 import { isSocketPath, type SockName } from '../protocol.js';
-import { formatAddress } from '../worker/servers.js';
+import { formatAddress } from '../address.js';
 
 /** A listener of the master's own (`--health`, `--metrics`, `--control`, `--dashboard`), where it is bound. */
 export type OwnListener = { flag: string } & Bound;

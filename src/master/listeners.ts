@@ -11,7 +11,7 @@ import { openBalancer, type BalanceMode, type Balancer, type BalancedWorker, typ
 import { BindError } from './balancers/bind.js';
 import { removeStaleSocket } from '../control/socket-file.js';
 import { SparePath } from './socket-path.js';
-import { formatAddress } from '../worker/servers.js';
+import { formatAddress } from '../address.js';
 import { isSocketPath, type AcceptorLoad, type AcceptorReport, type ListenQuery, type SockName } from '../protocol.js';
 
 export interface ListenFailure {

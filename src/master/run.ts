@@ -23,7 +23,7 @@ import { startMetricsServer } from '../control/metrics.js';
 import { formatControlAddress, type ListenAddress, type TcpAddress } from '../control/options.js';
 import { startControlServer } from '../control/server.js';
 import { BootError, type ClusterdError } from '../errors.js';
-import { formatAddress } from '../worker/servers.js';
+import { formatAddress } from '../address.js';
 import { usableCpus } from '../system/cpus.js';
 
 export interface MasterOptions {

@@ -4,7 +4,7 @@ import type { BlockedSite } from './blocked-sites.js';
 import type { LoopState, StackFrame } from '../loop/types.js';
 import type { WorkerState } from './worker-state.js';
 import type { Supervisor } from './supervisor.js';
-import { formatAddress } from '../worker/servers.js';
+import { formatAddress } from '../address.js';
 import type { WaitingWorker } from './waiting.js';
 
 export type { WaitingWorker } from './waiting.js';

@@ -328,9 +328,3 @@ export function standInSockname(sockname: SockName | null, isOpen: () => boolean
     return 0;
   };
 }
-
-/** `host:port`, with brackets around IPv6 addresses; a unix socket (port -1) by its path (`@name` if abstract). */
-export function formatAddress({ address, port }: { address: string; port: number }): string {
-  if (port < 0) return address.startsWith('\0') ? `@${address.slice(1)}` : address;
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
