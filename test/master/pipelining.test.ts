@@ -95,6 +95,17 @@ test('pipelined requests are all answered across a reload (the connection ends a
   t.is(counts.answered, counts.sent);
 });
 
+/** Until the cluster `name` scaled to 3 has its new worker holding a share (3 or more) of the connections. */
+async function untilThreeHoldShares(ctl: ReturnType<typeof control>, name: string): Promise<void> {
+  await waitFor(
+    async () => {
+      const workers = await ctl.workers(name);
+      return workers.length === 3 && Math.min(...workers.map((worker) => worker.connections ?? 0)) >= 3;
+    },
+    { timeoutMs: 20_000, intervalMs: 100, what: 'the new worker holding its share of the connections' },
+  );
+}
+
 test('fair: pipelined requests are all answered when a scale-up moves connections (2 to 3)', async (t) => {
   const ctl = control(t);
   const cluster = await startCluster(fixture('pipelined.js'), { instances: 2, flags: ['--name', 'pipedfair', '--balance', 'fair'], env: ctl.env });
@@ -105,13 +116,7 @@ test('fair: pipelined requests are all answered when a scale-up moves connection
   const scaled = await ctl.run(['scale', 'pipedfair', '3']);
   t.is(scaled.exitCode, 0, String(scaled.stderr));
   // The new worker, far below an even share, makes the others end connections down to it.
-  await waitFor(
-    async () => {
-      const workers = await ctl.workers('pipedfair');
-      return workers.length === 3 && Math.min(...workers.map((worker) => worker.connections ?? 0)) >= 3;
-    },
-    { timeoutMs: 20_000, intervalMs: 100, what: 'the new worker holding its share of the connections' },
-  );
+  await untilThreeHoldShares(ctl, 'pipedfair');
   await clients.stop();
   const counts = clients.counts();
   t.log(counts);
@@ -133,13 +138,7 @@ test('fair: a scale-up ends no connection whose client pipelines to an app that 
   await waitFor(() => single.counts().answered >= 200, { what: 'keep-alive traffic flowing' });
   const scaled = await ctl.run(['scale', 'pipedsync', '3']);
   t.is(scaled.exitCode, 0, String(scaled.stderr));
-  await waitFor(
-    async () => {
-      const workers = await ctl.workers('pipedsync');
-      return workers.length === 3 && Math.min(...workers.map((worker) => worker.connections ?? 0)) >= 3;
-    },
-    { timeoutMs: 20_000, intervalMs: 100, what: 'the new worker holding its share of the connections' },
-  );
+  await untilThreeHoldShares(ctl, 'pipedsync');
   await Promise.all([pipelining.stop(), single.stop()]);
   t.log({ pipelining: pipelining.counts(), single: single.counts() });
   t.is(pipelining.counts().lost, 0);

@@ -2,7 +2,7 @@
 // cannot boot stops the master with exit code 3 after --max-boot-failures tries, while a worker
 // that crashes after it was ready is restarted without counting as a boot failure.
 // The backoff and the state machine have unit tests in test/unit/.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -128,16 +128,25 @@ test('at start-up the failed boots of every worker count together: -i 3 with --m
 });
 test(bootFailure, 'exits-before-ready.js', 2, ['exited with code 9 before it was ready', 'missing required setting DATABASE_URL']);
 
-// An id crash-looping has no process between its tries (the backoff grows to 15 s): it is the
-// cluster's still. `restart` said it did not exist (exit 7), and so did `stack` and `logs --worker`.
-test('a worker waiting out its restart backoff is the cluster\'s: restart starts it now, stack says what it waits for, logs --worker shows its lines', async (t) => {
+/**
+ * A cluster of worker-2-crash-loops.js named `name`, healthy until the test removes `healthy`:
+ * worker 2 then crashes soon after each start.
+ */
+async function crashLoopCluster(t: ExecutionContext, name: string): Promise<{ ctl: ReturnType<typeof control>; healthy: string; cluster: Cluster }> {
   const ctl = control(t);
-  const dir = mkdtempSync(join(tmpdir(), 'clusterd-crashloop-'));
+  const dir = mkdtempSync(join(tmpdir(), `clusterd-${name}-`));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const healthy = join(dir, 'healthy');
   writeFileSync(healthy, '');
-  const cluster = await startCluster(fixture('worker-2-crash-loops.js'), { instances: 2, flags: ['--name', 'crashloop'], env: { ...ctl.env, HEALTHY_FILE: healthy } });
+  const cluster = await startCluster(fixture('worker-2-crash-loops.js'), { instances: 2, flags: ['--name', name], env: { ...ctl.env, HEALTHY_FILE: healthy } });
   killOnTeardown(t, cluster.process);
+  return { ctl, healthy, cluster };
+}
+
+// An id crash-looping has no process between its tries (the backoff grows to 15 s): it is the
+// cluster's still. `restart` said it did not exist (exit 7), and so did `stack` and `logs --worker`.
+test('a worker waiting out its restart backoff is the cluster\'s: restart starts it now, stack says what it waits for, logs --worker shows its lines', async (t) => {
+  const { ctl, healthy, cluster } = await crashLoopCluster(t, 'crashloop');
 
   // Broken from now on: worker 2 crashes soon after each start, and waits longer before each next one.
   unlinkSync(healthy);
@@ -221,13 +230,7 @@ test('workers that all fail to boot together count one failure each against --ma
 // The crash count of an id carried over planned replacements: after a crash loop and a reload of
 // fixed code, the next crash within 30 s waited up to 15 s (both ids at once: an outage).
 test('a reload starts an id\'s crash count afresh; a restart wait of a second or more is said with its length', async (t) => {
-  const ctl = control(t);
-  const dir = mkdtempSync(join(tmpdir(), 'clusterd-crashcount-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const healthy = join(dir, 'healthy');
-  writeFileSync(healthy, '');
-  const cluster = await startCluster(fixture('worker-2-crash-loops.js'), { instances: 2, flags: ['--name', 'crashcount'], env: { ...ctl.env, HEALTHY_FILE: healthy } });
-  killOnTeardown(t, cluster.process);
+  const { ctl, healthy, cluster } = await crashLoopCluster(t, 'crashcount');
   const exitsOf2 = (): OutputLine[] => exitsOf(cluster).filter((line) => line.worker === 2);
 
   // Broken: worker 2 crashes until its wait has grown past a second (the 5th crash in a row: 1.6 s).
