@@ -63,19 +63,14 @@ export class GracefulStop {
       slot.want?.reject(new ClusterdError('ERR_CLUSTERD_STOPPING', 'the cluster is stopping'));
       slot.want = null;
     }
-    // A worker still starting has nothing to drain, and may not hear the request before its app is
-    // loaded: it is ended at once, not waited for until --grace (which read as a blocked loop, exit 5).
-    // drain() does the same for one worker.
-    for (const worker of host.live()) if (worker.state === 'starting') worker.kill();
+    // A worker still starting is ended at once (WorkerProcess.stop()), not left to boot meanwhile.
+    for (const worker of host.live()) if (worker.state === 'starting') worker.stop();
     // The sockets stop accepting first, and the connections the master queued (rr, least, sticky
     // under load) reach the workers before the workers hear the stop; then the sockets close.
     void host.sockets
       .stopAccepting(host.graceMs * FLUSH_SHARE_OF_GRACE)
       .then(() => {
-        for (const worker of host.live()) {
-          if (worker.state === 'starting') worker.kill();
-          else worker.stop();
-        }
+        for (const worker of host.live()) worker.stop();
         return host.sockets.closeAll();
       });
     this.#graceTimer = setTimeout(() => {
@@ -99,10 +94,7 @@ export class GracefulStop {
 export async function drain(worker: WorkerProcess, graceMs: number): Promise<void> {
   if (worker.state === 'exited') return;
   const exited = once(worker, 'exit');
-  // A worker still starting has nothing to drain and may not hear the request (GracefulStop.stop(), above): a
-  // scale down that overtook a scale up left it 'stopping' for the whole --grace, then killed it.
-  if (worker.state === 'starting') worker.kill();
-  else worker.stop();
+  worker.stop();
   const timer = setTimeout(() => worker.expireGrace(graceMs), graceMs);
   await exited;
   clearTimeout(timer);

@@ -325,8 +325,14 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     return true;
   }
 
-  /** Graceful: out of balancing at once, then drain and exit on its own. */
+  /**
+   * Graceful: out of balancing at once, then drain and exit on its own. A worker still starting has
+   * nothing to drain and may not hear the request before its app is loaded: it is killed (waited
+   * for until --grace it read as a blocked loop, exit 5; a scale down that overtook a scale up left
+   * it 'stopping' for the whole --grace).
+   */
   stop(): void {
+    if (this.#state === 'starting') return this.kill();
     if (this.#state === 'stopping' || this.#state === 'exited') return;
     // A session left connected would make Node wait for it at exit ("Waiting for the debugger...").
     this.#inspector?.close();
