@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { inheritedAddresses } from './activation.js';
 import type { ListenFailure } from './listeners.js';
 import { isSocketPath, type SockName } from '../protocol.js';
-import { formatAddress } from '../address.js';
+import { formatAddress, isLoopback } from '../address.js';
 
 /** A listener of the master's own (`--health`, `--metrics`, `--control`, `--dashboard`), where it is bound. */
 export type OwnListener = { flag: string } & Bound;
@@ -49,9 +49,8 @@ function bound({ address, port }: SockName): Bound {
 function holds(listener: Bound, query: ListenFailure['query']): boolean {
   if ('path' in listener) return isSocketPath(query) && query.address === listener.path;
   if (isSocketPath(query) || query.port !== listener.port) return false;
-  const loopback = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.');
   const { address } = query;
-  return wildcard(address) || wildcard(listener.host) || address === listener.host || (loopback(address!) && listener.host === 'localhost');
+  return wildcard(address) || wildcard(listener.host) || address === listener.host || (isLoopback(address!) && listener.host === 'localhost');
 }
 
 function wildcard(host: string | null): boolean {
