@@ -1,7 +1,6 @@
 // Bearer-token check for the TCP listener. The unix socket needs none: only its owner can reach it.
 import * as grpc from '@grpc/grpc-js';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { sourceOf } from './guard.js';
 import { WrongTokenBudget } from './wrong-tokens.js';
 
 /** Metadata key and scheme a client sends: `authorization: Bearer <token>`. */
@@ -33,7 +32,7 @@ export function bearerToken(metadata: grpc.Metadata): string | null {
 export function requireToken(
   token: string,
   onAuthenticated: (connection: { remoteAddress?: string | undefined; remotePort?: number | undefined }) => void = () => {},
-  onRefused: (remoteAddress: string | undefined, why: Refusal) => void = () => {},
+  onRefused: (source: string, why: Refusal) => void = () => {},
   budget: WrongTokenBudget = new WrongTokenBudget(),
 ): grpc.ServerInterceptor {
   return (_method, call) =>
@@ -41,25 +40,24 @@ export function requireToken(
       start: (next) => {
         next({
           onReceiveMetadata: (metadata, forward) => {
-            const { remoteAddress } = call.getConnectionInfo();
-            const source = sourceOf(remoteAddress ?? 'unknown');
-            const waitMs = budget.waitMs(source);
-            if (waitMs > 0) {
-              onRefused(remoteAddress, 'throttled');
+            const connection = call.getConnectionInfo();
+            const { source, retryAfterS } = budget.gate(connection.remoteAddress);
+            if (retryAfterS > 0) {
+              onRefused(source, 'throttled');
               call.sendStatus({
                 code: grpc.status.RESOURCE_EXHAUSTED,
-                details: `too many wrong control tokens from ${source}: its next call is checked in ${Math.ceil(waitMs / 1000)} s`,
+                details: `too many wrong control tokens from ${source}: its next call is checked in ${retryAfterS} s`,
               });
               return;
             }
             const presented = bearerToken(metadata);
             if (presented !== null && tokenMatches(token, presented)) {
-              onAuthenticated(call.getConnectionInfo());
+              onAuthenticated(connection);
               forward(metadata);
               return;
             }
             if (presented !== null) budget.spend(source);
-            onRefused(remoteAddress, presented === null ? 'missing' : 'wrong');
+            onRefused(source, presented === null ? 'missing' : 'wrong');
             call.sendStatus({
               code: grpc.status.UNAUTHENTICATED,
               details: presented === null ? 'missing `authorization: Bearer <token>` metadata' : 'wrong control token',

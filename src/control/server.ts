@@ -10,7 +10,7 @@ import { ClusterdError, UsageError } from '../errors.js';
 import { RefusalLog, requireToken, type Refusal } from './auth.js';
 import { ControlClient } from './client.js';
 import { ControlHandlers } from './handlers.js';
-import { ConnectionGuard, sourceOf } from './guard.js';
+import { ConnectionGuard } from './guard.js';
 import { WrongTokenBudget } from './wrong-tokens.js';
 import { GrpcListener } from './listener.js';
 import { formatControlAddress, type TcpAddress } from './options.js';
@@ -98,7 +98,7 @@ export async function startControlServer({ name, source, operations, dashboard, 
       tcpListener = new GrpcListener({
         definition,
         implementation: handlers.implementation(),
-        interceptors: [requireToken(tcp.token, (connection) => guard.authenticated(connection), (address, why) => refusals.refused(sourceOf(address ?? 'unknown'), why), wrongTokens)],
+        interceptors: [requireToken(tcp.token, (connection) => guard.authenticated(connection), (source, why) => refusals.refused(source, why), wrongTokens)],
         guard,
       });
       const bound = await listen(tcpListener, { host: tcp.host, port: tcp.port }, `--control ${formatControlAddress(tcp)}`);

@@ -9,6 +9,8 @@
 // nothing, so its calls are never refused or delayed; one sharing an address with a brute force
 // (a NAT, or every local user on 127.0.0.1) is refused with it while it lasts.
 
+import { sourceOf } from './guard.js';
+
 /** Wrong tokens a source may present at once before it is slowed down (a client with a stale token retrying, a typo or two). */
 export const WRONG_TOKEN_BURST = 20;
 /** After the burst, one more wrong token a source may present per this long (86,400 guesses a day). */
@@ -48,6 +50,15 @@ export class WrongTokenBudget {
   /** Sources remembered now. */
   get size(): number {
     return this.#sources.size;
+  }
+
+  /**
+   * What a call from `address` counts against (its source: sourceOf), and the whole seconds before
+   * its token may be checked (0: now): the control plane's and the dashboard's check alike.
+   */
+  gate(address: string | undefined): { source: string; retryAfterS: number } {
+    const source = sourceOf(address ?? 'unknown');
+    return { source, retryAfterS: Math.ceil(this.waitMs(source) / 1000) };
   }
 
   /** How long before a call from `source` may be checked; 0: now. */

@@ -17,7 +17,6 @@ import type http from 'node:http';
 import type { DashboardActions } from './actions.js';
 import type { DashboardMessage, DashboardSource, FeedMessage } from './feed.js';
 import { tokenMatches } from '../control/auth.js';
-import { sourceOf } from '../control/guard.js';
 import { METHOD_NOT_ALLOWED, startEndpoint, startSocketEndpoint } from '../control/http-endpoint.js';
 import { listenUrl, type ListenAddress } from '../control/options.js';
 import { LOOP_DURATION_MS, PROFILE_DURATION_MS, profileFileName } from '../control/requests.js';
@@ -197,7 +196,6 @@ export function hostAllowed(boundHost: string, hostHeader: string | undefined): 
   return name !== '' && isLoopback(name);
 }
 
-
 /**
  * Why a POST comes from another site, or null. A browser says where a request comes from
  * (Sec-Fetch-Site; Origin on older ones), and a page elsewhere can POST a form or a no-cors fetch
@@ -256,7 +254,6 @@ export function captureDuration(url: string | undefined, kind: 'profile' | 'loop
   }
 }
 
-
 async function act(
   path: string,
   request: http.IncomingMessage,
@@ -269,12 +266,11 @@ async function act(
   if (foreign) return replyRefusal(response, 403, `refused: ${foreign} (actions come from the dashboard's own page, or from a program)`, FORBIDDEN);
   if (access.kind === 'read-only') return replyRefusal(response, 403, 'read-only dashboard: actions need --dashboard-token (or a unix socket)', FORBIDDEN);
   if (access.kind === 'token') {
-    const source = sourceOf(request.socket.remoteAddress ?? '');
-    const waitMs = access.wrongTokens.waitMs(source);
-    if (waitMs > 0) {
+    const { source, retryAfterS } = access.wrongTokens.gate(request.socket.remoteAddress);
+    if (retryAfterS > 0) {
       // Refused unchecked: a guess is not even tried while the source's budget is spent.
-      response.setHeader('Retry-After', String(Math.ceil(waitMs / 1000)));
-      return replyRefusal(response, 429, `too many wrong dashboard tokens from this address: its next action is checked in ${Math.ceil(waitMs / 1000)} s`, 'ERR_CLUSTERD_UNAUTHENTICATED');
+      response.setHeader('Retry-After', String(retryAfterS));
+      return replyRefusal(response, 429, `too many wrong dashboard tokens from this address: its next action is checked in ${retryAfterS} s`, 'ERR_CLUSTERD_BUSY');
     }
     const auth = checkBearer(request.headers.authorization, access.token);
     if (auth !== 'ok') {
