@@ -95,7 +95,8 @@ export function notOwnFile(stats: Pick<Stats, 'uid' | 'nlink' | 'isFile' | 'isCh
  * Whether others may have put what is in `dir`: it is writable by its group or by all, or it is
  * neither this user's nor root's. Unknown (it cannot be read): taken as shared.
  */
-function sharedDirectory(dir: string, uid: number = process.getuid?.() ?? 0): boolean {
+function sharedDirectory(dir: string): boolean {
+  const uid = process.getuid?.() ?? 0;
   const stats = statSync(dir, { throwIfNoEntry: false });
   return stats === undefined || (stats.mode & 0o022) !== 0 || (stats.uid !== uid && stats.uid !== 0);
 }

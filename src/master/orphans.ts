@@ -10,9 +10,7 @@
 // Signals are not forwarded by this: a container's SIGTERM reaches PID 1 alone, and the master's
 // own stop drains each worker once (a worker's process group hears from the master, never twice).
 import { readdirSync, readFileSync } from 'node:fs';
-import type { LogSink } from './logs.js';
-import { noteNativeMissing } from './native-missing.js';
-import { nativeHelper, nativeUnavailable } from '../system/native.js';
+import { nativeHelper } from '../system/native.js';
 
 export interface OrphanReaper {
   /** Orphans reaped so far. */
@@ -46,17 +44,12 @@ export function zombieChildren(parent: number, proc = '/proc'): number[] {
 
 /**
  * Reaps reparented zombies while this process is PID 1 (null otherwise, or without the native
- * helper). `own` lists the processes the master spawned itself. Every master calls this once at
- * start, so a missing helper is said here, PID 1 or not, in one line that also names what the other
- * callers of the helper go without (native-missing.ts).
+ * helper: run.ts says that once, native-missing.ts). `own` lists the processes the master spawned itself.
  */
-export function reapOrphans({ own, logs, pid = process.pid }: { own: () => Iterable<number>; logs: LogSink; pid?: number }): OrphanReaper | null {
-  const helper = nativeHelper();
-  if (!helper) {
-    noteNativeMissing({ why: nativeUnavailable() ?? '', logs, pid });
-    return null;
-  }
+export function reapOrphans({ own, pid = process.pid }: { own: () => Iterable<number>; pid?: number }): OrphanReaper | null {
   if (pid !== 1) return null;
+  const helper = nativeHelper();
+  if (!helper) return null;
   let reaped = 0;
   let scheduled = false;
   const sweep = (): void => {

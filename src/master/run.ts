@@ -10,6 +10,8 @@ import { controlExposure, metricsExposure, tokenWeakness } from './exposure.js';
 import { LogFile, type LogFileOptions } from './log-file.js';
 import { LogSink, type LogFormat } from './logs.js';
 import { hasTerminal, releaseHungUpTerminal, stdioTerminals, terminalsUnblocked, watchOwnStdio, type StdioName } from './own-stdio.js';
+import { noteNativeMissing } from './native-missing.js';
+import { nativeHelper, nativeUnavailable } from '../system/native.js';
 import { reapOrphans } from './orphans.js';
 import { SystemdNotifier } from './sd-notify.js';
 import { Supervisor } from './supervisor.js';
@@ -255,8 +257,10 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
       skipped: activation.skipped,
     }, activation.skipped.length ? 'warn' : 'info');
   }
+  // Without the native helper, said once (as PID 1 too: no orphan reaping either).
+  if (!nativeHelper()) noteNativeMissing({ why: nativeUnavailable() ?? '', logs });
   // As PID 1 (a container without an init), orphans reparented to the master are its to reap.
-  const orphans = reapOrphans({ own: () => supervisor.ownPids(), logs });
+  const orphans = reapOrphans({ own: () => supervisor.ownPids() });
 
   supervisor.once('ready', () => {
     const workers = supervisor.workers().map((worker) => ({ id: worker.id, pid: worker.pid }));
