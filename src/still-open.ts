@@ -3,7 +3,7 @@
 // loads this too, so it holds nothing of the master's.
 import type { StillOpen } from './protocol.js';
 
-export type OpenKind = keyof Omit<StillOpen, 'handlers'>;
+type OpenKind = keyof Omit<StillOpen, 'handlers'>;
 
 const KINDS: ReadonlyArray<[OpenKind, string, string]> = [
   ['webSockets', 'WebSocket connection', 'WebSocket connections'],
@@ -18,7 +18,7 @@ const KINDS: ReadonlyArray<[OpenKind, string, string]> = [
 /** `3 HTTP requests`, `1 HTTP request`: a count and the word for it. */
 export const count = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
 
-/** `2 WebSocket connections`, `1 HTTP request in flight`, ... for each kind open (of those in `only`). */
-export function describeOpen(open: Omit<StillOpen, 'handlers'>, only?: readonly OpenKind[]): string[] {
-  return KINDS.filter(([kind]) => open[kind] > 0 && (only === undefined || only.includes(kind))).map(([kind, one, many]) => count(open[kind], one, many));
+/** `2 WebSocket connections`, `1 HTTP request in flight`, ... for each kind open. */
+export function describeOpen(open: Omit<StillOpen, 'handlers'>): string[] {
+  return KINDS.filter(([kind]) => open[kind] > 0).map(([kind, one, many]) => count(open[kind], one, many));
 }

@@ -58,20 +58,15 @@ function start(): void {
   const { waitReady, statsIntervalMs, heartbeatMs } = settings();
   if (heartbeatMs > 0) beat(heartbeatMs);
   blockingStdio();
-  let readySent = false;
-  const sendReady = (): void => {
-    if (readySent) return;
-    readySent = true;
-    channel.hold();
-    channel.send({ cmd: 'NODE_clusterd:ready' });
-  };
-
   installListenHook();
   const id = parseWorkerIdEnv(process.env.CLUSTERD_WORKER_ID);
   if (id !== undefined) installClusterWorker(id);
   installServerTracking({
+    // Called once (servers.ts settles once); under --wait-ready the app says it itself.
     onReady: () => {
-      if (!waitReady) sendReady();
+      if (waitReady) return;
+      channel.hold();
+      channel.send({ cmd: 'NODE_clusterd:ready' });
     },
     // Every server the app listened on closed by its own hand, or one listens again: not ready, or ready again.
     onChange: (listening) => channel.send({ cmd: 'NODE_clusterd:listening', listening }),

@@ -271,7 +271,8 @@ function followCloses(): void {
   const close = net.Server.prototype.close as (...args: unknown[]) => net.Server;
   net.Server.prototype.close = function (this: net.Server, ...args: unknown[]): net.Server {
     const server = close.apply(this, args);
-    setImmediate(check);
+    // Only the app's own close of a server it listened on can change what is reported; a drain's never does.
+    if (servers.has(this) && !draining) setImmediate(check);
     return server;
   } as typeof net.Server.prototype.close;
 }

@@ -14,7 +14,7 @@ import * as channel from './channel.js';
 import { drainServers, stillOpen } from './drain.js';
 import { runHandlers } from './handlers.js';
 import type { StillOpen } from '../protocol.js';
-import { describeOpen, type OpenKind } from '../still-open.js';
+import { describeOpen } from '../still-open.js';
 
 /** How often a draining worker looks at what is open, and tells the master when it changed. */
 const REPORT_MS = 100;
@@ -57,9 +57,6 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   process.channel?.unref();
 }
 
-/** What an exit in the middle of the drain cuts off: all but idle connections, which the drain closes anyway. */
-const CUT_BY_EXIT: readonly OpenKind[] = ['webSockets', 'upgraded', 'http2Sessions', 'requests', 'receiving', 'other'];
-
 /**
  * An app that ends the process while its drain still runs (process.exit() in its signal listener or
  * an onShutdown handler, rather than in server.close()'s callback) cuts off what is in flight. That
@@ -69,7 +66,8 @@ const CUT_BY_EXIT: readonly OpenKind[] = ['webSockets', 'upgraded', 'http2Sessio
  */
 function sayWhatExitCuts(): void {
   process.once('exit', () => {
-    const cut = describeOpen(stillOpen(), CUT_BY_EXIT);
+    // All but idle connections, which the drain closes anyway.
+    const cut = describeOpen({ ...stillOpen(), idle: 0 });
     if (cut.length === 0) return;
     const them = cut.length === 1 && cut[0]!.startsWith('1 ') ? 'it' : 'them';
     try {
