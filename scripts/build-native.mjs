@@ -43,7 +43,10 @@ const missing = want.filter((name) => typeof m[name] !== 'function'); if (missin
 }
 
 if (process.platform === 'win32') skip('not supported on Windows');
-if (unusable() === null) process.exit(0);
+const refused = unusable();
+if (refused === null) process.exit(0);
+// Why a helper there is rebuilt (another platform's, an older source's): said, not just done.
+if (existsSync(output)) console.error(`clusterd: rebuilding the native helper: the one in place is ${refused}`);
 if (!existsSync(join(include, 'node_api.h'))) skip(`no Node-API headers in ${include}; set CLUSTERD_NODE_INCLUDE`);
 
 mkdirSync(dirname(output), { recursive: true });

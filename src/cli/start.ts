@@ -206,7 +206,8 @@ export function masterOptions(settings: StartSettings): MasterOptions {
   const controlTokens = { token: text('control-token'), tokenFile: text('control-token-file') };
   // A token refused is named where it was given; a token missing, where --control was.
   const controlTokenFlag = controlTokens.token !== undefined ? 'control-token' : controlTokens.tokenFile !== undefined ? 'control-token-file' : 'control';
-  if (controlTokens.token !== undefined) parsed('control-token');
+  // With --control, readControlToken checks it below; without, here.
+  if (control === undefined && controlTokens.token !== undefined) parsed('control-token');
   const controlTcp =
     control === undefined ? null : { ...parsed('control'), token: checked(controlTokenFlag, () => readControlToken(controlTokens)) };
   const metrics = text('metrics');
