@@ -1,7 +1,7 @@
 // What --report-blocked's captures say beyond the stack: whether a frame is clusterd's own (its
 // runtime's files), and whether a late probe caught a native call (LATE_CAPTURE_MS, NATIVE_TAIL_MS).
 import type { StackFrame } from '../loop/types.js';
-import { monotonicMs } from './loop-watch.js';
+import { monotonicMs } from './loop-checks.js';
 
 /**
  * Where clusterd's worker runtime lives: its frames are not the app's. The file URL of dist/, and of

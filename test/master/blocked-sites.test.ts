@@ -5,7 +5,7 @@
 import test from 'ava';
 import { BlockedSites } from '../../src/master/blocked-sites.js';
 import { endedRightAfter, NATIVE_TAIL_MS, runtimePrefixes } from '../../src/master/blocking-report.js';
-import { monotonicMs } from '../../src/master/loop-watch.js';
+import { monotonicMs } from '../../src/master/loop-checks.js';
 import { fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 

@@ -5,7 +5,8 @@ import test from 'ava';
 import { once } from 'node:events';
 import { spawn } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
-import { checks, LoopWatch } from '../../src/master/loop-watch.js';
+import { checks } from '../../src/master/loop-checks.js';
+import { LoopWatch } from '../../src/master/loop-watch.js';
 import { waitFor } from '../helpers/cluster.js';
 
 function watched(options: { stallMs: number; thresholds: number[] }) {
