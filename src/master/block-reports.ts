@@ -64,10 +64,11 @@ export class BlockReports {
    */
   #onBlocked(worker: WorkerProcess, info: BlockedInfo): void {
     // The block --report-blocked caught is the one the watchdog ends: counted once, with its length.
-    const reported = this.#blocking.get(worker);
+    // Either way the block ends here, with the worker: its length is settled now, or it would read
+    // as still going on, growing with the clock, for as long as the sites keep it.
+    const block = this.#blocking.get(worker) ?? this.#host.blockedSites.record(worker.id, info.stack, info.blockedMs, info.time);
     this.#blocking.delete(worker);
-    if (reported) reported.lasted(info.blockedMs);
-    else this.#host.blockedSites.record(worker.id, info.stack, info.blockedMs, info.time);
+    block.lasted(info.blockedMs);
     const frames = formatStack(info.stack);
     this.#host.logs.event(
       'blocked',

@@ -59,6 +59,8 @@ export class HeartbeatWatch {
   #lostProbe: number | null = null;
   /** When --report-blocked last took stacks (the rate limit). */
   readonly #reportCaptures: number[] = [];
+  /** The silence the watchdog reported (and so replaced the worker for): its block is counted by that report. */
+  #replacedEpisode: number | null = null;
 
   constructor(pipe: Readable, settings: WatchSettings, worker: HeartbeatWorker) {
     this.#worker = worker;
@@ -140,13 +142,13 @@ export class HeartbeatWatch {
     // JavaScript ran within its time: a block inside a native call, crypto.pbkdf2Sync or a huge
     // JSON.parse): a block all the same, with no site to name.
     const siteless = (): void => {
-      if (watch.current(episode)) this.#worker.onBlocking({ frames: [], blockedMs: watch.silentMs, time: Date.now(), lasted: watch.lasted(episode) } satisfies BlockingReport);
+      if (watch.current(episode)) this.#reportBlocking(episode, { frames: [], blockedMs: watch.silentMs, time: Date.now(), lasted: watch.lasted(episode) });
     };
     let capture: Capture | null;
     try {
       capture = await this.#worker.inspector.captureAt();
     } catch (error) {
-      if (why === 'watchdog' && watch.current(episode)) this.#reportBlocked(watch.silentMs, [], (error as Error).message);
+      if (why === 'watchdog' && watch.current(episode)) this.#reportBlocked(episode, watch.silentMs, [], (error as Error).message);
       if (why === 'report') siteless();
       return;
     }
@@ -162,11 +164,12 @@ export class HeartbeatWatch {
       const lasted = watch.lasted(episode);
       const late = capture.at !== null && capture.at - capture.sentAt > LATE_CAPTURE_MS;
       const native = late && (await endedRightAfter(lasted, blockedMs, capture.at!));
-      this.#worker.onBlocking({ frames: capture.frames, native, blockedMs, time: Date.now(), lasted } satisfies BlockingReport);
+      this.#reportBlocking(episode, { frames: capture.frames, native, blockedMs, time: Date.now(), lasted });
       return;
     }
     if (!watch.current(episode)) return;
     this.#reportBlocked(
+      episode,
       watch.silentMs,
       capture?.frames ?? [],
       capture === null ? (isStopped(this.#worker.pid) ? STOPPED : `could not pause the main thread within ${CAPTURE_TIMEOUT_MS} ms (blocked inside a native call?)`) : undefined,
@@ -199,7 +202,20 @@ export class HeartbeatWatch {
     }, LOST_RECHECK_MS).unref();
   }
 
-  #reportBlocked(blockedMs: number, stack: StackFrame[], error?: string): void {
+  /**
+   * A --report-blocked report of silence `episode`, unless the watchdog reported that silence first.
+   * Both probes can wait on one capture, and the report's then waits to learn whether the block ended
+   * right after it (a native call): meanwhile the watchdog's report replaces the worker. The report
+   * that followed was counted as a second block, and the watchdog's, with no end ever set, read as
+   * growing with the clock in `status` for the sites' whole window.
+   */
+  #reportBlocking(episode: number, report: BlockingReport): void {
+    if (this.#replacedEpisode === episode) return;
+    this.#worker.onBlocking(report);
+  }
+
+  #reportBlocked(episode: number, blockedMs: number, stack: StackFrame[], error?: string): void {
+    this.#replacedEpisode = episode;
     this.#worker.onBlocked({ state: 'blocked', stack, time: Date.now(), blockedMs, ...(error ? { error } : {}) });
   }
 }
