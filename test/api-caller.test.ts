@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { fixture, get, isRunning, waitFor } from './helpers/cluster.js';
+import { processState } from '../src/system/process-state.js';
+import { CLI, fixture, get, isRunning, waitFor } from './helpers/cluster.js';
 
 const INDEX = pathToFileURL(fileURLToPath(new URL('../dist/index.js', import.meta.url))).href;
 
@@ -246,4 +247,29 @@ console.log(JSON.stringify({ uncaught, stopped: await cluster.stop() }));
   const result = await caller;
   t.is(result.exitCode, 0, `${String(result.stderr)} ${result.timedOut ? '(timed out: the handle went silent)' : ''}`);
   t.deepEqual(JSON.parse(String(result.stdout)), { uncaught: ['a listener bug'], stopped: { exitCode: 0 } });
+});
+
+test('`clusterd stop` of a start() cluster whose caller\'s loop is busy: the master that exited is stopped, though its caller has not reaped it yet', async (t) => {
+  // The caller blocks its loop for good once its cluster is ready: the master, its child, stays a
+  // zombie once it exits, which kill(pid, 0) took for a running master ("still running 6s after it
+  // was asked to stop", exit 10).
+  const { dir, script } = callerScript(t,
+    `import { writeSync } from 'node:fs';
+import { start } from ${JSON.stringify(INDEX)};
+const cluster = await start({ entry: ${JSON.stringify(fixture('hello.js'))}, instances: 1, name: 'caller-busy', grace: '1s', output: 'ignore' });
+writeSync(1, \`master \${cluster.masterPid}\\n\`);
+Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60_000);
+`,
+  );
+  const caller = execa(process.execPath, [script], { env: { CLUSTERD_RUNTIME_DIR: dir }, reject: false, stdin: 'ignore' });
+  t.teardown(() => caller.kill('SIGKILL'));
+  const masterPid = await new Promise<number>((resolve, reject) => {
+    const reader = createInterface({ input: caller.stdout! });
+    reader.on('line', (line) => line.startsWith('master ') && resolve(Number(line.split(' ')[1])));
+    void caller.then((result) => reject(new Error(`the caller exited first: ${String(result.stderr)}`)));
+  });
+  const stopped = await execa(process.execPath, [CLI, 'stop', 'caller-busy'], { env: { CLUSTERD_RUNTIME_DIR: dir }, reject: false, timeout: 30_000 });
+  t.is(stopped.exitCode, 0, String(stopped.stderr));
+  t.is(String(stopped.stdout), `stopped cluster caller-busy (master pid ${masterPid})`);
+  t.is(processState(masterPid), 'Z', 'the master exited, and its caller has not reaped it');
 });

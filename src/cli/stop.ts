@@ -7,6 +7,7 @@ import { surveyClusters } from '../control/discovery.js';
 import { NOT_RUNNING } from '../control/status-codes.js';
 import { ClusterdError, oneLine, UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
+import { isRunning } from '../system/process-state.js';
 
 interface StopArgs extends ControlArgs {
   name?: string;
@@ -53,7 +54,7 @@ async function stopOne(args: StopArgs): Promise<string> {
     const { masterPid, graceMs } = (await askToStop(client)) ?? { masterPid: status.masterPid, graceMs: DEFAULT_GRACE_MS };
     const pid = masterPid || status.masterPid;
     const waitMs = (graceMs || DEFAULT_GRACE_MS) + STOP_MARGIN_MS;
-    const gone = client.target.transport === 'unix' ? () => !alive(pid) : () => notAnswering(client);
+    const gone = client.target.transport === 'unix' ? () => !isRunning(pid) : () => notAnswering(client);
     if (!(await until(gone, waitMs))) {
       throw new ClusterdError('ERR_CLUSTERD_STOP_TIMEOUT', `cluster ${status.name} (master pid ${pid}) is still running ${Math.round(waitMs / 1000)}s after it was asked to stop`);
     }
@@ -116,16 +117,6 @@ async function until(done: () => boolean | Promise<boolean>, timeoutMs: number):
     await pause(POLL_MS);
   }
   return true;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, as another user's process.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** A remote master: gone once its control listener refuses connections. */

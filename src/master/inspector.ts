@@ -33,6 +33,7 @@ import { ClusterdError, clip } from '../errors.js';
 import { WORKER_INSPECTOR_ARGS } from '../protocol.js';
 import { nativeHelper } from '../system/native.js';
 import { nodeOptionsFlags } from '../system/node-options.js';
+import { processState } from '../system/process-state.js';
 import { InspectorClient } from './inspector-client.js';
 
 /** Why nothing in a stopped process answers: neither its inspector's thread nor its main thread runs. */
@@ -40,14 +41,8 @@ export const STOPPED = 'the process is stopped (SIGSTOP, or a debugger holds it)
 
 /** Whether a process is stopped (job control or a tracer: state T or t in /proc/PID/stat); false when it cannot be read. */
 export function isStopped(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The state follows the command name, which may itself hold ') '.
-    const state = stat.charAt(stat.lastIndexOf(')') + 2);
-    return state === 'T' || state === 't';
-  } catch {
-    return false;
-  }
+  const state = processState(pid);
+  return state === 'T' || state === 't';
 }
 
 /**
