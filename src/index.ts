@@ -15,7 +15,7 @@
 //   'sample'       a worker's new loop sample (id, pid, sample)
 //   'stopped'      the cluster stopped (asked by anyone, this handle's stop() too); the handle is closed
 
-export { ClusterdError, UsageError } from './errors.js';
+export { BootError, ClusterdError, UsageError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { ExitCode } from './exit-codes.js';
 export type { StatusJson, WorkerJson } from './cli/views.js';

@@ -4,11 +4,11 @@
 import test from 'ava';
 import { execa } from 'execa';
 import { once } from 'node:events';
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, start, StartError, type BlockedEvent } from '../src/index.js';
+import { BootError, connect, start, StartError, type BlockedEvent } from '../src/index.js';
 import { ClusterdError, UsageError } from '../src/errors.js';
 import { ExitCode } from '../src/exit-codes.js';
 import { CLI, fixture, get, isRunning, waitFor } from './helpers/cluster.js';
@@ -247,6 +247,25 @@ test.serial('start() refuses bad options naming the key, and rejects with the re
   t.true(error!.lastOutput.some((line) => line.includes('cannot reach the database')));
 });
 
+test.serial('a reload, restart or scale whose new worker fails to boot rejects with the exported BootError, with the worker\'s last lines', async (t) => {
+  const dir = runtime(t);
+  const broken = join(dir, 'broken');
+  const cluster = await start({ entry: fixture('fails-to-boot-while-file.js'), instances: 1, name: 'bootfail', output: 'ignore', env: { BROKEN_FILE: broken } });
+  t.teardown(() => {
+    if (isRunning(cluster.masterPid)) process.kill(cluster.masterPid, 'SIGKILL');
+  });
+  writeFileSync(broken, '');
+  for (const operation of [() => cluster.reload(), () => cluster.restart(1), () => cluster.scale('+1')]) {
+    const error = await t.throwsAsync(operation(), { instanceOf: BootError });
+    t.true(error instanceof ClusterdError);
+    t.is(error!.code, 'ERR_CLUSTERD_BOOT');
+    t.is(error!.exitCode, ExitCode.BOOT_FAILED);
+    t.true(error!.lastOutput.some((line) => line.includes('cannot reach the database')), error!.lastOutput.join('\n'));
+  }
+  unlinkSync(broken);
+  t.deepEqual(await cluster.stop(), { exitCode: 0 });
+});
+
 test.serial('connect() over TCP with the token; a wrong or missing token is refused', async (t) => {
   runtime(t);
   const cluster = await start({ entry: fixture('hello.js'), instances: 1, name: 'remote', control: '127.0.0.1:0', controlToken: 'sesame', output: 'ignore' });
@@ -304,9 +323,11 @@ test.serial('the packed package installs into a project, and start() and connect
   writeFileSync(
     join(project, 'use.ts'),
     [
-      "import { ClusterdError, connect, start, StartError, type Cluster, type ErrorCode, type StartOptions } from 'clusterd';",
+      "import { BootError, ClusterdError, connect, start, StartError, type Cluster, type ErrorCode, type StartOptions } from 'clusterd';",
       "const options: StartOptions = { entry: 'server.js', instances: 2, name: 'consumer', output: 'ignore' };",
       "const code: ErrorCode = 'ERR_CLUSTERD_BOOT';",
+      // What a failed reload(), restart() or scale() rejects with, with its last lines.
+      "const bootError = new BootError('reload failed', ['fatal: cannot reach the database']);",
       // The types take what start() takes: a count's text (as the config file does), and no signal it refuses.
       "const counted: StartOptions = { entry: 'server.js', instances: '2' };",
       '// @ts-expect-error: start() refuses SIGKILL (it cannot be handled)',
@@ -316,7 +337,7 @@ test.serial('the packed package installs into a project, and start() and connect
       'const status = await other.status();',
       'other.close();',
       'const stopped = await cluster.stop();',
-      'console.log(JSON.stringify({ workers: status.workers.map((worker) => worker.state), stopped, code, startErrorIsClusterdError: StartError.prototype instanceof ClusterdError, checked: [counted.instances, refused.killSignal] }));',
+      'console.log(JSON.stringify({ workers: status.workers.map((worker) => worker.state), stopped, code, startErrorIsClusterdError: StartError.prototype instanceof ClusterdError, bootError: [bootError instanceof ClusterdError, bootError.code, bootError.lastOutput.length], checked: [counted.instances, refused.killSignal] }));',
       '',
     ].join('\n'),
   );
@@ -329,6 +350,6 @@ test.serial('the packed package installs into a project, and start() and connect
   writeFileSync(join(project, 'use.mjs'), (await import('node:fs')).readFileSync(join(project, 'use.ts'), 'utf8').replace(/: Cluster|: StartOptions|: ErrorCode|, type Cluster, type ErrorCode, type StartOptions/g, ''));
   const run = await execa(process.execPath, ['use.mjs'], { cwd: project, reject: false, env: process.env });
   t.is(run.exitCode, 0, run.stderr);
-  t.deepEqual(JSON.parse(run.stdout), { workers: ['ready', 'ready'], stopped: { exitCode: 0 }, code: 'ERR_CLUSTERD_BOOT', startErrorIsClusterdError: true, checked: ['2', 'SIGKILL'] });
+  t.deepEqual(JSON.parse(run.stdout), { workers: ['ready', 'ready'], stopped: { exitCode: 0 }, code: 'ERR_CLUSTERD_BOOT', startErrorIsClusterdError: true, bootError: [true, 'ERR_CLUSTERD_BOOT', 1], checked: ['2', 'SIGKILL'] });
   t.true(readdirSync(project).includes('node_modules'));
 });

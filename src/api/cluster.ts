@@ -109,7 +109,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return statusJson(await this.#client.status());
   }
 
-  /** A rolling reload (`parallel` workers at a time); resolves once every worker is replaced. */
+  /**
+   * A rolling reload (`parallel` workers at a time); resolves once every worker is replaced. Rejects
+   * with a BootError when a new worker fails to boot (its `lastOutput`: that worker's last lines) or
+   * the entry is gone: the reload stops there, and the old workers not yet replaced go on serving.
+   */
   async reload(options: { parallel?: number } = {}): Promise<{ replaced: number }> {
     if (typeof options !== 'object' || options === null) throw new UsageError(`reload(): expected { parallel } or nothing, got ${options === null ? 'null' : typeof options}`);
     checkKeys('reload()', options, ['parallel']);
@@ -120,7 +124,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return { replaced: done.replaced };
   }
 
-  /** Replaces worker `id` (drained, new one first); resolves with the new worker's pid. */
+  /**
+   * Replaces worker `id` (drained, new one first); resolves with the new worker's pid. Rejects with a
+   * BootError (its `lastOutput`: the new worker's last lines) when the new one fails to boot: the old one serves on.
+   */
   async restart(id: number): Promise<{ pid: number }> {
     this.#usable();
     const { pid } = await this.#client.restart(whole('restart(): the worker id', id, MAX_INSTANCES), () => {});
@@ -128,7 +135,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return { pid };
   }
 
-  /** `4`, `'+2'` or `'-1'` workers; resolves with the new count once they are all ready and those taken away have exited. */
+  /**
+   * `4`, `'+2'` or `'-1'` workers; resolves with the new count once they are all ready and those taken
+   * away have exited. Rejects with a BootError (its `lastOutput`: the failed worker's last lines) when
+   * a worker added fails to boot: the cluster is scaled back to its count before.
+   */
   async scale(workers: number | string): Promise<number> {
     // A step up or down is a string only: a number is the count, and `scale(1 - 2)` must not
     // read as '-1' and take a worker away.
