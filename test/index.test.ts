@@ -278,6 +278,9 @@ test.serial('connect() over TCP with the token; a wrong or missing token is refu
   t.is((await get(port)).status, 200);
   await t.throwsAsync(connect({ control, token: 'wrong' }), { instanceOf: ClusterdError, message: /token/i });
   await t.throwsAsync(connect({ control }), { message: /a `control` address needs its `token`/ });
+  // A token was ignored without `control`: the cluster found by name, the token never checked.
+  await t.throwsAsync(connect({ name: 'remote', token: 'wrong' }), { instanceOf: UsageError, message: /^connect\(\): `token` is for a `control` address: give `control` \(HOST:PORT\) with it, or leave `token` out to connect by `name`$/ });
+  await t.throwsAsync(connect({ token: 'sesame' }), { instanceOf: UsageError, message: /^connect\(\): `token` is for a `control` address/ });
   await t.throwsAsync(connect({ control: 'localhost', token: 'sesame' }), { instanceOf: UsageError, message: /^connect\(\): Expected `control` to be HOST:PORT, such as 127\.0\.0\.1:7070/ });
   // A token with a newline (read from a file) is refused without being echoed.
   const newline = await t.throwsAsync(connect({ control, token: 'sesame\n' }), { instanceOf: ClusterdError, message: /printable ASCII on one line/ });

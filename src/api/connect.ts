@@ -10,6 +10,7 @@ export interface ConnectTarget {
   name?: string;
   /** A remote cluster's control plane: HOST:PORT of its `--control`, with its token. */
   control?: string;
+  /** The remote control plane's token: with `control` only (a cluster found by name needs none). */
   token?: string;
 }
 
@@ -24,6 +25,9 @@ export async function connect(target: string | ConnectTarget = {}): Promise<Clus
   if (name !== undefined && typeof name !== 'string') throw new UsageError(`connect(): \`name\` must be a string, got ${typeof name}`);
   if (control !== undefined && typeof control !== 'string') throw new UsageError(`connect(): \`control\` must be a HOST:PORT string, got ${typeof control}`);
   if (control !== undefined && token === undefined) throw new UsageError('connect(): a `control` address needs its `token`');
+  // A cluster found by name is reached through its local socket, which takes no token: one given
+  // without `control` was ignored, and the caller believed it was checked.
+  if (token !== undefined && control === undefined) throw new UsageError('connect(): `token` is for a `control` address: give `control` (HOST:PORT) with it, or leave `token` out to connect by `name`');
   // (Never echoed: it is a secret, and one read from a file often ends in a newline.)
   if (token !== undefined && !isTokenText(token)) throw new UsageError('connect(): `token` must be printable ASCII on one line, with no space at either end (a trailing newline from a file?)');
   const { client, status } = await connectControl({
