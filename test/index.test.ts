@@ -62,7 +62,7 @@ test.serial('start() resolves once ready; both handles reload, restart, scale, s
   let stoppedEvents = 0;
   cluster.on('stopped', () => stoppedEvents++);
   const stopped = await cluster.stop();
-  t.deepEqual(stopped, { exitCode: 0 });
+  t.deepEqual(stopped, { exitCode: 0, signal: null });
   t.is(stoppedEvents, 1);
   await t.throwsAsync(connect('api'), { instanceOf: ClusterdError, message: /no cluster named api is running/ });
   // A handle that cannot reach its master says so with a code (it was grpc-js's bare "Channel has been shut down").
@@ -100,7 +100,7 @@ test.serial('the wall clock stepped back in the master: the handle still gets sa
   t.not(pid, before);
   const [ready] = (await readyAgain) as [{ workers: { pid: number }[] }];
   t.true(ready.workers.some((worker) => worker.pid === pid));
-  t.deepEqual(await handle.stop(), { exitCode: 0 });
+  t.deepEqual(await handle.stop(), { exitCode: 0, signal: null });
 });
 
 test.serial('a handle whose master was killed: its methods reject with ERR_CLUSTERD_NOT_RUNNING, and stop() says how the master ended', async (t) => {
@@ -112,7 +112,7 @@ test.serial('a handle whose master was killed: its methods reject with ERR_CLUST
   process.kill(cluster.masterPid, 'SIGKILL');
   await lost;
   await t.throwsAsync(other.status(), { instanceOf: ClusterdError, code: 'ERR_CLUSTERD_NOT_RUNNING', message: /^cluster killed: its master \(pid \d+\) went away/ });
-  t.deepEqual(await cluster.stop(), { exitCode: null });
+  t.deepEqual(await cluster.stop(), { exitCode: null, signal: 'SIGKILL' });
   await t.throwsAsync(cluster.restart(1), { instanceOf: ClusterdError, code: 'ERR_CLUSTERD_NOT_RUNNING', message: /has exited \(SIGKILL\)/ });
 });
 
@@ -122,7 +122,7 @@ test.serial('stop() at once after its master was killed, before the handle has s
   runtime(t);
   const cluster = await start({ entry: fixture('hello.js'), instances: 1, name: 'killednow', output: 'ignore' });
   process.kill(cluster.masterPid, 'SIGKILL');
-  t.deepEqual(await cluster.stop(), { exitCode: null });
+  t.deepEqual(await cluster.stop(), { exitCode: null, signal: 'SIGKILL' });
 });
 
 test.serial('a handle whose cluster was stopped elsewhere emits stopped, and its methods say it stopped; stop() on a start() handle says how its master ended', async (t) => {
@@ -143,7 +143,7 @@ test.serial('a handle whose cluster was stopped elsewhere emits stopped, and its
   t.deepEqual(errors, []);
   // It said `this handle is closed (close() or stop() was called)`: neither was.
   await t.throwsAsync(other.status(), { instanceOf: ClusterdError, code: 'ERR_CLUSTERD_NOT_RUNNING', message: /^cluster stopped-elsewhere: it has stopped \(master pid \d+\)$/ });
-  t.deepEqual(await cluster.stop(), { exitCode: 0 });
+  t.deepEqual(await cluster.stop(), { exitCode: 0, signal: null });
 });
 
 test.serial('back to back operations: each of the handle\'s own reload(), restart() and scale() has its ready before it resolves, even with the stop right after', async (t) => {
@@ -165,7 +165,7 @@ test.serial('back to back operations: each of the handle\'s own reload(), restar
   const three = readies.at(-1);
   t.is(three?.length, 3, 'the scale\'s ready');
   await cluster.stack(1);
-  t.deepEqual(await cluster.stop(), { exitCode: 0 });
+  t.deepEqual(await cluster.stop(), { exitCode: 0, signal: null });
   t.deepEqual(readies.at(-1), three);
 });
 
@@ -205,7 +205,7 @@ test.serial('a handle emits blocked with the worker, how long and where its loop
   // The whole site on failure: a run once named a frame with no function name (not reproduced since).
   t.like(blocked, { id: 1, replaced: false, site: { function: 'blockFor200ms' } }, JSON.stringify(seen.map((event) => event.site)));
   t.true(blocked.blockedMs >= 100, `${blocked.blockedMs} ms`);
-  t.deepEqual(await cluster.stop(), { exitCode: 0 });
+  t.deepEqual(await cluster.stop(), { exitCode: 0, signal: null });
 });
 
 test.serial('start() refuses bad options naming the key, and rejects with the reason when the app cannot boot', async (t) => {
@@ -263,17 +263,32 @@ test.serial('a reload, restart or scale whose new worker fails to boot rejects w
     t.true(error!.lastOutput.some((line) => line.includes('cannot reach the database')), error!.lastOutput.join('\n'));
   }
   unlinkSync(broken);
-  t.deepEqual(await cluster.stop(), { exitCode: 0 });
+  t.deepEqual(await cluster.stop(), { exitCode: 0, signal: null });
 });
 
 test.serial('connect() over TCP with the token; a wrong or missing token is refused', async (t) => {
   runtime(t);
-  const cluster = await start({ entry: fixture('hello.js'), instances: 1, name: 'remote', control: '127.0.0.1:0', controlToken: 'sesame', output: 'ignore' });
+  const cluster = await start({
+    entry: fixture('hello.js'),
+    instances: 1,
+    name: 'remote',
+    control: '127.0.0.1:0',
+    controlToken: 'sesame',
+    metrics: '127.0.0.1:0',
+    health: '127.0.0.1:0',
+    dashboard: '127.0.0.1:0',
+    output: 'ignore',
+  });
   t.teardown(() => {
     if (isRunning(cluster.masterPid)) process.kill(cluster.masterPid, 'SIGKILL');
   });
   const control = cluster.endpoints!.control!;
+  // Each in the form README and the type's doc give, which users read: HOST:PORT, or a URL.
   t.regex(control, /^127\.0\.0\.1:\d+$/);
+  t.regex(cluster.endpoints!.addresses[0]!, /^127\.0\.0\.1:\d+$/);
+  t.regex(cluster.endpoints!.health!, /^127\.0\.0\.1:\d+$/);
+  t.regex(cluster.endpoints!.metrics!, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+  t.regex(cluster.endpoints!.dashboard!, /^http:\/\/127\.0\.0\.1:\d+\/$/);
   const port = Number(cluster.endpoints!.addresses[0]!.split(':').pop());
   t.is((await get(port)).status, 200);
   await t.throwsAsync(connect({ control, token: 'wrong' }), { instanceOf: ClusterdError, message: /token/i });
@@ -308,7 +323,7 @@ test.serial('connect() over TCP with the token; a wrong or missing token is refu
   await t.throwsAsync(remote.reload({ paralel: 2 } as never), { instanceOf: UsageError, message: /^reload\(\): unknown key `paralel` \(did you mean `parallel`\?\)/ });
   let stoppedEvents = 0;
   remote.on('stopped', () => stoppedEvents++);
-  t.deepEqual(await remote.stop(), { exitCode: null });
+  t.deepEqual(await remote.stop(), { exitCode: null, signal: null });
   t.is(stoppedEvents, 1);
   await waitFor(() => !isRunning(cluster.masterPid), { what: 'the master to exit' });
 });
@@ -353,6 +368,6 @@ test.serial('the packed package installs into a project, and start() and connect
   writeFileSync(join(project, 'use.mjs'), (await import('node:fs')).readFileSync(join(project, 'use.ts'), 'utf8').replace(/: Cluster|: StartOptions|: ErrorCode|, type Cluster, type ErrorCode, type StartOptions/g, ''));
   const run = await execa(process.execPath, ['use.mjs'], { cwd: project, reject: false, env: process.env });
   t.is(run.exitCode, 0, run.stderr);
-  t.deepEqual(JSON.parse(run.stdout), { workers: ['ready', 'ready'], stopped: { exitCode: 0 }, code: 'ERR_CLUSTERD_BOOT', startErrorIsClusterdError: true, bootError: [true, 'ERR_CLUSTERD_BOOT', 1], checked: ['2', 'SIGKILL'] });
+  t.deepEqual(JSON.parse(run.stdout), { workers: ['ready', 'ready'], stopped: { exitCode: 0, signal: null }, code: 'ERR_CLUSTERD_BOOT', startErrorIsClusterdError: true, bootError: [true, 'ERR_CLUSTERD_BOOT', 1], checked: ['2', 'SIGKILL'] });
   t.true(readdirSync(project).includes('node_modules'));
 });

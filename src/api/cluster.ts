@@ -51,11 +51,22 @@ export interface ClusterEvents {
   error: [Error];
 }
 
+/** How a cluster's master ended, as stop() resolves: an exit code, or the signal that killed it (a SIGKILL); both null when not known. */
+export interface MasterExit {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+}
+
 /** A running cluster: one started by start(), or found by connect(). */
 export class Cluster extends EventEmitter<ClusterEvents> {
   readonly name: string;
   readonly masterPid: number;
-  /** Where a cluster this process started listens: the app's addresses, and its TCP control plane, metrics, health and dashboard (null when not asked for); null for a connected cluster. */
+  /**
+   * Where a cluster this process started listens (null for a connected cluster), each in the form its
+   * users take it: `addresses`, the app's, as `HOST:PORT` or a unix socket's path; `control` and
+   * `health` as `HOST:PORT` (no scheme); `metrics` as a full URL (`http://HOST:PORT/metrics`);
+   * `dashboard` as a URL (`http://HOST:PORT/`) or `unix:/path`. Those not asked for are null.
+   */
   readonly endpoints: Pick<ReadyInfo, 'addresses' | 'control' | 'metrics' | 'health' | 'dashboard'> | null;
   readonly #client: ControlClient;
   readonly #master: ChildProcess | null;
@@ -173,10 +184,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   /**
-   * Stops the cluster gracefully and resolves once its master has exited, with its exit code when this
-   * process started it (null otherwise).
+   * Stops the cluster gracefully and resolves once its master has exited. For a master this process
+   * started: its exit code, or null and the signal that killed it (`'SIGKILL'`); both null for a
+   * master found by connect() (another process's child: how it ended cannot be seen from here).
    */
-  async stop(): Promise<{ exitCode: number | null }> {
+  async stop(): Promise<MasterExit> {
     const master = this.#master;
     const exited = master ? exitOf(master) : null;
     // Its master gone or going already (killed, crashed, stopped by another's request; its exit may
@@ -184,7 +196,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     if (exited && (this.#lost !== null || this.#stopped || master!.exitCode !== null || master!.signalCode !== null)) {
       this.close();
       master!.ref();
-      return { exitCode: await exited };
+      return await exited;
     }
     this.#usable();
     // Asked as `clusterd stop` asks: a quick stop's reply can be lost as the master closes its
@@ -198,16 +210,16 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       if (!exited || !(this.#lost !== null || master!.exitCode !== null || master!.signalCode !== null)) throw error;
       this.close();
       master!.ref();
-      return { exitCode: await exited };
+      return await exited;
     }
     this.#stopAsked = true;
     if (exited) {
       // Its exit is waited for (start() unref'd the child): the status stream, left open for its
       // end, may close before the master has exited.
       master!.ref();
-      const exitCode = await exited;
+      const exit = await exited;
       this.#stoppedAsAsked();
-      return { exitCode };
+      return exit;
     }
     // Another process's master: gone once its socket stops answering (its grace, plus a margin).
     const graceMs = asked?.graceMs ?? 0;
@@ -220,7 +232,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         } catch (error) {
           if (!(error instanceof ClusterdError && error.code === NOT_RUNNING)) throw error;
           this.#stoppedAsAsked();
-          return { exitCode: null };
+          return { exitCode: null, signal: null };
         }
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
@@ -363,7 +375,7 @@ function scaleSpec(text: string): string {
   }
 }
 
-function exitOf(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+function exitOf(child: ChildProcess): Promise<MasterExit> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ exitCode: child.exitCode, signal: child.signalCode });
+  return new Promise((resolveExit) => child.once('exit', (exitCode, signal) => resolveExit({ exitCode, signal })));
 }

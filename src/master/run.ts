@@ -42,18 +42,24 @@ export interface MasterOptions {
 }
 
 /** What the master announces once every worker is ready (also sent to a daemon's parent). */
+// Each listener in the form its users take it, which is why the forms differ: `--control` and
+// connect()'s `control` take HOST:PORT (gRPC's form), a Prometheus scrape config a URL. The ports
+// are the ones the system chose for port 0. Users read these forms: they are kept as they are.
 export interface ReadyInfo {
   name: string;
+  /** Where the app listens: `HOST:PORT` (an IPv6 host in brackets: `[::1]:3000`), or a unix socket's path (`@name` for an abstract one). */
   addresses: string[];
   workers: { id: number; pid: number }[];
   masterPid: number;
+  /** The local control socket's path. */
   controlSocket: string;
-  /** The TCP control listener (`--control`), with the port the system chose for port 0. */
+  /** The TCP control listener (`--control`), as `HOST:PORT` without a scheme (`127.0.0.1:7070`): what connect()'s `control` takes. */
   control: string | null;
+  /** The --metrics endpoint as a full URL, path included: `http://127.0.0.1:9100/metrics`. */
   metrics: string | null;
-  /** The --health listener, with the port the system chose for port 0. */
+  /** The --health listener as `HOST:PORT` without a scheme (`127.0.0.1:8081`); it serves /livez and /readyz. */
   health: string | null;
-  /** The --dashboard's URL, with the port the system chose for port 0; `unix:/path` on a socket. */
+  /** The --dashboard's page as a URL (`http://127.0.0.1:8080/`); `unix:/path` on a unix socket. */
   dashboard: string | null;
 }
 
