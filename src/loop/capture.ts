@@ -23,7 +23,11 @@
 // A main thread inside one long native call (execSync, a sync fs or crypto call) cannot run the probe
 // until the call returns: after timeoutMs the capture gives up (null). The probe then runs when the call
 // returns, and its answer is dropped. One that returns sooner runs the probe late, on whatever JavaScript
-// runs next: the capture says when it was sent and when it ran, so that the caller can tell.
+// runs next: the capture says when it was sent and when it ran, so that the caller can tell. V8 takes an
+// interrupt only at a stack check, a function's entry or a loop's back edge, not where a builtin returns:
+// after `parseBig(s)` (JSON.parse, which checks no interrupt while it parses) the probe runs at the entry of
+// the next function called, `serializeBig`, parseBig's frame long gone. The capture says when its
+// innermost frame is at its function's entry (`atEntry`): that function had run nothing yet.
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { MAX_URL_CHARS, mappedOnDisk, sourceUrl } from './source-map.js';
@@ -43,9 +47,15 @@ export const MAX_FRAMES = 200;
 const PROBE_URL = 'clusterd-capture-probe';
 /**
  * Runs in the worker's main thread. Returns when it ran (process.hrtime's clock, in ms, the clock of the
- * heartbeat's stamps; null if the app broke it) and its callsites below its own frames, innermost
- * first, as [function, file, line, column, [source, line, column] from the source map or null]; it
- * leaves Error's settings as it found them.
+ * heartbeat's stamps; null if the app broke it), its callsites below its own frames, innermost
+ * first, as [function, file, line, column, [source, line, column] from the source map or null], and
+ * whether the innermost is at its function's entry; it leaves Error's settings as it found them.
+ *
+ * At the entry stack check V8 gives a function's start: its parameters' "(" (an arrow's, a method's:
+ * where the enclosing function begins too; a `function`'s: past `function name`, the enclosing position
+ * being the keyword's, or `async`'s). So a frame on its function's first line, at most the head
+ * `async function* name` past the enclosing column, is taken as at its entry; code that far into a
+ * function's first line (a loop's back edge in minified code) would read as its entry too.
  */
 const PROBE = `(() => {
   let at = null;
@@ -60,6 +70,14 @@ const PROBE = `(() => {
     const sites = holder.stack;
     let below = 0;
     for (let i = 0; i < sites.length; i++) if (sites[i].getScriptNameOrSourceURL() === '${PROBE_URL}') below = i + 1;
+    let atEntry = false;
+    const inner = sites[below];
+    try {
+      if (inner && typeof inner.getEnclosingColumnNumber === 'function' && inner.getLineNumber() === inner.getEnclosingLineNumber()) {
+        const into = inner.getColumnNumber() - inner.getEnclosingColumnNumber();
+        atEntry = into >= 0 && into <= 'async function* '.length + (inner.getFunctionName() || '').length;
+      }
+    } catch {}
     return [at, sites.slice(below, below + ${MAX_FRAMES}).map((site) => {
       const file = site.getScriptNameOrSourceURL() || '';
       const line = site.getLineNumber() || 0, column = site.getColumnNumber() || 0;
@@ -71,7 +89,7 @@ const PROBE = `(() => {
         } catch {}
       }
       return [site.getFunctionName() || '', file, line, column, original];
-    })];
+    }), atEntry];
   } finally {
     E.stackTraceLimit = limit;
     E.prepareStackTrace = prepare;
@@ -94,6 +112,7 @@ const evaluated = z.object({
     value: z.tuple([
       z.number().nonnegative().finite().nullable(),
       z.array(z.tuple([functionName, url, position, position, z.tuple([url, position, position]).nullable()])).max(MAX_FRAMES),
+      z.boolean(),
     ]),
   }),
 });
@@ -107,6 +126,8 @@ export interface Capture {
   frames: StackFrame[];
   at: number | null;
   sentAt: number;
+  /** The innermost frame is at its function's entry: it had run nothing when the probe ran. */
+  atEntry: boolean;
 }
 
 export class StackCapturer {
@@ -139,8 +160,8 @@ export class StackCapturer {
       if (reply === null) return null;
       const parsed = evaluated.safeParse(reply);
       if (!parsed.success) throw new ClusterdError('ERR_CLUSTERD_INSPECTOR', 'the worker answered the stack probe with something that is not a stack (does the app change Error?)');
-      const [at, sites] = parsed.data.result.value;
-      return { frames: sites.map(toFrame), at, sentAt };
+      const [at, sites, atEntry] = parsed.data.result.value;
+      return { frames: sites.map(toFrame), at, sentAt, atEntry };
     } finally {
       clearTimeout(timer);
     }

@@ -1,5 +1,6 @@
 // What --report-blocked's captures say beyond the stack: whether a frame is clusterd's own (its
 // runtime's files), and whether a late probe caught a native call (LATE_CAPTURE_MS, NATIVE_TAIL_MS).
+import type { Capture } from '../loop/capture.js';
 import type { StackFrame } from '../loop/types.js';
 import { monotonicMs } from './loop-checks.js';
 
@@ -43,6 +44,18 @@ export async function endedRightAfter(lasted: Promise<number>, blockedMs: number
   const length = await Promise.race([lasted, cut]);
   clearTimeout(timer);
   return length !== null && length - blockedMs <= NATIVE_TAIL_MS;
+}
+
+/**
+ * The frames a late probe files its block under. V8 ran it at the next stack check after the call that
+ * held the thread (see src/loop/capture.ts): where that is a function's entry, as after a JSON.parse
+ * whose caller goes on to call `serializeBig(o)`, that function had run nothing, and the block, or all
+ * of it up to the probe, was its caller's (the code before the call; the frame that made the native
+ * call has returned). Its caller's frame is where. A probe on time is taken inside the block: its frames
+ * stand as they are.
+ */
+export function blockedFrames({ frames, atEntry }: Pick<Capture, 'frames' | 'atEntry'>, late: boolean): StackFrame[] {
+  return late && atEntry ? frames.slice(1) : frames;
 }
 
 /** A place where the worker's loop was blocked past --report-blocked, as one capture saw it. */

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { StackFrame } from '../loop/types.js';
 import type { Capture } from '../loop/capture.js';
-import { LATE_CAPTURE_MS, endedRightAfter, type BlockingReport } from './blocking-report.js';
+import { LATE_CAPTURE_MS, blockedFrames, endedRightAfter, type BlockingReport } from './blocking-report.js';
 import { CAPTURE_TIMEOUT_MS, STOPPED, isStopped, type WorkerInspector } from './inspector.js';
 import type { LogSink } from './logs.js';
 import { LoopWatch } from './loop-watch.js';
@@ -164,7 +164,7 @@ export class HeartbeatWatch {
       const lasted = watch.lasted(episode);
       const late = capture.at !== null && capture.at - capture.sentAt > LATE_CAPTURE_MS;
       const native = late && (await endedRightAfter(lasted, blockedMs, capture.at!));
-      this.#reportBlocking(episode, { frames: capture.frames, native, blockedMs, time: Date.now(), lasted });
+      this.#reportBlocking(episode, { frames: blockedFrames(capture, late), native, blockedMs, time: Date.now(), lasted });
       return;
     }
     if (!watch.current(episode)) return;

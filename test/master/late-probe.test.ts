@@ -1,0 +1,40 @@
+// A probe sent while the loop is inside a native call runs when V8 next takes an interrupt: after a
+// JSON.parse, at the entry of the function called next. The block is not that function's.
+import test from 'ava';
+import { fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
+import { control } from '../helpers/control.js';
+
+interface Site {
+  function: string;
+  url: string;
+  line: number;
+  count: number;
+}
+
+test('a JSON.parse followed by more work is not filed under the function called after it, but where its caller made that call', async (t) => {
+  // esm.mjs's /json (parseBig, then serializeBig): 22 of 22 sites were serializeBig at its opening line,
+  // the probe having run at its entry once JSON.parse returned; parseBig never appeared.
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('parses-then-works.js'), { instances: 1, flags: ['--name', 'parsethen', '--watchdog', '30s'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const sites = await waitFor(
+    async () => {
+      await get(cluster.port, '/json', { timeoutMs: 20_000 });
+      const status = JSON.parse(String((await ctl.run(['status', 'parsethen', '--json'])).stdout)) as { workers: Array<{ blockedSites: Site[] }> };
+      const found = status.workers[0]!.blockedSites;
+      return found.reduce((sum, site) => sum + site.count, 0) >= 2 ? found : null;
+    },
+    { what: 'two blocks filed', timeoutMs: 60_000 },
+  );
+  // The request handler, at its call to spinAfter (the line after parseBig's); never spinAfter at its
+  // entry (line 14), which had run nothing. A probe that a loaded machine sent only once the parse was over
+  // catches spinAfter's own loop (line 16), and that is right.
+  const at = (site: Site) => `${site.function || '(anonymous)'}:${site.line}`;
+  t.true(sites.every((site) => site.url.endsWith('/test/fixtures/parses-then-works.js')), JSON.stringify(sites));
+  t.deepEqual(
+    sites.map(at).filter((where) => where !== '(anonymous):33' && where !== 'spinAfter:16'),
+    [],
+    JSON.stringify(sites),
+  );
+  t.true(sites.some((site) => site.line === 33), JSON.stringify(sites));
+});
