@@ -21,14 +21,19 @@ export interface SelfTime {
  * while the thread is inside a long native call (a 100 MB readFileSync): the sample before one stands
  * for all of it. Counted one each, such a call read as 3% where it took 35% of the time, behind
  * `(idle)`, whose samples are many and short. As DevTools does, sample i lasts until sample i + 1
- * (timeDeltas[i + 1]; the last one until endTime). A profile without time deltas falls back to counts
- * (`samples`, else each node's `hitCount`). V8's own entries, `(idle)`, `(program)`, `(garbage
- * collector)`, count like any other, so the shares add up to 100.
+ * (timeDeltas[i + 1]; the last one until endTime). The time before the first sample (timeDeltas[0])
+ * stands for no sample: DevTools starts its window at the first sample and drops it, but the header
+ * says the whole window (endTime - startTime), and a lead of 1.8 s out of 3.9 (a worker inside a long
+ * JSON.parse as the profile started) read as "85% (idle)" of a busy worker. It counts as UNSAMPLED.
+ * A profile without time deltas falls back to counts (`samples`, else each node's `hitCount`). V8's
+ * own entries, `(idle)`, `(program)`, `(garbage collector)`, count like any other, so the shares add up
+ * to 100 of the whole window.
  */
 export function topSelfTime(profile: CpuProfile, count = 10): SelfTime[] {
-  const weights = sampleWeights(profile);
-  const total = [...weights.values()].reduce((sum, { weight }) => sum + weight, 0);
+  const { weights, unsampled } = sampleWeights(profile);
+  const total = [...weights.values()].reduce((sum, { weight }) => sum + weight, unsampled);
   const byFunction = new Map<string, SelfTime & { weight: number }>();
+  if (unsampled > 0) byFunction.set(UNSAMPLED, { functionName: UNSAMPLED, url: '', line: 0, samples: 0, pct: 0, weight: unsampled });
   const callerOf = nativeCallers(profile);
   for (const node of profile.nodes) {
     const { samples = 0, weight = 0 } = weights.get(node.id) ?? {};
@@ -46,6 +51,9 @@ export function topSelfTime(profile: CpuProfile, count = 10): SelfTime[] {
     .slice(0, count)
     .map(({ weight, ...entry }) => ({ ...entry, pct: total === 0 ? 0 : (100 * weight) / total }));
 }
+
+/** The summary's entry for the time before V8's first sample, which no sample stands for. */
+export const UNSAMPLED = '(unsampled)';
 
 type ProfileNode = CpuProfile['nodes'][number];
 
@@ -85,8 +93,11 @@ function nativeCallers({ nodes }: CpuProfile): Map<number, ProfileNode> {
   return callers;
 }
 
-/** Each node's samples, and the time they stand for (µs; the count itself when the profile has no time deltas). */
-function sampleWeights({ samples = [], timeDeltas = [], nodes, startTime, endTime }: CpuProfile): Map<number, { samples: number; weight: number }> {
+/**
+ * Each node's samples, and the time they stand for (µs; the count itself when the profile has no time
+ * deltas); `unsampled`, the time before the first sample (µs; 0 without time deltas).
+ */
+function sampleWeights({ samples = [], timeDeltas = [], nodes, startTime, endTime }: CpuProfile): { weights: Map<number, { samples: number; weight: number }>; unsampled: number } {
   const weights = new Map<number, { samples: number; weight: number }>();
   const add = (id: number, samples: number, weight: number): void => {
     const entry = weights.get(id) ?? { samples: 0, weight: 0 };
@@ -96,7 +107,7 @@ function sampleWeights({ samples = [], timeDeltas = [], nodes, startTime, endTim
   };
   if (samples.length === 0) {
     for (const node of nodes) add(node.id, node.hitCount ?? 0, node.hitCount ?? 0);
-    return weights;
+    return { weights, unsampled: 0 };
   }
   const timed = timeDeltas.length === samples.length;
   let at = startTime;
@@ -110,7 +121,7 @@ function sampleWeights({ samples = [], timeDeltas = [], nodes, startTime, endTim
     const lasted = i + 1 < samples.length ? timeDeltas[i + 1]! : endTime - at;
     add(samples[i]!, 1, Math.max(0, lasted));
   }
-  return weights;
+  return { weights, unsampled: timed ? Math.max(0, timeDeltas[0]!) : 0 };
 }
 
 /** Whether a parsed JSON document is a profile this command can read (and so a file worth writing). */

@@ -19,12 +19,27 @@ test('a native call with few samples but most of the time is on top: samples wei
   const startTime = 0;
   const endTime = timeDeltas.reduce((sum, delta) => sum + delta, 0) + 1000;
   const profile: CpuProfile = { nodes: [node(1, '(root)', '', [2, 3]), node(2, '(idle)'), node(3, 'createUnsafeBuffer', 'node:internal/buffer')], startTime, endTime, samples, timeDeltas };
-  const [first, second] = topSelfTime(profile);
+  const [first, second, third] = topSelfTime(profile);
   t.like(first, { functionName: 'createUnsafeBuffer', line: 10, samples: 1 });
   t.like(second, { functionName: '(idle)', samples: 12 });
-  // 90 of the 102 ms between the first sample and the end.
-  t.is(Math.round(first!.pct), Math.round((100 * 90) / 102));
-  t.is(Math.round(first!.pct + second!.pct), 100);
+  // 90 of the 103 ms of the profile; the 1 ms before the first sample is no function's.
+  t.is(Math.round(first!.pct), Math.round((100 * 90) / 103));
+  t.like(third, { functionName: '(unsampled)', samples: 0 });
+  t.is(Math.round(first!.pct + second!.pct + third!.pct), 100);
+});
+
+test('the time before V8\'s first sample counts, as (unsampled): the shares are of the whole window the header gives', (t) => {
+  // A busy worker's profile read "over 3.9 s ... 85.1% (idle)": its first sample came 1847 ms in, and the
+  // shares were of the 2 s after it.
+  const samples = [2, 2, 3];
+  const timeDeltas = [1_847_000, 1_000_000, 1_000_000];
+  const profile: CpuProfile = { nodes: [node(1, '(root)', '', [2, 3]), node(2, '(idle)'), node(3, 'serializeBig', 'file:///srv/app.mjs')], startTime: 0, endTime: 3_847_000 + 53_000, samples, timeDeltas };
+  const top = topSelfTime(profile);
+  const pct = (name: string) => Math.round(top.find((entry) => entry.functionName === name)!.pct * 10) / 10;
+  t.is(pct('(unsampled)'), Math.round((1000 * 1847) / 3900) / 10);
+  t.is(pct('(idle)'), Math.round((1000 * 2000) / 3900) / 10);
+  t.is(pct('serializeBig'), Math.round((1000 * 53) / 3900) / 10);
+  t.is(Math.round(top.reduce((sum, entry) => sum + entry.pct, 0)), 100);
 });
 
 test('a profile without time deltas counts samples, or hit counts', (t) => {
