@@ -2,6 +2,7 @@
 // per rpc. Finding the cluster to connect to is discovery.ts; CLI commands stay thin over both.
 import * as grpc from '@grpc/grpc-js';
 import { ClusterdError } from '../errors.js';
+import { LOOP_ANSWER_MAX_MS } from '../master/loop-requests.js';
 import { tokenMetadata } from './auth.js';
 import { decodeStatus } from './convert.js';
 import { decodeLogEntry, decodeLoop, decodeProgress, decodeStack } from './convert-ops.js';
@@ -193,7 +194,7 @@ export class ControlClient {
 
   /** Where worker `id`'s loop spends `durationMs` (no deadline beyond the window and a margin); `signal` ends it early. */
   async loop(id: number, { durationMs, signal }: { durationMs: number; signal?: AbortSignal }): Promise<LoopView> {
-    return decodeLoop(await this.#unary(this.#raw.Loop, { id, durationMs }, durationMs + DEFAULT_CALL_TIMEOUT_MS + 5000, signal));
+    return decodeLoop(await this.#unary(this.#raw.Loop, { id, durationMs }, durationMs + LOOP_ANSWER_MAX_MS + DEFAULT_CALL_TIMEOUT_MS, signal));
   }
 
   /** Recent output lines (`lines` at most; `worker` 0 for all), then with `follow` every new one. */

@@ -130,7 +130,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.#killSignal = spec.killSignal;
     const started = forkWorker(spec);
     this.#child = started.child;
-    this.#loops = new LoopRequests({ id: this.id, pid: this.pid, send: (message) => this.send(message) });
+    this.#loops = new LoopRequests({ id: this.id, pid: this.pid, send: (message) => this.send(message), turning: () => !this.blocked });
     this.#misuse = new ChannelMisuse({ id: this.id, pid: this.pid, logs: spec.logs });
     if (started.child?.pid === undefined) {
       this.#failedToStart(started, spec.entry.cwd);
@@ -308,8 +308,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
 
   /**
    * `clusterd loop`: where its loop spends the next `durationMs` (measured in the worker, by
-   * src/loop/phases.ts). One at a time; a worker that does not answer within the window plus 5 s
-   * (its loop blocked) is given up on with ERR_CLUSTERD_INSPECTOR.
+   * src/loop/phases.ts). One at a time; waited for while its loop turns (LoopRequests), given up on
+   * with ERR_CLUSTERD_TIMEOUT.
    */
   measureLoop(durationMs: number, signal?: AbortSignal): Promise<LoopBreakdown> {
     if (this.exited) return Promise.reject(new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) has exited`));
