@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { CommandModule } from 'yargs';
 import { fail } from './fail.js';
 import { connectFromArgs, nameAndTarget, parseWorkerId, WORKER_ID_TARGET, withControlOptions, type ControlArgs } from './control-args.js';
@@ -33,9 +34,11 @@ export const loopCommand: CommandModule<object, LoopArgs> = {
       const durationMs = parseDuration('duration', args.duration, LOOP_DURATION_MS);
       const { client } = await connectFromArgs({ ...args, name });
       try {
+        const asked = performance.now();
         const view = await client.loop(id, { durationMs });
         if ('blocked' in view) {
-          process.stderr.write(`${blockedNote(id, view.blocked).join('\n')}\n`);
+          // Blocked once the window was over: it ran, its answer did not come (the master found the loop blocked when asked, at once).
+          process.stderr.write(`${blockedNote(id, view.blocked, { during: performance.now() - asked >= durationMs }).join('\n')}\n`);
           // A script that reads stdout as JSON gets JSON, which says so, as `stack --json` would.
           const { blockedMs, frames } = view.blocked;
           if (args.json) process.stdout.write(`${JSON.stringify({ worker: id, blocked: true, blockedMs, frames }, null, 2)}\n`);

@@ -2,7 +2,9 @@
 import type { CpuProfile, LoopBreakdown, LoopPhaseName } from '../loop/types.js';
 import type { StackView } from '../control/types.js';
 import { printable } from './format.js';
-import { frameLine } from './stack-view.js';
+import { blockedWhere, frameLine } from './stack-view.js';
+import { appFrame } from '../master/blocked-sites.js';
+import { RUNTIME_PREFIXES } from '../master/blocking-report.js';
 
 /** One function's share of a profile's time. */
 export interface SelfTime {
@@ -145,10 +147,23 @@ export function selfTimeLines(top: readonly SelfTime[]): string[] {
   return top.map(({ functionName, url, line, pct }) => `${pct.toFixed(1).padStart(6)}%  ${printable(functionName)}${url ? `  ${printable(url)}${line ? `:${line}` : ''}` : ''}`);
 }
 
-/** The worker's loop is blocked: what `profile` and `loop` print instead of a result. */
-export function blockedNote(id: number, blocked: StackView & { blockedMs: number }): string[] {
-  const head = `worker ${id}'s event loop is blocked (silent for ${(blocked.blockedMs / 1000).toFixed(1)} s): nothing was measured. Its stack:`;
-  return [head, ...(blocked.frames.length > 0 ? blocked.frames.map(frameLine) : ['    (no frames: the thread was in native code)'])];
+/**
+ * The worker's loop is blocked: what `profile` and `loop` print instead of a result, naming the app's
+ * frame where it is (blockedWhere). `during`: `loop`'s window ran, and its answer did not come back;
+ * a stack of Node's async_hooks alone is then the measurement's own hooks (a promise storm: the stack
+ * read `promiseAfterHook (node:internal/async_hooks)`, and the line "nothing was measured" after 7 s
+ * of hooks).
+ */
+export function blockedNote(id: number, blocked: StackView & { blockedMs: number }, { during = false } = {}): string[] {
+  const where = blockedWhere(blocked.frames);
+  const silent = `silent for ${(blocked.blockedMs / 1000).toFixed(1)} s${where ? `, in ${where}` : ''}`;
+  const hooks = during && appFrame(blocked.frames, RUNTIME_PREFIXES) === null && blocked.frames.some((frame) => frame.url === 'node:internal/async_hooks');
+  const what = !during
+    ? 'nothing was measured'
+    : hooks
+      ? "its answer did not come back: the measurement's own async_hooks, which run for every promise, blocked it (a promise-heavy app)"
+      : 'its answer did not come back';
+  return [`worker ${id}'s event loop is blocked (${silent}): ${what}. Its stack:`, ...(blocked.frames.length > 0 ? blocked.frames.map(frameLine) : ['    (no frames: the thread was in native code)'])];
 }
 
 /** Resources whose callback is an HTTP server's request handler. */

@@ -1,6 +1,7 @@
 // What `stack`, `logs` and the blocked-loop notes under `status` print, as pure functions.
 import type { StackFrame } from '../master/status.js';
-import { NATIVE_CALL } from '../master/blocked-sites.js';
+import { NATIVE_CALL, appFrame } from '../master/blocked-sites.js';
+import { RUNTIME_PREFIXES } from '../master/blocking-report.js';
 import { waitingToRestart } from '../master/waiting.js';
 import type { ClusterView, LogView, StackView, WorkerView } from '../control/types.js';
 import { printable } from './format.js';
@@ -9,6 +10,20 @@ import { printable } from './format.js';
 export function frameLine(frame: StackFrame): string {
   const where = frame.url ? `${printable(frame.url)}:${frame.line}:${frame.column}` : '<unknown>';
   return `    at ${printable(frame.functionName) || '<anonymous>'} (${where})`;
+}
+
+/**
+ * Where a blocked loop is, for a one-line note: `evilRegex (file:///srv/app.js:20:10)`, the app's
+ * innermost frame, as the blocking sites name it (the innermost frame is often V8's or Node's:
+ * `test (<unknown>)` for a regex, `promiseAfterHook` of node:internal/async_hooks under `loop`'s hooks);
+ * a stack with no frame of the app's is named by its innermost frame, and says so. Null: no frames.
+ */
+export function blockedWhere(frames: readonly StackFrame[]): string | null {
+  const app = appFrame(frames, RUNTIME_PREFIXES);
+  const frame = app ?? frames[0];
+  if (!frame) return null;
+  const named = frameLine(frame).slice('    at '.length);
+  return app ? named : `${named}, no frame of the app's on the stack`;
 }
 
 /** `stack --json`: the worker, its state and its frames, innermost first. */
@@ -50,8 +65,8 @@ export function blockedLines(workers: readonly WorkerView[]): string[] {
     const report = worker.lastBlocked;
     if (!report) return [];
     const when = new Date(report.time).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
-    const top = report.frames[0];
-    const where = top ? `, in${frameLine(top).slice('    at'.length)}` : '';
+    const at = blockedWhere(report.frames);
+    const where = at ? `, in ${at}` : '';
     return [`worker ${worker.id}: loop blocked ${Math.round(report.blockedMs)} ms at ${when}${where}`];
   });
 }

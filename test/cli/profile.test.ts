@@ -65,7 +65,7 @@ test('a worker whose loop is blocked is not profiled: its stack is printed, exit
   });
   const result = await ctl.run(['profile', 'profblocked', '1', '--duration', '1s', '--out', out]);
   t.is(result.exitCode, ExitCode.BLOCKED, String(result.stderr));
-  t.regex(String(result.stderr), /^worker 1's event loop is blocked \(silent for \d+\.\d s\): nothing was measured\. Its stack:\n {4}at spinForever \(file:\/\/.*busy-on-request\.js:\d+:\d+\)/);
+  t.regex(String(result.stderr), /^worker 1's event loop is blocked \(silent for \d+\.\d s, in spinForever \(file:\/\/.*busy-on-request\.js:\d+:\d+\)\): nothing was measured\. Its stack:\n {4}at spinForever \(file:\/\/.*busy-on-request\.js:\d+:\d+\)/);
   t.false(existsSync(out));
 });
 
@@ -109,11 +109,11 @@ test('with a long --watchdog, a loop silent for a second is blocked all the same
   });
   const result = await ctl.run(['loop', 'loopblocked', '1', '--duration', '1s']);
   t.is(result.exitCode, ExitCode.BLOCKED, String(result.stdout));
-  t.regex(String(result.stderr), /^worker 1's event loop is blocked \(silent for \d+\.\d s\)/);
+  t.regex(String(result.stderr), /^worker 1's event loop is blocked \(silent for \d+\.\d s, in spinForever /);
   // --json: the same on stderr, and an object on stdout that says so, with the stack.
   const json = await ctl.run(['loop', 'loopblocked', '1', '--duration', '1s', '--json']);
   t.is(json.exitCode, ExitCode.BLOCKED, String(json.stderr));
-  t.regex(String(json.stderr), /^worker 1's event loop is blocked \(silent for \d+\.\d s\)/);
+  t.regex(String(json.stderr), /^worker 1's event loop is blocked \(silent for \d+\.\d s, in spinForever /);
   const report = JSON.parse(String(json.stdout)) as { worker: number; blocked: boolean; blockedMs: number; frames: { functionName: string; url: string; line: number }[] };
   t.deepEqual(Object.keys(report), ['worker', 'blocked', 'blockedMs', 'frames']);
   t.like(report, { worker: 1, blocked: true });
