@@ -16,11 +16,13 @@ export class MasterControl implements ControlOperations {
   readonly #operations: Operations;
   readonly #logs: LogSink;
   /**
-   * The last blocked report per worker id. A worker caught blocked is replaced, and the report
-   * must outlive it for `status`; so every change is scanned while the old process is still
-   * live (it drains after its successor is ready, which is itself a change).
+   * The last blocked report per worker id, with the code generation of the worker it was of. A worker
+   * caught blocked is replaced, and the report must outlive it for `status`; so every change is scanned
+   * while the old process is still live (it drains after its successor is ready, which is itself a
+   * change). A worker of a later generation (a reload: new code) no longer shows it: it was kept for
+   * good, through restarts and a reload to code that no longer blocked.
    */
-  readonly #blocked = new Map<number, BlockedInfo>();
+  readonly #blocked = new Map<number, { report: BlockedInfo; generation: number }>();
   readonly #unsubscribe: () => void;
 
   constructor({ supervisor, operations, logs }: { supervisor: Supervisor; operations: Operations; logs: LogSink }) {
@@ -121,7 +123,10 @@ export class MasterControl implements ControlOperations {
 
   lastBlocked(id: number): BlockedInfo | null {
     this.#collectBlocked();
-    return this.#blocked.get(id) ?? null;
+    const kept = this.#blocked.get(id);
+    const serving = this.#supervisor.slot(id)?.worker;
+    if (kept && serving && serving.generation > kept.generation) this.#blocked.delete(id);
+    return this.#blocked.get(id)?.report ?? null;
   }
 
   recentLogs(worker?: number): LogEntry[] {
@@ -155,7 +160,7 @@ export class MasterControl implements ControlOperations {
       const report = worker.lastBlocked;
       if (!report) continue;
       const kept = this.#blocked.get(worker.id);
-      if (!kept || kept.time < report.time) this.#blocked.set(worker.id, report);
+      if (!kept || kept.report.time < report.time) this.#blocked.set(worker.id, { report, generation: worker.generation });
     }
   }
 }
