@@ -279,7 +279,11 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   /** A CPU profile of the worker's main thread over `durationMs`, through its inspector. */
   profile(durationMs: number, intervalUs?: number, signal?: AbortSignal): Promise<CpuProfile> {
     if (this.#inspector === null || this.#state === 'exited') return Promise.reject(new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) has exited`));
-    return this.#inspector.profile(durationMs, intervalUs, signal);
+    // The inspector knows its pid, not the worker's id: the refusal is worded as `loop`'s is.
+    return this.#inspector.profile(durationMs, intervalUs, signal).catch((error: unknown) => {
+      if (error instanceof ClusterdError && error.code === 'ERR_CLUSTERD_BUSY') throw new ClusterdError('ERR_CLUSTERD_BUSY', `refused: worker ${this.id} is being profiled already; try again when it finishes`);
+      throw error;
+    });
   }
 
   /** Whether a CPU profile (profile()) or a loop measurement (measureLoop()) of it runs now: another is refused. */
