@@ -5,6 +5,7 @@ import { printable } from './format.js';
 import { blockedWhere, frameLine } from './stack-view.js';
 import { appFrame } from '../master/blocked-sites.js';
 import { RUNTIME_PREFIXES } from '../master/blocking-report.js';
+import { PROBE_URL } from '../loop/capture.js';
 
 /** One function's share of a profile's time. */
 export interface SelfTime {
@@ -31,7 +32,7 @@ export interface SelfTime {
  * own entries, `(idle)`, `(program)`, `(garbage collector)`, count like any other, so the shares add up
  * to 100 of the whole window.
  */
-export function topSelfTime(profile: CpuProfile, count = 10): SelfTime[] {
+export function topSelfTime(profile: CpuProfile, count = 10, { ownPrefixes = OWN_PREFIXES }: { ownPrefixes?: readonly string[] } = {}): SelfTime[] {
   const { weights, unsampled } = sampleWeights(profile);
   const total = [...weights.values()].reduce((sum, { weight }) => sum + weight, unsampled);
   const byFunction = new Map<string, SelfTime & { weight: number }>();
@@ -40,7 +41,8 @@ export function topSelfTime(profile: CpuProfile, count = 10): SelfTime[] {
   for (const node of profile.nodes) {
     const { samples = 0, weight = 0 } = weights.get(node.id) ?? {};
     if (samples === 0) continue;
-    const { functionName, url, lineNumber } = placeOf(node, callerOf);
+    const place = placeOf(node, callerOf);
+    const { functionName, url, lineNumber } = ownPrefixes.some((prefix) => place.url.startsWith(prefix)) ? CLUSTERD_PLACE : place;
     const line = lineNumber >= 0 ? lineNumber + 1 : 0;
     const key = `${functionName} ${url}:${line}`;
     const entry = byFunction.get(key) ?? { functionName: functionName || '(anonymous)', url, line, samples: 0, pct: 0, weight: 0 };
@@ -53,6 +55,16 @@ export function topSelfTime(profile: CpuProfile, count = 10): SelfTime[] {
     .slice(0, count)
     .map(({ weight, ...entry }) => ({ ...entry, pct: total === 0 ? 0 : (100 * weight) / total }));
 }
+
+/**
+ * The summary's one entry for clusterd's own code in the worker: its heartbeat, its request wrapper,
+ * its lag figures, the stack probe of --report-blocked (each at most a few tenths of a percent, and a
+ * pseudo-URL for the probe's). The .cpuprofile keeps every frame as V8 gave it.
+ */
+export const CLUSTERD_RUNTIME = '(clusterd runtime)';
+const CLUSTERD_PLACE = { functionName: CLUSTERD_RUNTIME, url: '', lineNumber: -1 };
+/** Where clusterd's frames are: its runtime's files (dist/, src/ once mapped) and the stack probe. */
+const OWN_PREFIXES = [...RUNTIME_PREFIXES, PROBE_URL];
 
 /** The summary's entry for the time before V8's first sample, which no sample stands for. */
 export const UNSAMPLED = '(unsampled)';

@@ -44,7 +44,8 @@ export interface InspectorSession {
 /** A runaway recursion can have thousands of frames; the innermost ones tell the story. */
 export const MAX_FRAMES = 200;
 
-const PROBE_URL = 'clusterd-capture-probe';
+/** The probe's script URL: its frames (in a profile taken while it ran) are clusterd's. */
+export const PROBE_URL = 'clusterd-capture-probe';
 /**
  * Runs in the worker's main thread. Returns when it ran (process.hrtime's clock, in ms, the clock of the
  * heartbeat's stamps; null if the app broke it), its callsites below its own frames, innermost

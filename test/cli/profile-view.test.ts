@@ -42,6 +42,38 @@ test('the time before V8\'s first sample counts, as (unsampled): the shares are 
   t.is(Math.round(top.reduce((sum, entry) => sum + entry.pct, 0)), 100);
 });
 
+test('clusterd\'s own frames are one entry, (clusterd runtime): its runtime\'s files, the stack probe, and the native calls they make', (t) => {
+  // The top 10 listed `(anonymous) clusterd-capture-probe:1`, `writeBuffer (native, from beat) .../src/loop/heartbeat.ts:39`,
+  // `wrapped .../src/worker/servers.ts:210` and `percentile (native, from summarizeLag) lag.ts:25` one by one.
+  const own = 'file:///srv/node_modules/clusterd/dist/';
+  const profile: CpuProfile = {
+    nodes: [
+      node(1, '(root)', '', [2, 3, 4, 6, 8]),
+      node(2, '(idle)'),
+      node(3, '', 'clusterd-capture-probe'),
+      node(4, 'beat', 'file:///srv/node_modules/clusterd/src/loop/heartbeat.ts', [5]),
+      node(5, 'writeBuffer'),
+      node(6, 'wrapped', `${own}worker/servers.js`, [7]),
+      node(7, 'handler', 'file:///srv/app.js'),
+      node(8, 'handlerOfNode', 'node:http'),
+    ],
+    startTime: 0,
+    endTime: 8000,
+    samples: [2, 3, 5, 6, 7, 7, 8, 2],
+    timeDeltas: [0, 1000, 1000, 1000, 1000, 1000, 1000, 1000],
+  };
+  const top = topSelfTime(profile, 10, { ownPrefixes: [own, 'file:///srv/node_modules/clusterd/src/', 'clusterd-capture-probe'] });
+  t.deepEqual(
+    top.map(({ functionName, url, line, samples, pct }) => [functionName, url, line, samples, pct]),
+    [
+      ['(clusterd runtime)', '', 0, 3, 37.5],
+      ['(idle)', '', 0, 2, 25],
+      ['handler', 'file:///srv/app.js', 10, 2, 25],
+      ['handlerOfNode', 'node:http', 10, 1, 12.5],
+    ],
+  );
+});
+
 test('a profile without time deltas counts samples, or hit counts', (t) => {
   const nodes = [{ ...node(2, 'a', 'file:///a.js'), hitCount: 3 }, { ...node(3, 'b', 'file:///b.js'), hitCount: 1 }];
   t.deepEqual(topSelfTime({ nodes, startTime: 0, endTime: 10 }).map(({ functionName, pct }) => [functionName, pct]), [['a', 75], ['b', 25]]);
