@@ -47,15 +47,14 @@ export async function endedRightAfter(lasted: Promise<number>, blockedMs: number
 }
 
 /**
- * The frames a late probe files its block under. V8 ran it at the next stack check after the call that
- * held the thread (see src/loop/capture.ts): where that is a function's entry, as after a JSON.parse
- * whose caller goes on to call `serializeBig(o)`, that function had run nothing, and the block, or all
- * of it up to the probe, was its caller's (the code before the call; the frame that made the native
- * call has returned). Its caller's frame is where. A probe on time is taken inside the block: its frames
- * stand as they are.
+ * The frames a probe files its block under. V8 ran it at the next stack check (see src/loop/capture.ts):
+ * where that is a function's entry, as after a JSON.parse whose caller goes on to call `serializeBig(o)`,
+ * that function had run nothing, and the block up to the probe was its caller's (the code before the
+ * call; the frame that made a native call has returned): its caller's frame is where. Late or not: a
+ * probe sent a few ms before the parse returned is not late (LATE_CAPTURE_MS) and lands there all the same.
  */
-export function blockedFrames({ frames, atEntry }: Pick<Capture, 'frames' | 'atEntry'>, late: boolean): StackFrame[] {
-  return late && atEntry ? frames.slice(1) : frames;
+export function blockedFrames({ frames, atEntry }: Pick<Capture, 'frames' | 'atEntry'>): StackFrame[] {
+  return atEntry ? frames.slice(1) : frames;
 }
 
 /** A place where the worker's loop was blocked past --report-blocked, as one capture saw it. */

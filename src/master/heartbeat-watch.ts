@@ -164,7 +164,7 @@ export class HeartbeatWatch {
       const lasted = watch.lasted(episode);
       const late = capture.at !== null && capture.at - capture.sentAt > LATE_CAPTURE_MS;
       const native = late && (await endedRightAfter(lasted, blockedMs, capture.at!));
-      this.#reportBlocking(episode, { frames: blockedFrames(capture, late), native, blockedMs, time: Date.now(), lasted });
+      this.#reportBlocking(episode, { frames: blockedFrames(capture), native, blockedMs, time: Date.now(), lasted });
       return;
     }
     if (!watch.current(episode)) return;

@@ -4,7 +4,7 @@ import { MAX_FUNCTION_CHARS, MAX_URL_CHARS, StackCapturer, type InspectorSession
 
 /** A session whose Runtime.evaluate answers with `sites`, as the probe would. */
 function answering(sites: unknown[]): InspectorSession {
-  return { post: () => Promise.resolve({ result: { value: [12.5, sites] } }) };
+  return { post: () => Promise.resolve({ result: { value: [12.5, sites, false] } }) };
 }
 
 test('names and URLs past their limit are clipped: the master keeps them in every blocked site and stack', async (t) => {
