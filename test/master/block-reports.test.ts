@@ -13,7 +13,7 @@ import { BlockedSites } from '../../src/master/blocked-sites.js';
 import type { BlockingReport } from '../../src/master/blocking-report.js';
 import { HeartbeatWatch } from '../../src/master/heartbeat-watch.js';
 import type { LogSink } from '../../src/master/logs.js';
-import { monotonicMs } from '../../src/master/loop-watch.js';
+import { monotonicMs } from '../../src/master/loop-checks.js';
 import type { BlockedInfo } from '../../src/master/status.js';
 import type { WorkerProcess } from '../../src/master/worker.js';
 
@@ -98,7 +98,7 @@ test('both probes share a late capture: the watchdog replaces the worker while -
   // The main thread ran the probe inside the silence but late (a loaded machine): --report-blocked's
   // report waits for the silence's end to tell a native call, and the watchdog's does not.
   const at = monotonicMs();
-  answer({ frames, at, sentAt: at - 100 });
+  answer({ frames, at, sentAt: at - 100, atEntry: false });
   await settled();
   t.is(blocked.length, 1);
   t.is(blocking.length, 0);
@@ -115,11 +115,11 @@ test('--report-blocked\'s report comes first: both reports are made (BlockReport
   beat();
   await asking(1);
   const at = monotonicMs();
-  answer({ frames, at, sentAt: at });
+  answer({ frames, at, sentAt: at, atEntry: false });
   await settled();
   t.is(blocking.length, 1);
   await asking(2);
-  answer({ frames, at: monotonicMs(), sentAt: monotonicMs() });
+  answer({ frames, at: monotonicMs(), sentAt: monotonicMs(), atEntry: false });
   await settled();
   t.is(blocked.length, 1);
   t.is(blocking.length, 1);
