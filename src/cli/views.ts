@@ -210,7 +210,7 @@ function summaryParts(status: ClusterView, colour: boolean): string[] {
     style(status.name, BOLD, colour),
     `master ${status.masterPid}`,
     `up ${formatDuration(status.uptimeMs)}`,
-    `${totals.ready}/${totals.desired} ready`,
+    readyPart(totals),
     `${sampled ? formatRate(totals.rps) : '-'} req/s`,
     `${sampled ? totals.connections : '-'} conns`,
     `RSS ${sampled ? formatBytes(totals.rss) : '-'}`,
@@ -220,12 +220,20 @@ function summaryParts(status: ClusterView, colour: boolean): string[] {
   ];
 }
 
+/** `2/3 ready`, and `, 1 blocked` while ready workers' loops are blocked (they are not in the ready count). */
+function readyPart({ ready, desired, blocked }: ClusterView['totals']): string {
+  return `${ready}/${desired} ready${blocked > 0 ? `, ${blocked} blocked` : ''}`;
+}
+
 /** `ls --json`: one object per cluster. */
 export interface ClusterListJson {
   name: string;
   masterPid: number;
   workers: number;
+  /** Ready and their loop not blocked now. */
   ready: number;
+  /** Ready, their loop blocked now: not in `ready`. */
+  blocked: number;
   /** The worker count asked for: above `workers` while an id waits to be restarted. */
   desired: number;
   uptimeMs: number;
@@ -239,18 +247,19 @@ export function lsJson(clusters: readonly ClusterView[]): ClusterListJson[] {
     masterPid: status.masterPid,
     workers: status.totals.workers,
     ready: status.totals.ready,
+    blocked: status.totals.blocked,
     desired: status.totals.desired,
     uptimeMs: status.uptimeMs,
     addresses: [...status.addresses],
   }));
 }
 
-/** `ls`: NAME, PID, WORKERS (ready/asked for, as status's summary), UPTIME, LISTENING (where the app listens). */
+/** `ls`: NAME, PID, WORKERS (ready/asked for, as status's summary, and any blocked), UPTIME, LISTENING (where the app listens). */
 export function lsLines(clusters: readonly ClusterView[]): string[] {
   return table(
     [
       ['NAME', 'PID', 'WORKERS', 'UPTIME', 'LISTENING'],
-      ...lsJson(clusters).map((c) => [c.name, String(c.masterPid), `${c.ready}/${c.desired}`, formatDuration(c.uptimeMs), c.addresses.join(', ')]),
+      ...lsJson(clusters).map((c) => [c.name, String(c.masterPid), `${c.ready}/${c.desired}${c.blocked > 0 ? ` (${c.blocked} blocked)` : ''}`, formatDuration(c.uptimeMs), c.addresses.join(', ')]),
     ],
     ['left', 'right', 'right', 'right', 'left'],
   );

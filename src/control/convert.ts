@@ -93,6 +93,7 @@ export function decodeStatus(wire: WireClusterStatus): ClusterView {
     totals: {
       workers: totals?.workers ?? 0,
       ready: totals?.ready ?? 0,
+      blocked: totals?.blocked ?? 0,
       // The master's own count: what it lists is more during a restart or a reload (an id's old and new
       // process) and a scale-down's drain. Only a master older than the field says 0 (scale refuses 0).
       desired: totals?.desired || (totals?.workers ?? 0),

@@ -28,7 +28,13 @@ interface WorkerFamily {
   samples: (worker: WorkerStatus) => { labels?: Labels; value: number }[];
 }
 
-const STATES: readonly WorkerState[] = ['starting', 'ready', 'not-listening', 'stopping', 'exited'];
+/** The states of clusterd_worker_state: a worker's lifecycle state, or `blocked`, as `status` shows its STATE. */
+const STATES: readonly (WorkerState | 'blocked')[] = ['starting', 'ready', 'blocked', 'not-listening', 'stopping', 'exited'];
+
+/** A ready worker whose loop is blocked now is `blocked`, not `ready`: it is not in clusterd_master_workers_ready. */
+function shownState({ state, blockedMs }: WorkerStatus): WorkerState | 'blocked' {
+  return state === 'ready' && blockedMs > 0 ? 'blocked' : state;
+}
 
 /** A figure from the latest sample; none until the worker's first sample arrives. */
 function fromSample(pick: (sample: LoopSample) => number | undefined): WorkerFamily['samples'] {
@@ -53,8 +59,8 @@ const WORKER_FAMILIES: readonly WorkerFamily[] = [
   {
     name: 'clusterd_worker_state',
     type: 'gauge',
-    help: 'Lifecycle state of the worker: 1 for the current state, 0 for the others.',
-    samples: ({ state }) => STATES.map((each) => ({ labels: { state: each }, value: each === state ? 1 : 0 })),
+    help: 'Lifecycle state of the worker (blocked: ready, its event loop blocked now): 1 for the current state, 0 for the others.',
+    samples: (worker) => STATES.map((each) => ({ labels: { state: each }, value: each === shownState(worker) ? 1 : 0 })),
   },
   {
     name: 'clusterd_worker_generation',
@@ -265,16 +271,15 @@ function collect(status: ClusterStatus): Family[] {
     pid: String(status.masterPid),
   };
   const workers = latestPerId(status.workers);
-  const blocked = status.workers.filter((worker) => worker.state === 'ready' && worker.blockedMs > 0).length;
   return [
     single('clusterd_info', 'gauge', 'Constant 1, labelled with the cluster and the clusterd version serving it.', 1, info),
     single('clusterd_master_start_time_seconds', 'gauge', 'Start time of the master since the Unix epoch, in seconds.', ms(status.startedAt)),
     single('clusterd_master_uptime_seconds', 'gauge', 'Time since the master started, in seconds.', ms(status.uptimeMs)),
     single('clusterd_master_stats_interval_seconds', 'gauge', 'How often each worker samples its loop; the per-interval gauges cover this long.', ms(status.statsIntervalMs)),
     single('clusterd_master_workers', 'gauge', 'Workers the master supervises.', status.totals.workers),
-    // Blocked ones are out of it, as /readyz counts them: it said 2 ready while /readyz said 0 of 2.
-    single('clusterd_master_workers_ready', 'gauge', 'Workers ready to take connections: ready, and their loop not blocked now.', status.totals.ready - blocked),
-    single('clusterd_master_workers_blocked', 'gauge', 'Ready workers whose event loop is blocked now (silent past a second, or --watchdog): not in clusterd_master_workers_ready.', blocked),
+    // Blocked ones are out of it (totals.ready leaves them out), as /readyz counts them.
+    single('clusterd_master_workers_ready', 'gauge', 'Workers ready to take connections: ready, and their loop not blocked now.', status.totals.ready),
+    single('clusterd_master_workers_blocked', 'gauge', 'Ready workers whose event loop is blocked now (silent past a second, or --watchdog): not in clusterd_master_workers_ready.', status.totals.blocked),
     single('clusterd_master_workers_desired', 'gauge', 'Workers asked for (-i, scale); more than clusterd_master_workers while an id waits to be restarted.', status.totals.desired),
     single('clusterd_master_restarts_total', 'counter', 'Workers replaced after an unexpected exit since the master started, all worker ids together (scaled-away ones included).', status.totals.restarts),
     single('clusterd_master_memory_replacements_total', 'counter', 'Workers replaced for --max-memory since the master started, all worker ids together (scaled-away ones included).', status.totals.memoryReplacements),

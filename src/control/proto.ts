@@ -173,8 +173,8 @@ export interface WireWorker {
 /** A blocking site has the master's shape on the wire. */
 export type WireBlockedSite = BlockedSite;
 
-/** The wire's totals have the master's shape. */
-export type WireTotals = ClusterTotals;
+/** The wire's totals have the master's shape; `blocked` is absent from a master older than the field. */
+export type WireTotals = Omit<ClusterTotals, 'blocked'> & { blocked?: number };
 
 /** The master's ClusterStatus as decoded: repeated and message fields may be absent (null); `counts` stays in the master. */
 export interface WireClusterStatus extends Omit<ClusterStatus, 'workers' | 'totals' | 'addresses' | 'counts' | 'waiting'> {

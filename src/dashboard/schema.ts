@@ -56,7 +56,7 @@ const base = {
   now: z.number(),
   generation: count,
   workersWanted: count,
-  totals: z.object({ workers: count, ready: count, desired: count.default(0), rps: figure, inflight: count, connections: count, rss: figure, restarts: count, memoryReplacements: count.default(0) }),
+  totals: z.object({ workers: count, ready: count, blocked: count.default(0), desired: count.default(0), rps: figure, inflight: count, connections: count, rss: figure, restarts: count, memoryReplacements: count.default(0) }),
   // A worker id's serving process (or, waiting to restart, none) and, during a reload, none twice: at most one view per id.
   workers: z.array(worker).max(MAX_INSTANCES),
   markers: z.array(marker).max(MAX_MARKERS),

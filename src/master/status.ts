@@ -39,7 +39,10 @@ export interface WorkerStatus {
 
 export interface ClusterTotals {
   workers: number;
+  /** Workers ready and whose loop is not blocked now: what /readyz and /metrics count ready. */
   ready: number;
+  /** Ready workers whose loop is blocked now (blockedMs > 0): not in `ready`. */
+  blocked: number;
   /** The worker count asked for (-i, scale): above `workers` while an id waits to be restarted. */
   desired: number;
   rps: number;
@@ -144,7 +147,9 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
     workers,
     totals: {
       workers: workers.length,
-      ready: workers.filter((worker) => worker.state === 'ready').length,
+      // A blocked loop serves nothing: it counts apart, as /readyz and /metrics count it.
+      ready: workers.filter((worker) => worker.state === 'ready' && worker.blockedMs === 0).length,
+      blocked: workers.filter((worker) => worker.blockedMs > 0).length,
       desired: supervisor.desired,
       rps: sum((worker) => worker.sample?.http.rps ?? 0),
       inflight: sum((worker) => worker.sample?.http.inflight ?? 0),

@@ -115,7 +115,7 @@ test('status --json has the documented shape, units and key order', (t) => {
   });
   t.is(json.name, 'api');
   t.is(json.masterPid, 39_999);
-  t.deepEqual(json.totals, { workers: 2, ready: 2, desired: 2, rps: 621, inflight: 4, connections: 28, rss: 160 * 1024 * 1024, restarts: 1, memoryReplacements: 0 });
+  t.deepEqual(json.totals, { workers: 2, ready: 2, blocked: 0, desired: 2, rps: 621, inflight: 4, connections: 28, rss: 160 * 1024 * 1024, restarts: 1, memoryReplacements: 0 });
 });
 
 test('status --json: a worker without a sample has nulls, not zeros', (t) => {
@@ -168,7 +168,7 @@ test('ls: name, pid, ready/total workers, uptime, where it listens', (t) => {
     'api   39999      2/2   1m10s  127.0.0.1:3000',
     'web       7      2/2   1h01m  [::]:8080, /run/web.sock',
   ]);
-  t.deepEqual(lsJson(clusters)[1], { name: 'web', masterPid: 7, workers: 2, ready: 2, desired: 2, uptimeMs: 3_700_000, addresses: ['[::]:8080', '/run/web.sock'] });
+  t.deepEqual(lsJson(clusters)[1], { name: 'web', masterPid: 7, workers: 2, ready: 2, blocked: 0, desired: 2, uptimeMs: 3_700_000, addresses: ['[::]:8080', '/run/web.sock'] });
 });
 
 test('status, ls and their --json count the workers asked for, not the processes an id has while it is replaced', (t) => {
@@ -309,4 +309,12 @@ test('the dashboard shows what a worker names escaped as the CLI does: its stack
     overheadPct: 1,
   });
   t.like(report.callbacks[0], { function: SHOWN, url: SHOWN });
+});
+
+test('status and ls: a blocked worker is out of the ready count, and counted apart', (t) => {
+  const status = decodeStatus(encodeStatus(clusterStatus('api', [worker(1), worker(2, { blockedMs: 4_249 }), worker(3, { state: 'starting' }, [])]), { history: false }));
+  t.like(status.totals, { ready: 1, blocked: 1 });
+  t.regex(statusLines(status)[0]!, / 1\/3 ready, 1 blocked /);
+  t.is(lsLines([status])[1], 'api   39999  1/3 (1 blocked)   1m10s  127.0.0.1:3000');
+  t.like(lsJson([status])[0], { ready: 1, blocked: 1, desired: 3 });
 });

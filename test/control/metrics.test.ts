@@ -69,7 +69,7 @@ function fakeStatus(workers: WorkerStatus[] = [worker(1, { sample: blocked, rest
     balance: 'round-robin',
     statsIntervalMs: 1000,
     workers,
-    totals: { workers: workers.length, ready: workers.filter((w) => w.state === 'ready').length, desired: 3, rps: 422.5, inflight: 7, connections: 16, rss: 122_880_000, restarts: 2, memoryReplacements: 1 },    addresses: ['0.0.0.0:8080'],
+    totals: { workers: workers.length, ready: workers.filter((w) => w.state === 'ready' && w.blockedMs === 0).length, blocked: workers.filter((w) => w.blockedMs > 0).length, desired: 3, rps: 422.5, inflight: 7, connections: 16, rss: 122_880_000, restarts: 2, memoryReplacements: 1 },    addresses: ['0.0.0.0:8080'],
     counts: countsOf(workers),
     waiting: [],
   };

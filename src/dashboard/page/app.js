@@ -247,7 +247,7 @@ function render() {
   const { totals } = message;
   $('totals').replaceChildren(
     ...figures([
-      ['workers', `${totals.ready}/${message.workersWanted} ready`],
+      ['workers', `${totals.ready}/${message.workersWanted} ready${totals.blocked > 0 ? `, ${totals.blocked} blocked` : ''}`],
       ['generation', String(message.generation)],
       ['req/s', totals.rps.toFixed(1)],
       ['connections', String(totals.connections)],

@@ -52,7 +52,8 @@ export function clusterStatus(name: string, workers: WorkerStatus[]): ClusterSta
     workers,
     totals: {
       workers: workers.length,
-      ready: workers.filter((w) => w.state === 'ready').length,
+      ready: workers.filter((w) => w.state === 'ready' && w.blockedMs === 0).length,
+      blocked: workers.filter((w) => w.blockedMs > 0).length,
       desired: workers.length,
       rps: sum((w) => w.sample?.http.rps ?? 0),
       inflight: sum((w) => w.sample?.http.inflight ?? 0),

@@ -14,7 +14,7 @@ export function snapshot(): FeedSnapshot {
     now: 1_796_000_000_000,
     generation: 1,
     workersWanted: 2,
-    totals: { workers: 2, ready: 2, desired: 2, rps: 80, inflight: 0, connections: 6, rss: 1e8, restarts: 0, memoryReplacements: 0 },
+    totals: { workers: 2, ready: 2, blocked: 0, desired: 2, rps: 80, inflight: 0, connections: 6, rss: 1e8, restarts: 0, memoryReplacements: 0 },
     workers: [1, 2].map((id) => ({
       id,
       pid: 100 + id,
