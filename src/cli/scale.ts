@@ -3,6 +3,7 @@ import { failOperation } from './operation.js';
 import { MAX_INSTANCES } from '../options.js';
 import { connectFromArgs, nameAndTarget, parseScaleSpec, withControlOptions, type ControlArgs } from './control-args.js';
 import type { ControlClient } from '../control/client.js';
+import type { ClusterView } from '../control/types.js';
 
 /** How long scale answers before it says what it waits for. */
 const WAITING_NOTICE_MS = 1000;
@@ -25,7 +26,7 @@ export const scaleCommand: CommandModule<object, ScaleArgs> = {
         .usage('$0 scale [NAME] <N|+K|-K>')
         .positional('name', { type: 'string', describe: 'NAME (may be left out when only one cluster runs), or the count' })
         .positional('count', { type: 'string', describe: 'The count, when NAME is given' })
-        .option('json', { type: 'boolean', default: false, describe: 'Print {"name":..., "workers":N}' })
+        .option('json', { type: 'boolean', default: false, describe: 'Print {"name":..., "workers":N, "ready":R}' })
         .example('$0 scale 4', 'four workers')
         .example('$0 scale api -1', 'one worker fewer in cluster api (never fewer than one)'),
     ),
@@ -41,7 +42,8 @@ export const scaleCommand: CommandModule<object, ScaleArgs> = {
       try {
         const stopNotice = noticeWhileWaiting(client);
         const workers = await client.scale(spec).finally(stopNotice);
-        const text = args.json ? JSON.stringify({ name: status.name, workers }) : `${status.name}: ${workers} worker${workers === 1 ? '' : 's'}, all ready`;
+        const { ready, others } = readiness(await client.status(), workers);
+        const text = args.json ? JSON.stringify({ name: status.name, workers, ready }) : `${status.name}: ${scaledTo(workers, ready, others)}`;
         process.stdout.write(`${text}\n`);
       } finally {
         client.close();
@@ -84,4 +86,36 @@ function noticeWhileWaiting(client: ControlClient): () => void {
 function waitingFor(workers: readonly { id: number; state: string }[]): string | null {
   const stopping = workers.filter((worker) => worker.state === 'stopping').map((worker) => worker.id).join(', ');
   return stopping === '' ? null : `for worker ${stopping} to drain (killed once --grace is over)`;
+}
+
+/**
+ * Worker ids 1 to `count` after the scale, read from the status: how many are ready (their loop not
+ * blocked, as status counts them), and what each of the others is. A scale answers once its workers
+ * have booted, which a worker that closed its servers has, and a scale down does not wait for the
+ * ids it keeps: one may be crash-looping, another not listening (it said "all ready" all the same).
+ */
+export function readiness(status: Pick<ClusterView, 'workers' | 'waiting'>, count: number): { ready: number; others: string[] } {
+  let ready = 0;
+  const others: string[] = [];
+  for (let id = 1; id <= count; id++) {
+    const what = idState(status, id);
+    if (what === 'ready') ready++;
+    else others.push(`worker ${id} ${what}`);
+  }
+  return { ready, others };
+}
+
+/** What worker `id` is now: its serving process's state (`blocked` for a ready one whose loop is), or why it has none. */
+function idState({ workers, waiting }: Pick<ClusterView, 'workers' | 'waiting'>, id: number): string {
+  const processes = workers.filter((worker) => worker.id === id);
+  // While an id has two processes, the one serving speaks for it (a newer one still starting does not).
+  const serving = processes.find((worker) => worker.state === 'ready') ?? processes.find((worker) => worker.state === 'not-listening') ?? processes.at(-1);
+  if (serving) return serving.state === 'ready' && serving.blockedMs > 0 ? 'blocked' : serving.state.replace('-', ' ');
+  return waiting.some((each) => each.id === id) ? 'waiting to be restarted' : 'with no process';
+}
+
+/** `2 workers, all ready`, or `2 workers, 0 ready (worker 1 not listening, worker 2 waiting to be restarted)`. */
+function scaledTo(count: number, ready: number, others: readonly string[]): string {
+  const workers = `${count} worker${count === 1 ? '' : 's'}`;
+  return others.length === 0 ? `${workers}, all ready` : `${workers}, ${ready} ready (${others.join(', ')})`;
 }

@@ -1,6 +1,6 @@
 // clusterd scale: what it prints while it waits.
 import test from 'ava';
-import { fixture, startCluster } from '../helpers/cluster.js';
+import { fixture, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 
 test('scale down that waits for a worker that ignores SIGTERM says on stderr which one it waits for; --json keeps stdout JSON', async (t) => {
@@ -10,6 +10,25 @@ test('scale down that waits for a worker that ignores SIGTERM says on stderr whi
   t.teardown(() => cluster.stop('SIGKILL'));
   const scale = await ctl.run(['scale', 'scalewaits', '1', '--json']);
   t.is(scale.exitCode, 0, String(scale.stderr));
-  t.deepEqual(JSON.parse(String(scale.stdout)), { name: 'scalewaits', workers: 1 });
+  t.deepEqual(JSON.parse(String(scale.stdout)), { name: 'scalewaits', workers: 1, ready: 1 });
   t.is(String(scale.stderr), 'clusterd: waiting for worker 2 to drain (killed once --grace is over)');
+});
+
+test('scale says how many of its workers are ready and what the others are, not "all ready" whatever they are', async (t) => {
+  // A scale down does not wait for the ids it keeps: with worker 1 not listening it said "2 workers, all ready".
+  const ctl = control(t);
+  const name = 'scaletruth';
+  const cluster = await startCluster(fixture('closes-its-server.js'), { instances: 3, flags: ['--name', name], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  process.kill(cluster.pids[0]!, 'SIGUSR2');
+  await waitFor(async () => (await ctl.workers(name)).find((worker) => worker.id === 1)?.state === 'not-listening', { timeoutMs: 10_000, what: 'worker 1 not listening' });
+  const json = await ctl.run(['scale', name, '-1', '--json']);
+  t.is(json.exitCode, 0, String(json.stderr));
+  t.deepEqual(JSON.parse(String(json.stdout)), { name, workers: 2, ready: 1 });
+  const text = await ctl.run(['scale', name, '+0']);
+  t.is(text.exitCode, 0, String(text.stderr));
+  t.is(String(text.stdout), `${name}: 2 workers, 1 ready (worker 1 not listening)`);
+  process.kill(cluster.pids[0]!, 'SIGUSR2');
+  await waitFor(async () => (await ctl.workers(name)).find((worker) => worker.id === 1)?.state === 'ready', { timeoutMs: 10_000, what: 'worker 1 listening again' });
+  t.is(String((await ctl.run(['scale', name, '2'])).stdout), `${name}: 2 workers, all ready`);
 });
