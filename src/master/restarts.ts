@@ -56,7 +56,9 @@ export class Restarts {
     this.#host.restarted(slot.id);
     let delay = 0;
     if (!this.#host.restartAtOnce(worker)) {
-      slot.attempt = uptime >= this.#host.backoff.resetAfterMs ? 0 : slot.attempt + 1;
+      // After a long run this crash is the first of a new run: its count is 1 (status and the line
+      // below print it), and its wait the first one, as from the cluster's start.
+      slot.attempt = uptime >= this.#host.backoff.resetAfterMs ? 1 : slot.attempt + 1;
       delay = backoffDelay(this.#host.backoff, slot.attempt - 1);
     }
     if (exit.from === 'starting') {
@@ -93,7 +95,7 @@ export class Restarts {
       return;
     }
     // A wait of a second or more is said, with why: nothing serves on that id meanwhile.
-    const wait = delay >= 1000 ? ` in ${(delay / 1000).toFixed(1)} s (${slot.attempt} crashes in a row)` : '';
+    const wait = delay >= 1000 ? ` in ${(delay / 1000).toFixed(1)} s (${slot.attempt === 1 ? '1 crash' : `${slot.attempt} crashes in a row`})` : '';
     config.logs.event(
       'worker-exit',
       `worker ${worker.id} (pid ${worker.pid}) ${describeExit(exit, worker)}; restarting${wait}`,
