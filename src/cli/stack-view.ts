@@ -59,9 +59,10 @@ export function waitingLines({ name, waiting }: Pick<ClusterView, 'name' | 'wait
   return waiting.map((worker) => `worker ${worker.id}: no process, ${waitingToRestart(worker, printable(name))}`);
 }
 
-/** Under `status`: one line per worker whose loop was caught blocked, naming where. */
+/** Under `status`: one line per worker id whose loop was caught blocked, naming where. */
 export function blockedLines(workers: readonly WorkerView[]): string[] {
-  return workers.flatMap((worker) => {
+  // The report is the id's: an id with two processes (a restart under way) has it on both rows.
+  return onePerId(workers).flatMap((worker) => {
     const report = worker.lastBlocked;
     if (!report) return [];
     const when = new Date(report.time).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
@@ -72,20 +73,29 @@ export function blockedLines(workers: readonly WorkerView[]): string[] {
 }
 
 /**
- * Under `status` and `top`: the worst place each worker's loop was caught blocked over the window,
+ * Under `status` and `top`: the worst place each worker id's loop was caught blocked over the window,
  * `worker 1: 3 blocks, longest 212 ms, in parseBig (file:///srv/app/report.js:41)` (blocks that lasted
- * at least --report-blocked: no other kind is counted).
+ * at least --report-blocked: no other kind is counted). The sites are the id's, not a process's: one
+ * line per id, whether it has two processes now (a restart under way) or none (it waits to be restarted).
  */
-export function blockedSiteLines(workers: readonly WorkerView[]): string[] {
-  return workers.flatMap((worker) => {
-    const worst = worker.blockedSites[0];
-    if (!worst) return [];
-    const count = worker.blockedSites.reduce((sum, site) => sum + site.count, 0);
-    const blocks = `${count} block${count === 1 ? '' : 's'}`;
-    const place = `${printable(worst.url)}:${worst.line}`;
-    const where = worst.function === NATIVE_CALL ? `in a native call that returned to ${place}` : `in ${printable(worst.function) || '<anonymous>'} (${place})`;
-    return [`worker ${worker.id}: ${blocks}, longest ${Math.round(worst.maxMs)} ms, ${where}`];
-  });
+export function blockedSiteLines({ workers, waiting }: Pick<ClusterView, 'workers' | 'waiting'>): string[] {
+  return [...onePerId(workers), ...waiting]
+    .sort((a, b) => a.id - b.id)
+    .flatMap(({ id, blockedSites }) => {
+      const worst = blockedSites[0];
+      if (!worst) return [];
+      const count = blockedSites.reduce((sum, site) => sum + site.count, 0);
+      const blocks = `${count} block${count === 1 ? '' : 's'}`;
+      const place = `${printable(worst.url)}:${worst.line}`;
+      const where = worst.function === NATIVE_CALL ? `in a native call that returned to ${place}` : `in ${printable(worst.function) || '<anonymous>'} (${place})`;
+      return [`worker ${id}: ${blocks}, longest ${Math.round(worst.maxMs)} ms, ${where}`];
+    });
+}
+
+/** The first process listed of each worker id. */
+function onePerId(workers: readonly WorkerView[]): WorkerView[] {
+  const seen = new Set<number>();
+  return workers.filter((worker) => !seen.has(worker.id) && seen.add(worker.id));
 }
 
 /** `logs`: `[w2] line`, and the master's own notes (worker 0) as they are. */

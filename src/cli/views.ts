@@ -166,7 +166,7 @@ function workerTable(workers: readonly WorkerView[], { width, colour, mark }: { 
  * within `width` columns (Infinity: every column, nothing wrapped).
  */
 export function statusLines(status: ClusterView, width = Infinity): string[] {
-  const blocked = [...waitingLines(status), ...blockedNowLines(status), ...blockedLines(status.workers), ...blockedSiteLines(status.workers)];
+  const blocked = [...waitingLines(status), ...blockedNowLines(status), ...blockedLines(status.workers), ...blockedSiteLines(status)];
   return [
     ...wrapParts(summaryParts(status, false), width),
     '',
@@ -310,7 +310,7 @@ export function topLines(status: ClusterView, { width, height, colour, now, sele
     return spark === '' ? line : `${line}${pad}${spark}`;
   });
   const footer = style(selected === undefined ? 'q or Ctrl-C: quit' : 'q: quit   up/down (or k/j): select a worker   p: its loop phases (1 s)', DIM, colour);
-  const sites = [...waitingLines(status), ...blockedNowLines(status), ...blockedSiteLines(status.workers)];
+  const sites = [...waitingLines(status), ...blockedNowLines(status), ...blockedSiteLines(status)];
   let body = [...header, '', ...lines, ...(sites.length > 0 ? ['', ...sites] : []), ...(below.length > 0 ? ['', ...below] : [])];
   const budget = Number.isFinite(height) ? Math.max(3, height - 2) : Infinity;
   if (body.length > budget) {

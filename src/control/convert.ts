@@ -3,7 +3,8 @@
 import type { LoopSample } from '../loop/types.js';
 import type { BlockedInfo, ClusterStatus, WorkerStatus } from '../master/status.js';
 import type { WorkerState } from '../master/worker-state.js';
-import type { WireClusterStatus, WireHistoryPoint, WireSample, WireWorker, WireWorkerState } from './proto.js';
+import type { WireBlockedSite, WireClusterStatus, WireHistoryPoint, WireSample, WireWorker, WireWorkerState } from './proto.js';
+import type { BlockedSite } from '../master/blocked-sites.js';
 import type { ClusterView, HistoryPoint, WorkerView } from './types.js';
 import { decodeBlocked, encodeBlocked } from './convert-ops.js';
 
@@ -37,7 +38,7 @@ export function encodeStatus(status: ClusterStatus, { history, lastBlocked }: En
     workers: status.workers.map((worker) => encodeWorker(worker, history, lastBlocked?.(worker.id) ?? null)),
     totals: { ...status.totals },
     addresses: [...status.addresses],
-    waiting: status.waiting.map((waiting) => ({ id: waiting.id, crashes: waiting.crashes, restartInMs: Math.round(waiting.restartInMs) })),
+    waiting: status.waiting.map((waiting) => ({ id: waiting.id, crashes: waiting.crashes, restartInMs: Math.round(waiting.restartInMs), blockedSites: waiting.blockedSites.map((site) => ({ ...site })) })),
   };
 }
 
@@ -105,8 +106,12 @@ export function decodeStatus(wire: WireClusterStatus): ClusterView {
       memoryReplacements: totals?.memoryReplacements ?? 0,
     },
     addresses: (wire.addresses ?? []).filter((address): address is string => typeof address === 'string'),
-    waiting: (wire.waiting ?? []).map((waiting) => ({ id: waiting.id, crashes: waiting.crashes, restartInMs: waiting.restartInMs })),
+    waiting: (wire.waiting ?? []).map((waiting) => ({ id: waiting.id, crashes: waiting.crashes, restartInMs: waiting.restartInMs, blockedSites: (waiting.blockedSites ?? []).map(decodeSite) })),
   };
+}
+
+function decodeSite(site: WireBlockedSite): BlockedSite {
+  return { function: site.function, url: site.url, line: site.line, count: site.count, maxMs: site.maxMs, lastSeen: site.lastSeen };
 }
 
 function decodeWorker(wire: WireWorker): WorkerView {
@@ -122,7 +127,7 @@ function decodeWorker(wire: WireWorker): WorkerView {
     sample: wire.sample ? decodeSample(wire.sample) : null,
     history: (wire.history ?? []).map((point): HistoryPoint => ({ ...point })),
     lastBlocked: decodeBlocked(wire.lastBlocked),
-    blockedSites: (wire.blockedSites ?? []).map((site) => ({ function: site.function, url: site.url, line: site.line, count: site.count, maxMs: site.maxMs, lastSeen: site.lastSeen })),
+    blockedSites: (wire.blockedSites ?? []).map(decodeSite),
     blocks: wire.blocks ?? 0,
     blockedMs: wire.blockedMs ?? 0,
   };

@@ -183,7 +183,8 @@ export interface WireClusterStatus extends Omit<ClusterStatus, 'workers' | 'tota
   /** Absent from a master older than the field. */
   addresses: string[] | null;
   /** Absent from a master older than the field. */
-  waiting: WaitingWorker[] | null;
+  /** `blockedSites` is absent from a master older than the field. */
+  waiting: (Omit<WaitingWorker, 'blockedSites'> & { blockedSites?: WireBlockedSite[] | null })[] | null;
 }
 
 export interface WireStackFrame {

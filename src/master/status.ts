@@ -164,7 +164,9 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
       .sort((a, b) => a - b)
       .map((id) => ({ id, restarts: supervisor.restarts(id), memoryReplacements: supervisor.memoryReplacements(id), blocks: supervisor.blockedSites.total(id) })),
     waiting: Array.from({ length: supervisor.desired }, (_, index) => supervisor.slot(index + 1)).flatMap((slot) =>
-      slot && !slot.worker && !slot.successor && slot.restartAt !== null ? [{ id: slot.id, crashes: Math.max(1, slot.attempt), restartInMs: Math.max(0, slot.restartAt - now) }] : [],
+      slot && !slot.worker && !slot.successor && slot.restartAt !== null
+        ? [{ id: slot.id, crashes: Math.max(1, slot.attempt), restartInMs: Math.max(0, slot.restartAt - now), blockedSites: supervisor.blockedSites.sites(slot.id, now) }]
+        : [],
     ),
   };
 }

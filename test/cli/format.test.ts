@@ -154,11 +154,11 @@ test('status and top: a ready worker whose loop is blocked now reads `blocked`, 
 });
 
 test('status and top name a worker id with no process, waiting to be restarted, under the table: it has no row', (t) => {
-  const status = decodeStatus(encodeStatus({ ...clusterStatus('api', [worker(1)]), waiting: [{ id: 2, crashes: 3, restartInMs: 2_399.6 }] }, { history: true }));
+  const status = decodeStatus(encodeStatus({ ...clusterStatus('api', [worker(1)]), waiting: [{ id: 2, crashes: 3, restartInMs: 2_399.6, blockedSites: [] }] }, { history: true }));
   const line = 'worker 2: no process, waiting to be restarted after 3 crashes in a row, next try in 2.4 s (`clusterd restart api 2` starts it now)';
   t.deepEqual(statusLines(status).filter((each) => each.startsWith('worker ')), [line]);
   t.true(topLines(status, { width: Infinity, height: Infinity, colour: false, now: 0 }).includes(line));
-  t.deepEqual(statusJson(status).waiting, [{ id: 2, crashes: 3, restartInMs: 2_400 }]);
+  t.deepEqual(statusJson(status).waiting, [{ id: 2, crashes: 3, restartInMs: 2_400, blockedSites: [] }]);
 });
 
 test('ls: name, pid, ready/total workers, uptime, where it listens', (t) => {
@@ -317,4 +317,15 @@ test('status and ls: a blocked worker is out of the ready count, and counted apa
   t.regex(statusLines(status)[0]!, / 1\/3 ready, 1 blocked /);
   t.is(lsLines([status])[1], 'api   39999  1/3 (1 blocked)   1m10s  127.0.0.1:3000');
   t.like(lsJson([status])[0], { ready: 1, blocked: 1, desired: 3 });
+});
+
+test('status and top: one blocked-site line per worker id, while it has two processes (a restart) or none (waiting to be restarted)', (t) => {
+  const sites = (fn: string) => [{ function: fn, url: 'file:///srv/app.js', line: 41, count: 3, maxMs: 212.4, lastSeen: 1_700_000_000_000 }];
+  // Worker 1 is replaced while it holds a request (old and new process); worker 2 crashed and waits.
+  const restarting = clusterStatus('api', [worker(1, { blockedSites: sites('parseBig') }), worker(1, { pid: 40_101, state: 'starting', blockedSites: sites('parseBig') }, [])]);
+  const status = decodeStatus(encodeStatus({ ...restarting, waiting: [{ id: 2, crashes: 2, restartInMs: 400, blockedSites: sites('render') }] }, { history: false }));
+  const expected = ['worker 1: 3 blocks, longest 212 ms, in parseBig (file:///srv/app.js:41)', 'worker 2: 3 blocks, longest 212 ms, in render (file:///srv/app.js:41)'];
+  t.deepEqual(statusLines(status).filter((line) => / blocks?, longest /.test(line)), expected);
+  t.deepEqual(topLines(status, { width: Infinity, height: Infinity, colour: false, now: 0 }).filter((line) => / blocks?, longest /.test(line)), expected);
+  t.is(statusJson(status).waiting[0]!.blockedSites[0]!.function, 'render');
 });
