@@ -310,8 +310,9 @@ export function topLines(status: ClusterView, { width, height, colour, now, sele
     return spark === '' ? line : `${line}${pad}${spark}`;
   });
   const footer = style(selected === undefined ? 'q or Ctrl-C: quit' : 'q: quit   up/down (or k/j): select a worker   p: its loop phases (1 s)', DIM, colour);
-  const sites = [...waitingLines(status), ...blockedNowLines(status), ...blockedSiteLines(status)];
-  let body = [...header, '', ...lines, ...(sites.length > 0 ? ['', ...sites] : []), ...(below.length > 0 ? ['', ...below] : [])];
+  // Wrapped as under `status`: cut at the width, a note lost what it was waiting for and the command that helps.
+  const notes = [...waitingLines(status), ...blockedNowLines(status), ...blockedSiteLines(status)].flatMap((line) => wrapWords(line, width));
+  let body = [...header, '', ...lines, ...(notes.length > 0 ? ['', ...notes] : []), ...(below.length > 0 ? ['', ...below] : [])];
   const budget = Number.isFinite(height) ? Math.max(3, height - 2) : Infinity;
   if (body.length > budget) {
     const hidden = body.length - (budget - 1);

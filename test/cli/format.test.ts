@@ -329,3 +329,14 @@ test('status and top: one blocked-site line per worker id, while it has two proc
   t.deepEqual(topLines(status, { width: Infinity, height: Infinity, colour: false, now: 0 }).filter((line) => / blocks?, longest /.test(line)), expected);
   t.is(statusJson(status).waiting[0]!.blockedSites[0]!.function, 'render');
 });
+
+test('top wraps the notes under its table at the width, as status does, rather than cut them', (t) => {
+  const status = decodeStatus(encodeStatus({ ...clusterStatus('api', [worker(1)]), waiting: [{ id: 2, crashes: 7, restartInMs: 15_000, blockedSites: [] }] }, { history: true }));
+  const note = (lines: string[]): string[] => lines.slice(lines.findIndex((line) => line.startsWith('worker 2:'))).filter((line) => line.startsWith('worker 2:') || line.startsWith('  '));
+  const top = topLines(status, { width: 80, height: 40, colour: false, now: 0 });
+  const wrapped = note(top);
+  t.true(wrapped.length > 1);
+  t.true(wrapped.every((line) => line.length <= 80));
+  t.is(wrapped.map((line) => line.trim()).join(' '), 'worker 2: no process, waiting to be restarted after 7 crashes in a row, next try in 15.0 s (`clusterd restart api 2` starts it now)');
+  t.deepEqual(wrapped, note(statusLines(status, 80)));
+});
