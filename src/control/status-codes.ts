@@ -57,6 +57,7 @@ export function controlError(error: grpc.ServiceError | null, address: string): 
     .replace(/\s*Resolution note:.*$/s, '')
     .replace(/^No connection established\. Last error: (?:Error: )?/, '')
     .replace(/\.$/, '');
+  if (notGrpc(details)) return new ClusterdError(NOT_RUNNING, `no clusterd control plane at ${address} (${details})`, { cause: error });
   switch (error?.code) {
     case grpc.status.UNAVAILABLE:
       return new ClusterdError(NOT_RUNNING, `no cluster answers at ${address} (${details})`, { cause: error });
@@ -69,6 +70,19 @@ export function controlError(error: grpc.ServiceError | null, address: string): 
     default:
       return new ClusterdError('ERR_CLUSTERD_CONTROL', `control call to ${address} failed: ${details}`, { cause: error });
   }
+}
+
+/**
+ * What grpc-js says of an HTTP/2 reply that is no gRPC (a web server, a proxy's error page): an HTTP
+ * status other than 200 (a 404 reads UNIMPLEMENTED, which was taken for an older clusterd without the
+ * operation), a 200 that ends without a grpc-status, or a body read as gRPC frames (its first bytes
+ * taken for a length past the 64 MiB limit, or a message that does not parse). A clusterd master
+ * answers with a grpc-status and messages far below the limit: something else listens there.
+ */
+const NOT_GRPC = [/^Received HTTP status code \d+$/, /\(Call ended without gRPC status\)$/, /^Received message larger than max /, /^Response message parsing error/];
+
+function notGrpc(details: string): boolean {
+  return NOT_GRPC.some((pattern) => pattern.test(details));
 }
 
 /**

@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { once } from 'node:events';
 import { chmodSync, chownSync, existsSync, linkSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { socketPath } from '../../src/control/paths.js';
 import { startControlServer } from '../../src/control/server.js';
@@ -245,4 +246,31 @@ test('top exits 0 on SIGINT, and with a note when the cluster stops', async (t) 
   const result = await stopped;
   t.is(result.exitCode, 0);
   t.is(result.stderr, 'clusterd: cluster api stopped');
+});
+
+test('--control at an HTTP/2 server that is no clusterd: "no clusterd control plane", exit 7, whatever it answers', async (t) => {
+  // A 404 read as "runs a clusterd without this operation" (exit 1), a 200 as "control call failed" (exit 1).
+  const other = tempDir(t);
+  // What grpc-js makes of each reply, in brackets after the address.
+  const replies: [number, string, string][] = [
+    [404, 'not found', 'Received HTTP status code 404'],
+    [503, 'unavailable', 'Received HTTP status code 503'],
+    [200, '', 'Received RST_STREAM with code 0 (Call ended without gRPC status)'],
+    [200, '<html>hello</html>', 'Received message larger than max '],
+    [200, '\u0000\u0000\u0000\u0000\u0003abc', 'Response message parsing error'],
+  ];
+  for (const [status, body, details] of replies) {
+    const server = http2.createServer((_request, response) => {
+      response.statusCode = status;
+      response.end(body);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.teardown(() => server.close());
+    const control = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const result = await clusterd(other, 'status', '--control', control, '--control-token', 's3cret');
+    t.is(result.exitCode, ExitCode.NOT_FOUND, `${status} ${body}: ${result.stderr}`);
+    t.true(result.stderr.startsWith(`clusterd: no clusterd control plane at ${control} (${details}`), result.stderr);
+    t.true(result.stderr.endsWith(')') && !result.stderr.includes('\n'));
+  }
 });
