@@ -129,7 +129,7 @@ export function main(raw: string[]): void {
       // `--node-arg --max-old-space-size=512`, `--name -x`: the value was read as a flag of clusterd's own.
       const swallowed = unknownAfterFlag(line, argv, valueFlags(declared));
       if (swallowed) line = needsValue(swallowed.flag, swallowed.value).message;
-      usage(line);
+      usage(unknownAsTyped(line, argv));
     })
     .parse();
 }
@@ -180,11 +180,36 @@ function unknownAfterFlag(message: string, argv: readonly string[], takesValue: 
     const [flag, value] = [tokens[index]!, tokens[index + 1]!];
     const name = /^--?([^=]+)/.exec(value)?.[1];
     if ((DASHED_VALUES.includes(flag) || takesValue.has(flag)) && name !== undefined && unknown.includes(name)) return { flag, value };
-    // `--name -xy`, read as the short flags -x and -y.
+    // `--name -xy`, read as the short flags -x and -y; some may be clusterd's own (`--name -bad`: -d is
+    // --daemon, and it said "Unknown arguments: b, a").
     const letters = /^-([^-=][^=]*)$/.exec(value)?.[1];
-    if (takesValue.has(flag) && letters !== undefined && [...letters].every((letter) => unknown.includes(letter) || /\d/.test(letter))) return { flag, value };
+    if (takesValue.has(flag) && letters !== undefined && [...letters].some((letter) => unknown.includes(letter))) return { flag, value };
     const negative = /^-(\d[^=]*)$/.exec(value)?.[1];
     if (flag.startsWith('--') && !flag.includes('=') && negative !== undefined && [...negative].every((letter) => unknown.includes(letter) || /\d/.test(letter))) return { flag, value };
   }
   return null;
+}
+
+/**
+ * yargs names an unknown flag without its dashes (`Unknown argument: bogus`), and a long one twice
+ * (`bogus-flag, bogusFlag`): each as it was typed (`--bogus`, `--no-bogus`, `-x`), once. A word that
+ * is no flag (a second NAME) stays as it is.
+ */
+function unknownAsTyped(line: string, argv: readonly string[]): string {
+  const listed = /^Unknown arguments?: (.+)$/.exec(line)?.[1];
+  if (listed === undefined) return line;
+  const end = argv.indexOf('--');
+  const tokens = end === -1 ? argv : argv.slice(0, end);
+  const names = listed.split(', ');
+  const kebab = (name: string): string => name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+  const typed = [...new Set(names.filter((name) => kebab(name) === name || !names.includes(kebab(name))).map((name) => flagAsTyped(kebab(name), tokens)))];
+  return `Unknown argument${typed.length === 1 ? '' : 's'}: ${typed.join(', ')}`;
+}
+
+/** `bogus` as the command line has it: `--bogus`, `--no-bogus`, `-b` (alone or in a group such as `-xb`), or the word itself. */
+function flagAsTyped(name: string, tokens: readonly string[]): string {
+  const long = [`--${name}`, `--no-${name}`].find((flag) => tokens.some((token) => token === flag || token.startsWith(`${flag}=`)));
+  if (long !== undefined) return long;
+  const short = name.length === 1 && tokens.some((token) => /^-[^-]/.test(token) && token.slice(1).split('=')[0]!.includes(name));
+  return short ? `-${name}` : name;
 }

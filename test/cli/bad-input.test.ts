@@ -182,13 +182,20 @@ test('the line names what is wrong: an unknown flag with no command, -v, NAME gi
     [['restart', 'api', '2', '--name', 'web'], "clusterd: the cluster's NAME was given twice, as `api` and as `--name web`: give it once (see clusterd --help)"],
     [['start', 'app.js', '--name', '-x'], 'clusterd: `--name` needs a value (one that starts with -: --name=-x) (see clusterd --help)'],
     [['start', 'app.js', '--name', '-xy'], 'clusterd: `--name` needs a value (one that starts with -: --name=-xy) (see clusterd --help)'],
+    // -d is --daemon: it said "Unknown arguments: b, a".
+    [['start', 'app.js', '--name', '-bad'], 'clusterd: `--name` needs a value (one that starts with -: --name=-bad) (see clusterd --help)'],
+    // Unknown flags as typed, once: it said "bogus", "bogus-flag, bogusFlag", "x, q".
+    [['status', '--bogus'], 'clusterd: Unknown argument: --bogus (see clusterd --help)'],
+    [['status', '--bogus-flag'], 'clusterd: Unknown argument: --bogus-flag (see clusterd --help)'],
+    [['status', '--no-bogus'], 'clusterd: Unknown argument: --no-bogus (see clusterd --help)'],
+    [['status', '--bogus=1', '-xq'], 'clusterd: Unknown arguments: --bogus, -x, -q (see clusterd --help)'],
     [['status', '--control', '-x'], 'clusterd: `--control` needs a value (one that starts with -: --control=-x) (see clusterd --help)'],
     [['--version', 'extra'], 'clusterd: `--version` takes nothing else: clusterd --version (see clusterd --help)'],
     [['help', 'xyzzy'], 'clusterd: unknown command `xyzzy` (see clusterd --help)'],
   ];
   for (const [args, line] of cases) t.is(assertOneLine(t, await command(args), ExitCode.USAGE, []), line, args.join(' '));
   // A yes/no flag before a dash word: that word is the unknown flag, as before.
-  t.is(assertOneLine(t, await command(['start', 'app.js', '--wait-ready', '-x']), ExitCode.USAGE, []), 'clusterd: Unknown argument: x (see clusterd --help)');
+  t.is(assertOneLine(t, await command(['start', 'app.js', '--wait-ready', '-x']), ExitCode.USAGE, []), 'clusterd: Unknown argument: -x (see clusterd --help)');
   // `--name` with restart's WORKER_ID before it is no second NAME.
   t.regex(String((await command(['restart', '2', '--name', 'none-by-this-name'])).stderr), /^clusterd: no cluster named none-by-this-name is running/);
   const help = await command(['help', 'status']);
