@@ -36,7 +36,7 @@ function shownState({ state, blockedMs }: WorkerStatus): WorkerState | 'blocked'
   return state === 'ready' && blockedMs > 0 ? 'blocked' : state;
 }
 
-/** A figure from the latest sample; none until the worker's first sample arrives. */
+/** A figure from the latest sample; none until the first (a replacement carries its predecessor's until then: collect()). */
 function fromSample(pick: (sample: LoopSample) => number | undefined): WorkerFamily['samples'] {
   return ({ sample }) => {
     const value = sample === null ? undefined : pick(sample);
@@ -270,7 +270,9 @@ function collect(status: ClusterStatus): Family[] {
     balance: status.balance,
     pid: String(status.masterPid),
   };
-  const workers = latestPerId(status.workers);
+  // A replacement speaks for its id before its first sample: the sample-based series carry the last
+  // sample of the worker it replaced meanwhile, rather than vanish for up to a stats interval.
+  const workers = latestPerId(status.workers).map((worker) => (worker.sample === null && worker.inherited !== null ? { ...worker, sample: worker.inherited } : worker));
   return [
     single('clusterd_info', 'gauge', 'Constant 1, labelled with the cluster and the clusterd version serving it.', 1, info),
     single('clusterd_master_start_time_seconds', 'gauge', 'Start time of the master since the Unix epoch, in seconds.', ms(status.startedAt)),

@@ -22,7 +22,8 @@ export interface BlockedView {
   frames: StackFrame[];
 }
 
-export interface WorkerView extends Omit<WorkerStatus, 'state' | 'history'> {
+/** `inherited` stays in the master: /metrics and the totals read it there. */
+export interface WorkerView extends Omit<WorkerStatus, 'state' | 'history' | 'inherited'> {
   state: WorkerState | 'unknown';
   /** Oldest first; empty unless the call asked for history. */
   history: HistoryPoint[];

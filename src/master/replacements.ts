@@ -112,6 +112,9 @@ export class Replacements {
     const old = slot.worker;
     slot.successor = null;
     slot.worker = successor;
+    // The id's figures until the successor's first sample: the old worker's latest (one that had none
+    // yet passes on its own predecessor's, so that no chain of workers is kept, with stats off none).
+    if (old && successor.history.length === 0) successor.predecessor = old.history.length > 0 ? old : old.predecessor;
     // The requests this successor meets are its own from now on: one that comes while the old worker
     // drains (a reload just after a memory replacement) is a new want, met by the next successor, so
     // that each requester hears of the worker that met its request (the memory limit named the

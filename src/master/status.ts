@@ -23,6 +23,12 @@ export interface WorkerStatus {
   memoryReplacements: number;
   /** The latest sample, null until the first one arrives. */
   sample: LoopSample | null;
+  /**
+   * Until its first sample, the latest of the worker it replaced (a reload, a restart, --max-memory),
+   * else null: /metrics exports it for the id, and the totals count it once that worker has exited.
+   * The master's own: clients get `sample` alone.
+   */
+  inherited: LoopSample | null;
   /** Up to the last 60 samples, oldest first. */
   history: LoopSample[];
   /** Where this worker id's loop was caught blocked over the last 5 minutes, worst first. */
@@ -108,10 +114,8 @@ export type BlockedInfo = StackReport & { time: number; blockedMs: number; error
 /** Builds the control plane's snapshot: every live worker process, serving or not, by id. */
 export function buildStatus(supervisor: Supervisor): ClusterStatus {
   const now = Date.now();
-  const workers: WorkerStatus[] = supervisor
-    .processes()
-    .sort((a, b) => a.id - b.id || a.startedAt - b.startedAt)
-    .map((worker) => ({
+  const processes = supervisor.processes().sort((a, b) => a.id - b.id || a.startedAt - b.startedAt);
+  const workers: WorkerStatus[] = processes.map((worker) => ({
       id: worker.id,
       pid: worker.pid,
       state: worker.state,
@@ -121,13 +125,17 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
       restarts: supervisor.restarts(worker.id),
       memoryReplacements: supervisor.memoryReplacements(worker.id),
       sample: worker.history.at(-1) ?? null,
+      inherited: worker.history.length === 0 ? (worker.predecessor?.history.at(-1) ?? null) : null,
       history: [...worker.history],
       blockedSites: supervisor.blockedSites.sites(worker.id, now),
       blocks: supervisor.blockedSites.total(worker.id),
       // A start-up's silence is --listen-timeout's business, a drain's the grace's.
       blockedMs: worker.state === 'ready' && worker.blocked ? worker.silentMs : 0,
     }));
-  const sum = (pick: (worker: WorkerStatus) => number): number => workers.reduce((total, worker) => total + pick(worker), 0);
+  // A replacement with no sample yet counts the last one of the worker it replaced once that one has
+  // exited (while it drains, its own row counts it): the sums no longer dip after each replacement.
+  const counted = processes.map((worker) => worker.history.at(-1) ?? (worker.predecessor?.state === 'exited' ? worker.predecessor.history.at(-1) : undefined) ?? null);
+  const sum = (pick: (sample: LoopSample) => number): number => counted.reduce((total, sample) => total + (sample ? pick(sample) : 0), 0);
   const countedIds = new Set([
     ...Array.from({ length: supervisor.desired }, (_, index) => index + 1),
     ...workers.map((worker) => worker.id),
@@ -151,10 +159,10 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
       ready: workers.filter((worker) => worker.state === 'ready' && worker.blockedMs === 0).length,
       blocked: workers.filter((worker) => worker.blockedMs > 0).length,
       desired: supervisor.desired,
-      rps: sum((worker) => worker.sample?.http.rps ?? 0),
-      inflight: sum((worker) => worker.sample?.http.inflight ?? 0),
-      connections: sum((worker) => worker.sample?.http.connections ?? 0),
-      rss: sum((worker) => worker.sample?.memory.rss ?? 0),
+      rps: sum((sample) => sample.http.rps),
+      inflight: sum((sample) => sample.http.inflight),
+      connections: sum((sample) => sample.http.connections),
+      rss: sum((sample) => sample.memory.rss),
       // Every id's, scaled away or waiting to be restarted included: a counter never goes down.
       restarts: supervisor.restartsTotal(),
       memoryReplacements: supervisor.memoryReplacementsTotal(),

@@ -82,6 +82,12 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   readonly history: LoopSample[] = [];
   /** The last time the watchdog caught this worker's loop blocked, with the stack. */
   lastBlocked: BlockedInfo | null = null;
+  /**
+   * The worker it took its id over from (a reload, a restart, --max-memory), until its own first
+   * sample: the id's figures stay that worker's last sample meanwhile (status.ts), rather than vanish
+   * from /metrics and the totals for up to a stats interval. Dropped then, so that it can be freed.
+   */
+  predecessor: WorkerProcess | null = null;
 
   /**
    * What to show of its output when its boot or its replacement failed: its stderr's last lines, or,
@@ -441,6 +447,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
         const rank = healthRank(this.load());
         this.history.push(msg.sample);
         if (this.history.length > HISTORY_LENGTH) this.history.shift();
+        this.predecessor = null;
         if (healthRank(this.load()) !== rank) this.#listeners.health(this);
         this.emit('sample', msg.sample);
         break;

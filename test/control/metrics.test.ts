@@ -39,6 +39,7 @@ function worker(id: number, overrides: Partial<WorkerStatus> = {}): WorkerStatus
     restarts: 0,
     memoryReplacements: 0,
     sample: sample({}),
+    inherited: null,
     history: [],
     blockedSites: [],
     blocks: 0,

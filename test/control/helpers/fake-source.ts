@@ -31,6 +31,7 @@ export function worker(id: number, over: Partial<WorkerStatus> = {}, history: Lo
     restarts: 0,
     memoryReplacements: 0,
     sample: history.at(-1) ?? null,
+    inherited: null,
     history,
     blockedSites: [],
     blocks: 0,
