@@ -162,7 +162,7 @@ test('a worker waiting out its restart backoff is the cluster\'s: restart starts
   );
   t.regex(String(statusText.stdout), /^worker 2: no process, waiting to be restarted after \d+ (crash|crashes in a row), next try in \d+\.\d s \(`clusterd restart crashloop 2` starts it now\)$/m);
   const [waitingJson] = (JSON.parse(String(statusJson.stdout)) as { waiting: { id: number; crashes: number; restartInMs: number }[] }).waiting;
-  t.deepEqual(Object.keys(waitingJson!), ['id', 'crashes', 'restartInMs']);
+  t.deepEqual(Object.keys(waitingJson!), ['id', 'crashes', 'restartInMs', 'blockedSites']);
   t.true(waitingJson!.crashes >= 1);
   // Asked until the wait before its next try is long enough (5 s or more) for the restart to come inside it,
   // after the `stack`, the `logs` and the restart's own start-up on a loaded box (2.5 s was not, once on CI).
