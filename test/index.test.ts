@@ -208,6 +208,33 @@ test.serial('a handle emits blocked with the worker, how long and where its loop
   t.deepEqual(await cluster.stop(), { exitCode: 0, signal: null });
 });
 
+test.serial('the watchdog\'s blocked event names the process it caught and the app\'s frame, once', async (t) => {
+  runtime(t);
+  const cluster = await start({ entry: fixture('blocks-worker-1.js'), instances: 2, name: 'watchdog-event', watchdog: '100ms', reportBlocked: 0, output: 'ignore' });
+  t.teardown(() => {
+    if (isRunning(cluster.masterPid)) process.kill(cluster.masterPid, 'SIGKILL');
+  });
+  const first = (await cluster.status()).workers.find((worker) => worker.id === 1)!;
+  const seen: BlockedEvent[] = [];
+  const replaced = await new Promise<BlockedEvent>((resolve) => {
+    const onBlocked = (event: BlockedEvent): void => {
+      seen.push(event);
+      if (!event.replaced || event.frames.length === 0) return;
+      cluster.off('blocked', onBlocked);
+      resolve(event);
+    };
+    cluster.on('blocked', onBlocked);
+  });
+  // Its successor may be listed under id 1 by the time the report is read: the event said its pid.
+  t.is(replaced.id, 1);
+  t.is(seen.find((event) => event.replaced)!.pid, first.pid, JSON.stringify(seen.map(({ pid, replaced: byWatchdog }) => ({ pid, byWatchdog }))));
+  t.like(replaced.site, { function: 'blockFor200ms' }, JSON.stringify(replaced.frames.slice(0, 3)));
+  // One event per block, whatever rows of id 1 the status lists.
+  const times = seen.filter((event) => event.replaced).map((event) => event.time);
+  t.deepEqual(times, [...new Set(times)]);
+  await cluster.stop();
+});
+
 test.serial('start() refuses bad options naming the key, and rejects with the reason when the app cannot boot', async (t) => {
   runtime(t);
   await t.throwsAsync(start({ entry: fixture('hello.js'), grace: '10x' }), { message: /^start\(\) options: Expected `grace` to be a duration/ });

@@ -11,6 +11,8 @@ import type { ClusterView, StackView, WorkerView } from '../control/types.js';
 import { ClusterdError, UsageError } from '../errors.js';
 import { MAX_INSTANCES } from '../options.js';
 import type { LoopSample } from '../loop/types.js';
+import { appFrame } from '../master/blocked-sites.js';
+import { RUNTIME_PREFIXES } from '../master/blocking-report.js';
 import type { ReadyInfo } from '../master/run.js';
 
 export interface WorkerExitEvent {
@@ -311,17 +313,22 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       const current = now.get(id);
       if (old.pid > 0 && (!current || current.pid !== old.pid)) events.push(['worker-exit', { id, pid: old.pid }]);
     }
+    const toldBlocked = new Set<number>();
     for (const worker of next.workers) {
       const old = before.get(worker.id);
       const samePid = old?.pid === worker.pid;
       if (worker.sample && !(samePid && old?.sample && old.sample.time === worker.sample.time)) {
         events.push(['sample', { id: worker.id, pid: worker.pid, sample: worker.sample }]);
       }
+      // Kept per id, and so on each of an id's rows (the old process and its successor): told once.
       const blocked = worker.lastBlocked;
-      if (blocked && blocked.time !== old?.lastBlocked?.time) {
-        const top = blocked.frames[0];
+      if (blocked && blocked.time !== old?.lastBlocked?.time && !toldBlocked.has(worker.id)) {
+        toldBlocked.add(worker.id);
+        // The app's innermost frame, as the blocking sites name it (the innermost frame is often V8's
+        // or Node's); the process the watchdog caught, not its successor, which may be listed by now.
+        const top = appFrame(blocked.frames, RUNTIME_PREFIXES) ?? blocked.frames[0];
         const site = top ? { function: top.functionName, url: top.url, line: top.line } : null;
-        events.push(['blocked', { id: worker.id, pid: worker.pid, time: blocked.time, blockedMs: blocked.blockedMs, site, frames: blocked.frames, replaced: true }]);
+        events.push(['blocked', { id: worker.id, pid: blocked.pid || worker.pid, time: blocked.time, blockedMs: blocked.blockedMs, site, frames: blocked.frames, replaced: true }]);
       }
       // --report-blocked: one more block counted; the site seen last is where.
       if (samePid && old && worker.blocks > old.blocks) {

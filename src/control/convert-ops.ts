@@ -50,12 +50,13 @@ export function decodeFrame(wire: WireStackFrame): StackFrame {
 }
 
 export function encodeBlocked(report: BlockedInfo): WireBlockedReport {
-  return { time: report.time, blockedMs: report.blockedMs, frames: report.stack.map(encodeFrame) };
+  return { time: report.time, blockedMs: report.blockedMs, frames: report.stack.map(encodeFrame), pid: report.pid };
 }
 
 export function decodeBlocked(wire: WireBlockedReport | null | undefined): BlockedView | null {
   if (!wire) return null;
-  return { time: wire.time, blockedMs: wire.blockedMs, frames: (wire.frames ?? []).map(decodeFrame) };
+  // A master older than the field sends no pid: 0, as a worker with no process reads.
+  return { time: wire.time, blockedMs: wire.blockedMs, frames: (wire.frames ?? []).map(decodeFrame), pid: wire.pid ?? 0 };
 }
 
 /** A step of an operation; `done` and `replaced` only come from the handler's final message. */

@@ -198,6 +198,8 @@ export interface WireBlockedReport {
   time: number;
   blockedMs: number;
   frames: WireStackFrame[] | null;
+  /** Absent from a master older than the field. */
+  pid?: number;
 }
 
 export type WireOperationPhase =

@@ -20,6 +20,8 @@ export interface BlockedView {
   time: number;
   blockedMs: number;
   frames: StackFrame[];
+  /** The process the watchdog caught (and replaced); 0 from a master older than the field. */
+  pid: number;
 }
 
 /** `inherited` stays in the master: /metrics and the totals read it there. */

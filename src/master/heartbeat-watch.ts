@@ -44,7 +44,7 @@ export interface HeartbeatWorker {
   /** The pipe ended: the worker exited, or the app closed fd 4 (or its heartbeat was given up on as lost). */
   onClose(): void;
   /** The watchdog caught its loop blocked past --watchdog (the worker's 'blocked'). */
-  onBlocked(info: BlockedInfo): void;
+  onBlocked(info: Omit<BlockedInfo, 'pid'>): void;
   /** --report-blocked caught its loop blocked (the worker's 'blocking'). */
   onBlocking(report: BlockingReport): void;
 }

@@ -106,9 +106,10 @@ export interface StackReport {
 
 /**
  * A blocked-loop episode as the watchdog caught it: when (epoch ms), how long (ms), and where; `error`
- * (with an empty stack) when the main thread could not be paused (inside a long native call).
+ * (with an empty stack) when the main thread could not be paused (inside a long native call); `pid`,
+ * the process it caught (its id's report outlives it: the replacement serves under the same id).
  */
-export type BlockedInfo = StackReport & { time: number; blockedMs: number; error?: string };
+export type BlockedInfo = StackReport & { time: number; blockedMs: number; pid: number; error?: string };
 
 
 /** Builds the control plane's snapshot: every live worker process, serving or not, by id. */

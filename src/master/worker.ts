@@ -225,7 +225,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
         if (this.#state === 'ready') this.#listeners.activate(this);
       },
       onBlocked: (info) => {
-        this.lastBlocked = info;
+        this.lastBlocked = { ...info, pid: this.pid };
         this.emit('blocked', this.lastBlocked);
       },
       onBlocking: (report) => this.emit('blocking', report),

@@ -250,7 +250,7 @@ test('stack prints the state and V8-style frames; --json the same as data; unkno
 test('status shows each worker\'s generation and a line naming a blocked loop', async (t) => {
   const dir = tempDir(t);
   const { ops } = await serveOps(t, { dir });
-  ops.blocked.set(2, { ...SPIN_STACK, time: Date.UTC(2024, 0, 2, 3, 4, 5), blockedMs: 1503.6 });
+  ops.blocked.set(2, { ...SPIN_STACK, time: Date.UTC(2024, 0, 2, 3, 4, 5), blockedMs: 1503.6, pid: 4242 });
   const text = await clusterd(dir, 'status');
   t.is(text.exitCode, 0, text.stderr);
   const lines = text.stdout.split('\n');

@@ -140,9 +140,9 @@ test('a reader behind, taking lines as more come: one note per fall behind, not 
 test('Status and Watch carry each worker\'s last blocked-loop report', async (t) => {
   const { client, ops } = await serveOps(t);
   t.is((await client.status()).workers[0]!.lastBlocked, null);
-  ops.blocked.set(1, { ...SPIN_STACK, time: 1_700_000_123_000, blockedMs: 1234.5 });
+  ops.blocked.set(1, { ...SPIN_STACK, time: 1_700_000_123_000, blockedMs: 1234.5, pid: 4242 });
   const [one, two] = (await client.status()).workers;
-  t.deepEqual(one!.lastBlocked, { time: 1_700_000_123_000, blockedMs: 1234.5, frames: SPIN_STACK.stack });
+  t.deepEqual(one!.lastBlocked, { time: 1_700_000_123_000, blockedMs: 1234.5, frames: SPIN_STACK.stack, pid: 4242 });
   t.is(two!.lastBlocked, null);
   const watched = await new Promise<number | undefined>((resolve) => {
     const subscription = client.watch({}, {

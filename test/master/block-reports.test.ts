@@ -29,7 +29,7 @@ function watchedWorker() {
   const asked = new EventEmitter();
   let inFlight: { promise: Promise<Capture>; resolve(capture: Capture): void } | null = null;
   let asks = 0;
-  const blocked: BlockedInfo[] = [];
+  const blocked: Array<Omit<BlockedInfo, 'pid'>> = [];
   const blocking: BlockingReport[] = [];
   const watch = new HeartbeatWatch(
     pipe,
@@ -139,7 +139,7 @@ function reports() {
 test('a block only the watchdog reported ends with the worker: its length is the watchdog\'s, not the time since it began', (t) => {
   const { blockedSites, worker } = reports();
   const time = Date.now();
-  worker.emit('blocked', { state: 'blocked', stack: frames, time, blockedMs: 450 } satisfies BlockedInfo);
+  worker.emit('blocked', { state: 'blocked', stack: frames, time, blockedMs: 450, pid: 4242 } satisfies BlockedInfo);
   t.true(worker.killed);
   const [site] = blockedSites.sites(1, time + 60_000);
   t.like(site, { function: 'spin', count: 1, maxMs: 450 });
@@ -152,7 +152,7 @@ test('a block --report-blocked reported and the watchdog then ended counts once,
   let end!: (ms: number) => void;
   const lasted = new Promise<number>((resolve) => (end = resolve));
   worker.emit('blocking', { frames, blockedMs: 120, time, lasted } satisfies BlockingReport);
-  worker.emit('blocked', { state: 'blocked', stack: frames, time: time + 300, blockedMs: 420 } satisfies BlockedInfo);
+  worker.emit('blocked', { state: 'blocked', stack: frames, time: time + 300, blockedMs: 420, pid: 4242 } satisfies BlockedInfo);
   t.like(blockedSites.sites(1, time + 60_000)[0], { count: 1, maxMs: 420 });
   // The pipe closes as the worker exits: the silence until then is the block's whole length.
   end(430);

@@ -5,7 +5,7 @@ import { noSuchWorker } from '../../../src/control/status-codes.js';
 import { UsageError } from '../../../src/errors.js';
 import { clusterStatus, worker, type FakeSource } from './fake-source.js';
 
-export type BlockedInfo = StackReport & { time: number; blockedMs: number };
+export type BlockedInfo = StackReport & { time: number; blockedMs: number; pid: number };
 
 /** A tiny but complete .cpuprofile: busyFor on top of (root), 3 samples of 1 ms. */
 export const PROFILE = {
