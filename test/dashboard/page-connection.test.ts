@@ -19,7 +19,7 @@ function holdStreams(url: string, count: number): Promise<http.ClientRequest[]> 
   );
 }
 
-browserTest('a page refused a stream (503: every place taken) tries again, with a wait, until it gets one', async (t) => {
+browserTest('a page refused a stream (503: every place taken) shows the snapshot it has and says the dashboard is full, and tries again, with a wait, until it gets one', async (t) => {
   const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms'] });
   t.teardown(() => cluster.stop());
   const url = dashboardUrl(cluster);
@@ -30,7 +30,12 @@ browserTest('a page refused a stream (503: every place taken) tries again, with 
   const browser = await launch(t);
   const page = await browser.newPage();
   await page.goto(url);
-  await page.locator('#connection', { hasText: /retrying in \d+ s/ }).waitFor({ timeout: 10_000 });
+  // The 503's reason, not "disconnected"; and meanwhile the cluster as /api/status gave it, greyed out.
+  await page.locator('#connection', { hasText: /^refused \(too many dashboards connected \(at most 64\)\): retrying in \d+ s/ }).waitFor({ timeout: 10_000 });
+  await page.locator('[data-worker-id="2"] .figures b').first().waitFor({ timeout: 10_000 });
+  t.regex(await page.textContent('#totals') ?? '', /workers 2\/2 ready/);
+  t.true(await page.locator('body.stale').isVisible());
+  t.regex(await page.textContent('#stale-note') ?? '', /Not live: the dashboard refused this page its live stream \(too many dashboards connected \(at most 64\)\)\. These figures are from/);
   for (const request of held.splice(0, 10)) request.destroy();
   await page.locator('#connection', { hasText: 'live' }).waitFor({ timeout: 20_000 });
   await page.locator('[data-worker-id="2"] .figures b').first().waitFor({ timeout: 10_000 });

@@ -498,8 +498,11 @@ function loopView(report) {
   return parts;
 }
 
-/** The stream: whether it is open, what the header says of it, when its last message came (this clock), its tick. */
-const link = { open: false, text: 'connecting…', receivedAt: 0, tickMs: 1000 };
+/**
+ * The stream: whether it is open, what the header says of it, why the dashboard refused it (null if
+ * it did not), when its last message came (this clock), its tick.
+ */
+const link = { open: false, text: 'connecting…', why: null, receivedAt: 0, tickMs: 1000 };
 
 /**
  * The header's connection state, and the whole view greyed out when its figures are not live: the
@@ -518,7 +521,7 @@ function showConnection() {
   const note = $('stale-note');
   note.hidden = !stale;
   if (stale) {
-    const why = silent ? 'the master sends nothing (stopped or hung?)' : 'the connection to the master is lost';
+    const why = silent ? 'the master sends nothing (stopped or hung?)' : link.why ? `the dashboard refused this page its live stream (${link.why})` : 'the connection to the master is lost';
     note.textContent = `Not live: ${why}. These figures are from ${new Date(link.receivedAt).toLocaleTimeString()}.`;
   }
 }
@@ -533,11 +536,12 @@ function receive(message) {
   if (!document.hidden) render();
 }
 
-function setLink(open, text) {
+function setLink(open, text, why) {
   // Just opened: its snapshot is on its way (not yet silent).
   if (open && !link.open) link.receivedAt = Date.now();
   link.open = open;
   link.text = text;
+  link.why = why;
   showConnection();
 }
 

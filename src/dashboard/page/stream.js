@@ -14,7 +14,8 @@ const RETRY_MS = [1000, 2000, 4000, 8000, 15_000];
 
 /**
  * Calls `onMessage(message)` with each feed message (a snapshot first, and again after a gap) and
- * `onLink(open, text)` when the stream opens or drops, in whichever tab holds it.
+ * `onLink(open, text, why)` when the stream opens or drops, in whichever tab holds it (`why`: what
+ * the dashboard said when it refused the stream, as a 503 when every place is taken).
  */
 function followFeed({ onMessage, onLink }) {
   // A channel and a lock belong to the whole site (scheme, host and port), and a proxy may serve two
@@ -23,53 +24,58 @@ function followFeed({ onMessage, onLink }) {
   const scope = `clusterd-dashboard ${new URL('.', location.href).pathname}`;
   // Web Locks need a secure context (https, or a loopback address): elsewhere each tab has its own stream.
   const relay = typeof BroadcastChannel === 'function' && navigator.locks ? new BroadcastChannel(scope) : null;
-  if (!relay) return openStream({ onMessage, onLink });
-  let leading = false;
-  let link = { kind: 'link', open: false, text: 'connecting…' };
-  // Relayed updates that came before this tab had its snapshot; null once it has one.
+  // Whether a snapshot has been drawn (from the stream, the relay or /api/status). Until one is,
+  // /api/status is asked for it: the stream may be refused (every place taken) for a long while,
+  // and a page that holds the stream but had nothing drawn stayed blank all that time.
+  let drawn = false;
+  // Relayed updates that came before this tab had its snapshot.
   let waiting = [];
-  const take = (message) => {
-    if (waiting === null) return onMessage(message);
-    if (message.type !== 'snapshot') return void waiting.push(message);
-    waiting = null;
-    onMessage(message);
+  const draw = (message) => {
+    if (message.type === 'snapshot') drawn = true;
+    if (drawn) onMessage(message);
   };
-  relay.addEventListener('message', ({ data }) => {
-    if (leading) {
-      if (data.kind === 'hello') relay.postMessage(link);
-    } else if (data.kind === 'link') onLink(data.open, data.text);
-    else if (data.kind === 'message') take(data.message);
-  });
   const loadSnapshot = async (attempt) => {
     try {
       const response = await fetch('api/status', { cache: 'no-store' });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const snapshot = await response.json();
-      if (leading || waiting === null) return;
+      if (drawn) return;
       // The updates relayed meanwhile that are newer than it go on top of it.
       const later = waiting.filter((message) => message.now > snapshot.now);
-      waiting = null;
-      onMessage(snapshot);
-      for (const message of later) onMessage(message);
+      waiting = [];
+      draw(snapshot);
+      for (const message of later) draw(message);
     } catch {
-      if (leading || waiting === null) return;
+      if (drawn) return;
       setTimeout(() => loadSnapshot(attempt + 1), RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]);
     }
   };
-  relay.postMessage({ kind: 'hello' });
   void loadSnapshot(0);
+  if (!relay) return openStream({ onMessage: draw, onLink });
+  let leading = false;
+  let link = { kind: 'link', open: false, text: 'connecting…', why: null };
+  relay.addEventListener('message', ({ data }) => {
+    if (leading) {
+      if (data.kind === 'hello') relay.postMessage(link);
+    } else if (data.kind === 'link') onLink(data.open, data.text, data.why ?? null);
+    else if (data.kind === 'message') {
+      if (drawn || data.message.type === 'snapshot') draw(data.message);
+      else waiting.push(data.message);
+    }
+  });
+  relay.postMessage({ kind: 'hello' });
   navigator.locks.request(`${scope} stream`, () => {
     leading = true;
-    waiting = null;
+    waiting = [];
     openStream({
       onMessage: (message) => {
         relay.postMessage({ kind: 'message', message });
-        onMessage(message);
+        draw(message);
       },
-      onLink: (open, text) => {
-        link = { kind: 'link', open, text };
+      onLink: (open, text, why) => {
+        link = { kind: 'link', open, text, why };
         relay.postMessage(link);
-        onLink(open, text);
+        onLink(open, text, why);
       },
     });
     // Held for the tab's life: closing it hands the stream to another tab.
@@ -77,25 +83,48 @@ function followFeed({ onMessage, onLink }) {
   });
 }
 
-/** Follows /events: a dropped stream the EventSource retries by itself, a refused one (503) is retried here. */
+/**
+ * Follows /events: a dropped stream the EventSource retries by itself, a refused one (503) is retried here.
+ * An EventSource does not say why it was refused: one GET of /events asks, and the header says it.
+ */
 function openStream({ onMessage, onLink }) {
   let retries = 0;
   const open = () => {
     const source = new EventSource('events');
     source.addEventListener('open', () => {
       retries = 0;
-      onLink(true, 'live');
+      onLink(true, 'live', null);
     });
     source.addEventListener('message', (event) => onMessage(JSON.parse(event.data)));
     source.addEventListener('error', () => {
-      if (source.readyState !== EventSource.CLOSED) return onLink(false, 'disconnected: retrying…');
+      if (source.readyState !== EventSource.CLOSED) return onLink(false, 'disconnected: retrying…', null);
       // An answer other than 200 (503: too many pages; a proxy's 502) closes an EventSource for good.
-      const wait = RETRY_MS[Math.min(retries++, RETRY_MS.length - 1)];
-      onLink(false, `disconnected: retrying in ${wait / 1000} s…`);
-      setTimeout(open, wait);
+      void refusal().then((why) => {
+        const wait = RETRY_MS[Math.min(retries++, RETRY_MS.length - 1)];
+        onLink(false, `${why === null ? 'disconnected' : `refused (${why})`}: retrying in ${wait / 1000} s…`, why);
+        setTimeout(open, wait);
+      });
     });
   };
   open();
+}
+
+/** Why the dashboard refuses /events (its error, or `HTTP <status>`); null when it answers with a stream now, or not at all. */
+async function refusal() {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), SEND_WAIT_MS);
+  try {
+    const response = await fetch('events', { cache: 'no-store', signal: controller.signal });
+    if (response.ok) return null;
+    const body = await response.json().catch(() => ({}));
+    return typeof body.error === 'string' ? body.error : `HTTP ${response.status}`;
+  } catch {
+    return null;
+  } finally {
+    // A stream it got (a place freed since) is ended here, the place left for the EventSource.
+    controller.abort();
+    clearTimeout(timer);
+  }
 }
 
 /** How long an action waits for a connection to the dashboard before it is not sent. */
