@@ -267,3 +267,33 @@ browserTest('a page open across master restarts shows the new master\'s markers,
   t.is(await page.locator('section.worker button').count(), 0);
   t.deepEqual(errors, []);
 });
+
+browserTest('at 360 px wide (a phone) nothing scrolls sideways, and the header\'s actions and the cards\' buttons are on screen', async (t) => {
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms', '--dashboard-token', 's3cret'] });
+  t.teardown(() => cluster.stop());
+  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  t.teardown(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 360, height: 800 } });
+  await page.goto(cluster.lines.find((line) => line.event === 'ready')!.dashboard as string);
+  await page.locator('[data-worker-id="2"] .figures b').first().waitFor({ timeout: 10_000 });
+  await page.locator('#token').waitFor({ state: 'visible', timeout: 10_000 });
+  await page.click('[data-worker-id="1"] details.capture summary');
+  // (A string: the page has no DOM types here.) Every control a user acts with, where it is drawn.
+  const layout = (await page.evaluate(`({
+    width: window.innerWidth,
+    scrollWidth: document.documentElement.scrollWidth,
+    controls: [...document.querySelectorAll('header input, header select, header button, .worker button')]
+      .filter((node) => node.getClientRects().length > 0)
+      .map((node) => {
+        const box = node.getBoundingClientRect();
+        return { what: node.id || node.getAttribute('aria-label') || node.className, left: box.left, right: box.right };
+      }),
+  })`)) as { width: number; scrollWidth: number; controls: Array<{ what: string; left: number; right: number }> };
+  mkdirSync(RESULTS, { recursive: true });
+  await page.screenshot({ path: `${RESULTS}dashboard-360.png`, fullPage: true });
+  t.is(layout.scrollWidth, layout.width, 'no sideways scroll');
+  // The token field, Reload, the capture field, the menu; Restart, CPU profile and Loop breakdown of each card (one opened).
+  t.true(layout.controls.length >= 8, JSON.stringify(layout.controls));
+  const off = layout.controls.filter(({ left, right }) => left < 0 || right > layout.width);
+  t.deepEqual(off, [], 'every control within the viewport');
+});
