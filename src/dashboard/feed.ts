@@ -234,6 +234,10 @@ export function markerOf(
       return { kind: 'restart', worker, text: message };
     case 'memory-restarted':
       return { kind: 'memory', worker, text: message };
+    // Its app closed every server (it takes no connections, and the card turns red), or listens again.
+    case 'worker-not-listening':
+    case 'worker-listening':
+      return { kind: 'listening', worker, text: message };
     case 'blocked': {
       // The watchdog's line ends with the stack; the marker carries it as frames.
       const stack = Array.isArray(data.stack) ? (data.stack as StackFrame[]).map(frameLine) : [];

@@ -1,5 +1,6 @@
 // What the dashboard remembers: each worker id's figures over the last 15 minutes and the markers
-// (restarts, reloads, scale changes, replacements, blocked loops) on the same time axis.
+// (restarts, reloads, scale changes, replacements, blocked loops, workers that stop or start
+// listening) on the same time axis.
 //
 // Bounded whatever the worker count or --stats-interval: samples are merged into fixed buckets of
 // BUCKET_MS (a 10 ms interval puts 200 samples in one bucket, a 10 s one leaves gaps), so a worker id
@@ -34,7 +35,8 @@ export interface Bucket {
   connections: number;
 }
 
-export const MARKER_KINDS = ['restart', 'reload', 'scale', 'memory', 'watchdog', 'blocked'] as const;
+/** `listening`: a worker's app closed every server it listened on (it takes no connections), or listens again. */
+export const MARKER_KINDS = ['restart', 'reload', 'scale', 'memory', 'watchdog', 'blocked', 'listening'] as const;
 export type MarkerKind = (typeof MARKER_KINDS)[number];
 
 export interface Marker {

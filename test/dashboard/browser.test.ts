@@ -297,3 +297,25 @@ browserTest('at 360 px wide (a phone) nothing scrolls sideways, and the header\'
   const off = layout.controls.filter(({ left, right }) => left < 0 || right > layout.width);
   t.deepEqual(off, [], 'every control within the viewport');
 });
+
+browserTest('a worker whose app closed every server (not listening) is red, says so, and its closing and listening again are markers', async (t) => {
+  const cluster = await startCluster(fixture('closes-its-server.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms'] });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  t.teardown(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(cluster.lines.find((line) => line.event === 'ready')!.dashboard as string);
+  await page.locator('[data-worker-id="2"] .figures b').first().waitFor({ timeout: 10_000 });
+  process.kill(cluster.pids[1]!, 'SIGUSR2');
+  await cluster.waitForLine((line) => line.event === 'worker-not-listening' && line.worker === 2);
+  await page.locator('[data-worker-id="2"][data-level="red"] .level', { hasText: 'red: not listening' }).waitFor({ timeout: 10_000 });
+  await page.locator('#totals', { hasText: 'workers 1/2 ready' }).waitFor({ timeout: 10_000 });
+  await page.locator('#marker-list li.listening', { hasText: /worker 2 \(pid \d+\) closed every server/ }).waitFor({ timeout: 10_000 });
+  t.is(await page.locator('[data-worker-id="2"] svg.lag .tick.listening').count(), 1, 'a tick on its chart');
+
+  process.kill(cluster.pids[1]!, 'SIGUSR2');
+  await cluster.waitForLine((line) => line.event === 'worker-listening' && line.worker === 2);
+  await page.locator('#marker-list li.listening', { hasText: /worker 2 \(pid \d+\) listens again/ }).waitFor({ timeout: 10_000 });
+  await page.locator('[data-worker-id="2"]:not([data-level="red"])').waitFor({ timeout: 10_000 });
+  t.is(await page.locator('#marker-list li.listening').count(), 2);
+});

@@ -114,6 +114,8 @@ test('master events as markers', (t) => {
   t.deepEqual(mark('operation', { operation: 'scale +1' }, 'scale +1 done'), { kind: 'scale', worker: null, text: 'scale +1 done: 4 workers' });
   t.deepEqual(mark('operation', { operation: 'restart', worker: 1 }, 'restart of worker 1 done'), { kind: 'restart', worker: 1, text: 'restart of worker 1 done' });
   t.deepEqual(mark('memory-restarted', { worker: 1 }), { kind: 'memory', worker: 1, text: 'm' });
+  t.deepEqual(mark('worker-not-listening', { worker: 2, pid: 9 }, 'worker 2 (pid 9) closed every server it listened on'), { kind: 'listening', worker: 2, text: 'worker 2 (pid 9) closed every server it listened on' });
+  t.deepEqual(mark('worker-listening', { worker: 2, pid: 9 }, 'worker 2 (pid 9) listens again: ready'), { kind: 'listening', worker: 2, text: 'worker 2 (pid 9) listens again: ready' });
   t.deepEqual(
     mark('blocked', { worker: 1, stack: [{ functionName: 'spin', url: 'file:///app.js', line: 3, column: 5 }] }, 'worker 1 (pid 9) event loop blocked for 5000 ms; replacing it. Stack:\n    at spin'),
     { kind: 'watchdog', worker: 1, text: 'worker 1 (pid 9) event loop blocked for 5000 ms; replacing it.', stack: ['spin (file:///app.js:3:5)'] },

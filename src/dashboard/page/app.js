@@ -282,10 +282,13 @@ function render() {
     const blocked = worker.state === 'ready' && worker.blockedMs > 0;
     // An id with no process (crashed, waiting out its restart backoff) serves nothing: red as well.
     const down = worker.pid === 0;
-    const worst = blocked || down ? 'red' : level(worker.recentLagP99);
+    // So does a worker whose app closed every server it listened on: it takes no connections (the
+    // master counts it out of the ready ones), however calm its loop.
+    const deaf = worker.state === 'not-listening';
+    const worst = blocked || down || deaf ? 'red' : level(worker.recentLagP99);
     card.className = `worker ${worst}`;
     // In words too, not by colour alone; a change is said aloud (the announcer's live region).
-    const said = blocked ? 'red: loop blocked' : down ? 'red: no process' : LEVEL_WORDS[worst];
+    const said = blocked ? 'red: loop blocked' : down ? 'red: no process' : deaf ? 'red: not listening' : LEVEL_WORDS[worst];
     if (card.dataset.level && card.dataset.said !== said) announce(`worker ${worker.id}: ${said}`);
     card.dataset.said = said;
     card.dataset.level = worst;
