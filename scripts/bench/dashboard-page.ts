@@ -93,7 +93,7 @@ class SyntheticSource implements DashboardSource {
       const id = index + 1;
       const all = buckets(id);
       const { t: _t, samples: _samples, ...latest } = all.at(-1)!;
-      return { id, pid: 10_000 + id, state: 'ready', generation: 1, restarts: 0, blockedMs: 0, latest, recentLagP99: latest.lagP99, blockedSites: [], buckets: all };
+      return { id, pid: 10_000 + id, state: 'ready', generation: 1, restarts: 0, blockedMs: 0, latest, recentLagP99: latest.lagP99, blockedSites: [], buckets: all, others: [] };
     });
     const totals = { workers: this.#workers, ready: this.#workers, blocked: 0, desired: this.#workers, rps: 900 * this.#workers, inflight: 0, connections: 30 * this.#workers, rss: 80e6 * this.#workers, restarts: 0, memoryReplacements: 0 };
     return { now: this.#now, generation: 1, workersWanted: this.#workers, totals, workers, markers };

@@ -5,7 +5,7 @@ import { BUCKET_MS, clipFeedText, frameLine, History, WINDOW_MS, type Bucket, ty
 import type { LoopSample, StackFrame } from '../loop/types.js';
 import type { BlockedSite } from '../master/blocked-sites.js';
 import type { MasterEvent, LogSink } from '../master/logs.js';
-import type { ClusterTotals } from '../master/status.js';
+import type { ClusterTotals, WorkerStatus } from '../master/status.js';
 import type { Supervisor } from '../master/supervisor.js';
 import type { WorkerProcess } from '../master/worker.js';
 import { printable } from '../errors.js';
@@ -31,7 +31,24 @@ export interface WorkerView {
   blockedSites: BlockedSite[];
   /** All of the window's buckets in a snapshot; the last two in an update (a tick may cross a bucket's end). */
   buckets: Bucket[];
+  /** The id's other processes, at most MAX_OTHERS, oldest first: the old worker draining, a successor starting. */
+  others: ProcessView[];
 }
+
+/**
+ * A process that shares its worker id with the one the card shows: during a reload, a restart or a
+ * memory replacement, the successor while it starts, then the old worker while it drains (its open
+ * connections, up to --grace). Counted in the totals; without them no set of cards added up to them.
+ */
+export interface ProcessView {
+  pid: number;
+  state: string;
+  /** Its open connections, as its latest sample says (0 before its first). */
+  connections: number;
+}
+
+/** Other processes listed per worker id: reloads one after another can leave several draining. */
+export const MAX_OTHERS = 8;
 
 interface MessageBase {
   now: number;
@@ -157,11 +174,14 @@ export class DashboardFeed implements DashboardSource {
     const status = supervisor.status();
     const serving = new Map(supervisor.workers().map((worker) => [worker.id, worker.pid]));
     const levelSamples = Math.max(1, Math.ceil(LEVEL_WINDOW_MS / (supervisor.config.statsIntervalMs || LEVEL_WINDOW_MS)));
-    // One view per worker id: its serving process (a reload's successor or a draining worker share the id).
+    // One view per worker id: its serving process (a reload's successor or a draining worker share
+    // the id, and are listed on it), or, with none serving (scaled away, draining), its oldest.
+    const byId = new Map<number, WorkerStatus[]>();
+    for (const worker of status.workers) byId.set(worker.id, [...(byId.get(worker.id) ?? []), worker]);
     const workers = new Map<number, WorkerView>();
-    for (const worker of status.workers) {
-      const current = workers.get(worker.id);
-      if (current && serving.get(worker.id) !== worker.pid) continue;
+    for (const [id, processes] of byId) {
+      const worker = processes.find((candidate) => candidate.pid === serving.get(id)) ?? processes[0]!;
+      const others = processes.filter((other) => other !== worker).slice(-MAX_OTHERS);
       workers.set(worker.id, {
         id: worker.id,
         pid: worker.pid,
@@ -173,6 +193,7 @@ export class DashboardFeed implements DashboardSource {
         blockedSites: feedSites(worker.blockedSites),
         recentLagP99: Math.max(0, ...worker.history.slice(-levelSamples).map((sample) => sample.lag.p99)),
         buckets: buckets(worker.id),
+        others: others.map((other) => ({ pid: other.pid, state: other.state, connections: other.sample?.http.connections ?? 0 })),
       });
     }
     // A wanted id with no process (crashed, waiting out its backoff of up to 15 s; `status` names it
@@ -192,6 +213,8 @@ export class DashboardFeed implements DashboardSource {
           recentLagP99: 0,
           blockedSites: feedSites(supervisor.blockedSites.sites(id, now)),
           buckets: buckets(id),
+          // A successor being forked has no view of its own: it is the worker now.
+          others: [],
         });
       }
     }

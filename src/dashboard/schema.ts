@@ -2,7 +2,7 @@
 // rpc): another process's JSON, so checked field by field, with every array and string bounded,
 // before the mirror or a page uses any of it.
 import { z } from 'zod';
-import type { FeedMessage } from './feed.js';
+import { MAX_OTHERS, type FeedMessage } from './feed.js';
 import { BUCKETS, MARKER_KINDS, MAX_FEED_TEXT, MAX_MARKERS } from './history.js';
 import { ClusterdError } from '../errors.js';
 import { MAX_INSTANCES } from '../options.js';
@@ -38,6 +38,8 @@ const worker = z.object({
   recentLagP99: figure,
   blockedSites: z.array(z.object({ function: text, url: text, line: count, count, maxMs: figure, lastSeen: z.number() })).max(100),
   buckets: z.array(bucket).max(BUCKETS + 1),
+  // Absent from a master older than the field.
+  others: z.array(z.object({ pid: count, state: z.string().max(40), connections: count })).max(MAX_OTHERS).default([]),
 });
 
 const marker = z.object({

@@ -224,7 +224,7 @@ function workerCard(worker) {
     }
     const detail = el('details', { class: 'detail' });
     detail.append(el('summary', {}, 'blocking sites'), el('ol', { class: 'sites' }), el('pre', { class: 'last-stack' }));
-    card.append(head, el('div', { class: 'figures' }), charts, detail);
+    card.append(head, el('p', { class: 'others', hidden: '' }), el('div', { class: 'figures' }), charts, detail);
     if (state.actions) {
       // Captures: a CPU profile (downloaded) and the loop's phase breakdown (shown here).
       const capture = el('details', { class: 'detail capture' });
@@ -296,6 +296,9 @@ function render() {
     card.querySelector('h2').textContent = `worker ${worker.id}`;
     const state = blocked ? `blocked for ${(worker.blockedMs / 1000).toFixed(1)} s` : worker.state;
     card.querySelector('.state').textContent = `${down ? 'no process' : `pid ${worker.pid}`} · ${state} · generation ${worker.generation} · ${worker.restarts} restarts`;
+    const others = worker.others ?? [];
+    card.querySelector('.others').hidden = others.length === 0;
+    card.querySelector('.others').textContent = others.map(otherProcess).join(' · ');
     card.querySelector('.figures').replaceChildren(
       ...figures(
         latest
@@ -356,6 +359,16 @@ function render() {
         return item;
       }),
   );
+}
+
+/**
+ * A line for another process of the card's id: the old worker draining (a reload's, a restart's: its
+ * connections keep it up to --grace), or its successor starting.
+ */
+function otherProcess({ pid, state, connections }) {
+  if (state === 'stopping') return `pid ${pid} draining: ${connections} ${connections === 1 ? 'connection' : 'connections'} open`;
+  if (state === 'starting') return `pid ${pid} starting: its successor`;
+  return `pid ${pid} ${state}`;
 }
 
 function drawWorkerCharts(card, id, markers) {

@@ -26,6 +26,7 @@ export function snapshot(): FeedSnapshot {
       recentLagP99: 3.5,
       blockedSites: [{ function: 'spin', url: 'file:///app.js', line: 3, count: 2, maxMs: 700, lastSeen: 1_795_999_990_000 }],
       buckets: [{ t: 1_795_999_998_000, samples: 2, ...figures }],
+      others: [],
     })),
     markers: [{ id: 1, seq: 1, time: 1_795_999_999_000, kind: 'blocked', worker: 1, text: 'worker 1 (pid 101) loop blocked', stack: ['spin (file:///app.js:3:1)'], count: 2 }],
   };
