@@ -98,10 +98,17 @@ export class DashboardFeed implements DashboardSource {
   #timer: NodeJS.Timeout | null = null;
   /** The markers' seq the last update went out with. */
   #sentSeq = 0;
+  /** An id's buckets were forgotten: the next tick sends a snapshot, which the pages start over from. */
+  #startOver = false;
 
   constructor({ supervisor, logs }: { supervisor: Supervisor; logs: LogSink }) {
     this.#supervisor = supervisor;
-    const onSample = (worker: WorkerProcess, sample: LoopSample): void => this.history.add(worker.id, sample);
+    // An id's figures are its own processes' (the worker, a successor booting): the old worker of an
+    // id scaled away drains into nothing, and must not write into the id if it is scaled back meanwhile.
+    const onSample = (worker: WorkerProcess, sample: LoopSample): void => {
+      const slot = supervisor.slot(worker.id);
+      if (slot && (slot.worker === worker || slot.successor === worker)) this.history.add(worker.id, sample);
+    };
     const onBlocking = (worker: WorkerProcess, { frames, blockedMs, lasted }: { frames: StackFrame[]; blockedMs: number; lasted?: Promise<number> }): void => {
       const said = `worker ${worker.id} (pid ${worker.pid}) loop blocked`;
       const marker = this.history.mark({ kind: 'blocked', worker: worker.id, text: `${said}, still going at ${blockedMs} ms`, stack: frames.map(frameLine) });
@@ -115,6 +122,7 @@ export class DashboardFeed implements DashboardSource {
     this.#stop.push(
       () => supervisor.off('sample', onSample),
       () => supervisor.off('blocking', onBlocking),
+      supervisor.onChange(() => this.#forgetScaledAway()),
       logs.onEvent((event) => {
         const marker = markerOf(event, supervisor);
         if (marker) this.history.mark({ time: event.time, ...marker });
@@ -140,7 +148,9 @@ export class DashboardFeed implements DashboardSource {
   subscribe(listener: (message: FeedMessage) => void): () => void {
     this.#listeners.add(listener);
     if (!this.#timer) {
+      // The first page has just had the snapshot: nothing to start over from.
       this.#sentSeq = this.history.seq;
+      this.#startOver = false;
       const { statsIntervalMs } = this.#supervisor.config;
       this.#timer = setInterval(() => this.#tick(), Math.max(MIN_TICK_MS, statsIntervalMs || 1000));
     }
@@ -160,8 +170,26 @@ export class DashboardFeed implements DashboardSource {
     this.#listeners.clear();
   }
 
+  /**
+   * An id scaled away is no longer the cluster's, and one scaled back is a new worker, counted from 0
+   * (README): its buckets go, in the master and (by a snapshot) in every page. Those of an id that is
+   * the cluster's still, its process replaced (a reload, a restart, a crash), stay.
+   */
+  #forgetScaledAway(): void {
+    for (const id of this.history.ids()) {
+      if (!this.#supervisor.slot(id) && this.history.forget(id)) this.#startOver = true;
+    }
+  }
+
   #tick(): void {
     const now = Date.now();
+    if (this.#startOver) {
+      this.#startOver = false;
+      const snapshot = this.snapshot(now);
+      this.#sentSeq = this.history.seq;
+      for (const listener of this.#listeners) listener(snapshot);
+      return;
+    }
     // Markers go out once, to every page: one that connected since has them in its snapshot.
     const markers = this.history.markers(now, this.#sentSeq);
     this.#sentSeq = this.history.seq;

@@ -5,8 +5,8 @@
 // Bounded whatever the worker count or --stats-interval: samples are merged into fixed buckets of
 // BUCKET_MS (a 10 ms interval puts 200 samples in one bucket, a 10 s one leaves gaps), so a worker id
 // holds at most BUCKETS buckets of 11 numbers (~100 KB per id at most, counting V8's object overhead);
-// ids are slots, 1 to MAX_INSTANCES, reused after a scale-down, and an id with nothing in the window
-// is dropped. Markers are at most MAX_MARKERS in all (blocked-loop reports, which a bad app can
+// ids are slots, 1 to MAX_INSTANCES, reused after a scale-down (the feed forgets an id scaled away),
+// and an id with nothing in the window is dropped. Markers are at most MAX_MARKERS in all (blocked-loop reports, which a bad app can
 // send every second, are merged per worker and go first when the cap is reached).
 import type { LoopSample, StackFrame } from '../loop/types.js';
 import { clip, printable } from '../errors.js';
@@ -101,6 +101,16 @@ export class History {
       if (buckets.length === 0) this.#series.delete(id);
     }
     return new Map([...this.#series].sort(([a], [b]) => a - b).map(([id, buckets]) => [id, buckets.map((bucket) => ({ ...bucket }))]));
+  }
+
+  /** The worker ids that have buckets. */
+  ids(): number[] {
+    return [...this.#series.keys()];
+  }
+
+  /** Forgets worker `id`'s buckets (it was scaled away: one scaled back is a new worker); whether it had any. */
+  forget(id: number): boolean {
+    return this.#series.delete(id);
   }
 
   /** Worker `id`'s last `count` buckets (what an update re-sends), oldest first. */

@@ -36,6 +36,12 @@ function standIn() {
     restarts: (id: number) => (id === 2 ? 3 : 0),
     blockedSites: { sites: () => [] },
     workers: () => workers,
+    // An id asked for has a slot; its worker, as the master's, is the process that serves it.
+    slot: (id: number) => (id <= supervisor.desired ? { id, worker: workers.find((worker) => worker.id === id) ?? null, successor: null } : undefined),
+    onChange: (listener: () => void) => {
+      emitter.on('change', listener);
+      return () => emitter.off('change', listener);
+    },
     status: () => ({
       workers: workers.map((worker) => ({ ...worker, restarts: 0, sample: worker.history.at(-1) ?? null, blockedSites: [] })),
       totals: { workers: 2, ready: 2, rps: 0, inflight: 0, connections: 0, rss: 0, restarts: 0 },
@@ -166,4 +172,34 @@ test('a blocked-loop marker caught at the threshold says its whole length once t
   endFirst(900);
   await new Promise<void>((resolve) => setImmediate(resolve));
   t.is(feed.snapshot().markers.find((marker) => marker.worker === 2)!.text, 'worker 2 (pid 102) loop blocked, still going at 103 ms');
+});
+
+test('an id scaled away forgets its buckets, and the pages start over (a snapshot); its old process draining, even into the id scaled back, adds none', async (t) => {
+  const { supervisor, emitter, emitSample, workers } = standIn();
+  const feed = new DashboardFeed({ supervisor, logs: quiet() });
+  t.teardown(() => feed.close());
+  emitSample(1, sample(2));
+  emitSample(2, sample(800));
+  const messages: FeedMessage[] = [];
+  t.teardown(feed.subscribe((message) => messages.push(message)));
+
+  // Scaled to 1: id 2 has no slot; its process drains.
+  const old = workers[1]!;
+  (supervisor as unknown as { desired: number }).desired = 1;
+  emitter.emit('change');
+  t.deepEqual([...feed.history.series().keys()], [1]);
+  const fresh = await waitFor(() => messages.find((message) => message.type === 'snapshot'), { timeoutMs: 5000, what: 'a snapshot to start over from' });
+  t.deepEqual(fresh.workers.find((worker) => worker.id === 2)?.buckets ?? [], []);
+
+  // Scaled back to 2 while the old process still drains: a new worker holds id 2.
+  (supervisor as unknown as { desired: number }).desired = 2;
+  workers[1] = { ...old, pid: 202 };
+  emitter.emit('sample', old, sample(900));
+  t.deepEqual([...feed.history.series().keys()], [1], 'the old process wrote nothing');
+  emitSample(2, sample(3));
+  t.deepEqual(feed.history.series().get(2)!.map((bucket) => bucket.lagMax), [3], 'the new worker counts from nothing');
+  // A process replaced under an id it keeps (a reload, a restart) keeps the id's buckets.
+  workers[0] = { ...workers[0]!, pid: 301 };
+  emitter.emit('change');
+  t.is(feed.history.series().get(1)!.length, 1);
 });

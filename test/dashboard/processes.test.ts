@@ -1,6 +1,7 @@
-// An id's other processes in the dashboard: during a reload the successor starting, then the old
+// A worker id's processes in the dashboard: during a reload the successor starting, then the old
 // worker draining its open connections (up to --grace), each listed on the id's card with its pid,
-// state and connections, so that the cards add up to the header's connection total.
+// state and connections, so that the cards add up to the header's connection total; and an id
+// scaled away and back, a new worker whose figures start from nothing.
 import test from 'ava';
 import http from 'node:http';
 import { rmSync, writeFileSync, mkdtempSync } from 'node:fs';
@@ -66,4 +67,24 @@ browserTest('the page shows the old worker draining on its id\'s card during a r
   release();
   await page.locator('[data-worker-id="1"] .others', { hasText: `pid ${oldPid} draining: 1 connection open` }).waitFor({ timeout: 20_000 });
   t.is(await page.locator('[data-worker-id]').count(), 1);
+});
+
+test('an id scaled away and back is a new worker: /api/status has none of the old one\'s buckets', async (t) => {
+  const cluster = await startCluster(fixture('hello.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms'] });
+  t.teardown(() => void cluster.stop());
+  const url = dashboardUrl(cluster);
+  // Two buckets at least: the first is older than anything the old worker's last sample could share a bucket with.
+  const old = await waitFor(async () => {
+    const buckets = (await status(url)).workers.find((worker) => worker.id === 2)?.buckets ?? [];
+    return buckets.length >= 2 ? buckets : null;
+  }, { timeoutMs: 15_000, what: 'two buckets of worker 2' });
+  process.kill(cluster.masterPid, 'SIGTTOU');
+  await waitFor(async () => (await status(url)).workers.every((worker) => worker.id === 1), { timeoutMs: 20_000, what: 'worker 2 gone' });
+  process.kill(cluster.masterPid, 'SIGTTIN');
+  const back = await waitFor(async () => {
+    const worker = (await status(url)).workers.find((candidate) => candidate.id === 2);
+    return worker?.latest ? worker : null;
+  }, { timeoutMs: 20_000, what: 'worker 2 back, with a sample' });
+  t.true(back.buckets.length > 0);
+  t.true(back.buckets.every((bucket) => bucket.t > old[0]!.t), `old buckets from ${old[0]!.t}; now ${back.buckets.map((bucket) => bucket.t).join(', ')}`);
 });
