@@ -90,3 +90,32 @@ browserTest('keyboard and screen reader: markers open with Enter, buttons name t
   await page.locator('#marker-detail', { hasText: 'reload' }).waitFor({ state: 'visible', timeout: 5000 });
   t.pass();
 });
+
+browserTest('the marker list\'s numbers of three digits are not clipped (the list shows the last 200)', async (t) => {
+  // 150 markers would take 150 reloads: the page gets the cluster's snapshot with 150 put in, and its
+  // stream refused, so that what it draws is that snapshot.
+  const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms'] });
+  t.teardown(() => cluster.stop());
+  const url = dashboardUrl(cluster);
+  const snapshot = (await (await fetch(new URL('api/status', url))).json()) as { now: number; markers: unknown[] };
+  snapshot.markers = Array.from({ length: 150 }, (_, index) => ({ id: index + 1, seq: index + 1, time: snapshot.now - 1000 * (150 - index), kind: 'reload', worker: null, text: `reload: generation ${index + 2}` }));
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  await page.route('**/api/status', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(snapshot) }));
+  await page.route('**/events', (route) => route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: 'too many dashboards connected (at most 64)', code: 'ERR_CLUSTERD_BUSY' }) }));
+  await page.goto(url);
+  await page.locator('#marker-list li').nth(149).waitFor({ state: 'attached', timeout: 10_000 });
+  // The widest number, "150. ", as the list's own font draws it, against the room the list leaves for it.
+  const room = (await page.evaluate(`(() => {
+    const list = document.getElementById('marker-list');
+    const probe = document.createElement('span');
+    probe.style.whiteSpace = 'pre';
+    probe.textContent = list.children.length + '. ';
+    list.firstElementChild.append(probe);
+    const width = probe.getBoundingClientRect().width;
+    probe.remove();
+    return { items: list.children.length, width, padding: parseFloat(getComputedStyle(list).paddingLeft) };
+  })()`)) as { items: number; width: number; padding: number };
+  t.is(room.items, 150);
+  t.true(room.width <= room.padding, `"150. " is ${room.width} px wide; the list leaves ${room.padding} px`);
+});
