@@ -270,6 +270,12 @@ function figures(sample: LoopSample): Figures {
   };
 }
 
+/**
+ * The codes of an operation refused for what was asked (an unknown worker id, a bad count), not for
+ * the cluster's state: a refusal because another operation runs (ERR_CLUSTERD_BUSY) is a marker.
+ */
+const BAD_INPUT = new Set(['ERR_CLUSTERD_NO_WORKER', 'ERR_CLUSTERD_USAGE']);
+
 /** The marker a master event makes on the time axis, if any. */
 export function markerOf(
   { event, message, data }: Pick<MasterEvent, 'event' | 'message' | 'data'>,
@@ -279,6 +285,9 @@ export function markerOf(
   const operation = typeof data.operation === 'string' ? data.operation : '';
   // An action that failed (a restart refused while a reload runs) is marked as such, not as one done.
   const failed = event === 'operation-failed' ? { failed: true } : {};
+  // One refused for the asker's own mistake happened to nothing in the cluster: no marker (105
+  // restarts of a worker 9 that does not exist pushed the real markers out of the page's list).
+  if (event === 'operation-failed' && typeof data.code === 'string' && BAD_INPUT.has(data.code)) return null;
   switch (event) {
     case 'worker-exit':
     case 'boot-failed':

@@ -53,7 +53,9 @@ export class MasterControl implements ControlOperations {
       this.#logs.event('operation', `${what} done`, { operation, who, ...data });
       return result;
     } catch (error) {
-      this.#logs.event('operation-failed', `${what} failed: ${(error as Error).message}`, { operation, who, ...data }, 'error');
+      // Its code says why (a worker id that does not exist, a bad count: the asker's mistake; busy: another runs).
+      const code = error instanceof ClusterdError ? { code: error.code } : {};
+      this.#logs.event('operation-failed', `${what} failed: ${(error as Error).message}`, { operation, who, ...data, ...code }, 'error');
       throw error;
     }
   }

@@ -111,6 +111,11 @@ test('master events as markers', (t) => {
   t.deepEqual(mark('operation', { operation: 'reload' }), { kind: 'reload', worker: null, text: 'reload: generation 3' });
   t.deepEqual(mark('operation-failed', { operation: 'reload' }, 'reload failed: boom'), { kind: 'reload', worker: null, text: 'reload failed: boom', failed: true });
   t.deepEqual(mark('operation-failed', { operation: 'restart', worker: 2 }, 'restart of worker 2 failed: refused'), { kind: 'restart', worker: 2, text: 'restart of worker 2 failed: refused', failed: true });
+  // Refused for what was asked (a worker that does not exist, a bad count): nothing happened, no marker.
+  t.is(mark('operation-failed', { operation: 'restart', worker: 9, code: 'ERR_CLUSTERD_NO_WORKER' }, 'restart of worker 9 failed: no worker 9'), null);
+  t.is(mark('operation-failed', { operation: 'scale', code: 'ERR_CLUSTERD_USAGE' }, 'scale to x failed: Expected a worker count'), null);
+  // Refused because another operation runs: that is the cluster's state, a marker.
+  t.deepEqual(mark('operation-failed', { operation: 'restart', worker: 2, code: 'ERR_CLUSTERD_BUSY' }, 'restart of worker 2 failed: refused'), { kind: 'restart', worker: 2, text: 'restart of worker 2 failed: refused', failed: true });
   t.deepEqual(mark('operation', { operation: 'scale +1' }, 'scale +1 done'), { kind: 'scale', worker: null, text: 'scale +1 done: 4 workers' });
   t.deepEqual(mark('operation', { operation: 'restart', worker: 1 }, 'restart of worker 1 done'), { kind: 'restart', worker: 1, text: 'restart of worker 1 done' });
   t.deepEqual(mark('memory-restarted', { worker: 1 }), { kind: 'memory', worker: 1, text: 'm' });

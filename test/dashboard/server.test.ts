@@ -199,7 +199,7 @@ test('read-only: the page, /api/status and /events one view per worker; every PO
   t.is((await post(port, '/api/stop')).status, 404);
 });
 
-test('with --dashboard-token-file: 401 without the token or with a wrong one; with it a restart runs and marks the time axis', async (t) => {
+test('with --dashboard-token-file: 401 without the token or with a wrong one; with it a restart runs and marks the time axis, a refused one of a worker that does not exist does not', async (t) => {
   // From a file (its trailing newline is not part of it), so the token is not in the master's command line.
   const dir = mkdtempSync(join(tmpdir(), 'clusterd-dash-token-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -224,6 +224,10 @@ test('with --dashboard-token-file: 401 without the token or with a wrong one; wi
   const markers = (await status()).markers;
   t.true(markers.some((marker) => marker.kind === 'restart' && marker.worker === 1), JSON.stringify(markers));
   await cluster.waitForLine((line) => line.event === 'operation' && line.operation === 'restart' && typeof line.who === 'string' && line.who.startsWith('the dashboard'));
+  // The restart of worker 7 was refused for what was asked: logged (with its code), but nothing
+  // happened to the cluster, so no marker (105 of them pushed the real ones out of the page's list).
+  await cluster.waitForLine((line) => line.event === 'operation-failed' && line.worker === 7 && line.code === 'ERR_CLUSTERD_NO_WORKER');
+  t.deepEqual(markers.filter((marker) => marker.failed), [], JSON.stringify(markers));
 });
 
 test('bad input: a bad --dashboard address, a token without --dashboard, an unreadable token file or both token flags is one line and exit 2', async (t) => {
