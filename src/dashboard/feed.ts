@@ -306,7 +306,7 @@ export function markerOf(
     case 'operation':
     case 'operation-failed':
       if (operation === 'reload') return { kind: 'reload', worker: null, text: event === 'operation' ? `reload: generation ${cluster.generation}` : message, ...failed };
-      if (operation.startsWith('scale')) return { kind: 'scale', worker: null, text: event === 'operation' ? `${message}: ${cluster.desired} workers` : message, ...failed };
+      if (operation.startsWith('scale')) return { kind: 'scale', worker: null, text: event === 'operation' ? `${message}: ${cluster.desired} ${cluster.desired === 1 ? 'worker' : 'workers'}` : message, ...failed };
       if (operation === 'restart') return { kind: 'restart', worker, text: message, ...failed };
       return null;
     default:

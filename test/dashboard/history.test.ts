@@ -117,6 +117,7 @@ test('master events as markers', (t) => {
   // Refused because another operation runs: that is the cluster's state, a marker.
   t.deepEqual(mark('operation-failed', { operation: 'restart', worker: 2, code: 'ERR_CLUSTERD_BUSY' }, 'restart of worker 2 failed: refused'), { kind: 'restart', worker: 2, text: 'restart of worker 2 failed: refused', failed: true });
   t.deepEqual(mark('operation', { operation: 'scale +1' }, 'scale +1 done'), { kind: 'scale', worker: null, text: 'scale +1 done: 4 workers' });
+  t.deepEqual(markerOf({ event: 'operation', message: 'scale to 1 done', data: { operation: 'scale' } }, { generation: 1, desired: 1 }), { kind: 'scale', worker: null, text: 'scale to 1 done: 1 worker' });
   t.deepEqual(mark('operation', { operation: 'restart', worker: 1 }, 'restart of worker 1 done'), { kind: 'restart', worker: 1, text: 'restart of worker 1 done' });
   t.deepEqual(mark('memory-restarted', { worker: 1 }), { kind: 'memory', worker: 1, text: 'm' });
   t.deepEqual(mark('worker-not-listening', { worker: 2, pid: 9 }, 'worker 2 (pid 9) closed every server it listened on'), { kind: 'listening', worker: 2, text: 'worker 2 (pid 9) closed every server it listened on' });

@@ -91,7 +91,7 @@ browserTest('keyboard and screen reader: markers open with Enter, buttons name t
   t.pass();
 });
 
-browserTest('the marker list\'s numbers of three digits are not clipped (the list shows the last 200)', async (t) => {
+browserTest('the marker list\'s numbers of three digits are not clipped (the list shows the last 200); a marker\'s detail does not repeat its kind', async (t) => {
   // 150 markers would take 150 reloads: the page gets the cluster's snapshot with 150 put in, and its
   // stream refused, so that what it draws is that snapshot.
   const cluster = await startCluster(fixture('hello.js'), { instances: 1, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms'] });
@@ -118,4 +118,9 @@ browserTest('the marker list\'s numbers of three digits are not clipped (the lis
   })()`)) as { items: number; width: number; padding: number };
   t.is(room.items, 150);
   t.true(room.width <= room.padding, `"150. " is ${room.width} px wide; the list leaves ${room.padding} px`);
+  // Its text names its kind: "reload: generation 151", not "reload: reload: generation 151".
+  await page.click('#marker-list li:first-child');
+  const detail = await page.textContent('#marker-detail') ?? '';
+  t.regex(detail, / reload: generation 151$/);
+  t.notRegex(detail, /reload: reload:/);
 });

@@ -390,7 +390,10 @@ function drawWorkerCharts(card, id, markers) {
 function showMarker(marker) {
   const detail = $('marker-detail');
   detail.hidden = false;
-  detail.textContent = [`${new Date(marker.time).toLocaleString()} ${marker.kind}: ${marker.text}`, ...(marker.stack ?? []).map((frame) => `    at ${frame}`)].join('\n');
+  // A text that names its kind already ("reload: generation 4", "restart of worker 2 done") is not
+  // prefixed with it again ("reload: reload: generation 4").
+  const text = marker.text.startsWith(marker.kind) ? marker.text : `${marker.failed ? `${marker.kind} (failed)` : marker.kind}: ${marker.text}`;
+  detail.textContent = [`${new Date(marker.time).toLocaleString()} ${text}`, ...(marker.stack ?? []).map((frame) => `    at ${frame}`)].join('\n');
 }
 
 /** Results listed at once, newest first. */
