@@ -227,7 +227,29 @@ export interface SignalTaken {
   cmd: 'NODE_clusterd:usr1-taken';
 }
 
-export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | AcceptorReport | AcceptorLoad | LoopMeasured | Ready | Listening | Stats | Draining | SignalTaken;
+/**
+ * The app listened with `exclusive: true` on a fixed port or a unix socket path (not with reusePort):
+ * Node binds such a socket in the worker itself and never asks cluster._getServer, so the master
+ * hears of it only from this. `sockname`: where it listens; null, with `error`, when the bind failed.
+ */
+export interface OwnListen {
+  cmd: 'NODE_clusterd:own-listen';
+  /** The worker's number for this listen, which own-close names. */
+  id: number;
+  /** What the app asked for: a host (null: none) and a port, or a unix socket's absolute path and port -1. */
+  address: string | null;
+  port: number;
+  sockname: SockName | null;
+  error: { code: string; errno: number } | null;
+}
+
+/** A server that listened with `exclusive: true` (OwnListen) closed. */
+export interface OwnClose {
+  cmd: 'NODE_clusterd:own-close';
+  id: number;
+}
+
+export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | AcceptorReport | AcceptorLoad | LoopMeasured | Ready | Listening | Stats | Draining | SignalTaken | OwnListen | OwnClose;
 
 // Master -> worker ---------------------------------------------------------------------------
 

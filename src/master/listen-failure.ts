@@ -14,14 +14,20 @@ export type OwnListener = { flag: string } & Bound;
 type Bound = { host: string; port: number } | { path: string };
 
 /** `inherited`: the sockets from systemd, which the master holds whether or not a listen() took them. */
-export function describeListenFailure({ query, code }: ListenFailure, own: readonly OwnListener[] = [], inherited: readonly SockName[] = inheritedAddresses()): string {
+export function describeListenFailure({ query, code, exclusive }: ListenFailure, own: readonly OwnListener[] = [], inherited: readonly SockName[] = inheritedAddresses()): string {
   const why =
     code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'address not available' : code;
   // The master's own listener holds the address only while the cluster runs: once it has exited
   // nothing does, and the line must say what held it.
   const holder = code === 'EADDRINUSE' ? own.find((listener) => holds(listener, query)) : undefined;
   const fromSystemd = code === 'EADDRINUSE' && !holder ? inherited.find((socket) => holds(bound(socket), query)) : undefined;
-  const held = holder ? `: it is this cluster's own ${holder.flag} address` : fromSystemd ? `: ${systemdHint(fromSystemd)}` : '';
+  const held = holder
+    ? `: it is this cluster's own ${holder.flag} address`
+    : fromSystemd
+      ? `: ${systemdHint(fromSystemd)}`
+      : exclusive && code === 'EADDRINUSE'
+        ? `: ${exclusiveHint(exclusive.holder, isSocketPath(query) ? 'unix socket' : 'port')}`
+        : '';
   if (isSocketPath(query)) {
     const path = query.address ?? '';
     // Node reports a bind under a missing directory as EACCES, which misleads.
@@ -29,6 +35,12 @@ export function describeListenFailure({ query, code }: ListenFailure, own: reado
     return `cannot listen on unix socket ${formatAddress({ address: path, port: -1 })}: ${missing ? `no such directory ${dirname(path)}` : `${why} (${code})${held}`}`;
   }
   return `cannot listen on port ${query.port} (${query.address ?? '*'}:${query.port}): ${why} (${code})${held}`;
+}
+
+/** The app's listen() has `exclusive: true`: each worker binds the address alone, so they collide. */
+function exclusiveHint(holder: number | null, what: string): string {
+  const held = holder === null ? '' : `worker ${holder} holds it: `;
+  return `${held}the app listens with exclusive: true, so each worker binds the ${what} alone: more than one worker cannot, nor can a reload or restart (its new worker starts while the old one holds it); leave exclusive out to share it`;
 }
 
 /**

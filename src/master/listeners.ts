@@ -12,12 +12,15 @@ import { BindError } from './balancers/bind.js';
 import { removeStaleSocket } from '../control/socket-file.js';
 import { SparePath } from './socket-path.js';
 import { formatAddress } from '../address.js';
-import { isSocketPath, type AcceptorLoad, type AcceptorReport, type ListenQuery, type SockName } from '../protocol.js';
+import { ExclusiveListens, type ExclusiveAddress } from './exclusive-listens.js';
+import { isSocketPath, type AcceptorLoad, type AcceptorReport, type ListenQuery, type OwnClose, type OwnListen, type SockName } from '../protocol.js';
 
 export interface ListenFailure {
   query: ListenQuery;
   code: string;
   errno: number;
+  /** The worker bound it itself (`exclusive: true`), not the master; `holder`: the id of another worker that holds it. */
+  exclusive?: { holder: number | null };
 }
 
 /** At most this many listening addresses in one cluster: a worker that asks for more is refused (EMFILE). */
@@ -45,6 +48,8 @@ export class Listeners {
   readonly #ready = new Map<number, { worker: BalancedWorker; at: number }>();
   readonly #releaseAfterMs: number;
   #sweepTimer: NodeJS.Timeout | undefined;
+  /** The addresses workers bind by themselves (`exclusive: true`), which the master only lists. */
+  readonly #exclusive: ExclusiveListens;
 
   constructor({
     mode,
@@ -71,6 +76,7 @@ export class Listeners {
     this.#maxAddresses = maxAddresses;
     this.#releaseAfterMs = releaseAfterMs;
     this.#ids = ids;
+    this.#exclusive = new ExclusiveListens({ warn, max: maxAddresses });
   }
 
   #context(): BalancerContext {
@@ -126,6 +132,17 @@ export class Listeners {
         this.#onFailure({ query, code, errno }, worker);
       },
     );
+  }
+
+  /** The worker listened by itself (`exclusive: true`), or failed to: a failure is named if its boot fails. */
+  ownListen(worker: BalancedWorker, message: OwnListen): void {
+    const failure = this.#exclusive.listened(worker, message);
+    if (failure) this.#onFailure(failure, worker);
+  }
+
+  /** A server the worker listened on by itself closed. */
+  ownClose(worker: BalancedWorker, message: OwnClose): void {
+    this.#exclusive.closed(worker, message);
   }
 
   /** The worker closed its server on this key. The last one out closes the socket. */
@@ -263,12 +280,17 @@ export class Listeners {
    */
   remove(worker: BalancedWorker): void {
     for (const balancer of this.#open.values()) balancer.remove(worker);
+    this.#exclusive.remove(worker);
     this.#sweep();
   }
 
-  /** Every bound address clients connect to, for the ready line and `status` (not UDP sockets). */
-  addresses(): SockName[] {
-    return [...this.#open.values()].flatMap((balancer) => (balancer.sockname && !balancer.datagram ? [balancer.sockname] : []));
+  /**
+   * Every address clients connect to, for the ready line and `status` (not UDP sockets): those the
+   * master binds, then those a worker binds by itself (`exclusive: true`), which name that worker.
+   */
+  addresses(): Array<SockName | ExclusiveAddress> {
+    const bound = [...this.#open.values()].flatMap((balancer) => (balancer.sockname && !balancer.datagram ? [balancer.sockname] : []));
+    return [...bound, ...this.#exclusive.addresses()];
   }
 
   /**

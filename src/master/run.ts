@@ -170,9 +170,10 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
 
   supervisor.once('ready', () => {
     const workers = supervisor.workers().map((worker) => ({ id: worker.id, pid: worker.pid }));
+    const addresses = supervisor.addresses();
     const info: ReadyInfo = {
       name,
-      addresses: supervisor.addresses().map(formatAddress),
+      addresses: addresses.map(formatAddress),
       workers,
       masterPid: process.pid,
       controlSocket: servers.control.socketPath,
@@ -182,7 +183,9 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
       dashboard: servers.dashboard?.url ?? null,
     };
     stopWarnings();
-    logs.event('ready', `${name} ready on ${info.addresses.join(', ') || '(no ports)'} with ${workerCount(info)}${endpointsText(info)}`, { ...info });
+    // An address a worker binds by itself (exclusive: true) is marked in the line, not in the data (HOST:PORT, where clients connect).
+    const listed = addresses.map((address) => ('worker' in address ? `${formatAddress(address)} (exclusive: worker ${address.worker}'s own)` : formatAddress(address)));
+    logs.event('ready', `${name} ready on ${listed.join(', ') || '(no ports)'} with ${workerCount(info)}${endpointsText(info)}`, { ...info });
     warnUnusedSockets(logs, info.addresses);
     hooks.onReady?.(info);
     notifier?.ready(statusLine());

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { DEFAULT_BACKOFF } from './backoff.js';
 import { IdCounts } from './id-counts.js';
 import { Listeners, type ListenFailure } from './listeners.js';
+import type { ExclusiveAddress } from './exclusive-listens.js';
 import { buildStatus, type ClusterStatus, type ControlSource } from './status.js';
 import type { ReplaceRequest, Want } from './want.js';
 import { Replacements } from './replacements.js';
@@ -23,7 +24,7 @@ import { BootError, ClusterdError, ERROR_CODES } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { ClusterConfig } from './cluster-config.js';
 import { describeExit, stoppedCleanly } from './exit-report.js';
-import type { OwnListener } from './listen-failure.js';
+import { describeListenFailure, type OwnListener } from './listen-failure.js';
 import type { SockName } from '../protocol.js';
 import type { LoopSample } from '../loop/types.js';
 
@@ -249,7 +250,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
     return this.#restarts.total();
   }
 
-  addresses(): SockName[] {
+  /** Where clients connect: the addresses the master binds, then those a worker binds by itself (they name it). */
+  addresses(): Array<SockName | ExclusiveAddress> {
     return this.sockets.addresses();
   }
 
@@ -431,7 +433,9 @@ export class Supervisor extends EventEmitter implements ControlSource {
       // A replacement that failed to boot: its requesters hear why; the old worker keeps serving,
       // or, if it died meanwhile, the id restarts as after any crash.
       slot.successor = null;
-      slot.want?.reject(new BootError(`worker ${slot.id}'s replacement ${describeExit(exit, worker)}`, worker.lastOutput()));
+      // An address it could not bind says more than its exit (an app's exclusive port, held by the old worker).
+      const why = exit.from === 'starting' && listenFailure ? describeListenFailure(listenFailure, this.#ownListeners) : describeExit(exit, worker);
+      slot.want?.reject(new BootError(`worker ${slot.id}'s replacement ${why}`, worker.lastOutput()));
       slot.want = null;
       if (slot.worker !== null || this.#slots.get(slot.id) !== slot) return;
     } else {

@@ -400,6 +400,12 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       case 'NODE_clusterd:close':
         this.#listeners.close(this, msg.key);
         break;
+      case 'NODE_clusterd:own-listen':
+        this.#listeners.ownListen(this, msg);
+        break;
+      case 'NODE_clusterd:own-close':
+        this.#listeners.ownClose(this, msg);
+        break;
       case 'NODE_clusterd:ack':
         this.#ackedConnections = msg.connections;
         this.#ackedAt = Date.now();

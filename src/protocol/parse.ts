@@ -106,6 +106,15 @@ const workerMessage = z.discriminatedUnion('cmd', [
   z.strictObject({ cmd: z.literal('NODE_clusterd:stats'), sample: loopSample }),
   z.strictObject({ cmd: z.literal('NODE_clusterd:draining'), open: stillOpen, appExits: z.boolean(), listensFor: z.enum(['SIGINT', 'SIGTERM']).optional() }),
   z.strictObject({ cmd: z.literal('NODE_clusterd:usr1-taken') }),
+  z.strictObject({
+    cmd: z.literal('NODE_clusterd:own-listen'),
+    id: seq,
+    address: z.string().max(200).nullable(),
+    port: z.number().int().min(-1).max(65535),
+    sockname: z.strictObject({ address: z.string().max(200), family: z.string().max(10), port: z.number().int().min(-1).max(65535) }).nullable(),
+    error: z.strictObject({ code: z.string().max(50), errno: z.number().int() }).nullable(),
+  }),
+  z.strictObject({ cmd: z.literal('NODE_clusterd:own-close'), id: seq }),
 ]) satisfies z.ZodType<WorkerMessage>;
 
 /** A worker's message, or why it is not one (one line, for the log). */

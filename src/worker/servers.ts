@@ -11,6 +11,7 @@
 // request cost. Only other servers that emit 'request' (http2's compatibility API) get a listener.
 import http from 'node:http';
 import net from 'node:net';
+import { exclusiveTarget, reportExclusive } from './exclusive.js';
 import { trackLongLived } from './long-lived.js';
 import type { TrafficCounters } from '../loop/types.js';
 import type { SockName } from '../protocol.js';
@@ -113,6 +114,7 @@ export function installServerTracking({ onReady, onChange }: { onReady: () => vo
     track(this);
     pendingListens++;
     let done = false;
+    let exclusive = exclusiveTarget(args);
     const finish = (error?: unknown): void => {
       if (done) return;
       done = true;
@@ -121,6 +123,7 @@ export function installServerTracking({ onReady, onChange }: { onReady: () => vo
       pendingListens--;
       if (this.listening) listenedOnce = true;
       setImmediate(check);
+      if (exclusive) reportExclusive(this, exclusive, error);
       // Our listener must not swallow a listen error (EADDRINUSE...): with no 'error' listener
       // of the app's own, Node would throw it, and the worker must crash as it would alone. Emitted
       // again rather than thrown here, so that the crash reads as it would alone too (Node's
@@ -128,10 +131,13 @@ export function installServerTracking({ onReady, onChange }: { onReady: () => vo
       if (error instanceof Error && this.listenerCount('error') === 0) this.emit('error', error);
     };
     this.once('listening', finish);
-    this.once('error', finish);
+    // Before the app's own 'error' listener, which may end the process: the master hears first.
+    this.prependOnceListener('error', finish);
     try {
       return listen.apply(this, args);
     } catch (error) {
+      // Refused at the call (a bad port): nothing was bound, nor tried.
+      exclusive = null;
       finish();
       throw error;
     }

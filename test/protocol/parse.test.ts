@@ -37,6 +37,9 @@ test('stats', accepted, { cmd: 'NODE_clusterd:stats', sample: sample() });
 test('stats without uv metrics (Node < 20.18)', accepted, { cmd: 'NODE_clusterd:stats', sample: { ...sample(), loop: null } });
 const open = { requests: 1, receiving: 0, idle: 0, webSockets: 2, upgraded: 0, http2Sessions: 1, other: 0, handlers: 1 };
 test('draining', accepted, { cmd: 'NODE_clusterd:draining', open, appExits: true });
+test('own-listen (exclusive: true)', accepted, { cmd: 'NODE_clusterd:own-listen', id: 1, address: null, port: 3000, sockname: { address: '::', family: 'IPv6', port: 3000 }, error: null });
+test('own-listen that failed', accepted, { cmd: 'NODE_clusterd:own-listen', id: 2, address: '/run/app.sock', port: -1, sockname: null, error: { code: 'EADDRINUSE', errno: -98 } });
+test('own-close', accepted, { cmd: 'NODE_clusterd:own-close', id: 1 });
 test('draining of an app that listens for the other stop signal', accepted, { cmd: 'NODE_clusterd:draining', open, appExits: false, listensFor: 'SIGINT' });
 
 const refused = test.macro({
@@ -93,4 +96,5 @@ test('draining with a kind the runtime does not count', refused, { cmd: 'NODE_cl
 test('an extra field (a message the runtime never sends)', refused, { cmd: 'NODE_clusterd:ready', extra: 1 }, /extra|Unrecognized/i);
 test('listening without its flag', refused, { cmd: 'NODE_clusterd:listening' }, /listening/);
 test('listening with a string for its flag', refused, { cmd: 'NODE_clusterd:listening', listening: 'no' }, /listening/);
+test('own-listen with a port out of range', refused, { cmd: 'NODE_clusterd:own-listen', id: 1, address: null, port: 70000, sockname: null, error: null }, /port/);
 test('not an object', refused, 'NODE_clusterd:ready', /object|cmd|Invalid/i);

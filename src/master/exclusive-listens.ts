@@ -1,0 +1,111 @@
+// The sockets the app binds in a worker itself, with `exclusive: true` on a fixed port or a unix
+// socket path (src/worker/exclusive.ts reports them). They are not shared: each worker binds its own,
+// so a second worker, or a reload's or restart's new worker while the old one still holds it, fails
+// with EADDRINUSE. The master says so once per address, lists them with the addresses it binds, and
+// names the holder when a worker's bind fails.
+import type { BalancedWorker } from './balancers/index.js';
+import type { ListenFailure } from './listeners.js';
+import { formatAddress } from '../address.js';
+import type { OwnClose, OwnListen, SockName } from '../protocol.js';
+
+/** An address a worker listens on by itself (`exclusive: true`). */
+export interface ExclusiveAddress extends SockName {
+  /** The id of the worker that holds it. */
+  worker: number;
+}
+
+interface Held {
+  /** What the app asked for (a host or none, and a port; or a path and -1). */
+  asked: Pick<OwnListen, 'address' | 'port'>;
+  sockname: SockName;
+}
+
+export class ExclusiveListens {
+  readonly #held = new Map<BalancedWorker, Map<number, Held>>();
+  /** The addresses said once (at most `max`: an app listening in a loop would fill it). */
+  readonly #said = new Set<string>();
+  readonly #warn: (event: string, message: string, data: Record<string, unknown>) => void;
+  readonly #max: number;
+  #count = 0;
+
+  constructor({ warn, max }: { warn: (event: string, message: string, data: Record<string, unknown>) => void; max: number }) {
+    this.#warn = warn;
+    this.#max = max;
+  }
+
+  /** A worker's report of an exclusive listen: its failure (to name when its boot fails), or null. */
+  listened(worker: BalancedWorker, message: OwnListen): ListenFailure | null {
+    const { address, port } = message;
+    if (message.sockname === null) {
+      const code = message.error?.code ?? 'UNKNOWN';
+      const holder = code === 'EADDRINUSE' ? this.#holder(worker, message) : null;
+      const query = { key: '', address, port, addressType: port === -1 ? -1 : 4, flags: 0 };
+      return { query, code, errno: message.error?.errno ?? -1, exclusive: { holder } };
+    }
+    if (worker.exited || this.#count >= this.#max) return null;
+    let held = this.#held.get(worker);
+    if (!held) this.#held.set(worker, (held = new Map()));
+    if (!held.has(message.id)) this.#count++;
+    held.set(message.id, { asked: { address, port }, sockname: message.sockname });
+    this.#sayOnce(worker, message.sockname);
+    return null;
+  }
+
+  closed(worker: BalancedWorker, { id }: Pick<OwnClose, 'id'>): void {
+    const held = this.#held.get(worker);
+    if (!held?.delete(id)) return;
+    this.#count--;
+    if (held.size === 0) this.#held.delete(worker);
+  }
+
+  /** The worker is gone (or leaving): its sockets close with it. */
+  remove(worker: BalancedWorker): void {
+    this.#count -= this.#held.get(worker)?.size ?? 0;
+    this.#held.delete(worker);
+  }
+
+  /** Every address a worker listens on by itself, once each (the first worker's that holds it). */
+  addresses(): ExclusiveAddress[] {
+    const seen = new Map<string, ExclusiveAddress>();
+    for (const [worker, held] of this.#held) {
+      for (const { sockname } of held.values()) {
+        const where = formatAddress(sockname);
+        if (!seen.has(where)) seen.set(where, { ...sockname, worker: worker.id });
+      }
+    }
+    return [...seen.values()];
+  }
+
+  #sayOnce(worker: BalancedWorker, sockname: SockName): void {
+    const where = formatAddress(sockname);
+    if (this.#said.has(where) || this.#said.size >= this.#max) return;
+    this.#said.add(where);
+    const what = sockname.port === -1 ? 'unix socket' : 'port';
+    this.#warn(
+      'listen-exclusive',
+      `worker ${worker.id} listens on ${where} with exclusive: true, which the worker binds alone: the ${what} is not shared with the other workers, ` +
+        `so more than one worker cannot bind it, nor can a reload or restart, whose new worker starts while the old one holds it (EADDRINUSE). ` +
+        `Leave exclusive out to share it (said once)`,
+      { worker: worker.id, address: where },
+    );
+  }
+
+  /** Another live worker that listens by itself on what `message` asked for: same path, or same port on an address that overlaps. */
+  #holder(asking: BalancedWorker, message: Pick<OwnListen, 'address' | 'port'>): number | null {
+    for (const [worker, held] of this.#held) {
+      if (worker === asking || worker.exited) continue;
+      for (const { asked } of held.values()) if (overlaps(asked, message)) return worker.id;
+    }
+    return null;
+  }
+}
+
+function overlaps(a: Pick<OwnListen, 'address' | 'port'>, b: Pick<OwnListen, 'address' | 'port'>): boolean {
+  if (a.port !== b.port) return false;
+  if (a.port === -1) return a.address === b.address;
+  return wildcard(a.address) || wildcard(b.address) || a.address === b.address;
+}
+
+function wildcard(host: string | null): boolean {
+  return host === null || host === '0.0.0.0' || host === '::';
+}

@@ -1,0 +1,67 @@
+// An app's listen({ port, exclusive: true }) is bound by the worker itself (README "How ports are
+// shared"): the master hears of it from the worker, says the port is not shared, lists it, and names
+// the port and the cause when another worker cannot bind it.
+import test from 'ava';
+import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
+import { fixture, launch, startCluster } from '../helpers/cluster.js';
+import { control } from '../helpers/control.js';
+import { getJson } from '../helpers/requests.js';
+import { ExitCode } from '../../src/exit-codes.js';
+import { exclusiveTarget } from '../../src/worker/exclusive.js';
+
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** The failure line's part that names the cause (the holder is named when its report came first). */
+function exclusiveCause(port: number): RegExp {
+  return new RegExp(
+    `cannot listen on port ${port} \\(127\\.0\\.0\\.1:${port}\\): address already in use \\(EADDRINUSE\\): (worker \\d holds it: )?the app listens with exclusive: true, so each worker binds the port alone`,
+  );
+}
+
+test('exclusive: true on a fixed port with -i 2: the master says the port is not shared, then exits 4 with the port and the cause (it exited 3, "failed to boot 3 times")', async (t) => {
+  const port = await freePort();
+  const master = launch(['start', fixture('exclusive-port.js'), '-i', '2', '--log-format', 'json', '--listen-timeout', '10m'], { env: { PORT: String(port) } });
+  t.teardown(() => master.process.kill('SIGKILL'));
+  t.is(await master.exited, ExitCode.LISTEN_FAILED, master.stderr.join('\n'));
+  const said = master.lines.filter((line) => line.event === 'listen-exclusive');
+  t.is(said.length, 1, 'said once');
+  t.regex(said[0]!.message, new RegExp(`listens on 127\\.0\\.0\\.1:${port} with exclusive: true, which the worker binds alone: the port is not shared`));
+  const fatal = master.lines.find((line) => line.event === 'fatal');
+  t.regex(fatal?.message ?? '', exclusiveCause(port));
+});
+
+test('exclusive: true with -i 1: the ready line and status list the port as the worker\'s own; a reload fails naming the port and the cause, the old worker serves on', async (t) => {
+  const port = await freePort();
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('exclusive-port.js'), { instances: 1, flags: ['--name', 'exclusive-one'], env: { ...ctl.env, PORT: String(port) } });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const ready = cluster.lines.find((line) => line.event === 'ready')!;
+  t.deepEqual(ready.addresses, [`127.0.0.1:${port}`]);
+  t.regex(ready.message, new RegExp(`ready on 127\\.0\\.0\\.1:${port} \\(exclusive: worker 1's own\\)`));
+  const listed = JSON.parse(String((await ctl.run(['status', 'exclusive-one', '--json'])).stdout)) as { addresses: string[] };
+  t.deepEqual(listed.addresses, [`127.0.0.1:${port}`]);
+
+  const reload = await ctl.run(['reload', 'exclusive-one']);
+  t.is(reload.exitCode, ExitCode.BOOT_FAILED, String(reload.stderr));
+  t.regex(String(reload.stderr), new RegExp(`worker 1's replacement ${exclusiveCause(port).source}`));
+  t.deepEqual(await getJson(port), { pid: cluster.pids[0] });
+  t.is(cluster.lines.filter((line) => line.event === 'listen-exclusive').length, 1, 'said once, not again for the replacement');
+});
+
+test('exclusiveTarget: only an options object with exclusive on a fixed port or a path, without reusePort', (t) => {
+  t.deepEqual(exclusiveTarget([{ port: 3000, exclusive: true }]), { address: null, port: 3000 });
+  t.deepEqual(exclusiveTarget([{ port: '3000', host: '::1', exclusive: 1 }]), { address: '::1', port: 3000 });
+  t.deepEqual(exclusiveTarget([{ path: '/run/app.sock', exclusive: true }]), { address: '/run/app.sock', port: -1 });
+  t.is(exclusiveTarget([{ port: 0, exclusive: true }]), null, 'port 0: a port of its own in each worker');
+  t.is(exclusiveTarget([{ port: 3000, exclusive: true, reusePort: true }]), null, 'the kernel shares it');
+  t.is(exclusiveTarget([{ fd: 3, exclusive: true }]), null);
+  t.is(exclusiveTarget([{ port: 3000 }]), null);
+  t.is(exclusiveTarget([3000, '127.0.0.1']), null);
+});
