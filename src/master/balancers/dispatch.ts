@@ -37,6 +37,8 @@ export interface DispatchStrategy {
    * has not acknowledged within the hold is passed over.
    */
   hold?(chosen: BalancedWorker, busy: ReadonlyArray<{ worker: BalancedWorker; sentAt: number }>, now: number): number;
+  /** The worker settled (took or refused) a connection `ms` after it was sent: a round trip, for hold(). */
+  acked?(worker: BalancedWorker, ms: number): void;
 }
 
 interface InFlight {
@@ -154,6 +156,7 @@ export class DispatchBalancer implements Balancer {
     const pending = this.#inFlight.get(worker);
     if (!pending || pending.id !== id) return;
     this.#inFlight.delete(worker);
+    this.#strategy.acked?.(worker, performance.now() - pending.sentAt);
     if (accepted) pending.connection.close();
     else this.#reroute(worker, pending.connection);
     if (this.#workers.has(worker)) this.#release(worker);

@@ -2,7 +2,7 @@
 import test from 'ava';
 import { UNHEALTHY_LAG_MS, leastBusy, rendezvous, type WorkerLoad } from '../../../src/master/balancers/choose.js';
 import { reusePortSupport } from '../../../src/master/balancers/shared.js';
-import { HOLD_MS, fairHold, leastConnections } from '../../../src/master/balancers/least.js';
+import { HOLD_MS, MAX_HOLD_MS, fairHold, holdFor, leastConnections, leastStrategy } from '../../../src/master/balancers/least.js';
 import type { BalancedWorker } from '../../../src/master/balancers/types.js';
 
 const load = (connections: number, lagP99 = 1, elu = 0.1, stalled = false): WorkerLoad => ({ connections, lagP99, elu, stalled });
@@ -115,4 +115,28 @@ test('least hold() passes over busy workers that no longer accept', (t) => {
   const chosen = worker(load(40), true);
   t.is(leastConnections.hold!(chosen, [{ worker: worker(load(0), false), sentAt: 100 }], 100), 0);
   t.is(leastConnections.hold!(chosen, [{ worker: worker(load(0), true), sentAt: 100 }], 101), HOLD_MS - 1);
+});
+
+test('least holds as long as the busy worker\'s round trips take (an overloaded machine), within MAX_HOLD_MS (a fixed 3 ms hold gave up on slow acknowledgements, and a burst went unevenly)', (t) => {
+  const worker = (state: WorkerLoad) => ({ id: 1, accepting: true, exited: false, send: () => true, load: () => state }) as unknown as BalancedWorker;
+  const strategy = leastStrategy();
+  const chosen = worker(load(40));
+  const busy = worker(load(10));
+  // Its connection was sent at 100 ms; the clock reads 105 ms: past the base hold.
+  const holdAt105 = (): number => strategy.hold!(chosen, [{ worker: busy, sentAt: 100 }], 105);
+  t.is(holdAt105(), 0, 'no round trip seen yet: the base hold, over');
+  strategy.acked!(busy, 8);
+  t.is(holdAt105(), 2 * 8 - 5, 'twice its round trip');
+  strategy.acked!(busy, 500);
+  t.is(holdAt105(), MAX_HOLD_MS - 5, 'a long block counts as MAX_HOLD_MS at most, and the hold stays within it');
+  for (let i = 0; i < 40; i++) strategy.acked!(busy, 0.5);
+  t.is(strategy.hold!(chosen, [{ worker: busy, sentAt: 100 }], 101), HOLD_MS - 1, 'quick round trips again: back to the base hold');
+  t.is(holdAt105(), 0);
+});
+
+test('holdFor: twice the round trip, between the base hold and the bound', (t) => {
+  t.is(holdFor(undefined, HOLD_MS, MAX_HOLD_MS), HOLD_MS);
+  t.is(holdFor(0.4, HOLD_MS, MAX_HOLD_MS), HOLD_MS);
+  t.is(holdFor(4, HOLD_MS, MAX_HOLD_MS), 8);
+  t.is(holdFor(30, HOLD_MS, MAX_HOLD_MS), MAX_HOLD_MS);
 });
