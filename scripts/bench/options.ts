@@ -1,6 +1,7 @@
 // Command-line flags of `npm run bench`, validated once into one typed record.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { MAX_INSTANCES } from '../../src/options.js';
 import { WORKLOAD_IDS, type WorkloadId } from './workloads.js';
 
 export type LoadGeneratorChoice = 'auto' | 'wrk' | 'autocannon';
@@ -47,13 +48,18 @@ export interface BenchOptions {
 /** Bounds on the open-loop generator's connections: the machine is shared, keep them finite. */
 export const MAX_POOL = 10_000;
 export const MAX_IN_FLIGHT = 10_000;
+/** The same for the closed-loop generator's connections and threads. */
+export const MAX_CONNECTIONS = 10_000;
+export const MAX_THREADS = 256;
+/** Workers per system (and per scaling count): clusterd's own bound on -i. */
+export const MAX_WORKERS = MAX_INSTANCES;
 
 export const usage = `npm run bench -- [options]
 
 Runs every system on the same app with the same worker count, in interleaved rounds, and writes
 results.json, results.md and chart.svg into bench-results/<timestamp>/.
 
-  --workers N        workers per system (default: os.availableParallelism() = ${os.availableParallelism()})
+  --workers N        workers per system, at most ${MAX_WORKERS} (default: os.availableParallelism() = ${os.availableParallelism()})
   --rounds N         interleaved rounds, medians are taken over them (default 3)
   --duration S       seconds measured per system, workload and round (default 10)
   --warmup S         seconds of unmeasured load before each measurement (default 2)
@@ -69,11 +75,12 @@ results.json, results.md and chart.svg into bench-results/<timestamp>/.
                      generator for --duration first, in the same run
   --capacity-e RPS   (e)'s capacity in req/s; default: measure node:cluster rr on (a), 2 workers, likewise
   --d-rates LIST     (d)'s rates in % of its capacity (default 50,70,90)
-  --pool N           open loop, keep-alive: connections in the pool, all opened up front (default 64)
+  --pool N           open loop, keep-alive: connections in the pool, all opened up front, at most ${MAX_POOL}
+                     (default 64)
   --max-in-flight N  open loop, new connection per request: most connections open at once; later
-                     requests wait, and the wait counts in their latency (default 2000)
-  --connections N    concurrent connections of the load generator (default 64)
-  --threads N        wrk threads (default: a quarter of the cores, at least 1)
+                     requests wait, and the wait counts in their latency, at most ${MAX_IN_FLIGHT} (default 2000)
+  --connections N    concurrent connections of the load generator, at most ${MAX_CONNECTIONS} (default 64)
+  --threads N        wrk threads, at most ${MAX_THREADS} (default: a quarter of the cores, at least 1)
   --loadgen NAME     auto (wrk if installed, else autocannon), wrk or autocannon
   --no-install       use only what .bench-cache/ and the machine already hold (offline machines)
   --no-build         skip \`npm run build\` before the run
@@ -87,7 +94,8 @@ results.json, results.md and chart.svg into bench-results/<timestamp>/.
   --out DIR          results folder (default bench-results/<timestamp>)
   --report DIR       render DIR/results.md and DIR/chart.svg again from DIR/results.json; runs nothing
   --scaling          scaling run instead: clusterd with 1..N workers on workloads a and b
-  --counts LIST      worker counts of the scaling run (default 1..N up to 4 workers, else 1,2,4,...,N)
+  --counts LIST      worker counts of the scaling run, each at most ${MAX_WORKERS} (default 1..N up to 4
+                     workers, else 1,2,4,...,N)
   --scaling-modes L  clusterd modes of the scaling run (default: rr and the best other available mode)
   -h, --help         this text
 `;
@@ -131,7 +139,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
 
   const cores = os.availableParallelism();
   const quick = values.quick ?? false;
-  const workers = integer('--workers', values.workers, cores, 1);
+  const workers = integer('--workers', values.workers, cores, 1, MAX_WORKERS);
   const loadgen = values.loadgen ?? 'auto';
   if (loadgen !== 'auto' && loadgen !== 'wrk' && loadgen !== 'autocannon') {
     throw new Error(`Expected \`--loadgen\` to be auto, wrk or autocannon, got \`${loadgen}\``);
@@ -144,7 +152,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   }
   const dRates = (list(values['d-rates']) ?? ['50', '70', '90']).map((value) => bounded('--d-rates', value, 1, 1000));
   if (dRates.length === 0) throw new Error('Expected `--d-rates` to hold at least one rate, got ``');
-  const counts = (list(values.counts) ?? defaultCounts(workers)).map((value) => integer('--counts', value, 1, 1));
+  const counts = (list(values.counts) ?? defaultCounts(workers)).map((value) => integer('--counts', value, 1, 1, MAX_WORKERS));
   return {
     workers,
     rounds: integer('--rounds', values.rounds, 3, 1),
@@ -153,8 +161,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     quick,
     systems: list(values.systems) ?? [],
     workloads: workloads as WorkloadId[],
-    connections: integer('--connections', values.connections, 64, 1),
-    threads: integer('--threads', values.threads, Math.max(1, Math.floor(cores / 4)), 1),
+    connections: integer('--connections', values.connections, 64, 1, MAX_CONNECTIONS),
+    threads: integer('--threads', values.threads, Math.max(1, Math.floor(cores / 4)), 1, MAX_THREADS),
     loadgen,
     install: !values['no-install'],
     build: !values['no-build'],
