@@ -3,7 +3,11 @@
 import { cpu, num, pct, us } from './report.js';
 import { tcpNote, type RunRecord } from './runner.js';
 import { stepTitle, type Step } from './steps.js';
+import type { LowerBound } from './load/open-loop-tally.js';
 import { keyOf, type Summary } from './summary.js';
+
+/** A latency median in ms, "≥" before it when requests that got no response decide it (a lower bound). */
+export const latency = (row: Summary, name: LowerBound, digits = 2) => `${row.lowerBounds?.includes(name) ? '≥' : ''}${num(row[name], digits)}`;
 
 const split = (shares: number[] | undefined) => (shares ? shares.map((share) => Math.round(share * 100)).join('/') : 'n/a');
 
@@ -25,7 +29,7 @@ export function openStepMarkdown(step: Step, rows: Summary[], records: RunRecord
     }
     const held = row.heldRounds === row.rounds ? 'yes' : `**no** (${row.heldRounds ?? 0} of ${row.rounds})`;
     lines.push(
-      `| ${row.label} | ${Math.round(row.rps ?? 0)} | ${held} | ${num(row.p50)} | ${num(row.p90)} | ${num(row.p99)} | ${num(row.p999)} | ${num(row.max, 1)} | ${num(row.p99Ratio)} | ${num(row.errors, 0)} | ${split(row.split)} |${blocking ? ` ${pct(row.blockedShare)} |` : ''} ${pct(row.workerCv)} | ${cpu(row.masterCpuPct)} | ${us(row.masterUsPerConnection)} | ${us(row.masterUsPerRequest)} | ${row.rounds} |`,
+      `| ${row.label} | ${Math.round(row.rps ?? 0)} | ${held} | ${latency(row, 'p50')} | ${latency(row, 'p90')} | ${latency(row, 'p99')} | ${latency(row, 'p999')} | ${latency(row, 'max', 1)} | ${row.lowerBounds?.includes('p99') ? '≥' : ''}${num(row.p99Ratio)} | ${num(row.errors, 0)} | ${split(row.split)} |${blocking ? ` ${pct(row.blockedShare)} |` : ''} ${pct(row.workerCv)} | ${cpu(row.masterCpuPct)} | ${us(row.masterUsPerConnection)} | ${us(row.masterUsPerRequest)} | ${row.rounds} |`,
     );
   }
   const measured = rows.filter((row) => row.rounds > 0);
@@ -68,7 +72,9 @@ connections at once; keep-alive: a pool of ${pool} connections opened up front, 
 the next request. A request that waits for a connection waits in its latency. req/s: responses completed
 per second of the schedule. rate held: the generator's own pacing lateness stayed under 5 ms at p99 and it
 sent at least 99% of the rate, in every round (else the rounds that held are counted). p99 vs node:cluster
-rr: the p99 over node:cluster rr's at the same rate. worker split: each worker's share of the requests,
+rr: the p99 over node:cluster rr's at the same rate. A request that got no response (timed out after
+5 s, or its connection failed) counts in the latencies at its time so far, at least 5 s; a figure such
+requests decide is a lower bound and is marked "≥". worker split: each worker's share of the requests,
 largest first. stalled worker's share ((e)): the share of the worker that blocks its loop.
 `;
 }

@@ -1,5 +1,6 @@
 // Medians over rounds, per system and step, with ratios to node:cluster rr: what results.md shows and
 // results.json keeps under `summary`.
+import type { LowerBound } from './load/open-loop-tally.js';
 import type { RunRecord } from './runner.js';
 import { median } from './stats.js';
 
@@ -23,6 +24,10 @@ export interface Summary {
   /** Median over rounds of p99 over the reference's p99 in the same round (open-loop steps). */
   pairedP99Ratio?: number;
   errors?: number;
+  /** Median over rounds of the requests that failed (no response, or not 2xx) over all requests that had an outcome. */
+  errorShare?: number;
+  /** The latency medians that are only lower bounds: requests that got no response decide them (open loop). */
+  lowerBounds?: LowerBound[];
   workerCv?: number;
   /** Each worker's share of the requests, largest first (median per rank over rounds). */
   split?: number[];
@@ -62,6 +67,27 @@ export function masterCost(record: RunRecord): { perConnection?: number; perRequ
     ...(connections > 0 ? { perConnection: (seconds * 1e6) / connections } : {}),
     ...(requests > 0 ? { perRequest: (seconds * 1e6) / requests } : {}),
   };
+}
+
+/** The share of the requests that failed: errors over responses plus the requests that got none. */
+export function errorShareOf(load: NonNullable<RunRecord['load']>): number | undefined {
+  const { socket, timeouts, total } = load.errors;
+  const outcomes = load.requests + socket + timeouts;
+  return outcomes > 0 ? total / outcomes : undefined;
+}
+
+/**
+ * The latency medians over `runs` that are lower bounds: a round at or above the median whose own
+ * figure was one (its true value is higher, so the true median may be too).
+ */
+function lowerBoundMedians(runs: RunRecord[], medians: Partial<Record<LowerBound, number>>): LowerBound[] {
+  return (Object.keys(medians) as LowerBound[]).filter((name) => {
+    const value = medians[name];
+    return value !== undefined && runs.some((record) => {
+      const ms = record.load?.latencyMs;
+      return ms?.lowerBounds?.includes(name) && (ms[name] ?? 0) >= value;
+    });
+  });
 }
 
 /** Each worker's share of the requests, largest first. */
@@ -108,6 +134,7 @@ export function summarise(
       p99: pick((record) => record.load?.latencyMs.p99),
       max: pick((record) => record.load?.latencyMs.max),
       errors: pick((record) => record.load?.errors.total),
+      errorShare: pick((record) => (record.load ? errorShareOf(record.load) : undefined)),
       workerCv: pick((record) => record.workerCv),
       masterCpuPct: pick((record) => record.masterCpuPct),
       masterUsPerConnection: pick((record) => masterCost(record).perConnection),
@@ -137,6 +164,8 @@ export function summarise(
         return blocker && total > 0 ? blocker.requests / total : undefined;
       });
       if (blocked !== undefined) row.blockedShare = blocked;
+      const bounds = lowerBoundMedians(runs, { p50: row.p50, p90: row.p90, p99: row.p99, p999: row.p999, max: row.max });
+      if (bounds.length) row.lowerBounds = bounds;
     }
     return row;
   });

@@ -49,7 +49,7 @@ export class FreshConnections implements Transport {
         status = parser.push(chunk);
       } catch (error) {
         if (!(error instanceof ProtocolError)) throw error;
-        if (claim(attempt)) context.tally.fail('read');
+        if (claim(attempt)) context.tally.fail('read', index);
         socket.destroy();
         return;
       }
@@ -58,14 +58,14 @@ export class FreshConnections implements Transport {
       socket.destroy();
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
-      if (claim(attempt)) context.tally.fail(failureOf(error, attempt.connected));
+      if (claim(attempt)) context.tally.fail(failureOf(error, attempt.connected), index);
     });
     socket.once('close', () => {
       // A body that ends at close is complete; anything else cut short is a read error.
       if (claim(attempt)) {
         const status = parser.end();
         if (status) context.tally.complete(index, status);
-        else context.tally.fail(attempt.connected ? 'read' : 'connect');
+        else context.tally.fail(attempt.connected ? 'read' : 'connect', index);
       }
       this.live.delete(attempt);
       context.freed();
@@ -76,7 +76,7 @@ export class FreshConnections implements Transport {
   expire(deadlineMs: number): void {
     for (const attempt of this.live) {
       if (this.context.tally.due(attempt.index) >= deadlineMs) continue;
-      if (claim(attempt)) this.context.tally.fail('timeouts');
+      if (claim(attempt)) this.context.tally.fail('timeouts', attempt.index);
       attempt.socket.destroy();
     }
   }

@@ -69,6 +69,14 @@ export class Histogram {
     return this.max;
   }
 
+  /** How many samples fall into buckets up to `us`'s own. */
+  countUpTo(us: number): number {
+    const last = bucketOf(us);
+    let seen = 0;
+    for (let bucket = 0; bucket <= last; bucket++) seen += this.counts[bucket]!;
+    return seen;
+  }
+
   /** p50, p90, p99, p99.9 and max, in milliseconds. */
   summaryMs(): LatencySummaryMs {
     const ms = (us: number) => us / 1000;

@@ -67,7 +67,7 @@ export class KeepAlivePool implements Transport {
   expire(deadlineMs: number): void {
     for (const connection of this.busy) {
       if (this.context.tally.due(connection.index) >= deadlineMs) continue;
-      this.context.tally.fail('timeouts');
+      this.context.tally.fail('timeouts', connection.index);
       this.release(connection);
       connection.socket.destroy();
     }
@@ -98,7 +98,7 @@ export class KeepAlivePool implements Transport {
         status = connection.parser.push(chunk);
       } catch (error) {
         if (!(error instanceof ProtocolError)) throw error;
-        context.tally.fail('read');
+        context.tally.fail('read', connection.index);
         this.release(connection);
         socket.destroy();
         return;
@@ -111,7 +111,7 @@ export class KeepAlivePool implements Transport {
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
       if (connection.index < 0) return;
-      context.tally.fail(failureOf(error, connection.connected));
+      context.tally.fail(failureOf(error, connection.connected), connection.index);
       this.release(connection);
     });
     socket.once('close', () => {
@@ -119,7 +119,7 @@ export class KeepAlivePool implements Transport {
       this.size--;
       if (connection.index >= 0) {
         // Closed with a request in flight and no error event: the server hung up on it.
-        context.tally.fail(connection.connected ? 'read' : 'connect');
+        context.tally.fail(connection.connected ? 'read' : 'connect', connection.index);
         this.release(connection);
       }
       // The pool has room again: a waiting request may open a new connection.

@@ -47,7 +47,7 @@ export async function runOpenLoop(config: EngineConfig): Promise<LoadResult> {
   const requests = config.paths.map((path) => byPath.get(path) as Buffer);
 
   let start = 0;
-  const tally = new Tally((index) => dueAtMs(start, index, rate));
+  const tally = new Tally((index) => dueAtMs(start, index, rate), timeoutMs);
   /** Requests handed out by the pacing loop so far (indices 0..next-1). */
   let next = 0;
   /** The oldest request still waiting for a connection: the queue is exactly [head, next). */
@@ -73,7 +73,7 @@ export async function runOpenLoop(config: EngineConfig): Promise<LoadResult> {
     while (head < next) {
       const now = performance.now();
       if (now - tally.due(head) > timeoutMs) {
-        tally.fail('timeouts');
+        tally.fail('timeouts', head);
         head++;
         continue;
       }
@@ -147,15 +147,14 @@ export async function runOpenLoop(config: EngineConfig): Promise<LoadResult> {
   const sendLagMs = { p50: tally.sendLag.percentile(0.5) / 1000, p99: tally.sendLag.percentile(0.99) / 1000, max: tally.sendLag.max / 1000 };
   const judged = judgeRate({ rate, sendRate: sendRps, sendLagP99Ms: sendLagMs.p99 });
   // Requests still waiting for a connection at the deadline (the sweep counted those in flight).
-  tally.failures.timeouts += next - head;
-  head = next;
+  for (; head < next; head++) tally.fail('timeouts', head);
   const { connect, read, write, timeouts } = tally.failures;
   const socket = connect + read + write;
   return {
     requests: tally.completed,
     durationS,
     rps: tally.completed / durationS,
-    latencyMs: tally.latency.summaryMs(),
+    latencyMs: tally.latencySummary(),
     errors: { socket, non2xx: tally.non2xx, timeouts, total: socket + tally.non2xx + timeouts },
     open: {
       mode: config.keepAlive ? 'keep-alive' : 'new-connection',

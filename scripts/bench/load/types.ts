@@ -1,5 +1,6 @@
 // What the benchmark asks of a load generator, and what it reads back.
 import type { Workload } from '../workloads.js';
+import type { LowerBound } from './open-loop-tally.js';
 
 export interface LoadRun {
   port: number;
@@ -8,7 +9,7 @@ export interface LoadRun {
   /** wrk threads; autocannon always runs on one. */
   threads: number;
   durationS: number;
-  /** A request slower than this counts as a timeout (an error), not a latency sample. */
+  /** A request slower than this counts as a timeout (an error); wrk and autocannon leave it out of the latencies. */
   timeoutS: number;
 }
 
@@ -17,8 +18,12 @@ export interface LoadResult {
   requests: number;
   durationS: number;
   rps: number;
-  /** p90 and p99.9 come from the open-loop generator only. */
-  latencyMs: { p50: number; p90?: number; p99: number; p999?: number; max: number };
+  /**
+   * p90 and p99.9 come from the open-loop generator only. Its figures include requests that got no
+   * response, at their time so far and at least the timeout; `lowerBounds` names the figures those
+   * decide, whose true value is higher (absent when every request was answered).
+   */
+  latencyMs: { p50: number; p90?: number; p99: number; p999?: number; max: number; lowerBounds?: LowerBound[] };
   errors: { socket: number; non2xx: number; timeouts: number; total: number };
   /** Open-loop runs only: the schedule and whether the generator kept it. */
   open?: OpenLoopFigures;

@@ -1,8 +1,9 @@
-// The open-loop generator's pure parts: the histogram, the due-time arithmetic, the response parser.
+// The open-loop generator's pure parts: the histogram, the due-time arithmetic, the response parser, the tally.
 import test from 'ava';
 import { bucketOf, bucketTop, Histogram } from '../../../scripts/bench/load/histogram.js';
 import { ProtocolError, requestBytes, ResponseParser } from '../../../scripts/bench/load/http-response.js';
 import { parseConfig } from '../../../scripts/bench/load/open-loop-protocol.js';
+import { lowerBoundsOf, Tally } from '../../../scripts/bench/load/open-loop-tally.js';
 import { dueAtMs, dueBy, judgeRate, scheduledCount, waitMs } from '../../../scripts/bench/load/schedule.js';
 
 test('histogram buckets are contiguous, exact below 128 us, and at most 1/64 of a value wide', (t) => {
@@ -171,4 +172,29 @@ test('the child checks its settings and names the bad one', (t) => {
   t.throws(() => parseConfig(JSON.stringify({ ...good, pool: 'many' })), { message: /`pool`/ });
   t.throws(() => parseConfig(JSON.stringify({ ...good, paths: [] })), { message: /`paths`/ });
   t.throws(() => parseConfig(JSON.stringify({ ...good, warmupS: -1 })), { message: /`warmupS`.*`-1`/ });
+});
+
+test('tally: a request with no response counts in the latencies at the timeout at least, as a lower bound', (t) => {
+  const now = performance.now();
+  // Request i was due i ms ago... or, for the unanswered ones, just now.
+  const tally = new Tally((index) => now - index, 5000);
+  for (let index = 0; index < 97; index++) tally.complete(index, 200);
+  tally.fail('timeouts', 0);
+  tally.fail('read', 1);
+  tally.fail('connect', 2);
+  t.is(tally.completed, 97);
+  t.deepEqual(tally.failures, { connect: 1, read: 1, write: 0, timeouts: 1 });
+  t.is(tally.latency.count, 100);
+  t.is(tally.unanswered.count, 3);
+  const summary = tally.latencySummary();
+  t.true(summary.p99 >= 5000, `p99 ${summary.p99}`);
+  t.true(summary.p90 < 100, `p90 ${summary.p90}`);
+  t.deepEqual(summary.lowerBounds, ['p99', 'p999', 'max']);
+});
+
+test('tally: with every request answered no figure is a lower bound', (t) => {
+  const tally = new Tally(() => performance.now(), 5000);
+  tally.complete(0, 200);
+  t.is(tally.latencySummary().lowerBounds, undefined);
+  t.deepEqual(lowerBoundsOf(new Histogram(), new Histogram()), []);
 });
