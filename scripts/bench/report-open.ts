@@ -23,6 +23,11 @@ export function openStepMarkdown(step: Step, rows: Summary[], records: RunRecord
   const notes: string[] = [];
   for (const row of rows) {
     if (row.note) notes.push(`${row.label}: ${row.note}`);
+    if (row.reconnects) {
+      notes.push(
+        `${row.label}: the server ended a median ${Math.round(row.reconnects)} keep-alive connections per round after a response (\`Connection: close\`); the generator closed each and opened a new one, as a client would, and the connect counts in the next request's latency.`,
+      );
+    }
     if (row.rounds === 0) {
       lines.push(`| ${row.label} | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |${blocking ? ' n/a |' : ''} n/a | n/a | n/a | n/a | 0 |`);
       continue;

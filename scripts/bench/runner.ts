@@ -166,7 +166,7 @@ function progressLine(load: LoadResult, workerCv: number | undefined): string {
   const held = open.heldRate ? 'rate held' : `RATE NOT HELD: ${open.notHeld}`;
   // "≥": requests that got no response decide the figure (load/open-loop-tally.ts).
   const at = (name: 'p50' | 'p99' | 'p999' | 'max', digits = 2) => `${ms.lowerBounds?.includes(name) ? '≥' : ''}${ms[name]?.toFixed(digits)}`;
-  return `${Math.round(load.rps)}/${Math.round(open.targetRps)} req/s p50 ${at('p50')} p99 ${at('p99')} p99.9 ${at('p999')} max ${at('max', 1)} ms errors ${load.errors.total}${cv}; ${held}`;
+  return `${Math.round(load.rps)}/${Math.round(open.targetRps)} req/s p50 ${at('p50')} p99 ${at('p99')} p99.9 ${at('p999')} max ${at('max', 1)} ms errors ${load.errors.total}${open.reconnects ? ` reconnects ${open.reconnects}` : ''}${cv}; ${held}`;
 }
 
 async function runOne(schedule: Schedule, entry: Entry, step: Step, { round, position, runId }: { round: number; position: number; runId: number }): Promise<RunRecord> {

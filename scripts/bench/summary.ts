@@ -45,6 +45,8 @@ export interface Summary {
   heldRounds?: number;
   sendLagP99?: number;
   loadgenCpuPct?: number;
+  /** Keep-alive open-loop steps: connections the server ended with `Connection: close`, replaced by new ones (median per round). */
+  reconnects?: number;
   otherCpuPct?: number;
   startMs?: number;
   /** Why the system has no figures (a failed start, for example). */
@@ -158,6 +160,8 @@ export function summarise(
         sendLagP99: pick((record) => record.load?.open?.sendLagMs.p99),
         loadgenCpuPct: pick((record) => record.loadgenCpuPct),
       });
+      const reconnects = pick((record) => record.load?.open?.reconnects);
+      if (reconnects) row.reconnects = reconnects;
       const blocked = pick((record) => {
         const total = record.workers?.reduce((sum, worker) => sum + worker.requests, 0) ?? 0;
         const blocker = record.workers?.find((worker) => worker.pid === record.blockerPid);

@@ -1,7 +1,9 @@
 // The open-loop generator's HTTP/1.1: requests formatted once into buffers, and the least parser that
 // reads our own server's answers (scripts/bench/apps/server.cjs always sends content-length). One
 // request is in flight per connection, so a response is complete when its body is, and any byte past
-// it is a protocol error rather than the start of the next response.
+// it is a protocol error rather than the start of the next response. It also reads whether the server
+// keeps the connection: `Connection: close` (clusterd's fair mode sends it to move a keep-alive client
+// to another worker), or HTTP/1.0 without `Connection: keep-alive`; a client must not send on it again.
 
 /** The bytes of `GET <path>`; without keep-alive the request asks the server to close after answering. */
 export function requestBytes(path: string, { host, keepAlive }: { host: string; keepAlive: boolean }): Buffer {
@@ -16,7 +18,8 @@ export class ProtocolError extends Error {
 /** Headers longer than this are not from our server. */
 const MAX_HEAD = 16 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
-const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})/;
+const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})/;
+const CONNECTION = /\r\nconnection:([^\r]*)/gi;
 const CONTENT_LENGTH = /\r\ncontent-length:[ \t]*(\d+)[ \t]*(?=\r\n|$)/i;
 const CHUNKED = /\r\ntransfer-encoding:[^\r]*chunked/i;
 
@@ -27,6 +30,12 @@ export class ResponseParser {
   /** Body bytes still to come; -1 while reading the head, Infinity for a body that ends at close. */
   private remaining = -1;
   private status = 0;
+  private closing = false;
+
+  /** The response last completed said the server closes the connection after it: do not reuse it. */
+  get closes(): boolean {
+    return this.closing;
+  }
 
   /** True between the first byte of a response and its last. */
   get busy(): boolean {
@@ -47,13 +56,14 @@ export class ResponseParser {
       }
       this.partial = undefined;
       const head = data.toString('latin1', 0, end);
-      const status = STATUS_LINE.exec(head)?.[1];
-      if (!status) throw new ProtocolError(`not an HTTP/1 status line: ${JSON.stringify(head.slice(0, 40))}`);
-      this.status = Number(status);
+      const line = STATUS_LINE.exec(head);
+      if (!line) throw new ProtocolError(`not an HTTP/1 status line: ${JSON.stringify(head.slice(0, 40))}`);
+      this.status = Number(line[2]);
       if (CHUNKED.test(head)) throw new ProtocolError('chunked responses are not supported (the bench server sends content-length)');
       const length = CONTENT_LENGTH.exec(head)?.[1];
       const bodiless = this.status === 204 || this.status === 304 || this.status < 200;
       this.remaining = bodiless ? 0 : length === undefined ? Infinity : Number(length);
+      this.closing = closesAfter(head, line[1] === '0') || this.remaining === Infinity;
       body = data.length - end - HEAD_END.length;
     }
     if (body > this.remaining) throw new ProtocolError(`${body - this.remaining} bytes past the end of the response`);
@@ -72,4 +82,11 @@ export class ResponseParser {
     this.status = 0;
     return status;
   }
+}
+
+/** Whether a response head ends its connection: `Connection: close`, or HTTP/1.0 without keep-alive. */
+function closesAfter(head: string, http10: boolean): boolean {
+  const tokens = [...head.matchAll(CONNECTION)].flatMap((match) => (match[1] ?? '').split(',').map((token) => token.trim().toLowerCase()));
+  if (tokens.includes('close')) return true;
+  return http10 && !tokens.includes('keep-alive');
 }

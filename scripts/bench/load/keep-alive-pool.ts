@@ -4,7 +4,11 @@
 // many, every connection carries a share of the load, and where the balancer put a connection decides
 // where its requests run. (Last in, first out would keep reusing the few connections that answered
 // fastest and route around a stalled worker by itself, hiding what (e) measures.) With no idle
-// connection, a new one is opened if the pool has room (after a close), else the engine queues.
+// connection, a new one is opened if the pool has room (after a close), else the engine queues. A
+// response that ends its connection (`Connection: close`, which clusterd's fair mode sends to move a
+// client to another worker) retires it at once: it is closed and a new one takes its place in the
+// pool, as an HTTP client would do, and its connect lands in the next request's latency. Sending on it
+// again would charge the system with errors no real client sees.
 import net from 'node:net';
 import { ProtocolError, ResponseParser } from './http-response.js';
 import { failureOf } from './open-loop-tally.js';
@@ -106,7 +110,8 @@ export class KeepAlivePool implements Transport {
       if (!status) return;
       context.tally.complete(connection.index, status);
       this.release(connection);
-      this.pushIdle(connection);
+      if (connection.parser.closes) this.replace(connection);
+      else this.pushIdle(connection);
       context.freed();
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
@@ -115,9 +120,15 @@ export class KeepAlivePool implements Transport {
       this.release(connection);
     });
     socket.once('close', () => {
+      if (connection.closed) return; // retired by replace(), which counted it
       connection.closed = true;
       this.size--;
-      if (connection.index >= 0) {
+      // A body that ends at close completes; the connection is gone either way.
+      const status = connection.index >= 0 ? connection.parser.end() : 0;
+      if (status) {
+        context.tally.complete(connection.index, status);
+        this.release(connection);
+      } else if (connection.index >= 0) {
         // Closed with a request in flight and no error event: the server hung up on it.
         context.tally.fail(connection.connected ? 'read' : 'connect', connection.index);
         this.release(connection);
@@ -126,6 +137,15 @@ export class KeepAlivePool implements Transport {
       context.freed();
     });
     return connection;
+  }
+
+  /** Closes a connection the server said it would close, and opens a new one in its place. */
+  private replace(connection: Connection): void {
+    connection.closed = true;
+    this.size--;
+    connection.socket.destroy();
+    this.context.tally.reconnects++;
+    this.pushIdle(this.connect());
   }
 
   /** The connection no longer holds a request. */

@@ -169,6 +169,7 @@ export async function runOpenLoop(config: EngineConfig): Promise<LoadResult> {
       queued: tally.queued,
       maxQueue: tally.maxQueue,
       connections: tally.connections,
+      reconnects: tally.reconnects,
       errors: { connect, read, write, non2xx: tally.non2xx, timeouts },
       cpuS,
       cpuPct: (cpuS / wallS) * 100,

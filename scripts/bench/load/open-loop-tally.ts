@@ -25,6 +25,8 @@ export class Tally {
   non2xx = 0;
   readonly failures: Record<Failure, number> = { connect: 0, read: 0, write: 0, timeouts: 0 };
   connections = 0;
+  /** Keep-alive connections the server ended after a response (`Connection: close`), each replaced by a new one. */
+  reconnects = 0;
   queued = 0;
   maxQueue = 0;
 

@@ -81,6 +81,11 @@ export interface OpenLoopFigures {
   maxQueue: number;
   /** Connections the generator opened. */
   connections: number;
+  /**
+   * Keep-alive: connections the server ended after a response (`Connection: close`, or HTTP/1.0), each
+   * closed and replaced by a new one rather than reused. Absent in results written before it was kept.
+   */
+  reconnects?: number;
   errors: { connect: number; read: number; write: number; non2xx: number; timeouts: number };
   /** The generator's own CPU over the run (user + system) and its event-loop utilisation. */
   cpuS: number;

@@ -147,6 +147,26 @@ test('parser: a body that ends at close completes on end()', (t) => {
   t.is(cut.end(), 0, 'a content-length body cut short is not a response');
 });
 
+test('parser: whether the server keeps the connection after the response', (t) => {
+  const closes = (head: string) => {
+    const parser = new ResponseParser();
+    t.is(parser.push(Buffer.from(`${head}\r\n\r\n`)), head.includes(' 204 ') ? 204 : 200, head);
+    return parser.closes;
+  };
+  t.false(closes('HTTP/1.1 200 OK\r\ncontent-length: 0'));
+  t.false(closes('HTTP/1.1 200 OK\r\nConnection: keep-alive\r\ncontent-length: 0'));
+  t.true(closes('HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 0'));
+  t.true(closes('HTTP/1.1 200 OK\r\nConnection: Upgrade, Close\r\ncontent-length: 0'));
+  t.true(closes('HTTP/1.0 204 No Content'), 'HTTP/1.0 closes unless it says keep-alive');
+  t.false(closes('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0'));
+  // The flag belongs to the last response: a keep-alive one after a closing one clears it.
+  const parser = new ResponseParser();
+  parser.push(Buffer.from('HTTP/1.1 200 OK\r\nConnection: close\r\ncontent-length: 0\r\n\r\n'));
+  t.true(parser.closes);
+  parser.push(Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'));
+  t.false(parser.closes);
+});
+
 const refuses = test.macro((t, input: string) => {
   t.throws(() => new ResponseParser().push(Buffer.from(input)), { instanceOf: ProtocolError });
 });
