@@ -173,6 +173,11 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
+/** The kernel's CPU accounting step for one process (1 / CLK_TCK: 10 ms): cpuSeconds() moves by whole ticks. */
+export function cpuTickSeconds(): number {
+  return 1 / ticksPerSecond();
+}
+
 /** CPU seconds (user + system) `pid` has used so far, from /proc; undefined when unreadable. */
 export function cpuSeconds(pid: number): number | undefined {
   try {

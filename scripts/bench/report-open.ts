@@ -1,6 +1,6 @@
 // Markdown for the open-loop steps ((d) at each rate, (e)): one table per step, tail latency first,
 // and a plain statement of every measurement in which the generator did not hold its rate.
-import { cpu, num, pct, us } from './report.js';
+import { masterCpu, masterUs, num, pct } from './report.js';
 import { tcpNote, type RunRecord } from './runner.js';
 import { stepTitle, type Step } from './steps.js';
 import type { LowerBound } from './load/open-loop-tally.js';
@@ -34,7 +34,7 @@ export function openStepMarkdown(step: Step, rows: Summary[], records: RunRecord
     }
     const held = row.heldRounds === row.rounds ? 'yes' : `**no** (${row.heldRounds ?? 0} of ${row.rounds})`;
     lines.push(
-      `| ${row.label} | ${Math.round(row.rps ?? 0)} | ${held} | ${latency(row, 'p50')} | ${latency(row, 'p90')} | ${latency(row, 'p99')} | ${latency(row, 'p999')} | ${latency(row, 'max', 1)} | ${row.lowerBounds?.includes('p99') ? '≥' : ''}${num(row.p99Ratio)} | ${num(row.errors, 0)} | ${split(row.split)} |${blocking ? ` ${pct(row.blockedShare)} |` : ''} ${pct(row.workerCv)} | ${cpu(row.masterCpuPct)} | ${us(row.masterUsPerConnection)} | ${us(row.masterUsPerRequest)} | ${row.rounds} |`,
+      `| ${row.label} | ${Math.round(row.rps ?? 0)} | ${held} | ${latency(row, 'p50')} | ${latency(row, 'p90')} | ${latency(row, 'p99')} | ${latency(row, 'p999')} | ${latency(row, 'max', 1)} | ${row.lowerBounds?.includes('p99') ? '≥' : ''}${num(row.p99Ratio)} | ${num(row.errors, 0)} | ${split(row.split)} |${blocking ? ` ${pct(row.blockedShare)} |` : ''} ${pct(row.workerCv)} | ${masterCpu(row)} | ${masterUs(row, 'perConnection')} | ${masterUs(row, 'perRequest')} | ${row.rounds} |`,
     );
   }
   const measured = rows.filter((row) => row.rounds > 0);

@@ -1,5 +1,6 @@
 // Markdown for results.md (and stdout): the environment, then one table per closed-loop workload
 // (report-open.ts has the open-loop ones, targets.ts the targets).
+import { cpuTickSeconds } from './processes.js';
 import { stepTitle, type Step } from './steps.js';
 import type { Summary } from './summary.js';
 
@@ -33,6 +34,18 @@ export const pct = (value: number | undefined, digits = 1) => (value === undefin
 export const cpu = (value: number | undefined) => (value === undefined ? 'n/a' : `${value.toFixed(1)}%`);
 /** Microseconds: whole numbers, one decimal below 10. */
 export const us = (value: number | undefined) => (value === undefined ? 'n/a' : value.toFixed(value < 10 ? 1 : 0));
+
+/**
+ * The master's CPU figures, read in clock ticks of 10 ms: below one tick's worth (0.5% of a core over a
+ * 2 s window) the figure is "<" that, not 0.0%, which would claim a precision the kernel does not keep.
+ */
+export const masterCpu = (row: Summary) => belowTick(row.masterCpuPct, row.masterTick?.pct, cpu);
+export const masterUs = (row: Summary, per: 'perConnection' | 'perRequest') =>
+  belowTick(per === 'perConnection' ? row.masterUsPerConnection : row.masterUsPerRequest, row.masterTick?.[per], us);
+
+function belowTick(value: number | undefined, tick: number | undefined, format: (value: number | undefined) => string): string {
+  return value !== undefined && tick !== undefined && value < tick ? `<${format(tick)}` : format(value);
+}
 
 /** The header every results.md starts with. */
 export function environmentMarkdown(env: Environment, notes: string[]): string {
@@ -78,19 +91,21 @@ export function workloadMarkdown(step: Step, rows: Summary[]): string {
       continue;
     }
     lines.push(
-      `| ${row.label} | ${Math.round(row.rps ?? 0)} | ${num(row.ratio)} | ${num(row.p50)} | ${num(row.p99)} | ${num(row.max, 1)} | ${num(row.errors, 0)} | ${pct(row.workerCv)} | ${cpu(row.masterCpuPct)} | ${us(row.masterUsPerConnection)} | ${us(row.masterUsPerRequest)} | ${num(row.requestsPerCpuS, 0)} | ${row.rounds} |`,
+      `| ${row.label} | ${Math.round(row.rps ?? 0)} | ${num(row.ratio)} | ${num(row.p50)} | ${num(row.p99)} | ${num(row.max, 1)} | ${num(row.errors, 0)} | ${pct(row.workerCv)} | ${masterCpu(row)} | ${masterUs(row, 'perConnection')} | ${masterUs(row, 'perRequest')} | ${num(row.requestsPerCpuS, 0)} | ${row.rounds} |`,
     );
   }
   if (notes.length) lines.push('', ...notes.map((note) => `- ${note}`));
   return `${lines.join('\n')}\n`;
 }
 
-/** What the columns mean, printed under the tables. */
-export const legend = `req/s: completed responses per second over the measured window. ratio: req/s divided by node:cluster
+/** What the columns mean, printed under the tables; `durationS`, the measured window, sets the CPU figures' resolution. */
+export const legend = (durationS: number) => `req/s: completed responses per second over the measured window. ratio: req/s divided by node:cluster
 round-robin's in the same run. p50/p99/max: response latency from the load generator (connect time excluded).
 errors: socket errors + non-2xx + timeouts (5 s). worker CV: standard deviation / mean of the requests each
 serving process counted (0% = perfectly even). master CPU: CPU time of the master (node:cluster primary,
-clusterd master, PM2 God daemon) over the window, in % of one core; n/a for one process. master us/conn and
+clusterd master, PM2 God daemon) over the window, in % of one core; n/a for one process. The kernel counts
+it in clock ticks of ${cpuTickSeconds() * 1000} ms: over this run's ${durationS} s windows one tick is ${((cpuTickSeconds() / durationS) * 100).toFixed(2)}% of a core, and a master
+that used less than one tick shows as "<" one tick's worth, its us/conn and us/req likewise. master us/conn and
 us/req: the master's CPU microseconds in the window divided by the connections the workers accepted and the
 requests they served in it (their count files); with keep-alive, few connections share a whole window of
 the master's background work, so us/conn is large there and us/req is the figure to read. req per CPU-s:

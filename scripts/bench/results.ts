@@ -77,7 +77,7 @@ function render(file: ResultsFile): string {
     ...file.steps.map((step) =>
       step.rate === undefined ? workloadMarkdown(step, file.summary[step.key] ?? []) : openStepMarkdown(step, file.summary[step.key] ?? [], file.records),
     ),
-    legend,
+    legend(file.environment.durationS),
     ...(open ? [openLegend({ pool: options?.pool ?? 64, maxInFlight: options?.maxInFlight ?? 2000 })] : []),
     targetsMarkdown(file.summary, file.steps, file.environment.clusterd.defaultMode),
   ].join('\n');

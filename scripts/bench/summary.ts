@@ -1,6 +1,7 @@
 // Medians over rounds, per system and step, with ratios to node:cluster rr: what results.md shows and
 // results.json keeps under `summary`.
 import type { LowerBound } from './load/open-loop-tally.js';
+import { cpuTickSeconds } from './processes.js';
 import type { RunRecord } from './runner.js';
 import { median } from './stats.js';
 
@@ -37,6 +38,11 @@ export interface Summary {
   /** Master CPU microseconds per connection the workers accepted, and per request they served, in the window. */
   masterUsPerConnection?: number;
   masterUsPerRequest?: number;
+  /**
+   * What one clock tick of the master's CPU (10 ms, the resolution of /proc/<pid>/stat) is worth in the
+   * three figures above (median over rounds): a figure below it means less than one tick was seen.
+   */
+  masterTick?: { pct?: number; perConnection?: number; perRequest?: number };
   workersCpuPct?: number;
   /** Responses per CPU-second of the master and workers together: steadier than req/s when other processes steal CPU. */
   requestsPerCpuS?: number;
@@ -58,10 +64,11 @@ export function keyOf(record: RunRecord): string {
   return record.key ?? record.workload;
 }
 
-/** Master CPU per connection and per request the workers counted in the window, in microseconds. */
-export function masterCost(record: RunRecord): { perConnection?: number; perRequest?: number } {
-  // Files written before masterCpuS was kept: the share times the window (or the load's duration).
-  const seconds = record.masterCpuS ?? (record.masterCpuPct === undefined ? undefined : (record.masterCpuPct / 100) * (record.windowS ?? record.load?.durationS ?? 0));
+/**
+ * Master CPU per connection and per request the workers counted in the window, in microseconds;
+ * `seconds` instead of the master's own CPU gives what that much would be worth (one tick's, say).
+ */
+export function masterCost(record: RunRecord, seconds = masterSeconds(record)): { perConnection?: number; perRequest?: number } {
   if (seconds === undefined || !record.workers) return {};
   const connections = record.workers.reduce((sum, worker) => sum + worker.connections, 0);
   const requests = record.workers.reduce((sum, worker) => sum + worker.requests, 0);
@@ -90,6 +97,27 @@ function lowerBoundMedians(runs: RunRecord[], medians: Partial<Record<LowerBound
       return ms?.lowerBounds?.includes(name) && (ms[name] ?? 0) >= value;
     });
   });
+}
+
+/** The master's CPU seconds in the window; files written before masterCpuS was kept: the share times the window. */
+function masterSeconds(record: RunRecord): number | undefined {
+  return record.masterCpuS ?? (record.masterCpuPct === undefined ? undefined : (record.masterCpuPct / 100) * windowOf(record));
+}
+
+function windowOf(record: RunRecord): number {
+  return record.windowS ?? record.load?.durationS ?? 0;
+}
+
+/** One clock tick of master CPU in the units of masterCpuPct, masterUsPerConnection and masterUsPerRequest. */
+function masterTick(runs: RunRecord[]): Summary['masterTick'] {
+  const measured = runs.filter((record) => record.masterCpuPct !== undefined && windowOf(record) > 0);
+  if (measured.length === 0) return undefined;
+  const tick = cpuTickSeconds();
+  return {
+    pct: median(measured.map((record) => (tick / windowOf(record)) * 100)),
+    perConnection: median(measured.map((record) => masterCost(record, tick).perConnection)),
+    perRequest: median(measured.map((record) => masterCost(record, tick).perRequest)),
+  };
 }
 
 /** Each worker's share of the requests, largest first. */
@@ -141,6 +169,7 @@ export function summarise(
       masterCpuPct: pick((record) => record.masterCpuPct),
       masterUsPerConnection: pick((record) => masterCost(record).perConnection),
       masterUsPerRequest: pick((record) => masterCost(record).perRequest),
+      masterTick: masterTick(runs),
       workersCpuPct: pick((record) => record.workersCpuPct),
       requestsPerCpuS: pick((record) =>
         record.load && record.workersCpuPct ? record.load.rps / ((record.workersCpuPct + (record.masterCpuPct ?? 0)) / 100) : undefined,

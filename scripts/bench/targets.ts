@@ -2,7 +2,7 @@
 // clusterd's default balance mode, whatever `clusterd start --help` names as --balance's default
 // (rr today), so the table follows the CLI when the default changes.
 import { latency } from './report-open.js';
-import { pct } from './report.js';
+import { masterCpu, pct } from './report.js';
 import type { Step } from './steps.js';
 import type { Summary } from './summary.js';
 
@@ -38,7 +38,7 @@ export function targetsMarkdown(summary: Summaries, steps: Step[], defaultMode =
   atLeastPaired(`${name} req/s >= 2.0x node:cluster rr on (b)`, 'b', b, 2);
   const none = row('b', 'cluster-none');
   atLeast(`${name} req/s >= 0.95x node:cluster SCHED_NONE on (b)`, b?.rps !== undefined && none?.rps ? b.rps / none.rps : undefined, 0.95);
-  add(`${name} master CPU <= 2% of a core on (b)`, b?.masterCpuPct === undefined ? undefined : `${b.masterCpuPct.toFixed(1)}%`, b?.masterCpuPct === undefined ? undefined : b.masterCpuPct <= 2);
+  add(`${name} master CPU <= 2% of a core on (b)`, b?.masterCpuPct === undefined ? undefined : masterCpu(b), b?.masterCpuPct === undefined ? undefined : b.masterCpuPct <= 2);
   const a = row('a', id);
   atLeastPaired(`${name} req/s >= 1.0x node:cluster rr on (a)`, 'a', a, 1);
   for (const [key, entry] of [['a', a], ['b', b]] as const) {

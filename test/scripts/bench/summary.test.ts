@@ -1,6 +1,7 @@
 // The benchmark's medians and ratios: the ratio of the medians (what the targets are read on) and the
 // median of the rounds' own ratios (interleaved rounds are pairs), for req/s and for open-loop p99s.
 import test from 'ava';
+import { legend, masterCpu, masterUs } from '../../../scripts/bench/report.js';
 import type { RunRecord } from '../../../scripts/bench/runner.js';
 import { summarise } from '../../../scripts/bench/summary.js';
 import { targetsMarkdown } from '../../../scripts/bench/targets.js';
@@ -117,4 +118,26 @@ test('targetsMarkdown: a p99 above 1% failed requests does not meet the target, 
   // At or under 1%, the p99s decide.
   const few = { 'e@50': summarise([failing('cluster-rr', 1, 6000, 0), failing('clusterd-fair', 1, 5000, 10)], entries, 'e@50', new Map()) };
   t.regex(targetsMarkdown(few, [{ key: 'e@50', workload: 'e', ratePct: 50, rate: 1000 }], 'fair'), /p99 5000\.00 ms vs 6000\.00 ms [^|]*\| yes \|/);
+});
+
+test('master CPU below one 10 ms clock tick reads "<" one tick\'s worth, not 0.0%', (t) => {
+  const withMaster = (round: number, masterCpuS: number): RunRecord => ({
+    ...record('b', 'clusterd-fair', round, 1000, 5),
+    windowS: 2,
+    masterCpuS,
+    masterCpuPct: (masterCpuS / 2) * 100,
+    workers: [
+      { pid: 1, requests: 1000, connections: 1000 },
+      { pid: 2, requests: 1000, connections: 1000 },
+    ],
+  });
+  const idle = summarise([withMaster(1, 0), withMaster(2, 0), withMaster(3, 0.01)], entries, 'b', new Map())[1]!;
+  t.is(idle.masterCpuPct, 0);
+  t.is(masterCpu(idle), '<0.5%');
+  // One tick over 2000 connections: 5 us each.
+  t.is(masterUs(idle, 'perConnection'), '<5.0');
+  const busy = summarise([withMaster(1, 0.2)], entries, 'b', new Map())[1]!;
+  t.is(masterCpu(busy), '10.0%');
+  t.is(masterUs(busy, 'perRequest'), '100');
+  t.regex(legend(2), /one tick is 0\.50% of a core/);
 });
