@@ -9,7 +9,7 @@ import { prepareLoadGenerator, preparePm2, type Pm2Install } from './install.js'
 import { createOpenLoop, OPEN_LOOP_VERSION } from './load/open-loop.js';
 import type { LoadGenerator } from './load/types.js';
 import { parseOptions, usage, type BenchOptions } from './options.js';
-import { installExitHandlers, onExit } from './processes.js';
+import { installExitHandlers, onExit, onStopped } from './processes.js';
 import type { Environment } from './report.js';
 import { rerender, writeResults } from './results.js';
 import { runRounds, scheduleFrom, type Entry, type RunRecord } from './runner.js';
@@ -53,11 +53,16 @@ async function main(argv: string[]): Promise<number> {
   const root = path.resolve(import.meta.dirname, '..', '..');
   const paths = benchPaths(root);
   const { cache } = paths;
-  fs.mkdirSync(path.join(cache, 'tmp'), { recursive: true });
+  const scratch = path.join(cache, 'tmp');
+  fs.mkdirSync(scratch, { recursive: true });
   // Count folders left by a run that was killed -9 (two runs at once would fight over the port anyway).
-  for (const name of fs.readdirSync(path.join(cache, 'tmp'))) {
-    if (name.startsWith('counts-')) fs.rmSync(path.join(cache, 'tmp', name), { recursive: true, force: true });
+  for (const name of fs.readdirSync(scratch)) {
+    if (name.startsWith('counts-')) fs.rmSync(path.join(scratch, name), { recursive: true, force: true });
   }
+  // This run's own, when it is stopped before a measurement's clean-up could run.
+  onStopped(() => {
+    for (const name of fs.readdirSync(scratch)) if (name.startsWith(`counts-${process.pid}-`)) fs.rmSync(path.join(scratch, name), { recursive: true, force: true });
+  });
 
   const notes: string[] = [];
   if (options.build) {
@@ -121,7 +126,6 @@ async function main(argv: string[]): Promise<number> {
   console.error(`bench: systems ${entries.map((entry) => entry.id).join(', ')}; workloads ${options.workloads.join(', ')}`);
   console.error(`bench: ${generator.name} ${generator.version}; ${options.rounds} rounds x ${options.durationS} s (+${options.warmupS} s warm-up); results in ${path.relative(root, out)}`);
 
-  const scratch = path.join(cache, 'tmp');
   // Open-loop workloads run at shares of a capacity measured first (or given with --capacity-d/-e).
   const openIds = options.workloads.filter((id) => workloads[id].open);
   let capacity: Capacity[] = [];

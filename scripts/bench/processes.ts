@@ -1,5 +1,7 @@
-// Every process the benchmark starts goes through here, so that one exit hook can kill them all:
-// each child leads its own process group (detached), and the hook SIGKILLs the whole group.
+// Every process the benchmark starts goes through here, so that one exit hook can stop them all: each
+// child leads its own process group (detached). On Ctrl-C or SIGTERM the leaders get SIGTERM first and
+// a short grace to shut down (a clusterd master removes its control socket), then what is left of the
+// groups is SIGKILLed; on a plain exit or a crash, where nothing can be awaited, SIGKILL at once.
 import { spawn, execFileSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -18,9 +20,15 @@ export interface Tracked {
 
 const live = new Set<Tracked>();
 const exitHooks: Array<() => void> = [];
+const stoppedHooks: Array<() => void> = [];
+/** Grace for what the benchmark started when it is interrupted: enough for a master to stop its workers. */
+export const INTERRUPT_GRACE_MS = 3_000;
+/** Set once the benchmark is stopping: nothing new may start behind the clean-up's back. */
+let stopping = false;
 
 /** Starts a process in its own group, remembered until it exits; `stdin: 'pipe'` to talk to it. */
 export function spawnTracked(command: string, args: string[], { stdin = 'ignore', ...options }: SpawnOptions & { stdin?: 'ignore' | 'pipe' } = {}): Tracked {
+  if (stopping) throw new Error('the benchmark is stopping');
   const child = spawn(command, args, { ...options, detached: true, stdio: [stdin, 'pipe', 'pipe'] });
   let buffer = '';
   const keep = (chunk: Buffer) => {
@@ -59,33 +67,55 @@ export async function stopTracked(tracked: Tracked, graceMs = 10_000): Promise<v
   await Promise.race([tracked.exited, sleep(2_000)]);
 }
 
-/** Registers a synchronous clean-up step run on exit (before the process groups are killed). */
+/** Registers a synchronous clean-up step run on exit, Ctrl-C or a crash, before the process groups are stopped. */
 export function onExit(hook: () => void): void {
   exitHooks.push(hook);
 }
 
+/** Registers a synchronous clean-up step run on exit once the process groups are gone (removing folders they write to). */
+export function onStopped(hook: () => void): void {
+  stoppedHooks.push(hook);
+}
+
+/** SIGTERMs every tracked leader, waits up to `graceMs` for them to exit, then SIGKILLs what is left of their groups. */
+export async function stopAllTracked(graceMs: number): Promise<void> {
+  const all = [...live];
+  for (const tracked of all) signal(tracked.pid, 'SIGTERM');
+  await Promise.race([Promise.all(all.map((tracked) => tracked.exited)), sleep(graceMs)]);
+  for (const tracked of all) signalGroup(tracked.pid, 'SIGKILL');
+}
+
 let installed = false;
-/** Kills every tracked process group on exit, Ctrl-C, SIGTERM or a crash. */
+/** Stops every tracked process group on Ctrl-C, SIGTERM or SIGHUP (gracefully), and on exit or a crash. */
 export function installExitHandlers(): void {
   if (installed) return;
   installed = true;
-  const cleanup = () => {
-    for (const hook of exitHooks.splice(0)) {
+  const runHooks = (hooks: Array<() => void>) => {
+    for (const hook of hooks.splice(0)) {
       try {
         hook();
       } catch {
         // keep cleaning up
       }
     }
+  };
+  const cleanup = () => {
+    stopping = true;
+    runHooks(exitHooks);
     for (const tracked of live) signalGroup(tracked.pid, 'SIGKILL');
     live.clear();
+    runHooks(stoppedHooks);
   };
   process.on('exit', cleanup);
   for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(name, () => {
+      // A second signal while the first waits: no more grace.
+      if (stopping) process.exit(130);
+      stopping = true;
       console.error(`\nbench: ${name}, stopping everything it started`);
-      cleanup();
-      process.exit(130);
+      // What was measured is written now, before the stopping systems fail the measurement under way.
+      runHooks(exitHooks);
+      void stopAllTracked(INTERRUPT_GRACE_MS).finally(() => process.exit(130));
     });
   }
   process.on('uncaughtException', (error) => {
