@@ -15,6 +15,7 @@ import { rerender, writeResults } from './results.js';
 import { runRounds, scheduleFrom, type Entry, type RunRecord } from './runner.js';
 import { runScaling } from './scaling.js';
 import { stepsFor } from './steps.js';
+import { removeStalePm2, removeStaleScratch } from './stale.js';
 import { allSystems, benchPaths, clusterdModes, killPm2 } from './systems.js';
 import { workloads } from './workloads.js';
 
@@ -55,10 +56,8 @@ async function main(argv: string[]): Promise<number> {
   const { cache } = paths;
   const scratch = path.join(cache, 'tmp');
   fs.mkdirSync(scratch, { recursive: true });
-  // Count folders left by a run that was killed -9 (two runs at once would fight over the port anyway).
-  for (const name of fs.readdirSync(scratch)) {
-    if (name.startsWith('counts-')) fs.rmSync(path.join(scratch, name), { recursive: true, force: true });
-  }
+  // Count folders left by a run that was killed -9; another run's, still going, stay.
+  removeStaleScratch(scratch);
   // This run's own, when it is stopped before a measurement's clean-up could run.
   onStopped(() => {
     for (const name of fs.readdirSync(scratch)) if (name.startsWith(`counts-${process.pid}-`)) fs.rmSync(path.join(scratch, name), { recursive: true, force: true });
@@ -86,8 +85,9 @@ async function main(argv: string[]): Promise<number> {
   else if (pm2Found) {
     pm2 = pm2Found;
     const installed = pm2;
-    killPm2(paths, installed); // a daemon left by a run that was killed -9
+    removeStalePm2(paths, installed); // daemons left by runs that were killed -9
     onExit(() => killPm2(paths, installed));
+    onStopped(() => fs.rmSync(paths.pm2Home, { recursive: true, force: true }));
   }
 
   let generator: LoadGenerator;

@@ -201,81 +201,88 @@ async function runOne(schedule: Schedule, entry: Entry, step: Step, { round, pos
   }
   const startMs = performance.now() - started;
 
-  try {
-    let before: Count[] = [];
-    let servers: number[] = [];
-    let cpuAtStart: CpuSnapshot | undefined;
-    let measured = 0;
-    // Called after the warm-up, right before the measured load: for the open-loop generator, once its
-    // child has loaded and warmed up, so that neither falls inside the window.
-    const startMeasuring = async () => {
-      // Let every worker write its final count (every 100 ms), then take the "before" snapshot.
+  const record = await (async (): Promise<RunRecord> => {
+    try {
+      let before: Count[] = [];
+      let servers: number[] = [];
+      let cpuAtStart: CpuSnapshot | undefined;
+      let measured = 0;
+      // Called after the warm-up, right before the measured load: for the open-loop generator, once its
+      // child has loaded and warmed up, so that neither falls inside the window.
+      const startMeasuring = async () => {
+        // Let every worker write its final count (every 100 ms), then take the "before" snapshot.
+        await sleep(FLUSH_MS);
+        before = countFiles(countDir);
+        servers = before.map((count) => count.pid);
+        cpuAtStart = cpuSnapshot(running.masterPid, servers);
+        measured = performance.now();
+      };
+      const result = await loader(schedule, step)({ durationS: schedule.durationS, warmupS: schedule.warmupS, start: startMeasuring });
+      const cpuBefore = cpuAtStart as CpuSnapshot | undefined;
+      if (!cpuBefore) throw new Error('the load generator never started the measured load');
+      const seconds = (performance.now() - measured) / 1000;
+      const cpuAfter = cpuSnapshot(running.masterPid, servers);
       await sleep(FLUSH_MS);
-      before = countFiles(countDir);
-      servers = before.map((count) => count.pid);
-      cpuAtStart = cpuSnapshot(running.masterPid, servers);
-      measured = performance.now();
-    };
-    const result = await loader(schedule, step)({ durationS: schedule.durationS, warmupS: schedule.warmupS, start: startMeasuring });
-    const cpuBefore = cpuAtStart as CpuSnapshot | undefined;
-    if (!cpuBefore) throw new Error('the load generator never started the measured load');
-    const seconds = (performance.now() - measured) / 1000;
-    const cpuAfter = cpuSnapshot(running.masterPid, servers);
-    await sleep(FLUSH_MS);
-    const after = countFiles(countDir);
+      const after = countFiles(countDir);
 
-    const start = new Map(before.map((count) => [count.pid, count]));
-    const perWorker = after
-      .map((count) => {
-        const from = start.get(count.pid);
-        const cpu = cpuBefore.each.get(count.pid);
-        const cpuNow = cpuAfter.each.get(count.pid);
-        return {
-          pid: count.pid,
-          requests: count.served - (from?.served ?? 0),
-          connections: count.connections - (from?.connections ?? 0),
-          cpuPct: cpu === undefined || cpuNow === undefined ? undefined : ((cpuNow - cpu) / seconds) * 100,
-        };
-      })
-      .sort((x, y) => y.requests - x.requests);
-    const delta = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : b - a);
-    const share = (cpu: number | undefined) => (cpu === undefined ? undefined : (cpu / seconds) * 100);
-    const masterCpuS = delta(cpuBefore.master, cpuAfter.master);
-    const masterCpuPct = share(masterCpuS);
-    const workersCpuPct = share(delta(cpuBefore.servers, cpuAfter.servers));
-    // This process's reaped children include the open-loop child's start-up; count only its run.
-    const self = delta(cpuBefore.self, cpuAfter.self);
-    const loadgenCpuPct = share(self === undefined || !result.open ? self : self - result.open.lifetimeCpuS + result.open.cpuS);
-    const machinePct = share(delta(cpuBefore.machine, cpuAfter.machine));
-    const blockerPid = readBlocker(countDir);
-    const tcp = tcpDelta(cpuBefore.tcp, cpuAfter.tcp);
-    return {
-      ...base,
-      ok: true,
-      quietWaitMs,
-      startMs,
-      load: result,
-      workers: perWorker,
-      workerCv: coefficientOfVariation(perWorker.map((worker) => worker.requests)),
-      windowS: seconds,
-      masterCpuPct,
-      ...(masterCpuS === undefined ? {} : { masterCpuS }),
-      ...(blockerPid === undefined ? {} : { blockerPid }),
-      ...(tcp === undefined ? {} : { tcp }),
-      workersCpuPct,
-      loadgenCpuPct,
-      otherCpuPct:
-        machinePct === undefined || loadgenCpuPct === undefined ? undefined : Math.max(0, machinePct - loadgenCpuPct - (masterCpuPct ?? 0) - (workersCpuPct ?? 0)),
-    };
-  } catch (error) {
-    return { ...base, ok: false, quietWaitMs, startMs, error: (error as Error).message };
-  } finally {
-    await running.stop();
-    await waitFor(() => portFree(port), PORT_FREE_TIMEOUT_MS, `port ${port} still held after stopping ${entry.label}`).catch((error: Error) =>
-      console.error(`bench: ${error.message}`),
-    );
-    fs.rmSync(countDir, { recursive: true, force: true });
-  }
+      const start = new Map(before.map((count) => [count.pid, count]));
+      const perWorker = after
+        .map((count) => {
+          const from = start.get(count.pid);
+          const cpu = cpuBefore.each.get(count.pid);
+          const cpuNow = cpuAfter.each.get(count.pid);
+          return {
+            pid: count.pid,
+            requests: count.served - (from?.served ?? 0),
+            connections: count.connections - (from?.connections ?? 0),
+            cpuPct: cpu === undefined || cpuNow === undefined ? undefined : ((cpuNow - cpu) / seconds) * 100,
+          };
+        })
+        .sort((x, y) => y.requests - x.requests);
+      const delta = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : b - a);
+      const share = (cpu: number | undefined) => (cpu === undefined ? undefined : (cpu / seconds) * 100);
+      const masterCpuS = delta(cpuBefore.master, cpuAfter.master);
+      const masterCpuPct = share(masterCpuS);
+      const workersCpuPct = share(delta(cpuBefore.servers, cpuAfter.servers));
+      // This process's reaped children include the open-loop child's start-up; count only its run.
+      const self = delta(cpuBefore.self, cpuAfter.self);
+      const loadgenCpuPct = share(self === undefined || !result.open ? self : self - result.open.lifetimeCpuS + result.open.cpuS);
+      const machinePct = share(delta(cpuBefore.machine, cpuAfter.machine));
+      const blockerPid = readBlocker(countDir);
+      const tcp = tcpDelta(cpuBefore.tcp, cpuAfter.tcp);
+      return {
+        ...base,
+        ok: true,
+        quietWaitMs,
+        startMs,
+        load: result,
+        workers: perWorker,
+        workerCv: coefficientOfVariation(perWorker.map((worker) => worker.requests)),
+        windowS: seconds,
+        masterCpuPct,
+        ...(masterCpuS === undefined ? {} : { masterCpuS }),
+        ...(blockerPid === undefined ? {} : { blockerPid }),
+        ...(tcp === undefined ? {} : { tcp }),
+        workersCpuPct,
+        loadgenCpuPct,
+        otherCpuPct:
+          machinePct === undefined || loadgenCpuPct === undefined ? undefined : Math.max(0, machinePct - loadgenCpuPct - (masterCpuPct ?? 0) - (workersCpuPct ?? 0)),
+      };
+    } catch (error) {
+      return { ...base, ok: false, quietWaitMs, startMs, error: (error as Error).message };
+    }
+  })();
+  // A stop that fails (PM2's when its count folder went missing, say) fails this measurement, not the run.
+  const stopped = await running.stop().then(
+    () => undefined,
+    (error: Error) => error,
+  );
+  await waitFor(() => portFree(port), PORT_FREE_TIMEOUT_MS, `port ${port} still held after stopping ${entry.label}`).catch((error: Error) =>
+    console.error(`bench: ${error.message}`),
+  );
+  fs.rmSync(countDir, { recursive: true, force: true });
+  if (!stopped) return record;
+  return { ...record, ok: false, error: `${record.ok ? '' : `${record.error}; `}stop: ${stopped.message}` };
 }
 
 /** Warms up, calls `start`, and measures for `durationS`. */

@@ -18,7 +18,11 @@ export interface Paths {
   pm2Home: string;
 }
 
-/** Where everything lives, from the checkout's root. */
+/**
+ * Where everything lives, from the checkout's root. The PM2 home is this run's own (`pm2-home-<pid>`):
+ * with one shared home a second run in the checkout killed the first one's daemon (stale.ts reaps
+ * those of runs that are gone).
+ */
 export function benchPaths(root: string): Paths {
   const cache = path.join(root, '.bench-cache');
   return {
@@ -28,7 +32,7 @@ export function benchPaths(root: string): Paths {
     app: path.join(root, 'scripts', 'bench', 'apps', 'server.cjs'),
     primary: path.join(root, 'scripts', 'bench', 'apps', 'cluster-primary.cjs'),
     clusterd: path.join(root, 'bin', 'clusterd.js'),
-    pm2Home: path.join(cache, 'pm2-home'),
+    pm2Home: path.join(cache, `pm2-home-${process.pid}`),
   };
 }
 
@@ -80,7 +84,14 @@ export interface Count {
 
 export function countFiles(countDir: string): Count[] {
   const counts: Count[] = [];
-  for (const name of fs.readdirSync(countDir)) {
+  let names: string[];
+  try {
+    names = fs.readdirSync(countDir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    throw new Error(`the count folder ${path.basename(countDir)} is gone (removed by another process?)`);
+  }
+  for (const name of names) {
     if (!name.endsWith('.json')) continue;
     try {
       counts.push(JSON.parse(fs.readFileSync(path.join(countDir, name), 'utf8')) as Count);
@@ -292,7 +303,14 @@ async function startPm2(context: StartContext, paths: Paths, pm2: Pm2Install): P
   fs.mkdirSync(paths.pm2Home, { recursive: true });
   const env = { ...pm2Env(paths), ...context.appEnv, BENCH_PORT: String(context.port), BENCH_COUNT_DIR: context.countDir };
   const pidFile = path.join(paths.pm2Home, 'pm2.pid');
-  const servers = () => countFiles(context.countDir).map((count) => count.pid);
+  // Without its count folder the workers are not known; killing the daemon stops them all the same.
+  const servers = () => {
+    try {
+      return countFiles(context.countDir).map((count) => count.pid);
+    } catch {
+      return [];
+    }
+  };
   const stop = async () => {
     const workers = servers();
     killPm2(paths, pm2);

@@ -1,0 +1,44 @@
+// What a benchmark run killed with SIGKILL (or lost with its machine's power) leaves behind, and the
+// next run's clean-up of it. Everything a run creates carries its pid: count folders
+// `counts-<pid>-<n>` (and herd-, instruments-), its PM2 home `pm2-home-<pid>`. Only what belongs to a
+// pid that is gone is removed, so a second run in the same checkout (on another --port) leaves the
+// first one's alone.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Pm2Install } from './install.js';
+import { isAlive } from './processes.js';
+import { killPm2, type Paths } from './systems.js';
+
+/** The pid a run's leftover is named after, or undefined when the name is not one of ours. */
+export function ownerOf(name: string, kind: 'scratch' | 'pm2'): number | undefined {
+  const pattern = { scratch: /^(?:counts|herd|instruments)-(\d+)-\d+$/, pm2: /^pm2-home-(\d+)$/ }[kind];
+  const pid = pattern.exec(name)?.[1];
+  return pid === undefined ? undefined : Number(pid);
+}
+
+/** True when `name` was left by a run that is no longer running. */
+export function leftBehind(name: string, kind: 'scratch' | 'pm2', alive: (pid: number) => boolean = isAlive): boolean {
+  const pid = ownerOf(name, kind);
+  return pid !== undefined && pid !== process.pid && !alive(pid);
+}
+
+/** Removes the count folders of runs that are gone from `scratch`; returns their names. */
+export function removeStaleScratch(scratch: string): string[] {
+  const stale = fs.readdirSync(scratch).filter((name) => leftBehind(name, 'scratch'));
+  for (const name of stale) fs.rmSync(path.join(scratch, name), { recursive: true, force: true });
+  return stale;
+}
+
+/**
+ * Kills the PM2 daemons of runs that are gone and removes their homes. The shared `pm2-home` of
+ * versions before one home per run has no owner to ask: its daemon is taken as left behind too.
+ */
+export function removeStalePm2(paths: Paths, pm2: Pm2Install): string[] {
+  const stale = fs.readdirSync(paths.cache).filter((name) => name === 'pm2-home' || leftBehind(name, 'pm2'));
+  for (const name of stale) {
+    const pm2Home = path.join(paths.cache, name);
+    killPm2({ ...paths, pm2Home }, pm2);
+    fs.rmSync(pm2Home, { recursive: true, force: true });
+  }
+  return stale;
+}
