@@ -15,7 +15,7 @@ import { rerender, writeResults } from './results.js';
 import { runRounds, scheduleFrom, type Entry, type RunRecord } from './runner.js';
 import { runScaling } from './scaling.js';
 import { stepsFor } from './steps.js';
-import { removeStalePm2, removeStaleScratch } from './stale.js';
+import { removeStalePm2, removeStaleScratch, stopStaleClusters } from './stale.js';
 import { allSystems, benchPaths, clusterdModes, killPm2 } from './systems.js';
 import { workloads } from './workloads.js';
 
@@ -99,6 +99,9 @@ async function main(argv: string[]): Promise<number> {
     console.error(`bench: ${(error as Error).message}`);
     return 1;
   }
+
+  // Clusters left by runs that were killed -9 still hold their ports: stop them (dist/ is built by now).
+  for (const name of stopStaleClusters(paths, (message) => console.error(`bench: ${message}`))) console.error(`bench: stopped ${name}, left by an earlier run`);
 
   const detected = clusterdModes(paths);
   if (detected.note) notes.push(detected.note);
