@@ -289,6 +289,9 @@ test.serial('a reload, restart or scale whose new worker fails to boot rejects w
     t.is(error!.exitCode, ExitCode.BOOT_FAILED);
     t.true(error!.lastOutput.some((line) => line.includes('cannot reach the database')), error!.lastOutput.join('\n'));
   }
+  // Nothing was restarted: the scale-up's id was scaled back, never retried (it counted one).
+  const { totals } = await cluster.status();
+  t.is(totals.restarts, 0);
   unlinkSync(broken);
   t.deepEqual(await cluster.stop(), { exitCode: 0, signal: null });
 });

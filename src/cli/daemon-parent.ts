@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { DAEMON_ENV, MAX_REPORT_LINE } from './daemon.js';
 import { masterEnvironment } from '../system/node-options.js';
-import { endpointsText, workerCount, type ReadyInfo } from '../master/run.js';
+import { addressesText, endpointsText, workerCount, type ReadyInfo } from '../master/run.js';
 import { ensureRuntimeDir } from '../control/paths.js';
 import { assertNameFree } from '../control/server.js';
 import { ClusterdError } from '../errors.js';
@@ -30,6 +30,7 @@ const daemonReport = z.discriminatedUnion('type', [
     info: z.object({
       name: line,
       addresses: z.array(line).max(1024),
+      exclusive: z.array(z.object({ address: line, worker: z.number().int().min(1) })).max(1024),
       workers: z.array(z.object({ id: z.number().int().min(1), pid: z.number().int().min(1) })).max(1024),
       masterPid: z.number().int().min(1),
       controlSocket: line,
@@ -108,7 +109,7 @@ export async function startDaemon({ name, argv, logFile }: { name: string; argv:
       if (report.type === 'ready') {
         const { info } = report;
         process.stdout.write(
-          `clusterd: ${info.name} started in the background: master pid ${info.masterPid}, ${workerCount(info)} on ${info.addresses.join(', ') || '(no ports)'}${endpointsText(info)}\n` +
+          `clusterd: ${info.name} started in the background: master pid ${info.masterPid}, ${workerCount(info)} on ${addressesText(info)}${endpointsText(info)}\n` +
             `clusterd: control socket ${info.controlSocket}; logs ${logPath}\n`,
         );
         done(ExitCode.OK);

@@ -53,7 +53,6 @@ export class Restarts {
     const { config } = this.#host;
     // The monotonic clock: a wall-clock step must not reset the backoff, or hold it up.
     const uptime = worker.servedMs;
-    this.#host.restarted(slot.id);
     let delay = 0;
     if (!this.#host.restartAtOnce(worker)) {
       // After a long run this crash is the first of a new run: its count is 1 (status and the line
@@ -112,11 +111,16 @@ export class Restarts {
     slot.restartAt = null;
   }
 
+  /**
+   * The restart counts when it is made, not when it is planned: a scale-up's id whose first worker
+   * failed to boot is scaled back (clear()) and was never restarted, whatever the backoff planned.
+   */
   #schedule(slot: Slot, delay: number): void {
     slot.restartAt = Date.now() + delay;
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = null;
       slot.restartAt = null;
+      this.#host.restarted(slot.id);
       this.#host.reconcile();
     }, delay);
   }

@@ -49,6 +49,8 @@ export interface ReadyInfo {
   name: string;
   /** Where the app listens: `HOST:PORT` (an IPv6 host in brackets: `[::1]:3000`), or a unix socket's path (`@name` for an abstract one). */
   addresses: string[];
+  /** Those of `addresses` a worker binds alone (`listen({ exclusive: true })`), with its id: the ready line marks them. */
+  exclusive: { address: string; worker: number }[];
   workers: { id: number; pid: number }[];
   masterPid: number;
   /** The local control socket's path. */
@@ -61,6 +63,13 @@ export interface ReadyInfo {
   health: string | null;
   /** The --dashboard's page as a URL (`http://127.0.0.1:8080/`); `unix:/path` on a unix socket. */
   dashboard: string | null;
+}
+
+/** `127.0.0.1:3000, 127.0.0.1:3001 (exclusive: worker 1's own)`, or `(no ports)`: the ready line's, and `start -d`'s. */
+export function addressesText({ addresses, exclusive }: Pick<ReadyInfo, 'addresses' | 'exclusive'>): string {
+  const own = new Map(exclusive.map(({ address, worker }) => [address, worker]));
+  const listed = addresses.map((address) => (own.has(address) ? `${address} (exclusive: worker ${own.get(address)}'s own)` : address));
+  return listed.join(', ') || '(no ports)';
 }
 
 /** `2 workers (pids 41, 42)`; `1 worker (pid 41)`. */
@@ -174,6 +183,7 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     const info: ReadyInfo = {
       name,
       addresses: addresses.map(formatAddress),
+      exclusive: addresses.flatMap((address) => ('worker' in address ? [{ address: formatAddress(address), worker: address.worker }] : [])),
       workers,
       masterPid: process.pid,
       controlSocket: servers.control.socketPath,
@@ -183,9 +193,8 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
       dashboard: servers.dashboard?.url ?? null,
     };
     stopWarnings();
-    // An address a worker binds by itself (exclusive: true) is marked in the line, not in the data (HOST:PORT, where clients connect).
-    const listed = addresses.map((address) => ('worker' in address ? `${formatAddress(address)} (exclusive: worker ${address.worker}'s own)` : formatAddress(address)));
-    logs.event('ready', `${name} ready on ${listed.join(', ') || '(no ports)'} with ${workerCount(info)}${endpointsText(info)}`, { ...info });
+    // An address a worker binds by itself (exclusive: true) is marked in the line, not in `addresses` (HOST:PORT, where clients connect).
+    logs.event('ready', `${name} ready on ${addressesText(info)} with ${workerCount(info)}${endpointsText(info)}`, { ...info });
     warnUnusedSockets(logs, info.addresses);
     hooks.onReady?.(info);
     notifier?.ready(statusLine());

@@ -127,8 +127,9 @@ export function installServerTracking({ onReady, onChange }: { onReady: () => vo
       // Our listener must not swallow a listen error (EADDRINUSE...): with no 'error' listener
       // of the app's own, Node would throw it, and the worker must crash as it would alone. Emitted
       // again rather than thrown here, so that the crash reads as it would alone too (Node's
-      // "Unhandled 'error' event", not a line of clusterd's).
-      if (error instanceof Error && this.listenerCount('error') === 0) this.emit('error', error);
+      // "Unhandled 'error' event", not a line of clusterd's), and from a tick of its own, as Node
+      // emits it: the trace under "Emitted 'error' event" shows no frame of clusterd's.
+      if (error instanceof Error && this.listenerCount('error') === 0) process.nextTick(this.emit.bind(this), 'error', error);
     };
     this.once('listening', finish);
     // Before the app's own 'error' listener, which may end the process: the master hears first.

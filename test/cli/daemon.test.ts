@@ -3,6 +3,7 @@ import test from 'ava';
 import { execa } from 'execa';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +67,22 @@ test('start -d says on stderr the warnings its master logs before it is ready, w
   // Warnings after the ready go to the log file only: nobody waits on stderr by then.
   t.is(started.stderr.split('\n').filter(Boolean).length, 1, started.stderr);
   t.is((await clusterd(['stop', 'warned'], env)).exitCode, 0);
+});
+
+test('start -d marks an address a worker binds alone (exclusive: true) as the ready line does', async (t) => {
+  const env = runtime(t);
+  const probe = net.createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  const started = await clusterd(['start', fixture('exclusive-port.js'), '-i', '1', '--name', 'bg-exclusive', '-d'], { ...env, PORT: String(port) });
+  t.is(started.exitCode, 0, started.stderr);
+  const pid = await masterPid('bg-exclusive', env);
+  t.teardown(() => {
+    if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+  });
+  t.regex(started.stdout, new RegExp(`1 worker \\(pid \\d+\\) on 127\\.0\\.0\\.1:${port} \\(exclusive: worker 1's own\\)`));
+  t.is((await clusterd(['stop', 'bg-exclusive'], env)).exitCode, 0);
 });
 
 test('start -d takes --log-max-size (its log rotates); with --log-file, the master\'s own output goes to that file too', async (t) => {

@@ -35,6 +35,11 @@ test('exclusive: true on a fixed port with -i 2: the master says the port is not
   t.regex(said[0]!.message, new RegExp(`listens on 127\\.0\\.0\\.1:${port} with exclusive: true, which the worker binds alone: the port is not shared`));
   const fatal = master.lines.find((line) => line.event === 'fatal');
   t.regex(fatal?.message ?? '', exclusiveCause(port));
+  // The app has no 'error' listener: its crash reads as alone, with no frame of clusterd's under Node's trace.
+  const stderr = master.lines.filter((line) => line.stream === 'stderr').map((line) => String(line.message));
+  const emitted = stderr.indexOf("Emitted 'error' event on Server instance at:");
+  t.not(emitted, -1, stderr.join('\n'));
+  t.regex(stderr[emitted + 1] ?? '', /^\s+at .*\(node:/, stderr.slice(emitted, emitted + 4).join('\n'));
 });
 
 test('exclusive: true with -i 1: the ready line and status list the port as the worker\'s own; a reload fails naming the port and the cause, the old worker serves on', async (t) => {
