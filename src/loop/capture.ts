@@ -52,11 +52,16 @@ export const PROBE_URL = 'clusterd-capture-probe';
  * first, as [function, file, line, column, [source, line, column] from the source map or null], and
  * whether the innermost is at its function's entry; it leaves Error's settings as it found them.
  *
- * At the entry stack check V8 gives a function's start: its parameters' "(" (an arrow's, a method's:
- * where the enclosing function begins too; a `function`'s: past `function name`, the enclosing position
- * being the keyword's, or `async`'s). So a frame on its function's first line, at most the head
- * `async function* name` past the enclosing column, is taken as at its entry; code that far into a
- * function's first line (a loop's back edge in minified code) would read as its entry too.
+ * At the entry stack check V8 gives the position of the function's parameter list, the enclosing
+ * position being where the function begins: an arrow's are one (`(a) =>`, `a =>`, `async (a) =>`); a
+ * method's "(" is its key past it (`m(`, `get m(`, `*m(`, `async m(`, `constructor(`), a `function`'s
+ * past `function name` (`function* name`, `async function name`, ...). So a frame on its function's first
+ * line is at its entry when it is exactly that far in, the head rebuilt from the function's name (V8 on
+ * Node 20: an arrow into 0, `function namedNext` 18, `async function asyncNext` 24, a class's `get g` 5,
+ * `constructor` 11). Not "at most that far": a loop's back edge also takes the interrupt, at the loop's
+ * keyword, and a one-line `(req, res) => { for (...) }` spins 16 columns in. A head that the name does
+ * not give (an anonymous or inferred-name `function (`, a computed key) reads as not at its entry: the
+ * block is filed under that function, as if it had run.
  */
 const PROBE = `(() => {
   let at = null;
@@ -76,7 +81,9 @@ const PROBE = `(() => {
     try {
       if (inner && typeof inner.getEnclosingColumnNumber === 'function' && inner.getLineNumber() === inner.getEnclosingLineNumber()) {
         const into = inner.getColumnNumber() - inner.getEnclosingColumnNumber();
-        atEntry = into >= 0 && into <= 'async function* '.length + (inner.getFunctionName() || '').length;
+        const name = inner.getFunctionName() || '';
+        const heads = ['', '*', 'async ', 'async *', 'function ', 'function* ', 'async function ', 'async function* '];
+        atEntry = into === 0 || (name !== '' && heads.some((head) => into === head.length + name.length)) || (inner.isConstructor() && into === 'constructor'.length);
       }
     } catch {}
     return [at, sites.slice(below, below + ${MAX_FRAMES}).map((site) => {

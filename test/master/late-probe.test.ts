@@ -38,3 +38,23 @@ test('a JSON.parse followed by more work is not filed under the function called 
   );
   t.true(sites.some((site) => site.line === 33), JSON.stringify(sites));
 });
+
+test("a loop on a one-line handler's first line is filed under that handler, not its caller", async (t) => {
+  // The probe runs at the loop's back edge 16 columns into the line, which read as the handler's entry
+  // (the block then went to Node's emit, the handler's caller) when any column up to
+  // `async function* ` past the function's start did.
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('spins-on-one-line.js'), { instances: 1, flags: ['--name', 'oneline', '--watchdog', '30s'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const sites = await waitFor(
+    async () => {
+      await get(cluster.port, '/spin', { timeoutMs: 20_000 });
+      const status = JSON.parse(String((await ctl.run(['status', 'oneline', '--json'])).stdout)) as { workers: Array<{ blockedSites: Site[]; blocks: number }> };
+      const [worker] = status.workers;
+      return worker!.blocks >= 2 ? worker!.blockedSites : null;
+    },
+    { what: 'two blocks caught', timeoutMs: 60_000 },
+  );
+  const at = (site: Site) => `${site.url.slice(site.url.lastIndexOf('/') + 1)}:${site.line}`;
+  t.deepEqual([...new Set(sites.map(at))], ['spins-on-one-line.js:7'], JSON.stringify(sites));
+});
