@@ -69,11 +69,14 @@ export class BlockReports {
     const block = this.#blocking.get(worker) ?? this.#host.blockedSites.record(worker.id, info.stack, info.blockedMs, info.time);
     this.#blocking.delete(worker);
     block.lasted(info.blockedMs);
-    const frames = formatStack(info.stack);
+    // The whole stack as caught; a frame at its function's entry is said to be not the block's.
+    const stack = info.entryFrame ? [info.entryFrame, ...info.stack] : info.stack;
+    const frames = formatStack(stack);
+    if (info.entryFrame) frames[0] += ' (caught at its entry: the block is its caller\'s)';
     this.#host.logs.event(
       'blocked',
-      `worker ${worker.id} (pid ${worker.pid}) event loop blocked for ${info.blockedMs} ms${writingOutput(info.stack) ? ' writing its output (the master reads the workers\' output slower than it writes: it logs too much in one go)' : ''}; replacing it. Stack:\n${frames.join('\n') || `    (no JavaScript frames${info.error ? `: ${info.error}` : ''})`}`,
-      { worker: worker.id, pid: worker.pid, blockedMs: info.blockedMs, stack: info.stack, ...(info.error ? { error: info.error } : {}) },
+      `worker ${worker.id} (pid ${worker.pid}) event loop blocked for ${info.blockedMs} ms${writingOutput(stack) ? ' writing its output (the master reads the workers\' output slower than it writes: it logs too much in one go)' : ''}; replacing it. Stack:\n${frames.join('\n') || `    (no JavaScript frames${info.error ? `: ${info.error}` : ''})`}`,
+      { worker: worker.id, pid: worker.pid, blockedMs: info.blockedMs, stack, ...(info.error ? { error: info.error } : {}) },
       'warn',
     );
     this.#host.changed();

@@ -4,7 +4,6 @@
 // hears what it finds through HeartbeatWorker's callbacks.
 import type { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import type { StackFrame } from '../loop/types.js';
 import type { Capture } from '../loop/capture.js';
 import { LATE_CAPTURE_MS, blockedFrames, endedRightAfter, type BlockingReport } from './blocking-report.js';
 import { CAPTURE_TIMEOUT_MS, STOPPED, isStopped, type WorkerInspector } from './inspector.js';
@@ -148,7 +147,7 @@ export class HeartbeatWatch {
     try {
       capture = await this.#worker.inspector.captureAt();
     } catch (error) {
-      if (why === 'watchdog' && watch.current(episode)) this.#reportBlocked(episode, watch.silentMs, [], (error as Error).message);
+      if (why === 'watchdog' && watch.current(episode)) this.#reportBlocked(episode, watch.silentMs, null, (error as Error).message);
       if (why === 'report') siteless();
       return;
     }
@@ -171,7 +170,7 @@ export class HeartbeatWatch {
     this.#reportBlocked(
       episode,
       watch.silentMs,
-      capture?.frames ?? [],
+      capture,
       capture === null ? (isStopped(this.#worker.pid) ? STOPPED : `could not pause the main thread within ${CAPTURE_TIMEOUT_MS} ms (blocked inside a native call?)`) : undefined,
     );
   }
@@ -214,8 +213,12 @@ export class HeartbeatWatch {
     this.#worker.onBlocking(report);
   }
 
-  #reportBlocked(episode: number, blockedMs: number, stack: StackFrame[], error?: string): void {
+  #reportBlocked(episode: number, blockedMs: number, capture: Capture | null, error?: string): void {
     this.#replacedEpisode = episode;
-    this.#worker.onBlocked({ state: 'blocked', stack, time: Date.now(), blockedMs, ...(error ? { error } : {}) });
+    // Where --report-blocked files the block (blockedFrames), whichever report comes first: a frame
+    // caught at its function's entry is apart, for the log's whole stack.
+    const stack = capture === null ? [] : blockedFrames(capture);
+    const entryFrame = capture?.atEntry ? capture.frames[0] : undefined;
+    this.#worker.onBlocked({ state: 'blocked', stack, time: Date.now(), blockedMs, ...(entryFrame ? { entryFrame } : {}), ...(error ? { error } : {}) });
   }
 }

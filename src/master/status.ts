@@ -108,8 +108,11 @@ export interface StackReport {
  * A blocked-loop episode as the watchdog caught it: when (epoch ms), how long (ms), and where; `error`
  * (with an empty stack) when the main thread could not be paused (inside a long native call); `pid`,
  * the process it caught (its id's report outlives it: the replacement serves under the same id).
+ * `stack` is where the block is filed, as --report-blocked files it: without `entryFrame`, the innermost
+ * frame caught when that was at its function's entry (a function called after a JSON.parse, which had
+ * run nothing); the log line has both.
  */
-export type BlockedInfo = StackReport & { time: number; blockedMs: number; pid: number; error?: string };
+export type BlockedInfo = StackReport & { time: number; blockedMs: number; pid: number; error?: string; entryFrame?: StackFrame };
 
 
 /** Builds the control plane's snapshot: every live worker process, serving or not, by id. */

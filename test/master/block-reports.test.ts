@@ -161,3 +161,33 @@ test('a block --report-blocked reported and the watchdog then ended counts once,
   t.like(blockedSites.sites(1, time + 60_000)[0], { count: 1, maxMs: 430 });
   t.is(blockedSites.total(1), 1);
 });
+
+/** A function called right after a native call (a JSON.parse), caught at its entry, and its caller. */
+const called: StackFrame = { functionName: 'serializeBig', url: 'file:///srv/app/block.js', line: 20, column: 23 };
+const caller: StackFrame = { functionName: 'handler', url: 'file:///srv/app/block.js', line: 31, column: 18 };
+
+test('the watchdog files a block caught at a function\'s entry under its caller, as --report-blocked does; its log has the whole stack', async (t) => {
+  // --report-blocked off, rate-limited, or at or past --watchdog: the watchdog's report is the only one.
+  const { pipe, watch, asking, answer, blocked, beat } = watchedWorker();
+  t.teardown(() => watch.close());
+  beat();
+  await asking(2);
+  const at = monotonicMs();
+  answer({ frames: [called, caller], at, sentAt: at - 100, atEntry: true });
+  await settled();
+  t.is(blocked.length, 1);
+  t.deepEqual(blocked[0]!.stack, [caller], 'status names where the site is');
+  t.deepEqual(blocked[0]!.entryFrame, called);
+  pipe.end();
+
+  const logged: Array<{ message: string; fields: { stack: StackFrame[] } }> = [];
+  const logs = { event: (_kind: string, message: string, fields: { stack: StackFrame[] }) => logged.push({ message, fields }) } as unknown as LogSink;
+  const blockedSites = new BlockedSites();
+  const blockReports = new BlockReports({ logs, blockedSites, blocking() {}, changed() {} });
+  const worker = Object.assign(new EventEmitter(), { id: 1, pid: 4242, kill() {} });
+  blockReports.follow(worker as unknown as WorkerProcess);
+  worker.emit('blocked', { ...blocked[0]!, pid: 4242 });
+  t.like(blockedSites.sites(1, Date.now())[0], { function: 'handler', line: 31, count: 1 });
+  t.deepEqual(logged[0]!.fields.stack, [called, caller]);
+  t.regex(logged[0]!.message, /at serializeBig \(file:\/\/\/srv\/app\/block\.js:20:23\) \(caught at its entry: the block is its caller's\)\n {4}at handler/);
+});
