@@ -6,6 +6,7 @@
 //
 // zod is used here, in the master only: the worker runtime never loads it (it imports
 // src/protocol.ts, which has no dependencies), so it costs the app nothing.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { LoopBreakdown, LoopSample } from '../loop/types.js';
 import { listenBase, MAX_SOCKET_PATH_BYTES, UV_UDP_IPV6ONLY, UV_UDP_REUSEADDR, type WorkerMessage } from '../protocol.js';
@@ -92,6 +93,30 @@ export const loopBreakdown = z.strictObject({
 
 const stillOpen = z.strictObject({ requests: count, receiving: count, idle: count, webSockets: count, upgraded: count, http2Sessions: count, other: count, handlers: count });
 
+// An exclusive listen the worker bound itself: the master repeats its address in the ready line,
+// `status` and the API's addresses, so it is held to what a bind gives: on a fixed port, an IP of the
+// family named, on that port; on a unix socket (port -1), the path asked for, absolute or abstract, as
+// every socket path the master takes.
+const ownListen = z
+  .strictObject({
+    cmd: z.literal('NODE_clusterd:own-listen'),
+    id: seq,
+    address: z.string().max(200).nullable(),
+    port: z.number().int().min(-1).max(65535).refine((port) => port !== 0, 'a fixed port (port 0 is never reported)'),
+    sockname: z.strictObject({ address: z.string().max(200), family: z.enum(['IPv4', 'IPv6', 'unix']), port: z.number().int().min(-1).max(65535) }).nullable(),
+    error: z.strictObject({ code: z.string().max(50), errno: z.number().int() }).nullable(),
+  })
+  .superRefine(({ address, port, sockname }, context) => {
+    const issue = (path: string[], message: string): void => context.addIssue({ code: 'custom', path, message });
+    if (port === -1) {
+      if (!socketPath.safeParse(address).success) issue(['address'], 'an absolute or abstract socket path, of at most 108 bytes');
+      if (sockname && (sockname.family !== 'unix' || sockname.port !== -1 || sockname.address !== address)) issue(['sockname'], 'the socket path asked for, family unix, port -1');
+    } else if (sockname) {
+      if (sockname.family === 'unix' || isIP(sockname.address) !== (sockname.family === 'IPv4' ? 4 : 6)) issue(['sockname', 'address'], 'an IP address of its family');
+      if (sockname.port !== port) issue(['sockname', 'port'], 'the port asked for');
+    }
+  });
+
 const workerMessage = z.discriminatedUnion('cmd', [
   z.strictObject({ cmd: z.literal('NODE_clusterd:listen'), seq, query: listenQuery }),
   z.strictObject({ cmd: z.literal('NODE_clusterd:close'), key }),
@@ -106,14 +131,7 @@ const workerMessage = z.discriminatedUnion('cmd', [
   z.strictObject({ cmd: z.literal('NODE_clusterd:stats'), sample: loopSample }),
   z.strictObject({ cmd: z.literal('NODE_clusterd:draining'), open: stillOpen, appExits: z.boolean(), listensFor: z.enum(['SIGINT', 'SIGTERM']).optional() }),
   z.strictObject({ cmd: z.literal('NODE_clusterd:usr1-taken') }),
-  z.strictObject({
-    cmd: z.literal('NODE_clusterd:own-listen'),
-    id: seq,
-    address: z.string().max(200).nullable(),
-    port: z.number().int().min(-1).max(65535),
-    sockname: z.strictObject({ address: z.string().max(200), family: z.string().max(10), port: z.number().int().min(-1).max(65535) }).nullable(),
-    error: z.strictObject({ code: z.string().max(50), errno: z.number().int() }).nullable(),
-  }),
+  ownListen,
   z.strictObject({ cmd: z.literal('NODE_clusterd:own-close'), id: seq }),
 ]) satisfies z.ZodType<WorkerMessage>;
 

@@ -38,6 +38,9 @@ test('stats without uv metrics (Node < 20.18)', accepted, { cmd: 'NODE_clusterd:
 const open = { requests: 1, receiving: 0, idle: 0, webSockets: 2, upgraded: 0, http2Sessions: 1, other: 0, handlers: 1 };
 test('draining', accepted, { cmd: 'NODE_clusterd:draining', open, appExits: true });
 test('own-listen (exclusive: true)', accepted, { cmd: 'NODE_clusterd:own-listen', id: 1, address: null, port: 3000, sockname: { address: '::', family: 'IPv6', port: 3000 }, error: null });
+test('own-listen on a host, bound to its IPv4 address', accepted, { cmd: 'NODE_clusterd:own-listen', id: 1, address: 'localhost', port: 3000, sockname: { address: '127.0.0.1', family: 'IPv4', port: 3000 }, error: null });
+test('own-listen on a unix path', accepted, { cmd: 'NODE_clusterd:own-listen', id: 1, address: '/run/app.sock', port: -1, sockname: { address: '/run/app.sock', family: 'unix', port: -1 }, error: null });
+test('own-listen on an abstract unix socket', accepted, { cmd: 'NODE_clusterd:own-listen', id: 1, address: '\0clusterd-app', port: -1, sockname: { address: '\0clusterd-app', family: 'unix', port: -1 }, error: null });
 test('own-listen that failed', accepted, { cmd: 'NODE_clusterd:own-listen', id: 2, address: '/run/app.sock', port: -1, sockname: null, error: { code: 'EADDRINUSE', errno: -98 } });
 test('own-close', accepted, { cmd: 'NODE_clusterd:own-close', id: 1 });
 test('draining of an app that listens for the other stop signal', accepted, { cmd: 'NODE_clusterd:draining', open, appExits: false, listensFor: 'SIGINT' });
@@ -97,4 +100,15 @@ test('an extra field (a message the runtime never sends)', refused, { cmd: 'NODE
 test('listening without its flag', refused, { cmd: 'NODE_clusterd:listening' }, /listening/);
 test('listening with a string for its flag', refused, { cmd: 'NODE_clusterd:listening', listening: 'no' }, /listening/);
 test('own-listen with a port out of range', refused, { cmd: 'NODE_clusterd:own-listen', id: 1, address: null, port: 70000, sockname: null, error: null }, /port/);
+const ownListen = { cmd: 'NODE_clusterd:own-listen', id: 1, address: '127.0.0.1', port: 3000, sockname: { address: '127.0.0.1', family: 'IPv4', port: 3000 }, error: null };
+const ownPath = { cmd: 'NODE_clusterd:own-listen', id: 1, address: '/run/app.sock', port: -1, sockname: { address: '/run/app.sock', family: 'unix', port: -1 }, error: null };
+test('own-listen on a unix path whose address is no path (the master lists it)', refused, { ...ownPath, address: 'evil\nready on 0.0.0.0:80', sockname: null }, /address/);
+test('own-listen on a relative unix path', refused, { ...ownPath, address: 'app.sock', sockname: { ...ownPath.sockname, address: 'app.sock' } }, /address/);
+test('own-listen on a unix path bound to another path', refused, { ...ownPath, sockname: { ...ownPath.sockname, address: '/run/other.sock' } }, /address|path/);
+test('own-listen with a family that is no family', refused, { ...ownListen, sockname: { ...ownListen.sockname, family: 'IPv9' } }, /family/);
+test('own-listen on a unix path with a TCP family', refused, { ...ownPath, sockname: { ...ownPath.sockname, family: 'IPv4' } }, /family|sockname/);
+test('own-listen bound to an address that is no IP', refused, { ...ownListen, sockname: { ...ownListen.sockname, address: 'a\nb' } }, /IP|address/);
+test('own-listen bound to an IPv6 address called IPv4', refused, { ...ownListen, sockname: { address: '::1', family: 'IPv4', port: 3000 } }, /IP|address/);
+test('own-listen bound to another port than the one asked for', refused, { ...ownListen, sockname: { ...ownListen.sockname, port: 3001 } }, /port/);
+test('own-listen on port 0 (each worker has a port of its own: never reported)', refused, { ...ownListen, port: 0, sockname: { ...ownListen.sockname, port: 0 } }, /port/);
 test('not an object', refused, 'NODE_clusterd:ready', /object|cmd|Invalid/i);
