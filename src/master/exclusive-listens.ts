@@ -58,7 +58,7 @@ export class ExclusiveListens {
     if (held.size === 0) this.#held.delete(worker);
   }
 
-  /** The worker is gone (or leaving): its sockets close with it. */
+  /** The worker is gone: its sockets closed with it. */
   remove(worker: BalancedWorker): void {
     this.#count -= this.#held.get(worker)?.size ?? 0;
     this.#held.delete(worker);

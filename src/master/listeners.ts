@@ -276,11 +276,12 @@ export class Listeners {
   /**
    * Takes a worker out of balancing everywhere (it is draining or gone). Its addresses stay
    * bound even when it was the last worker, so a replacement finds the same socket and
-   * clients queue instead of being refused.
+   * clients queue instead of being refused. The sockets it bound itself (`exclusive: true`) are
+   * its own until it exits: a draining worker still holds them, and is listed and named as holding them.
    */
   remove(worker: BalancedWorker): void {
     for (const balancer of this.#open.values()) balancer.remove(worker);
-    this.#exclusive.remove(worker);
+    if (worker.exited) this.#exclusive.remove(worker);
     this.#sweep();
   }
 

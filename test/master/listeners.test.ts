@@ -68,3 +68,20 @@ test("an address a worker's replacement is ready without is released, once it ha
   t.deepEqual(warnings.map((warning) => warning.event), ['listen-released']);
   t.like(warnings[0]!.data, { count: 1, addresses: [`127.0.0.1:${extra}`] });
 });
+
+test('a draining worker still holds the port it bound itself (exclusive: true): listed, and named when another worker cannot bind it, until it exits', (t) => {
+  const failures: Array<{ holder: number | null | undefined }> = [];
+  const listeners = new Listeners({ mode: 'rr', onFailure: (failure) => failures.push({ holder: failure.exclusive?.holder }) });
+  t.teardown(() => listeners.closeAll());
+  const old = standIn(1) as BalancedWorker & { replies: ListenReply[]; exited: boolean };
+  const own = { cmd: 'NODE_clusterd:own-listen', id: 1, address: '127.0.0.1', port: 3000 } as const;
+  listeners.ownListen(old, { ...own, sockname: { address: '127.0.0.1', family: 'IPv4', port: 3000 }, error: null });
+  // Stopped (a reload's old worker, a scale down): out of balancing, draining, its socket still open.
+  listeners.remove(old);
+  t.deepEqual(listeners.addresses(), [{ address: '127.0.0.1', family: 'IPv4', port: 3000, worker: 1 }]);
+  listeners.ownListen(standIn(2), { ...own, sockname: null, error: { code: 'EADDRINUSE', errno: -98 } });
+  t.deepEqual(failures, [{ holder: 1 }]);
+  old.exited = true;
+  listeners.remove(old);
+  t.deepEqual(listeners.addresses(), []);
+});
