@@ -9,15 +9,15 @@ export function monotonicMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
+/** A check, told when it was due (monotonic ms): it may be running before then. */
+export type Check = (at: number) => void;
+
 /**
  * One timer for the checks of every watch, set for the earliest. When it fires, every check due by
  * then runs, and with it those due within their `early` ms: a worker whose loop turns has written a
  * newer beat since, so its early check costs a read and sets it again from that beat, and the
  * checks of all workers fall into one wake-up. A check for a silence (`early` 0) runs when due.
  */
-/** A check, told when it was due (monotonic ms): it may be running before then. */
-export type Check = (at: number) => void;
-
 export class Checks {
   readonly #due = new Map<Check, { at: number; early: number }>();
   #timer: NodeJS.Timeout | null = null;

@@ -41,10 +41,10 @@ export interface MasterOptions {
   logFile?: LogFileOptions | null;
 }
 
-/** What the master announces once every worker is ready (also sent to a daemon's parent). */
 // Each listener in the form its users take it, which is why the forms differ: `--control` and
 // connect()'s `control` take HOST:PORT (gRPC's form), a Prometheus scrape config a URL. The ports
 // are the ones the system chose for port 0. Users read these forms: they are kept as they are.
+/** What the master announces once every worker is ready (also sent to a daemon's parent). */
 export interface ReadyInfo {
   name: string;
   /** Where the app listens: `HOST:PORT` (an IPv6 host in brackets: `[::1]:3000`), or a unix socket's path (`@name` for an abstract one). */
