@@ -10,7 +10,7 @@ import { LoopRequests } from '../../src/master/loop-requests.js';
 import type { LoopBreakdown } from '../../src/loop/types.js';
 import type { MasterMessage } from '../../src/protocol.js';
 
-/** A worker whose loop turns (or not) as the test says, and which tells when it was asked. */
+/** A worker whose loop turns (or not) as the test says, and which tells when it was asked, and when its loop was looked at. */
 function fakeWorker() {
   const asked = new EventEmitter();
   const worker = {
@@ -21,7 +21,10 @@ function fakeWorker() {
       asked.emit('message', message);
       return true;
     },
-    turning: () => worker.turns,
+    turning: () => {
+      asked.emit('turning');
+      return worker.turns;
+    },
   };
   return { worker, asked };
 }
@@ -30,13 +33,14 @@ const breakdown = { durationMs: 50 } as LoopBreakdown;
 
 test('an answer that comes past the margin is taken while the worker\'s loop turns', async (t) => {
   const { worker, asked } = fakeWorker();
-  // The margins as the master has them: the answer comes 6 s after a 50 ms window, past the first 5 s.
-  const loops = new LoopRequests(worker);
+  // The answer comes once the first margin (50 ms past the window) is over: the master then looks at the loop.
+  const loops = new LoopRequests(worker, { answerMs: 50, answerMaxMs: 5000 });
   const sent = once(asked, 'message');
   const answer = loops.measure(50);
   const [message] = (await sent) as [{ seq: number }];
-  const late = setTimeout(() => loops.answer(message.seq, breakdown), 6050);
-  t.teardown(() => clearTimeout(late));
+  // Given up on at the margin, the answer rejects: the race ends there.
+  await Promise.race([once(asked, 'turning'), answer]);
+  loops.answer(message.seq, breakdown);
   t.is(await answer, breakdown);
 });
 
