@@ -143,6 +143,14 @@ export class HeartbeatWatch {
     const siteless = (): void => {
       if (watch.current(episode)) this.#reportBlocking(episode, { frames: [], blockedMs: watch.silentMs, time: Date.now(), lasted: watch.lasted(episode) });
     };
+    // The silence ended before the probe could run inside it: the worker's first stack, whose inspector
+    // Node opens from the main thread, so after the native call that blocked it returns. The silence
+    // was real all the same (it is judged from the beats, never from the master's own lateness): a
+    // block with no site, as long as it lasted. It went uncounted, every new process's first.
+    const endedUnseen = (): void => {
+      const lasted = why === 'report' && !measured() ? watch.endedMs(episode) : null;
+      if (lasted !== null) this.#reportBlocking(episode, { frames: [], blockedMs: lasted, time: Date.now(), lasted: Promise.resolve(lasted) });
+    };
     let capture: Capture | null;
     try {
       capture = await this.#worker.inspector.captureAt();
@@ -153,13 +161,13 @@ export class HeartbeatWatch {
     }
     if (capture !== null && capture.frames.length === 0) {
       if (watch.current(episode)) this.#suspectLostHeartbeat(watch, episode);
-      return;
+      return endedUnseen();
     }
     if (why === 'report') {
       if (measured()) return;
       if (capture === null) return siteless();
       const blockedMs = capture.at === null ? (watch.current(episode) ? watch.silentMs : null) : watch.silenceAt(episode, capture.at);
-      if (blockedMs === null) return;
+      if (blockedMs === null) return endedUnseen();
       const lasted = watch.lasted(episode);
       const late = capture.at !== null && capture.at - capture.sentAt > LATE_CAPTURE_MS;
       const native = late && (await endedRightAfter(lasted, blockedMs, capture.at!));

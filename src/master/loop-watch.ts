@@ -151,6 +151,11 @@ export class LoopWatch extends EventEmitter {
     });
   }
 
+  /** How long the silence `episode` lasted, in ms, once it has ended; null while it goes on, or once a later one has ended too. */
+  endedMs(episode: number): number | null {
+    return this.#ended?.episode === episode ? Math.round(this.#ended.to - this.#ended.from) : null;
+  }
+
   /** Whether the silence `episode` (from a 'silent' event) is still going on: no beat since. */
   current(episode: number): boolean {
     return !this.#closed && episode === this.#episode;

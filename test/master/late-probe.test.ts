@@ -58,3 +58,20 @@ test("a loop on a one-line handler's first line is filed under that handler, not
   const at = (site: Site) => `${site.url.slice(site.url.lastIndexOf('/') + 1)}:${site.line}`;
   t.deepEqual([...new Set(sites.map(at))], ['spins-on-one-line.js:7'], JSON.stringify(sites));
 });
+
+test('a new worker\'s first block, inside a native call, is counted though its stack came after it (the inspector opens once the call returns)', async (t) => {
+  // Every new process's first such block went uncounted: the probe ran after the loop beat again, and
+  // a capture from after the silence was dropped as saying nothing about it.
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('parses-only.js'), { instances: 1, flags: ['--name', 'firstnative', '--watchdog', '0'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  await get(cluster.port, '/json', { timeoutMs: 20_000 });
+  const blocks = await waitFor(
+    async () => {
+      const status = JSON.parse(String((await ctl.run(['status', 'firstnative', '--json'])).stdout)) as { workers: Array<{ blocks: number }> };
+      return status.workers[0]!.blocks > 0 ? status.workers[0]!.blocks : null;
+    },
+    { what: 'the first block counted', timeoutMs: 10_000 },
+  );
+  t.is(blocks, 1);
+});
