@@ -3,7 +3,7 @@
 // before the mirror or a page uses any of it.
 import { z } from 'zod';
 import { MAX_OTHERS, type FeedMessage } from './feed.js';
-import { BUCKETS, MARKER_KINDS, MAX_FEED_TEXT, MAX_MARKERS } from './history.js';
+import { BUCKETS, MARKER_KINDS, MAX_FEED_TEXT, MAX_MARKERS, type Marker } from './history.js';
 import { ClusterdError } from '../errors.js';
 import { MAX_INSTANCES } from '../options.js';
 
@@ -38,15 +38,21 @@ const worker = z.object({
   recentLagP99: figure,
   blockedSites: z.array(z.object({ function: text, url: text, line: count, count, maxMs: figure, lastSeen: z.number() })).max(100),
   buckets: z.array(bucket).max(BUCKETS + 1),
-  // Absent from a master older than the field.
-  others: z.array(z.object({ pid: count, state: z.string().max(40), connections: count })).max(MAX_OTHERS).default([]),
+  // Absent from a master older than the field. A newer master may keep more than MAX_OTHERS: the
+  // newest are kept (the feed lists them oldest first), not the message refused.
+  others: z.preprocess(
+    (value) => (Array.isArray(value) ? value.slice(-MAX_OTHERS) : value),
+    z.array(z.object({ pid: count, state: z.string().max(40), connections: count })).max(MAX_OTHERS),
+  ).default([]),
 });
 
 const marker = z.object({
   id: z.number().int().min(1),
   seq: count,
   time: z.number(),
-  kind: z.enum(MARKER_KINDS),
+  // Any kind, so that one a newer master adds (as `listening` was) does not refuse the whole message:
+  // `markers` then drops the markers of kinds this version cannot draw.
+  kind: z.string().max(40),
   worker: z.number().int().min(1).max(MAX_INSTANCES).nullable(),
   text,
   stack: z.array(text).max(1000).optional(),
@@ -61,8 +67,14 @@ const base = {
   totals: z.object({ workers: count, ready: count, blocked: count.default(0), desired: count.default(0), rps: figure, inflight: count, connections: count, rss: figure, restarts: count, memoryReplacements: count.default(0) }),
   // A worker id's serving process (or, waiting to restart, none) and, during a reload, none twice: at most one view per id.
   workers: z.array(worker).max(MAX_INSTANCES),
-  markers: z.array(marker).max(MAX_MARKERS),
+  markers: z.array(marker).max(MAX_MARKERS).transform((markers) => markers.filter(knownKind)),
 };
+
+const KNOWN_KINDS: ReadonlySet<string> = new Set(MARKER_KINDS);
+
+function knownKind<T extends { kind: string }>(marker: T): marker is T & Pick<Marker, 'kind'> {
+  return KNOWN_KINDS.has(marker.kind);
+}
 
 const feedMessage = z.discriminatedUnion('type', [
   z.object({

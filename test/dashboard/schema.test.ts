@@ -3,6 +3,7 @@
 import test from 'ava';
 import { parseFeedMessage } from '../../src/dashboard/schema.js';
 import { ClusterdError } from '../../src/errors.js';
+import { MAX_OTHERS } from '../../src/dashboard/feed.js';
 import { snapshot, update } from './helpers/messages.js';
 
 test('a snapshot and an update pass as they are', (t) => {
@@ -10,6 +11,20 @@ test('a snapshot and an update pass as they are', (t) => {
   t.deepEqual(parseFeedMessage(JSON.stringify(update())), update());
   // Fields a newer master adds are dropped, not refused.
   t.is((parseFeedMessage(JSON.stringify({ ...snapshot(), futureField: 1 })) as unknown as Record<string, unknown>).futureField, undefined);
+});
+
+test('a marker of a kind this version does not know (from a newer master) is dropped, the others kept', (t) => {
+  const message = snapshot();
+  const known = message.markers[0]!;
+  const json = JSON.stringify({ ...message, markers: [{ ...known, id: 90, kind: 'party' }, known] });
+  t.deepEqual(parseFeedMessage(json).markers, [known]);
+});
+
+test('more other processes than this version keeps (from a newer master): the newest kept', (t) => {
+  const message = snapshot();
+  const others = Array.from({ length: MAX_OTHERS + 3 }, (_, i) => ({ pid: 1000 + i, state: 'stopping', connections: 0 }));
+  const json = JSON.stringify({ ...message, workers: [{ ...message.workers[0]!, others }, ...message.workers.slice(1)] });
+  t.deepEqual(parseFeedMessage(json).workers[0]!.others, others.slice(-MAX_OTHERS));
 });
 
 const malformed = test.macro({
@@ -57,7 +72,7 @@ test('a bucket without its time', malformed, edited(['workers', 0, 'buckets', 0,
 test('more buckets than a window holds', malformed, edited(['workers', 0, 'buckets'], Array.from({ length: 452 }, (_, i) => ({ ...bucket, t: i * 2000 }))), /workers\.0\.buckets/);
 test('more workers than a cluster may have', malformed, edited(['workers'], Array.from({ length: 1025 }, () => worker)), /workers/);
 test('a blocked site without its line', malformed, edited(['workers', 0, 'blockedSites', 0, 'line'], DELETE), /blockedSites\.0\.line/);
-test('a marker of an unknown kind', malformed, edited(['markers', 0, 'kind'], 'party'), /markers\.0\.kind/);
+test('a marker kind too long', malformed, edited(['markers', 0, 'kind'], 'x'.repeat(41)), /markers\.0\.kind/);
 test('a marker text too long', malformed, edited(['markers', 0, 'text'], 'x'.repeat(10_001)), /markers\.0\.text/);
 test('a marker stack of numbers', malformed, edited(['markers', 0, 'stack'], [1, 2]), /markers\.0\.stack\.0/);
 test('more markers than the master keeps', malformed, edited(['markers'], Array.from({ length: 1001 }, (_, i) => ({ ...marker, id: i + 1 }))), /markers/);
