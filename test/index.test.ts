@@ -235,6 +235,34 @@ test.serial('the watchdog\'s blocked event names the process it caught and the a
   await cluster.stop();
 });
 
+test.serial('the watchdog\'s blocked event is told once, though its id crashes after and waits out its backoff with no process', async (t) => {
+  const dir = runtime(t);
+  const starts = join(dir, 'starts');
+  const crashes = 4;
+  const cluster = await start({ entry: fixture('blocks-then-crashes.js'), instances: 2, name: 'watchdog-once', watchdog: '100ms', env: { START_COUNT: starts, CRASHES: crashes }, output: 'ignore' });
+  t.teardown(() => {
+    if (isRunning(cluster.masterPid)) process.kill(cluster.masterPid, 'SIGKILL');
+  });
+  const replaced: BlockedEvent[] = [];
+  cluster.on('blocked', (event) => {
+    if (event.replaced) replaced.push(event);
+  });
+  const readyPids: number[][] = [];
+  cluster.on('ready', (status) => readyPids.push(status.workers.map((worker) => worker.pid)));
+  // Worker 1's last process, the one that serves on: its rows carry the watchdog's report too.
+  const last = await waitFor(
+    async () => {
+      const one = (await cluster.status()).workers.find((worker) => worker.id === 1);
+      return readFileSync(starts, 'utf8') === String(crashes + 2) && one?.state === 'ready' && one.pid;
+    },
+    { timeoutMs: 20_000, what: `worker 1's start number ${crashes + 2} ready` },
+  );
+  // The handle has seen it (its status stream in order): every blocked event before it has come.
+  await waitFor(() => readyPids.some((pids) => pids.includes(last)), { what: 'the handle\'s ready with worker 1\'s last process' });
+  t.is(replaced.length, 1, JSON.stringify(replaced.map(({ pid, time }) => ({ pid, time }))));
+  await cluster.stop();
+});
+
 test.serial('start() refuses bad options naming the key, and rejects with the reason when the app cannot boot', async (t) => {
   runtime(t);
   await t.throwsAsync(start({ entry: fixture('hello.js'), grace: '10x' }), { message: /^start\(\) options: Expected `grace` to be a duration/ });

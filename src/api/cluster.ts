@@ -83,6 +83,13 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   #stopped = false;
   /** This handle's stop() was answered: the cluster is stopping as it asked. */
   #stopAsked = false;
+  /**
+   * Per worker id, the time of the watchdog's catch last told as 'blocked'. The master keeps the
+   * report per id, across the id's crash restarts: the previous message's rows cannot say it was
+   * told, as an id waiting out its backoff has none, and its next process carries the same report.
+   * At most one entry per id (MAX_INSTANCES).
+   */
+  readonly #toldBlocked = new Map<number, number>();
 
   /** @internal Use start() or connect(). */
   constructor(client: ControlClient, status: ClusterView, started: { master: ChildProcess; info: ReadyInfo } | null = null) {
@@ -96,6 +103,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.name = status.name;
     this.masterPid = status.masterPid;
     this.#readyPids = status.workers.map((worker) => worker.pid).sort((a, b) => a - b).join(',');
+    // Caught before this handle was made: not news to it.
+    for (const worker of status.workers) if (worker.lastBlocked) this.#toldBlocked.set(worker.id, worker.lastBlocked.time);
     this.#watch = client.watch(
       { history: false },
       {
@@ -313,7 +322,6 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       const current = now.get(id);
       if (old.pid > 0 && (!current || current.pid !== old.pid)) events.push(['worker-exit', { id, pid: old.pid }]);
     }
-    const toldBlocked = new Set<number>();
     for (const worker of next.workers) {
       const old = before.get(worker.id);
       const samePid = old?.pid === worker.pid;
@@ -322,8 +330,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       }
       // Kept per id, and so on each of an id's rows (the old process and its successor): told once.
       const blocked = worker.lastBlocked;
-      if (blocked && blocked.time !== old?.lastBlocked?.time && !toldBlocked.has(worker.id)) {
-        toldBlocked.add(worker.id);
+      if (blocked && blocked.time !== this.#toldBlocked.get(worker.id)) {
+        this.#toldBlocked.set(worker.id, blocked.time);
         // The app's innermost frame, as the blocking sites name it (the innermost frame is often V8's
         // or Node's); the process the watchdog caught, not its successor, which may be listed by now.
         const top = appFrame(blocked.frames, RUNTIME_PREFIXES) ?? blocked.frames[0];
