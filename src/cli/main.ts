@@ -191,9 +191,9 @@ function unknownAfterFlag(message: string, argv: readonly string[], takesValue: 
 }
 
 /**
- * yargs names an unknown flag without its dashes (`Unknown argument: bogus`), and a long one twice
- * (`bogus-flag, bogusFlag`): each as it was typed (`--bogus`, `--no-bogus`, `-x`), once. A word that
- * is no flag (a second NAME) stays as it is.
+ * yargs names an unknown flag without its dashes (`Unknown argument: bogus`), and a long one with a
+ * dash twice (`bogus-flag, bogusFlag`): each as it was typed (`--bogus`, `--no-bogus`, `-x`, `--Bogus`,
+ * `-X`), once. A word that is no flag (a second NAME) stays as it is.
  */
 function unknownAsTyped(line: string, argv: readonly string[]): string {
   const listed = /^Unknown arguments?: (.+)$/.exec(line)?.[1];
@@ -201,8 +201,10 @@ function unknownAsTyped(line: string, argv: readonly string[]): string {
   const end = argv.indexOf('--');
   const tokens = end === -1 ? argv : argv.slice(0, end);
   const names = listed.split(', ');
-  const kebab = (name: string): string => name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
-  const typed = [...new Set(names.filter((name) => kebab(name) === name || !names.includes(kebab(name))).map((name) => flagAsTyped(kebab(name), tokens)))];
+  // yargs' camelCase copy of a name with dashes: the name itself, as typed, is listed too.
+  const camel = (name: string): string => name.replace(/-(\w)/g, (_, letter: string) => letter.toUpperCase());
+  const twins = new Set(names.filter((name) => camel(name) !== name).map(camel));
+  const typed = [...new Set(names.filter((name) => !twins.has(name)).map((name) => flagAsTyped(name, tokens)))];
   return `Unknown argument${typed.length === 1 ? '' : 's'}: ${typed.join(', ')}`;
 }
 

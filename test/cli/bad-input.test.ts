@@ -189,6 +189,12 @@ test('the line names what is wrong: an unknown flag with no command, -v, NAME gi
     [['status', '--bogus-flag'], 'clusterd: Unknown argument: --bogus-flag (see clusterd --help)'],
     [['status', '--no-bogus'], 'clusterd: Unknown argument: --no-bogus (see clusterd --help)'],
     [['status', '--bogus=1', '-xq'], 'clusterd: Unknown arguments: --bogus, -x, -q (see clusterd --help)'],
+    // Upper case as typed: it said "-x", "-bogus", "-x, -y", "-bogus--flag, -bogus-flag".
+    [['status', '-X'], 'clusterd: Unknown argument: -X (see clusterd --help)'],
+    [['status', '--Bogus'], 'clusterd: Unknown argument: --Bogus (see clusterd --help)'],
+    [['status', '-xY'], 'clusterd: Unknown arguments: -x, -Y (see clusterd --help)'],
+    [['status', '--bogusFlag'], 'clusterd: Unknown argument: --bogusFlag (see clusterd --help)'],
+    [['status', '--Bogus-Flag=1'], 'clusterd: Unknown argument: --Bogus-Flag (see clusterd --help)'],
     [['status', '--control', '-x'], 'clusterd: `--control` needs a value (one that starts with -: --control=-x) (see clusterd --help)'],
     [['--version', 'extra'], 'clusterd: `--version` takes nothing else: clusterd --version (see clusterd --help)'],
     [['help', 'xyzzy'], 'clusterd: unknown command `xyzzy` (see clusterd --help)'],
