@@ -57,6 +57,8 @@ export function controlError(error: grpc.ServiceError | null, address: string): 
     .replace(/\s*Resolution note:.*$/s, '')
     .replace(/^No connection established\. Last error: (?:Error: )?/, '')
     .replace(/\.$/, '');
+  const tooLarge = tooLargeReply(details);
+  if (tooLarge) return new ClusterdError('ERR_CLUSTERD_CONTROL', `the cluster at ${address} sent a reply too large for this client (${tooLarge.bytes} bytes, past its limit of ${tooLarge.limit})`, { cause: error });
   if (notGrpc(details)) return new ClusterdError(NOT_RUNNING, `no clusterd control plane at ${address} (${details})`, { cause: error });
   switch (error?.code) {
     case grpc.status.UNAVAILABLE:
@@ -76,10 +78,26 @@ export function controlError(error: grpc.ServiceError | null, address: string): 
  * What grpc-js says of an HTTP/2 reply that is no gRPC (a web server, a proxy's error page): an HTTP
  * status other than 200 (a 404 reads UNIMPLEMENTED, which was taken for an older clusterd without the
  * operation), a 200 that ends without a grpc-status, or a body read as gRPC frames (its first bytes
- * taken for a length past the 64 MiB limit, or a message that does not parse). A clusterd master
- * answers with a grpc-status and messages far below the limit: something else listens there.
+ * taken for a length past the 64 MiB limit, and past any a clusterd reply may have: tooLargeReply;
+ * or a message that does not parse). A clusterd master answers with a grpc-status and messages of a
+ * plausible length: something else listens there.
  */
 const NOT_GRPC = [/^Received HTTP status code \d+$/, /\(Call ended without gRPC status\)$/, /^Received message larger than max /, /^Response message parsing error/];
+
+/**
+ * Past this, a message's length is no clusterd reply's but text read as a gRPC frame: any printable
+ * byte (0x20 and up) read as the length's first byte makes 512 MiB or more. Below it, a real master's
+ * reply may pass the client's limit (a Dashboard snapshot is up to ~100 KB per worker id).
+ */
+const IMPLAUSIBLE_LENGTH = 0x2000_0000;
+
+/** grpc-js's "Received message larger than max (N vs. LIMIT)" for a length a clusterd reply may have: N and LIMIT. */
+function tooLargeReply(details: string): { bytes: number; limit: number } | null {
+  const match = /^Received message larger than max \((\d+) vs\.? (\d+)\)/.exec(details);
+  if (!match) return null;
+  const [bytes, limit] = [Number(match[1]), Number(match[2])];
+  return bytes < IMPLAUSIBLE_LENGTH ? { bytes, limit } : null;
+}
 
 function notGrpc(details: string): boolean {
   return NOT_GRPC.some((pattern) => pattern.test(details));

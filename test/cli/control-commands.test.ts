@@ -248,6 +248,23 @@ test('top exits 0 on SIGINT, and with a note when the cluster stops', async (t) 
   t.is(result.stderr, 'clusterd: cluster api stopped');
 });
 
+test('--control at a server whose gRPC reply is past the client\'s limit but of a length a clusterd may send: "too large", not "no clusterd"', async (t) => {
+  const other = tempDir(t);
+  // A gRPC frame's header claiming 96 MiB (a Dashboard snapshot for many workers could), then the end.
+  const header = Buffer.from([0, 0x06, 0, 0, 0]);
+  const server = http2.createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'application/grpc' });
+    response.end(header);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  const control = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  const result = await clusterd(other, 'status', '--control', control, '--control-token', 's3cret');
+  t.is(result.exitCode, ExitCode.INTERNAL, result.stderr);
+  t.is(result.stderr, `clusterd: the cluster at ${control} sent a reply too large for this client (${0x0600_0000} bytes, past its limit of ${64 * 1024 * 1024})`);
+});
+
 test('--control at an HTTP/2 server that is no clusterd: "no clusterd control plane", exit 7, whatever it answers', async (t) => {
   // A 404 read as "runs a clusterd without this operation" (exit 1), a 200 as "control call failed" (exit 1).
   const other = tempDir(t);
