@@ -7,11 +7,16 @@ import { once } from 'node:events';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BootError, connect, start, StartError, type BlockedEvent } from '../src/index.js';
 import { ClusterdError, UsageError } from '../src/errors.js';
 import { ExitCode } from '../src/exit-codes.js';
 import { CLI, fixture, get, isRunning, waitFor } from './helpers/cluster.js';
+import { clusterStatus } from './control/helpers/fake-source.js';
+import { ControlClient } from '../src/control/client.js';
+import { decodeStatus, encodeStatus } from '../src/control/convert.js';
+import { socketPath } from '../src/control/paths.js';
+import { RUNTIME_PREFIXES } from '../src/master/blocking-report.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -260,6 +265,24 @@ test.serial('the watchdog\'s blocked event is told once, though its id crashes a
   // The handle has seen it (its status stream in order): every blocked event before it has come.
   await waitFor(() => readyPids.some((pids) => pids.includes(last)), { what: 'the handle\'s ready with worker 1\'s last process' });
   t.is(replaced.length, 1, JSON.stringify(replaced.map(({ pid, time }) => ({ pid, time }))));
+  await cluster.stop();
+});
+
+test.serial('the status names where the cluster\'s clusterd runs, for telling its frames from the app\'s; an older master\'s, this client\'s', async (t) => {
+  const dir = runtime(t);
+  const cluster = await start({ entry: fixture('hello.js'), instances: 1, name: 'prefixes', output: 'ignore' });
+  t.teardown(() => {
+    if (isRunning(cluster.masterPid)) process.kill(cluster.masterPid, 'SIGKILL');
+  });
+  const client = new ControlClient({ transport: 'unix', socketPath: socketPath('prefixes', dir) });
+  t.teardown(() => client.close());
+  const status = await client.status();
+  // The master runs the build (bin/clusterd.js), this test's client the sources: two installs' worth.
+  t.is(status.runtimePrefixes[0], pathToFileURL(join(ROOT, 'dist/')).href, JSON.stringify(status.runtimePrefixes));
+  t.notDeepEqual(status.runtimePrefixes, RUNTIME_PREFIXES);
+  const older = encodeStatus(clusterStatus('old', []), { history: false });
+  delete older.runtimePrefixes;
+  t.deepEqual(decodeStatus(older).runtimePrefixes, RUNTIME_PREFIXES);
   await cluster.stop();
 });
 

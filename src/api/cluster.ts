@@ -12,7 +12,6 @@ import { ClusterdError, UsageError } from '../errors.js';
 import { MAX_INSTANCES } from '../options.js';
 import type { LoopSample } from '../loop/types.js';
 import { appFrame } from '../master/blocked-sites.js';
-import { RUNTIME_PREFIXES } from '../master/blocking-report.js';
 import type { ReadyInfo } from '../master/run.js';
 
 export interface WorkerExitEvent {
@@ -334,7 +333,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         this.#toldBlocked.set(worker.id, blocked.time);
         // The app's innermost frame, as the blocking sites name it (the innermost frame is often V8's
         // or Node's); the process the watchdog caught, not its successor, which may be listed by now.
-        const top = appFrame(blocked.frames, RUNTIME_PREFIXES) ?? blocked.frames[0];
+        const top = appFrame(blocked.frames, next.runtimePrefixes) ?? blocked.frames[0];
         const site = top ? { function: top.functionName, url: top.url, line: top.line } : null;
         events.push(['blocked', { id: worker.id, pid: blocked.pid || worker.pid, time: blocked.time, blockedMs: blocked.blockedMs, site, frames: blocked.frames, replaced: true }]);
       }

@@ -32,13 +32,13 @@ export const loopCommand: CommandModule<object, LoopArgs> = {
       const { name, target } = nameAndTarget([args.name, args['worker-id']], WORKER_ID_TARGET('loop'));
       const id = parseWorkerId(target);
       const durationMs = parseDuration('duration', args.duration, LOOP_DURATION_MS);
-      const { client } = await connectFromArgs({ ...args, name });
+      const { client, status } = await connectFromArgs({ ...args, name });
       try {
         const asked = performance.now();
         const view = await client.loop(id, { durationMs });
         if ('blocked' in view) {
           // Blocked once the window was over: it ran, its answer did not come (the master found the loop blocked when asked, at once).
-          process.stderr.write(`${blockedNote(id, view.blocked, { during: performance.now() - asked >= durationMs }).join('\n')}\n`);
+          process.stderr.write(`${blockedNote(id, view.blocked, { runtimePrefixes: status.runtimePrefixes, during: performance.now() - asked >= durationMs }).join('\n')}\n`);
           // A script that reads stdout as JSON gets JSON, which says so, as `stack --json` would.
           const { blockedMs, frames } = view.blocked;
           if (args.json) process.stdout.write(`${JSON.stringify({ worker: id, blocked: true, blockedMs, frames }, null, 2)}\n`);

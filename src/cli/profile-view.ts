@@ -4,7 +4,6 @@ import type { StackView } from '../control/types.js';
 import { printable } from './format.js';
 import { blockedWhere, frameLine } from './stack-view.js';
 import { appFrame } from '../master/blocked-sites.js';
-import { RUNTIME_PREFIXES } from '../master/blocking-report.js';
 import { PROBE_URL } from '../loop/capture.js';
 
 /** One function's share of a profile's time. */
@@ -32,7 +31,7 @@ export interface SelfTime {
  * own entries, `(idle)`, `(program)`, `(garbage collector)`, count like any other, so the shares add up
  * to 100 of the whole window.
  */
-export function topSelfTime(profile: CpuProfile, count = 10, { ownPrefixes = OWN_PREFIXES }: { ownPrefixes?: readonly string[] } = {}): SelfTime[] {
+export function topSelfTime(profile: CpuProfile, count: number, { ownPrefixes }: { ownPrefixes: readonly string[] }): SelfTime[] {
   const { weights, unsampled } = sampleWeights(profile);
   const total = [...weights.values()].reduce((sum, { weight }) => sum + weight, unsampled);
   const byFunction = new Map<string, SelfTime & { weight: number }>();
@@ -63,8 +62,13 @@ export function topSelfTime(profile: CpuProfile, count = 10, { ownPrefixes = OWN
  */
 export const CLUSTERD_RUNTIME = '(clusterd runtime)';
 const CLUSTERD_PLACE = { functionName: CLUSTERD_RUNTIME, url: '', lineNumber: -1 };
-/** Where clusterd's frames are: its runtime's files (dist/, src/ once mapped) and the stack probe. */
-const OWN_PREFIXES = [...RUNTIME_PREFIXES, PROBE_URL];
+/**
+ * Where clusterd's frames are, for topSelfTime: its runtime's files in the cluster's workers (dist/,
+ * src/ once mapped: ClusterView's runtimePrefixes) and the stack probe.
+ */
+export function ownPrefixes(runtimePrefixes: readonly string[]): string[] {
+  return [...runtimePrefixes, PROBE_URL];
+}
 
 /** The summary's entry for the time before V8's first sample, which no sample stands for. */
 export const UNSAMPLED = '(unsampled)';
@@ -166,10 +170,10 @@ export function selfTimeLines(top: readonly SelfTime[]): string[] {
  * read `promiseAfterHook (node:internal/async_hooks)`, and the line "nothing was measured" after 7 s
  * of hooks).
  */
-export function blockedNote(id: number, blocked: StackView & { blockedMs: number }, { during = false } = {}): string[] {
-  const where = blockedWhere(blocked.frames);
+export function blockedNote(id: number, blocked: StackView & { blockedMs: number }, { runtimePrefixes, during = false }: { runtimePrefixes: readonly string[]; during?: boolean }): string[] {
+  const where = blockedWhere(blocked.frames, runtimePrefixes);
   const silent = `silent for ${(blocked.blockedMs / 1000).toFixed(1)} s${where ? `, in ${where}` : ''}`;
-  const hooks = during && appFrame(blocked.frames, RUNTIME_PREFIXES) === null && blocked.frames.some((frame) => frame.url === 'node:internal/async_hooks');
+  const hooks = during && appFrame(blocked.frames, runtimePrefixes) === null && blocked.frames.some((frame) => frame.url === 'node:internal/async_hooks');
   const what = !during
     ? 'nothing was measured'
     : hooks

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { fail } from './fail.js';
 import { connectFromArgs, nameAndTarget, parseWorkerId, WORKER_ID_TARGET, withControlOptions, type ControlArgs } from './control-args.js';
-import { blockedNote, isCpuProfile, selfTimeLines, topSelfTime } from './profile-view.js';
+import { blockedNote, isCpuProfile, ownPrefixes, selfTimeLines, topSelfTime } from './profile-view.js';
 import { PROFILE_DURATION_MS, profileFileName } from '../control/requests.js';
 import { ClusterdError, UsageError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
@@ -42,7 +42,7 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
         checkWritable(file);
         const outcome = await client.profile(id, { durationMs });
         if ('blocked' in outcome) {
-          process.stderr.write(`${blockedNote(id, outcome.blocked).join('\n')}\n`);
+          process.stderr.write(`${blockedNote(id, outcome.blocked, { runtimePrefixes: status.runtimePrefixes }).join('\n')}\n`);
           process.exit(ExitCode.BLOCKED);
         }
         const profile: unknown = JSON.parse(outcome.json.toString('utf8'));
@@ -58,7 +58,7 @@ export const profileCommand: CommandModule<object, ProfileArgs> = {
         }
         const samples = profile.samples?.length ?? profile.nodes.reduce((sum, node) => sum + (node.hitCount ?? 0), 0);
         const seconds = ((profile.endTime - profile.startTime) / 1e6).toFixed(1);
-        process.stdout.write(`wrote ${file} (${samples} samples over ${seconds} s of worker ${id})\n\nmost self time:\n${selfTimeLines(topSelfTime(profile)).join('\n')}\n`);
+        process.stdout.write(`wrote ${file} (${samples} samples over ${seconds} s of worker ${id})\n\nmost self time:\n${selfTimeLines(topSelfTime(profile, 10, { ownPrefixes: ownPrefixes(status.runtimePrefixes) })).join('\n')}\n`);
       } finally {
         client.close();
       }

@@ -1,7 +1,6 @@
 // What `stack`, `logs` and the blocked-loop notes under `status` print, as pure functions.
 import type { StackFrame } from '../master/status.js';
 import { NATIVE_CALL, appFrame } from '../master/blocked-sites.js';
-import { RUNTIME_PREFIXES } from '../master/blocking-report.js';
 import { waitingToRestart } from '../master/waiting.js';
 import type { ClusterView, LogView, StackView, WorkerView } from '../control/types.js';
 import { printable } from './format.js';
@@ -17,9 +16,10 @@ export function frameLine(frame: StackFrame): string {
  * innermost frame, as the blocking sites name it (the innermost frame is often V8's or Node's:
  * `test (<unknown>)` for a regex, `promiseAfterHook` of node:internal/async_hooks under `loop`'s hooks);
  * a stack with no frame of the app's is named by its innermost frame, and says so. Null: no frames.
+ * `runtimePrefixes`: where clusterd's frames are in the cluster's workers (ClusterView's).
  */
-export function blockedWhere(frames: readonly StackFrame[]): string | null {
-  const app = appFrame(frames, RUNTIME_PREFIXES);
+export function blockedWhere(frames: readonly StackFrame[], runtimePrefixes: readonly string[]): string | null {
+  const app = appFrame(frames, runtimePrefixes);
   const frame = app ?? frames[0];
   if (!frame) return null;
   const named = frameLine(frame).slice('    at '.length);
@@ -60,13 +60,13 @@ export function waitingLines({ name, waiting }: Pick<ClusterView, 'name' | 'wait
 }
 
 /** Under `status`: one line per worker id whose loop was caught blocked, naming where. */
-export function blockedLines(workers: readonly WorkerView[]): string[] {
+export function blockedLines({ workers, runtimePrefixes }: Pick<ClusterView, 'workers' | 'runtimePrefixes'>): string[] {
   // The report is the id's: an id with two processes (a restart under way) has it on both rows.
   return onePerId(workers).flatMap((worker) => {
     const report = worker.lastBlocked;
     if (!report) return [];
     const when = new Date(report.time).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
-    const at = blockedWhere(report.frames);
+    const at = blockedWhere(report.frames, runtimePrefixes);
     const where = at ? `, in ${at}` : '';
     return [`worker ${worker.id}: loop blocked ${Math.round(report.blockedMs)} ms at ${when}${where}`];
   });

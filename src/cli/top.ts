@@ -77,7 +77,7 @@ async function runTop(args: TopArgs): Promise<void> {
       draw();
       try {
         const view = await client.loop(id, { durationMs: 1000 });
-        below = 'blocked' in view ? blockedNote(id, view.blocked) : loopLines(id, view).slice(0, 12);
+        below = 'blocked' in view ? blockedNote(id, view.blocked, { runtimePrefixes: latest.runtimePrefixes }) : loopLines(id, view).slice(0, 12);
       } catch (error) {
         below = [`worker ${id}: ${(error as Error).message.split('\n')[0]}`];
       }

@@ -56,7 +56,8 @@ export interface WorkerJson {
 }
 
 /** `status --json`: the cluster's fields, each worker flattened to the issue's documented shape. */
-export type StatusJson = Omit<ClusterView, 'workers'> & { workers: WorkerJson[] };
+// The runtime prefixes are for this client's notes, not part of the documented shape.
+export type StatusJson = Omit<ClusterView, 'workers' | 'runtimePrefixes'> & { workers: WorkerJson[] };
 
 export function statusJson(status: ClusterView): StatusJson {
   return {
@@ -166,7 +167,7 @@ function workerTable(workers: readonly WorkerView[], { width, colour, mark }: { 
  * within `width` columns (Infinity: every column, nothing wrapped).
  */
 export function statusLines(status: ClusterView, width = Infinity): string[] {
-  const blocked = [...waitingLines(status), ...blockedNowLines(status), ...blockedLines(status.workers), ...blockedSiteLines(status)];
+  const blocked = [...waitingLines(status), ...blockedNowLines(status), ...blockedLines(status), ...blockedSiteLines(status)];
   return [
     ...wrapParts(summaryParts(status, false), width),
     '',

@@ -7,6 +7,7 @@ import type { WireBlockedSite, WireClusterStatus, WireHistoryPoint, WireSample, 
 import type { BlockedSite } from '../master/blocked-sites.js';
 import type { ClusterView, HistoryPoint, WorkerView } from './types.js';
 import { decodeBlocked, encodeBlocked } from './convert-ops.js';
+import { RUNTIME_PREFIXES } from '../master/blocking-report.js';
 
 const WIRE_STATES: Record<WorkerState, WireWorkerState> = {
   starting: 'WORKER_STATE_STARTING',
@@ -39,6 +40,7 @@ export function encodeStatus(status: ClusterStatus, { history, lastBlocked }: En
     totals: { ...status.totals },
     addresses: [...status.addresses],
     waiting: status.waiting.map((waiting) => ({ id: waiting.id, crashes: waiting.crashes, restartInMs: Math.round(waiting.restartInMs), blockedSites: waiting.blockedSites.map((site) => ({ ...site })) })),
+    runtimePrefixes: [...RUNTIME_PREFIXES],
   };
 }
 
@@ -107,7 +109,14 @@ export function decodeStatus(wire: WireClusterStatus): ClusterView {
     },
     addresses: (wire.addresses ?? []).filter((address): address is string => typeof address === 'string'),
     waiting: (wire.waiting ?? []).map((waiting) => ({ id: waiting.id, crashes: waiting.crashes, restartInMs: waiting.restartInMs, blockedSites: (waiting.blockedSites ?? []).map(decodeSite) })),
+    runtimePrefixes: runtimePrefixesOf(wire),
   };
+}
+
+/** The master's runtime prefixes; an older master sends none, and this client's own are the best guess. */
+function runtimePrefixesOf(wire: WireClusterStatus): string[] {
+  const prefixes = (wire.runtimePrefixes ?? []).filter((prefix): prefix is string => typeof prefix === 'string' && prefix !== '');
+  return prefixes.length > 0 ? prefixes : [...RUNTIME_PREFIXES];
 }
 
 function decodeSite(site: WireBlockedSite): BlockedSite {

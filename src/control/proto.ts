@@ -182,9 +182,10 @@ export interface WireClusterStatus extends Omit<ClusterStatus, 'workers' | 'tota
   totals: WireTotals | null;
   /** Absent from a master older than the field. */
   addresses: string[] | null;
-  /** Absent from a master older than the field. */
   /** `blockedSites` is absent from a master older than the field. */
   waiting: (Omit<WaitingWorker, 'blockedSites'> & { blockedSites?: WireBlockedSite[] | null })[] | null;
+  /** Absent (empty) from a master older than the field. */
+  runtimePrefixes?: string[] | null;
 }
 
 export interface WireStackFrame {

@@ -36,6 +36,11 @@ export interface WorkerView extends Omit<WorkerStatus, 'state' | 'history' | 'in
 /** `counts` stay in the master: /metrics reads them there, the per-worker figures carry what a client shows. */
 export interface ClusterView extends Omit<ClusterStatus, 'workers' | 'counts'> {
   workers: WorkerView[];
+  /**
+   * The master's RUNTIME_PREFIXES: where clusterd's frames in its workers are, for telling the app's
+   * frame from clusterd's (this client's own may be another install). An older master's: this client's.
+   */
+  runtimePrefixes: string[];
 }
 
 /**

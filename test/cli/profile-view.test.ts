@@ -2,8 +2,11 @@
 // is inside a long native call, so one sample before it stands for all of it. Counted one each, a 100 MB
 // readFileSync per request read as 3.4% beside (idle) 64.8%, where it took 35% of the time.
 import test from 'ava';
-import { loopLines, topSelfTime } from '../../src/cli/profile-view.js';
+import { loopLines, ownPrefixes, topSelfTime } from '../../src/cli/profile-view.js';
+import { RUNTIME_PREFIXES } from '../../src/master/blocking-report.js';
 import type { CpuProfile, LoopBreakdown } from '../../src/loop/types.js';
+
+const OWN = { ownPrefixes: ownPrefixes(RUNTIME_PREFIXES) };
 
 const node = (id: number, functionName: string, url = '', children: number[] = []) => ({
   id,
@@ -19,7 +22,7 @@ test('a native call with few samples but most of the time is on top: samples wei
   const startTime = 0;
   const endTime = timeDeltas.reduce((sum, delta) => sum + delta, 0) + 1000;
   const profile: CpuProfile = { nodes: [node(1, '(root)', '', [2, 3]), node(2, '(idle)'), node(3, 'createUnsafeBuffer', 'node:internal/buffer')], startTime, endTime, samples, timeDeltas };
-  const [first, second, third] = topSelfTime(profile);
+  const [first, second, third] = topSelfTime(profile, 10, OWN);
   t.like(first, { functionName: 'createUnsafeBuffer', line: 10, samples: 1 });
   t.like(second, { functionName: '(idle)', samples: 12 });
   // 90 of the 103 ms of the profile; the 1 ms before the first sample is no function's.
@@ -34,7 +37,7 @@ test('the time before V8\'s first sample counts, as (unsampled): the shares are 
   const samples = [2, 2, 3];
   const timeDeltas = [1_847_000, 1_000_000, 1_000_000];
   const profile: CpuProfile = { nodes: [node(1, '(root)', '', [2, 3]), node(2, '(idle)'), node(3, 'serializeBig', 'file:///srv/app.mjs')], startTime: 0, endTime: 3_847_000 + 53_000, samples, timeDeltas };
-  const top = topSelfTime(profile);
+  const top = topSelfTime(profile, 10, OWN);
   const pct = (name: string) => Math.round(top.find((entry) => entry.functionName === name)!.pct * 10) / 10;
   t.is(pct('(unsampled)'), Math.round((1000 * 1847) / 3900) / 10);
   t.is(pct('(idle)'), Math.round((1000 * 2000) / 3900) / 10);
@@ -76,8 +79,8 @@ test('clusterd\'s own frames are one entry, (clusterd runtime): its runtime\'s f
 
 test('a profile without time deltas counts samples, or hit counts', (t) => {
   const nodes = [{ ...node(2, 'a', 'file:///a.js'), hitCount: 3 }, { ...node(3, 'b', 'file:///b.js'), hitCount: 1 }];
-  t.deepEqual(topSelfTime({ nodes, startTime: 0, endTime: 10 }).map(({ functionName, pct }) => [functionName, pct]), [['a', 75], ['b', 25]]);
-  t.deepEqual(topSelfTime({ nodes, startTime: 0, endTime: 10, samples: [3, 3, 2] }).map(({ functionName, samples }) => [functionName, samples]), [['b', 2], ['a', 1]]);
+  t.deepEqual(topSelfTime({ nodes, startTime: 0, endTime: 10 }, 10, OWN).map(({ functionName, pct }) => [functionName, pct]), [['a', 75], ['b', 25]]);
+  t.deepEqual(topSelfTime({ nodes, startTime: 0, endTime: 10, samples: [3, 3, 2] }, 10, OWN).map(({ functionName, samples }) => [functionName, samples]), [['b', 2], ['a', 1]]);
 });
 
 test('a native function is named with its nearest caller that has a place, the app\'s before Node\'s', (t) => {
@@ -95,7 +98,7 @@ test('a native function is named with its nearest caller that has a place, the a
     samples: [4, 4, 4, 5],
     timeDeltas: [0, 1000, 1000, 1000],
   };
-  const [first, second] = topSelfTime(profile);
+  const [first, second] = topSelfTime(profile, 10, OWN);
   t.like(first, { functionName: 'writeSync (native, from gzipIt)', url: 'file:///srv/app.js', line: 10 });
   t.like(second, { functionName: '(idle)', url: '' });
 });
