@@ -26,7 +26,7 @@ export const scaleCommand: CommandModule<object, ScaleArgs> = {
         .usage('$0 scale [NAME] <N|+K|-K>')
         .positional('name', { type: 'string', describe: 'NAME (may be left out when only one cluster runs), or the count' })
         .positional('count', { type: 'string', describe: 'The count, when NAME is given' })
-        .option('json', { type: 'boolean', default: false, describe: 'Print {"name":..., "workers":N, "ready":R}' })
+        .option('json', { type: 'boolean', default: false, describe: 'Print {"name":..., "workers":N, "ready":R} (R null when the status after it failed)' })
         .example('$0 scale 4', 'four workers')
         .example('$0 scale api -1', 'one worker fewer in cluster api (never fewer than one)'),
     ),
@@ -42,7 +42,9 @@ export const scaleCommand: CommandModule<object, ScaleArgs> = {
       try {
         const stopNotice = noticeWhileWaiting(client);
         const workers = await client.scale(spec).finally(stopNotice);
-        const { ready, others } = readiness(await client.status(), workers);
+        // The scale is done: a status that fails after it (the master stopping) leaves the count alone to print, not a failure.
+        const after = await client.status().catch(() => null);
+        const { ready, others } = after ? readiness(after, workers) : { ready: null, others: [] };
         const text = args.json ? JSON.stringify({ name: status.name, workers, ready }) : `${status.name}: ${scaledTo(workers, ready, others)}`;
         process.stdout.write(`${text}\n`);
       } finally {
@@ -114,8 +116,9 @@ function idState({ workers, waiting }: Pick<ClusterView, 'workers' | 'waiting'>,
   return waiting.some((each) => each.id === id) ? 'waiting to be restarted' : 'with no process';
 }
 
-/** `2 workers, all ready`, or `2 workers, 0 ready (worker 1 not listening, worker 2 waiting to be restarted)`. */
-function scaledTo(count: number, ready: number, others: readonly string[]): string {
+/** `2 workers, all ready`, or `2 workers, 0 ready (worker 1 not listening, worker 2 waiting to be restarted)`; `2 workers` when not known. */
+function scaledTo(count: number, ready: number | null, others: readonly string[]): string {
   const workers = `${count} worker${count === 1 ? '' : 's'}`;
+  if (ready === null) return workers;
   return others.length === 0 ? `${workers}, all ready` : `${workers}, ${ready} ready (${others.join(', ')})`;
 }

@@ -2,6 +2,12 @@
 import test from 'ava';
 import { fixture, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
+import { execa } from 'execa';
+import { startControlServer } from '../../src/control/server.js';
+import { tempDir } from '../control/helpers/dirs.js';
+import { FakeOperations } from '../control/helpers/fake-operations.js';
+import { FakeSource, twoWorkers } from '../control/helpers/fake-source.js';
+import { CLI } from '../helpers/cluster.js';
 
 test('scale down that waits for a worker that ignores SIGTERM says on stderr which one it waits for; --json keeps stdout JSON', async (t) => {
   // It waited the whole --grace in silence.
@@ -31,4 +37,24 @@ test('scale says how many of its workers are ready and what the others are, not 
   process.kill(cluster.pids[0]!, 'SIGUSR2');
   await waitFor(async () => (await ctl.workers(name)).find((worker) => worker.id === 1)?.state === 'ready', { timeoutMs: 10_000, what: 'worker 1 listening again' });
   t.is(String((await ctl.run(['scale', name, '2'])).stdout), `${name}: 2 workers, all ready`);
+});
+
+test('a scale done, then a status that fails (the master stopping): the count alone, exit 0, not a failure', async (t) => {
+  const dir = tempDir(t);
+  const source = new FakeSource(twoWorkers('api'));
+  const ops = new FakeOperations(source);
+  const scale = ops.scale;
+  ops.scale = async (spec) => {
+    const count = await scale(spec);
+    source.failWith = new Error('the master is stopping');
+    return count;
+  };
+  const server = await startControlServer({ name: 'api', source, operations: ops, dir });
+  t.teardown(() => server.close());
+  for (const [args, out] of [[['scale', 'api', '+1'], 'api: 3 workers'], [['scale', 'api', '+1', '--json'], '{"name":"api","workers":4,"ready":null}']] as const) {
+    source.failWith = null;
+    const result = await execa(process.execPath, [CLI, ...args], { env: { CLUSTERD_RUNTIME_DIR: dir }, reject: false });
+    t.is(result.exitCode, 0, result.stderr);
+    t.is(result.stdout, out);
+  }
 });
