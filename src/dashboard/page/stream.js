@@ -109,7 +109,13 @@ function openStream({ onMessage, onLink }) {
   open();
 }
 
-/** Why the dashboard refuses /events (its error, or `HTTP <status>`); null when it answers with a stream now, or not at all. */
+/**
+ * Why the dashboard refuses /events (its error, or `HTTP <status>`); null when it answers with a stream now, or not at all.
+ * A real GET of /events, which, once a place is free, takes it for the moment until the abort below
+ * ends it: acceptable, as this runs only after a refusal, once per retry (seconds apart), and the place is
+ * freed at once (the server drops a stream from its count when its response closes); a HEAD or a separate
+ * probe route would have to repeat the limit's logic, and could say a place is free that the EventSource then misses.
+ */
 async function refusal() {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), SEND_WAIT_MS);
