@@ -84,6 +84,7 @@ function encodeHistoryPoint(sample: LoopSample): WireHistoryPoint {
 /** A ClusterStatus message as a client sees it; tolerant of fields a different version left out. */
 export function decodeStatus(wire: WireClusterStatus): ClusterView {
   const totals = wire.totals;
+  const workers = (wire.workers ?? []).map(decodeWorker);
   return {
     name: wire.name,
     masterPid: wire.masterPid,
@@ -92,11 +93,10 @@ export function decodeStatus(wire: WireClusterStatus): ClusterView {
     entry: wire.entry,
     balance: wire.balance,
     statsIntervalMs: wire.statsIntervalMs,
-    workers: (wire.workers ?? []).map(decodeWorker),
+    workers,
     totals: {
       workers: totals?.workers ?? 0,
-      ready: totals?.ready ?? 0,
-      blocked: totals?.blocked ?? 0,
+      ...readyAndBlocked(totals, workers),
       // The master's own count: what it lists is more during a restart or a reload (an id's old and new
       // process) and a scale-down's drain. Only a master older than the field says 0 (scale refuses 0).
       desired: totals?.desired || (totals?.workers ?? 0),
@@ -111,6 +111,19 @@ export function decodeStatus(wire: WireClusterStatus): ClusterView {
     waiting: (wire.waiting ?? []).map((waiting) => ({ id: waiting.id, crashes: waiting.crashes, restartInMs: waiting.restartInMs, blockedSites: (waiting.blockedSites ?? []).map(decodeSite) })),
     runtimePrefixes: runtimePrefixesOf(wire),
   };
+}
+
+/**
+ * The totals' ready and blocked workers. A master older than `blocked` sends 0 and counts a blocked
+ * worker in `ready`; its rows say which are blocked (blockedMs), and the two are counted from them.
+ * A master that has the field counts from the same rows: 0 with a blocked row is an older master.
+ */
+function readyAndBlocked(totals: WireClusterStatus['totals'], workers: readonly WorkerView[]): { ready: number; blocked: number } {
+  const blocked = totals?.blocked ?? 0;
+  if (blocked > 0 || !workers.some((worker) => worker.state === 'ready' && worker.blockedMs > 0)) return { ready: totals?.ready ?? 0, blocked };
+  const ready = workers.filter((worker) => worker.state === 'ready');
+  const blockedNow = ready.filter((worker) => worker.blockedMs > 0).length;
+  return { ready: ready.length - blockedNow, blocked: blockedNow };
 }
 
 /** The master's runtime prefixes; an older master sends none, and this client's own are the best guess. */

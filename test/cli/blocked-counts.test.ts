@@ -4,6 +4,8 @@
 import test from 'ava';
 import { fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
+import { decodeStatus, encodeStatus } from '../../src/control/convert.js';
+import { clusterStatus, worker } from '../control/helpers/fake-source.js';
 
 interface StatusJson {
   workers: { id: number; state: string; blockedMs: number }[];
@@ -46,4 +48,16 @@ test('a blocked worker is not counted ready by status --json, ls --json or /metr
   t.is(metrics.get(`clusterd_worker_state{worker="${blockedId}",state="blocked"}`), 1);
   t.is(metrics.get(`clusterd_worker_state{worker="${blockedId}",state="ready"}`), 0);
   t.is(metrics.get(`clusterd_worker_state{worker="${3 - blockedId}",state="ready"}`), 1);
+});
+
+test('from a master older than totals.blocked (0, its ready counting blocked workers): both counted from the rows', (t) => {
+  const status = clusterStatus('old', [worker(1), worker(2, { blockedMs: 2500 }), worker(3, { state: 'starting' })]);
+  const wire = encodeStatus(status, { history: false });
+  // What such a master sends: every ready worker in `ready`, no `blocked`.
+  wire.totals = { ...wire.totals!, ready: 2, blocked: 0 };
+  t.like(decodeStatus(wire).totals, { workers: 3, ready: 1, blocked: 1 });
+  // A master with the field: its counts as they are.
+  t.like(decodeStatus(encodeStatus(status, { history: false })).totals, { workers: 3, ready: 1, blocked: 1 });
+  const none = encodeStatus(clusterStatus('old', [worker(1), worker(2)]), { history: false });
+  t.like(decodeStatus(none).totals, { ready: 2, blocked: 0 });
 });
