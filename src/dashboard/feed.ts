@@ -272,7 +272,8 @@ function figures(sample: LoopSample): Figures {
 
 /**
  * The codes of an operation refused for what was asked (an unknown worker id, a bad count), not for
- * the cluster's state: a refusal because another operation runs (ERR_CLUSTERD_BUSY) is a marker.
+ * the cluster's state: a refusal because another operation runs (ERR_CLUSTERD_BUSY) is a marker, and
+ * so is a restart that had begun (`started`: its successor forked) when its id was scaled away.
  */
 const BAD_INPUT = new Set(['ERR_CLUSTERD_NO_WORKER', 'ERR_CLUSTERD_USAGE']);
 
@@ -287,7 +288,7 @@ export function markerOf(
   const failed = event === 'operation-failed' ? { failed: true } : {};
   // One refused for the asker's own mistake happened to nothing in the cluster: no marker (105
   // restarts of a worker 9 that does not exist pushed the real markers out of the page's list).
-  if (event === 'operation-failed' && typeof data.code === 'string' && BAD_INPUT.has(data.code)) return null;
+  if (event === 'operation-failed' && typeof data.code === 'string' && BAD_INPUT.has(data.code) && data.started !== true) return null;
   switch (event) {
     case 'worker-exit':
     case 'boot-failed':

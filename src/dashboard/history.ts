@@ -7,7 +7,7 @@
 // holds at most BUCKETS buckets of 11 numbers (~100 KB per id at most, counting V8's object overhead);
 // ids are slots, 1 to MAX_INSTANCES, reused after a scale-down (the feed forgets an id scaled away),
 // and an id with nothing in the window is dropped. Markers are at most MAX_MARKERS in all (blocked-loop reports, which a bad app can
-// send every second, are merged per worker and go first when the cap is reached).
+// send every second, and listening changes are merged per worker and go first when the cap is reached).
 import type { LoopSample, StackFrame } from '../loop/types.js';
 import { clip, printable } from '../errors.js';
 
@@ -16,8 +16,13 @@ export const BUCKETS = 450;
 /** 2 s: the chart's resolution, and the longest a blocked worker waits to show in it. */
 export const BUCKET_MS = WINDOW_MS / BUCKETS;
 export const MAX_MARKERS = 1000;
-/** A worker's blocked-loop reports this close to its previous one are merged into that marker. */
+/** A worker's blocked-loop reports (or listening changes) this close to its previous one are merged into that marker. */
 export const BLOCKED_MERGE_MS = 10_000;
+/**
+ * The kinds a worker can make many of (a blocked loop reported every second, an app that closes and
+ * reopens its servers: two markers per swap): merged per worker, and the first to go at the cap.
+ */
+const MERGED_KINDS: ReadonlySet<MarkerKind> = new Set(['blocked', 'listening']);
 
 /** One worker's figures over one bucket: the worst lag, mean rates, the last levels. */
 export interface Bucket {
@@ -118,13 +123,13 @@ export class History {
     return (this.#series.get(id) ?? []).slice(-count).map((bucket) => ({ ...bucket }));
   }
 
-  /** Records a marker; a blocked-loop report close to the worker's previous one is merged into it. */
+  /** Records a marker; a blocked-loop report (or listening change) close to the worker's previous one of its kind is merged into it. */
   mark({ time = Date.now(), kind, worker, text: given, stack: frames, failed }: { time?: number; kind: MarkerKind; worker: number | null; text: string; stack?: string[]; failed?: boolean }): Marker {
     // Within what a feed's reader accepts (schema.ts): a worker's exit carries its last stderr line.
     const text = clipFeedText(given);
     const stack = frames?.map(clipFeedText);
-    if (kind === 'blocked') {
-      const previous = this.#markers.findLast((marker) => marker.kind === 'blocked' && marker.worker === worker);
+    if (MERGED_KINDS.has(kind)) {
+      const previous = this.#markers.findLast((marker) => marker.kind === kind && marker.worker === worker);
       if (previous && time - previous.time <= BLOCKED_MERGE_MS) {
         previous.count = (previous.count ?? 1) + 1;
         previous.time = time;
@@ -137,8 +142,8 @@ export class History {
     const marker: Marker = { id: this.#nextId++, seq: ++this.#seq, time, kind, worker, text, ...(stack ? { stack } : {}), ...(failed ? { failed } : {}) };
     this.#markers.push(marker);
     if (this.#markers.length > MAX_MARKERS) {
-      const blocked = this.#markers.findIndex((candidate) => candidate.kind === 'blocked');
-      this.#markers.splice(blocked === -1 ? 0 : blocked, 1);
+      const merged = this.#markers.findIndex((candidate) => MERGED_KINDS.has(candidate.kind));
+      this.#markers.splice(merged === -1 ? 0 : merged, 1);
     }
     return marker;
   }

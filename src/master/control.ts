@@ -37,7 +37,14 @@ export class MasterControl implements ControlOperations {
   }
 
   async restart(id: number, onProgress: (progress: OperationProgress) => void, who = 'the control plane'): Promise<{ pid: number }> {
-    const worker = await this.#logged('restart', `restart of worker ${id}`, who, () => this.#operations.restart(id, onProgress), { worker: id, pid: null });
+    // `started` once a successor is forked: a failure after (the id scaled away, ERR_CLUSTERD_NO_WORKER
+    // like an unknown id) happened to the cluster, not to a mistaken request (the dashboard marks it).
+    const data: EventData = { worker: id, pid: null };
+    const follow = (progress: OperationProgress): void => {
+      data.started = true;
+      onProgress(progress);
+    };
+    const worker = await this.#logged('restart', `restart of worker ${id}`, who, () => this.#operations.restart(id, follow), data);
     return { pid: worker.pid };
   }
 

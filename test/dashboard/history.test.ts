@@ -94,6 +94,23 @@ test('blocked-loop reports close together merge into one marker, re-sent with a 
   t.is(history.markers(T0 + 3 * BLOCKED_MERGE_MS).length, 3);
 });
 
+test('listening changes close together merge into one marker per worker, and go before restarts at the cap', (t) => {
+  // An app that closes and reopens its servers made two markers per swap, and pushed restarts out.
+  const history = new History();
+  const down = history.mark({ time: T0, kind: 'listening', worker: 1, text: 'worker 1 (pid 9) closed every server it listened on' });
+  const up = history.mark({ time: T0 + 50, kind: 'listening', worker: 1, text: 'worker 1 (pid 9) listens again: ready' });
+  t.is(up.id, down.id);
+  t.is(up.count, 2);
+  t.not(history.mark({ time: T0 + 60, kind: 'listening', worker: 2, text: 'w2' }).id, down.id);
+  t.not(history.mark({ time: T0 + 60, kind: 'blocked', worker: 1, text: 'blocked' }).id, down.id, 'a blocked report is not merged into it');
+  const capped = new History();
+  capped.mark({ time: T0, kind: 'restart', worker: 1, text: 'worker 1 exited' });
+  for (let i = 0; i < MAX_MARKERS + 10; i++) capped.mark({ time: T0 + 1 + i * (BLOCKED_MERGE_MS + 1), kind: 'listening', worker: 1, text: `l${i}` });
+  const markers = capped.markers(T0 + 1);
+  t.is(markers.length, MAX_MARKERS);
+  t.is(markers[0]!.kind, 'restart');
+});
+
 test('markers: at most MAX_MARKERS, blocked ones dropped first, none older than the window', (t) => {
   const history = new History();
   history.mark({ time: T0, kind: 'reload', worker: null, text: 'reload: generation 2' });
@@ -113,6 +130,8 @@ test('master events as markers', (t) => {
   t.deepEqual(mark('operation-failed', { operation: 'restart', worker: 2 }, 'restart of worker 2 failed: refused'), { kind: 'restart', worker: 2, text: 'restart of worker 2 failed: refused', failed: true });
   // Refused for what was asked (a worker that does not exist, a bad count): nothing happened, no marker.
   t.is(mark('operation-failed', { operation: 'restart', worker: 9, code: 'ERR_CLUSTERD_NO_WORKER' }, 'restart of worker 9 failed: no worker 9'), null);
+  // A restart that had begun (its successor forked) when its id was scaled away: it happened, a marker.
+  t.deepEqual(mark('operation-failed', { operation: 'restart', worker: 3, code: 'ERR_CLUSTERD_NO_WORKER', started: true }, 'restart of worker 3 failed: worker 3 was scaled away before it was replaced'), { kind: 'restart', worker: 3, text: 'restart of worker 3 failed: worker 3 was scaled away before it was replaced', failed: true });
   t.is(mark('operation-failed', { operation: 'scale', code: 'ERR_CLUSTERD_USAGE' }, 'scale to x failed: Expected a worker count'), null);
   // Refused because another operation runs: that is the cluster's state, a marker.
   t.deepEqual(mark('operation-failed', { operation: 'restart', worker: 2, code: 'ERR_CLUSTERD_BUSY' }, 'restart of worker 2 failed: refused'), { kind: 'restart', worker: 2, text: 'restart of worker 2 failed: refused', failed: true });

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
 import { browserTest, dashboardUrl, launch } from '../helpers/browser.js';
+import { control } from '../helpers/control.js';
 import type { FeedSnapshot } from '../../src/dashboard/feed.js';
 
 async function status(url: string): Promise<FeedSnapshot> {
@@ -87,4 +88,24 @@ test('an id scaled away and back is a new worker: /api/status has none of the ol
   }, { timeoutMs: 20_000, what: 'worker 2 back, with a sample' });
   t.true(back.buckets.length > 0);
   t.true(back.buckets.every((bucket) => bucket.t > old[0]!.t), `old buckets from ${old[0]!.t}; now ${back.buckets.map((bucket) => bucket.t).join(', ')}`);
+});
+
+test('a restart under way when its id is scaled away is a marker (failed): it happened, unlike a restart of an id that does not exist', async (t) => {
+  const ctl = control(t);
+  const folder = mkdtempSync(join(tmpdir(), 'clusterd-hold-'));
+  const hold = join(folder, 'hold');
+  t.teardown(() => rmSync(folder, { recursive: true, force: true }));
+  const cluster = await startCluster(fixture('holds-boot-while-file.js'), { instances: 2, flags: ['--name', 'scaledaway', '--dashboard', '127.0.0.1:0', '--listen-timeout', '60s'], env: { ...ctl.env, HOLD_FILE: hold } });
+  t.teardown(() => void cluster.stop('SIGKILL'));
+  const url = dashboardUrl(cluster);
+  writeFileSync(hold, '');
+  const restart = ctl.run(['restart', 'scaledaway', '2']);
+  await waitFor(async () => (await ctl.workers('scaledaway')).some((worker) => worker.id === 2 && worker.state === 'starting'), { what: 'worker 2\'s successor starting' });
+  t.is((await ctl.run(['scale', 'scaledaway', '1'])).exitCode, 0);
+  const restarted = await restart;
+  t.regex(String(restarted.stderr), /worker 2 was scaled away before it was replaced/);
+  t.is((await ctl.run(['restart', 'scaledaway', '9'])).exitCode, 7);
+  const marker = await waitFor(async () => (await status(url)).markers.find((each) => each.kind === 'restart' && each.worker === 2 && each.failed), { what: 'the failed restart\'s marker' });
+  t.regex(marker.text, /scaled away/);
+  t.false((await status(url)).markers.some((each) => each.worker === 9), 'no marker for worker 9, which does not exist');
 });
