@@ -4,6 +4,7 @@ import { MAX_INSTANCES } from '../options.js';
 import { connectFromArgs, nameAndTarget, parseScaleSpec, withControlOptions, type ControlArgs } from './control-args.js';
 import type { ControlClient } from '../control/client.js';
 import type { ClusterView } from '../control/types.js';
+import { onePerId, shownState } from '../control/worker-rows.js';
 
 /** How long scale answers before it says what it waits for. */
 const WAITING_NOTICE_MS = 1000;
@@ -109,10 +110,9 @@ export function readiness(status: Pick<ClusterView, 'workers' | 'waiting'>, coun
 
 /** What worker `id` is now: its serving process's state (`blocked` for a ready one whose loop is), or why it has none. */
 function idState({ workers, waiting }: Pick<ClusterView, 'workers' | 'waiting'>, id: number): string {
-  const processes = workers.filter((worker) => worker.id === id);
-  // While an id has two processes, the one serving speaks for it (a newer one still starting does not).
-  const serving = processes.find((worker) => worker.state === 'ready') ?? processes.find((worker) => worker.state === 'not-listening') ?? processes.at(-1);
-  if (serving) return serving.state === 'ready' && serving.blockedMs > 0 ? 'blocked' : serving.state.replace('-', ' ');
+  // While an id has two processes, the one serving speaks for it (a newer one still starting does not), as for status and /metrics.
+  const [serving] = onePerId(workers.filter((worker) => worker.id === id));
+  if (serving) return shownState(serving).replace('-', ' ');
   return waiting.some((each) => each.id === id) ? 'waiting to be restarted' : 'with no process';
 }
 

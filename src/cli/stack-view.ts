@@ -2,8 +2,9 @@
 import type { StackFrame } from '../master/status.js';
 import { NATIVE_CALL, appFrame } from '../master/blocked-sites.js';
 import { waitingToRestart } from '../master/waiting.js';
-import type { ClusterView, LogView, StackView, WorkerView } from '../control/types.js';
+import type { ClusterView, LogView, StackView } from '../control/types.js';
 import { printable } from './format.js';
+import { isBlocked, onePerId } from '../control/worker-rows.js';
 
 /** `    at fn (file:///srv/app.js:27:5)`, as V8 prints a frame. */
 export function frameLine(frame: StackFrame): string {
@@ -47,7 +48,7 @@ export function stackLines({ id, pid, state, frames }: StackJson): string[] {
  */
 export function blockedNowLines({ name, workers }: Pick<ClusterView, 'name' | 'workers'>): string[] {
   return workers
-    .filter((worker) => worker.state === 'ready' && worker.blockedMs > 0)
+    .filter(isBlocked)
     .map((worker) => `worker ${worker.id}: its event loop is blocked now, for ${(worker.blockedMs / 1000).toFixed(1)} s (\`clusterd stack ${printable(name)} ${worker.id}\` shows where)`);
 }
 
@@ -90,12 +91,6 @@ export function blockedSiteLines({ workers, waiting }: Pick<ClusterView, 'worker
       const where = worst.function === NATIVE_CALL ? `in a native call that returned to ${place}` : `in ${printable(worst.function) || '<anonymous>'} (${place})`;
       return [`worker ${id}: ${blocks}, longest ${Math.round(worst.maxMs)} ms, ${where}`];
     });
-}
-
-/** The first process listed of each worker id. */
-function onePerId(workers: readonly WorkerView[]): WorkerView[] {
-  const seen = new Set<number>();
-  return workers.filter((worker) => !seen.has(worker.id) && seen.add(worker.id));
 }
 
 /** `logs`: `[w2] line`, and the master's own notes (worker 0) as they are. */

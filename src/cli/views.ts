@@ -2,6 +2,7 @@
 import type { LagSummary } from '../loop/types.js';
 import type { BlockedView, ClusterView, WorkerView } from '../control/types.js';
 import { blockedLines, blockedNowLines, blockedSiteLines, waitingLines } from './stack-view.js';
+import { shownState } from '../control/worker-rows.js';
 import {
   BOLD,
   DIM,
@@ -135,7 +136,7 @@ const WORKER_COLUMNS: readonly WorkerColumn[] = [
 ];
 /** A ready worker whose loop is blocked now says so: its last sample is from before the block. */
 function stateCell(worker: WorkerView): string {
-  return worker.state === 'ready' && worker.blockedMs > 0 ? 'blocked' : worker.state;
+  return shownState(worker);
 }
 
 const DROP_ORDER = WORKER_COLUMNS.filter((column) => column.drop !== undefined).sort((a, b) => a.drop! - b.drop!);

@@ -8,6 +8,7 @@ import type { BlockedSite } from '../master/blocked-sites.js';
 import type { ClusterView, HistoryPoint, WorkerView } from './types.js';
 import { decodeBlocked, encodeBlocked } from './convert-ops.js';
 import { RUNTIME_PREFIXES } from '../master/blocking-report.js';
+import { isBlocked } from './worker-rows.js';
 
 const WIRE_STATES: Record<WorkerState, WireWorkerState> = {
   starting: 'WORKER_STATE_STARTING',
@@ -120,9 +121,9 @@ export function decodeStatus(wire: WireClusterStatus): ClusterView {
  */
 function readyAndBlocked(totals: WireClusterStatus['totals'], workers: readonly WorkerView[]): { ready: number; blocked: number } {
   const blocked = totals?.blocked ?? 0;
-  if (blocked > 0 || !workers.some((worker) => worker.state === 'ready' && worker.blockedMs > 0)) return { ready: totals?.ready ?? 0, blocked };
+  if (blocked > 0 || !workers.some(isBlocked)) return { ready: totals?.ready ?? 0, blocked };
   const ready = workers.filter((worker) => worker.state === 'ready');
-  const blockedNow = ready.filter((worker) => worker.blockedMs > 0).length;
+  const blockedNow = ready.filter(isBlocked).length;
   return { ready: ready.length - blockedNow, blocked: blockedNow };
 }
 

@@ -11,6 +11,7 @@ import type { ClusterStatus, ControlSource, WorkerCounts, WorkerStatus } from '.
 import type { WorkerState } from '../master/worker-state.js';
 import { METRICS_CONTENT_TYPE, renderFamily, type Family, type Labels, type MetricType } from './exposition.js';
 import { replyText, startEndpoint, type Endpoint } from './http-endpoint.js';
+import { onePerId, shownState } from './worker-rows.js';
 
 import { clusterdVersion } from '../version.js';
 
@@ -30,11 +31,6 @@ interface WorkerFamily {
 
 /** The states of clusterd_worker_state: a worker's lifecycle state, or `blocked`, as `status` shows its STATE. */
 const STATES: readonly (WorkerState | 'blocked')[] = ['starting', 'ready', 'blocked', 'not-listening', 'stopping', 'exited'];
-
-/** A ready worker whose loop is blocked now is `blocked`, not `ready`: it is not in clusterd_master_workers_ready. */
-function shownState({ state, blockedMs }: WorkerStatus): WorkerState | 'blocked' {
-  return state === 'ready' && blockedMs > 0 ? 'blocked' : state;
-}
 
 /** A figure from the latest sample; none until the first (a replacement carries its predecessor's until then: collect()). */
 function fromSample(pick: (sample: LoopSample) => number | undefined): WorkerFamily['samples'] {
@@ -270,9 +266,9 @@ function collect(status: ClusterStatus): Family[] {
     balance: status.balance,
     pid: String(status.masterPid),
   };
-  // A replacement speaks for its id before its first sample: the sample-based series carry the last
+  // One entry per id (two series with the same labels make the whole scrape invalid). A replacement speaks for its id before its first sample: the sample-based series carry the last
   // sample of the worker it replaced meanwhile, rather than vanish for up to a stats interval.
-  const workers = latestPerId(status.workers).map((worker) => (worker.sample === null && worker.inherited !== null ? { ...worker, sample: worker.inherited } : worker));
+  const workers = onePerId(status.workers).map((worker) => (worker.sample === null && worker.inherited !== null ? { ...worker, sample: worker.inherited } : worker));
   return [
     single('clusterd_info', 'gauge', 'Constant 1, labelled with the cluster and the clusterd version serving it.', 1, info),
     single('clusterd_master_start_time_seconds', 'gauge', 'Start time of the master since the Unix epoch, in seconds.', ms(status.startedAt)),
@@ -300,29 +296,6 @@ function collect(status: ClusterStatus): Family[] {
       samples: status.counts.map((counts) => ({ labels: { worker: String(counts.id) }, value: value(counts) })),
     })),
   ];
-}
-
-/** Which of two processes under one worker id speaks for it: the one serving, then the one leaving (it still drains). */
-const PRECEDENCE: Record<WorkerState, number> = { ready: 4, 'not-listening': 3, stopping: 2, starting: 1, exited: 0 };
-
-/**
- * One entry per worker id, in id order: two series with the same labels make the whole scrape invalid. While
- * an id has two processes (a restart, a reload, a memory-limit replacement), the one serving its connections
- * is the one exported: the old worker until its successor is ready, then the successor. Between two in the
- * same state, the newer.
- */
-function latestPerId(workers: readonly WorkerStatus[]): WorkerStatus[] {
-  const byId = new Map<number, WorkerStatus>();
-  for (const worker of workers) {
-    const seen = byId.get(worker.id);
-    if (seen === undefined || speaksBefore(worker, seen)) byId.set(worker.id, worker);
-  }
-  return [...byId.values()].sort((a, b) => a.id - b.id);
-}
-
-function speaksBefore(a: WorkerStatus, b: WorkerStatus): boolean {
-  if (a.state !== b.state) return PRECEDENCE[a.state] > PRECEDENCE[b.state];
-  return a.generation !== b.generation ? a.generation > b.generation : a.startedAt >= b.startedAt;
 }
 
 export interface MetricsServerOptions {

@@ -6,6 +6,7 @@ import type { WorkerState } from './worker-state.js';
 import type { Supervisor } from './supervisor.js';
 import { formatAddress } from '../address.js';
 import type { WaitingWorker } from './waiting.js';
+import { isBlocked } from '../control/worker-rows.js';
 
 export type { WaitingWorker } from './waiting.js';
 
@@ -160,8 +161,8 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
     totals: {
       workers: workers.length,
       // A blocked loop serves nothing: it counts apart, as /readyz and /metrics count it.
-      ready: workers.filter((worker) => worker.state === 'ready' && worker.blockedMs === 0).length,
-      blocked: workers.filter((worker) => worker.blockedMs > 0).length,
+      ready: workers.filter((worker) => worker.state === 'ready' && !isBlocked(worker)).length,
+      blocked: workers.filter(isBlocked).length,
       desired: supervisor.desired,
       rps: sum((sample) => sample.http.rps),
       inflight: sum((sample) => sample.http.inflight),

@@ -1,0 +1,42 @@
+// How every reader of the status (status, top, scale, /metrics, the totals) names a worker's state
+// and picks, among an id's processes, the one that speaks for it: one rule, so that they agree.
+// Plain functions over the rows' fields, for the master's WorkerStatus and a client's WorkerView alike.
+
+/** A ready worker whose loop is blocked now (blockedMs: silent past a second, or --watchdog). */
+export function isBlocked({ state, blockedMs }: { state: string; blockedMs: number }): boolean {
+  return state === 'ready' && blockedMs > 0;
+}
+
+/** The state as STATE, clusterd_worker_state and scale show it: `blocked` for a ready worker whose loop is blocked now. */
+export function shownState<S extends string>(worker: { state: S; blockedMs: number }): S | 'blocked' {
+  return isBlocked(worker) ? 'blocked' : worker.state;
+}
+
+/** Which of two processes under one worker id speaks for it: the one serving, then the one leaving (it still drains). */
+const PRECEDENCE: Readonly<Record<string, number>> = { ready: 4, 'not-listening': 3, stopping: 2, starting: 1, exited: 0 };
+
+interface Row {
+  id: number;
+  state: string;
+  generation: number;
+  startedAt: number;
+}
+
+/**
+ * One row per worker id, in id order. While an id has two processes (a restart, a reload, a
+ * memory-limit replacement), the one serving its connections speaks for it: the old worker until its
+ * successor is ready, then the successor. Between two in the same state, the newer.
+ */
+export function onePerId<T extends Row>(workers: readonly T[]): T[] {
+  const byId = new Map<number, T>();
+  for (const worker of workers) {
+    const seen = byId.get(worker.id);
+    if (seen === undefined || speaksBefore(worker, seen)) byId.set(worker.id, worker);
+  }
+  return [...byId.values()].sort((a, b) => a.id - b.id);
+}
+
+function speaksBefore(a: Row, b: Row): boolean {
+  if (a.state !== b.state) return (PRECEDENCE[a.state] ?? 0) > (PRECEDENCE[b.state] ?? 0);
+  return a.generation !== b.generation ? a.generation > b.generation : a.startedAt >= b.startedAt;
+}
