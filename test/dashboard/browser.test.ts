@@ -298,7 +298,7 @@ browserTest('at 360 px wide (a phone) nothing scrolls sideways, and the header\'
   t.deepEqual(off, [], 'every control within the viewport');
 });
 
-browserTest('a worker whose app closed every server (not listening) is red, says so, and its closing and listening again are markers', async (t) => {
+browserTest('a worker whose app closed every server (not listening) is red, says so, and its closing and listening again are one marker', async (t) => {
   const cluster = await startCluster(fixture('closes-its-server.js'), { instances: 2, flags: ['--dashboard', '127.0.0.1:0', '--stats-interval', '250ms'] });
   t.teardown(() => cluster.stop('SIGKILL'));
   const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
@@ -317,5 +317,7 @@ browserTest('a worker whose app closed every server (not listening) is red, says
   await cluster.waitForLine((line) => line.event === 'worker-listening' && line.worker === 2);
   await page.locator('#marker-list li.listening', { hasText: /worker 2 \(pid \d+\) listens again/ }).waitFor({ timeout: 10_000 });
   await page.locator('[data-worker-id="2"]:not([data-level="red"])').waitFor({ timeout: 10_000 });
-  t.is(await page.locator('#marker-list li.listening').count(), 2);
+  // Within 10 s of the close, listening again is merged into its marker (an app toggling its servers
+  // would push restarts and reloads out of the list), which now says the latest.
+  t.is(await page.locator('#marker-list li.listening').count(), 1);
 });
