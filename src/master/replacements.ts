@@ -19,8 +19,8 @@ export interface ReplacementHost {
   spawn(slot: Slot, role: 'worker' | 'successor'): WorkerProcess;
   /** Stops one worker gracefully and resolves once it exited (killed after --grace). */
   drain(worker: WorkerProcess): Promise<void>;
-  /** Calls off the restart an id waits for (its backoff after a crash). */
-  clearRestart(slot: Slot): void;
+  /** The restart an id waits for (its backoff after a crash) is made now: counted, its timer called off. */
+  restartNow(slot: Slot): void;
   /** A worker changed roles (the supervisor's 'change'). */
   changed(): void;
 }
@@ -54,7 +54,7 @@ export class Replacements {
     slot.want ??= new Want();
     const met = slot.want.add(request);
     if (slot.restartTimer) {
-      this.#host.clearRestart(slot);
+      this.#host.restartNow(slot);
       // Asked for, as a reload or restart of a running id is (promote()): its crash count starts afresh.
       slot.attempt = 0;
       request.onProgress?.('starting', this.#host.spawn(slot, 'worker'));

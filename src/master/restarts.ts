@@ -104,6 +104,12 @@ export class Restarts {
     this.#schedule(slot, delay);
   }
 
+  /** The restart an id waits for is made now, not after its backoff (an operator's restart or reload): counted, its timer called off. */
+  now(slot: Slot): void {
+    if (slot.restartTimer) this.#host.restarted(slot.id);
+    this.clear(slot);
+  }
+
   /** Calls off the restart an id waits for (its backoff after a crash). */
   clear(slot: Slot): void {
     if (slot.restartTimer) clearTimeout(slot.restartTimer);

@@ -120,7 +120,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       slot: (id) => this.#slots.get(id),
       spawn: (slot, role) => this.#spawn(slot, role),
       drain: (worker) => this.drain(worker),
-      clearRestart: (slot) => this.#restarting.clear(slot),
+      restartNow: (slot) => this.#restarting.now(slot),
       changed: () => this.emit('change'),
     });
     this.#blockReports = new BlockReports({

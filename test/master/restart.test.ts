@@ -181,6 +181,7 @@ test('a worker waiting out its restart backoff is the cluster\'s: restart starts
 
   // Fixed: the restart starts it at once (no old process to drain) and ends once it is ready.
   writeFileSync(healthy, '');
+  const restartsBefore = (JSON.parse(String((await ctl.run(['status', 'crashloop', '--json'])).stdout)) as { totals: { restarts: number } }).totals.restarts;
   const restart = await ctl.run(['restart', 'crashloop', '2']);
   t.is(restart.exitCode, 0, String(restart.stderr));
   const lines = String(restart.stdout).trim().split('\n');
@@ -189,6 +190,9 @@ test('a worker waiting out its restart backoff is the cluster\'s: restart starts
   const pid = Number(/pid (\d+)/.exec(lines[0]!)![1]);
   t.is(lines[1], `worker 2 restarted: now pid ${pid}`);
   t.like((await ctl.workers('crashloop')).find((worker) => worker.id === 2), { pid, state: 'ready' });
+  // The restart its crash waited for, made now: counted (it went uncounted once counts waited for the backoff's end).
+  const after = JSON.parse(String((await ctl.run(['status', 'crashloop', '--json'])).stdout)) as { totals: { restarts: number } };
+  t.is(after.totals.restarts, restartsBefore + 1);
   t.is((await ctl.run(['restart', 'crashloop', '3'])).exitCode, ExitCode.NOT_FOUND);
 });
 
