@@ -254,6 +254,17 @@ test.serial('the watchdog\'s blocked event is told once, though its id crashes a
   });
   const readyPids: number[][] = [];
   cluster.on('ready', (status) => readyPids.push(status.workers.map((worker) => worker.pid)));
+  // A handle made while worker 1 waits out a backoff (no row, so no report, to seed it with): the
+  // catch came before it, and is no news to it when the id's next process shows the report.
+  await waitFor(async () => (await cluster.status()).waiting.some((waiting) => waiting.id === 1), { timeoutMs: 20_000, intervalMs: 20, what: 'worker 1 waiting out a backoff' });
+  const late = await connect('watchdog-once');
+  t.teardown(() => late.close());
+  const lateReplaced: BlockedEvent[] = [];
+  late.on('blocked', (event) => {
+    if (event.replaced) lateReplaced.push(event);
+  });
+  const lateReady: number[][] = [];
+  late.on('ready', (status) => lateReady.push(status.workers.map((worker) => worker.pid)));
   // Worker 1's last process, the one that serves on: its rows carry the watchdog's report too.
   const last = await waitFor(
     async () => {
@@ -265,6 +276,8 @@ test.serial('the watchdog\'s blocked event is told once, though its id crashes a
   // The handle has seen it (its status stream in order): every blocked event before it has come.
   await waitFor(() => readyPids.some((pids) => pids.includes(last)), { what: 'the handle\'s ready with worker 1\'s last process' });
   t.is(replaced.length, 1, JSON.stringify(replaced.map(({ pid, time }) => ({ pid, time }))));
+  await waitFor(() => lateReady.some((pids) => pids.includes(last)), { what: 'the later handle\'s ready with worker 1\'s last process' });
+  t.deepEqual(lateReplaced, []);
   await cluster.stop();
 });
 

@@ -89,6 +89,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
    * At most one entry per id (MAX_INSTANCES).
    */
   readonly #toldBlocked = new Map<number, number>();
+  /**
+   * The master's clock when this handle's first status was made: a catch before it is not news, though
+   * its id had no row then (waiting out its backoff: waiting rows carry no report) and shows it later.
+   */
+  readonly #madeAt: number;
 
   /** @internal Use start() or connect(). */
   constructor(client: ControlClient, status: ClusterView, started: { master: ChildProcess; info: ReadyInfo } | null = null) {
@@ -103,6 +108,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.masterPid = status.masterPid;
     this.#readyPids = status.workers.map((worker) => worker.pid).sort((a, b) => a - b).join(',');
     // Caught before this handle was made: not news to it.
+    this.#madeAt = status.startedAt + status.uptimeMs;
     for (const worker of status.workers) if (worker.lastBlocked) this.#toldBlocked.set(worker.id, worker.lastBlocked.time);
     this.#watch = client.watch(
       { history: false },
@@ -329,8 +335,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       }
       // Kept per id, and so on each of an id's rows (the old process and its successor): told once.
       const blocked = worker.lastBlocked;
-      if (blocked && blocked.time !== this.#toldBlocked.get(worker.id)) {
-        this.#toldBlocked.set(worker.id, blocked.time);
+      const news = blocked !== null && blocked.time !== this.#toldBlocked.get(worker.id);
+      if (news) this.#toldBlocked.set(worker.id, blocked.time);
+      if (news && blocked.time >= this.#madeAt) {
         // The app's innermost frame, as the blocking sites name it (the innermost frame is often V8's
         // or Node's); the process the watchdog caught, not its successor, which may be listed by now.
         const top = appFrame(blocked.frames, next.runtimePrefixes) ?? blocked.frames[0];

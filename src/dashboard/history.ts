@@ -17,7 +17,7 @@ export const BUCKETS = 450;
 export const BUCKET_MS = WINDOW_MS / BUCKETS;
 export const MAX_MARKERS = 1000;
 /** A worker's blocked-loop reports (or listening changes) this close to its previous one are merged into that marker. */
-export const BLOCKED_MERGE_MS = 10_000;
+export const MERGE_MS = 10_000;
 /**
  * The kinds a worker can make many of (a blocked loop reported every second, an app that closes and
  * reopens its servers: two markers per swap): merged per worker, and the first to go at the cap.
@@ -56,7 +56,7 @@ export interface Marker {
   text: string;
   /** Blocked loops and watchdog replacements: the stack, one frame a line. */
   stack?: string[];
-  /** Blocked-loop reports merged into this one. */
+  /** Reports merged into this one: blocked loops, or listening changes (the marker's text is the latest's). */
   count?: number;
   /** An action that failed (a restart refused, a reload rolled back): the page draws it apart from one done. */
   failed?: boolean;
@@ -130,7 +130,7 @@ export class History {
     const stack = frames?.map(clipFeedText);
     if (MERGED_KINDS.has(kind)) {
       const previous = this.#markers.findLast((marker) => marker.kind === kind && marker.worker === worker);
-      if (previous && time - previous.time <= BLOCKED_MERGE_MS) {
+      if (previous && time - previous.time <= MERGE_MS) {
         previous.count = (previous.count ?? 1) + 1;
         previous.time = time;
         previous.text = text;

@@ -118,10 +118,11 @@ export class HeartbeatWatch {
 
   /**
    * The loop has been silent past a threshold: take its stack. A capture that the main thread ran after
-   * the loop beat again, or on an idle loop (the master, not the worker, was late), says nothing about
-   * this silence and is dropped. The watchdog's reports replace the worker (the supervisor's 'blocked'),
-   * only while it is still silent; --report-blocked's only say where ('blocking'), and count when the
-   * probe ran inside the block, even if the master reads its answer after the loop's next beat.
+   * the loop beat again, or on an idle loop, says nothing about where it was: the silence itself was real
+   * (judged from the beats, never from the master's lateness). The watchdog's reports replace the worker
+   * (the supervisor's 'blocked'), only while it is still silent; --report-blocked's only say where
+   * ('blocking'), and count every silence past it: with the site when the probe ran inside the block,
+   * even if the master reads its answer after the loop's next beat, else with none.
    */
   async #onSilent(watch: LoopWatch, why: 'watchdog' | 'report', episode: number): Promise<void> {
     // `clusterd loop`'s hooks run in every callback of the worker while it measures (until the worker
@@ -142,6 +143,7 @@ export class HeartbeatWatch {
     // JSON.parse): a block all the same, with no site to name.
     const siteless = (): void => {
       if (watch.current(episode)) this.#reportBlocking(episode, { frames: [], blockedMs: watch.silentMs, time: Date.now(), lasted: watch.lasted(episode) });
+      else endedUnseen();
     };
     // The silence ended before the probe could run inside it: the worker's first stack, whose inspector
     // Node opens from the main thread, so after the native call that blocked it returns. The silence

@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 import type net from 'node:net';
 import * as channel from './channel.js';
-import { socketPathName, type SockName } from '../protocol.js';
+import { MAX_SOCKET_PATH_BYTES, socketPathName, type SockName } from '../protocol.js';
 
 /** What the app asked for: a host (null: none) and a port, or a unix socket path and port -1. */
 export interface ExclusiveTarget {
@@ -46,12 +46,14 @@ export function exclusiveTarget(args: readonly unknown[]): ExclusiveTarget | nul
   if (options.port === undefined && typeof options.path === 'string' && options.path !== '') {
     // As the master shows every unix socket: absolute, or abstract (a leading NUL).
     const path = options.path.startsWith('\0') ? options.path : resolve(options.path);
-    return path.length <= MAX_NAME ? { address: path, port: -1 } : null;
+    // Past sun_path's bytes libuv binds the path cut short, which the master could not list as it is
+    // (it refuses such a message as malformed, blaming the app for clusterd's own): not reported.
+    return Buffer.byteLength(path) <= MAX_SOCKET_PATH_BYTES ? { address: path, port: -1 } : null;
   }
   return null;
 }
 
-/** The longest host or path the master takes in a message (src/protocol/parse.ts); a longer path cannot be bound anyway. */
+/** The longest host the master takes in a message (src/protocol/parse.ts). */
 const MAX_NAME = 200;
 
 let lastId = 0;

@@ -2,7 +2,7 @@
 // the page draws them; markers capped, blocked-loop reports merged; master events as markers.
 import test from 'ava';
 import { markerOf } from '../../src/dashboard/feed.js';
-import { BLOCKED_MERGE_MS, BUCKET_MS, BUCKETS, History, MAX_FEED_TEXT, MAX_MARKERS, WINDOW_MS } from '../../src/dashboard/history.js';
+import { MERGE_MS, BUCKET_MS, BUCKETS, History, MAX_FEED_TEXT, MAX_MARKERS, WINDOW_MS } from '../../src/dashboard/history.js';
 import type { LoopSample } from '../../src/loop/types.js';
 
 const T0 = 1_800_000_000_000;
@@ -84,14 +84,14 @@ test('blocked-loop reports close together merge into one marker, re-sent with a 
   const history = new History();
   const first = history.mark({ time: T0, kind: 'blocked', worker: 1, text: 'blocked 200 ms', stack: ['a (x.js:1:1)'] });
   const seq = history.seq;
-  const merged = history.mark({ time: T0 + BLOCKED_MERGE_MS, kind: 'blocked', worker: 1, text: 'blocked 300 ms', stack: ['b (x.js:2:1)'] });
+  const merged = history.mark({ time: T0 + MERGE_MS, kind: 'blocked', worker: 1, text: 'blocked 300 ms', stack: ['b (x.js:2:1)'] });
   t.is(merged.id, first.id);
   t.is(merged.count, 2);
-  t.deepEqual(history.markers(T0 + BLOCKED_MERGE_MS, seq).map((marker) => [marker.id, marker.text, marker.stack]), [[first.id, 'blocked 300 ms', ['b (x.js:2:1)']]]);
+  t.deepEqual(history.markers(T0 + MERGE_MS, seq).map((marker) => [marker.id, marker.text, marker.stack]), [[first.id, 'blocked 300 ms', ['b (x.js:2:1)']]]);
   // Another worker's, or one later than the merge window, is a marker of its own.
-  t.not(history.mark({ time: T0 + BLOCKED_MERGE_MS, kind: 'blocked', worker: 2, text: 'w2' }).id, first.id);
-  t.not(history.mark({ time: T0 + 3 * BLOCKED_MERGE_MS, kind: 'blocked', worker: 1, text: 'later' }).id, first.id);
-  t.is(history.markers(T0 + 3 * BLOCKED_MERGE_MS).length, 3);
+  t.not(history.mark({ time: T0 + MERGE_MS, kind: 'blocked', worker: 2, text: 'w2' }).id, first.id);
+  t.not(history.mark({ time: T0 + 3 * MERGE_MS, kind: 'blocked', worker: 1, text: 'later' }).id, first.id);
+  t.is(history.markers(T0 + 3 * MERGE_MS).length, 3);
 });
 
 test('listening changes close together merge into one marker per worker, and go before restarts at the cap', (t) => {
@@ -105,7 +105,7 @@ test('listening changes close together merge into one marker per worker, and go 
   t.not(history.mark({ time: T0 + 60, kind: 'blocked', worker: 1, text: 'blocked' }).id, down.id, 'a blocked report is not merged into it');
   const capped = new History();
   capped.mark({ time: T0, kind: 'restart', worker: 1, text: 'worker 1 exited' });
-  for (let i = 0; i < MAX_MARKERS + 10; i++) capped.mark({ time: T0 + 1 + i * (BLOCKED_MERGE_MS + 1), kind: 'listening', worker: 1, text: `l${i}` });
+  for (let i = 0; i < MAX_MARKERS + 10; i++) capped.mark({ time: T0 + 1 + i * (MERGE_MS + 1), kind: 'listening', worker: 1, text: `l${i}` });
   const markers = capped.markers(T0 + 1);
   t.is(markers.length, MAX_MARKERS);
   t.is(markers[0]!.kind, 'restart');
@@ -114,7 +114,7 @@ test('listening changes close together merge into one marker per worker, and go 
 test('markers: at most MAX_MARKERS, blocked ones dropped first, none older than the window', (t) => {
   const history = new History();
   history.mark({ time: T0, kind: 'reload', worker: null, text: 'reload: generation 2' });
-  for (let i = 0; i < MAX_MARKERS + 10; i++) history.mark({ time: T0 + 1 + i * (BLOCKED_MERGE_MS + 1), kind: 'blocked', worker: 1, text: `b${i}` });
+  for (let i = 0; i < MAX_MARKERS + 10; i++) history.mark({ time: T0 + 1 + i * (MERGE_MS + 1), kind: 'blocked', worker: 1, text: `b${i}` });
   const markers = history.markers(T0 + 1);
   t.is(markers.length, MAX_MARKERS);
   t.is(markers[0]!.kind, 'reload', 'the reload outlives the flood of blocked reports');

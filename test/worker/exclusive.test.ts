@@ -72,5 +72,8 @@ test('exclusiveTarget: only an options object with exclusive on a fixed port or 
   t.is(exclusiveTarget([{ port: 3000, exclusive: true, reusePort: true }]), null, 'the kernel shares it');
   t.is(exclusiveTarget([{ fd: 3, exclusive: true }]), null);
   t.is(exclusiveTarget([{ port: 3000 }]), null);
+  // libuv binds a path past sun_path's 108 bytes cut short: not one the master can list as it is.
+  t.is(exclusiveTarget([{ path: `/tmp/${'a'.repeat(150)}`, exclusive: true }]), null);
+  t.deepEqual(exclusiveTarget([{ path: `/tmp/${'a'.repeat(90)}`, exclusive: true }]), { address: `/tmp/${'a'.repeat(90)}`, port: -1 });
   t.is(exclusiveTarget([3000, '127.0.0.1']), null);
 });
