@@ -6,6 +6,7 @@ import { LOOP_ANSWER_MAX_MS } from '../master/loop-requests.js';
 import { tokenMetadata } from './auth.js';
 import { decodeStatus } from './convert.js';
 import { decodeLogEntry, decodeLoop, decodeProgress, decodeStack } from './convert-ops.js';
+import { MARKER_KINDS } from '../dashboard/history.js';
 import { formatControlAddress, type TcpAddress } from './options.js';
 import {
   type WireClusterStatus,
@@ -203,9 +204,12 @@ export class ControlClient {
     return this.#follow(call, (message) => handlers.onEntry(decodeLogEntry(message)), handlers.onEnd);
   }
 
-  /** The master's dashboard feed: a snapshot, then updates, each as its JSON text, until cancelled or the master stops. */
-  dashboard(handlers: DashboardHandlers): Subscription {
-    const call = this.#raw.Dashboard({}, this.#metadata());
+  /**
+   * The master's dashboard feed: a snapshot, then updates, each as its JSON text, until cancelled or the
+   * master stops. `markerKinds`: those this client reads (an older client's, none, in tests).
+   */
+  dashboard(handlers: DashboardHandlers, { markerKinds = MARKER_KINDS }: { markerKinds?: readonly string[] } = {}): Subscription {
+    const call = this.#raw.Dashboard({ markerKinds: [...markerKinds] }, this.#metadata());
     let pieces: string[] = [];
     let size = 0;
     let subscription: Subscription | null = null;

@@ -8,7 +8,7 @@ import type { BlockedSite } from '../master/blocked-sites.js';
 import type { ClusterView, HistoryPoint, WorkerView } from './types.js';
 import { decodeBlocked, encodeBlocked } from './convert-ops.js';
 import { RUNTIME_PREFIXES } from '../master/blocking-report.js';
-import { isBlocked } from './worker-rows.js';
+import { readyAndBlocked } from './worker-rows.js';
 
 const WIRE_STATES: Record<WorkerState, WireWorkerState> = {
   starting: 'WORKER_STATE_STARTING',
@@ -97,7 +97,7 @@ export function decodeStatus(wire: WireClusterStatus): ClusterView {
     workers,
     totals: {
       workers: totals?.workers ?? 0,
-      ...readyAndBlocked(totals, workers),
+      ...readyAndBlocked({ ready: totals?.ready ?? 0, blocked: totals?.blocked ?? 0 }, workers),
       // The master's own count: what it lists is more during a restart or a reload (an id's old and new
       // process) and a scale-down's drain. Only a master older than the field says 0 (scale refuses 0).
       desired: totals?.desired || (totals?.workers ?? 0),
@@ -112,19 +112,6 @@ export function decodeStatus(wire: WireClusterStatus): ClusterView {
     waiting: (wire.waiting ?? []).map((waiting) => ({ id: waiting.id, crashes: waiting.crashes, restartInMs: waiting.restartInMs, blockedSites: (waiting.blockedSites ?? []).map(decodeSite) })),
     runtimePrefixes: runtimePrefixesOf(wire),
   };
-}
-
-/**
- * The totals' ready and blocked workers. A master older than `blocked` sends 0 and counts a blocked
- * worker in `ready`; its rows say which are blocked (blockedMs), and the two are counted from them.
- * A master that has the field counts from the same rows: 0 with a blocked row is an older master.
- */
-function readyAndBlocked(totals: WireClusterStatus['totals'], workers: readonly WorkerView[]): { ready: number; blocked: number } {
-  const blocked = totals?.blocked ?? 0;
-  if (blocked > 0 || !workers.some(isBlocked)) return { ready: totals?.ready ?? 0, blocked };
-  const ready = workers.filter((worker) => worker.state === 'ready');
-  const blockedNow = ready.filter(isBlocked).length;
-  return { ready: ready.length - blockedNow, blocked: blockedNow };
 }
 
 /** The master's runtime prefixes; an older master sends none, and this client's own are the best guess. */

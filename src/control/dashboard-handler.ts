@@ -34,8 +34,10 @@ export function dashboardHandler(feed: DashboardSource, track: TrackStream): (ca
         unsubscribe();
       },
     });
-    const send = (message: FeedMessage): void => {
+    const readable = markerKindsOf(call.request);
+    const send = (whole: FeedMessage): void => {
       if (!stream.open) return;
+      const message = { ...whole, markers: whole.markers.filter((marker) => readable.has(marker.kind)) };
       if (blocked) {
         stale = true;
         return;
@@ -60,6 +62,15 @@ export function dashboardHandler(feed: DashboardSource, track: TrackStream): (ca
       call.emit('error', toServiceError(error));
     }
   };
+}
+
+/** What a client that names no kinds reads: the kinds before DashboardRequest.marker_kinds (its check refused a message with another). */
+const KINDS_BEFORE_THE_REQUEST_SAID: ReadonlySet<string> = new Set(['restart', 'reload', 'scale', 'memory', 'watchdog', 'blocked']);
+
+/** The marker kinds a client said it reads (bounded: the request is the client's), or the old ones. */
+function markerKindsOf(request: WireDashboardRequest | undefined): ReadonlySet<string> {
+  const named = (request?.markerKinds ?? []).filter((kind): kind is string => typeof kind === 'string' && kind.length <= 40).slice(0, 64);
+  return named.length > 0 ? new Set(named) : KINDS_BEFORE_THE_REQUEST_SAID;
 }
 
 /** A message's JSON as the stream's pieces, the last one marked `end`. */

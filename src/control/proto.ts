@@ -286,7 +286,10 @@ export interface WireLoopReply {
   blockedMs: number;
 }
 
-export type WireDashboardRequest = Record<string, never>;
+export interface WireDashboardRequest {
+  /** Absent or empty from a client older than the field. */
+  markerKinds?: string[] | null;
+}
 
 export interface WireDashboardChunk {
   json: string;

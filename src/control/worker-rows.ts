@@ -40,3 +40,16 @@ function speaksBefore(a: Row, b: Row): boolean {
   if (a.state !== b.state) return (PRECEDENCE[a.state] ?? 0) > (PRECEDENCE[b.state] ?? 0);
   return a.generation !== b.generation ? a.generation > b.generation : a.startedAt >= b.startedAt;
 }
+
+/**
+ * The totals' ready and blocked workers, as a client reads them. A master older than `blocked` sends 0
+ * and counts a blocked worker in `ready`; its rows say which are blocked (blockedMs), and the two are
+ * counted from them. A master that has the field counts from the same rows: 0 with a blocked row is an
+ * older master. For `status` and the dashboard's mirror alike.
+ */
+export function readyAndBlocked(totals: { ready: number; blocked: number }, workers: ReadonlyArray<{ state: string; blockedMs: number }>): { ready: number; blocked: number } {
+  if (totals.blocked > 0 || !workers.some(isBlocked)) return { ready: totals.ready, blocked: totals.blocked };
+  const ready = workers.filter((worker) => worker.state === 'ready');
+  const blocked = ready.filter(isBlocked).length;
+  return { ready: ready.length - blocked, blocked };
+}

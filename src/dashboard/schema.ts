@@ -6,6 +6,7 @@ import { MAX_OTHERS, type FeedMessage } from './feed.js';
 import { BUCKETS, MARKER_KINDS, MAX_FEED_TEXT, MAX_MARKERS, type Marker } from './history.js';
 import { ClusterdError } from '../errors.js';
 import { MAX_INSTANCES } from '../options.js';
+import { readyAndBlocked } from '../control/worker-rows.js';
 
 const text = z.string().max(MAX_FEED_TEXT);
 const count = z.number().int().min(0);
@@ -101,7 +102,9 @@ export function parseFeedMessage(json: string): FeedMessage {
     const issue = parsed.error.issues[0]!;
     throw malformed(`${issue.path.length > 0 ? issue.path.join('.') : 'the message'}: ${issue.message}`);
   }
-  return parsed.data;
+  // A master older than `totals.blocked` counted a blocked worker ready: counted from the rows, as `status` does.
+  const message = parsed.data;
+  return { ...message, totals: { ...message.totals, ...readyAndBlocked(message.totals, message.workers) } };
 }
 
 function malformed(what: string): ClusterdError {

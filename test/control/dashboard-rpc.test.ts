@@ -97,3 +97,21 @@ test('a master without a feed answers UNIMPLEMENTED', async (t) => {
   await waitFor(() => stream.ended() !== undefined, { what: 'the refusal' });
   t.is(stream.ended()?.code, 'ERR_CLUSTERD_UNIMPLEMENTED');
 });
+
+test('a client that names no marker kinds (older than the field) is sent none of the kinds added since: its check refused the whole message', async (t) => {
+  const withListening = snapshot();
+  withListening.markers = [
+    { id: 1, seq: 1, time: withListening.now - 1000, kind: 'restart', worker: 1, text: 'worker 1 restarted' },
+    { id: 2, seq: 2, time: withListening.now - 500, kind: 'listening', worker: 2, text: 'worker 2 closed every server' },
+  ] as FeedSnapshot['markers'];
+  const { client } = await serve(t, new FakeFeed(withListening));
+  const kinds = async (markerKinds?: readonly string[]): Promise<string[]> => {
+    const messages: string[] = [];
+    const subscription = client.dashboard({ onMessage: (json) => messages.push(json), onEnd: () => {} }, markerKinds ? { markerKinds } : {});
+    t.teardown(() => subscription.cancel());
+    await waitFor(() => messages.length > 0, { what: 'the snapshot' });
+    return (JSON.parse(messages[0]!) as FeedSnapshot).markers.map((marker) => marker.kind);
+  };
+  t.deepEqual(await kinds([]), ['restart']);
+  t.deepEqual(await kinds(), ['restart', 'listening']);
+});

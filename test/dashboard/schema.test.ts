@@ -27,6 +27,16 @@ test('more other processes than this version keeps (from a newer master): the ne
   t.deepEqual(parseFeedMessage(json).workers[0]!.others, others.slice(-MAX_OTHERS));
 });
 
+test('from a master older than totals.blocked (a blocked worker counted ready), ready and blocked are counted from the rows, as status does', (t) => {
+  const message = snapshot();
+  const { blocked: _, ...older } = message.totals;
+  const workers = [{ ...message.workers[0]!, blockedMs: 1711 }, message.workers[1]!];
+  const parsed = parseFeedMessage(JSON.stringify({ ...message, totals: older, workers }));
+  t.like(parsed.totals, { ready: 1, blocked: 1 });
+  // A master that has the field: as it says.
+  t.like(parseFeedMessage(JSON.stringify({ ...message, totals: { ...message.totals, ready: 1, blocked: 1 }, workers })).totals, { ready: 1, blocked: 1 });
+});
+
 const malformed = test.macro({
   exec(t, json: string, field: RegExp) {
     const error = t.throws(() => parseFeedMessage(json), { instanceOf: ClusterdError });
