@@ -6,6 +6,8 @@ import type { LogSink } from './logs.js';
 
 /** A worker's malformed messages are logged at most this often. */
 const MALFORMED_LOG_MS = 60_000;
+/** Changes of whether a worker listens logged per minute, before the rest go unlogged. */
+export const LISTENING_LINES_PER_MINUTE = 10;
 
 /** The worker whose misuse is logged. */
 export interface MisusingWorker {
@@ -19,6 +21,8 @@ export class ChannelMisuse {
   readonly #worker: MisusingWorker;
   readonly #malformedSeen = new LoggedOnceAMinute();
   readonly #handlesClosed = new LoggedOnceAMinute();
+  /** This minute's logged and unlogged listening changes (listeningLogged()). */
+  readonly #listening = { since: -Infinity, logged: 0, unlogged: 0 };
 
   constructor(worker: MisusingWorker) {
     this.#worker = worker;
@@ -41,6 +45,37 @@ export class ChannelMisuse {
       { worker: id, pid, cmd: cmd.slice(0, 40), error, count },
       'warn',
     );
+  }
+
+  /**
+   * Whether a change of whether the app listens (it closed every server, or listens again) is logged:
+   * LISTENING_LINES_PER_MINUTE a minute per worker, then one line saying the rest go unlogged, and their
+   * count with the next minute's first. An app toggling its servers in a loop (or lying about them)
+   * wrote a line per message: 1.3 million in 20 s.
+   */
+  listeningLogged(): boolean {
+    const { id, pid, logs } = this.#worker;
+    const window = this.#listening;
+    const now = Date.now();
+    if (now - window.since >= MALFORMED_LOG_MS) {
+      if (window.unlogged > 0) {
+        logs.event('listening-unlogged', `worker ${id} (pid ${pid}): ${window.unlogged} more changes of whether it listens were not logged`, { worker: id, pid, count: window.unlogged }, 'warn');
+      }
+      Object.assign(window, { since: now, logged: 0, unlogged: 0 });
+    }
+    if (window.logged < LISTENING_LINES_PER_MINUTE) {
+      window.logged++;
+      return true;
+    }
+    if (window.unlogged++ === 0) {
+      logs.event(
+        'listening-unlogged',
+        `worker ${id} (pid ${pid}) changes whether it listens more than ${LISTENING_LINES_PER_MINUTE} times a minute: the next changes in this minute are not logged (status shows its state)`,
+        { worker: id, pid },
+        'warn',
+      );
+    }
+    return false;
   }
 
   /** A handle the worker sent came to nothing (closed): said once per MALFORMED_LOG_MS, with the count. */

@@ -486,11 +486,11 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     const pid = this.pid;
     if (this.#closedEvery && this.#state === 'ready') {
       this.#state = transition(this.#state, 'not-listening');
-      this.#logs.event('worker-not-listening', `worker ${this.id} (pid ${pid}) closed every server it listened on: not ready until it listens again`, { worker: this.id, pid }, 'warn');
+      if (this.#misuse.listeningLogged()) this.#logs.event('worker-not-listening', `worker ${this.id} (pid ${pid}) closed every server it listened on: not ready until it listens again`, { worker: this.id, pid }, 'warn');
       this.emit('listening', false);
     } else if (!this.#closedEvery && this.#state === 'not-listening') {
       this.#state = transition(this.#state, 'ready');
-      this.#logs.event('worker-listening', `worker ${this.id} (pid ${pid}) listens again: ready`, { worker: this.id, pid }, 'info');
+      if (this.#misuse.listeningLogged()) this.#logs.event('worker-listening', `worker ${this.id} (pid ${pid}) listens again: ready`, { worker: this.id, pid }, 'info');
       // Connections held back while it was not ready (rr, least, sticky) may go to it; under fair it gets a copy.
       this.#listeners.activate(this);
       this.emit('listening', true);

@@ -9,6 +9,7 @@ import { control, type Control } from '../helpers/control.js';
 import { getJson, untilEveryWorker, type Answer } from '../helpers/requests.js';
 import { reusePortSupport } from '../../src/master/balancers/shared.js';
 import type { BalanceMode } from '../../src/master/balancers/types.js';
+import { LISTENING_LINES_PER_MINUTE } from '../../src/master/channel-misuse.js';
 
 const notListening = (line: OutputLine): boolean => line.event === 'worker-not-listening';
 const listensAgain = (line: OutputLine): boolean => line.event === 'worker-listening';
@@ -142,4 +143,16 @@ test("clusterd's own drains close servers without a not-ready line: cluster.work
   t.false(cluster.lines.some((line) => notListening(line) || listensAgain(line)));
   // The drains did close servers: a request now finds nothing listening.
   await t.throwsAsync(get(cluster.port));
+});
+
+test('an app that says it closed and listens again 200 times in a row gets ten lines a minute, then one saying the rest go unlogged', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('toggles-listening.js'), { instances: 2, flags: ['--name', 'toggles'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  await cluster.waitForLine((line) => line.event === 'listening-unlogged');
+  // Its last message says it listens: once the master has it, every one before it was handled.
+  await waitFor(async () => (await ctl.workers('toggles')).find((worker) => worker.id === 1)?.state === 'ready', { what: 'worker 1 ready after its last message' });
+  const changes = cluster.lines.filter((line) => notListening(line) || listensAgain(line));
+  t.is(changes.length, LISTENING_LINES_PER_MINUTE, 'ten logged: it wrote a line per message');
+  t.is(cluster.lines.filter((line) => line.event === 'listening-unlogged').length, 1);
 });
