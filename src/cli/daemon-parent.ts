@@ -12,7 +12,7 @@ import { masterEnvironment } from '../system/node-options.js';
 import { addressesText, endpointsText, workerCount, type ReadyInfo } from '../master/run.js';
 import { ensureRuntimeDir } from '../control/paths.js';
 import { assertNameFree } from '../control/server.js';
-import { ClusterdError } from '../errors.js';
+import { ClusterdError, printable } from '../errors.js';
 import { openLogFile, type LogFileOptions } from '../master/log-file.js';
 import { ExitCode } from '../exit-codes.js';
 
@@ -103,19 +103,20 @@ export async function startDaemon({ name, argv, logFile }: { name: string; argv:
       // Not the master's report (an app started in this process's place, say): keep waiting for one, or for the exit.
       if (!report) return;
       if (report.type === 'warning') {
-        process.stderr.write(`clusterd: ${report.message}\n`);
+        process.stderr.write(`clusterd: ${printable(report.message)}\n`);
         return;
       }
       if (report.type === 'ready') {
         const { info } = report;
         process.stdout.write(
-          `clusterd: ${info.name} started in the background: master pid ${info.masterPid}, ${workerCount(info)} on ${addressesText(info)}${endpointsText(info)}\n` +
+          // Where the app listens (a socket path of its choosing) and what its master says: escaped, never raw to the terminal.
+          `clusterd: ${info.name} started in the background: master pid ${info.masterPid}, ${workerCount(info)} on ${printable(addressesText(info))}${endpointsText(info)}\n` +
             `clusterd: control socket ${info.controlSocket}; logs ${logPath}\n`,
         );
         done(ExitCode.OK);
       } else {
-        process.stderr.write(`clusterd: ${report.message}\n`);
-        for (const line of report.lastOutput) process.stderr.write(`  | ${line}\n`);
+        process.stderr.write(`clusterd: ${printable(report.message)}\n`);
+        for (const line of report.lastOutput) process.stderr.write(`  | ${printable(line)}\n`);
         // The master is stopping its workers; its exit code is the same.
         done(report.exitCode);
       }
@@ -127,7 +128,7 @@ export async function startDaemon({ name, argv, logFile }: { name: string; argv:
     child.once('exit', (code, signal) => {
       const tail = lastLines(logPath, 5, ownFrom);
       process.stderr.write(`clusterd: the master ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before it was ready; see ${logPath}\n`);
-      for (const line of tail) process.stderr.write(`  | ${line}\n`);
+      for (const line of tail) process.stderr.write(`  | ${printable(line)}\n`);
       done(code && code > 0 ? code : ExitCode.INTERNAL);
     });
   });

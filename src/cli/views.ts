@@ -22,6 +22,7 @@ import {
   table,
   truncate,
   visibleWidth,
+  printable,
 } from './format.js';
 
 /** One worker in `status --json`; the sample's fields are null until its first sample. */
@@ -218,7 +219,8 @@ function summaryParts(status: ClusterView, colour: boolean): string[] {
     `RSS ${sampled ? formatBytes(totals.rss) : '-'}`,
     ...(totals.restarts > 0 ? [`${totals.restarts} restart${totals.restarts === 1 ? '' : 's'}`] : []),
     ...(totals.memoryReplacements > 0 ? [`${totals.memoryReplacements} memory replacement${totals.memoryReplacements === 1 ? '' : 's'}`] : []),
-    ...(status.addresses.length > 0 ? [`on ${status.addresses.join(', ')}`] : []),
+    // A unix socket's path is the app's to choose: its control characters shown as escapes, never sent to the terminal.
+    ...(status.addresses.length > 0 ? [`on ${status.addresses.map(printable).join(', ')}`] : []),
   ];
 }
 
@@ -261,7 +263,7 @@ export function lsLines(clusters: readonly ClusterView[]): string[] {
   return table(
     [
       ['NAME', 'PID', 'WORKERS', 'UPTIME', 'LISTENING'],
-      ...lsJson(clusters).map((c) => [c.name, String(c.masterPid), `${c.ready}/${c.desired}${c.blocked > 0 ? ` (${c.blocked} blocked)` : ''}`, formatDuration(c.uptimeMs), c.addresses.join(', ')]),
+      ...lsJson(clusters).map((c) => [c.name, String(c.masterPid), `${c.ready}/${c.desired}${c.blocked > 0 ? ` (${c.blocked} blocked)` : ''}`, formatDuration(c.uptimeMs), c.addresses.map(printable).join(', ')]),
     ],
     ['left', 'right', 'right', 'right', 'left'],
   );

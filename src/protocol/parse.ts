@@ -104,10 +104,16 @@ const ownListen = z
     address: z.string().max(200).nullable(),
     port: z.number().int().min(-1).max(65535).refine((port) => port !== 0, 'a fixed port (port 0 is never reported)'),
     sockname: z.strictObject({ address: z.string().max(200), family: z.enum(['IPv4', 'IPv6', 'unix']), port: z.number().int().min(-1).max(65535) }).nullable(),
-    error: z.strictObject({ code: z.string().max(50), errno: z.number().int() }).nullable(),
+    // An errno's name (EADDRINUSE): the master repeats it in the line of a failed boot.
+    error: z.strictObject({ code: z.string().regex(/^[A-Z0-9_]{1,50}$/), errno: z.number().int() }).nullable(),
   })
   .superRefine(({ address, port, sockname }, context) => {
     const issue = (path: string[], message: string): void => context.addIssue({ code: 'custom', path, message });
+    // The master repeats the address in the ready line, status and a failed boot's line: a host name or
+    // an IP address (a v6 zone too), a path without control characters; nothing that could forge a line.
+    // eslint-disable-next-line no-control-regex -- control characters are what it refuses
+    if (address !== null && /[\u0000-\u001f\u007f-\u009f]/.test(address.slice(1))) issue(['address'], 'no control characters');
+    if (port !== -1 && address !== null && !/^[\w.:%-]+$/.test(address)) issue(['address'], 'a host name or an IP address');
     if (port === -1) {
       if (!socketPath.safeParse(address).success) issue(['address'], 'an absolute or abstract socket path, of at most 108 bytes');
       if (sockname && (sockname.family !== 'unix' || sockname.port !== -1 || sockname.address !== address)) issue(['sockname'], 'the socket path asked for, family unix, port -1');

@@ -340,3 +340,13 @@ test('top wraps the notes under its table at the width, as status does, rather t
   t.is(wrapped.map((line) => line.trim()).join(' '), 'worker 2: no process, waiting to be restarted after 7 crashes in a row, next try in 15.0 s (`clusterd restart api 2` starts it now)');
   t.deepEqual(wrapped, note(statusLines(status, 80)));
 });
+
+test('status and ls show a socket path\'s control characters as escapes: a worker cannot forge a line or send escapes to the terminal', (t) => {
+  const status = decodeStatus(encodeStatus(clusterStatus('api', [worker(1)]), { history: false }));
+  status.addresses = ['/tmp/evil\nclusterd: api stopped\u001b[31m'];
+  const summary = statusLines(status)[0]!;
+  t.true(summary.includes('/tmp/evil\\x0aclusterd: api stopped\\x1b[31m'), summary);
+  const listed = lsLines([status]).join('\n');
+  t.false(listed.split('\n')[1]!.includes('\u001b'), listed);
+  t.true(listed.includes('\\x1b[31m'), listed);
+});

@@ -105,6 +105,9 @@ const ownPath = { cmd: 'NODE_clusterd:own-listen', id: 1, address: '/run/app.soc
 test('own-listen on a unix path whose address is no path (the master lists it)', refused, { ...ownPath, address: 'evil\nready on 0.0.0.0:80', sockname: null }, /address/);
 test('own-listen on a relative unix path', refused, { ...ownPath, address: 'app.sock', sockname: { ...ownPath.sockname, address: 'app.sock' } }, /address/);
 test('own-listen on a unix path bound to another path', refused, { ...ownPath, sockname: { ...ownPath.sockname, address: '/run/other.sock' } }, /address|path/);
+test('own-listen on a unix path with a line break and escapes in it (the ready line, status and a failed boot repeat it)', refused, { ...ownPath, address: '/tmp/evil\nclusterd: stopped\u001b[31m', sockname: null, error: { code: 'EADDRINUSE', errno: -98 } }, /control characters/);
+test('own-listen on a host that is no host name', refused, { ...ownListen, address: 'evil host, 127.0.0.1', sockname: null, error: { code: 'EADDRINUSE', errno: -98 } }, /host name/);
+test('own-listen whose error code is no errno name', refused, { ...ownListen, sockname: null, error: { code: 'E\u001b]0;pwned\u0007', errno: -98 } }, /code/);
 test('own-listen with a family that is no family', refused, { ...ownListen, sockname: { ...ownListen.sockname, family: 'IPv9' } }, /family/);
 test('own-listen on a unix path with a TCP family', refused, { ...ownPath, sockname: { ...ownPath.sockname, family: 'IPv4' } }, /family|sockname/);
 test('own-listen bound to an address that is no IP', refused, { ...ownListen, sockname: { ...ownListen.sockname, address: 'a\nb' } }, /IP|address/);
