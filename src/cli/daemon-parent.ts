@@ -15,6 +15,7 @@ import { assertNameFree } from '../control/server.js';
 import { ClusterdError, printable } from '../errors.js';
 import { openLogFile, type LogFileOptions } from '../master/log-file.js';
 import { ExitCode } from '../exit-codes.js';
+import { MAX_ADDRESSES } from '../master/listeners.js';
 
 /** What the daemon master tells the process that started it. */
 export type DaemonReport =
@@ -29,8 +30,9 @@ const daemonReport = z.discriminatedUnion('type', [
     type: z.literal('ready'),
     info: z.object({
       name: line,
-      addresses: z.array(line).max(1024),
-      exclusive: z.array(z.object({ address: line, worker: z.number().int().min(1) })).max(1024),
+      // The addresses the master binds (at most MAX_ADDRESSES) and those workers bind by themselves (as many).
+      addresses: z.array(line).max(2 * MAX_ADDRESSES),
+      exclusive: z.array(z.object({ address: line, worker: z.number().int().min(1) })).max(MAX_ADDRESSES),
       workers: z.array(z.object({ id: z.number().int().min(1), pid: z.number().int().min(1) })).max(1024),
       masterPid: z.number().int().min(1),
       controlSocket: line,

@@ -20,6 +20,12 @@ interface Held {
   sockname: SockName;
 }
 
+/**
+ * The addresses one worker process may list: an app binds a few, and one listening in a loop (or lying)
+ * must not fill the cluster's `max` and leave another worker's real ones unlisted and unnamed.
+ */
+export const MAX_EXCLUSIVE_PER_WORKER = 64;
+
 export class ExclusiveListens {
   readonly #held = new Map<BalancedWorker, Map<number, Held>>();
   /** The addresses said once (at most `max`: an app listening in a loop would fill it). */
@@ -27,6 +33,8 @@ export class ExclusiveListens {
   readonly #warn: (event: string, message: string, data: Record<string, unknown>) => void;
   readonly #max: number;
   #count = 0;
+  /** Whether the line that says some addresses go unlisted was said. */
+  #saidFull = false;
 
   constructor({ warn, max }: { warn: (event: string, message: string, data: Record<string, unknown>) => void; max: number }) {
     this.#warn = warn;
@@ -42,8 +50,12 @@ export class ExclusiveListens {
       const query = { key: '', address, port, addressType: port === -1 ? -1 : 4, flags: 0 };
       return { query, code, errno: message.error?.errno ?? -1, exclusive: { holder } };
     }
-    if (worker.exited || this.#count >= this.#max) return null;
+    if (worker.exited) return null;
     let held = this.#held.get(worker);
+    if (!held?.has(message.id) && (this.#count >= this.#max || (held?.size ?? 0) >= MAX_EXCLUSIVE_PER_WORKER)) {
+      this.#full(worker);
+      return null;
+    }
     if (!held) this.#held.set(worker, (held = new Map()));
     if (!held.has(message.id)) this.#count++;
     held.set(message.id, { asked: { address, port }, sockname: message.sockname });
@@ -74,6 +86,17 @@ export class ExclusiveListens {
       }
     }
     return [...seen.values()];
+  }
+
+  /** Past a cap, said once: an address a worker binds by itself goes unlisted, and unnamed when a bind fails on it. */
+  #full(worker: BalancedWorker): void {
+    if (this.#saidFull) return;
+    this.#saidFull = true;
+    this.#warn(
+      'listen-exclusive-unlisted',
+      `worker ${worker.id} listens with exclusive: true on more addresses than clusterd lists (${MAX_EXCLUSIVE_PER_WORKER} per worker, ${this.#max} in all): the others are not listed, nor named when a bind fails on them (said once)`,
+      { worker: worker.id, perWorker: MAX_EXCLUSIVE_PER_WORKER, max: this.#max },
+    );
   }
 
   #sayOnce(worker: BalancedWorker, sockname: SockName): void {
