@@ -6,21 +6,13 @@ import { fixture, get, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 import { decodeStatus, encodeStatus } from '../../src/control/convert.js';
 import { clusterStatus, worker } from '../control/helpers/fake-source.js';
+import { scrape } from '../helpers/requests.js';
 
 interface StatusJson {
   workers: { id: number; state: string; blockedMs: number }[];
   totals: { workers: number; ready: number; blocked: number; desired: number };
 }
 
-async function scrape(url: string): Promise<Map<string, number>> {
-  const samples = new Map<string, number>();
-  for (const line of (await (await fetch(url)).text()).split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return samples;
-}
 
 test('a blocked worker is not counted ready by status --json, ls --json or /metrics, and each says it is blocked', async (t) => {
   const ctl = control(t);

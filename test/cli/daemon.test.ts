@@ -3,11 +3,11 @@ import test from 'ava';
 import { execa } from 'execa';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import net, { type AddressInfo } from 'node:net';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, fixture, get, isRunning, waitFor } from '../helpers/cluster.js';
+import { freePort } from '../helpers/requests.js';
 import { nativeHelper } from '../../src/system/native.js';
 import { withoutDaemonFlag } from '../../src/cli/daemon-parent.js';
 import { DAEMON_ENV } from '../../src/cli/daemon.js';
@@ -71,10 +71,7 @@ test('start -d says on stderr the warnings its master logs before it is ready, w
 
 test('start -d marks an address a worker binds alone (exclusive: true) as the ready line does', async (t) => {
   const env = runtime(t);
-  const probe = net.createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
+  const port = await freePort();
   const started = await clusterd(['start', fixture('exclusive-port.js'), '-i', '1', '--name', 'bg-exclusive', '-d'], { ...env, PORT: String(port) });
   t.is(started.exitCode, 0, started.stderr);
   const pid = await masterPid('bg-exclusive', env);

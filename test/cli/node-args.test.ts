@@ -2,22 +2,15 @@
 import test from 'ava';
 import { execa } from 'execa';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, fixture, isRunning, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 import { withoutInspectorFlags } from '../../src/system/node-options.js';
 import { inspectorArgs } from '../../src/master/inspector.js';
+import { freePort } from '../helpers/requests.js';
 
 /** A port nothing listens on now: the system's pick, given back. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Which of `pids` has a socket listening on 127.0.0.1:`port` (Linux's /proc), or null. */
 function listenerPid(port: number, pids: number[]): number | null {

@@ -1,13 +1,12 @@
 // clusterd scale: what it prints while it waits.
 import test from 'ava';
-import { fixture, startCluster, waitFor } from '../helpers/cluster.js';
+import { CLI, fixture, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 import { execa } from 'execa';
 import { startControlServer } from '../../src/control/server.js';
 import { tempDir } from '../control/helpers/dirs.js';
 import { FakeOperations } from '../control/helpers/fake-operations.js';
 import { FakeSource, twoWorkers } from '../control/helpers/fake-source.js';
-import { CLI } from '../helpers/cluster.js';
 
 test('scale down that waits for a worker that ignores SIGTERM says on stderr which one it waits for; --json keeps stdout JSON', async (t) => {
   // It waited the whole --grace in silence.

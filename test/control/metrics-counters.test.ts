@@ -3,18 +3,7 @@
 import test from 'ava';
 import { fixture, killOnTeardown, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
-
-/** Every sample of a scrape, by its name and labels as written (`clusterd_worker_restarts_total{worker="2"}`). */
-async function scrape(url: string): Promise<Map<string, number>> {
-  const text = await (await fetch(url)).text();
-  const samples = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return samples;
-}
+import { scrape } from '../helpers/requests.js';
 
 test('a scale-down drops the ids it removes, not the master\'s total: an id scaled up again is a new worker, counted from 0', async (t) => {
   const ctl = control(t);

@@ -4,19 +4,11 @@
 import test from 'ava';
 import { fixture, killOnTeardown, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
+import { scrape } from '../helpers/requests.js';
 
 const RSS = (id: number): string => `clusterd_worker_memory_rss_bytes{worker="${id}"}`;
 const LAG = (id: number): string => `clusterd_worker_event_loop_lag_p99_seconds{worker="${id}"}`;
 
-async function scrape(url: string): Promise<Map<string, number>> {
-  const samples = new Map<string, number>();
-  for (const line of (await (await fetch(url)).text()).split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return samples;
-}
 
 test('a scrape during a reload finds every id\'s sample series, and status totals keep the RSS of a replacement yet to sample', async (t) => {
   const ctl = control(t);

@@ -1,5 +1,5 @@
-// Small clients for the socket tests: JSON over http/https/unix sockets, a raw TCP echo, and
-// "ask until every worker answered".
+// Small clients for the socket tests: JSON over http/https/unix sockets, a raw TCP echo, a
+// Prometheus scrape, a free port, and "ask until every worker answered".
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -196,4 +196,24 @@ export function holdUnixConnection<T extends Answer = Answer>(path: string): Pro
 /** How many file descriptors the process has open. */
 export function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** A port on 127.0.0.1 nobody listens on now (bound, then closed): for an app that must listen on a fixed port. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** One /metrics scrape: each sample's series (name and labels, as written) and its value. */
+export async function scrape(url: string): Promise<Map<string, number>> {
+  const samples = new Map<string, number>();
+  for (const line of (await (await fetch(url)).text()).split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return samples;
 }

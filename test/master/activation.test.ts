@@ -15,18 +15,8 @@ import { createInterface } from 'node:readline';
 import { adoptActivatedSockets, listeningSocket, matches, unixSocketName } from '../../src/master/activation.js';
 import { nativeHelper } from '../../src/system/native.js';
 import { CLI, fixture, waitFor } from '../helpers/cluster.js';
-import { getJson, loadLoop, requestJson, untilEveryWorker } from '../helpers/requests.js';
+import { freePort, getJson, loadLoop, requestJson, untilEveryWorker } from '../helpers/requests.js';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface HolderLine {
   event?: string;

@@ -2,21 +2,12 @@
 // shared"): the master hears of it from the worker, says the port is not shared, lists it, and names
 // the port and the cause when another worker cannot bind it.
 import test from 'ava';
-import { once } from 'node:events';
-import net, { type AddressInfo } from 'node:net';
 import { fixture, launch, startCluster } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
-import { getJson } from '../helpers/requests.js';
+import { freePort, getJson } from '../helpers/requests.js';
 import { ExitCode } from '../../src/exit-codes.js';
 import { exclusiveTarget } from '../../src/worker/exclusive.js';
 
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * The failure line's part that names the cause; `holder`, the worker named as holding the port (null:

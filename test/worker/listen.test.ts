@@ -11,7 +11,7 @@ import { fixture, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 import { selfSignedCert } from '../helpers/tls.js';
 import { reusePortSupport } from '../../src/master/balancers/shared.js';
-import { getJson, holdUnixConnection, requestJson, tcpEcho, unixListenerHolders, untilEveryWorker, type Answer } from '../helpers/requests.js';
+import { freePort, getJson, holdUnixConnection, requestJson, tcpEcho, unixListenerHolders, untilEveryWorker, type Answer } from '../helpers/requests.js';
 import dgram from 'node:dgram';
 
 interface ServerReport {
@@ -263,13 +263,6 @@ test('listen({ fd }) listens on the worker\'s own socket', async (t) => {
   t.is(ports.size, cluster.pids.length, 'one socket per worker');
 });
 
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 // Node hands a stand-in listening handle to libuv as if it were a socket, and the worker dies of
 // SIGSEGV (node:cluster's workers too): refused at the call instead, as Node refuses a handle it cannot send.
