@@ -44,6 +44,12 @@ export function isUdp(query: Pick<ListenQuery, 'addressType'>): boolean {
 export const UV_UDP_IPV6ONLY = 1;
 export const UV_UDP_REUSEADDR = 4;
 
+/**
+ * A host a worker may name in an own-listen message (the master repeats it in its lines): a host name or
+ * an IP address, a v6 zone too, at most 200 characters.
+ */
+export const OWN_LISTEN_HOST = /^[\w.:%-]{1,200}$/;
+
 /** sun_path holds 108 bytes on Linux, its terminating NUL included: the longest unix socket path. */
 export const MAX_SOCKET_PATH_BYTES = 107;
 

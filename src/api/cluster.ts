@@ -11,7 +11,7 @@ import type { ClusterView, StackView, WorkerView } from '../control/types.js';
 import { ClusterdError, UsageError } from '../errors.js';
 import { MAX_INSTANCES } from '../options.js';
 import type { LoopSample } from '../loop/types.js';
-import { appFrame } from '../master/blocked-sites.js';
+import { blockedFrame } from '../master/blocked-sites.js';
 import type { ReadyInfo } from '../master/run.js';
 
 export interface WorkerExitEvent {
@@ -340,7 +340,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       if (news && blocked.time >= this.#madeAt) {
         // The app's innermost frame, as the blocking sites name it (the innermost frame is often V8's
         // or Node's); the process the watchdog caught, not its successor, which may be listed by now.
-        const top = appFrame(blocked.frames, next.runtimePrefixes) ?? blocked.frames[0];
+        const top = blockedFrame(blocked.frames, next.runtimePrefixes);
         const site = top ? { function: top.functionName, url: top.url, line: top.line } : null;
         events.push(['blocked', { id: worker.id, pid: blocked.pid || worker.pid, time: blocked.time, blockedMs: blocked.blockedMs, site, frames: blocked.frames, replaced: true }]);
       }

@@ -122,7 +122,8 @@ const sampled =
 const WORKER_COLUMNS: readonly WorkerColumn[] = [
   { header: 'ID', align: 'right', cell: (worker) => String(worker.id) },
   { header: 'PID', align: 'right', drop: 5, cell: (worker) => String(worker.pid) },
-  { header: 'STATE', align: 'left', cell: (worker) => stateCell(worker) },
+  // A ready worker whose loop is blocked now says so: its last sample is from before the block.
+  { header: 'STATE', align: 'left', cell: shownState },
   { header: 'GEN', align: 'right', drop: 1, cell: (worker) => String(worker.generation) },
   { header: 'UPTIME', align: 'right', drop: 3, cell: (worker) => formatDuration(worker.uptimeMs) },
   { header: 'RESTARTS', align: 'right', drop: 4, cell: (worker) => String(worker.restarts) },
@@ -135,10 +136,6 @@ const WORKER_COLUMNS: readonly WorkerColumn[] = [
   { header: 'CPU', align: 'right', drop: 6, cell: sampled((sample) => formatPercent(sample.cpu)) },
   { header: 'RSS', align: 'right', cell: sampled((sample) => formatBytes(sample.memory.rss)) },
 ];
-/** A ready worker whose loop is blocked now says so: its last sample is from before the block. */
-function stateCell(worker: WorkerView): string {
-  return shownState(worker);
-}
 
 const DROP_ORDER = WORKER_COLUMNS.filter((column) => column.drop !== undefined).sort((a, b) => a.drop! - b.drop!);
 

@@ -1,5 +1,6 @@
 // The control plane's command-line values, shared by `start` (the master's TCP listener) and the
 // client commands (`--control HOST:PORT` to reach a remote cluster).
+import { formatAddress } from '../address.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
@@ -68,7 +69,7 @@ export function listenUrl(address: ListenAddress): string {
 
 /** `host:port` as gRPC and people read it, with IPv6 hosts in brackets. */
 export function formatControlAddress({ host, port }: TcpAddress): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return formatAddress({ address: host, port });
 }
 
 /** Environment variable read when neither token flag is given (keeps the token out of `ps`). */

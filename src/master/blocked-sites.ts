@@ -59,6 +59,11 @@ export function appFrame(frames: readonly StackFrame[], ownPrefixes: readonly st
   return null;
 }
 
+/** The frame a blocked loop is named by: the app's innermost (appFrame), else the innermost there is; null for no frames. */
+export function blockedFrame(frames: readonly StackFrame[], ownPrefixes: readonly string[]): StackFrame | null {
+  return appFrame(frames, ownPrefixes) ?? frames[0] ?? null;
+}
+
 export class BlockedSites {
   readonly #blocks = new Map<number, Block[]>();
   readonly #totals = new IdCounts();

@@ -116,7 +116,8 @@ export class ExclusiveListens {
   /** Another live worker that listens by itself on what `message` asked for: same path, or same port on an address that overlaps. */
   #holder(asking: BalancedWorker, message: Pick<OwnListen, 'address' | 'port'>): number | null {
     for (const [worker, held] of this.#held) {
-      if (worker === asking || worker.exited) continue;
+      // An exited worker is no longer here: remove() took its sockets when it exited.
+      if (worker === asking) continue;
       for (const { asked } of held.values()) if (overlaps(asked, message)) return worker.id;
     }
     return null;

@@ -4,7 +4,7 @@ import { LogFile, type LogFileOptions } from './log-file.js';
 import { LogSink, type LogFormat } from './logs.js';
 import { terminalsUnblocked, watchOwnStdio, type StdioName } from './own-stdio.js';
 
-export interface LogOutput {
+export interface MasterLogOutput {
   logs: LogSink;
   logFile: LogFile | null;
   /** Whether the master's own stdout or stderr failed: the sink's, or watched apart beside a log file. */
@@ -12,7 +12,7 @@ export interface LogOutput {
 }
 
 /** Opens the log file if one is given (throws as LogFile does when it cannot). */
-export function openLogOutput({ format, file }: { format: LogFormat; file: LogFileOptions | null }): LogOutput {
+export function openLogOutput({ format, file }: { format: LogFormat; file: LogFileOptions | null }): MasterLogOutput {
   if (!file) {
     const logs = new LogSink({ format, output: terminalsUnblocked() });
     return { logs, logFile: null, stdioLost: (name) => logs.lost(name) };

@@ -15,6 +15,6 @@ export function nativeMissingText(why: string, { pid1 }: { pid1: boolean }): str
 }
 
 /** Logs nativeMissingText once, as a warning (stderr in the foreground, the log file with -d). */
-export function noteNativeMissing({ why, logs, pid = process.pid }: { why: string; logs: LogSink; pid?: number }): void {
-  logs.event('native-missing', nativeMissingText(why, { pid1: pid === 1 }), { why, buildScript: BUILD_SCRIPT }, 'warn');
+export function noteNativeMissing({ why, logs }: { why: string; logs: LogSink }): void {
+  logs.event('native-missing', nativeMissingText(why, { pid1: process.pid === 1 }), { why, buildScript: BUILD_SCRIPT }, 'warn');
 }

@@ -9,7 +9,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { LoopBreakdown, LoopSample } from '../loop/types.js';
-import { listenBase, MAX_SOCKET_PATH_BYTES, UV_UDP_IPV6ONLY, UV_UDP_REUSEADDR, type WorkerMessage } from '../protocol.js';
+import { listenBase, MAX_SOCKET_PATH_BYTES, OWN_LISTEN_HOST, UV_UDP_IPV6ONLY, UV_UDP_REUSEADDR, type WorkerMessage } from '../protocol.js';
 
 /** Keys are `address:port:addressType:fd:index`; an address is at most 45 characters (IPv6). */
 const key = z.string().min(1).max(200);
@@ -113,7 +113,7 @@ const ownListen = z
     // an IP address (a v6 zone too), a path without control characters; nothing that could forge a line.
     // eslint-disable-next-line no-control-regex -- control characters are what it refuses
     if (address !== null && /[\u0000-\u001f\u007f-\u009f]/.test(address.slice(1))) issue(['address'], 'no control characters');
-    if (port !== -1 && address !== null && !/^[\w.:%-]+$/.test(address)) issue(['address'], 'a host name or an IP address');
+    if (port !== -1 && address !== null && !OWN_LISTEN_HOST.test(address)) issue(['address'], 'a host name or an IP address');
     if (port === -1) {
       if (!socketPath.safeParse(address).success) issue(['address'], 'an absolute or abstract socket path, of at most 108 bytes');
       if (sockname && (sockname.family !== 'unix' || sockname.port !== -1 || sockname.address !== address)) issue(['sockname'], 'the socket path asked for, family unix, port -1');

@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 import type net from 'node:net';
 import * as channel from './channel.js';
-import { MAX_SOCKET_PATH_BYTES, socketPathName, type SockName } from '../protocol.js';
+import { MAX_SOCKET_PATH_BYTES, OWN_LISTEN_HOST, socketPathName, type SockName } from '../protocol.js';
 
 /** What the app asked for: a host (null: none) and a port, or a unix socket path and port -1. */
 export interface ExclusiveTarget {
@@ -41,7 +41,8 @@ export function exclusiveTarget(args: readonly unknown[]): ExclusiveTarget | nul
     const port = Number(options.port);
     if (!Number.isInteger(port) || port <= 0 || port > 65535) return null;
     const host = typeof options.host === 'string' && options.host !== '' ? options.host : null;
-    return host === null || host.length <= MAX_NAME ? { address: host, port } : null;
+    // Only a host the master takes (OWN_LISTEN_HOST): another would be refused as malformed, the app blamed for clusterd's own message.
+    return host === null || OWN_LISTEN_HOST.test(host) ? { address: host, port } : null;
   }
   if (options.port === undefined && typeof options.path === 'string' && options.path !== '') {
     // As the master shows every unix socket: absolute, or abstract (a leading NUL).
@@ -53,8 +54,6 @@ export function exclusiveTarget(args: readonly unknown[]): ExclusiveTarget | nul
   return null;
 }
 
-/** The longest host the master takes in a message (src/protocol/parse.ts). */
-const MAX_NAME = 200;
 
 let lastId = 0;
 

@@ -50,6 +50,10 @@ test('from a master older than totals.blocked (0, its ready counting blocked wor
   t.like(decodeStatus(wire).totals, { workers: 3, ready: 1, blocked: 1 });
   // A master with the field: its counts as they are.
   t.like(decodeStatus(encodeStatus(status, { history: false })).totals, { workers: 3, ready: 1, blocked: 1 });
+  // ... and read as sent, not counted again from the rows (counts the rows would not give).
+  const withField = encodeStatus(status, { history: false });
+  withField.totals = { ...withField.totals!, ready: 0, blocked: 2 };
+  t.like(decodeStatus(withField).totals, { ready: 0, blocked: 2 });
   const none = encodeStatus(clusterStatus('old', [worker(1), worker(2)]), { history: false });
   t.like(decodeStatus(none).totals, { ready: 2, blocked: 0 });
 });

@@ -2,7 +2,7 @@
 // is inside a long native call, so one sample before it stands for all of it. Counted one each, a 100 MB
 // readFileSync per request read as 3.4% beside (idle) 64.8%, where it took 35% of the time.
 import test from 'ava';
-import { loopLines, ownPrefixes, topSelfTime } from '../../src/cli/profile-view.js';
+import { CLUSTERD_RUNTIME, loopLines, ownPrefixes, topSelfTime, UNSAMPLED } from '../../src/cli/profile-view.js';
 import { RUNTIME_PREFIXES } from '../../src/master/blocking-report.js';
 import type { CpuProfile, LoopBreakdown } from '../../src/loop/types.js';
 
@@ -27,7 +27,7 @@ test('a native call with few samples but most of the time is on top: samples wei
   t.like(second, { functionName: '(idle)', samples: 12 });
   // 90 of the 103 ms of the profile; the 1 ms before the first sample is no function's.
   t.is(Math.round(first!.pct), Math.round((100 * 90) / 103));
-  t.like(third, { functionName: '(unsampled)', samples: 0 });
+  t.like(third, { functionName: UNSAMPLED, samples: 0 });
   t.is(Math.round(first!.pct + second!.pct + third!.pct), 100);
 });
 
@@ -39,7 +39,7 @@ test('the time before V8\'s first sample counts, as (unsampled): the shares are 
   const profile: CpuProfile = { nodes: [node(1, '(root)', '', [2, 3]), node(2, '(idle)'), node(3, 'serializeBig', 'file:///srv/app.mjs')], startTime: 0, endTime: 3_847_000 + 53_000, samples, timeDeltas };
   const top = topSelfTime(profile, 10, OWN);
   const pct = (name: string) => Math.round(top.find((entry) => entry.functionName === name)!.pct * 10) / 10;
-  t.is(pct('(unsampled)'), Math.round((1000 * 1847) / 3900) / 10);
+  t.is(pct(UNSAMPLED), Math.round((1000 * 1847) / 3900) / 10);
   t.is(pct('(idle)'), Math.round((1000 * 2000) / 3900) / 10);
   t.is(pct('serializeBig'), Math.round((1000 * 53) / 3900) / 10);
   t.is(Math.round(top.reduce((sum, entry) => sum + entry.pct, 0)), 100);
@@ -69,7 +69,7 @@ test('clusterd\'s own frames are one entry, (clusterd runtime): its runtime\'s f
   t.deepEqual(
     top.map(({ functionName, url, line, samples, pct }) => [functionName, url, line, samples, pct]),
     [
-      ['(clusterd runtime)', '', 0, 3, 37.5],
+      [CLUSTERD_RUNTIME, '', 0, 3, 37.5],
       ['(idle)', '', 0, 2, 25],
       ['handler', 'file:///srv/app.js', 10, 2, 25],
       ['handlerOfNode', 'node:http', 10, 1, 12.5],

@@ -35,6 +35,8 @@ test('from a master older than totals.blocked (a blocked worker counted ready), 
   t.like(parsed.totals, { ready: 1, blocked: 1 });
   // A master that has the field: as it says.
   t.like(parseFeedMessage(JSON.stringify({ ...message, totals: { ...message.totals, ready: 1, blocked: 1 }, workers })).totals, { ready: 1, blocked: 1 });
+  // ... read as sent, not counted again from the rows (counts the rows would not give).
+  t.like(parseFeedMessage(JSON.stringify({ ...message, totals: { ...message.totals, ready: 0, blocked: 2 }, workers })).totals, { ready: 0, blocked: 2 });
 });
 
 const malformed = test.macro({
