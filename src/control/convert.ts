@@ -8,7 +8,7 @@ import type { BlockedSite } from '../master/blocked-sites.js';
 import type { ClusterView, HistoryPoint, WorkerView } from './types.js';
 import { decodeBlocked, encodeBlocked } from './convert-ops.js';
 import { RUNTIME_PREFIXES } from '../master/blocking-report.js';
-import { readyAndBlocked } from './worker-rows.js';
+import { readyAndBlocked, wireTotals } from './worker-rows.js';
 
 const WIRE_STATES: Record<WorkerState, WireWorkerState> = {
   starting: 'WORKER_STATE_STARTING',
@@ -38,7 +38,7 @@ export function encodeStatus(status: ClusterStatus, { history, lastBlocked }: En
     balance: status.balance,
     statsIntervalMs: status.statsIntervalMs,
     workers: status.workers.map((worker) => encodeWorker(worker, history, lastBlocked?.(worker.id) ?? null)),
-    totals: { ...status.totals },
+    totals: wireTotals(status.totals),
     addresses: [...status.addresses],
     waiting: status.waiting.map((waiting) => ({ id: waiting.id, crashes: waiting.crashes, restartInMs: Math.round(waiting.restartInMs), blockedSites: waiting.blockedSites.map((site) => ({ ...site })) })),
     runtimePrefixes: [...RUNTIME_PREFIXES],

@@ -9,6 +9,7 @@ import { ClusterdError } from '../errors.js';
 import { streamLife, type TrackStream } from './stream-life.js';
 import type { WireDashboardChunk, WireDashboardRequest } from './proto.js';
 import { toServiceError } from './status-codes.js';
+import { wireTotals } from './worker-rows.js';
 
 /** Dashboard streams open at once; past it, ABORTED (each costs the master a message per tick). */
 export const MAX_DASHBOARD_STREAMS = 16;
@@ -37,7 +38,7 @@ export function dashboardHandler(feed: DashboardSource, track: TrackStream): (ca
     const readable = markerKindsOf(call.request);
     const send = (whole: FeedMessage): void => {
       if (!stream.open) return;
-      const message = { ...whole, markers: whole.markers.filter((marker) => readable.has(marker.kind)) };
+      const message = { ...whole, totals: wireTotals(whole.totals), markers: whole.markers.filter((marker) => readable.has(marker.kind)) };
       if (blocked) {
         stale = true;
         return;

@@ -42,14 +42,21 @@ function speaksBefore(a: Row, b: Row): boolean {
 }
 
 /**
- * The totals' ready and blocked workers, as a client reads them. A master older than `blocked` sends 0
- * and counts a blocked worker in `ready`; its rows say which are blocked (blockedMs), and the two are
- * counted from them. A master that has the field counts from the same rows: 0 with a blocked row is an
- * older master. For `status` and the dashboard's mirror alike.
+ * The totals as the wire carries them (ClusterTotals, the dashboard feed): `ready` counts every ready
+ * worker, blocked ones included, as masters counted before `blocked` existed, so that an older
+ * client reading this master keeps the meaning it knows (and its rows, which say `ready`, add up);
+ * `blocked` says how many of them are blocked now. readyAndBlocked takes them out again.
+ */
+export function wireTotals<T extends { ready: number; blocked: number }>(totals: T): T {
+  return { ...totals, ready: totals.ready + totals.blocked };
+}
+
+/**
+ * The totals' ready (and not blocked) and blocked workers, as a client reads them from the wire
+ * (wireTotals). A master older than `blocked` sends 0; its rows say which are blocked (blockedMs).
+ * For `status` and the dashboard's mirror alike.
  */
 export function readyAndBlocked(totals: { ready: number; blocked: number }, workers: ReadonlyArray<{ state: string; blockedMs: number }>): { ready: number; blocked: number } {
-  if (totals.blocked > 0 || !workers.some(isBlocked)) return { ready: totals.ready, blocked: totals.blocked };
-  const ready = workers.filter((worker) => worker.state === 'ready');
-  const blocked = ready.filter(isBlocked).length;
-  return { ready: ready.length - blocked, blocked };
+  const blocked = totals.blocked > 0 ? totals.blocked : workers.filter(isBlocked).length;
+  return { ready: Math.max(0, totals.ready - blocked), blocked };
 }

@@ -115,3 +115,15 @@ test('a client that names no marker kinds (older than the field) is sent none of
   t.deepEqual(await kinds([]), ['restart']);
   t.deepEqual(await kinds(), ['restart', 'listening']);
 });
+
+test('totals.ready on the stream counts blocked workers too, as older mirrors read it; the mirror\'s check takes them out again', async (t) => {
+  const oneBlocked = snapshot();
+  oneBlocked.workers = [{ ...oneBlocked.workers[0]!, blockedMs: 1500 }, oneBlocked.workers[1]!];
+  oneBlocked.totals = { ...oneBlocked.totals, ready: 1, blocked: 1 };
+  const { client } = await serve(t, new FakeFeed(oneBlocked));
+  const stream = follow(client);
+  t.teardown(() => stream.subscription.cancel());
+  await waitFor(() => stream.messages.length > 0, { what: 'the snapshot' });
+  t.like((JSON.parse(stream.messages[0]!) as FeedSnapshot).totals, { ready: 2, blocked: 1 });
+  t.like(parseFeedMessage(stream.messages[0]!).totals, { ready: 1, blocked: 1 });
+});
