@@ -97,11 +97,12 @@ test(secondDrains, 'SIGQUIT');
 test('--shutdown-delay: `clusterd stop` during the delay drains at once, and the end of the delay kills nothing: a request in flight finishes, exit 0', async (t) => {
   const ctl = control(t);
   // The request outlasts the delay: were the delay's end a second stop, it would force the stop
-  // and kill the worker serving it (exit 6).
+  // and kill the worker serving it (exit 6). The delay outlasts a CLI's start on a loaded machine
+  // (4 s did not, once: the delay ended before the stop came).
   const cluster = await startCluster(fixture('slow-routes.js'), {
     instances: 2,
-    flags: ['--name', 'delay-stop', '--health', '127.0.0.1:0', '--shutdown-delay', '4s', '--grace', '1m'],
-    env: { ...ctl.env, SLOW_MS: '8000' },
+    flags: ['--name', 'delay-stop', '--health', '127.0.0.1:0', '--shutdown-delay', '10s', '--grace', '1m'],
+    env: { ...ctl.env, SLOW_MS: '16000' },
   });
   killOnTeardown(t, cluster.process);
   const slow = get(cluster.port, '/slow', { timeoutMs: 60_000 }).catch((error: unknown) => error as Error);
