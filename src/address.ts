@@ -21,3 +21,16 @@ export function isLoopback(host: string): boolean {
   }
   return name === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(name) || name === '[::1]' || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(name);
 }
+
+/** A host that takes every address of the port: none given (null, or '' as Node reads it), 0.0.0.0 or ::. */
+export function isWildcardHost(host: string | null): boolean {
+  return host === null || host === '' || host === '0.0.0.0' || host === '::';
+}
+
+/**
+ * Whether two hosts on one port take the same address, as the master's lines name a holder: the same
+ * host, or either one a wildcard (of either family: a near enough rule for naming who holds a port).
+ */
+export function hostsShareAddress(a: string | null, b: string | null): boolean {
+  return isWildcardHost(a) || isWildcardHost(b) || a === b;
+}

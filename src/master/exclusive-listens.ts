@@ -5,7 +5,7 @@
 // names the holder when a worker's bind fails.
 import type { BalancedWorker } from './balancers/index.js';
 import type { ListenFailure } from './listeners.js';
-import { formatAddress } from '../address.js';
+import { formatAddress, hostsShareAddress } from '../address.js';
 import type { OwnClose, OwnListen, SockName } from '../protocol.js';
 
 /** An address a worker listens on by itself (`exclusive: true`). */
@@ -127,9 +127,5 @@ export class ExclusiveListens {
 function overlaps(a: Pick<OwnListen, 'address' | 'port'>, b: Pick<OwnListen, 'address' | 'port'>): boolean {
   if (a.port !== b.port) return false;
   if (a.port === -1) return a.address === b.address;
-  return wildcard(a.address) || wildcard(b.address) || a.address === b.address;
-}
-
-function wildcard(host: string | null): boolean {
-  return host === null || host === '0.0.0.0' || host === '::';
+  return hostsShareAddress(a.address, b.address);
 }

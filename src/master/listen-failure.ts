@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { inheritedAddresses } from './activation.js';
 import type { ListenFailure } from './listeners.js';
 import { isSocketPath, type SockName } from '../protocol.js';
-import { formatAddress, isLoopback } from '../address.js';
+import { formatAddress, hostsShareAddress, isLoopback, isWildcardHost } from '../address.js';
 
 /** A listener of the master's own (`--health`, `--metrics`, `--control`, `--dashboard`), where it is bound. */
 export type OwnListener = { flag: string } & Bound;
@@ -50,7 +50,7 @@ function exclusiveHint(holder: number | null, what: string): string {
 function systemdHint(socket: SockName): string {
   const where = formatAddress(socket);
   if (socket.port === -1) return `it is the socket from systemd (${where}), which the master holds`;
-  return `it is the socket from systemd (${where}), which the master holds; listen on that same address${wildcard(socket.address) ? ' (or on none: host omitted)' : ''}`;
+  return `it is the socket from systemd (${where}), which the master holds; listen on that same address${isWildcardHost(socket.address) ? ' (or on none: host omitted)' : ''}`;
 }
 
 function bound({ address, port }: SockName): Bound {
@@ -62,9 +62,5 @@ function holds(listener: Bound, query: ListenFailure['query']): boolean {
   if ('path' in listener) return isSocketPath(query) && query.address === listener.path;
   if (isSocketPath(query) || query.port !== listener.port) return false;
   const { address } = query;
-  return wildcard(address) || wildcard(listener.host) || address === listener.host || (isLoopback(address!) && listener.host === 'localhost');
-}
-
-function wildcard(host: string | null): boolean {
-  return host === null || host === '' || host === '0.0.0.0' || host === '::';
+  return hostsShareAddress(address, listener.host) || (isLoopback(address!) && listener.host === 'localhost');
 }

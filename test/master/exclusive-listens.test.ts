@@ -27,3 +27,20 @@ test('a worker lists at most MAX_EXCLUSIVE_PER_WORKER addresses, said once past 
   const failed = exclusive.listened(worker(3), { ...listen(1, 3000), sockname: null, error: { code: 'EADDRINUSE', errno: -98 } });
   t.is(failed?.exclusive?.holder, 2);
 });
+
+test('a failed bind names the worker holding an overlapping address: the same host, or a wildcard on either side; another host or port, none', (t) => {
+  const exclusive = new ExclusiveListens({ warn: () => {}, max: 1024 });
+  const held = (id: number, address: string | null, port: number): OwnListen => ({ ...listen(id, port), address });
+  exclusive.listened(worker(1), held(1, '127.0.0.1', 3000));
+  exclusive.listened(worker(2), held(1, null, 3001));
+  exclusive.listened(worker(3), held(1, '::', 3002));
+  const holder = (address: string | null, port: number): number | null | undefined =>
+    exclusive.listened(worker(9), { ...held(1, address, port), sockname: null, error: { code: 'EADDRINUSE', errno: -98 } })?.exclusive?.holder;
+  t.is(holder('127.0.0.1', 3000), 1);
+  t.is(holder('0.0.0.0', 3000), 1);
+  t.is(holder(null, 3000), 1);
+  t.is(holder('10.0.0.5', 3000), null);
+  t.is(holder('10.0.0.5', 3001), 2);
+  t.is(holder('::1', 3002), 3);
+  t.is(holder('127.0.0.1', 3003), null);
+});
