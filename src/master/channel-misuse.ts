@@ -4,8 +4,8 @@
 import { clip } from '../errors.js';
 import type { LogSink } from './logs.js';
 
-/** A worker's malformed messages are logged at most this often. */
-const MALFORMED_LOG_MS = 60_000;
+/** The window of each limit here: a minute, from the first thing counted after the last one ended. */
+const MINUTE_MS = 60_000;
 /** Changes of whether a worker listens logged per minute, before the rest go unlogged. */
 export const LISTENING_LINES_PER_MINUTE = 10;
 
@@ -16,13 +16,12 @@ export interface MisusingWorker {
   readonly logs: LogSink;
 }
 
-/** Logs a worker's malformed messages and the handles it sent, each at most once per MALFORMED_LOG_MS. */
+/** Logs a worker's malformed messages and the handles it sent, each at most once a minute, and its listening changes. */
 export class ChannelMisuse {
   readonly #worker: MisusingWorker;
-  readonly #malformedSeen = new LoggedOnceAMinute();
-  readonly #handlesClosed = new LoggedOnceAMinute();
-  /** This minute's logged and unlogged listening changes (listeningLogged()). */
-  readonly #listening = { since: -Infinity, logged: 0, unlogged: 0 };
+  readonly #malformedSeen = new PerMinute(1);
+  readonly #handlesClosed = new PerMinute(1);
+  readonly #listening = new PerMinute(LISTENING_LINES_PER_MINUTE);
 
   constructor(worker: MisusingWorker) {
     this.#worker = worker;
@@ -55,19 +54,10 @@ export class ChannelMisuse {
    */
   listeningLogged(): boolean {
     const { id, pid, logs } = this.#worker;
-    const window = this.#listening;
-    const now = Date.now();
-    if (now - window.since >= MALFORMED_LOG_MS) {
-      if (window.unlogged > 0) {
-        logs.event('listening-unlogged', `worker ${id} (pid ${pid}): ${window.unlogged} more changes of whether it listens were not logged`, { worker: id, pid, count: window.unlogged }, 'warn');
-      }
-      Object.assign(window, { since: now, logged: 0, unlogged: 0 });
-    }
-    if (window.logged < LISTENING_LINES_PER_MINUTE) {
-      window.logged++;
-      return true;
-    }
-    if (window.unlogged++ === 0) {
+    const logged = this.#listening.count((unlogged) => {
+      logs.event('listening-unlogged', `worker ${id} (pid ${pid}): ${unlogged} more changes of whether it listens were not logged`, { worker: id, pid, count: unlogged }, 'warn');
+    });
+    if (!logged && this.#listening.unlogged === 1) {
       logs.event(
         'listening-unlogged',
         `worker ${id} (pid ${pid}) changes whether it listens more than ${LISTENING_LINES_PER_MINUTE} times a minute: the next changes in this minute are not logged (status shows its state)`,
@@ -75,10 +65,10 @@ export class ChannelMisuse {
         'warn',
       );
     }
-    return false;
+    return logged;
   }
 
-  /** A handle the worker sent came to nothing (closed): said once per MALFORMED_LOG_MS, with the count. */
+  /** A handle the worker sent came to nothing (closed): said once a minute, with the count. */
   handleClosed(): void {
     const { id, pid, logs } = this.#worker;
     if (!this.#handlesClosed.count()) return;
@@ -92,17 +82,42 @@ export class ChannelMisuse {
   }
 }
 
-/** Counts what a worker does wrong, and says when to log it: at once the first time, then at most once per MALFORMED_LOG_MS. */
-class LoggedOnceAMinute {
+/**
+ * Counts what a worker does, and says which of it to log: the first `limit` in a minute (a minute
+ * from the first counted after the last one ended; with a limit of 1, at once and then at most once a
+ * minute), the rest counted unlogged.
+ */
+export class PerMinute {
+  /** Everything counted, logged or not. */
   total = 0;
-  #loggedAt = -Infinity;
+  /** Counted unlogged in this minute. */
+  unlogged = 0;
+  readonly #limit: number;
+  readonly #now: () => number;
+  #since = -Infinity;
+  #logged = 0;
 
-  /** Counts one more; true when it is to be logged now. */
-  count(): boolean {
+  /** `now`: the clock (a test's own). */
+  constructor(limit: number, now: () => number = Date.now) {
+    this.#limit = limit;
+    this.#now = now;
+  }
+
+  /** Counts one more; true when it is to be logged. `ended` is told how many went unlogged in the minute this one ends, if any did. */
+  count(ended?: (unlogged: number) => void): boolean {
     this.total++;
-    const now = Date.now();
-    if (now - this.#loggedAt < MALFORMED_LOG_MS) return false;
-    this.#loggedAt = now;
-    return true;
+    const now = this.#now();
+    if (now - this.#since >= MINUTE_MS) {
+      if (this.unlogged > 0) ended?.(this.unlogged);
+      this.#since = now;
+      this.#logged = 0;
+      this.unlogged = 0;
+    }
+    if (this.#logged < this.#limit) {
+      this.#logged++;
+      return true;
+    }
+    this.unlogged++;
+    return false;
   }
 }
