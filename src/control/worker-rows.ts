@@ -7,6 +7,12 @@ export function isBlocked({ state, blockedMs }: { state: string; blockedMs: numb
   return state === 'ready' && blockedMs > 0;
 }
 
+/** Workers ready and not blocked, and ready ones blocked now: the counts of /readyz, /metrics and the status totals. */
+export function countReady(workers: ReadonlyArray<{ state: string; blockedMs: number }>): { ready: number; blocked: number } {
+  const blocked = workers.filter(isBlocked).length;
+  return { ready: workers.filter((worker) => worker.state === 'ready').length - blocked, blocked };
+}
+
 /** The state as STATE, clusterd_worker_state and scale show it: `blocked` for a ready worker whose loop is blocked now. */
 export function shownState<S extends string>(worker: { state: S; blockedMs: number }): S | 'blocked' {
   return isBlocked(worker) ? 'blocked' : worker.state;

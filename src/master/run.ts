@@ -15,9 +15,11 @@ import { SystemdNotifier } from './sd-notify.js';
 import { MasterSignals } from './signals.js';
 import { noteStartConditions } from './start-notes.js';
 import { Supervisor } from './supervisor.js';
+import { blockedMs } from './status.js';
 import type { ClusterConfig } from './cluster-config.js';
 import { DashboardFeed } from '../dashboard/feed.js';
 import { formatControlAddress, type ListenAddress, type TcpAddress } from '../control/options.js';
+import { countReady } from '../control/worker-rows.js';
 import { BootError, type ClusterdError } from '../errors.js';
 import { formatAddress } from '../address.js';
 
@@ -158,11 +160,9 @@ export async function runMaster(options: MasterOptions, hooks: MasterHooks = {})
     dashboard,
     readiness: () => {
       const workers = supervisor.workers();
-      const ready = workers.filter((worker) => worker.state === 'ready');
       // A ready worker whose loop is blocked now (silent past the watchdog, or a second) serves
       // nothing: every worker blocked is a pod that cannot answer, and must leave the rotation.
-      const workersBlocked = ready.filter((worker) => worker.blocked).length;
-      const workersReady = ready.length - workersBlocked;
+      const { ready: workersReady, blocked: workersBlocked } = countReady(workers.map((worker) => ({ state: worker.state, blockedMs: blockedMs(worker) })));
       const stopping = leaving();
       // Those asked for: an id waiting for its restart counts, as in status.
       return { ready: workersReady > 0 && !stopping, workersReady, workersBlocked, workers: Math.max(workers.length, supervisor.desired), stopping };

@@ -6,7 +6,7 @@ import type { WorkerState } from './worker-state.js';
 import type { Supervisor } from './supervisor.js';
 import { formatAddress } from '../address.js';
 import type { WaitingWorker } from './waiting.js';
-import { isBlocked } from '../control/worker-rows.js';
+import { countReady } from '../control/worker-rows.js';
 
 export type { WaitingWorker } from './waiting.js';
 
@@ -116,6 +116,11 @@ export interface StackReport {
 export type BlockedInfo = StackReport & { time: number; blockedMs: number; pid: number; error?: string; entryFrame?: StackFrame };
 
 
+/** How long a ready worker's loop has been blocked now, 0 if it is not: a start-up's silence is --listen-timeout's business, a drain's the grace's. */
+export function blockedMs(worker: { state: WorkerState; blocked: boolean; silentMs: number }): number {
+  return worker.state === 'ready' && worker.blocked ? worker.silentMs : 0;
+}
+
 /** Builds the control plane's snapshot: every live worker process, serving or not, by id. */
 export function buildStatus(supervisor: Supervisor): ClusterStatus {
   const now = Date.now();
@@ -134,8 +139,7 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
       history: [...worker.history],
       blockedSites: supervisor.blockedSites.sites(worker.id, now),
       blocks: supervisor.blockedSites.total(worker.id),
-      // A start-up's silence is --listen-timeout's business, a drain's the grace's.
-      blockedMs: worker.state === 'ready' && worker.blocked ? worker.silentMs : 0,
+      blockedMs: blockedMs(worker),
     }));
   // A replacement with no sample yet counts the last one of the worker it replaced once that one has
   // exited (while it drains, its own row counts it): the sums no longer dip after each replacement.
@@ -161,8 +165,7 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
     totals: {
       workers: workers.length,
       // A blocked loop serves nothing: it counts apart, as /readyz and /metrics count it.
-      ready: workers.filter((worker) => worker.state === 'ready' && !isBlocked(worker)).length,
-      blocked: workers.filter(isBlocked).length,
+      ...countReady(workers),
       desired: supervisor.desired,
       rps: sum((sample) => sample.http.rps),
       inflight: sum((sample) => sample.http.inflight),

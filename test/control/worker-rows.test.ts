@@ -3,7 +3,8 @@
 // /metrics picked the worker still holding the id (stopping), and stack-view the first row listed.
 import test from 'ava';
 import { decodeStatus, encodeStatus } from '../../src/control/convert.js';
-import { isBlocked, onePerId, shownState } from '../../src/control/worker-rows.js';
+import { countReady, isBlocked, onePerId, shownState } from '../../src/control/worker-rows.js';
+import { blockedMs } from '../../src/master/status.js';
 import { readiness } from '../../src/cli/scale.js';
 import { clusterStatus, worker } from './helpers/fake-source.js';
 
@@ -13,6 +14,22 @@ test('a ready worker whose loop is blocked now is blocked; no other is', (t) => 
   t.false(isBlocked({ state: 'starting', blockedMs: 1200 }));
   t.is(shownState({ state: 'ready', blockedMs: 1200 }), 'blocked');
   t.is(shownState({ state: 'not-listening', blockedMs: 0 }), 'not-listening');
+});
+
+test('countReady: ready and not blocked, and ready but blocked; a start-up or a drain silent as long counts in neither', (t) => {
+  const rows = [
+    { state: 'ready', blockedMs: 0 },
+    { state: 'ready', blockedMs: 1500 },
+    { state: 'starting', blockedMs: 0 },
+    { state: 'not-listening', blockedMs: 0 },
+  ];
+  t.deepEqual(countReady(rows), { ready: 1, blocked: 1 });
+  // What the master reads off a process: a blocked loop counts only once the worker is ready.
+  const silent = { blocked: true, silentMs: 1500 };
+  t.is(blockedMs({ state: 'ready', ...silent }), 1500);
+  t.is(blockedMs({ state: 'starting', ...silent }), 0);
+  t.is(blockedMs({ state: 'stopping', ...silent }), 0);
+  t.is(blockedMs({ state: 'ready', blocked: false, silentMs: 400 }), 0);
 });
 
 test('the process that speaks for an id: ready, then not listening, then the one leaving, then one starting; the newer of two alike', (t) => {
