@@ -1,6 +1,6 @@
 // Starts the real CLI (`bin/clusterd.js start ... --log-format json`) and follows its output.
 import { execa, type ResultPromise } from 'execa';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -205,21 +205,9 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/**
- * True while a process with this pid runs. Unlike isAlive(), a zombie counts as gone: a worker
- * orphaned by a killed master is reparented to a pid 1 that may reap it only later, but it has
- * already exited and released its sockets.
- */
-export function isRunning(pid: number): boolean {
-  if (!isAlive(pid)) return false;
-  try {
-    // /proc/<pid>/stat: `pid (comm) state ...`; comm may hold spaces or parentheses.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
+// True while a process with this pid runs: unlike isAlive(), a zombie counts as gone (a worker
+// orphaned by a killed master has exited and released its sockets before a pid 1 reaps it).
+export { isRunning } from '../../src/system/process-state.js';
 
 /** Kills the master with SIGKILL when a test ends, however it ends, unless it already exited. */
 export function killOnTeardown(t: { teardown(fn: () => void): void }, child: ResultPromise): void {
