@@ -24,7 +24,7 @@ export function describeListenFailure({ query, code, exclusive }: ListenFailure,
   const held = holder
     ? `: it is this cluster's own ${holder.flag} address`
     : fromSystemd
-      ? `: ${systemdHint(fromSystemd)}`
+      ? `: ${systemdHint(fromSystemd, query, exclusive !== undefined)}`
       : exclusive && code === 'EADDRINUSE'
         ? `: ${exclusiveHint(exclusive.holder, isSocketPath(query) ? 'unix socket' : 'port')}`
         : '';
@@ -46,11 +46,14 @@ function exclusiveHint(holder: number | null, what: string): string {
 /**
  * The socket from systemd holds the address, through the master (a listen() on another address
  * of its port does not match it, and binds a socket of its own): listen on its address instead.
+ * With `exclusive: true` the worker binds a socket of its own whatever the address: that first.
  */
-function systemdHint(socket: SockName): string {
-  const where = formatAddress(socket);
-  if (socket.port === -1) return `it is the socket from systemd (${where}), which the master holds`;
-  return `it is the socket from systemd (${where}), which the master holds; listen on that same address${isWildcardHost(socket.address) ? ' (or on none: host omitted)' : ''}`;
+function systemdHint(socket: SockName, query: ListenFailure['query'], exclusive: boolean): string {
+  const held = `it is the socket from systemd (${formatAddress(socket)}), which the master holds`;
+  const sameAddress = socket.port === -1 || query.address === socket.address || (query.address === null && isWildcardHost(socket.address));
+  const listenThere = `listen on that same address${isWildcardHost(socket.address) ? ' (or on none: host omitted)' : ''}`;
+  if (exclusive) return `${held}; the app listens with exclusive: true, which binds a socket of its own: leave exclusive out${sameAddress ? ' to take it' : `, and ${listenThere}`}`;
+  return socket.port === -1 ? held : `${held}; ${listenThere}`;
 }
 
 function bound({ address, port }: SockName): Bound {

@@ -308,3 +308,20 @@ test.serial('a listen() on another address of the port systemd holds: the failur
     `error: cannot listen on port ${port} (127.0.0.1:${port}): address already in use (EADDRINUSE): it is the socket from systemd ([::]:${port}), which the master holds; listen on that same address (or on none: host omitted)`,
   );
 });
+
+test.serial('an app listening with exclusive: true on the port systemd holds: the failure names exclusive first, then the address', async (t) => {
+  // The worker binds a socket of its own with exclusive: true, whatever the address; the line said
+  // to listen on the same address (or on none), which the app did not need and which would not have helped.
+  const port = await freePort();
+  const master = `LISTEN_PID=$$ exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} start ${JSON.stringify(fixture('exclusive-port.js'))} -i 1 --log-format json --name activation-exclusive`;
+  const { holder, lines } = await socketActivate(t, ['-l', String(port), '-E', `PORT=${port}`, 'sh', '-c', master]);
+  const first = connect(port, '127.0.0.1');
+  first.on('error', () => {});
+  t.teardown(() => first.destroy());
+  const result = await holder;
+  t.is(result.exitCode, 4);
+  t.is(
+    lines.find((line) => line.event === 'fatal')?.message,
+    `error: cannot listen on port ${port} (127.0.0.1:${port}): address already in use (EADDRINUSE): it is the socket from systemd ([::]:${port}), which the master holds; the app listens with exclusive: true, which binds a socket of its own: leave exclusive out, and listen on that same address (or on none: host omitted)`,
+  );
+});

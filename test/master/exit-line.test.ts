@@ -101,4 +101,18 @@ test('a port in use by the socket from systemd says so, and to listen on its add
   t.is(describeListenFailure(failure('127.0.0.1', 3209, 'EACCES'), [], inherited), 'cannot listen on port 3209 (127.0.0.1:3209): permission denied (EACCES)');
   // None adopted (no socket activation): no hint.
   t.is(describeListenFailure(failure('127.0.0.1', 3209)), 'cannot listen on port 3209 (127.0.0.1:3209): address already in use (EADDRINUSE)');
+  // exclusive: true binds a socket of the worker's own at any address: leaving it out comes first.
+  const exclusive = (address: string | null, port: number) => ({ ...failure(address, port), exclusive: { holder: null } });
+  t.is(
+    describeListenFailure(exclusive(null, 3209), [], inherited),
+    'cannot listen on port 3209 (*:3209): address already in use (EADDRINUSE): it is the socket from systemd ([::]:3209), which the master holds; the app listens with exclusive: true, which binds a socket of its own: leave exclusive out to take it',
+  );
+  t.is(
+    describeListenFailure(exclusive('127.0.0.1', 3300), [], inherited),
+    'cannot listen on port 3300 (127.0.0.1:3300): address already in use (EADDRINUSE): it is the socket from systemd (127.0.0.1:3300), which the master holds; the app listens with exclusive: true, which binds a socket of its own: leave exclusive out to take it',
+  );
+  t.is(
+    describeListenFailure(exclusive('0.0.0.0', 3300), [], inherited),
+    'cannot listen on port 3300 (0.0.0.0:3300): address already in use (EADDRINUSE): it is the socket from systemd (127.0.0.1:3300), which the master holds; the app listens with exclusive: true, which binds a socket of its own: leave exclusive out, and listen on that same address',
+  );
 });
