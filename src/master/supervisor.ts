@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { DEFAULT_BACKOFF } from './backoff.js';
 import { IdCounts } from './id-counts.js';
-import { Listeners, type ListenFailure } from './listeners.js';
+import { Listeners } from './listeners.js';
 import type { ExclusiveAddress } from './exclusive-listens.js';
 import { buildStatus, type ClusterStatus, type ControlSource } from './status.js';
 import type { ReplaceRequest, Want } from './want.js';
@@ -20,11 +20,11 @@ import { RUNTIME_PREFIXES } from './blocking-report.js';
 import { BlockReports } from './block-reports.js';
 import { ChangeListeners } from './change-listeners.js';
 import { workerSpec, type WatchSettings } from './worker-fork.js';
-import { BootError, ClusterdError, ERROR_CODES } from '../errors.js';
+import { ClusterdError, ERROR_CODES } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { ClusterConfig } from './cluster-config.js';
-import { describeExit, stoppedCleanly } from './exit-report.js';
-import { describeListenFailure, type OwnListener } from './listen-failure.js';
+import { Exits } from './exits.js';
+import type { OwnListener } from './listen-failure.js';
 import type { SockName } from '../protocol.js';
 import type { LoopSample } from '../loop/types.js';
 
@@ -89,7 +89,6 @@ export class Supervisor extends EventEmitter implements ControlSource {
   readonly #memoryReplacements = new IdCounts();
   /** Every worker process alive, whatever its role: current, successor or draining. */
   readonly #live = new Set<WorkerProcess>();
-  readonly #listenFailures = new Map<WorkerProcess, ListenFailure>();
   #ownListeners: readonly OwnListener[] = [];
   /** Each id's replacement under way (reload, restart, memory limit): its successor and its want. */
   readonly #replacements: Replacements;
@@ -101,6 +100,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
   readonly #stop: GracefulStop;
   /** What the master watches each worker's heartbeat for. */
   readonly #watch: WatchSettings;
+  /** What each worker's exit means for its id, and its failure to bind an address. */
+  readonly #exits: Exits;
   /** Ends every worker's process group should the master die (created with the first worker). */
   #reaper: Reaper | undefined;
 
@@ -146,7 +147,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     let ids: number[] = [];
     this.sockets = new Listeners({
       mode: config.balance,
-      onFailure: (failure, worker) => this.#listenFailures.set(worker as unknown as WorkerProcess, failure),
+      onFailure: (failure, worker) => this.#exits.listenFailed(worker as unknown as WorkerProcess, failure),
       warn: (event, message, data) => config.logs.event(event, message, data, 'warn'),
       // A server the app starts after its start-up (not waited for at ready) has as long as a worker has to boot.
       releaseAfterMs: config.listenTimeoutMs,
@@ -167,6 +168,16 @@ export class Supervisor extends EventEmitter implements ControlSource {
         this.#phase = 'stopped';
         this.emit('stopped', exitCode);
       },
+    });
+    this.#exits = new Exits({
+      config,
+      stop: this.#stop,
+      replacements: this.#replacements,
+      restarting: this.#restarting,
+      phase: () => this.#phase,
+      slot: (id) => this.#slots.get(id),
+      ownListeners: () => this.#ownListeners,
+      changed: () => this.emit('change'),
     });
   }
 
@@ -388,7 +399,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     worker.once('exit', (exit: WorkerExit) => {
       clearTimeout(bootTimer);
       this.#live.delete(worker);
-      this.#onExit(slot, worker, exit);
+      this.#exits.onExit(slot, worker, exit);
     });
     this.emit('change');
     return worker;
@@ -403,53 +414,6 @@ export class Supervisor extends EventEmitter implements ControlSource {
       this.#phase = 'running';
       this.emit('ready');
     }
-  }
-
-  #onExit(slot: Slot, worker: WorkerProcess, exit: WorkerExit): void {
-    const listenFailure = this.#listenFailures.get(worker);
-    this.#listenFailures.delete(worker);
-    this.emit('change');
-    if (exit.from === 'stopping' && worker.readyAt !== null && !exit.killed && !stoppedCleanly(exit, this.config.killSignal)) {
-      // Never restarted (it was stopping), but its shutdown went wrong: an onShutdown handler
-      // failed, or the app's own shutdown code threw or exited non-zero. (One stopped before it was
-      // ready failed its boot, which is reported as such, or not at all while the cluster stops.)
-      this.config.logs.event(
-        'stop-failed',
-        `worker ${worker.id} (pid ${worker.pid}) ${describeExit(exit, worker)}`,
-        { worker: worker.id, pid: worker.pid, code: exit.code, signal: exit.signal },
-        'warn',
-      );
-    }
-    if (this.#phase === 'stopping') {
-      this.#stop.finishIfStopped();
-      return;
-    }
-    if (slot.successor === worker && this.#replacements.superseded(worker)) {
-      slot.successor = null;
-      this.#replacements.advance(slot);
-      return;
-    }
-    if (slot.successor === worker) {
-      // A replacement that failed to boot: its requesters hear why; the old worker keeps serving,
-      // or, if it died meanwhile, the id restarts as after any crash.
-      slot.successor = null;
-      // An address it could not bind says more than its exit (an app's exclusive port, held by the old worker).
-      const why = exit.from === 'starting' && listenFailure ? describeListenFailure(listenFailure, this.#ownListeners) : describeExit(exit, worker);
-      slot.want?.reject(new BootError(`worker ${slot.id}'s replacement ${why}`, worker.lastOutput()));
-      slot.want = null;
-      if (slot.worker !== null || this.#slots.get(slot.id) !== slot) return;
-    } else {
-      // Only the serving worker of a live slot is restarted; drained and scaled-away ones are not.
-      if (slot.worker !== worker || this.#slots.get(slot.id) !== slot) return;
-      slot.worker = null;
-      // Its successor, already booting, takes over the id when it is ready: no second process.
-      if (slot.successor) {
-        this.config.logs.event('worker-exit', `worker ${worker.id} (pid ${worker.pid}) ${describeExit(exit, worker)}; its replacement is starting`, { worker: worker.id, pid: worker.pid, code: exit.code, signal: exit.signal }, 'warn');
-        return;
-      }
-    }
-    // A crash or a failed boot: the id restarts after its backoff, or the cluster gives up (restarts.ts).
-    this.#restarting.after(slot, worker, exit, listenFailure);
   }
 
   #fatal(error: ClusterdError): void {
