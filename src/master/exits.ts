@@ -13,7 +13,8 @@ import { describeListenFailure, type OwnListener } from './listen-failure.js';
 import type { ListenFailure } from './listeners.js';
 import type { Replacements } from './replacements.js';
 import type { Restarts } from './restarts.js';
-import type { Phase, Slot } from './supervisor.js';
+import type { Slot } from './slot.js';
+import type { Phase } from './supervisor.js';
 import type { WorkerExit, WorkerProcess } from './worker.js';
 
 /** What Exits reads of the supervisor, and what it has it do. */

@@ -6,7 +6,8 @@ import { once } from 'node:events';
 import { ClusterdError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { Listeners } from './listeners.js';
-import type { Phase, Slot } from './supervisor.js';
+import type { Slot } from './slot.js';
+import type { Phase } from './supervisor.js';
 import type { WorkerProcess } from './worker.js';
 
 /**

@@ -4,7 +4,8 @@
 // its workers get ready and exit, and gives it what it needs through ReplacementHost.
 import { ClusterdError } from '../errors.js';
 import type { LogSink } from './logs.js';
-import type { Phase, Slot } from './supervisor.js';
+import type { Slot } from './slot.js';
+import type { Phase } from './supervisor.js';
 import { Want, type ReplaceRequest } from './want.js';
 import type { WorkerProcess } from './worker.js';
 import { isUp } from './worker-state.js';

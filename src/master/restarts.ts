@@ -10,7 +10,8 @@ import { BootError, type ClusterdError } from '../errors.js';
 import { describeExit } from './exit-report.js';
 import { describeListenFailure, type OwnListener } from './listen-failure.js';
 import type { ListenFailure } from './listeners.js';
-import type { Phase, Slot } from './supervisor.js';
+import type { Slot } from './slot.js';
+import type { Phase } from './supervisor.js';
 import type { WorkerExit, WorkerProcess } from './worker.js';
 import { isUp } from './worker-state.js';
 

@@ -8,7 +8,8 @@ import { IdCounts } from './id-counts.js';
 import { Listeners } from './listeners.js';
 import type { ExclusiveAddress } from './exclusive-listens.js';
 import { buildStatus, type ClusterStatus, type ControlSource } from './status.js';
-import type { ReplaceRequest, Want } from './want.js';
+import type { ReplaceRequest } from './want.js';
+import { newSlot, type Slot } from './slot.js';
 import { Replacements } from './replacements.js';
 import { Restarts } from './restarts.js';
 import { GracefulStop, drain } from './graceful-stop.js';
@@ -27,28 +28,6 @@ import { Exits } from './exits.js';
 import type { OwnListener } from './listen-failure.js';
 import type { SockName } from '../protocol.js';
 import type { LoopSample } from '../loop/types.js';
-
-/** One worker id (1..N) and the processes that hold it over time. */
-export interface Slot {
-  readonly id: number;
-  /** The worker serving under this id. */
-  worker: WorkerProcess | null;
-  /** Its replacement while it boots (reload, restart, memory limit). */
-  successor: WorkerProcess | null;
-  /** Consecutive quick failures, drives the backoff. */
-  attempt: number;
-  /**
-   * Failed boots of this id in a row, since any worker last got ready: --max-boot-failures is
-   * counted per id, so that N workers failing together (a mass crash while a dependency is down)
-   * count one failure each, and each id's tries are spaced by its backoff.
-   */
-  bootFailures: number;
-  restartTimer: NodeJS.Timeout | null;
-  /** When restartTimer fires (epoch ms): the id has no process until then. */
-  restartAt: number | null;
-  /** Replacement requests (reload, restart, memory limit) not met yet, merged. */
-  want: Want | null;
-}
 
 export type Phase = 'booting' | 'running' | 'stopping' | 'stopped';
 
@@ -344,7 +323,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     for (let id = 1; id <= this.#desired; id++) {
       let slot = this.#slots.get(id);
       if (!slot) {
-        slot = { id, worker: null, successor: null, attempt: 0, bootFailures: 0, restartTimer: null, restartAt: null, want: null };
+        slot = newSlot(id);
         this.#slots.set(id, slot);
       }
       if (!slot.worker && !slot.restartTimer) this.#spawn(slot, 'worker');

@@ -4,7 +4,7 @@
 import test from 'ava';
 import { DEFAULT_BACKOFF } from '../../src/master/backoff.js';
 import { Restarts, type RestartHost } from '../../src/master/restarts.js';
-import type { Slot } from '../../src/master/supervisor.js';
+import type { Slot } from '../../src/master/slot.js';
 import type { WorkerExit, WorkerProcess } from '../../src/master/worker.js';
 
 /** A worker of id 1 that served `servedMs` before it exited, as much of one as Restarts reads. */
