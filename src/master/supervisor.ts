@@ -20,7 +20,7 @@ import { isUp } from './worker-state.js';
 import { RUNTIME_PREFIXES } from './blocking-report.js';
 import { BlockReports } from './block-reports.js';
 import { ChangeListeners } from './change-listeners.js';
-import { workerSpec, type WatchSettings } from './worker-fork.js';
+import { watchSettings, workerSpec, type WatchSettings } from './worker-fork.js';
 import { ClusterdError, ERROR_CODES } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { ClusterConfig } from './cluster-config.js';
@@ -30,12 +30,6 @@ import type { SockName } from '../protocol.js';
 import type { LoopSample } from '../loop/types.js';
 
 export type Phase = 'booting' | 'running' | 'stopping' | 'stopped';
-
-/**
- * Under `least`, a worker whose loop is silent this long is routed around until it beats again.
- * Well above a busy machine's scheduling hiccups, which would report healthy workers as stalled.
- */
-export const STALL_MS = 200;
 
 export { FLUSH_SHARE_OF_GRACE } from './graceful-stop.js';
 
@@ -88,12 +82,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
     super();
     this.config = config;
     this.#desired = config.instances;
-    this.#watch = {
-      // Only `least` and `fair` route on it: a live signal that a worker's loop has stopped turning.
-      stallMs: config.balance === 'least' || config.balance === 'fair' ? STALL_MS : 0,
-      watchdogMs: config.watchdogMs,
-      reportBlockedMs: config.reportBlockedMs,
-    };
+    this.#watch = watchSettings(config);
     this.#replacements = new Replacements({
       logs: config.logs,
       phase: () => this.#phase,

@@ -1,5 +1,6 @@
-// What the master forks a worker with (WorkerSpec) and the fork itself: its environment, its stdio
-// (fd 4: the heartbeat pipe), its process group, and a failed spawn: cleaned up and said in words.
+// What the master forks a worker with (WorkerSpec, with what its heartbeat is watched for) and the
+// fork itself: its environment, its stdio (fd 4: the heartbeat pipe), its process group, and a
+// failed spawn: cleaned up and said in words.
 import { existsSync } from 'node:fs';
 import { fork, type ChildProcess } from 'node:child_process';
 import { getSystemErrorMap } from 'node:util';
@@ -53,6 +54,22 @@ export function workerSpec(
     listeners,
     logs: config.logs,
     killSignal: config.killSignal,
+  };
+}
+
+/**
+ * Under `least`, a worker whose loop is silent this long is routed around until it beats again.
+ * Well above a busy machine's scheduling hiccups, which would report healthy workers as stalled.
+ */
+export const STALL_MS = 200;
+
+/** What the master watches each worker's heartbeat for, in the cluster `config` describes. */
+export function watchSettings(config: Pick<ClusterConfig, 'balance' | 'watchdogMs' | 'reportBlockedMs'>): WatchSettings {
+  return {
+    // Only `least` and `fair` route on it: a live signal that a worker's loop has stopped turning.
+    stallMs: config.balance === 'least' || config.balance === 'fair' ? STALL_MS : 0,
+    watchdogMs: config.watchdogMs,
+    reportBlockedMs: config.reportBlockedMs,
   };
 }
 

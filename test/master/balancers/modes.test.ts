@@ -10,7 +10,7 @@ import { WAIT_FOR_ID_MS } from '../../../src/master/balancers/dispatch.js';
 import { control } from '../../helpers/control.js';
 import { reusePortMigration, reusePortSupport } from '../../../src/master/balancers/shared.js';
 import { ExitCode } from '../../../src/exit-codes.js';
-import { STALL_MS } from '../../../src/master/supervisor.js';
+import { STALL_MS } from '../../../src/master/worker-fork.js';
 
 /** GET / on a new connection from `localAddress` (any 127.x.y.z is this machine); resolves with the pid that answered. */
 function pidFrom(port: number, { localAddress = '127.0.0.1', path = '/', timeoutMs = 5000 } = {}): Promise<number> {
