@@ -15,10 +15,10 @@ import { parseWorkerMessage } from '../protocol/parse.js';
 import type { CpuProfile, LoopBreakdown, LoopSample } from '../loop/types.js';
 import { LoopRequests } from './loop-requests.js';
 import type { BlockedInfo, StackReport } from './status.js';
-import { CAPTURE_TIMEOUT_MS, WorkerInspector } from './inspector.js';
+import { WorkerInspector } from './inspector.js';
+import { WorkerProbes } from './worker-probes.js';
 import { describeGraceOver, type DrainReport } from './grace.js';
 import { HeartbeatWatch } from './heartbeat-watch.js';
-import { ClusterdError } from '../errors.js';
 import { endGroup } from '../system/group.js';
 import { forkWorker, settleFailedFork, type ForkResult, type WatchSettings, type WorkerSpec } from './worker-fork.js';
 
@@ -27,9 +27,6 @@ import { forkWorker, settleFailedFork, type ForkResult, type WatchSettings, type
  * handled anyway: only a process holding the pipes open (one the app started, detached) takes longer.
  */
 export const OUTPUT_AFTER_EXIT_MS = 2000;
-
-/** A silence this long (or --watchdog, when shorter) reads as `blocked`: `stack`, `profile`, `loop`, /readyz. */
-const BLOCKED_FOR_STACK_MS = 1000;
 
 /** Samples kept per worker for `status` history and `top` sparklines. */
 export const HISTORY_LENGTH = 60;
@@ -102,7 +99,6 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   /** Null for a worker whose process never started. */
   readonly #watch: HeartbeatWatch | null = null;
   readonly #inspector: WorkerInspector | null = null;
-  readonly #watchSettings: WatchSettings;
   // Open connections as the worker's last ack reported them, and when.
   #ackedConnections = 0;
   #ackedAt = 0;
@@ -124,6 +120,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   readonly #misuse: ChannelMisuse;
   /** `clusterd loop` windows asked for and not answered yet. */
   readonly #loops: LoopRequests;
+  /** Its stack, profile and loop requests, and whether its loop is blocked. */
+  readonly #probes: WorkerProbes;
 
   constructor(spec: WorkerSpec) {
     super();
@@ -132,12 +130,22 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.#listeners = spec.listeners;
     this.#waitReady = spec.settings.waitReady;
     this.#logs = spec.logs;
-    this.#watchSettings = spec.watch;
     this.#killSignal = spec.killSignal;
     const started = forkWorker(spec);
     this.#child = started.child;
     this.#loops = new LoopRequests({ id: this.id, pid: this.pid, send: (message) => this.send(message), turning: () => !this.blocked });
     this.#misuse = new ChannelMisuse({ id: this.id, pid: this.pid, logs: spec.logs });
+    this.#probes = new WorkerProbes({
+      id: this.id,
+      pid: this.pid,
+      logs: spec.logs,
+      watchdogMs: spec.watch.watchdogMs,
+      loops: this.#loops,
+      inspector: () => this.#inspector,
+      exited: () => this.exited,
+      silentMs: () => this.silentMs,
+      send: (message) => this.send(message),
+    });
     if (started.child?.pid === undefined) {
       this.#failedToStart(started, spec.entry.cwd);
       return;
@@ -269,32 +277,18 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   }
 
   /** The main thread's JavaScript stack now, through the worker's inspector (works while its loop is blocked). */
-  async requestStack(): Promise<StackReport> {
-    if (this.#inspector === null || this.#state === 'exited') throw new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) has exited`);
-    const frames = await this.#inspector.capture().catch((error: unknown) => {
-      if (this.exited) throw new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) exited while its stack was being taken`);
-      throw error;
-    });
-    if (frames === null) {
-      throw new ClusterdError('ERR_CLUSTERD_INSPECTOR', `worker ${this.id}'s main thread did not reach JavaScript within ${CAPTURE_TIMEOUT_MS} ms (blocked inside a native call?)`);
-    }
-    const silentMs = this.#watch?.silentMs ?? 0;
-    return { state: frames.length === 0 ? 'idle' : silentMs > this.#blockedAfterMs ? 'blocked' : 'busy', stack: frames };
+  requestStack(): Promise<StackReport> {
+    return this.#probes.stack();
   }
 
   /** A CPU profile of the worker's main thread over `durationMs`, through its inspector. */
   profile(durationMs: number, intervalUs?: number, signal?: AbortSignal): Promise<CpuProfile> {
-    if (this.#inspector === null || this.#state === 'exited') return Promise.reject(new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) has exited`));
-    // The inspector knows its pid, not the worker's id: the refusal is worded as `loop`'s is.
-    return this.#inspector.profile(durationMs, intervalUs, signal).catch((error: unknown) => {
-      if (error instanceof ClusterdError && error.code === 'ERR_CLUSTERD_BUSY') throw new ClusterdError('ERR_CLUSTERD_BUSY', `refused: worker ${this.id} is being profiled already; try again when it finishes`);
-      throw error;
-    });
+    return this.#probes.profile(durationMs, intervalUs, signal);
   }
 
   /** Whether a CPU profile (profile()) or a loop measurement (measureLoop()) of it runs now: another is refused. */
   get measuring(): { profile: boolean; loop: boolean } {
-    return { profile: this.#inspector?.profiling ?? false, loop: this.#loops.measuring };
+    return this.#probes.measuring;
   }
 
   /** How long its loop has been silent, in ms (0 when it beats, or sends no heartbeat). */
@@ -304,26 +298,12 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
 
   /** Whether its loop is blocked now: silent for a second, or past --watchdog when that is shorter. */
   get blocked(): boolean {
-    return this.silentMs > this.#blockedAfterMs;
+    return this.#probes.blocked;
   }
 
-  /**
-   * A second, or --watchdog when shorter. It was --watchdog itself (5 s by default): a loop blocked
-   * for 4 s read as busy in `stack`, and `loop` waited for the block to end, then measured the quiet
-   * after it and reported the worker idle.
-   */
-  get #blockedAfterMs(): number {
-    return Math.min(this.#watchSettings.watchdogMs || BLOCKED_FOR_STACK_MS, BLOCKED_FOR_STACK_MS);
-  }
-
-  /**
-   * `clusterd loop`: where its loop spends the next `durationMs` (measured in the worker, by
-   * src/loop/phases.ts). One at a time; waited for while its loop turns (LoopRequests), given up on
-   * with ERR_CLUSTERD_TIMEOUT.
-   */
+  /** `clusterd loop`: where its loop spends the next `durationMs` (WorkerProbes.measureLoop). */
   measureLoop(durationMs: number, signal?: AbortSignal): Promise<LoopBreakdown> {
-    if (this.exited) return Promise.reject(new ClusterdError('ERR_CLUSTERD_WORKER_GONE', `worker ${this.id} (pid ${this.pid}) has exited`));
-    return this.#loops.measure(durationMs, signal);
+    return this.#probes.measureLoop(durationMs, signal);
   }
 
   send(message: MasterMessage, handle?: RawHandle): boolean {
@@ -434,20 +414,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
         if (msg.listensFor) this.#unheardSignal(msg.listensFor);
         break;
       case 'NODE_clusterd:usr1-taken':
-        // The app's SIGUSR1 handler would run on the master's signal: ask this worker over IPC instead
-        // (asked: the message is queued; send()'s false on a connected channel only says the pipe is full).
-        this.#inspector
-          ?.appTakesSigusr1(() => this.send({ cmd: 'NODE_clusterd:open-inspector' }))
-          ?.then(
-            () =>
-              this.#logs.eventOnce(
-                'sigusr1-taken',
-                `worker ${this.id}'s app listens for SIGUSR1, the signal Node opens its inspector with: clusterd has the worker open its inspector itself and never sends it SIGUSR1 (stack, profile and blocked-loop reports work; the app's handler does not run for them)`,
-                { worker: this.id, pid: this.pid },
-                'info',
-              ),
-            () => {},
-          );
+        this.#probes.usr1Taken();
         break;
       case 'NODE_clusterd:stats': {
         const rank = healthRank(this.load());
