@@ -3,20 +3,19 @@ import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { guardChannel } from './channel-guard.js';
 import { ChannelMisuse } from './channel-misuse.js';
 import { healthRank, type WorkerLoad } from './balancers/choose.js';
 import type { BalancedWorker, RawHandle } from './balancers/types.js';
 import type { Listeners } from './listeners.js';
 import { OutputTail, isMasterNote, type LogSink } from './logs.js';
 import { isAccepting, transition, type WorkerState } from './worker-state.js';
-import { WORKER_INSPECTOR_ARGS, isProtocolMessage, type MasterMessage } from '../protocol.js';
-import { parseWorkerMessage } from '../protocol/parse.js';
+import { WORKER_INSPECTOR_ARGS, type MasterMessage } from '../protocol.js';
 import type { CpuProfile, LoopBreakdown, LoopSample } from '../loop/types.js';
 import { LoopRequests } from './loop-requests.js';
 import type { BlockedInfo, StackReport } from './status.js';
 import { WorkerInspector } from './inspector.js';
 import { WorkerProbes } from './worker-probes.js';
+import { followMessages } from './worker-messages.js';
 import { describeGraceOver, type DrainReport } from './grace.js';
 import { HeartbeatWatch } from './heartbeat-watch.js';
 import { endGroup } from '../system/group.js';
@@ -160,23 +159,28 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       spec.logs.follow(child.stdout!, { worker: this.id, pid, stream: 'stdout' }, this.stdoutTail),
       spec.logs.follow(child.stderr!, { worker: this.id, pid, stream: 'stderr' }, this.stderrTail, (line) => inspector.intercept(line)),
     ]);
-    // The runtime's commands come as Node's internal messages (src/protocol.ts); the app's own
-    // (the PM2-style 'ready') as messages.
-    const onMessage = (message: unknown): void => this.#onMessage(message);
-    child.on('message', onMessage);
-    (child as NodeJS.EventEmitter).on('internalMessage', onMessage);
-    // Garbage on fd 3, a forged handle ack, a message without end: the worker goes, not the master.
-    guardChannel(child, {
-      onBroken: (why) => {
-        this.#logs.event('channel-broken', `worker ${this.id} (pid ${pid}) broke its IPC channel: ${why}; killing it`, { worker: this.id, pid, why }, 'error');
-        this.kill();
+    followMessages(child, {
+      worker: this,
+      logs: this.#logs,
+      listeners: this.#listeners,
+      waitReady: this.#waitReady,
+      killSignal: this.#killSignal,
+      misuse: this.#misuse,
+      loops: this.#loops,
+      probes: this.#probes,
+      markReady: () => this.#markReady(),
+      acked: (connections) => {
+        this.#ackedConnections = connections;
+        this.#ackedAt = Date.now();
       },
-      // The runtime sends the master no handles: the guard closed it (kept, a worker sending them ran
-      // the master out of descriptors). An app's 'ready' sent with one still counts.
-      onHandle: (message) => {
-        this.#misuse.handleClosed();
-        if (message === 'ready') this.#onMessage(message);
+      listening: (listening) => {
+        this.#closedEvery = !listening;
+        this.#followListening();
       },
+      draining: (report) => {
+        this.#drainReport = report;
+      },
+      sampled: (sample) => this.#sampled(sample),
     });
     this.#watch = this.#watchHeartbeat(child.stdio[4] as Readable, spec.watch, inspector);
     // A failed send (channel closing under us) is reported here; exit handling covers it.
@@ -339,16 +343,6 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.#child.kill('SIGKILL');
   }
 
-  /** The app's shutdown code waits for another signal than the kill signal: said once per cluster (per log sink). */
-  #unheardSignal(listensFor: 'SIGINT' | 'SIGTERM'): void {
-    this.#logs.eventOnce(
-      'kill-signal-unheard',
-      `worker ${this.id}'s app listens for ${listensFor}, not for the kill signal ${this.#killSignal}: its ${listensFor} listeners do not run on a stop${listensFor === 'SIGINT' ? ' (PM2 sends SIGINT)' : ''}; start with --kill-signal ${listensFor} to run them`,
-      { worker: this.id, pid: this.pid, listensFor, killSignal: this.#killSignal },
-      'warn',
-    );
-  }
-
   /** --grace is over and it has not exited: SIGKILL, logging what its drain still had open. */
   expireGrace(graceMs: number): void {
     if (this.#state === 'exited') return;
@@ -361,71 +355,14 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.kill();
   }
 
-  #onMessage(message: unknown): void {
-    if (message === 'ready') {
-      if (this.#waitReady) this.#markReady();
-      return;
-    }
-    if (!isProtocolMessage(message)) return;
-    const parsed = parseWorkerMessage(message);
-    if (!parsed.ok) {
-      this.#misuse.malformed(message.cmd, parsed.error);
-      return;
-    }
-    const msg = parsed.value;
-    switch (msg.cmd) {
-      case 'NODE_clusterd:listen':
-        this.#listeners.listen(this, msg.seq, msg.query);
-        break;
-      case 'NODE_clusterd:close':
-        this.#listeners.close(this, msg.key);
-        break;
-      case 'NODE_clusterd:own-listen':
-        this.#listeners.ownListen(this, msg);
-        break;
-      case 'NODE_clusterd:own-close':
-        this.#listeners.ownClose(this, msg);
-        break;
-      case 'NODE_clusterd:ack':
-        this.#ackedConnections = msg.connections;
-        this.#ackedAt = Date.now();
-        this.#listeners.ack(this, msg.key, msg.id, msg.accepted);
-        break;
-      case 'NODE_clusterd:ready':
-        if (!this.#waitReady) this.#markReady();
-        break;
-      case 'NODE_clusterd:listening':
-        this.#closedEvery = !msg.listening;
-        this.#followListening();
-        break;
-      case 'NODE_clusterd:loop-reply':
-        this.#loops.answer(msg.seq, msg.breakdown);
-        break;
-      case 'NODE_clusterd:full':
-      case 'NODE_clusterd:under':
-      case 'NODE_clusterd:lagging':
-      case 'NODE_clusterd:load':
-        this.#listeners.report(this, msg);
-        break;
-      case 'NODE_clusterd:draining':
-        // Only a stopping worker drains: the app may send this at any time, and it means nothing then.
-        if (this.#state !== 'stopping') break;
-        this.#drainReport = { open: msg.open, appExits: msg.appExits };
-        if (msg.listensFor) this.#unheardSignal(msg.listensFor);
-        break;
-      case 'NODE_clusterd:usr1-taken':
-        this.#probes.usr1Taken();
-        break;
-      case 'NODE_clusterd:stats': {
-        const rank = healthRank(this.load());
-        this.history.push(msg.sample);
-        if (this.history.length > HISTORY_LENGTH) this.history.shift();
-        this.predecessor = null;
-        if (healthRank(this.load()) !== rank) this.#listeners.health(this);
-        this.emit('sample', msg.sample);
-        break;
-      }
-    }
+  /** A loop sample (every stats interval): its history, and its health rank for the balancers. */
+  #sampled(sample: LoopSample): void {
+    const rank = healthRank(this.load());
+    this.history.push(sample);
+    if (this.history.length > HISTORY_LENGTH) this.history.shift();
+    this.predecessor = null;
+    if (healthRank(this.load()) !== rank) this.#listeners.health(this);
+    this.emit('sample', sample);
   }
 
   #markReady(): void {
