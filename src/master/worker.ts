@@ -1,4 +1,7 @@
 // The master's view of one worker process: forks it, speaks the protocol, follows its output.
+// Its state and what the supervisor and the balancers read of it are here; the fork is in
+// worker-fork.ts, what it says over IPC in worker-messages.ts, its output in worker-output.ts, and
+// the operator's stack, profile and loop requests in worker-probes.ts.
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { EventEmitter } from 'node:events';
@@ -16,16 +19,11 @@ import type { BlockedInfo, StackReport } from './status.js';
 import { WorkerInspector } from './inspector.js';
 import { WorkerProbes } from './worker-probes.js';
 import { followMessages } from './worker-messages.js';
+import { followOutput, outputEnded } from './worker-output.js';
 import { describeGraceOver, type DrainReport } from './grace.js';
 import { HeartbeatWatch } from './heartbeat-watch.js';
 import { endGroup } from '../system/group.js';
 import { forkWorker, settleFailedFork, type ForkResult, type WatchSettings, type WorkerSpec } from './worker-fork.js';
-
-/**
- * How long an exited worker's output may take to end (the pipes' last lines) before the exit is
- * handled anyway: only a process holding the pipes open (one the app started, detached) takes longer.
- */
-export const OUTPUT_AFTER_EXIT_MS = 2000;
 
 /** Samples kept per worker for `status` history and `top` sparklines. */
 export const HISTORY_LENGTH = 60;
@@ -155,10 +153,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     // Without clusterd's inspector flags (inspectorArgs), the user's own set the inspector up.
     const inspector = new WorkerInspector(pid, { ownFlags: !WORKER_INSPECTOR_ARGS.every((arg) => spec.entry.execArgv.includes(arg)) });
     this.#inspector = inspector;
-    const output = Promise.all([
-      spec.logs.follow(child.stdout!, { worker: this.id, pid, stream: 'stdout' }, this.stdoutTail),
-      spec.logs.follow(child.stderr!, { worker: this.id, pid, stream: 'stderr' }, this.stderrTail, (line) => inspector.intercept(line)),
-    ]);
+    const output = followOutput(child, { id: this.id, pid, logs: spec.logs }, { stdoutTail: this.stdoutTail, stderrTail: this.stderrTail, intercept: (line) => inspector.intercept(line) });
     followMessages(child, {
       worker: this,
       logs: this.#logs,
@@ -195,19 +190,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       const from = this.#state;
       this.#state = transition(from, 'exited');
       this.#listeners.remove(this);
-      // Its last lines first; but a process it started that left its group (detached) may hold the
-      // pipes open for good, and the exit (a restart, a stop, a reload) must not wait on it: that
-      // process's lines go on being read, under this worker's id.
-      let held: NodeJS.Timeout | undefined;
-      void Promise.race([
-        output.then(() => clearTimeout(held)),
-        new Promise<void>((resolve) => {
-          held = setTimeout(() => {
-            this.#logs.event('output-held', `worker ${this.id} (pid ${pid}) exited, but its output is still held open by a process it started that left its group; not waiting for it`, { worker: this.id, pid }, 'warn');
-            resolve();
-          }, OUTPUT_AFTER_EXIT_MS);
-        }),
-      ]).then(() => this.emit('exit', { code, signal, from, killed: this.#killed } satisfies WorkerExit));
+      // Its last lines first, but not waiting for good on a process that holds the pipes open (outputEnded).
+      void outputEnded(output, { id: this.id, pid, logs: this.#logs }).then(() => this.emit('exit', { code, signal, from, killed: this.#killed } satisfies WorkerExit));
     });
   }
 

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { EXIT_FLUSH_LIMIT_MS, EXIT_FLUSH_STALL_MS, flushBeforeExit, type ExitStream } from '../../src/master/exit-flush.js';
 import { STOP_MARGIN_MS } from '../../src/cli/stop.js';
 import { SHUTDOWN_GRACE_MS } from '../../src/control/server.js';
-import { OUTPUT_AFTER_EXIT_MS } from '../../src/master/worker.js';
+import { OUTPUT_AFTER_EXIT_MS } from '../../src/master/worker-output.js';
 import { CLI, fixture, get, killOnTeardown, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 
