@@ -74,6 +74,7 @@ export function statusJson(status: ClusterView): StatusJson {
     statsIntervalMs: status.statsIntervalMs,
     totals: { ...status.totals },
     waiting: status.waiting.map((waiting) => ({ ...waiting })),
+    master: status.master ? { ...status.master } : null,
   };
 }
 
@@ -213,12 +214,21 @@ function summaryParts(status: ClusterView, colour: boolean): string[] {
     readyPart(totals),
     `${sampled ? formatRate(totals.rps) : '-'} req/s`,
     `${sampled ? totals.connections : '-'} conns`,
-    `RSS ${sampled ? formatBytes(totals.rss) : '-'}`,
+    rssPart(status, sampled),
     ...(totals.restarts > 0 ? [`${totals.restarts} restart${totals.restarts === 1 ? '' : 's'}`] : []),
     ...(totals.memoryReplacements > 0 ? [`${totals.memoryReplacements} memory replacement${totals.memoryReplacements === 1 ? '' : 's'}`] : []),
     // A unix socket's path is the app's to choose: its control characters shown as escapes, never sent to the terminal.
     ...(status.addresses.length > 0 ? [`on ${status.addresses.map(printable).join(', ')}`] : []),
   ];
+}
+
+/**
+ * `RSS 154 MiB`, the workers' sum, then `+ master 41 MiB`: the master's own, said apart so that the sum keeps
+ * its meaning (a master older than the field sends none, and nothing is added).
+ */
+function rssPart({ totals, master }: ClusterView, sampled: boolean): string {
+  const workers = `RSS ${sampled ? formatBytes(totals.rss) : '-'}`;
+  return master ? `${workers} + master ${formatBytes(master.rss)}` : workers;
 }
 
 /** `2/3 ready`, and `, 1 blocked` while ready workers' loops are blocked (they are not in the ready count). */

@@ -42,6 +42,7 @@ export function encodeStatus(status: ClusterStatus, { history, lastBlocked }: En
     addresses: [...status.addresses],
     waiting: status.waiting.map((waiting) => ({ id: waiting.id, crashes: waiting.crashes, restartInMs: Math.round(waiting.restartInMs), blockedSites: waiting.blockedSites.map((site) => ({ ...site })) })),
     runtimePrefixes: [...RUNTIME_PREFIXES],
+    master: { ...status.master },
   };
 }
 
@@ -111,6 +112,8 @@ export function decodeStatus(wire: WireClusterStatus): ClusterView {
     addresses: (wire.addresses ?? []).filter((address): address is string => typeof address === 'string'),
     waiting: (wire.waiting ?? []).map((waiting) => ({ id: waiting.id, crashes: waiting.crashes, restartInMs: waiting.restartInMs, blockedSites: (waiting.blockedSites ?? []).map(decodeSite) })),
     runtimePrefixes: runtimePrefixesOf(wire),
+    // A master older than the field sends none: nothing is shown for it.
+    master: wire.master ? { rss: wire.master.rss, heapUsed: wire.master.heapUsed, heapTotal: wire.master.heapTotal, cpuSeconds: wire.master.cpuSeconds } : null,
   };
 }
 

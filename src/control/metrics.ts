@@ -12,6 +12,7 @@ import type { WorkerState } from '../master/worker-state.js';
 import { METRICS_CONTENT_TYPE, renderFamily, type Family, type Labels, type MetricType } from './exposition.js';
 import { replyText, startEndpoint, type Endpoint } from './http-endpoint.js';
 import { onePerId, shownState } from './worker-rows.js';
+import { readProcessMetrics, type ProcessMetrics } from '../system/own-usage.js';
 
 import { clusterdVersion } from '../version.js';
 
@@ -243,9 +244,31 @@ const COUNT_FAMILIES: readonly { name: string; help: string; value: (counts: Wor
   },
 ];
 
-/** The Prometheus text exposition (format 0.0.4) of one ClusterStatus snapshot. */
-export function renderMetrics(status: ClusterStatus): string {
-  return collect(status)
+/**
+ * The master process's own figures, under the names every Prometheus client library gives them (so the
+ * usual process dashboards and alerts work on the master as on any other target), with the Node heap
+ * beside them as clusterd_master_*, mirroring the workers' clusterd_worker_memory_heap_*: prom-client's
+ * nodejs_* names would half-fill a namespace whose dashboards expect some twenty more series.
+ * No label: the workers' figures are clusterd_worker_* families, so no series of theirs can clash.
+ */
+const PROCESS_FAMILIES: readonly { name: string; type: MetricType; help: string; value: (own: ProcessMetrics) => number | undefined }[] = [
+  { name: 'process_cpu_seconds_total', type: 'counter', help: 'Total user and system CPU time spent in seconds.', value: (own) => own.cpuSeconds },
+  { name: 'process_resident_memory_bytes', type: 'gauge', help: 'Resident memory size in bytes.', value: (own) => own.rss },
+  { name: 'process_virtual_memory_bytes', type: 'gauge', help: 'Virtual memory size in bytes.', value: (own) => own.virtualBytes },
+  { name: 'process_heap_bytes', type: 'gauge', help: 'Process heap size in bytes.', value: (own) => own.heapBytes },
+  { name: 'process_open_fds', type: 'gauge', help: 'Number of open file descriptors.', value: (own) => own.openFds },
+  { name: 'process_max_fds', type: 'gauge', help: 'Maximum number of open file descriptors.', value: (own) => own.maxFds },
+  { name: 'process_start_time_seconds', type: 'gauge', help: 'Start time of the process since unix epoch in seconds.', value: (own) => own.startTimeSeconds },
+  { name: 'clusterd_master_memory_heap_used_bytes', type: 'gauge', help: 'V8 heap in use in the master process, in bytes.', value: (own) => own.heapUsed },
+  { name: 'clusterd_master_memory_heap_total_bytes', type: 'gauge', help: 'V8 heap allocated in the master process, in bytes.', value: (own) => own.heapTotal },
+];
+
+/**
+ * The Prometheus text exposition (format 0.0.4) of one ClusterStatus snapshot, and of `own`, the serving
+ * process's figures (the master's; left out when not given, as by tests that render a made-up cluster).
+ */
+export function renderMetrics(status: ClusterStatus, own?: ProcessMetrics): string {
+  return [...collect(status), ...(own ? processFamilies(own) : [])]
     .filter((family) => family.samples.length > 0)
     .map(renderFamily)
     .join('');
@@ -298,6 +321,14 @@ function collect(status: ClusterStatus): Family[] {
   ];
 }
 
+/** One family per figure; a figure this platform does not give has no sample, and its family is left out. */
+function processFamilies(own: ProcessMetrics): Family[] {
+  return PROCESS_FAMILIES.map(({ name, type, help, value }) => {
+    const figure = value(own);
+    return { name, type, help, samples: figure === undefined ? [] : [{ labels: {}, value: figure }] };
+  });
+}
+
 export interface MetricsServerOptions {
   host: string;
   /** 0 picks a free port; `address.port` tells which. */
@@ -321,7 +352,8 @@ function serve(path: string, response: http.ServerResponse, source: ControlSourc
   }
   let body: string;
   try {
-    body = renderMetrics(source.status());
+    // The process serving /metrics is the master (a test's fake source aside): its own figures are read here.
+    body = renderMetrics(source.status(), readProcessMetrics());
   } catch (error) {
     replyText(response, 500, `cannot render metrics: ${oneLine(error)}\n`);
     return;

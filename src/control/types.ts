@@ -1,7 +1,7 @@
 // What a control-plane client receives: the master's ClusterStatus (src/master/status.ts) as it
 // survives the wire. The only differences: history comes in brief (HistoryPoint), and a state a
 // newer master knows but this client does not reads 'unknown'.
-import type { ClusterStatus, LogEntry, OperationProgress, StackFrame, StackReport, WorkerStatus } from '../master/status.js';
+import type { ClusterStatus, LogEntry, MasterUsage, OperationProgress, StackFrame, StackReport, WorkerStatus } from '../master/status.js';
 import type { WorkerState } from '../master/worker-state.js';
 import type { LoopBreakdown } from '../loop/types.js';
 
@@ -34,8 +34,10 @@ export interface WorkerView extends Omit<WorkerStatus, 'state' | 'history' | 'in
 }
 
 /** `counts` stay in the master: /metrics reads them there, the per-worker figures carry what a client shows. */
-export interface ClusterView extends Omit<ClusterStatus, 'workers' | 'counts'> {
+export interface ClusterView extends Omit<ClusterStatus, 'workers' | 'counts' | 'master'> {
   workers: WorkerView[];
+  /** The master process's own memory and CPU; null from a master older than the field. */
+  master: MasterUsage | null;
   /**
    * The master's RUNTIME_PREFIXES: where clusterd's frames in its workers are, for telling the app's
    * frame from clusterd's (this client's own may be another install). An older master's: this client's.

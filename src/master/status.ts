@@ -7,8 +7,10 @@ import type { Supervisor } from './supervisor.js';
 import { formatAddress } from '../address.js';
 import type { WaitingWorker } from './waiting.js';
 import { countReady } from '../control/worker-rows.js';
+import { masterUsage, type MasterUsage } from '../system/own-usage.js';
 
 export type { WaitingWorker } from './waiting.js';
+export type { MasterUsage } from '../system/own-usage.js';
 
 export interface WorkerStatus {
   id: number;
@@ -87,6 +89,8 @@ export interface ClusterStatus {
   counts: WorkerCounts[];
   /** The ids asked for that wait to be restarted, in id order: `status` names them, as it cannot list a process. */
   waiting: WaitingWorker[];
+  /** The master process's own memory and CPU (not in `totals`, which sum the workers'). */
+  master: MasterUsage;
 }
 
 /** What the control plane needs from the master to report on it. */
@@ -184,6 +188,7 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
         ? [{ id: slot.id, crashes: Math.max(1, slot.attempt), restartInMs: Math.max(0, slot.restartAt - now), blockedSites: supervisor.blockedSites.sites(slot.id, now) }]
         : [],
     ),
+    master: masterUsage(),
   };
 }
 

@@ -90,8 +90,10 @@ test('truncate keeps escape codes whole and resets colour after a cut', (t) => {
 
 test('status --json has the documented shape, units and key order', (t) => {
   const json = statusJson(view());
-  t.deepEqual(Object.keys(json), ['name', 'workers', 'masterPid', 'startedAt', 'uptimeMs', 'entry', 'balance', 'addresses', 'statsIntervalMs', 'totals', 'waiting']);
+  t.deepEqual(Object.keys(json), ['name', 'workers', 'masterPid', 'startedAt', 'uptimeMs', 'entry', 'balance', 'addresses', 'statsIntervalMs', 'totals', 'waiting', 'master']);
   t.deepEqual(json.addresses, ['127.0.0.1:3000']);
+  // The master's own, in bytes and CPU seconds; not in totals.rss.
+  t.deepEqual(json.master, { rss: 41 * 1024 * 1024, heapUsed: 9 * 1024 * 1024, heapTotal: 14 * 1024 * 1024, cpuSeconds: 1.25 });
   t.deepEqual(json.workers[1], {
     id: 2,
     pid: 40_002,
@@ -125,12 +127,22 @@ test('status --json: a worker without a sample has nulls, not zeros', (t) => {
 
 test('status table: with no sample from any worker (stats off, or just started), the summary says `-`, not zeros', (t) => {
   const lines = statusLines(decodeStatus(encodeStatus(clusterStatus('api', [worker(1, { state: 'starting' }, [])]), { history: false })), Infinity);
-  t.regex(lines[0]!, /0\/1 ready {2}- req\/s {2}- conns {2}RSS -/);
+  t.regex(lines[0]!, /0\/1 ready {2}- req\/s {2}- conns {2}RSS - \+ master 41\.0 MiB/);
+});
+
+test('a master older than the `master` field: status --json has null for it, the summary line only the workers\' RSS', (t) => {
+  const wire = encodeStatus(twoWorkers('api'), { history: false });
+  delete wire.master;
+  const older = decodeStatus(wire);
+  t.is(older.master, null);
+  t.is(statusJson(older).master, null);
+  t.regex(statusLines(older)[0]!, /28 conns {2}RSS 160 MiB {2}1 restart/);
+  t.false(statusLines(older)[0]!.includes('master 41'));
 });
 
 test('status table: a summary line, then one row per worker', (t) => {
   t.deepEqual(statusLines(view(false)), [
-    'api  master 39999  up 1m10s  2/2 ready  621 req/s  28 conns  RSS 160 MiB  1 restart  on 127.0.0.1:3000',
+    'api  master 39999  up 1m10s  2/2 ready  621 req/s  28 conns  RSS 160 MiB + master 41.0 MiB  1 restart  on 127.0.0.1:3000',
     '',
     'ID    PID  STATE  GEN  UPTIME  RESTARTS  REQ/S  CONNS  LAG p50  p99  max  ELU  CPU       RSS',
     ' 1  40001  ready    1   1m05s         0    311     14      1.1  2.5  4.1  12%  15%  80.0 MiB',
@@ -194,7 +206,7 @@ function blockedCluster(): ClusterView {
 
 test('top, plain: the table, and a sparkline per worker on a shared scale', (t) => {
   const lines = topLines(blockedCluster(), { width: Infinity, height: Infinity, colour: false, now: NOW });
-  t.is(lines[0], 'api  master 39999  up 1m10s  2/2 ready  621 req/s  28 conns  RSS 160 MiB  on 127.0.0.1:3000  03:04:05');
+  t.is(lines[0], 'api  master 39999  up 1m10s  2/2 ready  621 req/s  28 conns  RSS 160 MiB + master 41.0 MiB  on 127.0.0.1:3000  03:04:05');
   t.regex(lines[2]!, /LAG p99, last 60 samples \(top = 200 ms\)$/);
   t.true(lines[3]!.endsWith('  ▁█▁█▁█▁█'), lines[3]);
   t.true(lines[4]!.endsWith('  ▁▁▁▁▁▁▁▁'), lines[4]);
@@ -244,8 +256,8 @@ test('status fits the width it is given: columns go in the documented order, the
     t.true(lines.every((line) => visibleWidth(line) <= width), `${width}:\n${lines.join('\n')}`);
     t.true(lines.some((line) => /^ {0,2}1 .*stopping/.test(line)) && lines.some((line) => /^12 .*starting/.test(line)), 'every worker keeps its row');
   }
-  const summary = statusLines(status, 60).slice(0, 2);
-  t.deepEqual(summary, ['payments-api-production  master 4194300  up 3d00h  0/2 ready', '12345 req/s  1024 conns  RSS 80.0 MiB  17 restarts']);
+  const summary = statusLines(status, 60).slice(0, 3);
+  t.deepEqual(summary, ['payments-api-production  master 4194300  up 3d00h  0/2 ready', '12345 req/s  1024 conns  RSS 80.0 MiB + master 41.0 MiB', '17 restarts  on 127.0.0.1:3000']);
 });
 
 test('top at 80 columns: the table shrinks first so that a sparkline still fits', (t) => {

@@ -1,13 +1,13 @@
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
 import http from 'node:http';
-import { createRequire } from 'node:module';
 import { ListenError, UsageError } from '../../src/errors.js';
 import { ExitCode } from '../../src/exit-codes.js';
 import { METRICS_CONTENT_TYPE, renderMetrics, startMetricsServer, type MetricsServer } from '../../src/control/metrics.js';
 import type { LoopSample } from '../../src/loop/types.js';
+import type { ProcessMetrics } from '../../src/system/own-usage.js';
 import type { ClusterStatus, ControlSource, WorkerStatus } from '../../src/master/status.js';
 import { countsOf } from './helpers/fake-source.js';
+import { parsePrometheus, promtool, validate } from './helpers/exposition.js';
 
 // ---- the fake cluster: worker 1 blocks its loop, worker 2 is healthy -------------------------------------------
 
@@ -73,6 +73,7 @@ function fakeStatus(workers: WorkerStatus[] = [worker(1, { sample: blocked, rest
     totals: { workers: workers.length, ready: workers.filter((w) => w.state === 'ready' && w.blockedMs === 0).length, blocked: workers.filter((w) => w.blockedMs > 0).length, desired: 3, rps: 422.5, inflight: 7, connections: 16, rss: 122_880_000, restarts: 2, memoryReplacements: 1 },    addresses: ['0.0.0.0:8080'],
     counts: countsOf(workers),
     waiting: [],
+    master: { rss: 45_000_000, heapUsed: 8_000_000, heapTotal: 11_000_000, cpuSeconds: 3.5 },
   };
 }
 
@@ -88,99 +89,7 @@ function fakeSource(status: () => ClusterStatus): ControlSource & { calls: numbe
   return source;
 }
 
-// ---- validation: promtool when installed (scripts/ci-deps.sh), the JS parser and a line lint always -----------
-
-interface ParsedFamily {
-  name: string;
-  help: string;
-  type: string;
-  metrics: { value?: string; labels?: Record<string, string> }[];
-}
-const parsePrometheus = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => ParsedFamily[];
-
-interface Validation {
-  /** Validators that ran, in order. */
-  by: string[];
-  problems: string[];
-}
-
-/** Runs `promtool check metrics` (exit status 0 and no lint output), or reports that it is not installed. */
-function promtool(text: string): { available: boolean; problems: string[] } {
-  const result = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-  if ((result.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return { available: false, problems: [] };
-  if (result.error) throw result.error;
-  const problems = `${result.stdout}${result.stderr}`.split('\n').filter((line) => line.trim() !== '');
-  if (result.status !== 0 && problems.length === 0) problems.push(`promtool exited with ${result.status}`);
-  return { available: true, problems };
-}
-
-const NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL = String.raw`[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"`;
-const SAMPLE_RE = new RegExp(String.raw`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{${LABEL}(?:,${LABEL})*\})? (\S+)$`);
-const VALUE_RE = /^(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|NaN|[+-]Inf)$/;
-
-/**
- * What the JS parser lets through (it is lenient: `garbage{ 1` parses as a sample without a value), checked line
- * by line: HELP then TYPE once per family before its samples, families contiguous, valid names, label syntax and
- * values, counters named *_total, no series twice.
- */
-function lint(text: string): string[] {
-  const problems: string[] = [];
-  if (text !== '' && !text.endsWith('\n')) problems.push('does not end with a newline');
-  const seenFamilies = new Set<string>();
-  const seenSeries = new Set<string>();
-  let family: { name: string; type: string | null } | null = null;
-  for (const [index, line] of text.split('\n').entries()) {
-    const at = `line ${index + 1}: ${JSON.stringify(line)}`;
-    if (line === '') continue;
-    const help = /^# HELP (\S+) (.*)$/.exec(line);
-    const type = /^# TYPE (\S+) (\S+)$/.exec(line);
-    if (help) {
-      const name = help[1]!;
-      if (!NAME_RE.test(name)) problems.push(`${at}: bad metric name`);
-      if (seenFamilies.has(name)) problems.push(`${at}: family listed twice`);
-      seenFamilies.add(name);
-      family = { name, type: null };
-    } else if (type) {
-      if (family === null || family.name !== type[1] || family.type !== null) problems.push(`${at}: TYPE must follow its family's HELP, once`);
-      else family.type = type[2]!;
-      if (!['gauge', 'counter'].includes(type[2]!)) problems.push(`${at}: unexpected type`);
-      if (type[2] === 'counter' && !type[1]!.endsWith('_total')) problems.push(`${at}: counter not named *_total`);
-    } else if (line.startsWith('#')) {
-      problems.push(`${at}: unexpected comment`);
-    } else {
-      const match = SAMPLE_RE.exec(line);
-      if (!match) {
-        problems.push(`${at}: not a sample line`);
-        continue;
-      }
-      if (family === null || match[1] !== family.name || family.type === null) problems.push(`${at}: sample outside its family's HELP/TYPE block`);
-      if (!VALUE_RE.test(match[3]!)) problems.push(`${at}: bad value`);
-      const series = `${match[1]}${match[2] ?? ''}`;
-      if (seenSeries.has(series)) problems.push(`${at}: duplicate series`);
-      seenSeries.add(series);
-    }
-  }
-  return problems;
-}
-
-function validate(text: string): Validation {
-  const by: string[] = [];
-  const problems: string[] = [];
-  const tool = promtool(text);
-  if (tool.available) {
-    by.push('promtool');
-    problems.push(...tool.problems.map((p) => `promtool: ${p}`));
-  }
-  by.push('parse-prometheus-text-format', 'lint');
-  try {
-    parsePrometheus(text);
-  } catch (error) {
-    problems.push(`parse-prometheus-text-format: ${(error as Error).message}`);
-  }
-  problems.push(...lint(text).map((p) => `lint: ${p}`));
-  return { by, problems };
-}
+// ---- reading the exposition back -------------------------------------------------------------------------------
 
 /** Every sample as `name{label="value",...}` (labels sorted) -> number, read back by the JS parser. */
 function values(text: string): Map<string, number> {
@@ -550,4 +459,69 @@ test('close() stops listening even with a keep-alive connection open', async (t)
   } finally {
     agent.destroy();
   }
+});
+
+// ---- the master's own process ---------------------------------------------------------------------------------
+
+const OWN: ProcessMetrics = {
+  rss: 52_428_800,
+  heapUsed: 7_000_000,
+  heapTotal: 10_000_000,
+  cpuSeconds: 12.25,
+  startTimeSeconds: (NOW - 95_000) / 1000,
+  virtualBytes: 1_100_000_000,
+  heapBytes: 60_000_000,
+  openFds: 31,
+  maxFds: 1_048_576,
+};
+
+test('the master\'s own figures: the standard process_* series and its Node heap, unlabelled, valid', (t) => {
+  const text = renderMetrics(fakeStatus(), OWN);
+  t.deepEqual(validate(text).problems, [], text);
+  const v = values(text);
+  t.is(read(v, 'process_cpu_seconds_total'), 12.25);
+  t.is(read(v, 'process_resident_memory_bytes'), 52_428_800);
+  t.is(read(v, 'process_virtual_memory_bytes'), 1_100_000_000);
+  t.is(read(v, 'process_heap_bytes'), 60_000_000);
+  t.is(read(v, 'process_open_fds'), 31);
+  t.is(read(v, 'process_max_fds'), 1_048_576);
+  t.is(read(v, 'process_start_time_seconds'), (NOW - 95_000) / 1000);
+  t.is(read(v, 'clusterd_master_memory_heap_used_bytes'), 7_000_000);
+  t.is(read(v, 'clusterd_master_memory_heap_total_bytes'), 10_000_000);
+  const families = parsePrometheus(text);
+  t.is(families.find((f) => f.name === 'process_cpu_seconds_total')?.type, 'COUNTER');
+  // One series each, without labels: nothing a worker's series (clusterd_worker_*, labelled worker) could clash with.
+  for (const family of families.filter((f) => f.name.startsWith('process_') || f.name.startsWith('clusterd_master_memory_heap'))) {
+    t.is(family.metrics.length, 1, family.name);
+    t.deepEqual(family.metrics[0]!.labels ?? {}, {}, family.name);
+  }
+  const names = families.map((f) => f.name);
+  t.deepEqual(names, [...new Set(names)]);
+});
+
+test('off Linux (no /proc): only what Node tells, the others left out rather than written as 0', (t) => {
+  const { virtualBytes, heapBytes, openFds, maxFds, ...nodeOnly } = OWN;
+  t.truthy(virtualBytes && heapBytes && openFds && maxFds);
+  const text = renderMetrics(fakeStatus(), nodeOnly);
+  t.deepEqual(validate(text).problems, []);
+  const v = values(text);
+  t.is(read(v, 'process_resident_memory_bytes'), 52_428_800);
+  t.is(read(v, 'process_cpu_seconds_total'), 12.25);
+  t.is(read(v, 'process_start_time_seconds'), (NOW - 95_000) / 1000);
+  for (const name of ['process_virtual_memory_bytes', 'process_heap_bytes', 'process_open_fds', 'process_max_fds']) t.false(text.includes(name), name);
+});
+
+test('a scrape carries the serving process\'s own figures', async (t) => {
+  const source = fakeSource(() => fakeStatus());
+  await withServer(source, async ({ address }) => {
+    const v = values((await request(address.port)).body);
+    t.true(read(v, 'process_resident_memory_bytes')! > 1024 * 1024);
+    t.true(read(v, 'process_cpu_seconds_total')! > 0);
+    t.true(read(v, 'process_start_time_seconds')! <= Date.now() / 1000);
+    if (process.platform === 'linux') {
+      t.true(read(v, 'process_open_fds')! > 3);
+      t.true(read(v, 'process_max_fds')! >= read(v, 'process_open_fds')!);
+      t.true(read(v, 'process_virtual_memory_bytes')! > read(v, 'process_resident_memory_bytes')!);
+    }
+  });
 });

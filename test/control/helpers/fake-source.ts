@@ -66,6 +66,7 @@ export function clusterStatus(name: string, workers: WorkerStatus[]): ClusterSta
     addresses: ['127.0.0.1:3000'],
     counts: countsOf(workers),
     waiting: [],
+    master: { rss: 41 * 1024 * 1024, heapUsed: 9 * 1024 * 1024, heapTotal: 14 * 1024 * 1024, cpuSeconds: 1.25 },
   };
 }
 
