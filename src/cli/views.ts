@@ -223,12 +223,14 @@ function summaryParts(status: ClusterView, colour: boolean): string[] {
 }
 
 /**
- * `RSS 154 MiB`, the workers' sum, then `+ master 41 MiB`: the master's own, said apart so that the sum keeps
+ * `RSS 154 MiB`, the workers' sum, then `+ master 41 MiB` (`master RSS 41 MiB` before any sample): the master's own, said apart so that the sum keeps
  * its meaning (a master older than the field sends none, and nothing is added).
  */
 function rssPart({ totals, master }: ClusterView, sampled: boolean): string {
   const workers = `RSS ${sampled ? formatBytes(totals.rss) : '-'}`;
-  return master ? `${workers} + master ${formatBytes(master.rss)}` : workers;
+  if (!master) return workers;
+  // Before any worker's first sample (or with --stats-interval 0) there is no sum to add to.
+  return sampled ? `${workers} + master ${formatBytes(master.rss)}` : `master RSS ${formatBytes(master.rss)}`;
 }
 
 /** `2/3 ready`, and `, 1 blocked` while ready workers' loops are blocked (they are not in the ready count). */

@@ -127,7 +127,7 @@ test('status --json: a worker without a sample has nulls, not zeros', (t) => {
 
 test('status table: with no sample from any worker (stats off, or just started), the summary says `-`, not zeros', (t) => {
   const lines = statusLines(decodeStatus(encodeStatus(clusterStatus('api', [worker(1, { state: 'starting' }, [])]), { history: false })), Infinity);
-  t.regex(lines[0]!, /0\/1 ready {2}- req\/s {2}- conns {2}RSS - \+ master 41\.0 MiB/);
+  t.regex(lines[0]!, /0\/1 ready {2}- req\/s {2}- conns {2}master RSS 41\.0 MiB/);
 });
 
 test('a master older than the `master` field: status --json has null for it, the summary line only the workers\' RSS', (t) => {

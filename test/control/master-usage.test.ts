@@ -61,7 +61,7 @@ test('a running master reports its own process in /metrics and in status --json'
 
   const plain = await ctl.run(['status', name]);
   // The workers' sum (`-` before their first sample), then the master's own, apart.
-  t.regex(String(plain.stdout), / {2}RSS (?:-|\S+ [KMG]?i?B) \+ master \d[\d.]* MiB {2}/);
+  t.regex(String(plain.stdout), / {2}(?:RSS \S+ [KMG]?i?B \+ master|master RSS) \d[\d.]* MiB {2}/);
   await cluster.stop();
 });
 
