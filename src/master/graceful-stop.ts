@@ -54,7 +54,7 @@ export class GracefulStop {
     if (host.phase() === 'stopped') return;
     if (host.phase() === 'stopping') {
       this.#exitCode = this.#exitCode === ExitCode.OK ? ExitCode.FORCED : this.#exitCode;
-      for (const worker of host.live()) worker.kill();
+      for (const worker of host.live()) worker.forceKill();
       return;
     }
     this.#exitCode = exitCode;

@@ -20,7 +20,7 @@ import { WorkerInspector } from './inspector.js';
 import { WorkerProbes } from './worker-probes.js';
 import { followMessages } from './worker-messages.js';
 import { followOutput, outputEnded } from './worker-output.js';
-import { describeGraceOver, type DrainReport } from './grace.js';
+import { describeForcedKill, describeGraceOver, type DrainReport } from './grace.js';
 import { HeartbeatWatch } from './heartbeat-watch.js';
 import { endGroup } from '../system/group.js';
 import { forkWorker, settleFailedFork, type ForkResult, type WatchSettings, type WorkerSpec } from './worker-fork.js';
@@ -330,12 +330,21 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   /** --grace is over and it has not exited: SIGKILL, logging what its drain still had open. */
   expireGrace(graceMs: number): void {
     if (this.#state === 'exited') return;
-    this.#logs.event(
-      'grace-expired',
-      describeGraceOver({ id: this.id, pid: this.pid, graceMs, report: this.#drainReport, killSignal: this.#killSignal }),
-      { worker: this.id, pid: this.pid, graceMs, open: this.#drainReport?.open ?? null, appExits: this.#drainReport?.appExits ?? null },
-      'warn',
-    );
+    const message = describeGraceOver({ id: this.id, pid: this.pid, graceMs, report: this.#drainReport, killSignal: this.#killSignal });
+    this.#killWithWork('grace-expired', message, { graceMs });
+  }
+
+  /** A forced stop (a second stop signal): SIGKILL now, logging what it still had open as at --grace. */
+  forceKill(): void {
+    // Killed already (a worker still starting when the stop began): its exit is on the way.
+    if (this.#state === 'exited' || this.#killed) return;
+    const message = describeForcedKill({ id: this.id, pid: this.pid, report: this.#drainReport, draining: this.#state === 'stopping', killSignal: this.#killSignal });
+    this.#killWithWork('stop-forced', message, {});
+  }
+
+  /** SIGKILL while it drained, with the line naming what was destroyed. */
+  #killWithWork(event: 'grace-expired' | 'stop-forced', message: string, extra: { graceMs?: number }): void {
+    this.#logs.event(event, message, { worker: this.id, pid: this.pid, ...extra, open: this.#drainReport?.open ?? null, appExits: this.#drainReport?.appExits ?? null }, 'warn');
     this.kill();
   }
 

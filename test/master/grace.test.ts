@@ -1,6 +1,6 @@
 // The master's one line when --grace runs out: what the worker's last drain report had open.
 import test from 'ava';
-import { describeGraceOver, type DrainReport } from '../../src/master/grace.js';
+import { describeForcedKill, describeGraceOver, type DrainReport } from '../../src/master/grace.js';
 
 const none = { requests: 0, receiving: 0, idle: 0, webSockets: 0, upgraded: 0, http2Sessions: 0, other: 0, handlers: 0 };
 const line = (report: DrainReport | null, graceMs = 10_000) => describeGraceOver({ id: 1, pid: 4121, graceMs, report, killSignal: 'SIGTERM' });
@@ -33,4 +33,12 @@ test('nothing open: the app handles the signal and had not exited', (t) => {
 test('no report: a blocked loop, or --grace 0', (t) => {
   t.is(line(null), 'worker 1 (pid 4121): --grace 10s over: killed (SIGKILL); it never reported on its drain (its loop blocked?)');
   t.is(line(null, 0), 'worker 1 (pid 4121): --grace 0ms over: killed (SIGKILL) without draining');
+});
+
+test('a forced stop says the same of each worker it kills, or that the worker had not said yet', (t) => {
+  const forced = (report: DrainReport | null, draining = true) => describeForcedKill({ id: 2, pid: 4122, report, draining, killSignal: 'SIGTERM' });
+  t.is(forced({ open: { ...none, requests: 3 }, appExits: false }), 'worker 2 (pid 4122): stop forced: killed (SIGKILL), destroying 3 HTTP requests in flight');
+  t.is(forced({ open: none, appExits: true }), 'worker 2 (pid 4122): stop forced: killed (SIGKILL): nothing was open, but the app, which listens for SIGTERM, had not exited');
+  t.is(forced(null), 'worker 2 (pid 4122): stop forced: killed (SIGKILL) before it reported on its drain');
+  t.is(forced(null, false), 'worker 2 (pid 4122): stop forced: killed (SIGKILL) before it was asked to drain (what it had open is not known)');
 });

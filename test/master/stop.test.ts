@@ -202,6 +202,29 @@ const forced = test.macro({
 test(forced, 'SIGINT');
 test(forced, 'SIGTERM');
 
+test('a forced stop names each worker it kills, with what it destroyed, as the --grace kill does', async (t) => {
+  const cluster = await startCluster(fixture('ignores-sigterm.js'), { instances: 2, flags: ['--grace', '10m'] });
+  killOnTeardown(t, cluster.process);
+  const hang = get(cluster.port, '/hang', { timeoutMs: 60_000 });
+  const busy = Number(/(\d+)$/.exec((await started(cluster, 'hang')).message)![1]);
+
+  cluster.process.kill('SIGTERM');
+  // Each app hears the stop once its drain has begun and said what it holds.
+  await waitFor(() => cluster.lines.filter((line) => line.message.startsWith('heard SIGTERM in')).length === 2, { what: 'both apps told to stop' });
+  cluster.process.kill('SIGTERM');
+  t.is(await cluster.exited, ExitCode.FORCED);
+  await t.throwsAsync(hang);
+  const killed = cluster.lines.filter((line) => line.event === 'stop-forced');
+  t.deepEqual(
+    killed.map((line) => [line.worker, line.pid, line.message]).sort(),
+    cluster.pids.map((pid, index) => [
+      index + 1,
+      pid,
+      `worker ${index + 1} (pid ${pid}): stop forced: killed (SIGKILL)${pid === busy ? ', destroying 1 HTTP request in flight' : ': nothing was open, but the app, which listens for SIGTERM, had not exited'}`,
+    ]),
+  );
+});
+
 // A worker that is still starting has nothing to drain, and may not hear the request yet (its app is
 // still loading): it used to be waited for until --grace, then read as a blocked loop (exit 5).
 test('a stop while the workers are still starting ends them at once and exits 0, not at --grace', async (t) => {
