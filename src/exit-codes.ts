@@ -11,9 +11,12 @@ export const ExitCode = {
   BOOT_FAILED: 3,
   /** A port the app listens on could not be bound (in use, permission denied). */
   LISTEN_FAILED: 4,
-  /** Stopped on request, but some workers were still busy after --grace and were killed. */
+  /**
+   * Stopped on request, but some workers were still busy after --grace and were killed. `stop`,
+   * `reload` and `restart` exit so too when the master says it killed workers at --grace.
+   */
   GRACE_EXPIRED: 5,
-  /** Stopped by a second SIGINT/SIGTERM while draining: workers were killed at once. */
+  /** Stopped by a second SIGINT/SIGTERM while draining: workers were killed at once (and `stop`, told so by the master). */
   FORCED: 6,
   /** A control command could not reach the named cluster (none by that name, no answer in time, stopping), or the worker it names. */
   NOT_FOUND: 7,

@@ -3,11 +3,20 @@
 import { fail } from './fail.js';
 import type { ProgressView } from '../control/types.js';
 import { BootError, oneLine } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
 
-/** Runs a streamed operation, printing its steps (text, or one JSON object per line). */
+/**
+ * Runs a streamed operation, printing its steps (text, or one JSON object per line). An old worker
+ * killed at --grace rather than drained is said on stderr as the master logged it, and an operation
+ * that is done exits 5 for it, as the master does on a stop: requests it had in flight were cut off.
+ */
 export async function printOperation(json: boolean, what: string, start: (onProgress: (progress: ProgressView) => void) => Promise<ProgressView>): Promise<void> {
+  let killed = 0;
   const write = (progress: ProgressView): void => {
     process.stdout.write(`${json ? JSON.stringify(progress) : progress.message}\n`);
+    if (!progress.killed) return;
+    killed++;
+    process.stderr.write(`clusterd: ${progress.killed.message}\n`);
   };
   // The step that failed the operation is what its error says (`the cluster is stopping`, or the
   // reload's `... failed after 0 of 2 workers: <that step>`), on stderr: as text it was said twice.
@@ -27,6 +36,7 @@ export async function printOperation(json: boolean, what: string, start: (onProg
   process.once('SIGINT', onSignal);
   try {
     print(await start(print));
+    if (killed > 0) process.exitCode = ExitCode.GRACE_EXPIRED;
   } catch (error) {
     const message = (error as Error | null)?.message ?? '';
     if (failed && message !== failed.message && !message.endsWith(`: ${failed.message}`)) write(failed);

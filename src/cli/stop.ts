@@ -3,6 +3,7 @@ import { setTimeout as pause } from 'node:timers/promises';
 import { fail } from './fail.js';
 import { connectFromArgs, withControlOptions, type ControlArgs } from './control-args.js';
 import type { ControlClient } from '../control/client.js';
+import type { StopOutcome } from '../master/status.js';
 import { surveyClusters } from '../control/discovery.js';
 import { NOT_RUNNING } from '../control/status-codes.js';
 import { ClusterdError, oneLine, UsageError } from '../errors.js';
@@ -31,12 +32,18 @@ export const stopCommand: CommandModule<object, StopArgs> = {
       yargs
         .positional('name', { type: 'string', describe: 'The cluster (may be left out when only one runs)' })
         .option('all', { type: 'boolean', default: false, describe: 'Stop every cluster of this user on this machine, at the same time' })
-        .epilog(`Waits for the master to exit for its --grace plus ${STOP_MARGIN_MS / 1000}s; exit 10 if it has not by then.`),
+        .epilog(
+          `Waits for the master to exit for its --grace plus ${STOP_MARGIN_MS / 1000}s; exit 10 if it has not by then. ` +
+            'Workers killed rather than drained are named on stderr, with what they still had open: exit 5 (at --grace; 6: a forced stop).',
+        ),
     ),
   handler: async (args) => {
     try {
       if (!args.all) {
-        process.stdout.write(`${await stopOne(args)}\n`);
+        const stopped = await stopOne(args);
+        for (const killed of stopped.killed) process.stderr.write(`clusterd: ${killed}\n`);
+        process.stdout.write(`${stopped.line}\n`);
+        process.exitCode = stopped.exitCode;
         return;
       }
       if (args.name !== undefined || args.control !== undefined) throw new UsageError('Expected --all alone: it stops every local cluster, so it takes no NAME and no --control');
@@ -47,21 +54,55 @@ export const stopCommand: CommandModule<object, StopArgs> = {
   },
 };
 
-/** Stops one cluster and waits for its master to exit; the line to print. */
-async function stopOne(args: StopArgs): Promise<string> {
+/** A stopped cluster: the line to print, the master's lines for the workers it killed, and the exit code they make. */
+interface Stopped {
+  line: string;
+  killed: string[];
+  exitCode: number;
+}
+
+/** Stops one cluster and waits for its master to exit. */
+async function stopOne(args: StopArgs): Promise<Stopped> {
   const { client, status } = await connectFromArgs(args);
   try {
-    const { masterPid, graceMs } = (await askToStop(client)) ?? { masterPid: status.masterPid, graceMs: DEFAULT_GRACE_MS };
-    const pid = masterPid || status.masterPid;
-    const waitMs = (graceMs || DEFAULT_GRACE_MS) + STOP_MARGIN_MS;
+    const askedAt = Date.now();
+    const asked = await askToStop(client);
+    const pid = asked?.masterPid || status.masterPid;
+    const waitMs = (asked?.graceMs || DEFAULT_GRACE_MS) + STOP_MARGIN_MS;
+    // Asked again, to answer once its workers are gone (a second Stop changes nothing): what it
+    // killed at --grace is said here too, not only in its log.
+    const outcome = asked ? await stopOutcome(client, waitMs) : null;
     const gone = client.target.transport === 'unix' ? () => !isRunning(pid) : () => notAnswering(client);
-    if (!(await until(gone, waitMs))) {
+    if (!(await until(gone, askedAt + waitMs - Date.now()))) {
       throw new ClusterdError('ERR_CLUSTERD_STOP_TIMEOUT', `cluster ${status.name} (master pid ${pid}) is still running ${Math.round(waitMs / 1000)}s after it was asked to stop`);
     }
-    return `stopped cluster ${status.name} (master pid ${pid})`;
+    return { line: `stopped cluster ${status.name} (master pid ${pid})`, ...outcomeOf(outcome) };
   } finally {
     client.close();
   }
+}
+
+/**
+ * How the stop went, once every worker has exited; null from a master older than that answer (it
+ * replies at once), and when the answer did not come (the master gone before it, or past `timeoutMs`):
+ * waiting for the master's exit then says the rest, as before.
+ */
+async function stopOutcome(client: ControlClient, timeoutMs: number): Promise<StopOutcome | null> {
+  try {
+    return await client.stopOutcome({ timeoutMs });
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Workers killed rather than drained make the master exit 5 (at --grace) or 6 (a forced stop), and
+ * `stop` exits the same: their requests in flight were cut off. An older master: as before, 0.
+ */
+export function outcomeOf(outcome: StopOutcome | null): { killed: string[]; exitCode: number } {
+  if (!outcome || outcome.killed.length === 0) return { killed: [], exitCode: ExitCode.OK };
+  const exitCode = outcome.exitCode === ExitCode.FORCED ? ExitCode.FORCED : ExitCode.GRACE_EXPIRED;
+  return { killed: outcome.killed.map((worker) => worker.message), exitCode };
 }
 
 /**
@@ -94,16 +135,21 @@ async function stopAll(): Promise<void> {
   }
   const outcomes = await Promise.allSettled(names.map((name) => stopOne({ name })));
   let exitCode: number = ExitCode.OK;
+  const failed = (code: number): void => {
+    if (exitCode === ExitCode.OK) exitCode = code;
+  };
   for (const [index, outcome] of outcomes.entries()) {
     if (outcome.status === 'fulfilled') {
-      process.stdout.write(`${outcome.value}\n`);
+      for (const killed of outcome.value.killed) process.stderr.write(`clusterd: ${names[index]!}: ${killed}\n`);
+      process.stdout.write(`${outcome.value.line}\n`);
+      failed(outcome.value.exitCode);
     } else if (outcome.reason instanceof ClusterdError && (outcome.reason.code === NOT_RUNNING || outcome.reason.code === 'ERR_CLUSTERD_NOT_FOUND')) {
       // It stopped by itself between the listing and the request (connect() then finds no such
       // cluster): what was asked for holds.
       process.stdout.write(`cluster ${names[index]!} had stopped already\n`);
     } else {
       process.stderr.write(`clusterd: ${oneLine(outcome.reason)}\n`);
-      if (exitCode === ExitCode.OK) exitCode = outcome.reason instanceof ClusterdError ? outcome.reason.exitCode : ExitCode.INTERNAL;
+      failed(outcome.reason instanceof ClusterdError ? outcome.reason.exitCode : ExitCode.INTERNAL);
     }
   }
   process.exitCode = exitCode;

@@ -3,9 +3,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { ClusterdError } from '../errors.js';
 import { LOOP_ANSWER_MAX_MS } from '../master/loop-requests.js';
+import type { StopOutcome } from '../master/status.js';
 import { tokenMetadata } from './auth.js';
 import { decodeStatus } from './convert.js';
-import { decodeLogEntry, decodeLoop, decodeProgress, decodeStack } from './convert-ops.js';
+import { decodeLogEntry, decodeLoop, decodeProgress, decodeStack, decodeStopOutcome } from './convert-ops.js';
 import { MARKER_KINDS } from '../dashboard/history.js';
 import { formatControlAddress, type TcpAddress } from './options.js';
 import {
@@ -155,6 +156,14 @@ export class ControlClient {
   async stop({ timeoutMs = DEFAULT_CALL_TIMEOUT_MS }: { timeoutMs?: number } = {}): Promise<{ masterPid: number; graceMs: number }> {
     const reply = await this.#unary(this.#raw.Stop, {}, timeoutMs);
     return { masterPid: reply.masterPid, graceMs: reply.graceMs };
+  }
+
+  /**
+   * Asks the master to stop (or, stopping already, changes nothing) and resolves once every worker
+   * has exited, with how the stop went: null from a master older than that answer, which replies at once.
+   */
+  async stopOutcome({ timeoutMs }: { timeoutMs: number }): Promise<StopOutcome | null> {
+    return decodeStopOutcome((await this.#unary(this.#raw.Stop, { waitForOutcome: true }, timeoutMs)).outcome);
   }
 
   /** Worker `id`'s current JavaScript stack. */

@@ -1,9 +1,10 @@
 // The operations' messages (progress, stacks, blocked reports, log lines): master -> wire and
 // wire -> what a client sees. Like convert.ts, field by field so the compiler catches a new one.
-import type { BlockedInfo, LogEntry, LoopOutcome, OperationProgress, ProfileOutcome, StackFrame, StackReport } from '../master/status.js';
+import type { BlockedInfo, KilledWorker, LogEntry, LoopOutcome, OperationProgress, ProfileOutcome, StackFrame, StackReport, StopOutcome } from '../master/status.js';
 import type { LoopPhaseName, PhaseTime } from '../loop/types.js';
 import type {
   WireBlockedReport,
+  WireKilledWorker,
   WireLogEntry,
   WireLogStream,
   WireLoopState,
@@ -13,6 +14,7 @@ import type {
   WireStackReply,
   WireProfileChunk,
   WireLoopReply,
+  WireStopOutcome,
 } from './proto.js';
 import type { BlockedView, LogView, LoopView, ProgressView, StackView } from './types.js';
 
@@ -68,6 +70,7 @@ export function encodeProgress(progress: OperationProgress | ProgressView): Wire
     generation: progress.generation,
     message: progress.message,
     replaced: 'replaced' in progress ? progress.replaced : 0,
+    killed: progress.killed ? encodeKilled(progress.killed) : null,
   };
 }
 
@@ -79,7 +82,26 @@ export function decodeProgress(wire: WireOperationProgress): ProgressView {
     generation: wire.generation,
     message: wire.message,
     replaced: wire.replaced ?? 0,
+    killed: wire.killed ? decodeKilled(wire.killed) : null,
   };
+}
+
+export function encodeKilled(killed: KilledWorker): WireKilledWorker {
+  return { id: killed.id, pid: killed.pid, message: killed.message };
+}
+
+export function decodeKilled(wire: WireKilledWorker): KilledWorker {
+  return { id: wire.id ?? 0, pid: wire.pid ?? 0, message: wire.message ?? '' };
+}
+
+export function encodeStopOutcome(outcome: StopOutcome): WireStopOutcome {
+  return { exitCode: outcome.exitCode, killed: outcome.killed.map(encodeKilled) };
+}
+
+/** Null from a master that did not say (one older than the field, or a Stop that did not wait). */
+export function decodeStopOutcome(wire: WireStopOutcome | null | undefined): StopOutcome | null {
+  if (!wire) return null;
+  return { exitCode: wire.exitCode ?? 0, killed: (wire.killed ?? []).map(decodeKilled) };
 }
 
 export function encodeStack(report: StackReport): WireStackReply {

@@ -5,7 +5,7 @@
 // because a terminal closed).
 import * as grpc from '@grpc/grpc-js';
 import type { ControlOperations, ControlSource, OperationProgress, ProfileOutcome } from '../master/status.js';
-import { encodeLoop, encodeProfile, encodeProgress, encodeStack } from './convert-ops.js';
+import { encodeLoop, encodeProfile, encodeProgress, encodeStack, encodeStopOutcome } from './convert-ops.js';
 import type {
   WireLoopReply,
   WireLoopRequest,
@@ -38,7 +38,7 @@ export function operationHandlers(operations: ControlOperations, source: Control
       streamOperation(call, track, async (onProgress) => {
         const { generation, replaced } = await operations.reload(parseReloadRequest(call.request), onProgress, requester(call));
         const plural = replaced === 1 ? '' : 's';
-        return { id: 0, phase: 'done', pid: 0, generation, replaced, message: `reloaded ${replaced} worker${plural}: generation ${generation}` };
+        return { id: 0, phase: 'done', pid: 0, generation, replaced, killed: null, message: `reloaded ${replaced} worker${plural}: generation ${generation}` };
       }),
     Restart: (call: grpc.ServerWritableStream<WireRestartRequest, WireOperationProgress>) =>
       streamOperation(call, track, async (onProgress) => {
@@ -48,14 +48,18 @@ export function operationHandlers(operations: ControlOperations, source: Control
           generation = progress.generation;
           onProgress(progress);
         }, requester(call));
-        return { id, phase: 'done', pid, generation, replaced: 1, message: `worker ${id} restarted: now pid ${pid}` };
+        return { id, phase: 'done', pid, generation, replaced: 1, killed: null, message: `worker ${id} restarted: now pid ${pid}` };
       }),
     Scale: unary<WireScaleRequest, WireScaleReply>(async (request, who) => ({ workers: await operations.scale(parseScaleRequest(request).spec, who) })),
-    Stop: unary<WireStopRequest, WireStopReply>((_request, who) => {
+    Stop: unary<WireStopRequest, WireStopReply>(async (request, who) => {
       const masterPid = source.status().masterPid;
-      // ControlOperations.stop() is typed void; a master that knows its --grace returns it.
+      // Read defensively: an operations object that does not know its --grace says 0 (unknown).
       const returned: unknown = operations.stop(who);
-      return { masterPid, graceMs: graceOf(returned) };
+      const reply = { masterPid, graceMs: graceOf(returned), outcome: null };
+      if (!request?.waitForOutcome) return reply;
+      // Answered as the stop ends: the master closes its control plane only after this reply has
+      // gone out (its listener lets calls under way finish), then exits.
+      return { ...reply, outcome: encodeStopOutcome(await operations.stopped()) };
     }),
     Stack: unary<WireStackRequest, WireStackReply>(async (request) => encodeStack(await operations.stack(parseWorkerRequest(request).id))),
     Profile: (call: grpc.ServerWritableStream<WireProfileRequest, WireProfileChunk>) => streamProfile(call, operations, track),

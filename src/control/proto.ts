@@ -228,6 +228,14 @@ export interface WireOperationProgress {
   generation: number;
   message: string;
   replaced: number;
+  /** Absent (null) but on a REPLACED step whose old worker was killed at --grace. */
+  killed?: WireKilledWorker | null;
+}
+
+export interface WireKilledWorker {
+  id: number;
+  pid: number;
+  message: string;
 }
 
 export interface WireScaleRequest {
@@ -238,11 +246,20 @@ export interface WireScaleReply {
   workers: number;
 }
 
-export type WireStopRequest = Record<string, never>;
+export interface WireStopRequest {
+  waitForOutcome?: boolean;
+}
 
 export interface WireStopReply {
   masterPid: number;
   graceMs: number;
+  /** Only with waitForOutcome, from a master that knows the field: null otherwise. */
+  outcome?: WireStopOutcome | null;
+}
+
+export interface WireStopOutcome {
+  exitCode: number;
+  killed: WireKilledWorker[] | null;
 }
 
 export interface WireStackRequest {

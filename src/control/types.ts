@@ -1,7 +1,7 @@
 // What a control-plane client receives: the master's ClusterStatus (src/master/status.ts) as it
 // survives the wire. The only differences: history comes in brief (HistoryPoint), and a state a
 // newer master knows but this client does not reads 'unknown'.
-import type { ClusterStatus, LogEntry, MasterUsage, OperationProgress, StackFrame, StackReport, WorkerStatus } from '../master/status.js';
+import type { ClusterStatus, KilledWorker, LogEntry, MasterUsage, OperationProgress, StackFrame, StackReport, WorkerStatus } from '../master/status.js';
 import type { WorkerState } from '../master/worker-state.js';
 import type { LoopBreakdown } from '../loop/types.js';
 
@@ -49,10 +49,12 @@ export interface ClusterView extends Omit<ClusterStatus, 'workers' | 'counts' | 
  * One step of a reload or restart as a client sees it: the master's steps, then `done` with
  * the outcome (a reload's new generation and count of replaced workers; a restart's new pid).
  */
-export interface ProgressView extends Omit<OperationProgress, 'phase'> {
+export interface ProgressView extends Omit<OperationProgress, 'phase' | 'killed'> {
   phase: OperationProgress['phase'] | 'done' | 'unknown';
   /** On a reload's `done`: how many workers were replaced. */
   replaced: number;
+  /** On `replaced`: the old worker, when it was killed at --grace rather than drained; null otherwise (and from a master older than the field). */
+  killed: KilledWorker | null;
 }
 
 export interface StackView {

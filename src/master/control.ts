@@ -3,7 +3,7 @@
 // the interface; this adapter is the one place that knows where each answer comes from.
 import type { EventData, LogSink } from './logs.js';
 import type { Operations } from './operations.js';
-import type { BlockedStack, ControlOperations, LogEntry, LoopOutcome, OperationProgress, ProfileOutcome, StackReport } from './status.js';
+import type { BlockedStack, ControlOperations, LogEntry, LoopOutcome, OperationProgress, ProfileOutcome, StackReport, StopOutcome } from './status.js';
 import type { Supervisor } from './supervisor.js';
 import type { BlockedInfo } from './status.js';
 import { waitingToRestart } from './waiting.js';
@@ -78,6 +78,13 @@ export class MasterControl implements ControlOperations {
       this.#supervisor.stop();
     }
     return { graceMs: this.#supervisor.config.graceMs };
+  }
+
+  /** Resolves once the cluster has stopped, with its exit code and the workers it killed rather than drained. */
+  stopped(): Promise<StopOutcome> {
+    const outcome = this.#supervisor.stopOutcome;
+    if (outcome) return Promise.resolve(outcome);
+    return new Promise((resolve) => this.#supervisor.once('stopped', (_code: number, stopped: StopOutcome) => resolve(stopped)));
   }
 
   async stack(id: number): Promise<StackReport> {

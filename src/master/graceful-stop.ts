@@ -7,6 +7,7 @@ import { ClusterdError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { Listeners } from './listeners.js';
 import type { Slot } from './slot.js';
+import type { KilledWorker } from './status.js';
 import type { Phase } from './supervisor.js';
 import type { WorkerProcess } from './worker.js';
 
@@ -31,8 +32,8 @@ export interface StopHost {
   clearRestart(slot: Slot): void;
   /** The stop begins: the phase becomes 'stopping' (the supervisor's 'stopping'). */
   stopping(): void;
-  /** Every worker has exited: the phase becomes 'stopped' (the supervisor's 'stopped'). */
-  stopped(exitCode: ExitCodeValue): void;
+  /** Every worker has exited: the phase becomes 'stopped' (the supervisor's 'stopped'), with the workers killed rather than drained. */
+  stopped(exitCode: ExitCodeValue, killed: KilledWorker[]): void;
 }
 
 /** The cluster's stop, and the exit code it ends with. */
@@ -40,6 +41,8 @@ export class GracefulStop {
   readonly #host: StopHost;
   #exitCode: ExitCodeValue = ExitCode.OK;
   #graceTimer: NodeJS.Timeout | null = null;
+  /** The workers alive when the stop began: no worker is forked after it. */
+  #stopping: WorkerProcess[] = [];
 
   constructor(host: StopHost) {
     this.#host = host;
@@ -58,6 +61,7 @@ export class GracefulStop {
       return;
     }
     this.#exitCode = exitCode;
+    this.#stopping = [...host.live()];
     host.stopping();
     for (const slot of host.slots()) {
       host.clearRestart(slot);
@@ -87,7 +91,11 @@ export class GracefulStop {
     if (this.#host.phase() !== 'stopping' || this.#host.live().size > 0) return;
     if (this.#graceTimer) clearTimeout(this.#graceTimer);
     this.#graceTimer = null;
-    this.#host.stopped(this.#exitCode);
+    // Those a drain of their own killed too (an old worker of a reload, at its --grace): the stop waited for them.
+    const killed = this.#stopping.flatMap((worker) => (worker.killReport ? [worker.killReport] : []));
+    if (this.#exitCode === ExitCode.OK && killed.length > 0) this.#exitCode = ExitCode.GRACE_EXPIRED;
+    this.#stopping = [];
+    this.#host.stopped(this.#exitCode, killed);
   }
 }
 

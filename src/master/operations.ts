@@ -97,12 +97,13 @@ export class Operations {
         const id = queue.shift();
         if (id === undefined) break;
         inFlight.add(id);
+        const step = steps(id);
         try {
           await supervisor.replace(id, {
             generation,
             onProgress: (phase, worker) => {
               if (phase === 'starting') watch(id, worker);
-              onProgress(describe(id, phase, worker));
+              onProgress(step(phase, worker));
             },
           });
           replaced++;
@@ -141,8 +142,9 @@ export class Operations {
    */
   async restart(id: number, onProgress: (progress: OperationProgress) => void = () => {}): Promise<WorkerProcess> {
     if (!this.#supervisor.slot(id)) throw noSuchWorker(id, this.#supervisor.config.name, this.#supervisor.ids());
+    const step = steps(id);
     return this.#exclusive(`a restart of worker ${id}`, () =>
-      this.#supervisor.replace(id, { retire: this.#supervisor.slot(id)?.worker ?? undefined, onProgress: (phase, worker) => onProgress(describe(id, phase, worker)) }),
+      this.#supervisor.replace(id, { retire: this.#supervisor.slot(id)?.worker ?? undefined, onProgress: (phase, worker) => onProgress(step(phase, worker)) }),
     );
   }
 
@@ -258,6 +260,20 @@ export class Operations {
     }
   }
 
+}
+
+/**
+ * The steps of one id's replacement for the operator: its 'replaced' step names the old worker when
+ * that was killed at --grace rather than drained (the one its 'draining' step named).
+ */
+function steps(id: number): (phase: ReplacePhase, worker: WorkerProcess) => OperationProgress {
+  let old: WorkerProcess | null = null;
+  return (phase, worker) => {
+    if (phase === 'draining') old = worker;
+    const progress = describe(id, phase, worker);
+    const killed = phase === 'replaced' ? old?.killReport : null;
+    return killed ? { ...progress, killed } : progress;
+  };
 }
 
 function describe(id: number, phase: ReplacePhase, worker: WorkerProcess): OperationProgress {

@@ -208,6 +208,22 @@ export interface OperationProgress {
   pid: number;
   generation: number;
   message: string;
+  /** On 'replaced': the old worker, when it was killed at --grace rather than drained. */
+  killed?: KilledWorker;
+}
+
+/** A worker killed (SIGKILL) while it drained, at --grace or by a forced stop, and the master's line for it. */
+export interface KilledWorker {
+  id: number;
+  pid: number;
+  /** `worker 1 (pid 4121): --grace 10s over: killed (SIGKILL), destroying 2 WebSocket connections`. */
+  message: string;
+}
+
+/** How the cluster's stop went: the master's exit code, and the workers it killed rather than drained. */
+export interface StopOutcome {
+  exitCode: number;
+  killed: KilledWorker[];
 }
 
 /** A worker whose loop is blocked is not profiled or measured: its stack comes back instead. */
@@ -233,6 +249,8 @@ export interface ControlOperations {
   scale(spec: string, who?: string): Promise<number>;
   /** Starts a graceful stop (the master exits once it is done); says how long the drain may take. */
   stop(who?: string): { graceMs: number };
+  /** Resolves once the cluster has stopped (every worker exited), with how it went. */
+  stopped(): Promise<StopOutcome>;
   /** The current JavaScript stack of worker `id`, captured without its main thread's help. */
   stack(id: number): Promise<StackReport>;
   /** A CPU profile of worker `id` over `durationMs` (issue 12). */

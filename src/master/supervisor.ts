@@ -7,8 +7,8 @@ import { DEFAULT_BACKOFF } from './backoff.js';
 import { IdCounts } from './id-counts.js';
 import { Listeners } from './listeners.js';
 import type { ExclusiveAddress } from './exclusive-listens.js';
-import { buildStatus, type ClusterStatus, type ControlSource } from './status.js';
-import type { ReplaceRequest } from './want.js';
+import { buildStatus, type ClusterStatus, type ControlSource, type StopOutcome } from './status.js';
+import type { ReplaceRequest, Want } from './want.js';
 import { newSlot, type Slot } from './slot.js';
 import { Replacements } from './replacements.js';
 import { Restarts } from './restarts.js';
@@ -35,7 +35,7 @@ export { FLUSH_SHARE_OF_GRACE } from './graceful-stop.js';
 
 /**
  * Events: 'ready' (every worker ready for the first time), 'fatal' (ClusterdError: the app
- * cannot run; the cluster is being stopped), 'stopped' (exit code), 'sample' (worker, LoopSample),
+ * cannot run; the cluster is being stopped), 'stopped' (exit code, StopOutcome), 'sample' (worker, LoopSample),
  * 'worker-ready' (worker: it got ready, and is given traffic from now on),
  * 'blocking' (worker, { frames, blockedMs, lasted }: --report-blocked caught its loop blocked, unharmed; `lasted`
  *   resolves with the block's whole length once the loop turns),
@@ -77,6 +77,8 @@ export class Supervisor extends EventEmitter implements ControlSource {
   readonly #exits: Exits;
   /** Ends every worker's process group should the master die (created with the first worker). */
   #reaper: Reaper | undefined;
+  /** Once stopped: its exit code and the workers killed rather than drained. */
+  #stopOutcome: StopOutcome | null = null;
 
   constructor(config: ClusterConfig) {
     super();
@@ -132,9 +134,10 @@ export class Supervisor extends EventEmitter implements ControlSource {
         this.#phase = 'stopping';
         this.emit('stopping');
       },
-      stopped: (exitCode) => {
+      stopped: (exitCode, killed) => {
         this.#phase = 'stopped';
-        this.emit('stopped', exitCode);
+        this.#stopOutcome = { exitCode, killed };
+        this.emit('stopped', exitCode, this.#stopOutcome);
       },
     });
     this.#exits = new Exits({
@@ -151,6 +154,11 @@ export class Supervisor extends EventEmitter implements ControlSource {
 
   get phase(): Phase {
     return this.#phase;
+  }
+
+  /** Once the cluster has stopped: how (the exit code, the workers killed rather than drained); null before. */
+  get stopOutcome(): StopOutcome | null {
+    return this.#stopOutcome;
   }
 
   get desired(): number {

@@ -15,7 +15,7 @@ import { isAccepting, transition, type WorkerState } from './worker-state.js';
 import { WORKER_INSPECTOR_ARGS, type MasterMessage } from '../protocol.js';
 import type { CpuProfile, LoopBreakdown, LoopSample } from '../loop/types.js';
 import { LoopRequests } from './loop-requests.js';
-import type { BlockedInfo, StackReport } from './status.js';
+import type { BlockedInfo, KilledWorker, StackReport } from './status.js';
 import { WorkerInspector } from './inspector.js';
 import { WorkerProbes } from './worker-probes.js';
 import { followMessages } from './worker-messages.js';
@@ -113,6 +113,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   /** What its drain still had open, as it last said (while stopping). */
   #drainReport: DrainReport | null = null;
   #killed = false;
+  /** Set when it was killed at --grace or by a forced stop: the line the master logged for it. */
+  #killReport: KilledWorker | null = null;
   /** Its malformed messages and the handles it sent, logged at most once a minute. */
   readonly #misuse: ChannelMisuse;
   /** `clusterd loop` windows asked for and not answered yet. */
@@ -342,8 +344,14 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.#killWithWork('stop-forced', message, {});
   }
 
-  /** SIGKILL while it drained, with the line naming what was destroyed. */
+  /** What it was killed with, at --grace or by a forced stop, as the master said it; null if it was not. */
+  get killReport(): KilledWorker | null {
+    return this.#killReport;
+  }
+
+  /** SIGKILL while it drained: the line naming what was destroyed, logged and kept for whoever asked for the drain. */
   #killWithWork(event: 'grace-expired' | 'stop-forced', message: string, extra: { graceMs?: number }): void {
+    this.#killReport = { id: this.id, pid: this.pid, message };
     this.#logs.event(event, message, { worker: this.id, pid: this.pid, ...extra, open: this.#drainReport?.open ?? null, appExits: this.#drainReport?.appExits ?? null }, 'warn');
     this.kill();
   }

@@ -207,7 +207,8 @@ test('stop waits until the master has exited, then exits 0', async (t) => {
   const result = await clusterd(dir, 'stop');
   t.is(result.exitCode, 0, result.stderr);
   t.is(result.stdout, `stopped cluster api (master pid ${master.pid})`);
-  t.deepEqual(ops.calls, ['stop']);
+  // Asked twice: the second Stop (which starts nothing more) answers once the workers are gone, with how it went.
+  t.deepEqual(ops.calls, ['stop', 'stop']);
   t.throws(() => process.kill(master.pid!, 0), { code: 'ESRCH' }, 'the CLI returned only after the master was gone');
 });
 
@@ -221,6 +222,23 @@ test('stop exits 10 when the master is still there after its grace plus the marg
   const result = await clusterd(dir, 'stop', 'api');
   t.is(result.exitCode, ExitCode.STOP_TIMEOUT);
   t.regex(result.stderr, new RegExp(`^clusterd: cluster api \\(master pid ${master.pid}\\) is still running \\d+s after it was asked to stop$`));
+});
+
+test('stop whose master killed workers: their lines on stderr, exit 5 (6 for a forced stop); stop --all the same, each line under its cluster', async (t) => {
+  const dir = tempDir(t);
+  const { ops, source } = await serveOps(t, { dir });
+  const message = 'worker 2 (pid 40002): --grace 1s over: killed (SIGKILL), destroying 3 HTTP requests in flight';
+  for (const [exitCode, args] of [[ExitCode.GRACE_EXPIRED, ['stop', 'api']], [ExitCode.FORCED, ['stop']], [ExitCode.GRACE_EXPIRED, ['stop', '--all']]] as Array<[number, string[]]>) {
+    const master = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { stdio: 'ignore' });
+    t.teardown(() => master.kill('SIGKILL'));
+    source.update({ ...source.current, masterPid: master.pid! });
+    ops.onStop = () => void master.kill('SIGTERM');
+    ops.stopOutcome = Promise.resolve({ exitCode, killed: [{ id: 2, pid: 40_002, message }] });
+    const result = await clusterd(dir, ...args);
+    t.is(result.exitCode, exitCode, args.join(' '));
+    t.is(result.stderr, `clusterd: ${args.includes('--all') ? 'api: ' : ''}${message}`);
+    t.is(result.stdout, `stopped cluster api (master pid ${master.pid})`);
+  }
 });
 
 test('stack prints the state and V8-style frames; --json the same as data; unknown worker exit 7', async (t) => {

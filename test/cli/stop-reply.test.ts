@@ -3,7 +3,8 @@
 // saying "had stopped already" of a cluster it had just stopped). Stop is asked once more; a second
 // refusal means the master is going, and the caller waits for it to be gone as after any stop.
 import test from 'ava';
-import { askToStop } from '../../src/cli/stop.js';
+import { askToStop, outcomeOf } from '../../src/cli/stop.js';
+import { ExitCode } from '../../src/exit-codes.js';
 import { NOT_RUNNING } from '../../src/control/status-codes.js';
 import { ClusterdError } from '../../src/errors.js';
 
@@ -37,4 +38,12 @@ test('any other failure is the answer, asked once', async (t) => {
   const stub = client([new ClusterdError('ERR_CLUSTERD_TIMEOUT', 'the cluster at /run/x.sock did not answer in time')]);
   await t.throwsAsync(askToStop(stub), { message: /did not answer in time/ });
   t.is(stub.calls, 1);
+});
+
+test('how the stop went: workers killed make exit 5 (6 when forced); a master older than the outcome, or one that drained, 0', (t) => {
+  const killed = [{ id: 1, pid: 41, message: 'worker 1 (pid 41): --grace 1s over: killed (SIGKILL), destroying 1 HTTP request in flight' }];
+  t.deepEqual(outcomeOf({ exitCode: ExitCode.GRACE_EXPIRED, killed }), { killed: [killed[0]!.message], exitCode: ExitCode.GRACE_EXPIRED });
+  t.deepEqual(outcomeOf({ exitCode: ExitCode.FORCED, killed }), { killed: [killed[0]!.message], exitCode: ExitCode.FORCED });
+  t.deepEqual(outcomeOf({ exitCode: ExitCode.OK, killed: [] }), { killed: [], exitCode: ExitCode.OK });
+  t.deepEqual(outcomeOf(null), { killed: [], exitCode: ExitCode.OK });
 });

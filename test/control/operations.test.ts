@@ -8,6 +8,7 @@ import { MAX_LAST_OUTPUT_BYTES } from '../../src/control/status-codes.js';
 import type { ProgressView } from '../../src/control/types.js';
 import { BootError, ClusterdError } from '../../src/errors.js';
 import { ExitCode } from '../../src/exit-codes.js';
+import type { StopOutcome } from '../../src/master/status.js';
 import { waitFor } from '../helpers/cluster.js';
 import { SPIN_STACK } from './helpers/fake-operations.js';
 import { serveOps } from './helpers/serve.js';
@@ -121,6 +122,20 @@ test('Stop: answers with the master pid and its grace, once per call', async (t)
   const { client, ops } = await serveOps(t);
   ops.graceMs = 2_500;
   t.deepEqual(await client.stop(), { masterPid: 39_999, graceMs: 2_500 });
+  t.deepEqual(ops.calls, ['stop']);
+});
+
+test('Stop waiting for the outcome: answers once the stop has ended, with the workers killed rather than drained', async (t) => {
+  const { client, ops } = await serveOps(t);
+  let end!: (outcome: StopOutcome) => void;
+  ops.stopOutcome = new Promise((resolve) => (end = resolve));
+  let answered = false;
+  const outcome = client.stopOutcome({ timeoutMs: 10_000 }).finally(() => (answered = true));
+  await waitFor(() => ops.calls.length === 1, { what: 'the stop asked' });
+  t.false(answered);
+  const killed = { id: 1, pid: 40_001, message: 'worker 1 (pid 40001): --grace 1s over: killed (SIGKILL), destroying 3 HTTP requests in flight' };
+  end({ exitCode: ExitCode.GRACE_EXPIRED, killed: [killed] });
+  t.deepEqual(await outcome, { exitCode: ExitCode.GRACE_EXPIRED, killed: [killed] });
   t.deepEqual(ops.calls, ['stop']);
 });
 

@@ -1,6 +1,6 @@
 // ControlOperations without a master: each operation does what the real one promises, on the
 // fake source's workers, and a test replaces any of them to script a failure.
-import type { ControlOperations, LogEntry, LoopOutcome, OperationProgress, ProfileOutcome, StackReport } from '../../../src/master/status.js';
+import type { ControlOperations, LogEntry, LoopOutcome, OperationProgress, ProfileOutcome, StackReport, StopOutcome } from '../../../src/master/status.js';
 import { noSuchWorker } from '../../../src/control/status-codes.js';
 import { UsageError } from '../../../src/errors.js';
 import { clusterStatus, worker, type FakeSource } from './fake-source.js';
@@ -93,6 +93,11 @@ export class FakeOperations implements ControlOperations {
     this.onStop();
     return { graceMs: this.graceMs };
   };
+
+  /** How the fake's stop went, once a test settles it (at once by default: every worker drained). */
+  stopOutcome: Promise<StopOutcome> = Promise.resolve({ exitCode: 0, killed: [] });
+
+  stopped = (): Promise<StopOutcome> => this.stopOutcome;
 
   stack = async (id: number): Promise<StackReport> => {
     this.calls.push(`stack ${id}`);
