@@ -68,10 +68,13 @@ async function stopOne(args: StopArgs): Promise<Stopped> {
     const askedAt = Date.now();
     const asked = await askToStop(client);
     const pid = asked?.masterPid || status.masterPid;
-    const waitMs = (asked?.graceMs || DEFAULT_GRACE_MS) + STOP_MARGIN_MS;
     // Asked again, to answer once its workers are gone (a second Stop changes nothing): what it
     // killed at --grace is said here too, not only in its log.
-    const outcome = asked ? await stopOutcome(client, waitMs) : null;
+    const outcome = asked ? await stopOutcome(client, asked.graceMs + STOP_MARGIN_MS) : null;
+    // A master that answers with an outcome knows its --grace, `--grace 0` (no draining) included;
+    // an older one says 0 when it does not know either.
+    const graceMs = outcome ? asked!.graceMs : asked?.graceMs || DEFAULT_GRACE_MS;
+    const waitMs = graceMs + STOP_MARGIN_MS;
     const gone = client.target.transport === 'unix' ? () => !isRunning(pid) : () => notAnswering(client);
     if (!(await until(gone, askedAt + waitMs - Date.now()))) {
       throw new ClusterdError('ERR_CLUSTERD_STOP_TIMEOUT', `cluster ${status.name} (master pid ${pid}) is still running ${Math.round(waitMs / 1000)}s after it was asked to stop`);

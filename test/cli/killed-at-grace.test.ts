@@ -41,6 +41,16 @@ test('stop of a cluster whose app does not exit on SIGTERM: a stderr line per wo
   t.is(await cluster.exited, ExitCode.GRACE_EXPIRED);
 });
 
+test('stop of a --grace 0 cluster: each worker killed without draining, named, exit 5', async (t) => {
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('slow-routes.js'), { flags: ['--grace', '0', '--name', 'now'], env: ctl.env });
+  killOnTeardown(t, cluster.process);
+  const result = await ctl.run(['stop', 'now']);
+  t.is(result.exitCode, ExitCode.GRACE_EXPIRED, String(result.stderr));
+  t.deepEqual(String(result.stderr).split('\n').sort(), cluster.pids.map((pid, index) => `clusterd: worker ${index + 1} (pid ${pid}): --grace 0ms over: killed (SIGKILL) without draining`));
+  t.is(await cluster.exited, ExitCode.GRACE_EXPIRED);
+});
+
 test('stop of a cluster that drains in time: nothing on stderr, exit 0', async (t) => {
   const ctl = control(t);
   const cluster = await startCluster(fixture('slow-routes.js'), { flags: ['--grace', '10s', '--name', 'calm'], env: ctl.env });

@@ -224,6 +224,18 @@ test('stop exits 10 when the master is still there after its grace plus the marg
   t.regex(result.stderr, new RegExp(`^clusterd: cluster api \\(master pid ${master.pid}\\) is still running \\d+s after it was asked to stop$`));
 });
 
+test('stop of a master with --grace 0: waits for it 5 s, its grace plus the margin, not the default grace\'s 15 s', async (t) => {
+  const dir = tempDir(t);
+  const { ops, source } = await serveOps(t, { dir });
+  const master = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { stdio: 'ignore' });
+  t.teardown(() => master.kill('SIGKILL'));
+  source.update({ ...source.current, masterPid: master.pid! });
+  ops.graceMs = 0;
+  const result = await clusterd(dir, 'stop', 'api');
+  t.is(result.exitCode, ExitCode.STOP_TIMEOUT);
+  t.is(result.stderr, `clusterd: cluster api (master pid ${master.pid}) is still running 5s after it was asked to stop`);
+});
+
 test('stop whose master killed workers: their lines on stderr, exit 5 (6 for a forced stop); stop --all the same, each line under its cluster', async (t) => {
   const dir = tempDir(t);
   const { ops, source } = await serveOps(t, { dir });
