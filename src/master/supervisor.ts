@@ -8,7 +8,7 @@ import { IdCounts } from './id-counts.js';
 import { Listeners } from './listeners.js';
 import type { ExclusiveAddress } from './exclusive-listens.js';
 import { buildStatus, type ClusterStatus, type ControlSource, type StopOutcome } from './status.js';
-import type { ReplaceRequest, Want } from './want.js';
+import type { ReplaceRequest } from './want.js';
 import { newSlot, type Slot } from './slot.js';
 import { Replacements } from './replacements.js';
 import { Restarts } from './restarts.js';
