@@ -3,19 +3,17 @@
 import { fail } from './fail.js';
 import type { ProgressView } from '../control/types.js';
 import { BootError, oneLine } from '../errors.js';
-import { ExitCode } from '../exit-codes.js';
 
 /**
  * Runs a streamed operation, printing its steps (text, or one JSON object per line). An old worker
- * killed at --grace rather than drained is said on stderr as the master logged it, and an operation
- * that is done exits 5 for it, as the master does on a stop: requests it had in flight were cut off.
+ * killed at --grace rather than drained is said on stderr as the master logged it (and in `killed`
+ * with --json). The operation is done all the same, and exits 0: an app that keeps WebSockets open
+ * past --grace would fail every deploy script's reload otherwise.
  */
 export async function printOperation(json: boolean, what: string, start: (onProgress: (progress: ProgressView) => void) => Promise<ProgressView>): Promise<void> {
-  let killed = 0;
   const write = (progress: ProgressView): void => {
     process.stdout.write(`${json ? JSON.stringify(progress) : progress.message}\n`);
     if (!progress.killed) return;
-    killed++;
     process.stderr.write(`clusterd: ${progress.killed.message}\n`);
   };
   // The step that failed the operation is what its error says (`the cluster is stopping`, or the
@@ -36,7 +34,6 @@ export async function printOperation(json: boolean, what: string, start: (onProg
   process.once('SIGINT', onSignal);
   try {
     print(await start(print));
-    if (killed > 0) process.exitCode = ExitCode.GRACE_EXPIRED;
   } catch (error) {
     const message = (error as Error | null)?.message ?? '';
     if (failed && message !== failed.message && !message.endsWith(`: ${failed.message}`)) write(failed);
