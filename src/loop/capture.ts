@@ -27,9 +27,11 @@
 // interrupt only at a stack check, a function's entry or a loop's back edge, not where a builtin returns:
 // after `parseBig(s)` (JSON.parse, which checks no interrupt while it parses) the probe runs at the entry of
 // the next function called, `serializeBig`, parseBig's frame long gone. The capture says when its
-// innermost frame is at its function's entry (`atEntry`): that function had run nothing yet.
+// innermost frame is at its function's entry (`atEntry`): that function had run nothing yet. Its place
+// is read in the script's source where the file on disk is that script (function-entry.ts).
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
+import { atFunctionEntry } from './function-entry.js';
 import { MAX_URL_CHARS, mappedOnDisk, sourceUrl } from './source-map.js';
 
 export { MAX_URL_CHARS };
@@ -50,18 +52,21 @@ export const PROBE_URL = 'clusterd-capture-probe';
  * Runs in the worker's main thread. Returns when it ran (process.hrtime's clock, in ms, the clock of the
  * heartbeat's stamps; null if the app broke it), its callsites below its own frames, innermost
  * first, as [function, file, line, column, [source, line, column] from the source map or null], and
- * whether the innermost is at its function's entry; it leaves Error's settings as it found them.
+ * whether the innermost may be at its function's entry (an EntryClue, for the master to read in the
+ * source; null: not); it leaves Error's settings as it found them.
  *
  * At the entry stack check V8 gives the position of the function's parameter list, the enclosing
  * position being where the function begins: an arrow's are one (`(a) =>`, `a =>`, `async (a) =>`); a
  * method's "(" is its key past it (`m(`, `get m(`, `*m(`, `async m(`, `constructor(`), a `function`'s
- * past `function name` (`function* name`, `async function name`, ...). So a frame on its function's first
- * line is at its entry when it is exactly that far in, the head rebuilt from the function's name (V8 on
- * Node 20: an arrow into 0, `function namedNext` 18, `async function asyncNext` 24, a class's `get g` 5,
- * `constructor` 11). Not "at most that far": a loop's back edge also takes the interrupt, at the loop's
- * keyword, and a one-line `(req, res) => { for (...) }` spins 16 columns in. A head that the name does
- * not give (an anonymous or inferred-name `function (`, a computed key) reads as not at its entry: the
- * block is filed under that function, as if it had run.
+ * past `function name` (`function* name`, `async function name`, ...): the same on Node 20 and 24. So a
+ * frame on its function's first line may be at its entry when it is exactly that far in, the head
+ * rebuilt from the function's name (`function namedNext` 18, `async function asyncNext` 24, a class's
+ * `get g` 5, `constructor` 11). Not "at most that far": a loop's back edge also takes the interrupt, at
+ * the loop's keyword, and a one-line `(req, res) => { for (...) }` spins 16 columns in. Exactly that far
+ * can be a loop too, by chance (`function spin(n) { for` is `async function spin` long): the master reads
+ * the source there (function-entry.ts), given the frame's offset and the script's hash. A head that the
+ * name does not give (an anonymous or inferred-name `function (`, a computed key) reads as not at its
+ * entry: the block is filed under that function, as if it had run.
  */
 const PROBE = `(() => {
   let at = null;
@@ -76,14 +81,18 @@ const PROBE = `(() => {
     const sites = holder.stack;
     let below = 0;
     for (let i = 0; i < sites.length; i++) if (sites[i].getScriptNameOrSourceURL() === '${PROBE_URL}') below = i + 1;
-    let atEntry = false;
+    let clue = null;
     const inner = sites[below];
     try {
-      if (inner && typeof inner.getEnclosingColumnNumber === 'function' && inner.getLineNumber() === inner.getEnclosingLineNumber()) {
-        const into = inner.getColumnNumber() - inner.getEnclosingColumnNumber();
+      const into = inner ? inner.getColumnNumber() - inner.getEnclosingColumnNumber() : -1;
+      if (into >= 0 && inner.getLineNumber() === inner.getEnclosingLineNumber()) {
         const name = inner.getFunctionName() || '';
         const heads = ['', '*', 'async ', 'async *', 'function ', 'function* ', 'async function ', 'async function* '];
-        atEntry = into === 0 || (name !== '' && heads.some((head) => into === head.length + name.length)) || (inner.isConstructor() && into === 'constructor'.length);
+        if (into === 0 || (name !== '' && heads.some((head) => into === head.length + name.length)) || (inner.isConstructor() && into === 'constructor'.length)) {
+          const file = inner.getScriptNameOrSourceURL() || '';
+          const hash = into > 0 && (file.startsWith('/') || file.startsWith('file:')) ? inner.getScriptHash() || null : null;
+          clue = [into, inner.getPosition(), hash];
+        }
       }
     } catch {}
     return [at, sites.slice(below, below + ${MAX_FRAMES}).map((site) => {
@@ -97,7 +106,7 @@ const PROBE = `(() => {
         } catch {}
       }
       return [site.getFunctionName() || '', file, line, column, original];
-    }), atEntry];
+    }), clue];
   } finally {
     E.stackTraceLimit = limit;
     E.prepareStackTrace = prepare;
@@ -120,7 +129,7 @@ const evaluated = z.object({
     value: z.tuple([
       z.number().nonnegative().finite().nullable(),
       z.array(z.tuple([functionName, url, position, position, z.tuple([url, position, position]).nullable()])).max(MAX_FRAMES),
-      z.boolean(),
+      z.tuple([position, position, clipped(64).nullable()]).nullable(),
     ]),
   }),
 });
@@ -168,7 +177,10 @@ export class StackCapturer {
       if (reply === null) return null;
       const parsed = evaluated.safeParse(reply);
       if (!parsed.success) throw new ClusterdError('ERR_CLUSTERD_INSPECTOR', 'the worker answered the stack probe with something that is not a stack (does the app change Error?)');
-      const [at, sites, atEntry] = parsed.data.result.value;
+      const [at, sites, entry] = parsed.data.result.value;
+      const clue = entry === null ? null : { into: entry[0], position: entry[1], hash: entry[2] };
+      // The script's own file, not the original source that toFrame names.
+      const atEntry = await atFunctionEntry(sites.length > 0 ? scriptUrl(sites[0]![1]) : '', clue);
       return { frames: sites.map(toFrame), at, sentAt, atEntry };
     } finally {
       clearTimeout(timer);
@@ -176,9 +188,14 @@ export class StackCapturer {
   }
 }
 
+/** A script's name as V8 gives it (a path for CommonJS, a URL for ES modules) as a URL. */
+function scriptUrl(file: string): string {
+  return file.startsWith('/') ? pathToFileURL(file).href : file;
+}
+
 /** A probe's site as a frame: URLs for files, positions in the original source where a map says so. */
 function toFrame([functionName, file, line, column, original]: Site): StackFrame {
-  const url = file.startsWith('/') ? pathToFileURL(file).href : file;
+  const url = scriptUrl(file);
   if (original !== null) return { functionName, url: sourceUrl(original[0], url), line: original[1], column: original[2] };
   return { functionName, url, line, column, ...(line > 0 ? mappedOnDisk(url, line - 1, column - 1) : {}) };
 }

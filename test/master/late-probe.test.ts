@@ -59,6 +59,24 @@ test("a loop on a one-line handler's first line is filed under that handler, not
   t.deepEqual([...new Set(sites.map(at))], ['spins-on-one-line.js:7'], JSON.stringify(sites));
 });
 
+test("a loop whose column on its function's line is where an async function's entry would be is that function's, not its caller's (a minified bundle)", async (t) => {
+  // `function spin(n) { for (...` takes the interrupt at the loop, 19 columns in: `async function spin`,
+  // which the column rule read as spin's entry (the block then went to the request handler, at its call).
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('spins-in-minified-bundle.js'), { instances: 1, flags: ['--name', 'minified', '--watchdog', '30s'], env: ctl.env });
+  t.teardown(() => cluster.stop('SIGKILL'));
+  const sites = await waitFor(
+    async () => {
+      await get(cluster.port, '/spin', { timeoutMs: 20_000 });
+      const status = JSON.parse(String((await ctl.run(['status', 'minified', '--json'])).stdout)) as { workers: Array<{ blockedSites: Site[]; blocks: number }> };
+      const [worker] = status.workers;
+      return worker!.blocks >= 2 ? worker!.blockedSites : null;
+    },
+    { what: 'two blocks caught', timeoutMs: 60_000 },
+  );
+  t.deepEqual([...new Set(sites.map((site) => site.function))], ['spin'], JSON.stringify(sites));
+});
+
 test('a new worker\'s first block, inside a native call, is counted though its stack came after it (the inspector opens once the call returns)', async (t) => {
   // Every new process's first such block went uncounted: the probe ran after the loop beat again, and
   // a capture from after the silence was dropped as saying nothing about it.

@@ -1,0 +1,61 @@
+// Whether a captured frame is at its function's entry, read in the script's source (src/loop/function-entry.ts).
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { atFunctionEntry, opensParameters } from '../../src/loop/function-entry.js';
+
+/** A file holding `source`, its URL and SHA-256 (as V8's getScriptHash gives it for the script it ran). */
+function script(t: { teardown(fn: () => void): void }, source: string): { url: string; hash: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-entry-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'bundle.js');
+  writeFileSync(file, source);
+  return { url: pathToFileURL(file).href, hash: createHash('sha256').update(source).digest('hex') };
+}
+
+test("a loop as far into its function's line as an async function's `(` is not the entry: the source says `for`", async (t) => {
+  const source = 'function spin(n) { for (;;); } async function spun(n) { return n; }';
+  const { url, hash } = script(t, source);
+  const loop = source.indexOf('for');
+  t.is(loop, 'async function spin'.length);
+  t.false(await atFunctionEntry(url, { into: loop, position: loop, hash }));
+  const start = source.indexOf('async function spun');
+  const params = source.indexOf('(n) { return');
+  t.true(await atFunctionEntry(url, { into: params - start, position: params, hash }));
+});
+
+test("where the file is not the script V8 ran (another hash: tsx's output, a file changed since), the column's word stands", async (t) => {
+  const source = 'function spin(n) { for (;;); }';
+  const { url } = script(t, source);
+  const other = createHash('sha256').update('something else').digest('hex');
+  t.true(await atFunctionEntry(url, { into: 19, position: 19, hash: other }));
+  t.true(await atFunctionEntry('node:internal/whatever', { into: 19, position: 19, hash: null }));
+});
+
+test("a function's start is its entry (an arrow's parameters); a frame the column does not call an entry is not", async (t) => {
+  t.true(await atFunctionEntry('file:///nowhere.js', { into: 0, position: 10, hash: null }));
+  t.false(await atFunctionEntry('file:///nowhere.js', null));
+});
+
+test("heads the function's name does not give are read as heads: spaces, comments, an anonymous `function (`, a quoted or bracketed key", (t) => {
+  for (const head of ['function spin ', 'function /* c */ spin', 'function ', 'function', "'str key'", "['computed' + 'Key']", 'async *gen', 'get g', 'constructor']) {
+    const source = `${head}(x) { return x; }`;
+    t.true(opensParameters(source, head.length, head.length), head);
+  }
+});
+
+test("a `(` with a body or an expression before it on the line is not the function's parameters, nor is a loop's keyword", (t) => {
+  const cases: Array<[string, string]> = [
+    ['function f(x) { g(x); }', '(x);'],
+    ['x => g(x)', '(x)'],
+    ["[Symbol.for('k')](x) { }", '(x)'],
+    ['function f(x) { for (;;); }', 'for'],
+  ];
+  for (const [source, at] of cases) {
+    const position = source.indexOf(at);
+    t.false(opensParameters(source, position, position), source);
+  }
+});
