@@ -38,7 +38,7 @@ export const dashboardCommand: CommandModule<object, DashboardArgs> = {
         })
         .option('dashboard-token', { type: 'string', describe: `Allow the actions (reload, restart, profile, loop breakdown) on TCP to requests with Authorization: Bearer TOKEN (or $${DASHBOARD_TOKEN_ENV})` })
         .option('dashboard-token-file', { type: 'string', describe: 'Read the --dashboard-token from this file (keeps it out of ps)' })
-        .epilog('Prints the URL (http://HOST:PORT/, or unix:PATH) on one line, then serves until SIGINT or SIGTERM (exit 0), or until the cluster stops (exit 7).'),
+        .epilog('Prints the URL (http://HOST:PORT/, or unix:PATH) on one line, then serves until SIGINT or SIGTERM, or until the cluster stops (exit 0 both), or until its master is lost (exit 7).'),
     ),
   handler: async (args) => {
     try {

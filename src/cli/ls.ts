@@ -12,7 +12,7 @@ interface LsArgs extends ControlArgs {
 
 export const lsCommand: CommandModule<object, LsArgs> = {
   command: 'ls',
-  describe: 'List the running clusters of this user: name, master pid, workers, uptime',
+  describe: 'List the running clusters of this user: name, master pid, workers, uptime, where each listens',
   builder: (yargs) =>
     withControlOptions(yargs.option('json', { type: 'boolean', default: false, describe: 'Print a JSON array' })),
   handler: async (args) => {

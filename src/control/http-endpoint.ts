@@ -17,6 +17,8 @@ export interface EndpointOptions {
   serve(path: string, response: http.ServerResponse, request: http.IncomingMessage): void;
   /** Answers a POST of `path`; without it, POST is 405 like any other method. */
   post?(path: string, request: http.IncomingMessage, response: http.ServerResponse): void;
+  /** Whether `path` takes POST (then only POST), when `post` is given: by default every path takes GET, HEAD and POST. */
+  posts?(path: string): boolean;
   /** How this endpoint answers a request it refuses itself (a method it does not take); by default a line of text. */
   refuse?: Refuse;
   /** Errors after the server is listening (an accept failing with EMFILE); they never stop it. */
@@ -54,14 +56,14 @@ export interface Endpoint {
 }
 
 /** Listens on host:port; rejects with a ListenError when the address cannot be bound. */
-export async function startEndpoint({ flag, host, port, serve, post, refuse = refuseAsText, onError = () => {}, maxConnections = MAX_ENDPOINT_CONNECTIONS, idleTimeoutMs = IDLE_TIMEOUT_MS }: EndpointOptions): Promise<Endpoint> {
+export async function startEndpoint({ flag, host, port, serve, post, posts, refuse = refuseAsText, onError = () => {}, maxConnections = MAX_ENDPOINT_CONNECTIONS, idleTimeoutMs = IDLE_TIMEOUT_MS }: EndpointOptions): Promise<Endpoint> {
   if (typeof host !== 'string' || host === '') {
     throw new UsageError(`Expected the \`--${flag}\` host to be a non-empty string, got \`${String(host)}\``);
   }
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new UsageError(`Expected the \`--${flag}\` port to be an integer from 0 to 65535, got \`${String(port)}\``);
   }
-  const server = createServer(serve, post, refuse, maxConnections, idleTimeoutMs);
+  const server = createServer({ serve, post, posts }, refuse, maxConnections, idleTimeoutMs);
   await listen(server, { host, port }, onError).catch((error: NodeJS.ErrnoException) => {
     throw new ListenError(`cannot serve ${flag} on ${formatControlAddress({ host, port })}: ${describeListenError(error)}`, error);
   });
@@ -75,8 +77,8 @@ export type SocketEndpointOptions = Omit<EndpointOptions, 'host' | 'port'> & { p
  * Listens on the unix socket `path` (absolute), owner-only (0600): whoever can connect is this
  * user. Rejects with a ListenError when it cannot be bound (in use, not a socket, no directory).
  */
-export async function startSocketEndpoint({ flag, path, serve, post, refuse = refuseAsText, onError = () => {}, maxConnections = MAX_ENDPOINT_CONNECTIONS, idleTimeoutMs = IDLE_TIMEOUT_MS }: SocketEndpointOptions): Promise<{ path: string; close(): Promise<void> }> {
-  const server = createServer(serve, post, refuse, maxConnections, idleTimeoutMs);
+export async function startSocketEndpoint({ flag, path, serve, post, posts, refuse = refuseAsText, onError = () => {}, maxConnections = MAX_ENDPOINT_CONNECTIONS, idleTimeoutMs = IDLE_TIMEOUT_MS }: SocketEndpointOptions): Promise<{ path: string; close(): Promise<void> }> {
+  const server = createServer({ serve, post, posts }, refuse, maxConnections, idleTimeoutMs);
   let inode: number;
   try {
     inode = await claimSocketFile(path, (temporary) => listen(server, { path: temporary }, onError));
@@ -117,7 +119,7 @@ export function requestPath(target = '/'): string {
   return path.split('?')[0]!;
 }
 
-function createServer(serve: EndpointOptions['serve'], post: EndpointOptions['post'], refuse: Refuse, maxConnections: number, idleTimeoutMs: number): http.Server {
+function createServer({ serve, post, posts }: Pick<EndpointOptions, 'serve' | 'post' | 'posts'>, refuse: Refuse, maxConnections: number, idleTimeoutMs: number): http.Server {
   // Requests read and not answered yet, per open connection, oldest connection first.
   const open = new Map<Socket, number>();
   const server = http.createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 2 * HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 }, (request, response) => {
@@ -133,11 +135,13 @@ function createServer(serve: EndpointOptions['serve'], post: EndpointOptions['po
       if (open.has(socket)) open.set(socket, Math.max(0, (open.get(socket) ?? 1) - 1));
     });
     const path = requestPath(request.url);
-    if (post && request.method === 'POST') return post(path, request, response);
+    const takesPost = post !== undefined && (posts?.(path) ?? true);
+    if (takesPost && request.method === 'POST') return post(path, request, response);
     // HEAD is GET without the body (Node's http drops it); both are safe for a probe to send.
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      response.setHeader('Allow', post ? 'GET, HEAD, POST' : 'GET, HEAD');
-      refuse(response, 405, `method ${request.method ?? ''} not allowed: use GET${post ? ' or POST' : ''}`, METHOD_NOT_ALLOWED);
+      const onlyPost = takesPost && posts !== undefined;
+      response.setHeader('Allow', onlyPost ? 'POST' : takesPost ? 'GET, HEAD, POST' : 'GET, HEAD');
+      refuse(response, 405, `method ${request.method ?? ''} not allowed: use ${onlyPost ? 'POST' : takesPost ? 'GET or POST' : 'GET'}`, METHOD_NOT_ALLOWED);
       return;
     }
     serve(path, response, request);

@@ -113,6 +113,9 @@ export async function startDashboard({ listen, name, source, actions, token, idl
       }
       replyRefusal(response, 404, 'not found: the dashboard serves /, /api/status and /events', 'ERR_CLUSTERD_NOT_FOUND');
     },
+    // The actions are under /api/ (an unknown one is a 404 that names them); the page, its files,
+    // /api/status and /events are read (POST there: 405, Allow: GET, HEAD).
+    posts: (path: string) => path.startsWith('/api/') && path !== '/api/status',
     post: (path: string, request: http.IncomingMessage, response: http.ServerResponse) => {
       // No body is read: the path and the query say it all.
       request.resume();

@@ -552,6 +552,27 @@ test('a stop ends each page\'s stream: a client following /events sees its end, 
 });
 
 /** One request to 127.0.0.1:port: its status, Content-Type and body as text. */
+test('a method a path does not take is 405, its Allow naming what it takes: POST on what is read (the page, /api/status, /events) was a 404 naming the actions', async (t) => {
+  const dashboard = await startDashboard({ listen: { host: '127.0.0.1', port: 0 }, name: 'methods', source: handSource(10).source, actions: noActions, token: 's3cret' });
+  t.teardown(() => dashboard.close());
+  const port = (dashboard.address as { port: number }).port;
+  const allowOf = (method: string, path: string) =>
+    new Promise<[number | undefined, string | undefined]>((resolve, reject) =>
+      http.request({ host: '127.0.0.1', port, method, path, agent: false }, (response) => {
+        response.resume();
+        resolve([response.statusCode, response.headers.allow]);
+      }).on('error', reject).end(),
+    );
+  for (const path of ['/', '/app.js', '/api/status', '/events']) {
+    t.deepEqual(await allowOf('POST', path), [405, 'GET, HEAD'], `POST ${path}`);
+    t.deepEqual(await allowOf('DELETE', path), [405, 'GET, HEAD'], `DELETE ${path}`);
+  }
+  t.deepEqual(await allowOf('DELETE', '/api/reload'), [405, 'POST']);
+  t.deepEqual(await allowOf('GET', '/api/reload'), [405, 'POST']);
+  // An action that does not exist is still the 404 that names them.
+  t.is((await ask(port, 'POST', '/api/nope', { Authorization: 'Bearer s3cret' })).status, 404);
+});
+
 function ask(port: number, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; type: string | undefined; body: string }> {
   return new Promise((resolve, reject) => {
     const request = http.request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (response) => {
