@@ -255,7 +255,15 @@ export interface OwnClose {
   id: number;
 }
 
-export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | AcceptorReport | AcceptorLoad | LoopMeasured | Ready | Listening | Stats | Draining | SignalTaken | OwnListen | OwnClose;
+/**
+ * The app called process.disconnect(): the channel closes next, and the runtime, which takes a closed
+ * channel for the master's death, ends the worker. Sent first so that the master can say why it went.
+ */
+export interface Disconnecting {
+  cmd: 'NODE_clusterd:disconnecting';
+}
+
+export type WorkerMessage = ListenRequest | CloseServer | ConnectionAck | AcceptorReport | AcceptorLoad | LoopMeasured | Ready | Listening | Stats | Draining | SignalTaken | OwnListen | OwnClose | Disconnecting;
 
 // Master -> worker ---------------------------------------------------------------------------
 

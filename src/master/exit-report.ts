@@ -28,7 +28,8 @@ export function stoppedCleanly(exit: WorkerExit, killSignal: NodeJS.Signals): bo
  */
 export function describeExit(exit: WorkerExit, worker: WorkerProcess): string {
   if (exit.error !== undefined) return `could not be started: ${exit.error}`;
-  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  // The runtime ends a worker whose app closed its channel, with a SIGKILL to its group: not a kill from outside.
+  const how = exit.closedChannel && !exit.killed ? 'closed its IPC channel (process.disconnect())' : exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
   const when = exit.from === 'starting' ? ' before it was ready' : exit.from === 'stopping' ? ' while stopping' : '';
   const last = lastErrorLine(exitOutput(exit, worker));
   return `${how}${when}${last ? `: ${last}` : ''}`;

@@ -42,10 +42,15 @@ export interface MessageHost {
   draining(report: DrainReport): void;
   /** Its loop sample, every stats interval. */
   sampled(sample: LoopSample): void;
+  /** The app called process.disconnect(): the channel's close that follows ends the worker. */
+  disconnecting(): void;
 }
 
-/** Listens to the worker's channel for the rest of its life. */
-export function followMessages(child: ChildProcess, host: MessageHost): void {
+/**
+ * Listens to the worker's channel for the rest of its life. Settles once the channel has closed:
+ * every message the worker sent (a 'disconnecting' that says why it went) has been routed by then.
+ */
+export function followMessages(child: ChildProcess, host: MessageHost): Promise<void> {
   const { worker, logs } = host;
   const pid = child.pid ?? 0;
   // The runtime's commands come as Node's internal messages (src/protocol.ts); the app's own
@@ -66,6 +71,7 @@ export function followMessages(child: ChildProcess, host: MessageHost): void {
       if (message === 'ready') onMessage(message);
     },
   });
+  return new Promise<void>((resolve) => (child.connected ? child.once('disconnect', () => resolve()) : resolve()));
 }
 
 function routeMessage(message: unknown, host: MessageHost): void {
@@ -121,6 +127,9 @@ function routeMessage(message: unknown, host: MessageHost): void {
       break;
     case 'NODE_clusterd:usr1-taken':
       host.probes.usr1Taken();
+      break;
+    case 'NODE_clusterd:disconnecting':
+      host.disconnecting();
       break;
     case 'NODE_clusterd:stats':
       host.sampled(msg.sample);

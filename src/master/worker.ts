@@ -37,6 +37,8 @@ export interface WorkerExit {
   error?: string;
   /** The master killed it (SIGKILL: --grace over, a forced stop, --listen-timeout, the watchdog). */
   killed: boolean;
+  /** The app closed the worker's IPC channel itself (process.disconnect()), which ends the worker. */
+  closedChannel?: boolean;
 }
 
 /**
@@ -115,6 +117,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   #killed = false;
   /** Set when it was killed at --grace or by a forced stop: the line the master logged for it. */
   #killReport: KilledWorker | null = null;
+  /** The runtime said the app called process.disconnect(): the channel's close that follows ends the worker. */
+  #closedChannel = false;
   /** Its malformed messages and the handles it sent, logged at most once a minute. */
   readonly #misuse: ChannelMisuse;
   /** `clusterd loop` windows asked for and not answered yet. */
@@ -156,7 +160,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     const inspector = new WorkerInspector(pid, { ownFlags: !WORKER_INSPECTOR_ARGS.every((arg) => spec.entry.execArgv.includes(arg)) });
     this.#inspector = inspector;
     const output = followOutput(child, { id: this.id, pid, logs: spec.logs }, { stdoutTail: this.stdoutTail, stderrTail: this.stderrTail, intercept: (line) => inspector.intercept(line) });
-    followMessages(child, {
+    const channelClosed = followMessages(child, {
       worker: this,
       logs: this.#logs,
       listeners: this.#listeners,
@@ -178,6 +182,9 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
         this.#drainReport = report;
       },
       sampled: (sample) => this.#sampled(sample),
+      disconnecting: () => {
+        this.#closedChannel = true;
+      },
     });
     this.#watch = this.#watchHeartbeat(child.stdio[4] as Readable, spec.watch, inspector);
     // A failed send (channel closing under us) is reported here; exit handling covers it.
@@ -192,8 +199,11 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       const from = this.#state;
       this.#state = transition(from, 'exited');
       this.#listeners.remove(this);
-      // Its last lines first, but not waiting for good on a process that holds the pipes open (outputEnded).
-      void outputEnded(output, { id: this.id, pid, logs: this.#logs }).then(() => this.emit('exit', { code, signal, from, killed: this.#killed } satisfies WorkerExit));
+      // Its last lines and its last messages first (a 'disconnecting' says why it went), but not waiting
+      // for good on a process that holds the pipes open (outputEnded).
+      void outputEnded(Promise.all([output, channelClosed]), { id: this.id, pid, logs: this.#logs }).then(() =>
+        this.emit('exit', { code, signal, from, killed: this.#killed, closedChannel: this.#closedChannel } satisfies WorkerExit),
+      );
     });
   }
 

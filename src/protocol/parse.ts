@@ -139,6 +139,7 @@ const workerMessage = z.discriminatedUnion('cmd', [
   z.strictObject({ cmd: z.literal('NODE_clusterd:usr1-taken') }),
   ownListen,
   z.strictObject({ cmd: z.literal('NODE_clusterd:own-close'), id: seq }),
+  z.strictObject({ cmd: z.literal('NODE_clusterd:disconnecting') }),
 ]) satisfies z.ZodType<WorkerMessage>;
 
 /** A worker's message, or why it is not one (one line, for the log). */

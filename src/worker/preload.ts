@@ -99,12 +99,28 @@ function start(): void {
   forgetOwnFlags();
 
   // The master is gone (killed, even with SIGKILL): never outlive it, never hold its ports, and
-  // take the app's children along.
+  // take the app's children along. The app's own process.disconnect() closes the channel too, and
+  // ends the worker the same way (without its channel the master cannot serve it): it says so first.
+  announceOwnDisconnect();
   process.on('disconnect', () => {
     endOwnGroup();
     process.exit(0);
   });
   endWhenIdleBeforeReady(waitReady);
+}
+
+/**
+ * The app's process.disconnect() tells the master before the channel closes: otherwise the worker's end
+ * (the SIGKILL to its own group that follows any disconnect) reads as a kill from outside. Node writes
+ * a message this small at once, so it is out before the close.
+ */
+function announceOwnDisconnect(): void {
+  const disconnect = process.disconnect?.bind(process);
+  if (!disconnect) return;
+  process.disconnect = () => {
+    channel.send({ cmd: 'NODE_clusterd:disconnecting' });
+    disconnect();
+  };
 }
 
 /**

@@ -2,7 +2,7 @@
 // logged and handled earlier (exit-report.ts exitOutput, lastErrorLine).
 import test, { type ExecutionContext } from 'ava';
 import { ExitCode } from '../../src/exit-codes.js';
-import { fixture, get, killOnTeardown, startCluster, type Cluster } from '../helpers/cluster.js';
+import { fixture, get, killOnTeardown, startCluster, waitFor, type Cluster } from '../helpers/cluster.js';
 
 const APP = fixture('logs-then-dies.js');
 
@@ -44,5 +44,20 @@ test('an uncaught exception after a handled error is named by its own error line
   await get(cluster.port, '/throw');
   const exit = await cluster.waitForLine((line) => line.event === 'worker-exit');
   t.is(exit.message, `worker 1 (pid ${pid}) exited with code 1: TypeError: cannot read the session; restarting`);
+  t.is(await cluster.stop(), ExitCode.OK);
+});
+
+test("the app's own process.disconnect() is named as such, not as a SIGKILL, and the worker is replaced as after a crash", async (t) => {
+  const cluster = await startCluster(APP, { instances: 1, flags: ['--name', 'exit-cause-disconnect'] });
+  killOnTeardown(t, cluster.process);
+  const pid = cluster.pids[0]!;
+  t.is((await get(cluster.port, '/disconnect')).status, 200);
+  const exit = await cluster.waitForLine((line) => line.event === 'worker-exit');
+  t.is(exit.message, `worker 1 (pid ${pid}) closed its IPC channel (process.disconnect()); restarting`);
+  // Replaced: another worker answers on the port.
+  await waitFor(async () => {
+    const response = await get(cluster.port).catch(() => null);
+    return response?.status === 200 && response.body !== String(pid);
+  }, { what: 'a new worker answering' });
   t.is(await cluster.stop(), ExitCode.OK);
 });
