@@ -1,16 +1,18 @@
 // What a worker says to the master over its IPC channel, and where each message goes. The channel
 // is listened to for both kinds of message (the runtime's, as Node's internal messages; the app's
 // own PM2-style 'ready'), guarded (garbage on fd 3, a forged handle ack: the worker goes, not the
-// master), and each message parsed (a malformed one dropped and logged): those of its sockets go
-// to the Listeners, `loop`'s answers to its LoopRequests, the app's SIGUSR1 to its probes, and what
-// changes the worker itself (ready, listening, draining, acks, samples) to the WorkerProcess through
-// MessageHost. Every message's shape is in src/protocol.ts.
+// master), and each message parsed (a malformed one, or a sample its runtime cannot have measured,
+// dropped and logged): those of its sockets go to the Listeners, `loop`'s answers to its
+// LoopRequests, the app's SIGUSR1 to its probes, and what changes the worker itself (ready,
+// listening, draining, acks, samples) to the WorkerProcess through MessageHost. Every message's
+// shape is in src/protocol.ts.
 import type { ChildProcess } from 'node:child_process';
 import { guardChannel } from './channel-guard.js';
 import type { ChannelMisuse } from './channel-misuse.js';
 import type { DrainReport } from './grace.js';
 import type { Listeners } from './listeners.js';
 import type { LoopRequests } from './loop-requests.js';
+import { implausibleSample, type SampleContext } from './sample-bounds.js';
 import type { LogSink } from './logs.js';
 import type { WorkerProbes } from './worker-probes.js';
 import type { WorkerProcess } from './worker.js';
@@ -40,7 +42,9 @@ export interface MessageHost {
   listening(listening: boolean): void;
   /** What its drain still has open, as it says while stopping. */
   draining(report: DrainReport): void;
-  /** Its loop sample, every stats interval. */
+  /** What the master knows of it to check a sample against (sample-bounds.ts). */
+  sampleContext(): SampleContext;
+  /** Its loop sample, every stats interval (one that passed sample-bounds.ts). */
   sampled(sample: LoopSample): void;
   /** The app called process.disconnect(): the channel's close that follows ends the worker. */
   disconnecting(): void;
@@ -131,9 +135,13 @@ function routeMessage(message: unknown, host: MessageHost): void {
     case 'NODE_clusterd:disconnecting':
       host.disconnecting();
       break;
-    case 'NODE_clusterd:stats':
-      host.sampled(msg.sample);
+    case 'NODE_clusterd:stats': {
+      // Figures the runtime cannot have measured: dropped and counted as malformed, never clamped.
+      const implausible = implausibleSample(msg.sample, host.sampleContext());
+      if (implausible === null) host.sampled(msg.sample);
+      else host.misuse.malformed(msg.cmd, implausible);
       break;
+    }
   }
 }
 

@@ -117,6 +117,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   #killed = false;
   /** Set when it was killed at --grace or by a forced stop: the line the master logged for it. */
   #killReport: KilledWorker | null = null;
+  /** How long its accepted samples cover in all (sample-bounds.ts: no more than it has run). */
+  #sampledMs = 0;
   /** The runtime said the app called process.disconnect(): the channel's close that follows ends the worker. */
   #closedChannel = false;
   /** Its malformed messages and the handles it sent, logged at most once a minute. */
@@ -181,6 +183,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       draining: (report) => {
         this.#drainReport = report;
       },
+      sampleContext: () => ({ uptimeMs: performance.now() - this.#startedTick, sampledMs: this.#sampledMs, previous: this.history.at(-1) ?? null }),
       sampled: (sample) => this.#sampled(sample),
       disconnecting: () => {
         this.#closedChannel = true;
@@ -368,6 +371,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
 
   /** A loop sample (every stats interval): its history, and its health rank for the balancers. */
   #sampled(sample: LoopSample): void {
+    this.#sampledMs += sample.intervalMs;
     const rank = healthRank(this.load());
     this.history.push(sample);
     if (this.history.length > HISTORY_LENGTH) this.history.shift();

@@ -161,3 +161,23 @@ test("sockets an app sends as connections of servers of their own leave nothing 
   t.is((await get(cluster.port)).status, 200);
   t.true(isRunning(cluster.masterPid));
 });
+
+for (const [kind, field] of [
+  ['lag', 'sample.lag.max'],
+  ['cpu', 'sample.cpu'],
+  ['requests', 'sample.http.requests'],
+] as const) {
+  test(`a forged loop sample with an impossible ${kind} (in the parser's ranges) is dropped as malformed and shown nowhere`, async (t) => {
+    const ctl = control(t);
+    // No samples of the runtime's own: one that came would hide whether the forged one was taken.
+    const cluster = await startCluster(fixture('forges-stats.js'), { instances: 1, flags: ['--name', `forged-${kind}`, '--stats-interval', '0'], env: ctl.env });
+    t.teardown(() => cluster.stop('SIGKILL'));
+    await getJson(cluster.port, `/forge/${kind}`);
+    const malformed = await cluster.waitForLine((line) => line.event === 'malformed-message');
+    t.is(malformed.cmd, 'NODE_clusterd:stats');
+    t.true(String(malformed.error).startsWith(`${field}:`), String(malformed.error));
+    // The line is said as the master drops it: no sample was kept, so status shows none.
+    const [worker] = await ctl.workers(`forged-${kind}`);
+    t.like(worker, { rss: null, lag: null, connections: null });
+  });
+}
