@@ -3,9 +3,10 @@
 // so a second worker, or a reload's or restart's new worker while the old one still holds it, fails
 // with EADDRINUSE. The master says so once per address, lists them with the addresses it binds, and
 // names the holder when a worker's bind fails.
+import { isIP } from 'node:net';
 import type { BalancedWorker } from './balancers/index.js';
 import type { ListenFailure } from './listeners.js';
-import { formatAddress, hostsShareAddress } from '../address.js';
+import { formatAddress, hostsShareAddress, isWildcardHost } from '../address.js';
 import type { OwnClose, OwnListen, SockName } from '../protocol.js';
 
 /** An address a worker listens on by itself (`exclusive: true`). */
@@ -122,6 +123,35 @@ export class ExclusiveListens {
     }
     return null;
   }
+}
+
+/** An address the master holds itself, and what it is (`the master's own --metrics address`). */
+export interface MasterAddress {
+  what: string;
+  /** A host, or with port -1 a unix socket's path. */
+  address: string;
+  port: number;
+}
+
+/**
+ * What the master holds of the address a worker says it bound by itself, or undefined. A worker cannot
+ * bind what the master holds (Linux refuses the bind: EADDRINUSE), so the claim is a lie: the same
+ * path; or the same port on the same address, on an address the master's wildcard covers (its `::`
+ * takes IPv4 too, as Node binds it unless told ipv6Only), or on a wildcard of the same family over
+ * the master's address. A claimed `::` over an IPv4 address of the master's may be a v6-only socket:
+ * not refused. (hostsShareAddress, near enough to name who holds a port, ignores the family: a
+ * refusal cannot.)
+ */
+export function heldByMaster(claim: SockName, held: readonly MasterAddress[]): MasterAddress | undefined {
+  return held.find(({ address, port }) => {
+    if (port !== claim.port) return false;
+    if (port === -1) return address === claim.address;
+    if (address === claim.address) return true;
+    // The master's wildcard: `::` (or none) takes IPv4 too, 0.0.0.0 only IPv4.
+    if (isWildcardHost(address)) return address !== '0.0.0.0' || isIP(claim.address) === 4;
+    if (address === 'localhost') return claim.address === '127.0.0.1' || claim.address === '::1';
+    return claim.address === (isIP(address) === 4 ? '0.0.0.0' : '::');
+  });
 }
 
 function overlaps(a: Pick<OwnListen, 'address' | 'port'>, b: Pick<OwnListen, 'address' | 'port'>): boolean {

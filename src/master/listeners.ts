@@ -12,7 +12,8 @@ import { BindError } from './balancers/bind.js';
 import { removeStaleSocket } from '../control/socket-file.js';
 import { SparePath } from './socket-path.js';
 import { formatAddress } from '../address.js';
-import { ExclusiveListens, type ExclusiveAddress } from './exclusive-listens.js';
+import { ExclusiveListens, heldByMaster, type ExclusiveAddress, type MasterAddress } from './exclusive-listens.js';
+import type { OwnListener } from './listen-failure.js';
 import { isSocketPath, type AcceptorLoad, type AcceptorReport, type ListenQuery, type OwnClose, type OwnListen, type SockName } from '../protocol.js';
 
 export interface ListenFailure {
@@ -39,6 +40,7 @@ export class Listeners {
   readonly #goneReported = new Set<string>();
   readonly #maxAddresses: number;
   readonly #ids: () => readonly number[];
+  readonly #ownListeners: () => readonly OwnListener[];
   /** The cap was said (once: an app listening in a loop would say it on every turn). */
   #capSaid = false;
   #closed = false;
@@ -58,10 +60,13 @@ export class Listeners {
     maxAddresses = MAX_ADDRESSES,
     releaseAfterMs = 10_000,
     ids = () => [],
+    ownListeners = () => [],
   }: {
     mode: BalanceMode;
     /** The worker ids the cluster is configured for (sticky hashes over them); none: the workers accepting. */
     ids?: () => readonly number[];
+    /** The master's own listeners (--metrics, --health, --dashboard, --control): no worker can bind their addresses. */
+    ownListeners?: () => readonly OwnListener[];
     /** At most this many addresses (MAX_ADDRESSES; fewer in tests). */
     maxAddresses?: number;
     /** How long the replacements are ready without listening on an address before it is released (--listen-timeout). */
@@ -76,6 +81,7 @@ export class Listeners {
     this.#maxAddresses = maxAddresses;
     this.#releaseAfterMs = releaseAfterMs;
     this.#ids = ids;
+    this.#ownListeners = ownListeners;
     this.#exclusive = new ExclusiveListens({ warn, max: maxAddresses });
   }
 
@@ -134,10 +140,25 @@ export class Listeners {
     );
   }
 
-  /** The worker listened by itself (`exclusive: true`), or failed to: a failure is named if its boot fails. */
-  ownListen(worker: BalancedWorker, message: OwnListen): void {
+  /**
+   * The worker listened by itself (`exclusive: true`), or failed to: a failure is named if its boot fails.
+   * Returns why the report is refused (a claim of an address the master holds), or null.
+   */
+  ownListen(worker: BalancedWorker, message: OwnListen): string | null {
+    const taken = message.sockname && heldByMaster(message.sockname, this.#masterAddresses());
+    if (taken) return `sockname: ${formatAddress(message.sockname!)} is ${taken.what}, which the master holds`;
     const failure = this.#exclusive.listened(worker, message);
     if (failure) this.#onFailure(failure, worker);
+    return null;
+  }
+
+  /** The addresses the master holds: those it shares among the workers (not UDP: another port space), and its own listeners'. */
+  #masterAddresses(): MasterAddress[] {
+    const shared = [...this.#open.values()].flatMap(({ sockname, datagram }) => (sockname && !datagram ? [{ what: "the cluster's shared address", ...sockname }] : []));
+    const own = this.#ownListeners().map((listener) =>
+      'path' in listener ? { what: `the master's own ${listener.flag} socket`, address: listener.path, port: -1 } : { what: `the master's own ${listener.flag} address`, address: listener.host, port: listener.port },
+    );
+    return [...shared, ...own];
   }
 
   /** A server the worker listened on by itself closed. */

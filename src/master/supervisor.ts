@@ -122,6 +122,7 @@ export class Supervisor extends EventEmitter implements ControlSource {
       // A server the app starts after its start-up (not waited for at ready) has as long as a worker has to boot.
       releaseAfterMs: config.listenTimeoutMs,
       ids: () => (ids.length === this.#desired ? ids : (ids = Array.from({ length: this.#desired }, (_, index) => index + 1))),
+      ownListeners: () => this.#ownListeners,
     });
     this.#stop = new GracefulStop({
       graceMs: config.graceMs,

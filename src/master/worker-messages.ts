@@ -98,9 +98,11 @@ function routeMessage(message: unknown, host: MessageHost): void {
     case 'NODE_clusterd:close':
       listeners.close(worker, msg.key);
       break;
-    case 'NODE_clusterd:own-listen':
-      listeners.ownListen(worker, msg);
+    case 'NODE_clusterd:own-listen': {
+      const refused = listeners.ownListen(worker, msg);
+      if (refused !== null) host.misuse.malformed(msg.cmd, refused);
       break;
+    }
     case 'NODE_clusterd:own-close':
       listeners.ownClose(worker, msg);
       break;

@@ -1,7 +1,7 @@
 // ExclusiveListens: what the master keeps of the addresses workers bind by themselves (exclusive: true).
 // One worker listening in a loop, or lying, must not leave another's real addresses unlisted and unnamed.
 import test from 'ava';
-import { ExclusiveListens, MAX_EXCLUSIVE_PER_WORKER } from '../../src/master/exclusive-listens.js';
+import { ExclusiveListens, heldByMaster, MAX_EXCLUSIVE_PER_WORKER } from '../../src/master/exclusive-listens.js';
 import type { BalancedWorker } from '../../src/master/balancers/index.js';
 import type { OwnListen } from '../../src/protocol.js';
 
@@ -43,4 +43,24 @@ test('a failed bind names the worker holding an overlapping address: the same ho
   t.is(holder('10.0.0.5', 3001), 2);
   t.is(holder('::1', 3002), 3);
   t.is(holder('127.0.0.1', 3003), null);
+});
+
+test('a claim of an address the master holds is recognised as a bind would refuse it, and only then', (t) => {
+  const held = (address: string, port = 9100) => [{ what: 'it', address, port }];
+  const claim = (address: string, port = 9100) => ({ address, family: address.includes(':') ? 'IPv6' : 'IPv4', port });
+  const taken = (master: string, claimed: string, port?: number): boolean => heldByMaster(claim(claimed, port), held(master)) !== undefined;
+  t.true(taken('127.0.0.1', '127.0.0.1'));
+  t.false(taken('127.0.0.1', '127.0.0.1', 9101), 'another port');
+  t.false(taken('127.0.0.1', '127.0.0.2'), 'another address of the family');
+  t.true(taken('0.0.0.0', '127.0.0.2'), "under the master's IPv4 wildcard");
+  t.false(taken('0.0.0.0', '::1'), "IPv6 is not under the master's IPv4 wildcard");
+  t.true(taken('::', '127.0.0.1'), "under the master's dual-stack wildcard");
+  t.true(taken('::', '::1'));
+  t.true(taken('127.0.0.1', '0.0.0.0'), "the claim's IPv4 wildcard over the master's address");
+  t.false(taken('127.0.0.1', '::'), 'a claimed :: may be v6-only');
+  t.true(taken('::1', '::'));
+  t.true(taken('localhost', '127.0.0.1'));
+  t.true(taken('localhost', '::1'));
+  t.true(heldByMaster({ address: '/run/app.sock', family: 'unix', port: -1 }, [{ what: 'it', address: '/run/app.sock', port: -1 }]) !== undefined);
+  t.is(heldByMaster({ address: '/run/other.sock', family: 'unix', port: -1 }, [{ what: 'it', address: '/run/app.sock', port: -1 }]), undefined);
 });

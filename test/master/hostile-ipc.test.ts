@@ -181,3 +181,24 @@ for (const [kind, field] of [
     t.like(worker, { rss: null, lag: null, connections: null });
   });
 }
+
+for (const [what, name, flag] of [
+  ['its --metrics address', 'claims-metrics', '--metrics'],
+  ["the cluster's shared port", 'claims-shared', "the cluster's shared address"],
+] as const) {
+  test(`a worker's forged exclusive listen on ${what} is refused as malformed, and listed nowhere`, async (t) => {
+    const ctl = control(t);
+    const cluster = await startCluster(fixture('claims-master-address.js'), { instances: 1, flags: ['--name', name, '--metrics', '127.0.0.1:0'], env: ctl.env });
+    t.teardown(() => cluster.stop('SIGKILL'));
+    const metricsPort = Number(new URL(String(cluster.lines.find((line) => line.event === 'ready')!.metrics)).port);
+    const claimed = flag === '--metrics' ? metricsPort : cluster.port;
+    await getJson(cluster.port, `/claim/${claimed}`);
+    const malformed = await cluster.waitForLine((line) => line.event === 'malformed-message');
+    t.is(malformed.cmd, 'NODE_clusterd:own-listen');
+    t.true(String(malformed.error).includes(`127.0.0.1:${claimed} is `) && String(malformed.error).includes(flag), String(malformed.error));
+    // Refused as the master read it: status lists the shared address alone, none as the worker's own.
+    const status = JSON.parse(String((await ctl.run(['status', name, '--json'])).stdout)) as { addresses: string[] };
+    t.deepEqual(status.addresses, [`127.0.0.1:${cluster.port}`]);
+    t.false(cluster.lines.some((line) => line.event === 'listen-exclusive'));
+  });
+}
