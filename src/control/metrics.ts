@@ -353,7 +353,8 @@ function serve(path: string, response: http.ServerResponse, source: ControlSourc
   let body: string;
   try {
     // The process serving /metrics is the master (a test's fake source aside): its own figures are read here.
-    body = renderMetrics(source.status(), readProcessMetrics());
+    const status = source.status();
+    body = renderMetrics(status, readProcessMetrics(status.master ?? undefined));
   } catch (error) {
     replyText(response, 500, `cannot render metrics: ${oneLine(error)}\n`);
     return;

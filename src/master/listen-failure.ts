@@ -2,7 +2,7 @@
 // from systemd, when it is the one that holds the address.
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { inheritedAddresses } from './activation.js';
+import { inheritedAddresses, matches } from './activation.js';
 import type { ListenFailure } from './listeners.js';
 import { isSocketPath, type SockName } from '../protocol.js';
 import { formatAddress, hostsShareAddress, isLoopback, isWildcardHost } from '../address.js';
@@ -50,7 +50,8 @@ function exclusiveHint(holder: number | null, what: string): string {
  */
 function systemdHint(socket: SockName, query: ListenFailure['query'], exclusive: boolean): string {
   const held = `it is the socket from systemd (${formatAddress(socket)}), which the master holds`;
-  const sameAddress = socket.port === -1 || query.address === socket.address || (query.address === null && isWildcardHost(socket.address));
+  // As the master hands the socket out (activation.ts): a wildcard takes any wildcard.
+  const sameAddress = socket.port === -1 || matches(query, socket);
   const listenThere = `listen on that same address${isWildcardHost(socket.address) ? ' (or on none: host omitted)' : ''}`;
   if (exclusive) return `${held}; the app listens with exclusive: true, which binds a socket of its own: leave exclusive out${sameAddress ? ' to take it' : `, and ${listenThere}`}`;
   return socket.port === -1 ? held : `${held}; ${listenThere}`;

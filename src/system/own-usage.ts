@@ -35,10 +35,10 @@ export function masterUsage(): MasterUsage {
   return { rss, heapUsed, heapTotal, cpuSeconds: (user + system) / 1e6 };
 }
 
-/** This process's figures; off Linux (or without /proc) only what Node itself tells. */
-export function readProcessMetrics(): ProcessMetrics {
+/** This process's figures (`usage`: as the status it goes with read them); off Linux (or without /proc) only what Node itself tells. */
+export function readProcessMetrics(usage: MasterUsage = masterUsage()): ProcessMetrics {
   // performance.timeOrigin is fixed when the process starts: no jitter between scrapes, no wall-clock step.
-  const own: ProcessMetrics = { ...masterUsage(), startTimeSeconds: performance.timeOrigin / 1000 };
+  const own: ProcessMetrics = { ...usage, startTimeSeconds: performance.timeOrigin / 1000 };
   if (process.platform !== 'linux') return own;
   const status = readProc('/proc/self/status');
   const virtualKiB = status === null ? undefined : field(status, /^VmSize:\s+(\d+) kB$/m);

@@ -107,6 +107,11 @@ test('a port in use by the socket from systemd says so, and to listen on its add
     describeListenFailure(exclusive(null, 3209), [], inherited),
     'cannot listen on port 3209 (*:3209): address already in use (EADDRINUSE): it is the socket from systemd ([::]:3209), which the master holds; the app listens with exclusive: true, which binds a socket of its own: leave exclusive out to take it',
   );
+  // A wildcard takes systemd's wildcard socket, as the master hands it out: leaving exclusive out is enough.
+  t.is(
+    describeListenFailure(exclusive('0.0.0.0', 3209), [], inherited),
+    'cannot listen on port 3209 (0.0.0.0:3209): address already in use (EADDRINUSE): it is the socket from systemd ([::]:3209), which the master holds; the app listens with exclusive: true, which binds a socket of its own: leave exclusive out to take it',
+  );
   t.is(
     describeListenFailure(exclusive('127.0.0.1', 3300), [], inherited),
     'cannot listen on port 3300 (127.0.0.1:3300): address already in use (EADDRINUSE): it is the socket from systemd (127.0.0.1:3300), which the master holds; the app listens with exclusive: true, which binds a socket of its own: leave exclusive out to take it',
