@@ -223,7 +223,7 @@ function summaryParts(status: ClusterView, colour: boolean): string[] {
 }
 
 /**
- * `RSS 154 MiB`, the workers' sum, then `+ master 41 MiB` (`master RSS 41 MiB` before any sample): the master's own, said apart so that the sum keeps
+ * `RSS 154 MiB`, the workers' sum, then `+ master 41.0 MiB` (`master RSS 41.0 MiB` before any sample): the master's own, said apart so that the sum keeps
  * its meaning (a master older than the field sends none, and nothing is added).
  */
 function rssPart({ totals, master }: ClusterView, sampled: boolean): string {
