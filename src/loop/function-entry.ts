@@ -18,11 +18,11 @@
 // loaded script reported) the probe exists to avoid. V8 hashes a script once, when first asked (about
 // 10 ms a megabyte, in the worker), so the probe asks only for a frame the column calls an entry.
 // Where the file is not the script (tsx's output, which it keeps in memory; eval; Node's own modules;
-// a file changed since), the column decides, as before.
+// a file changed since), the column decides, as before. The worker names the file: only a regular
+// file is opened (untrusted-file.ts).
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { openSmallFile, smallFileStats, type OpenFile } from './untrusted-file.js';
 
 /**
  * What the probe says of its innermost frame when the column calls it its function's entry: on the
@@ -40,23 +40,58 @@ export interface EntryClue {
 /** The largest script read: the app names the file (a `//# sourceURL=` can name any), so it could name a huge one. */
 const MAX_SOURCE_BYTES = 32 * 1024 * 1024;
 
-/** Answers by script, place and URL (null: the file is not the script): a site blocks again and again. */
-const verdicts = new Map<string, boolean | null>();
 const MAX_VERDICTS = 256;
 
-/** Whether the innermost frame of a capture, in the script at `url`, is at its function's entry (null clue: the column says not). */
-export async function atFunctionEntry(url: string, clue: EntryClue | null): Promise<boolean> {
-  if (clue === null) return false;
-  if (clue.into === 0 || clue.hash === null || !SHA256_HEX.test(clue.hash) || !url.startsWith('file:')) return true;
-  const key = `${clue.hash} ${clue.position} ${clue.into} ${url}`;
-  let verdict = verdicts.get(key);
-  if (verdict === undefined) {
-    const source = await scriptSource(url, clue.hash);
-    verdict = source === null ? null : opensParameters(source, clue.position, clue.into);
-    if (verdicts.size >= MAX_VERDICTS) verdicts.delete(verdicts.keys().next().value!);
-    verdicts.set(key, verdict);
+/** Reads scripts' sources for the entry check, remembering its answers (one per process: atFunctionEntry; tests make their own). */
+export class EntryReader {
+  /** Answers by script, place and URL (null: the file is not the script): a site blocks again and again. */
+  readonly #verdicts = new Map<string, boolean | null>();
+  readonly #open: OpenFile | undefined;
+
+  /** `open`: how the script's file is opened (fs.promises.open; a test's counts). */
+  constructor({ open }: { open?: OpenFile } = {}) {
+    this.#open = open;
   }
-  return verdict ?? true;
+
+  /** Whether the innermost frame of a capture, in the script at `url`, is at its function's entry (null clue: the column says not). */
+  async atFunctionEntry(url: string, clue: EntryClue | null): Promise<boolean> {
+    if (clue === null) return false;
+    if (clue.into === 0 || clue.hash === null || !SHA256_HEX.test(clue.hash) || !url.startsWith('file:')) return true;
+    const key = `${clue.hash} ${clue.position} ${clue.into} ${url}`;
+    let verdict = this.#verdicts.get(key);
+    if (verdict === undefined) {
+      const source = await this.#scriptSource(url, clue.hash);
+      verdict = source === null ? null : opensParameters(source, clue.position, clue.into);
+      if (this.#verdicts.size >= MAX_VERDICTS) this.#verdicts.delete(this.#verdicts.keys().next().value!);
+      this.#verdicts.set(key, verdict);
+    }
+    return verdict ?? true;
+  }
+
+  /** The text of the file at `url` when its SHA-256 is `hash` (the script V8 ran is that file), else null. */
+  async #scriptSource(url: string, hash: string): Promise<string | null> {
+    try {
+      const path = fileURLToPath(url);
+      const named = await smallFileStats(path, MAX_SOURCE_BYTES);
+      const file = named === null ? null : await openSmallFile(path, named, { open: this.#open });
+      if (file === null) return null;
+      try {
+        const bytes = await file.readFile();
+        return createHash('sha256').update(bytes).digest('hex') === hash ? bytes.toString('utf8') : null;
+      } finally {
+        await file.close();
+      }
+    } catch {
+      return null;
+    }
+  }
+}
+
+const shared = new EntryReader();
+
+/** Whether the innermost frame of a capture, in the script at `url`, is at its function's entry (null clue: the column says not). */
+export function atFunctionEntry(url: string, clue: EntryClue | null): Promise<boolean> {
+  return shared.atFunctionEntry(url, clue);
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -69,22 +104,4 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 export function opensParameters(source: string, position: number, into: number): boolean {
   if (into <= 0 || position < into || source[position] !== '(') return false;
   return !/[(){};=,\n\r\u2028\u2029]/.test(source.slice(position - into, position));
-}
-
-/** The text of the file at `url` when its SHA-256 is `hash` (the script V8 ran is that file), else null. */
-async function scriptSource(url: string, hash: string): Promise<string | null> {
-  try {
-    // Non-blocking, so that opening a FIFO does not wait for a writer.
-    const file = await open(fileURLToPath(url), constants.O_RDONLY | constants.O_NONBLOCK);
-    try {
-      const stats = await file.stat();
-      if (!stats.isFile() || stats.size > MAX_SOURCE_BYTES) return null;
-      const bytes = await file.readFile();
-      return createHash('sha256').update(bytes).digest('hex') === hash ? bytes.toString('utf8') : null;
-    } finally {
-      await file.close();
-    }
-  } catch {
-    return null;
-  }
 }

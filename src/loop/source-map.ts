@@ -6,10 +6,11 @@
 // - inside the worker, in Node's own cache (module.findSourceMap) while source maps are on: tsx's;
 // - anywhere, through the `sourceMappingURL` comment of the file on disk: a compiled app's .js.map.
 // The worker's runtime loads this module (for `loop`): it imports nothing outside Node (no zod).
-import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { SourceMap, findSourceMap } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { StackFrame } from './types.js';
+import { readSmallFileSync } from './untrusted-file.js';
 
 /** A place in a source: its URL and 1-based line and column. */
 export type Position = Pick<StackFrame, 'url' | 'line' | 'column'>;
@@ -49,7 +50,7 @@ export function mappedOnDisk(url: string, line: number, column: number): Partial
     const key = `${url} ${size} ${mtimeMs}`;
     cached = sourceMaps.get(key);
     if (cached === undefined) {
-      const text = readSmallFile(fileURLToPath(url));
+      const text = readSmallFileSync(fileURLToPath(url), MAX_SOURCE_MAP_BYTES);
       const comment = text === null ? undefined : SOURCE_MAPPING_URL.exec(lastLine(text))?.[1];
       cached = comment === undefined ? null : loadSourceMap({ url, sourceMapURL: comment });
       if (sourceMaps.size >= MAX_SOURCE_MAPS) sourceMaps.delete(sourceMaps.keys().next().value!);
@@ -83,7 +84,7 @@ function loadSourceMap({ url, sourceMapURL }: { url: string; sourceMapURL: strin
     }
     const location = new URL(sourceMapURL, url);
     if (location.protocol !== 'file:') return null;
-    const text = readSmallFile(fileURLToPath(location));
+    const text = readSmallFileSync(fileURLToPath(location), MAX_SOURCE_MAP_BYTES);
     return text === null ? null : { map: new SourceMap(JSON.parse(text) as never), base: location.href };
   } catch {
     return null;
@@ -92,26 +93,6 @@ function loadSourceMap({ url, sourceMapURL }: { url: string; sourceMapURL: strin
 
 /** The largest source map read: the app names the file (its sourceMappingURL comment), so it could name /dev/zero. */
 const MAX_SOURCE_MAP_BYTES = 32 * 1024 * 1024;
-
-/** A regular file's text when it is at most MAX_SOURCE_MAP_BYTES, else null. */
-function readSmallFile(path: string): string | null {
-  // Non-blocking, so that opening a FIFO does not wait for a writer.
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    const stats = fstatSync(fd);
-    if (!stats.isFile() || stats.size > MAX_SOURCE_MAP_BYTES) return null;
-    const buffer = Buffer.alloc(stats.size);
-    let read = 0;
-    while (read < buffer.length) {
-      const bytes = readSync(fd, buffer, read, buffer.length - read, read);
-      if (bytes === 0) break;
-      read += bytes;
-    }
-    return buffer.toString('utf8', 0, read);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** A source map's `sources` entry as a URL, like every other frame's: absolute paths become file: URLs. */
 export function sourceUrl(source: string, base: string): string {

@@ -1,17 +1,25 @@
 // Whether a captured frame is at its function's entry, read in the script's source (src/loop/function-entry.ts).
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { open as openPath } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { atFunctionEntry, opensParameters } from '../../src/loop/function-entry.js';
+import { EntryReader, atFunctionEntry, opensParameters } from '../../src/loop/function-entry.js';
+import { readSmallFileSync, type OpenFile } from '../../src/loop/untrusted-file.js';
+
+/** A temporary directory, removed after the test. */
+function tempDir(t: { teardown(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterd-entry-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 /** A file holding `source`, its URL and SHA-256 (as V8's getScriptHash gives it for the script it ran). */
 function script(t: { teardown(fn: () => void): void }, source: string): { url: string; hash: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'clusterd-entry-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'bundle.js');
+  const file = join(tempDir(t), 'bundle.js');
   writeFileSync(file, source);
   return { url: pathToFileURL(file).href, hash: createHash('sha256').update(source).digest('hex') };
 }
@@ -58,4 +66,30 @@ test("a `(` with a body or an expression before it on the line is not the functi
     const position = source.indexOf(at);
     t.false(opensParameters(source, position, position), source);
   }
+});
+
+/** fs.promises.open, keeping the paths it opened. */
+function countingOpen(): { open: OpenFile; opened: string[] } {
+  const opened: string[] = [];
+  return {
+    opened,
+    open: (path, flags) => {
+      opened.push(path);
+      return openPath(path, flags);
+    },
+  };
+}
+
+test('a path that is not a regular file (a FIFO, a device) is refused without being opened: opening one can act', async (t) => {
+  // Opening /dev/watchdog arms a watchdog; a master without a terminal takes one it opens as its own.
+  const fifo = join(tempDir(t), 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const { open, opened } = countingOpen();
+  const reader = new EntryReader({ open });
+  const hash = createHash('sha256').update('function spin(n) { for (;;); }').digest('hex');
+  t.true(await reader.atFunctionEntry(pathToFileURL(fifo).href, { into: 19, position: 19, hash }));
+  t.true(await reader.atFunctionEntry('file:///dev/null', { into: 19, position: 19, hash }));
+  t.deepEqual(opened, []);
+  // source-map.ts's reads: refused too, without waiting for a writer.
+  t.is(readSmallFileSync(fifo, 1024), null);
 });
