@@ -20,7 +20,19 @@
 // Where the file is not the script (tsx's output, which it keeps in memory; eval; Node's own modules;
 // a file changed since), the column decides, as before. The worker names the file: only a regular
 // file is opened (untrusted-file.ts).
+//
+// A blocked worker's sites are mostly in one script (an app's bundle), each new one asking again. So a
+// file is read once, not once a place: its SHA-256 is kept by the file's identity (device, inode, size,
+// times), so that a file that is not the script (tsx's output) is not read again until it changes, and
+// the text of the last MAX_SOURCES scripts that matched is kept by hash; two captures asking at once
+// share one read. The read holds the master's loop a millisecond or so at a time: the file is hashed
+// and decoded a chunk at a time between reads, and its text kept as those chunks (joining them would
+// cost as much as decoding). The cap (MAX_SOURCE_BYTES) bounds what is kept, and what the worker
+// spends hashing a script the master would not read (capture.ts).
+import type { Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
 import { openSmallFile, smallFileStats, type OpenFile } from './untrusted-file.js';
 
@@ -38,14 +50,26 @@ export interface EntryClue {
 }
 
 /** The largest script read: the app names the file (a `//# sourceURL=` can name any), so it could name a huge one. */
-const MAX_SOURCE_BYTES = 32 * 1024 * 1024;
+export const MAX_SOURCE_BYTES = 8 * 1024 * 1024;
 
+/** Scripts whose text is kept (at most MAX_SOURCE_BYTES each): a blocked worker's sites are mostly in one. */
+const MAX_SOURCES = 2;
+/** Files whose SHA-256 is kept, and answers kept. */
+const MAX_DIGESTS = 256;
 const MAX_VERDICTS = 256;
+/** Bytes hashed and decoded between two reads: about a millisecond of the master's loop. */
+const CHUNK_BYTES = 256 * 1024;
 
-/** Reads scripts' sources for the entry check, remembering its answers (one per process: atFunctionEntry; tests make their own). */
+/** Reads scripts' sources for the entry check, remembering what it read (one per process: atFunctionEntry; tests make their own). */
 export class EntryReader {
-  /** Answers by script, place and URL (null: the file is not the script): a site blocks again and again. */
-  readonly #verdicts = new Map<string, boolean | null>();
+  /** Answers by script and place: the hash names the text, wherever its file is. */
+  readonly #verdicts = new Map<string, boolean>();
+  /** The text of scripts that matched their file, by hash, as chunks: the last MAX_SOURCES. */
+  readonly #sources = new Map<string, string[]>();
+  /** SHA-256 of files by identity: a file that is not the script is not read again while it is unchanged. */
+  readonly #digests = new Map<string, string>();
+  /** Reads under way by hash and URL, shared by the captures that ask meanwhile. */
+  readonly #reading = new Map<string, Promise<string[] | null>>();
   readonly #open: OpenFile | undefined;
 
   /** `open`: how the script's file is opened (fs.promises.open; a test's counts). */
@@ -56,35 +80,101 @@ export class EntryReader {
   /** Whether the innermost frame of a capture, in the script at `url`, is at its function's entry (null clue: the column says not). */
   async atFunctionEntry(url: string, clue: EntryClue | null): Promise<boolean> {
     if (clue === null) return false;
-    if (clue.into === 0 || clue.hash === null || !SHA256_HEX.test(clue.hash) || !url.startsWith('file:')) return true;
-    const key = `${clue.hash} ${clue.position} ${clue.into} ${url}`;
+    const { into, position, hash } = clue;
+    if (into === 0 || hash === null || !SHA256_HEX.test(hash) || !url.startsWith('file:')) return true;
+    const key = `${hash} ${position} ${into}`;
     let verdict = this.#verdicts.get(key);
     if (verdict === undefined) {
-      const source = await this.#scriptSource(url, clue.hash);
-      verdict = source === null ? null : opensParameters(source, clue.position, clue.into);
-      if (this.#verdicts.size >= MAX_VERDICTS) this.#verdicts.delete(this.#verdicts.keys().next().value!);
-      this.#verdicts.set(key, verdict);
+      const source = await this.#source(url, hash);
+      if (source === null) return true;
+      verdict = position >= into && opensParameters(between(source, position - into, position + 1), into, into);
+      keep(this.#verdicts, key, verdict, MAX_VERDICTS);
     }
-    return verdict ?? true;
+    return verdict;
   }
 
-  /** The text of the file at `url` when its SHA-256 is `hash` (the script V8 ran is that file), else null. */
-  async #scriptSource(url: string, hash: string): Promise<string | null> {
+  /** The text of the script whose SHA-256 is `hash` (as chunks), from its file at `url`; null when that file is not it. */
+  #source(url: string, hash: string): Promise<string[] | null> {
+    const kept = this.#sources.get(hash);
+    if (kept !== undefined) {
+      keep(this.#sources, hash, kept, MAX_SOURCES);
+      return Promise.resolve(kept);
+    }
+    const key = `${hash} ${url}`;
+    let reading = this.#reading.get(key);
+    if (reading === undefined) {
+      reading = this.#read(url, hash).finally(() => this.#reading.delete(key));
+      this.#reading.set(key, reading);
+    }
+    return reading;
+  }
+
+  async #read(url: string, hash: string): Promise<string[] | null> {
     try {
       const path = fileURLToPath(url);
       const named = await smallFileStats(path, MAX_SOURCE_BYTES);
-      const file = named === null ? null : await openSmallFile(path, named, { open: this.#open });
-      if (file === null) return null;
+      if (named === null) return null;
+      const file = identity(named);
+      const known = this.#digests.get(file);
+      if (known !== undefined && known !== hash) return null;
+      const handle = await openSmallFile(path, named, { open: this.#open });
+      if (handle === null) return null;
+      let read: { digest: string; source: string[] };
       try {
-        const bytes = await file.readFile();
-        return createHash('sha256').update(bytes).digest('hex') === hash ? bytes.toString('utf8') : null;
+        read = await readHashed(handle, named.size);
       } finally {
-        await file.close();
+        await handle.close();
       }
+      keep(this.#digests, file, read.digest, MAX_DIGESTS);
+      if (read.digest !== hash) return null;
+      keep(this.#sources, hash, read.source, MAX_SOURCES);
+      return read.source;
     } catch {
       return null;
     }
   }
+}
+
+/** A file's identity: the same while it is unchanged (a write changes its times, a new file its inode). */
+function identity({ dev, ino, size, mtimeMs, ctimeMs }: Stats): string {
+  return `${dev} ${ino} ${size} ${mtimeMs} ${ctimeMs}`;
+}
+
+/** Sets `key` as the newest of at most `max` entries, dropping the oldest. */
+function keep<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  map.delete(key);
+  if (map.size >= max) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}
+
+/** The first `size` bytes of a file: their SHA-256 and their text as chunks, a chunk read, hashed and decoded at a time. */
+async function readHashed(handle: FileHandle, size: number): Promise<{ digest: string; source: string[] }> {
+  const hash = createHash('sha256');
+  const decoder = new StringDecoder('utf8');
+  const source: string[] = [];
+  const chunk = Buffer.alloc(Math.max(1, Math.min(CHUNK_BYTES, size)));
+  for (let at = 0; at < size; ) {
+    const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, size - at), at);
+    if (bytesRead === 0) break;
+    const bytes = chunk.subarray(0, bytesRead);
+    hash.update(bytes);
+    source.push(decoder.write(bytes));
+    at += bytesRead;
+  }
+  source.push(decoder.end());
+  return { digest: hash.digest('hex'), source };
+}
+
+/** Characters `from` to `to` (UTF-16 offsets, as V8's positions) of a text kept as chunks. */
+function between(source: readonly string[], from: number, to: number): string {
+  let text = '';
+  let start = 0;
+  for (const part of source) {
+    const end = start + part.length;
+    if (end > from && start < to) text += part.slice(Math.max(0, from - start), to - start);
+    start = end;
+  }
+  return text;
 }
 
 const shared = new EntryReader();

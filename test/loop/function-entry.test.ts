@@ -93,3 +93,55 @@ test('a path that is not a regular file (a FIFO, a device) is refused without be
   // source-map.ts's reads: refused too, without waiting for a writer.
   t.is(readSmallFileSync(fifo, 1024), null);
 });
+
+/** A clue for the frame at `at` in `source`, on a line that starts the function at `start`. */
+function clueAt(source: string, start: string, at: string, hash: string): { into: number; position: number; hash: string } {
+  const position = source.indexOf(at);
+  return { into: position - source.indexOf(start), position, hash };
+}
+
+const SPINS = 'function spin(n) { for (;;); } async function spun(n) { return n; }';
+
+test('a script is read once for every place in it: a blocked worker asks again at each new site', async (t) => {
+  const { url, hash } = script(t, SPINS);
+  const { open, opened } = countingOpen();
+  const reader = new EntryReader({ open });
+  t.false(await reader.atFunctionEntry(url, clueAt(SPINS, 'function spin', 'for', hash)));
+  t.true(await reader.atFunctionEntry(url, clueAt(SPINS, 'async function spun', '(n) { return', hash)));
+  t.is(opened.length, 1);
+});
+
+test('a file that is not the script is not read again for another place, until it changes', async (t) => {
+  const { url } = script(t, '// tsx keeps the code it runs in memory: this file is not it');
+  const hash = createHash('sha256').update(SPINS).digest('hex');
+  const { open, opened } = countingOpen();
+  const reader = new EntryReader({ open });
+  t.true(await reader.atFunctionEntry(url, clueAt(SPINS, 'function spin', 'for', hash)));
+  t.true(await reader.atFunctionEntry(url, clueAt(SPINS, 'async function spun', '(n) { return', hash)));
+  t.is(opened.length, 1);
+  writeFileSync(new URL(url), SPINS);
+  t.false(await reader.atFunctionEntry(url, clueAt(SPINS, 'function spin', 'for', hash)));
+  t.is(opened.length, 2);
+});
+
+test('captures that ask at once share one read of the file', async (t) => {
+  const { url, hash } = script(t, SPINS);
+  const { open, opened } = countingOpen();
+  const reader = new EntryReader({ open });
+  const verdicts = await Promise.all([
+    reader.atFunctionEntry(url, clueAt(SPINS, 'function spin', 'for', hash)),
+    reader.atFunctionEntry(url, clueAt(SPINS, 'async function spun', '(n) { return', hash)),
+  ]);
+  t.deepEqual(verdicts, [false, true]);
+  t.is(opened.length, 1);
+});
+
+test('a script read a chunk at a time is read at its V8 positions, across chunks and multi-byte characters', async (t) => {
+  // 256 KiB chunks: the padding puts the chunk's end inside `function spin(n) { for`, and its
+  // two-byte characters make character offsets differ from byte offsets.
+  const source = `//${'é'.repeat(131_065)}\n${SPINS}`;
+  const { url, hash } = script(t, source);
+  t.true(Buffer.byteLength(source.slice(0, source.indexOf('for'))) > 256 * 1024);
+  t.false(await new EntryReader().atFunctionEntry(url, clueAt(source, 'function spin', 'for', hash)));
+  t.true(await new EntryReader().atFunctionEntry(url, clueAt(source, 'async function spun', '(n) { return', hash)));
+});
