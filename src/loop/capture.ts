@@ -31,7 +31,7 @@
 // is read in the script's source where the file on disk is that script (function-entry.ts).
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { atFunctionEntry } from './function-entry.js';
+import { atFunctionEntry, type EntryClue } from './function-entry.js';
 import { MAX_URL_CHARS, mappedOnDisk, sourceUrl } from './source-map.js';
 
 export { MAX_URL_CHARS };
@@ -147,14 +147,19 @@ export interface Capture {
   atEntry: boolean;
 }
 
+/** Reads whether a frame the column calls an entry is one: atFunctionEntry, or a test's. */
+export type EntryCheck = (url: string, clue: EntryClue) => Promise<boolean>;
+
 export class StackCapturer {
   readonly #session: InspectorSession;
   readonly #timeoutMs: number;
+  readonly #entryCheck: EntryCheck;
   #inFlight: Promise<Capture | null> | null = null;
 
-  constructor(session: InspectorSession, { timeoutMs }: { timeoutMs: number }) {
+  constructor(session: InspectorSession, { timeoutMs, entryCheck = atFunctionEntry }: { timeoutMs: number; entryCheck?: EntryCheck }) {
     this.#session = session;
     this.#timeoutMs = timeoutMs;
+    this.#entryCheck = entryCheck;
   }
 
   /** The main thread's frames, innermost first (empty: idle), and when; null when it was not in JavaScript within the timeout. A capture under way is shared. */
@@ -178,9 +183,14 @@ export class StackCapturer {
       const parsed = evaluated.safeParse(reply);
       if (!parsed.success) throw new ClusterdError('ERR_CLUSTERD_INSPECTOR', 'the worker answered the stack probe with something that is not a stack (does the app change Error?)');
       const [at, sites, entry] = parsed.data.result.value;
-      const clue = entry === null ? null : { into: entry[0], position: entry[1], hash: entry[2] };
-      // The script's own file, not the original source that toFrame names.
-      const atEntry = await atFunctionEntry(sites.length > 0 ? scriptUrl(sites[0]![1]) : '', clue);
+      let atEntry = false;
+      if (entry !== null) {
+        // The script's own file, not the original source that toFrame names. Reading it can hang (a
+        // stuck NFS or FUSE mount), and every later capture of this worker would share this one: past
+        // the deadline the column's word (an entry) stands.
+        const check = this.#entryCheck(sites.length > 0 ? scriptUrl(sites[0]![1]) : '', { into: entry[0], position: entry[1], hash: entry[2] });
+        atEntry = await Promise.race([check, deadline.then(() => true)]);
+      }
       return { frames: sites.map(toFrame), at, sentAt, atEntry };
     } finally {
       clearTimeout(timer);

@@ -23,6 +23,20 @@ test('names and URLs past their limit are clipped: the master keeps them in ever
   t.is(capture!.at, 12.5);
 });
 
+test("a source that cannot be read in time (a stuck mount) leaves the column's word: the capture still ends by its deadline", async (t) => {
+  t.timeout(10_000);
+  const session: InspectorSession = { post: () => Promise.resolve({ result: { value: [12.5, [['spinAtAsyncColumn', '/srv/app.js', 1, 20, null]], [19, 19, 'a'.repeat(64)]] } }) };
+  const asked: unknown[] = [];
+  const entryCheck = (url: string, clue: unknown) => {
+    asked.push([url, clue]);
+    return new Promise<boolean>(() => {});
+  };
+  const capture = await new StackCapturer(session, { timeoutMs: 200, entryCheck }).capture();
+  t.deepEqual(asked, [['file:///srv/app.js', { into: 19, position: 19, hash: 'a'.repeat(64) }]]);
+  t.true(capture?.atEntry);
+  t.is(capture?.frames[0]?.functionName, 'spinAtAsyncColumn');
+});
+
 test('an answer that is not a stack is refused', async (t) => {
   const capturer = new StackCapturer(answering([['f', 'u', -1, 2, null]]), { timeoutMs: 1000 });
   await t.throwsAsync(capturer.capture(), { message: /not a stack/ });
