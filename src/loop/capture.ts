@@ -31,7 +31,7 @@
 // is read in the script's source where the file on disk is that script (function-entry.ts).
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { atFunctionEntry, type EntryClue } from './function-entry.js';
+import { MAX_SOURCE_BYTES, atFunctionEntry, type EntryClue } from './function-entry.js';
 import { MAX_URL_CHARS, mappedOnDisk, sourceUrl } from './source-map.js';
 
 export { MAX_URL_CHARS };
@@ -64,7 +64,11 @@ export const PROBE_URL = 'clusterd-capture-probe';
  * `get g` 5, `constructor` 11). Not "at most that far": a loop's back edge also takes the interrupt, at
  * the loop's keyword, and a one-line `(req, res) => { for (...) }` spins 16 columns in. Exactly that far
  * can be a loop too, by chance (`function spin(n) { for` is `async function spin` long): the master reads
- * the source there (function-entry.ts), given the frame's offset and the script's hash. A head that the
+ * the source there (function-entry.ts), given the frame's offset and the script's hash. V8 hashes a
+ * script the first time it is asked, on this blocked thread: about 10 ms a megabyte, once a script. The
+ * probe does not ask where the frame's offset is past what the master reads (MAX_SOURCE_BYTES: a
+ * script's UTF-8 bytes are at least its characters); a script over it with the frame nearer its start
+ * is still hashed, once: its length is not known here without the hash. A head that the
  * name does not give (an anonymous or inferred-name `function (`, a computed key) reads as not at its
  * entry: the block is filed under that function, as if it had run.
  */
@@ -90,8 +94,9 @@ const PROBE = `(() => {
         const heads = ['', '*', 'async ', 'async *', 'function ', 'function* ', 'async function ', 'async function* '];
         if (into === 0 || (name !== '' && heads.some((head) => into === head.length + name.length)) || (inner.isConstructor() && into === 'constructor'.length)) {
           const file = inner.getScriptNameOrSourceURL() || '';
-          const hash = into > 0 && (file.startsWith('/') || file.startsWith('file:')) ? inner.getScriptHash() || null : null;
-          clue = [into, inner.getPosition(), hash];
+          const position = inner.getPosition();
+          const hash = into > 0 && position < ${MAX_SOURCE_BYTES} && (file.startsWith('/') || file.startsWith('file:')) ? inner.getScriptHash() || null : null;
+          clue = [into, position, hash];
         }
       }
     } catch {}

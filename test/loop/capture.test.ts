@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { runInThisContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { MAX_FUNCTION_CHARS, MAX_URL_CHARS, StackCapturer, type InspectorSession } from '../../src/loop/capture.js';
+import { MAX_SOURCE_BYTES } from '../../src/loop/function-entry.js';
 
 /** A session whose Runtime.evaluate answers with `sites`, as the probe would. */
 function answering(sites: unknown[]): InspectorSession {
@@ -48,7 +49,7 @@ test('an answer that is not a stack is refused', async (t) => {
  * sent one, flags[1] once it has the answer. The probe then runs on whatever the main thread is doing,
  * as in a clusterd worker.
  */
-async function mainThreadCapturer(t: ExecutionContext): Promise<{ capturer: StackCapturer; flags: Int32Array }> {
+async function mainThreadCapturer(t: ExecutionContext): Promise<{ capturer: StackCapturer; session: InspectorSession; flags: Int32Array }> {
   const flags = new Int32Array(new SharedArrayBuffer(12));
   const forwarder = new Worker(
     `const { Session } = require('node:inspector');
@@ -80,7 +81,7 @@ async function mainThreadCapturer(t: ExecutionContext): Promise<{ capturer: Stac
       });
     },
   };
-  return { capturer: new StackCapturer(session, { timeoutMs: 10_000 }), flags };
+  return { capturer: new StackCapturer(session, { timeoutMs: 10_000 }), session, flags };
 }
 
 interface FirstLines {
@@ -144,4 +145,28 @@ test("a loop on its function's first line is not that function's entry: the spin
     t.is(capture?.frames[0]?.functionName, spinNames[name] ?? name);
     t.false(capture?.atEntry, `${name}: ${JSON.stringify(capture?.frames.slice(0, 2))}`);
   }
+});
+
+test("the probe does not have V8 hash a script where the frame is past the largest the master reads: that costs the blocked worker", async (t) => {
+  const { session, flags } = await mainThreadCapturer(t);
+  const replies: unknown[] = [];
+  const recording: InspectorSession = {
+    async post(method, params) {
+      const reply = await session.post(method, params);
+      replies.push(reply);
+      return reply;
+    },
+  };
+  // The spin stands as far into its line as an async function's `(` would (the probe then asks for
+  // the hash, as in the test above), past MAX_SOURCE_BYTES of comment.
+  const source = `//${' '.repeat(MAX_SOURCE_BYTES)}\n(flags) => function spinAtAsyncColumn(x) { for (flags[2] = 1; flags[1] === 0; ); }`;
+  const spin = (runInThisContext(source, { filename: '/clusterd-test/huge-bundle.js' }) as (flags: Int32Array) => () => void)(flags);
+  const pending = new StackCapturer(recording, { timeoutMs: 10_000 }).capture();
+  spin();
+  const capture = await pending;
+  t.is(capture?.frames[0]?.functionName, 'spinAtAsyncColumn');
+  const clue = (replies[0] as { result: { value: [unknown, unknown, [number, number, string | null] | null] } }).result.value[2];
+  t.is(clue?.[0], 'async function spinAtAsyncColumn'.length);
+  t.true(clue![1] > MAX_SOURCE_BYTES);
+  t.is(clue?.[2], null);
 });
