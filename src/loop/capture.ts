@@ -152,6 +152,9 @@ export interface Capture {
   atEntry: boolean;
 }
 
+/** How long the script's file may take to read for the entry check (a first read of an 8 MiB script takes tens of ms). */
+export const ENTRY_CHECK_MS = 1_000;
+
 /** Reads whether a frame the column calls an entry is one: atFunctionEntry, or a test's. */
 export type EntryCheck = (url: string, clue: EntryClue) => Promise<boolean>;
 
@@ -192,9 +195,12 @@ export class StackCapturer {
       if (entry !== null) {
         // The script's own file, not the original source that toFrame names. Reading it can hang (a
         // stuck NFS or FUSE mount), and every later capture of this worker would share this one: past
-        // the deadline the column's word (an entry) stands.
+        // ENTRY_CHECK_MS the column's word (an entry) stands. A time of its own, not what is left of
+        // the capture's: on a loaded machine the probe's answer can come near that deadline.
         const check = this.#entryCheck(sites.length > 0 ? scriptUrl(sites[0]![1]) : '', { into: entry[0], position: entry[1], hash: entry[2] });
-        atEntry = await Promise.race([check, deadline.then(() => true)]);
+        let checkTimer: NodeJS.Timeout | undefined;
+        const late = new Promise<boolean>((resolve) => (checkTimer = setTimeout(resolve, ENTRY_CHECK_MS, true)));
+        atEntry = await Promise.race([check, late]).finally(() => clearTimeout(checkTimer));
       }
       return { frames: sites.map(toFrame), at, sentAt, atEntry };
     } finally {
