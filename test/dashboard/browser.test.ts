@@ -150,7 +150,12 @@ browserTest('the page: one element per worker, red within 3 s of blocking, a mar
   await page.click('[data-worker-id="1"] .detail summary');
   await page.waitForSelector('[data-worker-id="1"] .sites li', { timeout: 5000 });
   t.regex(await page.textContent('[data-worker-id="1"] .sites li') ?? '', /blockFor700ms/);
-  t.regex(await page.textContent('[data-worker-id="1"] .last-stack') ?? '', /at blockFor700ms/);
+  // The stack comes with the block's report, which can follow its site by an update (CI, Node 24: empty when read at once).
+  const stack = await waitFor(async () => {
+    const text = (await page.textContent('[data-worker-id="1"] .last-stack')) ?? '';
+    return text.trim() === '' ? null : text;
+  }, { timeoutMs: 10_000, what: 'worker 1\'s last stack on the page' });
+  t.regex(stack, /at blockFor700ms/);
   // Its blocked-loop tick on the lag chart: a click shows the report with its stack.
   // The chart is redrawn on every update, so the tick read may be replaced before the click: again until it lands.
   const deadline = Date.now() + 10_000;
