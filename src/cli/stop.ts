@@ -41,7 +41,7 @@ export const stopCommand: CommandModule<object, StopArgs> = {
     try {
       if (!args.all) {
         const stopped = await stopOne(args);
-        for (const killed of stopped.killed) process.stderr.write(`clusterd: ${killed}\n`);
+        for (const line of stopped.stderr) process.stderr.write(`clusterd: ${line}\n`);
         process.stdout.write(`${stopped.line}\n`);
         process.exitCode = stopped.exitCode;
         return;
@@ -54,11 +54,22 @@ export const stopCommand: CommandModule<object, StopArgs> = {
   },
 };
 
-/** A stopped cluster: the line to print, the master's lines for the workers it killed, and the exit code they make. */
+/** A stopped cluster: the line to print, the lines for stderr, and the exit code. */
 interface Stopped {
   line: string;
-  killed: string[];
+  /** The master's line for each worker it killed rather than drained, or a note that how the stop went could not be learned. */
+  stderr: string[];
   exitCode: number;
+}
+
+/** What asking for the stop learned: how long to wait for the master, and how the stop went. */
+interface Asked {
+  pid: number;
+  waitMs: number;
+  /** Null from a master older than that answer, and when it was lost. */
+  outcome: StopOutcome | null;
+  /** The master went without answering: how the stop went is in its log only. */
+  lost: boolean;
 }
 
 /** Stops one cluster and waits for its master to exit. */
@@ -66,36 +77,79 @@ async function stopOne(args: StopArgs): Promise<Stopped> {
   const { client, status } = await connectFromArgs(args);
   try {
     const askedAt = Date.now();
-    const asked = await askToStop(client);
-    const pid = asked?.masterPid || status.masterPid;
-    // Asked again, to answer once its workers are gone (a second Stop changes nothing): what it
-    // killed at --grace is said here too, not only in its log.
-    const outcome = asked ? await stopOutcome(client, asked.graceMs + STOP_MARGIN_MS) : null;
-    // A master that answers with an outcome knows its --grace, `--grace 0` (no draining) included;
-    // an older one says 0 when it does not know either.
-    const graceMs = outcome ? asked!.graceMs : asked?.graceMs || DEFAULT_GRACE_MS;
-    const waitMs = graceMs + STOP_MARGIN_MS;
-    const gone = client.target.transport === 'unix' ? () => !isRunning(pid) : () => notAnswering(client);
-    if (!(await until(gone, askedAt + waitMs - Date.now()))) {
+    const asked = status.stopTerms ? await askAndLearn(client, status.masterPid, status.stopTerms.graceMs) : await askAsBefore(client, status.masterPid);
+    const { pid, waitMs } = asked;
+    if (!(await until(masterGone(client, pid), askedAt + waitMs - Date.now()))) {
       throw new ClusterdError('ERR_CLUSTERD_STOP_TIMEOUT', `cluster ${status.name} (master pid ${pid}) is still running ${Math.round(waitMs / 1000)}s after it was asked to stop`);
     }
-    return { line: `stopped cluster ${status.name} (master pid ${pid})`, ...outcomeOf(outcome) };
+    const line = `stopped cluster ${status.name} (master pid ${pid})`;
+    // The master is gone, as asked: exit 0, and the note says the rest is in its log.
+    if (asked.lost) return { line, stderr: [`the master (pid ${pid}) exited without saying how the stop went: its log names any worker it killed rather than drained`], exitCode: ExitCode.OK };
+    const { killed, exitCode } = outcomeOf(asked.outcome);
+    return { line, stderr: killed, exitCode };
   } finally {
     client.close();
   }
 }
 
 /**
- * How the stop went, once every worker has exited; null from a master older than that answer (it
- * replies at once), and when the answer did not come (the master gone before it, or past `timeoutMs`):
- * waiting for the master's exit then says the rest, as before.
+ * A master that says its --grace up front (ClusterStatus.stop_terms) is asked once, to answer when
+ * every worker has exited, with what it killed. Asked first to stop and then again for the outcome,
+ * a `--grace 0` master could kill its workers and close its control plane between the two calls:
+ * the second was refused, and the stop read as clean.
  */
-async function stopOutcome(client: ControlClient, timeoutMs: number): Promise<StopOutcome | null> {
-  try {
-    return await client.stopOutcome({ timeoutMs });
-  } catch {
-    return null;
+async function askAndLearn(client: ControlClient, pid: number, graceMs: number): Promise<Asked> {
+  const waitMs = graceMs + STOP_MARGIN_MS;
+  const learned = await askForOutcome(client, { timeoutMs: waitMs, gone: masterGone(client, pid) });
+  return { pid, waitMs, ...learned };
+}
+
+/** A master older than the outcome: asked once, answered at once; its exit is waited for as always. */
+async function askAsBefore(client: ControlClient, statusPid: number): Promise<Asked> {
+  const asked = await askToStop(client);
+  // An older master says 0 when it does not know its --grace.
+  return { pid: asked?.masterPid || statusPid, waitMs: (asked?.graceMs || DEFAULT_GRACE_MS) + STOP_MARGIN_MS, outcome: null, lost: false };
+}
+
+/**
+ * The Stop call that waits for the outcome. `lost` when the master went without answering (its
+ * reply lost as its control plane closed; seen under load), told from its exit rather than waited
+ * for to the deadline, or when no answer came by then (the wait for its exit says the rest).
+ * Refused at once, it is asked once more, as askToStop does: a master still there answers.
+ */
+export async function askForOutcome(
+  client: Pick<ControlClient, 'stop'>,
+  { timeoutMs, gone }: { timeoutMs: number; gone: () => boolean | Promise<boolean> },
+): Promise<{ outcome: StopOutcome | null; lost: boolean }> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    const called = new AbortController();
+    try {
+      const reply = await Promise.race([client.stop({ waitForOutcome: true, timeoutMs: Math.max(0, deadline - Date.now()), signal: called.signal }), goneWithoutAnswer(gone, called.signal)]);
+      return reply ? { outcome: reply.outcome, lost: false } : { outcome: null, lost: true };
+    } catch (error) {
+      if (!(error instanceof ClusterdError)) throw error;
+      if (error.code === NOT_RUNNING && attempt === 1) continue;
+      if (error.code === NOT_RUNNING || error.code === 'ERR_CLUSTERD_TIMEOUT') return { outcome: null, lost: true };
+      throw error;
+    } finally {
+      called.abort();
+    }
   }
+}
+
+/**
+ * How long a reply the master sent just before it exited may still take to be read: its socket's
+ * close comes after it, and fails the call anyway.
+ */
+const LAST_WORD_MS = 1_000;
+
+/** Resolves with null once the master is gone and LAST_WORD_MS passed, unless `signal` ends the wait first. */
+async function goneWithoutAnswer(gone: () => boolean | Promise<boolean>, signal: AbortSignal): Promise<null> {
+  const wait = (ms: number): Promise<void> => pause(ms, undefined, { signal }).catch(() => {});
+  while (!signal.aborted && !(await gone())) await wait(POLL_MS);
+  if (!signal.aborted) await wait(LAST_WORD_MS);
+  return null;
 }
 
 /**
@@ -109,16 +163,17 @@ export function outcomeOf(outcome: StopOutcome | null): { killed: string[]; exit
 }
 
 /**
- * The Stop call; null when the master stopped answering instead of replying. A master whose stop is
- * quick (idle workers) closes its control plane as it exits, and the reply can be lost on the way
- * (seen under load: UNAVAILABLE from a master that did stop). Stop is idempotent, so it is asked
- * once more: a master still there answers it; one that is going refuses the connection, and the
- * caller waits for it to be gone as after any stop.
+ * The Stop call of a master older than the outcome; null when the master stopped answering instead
+ * of replying. A master whose stop is quick (idle workers) closes its control plane as it exits, and
+ * the reply can be lost on the way (seen under load: UNAVAILABLE from a master that did stop). Stop
+ * is idempotent, so it is asked once more: a master still there answers it; one that is going
+ * refuses the connection, and the caller waits for it to be gone as after any stop.
  */
 export async function askToStop(client: Pick<ControlClient, 'stop'>): Promise<{ masterPid: number; graceMs: number } | null> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await client.stop();
+      const { masterPid, graceMs } = await client.stop();
+      return { masterPid, graceMs };
     } catch (error) {
       if (!(error instanceof ClusterdError && error.code === NOT_RUNNING)) throw error;
       if (attempt === 2) return null;
@@ -143,7 +198,7 @@ async function stopAll(): Promise<void> {
   };
   for (const [index, outcome] of outcomes.entries()) {
     if (outcome.status === 'fulfilled') {
-      for (const killed of outcome.value.killed) process.stderr.write(`clusterd: ${names[index]!}: ${killed}\n`);
+      for (const line of outcome.value.stderr) process.stderr.write(`clusterd: ${names[index]!}: ${line}\n`);
       process.stdout.write(`${outcome.value.line}\n`);
       failed(outcome.value.exitCode);
     } else if (outcome.reason instanceof ClusterdError && (outcome.reason.code === NOT_RUNNING || outcome.reason.code === 'ERR_CLUSTERD_NOT_FOUND')) {
@@ -166,6 +221,11 @@ async function until(done: () => boolean | Promise<boolean>, timeoutMs: number):
     await pause(POLL_MS);
   }
   return true;
+}
+
+/** Whether the master has exited: a local one's pid; a remote one, once its control listener refuses connections. */
+function masterGone(client: ControlClient, pid: number): () => boolean | Promise<boolean> {
+  return client.target.transport === 'unix' ? () => !isRunning(pid) : () => notAnswering(client);
 }
 
 /** A remote master: gone once its control listener refuses connections. */

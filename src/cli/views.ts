@@ -58,8 +58,8 @@ export interface WorkerJson {
 }
 
 /** `status --json`: the cluster's fields, each worker flattened to the issue's documented shape. */
-// The runtime prefixes are for this client's notes, not part of the documented shape.
-export type StatusJson = Omit<ClusterView, 'workers' | 'runtimePrefixes'> & { workers: WorkerJson[] };
+// The runtime prefixes are for this client's notes, and the stop terms for `clusterd stop`: not part of the documented shape.
+export type StatusJson = Omit<ClusterView, 'workers' | 'runtimePrefixes' | 'stopTerms'> & { workers: WorkerJson[] };
 
 export function statusJson(status: ClusterView): StatusJson {
   return {

@@ -97,6 +97,13 @@ export interface LogsHandlers {
 }
 
 /** A server stream the caller may stop listening to; cancel() ends it without calling onEnd. */
+/** The master's answer to Stop: the master that stops, its --grace, and (when asked and known) how the stop went. */
+export interface StopReply {
+  masterPid: number;
+  graceMs: number;
+  outcome: StopOutcome | null;
+}
+
 export interface Subscription {
   cancel(): void;
 }
@@ -152,18 +159,14 @@ export class ControlClient {
     return (await this.#unary(this.#raw.Scale, { spec }, null)).workers;
   }
 
-  /** Asks the master to stop gracefully; resolves at once with its pid and --grace (ms, 0 if unknown). */
-  async stop({ timeoutMs = DEFAULT_CALL_TIMEOUT_MS }: { timeoutMs?: number } = {}): Promise<{ masterPid: number; graceMs: number }> {
-    const reply = await this.#unary(this.#raw.Stop, {}, timeoutMs);
-    return { masterPid: reply.masterPid, graceMs: reply.graceMs };
-  }
-
   /**
-   * Asks the master to stop (or, stopping already, changes nothing) and resolves once every worker
-   * has exited, with how the stop went: null from a master older than that answer, which replies at once.
+   * Asks the master to stop gracefully (stopping already, that changes nothing); resolves at once with
+   * its pid and --grace (ms, 0 if unknown). With `waitForOutcome`, once every worker has exited, with
+   * how the stop went too (`outcome`); a master older than that answer replies at once, outcome null.
    */
-  async stopOutcome({ timeoutMs }: { timeoutMs: number }): Promise<StopOutcome | null> {
-    return decodeStopOutcome((await this.#unary(this.#raw.Stop, { waitForOutcome: true }, timeoutMs)).outcome);
+  async stop({ waitForOutcome = false, timeoutMs = DEFAULT_CALL_TIMEOUT_MS, signal }: { waitForOutcome?: boolean; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<StopReply> {
+    const reply = await this.#unary(this.#raw.Stop, { waitForOutcome }, timeoutMs, signal);
+    return { masterPid: reply.masterPid, graceMs: reply.graceMs, outcome: decodeStopOutcome(reply.outcome) };
   }
 
   /** Worker `id`'s current JavaScript stack. */

@@ -43,6 +43,7 @@ export function encodeStatus(status: ClusterStatus, { history, lastBlocked }: En
     waiting: status.waiting.map((waiting) => ({ id: waiting.id, crashes: waiting.crashes, restartInMs: Math.round(waiting.restartInMs), blockedSites: waiting.blockedSites.map((site) => ({ ...site })) })),
     runtimePrefixes: [...RUNTIME_PREFIXES],
     master: { ...status.master },
+    stopTerms: status.stopTerms ? { graceMs: status.stopTerms.graceMs } : null,
   };
 }
 
@@ -114,6 +115,8 @@ export function decodeStatus(wire: WireClusterStatus): ClusterView {
     runtimePrefixes: runtimePrefixesOf(wire),
     // A master older than the field sends none: nothing is shown for it.
     master: wire.master ? { rss: wire.master.rss, heapUsed: wire.master.heapUsed, heapTotal: wire.master.heapTotal, cpuSeconds: wire.master.cpuSeconds } : null,
+    // A master older than the field sends none: `clusterd stop` then asks as it always did.
+    stopTerms: wire.stopTerms ? { graceMs: wire.stopTerms.graceMs } : null,
   };
 }
 

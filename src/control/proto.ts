@@ -12,7 +12,7 @@ import protobuf from 'protobufjs/light.js';
 import { ClusterdError } from '../errors.js';
 import type { CallbackTime, PhaseTime } from '../loop/types.js';
 import type { BlockedSite } from '../master/blocked-sites.js';
-import type { ClusterStatus, ClusterTotals, MasterUsage, WaitingWorker } from '../master/status.js';
+import type { ClusterStatus, ClusterTotals, MasterUsage, StopTerms, WaitingWorker } from '../master/status.js';
 
 /** From dist/control or src/control alike: proto/ sits at the package root. */
 export const PROTO_PATH = fileURLToPath(new URL('../../proto/clusterd.proto', import.meta.url));
@@ -177,7 +177,7 @@ export type WireBlockedSite = BlockedSite;
 export type WireTotals = Omit<ClusterTotals, 'blocked'> & { blocked?: number };
 
 /** The master's ClusterStatus as decoded: repeated and message fields may be absent (null); `counts` stays in the master. */
-export interface WireClusterStatus extends Omit<ClusterStatus, 'workers' | 'totals' | 'addresses' | 'counts' | 'waiting' | 'master'> {
+export interface WireClusterStatus extends Omit<ClusterStatus, 'workers' | 'totals' | 'addresses' | 'counts' | 'waiting' | 'master' | 'stopTerms'> {
   workers: WireWorker[] | null;
   totals: WireTotals | null;
   /** Absent from a master older than the field. */
@@ -188,6 +188,8 @@ export interface WireClusterStatus extends Omit<ClusterStatus, 'workers' | 'tota
   runtimePrefixes?: string[] | null;
   /** Absent (null) from a master older than the field. */
   master?: MasterUsage | null;
+  /** Absent (null) from a master older than the field. */
+  stopTerms?: StopTerms | null;
 }
 
 export interface WireStackFrame {

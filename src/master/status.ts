@@ -91,6 +91,16 @@ export interface ClusterStatus {
   waiting: WaitingWorker[];
   /** The master process's own memory and CPU (not in `totals`, which sum the workers'). */
   master: MasterUsage;
+  /**
+   * What a stop of it will take, for `clusterd stop`'s deadline. Null from a source that does not say
+   * (a stand-in for a master older than the field, in tests): the wire leaves it out.
+   */
+  stopTerms: StopTerms | null;
+}
+
+/** How long a stop may take: the master's --grace, in ms. */
+export interface StopTerms {
+  graceMs: number;
 }
 
 /** What the control plane needs from the master to report on it. */
@@ -189,6 +199,7 @@ export function buildStatus(supervisor: Supervisor): ClusterStatus {
         : [],
     ),
     master: masterUsage(),
+    stopTerms: { graceMs: config.graceMs },
   };
 }
 

@@ -207,9 +207,66 @@ test('stop waits until the master has exited, then exits 0', async (t) => {
   const result = await clusterd(dir, 'stop');
   t.is(result.exitCode, 0, result.stderr);
   t.is(result.stdout, `stopped cluster api (master pid ${master.pid})`);
-  // Asked twice: the second Stop (which starts nothing more) answers once the workers are gone, with how it went.
-  t.deepEqual(ops.calls, ['stop', 'stop']);
+  // Asked once: the Stop answers once the workers are gone, with how it went.
+  t.deepEqual(ops.calls, ['stop']);
   t.throws(() => process.kill(master.pid!, 0), { code: 'ESRCH' }, 'the CLI returned only after the master was gone');
+});
+
+test('stop of a master that kills its workers and closes its control plane at once (--grace 0): the one Stop, waiting, still hears what it killed, exit 5', async (t) => {
+  const dir = tempDir(t);
+  const { ops, source, server } = await serveOps(t, { dir });
+  const master = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { stdio: 'ignore' });
+  t.teardown(() => master.kill('SIGKILL'));
+  source.update({ ...source.current, masterPid: master.pid! });
+  ops.graceMs = 0;
+  const message = 'worker 1 (pid 40001): --grace 0ms over: killed (SIGKILL) without draining';
+  ops.stopOutcome = Promise.resolve({ exitCode: ExitCode.GRACE_EXPIRED, killed: [{ id: 1, pid: 40_001, message }] });
+  // As the master does once its workers are gone: its control plane closes (a call under way may
+  // finish), then it exits. A Stop asked after that is refused.
+  ops.onStop = () =>
+    setImmediate(() => {
+      void server.close();
+      master.kill('SIGTERM');
+    });
+  const result = await clusterd(dir, 'stop', 'api');
+  t.is(result.exitCode, ExitCode.GRACE_EXPIRED, result.stderr);
+  t.is(result.stderr, `clusterd: ${message}`);
+  t.is(result.stdout, `stopped cluster api (master pid ${master.pid})`);
+  t.deepEqual(ops.calls, ['stop']);
+});
+
+test('stop whose master exits without answering: a note that how it went is in its log, exit 0, without waiting out the deadline', async (t) => {
+  const dir = tempDir(t);
+  const { ops, source } = await serveOps(t, { dir });
+  const master = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { stdio: 'ignore' });
+  t.teardown(() => master.kill('SIGKILL'));
+  source.update({ ...source.current, masterPid: master.pid! });
+  // Past the test's own timeout: only the master's exit can end the wait.
+  ops.graceMs = 3_600_000;
+  ops.stopOutcome = new Promise(() => {});
+  ops.onStop = () => void master.kill('SIGTERM');
+  const result = await clusterd(dir, 'stop', 'api');
+  t.is(result.exitCode, 0, result.stderr);
+  t.is(result.stderr, `clusterd: the master (pid ${master.pid}) exited without saying how the stop went: its log names any worker it killed rather than drained`);
+  t.is(result.stdout, `stopped cluster api (master pid ${master.pid})`);
+});
+
+test('stop of a master older than stop_terms: one Stop, answered at once, its --grace read from the reply, exit 0 as before', async (t) => {
+  const dir = tempDir(t);
+  const { ops, source } = await serveOps(t, { dir });
+  const master = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { stdio: 'ignore' });
+  t.teardown(() => master.kill('SIGKILL'));
+  source.update({ ...source.current, masterPid: master.pid!, stopTerms: null });
+  // An older master knows no outcome: what the fake would say, it is not asked for.
+  ops.stopOutcome = new Promise(() => {});
+  ops.graceMs = 1;
+  const timedOut = await clusterd(dir, 'stop', 'api');
+  t.is(timedOut.exitCode, ExitCode.STOP_TIMEOUT, 'waited the grace of the reply (1 ms) plus the margin');
+  ops.onStop = () => void master.kill('SIGTERM');
+  const result = await clusterd(dir, 'stop', 'api');
+  t.is(result.exitCode, 0, result.stderr);
+  t.is(result.stderr, '');
+  t.deepEqual(ops.calls, ['stop', 'stop']);
 });
 
 test('stop exits 10 when the master is still there after its grace plus the margin', async (t) => {

@@ -74,6 +74,7 @@ function fakeStatus(workers: WorkerStatus[] = [worker(1, { sample: blocked, rest
     counts: countsOf(workers),
     waiting: [],
     master: { rss: 45_000_000, heapUsed: 8_000_000, heapTotal: 11_000_000, cpuSeconds: 3.5 },
+    stopTerms: { graceMs: 10_000 },
   };
 }
 

@@ -121,8 +121,16 @@ test('Scale: N, +K, -K; a bad spec or fewer than one worker is INVALID_ARGUMENT 
 test('Stop: answers with the master pid and its grace, once per call', async (t) => {
   const { client, ops } = await serveOps(t);
   ops.graceMs = 2_500;
-  t.deepEqual(await client.stop(), { masterPid: 39_999, graceMs: 2_500 });
+  t.deepEqual(await client.stop(), { masterPid: 39_999, graceMs: 2_500, outcome: null });
   t.deepEqual(ops.calls, ['stop']);
+});
+
+test('Status says the master\'s --grace up front (stop_terms), for a Stop\'s deadline; a master older than the field sends none: null', async (t) => {
+  const { client, ops, source } = await serveOps(t);
+  ops.graceMs = 0;
+  t.deepEqual((await client.status()).stopTerms, { graceMs: 0 }, '--grace 0 is said, not taken for absent');
+  source.update({ ...source.current, stopTerms: null });
+  t.is((await client.status()).stopTerms, null);
 });
 
 test('Stop waiting for the outcome: answers once the stop has ended, with the workers killed rather than drained', async (t) => {
@@ -130,12 +138,12 @@ test('Stop waiting for the outcome: answers once the stop has ended, with the wo
   let end!: (outcome: StopOutcome) => void;
   ops.stopOutcome = new Promise((resolve) => (end = resolve));
   let answered = false;
-  const outcome = client.stopOutcome({ timeoutMs: 10_000 }).finally(() => (answered = true));
+  const outcome = client.stop({ waitForOutcome: true, timeoutMs: 10_000 }).finally(() => (answered = true));
   await waitFor(() => ops.calls.length === 1, { what: 'the stop asked' });
   t.false(answered);
   const killed = { id: 1, pid: 40_001, message: 'worker 1 (pid 40001): --grace 1s over: killed (SIGKILL), destroying 3 HTTP requests in flight' };
   end({ exitCode: ExitCode.GRACE_EXPIRED, killed: [killed] });
-  t.deepEqual(await outcome, { exitCode: ExitCode.GRACE_EXPIRED, killed: [killed] });
+  t.deepEqual(await outcome, { masterPid: 39_999, graceMs: 1_000, outcome: { exitCode: ExitCode.GRACE_EXPIRED, killed: [killed] } });
   t.deepEqual(ops.calls, ['stop']);
 });
 

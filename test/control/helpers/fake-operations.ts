@@ -52,12 +52,22 @@ export class FakeOperations implements ControlOperations {
   readonly blocked = new Map<number, BlockedInfo>();
   readonly stacks = new Map<number, StackReport>();
   generation = 1;
-  graceMs = 1_000;
+  #graceMs = 1_000;
   /** Called by stop() after it is recorded (a test kills its stand-in master here). */
   onStop: () => void = () => {};
 
   constructor(source: FakeSource) {
     this.source = source;
+  }
+
+  /** The fake master's --grace: what Stop answers, and what its status says up front (unless a test took that out). */
+  get graceMs(): number {
+    return this.#graceMs;
+  }
+
+  set graceMs(graceMs: number) {
+    this.#graceMs = graceMs;
+    if (this.source.current.stopTerms) this.source.update({ ...this.source.current, stopTerms: { graceMs } });
   }
 
   /** Replaces each worker in turn, as Operations.reload reports it. */
@@ -91,7 +101,7 @@ export class FakeOperations implements ControlOperations {
   stop = (): { graceMs: number } => {
     this.calls.push('stop');
     this.onStop();
-    return { graceMs: this.graceMs };
+    return { graceMs: this.#graceMs };
   };
 
   /** How the fake's stop went, once a test settles it (at once by default: every worker drained). */

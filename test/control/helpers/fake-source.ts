@@ -67,6 +67,7 @@ export function clusterStatus(name: string, workers: WorkerStatus[]): ClusterSta
     counts: countsOf(workers),
     waiting: [],
     master: { rss: 41 * 1024 * 1024, heapUsed: 9 * 1024 * 1024, heapTotal: 14 * 1024 * 1024, cpuSeconds: 1.25 },
+    stopTerms: { graceMs: 1_000 },
   };
 }
 
