@@ -154,12 +154,14 @@ async function goneWithoutAnswer(gone: () => boolean | Promise<boolean>, signal:
 
 /**
  * Workers killed rather than drained make the master exit 5 (at --grace) or 6 (a forced stop), and
- * `stop` exits the same: their requests in flight were cut off. An older master: as before, 0.
+ * `stop` exits the same: their requests in flight were cut off. The master's exit code decides, not
+ * the lines: a forced stop that finds every worker exited already kills none, and still exits 6. An
+ * older master: as before, 0.
  */
 export function outcomeOf(outcome: StopOutcome | null): { killed: string[]; exitCode: number } {
-  if (!outcome || outcome.killed.length === 0) return { killed: [], exitCode: ExitCode.OK };
-  const exitCode = outcome.exitCode === ExitCode.FORCED ? ExitCode.FORCED : ExitCode.GRACE_EXPIRED;
-  return { killed: outcome.killed.map((worker) => worker.message), exitCode };
+  if (!outcome) return { killed: [], exitCode: ExitCode.OK };
+  const said = outcome.exitCode === ExitCode.FORCED || outcome.exitCode === ExitCode.GRACE_EXPIRED;
+  return { killed: outcome.killed.map((worker) => worker.message), exitCode: said ? outcome.exitCode : ExitCode.OK };
 }
 
 /**

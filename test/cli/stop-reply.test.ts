@@ -49,6 +49,11 @@ test('how the stop went: workers killed make exit 5 (6 when forced); a master ol
   t.deepEqual(outcomeOf(null), { killed: [], exitCode: ExitCode.OK });
 });
 
+test('the master\'s exit code decides, not the lines: a forced stop that found every worker exited already kills none, and exits 6', (t) => {
+  t.deepEqual(outcomeOf({ exitCode: ExitCode.FORCED, killed: [] }), { killed: [], exitCode: ExitCode.FORCED });
+  t.deepEqual(outcomeOf({ exitCode: ExitCode.GRACE_EXPIRED, killed: [] }), { killed: [], exitCode: ExitCode.GRACE_EXPIRED });
+});
+
 /** A Stop that waits for the outcome: answers with `reply`, or never (a master gone without answering), cancelled by its signal. */
 function waiting(replies: Array<StopReply | ClusterdError | 'never'>): { stop(options?: { signal?: AbortSignal }): Promise<StopReply>; calls: number } {
   const stub = {
