@@ -12,8 +12,9 @@ export const ExitCode = {
   /** A port the app listens on could not be bound (in use, permission denied). */
   LISTEN_FAILED: 4,
   /**
-   * Stopped on request, but some workers were still busy after --grace and were killed. `stop`,
-   * `reload` and `restart` exit so too when the master says it killed workers at --grace.
+   * Stopped on request, but some workers were still busy after --grace and were killed. `stop` exits
+   * so too when the master says it did; `reload` and `restart` name such workers but exit 0 (their new
+   * workers serve).
    */
   GRACE_EXPIRED: 5,
   /** Stopped by a second SIGINT/SIGTERM while draining: workers were killed at once (and `stop`, told so by the master). */
