@@ -24,6 +24,8 @@ export class MasterControl implements ControlOperations {
    */
   readonly #blocked = new Map<number, { report: BlockedInfo; generation: number }>();
   readonly #unsubscribe: () => void;
+  /** How the stop went, once asked for (stopped()). */
+  #stopped: Promise<StopOutcome> | null = null;
 
   constructor({ supervisor, operations, logs }: { supervisor: Supervisor; operations: Operations; logs: LogSink }) {
     this.#supervisor = supervisor;
@@ -80,11 +82,16 @@ export class MasterControl implements ControlOperations {
     return { graceMs: this.#supervisor.config.graceMs };
   }
 
-  /** Resolves once the cluster has stopped, with its exit code and the workers it killed rather than drained. */
+  /**
+   * Resolves once the cluster has stopped, with its exit code and the workers it killed rather than
+   * drained. One promise for every waiting Stop: a listener each, a dozen clients stopping at once
+   * passed EventEmitter's limit of ten (a MaxListenersExceededWarning in the master's log).
+   */
   stopped(): Promise<StopOutcome> {
-    const outcome = this.#supervisor.stopOutcome;
-    if (outcome) return Promise.resolve(outcome);
-    return new Promise((resolve) => this.#supervisor.once('stopped', (_code: number, stopped: StopOutcome) => resolve(stopped)));
+    this.#stopped ??= this.#supervisor.stopOutcome
+      ? Promise.resolve(this.#supervisor.stopOutcome)
+      : new Promise((resolve) => this.#supervisor.once('stopped', (_code: number, stopped: StopOutcome) => resolve(stopped)));
+    return this.#stopped;
   }
 
   async stack(id: number): Promise<StackReport> {
