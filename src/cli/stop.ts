@@ -183,7 +183,17 @@ export async function askToStop(client: Pick<ControlClient, 'stop'>): Promise<{ 
   }
 }
 
-/** `stop --all`: every local cluster at once, a line for each; the exit code of the first that failed. */
+/**
+ * How much an exit code of one cluster's stop weighs in `stop --all`'s: a stop that failed (10: still
+ * running, 7, 1...) over one that stopped but killed workers (5, 6), over a clean one; among equals,
+ * the first in name order. A cluster still running was hidden behind another's 5.
+ */
+function severity(code: number): number {
+  if (code === ExitCode.OK) return 0;
+  return code === ExitCode.GRACE_EXPIRED || code === ExitCode.FORCED ? 1 : 2;
+}
+
+/** `stop --all`: every local cluster at once, a line for each; the exit code of the worst (severity()). */
 async function stopAll(): Promise<void> {
   // The silent too (a master stopped with SIGSTOP, a blocked loop): asked like the others, so one that
   // answers late is stopped, and one that does not is a line and a failed exit, not passed over.
@@ -196,7 +206,7 @@ async function stopAll(): Promise<void> {
   const outcomes = await Promise.allSettled(names.map((name) => stopOne({ name })));
   let exitCode: number = ExitCode.OK;
   const failed = (code: number): void => {
-    if (exitCode === ExitCode.OK) exitCode = code;
+    if (severity(code) > severity(exitCode)) exitCode = code;
   };
   for (const [index, outcome] of outcomes.entries()) {
     if (outcome.status === 'fulfilled') {

@@ -310,6 +310,23 @@ test('stop whose master killed workers: their lines on stderr, exit 5 (6 for a f
   }
 });
 
+test('stop --all: a cluster still running (10) is not hidden behind another\'s killed workers (5), whichever comes first by name', async (t) => {
+  const dir = tempDir(t);
+  const killing = await serveOps(t, { dir, name: 'a' });
+  const stuck = await serveOps(t, { dir, name: 'b' });
+  const masters = ['a', 'b'].map(() => spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { stdio: 'ignore' }));
+  for (const master of masters) t.teardown(() => master.kill('SIGKILL'));
+  killing.source.update({ ...killing.source.current, masterPid: masters[0]!.pid! });
+  killing.ops.onStop = () => void masters[0]!.kill('SIGTERM');
+  const message = 'worker 1 (pid 40001): --grace 1s over: killed (SIGKILL), destroying 1 HTTP request in flight';
+  killing.ops.stopOutcome = Promise.resolve({ exitCode: ExitCode.GRACE_EXPIRED, killed: [{ id: 1, pid: 40_001, message }] });
+  stuck.source.update({ ...stuck.source.current, masterPid: masters[1]!.pid! });
+  stuck.ops.graceMs = 1;
+  const result = await clusterd(dir, 'stop', '--all');
+  t.is(result.exitCode, ExitCode.STOP_TIMEOUT, result.stderr);
+  t.deepEqual(result.stderr.split('\n'), [`clusterd: a: ${message}`, `clusterd: cluster b (master pid ${masters[1]!.pid}) is still running 5s after it was asked to stop`]);
+});
+
 test('stack prints the state and V8-style frames; --json the same as data; unknown worker exit 7', async (t) => {
   const dir = tempDir(t);
   const { ops } = await serveOps(t, { dir });
