@@ -28,11 +28,20 @@ export function stoppedCleanly(exit: WorkerExit, killSignal: NodeJS.Signals): bo
  */
 export function describeExit(exit: WorkerExit, worker: WorkerProcess): string {
   if (exit.error !== undefined) return `could not be started: ${exit.error}`;
-  // The runtime ends a worker whose app closed its channel, with a SIGKILL to its group: not a kill from outside.
-  const how = exit.closedChannel && !exit.killed ? 'closed its IPC channel (process.disconnect())' : exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  const how = closedItsChannel(exit) ? 'closed its IPC channel (process.disconnect())' : exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
   const when = exit.from === 'starting' ? ' before it was ready' : exit.from === 'stopping' ? ' while stopping' : '';
   const last = lastErrorLine(exitOutput(exit, worker));
   return `${how}${when}${last ? `: ${last}` : ''}`;
+}
+
+/**
+ * The app closed the worker's channel, and the runtime ended the worker for it: with a SIGKILL to its
+ * own group (not a kill from outside), or exit 0 where it leads none (src/worker/preload.ts). Only
+ * that exit: the 'disconnecting' message that says so can be sent by the app itself, and an exit 1
+ * after it is the app's failure, not a closed channel.
+ */
+function closedItsChannel(exit: WorkerExit): boolean {
+  return exit.closedChannel === true && !exit.killed && (exit.signal === 'SIGKILL' || exit.code === 0);
 }
 
 /**

@@ -37,7 +37,10 @@ export interface WorkerExit {
   error?: string;
   /** The master killed it (SIGKILL: --grace over, a forced stop, --listen-timeout, the watchdog). */
   killed: boolean;
-  /** The app closed the worker's IPC channel itself (process.disconnect()), which ends the worker. */
+  /**
+   * The worker said the app closed its IPC channel (process.disconnect()), which ends the worker. The
+   * app can send that message itself: describeExit believes it only of the exit such a close makes.
+   */
   closedChannel?: boolean;
 }
 

@@ -61,3 +61,13 @@ test("the app's own process.disconnect() is named as such, not as a SIGKILL, and
   }, { what: 'a new worker answering' });
   t.is(await cluster.stop(), ExitCode.OK);
 });
+
+test("a 'disconnecting' message the app sends itself, then exit 1: the exit line gives the code, not a closed IPC channel", async (t) => {
+  const cluster = await startCluster(APP, { instances: 1, flags: ['--name', 'exit-cause-forged'] });
+  killOnTeardown(t, cluster.process);
+  const pid = cluster.pids[0]!;
+  t.is((await get(cluster.port, '/forge')).status, 200);
+  const exit = await cluster.waitForLine((line) => line.event === 'worker-exit');
+  t.is(exit.message, `worker 1 (pid ${pid}) exited with code 1: fatal: config invalid; restarting`);
+  t.is(await cluster.stop(), ExitCode.OK);
+});
