@@ -347,7 +347,9 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
 
   /** --grace is over and it has not exited: SIGKILL, logging what its drain still had open. */
   expireGrace(graceMs: number): void {
-    if (this.#state === 'exited') return;
+    // Killed already (still starting when the stop began, a forced stop): its exit is on the way, and
+    // a second line would name it twice and replace the first's report.
+    if (this.#state === 'exited' || this.#killed) return;
     const message = describeGraceOver({ id: this.id, pid: this.pid, graceMs, report: this.#drainReport, killSignal: this.#killSignal });
     this.#killWithWork('grace-expired', message, { graceMs });
   }

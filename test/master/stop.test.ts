@@ -239,6 +239,18 @@ test('a stop while the workers are still starting ends them at once and exits 0,
   t.false(master.lines.some((line) => line.event === 'grace-expired'), JSON.stringify(master.lines.filter((line) => line.event === 'grace-expired')));
 });
 
+// Killed at the stop, such a worker is not killed again at --grace: with --grace 0 the grace ends
+// before its exit is seen, and a second kill line named it (and made the stop exit 5).
+test('a stop with --grace 0 while the workers are still starting: each killed once, no --grace line, exit 0', async (t) => {
+  const master = launch(['start', fixture('never-listens.js'), '-i', '2', '--grace', '0', '--listen-timeout', '60s', '--log-format', 'json']);
+  t.teardown(() => master.process.kill('SIGKILL'));
+  const pid = master.process.pid!;
+  await waitFor(() => childrenOf(pid).length >= 2, { timeoutMs: 20_000, intervalMs: 5, what: 'both workers forked' });
+  process.kill(pid, 'SIGTERM');
+  t.is(await master.exited, ExitCode.OK, master.stderr.join('\n'));
+  t.false(master.lines.some((line) => line.event === 'grace-expired'), JSON.stringify(master.lines.filter((line) => line.event === 'grace-expired')));
+});
+
 // The master ends the streams that follow it and exits once their ends have gone out. On Node 24
 // its connections closed first (grpc-js saw its sessions closed already and did not wait for them):
 // `logs -f` and `top` read a dropped connection, "no cluster answers", exit 7.
