@@ -33,18 +33,23 @@ export function followOutput(
 }
 
 /**
- * Resolves once the exited worker's `output` has ended, or after OUTPUT_AFTER_EXIT_MS. Its last
- * lines first; but a process it started that left its group (detached) may hold the pipes open for
- * good, and the exit (a restart, a stop, a reload) must not wait on it: that process's lines go on
- * being read, under this worker's id.
+ * Resolves once the exited worker's `output` has ended and its IPC `channel` has closed, or after
+ * OUTPUT_AFTER_EXIT_MS. Its last lines and messages first; but a process it started that left its
+ * group (detached) may hold the pipes (or, handed it, the channel) open for good, and the exit (a
+ * restart, a stop, a reload) must not wait on it: that process's lines go on being read, under this
+ * worker's id. The warning says which is held.
  */
-export function outputEnded(output: Promise<unknown>, { id, pid, logs }: OutputSource): Promise<void> {
+export function outputEnded({ output, channel }: { output: Promise<unknown>; channel: Promise<unknown> }, { id, pid, logs }: OutputSource): Promise<void> {
   let held: NodeJS.Timeout | undefined;
+  const open = { output: true, channel: true };
+  void output.then(() => (open.output = false));
+  void channel.then(() => (open.channel = false));
   return Promise.race([
-    output.then(() => clearTimeout(held)),
+    Promise.all([output, channel]).then(() => clearTimeout(held)),
     new Promise<void>((resolve) => {
       held = setTimeout(() => {
-        logs.event('output-held', `worker ${id} (pid ${pid}) exited, but its output is still held open by a process it started that left its group; not waiting for it`, { worker: id, pid }, 'warn');
+        const what = open.output && open.channel ? 'its output and its IPC channel are' : open.output ? 'its output is' : 'its IPC channel is';
+        logs.event('output-held', `worker ${id} (pid ${pid}) exited, but ${what} still held open by a process it started that left its group; not waiting for it`, { worker: id, pid }, 'warn');
         resolve();
       }, OUTPUT_AFTER_EXIT_MS);
     }),

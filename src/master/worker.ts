@@ -47,8 +47,9 @@ export interface WorkerExit {
 /**
  * Events: 'ready' once it can take traffic; 'listening' (boolean) when the app has closed every
  * server it listened on (false: not ready) or listens again (true); 'sample' (LoopSample) every stats interval;
- * 'blocked' (BlockedInfo) when the watchdog catches its loop blocked past the threshold; 'exit' (WorkerExit) once the process is gone and
- * its output fully written.
+ * 'blocked' (BlockedInfo) when the watchdog catches its loop blocked past the threshold; 'exit' (WorkerExit) once the process is gone,
+ * its output fully read and its IPC channel closed (every message it sent routed), or 2 s after its exit
+ * when a process it started holds either open (outputEnded).
  */
 export class WorkerProcess extends EventEmitter implements BalancedWorker {
   readonly id: number;
@@ -206,8 +207,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       this.#state = transition(from, 'exited');
       this.#listeners.remove(this);
       // Its last lines and its last messages first (a 'disconnecting' says why it went), but not waiting
-      // for good on a process that holds the pipes open (outputEnded).
-      void outputEnded(Promise.all([output, channelClosed]), { id: this.id, pid, logs: this.#logs }).then(() =>
+      // for good on a process that holds the pipes or the channel open (outputEnded).
+      void outputEnded({ output, channel: channelClosed }, { id: this.id, pid, logs: this.#logs }).then(() =>
         this.emit('exit', { code, signal, from, killed: this.#killed, closedChannel: this.#closedChannel } satisfies WorkerExit),
       );
     });

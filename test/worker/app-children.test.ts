@@ -61,6 +61,24 @@ test('a worker that dies while a process it started holds its output is restarte
   t.is(await cluster.stop(), 0);
 });
 
+test('a worker that dies while a process it started holds its IPC channel: the line says the channel is held, and it is restarted', async (t) => {
+  const cluster = await startCluster(fixture('forks-a-child.js'), { instances: 1, env: { HOLD_SECONDS: '60' } });
+  let holder = 0;
+  t.teardown(() => {
+    if (holder && isAlive(holder)) process.kill(holder, 'SIGKILL');
+  });
+  const first = cluster.pids[0]!;
+  ({ holder } = await getJson<Answer & { holder: number }>(cluster.port, '/crash-holding-channel'));
+  await cluster.waitForLine((line) => line.event === 'worker-exit' && line.worker === 1, 20_000);
+  const held = cluster.lines.find((line) => line.event === 'output-held');
+  t.is(held?.message, `worker 1 (pid ${first}) exited, but its IPC channel is still held open by a process it started that left its group; not waiting for it`);
+  await waitFor(async () => {
+    const { pid } = await getJson(cluster.port, '/').catch(() => ({ pid: first }));
+    return pid !== first ? pid : undefined;
+  }, { timeoutMs: 20_000, what: 'a new worker 1 serving' });
+  t.is(await cluster.stop(), 0);
+});
+
 // The runtime's messages travel as Node's internal ones (src/protocol.ts), as node:cluster's do.
 for (const balance of ['fair', 'rr']) {
   test(`--balance ${balance}: the app's process.on('message') hears none of the runtime's messages`, async (t) => {
