@@ -91,7 +91,9 @@ export class GracefulStop {
     if (this.#host.phase() !== 'stopping' || this.#host.live().size > 0) return;
     if (this.#graceTimer) clearTimeout(this.#graceTimer);
     this.#graceTimer = null;
-    // Those a drain of their own killed too (an old worker of a reload, at its --grace): the stop waited for them.
+    // Those a drain of their own killed too (an old worker of a reload, at its --grace), even just before
+    // the stop began: the stop waited for them, and the operation that killed them may never report it
+    // (a stop ends it). README, Stopping.
     const killed = this.#stopping.flatMap((worker) => (worker.killReport ? [worker.killReport] : []));
     if (this.#exitCode === ExitCode.OK && killed.length > 0) this.#exitCode = ExitCode.GRACE_EXPIRED;
     this.#stopping = [];
