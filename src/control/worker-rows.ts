@@ -60,9 +60,13 @@ export function wireTotals<T extends { ready: number; blocked: number }>(totals:
 /**
  * The totals' ready (and not blocked) and blocked workers, as a client reads them from the wire
  * (wireTotals). A master older than `blocked` sends 0; its rows say which are blocked (blockedMs).
+ * Masters built between stop 36 and wireTotals sent `ready` without the blocked ones already: told
+ * by the rows of the same message (their ready rows less `blocked`), not taken out twice.
  * For `status` and the dashboard's mirror alike.
  */
 export function readyAndBlocked(totals: { ready: number; blocked: number }, workers: ReadonlyArray<{ state: string; blockedMs: number }>): { ready: number; blocked: number } {
   const blocked = totals.blocked > 0 ? totals.blocked : workers.filter(isBlocked).length;
-  return { ready: Math.max(0, totals.ready - blocked), blocked };
+  const readyRows = workers.filter((worker) => worker.state === 'ready').length;
+  const takenOutAlready = totals.blocked > 0 && totals.ready === readyRows - totals.blocked;
+  return { ready: takenOutAlready ? totals.ready : Math.max(0, totals.ready - blocked), blocked };
 }

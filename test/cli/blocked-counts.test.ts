@@ -55,6 +55,10 @@ test('on the wire, totals.ready counts blocked workers too, as masters older tha
   const withField = encodeStatus(status, { history: false });
   withField.totals = { ...withField.totals!, ready: 2, blocked: 2 };
   t.like(decodeStatus(withField).totals, { ready: 0, blocked: 2 });
+  // A master built between stop 36 and wireTotals: `ready` without the blocked ones already, told by its rows.
+  const between = encodeStatus(status, { history: false });
+  between.totals = { ...between.totals!, ready: 1, blocked: 1 };
+  t.like(decodeStatus(between).totals, { workers: 3, ready: 1, blocked: 1 });
   const none = encodeStatus(clusterStatus('now', [worker(1), worker(2)]), { history: false });
   t.like(none.totals, { ready: 2, blocked: 0 });
   t.like(decodeStatus(none).totals, { ready: 2, blocked: 0 });

@@ -37,6 +37,8 @@ test('from a master older than totals.blocked (a blocked worker counted ready), 
   t.like(parseFeedMessage(JSON.stringify({ ...message, totals: { ...message.totals, ready: 2, blocked: 1 }, workers })).totals, { ready: 1, blocked: 1 });
   // ... read as sent, not counted again from the rows (counts the rows would not give).
   t.like(parseFeedMessage(JSON.stringify({ ...message, totals: { ...message.totals, ready: 2, blocked: 2 }, workers })).totals, { ready: 0, blocked: 2 });
+  // A master built between stop 36 and wireTotals sent `ready` without the blocked ones: not taken out twice.
+  t.like(parseFeedMessage(JSON.stringify({ ...message, totals: { ...message.totals, ready: 1, blocked: 1 }, workers })).totals, { ready: 1, blocked: 1 });
 });
 
 const malformed = test.macro({
