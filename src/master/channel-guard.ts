@@ -48,10 +48,16 @@ export interface ChannelGuard {
   onBroken: (why: string) => void;
   /** A message the worker sent with a handle, after the handle was closed. */
   onHandle: (message: unknown) => void;
+  /**
+   * Once the channel's end was read (the worker closed it, or died): every message it sent has been
+   * read, and goes out on the next tick. Node's 'disconnect' can be later, or never: it waits for
+   * the acknowledgement of a handle it sent (the worker died before it could) that never comes.
+   */
+  onEnd?: () => void;
 }
 
 /** Guards `child`'s IPC channel (see above). */
-export function guardChannel(child: ChildProcess, { onBroken, onHandle }: ChannelGuard): void {
+export function guardChannel(child: ChildProcess, { onBroken, onHandle, onEnd }: ChannelGuard): void {
   const internal = child as ChildProcess & { _handleQueue?: unknown; _send?: (message: object, handle: null, options: boolean) => unknown };
   const emit = child.emit;
   child.emit = function (this: ChildProcess, event: string | symbol, ...args: unknown[]): boolean {
@@ -115,6 +121,7 @@ export function guardChannel(child: ChildProcess, { onBroken, onHandle }: Channe
       if (!broken && typeof buffered === 'string' && buffered.length > MAX_MESSAGE_CHARS) {
         breaks(`it sent a message of over ${MAX_MESSAGE_CHARS / 1024 / 1024} MiB on its IPC channel`);
       }
+      if (args[0] === undefined) onEnd?.();
     }
   };
 }

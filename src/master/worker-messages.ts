@@ -53,6 +53,9 @@ export interface MessageHost {
 /**
  * Listens to the worker's channel for the rest of its life. Settles once the channel has closed:
  * every message the worker sent (a 'disconnecting' that says why it went) has been routed by then.
+ * Its end read is enough (the guard's onEnd): Node's 'disconnect' never came for a worker killed
+ * while a handle the master sent it waited for its acknowledgement, and every such exit waited out
+ * OUTPUT_AFTER_EXIT_MS before its restart, said as an IPC channel held open.
  */
 export function followMessages(child: ChildProcess, host: MessageHost): Promise<void> {
   const { worker, logs } = host;
@@ -62,8 +65,12 @@ export function followMessages(child: ChildProcess, host: MessageHost): Promise<
   const onMessage = (message: unknown): void => routeMessage(message, host);
   child.on('message', onMessage);
   (child as NodeJS.EventEmitter).on('internalMessage', onMessage);
+  let ended = (): void => {};
+  const closed = new Promise<void>((resolve) => (ended = resolve));
   // Garbage on fd 3, a forged handle ack, a message without end: the worker goes, not the master.
   guardChannel(child, {
+    // The messages of the last reads go out on the next tick: routed before this settles.
+    onEnd: () => setImmediate(ended),
     onBroken: (why) => {
       logs.event('channel-broken', `worker ${worker.id} (pid ${pid}) broke its IPC channel: ${why}; killing it`, { worker: worker.id, pid, why }, 'error');
       worker.kill();
@@ -75,7 +82,9 @@ export function followMessages(child: ChildProcess, host: MessageHost): Promise<
       if (message === 'ready') onMessage(message);
     },
   });
-  return new Promise<void>((resolve) => (child.connected ? child.once('disconnect', () => resolve()) : resolve()));
+  if (child.connected) child.once('disconnect', ended);
+  else ended();
+  return closed;
 }
 
 function routeMessage(message: unknown, host: MessageHost): void {
