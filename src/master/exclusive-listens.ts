@@ -131,27 +131,36 @@ export interface MasterAddress {
   /** A host, or with port -1 a unix socket's path. */
   address: string;
   port: number;
+  /** Bound with ipv6Only (the app's listen asked for it): a `::` that takes no IPv4. */
+  ipv6Only?: boolean;
 }
 
 /**
  * What the master holds of the address a worker says it bound by itself, or undefined. A worker cannot
  * bind what the master holds (Linux refuses the bind: EADDRINUSE), so the claim is a lie: the same
  * path; or the same port on the same address, on an address the master's wildcard covers (its `::`
- * takes IPv4 too, as Node binds it unless told ipv6Only), or on a wildcard of the same family over
- * the master's address. A claimed `::` over an IPv4 address of the master's may be a v6-only socket:
+ * takes IPv4 too, as Node binds it unless the app's listen asked for ipv6Only: then IPv6 alone, and a
+ * v4-mapped `::ffff:` address is IPv4), or on a wildcard of the same family over the master's address. A claimed `::` over an IPv4 address of the master's may be a v6-only socket:
  * not refused. (hostsShareAddress, near enough to name who holds a port, ignores the family: a
  * refusal cannot.)
  */
 export function heldByMaster(claim: SockName, held: readonly MasterAddress[]): MasterAddress | undefined {
-  return held.find(({ address, port }) => {
+  return held.find(({ address, port, ipv6Only = false }) => {
     if (port !== claim.port) return false;
     if (port === -1) return address === claim.address;
     if (address === claim.address) return true;
-    // The master's wildcard: `::` (or none) takes IPv4 too, 0.0.0.0 only IPv4.
-    if (isWildcardHost(address)) return address !== '0.0.0.0' || isIP(claim.address) === 4;
+    // The master's wildcard: `::` (or none) takes IPv4 too unless v6-only, 0.0.0.0 only IPv4. Linux
+    // lets a worker bind 0.0.0.0 on the port of a v6-only `::`.
+    if (address === '0.0.0.0') return isIPv4(claim.address);
+    if (isWildcardHost(address)) return !ipv6Only || !isIPv4(claim.address);
     if (address === 'localhost') return claim.address === '127.0.0.1' || claim.address === '::1';
     return claim.address === (isIP(address) === 4 ? '0.0.0.0' : '::');
   });
+}
+
+/** An IPv4 address, or one mapped into IPv6 (`::ffff:127.0.0.1`), which binds in IPv4's space. */
+function isIPv4(host: string): boolean {
+  return isIP(host) === 4 || /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(host);
 }
 
 function overlaps(a: Pick<OwnListen, 'address' | 'port'>, b: Pick<OwnListen, 'address' | 'port'>): boolean {

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { setTimeout as pause } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
 import { openBalancer, type BalanceMode, type Balancer, type BalancedWorker, type BalancerContext } from './balancers/index.js';
-import { BindError } from './balancers/bind.js';
+import { BindError, UV_TCP_IPV6ONLY } from './balancers/bind.js';
 import { removeStaleSocket } from '../control/socket-file.js';
 import { SparePath } from './socket-path.js';
 import { formatAddress } from '../address.js';
@@ -52,6 +52,8 @@ export class Listeners {
   #sweepTimer: NodeJS.Timeout | undefined;
   /** The addresses workers bind by themselves (`exclusive: true`), which the master only lists. */
   readonly #exclusive: ExclusiveListens;
+  /** The keys bound with ipv6Only: their `::` takes no IPv4, which a worker may then bind by itself. */
+  readonly #ipv6Only = new Set<string>();
 
   constructor({
     mode,
@@ -113,6 +115,7 @@ export class Listeners {
       opening.then(
         (balancer) => {
           this.#open.set(query.key, balancer);
+          if ((query.flags & UV_TCP_IPV6ONLY) !== 0) this.#ipv6Only.add(query.key);
           const path = socketFile(query);
           const spare = path === null ? null : SparePath.keep(path);
           if (spare) this.#spares.set(query.key, spare);
@@ -154,7 +157,9 @@ export class Listeners {
 
   /** The addresses the master holds: those it shares among the workers (not UDP: another port space), and its own listeners'. */
   #masterAddresses(): MasterAddress[] {
-    const shared = [...this.#open.values()].flatMap(({ sockname, datagram }) => (sockname && !datagram ? [{ what: "the cluster's shared address", ...sockname }] : []));
+    const shared = [...this.#open].flatMap(([key, { sockname, datagram }]) =>
+      sockname && !datagram ? [{ what: "the cluster's shared address", ...sockname, ipv6Only: this.#ipv6Only.has(key) }] : [],
+    );
     const own = this.#ownListeners().map((listener) =>
       'path' in listener ? { what: `the master's own ${listener.flag} socket`, address: listener.path, port: -1 } : { what: `the master's own ${listener.flag} address`, address: listener.host, port: listener.port },
     );
@@ -177,6 +182,7 @@ export class Listeners {
   #release(key: string, balancer: Balancer): void {
     balancer.close();
     this.#open.delete(key);
+    this.#ipv6Only.delete(key);
     this.#balancers.delete(key);
     this.#spares.get(key)?.remove();
     this.#spares.delete(key);
@@ -337,6 +343,7 @@ export class Listeners {
     this.#spares.clear();
     this.#balancers.clear();
     this.#open.clear();
+    this.#ipv6Only.clear();
   }
 }
 

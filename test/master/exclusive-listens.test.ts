@@ -61,6 +61,15 @@ test('a claim of an address the master holds is recognised as a bind would refus
   t.true(taken('::1', '::'));
   t.true(taken('localhost', '127.0.0.1'));
   t.true(taken('localhost', '::1'));
+  // A v6-only `::` (the app's listen asked for ipv6Only) takes no IPv4: Linux lets a worker bind it beside.
+  const v6only = (claimed: string): boolean => heldByMaster(claim(claimed), [{ what: 'it', address: '::', port: 9100, ipv6Only: true }]) !== undefined;
+  t.false(v6only('0.0.0.0'), "IPv4 is not under the master's v6-only wildcard");
+  t.false(v6only('127.0.0.1'));
+  t.false(v6only('::ffff:127.0.0.1'), 'a v4-mapped address binds in IPv4');
+  t.true(v6only('::1'));
+  t.true(v6only('::'));
+  t.true(taken('::', '::ffff:127.0.0.1'), "a v4-mapped address under the master's dual-stack wildcard");
+  t.true(taken('0.0.0.0', '::ffff:127.0.0.1'), "a v4-mapped address under the master's IPv4 wildcard");
   t.true(heldByMaster({ address: '/run/app.sock', family: 'unix', port: -1 }, [{ what: 'it', address: '/run/app.sock', port: -1 }]) !== undefined);
   t.is(heldByMaster({ address: '/run/other.sock', family: 'unix', port: -1 }, [{ what: 'it', address: '/run/app.sock', port: -1 }]), undefined);
 });

@@ -1,8 +1,9 @@
 // An app's listen({ port, exclusive: true }) is bound by the worker itself (README "How ports are
 // shared"): the master hears of it from the worker, says the port is not shared, lists it, and names
 // the port and the cause when another worker cannot bind it.
+import { networkInterfaces } from 'node:os';
 import test from 'ava';
-import { fixture, launch, startCluster } from '../helpers/cluster.js';
+import { fixture, launch, startCluster, waitFor } from '../helpers/cluster.js';
 import { control } from '../helpers/control.js';
 import { freePort, getJson } from '../helpers/requests.js';
 import { ExitCode } from '../../src/exit-codes.js';
@@ -54,6 +55,33 @@ test('exclusive: true with -i 1: the ready line and status list the port as the 
   t.deepEqual(await getJson(port), { pid: cluster.pids[0] });
   t.is(cluster.lines.filter((line) => line.event === 'listen-exclusive').length, 1, 'said once, not again for the replacement');
 });
+
+/** Whether this host has IPv6 (a loopback `::1`): the v6-only test needs it. */
+const hasIPv6 = Object.values(networkInterfaces()).some((addresses) => addresses?.some((address) => address.family === 'IPv6' && address.internal));
+
+(hasIPv6 ? test : test.skip)(
+  "exclusive: true on 127.0.0.1 beside the cluster's shared `::` with ipv6Only on the same port: listed as the worker's own, not refused as a claim of the master's address",
+  async (t) => {
+    const port = await freePort();
+    const ctl = control(t);
+    const cluster = await startCluster(fixture('exclusive-beside-v6only.js'), { instances: 1, flags: ['--name', 'exclusive-v6only'], env: { ...ctl.env, PORT: String(port) } });
+    t.teardown(() => cluster.stop('SIGKILL'));
+    // The v6-only `::` takes no IPv4: the worker's own socket answers there.
+    t.like(await getJson(port), { pid: cluster.pids[0], server: 'exclusive' });
+    // The worker's report is refused as a claim of the master's `::` (as if that took IPv4 too), or listed.
+    const malformed = () => cluster.lines.find((line) => line.event === 'malformed-message');
+    const listed = await waitFor(
+      async () => {
+        if (malformed()) return [];
+        const { addresses } = JSON.parse(String((await ctl.run(['status', 'exclusive-v6only', '--json'])).stdout)) as { addresses: string[] };
+        return addresses.includes(`127.0.0.1:${port}`) && addresses;
+      },
+      { what: 'the exclusive address in status, or a malformed-message line' },
+    );
+    t.is(malformed(), undefined);
+    t.deepEqual(listed, [`[::]:${port}`, `127.0.0.1:${port}`]);
+  },
+);
 
 test('exclusiveTarget: only an options object with exclusive on a fixed port or a path, without reusePort', (t) => {
   t.deepEqual(exclusiveTarget([{ port: 3000, exclusive: true }]), { address: null, port: 3000 });

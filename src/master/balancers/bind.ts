@@ -7,7 +7,8 @@ import type { RawHandle } from './types.js';
 import { takeInherited } from '../activation.js';
 import { nativeHelper } from '../../system/native.js';
 
-const UV_TCP_IPV6ONLY = 1;
+/** libuv's flag for a TCP bind with ipv6Only: a `::` that takes no IPv4. */
+export const UV_TCP_IPV6ONLY = 1;
 /** libuv's uv_pipe_chmod flags (Node's PipeConstants). */
 const UV_READABLE = 1;
 const UV_WRITABLE = 2;
