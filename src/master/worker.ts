@@ -1,7 +1,7 @@
 // The master's view of one worker process: forks it, speaks the protocol, follows its output.
 // Its state and what the supervisor and the balancers read of it are here; the fork is in
-// worker-fork.ts, what it says over IPC in worker-messages.ts, its output in worker-output.ts, and
-// the operator's stack, profile and loop requests in worker-probes.ts.
+// worker-fork.ts, what it says over IPC in worker-messages.ts, its output in worker-output.ts, the
+// operator's stack, profile and loop requests in worker-probes.ts, and its kills in worker-killer.ts.
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { EventEmitter } from 'node:events';
@@ -20,7 +20,7 @@ import { WorkerInspector } from './inspector.js';
 import { WorkerProbes } from './worker-probes.js';
 import { followMessages } from './worker-messages.js';
 import { followOutput, outputEnded } from './worker-output.js';
-import { describeForcedKill, describeGraceOver, type DrainReport } from './grace.js';
+import { WorkerKiller } from './worker-killer.js';
 import { HeartbeatWatch } from './heartbeat-watch.js';
 import { endGroup } from '../system/group.js';
 import { forkWorker, settleFailedFork, type ForkResult, type WatchSettings, type WorkerSpec } from './worker-fork.js';
@@ -116,11 +116,8 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
   readonly #waitReady: boolean;
   readonly #logs: LogSink;
   readonly #killSignal: NodeJS.Signals;
-  /** What its drain still had open, as it last said (while stopping). */
-  #drainReport: DrainReport | null = null;
-  #killed = false;
-  /** Set when it was killed at --grace or by a forced stop: the line the master logged for it. */
-  #killReport: KilledWorker | null = null;
+  /** Its kills: SIGKILL, at --grace or by a forced stop, and what its drain had open then. */
+  readonly #killer: WorkerKiller;
   /** How long its accepted samples cover in all (sample-bounds.ts: no more than it has run). */
   #sampledMs = 0;
   /** The runtime said the app called process.disconnect(): the channel's close that follows ends the worker. */
@@ -142,6 +139,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
     this.#killSignal = spec.killSignal;
     const started = forkWorker(spec);
     this.#child = started.child;
+    this.#killer = new WorkerKiller({ id: this.id, pid: this.pid, logs: spec.logs, killSignal: this.#killSignal, child: started.child, state: () => this.#state });
     this.#loops = new LoopRequests({ id: this.id, pid: this.pid, send: (message) => this.send(message), turning: () => !this.blocked });
     this.#misuse = new ChannelMisuse({ id: this.id, pid: this.pid, logs: spec.logs });
     this.#probes = new WorkerProbes({
@@ -184,9 +182,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
         this.#closedEvery = !listening;
         this.#followListening();
       },
-      draining: (report) => {
-        this.#drainReport = report;
-      },
+      draining: (report) => this.#killer.drained(report),
       sampleContext: () => ({ uptimeMs: performance.now() - this.#startedTick, sampledMs: this.#sampledMs, previous: this.history.at(-1) ?? null }),
       sampled: (sample) => this.#sampled(sample),
       disconnecting: () => {
@@ -209,7 +205,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
       // Its last lines and its last messages first (a 'disconnecting' says why it went), but not waiting
       // for good on a process that holds the pipes or the channel open (outputEnded).
       void outputEnded({ output, channel: channelClosed }, { id: this.id, pid, logs: this.#logs }).then(() =>
-        this.emit('exit', { code, signal, from, killed: this.#killed, closedChannel: this.#closedChannel } satisfies WorkerExit),
+        this.emit('exit', { code, signal, from, killed: this.#killer.killed, closedChannel: this.#closedChannel } satisfies WorkerExit),
       );
     });
   }
@@ -341,38 +337,22 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
 
   /** Immediate: SIGKILL, for a forced stop, or a worker that never got ready. */
   kill(): void {
-    if (this.#state === 'exited' || !this.#child) return;
-    this.#killed = true;
-    this.#child.kill('SIGKILL');
+    this.#killer.kill();
   }
 
-  /** --grace is over and it has not exited: SIGKILL, logging what its drain still had open. */
+  /** --grace is over and it has not exited: SIGKILL, logging what its drain still had open (WorkerKiller). */
   expireGrace(graceMs: number): void {
-    // Killed already (still starting when the stop began, a forced stop): its exit is on the way, and
-    // a second line would name it twice and replace the first's report.
-    if (this.#state === 'exited' || this.#killed) return;
-    const message = describeGraceOver({ id: this.id, pid: this.pid, graceMs, report: this.#drainReport, killSignal: this.#killSignal });
-    this.#killWithWork('grace-expired', message, { graceMs });
+    this.#killer.expireGrace(graceMs);
   }
 
   /** A forced stop (a second stop signal): SIGKILL now, logging what it still had open as at --grace. */
   forceKill(): void {
-    // Killed already (a worker still starting when the stop began): its exit is on the way.
-    if (this.#state === 'exited' || this.#killed) return;
-    const message = describeForcedKill({ id: this.id, pid: this.pid, report: this.#drainReport, draining: this.#state === 'stopping', killSignal: this.#killSignal });
-    this.#killWithWork('stop-forced', message, {});
+    this.#killer.forceKill();
   }
 
   /** What it was killed with, at --grace or by a forced stop, as the master said it; null if it was not. */
   get killReport(): KilledWorker | null {
-    return this.#killReport;
-  }
-
-  /** SIGKILL while it drained: the line naming what was destroyed, logged and kept for whoever asked for the drain. */
-  #killWithWork(event: 'grace-expired' | 'stop-forced', message: string, extra: { graceMs?: number }): void {
-    this.#killReport = { id: this.id, pid: this.pid, message };
-    this.#logs.event(event, message, { worker: this.id, pid: this.pid, ...extra, open: this.#drainReport?.open ?? null, appExits: this.#drainReport?.appExits ?? null }, 'warn');
-    this.kill();
+    return this.#killer.killReport;
   }
 
   /** A loop sample (every stats interval): its history, and its health rank for the balancers. */
@@ -388,7 +368,7 @@ export class WorkerProcess extends EventEmitter implements BalancedWorker {
 
   #markReady(): void {
     // Killed while starting (called off, timed out): a ready that was already on its way is not taken.
-    if (this.#state !== 'starting' || this.#killed) return;
+    if (this.#state !== 'starting' || this.#killer.killed) return;
     this.#state = transition(this.#state, 'ready');
     this.readyAt = Date.now();
     this.#readyTick = performance.now();
