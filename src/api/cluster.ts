@@ -172,7 +172,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     // read as '-1' and take a worker away.
     const spec = typeof workers === 'string' ? scaleSpec(workers) : String(whole('scale(): the worker count', workers, MAX_INSTANCES));
     this.#usable();
-    const count = await this.#client.scale(spec);
+    const { workers: count } = await this.#client.scale(spec);
     await this.#catchUp();
     return count;
   }

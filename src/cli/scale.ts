@@ -27,7 +27,7 @@ export const scaleCommand: CommandModule<object, ScaleArgs> = {
         .usage('$0 scale [NAME] <N|+K|-K>')
         .positional('name', { type: 'string', describe: 'NAME (may be left out when only one cluster runs), or the count' })
         .positional('count', { type: 'string', describe: 'The count, when NAME is given' })
-        .option('json', { type: 'boolean', default: false, describe: 'Print {"name":..., "workers":N, "ready":R} (R null when the status after it failed)' })
+        .option('json', { type: 'boolean', default: false, describe: 'Print {"name":..., "workers":N, "ready":R, "killed":[...]} (R null when the status after it failed; killed: the workers taken away killed at --grace, each {id, pid, message})' })
         .example('$0 scale 4', 'four workers')
         .example('$0 scale api -1', 'one worker fewer in cluster api (never fewer than one)'),
     ),
@@ -42,11 +42,14 @@ export const scaleCommand: CommandModule<object, ScaleArgs> = {
       const { client, status } = await connectFromArgs({ ...args, name });
       try {
         const stopNotice = noticeWhileWaiting(client);
-        const workers = await client.scale(spec).finally(stopNotice);
+        const { workers, killed } = await client.scale(spec).finally(stopNotice);
+        // A worker taken away that was killed at --grace, as reload and restart say theirs: the scale
+        // is done all the same (exit 0), its line on stderr and in `killed`.
+        for (const worker of killed) process.stderr.write(`clusterd: ${worker.message}\n`);
         // The scale is done: a status that fails after it (the master stopping) leaves the count alone to print, not a failure.
         const after = await client.status().catch(() => null);
         const { ready, others } = after ? readiness(after, workers) : { ready: null, others: [] };
-        const text = args.json ? JSON.stringify({ name: status.name, workers, ready }) : `${status.name}: ${scaledTo(workers, ready, others)}`;
+        const text = args.json ? JSON.stringify({ name: status.name, workers, ready, killed }) : `${status.name}: ${scaledTo(workers, ready, others)}`;
         process.stdout.write(`${text}\n`);
       } finally {
         client.close();

@@ -3,10 +3,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { ClusterdError } from '../errors.js';
 import { LOOP_ANSWER_MAX_MS } from '../master/loop-requests.js';
-import type { StopOutcome } from '../master/status.js';
+import type { ScaleOutcome, StopOutcome } from '../master/status.js';
 import { tokenMetadata } from './auth.js';
 import { decodeStatus } from './convert.js';
-import { decodeLogEntry, decodeLoop, decodeProgress, decodeStack, decodeStopOutcome } from './convert-ops.js';
+import { decodeLogEntry, decodeLoop, decodeProgress, decodeScale, decodeStack, decodeStopOutcome } from './convert-ops.js';
 import { MARKER_KINDS } from '../dashboard/history.js';
 import { formatControlAddress, type TcpAddress } from './options.js';
 import {
@@ -154,9 +154,12 @@ export class ControlClient {
     return this.#operation(this.#raw.Restart.call(this.#raw, { id }, this.#metadata()), onProgress);
   }
 
-  /** `N`, `+K` or `-K` workers; resolves with the new count once they are all ready and those taken away have exited (no deadline). */
-  async scale(spec: string): Promise<number> {
-    return (await this.#unary(this.#raw.Scale, { spec }, null)).workers;
+  /**
+   * `N`, `+K` or `-K` workers; resolves with the new count once they are all ready and those taken
+   * away have exited (no deadline), and those of them killed at --grace (none from an older master).
+   */
+  async scale(spec: string): Promise<ScaleOutcome> {
+    return decodeScale(await this.#unary(this.#raw.Scale, { spec }, null));
   }
 
   /**

@@ -1,6 +1,6 @@
 // The operations' messages (progress, stacks, blocked reports, log lines): master -> wire and
 // wire -> what a client sees. Like convert.ts, field by field so the compiler catches a new one.
-import type { BlockedInfo, KilledWorker, LogEntry, LoopOutcome, OperationProgress, ProfileOutcome, StackFrame, StackReport, StopOutcome } from '../master/status.js';
+import type { BlockedInfo, KilledWorker, LogEntry, LoopOutcome, OperationProgress, ProfileOutcome, ScaleOutcome, StackFrame, StackReport, StopOutcome } from '../master/status.js';
 import type { LoopPhaseName, PhaseTime } from '../loop/types.js';
 import type {
   WireBlockedReport,
@@ -14,6 +14,7 @@ import type {
   WireStackReply,
   WireProfileChunk,
   WireLoopReply,
+  WireScaleReply,
   WireStopOutcome,
 } from './proto.js';
 import type { BlockedView, LogView, LoopView, ProgressView, StackView } from './types.js';
@@ -102,6 +103,15 @@ export function encodeStopOutcome(outcome: StopOutcome): WireStopOutcome {
 export function decodeStopOutcome(wire: WireStopOutcome | null | undefined): StopOutcome | null {
   if (!wire) return null;
   return { exitCode: wire.exitCode ?? 0, killed: (wire.killed ?? []).map(decodeKilled) };
+}
+
+export function encodeScale(outcome: ScaleOutcome): WireScaleReply {
+  return { workers: outcome.workers, killed: outcome.killed.map(encodeKilled) };
+}
+
+/** A master older than `killed` names none. */
+export function decodeScale(wire: WireScaleReply): ScaleOutcome {
+  return { workers: wire.workers, killed: (wire.killed ?? []).map(decodeKilled) };
 }
 
 export function encodeStack(report: StackReport): WireStackReply {

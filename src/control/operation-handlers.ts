@@ -5,7 +5,7 @@
 // because a terminal closed).
 import * as grpc from '@grpc/grpc-js';
 import type { ControlOperations, ControlSource, OperationProgress, ProfileOutcome } from '../master/status.js';
-import { encodeLoop, encodeProfile, encodeProgress, encodeStack, encodeStopOutcome } from './convert-ops.js';
+import { encodeLoop, encodeProfile, encodeProgress, encodeScale, encodeStack, encodeStopOutcome } from './convert-ops.js';
 import type {
   WireLoopReply,
   WireLoopRequest,
@@ -50,7 +50,7 @@ export function operationHandlers(operations: ControlOperations, source: Control
         }, requester(call));
         return { id, phase: 'done', pid, generation, replaced: 1, killed: null, message: `worker ${id} restarted: now pid ${pid}` };
       }),
-    Scale: unary<WireScaleRequest, WireScaleReply>(async (request, who) => ({ workers: await operations.scale(parseScaleRequest(request).spec, who) })),
+    Scale: unary<WireScaleRequest, WireScaleReply>(async (request, who) => encodeScale(await operations.scale(parseScaleRequest(request).spec, who))),
     Stop: unary<WireStopRequest, WireStopReply>(async (request, who) => {
       const masterPid = source.status().masterPid;
       // Read defensively: an operations object that does not know its --grace says 0 (unknown).

@@ -246,6 +246,8 @@ export interface WireScaleRequest {
 
 export interface WireScaleReply {
   workers: number;
+  /** Empty (or null) from a master older than the field. */
+  killed?: WireKilledWorker[] | null;
 }
 
 export interface WireStopRequest {

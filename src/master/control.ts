@@ -3,7 +3,7 @@
 // the interface; this adapter is the one place that knows where each answer comes from.
 import type { EventData, LogSink } from './logs.js';
 import type { Operations } from './operations.js';
-import type { BlockedStack, ControlOperations, LogEntry, LoopOutcome, OperationProgress, ProfileOutcome, StackReport, StopOutcome } from './status.js';
+import type { BlockedStack, ControlOperations, LogEntry, LoopOutcome, OperationProgress, ProfileOutcome, ScaleOutcome, StackReport, StopOutcome } from './status.js';
 import type { Supervisor } from './supervisor.js';
 import type { BlockedInfo } from './status.js';
 import { waitingToRestart } from './waiting.js';
@@ -50,7 +50,7 @@ export class MasterControl implements ControlOperations {
     return { pid: worker.pid };
   }
 
-  scale(spec: string, who = 'the control plane'): Promise<number> {
+  scale(spec: string, who = 'the control plane'): Promise<ScaleOutcome> {
     return this.#logged('scale', `scale to ${spec}`, who, () => this.#operations.scale(spec));
   }
 

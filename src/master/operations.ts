@@ -1,7 +1,7 @@
 // The operator's actions on a running cluster (reload, restart one worker, scale), each a
 // change of the supervisor's desired state carried out without dropping a request.
 import { existsSync, statSync } from 'node:fs';
-import type { OperationProgress } from './status.js';
+import type { KilledWorker, OperationProgress, ScaleOutcome } from './status.js';
 import type { ReplacePhase } from './want.js';
 import type { Supervisor } from './supervisor.js';
 import { describeExit } from './exit-report.js';
@@ -150,12 +150,12 @@ export class Operations {
 
   /**
    * `N`, `+K` or `-K` workers; one to MAX_INSTANCES. Resolves once the new count is ready and the
-   * workers taken away have exited (drained, or killed at --grace). A worker added that fails to
+   * workers taken away have exited (drained, or killed at --grace: those it names). A worker added that fails to
    * boot (the entry on disk is broken, a fork the process limit refuses) takes the scale back to the
    * count before it, as a reload keeps the old workers: the call fails with why (BootError) and the
    * workers that served go on. A later scale overtakes this one (BUSY).
    */
-  async scale(spec: string): Promise<number> {
+  async scale(spec: string): Promise<ScaleOutcome> {
     const supervisor = this.#supervisor;
     const match = /^([+-]?)(\d+)$/.exec(spec.trim());
     if (!match) throw new UsageError(`Expected a worker count N, +K or -K, got \`${spec}\``);
@@ -172,6 +172,9 @@ export class Operations {
     this.#refuseWhileStopping();
     if (target > before) this.#checkEntry();
     supervisor.scale(target);
+    // Every process above the new count drains now, this scale's or an earlier one's still draining:
+    // the answer waits for them all, and names those killed at --grace.
+    const takenAway = supervisor.processes().filter((worker) => worker.id > target);
     await new Promise<void>((resolve, reject) => {
       const settle = (error?: Error): void => {
         off();
@@ -204,7 +207,7 @@ export class Operations {
       supervisor.on('boot-failed', onBootFailed);
       check();
     });
-    return target;
+    return { workers: target, killed: killedOf(takenAway) };
   }
 
   async #exclusive<T>(what: string, run: () => Promise<T>): Promise<T> {
@@ -260,6 +263,11 @@ export class Operations {
     }
   }
 
+}
+
+/** The master's line for each of `workers` it killed at --grace (or by a forced stop) rather than drained. */
+function killedOf(workers: readonly WorkerProcess[]): KilledWorker[] {
+  return workers.flatMap((worker) => (worker.killReport ? [worker.killReport] : []));
 }
 
 /**

@@ -231,6 +231,12 @@ export interface KilledWorker {
   message: string;
 }
 
+/** A scale done: the worker count now, and the workers it took away that were killed at --grace rather than drained. */
+export interface ScaleOutcome {
+  workers: number;
+  killed: KilledWorker[];
+}
+
 /** How the cluster's stop went: the master's exit code, and the workers it killed rather than drained. */
 export interface StopOutcome {
   exitCode: number;
@@ -256,8 +262,8 @@ export interface ControlOperations {
   /** `who`: who asked (the control socket, or a TCP peer), for the master's log. */
   reload(options: { parallel: number }, onProgress: (progress: OperationProgress) => void, who?: string): Promise<{ generation: number; replaced: number }>;
   restart(id: number, onProgress: (progress: OperationProgress) => void, who?: string): Promise<{ pid: number }>;
-  /** `N`, `+K` or `-K`; resolves with the new worker count once it is reached. */
-  scale(spec: string, who?: string): Promise<number>;
+  /** `N`, `+K` or `-K`; resolves with the new worker count once it is reached, and the workers taken away that were killed at --grace. */
+  scale(spec: string, who?: string): Promise<ScaleOutcome>;
   /** Starts a graceful stop (the master exits once it is done); says how long the drain may take. */
   stop(who?: string): { graceMs: number };
   /** Resolves once the cluster has stopped (every worker exited), with how it went. */

@@ -104,3 +104,34 @@ test('reload: clean, exit 0 and every step `killed: null`; with requests past --
   cluster.process.kill('SIGINT');
   await cluster.exited;
 });
+
+test('scale down whose workers taken away are still busy at --grace: each named on stderr as the master logs it, exit 0 (done); --json carries them in `killed`', async (t) => {
+  // It said `shrink: 2 workers, all ready` alone: the requests cut off were in the master's log only.
+  const ctl = control(t);
+  const cluster = await startCluster(fixture('slow-routes.js'), { instances: 3, flags: ['--grace', '1s', '--name', 'shrink'], env: ctl.env });
+  killOnTeardown(t, cluster.process);
+  const [, second, third] = cluster.pids as [number, number, number];
+  await hangOn(cluster, [second, third]);
+  const killedLine = (id: number, pid: number): string => `worker ${id} (pid ${pid}): --grace 1s over: killed (SIGKILL), ${inFlight(hangs(cluster).filter((hung) => hung === pid).length)}`;
+  // The notice of what it waits for may come before the answer, as on any scale that drains past a second.
+  const ownLines = (stderr: unknown): string[] => String(stderr).split('\n').filter((line) => line !== '' && !line.startsWith('clusterd: waiting for'));
+
+  const text = await ctl.run(['scale', 'shrink', '2']);
+  t.is(text.exitCode, 0, String(text.stderr));
+  t.is(text.stdout, 'shrink: 2 workers, all ready');
+  t.deepEqual(ownLines(text.stderr), [`clusterd: ${killedLine(3, third)}`]);
+  t.true(cluster.lines.some((line) => line.message === killedLine(3, third)), 'the master logged the same line');
+
+  const json = await ctl.run(['scale', 'shrink', '1', '--json']);
+  t.is(json.exitCode, 0, String(json.stderr));
+  t.deepEqual(JSON.parse(String(json.stdout)), { name: 'shrink', workers: 1, ready: 1, killed: [{ id: 2, pid: second, message: killedLine(2, second) }] });
+  t.deepEqual(ownLines(json.stderr), [`clusterd: ${killedLine(2, second)}`]);
+
+  // One that drains in time names none.
+  const clean = await ctl.run(['scale', 'shrink', '+1', '--json']);
+  t.is(clean.exitCode, 0, String(clean.stderr));
+  t.like(JSON.parse(String(clean.stdout)), { workers: 2, killed: [] });
+  t.is(clean.stderr, '');
+  cluster.process.kill('SIGINT');
+  await cluster.exited;
+});

@@ -115,7 +115,7 @@ test('scale N, +K, -K (a bare -1 is a count, not a flag), with or without NAME',
   for (const [args, workers] of cases) {
     const result = await clusterd(dir, ...args);
     t.is(result.exitCode, 0, `${args.join(' ')}: ${result.stderr}`);
-    if (args.includes('--json')) t.deepEqual(JSON.parse(result.stdout), { name: 'api', workers, ready: workers });
+    if (args.includes('--json')) t.deepEqual(JSON.parse(result.stdout), { name: 'api', workers, ready: workers, killed: [] });
     else t.is(result.stdout, `api: ${workers} workers, all ready`);
   }
   t.deepEqual(ops.calls, ['scale 4', 'scale +2', 'scale -1', 'scale -2', 'scale -1', 'scale +1']);

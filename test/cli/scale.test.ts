@@ -15,8 +15,10 @@ test('scale down that waits for a worker that ignores SIGTERM says on stderr whi
   t.teardown(() => cluster.stop('SIGKILL'));
   const scale = await ctl.run(['scale', 'scalewaits', '1', '--json']);
   t.is(scale.exitCode, 0, String(scale.stderr));
-  t.deepEqual(JSON.parse(String(scale.stdout)), { name: 'scalewaits', workers: 1, ready: 1 });
-  t.is(String(scale.stderr), 'clusterd: waiting for worker 2 to drain (killed once --grace is over)');
+  const message = `worker 2 (pid ${cluster.pids[1]!}): --grace 8s over: killed (SIGKILL): nothing was open, but the app, which listens for SIGTERM, had not exited`;
+  t.deepEqual(JSON.parse(String(scale.stdout)), { name: 'scalewaits', workers: 1, ready: 1, killed: [{ id: 2, pid: cluster.pids[1], message }] });
+  // Then, once it was killed, the master's line for it.
+  t.is(String(scale.stderr), `clusterd: waiting for worker 2 to drain (killed once --grace is over)\nclusterd: ${message}`);
 });
 
 test('scale says how many of its workers are ready and what the others are, not "all ready" whatever they are', async (t) => {
@@ -29,7 +31,7 @@ test('scale says how many of its workers are ready and what the others are, not 
   await waitFor(async () => (await ctl.workers(name)).find((worker) => worker.id === 1)?.state === 'not-listening', { timeoutMs: 10_000, what: 'worker 1 not listening' });
   const json = await ctl.run(['scale', name, '-1', '--json']);
   t.is(json.exitCode, 0, String(json.stderr));
-  t.deepEqual(JSON.parse(String(json.stdout)), { name, workers: 2, ready: 1 });
+  t.deepEqual(JSON.parse(String(json.stdout)), { name, workers: 2, ready: 1, killed: [] });
   const text = await ctl.run(['scale', name, '+0']);
   t.is(text.exitCode, 0, String(text.stderr));
   t.is(String(text.stdout), `${name}: 2 workers, 1 ready (worker 1 not listening)`);
@@ -50,7 +52,7 @@ test('a scale done, then a status that fails (the master stopping): the count al
   };
   const server = await startControlServer({ name: 'api', source, operations: ops, dir });
   t.teardown(() => server.close());
-  for (const [args, out] of [[['scale', 'api', '+1'], 'api: 3 workers'], [['scale', 'api', '+1', '--json'], '{"name":"api","workers":4,"ready":null}']] as const) {
+  for (const [args, out] of [[['scale', 'api', '+1'], 'api: 3 workers'], [['scale', 'api', '+1', '--json'], '{"name":"api","workers":4,"ready":null,"killed":[]}']] as const) {
     source.failWith = null;
     const result = await execa(process.execPath, [CLI, ...args], { env: { CLUSTERD_RUNTIME_DIR: dir }, reject: false });
     t.is(result.exitCode, 0, result.stderr);

@@ -101,9 +101,9 @@ test('Restart: steps then the new pid; an unknown id is NOT_FOUND naming the ids
 
 test('Scale: N, +K, -K; a bad spec or fewer than one worker is INVALID_ARGUMENT and changes nothing', async (t) => {
   const { client, ops, source } = await serveOps(t);
-  t.is(await client.scale('+2'), 4);
-  t.is(await client.scale('-1'), 3);
-  t.is(await client.scale('1'), 1);
+  t.deepEqual(await client.scale('+2'), { workers: 4, killed: [] });
+  t.deepEqual(await client.scale('-1'), { workers: 3, killed: [] });
+  t.deepEqual(await client.scale('1'), { workers: 1, killed: [] });
   for (const [spec, message] of [
     ['0', 'cannot scale api to 0 workers: at least one worker must run (now 1)'],
     ['-1', 'cannot scale api to 0 workers: at least one worker must run (now 1)'],
@@ -262,6 +262,6 @@ test('TCP: every operation needs the token', async (t) => {
 
   const right = new ControlClient({ transport: 'tcp', host: '127.0.0.1', port, token });
   t.teardown(() => right.close());
-  t.is(await right.scale('3'), 3);
+  t.is((await right.scale('3')).workers, 3);
   t.like(await right.reload({}, () => {}), { phase: 'done', replaced: 3 });
 });

@@ -1,6 +1,6 @@
 // ControlOperations without a master: each operation does what the real one promises, on the
 // fake source's workers, and a test replaces any of them to script a failure.
-import type { ControlOperations, LogEntry, LoopOutcome, OperationProgress, ProfileOutcome, StackReport, StopOutcome } from '../../../src/master/status.js';
+import type { ControlOperations, LogEntry, LoopOutcome, OperationProgress, ProfileOutcome, ScaleOutcome, StackReport, StopOutcome } from '../../../src/master/status.js';
 import { noSuchWorker } from '../../../src/control/status-codes.js';
 import { UsageError } from '../../../src/errors.js';
 import { clusterStatus, worker, type FakeSource } from './fake-source.js';
@@ -86,7 +86,7 @@ export class FakeOperations implements ControlOperations {
   };
 
   /** `N`, `+K` or `-K`, never below one worker; changes the fake source's worker count. */
-  scale = async (spec: string): Promise<number> => {
+  scale = async (spec: string): Promise<ScaleOutcome> => {
     this.calls.push(`scale ${spec}`);
     const match = /^([+-]?)(\d+)$/.exec(spec);
     if (!match) throw new UsageError(`Expected a worker count N, +K or -K, got \`${spec}\``);
@@ -95,7 +95,7 @@ export class FakeOperations implements ControlOperations {
     const target = match[1] === '+' ? now + amount : match[1] === '-' ? now - amount : amount;
     if (target < 1) throw new UsageError(`cannot scale ${this.source.current.name} to ${target} workers: at least one worker must run (now ${now})`);
     this.source.update(clusterStatus(this.source.current.name, Array.from({ length: target }, (_, i) => worker(i + 1))));
-    return target;
+    return { workers: target, killed: [] };
   };
 
   stop = (): { graceMs: number } => {
