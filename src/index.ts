@@ -22,7 +22,7 @@ export type { StatusJson, WorkerJson } from './cli/views.js';
 export type { StackView } from './control/types.js';
 export type { LoopSample } from './loop/types.js';
 export { Cluster } from './api/cluster.js';
-export type { BlockedEvent, ClusterEvents, MasterExit, SampleEvent, WorkerExitEvent } from './api/cluster.js';
+export type { BlockedEvent, ClusterEvents, KilledWorker, MasterExit, SampleEvent, StopResult, WorkerExitEvent } from './api/cluster.js';
 export { start, StartError } from './api/start.js';
 export type { StartOptions } from './api/start.js';
 export { connect } from './api/connect.js';

@@ -216,7 +216,7 @@ else cluster.close();
     const [first, ...rest] = String(result.stdout).split('\n');
     const pids = first!.split(' ').slice(1).map(Number);
     t.is(pids.length, 2);
-    if (ending === 'stop') t.deepEqual(rest.map((line) => JSON.parse(line)), [{ exitCode: 0, signal: null }]);
+    if (ending === 'stop') t.deepEqual(rest.map((line) => JSON.parse(line)), [{ exitCode: 0, signal: null, killed: [] }]);
     await waitFor(() => pids.every((pid) => !isRunning(pid)), { what: 'the master and its worker gone with their caller', timeoutMs: 20_000 });
     t.false(existsSync(join(dir, `caller-${ending}.sock`)), 'the name is free');
   });
@@ -246,7 +246,7 @@ console.log(JSON.stringify({ uncaught, stopped: await cluster.stop() }));
   t.teardown(() => caller.kill('SIGKILL'));
   const result = await caller;
   t.is(result.exitCode, 0, `${String(result.stderr)} ${result.timedOut ? '(timed out: the handle went silent)' : ''}`);
-  t.deepEqual(JSON.parse(String(result.stdout)), { uncaught: ['a listener bug'], stopped: { exitCode: 0, signal: null } });
+  t.deepEqual(JSON.parse(String(result.stdout)), { uncaught: ['a listener bug'], stopped: { exitCode: 0, signal: null, killed: [] } });
 });
 
 test('`clusterd stop` of a start() cluster whose caller\'s loop is busy: the master that exited is stopped, though its caller has not reaped it yet', async (t) => {

@@ -50,7 +50,7 @@ test.serial('start() resolves once ready; both handles reload, restart, scale, s
   other.on('worker-exit', ({ pid }) => exits.push(pid));
   const readyAgain = once(other, 'ready');
   const before = status.workers.map((worker) => worker.pid);
-  t.deepEqual(await cluster.reload(), { replaced: 2 });
+  t.deepEqual(await cluster.reload(), { replaced: 2, killed: [] });
   const [after] = (await readyAgain) as [{ workers: { pid: number }[] }];
   t.false(after.workers.some((worker) => before.includes(worker.pid)), 'new workers');
   await waitFor(() => before.every((pid) => exits.includes(pid)), { what: 'worker-exit for both old workers' });
@@ -67,7 +67,7 @@ test.serial('start() resolves once ready; both handles reload, restart, scale, s
   let stoppedEvents = 0;
   cluster.on('stopped', () => stoppedEvents++);
   const stopped = await cluster.stop();
-  t.deepEqual(stopped, { exitCode: 0, signal: null });
+  t.deepEqual(stopped, { exitCode: 0, signal: null, killed: [] });
   t.is(stoppedEvents, 1);
   await t.throwsAsync(connect('api'), { instanceOf: ClusterdError, message: /no cluster named api is running/ });
   // A handle that cannot reach its master says so with a code (it was grpc-js's bare "Channel has been shut down").
@@ -105,7 +105,7 @@ test.serial('the wall clock stepped back in the master: the handle still gets sa
   t.not(pid, before);
   const [ready] = (await readyAgain) as [{ workers: { pid: number }[] }];
   t.true(ready.workers.some((worker) => worker.pid === pid));
-  t.deepEqual(await handle.stop(), { exitCode: 0, signal: null });
+  t.deepEqual(await handle.stop(), { exitCode: 0, signal: null, killed: [] });
 });
 
 test.serial('a handle whose master was killed: its methods reject with ERR_CLUSTERD_NOT_RUNNING, and stop() says how the master ended', async (t) => {
@@ -117,7 +117,7 @@ test.serial('a handle whose master was killed: its methods reject with ERR_CLUST
   process.kill(cluster.masterPid, 'SIGKILL');
   await lost;
   await t.throwsAsync(other.status(), { instanceOf: ClusterdError, code: 'ERR_CLUSTERD_NOT_RUNNING', message: /^cluster killed: its master \(pid \d+\) went away/ });
-  t.deepEqual(await cluster.stop(), { exitCode: null, signal: 'SIGKILL' });
+  t.deepEqual(await cluster.stop(), { exitCode: null, signal: 'SIGKILL', killed: null });
   await t.throwsAsync(cluster.restart(1), { instanceOf: ClusterdError, code: 'ERR_CLUSTERD_NOT_RUNNING', message: /has exited \(SIGKILL\)/ });
 });
 
@@ -127,7 +127,7 @@ test.serial('stop() at once after its master was killed, before the handle has s
   runtime(t);
   const cluster = await start({ entry: fixture('hello.js'), instances: 1, name: 'killednow', output: 'ignore' });
   process.kill(cluster.masterPid, 'SIGKILL');
-  t.deepEqual(await cluster.stop(), { exitCode: null, signal: 'SIGKILL' });
+  t.deepEqual(await cluster.stop(), { exitCode: null, signal: 'SIGKILL', killed: null });
 });
 
 test.serial('a handle whose cluster was stopped elsewhere emits stopped, and its methods say it stopped; stop() on a start() handle says how its master ended', async (t) => {
@@ -148,7 +148,8 @@ test.serial('a handle whose cluster was stopped elsewhere emits stopped, and its
   t.deepEqual(errors, []);
   // It said `this handle is closed (close() or stop() was called)`: neither was.
   await t.throwsAsync(other.status(), { instanceOf: ClusterdError, code: 'ERR_CLUSTERD_NOT_RUNNING', message: /^cluster stopped-elsewhere: it has stopped \(master pid \d+\)$/ });
-  t.deepEqual(await cluster.stop(), { exitCode: 0, signal: null });
+  // Stopped at another's asking: how that stop went was said to its asker, not to this handle.
+  t.deepEqual(await cluster.stop(), { exitCode: 0, signal: null, killed: null });
 });
 
 test.serial('back to back operations: each of the handle\'s own reload(), restart() and scale() has its ready before it resolves, even with the stop right after', async (t) => {
@@ -170,7 +171,7 @@ test.serial('back to back operations: each of the handle\'s own reload(), restar
   const three = readies.at(-1);
   t.is(three?.length, 3, 'the scale\'s ready');
   await cluster.stack(1);
-  t.deepEqual(await cluster.stop(), { exitCode: 0, signal: null });
+  t.deepEqual(await cluster.stop(), { exitCode: 0, signal: null, killed: [] });
   t.deepEqual(readies.at(-1), three);
 });
 
@@ -187,6 +188,35 @@ test.serial('scale() down resolves once the workers it took away have exited', a
   t.deepEqual((await cluster.status()).workers.map((worker) => [worker.id, worker.state]), [[1, 'ready']]);
   t.false(isRunning(second!.pid));
   await cluster.stop();
+});
+
+test.serial('stop() of a cluster whose app ignores SIGTERM names each worker killed at --grace in `killed`, as `clusterd stop` does, from start() and connect() handles; restart() its old worker', async (t) => {
+  // It resolved { exitCode: 5, signal: null }: which workers were cut off was in the master's log only.
+  runtime(t);
+  const said = (workers: { id: number; pid: number }[]): { id: number; pid: number; message: string }[] =>
+    workers.map(({ id, pid }) => ({ id, pid, message: `worker ${id} (pid ${pid}): --grace 1s over: killed (SIGKILL): nothing was open, but the app, which listens for SIGTERM, had not exited` }));
+  const byId = (killed: { id: number }[] | null): unknown => killed && [...killed].sort((a, b) => a.id - b.id);
+  for (const name of ['deafapi', 'deafremote']) {
+    const cluster = await start({ entry: fixture('ignores-sigterm.js'), instances: 2, name, grace: '1s', output: 'ignore' });
+    t.teardown(() => {
+      if (isRunning(cluster.masterPid)) process.kill(cluster.masterPid, 'SIGKILL');
+    });
+    const workers = (await cluster.status()).workers.map(({ id, pid }) => ({ id, pid }));
+    if (name === 'deafapi') {
+      // restart() (and reload()) name the old worker the same way.
+      const restarted = await cluster.restart(1);
+      t.deepEqual(restarted.killed, said([workers[0]!]));
+      workers[0] = { id: 1, pid: restarted.pid };
+      const stopped = await cluster.stop();
+      t.deepEqual({ ...stopped, killed: byId(stopped.killed) }, { exitCode: ExitCode.GRACE_EXPIRED, signal: null, killed: said(workers) });
+      continue;
+    }
+    const remote = await connect(name);
+    t.teardown(() => remote.close());
+    const stopped = await remote.stop();
+    t.deepEqual({ ...stopped, killed: byId(stopped.killed) }, { exitCode: null, signal: null, killed: said(workers) });
+    await waitFor(() => !isRunning(cluster.masterPid), { what: 'the master to exit' });
+  }
 });
 
 test.serial('a handle emits blocked with the worker, how long and where its loop was blocked', async (t) => {
@@ -210,7 +240,7 @@ test.serial('a handle emits blocked with the worker, how long and where its loop
   // The whole site on failure: a run once named a frame with no function name (not reproduced since).
   t.like(blocked, { id: 1, replaced: false, site: { function: 'blockFor200ms' } }, JSON.stringify(seen.map((event) => event.site)));
   t.true(blocked.blockedMs >= 100, `${blocked.blockedMs} ms`);
-  t.deepEqual(await cluster.stop(), { exitCode: 0, signal: null });
+  t.deepEqual(await cluster.stop(), { exitCode: 0, signal: null, killed: [] });
 });
 
 test.serial('the watchdog\'s blocked event names the process it caught and the app\'s frame, once', async (t) => {
@@ -357,7 +387,7 @@ test.serial('a reload, restart or scale whose new worker fails to boot rejects w
   const { totals } = await cluster.status();
   t.is(totals.restarts, 0);
   unlinkSync(broken);
-  t.deepEqual(await cluster.stop(), { exitCode: 0, signal: null });
+  t.deepEqual(await cluster.stop(), { exitCode: 0, signal: null, killed: [] });
 });
 
 test.serial('connect() over TCP with the token; a wrong or missing token is refused', async (t) => {
@@ -417,7 +447,7 @@ test.serial('connect() over TCP with the token; a wrong or missing token is refu
   await t.throwsAsync(remote.reload({ paralel: 2 } as never), { instanceOf: UsageError, message: /^reload\(\): unknown key `paralel` \(did you mean `parallel`\?\)/ });
   let stoppedEvents = 0;
   remote.on('stopped', () => stoppedEvents++);
-  t.deepEqual(await remote.stop(), { exitCode: null, signal: null });
+  t.deepEqual(await remote.stop(), { exitCode: null, signal: null, killed: [] });
   t.is(stoppedEvents, 1);
   await waitFor(() => !isRunning(cluster.masterPid), { what: 'the master to exit' });
 });
@@ -435,7 +465,7 @@ test.serial('the packed package installs into a project, and start() and connect
   writeFileSync(
     join(project, 'use.ts'),
     [
-      "import { BootError, ClusterdError, connect, start, StartError, type Cluster, type ErrorCode, type StartOptions } from 'clusterd';",
+      "import { BootError, ClusterdError, connect, start, StartError, type Cluster, type ErrorCode, type KilledWorker, type StartOptions } from 'clusterd';",
       "const options: StartOptions = { entry: 'server.js', instances: 2, name: 'consumer', output: 'ignore' };",
       "const code: ErrorCode = 'ERR_CLUSTERD_BOOT';",
       // What a failed reload(), restart() or scale() rejects with, with its last lines.
@@ -449,7 +479,9 @@ test.serial('the packed package installs into a project, and start() and connect
       'const status = await other.status();',
       'other.close();',
       'const stopped = await cluster.stop();',
-      'console.log(JSON.stringify({ workers: status.workers.map((worker) => worker.state), stopped, code, startErrorIsClusterdError: StartError.prototype instanceof ClusterdError, bootError: [bootError instanceof ClusterdError, bootError.code, bootError.lastOutput.length], checked: [counted.instances, refused.killSignal] }));',
+      // The workers its stop killed rather than drained: null when the master did not say.
+      'const killed: KilledWorker[] | null = stopped.killed;',
+      'console.log(JSON.stringify({ workers: status.workers.map((worker) => worker.state), stopped, killed, code, startErrorIsClusterdError: StartError.prototype instanceof ClusterdError, bootError: [bootError instanceof ClusterdError, bootError.code, bootError.lastOutput.length], checked: [counted.instances, refused.killSignal] }));',
       '',
     ].join('\n'),
   );
@@ -459,9 +491,9 @@ test.serial('the packed package installs into a project, and start() and connect
   );
   const typecheck = await execa(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', project], { reject: false });
   t.is(typecheck.exitCode, 0, typecheck.stdout);
-  writeFileSync(join(project, 'use.mjs'), (await import('node:fs')).readFileSync(join(project, 'use.ts'), 'utf8').replace(/: Cluster|: StartOptions|: ErrorCode|, type Cluster, type ErrorCode, type StartOptions/g, ''));
+  writeFileSync(join(project, 'use.mjs'), (await import('node:fs')).readFileSync(join(project, 'use.ts'), 'utf8').replace(/: Cluster|: StartOptions|: ErrorCode|: KilledWorker\[\] \| null|, type Cluster, type ErrorCode, type KilledWorker, type StartOptions/g, ''));
   const run = await execa(process.execPath, ['use.mjs'], { cwd: project, reject: false, env: process.env });
   t.is(run.exitCode, 0, run.stderr);
-  t.deepEqual(JSON.parse(run.stdout), { workers: ['ready', 'ready'], stopped: { exitCode: 0, signal: null }, code: 'ERR_CLUSTERD_BOOT', startErrorIsClusterdError: true, bootError: [true, 'ERR_CLUSTERD_BOOT', 1], checked: ['2', 'SIGKILL'] });
+  t.deepEqual(JSON.parse(run.stdout), { workers: ['ready', 'ready'], stopped: { exitCode: 0, signal: null, killed: [] }, killed: [], code: 'ERR_CLUSTERD_BOOT', startErrorIsClusterdError: true, bootError: [true, 'ERR_CLUSTERD_BOOT', 1], checked: ['2', 'SIGKILL'] });
   t.true(readdirSync(project).includes('node_modules'));
 });

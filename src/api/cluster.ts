@@ -4,15 +4,18 @@ import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { checkKeys } from '../cli/known-keys.js';
 import { parseScaleSpec } from '../cli/control-args.js';
-import { askToStop } from '../cli/stop.js';
+import { askForOutcome, askToStop, masterGone, STOP_MARGIN_MS } from '../cli/stop.js';
 import { statusJson, type StatusJson } from '../cli/views.js';
 import { ControlClient, NOT_RUNNING, type Subscription } from '../control/client.js';
-import type { ClusterView, StackView, WorkerView } from '../control/types.js';
+import type { ClusterView, ProgressView, StackView, WorkerView } from '../control/types.js';
 import { ClusterdError, UsageError } from '../errors.js';
 import { MAX_INSTANCES } from '../options.js';
 import type { LoopSample } from '../loop/types.js';
 import { blockedFrame } from '../master/blocked-sites.js';
 import type { ReadyInfo } from '../master/run.js';
+import type { KilledWorker } from '../master/status.js';
+
+export type { KilledWorker };
 
 export interface WorkerExitEvent {
   id: number;
@@ -58,6 +61,15 @@ export interface MasterExit {
   signal: NodeJS.Signals | null;
 }
 
+/**
+ * What stop() resolves with: how the master ended, and the workers it killed (at --grace, or by a
+ * forced stop) rather than drained, as `clusterd stop` names them on stderr; null when the master did
+ * not say (one older than that answer, one gone before or without answering, a stop asked elsewhere).
+ */
+export interface StopResult extends MasterExit {
+  killed: KilledWorker[] | null;
+}
+
 /** A running cluster: one started by start(), or found by connect(). */
 export class Cluster extends EventEmitter<ClusterEvents> {
   readonly name: string;
@@ -82,6 +94,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   #stopped = false;
   /** This handle's stop() was answered: the cluster is stopping as it asked. */
   #stopAsked = false;
+  /** This handle's stop() waits for the master's answer, which comes once every worker has exited. */
+  #askingToStop = false;
+  /** How the status stream ended while stop() waited for its answer: told once the answer says what the end was. */
+  #endedWhileAsking: { error: Error | null } | null = null;
   /**
    * Per worker id, the time of the watchdog's catch last told as 'blocked'. The master keeps the
    * report per id, across the id's crash restarts: the previous message's rows cannot say it was
@@ -116,18 +132,27 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         onStatus: (next) => this.#deliver(this.#changed(next)),
         onEnd: (error) => {
           this.#watch = null;
-          const closed = this.#closed;
-          // Once this handle's stop() was answered, the stream's end is the cluster stopping as asked,
-          // even where the master's going cut it off rather than ending it.
-          const asked = this.#stopAsked;
-          if (error && !closed && !asked) this.#lost = error;
-          this.#stopped = !closed && (!error || asked);
-          this.close();
-          if (error && !closed && this.listenerCount('error') > 0) this.#deliver([['error', error]]);
-          if (this.#stopped) this.#deliver([['stopped']]);
+          // The master ends the stream as its stop ends, before the answer stop() waits for: closing
+          // the handle's client then would cut that answer off, and whether the end was the stop asked
+          // for is known once it has come.
+          if (this.#askingToStop) this.#endedWhileAsking = { error };
+          else this.#streamEnded(error);
         },
       },
     );
+  }
+
+  /** The status stream ended: the cluster stopped, the master went away, or close() ended it. */
+  #streamEnded(error: Error | null): void {
+    const closed = this.#closed;
+    // Once this handle's stop() was answered, the stream's end is the cluster stopping as asked,
+    // even where the master's going cut it off rather than ending it.
+    const asked = this.#stopAsked;
+    if (error && !closed && !asked) this.#lost = error;
+    this.#stopped = !closed && (!error || asked);
+    this.close();
+    if (error && !closed && this.listenerCount('error') > 0) this.#deliver([['error', error]]);
+    if (this.#stopped) this.#deliver([['stopped']]);
   }
 
   /** The cluster now, as `clusterd status --json` prints it. */
@@ -137,29 +162,33 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   /**
-   * A rolling reload (`parallel` workers at a time); resolves once every worker is replaced. Rejects
+   * A rolling reload (`parallel` workers at a time); resolves once every worker is replaced, with the
+   * old workers killed at --grace rather than drained in `killed` (none from an older master). Rejects
    * with a BootError when a new worker fails to boot (its `lastOutput`: that worker's last lines) or
    * the entry is gone: the reload stops there, and the old workers not yet replaced go on serving.
    */
-  async reload(options: { parallel?: number } = {}): Promise<{ replaced: number }> {
+  async reload(options: { parallel?: number } = {}): Promise<{ replaced: number; killed: KilledWorker[] }> {
     if (typeof options !== 'object' || options === null) throw new UsageError(`reload(): expected { parallel } or nothing, got ${options === null ? 'null' : typeof options}`);
     checkKeys('reload()', options, ['parallel']);
     const { parallel = 1 } = options;
     this.#usable();
-    const done = await this.#client.reload({ parallel: whole('reload(): `parallel`', parallel, MAX_INSTANCES) }, () => {});
+    const killed: KilledWorker[] = [];
+    const done = await this.#client.reload({ parallel: whole('reload(): `parallel`', parallel, MAX_INSTANCES) }, collectKilled(killed));
     await this.#catchUp();
-    return { replaced: done.replaced };
+    return { replaced: done.replaced, killed };
   }
 
   /**
-   * Replaces worker `id` (drained, new one first); resolves with the new worker's pid. Rejects with a
-   * BootError (its `lastOutput`: the new worker's last lines) when the new one fails to boot: the old one serves on.
+   * Replaces worker `id` (drained, new one first); resolves with the new worker's pid, and the old
+   * one in `killed` if it was killed at --grace rather than drained. Rejects with a BootError (its
+   * `lastOutput`: the new worker's last lines) when the new one fails to boot: the old one serves on.
    */
-  async restart(id: number): Promise<{ pid: number }> {
+  async restart(id: number): Promise<{ pid: number; killed: KilledWorker[] }> {
     this.#usable();
-    const { pid } = await this.#client.restart(whole('restart(): the worker id', id, MAX_INSTANCES), () => {});
+    const killed: KilledWorker[] = [];
+    const { pid } = await this.#client.restart(whole('restart(): the worker id', id, MAX_INSTANCES), collectKilled(killed));
     await this.#catchUp();
-    return { pid };
+    return { pid, killed };
   }
 
   /**
@@ -202,43 +231,42 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /**
    * Stops the cluster gracefully and resolves once its master has exited. For a master this process
    * started: its exit code, or null and the signal that killed it (`'SIGKILL'`); both null for a
-   * master found by connect() (another process's child: how it ended cannot be seen from here).
+   * master found by connect() (another process's child: how it ended cannot be seen from here). With
+   * them, `killed`: the workers the master killed rather than drained (null when it did not say).
    */
-  async stop(): Promise<MasterExit> {
+  async stop(): Promise<StopResult> {
     const master = this.#master;
     const exited = master ? exitOf(master) : null;
+    const untold = async (exit: Promise<MasterExit>): Promise<StopResult> => ({ ...(await exit), killed: null });
     // Its master gone or going already (killed, crashed, stopped by another's request; its exit may
     // not be seen yet when the stream ended): there is nothing to ask, only how it ended.
     if (exited && (this.#lost !== null || this.#stopped || master!.exitCode !== null || master!.signalCode !== null)) {
       this.close();
       master!.ref();
-      return await exited;
+      return untold(exited);
     }
     this.#usable();
-    // Asked as `clusterd stop` asks: a quick stop's reply can be lost as the master closes its
-    // control plane (null: it no longer answers), seen under load as "Connection dropped".
-    let asked: Awaited<ReturnType<typeof askToStop>>;
+    let asked: { graceMs: number; killed: KilledWorker[] | null };
     try {
-      asked = await askToStop(this.#client);
+      asked = await this.#askToStop();
     } catch (error) {
       // Its master died as it was asked (SIGKILL just before): the handle saw it go and closed its
       // client under the second try, which threw grpc's bare "Channel has been shut down".
       if (!exited || !(this.#lost !== null || master!.exitCode !== null || master!.signalCode !== null)) throw error;
       this.close();
       master!.ref();
-      return await exited;
+      return untold(exited);
     }
-    this.#stopAsked = true;
+    const { graceMs, killed } = asked;
     if (exited) {
       // Its exit is waited for (start() unref'd the child): the status stream, left open for its
       // end, may close before the master has exited.
       master!.ref();
       const exit = await exited;
       this.#stoppedAsAsked();
-      return exit;
+      return { ...exit, killed };
     }
     // Another process's master: gone once its socket stops answering (its grace, plus a margin).
-    const graceMs = asked?.graceMs ?? 0;
     const deadline = Date.now() + graceMs + 15_000;
     const probe = new ControlClient(this.#client.target);
     try {
@@ -248,7 +276,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         } catch (error) {
           if (!(error instanceof ClusterdError && error.code === NOT_RUNNING)) throw error;
           this.#stoppedAsAsked();
-          return { exitCode: null, signal: null };
+          return { exitCode: null, signal: null, killed };
         }
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
@@ -257,6 +285,39 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.close();
     }
     throw new ClusterdError('ERR_CLUSTERD_STOP_TIMEOUT', `cluster ${this.name} (master ${this.masterPid}) still answers ${graceMs + 15_000} ms after it was asked to stop`);
+  }
+
+  /**
+   * Asks for the stop as `clusterd stop` does. A master that says its stop terms answers once every
+   * worker has exited, naming those it killed; an older one answers at once, and one whose answer
+   * was lost as it went (seen under load) said nothing: `killed` null for both. A status stream that
+   * ends meanwhile is told once the answer has come: by then it is the stop asked for.
+   */
+  async #askToStop(): Promise<{ graceMs: number; killed: KilledWorker[] | null }> {
+    const terms = this.#last.stopTerms;
+    this.#askingToStop = true;
+    try {
+      if (!terms) {
+        const asked = await askToStop(this.#client);
+        this.#stopAsked = true;
+        return { graceMs: asked?.graceMs ?? 0, killed: null };
+      }
+      const { outcome } = await askForOutcome(this.#client, { timeoutMs: terms.graceMs + STOP_MARGIN_MS, gone: this.#masterGone() });
+      this.#stopAsked = true;
+      return { graceMs: terms.graceMs, killed: outcome?.killed ?? null };
+    } finally {
+      this.#askingToStop = false;
+      const ended = this.#endedWhileAsking;
+      this.#endedWhileAsking = null;
+      if (ended) this.#streamEnded(ended.error);
+    }
+  }
+
+  /** Whether the master has exited: this process's child, or another's, as `clusterd stop` tells it. */
+  #masterGone(): () => boolean | Promise<boolean> {
+    const master = this.#master;
+    if (master) return () => master.exitCode !== null || master.signalCode !== null;
+    return masterGone(this.#client, this.masterPid);
   }
 
   /**
@@ -373,6 +434,13 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     }
     return events;
   }
+}
+
+/** An operation's steps, keeping each old worker killed at --grace rather than drained in `killed`. */
+function collectKilled(killed: KilledWorker[]): (progress: ProgressView) => void {
+  return (progress) => {
+    if (progress.killed) killed.push(progress.killed);
+  };
 }
 
 /** One event a handle emits, with its arguments. */

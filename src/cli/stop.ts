@@ -236,7 +236,7 @@ async function until(done: () => boolean | Promise<boolean>, timeoutMs: number):
 }
 
 /** Whether the master has exited: a local one's pid; a remote one, once its control listener refuses connections. */
-function masterGone(client: ControlClient, pid: number): () => boolean | Promise<boolean> {
+export function masterGone(client: ControlClient, pid: number): () => boolean | Promise<boolean> {
   return client.target.transport === 'unix' ? () => !isRunning(pid) : () => notAnswering(client);
 }
 
