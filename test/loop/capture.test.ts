@@ -109,7 +109,9 @@ const entryNames: Record<string, string> = {
   staticMethodNext: 'methodNext',
 };
 
-test('a probe held by a JSON.parse runs at the entry of the function called next, whatever its kind: that frame is atEntry', async (t) => {
+// The tests that capture this process's own main thread block it (a parse, a spin): one at a time, or
+// one's block runs out another's entry check (ENTRY_CHECK_MS) and the column's word stands for it.
+test.serial('a probe held by a JSON.parse runs at the entry of the function called next, whatever its kind: that frame is atEntry', async (t) => {
   const { capturer, flags } = await mainThreadCapturer(t);
   const lines = firstLines(flags);
   // A string that takes a while to parse, so that the probe is sent during the parse.
@@ -131,7 +133,7 @@ test('a probe held by a JSON.parse runs at the entry of the function called next
 /** The name V8 gives each spin's function, where it is not the spin's. */
 const spinNames: Record<string, string> = { oneLineFunction: 'spinNamed', atAsyncColumn: 'spinAtAsyncColumn' };
 
-test("a loop on its function's first line is not that function's entry: the spinning frame is the block's", async (t) => {
+test.serial("a loop on its function's first line is not that function's entry: the spinning frame is the block's", async (t) => {
   // `(req, res) => { for (...` takes the interrupt 16 columns in, at the loop, which read as the
   // arrow's entry when any column up to the longest head (`async function* ` and the name) did.
   // spinAtAsyncColumn's loop is `async function spinAtAsyncColumn` long into its line: exactly where an
@@ -147,7 +149,7 @@ test("a loop on its function's first line is not that function's entry: the spin
   }
 });
 
-test("the probe does not have V8 hash a script where the frame is past the largest the master reads: that costs the blocked worker", async (t) => {
+test.serial("the probe does not have V8 hash a script where the frame is past the largest the master reads: that costs the blocked worker", async (t) => {
   const { session, flags } = await mainThreadCapturer(t);
   const replies: unknown[] = [];
   const recording: InspectorSession = {
