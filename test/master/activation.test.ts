@@ -290,11 +290,10 @@ test.serial('a socket from systemd that the app does not listen on: one warning 
   t.is(lines.filter((line) => line.event === 'activation-unused').length, 1, 'said once');
 });
 
-test.serial('a listen() on another address of the port systemd holds: the failure names the socket from systemd, and its address', async (t) => {
-  // `-l PORT` listens on [::]:PORT (dual-stack); the app's 127.0.0.1:PORT does not match it, and
-  // binding a socket of its own finds the port held, by the master, through the inherited socket.
+/** Starts `app` under socket activation on a fresh port, where its listen fails: the port, and the master's fatal line. */
+async function failedActivatedListen(t: ExecutionContext, app: string, args: string): Promise<{ port: number; fatal: string | undefined }> {
   const port = await freePort();
-  const master = `LISTEN_PID=$$ exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} start ${JSON.stringify(fixture('hello.js'))} -i 2 --log-format json --name activation-conflict`;
+  const master = `LISTEN_PID=$$ exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} start ${JSON.stringify(fixture(app))} ${args} --log-format json`;
   const { holder, lines } = await socketActivate(t, ['-l', String(port), '-E', `PORT=${port}`, 'sh', '-c', master]);
   // The first connection starts the master; it is reset when the master exits.
   const first = connect(port, '127.0.0.1');
@@ -302,9 +301,15 @@ test.serial('a listen() on another address of the port systemd holds: the failur
   t.teardown(() => first.destroy());
   const result = await holder;
   t.is(result.exitCode, 4);
-  const fatal = lines.find((line) => line.event === 'fatal');
+  return { port, fatal: lines.find((line) => line.event === 'fatal')?.message };
+}
+
+test.serial('a listen() on another address of the port systemd holds: the failure names the socket from systemd, and its address', async (t) => {
+  // `-l PORT` listens on [::]:PORT (dual-stack); the app's 127.0.0.1:PORT does not match it, and
+  // binding a socket of its own finds the port held, by the master, through the inherited socket.
+  const { port, fatal } = await failedActivatedListen(t, 'hello.js', '-i 2 --name activation-conflict');
   t.is(
-    fatal?.message,
+    fatal,
     `error: cannot listen on port ${port} (127.0.0.1:${port}): address already in use (EADDRINUSE): it is the socket from systemd ([::]:${port}), which the master holds; listen on that same address (or on none: host omitted)`,
   );
 });
@@ -312,16 +317,9 @@ test.serial('a listen() on another address of the port systemd holds: the failur
 test.serial('an app listening with exclusive: true on the port systemd holds: the failure names exclusive first, then the address', async (t) => {
   // The worker binds a socket of its own with exclusive: true, whatever the address; the line said
   // to listen on the same address (or on none), which the app did not need and which would not have helped.
-  const port = await freePort();
-  const master = `LISTEN_PID=$$ exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} start ${JSON.stringify(fixture('exclusive-port.js'))} -i 1 --log-format json --name activation-exclusive`;
-  const { holder, lines } = await socketActivate(t, ['-l', String(port), '-E', `PORT=${port}`, 'sh', '-c', master]);
-  const first = connect(port, '127.0.0.1');
-  first.on('error', () => {});
-  t.teardown(() => first.destroy());
-  const result = await holder;
-  t.is(result.exitCode, 4);
+  const { port, fatal } = await failedActivatedListen(t, 'exclusive-port.js', '-i 1 --name activation-exclusive');
   t.is(
-    lines.find((line) => line.event === 'fatal')?.message,
+    fatal,
     `error: cannot listen on port ${port} (127.0.0.1:${port}): address already in use (EADDRINUSE): it is the socket from systemd ([::]:${port}), which the master holds; the app listens with exclusive: true, which binds a socket of its own: leave exclusive out, and listen on that same address (or on none: host omitted)`,
   );
 });

@@ -6,6 +6,7 @@ import { totalmem } from 'node:os';
 import { implausibleSample, MAX_PER_SECOND, type SampleContext } from '../../src/master/sample-bounds.js';
 import type { LoopSample } from '../../src/loop/types.js';
 import { burnCpu, startQueue } from '../loop/helpers.js';
+import { sample } from '../control/helpers/fake-source.js';
 
 test.serial("a real sampler's samples pass, through stalls, CPU burnt and request counts that grow", async (t) => {
   // The master's clock starts before the worker's sampler does.
@@ -27,19 +28,9 @@ test.serial("a real sampler's samples pass, through stalls, CPU burnt and reques
   }
 });
 
-/** A sample a worker up for 10 s could send, its previous one a second before. */
+/** A sample a worker up for 10 s could send, its previous one a second before (its counts past that one's). */
 function plausible(): LoopSample {
-  return {
-    time: 1_700_000_000_000,
-    intervalMs: 1000,
-    lag: { mean: 1.2, p50: 1.1, p90: 1.6, p99: 2.5, max: 4.1 },
-    elu: 0.12,
-    loop: { iterationsPerSec: 950, eventsPerSec: 1200, eventsWaiting: 30 },
-    cpu: 14.5,
-    memory: { rss: 80e6, heapUsed: 20e6, heapTotal: 32e6, external: 1e6, arrayBuffers: 65_536 },
-    resources: { TCPServerWrap: 1 },
-    http: { rps: 310, requests: 1310, inflight: 2, connections: 14 },
-  };
+  return sample({ loop: { iterationsPerSec: 950, eventsPerSec: 1200, eventsWaiting: 30 }, http: { rps: 310, requests: 1310, inflight: 2, connections: 14 } });
 }
 
 const context = (): SampleContext => ({ uptimeMs: 10_000, sampledMs: 8000, previous: { ...plausible(), http: { rps: 100, requests: 1000, inflight: 0, connections: 10 } } });
