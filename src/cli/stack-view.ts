@@ -1,6 +1,6 @@
 // What `stack`, `logs` and the blocked-loop notes under `status` print, as pure functions.
 import type { StackFrame } from '../master/status.js';
-import { NATIVE_CALL, appFrame, blockedFrame } from '../master/blocked-sites.js';
+import { NATIVE_CALL, appFrame } from '../master/blocked-sites.js';
 import { waitingToRestart } from '../master/waiting.js';
 import type { ClusterView, LogView, StackView } from '../control/types.js';
 import { printable } from './format.js';
@@ -20,10 +20,11 @@ export function frameLine(frame: StackFrame): string {
  * `runtimePrefixes`: where clusterd's frames are in the cluster's workers (ClusterView's).
  */
 export function blockedWhere(frames: readonly StackFrame[], runtimePrefixes: readonly string[]): string | null {
-  const frame = blockedFrame(frames, runtimePrefixes);
+  const app = appFrame(frames, runtimePrefixes);
+  const frame = app ?? frames[0];
   if (!frame) return null;
   const named = frameLine(frame).slice('    at '.length);
-  return appFrame(frames, runtimePrefixes) === frame ? named : `${named}, no frame of the app's on the stack`;
+  return app ? named : `${named}, no frame of the app's on the stack`;
 }
 
 /** `stack --json`: the worker, its state and its frames, innermost first. */

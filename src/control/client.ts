@@ -96,7 +96,6 @@ export interface LogsHandlers {
   onEnd(error: ClusterdError | null): void;
 }
 
-/** A server stream the caller may stop listening to; cancel() ends it without calling onEnd. */
 /** The master's answer to Stop: the master that stops, its --grace, and (when asked and known) how the stop went. */
 export interface StopReply {
   masterPid: number;
@@ -104,6 +103,7 @@ export interface StopReply {
   outcome: StopOutcome | null;
 }
 
+/** A server stream the caller may stop listening to; cancel() ends it without calling onEnd. */
 export interface Subscription {
   cancel(): void;
 }

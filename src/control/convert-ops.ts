@@ -87,11 +87,11 @@ export function decodeProgress(wire: WireOperationProgress): ProgressView {
   };
 }
 
-export function encodeKilled(killed: KilledWorker): WireKilledWorker {
+function encodeKilled(killed: KilledWorker): WireKilledWorker {
   return { id: killed.id, pid: killed.pid, message: killed.message };
 }
 
-export function decodeKilled(wire: WireKilledWorker): KilledWorker {
+function decodeKilled(wire: WireKilledWorker): KilledWorker {
   return { id: wire.id ?? 0, pid: wire.pid ?? 0, message: wire.message ?? '' };
 }
 

@@ -5,6 +5,7 @@
 // 'drain' (an update only makes sense after the one before it).
 import * as grpc from '@grpc/grpc-js';
 import type { DashboardSource, FeedMessage } from '../dashboard/feed.js';
+import { MARKER_KINDS } from '../dashboard/history.js';
 import { ClusterdError } from '../errors.js';
 import { streamLife, type TrackStream } from './stream-life.js';
 import type { WireDashboardChunk, WireDashboardRequest } from './proto.js';
@@ -66,7 +67,7 @@ export function dashboardHandler(feed: DashboardSource, track: TrackStream): (ca
 }
 
 /** What a client that names no kinds reads: the kinds before DashboardRequest.marker_kinds (its check refused a message with another). */
-const KINDS_BEFORE_THE_REQUEST_SAID: ReadonlySet<string> = new Set(['restart', 'reload', 'scale', 'memory', 'watchdog', 'blocked']);
+const KINDS_BEFORE_THE_REQUEST_SAID: ReadonlySet<string> = new Set(MARKER_KINDS.filter((kind) => kind !== 'listening'));
 
 /** The marker kinds a client said it reads (bounded: the request is the client's), or the old ones. */
 function markerKindsOf(request: WireDashboardRequest | undefined): ReadonlySet<string> {

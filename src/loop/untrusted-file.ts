@@ -10,7 +10,7 @@ import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Sta
 import { open as openPath, stat, type FileHandle } from 'node:fs/promises';
 
 /** How a file a worker named is opened (O_NOCTTY is 0 where the platform has none). */
-export const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | (constants.O_NOCTTY ?? 0);
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | (constants.O_NOCTTY ?? 0);
 
 /** Opens a path with flags: fs.promises.open, or a test's stand-in that counts opens. */
 export type OpenFile = (path: string, flags: number) => Promise<FileHandle>;
