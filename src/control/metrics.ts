@@ -354,7 +354,7 @@ function serve(path: string, response: http.ServerResponse, source: ControlSourc
   try {
     // The process serving /metrics is the master (a test's fake source aside): its own figures are read here.
     const status = source.status();
-    body = renderMetrics(status, readProcessMetrics(status.master ?? undefined));
+    body = renderMetrics(status, readProcessMetrics(status.master));
   } catch (error) {
     replyText(response, 500, `cannot render metrics: ${oneLine(error)}\n`);
     return;

@@ -8,6 +8,7 @@ import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import type { Listeners } from './listeners.js';
 import type { Slot } from './slot.js';
 import type { KilledWorker } from './status.js';
+import { killedOf } from './worker-killer.js';
 import type { Phase } from './supervisor.js';
 import type { WorkerProcess } from './worker.js';
 
@@ -94,7 +95,7 @@ export class GracefulStop {
     // Those a drain of their own killed too (an old worker of a reload, at its --grace), even just before
     // the stop began: the stop waited for them, and the operation that killed them may never report it
     // (a stop ends it). README, Stopping.
-    const killed = this.#stopping.flatMap((worker) => (worker.killReport ? [worker.killReport] : []));
+    const killed = killedOf(this.#stopping);
     if (this.#exitCode === ExitCode.OK && killed.length > 0) this.#exitCode = ExitCode.GRACE_EXPIRED;
     this.#stopping = [];
     this.#host.stopped(this.#exitCode, killed);

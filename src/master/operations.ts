@@ -1,7 +1,8 @@
 // The operator's actions on a running cluster (reload, restart one worker, scale), each a
 // change of the supervisor's desired state carried out without dropping a request.
 import { existsSync, statSync } from 'node:fs';
-import type { KilledWorker, OperationProgress, ScaleOutcome } from './status.js';
+import type { OperationProgress, ScaleOutcome } from './status.js';
+import { killedOf } from './worker-killer.js';
 import type { ReplacePhase } from './want.js';
 import type { Supervisor } from './supervisor.js';
 import { describeExit } from './exit-report.js';
@@ -263,11 +264,6 @@ export class Operations {
     }
   }
 
-}
-
-/** The master's line for each of `workers` it killed at --grace (or by a forced stop) rather than drained. */
-function killedOf(workers: readonly WorkerProcess[]): KilledWorker[] {
-  return workers.flatMap((worker) => (worker.killReport ? [worker.killReport] : []));
 }
 
 /**

@@ -54,9 +54,16 @@ function lagProblem({ lag }: LoopSample, { uptimeMs }: SampleContext): string | 
 
 /** CPU time over the interval: every thread of the process together runs on at most every core of the machine. */
 function cpuProblem({ cpu, intervalMs }: LoopSample): string | null {
-  const cores = Math.max(availableParallelism(), cpus().length);
+  const cores = machineCores();
   if ((cpu / 100) * intervalMs > cores * intervalMs + CPU_SLACK_MS) return `sample.cpu: ${Math.round(cpu)} % is more than ${cores} cores`;
   return null;
+}
+
+/** The machine's cores, read once (os.cpus() reads /proc and builds an object per core: not for every sample). */
+let cores: number | undefined;
+function machineCores(): number {
+  cores ??= Math.max(availableParallelism(), cpus().length);
+  return cores;
 }
 
 /** Resident memory fits in the machine's; the heap uses no more than V8 committed for it. */

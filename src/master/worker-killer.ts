@@ -84,3 +84,8 @@ export class WorkerKiller {
     this.kill();
   }
 }
+
+/** The master's line for each of `workers` it killed at --grace (or by a forced stop) rather than drained. */
+export function killedOf(workers: ReadonlyArray<{ readonly killReport: KilledWorker | null }>): KilledWorker[] {
+  return workers.flatMap((worker) => (worker.killReport ? [worker.killReport] : []));
+}

@@ -52,8 +52,7 @@ export class WorkerProbes {
     if (frames === null) {
       throw new ClusterdError('ERR_CLUSTERD_INSPECTOR', `worker ${worker.id}'s main thread did not reach JavaScript within ${CAPTURE_TIMEOUT_MS} ms (blocked inside a native call?)`);
     }
-    const silentMs = worker.silentMs();
-    return { state: frames.length === 0 ? 'idle' : silentMs > this.#blockedAfterMs ? 'blocked' : 'busy', stack: frames };
+    return { state: frames.length === 0 ? 'idle' : this.blocked ? 'blocked' : 'busy', stack: frames };
   }
 
   /** A CPU profile of the worker's main thread over `durationMs`, through its inspector. */

@@ -36,7 +36,7 @@ export function masterUsage(): MasterUsage {
 }
 
 /** This process's figures (`usage`: as the status it goes with read them); off Linux (or without /proc) only what Node itself tells. */
-export function readProcessMetrics(usage: MasterUsage = masterUsage()): ProcessMetrics {
+export function readProcessMetrics(usage: MasterUsage): ProcessMetrics {
   // performance.timeOrigin is fixed when the process starts: no jitter between scrapes, no wall-clock step.
   const own: ProcessMetrics = { ...usage, startTimeSeconds: performance.timeOrigin / 1000 };
   if (process.platform !== 'linux') return own;

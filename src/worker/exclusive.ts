@@ -54,7 +54,6 @@ export function exclusiveTarget(args: readonly unknown[]): ExclusiveTarget | nul
   return null;
 }
 
-
 let lastId = 0;
 
 /** Tells the master how the exclusive listen on `target` went: where it listens (and, later, that it closed), or its error. */
